@@ -1,0 +1,207 @@
+//! Event types: the values of Falco's `evt.type` field.
+//!
+//! Falco names syscall events after the syscall, so the universe is the x86-64 syscall table plus
+//! a few events that are not syscalls (process exit, context switch, signal delivery, …). An
+//! [`EventType`] is a dense index into that universe so that sets of them are small bitsets: the
+//! engine indexes rules by event type with one bit test per event.
+
+use crate::syscall_table::SYSCALLS;
+
+/// Non-syscall events Falco's `evt.type` can take (libscap's PPME_* names).
+const NON_SYSCALL_EVENTS: &[&str] = &[
+    "procexit",
+    "switch",
+    "signaldeliver",
+    "container",
+    "pluginevent",
+    "asyncevent",
+    "page_fault",
+    "cpu_hotplug",
+    "drop",
+    "procinfo",
+    "notification",
+    "infra",
+    "tracer",
+    "scapevent",
+];
+
+/// Highest syscall number + 1 reserved at the front of the index space.
+const SYSCALL_SLOTS: usize = 512;
+const TOTAL_SLOTS: usize = SYSCALL_SLOTS + 64;
+const WORDS: usize = TOTAL_SLOTS / 64;
+
+/// One value of `evt.type`: a syscall (index = syscall number) or a non-syscall event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventType(u16);
+
+impl EventType {
+    /// The event type of a syscall number, if the number is in the table.
+    pub fn from_syscall_nr(nr: u32) -> Option<Self> {
+        SYSCALLS
+            .iter()
+            .any(|&(_, n)| n == nr)
+            .then_some(EventType(nr as u16))
+    }
+
+    /// Looks a type up by its `evt.type` name (`openat`, `execve`, `procexit`, …).
+    pub fn from_name(name: &str) -> Option<Self> {
+        if let Some(&(_, nr)) = SYSCALLS.iter().find(|(n, _)| *n == name) {
+            return Some(EventType(nr as u16));
+        }
+        NON_SYSCALL_EVENTS
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| EventType((SYSCALL_SLOTS + i) as u16))
+    }
+
+    /// The syscall number, for syscall events.
+    pub fn syscall_nr(self) -> Option<u32> {
+        ((self.0 as usize) < SYSCALL_SLOTS).then_some(self.0 as u32)
+    }
+
+    /// The `evt.type` name.
+    pub fn name(self) -> &'static str {
+        let i = self.0 as usize;
+        if i < SYSCALL_SLOTS {
+            SYSCALLS
+                .iter()
+                .find(|&&(_, n)| n as usize == i)
+                .map(|&(name, _)| name)
+                .unwrap_or("unknown")
+        } else {
+            NON_SYSCALL_EVENTS
+                .get(i - SYSCALL_SLOTS)
+                .copied()
+                .unwrap_or("unknown")
+        }
+    }
+
+    /// Dense index, usable to address per-type tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Every known event type, in index order.
+    pub fn all() -> impl Iterator<Item = EventType> {
+        let mut syscalls: Vec<u16> = SYSCALLS.iter().map(|&(_, n)| n as u16).collect();
+        syscalls.sort_unstable();
+        syscalls
+            .into_iter()
+            .chain((0..NON_SYSCALL_EVENTS.len()).map(|i| (SYSCALL_SLOTS + i) as u16))
+            .map(EventType)
+    }
+
+    /// Upper bound (exclusive) of [`EventType::index`].
+    pub const MAX_INDEX: usize = TOTAL_SLOTS;
+}
+
+/// A set of event types as a fixed bitset; `ALL − {openat}` is as cheap as `{openat}`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EventTypeSet([u64; WORDS]);
+
+impl EventTypeSet {
+    pub const fn empty() -> Self {
+        EventTypeSet([0; WORDS])
+    }
+
+    /// Every known event type.
+    pub fn all() -> Self {
+        let mut s = Self::empty();
+        for t in EventType::all() {
+            s.insert(t);
+        }
+        s
+    }
+
+    pub fn insert(&mut self, t: EventType) {
+        self.0[t.index() / 64] |= 1 << (t.index() % 64);
+    }
+
+    pub fn contains(&self, t: EventType) -> bool {
+        self.0[t.index() / 64] & (1 << (t.index() % 64)) != 0
+    }
+
+    pub fn union(&self, other: &Self) -> Self {
+        let mut out = *self;
+        for (a, b) in out.0.iter_mut().zip(other.0.iter()) {
+            *a |= *b;
+        }
+        out
+    }
+
+    pub fn intersection(&self, other: &Self) -> Self {
+        let mut out = *self;
+        for (a, b) in out.0.iter_mut().zip(other.0.iter()) {
+            *a &= *b;
+        }
+        out
+    }
+
+    /// `ALL − self`, restricted to known event types.
+    pub fn complement(&self) -> Self {
+        let all = Self::all();
+        let mut out = all;
+        for (a, b) in out.0.iter_mut().zip(self.0.iter()) {
+            *a &= !*b;
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = EventType> + '_ {
+        (0..TOTAL_SLOTS)
+            .filter(|i| self.0[i / 64] & (1 << (i % 64)) != 0)
+            .map(|i| EventType(i as u16))
+    }
+}
+
+impl FromIterator<EventType> for EventTypeSet {
+    fn from_iter<I: IntoIterator<Item = EventType>>(iter: I) -> Self {
+        let mut s = Self::empty();
+        for t in iter {
+            s.insert(t);
+        }
+        s
+    }
+}
+
+impl std::fmt::Debug for EventTypeSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter().map(|t| t.name())).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in EventType::all() {
+            assert_eq!(EventType::from_name(t.name()), Some(t), "{}", t.name());
+        }
+        assert_eq!(EventType::from_name("openat").and_then(|t| t.syscall_nr()), Some(257));
+        assert_eq!(EventType::from_name("procexit").map(|t| t.syscall_nr()), Some(None));
+        assert_eq!(EventType::from_name("nosuchcall"), None);
+    }
+
+    #[test]
+    fn set_algebra() {
+        let openat = EventType::from_name("openat").unwrap();
+        let close = EventType::from_name("close").unwrap();
+        let s: EventTypeSet = [openat].into_iter().collect();
+        let c = s.complement();
+        assert!(!c.contains(openat));
+        assert!(c.contains(close));
+        assert_eq!(c.len() + 1, EventTypeSet::all().len());
+        assert_eq!(c.union(&s), EventTypeSet::all());
+        assert!(c.intersection(&s).is_empty());
+    }
+}
