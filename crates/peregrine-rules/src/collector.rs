@@ -319,7 +319,12 @@ impl Collector {
         Ok(())
     }
 
-    pub fn append_rule(&mut self, _res: &mut LoadResult, info: RuleUpdate, ctx: &Context) -> Res<()> {
+    pub fn append_rule(
+        &mut self,
+        _res: &mut LoadResult,
+        info: RuleUpdate,
+        ctx: &Context,
+    ) -> Res<()> {
         let id = self.next_index();
         let Some(prev) = self.rules.get_mut(&info.name) else {
             return Err(validate(
@@ -327,6 +332,12 @@ impl Collector {
                 ctx,
             ));
         };
+        if info.source.as_ref().is_some_and(|s| *s != prev.source) {
+            return Err(validate(
+                "Rule has been re-defined with a different source",
+                ctx,
+            ));
+        }
         if !info.has_any_value() {
             return Err(validate(
                 "Appended rule must have exceptions or condition property",
@@ -397,6 +408,12 @@ impl Collector {
                 ctx,
             ));
         };
+        if info.source.as_ref().is_some_and(|s| *s != prev.source) {
+            return Err(validate(
+                "Rule has been re-defined with a different source",
+                ctx,
+            ));
+        }
         if !info.has_any_value() {
             return Err(validate(
                 "The rule must have at least one field that can be replaced",

@@ -41,6 +41,18 @@ pub struct Rule {
     pub lists: BTreeSet<String>,
 }
 
+impl Rule {
+    /// The resolved condition in libsinsp's normalised text (`condition_compiled` of `-l`).
+    pub fn condition_compiled(&self) -> String {
+        adapter::render(&self.condition)
+    }
+
+    /// Whether the compiled condition matches the current event of `src`.
+    pub fn matches(&self, src: &mut dyn peregrine_filter::FieldSource) -> bool {
+        self.filter.eval(src)
+    }
+}
+
 /// A list after expansion of the lists it references.
 #[derive(Clone, Debug)]
 pub struct CompiledList {
@@ -194,10 +206,16 @@ pub(crate) fn build_exceptions(
                     if k > 0 {
                         icond.push_str(" and ");
                     }
-                    let comp = ex.comps.items.get(k).map(|c| c.item.as_str()).unwrap_or("=");
+                    let comp = ex
+                        .comps
+                        .items
+                        .get(k)
+                        .map(|c| c.item.as_str())
+                        .unwrap_or("=");
                     let v = &values.items[k];
                     let istr = if v.is_list {
-                        let inner: Vec<String> = v.items.iter().map(|i| quote_item(&i.item)).collect();
+                        let inner: Vec<String> =
+                            v.items.iter().map(|i| quote_item(&i.item)).collect();
                         format!("({})", inner.join(", "))
                     } else if is_list_op(comp) {
                         paren_item(&v.item)
@@ -349,7 +367,12 @@ fn condition_warnings(e: &Expr, na: &mut bool, deprecated: &mut BTreeSet<&'stati
                 let unsafe_field = f.name.starts_with("ka.") || f.name.starts_with("jevt.");
                 let equality = matches!(
                     op,
-                    CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::In | CmpOp::Intersects | CmpOp::PMatch
+                    CmpOp::Eq
+                        | CmpOp::EqEq
+                        | CmpOp::Ne
+                        | CmpOp::In
+                        | CmpOp::Intersects
+                        | CmpOp::PMatch
                 );
                 if unsafe_field && equality {
                     let hit = match right {
@@ -513,7 +536,8 @@ fn compile_rule(
     let mut condition = r.cond.clone();
     let mut exception_fields = BTreeSet::new();
     if !r.exceptions.is_empty() {
-        if let Err((msg, ctx)) = build_exceptions(&r.exceptions, &mut exception_fields, &mut condition)
+        if let Err((msg, ctx)) =
+            build_exceptions(&r.exceptions, &mut exception_fields, &mut condition)
         {
             res.error(ErrorCode::Validate, msg, &ctx);
             return None;

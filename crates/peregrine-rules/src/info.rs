@@ -128,6 +128,8 @@ pub struct RuleInfo {
 #[derive(Clone, Debug, Default)]
 pub struct RuleUpdate {
     pub name: String,
+    /// The `source` key, when the update names one: it must match the rule's.
+    pub source: Option<String>,
     pub cond: Option<String>,
     pub cond_ctx: Option<Context>,
     pub output: Option<String>,

@@ -108,9 +108,6 @@ impl Loader {
             macros: out.macros,
             required_engine_version: self.collector.required_engine_version,
         });
-        (
-            RuleSet::new(compiled, &Selection::default()),
-            self.results,
-        )
+        (RuleSet::new(compiled, &Selection::default()), self.results)
     }
 }

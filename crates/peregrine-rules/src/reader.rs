@@ -284,11 +284,18 @@ fn read_exceptions(
     }
     let exes_ctx = child(parent, exs, ItemType::Exceptions, "");
     let Some(seq) = exs.as_seq() else {
-        return Err(validate_err("Rule exceptions must be a sequence", &exes_ctx));
+        return Err(validate_err(
+            "Rule exceptions must be a sequence",
+            &exes_ctx,
+        ));
     };
     for ex in seq {
         let tmp = child(&exes_ctx, ex, ItemType::Exception, "");
-        ensure!(ex.as_map().is_some(), "Rule exception must be a mapping", &tmp);
+        ensure!(
+            ex.as_map().is_some(),
+            "Rule exception must be a mapping",
+            &tmp
+        );
         let name = decode_string(ex, "name", &tmp)?;
         let ex_ctx = child(parent, ex, ItemType::Exception, &name);
         if out.iter().any(|e| e.name == name) {
@@ -632,9 +639,7 @@ fn read_rule(res: &mut LoadResult, col: &mut Collector, item: &Node, parent: &Co
             }
             ensure!(
                 expected.remove(key),
-                format!(
-                    "An {kind} override for '{key}' was specified but '{key}' is not defined"
-                ),
+                format!("An {kind} override for '{key}' was specified but '{key}' is not defined"),
                 &ctx
             );
             Ok(true)
@@ -646,6 +651,7 @@ fn read_rule(res: &mut LoadResult, col: &mut Collector, item: &Node, parent: &Co
             }
             let mut v = RuleUpdate {
                 name: name.clone(),
+                source: decode_opt_string(item, "source", &ctx)?,
                 ..RuleUpdate::default()
             };
             if check(set, kind, "condition")? {
@@ -655,7 +661,8 @@ fn read_rule(res: &mut LoadResult, col: &mut Collector, item: &Node, parent: &Co
                     .map(|n| child(&ctx, n, ItemType::RuleCondition, ""));
             }
             if check(set, kind, "exceptions")? {
-                v.exceptions = Some(read_exceptions(res, item, &ctx, true)?);
+                // A replace defines the exceptions anew, so their fields are required.
+                v.exceptions = Some(read_exceptions(res, item, &ctx, kind == "append")?);
             }
             if check(set, kind, "output")? {
                 v.output = Some(decode_string(item, "output", &ctx)?);
@@ -696,7 +703,9 @@ fn read_rule(res: &mut LoadResult, col: &mut Collector, item: &Node, parent: &Co
             let n = item.get(key).unwrap_or(item);
             let kctx = child(&ctx, n, ItemType::Overrides, key);
             return Err(validate_err(
-                format!("Unexpected key '{key}': no corresponding entry under 'override' is defined."),
+                format!(
+                    "Unexpected key '{key}': no corresponding entry under 'override' is defined."
+                ),
                 &kctx,
             ));
         }
@@ -711,6 +720,7 @@ fn read_rule(res: &mut LoadResult, col: &mut Collector, item: &Node, parent: &Co
     } else if has_append {
         let mut v = RuleUpdate {
             name: name.clone(),
+            source: decode_opt_string(item, "source", &ctx)?,
             ..RuleUpdate::default()
         };
         if let Some(c) = item.get("condition") {
@@ -752,7 +762,8 @@ fn read_rule(res: &mut LoadResult, col: &mut Collector, item: &Node, parent: &Co
             ItemType::RulePriority,
             "",
         );
-        let priority = Priority::parse(&p).ok_or_else(|| validate_err("Invalid priority", &pctx))?;
+        let priority =
+            Priority::parse(&p).ok_or_else(|| validate_err("Invalid priority", &pctx))?;
         let source = decode_opt_string(item, "source", &ctx)?.unwrap_or_else(|| "syscall".into());
         let info = RuleInfo {
             name,

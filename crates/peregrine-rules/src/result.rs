@@ -274,7 +274,10 @@ impl Context {
     }
 
     pub fn file_name(&self) -> &str {
-        self.locations.first().map(|l| l.name.as_str()).unwrap_or("")
+        self.locations
+            .first()
+            .map(|l| l.name.as_str())
+            .unwrap_or("")
     }
 
     /// The `In rules content: (…)` lines.

@@ -185,7 +185,10 @@ impl RuleSet {
 
     /// The active rules that can match events of type `t`, in definition order.
     pub fn rules_for(&self, t: EventType) -> &[RuleIdx] {
-        self.by_type.get(t.index()).map(Vec::as_slice).unwrap_or(&[])
+        self.by_type
+            .get(t.index())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Evaluates the active rules of the event's type; matching rule indexes go to `out`
@@ -317,7 +320,9 @@ fn operand_fields(o: &Operand, out: &mut BTreeSet<String>) {
 
 fn condition_details(e: &Expr, fields: &mut BTreeSet<String>, ops: &mut BTreeSet<String>) {
     match e {
-        Expr::And(c, _) | Expr::Or(c, _) => c.iter().for_each(|x| condition_details(x, fields, ops)),
+        Expr::And(c, _) | Expr::Or(c, _) => {
+            c.iter().for_each(|x| condition_details(x, fields, ops))
+        }
         Expr::Not(c, _) => condition_details(c, fields, ops),
         Expr::Identifier(..) => {}
         Expr::Unary { left, op, .. } => {

@@ -15,7 +15,7 @@ use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 /// Deepest nesting of sequences/maps accepted.
 pub const MAX_DEPTH: usize = 512;
 /// Most nodes a file may expand to (aliases count once per use).
-pub const MAX_NODES: usize = 4_000_000;
+pub const MAX_NODES: usize = 500_000;
 
 /// A position in the rules content: byte offset, 0-based line and column (yaml-cpp's `Mark`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,26 +25,65 @@ pub struct Mark {
     pub column: usize,
 }
 
-impl Mark {
-    fn from_marker(m: Marker, text: &str) -> Mark {
-        // yaml-rust2 counts characters; Falco's offsets are bytes of the content.
-        let offset = char_to_byte(text, m.index());
-        Mark {
-            offset,
-            line: m.line().saturating_sub(1),
-            column: m.col(),
-        }
-    }
+/// Converts yaml-rust2's character indexes into byte offsets. Events arrive in increasing
+/// order, so a forward-moving cursor makes the conversion linear over the whole file.
+struct Offsets<'a> {
+    text: &'a str,
+    ascii: bool,
+    chars: usize,
+    bytes: usize,
+    /// Blanks inserted at the start of each line by [`relax_flow_indentation`], and their
+    /// running total before each line, to map marks back to the original text.
+    added: Vec<usize>,
+    added_before: Vec<usize>,
 }
 
-fn char_to_byte(text: &str, chars: usize) -> usize {
-    if text.is_ascii() {
-        return chars.min(text.len());
+impl<'a> Offsets<'a> {
+    fn new(text: &'a str) -> Self {
+        Offsets {
+            text,
+            ascii: text.is_ascii(),
+            chars: 0,
+            bytes: 0,
+            added: Vec::new(),
+            added_before: Vec::new(),
+        }
     }
-    text.char_indices()
-        .nth(chars)
-        .map(|(b, _)| b)
-        .unwrap_or(text.len())
+
+    fn byte_of(&mut self, chars: usize) -> usize {
+        if self.ascii {
+            return chars.min(self.text.len());
+        }
+        if chars < self.chars {
+            self.chars = 0;
+            self.bytes = 0;
+        }
+        let mut it = self.text[self.bytes..].chars();
+        while self.chars < chars {
+            match it.next() {
+                Some(c) => {
+                    self.chars += 1;
+                    self.bytes += c.len_utf8();
+                }
+                None => break,
+            }
+        }
+        self.bytes
+    }
+
+    fn mark(&mut self, m: Marker) -> Mark {
+        let mut mark = Mark {
+            offset: self.byte_of(m.index()),
+            line: m.line().saturating_sub(1),
+            column: m.col(),
+        };
+        if let Some(&before) = self.added_before.get(mark.line) {
+            let here = self.added[mark.line].min(mark.column);
+            mark.offset = mark.offset.saturating_sub(before + here);
+            mark.column -= here;
+        }
+        mark
+    }
 }
 
 /// One YAML node with the position where it starts.
@@ -59,7 +98,10 @@ pub enum NodeKind {
     /// An empty value, `~` or `null` (yaml-cpp's `IsNull`).
     Null,
     /// Any scalar, as its text; `plain` tells whether it was unquoted.
-    Scalar { value: String, plain: bool },
+    Scalar {
+        value: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Keys in file order; a repeated key keeps the first value (yaml-cpp's lookup does).
     Map(Vec<(Node, Node)>),
@@ -110,28 +152,120 @@ pub struct YamlError {
 
 /// Parses every document of `text`. An empty stream yields no documents.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder::new(text);
+    match parse_with(text, Offsets::new(text)) {
+        // yaml-cpp accepts flow collections whose continuation lines (typically the closing
+        // `]`) are not indented past their key; YAML 1.2 and yaml-rust2 do not. Retry once
+        // with those lines indented, mapping positions back to the original text.
+        Err(e) if e.message.contains("invalid indentation") => {
+            let Some((patched, added)) = relax_flow_indentation(text) else {
+                return Err(e);
+            };
+            let mut offsets = Offsets::new(&patched);
+            let mut total = 0;
+            offsets.added_before = added
+                .iter()
+                .map(|a| {
+                    let b = total;
+                    total += a;
+                    b
+                })
+                .collect();
+            offsets.added = added;
+            parse_with(&patched, offsets).map_err(|_| e)
+        }
+        other => other,
+    }
+}
+
+fn parse_with(text: &str, offsets: Offsets<'_>) -> Result<Vec<Node>, YamlError> {
+    let mut builder = Builder::new(offsets);
     let mut parser = Parser::new_from_str(text);
-    let res = parser.load(&mut builder, true);
-    if let Some(err) = builder.error.take() {
-        return Err(err);
+    // Pull events one by one: yaml-rust2's own `load` recurses once per nesting level and
+    // overflows the stack on hostile input; this loop and the builder do not recurse.
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(x) => x,
+            Err(e) => {
+                let mut err = scan_error(&e, text);
+                let m = builder.offsets.mark(*e.marker());
+                err.mark = m;
+                return Err(err);
+            }
+        };
+        let end = ev == Event::StreamEnd;
+        builder.on_event(ev, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        if end {
+            return Ok(builder.docs);
+        }
     }
-    match res {
-        Ok(()) => Ok(builder.docs),
-        Err(e) => Err(scan_error(&e, text)),
+}
+
+/// Indents every line inside a flow collection one column past the line that opened it.
+/// Returns the new text and the blanks added per line, or `None` if nothing changed.
+fn relax_flow_indentation(text: &str) -> Option<(String, Vec<usize>)> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut added = Vec::new();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut required = 0usize;
+    let mut changed = false;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        let mut pad = 0;
+        if depth > 0 && quote.is_none() && !blank && indent < required {
+            pad = required - indent;
+            changed = true;
+        }
+        added.push(pad);
+        out.extend(std::iter::repeat_n(' ', pad));
+        out.push_str(line);
+        let opener_indent = indent;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match quote {
+                Some(q) => {
+                    if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    '"' | '\'' if depth > 0 || prev == ' ' || prev == ':' => quote = Some(c),
+                    '#' if prev == ' ' || prev == '\t' => break,
+                    '[' | '{' => {
+                        if depth == 0 {
+                            required = opener_indent + 1;
+                        }
+                        depth += 1;
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            prev = c;
+        }
+        // A quote left open at the end of a line outside a flow collection was an apostrophe.
+        if depth == 0 {
+            quote = None;
+        }
     }
+    changed.then_some((out, added))
 }
 
 /// Translates a yaml-rust2 error into yaml-cpp's wording (`yaml-cpp: error at line L, column C:
 /// msg`, 1-based), because Falco users and tests match on that text.
 fn scan_error(e: &ScanError, text: &str) -> YamlError {
-    let mark = Mark::from_marker(*e.marker(), text);
+    let mark = Offsets::new(text).mark(*e.marker());
     let info = e.info();
     let msg = if info.contains("mapping values are not allowed") {
         "illegal map value"
     } else if info.contains("did not find expected key") || info.contains("block mapping") {
         "end of map not found"
-    } else if info.contains("did not find expected '-' indicator") || info.contains("block sequence")
+    } else if info.contains("did not find expected '-' indicator")
+        || info.contains("block sequence")
     {
         "end of sequence not found"
     } else if info.contains("flow sequence") {
@@ -163,7 +297,7 @@ enum Frame {
 }
 
 struct Builder<'a> {
-    text: &'a str,
+    offsets: Offsets<'a>,
     docs: Vec<Node>,
     stack: Vec<Frame>,
     anchors: Vec<(usize, Node)>,
@@ -172,9 +306,9 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(text: &'a str) -> Self {
+    fn new(offsets: Offsets<'a>) -> Self {
         Builder {
-            text,
+            offsets,
             docs: Vec::new(),
             stack: Vec::new(),
             anchors: Vec::new(),
@@ -249,7 +383,7 @@ impl MarkedEventReceiver for Builder<'_> {
         if self.error.is_some() {
             return;
         }
-        let mark = Mark::from_marker(marker, self.text);
+        let mark = self.offsets.mark(marker);
         match ev {
             Event::Scalar(value, style, anchor, _tag) => {
                 if !self.count(1, mark) {
@@ -377,6 +511,18 @@ mod tests {
             err.message,
             "yaml-cpp: error at line 1, column 11: illegal map value"
         );
+    }
+
+    #[test]
+    fn flow_closer_at_key_indentation_loads_like_yaml_cpp() {
+        let text = "- list: a\n  items: [\n    x,\n    y\n  ]\n- list: b\n  items: [z]\n";
+        let docs = parse_documents(text).expect("yaml-cpp accepts this");
+        let seq = docs[0].as_seq().expect("seq");
+        let b = seq[1].get("items").and_then(Node::as_seq).expect("items");
+        // Marks still point into the original text.
+        assert_eq!(b[0].mark.offset, text.find('z').expect("z"));
+        assert_eq!(b[0].mark.line, 6);
+        assert_eq!(b[0].mark.column, 10);
     }
 
     #[test]
