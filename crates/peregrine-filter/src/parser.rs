@@ -505,6 +505,10 @@ impl<'a> Parser<'a> {
         if self.input.is_empty() {
             return self.err("filter input string is empty");
         }
+        // Positions are 32-bit, as libsinsp's `pos_info`.
+        if u32::try_from(self.input.len()).is_err() {
+            return self.err("filter input string is too long");
+        }
         let res = self.parse_or()?;
         if self.depth > 0 {
             return self.err("parser fatal error: recursion is unbalanced");
