@@ -29,11 +29,9 @@ pub enum FieldType {
     /// Raw bytes (`PT_BYTEBUF`), e.g. `evt.buffer`.
     ByteBuf,
     Bool,
-    Int8,
     Int16,
     Int32,
     Int64,
-    UInt8,
     UInt16,
     UInt32,
     UInt64,
@@ -51,11 +49,9 @@ impl FieldType {
     pub fn is_numeric(self) -> bool {
         matches!(
             self,
-            FieldType::Int8
-                | FieldType::Int16
+            FieldType::Int16
                 | FieldType::Int32
                 | FieldType::Int64
-                | FieldType::UInt8
                 | FieldType::UInt16
                 | FieldType::UInt32
                 | FieldType::UInt64
@@ -68,10 +64,7 @@ impl FieldType {
 
     /// True for the signed integer types (values travel as `Slot::Int`).
     pub fn is_signed(self) -> bool {
-        matches!(
-            self,
-            FieldType::Int8 | FieldType::Int16 | FieldType::Int32 | FieldType::Int64
-        )
+        matches!(self, FieldType::Int16 | FieldType::Int32 | FieldType::Int64)
     }
 
     /// The name `falco --list` prints for the type (libsinsp's `param_type_to_string`).
@@ -80,11 +73,9 @@ impl FieldType {
             FieldType::CharBuf => "CHARBUF",
             FieldType::ByteBuf => "BYTEBUF",
             FieldType::Bool => "BOOL",
-            FieldType::Int8 => "INT8",
             FieldType::Int16 => "INT16",
             FieldType::Int32 => "INT32",
             FieldType::Int64 => "INT64",
-            FieldType::UInt8 => "UINT8",
             FieldType::UInt16 => "UINT16",
             FieldType::UInt32 => "UINT32",
             FieldType::UInt64 => "UINT64",
@@ -334,7 +325,7 @@ catalogue! {
         EvtCountErrorMemory "evt.count.error.memory" UInt32 [] "1 for memory events that returned an error, for counting them.";
         EvtCountErrorOther "evt.count.error.other" UInt32 [] "1 for events of other categories that returned an error, for counting them.";
         EvtCountExit "evt.count.exit" UInt32 [] "1 for exit events, for counting them.";
-        EvtAround "evt.around" UInt64 [ARG_REQUIRED ARG_INDEX FILTER_ONLY NO_RHS] "Filter-only: matches events within a time window around a timestamp, written evt.around[T]=D with T in nanoseconds (an evt.rawtime) and D in milliseconds.";
+        EvtAround "evt.around" UInt64 [ARG_REQUIRED ARG_INDEX FILTER_ONLY NO_RHS SUFFIX] "Filter-only: matches events within a time window around a timestamp, written evt.around[T]=D with T in nanoseconds (an evt.rawtime) and D in milliseconds.";
         EvtAbspath "evt.abspath" CharBuf [] "The absolute path of the event's path argument, resolved against the directory fd of *at syscalls.";
         EvtAbspathSrc "evt.abspath.src" CharBuf [] "For events with two paths (rename, link, …), the absolute source path.";
         EvtAbspathDst "evt.abspath.dst" CharBuf [] "For events with two paths (rename, link, …), the absolute destination path.";
@@ -397,9 +388,6 @@ catalogue! {
         ThreadCapPermitted "thread.cap_permitted" CharBuf [] "The permitted capability set of the thread, e.g. CAP_CHOWN CAP_KILL.";
         ThreadCapInheritable "thread.cap_inheritable" CharBuf [] "The inheritable capability set of the thread.";
         ThreadCapEffective "thread.cap_effective" CharBuf [] "The effective capability set of the thread.";
-        ProcIsContainerHealthcheck "proc.is_container_healthcheck" Bool [] "'true' if the process runs as part of a container's health check.";
-        ProcIsContainerLivenessProbe "proc.is_container_liveness_probe" Bool [] "'true' if the process runs as part of a container's liveness probe.";
-        ProcIsContainerReadinessProbe "proc.is_container_readiness_probe" Bool [] "'true' if the process runs as part of a container's readiness probe.";
         ProcFdopencount "proc.fdopencount" UInt64 [] "How many file descriptors the process has open.";
         ProcFdlimit "proc.fdlimit" Int64 [] "How many file descriptors the process may open at most.";
         ProcFdusage "proc.fdusage" Double [] "Open file descriptors as a fraction of the limit.";
@@ -489,7 +477,9 @@ catalogue! {
         FdDevMinor "fd.dev.minor" Int32 [] "The minor number of the file's device.";
         FdIno "fd.ino" Int64 [] "The inode number of the file.";
         FdNameraw "fd.nameraw" CharBuf [] "fd.name as the process wrote it, not made absolute or normalised.";
-        FdTypes "fd.types" CharBuf [ARG_ALLOWED ARG_INDEX LIST] "The list of fd.type values of the descriptors the process has open; fd.types[N] restricts it to descriptor N.";
+        FdIsUpperLayer "fd.is_upper_layer" Bool [] "'true' if the file is in the upper (writable) layer of an overlay filesystem.";
+        FdIsLowerLayer "fd.is_lower_layer" Bool [] "'true' if the file is in a lower (image) layer of an overlay filesystem.";
+        FdTypes "fd.types" CharBuf [ARG_ALLOWED LIST] "The list of fd.type values of the descriptors the process has open; fd.types[N] restricts it to descriptor N.";
     }
 
     class "fdlist", "Fields of poll-like events that act on several descriptors at once." {
@@ -528,7 +518,7 @@ catalogue! {
         ContainerImageId "container.image.id" CharBuf [] "The container image id, e.g. 6f7e2741b66b.";
         ContainerType "container.type" CharBuf [] "The container engine: docker, cri-o, containerd, podman, lxc, libvirt-lxc, bpm, …";
         ContainerPrivileged "container.privileged" Bool [] "'true' for containers running privileged.";
-        ContainerMounts "container.mounts" CharBuf [] "Every mount of the container, each as source:dest:mode:rdrw:propagation, separated by commas.";
+        ContainerMounts "container.mounts" CharBuf [] "Every mount of the container, each as source:dest:mode:rdrw:propagation, separated by spaces.";
         ContainerMount "container.mount" CharBuf [ARG_REQUIRED ARG_KEY] "One mount, chosen by index (container.mount[0]) or by source path, which may be a glob (container.mount[/usr/local/*]); 'none' if no mount matches.";
         ContainerMountSource "container.mount.source" CharBuf [ARG_REQUIRED ARG_KEY] "The source of a mount, chosen by index or by destination path (a glob allowed).";
         ContainerMountDest "container.mount.dest" CharBuf [ARG_REQUIRED ARG_KEY] "The destination of a mount, chosen by index or by source path (a glob allowed), e.g. container.mount.dest[/proc*].";
@@ -538,9 +528,9 @@ catalogue! {
         ContainerImageRepository "container.image.repository" CharBuf [] "The repository part of the container image, e.g. falcosecurity/falco.";
         ContainerImageTag "container.image.tag" CharBuf [] "The tag of the container image, e.g. stable.";
         ContainerImageDigest "container.image.digest" CharBuf [] "The digest of the container image.";
-        ContainerHealthcheck "container.healthcheck" CharBuf [] "The container's health check command, or 'NONE'.";
-        ContainerLivenessProbe "container.liveness_probe" CharBuf [] "The container's liveness probe command, or 'NONE'.";
-        ContainerReadinessProbe "container.readiness_probe" CharBuf [] "The container's readiness probe command, or 'NONE'.";
+        ContainerHealthcheck "container.healthcheck" CharBuf [DEPRECATED] "Deprecated: the container's health check command, or 'NONE'.";
+        ContainerLivenessProbe "container.liveness_probe" CharBuf [DEPRECATED] "Deprecated: the container's liveness probe command, or 'NONE'.";
+        ContainerReadinessProbe "container.readiness_probe" CharBuf [DEPRECATED] "Deprecated: the container's readiness probe command, or 'NONE'.";
         ContainerStartTs "container.start_ts" AbsTime [] "When the container started, in nanoseconds since the epoch.";
         ContainerDuration "container.duration" RelTime [] "Nanoseconds since the container started.";
         ContainerIp "container.ip" CharBuf [] "The container's IP address.";
@@ -548,18 +538,40 @@ catalogue! {
         ContainerHostPid "container.host_pid" Bool [] "'true' if the container shares the host's pid namespace.";
         ContainerHostNetwork "container.host_network" Bool [] "'true' if the container shares the host's network namespace.";
         ContainerHostIpc "container.host_ipc" Bool [] "'true' if the container shares the host's IPC namespace.";
-        ContainerLabel "container.label" CharBuf [ARG_REQUIRED ARG_KEY] "The value of one container label, e.g. container.label[maintainer].";
+        ContainerLabel "container.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX] "The value of one container label: container.label[maintainer] or container.label.maintainer.";
         ContainerLabels "container.labels" CharBuf [] "Every container label, as key:value pairs separated by commas.";
+        ProcIsContainerHealthcheck "proc.is_container_healthcheck" Bool [DEPRECATED] "Deprecated: 'true' if the process runs as part of a container's health check.";
+        ProcIsContainerLivenessProbe "proc.is_container_liveness_probe" Bool [DEPRECATED] "Deprecated: 'true' if the process runs as part of a container's liveness probe.";
+        ProcIsContainerReadinessProbe "proc.is_container_readiness_probe" Bool [DEPRECATED] "Deprecated: 'true' if the process runs as part of a container's readiness probe.";
         K8sPodName "k8s.pod.name" CharBuf [] "The name of the Kubernetes pod the container belongs to.";
         K8sPodId "k8s.pod.id" CharBuf [] "Legacy name of k8s.pod.uid.";
         K8sPodUid "k8s.pod.uid" CharBuf [] "The UID of the Kubernetes pod.";
-        K8sPodSandboxid "k8s.pod.sandboxid" CharBuf [] "The pod sandbox id, shortened to 12 characters.";
-        K8sPodFullSandboxid "k8s.pod.full_sandboxid" CharBuf [] "The full pod sandbox id.";
-        K8sPodLabel "k8s.pod.label" CharBuf [ARG_REQUIRED ARG_KEY] "The value of one pod label, e.g. k8s.pod.label[app].";
+        K8sPodSandboxId "k8s.pod.sandbox_id" CharBuf [] "The pod sandbox id (the pause container's id), shortened to 12 characters.";
+        K8sPodFullSandboxId "k8s.pod.full_sandbox_id" CharBuf [] "The full pod sandbox id.";
+        K8sPodLabel "k8s.pod.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX] "The value of one pod label: k8s.pod.label[app.kubernetes.io/name] or k8s.pod.label.app.kubernetes.io/name.";
         K8sPodLabels "k8s.pod.labels" CharBuf [] "Every pod label, as key:value pairs separated by commas.";
         K8sPodIp "k8s.pod.ip" CharBuf [] "The pod's IP address.";
         K8sPodCniJson "k8s.pod.cni.json" CharBuf [] "The pod's CNI result as JSON.";
         K8sNsName "k8s.ns.name" CharBuf [] "The Kubernetes namespace of the pod.";
+        K8sRcName "k8s.rc.name" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRcId "k8s.rc.id" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRcLabel "k8s.rc.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRcLabels "k8s.rc.labels" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sSvcName "k8s.svc.name" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sSvcId "k8s.svc.id" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sSvcLabel "k8s.svc.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sSvcLabels "k8s.svc.labels" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRsName "k8s.rs.name" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRsId "k8s.rs.id" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRsLabel "k8s.rs.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sRsLabels "k8s.rs.labels" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sDeploymentName "k8s.deployment.name" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sDeploymentId "k8s.deployment.id" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sDeploymentLabel "k8s.deployment.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sDeploymentLabels "k8s.deployment.labels" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sNsId "k8s.ns.id" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sNsLabel "k8s.ns.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
+        K8sNsLabels "k8s.ns.labels" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
     }
 }
 
@@ -591,9 +603,16 @@ pub enum FieldError {
         why: &'static str,
         arg: String,
     },
-    /// Both a dotted suffix and a bracketed argument (`evt.arg.fd[0]`), or an empty suffix.
+    /// A required argument is missing from a libsinsp field (`evt.arg`), or the argument
+    /// is written in a notation the field does not take (`evt.type.is[open]`).
     #[error("filter syntax error: {0}")]
     Syntax(String),
+    /// `evt.rawarg[N]`: raw arguments must be named.
+    #[error("evt.arg fields must be expressed explicitly")]
+    Explicit,
+    /// `evt.around.X`: the timestamp goes in brackets.
+    #[error("wrong syntax for evt.around")]
+    AroundSyntax,
 }
 
 /// The catalogue entry of an id (O(1): ids are indexes into [`FIELDS`]).
@@ -627,26 +646,40 @@ pub fn lookup_with_suffix(name: &str) -> Option<(&'static FieldInfo, Option<&str
 
 /// Parses the argument of `field`: the text between the brackets of `field[arg]` or a dynamic
 /// suffix (`flags` of `evt.arg.flags`); `None` when there is neither. `text` is the reference
-/// as written, for messages.
+/// as written (`evt.arg[0]`, `evt.arg.flags`): it tells the two notations apart and goes into
+/// messages.
 ///
 /// The result is what the state engine receives: `Index` for positional arguments
 /// (`proc.aname[2]`, `evt.arg[0]`, `container.mount.dest[0]`), `Key` for names, paths and
 /// globs (`proc.env[HOME]`, `evt.arg.flags`, `container.mount.dest[/proc*]`).
 pub fn parse_arg(field: &FieldInfo, arg: Option<&str>, text: &str) -> Result<FieldArg, FieldError> {
+    let bracket = text
+        .strip_prefix(field.name)
+        .is_some_and(|rest| rest.starts_with('['));
     let Some(arg) = arg else {
-        if field.flags.arg_required {
-            return Err(FieldError::MissingArg {
+        if !field.flags.arg_required {
+            return Ok(FieldArg::None);
+        }
+        // libsinsp's own fields report a bare `evt.arg` as a syntax error; plugin fields
+        // (container.*, k8s.*) use the plugin framework's wording.
+        return Err(if field.is_plugin() {
+            FieldError::MissingArg {
                 text: text.to_string(),
                 field: field.name,
-            });
-        }
-        return Ok(FieldArg::None);
+            }
+        } else {
+            FieldError::Syntax(text.to_string())
+        });
     };
     if !field.flags.takes_arg() {
-        return Err(FieldError::UnexpectedArg {
-            text: text.to_string(),
-            field: field.name,
-            arg: arg.to_string(),
+        return Err(if field.is_plugin() {
+            FieldError::UnexpectedArg {
+                text: text.to_string(),
+                field: field.name,
+                arg: arg.to_string(),
+            }
+        } else {
+            FieldError::Unknown(text.to_string())
         });
     }
     match field.id {
@@ -664,13 +697,16 @@ pub fn parse_arg(field: &FieldInfo, arg: Option<&str>, text: &str) -> Result<Fie
             None => FieldArg::Key(arg.into()),
         }),
         // `evt.arg[N]` is positional, `evt.arg.NAME` names a parameter.
-        FieldId::EvtArg | FieldId::EvtRawarg => {
-            if text.contains('[') {
-                parse_c_int(arg).map(FieldArg::Index)
-            } else {
-                Ok(FieldArg::Key(arg.into()))
-            }
+        FieldId::EvtArg if bracket => {
+            parse_c_int(arg, i32::MIN.into(), i32::MAX.into()).map(FieldArg::Index)
         }
+        FieldId::EvtArg => Ok(FieldArg::Key(arg.into())),
+        FieldId::EvtRawarg if bracket => Err(FieldError::Explicit),
+        FieldId::EvtRawarg => Ok(FieldArg::Key(arg.into())),
+        FieldId::EvtTypeIs if bracket => Err(FieldError::Syntax(text.to_string())),
+        FieldId::EvtAround if !bracket => Err(FieldError::AroundSyntax),
+        // A timestamp in nanoseconds: unsigned 64-bit in libsinsp, kept as i64 here (valid
+        // until the year 2262).
         FieldId::EvtAround => arg
             .trim()
             .parse::<u64>()
@@ -678,8 +714,11 @@ pub fn parse_arg(field: &FieldInfo, arg: Option<&str>, text: &str) -> Result<Fie
             .and_then(|v| i64::try_from(v).ok())
             .map(FieldArg::Index)
             .ok_or_else(|| FieldError::NotANumber(arg.to_string())),
+        FieldId::FdTypes => parse_c_int(arg, i64::MIN.into(), i64::MAX.into()).map(FieldArg::Index),
         _ if field.flags.arg_index && field.is_plugin() => plugin_index(field, arg, text),
-        _ if field.flags.arg_index => parse_c_int(arg).map(FieldArg::Index),
+        _ if field.flags.arg_index => {
+            parse_c_int(arg, i32::MIN.into(), i32::MAX.into()).map(FieldArg::Index)
+        }
         _ => Ok(FieldArg::Key(arg.into())),
     }
 }
@@ -718,8 +757,8 @@ fn plain_index(s: &str) -> Option<i64> {
 
 /// libsinsp reads numeric arguments with `sscanf("%d")`: leading blanks, an optional sign,
 /// then digits; anything after the digits is ignored (`2x` is 2). We copy that leniency so
-/// that rules Falco accepts load here too, but reject values outside `i32`.
-fn parse_c_int(s: &str) -> Result<i64, FieldError> {
+/// that rules Falco accepts load here too, but reject values outside `lo..=hi`.
+fn parse_c_int(s: &str, lo: i128, hi: i128) -> Result<i64, FieldError> {
     let t = s.trim_start();
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
@@ -734,9 +773,12 @@ fn parse_c_int(s: &str) -> Result<i64, FieldError> {
     if end == 0 {
         return Err(err());
     }
-    let v: i64 = digits[..end].parse().map_err(|_| err())?;
+    let v: i128 = digits[..end].parse().map_err(|_| err())?;
     let v = if neg { -v } else { v };
-    i32::try_from(v).map(i64::from).map_err(|_| err())
+    if !(lo..=hi).contains(&v) {
+        return Err(err());
+    }
+    i64::try_from(v).map_err(|_| err())
 }
 
 /// The container plugin's index rule: digits only, no leading zero, fits in 64 bits.

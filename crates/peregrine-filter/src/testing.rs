@@ -296,11 +296,9 @@ fn convert(
 /// True if `v` is in the range of the integer type `t`.
 fn fits(t: FieldType, v: i128) -> bool {
     let (lo, hi): (i128, i128) = match t {
-        FieldType::Int8 => (i8::MIN.into(), i8::MAX.into()),
         FieldType::Int16 => (i16::MIN.into(), i16::MAX.into()),
         FieldType::Int32 => (i32::MIN.into(), i32::MAX.into()),
         FieldType::Int64 => (i64::MIN.into(), i64::MAX.into()),
-        FieldType::UInt8 => (0, u8::MAX.into()),
         FieldType::UInt16 | FieldType::Port => (0, u16::MAX.into()),
         FieldType::UInt32 => (0, u32::MAX.into()),
         _ => (0, u64::MAX.into()),
