@@ -272,11 +272,11 @@ catalogue! {
         arguments and result. The arguments of a syscall are reachable one by one through \
         evt.arg, e.g. evt.arg.fd or evt.arg[0]." {
         EvtNum "evt.num" UInt64 [] "The sequence number of the event.";
-        EvtTime "evt.time" AbsTime [] "When the event happened, printed as a time of day with nanoseconds (HH:MM:SS.nnnnnnnnn).";
-        EvtTimeS "evt.time.s" AbsTime [] "When the event happened, printed as a time of day without the fractional part (HH:MM:SS).";
-        EvtTimeIso8601 "evt.time.iso8601" AbsTime [] "When the event happened, printed as an ISO 8601 date and time with nanoseconds and zone offset.";
-        EvtDatetime "evt.datetime" AbsTime [] "When the event happened, printed as a date and a time of day with nanoseconds.";
-        EvtDatetimeS "evt.datetime.s" AbsTime [] "When the event happened, printed as a date and a time of day without the fractional part.";
+        EvtTime "evt.time" CharBuf [] "When the event happened, printed as a time of day with nanoseconds (HH:MM:SS.nnnnnnnnn).";
+        EvtTimeS "evt.time.s" CharBuf [] "When the event happened, printed as a time of day without the fractional part (HH:MM:SS).";
+        EvtTimeIso8601 "evt.time.iso8601" CharBuf [] "When the event happened, printed as an ISO 8601 date and time with nanoseconds and zone offset.";
+        EvtDatetime "evt.datetime" CharBuf [] "When the event happened, printed as a date and a time of day with nanoseconds.";
+        EvtDatetimeS "evt.datetime.s" CharBuf [] "When the event happened, printed as a date and a time of day without the fractional part.";
         EvtRawtime "evt.rawtime" AbsTime [] "When the event happened, as nanoseconds since the Unix epoch.";
         EvtRawtimeS "evt.rawtime.s" AbsTime [] "The whole-seconds part of evt.rawtime.";
         EvtRawtimeNs "evt.rawtime.ns" AbsTime [] "The nanoseconds part of evt.rawtime (below one second).";

@@ -43,8 +43,9 @@ pub enum FormatError {
     /// The field resolved but its argument is wrong (`%proc.aname[x]`, `%evt.arg`).
     #[error(transparent)]
     Field(#[from] FieldError),
-    /// `EPF_FILTER_ONLY` fields (`fd.net`, `fd.ip`, …) have no printable value.
-    #[error("invalid formatting token {0}: the field can only be used in filters")]
+    /// `EPF_FILTER_ONLY` fields (`fd.net`, `fd.ip`, …) have no printable value; carries the
+    /// format text from the field on, as libsinsp prints it.
+    #[error("{0} is filter only and cannot be used as a display field")]
     FilterOnly(String),
     #[error("missing closing transformer parenthesis: {0}")]
     UnclosedTransformer(String),
@@ -61,6 +62,9 @@ pub struct Token {
     /// The token as written after `%` (without width): `proc.aname[2]`, `evt.arg.flags`,
     /// `tolower(proc.name)`. This is the key Falco uses in `output_fields`.
     pub name: String,
+    /// The field reference inside the transformers, as written: `proc.name` for
+    /// `tolower(proc.name)`; equal to `name` when there is no transformer.
+    pub field: String,
     /// What to extract.
     pub request: FieldRequest,
     /// Transformers, innermost first (`tolower(basename(x))` → `[Basename, ToLower]`).
@@ -97,6 +101,9 @@ pub struct OutputFormat {
     /// False when the format started with `*`: missing values then print `<NA>` and the
     /// rendering still counts as complete.
     require_all_values: bool,
+    /// The keys of `output_fields` and how to get their values: every field as written
+    /// and, for transformed tokens, the transformed form too (libsinsp's resolution tokens).
+    resolution: Vec<Token>,
 }
 
 impl OutputFormat {
@@ -126,6 +133,7 @@ impl OutputFormat {
             None => (true, text),
         };
         let mut parts = Vec::new();
+        let mut resolution = Vec::new();
         let mut lit_start = 0;
         let mut i = 0;
         let b = body.as_bytes();
@@ -138,6 +146,23 @@ impl OutputFormat {
                 parts.push(Part::Text(body[lit_start..i].to_string()));
             }
             let (token, end) = parse_token(body, i + 1)?;
+            if !token.transformers.is_empty()
+                && !resolution.iter().any(|t: &Token| t.name == token.field)
+            {
+                resolution.push(Token {
+                    name: token.field.clone(),
+                    field: token.field.clone(),
+                    request: token.request.clone(),
+                    transformers: Vec::new(),
+                    width: 0,
+                });
+            }
+            if !resolution.iter().any(|t| t.name == token.name) {
+                resolution.push(Token {
+                    width: 0,
+                    ..token.clone()
+                });
+            }
             parts.push(Part::Field(token));
             i = end;
             lit_start = end;
@@ -148,6 +173,7 @@ impl OutputFormat {
         Ok(OutputFormat {
             parts,
             require_all_values,
+            resolution,
         })
     }
 
@@ -164,16 +190,11 @@ impl OutputFormat {
         })
     }
 
-    /// The distinct token names in order of first appearance: the keys of Falco's JSON
-    /// `output_fields`.
+    /// The keys of Falco's JSON `output_fields`, in order of first appearance: each field as
+    /// written (`proc.aname[2]`, `evt.arg.flags`) and, for a transformed token such as
+    /// `%tolower(proc.name)`, both `proc.name` and `tolower(proc.name)`.
     pub fn fields(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for t in self.tokens() {
-            if !out.contains(&t.name.as_str()) {
-                out.push(&t.name);
-            }
-        }
-        out
+        self.resolution.iter().map(|t| t.name.as_str()).collect()
     }
 
     /// Renders the format for the current event of `src` into `out` (appending). Missing
@@ -200,20 +221,16 @@ impl OutputFormat {
         complete
     }
 
-    /// The typed value of every distinct token, for Falco's JSON `output_fields`.
+    /// The typed value of every key of [`Self::fields`], for Falco's JSON `output_fields`.
     pub fn values(
         &self,
         src: &mut dyn FieldSource,
         buf: &mut Extracted,
     ) -> Vec<(String, OutputValue)> {
-        let mut out: Vec<(String, OutputValue)> = Vec::new();
-        for tok in self.tokens() {
-            if out.iter().any(|(n, _)| *n == tok.name) {
-                continue;
-            }
-            out.push((tok.name.clone(), token_value(tok, src, buf)));
-        }
-        out
+        self.resolution
+            .iter()
+            .map(|tok| (tok.name.clone(), token_value(tok, src, buf)))
+            .collect()
     }
 }
 
@@ -259,6 +276,9 @@ fn parse_token(body: &str, start: usize) -> Result<(Token, usize), FormatError> 
     let rest = &body[field_start..];
     let info =
         longest_field_prefix(rest).ok_or_else(|| FormatError::InvalidToken(rest.to_string()))?;
+    if info.flags.filter_only {
+        return Err(FormatError::FilterOnly(rest.to_string()));
+    }
     i += info.name.len();
 
     // The argument: `[...]` for fields that take one, `.name` for dynamic-suffix fields.
@@ -298,9 +318,6 @@ fn parse_token(body: &str, start: usize) -> Result<(Token, usize), FormatError> 
         id: info.id,
         arg: a,
     })?;
-    if info.flags.filter_only {
-        return Err(FormatError::FilterOnly(field_text.to_string()));
-    }
     for t in &transformers {
         let string_only = !matches!(t, TransformerKind::Len);
         let is_string = matches!(info.ty, FieldType::CharBuf | FieldType::ByteBuf);
@@ -321,6 +338,7 @@ fn parse_token(body: &str, start: usize) -> Result<(Token, usize), FormatError> 
     Ok((
         Token {
             name: body[token_start..i].to_string(),
+            field: field_text.to_string(),
             request,
             transformers,
             width,
@@ -483,9 +501,11 @@ fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Writes one value of field `info` as Falco prints it in outputs: strings as is (invalid
-/// UTF-8 replaced), numbers in decimal (`fd.dev` in hex, the `*.ns` fractional fields padded
-/// to 9 digits), booleans `true`/`false`, addresses dotted or in compressed IPv6 form, and
-/// the `evt.time*`/`evt.datetime*` fields as clock times (UTC).
+/// UTF-8 replaced), numbers in decimal (`fd.dev` in upper-case hex, the fractional `*.ns`
+/// fields and `evt.reltime` zero-padded to 9 digits, doubles with one decimal), booleans
+/// `true`/`false`, addresses dotted or in compressed IPv6 form. The time-string fields
+/// (`evt.time`, `evt.datetime`, …) are strings; if a source hands them over as nanoseconds
+/// they are formatted with [`format_time`].
 pub fn render_value(info: &FieldInfo, v: ValueRef<'_>, out: &mut String) {
     match v {
         ValueRef::Bytes(b) if info.ty == FieldType::ByteBuf => {
@@ -501,66 +521,82 @@ pub fn render_value(info: &FieldInfo, v: ValueRef<'_>, out: &mut String) {
         ValueRef::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
         ValueRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         ValueRef::Int(i) => match info.id {
+            // PF_HEX on an INT32: printf("%X") of the 32-bit pattern.
             FieldId::FdDev => {
-                let _ = write!(out, "{:x}", i as u32);
+                let _ = write!(out, "{:X}", i as u32);
             }
             _ => {
                 let _ = write!(out, "{i}");
             }
         },
-        ValueRef::UInt(u) => render_uint(info, u, out),
+        ValueRef::UInt(u) => {
+            if !format_time(info.id, u, out) {
+                if is_padded(info.id) {
+                    let _ = write!(out, "{u:09}");
+                } else {
+                    let _ = write!(out, "{u}");
+                }
+            }
+        }
         ValueRef::Double(d) => {
             let _ = write!(out, "{d:.1}");
         }
         ValueRef::Ip(ip) => render_ip(ip, out),
-        ValueRef::Net(ip, len) => {
-            render_ip(ip, out);
-            let _ = write!(out, "/{len}");
-        }
+        // libsinsp has no text form for networks.
+        ValueRef::Net(..) => out.push_str("<IPNET>"),
     }
+}
+
+/// Fields libsinsp prints with `PF_10_PADDED_DEC` (`%09`).
+fn is_padded(id: FieldId) -> bool {
+    matches!(
+        id,
+        FieldId::EvtRawtimeNs
+            | FieldId::EvtReltime
+            | FieldId::EvtReltimeNs
+            | FieldId::EvtLatencyNs
+            | FieldId::EvtDeltatimeNs
+    )
 }
 
 fn render_ip(ip: IpAddr, out: &mut String) {
     let _ = write!(out, "{ip}");
 }
 
-fn render_uint(info: &FieldInfo, u: u64, out: &mut String) {
-    let secs = u / 1_000_000_000;
-    let nanos = u % 1_000_000_000;
-    match info.id {
-        FieldId::EvtTime => {
-            let (_, (h, m, s)) = civil(secs);
-            let _ = write!(out, "{h:02}:{m:02}:{s:02}.{nanos:09}");
-        }
-        FieldId::EvtTimeS => {
-            let (_, (h, m, s)) = civil(secs);
-            let _ = write!(out, "{h:02}:{m:02}:{s:02}");
-        }
-        FieldId::EvtTimeIso8601 => {
-            let ((y, mo, d), (h, m, s)) = civil(secs);
-            let _ = write!(
-                out,
-                "{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{nanos:09}+0000"
-            );
-        }
+/// Writes the text of a time-string field (`evt.time`, `evt.time.s`, `evt.time.iso8601`,
+/// `evt.datetime`, `evt.datetime.s`) for a timestamp in nanoseconds since the epoch, in UTC.
+/// Returns false (writing nothing) for any other field. The state engine uses this to
+/// produce those fields' values.
+pub fn format_time(id: FieldId, ns: u64, out: &mut String) -> bool {
+    let secs = ns / 1_000_000_000;
+    let nanos = ns % 1_000_000_000;
+    let ((y, mo, d), (h, m, s)) = civil(secs);
+    let _ = match id {
+        FieldId::EvtTime => write!(out, "{h:02}:{m:02}:{s:02}.{nanos:09}"),
+        FieldId::EvtTimeS => write!(out, "{h:02}:{m:02}:{s:02}"),
+        FieldId::EvtTimeIso8601 => write!(
+            out,
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{nanos:09}+0000"
+        ),
         FieldId::EvtDatetime => {
-            let ((y, mo, d), (h, m, s)) = civil(secs);
-            let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02}.{nanos:09}");
+            write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02}.{nanos:09}")
         }
-        FieldId::EvtDatetimeS => {
-            let ((y, mo, d), (h, m, s)) = civil(secs);
-            let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02}");
-        }
-        FieldId::EvtRawtimeNs
-        | FieldId::EvtReltimeNs
-        | FieldId::EvtLatencyNs
-        | FieldId::EvtDeltatimeNs => {
-            let _ = write!(out, "{u:09}");
-        }
-        _ => {
-            let _ = write!(out, "{u}");
-        }
-    }
+        FieldId::EvtDatetimeS => write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02}"),
+        _ => return false,
+    };
+    true
+}
+
+/// True for the fields whose text is a formatted event timestamp.
+pub fn is_time_string(id: FieldId) -> bool {
+    matches!(
+        id,
+        FieldId::EvtTime
+            | FieldId::EvtTimeS
+            | FieldId::EvtTimeIso8601
+            | FieldId::EvtDatetime
+            | FieldId::EvtDatetimeS
+    )
 }
 
 /// Splits seconds since the epoch into a UTC date and time of day (Howard Hinnant's
@@ -645,29 +681,47 @@ pub fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// The typed value of one value of `info` (see [`OutputValue`]).
+/// The typed value of one value of `info` (see [`OutputValue`]), as libsinsp's
+/// `rawval_to_json`: numbers printed in hex or zero-padded stay text.
 pub fn json_value(info: &FieldInfo, v: ValueRef<'_>) -> OutputValue {
+    let as_text = |v| {
+        let mut s = String::new();
+        render_value(info, v, &mut s);
+        OutputValue::Str(s)
+    };
     match v {
         ValueRef::Bool(b) => OutputValue::Bool(b),
-        // fd.dev prints in hex, so libsinsp hands it over as text.
-        ValueRef::Int(_) if info.id == FieldId::FdDev => {
-            let mut s = String::new();
-            render_value(info, v, &mut s);
-            OutputValue::Str(s)
-        }
+        ValueRef::Int(_) if info.id == FieldId::FdDev => as_text(v),
         ValueRef::Int(i) => OutputValue::Int(i),
+        // The event-time fields hand libsinsp's JSON their raw number even when padded.
+        ValueRef::UInt(_)
+            if matches!(info.id, FieldId::EvtLatencyNs | FieldId::EvtDeltatimeNs)
+                || is_time_string(info.id) =>
+        {
+            as_text(v)
+        }
         ValueRef::UInt(u) => OutputValue::UInt(u),
         ValueRef::Double(d) => OutputValue::Double(d),
-        other => {
-            let mut s = String::new();
-            render_value(info, other, &mut s);
-            OutputValue::Str(s)
-        }
+        other => as_text(other),
     }
 }
 
 fn token_value(tok: &Token, src: &mut dyn FieldSource, buf: &mut Extracted) -> OutputValue {
     buf.clear();
+    if is_time_string(tok.request.id) && tok.transformers.is_empty() {
+        // libsinsp's JSON for the time-string fields is the event timestamp itself.
+        src.extract(
+            &FieldRequest {
+                id: FieldId::EvtRawtime,
+                arg: crate::source::FieldArg::None,
+            },
+            buf,
+        );
+        return match buf.get(0) {
+            Some(ValueRef::UInt(u)) => OutputValue::UInt(u),
+            _ => OutputValue::Null,
+        };
+    }
     src.extract(&tok.request, buf);
     if buf.is_empty() {
         return OutputValue::Null;

@@ -19,8 +19,9 @@
 //! # let _ = ev;
 //! ```
 
-use crate::fields::{self, FieldError, FieldType};
-use crate::source::{Extracted, FieldRequest, FieldSource, Slot};
+use crate::fields::{self, FieldError, FieldId, FieldType};
+use crate::format;
+use crate::source::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 use peregrine_event::EventType;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -162,8 +163,16 @@ impl SyntheticEvent {
         let (name, arg) = split_field(field)?;
         let req = fields::resolve(name, arg)?;
         let ty = fields::info(req.id).ty;
+        let mut value = value.into();
+        // Time-string fields given as a timestamp get their text, as the engine renders it.
+        if let SynthValue::UInt(ns) = value {
+            let mut text = String::new();
+            if format::format_time(req.id, ns, &mut text) {
+                value = SynthValue::Str(text);
+            }
+        }
         let mut stored = Vec::new();
-        convert(field, ty, value.into(), &mut stored)?;
+        convert(field, ty, value, &mut stored)?;
         self.values.insert(req, stored);
         Ok(())
     }
@@ -192,8 +201,32 @@ impl FieldSource for SyntheticEvent {
                     }
                 }
             }
-            None if field.id == fields::FieldId::EvtType => out.push_str(self.ty.name()),
-            None => {}
+            None => self.derive(field, out),
+        }
+    }
+}
+
+impl SyntheticEvent {
+    /// Values the engine derives from others: `evt.type` from the event type, the time
+    /// fields from `evt.rawtime`.
+    fn derive(&self, field: &FieldRequest, out: &mut Extracted) {
+        if field.id == FieldId::EvtType {
+            out.push_str(self.ty.name());
+            return;
+        }
+        let raw = FieldRequest {
+            id: FieldId::EvtRawtime,
+            arg: FieldArg::None,
+        };
+        let Some([Stored::Slot(Slot::UInt(ns))]) = self.values.get(&raw).map(Vec::as_slice) else {
+            return;
+        };
+        let mut text = String::new();
+        match field.id {
+            FieldId::EvtRawtimeS => out.push(Slot::UInt(ns / 1_000_000_000)),
+            FieldId::EvtRawtimeNs => out.push(Slot::UInt(ns % 1_000_000_000)),
+            id if format::format_time(id, *ns, &mut text) => out.push_str(&text),
+            _ => {}
         }
     }
 }

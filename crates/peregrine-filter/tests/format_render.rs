@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 fn event() -> SyntheticEvent {
     SyntheticEvent::new("execve")
         .with("evt.num", 42u64)
-        .with("evt.time", 1_783_675_812_910_103_048u64)
-        .with("evt.time.s", 1_783_675_812_910_103_048u64)
-        .with("evt.time.iso8601", 1_783_675_812_910_103_048u64)
-        .with("evt.datetime", 1_783_675_812_910_103_048u64)
+        .with("evt.rawtime", 1_783_675_812_910_103_048u64)
         .with("evt.latency.ns", 1234u64)
+        .with("evt.reltime", 5u64)
         .with("evt.arg.flags", "EXE_WRITABLE|EXE_LOWER_LAYER")
         .with("evt.is_open_read", false)
         .with("evt.buffer", &b"GET /\r\n\x00x"[..])
@@ -117,7 +115,8 @@ fn rendering_golden_cases() {
             true,
         ),
         ("%evt.datetime", "2026-07-10 09:30:12.910103048", true),
-        ("%evt.latency.ns", "000001234", true),
+        ("%evt.latency.ns %evt.reltime", "000001234 000000005", true),
+        ("%evt.rawtime.s %evt.rawtime.ns", "1783675812 910103048", true),
         (
             "%container.start_ts %proc.duration",
             "1700000000000000000 5",
@@ -170,8 +169,8 @@ fn parse_errors() {
             "invalid formatting syntax: formatting cannot end with a number",
         ),
         (
-            "%fd.net",
-            "invalid formatting token fd.net: the field can only be used in filters",
+            "%fd.net x",
+            "fd.net x is filter only and cannot be used as a display field",
         ),
         ("%evt.arg x", "filter syntax error: evt.arg"),
         ("%proc.aname[x]", "x is not a valid number"),
@@ -199,7 +198,7 @@ fn fields_and_typed_values() {
     let f = OutputFormat::parse(
         "*%evt.time.iso8601 %proc.tty %user.loginuid %proc.tty %proc.aname[2] %evt.arg.flags \
          %k8s.ns.name %evt.is_open_read %tolower(proc.name) %len(proc.cmdline) %fd.types %fd.sip \
-         %5proc.name",
+         %5proc.name %evt.latency.ns %evt.time",
     )
     .unwrap();
     assert_eq!(
@@ -212,11 +211,14 @@ fn fields_and_typed_values() {
             "evt.arg.flags",
             "k8s.ns.name",
             "evt.is_open_read",
+            "proc.name",
             "tolower(proc.name)",
+            "proc.cmdline",
             "len(proc.cmdline)",
             "fd.types",
             "fd.sip",
-            "proc.name",
+            "evt.latency.ns",
+            "evt.time",
         ]
     );
     let values = f.values(&mut event(), &mut Extracted::default());
@@ -232,7 +234,7 @@ fn fields_and_typed_values() {
     json.push('}');
     assert_eq!(
         json,
-        r#"{"evt.time.iso8601":1783675812910103048,"proc.tty":34816,"user.loginuid":-1,"proc.aname[2]":"containerd","evt.arg.flags":"EXE_WRITABLE|EXE_LOWER_LAYER","k8s.ns.name":null,"evt.is_open_read":false,"tolower(proc.name)":"sh","len(proc.cmdline)":17,"fd.types":["file","ipv4"],"fd.sip":"10.0.0.1","proc.name":"sh"}"#
+        r#"{"evt.time.iso8601":1783675812910103048,"proc.tty":34816,"user.loginuid":-1,"proc.aname[2]":"containerd","evt.arg.flags":"EXE_WRITABLE|EXE_LOWER_LAYER","k8s.ns.name":null,"evt.is_open_read":false,"proc.name":"sh","tolower(proc.name)":"sh","proc.cmdline":"sh -lc echo hello","len(proc.cmdline)":17,"fd.types":["file","ipv4"],"fd.sip":"10.0.0.1","evt.latency.ns":"000001234","evt.time":1783675812910103048}"#
     );
     assert_eq!(values[5].1, OutputValue::Null);
 }
