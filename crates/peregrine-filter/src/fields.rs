@@ -402,7 +402,7 @@ catalogue! {
         ThreadExectime "thread.exectime" RelTime [] "CPU time the thread last spent running before it was switched out (from context-switch events).";
         ThreadTotexectime "thread.totexectime" RelTime [] "Total CPU time the thread has spent running (from context-switch events).";
         ThreadCgroups "thread.cgroups" CharBuf [] "All the cgroups of the thread, as 'subsystem=path' pairs joined by spaces.";
-        ThreadCgroup "thread.cgroup" CharBuf [ARG_REQUIRED ARG_KEY] "The cgroup of the thread for one subsystem, e.g. thread.cgroup[cpuacct].";
+        ThreadCgroup "thread.cgroup" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX] "The cgroup of the thread for one subsystem: thread.cgroup.cpuacct (or thread.cgroup[cpuacct]).";
         ProcNthreads "proc.nthreads" UInt64 [] "How many threads the process has, the main thread included.";
         ProcNchilds "proc.nchilds" UInt64 [] "How many threads the process has, the main thread excluded.";
         ThreadCpu "thread.cpu" Double [] "CPU use of the thread, user and system together.";
@@ -479,7 +479,7 @@ catalogue! {
         FdNameraw "fd.nameraw" CharBuf [] "fd.name as the process wrote it, not made absolute or normalised.";
         FdIsUpperLayer "fd.is_upper_layer" Bool [] "'true' if the file is in the upper (writable) layer of an overlay filesystem.";
         FdIsLowerLayer "fd.is_lower_layer" Bool [] "'true' if the file is in a lower (image) layer of an overlay filesystem.";
-        FdTypes "fd.types" CharBuf [ARG_ALLOWED LIST] "The list of fd.type values of the descriptors the process has open; fd.types[N] restricts it to descriptor N.";
+        FdTypes "fd.types" CharBuf [ARG_ALLOWED LIST NO_RHS NO_TRANSFORMER] "The list of fd.type values of the descriptors the process has open; fd.types[N] restricts it to descriptor N.";
     }
 
     class "fdlist", "Fields of poll-like events that act on several descriptors at once." {
@@ -691,11 +691,16 @@ pub fn parse_arg(field: &FieldInfo, arg: Option<&str>, text: &str) -> Result<Fie
         | FieldId::ContainerMountMode
         | FieldId::ContainerMountRdwr
         | FieldId::ContainerMountPropagation
-        | FieldId::ProcAenv
         | FieldId::ProcArgs => Ok(match plain_index(arg) {
             Some(i) => FieldArg::Index(i),
             None => FieldArg::Key(arg.into()),
         }),
+        // libsinsp reads an all-digit environment argument as an ancestor level.
+        FieldId::ProcEnv | FieldId::ProcAenv
+            if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            parse_c_int(arg, i32::MIN.into(), i32::MAX.into()).map(FieldArg::Index)
+        }
         // `evt.arg[N]` is positional, `evt.arg.NAME` names a parameter.
         FieldId::EvtArg if bracket => {
             parse_c_int(arg, i32::MIN.into(), i32::MAX.into()).map(FieldArg::Index)

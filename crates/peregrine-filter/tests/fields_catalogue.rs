@@ -295,6 +295,8 @@ fn argument_parsing() {
         ("evt.around.x", Err("wrong syntax for evt.around")),
         ("fd.types[1]", Ok(Index(1))),
         ("thread.cgroup[cpuacct]", Ok(key("cpuacct"))),
+        ("thread.cgroup.cpuacct", Ok(key("cpuacct"))),
+        ("proc.env[2]", Ok(Index(2))),
         ("thread.cgroup", Err("filter syntax error: thread.cgroup")),
         ("container.mount.dest[/proc*]", Ok(key("/proc*"))),
         ("container.mount.dest[0]", Ok(Index(0))),
