@@ -224,6 +224,11 @@ pub struct FieldClass {
 }
 
 impl FieldClass {
+    /// The qualifier `falco --list` prints after the class name (`container (plugin)`).
+    pub fn shortdesc(&self) -> Option<&'static str> {
+        (self.name == "container").then_some("plugin")
+    }
+
     /// The fields of this class, in catalogue order.
     pub fn fields(&self) -> impl Iterator<Item = &'static FieldInfo> + '_ {
         FIELDS.iter().filter(move |f| f.class == self.name)
@@ -805,36 +810,86 @@ fn plugin_index(field: &FieldInfo, arg: &str, text: &str) -> Result<FieldArg, Fi
         .map_err(|_| bad("not representable on 64 bit"))
 }
 
-/// Writes the catalogue as `falco --list` does: per class a header ("Field Class: evt"),
-/// its description, then one line per field. `verbose` adds the type column, as `-v` does.
-pub fn write_list(out: &mut String, verbose: bool) {
-    use std::fmt::Write;
+/// Column where descriptions start in `falco --list` output, and the line width they wrap to.
+const LIST_RIGHT_BLOCK: usize = 30;
+const LIST_WIDTH: usize = 120;
+
+/// Writes the catalogue as `falco --list` prints it: per class a separator, `Field Class:`,
+/// `Description:` and `Event Sources:` headers, then one entry per field with its
+/// description wrapped at 120 columns and indented to column 30; filter-only fields carry a
+/// `(FILTER ONLY)` tag. `verbose` (`-v`) prefixes each description with `(Type: …)`;
+/// deprecated fields appear only with `include_deprecated`.
+pub fn write_list(out: &mut String, verbose: bool, include_deprecated: bool) {
     for class in CLASSES {
-        out.push_str(
-            "-------------------------------------------------------------------------------\n",
-        );
-        let _ = writeln!(out, "Field Class:                  {}", class.name);
-        let _ = writeln!(out, "Event Sources:                {}", class.source);
-        let _ = writeln!(out, "Description:                  {}\n", class.desc);
-        for f in class.fields() {
-            let name = if f.flags.arg_required {
-                format!("{}[ARG]", f.name)
-            } else {
-                f.name.to_string()
-            };
-            let mut notes = String::new();
-            if f.flags.filter_only {
-                notes.push_str(" (FILTER ONLY)");
-            }
-            if f.flags.deprecated {
-                notes.push_str(" (DEPRECATED)");
-            }
-            if verbose {
-                let _ = writeln!(out, "{name:<30}{:<11}{}{notes}", f.ty.name(), f.desc);
-            } else {
-                let _ = writeln!(out, "{name:<30}{}{notes}", f.desc);
-            }
+        let fields: Vec<&FieldInfo> = class
+            .fields()
+            .filter(|f| include_deprecated || !f.flags.deprecated)
+            .collect();
+        if fields.is_empty() {
+            continue;
+        }
+        out.push_str("-------------------------------\n");
+        pad_to_block(out, "Field Class:");
+        out.push_str(class.name);
+        if let Some(short) = class.shortdesc() {
+            out.push_str(" (");
+            out.push_str(short);
+            out.push(')');
         }
         out.push('\n');
+        pad_to_block(out, "Description:");
+        wrap_words(out, class.desc);
+        out.push('\n');
+        pad_to_block(out, "Event Sources:");
+        out.push_str(class.source);
+        out.push_str(" \n\n");
+        for f in fields {
+            if f.name.len() > LIST_RIGHT_BLOCK {
+                out.push_str(f.name);
+                out.push('\n');
+                pad_to_block(out, "");
+            } else {
+                pad_to_block(out, f.name);
+            }
+            let mut desc = String::new();
+            if verbose {
+                desc.push_str("(Type: ");
+                desc.push_str(f.ty.name());
+                desc.push_str(") ");
+            }
+            if f.flags.filter_only {
+                desc.push_str("(FILTER ONLY) ");
+            }
+            desc.push_str(f.desc);
+            wrap_words(out, &desc);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+}
+
+fn pad_to_block(out: &mut String, s: &str) {
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(
+        ' ',
+        LIST_RIGHT_BLOCK.saturating_sub(s.len()),
+    ));
+}
+
+/// Writes `text` word by word (each followed by a space), starting a new line indented to
+/// the description column whenever the next word would pass the line width.
+fn wrap_words(out: &mut String, text: &str) {
+    let mut len = 0;
+    for word in text.split_whitespace() {
+        let wordlen = word.len() + 1;
+        if len + wordlen <= LIST_WIDTH - LIST_RIGHT_BLOCK {
+            len += wordlen;
+        } else {
+            out.push('\n');
+            pad_to_block(out, "");
+            len = wordlen;
+        }
+        out.push_str(word);
+        out.push(' ');
     }
 }

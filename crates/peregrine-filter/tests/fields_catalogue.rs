@@ -52,16 +52,33 @@ fn names_are_unique_and_ids_index_the_table() {
 #[test]
 fn list_output_names_every_class_and_field() {
     let mut out = String::new();
-    fields::write_list(&mut out, true);
+    fields::write_list(&mut out, true, true);
     for c in CLASSES {
-        assert!(out.contains(&format!("Field Class:                  {}\n", c.name)));
+        assert!(out.contains(&format!("Field Class:                  {}", c.name)));
     }
     for f in FIELDS {
         assert!(out.contains(f.name), "{} missing from --list", f.name);
     }
-    assert!(out.contains("evt.num                       UINT64     "));
-    assert!(out.contains("evt.arg[ARG]"));
-    assert!(out.contains("(FILTER ONLY)"));
+    assert!(out.contains("Field Class:                  container (plugin)\n"));
+    assert!(out.contains("\nevt.num                       (Type: UINT64) "));
+    assert!(out.contains("\nfd.net                        (Type: IPNET) (FILTER ONLY) "));
+    // Long names go on their own line; descriptions wrap at 120 columns.
+    assert!(out.contains(
+        "\nproc.exe_ino.ctime_duration_proc_start\n                              (Type: ABSTIME) "
+    ));
+    assert!(
+        out.lines().all(|l| l.len() <= 121),
+        "a line is longer than 120 columns"
+    );
+
+    let mut short = String::new();
+    fields::write_list(&mut short, false, false);
+    assert!(short.contains("\nevt.num                       The sequence number of the event. \n"));
+    assert!(
+        !short.contains("evt.dir "),
+        "deprecated fields are hidden by default"
+    );
+    assert!(!short.contains("(Type:"));
 }
 
 /// `name` or `name[arg]`, as the rules write it.
