@@ -18,17 +18,16 @@ pub(crate) struct CondError {
 pub(crate) const MAX_DEPTH: u32 = 1000;
 
 pub(crate) fn parse(text: &str) -> Result<Expr, CondError> {
-    let _ = (text, MAX_DEPTH);
-    Err(CondError {
-        message: "condition parser not available".into(),
-        idx: 0,
-        line: 1,
-        col: 1,
+    peregrine_filter::parser::parse_with_max_depth(text, MAX_DEPTH).map_err(|e| CondError {
+        message: e.message,
+        idx: e.pos.idx as usize,
+        line: e.pos.line as usize,
+        col: e.pos.col as usize,
     })
 }
 
 pub(crate) fn render(e: &Expr) -> String {
-    format!("{e:?}")
+    peregrine_filter::render::render(e)
 }
 
 /// A compiled condition.
@@ -60,11 +59,8 @@ pub(crate) fn event_types(e: &Expr) -> EventTypeSet {
     EventTypeSet::all()
 }
 
-/// A compiled output format.
-#[derive(Debug, Clone)]
-pub(crate) struct OutputFormat;
+pub use peregrine_filter::format::OutputFormat;
 
 pub(crate) fn compile_output(fmt: &str) -> Result<OutputFormat, String> {
-    let _ = fmt;
-    Ok(OutputFormat)
+    OutputFormat::parse(fmt).map_err(|e| e.to_string())
 }

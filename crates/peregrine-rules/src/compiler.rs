@@ -47,6 +47,11 @@ impl Rule {
         adapter::render(&self.condition)
     }
 
+    /// The compiled output format.
+    pub fn output_format(&self) -> &OutputFormat {
+        &self.format
+    }
+
     /// Whether the compiled condition matches the current event of `src`.
     pub fn matches(&self, src: &mut dyn peregrine_filter::FieldSource) -> bool {
         self.filter.eval(src)
