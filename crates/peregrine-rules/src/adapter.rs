@@ -34,10 +34,24 @@ pub(crate) fn render(e: &Expr) -> String {
 #[derive(Debug)]
 pub(crate) struct Filter;
 
+/// Buffers reused from event to event by evaluation; one per evaluating thread.
+#[derive(Debug, Default)]
+pub struct Scratch;
+
 impl Filter {
-    pub fn eval(&self, _src: &mut dyn peregrine_filter::FieldSource) -> bool {
+    pub fn eval(&self, _src: &mut dyn peregrine_filter::FieldSource, _s: &mut Scratch) -> bool {
         false
     }
+}
+
+/// Whether an exception's field names a catalogue field (`proc.aname[2]`, `evt.arg.path`).
+/// Transformer expressions are left to the condition compiler.
+pub(crate) fn field_defined(field: &str) -> bool {
+    if field.contains('(') {
+        return true;
+    }
+    let name = field.split('[').next().unwrap_or(field);
+    peregrine_filter::fields::lookup_with_suffix(name).is_some()
 }
 
 pub(crate) struct Compiled {

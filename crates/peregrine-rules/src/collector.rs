@@ -125,7 +125,8 @@ fn is_operator_defined(op: &str) -> bool {
     OPERATORS.contains(&op) || is_modified_op(op)
 }
 
-fn validate_exception(ex: &mut ExceptionInfo) -> Res<()> {
+/// Falco's `validate_exception_info`; fields are only checked for rules of a known source.
+fn validate_exception(ex: &mut ExceptionInfo, check_fields: bool) -> Res<()> {
     if ex.fields.is_list {
         if !ex.comps.is_valid() {
             ex.comps.is_list = true;
@@ -146,6 +147,16 @@ fn validate_exception(ex: &mut ExceptionInfo) -> Res<()> {
                 ));
             }
         }
+        if check_fields {
+            for f in &ex.fields.items {
+                if !crate::adapter::field_defined(&f.item) {
+                    return Err(validate(
+                        format!("'{}' is not a supported filter field", f.item),
+                        &ex.ctx,
+                    ));
+                }
+            }
+        }
     } else {
         if !ex.comps.is_valid() {
             ex.comps = Entry::scalar("in");
@@ -157,6 +168,12 @@ fn validate_exception(ex: &mut ExceptionInfo) -> Res<()> {
         if !is_list_op(&ex.comps.item) {
             return Err(validate(
                 "When fields is a single value, comps must be one of (in, pmatch, intersects) or a string operator with a oneof, anyof or allof modifier",
+                &ex.ctx,
+            ));
+        }
+        if check_fields && !crate::adapter::field_defined(&ex.fields.item) {
+            return Err(validate(
+                format!("'{}' is not a supported filter field", ex.fields.item),
                 &ex.ctx,
             ));
         }
@@ -309,7 +326,7 @@ impl Collector {
                     &ex.ctx,
                 ));
             }
-            validate_exception(ex)?;
+            validate_exception(ex, !info.unknown_source)?;
         }
         let id = self.next_index();
         info.visibility = id;
@@ -375,7 +392,7 @@ impl Collector {
                                 &ex.ctx,
                             ));
                         }
-                        validate_exception(&mut ex)?;
+                        validate_exception(&mut ex, !prev.unknown_source)?;
                         prev.exceptions.push(ex);
                     }
                     Some(pe) => {
@@ -438,7 +455,7 @@ impl Collector {
         if let Some(mut exs) = info.exceptions {
             for ex in &mut exs {
                 if ex.fields.is_valid() {
-                    validate_exception(ex)?;
+                    validate_exception(ex, !prev.unknown_source)?;
                 }
             }
             prev.exceptions = exs;

@@ -53,8 +53,12 @@ impl Rule {
     }
 
     /// Whether the compiled condition matches the current event of `src`.
-    pub fn matches(&self, src: &mut dyn peregrine_filter::FieldSource) -> bool {
-        self.filter.eval(src)
+    pub fn matches(
+        &self,
+        src: &mut dyn peregrine_filter::FieldSource,
+        scratch: &mut adapter::Scratch,
+    ) -> bool {
+        self.filter.eval(src, scratch)
     }
 }
 
@@ -466,7 +470,9 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
         });
     }
     for i in 0..out.macros.len() {
-        let Some(mut cond) = out.macros[i].condition.take() else {
+        // Clone, not take: while a macro resolves, its own unresolved body must stay visible
+        // so that a reference loop through it is detected (as Falco does).
+        let Some(mut cond) = out.macros[i].condition.clone() else {
             continue;
         };
         let info = &col.macros.items[i];
@@ -492,12 +498,11 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
                 &info.cond,
             );
             res.error(ErrorCode::Validate, msg, &ctx);
+            // Poisoned: rules and macros using it are skipped without a cascade of errors.
+            out.macros[i].condition = None;
             continue;
         }
-        if r.poisoned {
-            continue;
-        }
-        out.macros[i].condition = Some(cond);
+        out.macros[i].condition = if r.poisoned { None } else { Some(cond) };
     }
 
     for r in col.rules.iter() {

@@ -28,6 +28,7 @@ pub mod ruleset;
 pub mod version;
 pub mod yaml;
 
+pub use adapter::Scratch;
 pub use compiler::Rule;
 pub use info::Priority;
 pub use result::{

@@ -5,6 +5,7 @@
 //! Selection does not mutate: it builds a new index over the same shared rules, so a running
 //! engine can swap rule sets atomically.
 
+use crate::adapter::Scratch;
 use crate::compiler::{CompiledList, CompiledMacro, Rule};
 use crate::info::Priority;
 use crate::version::Version;
@@ -192,15 +193,22 @@ impl RuleSet {
     }
 
     /// Evaluates the active rules of the event's type; matching rule indexes go to `out`
-    /// (cleared first). With [`Matching::First`] at most one.
-    pub fn evaluate(&self, src: &mut dyn FieldSource, mode: Matching, out: &mut Vec<RuleIdx>) {
+    /// (cleared first). With [`Matching::First`] at most one. `scratch` is reused across
+    /// events so that evaluation does not allocate.
+    pub fn evaluate(
+        &self,
+        src: &mut dyn FieldSource,
+        mode: Matching,
+        scratch: &mut Scratch,
+        out: &mut Vec<RuleIdx>,
+    ) {
         out.clear();
         let t = src.event_type();
         for &i in self.rules_for(t) {
             let Some(rule) = self.compiled.rules.get(i as usize) else {
                 continue;
             };
-            if rule.filter.eval(src) {
+            if rule.filter.eval(src, scratch) {
                 out.push(i);
                 if mode == Matching::First {
                     return;
