@@ -353,7 +353,7 @@ impl Context {
         if to < bytes.len() && bytes[to] == b'\n' && to > 0 {
             to -= 1;
         }
-        if to + 1 <= from {
+        if to < from {
             return "<No context available>\n".to_string();
         }
         let mut ret = bytes[from..=to].to_vec();

@@ -1,7 +1,7 @@
 //! Falco's maintained rules files load unchanged, alone and stable → incubating → sandbox,
 //! and every rule gets the event types, priority and enabled flag `rules-notes.md` lists.
 
-use peregrine_rules::{Loader, RuleSet, WarningCode};
+use peregrine_rules::{Loader, Priority, RuleSet, WarningCode};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -94,9 +94,7 @@ fn check_rows(set: &RuleSet, rows: &[&Row]) -> Vec<String> {
         if rule.enabled != row.enabled {
             failures.push(format!("{}: enabled {}", row.rule, rule.enabled));
         }
-        if !rule.priority.as_str().eq_ignore_ascii_case(&row.priority)
-            && !(row.priority == "INFO" && rule.priority.as_str() == "Informational")
-        {
+        if Priority::parse(&row.priority) != Some(rule.priority) {
             failures.push(format!("{}: priority {:?}", row.rule, rule.priority));
         }
     }
