@@ -753,6 +753,19 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<crate::source::FieldRequ
     })
 }
 
+/// Resolves a field reference written as one string: `proc.name`, `proc.aname[2]`,
+/// `evt.arg.flags`, `container.mount.dest[/proc*]` (e.g. the `fields` of a rule exception or
+/// a `%token` taken apart elsewhere).
+pub fn resolve_text(text: &str) -> Result<crate::source::FieldRequest, FieldError> {
+    match text.find('[') {
+        None => resolve(text, None),
+        Some(open) => match text[open + 1..].strip_suffix(']') {
+            Some(arg) if !arg.is_empty() => resolve(&text[..open], Some(arg)),
+            _ => Err(FieldError::Syntax(text.to_string())),
+        },
+    }
+}
+
 /// A decimal index with no sign, no leading zero and nothing else (`"0"`, `"12"`).
 fn plain_index(s: &str) -> Option<i64> {
     let ok = !s.is_empty()

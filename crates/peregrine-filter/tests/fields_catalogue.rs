@@ -276,11 +276,9 @@ fn upstream_rule_fields_have_libsinsp_types_and_flags() {
 }
 
 fn arg_case(text: &str) -> Result<FieldArg, String> {
-    let (name, arg) = match text.find('[') {
-        Some(i) => (&text[..i], Some(&text[i + 1..text.len() - 1])),
-        None => (text, None),
-    };
-    resolve(name, arg).map(|r| r.arg).map_err(|e| e.to_string())
+    fields::resolve_text(text)
+        .map(|r| r.arg)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -332,6 +330,8 @@ fn argument_parsing() {
         ("proc.name[1]", Err("filter_check called with nonexistent field proc.name[1]")),
         ("proc.nobody", Err("filter_check called with nonexistent field proc.nobody")),
         ("evt.arg.fd[0]", Err("filter syntax error: evt.arg.fd[0]")),
+        ("proc.aname[2", Err("filter syntax error: proc.aname[2")),
+        ("proc.aname[]", Err("filter syntax error: proc.aname[]")),
     ];
     for (text, expected) in cases {
         let expected = expected.clone().map_err(str::to_string);
