@@ -22,6 +22,14 @@ use std::fmt;
 /// types (nanoseconds) as `UInt`; `IpAddr` and `IpNet` as `Ip` (an `IpNet` field such as
 /// `fd.net` yields the address, which the compiler tests for membership in the network
 /// literal); `Double` as `Double`.
+///
+/// Two cases follow libsinsp rather than intuition: the time-string fields (`evt.time`,
+/// `evt.time.s`, `evt.time.iso8601`, `evt.datetime`, `evt.datetime.s`) are `CharBuf`, so a
+/// source extracts their text (made with [`crate::format::format_time`]) while their JSON
+/// value in `output_fields` is the raw `evt.rawtime`; and `evt.rawarg` has no fixed type in
+/// libsinsp (`PT_DYN`, the parameter's own type) — it is declared `Int64` here, the common
+/// case (`evt.rawarg.res`, `evt.rawarg.flags`), and a compiler that knows the parameter table
+/// may refine it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FieldType {
     /// A string (`PT_CHARBUF`, also `PT_FSPATH`).
