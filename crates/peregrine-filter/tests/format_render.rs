@@ -183,6 +183,8 @@ fn parse_errors() {
             "filter 'container.mount.dest': container.mount.dest requires an argument but none provided",
         ),
         ("%tolower(proc.name", "missing closing transformer parenthesis: "),
+        // libsinsp has no `%%` escape: the second `%` starts an invalid token.
+        ("100%% sure", "invalid formatting token % sure"),
         (
             "%tolower(proc.tty)",
             "field proc.tty does not support transformer tolower",
@@ -241,6 +243,19 @@ fn fields_and_typed_values() {
         r#"{"evt.time.iso8601":1783675812910103048,"proc.tty":34816,"user.loginuid":-1,"proc.aname[2]":"containerd","evt.arg.flags":"EXE_WRITABLE|EXE_LOWER_LAYER","k8s.ns.name":null,"evt.is_open_read":false,"proc.name":"sh","tolower(proc.name)":"sh","proc.cmdline":"sh -lc echo hello","len(proc.cmdline)":17,"fd.types":["file","ipv4"],"fd.sip":"10.0.0.1","evt.latency.ns":"000001234","evt.time":1783675812910103048}"#
     );
     assert_eq!(values[5].1, OutputValue::Null);
+}
+
+#[test]
+fn container_info_replacement() {
+    let f = OutputFormat::parse_with_container_info(
+        "*%container.info shell",
+        "container=%container.id image=%container.image.repository",
+    )
+    .unwrap();
+    assert_eq!(f.fields(), ["container.id", "container.image.repository"]);
+    let mut out = String::new();
+    f.render(&mut event(), &mut Extracted::default(), &mut out);
+    assert_eq!(out, "container=412df0545944 image=<NA> shell");
 }
 
 #[test]
