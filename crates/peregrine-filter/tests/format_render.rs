@@ -96,6 +96,7 @@ fn rendering_golden_cases() {
         // Widths cut or pad, like std::string::resize.
         ("[%5evt.num]", "[42   ]", true),
         ("[%2proc.pname]", "[co]", true),
+        ("[%0proc.name]", "[sh]", true),
         // Transformers.
         ("%toupper(proc.name)", "SH", true),
         ("%tolower(toupper(proc.name))", "sh", true),
@@ -243,6 +244,15 @@ fn fields_and_typed_values() {
         r#"{"evt.time.iso8601":1783675812910103048,"proc.tty":34816,"user.loginuid":-1,"proc.aname[2]":"containerd","evt.arg.flags":"EXE_WRITABLE|EXE_LOWER_LAYER","k8s.ns.name":null,"evt.is_open_read":false,"proc.name":"sh","tolower(proc.name)":"sh","proc.cmdline":"sh -lc echo hello","len(proc.cmdline)":17,"fd.types":["file","ipv4"],"fd.sip":"10.0.0.1","evt.latency.ns":"000001234","evt.time":1783675812910103048}"#
     );
     assert_eq!(values[5].1, OutputValue::Null);
+}
+
+#[test]
+fn huge_widths_are_clamped() {
+    let f = OutputFormat::parse("%99999999999999999999999proc.name|").unwrap();
+    let mut out = String::new();
+    f.render(&mut event(), &mut Extracted::default(), &mut out);
+    assert_eq!(out.len(), peregrine_filter::format::MAX_WIDTH + 1);
+    assert!(out.starts_with("sh ") && out.ends_with(" |"));
 }
 
 #[test]
