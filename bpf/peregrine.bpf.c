@@ -713,10 +713,20 @@ static __always_inline void push_open_identity(struct rec *r, long fd)
 	push_u64(r, BPF_CORE_READ(inode, i_ino));
 }
 
-/* Raw flag value; bit 31 carries "the open created the file" (FMODE_CREATED is not in BTF). */
+/* Raw kernel open flags; user space maps them to PPM_O_* values. */
 static __always_inline void push_open_flags(struct rec *r, __u64 flags)
 {
-	push_u32(r, (__u32)flags & 0x7fffffff);
+	push_u32(r, (__u32)flags);
+}
+
+#define PG_O_CREAT 0100
+#define PG_O_TMPFILE 020000000
+
+/* The mode argument is only read by the kernel with O_CREAT or O_TMPFILE; otherwise the
+ * register holds whatever the caller left there, and Falco reports 0. */
+static __always_inline void push_open_mode(struct rec *r, __u64 flags, __u64 mode)
+{
+	push_u32(r, (flags & (PG_O_CREAT | PG_O_TMPFILE)) ? (__u32)mode : 0);
 }
 
 static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 family)
@@ -733,7 +743,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_open_flags(rp, a[1]);
-		push_u32(rp, a[2]);
+		push_open_mode(rp, a[1], a[2]);
 		push_open_identity(rp, ret);
 		break;
 	case 257: /* openat: fd, dirfd, name, flags, mode, dev, ino */
@@ -742,7 +752,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
 		push_open_flags(rp, a[2]);
-		push_u32(rp, a[3]);
+		push_open_mode(rp, a[2], a[3]);
 		push_open_identity(rp, ret);
 		break;
 	case 437: { /* openat2: fd, dirfd, name, flags, mode, resolve, dev, ino */
@@ -753,7 +763,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
 		push_open_flags(rp, how.flags);
-		push_u32(rp, how.mode);
+		push_open_mode(rp, how.flags, how.mode);
 		push_u32(rp, how.resolve);
 		push_open_identity(rp, ret);
 		break;
@@ -1168,7 +1178,7 @@ int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, PG_TAIL_MAX);
-	__type(key, __u32);
+	__uint(key_size, sizeof(__u32));
 	__array(values, int(void *));
 } pg_tails SEC(".maps") = {
 	.values =
