@@ -30,18 +30,37 @@ pub(crate) fn render(e: &Expr) -> String {
     peregrine_filter::render::render(e)
 }
 
-/// A compiled condition.
-#[derive(Debug)]
-pub(crate) struct Filter;
+pub(crate) use peregrine_filter::compile::Filter;
+pub use peregrine_filter::compile::Scratch;
 
-/// Buffers reused from event to event by evaluation; one per evaluating thread.
-#[derive(Debug, Default)]
-pub struct Scratch;
+pub(crate) struct Compiled {
+    pub filter: Filter,
+    /// Compiler warnings with their position.
+    pub warnings: Vec<CondError>,
+}
 
-impl Filter {
-    pub fn eval(&self, _src: &mut dyn peregrine_filter::FieldSource, _s: &mut Scratch) -> bool {
-        false
-    }
+pub(crate) fn compile(e: &Expr) -> Result<Compiled, CondError> {
+    let pos_err = |message: String, p: peregrine_filter::ast::Pos| CondError {
+        message,
+        idx: p.idx as usize,
+        line: p.line as usize,
+        col: p.col as usize,
+    };
+    let c = peregrine_filter::compile::compile(e).map_err(|e| pos_err(e.message, e.pos))?;
+    Ok(Compiled {
+        filter: c.filter,
+        warnings: c
+            .warnings
+            .into_iter()
+            .map(|w| pos_err(w.message, w.pos))
+            .collect(),
+    })
+}
+
+/// The event types a resolved condition can match; an error (which `compile` reports first)
+/// yields every type.
+pub(crate) fn event_types(e: &Expr) -> EventTypeSet {
+    peregrine_filter::evttype::event_types(e).unwrap_or_else(|_| EventTypeSet::all())
 }
 
 /// Whether an exception's field names a catalogue field (`proc.aname[2]`, `evt.arg.path`).
@@ -52,25 +71,6 @@ pub(crate) fn field_defined(field: &str) -> bool {
     }
     let name = field.split('[').next().unwrap_or(field);
     peregrine_filter::fields::lookup_with_suffix(name).is_some()
-}
-
-pub(crate) struct Compiled {
-    pub filter: Filter,
-    /// Compiler warnings with their position.
-    pub warnings: Vec<CondError>,
-}
-
-pub(crate) fn compile(e: &Expr) -> Result<Compiled, CondError> {
-    let _ = e;
-    Ok(Compiled {
-        filter: Filter,
-        warnings: Vec::new(),
-    })
-}
-
-pub(crate) fn event_types(e: &Expr) -> EventTypeSet {
-    let _ = e;
-    EventTypeSet::all()
 }
 
 pub use peregrine_filter::format::OutputFormat;
