@@ -47,6 +47,9 @@ pub(crate) fn compile(e: &Expr) -> Result<Compiled, CondError> {
         col: p.col as usize,
     };
     let c = peregrine_filter::compile::compile(e).map_err(|e| pos_err(e.message, e.pos))?;
+    if let Some((name, pos)) = unknown_event_type(e) {
+        return Err(pos_err(format!("unknown event type {name}"), pos));
+    }
     Ok(Compiled {
         filter: c.filter,
         warnings: c
@@ -55,6 +58,35 @@ pub(crate) fn compile(e: &Expr) -> Result<Compiled, CondError> {
             .map(|w| pos_err(w.message, w.pos))
             .collect(),
     })
+}
+
+/// The first `evt.type` value that names no event (libsinsp refuses those; the filter
+/// compiler ignores them, so the loader checks after it).
+fn unknown_event_type(e: &Expr) -> Option<(String, peregrine_filter::ast::Pos)> {
+    use peregrine_filter::ast::{CmpOp, Operand, Rhs};
+    match e {
+        Expr::And(c, _) | Expr::Or(c, _) => c.iter().find_map(unknown_event_type),
+        Expr::Not(c, _) => unknown_event_type(c),
+        Expr::Binary {
+            left: Operand::Field(f),
+            op: CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::In | CmpOp::Intersects,
+            right,
+            ..
+        } if f.name == "evt.type" && f.arg.is_none() => {
+            let values: Vec<(&[u8], peregrine_filter::ast::Pos)> = match right {
+                Rhs::Value(v, p) => vec![(v.as_slice(), *p)],
+                Rhs::List(items, _) => items.iter().map(|(v, p)| (v.as_slice(), *p)).collect(),
+                _ => Vec::new(),
+            };
+            values.into_iter().find_map(|(v, p)| {
+                let name = String::from_utf8_lossy(v);
+                peregrine_event::EventType::from_name(&name)
+                    .is_none()
+                    .then(|| (name.into_owned(), p))
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The event types a resolved condition can match; an error (which `compile` reports first)
