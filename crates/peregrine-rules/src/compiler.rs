@@ -14,7 +14,7 @@ use crate::info::{ExceptionInfo, Priority, RuleInfo};
 use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// A compiled rule, immutable once built.
 #[derive(Debug)]
@@ -107,10 +107,13 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
+}
+
+/// The maximal runs of characters that are not list-substitution delimiters.
+fn tokens_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split([' ', '\t', '\n', '\r', '(', ')', ',', '='])
+        .filter(|t| !t.is_empty())
 }
 
 /// Falco's `resolve_list`: substitutes `list` wherever its name is delimited by start/end,
@@ -258,19 +261,53 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
     ctx.in_condition(e.idx, e.line, e.col, condition)
 }
 
-/// Substitutes every list into `condition` and parses it.
+/// List names → their position in substitution order, built once per compile.
+pub(crate) struct ListIndex(HashMap<String, usize>);
+
+impl ListIndex {
+    fn new(lists: &[CompiledList]) -> ListIndex {
+        let mut m = HashMap::with_capacity(lists.len());
+        for (i, l) in lists.iter().enumerate() {
+            m.entry(l.name.clone()).or_insert(i);
+        }
+        ListIndex(m)
+    }
+}
+
+/// Substitutes every list into `condition` (Falco's `resolve_list` for each list in order)
+/// and parses it.
 fn parse_condition(
     condition: &str,
     lists: &mut [CompiledList],
+    index: &ListIndex,
     used_lists: &mut BTreeSet<String>,
     ctx: &Context,
 ) -> Result<Expr, (ErrorCode, String, Context)> {
     let mut text = condition.to_string();
-    for l in lists.iter_mut() {
+    // A list substitutes only where its name is a whole token (delimited by blanks, `(),=` or
+    // the ends), so only lists named by a token are candidates. They are applied in list
+    // order; items a substitution brings in may name later lists, which then apply too, as
+    // when Falco runs every list over the text in turn.
+    let mut pending: BTreeSet<usize> = tokens_of(condition)
+        .filter_map(|t| index.0.get(t).copied())
+        .collect();
+    let mut used = Vec::new();
+    while let Some(i) = pending.pop_first() {
+        let l = &lists[i];
         if resolve_list(&mut text, &l.name, &l.items) {
-            l.used = true;
-            used_lists.insert(l.name.clone());
+            used.push(i);
+            for item in &l.items {
+                pending.extend(
+                    tokens_of(item)
+                        .filter_map(|t| index.0.get(t).copied())
+                        .filter(|&j| j > i),
+                );
+            }
         }
+    }
+    for i in used {
+        lists[i].used = true;
+        used_lists.insert(lists[i].name.clone());
     }
     adapter::parse(&text).map_err(|e| {
         (
@@ -454,15 +491,17 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
     }
 
     // Macros: parse all, then resolve each in order with its visibility.
+    let index = ListIndex::new(&out.lists);
     let mut scratch = BTreeSet::new();
     for m in col.macros.iter() {
-        let condition = match parse_condition(&m.cond, &mut out.lists, &mut scratch, &m.cond_ctx) {
-            Ok(e) => Some(e),
-            Err((code, msg, ctx)) => {
-                res.error(code, msg, &ctx);
-                None
-            }
-        };
+        let condition =
+            match parse_condition(&m.cond, &mut out.lists, &index, &mut scratch, &m.cond_ctx) {
+                Ok(e) => Some(e),
+                Err((code, msg, ctx)) => {
+                    res.error(code, msg, &ctx);
+                    None
+                }
+            };
         out.macros.push(CompiledMacro {
             name: m.name.clone(),
             condition,
@@ -509,7 +548,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
         if r.unknown_source {
             continue;
         }
-        if let Some(rule) = compile_rule(col, r, &mut out, res) {
+        if let Some(rule) = compile_rule(col, r, &index, &mut out, res) {
             out.rules.push(rule);
         }
     }
@@ -540,6 +579,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
 fn compile_rule(
     col: &Collector,
     r: &RuleInfo,
+    index: &ListIndex,
     out: &mut CompileOutput,
     res: &mut LoadResult,
 ) -> Option<Rule> {
@@ -585,7 +625,13 @@ fn compile_rule(
     }
 
     let mut lists_used = BTreeSet::new();
-    let mut ast = match parse_condition(&condition, &mut out.lists, &mut lists_used, &r.cond_ctx) {
+    let mut ast = match parse_condition(
+        &condition,
+        &mut out.lists,
+        index,
+        &mut lists_used,
+        &r.cond_ctx,
+    ) {
         Ok(a) => a,
         Err((code, msg, ctx)) => {
             res.error(code, msg, &ctx);

@@ -231,8 +231,14 @@ fn describe_rule_like_falco_list() {
         d["details"]["condition_compiled"],
         "(evt.type in (execve, execveat) and proc.name in (bash, sh, zsh))"
     );
-    assert_eq!(d["details"]["events"], serde_json::json!(["execve", "execveat"]));
-    assert_eq!(d["details"]["macros"], serde_json::json!(["spawned_process"]));
+    assert_eq!(
+        d["details"]["events"],
+        serde_json::json!(["execve", "execveat"])
+    );
+    assert_eq!(
+        d["details"]["macros"],
+        serde_json::json!(["spawned_process"])
+    );
     assert_eq!(d["details"]["lists"], serde_json::json!(["shells"]));
     assert_eq!(
         d["details"]["condition_fields"],
