@@ -30,8 +30,11 @@ pub enum Matching {
 /// What a `rules[]` entry selects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selector {
-    /// A rule name pattern: with `*` a wildcard over the whole name, otherwise a substring.
+    /// A rule name pattern matched against the whole name, `*` matching any run (Falco's
+    /// `rules[].enable.rule` / `disable.rule`; without `*` the name must be equal).
     Rule(String),
+    /// Rules whose name contains the text (Falco's legacy `-D` substring selection).
+    RuleSubstring(String),
     Tag(String),
 }
 
@@ -82,8 +85,8 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
 impl Selector {
     fn matches(&self, rule: &Rule) -> bool {
         match self {
-            Selector::Rule(p) if p.contains('*') => wildcard_match(p, &rule.name),
-            Selector::Rule(p) => rule.name.contains(p.as_str()),
+            Selector::Rule(p) => wildcard_match(p, &rule.name),
+            Selector::RuleSubstring(p) => rule.name.contains(p.as_str()),
             Selector::Tag(t) => rule.tags.contains(t),
         }
     }

@@ -199,10 +199,25 @@ fn selection_by_name_tag_and_priority() {
             },
             vec!["Shell spawned"],
         ),
-        // Substring without a wildcard, as Falco's -D.
+        // Substring, as Falco's -D.
+        (
+            Selection {
+                ops: vec![SelectionOp::Disable(Selector::RuleSubstring("open".into()))],
+                min_priority: None,
+            },
+            vec!["Shell spawned", "Shadow read"],
+        ),
+        // Without a wildcard a rules[] pattern is the whole name.
         (
             Selection {
                 ops: vec![SelectionOp::Disable(Selector::Rule("open".into()))],
+                min_priority: None,
+            },
+            vec!["Shell spawned", "Shadow read", "Any open of etc"],
+        ),
+        (
+            Selection {
+                ops: vec![SelectionOp::Disable(Selector::Rule("*open*".into()))],
                 min_priority: None,
             },
             vec!["Shell spawned", "Shadow read"],
