@@ -325,14 +325,48 @@ struct MacroEnv<'a> {
     visibility: u32,
 }
 
-#[derive(Default)]
 struct Resolution {
+    /// Nodes macro substitution may still copy into this condition.
+    budget: usize,
+    too_large: bool,
     errors: Vec<(String, peregrine_filter::ast::Pos)>,
     unknown: Vec<(String, peregrine_filter::ast::Pos)>,
     resolved: BTreeSet<String>,
     /// A macro that exists but failed to compile was referenced (already reported).
     poisoned: bool,
     path: Vec<String>,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Resolution {
+            budget: MAX_RESOLVED_NODES,
+            too_large: false,
+            errors: Vec::new(),
+            unknown: Vec::new(),
+            resolved: BTreeSet::new(),
+            poisoned: false,
+            path: Vec::new(),
+        }
+    }
+}
+
+/// Most nodes a condition may hold once macros are substituted (the largest upstream rule
+/// needs a few thousand).
+const MAX_RESOLVED_NODES: usize = 200_000;
+
+fn expr_size(e: &Expr) -> usize {
+    let mut n = 0;
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        n += 1;
+        match e {
+            Expr::And(c, _) | Expr::Or(c, _) => todo.extend(c.iter()),
+            Expr::Not(c, _) => todo.push(c),
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Replaces identifiers by macro ASTs (recursively, with loop detection), like
@@ -364,6 +398,14 @@ fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
                 r.unknown.push((name.clone(), *pos));
                 return;
             }
+            // Macros of macros can grow a condition exponentially: every copy is paid for
+            // from a fixed node budget.
+            let size = expr_size(body);
+            if size > r.budget {
+                r.too_large = true;
+                return;
+            }
+            r.budget -= size;
             r.path.push(name.clone());
             let mut new = body.clone();
             resolve_macros(&mut new, env, r);
@@ -373,6 +415,34 @@ fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
         }
         Expr::Unary { .. } | Expr::Binary { .. } => {}
     }
+}
+
+/// Deepest nesting a condition may reach once macros are substituted. The parser bounds each
+/// condition to Falco's 1000 levels, but macros inside macros multiply that; the compiler and
+/// the resolver recurse over the tree, so the expanded tree is bounded too.
+const MAX_RESOLVED_DEPTH: usize = 1000;
+
+fn too_deep() -> String {
+    format!("condition nesting exceeds {MAX_RESOLVED_DEPTH} levels after macro expansion")
+}
+
+/// Nesting depth of a condition, computed without recursion.
+fn expr_depth(e: &Expr) -> usize {
+    let mut max = 0;
+    let mut todo = vec![(e, 1usize)];
+    while let Some((e, d)) = todo.pop() {
+        max = max.max(d);
+        match e {
+            Expr::And(c, _) | Expr::Or(c, _) => todo.extend(c.iter().map(|x| (x, d + 1))),
+            Expr::Not(c, _) => todo.push((c, d + 1)),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn too_large() -> String {
+    format!("condition exceeds {MAX_RESOLVED_NODES} nodes after macro expansion")
 }
 
 fn resolution_error(r: &Resolution) -> Option<(String, peregrine_filter::ast::Pos)> {
@@ -541,7 +611,21 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
             out.macros[i].condition = None;
             continue;
         }
-        out.macros[i].condition = if r.poisoned { None } else { Some(cond) };
+        if r.poisoned {
+            out.macros[i].condition = None;
+            continue;
+        }
+        if r.too_large {
+            res.error(ErrorCode::CompileCondition, too_large(), &info.cond_ctx);
+            out.macros[i].condition = None;
+            continue;
+        }
+        if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
+            res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
+            out.macros[i].condition = None;
+            continue;
+        }
+        out.macros[i].condition = Some(cond);
     }
 
     for r in col.rules.iter() {
@@ -663,6 +747,14 @@ fn compile_rule(
         }
     }
     if resolution.poisoned {
+        return None;
+    }
+    if resolution.too_large {
+        res.error(ErrorCode::CompileCondition, too_large(), &r.cond_ctx);
+        return None;
+    }
+    if expr_depth(&ast) > MAX_RESOLVED_DEPTH {
+        res.error(ErrorCode::CompileCondition, too_deep(), &r.cond_ctx);
         return None;
     }
 
