@@ -263,3 +263,21 @@ fn describe_rule_like_falco_list() {
     assert_eq!(d["info"]["enabled"], true);
     assert!(set.describe_rule("nope").is_none());
 }
+
+#[test]
+fn ignored_syscalls_warning_lists_undelivered_types() {
+    use peregrine_event::{EventType, EventTypeSet};
+    let set = load_str(RULES);
+    let all: EventTypeSet = set.event_types();
+    let names: Vec<&str> = all.iter().map(|t| t.name()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(set.ignored_syscalls_warning(&all).is_none());
+    let delivered: EventTypeSet = ["openat", "execve", "execveat"]
+        .iter()
+        .filter_map(|n| EventType::from_name(n))
+        .collect();
+    assert_eq!(
+        set.ignored_syscalls_warning(&delivered).as_deref(),
+        Some("\nRules match ignored syscall: warning (ignored-evttype):\nLoaded rules match the following events:\n\t- open\nBut these events are not returned unless running falco with -A\n\n")
+    );
+}
