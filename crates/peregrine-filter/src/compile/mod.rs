@@ -866,7 +866,15 @@ fn single_matcher(op: Op, lit: Lit) -> Result<Matcher, String> {
             .ok_or("filter error: value too large for 'icontains'")?,
         Op::StartsWith | Op::BStartsWith => Matcher::StartsWith(bytes(lit)?),
         Op::EndsWith => Matcher::EndsWith(bytes(lit)?),
-        Op::Glob => Matcher::Glob(Glob::new(&bytes(lit)?, false)),
+        Op::Glob => {
+            // A pattern without metacharacters is an equality test.
+            let b = bytes(lit)?;
+            if Glob::is_literal(&b) {
+                Matcher::BytesOrd(Ord6::Eq, b)
+            } else {
+                Matcher::Glob(Glob::new(&b, false))
+            }
+        }
         Op::IGlob => Matcher::Glob(Glob::new(&bytes(lit)?, true)),
         Op::Regex => {
             let b = bytes(lit)?;
