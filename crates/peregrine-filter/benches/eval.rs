@@ -147,5 +147,38 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Long lists, where the set/trie/automaton strategies matter most: 500 names, 200
+/// directories, 100 substrings, against events that miss (the common case).
+fn bench_lists(c: &mut Criterion) {
+    let names: Vec<String> = (0..500).map(|i| format!("proc{i}")).collect();
+    let dirs: Vec<String> = (0..200).map(|i| format!("/opt/app{i}")).collect();
+    let needles: Vec<String> = (0..100).map(|i| format!("--flag{i}")).collect();
+    let texts = [
+        format!("proc.name in ({})", names.join(", ")),
+        format!("fd.name pmatch ({})", dirs.join(", ")),
+        format!("proc.cmdline contains anyof ({})", needles.join(", ")),
+    ];
+    let mut ev = SyntheticEvent::new("openat")
+        .with("proc.name", "nginx")
+        .with("fd.name", "/var/lib/nginx/cache/entry")
+        .with("proc.cmdline", "nginx -g daemon off; --worker 4");
+    let mut scratch = Scratch::new();
+    let mut g = c.benchmark_group("lists");
+    for (label, text) in ["in_500", "pmatch_200", "contains_anyof_100"]
+        .iter()
+        .zip(&texts)
+    {
+        let ast = parser::parse(text).expect("bench list condition parses");
+        let filter = compile(&ast).expect("bench list condition compiles").filter;
+        g.bench_function(format!("{label}/compiled"), |b| {
+            b.iter(|| black_box(filter.eval(&mut ev, &mut scratch)))
+        });
+        g.bench_function(format!("{label}/naive"), |b| {
+            b.iter(|| black_box(naive::eval(&ast, &mut ev)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_lists);
 criterion_main!(benches);
