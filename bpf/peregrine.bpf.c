@@ -1117,9 +1117,9 @@ int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
 	struct pg_counters *c = counters();
 	if (c)
 		c->enters++;
+	/* tp_btf hands us a trusted pointer: plain loads, no probe-read helper calls. */
 	struct pg_stash st = {
-		.args = {BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx),
-			 BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9)},
+		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
 		.nr = nr,
 	};
 	__u32 tid = (__u32)pid_tgid;
@@ -1209,7 +1209,7 @@ struct {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 {
-	long id = BPF_CORE_READ(regs, orig_ax);
+	long id = regs->orig_ax;
 	__u32 nr = id;
 	if (id < 0 || id >= PG_MAX_SYSCALLS)
 		return 0;
