@@ -305,8 +305,9 @@ static long path_step(__u64 i, void *vctx)
 		w->mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 		return 0;
 	}
-	if (dentry == parent)
-		return 1;
+	/* A dentry that is its own parent but not a mount root is disconnected or a pseudo
+	 * file (memfd, pipe, socket): its name is the whole path, as d_path shows it. */
+	bool last = dentry == parent;
 	__u32 len = BPF_CORE_READ(dentry, d_name.len) & 255;
 	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 	__u32 off = w->off;
@@ -318,7 +319,7 @@ static long path_step(__u64 i, void *vctx)
 	tmp[off & PG_TMP_MASK] = '/';
 	w->off = off;
 	w->dentry = parent;
-	return 0;
+	return last ? 1 : 0;
 }
 
 /*
@@ -387,8 +388,12 @@ static __always_inline struct sock *fd_sock(long fd)
 	return BPF_CORE_READ(s, sk);
 }
 
-/* Falco's socket tuple: family, then local → remote (ip, port) pairs, or unix pointers + path. */
-static __always_inline void push_socktuple(struct rec *r, struct sock *sk)
+/*
+ * Falco's socket tuple: family, then (ip, port) of both ends, or the two unix socket addresses
+ * and the path. Like Falco's fd.name, the order is client → server: local → remote for an
+ * outbound socket (connect, send), remote → local for an accepted one (`inbound`).
+ */
+static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool inbound)
 {
 	if (!sk) {
 		push_empty(r);
@@ -397,19 +402,31 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
 	if (family == AF_INET) {
+		__u32 la = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
+		__u32 ra = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u16 rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 		p[0] = AF_INET;
-		*(__u32 *)&p[1] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		*(__u16 *)&p[5] = BPF_CORE_READ(sk, __sk_common.skc_num);
-		*(__u32 *)&p[7] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		*(__u16 *)&p[11] = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		*(__u32 *)&p[1] = inbound ? ra : la;
+		*(__u16 *)&p[5] = inbound ? rp : lp;
+		*(__u32 *)&p[7] = inbound ? la : ra;
+		*(__u16 *)&p[11] = inbound ? lp : rp;
 		r->h->len += 13;
 		set_len(r, 13);
 	} else if (family == AF_INET6) {
+		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
+		__u16 rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 		p[0] = AF_INET6;
-		BPF_CORE_READ_INTO(&p[1], sk, __sk_common.skc_v6_rcv_saddr);
-		*(__u16 *)&p[17] = BPF_CORE_READ(sk, __sk_common.skc_num);
-		BPF_CORE_READ_INTO(&p[19], sk, __sk_common.skc_v6_daddr);
-		*(__u16 *)&p[35] = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		/* bpf_core_read with an explicit size: BPF_CORE_READ_INTO would size by *dst. */
+		if (inbound) {
+			bpf_core_read(&p[1], 16, &sk->__sk_common.skc_v6_daddr);
+			bpf_core_read(&p[19], 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		} else {
+			bpf_core_read(&p[1], 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(&p[19], 16, &sk->__sk_common.skc_v6_daddr);
+		}
+		*(__u16 *)&p[17] = inbound ? rp : lp;
+		*(__u16 *)&p[35] = inbound ? lp : rp;
 		r->h->len += 37;
 		set_len(r, 37);
 	} else if (family == AF_UNIX) {
@@ -897,7 +914,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	case 42: /* connect: res, tuple, fd, addr */
 		BEGIN(4);
 		push_u64(rp, ret);
-		push_socktuple(rp, (ret == 0 || ret == -115) ? fd_sock(a[0]) : NULL);
+		push_socktuple(rp, (ret == 0 || ret == -115) ? fd_sock(a[0]) : NULL, false);
 		push_u64(rp, (int)a[0]);
 		push_user_sockaddr(rp, (void *)a[1], a[2]);
 		break;
@@ -920,7 +937,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		__u32 qmax = lsk ? BPF_CORE_READ(lsk, sk_max_ack_backlog) : 0;
 		BEGIN(nr == 43 ? 5 : 6);
 		push_u64(rp, ret);
-		push_socktuple(rp, ret >= 0 ? fd_sock(ret) : NULL);
+		push_socktuple(rp, ret >= 0 ? fd_sock(ret) : NULL, true);
 		push_u8(rp, qmax ? (qlen * 100) / qmax : 0);
 		push_u32(rp, qlen);
 		push_u32(rp, qmax);
@@ -934,13 +951,13 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
-		push_socktuple(rp, fd_sock(a[0]));
+		push_socktuple(rp, fd_sock(a[0]), false);
 		break;
 	case 45: /* recvfrom: res, data, tuple, fd, size */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
-		push_socktuple(rp, fd_sock(a[0]));
+		push_socktuple(rp, fd_sock(a[0]), false);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
 		break;
@@ -950,14 +967,14 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_empty(rp); /* data: TODO (iovec) */
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, ret > 0 ? ret : 0);
-		push_socktuple(rp, fd_sock(a[0]));
+		push_socktuple(rp, fd_sock(a[0]), false);
 		break;
 	case 47: /* recvmsg: res, size, data, tuple, msgcontrol, fd */
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_u32(rp, ret > 0 ? ret : 0);
 		push_empty(rp); /* data: TODO (iovec) */
-		push_socktuple(rp, fd_sock(a[0]));
+		push_socktuple(rp, fd_sock(a[0]), false);
 		push_empty(rp);
 		push_u64(rp, (int)a[0]);
 		break;
@@ -1100,9 +1117,9 @@ int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
 	struct pg_counters *c = counters();
 	if (c)
 		c->enters++;
+	/* tp_btf hands us a trusted pointer: plain loads, no probe-read helper calls. */
 	struct pg_stash st = {
-		.args = {BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx),
-			 BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9)},
+		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
 		.nr = nr,
 	};
 	__u32 tid = (__u32)pid_tgid;
@@ -1192,7 +1209,7 @@ struct {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 {
-	long id = BPF_CORE_READ(regs, orig_ax);
+	long id = regs->orig_ax;
 	__u32 nr = id;
 	if (id < 0 || id >= PG_MAX_SYSCALLS)
 		return 0;
