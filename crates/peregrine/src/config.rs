@@ -206,31 +206,29 @@ fn parse_path(path: &str) -> Result<Vec<Step>, ConfigError> {
 
 /// Parses one YAML document into a JSON tree (mapping keys become strings).
 pub fn parse_yaml(text: &str) -> Result<Value, String> {
-    use saphyr::{LoadableYamlNode, Yaml};
-    let docs = Yaml::load_from_str(text).map_err(|e| e.to_string())?;
-    match docs.into_iter().next() {
-        Some(doc) => yaml_to_json(&doc),
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    match docs.first() {
+        Some(doc) => yaml_to_json(doc),
         None => Ok(Value::Null),
     }
 }
 
-fn yaml_to_json(node: &saphyr::Yaml<'_>) -> Result<Value, String> {
-    use saphyr::{Scalar, Yaml};
+fn yaml_to_json(node: &yaml_rust2::Yaml) -> Result<Value, String> {
+    use yaml_rust2::Yaml;
     Ok(match node {
-        Yaml::Value(s) => match s {
-            Scalar::Null => Value::Null,
-            Scalar::Boolean(b) => Value::Bool(*b),
-            Scalar::Integer(i) => Value::from(*i),
-            Scalar::FloatingPoint(f) => serde_json::Number::from_f64(f.into_inner())
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            Scalar::String(s) => Value::String(s.to_string()),
-        },
-        Yaml::Representation(s, _, _) => Value::String(s.to_string()),
-        Yaml::Sequence(items) => {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::Real(r) => r
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(r.clone()), Value::Number),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Array(items) => {
             Value::Array(items.iter().map(yaml_to_json).collect::<Result<_, _>>()?)
         }
-        Yaml::Mapping(map) => {
+        Yaml::Hash(map) => {
             let mut out = Map::new();
             for (k, v) in map {
                 let key = match yaml_to_json(k)? {
@@ -242,7 +240,6 @@ fn yaml_to_json(node: &saphyr::Yaml<'_>) -> Result<Value, String> {
             }
             Value::Object(out)
         }
-        Yaml::Tagged(_, inner) => yaml_to_json(inner)?,
         Yaml::Alias(_) => return Err("YAML aliases are not supported in configuration".into()),
         Yaml::BadValue => return Err("invalid YAML value".into()),
     })
