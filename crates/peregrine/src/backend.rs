@@ -49,8 +49,14 @@ pub struct Loaded {
 
 /// `render(parse(expr))`, or the parse error as Falco words it.
 pub fn parse_condition(expr: &str) -> Result<Result<String, String>, BackendError> {
-    let _ = expr;
-    Err(BackendError::Unavailable("the condition parser"))
+    use peregrine_filter::{parser, render};
+    Ok(match parser::parse(expr) {
+        Ok(ast) => Ok(render::render(&ast)),
+        Err(e) => Err(format!(
+            "{} (at line {}, column {})",
+            e.message, e.pos.line, e.pos.col
+        )),
+    })
 }
 
 /// Loads the inputs in order, as one rule set.
@@ -113,64 +119,51 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 /// One field of the catalogue, as `--list` prints it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldEntry {
-    pub name: String,
+    pub name: &'static str,
     pub ty: &'static str,
-    pub desc: String,
+    pub desc: &'static str,
+    pub filter_only: bool,
 }
 
-/// A field class (`evt`, `proc`, `fd`, …) and its fields.
+/// A field class (`evt`, `process`, `fd`, …) and its fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldClass {
-    pub name: String,
-    pub desc: String,
-    pub sources: Vec<String>,
+    pub name: &'static str,
+    pub desc: &'static str,
+    pub source: &'static str,
     pub fields: Vec<FieldEntry>,
 }
 
-/// The field catalogue grouped by class, in catalogue order.
+/// The field catalogue grouped by class, in catalogue order; deprecated fields are left out,
+/// as `falco --list` leaves them out.
 pub fn field_classes() -> Vec<FieldClass> {
-    use peregrine_filter::fields::FIELDS;
-    let mut classes: Vec<FieldClass> = Vec::new();
-    for f in FIELDS {
-        let class = f.name.split('.').next().unwrap_or(f.name);
-        let entry = FieldEntry {
-            name: f.name.to_string(),
-            ty: type_name(f.ty),
-            desc: f.desc.to_string(),
-        };
-        match classes.iter_mut().find(|c| c.name == class) {
-            Some(c) => c.fields.push(entry),
-            None => classes.push(FieldClass {
-                name: class.to_string(),
-                desc: String::new(),
-                sources: vec!["syscall".to_string()],
-                fields: vec![entry],
-            }),
-        }
-    }
-    classes
+    use peregrine_filter::fields::CLASSES;
+    CLASSES
+        .iter()
+        .map(|c| FieldClass {
+            name: c.name,
+            desc: c.desc,
+            source: c.source,
+            fields: c
+                .fields()
+                .filter(|f| !f.flags.deprecated)
+                .map(|f| FieldEntry {
+                    name: f.name,
+                    ty: f.ty.name(),
+                    desc: f.desc,
+                    filter_only: f.flags.filter_only,
+                })
+                .collect(),
+        })
+        .filter(|c| !c.fields.is_empty())
+        .collect()
 }
 
-/// Falco's spelling of a field type.
-fn type_name(ty: peregrine_filter::fields::FieldType) -> &'static str {
-    use peregrine_filter::fields::FieldType as T;
-    match ty {
-        T::CharBuf => "CHARBUF",
-        T::ByteBuf => "BYTEBUF",
-        T::Bool => "BOOL",
-        T::Int16 => "INT16",
-        T::Int32 => "INT32",
-        T::Int64 => "INT64",
-        T::UInt16 => "UINT16",
-        T::UInt32 => "UINT32",
-        T::UInt64 => "UINT64",
-        T::Port => "PORT",
-        T::RelTime => "RELTIME",
-        T::AbsTime => "ABSTIME",
-        T::IpAddr => "IPADDR",
-        T::IpNet => "IPNET",
-        T::Double => "DOUBLE",
-    }
+/// `falco --list` text layout for the whole catalogue (`verbose` adds field types).
+pub fn fields_text(verbose: bool) -> String {
+    let mut out = String::new();
+    peregrine_filter::fields::write_list(&mut out, verbose, false);
+    out
 }
 
 #[cfg(test)]

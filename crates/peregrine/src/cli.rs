@@ -113,6 +113,8 @@ pub enum Mode {
         source: Option<String>,
         format: ListFormat,
         names_only: bool,
+        /// `-v`: include field types.
+        verbose: bool,
     },
     Validate(Vec<PathBuf>),
     ListRules,
@@ -170,6 +172,7 @@ impl HiArgs {
                 source: Some(source).filter(|s| !s.is_empty()),
                 format,
                 names_only: low.names_only,
+                verbose: low.verbose > 0,
             }
         } else if !low.validate.is_empty() {
             Mode::Validate(low.validate)
@@ -272,6 +275,7 @@ mod tests {
             source: source.map(String::from),
             format,
             names_only,
+            verbose: false,
         };
         check(&["--list"], fields(None, ListFormat::Text, false));
         check(

@@ -61,8 +61,9 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             source,
             format,
             names_only,
+            verbose,
         } => {
-            write_fields(&mut out, source.as_deref(), *format, *names_only)?;
+            write_fields(&mut out, source.as_deref(), *format, *names_only, *verbose)?;
             ExitCode::SUCCESS
         }
         Mode::Validate(files) => {
@@ -218,10 +219,11 @@ fn write_fields(
     source: Option<&str>,
     format: ListFormat,
     names_only: bool,
+    verbose: bool,
 ) -> anyhow::Result<()> {
     let classes: Vec<_> = backend::field_classes()
         .into_iter()
-        .filter(|c| source.is_none_or(|s| c.sources.iter().any(|cs| cs == s)))
+        .filter(|c| source.is_none_or(|s| c.source == s))
         .collect();
     if names_only {
         for f in classes.iter().flat_map(|c| &c.fields) {
@@ -230,45 +232,21 @@ fn write_fields(
         return Ok(());
     }
     match format {
-        ListFormat::Text => {
-            for c in &classes {
-                writeln!(
-                    out,
-                    "-------------------------------------------------------------"
-                )?;
-                writeln!(out, "Field Class:                  {}", c.name)?;
-                if !c.desc.is_empty() {
-                    writeln!(out, "Description:                  {}", c.desc)?;
-                }
-                writeln!(
-                    out,
-                    "Event Sources:                {}",
-                    c.sources.join(", ")
-                )?;
-                writeln!(out)?;
-                for f in &c.fields {
-                    let desc = wrap(&f.desc, 47, 110);
-                    writeln!(out, "{:<29} {:<16} {desc}", f.name, f.ty)?;
-                }
-                writeln!(out)?;
-            }
+        // Every class belongs to the syscall source, so a source filter keeps all or nothing.
+        ListFormat::Text if !classes.is_empty() => {
+            write!(out, "{}", backend::fields_text(verbose))?
         }
+        ListFormat::Text => {}
         ListFormat::Markdown => {
             for c in &classes {
                 writeln!(out, "## Field Class: {}\n", c.name)?;
-                if !c.desc.is_empty() {
-                    writeln!(out, "{}\n", c.desc)?;
-                }
+                writeln!(out, "{}\n", c.desc)?;
                 writeln!(out, "Name | Type | Description")?;
                 writeln!(out, ":----|:-----|:-----------")?;
                 for f in &c.fields {
-                    writeln!(
-                        out,
-                        "`{}` | {} | {}",
-                        f.name,
-                        f.ty,
-                        f.desc.replace('|', "\\|")
-                    )?;
+                    let tag = if f.filter_only { "(FILTER ONLY) " } else { "" };
+                    let desc = f.desc.replace('|', "\\|");
+                    writeln!(out, "`{}` | {} | {tag}{desc}", f.name, f.ty)?;
                 }
                 writeln!(out)?;
             }
@@ -280,9 +258,12 @@ fn write_fields(
                     serde_json::json!({
                         "name": c.name,
                         "desc": c.desc,
-                        "event_sources": c.sources,
+                        "event_sources": [c.source],
                         "fields": c.fields.iter().map(|f| serde_json::json!({
-                            "name": f.name, "type": f.ty, "desc": f.desc,
+                            "name": f.name,
+                            "type": f.ty,
+                            "desc": f.desc,
+                            "filter_only": f.filter_only,
                         })).collect::<Vec<_>>(),
                     })
                 })
