@@ -174,7 +174,9 @@ impl FromIterator<EventType> for EventTypeSet {
 
 impl std::fmt::Debug for EventTypeSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.iter().map(|t| t.name())).finish()
+        f.debug_set()
+            .entries(self.iter().map(|t| t.name()))
+            .finish()
     }
 }
 
@@ -187,8 +189,14 @@ mod tests {
         for t in EventType::all() {
             assert_eq!(EventType::from_name(t.name()), Some(t), "{}", t.name());
         }
-        assert_eq!(EventType::from_name("openat").and_then(|t| t.syscall_nr()), Some(257));
-        assert_eq!(EventType::from_name("procexit").map(|t| t.syscall_nr()), Some(None));
+        assert_eq!(
+            EventType::from_name("openat").and_then(|t| t.syscall_nr()),
+            Some(257)
+        );
+        assert_eq!(
+            EventType::from_name("procexit").map(|t| t.syscall_nr()),
+            Some(None)
+        );
         assert_eq!(EventType::from_name("nosuchcall"), None);
     }
 

@@ -22,6 +22,14 @@ use std::fmt;
 /// types (nanoseconds) as `UInt`; `IpAddr` and `IpNet` as `Ip` (an `IpNet` field such as
 /// `fd.net` yields the address, which the compiler tests for membership in the network
 /// literal); `Double` as `Double`.
+///
+/// Two cases follow libsinsp rather than intuition: the time-string fields (`evt.time`,
+/// `evt.time.s`, `evt.time.iso8601`, `evt.datetime`, `evt.datetime.s`) are `CharBuf`, so a
+/// source extracts their text (made with [`crate::format::format_time`]) while their JSON
+/// value in `output_fields` is the raw `evt.rawtime`; and `evt.rawarg` has no fixed type in
+/// libsinsp (`PT_DYN`, the parameter's own type) — it is declared `Int64` here, the common
+/// case (`evt.rawarg.res`, `evt.rawarg.flags`), and a compiler that knows the parameter table
+/// may refine it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FieldType {
     /// A string (`PT_CHARBUF`, also `PT_FSPATH`).
@@ -751,6 +759,19 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<crate::source::FieldRequ
         id: info.id,
         arg: parse_arg(info, arg, &text)?,
     })
+}
+
+/// Resolves a field reference written as one string: `proc.name`, `proc.aname[2]`,
+/// `evt.arg.flags`, `container.mount.dest[/proc*]` (e.g. the `fields` of a rule exception or
+/// a `%token` taken apart elsewhere).
+pub fn resolve_text(text: &str) -> Result<crate::source::FieldRequest, FieldError> {
+    match text.find('[') {
+        None => resolve(text, None),
+        Some(open) => match text[open + 1..].strip_suffix(']') {
+            Some(arg) if !arg.is_empty() => resolve(&text[..open], Some(arg)),
+            _ => Err(FieldError::Syntax(text.to_string())),
+        },
+    }
 }
 
 /// A decimal index with no sign, no leading zero and nothing else (`"0"`, `"12"`).

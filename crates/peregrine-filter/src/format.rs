@@ -21,6 +21,9 @@ use crate::source::{Extracted, FieldRequest, FieldSource, ValueRef};
 use std::fmt::Write;
 use std::net::IpAddr;
 
+/// The largest `%Nfield` width honoured; larger widths are clamped to it.
+pub const MAX_WIDTH: usize = 4096;
+
 /// What a missing value prints as.
 pub const NA: &str = "<NA>";
 
@@ -249,7 +252,13 @@ fn parse_token(body: &str, start: usize) -> Result<(Token, usize), FormatError> 
     if i == b.len() {
         return Err(FormatError::EndsWithNumber);
     }
-    let width = body[start..i].parse::<usize>().unwrap_or(0);
+    // A rules file must not make us allocate without bound: widths are clamped.
+    let width = match &body[start..i] {
+        "" => 0,
+        digits => digits
+            .parse::<usize>()
+            .map_or(MAX_WIDTH, |w| w.min(MAX_WIDTH)),
+    };
     let token_start = i;
 
     // Transformers: `name(` prefixes, no blanks allowed, as libsinsp.

@@ -102,8 +102,11 @@ enum Stored {
 }
 
 /// An event made of an event type and field values; fields without a value extract nothing
-/// (Falco's `<NA>` / `exists` false). `evt.type` yields the event type's name unless it was
-/// set explicitly.
+/// (Falco's `<NA>` / `exists` false). A few values are derived, as the engine derives them,
+/// unless set explicitly: `evt.type` from the event type; `evt.time*`, `evt.datetime*` and
+/// `evt.rawtime.s/.ns` from `evt.rawtime`; `proc.aname[0]`/`[1]` (and the other ancestor
+/// fields) from `proc.name`/`proc.pname`, and `proc.aname` without index from the parent
+/// plus every level set.
 #[derive(Clone, Debug)]
 pub struct SyntheticEvent {
     ty: EventType,
@@ -192,16 +195,8 @@ impl FieldSource for SyntheticEvent {
     }
 
     fn extract(&mut self, field: &FieldRequest, out: &mut Extracted) {
-        match self.values.get(field) {
-            Some(vals) => {
-                for v in vals {
-                    match v {
-                        Stored::Slot(s) => out.push(*s),
-                        Stored::Bytes(b) => out.push_bytes(b),
-                    }
-                }
-            }
-            None => self.derive(field, out),
+        if !self.push_stored(field, out) {
+            self.derive(field, out);
         }
     }
 }
@@ -212,6 +207,10 @@ impl SyntheticEvent {
     fn derive(&self, field: &FieldRequest, out: &mut Extracted) {
         if field.id == FieldId::EvtType {
             out.push_str(self.ty.name());
+            return;
+        }
+        if let Some((own, parent)) = ancestor_sources(field.id) {
+            self.derive_ancestor(field, own, parent, out);
             return;
         }
         let raw = FieldRequest {
@@ -226,6 +225,82 @@ impl SyntheticEvent {
             FieldId::EvtRawtimeS => out.push(Slot::UInt(ns / 1_000_000_000)),
             FieldId::EvtRawtimeNs => out.push(Slot::UInt(ns % 1_000_000_000)),
             id if format::format_time(id, *ns, &mut text) => out.push_str(&text),
+            _ => {}
+        }
+    }
+}
+
+/// For the ancestor fields, the field giving level 0 (the process) and level 1 (the parent).
+fn ancestor_sources(id: FieldId) -> Option<(FieldId, FieldId)> {
+    Some(match id {
+        FieldId::ProcAname => (FieldId::ProcName, FieldId::ProcPname),
+        FieldId::ProcAexe => (FieldId::ProcExe, FieldId::ProcPexe),
+        FieldId::ProcAexepath => (FieldId::ProcExepath, FieldId::ProcPexepath),
+        FieldId::ProcAcmdline => (FieldId::ProcCmdline, FieldId::ProcPcmdline),
+        FieldId::ProcApid => (FieldId::ProcPid, FieldId::ProcPpid),
+        _ => return None,
+    })
+}
+
+impl SyntheticEvent {
+    fn push_stored(&self, req: &FieldRequest, out: &mut Extracted) -> bool {
+        let Some(vals) = self.values.get(req) else {
+            return false;
+        };
+        for v in vals {
+            match v {
+                Stored::Slot(s) => out.push(*s),
+                Stored::Bytes(b) => out.push_bytes(b),
+            }
+        }
+        true
+    }
+
+    /// `proc.aname[0]` is `proc.name`, `proc.aname[1]` is `proc.pname`, and `proc.aname`
+    /// (any ancestor) lists the parent and every level set explicitly, nearest first — the
+    /// lineage the state engine walks.
+    fn derive_ancestor(
+        &self,
+        field: &FieldRequest,
+        own: FieldId,
+        parent: FieldId,
+        out: &mut Extracted,
+    ) {
+        let plain = |id| FieldRequest {
+            id,
+            arg: FieldArg::None,
+        };
+        match field.arg {
+            FieldArg::Index(0) => {
+                self.push_stored(&plain(own), out);
+            }
+            FieldArg::Index(1) => {
+                self.push_stored(&plain(parent), out);
+            }
+            FieldArg::None => {
+                let mut levels: Vec<i64> = self
+                    .values
+                    .keys()
+                    .filter(|r| r.id == field.id)
+                    .filter_map(|r| match r.arg {
+                        FieldArg::Index(i) if i >= 1 => Some(i),
+                        _ => None,
+                    })
+                    .collect();
+                levels.sort_unstable();
+                if levels.first() != Some(&1) {
+                    self.push_stored(&plain(parent), out);
+                }
+                for i in levels {
+                    self.push_stored(
+                        &FieldRequest {
+                            id: field.id,
+                            arg: FieldArg::Index(i),
+                        },
+                        out,
+                    );
+                }
+            }
             _ => {}
         }
     }

@@ -276,11 +276,9 @@ fn upstream_rule_fields_have_libsinsp_types_and_flags() {
 }
 
 fn arg_case(text: &str) -> Result<FieldArg, String> {
-    let (name, arg) = match text.find('[') {
-        Some(i) => (&text[..i], Some(&text[i + 1..text.len() - 1])),
-        None => (text, None),
-    };
-    resolve(name, arg).map(|r| r.arg).map_err(|e| e.to_string())
+    fields::resolve_text(text)
+        .map(|r| r.arg)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -332,6 +330,8 @@ fn argument_parsing() {
         ("proc.name[1]", Err("filter_check called with nonexistent field proc.name[1]")),
         ("proc.nobody", Err("filter_check called with nonexistent field proc.nobody")),
         ("evt.arg.fd[0]", Err("filter syntax error: evt.arg.fd[0]")),
+        ("proc.aname[2", Err("filter syntax error: proc.aname[2")),
+        ("proc.aname[]", Err("filter syntax error: proc.aname[]")),
     ];
     for (text, expected) in cases {
         let expected = expected.clone().map_err(str::to_string);
@@ -358,4 +358,71 @@ fn suffix_lookup_prefers_exact_and_longest_names() {
         parse_arg(f, Some("fd"), "evt.arg.fd"),
         Ok(FieldArg::Key("fd".into()))
     );
+}
+
+/// Collects every field reference of a parsed condition.
+fn collect_fields(e: &peregrine_filter::ast::Expr, out: &mut Vec<(String, Option<String>)>) {
+    use peregrine_filter::ast::{Expr, Operand, Rhs, Transformer, TransformerArg};
+    fn transformer(t: &Transformer, out: &mut Vec<(String, Option<String>)>) {
+        for a in &t.args {
+            arg(a, out);
+        }
+    }
+    fn arg(a: &TransformerArg, out: &mut Vec<(String, Option<String>)>) {
+        match a {
+            TransformerArg::Field(f) => out.push((f.name.clone(), f.arg.clone())),
+            TransformerArg::Transformer(t) => transformer(t, out),
+            TransformerArg::List(items, _) => items.iter().for_each(|i| arg(i, out)),
+            TransformerArg::Value(..) => {}
+        }
+    }
+    let operand = |o: &Operand, out: &mut Vec<(String, Option<String>)>| match o {
+        Operand::Field(f) => out.push((f.name.clone(), f.arg.clone())),
+        Operand::Transformer(t) => transformer(t, out),
+    };
+    match e {
+        Expr::And(v, _) | Expr::Or(v, _) => v.iter().for_each(|x| collect_fields(x, out)),
+        Expr::Not(x, _) => collect_fields(x, out),
+        Expr::Identifier(..) => {}
+        Expr::Unary { left, .. } => operand(left, out),
+        Expr::Binary { left, right, .. } => {
+            operand(left, out);
+            if let Rhs::Transformer(t) = right {
+                transformer(t, out);
+            }
+        }
+    }
+}
+
+/// Parses every macro and rule condition of the three maintained rules files with the
+/// condition parser and resolves every field the AST names (list names are left as bare
+/// list items, which does not change which fields appear).
+#[test]
+fn every_field_in_upstream_conditions_resolves_via_the_parser() {
+    let mut fields_seen = HashSet::new();
+    for file in [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ] {
+        let yaml = std::fs::read_to_string(upstream().join("rules").join(file)).unwrap();
+        for (key, text) in condition_and_output_text(&yaml) {
+            if key != "condition" {
+                continue;
+            }
+            let cond = text.trim().trim_start_matches(['>', '|']).trim();
+            let ast = peregrine_filter::parser::parse(cond)
+                .unwrap_or_else(|e| panic!("{file}: {cond}: {e}"));
+            let mut refs = Vec::new();
+            collect_fields(&ast, &mut refs);
+            for (name, arg) in refs {
+                if let Err(e) = resolve(&name, arg.as_deref()) {
+                    panic!("{file}: {name}[{arg:?}]: {e}");
+                }
+                fields_seen.insert(name);
+            }
+        }
+    }
+    // rules-notes.md: 71 distinct condition fields (the evt.arg.* names count one each).
+    assert_eq!(fields_seen.len(), 71, "{fields_seen:?}");
 }

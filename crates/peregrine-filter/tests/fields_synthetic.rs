@@ -83,6 +83,42 @@ fn evt_type_can_be_overridden_and_fields_unset() {
 }
 
 #[test]
+fn ancestors_derive_from_process_and_parent_fields() {
+    let mut ev = SyntheticEvent::new("execve")
+        .with("proc.name", "sh")
+        .with("proc.pname", "bash")
+        .with("proc.aname[3]", "systemd")
+        .with("proc.aname[2]", "sshd")
+        .with("proc.ppid", 10i64);
+    check(&mut ev, "proc.aname[0]", &["s:sh"]);
+    check(&mut ev, "proc.aname[1]", &["s:bash"]);
+    check(&mut ev, "proc.aname[2]", &["s:sshd"]);
+    check(&mut ev, "proc.aname", &["s:bash", "s:sshd", "s:systemd"]);
+    check(&mut ev, "proc.apid[1]", &["i:10"]);
+    check(&mut ev, "proc.apid", &["i:10"]);
+    check(&mut ev, "proc.aexe", &[]);
+    // An explicit any-ancestor list wins over derivation.
+    ev.set("proc.aname", vec!["x"]).unwrap();
+    check(&mut ev, "proc.aname", &["s:x"]);
+}
+
+#[test]
+fn time_fields_derive_from_rawtime() {
+    let mut ev = SyntheticEvent::new("open").with("evt.rawtime", 1_470_327_477_882_054_739u64);
+    check(&mut ev, "evt.time", &["s:16:17:57.882054739"]);
+    check(
+        &mut ev,
+        "evt.time.iso8601",
+        &["s:2016-08-04T16:17:57.882054739+0000"],
+    );
+    check(&mut ev, "evt.rawtime.s", &["u:1470327477"]);
+    check(&mut ev, "evt.rawtime.ns", &["u:882054739"]);
+    // A timestamp given for a time-string field is rendered like the engine would.
+    let mut ev = SyntheticEvent::new("open").with("evt.datetime.s", 0u64);
+    check(&mut ev, "evt.datetime.s", &["s:1970-01-01 00:00:00"]);
+}
+
+#[test]
 fn bad_inputs_are_errors() {
     assert_eq!(
         SyntheticEvent::try_new("no_such_syscall").err(),

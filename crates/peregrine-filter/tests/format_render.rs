@@ -96,6 +96,7 @@ fn rendering_golden_cases() {
         // Widths cut or pad, like std::string::resize.
         ("[%5evt.num]", "[42   ]", true),
         ("[%2proc.pname]", "[co]", true),
+        ("[%0proc.name]", "[sh]", true),
         // Transformers.
         ("%toupper(proc.name)", "SH", true),
         ("%tolower(toupper(proc.name))", "sh", true),
@@ -116,7 +117,11 @@ fn rendering_golden_cases() {
         ),
         ("%evt.datetime", "2026-07-10 09:30:12.910103048", true),
         ("%evt.latency.ns %evt.reltime", "000001234 000000005", true),
-        ("%evt.rawtime.s %evt.rawtime.ns", "1783675812 910103048", true),
+        (
+            "%evt.rawtime.s %evt.rawtime.ns",
+            "1783675812 910103048",
+            true,
+        ),
         (
             "%container.start_ts %proc.duration",
             "1700000000000000000 5",
@@ -179,6 +184,8 @@ fn parse_errors() {
             "filter 'container.mount.dest': container.mount.dest requires an argument but none provided",
         ),
         ("%tolower(proc.name", "missing closing transformer parenthesis: "),
+        // libsinsp has no `%%` escape: the second `%` starts an invalid token.
+        ("100%% sure", "invalid formatting token % sure"),
         (
             "%tolower(proc.tty)",
             "field proc.tty does not support transformer tolower",
@@ -237,6 +244,60 @@ fn fields_and_typed_values() {
         r#"{"evt.time.iso8601":1783675812910103048,"proc.tty":34816,"user.loginuid":-1,"proc.aname[2]":"containerd","evt.arg.flags":"EXE_WRITABLE|EXE_LOWER_LAYER","k8s.ns.name":null,"evt.is_open_read":false,"proc.name":"sh","tolower(proc.name)":"sh","proc.cmdline":"sh -lc echo hello","len(proc.cmdline)":17,"fd.types":["file","ipv4"],"fd.sip":"10.0.0.1","evt.latency.ns":"000001234","evt.time":1783675812910103048}"#
     );
     assert_eq!(values[5].1, OutputValue::Null);
+}
+
+#[test]
+fn huge_widths_are_clamped() {
+    let f = OutputFormat::parse("%99999999999999999999999proc.name|").unwrap();
+    let mut out = String::new();
+    f.render(&mut event(), &mut Extracted::default(), &mut out);
+    assert_eq!(out.len(), peregrine_filter::format::MAX_WIDTH + 1);
+    assert!(out.starts_with("sh ") && out.ends_with(" |"));
+}
+
+#[test]
+fn container_info_replacement() {
+    let f = OutputFormat::parse_with_container_info(
+        "*%container.info shell",
+        "container=%container.id image=%container.image.repository",
+    )
+    .unwrap();
+    assert_eq!(f.fields(), ["container.id", "container.image.repository"]);
+    let mut out = String::new();
+    f.render(&mut event(), &mut Extracted::default(), &mut out);
+    assert_eq!(out, "container=412df0545944 image=<NA> shell");
+}
+
+#[test]
+fn time_strings() {
+    use peregrine_filter::fields::FieldId;
+    use peregrine_filter::format::format_time;
+    // Falco's legacy suite prints this event of cat_write.scap as
+    // "2016-08-04T16:17:57.882054739+0000: Warning An open was seen ...".
+    let ns = 1_470_327_477_882_054_739;
+    let cases = [
+        (
+            FieldId::EvtTimeIso8601,
+            "2016-08-04T16:17:57.882054739+0000",
+        ),
+        (FieldId::EvtTime, "16:17:57.882054739"),
+        (FieldId::EvtTimeS, "16:17:57"),
+        (FieldId::EvtDatetime, "2016-08-04 16:17:57.882054739"),
+        (FieldId::EvtDatetimeS, "2016-08-04 16:17:57"),
+    ];
+    for (id, expected) in cases {
+        let mut s = String::new();
+        assert!(format_time(id, ns, &mut s));
+        assert_eq!(s, expected, "{id:?}");
+    }
+    // Leap day and the epoch.
+    let mut s = String::new();
+    format_time(FieldId::EvtDatetimeS, 951_782_400 * 1_000_000_000, &mut s);
+    assert_eq!(s, "2000-02-29 00:00:00");
+    s.clear();
+    format_time(FieldId::EvtTimeIso8601, 0, &mut s);
+    assert_eq!(s, "1970-01-01T00:00:00.000000000+0000");
+    assert!(!format_time(FieldId::ProcName, 0, &mut s));
 }
 
 #[test]

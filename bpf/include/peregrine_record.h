@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The record layout shared by the BPF programs and user space.
+ *
+ * This header is the single source of truth: the BPF programs include it, and the Rust build
+ * (crates/peregrine-capture/build.rs) runs bindgen over it and asserts at compile time that the
+ * decoder's constants in peregrine-event match these sizes and offsets. Change a field here and
+ * the Rust build fails until the decoder follows.
+ *
+ * A record is: struct pg_record_hdr, then nparams little-endian __u16 parameter lengths, then the
+ * parameter values back to back. Values use Falco's scap parameter encodings (see
+ * scap-format.md §9) so that decoding, rendering and a future scap writer share one code path;
+ * which names and types the parameters have is decided by the event kind and syscall number, in
+ * the Rust schema table, not in this header.
+ */
+#ifndef PEREGRINE_RECORD_H
+#define PEREGRINE_RECORD_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Bumped on any layout change; user space refuses records of another version. */
+#define PG_RECORD_VERSION 1
+
+/* Syscall numbers are < PG_MAX_SYSCALLS (x86-64 table, with head room). */
+#define PG_MAX_SYSCALLS 512
+/* Interest-map slot (not a syscall number) that enables procexit records. */
+#define PG_PROCEXIT_SLOT (PG_MAX_SYSCALLS - 1)
+/* Falco's PPM_MAX_EVENT_PARAMS. */
+#define PG_MAX_PARAMS 32
+
+/* Per-CPU scratch area where a record is assembled before it is copied into the ring. */
+#define PG_SCRATCH_SIZE 65536
+/* No record is larger than this; the write cursor is masked with PG_MAX_RECORD - 1. */
+#define PG_MAX_RECORD 32768
+/* Bounds of variable-length parameters. */
+#define PG_MAX_PATH 4096
+#define PG_MAX_ARGS 4096
+#define PG_MAX_ENV 4096
+#define PG_SNAPLEN 80
+
+/* Record kinds. */
+enum pg_kind {
+	/* One record per captured syscall, emitted at exit with the enter arguments merged in. */
+	PG_KIND_SYSCALL = 1,
+	/* A task exited (sched_process_exit); Falco's procexit. */
+	PG_KIND_PROCEXIT = 2,
+};
+
+/* Syscall families: the unit of per-family drop accounting and of the interest map values. */
+enum pg_family {
+	PG_FAMILY_NONE = 0, /* not captured */
+	PG_FAMILY_FILE = 1,
+	PG_FAMILY_NET = 2,
+	PG_FAMILY_PROCESS = 3,
+	PG_FAMILY_OTHER = 4,
+	PG_FAMILY_MAX = 5,
+};
+
+struct pg_record_hdr {
+	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() at emission */
+	__u32 tid;        /* thread id as seen from the initial pid namespace */
+	__u32 pid;        /* thread group id */
+	__u32 len;        /* whole record, header included */
+	__u16 kind;       /* enum pg_kind */
+	__u16 nr;         /* syscall number for PG_KIND_SYSCALL, 0 otherwise */
+	__u16 nparams;    /* number of __u16 lengths following the header */
+	__u16 cpu;        /* CPU that emitted the record */
+	__u16 version;    /* PG_RECORD_VERSION */
+	__u16 reserved;
+};
+
+/* Kernel configuration, one entry in the `pg_config` array map, written by user space. */
+struct pg_config {
+	__u32 self_tgid; /* the agent: its own syscalls are never captured */
+	__u32 only_tgid; /* when non-zero, capture only this thread group (tests, `--pid`) */
+};
+
+/* Per-CPU counters (the `pg_counters` per-CPU array, one entry). User space sums the CPUs. */
+struct pg_counters {
+	__u64 enters;                         /* wanted syscalls seen at sys_enter */
+	__u64 events;                         /* records written to the ring */
+	__u64 drops_ring_full;                /* records lost because the ring was full */
+	__u64 drops_family[PG_FAMILY_MAX];    /* the same losses, by syscall family */
+	__u64 drops_too_large;                /* records over PG_MAX_RECORD, not sent */
+	__u64 read_failures;                  /* parameters left empty because a read failed */
+	__u64 stash_failures;                 /* enter arguments not stored (stash map full) */
+	__u64 missing_enter;                  /* exits without stored enter arguments */
+};
+
+/* Enter arguments kept per thread until the matching exit (the `pg_stash` hash map). */
+struct pg_stash {
+	__u64 args[6];
+	__u32 nr;
+	__u32 reserved;
+};
+
+/* Flags of the execve `flags` parameter (Falco's PPM_EXE_*). */
+#define PG_EXE_WRITABLE (1U << 0)
+#define PG_EXE_UPPER_LAYER (1U << 1)
+#define PG_EXE_FROM_MEMFD (1U << 2)
+#define PG_EXE_LOWER_LAYER (1U << 3)
+
+#endif /* PEREGRINE_RECORD_H */

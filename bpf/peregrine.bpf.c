@@ -1,0 +1,1272 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Peregrine's kernel side: syscall and process-lifecycle capture.
+ *
+ * Design in one paragraph: sys_enter only decides (interest map, self/target filter) and stashes
+ * the six raw arguments per thread; sys_exit merges them with the result and writes ONE record
+ * per syscall, assembled in a per-CPU scratch area and copied into the ring with
+ * BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is forced only when the ring is
+ * half full). Successful execs are emitted from sched_process_exec, where the binprm (the file
+ * actually executed, its name as resolved by the kernel) is still available; failed ones from
+ * sys_exit. Parameters use Falco's scap encodings; flag values are the raw kernel ones and are
+ * mapped to Falco's PPM_* values in user space, where the tables are testable.
+ *
+ * When arguments are read (a racing thread can rewrite user memory at any time):
+ *  - exec: everything comes from kernel memory after the point of no return (binprm filename,
+ *    the new mm's argument and environment pages, the executed file): not racy.
+ *  - socket tuples (connect, accept, sendto, recvfrom): from the kernel's struct sock at exit,
+ *    i.e. what the kernel actually used, not from the caller's sockaddr.
+ *  - file identity (dev, ino of open/openat/openat2/creat): from the opened struct file at exit.
+ *  - user-supplied strings (paths, connect/bind sockaddr): read at exit, like Falco. The kernel
+ *    copied them at syscall entry; a thread racing between that copy and our read can make the
+ *    event show another string. Reading them at sys_enter narrows but does not close that
+ *    window and costs a per-thread string stash; the fd-based identity above is the
+ *    authoritative part and is what the state engine should trust.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "peregrine_record.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PG_HDR_SIZE ((__u32)sizeof(struct pg_record_hdr))
+#define PG_POS_MASK (PG_MAX_RECORD - 1)
+/* Temporary area (path assembly, sockaddr copies) at the top of the scratch buffer. */
+#define PG_TMP_OFF 49152
+#define PG_TMP_MASK 4095
+#define PG_PATH_DEPTH 32
+#define PG_OVERLAYFS_MAGIC 0x794c7630
+#define PG_RLIMIT_NOFILE 7
+#define PG_MAX_SOCKADDR 128
+
+#ifndef AF_UNIX
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#endif
+
+/* The ring buffer; its size is set by user space before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} pg_events SEC(".maps");
+
+/* Which syscalls are captured: value = enum pg_family, 0 = not captured. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PG_MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, __u8);
+} pg_interest SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_config);
+} pg_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_counters);
+} pg_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pg_stash);
+} pg_stash SEC(".maps");
+
+struct pg_scratch {
+	__u8 data[PG_SCRATCH_SIZE];
+};
+
+/*
+ * One scratch area per CPU. A plain array indexed by CPU, not a per-CPU array, because per-CPU
+ * values are limited to 32 KiB; user space sets max_entries to the number of possible CPUs.
+ * Programs run with migration disabled, so an area is never shared by two running programs.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct pg_scratch);
+} pg_scratch SEC(".maps");
+
+/*
+ * A record being assembled. The write cursor and parameter index live in the scratch header
+ * (h->len, h->reserved), i.e. in map memory, on purpose: the verifier does not track values
+ * loaded from maps, so records whose variable-length parameters took different sizes converge
+ * to one verifier state instead of multiplying states per parameter (every access is masked
+ * anyway). Kept on the stack, the exec record alone exceeded the 1M-instruction budget.
+ */
+struct rec {
+	__u8 *b;
+	struct pg_record_hdr *h;
+	__u8 family;
+};
+
+static __always_inline struct pg_counters *counters(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&pg_counters, &zero);
+}
+
+static __always_inline void count_read_failure(void)
+{
+	struct pg_counters *c = counters();
+	if (c)
+		c->read_failures++;
+}
+
+/* Capture decision shared by every hook: not the agent, and the target if one is set. */
+static __always_inline bool wanted_tgid(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct pg_config *cfg = bpf_map_lookup_elem(&pg_config, &zero);
+	if (!cfg)
+		return false;
+	if (tgid == cfg->self_tgid)
+		return false;
+	if (cfg->only_tgid && tgid != cfg->only_tgid)
+		return false;
+	return true;
+}
+
+static __always_inline __u8 interest(__u32 nr)
+{
+	__u8 *f = bpf_map_lookup_elem(&pg_interest, &nr);
+	return f ? *f : 0;
+}
+
+static __always_inline bool rec_init(struct rec *r, __u16 kind, __u16 nr, __u16 nparams,
+				     __u8 family)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	if (!s)
+		return false;
+	r->b = s->data;
+	r->h = (struct pg_record_hdr *)s->data;
+	r->family = family;
+	struct pg_record_hdr *h = r->h;
+	h->reserved = 0;
+	h->len = PG_HDR_SIZE + 2 * (nparams & (PG_MAX_PARAMS - 1));
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->tid = (__u32)pid_tgid;
+	h->pid = pid_tgid >> 32;
+	h->kind = kind;
+	h->nr = nr;
+	h->nparams = nparams & (PG_MAX_PARAMS - 1);
+	h->cpu = cpu;
+	h->version = PG_RECORD_VERSION;
+	return true;
+}
+
+static __always_inline void set_len(struct rec *r, __u32 len)
+{
+	__u32 off = PG_HDR_SIZE + 2 * (r->h->reserved & (PG_MAX_PARAMS - 1));
+	*(__u16 *)&r->b[off] = (__u16)len;
+	r->h->reserved++;
+}
+
+static __always_inline void push_empty(struct rec *r)
+{
+	set_len(r, 0);
+}
+
+#define DEFINE_PUSH(name, type)                                                                \
+	static __always_inline void name(struct rec *r, type v)                                \
+	{                                                                                      \
+		*(type *)&r->b[r->h->len & PG_POS_MASK] = v;                                      \
+		r->h->len += sizeof(type);                                                        \
+		set_len(r, sizeof(type));                                                      \
+	}
+DEFINE_PUSH(push_u8, __u8)
+DEFINE_PUSH(push_u16, __u16)
+DEFINE_PUSH(push_u32, __u32)
+DEFINE_PUSH(push_u64, __u64)
+
+static __always_inline void push_user_str(struct rec *r, const void *p)
+{
+	long n = 0;
+	if (p) {
+		n = bpf_probe_read_user_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);
+		if (n < 0) {
+			count_read_failure();
+			n = 0;
+		}
+	}
+	r->h->len += n;
+	set_len(r, n);
+}
+
+static __always_inline void push_kernel_str(struct rec *r, const void *p)
+{
+	long n = 0;
+	if (p) {
+		n = bpf_probe_read_kernel_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);
+		if (n < 0) {
+			count_read_failure();
+			n = 0;
+		}
+	}
+	r->h->len += n;
+	set_len(r, n);
+}
+
+/* Raw user bytes, at most `max` (a constant bound; must be <= PG_MAX_ARGS). */
+static __always_inline void push_user_bytes(struct rec *r, const void *p, __u64 len, __u32 max)
+{
+	if (len > max)
+		len = max;
+	if (!p || len == 0) {
+		push_empty(r);
+		return;
+	}
+	len &= (PG_MAX_ARGS * 2 - 1);
+	if (len > max)
+		len = max;
+	if (bpf_probe_read_user(&r->b[r->h->len & PG_POS_MASK], len, p) < 0) {
+		count_read_failure();
+		push_empty(r);
+		return;
+	}
+	r->h->len += len;
+	set_len(r, len);
+}
+
+static __always_inline __u32 encode_dev(__u32 kdev)
+{
+	/* Kernel-internal dev_t (major << 20 | minor) to the user-visible encoding (new_encode_dev). */
+	__u32 major = kdev >> 20, minor = kdev & 0xfffff;
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+}
+
+/* ---- task helpers ---- */
+
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return NULL;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+struct path_walk {
+	struct dentry *dentry;
+	struct dentry *mnt_root;
+	struct mount *mnt;
+	struct mount *mnt_parent;
+	__u32 off; /* start of the path built so far, backwards from the end of the tmp area */
+};
+
+static __always_inline __u8 *scratch_tmp(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	return s ? s->data + PG_TMP_OFF : NULL;
+}
+
+/* One path component; a bpf_loop callback so the verifier checks the body once, not per step. */
+static long path_step(__u64 i, void *vctx)
+{
+	struct path_walk *w = vctx;
+	__u8 *tmp = scratch_tmp();
+	if (!tmp)
+		return 1;
+	/* Locals, not w->…, inside BPF_CORE_READ: the macro would relocate w's own fields. */
+	struct dentry *dentry = w->dentry;
+	struct mount *mnt = w->mnt;
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == w->mnt_root) {
+		if (mnt == w->mnt_parent)
+			return 1; /* the real root */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		mnt = w->mnt_parent;
+		w->mnt = mnt;
+		w->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		w->mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+		return 0;
+	}
+	if (dentry == parent)
+		return 1;
+	__u32 len = BPF_CORE_READ(dentry, d_name.len) & 255;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u32 off = w->off;
+	if (len + 1 > off || off > PG_TMP_MASK)
+		return 1;
+	off -= len;
+	bpf_probe_read_kernel(&tmp[off & PG_TMP_MASK], len, name);
+	off -= 1;
+	tmp[off & PG_TMP_MASK] = '/';
+	w->off = off;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Writes the absolute path of `dentry` in `vfsmnt` as a NUL-terminated string, walking up the
+ * dentry tree and across mount points (bounded depth: deeper paths come out truncated at the
+ * top, which d_path would refuse to do, but the record stays well-formed).
+ */
+static __always_inline void push_dentry_path(struct rec *r, struct dentry *dentry,
+					     struct vfsmount *vfsmnt)
+{
+	__u8 *tmp = r->b + PG_TMP_OFF;
+	if (!dentry || !vfsmnt) {
+		push_empty(r);
+		return;
+	}
+	struct mount *mnt =
+		(struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	struct path_walk w = {
+		.dentry = dentry,
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+		.mnt = mnt,
+		.mnt_parent = BPF_CORE_READ(mnt, mnt_parent),
+		.off = PG_TMP_MASK, /* tmp[4095] = NUL */
+	};
+	tmp[PG_TMP_MASK] = 0;
+	bpf_loop(PG_PATH_DEPTH, path_step, &w, 0);
+	__u32 off = w.off;
+	if (off >= PG_TMP_MASK) {
+		off = PG_TMP_MASK - 1;
+		tmp[off] = '/';
+	}
+	__u32 n = (PG_TMP_MASK + 1 - off) & PG_TMP_MASK;
+	if (n == 0 || bpf_probe_read_kernel(&r->b[r->h->len & PG_POS_MASK], n,
+					    &tmp[off & PG_TMP_MASK]) < 0) {
+		push_empty(r);
+		return;
+	}
+	r->h->len += n;
+	set_len(r, n);
+}
+
+static __always_inline void push_file_path(struct rec *r, struct file *f)
+{
+	if (!f) {
+		push_empty(r);
+		return;
+	}
+	struct path p = BPF_CORE_READ(f, f_path);
+	push_dentry_path(r, p.dentry, p.mnt);
+}
+
+/* ---- sockets ---- */
+
+static __always_inline struct sock *fd_sock(long fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return NULL;
+	struct socket *s = BPF_CORE_READ(f, private_data);
+	if (!s)
+		return NULL;
+	/* Only trust private_data when the file really is a socket. */
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & 00170000) != 0140000)
+		return NULL;
+	return BPF_CORE_READ(s, sk);
+}
+
+/* Falco's socket tuple: family, then local → remote (ip, port) pairs, or unix pointers + path. */
+static __always_inline void push_socktuple(struct rec *r, struct sock *sk)
+{
+	if (!sk) {
+		push_empty(r);
+		return;
+	}
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	if (family == AF_INET) {
+		p[0] = AF_INET;
+		*(__u32 *)&p[1] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		*(__u16 *)&p[5] = BPF_CORE_READ(sk, __sk_common.skc_num);
+		*(__u32 *)&p[7] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		*(__u16 *)&p[11] = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		r->h->len += 13;
+		set_len(r, 13);
+	} else if (family == AF_INET6) {
+		p[0] = AF_INET6;
+		BPF_CORE_READ_INTO(&p[1], sk, __sk_common.skc_v6_rcv_saddr);
+		*(__u16 *)&p[17] = BPF_CORE_READ(sk, __sk_common.skc_num);
+		BPF_CORE_READ_INTO(&p[19], sk, __sk_common.skc_v6_daddr);
+		*(__u16 *)&p[35] = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		r->h->len += 37;
+		set_len(r, 37);
+	} else if (family == AF_UNIX) {
+		struct unix_sock *us = (struct unix_sock *)sk;
+		struct sock *peer = BPF_CORE_READ(us, peer);
+		p[0] = AF_UNIX;
+		*(__u64 *)&p[1] = (__u64)sk;
+		*(__u64 *)&p[9] = (__u64)peer;
+		/* The path is the bound name of this socket, or else of the peer. */
+		struct unix_address *addr = BPF_CORE_READ(us, addr);
+		if (!addr && peer)
+			addr = BPF_CORE_READ((struct unix_sock *)peer, addr);
+		long n = 0;
+		if (addr) {
+			int alen = BPF_CORE_READ(addr, len);
+			/* sun_path starts after the 2-byte family; abstract names begin with NUL. */
+			n = alen - 2;
+			if (n < 0)
+				n = 0;
+			if (n > 107)
+				n = 107;
+			if (n > 0)
+				bpf_probe_read_kernel(&p[17], n & 127, (void *)addr->name[0].sun_path);
+		}
+		p[(17 + n) & 255] = 0;
+		r->h->len += 18 + n;
+		set_len(r, 18 + n);
+	} else {
+		p[0] = family;
+		r->h->len += 1;
+		set_len(r, 1);
+	}
+}
+
+/* A user sockaddr converted to Falco's sockaddr encoding. */
+static __always_inline void push_user_sockaddr(struct rec *r, const void *uaddr, __u64 alen)
+{
+	__u8 *tmp = r->b + PG_TMP_OFF;
+	if (!uaddr || alen < 2) {
+		push_empty(r);
+		return;
+	}
+	if (alen > PG_MAX_SOCKADDR)
+		alen = PG_MAX_SOCKADDR;
+	if (bpf_probe_read_user(tmp, alen & (PG_MAX_SOCKADDR * 2 - 1), uaddr) < 0) {
+		count_read_failure();
+		push_empty(r);
+		return;
+	}
+	__u16 family = *(__u16 *)tmp;
+	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	if (family == AF_INET && alen >= 8) {
+		p[0] = AF_INET;
+		*(__u32 *)&p[1] = *(__u32 *)&tmp[4];
+		*(__u16 *)&p[5] = bpf_ntohs(*(__u16 *)&tmp[2]);
+		r->h->len += 7;
+		set_len(r, 7);
+	} else if (family == AF_INET6 && alen >= 24) {
+		p[0] = AF_INET6;
+		__builtin_memcpy(&p[1], &tmp[8], 16);
+		*(__u16 *)&p[17] = bpf_ntohs(*(__u16 *)&tmp[2]);
+		r->h->len += 19;
+		set_len(r, 19);
+	} else if (family == AF_UNIX) {
+		__u32 n = alen - 2;
+		if (n > 108)
+			n = 108;
+		p[0] = AF_UNIX;
+		bpf_probe_read_kernel(&p[1], n & 127, &tmp[2]);
+		p[(1 + n) & 255] = 0;
+		r->h->len += n + 2;
+		set_len(r, n + 2);
+	} else {
+		p[0] = family;
+		r->h->len += 1;
+		set_len(r, 1);
+	}
+}
+
+/* ---- emission ---- */
+
+static __always_inline void rec_submit(struct rec *r)
+{
+	struct pg_counters *c = counters();
+	struct pg_record_hdr *h = (struct pg_record_hdr *)r->b;
+	__u32 len = r->h->len;
+	if (!c)
+		return;
+	if (len > PG_MAX_RECORD) {
+		c->drops_too_large++;
+		return;
+	}
+	h->len = len;
+	h->reserved = 0;
+	/* Wake the reader only when half full: the timer-driven drain handles the rest. */
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&pg_events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&pg_events, BPF_RB_RING_SIZE) / 2)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&pg_events, r->b, len, flags) == 0) {
+		c->events++;
+	} else {
+		c->drops_ring_full++;
+		if (r->family < PG_FAMILY_MAX)
+			c->drops_family[r->family]++;
+	}
+}
+
+/* ---- process information shared by clone and execve ---- */
+
+static __always_inline void push_mm_region(struct rec *r, struct mm_struct *mm, bool env,
+					   bool skip_first)
+{
+	unsigned long start = env ? BPF_CORE_READ(mm, env_start) : BPF_CORE_READ(mm, arg_start);
+	unsigned long end = env ? BPF_CORE_READ(mm, env_end) : BPF_CORE_READ(mm, arg_end);
+	if (!mm || end <= start) {
+		push_empty(r);
+		return;
+	}
+	__u64 len = end - start;
+	if (skip_first) {
+		/* argv[0] is the `exe` parameter; `args` is the rest. */
+		long n = bpf_probe_read_user_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH,
+						 (void *)start);
+		if (n <= 0 || n >= len) {
+			push_empty(r);
+			return;
+		}
+		start += n;
+		len -= n;
+	}
+	push_user_bytes(r, (void *)start, len, env ? PG_MAX_ENV : PG_MAX_ARGS);
+}
+
+static __always_inline void push_exe_argv0(struct rec *r, struct mm_struct *mm)
+{
+	unsigned long start = BPF_CORE_READ(mm, arg_start);
+	push_user_str(r, mm ? (void *)start : NULL);
+}
+
+static __always_inline __u64 rss_pages(struct mm_struct *mm, int i)
+{
+	s64 v = BPF_CORE_READ(mm, rss_stat[i].count);
+	return v > 0 ? v : 0;
+}
+
+/* tid, pid, ptid, cwd, fdlimit, pgft_maj, pgft_min, vm_size, vm_rss, vm_swap, comm */
+static __always_inline void push_task_common(struct rec *r, struct task_struct *t)
+{
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	push_u64(r, BPF_CORE_READ(t, pid));
+	push_u64(r, BPF_CORE_READ(t, tgid));
+	push_u64(r, BPF_CORE_READ(t, real_parent, tgid));
+	struct path pwd = BPF_CORE_READ(t, fs, pwd);
+	push_dentry_path(r, pwd.dentry, pwd.mnt);
+	push_u64(r, BPF_CORE_READ(t, signal, rlim[PG_RLIMIT_NOFILE].rlim_cur));
+	push_u64(r, BPF_CORE_READ(t, maj_flt));
+	push_u64(r, BPF_CORE_READ(t, min_flt));
+	if (mm) {
+		push_u32(r, BPF_CORE_READ(mm, total_vm) << 2); /* pages → KiB (4 KiB pages) */
+		push_u32(r, (rss_pages(mm, 0) + rss_pages(mm, 1) + rss_pages(mm, 3)) << 2);
+		push_u32(r, rss_pages(mm, 2) << 2);
+	} else {
+		push_u32(r, 0);
+		push_u32(r, 0);
+		push_u32(r, 0);
+	}
+	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	bpf_get_current_comm(p, 16);
+	long n = bpf_probe_read_kernel_str(p, 16, p);
+	if (n < 0)
+		n = 0;
+	r->h->len += n;
+	set_len(r, n);
+}
+
+static __always_inline __u32 pid_nr_in(struct pid *pid, bool ns_local)
+{
+	if (!pid)
+		return 0;
+	unsigned int level = ns_local ? BPF_CORE_READ(pid, level) : 0;
+	return BPF_CORE_READ(pid, numbers[level & 31].nr);
+}
+
+static __always_inline __u32 tty_of(struct task_struct *t)
+{
+	struct tty_struct *tty = BPF_CORE_READ(t, signal, tty);
+	if (!tty)
+		return 0;
+	int major = BPF_CORE_READ(tty, driver, major);
+	int minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
+}
+
+/* PG_EXE_* flags of an executable file. */
+static __always_inline __u32 exe_flags(struct file *f)
+{
+	__u32 flags = 0;
+	if (!f)
+		return 0;
+	char name[8] = {};
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	if (name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' &&
+	    name[5] == ':')
+		flags |= PG_EXE_FROM_MEMFD;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	if (BPF_CORE_READ(inode, i_sb, s_magic) == PG_OVERLAYFS_MAGIC) {
+		struct ovl_inode *oi = (struct ovl_inode *)((void *)inode -
+					bpf_core_field_offset(struct ovl_inode, vfs_inode));
+		flags |= BPF_CORE_READ(oi, __upperdentry) ? PG_EXE_UPPER_LAYER : PG_EXE_LOWER_LAYER;
+	}
+	return flags;
+}
+
+/*
+ * The 31 parameters of Falco's execve exit event (30 for execveat). `exe_file` and
+ * `kfilename` come from the binprm on success; on failure they are the current image and the
+ * user-supplied filename.
+ */
+static __always_inline void emit_exec(__u16 nr, long res, struct file *exe_file,
+				      const char *kfilename, const char *ufilename)
+{
+	struct rec r;
+	bool at = nr == 322;
+	if (!rec_init(&r, PG_KIND_SYSCALL, nr, at ? 30 : 31, PG_FAMILY_PROCESS))
+		return;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+
+	push_u64(&r, res);
+	push_exe_argv0(&r, mm);
+	push_mm_region(&r, mm, false, true);
+	push_task_common(&r, t); /* tid … comm: params 3..13 */
+	push_empty(&r);          /* cgroups: TODO (css_set walk) */
+	push_mm_region(&r, mm, true, false);
+	push_u32(&r, tty_of(t));
+	push_u64(&r, pid_nr_in(BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID]), true));
+	push_u32(&r, BPF_CORE_READ(t, loginuid.val));
+	push_u32(&r, exe_flags(exe_file));
+	push_u64(&r, BPF_CORE_READ(cred, cap_inheritable.val));
+	push_u64(&r, BPF_CORE_READ(cred, cap_permitted.val));
+	push_u64(&r, BPF_CORE_READ(cred, cap_effective.val));
+	struct inode *inode = BPF_CORE_READ(exe_file, f_inode);
+	push_u64(&r, exe_file ? BPF_CORE_READ(inode, i_ino) : 0);
+	push_u64(&r, exe_file ? BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL +
+				    BPF_CORE_READ(inode, i_ctime_nsec)
+			      : 0);
+	push_u64(&r, exe_file ? BPF_CORE_READ(inode, i_mtime_sec) * 1000000000ULL +
+				    BPF_CORE_READ(inode, i_mtime_nsec)
+			      : 0);
+	push_u32(&r, BPF_CORE_READ(cred, euid.val));
+	push_file_path(&r, exe_file);
+	push_u64(&r, pid_nr_in(BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID]), false));
+	push_u32(&r, BPF_CORE_READ(cred, egid.val));
+	if (!at) {
+		if (kfilename)
+			push_kernel_str(&r, kfilename);
+		else
+			push_user_str(&r, ufilename);
+	}
+	rec_submit(&r);
+}
+
+/* Falco's clone exit: res, exe, args, tid, pid, ptid, cwd, fdlimit, pgft_maj, pgft_min, vm_size,
+ * vm_rss, vm_swap, comm, cgroups, flags, uid, gid, vtid, vpid, pidns_init_start_ts. */
+static __always_inline void emit_clone(__u16 nr, long res, __u64 flags)
+{
+	struct rec r;
+	if (!rec_init(&r, PG_KIND_SYSCALL, nr, 21, PG_FAMILY_PROCESS))
+		return;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+	push_u64(&r, res);
+	push_exe_argv0(&r, mm);
+	push_mm_region(&r, mm, false, true);
+	push_task_common(&r, t);
+	push_empty(&r); /* cgroups: TODO */
+	push_u32(&r, (__u32)flags);
+	push_u32(&r, BPF_CORE_READ(cred, euid.val));
+	push_u32(&r, BPF_CORE_READ(cred, egid.val));
+	push_u64(&r, pid_nr_in(BPF_CORE_READ(t, thread_pid), true));
+	push_u64(&r, pid_nr_in(BPF_CORE_READ(t, group_leader, thread_pid), true));
+	push_u64(&r, 0); /* pidns_init_start_ts: TODO */
+	rec_submit(&r);
+}
+
+/* ---- per-syscall parameter writers ---- */
+
+static __always_inline void push_open_identity(struct rec *r, long fd)
+{
+	struct file *f = fd >= 0 ? fd_file(fd) : NULL;
+	if (!f) {
+		push_u32(r, 0);
+		push_u64(r, 0);
+		return;
+	}
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	push_u32(r, encode_dev(BPF_CORE_READ(inode, i_sb, s_dev)));
+	push_u64(r, BPF_CORE_READ(inode, i_ino));
+}
+
+/* Raw kernel open flags; user space maps them to PPM_O_* values. */
+static __always_inline void push_open_flags(struct rec *r, __u64 flags)
+{
+	push_u32(r, (__u32)flags);
+}
+
+#define PG_O_CREAT 0100
+#define PG_O_TMPFILE 020000000
+
+/* The mode argument is only read by the kernel with O_CREAT or O_TMPFILE; otherwise the
+ * register holds whatever the caller left there, and Falco reports 0. */
+static __always_inline void push_open_mode(struct rec *r, __u64 flags, __u64 mode)
+{
+	push_u32(r, (flags & (PG_O_CREAT | PG_O_TMPFILE)) ? (__u32)mode : 0);
+}
+
+static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 family)
+{
+	struct rec r;
+	struct rec *rp = &r;
+
+#define BEGIN(n)                                                                                \
+	if (!rec_init(rp, PG_KIND_SYSCALL, nr, n, family))                                      \
+		return;
+	switch (nr) {
+	case 2: /* open: fd, name, flags, mode, dev, ino */
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_open_flags(rp, a[1]);
+		push_open_mode(rp, a[1], a[2]);
+		push_open_identity(rp, ret);
+		break;
+	case 257: /* openat: fd, dirfd, name, flags, mode, dev, ino */
+		BEGIN(7);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_open_flags(rp, a[2]);
+		push_open_mode(rp, a[2], a[3]);
+		push_open_identity(rp, ret);
+		break;
+	case 437: { /* openat2: fd, dirfd, name, flags, mode, resolve, dev, ino */
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (void *)a[2]);
+		BEGIN(8);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_open_flags(rp, how.flags);
+		push_open_mode(rp, how.flags, how.mode);
+		push_u32(rp, how.resolve);
+		push_open_identity(rp, ret);
+		break;
+	}
+	case 85: /* creat: fd, name, mode, dev, ino, creat_flags */
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_u32(rp, a[1]);
+		push_open_identity(rp, ret);
+		push_u16(rp, 0);
+		break;
+	case 3:   /* close: res, fd */
+	case 81:  /* fchdir: res, fd */
+	case 32:  /* dup: res, oldfd */
+		BEGIN(2);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		break;
+	case 33: /* dup2: res, oldfd, newfd */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u64(rp, (int)a[1]);
+		break;
+	case 292: /* dup3: res, oldfd, newfd, flags */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u64(rp, (int)a[1]);
+		push_u32(rp, a[2]);
+		break;
+	case 72: /* fcntl: res, fd, cmd */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u8(rp, a[1]);
+		break;
+	case 84: /* rmdir: res, path */
+	case 87: /* unlink: res, path */
+	case 80: /* chdir: res, path */
+		BEGIN(2);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		break;
+	case 83: /* mkdir: res, path, mode */
+	case 90: /* chmod: res, filename, mode */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_u32(rp, a[1]);
+		break;
+	case 91: /* fchmod: res, fd, mode */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		break;
+	case 258: /* mkdirat: res, dirfd, path, mode */
+	case 268: /* fchmodat: res, dirfd, filename, mode */
+	case 263: /* unlinkat: res, dirfd, name, flags */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_u32(rp, a[2]);
+		break;
+	case 82: /* rename: res, oldpath, newpath */
+	case 86: /* link: res, oldpath, newpath */
+	case 88: /* symlink: res, target, linkpath */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		break;
+	case 264: /* renameat: res, olddirfd, oldpath, newdirfd, newpath */
+	case 265: /* linkat: res, olddir, oldpath, newdir, newpath, flags */
+	case 316: /* renameat2: res, olddirfd, oldpath, newdirfd, newpath, flags */
+		BEGIN(nr == 264 ? 5 : 6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_u64(rp, (int)a[2]);
+		push_user_str(rp, (void *)a[3]);
+		if (nr != 264)
+			push_u32(rp, a[4]);
+		break;
+	case 266: /* symlinkat: res, target, linkdirfd, linkpath */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_u64(rp, (int)a[1]);
+		push_user_str(rp, (void *)a[2]);
+		break;
+	case 41: /* socket: fd, domain, type, proto, flags */
+		BEGIN(5);
+		push_u64(rp, ret);
+		push_u32(rp, a[0]);
+		push_u32(rp, a[1] & 0xf);
+		push_u32(rp, a[2]);
+		push_u32(rp, a[1] & ~0xfULL);
+		break;
+	case 53: { /* socketpair: res, fd1, fd2, source, peer */
+		int fds[2] = {-1, -1};
+		if (ret == 0)
+			bpf_probe_read_user(fds, sizeof(fds), (void *)a[3]);
+		BEGIN(5);
+		push_u64(rp, ret);
+		push_u64(rp, fds[0]);
+		push_u64(rp, fds[1]);
+		struct sock *sk = ret == 0 ? fd_sock(fds[0]) : NULL;
+		push_u64(rp, (__u64)sk);
+		push_u64(rp, sk ? (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer) : 0);
+		break;
+	}
+	case 22:  /* pipe: res, fd1, fd2, ino */
+	case 293: { /* pipe2: res, fd1, fd2, ino, flags */
+		int fds[2] = {-1, -1};
+		if (ret == 0)
+			bpf_probe_read_user(fds, sizeof(fds), (void *)a[0]);
+		BEGIN(nr == 22 ? 4 : 5);
+		push_u64(rp, ret);
+		push_u64(rp, fds[0]);
+		push_u64(rp, fds[1]);
+		struct file *f = ret == 0 ? fd_file(fds[0]) : NULL;
+		push_u64(rp, f ? BPF_CORE_READ(f, f_inode, i_ino) : 0);
+		if (nr == 293)
+			push_u32(rp, a[1]);
+		break;
+	}
+	case 42: /* connect: res, tuple, fd, addr */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_socktuple(rp, (ret == 0 || ret == -115) ? fd_sock(a[0]) : NULL);
+		push_u64(rp, (int)a[0]);
+		push_user_sockaddr(rp, (void *)a[1], a[2]);
+		break;
+	case 49: /* bind: res, addr, fd */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_user_sockaddr(rp, (void *)a[1], a[2]);
+		push_u64(rp, (int)a[0]);
+		break;
+	case 50: /* listen: res, fd, backlog */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		break;
+	case 43:    /* accept: fd, tuple, queuepct, queuelen, queuemax */
+	case 288: { /* accept4: … , flags */
+		struct sock *lsk = fd_sock(a[0]);
+		__u32 qlen = lsk ? BPF_CORE_READ(lsk, sk_ack_backlog) : 0;
+		__u32 qmax = lsk ? BPF_CORE_READ(lsk, sk_max_ack_backlog) : 0;
+		BEGIN(nr == 43 ? 5 : 6);
+		push_u64(rp, ret);
+		push_socktuple(rp, ret >= 0 ? fd_sock(ret) : NULL);
+		push_u8(rp, qmax ? (qlen * 100) / qmax : 0);
+		push_u32(rp, qlen);
+		push_u32(rp, qmax);
+		if (nr == 288)
+			push_u32(rp, a[3]);
+		break;
+	}
+	case 44: /* sendto: res, data, fd, size, tuple */
+		BEGIN(5);
+		push_u64(rp, ret);
+		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[2]);
+		push_socktuple(rp, fd_sock(a[0]));
+		break;
+	case 45: /* recvfrom: res, data, tuple, fd, size */
+		BEGIN(5);
+		push_u64(rp, ret);
+		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
+		push_socktuple(rp, fd_sock(a[0]));
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[2]);
+		break;
+	case 46: /* sendmsg: res, data, fd, size, tuple */
+		BEGIN(5);
+		push_u64(rp, ret);
+		push_empty(rp); /* data: TODO (iovec) */
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, ret > 0 ? ret : 0);
+		push_socktuple(rp, fd_sock(a[0]));
+		break;
+	case 47: /* recvmsg: res, size, data, tuple, msgcontrol, fd */
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_u32(rp, ret > 0 ? ret : 0);
+		push_empty(rp); /* data: TODO (iovec) */
+		push_socktuple(rp, fd_sock(a[0]));
+		push_empty(rp);
+		push_u64(rp, (int)a[0]);
+		break;
+	case 101: /* ptrace: res, addr, data, request, pid */
+		BEGIN(5);
+		push_u64(rp, ret);
+		/* DYN params: index 0 = PT_UINT64 in Falco's ptrace dynamic table. */
+		*(__u8 *)&r.b[r.h->len & PG_POS_MASK] = 0;
+		*(__u64 *)&r.b[(r.h->len + 1) & PG_POS_MASK] = a[2];
+		r.h->len += 9;
+		set_len(rp, 9);
+		*(__u8 *)&r.b[r.h->len & PG_POS_MASK] = 0;
+		*(__u64 *)&r.b[(r.h->len + 1) & PG_POS_MASK] = a[3];
+		r.h->len += 9;
+		set_len(rp, 9);
+		push_u16(rp, a[0]);
+		push_u64(rp, (int)a[1]);
+		break;
+	case 105: /* setuid: res, uid */
+	case 106: /* setgid: res, gid */
+	case 272: /* unshare: res, flags */
+	case 323: /* userfaultfd: res, flags */
+		BEGIN(2);
+		push_u64(rp, ret);
+		push_u32(rp, a[0]);
+		break;
+	case 117: /* setresuid: res, ruid, euid, suid */
+	case 119: /* setresgid: res, rgid, egid, sgid */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u32(rp, a[0]);
+		push_u32(rp, a[1]);
+		push_u32(rp, a[2]);
+		break;
+	case 308: /* setns: res, fd, nstype */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		break;
+	case 126: { /* capset: res, cap_inheritable, cap_permitted, cap_effective (after the call) */
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+		const struct cred *cred = BPF_CORE_READ(t, cred);
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u64(rp, BPF_CORE_READ(cred, cap_inheritable.val));
+		push_u64(rp, BPF_CORE_READ(cred, cap_permitted.val));
+		push_u64(rp, BPF_CORE_READ(cred, cap_effective.val));
+		break;
+	}
+	case 157: /* prctl: res, option, arg2_str, arg2_int */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u32(rp, a[0]);
+		if (a[0] == 15 /* PR_SET_NAME */ || a[0] == 16 /* PR_GET_NAME */)
+			push_user_str(rp, (void *)a[1]);
+		else
+			push_empty(rp);
+		push_u64(rp, a[1]);
+		break;
+	case 165: /* mount: res, dev, dir, type, flags */
+		BEGIN(5);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_user_str(rp, (void *)a[2]);
+		push_u32(rp, a[3]);
+		break;
+	case 166: /* umount2: res, name, flags */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_u32(rp, a[1]);
+		break;
+	case 175: /* init_module: res, img, length, uargs */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_user_bytes(rp, (void *)a[0], a[1], PG_SNAPLEN);
+		push_u64(rp, a[1]);
+		push_user_str(rp, (void *)a[2]);
+		break;
+	case 313: /* finit_module: res, fd, uargs, flags */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_u32(rp, a[2]);
+		break;
+	case 319: /* memfd_create: fd, name, flags */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_u32(rp, a[1]);
+		break;
+	case 321: /* bpf: fd, cmd */
+		BEGIN(2);
+		push_u64(rp, ret);
+		push_u32(rp, a[0]);
+		break;
+	case 284: /* eventfd: res, initval, flags */
+	case 290: /* eventfd2 */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, a[0]);
+		push_u32(rp, nr == 290 ? a[1] : 0);
+		break;
+	case 282: /* signalfd: res, fd, mask, flags */
+	case 289: /* signalfd4 */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, 0);
+		push_u32(rp, nr == 289 ? a[3] : 0);
+		break;
+	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u16(rp, nr);
+		push_u16(rp, nr);
+		break;
+	}
+#undef BEGIN
+	rec_submit(rp);
+}
+
+static __always_inline bool is_clone(__u32 nr)
+{
+	return nr == 56 || nr == 57 || nr == 58 || nr == 435;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 nr = id;
+	if (id < 0 || id >= PG_MAX_SYSCALLS || !interest(nr))
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted_tgid(pid_tgid >> 32))
+		return 0;
+	struct pg_counters *c = counters();
+	if (c)
+		c->enters++;
+	struct pg_stash st = {
+		.args = {BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx),
+			 BPF_CORE_READ(regs, r10), BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9)},
+		.nr = nr,
+	};
+	__u32 tid = (__u32)pid_tgid;
+	if (bpf_map_update_elem(&pg_stash, &tid, &st, BPF_ANY) != 0 && c)
+		c->stash_failures++;
+	return 0;
+}
+
+/*
+ * sys_exit is split into a small dispatcher and three tail-called programs (plain syscalls,
+ * clones, failed execs): each is verified on its own, which keeps every program far below the
+ * verifier's instruction budget while the parameter writers stay straight-line inlined code.
+ */
+enum pg_tail { PG_TAIL_SYSCALL = 0, PG_TAIL_CLONE = 1, PG_TAIL_EXEC = 2, PG_TAIL_MAX = 3 };
+
+static __always_inline struct pg_stash *take_stash(__u32 tid, struct pg_stash *out)
+{
+	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+	if (!st)
+		return NULL;
+	*out = *st;
+	bpf_map_delete_elem(&pg_stash, &tid);
+	return out;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
+{
+	struct pg_stash s;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (!take_stash(tid, &s) || s.nr >= PG_MAX_SYSCALLS)
+		return 0;
+	__u8 family = interest(s.nr);
+	if (family)
+		emit_syscall(s.nr, ret, s.args, family);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
+{
+	struct pg_stash s;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	long id = BPF_CORE_READ(regs, orig_ax);
+	if (!take_stash(tid, &s)) {
+		/* A new child returning from clone has no enter of its own: emit its side. */
+		emit_clone(id, ret, 0);
+		return 0;
+	}
+	__u64 flags = s.nr == 56 ? s.args[0] : 0;
+	if (s.nr == 435) {
+		__u64 f = 0;
+		bpf_probe_read_user(&f, sizeof(f), (void *)s.args[0]);
+		flags = f;
+	}
+	emit_clone(s.nr, ret, flags);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
+{
+	struct pg_stash s;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (!take_stash(tid, &s))
+		return 0;
+	struct file *exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), mm,
+					 exe_file);
+	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == 59 ? s.args[0] : s.args[1]));
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, PG_TAIL_MAX);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int(void *));
+} pg_tails SEC(".maps") = {
+	.values =
+		{
+			[PG_TAIL_SYSCALL] = (void *)&pg_exit_syscall,
+			[PG_TAIL_CLONE] = (void *)&pg_exit_clone,
+			[PG_TAIL_EXEC] = (void *)&pg_exit_exec,
+		},
+};
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = BPF_CORE_READ(regs, orig_ax);
+	__u32 nr = id;
+	if (id < 0 || id >= PG_MAX_SYSCALLS)
+		return 0;
+	if (!interest(nr))
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted_tgid(pid_tgid >> 32))
+		return 0;
+	__u32 tid = (__u32)pid_tgid;
+	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+	bool exec = nr == 59 || nr == 322;
+	if (exec && ret == 0) {
+		/* Emitted (and its stash consumed) by sched_process_exec. */
+		return 0;
+	}
+	if (!st || st->nr != nr) {
+		if (is_clone(nr) && ret == 0) {
+			bpf_tail_call(ctx, &pg_tails, PG_TAIL_CLONE);
+			return 0;
+		}
+		struct pg_counters *c = counters();
+		if (c)
+			c->missing_enter++;
+		return 0;
+	}
+	bpf_tail_call(ctx, &pg_tails,
+		      exec ? PG_TAIL_EXEC : is_clone(nr) ? PG_TAIL_CLONE : PG_TAIL_SYSCALL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(pg_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted_tgid(pid_tgid >> 32))
+		return 0;
+	/* The stash is keyed by the thread that called execve, which may not be the leader. */
+	__u32 old = old_pid;
+	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &old);
+	__u16 nr = st ? st->nr : 59;
+	if (nr != 59 && nr != 322)
+		return 0;
+	if (!interest(nr))
+		return 0;
+	if (st)
+		bpf_map_delete_elem(&pg_stash, &old);
+	/* The sys_exit of this execve must not emit again: it finds no stash entry, and as the
+	 * syscall succeeded (ret 0) it is not counted as a missing enter either. */
+	emit_exec(nr, 0, BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), NULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(pg_sched_exit, struct task_struct *p)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	/* exit/exit_group never return: drop their stash entry. */
+	bpf_map_delete_elem(&pg_stash, &tid);
+	if (!wanted_tgid(pid_tgid >> 32))
+		return 0;
+	__u8 family = interest(PG_PROCEXIT_SLOT);
+	if (!family)
+		return 0;
+	struct rec r;
+	if (!rec_init(&r, PG_KIND_PROCEXIT, 0, 5, family))
+		return 0;
+	int code = BPF_CORE_READ(p, exit_code);
+	/* status, ret, sig, core, reaper_tid */
+	push_u64(&r, code);
+	push_u64(&r, (code >> 8) & 0xff);
+	push_u8(&r, code & 0x7f);
+	push_u8(&r, (code & 0x80) ? 1 : 0);
+	push_u64(&r, 0);
+	rec_submit(&r);
+	return 0;
+}

@@ -1,0 +1,464 @@
+//! Falco's flag vocabularies: kernel → PPM value conversions and name tables.
+//!
+//! The kernel side ships raw kernel constants; Falco's events carry PPM-normalised values
+//! (`PPM_O_RDONLY = 1`, `PPM_CL_CLONE_NEWNS = 1 << 5`, …) and rules compare the rendered names
+//! (`evt.arg.flags contains O_CREAT`). Converting here rather than in C keeps the tables in
+//! one testable place and lets a scap writer emit exactly Falco's values.
+
+/// A name table for a flags or enum parameter, in Falco's `flags_table.c` order (rendering
+/// order matters: `O_RDWR` must be tried before `O_WRONLY`/`O_RDONLY`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct FlagTable {
+    pub name: &'static str,
+    /// Enum tables match the whole value; flag tables match bit subsets.
+    pub is_enum: bool,
+    pub entries: &'static [(&'static str, u32)],
+}
+
+impl FlagTable {
+    /// The symbolic rendering of `value` (the part Falco prints in parentheses), or `None`
+    /// when no name applies. Follows libsinsp: accumulate subset matches in table order,
+    /// removing matched bits, and stop at an entry equal to the initial value.
+    pub fn render(&self, value: u32) -> Option<String> {
+        if self.is_enum {
+            return self
+                .entries
+                .iter()
+                .find(|(_, v)| *v == value)
+                .map(|(n, _)| n.to_string());
+        }
+        let mut out = String::new();
+        let mut rest = value;
+        let mut exact = None;
+        for (name, v) in self.entries {
+            if *v == value {
+                exact = Some(*name);
+                break;
+            }
+            if *v != 0 && rest != 0 && rest & v == *v {
+                if !out.is_empty() {
+                    out.push('|');
+                }
+                out.push_str(name);
+                rest &= !v;
+            }
+        }
+        if let Some(name) = exact {
+            if !out.is_empty() {
+                out.push('|');
+            }
+            out.push_str(name);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// The value of a symbolic name, for rules that compare against names.
+    pub fn value_of(&self, name: &str) -> Option<u32> {
+        self.entries
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// How a raw kernel value becomes the PPM value stored in the decoded parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conv {
+    /// The kernel value is already Falco's.
+    None,
+    OpenFlags,
+    CloneFlags,
+    PtraceRequest,
+    /// Only `O_CLOEXEC` is meaningful (dup3, pipe2, …).
+    Cloexec,
+    /// `mount` flags without the legacy `MS_MGC_VAL` magic in the top 16 bits.
+    MountFlags,
+}
+
+impl Conv {
+    pub fn apply(self, raw: u64) -> u64 {
+        match self {
+            Conv::None => raw,
+            Conv::OpenFlags => open_flags_to_ppm(raw as u32) as u64,
+            Conv::CloneFlags => clone_flags_to_ppm(raw) as u64,
+            Conv::PtraceRequest => ptrace_request_to_ppm(raw as u32) as u64,
+            Conv::Cloexec => {
+                if raw & O_CLOEXEC as u64 != 0 {
+                    PPM_O_CLOEXEC as u64
+                } else {
+                    0
+                }
+            }
+            Conv::MountFlags => {
+                if raw & 0xffff_0000 == 0xc0ed_0000 {
+                    raw & 0xffff
+                } else {
+                    raw
+                }
+            }
+        }
+    }
+}
+
+const O_ACCMODE: u32 = 0o3;
+const O_CLOEXEC: u32 = 0o2000000;
+const PPM_O_CLOEXEC: u32 = 1 << 12;
+
+/// Kernel `open(2)` flags (x86-64 values) to `PPM_O_*`.
+pub fn open_flags_to_ppm(raw: u32) -> u32 {
+    let mut f = match raw & O_ACCMODE {
+        0 => 1,
+        1 => 2,
+        2 => 3,
+        _ => 0,
+    };
+    const MAP: &[(u32, u32)] = &[
+        (0o100, 1 << 2),       // O_CREAT
+        (0o2000, 1 << 3),      // O_APPEND
+        (0o10000, 1 << 4),     // O_DSYNC
+        (0o200, 1 << 5),       // O_EXCL
+        (0o4000, 1 << 6),      // O_NONBLOCK
+        (0o4000000, 1 << 7),   // __O_SYNC
+        (0o1000, 1 << 8),      // O_TRUNC
+        (0o40000, 1 << 9),     // O_DIRECT
+        (0o200000, 1 << 10),   // O_DIRECTORY
+        (0o100000, 1 << 11),   // O_LARGEFILE
+        (O_CLOEXEC, 1 << 12),  // O_CLOEXEC
+        (0o20000000, 1 << 13), // __O_TMPFILE
+    ];
+    for (k, p) in MAP {
+        if raw & k != 0 {
+            f |= p;
+        }
+    }
+    f
+}
+
+/// Kernel `CLONE_*` flags to `PPM_CL_*` (also used by unshare and setns).
+pub fn clone_flags_to_ppm(raw: u64) -> u32 {
+    const MAP: &[(u64, u32)] = &[
+        (0x400, 1 << 0),        // CLONE_FILES
+        (0x200, 1 << 1),        // CLONE_FS
+        (0x8000_0000, 1 << 2),  // CLONE_IO
+        (0x0800_0000, 1 << 3),  // CLONE_NEWIPC
+        (0x4000_0000, 1 << 4),  // CLONE_NEWNET
+        (0x0002_0000, 1 << 5),  // CLONE_NEWNS
+        (0x2000_0000, 1 << 6),  // CLONE_NEWPID
+        (0x0400_0000, 1 << 7),  // CLONE_NEWUTS
+        (0x8000, 1 << 8),       // CLONE_PARENT
+        (0x0010_0000, 1 << 9),  // CLONE_PARENT_SETTID
+        (0x2000, 1 << 10),      // CLONE_PTRACE
+        (0x800, 1 << 11),       // CLONE_SIGHAND
+        (0x0004_0000, 1 << 12), // CLONE_SYSVSEM
+        (0x0001_0000, 1 << 13), // CLONE_THREAD
+        (0x0080_0000, 1 << 14), // CLONE_UNTRACED
+        (0x100, 1 << 15),       // CLONE_VM
+        (0x1000_0000, 1 << 20), // CLONE_NEWUSER
+        (0x0020_0000, 1 << 23), // CLONE_CHILD_CLEARTID
+        (0x0100_0000, 1 << 24), // CLONE_CHILD_SETTID
+        (0x0008_0000, 1 << 25), // CLONE_SETTLS
+        (0x4000, 1 << 27),      // CLONE_VFORK
+        (0x0200_0000, 1 << 28), // CLONE_NEWCGROUP
+    ];
+    MAP.iter()
+        .filter(|(k, _)| raw & k != 0)
+        .fold(0, |acc, (_, p)| acc | p)
+}
+
+/// Kernel `PTRACE_*` request to `PPM_PTRACE_*` (0 = unknown).
+pub fn ptrace_request_to_ppm(raw: u32) -> u32 {
+    match raw {
+        0 => 1,
+        1 => 2,
+        2 => 3,
+        3 => 4,
+        4 => 5,
+        5 => 6,
+        6 => 7,
+        7 => 8,
+        8 => 9,
+        9 => 10,
+        16 => 11,
+        17 => 12,
+        24 => 13,
+        0x4200 => 14,
+        0x4201 => 15,
+        0x4202 => 16,
+        0x4203 => 17,
+        0x4204 => 18,
+        0x4205 => 19,
+        0x4206 => 20,
+        0x4207 => 21,
+        0x4208 => 22,
+        0x4209 => 23,
+        0x420a => 24,
+        0x420b => 25,
+        12 => 26,
+        13 => 27,
+        14 => 28,
+        15 => 29,
+        18 => 30,
+        19 => 31,
+        21 => 32,
+        25 => 33,
+        26 => 34,
+        30 => 35,
+        31 => 36,
+        32 => 37,
+        33 => 38,
+        _ => 0,
+    }
+}
+
+pub const FILE_FLAGS: FlagTable = FlagTable {
+    name: "file_flags",
+    is_enum: false,
+    entries: &[
+        ("O_LARGEFILE", 1 << 11),
+        ("O_DIRECTORY", 1 << 10),
+        ("O_DIRECT", 1 << 9),
+        ("O_TRUNC", 1 << 8),
+        ("O_SYNC", 1 << 7),
+        ("O_NONBLOCK", 1 << 6),
+        ("O_EXCL", 1 << 5),
+        ("O_DSYNC", 1 << 4),
+        ("O_APPEND", 1 << 3),
+        ("O_CREAT", 1 << 2),
+        ("O_RDWR", 3),
+        ("O_WRONLY", 2),
+        ("O_RDONLY", 1),
+        ("O_CLOEXEC", 1 << 12),
+        ("O_NONE", 0),
+        ("O_TMPFILE", 1 << 13),
+        ("O_F_CREATED", 1 << 14),
+        ("FD_UPPER_LAYER", 1 << 15),
+        ("FD_LOWER_LAYER", 1 << 16),
+    ],
+};
+
+pub const CLONE_FLAGS: FlagTable = FlagTable {
+    name: "clone_flags",
+    is_enum: false,
+    entries: &[
+        ("CLONE_FILES", 1 << 0),
+        ("CLONE_FS", 1 << 1),
+        ("CLONE_IO", 1 << 2),
+        ("CLONE_NEWIPC", 1 << 3),
+        ("CLONE_NEWNET", 1 << 4),
+        ("CLONE_NEWNS", 1 << 5),
+        ("CLONE_NEWPID", 1 << 6),
+        ("CLONE_NEWUTS", 1 << 7),
+        ("CLONE_PARENT", 1 << 8),
+        ("CLONE_PARENT_SETTID", 1 << 9),
+        ("CLONE_PTRACE", 1 << 10),
+        ("CLONE_SIGHAND", 1 << 11),
+        ("CLONE_SYSVSEM", 1 << 12),
+        ("CLONE_THREAD", 1 << 13),
+        ("CLONE_UNTRACED", 1 << 14),
+        ("CLONE_VM", 1 << 15),
+        ("CLONE_INVERTED", 1 << 16),
+        ("NAME_CHANGED", 1 << 17),
+        ("CLOSED", 1 << 18),
+        ("CLONE_NEWUSER", 1 << 20),
+        ("CLONE_CHILD_CLEARTID", 1 << 23),
+        ("CLONE_CHILD_SETTID", 1 << 24),
+        ("CLONE_SETTLS", 1 << 25),
+        ("CLONE_STOPPED", 1 << 26),
+        ("CLONE_VFORK", 1 << 27),
+        ("CLONE_NEWCGROUP", 1 << 28),
+    ],
+};
+
+pub const SOCKET_FAMILIES: FlagTable = FlagTable {
+    name: "socket_families",
+    is_enum: true,
+    entries: &[
+        ("AF_UNSPEC", 0),
+        ("AF_UNIX", 1),
+        ("AF_INET", 2),
+        ("AF_INET6", 10),
+        ("AF_NETLINK", 16),
+        ("AF_PACKET", 17),
+        ("AF_BLUETOOTH", 31),
+        ("AF_VSOCK", 40),
+    ],
+};
+
+pub const PTRACE_REQUESTS: FlagTable = FlagTable {
+    name: "ptrace_requests",
+    is_enum: true,
+    entries: &[
+        ("PTRACE_TRACEME", 1),
+        ("PTRACE_PEEKTEXT", 2),
+        ("PTRACE_PEEKDATA", 3),
+        ("PTRACE_PEEKUSR", 4),
+        ("PTRACE_POKETEXT", 5),
+        ("PTRACE_POKEDATA", 6),
+        ("PTRACE_POKEUSR", 7),
+        ("PTRACE_CONT", 8),
+        ("PTRACE_KILL", 9),
+        ("PTRACE_SINGLESTEP", 10),
+        ("PTRACE_ATTACH", 11),
+        ("PTRACE_DETACH", 12),
+        ("PTRACE_SYSCALL", 13),
+        ("PTRACE_SETOPTIONS", 14),
+        ("PTRACE_GETEVENTMSG", 15),
+        ("PTRACE_GETSIGINFO", 16),
+        ("PTRACE_SETSIGINFO", 17),
+        ("PTRACE_GETREGSET", 18),
+        ("PTRACE_SETREGSET", 19),
+        ("PTRACE_SEIZE", 20),
+        ("PTRACE_INTERRUPT", 21),
+        ("PTRACE_LISTEN", 22),
+        ("PTRACE_PEEKSIGINFO", 23),
+        ("PTRACE_GETSIGMASK", 24),
+        ("PTRACE_SETSIGMASK", 25),
+        ("PTRACE_GETREGS", 26),
+        ("PTRACE_SETREGS", 27),
+        ("PTRACE_GETFPREGS", 28),
+        ("PTRACE_SETFPREGS", 29),
+        ("PTRACE_GETFPXREGS", 30),
+        ("PTRACE_SETFPXREGS", 31),
+        ("PTRACE_OLDSETOPTIONS", 32),
+        ("PTRACE_GET_THREAD_AREA", 33),
+        ("PTRACE_SET_THREAD_AREA", 34),
+        ("PTRACE_ARCH_PRCTL", 35),
+        ("PTRACE_SYSEMU", 36),
+        ("PTRACE_SYSEMU_SINGLESTEP", 37),
+        ("PTRACE_SINGLEBLOCK", 38),
+    ],
+};
+
+pub const UNLINKAT_FLAGS: FlagTable = FlagTable {
+    name: "unlinkat_flags",
+    is_enum: false,
+    entries: &[("AT_REMOVEDIR", 0x200)],
+};
+
+pub const LINKAT_FLAGS: FlagTable = FlagTable {
+    name: "linkat_flags",
+    is_enum: false,
+    entries: &[("AT_SYMLINK_FOLLOW", 0x400), ("AT_EMPTY_PATH", 0x1000)],
+};
+
+pub const RENAMEAT2_FLAGS: FlagTable = FlagTable {
+    name: "renameat2_flags",
+    is_enum: false,
+    entries: &[
+        ("RENAME_NOREPLACE", 1),
+        ("RENAME_EXCHANGE", 2),
+        ("RENAME_WHITEOUT", 4),
+    ],
+};
+
+pub const EXECVE_FLAGS: FlagTable = FlagTable {
+    name: "execve_flags",
+    is_enum: false,
+    entries: &[
+        ("EXE_WRITABLE", 1),
+        ("EXE_UPPER_LAYER", 2),
+        ("EXE_FROM_MEMFD", 4),
+        ("EXE_LOWER_LAYER", 8),
+    ],
+};
+
+pub const MEMFD_FLAGS: FlagTable = FlagTable {
+    name: "memfd_create_flags",
+    is_enum: false,
+    entries: &[
+        ("MFD_CLOEXEC", 1),
+        ("MFD_ALLOW_SEALING", 2),
+        ("MFD_HUGETLB", 4),
+    ],
+};
+
+pub const CLOEXEC_FLAGS: FlagTable = FlagTable {
+    name: "cloexec_flags",
+    is_enum: false,
+    entries: &[("O_CLOEXEC", 1 << 12)],
+};
+
+pub const MOUNT_FLAGS: FlagTable = FlagTable {
+    name: "mount_flags",
+    is_enum: false,
+    entries: &[
+        ("RDONLY", 1),
+        ("NOSUID", 2),
+        ("NODEV", 4),
+        ("NOEXEC", 8),
+        ("SYNCHRONOUS", 16),
+        ("REMOUNT", 32),
+        ("MANDLOCK", 64),
+        ("DIRSYNC", 128),
+        ("NOATIME", 1024),
+        ("NODIRATIME", 2048),
+        ("BIND", 4096),
+        ("MOVE", 8192),
+        ("REC", 16384),
+        ("SILENT", 32768),
+        ("POSIXACL", 1 << 16),
+        ("UNBINDABLE", 1 << 17),
+        ("PRIVATE", 1 << 18),
+        ("SLAVE", 1 << 19),
+        ("SHARED", 1 << 20),
+        ("RELATIME", 1 << 21),
+        ("KERNMOUNT", 1 << 22),
+        ("I_VERSION", 1 << 23),
+        ("STRICTATIME", 1 << 24),
+        ("LAZYTIME", 1 << 25),
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(table: &FlagTable, value: u32, expected: Option<&str>) {
+        assert_eq!(
+            table.render(value).as_deref(),
+            expected,
+            "{} {value:#x}",
+            table.name
+        );
+    }
+
+    #[test]
+    fn renders_like_falco() {
+        check(
+            &FILE_FLAGS,
+            open_flags_to_ppm(0o2000000),
+            Some("O_RDONLY|O_CLOEXEC"),
+        );
+        check(&FILE_FLAGS, open_flags_to_ppm(0), Some("O_RDONLY"));
+        check(
+            &FILE_FLAGS,
+            open_flags_to_ppm(0o1101),
+            Some("O_TRUNC|O_CREAT|O_WRONLY"),
+        );
+        check(&FILE_FLAGS, open_flags_to_ppm(0o2), Some("O_RDWR"));
+        check(&FILE_FLAGS, 0, Some("O_NONE"));
+        check(
+            &CLONE_FLAGS,
+            clone_flags_to_ppm(0x2002_0000),
+            Some("CLONE_NEWNS|CLONE_NEWPID"),
+        );
+        check(&CLONE_FLAGS, 0, None);
+        check(&SOCKET_FAMILIES, 10, Some("AF_INET6"));
+        check(&SOCKET_FAMILIES, 99, None);
+        check(
+            &PTRACE_REQUESTS,
+            ptrace_request_to_ppm(16),
+            Some("PTRACE_ATTACH"),
+        );
+        check(
+            &PTRACE_REQUESTS,
+            ptrace_request_to_ppm(0x4206),
+            Some("PTRACE_SEIZE"),
+        );
+        check(&UNLINKAT_FLAGS, 0x200, Some("AT_REMOVEDIR"));
+        check(&EXECVE_FLAGS, 4, Some("EXE_FROM_MEMFD"));
+        assert_eq!(Conv::MountFlags.apply(0xc0ed_1001), 0x1001);
+        assert_eq!(Conv::Cloexec.apply(0o2000000), 1 << 12);
+        assert_eq!(FILE_FLAGS.value_of("O_CREAT"), Some(4));
+    }
+}

@@ -1,0 +1,225 @@
+//! Zero-copy view of one kernel record (`bpf/include/peregrine_record.h`).
+//!
+//! The constants below mirror the C header; the capture crate asserts at compile time, against
+//! bindgen's rendering of that header, that they agree, so a layout change cannot slip through.
+//! Parsing validates every length before any slice is taken: a malformed or truncated record is
+//! an error value, never a panic, and parameters are borrowed from the record buffer.
+
+use thiserror::Error;
+
+/// `PG_RECORD_VERSION`.
+pub const RECORD_VERSION: u16 = 1;
+/// `sizeof(struct pg_record_hdr)`.
+pub const HDR_SIZE: usize = 32;
+/// Byte offsets of `struct pg_record_hdr` fields.
+pub const OFF_TS: usize = 0;
+pub const OFF_TID: usize = 8;
+pub const OFF_PID: usize = 12;
+pub const OFF_LEN: usize = 16;
+pub const OFF_KIND: usize = 20;
+pub const OFF_NR: usize = 22;
+pub const OFF_NPARAMS: usize = 24;
+pub const OFF_CPU: usize = 26;
+pub const OFF_VERSION: usize = 28;
+/// `PG_MAX_PARAMS`.
+pub const MAX_PARAMS: usize = 32;
+/// `PG_MAX_SYSCALLS`.
+pub const MAX_SYSCALLS: usize = 512;
+/// `PG_PROCEXIT_SLOT`: interest-map slot enabling procexit records.
+pub const PROCEXIT_SLOT: usize = MAX_SYSCALLS - 1;
+/// `PG_KIND_SYSCALL`.
+pub const KIND_SYSCALL: u16 = 1;
+/// `PG_KIND_PROCEXIT`.
+pub const KIND_PROCEXIT: u16 = 2;
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordError {
+    #[error("record of {0} bytes is shorter than the {HDR_SIZE}-byte header")]
+    ShortHeader(usize),
+    #[error("record says {declared} bytes but {available} are available")]
+    BadLength { declared: usize, available: usize },
+    #[error("record version {0} is not {RECORD_VERSION}")]
+    Version(u16),
+    #[error("{0} parameters exceed the maximum of {MAX_PARAMS}")]
+    TooManyParams(usize),
+    #[error("parameter lengths ({needed} bytes) overrun the {len}-byte record")]
+    ParamsOverrun { needed: usize, len: usize },
+    #[error("unknown record kind {kind} (syscall {nr})")]
+    UnknownKind { kind: u16, nr: u16 },
+    #[error("record has {got} parameters, its schema {name} expects {expected}")]
+    ParamCount {
+        name: &'static str,
+        got: usize,
+        expected: usize,
+    },
+}
+
+/// A validated record: header fields plus borrowed parameter values.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRecord<'a> {
+    pub ts_boot_ns: u64,
+    pub tid: u32,
+    pub pid: u32,
+    pub kind: u16,
+    pub nr: u16,
+    pub cpu: u16,
+    lens: &'a [u8],
+    values: &'a [u8],
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+impl<'a> RawRecord<'a> {
+    /// Validates `buf` as one record (trailing bytes beyond the declared length are ignored:
+    /// the ring buffer may pad).
+    pub fn parse(buf: &'a [u8]) -> Result<Self, RecordError> {
+        if buf.len() < HDR_SIZE {
+            return Err(RecordError::ShortHeader(buf.len()));
+        }
+        let len = u32_at(buf, OFF_LEN) as usize;
+        if len < HDR_SIZE || len > buf.len() {
+            return Err(RecordError::BadLength {
+                declared: len,
+                available: buf.len(),
+            });
+        }
+        let version = u16_at(buf, OFF_VERSION);
+        if version != RECORD_VERSION {
+            return Err(RecordError::Version(version));
+        }
+        let nparams = u16_at(buf, OFF_NPARAMS) as usize;
+        if nparams > MAX_PARAMS {
+            return Err(RecordError::TooManyParams(nparams));
+        }
+        let rec = &buf[..len];
+        let values_at = HDR_SIZE + 2 * nparams;
+        if values_at > len {
+            return Err(RecordError::ParamsOverrun {
+                needed: values_at,
+                len,
+            });
+        }
+        let lens = &rec[HDR_SIZE..values_at];
+        let total: usize = lens
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize)
+            .sum();
+        if values_at + total > len {
+            return Err(RecordError::ParamsOverrun {
+                needed: values_at + total,
+                len,
+            });
+        }
+        let ts_boot_ns = u64::from_le_bytes(
+            rec[OFF_TS..OFF_TS + 8]
+                .try_into()
+                .map_err(|_| RecordError::ShortHeader(len))?,
+        );
+        Ok(RawRecord {
+            ts_boot_ns,
+            tid: u32_at(rec, OFF_TID),
+            pid: u32_at(rec, OFF_PID),
+            kind: u16_at(rec, OFF_KIND),
+            nr: u16_at(rec, OFF_NR),
+            cpu: u16_at(rec, OFF_CPU),
+            lens,
+            values: &rec[values_at..values_at + total],
+        })
+    }
+
+    /// Number of parameters.
+    pub fn nparams(&self) -> usize {
+        self.lens.len() / 2
+    }
+
+    /// Parameter values in order (an empty slice is an absent value).
+    pub fn params(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let values = self.values;
+        let mut at = 0usize;
+        self.lens.chunks_exact(2).map(move |c| {
+            let n = u16::from_le_bytes([c[0], c[1]]) as usize;
+            // parse() checked that the lengths sum to values.len().
+            let v = values.get(at..at + n).unwrap_or(&[]);
+            at += n;
+            v
+        })
+    }
+
+    /// Parameter `i`, if present.
+    pub fn param(&self, i: usize) -> Option<&'a [u8]> {
+        self.params().nth(i)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds a record the way the kernel does (used by tests across the crate).
+    pub(crate) fn build(kind: u16, nr: u16, params: &[&[u8]]) -> Vec<u8> {
+        let mut b = vec![0u8; HDR_SIZE];
+        b[OFF_TS..OFF_TS + 8].copy_from_slice(&1_000u64.to_le_bytes());
+        b[OFF_TID..OFF_TID + 4].copy_from_slice(&42u32.to_le_bytes());
+        b[OFF_PID..OFF_PID + 4].copy_from_slice(&41u32.to_le_bytes());
+        b[OFF_KIND..OFF_KIND + 2].copy_from_slice(&kind.to_le_bytes());
+        b[OFF_NR..OFF_NR + 2].copy_from_slice(&nr.to_le_bytes());
+        b[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&(params.len() as u16).to_le_bytes());
+        b[OFF_CPU..OFF_CPU + 2].copy_from_slice(&3u16.to_le_bytes());
+        b[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        for p in params {
+            b.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        }
+        for p in params {
+            b.extend_from_slice(p);
+        }
+        let len = b.len() as u32;
+        b[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    fn check(buf: &[u8], expected: Result<Vec<&[u8]>, RecordError>) {
+        let got = RawRecord::parse(buf).map(|r| r.params().collect::<Vec<_>>());
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn parses_and_rejects() {
+        let good = build(KIND_SYSCALL, 257, &[b"ab", b"", b"cde"]);
+        check(&good, Ok(vec![b"ab", b"", b"cde"]));
+        let r = RawRecord::parse(&good).unwrap();
+        assert_eq!(
+            (r.tid, r.pid, r.nr, r.cpu, r.ts_boot_ns),
+            (42, 41, 257, 3, 1000)
+        );
+        check(&good[..10], Err(RecordError::ShortHeader(10)));
+        check(
+            &good[..good.len() - 1],
+            Err(RecordError::BadLength {
+                declared: good.len(),
+                available: good.len() - 1,
+            }),
+        );
+        let mut bad_len = good.clone();
+        bad_len[HDR_SIZE] = 200; // first parameter claims 200 bytes
+        check(
+            &bad_len,
+            Err(RecordError::ParamsOverrun {
+                needed: HDR_SIZE + 6 + 200 + 3,
+                len: good.len(),
+            }),
+        );
+        let mut bad_version = good.clone();
+        bad_version[OFF_VERSION] = 9;
+        check(&bad_version, Err(RecordError::Version(9)));
+        let mut many = good;
+        many[OFF_NPARAMS] = 40;
+        check(&many, Err(RecordError::TooManyParams(40)));
+    }
+}
