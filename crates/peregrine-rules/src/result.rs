@@ -562,6 +562,10 @@ impl LoadResults {
         self.results.iter().all(LoadResult::successful)
     }
 
+    pub fn has_warnings(&self) -> bool {
+        self.results.iter().any(|r| !r.warnings.is_empty())
+    }
+
     pub fn errors(&self) -> impl Iterator<Item = &LoadError> {
         self.results.iter().flat_map(|r| r.errors.iter())
     }
