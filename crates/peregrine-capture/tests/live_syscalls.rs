@@ -278,6 +278,26 @@ fn execve_with_args_env_and_failure() {
     assert_eq!(e.get("cwd"), cwd.to_str().unwrap());
     assert_ne!(e.get("cap_effective"), "0");
     assert_ne!(e.get("exe_ino_mtime"), "0");
+    // cgroups: "controller=path" for every v1 controller the child inherited from us.
+    let cgroups: Vec<&str> = e.get("cgroups").split(' ').collect();
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut checked = 0;
+    for line in ours.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        for ctrl in ctrls
+            .split(',')
+            .filter(|c| ["memory", "cpuset", "pids"].contains(c))
+        {
+            let item = format!("{ctrl}={path}");
+            assert!(
+                cgroups.contains(&item.as_str()),
+                "{item} not in {cgroups:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no v1 controllers in {ours}");
 }
 
 #[test]
