@@ -724,6 +724,23 @@ static __always_inline __u32 exe_flags(struct file *f)
 	    name[5] == ':')
 		flags |= PG_EXE_FROM_MEMFD;
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	/* Writable by the executing task: the DAC permission bits for its fsuid/fsgid, or
+	 * CAP_DAC_OVERRIDE (which grants write on any non-directory), as Falco decides it. */
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+	umode_t mode = BPF_CORE_READ(inode, i_mode);
+	__u32 fsuid = BPF_CORE_READ(cred, fsuid.val), fsgid = BPF_CORE_READ(cred, fsgid.val);
+	bool writable;
+	if (fsuid == BPF_CORE_READ(inode, i_uid.val))
+		writable = mode & 0200;
+	else if (fsgid == BPF_CORE_READ(inode, i_gid.val))
+		writable = mode & 0020;
+	else
+		writable = mode & 0002;
+	if (!writable && (BPF_CORE_READ(cred, cap_effective.val) & (1ULL << 1 /* DAC_OVERRIDE */)))
+		writable = true;
+	if (writable)
+		flags |= PG_EXE_WRITABLE;
 	if (BPF_CORE_READ(inode, i_sb, s_magic) == PG_OVERLAYFS_MAGIC) {
 		struct ovl_inode *oi = (struct ovl_inode *)((void *)inode -
 					bpf_core_field_offset(struct ovl_inode, vfs_inode));

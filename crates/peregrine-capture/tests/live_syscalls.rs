@@ -266,7 +266,7 @@ fn execve_with_args_env_and_failure() {
         ]),
         format!(
             "res=0 exe=echo args=hello world env=A=1 PEREGRINE=test filename=/bin/echo \
-             trusted_exepath=/usr/bin/echo comm=echo exe_ino={ino} uid=0 flags=0"
+             trusted_exepath=/usr/bin/echo comm=echo exe_ino={ino} uid=0 flags=1(EXE_WRITABLE)"
         )
     );
     let me = std::process::id();
@@ -329,7 +329,8 @@ fn execveat_from_memfd() {
     let e = run.one("execveat");
     assert_eq!(
         e.pick(&["res", "exe", "args", "flags", "trusted_exepath"]),
-        "res=0 exe=fromfd args=x flags=4(EXE_FROM_MEMFD) trusted_exepath=/memfd:pgmemfd"
+        "res=0 exe=fromfd args=x flags=5(EXE_WRITABLE|EXE_FROM_MEMFD) \
+         trusted_exepath=/memfd:pgmemfd"
     );
     assert_eq!(e.params.len(), 30);
 }
@@ -755,4 +756,57 @@ fn fork_and_procexit() {
         exit.pick(&["status", "ret", "sig"]),
         "status=768 ret=3 sig=0"
     );
+}
+
+/// Executes `merged/<name>` from an overlay mounted in a private mount namespace.
+fn exec_on_overlay(root: &str, name: &str) -> Run {
+    let merged = c(&format!("{root}/merged"));
+    let opts = c(&format!(
+        "lowerdir={root}/lower,upperdir={root}/upper,workdir={root}/work"
+    ));
+    let exe = c(&format!("{root}/merged/{name}"));
+    let argv = exec_argv(&[c"ovl"]);
+    let envp = exec_argv(&[]);
+    run_child(&["execve"], 1 << 20, |_| unsafe {
+        libc::unshare(libc::CLONE_NEWNS);
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        libc::mount(
+            c"overlay".as_ptr(),
+            merged.as_ptr(),
+            c"overlay".as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        );
+        libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    })
+}
+
+#[test]
+fn exec_from_overlay_upper_and_lower_layers() {
+    if skip_unless_root("exec_from_overlay_upper_and_lower_layers") {
+        return;
+    }
+    let root = tmpdir("ovl");
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir_all(format!("{root}/{d}")).unwrap();
+    }
+    std::fs::copy("/usr/bin/true", format!("{root}/lower/low")).unwrap();
+    std::fs::copy("/usr/bin/true", format!("{root}/upper/up")).unwrap();
+    for (name, flags) in [
+        ("low", "9(EXE_WRITABLE|EXE_LOWER_LAYER)"),
+        ("up", "3(EXE_WRITABLE|EXE_UPPER_LAYER)"),
+    ] {
+        let run = exec_on_overlay(&root, name);
+        assert_eq!(
+            run.one("execve").pick(&["res", "flags", "trusted_exepath"]),
+            format!("res=0 flags={flags} trusted_exepath={root}/merged/{name}")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }
