@@ -1213,26 +1213,35 @@ static __always_inline bool is_clone(__u32 nr)
 	return nr == 56 || nr == 57 || nr == 58 || nr == 435;
 }
 
+/*
+ * sys_enter is attached only when some selected syscall asks for enter-time arguments
+ * (PG_INTEREST_AT_ENTER): by default every argument is read at exit from the saved user
+ * registers, which still hold them then (the kernel writes only the return value; if a
+ * ptrace tracer rewrote them, the rewritten values are the ones the kernel used). One hook
+ * instead of two halves the cost of every uncaptured syscall and removes the per-thread hash
+ * update + delete from every captured one. The stash stays for syscalls whose interesting
+ * state exists only before they run.
+ */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
 {
 	__u32 nr = id;
-	if (id < 0 || id >= PG_MAX_SYSCALLS || !interest(nr))
+	if (id < 0 || id >= PG_MAX_SYSCALLS || !(interest(nr) & PG_INTEREST_AT_ENTER))
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	struct pg_counters *c = counters();
-	if (c)
-		c->enters++;
 	/* tp_btf hands us a trusted pointer: plain loads, no probe-read helper calls. */
 	struct pg_stash st = {
 		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
 		.nr = nr,
 	};
 	__u32 tid = (__u32)pid_tgid;
-	if (bpf_map_update_elem(&pg_stash, &tid, &st, BPF_ANY) != 0 && c)
-		c->stash_failures++;
+	if (bpf_map_update_elem(&pg_stash, &tid, &st, BPF_ANY) != 0) {
+		struct pg_counters *c = counters();
+		if (c)
+			c->stash_failures++;
+	}
 	return 0;
 }
 
@@ -1243,24 +1252,37 @@ int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
  */
 enum pg_tail { PG_TAIL_SYSCALL = 0, PG_TAIL_CLONE = 1, PG_TAIL_EXEC = 2, PG_TAIL_MAX = 3 };
 
-static __always_inline struct pg_stash *take_stash(__u32 tid, struct pg_stash *out)
+/* The syscall's arguments: its enter-time stash if it has one, else the registers. */
+static __always_inline void get_args(struct pt_regs *regs, struct pg_stash *out)
 {
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 nr = regs->orig_ax;
 	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
-	if (!st)
-		return NULL;
-	*out = *st;
-	bpf_map_delete_elem(&pg_stash, &tid);
-	return out;
+	if (st) {
+		bool same = st->nr == nr;
+		if (same)
+			*out = *st;
+		bpf_map_delete_elem(&pg_stash, &tid);
+		if (same)
+			return;
+	}
+	out->args[0] = regs->di;
+	out->args[1] = regs->si;
+	out->args[2] = regs->dx;
+	out->args[3] = regs->r10;
+	out->args[4] = regs->r8;
+	out->args[5] = regs->r9;
+	out->nr = nr;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
 {
 	struct pg_stash s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (!take_stash(tid, &s) || s.nr >= PG_MAX_SYSCALLS)
+	get_args(regs, &s);
+	if (s.nr >= PG_MAX_SYSCALLS)
 		return 0;
-	__u8 family = interest(s.nr);
+	__u8 family = interest(s.nr) & PG_INTEREST_FAMILY;
 	if (family)
 		emit_syscall(s.nr, ret, s.args, family);
 	return 0;
@@ -1269,14 +1291,10 @@ int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
 {
+	/* The child returns from clone too, with a copy of the parent's registers: both sides
+	 * see the same arguments. */
 	struct pg_stash s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	long id = BPF_CORE_READ(regs, orig_ax);
-	if (!take_stash(tid, &s)) {
-		/* A new child returning from clone has no enter of its own: emit its side. */
-		emit_clone(id, ret, 0);
-		return 0;
-	}
+	get_args(regs, &s);
 	__u64 flags = s.nr == 56 ? s.args[0] : 0;
 	if (s.nr == 435) {
 		__u64 f = 0;
@@ -1291,9 +1309,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
 {
 	struct pg_stash s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (!take_stash(tid, &s))
-		return 0;
+	get_args(regs, &s);
 	struct file *exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), mm,
 					 exe_file);
 	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == 59 ? s.args[0] : s.args[1]));
@@ -1321,27 +1337,27 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	__u32 nr = id;
 	if (id < 0 || id >= PG_MAX_SYSCALLS)
 		return 0;
-	if (!interest(nr))
+	__u8 want = interest(nr);
+	if (!want)
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	__u32 tid = (__u32)pid_tgid;
-	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+	struct pg_counters *c = counters();
+	if (c)
+		c->syscalls++;
 	bool exec = nr == 59 || nr == 322;
-	if (exec && ret == 0) {
-		/* Emitted (and its stash consumed) by sched_process_exec. */
-		return 0;
-	}
-	if (!st || st->nr != nr) {
-		if (is_clone(nr) && ret == 0) {
-			bpf_tail_call(ctx, &pg_tails, PG_TAIL_CLONE);
+	if (exec && ret == 0)
+		return 0; /* emitted by sched_process_exec */
+	if (want & PG_INTEREST_AT_ENTER) {
+		__u32 tid = (__u32)pid_tgid;
+		struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+		/* A new child returning from clone has no enter of its own: it uses registers. */
+		if ((!st || st->nr != nr) && !(is_clone(nr) && ret == 0)) {
+			if (c)
+				c->missing_enter++;
 			return 0;
 		}
-		struct pg_counters *c = counters();
-		if (c)
-			c->missing_enter++;
-		return 0;
 	}
 	bpf_tail_call(ctx, &pg_tails,
 		      exec ? PG_TAIL_EXEC : is_clone(nr) ? PG_TAIL_CLONE : PG_TAIL_SYSCALL);
@@ -1354,18 +1370,23 @@ int BPF_PROG(pg_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	/* The stash is keyed by the thread that called execve, which may not be the leader. */
+	/*
+	 * execve or execveat? After a successful exec the saved orig_ax reads 59 for both (seen
+	 * on 6.18), so: an enter-time stash says it exactly (keyed by the thread that called
+	 * exec, old_pid, which need not be the leader); otherwise the kernel built the binprm
+	 * name from a directory fd (bprm->fdpath, "/dev/fd/N…") only for execveat. An
+	 * execveat(AT_FDCWD, absolute path) without a stash is reported as execve.
+	 */
 	__u32 old = old_pid;
+	__u16 nr = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath) ? 322 : 59;
 	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &old);
-	__u16 nr = st ? st->nr : 59;
-	if (nr != 59 && nr != 322)
-		return 0;
+	if (st) {
+		if (st->nr == 59 || st->nr == 322)
+			nr = st->nr;
+		bpf_map_delete_elem(&pg_stash, &old);
+	}
 	if (!interest(nr))
 		return 0;
-	if (st)
-		bpf_map_delete_elem(&pg_stash, &old);
-	/* The sys_exit of this execve must not emit again: it finds no stash entry, and as the
-	 * syscall succeeded (ret 0) it is not counted as a missing enter either. */
 	emit_exec(nr, 0, BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), NULL);
 	return 0;
 }
@@ -1379,7 +1400,7 @@ int BPF_PROG(pg_sched_exit, struct task_struct *p)
 	bpf_map_delete_elem(&pg_stash, &tid);
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	__u8 family = interest(PG_PROCEXIT_SLOT);
+	__u8 family = interest(PG_PROCEXIT_SLOT) & PG_INTEREST_FAMILY;
 	if (!family)
 		return 0;
 	struct rec r;
