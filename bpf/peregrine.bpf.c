@@ -2,14 +2,16 @@
 /*
  * Peregrine's kernel side: syscall and process-lifecycle capture.
  *
- * Design in one paragraph: sys_enter only decides (interest map, self/target filter) and stashes
- * the six raw arguments per thread; sys_exit merges them with the result and writes ONE record
- * per syscall, assembled in a per-CPU scratch area and copied into the ring with
- * BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is forced only when the ring is
- * half full). Successful execs are emitted from sched_process_exec, where the binprm (the file
- * actually executed, its name as resolved by the kernel) is still available; failed ones from
- * sys_exit. Parameters use Falco's scap encodings; flag values are the raw kernel ones and are
- * mapped to Falco's PPM_* values in user space, where the tables are testable.
+ * Design in one paragraph: sys_exit decides (interest map, self/target filter) and writes ONE
+ * record per syscall with the result and the arguments, read from the saved user registers
+ * (or, for syscalls user space opts in, from a per-thread stash filled at sys_enter — the
+ * enter hook is attached only then). The record is assembled in a per-CPU scratch area and
+ * copied into the ring with BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is
+ * forced only when the ring is half full). Successful execs are emitted from
+ * sched_process_exec, where the binprm (the file actually executed, its name as resolved by
+ * the kernel) is still available; failed ones from sys_exit; procexit from sched_process_exit.
+ * Parameters use Falco's scap encodings; flag values are the raw kernel ones and are mapped to
+ * Falco's PPM_* values in user space, where the tables are testable.
  *
  * When arguments are read (a racing thread can rewrite user memory at any time):
  *  - exec: everything comes from kernel memory after the point of no return (binprm filename,
@@ -22,6 +24,9 @@
  *    event show another string. Reading them at sys_enter narrows but does not close that
  *    window and costs a per-thread string stash; the fd-based identity above is the
  *    authoritative part and is what the state engine should trust.
+ *  - user memory that is not resident cannot be read (BPF cannot fault pages in): the
+ *    parameter is left empty and counted in read_failures. Paths the kernel just used are
+ *    resident; a buffer the kernel rejected before touching it may not be.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
