@@ -511,6 +511,20 @@ static __always_inline void push_user_sockaddr(struct rec *r, const void *uaddr,
 	}
 }
 
+/* The first iovec of a user msghdr, up to the bytes transferred and the snaplen. */
+static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
+{
+	struct user_msghdr mh = {};
+	struct iovec iov = {};
+	if (ret <= 0 || bpf_probe_read_user(&mh, sizeof(mh), (void *)umsg) < 0 || !mh.msg_iov ||
+	    mh.msg_iovlen == 0 || bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov) < 0) {
+		push_empty(r);
+		return;
+	}
+	__u64 n = iov.iov_len < (__u64)ret ? iov.iov_len : (__u64)ret;
+	push_user_bytes(r, iov.iov_base, n, PG_SNAPLEN);
+}
+
 /* ---- emission ---- */
 
 static __always_inline void rec_submit(struct rec *r)
@@ -717,6 +731,19 @@ static __always_inline __u32 tty_of(struct task_struct *t)
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
 }
 
+/* Which overlayfs layer a file lives on: 0 = not overlay, 1 = upper, 2 = lower. */
+static __always_inline __u32 overlay_layer(struct file *f)
+{
+	/* The path's inode, not f_inode: an opened overlay file's f_inode is the real inode of
+	 * the layer it lives on (ext4, …), while its path stays on the overlay. */
+	struct inode *inode = BPF_CORE_READ(f, f_path.dentry, d_inode);
+	if (!f || BPF_CORE_READ(inode, i_sb, s_magic) != PG_OVERLAYFS_MAGIC)
+		return 0;
+	struct ovl_inode *oi =
+		(struct ovl_inode *)((void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode));
+	return BPF_CORE_READ(oi, __upperdentry) ? 1 : 2;
+}
+
 /* PG_EXE_* flags of an executable file. */
 static __always_inline __u32 exe_flags(struct file *f)
 {
@@ -746,11 +773,9 @@ static __always_inline __u32 exe_flags(struct file *f)
 		writable = true;
 	if (writable)
 		flags |= PG_EXE_WRITABLE;
-	if (BPF_CORE_READ(inode, i_sb, s_magic) == PG_OVERLAYFS_MAGIC) {
-		struct ovl_inode *oi = (struct ovl_inode *)((void *)inode -
-					bpf_core_field_offset(struct ovl_inode, vfs_inode));
-		flags |= BPF_CORE_READ(oi, __upperdentry) ? PG_EXE_UPPER_LAYER : PG_EXE_LOWER_LAYER;
-	}
+	__u32 layer = overlay_layer(f);
+	if (layer)
+		flags |= layer == 1 ? PG_EXE_UPPER_LAYER : PG_EXE_LOWER_LAYER;
 	return flags;
 }
 
@@ -843,10 +868,17 @@ static __always_inline void push_open_identity(struct rec *r, long fd)
 	push_u64(r, BPF_CORE_READ(inode, i_ino));
 }
 
-/* Raw kernel open flags; user space maps them to PPM_O_* values. */
-static __always_inline void push_open_flags(struct rec *r, __u64 flags)
+/*
+ * Raw kernel open flags, plus the overlayfs layer of the opened file in bits 31 (upper) and
+ * 30 (lower), which no O_* flag uses; user space maps them to PPM_O_* and FD_*_LAYER.
+ */
+static __always_inline void push_open_flags(struct rec *r, __u64 flags, long fd)
 {
-	push_u32(r, (__u32)flags);
+	__u32 layer = fd >= 0 ? overlay_layer(fd_file(fd)) : 0;
+	__u32 v = (__u32)flags & 0x3fffffff;
+	if (layer)
+		v |= layer == 1 ? PG_OPEN_UPPER_LAYER : PG_OPEN_LOWER_LAYER;
+	push_u32(r, v);
 }
 
 #define PG_O_CREAT 0100
@@ -872,7 +904,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
-		push_open_flags(rp, a[1]);
+		push_open_flags(rp, a[1], ret);
 		push_open_mode(rp, a[1], a[2]);
 		push_open_identity(rp, ret);
 		break;
@@ -881,7 +913,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
-		push_open_flags(rp, a[2]);
+		push_open_flags(rp, a[2], ret);
 		push_open_mode(rp, a[2], a[3]);
 		push_open_identity(rp, ret);
 		break;
@@ -892,7 +924,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
-		push_open_flags(rp, how.flags);
+		push_open_flags(rp, how.flags, ret);
 		push_open_mode(rp, how.flags, how.mode);
 		push_u32(rp, how.resolve);
 		push_open_identity(rp, ret);
@@ -904,7 +936,11 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
 		push_open_identity(rp, ret);
-		push_u16(rp, 0);
+		{
+			/* creat_flags: Falco's FD_UPPER_LAYER_CREAT (1) / FD_LOWER_LAYER_CREAT (2). */
+			__u32 layer = ret >= 0 ? overlay_layer(fd_file(ret)) : 0;
+			push_u16(rp, layer);
+		}
 		break;
 	case 3:   /* close: res, fd */
 	case 81:  /* fchdir: res, fd */
@@ -1077,7 +1113,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	case 46: /* sendmsg: res, data, fd, size, tuple */
 		BEGIN(5);
 		push_u64(rp, ret);
-		push_empty(rp); /* data: TODO (iovec) */
+		push_msg_data(rp, a[1], ret);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, ret > 0 ? ret : 0);
 		push_socktuple(rp, fd_sock(a[0]), false);
@@ -1086,7 +1122,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_u32(rp, ret > 0 ? ret : 0);
-		push_empty(rp); /* data: TODO (iovec) */
+		push_msg_data(rp, a[1], ret);
 		push_socktuple(rp, fd_sock(a[0]), false);
 		push_empty(rp);
 		push_u64(rp, (int)a[0]);

@@ -109,4 +109,8 @@ struct pg_stash {
 #define PG_EXE_FROM_MEMFD (1U << 2)
 #define PG_EXE_LOWER_LAYER (1U << 3)
 
+/* Overlayfs layer of an opened file, carried in otherwise unused bits of the open flags. */
+#define PG_OPEN_UPPER_LAYER (1U << 31)
+#define PG_OPEN_LOWER_LAYER (1U << 30)
+
 #endif /* PEREGRINE_RECORD_H */

@@ -464,28 +464,50 @@ fn udp_connect_send_recv() {
     if skip_unless_root("udp_connect_send_recv") {
         return;
     }
-    let run = run_child(&["connect", "sendto", "recvfrom"], 1 << 20, |rep| unsafe {
-        let srv = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        let a = sockaddr4(0);
-        libc::bind(srv, (&a as *const libc::sockaddr_in).cast(), 16);
-        let sport = local_port(srv) as u16;
-        let cl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        let d = sockaddr4(sport);
-        libc::connect(cl, (&d as *const libc::sockaddr_in).cast(), 16);
-        libc::sendto(cl, c"hello".as_ptr().cast(), 5, 0, std::ptr::null(), 0);
-        let mut buf = [0u8; 16];
-        libc::recvfrom(
-            srv,
-            buf.as_mut_ptr().cast(),
-            16,
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        for v in [srv as i64, sport as i64, cl as i64, local_port(cl)] {
-            rep.report(v);
-        }
-    });
+    let run = run_child(
+        &["connect", "sendto", "recvfrom", "sendmsg", "recvmsg"],
+        1 << 20,
+        |rep| unsafe {
+            let srv = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let a = sockaddr4(0);
+            libc::bind(srv, (&a as *const libc::sockaddr_in).cast(), 16);
+            let sport = local_port(srv) as u16;
+            let cl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let d = sockaddr4(sport);
+            libc::connect(cl, (&d as *const libc::sockaddr_in).cast(), 16);
+            libc::sendto(cl, c"hello".as_ptr().cast(), 5, 0, std::ptr::null(), 0);
+            let mut buf = [0u8; 16];
+            libc::recvfrom(
+                srv,
+                buf.as_mut_ptr().cast(),
+                16,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            let mut out = *b"world";
+            let mut iov = libc::iovec {
+                iov_base: out.as_mut_ptr().cast(),
+                iov_len: 5,
+            };
+            let mut mh: libc::msghdr = zeroed();
+            mh.msg_iov = &mut iov;
+            mh.msg_iovlen = 1;
+            libc::sendmsg(cl, &mh, 0);
+            let mut inb = [0u8; 16];
+            let mut iov_in = libc::iovec {
+                iov_base: inb.as_mut_ptr().cast(),
+                iov_len: 16,
+            };
+            let mut mh_in: libc::msghdr = zeroed();
+            mh_in.msg_iov = &mut iov_in;
+            mh_in.msg_iovlen = 1;
+            libc::recvmsg(srv, &mut mh_in, 0);
+            for v in [srv as i64, sport as i64, cl as i64, local_port(cl)] {
+                rep.report(v);
+            }
+        },
+    );
     let [srv, sport, cl, cport] = run.reported[..] else {
         panic!("reports {:?}", run.reported)
     };
@@ -502,6 +524,15 @@ fn udp_connect_send_recv() {
     assert_eq!(
         run.one("recvfrom").pick(&["res", "data", "fd", "size"]),
         format!("res=5 data=hello fd={srv} size=16")
+    );
+    assert_eq!(
+        run.one("sendmsg")
+            .pick(&["res", "data", "fd", "size", "tuple"]),
+        format!("res=5 data=world fd={cl} size=5 tuple={lo}:{cport}->{lo}:{sport}")
+    );
+    assert_eq!(
+        run.one("recvmsg").pick(&["res", "size", "data", "fd"]),
+        format!("res=5 size=5 data=world fd={srv}")
     );
 }
 
@@ -808,5 +839,61 @@ fn exec_from_overlay_upper_and_lower_layers() {
             format!("res=0 flags={flags} trusted_exepath={root}/merged/{name}")
         );
     }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn open_on_overlay_reports_the_layer() {
+    if skip_unless_root("open_on_overlay_reports_the_layer") {
+        return;
+    }
+    let root = tmpdir("ovlopen");
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir_all(format!("{root}/{d}")).unwrap();
+    }
+    std::fs::write(format!("{root}/lower/low"), b"l").unwrap();
+    std::fs::write(format!("{root}/upper/up"), b"u").unwrap();
+    let merged = c(&format!("{root}/merged"));
+    let opts = c(&format!(
+        "lowerdir={root}/lower,upperdir={root}/upper,workdir={root}/work"
+    ));
+    let (low, up, new) = (
+        c(&format!("{root}/merged/low")),
+        c(&format!("{root}/merged/up")),
+        c(&format!("{root}/merged/new")),
+    );
+    let run = run_child(&["openat", "creat"], 1 << 20, |_| unsafe {
+        libc::unshare(libc::CLONE_NEWNS);
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        libc::mount(
+            c"overlay".as_ptr(),
+            merged.as_ptr(),
+            c"overlay".as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        );
+        libc::open(low.as_ptr(), libc::O_RDONLY);
+        libc::open(up.as_ptr(), libc::O_RDONLY);
+        libc::creat(new.as_ptr(), 0o600);
+    });
+    let opens = run.of("openat");
+    assert_eq!(opens.len(), 2, "{:?}", run.events);
+    assert_eq!(
+        opens[0].get("flags"),
+        "65537(O_RDONLY|FD_LOWER_LAYER)",
+        "{:?}",
+        run.events
+    );
+    assert_eq!(opens[1].get("flags"), "32769(O_RDONLY|FD_UPPER_LAYER)");
+    assert_eq!(
+        run.one("creat").get("creat_flags"),
+        "1(FD_UPPER_LAYER_CREAT)"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
