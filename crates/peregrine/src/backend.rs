@@ -7,12 +7,26 @@
 
 use crate::config::{Priority, RuleSelection, Selector};
 use serde_json::Value;
+use std::path::PathBuf;
 
-/// One rules file to load: the name shown in results and its text.
+/// One rules content to load.
 #[derive(Clone, Debug)]
-pub struct RulesInput {
-    pub name: String,
-    pub content: String,
+pub enum RulesInput {
+    /// A file, read by the loader so that an unreadable file becomes Falco's
+    /// `LOAD_ERR_FILE_READ` in the results rather than an early exit.
+    File(PathBuf),
+    /// Text already in memory (the embedded defaults), reported under `name`.
+    Text { name: String, content: String },
+}
+
+impl RulesInput {
+    /// The name the content is reported under.
+    pub fn name(&self) -> String {
+        match self {
+            RulesInput::File(p) => p.display().to_string(),
+            RulesInput::Text { name, .. } => name.clone(),
+        }
+    }
 }
 
 /// Rule metadata the binary shows.
@@ -42,7 +56,10 @@ pub fn parse_condition(expr: &str) -> Result<String, String> {
 pub fn load(inputs: &[RulesInput]) -> Loaded {
     let mut loader = peregrine_rules::Loader::new();
     for input in inputs {
-        loader.load_str(&input.name, &input.content);
+        match input {
+            RulesInput::File(path) => loader.load_file(path),
+            RulesInput::Text { name, content } => loader.load_str(name, content),
+        };
     }
     let (ruleset, results) = loader.finish();
     Loaded {

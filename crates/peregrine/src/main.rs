@@ -12,7 +12,6 @@ mod config;
 mod defaults;
 mod logging;
 
-use anyhow::Context;
 use backend::{Loaded, RuleInfo, RulesInput};
 use clap::Parser;
 use cli::{HiArgs, ListFormat, LowArgs, Mode, RulesSource};
@@ -28,6 +27,14 @@ fn main() -> ExitCode {
     logging::init(low.verbose);
     match HiArgs::from_low(low).and_then(run) {
         Ok(code) => code,
+        // A closed pipe (`peregrine -L | head`) is the reader's choice, not an error.
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("Error: {err:#}");
             ExitCode::FAILURE
@@ -65,17 +72,14 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Mode::Validate(files) => {
-            let inputs = files
-                .iter()
-                .map(|p| read_input(p))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let inputs: Vec<_> = files.iter().cloned().map(RulesInput::File).collect();
             let loaded = backend::load(&inputs);
             if args.config.json_output {
                 writeln!(out, "{}", loaded.json)?;
             } else {
                 writeln!(out, "Validating rules file(s):")?;
                 for input in &inputs {
-                    writeln!(out, "   {}", input.name)?;
+                    writeln!(out, "   {}", input.name())?;
                 }
                 writeln!(out, "{}", loaded.text.trim_end())?;
             }
@@ -132,29 +136,20 @@ fn exit_code(success: bool) -> ExitCode {
     }
 }
 
-fn read_input(path: &std::path::Path) -> anyhow::Result<RulesInput> {
-    let content = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read rules file {}", path.display()))?;
-    Ok(RulesInput {
-        name: path.display().to_string(),
-        content,
-    })
-}
-
-fn rules_inputs(source: &RulesSource) -> anyhow::Result<Vec<RulesInput>> {
+fn rules_inputs(source: &RulesSource) -> Vec<RulesInput> {
     match source {
-        RulesSource::Embedded => Ok(vec![RulesInput {
+        RulesSource::Embedded => vec![RulesInput::Text {
             name: defaults::NAME.to_string(),
             content: defaults::RULES.to_string(),
-        }]),
-        RulesSource::Files(files) => files.iter().map(|p| read_input(p)).collect(),
+        }],
+        RulesSource::Files(files) => files.iter().cloned().map(RulesInput::File).collect(),
     }
 }
 
 /// Loads the configured rules and applies the configured selection. On a load error prints
 /// Falco's results on stderr and returns `None`; warnings are printed but do not stop the run.
 fn load_rules(args: &HiArgs) -> anyhow::Result<Option<Loaded>> {
-    let mut loaded = backend::load(&rules_inputs(&args.rules)?);
+    let mut loaded = backend::load(&rules_inputs(&args.rules));
     if !loaded.successful || loaded.has_warnings {
         eprintln!("{}", loaded.text.trim_end());
     }

@@ -208,3 +208,15 @@ fn falcos_rules_files_validate() {
         );
     }
 }
+
+#[test]
+fn an_unreadable_file_is_a_load_error_in_the_results() {
+    let (code, json) = validate_json(&["/does/not/exist.yaml"]);
+    assert_eq!(code, Some(1), "{json:#}");
+    let result = &json["falco_load_results"][0];
+    assert_eq!(result["name"], "/does/not/exist.yaml", "{json:#}");
+    assert_eq!(
+        result["errors"][0]["code"], "LOAD_ERR_FILE_READ",
+        "{json:#}"
+    );
+}
