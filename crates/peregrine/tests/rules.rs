@@ -80,6 +80,8 @@ fn running_without_flags_summarises_the_embedded_rules() {
     let out = peregrine(["--dry-run"]);
     let so = stdout(&out);
     assert!(out.status.success(), "{so}{}", stderr(&out));
+    // The embedded copy loads without a single warning.
+    assert_eq!(stderr(&out), "");
     assert!(so.contains("Rules loaded: 10 (10 enabled"), "{so}");
     assert!(so.contains("Critical:      3"), "{so}");
 
