@@ -149,7 +149,7 @@ impl RecordBuilder {
     /// A process-exit record.
     pub fn procexit() -> Self {
         // The procexit schema always exists; fall back to an empty record shape otherwise.
-        Self::with_kind(KIND_PROCEXIT, 0).unwrap_or_else(|| unreachable_schema())
+        Self::with_kind(KIND_PROCEXIT, 0).unwrap_or_else(unreachable_schema)
     }
 
     fn with_kind(kind: u16, nr: u16) -> Option<Self> {
