@@ -153,9 +153,13 @@ impl EventSource<'_, '_> {
             }
             return;
         }
-        let cid = self
-            .process()
-            .map(|p| short_id(&p.container_id).to_string());
+        let cid = self.process().map(|p| {
+            if p.container_id.is_empty() {
+                "host".to_string()
+            } else {
+                short_id(&p.container_id).to_string()
+            }
+        });
         let tid = self.ev.tid();
         let name_changed = self.state.cur.name_changed;
         let Some((num, fd)) = self.fd() else {

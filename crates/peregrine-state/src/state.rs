@@ -564,13 +564,19 @@ impl State {
         } else {
             (res, false)
         };
-        if self.table.threads.contains_key(&child_tid) {
-            // The other side of this clone already created it (or a pid was reused without
-            // an exit: the new clone wins).
-            if !child_side {
-                return;
+        if let Some(t) = self.table.threads.get_mut(&child_tid) {
+            // The other side of this clone already created it; the child's side knows the
+            // ids inside its pid namespace.
+            if child_side {
+                if let Some(v) = int(ev, "vtid") {
+                    t.vtid = v;
+                }
+                let pid = t.pid;
+                if let (Some(v), Some(p)) = (int(ev, "vpid"), self.table.procs.get_mut(&pid)) {
+                    p.vpid = v;
+                }
             }
-            self.remove_thread(child_tid);
+            return;
         }
         // The parent's process: the caller's for the parent side, ptid's for the child side.
         let parent_tid = if child_side {
@@ -975,11 +981,11 @@ impl State {
     /// The user database for a process's root: the host's for host processes, the container's
     /// (through `/proc/<pid>/root`) otherwise. Loaded once per container.
     pub(crate) fn users_for(&mut self, pid: i64) -> Option<&UserDb> {
-        let root = self.cfg.proc_root.clone()?;
         let cid = self.table.procs.get(&pid)?.container_id.clone();
         if self.users.contains_key(&cid) {
             self.counters.user_cache_hits += 1;
         } else {
+            let root = self.cfg.proc_root.clone()?;
             self.counters.user_cache_misses += 1;
             let db = if cid.is_empty() {
                 UserDb::load(std::path::Path::new("/"))
