@@ -1,6 +1,6 @@
 //! `dump`: one line per event, for `peregrine replay` debugging and golden tests.
 //!
-//! Line format: `num ts cpu comm tid dir type params` — `ts` in ns since the epoch, `comm`
+//! Line format: `num ts cpu comm tid dir type params` — `ts` in ns since the epoch, `tid` signed (meta events use -1), `comm`
 //! from the process list, updated by execve/clone exits (`<NA>` when unknown).
 
 use std::collections::HashMap;
@@ -59,7 +59,7 @@ pub fn dump_reader<R: Read>(
             e.ts,
             e.cpu,
             name,
-            e.tid,
+            e.tid as i64,
             e.dir(),
             e.name(),
             e.render_params()

@@ -465,6 +465,15 @@ fn cstr(v: &[u8]) -> String {
     String::from_utf8_lossy(&v[..end]).into_owned()
 }
 
+/// A string value for a one-line rendering: control characters (e.g. the newlines of a
+/// container JSON) become `.`.
+fn cstr_line(v: &[u8]) -> String {
+    cstr(v)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
+}
+
 /// Renders one parameter value of type `ty` into `out` (sysdig-like: decimal integers,
 /// `-115(EINPROGRESS)` errors, text strings, decoded addresses, `<NA>` when empty).
 pub fn render_value(ty: Pt, v: &[u8], out: &mut String) {
@@ -481,7 +490,7 @@ pub fn render_value(ty: Pt, v: &[u8], out: &mut String) {
         Pt::Errno => {
             let n = signed(v).unwrap_or_default();
             match (n < 0)
-                .then(|| peregrine_event::value::errno_name(-n))
+                .then(|| peregrine_event::value::errno_name(n))
                 .flatten()
             {
                 Some(name) => write!(out, "{n}({name})"),
@@ -502,7 +511,7 @@ pub fn render_value(ty: Pt, v: &[u8], out: &mut String) {
         Pt::Ipv4Addr => write!(out, "{}", ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED)),
         Pt::Ipv6Addr => write!(out, "{}", ipv6(v).unwrap_or(Ipv6Addr::UNSPECIFIED)),
         Pt::CharBuf | Pt::FsPath | Pt::FsRelPath => {
-            out.push_str(&cstr(v));
+            out.push_str(&cstr_line(v));
             Ok(())
         }
         Pt::SockAddr => match render_sockaddr(v) {
