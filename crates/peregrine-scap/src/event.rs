@@ -200,7 +200,7 @@ pub fn decode_layout(block_type: u32, body: &[u8]) -> Result<Layout, ErrorKind> 
             "event len {len} exceeds the {avail} bytes in its block"
         )));
     }
-    let arr = nparams.checked_mul(width).unwrap_or(usize::MAX);
+    let arr = nparams.saturating_mul(width);
     if hdr.saturating_add(arr) > len {
         return Err(ErrorKind::BadEvent(format!(
             "{nparams} parameter lengths do not fit in event len {len}"

@@ -19,7 +19,8 @@ fn bytes(name: &str) -> Vec<u8> {
 }
 
 /// `(file, scap version, event blocks, FDL blocks, PL block type)` from captures/README.md.
-const CAPTURES: &[(&str, (u16, u16), usize, usize, u32)] = &[
+type Row = (&'static str, (u16, u16), usize, usize, u32);
+const CAPTURES: &[Row] = &[
     ("falco/cat_write.scap", (1, 0), 345, 73, block::PL_V6),
     (
         "falco/open-multiple-files.scap",

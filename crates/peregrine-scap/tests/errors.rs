@@ -270,7 +270,8 @@ fn writer_picks_block_types_and_limits() {
 /// The checker's rules beyond the reader's.
 #[test]
 fn checker_rejects_bad_layouts() {
-    let cases: &[(u16, &[&[u8]], fn(&Problem) -> bool)] = &[
+    type Case<'a> = (u16, &'a [&'a [u8]], fn(&Problem) -> bool);
+    let cases: &[Case] = &[
         // close exit with a 4-byte fd.
         (5, &[&[0; 8], &[0; 4]], |p| {
             matches!(p, Problem::BadParam { index: 1, .. })
