@@ -1765,6 +1765,22 @@ static CASES: &[Case] = &[
         ],
         ..DEF
     },
+    // filter_warning_resolver: `<NA>` equality on ka./jevt. fields warns (the field itself
+    // is unknown without the k8saudit plugin, hence the error too); other fields do not.
+    Case {
+        name: "unsafe_na_check",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open and ka.user.name in (x, <NA>)\n  output: o\n  priority: INFO\n",
+        ok: false,
+        warnings: &["comparing a field value with <NA> is unsafe"],
+        errors: &["ka.user.name"],
+        ..DEF
+    },
+    Case {
+        name: "na_check_on_syscall_field_is_fine",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open and proc.name = <NA>\n  output: o\n  priority: INFO\n",
+        absent: &["<NA>"],
+        ..DEF
+    },
 ];
 
 #[test]
