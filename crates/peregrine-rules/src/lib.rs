@@ -49,6 +49,7 @@ pub struct Loader {
     collector: Collector,
     results: LoadResults,
     last: Option<compiler::CompileOutput>,
+    caches: compiler::Caches,
     compile_once: bool,
     /// Some content failed to read: like Falco, nothing is compiled after that.
     read_failed: bool,
@@ -106,7 +107,11 @@ impl Loader {
         if !res.successful() {
             self.read_failed = true;
         } else if !self.compile_once {
-            self.last = Some(compiler::compile(&self.collector, &mut res));
+            self.last = Some(compiler::compile(
+                &self.collector,
+                &mut res,
+                &mut self.caches,
+            ));
         }
         let ok = res.successful();
         self.results.results.push(res);
@@ -123,7 +128,7 @@ impl Loader {
     pub fn finish(mut self) -> (RuleSet, LoadResults) {
         if self.compile_once && !self.read_failed {
             if let Some(res) = self.results.results.last_mut() {
-                self.last = Some(compiler::compile(&self.collector, res));
+                self.last = Some(compiler::compile(&self.collector, res, &mut self.caches));
             }
         }
         let out = self.last.unwrap_or_default();
