@@ -18,6 +18,26 @@
 //! - Like Falco, each loaded content is validated by compiling everything collected so far, so
 //!   its [`LoadResult`] holds the same problems `falco -V a -V b` shows for it;
 //!   [`Loader::compile_once`] trades that for a single compile at the end (start-up speed).
+//!
+//! ```
+//! use peregrine_filter::testing::SyntheticEvent;
+//! use peregrine_rules::{Loader, Matching, Scratch};
+//!
+//! let mut loader = Loader::new();
+//! let ok = loader.load_str(
+//!     "rules.yaml",
+//!     "- list: shells\n  items: [bash, sh]\n\
+//!      - rule: Shell\n  desc: a shell runs\n  condition: evt.type = execve and proc.name in (shells)\n\
+//!      \x20 output: shell %proc.name\n  priority: NOTICE\n",
+//! );
+//! let (rules, results) = loader.finish();
+//! assert!(ok && results.successful(), "{}", results.as_text());
+//!
+//! let mut event = SyntheticEvent::new("execve").with("proc.name", "bash");
+//! let (mut scratch, mut matched) = (Scratch::new(), Vec::new());
+//! rules.evaluate(&mut event, Matching::All, &mut scratch, &mut matched);
+//! assert_eq!(matched.len(), 1);
+//! ```
 
 mod adapter;
 mod collector;
