@@ -231,7 +231,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("mode", Mode),
                 p!("dev", Uint),
                 p!("ino", Uint),
-                p!("creat_flags", Uint),
+                p!("creat_flags", Flags(&flags::CREAT_FLAGS, Conv::None)),
             ]
         ),
         3 => schema!("close", [p!("res", Errno), p!("fd", Fd)]),
