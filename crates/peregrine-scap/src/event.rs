@@ -346,6 +346,11 @@ impl ScapEvent<'_> {
         self.info().map_or("unknown", |e| e.name)
     }
 
+    /// The `evt.type` value, when `peregrine-event` knows the name.
+    pub fn event_type(&self) -> Option<peregrine_event::EventType> {
+        self.info().and_then(EventInfo::event_type)
+    }
+
     /// `>` for enter events, `<` for exit events (Falco's `evt.dir`).
     pub fn dir(&self) -> char {
         if self.ppm_type & 1 == 0 {

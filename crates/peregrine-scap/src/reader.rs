@@ -6,6 +6,7 @@
 //! 4 GiB length costs only the bytes that are actually there. Offsets in errors count bytes of
 //! the decompressed stream.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -61,6 +62,8 @@ pub struct Reader<R: Read> {
     pending: Option<(u32, u32, u64)>,
     stats: ReadStats,
     failed: bool,
+    /// tid → index in `meta.threads`, so attaching FDL blocks stays linear in thread count.
+    tid_index: HashMap<u64, usize>,
 }
 
 impl Reader<Input<File>> {
@@ -105,6 +108,7 @@ impl<R: Read> Reader<R> {
             pending: None,
             stats: ReadStats::default(),
             failed: false,
+            tid_index: HashMap::new(),
         };
         match rd.read_metadata() {
             Ok(()) => Ok(rd),
@@ -278,7 +282,11 @@ impl<R: Read> Reader<R> {
             block::UL_V2 => (self.meta.users, self.meta.groups) = parse_users(c, true)?,
             block::FDL | block::FDL_INT | block::FDL_V2 => {
                 let (tid, fds) = parse_fdlist(c, t == block::FDL_V2)?;
-                match self.meta.threads.iter_mut().find(|th| th.tid == tid) {
+                match self
+                    .tid_index
+                    .get(&tid)
+                    .and_then(|&i| self.meta.threads.get_mut(i))
+                {
                     Some(th) => th.fds.extend(fds),
                     None => self.meta.orphan_fds.push((tid, fds)),
                 }
@@ -297,6 +305,7 @@ impl<R: Read> Reader<R> {
                             let (_, fds) = self.meta.orphan_fds.remove(i);
                             th.fds.extend(fds);
                         }
+                        self.tid_index.insert(th.tid, self.meta.threads.len());
                         self.meta.threads.push(th);
                     }
                 }

@@ -448,3 +448,57 @@ fn dump_prints_one_line_per_event() {
         .expect("open of /dev/null");
     assert!(open.contains(" cat 20072 < open "), "{open}");
 }
+
+/// Which libscap conversions the old captures need (scap-format.md §8.2).
+#[test]
+fn old_captures_are_classified_for_conversion() {
+    use peregrine_scap::convert::{classify, Conversion};
+    let cases: &[(&str, u16, Conversion)] = &[
+        // v1 open exits carry fd, name, flags, mode: dev and ino are appended.
+        (
+            "falco/cat_write.scap",
+            3,
+            Conversion::AppendParams { missing: 2 },
+        ),
+        ("falco/cat_write.scap", 2, Conversion::StoreEnter),
+        (
+            "falco/psp_write_tmp_test.scap",
+            3,
+            Conversion::AppendParams { missing: 1 },
+        ),
+        // sendmsg exits of 2019 carry res and data only.
+        (
+            "falco/ping_sendto.scap",
+            49,
+            Conversion::AppendParams { missing: 3 },
+        ),
+        ("falco/ping_sendto.scap", 48, Conversion::StoreEnter),
+        (
+            "falco/psp_run_as_user_65534_container.scap",
+            293,
+            Conversion::AppendParams { missing: 12 },
+        ),
+        ("falco/ping_sendto.scap", 234, Conversion::None),
+    ];
+    for &(file, code, want) in cases {
+        let evs = events(file);
+        let got: Vec<Conversion> = evs
+            .iter()
+            .filter(|e| e.ppm_type == code)
+            .map(|e| classify(e.ppm_type, e.params.len()))
+            .collect();
+        assert!(!got.is_empty(), "{file}: no events of code {code}");
+        assert!(got.iter().all(|c| *c == want), "{file} {code}: {got:?}");
+    }
+    // Every event of every capture classifies without `Unknown`.
+    for &(name, ..) in CAPTURES {
+        for e in events(name) {
+            assert_ne!(
+                classify(e.ppm_type, e.params.len()),
+                Conversion::Unknown,
+                "{name}: {}",
+                e.ppm_type
+            );
+        }
+    }
+}
