@@ -164,6 +164,12 @@ fn main() {
         .unwrap_or(2_000_000);
     let ring = 64 << 20;
     println!("iterations per run: {iters}; ns are per loop iteration (open+close = 2 syscalls)");
+    let t = Instant::now();
+    drop(Capture::open(&CaptureConfig::default()).expect("capture (run as root)"));
+    println!(
+        "startup: load + attach of the default selection in {:?}",
+        t.elapsed()
+    );
     println!(
         "{:<10} {:<9} {:>10} {:>10} {:>12} {:>10}",
         "workload", "mode", "ns/iter", "added ns", "delivered", "drops"

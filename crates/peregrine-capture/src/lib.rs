@@ -504,3 +504,52 @@ pub fn have_bpf_privileges() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families() {
+        for (name, fam) in [
+            ("openat", Family::File),
+            ("connect", Family::Net),
+            ("execve", Family::Process),
+            ("init_module", Family::Other),
+            ("unlinkat", Family::File),
+        ] {
+            assert_eq!(Family::of(name), fam, "{name}");
+        }
+    }
+
+    #[test]
+    fn default_selection_covers_the_rules_event_types() {
+        let set = dedicated_syscalls();
+        for name in [
+            "openat",
+            "execve",
+            "connect",
+            "ptrace",
+            "setns",
+            "userfaultfd",
+        ] {
+            let t = EventType::from_name(name).expect("known");
+            assert!(set.contains(t), "{name}");
+        }
+        assert!(!set.contains(EventType::from_name("getppid").expect("known")));
+    }
+
+    #[test]
+    fn rejects_bad_ring_sizes_before_touching_the_kernel() {
+        for size in [0, 1000, 4095, 6000] {
+            let cfg = CaptureConfig {
+                ring_bytes: size,
+                ..CaptureConfig::default()
+            };
+            assert!(
+                matches!(Capture::open(&cfg), Err(CaptureError::RingSize(s)) if s == size),
+                "{size}"
+            );
+        }
+    }
+}
