@@ -1166,6 +1166,16 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_u32(rp, a[0]);
 		break;
+	case 112: /* setsid: res */
+		BEGIN(1);
+		push_u64(rp, ret);
+		break;
+	case 109: /* setpgid: res, pid, pgid */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u64(rp, (int)a[1]);
+		break;
 	case 117: /* setresuid: res, ruid, euid, suid */
 	case 119: /* setresgid: res, rgid, egid, sgid */
 		BEGIN(4);

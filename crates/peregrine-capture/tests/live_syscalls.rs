@@ -673,6 +673,8 @@ fn credentials_namespaces_mount_ptrace_module() {
             "setgid",
             "setresuid",
             "openat",
+            "setsid",
+            "setpgid",
         ],
         1 << 20,
         |rep| unsafe {
@@ -712,6 +714,9 @@ fn credentials_namespaces_mount_ptrace_module() {
             } else {
                 r
             });
+            libc::setpgid(0, 0);
+            let sid = libc::setsid();
+            rep.report(sid as i64);
             libc::setgid(65534);
             libc::setresuid(65534, 65534, 65534);
             libc::setuid(0);
@@ -751,6 +756,14 @@ fn credentials_namespaces_mount_ptrace_module() {
         Some(init.to_string().as_str())
     );
     assert_eq!(run.one("setgid").pick(&["res", "gid"]), "res=0 gid=65534");
+    // After setpgid(0, 0) the child leads its process group, so setsid fails with EPERM
+    // (-1 as a PT_PID result, rendered without an errno name).
+    assert_eq!(run.reported[2], -1);
+    assert_eq!(
+        run.one("setpgid").pick(&["res", "pid", "pgid"]),
+        "res=0 pid=0 pgid=0"
+    );
+    assert_eq!(run.one("setsid").get("res"), "-1");
     assert_eq!(
         run.one("setresuid").pick(&["res", "ruid", "euid", "suid"]),
         "res=0 ruid=65534 euid=65534 suid=65534"
