@@ -188,3 +188,153 @@ pub enum Rhs {
     /// `val(field)` or a transformer: a comparison against another field.
     Transformer(Transformer),
 }
+
+impl StrOp {
+    /// The operator as written in a condition.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrOp::Eq => "=",
+            StrOp::EqEq => "==",
+            StrOp::Ne => "!=",
+            StrOp::Glob => "glob",
+            StrOp::IGlob => "iglob",
+            StrOp::Contains => "contains",
+            StrOp::IContains => "icontains",
+            StrOp::BContains => "bcontains",
+            StrOp::StartsWith => "startswith",
+            StrOp::BStartsWith => "bstartswith",
+            StrOp::EndsWith => "endswith",
+            StrOp::Regex => "regex",
+        }
+    }
+}
+
+impl Modifier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Modifier::OneOf => "oneof",
+            Modifier::AnyOf => "anyof",
+            Modifier::AllOf => "allof",
+        }
+    }
+}
+
+impl CmpOp {
+    /// The operator as written in a condition; for a modified operator, the base operator
+    /// (see the `Display` impl for the full `"== oneof"` spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::EqEq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Contains => "contains",
+            CmpOp::IContains => "icontains",
+            CmpOp::BContains => "bcontains",
+            CmpOp::StartsWith => "startswith",
+            CmpOp::BStartsWith => "bstartswith",
+            CmpOp::EndsWith => "endswith",
+            CmpOp::Glob => "glob",
+            CmpOp::IGlob => "iglob",
+            CmpOp::Regex => "regex",
+            CmpOp::In => "in",
+            CmpOp::Intersects => "intersects",
+            CmpOp::PMatch => "pmatch",
+            CmpOp::Modified(op, _) => op.name(),
+        }
+    }
+}
+
+/// libsinsp's operator string: `"=="`, `"startswith anyof"`, …
+impl std::fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CmpOp::Modified(op, m) => write!(f, "{} {}", op.name(), m.name()),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// The position every node gets from [`Expr::clear_positions`].
+const NO_POS: Pos = Pos {
+    idx: 0,
+    line: 0,
+    col: 0,
+};
+
+impl Expr {
+    /// Resets every position in the tree, so that two parses of differently laid-out text can
+    /// be compared structurally (e.g. a condition and its rendering).
+    pub fn clear_positions(&mut self) {
+        match self {
+            Expr::And(c, p) | Expr::Or(c, p) => {
+                *p = NO_POS;
+                c.iter_mut().for_each(Expr::clear_positions);
+            }
+            Expr::Not(c, p) => {
+                *p = NO_POS;
+                c.clear_positions();
+            }
+            Expr::Identifier(_, p) => *p = NO_POS,
+            Expr::Unary { left, pos, .. } => {
+                *pos = NO_POS;
+                left.clear_positions();
+            }
+            Expr::Binary {
+                left, right, pos, ..
+            } => {
+                *pos = NO_POS;
+                left.clear_positions();
+                right.clear_positions();
+            }
+        }
+    }
+}
+
+impl Operand {
+    pub fn clear_positions(&mut self) {
+        match self {
+            Operand::Field(f) => f.pos = NO_POS,
+            Operand::Transformer(t) => t.clear_positions(),
+        }
+    }
+}
+
+impl Transformer {
+    pub fn clear_positions(&mut self) {
+        self.pos = NO_POS;
+        self.args
+            .iter_mut()
+            .for_each(TransformerArg::clear_positions);
+    }
+}
+
+impl TransformerArg {
+    pub fn clear_positions(&mut self) {
+        match self {
+            TransformerArg::Field(f) => f.pos = NO_POS,
+            TransformerArg::Transformer(t) => t.clear_positions(),
+            TransformerArg::Value(_, p) => *p = NO_POS,
+            TransformerArg::List(items, p) => {
+                *p = NO_POS;
+                items.iter_mut().for_each(TransformerArg::clear_positions);
+            }
+        }
+    }
+}
+
+impl Rhs {
+    pub fn clear_positions(&mut self) {
+        match self {
+            Rhs::Value(_, p) | Rhs::Identifier(_, p) => *p = NO_POS,
+            Rhs::List(items, p) => {
+                *p = NO_POS;
+                items.iter_mut().for_each(|(_, p)| *p = NO_POS);
+            }
+            Rhs::Transformer(t) => t.clear_positions(),
+        }
+    }
+}
