@@ -108,7 +108,6 @@ fn run(work: Work, iters: u64, selected: Option<&[&str]>, ring: u32) -> Outcome 
             procexit: false,
             only_tgid: None,
             exclude_self: true,
-            stash_at_enter: EventTypeSet::empty(),
         };
         Capture::open(&cfg).expect("capture (run as root)")
     });
