@@ -583,6 +583,30 @@ pub fn replay_state_config() -> StateConfig {
     }
 }
 
+/// A capture often starts in the middle of a process's life: its first event (typically an
+/// `execve` exit) names a thread the metadata does not list. Live, the state engine would read
+/// it from /proc; in replay the event itself is the only source, so a thread that carries its
+/// parent (`ptid`) is adopted with that parent before the state sees the event — the
+/// `execve` then fills in the rest, and `proc.pname` resolves as in libsinsp.
+fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
+    let tid = i64::from(ev.tid());
+    if state.thread(tid).is_some() {
+        return;
+    }
+    let Some(ptid) = ev.param("ptid").and_then(|v| v.ok()?.as_i64()) else {
+        return;
+    };
+    let pid = i64::from(ev.pid());
+    let p = Process {
+        pid,
+        ppid: ptid,
+        vpid: pid,
+        container_id: "host".to_string(),
+        ..Process::default()
+    };
+    state.insert_process(p, &[(tid, tid)]);
+}
+
 /// Replays an open capture through `pipe`, seeding its state first.
 pub fn replay_reader<R: Read>(
     mut reader: Reader<R>,
@@ -611,7 +635,10 @@ pub fn replay_reader<R: Read>(
         });
         let Some(rec) = rec else { continue };
         match Event::decode(rec, 0) {
-            Ok(e) => pipe.process(&e, sink),
+            Ok(e) => {
+                adopt_unknown_thread(&e, pipe.state_mut());
+                pipe.process(&e, sink)
+            }
             Err(_) => pipe.stats.decode_errors += 1,
         }
     }

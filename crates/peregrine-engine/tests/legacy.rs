@@ -17,7 +17,17 @@ use peregrine_rules::{Loader, Matching, Priority, Selection, SelectionOp, Select
 use serde_json::Value;
 
 /// Tests that fail today, with the cause.
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, &str)] = &[
+    // These old captures store enter and exit events; libscap hands both to the rules, so a
+    // rule without `evt.dir` fires twice per open (8 for cat_write.scap's 4 opens). Peregrine's
+    // records are exit-only (live and replay alike), so it fires once per syscall.
+    ("TestFalco_Legacy_DetectSkipUnknownNoevt", "enter events not replayed"),
+    ("TestFalco_Legacy_RuleNamesWithRegexChars", "enter events not replayed"),
+    ("TestFalco_Legacy_EnabledRuleUsingFalseEnabledFlagOnly", "enter events not replayed"),
+    // `peregrine-event` has no record schema for madvise (the kernel side does not capture
+    // it), so its capture events cannot be converted.
+    ("TestFalco_Legacy_Syscalls", "no madvise record schema"),
+];
 
 fn upstream() -> PathBuf {
     std::env::var_os("PEREGRINE_UPSTREAM")
@@ -39,7 +49,7 @@ impl AlertSink for Detections {
         *self.by_rule.entry(m.rule.name.clone()).or_default() += 1;
         *self
             .by_priority
-            .entry(m.rule.priority.as_str().to_ascii_uppercase())
+            .entry(format!("{:?}", m.rule.priority))
             .or_default() += 1;
         self.total += 1;
     }
@@ -151,7 +161,8 @@ fn observed(a: &str, det: &Detections, exit: i64) -> Option<i64> {
     }
     if let Some(i) = a.find("OfPriority(\"") {
         let p = a[i + 12..].split('"').next()?;
-        return Some(det.by_priority.get(p).copied().unwrap_or(0));
+        let key = format!("{:?}", Priority::parse(p)?);
+        return Some(det.by_priority.get(&key).copied().unwrap_or(0));
     }
     if a.contains("res.Detections().Count()") {
         return Some(det.total);
