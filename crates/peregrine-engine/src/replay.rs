@@ -156,7 +156,11 @@ impl Converter {
     /// Converts one capture event. Returns the record, or `None` for an event that produces
     /// none (an enter event, an event without a schema); every such case is counted.
     /// `pid_of` gives the process of a thread the event does not name itself.
-    pub fn convert(&mut self, ev: &ScapEvent<'_>, pid_of: impl Fn(u64) -> Option<i64>) -> Option<&[u8]> {
+    pub fn convert(
+        &mut self,
+        ev: &ScapEvent<'_>,
+        pid_of: impl Fn(u64) -> Option<i64>,
+    ) -> Option<&[u8]> {
         self.stats.read += 1;
         let Some(info) = table::lookup(ev.ppm_type) else {
             self.stats.unknown += 1;
@@ -176,7 +180,10 @@ impl Converter {
             }
             return None;
         }
-        let map = self.maps.entry(ev.ppm_type).or_insert_with(|| map_for(info));
+        let map = self
+            .maps
+            .entry(ev.ppm_type)
+            .or_insert_with(|| map_for(info));
         let Some(map) = map.as_ref() else {
             self.stats.unsupported += 1;
             return None;
@@ -277,13 +284,9 @@ fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(b);
         }
         // Strings, lists, buffers and socket addresses share the capture's byte layout.
-        T::Str
-        | T::Path
-        | T::RelPath(_)
-        | T::Bytes
-        | T::List
-        | T::SockAddr
-        | T::SockTuple => out.extend_from_slice(b),
+        T::Str | T::Path | T::RelPath(_) | T::Bytes | T::List | T::SockAddr | T::SockTuple => {
+            out.extend_from_slice(b)
+        }
     }
     true
 }
@@ -322,12 +325,8 @@ fn inverse(conv: Conv) -> &'static Inverse {
         Conv::Cloexec => CLOEXEC.get_or_init(|| probe_bits(conv, 0)),
         Conv::PtraceRequest => PTRACE.get_or_init(|| Inverse {
             bits: Vec::new(),
-            values: (0..0x4300u64)
-                .filter_map(|k| {
-                    let f = conv.apply(k);
-                    (f != 0).then_some((f, k))
-                })
-                .collect(),
+            // Every Falco value, 0 (unknown request) included, to a kernel value giving it.
+            values: (0..0x4300u64).map(|k| (conv.apply(k), k)).collect(),
         }),
         Conv::None | Conv::MountFlags => NONE.get_or_init(|| Inverse {
             bits: Vec::new(),
@@ -630,9 +629,7 @@ pub fn replay_reader<R: Read>(
             }
         };
         let state = pipe.state();
-        let rec = conv.convert(&ev, |tid| {
-            state.thread(tid as i64).map(|(_, p)| p.pid)
-        });
+        let rec = conv.convert(&ev, |tid| state.thread(tid as i64).map(|(_, p)| p.pid));
         let Some(rec) = rec else { continue };
         match Event::decode(rec, 0) {
             Ok(e) => {
@@ -663,4 +660,59 @@ pub fn replay_file(
     let mut pipe = Pipeline::new(engine, replay_state_config());
     let stats = replay_reader(reader, &name, &mut pipe, sink)?;
     Ok((pipe, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Capture flag values (Falco's) go back to kernel values that decode to the same Falco
+    /// value, for every conversion the record schema uses.
+    #[test]
+    fn flag_inversions_round_trip() {
+        let check = |conv: Conv, kernel: &[u64]| {
+            for &k in kernel {
+                let falco = conv.apply(k);
+                assert_eq!(conv.apply(to_kernel(conv, falco)), falco, "{conv:?} {k:#x}");
+            }
+        };
+        check(
+            Conv::OpenFlags,
+            &[
+                0,
+                1,
+                2,
+                0o100 | 1,
+                0o2000000 | 0o1000 | 2,
+                0o200000,
+                0o20200000 | 2,
+            ],
+        );
+        check(
+            Conv::CloneFlags,
+            &[
+                0,
+                0x11,
+                0x400 | 0x200 | 0x8000_0000,
+                0x0001_0000 | 0x100 | 0x800,
+            ],
+        );
+        check(Conv::Cloexec, &[0, 0o2000000, 0o2000000 | 0o4000]);
+        check(
+            Conv::PtraceRequest,
+            &(0..40).chain(0x4200..0x4210).collect::<Vec<_>>(),
+        );
+        check(Conv::MountFlags, &[0, 1, 0x20]);
+    }
+
+    #[test]
+    fn integer_widths_and_bad_lengths() {
+        let mut out = Vec::new();
+        assert!(encode(ParamType::Fd, &(-1i32).to_le_bytes(), &mut out));
+        assert_eq!(out, (-1i32).to_le_bytes());
+        out.clear();
+        assert!(!encode(ParamType::Uint, &[1, 2, 3], &mut out));
+        assert!(!encode(ParamType::Dyn, &[0; 8], &mut out));
+        assert!(out.is_empty());
+    }
 }
