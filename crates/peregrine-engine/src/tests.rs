@@ -47,8 +47,11 @@ fn no_proc() -> StateConfig {
     }
 }
 
+/// (time, rule, output, output_fields) of one alert.
+type Seen = (u64, String, String, Vec<(String, OutputValue)>);
+
 #[derive(Default)]
-struct Collect(Vec<(u64, String, String, Vec<(String, OutputValue)>)>);
+struct Collect(Vec<Seen>);
 
 impl AlertSink for Collect {
     fn alert(&mut self, m: &Match<'_>) {

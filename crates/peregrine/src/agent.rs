@@ -75,7 +75,10 @@ fn engine_for(config: &Config, rules: RuleSet) -> Engine {
 fn print_stats(pipe: &Pipeline, extra: &str) {
     let s = pipe.stats();
     eprintln!("Events detected: {}", s.matches());
-    eprintln!("Events processed: {} ({} evaluated){extra}", s.events, s.evaluated);
+    eprintln!(
+        "Events processed: {} ({} evaluated){extra}",
+        s.events, s.evaluated
+    );
     let counts = pipe.rule_counts();
     if !counts.is_empty() {
         eprintln!("Triggered rules by rule name:");
@@ -125,12 +128,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         all: args.config.base_syscalls.all,
     };
     let mut pipe = Pipeline::new(engine.clone(), StateConfig::default());
-    let seeded = pipe
-        .state_mut()
-        .seed_from_proc()
-        .context("reading /proc")?;
+    let seeded = pipe.state_mut().seed_from_proc().context("reading /proc")?;
     log::info!("state seeded with {seeded} processes from /proc");
-    let mut live = LiveSource::open(&engine, base, RING_BYTES).context("attaching to the kernel")?;
+    let mut live =
+        LiveSource::open(&engine, base, RING_BYTES).context("attaching to the kernel")?;
     log::info!(
         "capturing {} event types; {} rules active",
         live.selected().len(),
@@ -146,11 +147,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let c = live.counters()?;
     print_stats(
         &pipe,
-        &format!(
-            ", kernel: {} events, {} drops",
-            c.events,
-            c.drops()
-        ),
+        &format!(", kernel: {} events, {} drops", c.events, c.drops()),
     );
     Ok(0)
 }
