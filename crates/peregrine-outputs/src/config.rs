@@ -94,9 +94,21 @@ impl OutputsConfig {
         let mut c = OutputsConfig::default();
         let f = &mut c.format;
         read_bool(root, "json_output", &mut f.json_output)?;
-        read_bool(root, "json_include_output_property", &mut f.json_include_output_property)?;
-        read_bool(root, "json_include_tags_property", &mut f.json_include_tags_property)?;
-        read_bool(root, "json_include_message_property", &mut f.json_include_message_property)?;
+        read_bool(
+            root,
+            "json_include_output_property",
+            &mut f.json_include_output_property,
+        )?;
+        read_bool(
+            root,
+            "json_include_tags_property",
+            &mut f.json_include_tags_property,
+        )?;
+        read_bool(
+            root,
+            "json_include_message_property",
+            &mut f.json_include_message_property,
+        )?;
         read_bool(
             root,
             "json_include_output_fields_property",
@@ -117,10 +129,22 @@ impl OutputsConfig {
         sink(root, "syslog_output", &mut c.syslog)?;
         sink(root, "file_output", &mut c.file)?;
         read_string(root, "file_output.filename", &mut c.file.settings.filename)?;
-        read_bool(root, "file_output.keep_alive", &mut c.file.settings.keep_alive)?;
+        read_bool(
+            root,
+            "file_output.keep_alive",
+            &mut c.file.settings.keep_alive,
+        )?;
         sink(root, "program_output", &mut c.program)?;
-        read_string(root, "program_output.program", &mut c.program.settings.program)?;
-        read_bool(root, "program_output.keep_alive", &mut c.program.settings.keep_alive)?;
+        read_string(
+            root,
+            "program_output.program",
+            &mut c.program.settings.program,
+        )?;
+        read_bool(
+            root,
+            "program_output.keep_alive",
+            &mut c.program.settings.keep_alive,
+        )?;
         sink(root, "http_output", &mut c.http)?;
         let h = &mut c.http.settings;
         for (key, slot) in [
@@ -167,7 +191,10 @@ impl OutputsConfig {
             );
         }
         if self.syslog.enabled {
-            add(Box::new(SyslogOutput::falco_default()), self.syslog.min_priority);
+            add(
+                Box::new(SyslogOutput::falco_default()),
+                self.syslog.min_priority,
+            );
         }
         if self.file.enabled {
             let f = &self.file.settings;
@@ -252,7 +279,10 @@ fn uint(root: &Value, key: &str) -> Result<Option<u64>, OutputError> {
             .parse()
             .map(Some)
             .map_err(|_| bad(key, format!("expected a non-negative integer, got '{s}'"))),
-        Some(v) => Err(bad(key, format!("expected a non-negative integer, got {v}"))),
+        Some(v) => Err(bad(
+            key,
+            format!("expected a non-negative integer, got {v}"),
+        )),
     }
 }
 
@@ -311,7 +341,13 @@ mod tests {
         assert!(c.format.json_output && !c.format.json_include_tags_property);
         assert!(c.format.time_format_iso_8601);
         assert_eq!(c.queue_capacity, 10);
-        assert_eq!(c.rate, RateLimit { rate: 2.0, max_burst: 5 });
+        assert_eq!(
+            c.rate,
+            RateLimit {
+                rate: 2.0,
+                max_burst: 5
+            }
+        );
         assert!(!c.syslog.enabled);
         assert_eq!(c.file.min_priority, Some(Priority::Warning));
         assert_eq!(
@@ -330,9 +366,15 @@ mod tests {
     fn rejects_bad_values() {
         for (tree, key) in [
             (json!({"json_output": "maybe"}), "json_output"),
-            (json!({"outputs_queue": {"capacity": -1}}), "outputs_queue.capacity"),
+            (
+                json!({"outputs_queue": {"capacity": -1}}),
+                "outputs_queue.capacity",
+            ),
             (json!({"outputs": {"rate": "fast"}}), "outputs.rate"),
-            (json!({"file_output": {"min_priority": "loud"}}), "file_output.min_priority"),
+            (
+                json!({"file_output": {"min_priority": "loud"}}),
+                "file_output.min_priority",
+            ),
             (json!({"http_output": {"url": ["x"]}}), "http_output.url"),
         ] {
             match OutputsConfig::from_tree(&tree) {

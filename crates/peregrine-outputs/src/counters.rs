@@ -103,7 +103,11 @@ impl OutputStats {
                 count: self.latency_count.load(Relaxed),
                 sum_ns: self.latency_sum_ns.load(Relaxed),
                 max_ns: self.latency_max_ns.load(Relaxed),
-                buckets: self.latency_buckets.iter().map(|b| b.load(Relaxed)).collect(),
+                buckets: self
+                    .latency_buckets
+                    .iter()
+                    .map(|b| b.load(Relaxed))
+                    .collect(),
             },
         }
     }

@@ -50,9 +50,9 @@ impl Output for FileOutput {
             Some(f) => f,
             None => self.open()?,
         };
-        let result = file.write_all(&self.line).map_err(|e| {
-            OutputError::io("file", format!("write {}", self.path.display()), e)
-        });
+        let result = file
+            .write_all(&self.line)
+            .map_err(|e| OutputError::io("file", format!("write {}", self.path.display()), e));
         // A failed handle is dropped so the next alert tries a fresh open.
         if self.keep_alive && result.is_ok() {
             self.file = Some(file);

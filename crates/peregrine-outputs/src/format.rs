@@ -152,10 +152,18 @@ mod tests {
             priority: Priority::Warning,
             source: "syscall".into(),
             hostname: "node-1".into(),
-            tags: vec!["host".into(), "T1555".into(), "container".into(), "host".into()],
+            tags: vec![
+                "host".into(),
+                "T1555".into(),
+                "container".into(),
+                "host".into(),
+            ],
             output: "Sensitive file opened (file=/etc/shadow cmd=\"cat\" uid=0)".into(),
             output_fields: vec![
-                ("proc.cmdline".into(), OutputValue::Str("cat /etc/shadow".into())),
+                (
+                    "proc.cmdline".into(),
+                    OutputValue::Str("cat /etc/shadow".into()),
+                ),
                 ("fd.name".into(), OutputValue::Str("/etc/shadow".into())),
                 ("user.uid".into(), OutputValue::UInt(0)),
                 ("proc.aname[2]".into(), OutputValue::Null),
@@ -187,7 +195,11 @@ mod tests {
         let mut info = a.clone();
         info.priority = Priority::Informational;
         info.output = "x".into();
-        check(FormatOptions::default(), &info, "21:05:03.123456789: Informational x");
+        check(
+            FormatOptions::default(),
+            &info,
+            "21:05:03.123456789: Informational x",
+        );
     }
 
     #[test]

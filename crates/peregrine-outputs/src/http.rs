@@ -90,7 +90,10 @@ impl HttpOutput {
     }
 
     /// Like [`HttpOutput::new`], printing `echo` responses to `echo`.
-    pub fn with_echo(cfg: HttpConfig, echo: Box<dyn Write + Send>) -> Result<HttpOutput, OutputError> {
+    pub fn with_echo(
+        cfg: HttpConfig,
+        echo: Box<dyn Write + Send>,
+    ) -> Result<HttpOutput, OutputError> {
         if cfg.url.is_empty() {
             return Err(OutputError::Config {
                 key: "http_output.url".into(),

@@ -131,7 +131,10 @@ mod tests {
             (OutputValue::Double(123456789012345.0), "123456789012345.0"),
             (OutputValue::Double(1.25e16), "1.25e+16"),
             (OutputValue::Double(f64::NAN), "null"),
-            (OutputValue::Str("a\"b\\c\n\t\u{8}\u{c}\u{1}é/".into()), r#""a\"b\\c\n\t\b\f\u0001é/""#),
+            (
+                OutputValue::Str("a\"b\\c\n\t\u{8}\u{c}\u{1}é/".into()),
+                r#""a\"b\\c\n\t\b\f\u0001é/""#,
+            ),
             (
                 OutputValue::List(vec![OutputValue::Str("ipv4".into()), OutputValue::UInt(3)]),
                 r#"["ipv4",3]"#,

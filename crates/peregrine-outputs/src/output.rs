@@ -23,10 +23,7 @@ pub enum OutputError {
     #[error("invalid value for '{key}': {reason}")]
     Config { key: String, reason: String },
     #[error("cannot start the worker thread of the {output} output: {source}")]
-    Spawn {
-        output: String,
-        source: io::Error,
-    },
+    Spawn { output: String, source: io::Error },
 }
 
 impl OutputError {

@@ -157,7 +157,8 @@ impl Dispatcher {
             });
         }
         let started = Instant::now();
-        let limiter = (rate.rate > 0.0).then(|| Mutex::new(TokenBucket::new(rate.rate, rate.max_burst, 0)));
+        let limiter =
+            (rate.rate > 0.0).then(|| Mutex::new(TokenBucket::new(rate.rate, rate.max_burst, 0)));
         Ok(Dispatcher {
             shared,
             workers,
@@ -224,7 +225,10 @@ impl Dispatcher {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::new(
             &self.counters,
-            self.workers.iter().map(|w| w.stats.snapshot(&w.name)).collect(),
+            self.workers
+                .iter()
+                .map(|w| w.stats.snapshot(&w.name))
+                .collect(),
         )
     }
 

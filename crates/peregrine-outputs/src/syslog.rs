@@ -56,7 +56,14 @@ impl SyslogOutput {
 
 /// The datagram for `line` sent at `now_ns`: `<PRI>` then `%h %e %T ` (UTC, like the agent's
 /// other times) then `ident: line`.
-pub fn datagram(facility: u8, ident: &str, priority: Priority, now_ns: u64, line: &str, out: &mut String) {
+pub fn datagram(
+    facility: u8,
+    ident: &str,
+    priority: Priority,
+    now_ns: u64,
+    line: &str,
+    out: &mut String,
+) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -70,7 +77,9 @@ pub fn datagram(facility: u8, ident: &str, priority: Priority, now_ns: u64, line
         .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
         .unwrap_or(&"Jan");
     let day = dt.get(8..10).unwrap_or("01");
-    let day = day.strip_prefix('0').map_or(day.to_string(), |d| format!(" {d}"));
+    let day = day
+        .strip_prefix('0')
+        .map_or(day.to_string(), |d| format!(" {d}"));
     let time = dt.get(11..19).unwrap_or("00:00:00");
     out.clear();
     out.push_str(&format!("<{pri}>{month} {day} {time} {ident}: "));
@@ -123,8 +132,16 @@ mod tests {
     #[test]
     fn glibc_header() {
         // 2026-11-28T21:05:03Z and 2026-03-05T07:08:09Z
-        check(Priority::Warning, 1_795_899_903_500_000_000, "<12>Nov 28 21:05:03 falco: msg");
-        check(Priority::Emergency, 1_772_694_489_000_000_000, "<8>Mar  5 07:08:09 falco: msg");
+        check(
+            Priority::Warning,
+            1_795_899_903_500_000_000,
+            "<12>Nov 28 21:05:03 falco: msg",
+        );
+        check(
+            Priority::Emergency,
+            1_772_694_489_000_000_000,
+            "<8>Mar  5 07:08:09 falco: msg",
+        );
         check(Priority::Debug, 0, "<15>Jan  1 00:00:00 falco: msg");
     }
 }
