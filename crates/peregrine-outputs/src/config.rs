@@ -162,6 +162,7 @@ impl OutputsConfig {
             ("insecure", &mut h.insecure),
             ("mtls", &mut h.mtls),
             ("compress_uploads", &mut h.compress_uploads),
+            ("gzip_body", &mut h.gzip_body),
             ("keep_alive", &mut h.keep_alive),
             ("echo", &mut h.echo),
         ] {

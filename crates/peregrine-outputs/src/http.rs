@@ -6,10 +6,18 @@
 //! here with no system OpenSSL, while giving the TLS knobs Falco exposes through libcurl:
 //! `insecure`, `ca_cert`/`ca_bundle`/`ca_path`, and client certificates for mTLS.
 //!
-//! Delivery: `Content-Type: application/json` for JSON lines (text/plain otherwise, as
-//! Falco), optional gzip body (`compress_uploads`), connection reuse only with `keep_alive`.
-//! Transport errors, 429 and 5xx are retried with exponential backoff; other statuses are
-//! final. `echo` prints the response body to stdout.
+//! Delivery follows Falco's libcurl setup: `Content-Type: application/json` for JSON lines
+//! (text/plain otherwise), the configured User-Agent, connections reused between alerts,
+//! `ca_cert` else `ca_bundle` else `ca_path` (+ the system bundle) as trust anchors, `echo`
+//! copies the response body to stdout. Falco's `compress_uploads` only asks libcurl for a
+//! compressed *response* transfer encoding and leaves the body as is, so a Falcosidekick
+//! behind it gets plain JSON; we keep the body plain too and offer a real gzip body
+//! (`Content-Encoding: gzip`) as the opt-in extension `gzip_body`. Falco's `keep_alive`
+//! (TCP keepalive on a reused connection) needs no action: connections are always reused.
+//!
+//! Departure: Falco retries only timeouts and ignores the HTTP status. We retry transport
+//! errors, 429 and 5xx with exponential backoff (`max_consecutive_timeouts` retries) and
+//! count any other non-2xx status as a failed delivery, so the metrics tell the truth.
 
 use crate::output::{Output, OutputError};
 use peregrine_rules::info::Priority;
@@ -42,6 +50,8 @@ pub struct HttpConfig {
     pub client_cert: String,
     pub client_key: String,
     pub compress_uploads: bool,
+    /// Extension: gzip the body and say so with `Content-Encoding: gzip`.
+    pub gzip_body: bool,
     pub keep_alive: bool,
     pub echo: bool,
     /// True when the lines are JSON (`json_output`): selects the Content-Type.
@@ -67,6 +77,7 @@ impl Default for HttpConfig {
             client_cert: "/etc/falco/certs/client/client.crt".into(),
             client_key: "/etc/falco/certs/client/client.key".into(),
             compress_uploads: false,
+            gzip_body: false,
             keep_alive: false,
             echo: false,
             json: false,
@@ -94,6 +105,8 @@ impl HttpOutput {
         cfg: HttpConfig,
         echo: Box<dyn Write + Send>,
     ) -> Result<HttpOutput, OutputError> {
+        let mut cfg = cfg;
+        cfg.url = unquote(&cfg.url).to_string();
         if cfg.url.is_empty() {
             return Err(OutputError::Config {
                 key: "http_output.url".into(),
@@ -104,9 +117,6 @@ impl HttpOutput {
             .timeout(cfg.timeout)
             .user_agent(&cfg.user_agent)
             .redirects(0);
-        if !cfg.keep_alive {
-            builder = builder.max_idle_connections(0);
-        }
         if cfg.url.starts_with("https://") {
             builder = builder.tls_config(Arc::new(tls_config(&cfg)?));
         }
@@ -126,7 +136,7 @@ impl HttpOutput {
                 "text/plain"
             },
         );
-        if self.cfg.compress_uploads {
+        if self.cfg.gzip_body {
             req = req.set("Content-Encoding", "gzip");
         }
         match req.send_bytes(body) {
@@ -135,7 +145,6 @@ impl HttpOutput {
                     let mut text = Vec::new();
                     let _ = resp.into_reader().take(1 << 20).read_to_end(&mut text);
                     let _ = self.echo.write_all(&text);
-                    let _ = self.echo.write_all(b"\n");
                     let _ = self.echo.flush();
                 }
                 Ok(())
@@ -154,7 +163,7 @@ impl Output for HttpOutput {
     }
 
     fn write(&mut self, line: &str, _priority: Priority) -> Result<(), OutputError> {
-        let body = if self.cfg.compress_uploads {
+        let body = if self.cfg.gzip_body {
             gzip(line.as_bytes()).map_err(|e| OutputError::io("http", "compress", e))?
         } else {
             line.as_bytes().to_vec()
@@ -180,6 +189,16 @@ impl Output for HttpOutput {
     }
 }
 
+/// Falco strips one pair of surrounding quotes from the URL (YAML users quote it twice).
+fn unquote(url: &str) -> &str {
+    let b = url.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        &url[1..url.len() - 1]
+    } else {
+        url
+    }
+}
+
 fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(data)?;
@@ -190,9 +209,9 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The rustls client configuration for `cfg`: trust anchors from `ca_cert`, `ca_bundle`
-/// and the PEM files of `ca_path` (the system bundle when neither file is set), or none at
-/// all with `insecure`; the client certificate with `mtls`.
+/// The rustls client configuration for `cfg`: trust anchors from `ca_cert`, else
+/// `ca_bundle`, else the system bundle plus the PEM files of `ca_path`; none at all with
+/// `insecure`; the client certificate with `mtls`.
 pub fn tls_config(cfg: &HttpConfig) -> Result<ClientConfig, OutputError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -204,17 +223,19 @@ pub fn tls_config(cfg: &HttpConfig) -> Result<ClientConfig, OutputError> {
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
     } else {
         let mut roots = RootCertStore::empty();
-        for file in [&cfg.ca_cert, &cfg.ca_bundle] {
-            if !file.is_empty() {
-                add_pem_file(&mut roots, Path::new(file), true)?;
-            }
-        }
-        if cfg.ca_cert.is_empty() && cfg.ca_bundle.is_empty() {
+        if !cfg.ca_cert.is_empty() {
+            add_pem_file(&mut roots, Path::new(&cfg.ca_cert), true)?;
+        } else if !cfg.ca_bundle.is_empty() {
+            add_pem_file(&mut roots, Path::new(&cfg.ca_bundle), true)?;
+        } else {
             add_pem_file(&mut roots, Path::new(SYSTEM_CA_BUNDLE), false)?;
         }
         // A missing or unreadable ca_path is not an error: Falco's default points to a
         // directory most hosts do not have.
-        if let Ok(dir) = std::fs::read_dir(&cfg.ca_path) {
+        let dir = (cfg.ca_cert.is_empty() && cfg.ca_bundle.is_empty())
+            .then(|| std::fs::read_dir(&cfg.ca_path).ok())
+            .flatten();
+        if let Some(dir) = dir {
             let mut paths: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
             paths.sort();
             for p in paths.iter().filter(|p| p.is_file()) {

@@ -324,14 +324,14 @@ fn http_posts_json_with_falco_headers() {
     assert_eq!(header(&req, "content-type"), Some("application/json"));
     assert_eq!(header(&req, "user-agent"), Some("falcosecurity/falco"));
     assert_eq!(req.body, b"{\"rule\":\"x\"}");
-    assert_eq!(echo.text(), "ok\n");
+    assert_eq!(echo.text(), "ok");
 }
 
 #[test]
-fn http_text_and_gzip() {
+fn http_text_and_gzip_body() {
     let (url, rx) = http_server(vec![200], "");
     let mut out = HttpOutput::new(HttpConfig {
-        compress_uploads: true,
+        gzip_body: true,
         user_agent: "peregrine-test".into(),
         ..http_cfg(&url)
     })
@@ -347,6 +347,20 @@ fn http_text_and_gzip() {
         .read_to_string(&mut plain)
         .expect("gunzip");
     assert_eq!(plain, "21:05:03.123456789: Warning x");
+}
+
+#[test]
+fn http_compress_uploads_keeps_the_body_plain_like_falco() {
+    let (url, rx) = http_server(vec![200], "");
+    let mut out = HttpOutput::new(HttpConfig {
+        compress_uploads: true,
+        ..http_cfg(&format!("'{url}'"))
+    })
+    .expect("quoted url accepted");
+    out.write("{}", Priority::Warning).expect("post");
+    let req = rx.recv().expect("request");
+    assert_eq!(header(&req, "content-encoding"), None);
+    assert_eq!(req.body, b"{}");
 }
 
 #[test]
