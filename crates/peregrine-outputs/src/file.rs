@@ -2,8 +2,8 @@
 //!
 //! Falco's semantics: without `keep_alive` the file is opened and closed for every alert (a
 //! rename by logrotate is picked up at once); with `keep_alive` it stays open until
-//! [`Output::reopen`] (the binary calls it on SIGUSR1), after which the next alert opens the
-//! path again. Each line goes out in one `write` so concurrent appenders do not interleave.
+//! [`Output::reopen`] (the binary calls it on SIGUSR1), which closes it and opens the path
+//! anew. Each line goes out in one `write` so concurrent appenders do not interleave.
 
 use crate::output::{Output, OutputError};
 use peregrine_rules::info::Priority;
@@ -60,8 +60,13 @@ impl Output for FileOutput {
         result
     }
 
+    /// Closes the file and, with `keep_alive`, opens the path again at once (as Falco), so
+    /// the new file exists as soon as the rotation signal is handled.
     fn reopen(&mut self) -> Result<(), OutputError> {
         self.file = None;
+        if self.keep_alive {
+            self.file = Some(self.open()?);
+        }
         Ok(())
     }
 }

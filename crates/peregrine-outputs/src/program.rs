@@ -2,8 +2,10 @@
 //!
 //! Without `keep_alive` a fresh process takes each alert and is waited for (so a `curl`
 //! per alert finishes before the next starts); with `keep_alive` one long-lived process
-//! reads every line until [`Output::reopen`] closes its stdin. A process that died is
-//! replaced on the next alert; the failed write is reported as an error.
+//! reads every line until [`Output::reopen`] closes its stdin and starts the next one. A
+//! process that died is replaced on the next alert; the failed write is reported as an
+//! error (a line written into the pipe of a process that exits without reading it is lost
+//! unnoticed, exactly as with `popen`).
 
 use crate::output::{Output, OutputError};
 use peregrine_rules::info::Priority;
@@ -87,8 +89,14 @@ impl Output for ProgramOutput {
         Ok(())
     }
 
+    /// Ends the process (stdin closed, waited for) and, with `keep_alive`, starts the next
+    /// one at once, as Falco does.
     fn reopen(&mut self) -> Result<(), OutputError> {
-        self.close()
+        self.close()?;
+        if self.keep_alive {
+            self.child = Some(self.spawn()?);
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), OutputError> {

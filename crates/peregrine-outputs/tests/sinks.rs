@@ -29,6 +29,7 @@ fn file_keep_alive_follows_rename_until_reopen() {
     std::fs::rename(&path, &rotated).expect("rename");
     out.write("two", Priority::Warning).expect("write");
     out.reopen().expect("reopen");
+    assert!(path.exists(), "reopen creates the new file at once");
     out.write("three", Priority::Warning).expect("write");
     assert_eq!(read(&rotated), "one\ntwo\n");
     assert_eq!(read(&path), "three\n");
