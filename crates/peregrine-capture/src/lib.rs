@@ -15,7 +15,14 @@
 //! [`Capture::poll`] sleeps until the ring is half full or a short timeout passes, then drains
 //! everything. So there is no wakeup per event, and latency is bounded by the timeout
 //! (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
-//! uncaptured syscalls cost one array lookup.
+//! uncaptured syscalls cost one hook and an array lookup. Arguments are read at exit from the
+//! saved user registers; [`Capture::set_stash_at_enter`] switches chosen syscalls to an
+//! enter-time stash (and attaches the second hook only while some syscall uses it).
+//!
+//! Loss accounting is exact: every selected syscall that returns is either delivered or
+//! counted in [`Counters`] (ring full, by family; too large; stash failures), and records
+//! that fail to decode are counted as malformed and skipped (`tests/live_drops.rs` checks the
+//! arithmetic under a storm).
 
 mod layout;
 mod ring;
