@@ -8,7 +8,7 @@
 //! against the running kernel's BTF, `bpf_loop` callbacks, and prog-array maps initialised
 //! declaratively in C (the sys_exit tail calls) — with aya those would be our code to get
 //! right. Its cost is a C dependency (libelf, zlib) and a larger binary. We use libbpf-rs for
-//! load/attach/maps only and drain the ring ourselves ([`ring`]) to hand records out without
+//! load/attach/maps only and drain the ring ourselves (the `ring` module) to hand records out without
 //! copies.
 //!
 //! Data path: the kernel writes one record per syscall at exit, with `BPF_RB_NO_WAKEUP`;
