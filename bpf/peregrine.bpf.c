@@ -262,13 +262,18 @@ static __always_inline struct file *fd_file(long fd)
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	/* Direct loads through the BTF-typed task (faulting loads become 0), not helper calls:
+	 * this runs for every open-family and socket record. */
+	struct files_struct *files = t->files;
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = files->fdt;
 	if (!fdt)
 		return NULL;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	unsigned int max = fdt->max_fds;
 	if ((unsigned long)fd >= max)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
