@@ -257,6 +257,9 @@ static __always_inline __u32 encode_dev(__u32 kdev)
 
 /* ---- task helpers ---- */
 
+/* kfunc (6.2+): reinterprets a kernel pointer as a read-only BTF-typed one. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 static __always_inline struct file *fd_file(long fd)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
@@ -276,7 +279,8 @@ static __always_inline struct file *fd_file(long fd)
 	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	/* Typed again (read-only) so that callers walk file → inode → sb with direct loads. */
+	return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : NULL;
 }
 
 struct path_walk {
@@ -883,9 +887,9 @@ static __always_inline void push_open_identity(struct rec *r, struct file *f)
 		push_u64(r, 0);
 		return;
 	}
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	push_u32(r, encode_dev(BPF_CORE_READ(inode, i_sb, s_dev)));
-	push_u64(r, BPF_CORE_READ(inode, i_ino));
+	struct inode *inode = f->f_inode;
+	push_u32(r, encode_dev(inode->i_sb->s_dev));
+	push_u64(r, inode->i_ino);
 }
 
 /*
