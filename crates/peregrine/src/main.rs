@@ -10,6 +10,7 @@ mod backend;
 mod cli;
 mod config;
 mod defaults;
+mod events;
 mod logging;
 
 use backend::{Loaded, RuleInfo, RulesInput};
@@ -58,6 +59,12 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             }
         },
+        Mode::Events(events) => {
+            // The live view writes its own buffered stdout.
+            drop(out);
+            events::run(events.clone())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Mode::Version => {
             write_version(&mut out)?;
             ExitCode::SUCCESS
