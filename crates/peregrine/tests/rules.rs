@@ -222,3 +222,32 @@ fn an_unreadable_file_is_a_load_error_in_the_results() {
         "{json:#}"
     );
 }
+
+#[test]
+fn a_falco_yaml_selects_rules_files_and_rules() {
+    let config = TempRules::new(
+        "config",
+        &format!(
+            "rules_files:\n  - {}\nrules:\n  - disable:\n      tag: filesystem\npriority: error\nwebserver:\n  enabled: false\n",
+            default_rules()
+        ),
+    );
+    let out = peregrine(["-c", &config.path(), "--dry-run"]);
+    let so = stdout(&out);
+    assert!(out.status.success(), "{so}{}", stderr(&out));
+    assert!(so.contains(&format!("   {}", default_rules())), "{so}");
+    // Critical (3) and Error (2) rules pass the threshold; the Error one tagged filesystem
+    // is disabled.
+    assert!(
+        so.contains("Rules loaded: 10 (4 enabled, minimum priority Error)"),
+        "{so}"
+    );
+
+    // -o edits the same tree after the file: the override wins.
+    let out = peregrine(["-c", &config.path(), "-o", "priority=debug", "--dry-run"]);
+    assert!(
+        stdout(&out).contains("(7 enabled, minimum priority Debug)"),
+        "{}",
+        stdout(&out)
+    );
+}
