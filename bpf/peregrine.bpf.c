@@ -398,7 +398,8 @@ static __always_inline struct sock *fd_sock(long fd)
  * and the path. Like Falco's fd.name, the order is client → server: local → remote for an
  * outbound socket (connect, send), remote → local for an accepted one (`inbound`).
  */
-static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool inbound)
+static __always_inline void push_socktuple_peer(struct rec *r, struct sock *sk, bool inbound,
+					       const void *upeer, bool peer_inbound)
 {
 	if (!sk) {
 		push_empty(r);
@@ -406,11 +407,21 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool 
 	}
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	__u8 *tmp = r->b + PG_TMP_OFF;
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* An unconnected datagram socket: the peer is the address passed to sendto or filled
+	 * in by recvfrom, and the tuple is oriented client → server from that peer. */
+	bool use_peer = false;
+	if (upeer && dport == 0 && bpf_probe_read_user(tmp, 24, upeer) == 0 &&
+	    *(__u16 *)tmp == family) {
+		use_peer = true;
+		inbound = peer_inbound;
+	}
 	if (family == AF_INET) {
 		__u32 la = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		__u32 ra = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__u16 rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		__u32 ra = use_peer ? *(__u32 *)&tmp[4] : BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u16 rp = use_peer ? bpf_ntohs(*(__u16 *)&tmp[2]) : dport;
 		p[0] = AF_INET;
 		*(__u32 *)&p[1] = inbound ? ra : la;
 		*(__u16 *)&p[5] = inbound ? rp : lp;
@@ -420,16 +431,16 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool 
 		set_len(r, 13);
 	} else if (family == AF_INET6) {
 		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		__u16 rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		__u16 rp = use_peer ? bpf_ntohs(*(__u16 *)&tmp[2]) : dport;
 		p[0] = AF_INET6;
 		/* bpf_core_read with an explicit size: BPF_CORE_READ_INTO would size by *dst. */
-		if (inbound) {
-			bpf_core_read(&p[1], 16, &sk->__sk_common.skc_v6_daddr);
-			bpf_core_read(&p[19], 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		} else {
-			bpf_core_read(&p[1], 16, &sk->__sk_common.skc_v6_rcv_saddr);
-			bpf_core_read(&p[19], 16, &sk->__sk_common.skc_v6_daddr);
-		}
+		__u8 *local = inbound ? &p[19] : &p[1];
+		__u8 *remote = inbound ? &p[1] : &p[19];
+		bpf_core_read(local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		if (use_peer)
+			__builtin_memcpy(remote, &tmp[8], 16);
+		else
+			bpf_core_read(remote, 16, &sk->__sk_common.skc_v6_daddr);
 		*(__u16 *)&p[17] = inbound ? rp : lp;
 		*(__u16 *)&p[35] = inbound ? lp : rp;
 		r->h->len += 37;
@@ -464,6 +475,11 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool 
 		r->h->len += 1;
 		set_len(r, 1);
 	}
+}
+
+static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool inbound)
+{
+	push_socktuple_peer(r, sk, inbound, NULL, false);
 }
 
 /* A user sockaddr converted to Falco's sockaddr encoding. */
@@ -1100,13 +1116,13 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
-		push_socktuple(rp, fd_sock(a[0]), false);
+		push_socktuple_peer(rp, fd_sock(a[0]), false, (void *)a[4], false);
 		break;
 	case 45: /* recvfrom: res, data, tuple, fd, size */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
-		push_socktuple(rp, fd_sock(a[0]), false);
+		push_socktuple_peer(rp, fd_sock(a[0]), false, ret >= 0 ? (void *)a[4] : NULL, true);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
 		break;
@@ -1149,6 +1165,16 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(2);
 		push_u64(rp, ret);
 		push_u32(rp, a[0]);
+		break;
+	case 112: /* setsid: res */
+		BEGIN(1);
+		push_u64(rp, ret);
+		break;
+	case 109: /* setpgid: res, pid, pgid */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u64(rp, (int)a[1]);
 		break;
 	case 117: /* setresuid: res, ruid, euid, suid */
 	case 119: /* setresgid: res, rgid, egid, sgid */

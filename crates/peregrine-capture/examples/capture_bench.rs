@@ -108,7 +108,6 @@ fn run(work: Work, iters: u64, selected: Option<&[&str]>, ring: u32) -> Outcome 
             procexit: false,
             only_tgid: None,
             exclude_self: true,
-            stash_at_enter: EventTypeSet::empty(),
         };
         Capture::open(&cfg).expect("capture (run as root)")
     });
@@ -164,6 +163,12 @@ fn main() {
         .unwrap_or(2_000_000);
     let ring = 64 << 20;
     println!("iterations per run: {iters}; ns are per loop iteration (open+close = 2 syscalls)");
+    let t = Instant::now();
+    drop(Capture::open(&CaptureConfig::default()).expect("capture (run as root)"));
+    println!(
+        "startup: load + attach of the default selection in {:?}",
+        t.elapsed()
+    );
     println!(
         "{:<10} {:<9} {:>10} {:>10} {:>12} {:>10}",
         "workload", "mode", "ns/iter", "added ns", "delivered", "drops"

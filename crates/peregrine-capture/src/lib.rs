@@ -161,9 +161,6 @@ pub struct CaptureConfig {
     pub only_tgid: Option<u32>,
     /// Exclude the agent's own process (always wanted except in self-tests).
     pub exclude_self: bool,
-    /// Syscalls whose arguments are stashed at sys_enter rather than read from the saved
-    /// registers at exit. Empty by default: it attaches a second hook to every syscall.
-    pub stash_at_enter: EventTypeSet,
 }
 
 impl Default for CaptureConfig {
@@ -174,7 +171,6 @@ impl Default for CaptureConfig {
             procexit: true,
             only_tgid: None,
             exclude_self: true,
-            stash_at_enter: EventTypeSet::empty(),
         }
     }
 }
@@ -304,7 +300,7 @@ impl Capture {
             kcfg,
             syscalls: config.syscalls,
             procexit: config.procexit,
-            stash_at_enter: config.stash_at_enter,
+            stash_at_enter: EventTypeSet::empty(),
             _links: Vec::new(),
             obj,
             boot_to_epoch_ns: boot_to_epoch_ns(),
@@ -381,7 +377,9 @@ impl Capture {
         self.sync_enter_hook()
     }
 
-    /// Chooses which syscalls stash their arguments at sys_enter.
+    /// Chooses which syscalls stash their arguments at sys_enter rather than reading them
+    /// from the saved registers at exit. None by default: a non-empty set attaches a second
+    /// hook that every syscall on the host pays for.
     pub fn set_stash_at_enter(&mut self, syscalls: &EventTypeSet) -> Result<(), CaptureError> {
         self.stash_at_enter = *syscalls;
         self.write_interest()?;
@@ -503,4 +501,53 @@ fn find_map<'o>(obj: &'o Object, name: &'static str) -> Result<libbpf_rs::Map<'o
 pub fn have_bpf_privileges() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families() {
+        for (name, fam) in [
+            ("openat", Family::File),
+            ("connect", Family::Net),
+            ("execve", Family::Process),
+            ("init_module", Family::Other),
+            ("unlinkat", Family::File),
+        ] {
+            assert_eq!(Family::of(name), fam, "{name}");
+        }
+    }
+
+    #[test]
+    fn default_selection_covers_the_rules_event_types() {
+        let set = dedicated_syscalls();
+        for name in [
+            "openat",
+            "execve",
+            "connect",
+            "ptrace",
+            "setns",
+            "userfaultfd",
+        ] {
+            let t = EventType::from_name(name).expect("known");
+            assert!(set.contains(t), "{name}");
+        }
+        assert!(!set.contains(EventType::from_name("getppid").expect("known")));
+    }
+
+    #[test]
+    fn rejects_bad_ring_sizes_before_touching_the_kernel() {
+        for size in [0, 1000, 4095, 6000] {
+            let cfg = CaptureConfig {
+                ring_bytes: size,
+                ..CaptureConfig::default()
+            };
+            assert!(
+                matches!(Capture::open(&cfg), Err(CaptureError::RingSize(s)) if s == size),
+                "{size}"
+            );
+        }
+    }
 }

@@ -485,6 +485,15 @@ fn udp_connect_send_recv() {
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
+            // An unconnected client: the tuple's peer comes from the sendto/recvfrom address.
+            let u = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let dst = (&d as *const libc::sockaddr_in).cast();
+            libc::sendto(u, c"again".as_ptr().cast(), 5, 0, dst, 16);
+            let mut from: libc::sockaddr_in = zeroed();
+            let mut flen = 16u32;
+            let fromp = (&mut from as *mut libc::sockaddr_in).cast();
+            libc::recvfrom(srv, buf.as_mut_ptr().cast(), 16, 0, fromp, &mut flen);
+            rep.report(local_port(u));
             let mut out = *b"world";
             let mut iov = libc::iovec {
                 iov_base: out.as_mut_ptr().cast(),
@@ -508,21 +517,31 @@ fn udp_connect_send_recv() {
             }
         },
     );
-    let [srv, sport, cl, cport] = run.reported[..] else {
+    let [uport, srv, sport, cl, cport] = run.reported[..] else {
         panic!("reports {:?}", run.reported)
     };
     let lo = "127.0.0.1";
+    let (sends, recvs) = (run.of("sendto"), run.of("recvfrom"));
+    assert_eq!((sends.len(), recvs.len()), (2, 2), "{:?}", run.events);
+    // The unconnected socket is bound to the wildcard address; the peer is sendto's.
+    assert_eq!(
+        sends[1].pick(&["res", "data", "tuple"]),
+        format!("res=5 data=again tuple=0.0.0.0:{uport}->{lo}:{sport}")
+    );
+    assert_eq!(
+        recvs[1].pick(&["res", "data", "tuple"]),
+        format!("res=5 data=again tuple={lo}:{uport}->{lo}:{sport}")
+    );
     assert_eq!(
         run.one("connect").pick(&["res", "tuple", "fd"]),
         format!("res=0 tuple={lo}:{cport}->{lo}:{sport} fd={cl}")
     );
     assert_eq!(
-        run.one("sendto")
-            .pick(&["res", "data", "fd", "size", "tuple"]),
+        sends[0].pick(&["res", "data", "fd", "size", "tuple"]),
         format!("res=5 data=hello fd={cl} size=5 tuple={lo}:{cport}->{lo}:{sport}")
     );
     assert_eq!(
-        run.one("recvfrom").pick(&["res", "data", "fd", "size"]),
+        recvs[0].pick(&["res", "data", "fd", "size"]),
         format!("res=5 data=hello fd={srv} size=16")
     );
     assert_eq!(
@@ -654,6 +673,8 @@ fn credentials_namespaces_mount_ptrace_module() {
             "setgid",
             "setresuid",
             "openat",
+            "setsid",
+            "setpgid",
         ],
         1 << 20,
         |rep| unsafe {
@@ -693,6 +714,9 @@ fn credentials_namespaces_mount_ptrace_module() {
             } else {
                 r
             });
+            libc::setpgid(0, 0);
+            let sid = libc::setsid();
+            rep.report(sid as i64);
             libc::setgid(65534);
             libc::setresuid(65534, 65534, 65534);
             libc::setuid(0);
@@ -732,6 +756,14 @@ fn credentials_namespaces_mount_ptrace_module() {
         Some(init.to_string().as_str())
     );
     assert_eq!(run.one("setgid").pick(&["res", "gid"]), "res=0 gid=65534");
+    // After setpgid(0, 0) the child leads its process group, so setsid fails with EPERM
+    // (-1 as a PT_PID result, rendered without an errno name).
+    assert_eq!(run.reported[2], -1);
+    assert_eq!(
+        run.one("setpgid").pick(&["res", "pid", "pgid"]),
+        "res=0 pid=0 pgid=0"
+    );
+    assert_eq!(run.one("setsid").get("res"), "-1");
     assert_eq!(
         run.one("setresuid").pick(&["res", "ruid", "euid", "suid"]),
         "res=0 ruid=65534 euid=65534 suid=65534"

@@ -141,9 +141,10 @@ pub fn run_child_with(
         procexit: true,
         only_tgid: Some(pid as u32),
         exclude_self: true,
-        stash_at_enter: set(at_enter),
     };
     let mut cap = Capture::open(&config).expect("capture opens");
+    cap.set_stash_at_enter(&set(at_enter))
+        .expect("stash selection");
     // SAFETY: releasing the child.
     unsafe {
         libc::write(go_w, [1u8].as_ptr().cast(), 1);
