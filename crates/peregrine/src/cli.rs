@@ -147,6 +147,8 @@ pub struct HiArgs {
     pub rules: RulesSource,
     /// Non-fatal problems found while validating (unknown config keys), for the caller to log.
     pub warnings: Vec<String>,
+    /// `-v`: fuller output where Falco has it (`-V` details, `--list` types).
+    pub verbose: bool,
 }
 
 impl HiArgs {
@@ -214,6 +216,7 @@ impl HiArgs {
             config,
             rules,
             warnings,
+            verbose: low.verbose > 0,
         })
     }
 }

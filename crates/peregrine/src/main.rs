@@ -84,11 +84,12 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             if args.config.json_output {
                 writeln!(out, "{}", loaded.json)?;
             } else {
-                writeln!(out, "Validating rules file(s):")?;
+                // Falco logs this header (stderr); stdout carries only the results.
+                eprintln!("Validating rules file(s):");
                 for input in &inputs {
-                    writeln!(out, "   {}", input.name())?;
+                    eprintln!("   {}", input.name());
                 }
-                writeln!(out, "{}", loaded.text.trim_end())?;
+                writeln!(out, "{}", loaded.text(args.verbose).trim_end())?;
             }
             exit_code(loaded.successful)
         }
@@ -158,7 +159,7 @@ fn rules_inputs(source: &RulesSource) -> Vec<RulesInput> {
 fn load_rules(args: &HiArgs) -> anyhow::Result<Option<Loaded>> {
     let mut loaded = backend::load(&rules_inputs(&args.rules));
     if !loaded.successful || loaded.has_warnings {
-        eprintln!("{}", loaded.text.trim_end());
+        eprintln!("{}", loaded.text(true).trim_end());
     }
     if !loaded.successful {
         return Ok(None);

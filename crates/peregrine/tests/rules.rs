@@ -251,3 +251,29 @@ fn a_falco_yaml_selects_rules_files_and_rules() {
         stdout(&out)
     );
 }
+
+#[test]
+fn validate_text_shows_warning_details_only_with_v() {
+    let rules = TempRules::new(
+        "warn",
+        "- macro: never_used\n  condition: proc.name = x\n- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n",
+    );
+    let out = peregrine(["-V", &rules.path()]);
+    let so = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{so}{}", stderr(&out));
+    assert!(
+        so.starts_with(&format!("{}: Ok, with warnings", rules.path())),
+        "{so}"
+    );
+    assert!(so.contains("LOAD_UNUSED_MACRO"), "{so}");
+    assert!(
+        !so.contains("Macro not referred to"),
+        "details need -v: {so}"
+    );
+
+    let so = stdout(&peregrine(["-v", "-V", &rules.path()]));
+    assert!(
+        so.contains("Macro not referred to by any other rule/macro"),
+        "{so}"
+    );
+}
