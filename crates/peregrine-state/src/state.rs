@@ -8,7 +8,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use peregrine_event::{Event, SockAddr, SockTuple, Value};
+use peregrine_event::raw::MAX_PARAMS;
+use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
 use rustc_hash::FxHashMap;
 
 use crate::container;
@@ -104,14 +105,62 @@ const PPM_CL_CLONE_PARENT: u32 = 1 << 8;
 const PPM_CL_CLONE_THREAD: u32 = 1 << 13;
 const AT_FDCWD: i64 = -100;
 
-fn int(ev: &Event<'_>, name: &str) -> Option<i64> {
+/// An event with its parameters decoded once: handlers look several of them up by name, and
+/// decoding each lookup anew (the record stores lengths, not offsets) would dominate the cost
+/// of a small event.
+pub(crate) struct P<'e, 'a> {
+    ev: &'e Event<'a>,
+    raw: [&'a [u8]; MAX_PARAMS],
+    pub ts: u64,
+    malformed: std::cell::Cell<bool>,
+}
+
+impl<'e, 'a> P<'e, 'a> {
+    fn new(ev: &'e Event<'a>) -> Self {
+        let mut raw: [&'a [u8]; MAX_PARAMS] = [&[]; MAX_PARAMS];
+        for (slot, bytes) in raw.iter_mut().zip(ev.raw.params()) {
+            *slot = bytes;
+        }
+        P {
+            ev,
+            raw,
+            ts: ev.ts,
+            malformed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Parameter `name`, decoded on demand (only the few a handler reads are decoded).
+    fn param(&self, name: &str) -> Option<Result<Value<'a>, ValueError>> {
+        let i = self.ev.schema.index_of(name)?;
+        let ty = self.ev.schema.params.get(i)?.ty;
+        let v = Value::decode(ty, self.raw.get(i)?);
+        if v.is_err() {
+            self.malformed.set(true);
+        }
+        Some(v)
+    }
+
+    fn tid(&self) -> u32 {
+        self.ev.tid()
+    }
+
+    fn pid(&self) -> u32 {
+        self.ev.pid()
+    }
+
+    fn name(&self) -> &'static str {
+        self.ev.name()
+    }
+}
+
+fn int(ev: &P<'_, '_>, name: &str) -> Option<i64> {
     match ev.param(name)? {
         Ok(v) => v.as_i64(),
         Err(_) => None,
     }
 }
 
-fn text(ev: &Event<'_>, name: &str) -> Option<String> {
+fn text(ev: &P<'_, '_>, name: &str) -> Option<String> {
     match ev.param(name)? {
         Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
         _ => None,
@@ -119,7 +168,7 @@ fn text(ev: &Event<'_>, name: &str) -> Option<String> {
 }
 
 /// A NUL-separated list, keeping at most `budget` bytes of items.
-fn list(ev: &Event<'_>, name: &str, budget: usize) -> Option<Vec<String>> {
+fn list(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
     let b = match ev.param(name)? {
         Ok(Value::Bytes(b)) | Ok(Value::Str(b)) => b,
         _ => return None,
@@ -288,6 +337,14 @@ impl State {
 
     /// Applies one event. Call it for every event, in order, before evaluating rules on it.
     pub fn update(&mut self, ev: &Event<'_>) {
+        let ev = &P::new(ev);
+        self.apply(ev);
+        if ev.malformed.get() {
+            self.counters.malformed += 1;
+        }
+    }
+
+    fn apply(&mut self, ev: &P<'_, '_>) {
         if let Some((pid, fd)) = self.pending_close.take() {
             if let Some(p) = self.table.procs.get_mut(&pid) {
                 p.fds.remove(&fd);
@@ -549,7 +606,7 @@ impl State {
         }
     }
 
-    fn on_clone(&mut self, ev: &Event<'_>) {
+    fn on_clone(&mut self, ev: &P<'_, '_>) {
         let Some(res) = int(ev, "res") else {
             self.counters.malformed += 1;
             return;
@@ -622,7 +679,7 @@ impl State {
     /// clone event reports.
     fn process_from_clone(
         &self,
-        ev: &Event<'_>,
+        ev: &P<'_, '_>,
         pid: i64,
         parent_pid: Option<i64>,
         child_side: bool,
@@ -689,7 +746,7 @@ impl State {
         p
     }
 
-    fn on_exec(&mut self, ev: &Event<'_>) {
+    fn on_exec(&mut self, ev: &P<'_, '_>) {
         if int(ev, "res") != Some(0) {
             return;
         }
@@ -775,12 +832,15 @@ impl State {
         }
     }
 
-    fn on_open(&mut self, ev: &Event<'_>) {
+    fn on_open(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
         let Some(fd) = fd else { return };
-        let raw = text(ev, "name").unwrap_or_default();
+        let raw = match ev.param("name") {
+            Some(Ok(Value::Str(b))) => b,
+            _ => &[][..],
+        };
         let flags = if ev.name() == "creat" {
             // O_WRONLY | O_CREAT | O_TRUNC
             2 | PPM_O_CREAT | (1 << 8)
@@ -788,6 +848,7 @@ impl State {
             int(ev, "flags").unwrap_or(0) as u32
         };
         let dirfd = int(ev, "dirfd").unwrap_or(AT_FDCWD);
+        let raw = String::from_utf8_lossy(raw);
         let name = match self.proc_mut(tid) {
             Some(p) => {
                 if raw.starts_with('/') || dirfd == AT_FDCWD {
@@ -805,6 +866,12 @@ impl State {
         } else {
             FdKind::File
         };
+        // fd.nameraw falls back to fd.name, so store it only when it differs.
+        let raw = if raw == name.as_str() {
+            String::new()
+        } else {
+            raw.into_owned()
+        };
         let mut f = Fd::new(kind, name);
         f.nameraw = raw;
         f.flags = flags;
@@ -818,7 +885,7 @@ impl State {
         }
     }
 
-    fn on_socket(&mut self, ev: &Event<'_>) {
+    fn on_socket(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -882,7 +949,7 @@ impl State {
         }
     }
 
-    fn on_connect(&mut self, ev: &Event<'_>) {
+    fn on_connect(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -906,7 +973,7 @@ impl State {
         }
     }
 
-    fn on_accept(&mut self, ev: &Event<'_>) {
+    fn on_accept(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -924,7 +991,7 @@ impl State {
         }
     }
 
-    fn on_bind(&mut self, ev: &Event<'_>) {
+    fn on_bind(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -957,7 +1024,7 @@ impl State {
 
     /// sendto/sendmsg/recvfrom/recvmsg carry the socket's current tuple: an unconnected UDP
     /// socket gets (or changes) its peer this way, and `fd.name_changed` says so.
-    fn on_io_tuple(&mut self, ev: &Event<'_>) {
+    fn on_io_tuple(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
