@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use peregrine_event::raw::MAX_PARAMS;
+use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
 use rustc_hash::FxHashMap;
 
@@ -363,18 +363,25 @@ impl State {
         self.cur = Current::default();
         let tid = i64::from(ev.tid());
         let name = ev.name();
-        if matches!(name, "clone" | "fork" | "vfork" | "clone3") {
+        // Dispatch on the syscall number: a jump table, where matching names would compare
+        // strings for every event.
+        let op: i32 = match ev.ev.raw.kind {
+            KIND_SYSCALL => i32::from(ev.ev.raw.nr),
+            KIND_PROCEXIT => -2,
+            _ => -1,
+        };
+        if matches!(op, 56 | 57 | 58 | 435) {
             self.on_clone(ev);
             return;
         }
         if !self.table.threads.contains_key(&tid) {
             self.lookup_unknown(tid, i64::from(ev.pid()));
         }
-        match name {
-            "execve" | "execveat" => self.on_exec(ev),
-            "procexit" => self.pending_exit = Some(tid),
-            "open" | "openat" | "openat2" | "creat" => self.on_open(ev),
-            "close" => {
+        match op {
+            59 | 322 => self.on_exec(ev),
+            -2 => self.pending_exit = Some(tid),
+            2 | 257 | 437 | 85 => self.on_open(ev),
+            3 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
@@ -383,7 +390,7 @@ impl State {
                     }
                 }
             }
-            "dup" | "dup2" | "dup3" => {
+            32 | 33 | 292 => {
                 let old = int(ev, "oldfd");
                 self.cur.fd = old;
                 let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
@@ -391,7 +398,7 @@ impl State {
                     self.dup(tid, old, res, cloexec);
                 }
             }
-            "fcntl" => {
+            72 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 // F_DUPFD (0), and F_DUPFD_CLOEXEC (1030) as the kernel's 8-bit cmd (6, which
@@ -402,11 +409,11 @@ impl State {
                     }
                 }
             }
-            "socket" => self.on_socket(ev),
-            "connect" => self.on_connect(ev),
-            "accept" | "accept4" => self.on_accept(ev),
-            "bind" => self.on_bind(ev),
-            "listen" => {
+            41 => self.on_socket(ev),
+            42 => self.on_connect(ev),
+            43 | 288 => self.on_accept(ev),
+            49 => self.on_bind(ev),
+            50 => {
                 self.cur.fd = int(ev, "fd");
                 if let (Some(0), Some(fd)) = (int(ev, "res"), self.cur.fd) {
                     if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
@@ -414,8 +421,8 @@ impl State {
                     }
                 }
             }
-            "sendto" | "sendmsg" | "recvfrom" | "recvmsg" => self.on_io_tuple(ev),
-            "pipe" | "pipe2" => {
+            44 | 46 | 45 | 47 => self.on_io_tuple(ev),
+            22 | 293 => {
                 if int(ev, "res") == Some(0) {
                     let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
                     let ino = int(ev, "ino").unwrap_or(0) as u64;
@@ -429,7 +436,7 @@ impl State {
                     }
                 }
             }
-            "socketpair" => {
+            53 => {
                 if int(ev, "res") == Some(0) {
                     for p in ["fd1", "fd2"] {
                         if let Some(fd) = int(ev, p) {
@@ -438,7 +445,7 @@ impl State {
                     }
                 }
             }
-            "memfd_create" => {
+            319 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 if let Some(fd) = fd.filter(|&f| f >= 0) {
@@ -447,7 +454,7 @@ impl State {
                     self.add_fd(tid, fd, f);
                 }
             }
-            "eventfd" | "eventfd2" | "signalfd" | "signalfd4" | "bpf" | "userfaultfd" => {
+            284 | 290 | 282 | 289 | 321 | 323 => {
                 let kind = match name {
                     "eventfd" | "eventfd2" => FdKind::Event,
                     "signalfd" | "signalfd4" => FdKind::Signalfd,
@@ -463,7 +470,7 @@ impl State {
                     }
                 }
             }
-            "chdir" => {
+            80 => {
                 if int(ev, "res") == Some(0) {
                     if let Some(path) = text(ev, "path") {
                         if let Some(p) = self.proc_mut(tid) {
@@ -472,7 +479,7 @@ impl State {
                     }
                 }
             }
-            "fchdir" => {
+            81 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
@@ -483,7 +490,7 @@ impl State {
                     }
                 }
             }
-            "setuid" | "setresuid" => {
+            105 | 117 => {
                 let uid = int(ev, "uid").or_else(|| int(ev, "euid"));
                 if let (Some(0), Some(uid)) = (int(ev, "res"), uid) {
                     if uid as u32 != u32::MAX {
@@ -493,7 +500,7 @@ impl State {
                     }
                 }
             }
-            "setgid" | "setresgid" => {
+            106 | 119 => {
                 let gid = int(ev, "gid").or_else(|| int(ev, "egid"));
                 if let (Some(0), Some(gid)) = (int(ev, "res"), gid) {
                     if gid as u32 != u32::MAX {
@@ -503,7 +510,7 @@ impl State {
                     }
                 }
             }
-            "capset" => {
+            126 => {
                 if int(ev, "res") == Some(0) {
                     let caps = (
                         int(ev, "cap_permitted"),
