@@ -56,6 +56,7 @@ fn thread_cpu() -> std::time::Duration {
 fn config() -> StateConfig {
     StateConfig {
         proc_root: None,
+        container_sockets: Vec::new(),
         ..StateConfig::default()
     }
 }

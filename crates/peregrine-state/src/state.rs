@@ -32,6 +32,8 @@ pub struct StateConfig {
     /// Where `/proc` is; `None` disables on-demand lookups of unknown threads and user
     /// databases (tests, capture replay).
     pub proc_root: Option<PathBuf>,
+    /// Container API sockets to ask for metadata; empty disables lookups.
+    pub container_sockets: Vec<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -42,6 +44,7 @@ impl Default for StateConfig {
             max_args_bytes: 4096,
             max_env_bytes: 4096,
             proc_root: Some(PathBuf::from("/proc")),
+            container_sockets: crate::runtime::default_sockets(),
         }
     }
 }
@@ -70,6 +73,18 @@ pub struct Counters {
     pub purged: u64,
     /// Events whose parameters did not decode as their schema says.
     pub malformed: u64,
+    /// Container metadata lookups answered, failed, and not queued (queue full).
+    pub container_lookups: u64,
+    pub container_lookups_failed: u64,
+    pub container_requests_dropped: u64,
+}
+
+/// What is known about a container's runtime metadata.
+#[derive(Clone, Debug)]
+pub(crate) enum Meta {
+    Pending,
+    Known(std::sync::Arc<crate::runtime::ContainerInfo>),
+    Failed,
 }
 
 /// The fd an event acts on, for `fd.*` fields.
@@ -96,6 +111,8 @@ pub struct State {
     pub(crate) cur_ts: u64,
     pub(crate) users: FxHashMap<String, UserDb>,
     pub(crate) hostname: String,
+    pub(crate) containers: FxHashMap<String, Meta>,
+    resolver: Option<crate::runtime::Resolver>,
 }
 
 const PPM_O_CREAT: u32 = 1 << 2;
@@ -231,6 +248,8 @@ impl State {
             cur_ts: 0,
             users: FxHashMap::default(),
             hostname,
+            containers: FxHashMap::default(),
+            resolver: None,
         }
     }
 
@@ -338,9 +357,69 @@ impl State {
     /// Applies one event. Call it for every event, in order, before evaluating rules on it.
     pub fn update(&mut self, ev: &Event<'_>) {
         let ev = &P::new(ev);
+        if self.resolver.is_some() {
+            self.poll_containers();
+        }
         self.apply(ev);
+        self.want_container(i64::from(ev.tid()));
         if ev.malformed.get() {
             self.counters.malformed += 1;
+        }
+    }
+
+    /// Takes in finished container metadata lookups (never waits). [`State::update`] calls it;
+    /// callers without events (tests, an idle agent) may call it too.
+    pub fn poll_containers(&mut self) {
+        let Some(r) = &self.resolver else { return };
+        for l in r.try_results() {
+            let meta = match l.info {
+                Some(i) => {
+                    self.counters.container_lookups += 1;
+                    Meta::Known(i)
+                }
+                None => {
+                    self.counters.container_lookups_failed += 1;
+                    Meta::Failed
+                }
+            };
+            self.containers.insert(l.id, meta);
+        }
+    }
+
+    /// Asks for the metadata of the current thread's container if nobody has yet.
+    fn want_container(&mut self, tid: i64) {
+        let Some((_, p)) = self.table.thread(tid) else {
+            return;
+        };
+        if p.container_id.is_empty()
+            || self.cfg.container_sockets.is_empty()
+            || self.containers.contains_key(&p.container_id)
+        {
+            return;
+        }
+        let id = p.container_id.clone();
+        if self.resolver.is_none() {
+            match crate::runtime::Resolver::start(self.cfg.container_sockets.clone(), 256) {
+                Ok(r) => self.resolver = Some(r),
+                Err(_) => {
+                    self.counters.container_lookups_failed += 1;
+                    self.containers.insert(id, Meta::Failed);
+                    return;
+                }
+            }
+        }
+        if self.resolver.as_ref().is_some_and(|r| r.request(&id)) {
+            self.containers.insert(id, Meta::Pending);
+        } else {
+            self.counters.container_requests_dropped += 1;
+        }
+    }
+
+    /// Runtime metadata of a container, when known.
+    pub fn container_info(&self, full_id: &str) -> Option<&crate::runtime::ContainerInfo> {
+        match self.containers.get(full_id)? {
+            Meta::Known(i) => Some(i),
+            _ => None,
         }
     }
 
@@ -370,6 +449,7 @@ impl State {
             KIND_PROCEXIT => -2,
             _ => -1,
         };
+        // clone, fork, vfork, clone3
         if matches!(op, 56 | 57 | 58 | 435) {
             self.on_clone(ev);
             return;
@@ -378,9 +458,13 @@ impl State {
             self.lookup_unknown(tid, i64::from(ev.pid()));
         }
         match op {
+            // execve, execveat
             59 | 322 => self.on_exec(ev),
+            // procexit
             -2 => self.pending_exit = Some(tid),
+            // open, openat, openat2, creat
             2 | 257 | 437 | 85 => self.on_open(ev),
+            // close
             3 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
@@ -390,6 +474,7 @@ impl State {
                     }
                 }
             }
+            // dup, dup2, dup3
             32 | 33 | 292 => {
                 let old = int(ev, "oldfd");
                 self.cur.fd = old;
@@ -398,6 +483,7 @@ impl State {
                     self.dup(tid, old, res, cloexec);
                 }
             }
+            // fcntl
             72 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
@@ -409,10 +495,15 @@ impl State {
                     }
                 }
             }
+            // socket
             41 => self.on_socket(ev),
+            // connect
             42 => self.on_connect(ev),
+            // accept, accept4
             43 | 288 => self.on_accept(ev),
+            // bind
             49 => self.on_bind(ev),
+            // listen
             50 => {
                 self.cur.fd = int(ev, "fd");
                 if let (Some(0), Some(fd)) = (int(ev, "res"), self.cur.fd) {
@@ -421,7 +512,9 @@ impl State {
                     }
                 }
             }
-            44 | 46 | 45 | 47 => self.on_io_tuple(ev),
+            // sendto, recvfrom, sendmsg, recvmsg
+            44..=47 => self.on_io_tuple(ev),
+            // pipe, pipe2
             22 | 293 => {
                 if int(ev, "res") == Some(0) {
                     let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
@@ -436,6 +529,7 @@ impl State {
                     }
                 }
             }
+            // socketpair
             53 => {
                 if int(ev, "res") == Some(0) {
                     for p in ["fd1", "fd2"] {
@@ -445,6 +539,7 @@ impl State {
                     }
                 }
             }
+            // memfd_create
             319 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
@@ -454,6 +549,7 @@ impl State {
                     self.add_fd(tid, fd, f);
                 }
             }
+            // eventfd, eventfd2, signalfd, signalfd4, bpf, userfaultfd
             284 | 290 | 282 | 289 | 321 | 323 => {
                 let kind = match name {
                     "eventfd" | "eventfd2" => FdKind::Event,
@@ -470,6 +566,7 @@ impl State {
                     }
                 }
             }
+            // chdir
             80 => {
                 if int(ev, "res") == Some(0) {
                     if let Some(path) = text(ev, "path") {
@@ -479,6 +576,7 @@ impl State {
                     }
                 }
             }
+            // fchdir
             81 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
@@ -490,6 +588,7 @@ impl State {
                     }
                 }
             }
+            // setuid, setresuid
             105 | 117 => {
                 let uid = int(ev, "uid").or_else(|| int(ev, "euid"));
                 if let (Some(0), Some(uid)) = (int(ev, "res"), uid) {
@@ -500,6 +599,7 @@ impl State {
                     }
                 }
             }
+            // setgid, setresgid
             106 | 119 => {
                 let gid = int(ev, "gid").or_else(|| int(ev, "egid"));
                 if let (Some(0), Some(gid)) = (int(ev, "res"), gid) {
@@ -510,6 +610,7 @@ impl State {
                     }
                 }
             }
+            // capset
             126 => {
                 if int(ev, "res") == Some(0) {
                     let caps = (
@@ -903,9 +1004,13 @@ impl State {
         let ty = int(ev, "type").unwrap_or(0) as u64;
         let proto = int(ev, "proto").unwrap_or(0) as u64;
         let kind = match domain {
+            // open
             2 => FdKind::Ipv4,
+            // ?
             10 => FdKind::Ipv6,
+            // ?
             1 => FdKind::Unix,
+            // ?
             16 => FdKind::Netlink,
             _ => FdKind::Unknown,
         };
