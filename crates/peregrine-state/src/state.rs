@@ -84,8 +84,13 @@ pub struct Counters {
 pub(crate) enum Meta {
     Pending,
     Known(std::sync::Arc<crate::runtime::ContainerInfo>),
-    Failed,
+    /// Failed at this event time; retried after [`RETRY_NS`] (a container may be looked up
+    /// before its runtime has recorded it).
+    Failed(u64),
 }
+
+/// How long a failed container lookup is remembered before it is tried again.
+const RETRY_NS: u64 = 2_000_000_000;
 
 /// The fd an event acts on, for `fd.*` fields.
 #[derive(Clone, Debug, Default)]
@@ -379,7 +384,7 @@ impl State {
                 }
                 None => {
                     self.counters.container_lookups_failed += 1;
-                    Meta::Failed
+                    Meta::Failed(self.cur_ts)
                 }
             };
             self.containers.insert(l.id, meta);
@@ -391,11 +396,13 @@ impl State {
         let Some((_, p)) = self.table.thread(tid) else {
             return;
         };
-        if p.container_id.is_empty()
-            || self.cfg.container_sockets.is_empty()
-            || self.containers.contains_key(&p.container_id)
-        {
+        if p.container_id.is_empty() || self.cfg.container_sockets.is_empty() {
             return;
+        }
+        match self.containers.get(&p.container_id) {
+            None => {}
+            Some(Meta::Failed(at)) if self.cur_ts.saturating_sub(*at) > RETRY_NS => {}
+            Some(_) => return,
         }
         let id = p.container_id.clone();
         if self.resolver.is_none() {
@@ -403,7 +410,7 @@ impl State {
                 Ok(r) => self.resolver = Some(r),
                 Err(_) => {
                     self.counters.container_lookups_failed += 1;
-                    self.containers.insert(id, Meta::Failed);
+                    self.containers.insert(id, Meta::Failed(u64::MAX));
                     return;
                 }
             }
@@ -918,10 +925,21 @@ impl State {
         if let Some(g) = int(ev, "vpgid") {
             p.vpgid = g;
         }
-        if let Some(c) = list(ev, "cgroups", 8192) {
-            if !c.is_empty() {
+        match list(ev, "cgroups", 8192) {
+            Some(c) if !c.is_empty() => {
                 p.cgroups = split_cgroups(c);
                 set_container(p);
+            }
+            // The record has no cgroups (the kernel side may not send them): exec is when a
+            // container's first process gets here, so read them once from /proc.
+            _ => {
+                if let Some(root) = &self.cfg.proc_root {
+                    let cg = procfs::read_cgroups(root, pid);
+                    if !cg.is_empty() {
+                        p.cgroups = cg;
+                        set_container(p);
+                    }
+                }
             }
         }
         p.fds.retain(|_, f| !f.cloexec);
