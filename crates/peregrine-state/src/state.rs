@@ -396,7 +396,19 @@ impl State {
         let Some((_, p)) = self.table.thread(tid) else {
             return;
         };
-        if p.container_id.is_empty() || self.cfg.container_sockets.is_empty() {
+        if p.container_id.is_empty() {
+            return;
+        }
+        // Read the container's users while one of its processes is surely alive (a process
+        // that has just been seen), not when a rule first asks, which may be after it exited.
+        if !self.users.contains_key(&p.container_id) && self.cfg.proc_root.is_some() {
+            let pid = p.pid;
+            let _ = self.users_for(pid);
+        }
+        let Some((_, p)) = self.table.thread(tid) else {
+            return;
+        };
+        if self.cfg.container_sockets.is_empty() {
             return;
         }
         match self.containers.get(&p.container_id) {
@@ -760,7 +772,13 @@ impl State {
             self.lookup_unknown(caller, i64::from(ev.pid()));
         }
         let parent_pid = self.table.threads.get(&parent_tid).map(|t| t.pid);
-        let is_thread = flags & PPM_CL_CLONE_THREAD != 0;
+        // The child's own record carries no flags (the kernel side cannot know them there);
+        // its header says whether it is a thread: tid != tgid.
+        let is_thread = if child_side {
+            ev.tid() != ev.pid()
+        } else {
+            flags & PPM_CL_CLONE_THREAD != 0
+        };
         let child_pid = if child_side {
             i64::from(ev.pid())
         } else if is_thread {
@@ -1188,7 +1206,7 @@ impl State {
                 UserDb::load(std::path::Path::new("/"))
             } else {
                 UserDb::load(&root.join(format!("{pid}/root")))
-            };
+            }?;
             self.users.insert(cid.clone(), db);
         }
         self.users.get(&cid)

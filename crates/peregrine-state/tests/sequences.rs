@@ -435,22 +435,13 @@ fn chdir_then_relative_open_and_dirfd() {
 #[test]
 fn threads_share_fds_and_exec_closes_cloexec() {
     let mut sim = Sim::new();
-    sim.ev(
-        "clone",
-        100,
-        100,
-        &[("res", i(101)), ("flags", u(CLONE_THREAD))],
-    );
+    // The new thread's own record comes first and, like the kernel's, carries no flags: the
+    // header (tid 101 in thread group 100) must be enough not to make it a new process.
     sim.ev(
         "clone",
         101,
         100,
-        &[
-            ("res", i(0)),
-            ("flags", u(CLONE_THREAD)),
-            ("ptid", i(100)),
-            ("vtid", i(101)),
-        ],
+        &[("res", i(0)), ("ptid", i(100)), ("vtid", i(101))],
     )
     .check(&[
         ("thread.tid", "101"),
@@ -459,7 +450,15 @@ fn threads_share_fds_and_exec_closes_cloexec() {
         ("proc.nthreads", "2"),
         ("proc.nchilds", "1"),
         ("proc.name", "bash"),
+        ("proc.fdopencount", "3"),
     ]);
+    sim.ev(
+        "clone",
+        100,
+        100,
+        &[("res", i(101)), ("flags", u(CLONE_THREAD))],
+    )
+    .check(&[("proc.nthreads", "2"), ("proc.fdopencount", "3")]);
     sim.ev(
         "openat",
         101,
