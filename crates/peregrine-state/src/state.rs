@@ -108,7 +108,8 @@ pub struct State {
     pub(crate) cfg: StateConfig,
     pub(crate) counters: Counters,
     pending_close: Option<(i64, i64)>,
-    pending_exit: Option<i64>,
+    /// Thread that exited, and the reaper its orphans move to.
+    pending_exit: Option<(i64, i64)>,
     pub(crate) cur: Current,
     pub(crate) evt_num: u64,
     pub(crate) first_ts: u64,
@@ -302,7 +303,7 @@ impl State {
                 self.counters.threads_added += 1;
             }
         }
-        self.table.procs.insert(p.pid, p);
+        self.insert_proc(p);
     }
 
     /// Seeds the tables from `/proc` (every process and thread alive now). Returns how many
@@ -320,6 +321,7 @@ impl State {
                 n += 1;
             }
         }
+        self.recount_children();
         Ok(n)
     }
 
@@ -343,6 +345,12 @@ impl State {
     }
 
     fn remove_thread(&mut self, tid: i64) {
+        self.remove_thread_reaping(tid, 0);
+    }
+
+    /// Removes a thread; when it was the last of its process, the process goes too and its
+    /// children are re-parented to `reaper` (as the kernel does; 0 = unknown, no parent).
+    fn remove_thread_reaping(&mut self, tid: i64, reaper: i64) {
         let Some(t) = self.table.threads.remove(&tid) else {
             return;
         };
@@ -354,8 +362,53 @@ impl State {
             }
             None => false,
         };
-        if gone {
-            self.table.procs.remove(&t.pid);
+        if !gone {
+            return;
+        }
+        let Some(dead) = self.table.procs.remove(&t.pid) else {
+            return;
+        };
+        if let Some(pp) = self.table.procs.get_mut(&dead.ppid) {
+            pp.nchildren = pp.nchildren.saturating_sub(1);
+        }
+        if dead.nchildren > 0 {
+            let reaper = if reaper == dead.pid { 0 } else { reaper };
+            let mut moved = 0;
+            for p in self.table.procs.values_mut() {
+                if p.ppid == dead.pid {
+                    p.ppid = reaper;
+                    moved += 1;
+                }
+            }
+            if let Some(r) = self.table.procs.get_mut(&reaper) {
+                r.nchildren += moved;
+            }
+        }
+    }
+
+    /// Adds a process, counting it as a child of its parent. A stale entry with the same pid
+    /// (an exit we never saw) is replaced.
+    fn insert_proc(&mut self, mut p: Process) {
+        p.nchildren = 0;
+        if let Some(pp) = self.table.procs.get_mut(&p.ppid) {
+            pp.nchildren += 1;
+        }
+        if let Some(old) = self.table.procs.insert(p.pid, p) {
+            if let Some(pp) = self.table.procs.get_mut(&old.ppid) {
+                pp.nchildren = pp.nchildren.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Recounts every process's children (after a bulk insert such as the /proc scan, where
+    /// children may be inserted before their parents).
+    fn recount_children(&mut self) {
+        let mut counts: FxHashMap<i64, u32> = FxHashMap::default();
+        for p in self.table.procs.values() {
+            *counts.entry(p.ppid).or_default() += 1;
+        }
+        for p in self.table.procs.values_mut() {
+            p.nchildren = counts.get(&p.pid).copied().unwrap_or(0);
         }
     }
 
@@ -448,8 +501,8 @@ impl State {
                 p.fds.remove(&fd);
             }
         }
-        if let Some(tid) = self.pending_exit.take() {
-            self.remove_thread(tid);
+        if let Some((tid, reaper)) = self.pending_exit.take() {
+            self.remove_thread_reaping(tid, reaper);
         }
         self.counters.events += 1;
         self.evt_num += 1;
@@ -480,7 +533,12 @@ impl State {
             // execve, execveat
             59 | 322 => self.on_exec(ev),
             // procexit
-            -2 => self.pending_exit = Some(tid),
+            -2 => {
+                let reaper = int(ev, "reaper_tid")
+                    .and_then(|r| self.table.threads.get(&r).map(|t| t.pid))
+                    .unwrap_or(0);
+                self.pending_exit = Some((tid, reaper));
+            }
             // open, openat, openat2, creat
             2 | 257 | 437 | 85 => self.on_open(ev),
             // close
@@ -794,7 +852,7 @@ impl State {
         if is_thread {
             if !self.table.procs.contains_key(&child_pid) {
                 let p = self.process_from_clone(ev, child_pid, parent_pid, child_side, flags);
-                self.table.procs.insert(child_pid, p);
+                self.insert_proc(p);
             }
             self.add_thread(child_tid, child_pid, vtid);
             return;
@@ -804,7 +862,7 @@ impl State {
             return;
         }
         let p = self.process_from_clone(ev, child_pid, parent_pid, child_side, flags);
-        self.table.procs.insert(child_pid, p);
+        self.insert_proc(p);
         self.add_thread(child_tid, child_pid, vtid);
     }
 

@@ -986,3 +986,51 @@ fn container_metadata_from_a_fake_api_socket() {
     assert_eq!((c.container_lookups, c.container_lookups_failed), (1, 1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn orphans_move_to_their_reaper() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "clone",
+        200,
+        200,
+        &[("res", i(0)), ("ptid", i(100)), ("comm", s("nohup"))],
+    );
+    sim.ev(
+        "clone",
+        300,
+        300,
+        &[("res", i(0)), ("ptid", i(200)), ("comm", s("daemon"))],
+    )
+    .check(&[("proc.pname", "nohup"), ("proc.aname[2]", "bash")]);
+    sim.ev(
+        "procexit",
+        200,
+        200,
+        &[("status", i(0)), ("reaper_tid", i(1))],
+    )
+    .check(&[("proc.name", "nohup")]);
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(1))])
+        .check(&[
+            ("proc.ppid", "1"),
+            ("proc.pname", "systemd"),
+            ("proc.aname", "systemd"),
+        ]);
+    assert_eq!(sim.state.process(1).map(|p| p.nchildren), Some(2));
+    assert_eq!(sim.state.process(100).map(|p| p.nchildren), Some(0));
+    // A reaper the state does not know leaves the orphan without a parent.
+    sim.ev(
+        "clone",
+        400,
+        400,
+        &[("res", i(0)), ("ptid", i(300)), ("comm", s("worker"))],
+    );
+    sim.ev(
+        "procexit",
+        300,
+        300,
+        &[("status", i(0)), ("reaper_tid", i(9999))],
+    );
+    sim.ev("close", 400, 400, &[("res", i(0)), ("fd", i(1))])
+        .check(&[("proc.ppid", "0"), ("proc.pname", "<NA>")]);
+}
