@@ -60,7 +60,10 @@ const CASES: &[(&str, Want)] = &[
     ("not evt.type=openat", AllBut(&["openat"])),
     ("evt.type=close or evt.type!=openat", AllBut(&["openat"])),
     ("evt.type in (openat, close)", Only(&["openat", "close"])),
-    ("evt.type=openat or evt.type=close", Only(&["openat", "close"])),
+    (
+        "evt.type=openat or evt.type=close",
+        Only(&["openat", "close"]),
+    ),
     (
         "evt.type=openat or (evt.type=close and proc.name=nginx)",
         Only(&["openat", "close"]),
@@ -69,7 +72,10 @@ const CASES: &[(&str, Want)] = &[
         "evt.type=close or (evt.type=openat and proc.name=nginx)",
         Only(&["openat", "close"]),
     ),
-    ("not evt.type in (openat, close)", AllBut(&["openat", "close"])),
+    (
+        "not evt.type in (openat, close)",
+        AllBut(&["openat", "close"]),
+    ),
     (
         "not not not evt.type in (openat, close)",
         AllBut(&["openat", "close"]),

@@ -359,7 +359,8 @@ pub(crate) enum Matcher {
     BytesOrd(Ord6, Box<[u8]>),
     StartsWith(Box<[u8]>),
     EndsWith(Box<[u8]>),
-    Contains(memmem::Finder<'static>),
+    /// Boxed: a finder is ~300 bytes and most matchers are a few words.
+    Contains(Box<memmem::Finder<'static>>),
     /// `icontains` (one needle) and `contains`/`startswith`/`icontains anyof` (many).
     Ac(AhoCorasick, AcMode),
     Glob(Glob),
@@ -392,7 +393,7 @@ pub(crate) enum Matcher {
 
 impl Matcher {
     pub(crate) fn contains(needle: &[u8]) -> Matcher {
-        Matcher::Contains(memmem::Finder::new(needle).into_owned())
+        Matcher::Contains(Box::new(memmem::Finder::new(needle).into_owned()))
     }
 
     /// Builds an automaton over `needles`; `None` only if the automaton is too large.

@@ -22,7 +22,7 @@ use peregrine_event::{EventType, EventTypeSet};
 
 use crate::ast::{self, CmpOp, Modifier, Pos, Rhs, StrOp, TransformerArg, TransformerKind};
 use crate::fields::{self, FieldId, FieldInfo, FieldType};
-use crate::source::{FieldArg, FieldRequest};
+use crate::source::FieldRequest;
 use literal::{convert, type_name, Lit};
 use matchers::{AcMode, Glob, IpItem, Matcher, Ord6, PathTrie, StrSet};
 use transform::{Part, Xform};
@@ -251,69 +251,15 @@ impl Filter {
     }
 }
 
-/// Resolves a field name (plus `[arg]`) through the catalogue, including dynamic suffixes
-/// (`evt.arg.flags` → `evt.arg` with argument `flags`).
+/// Resolves a field name (plus `[arg]`, or a dynamic suffix such as `evt.arg.flags`) through
+/// the catalogue, with libsinsp's error wording.
 pub(crate) fn resolve_field(
     name: &str,
     arg: Option<&str>,
 ) -> Result<(FieldRequest, &'static FieldInfo), String> {
-    let full = match arg {
-        Some(a) => format!("{name}[{a}]"),
-        None => name.to_string(),
-    };
-    let nonexistent = || format!("filter_check called with nonexistent field {full}");
-    let (info, suffix) = match fields::lookup(name) {
-        Some(info) if info.name == name => (info, None),
-        // The catalogue may resolve `evt.arg.flags` to `evt.arg` itself.
-        Some(info) => (
-            info,
-            name.strip_prefix(info.name)
-                .and_then(|s| s.strip_prefix('.')),
-        ),
-        None => {
-            let mut found = None;
-            for (i, _) in name.match_indices('.').rev() {
-                if let Some(info) = fields::lookup(&name[..i]) {
-                    if info.flags.arg_allowed || info.flags.arg_required {
-                        found = Some((info, Some(&name[i + 1..])));
-                    }
-                    break;
-                }
-            }
-            found.ok_or_else(nonexistent)?
-        }
-    };
-    let arg_text = match (suffix, arg) {
-        (Some(_), Some(_)) => return Err(nonexistent()),
-        (Some(s), None) => Some(s),
-        (None, a) => a,
-    };
-    let arg = match arg_text {
-        None if info.flags.arg_required => {
-            return Err(format!(
-                "filter error: field '{}' requires an argument",
-                info.name
-            ))
-        }
-        None => FieldArg::None,
-        Some(_) if !(info.flags.arg_allowed || info.flags.arg_required) => {
-            return Err(format!(
-                "filter error: field '{}' does not support arguments",
-                info.name
-            ))
-        }
-        Some(a) => match a.parse::<i64>() {
-            Ok(i) => FieldArg::Index(i),
-            Err(_) if info.flags.arg_index => {
-                return Err(format!(
-                    "filter error: field '{}' requires a numeric argument, got '{a}'",
-                    info.name
-                ))
-            }
-            Err(_) => FieldArg::Key(a.into()),
-        },
-    };
-    Ok((FieldRequest { id: info.id, arg }, info))
+    let req = fields::resolve(name, arg).map_err(|e| e.to_string())?;
+    let info = fields::info(req.id);
+    Ok((req, info))
 }
 
 /// Splits `name[arg]` text (as a misused string value would be written) for the field-name
@@ -654,7 +600,17 @@ impl Compiler {
             .map(|(v, p)| convert(vt.ty, v, hex).map_err(|m| err(m, *p)))
             .collect::<Result<Vec<Lit>, _>>()?;
         let m = build_matcher(op, modifier, lits).map_err(|m| err(m, rpos))?;
-        let all = vt.list && op == Op::In;
+        // `in` on a list field needs every value in the set; `!=` on the client/server pair
+        // fields (fd.ip, fd.net, fd.port, …) needs both ends to differ (libsinsp's
+        // `compare_ip`/`compare_net`/`compare_port`).
+        let endpoint_pair = matches!(
+            &lhs,
+            Operand::Field(FieldRequest {
+                id: FieldId::FdIp | FieldId::FdNet | FieldId::FdPort | FieldId::FdProto,
+                ..
+            })
+        );
+        let all = (vt.list && op == Op::In) || (endpoint_pair && op == Op::Ne);
         Ok(Node::Check(Box::new(Check {
             lhs,
             test: Test::Const { m, all },
@@ -910,7 +866,15 @@ fn single_matcher(op: Op, lit: Lit) -> Result<Matcher, String> {
             .ok_or("filter error: value too large for 'icontains'")?,
         Op::StartsWith | Op::BStartsWith => Matcher::StartsWith(bytes(lit)?),
         Op::EndsWith => Matcher::EndsWith(bytes(lit)?),
-        Op::Glob => Matcher::Glob(Glob::new(&bytes(lit)?, false)),
+        Op::Glob => {
+            // A pattern without metacharacters is an equality test.
+            let b = bytes(lit)?;
+            if Glob::is_literal(&b) {
+                Matcher::BytesOrd(Ord6::Eq, b)
+            } else {
+                Matcher::Glob(Glob::new(&b, false))
+            }
+        }
         Op::IGlob => Matcher::Glob(Glob::new(&bytes(lit)?, true)),
         Op::Regex => {
             let b = bytes(lit)?;
@@ -953,7 +917,7 @@ fn set_matcher(op: Op, lits: Vec<Lit>) -> Matcher {
                 .collect(),
         ),
         Some(Lit::Bool(_)) => {
-            let has = |v: bool| lits.iter().any(|l| *l == Lit::Bool(v));
+            let has = |v: bool| lits.contains(&Lit::Bool(v));
             Matcher::BoolSet {
                 t: has(true),
                 f: has(false),

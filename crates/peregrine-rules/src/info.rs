@@ -1,0 +1,186 @@
+//! The items of a rules file as the reader decodes them, before any condition is parsed:
+//! Falco's `list_info`, `macro_info`, `rule_info`, `rule_update_info` and
+//! `rule_exception_info`. Conditions stay text here because lists are substituted textually.
+
+use crate::result::Context;
+use std::collections::BTreeSet;
+
+/// A rule's priority (Falco's `priority_type`, most severe first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Emergency,
+    Alert,
+    Critical,
+    Error,
+    Warning,
+    Notice,
+    Informational,
+    Debug,
+}
+
+impl Priority {
+    /// Parses every spelling Falco accepts, case-insensitively (`INFO` and `INFORMATIONAL`).
+    pub fn parse(s: &str) -> Option<Priority> {
+        let l = s.to_ascii_lowercase();
+        Some(match l.as_str() {
+            "emergency" => Priority::Emergency,
+            "alert" => Priority::Alert,
+            "critical" => Priority::Critical,
+            "error" => Priority::Error,
+            "warning" => Priority::Warning,
+            "notice" => Priority::Notice,
+            "info" | "informational" => Priority::Informational,
+            "debug" => Priority::Debug,
+            _ => return None,
+        })
+    }
+
+    /// Falco's canonical name (`format_priority`, as in `-l` and alerts' `priority`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "Emergency",
+            Priority::Alert => "Alert",
+            Priority::Critical => "Critical",
+            Priority::Error => "Error",
+            Priority::Warning => "Warning",
+            Priority::Notice => "Notice",
+            Priority::Informational => "Informational",
+            Priority::Debug => "Debug",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ListInfo {
+    pub name: String,
+    pub items: Vec<String>,
+    pub ctx: Context,
+    pub index: u32,
+    pub visibility: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct MacroInfo {
+    pub name: String,
+    pub cond: String,
+    pub ctx: Context,
+    pub cond_ctx: Context,
+    pub index: u32,
+    pub visibility: u32,
+}
+
+/// One of an exception's `fields`, `comps` or `values` entries: a string or a list of entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub is_list: bool,
+    pub item: String,
+    pub items: Vec<Entry>,
+}
+
+impl Entry {
+    pub fn scalar(s: &str) -> Entry {
+        Entry {
+            is_list: false,
+            item: s.to_string(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Falco's `entry::is_valid`: a non-empty string or a non-empty list.
+    pub fn is_valid(&self) -> bool {
+        (self.is_list && !self.items.is_empty()) || (!self.is_list && !self.item.is_empty())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ExceptionInfo {
+    pub name: String,
+    pub fields: Entry,
+    pub comps: Entry,
+    pub values: Vec<Entry>,
+    pub ctx: Context,
+}
+
+#[derive(Clone, Debug)]
+pub struct RuleInfo {
+    pub name: String,
+    pub cond: String,
+    pub cond_ctx: Context,
+    pub output: String,
+    pub output_ctx: Context,
+    pub desc: String,
+    pub priority: Priority,
+    pub source: String,
+    pub tags: BTreeSet<String>,
+    pub exceptions: Vec<ExceptionInfo>,
+    pub enabled: bool,
+    pub warn_evttypes: bool,
+    pub skip_if_unknown_filter: bool,
+    pub capture: bool,
+    pub capture_duration: u32,
+    pub unknown_source: bool,
+    pub ctx: Context,
+    pub index: u32,
+    pub visibility: u32,
+}
+
+/// An append or a selective replace of an existing rule: only the keys given are set.
+#[derive(Clone, Debug, Default)]
+pub struct RuleUpdate {
+    pub name: String,
+    /// The `source` key, when the update names one: it must match the rule's.
+    pub source: Option<String>,
+    pub cond: Option<String>,
+    pub cond_ctx: Option<Context>,
+    pub output: Option<String>,
+    pub desc: Option<String>,
+    pub tags: Option<BTreeSet<String>>,
+    pub exceptions: Option<Vec<ExceptionInfo>>,
+    pub priority: Option<Priority>,
+    pub enabled: Option<bool>,
+    pub warn_evttypes: Option<bool>,
+    pub skip_if_unknown_filter: Option<bool>,
+    pub capture: Option<bool>,
+    pub capture_duration: Option<u32>,
+}
+
+impl RuleUpdate {
+    pub fn has_any_value(&self) -> bool {
+        self.cond.as_ref().is_some_and(|c| !c.is_empty())
+            || self.output.as_ref().is_some_and(|c| !c.is_empty())
+            || self.desc.as_ref().is_some_and(|c| !c.is_empty())
+            || self.tags.is_some()
+            || self.exceptions.is_some()
+            || self.priority.is_some()
+            || self.enabled.is_some()
+            || self.warn_evttypes.is_some()
+            || self.skip_if_unknown_filter.is_some()
+            || self.capture.is_some()
+            || self.capture_duration.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_priority_spelling() {
+        let cases = [
+            ("EMERGENCY", Priority::Emergency),
+            ("alert", Priority::Alert),
+            ("Critical", Priority::Critical),
+            ("ERROR", Priority::Error),
+            ("warning", Priority::Warning),
+            ("NOTICE", Priority::Notice),
+            ("INFO", Priority::Informational),
+            ("informational", Priority::Informational),
+            ("debug", Priority::Debug),
+        ];
+        for (s, p) in cases {
+            assert_eq!(Priority::parse(s), Some(p), "{s}");
+        }
+        assert_eq!(Priority::parse("WARN"), None);
+        assert_eq!(Priority::parse(""), None);
+    }
+}

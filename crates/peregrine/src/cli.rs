@@ -1,0 +1,347 @@
+//! Command-line flags, in two layers as ripgrep does them.
+//!
+//! [`LowArgs`] is what clap parses: Falco's flags, spelled like Falco's, with no meaning attached
+//! yet. [`HiArgs::from_low`] turns them into one validated [`Mode`] plus the [`Config`] built
+//! from `-c` and `-o`, resolving precedence (`--version` over `--list` over `-V` over `-L`/`-l`
+//! over running) and expanding rules directories. Everything after that works on `HiArgs` only,
+//! so a new flag is one field here and one decision in `from_low`.
+
+use crate::config::{Config, ConfigTree};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// Falco-compatible runtime security for Linux.
+#[derive(Debug, Parser)]
+#[command(
+    name = "peregrine",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct LowArgs {
+    /// Configuration file (falco.yaml format).
+    #[arg(short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Rules file or directory (its *.yaml files, sorted); repeatable. Replaces `rules_files`.
+    #[arg(short = 'r', value_name = "FILE|DIR")]
+    pub rules: Vec<PathBuf>,
+
+    /// Validate rules files and exit (non-zero if one fails); repeatable.
+    #[arg(short = 'V', long = "validate", value_name = "FILE")]
+    pub validate: Vec<PathBuf>,
+
+    /// List the loaded rules (name and description) and exit.
+    #[arg(short = 'L')]
+    pub list_rules: bool,
+
+    /// Describe one rule (JSON, including its compiled condition) and exit.
+    #[arg(short = 'l', value_name = "RULE")]
+    pub describe: Option<String>,
+
+    /// List the fields the condition language knows (optionally of one event source) and exit.
+    #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
+    pub list: Option<String>,
+
+    /// Output format of --list.
+    #[arg(long = "format", value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+
+    /// With --list: Markdown output (Falco's older spelling of --format markdown).
+    #[arg(long = "markdown")]
+    pub markdown: bool,
+
+    /// With --list: print field names only.
+    #[arg(short = 'N')]
+    pub names_only: bool,
+
+    /// Set a configuration key, Falco syntax: a.b=v, list[]=v, list[0].x=v; repeatable.
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+
+    /// Load everything, then exit before capturing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Stop after this many seconds.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<u64>,
+
+    /// Do not buffer outputs.
+    #[arg(short = 'U', long = "unbuffered")]
+    pub unbuffered: bool,
+
+    /// Monitor all events (same as -o base_syscalls.all=true).
+    #[arg(short = 'A')]
+    pub all_events: bool,
+
+    /// Print version information and exit.
+    #[arg(long = "version")]
+    pub version: bool,
+
+    /// More log output on stderr (repeat for more).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Peregrine's own subcommands; Falco's flags keep the top level.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse a condition and print its normalised form (exit 1 with the error if it fails).
+    ParseCondition {
+        /// The condition text.
+        expr: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// What one invocation does.
+#[derive(Debug, PartialEq)]
+pub enum Mode {
+    ParseCondition(String),
+    Version,
+    ListFields {
+        source: Option<String>,
+        format: ListFormat,
+        names_only: bool,
+        /// `-v`: include field types.
+        verbose: bool,
+    },
+    Validate(Vec<PathBuf>),
+    ListRules,
+    Describe(String),
+    /// Load the rules, print a summary; capture comes later.
+    Run {
+        dry_run: bool,
+        duration: Option<u64>,
+    },
+}
+
+/// Where the rules come from.
+#[derive(Debug, PartialEq)]
+pub enum RulesSource {
+    /// The rules embedded in the binary (no `-r` and no `rules_files`).
+    Embedded,
+    Files(Vec<PathBuf>),
+}
+
+/// Validated arguments.
+#[derive(Debug)]
+pub struct HiArgs {
+    pub mode: Mode,
+    pub config: Config,
+    pub rules: RulesSource,
+    /// Non-fatal problems found while validating (unknown config keys), for the caller to log.
+    pub warnings: Vec<String>,
+}
+
+impl HiArgs {
+    pub fn from_low(low: LowArgs) -> anyhow::Result<HiArgs> {
+        let mut tree = match &low.config {
+            Some(path) => ConfigTree::from_file(path)?,
+            None => ConfigTree::default(),
+        };
+        if low.all_events {
+            tree.apply_option("base_syscalls.all=true")?;
+        }
+        for option in &low.options {
+            tree.apply_option(option)?;
+        }
+        let (config, warnings) = Config::from_tree(&tree)?;
+
+        let format = if low.markdown {
+            ListFormat::Markdown
+        } else {
+            low.format
+        };
+        let mode = if let Some(Command::ParseCondition { expr }) = low.command {
+            Mode::ParseCondition(expr)
+        } else if low.version {
+            Mode::Version
+        } else if let Some(source) = low.list {
+            Mode::ListFields {
+                source: Some(source).filter(|s| !s.is_empty()),
+                format,
+                names_only: low.names_only,
+                verbose: low.verbose > 0,
+            }
+        } else if !low.validate.is_empty() {
+            Mode::Validate(low.validate)
+        } else if let Some(rule) = low.describe {
+            Mode::Describe(rule)
+        } else if low.list_rules {
+            Mode::ListRules
+        } else {
+            Mode::Run {
+                dry_run: low.dry_run,
+                duration: low.duration,
+            }
+        };
+
+        // -r replaces the configured files, as in Falco.
+        let listed = if low.rules.is_empty() {
+            config.rules_files.clone()
+        } else {
+            low.rules
+        };
+        let rules = if listed.is_empty() {
+            RulesSource::Embedded
+        } else {
+            let mut files = Vec::new();
+            for path in &listed {
+                files.extend(expand_rules_path(path)?);
+            }
+            RulesSource::Files(files)
+        };
+        Ok(HiArgs {
+            mode,
+            config,
+            rules,
+            warnings,
+        })
+    }
+}
+
+/// A file stays itself; a directory becomes its `*.yaml`/`*.yml` files in name order.
+pub fn expand_rules_path(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot open rules path {}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path)
+        .with_context(|| format!("cannot read rules directory {}", path.display()))?
+    {
+        let p = entry?.path();
+        let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+        if yaml && p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("rules directory {} holds no *.yaml file", path.display());
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hi(args: &[&str]) -> HiArgs {
+        let low = LowArgs::try_parse_from(std::iter::once("peregrine").chain(args.iter().copied()))
+            .expect("flags parse");
+        HiArgs::from_low(low).expect("flags validate")
+    }
+
+    /// Checks the mode chosen for a command line.
+    fn check(args: &[&str], expected: Mode) {
+        assert_eq!(hi(args).mode, expected, "{args:?}");
+    }
+
+    #[test]
+    fn modes_follow_falco_precedence() {
+        let run = Mode::Run {
+            dry_run: false,
+            duration: None,
+        };
+        check(&[], run);
+        check(
+            &["--dry-run", "-M", "5"],
+            Mode::Run {
+                dry_run: true,
+                duration: Some(5),
+            },
+        );
+        check(&["-L"], Mode::ListRules);
+        check(&["-L", "-l", "x"], Mode::Describe("x".into()));
+        check(
+            &["-V", "a.yaml", "-L"],
+            Mode::Validate(vec!["a.yaml".into()]),
+        );
+        check(&["--version", "-L"], Mode::Version);
+        let fields = |source: Option<&str>, format, names_only| Mode::ListFields {
+            source: source.map(String::from),
+            format,
+            names_only,
+            verbose: false,
+        };
+        check(&["--list"], fields(None, ListFormat::Text, false));
+        check(
+            &["--list", "syscall", "-N"],
+            fields(Some("syscall"), ListFormat::Text, true),
+        );
+        check(
+            &["--list", "--format", "json"],
+            fields(None, ListFormat::Json, false),
+        );
+        check(
+            &["--list", "--markdown"],
+            fields(None, ListFormat::Markdown, false),
+        );
+        check(
+            &["parse-condition", "a=b"],
+            Mode::ParseCondition("a=b".into()),
+        );
+    }
+
+    #[test]
+    fn validate_is_repeatable_and_ordered() {
+        check(
+            &["-V", "b.yaml", "--validate", "a.yaml"],
+            Mode::Validate(vec!["b.yaml".into(), "a.yaml".into()]),
+        );
+    }
+
+    #[test]
+    fn options_reach_the_config() {
+        let h = hi(&["-o", "json_output=true", "-A", "-o", "priority=error"]);
+        assert!(h.config.json_output && h.config.base_syscalls.all);
+        assert_eq!(h.config.priority, crate::config::Priority::Error);
+    }
+
+    #[test]
+    fn rules_default_to_embedded_and_directories_expand_sorted() {
+        assert_eq!(hi(&[]).rules, RulesSource::Embedded);
+        let dir = std::env::temp_dir().join(format!("peregrine-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for name in ["b.yaml", "a.yaml", "c.txt", "d.yml"] {
+            std::fs::write(dir.join(name), "[]").expect("write");
+        }
+        let d = dir.to_str().expect("utf-8 temp dir");
+        let files = match hi(&["-r", d, "-r", "/dev/null"]).rules {
+            RulesSource::Files(f) => f,
+            other => panic!("expected files, got {other:?}"),
+        };
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(
+            files,
+            vec![
+                dir.join("a.yaml"),
+                dir.join("b.yaml"),
+                dir.join("d.yml"),
+                "/dev/null".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let low = LowArgs::try_parse_from(["peregrine", "-o", "nonsense"]).expect("parse");
+        assert!(HiArgs::from_low(low).is_err());
+        let low = LowArgs::try_parse_from(["peregrine", "-r", "/does/not/exist"]).expect("parse");
+        assert!(HiArgs::from_low(low).is_err());
+        assert!(LowArgs::try_parse_from(["peregrine", "--format", "xml", "--list"]).is_err());
+    }
+}

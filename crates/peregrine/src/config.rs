@@ -1,0 +1,730 @@
+//! The falco.yaml model and Falco's `-o key=value` overrides.
+//!
+//! Key design decision: a configuration is first read into an untyped tree, `-o` overrides edit
+//! that tree with Falco's path syntax (`a.b=v`, `list[]=v`, `list[0].x=v`), and only then is the
+//! tree interpreted into the typed [`Config`]. An override therefore behaves exactly as if the
+//! same edit had been made to the file, including appending to `rules:` selections, and the
+//! typed layer has a single place where values are checked. The cost is that a bad value is
+//! reported against its key, not against the `-o` argument that set it.
+
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// An invalid configuration file, override or value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: invalid YAML: {message}")]
+    Yaml { origin: String, message: String },
+    #[error("{origin}: the top level must be a mapping")]
+    NotAMapping { origin: String },
+    #[error("invalid option '{option}': expected KEY=VALUE")]
+    OptionSyntax { option: String },
+    #[error("invalid key path '{path}': {reason}")]
+    Path { path: String, reason: String },
+    #[error("invalid value for '{key}': {reason}")]
+    Value { key: String, reason: String },
+}
+
+/// A falco.yaml document as an untyped tree, ready to take overrides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigTree {
+    root: Value,
+}
+
+impl Default for ConfigTree {
+    fn default() -> Self {
+        ConfigTree {
+            root: Value::Object(Map::new()),
+        }
+    }
+}
+
+impl ConfigTree {
+    /// Reads a falco.yaml-compatible file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses YAML text; `origin` names it in errors. An empty document is an empty config.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let value = parse_yaml(text).map_err(|message| ConfigError::Yaml {
+            origin: origin.to_string(),
+            message,
+        })?;
+        match value {
+            Value::Null => Ok(Self::default()),
+            Value::Object(_) => Ok(ConfigTree { root: value }),
+            _ => Err(ConfigError::NotAMapping {
+                origin: origin.to_string(),
+            }),
+        }
+    }
+
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
+    /// Applies one `-o KEY=VALUE` argument. Like Falco, the value is a plain string unless it is
+    /// wrapped in `{…}`, in which case it is parsed as a YAML/JSON object; typed keys convert
+    /// strings such as `true` or `5` when the tree is interpreted.
+    pub fn apply_option(&mut self, option: &str) -> Result<(), ConfigError> {
+        let (key, raw) = option
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| ConfigError::OptionSyntax {
+                option: option.to_string(),
+            })?;
+        let value = if raw.starts_with('{') && raw.ends_with('}') {
+            parse_yaml(raw).map_err(|message| ConfigError::Yaml {
+                origin: format!("-o {key}"),
+                message,
+            })?
+        } else {
+            Value::String(raw.to_string())
+        };
+        self.set(key.trim(), value)
+    }
+
+    /// Sets the value at a Falco key path, creating what is missing on the way.
+    pub fn set(&mut self, path: &str, value: Value) -> Result<(), ConfigError> {
+        let steps = parse_path(path)?;
+        let err = |reason: &str| ConfigError::Path {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        };
+        let mut node = &mut self.root;
+        for (i, step) in steps.iter().enumerate() {
+            let last = i + 1 == steps.len();
+            // What a step creates when the path goes on below it.
+            let fresh = || match steps.get(i + 1) {
+                Some(Step::Key(_)) => Value::Object(Map::new()),
+                Some(_) => Value::Array(Vec::new()),
+                None => Value::Null,
+            };
+            node = match step {
+                Step::Key(k) => {
+                    if node.is_null() {
+                        *node = Value::Object(Map::new());
+                    }
+                    let Value::Object(map) = node else {
+                        return Err(err(&format!(
+                            "'{k}' is below a value that is not a mapping"
+                        )));
+                    };
+                    let child = map.entry(k.clone()).or_insert_with(fresh);
+                    if last {
+                        *child = value;
+                        return Ok(());
+                    }
+                    child
+                }
+                Step::Append | Step::Index(_) => {
+                    if node.is_null() {
+                        *node = Value::Array(Vec::new());
+                    }
+                    let Value::Array(items) = node else {
+                        return Err(err("indexing a value that is not a list"));
+                    };
+                    let at = match *step {
+                        Step::Index(n) if n < items.len() => n,
+                        Step::Index(n) if n > items.len() => {
+                            return Err(err(&format!(
+                                "index {n} is past the end of a list of {}",
+                                items.len()
+                            )))
+                        }
+                        _ => {
+                            items.push(fresh());
+                            items.len() - 1
+                        }
+                    };
+                    if last {
+                        items[at] = value;
+                        return Ok(());
+                    }
+                    &mut items[at]
+                }
+            };
+        }
+        // parse_path never yields an empty path, so the loop always returns.
+        Err(err("empty key"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+    Append,
+}
+
+/// Splits `a.b[0].c[]` into steps.
+fn parse_path(path: &str) -> Result<Vec<Step>, ConfigError> {
+    let err = |reason: String| ConfigError::Path {
+        path: path.to_string(),
+        reason,
+    };
+    let mut steps = Vec::new();
+    for segment in path.split('.') {
+        let (name, mut rest) = match segment.find('[') {
+            Some(i) => segment.split_at(i),
+            None => (segment, ""),
+        };
+        if name.is_empty() {
+            return Err(err("empty key name".to_string()));
+        }
+        steps.push(Step::Key(name.to_string()));
+        while !rest.is_empty() {
+            let close = rest
+                .find(']')
+                .filter(|_| rest.starts_with('['))
+                .ok_or_else(|| err(format!("malformed index in '{segment}'")))?;
+            let inside = &rest[1..close];
+            steps.push(if inside.is_empty() {
+                Step::Append
+            } else {
+                Step::Index(
+                    inside
+                        .parse()
+                        .map_err(|_| err(format!("index '{inside}' is not a number")))?,
+                )
+            });
+            rest = &rest[close + 1..];
+        }
+    }
+    Ok(steps)
+}
+
+/// Parses one YAML document into a JSON tree (mapping keys become strings).
+pub fn parse_yaml(text: &str) -> Result<Value, String> {
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    match docs.first() {
+        Some(doc) => yaml_to_json(doc),
+        None => Ok(Value::Null),
+    }
+}
+
+fn yaml_to_json(node: &yaml_rust2::Yaml) -> Result<Value, String> {
+    use yaml_rust2::Yaml;
+    Ok(match node {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::Real(r) => r
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(r.clone()), Value::Number),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Array(items) => {
+            Value::Array(items.iter().map(yaml_to_json).collect::<Result<_, _>>()?)
+        }
+        Yaml::Hash(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = match yaml_to_json(k)? {
+                    Value::String(s) => s,
+                    Value::Null => "null".to_string(),
+                    other => other.to_string(),
+                };
+                out.insert(key, yaml_to_json(v)?);
+            }
+            Value::Object(out)
+        }
+        Yaml::Alias(_) => return Err("YAML aliases are not supported in configuration".into()),
+        Yaml::BadValue => return Err("invalid YAML value".into()),
+    })
+}
+
+/// Alert priorities, most severe first (Falco's order: a lower rank is more severe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Emergency,
+    Alert,
+    Critical,
+    Error,
+    Warning,
+    Notice,
+    Informational,
+    Debug,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 8] = [
+        Priority::Emergency,
+        Priority::Alert,
+        Priority::Critical,
+        Priority::Error,
+        Priority::Warning,
+        Priority::Notice,
+        Priority::Informational,
+        Priority::Debug,
+    ];
+
+    /// Falco's spelling, as it prints priorities in alerts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Emergency => "Emergency",
+            Priority::Alert => "Alert",
+            Priority::Critical => "Critical",
+            Priority::Error => "Error",
+            Priority::Warning => "Warning",
+            Priority::Notice => "Notice",
+            Priority::Informational => "Informational",
+            Priority::Debug => "Debug",
+        }
+    }
+
+    /// Case-insensitive, accepting Falco's aliases (`info`).
+    pub fn parse(s: &str) -> Option<Priority> {
+        let lower = s.trim().to_ascii_lowercase();
+        if lower == "info" {
+            return Some(Priority::Informational);
+        }
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(&lower))
+    }
+}
+
+/// What a `rules:` selection entry matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// A rule name; `*` matches any run of characters.
+    Rule(String),
+    Tag(String),
+}
+
+/// One `rules:` entry, applied in order after loading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleSelection {
+    Enable(Selector),
+    Disable(Selector),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleMatching {
+    First,
+    All,
+}
+
+/// `engine.kind`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    ModernEbpf,
+    Replay {
+        capture_file: Option<PathBuf>,
+    },
+    /// Kinds Falco knows that Peregrine does not drive (kmod, ebpf, gvisor, nodriver).
+    Other(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseSyscalls {
+    pub custom_set: Vec<String>,
+    pub repair: bool,
+    pub all: bool,
+}
+
+/// The validated configuration: only the keys Peregrine acts on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub rules_files: Vec<PathBuf>,
+    pub rules: Vec<RuleSelection>,
+    pub priority: Priority,
+    pub json_output: bool,
+    pub json_include_output_property: bool,
+    pub json_include_tags_property: bool,
+    pub json_include_message_property: bool,
+    pub json_include_output_fields_property: bool,
+    pub rule_matching: RuleMatching,
+    pub time_format_iso_8601: bool,
+    pub stdout_output: bool,
+    pub base_syscalls: BaseSyscalls,
+    pub engine: EngineKind,
+}
+
+impl Default for Config {
+    /// Falco's defaults.
+    fn default() -> Self {
+        Config {
+            rules_files: Vec::new(),
+            rules: Vec::new(),
+            priority: Priority::Debug,
+            json_output: false,
+            json_include_output_property: true,
+            json_include_tags_property: true,
+            json_include_message_property: false,
+            json_include_output_fields_property: true,
+            rule_matching: RuleMatching::First,
+            time_format_iso_8601: false,
+            stdout_output: true,
+            base_syscalls: BaseSyscalls::default(),
+            engine: EngineKind::ModernEbpf,
+        }
+    }
+}
+
+/// Falco configuration keys Peregrine accepts but does not act on yet.
+const IGNORED_FALCO_KEYS: &[&str] = &[
+    "append_output",
+    "buffer_format_base64",
+    "buffered_outputs",
+    "capture",
+    "config_files",
+    "container_engines",
+    "falco_libs",
+    "file_output",
+    "grpc",
+    "grpc_output",
+    "http_output",
+    "libs_logger",
+    "load_plugins",
+    "log_level",
+    "log_stderr",
+    "log_syslog",
+    "metrics",
+    "output_timeout",
+    "outputs",
+    "outputs_queue",
+    "plugins",
+    "plugins_hostinfo",
+    "program_output",
+    "static_fields",
+    "syscall_event_drops",
+    "syscall_event_timeouts",
+    "syslog_output",
+    "watch_config_files",
+    "webserver",
+];
+
+impl Config {
+    /// Interprets a tree. Returns the configuration and warnings about keys that are neither
+    /// Peregrine's nor Falco's (Falco keys Peregrine does not implement are logged at debug).
+    pub fn from_tree(tree: &ConfigTree) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut cfg = Config::default();
+        let mut warnings = Vec::new();
+        let Value::Object(map) = tree.root() else {
+            return Ok((cfg, warnings));
+        };
+        for (key, value) in map {
+            match key.as_str() {
+                "rules_files" | "rules_file" => cfg.rules_files = path_list(key, value)?,
+                "rules" => cfg.rules = rule_selections(value)?,
+                "priority" => {
+                    let s = string(key, value)?;
+                    cfg.priority = Priority::parse(&s).ok_or_else(|| ConfigError::Value {
+                        key: key.clone(),
+                        reason: format!("unknown priority '{s}'"),
+                    })?;
+                }
+                "json_output" => cfg.json_output = boolean(key, value)?,
+                "json_include_output_property" => {
+                    cfg.json_include_output_property = boolean(key, value)?
+                }
+                "json_include_tags_property" => {
+                    cfg.json_include_tags_property = boolean(key, value)?
+                }
+                "json_include_message_property" => {
+                    cfg.json_include_message_property = boolean(key, value)?
+                }
+                "json_include_output_fields_property" => {
+                    cfg.json_include_output_fields_property = boolean(key, value)?
+                }
+                "rule_matching" => {
+                    cfg.rule_matching = match string(key, value)?.as_str() {
+                        "first" => RuleMatching::First,
+                        "all" => RuleMatching::All,
+                        other => {
+                            return Err(ConfigError::Value {
+                                key: key.clone(),
+                                reason: format!("expected 'first' or 'all', got '{other}'"),
+                            })
+                        }
+                    }
+                }
+                "time_format_iso_8601" => cfg.time_format_iso_8601 = boolean(key, value)?,
+                "stdout_output" => {
+                    cfg.stdout_output = match value.get("enabled") {
+                        Some(v) => boolean("stdout_output.enabled", v)?,
+                        None => true,
+                    }
+                }
+                "base_syscalls" => cfg.base_syscalls = base_syscalls(value)?,
+                "engine" => cfg.engine = engine(value)?,
+                k if IGNORED_FALCO_KEYS.contains(&k) => {
+                    log::debug!("configuration key '{k}' is accepted but not used yet");
+                }
+                k => warnings.push(format!("unknown configuration key '{k}' (ignored)")),
+            }
+        }
+        Ok((cfg, warnings))
+    }
+}
+
+fn string(key: &str, value: &Value) -> Result<String, ConfigError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(ConfigError::Value {
+            key: key.to_string(),
+            reason: "expected a scalar".to_string(),
+        }),
+    }
+}
+
+/// Booleans as yaml-cpp reads them, so `-o json_output=true` and `yes`/`on` work.
+fn boolean(key: &str, value: &Value) -> Result<bool, ConfigError> {
+    if let Value::Bool(b) = value {
+        return Ok(*b);
+    }
+    let s = string(key, value)?;
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "on" => Ok(true),
+        "false" | "no" | "n" | "off" => Ok(false),
+        _ => Err(ConfigError::Value {
+            key: key.to_string(),
+            reason: format!("expected a boolean, got '{s}'"),
+        }),
+    }
+}
+
+fn path_list(key: &str, value: &Value) -> Result<Vec<PathBuf>, ConfigError> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| string(key, v).map(PathBuf::from))
+            .collect(),
+        Value::Null => Ok(Vec::new()),
+        v => Ok(vec![PathBuf::from(string(key, v)?)]),
+    }
+}
+
+fn rule_selections(value: &Value) -> Result<Vec<RuleSelection>, ConfigError> {
+    let err = |reason: String| ConfigError::Value {
+        key: "rules".to_string(),
+        reason,
+    };
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Null => return Ok(Vec::new()),
+        _ => return Err(err("expected a list of enable/disable entries".into())),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Object(entry) = item else {
+            return Err(err("each entry must be a mapping".into()));
+        };
+        for (action, what) in entry {
+            let Value::Object(what) = what else {
+                return Err(err(format!("'{action}' must map 'rule' or 'tag'")));
+            };
+            for (kind, name) in what {
+                let name = string("rules", name)?;
+                let selector = match kind.as_str() {
+                    "rule" => Selector::Rule(name),
+                    "tag" => Selector::Tag(name),
+                    other => return Err(err(format!("unknown selector '{other}'"))),
+                };
+                out.push(match action.as_str() {
+                    "enable" => RuleSelection::Enable(selector),
+                    "disable" => RuleSelection::Disable(selector),
+                    other => return Err(err(format!("unknown action '{other}'"))),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn base_syscalls(value: &Value) -> Result<BaseSyscalls, ConfigError> {
+    let mut out = BaseSyscalls::default();
+    if let Some(v) = value.get("custom_set") {
+        out.custom_set = match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| string("base_syscalls.custom_set", i))
+                .collect::<Result<_, _>>()?,
+            Value::Null => Vec::new(),
+            _ => {
+                return Err(ConfigError::Value {
+                    key: "base_syscalls.custom_set".into(),
+                    reason: "expected a list".into(),
+                })
+            }
+        };
+    }
+    if let Some(v) = value.get("repair") {
+        out.repair = boolean("base_syscalls.repair", v)?;
+    }
+    if let Some(v) = value.get("all") {
+        out.all = boolean("base_syscalls.all", v)?;
+    }
+    Ok(out)
+}
+
+fn engine(value: &Value) -> Result<EngineKind, ConfigError> {
+    let kind = match value.get("kind") {
+        Some(v) => string("engine.kind", v)?,
+        None => return Ok(EngineKind::ModernEbpf),
+    };
+    Ok(match kind.as_str() {
+        "modern_ebpf" => EngineKind::ModernEbpf,
+        "replay" => EngineKind::Replay {
+            capture_file: value
+                .get("replay")
+                .and_then(|r| r.get("capture_file"))
+                .map(|v| string("engine.replay.capture_file", v).map(PathBuf::from))
+                .transpose()?,
+        },
+        other => EngineKind::Other(other.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Applies `options` to `yaml` and compares the resulting tree.
+    fn check(yaml: &str, options: &[&str], expected: Value) {
+        let mut tree = ConfigTree::from_yaml_str(yaml, "test").expect("valid yaml");
+        for o in options {
+            tree.apply_option(o).expect("valid option");
+        }
+        assert_eq!(tree.root(), &expected, "yaml {yaml:?} options {options:?}");
+    }
+
+    #[test]
+    fn overrides_follow_falco_path_syntax() {
+        check("", &["a.b.c=v"], json!({"a": {"b": {"c": "v"}}}));
+        check(
+            "json_output: false",
+            &["json_output=true"],
+            json!({"json_output": "true"}),
+        );
+        check("l: [x]", &["l[]=y", "l[]=z"], json!({"l": ["x", "y", "z"]}));
+        check("l: [{x: 1}]", &["l[0].x=2"], json!({"l": [{"x": "2"}]}));
+        check("", &["l[0].x=2"], json!({"l": [{"x": "2"}]}));
+        check(
+            "",
+            &["rules[].disable.rule=*", "rules[].enable.tag=network"],
+            json!({"rules": [{"disable": {"rule": "*"}}, {"enable": {"tag": "network"}}]}),
+        );
+        check("", &["k=a=b"], json!({"k": "a=b"}));
+        check(
+            "",
+            &["o={a: 1, b: [x]}"],
+            json!({"o": {"a": 1, "b": ["x"]}}),
+        );
+    }
+
+    #[test]
+    fn bad_overrides_are_errors() {
+        for bad in ["novalue", "=v", "a..b=v", "l[x]=v", "l[0=v", "s.x=1"] {
+            let mut tree = ConfigTree::from_yaml_str("s: scalar", "t").expect("yaml");
+            assert!(tree.apply_option(bad).is_err(), "{bad} should fail");
+        }
+        let mut tree = ConfigTree::from_yaml_str("l: []", "t").expect("yaml");
+        assert!(tree.apply_option("l[3]=v").is_err());
+    }
+
+    #[test]
+    fn typed_config_reads_falco_keys() {
+        let yaml = "
+rules_files: [/a.yaml, /b]
+priority: warning
+json_output: true
+rule_matching: all
+stdout_output: {enabled: false}
+base_syscalls: {custom_set: [open, '!close'], repair: true}
+engine: {kind: replay, replay: {capture_file: /tmp/x.scap}}
+webserver: {enabled: true}
+frobnicate: 1
+";
+        let tree = ConfigTree::from_yaml_str(yaml, "t").expect("yaml");
+        let (cfg, warnings) = Config::from_tree(&tree).expect("valid config");
+        assert_eq!(
+            cfg.rules_files,
+            vec![PathBuf::from("/a.yaml"), PathBuf::from("/b")]
+        );
+        assert_eq!(cfg.priority, Priority::Warning);
+        assert!(cfg.json_output);
+        assert_eq!(cfg.rule_matching, RuleMatching::All);
+        assert!(!cfg.stdout_output);
+        assert_eq!(cfg.base_syscalls.custom_set, vec!["open", "!close"]);
+        assert!(cfg.base_syscalls.repair && !cfg.base_syscalls.all);
+        assert_eq!(
+            cfg.engine,
+            EngineKind::Replay {
+                capture_file: Some(PathBuf::from("/tmp/x.scap"))
+            }
+        );
+        assert_eq!(
+            warnings,
+            vec!["unknown configuration key 'frobnicate' (ignored)"]
+        );
+    }
+
+    #[test]
+    fn string_overrides_convert_to_typed_values() {
+        let mut tree = ConfigTree::default();
+        for o in [
+            "json_output=true",
+            "priority=INFO",
+            "rules[].disable.rule=*",
+            "rules[].enable.tag=network",
+            "base_syscalls.all=true",
+        ] {
+            tree.apply_option(o).expect("option");
+        }
+        let (cfg, _) = Config::from_tree(&tree).expect("config");
+        assert!(cfg.json_output && cfg.base_syscalls.all);
+        assert_eq!(cfg.priority, Priority::Informational);
+        assert_eq!(
+            cfg.rules,
+            vec![
+                RuleSelection::Disable(Selector::Rule("*".into())),
+                RuleSelection::Enable(Selector::Tag("network".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (opt, key) in [
+            ("json_output=maybe", "json_output"),
+            ("priority=loud", "priority"),
+            ("rule_matching=some", "rule_matching"),
+            ("rules[].explode.rule=x", "rules"),
+        ] {
+            let mut tree = ConfigTree::default();
+            tree.apply_option(opt).expect("option");
+            match Config::from_tree(&tree) {
+                Err(ConfigError::Value { key: k, .. }) => assert_eq!(k, key, "{opt}"),
+                other => panic!("{opt}: expected a value error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn priorities_parse_like_falco() {
+        assert_eq!(Priority::parse("Critical"), Some(Priority::Critical));
+        assert_eq!(
+            Priority::parse("informational"),
+            Some(Priority::Informational)
+        );
+        assert_eq!(Priority::parse("nope"), None);
+        assert!(Priority::Emergency < Priority::Debug);
+    }
+}

@@ -1,0 +1,145 @@
+//! The command line itself: flags, configuration handling, version and field listing.
+
+mod common;
+
+use common::{peregrine, stderr, stdout};
+
+/// Runs `args` and checks the exit code and fragments of stdout and stderr.
+fn check(args: &[&str], code: i32, stdout_has: &[&str], stderr_has: &[&str]) {
+    let out = peregrine(args);
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}\nstdout: {so}\nstderr: {se}"
+    );
+    for s in stdout_has {
+        assert!(so.contains(s), "{args:?}: stdout lacks {s:?}:\n{so}");
+    }
+    for s in stderr_has {
+        assert!(se.contains(s), "{args:?}: stderr lacks {s:?}:\n{se}");
+    }
+}
+
+#[test]
+fn version_reports_falco_engine_compatibility() {
+    check(
+        &["--version"],
+        0,
+        &[
+            "Peregrine version: 0.1.0",
+            "Engine:        0.62.0",
+            "Falco compatibility: 0.44",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn bad_flags_and_options_fail_with_a_message() {
+    check(&["--no-such-flag"], 2, &[], &["--no-such-flag"]);
+    check(&["-o", "json_output"], 1, &[], &["expected KEY=VALUE"]);
+    check(
+        &["-o", "priority=loud", "--version"],
+        1,
+        &[],
+        &["unknown priority 'loud'"],
+    );
+    check(
+        &["-c", "/does/not/exist.yaml"],
+        1,
+        &[],
+        &["/does/not/exist.yaml"],
+    );
+    check(
+        &["-r", "/does/not/exist.yaml", "-L"],
+        1,
+        &[],
+        &["/does/not/exist.yaml"],
+    );
+    check(&["--list", "--format", "xml"], 2, &[], &["xml"]);
+}
+
+#[test]
+fn unknown_config_keys_warn_but_do_not_stop() {
+    let path = std::env::temp_dir().join(format!("peregrine-cfg-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        "json_output: true\nwebserver: {enabled: true}\nno_such_key: 1\n",
+    )
+    .expect("write config");
+    let p = path.to_str().expect("utf-8 temp path");
+    let out = peregrine(["-c", p, "--version"]);
+    std::fs::remove_file(&path).expect("cleanup");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let se = stderr(&out);
+    assert!(
+        se.contains("unknown configuration key 'no_such_key'"),
+        "{se}"
+    );
+    assert!(
+        !se.contains("webserver"),
+        "Falco keys are not warned about: {se}"
+    );
+}
+
+#[test]
+fn list_fields_in_three_formats() {
+    check(
+        &["--list"],
+        0,
+        &["Field Class:", "evt.type", "proc.name"],
+        &[],
+    );
+    check(&["--list", "syscall"], 0, &["evt.type"], &[]);
+    check(
+        &["--list", "--format", "markdown"],
+        0,
+        &["## Field Class: evt", "`evt.type`"],
+        &[],
+    );
+
+    let names = stdout(&peregrine(["--list", "-N"]));
+    let lines: Vec<&str> = names.lines().collect();
+    assert!(
+        lines.contains(&"evt.type") && lines.contains(&"fd.name"),
+        "{names}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains(' ')),
+        "names only: {names}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&peregrine(["--list", "--format", "json"])))
+            .expect("--format json prints JSON");
+    let fields: Vec<&str> = json
+        .as_array()
+        .expect("a list of classes")
+        .iter()
+        .flat_map(|c| c["fields"].as_array().into_iter().flatten())
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(fields.contains(&"proc.name"), "{json}");
+
+    // A source nobody provides lists nothing.
+    let out = peregrine(["--list", "k8s_audit", "-N"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn help_shows_falco_flags_and_subcommands() {
+    check(
+        &["--help"],
+        0,
+        &[
+            "-r <FILE|DIR>",
+            "--validate",
+            "--list",
+            "-o, --option",
+            "parse-condition",
+        ],
+        &[],
+    );
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: run the built binary, find the upstream material.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs `peregrine` with `args` and no inherited configuration from the environment.
+pub fn peregrine<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(args)
+        .env_remove("PEREGRINE_LOG")
+        .output()
+        .expect("the peregrine binary runs")
+}
+
+/// `shared/upstream`, beside the workspace, or `$PEREGRINE_UPSTREAM`.
+pub fn upstream() -> PathBuf {
+    match std::env::var_os("PEREGRINE_UPSTREAM") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
+    }
+}
+
+/// The repository root (for `rules/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
