@@ -2,14 +2,16 @@
 /*
  * Peregrine's kernel side: syscall and process-lifecycle capture.
  *
- * Design in one paragraph: sys_enter only decides (interest map, self/target filter) and stashes
- * the six raw arguments per thread; sys_exit merges them with the result and writes ONE record
- * per syscall, assembled in a per-CPU scratch area and copied into the ring with
- * BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is forced only when the ring is
- * half full). Successful execs are emitted from sched_process_exec, where the binprm (the file
- * actually executed, its name as resolved by the kernel) is still available; failed ones from
- * sys_exit. Parameters use Falco's scap encodings; flag values are the raw kernel ones and are
- * mapped to Falco's PPM_* values in user space, where the tables are testable.
+ * Design in one paragraph: sys_exit decides (interest map, self/target filter) and writes ONE
+ * record per syscall with the result and the arguments, read from the saved user registers
+ * (or, for syscalls user space opts in, from a per-thread stash filled at sys_enter — the
+ * enter hook is attached only then). The record is assembled in a per-CPU scratch area and
+ * copied into the ring with BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is
+ * forced only when the ring is half full). Successful execs are emitted from
+ * sched_process_exec, where the binprm (the file actually executed, its name as resolved by
+ * the kernel) is still available; failed ones from sys_exit; procexit from sched_process_exit.
+ * Parameters use Falco's scap encodings; flag values are the raw kernel ones and are mapped to
+ * Falco's PPM_* values in user space, where the tables are testable.
  *
  * When arguments are read (a racing thread can rewrite user memory at any time):
  *  - exec: everything comes from kernel memory after the point of no return (binprm filename,
@@ -22,6 +24,9 @@
  *    event show another string. Reading them at sys_enter narrows but does not close that
  *    window and costs a per-thread string stash; the fd-based identity above is the
  *    authoritative part and is what the state engine should trust.
+ *  - user memory that is not resident cannot be read (BPF cannot fault pages in): the
+ *    parameter is left empty and counted in read_failures. Paths the kernel just used are
+ *    resident; a buffer the kernel rejected before touching it may not be.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -252,21 +257,30 @@ static __always_inline __u32 encode_dev(__u32 kdev)
 
 /* ---- task helpers ---- */
 
+/* kfunc (6.2+): reinterprets a kernel pointer as a read-only BTF-typed one. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 static __always_inline struct file *fd_file(long fd)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	/* Direct loads through the BTF-typed task (faulting loads become 0), not helper calls:
+	 * this runs for every open-family and socket record. */
+	struct files_struct *files = t->files;
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = files->fdt;
 	if (!fdt)
 		return NULL;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	unsigned int max = fdt->max_fds;
 	if ((unsigned long)fd >= max)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	/* Typed again (read-only) so that callers walk file → inode → sb with direct loads. */
+	return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : NULL;
 }
 
 struct path_walk {
@@ -393,7 +407,8 @@ static __always_inline struct sock *fd_sock(long fd)
  * and the path. Like Falco's fd.name, the order is client → server: local → remote for an
  * outbound socket (connect, send), remote → local for an accepted one (`inbound`).
  */
-static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool inbound)
+static __always_inline void push_socktuple_peer(struct rec *r, struct sock *sk, bool inbound,
+					       const void *upeer, bool peer_inbound)
 {
 	if (!sk) {
 		push_empty(r);
@@ -401,11 +416,21 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool 
 	}
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	__u8 *tmp = r->b + PG_TMP_OFF;
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* An unconnected datagram socket: the peer is the address passed to sendto or filled
+	 * in by recvfrom, and the tuple is oriented client → server from that peer. */
+	bool use_peer = false;
+	if (upeer && dport == 0 && bpf_probe_read_user(tmp, 24, upeer) == 0 &&
+	    *(__u16 *)tmp == family) {
+		use_peer = true;
+		inbound = peer_inbound;
+	}
 	if (family == AF_INET) {
 		__u32 la = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		__u32 ra = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__u16 rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		__u32 ra = use_peer ? *(__u32 *)&tmp[4] : BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u16 rp = use_peer ? bpf_ntohs(*(__u16 *)&tmp[2]) : dport;
 		p[0] = AF_INET;
 		*(__u32 *)&p[1] = inbound ? ra : la;
 		*(__u16 *)&p[5] = inbound ? rp : lp;
@@ -415,16 +440,16 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool 
 		set_len(r, 13);
 	} else if (family == AF_INET6) {
 		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		__u16 rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		__u16 rp = use_peer ? bpf_ntohs(*(__u16 *)&tmp[2]) : dport;
 		p[0] = AF_INET6;
 		/* bpf_core_read with an explicit size: BPF_CORE_READ_INTO would size by *dst. */
-		if (inbound) {
-			bpf_core_read(&p[1], 16, &sk->__sk_common.skc_v6_daddr);
-			bpf_core_read(&p[19], 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		} else {
-			bpf_core_read(&p[1], 16, &sk->__sk_common.skc_v6_rcv_saddr);
-			bpf_core_read(&p[19], 16, &sk->__sk_common.skc_v6_daddr);
-		}
+		__u8 *local = inbound ? &p[19] : &p[1];
+		__u8 *remote = inbound ? &p[1] : &p[19];
+		bpf_core_read(local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		if (use_peer)
+			__builtin_memcpy(remote, &tmp[8], 16);
+		else
+			bpf_core_read(remote, 16, &sk->__sk_common.skc_v6_daddr);
 		*(__u16 *)&p[17] = inbound ? rp : lp;
 		*(__u16 *)&p[35] = inbound ? lp : rp;
 		r->h->len += 37;
@@ -459,6 +484,11 @@ static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool 
 		r->h->len += 1;
 		set_len(r, 1);
 	}
+}
+
+static __always_inline void push_socktuple(struct rec *r, struct sock *sk, bool inbound)
+{
+	push_socktuple_peer(r, sk, inbound, NULL, false);
 }
 
 /* A user sockaddr converted to Falco's sockaddr encoding. */
@@ -506,6 +536,20 @@ static __always_inline void push_user_sockaddr(struct rec *r, const void *uaddr,
 	}
 }
 
+/* The first iovec of a user msghdr, up to the bytes transferred and the snaplen. */
+static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
+{
+	struct user_msghdr mh = {};
+	struct iovec iov = {};
+	if (ret <= 0 || bpf_probe_read_user(&mh, sizeof(mh), (void *)umsg) < 0 || !mh.msg_iov ||
+	    mh.msg_iovlen == 0 || bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov) < 0) {
+		push_empty(r);
+		return;
+	}
+	__u64 n = iov.iov_len < (__u64)ret ? iov.iov_len : (__u64)ret;
+	push_user_bytes(r, iov.iov_base, n, PG_SNAPLEN);
+}
+
 /* ---- emission ---- */
 
 static __always_inline void rec_submit(struct rec *r)
@@ -533,6 +577,97 @@ static __always_inline void rec_submit(struct rec *r)
 		if (r->family < PG_FAMILY_MAX)
 			c->drops_family[r->family]++;
 	}
+}
+
+/* ---- cgroups ---- */
+
+#define PG_CGROUP_DEPTH 12
+#define PG_CGROUP_NAME 128
+
+/* kernfs_node.parent was renamed __parent in 6.15; CO-RE picks whichever exists. */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+static __always_inline __u8 *scratch_rec(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	return s ? s->data : NULL;
+}
+
+/*
+ * One controller of the current task as Falco's `cgroups` list item "name=/path\0",
+ * appended at the record cursor. A bpf_loop callback over the CGROUP_SUBSYS_COUNT slots.
+ */
+static long cgroup_step(__u64 i, void *unused)
+{
+	__u8 *b = scratch_rec();
+	if (!b || i >= CGROUP_SUBSYS_COUNT)
+		return 1;
+	struct pg_record_hdr *h = (struct pg_record_hdr *)b;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct cgroup_subsys_state *css = BPF_CORE_READ(t, cgroups, subsys[i & 15]);
+	if (!css)
+		return 0;
+	const char *ssname = BPF_CORE_READ(css, ss, name);
+	struct kernfs_node *kn = BPF_CORE_READ(css, cgroup, kn);
+	struct kernfs_node *chain[PG_CGROUP_DEPTH] = {};
+	int depth = 0;
+	for (int d = 0; d < PG_CGROUP_DEPTH; d++) {
+		if (!kn)
+			break;
+		struct kernfs_node *parent = kn_parent(kn);
+		if (!parent)
+			break; /* kn is the hierarchy root: not part of the path */
+		chain[d] = kn;
+		depth = d + 1;
+		kn = parent;
+	}
+	long n = bpf_probe_read_kernel_str(&b[h->len & PG_POS_MASK], 32, ssname);
+	if (n <= 1)
+		return 0;
+	h->len += n - 1;
+	b[h->len & PG_POS_MASK] = '=';
+	h->len += 1;
+	if (depth == 0) {
+		b[h->len & PG_POS_MASK] = '/';
+		h->len += 1;
+	}
+	for (int d = PG_CGROUP_DEPTH - 1; d >= 0; d--) {
+		if (d >= depth)
+			continue;
+		b[h->len & PG_POS_MASK] = '/';
+		h->len += 1;
+		n = bpf_probe_read_kernel_str(&b[h->len & PG_POS_MASK], PG_CGROUP_NAME,
+					      BPF_CORE_READ(chain[d], name));
+		if (n > 1)
+			h->len += n - 1;
+	}
+	b[h->len & PG_POS_MASK] = 0;
+	h->len += 1;
+	return 0;
+}
+
+/* Falco's `cgroups` parameter: every mounted controller's path, NUL-separated. */
+static __always_inline void push_cgroups(struct rec *r)
+{
+	__u32 start = r->h->len;
+	bpf_loop(CGROUP_SUBSYS_COUNT, cgroup_step, NULL, 0);
+	__u32 n = r->h->len - start;
+	if (n > PG_MAX_ARGS) {
+		/* Cannot happen with the bounds above; keep the record well-formed anyway. */
+		r->h->len = start;
+		n = 0;
+	}
+	set_len(r, n);
 }
 
 /* ---- process information shared by clone and execve ---- */
@@ -621,6 +756,19 @@ static __always_inline __u32 tty_of(struct task_struct *t)
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
 }
 
+/* Which overlayfs layer a file lives on: 0 = not overlay, 1 = upper, 2 = lower. */
+static __always_inline __u32 overlay_layer(struct file *f)
+{
+	/* The path's inode, not f_inode: an opened overlay file's f_inode is the real inode of
+	 * the layer it lives on (ext4, …), while its path stays on the overlay. */
+	struct inode *inode = BPF_CORE_READ(f, f_path.dentry, d_inode);
+	if (!f || BPF_CORE_READ(inode, i_sb, s_magic) != PG_OVERLAYFS_MAGIC)
+		return 0;
+	struct ovl_inode *oi =
+		(struct ovl_inode *)((void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode));
+	return BPF_CORE_READ(oi, __upperdentry) ? 1 : 2;
+}
+
 /* PG_EXE_* flags of an executable file. */
 static __always_inline __u32 exe_flags(struct file *f)
 {
@@ -633,11 +781,26 @@ static __always_inline __u32 exe_flags(struct file *f)
 	    name[5] == ':')
 		flags |= PG_EXE_FROM_MEMFD;
 	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	if (BPF_CORE_READ(inode, i_sb, s_magic) == PG_OVERLAYFS_MAGIC) {
-		struct ovl_inode *oi = (struct ovl_inode *)((void *)inode -
-					bpf_core_field_offset(struct ovl_inode, vfs_inode));
-		flags |= BPF_CORE_READ(oi, __upperdentry) ? PG_EXE_UPPER_LAYER : PG_EXE_LOWER_LAYER;
-	}
+	/* Writable by the executing task: the DAC permission bits for its fsuid/fsgid, or
+	 * CAP_DAC_OVERRIDE (which grants write on any non-directory), as Falco decides it. */
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+	umode_t mode = BPF_CORE_READ(inode, i_mode);
+	__u32 fsuid = BPF_CORE_READ(cred, fsuid.val), fsgid = BPF_CORE_READ(cred, fsgid.val);
+	bool writable;
+	if (fsuid == BPF_CORE_READ(inode, i_uid.val))
+		writable = mode & 0200;
+	else if (fsgid == BPF_CORE_READ(inode, i_gid.val))
+		writable = mode & 0020;
+	else
+		writable = mode & 0002;
+	if (!writable && (BPF_CORE_READ(cred, cap_effective.val) & (1ULL << 1 /* DAC_OVERRIDE */)))
+		writable = true;
+	if (writable)
+		flags |= PG_EXE_WRITABLE;
+	__u32 layer = overlay_layer(f);
+	if (layer)
+		flags |= layer == 1 ? PG_EXE_UPPER_LAYER : PG_EXE_LOWER_LAYER;
 	return flags;
 }
 
@@ -661,7 +824,7 @@ static __always_inline void emit_exec(__u16 nr, long res, struct file *exe_file,
 	push_exe_argv0(&r, mm);
 	push_mm_region(&r, mm, false, true);
 	push_task_common(&r, t); /* tid … comm: params 3..13 */
-	push_empty(&r);          /* cgroups: TODO (css_set walk) */
+	push_cgroups(&r);
 	push_mm_region(&r, mm, true, false);
 	push_u32(&r, tty_of(t));
 	push_u64(&r, pid_nr_in(BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID]), true));
@@ -705,7 +868,7 @@ static __always_inline void emit_clone(__u16 nr, long res, __u64 flags)
 	push_exe_argv0(&r, mm);
 	push_mm_region(&r, mm, false, true);
 	push_task_common(&r, t);
-	push_empty(&r); /* cgroups: TODO */
+	push_cgroups(&r);
 	push_u32(&r, (__u32)flags);
 	push_u32(&r, BPF_CORE_READ(cred, euid.val));
 	push_u32(&r, BPF_CORE_READ(cred, egid.val));
@@ -717,23 +880,29 @@ static __always_inline void emit_clone(__u16 nr, long res, __u64 flags)
 
 /* ---- per-syscall parameter writers ---- */
 
-static __always_inline void push_open_identity(struct rec *r, long fd)
+static __always_inline void push_open_identity(struct rec *r, struct file *f)
 {
-	struct file *f = fd >= 0 ? fd_file(fd) : NULL;
 	if (!f) {
 		push_u32(r, 0);
 		push_u64(r, 0);
 		return;
 	}
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	push_u32(r, encode_dev(BPF_CORE_READ(inode, i_sb, s_dev)));
-	push_u64(r, BPF_CORE_READ(inode, i_ino));
+	struct inode *inode = f->f_inode;
+	push_u32(r, encode_dev(inode->i_sb->s_dev));
+	push_u64(r, inode->i_ino);
 }
 
-/* Raw kernel open flags; user space maps them to PPM_O_* values. */
-static __always_inline void push_open_flags(struct rec *r, __u64 flags)
+/*
+ * Raw kernel open flags, plus the overlayfs layer of the opened file in bits 31 (upper) and
+ * 30 (lower), which no O_* flag uses; user space maps them to PPM_O_* and FD_*_LAYER.
+ */
+static __always_inline void push_open_flags(struct rec *r, __u64 flags, struct file *f)
 {
-	push_u32(r, (__u32)flags);
+	__u32 layer = f ? overlay_layer(f) : 0;
+	__u32 v = (__u32)flags & 0x3fffffff;
+	if (layer)
+		v |= layer == 1 ? PG_OPEN_UPPER_LAYER : PG_OPEN_LOWER_LAYER;
+	push_u32(r, v);
 }
 
 #define PG_O_CREAT 0100
@@ -750,6 +919,9 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 {
 	struct rec r;
 	struct rec *rp = &r;
+	/* The file an open-family call returned, looked up once for flags, dev and ino. */
+	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85;
+	struct file *of = opens && ret >= 0 ? fd_file(ret) : NULL;
 
 #define BEGIN(n)                                                                                \
 	if (!rec_init(rp, PG_KIND_SYSCALL, nr, n, family))                                      \
@@ -759,18 +931,18 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
-		push_open_flags(rp, a[1]);
+		push_open_flags(rp, a[1], of);
 		push_open_mode(rp, a[1], a[2]);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		break;
 	case 257: /* openat: fd, dirfd, name, flags, mode, dev, ino */
 		BEGIN(7);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
-		push_open_flags(rp, a[2]);
+		push_open_flags(rp, a[2], of);
 		push_open_mode(rp, a[2], a[3]);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		break;
 	case 437: { /* openat2: fd, dirfd, name, flags, mode, resolve, dev, ino */
 		struct open_how how = {};
@@ -779,10 +951,10 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
-		push_open_flags(rp, how.flags);
+		push_open_flags(rp, how.flags, of);
 		push_open_mode(rp, how.flags, how.mode);
 		push_u32(rp, how.resolve);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		break;
 	}
 	case 85: /* creat: fd, name, mode, dev, ino, creat_flags */
@@ -790,8 +962,12 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
-		push_open_identity(rp, ret);
-		push_u16(rp, 0);
+		push_open_identity(rp, of);
+		{
+			/* creat_flags: Falco's FD_UPPER_LAYER_CREAT (1) / FD_LOWER_LAYER_CREAT (2). */
+			__u32 layer = of ? overlay_layer(of) : 0;
+			push_u16(rp, layer);
+		}
 		break;
 	case 3:   /* close: res, fd */
 	case 81:  /* fchdir: res, fd */
@@ -951,20 +1127,20 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
-		push_socktuple(rp, fd_sock(a[0]), false);
+		push_socktuple_peer(rp, fd_sock(a[0]), false, (void *)a[4], false);
 		break;
 	case 45: /* recvfrom: res, data, tuple, fd, size */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
-		push_socktuple(rp, fd_sock(a[0]), false);
+		push_socktuple_peer(rp, fd_sock(a[0]), false, ret >= 0 ? (void *)a[4] : NULL, true);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
 		break;
 	case 46: /* sendmsg: res, data, fd, size, tuple */
 		BEGIN(5);
 		push_u64(rp, ret);
-		push_empty(rp); /* data: TODO (iovec) */
+		push_msg_data(rp, a[1], ret);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, ret > 0 ? ret : 0);
 		push_socktuple(rp, fd_sock(a[0]), false);
@@ -973,7 +1149,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_u32(rp, ret > 0 ? ret : 0);
-		push_empty(rp); /* data: TODO (iovec) */
+		push_msg_data(rp, a[1], ret);
 		push_socktuple(rp, fd_sock(a[0]), false);
 		push_empty(rp);
 		push_u64(rp, (int)a[0]);
@@ -1000,6 +1176,16 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(2);
 		push_u64(rp, ret);
 		push_u32(rp, a[0]);
+		break;
+	case 112: /* setsid: res */
+		BEGIN(1);
+		push_u64(rp, ret);
+		break;
+	case 109: /* setpgid: res, pid, pgid */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u64(rp, (int)a[1]);
 		break;
 	case 117: /* setresuid: res, ruid, euid, suid */
 	case 119: /* setresgid: res, rgid, egid, sgid */
@@ -1105,26 +1291,35 @@ static __always_inline bool is_clone(__u32 nr)
 	return nr == 56 || nr == 57 || nr == 58 || nr == 435;
 }
 
+/*
+ * sys_enter is attached only when some selected syscall asks for enter-time arguments
+ * (PG_INTEREST_AT_ENTER): by default every argument is read at exit from the saved user
+ * registers, which still hold them then (the kernel writes only the return value; if a
+ * ptrace tracer rewrote them, the rewritten values are the ones the kernel used). One hook
+ * instead of two halves the cost of every uncaptured syscall and removes the per-thread hash
+ * update + delete from every captured one. The stash stays for syscalls whose interesting
+ * state exists only before they run.
+ */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
 {
 	__u32 nr = id;
-	if (id < 0 || id >= PG_MAX_SYSCALLS || !interest(nr))
+	if (id < 0 || id >= PG_MAX_SYSCALLS || !(interest(nr) & PG_INTEREST_AT_ENTER))
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	struct pg_counters *c = counters();
-	if (c)
-		c->enters++;
 	/* tp_btf hands us a trusted pointer: plain loads, no probe-read helper calls. */
 	struct pg_stash st = {
 		.args = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9},
 		.nr = nr,
 	};
 	__u32 tid = (__u32)pid_tgid;
-	if (bpf_map_update_elem(&pg_stash, &tid, &st, BPF_ANY) != 0 && c)
-		c->stash_failures++;
+	if (bpf_map_update_elem(&pg_stash, &tid, &st, BPF_ANY) != 0) {
+		struct pg_counters *c = counters();
+		if (c)
+			c->stash_failures++;
+	}
 	return 0;
 }
 
@@ -1135,24 +1330,37 @@ int BPF_PROG(pg_sys_enter, struct pt_regs *regs, long id)
  */
 enum pg_tail { PG_TAIL_SYSCALL = 0, PG_TAIL_CLONE = 1, PG_TAIL_EXEC = 2, PG_TAIL_MAX = 3 };
 
-static __always_inline struct pg_stash *take_stash(__u32 tid, struct pg_stash *out)
+/* The syscall's arguments: its enter-time stash if it has one, else the registers. */
+static __always_inline void get_args(struct pt_regs *regs, struct pg_stash *out)
 {
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 nr = regs->orig_ax;
 	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
-	if (!st)
-		return NULL;
-	*out = *st;
-	bpf_map_delete_elem(&pg_stash, &tid);
-	return out;
+	if (st) {
+		bool same = st->nr == nr;
+		if (same)
+			*out = *st;
+		bpf_map_delete_elem(&pg_stash, &tid);
+		if (same)
+			return;
+	}
+	out->args[0] = regs->di;
+	out->args[1] = regs->si;
+	out->args[2] = regs->dx;
+	out->args[3] = regs->r10;
+	out->args[4] = regs->r8;
+	out->args[5] = regs->r9;
+	out->nr = nr;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
 {
 	struct pg_stash s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (!take_stash(tid, &s) || s.nr >= PG_MAX_SYSCALLS)
+	get_args(regs, &s);
+	if (s.nr >= PG_MAX_SYSCALLS)
 		return 0;
-	__u8 family = interest(s.nr);
+	__u8 family = interest(s.nr) & PG_INTEREST_FAMILY;
 	if (family)
 		emit_syscall(s.nr, ret, s.args, family);
 	return 0;
@@ -1161,14 +1369,10 @@ int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
 {
+	/* The child returns from clone too, with a copy of the parent's registers: both sides
+	 * see the same arguments. */
 	struct pg_stash s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	long id = BPF_CORE_READ(regs, orig_ax);
-	if (!take_stash(tid, &s)) {
-		/* A new child returning from clone has no enter of its own: emit its side. */
-		emit_clone(id, ret, 0);
-		return 0;
-	}
+	get_args(regs, &s);
 	__u64 flags = s.nr == 56 ? s.args[0] : 0;
 	if (s.nr == 435) {
 		__u64 f = 0;
@@ -1183,9 +1387,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
 {
 	struct pg_stash s;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (!take_stash(tid, &s))
-		return 0;
+	get_args(regs, &s);
 	struct file *exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), mm,
 					 exe_file);
 	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == 59 ? s.args[0] : s.args[1]));
@@ -1213,27 +1415,27 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	__u32 nr = id;
 	if (id < 0 || id >= PG_MAX_SYSCALLS)
 		return 0;
-	if (!interest(nr))
+	__u8 want = interest(nr);
+	if (!want)
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	__u32 tid = (__u32)pid_tgid;
-	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+	struct pg_counters *c = counters();
+	if (c)
+		c->syscalls++;
 	bool exec = nr == 59 || nr == 322;
-	if (exec && ret == 0) {
-		/* Emitted (and its stash consumed) by sched_process_exec. */
-		return 0;
-	}
-	if (!st || st->nr != nr) {
-		if (is_clone(nr) && ret == 0) {
-			bpf_tail_call(ctx, &pg_tails, PG_TAIL_CLONE);
+	if (exec && ret == 0)
+		return 0; /* emitted by sched_process_exec */
+	if (want & PG_INTEREST_AT_ENTER) {
+		__u32 tid = (__u32)pid_tgid;
+		struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+		/* A new child returning from clone has no enter of its own: it uses registers. */
+		if ((!st || st->nr != nr) && !(is_clone(nr) && ret == 0)) {
+			if (c)
+				c->missing_enter++;
 			return 0;
 		}
-		struct pg_counters *c = counters();
-		if (c)
-			c->missing_enter++;
-		return 0;
 	}
 	bpf_tail_call(ctx, &pg_tails,
 		      exec ? PG_TAIL_EXEC : is_clone(nr) ? PG_TAIL_CLONE : PG_TAIL_SYSCALL);
@@ -1246,18 +1448,23 @@ int BPF_PROG(pg_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	/* The stash is keyed by the thread that called execve, which may not be the leader. */
+	/*
+	 * execve or execveat? After a successful exec the saved orig_ax reads 59 for both (seen
+	 * on 6.18), so: an enter-time stash says it exactly (keyed by the thread that called
+	 * exec, old_pid, which need not be the leader); otherwise the kernel built the binprm
+	 * name from a directory fd (bprm->fdpath, "/dev/fd/N…") only for execveat. An
+	 * execveat(AT_FDCWD, absolute path) without a stash is reported as execve.
+	 */
 	__u32 old = old_pid;
+	__u16 nr = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath) ? 322 : 59;
 	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &old);
-	__u16 nr = st ? st->nr : 59;
-	if (nr != 59 && nr != 322)
-		return 0;
+	if (st) {
+		if (st->nr == 59 || st->nr == 322)
+			nr = st->nr;
+		bpf_map_delete_elem(&pg_stash, &old);
+	}
 	if (!interest(nr))
 		return 0;
-	if (st)
-		bpf_map_delete_elem(&pg_stash, &old);
-	/* The sys_exit of this execve must not emit again: it finds no stash entry, and as the
-	 * syscall succeeded (ret 0) it is not counted as a missing enter either. */
 	emit_exec(nr, 0, BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), NULL);
 	return 0;
 }
@@ -1271,7 +1478,7 @@ int BPF_PROG(pg_sched_exit, struct task_struct *p)
 	bpf_map_delete_elem(&pg_stash, &tid);
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	__u8 family = interest(PG_PROCEXIT_SLOT);
+	__u8 family = interest(PG_PROCEXIT_SLOT) & PG_INTEREST_FAMILY;
 	if (!family)
 		return 0;
 	struct rec r;

@@ -48,7 +48,14 @@ enum pg_kind {
 	PG_KIND_PROCEXIT = 2,
 };
 
-/* Syscall families: the unit of per-family drop accounting and of the interest map values. */
+/*
+ * Interest map values: the syscall's family (low bits, 0 = not captured), plus
+ * PG_INTEREST_AT_ENTER to stash its arguments at sys_enter instead of reading them at exit.
+ */
+#define PG_INTEREST_FAMILY 0x0f
+#define PG_INTEREST_AT_ENTER 0x80
+
+/* Syscall families: the unit of per-family drop accounting. */
 enum pg_family {
 	PG_FAMILY_NONE = 0, /* not captured */
 	PG_FAMILY_FILE = 1,
@@ -79,7 +86,7 @@ struct pg_config {
 
 /* Per-CPU counters (the `pg_counters` per-CPU array, one entry). User space sums the CPUs. */
 struct pg_counters {
-	__u64 enters;                         /* wanted syscalls seen at sys_enter */
+	__u64 syscalls;                       /* selected syscalls seen returning */
 	__u64 events;                         /* records written to the ring */
 	__u64 drops_ring_full;                /* records lost because the ring was full */
 	__u64 drops_family[PG_FAMILY_MAX];    /* the same losses, by syscall family */
@@ -101,5 +108,9 @@ struct pg_stash {
 #define PG_EXE_UPPER_LAYER (1U << 1)
 #define PG_EXE_FROM_MEMFD (1U << 2)
 #define PG_EXE_LOWER_LAYER (1U << 3)
+
+/* Overlayfs layer of an opened file, carried in otherwise unused bits of the open flags. */
+#define PG_OPEN_UPPER_LAYER (1U << 31)
+#define PG_OPEN_LOWER_LAYER (1U << 30)
 
 #endif /* PEREGRINE_RECORD_H */

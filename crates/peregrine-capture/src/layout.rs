@@ -28,4 +28,6 @@ const _: () = {
     assert!(PG_PROCEXIT_SLOT as usize == r::PROCEXIT_SLOT);
     assert!(pg_kind_PG_KIND_SYSCALL as u16 == r::KIND_SYSCALL);
     assert!(pg_kind_PG_KIND_PROCEXIT as u16 == r::KIND_PROCEXIT);
+    assert!(PG_OPEN_UPPER_LAYER == peregrine_event::flags::OPEN_UPPER_LAYER);
+    assert!(PG_OPEN_LOWER_LAYER == peregrine_event::flags::OPEN_LOWER_LAYER);
 };

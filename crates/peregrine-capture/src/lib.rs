@@ -8,14 +8,21 @@
 //! against the running kernel's BTF, `bpf_loop` callbacks, and prog-array maps initialised
 //! declaratively in C (the sys_exit tail calls) — with aya those would be our code to get
 //! right. Its cost is a C dependency (libelf, zlib) and a larger binary. We use libbpf-rs for
-//! load/attach/maps only and drain the ring ourselves ([`ring`]) to hand records out without
+//! load/attach/maps only and drain the ring ourselves (the `ring` module) to hand records out without
 //! copies.
 //!
 //! Data path: the kernel writes one record per syscall at exit, with `BPF_RB_NO_WAKEUP`;
 //! [`Capture::poll`] sleeps until the ring is half full or a short timeout passes, then drains
 //! everything. So there is no wakeup per event, and latency is bounded by the timeout
 //! (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
-//! uncaptured syscalls cost one array lookup.
+//! uncaptured syscalls cost one hook and an array lookup. Arguments are read at exit from the
+//! saved user registers; [`Capture::set_stash_at_enter`] switches chosen syscalls to an
+//! enter-time stash (and attaches the second hook only while some syscall uses it).
+//!
+//! Loss accounting is exact: every selected syscall that returns is either delivered or
+//! counted in [`Counters`] (ring full, by family; too large; stash failures), and records
+//! that fail to decode are counted as malformed and skipped (`tests/live_drops.rs` checks the
+//! arithmetic under a storm).
 
 mod layout;
 mod ring;
@@ -35,13 +42,10 @@ use ring::RingReader;
 
 static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/peregrine.bpf.o"));
 
-/// Programs attached at start; the `pg_exit_*` programs are tail-call targets only.
-const ATTACHED: &[&str] = &[
-    "pg_sys_enter",
-    "pg_sys_exit",
-    "pg_sched_exec",
-    "pg_sched_exit",
-];
+/// Programs attached at start; the `pg_exit_*` programs are tail-call targets only, and
+/// `pg_sys_enter` is attached only while some syscall asks for enter-time arguments.
+const ATTACHED: &[&str] = &["pg_sys_exit", "pg_sched_exec", "pg_sched_exit"];
+const ENTER_PROG: &str = "pg_sys_enter";
 
 /// Errors of the capture layer; each names the failing operation.
 #[derive(Debug, Error)]
@@ -189,8 +193,8 @@ pub fn dedicated_syscalls() -> EventTypeSet {
 /// Kernel counters summed over CPUs, plus the user-space decode counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Selected syscalls seen at sys_enter.
-    pub enters: u64,
+    /// Selected syscalls seen returning (for the wanted processes).
+    pub syscalls: u64,
     /// Records written to the ring.
     pub events: u64,
     /// Records lost because the ring was full.
@@ -212,9 +216,10 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Every record the kernel failed to deliver, whatever the cause.
+    /// Every record the kernel failed to deliver, whatever the cause. (A stash failure shows
+    /// up at exit as a missing enter, so it is counted once, there.)
     pub fn drops(&self) -> u64 {
-        self.drops_ring_full + self.drops_too_large + self.stash_failures
+        self.drops_ring_full + self.drops_too_large + self.missing_enter
     }
 }
 
@@ -223,8 +228,12 @@ pub struct Capture {
     // Field order matters: the reader unmaps before the object closes the map fd.
     ring: RingReader,
     _links: Vec<Link>,
+    enter_link: Option<Link>,
     obj: Object,
     kcfg: layout::pg_config,
+    syscalls: EventTypeSet,
+    procexit: bool,
+    stash_at_enter: EventTypeSet,
     boot_to_epoch_ns: u64,
     delivered: u64,
     malformed: u64,
@@ -295,7 +304,11 @@ impl Capture {
         };
         let mut cap = Capture {
             ring,
+            enter_link: None,
             kcfg,
+            syscalls: config.syscalls,
+            procexit: config.procexit,
+            stash_at_enter: EventTypeSet::empty(),
             _links: Vec::new(),
             obj,
             boot_to_epoch_ns: boot_to_epoch_ns(),
@@ -303,7 +316,7 @@ impl Capture {
             malformed: 0,
         };
         cap.write_config()?;
-        cap.set_interest(&config.syscalls, config.procexit)?;
+        cap.write_interest()?;
 
         let mut links = Vec::new();
         for prog in cap.obj.progs_mut() {
@@ -319,7 +332,29 @@ impl Capture {
             return Err(CaptureError::Missing("an expected program"));
         }
         cap._links = links;
+        cap.sync_enter_hook()?;
         Ok(cap)
+    }
+
+    /// Attaches `pg_sys_enter` while some syscall needs enter-time arguments, detaches it
+    /// otherwise.
+    fn sync_enter_hook(&mut self) -> Result<(), CaptureError> {
+        let needed = !self.stash_at_enter.intersection(&self.syscalls).is_empty();
+        if needed && self.enter_link.is_none() {
+            let prog = self
+                .obj
+                .progs_mut()
+                .find(|p| p.name() == ENTER_PROG)
+                .ok_or(CaptureError::Missing(ENTER_PROG))?;
+            let link = prog.attach().map_err(|source| CaptureError::Attach {
+                prog: ENTER_PROG,
+                source,
+            })?;
+            self.enter_link = Some(link);
+        } else if !needed {
+            self.enter_link = None;
+        }
+        Ok(())
     }
 
     fn write_config(&mut self) -> Result<(), CaptureError> {
@@ -344,21 +379,44 @@ impl Capture {
         syscalls: &EventTypeSet,
         procexit: bool,
     ) -> Result<(), CaptureError> {
+        self.syscalls = *syscalls;
+        self.procexit = procexit;
+        self.write_interest()?;
+        self.sync_enter_hook()
+    }
+
+    /// Chooses which syscalls stash their arguments at sys_enter rather than reading them
+    /// from the saved registers at exit. None by default: a non-empty set attaches a second
+    /// hook that every syscall on the host pays for.
+    pub fn set_stash_at_enter(&mut self, syscalls: &EventTypeSet) -> Result<(), CaptureError> {
+        self.stash_at_enter = *syscalls;
+        self.write_interest()?;
+        self.sync_enter_hook()
+    }
+
+    fn write_interest(&mut self) -> Result<(), CaptureError> {
         let map = find_map(&self.obj, "pg_interest")?;
         for nr in 0..MAX_SYSCALLS as u32 {
-            let fam = if nr as usize == PROCEXIT_SLOT {
-                if procexit {
+            let value = if nr as usize == PROCEXIT_SLOT {
+                if self.procexit {
                     Family::Process as u8
                 } else {
                     0
                 }
             } else {
                 match EventType::from_syscall_nr(nr) {
-                    Some(t) if syscalls.contains(t) => Family::of(t.name()) as u8,
+                    Some(t) if self.syscalls.contains(t) => {
+                        let at_enter = if self.stash_at_enter.contains(t) {
+                            layout::PG_INTEREST_AT_ENTER as u8
+                        } else {
+                            0
+                        };
+                        Family::of(t.name()) as u8 | at_enter
+                    }
                     _ => 0,
                 }
             };
-            map.update(&nr.to_ne_bytes(), &[fam], MapFlags::ANY)
+            map.update(&nr.to_ne_bytes(), &[value], MapFlags::ANY)
                 .map_err(map_err("update", "pg_interest"))?;
         }
         Ok(())
@@ -419,7 +477,7 @@ impl Capture {
             let f = |field: usize| word(field / 8);
             use layout::pg_counters as K;
             use std::mem::offset_of;
-            c.enters += f(offset_of!(K, enters));
+            c.syscalls += f(offset_of!(K, syscalls));
             c.events += f(offset_of!(K, events));
             c.drops_ring_full += f(offset_of!(K, drops_ring_full));
             for (i, d) in c.drops_by_family.iter_mut().enumerate() {
@@ -451,4 +509,53 @@ fn find_map<'o>(obj: &'o Object, name: &'static str) -> Result<libbpf_rs::Map<'o
 pub fn have_bpf_privileges() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families() {
+        for (name, fam) in [
+            ("openat", Family::File),
+            ("connect", Family::Net),
+            ("execve", Family::Process),
+            ("init_module", Family::Other),
+            ("unlinkat", Family::File),
+        ] {
+            assert_eq!(Family::of(name), fam, "{name}");
+        }
+    }
+
+    #[test]
+    fn default_selection_covers_the_rules_event_types() {
+        let set = dedicated_syscalls();
+        for name in [
+            "openat",
+            "execve",
+            "connect",
+            "ptrace",
+            "setns",
+            "userfaultfd",
+        ] {
+            let t = EventType::from_name(name).expect("known");
+            assert!(set.contains(t), "{name}");
+        }
+        assert!(!set.contains(EventType::from_name("getppid").expect("known")));
+    }
+
+    #[test]
+    fn rejects_bad_ring_sizes_before_touching_the_kernel() {
+        for size in [0, 1000, 4095, 6000] {
+            let cfg = CaptureConfig {
+                ring_bytes: size,
+                ..CaptureConfig::default()
+            };
+            assert!(
+                matches!(Capture::open(&cfg), Err(CaptureError::RingSize(s)) if s == size),
+                "{size}"
+            );
+        }
+    }
 }

@@ -28,7 +28,7 @@ fn small_ring_drops_are_accounted_exactly() {
         "the ring should have overflowed: {c:?}"
     );
     assert!(delivered_closes > 0, "some events must arrive: {c:?}");
-    assert_eq!(c.enters, N as u64, "{c:?}");
+    assert_eq!(c.syscalls, N as u64, "{c:?}");
     assert_eq!(
         delivered_closes + c.drops_by_family[Family::File as usize],
         N as u64,

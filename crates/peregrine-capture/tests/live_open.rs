@@ -10,10 +10,23 @@ fn openat_exit_carries_falco_params() {
     if skip_unless_root("openat_exit_carries_falco_params") {
         return;
     }
-    let path = CString::new(format!("/tmp/pg-live-open-{}", std::process::id())).unwrap();
+    check_openat(&[], "regs");
+}
+
+/// The same parameters when the arguments are stashed at sys_enter instead.
+#[test]
+fn openat_with_enter_stash_carries_the_same_params() {
+    if skip_unless_root("openat_with_enter_stash_carries_the_same_params") {
+        return;
+    }
+    check_openat(&["openat", "close"], "stash");
+}
+
+fn check_openat(at_enter: &[&str], tag: &str) {
+    let path = CString::new(format!("/tmp/pg-live-open-{tag}-{}", std::process::id())).unwrap();
     std::fs::write(path.to_str().unwrap(), b"x").unwrap();
     let missing = c"/nonexistent/peregrine";
-    let run = run_child(&["openat", "close"], 1 << 20, |rep| {
+    let run = run_child_with(&["openat", "close"], at_enter, 1 << 20, |rep| {
         // SAFETY: plain syscalls on valid C strings.
         unsafe {
             let fd = libc::openat(
@@ -56,5 +69,6 @@ fn openat_exit_carries_falco_params() {
         .all(|e| e.pid == run.child && e.tid == run.child));
     assert_eq!(run.counters.malformed, 0);
     assert_eq!(run.counters.drops(), 0);
+    assert_eq!(run.counters.missing_enter, 0);
     let _ = std::fs::remove_file(path.to_str().unwrap());
 }

@@ -266,7 +266,7 @@ fn execve_with_args_env_and_failure() {
         ]),
         format!(
             "res=0 exe=echo args=hello world env=A=1 PEREGRINE=test filename=/bin/echo \
-             trusted_exepath=/usr/bin/echo comm=echo exe_ino={ino} uid=0 flags=0"
+             trusted_exepath=/usr/bin/echo comm=echo exe_ino={ino} uid=0 flags=1(EXE_WRITABLE)"
         )
     );
     let me = std::process::id();
@@ -278,6 +278,26 @@ fn execve_with_args_env_and_failure() {
     assert_eq!(e.get("cwd"), cwd.to_str().unwrap());
     assert_ne!(e.get("cap_effective"), "0");
     assert_ne!(e.get("exe_ino_mtime"), "0");
+    // cgroups: "controller=path" for every v1 controller the child inherited from us.
+    let cgroups: Vec<&str> = e.get("cgroups").split(' ').collect();
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut checked = 0;
+    for line in ours.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        for ctrl in ctrls
+            .split(',')
+            .filter(|c| ["memory", "cpuset", "pids"].contains(c))
+        {
+            let item = format!("{ctrl}={path}");
+            assert!(
+                cgroups.contains(&item.as_str()),
+                "{item} not in {cgroups:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no v1 controllers in {ours}");
 }
 
 #[test]
@@ -309,7 +329,8 @@ fn execveat_from_memfd() {
     let e = run.one("execveat");
     assert_eq!(
         e.pick(&["res", "exe", "args", "flags", "trusted_exepath"]),
-        "res=0 exe=fromfd args=x flags=4(EXE_FROM_MEMFD) trusted_exepath=/memfd:pgmemfd"
+        "res=0 exe=fromfd args=x flags=5(EXE_WRITABLE|EXE_FROM_MEMFD) \
+         trusted_exepath=/memfd:pgmemfd"
     );
     assert_eq!(e.params.len(), 30);
 }
@@ -443,44 +464,94 @@ fn udp_connect_send_recv() {
     if skip_unless_root("udp_connect_send_recv") {
         return;
     }
-    let run = run_child(&["connect", "sendto", "recvfrom"], 1 << 20, |rep| unsafe {
-        let srv = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        let a = sockaddr4(0);
-        libc::bind(srv, (&a as *const libc::sockaddr_in).cast(), 16);
-        let sport = local_port(srv) as u16;
-        let cl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        let d = sockaddr4(sport);
-        libc::connect(cl, (&d as *const libc::sockaddr_in).cast(), 16);
-        libc::sendto(cl, c"hello".as_ptr().cast(), 5, 0, std::ptr::null(), 0);
-        let mut buf = [0u8; 16];
-        libc::recvfrom(
-            srv,
-            buf.as_mut_ptr().cast(),
-            16,
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
-        for v in [srv as i64, sport as i64, cl as i64, local_port(cl)] {
-            rep.report(v);
-        }
-    });
-    let [srv, sport, cl, cport] = run.reported[..] else {
+    let run = run_child(
+        &["connect", "sendto", "recvfrom", "sendmsg", "recvmsg"],
+        1 << 20,
+        |rep| unsafe {
+            let srv = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let a = sockaddr4(0);
+            libc::bind(srv, (&a as *const libc::sockaddr_in).cast(), 16);
+            let sport = local_port(srv) as u16;
+            let cl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let d = sockaddr4(sport);
+            libc::connect(cl, (&d as *const libc::sockaddr_in).cast(), 16);
+            libc::sendto(cl, c"hello".as_ptr().cast(), 5, 0, std::ptr::null(), 0);
+            let mut buf = [0u8; 16];
+            libc::recvfrom(
+                srv,
+                buf.as_mut_ptr().cast(),
+                16,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            // An unconnected client: the tuple's peer comes from the sendto/recvfrom address.
+            let u = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let dst = (&d as *const libc::sockaddr_in).cast();
+            libc::sendto(u, c"again".as_ptr().cast(), 5, 0, dst, 16);
+            let mut from: libc::sockaddr_in = zeroed();
+            let mut flen = 16u32;
+            let fromp = (&mut from as *mut libc::sockaddr_in).cast();
+            libc::recvfrom(srv, buf.as_mut_ptr().cast(), 16, 0, fromp, &mut flen);
+            rep.report(local_port(u));
+            let mut out = *b"world";
+            let mut iov = libc::iovec {
+                iov_base: out.as_mut_ptr().cast(),
+                iov_len: 5,
+            };
+            let mut mh: libc::msghdr = zeroed();
+            mh.msg_iov = &mut iov;
+            mh.msg_iovlen = 1;
+            libc::sendmsg(cl, &mh, 0);
+            let mut inb = [0u8; 16];
+            let mut iov_in = libc::iovec {
+                iov_base: inb.as_mut_ptr().cast(),
+                iov_len: 16,
+            };
+            let mut mh_in: libc::msghdr = zeroed();
+            mh_in.msg_iov = &mut iov_in;
+            mh_in.msg_iovlen = 1;
+            libc::recvmsg(srv, &mut mh_in, 0);
+            for v in [srv as i64, sport as i64, cl as i64, local_port(cl)] {
+                rep.report(v);
+            }
+        },
+    );
+    let [uport, srv, sport, cl, cport] = run.reported[..] else {
         panic!("reports {:?}", run.reported)
     };
     let lo = "127.0.0.1";
+    let (sends, recvs) = (run.of("sendto"), run.of("recvfrom"));
+    assert_eq!((sends.len(), recvs.len()), (2, 2), "{:?}", run.events);
+    // The unconnected socket is bound to the wildcard address; the peer is sendto's.
+    assert_eq!(
+        sends[1].pick(&["res", "data", "tuple"]),
+        format!("res=5 data=again tuple=0.0.0.0:{uport}->{lo}:{sport}")
+    );
+    assert_eq!(
+        recvs[1].pick(&["res", "data", "tuple"]),
+        format!("res=5 data=again tuple={lo}:{uport}->{lo}:{sport}")
+    );
     assert_eq!(
         run.one("connect").pick(&["res", "tuple", "fd"]),
         format!("res=0 tuple={lo}:{cport}->{lo}:{sport} fd={cl}")
     );
     assert_eq!(
-        run.one("sendto")
-            .pick(&["res", "data", "fd", "size", "tuple"]),
+        sends[0].pick(&["res", "data", "fd", "size", "tuple"]),
         format!("res=5 data=hello fd={cl} size=5 tuple={lo}:{cport}->{lo}:{sport}")
     );
     assert_eq!(
-        run.one("recvfrom").pick(&["res", "data", "fd", "size"]),
+        recvs[0].pick(&["res", "data", "fd", "size"]),
         format!("res=5 data=hello fd={srv} size=16")
+    );
+    assert_eq!(
+        run.one("sendmsg")
+            .pick(&["res", "data", "fd", "size", "tuple"]),
+        format!("res=5 data=world fd={cl} size=5 tuple={lo}:{cport}->{lo}:{sport}")
+    );
+    assert_eq!(
+        run.one("recvmsg").pick(&["res", "size", "data", "fd"]),
+        format!("res=5 size=5 data=world fd={srv}")
     );
 }
 
@@ -602,6 +673,8 @@ fn credentials_namespaces_mount_ptrace_module() {
             "setgid",
             "setresuid",
             "openat",
+            "setsid",
+            "setpgid",
         ],
         1 << 20,
         |rep| unsafe {
@@ -641,6 +714,9 @@ fn credentials_namespaces_mount_ptrace_module() {
             } else {
                 r
             });
+            libc::setpgid(0, 0);
+            let sid = libc::setsid();
+            rep.report(sid as i64);
             libc::setgid(65534);
             libc::setresuid(65534, 65534, 65534);
             libc::setuid(0);
@@ -680,6 +756,14 @@ fn credentials_namespaces_mount_ptrace_module() {
         Some(init.to_string().as_str())
     );
     assert_eq!(run.one("setgid").pick(&["res", "gid"]), "res=0 gid=65534");
+    // After setpgid(0, 0) the child leads its process group, so setsid fails with EPERM
+    // (-1 as a PT_PID result, rendered without an errno name).
+    assert_eq!(run.reported[2], -1);
+    assert_eq!(
+        run.one("setpgid").pick(&["res", "pid", "pgid"]),
+        "res=0 pid=0 pgid=0"
+    );
+    assert_eq!(run.one("setsid").get("res"), "-1");
     assert_eq!(
         run.one("setresuid").pick(&["res", "ruid", "euid", "suid"]),
         "res=0 ruid=65534 euid=65534 suid=65534"
@@ -735,4 +819,113 @@ fn fork_and_procexit() {
         exit.pick(&["status", "ret", "sig"]),
         "status=768 ret=3 sig=0"
     );
+}
+
+/// Executes `merged/<name>` from an overlay mounted in a private mount namespace.
+fn exec_on_overlay(root: &str, name: &str) -> Run {
+    let merged = c(&format!("{root}/merged"));
+    let opts = c(&format!(
+        "lowerdir={root}/lower,upperdir={root}/upper,workdir={root}/work"
+    ));
+    let exe = c(&format!("{root}/merged/{name}"));
+    let argv = exec_argv(&[c"ovl"]);
+    let envp = exec_argv(&[]);
+    run_child(&["execve"], 1 << 20, |_| unsafe {
+        libc::unshare(libc::CLONE_NEWNS);
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        libc::mount(
+            c"overlay".as_ptr(),
+            merged.as_ptr(),
+            c"overlay".as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        );
+        libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    })
+}
+
+#[test]
+fn exec_from_overlay_upper_and_lower_layers() {
+    if skip_unless_root("exec_from_overlay_upper_and_lower_layers") {
+        return;
+    }
+    let root = tmpdir("ovl");
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir_all(format!("{root}/{d}")).unwrap();
+    }
+    std::fs::copy("/usr/bin/true", format!("{root}/lower/low")).unwrap();
+    std::fs::copy("/usr/bin/true", format!("{root}/upper/up")).unwrap();
+    for (name, flags) in [
+        ("low", "9(EXE_WRITABLE|EXE_LOWER_LAYER)"),
+        ("up", "3(EXE_WRITABLE|EXE_UPPER_LAYER)"),
+    ] {
+        let run = exec_on_overlay(&root, name);
+        assert_eq!(
+            run.one("execve").pick(&["res", "flags", "trusted_exepath"]),
+            format!("res=0 flags={flags} trusted_exepath={root}/merged/{name}")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn open_on_overlay_reports_the_layer() {
+    if skip_unless_root("open_on_overlay_reports_the_layer") {
+        return;
+    }
+    let root = tmpdir("ovlopen");
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir_all(format!("{root}/{d}")).unwrap();
+    }
+    std::fs::write(format!("{root}/lower/low"), b"l").unwrap();
+    std::fs::write(format!("{root}/upper/up"), b"u").unwrap();
+    let merged = c(&format!("{root}/merged"));
+    let opts = c(&format!(
+        "lowerdir={root}/lower,upperdir={root}/upper,workdir={root}/work"
+    ));
+    let (low, up, new) = (
+        c(&format!("{root}/merged/low")),
+        c(&format!("{root}/merged/up")),
+        c(&format!("{root}/merged/new")),
+    );
+    let run = run_child(&["openat", "creat"], 1 << 20, |_| unsafe {
+        libc::unshare(libc::CLONE_NEWNS);
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        libc::mount(
+            c"overlay".as_ptr(),
+            merged.as_ptr(),
+            c"overlay".as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        );
+        libc::open(low.as_ptr(), libc::O_RDONLY);
+        libc::open(up.as_ptr(), libc::O_RDONLY);
+        libc::creat(new.as_ptr(), 0o600);
+    });
+    let opens = run.of("openat");
+    assert_eq!(opens.len(), 2, "{:?}", run.events);
+    assert_eq!(
+        opens[0].get("flags"),
+        "65537(O_RDONLY|FD_LOWER_LAYER)",
+        "{:?}",
+        run.events
+    );
+    assert_eq!(opens[1].get("flags"), "32769(O_RDONLY|FD_UPPER_LAYER)");
+    assert_eq!(
+        run.one("creat").get("creat_flags"),
+        "1(FD_UPPER_LAYER_CREAT)"
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }

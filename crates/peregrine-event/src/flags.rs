@@ -104,6 +104,11 @@ const O_ACCMODE: u32 = 0o3;
 const O_CLOEXEC: u32 = 0o2000000;
 const PPM_O_CLOEXEC: u32 = 1 << 12;
 
+/// Bits of the kernel's open-flags parameter carrying the overlayfs layer of the opened file
+/// (`PG_OPEN_UPPER_LAYER` / `PG_OPEN_LOWER_LAYER` in the record header).
+pub const OPEN_UPPER_LAYER: u32 = 1 << 31;
+pub const OPEN_LOWER_LAYER: u32 = 1 << 30;
+
 /// Kernel `open(2)` flags (x86-64 values) to `PPM_O_*`.
 pub fn open_flags_to_ppm(raw: u32) -> u32 {
     let mut f = match raw & O_ACCMODE {
@@ -113,18 +118,20 @@ pub fn open_flags_to_ppm(raw: u32) -> u32 {
         _ => 0,
     };
     const MAP: &[(u32, u32)] = &[
-        (0o100, 1 << 2),       // O_CREAT
-        (0o2000, 1 << 3),      // O_APPEND
-        (0o10000, 1 << 4),     // O_DSYNC
-        (0o200, 1 << 5),       // O_EXCL
-        (0o4000, 1 << 6),      // O_NONBLOCK
-        (0o4000000, 1 << 7),   // __O_SYNC
-        (0o1000, 1 << 8),      // O_TRUNC
-        (0o40000, 1 << 9),     // O_DIRECT
-        (0o200000, 1 << 10),   // O_DIRECTORY
-        (0o100000, 1 << 11),   // O_LARGEFILE
-        (O_CLOEXEC, 1 << 12),  // O_CLOEXEC
-        (0o20000000, 1 << 13), // __O_TMPFILE
+        (0o100, 1 << 2),             // O_CREAT
+        (0o2000, 1 << 3),            // O_APPEND
+        (0o10000, 1 << 4),           // O_DSYNC
+        (0o200, 1 << 5),             // O_EXCL
+        (0o4000, 1 << 6),            // O_NONBLOCK
+        (0o4000000, 1 << 7),         // __O_SYNC
+        (0o1000, 1 << 8),            // O_TRUNC
+        (0o40000, 1 << 9),           // O_DIRECT
+        (0o200000, 1 << 10),         // O_DIRECTORY
+        (0o100000, 1 << 11),         // O_LARGEFILE
+        (O_CLOEXEC, 1 << 12),        // O_CLOEXEC
+        (0o20000000, 1 << 13),       // __O_TMPFILE
+        (OPEN_UPPER_LAYER, 1 << 15), // FD_UPPER_LAYER
+        (OPEN_LOWER_LAYER, 1 << 16), // FD_LOWER_LAYER
     ];
     for (k, p) in MAP {
         if raw & k != 0 {
@@ -372,6 +379,12 @@ pub const MEMFD_FLAGS: FlagTable = FlagTable {
     ],
 };
 
+pub const CREAT_FLAGS: FlagTable = FlagTable {
+    name: "creat_flags",
+    is_enum: false,
+    entries: &[("FD_UPPER_LAYER_CREAT", 1), ("FD_LOWER_LAYER_CREAT", 2)],
+};
+
 pub const CLOEXEC_FLAGS: FlagTable = FlagTable {
     name: "cloexec_flags",
     is_enum: false,
@@ -436,6 +449,11 @@ mod tests {
             Some("O_TRUNC|O_CREAT|O_WRONLY"),
         );
         check(&FILE_FLAGS, open_flags_to_ppm(0o2), Some("O_RDWR"));
+        check(
+            &FILE_FLAGS,
+            open_flags_to_ppm(OPEN_UPPER_LAYER),
+            Some("O_RDONLY|FD_UPPER_LAYER"),
+        );
         check(&FILE_FLAGS, 0, Some("O_NONE"));
         check(
             &CLONE_FLAGS,

@@ -10,6 +10,7 @@
 //! a [`RecordError`], never a panic. Parameter names, types and flag renderings are Falco's
 //! ([`schema`], [`flags`]).
 
+pub mod builder;
 mod event;
 mod event_type;
 pub mod flags;

@@ -231,7 +231,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("mode", Mode),
                 p!("dev", Uint),
                 p!("ino", Uint),
-                p!("creat_flags", Uint),
+                p!("creat_flags", Flags(&flags::CREAT_FLAGS, Conv::None)),
             ]
         ),
         3 => schema!("close", [p!("res", Errno), p!("fd", Fd)]),
@@ -472,6 +472,11 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
             ]
         ),
         105 => schema!("setuid", [p!("res", Errno), p!("uid", Uid)]),
+        112 => schema!("setsid", [p!("res", Pid)]),
+        109 => schema!(
+            "setpgid",
+            [p!("res", Errno), p!("pid", Pid), p!("pgid", Pid)]
+        ),
         106 => schema!("setgid", [p!("res", Errno), p!("gid", Gid)]),
         117 => schema!(
             "setresuid",
@@ -613,10 +618,10 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
 /// Syscall numbers that have a dedicated writer in the kernel (as opposed to the generic
 /// `res, ID, nativeID` record).
 pub const DEDICATED: &[u16] = &[
-    2, 257, 437, 85, 3, 81, 32, 33, 292, 72, 84, 87, 80, 83, 90, 91, 258, 268, 263, 82, 86, 88,
-    264, 265, 316, 266, 41, 53, 22, 293, 42, 49, 50, 43, 288, 44, 45, 46, 47, 101, 105, 106, 117,
-    119, 272, 323, 308, 126, 157, 165, 166, 175, 313, 319, 321, 284, 290, 282, 289, 59, 322, 56,
-    57, 58, 435,
+    112, 109, 2, 257, 437, 85, 3, 81, 32, 33, 292, 72, 84, 87, 80, 83, 90, 91, 258, 268, 263, 82,
+    86, 88, 264, 265, 316, 266, 41, 53, 22, 293, 42, 49, 50, 43, 288, 44, 45, 46, 47, 101, 105,
+    106, 117, 119, 272, 323, 308, 126, 157, 165, 166, 175, 313, 319, 321, 284, 290, 282, 289, 59,
+    322, 56, 57, 58, 435,
 ];
 
 #[cfg(test)]

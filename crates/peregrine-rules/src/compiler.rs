@@ -14,7 +14,7 @@ use crate::info::{ExceptionInfo, Priority, RuleInfo};
 use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// A compiled rule, immutable once built.
 #[derive(Debug)]
@@ -107,10 +107,13 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
+}
+
+/// The maximal runs of characters that are not list-substitution delimiters.
+fn tokens_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split([' ', '\t', '\n', '\r', '(', ')', ',', '='])
+        .filter(|t| !t.is_empty())
 }
 
 /// Falco's `resolve_list`: substitutes `list` wherever its name is delimited by start/end,
@@ -258,21 +261,84 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
     ctx.in_condition(e.idx, e.line, e.col, condition)
 }
 
-/// Substitutes every list into `condition` and parses it.
+/// Results that depend only on their input text, kept across the compiles of one loader (Falco
+/// recompiles everything collected after each file, so most conditions and outputs repeat).
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    parsed: HashMap<String, Expr>,
+    outputs: HashMap<String, OutputFormat>,
+}
+
+impl Caches {
+    fn parse(&mut self, text: &str) -> Result<Expr, CondError> {
+        if let Some(e) = self.parsed.get(text) {
+            return Ok(e.clone());
+        }
+        let e = adapter::parse(text)?;
+        self.parsed.insert(text.to_string(), e.clone());
+        Ok(e)
+    }
+
+    fn output(&mut self, text: &str) -> Result<OutputFormat, String> {
+        if let Some(f) = self.outputs.get(text) {
+            return Ok(f.clone());
+        }
+        let f = adapter::compile_output(text)?;
+        self.outputs.insert(text.to_string(), f.clone());
+        Ok(f)
+    }
+}
+
+/// List names → their position in substitution order, built once per compile.
+pub(crate) struct ListIndex(HashMap<String, usize>);
+
+impl ListIndex {
+    fn new(lists: &[CompiledList]) -> ListIndex {
+        let mut m = HashMap::with_capacity(lists.len());
+        for (i, l) in lists.iter().enumerate() {
+            m.entry(l.name.clone()).or_insert(i);
+        }
+        ListIndex(m)
+    }
+}
+
+/// Substitutes every list into `condition` (Falco's `resolve_list` for each list in order)
+/// and parses it.
 fn parse_condition(
+    caches: &mut Caches,
     condition: &str,
     lists: &mut [CompiledList],
+    index: &ListIndex,
     used_lists: &mut BTreeSet<String>,
     ctx: &Context,
 ) -> Result<Expr, (ErrorCode, String, Context)> {
     let mut text = condition.to_string();
-    for l in lists.iter_mut() {
+    // A list substitutes only where its name is a whole token (delimited by blanks, `(),=` or
+    // the ends), so only lists named by a token are candidates. They are applied in list
+    // order; items a substitution brings in may name later lists, which then apply too, as
+    // when Falco runs every list over the text in turn.
+    let mut pending: BTreeSet<usize> = tokens_of(condition)
+        .filter_map(|t| index.0.get(t).copied())
+        .collect();
+    let mut used = Vec::new();
+    while let Some(i) = pending.pop_first() {
+        let l = &lists[i];
         if resolve_list(&mut text, &l.name, &l.items) {
-            l.used = true;
-            used_lists.insert(l.name.clone());
+            used.push(i);
+            for item in &l.items {
+                pending.extend(
+                    tokens_of(item)
+                        .filter_map(|t| index.0.get(t).copied())
+                        .filter(|&j| j > i),
+                );
+            }
         }
     }
-    adapter::parse(&text).map_err(|e| {
+    for i in used {
+        lists[i].used = true;
+        used_lists.insert(lists[i].name.clone());
+    }
+    caches.parse(&text).map_err(|e| {
         (
             ErrorCode::CompileCondition,
             e.message.clone(),
@@ -288,14 +354,48 @@ struct MacroEnv<'a> {
     visibility: u32,
 }
 
-#[derive(Default)]
 struct Resolution {
+    /// Nodes macro substitution may still copy into this condition.
+    budget: usize,
+    too_large: bool,
     errors: Vec<(String, peregrine_filter::ast::Pos)>,
     unknown: Vec<(String, peregrine_filter::ast::Pos)>,
     resolved: BTreeSet<String>,
     /// A macro that exists but failed to compile was referenced (already reported).
     poisoned: bool,
     path: Vec<String>,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Resolution {
+            budget: MAX_RESOLVED_NODES,
+            too_large: false,
+            errors: Vec::new(),
+            unknown: Vec::new(),
+            resolved: BTreeSet::new(),
+            poisoned: false,
+            path: Vec::new(),
+        }
+    }
+}
+
+/// Most nodes a condition may hold once macros are substituted (the largest upstream rule
+/// needs a few thousand).
+const MAX_RESOLVED_NODES: usize = 200_000;
+
+fn expr_size(e: &Expr) -> usize {
+    let mut n = 0;
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        n += 1;
+        match e {
+            Expr::And(c, _) | Expr::Or(c, _) => todo.extend(c.iter()),
+            Expr::Not(c, _) => todo.push(c),
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Replaces identifiers by macro ASTs (recursively, with loop detection), like
@@ -327,6 +427,14 @@ fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
                 r.unknown.push((name.clone(), *pos));
                 return;
             }
+            // Macros of macros can grow a condition exponentially: every copy is paid for
+            // from a fixed node budget.
+            let size = expr_size(body);
+            if size > r.budget {
+                r.too_large = true;
+                return;
+            }
+            r.budget -= size;
             r.path.push(name.clone());
             let mut new = body.clone();
             resolve_macros(&mut new, env, r);
@@ -336,6 +444,34 @@ fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
         }
         Expr::Unary { .. } | Expr::Binary { .. } => {}
     }
+}
+
+/// Deepest nesting a condition may reach once macros are substituted. The parser bounds each
+/// condition to Falco's 1000 levels, but macros inside macros multiply that; the compiler and
+/// the resolver recurse over the tree, so the expanded tree is bounded too.
+const MAX_RESOLVED_DEPTH: usize = 1000;
+
+fn too_deep() -> String {
+    format!("condition nesting exceeds {MAX_RESOLVED_DEPTH} levels after macro expansion")
+}
+
+/// Nesting depth of a condition, computed without recursion.
+fn expr_depth(e: &Expr) -> usize {
+    let mut max = 0;
+    let mut todo = vec![(e, 1usize)];
+    while let Some((e, d)) = todo.pop() {
+        max = max.max(d);
+        match e {
+            Expr::And(c, _) | Expr::Or(c, _) => todo.extend(c.iter().map(|x| (x, d + 1))),
+            Expr::Not(c, _) => todo.push((c, d + 1)),
+            _ => {}
+        }
+    }
+    max
+}
+
+fn too_large() -> String {
+    format!("condition exceeds {MAX_RESOLVED_NODES} nodes after macro expansion")
 }
 
 fn resolution_error(r: &Resolution) -> Option<(String, peregrine_filter::ast::Pos)> {
@@ -424,7 +560,7 @@ fn err_is_unknown_type_or_field(err: &str) -> bool {
 const MAX_EVTTYPES: usize = 50;
 
 /// Compiles everything collected; problems go to `res`.
-pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
+pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches) -> CompileOutput {
     let errors_before = res.errors.len();
     let mut out = CompileOutput::default();
 
@@ -454,9 +590,17 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
     }
 
     // Macros: parse all, then resolve each in order with its visibility.
+    let index = ListIndex::new(&out.lists);
     let mut scratch = BTreeSet::new();
     for m in col.macros.iter() {
-        let condition = match parse_condition(&m.cond, &mut out.lists, &mut scratch, &m.cond_ctx) {
+        let condition = match parse_condition(
+            caches,
+            &m.cond,
+            &mut out.lists,
+            &index,
+            &mut scratch,
+            &m.cond_ctx,
+        ) {
             Ok(e) => Some(e),
             Err((code, msg, ctx)) => {
                 res.error(code, msg, &ctx);
@@ -502,14 +646,28 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
             out.macros[i].condition = None;
             continue;
         }
-        out.macros[i].condition = if r.poisoned { None } else { Some(cond) };
+        if r.poisoned {
+            out.macros[i].condition = None;
+            continue;
+        }
+        if r.too_large {
+            res.error(ErrorCode::CompileCondition, too_large(), &info.cond_ctx);
+            out.macros[i].condition = None;
+            continue;
+        }
+        if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
+            res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
+            out.macros[i].condition = None;
+            continue;
+        }
+        out.macros[i].condition = Some(cond);
     }
 
     for r in col.rules.iter() {
         if r.unknown_source {
             continue;
         }
-        if let Some(rule) = compile_rule(col, r, &mut out, res) {
+        if let Some(rule) = compile_rule(col, r, &index, caches, &mut out, res) {
             out.rules.push(rule);
         }
     }
@@ -540,6 +698,8 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
 fn compile_rule(
     col: &Collector,
     r: &RuleInfo,
+    index: &ListIndex,
+    caches: &mut Caches,
     out: &mut CompileOutput,
     res: &mut LoadResult,
 ) -> Option<Rule> {
@@ -563,7 +723,7 @@ fn compile_rule(
         );
         output = output.replace("%container.info", "");
     }
-    let format = match adapter::compile_output(&output) {
+    let format = match caches.output(&output) {
         Ok(f) => f,
         Err(err) => {
             if err_is_unknown_type_or_field(&err) && r.skip_if_unknown_filter {
@@ -585,7 +745,14 @@ fn compile_rule(
     }
 
     let mut lists_used = BTreeSet::new();
-    let mut ast = match parse_condition(&condition, &mut out.lists, &mut lists_used, &r.cond_ctx) {
+    let mut ast = match parse_condition(
+        caches,
+        &condition,
+        &mut out.lists,
+        index,
+        &mut lists_used,
+        &r.cond_ctx,
+    ) {
         Ok(a) => a,
         Err((code, msg, ctx)) => {
             res.error(code, msg, &ctx);
@@ -617,6 +784,14 @@ fn compile_rule(
         }
     }
     if resolution.poisoned {
+        return None;
+    }
+    if resolution.too_large {
+        res.error(ErrorCode::CompileCondition, too_large(), &r.cond_ctx);
+        return None;
+    }
+    if expr_depth(&ast) > MAX_RESOLVED_DEPTH {
+        res.error(ErrorCode::CompileCondition, too_deep(), &r.cond_ctx);
         return None;
     }
 

@@ -9,7 +9,7 @@ use crate::adapter::Scratch;
 use crate::compiler::{CompiledList, CompiledMacro, Rule};
 use crate::info::Priority;
 use crate::version::Version;
-use peregrine_event::EventType;
+use peregrine_event::{EventType, EventTypeSet};
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs, StrOp, UnaryOp};
 use peregrine_filter::FieldSource;
 use serde_json::{json, Value};
@@ -30,8 +30,11 @@ pub enum Matching {
 /// What a `rules[]` entry selects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selector {
-    /// A rule name pattern: with `*` a wildcard over the whole name, otherwise a substring.
+    /// A rule name pattern matched against the whole name, `*` matching any run (Falco's
+    /// `rules[].enable.rule` / `disable.rule`; without `*` the name must be equal).
     Rule(String),
+    /// Rules whose name contains the text (Falco's legacy `-D` substring selection).
+    RuleSubstring(String),
     Tag(String),
 }
 
@@ -82,8 +85,8 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
 impl Selector {
     fn matches(&self, rule: &Rule) -> bool {
         match self {
-            Selector::Rule(p) if p.contains('*') => wildcard_match(p, &rule.name),
-            Selector::Rule(p) => rule.name.contains(p.as_str()),
+            Selector::Rule(p) => wildcard_match(p, &rule.name),
+            Selector::RuleSubstring(p) => rule.name.contains(p.as_str()),
             Selector::Tag(t) => rule.tags.contains(t),
         }
     }
@@ -182,6 +185,43 @@ impl RuleSet {
     /// Number of active rules.
     pub fn active_count(&self) -> usize {
         self.active.iter().filter(|a| **a).count()
+    }
+
+    /// Every event type some active rule can match: what the capture must deliver.
+    pub fn event_types(&self) -> EventTypeSet {
+        self.compiled
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.active[*i])
+            .fold(EventTypeSet::empty(), |acc, (_, r)| {
+                acc.union(&r.event_types)
+            })
+    }
+
+    /// Falco's start-up warning when active rules match syscalls the capture will not deliver
+    /// (`delivered` is what it delivers; non-syscall events are not reported, as in Falco).
+    pub fn ignored_syscalls_warning(&self, delivered: &EventTypeSet) -> Option<String> {
+        let mut names: Vec<&str> = self
+            .event_types()
+            .iter()
+            .filter(|t| t.syscall_nr().is_some() && !delivered.contains(*t))
+            .map(|t| t.name())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        names.sort_unstable();
+        let mut out = String::from(
+            "\nRules match ignored syscall: warning (ignored-evttype):\nLoaded rules match the following events:\n",
+        );
+        for n in names {
+            out.push_str("\t- ");
+            out.push_str(n);
+            out.push('\n');
+        }
+        out.push_str("But these events are not returned unless running falco with -A\n\n");
+        Some(out)
     }
 
     /// The active rules that can match events of type `t`, in definition order.

@@ -128,3 +128,53 @@ fn alias_bomb_is_refused() {
     let mut l = Loader::new();
     assert!(!l.load_str("bomb.yaml", &text));
 }
+
+#[test]
+fn macro_expansion_depth_is_bounded() {
+    // Each macro nests the previous one 150 levels deep: parsed conditions stay within the
+    // parser's limit, but the expansion would not; it is refused, not overflowed.
+    // Alternating operators so that no level is flattened into its parent.
+    let open: String = (0..150)
+        .map(|i| {
+            if i % 2 == 0 {
+                "(fd.num=1 or "
+            } else {
+                "(fd.num=2 and "
+            }
+        })
+        .collect();
+    let close = ")".repeat(150);
+    let mut text = String::from("- macro: m0\n  condition: evt.type=open\n");
+    for i in 1..40 {
+        text.push_str(&format!(
+            "- macro: m{i}\n  condition: {open}m{}{close}\n",
+            i - 1
+        ));
+    }
+    text.push_str("- rule: r\n  desc: d\n  condition: m39\n  output: o\n  priority: INFO\n");
+    let mut l = Loader::new();
+    assert!(!l.load_str("deep-macros.yaml", &text));
+    let (_, res) = l.finish();
+    assert!(res
+        .errors()
+        .any(|e| e.message.contains("after macro expansion")));
+}
+
+#[test]
+fn macro_expansion_size_is_bounded() {
+    // m_i = m_{i-1} or m_{i-1}: 2^40 nodes if expanded naively.
+    let mut text = String::from("- macro: m0\n  condition: evt.type=open\n");
+    for i in 1..40 {
+        text.push_str(&format!(
+            "- macro: m{i}\n  condition: (m{p} or (m{p} and fd.num=1))\n",
+            p = i - 1
+        ));
+    }
+    text.push_str("- rule: r\n  desc: d\n  condition: m39\n  output: o\n  priority: INFO\n");
+    let mut l = Loader::new();
+    assert!(!l.load_str("wide-macros.yaml", &text));
+    let (_, res) = l.finish();
+    assert!(res
+        .errors()
+        .any(|e| e.message.contains("nodes after macro expansion")));
+}

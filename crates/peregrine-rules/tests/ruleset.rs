@@ -199,10 +199,25 @@ fn selection_by_name_tag_and_priority() {
             },
             vec!["Shell spawned"],
         ),
-        // Substring without a wildcard, as Falco's -D.
+        // Substring, as Falco's -D.
+        (
+            Selection {
+                ops: vec![SelectionOp::Disable(Selector::RuleSubstring("open".into()))],
+                min_priority: None,
+            },
+            vec!["Shell spawned", "Shadow read"],
+        ),
+        // Without a wildcard a rules[] pattern is the whole name.
         (
             Selection {
                 ops: vec![SelectionOp::Disable(Selector::Rule("open".into()))],
+                min_priority: None,
+            },
+            vec!["Shell spawned", "Shadow read", "Any open of etc"],
+        ),
+        (
+            Selection {
+                ops: vec![SelectionOp::Disable(Selector::Rule("*open*".into()))],
                 min_priority: None,
             },
             vec!["Shell spawned", "Shadow read"],
@@ -231,8 +246,14 @@ fn describe_rule_like_falco_list() {
         d["details"]["condition_compiled"],
         "(evt.type in (execve, execveat) and proc.name in (bash, sh, zsh))"
     );
-    assert_eq!(d["details"]["events"], serde_json::json!(["execve", "execveat"]));
-    assert_eq!(d["details"]["macros"], serde_json::json!(["spawned_process"]));
+    assert_eq!(
+        d["details"]["events"],
+        serde_json::json!(["execve", "execveat"])
+    );
+    assert_eq!(
+        d["details"]["macros"],
+        serde_json::json!(["spawned_process"])
+    );
     assert_eq!(d["details"]["lists"], serde_json::json!(["shells"]));
     assert_eq!(
         d["details"]["condition_fields"],
@@ -241,4 +262,22 @@ fn describe_rule_like_falco_list() {
     assert_eq!(d["info"]["priority"], "Notice");
     assert_eq!(d["info"]["enabled"], true);
     assert!(set.describe_rule("nope").is_none());
+}
+
+#[test]
+fn ignored_syscalls_warning_lists_undelivered_types() {
+    use peregrine_event::{EventType, EventTypeSet};
+    let set = load_str(RULES);
+    let all: EventTypeSet = set.event_types();
+    let names: Vec<&str> = all.iter().map(|t| t.name()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(set.ignored_syscalls_warning(&all).is_none());
+    let delivered: EventTypeSet = ["openat", "execve", "execveat"]
+        .iter()
+        .filter_map(|n| EventType::from_name(n))
+        .collect();
+    assert_eq!(
+        set.ignored_syscalls_warning(&delivered).as_deref(),
+        Some("\nRules match ignored syscall: warning (ignored-evttype):\nLoaded rules match the following events:\n\t- open\nBut these events are not returned unless running falco with -A\n\n")
+    );
 }

@@ -140,3 +140,18 @@ fn stable_incubating_sandbox_together() {
         assert!(r.event_types.contains(open) && r.enabled, "{}", r.name);
     }
 }
+
+#[test]
+fn archived_deprecated_rules_warn_about_evt_dir() {
+    let mut loader = Loader::new();
+    assert!(loader.load_file(upstream().join("rules/falco-deprecated_rules.yaml")));
+    let (set, results) = loader.finish();
+    assert_eq!(set.rules().len(), 4);
+    assert_eq!(set.active_count(), 0);
+    let warnings: Vec<_> = results.warnings().collect();
+    assert_eq!(warnings.len(), 4);
+    for w in warnings {
+        assert_eq!(w.code, WarningCode::DeprecatedItem);
+        assert!(w.message.contains("'evt.dir'"), "{}", w.message);
+    }
+}

@@ -7,20 +7,26 @@
 
 use crate::config::{Priority, RuleSelection, Selector};
 use serde_json::Value;
+use std::path::PathBuf;
 
-/// A feature the linked libraries do not provide yet.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    #[error("{0} is not available in this build yet")]
-    Unavailable(&'static str),
+/// One rules content to load.
+#[derive(Clone, Debug)]
+pub enum RulesInput {
+    /// A file, read by the loader so that an unreadable file becomes Falco's
+    /// `LOAD_ERR_FILE_READ` in the results rather than an early exit.
+    File(PathBuf),
+    /// Text already in memory (the embedded defaults), reported under `name`.
+    Text { name: String, content: String },
 }
 
-/// One rules file to load: the name shown in results and its text.
-#[derive(Clone, Debug)]
-#[expect(dead_code, reason = "read once the rules loader lands")]
-pub struct RulesInput {
-    pub name: String,
-    pub content: String,
+impl RulesInput {
+    /// The name the content is reported under.
+    pub fn name(&self) -> String {
+        match self {
+            RulesInput::File(p) => p.display().to_string(),
+            RulesInput::Text { name, .. } => name.clone(),
+        }
+    }
 }
 
 /// Rule metadata the binary shows.
@@ -29,9 +35,40 @@ pub struct RuleInfo {
     pub name: String,
     pub desc: String,
     pub priority: Priority,
-    pub source: String,
     pub tags: Vec<String>,
+    /// Active after the rule's own `enabled`, the selections and the minimum priority.
     pub enabled: bool,
+}
+
+/// `render(parse(expr))`, or the parse error as Falco words it.
+pub fn parse_condition(expr: &str) -> Result<String, String> {
+    use peregrine_filter::{parser, render};
+    match parser::parse(expr) {
+        Ok(ast) => Ok(render::render(&ast)),
+        Err(e) => Err(format!(
+            "{} (at line {}, column {})",
+            e.message, e.pos.line, e.pos.col
+        )),
+    }
+}
+
+/// Loads the inputs in order, as one rule set.
+pub fn load(inputs: &[RulesInput]) -> Loaded {
+    let mut loader = peregrine_rules::Loader::new();
+    for input in inputs {
+        match input {
+            RulesInput::File(path) => loader.load_file(path),
+            RulesInput::Text { name, content } => loader.load_str(name, content),
+        };
+    }
+    let (ruleset, results) = loader.finish();
+    Loaded {
+        successful: results.successful(),
+        has_warnings: results.warnings().count() > 0,
+        json: results.as_json(),
+        results,
+        ruleset,
+    }
 }
 
 /// The outcome of loading rules files, as Falco reports it.
@@ -39,81 +76,81 @@ pub struct Loaded {
     /// No file had an error.
     pub successful: bool,
     pub has_warnings: bool,
-    /// Falco's `-V` text for all files.
-    pub text: String,
     /// Falco's `{"falco_load_results": [...]}`.
     pub json: Value,
-    /// The rules in definition order.
-    pub rules: Vec<RuleInfo>,
+    results: peregrine_rules::LoadResults,
+    ruleset: peregrine_rules::RuleSet,
 }
 
-/// `render(parse(expr))`, or the parse error as Falco words it.
-pub fn parse_condition(expr: &str) -> Result<Result<String, String>, BackendError> {
-    use peregrine_filter::{parser, render};
-    Ok(match parser::parse(expr) {
-        Ok(ast) => Ok(render::render(&ast)),
-        Err(e) => Err(format!(
-            "{} (at line {}, column {})",
-            e.message, e.pos.line, e.pos.col
-        )),
-    })
-}
+impl Loaded {
+    /// Falco's `-V` text: a failing file (or any file with `verbose`) shows every problem with
+    /// its location and snippet; a file that loaded shows its status and problem codes only.
+    pub fn text(&self, verbose: bool) -> String {
+        let blocks: Vec<String> = self
+            .results
+            .results
+            .iter()
+            .map(|r| {
+                if verbose || !r.successful() {
+                    r.as_text(&self.results.contents)
+                } else {
+                    r.as_summary_text()
+                }
+            })
+            .collect();
+        blocks.join("\n")
+    }
 
-/// Loads the inputs in order, as one rule set.
-pub fn load(inputs: &[RulesInput]) -> Result<Loaded, BackendError> {
-    let _ = inputs;
-    Err(BackendError::Unavailable("the rules loader"))
-}
-
-/// Falco's describe JSON for one rule (`-l`).
-pub fn describe(inputs: &[RulesInput], rule: &str) -> Result<Value, BackendError> {
-    let _ = (inputs, rule);
-    Err(BackendError::Unavailable("rule description"))
-}
-
-/// Applies the `rules:` selections and the minimum priority to the rules' enabled flags, in
-/// Falco's order: selections in sequence, then rules below `min` are dropped.
-pub fn apply_selection(rules: &mut [RuleInfo], selections: &[RuleSelection], min: Priority) {
-    for sel in selections {
-        let (enable, selector) = match sel {
-            RuleSelection::Enable(s) => (true, s),
-            RuleSelection::Disable(s) => (false, s),
+    /// Applies the `rules:` selections and the minimum priority, in Falco's order.
+    pub fn select(&mut self, selections: &[RuleSelection], min: Priority) {
+        use peregrine_rules::{Selection, SelectionOp, Selector as S};
+        let convert = |s: &Selector| match s {
+            Selector::Rule(r) => S::Rule(r.clone()),
+            Selector::Tag(t) => S::Tag(t.clone()),
         };
-        for rule in rules.iter_mut() {
-            let hit = match selector {
-                Selector::Rule(pattern) => wildcard_match(pattern, &rule.name),
-                Selector::Tag(tag) => rule.tags.iter().any(|t| t == tag),
-            };
-            if hit {
-                rule.enabled = enable;
-            }
-        }
+        let selection = Selection {
+            ops: selections
+                .iter()
+                .map(|sel| match sel {
+                    RuleSelection::Enable(s) => SelectionOp::Enable(convert(s)),
+                    RuleSelection::Disable(s) => SelectionOp::Disable(convert(s)),
+                })
+                .collect(),
+            min_priority: peregrine_rules::Priority::parse(min.name()),
+        };
+        self.ruleset = self.ruleset.select(&selection);
     }
-    for rule in rules.iter_mut() {
-        if rule.priority > min {
-            rule.enabled = false;
-        }
+
+    /// Rule metadata in definition order.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.ruleset
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RuleInfo {
+                name: r.name.clone(),
+                desc: r.desc.clone(),
+                priority: Priority::parse(r.priority.as_str()).unwrap_or(Priority::Debug),
+                tags: r.tags.iter().cloned().collect(),
+                enabled: u32::try_from(i).is_ok_and(|i| self.ruleset.is_active(i)),
+            })
+            .collect()
+    }
+
+    /// Falco's describe JSON for one rule (`-l`).
+    pub fn describe(&self, rule: &str) -> Option<Value> {
+        self.ruleset.describe_rule(rule)
+    }
+
+    /// Every rule, macro and list, as `-L` with JSON output shows them.
+    pub fn describe_all(&self) -> Value {
+        self.ruleset.describe_all()
     }
 }
 
-/// `*` matches any run of characters; everything else is literal (Falco's rule-name patterns).
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(i) => rest = &rest[i + middle.len()..],
-            None => return false,
-        }
-    }
-    true
+/// The rules-engine version, checked against `required_engine_version`.
+pub fn engine_version() -> String {
+    peregrine_rules::version::ENGINE_VERSION.to_string()
 }
 
 /// One field of the catalogue, as `--list` prints it.
@@ -164,65 +201,4 @@ pub fn fields_text(verbose: bool) -> String {
     let mut out = String::new();
     peregrine_filter::fields::write_list(&mut out, verbose, false);
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards_match_like_falco_rule_patterns() {
-        for (pattern, text, expected) in [
-            ("*", "anything", true),
-            ("*", "", true),
-            ("Write below *", "Write below etc", true),
-            ("Write below *", "Read below etc", false),
-            ("*shell*", "Terminal shell in container", true),
-            ("a*b*c", "abc", true),
-            ("a*b*c", "acb", false),
-            ("ab*ba", "aba", false),
-            ("exact", "exact", true),
-            ("exact", "exactly", false),
-        ] {
-            assert_eq!(
-                wildcard_match(pattern, text),
-                expected,
-                "{pattern} vs {text}"
-            );
-        }
-    }
-
-    fn rule(name: &str, priority: Priority, tags: &[&str]) -> RuleInfo {
-        RuleInfo {
-            name: name.into(),
-            desc: String::new(),
-            priority,
-            source: "syscall".into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            enabled: true,
-        }
-    }
-
-    #[test]
-    fn selections_apply_in_order_then_priority() {
-        let mut rules = vec![
-            rule("a", Priority::Critical, &["network"]),
-            rule("b", Priority::Warning, &["network"]),
-            rule("c", Priority::Error, &["host"]),
-        ];
-        apply_selection(
-            &mut rules,
-            &[
-                RuleSelection::Disable(Selector::Rule("*".into())),
-                RuleSelection::Enable(Selector::Tag("network".into())),
-            ],
-            Priority::Error,
-        );
-        let enabled: Vec<_> = rules
-            .iter()
-            .filter(|r| r.enabled)
-            .map(|r| &r.name)
-            .collect();
-        assert_eq!(enabled, ["a"]);
-    }
 }

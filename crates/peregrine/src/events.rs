@@ -246,6 +246,60 @@ mod tests {
         check_selection("proc.name=cat", Err(()));
     }
 
+    /// An openat record as the kernel writes it.
+    fn openat_record() -> Vec<u8> {
+        use peregrine_event::raw::*;
+        let params: [&[u8]; 7] = [
+            &3i64.to_le_bytes(),
+            &(-100i64).to_le_bytes(),
+            b"/etc/shadow\0",
+            &0o2000000u32.to_le_bytes(),
+            &0u32.to_le_bytes(),
+            &2049u32.to_le_bytes(),
+            &77u64.to_le_bytes(),
+        ];
+        let mut b = vec![0u8; HDR_SIZE];
+        b[OFF_TS..OFF_TS + 8].copy_from_slice(&5_000_000_123u64.to_le_bytes());
+        b[OFF_TID..OFF_TID + 4].copy_from_slice(&4242u32.to_le_bytes());
+        b[OFF_PID..OFF_PID + 4].copy_from_slice(&4240u32.to_le_bytes());
+        b[OFF_KIND..OFF_KIND + 2].copy_from_slice(&KIND_SYSCALL.to_le_bytes());
+        b[OFF_NR..OFF_NR + 2].copy_from_slice(&257u16.to_le_bytes());
+        b[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&7u16.to_le_bytes());
+        b[OFF_CPU..OFF_CPU + 2].copy_from_slice(&1u16.to_le_bytes());
+        b[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        for p in params {
+            b.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        }
+        for p in params {
+            b.extend_from_slice(p);
+        }
+        let len = b.len() as u32;
+        b[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    fn check_render(format: &str, expected: &str) {
+        let rec = openat_record();
+        let ev = Event::decode(&rec, 0).expect("decodes");
+        let mut names = Names(HashMap::from([(4242, "cat".to_string())]));
+        let mut out = String::new();
+        render(&mut out, format, 7, &ev, &mut names);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn renders_lines() {
+        check_render(
+            DEFAULT_FORMAT,
+            "7 00:00:05.000000123 1 cat (4242) < openat fd=3 dirfd=-100(AT_FDCWD) \
+             name=/etc/shadow flags=4097(O_RDONLY|O_CLOEXEC) mode=0 dev=2049 ino=77",
+        );
+        check_render(
+            "%proc.pid %evt.arg.name %evt.arg.flags %evt.arg.nosuch %bogus!",
+            "4240 /etc/shadow 4097(O_RDONLY|O_CLOEXEC) <NA> %bogus!",
+        );
+    }
+
     #[test]
     fn clock_format() {
         assert_eq!(

@@ -10,10 +10,10 @@ mod backend;
 mod cli;
 mod config;
 mod defaults;
+mod events;
 mod logging;
 
-use anyhow::Context;
-use backend::{Loaded, RulesInput};
+use backend::{Loaded, RuleInfo, RulesInput};
 use clap::Parser;
 use cli::{HiArgs, ListFormat, LowArgs, Mode, RulesSource};
 use config::Priority;
@@ -22,14 +22,20 @@ use std::process::ExitCode;
 
 /// The Falco release whose behaviour Peregrine follows.
 const FALCO_COMPAT_VERSION: &str = "0.44.1";
-/// The rules-engine version Peregrine reports, checked by `required_engine_version`.
-const ENGINE_VERSION: &str = "0.62.0";
 
 fn main() -> ExitCode {
     let low = LowArgs::parse();
     logging::init(low.verbose);
     match HiArgs::from_low(low).and_then(run) {
         Ok(code) => code,
+        // A closed pipe (`peregrine -L | head`) is the reader's choice, not an error.
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("Error: {err:#}");
             ExitCode::FAILURE
@@ -43,7 +49,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     let code = match &args.mode {
-        Mode::ParseCondition(expr) => match backend::parse_condition(expr)? {
+        Mode::ParseCondition(expr) => match backend::parse_condition(expr) {
             Ok(rendered) => {
                 writeln!(out, "{rendered}")?;
                 ExitCode::SUCCESS
@@ -53,6 +59,12 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             }
         },
+        Mode::Events(events) => {
+            // The live view writes its own buffered stdout.
+            drop(out);
+            events::run(events.clone())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Mode::Version => {
             write_version(&mut out)?;
             ExitCode::SUCCESS
@@ -67,15 +79,17 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Mode::Validate(files) => {
-            let inputs = files
-                .iter()
-                .map(|p| read_input(p))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let loaded = backend::load(&inputs)?;
+            let inputs: Vec<_> = files.iter().cloned().map(RulesInput::File).collect();
+            let loaded = backend::load(&inputs);
             if args.config.json_output {
                 writeln!(out, "{}", loaded.json)?;
             } else {
-                write!(out, "{}", loaded.text)?;
+                // Falco logs this header (stderr); stdout carries only the results.
+                eprintln!("Validating rules file(s):");
+                for input in &inputs {
+                    eprintln!("   {}", input.name());
+                }
+                writeln!(out, "{}", loaded.text(args.verbose).trim_end())?;
             }
             exit_code(loaded.successful)
         }
@@ -83,21 +97,33 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             let Some(loaded) = load_rules(&args)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            write_rule_list(&mut out, &loaded)?;
+            if args.config.json_output {
+                writeln!(out, "{}", loaded.describe_all())?;
+            } else {
+                write_rule_list(&mut out, &loaded.rules())?;
+            }
             ExitCode::SUCCESS
         }
         Mode::Describe(rule) => {
-            let inputs = rules_inputs(&args.rules)?;
-            let json = backend::describe(&inputs, rule)?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
-            ExitCode::SUCCESS
-        }
-        Mode::Run { dry_run, duration } => {
-            let Some(mut loaded) = load_rules(&args)? else {
+            let Some(loaded) = load_rules(&args)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            backend::apply_selection(&mut loaded.rules, &args.config.rules, args.config.priority);
-            write_summary(&mut out, &args, &loaded)?;
+            match loaded.describe(rule) {
+                Some(json) => {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("Error: no rule named '{rule}'");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Mode::Run { dry_run, duration } => {
+            let Some(loaded) = load_rules(&args)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            write_summary(&mut out, &args, &loaded.rules())?;
             if !dry_run {
                 log::info!(
                     "live capture is not wired yet (duration {duration:?}); exiting after loading"
@@ -118,33 +144,28 @@ fn exit_code(success: bool) -> ExitCode {
     }
 }
 
-fn read_input(path: &std::path::Path) -> anyhow::Result<RulesInput> {
-    let content = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read rules file {}", path.display()))?;
-    Ok(RulesInput {
-        name: path.display().to_string(),
-        content,
-    })
-}
-
-fn rules_inputs(source: &RulesSource) -> anyhow::Result<Vec<RulesInput>> {
+fn rules_inputs(source: &RulesSource) -> Vec<RulesInput> {
     match source {
-        RulesSource::Embedded => Ok(vec![RulesInput {
+        RulesSource::Embedded => vec![RulesInput::Text {
             name: defaults::NAME.to_string(),
             content: defaults::RULES.to_string(),
-        }]),
-        RulesSource::Files(files) => files.iter().map(|p| read_input(p)).collect(),
+        }],
+        RulesSource::Files(files) => files.iter().cloned().map(RulesInput::File).collect(),
     }
 }
 
-/// Loads the configured rules. On a load error prints Falco's results on stderr and returns
-/// `None`; warnings are printed too but do not stop the run.
+/// Loads the configured rules and applies the configured selection. On a load error prints
+/// Falco's results on stderr and returns `None`; warnings are printed but do not stop the run.
 fn load_rules(args: &HiArgs) -> anyhow::Result<Option<Loaded>> {
-    let loaded = backend::load(&rules_inputs(&args.rules)?)?;
+    let mut loaded = backend::load(&rules_inputs(&args.rules));
     if !loaded.successful || loaded.has_warnings {
-        eprint!("{}", loaded.text);
+        eprintln!("{}", loaded.text(true).trim_end());
     }
-    Ok(Some(loaded).filter(|l| l.successful))
+    if !loaded.successful {
+        return Ok(None);
+    }
+    loaded.select(&args.config.rules, args.config.priority);
+    Ok(Some(loaded))
 }
 
 fn write_version(out: &mut impl Write) -> std::io::Result<()> {
@@ -155,16 +176,16 @@ fn write_version(out: &mut impl Write) -> std::io::Result<()> {
         std::env::consts::ARCH
     )?;
     writeln!(out, "Falco compatibility: {FALCO_COMPAT_VERSION}")?;
-    writeln!(out, "Engine:        {ENGINE_VERSION}")?;
+    writeln!(out, "Engine:        {}", backend::engine_version())?;
     writeln!(out, "Event sources: syscall")
 }
 
 /// `-L`: Falco's two-column listing, descriptions wrapped at 110 columns.
-fn write_rule_list(out: &mut impl Write, loaded: &Loaded) -> std::io::Result<()> {
+fn write_rule_list(out: &mut impl Write, rules: &[RuleInfo]) -> std::io::Result<()> {
     const NAME_WIDTH: usize = 50;
     writeln!(out, "{:<NAME_WIDTH$} Description", "Rule")?;
     writeln!(out, "{:<NAME_WIDTH$} -----------", "----")?;
-    for rule in &loaded.rules {
+    for rule in rules {
         let wrapped = wrap(&rule.desc, NAME_WIDTH + 1, 110);
         writeln!(out, "{:<NAME_WIDTH$} {wrapped}", rule.name)?;
     }
@@ -190,7 +211,7 @@ fn wrap(text: &str, indent: usize, width: usize) -> String {
     lines.join(&format!("\n{}", " ".repeat(indent)))
 }
 
-fn write_summary(out: &mut impl Write, args: &HiArgs, loaded: &Loaded) -> std::io::Result<()> {
+fn write_summary(out: &mut impl Write, args: &HiArgs, rules: &[RuleInfo]) -> std::io::Result<()> {
     match &args.rules {
         RulesSource::Embedded => writeln!(out, "Rules files: {} (embedded)", defaults::NAME)?,
         RulesSource::Files(files) => {
@@ -200,15 +221,15 @@ fn write_summary(out: &mut impl Write, args: &HiArgs, loaded: &Loaded) -> std::i
             }
         }
     }
-    let enabled = loaded.rules.iter().filter(|r| r.enabled).count();
+    let enabled = rules.iter().filter(|r| r.enabled).count();
     writeln!(
         out,
         "Rules loaded: {} ({enabled} enabled, minimum priority {})",
-        loaded.rules.len(),
+        rules.len(),
         args.config.priority.name()
     )?;
     for p in Priority::ALL {
-        let n = loaded.rules.iter().filter(|r| r.priority == p).count();
+        let n = rules.iter().filter(|r| r.priority == p).count();
         writeln!(out, "   {:<14} {n}", format!("{}:", p.name()))?;
     }
     Ok(())

@@ -103,6 +103,16 @@ fn pipe() -> (i32, i32) {
 /// Forks a child that waits for a go signal, runs `body`, and exits; captures `syscalls`
 /// (plus procexit) of that child only.
 pub fn run_child(syscalls: &[&str], ring_bytes: u32, body: impl FnOnce(&Reporter)) -> Run {
+    run_child_with(syscalls, &[], ring_bytes, body)
+}
+
+/// [`run_child`], with `at_enter` syscalls reading their arguments at sys_enter.
+pub fn run_child_with(
+    syscalls: &[&str],
+    at_enter: &[&str],
+    ring_bytes: u32,
+    body: impl FnOnce(&Reporter),
+) -> Run {
     let (go_r, go_w) = pipe();
     let (rep_r, rep_w) = pipe();
     // SAFETY: the child only calls async-signal-safe functions and _exits.
@@ -133,6 +143,8 @@ pub fn run_child(syscalls: &[&str], ring_bytes: u32, body: impl FnOnce(&Reporter
         exclude_self: true,
     };
     let mut cap = Capture::open(&config).expect("capture opens");
+    cap.set_stash_at_enter(&set(at_enter))
+        .expect("stash selection");
     // SAFETY: releasing the child.
     unsafe {
         libc::write(go_w, [1u8].as_ptr().cast(), 1);

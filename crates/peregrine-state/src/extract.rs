@@ -1,0 +1,869 @@
+//! Field extraction: the [`FieldSource`] over the current event and the state it updated.
+//!
+//! Key decision: one `match` on [`FieldId`] per request, writing straight into the caller's
+//! [`Extracted`] arena; no per-event allocation beyond what the arena already holds, and no
+//! lookup by field name. Values follow libsinsp's formats (cwd with a trailing `/`,
+//! `proc.cmdline` = comm + args, `fd.name` `cip:cport->sip:sport`, `container.id` `host`
+//! outside containers); a field that has no value for this event pushes nothing (`<NA>`).
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use peregrine_event::value::errno_name;
+use peregrine_event::{Event, ParamType, Render, Value};
+use peregrine_filter::fields::FieldId as F;
+use peregrine_filter::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
+
+use crate::caps::write_caps;
+use crate::fd::Fd;
+use crate::state::State;
+use crate::thread::Process;
+
+/// The current event plus the state, as rules and outputs see it. Build it with
+/// [`State::source`] right after [`State::update`] for the same event.
+pub struct EventSource<'s, 'e> {
+    state: &'s mut State,
+    ev: &'s Event<'e>,
+    scratch: Vec<u8>,
+}
+
+impl State {
+    /// The field source for `ev`, which must be the event last given to [`State::update`].
+    pub fn source<'s, 'e>(&'s mut self, ev: &'s Event<'e>) -> EventSource<'s, 'e> {
+        EventSource {
+            state: self,
+            ev,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+const SHELLS: &[&str] = &[
+    "sh", "bash", "zsh", "ksh", "csh", "tcsh", "dash", "ash", "fish",
+];
+
+fn push_fmt(out: &mut Extracted, scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+    scratch.clear();
+    f(scratch);
+    out.push_bytes(scratch);
+}
+
+fn bool_slot(b: bool) -> Slot {
+    Slot::Bool(b)
+}
+
+impl EventSource<'_, '_> {
+    fn process(&self) -> Option<&Process> {
+        self.state
+            .table()
+            .thread(i64::from(self.ev.tid()))
+            .map(|(_, p)| p)
+    }
+
+    /// The fd the event acts on (its entry in the table, or the fd of a failed open).
+    fn fd(&self) -> Option<(i64, &Fd)> {
+        let num = self.state.cur.fd?;
+        if let Some(f) = &self.state.cur.tmp_fd {
+            return Some((num, f));
+        }
+        self.process()?.fds.get(&num).map(|f| (num, f))
+    }
+
+    fn res(&self) -> Option<i64> {
+        let first = self.ev.schema.params.first()?;
+        if !matches!(first.ty, ParamType::Errno | ParamType::Fd | ParamType::Pid) {
+            return None;
+        }
+        match self.ev.raw.param(0).map(|b| Value::decode(first.ty, b)) {
+            Some(Ok(Value::Int(v))) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn param_index(&self, arg: &FieldArg) -> Option<usize> {
+        match arg {
+            FieldArg::Index(i) => usize::try_from(*i)
+                .ok()
+                .filter(|&i| i < self.ev.schema.params.len()),
+            FieldArg::Key(k) => self.ev.schema.index_of(k),
+            FieldArg::None => None,
+        }
+    }
+
+    fn ancestor_values(
+        &mut self,
+        arg: &FieldArg,
+        out: &mut Extracted,
+        get: fn(&Process, &mut Vec<u8>),
+    ) {
+        let table = self.state.table();
+        let Some(p) = table.thread(i64::from(self.ev.tid())).map(|(_, p)| p) else {
+            return;
+        };
+        match arg {
+            FieldArg::Index(n) => {
+                if let Some(a) = usize::try_from(*n).ok().and_then(|n| table.ancestor(p, n)) {
+                    self.scratch.clear();
+                    get(a, &mut self.scratch);
+                    out.push_bytes(&self.scratch);
+                }
+            }
+            _ => {
+                for a in table.ancestors(p) {
+                    self.scratch.clear();
+                    get(a, &mut self.scratch);
+                    out.push_bytes(&self.scratch);
+                }
+            }
+        }
+    }
+
+    /// The session leader (libsinsp: the process whose pid is the sid, else the eldest
+    /// ancestor in the same session).
+    fn leader(&self, p: &Process, by_group: bool) -> Option<Process> {
+        let table = self.state.table();
+        let id = if by_group { p.vpgid } else { p.sid };
+        if !p.in_pidns() {
+            if let Some(l) = table.procs.get(&id) {
+                return Some(l.clone());
+            }
+        }
+        let mut leader = p;
+        for a in table.ancestors(p) {
+            let aid = if by_group { a.vpgid } else { a.sid };
+            if aid != id {
+                break;
+            }
+            leader = a;
+        }
+        Some(leader.clone())
+    }
+
+    fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        if id == F::FdTypes {
+            let Some(p) = self.process() else { return };
+            let mut kinds: Vec<&str> = match arg {
+                FieldArg::Index(n) => p.fds.get(n).map(|f| f.kind.name()).into_iter().collect(),
+                _ => p.fds.values().map(|f| f.kind.name()).collect(),
+            };
+            kinds.sort_unstable();
+            kinds.dedup();
+            for k in kinds {
+                out.push_str(k);
+            }
+            return;
+        }
+        let cid = self.process().map(|p| {
+            if p.container_id.is_empty() {
+                "host".to_string()
+            } else {
+                short_id(&p.container_id).to_string()
+            }
+        });
+        let tid = self.ev.tid();
+        let name_changed = self.state.cur.name_changed;
+        let Some((num, fd)) = self.fd() else {
+            if id == F::FdNum {
+                if let Some(n) = self.state.cur.fd {
+                    out.push(Slot::Int(n));
+                }
+            }
+            return;
+        };
+        let sock = fd.sock;
+        let ip = |o: &mut Extracted, v: Option<(IpAddr, u16)>| {
+            if let Some((a, _)) = v {
+                o.push(Slot::Ip(a));
+            }
+        };
+        let port = |o: &mut Extracted, v: Option<(IpAddr, u16)>| {
+            if let Some((_, p)) = v {
+                o.push(Slot::UInt(p.into()));
+            }
+        };
+        match id {
+            F::FdNum => out.push(Slot::Int(num)),
+            F::FdType => out.push_str(fd.kind.name()),
+            F::FdTypechar => out.push_bytes(&[fd.kind.typechar()]),
+            F::FdName => out.push_str(&fd.name),
+            F::FdNameraw => out.push_str(if fd.nameraw.is_empty() {
+                &fd.name
+            } else {
+                &fd.nameraw
+            }),
+            F::FdDirectory => {
+                if let Some(d) = fd.directory() {
+                    out.push_str(d)
+                }
+            }
+            F::FdFilename => {
+                if let Some(f) = fd.filename() {
+                    out.push_str(f)
+                }
+            }
+            F::FdCip => ip(out, sock.and_then(|s| s.client)),
+            F::FdSip => ip(out, sock.and_then(|s| s.server)),
+            F::FdLip => ip(out, sock.and_then(|s| s.local())),
+            F::FdRip => ip(out, sock.and_then(|s| s.remote())),
+            F::FdCport => port(out, sock.and_then(|s| s.client)),
+            F::FdSport => port(out, sock.and_then(|s| s.server)),
+            F::FdLport => port(out, sock.and_then(|s| s.local())),
+            F::FdRport => port(out, sock.and_then(|s| s.remote())),
+            // Filter-only "either end" fields yield both ends; the compiler's `=`/`in` over a
+            // multi-valued field matches when any value does.
+            F::FdIp | F::FdNet => {
+                ip(out, sock.and_then(|s| s.client));
+                ip(out, sock.and_then(|s| s.server));
+            }
+            F::FdPort => {
+                port(out, sock.and_then(|s| s.client));
+                port(out, sock.and_then(|s| s.server));
+            }
+            F::FdCnet => ip(out, sock.and_then(|s| s.client)),
+            F::FdSnet => ip(out, sock.and_then(|s| s.server)),
+            F::FdLnet => ip(out, sock.and_then(|s| s.local())),
+            F::FdRnet => ip(out, sock.and_then(|s| s.remote())),
+            F::FdL4proto => {
+                if let Some(n) = sock.and_then(|s| s.l4.name()) {
+                    out.push_str(n)
+                }
+            }
+            F::FdSockfamily => match fd.kind {
+                crate::fd::FdKind::Ipv4 | crate::fd::FdKind::Ipv6 => out.push_str("ip"),
+                crate::fd::FdKind::Unix => out.push_str("unix"),
+                _ => {}
+            },
+            F::FdIsServer => {
+                if let Some(s) = sock {
+                    out.push(bool_slot(s.is_server))
+                }
+            }
+            F::FdConnected => {
+                if let Some(s) = sock {
+                    out.push(bool_slot(s.connected))
+                }
+            }
+            F::FdNameChanged => out.push(bool_slot(name_changed)),
+            F::FdUid => {
+                let s = format!("{tid}{num}");
+                out.push_str(&s);
+            }
+            F::FdContainername => {
+                let s = format!("{}:{}", cid.as_deref().unwrap_or("host"), fd.name);
+                out.push_str(&s);
+            }
+            F::FdContainerdirectory => {
+                if let Some(d) = fd.directory() {
+                    let s = format!("{}:{}", cid.as_deref().unwrap_or("host"), d);
+                    out.push_str(&s);
+                }
+            }
+            F::FdDev => out.push(Slot::Int(fd.dev.into())),
+            F::FdDevMajor => out.push(Slot::Int(((fd.dev >> 20) & 0xfff).into())),
+            F::FdDevMinor => out.push(Slot::Int((fd.dev & 0xfffff).into())),
+            F::FdIno => out.push(Slot::Int(fd.ino as i64)),
+            F::FdIsUpperLayer => out.push(bool_slot(fd.flags & (1 << 15) != 0)),
+            F::FdIsLowerLayer => out.push(bool_slot(fd.flags & (1 << 16) != 0)),
+            _ => {}
+        }
+    }
+
+    fn extract_evt(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        let ev = self.ev;
+        let ts = ev.ts;
+        match id {
+            F::EvtNum => out.push(Slot::UInt(self.state.evt_num)),
+            F::EvtTime | F::EvtTimeS | F::EvtTimeIso8601 | F::EvtDatetime | F::EvtDatetimeS => {
+                let mut s = String::new();
+                if peregrine_filter::format::format_time(id, ts, &mut s) {
+                    out.push_str(&s);
+                }
+            }
+            F::EvtRawtime => out.push(Slot::UInt(ts)),
+            F::EvtRawtimeS => out.push(Slot::UInt(ts / 1_000_000_000)),
+            F::EvtRawtimeNs => out.push(Slot::UInt(ts % 1_000_000_000)),
+            F::EvtReltime => out.push(Slot::UInt(ts.saturating_sub(self.state.first_ts))),
+            F::EvtReltimeS => out.push(Slot::UInt(
+                ts.saturating_sub(self.state.first_ts) / 1_000_000_000,
+            )),
+            F::EvtReltimeNs => out.push(Slot::UInt(
+                ts.saturating_sub(self.state.first_ts) % 1_000_000_000,
+            )),
+            F::EvtDeltatime => out.push(Slot::UInt(ts.saturating_sub(self.state.prev_ts))),
+            F::EvtDeltatimeS => out.push(Slot::UInt(
+                ts.saturating_sub(self.state.prev_ts) / 1_000_000_000,
+            )),
+            F::EvtDeltatimeNs => out.push(Slot::UInt(
+                ts.saturating_sub(self.state.prev_ts) % 1_000_000_000,
+            )),
+            F::EvtSource => out.push_str("syscall"),
+            F::EvtIsAsync => out.push(bool_slot(false)),
+            F::EvtHostname => out.push_str(&self.state.hostname.clone()),
+            F::EvtDir => out.push_str("<"),
+            F::EvtType => out.push_str(ev.name()),
+            F::SyscallType if ev.name() != "procexit" => out.push_str(ev.name()),
+            F::EvtTypeIs => {
+                let is = matches!(arg, FieldArg::Key(k) if &**k == ev.name());
+                out.push(Slot::UInt(is.into()));
+            }
+            F::EvtCpu => out.push(Slot::Int(ev.cpu().into())),
+            F::EvtArgs | F::EvtInfo => {
+                let s = ev.info().to_string();
+                out.push_str(&s);
+            }
+            F::EvtArg => {
+                if let Some(i) = self.param_index(arg) {
+                    let info = &ev.schema.params[i];
+                    if let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(info.ty, b)) {
+                        push_fmt(out, &mut self.scratch, |s| {
+                            let _ = write!(
+                                s,
+                                "{}",
+                                Render {
+                                    ty: info.ty,
+                                    value: &v
+                                }
+                            );
+                        });
+                    }
+                }
+            }
+            F::EvtRawarg => {
+                if let Some(i) = self.param_index(arg) {
+                    let info = &ev.schema.params[i];
+                    match ev.raw.param(i).map(|b| Value::decode(info.ty, b)) {
+                        Some(Ok(Value::Str(b))) | Some(Ok(Value::Bytes(b))) => out.push_bytes(b),
+                        Some(Ok(v)) => {
+                            if let Some(n) = v.as_i64() {
+                                out.push(Slot::Int(n))
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            F::EvtRes => {
+                if let Some(r) = self.res() {
+                    if r >= 0 {
+                        out.push_str("SUCCESS");
+                    } else if let Some(n) = errno_name(r) {
+                        out.push_str(n);
+                    } else {
+                        let s = r.to_string();
+                        out.push_str(&s);
+                    }
+                }
+            }
+            F::EvtRawres => {
+                if let Some(r) = self.res() {
+                    out.push(Slot::Int(r))
+                }
+            }
+            F::EvtFailed => {
+                if let Some(r) = self.res() {
+                    out.push(bool_slot(r < 0))
+                }
+            }
+            F::EvtCount | F::EvtCountExit => out.push(Slot::UInt(1)),
+            F::EvtCountError => out.push(Slot::UInt(u64::from(self.res().is_some_and(|r| r < 0)))),
+            F::EvtBuffer => {
+                if let Some(Ok(Value::Bytes(b))) = ev.param("data") {
+                    out.push_bytes(b)
+                }
+            }
+            F::EvtBuflen => {
+                if let Some(Ok(Value::Bytes(b))) = ev.param("data") {
+                    out.push(Slot::UInt(b.len() as u64))
+                }
+            }
+            F::EvtIsOpenRead | F::EvtIsOpenWrite | F::EvtIsOpenExec | F::EvtIsOpenCreate => {
+                let name = ev.name();
+                if !matches!(name, "open" | "openat" | "openat2" | "creat") {
+                    out.push(bool_slot(false));
+                    return;
+                }
+                let flags = if name == "creat" {
+                    2 | (1 << 2) | (1 << 8)
+                } else {
+                    ev.param("flags")
+                        .and_then(|v| v.ok())
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(0) as u32
+                };
+                let mode = ev
+                    .param("mode")
+                    .and_then(|v| v.ok())
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                let v = match id {
+                    F::EvtIsOpenRead => flags & 1 != 0,
+                    F::EvtIsOpenWrite => flags & 2 != 0,
+                    F::EvtIsOpenExec => flags & ((1 << 2) | (1 << 13)) != 0 && mode & 0o111 != 0,
+                    _ => flags & (1 << 2) != 0,
+                };
+                out.push(bool_slot(v));
+            }
+            F::EvtAbspath | F::EvtAbspathSrc | F::EvtAbspathDst => {
+                let which = match id {
+                    F::EvtAbspathSrc => PathRole::Source,
+                    F::EvtAbspathDst => PathRole::Target,
+                    _ => PathRole::Name,
+                };
+                if let Some(p) = self.fs_path(which, true) {
+                    out.push_str(&p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The path arguments of filesystem syscalls (`fs.path.*`, `evt.abspath*`).
+    fn fs_path(&self, role: PathRole, resolve: bool) -> Option<String> {
+        let ev = self.ev;
+        let (name, src, dst): (&str, &str, &str) = match ev.name() {
+            "mkdir" | "rmdir" | "unlink" | "chdir" => ("path", "", ""),
+            "mkdirat" => ("path", "", ""),
+            "unlinkat" => ("name", "", ""),
+            "chmod" | "fchmodat" => ("filename", "", ""),
+            "rename" | "renameat" | "renameat2" | "link" | "linkat" => ("", "oldpath", "newpath"),
+            "symlink" | "symlinkat" => ("", "target", "linkpath"),
+            "open" | "openat" | "openat2" | "creat" => ("name", "", ""),
+            _ => return None,
+        };
+        let pname = match role {
+            PathRole::Name => name,
+            PathRole::Source => src,
+            PathRole::Target => dst,
+        };
+        if pname.is_empty() {
+            return None;
+        }
+        let i = ev.schema.index_of(pname)?;
+        let info = &ev.schema.params[i];
+        let raw = match ev.raw.param(i).map(|b| Value::decode(info.ty, b)) {
+            Some(Ok(Value::Str(b))) => String::from_utf8_lossy(b).into_owned(),
+            _ => return None,
+        };
+        // A symlink's target is text stored in the link, not a path to resolve.
+        if !resolve || (pname == "target" && ev.name().starts_with("symlink")) {
+            return Some(raw);
+        }
+        let p = self.process();
+        let cwd = p.map_or("/", |p| p.cwd.as_str());
+        let base = match info.ty {
+            ParamType::RelPath(d) => {
+                let dfd = ev
+                    .raw
+                    .param(d as usize)
+                    .and_then(|b| Value::decode(ParamType::Fd, b).ok())
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(-100);
+                if dfd == -100 || raw.starts_with('/') {
+                    cwd.to_string()
+                } else {
+                    p.and_then(|p| p.fds.get(&dfd))
+                        .map_or_else(|| "/<UNKNOWN>".into(), |f| f.name.clone())
+                }
+            }
+            _ => cwd.to_string(),
+        };
+        Some(crate::fd::resolve_path(&base, &raw))
+    }
+
+    fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
+        let ts = self.ev.ts;
+        let tid = i64::from(self.ev.tid());
+        let Some((thread, p)) = self.state.table().thread(tid) else {
+            return matches!(id, F::ThreadTid) && {
+                out.push(Slot::Int(tid));
+                true
+            };
+        };
+        let thread = *thread;
+        let table = self.state.table();
+        let parent = table.parent(p);
+        let s = &mut self.scratch;
+        s.clear();
+        match id {
+            F::ProcExe => out.push_str(&p.exe),
+            F::ProcPexe => {
+                if let Some(pp) = parent {
+                    out.push_str(&pp.exe)
+                }
+            }
+            F::ProcExepath => out.push_str(&p.exepath),
+            F::ProcPexepath => {
+                if let Some(pp) = parent {
+                    out.push_str(&pp.exepath)
+                }
+            }
+            F::ProcName => out.push_str(&p.comm),
+            F::ProcPname => {
+                if let Some(pp) = parent {
+                    out.push_str(&pp.comm)
+                }
+            }
+            F::ProcArgs => {
+                p.write_args(s);
+                out.push_bytes(s);
+            }
+            F::ProcCmdline => {
+                p.write_cmdline(s);
+                out.push_bytes(s);
+            }
+            F::ProcPcmdline => {
+                if let Some(pp) = parent {
+                    pp.write_cmdline(s);
+                    out.push_bytes(s);
+                }
+            }
+            F::ProcCmdnargs => out.push(Slot::UInt(p.args.len() as u64)),
+            F::ProcCmdlenargs => out.push(Slot::UInt(p.args.iter().map(|a| a.len() as u64).sum())),
+            F::ProcExeline => {
+                s.extend_from_slice(p.exe.as_bytes());
+                for a in &p.args {
+                    s.push(b' ');
+                    s.extend_from_slice(a.as_bytes());
+                }
+                out.push_bytes(s);
+            }
+            F::ProcEnv => match arg {
+                FieldArg::Key(k) => {
+                    if let Some(v) = p.env_var(k) {
+                        out.push_str(v)
+                    }
+                }
+                _ => {
+                    s.extend_from_slice(p.env.join(" ").as_bytes());
+                    out.push_bytes(s);
+                }
+            },
+            F::ProcCwd => out.push_str(&p.cwd),
+            F::ProcLoginshellid => {
+                let mut id = None;
+                for a in std::iter::once(p).chain(table.ancestors(p)) {
+                    if SHELLS.contains(&a.comm.as_str()) {
+                        id = Some(a.pid);
+                    }
+                }
+                if let Some(i) = id {
+                    out.push(Slot::Int(i))
+                }
+            }
+            F::ProcTty => out.push(Slot::UInt(p.tty.into())),
+            F::ProcPid => out.push(Slot::Int(p.pid)),
+            F::ProcPpid => out.push(Slot::Int(p.ppid)),
+            F::ProcVpid => out.push(Slot::Int(p.vpid)),
+            F::ProcPvpid => {
+                if let Some(pp) = parent {
+                    out.push(Slot::Int(pp.vpid))
+                }
+            }
+            F::ProcSid => out.push(Slot::Int(p.sid)),
+            F::ProcVpgid => out.push(Slot::Int(p.vpgid)),
+            F::ProcDuration => {
+                if p.start_ts > 0 {
+                    out.push(Slot::UInt(ts.saturating_sub(p.start_ts)))
+                }
+            }
+            F::ProcPpidDuration => {
+                if let Some(pp) = parent.filter(|pp| pp.start_ts > 0) {
+                    out.push(Slot::UInt(ts.saturating_sub(pp.start_ts)))
+                }
+            }
+            F::ProcPidTs => out.push(Slot::UInt(p.start_ts)),
+            F::ProcPpidTs => {
+                if let Some(pp) = parent {
+                    out.push(Slot::UInt(pp.start_ts))
+                }
+            }
+            F::ProcIsExeWritable => {
+                out.push(bool_slot(p.exe_flags & crate::thread::EXE_WRITABLE != 0))
+            }
+            F::ProcIsExeUpperLayer => {
+                out.push(bool_slot(p.exe_flags & crate::thread::EXE_UPPER_LAYER != 0))
+            }
+            F::ProcIsExeFromMemfd => {
+                out.push(bool_slot(p.exe_flags & crate::thread::EXE_FROM_MEMFD != 0))
+            }
+            F::ProcIsSidLeader => out.push(bool_slot(p.sid == p.vpid)),
+            F::ProcIsVpgidLeader => out.push(bool_slot(p.vpgid == p.vpid)),
+            F::ProcExeIno => out.push(Slot::Int(p.exe_ino as i64)),
+            F::ProcExeInoCtime => out.push(Slot::UInt(p.exe_ino_ctime)),
+            F::ProcExeInoMtime => out.push(Slot::UInt(p.exe_ino_mtime)),
+            F::ProcExeInoCtimeDurationProcStart => {
+                if p.exe_ino_ctime > 0 && p.start_ts >= p.exe_ino_ctime {
+                    out.push(Slot::UInt(p.start_ts - p.exe_ino_ctime))
+                }
+            }
+            F::ProcExeInoCtimeDurationPidnsStart => {
+                if p.exe_ino_ctime > 0 && p.pidns_init_start_ts > p.exe_ino_ctime {
+                    out.push(Slot::UInt(p.pidns_init_start_ts - p.exe_ino_ctime))
+                }
+            }
+            F::ProcPidnsInitStartTs => out.push(Slot::UInt(p.pidns_init_start_ts)),
+            F::ThreadCapPermitted | F::ThreadCapInheritable | F::ThreadCapEffective => {
+                let mask = match id {
+                    F::ThreadCapPermitted => p.cap_permitted,
+                    F::ThreadCapInheritable => p.cap_inheritable,
+                    _ => p.cap_effective,
+                };
+                write_caps(mask, s);
+                out.push_bytes(s);
+            }
+            F::ProcFdopencount => out.push(Slot::UInt(p.fds.len() as u64)),
+            F::ProcFdlimit => out.push(Slot::Int(p.fdlimit as i64)),
+            F::ProcFdusage => {
+                if p.fdlimit > 0 {
+                    out.push(Slot::Double(p.fds.len() as f64 * 100.0 / p.fdlimit as f64))
+                }
+            }
+            F::ProcVmsize => out.push(Slot::UInt(p.vm_size)),
+            F::ProcVmrss => out.push(Slot::UInt(p.vm_rss)),
+            F::ProcVmswap => out.push(Slot::UInt(p.vm_swap)),
+            F::ThreadPfmajor => out.push(Slot::UInt(p.pf_major)),
+            F::ThreadPfminor => out.push(Slot::UInt(p.pf_minor)),
+            F::ThreadTid => out.push(Slot::Int(tid)),
+            F::ThreadIsmain => out.push(bool_slot(tid == p.pid)),
+            F::ThreadVtid => out.push(Slot::Int(thread.vtid)),
+            F::ThreadVmsize => out.push(Slot::UInt(if tid == p.pid { p.vm_size } else { 0 })),
+            F::ThreadVmrss => out.push(Slot::UInt(if tid == p.pid { p.vm_rss } else { 0 })),
+            F::ThreadCgroups => {
+                for (i, (k, v)) in p.cgroups.iter().enumerate() {
+                    if i > 0 {
+                        s.push(b' ');
+                    }
+                    let _ = write!(s, "{k}={v}");
+                }
+                if !s.is_empty() {
+                    out.push_bytes(s);
+                }
+            }
+            F::ThreadCgroup => {
+                if let FieldArg::Key(k) = arg {
+                    if let Some((_, v)) = p.cgroups.iter().find(|(sub, _)| sub == &**k) {
+                        out.push_str(v)
+                    }
+                }
+            }
+            F::ProcNthreads => out.push(Slot::UInt(p.nthreads.into())),
+            F::ProcNchilds => out.push(Slot::UInt(p.nthreads.saturating_sub(1).into())),
+            F::ProcStdinType | F::ProcStdoutType | F::ProcStderrType => {
+                let n = match id {
+                    F::ProcStdinType => 0,
+                    F::ProcStdoutType => 1,
+                    _ => 2,
+                };
+                if let Some(f) = p.fds.get(&n) {
+                    out.push_str(f.kind.name())
+                }
+            }
+            F::ProcStdinName | F::ProcStdoutName | F::ProcStderrName => {
+                let n = match id {
+                    F::ProcStdinName => 0,
+                    F::ProcStdoutName => 1,
+                    _ => 2,
+                };
+                if let Some(f) = p.fds.get(&n) {
+                    out.push_str(&f.name)
+                }
+            }
+            F::ProcSname
+            | F::ProcSidExe
+            | F::ProcSidExepath
+            | F::ProcVpgidName
+            | F::ProcVpgidExe
+            | F::ProcVpgidExepath => {
+                let by_group =
+                    matches!(id, F::ProcVpgidName | F::ProcVpgidExe | F::ProcVpgidExepath);
+                let p = p.clone();
+                if let Some(l) = self.leader(&p, by_group) {
+                    out.push_str(match id {
+                        F::ProcSname | F::ProcVpgidName => &l.comm,
+                        F::ProcSidExe | F::ProcVpgidExe => &l.exe,
+                        _ => &l.exepath,
+                    });
+                }
+            }
+            F::ProcAname => {
+                self.ancestor_values(arg, out, |a, s| s.extend_from_slice(a.comm.as_bytes()))
+            }
+            F::ProcAexe => {
+                self.ancestor_values(arg, out, |a, s| s.extend_from_slice(a.exe.as_bytes()))
+            }
+            F::ProcAexepath => {
+                self.ancestor_values(arg, out, |a, s| s.extend_from_slice(a.exepath.as_bytes()))
+            }
+            F::ProcAcmdline => self.ancestor_values(arg, out, |a, s| a.write_cmdline(s)),
+            F::ProcApid => {
+                let table = self.state.table();
+                match arg {
+                    FieldArg::Index(n) => {
+                        if let Some(a) = usize::try_from(*n).ok().and_then(|n| table.ancestor(p, n))
+                        {
+                            out.push(Slot::Int(a.pid))
+                        }
+                    }
+                    _ => {
+                        for a in table.ancestors(p) {
+                            out.push(Slot::Int(a.pid))
+                        }
+                    }
+                }
+            }
+            F::UserUid => out.push(Slot::UInt(p.uid.into())),
+            F::UserLoginuid => out.push(Slot::Int(if p.loginuid == u32::MAX {
+                -1
+            } else {
+                p.loginuid.into()
+            })),
+            F::GroupGid => out.push(Slot::UInt(p.gid.into())),
+            F::UserName | F::UserHomedir | F::UserShell | F::UserLoginname | F::GroupName => {
+                let (pid, uid, gid, luid) = (p.pid, p.uid, p.gid, p.loginuid);
+                let Some(db) = self.state.users_for(pid) else {
+                    return true;
+                };
+                match id {
+                    F::GroupName => {
+                        if let Some(g) = db.group(gid) {
+                            out.push_str(g)
+                        }
+                    }
+                    F::UserLoginname => {
+                        if let Some(u) = db.user(luid).filter(|_| luid != u32::MAX) {
+                            out.push_str(&u.name)
+                        }
+                    }
+                    _ => {
+                        if let Some(u) = db.user(uid) {
+                            out.push_str(match id {
+                                F::UserName => &u.name,
+                                F::UserHomedir => &u.home,
+                                _ => &u.shell,
+                            })
+                        }
+                    }
+                }
+            }
+            F::ContainerId | F::ContainerFullId => {
+                if p.container_id.is_empty() {
+                    out.push_str("host");
+                } else if id == F::ContainerFullId {
+                    out.push_str(&p.container_id)
+                } else {
+                    out.push_str(short_id(&p.container_id))
+                }
+            }
+            F::ContainerType => {
+                if !p.container_engine.is_empty() {
+                    out.push_str(p.container_engine)
+                }
+            }
+            F::ContainerName if p.container_id.is_empty() => out.push_str("host"),
+            _ => {
+                if p.container_id.is_empty() {
+                    return matches!(id, F::ContainerName);
+                }
+                let Some(c) = self.state.container_info(&p.container_id) else {
+                    return true;
+                };
+                let opt = |o: &mut Extracted, v: &str| {
+                    if !v.is_empty() {
+                        o.push_str(v)
+                    }
+                };
+                match id {
+                    F::ContainerName => opt(out, &c.name),
+                    F::ContainerImage => opt(out, &c.image),
+                    F::ContainerImageId => opt(out, &c.image_id),
+                    F::ContainerImageRepository => opt(out, &c.image_repository),
+                    F::ContainerImageTag => opt(out, &c.image_tag),
+                    F::ContainerImageDigest => opt(out, &c.image_digest),
+                    F::ContainerPrivileged => out.push(bool_slot(c.privileged)),
+                    F::ContainerHostPid => out.push(bool_slot(c.host_pid)),
+                    F::ContainerHostNetwork => out.push(bool_slot(c.host_network)),
+                    F::ContainerHostIpc => out.push(bool_slot(c.host_ipc)),
+                    F::ContainerIp => opt(out, &c.ip),
+                    F::ContainerStartTs if c.start_ts > 0 => out.push(Slot::UInt(c.start_ts)),
+                    F::ContainerDuration if c.start_ts > 0 => {
+                        out.push(Slot::UInt(ts.saturating_sub(c.start_ts)))
+                    }
+                    F::ContainerLabel => {
+                        if let FieldArg::Key(k) = arg {
+                            if let Some(v) = c.label(k) {
+                                out.push_str(v)
+                            }
+                        }
+                    }
+                    F::ContainerLabels => {
+                        let s: Vec<String> =
+                            c.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        opt(out, &s.join(", "))
+                    }
+                    F::K8sPodName => opt(out, c.label("io.kubernetes.pod.name").unwrap_or("")),
+                    F::K8sNsName => opt(out, c.label("io.kubernetes.pod.namespace").unwrap_or("")),
+                    F::K8sPodUid | F::K8sPodId => {
+                        opt(out, c.label("io.kubernetes.pod.uid").unwrap_or(""))
+                    }
+                    F::K8sPodFullSandboxId => {
+                        opt(out, c.label("io.kubernetes.sandbox.id").unwrap_or(""))
+                    }
+                    F::K8sPodSandboxId => opt(
+                        out,
+                        short_id(c.label("io.kubernetes.sandbox.id").unwrap_or("")),
+                    ),
+                    _ => return false,
+                }
+            }
+        }
+        true
+    }
+}
+
+/// `container.id`: the first 12 characters of the full id.
+fn short_id(full: &str) -> &str {
+    full.get(..12).unwrap_or(full)
+}
+
+#[derive(Clone, Copy)]
+enum PathRole {
+    Name,
+    Source,
+    Target,
+}
+
+impl FieldSource for EventSource<'_, '_> {
+    fn event_type(&self) -> peregrine_event::EventType {
+        // Every decoded record has a name in the event-type table; "syscall" is the generic
+        // fallback's name and maps to nothing, so fall back to the syscall's own number.
+        self.ev
+            .event_type()
+            .or_else(|| peregrine_event::EventType::from_syscall_nr(self.ev.raw.nr.into()))
+            .or_else(|| peregrine_event::EventType::all().next())
+            .expect("the static event-type table is not empty")
+    }
+
+    fn extract(&mut self, field: &FieldRequest, out: &mut Extracted) {
+        let id = field.id;
+        let name = peregrine_filter::fields::info(id).name;
+        if name.starts_with("evt.") || name.starts_with("syscall.") {
+            self.extract_evt(id, &field.arg, out);
+        } else if name.starts_with("fd.") {
+            self.extract_fd(id, &field.arg, out);
+        } else if name.starts_with("fs.path.") {
+            let (role, resolve) = match id {
+                F::FsPathName => (PathRole::Name, true),
+                F::FsPathNameraw => (PathRole::Name, false),
+                F::FsPathSource => (PathRole::Source, true),
+                F::FsPathSourceraw => (PathRole::Source, false),
+                F::FsPathTarget => (PathRole::Target, true),
+                _ => (PathRole::Target, false),
+            };
+            if let Some(p) = self.fs_path(role, resolve) {
+                out.push_str(&p);
+            }
+        } else {
+            self.extract_proc(id, &field.arg, out);
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! File descriptors: what each open descriptor of a process refers to, named the way Falco
+//! names it (`fd.name`, `fd.type`, `fd.typechar`, socket endpoints).
+//!
+//! Key decision: a socket keeps its endpoints as a typed [`Sock`] (client/server addresses and
+//! ports plus the role of this end) and its `fd.name` is rendered once, when the endpoints
+//! change, so extracting `fd.name` per event is a borrow, and `fd.lip`/`fd.rip` are derived
+//! from the role without re-parsing text.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+/// `fd.type`: the kind of object a descriptor refers to (libsinsp's `scap_fd_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    File,
+    Directory,
+    Ipv4,
+    Ipv6,
+    Unix,
+    Pipe,
+    Event,
+    Signalfd,
+    Eventpoll,
+    Inotify,
+    Timerfd,
+    Netlink,
+    Bpf,
+    Userfaultfd,
+    IoUring,
+    Memfd,
+    Pidfd,
+    Unknown,
+}
+
+impl FdKind {
+    /// The `fd.type` text.
+    pub fn name(self) -> &'static str {
+        match self {
+            FdKind::File => "file",
+            FdKind::Directory => "directory",
+            FdKind::Ipv4 => "ipv4",
+            FdKind::Ipv6 => "ipv6",
+            FdKind::Unix => "unix",
+            FdKind::Pipe => "pipe",
+            FdKind::Event => "event",
+            FdKind::Signalfd => "signalfd",
+            FdKind::Eventpoll => "eventpoll",
+            FdKind::Inotify => "inotify",
+            FdKind::Timerfd => "timerfd",
+            FdKind::Netlink => "netlink",
+            FdKind::Bpf => "bpf",
+            FdKind::Userfaultfd => "userfaultfd",
+            FdKind::IoUring => "io_uring",
+            FdKind::Memfd => "memfd",
+            FdKind::Pidfd => "pidfd",
+            FdKind::Unknown => "unknown",
+        }
+    }
+
+    /// The `fd.typechar` character (libsinsp's `get_typechar`).
+    pub fn typechar(self) -> u8 {
+        match self {
+            FdKind::File => b'f',
+            FdKind::Directory => b'd',
+            FdKind::Ipv4 => b'4',
+            FdKind::Ipv6 => b'6',
+            FdKind::Unix => b'u',
+            FdKind::Pipe => b'p',
+            FdKind::Event => b'e',
+            FdKind::Signalfd => b's',
+            FdKind::Eventpoll => b'l',
+            FdKind::Inotify => b'i',
+            FdKind::Timerfd => b't',
+            FdKind::Netlink => b'n',
+            FdKind::Bpf => b'b',
+            FdKind::Userfaultfd => b'u',
+            FdKind::IoUring => b'r',
+            FdKind::Memfd => b'm',
+            FdKind::Pidfd => b'P',
+            FdKind::Unknown => b'o',
+        }
+    }
+
+    pub fn is_inet(self) -> bool {
+        matches!(self, FdKind::Ipv4 | FdKind::Ipv6)
+    }
+}
+
+/// Transport protocol of a socket (`fd.l4proto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L4 {
+    Unknown,
+    Tcp,
+    Udp,
+    Icmp,
+    Raw,
+}
+
+impl L4 {
+    /// From `socket(2)`'s type and protocol (the protocol wins when it is explicit).
+    pub fn from_socket(ty: u64, proto: u64) -> L4 {
+        match proto {
+            6 => return L4::Tcp,
+            17 => return L4::Udp,
+            1 | 58 => return L4::Icmp,
+            255 => return L4::Raw,
+            _ => {}
+        }
+        match ty & 0xf {
+            1 => L4::Tcp,
+            2 => L4::Udp,
+            3 => L4::Raw,
+            _ => L4::Unknown,
+        }
+    }
+
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            L4::Unknown => None,
+            L4::Tcp => Some("tcp"),
+            L4::Udp => Some("udp"),
+            L4::Icmp => Some("icmp"),
+            L4::Raw => Some("raw"),
+        }
+    }
+}
+
+/// The endpoints of an IP socket, client first as Falco orders them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sock {
+    pub l4: L4,
+    pub client: Option<(IpAddr, u16)>,
+    pub server: Option<(IpAddr, u16)>,
+    /// True when this end is the server (accepted or bound/listening socket).
+    pub is_server: bool,
+    pub connected: bool,
+}
+
+impl Sock {
+    pub fn new(l4: L4) -> Self {
+        Sock {
+            l4,
+            client: None,
+            server: None,
+            is_server: false,
+            connected: false,
+        }
+    }
+
+    /// The local end.
+    pub fn local(&self) -> Option<(IpAddr, u16)> {
+        if self.is_server {
+            self.server
+        } else {
+            self.client
+        }
+    }
+
+    /// The remote end.
+    pub fn remote(&self) -> Option<(IpAddr, u16)> {
+        if self.is_server {
+            self.client
+        } else {
+            self.server
+        }
+    }
+}
+
+/// One open descriptor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fd {
+    pub kind: FdKind,
+    /// `fd.name`: absolute normalised path, socket endpoints, …
+    pub name: String,
+    /// `fd.nameraw`: the path as the process wrote it (files only).
+    pub nameraw: String,
+    /// Open flags in Falco's `PPM_O_*` values.
+    pub flags: u32,
+    pub cloexec: bool,
+    pub dev: u32,
+    pub ino: u64,
+    pub sock: Option<Sock>,
+}
+
+impl Fd {
+    pub fn new(kind: FdKind, name: impl Into<String>) -> Self {
+        Fd {
+            kind,
+            name: name.into(),
+            nameraw: String::new(),
+            flags: 0,
+            cloexec: false,
+            dev: 0,
+            ino: 0,
+            sock: None,
+        }
+    }
+
+    /// Re-renders `fd.name` of an IP socket from its endpoints: `cip:cport->sip:sport`, or
+    /// the one known end for a bound or half-known socket.
+    pub fn rename_from_sock(&mut self) {
+        let Some(s) = self.sock else { return };
+        self.name.clear();
+        match (s.client, s.server) {
+            (Some(c), Some(srv)) => {
+                let _ = write!(self.name, "{}:{}->{}:{}", c.0, c.1, srv.0, srv.1);
+            }
+            (None, Some(srv)) => {
+                let _ = write!(self.name, "{}:{}", srv.0, srv.1);
+            }
+            (Some(c), None) => {
+                let _ = write!(self.name, "{}:{}", c.0, c.1);
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// `fd.directory`: the directory of a file, the name itself for a directory.
+    pub fn directory(&self) -> Option<&str> {
+        match self.kind {
+            FdKind::Directory => Some(&self.name),
+            FdKind::File => Some(dirname(&self.name)),
+            _ => None,
+        }
+    }
+
+    /// `fd.filename`: the last path component of a file.
+    pub fn filename(&self) -> Option<&str> {
+        match self.kind {
+            FdKind::File => Some(basename(&self.name)),
+            _ => None,
+        }
+    }
+}
+
+fn dirname(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &p[..i],
+        None => p,
+    }
+}
+
+fn basename(p: &str) -> &str {
+    match p.rfind('/') {
+        Some(i) => &p[i + 1..],
+        None => p,
+    }
+}
+
+/// Makes `path` absolute against `base` (a directory, with or without a trailing slash) and
+/// normalises it: `.` and empty components vanish, `..` pops (never above `/`). This is what
+/// libsinsp's `concatenate_paths` does for `fd.name` and `fs.path.name`.
+pub fn resolve_path(base: &str, path: &str) -> String {
+    // Fast path: an absolute path that is already normal is its own answer.
+    if path.starts_with('/') && is_normal(path) {
+        return path.to_string();
+    }
+    let mut out = String::with_capacity(base.len() + path.len() + 1);
+    out.push('/');
+    let mut parts: Vec<&str> = Vec::new();
+    let joined = if path.starts_with('/') {
+        [path, ""]
+    } else {
+        [base, path]
+    };
+    for piece in joined {
+        for c in piece.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                c => parts.push(c),
+            }
+        }
+    }
+    out.push_str(&parts.join("/"));
+    out
+}
+
+/// True for a path without empty, `.` or `..` components and no trailing slash.
+fn is_normal(p: &str) -> bool {
+    p == "/"
+        || (!p.ends_with('/')
+            && p[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_paths_like_libsinsp() {
+        for (base, path, expected) in [
+            ("/root/", "a.txt", "/root/a.txt"),
+            ("/root", "a.txt", "/root/a.txt"),
+            ("/root/", "/etc/passwd", "/etc/passwd"),
+            ("/tmp/x/", "../etc//./shadow", "/tmp/etc/shadow"),
+            ("/", "../../..", "/"),
+            ("/a/b/", ".", "/a/b"),
+            ("/a/", "", "/a"),
+            ("/x/", "/", "/"),
+            ("/x/", "/etc/", "/etc"),
+            ("/x/", "/etc/./a", "/etc/a"),
+            (
+                "/x/",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            ),
+        ] {
+            assert_eq!(resolve_path(base, path), expected, "{base} + {path}");
+        }
+    }
+
+    #[test]
+    fn names_sockets_and_files() {
+        let mut fd = Fd::new(FdKind::Ipv4, "");
+        let mut s = Sock::new(L4::Tcp);
+        s.client = Some(("10.0.0.5".parse().expect("ip"), 40312));
+        s.server = Some(("93.184.216.34".parse().expect("ip"), 443));
+        fd.sock = Some(s);
+        fd.rename_from_sock();
+        assert_eq!(fd.name, "10.0.0.5:40312->93.184.216.34:443");
+        assert_eq!(s.local().map(|l| l.1), Some(40312));
+        assert_eq!(s.remote().map(|r| r.1), Some(443));
+
+        let f = Fd::new(FdKind::File, "/etc/passwd");
+        assert_eq!(
+            (f.directory(), f.filename()),
+            (Some("/etc"), Some("passwd"))
+        );
+        let f = Fd::new(FdKind::File, "/passwd");
+        assert_eq!((f.directory(), f.filename()), (Some("/"), Some("passwd")));
+        let d = Fd::new(FdKind::Directory, "/etc");
+        assert_eq!((d.directory(), d.filename()), (Some("/etc"), None));
+        assert_eq!(L4::from_socket(0x80801, 0), L4::Tcp);
+        assert_eq!(L4::from_socket(2, 0), L4::Udp);
+        assert_eq!(L4::from_socket(3, 1), L4::Icmp);
+    }
+}

@@ -1,0 +1,36 @@
+//! Peregrine's picture of the system: processes and threads, their file descriptors, users
+//! and containers — kept current from the event stream, seeded from `/proc`, and exposed to
+//! rules through [`peregrine_filter::FieldSource`].
+//!
+//! Key decisions:
+//! - **Events update state before rules see them, removals happen one event late** (libsinsp's
+//!   order): an `openat` exit already has its fd; a `close` or `procexit` still shows the fd or
+//!   thread it ends. [`State::update`] then [`State::source`] is the whole contract.
+//! - **Process-wide data lives once per process** ([`thread::Process`]); threads are a tid → pid
+//!   map. Threads share one fd table and cwd for free; ancestry is one hash probe per level.
+//! - **Bounded memory**: a maximum thread count, per-process fd caps and byte budgets for
+//!   arguments and environment ([`StateConfig`]); whatever is refused is counted
+//!   ([`Counters`]), never silently dropped.
+//! - **Nothing on the event path blocks on the network**: container ids come from cgroup paths
+//!   ([`container`]); the only file reads on the event path are the /proc lookup of a thread the
+//!   stream never introduced and the one-time load of a container's `/etc/passwd`.
+//!
+//! - **Container metadata arrives asynchronously** ([`runtime`]): a worker thread asks the
+//!   podman/docker API once per container; until it answers, name/image/labels have no value.
+//!
+//! What is not here yet: CRI (containerd/CRI-O) metadata and pod sandbox labels
+//! (`k8s.pod.labels`), container mounts and
+//! `fdlist.*` for poll-like events. Syscall dispatch assumes x86-64 numbers, as the capture does.
+
+pub mod caps;
+pub mod container;
+mod extract;
+pub mod fd;
+pub mod procfs;
+pub mod runtime;
+mod state;
+pub mod thread;
+pub mod users;
+
+pub use extract::EventSource;
+pub use state::{Counters, State, StateConfig};

@@ -1,0 +1,1320 @@
+//! The state engine proper: applies each event to the process and fd tables.
+//!
+//! Ordering follows libsinsp: an event is applied *before* rules see it (an `openat` exit
+//! already has its fd, an `execve` exit its new command line), except for removals — the fd
+//! of a `close` and the thread of a `procexit` stay visible to that event's rules and are
+//! removed when the next event arrives.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
+use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
+use rustc_hash::FxHashMap;
+
+use crate::container;
+use crate::fd::{resolve_path, Fd, FdKind, Sock, L4};
+use crate::procfs;
+use crate::thread::{Process, Table, Thread};
+use crate::users::UserDb;
+
+/// Limits and switches of the state engine.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    /// Most threads kept; new threads beyond it are not tracked (and counted).
+    pub max_threads: usize,
+    /// Most fds kept per process.
+    pub max_fds_per_process: usize,
+    /// Most bytes of arguments kept per process (Falco truncates at 4096 too).
+    pub max_args_bytes: usize,
+    /// Most bytes of environment kept per process.
+    pub max_env_bytes: usize,
+    /// Where `/proc` is; `None` disables on-demand lookups of unknown threads and user
+    /// databases (tests, capture replay).
+    pub proc_root: Option<PathBuf>,
+    /// Container API sockets to ask for metadata; empty disables lookups.
+    pub container_sockets: Vec<PathBuf>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            max_threads: 131_072,
+            max_fds_per_process: 65_536,
+            max_args_bytes: 4096,
+            max_env_bytes: 4096,
+            proc_root: Some(PathBuf::from("/proc")),
+            container_sockets: crate::runtime::default_sockets(),
+        }
+    }
+}
+
+/// What the state engine has done, for metrics (all monotonic except the gauges).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub events: u64,
+    /// Gauge: threads in the table.
+    pub threads: u64,
+    /// Gauge: fds in all tables.
+    pub fds: u64,
+    pub threads_added: u64,
+    pub threads_removed: u64,
+    /// Threads not tracked because the table was full.
+    pub threads_dropped: u64,
+    /// Fds not tracked because a process's table was full.
+    pub fds_dropped: u64,
+    /// Unknown threads looked up in /proc, and how many of those lookups failed.
+    pub proc_lookups: u64,
+    pub proc_lookups_failed: u64,
+    /// User database cache hits and loads.
+    pub user_cache_hits: u64,
+    pub user_cache_misses: u64,
+    /// Exited threads and stale entries removed by purges.
+    pub purged: u64,
+    /// Events whose parameters did not decode as their schema says.
+    pub malformed: u64,
+    /// Container metadata lookups answered, failed, and not queued (queue full).
+    pub container_lookups: u64,
+    pub container_lookups_failed: u64,
+    pub container_requests_dropped: u64,
+}
+
+/// What is known about a container's runtime metadata.
+#[derive(Clone, Debug)]
+pub(crate) enum Meta {
+    Pending,
+    Known(std::sync::Arc<crate::runtime::ContainerInfo>),
+    /// Failed at this event time; retried after [`RETRY_NS`] (a container may be looked up
+    /// before its runtime has recorded it).
+    Failed(u64),
+}
+
+/// How long a failed container lookup is remembered before it is tried again.
+const RETRY_NS: u64 = 2_000_000_000;
+
+/// The fd an event acts on, for `fd.*` fields.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Current {
+    pub fd: Option<i64>,
+    /// The descriptor of a failed open: never in the table, still described by `fd.*`.
+    pub tmp_fd: Option<Fd>,
+    pub name_changed: bool,
+}
+
+/// Threads, processes, fds and users; see the crate documentation.
+#[derive(Debug)]
+pub struct State {
+    pub(crate) table: Table,
+    pub(crate) cfg: StateConfig,
+    pub(crate) counters: Counters,
+    pending_close: Option<(i64, i64)>,
+    /// Thread that exited, and the reaper its orphans move to.
+    pending_exit: Option<(i64, i64)>,
+    pub(crate) cur: Current,
+    pub(crate) evt_num: u64,
+    pub(crate) first_ts: u64,
+    pub(crate) prev_ts: u64,
+    pub(crate) cur_ts: u64,
+    pub(crate) users: FxHashMap<String, UserDb>,
+    pub(crate) hostname: String,
+    pub(crate) containers: FxHashMap<String, Meta>,
+    resolver: Option<crate::runtime::Resolver>,
+}
+
+const PPM_O_CREAT: u32 = 1 << 2;
+const PPM_O_DIRECTORY: u32 = 1 << 10;
+const PPM_O_CLOEXEC: u32 = 1 << 12;
+const PPM_CL_CLONE_PARENT: u32 = 1 << 8;
+const PPM_CL_CLONE_THREAD: u32 = 1 << 13;
+const AT_FDCWD: i64 = -100;
+
+/// An event with its parameters decoded once: handlers look several of them up by name, and
+/// decoding each lookup anew (the record stores lengths, not offsets) would dominate the cost
+/// of a small event.
+pub(crate) struct P<'e, 'a> {
+    ev: &'e Event<'a>,
+    raw: [&'a [u8]; MAX_PARAMS],
+    pub ts: u64,
+    malformed: std::cell::Cell<bool>,
+}
+
+impl<'e, 'a> P<'e, 'a> {
+    fn new(ev: &'e Event<'a>) -> Self {
+        let mut raw: [&'a [u8]; MAX_PARAMS] = [&[]; MAX_PARAMS];
+        for (slot, bytes) in raw.iter_mut().zip(ev.raw.params()) {
+            *slot = bytes;
+        }
+        P {
+            ev,
+            raw,
+            ts: ev.ts,
+            malformed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Parameter `name`, decoded on demand (only the few a handler reads are decoded).
+    fn param(&self, name: &str) -> Option<Result<Value<'a>, ValueError>> {
+        let i = self.ev.schema.index_of(name)?;
+        let ty = self.ev.schema.params.get(i)?.ty;
+        let v = Value::decode(ty, self.raw.get(i)?);
+        if v.is_err() {
+            self.malformed.set(true);
+        }
+        Some(v)
+    }
+
+    fn tid(&self) -> u32 {
+        self.ev.tid()
+    }
+
+    fn pid(&self) -> u32 {
+        self.ev.pid()
+    }
+
+    fn name(&self) -> &'static str {
+        self.ev.name()
+    }
+}
+
+fn int(ev: &P<'_, '_>, name: &str) -> Option<i64> {
+    match ev.param(name)? {
+        Ok(v) => v.as_i64(),
+        Err(_) => None,
+    }
+}
+
+fn text(ev: &P<'_, '_>, name: &str) -> Option<String> {
+    match ev.param(name)? {
+        Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// A NUL-separated list, keeping at most `budget` bytes of items.
+fn list(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
+    let b = match ev.param(name)? {
+        Ok(Value::Bytes(b)) | Ok(Value::Str(b)) => b,
+        _ => return None,
+    };
+    let b = b.strip_suffix(&[0]).unwrap_or(b);
+    if b.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut used = 0;
+    let mut out = Vec::new();
+    for item in b.split(|&c| c == 0) {
+        if used + item.len() > budget {
+            break;
+        }
+        used += item.len() + 1;
+        out.push(String::from_utf8_lossy(item).into_owned());
+    }
+    Some(out)
+}
+
+/// `cgroups` items are `subsystem=path`.
+fn split_cgroups(items: Vec<String>) -> Vec<(String, String)> {
+    items
+        .into_iter()
+        .filter_map(|s| {
+            let (k, v) = s.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn with_slash(mut s: String) -> String {
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new(StateConfig::default())
+    }
+}
+
+impl State {
+    pub fn new(cfg: StateConfig) -> Self {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        State {
+            table: Table::default(),
+            cfg,
+            counters: Counters::default(),
+            pending_close: None,
+            pending_exit: None,
+            cur: Current::default(),
+            evt_num: 0,
+            first_ts: 0,
+            prev_ts: 0,
+            cur_ts: 0,
+            users: FxHashMap::default(),
+            hostname,
+            containers: FxHashMap::default(),
+            resolver: None,
+        }
+    }
+
+    /// The counters, with the gauges brought up to date.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        c.threads = self.table.threads.len() as u64;
+        c.fds = self.table.procs.values().map(|p| p.fds.len() as u64).sum();
+        c
+    }
+
+    pub fn config(&self) -> &StateConfig {
+        &self.cfg
+    }
+
+    /// The thread `tid` and its process.
+    pub fn thread(&self, tid: i64) -> Option<(&Thread, &Process)> {
+        self.table.thread(tid)
+    }
+
+    pub fn process(&self, pid: i64) -> Option<&Process> {
+        self.table.procs.get(&pid)
+    }
+
+    /// Number of threads in the table.
+    pub fn thread_count(&self) -> usize {
+        self.table.threads.len()
+    }
+
+    /// Inserts a process and its main thread (used by the /proc scan and by tests).
+    pub fn insert_process(&mut self, mut p: Process, tids: &[(i64, i64)]) {
+        if self.table.threads.len() + tids.len() > self.cfg.max_threads {
+            self.counters.threads_dropped += tids.len() as u64;
+            return;
+        }
+        p.nthreads = 0;
+        for &(tid, vtid) in tids {
+            if self
+                .table
+                .threads
+                .insert(tid, Thread { pid: p.pid, vtid })
+                .is_none()
+            {
+                p.nthreads += 1;
+                self.counters.threads_added += 1;
+            }
+        }
+        self.insert_proc(p);
+    }
+
+    /// Seeds the tables from `/proc` (every process and thread alive now). Returns how many
+    /// processes were added.
+    pub fn seed_from_proc(&mut self) -> Result<usize, procfs::ProcError> {
+        let root = self
+            .cfg
+            .proc_root
+            .clone()
+            .ok_or(procfs::ProcError::Disabled)?;
+        let mut n = 0;
+        for pid in procfs::pids(&root)? {
+            if let Some((p, tids)) = procfs::read_process(&root, pid, &self.cfg) {
+                self.insert_process(p, &tids);
+                n += 1;
+            }
+        }
+        self.recount_children();
+        Ok(n)
+    }
+
+    /// Removes threads whose /proc entry is gone (a missed exit); returns how many.
+    pub fn purge_dead(&mut self) -> usize {
+        let Some(root) = self.cfg.proc_root.clone() else {
+            return 0;
+        };
+        let dead: Vec<i64> = self
+            .table
+            .threads
+            .iter()
+            .filter(|(tid, t)| !root.join(format!("{}/task/{}", t.pid, tid)).exists())
+            .map(|(tid, _)| *tid)
+            .collect();
+        for &tid in &dead {
+            self.remove_thread(tid);
+        }
+        self.counters.purged += dead.len() as u64;
+        dead.len()
+    }
+
+    fn remove_thread(&mut self, tid: i64) {
+        self.remove_thread_reaping(tid, 0);
+    }
+
+    /// Removes a thread; when it was the last of its process, the process goes too and its
+    /// children are re-parented to `reaper` (as the kernel does; 0 = unknown, no parent).
+    fn remove_thread_reaping(&mut self, tid: i64, reaper: i64) {
+        let Some(t) = self.table.threads.remove(&tid) else {
+            return;
+        };
+        self.counters.threads_removed += 1;
+        let gone = match self.table.procs.get_mut(&t.pid) {
+            Some(p) => {
+                p.nthreads = p.nthreads.saturating_sub(1);
+                p.nthreads == 0
+            }
+            None => false,
+        };
+        if !gone {
+            return;
+        }
+        let Some(dead) = self.table.procs.remove(&t.pid) else {
+            return;
+        };
+        if let Some(pp) = self.table.procs.get_mut(&dead.ppid) {
+            pp.nchildren = pp.nchildren.saturating_sub(1);
+        }
+        if dead.nchildren > 0 {
+            let reaper = if reaper == dead.pid { 0 } else { reaper };
+            let mut moved = 0;
+            for p in self.table.procs.values_mut() {
+                if p.ppid == dead.pid {
+                    p.ppid = reaper;
+                    moved += 1;
+                }
+            }
+            if let Some(r) = self.table.procs.get_mut(&reaper) {
+                r.nchildren += moved;
+            }
+        }
+    }
+
+    /// Adds a process, counting it as a child of its parent. A stale entry with the same pid
+    /// (an exit we never saw) is replaced.
+    fn insert_proc(&mut self, mut p: Process) {
+        p.nchildren = 0;
+        if let Some(pp) = self.table.procs.get_mut(&p.ppid) {
+            pp.nchildren += 1;
+        }
+        if let Some(old) = self.table.procs.insert(p.pid, p) {
+            if let Some(pp) = self.table.procs.get_mut(&old.ppid) {
+                pp.nchildren = pp.nchildren.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Recounts every process's children (after a bulk insert such as the /proc scan, where
+    /// children may be inserted before their parents).
+    fn recount_children(&mut self) {
+        let mut counts: FxHashMap<i64, u32> = FxHashMap::default();
+        for p in self.table.procs.values() {
+            *counts.entry(p.ppid).or_default() += 1;
+        }
+        for p in self.table.procs.values_mut() {
+            p.nchildren = counts.get(&p.pid).copied().unwrap_or(0);
+        }
+    }
+
+    /// Applies one event. Call it for every event, in order, before evaluating rules on it.
+    pub fn update(&mut self, ev: &Event<'_>) {
+        let ev = &P::new(ev);
+        if self.resolver.is_some() {
+            self.poll_containers();
+        }
+        self.apply(ev);
+        self.want_container(i64::from(ev.tid()));
+        if ev.malformed.get() {
+            self.counters.malformed += 1;
+        }
+    }
+
+    /// Takes in finished container metadata lookups (never waits). [`State::update`] calls it;
+    /// callers without events (tests, an idle agent) may call it too.
+    pub fn poll_containers(&mut self) {
+        let Some(r) = &self.resolver else { return };
+        for l in r.try_results() {
+            let meta = match l.info {
+                Some(i) => {
+                    self.counters.container_lookups += 1;
+                    Meta::Known(i)
+                }
+                None => {
+                    self.counters.container_lookups_failed += 1;
+                    Meta::Failed(self.cur_ts)
+                }
+            };
+            self.containers.insert(l.id, meta);
+        }
+    }
+
+    /// Asks for the metadata of the current thread's container if nobody has yet.
+    fn want_container(&mut self, tid: i64) {
+        let Some((_, p)) = self.table.thread(tid) else {
+            return;
+        };
+        if p.container_id.is_empty() {
+            return;
+        }
+        // Read the container's users while one of its processes is surely alive (a process
+        // that has just been seen), not when a rule first asks, which may be after it exited.
+        if !self.users.contains_key(&p.container_id) && self.cfg.proc_root.is_some() {
+            let pid = p.pid;
+            let _ = self.users_for(pid);
+        }
+        let Some((_, p)) = self.table.thread(tid) else {
+            return;
+        };
+        if self.cfg.container_sockets.is_empty() {
+            return;
+        }
+        match self.containers.get(&p.container_id) {
+            None => {}
+            Some(Meta::Failed(at)) if self.cur_ts.saturating_sub(*at) > RETRY_NS => {}
+            Some(_) => return,
+        }
+        let id = p.container_id.clone();
+        if self.resolver.is_none() {
+            match crate::runtime::Resolver::start(self.cfg.container_sockets.clone(), 256) {
+                Ok(r) => self.resolver = Some(r),
+                Err(_) => {
+                    self.counters.container_lookups_failed += 1;
+                    self.containers.insert(id, Meta::Failed(u64::MAX));
+                    return;
+                }
+            }
+        }
+        if self.resolver.as_ref().is_some_and(|r| r.request(&id)) {
+            self.containers.insert(id, Meta::Pending);
+        } else {
+            self.counters.container_requests_dropped += 1;
+        }
+    }
+
+    /// Runtime metadata of a container, when known.
+    pub fn container_info(&self, full_id: &str) -> Option<&crate::runtime::ContainerInfo> {
+        match self.containers.get(full_id)? {
+            Meta::Known(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn apply(&mut self, ev: &P<'_, '_>) {
+        if let Some((pid, fd)) = self.pending_close.take() {
+            if let Some(p) = self.table.procs.get_mut(&pid) {
+                p.fds.remove(&fd);
+            }
+        }
+        if let Some((tid, reaper)) = self.pending_exit.take() {
+            self.remove_thread_reaping(tid, reaper);
+        }
+        self.counters.events += 1;
+        self.evt_num += 1;
+        if self.first_ts == 0 {
+            self.first_ts = ev.ts;
+        }
+        self.prev_ts = if self.cur_ts == 0 { ev.ts } else { self.cur_ts };
+        self.cur_ts = ev.ts;
+        self.cur = Current::default();
+        let tid = i64::from(ev.tid());
+        let name = ev.name();
+        // Dispatch on the syscall number: a jump table, where matching names would compare
+        // strings for every event.
+        let op: i32 = match ev.ev.raw.kind {
+            KIND_SYSCALL => i32::from(ev.ev.raw.nr),
+            KIND_PROCEXIT => -2,
+            _ => -1,
+        };
+        // clone, fork, vfork, clone3
+        if matches!(op, 56 | 57 | 58 | 435) {
+            self.on_clone(ev);
+            return;
+        }
+        if !self.table.threads.contains_key(&tid) {
+            self.lookup_unknown(tid, i64::from(ev.pid()));
+        }
+        match op {
+            // execve, execveat
+            59 | 322 => self.on_exec(ev),
+            // procexit
+            -2 => {
+                let reaper = int(ev, "reaper_tid")
+                    .and_then(|r| self.table.threads.get(&r).map(|t| t.pid))
+                    .unwrap_or(0);
+                self.pending_exit = Some((tid, reaper));
+            }
+            // open, openat, openat2, creat
+            2 | 257 | 437 | 85 => self.on_open(ev),
+            // close
+            3 => {
+                let fd = int(ev, "fd");
+                self.cur.fd = fd;
+                if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
+                    if let Some((t, _)) = self.table.thread(tid) {
+                        self.pending_close = Some((t.pid, fd));
+                    }
+                }
+            }
+            // dup, dup2, dup3
+            32 | 33 | 292 => {
+                let old = int(ev, "oldfd");
+                self.cur.fd = old;
+                let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
+                if let (Some(res), Some(old)) = (int(ev, "res"), old) {
+                    self.dup(tid, old, res, cloexec);
+                }
+            }
+            // fcntl
+            72 => {
+                let fd = int(ev, "fd");
+                self.cur.fd = fd;
+                // F_DUPFD (0), and F_DUPFD_CLOEXEC (1030) as the kernel's 8-bit cmd (6, which
+                // is also F_SETLK, but that returns 0, never a new fd).
+                if let (Some(res), Some(fd), Some(cmd)) = (int(ev, "res"), fd, int(ev, "cmd")) {
+                    if res >= 0 && res != fd && (cmd == 0 || (cmd == 6 && res > 0)) {
+                        self.dup(tid, fd, res, cmd == 6);
+                    }
+                }
+            }
+            // socket
+            41 => self.on_socket(ev),
+            // connect
+            42 => self.on_connect(ev),
+            // accept, accept4
+            43 | 288 => self.on_accept(ev),
+            // bind
+            49 => self.on_bind(ev),
+            // listen
+            50 => {
+                self.cur.fd = int(ev, "fd");
+                if let (Some(0), Some(fd)) = (int(ev, "res"), self.cur.fd) {
+                    if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+                        s.is_server = true;
+                    }
+                }
+            }
+            // sendto, recvfrom, sendmsg, recvmsg
+            44..=47 => self.on_io_tuple(ev),
+            // pipe, pipe2
+            22 | 293 => {
+                if int(ev, "res") == Some(0) {
+                    let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
+                    let ino = int(ev, "ino").unwrap_or(0) as u64;
+                    for p in ["fd1", "fd2"] {
+                        if let Some(fd) = int(ev, p) {
+                            let mut f = Fd::new(FdKind::Pipe, "");
+                            f.ino = ino;
+                            f.cloexec = cloexec;
+                            self.add_fd(tid, fd, f);
+                        }
+                    }
+                }
+            }
+            // socketpair
+            53 => {
+                if int(ev, "res") == Some(0) {
+                    for p in ["fd1", "fd2"] {
+                        if let Some(fd) = int(ev, p) {
+                            self.add_fd(tid, fd, Fd::new(FdKind::Unix, ""));
+                        }
+                    }
+                }
+            }
+            // memfd_create
+            319 => {
+                let fd = int(ev, "fd");
+                self.cur.fd = fd;
+                if let Some(fd) = fd.filter(|&f| f >= 0) {
+                    let mut f = Fd::new(FdKind::Memfd, text(ev, "name").unwrap_or_default());
+                    f.cloexec = int(ev, "flags").is_some_and(|fl| fl & 1 != 0);
+                    self.add_fd(tid, fd, f);
+                }
+            }
+            // eventfd, eventfd2, signalfd, signalfd4, bpf, userfaultfd
+            284 | 290 | 282 | 289 | 321 | 323 => {
+                let kind = match name {
+                    "eventfd" | "eventfd2" => FdKind::Event,
+                    "signalfd" | "signalfd4" => FdKind::Signalfd,
+                    "bpf" => FdKind::Bpf,
+                    _ => FdKind::Userfaultfd,
+                };
+                let res = int(ev, "res").or_else(|| int(ev, "fd"));
+                if let Some(res) = res.filter(|&r| r >= 0) {
+                    // bpf(2) returns 0 for commands that create no fd.
+                    if kind != FdKind::Bpf || res > 0 {
+                        self.cur.fd = Some(res);
+                        self.add_fd(tid, res, Fd::new(kind, ""));
+                    }
+                }
+            }
+            // chdir
+            80 => {
+                if int(ev, "res") == Some(0) {
+                    if let Some(path) = text(ev, "path") {
+                        if let Some(p) = self.proc_mut(tid) {
+                            p.cwd = with_slash(resolve_path(&p.cwd, &path));
+                        }
+                    }
+                }
+            }
+            // fchdir
+            81 => {
+                let fd = int(ev, "fd");
+                self.cur.fd = fd;
+                if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
+                    if let Some(p) = self.proc_mut(tid) {
+                        if let Some(name) = p.fds.get(&fd).map(|f| f.name.clone()) {
+                            p.cwd = with_slash(name);
+                        }
+                    }
+                }
+            }
+            // setuid, setresuid
+            105 | 117 => {
+                let uid = int(ev, "uid").or_else(|| int(ev, "euid"));
+                if let (Some(0), Some(uid)) = (int(ev, "res"), uid) {
+                    if uid as u32 != u32::MAX {
+                        if let Some(p) = self.proc_mut(tid) {
+                            p.uid = uid as u32;
+                        }
+                    }
+                }
+            }
+            // setgid, setresgid
+            106 | 119 => {
+                let gid = int(ev, "gid").or_else(|| int(ev, "egid"));
+                if let (Some(0), Some(gid)) = (int(ev, "res"), gid) {
+                    if gid as u32 != u32::MAX {
+                        if let Some(p) = self.proc_mut(tid) {
+                            p.gid = gid as u32;
+                        }
+                    }
+                }
+            }
+            // capset
+            126 => {
+                if int(ev, "res") == Some(0) {
+                    let caps = (
+                        int(ev, "cap_permitted"),
+                        int(ev, "cap_inheritable"),
+                        int(ev, "cap_effective"),
+                    );
+                    if let Some(p) = self.proc_mut(tid) {
+                        if let (Some(pe), Some(i), Some(e)) = caps {
+                            p.cap_permitted = pe as u64;
+                            p.cap_inheritable = i as u64;
+                            p.cap_effective = e as u64;
+                        }
+                    }
+                }
+            }
+            _ => {
+                if let Some(fd) = int(ev, "fd") {
+                    self.cur.fd = Some(fd);
+                }
+            }
+        }
+    }
+
+    /// A thread seen for the first time outside a clone: read it from /proc when allowed,
+    /// otherwise track it with what the record header says.
+    fn lookup_unknown(&mut self, tid: i64, pid: i64) {
+        if self.table.threads.len() >= self.cfg.max_threads {
+            self.counters.threads_dropped += 1;
+            return;
+        }
+        if let Some(root) = self.cfg.proc_root.clone() {
+            self.counters.proc_lookups += 1;
+            if !self.table.procs.contains_key(&pid) {
+                if let Some((p, tids)) = procfs::read_process(&root, pid, &self.cfg) {
+                    self.insert_process(p, &tids);
+                }
+            }
+            if self.table.threads.contains_key(&tid) {
+                return;
+            }
+            self.counters.proc_lookups_failed += 1;
+        }
+        self.table.procs.entry(pid).or_insert_with(|| Process {
+            pid,
+            vpid: pid,
+            loginuid: u32::MAX,
+            ..Process::default()
+        });
+        self.add_thread(tid, pid, tid);
+    }
+
+    fn add_thread(&mut self, tid: i64, pid: i64, vtid: i64) {
+        if self.table.threads.len() >= self.cfg.max_threads {
+            self.counters.threads_dropped += 1;
+            return;
+        }
+        if self
+            .table
+            .threads
+            .insert(tid, Thread { pid, vtid })
+            .is_none()
+        {
+            self.counters.threads_added += 1;
+            if let Some(p) = self.table.procs.get_mut(&pid) {
+                p.nthreads += 1;
+            }
+        }
+    }
+
+    fn proc_mut(&mut self, tid: i64) -> Option<&mut Process> {
+        let pid = self.table.threads.get(&tid)?.pid;
+        self.table.procs.get_mut(&pid)
+    }
+
+    fn fd_mut(&mut self, tid: i64, fd: i64) -> Option<&mut Fd> {
+        self.proc_mut(tid)?.fds.get_mut(&fd)
+    }
+
+    fn add_fd(&mut self, tid: i64, fd: i64, f: Fd) {
+        let max = self.cfg.max_fds_per_process;
+        let Some(p) = self.proc_mut(tid) else { return };
+        if p.fds.len() >= max && !p.fds.contains_key(&fd) {
+            self.counters.fds_dropped += 1;
+            return;
+        }
+        p.fds.insert(fd, f);
+    }
+
+    fn dup(&mut self, tid: i64, old: i64, new: i64, cloexec: bool) {
+        if new < 0 || new == old {
+            return;
+        }
+        let Some(p) = self.proc_mut(tid) else { return };
+        if let Some(mut f) = p.fds.get(&old).cloned() {
+            f.cloexec = cloexec;
+            self.add_fd(tid, new, f);
+        } else if let Some(p) = self.proc_mut(tid) {
+            // dup2 onto a tracked fd closes it even when the source is unknown.
+            p.fds.remove(&new);
+        }
+    }
+
+    fn on_clone(&mut self, ev: &P<'_, '_>) {
+        let Some(res) = int(ev, "res") else {
+            self.counters.malformed += 1;
+            return;
+        };
+        if res < 0 {
+            return;
+        }
+        let flags = int(ev, "flags").unwrap_or(0) as u32;
+        let caller = i64::from(ev.tid());
+        let (child_tid, child_side) = if res == 0 {
+            (caller, true)
+        } else {
+            (res, false)
+        };
+        if let Some(t) = self.table.threads.get_mut(&child_tid) {
+            // The other side of this clone already created it; the child's side knows the
+            // ids inside its pid namespace.
+            if child_side {
+                if let Some(v) = int(ev, "vtid") {
+                    t.vtid = v;
+                }
+                let pid = t.pid;
+                if let (Some(v), Some(p)) = (int(ev, "vpid"), self.table.procs.get_mut(&pid)) {
+                    p.vpid = v;
+                }
+            }
+            return;
+        }
+        // The parent's process: the caller's for the parent side, ptid's for the child side.
+        let parent_tid = if child_side {
+            int(ev, "ptid").unwrap_or(0)
+        } else {
+            caller
+        };
+        if !child_side && !self.table.threads.contains_key(&caller) {
+            self.lookup_unknown(caller, i64::from(ev.pid()));
+        }
+        let parent_pid = self.table.threads.get(&parent_tid).map(|t| t.pid);
+        // The child's own record carries no flags (the kernel side cannot know them there);
+        // its header says whether it is a thread: tid != tgid.
+        let is_thread = if child_side {
+            ev.tid() != ev.pid()
+        } else {
+            flags & PPM_CL_CLONE_THREAD != 0
+        };
+        let child_pid = if child_side {
+            i64::from(ev.pid())
+        } else if is_thread {
+            parent_pid.unwrap_or(i64::from(ev.pid()))
+        } else {
+            res
+        };
+        let vtid = if child_side {
+            int(ev, "vtid").unwrap_or(child_tid)
+        } else {
+            child_tid
+        };
+        if is_thread {
+            if !self.table.procs.contains_key(&child_pid) {
+                let p = self.process_from_clone(ev, child_pid, parent_pid, child_side, flags);
+                self.insert_proc(p);
+            }
+            self.add_thread(child_tid, child_pid, vtid);
+            return;
+        }
+        if self.table.threads.len() >= self.cfg.max_threads {
+            self.counters.threads_dropped += 1;
+            return;
+        }
+        let p = self.process_from_clone(ev, child_pid, parent_pid, child_side, flags);
+        self.insert_proc(p);
+        self.add_thread(child_tid, child_pid, vtid);
+    }
+
+    /// A new process: a copy of its parent (fds, credentials, session) updated with what the
+    /// clone event reports.
+    fn process_from_clone(
+        &self,
+        ev: &P<'_, '_>,
+        pid: i64,
+        parent_pid: Option<i64>,
+        child_side: bool,
+        flags: u32,
+    ) -> Process {
+        let parent = parent_pid.and_then(|pp| self.table.procs.get(&pp));
+        let mut p = match parent {
+            Some(pp) => Process {
+                fds: pp.fds.clone(),
+                env: pp.env.clone(),
+                ..pp.clone()
+            },
+            None => Process {
+                loginuid: u32::MAX,
+                ..Process::default()
+            },
+        };
+        p.pid = pid;
+        p.ppid = match (parent, flags & PPM_CL_CLONE_PARENT != 0) {
+            (Some(pp), true) => pp.ppid,
+            (Some(pp), false) => pp.pid,
+            (None, _) => int(ev, "ptid").unwrap_or(0),
+        };
+        p.vpid = if child_side {
+            int(ev, "vpid").unwrap_or(pid)
+        } else if parent.is_some_and(|pp| pp.in_pidns()) {
+            // The parent side does not know the child's virtual pid; fixed up by the child.
+            0
+        } else {
+            pid
+        };
+        p.nthreads = 0;
+        p.start_ts = ev.ts;
+        if let Some(s) = text(ev, "exe") {
+            p.exe = s;
+        }
+        if let Some(a) = list(ev, "args", self.cfg.max_args_bytes) {
+            p.args = a;
+        }
+        if let Some(c) = text(ev, "comm") {
+            p.comm = c;
+        }
+        if let Some(c) = text(ev, "cwd").filter(|c| !c.is_empty()) {
+            p.cwd = with_slash(c);
+        }
+        if let Some(u) = int(ev, "uid") {
+            p.uid = u as u32;
+        }
+        if let Some(g) = int(ev, "gid") {
+            p.gid = g as u32;
+        }
+        if let Some(l) = int(ev, "fdlimit") {
+            p.fdlimit = l as u64;
+        }
+        if let Some(t) = int(ev, "pidns_init_start_ts").filter(|&t| t > 0) {
+            p.pidns_init_start_ts = t as u64;
+        }
+        if let Some(c) = list(ev, "cgroups", 8192) {
+            if !c.is_empty() {
+                p.cgroups = split_cgroups(c);
+                set_container(&mut p);
+            }
+        }
+        p
+    }
+
+    fn on_exec(&mut self, ev: &P<'_, '_>) {
+        if int(ev, "res") != Some(0) {
+            return;
+        }
+        let tid = i64::from(ev.tid());
+        let (max_args, max_env) = (self.cfg.max_args_bytes, self.cfg.max_env_bytes);
+        let Some(pid) = self.table.threads.get(&tid).map(|t| t.pid) else {
+            return;
+        };
+        let Some(p) = self.table.procs.get_mut(&pid) else {
+            return;
+        };
+        if let Some(s) = text(ev, "exe") {
+            p.exe = s;
+        }
+        if let Some(a) = list(ev, "args", max_args) {
+            p.args = a;
+        }
+        if let Some(c) = text(ev, "comm") {
+            p.comm = c;
+        }
+        if let Some(c) = text(ev, "cwd").filter(|c| !c.is_empty()) {
+            p.cwd = with_slash(c);
+        }
+        if let Some(e) = list(ev, "env", max_env) {
+            p.env = e;
+        }
+        let trusted = text(ev, "trusted_exepath").filter(|s| !s.is_empty());
+        let filename = text(ev, "filename").filter(|s| !s.is_empty());
+        if let Some(path) = trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f))) {
+            p.exepath = path;
+        } else if p.exe.starts_with('/') {
+            p.exepath = p.exe.clone();
+        }
+        let set_u32 = |v: Option<i64>, dst: &mut u32| {
+            if let Some(v) = v {
+                *dst = v as u32;
+            }
+        };
+        set_u32(int(ev, "tty"), &mut p.tty);
+        set_u32(int(ev, "loginuid"), &mut p.loginuid);
+        set_u32(int(ev, "flags"), &mut p.exe_flags);
+        set_u32(int(ev, "uid"), &mut p.uid);
+        set_u32(int(ev, "gid"), &mut p.gid);
+        let set_u64 = |v: Option<i64>, dst: &mut u64| {
+            if let Some(v) = v {
+                *dst = v as u64;
+            }
+        };
+        set_u64(int(ev, "cap_permitted"), &mut p.cap_permitted);
+        set_u64(int(ev, "cap_inheritable"), &mut p.cap_inheritable);
+        set_u64(int(ev, "cap_effective"), &mut p.cap_effective);
+        set_u64(int(ev, "exe_ino"), &mut p.exe_ino);
+        set_u64(int(ev, "exe_ino_ctime"), &mut p.exe_ino_ctime);
+        set_u64(int(ev, "exe_ino_mtime"), &mut p.exe_ino_mtime);
+        set_u64(int(ev, "fdlimit"), &mut p.fdlimit);
+        set_u64(int(ev, "vm_size"), &mut p.vm_size);
+        set_u64(int(ev, "vm_rss"), &mut p.vm_rss);
+        set_u64(int(ev, "vm_swap"), &mut p.vm_swap);
+        set_u64(int(ev, "pgft_maj"), &mut p.pf_major);
+        set_u64(int(ev, "pgft_min"), &mut p.pf_minor);
+        if let Some(g) = int(ev, "vpgid") {
+            p.vpgid = g;
+        }
+        match list(ev, "cgroups", 8192) {
+            Some(c) if !c.is_empty() => {
+                p.cgroups = split_cgroups(c);
+                set_container(p);
+            }
+            // The record has no cgroups (the kernel side may not send them): exec is when a
+            // container's first process gets here, so read them once from /proc.
+            _ => {
+                if let Some(root) = &self.cfg.proc_root {
+                    let cg = procfs::read_cgroups(root, pid);
+                    if !cg.is_empty() {
+                        p.cgroups = cg;
+                        set_container(p);
+                    }
+                }
+            }
+        }
+        p.fds.retain(|_, f| !f.cloexec);
+        // exec leaves one thread in the process.
+        if p.nthreads > 1 {
+            let others: Vec<i64> = self
+                .table
+                .threads
+                .iter()
+                .filter(|(t, th)| th.pid == pid && **t != tid)
+                .map(|(t, _)| *t)
+                .collect();
+            for t in others {
+                self.remove_thread(t);
+            }
+        }
+    }
+
+    fn on_open(&mut self, ev: &P<'_, '_>) {
+        let tid = i64::from(ev.tid());
+        let fd = int(ev, "fd");
+        self.cur.fd = fd;
+        let Some(fd) = fd else { return };
+        let raw = match ev.param("name") {
+            Some(Ok(Value::Str(b))) => b,
+            _ => &[][..],
+        };
+        let flags = if ev.name() == "creat" {
+            // O_WRONLY | O_CREAT | O_TRUNC
+            2 | PPM_O_CREAT | (1 << 8)
+        } else {
+            int(ev, "flags").unwrap_or(0) as u32
+        };
+        let dirfd = int(ev, "dirfd").unwrap_or(AT_FDCWD);
+        let raw = String::from_utf8_lossy(raw);
+        let name = match self.proc_mut(tid) {
+            Some(p) => {
+                if raw.starts_with('/') || dirfd == AT_FDCWD {
+                    resolve_path(&p.cwd, &raw)
+                } else if let Some(d) = p.fds.get(&dirfd) {
+                    resolve_path(&d.name, &raw)
+                } else {
+                    resolve_path("/<UNKNOWN>", &raw)
+                }
+            }
+            None => resolve_path("/", &raw),
+        };
+        let kind = if flags & PPM_O_DIRECTORY != 0 {
+            FdKind::Directory
+        } else {
+            FdKind::File
+        };
+        // fd.nameraw falls back to fd.name, so store it only when it differs.
+        let raw = if raw == name.as_str() {
+            String::new()
+        } else {
+            raw.into_owned()
+        };
+        let mut f = Fd::new(kind, name);
+        f.nameraw = raw;
+        f.flags = flags;
+        f.cloexec = flags & PPM_O_CLOEXEC != 0;
+        f.dev = int(ev, "dev").unwrap_or(0) as u32;
+        f.ino = int(ev, "ino").unwrap_or(0) as u64;
+        if fd >= 0 {
+            self.add_fd(tid, fd, f);
+        } else {
+            self.cur.tmp_fd = Some(f);
+        }
+    }
+
+    fn on_socket(&mut self, ev: &P<'_, '_>) {
+        let tid = i64::from(ev.tid());
+        let fd = int(ev, "fd");
+        self.cur.fd = fd;
+        let Some(fd) = fd.filter(|&f| f >= 0) else {
+            return;
+        };
+        let domain = int(ev, "domain").unwrap_or(0);
+        let ty = int(ev, "type").unwrap_or(0) as u64;
+        let proto = int(ev, "proto").unwrap_or(0) as u64;
+        let kind = match domain {
+            // open
+            2 => FdKind::Ipv4,
+            // ?
+            10 => FdKind::Ipv6,
+            // ?
+            1 => FdKind::Unix,
+            // ?
+            16 => FdKind::Netlink,
+            _ => FdKind::Unknown,
+        };
+        let mut f = Fd::new(kind, "");
+        if kind.is_inet() {
+            f.sock = Some(Sock::new(L4::from_socket(ty, proto)));
+        }
+        // SOCK_CLOEXEC is 0o2000000 in the type's upper bits (our `flags` argument).
+        f.cloexec = int(ev, "flags").is_some_and(|fl| fl & 0o2000000 != 0);
+        self.add_fd(tid, fd, f);
+    }
+
+    /// Applies a local → remote tuple to an fd; returns true when `fd.name` changed.
+    fn apply_tuple(
+        &mut self,
+        tid: i64,
+        fd: i64,
+        tuple: SockTuple<'_>,
+        server: Option<bool>,
+    ) -> bool {
+        let Some(f) = self.fd_mut(tid, fd) else {
+            return false;
+        };
+        match tuple {
+            SockTuple::Inet { src, dst } => set_inet(
+                f,
+                FdKind::Ipv4,
+                (src.0.into(), src.1),
+                (dst.0.into(), dst.1),
+                server,
+            ),
+            SockTuple::Inet6 { src, dst } => set_inet(
+                f,
+                FdKind::Ipv6,
+                (src.0.into(), src.1),
+                (dst.0.into(), dst.1),
+                server,
+            ),
+            SockTuple::Unix { src, dst, path } => {
+                let mut name = format!("{src:x}->{dst:x} ");
+                name.push_str(&String::from_utf8_lossy(path).replace('\0', "@"));
+                f.kind = FdKind::Unix;
+                let changed = f.name != name;
+                f.name = name;
+                changed
+            }
+            SockTuple::Other(_) => false,
+        }
+    }
+
+    fn on_connect(&mut self, ev: &P<'_, '_>) {
+        let tid = i64::from(ev.tid());
+        let fd = int(ev, "fd");
+        self.cur.fd = fd;
+        let (Some(fd), Some(res)) = (fd, int(ev, "res")) else {
+            return;
+        };
+        if res != 0 && res != -115 {
+            return;
+        }
+        if let Some(Ok(Value::SockTuple(t))) = ev.param("tuple") {
+            self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false));
+        } else if let Some(Ok(Value::SockAddr(SockAddr::Unix(path)))) = ev.param("addr") {
+            if let Some(f) = self.fd_mut(tid, fd) {
+                f.name = String::from_utf8_lossy(path).replace('\0', "@");
+            }
+        }
+        if res == 0 {
+            if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+                s.connected = true;
+            }
+        }
+    }
+
+    fn on_accept(&mut self, ev: &P<'_, '_>) {
+        let tid = i64::from(ev.tid());
+        let fd = int(ev, "fd");
+        self.cur.fd = fd;
+        let Some(fd) = fd.filter(|&f| f >= 0) else {
+            return;
+        };
+        let mut f = Fd::new(FdKind::Unknown, "");
+        f.cloexec = int(ev, "flags").is_some_and(|fl| fl & 0o2000000 != 0);
+        self.add_fd(tid, fd, f);
+        if let Some(Ok(Value::SockTuple(t))) = ev.param("tuple") {
+            self.apply_tuple(tid, fd, t, Some(true));
+        }
+        if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+            s.connected = true;
+        }
+    }
+
+    fn on_bind(&mut self, ev: &P<'_, '_>) {
+        let tid = i64::from(ev.tid());
+        let fd = int(ev, "fd");
+        self.cur.fd = fd;
+        let (Some(fd), Some(0)) = (fd, int(ev, "res")) else {
+            return;
+        };
+        let Some(Ok(Value::SockAddr(a))) = ev.param("addr") else {
+            return;
+        };
+        let Some(f) = self.fd_mut(tid, fd) else {
+            return;
+        };
+        let server: Option<(IpAddr, u16)> = match a {
+            SockAddr::Inet(ip, port) => Some((ip.into(), port)),
+            SockAddr::Inet6(ip, port) => Some((ip.into(), port)),
+            SockAddr::Unix(path) => {
+                f.kind = FdKind::Unix;
+                f.name = String::from_utf8_lossy(path).replace('\0', "@");
+                None
+            }
+            SockAddr::Other(_) => None,
+        };
+        if let Some(srv) = server {
+            let s = f.sock.get_or_insert(Sock::new(L4::Unknown));
+            s.server = Some(srv);
+            s.is_server = true;
+            f.rename_from_sock();
+        }
+    }
+
+    /// sendto/sendmsg/recvfrom/recvmsg carry the socket's current tuple: an unconnected UDP
+    /// socket gets (or changes) its peer this way, and `fd.name_changed` says so.
+    fn on_io_tuple(&mut self, ev: &P<'_, '_>) {
+        let tid = i64::from(ev.tid());
+        let fd = int(ev, "fd");
+        self.cur.fd = fd;
+        let Some(fd) = fd else { return };
+        if int(ev, "res").is_some_and(|r| r < 0) {
+            return;
+        }
+        if let Some(Ok(Value::SockTuple(t))) = ev.param("tuple") {
+            let server = self
+                .table
+                .thread(tid)
+                .and_then(|(_, p)| p.fds.get(&fd))
+                .and_then(|f| f.sock)
+                .map(|s| s.is_server);
+            if matches!(t, SockTuple::Inet { .. } | SockTuple::Inet6 { .. }) {
+                self.cur.name_changed = self.apply_tuple(tid, fd, t, server);
+            }
+        }
+    }
+
+    /// The user database for a process's root: the host's for host processes, the container's
+    /// (through `/proc/<pid>/root`) otherwise. Loaded once per container.
+    pub(crate) fn users_for(&mut self, pid: i64) -> Option<&UserDb> {
+        let cid = self.table.procs.get(&pid)?.container_id.clone();
+        if self.users.contains_key(&cid) {
+            self.counters.user_cache_hits += 1;
+        } else {
+            let root = self.cfg.proc_root.clone()?;
+            self.counters.user_cache_misses += 1;
+            let db = if cid.is_empty() {
+                UserDb::load(std::path::Path::new("/"))
+            } else {
+                UserDb::load(&root.join(format!("{pid}/root")))
+            }?;
+            self.users.insert(cid.clone(), db);
+        }
+        self.users.get(&cid)
+    }
+
+    /// Installs the user database of a container (`""` = host), e.g. for tests or replay.
+    pub fn set_users(&mut self, container_id: &str, db: UserDb) {
+        self.users.insert(container_id.to_string(), db);
+    }
+
+    pub(crate) fn table(&self) -> &Table {
+        &self.table
+    }
+}
+
+/// Sets an IP socket's endpoints from a local → remote tuple. `server` is this end's role
+/// (None: keep the current one).
+fn set_inet(
+    f: &mut Fd,
+    kind: FdKind,
+    local: (IpAddr, u16),
+    remote: (IpAddr, u16),
+    server: Option<bool>,
+) -> bool {
+    let old = f.name.clone();
+    f.kind = kind;
+    let s = f.sock.get_or_insert(Sock::new(L4::Unknown));
+    if let Some(is_server) = server {
+        s.is_server = is_server;
+    }
+    if s.is_server {
+        s.server = Some(local);
+        s.client = Some(remote);
+    } else {
+        s.client = Some(local);
+        s.server = Some(remote);
+    }
+    f.rename_from_sock();
+    f.name != old
+}
+
+pub(crate) fn set_container(p: &mut Process) {
+    match container::from_cgroups(p.cgroups.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Some(c) => {
+            p.container_id = c.full_id;
+            p.container_engine = c.engine;
+        }
+        None => {
+            p.container_id.clear();
+            p.container_engine = "";
+        }
+    }
+}

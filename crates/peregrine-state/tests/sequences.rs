@@ -1,0 +1,1036 @@
+//! Synthetic event sequences through the state engine, asserting field values as Falco
+//! prints them. Each step is a record built with the event crate's encoder, applied with
+//! `State::update`, then checked through the `FieldSource` the rules use.
+
+use std::net::Ipv4Addr;
+
+use peregrine_event::builder::{AddrArg, Arg, RecordBuilder, TupleArg};
+use peregrine_event::Event;
+use peregrine_filter::fields::{info, resolve_text};
+use peregrine_filter::format::render_value;
+use peregrine_filter::{Extracted, FieldSource};
+use peregrine_state::fd::{Fd, FdKind};
+use peregrine_state::thread::Process;
+use peregrine_state::users::UserDb;
+use peregrine_state::{State, StateConfig};
+
+const O_RDONLY: u32 = 0;
+const O_WRONLY: u32 = 1;
+const O_CREAT: u32 = 0o100;
+const O_CLOEXEC: u32 = 0o2000000;
+const O_DIRECTORY: u32 = 0o200000;
+const CLONE_THREAD: u64 = 0x10000 | 0x100 | 0x400 | 0x800 | 0x200;
+
+struct Sim {
+    state: State,
+    last: Vec<u8>,
+    ts: u64,
+}
+
+impl Sim {
+    /// A state with init (1) → sshd (50) → bash (100, cwd /root, stdio on /dev/pts/0).
+    fn new() -> Self {
+        let mut state = State::new(StateConfig {
+            proc_root: None,
+            container_sockets: Vec::new(),
+            ..StateConfig::default()
+        });
+        let base = |pid, ppid, comm: &str, exe: &str| Process {
+            pid,
+            ppid,
+            vpid: pid,
+            sid: 100,
+            vpgid: pid,
+            comm: comm.into(),
+            exe: exe.into(),
+            exepath: exe.into(),
+            cwd: "/".into(),
+            loginuid: u32::MAX,
+            start_ts: 1_000,
+            ..Process::default()
+        };
+        state.insert_process(base(1, 0, "systemd", "/sbin/init"), &[(1, 1)]);
+        state.insert_process(base(50, 1, "sshd", "/usr/sbin/sshd"), &[(50, 50)]);
+        let mut bash = base(100, 50, "bash", "-bash");
+        bash.cwd = "/root/".into();
+        bash.uid = 1000;
+        bash.gid = 50;
+        bash.loginuid = 1000;
+        bash.cap_effective = (1 << 21) | 1;
+        for n in 0..3 {
+            bash.fds.insert(n, Fd::new(FdKind::File, "/dev/pts/0"));
+        }
+        state.insert_process(bash, &[(100, 100)]);
+        state.set_users(
+            "",
+            UserDb::parse(
+                "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/zsh\n",
+                "root:x:0:\nstaff:x:50:\n",
+            ),
+        );
+        Sim {
+            state,
+            last: Vec::new(),
+            ts: 1_000_000_000,
+        }
+    }
+
+    /// Applies one event of thread `tid` (process `pid`) with the given arguments.
+    fn ev(&mut self, name: &str, tid: u32, pid: u32, args: &[(&str, Arg)]) -> &mut Self {
+        self.ts += 1_000;
+        let mut b = if name == "procexit" {
+            RecordBuilder::procexit()
+        } else {
+            RecordBuilder::syscall(name).expect("event name")
+        }
+        .thread(tid, pid)
+        .ts(self.ts);
+        for (k, v) in args {
+            b = b.arg(k, v.clone()).expect("argument");
+        }
+        self.last = b.build();
+        let ev = Event::decode(&self.last, 0).expect("decodes");
+        self.state.update(&ev);
+        self
+    }
+
+    /// The value of `field` on the last event, rendered as Falco prints it (several values
+    /// joined by `,`, none as `<NA>`).
+    fn field(&mut self, field: &str) -> String {
+        let req = resolve_text(field).expect("field");
+        let ev = Event::decode(&self.last, 0).expect("decodes");
+        let mut out = Extracted::default();
+        self.state.source(&ev).extract(&req, &mut out);
+        if out.is_empty() {
+            return "<NA>".into();
+        }
+        let mut vals = Vec::new();
+        for v in out.iter() {
+            let mut s = String::new();
+            render_value(info(req.id), v, &mut s);
+            vals.push(s);
+        }
+        vals.join(",")
+    }
+
+    fn check(&mut self, expected: &[(&str, &str)]) -> &mut Self {
+        for (f, want) in expected {
+            assert_eq!(self.field(f), *want, "{f}");
+        }
+        self
+    }
+}
+
+fn s(v: &str) -> Arg {
+    Arg::from(v)
+}
+fn i(v: i64) -> Arg {
+    Arg::Int(v)
+}
+fn u(v: u64) -> Arg {
+    Arg::Uint(v)
+}
+fn list(v: &[&str]) -> Arg {
+    Arg::from(v)
+}
+fn v4(a: [u8; 4], p: u16) -> (Ipv4Addr, u16) {
+    (Ipv4Addr::from(a), p)
+}
+
+#[test]
+fn fork_exec_open_dup2_close_exit() {
+    let mut sim = Sim::new();
+    // bash forks: the parent's side, then the child's.
+    sim.ev(
+        "clone",
+        100,
+        100,
+        &[
+            ("res", i(200)),
+            ("exe", s("-bash")),
+            ("comm", s("bash")),
+            ("cwd", s("/root")),
+            ("flags", u(0x11)),
+        ],
+    )
+    .check(&[("proc.name", "bash"), ("proc.pid", "100")]);
+    sim.ev(
+        "clone",
+        200,
+        200,
+        &[
+            ("res", i(0)),
+            ("exe", s("-bash")),
+            ("comm", s("bash")),
+            ("ptid", i(100)),
+            ("vpid", i(200)),
+            ("vtid", i(200)),
+            ("cwd", s("/root")),
+        ],
+    )
+    .check(&[
+        ("proc.name", "bash"),
+        ("proc.pname", "bash"),
+        ("proc.pid", "200"),
+        ("proc.ppid", "100"),
+        ("proc.cwd", "/root/"),
+        ("proc.fdopencount", "3"),
+        ("proc.duration", "1000"),
+    ]);
+    assert_eq!(sim.state.thread_count(), 4);
+    sim.ev(
+        "execve",
+        200,
+        200,
+        &[
+            ("res", i(0)),
+            ("exe", s("cat")),
+            ("args", list(&["../etc/passwd", "-n"])),
+            ("comm", s("cat")),
+            ("cwd", s("/root")),
+            ("env", list(&["HOME=/root", "TERM=xterm"])),
+            ("trusted_exepath", s("/usr/bin/cat")),
+            ("filename", s("/bin/cat")),
+            ("uid", u(1000)),
+            ("gid", u(50)),
+            ("loginuid", u(1000)),
+            ("cap_effective", u(1 << 21)),
+            ("exe_ino", u(4242)),
+            ("flags", u(4)),
+        ],
+    )
+    .check(&[
+        ("proc.name", "cat"),
+        ("proc.exe", "cat"),
+        ("proc.exepath", "/usr/bin/cat"),
+        ("proc.cmdline", "cat ../etc/passwd -n"),
+        ("proc.args", "../etc/passwd -n"),
+        ("proc.exeline", "cat ../etc/passwd -n"),
+        ("proc.cmdnargs", "2"),
+        ("proc.cmdlenargs", "15"),
+        ("proc.pname", "bash"),
+        ("proc.pexe", "-bash"),
+        ("proc.pcmdline", "bash"),
+        ("proc.aname[0]", "cat"),
+        ("proc.aname[1]", "bash"),
+        ("proc.aname[2]", "sshd"),
+        ("proc.aname[3]", "systemd"),
+        ("proc.aname[4]", "<NA>"),
+        ("proc.aname", "bash,sshd,systemd"),
+        ("proc.apid[2]", "50"),
+        ("proc.aexepath[2]", "/usr/sbin/sshd"),
+        ("proc.env", "HOME=/root TERM=xterm"),
+        ("proc.env[TERM]", "xterm"),
+        ("proc.env[NOPE]", "<NA>"),
+        ("proc.sname", "bash"),
+        ("proc.loginshellid", "100"),
+        ("proc.exe_ino", "4242"),
+        ("proc.is_exe_from_memfd", "true"),
+        ("proc.is_exe_upper_layer", "false"),
+        ("thread.cap_effective", "CAP_SYS_ADMIN"),
+        ("thread.tid", "200"),
+        ("thread.ismain", "true"),
+        ("user.uid", "1000"),
+        ("user.name", "alice"),
+        ("user.homedir", "/home/alice"),
+        ("user.shell", "/bin/zsh"),
+        ("user.loginuid", "1000"),
+        ("user.loginname", "alice"),
+        ("group.gid", "50"),
+        ("group.name", "staff"),
+        ("container.id", "host"),
+        ("container.name", "host"),
+        ("evt.type", "execve"),
+        ("evt.res", "SUCCESS"),
+        ("evt.failed", "false"),
+    ]);
+    sim.ev(
+        "openat",
+        200,
+        200,
+        &[
+            ("fd", i(3)),
+            ("dirfd", i(-100)),
+            ("name", s("../etc/passwd")),
+            ("flags", u((O_RDONLY | O_CLOEXEC).into())),
+            ("ino", u(77)),
+        ],
+    )
+    .check(&[
+        ("fd.num", "3"),
+        ("fd.name", "/etc/passwd"),
+        ("fd.nameraw", "../etc/passwd"),
+        ("fd.directory", "/etc"),
+        ("fd.filename", "passwd"),
+        ("fd.type", "file"),
+        ("fd.typechar", "f"),
+        ("fd.ino", "77"),
+        ("fd.containername", "host:/etc/passwd"),
+        ("evt.is_open_read", "true"),
+        ("evt.is_open_write", "false"),
+        ("evt.arg.name", "../etc/passwd"),
+        ("evt.rawarg.fd", "3"),
+        ("proc.fdopencount", "4"),
+        ("fs.path.name", "/etc/passwd"),
+    ]);
+    sim.ev(
+        "dup2",
+        200,
+        200,
+        &[("res", i(0)), ("oldfd", i(3)), ("newfd", i(0))],
+    )
+    .check(&[
+        ("fd.num", "3"),
+        ("fd.name", "/etc/passwd"),
+        ("proc.stdin.name", "/etc/passwd"),
+        ("proc.stdin.type", "file"),
+        ("proc.stdout.name", "/dev/pts/0"),
+    ]);
+    sim.ev("close", 200, 200, &[("res", i(0)), ("fd", i(3))])
+        // The closed fd is still visible to the close event itself.
+        .check(&[("fd.name", "/etc/passwd"), ("proc.fdopencount", "4")]);
+    sim.ev("close", 200, 200, &[("res", i(-9)), ("fd", i(3))])
+        .check(&[
+            ("fd.name", "<NA>"),
+            ("fd.num", "3"),
+            ("proc.fdopencount", "3"),
+            ("evt.res", "EBADF"),
+            ("evt.rawres", "-9"),
+            ("evt.failed", "true"),
+        ]);
+    sim.ev("procexit", 200, 200, &[("status", i(0))])
+        .check(&[("proc.name", "cat")]);
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(1))]);
+    assert!(sim.state.thread(200).is_none());
+    assert!(sim.state.process(200).is_none());
+    let c = sim.state.counters();
+    assert_eq!((c.threads, c.threads_added, c.threads_removed), (3, 4, 1));
+}
+
+#[test]
+fn chdir_then_relative_open_and_dirfd() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "chdir",
+        100,
+        100,
+        &[("res", i(0)), ("path", s("/var//log/"))],
+    )
+    .check(&[("proc.cwd", "/var/log/")]);
+    sim.ev("chdir", 100, 100, &[("res", i(0)), ("path", s("../lib"))])
+        .check(&[("proc.cwd", "/var/lib/")]);
+    sim.ev(
+        "chdir",
+        100,
+        100,
+        &[("res", i(-2)), ("path", s("/nonexistent"))],
+    )
+    .check(&[("proc.cwd", "/var/lib/"), ("evt.res", "ENOENT")]);
+    sim.ev(
+        "open",
+        100,
+        100,
+        &[
+            ("fd", i(3)),
+            ("name", s("dpkg/status")),
+            ("flags", u((O_WRONLY | O_CREAT).into())),
+            ("mode", u(0o755)),
+        ],
+    )
+    .check(&[
+        ("fd.name", "/var/lib/dpkg/status"),
+        ("evt.is_open_write", "true"),
+        ("evt.is_open_create", "true"),
+        ("evt.is_open_exec", "true"),
+    ]);
+    sim.ev(
+        "openat",
+        100,
+        100,
+        &[
+            ("fd", i(4)),
+            ("dirfd", i(-100)),
+            ("name", s("/etc")),
+            ("flags", u((O_RDONLY | O_DIRECTORY).into())),
+        ],
+    )
+    .check(&[
+        ("fd.type", "directory"),
+        ("fd.typechar", "d"),
+        ("fd.directory", "/etc"),
+        ("fd.filename", "<NA>"),
+    ]);
+    sim.ev(
+        "openat",
+        100,
+        100,
+        &[
+            ("fd", i(5)),
+            ("dirfd", i(4)),
+            ("name", s("ssh/sshd_config")),
+            ("flags", u(O_RDONLY.into())),
+        ],
+    )
+    .check(&[
+        ("fd.name", "/etc/ssh/sshd_config"),
+        ("fd.nameraw", "ssh/sshd_config"),
+    ]);
+    // A failed open is still described by fd.* for its own event, and never enters the table.
+    sim.ev(
+        "openat",
+        100,
+        100,
+        &[
+            ("fd", i(-13)),
+            ("dirfd", i(-100)),
+            ("name", s("/etc/shadow")),
+            ("flags", u(O_RDONLY.into())),
+        ],
+    )
+    .check(&[
+        ("fd.name", "/etc/shadow"),
+        ("evt.res", "EACCES"),
+        ("proc.fdopencount", "6"),
+    ]);
+    sim.ev("fchdir", 100, 100, &[("res", i(0)), ("fd", i(4))])
+        .check(&[("proc.cwd", "/etc/")]);
+    sim.ev(
+        "unlinkat",
+        100,
+        100,
+        &[("res", i(0)), ("dirfd", i(4)), ("name", s("motd"))],
+    )
+    .check(&[
+        ("fs.path.name", "/etc/motd"),
+        ("fs.path.nameraw", "motd"),
+        ("evt.abspath", "/etc/motd"),
+    ]);
+    sim.ev(
+        "renameat",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("olddirfd", i(-100)),
+            ("oldpath", s("a")),
+            ("newdirfd", i(4)),
+            ("newpath", s("../b")),
+        ],
+    )
+    .check(&[
+        ("fs.path.source", "/etc/a"),
+        ("fs.path.target", "/b"),
+        ("fs.path.targetraw", "../b"),
+        ("fs.path.name", "<NA>"),
+    ]);
+    sim.ev(
+        "symlink",
+        100,
+        100,
+        &[("res", i(0)), ("target", s("../x")), ("linkpath", s("l"))],
+    )
+    .check(&[("fs.path.source", "../x"), ("fs.path.target", "/etc/l")]);
+}
+
+#[test]
+fn threads_share_fds_and_exec_closes_cloexec() {
+    let mut sim = Sim::new();
+    // The new thread's own record comes first and, like the kernel's, carries no flags: the
+    // header (tid 101 in thread group 100) must be enough not to make it a new process.
+    sim.ev(
+        "clone",
+        101,
+        100,
+        &[("res", i(0)), ("ptid", i(100)), ("vtid", i(101))],
+    )
+    .check(&[
+        ("thread.tid", "101"),
+        ("proc.pid", "100"),
+        ("thread.ismain", "false"),
+        ("proc.nthreads", "2"),
+        ("proc.nchilds", "1"),
+        ("proc.name", "bash"),
+        ("proc.fdopencount", "3"),
+    ]);
+    sim.ev(
+        "clone",
+        100,
+        100,
+        &[("res", i(101)), ("flags", u(CLONE_THREAD))],
+    )
+    .check(&[("proc.nthreads", "2"), ("proc.fdopencount", "3")]);
+    sim.ev(
+        "openat",
+        101,
+        100,
+        &[
+            ("fd", i(3)),
+            ("dirfd", i(-100)),
+            ("name", s("/tmp/keep")),
+            ("flags", u(O_RDONLY.into())),
+        ],
+    );
+    sim.ev(
+        "openat",
+        101,
+        100,
+        &[
+            ("fd", i(4)),
+            ("dirfd", i(-100)),
+            ("name", s("/tmp/drop")),
+            ("flags", u((O_RDONLY | O_CLOEXEC).into())),
+        ],
+    );
+    sim.ev(
+        "pipe2",
+        101,
+        100,
+        &[
+            ("res", i(0)),
+            ("fd1", i(5)),
+            ("fd2", i(6)),
+            ("ino", u(999)),
+            ("flags", u(O_CLOEXEC.into())),
+        ],
+    );
+    sim.ev(
+        "dup3",
+        101,
+        100,
+        &[
+            ("res", i(7)),
+            ("oldfd", i(3)),
+            ("newfd", i(7)),
+            ("flags", u(O_CLOEXEC.into())),
+        ],
+    );
+    sim.ev(
+        "fcntl",
+        101,
+        100,
+        &[("res", i(8)), ("fd", i(4)), ("cmd", u(0))],
+    );
+    sim.ev(
+        "memfd_create",
+        101,
+        100,
+        &[("fd", i(9)), ("name", s("payload")), ("flags", u(0))],
+    )
+    .check(&[
+        ("fd.type", "memfd"),
+        ("fd.typechar", "m"),
+        ("fd.name", "payload"),
+    ]);
+    sim.ev(
+        "eventfd2",
+        101,
+        100,
+        &[("res", i(10)), ("initval", u(0)), ("flags", u(0))],
+    )
+    .check(&[("fd.type", "event"), ("fd.typechar", "e")]);
+    // The main thread sees what the other thread opened.
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(5))])
+        .check(&[
+            ("fd.name", ""),
+            ("fd.type", "pipe"),
+            ("proc.fdopencount", "11"),
+        ]);
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(8))])
+        .check(&[("fd.name", "/tmp/drop"), ("proc.fdopencount", "10")]);
+    sim.ev(
+        "execve",
+        101,
+        100,
+        &[
+            ("res", i(0)),
+            ("exe", s("/bin/true")),
+            ("comm", s("true")),
+            ("filename", s("/bin/true")),
+        ],
+    )
+    .check(&[
+        ("proc.exepath", "/bin/true"),
+        ("proc.nthreads", "1"),
+        ("fd.types", "event,file,memfd"),
+    ]);
+    let p = sim.state.process(100).expect("process");
+    let mut open: Vec<i64> = p.fds.keys().copied().collect();
+    open.sort_unstable();
+    // 0-2 stdio, 3 /tmp/keep, 9 memfd (no MFD_CLOEXEC), 10 eventfd; 4, 6, 7 were close-on-exec.
+    assert_eq!(open, [0, 1, 2, 3, 9, 10]);
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(3))])
+        .check(&[("fd.types", "event,file,memfd"), ("fd.types[3]", "file")]);
+}
+
+#[test]
+fn socket_connect_then_sendto_renames() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "socket",
+        100,
+        100,
+        &[
+            ("fd", i(3)),
+            ("domain", u(2)),
+            ("type", u(1)),
+            ("proto", u(0)),
+        ],
+    )
+    .check(&[
+        ("fd.type", "ipv4"),
+        ("fd.typechar", "4"),
+        ("fd.name", ""),
+        ("fd.l4proto", "tcp"),
+        ("fd.sockfamily", "ip"),
+        ("fd.connected", "false"),
+    ]);
+    sim.ev(
+        "connect",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("fd", i(3)),
+            (
+                "tuple",
+                Arg::Tuple(TupleArg::Inet(
+                    v4([10, 0, 0, 5], 40312),
+                    v4([93, 184, 216, 34], 443),
+                )),
+            ),
+            (
+                "addr",
+                Arg::Addr(AddrArg::Inet(Ipv4Addr::new(93, 184, 216, 34), 443)),
+            ),
+        ],
+    )
+    .check(&[
+        ("fd.name", "10.0.0.5:40312->93.184.216.34:443"),
+        ("fd.cip", "10.0.0.5"),
+        ("fd.sip", "93.184.216.34"),
+        ("fd.lip", "10.0.0.5"),
+        ("fd.rip", "93.184.216.34"),
+        ("fd.cport", "40312"),
+        ("fd.sport", "443"),
+        ("fd.lport", "40312"),
+        ("fd.rport", "443"),
+        ("fd.is_server", "false"),
+        ("fd.connected", "true"),
+        ("fd.name_changed", "true"),
+    ]);
+    sim.ev(
+        "socket",
+        100,
+        100,
+        &[
+            ("fd", i(4)),
+            ("domain", u(2)),
+            ("type", u(2)),
+            ("proto", u(0)),
+        ],
+    )
+    .check(&[("fd.l4proto", "udp")]);
+    let to_dns = TupleArg::Inet(v4([10, 0, 0, 5], 5353), v4([8, 8, 8, 8], 53));
+    sim.ev(
+        "sendto",
+        100,
+        100,
+        &[
+            ("res", i(30)),
+            ("fd", i(4)),
+            ("tuple", Arg::Tuple(to_dns.clone())),
+        ],
+    )
+    .check(&[
+        ("fd.name", "10.0.0.5:5353->8.8.8.8:53"),
+        ("fd.name_changed", "true"),
+        ("fd.rport", "53"),
+    ]);
+    sim.ev(
+        "sendto",
+        100,
+        100,
+        &[("res", i(30)), ("fd", i(4)), ("tuple", Arg::Tuple(to_dns))],
+    )
+    .check(&[("fd.name_changed", "false")]);
+    sim.ev(
+        "sendto",
+        100,
+        100,
+        &[
+            ("res", i(30)),
+            ("fd", i(4)),
+            (
+                "tuple",
+                Arg::Tuple(TupleArg::Inet(
+                    v4([10, 0, 0, 5], 5353),
+                    v4([1, 1, 1, 1], 53),
+                )),
+            ),
+        ],
+    )
+    .check(&[
+        ("fd.name", "10.0.0.5:5353->1.1.1.1:53"),
+        ("fd.name_changed", "true"),
+    ]);
+    // A server: bind, listen, accept (the kernel reports local → remote).
+    sim.ev(
+        "socket",
+        100,
+        100,
+        &[
+            ("fd", i(5)),
+            ("domain", u(2)),
+            ("type", u(1)),
+            ("proto", u(6)),
+        ],
+    );
+    sim.ev(
+        "bind",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("fd", i(5)),
+            (
+                "addr",
+                Arg::Addr(AddrArg::Inet(Ipv4Addr::UNSPECIFIED, 8080)),
+            ),
+        ],
+    )
+    .check(&[
+        ("fd.name", "0.0.0.0:8080"),
+        ("fd.is_server", "true"),
+        ("fd.sport", "8080"),
+    ]);
+    sim.ev(
+        "accept4",
+        100,
+        100,
+        &[
+            ("fd", i(6)),
+            (
+                "tuple",
+                Arg::Tuple(TupleArg::Inet(
+                    v4([127, 0, 0, 1], 8080),
+                    v4([127, 0, 0, 1], 51000),
+                )),
+            ),
+            ("flags", i(0)),
+        ],
+    )
+    .check(&[
+        ("fd.name", "127.0.0.1:51000->127.0.0.1:8080"),
+        ("fd.is_server", "true"),
+        ("fd.lport", "8080"),
+        ("fd.rport", "51000"),
+        ("fd.cport", "51000"),
+        ("fd.typechar", "4"),
+    ]);
+    sim.ev(
+        "socket",
+        100,
+        100,
+        &[
+            ("fd", i(7)),
+            ("domain", u(1)),
+            ("type", u(1)),
+            ("proto", u(0)),
+        ],
+    )
+    .check(&[("fd.type", "unix"), ("fd.sockfamily", "unix")]);
+    sim.ev(
+        "connect",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("fd", i(7)),
+            (
+                "tuple",
+                Arg::Tuple(TupleArg::Unix {
+                    src: 0xabc,
+                    dst: 0xdef,
+                    path: b"/run/podman.sock".to_vec(),
+                }),
+            ),
+        ],
+    )
+    .check(&[
+        ("fd.name", "abc->def /run/podman.sock"),
+        ("fd.typechar", "u"),
+    ]);
+}
+
+#[test]
+fn containers_from_cgroups_and_credentials() {
+    let mut sim = Sim::new();
+    let id = "3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
+    let cg = format!("memory=/libpod_parent/libpod-{id}");
+    sim.ev(
+        "clone",
+        300,
+        300,
+        &[
+            ("res", i(0)),
+            ("ptid", i(100)),
+            ("comm", s("sh")),
+            ("vpid", i(1)),
+            ("vtid", i(1)),
+            ("cgroups", list(&["cpu=/", &cg])),
+            ("flags", u(0x20000000)),
+        ],
+    )
+    .check(&[
+        ("container.id", "3ad7b26ded6d"),
+        ("container.full_id", id),
+        ("container.type", "podman"),
+        ("proc.vpid", "1"),
+        ("thread.vtid", "1"),
+        ("proc.pid", "300"),
+        (
+            "thread.cgroups",
+            &format!("cpu=/ memory=/libpod_parent/libpod-{id}"),
+        ),
+        (
+            "thread.cgroup.memory",
+            &format!("/libpod_parent/libpod-{id}"),
+        ),
+        ("thread.cgroup[cpu]", "/"),
+        ("fd.containername", "<NA>"),
+    ]);
+    sim.ev("setuid", 300, 300, &[("res", i(0)), ("uid", u(0))])
+        .check(&[("user.uid", "0")]);
+    sim.ev(
+        "setresgid",
+        300,
+        300,
+        &[
+            ("res", i(0)),
+            ("rgid", u(5)),
+            ("egid", u(6)),
+            ("sgid", u(7)),
+        ],
+    )
+    .check(&[("group.gid", "6")]);
+    sim.ev(
+        "capset",
+        300,
+        300,
+        &[
+            ("res", i(0)),
+            ("cap_permitted", u(3)),
+            ("cap_inheritable", u(0)),
+            ("cap_effective", u(2)),
+        ],
+    )
+    .check(&[
+        ("thread.cap_permitted", "CAP_CHOWN CAP_DAC_OVERRIDE"),
+        ("thread.cap_effective", "CAP_DAC_OVERRIDE"),
+        ("thread.cap_inheritable", ""),
+    ]);
+}
+
+#[test]
+fn bounded_thread_table_counts_drops() {
+    let mut state = State::new(StateConfig {
+        proc_root: None,
+        container_sockets: Vec::new(),
+        max_threads: 3,
+        ..StateConfig::default()
+    });
+    for tid in 1..=5u32 {
+        let rec = RecordBuilder::syscall("close")
+            .and_then(|b| b.thread(tid, tid).arg("res", 0i64))
+            .expect("record")
+            .build();
+        state.update(&Event::decode(&rec, 0).expect("decodes"));
+    }
+    let c = state.counters();
+    assert_eq!((c.threads, c.threads_dropped, c.events), (3, 2, 5));
+}
+
+#[test]
+fn container_metadata_from_a_fake_api_socket() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("pg-state-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("api.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).expect("bind");
+    let id = "3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
+    let server = std::thread::spawn(move || {
+        // Two requests: the container, then an unknown one (404).
+        let mut paths = Vec::new();
+        for answer in [
+            r#"{"Name":"/web","Image":"sha256:6f7e2741b66b99","Config":{"Image":"localhost/pgtest:v2","Labels":{"app":"web","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod"}},"State":{"StartedAt":"1970-01-01T00:00:01Z"},"HostConfig":{"Privileged":true,"NetworkMode":"host"},"NetworkSettings":{"IPAddress":"10.88.0.7"}}"#,
+            "",
+        ] {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut req = Vec::new();
+            let mut b = [0u8; 256];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut b).expect("read");
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&b[..n]);
+            }
+            paths.push(
+                String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+            let resp = if answer.is_empty() {
+                "HTTP/1.0 404 Not Found\r\n\r\n{}".to_string()
+            } else {
+                format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{answer}")
+            };
+            s.write_all(resp.as_bytes()).expect("write");
+        }
+        paths
+    });
+    let mut state = State::new(StateConfig {
+        proc_root: None,
+        container_sockets: vec![sock.clone()],
+        ..StateConfig::default()
+    });
+    let bash = Process {
+        pid: 100,
+        ppid: 1,
+        comm: "bash".into(),
+        ..Process::default()
+    };
+    state.insert_process(bash, &[(100, 100)]);
+    let mut sim = Sim {
+        state,
+        last: Vec::new(),
+        ts: 1,
+    };
+    let cg = format!("memory=/libpod_parent/libpod-{id}");
+    sim.ev(
+        "clone",
+        300,
+        300,
+        &[
+            ("res", i(0)),
+            ("ptid", i(100)),
+            ("comm", s("nginx")),
+            ("cgroups", list(&[&cg])),
+        ],
+    )
+    // Never waits: the answer is not there yet on the event that asked.
+    .check(&[("container.id", "3ad7b26ded6d"), ("container.name", "<NA>")]);
+    let mut known = false;
+    for _ in 0..400 {
+        sim.state.poll_containers();
+        if sim.state.container_info(id).is_some() {
+            known = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(known, "the fake API answered: {:?}", sim.state.counters());
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(9))])
+        .check(&[
+            ("container.name", "web"),
+            ("container.image", "localhost/pgtest:v2"),
+            ("container.image.repository", "localhost/pgtest"),
+            ("container.image.tag", "v2"),
+            ("container.image.id", "6f7e2741b66b"),
+            ("container.label[app]", "web"),
+            ("container.label.app", "web"),
+            (
+                "container.labels",
+                "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
+            ),
+            ("container.privileged", "true"),
+            ("container.host_network", "true"),
+            ("container.host_pid", "false"),
+            ("container.ip", "10.88.0.7"),
+            ("container.start_ts", "1000000000"),
+            ("k8s.pod.name", "web-0"),
+            ("k8s.ns.name", "prod"),
+            ("container.type", "podman"),
+        ]);
+    // An unknown container: looked up once, failure cached and counted.
+    let other = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff";
+    let cg2 = format!("memory=/docker/{other}");
+    sim.ev(
+        "clone",
+        400,
+        400,
+        &[
+            ("res", i(0)),
+            ("ptid", i(100)),
+            ("comm", s("x")),
+            ("cgroups", list(&[&cg2])),
+        ],
+    );
+    let paths = server.join().expect("server");
+    assert_eq!(paths[0], format!("GET /containers/{id}/json HTTP/1.0"));
+    assert_eq!(paths[1], format!("GET /containers/{other}/json HTTP/1.0"));
+    for _ in 0..400 {
+        sim.state.poll_containers();
+        if sim.state.counters().container_lookups_failed == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    sim.ev("close", 400, 400, &[("res", i(0)), ("fd", i(9))])
+        .check(&[("container.name", "<NA>"), ("container.id", "aaaaaaaaaaaa")]);
+    let c = sim.state.counters();
+    assert_eq!((c.container_lookups, c.container_lookups_failed), (1, 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn orphans_move_to_their_reaper() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "clone",
+        200,
+        200,
+        &[("res", i(0)), ("ptid", i(100)), ("comm", s("nohup"))],
+    );
+    sim.ev(
+        "clone",
+        300,
+        300,
+        &[("res", i(0)), ("ptid", i(200)), ("comm", s("daemon"))],
+    )
+    .check(&[("proc.pname", "nohup"), ("proc.aname[2]", "bash")]);
+    sim.ev(
+        "procexit",
+        200,
+        200,
+        &[("status", i(0)), ("reaper_tid", i(1))],
+    )
+    .check(&[("proc.name", "nohup")]);
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(1))])
+        .check(&[
+            ("proc.ppid", "1"),
+            ("proc.pname", "systemd"),
+            ("proc.aname", "systemd"),
+        ]);
+    assert_eq!(sim.state.process(1).map(|p| p.nchildren), Some(2));
+    assert_eq!(sim.state.process(100).map(|p| p.nchildren), Some(0));
+    // A reaper the state does not know leaves the orphan without a parent.
+    sim.ev(
+        "clone",
+        400,
+        400,
+        &[("res", i(0)), ("ptid", i(300)), ("comm", s("worker"))],
+    );
+    sim.ev(
+        "procexit",
+        300,
+        300,
+        &[("status", i(0)), ("reaper_tid", i(9999))],
+    );
+    sim.ev("close", 400, 400, &[("res", i(0)), ("fd", i(1))])
+        .check(&[("proc.ppid", "0"), ("proc.pname", "<NA>")]);
+}

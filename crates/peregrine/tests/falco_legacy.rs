@@ -1,0 +1,552 @@
+//! Runs the part of Falco's legacy regression suite (falcosecurity/testing) that needs no
+//! capture file against the `peregrine` binary.
+//!
+//! The suite's expectations live in `shared/upstream/falco-testing/legacy_tests.json`, each
+//! with its Go assertions verbatim. Rather than hand-translating them, this file carries a tiny
+//! interpreter for the subset of Go used there (`assert.X(t, res.RuleValidation().AllErrors().
+//! OfCode("…")…)`), so a new upstream case is picked up without edits. An assertion the
+//! interpreter cannot read is counted as a failure of its case, never skipped silently.
+
+mod common;
+
+use common::{peregrine, upstream};
+use serde_json::Value;
+use std::process::Output;
+
+/// How many of the capture-less cases must pass. Raise it when more pass; never lower it.
+const MIN_PASSING: usize = 20;
+
+#[test]
+fn legacy_cases_without_capture() {
+    let root = upstream();
+    let path = root.join("falco-testing/legacy_tests.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("legacy_tests.json is JSON");
+    let cases: Vec<&Value> = cases.iter().filter(|c| c["capture"].is_null()).collect();
+    assert!(!cases.is_empty(), "no capture-less case found");
+
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["test"].as_str().unwrap_or("?");
+        if let Err(why) = run_case(&root, case) {
+            failures.push(format!("{name}: {why}"));
+        }
+    }
+    let passed = cases.len() - failures.len();
+    println!(
+        "falco legacy (no capture): {passed} passed, {} failed",
+        failures.len()
+    );
+    for f in &failures {
+        println!("  FAIL {f}");
+    }
+    assert!(
+        passed >= MIN_PASSING,
+        "{passed}/{} legacy cases pass, fewer than the {MIN_PASSING} that passed before:\n{}",
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Maps the suite's options onto our flags (falco-testing/README.md), runs, checks.
+fn run_case(root: &std::path::Path, case: &Value) -> Result<(), String> {
+    let mut args: Vec<String> = Vec::new();
+    for f in strings(&case["rules"]) {
+        args.extend(["-r".into(), root.join(f).display().to_string()]);
+    }
+    for f in strings(&case["rules_validation"]) {
+        args.extend(["-V".into(), root.join(f).display().to_string()]);
+    }
+    for option in strings(&case["options"]) {
+        let call = parse_expr(&option).map_err(|e| format!("option {option}: {e}"))?;
+        let Expr::Call {
+            name,
+            args: call_args,
+            ..
+        } = call
+        else {
+            return Err(format!("option {option} is not a call"));
+        };
+        let texts: Vec<String> = call_args
+            .iter()
+            .map(|a| match a {
+                Expr::Str(s) => Ok(s.clone()),
+                _ => Err(format!("option {option}: non-literal argument")),
+            })
+            .collect::<Result<_, _>>()?;
+        match name.as_str() {
+            "WithOutputJSON" => args.extend(["-o".into(), "json_output=true".into()]),
+            "WithAllEvents" => args.extend(["-o".into(), "base_syscalls.all=true".into()]),
+            "WithMinRulePriority" => args.extend(
+                texts
+                    .iter()
+                    .flat_map(|p| ["-o".into(), format!("priority={p}")]),
+            ),
+            "WithDisabledRules" => args.extend(
+                texts
+                    .iter()
+                    .flat_map(|r| ["-o".into(), format!("rules[].disable.rule={r}")]),
+            ),
+            "WithDisabledTags" => args.extend(
+                texts
+                    .iter()
+                    .flat_map(|t| ["-o".into(), format!("rules[].disable.tag={t}")]),
+            ),
+            "WithEnabledTags" => {
+                args.extend(["-o".into(), "rules[].disable.rule=*".into()]);
+                args.extend(
+                    texts
+                        .iter()
+                        .flat_map(|t| ["-o".into(), format!("rules[].enable.tag={t}")]),
+                );
+            }
+            "WithArgs" => args.extend(texts),
+            other => return Err(format!("option {other} is not mapped")),
+        }
+    }
+    let out = peregrine(&args);
+    let want = case["exit_code"].as_i64();
+    let got = out.status.code().map(i64::from);
+    if want.is_some() && want != got {
+        return Err(format!(
+            "exit code {got:?}, expected {want:?}; stdout: {} stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    for assertion in strings(&case["asserts"]) {
+        check_assert(&assertion, &out).map_err(|e| format!("{assertion}: {e}"))?;
+    }
+    Ok(())
+}
+
+// ---- A small interpreter for the Go assertions -------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+enum Expr {
+    Ident(String),
+    Str(String),
+    Int(i64),
+    /// `recv.name(args)`, or `name(args)` without a receiver.
+    Call {
+        recv: Option<Box<Expr>>,
+        name: String,
+        args: Vec<Expr>,
+    },
+    /// `recv.name`.
+    Field(Box<Expr>, String),
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn ident(&mut self) -> Option<String> {
+        self.ws();
+        let start = self.i;
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+        {
+            self.i += 1;
+        }
+        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let mut out = Vec::new();
+        loop {
+            match self.s.get(self.i) {
+                None => return Err("unterminated string".into()),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(String::from_utf8_lossy(&out).into_owned());
+                }
+                Some(b'\\') => {
+                    let c = *self.s.get(self.i + 1).ok_or("dangling escape")?;
+                    out.push(match c {
+                        b'n' => b'\n',
+                        b't' => b'\t',
+                        other => other,
+                    });
+                    self.i += 2;
+                }
+                Some(&c) => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'"') => {
+                self.i += 1;
+                Ok(Expr::Str(self.string()?))
+            }
+            Some(c) if c.is_ascii_digit() || *c == b'-' => {
+                let start = self.i;
+                self.i += 1;
+                while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+                    self.i += 1;
+                }
+                let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+                text.parse()
+                    .map(Expr::Int)
+                    .map_err(|_| format!("bad number {text}"))
+            }
+            _ => {
+                let name = self
+                    .ident()
+                    .ok_or_else(|| format!("unexpected text at {}", self.i))?;
+                if self.eat(b'(') {
+                    let args = self.args()?;
+                    Ok(Expr::Call {
+                        recv: None,
+                        name,
+                        args,
+                    })
+                } else {
+                    Ok(Expr::Ident(name))
+                }
+            }
+        }
+    }
+
+    fn args(&mut self) -> Result<Vec<Expr>, String> {
+        let mut args = Vec::new();
+        if self.eat(b')') {
+            return Ok(args);
+        }
+        loop {
+            args.push(self.expr()?);
+            if self.eat(b')') {
+                return Ok(args);
+            }
+            if !self.eat(b',') {
+                return Err(format!("expected ',' or ')' at {}", self.i));
+            }
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        let mut e = self.primary()?;
+        while self.eat(b'.') {
+            let name = self.ident().ok_or("expected a name after '.'")?;
+            e = if self.eat(b'(') {
+                Expr::Call {
+                    recv: Some(Box::new(e)),
+                    name,
+                    args: self.args()?,
+                }
+            } else {
+                Expr::Field(Box::new(e), name)
+            };
+        }
+        Ok(e)
+    }
+}
+
+fn parse_expr(text: &str) -> Result<Expr, String> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let e = p.expr()?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(format!("trailing text at {}", p.i));
+    }
+    Ok(e)
+}
+
+/// Runtime values of the Go expressions.
+#[derive(Clone, Debug, PartialEq)]
+enum Val {
+    Unit,
+    Int(i64),
+    Bool(bool),
+    Str(String),
+    /// `res.Err()`: whether the run failed.
+    Err(bool),
+    /// `RuleValidationInfos`: a nil slice when empty, as Go's filters return.
+    Infos(Vec<Value>),
+    Result(Value),
+    Validation(Vec<Value>),
+}
+
+fn eval(e: &Expr, out: &Output) -> Result<Val, String> {
+    Ok(match e {
+        Expr::Str(s) => Val::Str(s.clone()),
+        Expr::Int(i) => Val::Int(*i),
+        Expr::Ident(name) => match name.as_str() {
+            "t" => Val::Unit,
+            // A test-local variable holding the warnings of the validated files.
+            "ruleWarnings" => eval(&parse_expr("res.RuleValidation().AllWarnings()")?, out)?,
+            other => return Err(format!("unknown variable {other}")),
+        },
+        Expr::Field(recv, name) => match (eval(recv, out)?, name.as_str()) {
+            (Val::Result(r), "Successful") => Val::Bool(r["successful"].as_bool() == Some(true)),
+            (v, n) => return Err(format!("no field {n} on {v:?}")),
+        },
+        Expr::Call {
+            recv: None, name, ..
+        } => return Err(format!("unknown function {name}")),
+        Expr::Call {
+            recv: Some(recv),
+            name,
+            args,
+        } => {
+            let args: Vec<Val> = args
+                .iter()
+                .map(|a| eval(a, out))
+                .collect::<Result<_, _>>()?;
+            if let Expr::Ident(r) = recv.as_ref() {
+                if r == "res" {
+                    return res_method(name, out);
+                }
+            }
+            method(eval(recv, out)?, name, &args)?
+        }
+    })
+}
+
+fn res_method(name: &str, out: &Output) -> Result<Val, String> {
+    Ok(match name {
+        "Stdout" => Val::Str(String::from_utf8_lossy(&out.stdout).into_owned()),
+        "Stderr" => Val::Str(String::from_utf8_lossy(&out.stderr).into_owned()),
+        "ExitCode" => Val::Int(out.status.code().map(i64::from).unwrap_or(-1)),
+        "Err" => Val::Err(!out.status.success()),
+        "RuleValidation" => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let json: Value = serde_json::from_str(stdout.trim())
+                .map_err(|e| format!("stdout is not JSON ({e}): {stdout}"))?;
+            let results = json["falco_load_results"]
+                .as_array()
+                .ok_or("no falco_load_results in stdout")?;
+            Val::Validation(results.clone())
+        }
+        other => return Err(format!("res.{other}() is not supported")),
+    })
+}
+
+fn method(recv: Val, name: &str, args: &[Val]) -> Result<Val, String> {
+    let text_arg = || match args.first() {
+        Some(Val::Str(s)) => Ok(s.clone()),
+        other => Err(format!("{name} wants a string, got {other:?}")),
+    };
+    Ok(match (recv, name) {
+        (Val::Validation(results), "AllErrors" | "AllWarnings") => {
+            let key = if name == "AllErrors" {
+                "errors"
+            } else {
+                "warnings"
+            };
+            Val::Infos(
+                results
+                    .iter()
+                    .flat_map(|r| r[key].as_array().cloned().unwrap_or_default())
+                    .collect(),
+            )
+        }
+        (Val::Validation(results), "At") => match args.first() {
+            Some(Val::Int(i)) => Val::Result(
+                usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| results.get(i).cloned())
+                    .unwrap_or(Value::Null),
+            ),
+            _ => return Err("At wants an index".into()),
+        },
+        (Val::Infos(infos), "Count") => Val::Int(infos.len() as i64),
+        (Val::Infos(infos), filter) => {
+            let want = text_arg()?;
+            let locations = |i: &Value| {
+                i["context"]["locations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let keep = |i: &Value| -> Result<bool, String> {
+                Ok(match filter {
+                    "OfCode" => i["code"]
+                        .as_str()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(&want)),
+                    "OfMessage" => i["message"].as_str() == Some(want.as_str()),
+                    "OfItemName" => locations(i)
+                        .iter()
+                        .any(|l| l["item_name"].as_str() == Some(&want)),
+                    "OfItemType" => locations(i).iter().any(|l| {
+                        l["item_type"]
+                            .as_str()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(&want))
+                    }),
+                    other => return Err(format!("unknown filter {other}")),
+                })
+            };
+            let mut kept = Vec::new();
+            for i in infos {
+                if keep(&i)? {
+                    kept.push(i);
+                }
+            }
+            Val::Infos(kept)
+        }
+        (v, n) => return Err(format!("no method {n} on {v:?}")),
+    })
+}
+
+/// Evaluates one `assert.X(t, …)` line against a run.
+fn check_assert(text: &str, out: &Output) -> Result<(), String> {
+    let Expr::Call {
+        recv: Some(recv),
+        name,
+        args,
+    } = parse_expr(text)?
+    else {
+        return Err("not an assert call".into());
+    };
+    if *recv != Expr::Ident("assert".into()) {
+        return Err("not an assert call".into());
+    }
+    // args[0] is `t`; trailing arguments after the checked values are only messages.
+    let arg = |i: usize| -> Result<Val, String> {
+        eval(
+            args.get(i)
+                .ok_or(format!("{name} needs {} arguments", i + 1))?,
+            out,
+        )
+    };
+    let is_nil = |v: &Val| matches!(v, Val::Infos(i) if i.is_empty()) || *v == Val::Unit;
+    let is_zero = |v: &Val| match v {
+        Val::Int(0) | Val::Bool(false) => true,
+        Val::Str(s) => s.is_empty(),
+        Val::Infos(i) => i.is_empty(),
+        _ => false,
+    };
+    let ok = match name.as_str() {
+        "Equal" => arg(1)? == arg(2)?,
+        "True" => arg(1)? == Val::Bool(true),
+        "False" => arg(1)? == Val::Bool(false),
+        "NotNil" => !is_nil(&arg(1)?),
+        "Nil" => is_nil(&arg(1)?),
+        "Zero" => is_zero(&arg(1)?),
+        "NotZero" => !is_zero(&arg(1)?),
+        "Error" => arg(1)? == Val::Err(true),
+        "NoError" => arg(1)? == Val::Err(false),
+        other => return Err(format!("assert.{other} is not supported")),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "assertion failed; stdout: {} stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[test]
+fn the_interpreter_reads_the_suites_go() {
+    let e = parse_expr(
+        r#"assert.NotNil(t, res.RuleValidation().AllErrors(). OfCode("A\"b"), res.Stdout())"#,
+    )
+    .expect("parses");
+    let Expr::Call { name, args, .. } = e else {
+        panic!("not a call")
+    };
+    assert_eq!(name, "NotNil");
+    assert_eq!(args.len(), 3);
+    let Expr::Call { name, args, .. } = &args[1] else {
+        panic!("not a call")
+    };
+    assert_eq!(
+        (name.as_str(), args.as_slice()),
+        ("OfCode", &[Expr::Str("A\"b".into())][..])
+    );
+    assert!(parse_expr("assert.Equal(t, 1,").is_err());
+    assert!(parse_expr("\"open").is_err());
+}
+
+#[test]
+fn the_interpreter_checks_what_the_asserts_say() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = Output {
+        // Exit code 1 in wait(2) encoding.
+        status: std::process::ExitStatus::from_raw(1 << 8),
+        stdout: br#"{"falco_load_results": [{"successful": false, "warnings": [], "errors": [
+            {"code": "LOAD_ERR_VALIDATE", "message": "m", "context": {"locations": [
+              {"item_type": "rules content", "item_name": ""},
+              {"item_type": "macro", "item_name": "some_macro"}]}}]}]}"#
+            .to_vec(),
+        stderr: Vec::new(),
+    };
+    let all = "res.RuleValidation().AllErrors()";
+    for (assertion, holds) in [
+        (
+            format!("assert.NotNil(t, {all}.OfCode(\"LOAD_ERR_VALIDATE\"))"),
+            true,
+        ),
+        (
+            format!("assert.NotNil(t, {all}.OfCode(\"LOAD_ERR_YAML_PARSE\"))"),
+            false,
+        ),
+        (
+            format!("assert.NotNil(t, {all}.OfItemType(\"MACRO\").OfItemName(\"some_macro\"))"),
+            true,
+        ),
+        (
+            format!("assert.NotNil(t, {all}.OfMessage(\"other\"))"),
+            false,
+        ),
+        (format!("assert.Equal(t, 1, {all}.Count())"), true),
+        (
+            "assert.Equal(t, 0, res.RuleValidation().AllWarnings().Count())".into(),
+            true,
+        ),
+        (
+            "assert.True(t, res.RuleValidation().At(0).Successful)".into(),
+            false,
+        ),
+        (
+            "assert.Error(t, res.Err(), \"%s\", res.Stderr())".into(),
+            true,
+        ),
+        ("assert.NoError(t, res.Err())".into(), false),
+        ("assert.Equal(t, 1, res.ExitCode())".into(), true),
+        ("assert.Regexp(t, \"x\", res.Stderr())".into(), false),
+    ] {
+        assert_eq!(check_assert(&assertion, &out).is_ok(), holds, "{assertion}");
+    }
+}
