@@ -62,8 +62,11 @@ pub struct ConvertStats {
     pub read: u64,
     /// Records produced (and replayed).
     pub converted: u64,
-    /// Enter events (kept only to complete their exits).
+    /// Syscall enter events (kept only to complete their exits).
     pub enters: u64,
+    /// Enter-coded events that are not syscalls (`procinfo`, `switch`, `container`, …): no
+    /// record, nothing to complete.
+    pub non_syscall: u64,
     /// Exit parameters filled from the enter event.
     pub merged_params: u64,
     /// Events of a PPM code missing from the event table.
@@ -97,6 +100,7 @@ struct Stash {
 /// Converts capture events into kernel records; see the module documentation.
 pub struct Converter {
     maps: FxHashMap<u16, Option<CodeMap>>,
+    is_syscall: FxHashMap<u16, bool>,
     enters: FxHashMap<u64, Stash>,
     record: Vec<u8>,
     stats: ConvertStats,
@@ -143,6 +147,7 @@ impl Converter {
     pub fn new() -> Converter {
         Converter {
             maps: FxHashMap::default(),
+            is_syscall: FxHashMap::default(),
             enters: FxHashMap::default(),
             record: Vec::with_capacity(4096),
             stats: ConvertStats::default(),
@@ -167,6 +172,13 @@ impl Converter {
             return None;
         };
         if info.is_enter() {
+            let syscall = *self.is_syscall.entry(ev.ppm_type).or_insert_with(|| {
+                EventType::from_name(info.name).is_some_and(|t| t.syscall_nr().is_some())
+            });
+            if !syscall {
+                self.stats.non_syscall += 1;
+                return None;
+            }
             self.stats.enters += 1;
             let stash = self.enters.entry(ev.tid).or_default();
             stash.name = info.name;
@@ -570,7 +582,7 @@ fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReplayStats {
     pub convert: ConvertStats,
-    /// Processes seeded from the capture's metadata.
+    /// Threads listed in the capture's metadata (seeded into the state).
     pub seeded_threads: usize,
 }
 

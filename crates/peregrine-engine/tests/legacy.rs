@@ -268,15 +268,22 @@ fn every_stored_capture_replays() {
         let (pipe, stats) = replay_file(engine.clone(), &f, &mut det)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         eprintln!(
-            "{}: {} read, {} replayed, {} enters, {} unsupported, {} alerts",
+            "{}: {} read, {} replayed, {} enters, {} non-syscall, {} unsupported, {} alerts",
             f.display(),
             stats.convert.read,
             stats.convert.converted,
             stats.convert.enters,
+            stats.convert.non_syscall,
             stats.convert.unsupported,
             det.total
         );
         assert_eq!(pipe.stats().decode_errors, 0, "{}", f.display());
         assert_eq!(pipe.stats().events, stats.convert.converted);
+        let c = stats.convert;
+        assert_eq!(
+            c.read,
+            c.converted + c.enters + c.non_syscall + c.unknown + c.unsupported,
+            "every event is accounted for: {c:?}"
+        );
     }
 }
