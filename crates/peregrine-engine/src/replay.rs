@@ -727,4 +727,100 @@ mod tests {
         assert!(!encode(ParamType::Dyn, &[0; 8], &mut out));
         assert!(out.is_empty());
     }
+
+    use peregrine_event::builder::RecordBuilder;
+    use peregrine_scap::OwnedEvent;
+
+    fn ev(ts: u64, code: u16, params: Vec<Vec<u8>>) -> OwnedEvent {
+        OwnedEvent {
+            ts,
+            tid: 77,
+            cpu: 1,
+            ppm_type: code,
+            flags: 0,
+            params,
+        }
+    }
+
+    fn s(text: &str) -> Vec<u8> {
+        let mut v = text.as_bytes().to_vec();
+        v.push(0);
+        v
+    }
+
+    /// Converts every event of a capture written from `events`; returns the records.
+    fn convert_all(events: &[OwnedEvent]) -> Vec<Vec<u8>> {
+        let bytes = peregrine_scap::writer::write_capture(&Metadata::default(), events)
+            .expect("capture written");
+        let mut rd = Reader::new(&bytes[..]).expect("capture reads");
+        let mut conv = Converter::new();
+        let mut out = Vec::new();
+        while let Ok(Some(e)) = rd.next_event() {
+            if let Some(r) = conv.convert(&e, |_| Some(70)) {
+                out.push(r.to_vec());
+            }
+        }
+        out
+    }
+
+    /// The converter agrees with the record builder, parameter by parameter: a current
+    /// `openat` exit, and an old exit (fd only) completed from its enter event.
+    #[test]
+    fn converter_matches_builder() {
+        // O_RDONLY|O_CLOEXEC in Falco's values: PPM_O_RDONLY (1) | PPM_O_CLOEXEC (1 << 12).
+        let ppm_flags = (1u32 | 1 << 12).to_le_bytes().to_vec();
+        let current = ev(
+            1_000,
+            307,
+            vec![
+                5i64.to_le_bytes().to_vec(),
+                (-100i64).to_le_bytes().to_vec(),
+                s("/etc/shadow"),
+                ppm_flags.clone(),
+                0u32.to_le_bytes().to_vec(),
+                3u32.to_le_bytes().to_vec(),
+                99u64.to_le_bytes().to_vec(),
+            ],
+        );
+        let enter = ev(
+            2_000,
+            102,
+            vec![
+                (-100i64).to_le_bytes().to_vec(),
+                s("/etc/shadow"),
+                ppm_flags,
+                0u32.to_le_bytes().to_vec(),
+            ],
+        );
+        let old_exit = ev(2_001, 103, vec![5i64.to_le_bytes().to_vec()]);
+        let records = convert_all(&[current, enter, old_exit]);
+        assert_eq!(records.len(), 2);
+
+        let expected = |ts: u64, dev: u64, ino: u64| {
+            RecordBuilder::syscall("openat")
+                .and_then(|b| b.ts(ts).thread(77, 70).cpu(1).arg("fd", 5i64))
+                .and_then(|b| b.arg("dirfd", -100i64))
+                .and_then(|b| b.arg("name", "/etc/shadow"))
+                .and_then(|b| b.arg("flags", 0o2000000u64))
+                .and_then(|b| b.arg("mode", 0u64))
+                .and_then(|b| if dev > 0 { b.arg("dev", dev) } else { Ok(b) })
+                .and_then(|b| if ino > 0 { b.arg("ino", ino) } else { Ok(b) })
+                .expect("builder")
+                .build()
+        };
+        for (rec, want) in records
+            .iter()
+            .zip([expected(1_000, 3, 99), expected(2_001, 0, 0)])
+        {
+            let got = Event::decode(rec, 0).expect("converted record decodes");
+            let want = Event::decode(&want, 0).expect("built record decodes");
+            assert_eq!(
+                (got.ts, got.tid(), got.pid(), got.cpu()),
+                (want.ts, want.tid(), want.pid(), want.cpu())
+            );
+            for p in want.schema.params {
+                assert_eq!(got.param(p.name), want.param(p.name), "{}", p.name);
+            }
+        }
+    }
 }
