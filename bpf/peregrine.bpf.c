@@ -1335,7 +1335,10 @@ static __always_inline void get_args(struct pt_regs *regs, struct pg_stash *out)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 nr = regs->orig_ax;
-	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+	/* Only syscalls that opted in have a stash: skip the hash lookup for the others. */
+	struct pg_stash *st = nr < PG_MAX_SYSCALLS && (interest(nr) & PG_INTEREST_AT_ENTER)
+				      ? bpf_map_lookup_elem(&pg_stash, &tid)
+				      : NULL;
 	if (st) {
 		bool same = st->nr == nr;
 		if (same)
