@@ -261,6 +261,34 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
     ctx.in_condition(e.idx, e.line, e.col, condition)
 }
 
+/// Results that depend only on their input text, kept across the compiles of one loader (Falco
+/// recompiles everything collected after each file, so most conditions and outputs repeat).
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    parsed: HashMap<String, Expr>,
+    outputs: HashMap<String, OutputFormat>,
+}
+
+impl Caches {
+    fn parse(&mut self, text: &str) -> Result<Expr, CondError> {
+        if let Some(e) = self.parsed.get(text) {
+            return Ok(e.clone());
+        }
+        let e = adapter::parse(text)?;
+        self.parsed.insert(text.to_string(), e.clone());
+        Ok(e)
+    }
+
+    fn output(&mut self, text: &str) -> Result<OutputFormat, String> {
+        if let Some(f) = self.outputs.get(text) {
+            return Ok(f.clone());
+        }
+        let f = adapter::compile_output(text)?;
+        self.outputs.insert(text.to_string(), f.clone());
+        Ok(f)
+    }
+}
+
 /// List names → their position in substitution order, built once per compile.
 pub(crate) struct ListIndex(HashMap<String, usize>);
 
@@ -277,6 +305,7 @@ impl ListIndex {
 /// Substitutes every list into `condition` (Falco's `resolve_list` for each list in order)
 /// and parses it.
 fn parse_condition(
+    caches: &mut Caches,
     condition: &str,
     lists: &mut [CompiledList],
     index: &ListIndex,
@@ -309,7 +338,7 @@ fn parse_condition(
         lists[i].used = true;
         used_lists.insert(lists[i].name.clone());
     }
-    adapter::parse(&text).map_err(|e| {
+    caches.parse(&text).map_err(|e| {
         (
             ErrorCode::CompileCondition,
             e.message.clone(),
@@ -531,7 +560,7 @@ fn err_is_unknown_type_or_field(err: &str) -> bool {
 const MAX_EVTTYPES: usize = 50;
 
 /// Compiles everything collected; problems go to `res`.
-pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
+pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches) -> CompileOutput {
     let errors_before = res.errors.len();
     let mut out = CompileOutput::default();
 
@@ -564,14 +593,20 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
     let index = ListIndex::new(&out.lists);
     let mut scratch = BTreeSet::new();
     for m in col.macros.iter() {
-        let condition =
-            match parse_condition(&m.cond, &mut out.lists, &index, &mut scratch, &m.cond_ctx) {
-                Ok(e) => Some(e),
-                Err((code, msg, ctx)) => {
-                    res.error(code, msg, &ctx);
-                    None
-                }
-            };
+        let condition = match parse_condition(
+            caches,
+            &m.cond,
+            &mut out.lists,
+            &index,
+            &mut scratch,
+            &m.cond_ctx,
+        ) {
+            Ok(e) => Some(e),
+            Err((code, msg, ctx)) => {
+                res.error(code, msg, &ctx);
+                None
+            }
+        };
         out.macros.push(CompiledMacro {
             name: m.name.clone(),
             condition,
@@ -632,7 +667,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult) -> CompileOutput {
         if r.unknown_source {
             continue;
         }
-        if let Some(rule) = compile_rule(col, r, &index, &mut out, res) {
+        if let Some(rule) = compile_rule(col, r, &index, caches, &mut out, res) {
             out.rules.push(rule);
         }
     }
@@ -664,6 +699,7 @@ fn compile_rule(
     col: &Collector,
     r: &RuleInfo,
     index: &ListIndex,
+    caches: &mut Caches,
     out: &mut CompileOutput,
     res: &mut LoadResult,
 ) -> Option<Rule> {
@@ -687,7 +723,7 @@ fn compile_rule(
         );
         output = output.replace("%container.info", "");
     }
-    let format = match adapter::compile_output(&output) {
+    let format = match caches.output(&output) {
         Ok(f) => f,
         Err(err) => {
             if err_is_unknown_type_or_field(&err) && r.skip_if_unknown_filter {
@@ -710,6 +746,7 @@ fn compile_rule(
 
     let mut lists_used = BTreeSet::new();
     let mut ast = match parse_condition(
+        caches,
         &condition,
         &mut out.lists,
         index,

@@ -18,6 +18,26 @@
 //! - Like Falco, each loaded content is validated by compiling everything collected so far, so
 //!   its [`LoadResult`] holds the same problems `falco -V a -V b` shows for it;
 //!   [`Loader::compile_once`] trades that for a single compile at the end (start-up speed).
+//!
+//! ```
+//! use peregrine_filter::testing::SyntheticEvent;
+//! use peregrine_rules::{Loader, Matching, Scratch};
+//!
+//! let mut loader = Loader::new();
+//! let ok = loader.load_str(
+//!     "rules.yaml",
+//!     "- list: shells\n  items: [bash, sh]\n\
+//!      - rule: Shell\n  desc: a shell runs\n  condition: evt.type = execve and proc.name in (shells)\n\
+//!      \x20 output: shell %proc.name\n  priority: NOTICE\n",
+//! );
+//! let (rules, results) = loader.finish();
+//! assert!(ok && results.successful(), "{}", results.as_text());
+//!
+//! let mut event = SyntheticEvent::new("execve").with("proc.name", "bash");
+//! let (mut scratch, mut matched) = (Scratch::new(), Vec::new());
+//! rules.evaluate(&mut event, Matching::All, &mut scratch, &mut matched);
+//! assert_eq!(matched.len(), 1);
+//! ```
 
 mod adapter;
 mod collector;
@@ -49,6 +69,7 @@ pub struct Loader {
     collector: Collector,
     results: LoadResults,
     last: Option<compiler::CompileOutput>,
+    caches: compiler::Caches,
     compile_once: bool,
     /// Some content failed to read: like Falco, nothing is compiled after that.
     read_failed: bool,
@@ -106,7 +127,11 @@ impl Loader {
         if !res.successful() {
             self.read_failed = true;
         } else if !self.compile_once {
-            self.last = Some(compiler::compile(&self.collector, &mut res));
+            self.last = Some(compiler::compile(
+                &self.collector,
+                &mut res,
+                &mut self.caches,
+            ));
         }
         let ok = res.successful();
         self.results.results.push(res);
@@ -123,7 +148,7 @@ impl Loader {
     pub fn finish(mut self) -> (RuleSet, LoadResults) {
         if self.compile_once && !self.read_failed {
             if let Some(res) = self.results.results.last_mut() {
-                self.last = Some(compiler::compile(&self.collector, res));
+                self.last = Some(compiler::compile(&self.collector, res, &mut self.caches));
             }
         }
         let out = self.last.unwrap_or_default();

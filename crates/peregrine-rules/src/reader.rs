@@ -171,12 +171,13 @@ fn decode_seq(item: &Node, key: &str, ctx: &Context) -> Res<Vec<String>> {
     };
     let mut out = Vec::with_capacity(seq.len());
     for v in seq {
-        let ictx = child(&vctx, v, ItemType::ListItem, "");
         match &v.kind {
             NodeKind::Scalar { value, .. } => out.push(value.clone()),
-            // yaml-cpp's scalar decode of a null node yields its text (`~`/`null`/empty).
-            NodeKind::Null => out.push(String::new()),
-            _ => return Err(validate_err("sequence value is not scalar", &ictx)),
+            // A null item (`~`, `null`) is not a scalar to yaml-cpp either.
+            _ => {
+                let ictx = child(&vctx, v, ItemType::ListItem, "");
+                return Err(validate_err("sequence value is not scalar", &ictx));
+            }
         }
     }
     Ok(out)

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Falco's `load_result::error_code`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,45 +203,57 @@ pub struct Position {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     /// The file name, or for a condition the quoted start of the condition text.
-    pub name: String,
+    pub name: Arc<str>,
     pub pos: Position,
     pub item_type: ItemType,
     pub item_name: String,
 }
 
+/// A link of the chain, pointing at its parent: contexts are made for every item and value
+/// read, so making a child must not copy the whole chain.
+#[derive(Debug, PartialEq, Eq)]
+struct Link {
+    loc: Location,
+    parent: Option<Arc<Link>>,
+}
+
 /// Where a problem is: the chain of items from the rules content down to the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context {
-    pub locations: Vec<Location>,
+    last: Arc<Link>,
     /// For positions inside a condition: the condition text the snippet is taken from.
-    pub alt_content: Option<String>,
+    alt_content: Option<Arc<str>>,
 }
 
 impl Context {
     /// The root context of a rules content (the whole document).
     pub fn root(name: &str) -> Context {
         Context {
-            locations: vec![Location {
-                name: name.to_string(),
-                pos: Position::default(),
-                item_type: ItemType::RulesContent,
-                item_name: String::new(),
-            }],
+            last: Arc::new(Link {
+                loc: Location {
+                    name: Arc::from(name),
+                    pos: Position::default(),
+                    item_type: ItemType::RulesContent,
+                    item_name: String::new(),
+                },
+                parent: None,
+            }),
             alt_content: None,
         }
     }
 
     /// A child context at `pos` of the same file.
     pub fn child(&self, pos: Position, item_type: ItemType, item_name: &str) -> Context {
-        let mut locations = self.locations.clone();
-        locations.push(Location {
-            name: self.file_name().to_string(),
-            pos,
-            item_type,
-            item_name: item_name.to_string(),
-        });
         Context {
-            locations,
+            last: Arc::new(Link {
+                loc: Location {
+                    name: self.file_name_arc(),
+                    pos,
+                    item_type,
+                    item_name: item_name.to_string(),
+                },
+                parent: Some(self.last.clone()),
+            }),
             alt_content: None,
         }
     }
@@ -255,35 +268,53 @@ impl Context {
             format!("\"{condition}\"")
         };
         short = short.replace(['\n', '\r'], " ");
-        let last = self.locations.last().map(|l| l.pos).unwrap_or_default();
-        let mut locations = self.locations.clone();
-        locations.push(Location {
-            name: short,
-            pos: Position {
-                offset: idx + last.offset,
-                line: line + last.line,
-                column: col + last.column,
-            },
-            item_type: ItemType::ConditionExpression,
-            item_name: String::new(),
-        });
+        let last = self.last.loc.pos;
         Context {
-            locations,
-            alt_content: Some(condition.to_string()),
+            last: Arc::new(Link {
+                loc: Location {
+                    name: Arc::from(short),
+                    pos: Position {
+                        offset: idx + last.offset,
+                        line: line + last.line,
+                        column: col + last.column,
+                    },
+                    item_type: ItemType::ConditionExpression,
+                    item_name: String::new(),
+                },
+                parent: Some(self.last.clone()),
+            }),
+            alt_content: Some(Arc::from(condition)),
         }
     }
 
-    pub fn file_name(&self) -> &str {
-        self.locations
-            .first()
-            .map(|l| l.name.as_str())
-            .unwrap_or("")
+    /// The locations, from the rules content down.
+    pub fn locations(&self) -> Vec<&Location> {
+        let mut out = Vec::new();
+        let mut cur = Some(&self.last);
+        while let Some(l) = cur {
+            out.push(&l.loc);
+            cur = l.parent.as_ref();
+        }
+        out.reverse();
+        out
+    }
+
+    fn file_name_arc(&self) -> Arc<str> {
+        let mut cur = &self.last;
+        while let Some(p) = &cur.parent {
+            cur = p;
+        }
+        cur.loc.name.clone()
+    }
+
+    pub fn file_name(&self) -> String {
+        self.file_name_arc().to_string()
     }
 
     /// The `In rules content: (…)` lines.
     pub fn as_text(&self) -> String {
         let mut out = String::new();
-        for (i, loc) in self.locations.iter().enumerate() {
+        for (i, loc) in self.locations().into_iter().enumerate() {
             out.push_str(if i == 0 { "In " } else { "    " });
             out.push_str(loc.item_type.as_str());
             if !loc.item_name.is_empty() {
@@ -299,14 +330,14 @@ impl Context {
 
     pub fn as_json(&self) -> Value {
         let locs: Vec<Value> = self
-            .locations
-            .iter()
+            .locations()
+            .into_iter()
             .map(|l| {
                 json!({
                     "item_type": l.item_type.as_str(),
                     "item_name": l.item_name,
                     "position": {
-                        "name": l.name,
+                        "name": &*l.name,
                         "line": l.pos.line,
                         "column": l.pos.column,
                         "offset": l.pos.offset,
@@ -321,12 +352,10 @@ impl Context {
     /// 160 characters wide at most).
     pub fn snippet(&self, contents: &HashMap<String, String>) -> String {
         const WIDTH: usize = 160;
-        let Some(loc) = self.locations.last() else {
-            return "<No context available>\n".to_string();
-        };
+        let loc = &self.last.loc;
         let content: &str = match &self.alt_content {
             Some(c) if !c.is_empty() => c,
-            _ => match contents.get(&loc.name) {
+            _ => match contents.get(&*loc.name) {
                 Some(c) => c,
                 None => return format!("<No context for file + {}>\n", loc.name),
             },
@@ -630,8 +659,9 @@ mod tests {
             "",
         );
         let c = ctx.in_condition(4, 1, 5, "evt.type=open and\nproc.name=cat");
-        let last = c.locations.last().expect("loc");
-        assert_eq!(last.name, "\"evt.type=open and...\"");
+        let locs = c.locations();
+        let last = locs.last().expect("loc");
+        assert_eq!(&*last.name, "\"evt.type=open and...\"");
         assert_eq!(
             last.pos,
             Position {

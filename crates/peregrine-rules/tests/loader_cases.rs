@@ -1660,6 +1660,127 @@ static CASES: &[Case] = &[
         )],
         ..DEF
     },
+    // Validation messages beyond §6 (Falco's reader and collector wording).
+    Case {
+        name: "list_null_item",
+        yaml: "- list: l\n  items: [a, ~]\n",
+        ok: false,
+        errors: &["sequence value is not scalar"],
+        ..DEF
+    },
+    Case {
+        name: "tags_not_sequence",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n  tags: a\n",
+        ok: false,
+        errors: &["Value is not a sequence"],
+        ..DEF
+    },
+    Case {
+        name: "invalid_priority",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: LOUD\n",
+        ok: false,
+        errors: &["Invalid priority"],
+        ..DEF
+    },
+    Case {
+        name: "exceptions_not_sequence",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n  exceptions: x\n",
+        ok: false,
+        errors: &["Rule exceptions must be a sequence"],
+        ..DEF
+    },
+    Case {
+        name: "container_plugin_is_native",
+        yaml: "- required_plugin_versions:\n  - name: container\n    version: 0.4.0\n",
+        ..DEF
+    },
+    Case {
+        name: "container_plugin_too_new",
+        yaml: "- required_plugin_versions:\n  - name: container\n    version: 0.5.0\n",
+        ok: false,
+        errors: &["Plugin requirement not satisfied, must load one of: container (>= 0.5.0)"],
+        ..DEF
+    },
+    Case {
+        name: "unknown_plugin",
+        yaml: "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n    alternatives:\n      - name: k8saudit-eks\n        version: 0.1.0\n",
+        ok: false,
+        errors: &["must load one of: k8saudit (>= 0.1.0), k8saudit-eks (>= 0.1.0)"],
+        ..DEF
+    },
+    Case {
+        name: "unknown_top_level_item",
+        yaml: "- something: else\n",
+        warnings: &["Unknown top level item"],
+        ..DEF
+    },
+    Case {
+        name: "invalid_override_operation",
+        yaml: "- list: l\n  items: [a]\n  override:\n    items: prepend\n",
+        ok: false,
+        errors: &["Invalid override operation for key 'items': 'prepend'. Allowed values are: append replace "],
+        ..DEF
+    },
+    Case {
+        name: "undefined_macro",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open and nope\n  output: o\n  priority: INFO\n",
+        ok: false,
+        errors: &["Undefined macro 'nope' used in filter."],
+        ..DEF
+    },
+    Case {
+        name: "macro_sees_only_earlier_macros",
+        yaml: "- macro: a\n  condition: b\n- macro: b\n  condition: evt.type=open\n- rule: r\n  desc: d\n  condition: a\n  output: o\n  priority: INFO\n",
+        ok: false,
+        errors: &["Undefined macro 'b' used in filter."],
+        ..DEF
+    },
+    Case {
+        name: "rule_sees_later_macros",
+        yaml: "- rule: r\n  desc: d\n  condition: m\n  output: o\n  priority: INFO\n- macro: m\n  condition: evt.type=open\n",
+        compiled: &[("r", "evt.type = open")],
+        ..DEF
+    },
+    Case {
+        name: "nested_list_expands_only_earlier_lists",
+        yaml: "- list: inner\n  items: [a, b]\n- list: outer\n  items: [inner, c, later]\n- list: later\n  items: [z]\n- rule: r\n  desc: d\n  condition: evt.type=open and proc.name in (outer)\n  output: o\n  priority: INFO\n",
+        // `later` is defined after `outer`, so it stays a name in `outer` and is then
+        // substituted as a list of its own in the condition text.
+        compiled: &[("r", "(evt.type = open and proc.name in (a, b, c, z))")],
+        ..DEF
+    },
+    Case {
+        name: "unknown_source_is_skipped",
+        yaml: "- rule: r\n  desc: d\n  condition: ka.verb=GET\n  output: o\n  priority: INFO\n  source: k8s_audit\n",
+        warnings: &["Unknown source k8s_audit, skipping"],
+        enabled: Some(0),
+        ..DEF
+    },
+    Case {
+        name: "unused_macro_and_list",
+        yaml: "- macro: m\n  condition: evt.type=open\n- list: l\n  items: [a]\n",
+        warnings: &[
+            "Macro not referred to by any other rule/macro",
+            "List not referred to by any other rule/macro",
+        ],
+        ..DEF
+    },
+    // filter_warning_resolver: `<NA>` equality on ka./jevt. fields warns (the field itself
+    // is unknown without the k8saudit plugin, hence the error too); other fields do not.
+    Case {
+        name: "unsafe_na_check",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open and ka.user.name in (x, <NA>)\n  output: o\n  priority: INFO\n",
+        ok: false,
+        warnings: &["comparing a field value with <NA> is unsafe"],
+        errors: &["ka.user.name"],
+        ..DEF
+    },
+    Case {
+        name: "na_check_on_syscall_field_is_fine",
+        yaml: "- rule: r\n  desc: d\n  condition: evt.type=open and proc.name = <NA>\n  output: o\n  priority: INFO\n",
+        absent: &["<NA>"],
+        ..DEF
+    },
 ];
 
 #[test]

@@ -745,12 +745,12 @@ impl EventSource<'_, '_> {
                     }
                 }
             }
-            F::ContainerId | F::ContainerFullId | F::ContainerName => {
+            F::ContainerId | F::ContainerFullId => {
                 if p.container_id.is_empty() {
                     out.push_str("host");
                 } else if id == F::ContainerFullId {
                     out.push_str(&p.container_id)
-                } else if id == F::ContainerId {
+                } else {
                     out.push_str(short_id(&p.container_id))
                 }
             }
@@ -759,7 +759,62 @@ impl EventSource<'_, '_> {
                     out.push_str(p.container_engine)
                 }
             }
-            _ => return false,
+            F::ContainerName if p.container_id.is_empty() => out.push_str("host"),
+            _ => {
+                if p.container_id.is_empty() {
+                    return matches!(id, F::ContainerName);
+                }
+                let Some(c) = self.state.container_info(&p.container_id) else {
+                    return true;
+                };
+                let opt = |o: &mut Extracted, v: &str| {
+                    if !v.is_empty() {
+                        o.push_str(v)
+                    }
+                };
+                match id {
+                    F::ContainerName => opt(out, &c.name),
+                    F::ContainerImage => opt(out, &c.image),
+                    F::ContainerImageId => opt(out, &c.image_id),
+                    F::ContainerImageRepository => opt(out, &c.image_repository),
+                    F::ContainerImageTag => opt(out, &c.image_tag),
+                    F::ContainerImageDigest => opt(out, &c.image_digest),
+                    F::ContainerPrivileged => out.push(bool_slot(c.privileged)),
+                    F::ContainerHostPid => out.push(bool_slot(c.host_pid)),
+                    F::ContainerHostNetwork => out.push(bool_slot(c.host_network)),
+                    F::ContainerHostIpc => out.push(bool_slot(c.host_ipc)),
+                    F::ContainerIp => opt(out, &c.ip),
+                    F::ContainerStartTs if c.start_ts > 0 => out.push(Slot::UInt(c.start_ts)),
+                    F::ContainerDuration if c.start_ts > 0 => {
+                        out.push(Slot::UInt(ts.saturating_sub(c.start_ts)))
+                    }
+                    F::ContainerLabel => {
+                        if let FieldArg::Key(k) = arg {
+                            if let Some(v) = c.label(k) {
+                                out.push_str(v)
+                            }
+                        }
+                    }
+                    F::ContainerLabels => {
+                        let s: Vec<String> =
+                            c.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        opt(out, &s.join(", "))
+                    }
+                    F::K8sPodName => opt(out, c.label("io.kubernetes.pod.name").unwrap_or("")),
+                    F::K8sNsName => opt(out, c.label("io.kubernetes.pod.namespace").unwrap_or("")),
+                    F::K8sPodUid | F::K8sPodId => {
+                        opt(out, c.label("io.kubernetes.pod.uid").unwrap_or(""))
+                    }
+                    F::K8sPodFullSandboxId => {
+                        opt(out, c.label("io.kubernetes.sandbox.id").unwrap_or(""))
+                    }
+                    F::K8sPodSandboxId => opt(
+                        out,
+                        short_id(c.label("io.kubernetes.sandbox.id").unwrap_or("")),
+                    ),
+                    _ => return false,
+                }
+            }
         }
         true
     }

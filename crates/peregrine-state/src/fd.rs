@@ -252,6 +252,10 @@ fn basename(p: &str) -> &str {
 /// normalises it: `.` and empty components vanish, `..` pops (never above `/`). This is what
 /// libsinsp's `concatenate_paths` does for `fd.name` and `fs.path.name`.
 pub fn resolve_path(base: &str, path: &str) -> String {
+    // Fast path: an absolute path that is already normal is its own answer.
+    if path.starts_with('/') && is_normal(path) {
+        return path.to_string();
+    }
     let mut out = String::with_capacity(base.len() + path.len() + 1);
     out.push('/');
     let mut parts: Vec<&str> = Vec::new();
@@ -275,6 +279,15 @@ pub fn resolve_path(base: &str, path: &str) -> String {
     out
 }
 
+/// True for a path without empty, `.` or `..` components and no trailing slash.
+fn is_normal(p: &str) -> bool {
+    p == "/"
+        || (!p.ends_with('/')
+            && p[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +302,14 @@ mod tests {
             ("/", "../../..", "/"),
             ("/a/b/", ".", "/a/b"),
             ("/a/", "", "/a"),
+            ("/x/", "/", "/"),
+            ("/x/", "/etc/", "/etc"),
+            ("/x/", "/etc/./a", "/etc/a"),
+            (
+                "/x/",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            ),
         ] {
             assert_eq!(resolve_path(base, path), expected, "{base} + {path}");
         }

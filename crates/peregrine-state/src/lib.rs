@@ -15,15 +15,19 @@
 //!   ([`container`]); the only file reads on the event path are the /proc lookup of a thread the
 //!   stream never introduced and the one-time load of a container's `/etc/passwd`.
 //!
-//! What is not here yet: container runtime metadata (name, image, labels from the podman/docker
-//! API), Kubernetes pod fields, reparenting of orphans to their reaper, and `fd.*` for poll-like
-//! `fdlist.*` events.
+//! - **Container metadata arrives asynchronously** ([`runtime`]): a worker thread asks the
+//!   podman/docker API once per container; until it answers, name/image/labels have no value.
+//!
+//! What is not here yet: CRI (containerd/CRI-O) metadata and pod sandbox labels
+//! (`k8s.pod.labels`), container mounts and
+//! `fdlist.*` for poll-like events. Syscall dispatch assumes x86-64 numbers, as the capture does.
 
 pub mod caps;
 pub mod container;
 mod extract;
 pub mod fd;
 pub mod procfs;
+pub mod runtime;
 mod state;
 pub mod thread;
 pub mod users;

@@ -100,6 +100,25 @@ fn boot_time_ns(root: &Path) -> u64 {
         * 1_000_000_000
 }
 
+/// `/proc/<pid>/cgroup` as `(subsystem, path)` pairs (`name=systemd` → `systemd`, the v2
+/// line's empty subsystem kept empty).
+pub fn read_cgroups(root: &Path, pid: i64) -> Vec<(String, String)> {
+    read(root.join(pid.to_string()).join("cgroup"))
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| {
+                    let mut it = l.splitn(3, ':');
+                    let _ = it.next()?;
+                    let subsys = it.next()?;
+                    let path = it.next()?;
+                    let subsys = subsys.strip_prefix("name=").unwrap_or(subsys);
+                    Some((subsys.to_string(), path.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads one process and its threads (`(tid, vtid)` pairs); `None` if it vanished or is
 /// not a process (a thread id).
 pub fn read_process(
@@ -171,20 +190,7 @@ pub fn read_process(
     let loginuid = read(dir.join("loginuid"))
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(u32::MAX);
-    let cgroups = read(dir.join("cgroup"))
-        .map(|s| {
-            s.lines()
-                .filter_map(|l| {
-                    let mut it = l.splitn(3, ':');
-                    let _ = it.next()?;
-                    let subsys = it.next()?;
-                    let path = it.next()?;
-                    let subsys = subsys.strip_prefix("name=").unwrap_or(subsys);
-                    Some((subsys.to_string(), path.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let cgroups = read_cgroups(root, pid);
     let (_, euid) = ids("Uid");
     let (_, egid) = ids("Gid");
     let vpid = innermost(status_field(&status, "NSpid")).unwrap_or(pid);

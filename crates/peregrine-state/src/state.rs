@@ -8,7 +8,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use peregrine_event::{Event, SockAddr, SockTuple, Value};
+use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
+use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
 use rustc_hash::FxHashMap;
 
 use crate::container;
@@ -31,6 +32,8 @@ pub struct StateConfig {
     /// Where `/proc` is; `None` disables on-demand lookups of unknown threads and user
     /// databases (tests, capture replay).
     pub proc_root: Option<PathBuf>,
+    /// Container API sockets to ask for metadata; empty disables lookups.
+    pub container_sockets: Vec<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -41,6 +44,7 @@ impl Default for StateConfig {
             max_args_bytes: 4096,
             max_env_bytes: 4096,
             proc_root: Some(PathBuf::from("/proc")),
+            container_sockets: crate::runtime::default_sockets(),
         }
     }
 }
@@ -69,7 +73,24 @@ pub struct Counters {
     pub purged: u64,
     /// Events whose parameters did not decode as their schema says.
     pub malformed: u64,
+    /// Container metadata lookups answered, failed, and not queued (queue full).
+    pub container_lookups: u64,
+    pub container_lookups_failed: u64,
+    pub container_requests_dropped: u64,
 }
+
+/// What is known about a container's runtime metadata.
+#[derive(Clone, Debug)]
+pub(crate) enum Meta {
+    Pending,
+    Known(std::sync::Arc<crate::runtime::ContainerInfo>),
+    /// Failed at this event time; retried after [`RETRY_NS`] (a container may be looked up
+    /// before its runtime has recorded it).
+    Failed(u64),
+}
+
+/// How long a failed container lookup is remembered before it is tried again.
+const RETRY_NS: u64 = 2_000_000_000;
 
 /// The fd an event acts on, for `fd.*` fields.
 #[derive(Clone, Debug, Default)]
@@ -87,7 +108,8 @@ pub struct State {
     pub(crate) cfg: StateConfig,
     pub(crate) counters: Counters,
     pending_close: Option<(i64, i64)>,
-    pending_exit: Option<i64>,
+    /// Thread that exited, and the reaper its orphans move to.
+    pending_exit: Option<(i64, i64)>,
     pub(crate) cur: Current,
     pub(crate) evt_num: u64,
     pub(crate) first_ts: u64,
@@ -95,6 +117,8 @@ pub struct State {
     pub(crate) cur_ts: u64,
     pub(crate) users: FxHashMap<String, UserDb>,
     pub(crate) hostname: String,
+    pub(crate) containers: FxHashMap<String, Meta>,
+    resolver: Option<crate::runtime::Resolver>,
 }
 
 const PPM_O_CREAT: u32 = 1 << 2;
@@ -104,14 +128,62 @@ const PPM_CL_CLONE_PARENT: u32 = 1 << 8;
 const PPM_CL_CLONE_THREAD: u32 = 1 << 13;
 const AT_FDCWD: i64 = -100;
 
-fn int(ev: &Event<'_>, name: &str) -> Option<i64> {
+/// An event with its parameters decoded once: handlers look several of them up by name, and
+/// decoding each lookup anew (the record stores lengths, not offsets) would dominate the cost
+/// of a small event.
+pub(crate) struct P<'e, 'a> {
+    ev: &'e Event<'a>,
+    raw: [&'a [u8]; MAX_PARAMS],
+    pub ts: u64,
+    malformed: std::cell::Cell<bool>,
+}
+
+impl<'e, 'a> P<'e, 'a> {
+    fn new(ev: &'e Event<'a>) -> Self {
+        let mut raw: [&'a [u8]; MAX_PARAMS] = [&[]; MAX_PARAMS];
+        for (slot, bytes) in raw.iter_mut().zip(ev.raw.params()) {
+            *slot = bytes;
+        }
+        P {
+            ev,
+            raw,
+            ts: ev.ts,
+            malformed: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Parameter `name`, decoded on demand (only the few a handler reads are decoded).
+    fn param(&self, name: &str) -> Option<Result<Value<'a>, ValueError>> {
+        let i = self.ev.schema.index_of(name)?;
+        let ty = self.ev.schema.params.get(i)?.ty;
+        let v = Value::decode(ty, self.raw.get(i)?);
+        if v.is_err() {
+            self.malformed.set(true);
+        }
+        Some(v)
+    }
+
+    fn tid(&self) -> u32 {
+        self.ev.tid()
+    }
+
+    fn pid(&self) -> u32 {
+        self.ev.pid()
+    }
+
+    fn name(&self) -> &'static str {
+        self.ev.name()
+    }
+}
+
+fn int(ev: &P<'_, '_>, name: &str) -> Option<i64> {
     match ev.param(name)? {
         Ok(v) => v.as_i64(),
         Err(_) => None,
     }
 }
 
-fn text(ev: &Event<'_>, name: &str) -> Option<String> {
+fn text(ev: &P<'_, '_>, name: &str) -> Option<String> {
     match ev.param(name)? {
         Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
         _ => None,
@@ -119,7 +191,7 @@ fn text(ev: &Event<'_>, name: &str) -> Option<String> {
 }
 
 /// A NUL-separated list, keeping at most `budget` bytes of items.
-fn list(ev: &Event<'_>, name: &str, budget: usize) -> Option<Vec<String>> {
+fn list(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
     let b = match ev.param(name)? {
         Ok(Value::Bytes(b)) | Ok(Value::Str(b)) => b,
         _ => return None,
@@ -182,6 +254,8 @@ impl State {
             cur_ts: 0,
             users: FxHashMap::default(),
             hostname,
+            containers: FxHashMap::default(),
+            resolver: None,
         }
     }
 
@@ -229,7 +303,7 @@ impl State {
                 self.counters.threads_added += 1;
             }
         }
-        self.table.procs.insert(p.pid, p);
+        self.insert_proc(p);
     }
 
     /// Seeds the tables from `/proc` (every process and thread alive now). Returns how many
@@ -247,6 +321,7 @@ impl State {
                 n += 1;
             }
         }
+        self.recount_children();
         Ok(n)
     }
 
@@ -270,6 +345,12 @@ impl State {
     }
 
     fn remove_thread(&mut self, tid: i64) {
+        self.remove_thread_reaping(tid, 0);
+    }
+
+    /// Removes a thread; when it was the last of its process, the process goes too and its
+    /// children are re-parented to `reaper` (as the kernel does; 0 = unknown, no parent).
+    fn remove_thread_reaping(&mut self, tid: i64, reaper: i64) {
         let Some(t) = self.table.threads.remove(&tid) else {
             return;
         };
@@ -281,20 +362,147 @@ impl State {
             }
             None => false,
         };
-        if gone {
-            self.table.procs.remove(&t.pid);
+        if !gone {
+            return;
+        }
+        let Some(dead) = self.table.procs.remove(&t.pid) else {
+            return;
+        };
+        if let Some(pp) = self.table.procs.get_mut(&dead.ppid) {
+            pp.nchildren = pp.nchildren.saturating_sub(1);
+        }
+        if dead.nchildren > 0 {
+            let reaper = if reaper == dead.pid { 0 } else { reaper };
+            let mut moved = 0;
+            for p in self.table.procs.values_mut() {
+                if p.ppid == dead.pid {
+                    p.ppid = reaper;
+                    moved += 1;
+                }
+            }
+            if let Some(r) = self.table.procs.get_mut(&reaper) {
+                r.nchildren += moved;
+            }
+        }
+    }
+
+    /// Adds a process, counting it as a child of its parent. A stale entry with the same pid
+    /// (an exit we never saw) is replaced.
+    fn insert_proc(&mut self, mut p: Process) {
+        p.nchildren = 0;
+        if let Some(pp) = self.table.procs.get_mut(&p.ppid) {
+            pp.nchildren += 1;
+        }
+        if let Some(old) = self.table.procs.insert(p.pid, p) {
+            if let Some(pp) = self.table.procs.get_mut(&old.ppid) {
+                pp.nchildren = pp.nchildren.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Recounts every process's children (after a bulk insert such as the /proc scan, where
+    /// children may be inserted before their parents).
+    fn recount_children(&mut self) {
+        let mut counts: FxHashMap<i64, u32> = FxHashMap::default();
+        for p in self.table.procs.values() {
+            *counts.entry(p.ppid).or_default() += 1;
+        }
+        for p in self.table.procs.values_mut() {
+            p.nchildren = counts.get(&p.pid).copied().unwrap_or(0);
         }
     }
 
     /// Applies one event. Call it for every event, in order, before evaluating rules on it.
     pub fn update(&mut self, ev: &Event<'_>) {
+        let ev = &P::new(ev);
+        if self.resolver.is_some() {
+            self.poll_containers();
+        }
+        self.apply(ev);
+        self.want_container(i64::from(ev.tid()));
+        if ev.malformed.get() {
+            self.counters.malformed += 1;
+        }
+    }
+
+    /// Takes in finished container metadata lookups (never waits). [`State::update`] calls it;
+    /// callers without events (tests, an idle agent) may call it too.
+    pub fn poll_containers(&mut self) {
+        let Some(r) = &self.resolver else { return };
+        for l in r.try_results() {
+            let meta = match l.info {
+                Some(i) => {
+                    self.counters.container_lookups += 1;
+                    Meta::Known(i)
+                }
+                None => {
+                    self.counters.container_lookups_failed += 1;
+                    Meta::Failed(self.cur_ts)
+                }
+            };
+            self.containers.insert(l.id, meta);
+        }
+    }
+
+    /// Asks for the metadata of the current thread's container if nobody has yet.
+    fn want_container(&mut self, tid: i64) {
+        let Some((_, p)) = self.table.thread(tid) else {
+            return;
+        };
+        if p.container_id.is_empty() {
+            return;
+        }
+        // Read the container's users while one of its processes is surely alive (a process
+        // that has just been seen), not when a rule first asks, which may be after it exited.
+        if !self.users.contains_key(&p.container_id) && self.cfg.proc_root.is_some() {
+            let pid = p.pid;
+            let _ = self.users_for(pid);
+        }
+        let Some((_, p)) = self.table.thread(tid) else {
+            return;
+        };
+        if self.cfg.container_sockets.is_empty() {
+            return;
+        }
+        match self.containers.get(&p.container_id) {
+            None => {}
+            Some(Meta::Failed(at)) if self.cur_ts.saturating_sub(*at) > RETRY_NS => {}
+            Some(_) => return,
+        }
+        let id = p.container_id.clone();
+        if self.resolver.is_none() {
+            match crate::runtime::Resolver::start(self.cfg.container_sockets.clone(), 256) {
+                Ok(r) => self.resolver = Some(r),
+                Err(_) => {
+                    self.counters.container_lookups_failed += 1;
+                    self.containers.insert(id, Meta::Failed(u64::MAX));
+                    return;
+                }
+            }
+        }
+        if self.resolver.as_ref().is_some_and(|r| r.request(&id)) {
+            self.containers.insert(id, Meta::Pending);
+        } else {
+            self.counters.container_requests_dropped += 1;
+        }
+    }
+
+    /// Runtime metadata of a container, when known.
+    pub fn container_info(&self, full_id: &str) -> Option<&crate::runtime::ContainerInfo> {
+        match self.containers.get(full_id)? {
+            Meta::Known(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    fn apply(&mut self, ev: &P<'_, '_>) {
         if let Some((pid, fd)) = self.pending_close.take() {
             if let Some(p) = self.table.procs.get_mut(&pid) {
                 p.fds.remove(&fd);
             }
         }
-        if let Some(tid) = self.pending_exit.take() {
-            self.remove_thread(tid);
+        if let Some((tid, reaper)) = self.pending_exit.take() {
+            self.remove_thread_reaping(tid, reaper);
         }
         self.counters.events += 1;
         self.evt_num += 1;
@@ -306,18 +514,35 @@ impl State {
         self.cur = Current::default();
         let tid = i64::from(ev.tid());
         let name = ev.name();
-        if matches!(name, "clone" | "fork" | "vfork" | "clone3") {
+        // Dispatch on the syscall number: a jump table, where matching names would compare
+        // strings for every event.
+        let op: i32 = match ev.ev.raw.kind {
+            KIND_SYSCALL => i32::from(ev.ev.raw.nr),
+            KIND_PROCEXIT => -2,
+            _ => -1,
+        };
+        // clone, fork, vfork, clone3
+        if matches!(op, 56 | 57 | 58 | 435) {
             self.on_clone(ev);
             return;
         }
         if !self.table.threads.contains_key(&tid) {
             self.lookup_unknown(tid, i64::from(ev.pid()));
         }
-        match name {
-            "execve" | "execveat" => self.on_exec(ev),
-            "procexit" => self.pending_exit = Some(tid),
-            "open" | "openat" | "openat2" | "creat" => self.on_open(ev),
-            "close" => {
+        match op {
+            // execve, execveat
+            59 | 322 => self.on_exec(ev),
+            // procexit
+            -2 => {
+                let reaper = int(ev, "reaper_tid")
+                    .and_then(|r| self.table.threads.get(&r).map(|t| t.pid))
+                    .unwrap_or(0);
+                self.pending_exit = Some((tid, reaper));
+            }
+            // open, openat, openat2, creat
+            2 | 257 | 437 | 85 => self.on_open(ev),
+            // close
+            3 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
@@ -326,7 +551,8 @@ impl State {
                     }
                 }
             }
-            "dup" | "dup2" | "dup3" => {
+            // dup, dup2, dup3
+            32 | 33 | 292 => {
                 let old = int(ev, "oldfd");
                 self.cur.fd = old;
                 let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
@@ -334,7 +560,8 @@ impl State {
                     self.dup(tid, old, res, cloexec);
                 }
             }
-            "fcntl" => {
+            // fcntl
+            72 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 // F_DUPFD (0), and F_DUPFD_CLOEXEC (1030) as the kernel's 8-bit cmd (6, which
@@ -345,11 +572,16 @@ impl State {
                     }
                 }
             }
-            "socket" => self.on_socket(ev),
-            "connect" => self.on_connect(ev),
-            "accept" | "accept4" => self.on_accept(ev),
-            "bind" => self.on_bind(ev),
-            "listen" => {
+            // socket
+            41 => self.on_socket(ev),
+            // connect
+            42 => self.on_connect(ev),
+            // accept, accept4
+            43 | 288 => self.on_accept(ev),
+            // bind
+            49 => self.on_bind(ev),
+            // listen
+            50 => {
                 self.cur.fd = int(ev, "fd");
                 if let (Some(0), Some(fd)) = (int(ev, "res"), self.cur.fd) {
                     if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
@@ -357,8 +589,10 @@ impl State {
                     }
                 }
             }
-            "sendto" | "sendmsg" | "recvfrom" | "recvmsg" => self.on_io_tuple(ev),
-            "pipe" | "pipe2" => {
+            // sendto, recvfrom, sendmsg, recvmsg
+            44..=47 => self.on_io_tuple(ev),
+            // pipe, pipe2
+            22 | 293 => {
                 if int(ev, "res") == Some(0) {
                     let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
                     let ino = int(ev, "ino").unwrap_or(0) as u64;
@@ -372,7 +606,8 @@ impl State {
                     }
                 }
             }
-            "socketpair" => {
+            // socketpair
+            53 => {
                 if int(ev, "res") == Some(0) {
                     for p in ["fd1", "fd2"] {
                         if let Some(fd) = int(ev, p) {
@@ -381,7 +616,8 @@ impl State {
                     }
                 }
             }
-            "memfd_create" => {
+            // memfd_create
+            319 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 if let Some(fd) = fd.filter(|&f| f >= 0) {
@@ -390,7 +626,8 @@ impl State {
                     self.add_fd(tid, fd, f);
                 }
             }
-            "eventfd" | "eventfd2" | "signalfd" | "signalfd4" | "bpf" | "userfaultfd" => {
+            // eventfd, eventfd2, signalfd, signalfd4, bpf, userfaultfd
+            284 | 290 | 282 | 289 | 321 | 323 => {
                 let kind = match name {
                     "eventfd" | "eventfd2" => FdKind::Event,
                     "signalfd" | "signalfd4" => FdKind::Signalfd,
@@ -406,7 +643,8 @@ impl State {
                     }
                 }
             }
-            "chdir" => {
+            // chdir
+            80 => {
                 if int(ev, "res") == Some(0) {
                     if let Some(path) = text(ev, "path") {
                         if let Some(p) = self.proc_mut(tid) {
@@ -415,7 +653,8 @@ impl State {
                     }
                 }
             }
-            "fchdir" => {
+            // fchdir
+            81 => {
                 let fd = int(ev, "fd");
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
@@ -426,7 +665,8 @@ impl State {
                     }
                 }
             }
-            "setuid" | "setresuid" => {
+            // setuid, setresuid
+            105 | 117 => {
                 let uid = int(ev, "uid").or_else(|| int(ev, "euid"));
                 if let (Some(0), Some(uid)) = (int(ev, "res"), uid) {
                     if uid as u32 != u32::MAX {
@@ -436,7 +676,8 @@ impl State {
                     }
                 }
             }
-            "setgid" | "setresgid" => {
+            // setgid, setresgid
+            106 | 119 => {
                 let gid = int(ev, "gid").or_else(|| int(ev, "egid"));
                 if let (Some(0), Some(gid)) = (int(ev, "res"), gid) {
                     if gid as u32 != u32::MAX {
@@ -446,7 +687,8 @@ impl State {
                     }
                 }
             }
-            "capset" => {
+            // capset
+            126 => {
                 if int(ev, "res") == Some(0) {
                     let caps = (
                         int(ev, "cap_permitted"),
@@ -549,7 +791,7 @@ impl State {
         }
     }
 
-    fn on_clone(&mut self, ev: &Event<'_>) {
+    fn on_clone(&mut self, ev: &P<'_, '_>) {
         let Some(res) = int(ev, "res") else {
             self.counters.malformed += 1;
             return;
@@ -588,7 +830,13 @@ impl State {
             self.lookup_unknown(caller, i64::from(ev.pid()));
         }
         let parent_pid = self.table.threads.get(&parent_tid).map(|t| t.pid);
-        let is_thread = flags & PPM_CL_CLONE_THREAD != 0;
+        // The child's own record carries no flags (the kernel side cannot know them there);
+        // its header says whether it is a thread: tid != tgid.
+        let is_thread = if child_side {
+            ev.tid() != ev.pid()
+        } else {
+            flags & PPM_CL_CLONE_THREAD != 0
+        };
         let child_pid = if child_side {
             i64::from(ev.pid())
         } else if is_thread {
@@ -604,7 +852,7 @@ impl State {
         if is_thread {
             if !self.table.procs.contains_key(&child_pid) {
                 let p = self.process_from_clone(ev, child_pid, parent_pid, child_side, flags);
-                self.table.procs.insert(child_pid, p);
+                self.insert_proc(p);
             }
             self.add_thread(child_tid, child_pid, vtid);
             return;
@@ -614,7 +862,7 @@ impl State {
             return;
         }
         let p = self.process_from_clone(ev, child_pid, parent_pid, child_side, flags);
-        self.table.procs.insert(child_pid, p);
+        self.insert_proc(p);
         self.add_thread(child_tid, child_pid, vtid);
     }
 
@@ -622,7 +870,7 @@ impl State {
     /// clone event reports.
     fn process_from_clone(
         &self,
-        ev: &Event<'_>,
+        ev: &P<'_, '_>,
         pid: i64,
         parent_pid: Option<i64>,
         child_side: bool,
@@ -689,7 +937,7 @@ impl State {
         p
     }
 
-    fn on_exec(&mut self, ev: &Event<'_>) {
+    fn on_exec(&mut self, ev: &P<'_, '_>) {
         if int(ev, "res") != Some(0) {
             return;
         }
@@ -753,10 +1001,21 @@ impl State {
         if let Some(g) = int(ev, "vpgid") {
             p.vpgid = g;
         }
-        if let Some(c) = list(ev, "cgroups", 8192) {
-            if !c.is_empty() {
+        match list(ev, "cgroups", 8192) {
+            Some(c) if !c.is_empty() => {
                 p.cgroups = split_cgroups(c);
                 set_container(p);
+            }
+            // The record has no cgroups (the kernel side may not send them): exec is when a
+            // container's first process gets here, so read them once from /proc.
+            _ => {
+                if let Some(root) = &self.cfg.proc_root {
+                    let cg = procfs::read_cgroups(root, pid);
+                    if !cg.is_empty() {
+                        p.cgroups = cg;
+                        set_container(p);
+                    }
+                }
             }
         }
         p.fds.retain(|_, f| !f.cloexec);
@@ -775,12 +1034,15 @@ impl State {
         }
     }
 
-    fn on_open(&mut self, ev: &Event<'_>) {
+    fn on_open(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
         let Some(fd) = fd else { return };
-        let raw = text(ev, "name").unwrap_or_default();
+        let raw = match ev.param("name") {
+            Some(Ok(Value::Str(b))) => b,
+            _ => &[][..],
+        };
         let flags = if ev.name() == "creat" {
             // O_WRONLY | O_CREAT | O_TRUNC
             2 | PPM_O_CREAT | (1 << 8)
@@ -788,6 +1050,7 @@ impl State {
             int(ev, "flags").unwrap_or(0) as u32
         };
         let dirfd = int(ev, "dirfd").unwrap_or(AT_FDCWD);
+        let raw = String::from_utf8_lossy(raw);
         let name = match self.proc_mut(tid) {
             Some(p) => {
                 if raw.starts_with('/') || dirfd == AT_FDCWD {
@@ -805,6 +1068,12 @@ impl State {
         } else {
             FdKind::File
         };
+        // fd.nameraw falls back to fd.name, so store it only when it differs.
+        let raw = if raw == name.as_str() {
+            String::new()
+        } else {
+            raw.into_owned()
+        };
         let mut f = Fd::new(kind, name);
         f.nameraw = raw;
         f.flags = flags;
@@ -818,7 +1087,7 @@ impl State {
         }
     }
 
-    fn on_socket(&mut self, ev: &Event<'_>) {
+    fn on_socket(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -829,9 +1098,13 @@ impl State {
         let ty = int(ev, "type").unwrap_or(0) as u64;
         let proto = int(ev, "proto").unwrap_or(0) as u64;
         let kind = match domain {
+            // open
             2 => FdKind::Ipv4,
+            // ?
             10 => FdKind::Ipv6,
+            // ?
             1 => FdKind::Unix,
+            // ?
             16 => FdKind::Netlink,
             _ => FdKind::Unknown,
         };
@@ -882,7 +1155,7 @@ impl State {
         }
     }
 
-    fn on_connect(&mut self, ev: &Event<'_>) {
+    fn on_connect(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -906,7 +1179,7 @@ impl State {
         }
     }
 
-    fn on_accept(&mut self, ev: &Event<'_>) {
+    fn on_accept(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -924,7 +1197,7 @@ impl State {
         }
     }
 
-    fn on_bind(&mut self, ev: &Event<'_>) {
+    fn on_bind(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -957,7 +1230,7 @@ impl State {
 
     /// sendto/sendmsg/recvfrom/recvmsg carry the socket's current tuple: an unconnected UDP
     /// socket gets (or changes) its peer this way, and `fd.name_changed` says so.
-    fn on_io_tuple(&mut self, ev: &Event<'_>) {
+    fn on_io_tuple(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
         let fd = int(ev, "fd");
         self.cur.fd = fd;
@@ -991,7 +1264,7 @@ impl State {
                 UserDb::load(std::path::Path::new("/"))
             } else {
                 UserDb::load(&root.join(format!("{pid}/root")))
-            };
+            }?;
             self.users.insert(cid.clone(), db);
         }
         self.users.get(&cid)

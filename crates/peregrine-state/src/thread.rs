@@ -73,6 +73,9 @@ pub struct Process {
     pub fds: FxHashMap<i64, Fd>,
     /// Live threads of this process in the table.
     pub nthreads: u32,
+    /// Child processes in the table whose `ppid` is this process: lets an exit skip the
+    /// orphan scan in the common case (a leaf process).
+    pub nchildren: u32,
 }
 
 impl Process {

@@ -64,10 +64,12 @@ impl UserDb {
     }
 
     /// Loads `<root>/etc/passwd` and `<root>/etc/group` (missing files are empty tables).
-    pub fn load(root: &Path) -> Self {
+    /// `None` when the root itself is gone (the process exited): nothing to cache then.
+    pub fn load(root: &Path) -> Option<Self> {
+        std::fs::metadata(root).ok()?;
         let passwd = read_bounded(&root.join("etc/passwd")).unwrap_or_default();
         let group = read_bounded(&root.join("etc/group")).unwrap_or_default();
-        Self::parse(&passwd, &group)
+        Some(Self::parse(&passwd, &group))
     }
 
     pub fn user(&self, uid: u32) -> Option<&User> {

@@ -32,6 +32,7 @@ impl Sim {
     fn new() -> Self {
         let mut state = State::new(StateConfig {
             proc_root: None,
+            container_sockets: Vec::new(),
             ..StateConfig::default()
         });
         let base = |pid, ppid, comm: &str, exe: &str| Process {
@@ -434,22 +435,13 @@ fn chdir_then_relative_open_and_dirfd() {
 #[test]
 fn threads_share_fds_and_exec_closes_cloexec() {
     let mut sim = Sim::new();
-    sim.ev(
-        "clone",
-        100,
-        100,
-        &[("res", i(101)), ("flags", u(CLONE_THREAD))],
-    );
+    // The new thread's own record comes first and, like the kernel's, carries no flags: the
+    // header (tid 101 in thread group 100) must be enough not to make it a new process.
     sim.ev(
         "clone",
         101,
         100,
-        &[
-            ("res", i(0)),
-            ("flags", u(CLONE_THREAD)),
-            ("ptid", i(100)),
-            ("vtid", i(101)),
-        ],
+        &[("res", i(0)), ("ptid", i(100)), ("vtid", i(101))],
     )
     .check(&[
         ("thread.tid", "101"),
@@ -458,7 +450,15 @@ fn threads_share_fds_and_exec_closes_cloexec() {
         ("proc.nthreads", "2"),
         ("proc.nchilds", "1"),
         ("proc.name", "bash"),
+        ("proc.fdopencount", "3"),
     ]);
+    sim.ev(
+        "clone",
+        100,
+        100,
+        &[("res", i(101)), ("flags", u(CLONE_THREAD))],
+    )
+    .check(&[("proc.nthreads", "2"), ("proc.fdopencount", "3")]);
     sim.ev(
         "openat",
         101,
@@ -835,6 +835,7 @@ fn containers_from_cgroups_and_credentials() {
 fn bounded_thread_table_counts_drops() {
     let mut state = State::new(StateConfig {
         proc_root: None,
+        container_sockets: Vec::new(),
         max_threads: 3,
         ..StateConfig::default()
     });
@@ -847,4 +848,189 @@ fn bounded_thread_table_counts_drops() {
     }
     let c = state.counters();
     assert_eq!((c.threads, c.threads_dropped, c.events), (3, 2, 5));
+}
+
+#[test]
+fn container_metadata_from_a_fake_api_socket() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("pg-state-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("api.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).expect("bind");
+    let id = "3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
+    let server = std::thread::spawn(move || {
+        // Two requests: the container, then an unknown one (404).
+        let mut paths = Vec::new();
+        for answer in [
+            r#"{"Name":"/web","Image":"sha256:6f7e2741b66b99","Config":{"Image":"localhost/pgtest:v2","Labels":{"app":"web","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod"}},"State":{"StartedAt":"1970-01-01T00:00:01Z"},"HostConfig":{"Privileged":true,"NetworkMode":"host"},"NetworkSettings":{"IPAddress":"10.88.0.7"}}"#,
+            "",
+        ] {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut req = Vec::new();
+            let mut b = [0u8; 256];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut b).expect("read");
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&b[..n]);
+            }
+            paths.push(
+                String::from_utf8_lossy(&req)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+            let resp = if answer.is_empty() {
+                "HTTP/1.0 404 Not Found\r\n\r\n{}".to_string()
+            } else {
+                format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{answer}")
+            };
+            s.write_all(resp.as_bytes()).expect("write");
+        }
+        paths
+    });
+    let mut state = State::new(StateConfig {
+        proc_root: None,
+        container_sockets: vec![sock.clone()],
+        ..StateConfig::default()
+    });
+    let bash = Process {
+        pid: 100,
+        ppid: 1,
+        comm: "bash".into(),
+        ..Process::default()
+    };
+    state.insert_process(bash, &[(100, 100)]);
+    let mut sim = Sim {
+        state,
+        last: Vec::new(),
+        ts: 1,
+    };
+    let cg = format!("memory=/libpod_parent/libpod-{id}");
+    sim.ev(
+        "clone",
+        300,
+        300,
+        &[
+            ("res", i(0)),
+            ("ptid", i(100)),
+            ("comm", s("nginx")),
+            ("cgroups", list(&[&cg])),
+        ],
+    )
+    // Never waits: the answer is not there yet on the event that asked.
+    .check(&[("container.id", "3ad7b26ded6d"), ("container.name", "<NA>")]);
+    let mut known = false;
+    for _ in 0..400 {
+        sim.state.poll_containers();
+        if sim.state.container_info(id).is_some() {
+            known = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(known, "the fake API answered: {:?}", sim.state.counters());
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(9))])
+        .check(&[
+            ("container.name", "web"),
+            ("container.image", "localhost/pgtest:v2"),
+            ("container.image.repository", "localhost/pgtest"),
+            ("container.image.tag", "v2"),
+            ("container.image.id", "6f7e2741b66b"),
+            ("container.label[app]", "web"),
+            ("container.label.app", "web"),
+            (
+                "container.labels",
+                "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
+            ),
+            ("container.privileged", "true"),
+            ("container.host_network", "true"),
+            ("container.host_pid", "false"),
+            ("container.ip", "10.88.0.7"),
+            ("container.start_ts", "1000000000"),
+            ("k8s.pod.name", "web-0"),
+            ("k8s.ns.name", "prod"),
+            ("container.type", "podman"),
+        ]);
+    // An unknown container: looked up once, failure cached and counted.
+    let other = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff";
+    let cg2 = format!("memory=/docker/{other}");
+    sim.ev(
+        "clone",
+        400,
+        400,
+        &[
+            ("res", i(0)),
+            ("ptid", i(100)),
+            ("comm", s("x")),
+            ("cgroups", list(&[&cg2])),
+        ],
+    );
+    let paths = server.join().expect("server");
+    assert_eq!(paths[0], format!("GET /containers/{id}/json HTTP/1.0"));
+    assert_eq!(paths[1], format!("GET /containers/{other}/json HTTP/1.0"));
+    for _ in 0..400 {
+        sim.state.poll_containers();
+        if sim.state.counters().container_lookups_failed == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    sim.ev("close", 400, 400, &[("res", i(0)), ("fd", i(9))])
+        .check(&[("container.name", "<NA>"), ("container.id", "aaaaaaaaaaaa")]);
+    let c = sim.state.counters();
+    assert_eq!((c.container_lookups, c.container_lookups_failed), (1, 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn orphans_move_to_their_reaper() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "clone",
+        200,
+        200,
+        &[("res", i(0)), ("ptid", i(100)), ("comm", s("nohup"))],
+    );
+    sim.ev(
+        "clone",
+        300,
+        300,
+        &[("res", i(0)), ("ptid", i(200)), ("comm", s("daemon"))],
+    )
+    .check(&[("proc.pname", "nohup"), ("proc.aname[2]", "bash")]);
+    sim.ev(
+        "procexit",
+        200,
+        200,
+        &[("status", i(0)), ("reaper_tid", i(1))],
+    )
+    .check(&[("proc.name", "nohup")]);
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(1))])
+        .check(&[
+            ("proc.ppid", "1"),
+            ("proc.pname", "systemd"),
+            ("proc.aname", "systemd"),
+        ]);
+    assert_eq!(sim.state.process(1).map(|p| p.nchildren), Some(2));
+    assert_eq!(sim.state.process(100).map(|p| p.nchildren), Some(0));
+    // A reaper the state does not know leaves the orphan without a parent.
+    sim.ev(
+        "clone",
+        400,
+        400,
+        &[("res", i(0)), ("ptid", i(300)), ("comm", s("worker"))],
+    );
+    sim.ev(
+        "procexit",
+        300,
+        300,
+        &[("status", i(0)), ("reaper_tid", i(9999))],
+    );
+    sim.ev("close", 400, 400, &[("res", i(0)), ("fd", i(1))])
+        .check(&[("proc.ppid", "0"), ("proc.pname", "<NA>")]);
 }

@@ -1,0 +1,334 @@
+//! Container metadata from the runtime's API (podman's and docker's Docker-compatible API on a
+//! unix socket): name, image, labels, start time, privileges, IP, Kubernetes pod labels.
+//!
+//! Key decision: lookups run on a worker thread and results come back through a channel that
+//! the state drains at the start of each event, so an event is never held up: until the
+//! answer arrives, the metadata fields of a container simply have no value. Every id is looked
+//! up once; failures are cached too (and counted), so a broken socket costs one attempt per
+//! container, not one per event. The request queue is bounded; a full queue drops the request
+//! (counted) and the next event of that container asks again.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+/// What the runtime says about one container.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub name: String,
+    /// As the container was created from it, e.g. `docker.io/library/nginx:1.25`.
+    pub image: String,
+    pub image_id: String,
+    pub image_repository: String,
+    pub image_tag: String,
+    pub image_digest: String,
+    pub labels: Vec<(String, String)>,
+    pub privileged: bool,
+    /// ns since the epoch; 0 when unknown.
+    pub start_ts: u64,
+    pub ip: String,
+    pub host_pid: bool,
+    pub host_network: bool,
+    pub host_ipc: bool,
+}
+
+impl ContainerInfo {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One finished lookup.
+#[derive(Debug)]
+pub struct Lookup {
+    pub id: String,
+    pub info: Option<Arc<ContainerInfo>>,
+}
+
+/// The asynchronous resolver; see the module documentation.
+#[derive(Debug)]
+pub struct Resolver {
+    requests: SyncSender<String>,
+    results: Receiver<Lookup>,
+}
+
+/// Default API sockets, tried in order.
+pub fn default_sockets() -> Vec<PathBuf> {
+    [
+        "/run/podman/podman.sock",
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+impl Resolver {
+    /// Starts the worker thread. `queue` bounds pending requests.
+    pub fn start(sockets: Vec<PathBuf>, queue: usize) -> std::io::Result<Self> {
+        let (req_tx, req_rx) = mpsc::sync_channel::<String>(queue);
+        let (res_tx, res_rx) = mpsc::channel::<Lookup>();
+        std::thread::Builder::new()
+            .name("pg-containers".into())
+            .spawn(move || {
+                for id in req_rx {
+                    let info = sockets
+                        .iter()
+                        .find_map(|s| inspect(s, &id).ok().flatten())
+                        .map(Arc::new);
+                    if res_tx.send(Lookup { id, info }).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Resolver {
+            requests: req_tx,
+            results: res_rx,
+        })
+    }
+
+    /// Queues a lookup; false when the queue is full (or the worker is gone).
+    pub fn request(&self, full_id: &str) -> bool {
+        match self.requests.try_send(full_id.to_string()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Finished lookups, without waiting.
+    pub fn try_results(&self) -> impl Iterator<Item = Lookup> + '_ {
+        self.results.try_iter()
+    }
+}
+
+/// Most bytes read from an API answer.
+const MAX_ANSWER: u64 = 4 << 20;
+
+/// `GET /containers/<id>/json` over the unix socket. `Ok(None)`: the runtime does not know it.
+pub fn inspect(socket: &std::path::Path, id: &str) -> std::io::Result<Option<ContainerInfo>> {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Ok(None);
+    }
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // HTTP/1.0: the server closes the connection and never uses chunked encoding.
+    let req = format!("GET /containers/{id}/json HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.take(MAX_ANSWER).read_to_end(&mut buf)?;
+    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = String::from_utf8_lossy(&buf[..split]);
+    if head.split_whitespace().nth(1) != Some("200") {
+        return Ok(None);
+    }
+    let Ok(json) = serde_json::from_slice::<Json>(&buf[split + 4..]) else {
+        return Ok(None);
+    };
+    Ok(Some(parse_inspect(&json)))
+}
+
+fn s(v: &Json, path: &[&str]) -> String {
+    let mut cur = v;
+    for p in path {
+        match cur.get(p) {
+            Some(n) => cur = n,
+            None => return String::new(),
+        }
+    }
+    cur.as_str().unwrap_or_default().to_string()
+}
+
+/// Splits `repo[:tag][@digest]` (a registry port's colon is not a tag separator).
+pub fn split_image(image: &str) -> (String, String, String) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, d.to_string()),
+        None => (image, String::new()),
+    };
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[slash..].rfind(':') {
+        Some(i) => (
+            rest[..slash + i].to_string(),
+            rest[slash + i + 1..].to_string(),
+            digest,
+        ),
+        None => (rest.to_string(), String::new(), digest),
+    }
+}
+
+/// The fields Falco reports, from a Docker-compatible inspect document.
+pub fn parse_inspect(v: &Json) -> ContainerInfo {
+    let image = {
+        let cfg = s(v, &["Config", "Image"]);
+        if cfg.is_empty() {
+            s(v, &["ImageName"])
+        } else {
+            cfg
+        }
+    };
+    let (image_repository, image_tag, image_digest) = split_image(&image);
+    let image_id = s(v, &["Image"]);
+    let image_id = image_id.strip_prefix("sha256:").unwrap_or(&image_id);
+    let mut labels: Vec<(String, String)> = v
+        .get("Config")
+        .and_then(|c| c.get("Labels"))
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort();
+    let host = |mode: &str| s(v, &["HostConfig", mode]) == "host";
+    ContainerInfo {
+        name: s(v, &["Name"]).trim_start_matches('/').to_string(),
+        image_repository,
+        image_tag,
+        image_digest,
+        image,
+        image_id: image_id.get(..12).unwrap_or(image_id).to_string(),
+        labels,
+        privileged: v
+            .get("HostConfig")
+            .and_then(|h| h.get("Privileged"))
+            .and_then(Json::as_bool)
+            .unwrap_or(false),
+        start_ts: parse_rfc3339(&s(v, &["State", "StartedAt"])).unwrap_or(0),
+        ip: s(v, &["NetworkSettings", "IPAddress"]),
+        host_pid: host("PidMode"),
+        host_network: host("NetworkMode"),
+        host_ipc: host("IpcMode"),
+    }
+}
+
+/// `2024-05-01T12:34:56.123456789Z` or with a `+hh:mm` offset → ns since the epoch.
+pub fn parse_rfc3339(t: &str) -> Option<u64> {
+    let num = |a: usize, b: usize| t.get(a..b)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let rest = t.get(19..)?;
+    let (frac, zone) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+            (&r[..end], &r[end..])
+        }
+        None => ("", rest),
+    };
+    let mut nanos: i64 = 0;
+    for (i, c) in frac.bytes().take(9).enumerate() {
+        nanos += i64::from(c - b'0') * 10i64.pow(8 - i as u32);
+    }
+    let offset = match zone.as_bytes().first() {
+        Some(b'Z') | None => 0,
+        Some(&sign) => {
+            let oh: i64 = zone.get(1..3)?.parse().ok()?;
+            let om: i64 = zone.get(4..6)?.parse().ok()?;
+            let o = (oh * 60 + om) * 60;
+            if sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+    };
+    // Days from civil (Howard Hinnant).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    u64::try_from(secs)
+        .ok()
+        .map(|s| s * 1_000_000_000 + nanos as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_images() {
+        for (img, repo, tag, digest) in [
+            ("nginx", "nginx", "", ""),
+            (
+                "docker.io/library/nginx:1.25",
+                "docker.io/library/nginx",
+                "1.25",
+                "",
+            ),
+            ("localhost:5000/app:v1", "localhost:5000/app", "v1", ""),
+            ("localhost:5000/app", "localhost:5000/app", "", ""),
+            ("quay.io/x/y@sha256:abc", "quay.io/x/y", "", "sha256:abc"),
+            ("quay.io/x/y:t@sha256:abc", "quay.io/x/y", "t", "sha256:abc"),
+        ] {
+            assert_eq!(
+                split_image(img),
+                (repo.to_string(), tag.to_string(), digest.to_string()),
+                "{img}"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z"), Some(1_000_000_000));
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:34:56.5Z"),
+            Some(1_714_566_896_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01T14:34:56.000000001+02:00"),
+            Some(1_714_566_896_000_000_001)
+        );
+        assert_eq!(parse_rfc3339("garbage"), None);
+    }
+
+    #[test]
+    fn parses_inspect_documents() {
+        let doc = serde_json::json!({
+            "Id": "3ad7b26ded6d8e7b",
+            "Name": "/web",
+            "Image": "sha256:6f7e2741b66b1234",
+            "Config": {"Image": "docker.io/library/nginx:1.25", "Labels": {"b": "2", "a": "1"}},
+            "State": {"StartedAt": "1970-01-01T00:00:02Z"},
+            "HostConfig": {"Privileged": true, "PidMode": "host", "NetworkMode": "bridge"},
+            "NetworkSettings": {"IPAddress": "10.88.0.2"}
+        });
+        let c = parse_inspect(&doc);
+        assert_eq!(c.name, "web");
+        assert_eq!(c.image_id, "6f7e2741b66b");
+        assert_eq!(
+            (c.image_repository.as_str(), c.image_tag.as_str()),
+            ("docker.io/library/nginx", "1.25")
+        );
+        assert_eq!(
+            c.labels,
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        assert!(c.privileged && c.host_pid && !c.host_network);
+        assert_eq!((c.start_ts, c.ip.as_str()), (2_000_000_000, "10.88.0.2"));
+        assert_eq!(c.label("b"), Some("2"));
+        assert_eq!(
+            parse_inspect(&serde_json::json!([])),
+            ContainerInfo::default()
+        );
+    }
+}
