@@ -154,7 +154,11 @@ impl<'e, 'a> P<'e, 'a> {
 
     /// Parameter `name`, decoded on demand (only the few a handler reads are decoded).
     fn param(&self, name: &str) -> Option<Result<Value<'a>, ValueError>> {
-        let i = self.ev.schema.index_of(name)?;
+        // Parameter names are short: an inline byte comparison beats a libc memcmp call per
+        // candidate on this path.
+        let i = self.ev.schema.params.iter().position(|p| {
+            p.name.len() == name.len() && p.name.bytes().zip(name.bytes()).all(|(a, b)| a == b)
+        })?;
         let ty = self.ev.schema.params.get(i)?.ty;
         let v = Value::decode(ty, self.raw.get(i)?);
         if v.is_err() {
@@ -1043,7 +1047,8 @@ impl State {
             Some(Ok(Value::Str(b))) => b,
             _ => &[][..],
         };
-        let flags = if ev.name() == "creat" {
+        let flags = if ev.ev.raw.nr == 85 {
+            // creat
             // O_WRONLY | O_CREAT | O_TRUNC
             2 | PPM_O_CREAT | (1 << 8)
         } else {
