@@ -422,8 +422,17 @@ impl State {
         if self.resolver.is_some() {
             self.poll_containers();
         }
+        let threads_before = self.counters.threads_added;
         self.apply(ev);
-        self.want_container(i64::from(ev.tid()));
+        // A container can only appear with a new thread or an exec (a cgroup change without
+        // either is not tracked), so only those events pay for the container checks; a failed
+        // lookup is retried at the container's next new process.
+        let op = ev.ev.raw.nr;
+        if self.counters.threads_added != threads_before
+            || (ev.ev.raw.kind == KIND_SYSCALL && matches!(op, 59 | 322))
+        {
+            self.want_container(i64::from(ev.tid()));
+        }
         if ev.malformed.get() {
             self.counters.malformed += 1;
         }
