@@ -364,6 +364,41 @@ impl EventSource<'_, '_> {
                     out.push(bool_slot(r < 0))
                 }
             }
+            F::EvtIsIo | F::EvtIsIoRead | F::EvtIsIoWrite | F::EvtIoDir => {
+                let name = ev.name();
+                let read = matches!(
+                    name,
+                    "read"
+                        | "readv"
+                        | "pread64"
+                        | "preadv"
+                        | "preadv2"
+                        | "recv"
+                        | "recvfrom"
+                        | "recvmsg"
+                        | "recvmmsg"
+                );
+                let write = matches!(
+                    name,
+                    "write"
+                        | "writev"
+                        | "pwrite64"
+                        | "pwritev"
+                        | "pwritev2"
+                        | "send"
+                        | "sendto"
+                        | "sendmsg"
+                        | "sendmmsg"
+                );
+                match id {
+                    F::EvtIsIo => out.push(bool_slot(read || write)),
+                    F::EvtIsIoRead => out.push(bool_slot(read)),
+                    F::EvtIsIoWrite => out.push(bool_slot(write)),
+                    _ if read => out.push_str("r"),
+                    _ if write => out.push_str("w"),
+                    _ => {}
+                }
+            }
             F::EvtCount | F::EvtCountExit => out.push(Slot::UInt(1)),
             F::EvtCountError => out.push(Slot::UInt(u64::from(self.res().is_some_and(|r| r < 0)))),
             F::EvtBuffer => {
