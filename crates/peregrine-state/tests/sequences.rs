@@ -868,7 +868,7 @@ fn container_metadata_from_a_fake_api_socket() {
         // Two requests: the container, then an unknown one (404).
         let mut paths = Vec::new();
         for answer in [
-            r#"{"Name":"/web","Image":"sha256:6f7e2741b66b99","Config":{"Image":"localhost/pgtest:v2","Labels":{"app":"web","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod"}},"State":{"StartedAt":"1970-01-01T00:00:01Z"},"HostConfig":{"Privileged":true,"NetworkMode":"host"},"NetworkSettings":{"IPAddress":"10.88.0.7"}}"#,
+            r#"{"Name":"/web","Image":"sha256:6f7e2741b66b99","Config":{"Image":"localhost/pgtest:v2","Labels":{"app":"web","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod"}},"State":{"StartedAt":"1970-01-01T00:00:01Z"},"HostConfig":{"Privileged":true,"NetworkMode":"host"},"NetworkSettings":{"IPAddress":"10.88.0.7"},"Mounts":[{"Source":"/var/run/docker.sock","Destination":"/var/run/docker.sock","Mode":"","RW":true,"Propagation":"rprivate"},{"Source":"/proc","Destination":"/host/proc","Mode":"ro","RW":false,"Propagation":""}]}"#,
             "",
         ] {
             let (mut s, _) = listener.accept().expect("accept");
@@ -940,26 +940,40 @@ fn container_metadata_from_a_fake_api_socket() {
     assert!(known, "the fake API answered: {:?}", sim.state.counters());
     sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(9))])
         .check(&[
-            ("container.name", "web"),
-            ("container.image", "localhost/pgtest:v2"),
-            ("container.image.repository", "localhost/pgtest"),
-            ("container.image.tag", "v2"),
-            ("container.image.id", "6f7e2741b66b"),
-            ("container.label[app]", "web"),
-            ("container.label.app", "web"),
-            (
-                "container.labels",
-                "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
-            ),
-            ("container.privileged", "true"),
-            ("container.host_network", "true"),
-            ("container.host_pid", "false"),
-            ("container.ip", "10.88.0.7"),
-            ("container.start_ts", "1000000000"),
-            ("k8s.pod.name", "web-0"),
-            ("k8s.ns.name", "prod"),
-            ("container.type", "podman"),
-        ]);
+        ("container.name", "web"),
+        ("container.image", "localhost/pgtest:v2"),
+        ("container.image.repository", "localhost/pgtest"),
+        ("container.image.tag", "v2"),
+        ("container.image.id", "6f7e2741b66b"),
+        ("container.label[app]", "web"),
+        ("container.label.app", "web"),
+        (
+            "container.labels",
+            "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
+        ),
+        ("container.privileged", "true"),
+        ("container.host_network", "true"),
+        ("container.host_pid", "false"),
+        ("container.ip", "10.88.0.7"),
+        ("container.start_ts", "1000000000"),
+        ("k8s.pod.name", "web-0"),
+        ("container.mount.dest[/proc*]", "/host/proc"),
+        (
+            "container.mount.dest[/var/run/docker.sock]",
+            "/var/run/docker.sock",
+        ),
+        ("container.mount.dest[/etc]", "<NA>"),
+        ("container.mount.source[/host/*]", "/proc"),
+        ("container.mount.rdwr[/proc]", "false"),
+        ("container.mount[1]", "/proc:/host/proc:ro:false:"),
+        ("container.mount[/nothing]", "none"),
+        (
+            "container.mounts",
+            "/var/run/docker.sock:/var/run/docker.sock::true:rprivate,/proc:/host/proc:ro:false:",
+        ),
+        ("k8s.ns.name", "prod"),
+        ("container.type", "podman"),
+    ]);
     // An unknown container: looked up once, failure cached and counted.
     let other = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff";
     let cg2 = format!("memory=/docker/{other}");
