@@ -115,6 +115,8 @@ pub struct State {
     pub(crate) first_ts: u64,
     pub(crate) prev_ts: u64,
     pub(crate) cur_ts: u64,
+    /// The current event's thread and its pid, so handlers skip the tid → pid probe.
+    cur_thread: Option<(i64, i64)>,
     pub(crate) users: FxHashMap<String, UserDb>,
     pub(crate) hostname: String,
     pub(crate) containers: FxHashMap<String, Meta>,
@@ -256,6 +258,7 @@ impl State {
             first_ts: 0,
             prev_ts: 0,
             cur_ts: 0,
+            cur_thread: None,
             users: FxHashMap::default(),
             hostname,
             containers: FxHashMap::default(),
@@ -509,6 +512,7 @@ impl State {
     }
 
     fn apply(&mut self, ev: &P<'_, '_>) {
+        self.cur_thread = None;
         if let Some((pid, fd)) = self.pending_close.take() {
             if let Some(p) = self.table.procs.get_mut(&pid) {
                 p.fds.remove(&fd);
@@ -542,6 +546,7 @@ impl State {
         if !self.table.threads.contains_key(&tid) {
             self.lookup_unknown(tid, i64::from(ev.pid()));
         }
+        self.cur_thread = self.table.threads.get(&tid).map(|t| (tid, t.pid));
         match op {
             // execve, execveat
             59 | 322 => self.on_exec(ev),
@@ -772,7 +777,10 @@ impl State {
     }
 
     fn proc_mut(&mut self, tid: i64) -> Option<&mut Process> {
-        let pid = self.table.threads.get(&tid)?.pid;
+        let pid = match self.cur_thread {
+            Some((t, pid)) if t == tid => pid,
+            _ => self.table.threads.get(&tid)?.pid,
+        };
         self.table.procs.get_mut(&pid)
     }
 
