@@ -257,21 +257,30 @@ static __always_inline __u32 encode_dev(__u32 kdev)
 
 /* ---- task helpers ---- */
 
+/* kfunc (6.2+): reinterprets a kernel pointer as a read-only BTF-typed one. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 static __always_inline struct file *fd_file(long fd)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	/* Direct loads through the BTF-typed task (faulting loads become 0), not helper calls:
+	 * this runs for every open-family and socket record. */
+	struct files_struct *files = t->files;
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = files->fdt;
 	if (!fdt)
 		return NULL;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	unsigned int max = fdt->max_fds;
 	if ((unsigned long)fd >= max)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	/* Typed again (read-only) so that callers walk file → inode → sb with direct loads. */
+	return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : NULL;
 }
 
 struct path_walk {
@@ -871,26 +880,25 @@ static __always_inline void emit_clone(__u16 nr, long res, __u64 flags)
 
 /* ---- per-syscall parameter writers ---- */
 
-static __always_inline void push_open_identity(struct rec *r, long fd)
+static __always_inline void push_open_identity(struct rec *r, struct file *f)
 {
-	struct file *f = fd >= 0 ? fd_file(fd) : NULL;
 	if (!f) {
 		push_u32(r, 0);
 		push_u64(r, 0);
 		return;
 	}
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	push_u32(r, encode_dev(BPF_CORE_READ(inode, i_sb, s_dev)));
-	push_u64(r, BPF_CORE_READ(inode, i_ino));
+	struct inode *inode = f->f_inode;
+	push_u32(r, encode_dev(inode->i_sb->s_dev));
+	push_u64(r, inode->i_ino);
 }
 
 /*
  * Raw kernel open flags, plus the overlayfs layer of the opened file in bits 31 (upper) and
  * 30 (lower), which no O_* flag uses; user space maps them to PPM_O_* and FD_*_LAYER.
  */
-static __always_inline void push_open_flags(struct rec *r, __u64 flags, long fd)
+static __always_inline void push_open_flags(struct rec *r, __u64 flags, struct file *f)
 {
-	__u32 layer = fd >= 0 ? overlay_layer(fd_file(fd)) : 0;
+	__u32 layer = f ? overlay_layer(f) : 0;
 	__u32 v = (__u32)flags & 0x3fffffff;
 	if (layer)
 		v |= layer == 1 ? PG_OPEN_UPPER_LAYER : PG_OPEN_LOWER_LAYER;
@@ -911,6 +919,9 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 {
 	struct rec r;
 	struct rec *rp = &r;
+	/* The file an open-family call returned, looked up once for flags, dev and ino. */
+	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85;
+	struct file *of = opens && ret >= 0 ? fd_file(ret) : NULL;
 
 #define BEGIN(n)                                                                                \
 	if (!rec_init(rp, PG_KIND_SYSCALL, nr, n, family))                                      \
@@ -920,18 +931,18 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
-		push_open_flags(rp, a[1], ret);
+		push_open_flags(rp, a[1], of);
 		push_open_mode(rp, a[1], a[2]);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		break;
 	case 257: /* openat: fd, dirfd, name, flags, mode, dev, ino */
 		BEGIN(7);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
-		push_open_flags(rp, a[2], ret);
+		push_open_flags(rp, a[2], of);
 		push_open_mode(rp, a[2], a[3]);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		break;
 	case 437: { /* openat2: fd, dirfd, name, flags, mode, resolve, dev, ino */
 		struct open_how how = {};
@@ -940,10 +951,10 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
-		push_open_flags(rp, how.flags, ret);
+		push_open_flags(rp, how.flags, of);
 		push_open_mode(rp, how.flags, how.mode);
 		push_u32(rp, how.resolve);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		break;
 	}
 	case 85: /* creat: fd, name, mode, dev, ino, creat_flags */
@@ -951,10 +962,10 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
-		push_open_identity(rp, ret);
+		push_open_identity(rp, of);
 		{
 			/* creat_flags: Falco's FD_UPPER_LAYER_CREAT (1) / FD_LOWER_LAYER_CREAT (2). */
-			__u32 layer = ret >= 0 ? overlay_layer(fd_file(ret)) : 0;
+			__u32 layer = of ? overlay_layer(of) : 0;
 			push_u16(rp, layer);
 		}
 		break;

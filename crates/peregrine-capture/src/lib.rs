@@ -8,14 +8,21 @@
 //! against the running kernel's BTF, `bpf_loop` callbacks, and prog-array maps initialised
 //! declaratively in C (the sys_exit tail calls) — with aya those would be our code to get
 //! right. Its cost is a C dependency (libelf, zlib) and a larger binary. We use libbpf-rs for
-//! load/attach/maps only and drain the ring ourselves ([`ring`]) to hand records out without
+//! load/attach/maps only and drain the ring ourselves (the `ring` module) to hand records out without
 //! copies.
 //!
 //! Data path: the kernel writes one record per syscall at exit, with `BPF_RB_NO_WAKEUP`;
 //! [`Capture::poll`] sleeps until the ring is half full or a short timeout passes, then drains
 //! everything. So there is no wakeup per event, and latency is bounded by the timeout
 //! (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
-//! uncaptured syscalls cost one array lookup.
+//! uncaptured syscalls cost one hook and an array lookup. Arguments are read at exit from the
+//! saved user registers; [`Capture::set_stash_at_enter`] switches chosen syscalls to an
+//! enter-time stash (and attaches the second hook only while some syscall uses it).
+//!
+//! Loss accounting is exact: every selected syscall that returns is either delivered or
+//! counted in [`Counters`] (ring full, by family; too large; stash failures), and records
+//! that fail to decode are counted as malformed and skipped (`tests/live_drops.rs` checks the
+//! arithmetic under a storm).
 
 mod layout;
 mod ring;
@@ -209,9 +216,10 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Every record the kernel failed to deliver, whatever the cause.
+    /// Every record the kernel failed to deliver, whatever the cause. (A stash failure shows
+    /// up at exit as a missing enter, so it is counted once, there.)
     pub fn drops(&self) -> u64 {
-        self.drops_ring_full + self.drops_too_large + self.stash_failures
+        self.drops_ring_full + self.drops_too_large + self.missing_enter
     }
 }
 

@@ -65,8 +65,8 @@ pub fn load(inputs: &[RulesInput]) -> Loaded {
     Loaded {
         successful: results.successful(),
         has_warnings: results.warnings().count() > 0,
-        text: results.as_text(),
         json: results.as_json(),
+        results,
         ruleset,
     }
 }
@@ -76,14 +76,31 @@ pub struct Loaded {
     /// No file had an error.
     pub successful: bool,
     pub has_warnings: bool,
-    /// Falco's `-V` text for all files.
-    pub text: String,
     /// Falco's `{"falco_load_results": [...]}`.
     pub json: Value,
+    results: peregrine_rules::LoadResults,
     ruleset: peregrine_rules::RuleSet,
 }
 
 impl Loaded {
+    /// Falco's `-V` text: a failing file (or any file with `verbose`) shows every problem with
+    /// its location and snippet; a file that loaded shows its status and problem codes only.
+    pub fn text(&self, verbose: bool) -> String {
+        let blocks: Vec<String> = self
+            .results
+            .results
+            .iter()
+            .map(|r| {
+                if verbose || !r.successful() {
+                    r.as_text(&self.results.contents)
+                } else {
+                    r.as_summary_text()
+                }
+            })
+            .collect();
+        blocks.join("\n")
+    }
+
     /// Applies the `rules:` selections and the minimum priority, in Falco's order.
     pub fn select(&mut self, selections: &[RuleSelection], min: Priority) {
         use peregrine_rules::{Selection, SelectionOp, Selector as S};

@@ -87,7 +87,8 @@ pub struct LowArgs {
     pub command: Option<Command>,
 }
 
-/// Peregrine's own subcommands; Falco's flags keep the top level.
+/// Peregrine's own subcommands; Falco's flags keep the top level. A new subcommand is a
+/// variant here, a [`Mode`] and an arm in `main::run`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse a condition and print its normalised form (exit 1 with the error if it fails).
@@ -95,6 +96,8 @@ pub enum Command {
         /// The condition text.
         expr: String,
     },
+    /// Print live kernel events, one per line (as root).
+    Events(crate::events::EventsArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,10 +107,12 @@ pub enum ListFormat {
     Json,
 }
 
-/// What one invocation does.
-#[derive(Debug, PartialEq)]
+/// What one invocation does. (Not `PartialEq`: the events arguments are not; tests compare
+/// the `Debug` form.)
+#[derive(Debug)]
 pub enum Mode {
     ParseCondition(String),
+    Events(crate::events::EventsArgs),
     Version,
     ListFields {
         source: Option<String>,
@@ -142,6 +147,8 @@ pub struct HiArgs {
     pub rules: RulesSource,
     /// Non-fatal problems found while validating (unknown config keys), for the caller to log.
     pub warnings: Vec<String>,
+    /// `-v`: fuller output where Falco has it (`-V` details, `--list` types).
+    pub verbose: bool,
 }
 
 impl HiArgs {
@@ -165,6 +172,8 @@ impl HiArgs {
         };
         let mode = if let Some(Command::ParseCondition { expr }) = low.command {
             Mode::ParseCondition(expr)
+        } else if let Some(Command::Events(events)) = low.command {
+            Mode::Events(events)
         } else if low.version {
             Mode::Version
         } else if let Some(source) = low.list {
@@ -207,6 +216,7 @@ impl HiArgs {
             config,
             rules,
             warnings,
+            verbose: low.verbose > 0,
         })
     }
 }
@@ -247,7 +257,11 @@ mod tests {
 
     /// Checks the mode chosen for a command line.
     fn check(args: &[&str], expected: Mode) {
-        assert_eq!(hi(args).mode, expected, "{args:?}");
+        assert_eq!(
+            format!("{:?}", hi(args).mode),
+            format!("{expected:?}"),
+            "{args:?}"
+        );
     }
 
     #[test]
@@ -294,6 +308,16 @@ mod tests {
             &["parse-condition", "a=b"],
             Mode::ParseCondition("a=b".into()),
         );
+    }
+
+    #[test]
+    fn events_subcommand_keeps_its_own_flags() {
+        let mode = hi(&["events", "-n", "5", "evt.type=openat"]).mode;
+        let Mode::Events(args) = mode else {
+            panic!("expected events, got {mode:?}")
+        };
+        assert_eq!(args.numevents, Some(5));
+        assert_eq!(args.filter, vec!["evt.type=openat"]);
     }
 
     #[test]

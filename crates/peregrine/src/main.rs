@@ -10,6 +10,7 @@ mod backend;
 mod cli;
 mod config;
 mod defaults;
+mod events;
 mod logging;
 
 use backend::{Loaded, RuleInfo, RulesInput};
@@ -58,6 +59,12 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             }
         },
+        Mode::Events(events) => {
+            // The live view writes its own buffered stdout.
+            drop(out);
+            events::run(events.clone())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Mode::Version => {
             write_version(&mut out)?;
             ExitCode::SUCCESS
@@ -77,11 +84,12 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             if args.config.json_output {
                 writeln!(out, "{}", loaded.json)?;
             } else {
-                writeln!(out, "Validating rules file(s):")?;
+                // Falco logs this header (stderr); stdout carries only the results.
+                eprintln!("Validating rules file(s):");
                 for input in &inputs {
-                    writeln!(out, "   {}", input.name())?;
+                    eprintln!("   {}", input.name());
                 }
-                writeln!(out, "{}", loaded.text.trim_end())?;
+                writeln!(out, "{}", loaded.text(args.verbose).trim_end())?;
             }
             exit_code(loaded.successful)
         }
@@ -151,7 +159,7 @@ fn rules_inputs(source: &RulesSource) -> Vec<RulesInput> {
 fn load_rules(args: &HiArgs) -> anyhow::Result<Option<Loaded>> {
     let mut loaded = backend::load(&rules_inputs(&args.rules));
     if !loaded.successful || loaded.has_warnings {
-        eprintln!("{}", loaded.text.trim_end());
+        eprintln!("{}", loaded.text(true).trim_end());
     }
     if !loaded.successful {
         return Ok(None);

@@ -222,3 +222,58 @@ fn an_unreadable_file_is_a_load_error_in_the_results() {
         "{json:#}"
     );
 }
+
+#[test]
+fn a_falco_yaml_selects_rules_files_and_rules() {
+    let config = TempRules::new(
+        "config",
+        &format!(
+            "rules_files:\n  - {}\nrules:\n  - disable:\n      tag: filesystem\npriority: error\nwebserver:\n  enabled: false\n",
+            default_rules()
+        ),
+    );
+    let out = peregrine(["-c", &config.path(), "--dry-run"]);
+    let so = stdout(&out);
+    assert!(out.status.success(), "{so}{}", stderr(&out));
+    assert!(so.contains(&format!("   {}", default_rules())), "{so}");
+    // Critical (3) and Error (2) rules pass the threshold; the Error one tagged filesystem
+    // is disabled.
+    assert!(
+        so.contains("Rules loaded: 10 (4 enabled, minimum priority Error)"),
+        "{so}"
+    );
+
+    // -o edits the same tree after the file: the override wins.
+    let out = peregrine(["-c", &config.path(), "-o", "priority=debug", "--dry-run"]);
+    assert!(
+        stdout(&out).contains("(7 enabled, minimum priority Debug)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn validate_text_shows_warning_details_only_with_v() {
+    let rules = TempRules::new(
+        "warn",
+        "- macro: never_used\n  condition: proc.name = x\n- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n",
+    );
+    let out = peregrine(["-V", &rules.path()]);
+    let so = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{so}{}", stderr(&out));
+    assert!(
+        so.starts_with(&format!("{}: Ok, with warnings", rules.path())),
+        "{so}"
+    );
+    assert!(so.contains("LOAD_UNUSED_MACRO"), "{so}");
+    assert!(
+        !so.contains("Macro not referred to"),
+        "details need -v: {so}"
+    );
+
+    let so = stdout(&peregrine(["-v", "-V", &rules.path()]));
+    assert!(
+        so.contains("Macro not referred to by any other rule/macro"),
+        "{so}"
+    );
+}

@@ -1,0 +1,316 @@
+//! The engine: every event goes through the state engine, then through the rules of its type,
+//! and each match becomes an alert — the same path for live capture and capture-file replay.
+//!
+//! Key decisions:
+//! - **An immutable [`Engine`] and a mutable [`Pipeline`]**. The engine (compiled rules plus
+//!   settings) is shared behind an `Arc` and never changes; the pipeline owns the [`State`] and
+//!   every scratch buffer. Reload builds a new engine and publishes it through an
+//!   [`EngineHandle`]; the pipeline picks it up between two events, so no event is lost or
+//!   evaluated half by one engine and half by the other, and the state survives the swap.
+//! - **No allocation for an event that matches nothing**: the rule index is probed with the
+//!   event type taken straight from the record header before any field source is built, and
+//!   evaluation reuses the pipeline's scratch. Only a match allocates (its output text and
+//!   typed fields).
+//! - **Alerts leave through a small trait** ([`AlertSink`]) that receives a borrowed [`Match`]:
+//!   the Falco text/JSON shapes belong to the outputs crate, so this crate renders only the
+//!   rule's own output format and never a second Falco formatter.
+//! - **Replay is deterministic**: alert time is event time, and replay converts each capture
+//!   event into the kernel record layout ([`replay`]) so that it reaches the rules through the
+//!   very code the live agent runs.
+
+pub mod interest;
+pub mod replay;
+mod stats;
+
+#[cfg(feature = "live")]
+pub mod live;
+
+pub use stats::{LatencyHistogram, Stats, LATENCY_BUCKETS};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL};
+use peregrine_event::{Event, EventType, EventTypeSet};
+use peregrine_filter::format::OutputValue;
+use peregrine_filter::source::Extracted;
+use peregrine_rules::{Matching, Rule, RuleIdx, RuleSet, Scratch};
+use peregrine_state::{State, StateConfig};
+
+/// How the engine evaluates (Falco's `rule_matching` and the source name of its alerts).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `first` stops at the first matching rule of an event (Falco's default), `all` reports
+    /// every matching rule.
+    pub matching: Matching,
+    /// One event in `latency_sample` has its evaluation timed for the histogram (0 = never);
+    /// sampling keeps two clock reads off most events.
+    pub latency_sample: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            matching: Matching::First,
+            latency_sample: 64,
+        }
+    }
+}
+
+/// The compiled rules and settings; immutable once built.
+#[derive(Debug)]
+pub struct Engine {
+    rules: RuleSet,
+    settings: Settings,
+    procexit: Option<EventType>,
+}
+
+impl Engine {
+    pub fn new(rules: RuleSet, settings: Settings) -> Engine {
+        Engine {
+            rules,
+            settings,
+            procexit: EventType::from_name("procexit"),
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Every event type an active rule can match.
+    pub fn event_types(&self) -> EventTypeSet {
+        self.rules.event_types()
+    }
+
+    /// The type of a record from its header, without a name lookup.
+    fn type_of(&self, ev: &Event<'_>) -> Option<EventType> {
+        match ev.raw.kind {
+            KIND_SYSCALL => EventType::from_syscall_nr(u32::from(ev.raw.nr)),
+            KIND_PROCEXIT => self.procexit,
+            _ => None,
+        }
+    }
+}
+
+/// Where the current engine is published; cloned into whoever reloads. The pipeline checks
+/// one atomic per event and takes the lock only when the generation changed.
+#[derive(Debug)]
+pub struct EngineHandle {
+    current: Mutex<Arc<Engine>>,
+    generation: AtomicU64,
+}
+
+impl EngineHandle {
+    pub fn new(engine: Engine) -> Arc<EngineHandle> {
+        Arc::new(EngineHandle {
+            current: Mutex::new(Arc::new(engine)),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Publishes a new engine; pipelines switch to it before their next event.
+    pub fn swap(&self, engine: Engine) {
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        *cur = Arc::new(engine);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The engine published last.
+    pub fn load(&self) -> Arc<Engine> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// One rule match, borrowed from the pipeline for the duration of [`AlertSink::alert`].
+#[derive(Debug)]
+pub struct Match<'a> {
+    /// Event time, ns since the epoch.
+    pub time_ns: u64,
+    pub rule: &'a Rule,
+    /// The rule's output format rendered for the event (no time/priority prefix).
+    pub output: &'a str,
+    /// Falco's `output_fields`: each field of the output format with its typed value.
+    pub output_fields: &'a [(String, OutputValue)],
+}
+
+/// Receives the matches of the pipeline (the outputs crate, a test collector, a counter).
+pub trait AlertSink {
+    fn alert(&mut self, m: &Match<'_>);
+}
+
+/// Counts matches per rule name; the sink of tests and benches.
+#[derive(Debug, Default)]
+pub struct CountingSink {
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl AlertSink for CountingSink {
+    fn alert(&mut self, m: &Match<'_>) {
+        *self.counts.entry(m.rule.name.clone()).or_default() += 1;
+    }
+}
+
+impl<F: FnMut(&Match<'_>)> AlertSink for F {
+    fn alert(&mut self, m: &Match<'_>) {
+        self(m)
+    }
+}
+
+/// The per-thread half of the engine: state, scratch buffers and statistics.
+pub struct Pipeline {
+    engine: Arc<Engine>,
+    handle: Option<Arc<EngineHandle>>,
+    seen_generation: u64,
+    state: State,
+    scratch: Scratch,
+    matched: Vec<RuleIdx>,
+    values: Extracted,
+    output: String,
+    stats: Stats,
+    until_sample: u32,
+}
+
+impl Pipeline {
+    /// A pipeline over a fixed engine.
+    pub fn new(engine: Arc<Engine>, state: StateConfig) -> Pipeline {
+        let rules = engine.rules.rules().len();
+        Pipeline {
+            engine,
+            handle: None,
+            seen_generation: 0,
+            state: State::new(state),
+            scratch: Scratch::new(),
+            matched: Vec::new(),
+            values: Extracted::default(),
+            output: String::new(),
+            stats: Stats::new(rules),
+            until_sample: 0,
+        }
+    }
+
+    /// A pipeline that follows the engine published in `handle` (reload).
+    pub fn with_handle(handle: Arc<EngineHandle>, state: StateConfig) -> Pipeline {
+        let generation = handle.generation();
+        let mut p = Pipeline::new(handle.load(), state);
+        p.seen_generation = generation;
+        p.handle = Some(handle);
+        p
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The state, for seeding (from /proc or a capture's metadata) before the first event.
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Switches to a newly published engine, if any. Per-rule counters restart for the new
+    /// rule set; event counters and the histogram carry on.
+    fn follow_reload(&mut self) {
+        let Some(h) = &self.handle else { return };
+        let g = h.generation();
+        if g != self.seen_generation {
+            self.seen_generation = g;
+            self.engine = h.load();
+            self.stats.reset_rules(self.engine.rules.rules().len());
+            self.stats.reloads += 1;
+        }
+    }
+
+    /// Decodes and processes one kernel record; an undecodable record is counted and skipped.
+    pub fn process_record(&mut self, rec: &[u8], boot_to_epoch_ns: u64, sink: &mut dyn AlertSink) {
+        match Event::decode(rec, boot_to_epoch_ns) {
+            Ok(ev) => self.process(&ev, sink),
+            Err(_) => self.stats.decode_errors += 1,
+        }
+    }
+
+    /// Updates the state with `ev`, evaluates the rules of its type and hands each match to
+    /// `sink`.
+    pub fn process(&mut self, ev: &Event<'_>, sink: &mut dyn AlertSink) {
+        self.follow_reload();
+        self.stats.events += 1;
+        self.state.update(ev);
+        let engine = &*self.engine;
+        let Some(t) = engine.type_of(ev) else { return };
+        if engine.rules.rules_for(t).is_empty() {
+            return;
+        }
+        let timed = if engine.settings.latency_sample == 0 {
+            None
+        } else if self.until_sample == 0 {
+            self.until_sample = engine.settings.latency_sample - 1;
+            Some(Instant::now())
+        } else {
+            self.until_sample -= 1;
+            None
+        };
+        self.stats.evaluated += 1;
+        let mut src = self.state.source(ev);
+        engine.rules.evaluate(
+            &mut src,
+            engine.settings.matching,
+            &mut self.scratch,
+            &mut self.matched,
+        );
+        if let Some(start) = timed {
+            self.stats.latency.record(start.elapsed());
+        }
+        for &idx in &self.matched {
+            let Some(rule) = engine.rules.rule(idx) else {
+                continue;
+            };
+            self.stats.count_match(idx);
+            self.output.clear();
+            let format = rule.output_format();
+            format.render(&mut src, &mut self.values, &mut self.output);
+            let fields = format.values(&mut src, &mut self.values);
+            sink.alert(&Match {
+                time_ns: ev.ts,
+                rule,
+                output: &self.output,
+                output_fields: &fields,
+            });
+        }
+    }
+
+    /// Per-rule match counts by name (rules with no match are left out).
+    pub fn rule_counts(&self) -> Vec<(&str, u64)> {
+        self.stats
+            .rule_matches
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(i, n)| {
+                let r = self.engine.rules.rule(i as RuleIdx)?;
+                Some((r.name.as_str(), *n))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! The live source: the kernel capture drained into the pipeline.
+//!
+//! The capture's interest map is filled from [`crate::interest::interest`] (active rules ∪
+//! state needs under `base_syscalls`) and refreshed when the pipeline's engine changes, so a
+//! reload that adds a rule for a new syscall starts receiving it. The loop drains the ring on
+//! a short timeout (the capture never wakes us per event) and checks a stop flag and an
+//! optional deadline between drains.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peregrine_capture::{dedicated_syscalls, Capture, CaptureConfig, CaptureError, Counters};
+use peregrine_event::{EventType, EventTypeSet};
+use thiserror::Error;
+
+use crate::interest::{interest, BaseSyscalls};
+use crate::{AlertSink, Engine, Pipeline};
+
+#[derive(Debug, Error)]
+pub enum LiveError {
+    #[error("kernel capture: {0}")]
+    Capture(#[from] CaptureError),
+}
+
+/// How long one wait on the ring may last: bounds alert latency and stop latency.
+const POLL: Duration = Duration::from_millis(10);
+
+/// An attached kernel capture.
+pub struct LiveSource {
+    capture: Capture,
+    base: BaseSyscalls,
+    selected_for: Arc<Engine>,
+    selected: EventTypeSet,
+}
+
+impl LiveSource {
+    /// Loads and attaches the BPF programs with the interest `engine` needs.
+    pub fn open(engine: &Arc<Engine>, base: BaseSyscalls, ring_bytes: u32) -> Result<Self, LiveError> {
+        let selected = Self::selection(engine, &base);
+        let procexit = EventType::from_name("procexit").is_some_and(|t| selected.contains(t));
+        let cfg = CaptureConfig {
+            ring_bytes,
+            syscalls: selected,
+            procexit,
+            ..CaptureConfig::default()
+        };
+        let capture = Capture::open(&cfg)?;
+        Ok(LiveSource {
+            capture,
+            base,
+            selected_for: engine.clone(),
+            selected,
+        })
+    }
+
+    fn selection(engine: &Engine, base: &BaseSyscalls) -> EventTypeSet {
+        let mut available = dedicated_syscalls();
+        if let Some(t) = EventType::from_name("procexit") {
+            available.insert(t);
+        }
+        interest(&engine.event_types(), base, &available)
+    }
+
+    /// The event types the kernel currently delivers.
+    pub fn selected(&self) -> &EventTypeSet {
+        &self.selected
+    }
+
+    /// Rewrites the interest map if the pipeline's engine is not the one it was built for.
+    fn follow(&mut self, engine: &Arc<Engine>) -> Result<(), LiveError> {
+        if Arc::ptr_eq(&self.selected_for, engine) {
+            return Ok(());
+        }
+        let sel = Self::selection(engine, &self.base);
+        if sel != self.selected {
+            let procexit = EventType::from_name("procexit").is_some_and(|t| sel.contains(t));
+            self.capture.set_interest(&sel, procexit)?;
+            self.selected = sel;
+        }
+        self.selected_for = engine.clone();
+        Ok(())
+    }
+
+    /// Drains events into `pipe` until `stop` is set or `deadline` passes.
+    pub fn run(
+        &mut self,
+        pipe: &mut Pipeline,
+        sink: &mut dyn AlertSink,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+    ) -> Result<(), LiveError> {
+        while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+            self.capture.poll(POLL, |ev| pipe.process(ev, sink))?;
+            let engine = pipe.engine().clone();
+            self.follow(&engine)?;
+        }
+        // What the kernel already wrote is still processed.
+        self.capture.drain(|ev| pipe.process(ev, sink));
+        Ok(())
+    }
+
+    /// Kernel and delivery counters.
+    pub fn counters(&self) -> Result<Counters, LiveError> {
+        Ok(self.capture.counters()?)
+    }
+}

@@ -1,0 +1,666 @@
+//! Replay of scap capture files through the live pipeline.
+//!
+//! A capture's events use PPM codes, enter/exit pairs and Falco's already-converted flag
+//! values; the pipeline consumes the kernel record layout of `peregrine-event`. The
+//! [`Converter`] bridges the two by parameter *name*: each exit event becomes one record of the
+//! syscall with the same `evt.type`, every schema parameter taken from the exit or, when the
+//! exit lacks it (old capture layouts), from the same thread's preceding enter event — what
+//! libscap's converter does. Enter events themselves are not replayed: the kernel side of
+//! Peregrine emits exit records only, so replay shows rules exactly what live capture shows.
+//!
+//! Key decision: records are encoded directly into one reused buffer, with a per-PPM-code map
+//! from schema slot to capture parameter computed once, instead of going through the
+//! allocating `builder::RecordBuilder` per event; the builder stays the reference that the
+//! tests compare the converter against. Flag parameters are turned back into kernel values by
+//! inverting `peregrine-event`'s own conversions (probed bit by bit, so there is one flag
+//! table in the project).
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use peregrine_event::flags::Conv;
+use peregrine_event::raw::{
+    HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS, OFF_CPU, OFF_KIND, OFF_LEN, OFF_NPARAMS,
+    OFF_NR, OFF_PID, OFF_TID, OFF_TS, OFF_VERSION, RECORD_VERSION,
+};
+use peregrine_event::schema::{schema_for, ParamType, Schema};
+use peregrine_event::{Event, EventType};
+use peregrine_scap::table::{self, EventInfo};
+use peregrine_scap::{Metadata, Reader, ScapEvent};
+use peregrine_state::fd::{Fd, FdKind, Sock, L4};
+use peregrine_state::thread::{self, Process};
+use peregrine_state::users::UserDb;
+use peregrine_state::{container, State, StateConfig};
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+use crate::{AlertSink, Engine, Pipeline};
+use std::sync::Arc;
+
+/// Why a replay stopped.
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    #[error("opening capture {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: peregrine_scap::OpenError,
+    },
+    #[error("reading capture {path} at byte {offset}: {message}")]
+    Read {
+        path: String,
+        offset: u64,
+        message: String,
+    },
+}
+
+/// What the converter did with the events it saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConvertStats {
+    /// Events read from the capture.
+    pub read: u64,
+    /// Records produced (and replayed).
+    pub converted: u64,
+    /// Enter events (kept only to complete their exits).
+    pub enters: u64,
+    /// Exit parameters filled from the enter event.
+    pub merged_params: u64,
+    /// Events of a PPM code missing from the event table.
+    pub unknown: u64,
+    /// Events with no record schema here (non-syscall events, syscalls we do not capture).
+    pub unsupported: u64,
+    /// Parameters dropped because their bytes do not fit the record (width, length).
+    pub bad_params: u64,
+}
+
+/// Per PPM code: its record kind/nr/schema and, for each schema slot, the index of the
+/// parameter of the same name in the capture event (or none).
+struct CodeMap {
+    kind: u16,
+    nr: u16,
+    schema: &'static Schema,
+    slots: Vec<Option<u8>>,
+    /// Index of the event's own `pid` parameter (clone/execve), for the record header.
+    pid_slot: Option<usize>,
+}
+
+/// The last enter event of a thread, owned.
+#[derive(Default)]
+struct Stash {
+    name: &'static str,
+    code: u16,
+    data: Vec<u8>,
+    ranges: Vec<(u32, u32)>,
+}
+
+/// Converts capture events into kernel records; see the module documentation.
+pub struct Converter {
+    maps: FxHashMap<u16, Option<CodeMap>>,
+    enters: FxHashMap<u64, Stash>,
+    record: Vec<u8>,
+    stats: ConvertStats,
+}
+
+impl Default for Converter {
+    fn default() -> Self {
+        Converter::new()
+    }
+}
+
+fn map_for(info: &EventInfo) -> Option<CodeMap> {
+    let (kind, nr) = if info.name == "procexit" {
+        (KIND_PROCEXIT, 0)
+    } else {
+        let nr = EventType::from_name(info.name)?.syscall_nr()?;
+        (KIND_SYSCALL, u16::try_from(nr).ok()?)
+    };
+    let schema = schema_for(kind, nr)?;
+    if schema.params.len() > MAX_PARAMS {
+        return None;
+    }
+    let slots = schema
+        .params
+        .iter()
+        .map(|p| {
+            info.params
+                .iter()
+                .position(|d| d.name == p.name)
+                .and_then(|i| u8::try_from(i).ok())
+        })
+        .collect();
+    let pid_slot = schema.index_of("pid");
+    Some(CodeMap {
+        kind,
+        nr,
+        schema,
+        slots,
+        pid_slot,
+    })
+}
+
+impl Converter {
+    pub fn new() -> Converter {
+        Converter {
+            maps: FxHashMap::default(),
+            enters: FxHashMap::default(),
+            record: Vec::with_capacity(4096),
+            stats: ConvertStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> ConvertStats {
+        self.stats
+    }
+
+    /// Converts one capture event. Returns the record, or `None` for an event that produces
+    /// none (an enter event, an event without a schema); every such case is counted.
+    /// `pid_of` gives the process of a thread the event does not name itself.
+    pub fn convert(&mut self, ev: &ScapEvent<'_>, pid_of: impl Fn(u64) -> Option<i64>) -> Option<&[u8]> {
+        self.stats.read += 1;
+        let Some(info) = table::lookup(ev.ppm_type) else {
+            self.stats.unknown += 1;
+            return None;
+        };
+        if info.is_enter() {
+            self.stats.enters += 1;
+            let stash = self.enters.entry(ev.tid).or_default();
+            stash.name = info.name;
+            stash.code = info.code;
+            stash.data.clear();
+            stash.ranges.clear();
+            for p in ev.params.iter() {
+                let start = stash.data.len() as u32;
+                stash.data.extend_from_slice(p);
+                stash.ranges.push((start, stash.data.len() as u32));
+            }
+            return None;
+        }
+        let map = self.maps.entry(ev.ppm_type).or_insert_with(|| map_for(info));
+        let Some(map) = map.as_ref() else {
+            self.stats.unsupported += 1;
+            return None;
+        };
+        // The thread's enter event completes this exit only if it is of the same syscall.
+        let enter = self
+            .enters
+            .get(&ev.tid)
+            .filter(|s| s.name == info.name)
+            .and_then(|s| Some((s, table::lookup(s.code)?)));
+
+        let n = map.schema.params.len();
+        let rec = &mut self.record;
+        rec.clear();
+        rec.resize(HDR_SIZE + 2 * n, 0);
+        let mut pid = None;
+        for (i, p) in map.schema.params.iter().enumerate() {
+            let mut bytes = map.slots[i].and_then(|j| ev.params.get(j as usize));
+            if bytes.is_none_or(<[u8]>::is_empty) {
+                if let Some((s, einfo)) = enter {
+                    let from_enter = einfo
+                        .params
+                        .iter()
+                        .position(|d| d.name == p.name)
+                        .and_then(|j| s.ranges.get(j))
+                        .map(|&(a, b)| &s.data[a as usize..b as usize]);
+                    if from_enter.is_some_and(|b| !b.is_empty()) {
+                        self.stats.merged_params += 1;
+                        bytes = from_enter;
+                    }
+                }
+            }
+            let start = rec.len();
+            if let Some(b) = bytes.filter(|b| !b.is_empty()) {
+                if !encode(p.ty, b, rec) {
+                    rec.truncate(start);
+                    self.stats.bad_params += 1;
+                }
+            }
+            let len = rec.len() - start;
+            if len > usize::from(u16::MAX) {
+                rec.truncate(start);
+                self.stats.bad_params += 1;
+            }
+            if Some(i) == map.pid_slot && rec.len() > start {
+                pid = int_le(&rec[start..]).map(|v| v as i64);
+            }
+            let len = (rec.len() - start) as u16;
+            rec[HDR_SIZE + 2 * i..HDR_SIZE + 2 * i + 2].copy_from_slice(&len.to_le_bytes());
+        }
+        let pid = pid
+            .filter(|p| *p > 0)
+            .or_else(|| pid_of(ev.tid))
+            .unwrap_or(ev.tid as i64);
+        let total = rec.len() as u32;
+        rec[OFF_TS..OFF_TS + 8].copy_from_slice(&ev.ts.to_le_bytes());
+        rec[OFF_TID..OFF_TID + 4].copy_from_slice(&(ev.tid as u32).to_le_bytes());
+        rec[OFF_PID..OFF_PID + 4].copy_from_slice(&(pid as u32).to_le_bytes());
+        rec[OFF_LEN..OFF_LEN + 4].copy_from_slice(&total.to_le_bytes());
+        rec[OFF_KIND..OFF_KIND + 2].copy_from_slice(&map.kind.to_le_bytes());
+        rec[OFF_NR..OFF_NR + 2].copy_from_slice(&map.nr.to_le_bytes());
+        rec[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&(n as u16).to_le_bytes());
+        rec[OFF_CPU..OFF_CPU + 2].copy_from_slice(&ev.cpu.to_le_bytes());
+        rec[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        self.stats.converted += 1;
+        Some(&self.record)
+    }
+}
+
+fn int_le(b: &[u8]) -> Option<u64> {
+    Some(match b.len() {
+        1 => u64::from(b[0]),
+        2 => u64::from(u16::from_le_bytes([b[0], b[1]])),
+        4 => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        8 => u64::from_le_bytes(b.try_into().ok()?),
+        _ => return None,
+    })
+}
+
+/// Appends capture parameter bytes `b` encoded for record type `ty`; false if they do not fit.
+fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
+    use ParamType as T;
+    match ty {
+        T::Fd | T::Errno | T::Pid | T::Int | T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => {
+            if int_le(b).is_none() {
+                return false;
+            }
+            out.extend_from_slice(b);
+        }
+        T::Flags(_, conv) | T::Enum(_, conv) => {
+            let Some(v) = int_le(b) else { return false };
+            out.extend_from_slice(&to_kernel(conv, v).to_le_bytes());
+        }
+        T::Dyn => {
+            if b.len() != 9 {
+                return false;
+            }
+            out.extend_from_slice(b);
+        }
+        // Strings, lists, buffers and socket addresses share the capture's byte layout.
+        T::Str
+        | T::Path
+        | T::RelPath(_)
+        | T::Bytes
+        | T::List
+        | T::SockAddr
+        | T::SockTuple => out.extend_from_slice(b),
+    }
+    true
+}
+
+/// Inverse of one `Conv`, probed from `Conv::apply` itself.
+struct Inverse {
+    /// `(falco bits, kernel bits)`: each Falco bit set maps back to these kernel bits.
+    bits: Vec<(u64, u64)>,
+    /// Enumerations: Falco value → kernel value.
+    values: FxHashMap<u64, u64>,
+}
+
+fn inverse(conv: Conv) -> &'static Inverse {
+    static OPEN: OnceLock<Inverse> = OnceLock::new();
+    static CLONE: OnceLock<Inverse> = OnceLock::new();
+    static CLOEXEC: OnceLock<Inverse> = OnceLock::new();
+    static PTRACE: OnceLock<Inverse> = OnceLock::new();
+    static NONE: OnceLock<Inverse> = OnceLock::new();
+    let probe_bits = |conv: Conv, from: u32| {
+        let base = conv.apply(0);
+        let bits = (from..64)
+            .filter_map(|k| {
+                let f = conv.apply(1u64 << k) & !base;
+                (f != 0).then_some((f, 1u64 << k))
+            })
+            .collect();
+        Inverse {
+            bits,
+            values: FxHashMap::default(),
+        }
+    };
+    match conv {
+        // The access mode (two low bits) is an enumeration, handled in `to_kernel`.
+        Conv::OpenFlags => OPEN.get_or_init(|| probe_bits(conv, 2)),
+        Conv::CloneFlags => CLONE.get_or_init(|| probe_bits(conv, 0)),
+        Conv::Cloexec => CLOEXEC.get_or_init(|| probe_bits(conv, 0)),
+        Conv::PtraceRequest => PTRACE.get_or_init(|| Inverse {
+            bits: Vec::new(),
+            values: (0..0x4300u64)
+                .filter_map(|k| {
+                    let f = conv.apply(k);
+                    (f != 0).then_some((f, k))
+                })
+                .collect(),
+        }),
+        Conv::None | Conv::MountFlags => NONE.get_or_init(|| Inverse {
+            bits: Vec::new(),
+            values: FxHashMap::default(),
+        }),
+    }
+}
+
+/// A Falco (`PPM_*`) flag value back to the kernel value the record carries.
+fn to_kernel(conv: Conv, v: u64) -> u64 {
+    match conv {
+        Conv::None | Conv::MountFlags => v,
+        Conv::PtraceRequest => inverse(conv).values.get(&v).copied().unwrap_or(v),
+        _ => {
+            let mut k = 0;
+            if conv == Conv::OpenFlags {
+                // PPM_O_RDONLY=1, WRONLY=2, RDWR=3 → O_RDONLY=0, O_WRONLY=1, O_RDWR=2.
+                k |= match v & 3 {
+                    2 => 1,
+                    3 => 2,
+                    _ => 0,
+                };
+            }
+            for &(f, kb) in &inverse(conv).bits {
+                if v & f == f {
+                    k |= kb;
+                }
+            }
+            k
+        }
+    }
+}
+
+/// Seeds `state` with a capture's thread, fd and user tables (libsinsp's view at the start
+/// of the capture).
+pub fn seed_state(meta: &Metadata, state: &mut State) {
+    let mut procs: FxHashMap<i64, (Process, Vec<(i64, i64)>)> = FxHashMap::default();
+    // Main threads first, so a process takes its data from its leader when present.
+    let mut order: Vec<&peregrine_scap::ThreadInfo> = meta.threads.iter().collect();
+    order.sort_by_key(|t| t.tid != t.pid);
+    for t in order {
+        let pid = t.pid as i64;
+        let entry = procs
+            .entry(pid)
+            .or_insert_with(|| (process_of(t), Vec::new()));
+        entry.1.push((t.tid as i64, t.vtid));
+        for f in &t.fds {
+            if let Some(fd) = fd_of(&f.kind) {
+                entry.0.fds.insert(f.fd, fd);
+            }
+        }
+    }
+    for (tid, fds) in &meta.orphan_fds {
+        let Some(pid) = meta.thread(*tid).map(|t| t.pid as i64) else {
+            continue;
+        };
+        if let Some((p, _)) = procs.get_mut(&pid) {
+            for f in fds {
+                if let Some(fd) = fd_of(&f.kind) {
+                    p.fds.insert(f.fd, fd);
+                }
+            }
+        }
+    }
+    for (_, (p, tids)) in procs {
+        state.insert_process(p, &tids);
+    }
+    if !meta.users.is_empty() {
+        let mut passwd = String::new();
+        for u in &meta.users {
+            passwd.push_str(&format!(
+                "{}:x:{}:{}::{}:{}\n",
+                u.name, u.uid, u.gid, u.homedir, u.shell
+            ));
+        }
+        let mut group = String::new();
+        for g in &meta.groups {
+            group.push_str(&format!("{}:x:{}:\n", g.name, g.gid));
+        }
+        state.set_users("", UserDb::parse(&passwd, &group));
+    }
+}
+
+fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
+    let cgroups: Vec<(String, String)> = t
+        .cgroups
+        .strings()
+        .into_iter()
+        .filter_map(|c| {
+            let (subsys, path) = c.split_once('=')?;
+            Some((subsys.to_string(), path.to_string()))
+        })
+        .collect();
+    let cont = container::from_cgroups(cgroups.iter().map(|(s, p)| (s.as_str(), p.as_str())));
+    let mut exe_flags = 0;
+    for (on, bit) in [
+        (t.exe_writable, thread::EXE_WRITABLE),
+        (t.exe_upper_layer, thread::EXE_UPPER_LAYER),
+        (t.exe_from_memfd, thread::EXE_FROM_MEMFD),
+        (t.exe_lower_layer, thread::EXE_LOWER_LAYER),
+    ] {
+        if on {
+            exe_flags |= bit;
+        }
+    }
+    Process {
+        pid: t.pid as i64,
+        ppid: t.ptid as i64,
+        vpid: t.vpid,
+        sid: t.sid as i64,
+        vpgid: t.vpgid as i64,
+        comm: t.comm.clone(),
+        exe: t.exe.clone(),
+        exepath: t.exepath.clone(),
+        args: t.args.strings(),
+        env: t.env.strings(),
+        cwd: t.cwd.clone(),
+        uid: t.uid,
+        gid: t.gid,
+        loginuid: t.loginuid,
+        tty: t.tty,
+        cap_permitted: t.cap_permitted,
+        cap_inheritable: t.cap_inheritable,
+        cap_effective: t.cap_effective,
+        exe_ino: t.exe_ino,
+        exe_ino_ctime: t.exe_ino_ctime,
+        exe_ino_mtime: t.exe_ino_mtime,
+        exe_flags,
+        container_id: cont
+            .as_ref()
+            .map_or_else(|| "host".to_string(), |c| c.short_id().to_string()),
+        container_engine: cont.as_ref().map_or("", |c| c.engine),
+        cgroups,
+        pidns_init_start_ts: t.pidns_init_start_ts,
+        fdlimit: t.fdlimit,
+        vm_size: u64::from(t.vmsize_kb),
+        vm_rss: u64::from(t.vmrss_kb),
+        vm_swap: u64::from(t.vmswap_kb),
+        pf_major: t.pfmajor,
+        pf_minor: t.pfminor,
+        ..Process::default()
+    }
+}
+
+fn l4_of(proto: u8) -> L4 {
+    // scap_l4_proto: 1 TCP, 2 UDP, 3 ICMP, 4 RAW.
+    match proto {
+        1 => L4::Tcp,
+        2 => L4::Udp,
+        3 => L4::Icmp,
+        4 => L4::Raw,
+        _ => L4::Unknown,
+    }
+}
+
+fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
+    use peregrine_scap::fd_type as t;
+    use peregrine_scap::FdKind as S;
+    let name = k.name();
+    Some(match k {
+        S::Ipv4Socket {
+            sip,
+            dip,
+            sport,
+            dport,
+            l4proto,
+        } => {
+            let mut fd = Fd::new(FdKind::Ipv4, name);
+            let mut s = Sock::new(l4_of(*l4proto));
+            s.client = Some(((*sip).into(), *sport));
+            s.server = Some(((*dip).into(), *dport));
+            s.connected = true;
+            fd.sock = Some(s);
+            fd
+        }
+        S::Ipv6Socket {
+            sip,
+            dip,
+            sport,
+            dport,
+            l4proto,
+        } => {
+            let mut fd = Fd::new(FdKind::Ipv6, name);
+            let mut s = Sock::new(l4_of(*l4proto));
+            s.client = Some(((*sip).into(), *sport));
+            s.server = Some(((*dip).into(), *dport));
+            s.connected = true;
+            fd.sock = Some(s);
+            fd
+        }
+        S::Ipv4Server { ip, port, l4proto } => {
+            let mut fd = Fd::new(FdKind::Ipv4, name);
+            let mut s = Sock::new(l4_of(*l4proto));
+            s.server = Some(((*ip).into(), *port));
+            s.is_server = true;
+            fd.sock = Some(s);
+            fd
+        }
+        S::Ipv6Server { ip, port, l4proto } => {
+            let mut fd = Fd::new(FdKind::Ipv6, name);
+            let mut s = Sock::new(l4_of(*l4proto));
+            s.server = Some(((*ip).into(), *port));
+            s.is_server = true;
+            fd.sock = Some(s);
+            fd
+        }
+        S::Unix { .. } => Fd::new(FdKind::Unix, name),
+        S::File {
+            open_flags, dev, ..
+        } => {
+            let mut fd = Fd::new(FdKind::File, name.clone());
+            fd.nameraw = name;
+            fd.flags = *open_flags;
+            fd.dev = dev.unwrap_or(0);
+            fd
+        }
+        S::Named { fd_type, .. } => {
+            let kind = match *fd_type {
+                t::FILE => FdKind::File,
+                t::DIRECTORY => FdKind::Directory,
+                t::FIFO => FdKind::Pipe,
+                t::EVENT => FdKind::Event,
+                t::SIGNALFD => FdKind::Signalfd,
+                t::EVENTPOLL => FdKind::Eventpoll,
+                t::INOTIFY => FdKind::Inotify,
+                t::TIMERFD => FdKind::Timerfd,
+                t::NETLINK => FdKind::Netlink,
+                t::BPF => FdKind::Bpf,
+                t::USERFAULTFD => FdKind::Userfaultfd,
+                t::IOURING => FdKind::IoUring,
+                t::MEMFD => FdKind::Memfd,
+                t::PIDFD => FdKind::Pidfd,
+                _ => FdKind::Unknown,
+            };
+            Fd::new(kind, name)
+        }
+    })
+}
+
+/// What a replay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub convert: ConvertStats,
+    /// Processes seeded from the capture's metadata.
+    pub seeded_threads: usize,
+}
+
+/// State configuration for replay: no `/proc` lookups (the capture is another machine).
+pub fn replay_state_config() -> StateConfig {
+    StateConfig {
+        proc_root: None,
+        ..StateConfig::default()
+    }
+}
+
+/// A capture often starts in the middle of a process's life: its first event (typically an
+/// `execve` exit) names a thread the metadata does not list. Live, the state engine would read
+/// it from /proc; in replay the event itself is the only source, so a thread that carries its
+/// parent (`ptid`) is adopted with that parent before the state sees the event — the
+/// `execve` then fills in the rest, and `proc.pname` resolves as in libsinsp.
+fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
+    let tid = i64::from(ev.tid());
+    if state.thread(tid).is_some() {
+        return;
+    }
+    let Some(ptid) = ev.param("ptid").and_then(|v| v.ok()?.as_i64()) else {
+        return;
+    };
+    let pid = i64::from(ev.pid());
+    let p = Process {
+        pid,
+        ppid: ptid,
+        vpid: pid,
+        container_id: "host".to_string(),
+        ..Process::default()
+    };
+    state.insert_process(p, &[(tid, tid)]);
+}
+
+/// Replays an open capture through `pipe`, seeding its state first.
+pub fn replay_reader<R: Read>(
+    mut reader: Reader<R>,
+    name: &str,
+    pipe: &mut Pipeline,
+    sink: &mut dyn AlertSink,
+) -> Result<ReplayStats, ReplayError> {
+    seed_state(reader.metadata(), pipe.state_mut());
+    let seeded_threads = reader.metadata().threads.len();
+    let mut conv = Converter::new();
+    loop {
+        let ev = match reader.next_event() {
+            Ok(Some(ev)) => ev,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ReplayError::Read {
+                    path: name.to_string(),
+                    offset: e.offset,
+                    message: e.to_string(),
+                })
+            }
+        };
+        let state = pipe.state();
+        let rec = conv.convert(&ev, |tid| {
+            state.thread(tid as i64).map(|(_, p)| p.pid)
+        });
+        let Some(rec) = rec else { continue };
+        match Event::decode(rec, 0) {
+            Ok(e) => {
+                adopt_unknown_thread(&e, pipe.state_mut());
+                pipe.process(&e, sink)
+            }
+            Err(_) => pipe.stats.decode_errors += 1,
+        }
+    }
+    Ok(ReplayStats {
+        convert: conv.stats(),
+        seeded_threads,
+    })
+}
+
+/// Replays the capture file at `path` through a new pipeline over `engine`; returns the
+/// pipeline (its stats and state) and what the replay did.
+pub fn replay_file(
+    engine: Arc<Engine>,
+    path: &Path,
+    sink: &mut dyn AlertSink,
+) -> Result<(Pipeline, ReplayStats), ReplayError> {
+    let name = path.display().to_string();
+    let reader = Reader::open(path).map_err(|source| ReplayError::Open {
+        path: name.clone(),
+        source,
+    })?;
+    let mut pipe = Pipeline::new(engine, replay_state_config());
+    let stats = replay_reader(reader, &name, &mut pipe, sink)?;
+    Ok((pipe, stats))
+}

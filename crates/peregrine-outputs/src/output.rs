@@ -1,0 +1,56 @@
+//! The one trait every sink implements, and the error they share.
+//!
+//! Key decision: a sink is plain blocking code (`&mut self`, one line at a time) run on its
+//! own worker thread by the [`crate::queue`]; no sink needs to be async or thread-safe, and
+//! a sink that blocks (a dead HTTP server, a stuck program) only delays itself.
+
+use peregrine_rules::info::Priority;
+use std::io;
+
+/// Why a sink could not be built or could not deliver a line.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{output} output: cannot {op}: {source}")]
+    Io {
+        output: &'static str,
+        op: String,
+        source: io::Error,
+    },
+    #[error("http output: {url}: {reason}")]
+    Http { url: String, reason: String },
+    #[error("http output: TLS setup: {0}")]
+    Tls(String),
+    #[error("invalid value for '{key}': {reason}")]
+    Config { key: String, reason: String },
+    #[error("cannot start the worker thread of the {output} output: {source}")]
+    Spawn { output: String, source: io::Error },
+}
+
+impl OutputError {
+    pub(crate) fn io(output: &'static str, op: impl Into<String>, source: io::Error) -> Self {
+        OutputError::Io {
+            output,
+            op: op.into(),
+            source,
+        }
+    }
+}
+
+/// A destination for alert lines.
+pub trait Output: Send {
+    /// A short name for counters and logs (`stdout`, `file`, `syslog`, `program`, `http`).
+    fn name(&self) -> &str;
+
+    /// Delivers one formatted alert line (without trailing newline).
+    fn write(&mut self, line: &str, priority: Priority) -> Result<(), OutputError>;
+
+    /// Closes what the sink holds open so the next write reopens it (SIGUSR1, log rotation).
+    fn reopen(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+
+    /// Pushes out anything buffered; called when the queue runs empty and at shutdown.
+    fn flush(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,457 @@
+//! The delivery queue between the engine and the outputs.
+//!
+//! Key decisions:
+//! - **One bounded queue and one worker thread per output.** A slow or dead output fills
+//!   only its own queue and loses only its own alerts; Falco's single shared queue lets one
+//!   stuck HTTP endpoint delay stdout too. The cost is one thread per enabled output.
+//! - **Enqueue never blocks and never formats.** The caller pays for one `Arc` and, per
+//!   output, a short uncontended lock and a push; the line is formatted lazily by whichever
+//!   worker needs it first and shared by the others (`OnceLock`), so formatting happens
+//!   once, off the event path.
+//! - **No wake-up per alert under load.** A worker that has just delivered a batch lingers
+//!   ([`LINGER`]) and looks again instead of parking, so during an alert storm enqueue never
+//!   makes a futex call; only the first alert after an idle spell wakes a parked worker.
+//!   Measured here, a wake-up per alert cost the caller ≈ 2.5 µs (1 output) to ≈ 15 µs
+//!   (3 outputs). The price is up to [`LINGER`] of extra latency inside a burst.
+//! - **Every lost alert is counted** per output and cause (queue full, write error,
+//!   abandoned at shutdown); a full queue is never waited on.
+//! - **Reopen is a generation number**, not a queue message, so it works even when a queue
+//!   is full; an idle worker applies it within [`REOPEN_POLL`].
+
+use crate::alert::Alert;
+use crate::counters::{Counters, OutputStats, Snapshot};
+use crate::format::FormatOptions;
+use crate::output::{Output, OutputError};
+use crate::ratelimit::TokenBucket;
+use peregrine_rules::info::Priority;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Per-output queue length used when `outputs_queue.capacity` is 0 (Falco's "unbounded"):
+/// Peregrine never queues without bound.
+pub const DEFAULT_CAPACITY: usize = 16_384;
+/// How often an idle worker looks for a pending reopen.
+pub const REOPEN_POLL: Duration = Duration::from_millis(200);
+/// How long a worker that just emptied its queue waits before parking.
+pub const LINGER: Duration = Duration::from_millis(1);
+/// The most alerts a worker takes off its queue at once (they stop counting against the
+/// queue's capacity once taken).
+const BATCH: usize = 64;
+
+/// A bounded multi-producer queue whose consumer is woken only when it is parked.
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+struct QueueState {
+    items: VecDeque<Arc<Delivery>>,
+    parked: bool,
+    closed: bool,
+}
+
+enum Take {
+    Batch(Vec<Arc<Delivery>>),
+    Idle,
+    Closed,
+}
+
+impl Queue {
+    fn new(capacity: usize) -> Queue {
+        Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                parked: false,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Nothing in the state can be left half-updated by a panic: keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// False when the queue is full or closed.
+    fn push(&self, d: Arc<Delivery>) -> bool {
+        let mut st = self.lock();
+        if st.closed || st.items.len() >= self.capacity {
+            return false;
+        }
+        st.items.push_back(d);
+        let wake = st.parked;
+        drop(st);
+        if wake {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Takes up to [`BATCH`] alerts; parks up to `wait` when there are none.
+    fn take(&self, wait: Duration) -> Take {
+        let mut st = self.lock();
+        if st.items.is_empty() && !st.closed {
+            st.parked = true;
+            st = self
+                .ready
+                .wait_timeout_while(st, wait, |s| s.items.is_empty() && !s.closed)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+            st.parked = false;
+        }
+        if !st.items.is_empty() {
+            let n = st.items.len().min(BATCH);
+            Take::Batch(st.items.drain(..n).collect())
+        } else if st.closed {
+            Take::Closed
+        } else {
+            Take::Idle
+        }
+    }
+
+    fn drain_count(&self) -> usize {
+        let mut st = self.lock();
+        let n = st.items.len();
+        st.items.clear();
+        n
+    }
+}
+
+/// An output and how the queue treats it.
+pub struct OutputSpec {
+    pub output: Box<dyn Output>,
+    /// Alerts less severe than this are not sent to this output (Peregrine extension).
+    pub min_priority: Option<Priority>,
+    /// Queue length; 0 means [`DEFAULT_CAPACITY`].
+    pub capacity: usize,
+}
+
+impl OutputSpec {
+    pub fn new(output: Box<dyn Output>) -> OutputSpec {
+        OutputSpec {
+            output,
+            min_priority: None,
+            capacity: 0,
+        }
+    }
+}
+
+/// The `outputs.rate` / `outputs.max_burst` pair; `rate == 0` disables limiting.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateLimit {
+    pub rate: f64,
+    pub max_burst: u64,
+}
+
+/// One alert on its way, shared by every queue it is in.
+struct Delivery {
+    alert: Alert,
+    line: OnceLock<String>,
+    enqueued: Instant,
+}
+
+struct Shared {
+    format: FormatOptions,
+    /// Set at the shutdown deadline: workers stop writing and count what is left.
+    abandon: AtomicBool,
+}
+
+struct Worker {
+    name: String,
+    queue: Arc<Queue>,
+    min_priority: Option<Priority>,
+    stats: Arc<OutputStats>,
+    reopen: Arc<AtomicU64>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// What [`Dispatcher::enqueue`] did with an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued for this many outputs (0 when every output filtered it out or was full).
+    Queued(usize),
+    /// Refused by the rate limiter.
+    RateLimited,
+}
+
+/// How the shutdown went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Outputs whose worker had not finished at the deadline (blocked in a write); their
+    /// threads are left to finish or die with the process.
+    pub unfinished: Vec<String>,
+}
+
+/// Routes alerts to outputs through bounded per-output queues.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    workers: Vec<Worker>,
+    counters: Arc<Counters>,
+    limiter: Option<Mutex<TokenBucket>>,
+    started: Instant,
+    done_rx: Receiver<usize>,
+}
+
+impl Dispatcher {
+    /// Starts one worker thread per output.
+    pub fn new(
+        format: FormatOptions,
+        outputs: Vec<OutputSpec>,
+        rate: RateLimit,
+    ) -> Result<Dispatcher, OutputError> {
+        let shared = Arc::new(Shared {
+            format,
+            abandon: AtomicBool::new(false),
+        });
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut workers = Vec::with_capacity(outputs.len());
+        for (index, spec) in outputs.into_iter().enumerate() {
+            let name = spec.output.name().to_string();
+            let capacity = if spec.capacity == 0 {
+                DEFAULT_CAPACITY
+            } else {
+                spec.capacity
+            };
+            let queue = Arc::new(Queue::new(capacity));
+            let stats = Arc::new(OutputStats::default());
+            let reopen = Arc::new(AtomicU64::new(0));
+            let ctx = WorkerCtx {
+                output: spec.output,
+                queue: queue.clone(),
+                shared: shared.clone(),
+                stats: stats.clone(),
+                reopen: reopen.clone(),
+                seen_reopen: 0,
+            };
+            let done = done_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("output-{name}"))
+                .spawn(move || {
+                    ctx.run();
+                    let _ = done.send(index);
+                })
+                .map_err(|source| OutputError::Spawn {
+                    output: name.clone(),
+                    source,
+                })?;
+            workers.push(Worker {
+                name,
+                queue,
+                min_priority: spec.min_priority,
+                stats,
+                reopen,
+                handle: Some(handle),
+            });
+        }
+        let started = Instant::now();
+        let limiter =
+            (rate.rate > 0.0).then(|| Mutex::new(TokenBucket::new(rate.rate, rate.max_burst, 0)));
+        Ok(Dispatcher {
+            shared,
+            workers,
+            counters: Arc::new(Counters::default()),
+            limiter,
+            started,
+            done_rx,
+        })
+    }
+
+    /// Hands an alert to every output whose minimum priority it meets. Never blocks: an
+    /// output whose queue is full loses the alert and counts it.
+    pub fn enqueue(&self, alert: Alert) -> Enqueued {
+        self.counters.count_alert(&alert.rule, alert.priority);
+        if let Some(limiter) = &self.limiter {
+            let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let mut bucket = limiter.lock().unwrap_or_else(|p| p.into_inner());
+            if !bucket.claim(now) {
+                self.counters.count_rate_limited();
+                return Enqueued::RateLimited;
+            }
+        }
+        let priority = alert.priority;
+        let delivery = Arc::new(Delivery {
+            alert,
+            line: OnceLock::new(),
+            enqueued: Instant::now(),
+        });
+        let mut queued = 0;
+        for w in &self.workers {
+            // Priorities order most severe first: a larger value is less severe.
+            if w.min_priority.is_some_and(|min| priority > min) {
+                w.stats.filtered.fetch_add(1, Relaxed);
+                continue;
+            }
+            if w.queue.push(delivery.clone()) {
+                w.stats.enqueued.fetch_add(1, Relaxed);
+                queued += 1;
+            } else {
+                w.stats.dropped_queue_full.fetch_add(1, Relaxed);
+            }
+        }
+        Enqueued::Queued(queued)
+    }
+
+    /// Asks every output to close and reopen what it holds (files, pipes, sockets) before
+    /// its next write. Safe to call from the thread that handles SIGUSR1.
+    pub fn reopen(&self) {
+        for w in &self.workers {
+            w.reopen.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The names of the outputs, in the order given.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.workers.iter().map(|w| w.name.as_str()).collect()
+    }
+
+    /// A copy of all counters.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(
+            &self.counters,
+            self.workers
+                .iter()
+                .map(|w| w.stats.snapshot(&w.name))
+                .collect(),
+        )
+    }
+
+    /// Stops accepting alerts, lets every output drain its queue until `deadline` from now,
+    /// then abandons (and counts) what is left. Outputs are flushed.
+    pub fn shutdown(mut self, deadline: Duration) -> (ShutdownReport, Snapshot) {
+        let until = Instant::now() + deadline;
+        for w in &self.workers {
+            w.queue.close();
+        }
+        let mut pending = self.workers.len();
+        while pending > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.done_rx.recv_timeout(left) {
+                Ok(i) => {
+                    pending -= 1;
+                    if let Some(h) = self.workers.get_mut(i).and_then(|w| w.handle.take()) {
+                        let _ = h.join();
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if pending > 0 {
+            self.shared.abandon.store(true, Relaxed);
+            // Workers that are between writes notice the flag promptly; give them a moment
+            // to count what they abandon.
+            let grace = Instant::now() + REOPEN_POLL;
+            while pending > 0 {
+                let left = grace.saturating_duration_since(Instant::now());
+                match self.done_rx.recv_timeout(left) {
+                    Ok(i) => {
+                        pending -= 1;
+                        if let Some(h) = self.workers.get_mut(i).and_then(|w| w.handle.take()) {
+                            let _ = h.join();
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let unfinished = self
+            .workers
+            .iter()
+            .filter(|w| w.handle.is_some())
+            .map(|w| w.name.clone())
+            .collect();
+        (ShutdownReport { unfinished }, self.snapshot())
+    }
+}
+
+impl Drop for Dispatcher {
+    /// Dropped without [`Dispatcher::shutdown`]: workers deliver what is queued and exit
+    /// on their own.
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.queue.close();
+        }
+    }
+}
+
+struct WorkerCtx {
+    output: Box<dyn Output>,
+    queue: Arc<Queue>,
+    shared: Arc<Shared>,
+    stats: Arc<OutputStats>,
+    reopen: Arc<AtomicU64>,
+    seen_reopen: u64,
+}
+
+impl WorkerCtx {
+    fn run(mut self) {
+        loop {
+            match self.queue.take(REOPEN_POLL) {
+                Take::Batch(batch) => {
+                    self.apply_reopen();
+                    let mut rest = batch.iter();
+                    for d in rest.by_ref() {
+                        if self.shared.abandon.load(Relaxed) {
+                            self.stats.abandoned.fetch_add(1, Relaxed);
+                            break;
+                        }
+                        self.deliver(d);
+                    }
+                    if self.shared.abandon.load(Relaxed) {
+                        let left = rest.count() + self.queue.drain_count();
+                        self.stats.abandoned.fetch_add(left as u64, Relaxed);
+                        break;
+                    }
+                    // Linger instead of parking: more alerts are likely to follow, and
+                    // they can then be queued without waking this thread.
+                    std::thread::sleep(LINGER);
+                }
+                Take::Idle => {
+                    if self.shared.abandon.load(Relaxed) {
+                        break;
+                    }
+                    self.apply_reopen();
+                    if let Err(e) = self.output.flush() {
+                        self.stats.count_error(&e);
+                    }
+                }
+                Take::Closed => break,
+            }
+        }
+        if let Err(e) = self.output.flush() {
+            self.stats.count_error(&e);
+        }
+    }
+
+    fn deliver(&mut self, d: &Delivery) {
+        let line = d.line.get_or_init(|| self.shared.format.format(&d.alert));
+        match self.output.write(line, d.alert.priority) {
+            Ok(()) => {
+                self.stats.delivered.fetch_add(1, Relaxed);
+                self.stats.observe_latency(d.enqueued.elapsed());
+            }
+            Err(e) => self.stats.count_error(&e),
+        }
+    }
+
+    fn apply_reopen(&mut self) {
+        let gen = self.reopen.load(Relaxed);
+        if gen != self.seen_reopen {
+            self.seen_reopen = gen;
+            if let Err(e) = self.output.reopen() {
+                self.stats.count_error(&e);
+            }
+        }
+    }
+}
