@@ -565,11 +565,19 @@ static __always_inline void rec_submit(struct rec *r)
 	}
 	h->len = len;
 	h->reserved = 0;
-	/* Wake the reader only when half full: the timer-driven drain handles the rest. */
+	/*
+	 * Wake the reader only when the ring is over half full, and then on one record in 64
+	 * per CPU: a consumer that has fallen behind is already awake or about to be, and a
+	 * forced wakeup per record (an irq_work each) multiplied the cost of every event by ten
+	 * in that state. The timer-driven drain handles everything else.
+	 */
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_query(&pg_events, BPF_RB_AVAIL_DATA) >
-	    bpf_ringbuf_query(&pg_events, BPF_RB_RING_SIZE) / 2)
-		flags = BPF_RB_FORCE_WAKEUP;
+	    bpf_ringbuf_query(&pg_events, BPF_RB_RING_SIZE) / 2) {
+		__u64 *n = (__u64 *)&r->b[PG_SCRATCH_SIZE - 8];
+		if ((*n)++ % 64 == 0)
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
 	if (bpf_ringbuf_output(&pg_events, r->b, len, flags) == 0) {
 		c->events++;
 	} else {
@@ -1335,7 +1343,10 @@ static __always_inline void get_args(struct pt_regs *regs, struct pg_stash *out)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 nr = regs->orig_ax;
-	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+	/* Only syscalls that opted in have a stash: skip the hash lookup for the others. */
+	struct pg_stash *st = nr < PG_MAX_SYSCALLS && (interest(nr) & PG_INTEREST_AT_ENTER)
+				      ? bpf_map_lookup_elem(&pg_stash, &tid)
+				      : NULL;
 	if (st) {
 		bool same = st->nr == nr;
 		if (same)

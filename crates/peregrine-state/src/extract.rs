@@ -364,6 +364,41 @@ impl EventSource<'_, '_> {
                     out.push(bool_slot(r < 0))
                 }
             }
+            F::EvtIsIo | F::EvtIsIoRead | F::EvtIsIoWrite | F::EvtIoDir => {
+                let name = ev.name();
+                let read = matches!(
+                    name,
+                    "read"
+                        | "readv"
+                        | "pread64"
+                        | "preadv"
+                        | "preadv2"
+                        | "recv"
+                        | "recvfrom"
+                        | "recvmsg"
+                        | "recvmmsg"
+                );
+                let write = matches!(
+                    name,
+                    "write"
+                        | "writev"
+                        | "pwrite64"
+                        | "pwritev"
+                        | "pwritev2"
+                        | "send"
+                        | "sendto"
+                        | "sendmsg"
+                        | "sendmmsg"
+                );
+                match id {
+                    F::EvtIsIo => out.push(bool_slot(read || write)),
+                    F::EvtIsIoRead => out.push(bool_slot(read)),
+                    F::EvtIsIoWrite => out.push(bool_slot(write)),
+                    _ if read => out.push_str("r"),
+                    _ if write => out.push_str("w"),
+                    _ => {}
+                }
+            }
             F::EvtCount | F::EvtCountExit => out.push(Slot::UInt(1)),
             F::EvtCountError => out.push(Slot::UInt(u64::from(self.res().is_some_and(|r| r < 0)))),
             F::EvtBuffer => {
@@ -799,6 +834,37 @@ impl EventSource<'_, '_> {
                         let s: Vec<String> =
                             c.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
                         opt(out, &s.join(", "))
+                    }
+                    F::ContainerMounts => {
+                        let all: Vec<String> = c.mounts.iter().map(|m| m.render()).collect();
+                        opt(out, &all.join(","))
+                    }
+                    F::ContainerMount
+                    | F::ContainerMountSource
+                    | F::ContainerMountDest
+                    | F::ContainerMountMode
+                    | F::ContainerMountRdwr
+                    | F::ContainerMountPropagation => {
+                        // mount.source is chosen by destination, the others by source.
+                        let m = match arg {
+                            FieldArg::Key(k) => c.find_mount(k, id == F::ContainerMountSource),
+                            FieldArg::Index(i) => {
+                                usize::try_from(*i).ok().and_then(|i| c.mounts.get(i))
+                            }
+                            FieldArg::None => return true,
+                        };
+                        match (id, m) {
+                            (F::ContainerMount, None) => out.push_str("none"),
+                            (_, None) => {}
+                            (F::ContainerMount, Some(m)) => out.push_str(&m.render()),
+                            (F::ContainerMountSource, Some(m)) => out.push_str(&m.source),
+                            (F::ContainerMountDest, Some(m)) => out.push_str(&m.dest),
+                            (F::ContainerMountMode, Some(m)) => out.push_str(&m.mode),
+                            (F::ContainerMountRdwr, Some(m)) => {
+                                out.push_str(if m.rw { "true" } else { "false" })
+                            }
+                            (_, Some(m)) => out.push_str(&m.propagation),
+                        }
                     }
                     F::K8sPodName => opt(out, c.label("io.kubernetes.pod.name").unwrap_or("")),
                     F::K8sNsName => opt(out, c.label("io.kubernetes.pod.namespace").unwrap_or("")),

@@ -19,8 +19,7 @@
 //!   podman/docker API once per container; until it answers, name/image/labels have no value.
 //!
 //! What is not here yet: CRI (containerd/CRI-O) metadata and pod sandbox labels
-//! (`k8s.pod.labels`), container mounts and
-//! `fdlist.*` for poll-like events. Syscall dispatch assumes x86-64 numbers, as the capture does.
+//! (`k8s.pod.labels`), `evt.category`/latency fields, and `fdlist.*` for poll-like events. Syscall dispatch assumes x86-64 numbers, as the capture does.
 
 pub mod caps;
 pub mod container;

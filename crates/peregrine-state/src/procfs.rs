@@ -68,7 +68,7 @@ fn split_nul(b: &[u8], budget: usize) -> Vec<String> {
 
 /// Fields of `/proc/<pid>/stat` after the comm: (ppid, pgrp, session, tty, starttime ticks).
 fn parse_stat(s: &str) -> Option<(i64, i64, i64, u32, u64)> {
-    let rest = &s[s.rfind(')')? + 2..];
+    let rest = s.get(s.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some((
         f.get(1)?.parse().ok()?,
@@ -407,6 +407,8 @@ mod tests {
             Some(("::1".parse().expect("ip"), 8080))
         );
         assert_eq!(parse_hex_addr("zz:1"), None);
+        // A truncated line ending at the comm must not panic.
+        assert_eq!(parse_stat("1 (x)"), None);
         assert_eq!(innermost(Some("4242\t7")), Some(7));
     }
 }

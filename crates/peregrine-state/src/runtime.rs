@@ -35,9 +35,66 @@ pub struct ContainerInfo {
     pub host_pid: bool,
     pub host_network: bool,
     pub host_ipc: bool,
+    pub mounts: Vec<Mount>,
+}
+
+/// One mount of a container (`container.mount*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mount {
+    pub source: String,
+    pub dest: String,
+    pub mode: String,
+    pub rw: bool,
+    pub propagation: String,
+}
+
+impl Mount {
+    /// `source:dest:mode:rdwr:propagation`, libsinsp's rendering of one mount.
+    pub fn render(&self) -> String {
+        format!(
+            "{}:{}:{}:{}:{}",
+            self.source, self.dest, self.mode, self.rw, self.propagation
+        )
+    }
+}
+
+/// fnmatch-style glob without path semantics (`*` also matches `/`), as libsinsp matches
+/// `container.mount.dest[/proc*]` arguments.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 impl ContainerInfo {
+    /// The mount chosen by a field argument: a number is an index, anything else a glob
+    /// matched against the mount's source (or its destination when `by_dest`).
+    pub fn find_mount(&self, key: &str, by_dest: bool) -> Option<&Mount> {
+        if let Ok(i) = key.parse::<usize>() {
+            return self.mounts.get(i);
+        }
+        self.mounts.iter().find(|m| {
+            let what = if by_dest { &m.dest } else { &m.source };
+            glob(key, what)
+        })
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels
             .iter()
@@ -195,6 +252,21 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
         .unwrap_or_default();
     labels.sort();
     let host = |mode: &str| s(v, &["HostConfig", mode]) == "host";
+    let mounts = v
+        .get("Mounts")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|m| Mount {
+                    source: s(m, &["Source"]),
+                    dest: s(m, &["Destination"]),
+                    mode: s(m, &["Mode"]),
+                    rw: m.get("RW").and_then(Json::as_bool).unwrap_or(false),
+                    propagation: s(m, &["Propagation"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     ContainerInfo {
         name: s(v, &["Name"]).trim_start_matches('/').to_string(),
         image_repository,
@@ -213,6 +285,7 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
         host_pid: host("PidMode"),
         host_network: host("NetworkMode"),
         host_ipc: host("IpcMode"),
+        mounts,
     }
 }
 
@@ -288,6 +361,22 @@ mod tests {
     }
 
     #[test]
+    fn globs_like_fnmatch() {
+        for (p, t, want) in [
+            ("/proc*", "/proc", true),
+            ("/proc*", "/proc/sys/kernel", true),
+            ("/proc*", "/pro", false),
+            ("/var/run/docker.sock", "/var/run/docker.sock", true),
+            ("/root*", "/home", false),
+            ("/a?c", "/abc", true),
+            ("*", "", true),
+            ("/", "/etc", false),
+        ] {
+            assert_eq!(glob(p, t), want, "{p} ~ {t}");
+        }
+    }
+
+    #[test]
     fn parses_times() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z"), Some(1_000_000_000));
         assert_eq!(
@@ -310,7 +399,8 @@ mod tests {
             "Config": {"Image": "docker.io/library/nginx:1.25", "Labels": {"b": "2", "a": "1"}},
             "State": {"StartedAt": "1970-01-01T00:00:02Z"},
             "HostConfig": {"Privileged": true, "PidMode": "host", "NetworkMode": "bridge"},
-            "NetworkSettings": {"IPAddress": "10.88.0.2"}
+            "NetworkSettings": {"IPAddress": "10.88.0.2"},
+            "Mounts": [{"Source": "/proc", "Destination": "/host/proc", "Mode": "", "RW": false, "Propagation": "rprivate"}]
         });
         let c = parse_inspect(&doc);
         assert_eq!(c.name, "web");
@@ -326,6 +416,17 @@ mod tests {
         assert!(c.privileged && c.host_pid && !c.host_network);
         assert_eq!((c.start_ts, c.ip.as_str()), (2_000_000_000, "10.88.0.2"));
         assert_eq!(c.label("b"), Some("2"));
+        assert_eq!(c.mounts[0].render(), "/proc:/host/proc::false:rprivate");
+        assert_eq!(
+            c.find_mount("/pro*", false).map(|m| m.dest.as_str()),
+            Some("/host/proc")
+        );
+        assert_eq!(
+            c.find_mount("/host/*", true).map(|m| m.source.as_str()),
+            Some("/proc")
+        );
+        assert_eq!(c.find_mount("0", false).map(|m| m.rw), Some(false));
+        assert_eq!(c.find_mount("/etc", false), None);
         assert_eq!(
             parse_inspect(&serde_json::json!([])),
             ContainerInfo::default()

@@ -115,6 +115,8 @@ pub struct State {
     pub(crate) first_ts: u64,
     pub(crate) prev_ts: u64,
     pub(crate) cur_ts: u64,
+    /// The current event's thread and its pid, so handlers skip the tid → pid probe.
+    cur_thread: Option<(i64, i64)>,
     pub(crate) users: FxHashMap<String, UserDb>,
     pub(crate) hostname: String,
     pub(crate) containers: FxHashMap<String, Meta>,
@@ -154,7 +156,11 @@ impl<'e, 'a> P<'e, 'a> {
 
     /// Parameter `name`, decoded on demand (only the few a handler reads are decoded).
     fn param(&self, name: &str) -> Option<Result<Value<'a>, ValueError>> {
-        let i = self.ev.schema.index_of(name)?;
+        // Parameter names are short: an inline byte comparison beats a libc memcmp call per
+        // candidate on this path.
+        let i = self.ev.schema.params.iter().position(|p| {
+            p.name.len() == name.len() && p.name.bytes().zip(name.bytes()).all(|(a, b)| a == b)
+        })?;
         let ty = self.ev.schema.params.get(i)?.ty;
         let v = Value::decode(ty, self.raw.get(i)?);
         if v.is_err() {
@@ -252,6 +258,7 @@ impl State {
             first_ts: 0,
             prev_ts: 0,
             cur_ts: 0,
+            cur_thread: None,
             users: FxHashMap::default(),
             hostname,
             containers: FxHashMap::default(),
@@ -418,8 +425,17 @@ impl State {
         if self.resolver.is_some() {
             self.poll_containers();
         }
+        let threads_before = self.counters.threads_added;
         self.apply(ev);
-        self.want_container(i64::from(ev.tid()));
+        // A container can only appear with a new thread or an exec (a cgroup change without
+        // either is not tracked), so only those events pay for the container checks; a failed
+        // lookup is retried at the container's next new process.
+        let op = ev.ev.raw.nr;
+        if self.counters.threads_added != threads_before
+            || (ev.ev.raw.kind == KIND_SYSCALL && matches!(op, 59 | 322))
+        {
+            self.want_container(i64::from(ev.tid()));
+        }
         if ev.malformed.get() {
             self.counters.malformed += 1;
         }
@@ -496,6 +512,7 @@ impl State {
     }
 
     fn apply(&mut self, ev: &P<'_, '_>) {
+        self.cur_thread = None;
         if let Some((pid, fd)) = self.pending_close.take() {
             if let Some(p) = self.table.procs.get_mut(&pid) {
                 p.fds.remove(&fd);
@@ -529,6 +546,7 @@ impl State {
         if !self.table.threads.contains_key(&tid) {
             self.lookup_unknown(tid, i64::from(ev.pid()));
         }
+        self.cur_thread = self.table.threads.get(&tid).map(|t| (tid, t.pid));
         match op {
             // execve, execveat
             59 | 322 => self.on_exec(ev),
@@ -759,7 +777,10 @@ impl State {
     }
 
     fn proc_mut(&mut self, tid: i64) -> Option<&mut Process> {
-        let pid = self.table.threads.get(&tid)?.pid;
+        let pid = match self.cur_thread {
+            Some((t, pid)) if t == tid => pid,
+            _ => self.table.threads.get(&tid)?.pid,
+        };
         self.table.procs.get_mut(&pid)
     }
 
@@ -1043,7 +1064,8 @@ impl State {
             Some(Ok(Value::Str(b))) => b,
             _ => &[][..],
         };
-        let flags = if ev.name() == "creat" {
+        let flags = if ev.ev.raw.nr == 85 {
+            // creat
             // O_WRONLY | O_CREAT | O_TRUNC
             2 | PPM_O_CREAT | (1 << 8)
         } else {

@@ -645,6 +645,10 @@ fn socket_connect_then_sendto_renames() {
         ("fd.name", "10.0.0.5:5353->8.8.8.8:53"),
         ("fd.name_changed", "true"),
         ("fd.rport", "53"),
+        ("evt.is_io", "true"),
+        ("evt.is_io_write", "true"),
+        ("evt.is_io_read", "false"),
+        ("evt.io_dir", "w"),
     ]);
     sim.ev(
         "sendto",
@@ -864,7 +868,7 @@ fn container_metadata_from_a_fake_api_socket() {
         // Two requests: the container, then an unknown one (404).
         let mut paths = Vec::new();
         for answer in [
-            r#"{"Name":"/web","Image":"sha256:6f7e2741b66b99","Config":{"Image":"localhost/pgtest:v2","Labels":{"app":"web","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod"}},"State":{"StartedAt":"1970-01-01T00:00:01Z"},"HostConfig":{"Privileged":true,"NetworkMode":"host"},"NetworkSettings":{"IPAddress":"10.88.0.7"}}"#,
+            r#"{"Name":"/web","Image":"sha256:6f7e2741b66b99","Config":{"Image":"localhost/pgtest:v2","Labels":{"app":"web","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod"}},"State":{"StartedAt":"1970-01-01T00:00:01Z"},"HostConfig":{"Privileged":true,"NetworkMode":"host"},"NetworkSettings":{"IPAddress":"10.88.0.7"},"Mounts":[{"Source":"/var/run/docker.sock","Destination":"/var/run/docker.sock","Mode":"","RW":true,"Propagation":"rprivate"},{"Source":"/proc","Destination":"/host/proc","Mode":"ro","RW":false,"Propagation":""}]}"#,
             "",
         ] {
             let (mut s, _) = listener.accept().expect("accept");
@@ -936,26 +940,40 @@ fn container_metadata_from_a_fake_api_socket() {
     assert!(known, "the fake API answered: {:?}", sim.state.counters());
     sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(9))])
         .check(&[
-            ("container.name", "web"),
-            ("container.image", "localhost/pgtest:v2"),
-            ("container.image.repository", "localhost/pgtest"),
-            ("container.image.tag", "v2"),
-            ("container.image.id", "6f7e2741b66b"),
-            ("container.label[app]", "web"),
-            ("container.label.app", "web"),
-            (
-                "container.labels",
-                "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
-            ),
-            ("container.privileged", "true"),
-            ("container.host_network", "true"),
-            ("container.host_pid", "false"),
-            ("container.ip", "10.88.0.7"),
-            ("container.start_ts", "1000000000"),
-            ("k8s.pod.name", "web-0"),
-            ("k8s.ns.name", "prod"),
-            ("container.type", "podman"),
-        ]);
+        ("container.name", "web"),
+        ("container.image", "localhost/pgtest:v2"),
+        ("container.image.repository", "localhost/pgtest"),
+        ("container.image.tag", "v2"),
+        ("container.image.id", "6f7e2741b66b"),
+        ("container.label[app]", "web"),
+        ("container.label.app", "web"),
+        (
+            "container.labels",
+            "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
+        ),
+        ("container.privileged", "true"),
+        ("container.host_network", "true"),
+        ("container.host_pid", "false"),
+        ("container.ip", "10.88.0.7"),
+        ("container.start_ts", "1000000000"),
+        ("k8s.pod.name", "web-0"),
+        ("container.mount.dest[/proc*]", "/host/proc"),
+        (
+            "container.mount.dest[/var/run/docker.sock]",
+            "/var/run/docker.sock",
+        ),
+        ("container.mount.dest[/etc]", "<NA>"),
+        ("container.mount.source[/host/*]", "/proc"),
+        ("container.mount.rdwr[/proc]", "false"),
+        ("container.mount[1]", "/proc:/host/proc:ro:false:"),
+        ("container.mount[/nothing]", "none"),
+        (
+            "container.mounts",
+            "/var/run/docker.sock:/var/run/docker.sock::true:rprivate,/proc:/host/proc:ro:false:",
+        ),
+        ("k8s.ns.name", "prod"),
+        ("container.type", "podman"),
+    ]);
     // An unknown container: looked up once, failure cached and counted.
     let other = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff";
     let cg2 = format!("memory=/docker/{other}");
@@ -1033,4 +1051,55 @@ fn orphans_move_to_their_reaper() {
     );
     sim.ev("close", 400, 400, &[("res", i(0)), ("fd", i(1))])
         .check(&[("proc.ppid", "0"), ("proc.pname", "<NA>")]);
+}
+
+/// Every field of the catalogue extracts without panicking on events with and without an fd,
+/// in and out of containers, and the fields this crate implements all produce a value on a
+/// rich event (so a catalogue addition or a dropped match arm shows up here).
+#[test]
+fn every_catalogue_field_extracts() {
+    use peregrine_filter::fields::FIELDS;
+    use peregrine_filter::{FieldArg, FieldRequest};
+    let mut sim = Sim::new();
+    sim.ev(
+        "openat",
+        100,
+        100,
+        &[
+            ("fd", i(3)),
+            ("dirfd", i(-100)),
+            ("name", s("/etc/passwd")),
+            ("flags", u(0)),
+        ],
+    );
+    let mut with_value = 0;
+    for f in FIELDS {
+        let arg = if f.flags.arg_required {
+            if f.flags.arg_index {
+                FieldArg::Index(1)
+            } else {
+                FieldArg::Key("x".into())
+            }
+        } else {
+            FieldArg::None
+        };
+        let req = FieldRequest { id: f.id, arg };
+        let ev = Event::decode(&sim.last, 0).expect("decodes");
+        let mut out = Extracted::default();
+        sim.state.source(&ev).extract(&req, &mut out);
+        if !out.is_empty() {
+            with_value += 1;
+        } else if std::env::var_os("PG_LIST_EMPTY").is_some() {
+            eprintln!("no value: {}", f.name);
+        }
+        // A procexit (no fd, thread about to go) must not trip anything either.
+        let rec = RecordBuilder::procexit().thread(100, 100).build();
+        let ev = Event::decode(&rec, 0).expect("decodes");
+        sim.state
+            .source(&ev)
+            .extract(&req, &mut Extracted::default());
+    }
+    // Measured when written: the evt/proc/thread/user/group/fd/fs.path/container-id fields
+    // this crate implements; raise it as fields are added, never lower it silently.
+    assert!(with_value >= 139, "{with_value} fields with a value");
 }
