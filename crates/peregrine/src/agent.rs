@@ -5,11 +5,12 @@
 //! the live source and the replay converter; the outputs crate owns alert formatting. Signals
 //! set a flag that the capture loop checks between drains (every ≤10 ms), so SIGINT/SIGTERM
 //! end the run cleanly: what the kernel already wrote is processed and the statistics are
-//! printed, as Falco does on exit.
+//! printed, as Falco does on exit. Alerts go to a `peregrine_outputs::Dispatcher` built from
+//! the falco.yaml tree (the outputs crate owns those keys); it never blocks the pipeline, is
+//! reopened on SIGUSR1 and drained with a deadline at exit.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,14 +19,18 @@ use peregrine_engine::interest::BaseSyscalls;
 use peregrine_engine::live::LiveSource;
 use peregrine_engine::replay::replay_file;
 use peregrine_engine::{AlertSink, Engine, Match, Pipeline, Settings};
-use peregrine_outputs::{Alert, FormatOptions};
+use peregrine_outputs::{Alert, Dispatcher};
 use peregrine_rules::{Matching, RuleSet};
 use peregrine_state::StateConfig;
+use signal_hook::consts::SIGUSR1;
 
 use crate::config::{Config, EngineKind, RuleMatching};
 
 /// Kernel ring buffer size for the live capture.
 const RING_BYTES: u32 = 8 << 20;
+
+/// How long the outputs may take to deliver queued alerts at exit.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What the agent runs with: the validated configuration and the selected rules.
 pub struct AgentArgs<'a> {
@@ -37,32 +42,25 @@ pub struct AgentArgs<'a> {
     pub replay: Option<PathBuf>,
 }
 
-/// Writes each match to stdout in Falco's text or JSON shape, formatted by the outputs crate.
-/// TODO(lead): the other falco.yaml outputs (file, syslog, program, http) go through
-/// `peregrine_outputs::OutputsConfig::from_tree(..).build()?.enqueue(alert)` with the same
-/// [`to_alert`]; the agent only needs the config tree to build that dispatcher.
-struct Stdout<W: Write> {
-    out: W,
-    format: FormatOptions,
+/// Hands each match to the outputs dispatcher; never blocks (full queues drop and count).
+struct Dispatch<'a> {
+    outputs: &'a Dispatcher,
     hostname: String,
-    alerts: u64,
+    /// Set by SIGUSR1. Outputs reopen "before their next write" anyway, so passing the request
+    /// on when the next alert arrives is equivalent and keeps the dispatcher on one thread.
+    reopen: Arc<AtomicBool>,
 }
 
-impl<W: Write> Stdout<W> {
-    fn new(out: W, config: &Config) -> Self {
-        Stdout {
-            out,
-            format: FormatOptions {
-                json_output: config.json_output,
-                json_include_output_property: config.json_include_output_property,
-                json_include_tags_property: config.json_include_tags_property,
-                json_include_message_property: config.json_include_message_property,
-                json_include_output_fields_property: config.json_include_output_fields_property,
-                time_format_iso_8601: config.time_format_iso_8601,
-            },
+impl<'a> Dispatch<'a> {
+    fn new(outputs: &'a Dispatcher) -> Result<Self> {
+        let reopen = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(SIGUSR1, reopen.clone())
+            .context("installing the SIGUSR1 handler")?;
+        Ok(Dispatch {
+            outputs,
             hostname: peregrine_outputs::hostname(),
-            alerts: 0,
-        }
+            reopen,
+        })
     }
 }
 
@@ -81,12 +79,28 @@ fn to_alert(m: &Match<'_>, hostname: &str) -> Alert {
     }
 }
 
-impl<W: Write> AlertSink for Stdout<W> {
+impl AlertSink for Dispatch<'_> {
     fn alert(&mut self, m: &Match<'_>) {
-        self.alerts += 1;
-        let line = self.format.format(&to_alert(m, &self.hostname));
-        // A closed stdout must not stop detection; the count still reports the alert.
-        let _ = writeln!(self.out, "{line}");
+        if self.reopen.swap(false, Ordering::Relaxed) {
+            log::info!("SIGUSR1: reopening outputs");
+            self.outputs.reopen();
+        }
+        self.outputs.enqueue(to_alert(m, &self.hostname));
+    }
+}
+
+/// Drains the outputs (bounded by [`DRAIN_DEADLINE`]) and reports what could not be delivered.
+fn shutdown_outputs(outputs: Dispatcher) {
+    let (report, snap) = outputs.shutdown(DRAIN_DEADLINE);
+    if !report.unfinished.is_empty() {
+        log::warn!(
+            "outputs not drained within {DRAIN_DEADLINE:?}: {}",
+            report.unfinished.join(", ")
+        );
+    }
+    let lost = snap.total_lost();
+    if lost > 0 {
+        eprintln!("Alerts lost by outputs: {lost}");
     }
 }
 
@@ -130,15 +144,18 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         anyhow::bail!("engine.kind=replay needs engine.replay.capture_file");
     }
     let engine = Arc::new(engine_for(args.config, args.rules));
+    let outputs = args
+        .config
+        .outputs
+        .build()
+        .context("starting the outputs")?;
     if let Some(file) = replay {
-        // Replay is a batch job: buffered output, flushed at the end.
-        let mut sink = Stdout::new(
-            std::io::BufWriter::new(std::io::stdout().lock()),
-            args.config,
-        );
-        let (pipe, stats) = replay_file(engine, &file, &mut sink)
-            .with_context(|| format!("replaying {}", file.display()))?;
-        sink.out.flush()?;
+        let mut sink = Dispatch::new(&outputs)?;
+        let result = replay_file(engine, &file, &mut sink);
+        drop(sink);
+        // Deliver what matched even if the capture ended in an error.
+        shutdown_outputs(outputs);
+        let (pipe, stats) = result.with_context(|| format!("replaying {}", file.display()))?;
         print_stats(
             &pipe,
             &format!(
@@ -170,29 +187,15 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         engine.rules().active_count()
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
-    // Alerts must appear promptly on a terminal or pipe: flush after every drain.
-    let mut sink = Stdout::new(LineFlush(std::io::stdout()), args.config);
-    live.run(&mut pipe, &mut sink, &stop, deadline)?;
+    let mut sink = Dispatch::new(&outputs)?;
+    let result = live.run(&mut pipe, &mut sink, &stop, deadline);
+    drop(sink);
+    shutdown_outputs(outputs);
+    result?;
     let c = live.counters()?;
     print_stats(
         &pipe,
         &format!(", kernel: {} events, {} drops", c.events, c.drops()),
     );
     Ok(0)
-}
-
-/// stdout flushed at every line (alerts are rare; latency matters more than syscalls).
-struct LineFlush(std::io::Stdout);
-
-impl Write for LineFlush {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut lock = self.0.lock();
-        let n = lock.write(buf)?;
-        lock.flush()?;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().flush()
-    }
 }

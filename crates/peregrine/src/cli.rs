@@ -169,6 +169,10 @@ impl HiArgs {
         for option in &low.options {
             tree.apply_option(option)?;
         }
+        // -U wins over the file and -o, as in Falco.
+        if low.unbuffered {
+            tree.apply_option("buffered_outputs=false")?;
+        }
         let (config, warnings) = Config::from_tree(&tree)?;
 
         let format = if low.markdown {
@@ -337,7 +341,7 @@ mod tests {
     #[test]
     fn options_reach_the_config() {
         let h = hi(&["-o", "json_output=true", "-A", "-o", "priority=error"]);
-        assert!(h.config.json_output && h.config.base_syscalls.all);
+        assert!(h.config.outputs.format.json_output && h.config.base_syscalls.all);
         assert_eq!(h.config.priority, crate::config::Priority::Error);
     }
 

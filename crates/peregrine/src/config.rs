@@ -7,6 +7,7 @@
 //! typed layer has a single place where values are checked. The cost is that a bad value is
 //! reported against its key, not against the `-o` argument that set it.
 
+use peregrine_outputs::OutputsConfig;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,8 @@ pub enum ConfigError {
     Path { path: String, reason: String },
     #[error("invalid value for '{key}': {reason}")]
     Value { key: String, reason: String },
+    #[error(transparent)]
+    Outputs(#[from] peregrine_outputs::OutputError),
 }
 
 /// A falco.yaml document as an untyped tree, ready to take overrides.
@@ -341,14 +344,10 @@ pub struct Config {
     pub rules_files: Vec<PathBuf>,
     pub rules: Vec<RuleSelection>,
     pub priority: Priority,
-    pub json_output: bool,
-    pub json_include_output_property: bool,
-    pub json_include_tags_property: bool,
-    pub json_include_message_property: bool,
-    pub json_include_output_fields_property: bool,
+    /// Everything about alert delivery and formatting (`json_output`, `*_output`, …): the
+    /// outputs crate owns those keys, so they are read there and only there.
+    pub outputs: OutputsConfig,
     pub rule_matching: RuleMatching,
-    pub time_format_iso_8601: bool,
-    pub stdout_output: bool,
     pub base_syscalls: BaseSyscalls,
     pub engine: EngineKind,
 }
@@ -360,33 +359,42 @@ impl Default for Config {
             rules_files: Vec::new(),
             rules: Vec::new(),
             priority: Priority::Debug,
-            json_output: false,
-            json_include_output_property: true,
-            json_include_tags_property: true,
-            json_include_message_property: false,
-            json_include_output_fields_property: true,
+            outputs: OutputsConfig::default(),
             rule_matching: RuleMatching::First,
-            time_format_iso_8601: false,
-            stdout_output: true,
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
         }
     }
 }
 
+/// Top-level keys read by [`OutputsConfig::from_tree`] (the outputs crate's keys).
+const OUTPUT_KEYS: &[&str] = &[
+    "buffered_outputs",
+    "file_output",
+    "http_output",
+    "json_include_message_property",
+    "json_include_output_fields_property",
+    "json_include_output_property",
+    "json_include_tags_property",
+    "json_output",
+    "outputs",
+    "outputs_queue",
+    "program_output",
+    "stdout_output",
+    "syslog_output",
+    "time_format_iso_8601",
+];
+
 /// Falco configuration keys Peregrine accepts but does not act on yet.
 const IGNORED_FALCO_KEYS: &[&str] = &[
     "append_output",
     "buffer_format_base64",
-    "buffered_outputs",
     "capture",
     "config_files",
     "container_engines",
     "falco_libs",
-    "file_output",
     "grpc",
     "grpc_output",
-    "http_output",
     "libs_logger",
     "load_plugins",
     "log_level",
@@ -394,15 +402,11 @@ const IGNORED_FALCO_KEYS: &[&str] = &[
     "log_syslog",
     "metrics",
     "output_timeout",
-    "outputs",
-    "outputs_queue",
     "plugins",
     "plugins_hostinfo",
-    "program_output",
     "static_fields",
     "syscall_event_drops",
     "syscall_event_timeouts",
-    "syslog_output",
     "watch_config_files",
     "webserver",
 ];
@@ -413,6 +417,7 @@ impl Config {
     pub fn from_tree(tree: &ConfigTree) -> Result<(Config, Vec<String>), ConfigError> {
         let mut cfg = Config::default();
         let mut warnings = Vec::new();
+        cfg.outputs = OutputsConfig::from_tree(tree.root())?;
         let Value::Object(map) = tree.root() else {
             return Ok((cfg, warnings));
         };
@@ -427,19 +432,6 @@ impl Config {
                         reason: format!("unknown priority '{s}'"),
                     })?;
                 }
-                "json_output" => cfg.json_output = boolean(key, value)?,
-                "json_include_output_property" => {
-                    cfg.json_include_output_property = boolean(key, value)?
-                }
-                "json_include_tags_property" => {
-                    cfg.json_include_tags_property = boolean(key, value)?
-                }
-                "json_include_message_property" => {
-                    cfg.json_include_message_property = boolean(key, value)?
-                }
-                "json_include_output_fields_property" => {
-                    cfg.json_include_output_fields_property = boolean(key, value)?
-                }
                 "rule_matching" => {
                     cfg.rule_matching = match string(key, value)?.as_str() {
                         "first" => RuleMatching::First,
@@ -452,15 +444,9 @@ impl Config {
                         }
                     }
                 }
-                "time_format_iso_8601" => cfg.time_format_iso_8601 = boolean(key, value)?,
-                "stdout_output" => {
-                    cfg.stdout_output = match value.get("enabled") {
-                        Some(v) => boolean("stdout_output.enabled", v)?,
-                        None => true,
-                    }
-                }
                 "base_syscalls" => cfg.base_syscalls = base_syscalls(value)?,
                 "engine" => cfg.engine = engine(value)?,
+                k if OUTPUT_KEYS.contains(&k) => {}
                 k if IGNORED_FALCO_KEYS.contains(&k) => {
                     log::debug!("configuration key '{k}' is accepted but not used yet");
                 }
@@ -659,9 +645,9 @@ frobnicate: 1
             vec![PathBuf::from("/a.yaml"), PathBuf::from("/b")]
         );
         assert_eq!(cfg.priority, Priority::Warning);
-        assert!(cfg.json_output);
+        assert!(cfg.outputs.format.json_output);
         assert_eq!(cfg.rule_matching, RuleMatching::All);
-        assert!(!cfg.stdout_output);
+        assert!(!cfg.outputs.stdout.enabled);
         assert_eq!(cfg.base_syscalls.custom_set, vec!["open", "!close"]);
         assert!(cfg.base_syscalls.repair && !cfg.base_syscalls.all);
         assert_eq!(
@@ -689,7 +675,7 @@ frobnicate: 1
             tree.apply_option(o).expect("option");
         }
         let (cfg, _) = Config::from_tree(&tree).expect("config");
-        assert!(cfg.json_output && cfg.base_syscalls.all);
+        assert!(cfg.outputs.format.json_output && cfg.base_syscalls.all);
         assert_eq!(cfg.priority, Priority::Informational);
         assert_eq!(
             cfg.rules,
@@ -703,7 +689,6 @@ frobnicate: 1
     #[test]
     fn bad_values_name_their_key() {
         for (opt, key) in [
-            ("json_output=maybe", "json_output"),
             ("priority=loud", "priority"),
             ("rule_matching=some", "rule_matching"),
             ("rules[].explode.rule=x", "rules"),
@@ -715,6 +700,25 @@ frobnicate: 1
                 other => panic!("{opt}: expected a value error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn output_keys_are_checked_by_the_outputs_crate() {
+        let mut tree = ConfigTree::default();
+        tree.apply_option("json_output=maybe").expect("option");
+        let err = Config::from_tree(&tree).expect_err("bad boolean");
+        assert!(matches!(err, ConfigError::Outputs(_)), "{err:?}");
+        assert!(err.to_string().contains("json_output"), "{err}");
+        // Output keys are known keys: no "unknown key" warning.
+        let tree = ConfigTree::from_yaml_str(
+            "file_output: {enabled: true}\noutputs_queue: {capacity: 3}",
+            "t",
+        )
+        .expect("yaml");
+        let (cfg, warnings) = Config::from_tree(&tree).expect("config");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(cfg.outputs.file.enabled);
+        assert_eq!(cfg.outputs.queue_capacity, 3);
     }
 
     #[test]

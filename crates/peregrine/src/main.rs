@@ -82,7 +82,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         Mode::Validate(files) => {
             let inputs: Vec<_> = files.iter().cloned().map(RulesInput::File).collect();
             let loaded = backend::load(&inputs);
-            if args.config.json_output {
+            if args.config.outputs.format.json_output {
                 writeln!(out, "{}", loaded.json)?;
             } else {
                 // Falco logs this header (stderr); stdout carries only the results.
@@ -98,7 +98,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             let Some(loaded) = load_rules(&args)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            if args.config.json_output {
+            if args.config.outputs.format.json_output {
                 writeln!(out, "{}", loaded.describe_all())?;
             } else {
                 write_rule_list(&mut out, &loaded.rules())?;
@@ -131,13 +131,15 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
                 // stdout carries only alerts while the agent runs, as with Falco.
                 write_summary(&mut std::io::stderr().lock(), &args, &loaded.rules())?;
                 out.flush()?;
+                // The stdout output's worker thread needs the stdout lock.
+                drop(out);
                 let code = agent::run(agent::AgentArgs {
                     config: &args.config,
                     rules: loaded.into_ruleset(),
                     duration: duration.map(std::time::Duration::from_secs),
                     replay: None,
                 })?;
-                ExitCode::from(u8::try_from(code).unwrap_or(1))
+                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
             }
         }
     };
