@@ -129,6 +129,14 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 // stdout carries only alerts while the agent runs, as with Falco.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                eprintln!(
+                    "{}: Peregrine version: {} (Falco {FALCO_COMPAT_VERSION} compatible)",
+                    log_time(now, args.config.outputs.format.time_format_iso_8601),
+                    env!("CARGO_PKG_VERSION")
+                );
                 write_summary(&mut std::io::stderr().lock(), &args, &loaded.rules())?;
                 out.flush()?;
                 // The stdout output's worker thread needs the stdout lock.
@@ -145,6 +153,34 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// Falco's log-line timestamp: `2026-11-28T22:39:02+0000` with `time_format_iso_8601`,
+/// else ctime's `Sat Nov 28 22:39:02 2026` (both UTC).
+fn log_time(unix_secs: u64, iso: bool) -> String {
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    if iso {
+        return format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}+0000");
+    }
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = WEEKDAYS[(days % 7) as usize];
+    let month_name = MONTHS[(month - 1) as usize % 12];
+    format!("{weekday} {month_name} {day:2} {h:02}:{m:02}:{s:02} {year}")
 }
 
 fn exit_code(success: bool) -> ExitCode {
@@ -308,7 +344,21 @@ fn write_fields(
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{log_time, wrap};
+
+    #[test]
+    fn log_time_matches_falco_formats() {
+        for (secs, iso, expected) in [
+            (0, true, "1970-01-01T00:00:00+0000"),
+            (0, false, "Thu Jan  1 00:00:00 1970"),
+            (1_470_327_477, true, "2016-08-04T16:17:57+0000"),
+            (1_470_327_477, false, "Thu Aug  4 16:17:57 2016"),
+            (1_709_164_800, true, "2024-02-29T00:00:00+0000"),
+            (1_796_083_200, false, "Tue Dec  1 00:00:00 2026"),
+        ] {
+            assert_eq!(log_time(secs, iso), expected, "{secs} iso={iso}");
+        }
+    }
 
     #[test]
     fn wrap_indents_continuation_lines() {
