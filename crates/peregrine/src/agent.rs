@@ -18,11 +18,12 @@ use anyhow::{Context, Result};
 use peregrine_engine::interest::BaseSyscalls;
 use peregrine_engine::live::LiveSource;
 use peregrine_engine::replay::replay_file;
-use peregrine_engine::{AlertSink, Engine, Match, Pipeline, Settings};
+use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
 use peregrine_outputs::{Alert, Dispatcher};
 use peregrine_rules::{Matching, RuleSet};
 use peregrine_state::StateConfig;
-use signal_hook::consts::SIGUSR1;
+use signal_hook::consts::{SIGHUP, SIGUSR1};
+use signal_hook::iterator::Signals;
 
 use crate::config::{Config, EngineKind, RuleMatching};
 
@@ -40,6 +41,85 @@ pub struct AgentArgs<'a> {
     pub duration: Option<Duration>,
     /// `peregrine replay FILE`; otherwise `engine.kind=replay` decides.
     pub replay: Option<PathBuf>,
+    /// Builds the rules afresh for SIGHUP and watched-file reloads; `Err` carries Falco's
+    /// load report, and the running rules stay.
+    pub reload: Option<Reloader>,
+    /// Files whose change triggers a reload when `watch_config_files` is on.
+    pub watched: Vec<PathBuf>,
+}
+
+/// See [`AgentArgs::reload`].
+pub type Reloader = Box<dyn Fn() -> std::result::Result<RuleSet, String> + Send>;
+
+/// How often the reload thread looks at signals, watched files and the stop flag.
+const RELOAD_POLL: Duration = Duration::from_millis(200);
+
+/// Size and modification time: what "the file changed" means for the watcher.
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    files
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            Some((m.len(), m.modified().ok()?))
+        })
+        .collect()
+}
+
+/// Runs until `stop`: on SIGHUP or a watched-file change, builds the new rules and publishes
+/// them through `handle`; the pipeline switches before its next event, so nothing is lost.
+/// A rules set that fails to load is reported and the running one stays.
+fn reload_thread(
+    handle: Arc<EngineHandle>,
+    reload: Reloader,
+    config: Config,
+    watched: Vec<PathBuf>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let mut signals = Signals::new([SIGHUP]).context("installing the SIGHUP handler")?;
+    let watch = config.watch_config_files;
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            let mut seen = fingerprint(&watched);
+            let mut changed = false;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(RELOAD_POLL);
+                let hup = signals.pending().count() > 0;
+                if watch {
+                    let now = fingerprint(&watched);
+                    if now != seen {
+                        // Reload once the file has been stable for a poll, so that a
+                        // half-written file (truncate, then write) is not loaded.
+                        seen = now;
+                        changed = true;
+                        if !hup {
+                            continue;
+                        }
+                    }
+                }
+                if !hup && !changed {
+                    continue;
+                }
+                changed = false;
+                let why = if hup {
+                    "SIGHUP"
+                } else {
+                    "a watched file changed"
+                };
+                match reload() {
+                    Ok(rules) => {
+                        let engine = engine_for(&config, rules);
+                        let active = engine.rules().active_count();
+                        handle.swap(engine);
+                        log::info!("{why}: rules reloaded, {active} rules active");
+                    }
+                    Err(report) => log::error!(
+                        "{why}: the new rules do not load, keeping the running ones:\n{report}"
+                    ),
+                }
+            }
+        })
+        .context("starting the reload thread")
 }
 
 /// Hands each match to the outputs dispatcher; never blocks (full queues drop and count).
@@ -143,7 +223,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let (None, EngineKind::Replay { .. }) = (&replay, &args.config.engine) {
         anyhow::bail!("engine.kind=replay needs engine.replay.capture_file");
     }
-    let engine = Arc::new(engine_for(args.config, args.rules));
+    let engine = engine_for(args.config, args.rules);
     let outputs = args
         .config
         .outputs
@@ -151,7 +231,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .context("starting the outputs")?;
     if let Some(file) = replay {
         let mut sink = Dispatch::new(&outputs)?;
-        let result = replay_file(engine, &file, &mut sink);
+        let result = replay_file(Arc::new(engine), &file, &mut sink);
         drop(sink);
         // Deliver what matched even if the capture ended in an error.
         shutdown_outputs(outputs);
@@ -176,7 +256,20 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         repair: args.config.base_syscalls.repair,
         all: args.config.base_syscalls.all,
     };
-    let mut pipe = Pipeline::new(engine.clone(), StateConfig::default());
+    // Live runs follow a handle so reloads can publish new rules under the running pipeline.
+    let handle = EngineHandle::new(engine);
+    let reloader = match args.reload {
+        Some(r) => Some(reload_thread(
+            handle.clone(),
+            r,
+            args.config.clone(),
+            args.watched,
+            stop.clone(),
+        )?),
+        None => None,
+    };
+    let engine = handle.load();
+    let mut pipe = Pipeline::with_handle(handle, StateConfig::default());
     let seeded = pipe.state_mut().seed_from_proc().context("reading /proc")?;
     log::info!("state seeded with {seeded} processes from /proc");
     let mut live =
@@ -191,6 +284,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let result = live.run(&mut pipe, &mut sink, &stop, deadline);
     drop(sink);
     shutdown_outputs(outputs);
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = reloader {
+        let _ = t.join();
+    }
     result?;
     let c = live.counters()?;
     print_stats(

@@ -79,6 +79,18 @@ pub struct LowArgs {
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Write the agent's pid to this file while it runs.
+    #[arg(short = 'P', long = "pidfile", value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+
+    /// Disable an event source (Falco's flag; Peregrine has only `syscall`).
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_source: Vec<String>,
+
+    /// Print support information (versions, system, configuration, rules files) as JSON.
+    #[arg(long = "support")]
+    pub support: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -124,6 +136,8 @@ pub enum Mode {
         verbose: bool,
     },
     Validate(Vec<PathBuf>),
+    /// `--support`: versions, system, configuration and rules contents as JSON.
+    Support,
     ListRules,
     Describe(String),
     /// Load the rules, print a summary; capture comes later.
@@ -134,7 +148,7 @@ pub enum Mode {
 }
 
 /// Where the rules come from.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum RulesSource {
     /// The rules embedded in the binary (no `-r` and no `rules_files`).
     Embedded,
@@ -151,6 +165,10 @@ pub struct HiArgs {
     pub warnings: Vec<String>,
     /// `-v`: fuller output where Falco has it (`-V` details, `--list` types).
     pub verbose: bool,
+    /// `-c FILE`, watched for changes with the rules files (`watch_config_files`).
+    pub config_file: Option<PathBuf>,
+    /// `-P FILE`.
+    pub pidfile: Option<PathBuf>,
 }
 
 impl HiArgs {
@@ -174,6 +192,23 @@ impl HiArgs {
             tree.apply_option("buffered_outputs=false")?;
         }
         let (config, warnings) = Config::from_tree(&tree)?;
+        for source in &low.disable_source {
+            if source != "syscall" {
+                bail!("Attempted disabling an unknown event source: {source}");
+            }
+        }
+        let runs = low.command.is_none()
+            && !low.version
+            && !low.support
+            && low.list.is_none()
+            && low.validate.is_empty()
+            && low.describe.is_none()
+            && !low.list_rules
+            && !low.dry_run;
+        if runs && !low.disable_source.is_empty() {
+            // Falco's check: with `syscall` disabled no source would be left to run.
+            bail!("Must enable at least one event source");
+        }
 
         let format = if low.markdown {
             ListFormat::Markdown
@@ -186,6 +221,8 @@ impl HiArgs {
             Mode::Events(events)
         } else if low.version {
             Mode::Version
+        } else if low.support {
+            Mode::Support
         } else if let Some(source) = low.list {
             Mode::ListFields {
                 source: Some(source).filter(|s| !s.is_empty()),
@@ -227,6 +264,8 @@ impl HiArgs {
             rules,
             warnings,
             verbose: low.verbose > 0,
+            config_file: low.config,
+            pidfile: low.pidfile,
         })
     }
 }
@@ -343,6 +382,21 @@ mod tests {
         let h = hi(&["-o", "json_output=true", "-A", "-o", "priority=error"]);
         assert!(h.config.outputs.format.json_output && h.config.base_syscalls.all);
         assert_eq!(h.config.priority, crate::config::Priority::Error);
+    }
+
+    #[test]
+    fn unbuffered_wins_over_the_file_and_options() {
+        for (args, buffered) in [
+            (&["-o", "buffered_outputs=true"][..], true),
+            (&["-o", "buffered_outputs=true", "-U"][..], false),
+            (&["-U", "-o", "buffered_outputs=true"][..], false),
+        ] {
+            assert_eq!(
+                hi(args).config.outputs.buffered_outputs,
+                buffered,
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

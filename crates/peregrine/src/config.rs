@@ -350,6 +350,8 @@ pub struct Config {
     pub rule_matching: RuleMatching,
     pub base_syscalls: BaseSyscalls,
     pub engine: EngineKind,
+    /// Reload the rules when a rules file or the configuration file changes (Falco: true).
+    pub watch_config_files: bool,
 }
 
 impl Default for Config {
@@ -363,6 +365,7 @@ impl Default for Config {
             rule_matching: RuleMatching::First,
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
+            watch_config_files: true,
         }
     }
 }
@@ -407,7 +410,6 @@ const IGNORED_FALCO_KEYS: &[&str] = &[
     "static_fields",
     "syscall_event_drops",
     "syscall_event_timeouts",
-    "watch_config_files",
     "webserver",
 ];
 
@@ -446,6 +448,7 @@ impl Config {
                 }
                 "base_syscalls" => cfg.base_syscalls = base_syscalls(value)?,
                 "engine" => cfg.engine = engine(value)?,
+                "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
                 k if OUTPUT_KEYS.contains(&k) => {}
                 k if IGNORED_FALCO_KEYS.contains(&k) => {
                     log::debug!("configuration key '{k}' is accepted but not used yet");

@@ -14,6 +14,7 @@ mod defaults;
 mod events;
 mod logging;
 
+use anyhow::Context;
 use backend::{Loaded, RuleInfo, RulesInput};
 use clap::Parser;
 use cli::{HiArgs, ListFormat, LowArgs, Mode, RulesSource};
@@ -68,6 +69,10 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         }
         Mode::Version => {
             write_version(&mut out)?;
+            ExitCode::SUCCESS
+        }
+        Mode::Support => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&support(&args))?)?;
             ExitCode::SUCCESS
         }
         Mode::ListFields {
@@ -141,11 +146,19 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
                 out.flush()?;
                 // The stdout output's worker thread needs the stdout lock.
                 drop(out);
+                let mut watched = match &args.rules {
+                    RulesSource::Files(files) => files.clone(),
+                    RulesSource::Embedded => Vec::new(),
+                };
+                watched.extend(args.config_file.iter().cloned());
+                let _pidfile = args.pidfile.as_deref().map(PidFile::create).transpose()?;
                 let code = agent::run(agent::AgentArgs {
                     config: &args.config,
                     rules: loaded.into_ruleset(),
                     duration: duration.map(std::time::Duration::from_secs),
                     replay: None,
+                    reload: Some(reloader(&args)),
+                    watched,
                 })?;
                 return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
             }
@@ -181,6 +194,79 @@ fn log_time(unix_secs: u64, iso: bool) -> String {
     let weekday = WEEKDAYS[(days % 7) as usize];
     let month_name = MONTHS[(month - 1) as usize % 12];
     format!("{weekday} {month_name} {day:2} {h:02}:{m:02}:{s:02} {year}")
+}
+
+/// `-P FILE`: holds the pid while the agent runs; removed when dropped.
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn create(path: &std::path::Path) -> anyhow::Result<PidFile> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Reloads the rules the way the run loaded them: same sources, same selection.
+fn reloader(args: &HiArgs) -> agent::Reloader {
+    let source = args.rules.clone();
+    let selection = args.config.rules.clone();
+    let priority = args.config.priority;
+    Box::new(move || {
+        let mut loaded = backend::load(&rules_inputs(&source));
+        if !loaded.successful {
+            return Err(loaded.text(true));
+        }
+        loaded.select(&selection, priority);
+        Ok(loaded.into_ruleset())
+    })
+}
+
+/// `--support`: Falco's support bundle (versions, system, command line, configuration and
+/// the content of every rules file).
+fn support(args: &HiArgs) -> serde_json::Value {
+    let proc_kernel = |f: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{f}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let config = args
+        .config_file
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let rules_files: Vec<_> = rules_inputs(&args.rules)
+        .into_iter()
+        .map(|input| {
+            let content = match &input {
+                RulesInput::File(p) => std::fs::read_to_string(p).unwrap_or_default(),
+                RulesInput::Text { content, .. } => content.clone(),
+            };
+            serde_json::json!({"name": input.name(), "content": content})
+        })
+        .collect();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "falco_compat_version": FALCO_COMPAT_VERSION,
+        "engine_info": {"engine_version": backend::engine_version()},
+        "plugins": [],
+        "system_info": {
+            "sysname": proc_kernel("ostype"),
+            "nodename": proc_kernel("hostname"),
+            "release": proc_kernel("osrelease"),
+            "version": proc_kernel("version"),
+            "machine": std::env::consts::ARCH,
+        },
+        "cmdline": std::env::args().collect::<Vec<_>>().join(" "),
+        "config": config,
+        "rules_files": rules_files,
+    })
 }
 
 fn exit_code(success: bool) -> ExitCode {

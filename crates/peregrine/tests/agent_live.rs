@@ -1,13 +1,15 @@
-//! End to end as root: `peregrine -r RULES` attaches to the kernel, and `cat /etc/shadow`
-//! produces the rule's alert on stdout within one second (polled against a deadline).
-//! Needs the agent wired into `main.rs` (`agent::run` for the run mode).
+//! End to end as root through the binary: an alert within one second of the behaviour, a
+//! clean exit on SIGTERM, `-P` pid files, and rules reloaded on SIGHUP and on a watched
+//! rules file change without restarting the agent.
 
-use std::io::{BufRead, BufReader};
+mod e2e_harness;
+
+use e2e_harness::{scratch, Agent};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const RULE: &str = "
+const SHADOW_RULE: &str = "
 - rule: Read shadow
   desc: t
   condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow and proc.name = cat
@@ -15,73 +17,163 @@ const RULE: &str = "
   priority: WARNING
 ";
 
-#[test]
-fn cat_etc_shadow_alerts_within_a_second() {
-    let dir = std::env::temp_dir().join(format!("peregrine-agent-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULE).expect("rules file");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .arg("-r")
-        .arg(&rules)
-        .args(["-M", "30"])
-        .env("PEREGRINE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("agent starts");
-    let (tx, rx) = mpsc::channel::<(bool, String)>();
-    let out = agent.stdout.take().expect("stdout");
-    let err = agent.stderr.take().expect("stderr");
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send((true, l));
-        }
-    });
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx2.send((false, l));
-        }
-    });
-    // Ready once the agent says it is capturing (BPF loaded, /proc seeded).
-    let ready_by = Instant::now() + Duration::from_secs(20);
-    let mut log = Vec::new();
-    let ready = loop {
-        match rx.recv_timeout(ready_by.saturating_duration_since(Instant::now())) {
-            Ok((false, l)) if l.contains("capturing") => break true,
-            Ok((_, l)) => log.push(l),
-            Err(_) => break false,
-        }
-    };
-    if !ready {
-        let _ = agent.kill();
-        panic!("agent did not attach: {log:#?}");
-    }
-    let cat = Command::new("cat")
-        .arg("/etc/shadow")
+/// Rule B watches the same event types as rule A: the kernel interest does not change, so
+/// the switch is exact (the pipeline adopts the new rules before its next event). A rule on
+/// new event types applies once the capture loop rewrites the interest map (its next drain).
+/// Tests run in parallel and every agent sees the whole host, so the reload tests watch a
+/// file of their own.
+fn rule_a(file: &Path) -> String {
+    format!(
+        "
+- rule: Cat file
+  desc: t
+  condition: evt.type in (open, openat, openat2) and fd.name = {} and proc.name = cat
+  output: file read by %proc.cmdline
+  priority: WARNING
+",
+        file.display()
+    )
+}
+
+fn rule_b(file: &Path) -> String {
+    format!(
+        "
+- rule: Head file
+  desc: t
+  condition: evt.type in (open, openat, openat2) and fd.name = {} and proc.name = head
+  output: file head by %proc.cmdline
+  priority: NOTICE
+",
+        file.display()
+    )
+}
+
+const BROKEN_RULE: &str = "
+- rule: Broken
+  desc: t
+  condition: evt.type = open and no.such.field = 1
+  output: x
+  priority: NOTICE
+";
+
+fn run(cmd: &str, args: &[&str]) {
+    let status = Command::new(cmd)
+        .args(args)
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
-        .expect("cat runs");
-    assert!(cat.success());
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let found = loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((true, l))
-                if l.ends_with("Warning shadow read by cat /etc/shadow (file=/etc/shadow)") =>
-            {
-                break true
-            }
-            Ok((_, l)) => log.push(l),
-            Err(_) => break false,
-        }
-    };
-    // SIGTERM: the agent must exit cleanly (status 0) after printing its statistics.
-    let _ = Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status();
-    let status = agent.wait().expect("agent exits");
-    let _ = std::fs::remove_dir_all(&dir);
+        .expect("behaviour runs");
+    assert!(status.success(), "{cmd} {args:?}");
+}
+
+const ALERT_DEADLINE: Duration = Duration::from_secs(1);
+
+#[test]
+fn cat_etc_shadow_alerts_within_a_second_and_pidfile_lives_with_the_agent() {
+    let dir = scratch("agent-live");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, SHADOW_RULE).expect("rules file");
+    let pidfile = dir.join("peregrine.pid");
+    let pid_arg = pidfile.display().to_string();
+    let mut agent = Agent::start(&rules, &["-P", &pid_arg]);
+    let pid = std::fs::read_to_string(&pidfile).expect("pid file written");
+    assert_eq!(pid.trim(), agent.pid().to_string());
+    run("cat", &["/etc/shadow"]);
+    let found = agent.wait_for(ALERT_DEADLINE, |l| {
+        l.stdout
+            && l.text
+                .ends_with("Warning shadow read by cat /etc/shadow (file=/etc/shadow)")
+    });
+    let log = agent.log.clone();
+    let status = agent.stop();
     assert!(found, "no alert within 1 s: {log:#?}");
     assert!(status.success(), "{status:?}");
+    assert!(!pidfile.exists(), "pid file removed at exit");
+}
+
+/// Rewrites the rules file and waits for the agent's reload message.
+fn reload_to(agent: &mut Agent, rules: &std::path::Path, text: &str, signal: bool) -> bool {
+    std::fs::write(rules, text).expect("rewrite rules");
+    if signal {
+        agent.signal("HUP");
+    }
+    agent.wait_for(Duration::from_secs(5), |l| {
+        !l.stdout && (l.text.contains("rules reloaded") || l.text.contains("keeping the running"))
+    })
+}
+
+#[test]
+fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
+    let dir = scratch("agent-reload");
+    let rules = dir.join("rules.yaml");
+    let file = dir.join("secret");
+    std::fs::write(&file, "x").expect("target file");
+    let target = file.display().to_string();
+    std::fs::write(&rules, rule_a(&file)).expect("rules file");
+    // The watcher is off so that only the signal reloads.
+    let mut agent = Agent::start(&rules, &["-o", "watch_config_files=false"]);
+
+    assert!(
+        reload_to(&mut agent, &rules, &rule_b(&file), true),
+        "{:#?}",
+        agent.log
+    );
+    run("head", &["-c1", &target]);
+    let made = agent.wait_for(ALERT_DEADLINE, |l| {
+        l.stdout
+            && l.text
+                .ends_with(&format!("Notice file head by head -c1 {target}"))
+    });
+    assert!(made, "rule B did not fire after SIGHUP: {:#?}", agent.log);
+
+    // A rules file that does not load: errors logged, rule B still active.
+    assert!(
+        reload_to(&mut agent, &rules, BROKEN_RULE, true),
+        "{:#?}",
+        agent.log
+    );
+    assert!(agent.log.iter().any(|l| l.contains("keeping the running")));
+    run("head", &["-c1", &target]);
+    let still = agent.wait_for(ALERT_DEADLINE, |l| {
+        l.stdout
+            && l.text
+                .ends_with(&format!("Notice file head by head -c1 {target}"))
+    });
+    assert!(
+        still,
+        "old rules lost after a failed reload: {:#?}",
+        agent.log
+    );
+    assert!(agent.stop().success());
+}
+
+#[test]
+fn a_watched_rules_file_change_reloads_without_a_signal() {
+    let dir = scratch("agent-watch");
+    let rules = dir.join("rules.yaml");
+    let file = dir.join("secret");
+    std::fs::write(&file, "x").expect("target file");
+    let target = file.display().to_string();
+    std::fs::write(&rules, rule_a(&file)).expect("rules file");
+    let mut agent = Agent::start(&rules, &[]);
+    assert!(
+        reload_to(&mut agent, &rules, &rule_b(&file), false),
+        "{:#?}",
+        agent.log
+    );
+    // Rule A is gone: cat must not alert any more, head must.
+    run("cat", &[&target]);
+    run("head", &["-c1", &target]);
+    let made = agent.wait_for(ALERT_DEADLINE, |l| {
+        l.stdout
+            && l.text
+                .ends_with(&format!("Notice file head by head -c1 {target}"))
+    });
+    assert!(
+        !agent.log.iter().any(|l| l.contains("file read by cat")),
+        "rule A still active: {:#?}",
+        agent.log
+    );
+    assert!(made, "{:#?}", agent.log);
+    assert!(agent.stop().success());
 }
