@@ -1,0 +1,202 @@
+//! End to end as root with Falco's own `falco_rules.yaml`, loaded unchanged: one agent, then
+//! one behaviour at a time as a child process, each expected to produce Falco's alert (rule,
+//! priority, output fields) on stdout within one second.
+//!
+//! Processes started here sit in memory cgroup `/process_api/<hex>`, which Falco reads as a
+//! container; several rules are host-only, so every behaviour first moves itself into the
+//! root cgroups (`/sys/fs/cgroup/*/cgroup.procs`) and then `exec`s the real command.
+//! Results are printed per behaviour; the pass count is ratcheted.
+
+mod common;
+mod e2e_harness;
+
+use common::upstream;
+use e2e_harness::{scratch, Agent};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How many behaviours must be detected. Raise it when more pass; never lower it.
+const MIN_DETECTED: usize = 12;
+
+/// One behaviour: a command line (run in the root cgroups), the alert it must cause and
+/// output fields that tie the alert to this run.
+struct Behaviour {
+    name: &'static str,
+    argv: Vec<String>,
+    rule: &'static str,
+    priority: &'static str,
+    fields: Vec<(&'static str, String)>,
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// PTRACE_ATTACH (16) to a child `sleep`.
+const PTRACE_ATTACH: &str =
+    "import ctypes, subprocess, time; p = subprocess.Popen(['sleep', '5']); \
+ctypes.CDLL(None).ptrace(16, p.pid, 0, 0); time.sleep(0.1); p.kill()";
+/// PTRACE_TRACEME (0).
+const TRACEME: &str = "import ctypes; ctypes.CDLL(None).ptrace(0, 0, 0, 0)";
+
+fn behaviours(dir: &Path) -> Vec<Behaviour> {
+    let d = |name: &str| dir.join(name).display().to_string();
+    let py = |code: &str| s(&["/usr/bin/python3", "-c", code]);
+    // What Falco shows for those: proc.cmdline of the Python process.
+    let py_cmdline = |code: &str| ("proc.cmdline", format!("python3 -c {code}"));
+    let true_bin = "/usr/bin/true";
+    vec![
+        Behaviour {
+            name: "read /etc/shadow",
+            argv: s(&["cat", "/etc/shadow"]),
+            rule: "Read sensitive file untrusted",
+            priority: "Warning",
+            fields: vec![("fd.name", "/etc/shadow".into()), ("proc.name", "cat".into())],
+        },
+        Behaviour {
+            name: "symlink over /etc",
+            argv: s(&["ln", "-s", "/etc", &d("etc-link")]),
+            rule: "Create Symlink Over Sensitive Files",
+            priority: "Warning",
+            fields: vec![("evt.arg.linkpath", d("etc-link"))],
+        },
+        Behaviour {
+            name: "hardlink to /etc/shadow",
+            argv: s(&["ln", "/etc/shadow", &d("shadow-link")]),
+            rule: "Create Hardlink Over Sensitive Files",
+            priority: "Warning",
+            fields: vec![("evt.arg.newpath", d("shadow-link"))],
+        },
+        Behaviour {
+            name: "find id_rsa",
+            argv: s(&["find", &d("keys"), "-name", "id_rsa"]),
+            rule: "Search Private Keys or Passwords",
+            priority: "Warning",
+            fields: vec![("proc.name", "find".into())],
+        },
+        Behaviour {
+            name: "find AWS credentials",
+            argv: s(&["find", &d("keys"), "-path", "/root/.aws/credentials"]),
+            rule: "Find AWS Credentials",
+            priority: "Warning",
+            fields: vec![("proc.name", "find".into())],
+        },
+        Behaviour {
+            name: "shred",
+            argv: s(&["shred", "-u", &d("victim")]),
+            rule: "Remove Bulk Data from Disk",
+            priority: "Warning",
+            fields: vec![("proc.name", "shred".into())],
+        },
+        Behaviour {
+            name: "directory traversal open",
+            argv: s(&["cat", "/etc/../etc/../etc/passwd"]),
+            rule: "Directory traversal monitored file read",
+            priority: "Warning",
+            fields: vec![("fd.nameraw", "/etc/../etc/../etc/passwd".into())],
+        },
+        Behaviour {
+            name: "exec from /dev/shm",
+            argv: s(&["/dev/shm/peregrine-e2e-true"]),
+            rule: "Execution from /dev/shm",
+            priority: "Warning",
+            fields: vec![("proc.exepath", "/dev/shm/peregrine-e2e-true".into())],
+        },
+        Behaviour {
+            name: "memfd exec",
+            argv: py(&format!(
+                "import os; f = os.memfd_create('pe2e'); os.write(f, open('{true_bin}', 'rb').read()); \
+                 os.execv('/proc/self/fd/%d' % f, ['pe2e'])"
+            )),
+            rule: "Fileless execution via memfd_create",
+            priority: "Critical",
+            fields: vec![("proc.exepath", "/memfd:pe2e".into())],
+        },
+        Behaviour {
+            name: "ptrace attach",
+            argv: py(PTRACE_ATTACH),
+            rule: "PTRACE attached to process",
+            priority: "Warning",
+            fields: vec![py_cmdline(PTRACE_ATTACH)],
+        },
+        Behaviour {
+            name: "ptrace traceme",
+            argv: py(TRACEME),
+            rule: "PTRACE anti-debug attempt",
+            priority: "Notice",
+            fields: vec![py_cmdline(TRACEME)],
+        },
+        Behaviour {
+            name: "truncate a log",
+            argv: py("open('/var/log/peregrine-e2e.log', 'w').close()"),
+            rule: "Clear Log Activities",
+            priority: "Warning",
+            fields: vec![("fd.name", "/var/log/peregrine-e2e.log".into())],
+        },
+    ]
+}
+
+/// Runs `argv` after moving the process into the root cgroups (host, not "container").
+fn run_on_host(argv: &[String]) {
+    let script =
+        r#"for f in /sys/fs/cgroup/*/cgroup.procs; do echo $$ > "$f" 2>/dev/null; done; exec "$@""#;
+    let _ = Command::new("/bin/sh")
+        .args(["-c", script, "sh"])
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether an alert line is the one `b` expects.
+fn matches(b: &Behaviour, line: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(line) else {
+        return false;
+    };
+    v["rule"] == b.rule
+        && v["priority"] == b.priority
+        && b.fields
+            .iter()
+            .all(|(k, want)| v["output_fields"][*k].as_str() == Some(want.as_str()))
+}
+
+#[test]
+fn falco_rules_detect_host_behaviours() {
+    let dir = scratch("e2e-live");
+    std::fs::create_dir_all(dir.join("keys")).expect("keys dir");
+    std::fs::write(dir.join("victim"), "data").expect("victim");
+    std::fs::copy("/usr/bin/true", "/dev/shm/peregrine-e2e-true").expect("copy to /dev/shm");
+    let rules = upstream().join("rules/falco_rules.yaml");
+    let mut agent = Agent::start(&rules, &["-o", "json_output=true"]);
+
+    let mut results = Vec::new();
+    for b in behaviours(&dir) {
+        run_on_host(&b.argv);
+        let ok = agent.wait_for(Duration::from_secs(1), |l| l.stdout && matches(&b, &l.text));
+        results.push((b.name, b.rule, ok));
+        if std::env::var_os("E2E_DUMP").is_some() {
+            println!("{}", agent.log.last().map(String::as_str).unwrap_or(""));
+        }
+    }
+    let status = agent.stop();
+    let _ = std::fs::remove_file("/dev/shm/peregrine-e2e-true");
+    let _ = std::fs::remove_file("/var/log/peregrine-e2e.log");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let detected = results.iter().filter(|r| r.2).count();
+    println!(
+        "e2e live (falco_rules.yaml): {detected}/{} detected",
+        results.len()
+    );
+    for (name, rule, ok) in &results {
+        println!("  {} {name} -> {rule}", if *ok { "PASS" } else { "FAIL" });
+    }
+    assert!(status.success(), "{status:?}");
+    assert!(
+        detected >= MIN_DETECTED,
+        "{detected} behaviours detected, fewer than the {MIN_DETECTED} before"
+    );
+}
