@@ -269,6 +269,27 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
         ),
         (
             RULE_CRED,
+            open(Host, "curl", "/home/ann/.ssh/id_ed25519", "O_RDONLY"),
+            Fires(Warning),
+        ),
+        (
+            RULE_CRED,
+            open(Container, "node", "/home/ann/.aws/credentials", "O_RDONLY"),
+            Fires(Warning),
+        ),
+        // Public keys and known hosts are not secrets.
+        (
+            RULE_CRED,
+            open(Host, "curl", "/home/ann/.ssh/id_ed25519.pub", "O_RDONLY"),
+            Silent,
+        ),
+        (
+            RULE_CRED,
+            open(Host, "ssh", "/home/ann/.ssh/known_hosts", "O_RDONLY"),
+            Silent,
+        ),
+        (
+            RULE_CRED,
             open(Host, "sshd", "/etc/shadow", "O_RDONLY"),
             Silent,
         ),
