@@ -19,8 +19,16 @@ const RULES: &str = include_str!(concat!(
 ));
 
 fn load() -> RuleSet {
+    load_with("")
+}
+
+/// The defaults followed by a user's tuning file (none when `tuning` is empty).
+fn load_with(tuning: &str) -> RuleSet {
     let mut loader = Loader::new();
-    let ok = loader.load_str("peregrine_rules.yaml", RULES);
+    let mut ok = loader.load_str("peregrine_rules.yaml", RULES);
+    if !tuning.is_empty() {
+        ok &= loader.load_str("tuning.yaml", tuning);
+    }
     let (set, results) = loader.finish();
     assert!(ok, "{}", results.as_text());
     assert!(results.successful(), "{}", results.as_text());
@@ -652,5 +660,46 @@ fn every_rule_narrows_to_a_finite_event_type_set_and_carries_mitre_tags() {
                 r.name
             );
         }
+    }
+}
+
+/// The tuning hooks the file advertises work: a `user_known_*` macro or list overridden in a
+/// later file, or exception values appended to a rule, silence exactly the event they name.
+#[test]
+fn user_tuning_silences_known_activity() {
+    use Ctx::Container;
+    let cases: Vec<(&str, &str, SyntheticEvent)> = vec![
+        (
+            "- macro: user_known_package_manager_in_container\n  \
+             condition: (container.image.repository = docker.io/library/nginx)\n  \
+             override:\n    condition: replace\n",
+            RULE_PKG,
+            exec(Container, "apt-get", "install -y curl"),
+        ),
+        (
+            "- list: user_known_credential_readers\n  items: [vault-agent]\n  \
+             override:\n    items: append\n",
+            RULE_CRED,
+            open(
+                Container,
+                "vault-agent",
+                "/root/.aws/credentials",
+                "O_RDONLY",
+            ),
+        ),
+        (
+            "- rule: Namespace change from container\n  exceptions:\n    \
+             - name: known_image_and_process\n      \
+             values: [[docker.io/library/nginx, nsenter]]\n  \
+             override:\n    exceptions: append\n",
+            RULE_NS,
+            event("setns", Container, "nsenter", "-t 1 -m"),
+        ),
+    ];
+    let defaults = load();
+    for (tuning, rule, ev) in cases {
+        let tuned = load_with(tuning);
+        assert!(matched(&defaults, &mut ev.clone()).contains(rule), "{rule}");
+        assert!(!matched(&tuned, &mut ev.clone()).contains(rule), "{tuning}");
     }
 }
