@@ -33,6 +33,29 @@ pub struct RuleMatch {
     pub count: u64,
 }
 
+/// Per-rule matches from the engine's counters (indexed like `rules.rules()`). Like Falco
+/// without `metrics.include_empty_values`, rules that never matched are left out unless
+/// `include_empty`.
+pub fn rule_matches(
+    rules: &peregrine_rules::RuleSet,
+    counts: &[u64],
+    include_empty: bool,
+) -> Vec<RuleMatch> {
+    rules
+        .rules()
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| include_empty || **n > 0)
+        .map(|(r, n)| RuleMatch {
+            rule: r.name.clone(),
+            priority: r.priority,
+            source: r.source.clone(),
+            tags: r.tags.iter().cloned().collect(),
+            count: *n,
+        })
+        .collect()
+}
+
 /// This process's resource use (Falco's `resource_utilization` metrics).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ProcessStats {

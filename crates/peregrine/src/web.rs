@@ -6,21 +6,22 @@
 //! has no other use for async, the endpoints are three fixed GETs answered from memory, and
 //! scrapes come every few seconds, so hyper/tokio would add compile time and dependencies for no
 //! gain. The cost is that hardening is ours: requests are capped in size ([`MAX_REQUEST`]), every
-//! socket has read and write timeouts, concurrent connections are capped ([`MAX_CONNECTIONS`]),
+//! socket has read and write timeouts, concurrent connections are capped ([`MAX_CONNECTIONS`],
+//! beyond which accepting pauses),
 //! and every connection is closed after one response (no keep-alive, no bodies read).
 
 use crate::metrics::MetricsSnapshot;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Largest request head accepted; the endpoints take no parameters, so real requests are tiny.
 pub const MAX_REQUEST: usize = 8 * 1024;
-/// Connections served at once; more are answered 503 at once.
+/// Connections served at once; further clients wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 16;
 /// How long a client may take to send its request or read the response.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -173,6 +174,24 @@ pub struct Versions {
 }
 
 impl Versions {
+    /// This build's versions. Peregrine has no separate libs or driver release: its kernel
+    /// programs ship inside the binary, so they carry the agent's version. `engine_version` is
+    /// the minor number of the semver, as Falco reports it.
+    pub fn peregrine(engine: &peregrine_rules::version::Version) -> Versions {
+        let own = env!("CARGO_PKG_VERSION").to_string();
+        Versions {
+            falco_version: own.clone(),
+            libs_version: own.clone(),
+            engine_version: engine.minor.to_string(),
+            engine_version_semver: engine.to_string(),
+            default_driver_version: own.clone(),
+            driver_api_version: own.clone(),
+            driver_schema_version: own,
+            // No plugin API is offered.
+            plugin_api_version: "0.0.0".into(),
+        }
+    }
+
     /// The JSON body, keys sorted as Falco's JSON library prints them.
     pub fn to_json(&self) -> String {
         let v = serde_json::json!({
@@ -197,6 +216,14 @@ pub trait Collect: Send + Sync + 'static {
 impl<F: Fn() -> MetricsSnapshot + Send + Sync + 'static> Collect for F {
     fn collect(&self) -> MetricsSnapshot {
         self()
+    }
+}
+
+/// A snapshot the agent refreshes periodically; a scrape copies the latest one.
+impl Collect for std::sync::Mutex<MetricsSnapshot> {
+    fn collect(&self) -> MetricsSnapshot {
+        // A writer that panicked mid-update leaves a usable, if stale, snapshot.
+        self.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -304,14 +331,21 @@ impl Drop for WebServer {
 }
 
 fn accept_loop(listener: TcpListener, routes: Arc<Routes>, stop: Arc<AtomicBool>) {
-    let active = Arc::new(AtomicUsize::new(0));
-    for conn in listener.incoming() {
+    let slots = Arc::new(Slots::default());
+    loop {
+        // At the cap, stop accepting: further clients wait in the kernel's backlog instead of
+        // being answered and reset, and idle clients free their slot within IO_TIMEOUT.
+        if !slots.acquire(&stop) {
+            break;
+        }
+        let conn = listener.accept();
         if stop.load(Ordering::SeqCst) {
             break;
         }
         let stream = match conn {
-            Ok(s) => s,
+            Ok((s, _)) => s,
             Err(e) => {
+                slots.release();
                 // Typically EMFILE or a connection reset before accept: keep serving.
                 log::debug!("webserver: accept failed: {e}");
                 continue;
@@ -319,14 +353,8 @@ fn accept_loop(listener: TcpListener, routes: Arc<Routes>, stop: Arc<AtomicBool>
         };
         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::SeqCst);
-            let mut stream = stream;
-            let _ = write_response(&mut stream, &Response::text(503, "busy\n"), false);
-            continue;
-        }
         let routes = routes.clone();
-        let guard = ActiveGuard(active.clone());
+        let guard = SlotGuard(slots.clone());
         let spawned = std::thread::Builder::new()
             .name("peregrine-web-conn".into())
             .spawn(move || {
@@ -334,17 +362,51 @@ fn accept_loop(listener: TcpListener, routes: Arc<Routes>, stop: Arc<AtomicBool>
                 serve(stream, &routes);
             });
         if let Err(e) = spawned {
+            // The closure (and its guard) was dropped, so the slot is already released.
             log::warn!("webserver: cannot start a connection thread: {e}");
         }
     }
 }
 
-/// Releases a connection slot however the connection thread ends.
-struct ActiveGuard(Arc<AtomicUsize>);
+/// Counts connections in flight, at most [`MAX_CONNECTIONS`].
+#[derive(Default)]
+struct Slots {
+    used: Mutex<usize>,
+    freed: Condvar,
+}
 
-impl Drop for ActiveGuard {
+impl Slots {
+    /// Waits for a free slot and takes it; false when the server is stopping.
+    fn acquire(&self, stop: &AtomicBool) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        while *used >= MAX_CONNECTIONS {
+            if stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            // Bounded wait so a shutdown is noticed even if no connection ends.
+            used = self
+                .freed
+                .wait_timeout(used, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *used += 1;
+        true
+    }
+
+    fn release(&self) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        *used = used.saturating_sub(1);
+        self.freed.notify_one();
+    }
+}
+
+/// Releases a connection slot however the connection thread ends.
+struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.release();
     }
 }
 
@@ -376,7 +438,6 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
         _ => "Unknown",
     }
 }

@@ -637,3 +637,114 @@ fn bind_errors_name_the_address() {
     );
     srv.shutdown();
 }
+
+#[test]
+fn rule_matches_from_a_rule_set() {
+    let yaml = r#"
+- rule: quiet
+  desc: never matches here
+  condition: evt.type = open
+  output: q
+  priority: INFO
+- rule: loud
+  desc: matches
+  condition: evt.type = openat
+  output: l
+  priority: ERROR
+  tags: [b, a]
+"#;
+    let mut loader = peregrine_rules::Loader::new();
+    assert!(loader.load_str("test.yaml", yaml), "{:?}", loader.results());
+    let (rules, _) = loader.finish();
+    let check = |include_empty: bool, expected: &[(&str, Priority, &[&str], u64)]| {
+        let got: Vec<(String, Priority, Vec<String>, u64)> =
+            metrics::rule_matches(&rules, &[0, 5], include_empty)
+                .into_iter()
+                .map(|m| {
+                    assert_eq!(m.source, "syscall");
+                    (m.rule, m.priority, m.tags, m.count)
+                })
+                .collect();
+        let want: Vec<(String, Priority, Vec<String>, u64)> = expected
+            .iter()
+            .map(|(r, p, t, n)| {
+                (
+                    r.to_string(),
+                    *p,
+                    t.iter().map(|s| s.to_string()).collect(),
+                    *n,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "include_empty={include_empty}");
+    };
+    check(false, &[("loud", Priority::Error, &["a", "b"], 5)]);
+    check(
+        true,
+        &[
+            ("quiet", Priority::Informational, &[], 0),
+            ("loud", Priority::Error, &["a", "b"], 5),
+        ],
+    );
+}
+
+#[test]
+fn own_versions() {
+    let v = Versions::peregrine(&peregrine_rules::version::Version::new(0, 62, 1));
+    assert_eq!(v.engine_version, "62");
+    assert_eq!(v.engine_version_semver, "0.62.1");
+    assert_eq!(v.falco_version, env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn agent_filled_snapshot_is_served() {
+    let shared = Arc::new(std::sync::Mutex::new(MetricsSnapshot::default()));
+    let cfg = WebConfig {
+        listen_address: "127.0.0.1".into(),
+        listen_port: 0,
+        prometheus_metrics_enabled: true,
+        ..WebConfig::default()
+    };
+    let srv = WebServer::start(&cfg, &versions(), Some(shared.clone())).expect("starts");
+    let evts = |body: &str| {
+        parse_page(body)
+            .expect("parses")
+            .samples
+            .iter()
+            .find(|s| s.name == "falcosecurity_scap_n_evts_total")
+            .map(|s| s.value)
+    };
+    assert_eq!(evts(&get(&srv, "GET", "/metrics").2), None);
+    shared.lock().expect("lock").capture = Some(peregrine_capture::Counters {
+        events: 42,
+        ..Default::default()
+    });
+    assert_eq!(evts(&get(&srv, "GET", "/metrics").2), Some(42.0));
+    srv.shutdown();
+}
+
+#[test]
+fn idle_clients_neither_block_nor_exhaust_the_server() {
+    let srv = server(false, "/healthz");
+    // With one idle client holding a slot, others are still served.
+    let one = TcpStream::connect(srv.local_addr()).expect("connect");
+    assert_eq!(get(&srv, "GET", "/healthz").0, 200);
+    // Fill every slot with clients that never send: the next client waits in the backlog
+    // and is served once they leave, instead of being refused.
+    let idle: Vec<TcpStream> = (1..web::MAX_CONNECTIONS)
+        .map(|_| TcpStream::connect(srv.local_addr()).expect("connect"))
+        .collect();
+    let addr = srv.local_addr();
+    let waiting = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").expect("send");
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).expect("read");
+        raw
+    });
+    drop(idle);
+    drop(one);
+    let raw = waiting.join().expect("client thread");
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
+    srv.shutdown();
+}
