@@ -271,6 +271,10 @@ impl WebServer {
             addr: spec.clone(),
             source,
         })?;
+        log::info!(
+            "webserver: listening on http://{addr} (health endpoint {})",
+            cfg.k8s_healthz_endpoint
+        );
         let routes = Arc::new(Routes {
             healthz: cfg.k8s_healthz_endpoint.clone(),
             versions_json: versions.to_json(),
@@ -292,6 +296,8 @@ impl WebServer {
     }
 
     /// The bound address (the real port when 0 was asked for).
+    // `start` already logs the address, so the agent may have no other use for it.
+    #[allow(dead_code)]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
