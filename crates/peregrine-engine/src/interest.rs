@@ -27,27 +27,108 @@ pub struct BaseSyscalls {
 /// Syscalls that keep the process, fd and user state current (libsinsp's state set,
 /// reduced to what Peregrine's state engine consumes).
 pub const STATE_SYSCALLS: &[&str] = &[
-    "clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit", "open", "openat",
-    "openat2", "creat", "open_by_handle_at", "close", "dup", "dup2", "dup3", "fcntl", "socket",
-    "socketpair", "connect", "accept", "accept4", "bind", "listen", "pipe", "pipe2", "eventfd",
-    "eventfd2", "signalfd", "signalfd4", "timerfd_create", "inotify_init", "inotify_init1",
-    "epoll_create", "epoll_create1", "memfd_create", "pidfd_open", "pidfd_getfd", "userfaultfd",
-    "io_uring_setup", "bpf", "chdir", "fchdir", "chroot", "setuid", "setgid", "setresuid",
-    "setresgid", "setreuid", "setregid", "setsid", "setpgid", "capset", "prctl", "sendto",
-    "recvfrom", "sendmsg", "recvmsg", "shutdown",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "procexit",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "open_by_handle_at",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "socket",
+    "socketpair",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "listen",
+    "pipe",
+    "pipe2",
+    "eventfd",
+    "eventfd2",
+    "signalfd",
+    "signalfd4",
+    "timerfd_create",
+    "inotify_init",
+    "inotify_init1",
+    "epoll_create",
+    "epoll_create1",
+    "memfd_create",
+    "pidfd_open",
+    "pidfd_getfd",
+    "userfaultfd",
+    "io_uring_setup",
+    "bpf",
+    "chdir",
+    "fchdir",
+    "chroot",
+    "setuid",
+    "setgid",
+    "setresuid",
+    "setresgid",
+    "setreuid",
+    "setregid",
+    "setsid",
+    "setpgid",
+    "capset",
+    "prctl",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "shutdown",
 ];
 
 /// The minimum `repair: true` adds to a custom set: process lifecycle, credentials and the
 /// fd-creating calls (Falco's `sinsp_repair_state_sc_set` idea).
 pub const REPAIR_SYSCALLS: &[&str] = &[
-    "clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit", "close", "dup",
-    "dup2", "dup3", "fcntl", "setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid",
-    "capset", "chdir", "fchdir", "chroot", "socket", "connect", "accept", "accept4", "bind",
-    "open", "openat", "openat2", "creat",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "procexit",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "setuid",
+    "setgid",
+    "setresuid",
+    "setresgid",
+    "setreuid",
+    "setregid",
+    "capset",
+    "chdir",
+    "fchdir",
+    "chroot",
+    "socket",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
 ];
 
 fn named(names: &[&str]) -> EventTypeSet {
-    names.iter().filter_map(|n| EventType::from_name(n)).collect()
+    names
+        .iter()
+        .filter_map(|n| EventType::from_name(n))
+        .collect()
 }
 
 /// The event types to capture; see the module documentation.
@@ -95,13 +176,17 @@ mod tests {
 
     #[test]
     fn selection() {
-        let avail = &["openat", "execve", "clone", "close", "connect", "mkdir", "procexit"];
+        let avail = &[
+            "openat", "execve", "clone", "close", "connect", "mkdir", "procexit",
+        ];
         // Default: rules plus the state set, limited to what the capture delivers.
         check(
             &["mkdir"],
             BaseSyscalls::default(),
             avail,
-            &["clone", "close", "connect", "execve", "mkdir", "openat", "procexit"],
+            &[
+                "clone", "close", "connect", "execve", "mkdir", "openat", "procexit",
+            ],
         );
         // A custom set replaces the state set.
         check(
@@ -122,7 +207,9 @@ mod tests {
                 ..BaseSyscalls::default()
             },
             avail,
-            &["clone", "close", "connect", "execve", "mkdir", "openat", "procexit"],
+            &[
+                "clone", "close", "connect", "execve", "mkdir", "openat", "procexit",
+            ],
         );
         // `!name` removes, even what a rule asked for.
         check(
@@ -142,7 +229,9 @@ mod tests {
                 ..BaseSyscalls::default()
             },
             avail,
-            &["clone", "close", "connect", "execve", "mkdir", "openat", "procexit"],
+            &[
+                "clone", "close", "connect", "execve", "mkdir", "openat", "procexit",
+            ],
         );
     }
 }

@@ -36,7 +36,11 @@ pub struct LiveSource {
 
 impl LiveSource {
     /// Loads and attaches the BPF programs with the interest `engine` needs.
-    pub fn open(engine: &Arc<Engine>, base: BaseSyscalls, ring_bytes: u32) -> Result<Self, LiveError> {
+    pub fn open(
+        engine: &Arc<Engine>,
+        base: BaseSyscalls,
+        ring_bytes: u32,
+    ) -> Result<Self, LiveError> {
         let selected = Self::selection(engine, &base);
         let procexit = EventType::from_name("procexit").is_some_and(|t| selected.contains(t));
         let cfg = CaptureConfig {

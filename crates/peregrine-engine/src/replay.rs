@@ -62,8 +62,11 @@ pub struct ConvertStats {
     pub read: u64,
     /// Records produced (and replayed).
     pub converted: u64,
-    /// Enter events (kept only to complete their exits).
+    /// Syscall enter events (kept only to complete their exits).
     pub enters: u64,
+    /// Enter-coded events that are not syscalls (`procinfo`, `switch`, `container`, …): no
+    /// record, nothing to complete.
+    pub non_syscall: u64,
     /// Exit parameters filled from the enter event.
     pub merged_params: u64,
     /// Events of a PPM code missing from the event table.
@@ -97,6 +100,7 @@ struct Stash {
 /// Converts capture events into kernel records; see the module documentation.
 pub struct Converter {
     maps: FxHashMap<u16, Option<CodeMap>>,
+    is_syscall: FxHashMap<u16, bool>,
     enters: FxHashMap<u64, Stash>,
     record: Vec<u8>,
     stats: ConvertStats,
@@ -143,6 +147,7 @@ impl Converter {
     pub fn new() -> Converter {
         Converter {
             maps: FxHashMap::default(),
+            is_syscall: FxHashMap::default(),
             enters: FxHashMap::default(),
             record: Vec::with_capacity(4096),
             stats: ConvertStats::default(),
@@ -156,13 +161,24 @@ impl Converter {
     /// Converts one capture event. Returns the record, or `None` for an event that produces
     /// none (an enter event, an event without a schema); every such case is counted.
     /// `pid_of` gives the process of a thread the event does not name itself.
-    pub fn convert(&mut self, ev: &ScapEvent<'_>, pid_of: impl Fn(u64) -> Option<i64>) -> Option<&[u8]> {
+    pub fn convert(
+        &mut self,
+        ev: &ScapEvent<'_>,
+        pid_of: impl Fn(u64) -> Option<i64>,
+    ) -> Option<&[u8]> {
         self.stats.read += 1;
         let Some(info) = table::lookup(ev.ppm_type) else {
             self.stats.unknown += 1;
             return None;
         };
         if info.is_enter() {
+            let syscall = *self.is_syscall.entry(ev.ppm_type).or_insert_with(|| {
+                EventType::from_name(info.name).is_some_and(|t| t.syscall_nr().is_some())
+            });
+            if !syscall {
+                self.stats.non_syscall += 1;
+                return None;
+            }
             self.stats.enters += 1;
             let stash = self.enters.entry(ev.tid).or_default();
             stash.name = info.name;
@@ -176,7 +192,10 @@ impl Converter {
             }
             return None;
         }
-        let map = self.maps.entry(ev.ppm_type).or_insert_with(|| map_for(info));
+        let map = self
+            .maps
+            .entry(ev.ppm_type)
+            .or_insert_with(|| map_for(info));
         let Some(map) = map.as_ref() else {
             self.stats.unsupported += 1;
             return None;
@@ -277,13 +296,9 @@ fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(b);
         }
         // Strings, lists, buffers and socket addresses share the capture's byte layout.
-        T::Str
-        | T::Path
-        | T::RelPath(_)
-        | T::Bytes
-        | T::List
-        | T::SockAddr
-        | T::SockTuple => out.extend_from_slice(b),
+        T::Str | T::Path | T::RelPath(_) | T::Bytes | T::List | T::SockAddr | T::SockTuple => {
+            out.extend_from_slice(b)
+        }
     }
     true
 }
@@ -322,12 +337,8 @@ fn inverse(conv: Conv) -> &'static Inverse {
         Conv::Cloexec => CLOEXEC.get_or_init(|| probe_bits(conv, 0)),
         Conv::PtraceRequest => PTRACE.get_or_init(|| Inverse {
             bits: Vec::new(),
-            values: (0..0x4300u64)
-                .filter_map(|k| {
-                    let f = conv.apply(k);
-                    (f != 0).then_some((f, k))
-                })
-                .collect(),
+            // Every Falco value, 0 (unknown request) included, to a kernel value giving it.
+            values: (0..0x4300u64).map(|k| (conv.apply(k), k)).collect(),
         }),
         Conv::None | Conv::MountFlags => NONE.get_or_init(|| Inverse {
             bits: Vec::new(),
@@ -571,7 +582,7 @@ fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReplayStats {
     pub convert: ConvertStats,
-    /// Processes seeded from the capture's metadata.
+    /// Threads listed in the capture's metadata (seeded into the state).
     pub seeded_threads: usize,
 }
 
@@ -630,9 +641,7 @@ pub fn replay_reader<R: Read>(
             }
         };
         let state = pipe.state();
-        let rec = conv.convert(&ev, |tid| {
-            state.thread(tid as i64).map(|(_, p)| p.pid)
-        });
+        let rec = conv.convert(&ev, |tid| state.thread(tid as i64).map(|(_, p)| p.pid));
         let Some(rec) = rec else { continue };
         match Event::decode(rec, 0) {
             Ok(e) => {
@@ -663,4 +672,155 @@ pub fn replay_file(
     let mut pipe = Pipeline::new(engine, replay_state_config());
     let stats = replay_reader(reader, &name, &mut pipe, sink)?;
     Ok((pipe, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Capture flag values (Falco's) go back to kernel values that decode to the same Falco
+    /// value, for every conversion the record schema uses.
+    #[test]
+    fn flag_inversions_round_trip() {
+        let check = |conv: Conv, kernel: &[u64]| {
+            for &k in kernel {
+                let falco = conv.apply(k);
+                assert_eq!(conv.apply(to_kernel(conv, falco)), falco, "{conv:?} {k:#x}");
+            }
+        };
+        check(
+            Conv::OpenFlags,
+            &[
+                0,
+                1,
+                2,
+                0o100 | 1,
+                0o2000000 | 0o1000 | 2,
+                0o200000,
+                0o20200000 | 2,
+            ],
+        );
+        check(
+            Conv::CloneFlags,
+            &[
+                0,
+                0x11,
+                0x400 | 0x200 | 0x8000_0000,
+                0x0001_0000 | 0x100 | 0x800,
+            ],
+        );
+        check(Conv::Cloexec, &[0, 0o2000000, 0o2000000 | 0o4000]);
+        check(
+            Conv::PtraceRequest,
+            &(0..40).chain(0x4200..0x4210).collect::<Vec<_>>(),
+        );
+        check(Conv::MountFlags, &[0, 1, 0x20]);
+    }
+
+    #[test]
+    fn integer_widths_and_bad_lengths() {
+        let mut out = Vec::new();
+        assert!(encode(ParamType::Fd, &(-1i32).to_le_bytes(), &mut out));
+        assert_eq!(out, (-1i32).to_le_bytes());
+        out.clear();
+        assert!(!encode(ParamType::Uint, &[1, 2, 3], &mut out));
+        assert!(!encode(ParamType::Dyn, &[0; 8], &mut out));
+        assert!(out.is_empty());
+    }
+
+    use peregrine_event::builder::RecordBuilder;
+    use peregrine_scap::OwnedEvent;
+
+    fn ev(ts: u64, code: u16, params: Vec<Vec<u8>>) -> OwnedEvent {
+        OwnedEvent {
+            ts,
+            tid: 77,
+            cpu: 1,
+            ppm_type: code,
+            flags: 0,
+            params,
+        }
+    }
+
+    fn s(text: &str) -> Vec<u8> {
+        let mut v = text.as_bytes().to_vec();
+        v.push(0);
+        v
+    }
+
+    /// Converts every event of a capture written from `events`; returns the records.
+    fn convert_all(events: &[OwnedEvent]) -> Vec<Vec<u8>> {
+        let bytes = peregrine_scap::writer::write_capture(&Metadata::default(), events)
+            .expect("capture written");
+        let mut rd = Reader::new(&bytes[..]).expect("capture reads");
+        let mut conv = Converter::new();
+        let mut out = Vec::new();
+        while let Ok(Some(e)) = rd.next_event() {
+            if let Some(r) = conv.convert(&e, |_| Some(70)) {
+                out.push(r.to_vec());
+            }
+        }
+        out
+    }
+
+    /// The converter agrees with the record builder, parameter by parameter: a current
+    /// `openat` exit, and an old exit (fd only) completed from its enter event.
+    #[test]
+    fn converter_matches_builder() {
+        // O_RDONLY|O_CLOEXEC in Falco's values: PPM_O_RDONLY (1) | PPM_O_CLOEXEC (1 << 12).
+        let ppm_flags = (1u32 | 1 << 12).to_le_bytes().to_vec();
+        let current = ev(
+            1_000,
+            307,
+            vec![
+                5i64.to_le_bytes().to_vec(),
+                (-100i64).to_le_bytes().to_vec(),
+                s("/etc/shadow"),
+                ppm_flags.clone(),
+                0u32.to_le_bytes().to_vec(),
+                3u32.to_le_bytes().to_vec(),
+                99u64.to_le_bytes().to_vec(),
+            ],
+        );
+        let enter = ev(
+            2_000,
+            102,
+            vec![
+                (-100i64).to_le_bytes().to_vec(),
+                s("/etc/shadow"),
+                ppm_flags,
+                0u32.to_le_bytes().to_vec(),
+            ],
+        );
+        let old_exit = ev(2_001, 103, vec![5i64.to_le_bytes().to_vec()]);
+        let records = convert_all(&[current, enter, old_exit]);
+        assert_eq!(records.len(), 2);
+
+        let expected = |ts: u64, dev: u64, ino: u64| {
+            RecordBuilder::syscall("openat")
+                .and_then(|b| b.ts(ts).thread(77, 70).cpu(1).arg("fd", 5i64))
+                .and_then(|b| b.arg("dirfd", -100i64))
+                .and_then(|b| b.arg("name", "/etc/shadow"))
+                .and_then(|b| b.arg("flags", 0o2000000u64))
+                .and_then(|b| b.arg("mode", 0u64))
+                .and_then(|b| if dev > 0 { b.arg("dev", dev) } else { Ok(b) })
+                .and_then(|b| if ino > 0 { b.arg("ino", ino) } else { Ok(b) })
+                .expect("builder")
+                .build()
+        };
+        for (rec, want) in records
+            .iter()
+            .zip([expected(1_000, 3, 99), expected(2_001, 0, 0)])
+        {
+            let got = Event::decode(rec, 0).expect("converted record decodes");
+            let want = Event::decode(&want, 0).expect("built record decodes");
+            assert_eq!(
+                (got.ts, got.tid(), got.pid(), got.cpu()),
+                (want.ts, want.tid(), want.pid(), want.cpu())
+            );
+            for p in want.schema.params {
+                assert_eq!(got.param(p.name), want.param(p.name), "{}", p.name);
+            }
+        }
+    }
 }

@@ -84,7 +84,11 @@ mod tests {
     #[test]
     fn buckets() {
         let check = |ns: u64, b: usize| {
-            assert_eq!(LatencyHistogram::bucket(Duration::from_nanos(ns)), b, "{ns}")
+            assert_eq!(
+                LatencyHistogram::bucket(Duration::from_nanos(ns)),
+                b,
+                "{ns}"
+            )
         };
         check(0, 0);
         check(127, 0);

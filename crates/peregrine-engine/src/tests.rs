@@ -47,8 +47,11 @@ fn no_proc() -> StateConfig {
     }
 }
 
+/// (time, rule, output, output_fields) of one alert.
+type Seen = (u64, String, String, Vec<(String, OutputValue)>);
+
 #[derive(Default)]
-struct Collect(Vec<(u64, String, String, Vec<(String, OutputValue)>)>);
+struct Collect(Vec<Seen>);
 
 impl AlertSink for Collect {
     fn alert(&mut self, m: &Match<'_>) {
@@ -102,7 +105,11 @@ fn first_and_all_matching() {
 fn alert_carries_event_time_and_typed_fields() {
     let mut p = Pipeline::new(Arc::new(engine(RULES, Matching::First)), no_proc());
     let mut sink = Collect::default();
-    p.process_record(&openat(1_700_000_000_123, 7, 3, "/etc/shadow"), 0, &mut sink);
+    p.process_record(
+        &openat(1_700_000_000_123, 7, 3, "/etc/shadow"),
+        0,
+        &mut sink,
+    );
     let (time, _, _, fields) = &sink.0[0];
     assert_eq!(*time, 1_700_000_000_123);
     assert_eq!(

@@ -21,9 +21,18 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     // These old captures store enter and exit events; libscap hands both to the rules, so a
     // rule without `evt.dir` fires twice per open (8 for cat_write.scap's 4 opens). Peregrine's
     // records are exit-only (live and replay alike), so it fires once per syscall.
-    ("TestFalco_Legacy_DetectSkipUnknownNoevt", "enter events not replayed"),
-    ("TestFalco_Legacy_RuleNamesWithRegexChars", "enter events not replayed"),
-    ("TestFalco_Legacy_EnabledRuleUsingFalseEnabledFlagOnly", "enter events not replayed"),
+    (
+        "TestFalco_Legacy_DetectSkipUnknownNoevt",
+        "enter events not replayed",
+    ),
+    (
+        "TestFalco_Legacy_RuleNamesWithRegexChars",
+        "enter events not replayed",
+    ),
+    (
+        "TestFalco_Legacy_EnabledRuleUsingFalseEnabledFlagOnly",
+        "enter events not replayed",
+    ),
     // `peregrine-event` has no record schema for madvise (the kernel side does not capture
     // it), so its capture events cannot be converted.
     ("TestFalco_Legacy_Syscalls", "no madvise record schema"),
@@ -130,7 +139,10 @@ fn run(t: &Value, root: &std::path::Path) -> Result<(), String> {
         } else if a.starts_with("assert.Zero(") {
             got == 0
         } else if let Some(rest) = a.strip_prefix("assert.Equal(t, ") {
-            rest.split(',').next().and_then(|n| n.trim().parse::<i64>().ok()) == Some(got)
+            rest.split(',')
+                .next()
+                .and_then(|n| n.trim().parse::<i64>().ok())
+                == Some(got)
         } else {
             continue;
         };
@@ -172,11 +184,10 @@ fn observed(a: &str, det: &Detections, exit: i64) -> Option<i64> {
 
 /// Tests whose expectations depend on the binary (config validation, text outputs) only.
 fn binary_only(t: &Value) -> bool {
-    t["options"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|o| o.as_str().is_some_and(|o| o.contains("configs.DropsThreshold")))
+    t["options"].as_array().into_iter().flatten().any(|o| {
+        o.as_str()
+            .is_some_and(|o| o.contains("configs.DropsThreshold"))
+    })
 }
 
 #[test]
@@ -221,8 +232,14 @@ fn legacy_suite() {
         .iter()
         .filter(|k| passed.iter().any(|p| p == *k))
         .collect();
-    assert!(unexpected.is_empty(), "unexpected failures: {unexpected:#?}");
-    assert!(fixed.is_empty(), "now passing, remove from KNOWN_FAILURES: {fixed:?}");
+    assert!(
+        unexpected.is_empty(),
+        "unexpected failures: {unexpected:#?}"
+    );
+    assert!(
+        fixed.is_empty(),
+        "now passing, remove from KNOWN_FAILURES: {fixed:?}"
+    );
 }
 
 #[test]
@@ -230,7 +247,10 @@ fn every_stored_capture_replays() {
     let root = upstream().join("captures");
     let mut files = Vec::new();
     for dir in ["falco", "libs", "sysdig-inspect"] {
-        for e in std::fs::read_dir(root.join(dir)).expect("captures dir").flatten() {
+        for e in std::fs::read_dir(root.join(dir))
+            .expect("captures dir")
+            .flatten()
+        {
             if e.path().extension().is_some_and(|x| x == "scap") {
                 files.push(e.path());
             }
@@ -248,15 +268,22 @@ fn every_stored_capture_replays() {
         let (pipe, stats) = replay_file(engine.clone(), &f, &mut det)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         eprintln!(
-            "{}: {} read, {} replayed, {} enters, {} unsupported, {} alerts",
+            "{}: {} read, {} replayed, {} enters, {} non-syscall, {} unsupported, {} alerts",
             f.display(),
             stats.convert.read,
             stats.convert.converted,
             stats.convert.enters,
+            stats.convert.non_syscall,
             stats.convert.unsupported,
             det.total
         );
         assert_eq!(pipe.stats().decode_errors, 0, "{}", f.display());
         assert_eq!(pipe.stats().events, stats.convert.converted);
+        let c = stats.convert;
+        assert_eq!(
+            c.read,
+            c.converted + c.enters + c.non_syscall + c.unknown + c.unsupported,
+            "every event is accounted for: {c:?}"
+        );
     }
 }

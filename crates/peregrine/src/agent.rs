@@ -18,6 +18,7 @@ use peregrine_engine::interest::BaseSyscalls;
 use peregrine_engine::live::LiveSource;
 use peregrine_engine::replay::replay_file;
 use peregrine_engine::{AlertSink, Engine, Match, Pipeline, Settings};
+use peregrine_outputs::{Alert, FormatOptions};
 use peregrine_rules::{Matching, RuleSet};
 use peregrine_state::StateConfig;
 
@@ -36,25 +37,56 @@ pub struct AgentArgs<'a> {
     pub replay: Option<PathBuf>,
 }
 
-/// Prints each match on stdout. TODO(outputs): replace with the outputs crate's dispatcher
-/// (`Alert` built from [`Match`]: time_ns, rule name, priority, source, tags, output,
-/// output_fields) once it is on main; until then one plain line per alert.
+/// Writes each match to stdout in Falco's text or JSON shape, formatted by the outputs crate.
+/// TODO(lead): the other falco.yaml outputs (file, syslog, program, http) go through
+/// `peregrine_outputs::OutputsConfig::from_tree(..).build()?.enqueue(alert)` with the same
+/// [`to_alert`]; the agent only needs the config tree to build that dispatcher.
 struct Stdout<W: Write> {
     out: W,
+    format: FormatOptions,
+    hostname: String,
     alerts: u64,
+}
+
+impl<W: Write> Stdout<W> {
+    fn new(out: W, config: &Config) -> Self {
+        Stdout {
+            out,
+            format: FormatOptions {
+                json_output: config.json_output,
+                json_include_output_property: config.json_include_output_property,
+                json_include_tags_property: config.json_include_tags_property,
+                json_include_message_property: config.json_include_message_property,
+                json_include_output_fields_property: config.json_include_output_fields_property,
+                time_format_iso_8601: config.time_format_iso_8601,
+            },
+            hostname: peregrine_outputs::hostname(),
+            alerts: 0,
+        }
+    }
+}
+
+/// The outputs crate's alert for one engine match.
+fn to_alert(m: &Match<'_>, hostname: &str) -> Alert {
+    Alert {
+        time_ns: m.time_ns,
+        rule: m.rule.name.clone(),
+        priority: m.rule.priority,
+        source: m.rule.source.clone(),
+        hostname: hostname.to_string(),
+        tags: m.rule.tags.iter().cloned().collect(),
+        output: m.output.to_string(),
+        output_fields: m.output_fields.to_vec(),
+        extra_fields: Vec::new(),
+    }
 }
 
 impl<W: Write> AlertSink for Stdout<W> {
     fn alert(&mut self, m: &Match<'_>) {
         self.alerts += 1;
+        let line = self.format.format(&to_alert(m, &self.hostname));
         // A closed stdout must not stop detection; the count still reports the alert.
-        let _ = writeln!(
-            self.out,
-            "{}: {} {}",
-            m.time_ns,
-            m.rule.priority.as_str(),
-            m.output
-        );
+        let _ = writeln!(self.out, "{line}");
     }
 }
 
@@ -75,7 +107,10 @@ fn engine_for(config: &Config, rules: RuleSet) -> Engine {
 fn print_stats(pipe: &Pipeline, extra: &str) {
     let s = pipe.stats();
     eprintln!("Events detected: {}", s.matches());
-    eprintln!("Events processed: {} ({} evaluated){extra}", s.events, s.evaluated);
+    eprintln!(
+        "Events processed: {} ({} evaluated){extra}",
+        s.events, s.evaluated
+    );
     let counts = pipe.rule_counts();
     if !counts.is_empty() {
         eprintln!("Triggered rules by rule name:");
@@ -97,10 +132,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let engine = Arc::new(engine_for(args.config, args.rules));
     if let Some(file) = replay {
         // Replay is a batch job: buffered output, flushed at the end.
-        let mut sink = Stdout {
-            out: std::io::BufWriter::new(std::io::stdout().lock()),
-            alerts: 0,
-        };
+        let mut sink = Stdout::new(
+            std::io::BufWriter::new(std::io::stdout().lock()),
+            args.config,
+        );
         let (pipe, stats) = replay_file(engine, &file, &mut sink)
             .with_context(|| format!("replaying {}", file.display()))?;
         sink.out.flush()?;
@@ -125,12 +160,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         all: args.config.base_syscalls.all,
     };
     let mut pipe = Pipeline::new(engine.clone(), StateConfig::default());
-    let seeded = pipe
-        .state_mut()
-        .seed_from_proc()
-        .context("reading /proc")?;
+    let seeded = pipe.state_mut().seed_from_proc().context("reading /proc")?;
     log::info!("state seeded with {seeded} processes from /proc");
-    let mut live = LiveSource::open(&engine, base, RING_BYTES).context("attaching to the kernel")?;
+    let mut live =
+        LiveSource::open(&engine, base, RING_BYTES).context("attaching to the kernel")?;
     log::info!(
         "capturing {} event types; {} rules active",
         live.selected().len(),
@@ -138,19 +171,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
     // Alerts must appear promptly on a terminal or pipe: flush after every drain.
-    let mut sink = Stdout {
-        out: LineFlush(std::io::stdout()),
-        alerts: 0,
-    };
+    let mut sink = Stdout::new(LineFlush(std::io::stdout()), args.config);
     live.run(&mut pipe, &mut sink, &stop, deadline)?;
     let c = live.counters()?;
     print_stats(
         &pipe,
-        &format!(
-            ", kernel: {} events, {} drops",
-            c.events,
-            c.drops()
-        ),
+        &format!(", kernel: {} events, {} drops", c.events, c.drops()),
     );
     Ok(0)
 }

@@ -83,6 +83,11 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The compiled rules, for the agent.
+    pub fn into_ruleset(self) -> peregrine_rules::RuleSet {
+        self.ruleset
+    }
+
     /// Falco's `-V` text: a failing file (or any file with `verbose`) shows every problem with
     /// its location and snippet; a file that loaded shows its status and problem codes only.
     pub fn text(&self, verbose: bool) -> String {

@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// Falco-compatible runtime security for Linux.
 #[derive(Debug, Parser)]
-#[command(
-    name = "peregrine",
-    disable_version_flag = true,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "peregrine", disable_version_flag = true)]
 pub struct LowArgs {
     /// Configuration file (falco.yaml format).
     #[arg(short = 'c', value_name = "FILE")]
@@ -98,6 +94,12 @@ pub enum Command {
     },
     /// Print live kernel events, one per line (as root).
     Events(crate::events::EventsArgs),
+    /// Replay a scap capture through the rules, as fast as possible (same as
+    /// `-o engine.kind=replay -o engine.replay.capture_file=FILE`).
+    Replay {
+        /// The capture file (.scap, plain or gzip).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -159,6 +161,10 @@ impl HiArgs {
         };
         if low.all_events {
             tree.apply_option("base_syscalls.all=true")?;
+        }
+        if let Some(Command::Replay { file }) = &low.command {
+            tree.apply_option("engine.kind=replay")?;
+            tree.apply_option(&format!("engine.replay.capture_file={}", file.display()))?;
         }
         for option in &low.options {
             tree.apply_option(option)?;

@@ -6,6 +6,7 @@
 //! through the adapter in [`backend`]. Each mode returns its exit code instead of calling
 //! `process::exit` deep inside, so every path is testable by running the binary.
 
+mod agent;
 mod backend;
 mod cli;
 mod config;
@@ -123,13 +124,21 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             let Some(loaded) = load_rules(&args)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            write_summary(&mut out, &args, &loaded.rules())?;
-            if !dry_run {
-                log::info!(
-                    "live capture is not wired yet (duration {duration:?}); exiting after loading"
-                );
+            if *dry_run {
+                write_summary(&mut out, &args, &loaded.rules())?;
+                ExitCode::SUCCESS
+            } else {
+                // stdout carries only alerts while the agent runs, as with Falco.
+                write_summary(&mut std::io::stderr().lock(), &args, &loaded.rules())?;
+                out.flush()?;
+                let code = agent::run(agent::AgentArgs {
+                    config: &args.config,
+                    rules: loaded.into_ruleset(),
+                    duration: duration.map(std::time::Duration::from_secs),
+                    replay: None,
+                })?;
+                ExitCode::from(u8::try_from(code).unwrap_or(1))
             }
-            ExitCode::SUCCESS
         }
     };
     out.flush()?;
