@@ -15,6 +15,7 @@ use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// A compiled rule, immutable once built.
 #[derive(Debug)]
@@ -28,7 +29,9 @@ pub struct Rule {
     pub condition_text: String,
     /// The list-substituted, macro-resolved, exception-appended condition.
     pub condition: Expr,
-    pub(crate) filter: Filter,
+    /// Shared with the loader's cache: an unchanged rule compiled again by a later content's
+    /// validation reuses the same program.
+    pub(crate) filter: Arc<Filter>,
     pub output: String,
     pub(crate) format: OutputFormat,
     pub event_types: EventTypeSet,
@@ -267,6 +270,20 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
 pub(crate) struct Caches {
     parsed: HashMap<String, Expr>,
     outputs: HashMap<String, OutputFormat>,
+    /// Resolved condition → its compiled filter (or the error). Compiling the filter was the
+    /// largest single cost of a load, and with Falco's compile-after-each-content most rules
+    /// are compiled again unchanged. The key is the text the resolved AST is a function of
+    /// ([`resolution_key`]), not the AST itself: hashing the expanded AST cost more than the
+    /// compile it saved.
+    compiled: HashMap<String, Result<CompiledCondition, CondError>>,
+}
+
+/// A compiled condition as cached: the filter, its warnings and its event types.
+#[derive(Clone, Debug)]
+struct CompiledCondition {
+    filter: Arc<Filter>,
+    warnings: Vec<CondError>,
+    event_types: EventTypeSet,
 }
 
 impl Caches {
@@ -277,6 +294,20 @@ impl Caches {
         let e = adapter::parse(text)?;
         self.parsed.insert(text.to_string(), e.clone());
         Ok(e)
+    }
+
+    /// Compiles `ast`, whose [`resolution_key`] is `key`.
+    fn compile(&mut self, key: String, ast: &Expr) -> Result<CompiledCondition, CondError> {
+        if let Some(c) = self.compiled.get(&key) {
+            return c.clone();
+        }
+        let c = adapter::compile(ast).map(|c| CompiledCondition {
+            filter: Arc::new(c.filter),
+            warnings: c.warnings,
+            event_types: adapter::event_types(ast),
+        });
+        self.compiled.insert(key, c.clone());
+        c
     }
 
     fn output(&mut self, text: &str) -> Result<OutputFormat, String> {
@@ -311,7 +342,7 @@ fn parse_condition(
     index: &ListIndex,
     used_lists: &mut BTreeSet<String>,
     ctx: &Context,
-) -> Result<Expr, (ErrorCode, String, Context)> {
+) -> Result<(Expr, String), (ErrorCode, String, Context)> {
     let mut text = condition.to_string();
     // A list substitutes only where its name is a whole token (delimited by blanks, `(),=` or
     // the ends), so only lists named by a token are candidates. They are applied in list
@@ -338,13 +369,58 @@ fn parse_condition(
         lists[i].used = true;
         used_lists.insert(lists[i].name.clone());
     }
-    caches.parse(&text).map_err(|e| {
-        (
+    match caches.parse(&text) {
+        Ok(e) => Ok((e, text)),
+        Err(e) => Err((
             ErrorCode::CompileCondition,
             e.message.clone(),
             cond_ctx_at(ctx, &e, &text),
-        )
-    })
+        )),
+    }
+}
+
+/// Each macro's list-substituted text and the macros its own resolution pulled in, by
+/// position: what [`resolution_key`] needs.
+#[derive(Default)]
+struct MacroSources {
+    texts: Vec<String>,
+    deps: Vec<BTreeSet<String>>,
+}
+
+/// A text that determines a successfully resolved condition: its list-substituted text and
+/// the name and list-substituted text of every macro it pulls in, directly or through other
+/// macros. Parsing is a function of the text, and a macro name resolves to the body parsed
+/// from that macro's text (a resolution that differs otherwise fails and never reaches the
+/// compile), so equal keys mean equal resolved ASTs, positions included.
+fn resolution_key(
+    text: &str,
+    resolved: &BTreeSet<String>,
+    col: &Collector,
+    sources: &MacroSources,
+) -> String {
+    let mut all: BTreeSet<&str> = resolved.iter().map(String::as_str).collect();
+    let mut todo: Vec<&str> = all.iter().copied().collect();
+    while let Some(name) = todo.pop() {
+        let Some(deps) = col.macros.position(name).and_then(|i| sources.deps.get(i)) else {
+            continue;
+        };
+        for d in deps {
+            if all.insert(d) {
+                todo.push(d);
+            }
+        }
+    }
+    let mut key = text.to_string();
+    for name in all {
+        // Names and texts are separated by NUL, which cannot occur in either.
+        key.push('\0');
+        key.push_str(name);
+        key.push('\0');
+        if let Some(t) = col.macros.position(name).and_then(|i| sources.texts.get(i)) {
+            key.push_str(t);
+        }
+    }
+    key
 }
 
 /// The macros a condition may see and how to find them.
@@ -592,6 +668,8 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
     // Macros: parse all, then resolve each in order with its visibility.
     let index = ListIndex::new(&out.lists);
     let mut scratch = BTreeSet::new();
+    // Each macro's list-substituted text (empty when it failed to parse) and dependencies.
+    let mut sources = MacroSources::default();
     for m in col.macros.iter() {
         let condition = match parse_condition(
             caches,
@@ -601,8 +679,12 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             &mut scratch,
             &m.cond_ctx,
         ) {
-            Ok(e) => Some(e),
+            Ok((e, text)) => {
+                sources.texts.push(text);
+                Some(e)
+            }
             Err((code, msg, ctx)) => {
+                sources.texts.push(String::new());
                 res.error(code, msg, &ctx);
                 None
             }
@@ -613,6 +695,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             used: false,
         });
     }
+    sources.deps = vec![BTreeSet::new(); out.macros.len()];
     for i in 0..out.macros.len() {
         // Clone, not take: while a macro resolves, its own unresolved body must stay visible
         // so that a reference loop through it is detected (as Falco does).
@@ -634,6 +717,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
                 out.macros[j].used = true;
             }
         }
+        sources.deps[i] = r.resolved.clone();
         if let Some((msg, pos)) = resolution_error(&r) {
             let ctx = info.ctx.in_condition(
                 pos.idx as usize,
@@ -667,7 +751,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
         if r.unknown_source {
             continue;
         }
-        if let Some(rule) = compile_rule(col, r, &index, caches, &mut out, res) {
+        if let Some(rule) = compile_rule(col, r, &index, &sources, caches, &mut out, res) {
             out.rules.push(rule);
         }
     }
@@ -699,6 +783,7 @@ fn compile_rule(
     col: &Collector,
     r: &RuleInfo,
     index: &ListIndex,
+    sources: &MacroSources,
     caches: &mut Caches,
     out: &mut CompileOutput,
     res: &mut LoadResult,
@@ -745,7 +830,7 @@ fn compile_rule(
     }
 
     let mut lists_used = BTreeSet::new();
-    let mut ast = match parse_condition(
+    let (mut ast, text) = match parse_condition(
         caches,
         &condition,
         &mut out.lists,
@@ -816,7 +901,8 @@ fn compile_rule(
         );
     }
 
-    let compiled = match adapter::compile(&ast) {
+    let key = resolution_key(&text, &resolution.resolved, col, sources);
+    let compiled = match caches.compile(key, &ast) {
         Ok(c) => c,
         Err(e) => {
             let ctx = cond_ctx_at(&r.cond_ctx, &e, &condition);
@@ -835,7 +921,7 @@ fn compile_rule(
             &cond_ctx_at(&r.cond_ctx, w, &condition),
         );
     }
-    let event_types = adapter::event_types(&ast);
+    let event_types = compiled.event_types;
     if r.source == "syscall" && r.warn_evttypes && event_types.len() > MAX_EVTTYPES {
         res.warn(
             WarningCode::NoEvttype,
