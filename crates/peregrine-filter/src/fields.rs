@@ -662,14 +662,21 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
 });
 
 /// The catalogue field whose name is the longest prefix of `text` (output tokens such as
-/// `%proc.name)` run on into the following text). Tries the prefixes from the longest
-/// possible down, so it costs a few hash lookups instead of a pass over every field.
+/// `%proc.name)` run on into the following text). Field names are made of
+/// [`is_name_byte`] bytes only (a unit test holds the catalogue to that), so only prefixes of
+/// the leading run of such bytes can match; trying those from the longest down usually hits
+/// on the first hash lookup.
 pub(crate) fn longest_prefix(text: &str) -> Option<&'static FieldInfo> {
-    let max = text.len().min(INDEX.max_len);
-    (1..=max)
+    let run = text.bytes().take_while(|&c| is_name_byte(c)).count();
+    // The run is ASCII, so every length up to it is a char boundary.
+    (1..=run.min(INDEX.max_len))
         .rev()
-        .filter(|&n| text.is_char_boundary(n))
         .find_map(|n| lookup(&text[..n]))
+}
+
+/// The bytes field names are made of.
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'.' || c == b'_'
 }
 
 /// Resolves a field name that may carry a dynamic suffix: `evt.arg.flags` →
@@ -975,6 +982,13 @@ mod tests {
 
     fn same(a: Option<&FieldInfo>, b: Option<&FieldInfo>) -> bool {
         a.map(|f| f.id) == b.map(|f| f.id)
+    }
+
+    #[test]
+    fn field_names_are_made_of_name_bytes() {
+        for f in FIELDS {
+            assert!(f.name.bytes().all(is_name_byte), "{}", f.name);
+        }
     }
 
     #[test]
