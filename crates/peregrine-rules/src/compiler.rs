@@ -33,7 +33,8 @@ pub struct Rule {
     /// validation reuses the same program.
     pub(crate) filter: Arc<Filter>,
     pub output: String,
-    pub(crate) format: OutputFormat,
+    /// Shared with the loader's cache, like `filter`.
+    pub(crate) format: Arc<OutputFormat>,
     pub event_types: EventTypeSet,
     pub capture: bool,
     pub capture_duration: u32,
@@ -269,7 +270,7 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
     parsed: HashMap<String, Expr>,
-    outputs: HashMap<String, OutputFormat>,
+    outputs: HashMap<String, Arc<OutputFormat>>,
     /// Resolved condition → its compiled filter (or the error). Compiling the filter was the
     /// largest single cost of a load, and with Falco's compile-after-each-content most rules
     /// are compiled again unchanged. The key is the text the resolved AST is a function of
@@ -310,12 +311,12 @@ impl Caches {
         c
     }
 
-    fn output(&mut self, text: &str) -> Result<OutputFormat, String> {
+    fn output(&mut self, text: &str) -> Result<Arc<OutputFormat>, String> {
         if let Some(f) = self.outputs.get(text) {
-            return Ok(f.clone());
+            return Ok(Arc::clone(f));
         }
-        let f = adapter::compile_output(text)?;
-        self.outputs.insert(text.to_string(), f.clone());
+        let f = Arc::new(adapter::compile_output(text)?);
+        self.outputs.insert(text.to_string(), Arc::clone(&f));
         Ok(f)
     }
 }
