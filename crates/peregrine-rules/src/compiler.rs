@@ -532,6 +532,20 @@ fn too_deep() -> String {
     format!("condition nesting exceeds {MAX_RESOLVED_DEPTH} levels after macro expansion")
 }
 
+/// Whether a condition names a macro (or an unknown identifier), computed without recursion.
+fn has_identifier(e: &Expr) -> bool {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Identifier(..) => return true,
+            Expr::And(c, _) | Expr::Or(c, _) => todo.extend(c.iter()),
+            Expr::Not(c, _) => todo.push(c),
+            Expr::Unary { .. } | Expr::Binary { .. } => {}
+        }
+    }
+    false
+}
+
 /// Nesting depth of a condition, computed without recursion.
 fn expr_depth(e: &Expr) -> usize {
     let mut max = 0;
@@ -698,12 +712,23 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
     }
     sources.deps = vec![BTreeSet::new(); out.macros.len()];
     for i in 0..out.macros.len() {
+        let info = &col.macros.items[i];
+        // A macro that names no other macro resolves to itself: only the depth check applies,
+        // and its body need not be copied (most macros are such leaves).
+        if let Some(body) = &out.macros[i].condition {
+            if !has_identifier(body) {
+                if expr_depth(body) > MAX_RESOLVED_DEPTH {
+                    res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
+                    out.macros[i].condition = None;
+                }
+                continue;
+            }
+        }
         // Clone, not take: while a macro resolves, its own unresolved body must stay visible
         // so that a reference loop through it is detected (as Falco does).
         let Some(mut cond) = out.macros[i].condition.clone() else {
             continue;
         };
-        let info = &col.macros.items[i];
         let mut r = Resolution::default();
         {
             let env = MacroEnv {
