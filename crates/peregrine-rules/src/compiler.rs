@@ -14,6 +14,7 @@ use crate::info::{ExceptionInfo, Priority, RuleInfo};
 use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -116,8 +117,12 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// The maximal runs of characters that are not list-substitution delimiters.
 fn tokens_of(text: &str) -> impl Iterator<Item = &str> {
-    text.split([' ', '\t', '\n', '\r', '(', ')', ',', '='])
-        .filter(|t| !t.is_empty())
+    text.split(is_list_delimiter).filter(|t| !t.is_empty())
+}
+
+/// A `match` rather than a char-array pattern, which scans its array per character.
+fn is_list_delimiter(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '=')
 }
 
 /// Falco's `resolve_list`: substitutes `list` wherever its name is delimited by start/end,
@@ -321,12 +326,15 @@ impl Caches {
     }
 }
 
-/// List names → their position in substitution order, built once per compile.
-pub(crate) struct ListIndex(HashMap<String, usize>);
+/// List names → their position in substitution order, built once per compile. Every token
+/// of every condition is looked up here on each compile, so it uses the fast non-DoS-resistant
+/// hasher (keys come from the rules files being loaded, not from the network).
+pub(crate) struct ListIndex(FxHashMap<String, usize>);
 
 impl ListIndex {
     fn new(lists: &[CompiledList]) -> ListIndex {
-        let mut m = HashMap::with_capacity(lists.len());
+        let mut m = FxHashMap::default();
+        m.reserve(lists.len());
         for (i, l) in lists.iter().enumerate() {
             m.entry(l.name.clone()).or_insert(i);
         }
