@@ -358,10 +358,7 @@ fn parse_token(body: &str, start: usize) -> Result<(Token, usize), FormatError> 
 
 /// The longest catalogue name that prefixes `text`, as libsinsp's `parse_field_name`.
 fn longest_field_prefix(text: &str) -> Option<&'static FieldInfo> {
-    fields::FIELDS
-        .iter()
-        .filter(|f| text.starts_with(f.name))
-        .max_by_key(|f| f.name.len())
+    fields::longest_prefix(text)
 }
 
 /// `std::string::resize(width, ' ')` on the bytes written since `start`, kept on a char

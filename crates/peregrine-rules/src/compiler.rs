@@ -14,7 +14,9 @@ use crate::info::{ExceptionInfo, Priority, RuleInfo};
 use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// A compiled rule, immutable once built.
 #[derive(Debug)]
@@ -28,9 +30,12 @@ pub struct Rule {
     pub condition_text: String,
     /// The list-substituted, macro-resolved, exception-appended condition.
     pub condition: Expr,
-    pub(crate) filter: Filter,
+    /// Shared with the loader's cache: an unchanged rule compiled again by a later content's
+    /// validation reuses the same program.
+    pub(crate) filter: Arc<Filter>,
     pub output: String,
-    pub(crate) format: OutputFormat,
+    /// Shared with the loader's cache, like `filter`.
+    pub(crate) format: Arc<OutputFormat>,
     pub event_types: EventTypeSet,
     pub capture: bool,
     pub capture_duration: u32,
@@ -112,8 +117,12 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// The maximal runs of characters that are not list-substitution delimiters.
 fn tokens_of(text: &str) -> impl Iterator<Item = &str> {
-    text.split([' ', '\t', '\n', '\r', '(', ')', ',', '='])
-        .filter(|t| !t.is_empty())
+    text.split(is_list_delimiter).filter(|t| !t.is_empty())
+}
+
+/// A `match` rather than a char-array pattern, which scans its array per character.
+fn is_list_delimiter(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '=')
 }
 
 /// Falco's `resolve_list`: substitutes `list` wherever its name is delimited by start/end,
@@ -266,7 +275,21 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
     parsed: HashMap<String, Expr>,
-    outputs: HashMap<String, OutputFormat>,
+    outputs: HashMap<String, Arc<OutputFormat>>,
+    /// Resolved condition → its compiled filter (or the error). Compiling the filter was the
+    /// largest single cost of a load, and with Falco's compile-after-each-content most rules
+    /// are compiled again unchanged. The key is the text the resolved AST is a function of
+    /// ([`resolution_key`]), not the AST itself: hashing the expanded AST cost more than the
+    /// compile it saved.
+    compiled: HashMap<String, Result<CompiledCondition, CondError>>,
+}
+
+/// A compiled condition as cached: the filter, its warnings and its event types.
+#[derive(Clone, Debug)]
+struct CompiledCondition {
+    filter: Arc<Filter>,
+    warnings: Vec<CondError>,
+    event_types: EventTypeSet,
 }
 
 impl Caches {
@@ -279,22 +302,39 @@ impl Caches {
         Ok(e)
     }
 
-    fn output(&mut self, text: &str) -> Result<OutputFormat, String> {
-        if let Some(f) = self.outputs.get(text) {
-            return Ok(f.clone());
+    /// Compiles `ast`, whose [`resolution_key`] is `key`.
+    fn compile(&mut self, key: String, ast: &Expr) -> Result<CompiledCondition, CondError> {
+        if let Some(c) = self.compiled.get(&key) {
+            return c.clone();
         }
-        let f = adapter::compile_output(text)?;
-        self.outputs.insert(text.to_string(), f.clone());
+        let c = adapter::compile(ast).map(|c| CompiledCondition {
+            filter: Arc::new(c.filter),
+            warnings: c.warnings,
+            event_types: adapter::event_types(ast),
+        });
+        self.compiled.insert(key, c.clone());
+        c
+    }
+
+    fn output(&mut self, text: &str) -> Result<Arc<OutputFormat>, String> {
+        if let Some(f) = self.outputs.get(text) {
+            return Ok(Arc::clone(f));
+        }
+        let f = Arc::new(adapter::compile_output(text)?);
+        self.outputs.insert(text.to_string(), Arc::clone(&f));
         Ok(f)
     }
 }
 
-/// List names → their position in substitution order, built once per compile.
-pub(crate) struct ListIndex(HashMap<String, usize>);
+/// List names → their position in substitution order, built once per compile. Every token
+/// of every condition is looked up here on each compile, so it uses the fast non-DoS-resistant
+/// hasher (keys come from the rules files being loaded, not from the network).
+pub(crate) struct ListIndex(FxHashMap<String, usize>);
 
 impl ListIndex {
     fn new(lists: &[CompiledList]) -> ListIndex {
-        let mut m = HashMap::with_capacity(lists.len());
+        let mut m = FxHashMap::default();
+        m.reserve(lists.len());
         for (i, l) in lists.iter().enumerate() {
             m.entry(l.name.clone()).or_insert(i);
         }
@@ -311,7 +351,7 @@ fn parse_condition(
     index: &ListIndex,
     used_lists: &mut BTreeSet<String>,
     ctx: &Context,
-) -> Result<Expr, (ErrorCode, String, Context)> {
+) -> Result<(Expr, String), (ErrorCode, String, Context)> {
     let mut text = condition.to_string();
     // A list substitutes only where its name is a whole token (delimited by blanks, `(),=` or
     // the ends), so only lists named by a token are candidates. They are applied in list
@@ -338,13 +378,58 @@ fn parse_condition(
         lists[i].used = true;
         used_lists.insert(lists[i].name.clone());
     }
-    caches.parse(&text).map_err(|e| {
-        (
+    match caches.parse(&text) {
+        Ok(e) => Ok((e, text)),
+        Err(e) => Err((
             ErrorCode::CompileCondition,
             e.message.clone(),
             cond_ctx_at(ctx, &e, &text),
-        )
-    })
+        )),
+    }
+}
+
+/// Each macro's list-substituted text and the macros its own resolution pulled in, by
+/// position: what [`resolution_key`] needs.
+#[derive(Default)]
+struct MacroSources {
+    texts: Vec<String>,
+    deps: Vec<BTreeSet<String>>,
+}
+
+/// A text that determines a successfully resolved condition: its list-substituted text and
+/// the name and list-substituted text of every macro it pulls in, directly or through other
+/// macros. Parsing is a function of the text, and a macro name resolves to the body parsed
+/// from that macro's text (a resolution that differs otherwise fails and never reaches the
+/// compile), so equal keys mean equal resolved ASTs, positions included.
+fn resolution_key(
+    text: &str,
+    resolved: &BTreeSet<String>,
+    col: &Collector,
+    sources: &MacroSources,
+) -> String {
+    let mut all: BTreeSet<&str> = resolved.iter().map(String::as_str).collect();
+    let mut todo: Vec<&str> = all.iter().copied().collect();
+    while let Some(name) = todo.pop() {
+        let Some(deps) = col.macros.position(name).and_then(|i| sources.deps.get(i)) else {
+            continue;
+        };
+        for d in deps {
+            if all.insert(d) {
+                todo.push(d);
+            }
+        }
+    }
+    let mut key = text.to_string();
+    for name in all {
+        // Names and texts are separated by NUL, which cannot occur in either.
+        key.push('\0');
+        key.push_str(name);
+        key.push('\0');
+        if let Some(t) = col.macros.position(name).and_then(|i| sources.texts.get(i)) {
+            key.push_str(t);
+        }
+    }
+    key
 }
 
 /// The macros a condition may see and how to find them.
@@ -453,6 +538,20 @@ const MAX_RESOLVED_DEPTH: usize = 1000;
 
 fn too_deep() -> String {
     format!("condition nesting exceeds {MAX_RESOLVED_DEPTH} levels after macro expansion")
+}
+
+/// Whether a condition names a macro (or an unknown identifier), computed without recursion.
+fn has_identifier(e: &Expr) -> bool {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Identifier(..) => return true,
+            Expr::And(c, _) | Expr::Or(c, _) => todo.extend(c.iter()),
+            Expr::Not(c, _) => todo.push(c),
+            Expr::Unary { .. } | Expr::Binary { .. } => {}
+        }
+    }
+    false
 }
 
 /// Nesting depth of a condition, computed without recursion.
@@ -592,6 +691,8 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
     // Macros: parse all, then resolve each in order with its visibility.
     let index = ListIndex::new(&out.lists);
     let mut scratch = BTreeSet::new();
+    // Each macro's list-substituted text (empty when it failed to parse) and dependencies.
+    let mut sources = MacroSources::default();
     for m in col.macros.iter() {
         let condition = match parse_condition(
             caches,
@@ -601,8 +702,12 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             &mut scratch,
             &m.cond_ctx,
         ) {
-            Ok(e) => Some(e),
+            Ok((e, text)) => {
+                sources.texts.push(text);
+                Some(e)
+            }
             Err((code, msg, ctx)) => {
+                sources.texts.push(String::new());
                 res.error(code, msg, &ctx);
                 None
             }
@@ -613,13 +718,25 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             used: false,
         });
     }
+    sources.deps = vec![BTreeSet::new(); out.macros.len()];
     for i in 0..out.macros.len() {
+        let info = &col.macros.items[i];
+        // A macro that names no other macro resolves to itself: only the depth check applies,
+        // and its body need not be copied (most macros are such leaves).
+        if let Some(body) = &out.macros[i].condition {
+            if !has_identifier(body) {
+                if expr_depth(body) > MAX_RESOLVED_DEPTH {
+                    res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
+                    out.macros[i].condition = None;
+                }
+                continue;
+            }
+        }
         // Clone, not take: while a macro resolves, its own unresolved body must stay visible
         // so that a reference loop through it is detected (as Falco does).
         let Some(mut cond) = out.macros[i].condition.clone() else {
             continue;
         };
-        let info = &col.macros.items[i];
         let mut r = Resolution::default();
         {
             let env = MacroEnv {
@@ -634,6 +751,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
                 out.macros[j].used = true;
             }
         }
+        sources.deps[i] = r.resolved.clone();
         if let Some((msg, pos)) = resolution_error(&r) {
             let ctx = info.ctx.in_condition(
                 pos.idx as usize,
@@ -667,7 +785,7 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
         if r.unknown_source {
             continue;
         }
-        if let Some(rule) = compile_rule(col, r, &index, caches, &mut out, res) {
+        if let Some(rule) = compile_rule(col, r, &index, &sources, caches, &mut out, res) {
             out.rules.push(rule);
         }
     }
@@ -699,6 +817,7 @@ fn compile_rule(
     col: &Collector,
     r: &RuleInfo,
     index: &ListIndex,
+    sources: &MacroSources,
     caches: &mut Caches,
     out: &mut CompileOutput,
     res: &mut LoadResult,
@@ -745,7 +864,7 @@ fn compile_rule(
     }
 
     let mut lists_used = BTreeSet::new();
-    let mut ast = match parse_condition(
+    let (mut ast, text) = match parse_condition(
         caches,
         &condition,
         &mut out.lists,
@@ -816,7 +935,8 @@ fn compile_rule(
         );
     }
 
-    let compiled = match adapter::compile(&ast) {
+    let key = resolution_key(&text, &resolution.resolved, col, sources);
+    let compiled = match caches.compile(key, &ast) {
         Ok(c) => c,
         Err(e) => {
             let ctx = cond_ctx_at(&r.cond_ctx, &e, &condition);
@@ -835,7 +955,7 @@ fn compile_rule(
             &cond_ctx_at(&r.cond_ctx, w, &condition),
         );
     }
-    let event_types = adapter::event_types(&ast);
+    let event_types = compiled.event_types;
     if r.source == "syscall" && r.warn_evttypes && event_types.len() > MAX_EVTTYPES {
         res.warn(
             WarningCode::NoEvttype,

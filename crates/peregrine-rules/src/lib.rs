@@ -100,7 +100,10 @@ impl Loader {
         let name = path.display().to_string();
         match std::fs::read(path) {
             Ok(bytes) => {
-                let text = String::from_utf8_lossy(&bytes).into_owned();
+                // Valid UTF-8 (the normal case) is checked by the fast validator and kept
+                // without a copy; only invalid files pay for the lossy conversion.
+                let text = String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 self.load_str(&name, &text)
             }
             Err(e) => {

@@ -270,7 +270,11 @@ fn looks_like_field(s: &str) -> bool {
         Some(_) => return false,
         None => (s, None),
     };
-    name.contains('.') && resolve_field(name, arg).is_ok()
+    // The catalogue lookup first: most values (paths, names) are no field, and it answers
+    // without the allocations a failed `resolve_field` makes for its message.
+    name.contains('.')
+        && fields::lookup_with_suffix(name).is_some()
+        && resolve_field(name, arg).is_ok()
 }
 
 const TRANSFORMER_NAMES: &[&str] = &[
@@ -702,7 +706,12 @@ impl Compiler {
         let Ok(s) = std::str::from_utf8(v) else {
             return;
         };
-        let nospaces: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        // Runs for every value of every list: only values with blanks pay for a copy.
+        let nospaces: std::borrow::Cow<'_, str> = if s.bytes().any(|c| c.is_ascii_whitespace()) {
+            s.chars().filter(|c| !c.is_ascii_whitespace()).collect()
+        } else {
+            s.into()
+        };
         if op == Op::Regex && regex_is_trivial(s) {
             self.warnings.push(CompileWarning {
                 message: format!(
