@@ -7,11 +7,14 @@
 //! end the run cleanly: what the kernel already wrote is processed and the statistics are
 //! printed, as Falco does on exit. Alerts go to a `peregrine_outputs::Dispatcher` built from
 //! the falco.yaml tree (the outputs crate owns those keys); it never blocks the pipeline, is
-//! reopened on SIGUSR1 and drained with a deadline at exit.
+//! reopened on SIGUSR1 and drained with a deadline at exit. Live runs follow an
+//! `EngineHandle`, so SIGHUP or a watched file change swaps the rules under the running
+//! pipeline; the capture loop runs in one-second slices between which the `/metrics`
+//! snapshot of Falco's web server is refreshed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -26,9 +29,14 @@ use signal_hook::consts::{SIGHUP, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::config::{Config, EngineKind, RuleMatching};
+use crate::metrics::{rule_matches, BuildInfo, MetricsSnapshot};
+use crate::web::{Collect, Versions, WebServer};
 
 /// Kernel ring buffer size for the live capture.
 const RING_BYTES: u32 = 8 << 20;
+
+/// How often the `/metrics` snapshot is refreshed while capturing.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long the outputs may take to deliver queued alerts at exit.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -169,6 +177,53 @@ impl AlertSink for Dispatch<'_> {
     }
 }
 
+/// The shared snapshot `/metrics` serves, when metrics are enabled.
+type SharedMetrics = Arc<Mutex<MetricsSnapshot>>;
+
+/// Starts Falco's web server when the configuration has an enabled `webserver` block.
+fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
+    let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
+        return Ok(None);
+    };
+    let metrics = (config.metrics_enabled && web.prometheus_metrics_enabled)
+        .then(|| Arc::new(Mutex::new(MetricsSnapshot::default())));
+    let versions = Versions::peregrine(&peregrine_rules::version::ENGINE_VERSION);
+    let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
+    let server = WebServer::start(web, &versions, collect)?;
+    Ok(Some((server, metrics)))
+}
+
+/// Copies every counter of the running agent into one metrics snapshot.
+fn snapshot(
+    config: &Config,
+    pipe: &Pipeline,
+    live: &LiveSource,
+    outputs: &Dispatcher,
+) -> MetricsSnapshot {
+    let stats = pipe.stats();
+    let mut snap = MetricsSnapshot {
+        build: Some(BuildInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            engine_version: peregrine_rules::version::ENGINE_VERSION.to_string(),
+            falco_compat_version: crate::FALCO_COMPAT_VERSION.to_string(),
+        }),
+        hostname: Some(peregrine_outputs::hostname()),
+        capture: live.counters().ok(),
+        state: Some(pipe.state().counters()),
+        engine: Some(stats.clone()),
+        rules: rule_matches(
+            pipe.engine().rules(),
+            &stats.rule_matches,
+            config.metrics_include_empty_values,
+        ),
+        outputs: Some(outputs.snapshot()),
+        process: None,
+        host: None,
+    };
+    snap.refresh_system();
+    snap
+}
+
 /// Drains the outputs (bounded by [`DRAIN_DEADLINE`]) and reports what could not be delivered.
 fn shutdown_outputs(outputs: Dispatcher) {
     let (report, snap) = outputs.shutdown(DRAIN_DEADLINE);
@@ -272,6 +327,8 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let mut pipe = Pipeline::with_handle(handle, StateConfig::default());
     let seeded = pipe.state_mut().seed_from_proc().context("reading /proc")?;
     log::info!("state seeded with {seeded} processes from /proc");
+    // Up before the capture, so health checks answer as soon as the agent is attached.
+    let web = start_web(args.config)?;
     let mut live =
         LiveSource::open(&engine, base, RING_BYTES).context("attaching to the kernel")?;
     log::info!(
@@ -281,8 +338,26 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs)?;
-    let result = live.run(&mut pipe, &mut sink, &stop, deadline);
+    // The capture loop runs in slices so that the metrics snapshot is refreshed between them;
+    // each slice drains what the kernel wrote, so slicing loses nothing.
+    let result = loop {
+        let slice_end = Instant::now() + METRICS_INTERVAL;
+        let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+        if let Err(e) = live.run(&mut pipe, &mut sink, &stop, Some(until)) {
+            break Err(e);
+        }
+        if let Some((_, Some(metrics))) = &web {
+            let snap = snapshot(args.config, &pipe, &live, &outputs);
+            *metrics.lock().unwrap_or_else(|p| p.into_inner()) = snap;
+        }
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break Ok(());
+        }
+    };
     drop(sink);
+    if let Some((server, _)) = web {
+        server.shutdown();
+    }
     shutdown_outputs(outputs);
     stop.store(true, Ordering::Relaxed);
     if let Some(t) = reloader {

@@ -31,6 +31,8 @@ pub enum ConfigError {
     Value { key: String, reason: String },
     #[error(transparent)]
     Outputs(#[from] peregrine_outputs::OutputError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// A falco.yaml document as an untyped tree, ready to take overrides.
@@ -352,6 +354,14 @@ pub struct Config {
     pub engine: EngineKind,
     /// Reload the rules when a rules file or the configuration file changes (Falco: true).
     pub watch_config_files: bool,
+    /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
+    /// built-in default), so that runs without a falco.yaml open no port.
+    pub webserver: Option<crate::web::WebConfig>,
+    /// `metrics.enabled`: `/metrics` is served only with this and
+    /// `webserver.prometheus_metrics_enabled`, as in Falco.
+    pub metrics_enabled: bool,
+    /// `metrics.include_empty_values`.
+    pub metrics_include_empty_values: bool,
 }
 
 impl Default for Config {
@@ -366,6 +376,9 @@ impl Default for Config {
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
             watch_config_files: true,
+            webserver: None,
+            metrics_enabled: false,
+            metrics_include_empty_values: false,
         }
     }
 }
@@ -403,14 +416,12 @@ const IGNORED_FALCO_KEYS: &[&str] = &[
     "log_level",
     "log_stderr",
     "log_syslog",
-    "metrics",
     "output_timeout",
     "plugins",
     "plugins_hostinfo",
     "static_fields",
     "syscall_event_drops",
     "syscall_event_timeouts",
-    "webserver",
 ];
 
 impl Config {
@@ -449,6 +460,20 @@ impl Config {
                 "base_syscalls" => cfg.base_syscalls = base_syscalls(value)?,
                 "engine" => cfg.engine = engine(value)?,
                 "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
+                "webserver" => {
+                    let (web, web_warnings) = crate::web::WebConfig::from_value(Some(value))?;
+                    cfg.webserver = Some(web);
+                    warnings.extend(web_warnings);
+                }
+                "metrics" => {
+                    if let Some(v) = value.get("enabled") {
+                        cfg.metrics_enabled = boolean("metrics.enabled", v)?;
+                    }
+                    if let Some(v) = value.get("include_empty_values") {
+                        cfg.metrics_include_empty_values =
+                            boolean("metrics.include_empty_values", v)?;
+                    }
+                }
                 k if OUTPUT_KEYS.contains(&k) => {}
                 k if IGNORED_FALCO_KEYS.contains(&k) => {
                     log::debug!("configuration key '{k}' is accepted but not used yet");

@@ -13,6 +13,8 @@ mod config;
 mod defaults;
 mod events;
 mod logging;
+mod metrics;
+mod web;
 
 use anyhow::Context;
 use backend::{Loaded, RuleInfo, RulesInput};

@@ -177,3 +177,72 @@ fn a_watched_rules_file_change_reloads_without_a_signal() {
     assert!(made, "{:#?}", agent.log);
     assert!(agent.stop().success());
 }
+
+/// `GET path` over HTTP/1.1; the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+#[test]
+fn webserver_serves_health_versions_and_live_metrics() {
+    let dir = scratch("agent-web");
+    let file = dir.join("secret");
+    std::fs::write(&file, "x").expect("target file");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule_a(&file)).expect("rules file");
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        "webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
+         prometheus_metrics_enabled: true}\nmetrics: {enabled: true}\n",
+    )
+    .expect("config");
+    let config_arg = config.display().to_string();
+    let mut agent = Agent::start(&rules, &["-c", &config_arg]);
+    let addr = agent
+        .log
+        .iter()
+        .find_map(|l| l.split("listening on http://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log));
+
+    let health = http_get(&addr, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let versions = http_get(&addr, "/versions");
+    assert!(versions.contains("\"engine_version_semver\""), "{versions}");
+
+    let target = file.display().to_string();
+    run("cat", &[&target]);
+    assert!(
+        agent.wait_for(ALERT_DEADLINE, |l| l.stdout
+            && l.text.contains("file read by cat")),
+        "{:#?}",
+        agent.log
+    );
+    // The snapshot is refreshed every second: poll the page until the match shows.
+    let wanted = "falcosecurity_falco_rules_matches_total{";
+    let mut page = String::new();
+    let found = (0..40).any(|_| {
+        page = http_get(&addr, "/metrics");
+        let hit = page.lines().any(|l| {
+            l.starts_with(wanted) && l.contains("rule_name=\"Cat file\"") && l.ends_with(" 1")
+        });
+        if !hit {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        hit
+    });
+    assert!(found, "{page}");
+    assert!(page.contains("falcosecurity_scap_n_evts_total"), "{page}");
+    assert!(agent.stop().success());
+}
