@@ -22,13 +22,14 @@ use peregrine_engine::interest::BaseSyscalls;
 use peregrine_engine::live::LiveSource;
 use peregrine_engine::replay::replay_file;
 use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
-use peregrine_outputs::{Alert, Dispatcher};
+use peregrine_outputs::ratelimit::TokenBucket;
+use peregrine_outputs::{Alert, Dispatcher, OutputValue, Priority};
 use peregrine_rules::{Matching, RuleSet};
 use peregrine_state::StateConfig;
 use signal_hook::consts::{SIGHUP, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, EngineKind, RuleMatching};
+use crate::config::{Config, DropAction, EngineKind, EventDrops, RuleMatching};
 use crate::metrics::{rule_matches, BuildInfo, MetricsSnapshot};
 use crate::web::{Collect, Versions, WebServer};
 
@@ -338,6 +339,8 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs)?;
+    let mut drops = DropWatch::new(&args.config.syscall_event_drops);
+    let mut exit_code = 0;
     // The capture loop runs in slices so that the metrics snapshot is refreshed between them;
     // each slice drains what the kernel wrote, so slicing loses nothing.
     let result = loop {
@@ -345,6 +348,13 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         let until = deadline.map_or(slice_end, |d| d.min(slice_end));
         if let Err(e) = live.run(&mut pipe, &mut sink, &stop, Some(until)) {
             break Err(e);
+        }
+        if let Ok(c) = live.counters() {
+            if drops.check(&c, &outputs) {
+                log::error!("syscall event drops: exiting, as syscall_event_drops.actions asks");
+                exit_code = 1;
+                break Ok(());
+            }
         }
         if let Some((_, Some(metrics))) = &web {
             let snap = snapshot(args.config, &pipe, &live, &outputs);
@@ -355,6 +365,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         }
     };
     drop(sink);
+    if drops.taken > 0 {
+        eprintln!("Syscall event drop actions taken: {}", drops.taken);
+    }
     if let Some((server, _)) = web {
         server.shutdown();
     }
@@ -369,5 +382,128 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         &pipe,
         &format!(", kernel: {} events, {} drops", c.events, c.drops()),
     );
-    Ok(0)
+    Ok(exit_code)
+}
+
+/// Falco's `syscall_event_drops`: once per slice, compares the kernel's drop counter with the
+/// events of the slice and, above the threshold and within the rate limit, runs the actions.
+struct DropWatch {
+    config: EventDrops,
+    last: Option<(u64, u64)>,
+    bucket: TokenBucket,
+    started: Instant,
+    /// Times the actions ran (Falco's "num times actions taken").
+    taken: u64,
+}
+
+impl DropWatch {
+    fn new(config: &EventDrops) -> Self {
+        DropWatch {
+            config: config.clone(),
+            last: None,
+            bucket: TokenBucket::new(config.rate, config.max_burst, 0),
+            started: Instant::now(),
+            taken: 0,
+        }
+    }
+
+    /// Returns true when an `exit` action asks the agent to stop.
+    fn check(&mut self, c: &peregrine_capture::Counters, outputs: &Dispatcher) -> bool {
+        let now = (c.events, c.drops());
+        let Some(prev) = self.last.replace(now) else {
+            return false;
+        };
+        let events = now.0.saturating_sub(prev.0);
+        let dropped = now.1.saturating_sub(prev.1);
+        if dropped == 0 {
+            return false;
+        }
+        let ratio = dropped as f64 / (events + dropped) as f64;
+        let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if ratio <= self.config.threshold || !self.bucket.claim(now_ns) {
+            return false;
+        }
+        self.taken += 1;
+        let message = format!(
+            "Falco internal: syscall event drop. {dropped} system calls dropped in last second."
+        );
+        let mut exit = false;
+        for action in &self.config.actions {
+            match action {
+                DropAction::Ignore => {}
+                DropAction::Log => log::error!("{message}"),
+                DropAction::Alert => {
+                    let time_ns = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+                    let mut alert = Alert::new(
+                        time_ns,
+                        "Falco internal: syscall event drop",
+                        Priority::Debug,
+                        &message,
+                    );
+                    alert.output_fields = vec![
+                        ("n_drops".into(), OutputValue::UInt(dropped)),
+                        ("n_evts".into(), OutputValue::UInt(events)),
+                        ("n_drops_pct".into(), OutputValue::Double(ratio * 100.0)),
+                        (
+                            "n_drops_buffer_total".into(),
+                            OutputValue::UInt(c.drops_ring_full),
+                        ),
+                    ];
+                    outputs.enqueue(alert);
+                }
+                DropAction::Exit => exit = true,
+            }
+        }
+        exit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peregrine_outputs::{FormatOptions, RateLimit};
+
+    fn counters(events: u64, drops: u64) -> peregrine_capture::Counters {
+        peregrine_capture::Counters {
+            events,
+            drops_ring_full: drops,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn drop_actions_follow_threshold_and_rate() {
+        let outputs = Dispatcher::new(FormatOptions::default(), Vec::new(), RateLimit::default())
+            .expect("dispatcher");
+        let mut watch = DropWatch::new(&EventDrops {
+            threshold: 0.1,
+            actions: vec![DropAction::Alert, DropAction::Exit],
+            rate: 0.000_001,
+            max_burst: 1,
+            simulate_drops: false,
+        });
+        let alerts = |o: &Dispatcher| {
+            o.snapshot()
+                .alerts_by_rule
+                .get("Falco internal: syscall event drop")
+                .copied()
+        };
+        // (events, drops cumulative, exit requested, drop alerts so far)
+        for (events, drops, exit, n) in [
+            (100, 0, false, None),      // first sample: a baseline only
+            (200, 5, false, None),      // 5 of 105 is under 10 %
+            (300, 100, true, Some(1)),  // 95 of 195: actions run
+            (400, 300, false, Some(1)), // over again, but the burst is spent
+        ] {
+            assert_eq!(
+                watch.check(&counters(events, drops), &outputs),
+                exit,
+                "{events}/{drops}"
+            );
+            assert_eq!(alerts(&outputs), n, "{events}/{drops}");
+        }
+        assert_eq!(watch.taken, 1);
+    }
 }

@@ -362,6 +362,41 @@ pub struct Config {
     pub metrics_enabled: bool,
     /// `metrics.include_empty_values`.
     pub metrics_include_empty_values: bool,
+    pub syscall_event_drops: EventDrops,
+}
+
+/// What to do when the kernel drops events (`syscall_event_drops.actions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropAction {
+    Ignore,
+    Log,
+    Alert,
+    Exit,
+}
+
+/// `syscall_event_drops`, with Falco's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDrops {
+    /// Fraction of events dropped in a second above which the actions run, in [0, 1].
+    pub threshold: f64,
+    pub actions: Vec<DropAction>,
+    /// Actions per second (token bucket) and burst.
+    pub rate: f64,
+    pub max_burst: u64,
+    /// Falco's test switch that fakes drops; accepted, not implemented.
+    pub simulate_drops: bool,
+}
+
+impl Default for EventDrops {
+    fn default() -> Self {
+        EventDrops {
+            threshold: 0.1,
+            actions: vec![DropAction::Log, DropAction::Alert],
+            rate: 0.03333,
+            max_burst: 1,
+            simulate_drops: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -379,6 +414,7 @@ impl Default for Config {
             webserver: None,
             metrics_enabled: false,
             metrics_include_empty_values: false,
+            syscall_event_drops: EventDrops::default(),
         }
     }
 }
@@ -420,7 +456,6 @@ const IGNORED_FALCO_KEYS: &[&str] = &[
     "plugins",
     "plugins_hostinfo",
     "static_fields",
-    "syscall_event_drops",
     "syscall_event_timeouts",
 ];
 
@@ -465,6 +500,7 @@ impl Config {
                     cfg.webserver = Some(web);
                     warnings.extend(web_warnings);
                 }
+                "syscall_event_drops" => cfg.syscall_event_drops = event_drops(value)?,
                 "metrics" => {
                     if let Some(v) = value.get("enabled") {
                         cfg.metrics_enabled = boolean("metrics.enabled", v)?;
@@ -583,6 +619,64 @@ fn base_syscalls(value: &Value) -> Result<BaseSyscalls, ConfigError> {
     }
     if let Some(v) = value.get("all") {
         out.all = boolean("base_syscalls.all", v)?;
+    }
+    Ok(out)
+}
+
+fn number(key: &str, value: &Value) -> Result<f64, ConfigError> {
+    let s = string(key, value)?;
+    s.trim().parse().map_err(|_| ConfigError::Value {
+        key: key.to_string(),
+        reason: format!("expected a number, got '{s}'"),
+    })
+}
+
+fn event_drops(value: &Value) -> Result<EventDrops, ConfigError> {
+    let mut out = EventDrops::default();
+    if let Some(v) = value.get("threshold") {
+        out.threshold = number("syscall_event_drops.threshold", v)?;
+        if !(0.0..=1.0).contains(&out.threshold) {
+            // Falco's wording, which its regression suite checks.
+            return Err(ConfigError::Value {
+                key: "syscall_event_drops.threshold".into(),
+                reason: "syscall event drops threshold must be a double in the range [0, 1]".into(),
+            });
+        }
+    }
+    if let Some(v) = value.get("actions") {
+        let items = match v {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        };
+        out.actions = items
+            .iter()
+            .map(|i| {
+                let name = string("syscall_event_drops.actions", i)?;
+                Ok(match name.as_str() {
+                    "ignore" => DropAction::Ignore,
+                    "log" => DropAction::Log,
+                    "alert" => DropAction::Alert,
+                    "exit" => DropAction::Exit,
+                    other => {
+                        return Err(ConfigError::Value {
+                            key: "syscall_event_drops.actions".into(),
+                            reason: format!("unknown action '{other}'"),
+                        })
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(v) = value.get("rate") {
+        out.rate = number("syscall_event_drops.rate", v)?;
+    }
+    if let Some(v) = value.get("max_burst") {
+        let n = number("syscall_event_drops.max_burst", v)?;
+        out.max_burst = if n >= 0.0 { n as u64 } else { 0 };
+    }
+    if let Some(v) = value.get("simulate_drops") {
+        out.simulate_drops = boolean("syscall_event_drops.simulate_drops", v)?;
     }
     Ok(out)
 }
@@ -747,6 +841,34 @@ frobnicate: 1
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(cfg.outputs.file.enabled);
         assert_eq!(cfg.outputs.queue_capacity, 3);
+    }
+
+    #[test]
+    fn event_drops_follow_falco() {
+        let read = |yaml: &str| {
+            let tree = ConfigTree::from_yaml_str(yaml, "t").expect("yaml");
+            Config::from_tree(&tree).map(|(c, _)| c.syscall_event_drops)
+        };
+        assert_eq!(read("").expect("defaults"), EventDrops::default());
+        let d = read(
+            "syscall_event_drops: {threshold: .5, actions: [log, exit], rate: 2, max_burst: 3}",
+        )
+        .expect("valid");
+        assert_eq!(d.actions, vec![DropAction::Log, DropAction::Exit]);
+        assert_eq!((d.threshold, d.rate, d.max_burst), (0.5, 2.0, 3));
+        for bad in ["1.1", "-1", "x"] {
+            let err = read(&format!("syscall_event_drops: {{threshold: {bad}}}"))
+                .expect_err("out of range");
+            assert!(
+                err.to_string().contains("syscall_event_drops.threshold"),
+                "{err}"
+            );
+        }
+        let err = read("syscall_event_drops: {threshold: 1.1}").expect_err("range");
+        assert!(err
+            .to_string()
+            .contains("syscall event drops threshold must be a double in the range"));
+        assert!(read("syscall_event_drops: {actions: [explode]}").is_err());
     }
 
     #[test]
