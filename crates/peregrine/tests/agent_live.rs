@@ -246,3 +246,44 @@ fn webserver_serves_health_versions_and_live_metrics() {
     assert!(page.contains("falcosecurity_scap_n_evts_total"), "{page}");
     assert!(agent.stop().success());
 }
+
+#[test]
+fn sigusr1_reopens_the_file_output_after_rotation() {
+    let dir = scratch("agent-usr1");
+    let file = dir.join("secret");
+    std::fs::write(&file, "x").expect("target file");
+    let target = file.display().to_string();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule_a(&file)).expect("rules file");
+    let events = dir.join("events.txt");
+    let file_opt = format!("file_output.filename={}", events.display());
+    let mut agent = Agent::start(&rules, &["-o", "file_output.enabled=true", "-o", &file_opt]);
+    let alerted = |agent: &mut Agent| {
+        agent.wait_for(ALERT_DEADLINE, |l| {
+            l.stdout && l.text.contains("file read by cat")
+        })
+    };
+    run("cat", &[&target]);
+    assert!(alerted(&mut agent), "{:#?}", agent.log);
+    // Rotate as logrotate does: rename, then SIGUSR1.
+    let rotated = dir.join("events.txt.1");
+    // The file output writes on its own thread: wait for the first line to land.
+    let landed = (0..50).any(|_| {
+        let ok = std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() == 1);
+        if !ok {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ok
+    });
+    assert!(landed, "first alert not in {}", events.display());
+    std::fs::rename(&events, &rotated).expect("rotate");
+    agent.signal("USR1");
+    run("cat", &[&target]);
+    assert!(alerted(&mut agent), "{:#?}", agent.log);
+    assert!(agent.stop().success());
+    // Shutdown drained the outputs: the second alert is in a new file, not the rotated one.
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert_eq!(read(&rotated).lines().count(), 1, "{}", read(&rotated));
+    assert_eq!(read(&events).lines().count(), 1, "{}", read(&events));
+    assert!(read(&events).contains("file read by cat"));
+}
