@@ -5,7 +5,8 @@
 //! Processes started here sit in memory cgroup `/process_api/<hex>`, which Falco reads as a
 //! container; several rules are host-only, so every behaviour first moves itself into the
 //! root cgroups (`/sys/fs/cgroup/*/cgroup.procs`) and then `exec`s the real command.
-//! Results are printed per behaviour; the pass count is ratcheted.
+//! Results are printed per behaviour; the pass count is ratcheted, and benign look-alikes
+//! run at the end must raise nothing.
 
 mod common;
 mod e2e_harness;
@@ -181,6 +182,31 @@ fn falco_rules_detect_host_behaviours() {
             println!("{}", agent.log.last().map(String::as_str).unwrap_or(""));
         }
     }
+    // Benign look-alikes must stay quiet: a non-sensitive read, a symlink and a find that
+    // look for nothing secret. Their alerts would arrive within the same second.
+    let benign = [
+        s(&["cat", "/etc/hostname"]),
+        s(&[
+            "ln",
+            "-s",
+            "/tmp",
+            &dir.join("tmp-link").display().to_string(),
+        ]),
+        s(&[
+            "find",
+            &dir.join("keys").display().to_string(),
+            "-name",
+            "notes.txt",
+        ]),
+    ];
+    for argv in &benign {
+        run_on_host(argv);
+    }
+    let cmdlines: Vec<String> = benign.iter().map(|a| a.join(" ")).collect();
+    let false_alarm = agent.wait_for(Duration::from_secs(1), |l| {
+        l.stdout && cmdlines.iter().any(|c| l.text.contains(c.as_str()))
+    });
+    let last_line = agent.log.last().cloned().unwrap_or_default();
     let status = agent.stop();
     let _ = std::fs::remove_file("/dev/shm/peregrine-e2e-true");
     let _ = std::fs::remove_file("/var/log/peregrine-e2e.log");
@@ -195,6 +221,7 @@ fn falco_rules_detect_host_behaviours() {
         println!("  {} {name} -> {rule}", if *ok { "PASS" } else { "FAIL" });
     }
     assert!(status.success(), "{status:?}");
+    assert!(!false_alarm, "benign command alerted: {last_line}");
     assert!(
         detected >= MIN_DETECTED,
         "{detected} behaviours detected, fewer than the {MIN_DETECTED} before"
