@@ -20,10 +20,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use peregrine_event::flags::Conv;
-use peregrine_event::raw::{
-    HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS, OFF_CPU, OFF_KIND, OFF_LEN, OFF_NPARAMS,
-    OFF_NR, OFF_PID, OFF_TID, OFF_TS, OFF_VERSION, RECORD_VERSION,
-};
+use peregrine_event::raw::{Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::schema::{schema_for, ParamType, Schema};
 use peregrine_event::{Event, EventType};
 use peregrine_scap::table::{self, EventInfo};
@@ -250,16 +247,15 @@ impl Converter {
             .filter(|p| *p > 0)
             .or_else(|| pid_of(ev.tid))
             .unwrap_or(ev.tid as i64);
-        let total = rec.len() as u32;
-        rec[OFF_TS..OFF_TS + 8].copy_from_slice(&ev.ts.to_le_bytes());
-        rec[OFF_TID..OFF_TID + 4].copy_from_slice(&(ev.tid as u32).to_le_bytes());
-        rec[OFF_PID..OFF_PID + 4].copy_from_slice(&(pid as u32).to_le_bytes());
-        rec[OFF_LEN..OFF_LEN + 4].copy_from_slice(&total.to_le_bytes());
-        rec[OFF_KIND..OFF_KIND + 2].copy_from_slice(&map.kind.to_le_bytes());
-        rec[OFF_NR..OFF_NR + 2].copy_from_slice(&map.nr.to_le_bytes());
-        rec[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&(n as u16).to_le_bytes());
-        rec[OFF_CPU..OFF_CPU + 2].copy_from_slice(&ev.cpu.to_le_bytes());
-        rec[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        let header = Header {
+            ts_boot_ns: ev.ts,
+            tid: ev.tid as u32,
+            pid: pid as u32,
+            kind: map.kind,
+            nr: map.nr,
+            cpu: ev.cpu,
+        };
+        header.write(rec, n as u16);
         self.stats.converted += 1;
         Some(&self.record)
     }
