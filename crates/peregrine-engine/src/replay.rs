@@ -16,6 +16,7 @@
 //! table in the project).
 
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -490,6 +491,25 @@ fn l4_of(proto: u8) -> L4 {
     }
 }
 
+/// An inet socket fd from a capture's fd table: with a client end it is a connected socket,
+/// without one a listening socket (the scap v4 and v6 kinds differ only in address width).
+fn socket_fd(
+    kind: FdKind,
+    name: String,
+    l4proto: u8,
+    client: Option<(IpAddr, u16)>,
+    server: (IpAddr, u16),
+) -> Fd {
+    let mut fd = Fd::new(kind, name);
+    let mut s = Sock::new(l4_of(l4proto));
+    s.server = Some(server);
+    s.client = client;
+    s.connected = client.is_some();
+    s.is_server = client.is_none();
+    fd.sock = Some(s);
+    fd
+}
+
 fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
     use peregrine_scap::fd_type as t;
     use peregrine_scap::FdKind as S;
@@ -501,45 +521,31 @@ fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
             sport,
             dport,
             l4proto,
-        } => {
-            let mut fd = Fd::new(FdKind::Ipv4, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.client = Some(((*sip).into(), *sport));
-            s.server = Some(((*dip).into(), *dport));
-            s.connected = true;
-            fd.sock = Some(s);
-            fd
-        }
+        } => socket_fd(
+            FdKind::Ipv4,
+            name,
+            *l4proto,
+            Some(((*sip).into(), *sport)),
+            ((*dip).into(), *dport),
+        ),
         S::Ipv6Socket {
             sip,
             dip,
             sport,
             dport,
             l4proto,
-        } => {
-            let mut fd = Fd::new(FdKind::Ipv6, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.client = Some(((*sip).into(), *sport));
-            s.server = Some(((*dip).into(), *dport));
-            s.connected = true;
-            fd.sock = Some(s);
-            fd
-        }
+        } => socket_fd(
+            FdKind::Ipv6,
+            name,
+            *l4proto,
+            Some(((*sip).into(), *sport)),
+            ((*dip).into(), *dport),
+        ),
         S::Ipv4Server { ip, port, l4proto } => {
-            let mut fd = Fd::new(FdKind::Ipv4, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.server = Some(((*ip).into(), *port));
-            s.is_server = true;
-            fd.sock = Some(s);
-            fd
+            socket_fd(FdKind::Ipv4, name, *l4proto, None, ((*ip).into(), *port))
         }
         S::Ipv6Server { ip, port, l4proto } => {
-            let mut fd = Fd::new(FdKind::Ipv6, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.server = Some(((*ip).into(), *port));
-            s.is_server = true;
-            fd.sock = Some(s);
-            fd
+            socket_fd(FdKind::Ipv6, name, *l4proto, None, ((*ip).into(), *port))
         }
         S::Unix { .. } => Fd::new(FdKind::Unix, name),
         S::File {
