@@ -150,11 +150,18 @@ static __always_inline __u8 interest(__u32 nr)
 	return f ? *f : 0;
 }
 
+/* This CPU's scratch area: the record being built, then the temporary area behind it. */
+static __always_inline struct pg_scratch *scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&pg_scratch, &cpu);
+}
+
 static __always_inline bool rec_init(struct rec *r, __u16 kind, __u16 nr, __u16 nparams,
 				     __u8 family)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	struct pg_scratch *s = scratch();
 	if (!s)
 		return false;
 	r->b = s->data;
@@ -293,8 +300,7 @@ struct path_walk {
 
 static __always_inline __u8 *scratch_tmp(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	struct pg_scratch *s = scratch();
 	return s ? s->data + PG_TMP_OFF : NULL;
 }
 
@@ -606,8 +612,7 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 
 static __always_inline __u8 *scratch_rec(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	struct pg_scratch *s = scratch();
 	return s ? s->data : NULL;
 }
 
