@@ -212,31 +212,22 @@ DEFINE_PUSH(push_u16, __u16)
 DEFINE_PUSH(push_u32, __u32)
 DEFINE_PUSH(push_u64, __u64)
 
-static __always_inline void push_user_str(struct rec *r, const void *p)
-{
-	long n = 0;
-	if (p) {
-		n = bpf_probe_read_user_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);
-		if (n < 0) {
-			count_read_failure();
-			n = 0;
-		}
+/* A NUL-terminated string read with `read_str` (the user or kernel variant). */
+#define DEFINE_PUSH_STR(name, read_str)                                                        \
+	static __always_inline void name(struct rec *r, const void *p)                         \
+	{                                                                                      \
+		long n = 0;                                                                    \
+		if (p) {                                                                       \
+			n = read_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);          \
+			if (n < 0) {                                                           \
+				count_read_failure();                                          \
+				n = 0;                                                         \
+			}                                                                      \
+		}                                                                              \
+		push_done(r, n);                                                               \
 	}
-	push_done(r, n);
-}
-
-static __always_inline void push_kernel_str(struct rec *r, const void *p)
-{
-	long n = 0;
-	if (p) {
-		n = bpf_probe_read_kernel_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);
-		if (n < 0) {
-			count_read_failure();
-			n = 0;
-		}
-	}
-	push_done(r, n);
-}
+DEFINE_PUSH_STR(push_user_str, bpf_probe_read_user_str)
+DEFINE_PUSH_STR(push_kernel_str, bpf_probe_read_kernel_str)
 
 /* Raw user bytes, at most `max` (a constant bound; must be <= PG_MAX_ARGS). */
 static __always_inline void push_user_bytes(struct rec *r, const void *p, __u64 len, __u32 max)
