@@ -150,11 +150,18 @@ static __always_inline __u8 interest(__u32 nr)
 	return f ? *f : 0;
 }
 
+/* This CPU's scratch area: the record being built, then the temporary area behind it. */
+static __always_inline struct pg_scratch *scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&pg_scratch, &cpu);
+}
+
 static __always_inline bool rec_init(struct rec *r, __u16 kind, __u16 nr, __u16 nparams,
 				     __u8 family)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	struct pg_scratch *s = scratch();
 	if (!s)
 		return false;
 	r->b = s->data;
@@ -182,6 +189,13 @@ static __always_inline void set_len(struct rec *r, __u32 len)
 	r->h->reserved++;
 }
 
+/* A parameter of `n` bytes has been written at the cursor: move past it, record its length. */
+static __always_inline void push_done(struct rec *r, __u32 n)
+{
+	r->h->len += n;
+	set_len(r, n);
+}
+
 static __always_inline void push_empty(struct rec *r)
 {
 	set_len(r, 0);
@@ -191,41 +205,29 @@ static __always_inline void push_empty(struct rec *r)
 	static __always_inline void name(struct rec *r, type v)                                \
 	{                                                                                      \
 		*(type *)&r->b[r->h->len & PG_POS_MASK] = v;                                      \
-		r->h->len += sizeof(type);                                                        \
-		set_len(r, sizeof(type));                                                      \
+		push_done(r, sizeof(type));                                                    \
 	}
 DEFINE_PUSH(push_u8, __u8)
 DEFINE_PUSH(push_u16, __u16)
 DEFINE_PUSH(push_u32, __u32)
 DEFINE_PUSH(push_u64, __u64)
 
-static __always_inline void push_user_str(struct rec *r, const void *p)
-{
-	long n = 0;
-	if (p) {
-		n = bpf_probe_read_user_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);
-		if (n < 0) {
-			count_read_failure();
-			n = 0;
-		}
+/* A NUL-terminated string read with `read_str` (the user or kernel variant). */
+#define DEFINE_PUSH_STR(name, read_str)                                                        \
+	static __always_inline void name(struct rec *r, const void *p)                         \
+	{                                                                                      \
+		long n = 0;                                                                    \
+		if (p) {                                                                       \
+			n = read_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);          \
+			if (n < 0) {                                                           \
+				count_read_failure();                                          \
+				n = 0;                                                         \
+			}                                                                      \
+		}                                                                              \
+		push_done(r, n);                                                               \
 	}
-	r->h->len += n;
-	set_len(r, n);
-}
-
-static __always_inline void push_kernel_str(struct rec *r, const void *p)
-{
-	long n = 0;
-	if (p) {
-		n = bpf_probe_read_kernel_str(&r->b[r->h->len & PG_POS_MASK], PG_MAX_PATH, p);
-		if (n < 0) {
-			count_read_failure();
-			n = 0;
-		}
-	}
-	r->h->len += n;
-	set_len(r, n);
-}
+DEFINE_PUSH_STR(push_user_str, bpf_probe_read_user_str)
+DEFINE_PUSH_STR(push_kernel_str, bpf_probe_read_kernel_str)
 
 /* Raw user bytes, at most `max` (a constant bound; must be <= PG_MAX_ARGS). */
 static __always_inline void push_user_bytes(struct rec *r, const void *p, __u64 len, __u32 max)
@@ -244,8 +246,7 @@ static __always_inline void push_user_bytes(struct rec *r, const void *p, __u64 
 		push_empty(r);
 		return;
 	}
-	r->h->len += len;
-	set_len(r, len);
+	push_done(r, len);
 }
 
 static __always_inline __u32 encode_dev(__u32 kdev)
@@ -293,8 +294,7 @@ struct path_walk {
 
 static __always_inline __u8 *scratch_tmp(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	struct pg_scratch *s = scratch();
 	return s ? s->data + PG_TMP_OFF : NULL;
 }
 
@@ -371,8 +371,7 @@ static __always_inline void push_dentry_path(struct rec *r, struct dentry *dentr
 		push_empty(r);
 		return;
 	}
-	r->h->len += n;
-	set_len(r, n);
+	push_done(r, n);
 }
 
 static __always_inline void push_file_path(struct rec *r, struct file *f)
@@ -436,8 +435,7 @@ static __always_inline void push_socktuple_peer(struct rec *r, struct sock *sk, 
 		*(__u16 *)&p[5] = inbound ? rp : lp;
 		*(__u32 *)&p[7] = inbound ? la : ra;
 		*(__u16 *)&p[11] = inbound ? lp : rp;
-		r->h->len += 13;
-		set_len(r, 13);
+		push_done(r, 13);
 	} else if (family == AF_INET6) {
 		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
 		__u16 rp = use_peer ? bpf_ntohs(*(__u16 *)&tmp[2]) : dport;
@@ -452,8 +450,7 @@ static __always_inline void push_socktuple_peer(struct rec *r, struct sock *sk, 
 			bpf_core_read(remote, 16, &sk->__sk_common.skc_v6_daddr);
 		*(__u16 *)&p[17] = inbound ? rp : lp;
 		*(__u16 *)&p[35] = inbound ? lp : rp;
-		r->h->len += 37;
-		set_len(r, 37);
+		push_done(r, 37);
 	} else if (family == AF_UNIX) {
 		struct unix_sock *us = (struct unix_sock *)sk;
 		struct sock *peer = BPF_CORE_READ(us, peer);
@@ -477,12 +474,10 @@ static __always_inline void push_socktuple_peer(struct rec *r, struct sock *sk, 
 				bpf_probe_read_kernel(&p[17], n & 127, (void *)addr->name[0].sun_path);
 		}
 		p[(17 + n) & 255] = 0;
-		r->h->len += 18 + n;
-		set_len(r, 18 + n);
+		push_done(r, 18 + n);
 	} else {
 		p[0] = family;
-		r->h->len += 1;
-		set_len(r, 1);
+		push_done(r, 1);
 	}
 }
 
@@ -512,14 +507,12 @@ static __always_inline void push_user_sockaddr(struct rec *r, const void *uaddr,
 		p[0] = AF_INET;
 		*(__u32 *)&p[1] = *(__u32 *)&tmp[4];
 		*(__u16 *)&p[5] = bpf_ntohs(*(__u16 *)&tmp[2]);
-		r->h->len += 7;
-		set_len(r, 7);
+		push_done(r, 7);
 	} else if (family == AF_INET6 && alen >= 24) {
 		p[0] = AF_INET6;
 		__builtin_memcpy(&p[1], &tmp[8], 16);
 		*(__u16 *)&p[17] = bpf_ntohs(*(__u16 *)&tmp[2]);
-		r->h->len += 19;
-		set_len(r, 19);
+		push_done(r, 19);
 	} else if (family == AF_UNIX) {
 		__u32 n = alen - 2;
 		if (n > 108)
@@ -527,12 +520,10 @@ static __always_inline void push_user_sockaddr(struct rec *r, const void *uaddr,
 		p[0] = AF_UNIX;
 		bpf_probe_read_kernel(&p[1], n & 127, &tmp[2]);
 		p[(1 + n) & 255] = 0;
-		r->h->len += n + 2;
-		set_len(r, n + 2);
+		push_done(r, n + 2);
 	} else {
 		p[0] = family;
-		r->h->len += 1;
-		set_len(r, 1);
+		push_done(r, 1);
 	}
 }
 
@@ -606,8 +597,7 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 
 static __always_inline __u8 *scratch_rec(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct pg_scratch *s = bpf_map_lookup_elem(&pg_scratch, &cpu);
+	struct pg_scratch *s = scratch();
 	return s ? s->data : NULL;
 }
 
@@ -742,8 +732,7 @@ static __always_inline void push_task_common(struct rec *r, struct task_struct *
 	long n = bpf_probe_read_kernel_str(p, 16, p);
 	if (n < 0)
 		n = 0;
-	r->h->len += n;
-	set_len(r, n);
+	push_done(r, n);
 }
 
 static __always_inline __u32 pid_nr_in(struct pid *pid, bool ns_local)

@@ -16,14 +16,12 @@
 //! table in the project).
 
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use peregrine_event::flags::Conv;
-use peregrine_event::raw::{
-    HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS, OFF_CPU, OFF_KIND, OFF_LEN, OFF_NPARAMS,
-    OFF_NR, OFF_PID, OFF_TID, OFF_TS, OFF_VERSION, RECORD_VERSION,
-};
+use peregrine_event::raw::{Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::schema::{schema_for, ParamType, Schema};
 use peregrine_event::{Event, EventType};
 use peregrine_scap::table::{self, EventInfo};
@@ -250,16 +248,15 @@ impl Converter {
             .filter(|p| *p > 0)
             .or_else(|| pid_of(ev.tid))
             .unwrap_or(ev.tid as i64);
-        let total = rec.len() as u32;
-        rec[OFF_TS..OFF_TS + 8].copy_from_slice(&ev.ts.to_le_bytes());
-        rec[OFF_TID..OFF_TID + 4].copy_from_slice(&(ev.tid as u32).to_le_bytes());
-        rec[OFF_PID..OFF_PID + 4].copy_from_slice(&(pid as u32).to_le_bytes());
-        rec[OFF_LEN..OFF_LEN + 4].copy_from_slice(&total.to_le_bytes());
-        rec[OFF_KIND..OFF_KIND + 2].copy_from_slice(&map.kind.to_le_bytes());
-        rec[OFF_NR..OFF_NR + 2].copy_from_slice(&map.nr.to_le_bytes());
-        rec[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&(n as u16).to_le_bytes());
-        rec[OFF_CPU..OFF_CPU + 2].copy_from_slice(&ev.cpu.to_le_bytes());
-        rec[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        let header = Header {
+            ts_boot_ns: ev.ts,
+            tid: ev.tid as u32,
+            pid: pid as u32,
+            kind: map.kind,
+            nr: map.nr,
+            cpu: ev.cpu,
+        };
+        header.write(rec, n as u16);
         self.stats.converted += 1;
         Some(&self.record)
     }
@@ -494,6 +491,25 @@ fn l4_of(proto: u8) -> L4 {
     }
 }
 
+/// An inet socket fd from a capture's fd table: with a client end it is a connected socket,
+/// without one a listening socket (the scap v4 and v6 kinds differ only in address width).
+fn socket_fd(
+    kind: FdKind,
+    name: String,
+    l4proto: u8,
+    client: Option<(IpAddr, u16)>,
+    server: (IpAddr, u16),
+) -> Fd {
+    let mut fd = Fd::new(kind, name);
+    let mut s = Sock::new(l4_of(l4proto));
+    s.server = Some(server);
+    s.client = client;
+    s.connected = client.is_some();
+    s.is_server = client.is_none();
+    fd.sock = Some(s);
+    fd
+}
+
 fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
     use peregrine_scap::fd_type as t;
     use peregrine_scap::FdKind as S;
@@ -505,45 +521,31 @@ fn fd_of(k: &peregrine_scap::FdKind) -> Option<Fd> {
             sport,
             dport,
             l4proto,
-        } => {
-            let mut fd = Fd::new(FdKind::Ipv4, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.client = Some(((*sip).into(), *sport));
-            s.server = Some(((*dip).into(), *dport));
-            s.connected = true;
-            fd.sock = Some(s);
-            fd
-        }
+        } => socket_fd(
+            FdKind::Ipv4,
+            name,
+            *l4proto,
+            Some(((*sip).into(), *sport)),
+            ((*dip).into(), *dport),
+        ),
         S::Ipv6Socket {
             sip,
             dip,
             sport,
             dport,
             l4proto,
-        } => {
-            let mut fd = Fd::new(FdKind::Ipv6, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.client = Some(((*sip).into(), *sport));
-            s.server = Some(((*dip).into(), *dport));
-            s.connected = true;
-            fd.sock = Some(s);
-            fd
-        }
+        } => socket_fd(
+            FdKind::Ipv6,
+            name,
+            *l4proto,
+            Some(((*sip).into(), *sport)),
+            ((*dip).into(), *dport),
+        ),
         S::Ipv4Server { ip, port, l4proto } => {
-            let mut fd = Fd::new(FdKind::Ipv4, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.server = Some(((*ip).into(), *port));
-            s.is_server = true;
-            fd.sock = Some(s);
-            fd
+            socket_fd(FdKind::Ipv4, name, *l4proto, None, ((*ip).into(), *port))
         }
         S::Ipv6Server { ip, port, l4proto } => {
-            let mut fd = Fd::new(FdKind::Ipv6, name);
-            let mut s = Sock::new(l4_of(*l4proto));
-            s.server = Some(((*ip).into(), *port));
-            s.is_server = true;
-            fd.sock = Some(s);
-            fd
+            socket_fd(FdKind::Ipv6, name, *l4proto, None, ((*ip).into(), *port))
         }
         S::Unix { .. } => Fd::new(FdKind::Unix, name),
         S::File {

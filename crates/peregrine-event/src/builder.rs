@@ -14,10 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
-use crate::raw::{
-    HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, OFF_CPU, OFF_KIND, OFF_LEN, OFF_NPARAMS, OFF_NR,
-    OFF_PID, OFF_TID, OFF_TS, OFF_VERSION, RECORD_VERSION,
-};
+use crate::raw::{Header, KIND_PROCEXIT, KIND_SYSCALL};
 use crate::schema::{schema_for, ParamType, Schema};
 use crate::EventType;
 
@@ -215,25 +212,15 @@ impl RecordBuilder {
 
     /// The encoded record.
     pub fn build(&self) -> Vec<u8> {
-        let mut b = vec![0u8; HDR_SIZE];
-        b[OFF_TS..OFF_TS + 8].copy_from_slice(&self.ts.to_le_bytes());
-        b[OFF_TID..OFF_TID + 4].copy_from_slice(&self.tid.to_le_bytes());
-        b[OFF_PID..OFF_PID + 4].copy_from_slice(&self.pid.to_le_bytes());
-        b[OFF_KIND..OFF_KIND + 2].copy_from_slice(&self.kind.to_le_bytes());
-        b[OFF_NR..OFF_NR + 2].copy_from_slice(&self.nr.to_le_bytes());
-        let n = self.params.len() as u16;
-        b[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&n.to_le_bytes());
-        b[OFF_CPU..OFF_CPU + 2].copy_from_slice(&self.cpu.to_le_bytes());
-        b[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        for p in &self.params {
-            b.extend_from_slice(&(p.len() as u16).to_le_bytes());
-        }
-        for p in &self.params {
-            b.extend_from_slice(p);
-        }
-        let len = b.len() as u32;
-        b[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
-        b
+        let header = Header {
+            ts_boot_ns: self.ts,
+            tid: self.tid,
+            pid: self.pid,
+            kind: self.kind,
+            nr: self.nr,
+            cpu: self.cpu,
+        };
+        header.encode(&self.params)
     }
 }
 
@@ -332,6 +319,7 @@ fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raw::HDR_SIZE;
     use crate::{Event, SockTuple, Value};
 
     #[test]

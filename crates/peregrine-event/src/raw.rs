@@ -32,6 +32,53 @@ pub const KIND_SYSCALL: u16 = 1;
 /// `PG_KIND_PROCEXIT`.
 pub const KIND_PROCEXIT: u16 = 2;
 
+/// The header fields a record's writer chooses; `len`, `nparams` and `version` follow from
+/// the record itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub ts_boot_ns: u64,
+    pub tid: u32,
+    pub pid: u32,
+    pub kind: u16,
+    pub nr: u16,
+    pub cpu: u16,
+}
+
+impl Header {
+    /// Writes the header into the first [`HDR_SIZE`] bytes of `rec`, which must already hold
+    /// the whole record: its length is taken as the record's `len`. Callers that fill a reused
+    /// buffer in place (the capture-file converter) write the header last with this.
+    ///
+    /// # Panics
+    /// If `rec` is shorter than [`HDR_SIZE`]; writers size their buffer before calling.
+    pub fn write(&self, rec: &mut [u8], nparams: u16) {
+        let len = rec.len() as u32;
+        rec[OFF_TS..OFF_TS + 8].copy_from_slice(&self.ts_boot_ns.to_le_bytes());
+        rec[OFF_TID..OFF_TID + 4].copy_from_slice(&self.tid.to_le_bytes());
+        rec[OFF_PID..OFF_PID + 4].copy_from_slice(&self.pid.to_le_bytes());
+        rec[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
+        rec[OFF_KIND..OFF_KIND + 2].copy_from_slice(&self.kind.to_le_bytes());
+        rec[OFF_NR..OFF_NR + 2].copy_from_slice(&self.nr.to_le_bytes());
+        rec[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&nparams.to_le_bytes());
+        rec[OFF_CPU..OFF_CPU + 2].copy_from_slice(&self.cpu.to_le_bytes());
+        rec[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+    }
+
+    /// A whole record as the kernel lays it out: header, parameter lengths, values. Lengths
+    /// are not checked against `u16`/[`MAX_PARAMS`]; callers that take user input check first.
+    pub fn encode<P: AsRef<[u8]>>(&self, params: &[P]) -> Vec<u8> {
+        let mut b = vec![0u8; HDR_SIZE];
+        for p in params {
+            b.extend_from_slice(&(p.as_ref().len() as u16).to_le_bytes());
+        }
+        for p in params {
+            b.extend_from_slice(p.as_ref());
+        }
+        self.write(&mut b, params.len() as u16);
+        b
+    }
+}
+
 /// Why a record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
@@ -164,24 +211,15 @@ pub(crate) mod tests {
 
     /// Builds a record the way the kernel does (used by tests across the crate).
     pub(crate) fn build(kind: u16, nr: u16, params: &[&[u8]]) -> Vec<u8> {
-        let mut b = vec![0u8; HDR_SIZE];
-        b[OFF_TS..OFF_TS + 8].copy_from_slice(&1_000u64.to_le_bytes());
-        b[OFF_TID..OFF_TID + 4].copy_from_slice(&42u32.to_le_bytes());
-        b[OFF_PID..OFF_PID + 4].copy_from_slice(&41u32.to_le_bytes());
-        b[OFF_KIND..OFF_KIND + 2].copy_from_slice(&kind.to_le_bytes());
-        b[OFF_NR..OFF_NR + 2].copy_from_slice(&nr.to_le_bytes());
-        b[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&(params.len() as u16).to_le_bytes());
-        b[OFF_CPU..OFF_CPU + 2].copy_from_slice(&3u16.to_le_bytes());
-        b[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        for p in params {
-            b.extend_from_slice(&(p.len() as u16).to_le_bytes());
-        }
-        for p in params {
-            b.extend_from_slice(p);
-        }
-        let len = b.len() as u32;
-        b[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
-        b
+        let header = Header {
+            ts_boot_ns: 1_000,
+            tid: 42,
+            pid: 41,
+            kind,
+            nr,
+            cpu: 3,
+        };
+        header.encode(params)
     }
 
     fn check(buf: &[u8], expected: Result<Vec<&[u8]>, RecordError>) {

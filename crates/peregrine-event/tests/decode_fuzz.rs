@@ -1,26 +1,18 @@
 //! Property tests: the decoder never panics on arbitrary or corrupted records, and a record it
 //! accepts always yields exactly its schema's parameters.
 
-use peregrine_event::raw::{HDR_SIZE, KIND_SYSCALL, OFF_LEN, OFF_NPARAMS, OFF_NR, OFF_VERSION};
+use peregrine_event::raw::{Header, KIND_SYSCALL};
 use peregrine_event::{Event, RawRecord};
 use proptest::prelude::*;
 
 /// A well-formed openat record with arbitrary parameter bytes.
 fn record(nr: u16, params: &[Vec<u8>]) -> Vec<u8> {
-    let mut b = vec![0u8; HDR_SIZE];
-    b[OFF_NR..OFF_NR + 2].copy_from_slice(&nr.to_le_bytes());
-    b[20..22].copy_from_slice(&KIND_SYSCALL.to_le_bytes());
-    b[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&(params.len() as u16).to_le_bytes());
-    b[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&1u16.to_le_bytes());
-    for p in params {
-        b.extend_from_slice(&(p.len() as u16).to_le_bytes());
-    }
-    for p in params {
-        b.extend_from_slice(p);
-    }
-    let len = b.len() as u32;
-    b[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
-    b
+    let header = Header {
+        kind: KIND_SYSCALL,
+        nr,
+        ..Header::default()
+    };
+    header.encode(params)
 }
 
 fn exercise(buf: &[u8]) {

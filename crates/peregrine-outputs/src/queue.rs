@@ -327,6 +327,23 @@ impl Dispatcher {
         )
     }
 
+    /// Joins workers as they report done, until none of the `pending` ones is left or `until`
+    /// passes; `pending` is decremented for each one joined.
+    fn join_finished(&mut self, pending: &mut usize, until: Instant) {
+        while *pending > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.done_rx.recv_timeout(left) {
+                Ok(i) => {
+                    *pending -= 1;
+                    if let Some(h) = self.workers.get_mut(i).and_then(|w| w.handle.take()) {
+                        let _ = h.join();
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
     /// Stops accepting alerts, lets every output drain its queue until `deadline` from now,
     /// then abandons (and counts) what is left. Outputs are flushed.
     pub fn shutdown(mut self, deadline: Duration) -> (ShutdownReport, Snapshot) {
@@ -335,35 +352,12 @@ impl Dispatcher {
             w.queue.close();
         }
         let mut pending = self.workers.len();
-        while pending > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.done_rx.recv_timeout(left) {
-                Ok(i) => {
-                    pending -= 1;
-                    if let Some(h) = self.workers.get_mut(i).and_then(|w| w.handle.take()) {
-                        let _ = h.join();
-                    }
-                }
-                Err(_) => break,
-            }
-        }
+        self.join_finished(&mut pending, until);
         if pending > 0 {
             self.shared.abandon.store(true, Relaxed);
             // Workers that are between writes notice the flag promptly; give them a moment
             // to count what they abandon.
-            let grace = Instant::now() + REOPEN_POLL;
-            while pending > 0 {
-                let left = grace.saturating_duration_since(Instant::now());
-                match self.done_rx.recv_timeout(left) {
-                    Ok(i) => {
-                        pending -= 1;
-                        if let Some(h) = self.workers.get_mut(i).and_then(|w| w.handle.take()) {
-                            let _ = h.join();
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
+            self.join_finished(&mut pending, Instant::now() + REOPEN_POLL);
         }
         let unfinished = self
             .workers

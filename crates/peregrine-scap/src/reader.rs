@@ -468,6 +468,24 @@ impl<'a> Cursor<'a> {
         let base = self.offset();
         Ok(Cursor::new(self.bytes(n, what)?, base))
     }
+    /// The next entry of a user, process or fd list. A `sized` (V2) entry starts with a `u32`
+    /// length that counts its own 4 bytes and gets a sub-cursor over exactly its body, so
+    /// this cursor moves past it; an unsized (V1) entry is only known once parsed, so it gets
+    /// an open-ended view and the caller moves this cursor past what it read.
+    fn entry(&mut self, sized: bool, what: &'static str) -> Result<Cursor<'a>, ScapError> {
+        if !sized {
+            return Ok(Cursor::new(&self.data[self.pos..], self.offset()));
+        }
+        let at = self.offset();
+        let n = self.u32(what)? as usize;
+        if n < 4 {
+            return Err(ScapError::new(
+                at,
+                ErrorKind::malformed(what, format!("entry length {n} < 4")),
+            ));
+        }
+        self.sub(n - 4, what)
+    }
 }
 
 pub(crate) fn parse_machine_info(c: &mut Cursor) -> Result<MachineInfo, ScapError> {
@@ -569,19 +587,7 @@ pub(crate) fn parse_users(c: &mut Cursor, v2: bool) -> Result<(Vec<User>, Vec<Gr
     let (mut users, mut groups) = (Vec::new(), Vec::new());
     while c.remaining() >= 4 {
         let at = c.offset();
-        let mut e = if v2 {
-            // UL_V2 entry lengths count their own 4 bytes.
-            let n = c.u32(what)? as usize;
-            if n < 4 {
-                return Err(ScapError::new(
-                    at,
-                    ErrorKind::malformed(what, format!("entry length {n} < 4")),
-                ));
-            }
-            c.sub(n - 4, what)?
-        } else {
-            Cursor::new(&c.data[c.pos..], c.offset())
-        };
+        let mut e = c.entry(v2, what)?;
         match e.u8(what)? {
             0 => users.push(User {
                 uid: e.u32(what)?,
@@ -615,19 +621,7 @@ pub(crate) fn parse_proclist(c: &mut Cursor, v: u8) -> Result<Vec<ThreadInfo>, S
     let what = "process list entry";
     let mut out = Vec::new();
     while c.remaining() >= 4 {
-        let at = c.offset();
-        let mut e = if v == 9 {
-            let n = c.u32(what)? as usize;
-            if n < 4 {
-                return Err(ScapError::new(
-                    at,
-                    ErrorKind::malformed(what, format!("entry length {n} < 4")),
-                ));
-            }
-            c.sub(n - 4, what)?
-        } else {
-            Cursor::new(&c.data[c.pos..], c.offset())
-        };
+        let mut e = c.entry(v == 9, what)?;
         let tid = e.u64(what)?;
         let pid = e.u64(what)?;
         let ptid = e.u64(what)?;
@@ -724,19 +718,7 @@ pub(crate) fn parse_fdlist(c: &mut Cursor, v2: bool) -> Result<(u64, Vec<FdInfo>
     let tid = c.u64("fd list thread id")?;
     let mut out = Vec::new();
     while c.remaining() >= 4 {
-        let at = c.offset();
-        let mut e = if v2 {
-            let n = c.u32(what)? as usize;
-            if n < 4 {
-                return Err(ScapError::new(
-                    at,
-                    ErrorKind::malformed(what, format!("entry length {n} < 4")),
-                ));
-            }
-            c.sub(n - 4, what)?
-        } else {
-            Cursor::new(&c.data[c.pos..], c.offset())
-        };
+        let mut e = c.entry(v2, what)?;
         let fd = e.u64(what)? as i64;
         let ino = e.u64(what)?;
         let ty = e.u8(what)?;

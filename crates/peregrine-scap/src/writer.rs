@@ -253,46 +253,54 @@ fn ifname_len(name: &str) -> Result<u16, WriteError> {
     Ok(name.len() as u16)
 }
 
+/// One interface entry; the v4 and v6 layouts differ only in the type code and address width.
+fn interface(
+    ty: u16,
+    name: &str,
+    addrs: [&[u8]; 3],
+    linkspeed: Option<u64>,
+) -> Result<Buf, WriteError> {
+    let mut e = Buf::default();
+    e.u16(ty).u16(ifname_len(name)?);
+    for a in addrs {
+        e.raw(a);
+    }
+    if let Some(s) = linkspeed {
+        e.u64(s);
+    }
+    e.raw(name.as_bytes());
+    Ok(e)
+}
+
 fn interfaces(list: &[Interface]) -> Result<Buf, WriteError> {
     let mut b = Buf::default();
     for i in list {
-        let mut e = Buf::default();
-        match i {
+        let e = match i {
             Interface::V4 {
                 name,
                 addr,
                 netmask,
                 bcast,
                 linkspeed,
-            } => {
-                e.u16(if linkspeed.is_some() { 1 } else { 3 })
-                    .u16(ifname_len(name)?)
-                    .raw(&addr.octets())
-                    .raw(&netmask.octets())
-                    .raw(&bcast.octets());
-                if let Some(s) = linkspeed {
-                    e.u64(*s);
-                }
-                e.raw(name.as_bytes());
-            }
+            } => interface(
+                if linkspeed.is_some() { 1 } else { 3 },
+                name,
+                [&addr.octets(), &netmask.octets(), &bcast.octets()],
+                *linkspeed,
+            )?,
             Interface::V6 {
                 name,
                 addr,
                 netmask,
                 bcast,
                 linkspeed,
-            } => {
-                e.u16(if linkspeed.is_some() { 2 } else { 4 })
-                    .u16(ifname_len(name)?)
-                    .raw(&addr.octets())
-                    .raw(&netmask.octets())
-                    .raw(&bcast.octets());
-                if let Some(s) = linkspeed {
-                    e.u64(*s);
-                }
-                e.raw(name.as_bytes());
-            }
-        }
+            } => interface(
+                if linkspeed.is_some() { 2 } else { 4 },
+                name,
+                [&addr.octets(), &netmask.octets(), &bcast.octets()],
+                *linkspeed,
+            )?,
+        };
         b.entry(&e, false)?;
     }
     Ok(b)
@@ -355,6 +363,11 @@ fn thread(t: &ThreadInfo) -> Result<Buf, WriteError> {
     Ok(e)
 }
 
+/// A connected socket's tuple; v4 and v6 differ only in address width.
+fn socket_tuple(e: &mut Buf, sip: &[u8], dip: &[u8], sport: u16, dport: u16, l4proto: u8) {
+    e.raw(sip).raw(dip).u16(sport).u16(dport).u8(l4proto);
+}
+
 fn fdlist(tid: u64, fds: &[FdInfo]) -> Result<Buf, WriteError> {
     let mut b = Buf::default();
     b.u64(tid);
@@ -368,13 +381,14 @@ fn fdlist(tid: u64, fds: &[FdInfo]) -> Result<Buf, WriteError> {
                 sport,
                 dport,
                 l4proto,
-            } => {
-                e.raw(&sip.octets())
-                    .raw(&dip.octets())
-                    .u16(*sport)
-                    .u16(*dport)
-                    .u8(*l4proto);
-            }
+            } => socket_tuple(
+                &mut e,
+                &sip.octets(),
+                &dip.octets(),
+                *sport,
+                *dport,
+                *l4proto,
+            ),
             FdKind::Ipv4Server { ip, port, l4proto } => {
                 e.raw(&ip.octets()).u16(*port).u8(*l4proto);
             }
@@ -384,13 +398,14 @@ fn fdlist(tid: u64, fds: &[FdInfo]) -> Result<Buf, WriteError> {
                 sport,
                 dport,
                 l4proto,
-            } => {
-                e.raw(&sip.octets())
-                    .raw(&dip.octets())
-                    .u16(*sport)
-                    .u16(*dport)
-                    .u8(*l4proto);
-            }
+            } => socket_tuple(
+                &mut e,
+                &sip.octets(),
+                &dip.octets(),
+                *sport,
+                *dport,
+                *l4proto,
+            ),
             FdKind::Ipv6Server { ip, port, l4proto } => {
                 e.raw(&ip.octets()).u16(*port).u8(*l4proto);
             }

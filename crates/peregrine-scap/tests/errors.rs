@@ -2,6 +2,9 @@
 //! the error kept, and the strict checker's extra rules. Captures are built with the writer
 //! and then damaged, so every expected offset is computed, not guessed.
 
+mod common;
+
+use common::raw_block;
 use peregrine_scap::check::Problem;
 use peregrine_scap::event::block;
 use peregrine_scap::writer::WriteError;
@@ -49,17 +52,6 @@ fn capture() -> (Vec<u8>, usize) {
         .expect("event");
     }
     (w.finish().expect("finish"), first)
-}
-
-fn raw_block(t: u32, body: &[u8]) -> Vec<u8> {
-    let len = (12 + body.len().div_ceil(4) * 4) as u32;
-    let mut b = Vec::new();
-    b.extend_from_slice(&t.to_le_bytes());
-    b.extend_from_slice(&len.to_le_bytes());
-    b.extend_from_slice(body);
-    b.resize(len as usize - 4, 0);
-    b.extend_from_slice(&len.to_le_bytes());
-    b
 }
 
 /// Reads `bytes`, expects an error whose kind satisfies `kind` at `offset`, and that `events`

@@ -3,21 +3,13 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+mod common;
+
+use common::raw_block;
 use peregrine_scap::event::block;
 use peregrine_scap::{
     check, read_all, FdInfo, FdKind, Group, Interface, Metadata, NulList, ThreadInfo, User, Writer,
 };
-
-fn raw_block(t: u32, body: &[u8]) -> Vec<u8> {
-    let len = (12 + body.len().div_ceil(4) * 4) as u32;
-    let mut b = Vec::new();
-    b.extend_from_slice(&t.to_le_bytes());
-    b.extend_from_slice(&len.to_le_bytes());
-    b.extend_from_slice(body);
-    b.resize(len as usize - 4, 0);
-    b.extend_from_slice(&len.to_le_bytes());
-    b
-}
 
 /// SHB + the given metadata blocks + one procinfo event.
 fn file_with(blocks: &[Vec<u8>]) -> Vec<u8> {

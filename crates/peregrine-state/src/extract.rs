@@ -684,22 +684,12 @@ impl EventSource<'_, '_> {
             F::ProcNthreads => out.push(Slot::UInt(p.nthreads.into())),
             F::ProcNchilds => out.push(Slot::UInt(p.nthreads.saturating_sub(1).into())),
             F::ProcStdinType | F::ProcStdoutType | F::ProcStderrType => {
-                let n = match id {
-                    F::ProcStdinType => 0,
-                    F::ProcStdoutType => 1,
-                    _ => 2,
-                };
-                if let Some(f) = p.fds.get(&n) {
+                if let Some(f) = p.fds.get(&std_fd(id)) {
                     out.push_str(f.kind.name())
                 }
             }
             F::ProcStdinName | F::ProcStdoutName | F::ProcStderrName => {
-                let n = match id {
-                    F::ProcStdinName => 0,
-                    F::ProcStdoutName => 1,
-                    _ => 2,
-                };
-                if let Some(f) = p.fds.get(&n) {
+                if let Some(f) = p.fds.get(&std_fd(id)) {
                     out.push_str(&f.name)
                 }
             }
@@ -887,6 +877,15 @@ impl EventSource<'_, '_> {
 }
 
 /// `container.id`: the first 12 characters of the full id.
+/// The standard fd a `proc.std*` field asks about.
+fn std_fd(id: F) -> i64 {
+    match id {
+        F::ProcStdinType | F::ProcStdinName => 0,
+        F::ProcStdoutType | F::ProcStdoutName => 1,
+        _ => 2,
+    }
+}
+
 fn short_id(full: &str) -> &str {
     full.get(..12).unwrap_or(full)
 }

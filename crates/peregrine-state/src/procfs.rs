@@ -49,7 +49,9 @@ fn read_bytes(p: impl AsRef<Path>, max: usize) -> Option<Vec<u8>> {
     Some(v)
 }
 
-fn split_nul(b: &[u8], budget: usize) -> Vec<String> {
+/// Splits a NUL-separated list (`/proc` cmdline/environ, or the same lists in execve
+/// records), keeping whole items while their bytes plus separators fit in `budget`.
+pub(crate) fn split_nul(b: &[u8], budget: usize) -> Vec<String> {
     let b = b.strip_suffix(&[0]).unwrap_or(b);
     if b.is_empty() {
         return Vec::new();

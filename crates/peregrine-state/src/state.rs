@@ -202,20 +202,7 @@ fn list(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
         Ok(Value::Bytes(b)) | Ok(Value::Str(b)) => b,
         _ => return None,
     };
-    let b = b.strip_suffix(&[0]).unwrap_or(b);
-    if b.is_empty() {
-        return Some(Vec::new());
-    }
-    let mut used = 0;
-    let mut out = Vec::new();
-    for item in b.split(|&c| c == 0) {
-        if used + item.len() > budget {
-            break;
-        }
-        used += item.len() + 1;
-        out.push(String::from_utf8_lossy(item).into_owned());
-    }
-    Some(out)
+    Some(procfs::split_nul(b, budget))
 }
 
 /// `cgroups` items are `subsystem=path`.

@@ -248,7 +248,7 @@ mod tests {
 
     /// An openat record as the kernel writes it.
     fn openat_record() -> Vec<u8> {
-        use peregrine_event::raw::*;
+        use peregrine_event::raw::{Header, KIND_SYSCALL};
         let params: [&[u8]; 7] = [
             &3i64.to_le_bytes(),
             &(-100i64).to_le_bytes(),
@@ -258,24 +258,15 @@ mod tests {
             &2049u32.to_le_bytes(),
             &77u64.to_le_bytes(),
         ];
-        let mut b = vec![0u8; HDR_SIZE];
-        b[OFF_TS..OFF_TS + 8].copy_from_slice(&5_000_000_123u64.to_le_bytes());
-        b[OFF_TID..OFF_TID + 4].copy_from_slice(&4242u32.to_le_bytes());
-        b[OFF_PID..OFF_PID + 4].copy_from_slice(&4240u32.to_le_bytes());
-        b[OFF_KIND..OFF_KIND + 2].copy_from_slice(&KIND_SYSCALL.to_le_bytes());
-        b[OFF_NR..OFF_NR + 2].copy_from_slice(&257u16.to_le_bytes());
-        b[OFF_NPARAMS..OFF_NPARAMS + 2].copy_from_slice(&7u16.to_le_bytes());
-        b[OFF_CPU..OFF_CPU + 2].copy_from_slice(&1u16.to_le_bytes());
-        b[OFF_VERSION..OFF_VERSION + 2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        for p in params {
-            b.extend_from_slice(&(p.len() as u16).to_le_bytes());
-        }
-        for p in params {
-            b.extend_from_slice(p);
-        }
-        let len = b.len() as u32;
-        b[OFF_LEN..OFF_LEN + 4].copy_from_slice(&len.to_le_bytes());
-        b
+        let header = Header {
+            ts_boot_ns: 5_000_000_123,
+            tid: 4242,
+            pid: 4240,
+            kind: KIND_SYSCALL,
+            nr: 257,
+            cpu: 1,
+        };
+        header.encode(&params)
     }
 
     fn check_render(format: &str, expected: &str) {
