@@ -140,6 +140,16 @@ impl EventSource<'_, '_> {
     }
 
     fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        // The fd borrows from the state for the whole match, so the scratch buffer is moved
+        // out (no allocation: it keeps its capacity) for the fields built by formatting.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.extract_fd_into(id, arg, out, &mut scratch);
+        self.scratch = scratch;
+    }
+
+    /// The `fd.*` fields. Nothing here allocates per event: strings are borrowed from the
+    /// state, and composite values are formatted into `scratch`.
+    fn extract_fd_into(&self, id: F, arg: &FieldArg, out: &mut Extracted, scratch: &mut Vec<u8>) {
         if id == F::FdTypes {
             let Some(p) = self.process() else { return };
             let mut kinds: Vec<&str> = match arg {
@@ -153,13 +163,11 @@ impl EventSource<'_, '_> {
             }
             return;
         }
-        let cid = self.process().map(|p| {
-            if p.container_id.is_empty() {
-                "host".to_string()
-            } else {
-                short_id(&p.container_id).to_string()
-            }
-        });
+        // Only `fd.containername`/`fd.containerdirectory` read it; a borrow costs nothing.
+        let cid = match self.process() {
+            Some(p) if !p.container_id.is_empty() => short_id(&p.container_id),
+            _ => "host",
+        };
         let tid = self.ev.tid();
         let name_changed = self.state.cur.name_changed;
         let Some((num, fd)) = self.fd() else {
@@ -244,18 +252,18 @@ impl EventSource<'_, '_> {
                 }
             }
             F::FdNameChanged => out.push(bool_slot(name_changed)),
-            F::FdUid => {
-                let s = format!("{tid}{num}");
-                out.push_str(&s);
-            }
-            F::FdContainername => {
-                let s = format!("{}:{}", cid.as_deref().unwrap_or("host"), fd.name);
-                out.push_str(&s);
-            }
+            // Writes into a Vec cannot fail.
+            F::FdUid => push_fmt(out, scratch, |s| {
+                let _ = write!(s, "{tid}{num}");
+            }),
+            F::FdContainername => push_fmt(out, scratch, |s| {
+                let _ = write!(s, "{cid}:{}", fd.name);
+            }),
             F::FdContainerdirectory => {
                 if let Some(d) = fd.directory() {
-                    let s = format!("{}:{}", cid.as_deref().unwrap_or("host"), d);
-                    out.push_str(&s);
+                    push_fmt(out, scratch, |s| {
+                        let _ = write!(s, "{cid}:{d}");
+                    });
                 }
             }
             F::FdDev => out.push(Slot::Int(fd.dev.into())),

@@ -196,6 +196,23 @@ fn text(ev: &P<'_, '_>, name: &str) -> Option<String> {
     }
 }
 
+/// Like [`text`], but a parameter present in the record with no bytes reads as `""` (where
+/// [`text`] reports no value): for fields an exec must overwrite even when empty.
+fn text_or_empty(ev: &P<'_, '_>, name: &str) -> Option<String> {
+    match ev.param(name)? {
+        Ok(Value::Absent) => Some(String::new()),
+        _ => text(ev, name),
+    }
+}
+
+/// Like [`list`], but an empty parameter reads as an empty list.
+fn list_or_empty(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
+    match ev.param(name)? {
+        Ok(Value::Absent) => Some(Vec::new()),
+        _ => list(ev, name, budget),
+    }
+}
+
 /// A NUL-separated list, keeping at most `budget` bytes of items.
 fn list(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
     let b = match ev.param(name)? {
@@ -954,30 +971,43 @@ impl State {
         let Some(pid) = self.table.threads.get(&tid).map(|t| t.pid) else {
             return;
         };
+        let mut ppid_from_exec = None;
         let Some(p) = self.table.procs.get_mut(&pid) else {
             return;
         };
-        if let Some(s) = text(ev, "exe") {
+        // The new image replaces the old one entirely: an empty parameter (an exec whose argv
+        // holds only argv[0], an empty environment) empties the field rather than leaving the
+        // previous image's value behind. Only a parameter the record lacks keeps the old value.
+        if let Some(s) = text_or_empty(ev, "exe") {
             p.exe = s;
         }
-        if let Some(a) = list(ev, "args", max_args) {
+        if let Some(a) = list_or_empty(ev, "args", max_args) {
             p.args = a;
         }
-        if let Some(c) = text(ev, "comm") {
-            p.comm = c;
+        match text(ev, "comm").filter(|c| !c.is_empty()) {
+            Some(c) => p.comm = c,
+            // A record without comm (older producers): the kernel names the task after the
+            // file it runs, so argv[0]'s last component is the closest stand-in.
+            None => p.comm = p.exe.rsplit('/').next().unwrap_or_default().to_string(),
         }
         if let Some(c) = text(ev, "cwd").filter(|c| !c.is_empty()) {
             p.cwd = with_slash(c);
         }
-        if let Some(e) = list(ev, "env", max_env) {
+        if let Some(e) = list_or_empty(ev, "env", max_env) {
             p.env = e;
         }
         let trusted = text(ev, "trusted_exepath").filter(|s| !s.is_empty());
         let filename = text(ev, "filename").filter(|s| !s.is_empty());
-        if let Some(path) = trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f))) {
-            p.exepath = path;
-        } else if p.exe.starts_with('/') {
-            p.exepath = p.exe.clone();
+        p.exepath = match trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f))) {
+            Some(path) => path,
+            // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
+            // same); the previous image's path would name the wrong binary.
+            None => p.exe.clone(),
+        };
+        // A process first seen at its exec (no clone, no /proc entry) has no parent yet: the
+        // record names the parent thread, whose process is the parent.
+        if p.ppid == 0 {
+            ppid_from_exec = int(ev, "ptid").filter(|&t| t > 0);
         }
         let set_u32 = |v: Option<i64>, dst: &mut u32| {
             if let Some(v) = v {
@@ -1027,8 +1057,20 @@ impl State {
             }
         }
         p.fds.retain(|_, f| !f.cloexec);
+        let nthreads = p.nthreads;
+        if let Some(ptid) = ppid_from_exec {
+            let ppid = self.table.threads.get(&ptid).map_or(ptid, |t| t.pid);
+            if ppid != pid {
+                if let Some(p) = self.table.procs.get_mut(&pid) {
+                    p.ppid = ppid;
+                }
+                if let Some(pp) = self.table.procs.get_mut(&ppid) {
+                    pp.nchildren += 1;
+                }
+            }
+        }
         // exec leaves one thread in the process.
-        if p.nthreads > 1 {
+        if nthreads > 1 {
             let others: Vec<i64> = self
                 .table
                 .threads

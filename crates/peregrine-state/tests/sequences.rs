@@ -1103,3 +1103,145 @@ fn every_catalogue_field_extracts() {
     // this crate implements; raise it as fields are added, never lower it silently.
     assert!(with_value >= 139, "{with_value} fields with a value");
 }
+
+/// Bug: an exec whose argv holds only argv[0] (or whose record leaves env/exe empty) kept the
+/// previous image's arguments, environment and paths, so `/dev/shm/x` showed up as
+/// `sh -c for f in …`. The new image must replace all of them.
+#[test]
+fn exec_without_args_replaces_previous_image() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "clone",
+        200,
+        200,
+        &[("res", i(0)), ("ptid", i(100)), ("comm", s("bash"))],
+    );
+    sim.ev(
+        "execve",
+        200,
+        200,
+        &[
+            ("res", i(0)),
+            ("exe", s("sh")),
+            ("args", list(&["-c", "for f in *; do :; done"])),
+            ("comm", s("sh")),
+            ("env", list(&["HOME=/root"])),
+            ("trusted_exepath", s("/usr/bin/dash")),
+        ],
+    )
+    .check(&[
+        ("proc.cmdline", "sh -c for f in *; do :; done"),
+        ("proc.env", "HOME=/root"),
+    ]);
+    // Each step: the exec's varying parameters, then what the fields must read.
+    type Step<'a> = (&'a [(&'a str, Arg)], &'a [(&'a str, &'a str)]);
+    let steps: &[Step] = &[
+        // argv = ["/dev/shm/x"], empty environment, path from the kernel.
+        (
+            &[
+                ("exe", s("/dev/shm/x")),
+                ("comm", s("x")),
+                ("trusted_exepath", s("/dev/shm/x")),
+            ],
+            &[
+                ("proc.name", "x"),
+                ("proc.args", ""),
+                ("proc.cmdline", "x"),
+                ("proc.exe", "/dev/shm/x"),
+                ("proc.exepath", "/dev/shm/x"),
+                ("proc.env", ""),
+            ],
+        ),
+        // A memfd exec with argv = []: no exe, no path but the memfd's, nothing else.
+        (
+            &[("comm", s("3")), ("trusted_exepath", s("/memfd:payload"))],
+            &[
+                ("proc.name", "3"),
+                ("proc.args", ""),
+                ("proc.cmdline", "3"),
+                ("proc.exe", ""),
+                ("proc.exepath", "/memfd:payload"),
+            ],
+        ),
+        // No path from the kernel and a relative argv[0]: the old image's path must not stay.
+        (
+            &[("exe", s("./y")), ("comm", s("y")), ("args", list(&["-v"]))],
+            &[
+                ("proc.cmdline", "y -v"),
+                ("proc.exe", "./y"),
+                ("proc.exepath", "./y"),
+            ],
+        ),
+        // A record without comm names the process after argv[0], not the previous image.
+        (
+            &[("exe", s("/usr/bin/id"))],
+            &[("proc.name", "id"), ("proc.cmdline", "id")],
+        ),
+    ];
+    for (args, want) in steps {
+        let mut all = vec![("res", i(0))];
+        all.extend(args.iter().cloned());
+        sim.ev("execve", 200, 200, &all).check(want);
+    }
+}
+
+/// Bug: a process first seen at its exec (no clone seen, no /proc) got no parent; the exec
+/// record's `ptid` names the parent thread.
+#[test]
+fn exec_of_unknown_process_takes_parent_from_ptid() {
+    let mut sim = Sim::new();
+    let exec = |ptid: i64, comm: &'static str| {
+        vec![
+            ("res", i(0)),
+            ("exe", s(comm)),
+            ("comm", s(comm)),
+            ("ptid", i(ptid)),
+        ]
+    };
+    sim.ev("execve", 300, 300, &exec(100, "ls")).check(&[
+        ("proc.ppid", "100"),
+        ("proc.pname", "bash"),
+        ("proc.aname[2]", "sshd"),
+    ]);
+    assert_eq!(sim.state.process(100).map(|p| p.nchildren), Some(1));
+    // A ptid naming a secondary thread: the parent is that thread's process.
+    sim.ev(
+        "clone",
+        101,
+        100,
+        &[("res", i(0)), ("ptid", i(100)), ("flags", u(CLONE_THREAD))],
+    );
+    sim.ev("execve", 400, 400, &exec(101, "ps"))
+        .check(&[("proc.ppid", "100"), ("proc.pname", "bash")]);
+    // A known parent is not overwritten by a later exec's ptid.
+    sim.ev("execve", 400, 400, &exec(50, "top"))
+        .check(&[("proc.ppid", "100")]);
+    assert_eq!(sim.state.process(100).map(|p| p.nchildren), Some(2));
+    // A parent the state does not know still gives the pid.
+    sim.ev("execve", 500, 500, &exec(7777, "sleep"))
+        .check(&[("proc.ppid", "7777"), ("proc.pname", "<NA>")]);
+}
+
+/// Bug: every `fd.*` field read allocated a String for the container id. The fields that
+/// use it must still read `host:` outside containers and the short id inside one.
+#[test]
+fn fd_fields_without_container_id_allocation() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "openat",
+        100,
+        100,
+        &[
+            ("fd", i(3)),
+            ("dirfd", i(-100)),
+            ("name", s("/etc/shadow")),
+            ("flags", u(u64::from(O_RDONLY))),
+        ],
+    )
+    .check(&[
+        ("fd.name", "/etc/shadow"),
+        ("fd.uid", "1003"),
+        ("fd.containername", "host:/etc/shadow"),
+        ("fd.containerdirectory", "host:/etc"),
+    ]);
+}
