@@ -19,9 +19,21 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Every priority, most severe first.
+    pub const ALL: [Priority; 8] = [
+        Priority::Emergency,
+        Priority::Alert,
+        Priority::Critical,
+        Priority::Error,
+        Priority::Warning,
+        Priority::Notice,
+        Priority::Informational,
+        Priority::Debug,
+    ];
+
     /// Parses every spelling Falco accepts, case-insensitively (`INFO` and `INFORMATIONAL`).
     pub fn parse(s: &str) -> Option<Priority> {
-        let l = s.to_ascii_lowercase();
+        let l = s.trim().to_ascii_lowercase();
         Some(match l.as_str() {
             "emergency" => Priority::Emergency,
             "alert" => Priority::Alert,

@@ -121,7 +121,7 @@ impl Loaded {
                     RuleSelection::Disable(s) => SelectionOp::Disable(convert(s)),
                 })
                 .collect(),
-            min_priority: peregrine_rules::Priority::parse(min.name()),
+            min_priority: Some(min),
         };
         self.ruleset = self.ruleset.select(&selection);
     }
@@ -135,7 +135,7 @@ impl Loaded {
             .map(|(i, r)| RuleInfo {
                 name: r.name.clone(),
                 desc: r.desc.clone(),
-                priority: Priority::parse(r.priority.as_str()).unwrap_or(Priority::Debug),
+                priority: r.priority,
                 tags: r.tags.iter().cloned().collect(),
                 enabled: u32::try_from(i).is_ok_and(|i| self.ruleset.is_active(i)),
             })

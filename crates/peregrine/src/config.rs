@@ -250,56 +250,8 @@ fn yaml_to_json(node: &yaml_rust2::Yaml) -> Result<Value, String> {
     })
 }
 
-/// Alert priorities, most severe first (Falco's order: a lower rank is more severe).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    Emergency,
-    Alert,
-    Critical,
-    Error,
-    Warning,
-    Notice,
-    Informational,
-    Debug,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 8] = [
-        Priority::Emergency,
-        Priority::Alert,
-        Priority::Critical,
-        Priority::Error,
-        Priority::Warning,
-        Priority::Notice,
-        Priority::Informational,
-        Priority::Debug,
-    ];
-
-    /// Falco's spelling, as it prints priorities in alerts.
-    pub fn name(self) -> &'static str {
-        match self {
-            Priority::Emergency => "Emergency",
-            Priority::Alert => "Alert",
-            Priority::Critical => "Critical",
-            Priority::Error => "Error",
-            Priority::Warning => "Warning",
-            Priority::Notice => "Notice",
-            Priority::Informational => "Informational",
-            Priority::Debug => "Debug",
-        }
-    }
-
-    /// Case-insensitive, accepting Falco's aliases (`info`).
-    pub fn parse(s: &str) -> Option<Priority> {
-        let lower = s.trim().to_ascii_lowercase();
-        if lower == "info" {
-            return Some(Priority::Informational);
-        }
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(&lower))
-    }
-}
+/// Rule priorities are the rules crate's: one type, one parser for every spelling Falco accepts.
+pub use peregrine_rules::Priority;
 
 /// What a `rules:` selection entry matches.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -361,11 +361,11 @@ fn write_summary(out: &mut impl Write, args: &HiArgs, rules: &[RuleInfo]) -> std
         out,
         "Rules loaded: {} ({enabled} enabled, minimum priority {})",
         rules.len(),
-        args.config.priority.name()
+        args.config.priority.as_str()
     )?;
     for p in Priority::ALL {
         let n = rules.iter().filter(|r| r.priority == p).count();
-        writeln!(out, "   {:<14} {n}", format!("{}:", p.name()))?;
+        writeln!(out, "   {:<14} {n}", format!("{}:", p.as_str()))?;
     }
     Ok(())
 }
