@@ -75,18 +75,6 @@ pub fn syslog_severity(p: Priority) -> u8 {
     }
 }
 
-/// All priorities, most severe first (index = syslog severity).
-pub const PRIORITIES: [Priority; 8] = [
-    Priority::Emergency,
-    Priority::Alert,
-    Priority::Critical,
-    Priority::Error,
-    Priority::Warning,
-    Priority::Notice,
-    Priority::Informational,
-    Priority::Debug,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,7 +89,7 @@ mod tests {
 
     #[test]
     fn severities_follow_priority_order() {
-        for (i, p) in PRIORITIES.iter().enumerate() {
+        for (i, p) in Priority::ALL.iter().enumerate() {
             assert_eq!(usize::from(syslog_severity(*p)), i);
         }
     }

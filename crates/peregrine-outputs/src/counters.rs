@@ -6,7 +6,7 @@
 //! alert); readers take a [`Snapshot`], a plain value the web server can render however it
 //! likes.
 
-use crate::alert::{syslog_severity, PRIORITIES};
+use crate::alert::syslog_severity;
 use peregrine_rules::info::Priority;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -130,7 +130,7 @@ impl Snapshot {
         let by_rule = c.by_rule.lock().unwrap_or_else(|p| p.into_inner());
         Snapshot {
             alerts_by_rule: by_rule.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            alerts_by_priority: PRIORITIES
+            alerts_by_priority: Priority::ALL
                 .iter()
                 .zip(&c.by_priority)
                 .map(|(p, n)| (*p, n.load(Relaxed)))
