@@ -31,8 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL};
-use peregrine_event::{Event, EventType, EventTypeSet};
+use peregrine_event::{Event, EventTypeSet};
 use peregrine_filter::format::OutputValue;
 use peregrine_filter::source::Extracted;
 use peregrine_rules::{Matching, Rule, RuleIdx, RuleSet, Scratch};
@@ -63,16 +62,11 @@ impl Default for Settings {
 pub struct Engine {
     rules: RuleSet,
     settings: Settings,
-    procexit: Option<EventType>,
 }
 
 impl Engine {
     pub fn new(rules: RuleSet, settings: Settings) -> Engine {
-        Engine {
-            rules,
-            settings,
-            procexit: EventType::from_name("procexit"),
-        }
+        Engine { rules, settings }
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -86,15 +80,6 @@ impl Engine {
     /// Every event type an active rule can match.
     pub fn event_types(&self) -> EventTypeSet {
         self.rules.event_types()
-    }
-
-    /// The type of a record from its header, without a name lookup.
-    fn type_of(&self, ev: &Event<'_>) -> Option<EventType> {
-        match ev.raw.kind {
-            KIND_SYSCALL => EventType::from_syscall_nr(u32::from(ev.raw.nr)),
-            KIND_PROCEXIT => self.procexit,
-            _ => None,
-        }
     }
 }
 
@@ -255,7 +240,7 @@ impl Pipeline {
         self.stats.events += 1;
         self.state.update(ev);
         let engine = &*self.engine;
-        let Some(t) = engine.type_of(ev) else { return };
+        let Some(t) = ev.event_type() else { return };
         if engine.rules.rules_for(t).is_empty() {
             return;
         }

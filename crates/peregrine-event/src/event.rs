@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::raw::{RawRecord, RecordError};
+use crate::raw::{RawRecord, RecordError, KIND_PROCEXIT, KIND_SYSCALL};
 use crate::schema::{schema_for, ParamInfo, Schema};
 use crate::value::{Render, Value, ValueError};
 use crate::EventType;
@@ -54,9 +54,14 @@ impl<'a> Event<'a> {
         self.schema.name
     }
 
-    /// The event type, for rule indexing.
+    /// The event type, for rule indexing: read from the record header (one array index), so
+    /// generic syscall events get their syscall's type too.
     pub fn event_type(&self) -> Option<EventType> {
-        EventType::from_name(self.schema.name)
+        match self.raw.kind {
+            KIND_SYSCALL => EventType::from_syscall_nr(u32::from(self.raw.nr)),
+            KIND_PROCEXIT => Some(EventType::PROCEXIT),
+            _ => None,
+        }
     }
 
     pub fn direction(&self) -> Direction {

@@ -30,6 +30,18 @@ const SYSCALL_SLOTS: usize = 512;
 const TOTAL_SLOTS: usize = SYSCALL_SLOTS + 64;
 const WORDS: usize = TOTAL_SLOTS / 64;
 
+/// `NAMES[nr]` is the syscall's name, `""` where the number is unused; built at compile time so
+/// that number → type and type → name are one array index on the event path.
+const NAMES: [&str; SYSCALL_SLOTS] = {
+    let mut names = [""; SYSCALL_SLOTS];
+    let mut i = 0;
+    while i < SYSCALLS.len() {
+        names[SYSCALLS[i].1 as usize] = SYSCALLS[i].0;
+        i += 1;
+    }
+    names
+};
+
 /// One value of `evt.type`: a syscall (index = syscall number) or a non-syscall event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventType(u16);
@@ -37,11 +49,14 @@ pub struct EventType(u16);
 impl EventType {
     /// The event type of a syscall number, if the number is in the table.
     pub fn from_syscall_nr(nr: u32) -> Option<Self> {
-        SYSCALLS
-            .iter()
-            .any(|&(_, n)| n == nr)
-            .then_some(EventType(nr as u16))
+        match NAMES.get(nr as usize) {
+            Some(name) if !name.is_empty() => Some(EventType(nr as u16)),
+            _ => None,
+        }
     }
+
+    /// The process-exit event (`procexit`), which is not a syscall.
+    pub const PROCEXIT: EventType = EventType(SYSCALL_SLOTS as u16);
 
     /// Looks a type up by its `evt.type` name (`openat`, `execve`, `procexit`, …).
     pub fn from_name(name: &str) -> Option<Self> {
@@ -63,11 +78,10 @@ impl EventType {
     pub fn name(self) -> &'static str {
         let i = self.0 as usize;
         if i < SYSCALL_SLOTS {
-            SYSCALLS
-                .iter()
-                .find(|&&(_, n)| n as usize == i)
-                .map(|&(name, _)| name)
-                .unwrap_or("unknown")
+            match NAMES[i] {
+                "" => "unknown",
+                name => name,
+            }
         } else {
             NON_SYSCALL_EVENTS
                 .get(i - SYSCALL_SLOTS)

@@ -907,11 +907,8 @@ enum PathRole {
 
 impl FieldSource for EventSource<'_, '_> {
     fn event_type(&self) -> peregrine_event::EventType {
-        // Every decoded record has a name in the event-type table; "syscall" is the generic
-        // fallback's name and maps to nothing, so fall back to the syscall's own number.
         self.ev
             .event_type()
-            .or_else(|| peregrine_event::EventType::from_syscall_nr(self.ev.raw.nr.into()))
             .or_else(|| peregrine_event::EventType::all().next())
             .expect("the static event-type table is not empty")
     }
