@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use peregrine_capture::{Capture, CaptureConfig};
-use peregrine_event::{Event, EventType, EventTypeSet, Value};
+use peregrine_event::{Event, EventType, EventTypeSet, SockTuple, Value};
 use peregrine_filter::fields::{info, resolve_text};
 use peregrine_filter::format::render_value;
 use peregrine_filter::{Extracted, FieldSource};
@@ -204,7 +204,15 @@ fn tcp_connection_fd_name() {
             "fd.is_server",
             "proc.name",
         ],
-        |ev| ev.name() == "connect" && ev.pid() == pid,
+        // bash may first try a unix socket (nscd via getaddrinfo): pick the TCP connect.
+        |ev| {
+            ev.name() == "connect"
+                && ev.pid() == pid
+                && matches!(
+                    ev.param("tuple"),
+                    Some(Ok(Value::SockTuple(SockTuple::Inet { dst, .. }))) if dst.1 == port
+                )
+        },
     );
     let _ = child.wait();
     let client_port = server.join().expect("server thread");
