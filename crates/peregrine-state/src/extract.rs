@@ -869,6 +869,21 @@ impl EventSource<'_, '_> {
                     F::K8sPodUid | F::K8sPodId => {
                         opt(out, c.label("io.kubernetes.pod.uid").unwrap_or(""))
                     }
+                    F::K8sPodLabel => {
+                        if let FieldArg::Key(k) = arg {
+                            if let Some(v) = c.pod_label(k) {
+                                out.push_str(v)
+                            }
+                        }
+                    }
+                    F::K8sPodLabels => {
+                        let s: Vec<String> = c
+                            .pod_labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}:{v}"))
+                            .collect();
+                        opt(out, &s.join(", "))
+                    }
                     F::K8sPodFullSandboxId => {
                         opt(out, c.label("io.kubernetes.sandbox.id").unwrap_or(""))
                     }

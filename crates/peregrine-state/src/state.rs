@@ -32,8 +32,11 @@ pub struct StateConfig {
     /// Where `/proc` is; `None` disables on-demand lookups of unknown threads and user
     /// databases (tests, capture replay).
     pub proc_root: Option<PathBuf>,
-    /// Container API sockets to ask for metadata; empty disables lookups.
+    /// Container API sockets to ask for metadata.
     pub container_sockets: Vec<PathBuf>,
+    /// OCI runtime state roots (runc's `state.json` per container) read for containers the
+    /// API sockets do not know (containerd, CRI-O). Lookups are off when both lists are empty.
+    pub runtime_state_roots: Vec<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -45,6 +48,7 @@ impl Default for StateConfig {
             max_env_bytes: 4096,
             proc_root: Some(PathBuf::from("/proc")),
             container_sockets: crate::runtime::default_sockets(),
+            runtime_state_roots: crate::oci::default_state_roots(),
         }
     }
 }
@@ -82,15 +86,23 @@ pub struct Counters {
 /// What is known about a container's runtime metadata.
 #[derive(Clone, Debug)]
 pub(crate) enum Meta {
-    Pending,
+    /// Asked; the number of earlier failed attempts.
+    Pending(u32),
     Known(std::sync::Arc<crate::runtime::ContainerInfo>),
-    /// Failed at this event time; retried after [`RETRY_NS`] (a container may be looked up
-    /// before its runtime has recorded it).
-    Failed(u64),
+    /// The `attempts`-th lookup failed at event time `at`; asked again after [`retry_delay`].
+    Failed {
+        at: u64,
+        attempts: u32,
+    },
 }
 
-/// How long a failed container lookup is remembered before it is tried again.
-const RETRY_NS: u64 = 2_000_000_000;
+/// How long after its `attempts`-th failure a container lookup is asked for again: 1 s, doubling
+/// up to 60 s. The resolver already retries a new container quickly on its own (see
+/// `runtime::RETRY_DELAYS_MS`), so this only paces ids that no source knows (e.g. the
+/// `/process_api/<id>` cgroups of these hosts): one round of lookups per minute at most.
+fn retry_delay(attempts: u32) -> u64 {
+    (1_000_000_000u64 << attempts.min(6)).min(60_000_000_000)
+}
 
 /// The fd an event acts on, for `fd.*` fields.
 #[derive(Clone, Debug, Default)]
@@ -457,7 +469,14 @@ impl State {
                 }
                 None => {
                     self.counters.container_lookups_failed += 1;
-                    Meta::Failed(self.cur_ts)
+                    let attempts = match self.containers.get(&l.id) {
+                        Some(Meta::Pending(n)) => n + 1,
+                        _ => 1,
+                    };
+                    Meta::Failed {
+                        at: self.cur_ts,
+                        attempts,
+                    }
                 }
             };
             self.containers.insert(l.id, meta);
@@ -481,27 +500,41 @@ impl State {
         let Some((_, p)) = self.table.thread(tid) else {
             return;
         };
-        if self.cfg.container_sockets.is_empty() {
+        if self.cfg.container_sockets.is_empty() && self.cfg.runtime_state_roots.is_empty() {
             return;
         }
-        match self.containers.get(&p.container_id) {
-            None => {}
-            Some(Meta::Failed(at)) if self.cur_ts.saturating_sub(*at) > RETRY_NS => {}
+        let attempts = match self.containers.get(&p.container_id) {
+            None => 0,
+            Some(&Meta::Failed { at, attempts })
+                if self.cur_ts.saturating_sub(at) > retry_delay(attempts) =>
+            {
+                attempts
+            }
             Some(_) => return,
-        }
+        };
         let id = p.container_id.clone();
         if self.resolver.is_none() {
-            match crate::runtime::Resolver::start(self.cfg.container_sockets.clone(), 256) {
+            match crate::runtime::Resolver::start(
+                self.cfg.container_sockets.clone(),
+                self.cfg.runtime_state_roots.clone(),
+                256,
+            ) {
                 Ok(r) => self.resolver = Some(r),
                 Err(_) => {
                     self.counters.container_lookups_failed += 1;
-                    self.containers.insert(id, Meta::Failed(u64::MAX));
+                    self.containers.insert(
+                        id,
+                        Meta::Failed {
+                            at: u64::MAX,
+                            attempts: u32::MAX,
+                        },
+                    );
                     return;
                 }
             }
         }
         if self.resolver.as_ref().is_some_and(|r| r.request(&id)) {
-            self.containers.insert(id, Meta::Pending);
+            self.containers.insert(id, Meta::Pending(attempts));
         } else {
             self.counters.container_requests_dropped += 1;
         }
