@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use crate::runtime::{parse_rfc3339, split_image, ContainerInfo, Mount};
+use crate::runtime::{parse_rfc3339, ContainerInfo, Mount};
 
 /// runc state roots tried by default: containerd's shim (one directory per namespace), then
 /// runc's own default (CRI-O, podman with runc, plain runc).
@@ -217,9 +217,6 @@ pub fn from_spec(spec: &Json, created_ns: u64) -> ContainerInfo {
     } else {
         a("io.kubernetes.cri.image-name")
     };
-    let (image_repository, image_tag, image_digest) = split_image(&image);
-    let image_id = a("io.kubernetes.cri-o.ImageRef");
-    let image_id = image_id.strip_prefix("sha256:").unwrap_or(&image_id);
 
     // A namespace the spec does not mention is shared with the host; one joined by path (a
     // pod's containers join their sandbox's) is not.
@@ -244,13 +241,8 @@ pub fn from_spec(spec: &Json, created_ns: u64) -> ContainerInfo {
         .iter()
         .all(|c| caps.contains(c));
 
-    ContainerInfo {
+    let mut info = ContainerInfo {
         name,
-        image_repository,
-        image_tag,
-        image_digest,
-        image,
-        image_id: image_id.get(..12).unwrap_or(image_id).to_string(),
         labels,
         pod_labels: if crio && a("io.kubernetes.cri-o.ContainerType") == "sandbox" {
             json_labels(annotation(spec, "io.kubernetes.cri-o.Labels"))
@@ -264,7 +256,10 @@ pub fn from_spec(spec: &Json, created_ns: u64) -> ContainerInfo {
         host_network: host("network"),
         host_ipc: host("ipc"),
         mounts: mounts(spec),
-    }
+        ..ContainerInfo::default()
+    };
+    info.set_image(image, &a("io.kubernetes.cri-o.ImageRef"));
+    info
 }
 
 fn mounts(spec: &Json) -> Vec<Mount> {

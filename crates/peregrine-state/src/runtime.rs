@@ -105,6 +105,15 @@ impl ContainerInfo {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Sets `image` and the parts Falco shows of it: repository, tag and digest, and the image
+    /// id without its `sha256:` prefix, shortened to 12 characters.
+    pub fn set_image(&mut self, image: String, image_id: &str) {
+        (self.image_repository, self.image_tag, self.image_digest) = split_image(&image);
+        self.image = image;
+        let id = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+        self.image_id = id.get(..12).unwrap_or(id).to_string();
+    }
+
     pub fn pod_label(&self, key: &str) -> Option<&str> {
         self.pod_labels
             .iter()
@@ -304,9 +313,6 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
             cfg
         }
     };
-    let (image_repository, image_tag, image_digest) = split_image(&image);
-    let image_id = s(v, &["Image"]);
-    let image_id = image_id.strip_prefix("sha256:").unwrap_or(&image_id);
     let mut labels: Vec<(String, String)> = v
         .get("Config")
         .and_then(|c| c.get("Labels"))
@@ -334,15 +340,9 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
                 .collect()
         })
         .unwrap_or_default();
-    ContainerInfo {
+    let mut info = ContainerInfo {
         name: s(v, &["Name"]).trim_start_matches('/').to_string(),
-        image_repository,
-        image_tag,
-        image_digest,
-        image,
-        image_id: image_id.get(..12).unwrap_or(image_id).to_string(),
         labels,
-        pod_labels: Vec::new(),
         privileged: v
             .get("HostConfig")
             .and_then(|h| h.get("Privileged"))
@@ -354,7 +354,10 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
         host_network: host("NetworkMode"),
         host_ipc: host("IpcMode"),
         mounts,
-    }
+        ..ContainerInfo::default()
+    };
+    info.set_image(image, &s(v, &["Image"]));
+    info
 }
 
 /// `2024-05-01T12:34:56.123456789Z` or with a `+hh:mm` offset → ns since the epoch.
