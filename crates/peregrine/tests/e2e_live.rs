@@ -12,10 +12,9 @@ mod common;
 mod e2e_harness;
 
 use common::upstream;
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{run_on_host, scratch, skip_unless_root, Agent};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// How many behaviours must be detected. Raise it when more pass; never lower it.
@@ -151,19 +150,6 @@ fn behaviours(dir: &Path) -> Vec<Behaviour> {
     ]
 }
 
-/// Runs `argv` after moving the process into the root cgroups (host, not "container").
-fn run_on_host(argv: &[String]) {
-    let script =
-        r#"for f in /sys/fs/cgroup/*/cgroup.procs; do echo $$ > "$f" 2>/dev/null; done; exec "$@""#;
-    let _ = Command::new("/bin/sh")
-        .args(["-c", script, "sh"])
-        .args(argv)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
 /// Whether an alert line is the one `b` expects.
 fn matches(b: &Behaviour, line: &str) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -178,6 +164,9 @@ fn matches(b: &Behaviour, line: &str) -> bool {
 
 #[test]
 fn falco_rules_detect_host_behaviours() {
+    if skip_unless_root("falco_rules_detect_host_behaviours") {
+        return;
+    }
     let dir = scratch("e2e-live");
     std::fs::create_dir_all(dir.join("keys")).expect("keys dir");
     std::fs::write(dir.join("victim"), "data").expect("victim");
