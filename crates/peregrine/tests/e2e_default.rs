@@ -63,18 +63,26 @@ fn py_in_netns(code: &str, extra: &[&str]) -> Vec<String> {
 fn same_fs_as_etc(scratch: &Path) -> PathBuf {
     let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
     let etc = dev(Path::new("/etc/shadow"));
-    [scratch, Path::new("/var/tmp"), Path::new("/root"), Path::new("/")]
-        .into_iter()
-        .find(|p| dev(p) == etc)
-        .unwrap_or(scratch)
-        .to_path_buf()
+    [
+        scratch,
+        Path::new("/var/tmp"),
+        Path::new("/root"),
+        Path::new("/"),
+    ]
+    .into_iter()
+    .find(|p| dev(p) == etc)
+    .unwrap_or(scratch)
+    .to_path_buf()
 }
 
 fn behaviours(dir: &Path, link_dir: &Path, tag: &str, port: u16) -> Vec<Behaviour> {
     let d = |name: &str| dir.join(name).display().to_string();
     let marker = d("marker");
     let shm = format!("/dev/shm/{tag}-true");
-    let hardlink = link_dir.join(format!(".{tag}-shadow-link")).display().to_string();
+    let hardlink = link_dir
+        .join(format!(".{tag}-shadow-link"))
+        .display()
+        .to_string();
     let expect = |rule, priority, fields| Expect {
         rule,
         priority,
@@ -227,7 +235,10 @@ fn behaviours(dir: &Path, link_dir: &Path, tag: &str, port: u16) -> Vec<Behaviou
             expect: expect(
                 "Shell history deleted",
                 "Warning",
-                vec![("evt.args", has(d(".ash_history"))), ("proc.name", is("rm"))],
+                vec![
+                    ("evt.args", has(d(".ash_history"))),
+                    ("proc.name", is("rm")),
+                ],
             ),
         },
         Behaviour {
@@ -439,6 +450,9 @@ fn default_rules_detect_host_behaviours() {
 
     let failed = report("e2e live (default rules, host)", &outcomes);
     assert!(status.success(), "{status:?}");
-    assert!(outcomes.len() >= 15, "fewer behaviours than the 15 required");
+    assert!(
+        outcomes.len() >= 15,
+        "fewer behaviours than the 15 required"
+    );
     assert!(failed.is_empty(), "not detected: {failed:?}");
 }

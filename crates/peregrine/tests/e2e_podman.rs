@@ -87,10 +87,7 @@ fn behaviours(name: &str, tag: &str) -> Vec<Behaviour> {
             default: Expect {
                 rule: "Package manager run in container",
                 priority: "Error",
-                fields: in_container(
-                    name,
-                    vec![("proc.cmdline", is(format!("apk add {tag}")))],
-                ),
+                fields: in_container(name, vec![("proc.cmdline", is(format!("apk add {tag}")))]),
             },
             // falco_rules.yaml has no package-manager rule (it is in the incubating file).
             falco: None,
@@ -246,5 +243,8 @@ fn behaviours_in_a_podman_container() {
     assert!(st_default.success(), "{st_default:?}");
     assert!(st_falco.success(), "{st_falco:?}");
     assert!(failed.is_empty(), "default rules missed: {failed:?}");
-    assert!(failed_falco.is_empty(), "falco_rules.yaml missed: {failed_falco:?}");
+    assert!(
+        failed_falco.is_empty(),
+        "falco_rules.yaml missed: {failed_falco:?}"
+    );
 }
