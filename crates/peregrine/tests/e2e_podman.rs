@@ -22,11 +22,23 @@ use e2e_harness::{report, scratch, skip_unless_root, Agent, Expect, Outcome, Wan
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The image's repository; its tag is a hash of the recipe, so an image left by a run with
+/// another recipe is never reused.
 const IMAGE: &str = "localhost/pg-e2e";
 /// The applets linked in the image; `apk` is busybox under a package manager's name (it
 /// only prints "applet not found"), which is what the rule keys on: the process name.
 const APPLETS: &[&str] = &["sh", "cat", "sleep", "true", "nc", "cp", "arping", "apk"];
+const SHADOW: &str = "root:*:19000:0:99999:7:::\n";
 const DEADLINE: Duration = Duration::from_secs(10);
+
+/// `IMAGE:<FNV-1a hash of the applets and files>`.
+fn image_ref() -> String {
+    let recipe = format!("{APPLETS:?}{SHADOW}");
+    let hash = recipe.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{IMAGE}:{hash:016x}")
+}
 
 /// One behaviour: a `podman exec` and the alerts it must raise.
 struct Behaviour {
@@ -181,12 +193,8 @@ fn behaviours_in_a_podman_container() {
         return;
     }
     let dir = scratch("e2e-podman");
-    podman::ensure_image(
-        IMAGE,
-        &dir,
-        APPLETS,
-        &[("etc/shadow", "root:*:19000:0:99999:7:::\n")],
-    );
+    let image = image_ref();
+    podman::ensure_image(&image, &dir, APPLETS, &[("etc/shadow", SHADOW)]);
     let _api = ApiService::ensure(Path::new(API_SOCKET));
     let tag = format!("pg-e2e-{}", std::process::id());
     let falco_rules = upstream().join("rules/falco_rules.yaml");
@@ -196,7 +204,7 @@ fn behaviours_in_a_podman_container() {
     let c = Container::run(
         &tag,
         &["--network", "none", "--cap-add", "NET_RAW"],
-        IMAGE,
+        &image,
         &["sleep", "300"],
     );
 
