@@ -126,6 +126,30 @@ fn behaviours(name: &str, tag: &str) -> Vec<Behaviour> {
             }),
         },
         Behaviour {
+            name: "reverse shell: nc -e hands its socket to a program",
+            exec_args: &[],
+            // A listener and a connector, both `nc -e`, on the container's loopback; the
+            // connector retries until the listener is up. `/bin/nc` by path: busybox's shell
+            // would run a bare `nc` as /proc/self/exe, whose process name is "exe".
+            cmd: s(&[
+                "sh",
+                "-c",
+                "/bin/nc -l -p 4444 -e /bin/true & \
+                 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
+                 /bin/nc 127.0.0.1 4444 -e /bin/true && break; sleep 0.2; done; wait",
+            ]),
+            default: Expect {
+                rule: "Standard stream redirected to a socket",
+                priority: "Critical",
+                fields: in_container(name, vec![("proc.name", is("nc"))]),
+            },
+            falco: Some(Expect {
+                rule: "Redirect STDOUT/STDIN to Network Connection in Container",
+                priority: "Notice",
+                fields: vec![("proc.name", is("nc"))],
+            }),
+        },
+        Behaviour {
             name: "AF_PACKET socket",
             exec_args: &[],
             cmd: s(&["arping", "-c", "1", "-w", "1", "-I", "lo", "127.0.0.1"]),
