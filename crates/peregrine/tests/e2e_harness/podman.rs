@@ -18,15 +18,27 @@ pub const API_SOCKET: &str = "/run/podman/podman.sock";
 
 /// `podman ARGS…`, its output captured.
 pub fn podman<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new("podman")
+    command()
         .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("podman runs")
 }
 
+/// `podman` with the sbin directories on PATH: its network helpers (netavark, iptables) live
+/// there, and a minimal environment may lack them.
+fn command() -> Command {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut cmd = Command::new("podman");
+    cmd.env(
+        "PATH",
+        format!("{path}:/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"),
+    );
+    cmd
+}
+
 pub fn available() -> bool {
-    Command::new("podman")
+    command()
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -59,15 +71,22 @@ pub fn ensure_image(image: &str, dir: &Path, applets: &[&str], files: &[(&str, &
         }
         std::fs::write(p, text).expect("rootfs file");
     }
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar -C {} -c . | podman import - {image}",
-            root.display()
-        ))
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let archive = tar.stdout.take().expect("tar output");
+    let st = command()
+        .args(["import", "-", image])
+        .stdin(archive)
         .stdout(Stdio::null())
         .status()
         .expect("import");
+    let tar_ok = tar.wait().is_ok_and(|s| s.success());
+    assert!(tar_ok, "tar of the image's root filesystem");
     assert!(st.success(), "podman import {image}");
 }
 
@@ -93,7 +112,7 @@ impl ApiService {
         if let Some(parent) = socket.parent() {
             std::fs::create_dir_all(parent).expect("socket dir");
         }
-        let child = Command::new("podman")
+        let child = command()
             .args(["system", "service", "--time=0"])
             .arg(format!("unix://{}", socket.display()))
             .stdin(Stdio::null())
