@@ -665,6 +665,7 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
             Silent,
         ),
         (RULE_NS, event("setns", Host, "netavark", "setup"), Silent),
+        (RULE_NS, event("unshare", Host, "(cron)", ""), Silent),
         (
             RULE_NS,
             event("unshare", Host, "unshare", "-n").with("evt.rawres", -1i64),
