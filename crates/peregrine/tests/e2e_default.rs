@@ -11,8 +11,9 @@
 mod common;
 mod e2e_harness;
 
-use e2e_harness::{on_host, report, scratch, skip_unless_root, Agent, Expect, Outcome, Want};
-use std::os::unix::fs::MetadataExt;
+use e2e_harness::{
+    on_host, report, same_fs_as_etc, scratch, skip_unless_root, Agent, Expect, Outcome, Want,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,22 +58,6 @@ fn py_in_netns(code: &str, extra: &[&str]) -> Vec<String> {
     ]);
     v.extend(extra.iter().map(|x| x.to_string()));
     v
-}
-
-/// A directory on the same filesystem as /etc/shadow, so a hard link to it can succeed.
-fn same_fs_as_etc(scratch: &Path) -> PathBuf {
-    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
-    let etc = dev(Path::new("/etc/shadow"));
-    [
-        scratch,
-        Path::new("/var/tmp"),
-        Path::new("/root"),
-        Path::new("/"),
-    ]
-    .into_iter()
-    .find(|p| dev(p) == etc)
-    .unwrap_or(scratch)
-    .to_path_buf()
 }
 
 fn behaviours(dir: &Path, link_dir: &Path, tag: &str, port: u16) -> Vec<Behaviour> {

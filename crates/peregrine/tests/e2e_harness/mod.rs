@@ -12,6 +12,7 @@ pub mod podman;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -45,6 +46,22 @@ pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("peregrine-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// A directory on the same filesystem as /etc/shadow, so a hard link to it can succeed.
+pub fn same_fs_as_etc(scratch: &Path) -> PathBuf {
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let etc = dev(Path::new("/etc/shadow"));
+    [
+        scratch,
+        Path::new("/var/tmp"),
+        Path::new("/root"),
+        Path::new("/"),
+    ]
+    .into_iter()
+    .find(|p| dev(p) == etc)
+    .unwrap_or(scratch)
+    .to_path_buf()
 }
 
 /// True (and a loud message) when the test cannot run: the live tests need root for BPF.
