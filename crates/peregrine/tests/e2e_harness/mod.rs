@@ -312,8 +312,16 @@ pub struct Outcome {
 /// Prints one line per behaviour (PASS with the measured latency, or FAIL) and returns the
 /// names of those that failed.
 pub fn report(title: &str, outcomes: &[Outcome]) -> Vec<String> {
-    let passed = outcomes.iter().filter(|o| o.latency.is_some()).count();
-    println!("{title}: {passed}/{} detected", outcomes.len());
+    let mut seen: Vec<Duration> = outcomes.iter().filter_map(|o| o.latency).collect();
+    seen.sort();
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    println!(
+        "{title}: {}/{} detected; event-to-alert latency median {:.2} ms, max {:.2} ms",
+        seen.len(),
+        outcomes.len(),
+        ms(seen.get(seen.len() / 2)),
+        ms(seen.last())
+    );
     for o in outcomes {
         match o.latency {
             Some(l) => println!(
