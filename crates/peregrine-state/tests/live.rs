@@ -286,104 +286,43 @@ fn process_started_before_the_agent() {
     assert_eq!(get(&vals, "fd.name"), "/etc/hostname");
 }
 
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A minimal root filesystem at `root`: busybox-static, a marker file, passwd/group.
-fn busybox_rootfs(root: &std::path::Path) {
-    std::fs::create_dir_all(root.join("bin")).expect("rootfs");
-    std::fs::create_dir_all(root.join("etc")).expect("rootfs");
-    for d in ["proc", "dev", "sys"] {
-        std::fs::create_dir_all(root.join(d)).expect("rootfs");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static");
-    for c in ["sh", "cat", "sleep"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).expect("link");
-    }
-    std::fs::write(root.join("pg-marker"), "marker\n").expect("marker");
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:croot:/root:/bin/sh\n").expect("passwd");
-    std::fs::write(root.join("etc/group"), "root:x:0:\n").expect("group");
-}
-
-/// Imports `localhost/pg-busybox` if missing.
-fn ensure_image(dir: &std::path::Path) {
-    let exists = Command::new("podman")
-        .args(["image", "exists", "localhost/pg-busybox"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if exists {
-        return;
-    }
-    let root = dir.join("rootfs");
-    busybox_rootfs(&root);
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar -C {} -c . | podman import - localhost/pg-busybox",
-            root.display()
-        ))
-        .stdout(Stdio::null())
-        .status()
-        .expect("import");
-    assert!(st.success(), "podman import");
-}
+// The image recipe, API service and container guard are shared with the binary's e2e tests.
+#[path = "../../peregrine/tests/e2e_harness/podman.rs"]
+mod podman;
 
 #[test]
 fn podman_container_id_name_image_label() {
     if skip_unless_root("podman_container_id_name_image_label") {
         return;
     }
-    if !have("podman") {
+    if !podman::available() {
         eprintln!("SKIPPED podman_container_id_name_image_label: podman is not installed");
         return;
     }
     let dir = std::env::temp_dir().join(format!("pg-state-podman-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    ensure_image(&dir);
-    let sock = dir.join("api.sock");
-    let mut service = Command::new("podman")
-        .args(["system", "service", "--time=0"])
-        .arg(format!("unix://{}", sock.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("podman system service");
-    for _ in 0..400 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // busybox-static, a marker file, passwd/group.
+    podman::ensure_image(
+        "localhost/pg-busybox",
+        &dir,
+        &["sh", "cat", "sleep"],
+        &[("pg-marker", "marker\n")],
+    );
+    let service = podman::ApiService::ensure(&dir.join("api.sock"));
     let mut state = State::new(StateConfig {
-        container_sockets: vec![sock.clone()],
+        container_sockets: vec![service.socket.clone()],
         ..StateConfig::default()
     });
     state.seed_from_proc().expect("proc scan");
     let mut cap = capture();
     let name = format!("pg-state-live-{}", std::process::id());
-    let out = Command::new("podman")
-        .args(["run", "-d", "--name", &name, "--label", "pgtest=yes"])
-        .args([
-            "localhost/pg-busybox",
-            "sh",
-            "-c",
-            "sleep 2; cat /pg-marker; true",
-        ])
-        .output()
-        .expect("podman run");
-    let full_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(
-        full_id.len(),
-        64,
-        "podman run: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let container = podman::Container::run(
+        &name,
+        &["--label", "pgtest=yes"],
+        "localhost/pg-busybox",
+        &["sh", "-c", "sleep 2; cat /pg-marker; true"],
     );
+    let full_id = container.id.clone();
     let vals = collect(
         &mut cap,
         &mut state,
@@ -403,9 +342,8 @@ fn podman_container_id_name_image_label() {
         ],
         |ev| ev.name() == "openat" && str_param(ev, "name").as_deref() == Some("/pg-marker"),
     );
-    let _ = Command::new("podman").args(["rm", "-f", &name]).output();
-    let _ = service.kill();
-    let _ = service.wait();
+    drop(container);
+    drop(service);
     let _ = std::fs::remove_dir_all(&dir);
     let vals = vals.expect("saw the container open /pg-marker");
     assert_eq!(get(&vals, "container.id"), &full_id[..12], "{vals:?}");
@@ -425,6 +363,15 @@ fn podman_container_id_name_image_label() {
     assert_eq!(get(&vals, "proc.exe"), "cat");
     assert_eq!(get(&vals, "fd.name"), "/pg-marker");
     assert_eq!(get(&vals, "user.name"), "root");
+}
+
+fn tool_runs(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success())
 }
 
 /// A containerd daemon of the test's own (temporary root, state and socket), killed on drop.
@@ -491,7 +438,7 @@ fn containerd_container_metadata_from_the_oci_bundle() {
     if skip_unless_root("containerd_container_metadata_from_the_oci_bundle") {
         return;
     }
-    if !have("containerd") || !have("ctr") {
+    if !tool_runs("containerd") || !tool_runs("ctr") {
         eprintln!("SKIPPED containerd_container_metadata_from_the_oci_bundle: no containerd");
         return;
     }
@@ -499,9 +446,12 @@ fn containerd_container_metadata_from_the_oci_bundle() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let rootfs = dir.join("rootfs");
-    busybox_rootfs(&rootfs);
     // Its own marker: the podman test runs in parallel and opens /pg-marker.
-    std::fs::write(rootfs.join("pg-ctrd-marker"), "marker\n").expect("marker");
+    podman::busybox_rootfs(
+        &rootfs,
+        &["sh", "cat", "sleep"],
+        &[("pg-ctrd-marker", "marker\n")],
+    );
     let daemon = Containerd::start(&dir);
     // A 64-hex id, as the kubelet's are: that is what the cgroup path `/default/<id>` shows.
     let id = format!(
