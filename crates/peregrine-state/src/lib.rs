@@ -25,6 +25,7 @@ pub mod caps;
 pub mod container;
 mod extract;
 pub mod fd;
+mod params;
 pub mod procfs;
 pub mod runtime;
 mod state;
