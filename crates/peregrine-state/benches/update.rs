@@ -73,7 +73,7 @@ fn typical(pid: i64) -> Process {
         comm: "python3".into(),
         exe: "/usr/bin/python3".into(),
         exepath: "/usr/bin/python3.11".into(),
-        args: vec!["-m".into(), "http.server".into(), "8080".into()],
+        args: vec!["-m".into(), "http.server".into(), "8080".into()].into(),
         env: (0..8)
             .map(|i| format!("VARIABLE_{i}=some-value-{i}-xxxxxxxxxxxx"))
             .collect(),
@@ -81,7 +81,8 @@ fn typical(pid: i64) -> Process {
         cgroups: vec![(
             "memory".into(),
             "/process_api/1b70673d04b87f88fe089b6f9e21e2a1".into(),
-        )],
+        )]
+        .into(),
         ..Process::default()
     };
     for n in 0..5 {
@@ -202,8 +203,9 @@ fn pass_update(state: &mut State, recs: &[Vec<u8>], iters: u64) {
     }
 }
 
-/// Thread CPU time per event of `pass` run `iters` times over `n` events.
-fn per_event(iters: u64, n: usize, pass: impl FnOnce()) -> std::time::Duration {
+/// Thread CPU time of `pass` divided by `n`, its events per iteration (criterion divides by
+/// the iterations).
+fn per_event(n: usize, pass: impl FnOnce()) -> std::time::Duration {
     let start = thread_cpu();
     pass();
     (thread_cpu() - start) / n as u32
@@ -228,12 +230,12 @@ fn bench(c: &mut Criterion) {
     memory_report();
     for (name, recs) in [("openat+close", &sc.fd), ("fork+exec+exit", &sc.process)] {
         c.bench_function(&format!("decode only/{name} (per event, the floor)"), |b| {
-            b.iter_custom(|iters| per_event(iters, recs.len(), || pass_decode(recs, iters)))
+            b.iter_custom(|iters| per_event(recs.len(), || pass_decode(recs, iters)))
         });
         let mut state = fresh_state();
         c.bench_function(&format!("update/{name} (per event)"), |b| {
             b.iter_custom(|iters| {
-                per_event(iters, recs.len(), || pass_update(&mut state, recs, iters))
+                per_event(recs.len(), || pass_update(&mut state, recs, iters))
             })
         });
     }

@@ -492,7 +492,7 @@ impl EventSource<'_, '_> {
             return Some(raw);
         }
         let p = self.process();
-        let cwd = p.map_or("/", |p| p.cwd.as_str());
+        let cwd = p.map_or("/", |p| &*p.cwd);
         let base = match info.ty {
             ParamType::RelPath(d) => {
                 let dfd = ev
@@ -502,15 +502,15 @@ impl EventSource<'_, '_> {
                     .and_then(|v| v.as_i64())
                     .unwrap_or(-100);
                 if dfd == -100 || raw.starts_with('/') {
-                    cwd.to_string()
+                    cwd
                 } else {
                     p.and_then(|p| p.fds.get(&dfd))
-                        .map_or_else(|| "/<UNKNOWN>".into(), |f| f.name.clone())
+                        .map_or("/<UNKNOWN>", |f| &*f.name)
                 }
             }
-            _ => cwd.to_string(),
+            _ => cwd,
         };
-        Some(crate::fd::resolve_path(&base, &raw))
+        Some(crate::fd::resolve_path(base, &raw).into_owned())
     }
 
     fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
@@ -564,7 +564,7 @@ impl EventSource<'_, '_> {
             F::ProcCmdlenargs => out.push(Slot::UInt(p.args.iter().map(|a| a.len() as u64).sum())),
             F::ProcExeline => {
                 s.extend_from_slice(p.exe.as_bytes());
-                for a in &p.args {
+                for a in p.args.iter() {
                     s.push(b' ');
                     s.extend_from_slice(a.as_bytes());
                 }
@@ -585,7 +585,7 @@ impl EventSource<'_, '_> {
             F::ProcLoginshellid => {
                 let mut id = None;
                 for a in std::iter::once(p).chain(table.ancestors(p)) {
-                    if SHELLS.contains(&a.comm.as_str()) {
+                    if SHELLS.contains(&&*a.comm) {
                         id = Some(a.pid);
                     }
                 }

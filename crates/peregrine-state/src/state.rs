@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
@@ -118,9 +119,9 @@ pub struct State {
     pub(crate) cur_ts: u64,
     /// The current event's thread and its pid, so handlers skip the tid → pid probe.
     cur_thread: Option<(i64, i64)>,
-    pub(crate) users: FxHashMap<String, UserDb>,
+    pub(crate) users: FxHashMap<Arc<str>, UserDb>,
     pub(crate) hostname: String,
-    pub(crate) containers: FxHashMap<String, Meta>,
+    pub(crate) containers: FxHashMap<Arc<str>, Meta>,
     resolver: Option<crate::runtime::Resolver>,
 }
 
@@ -188,43 +189,52 @@ fn int(ev: &P<'_, '_>, name: K) -> Option<i64> {
     }
 }
 
-fn text(ev: &P<'_, '_>, name: K) -> Option<String> {
+/// Bytes as text: borrowed when valid UTF-8 (the common case), lossily converted otherwise.
+fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
+fn text_bytes<'a>(ev: &P<'_, 'a>, name: K) -> Option<&'a [u8]> {
     match ev.param(name)? {
-        Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(b),
         _ => None,
     }
 }
 
+fn text(ev: &P<'_, '_>, name: K) -> Option<Arc<str>> {
+    text_bytes(ev, name).map(|b| Arc::from(&*utf8(b)))
+}
+
 /// Like [`text`], but a parameter present in the record with no bytes reads as `""` (where
 /// [`text`] reports no value): for fields an exec must overwrite even when empty.
-fn text_or_empty(ev: &P<'_, '_>, name: K) -> Option<String> {
+fn text_or_empty(ev: &P<'_, '_>, name: K) -> Option<Arc<str>> {
     match ev.param(name)? {
-        Ok(Value::Absent) => Some(String::new()),
+        Ok(Value::Absent) => Some(Arc::default()),
         _ => text(ev, name),
     }
 }
 
 /// Like [`list`], but an empty parameter reads as an empty list.
-fn list_or_empty(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Vec<String>> {
+fn list_or_empty(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
     match ev.param(name)? {
-        Ok(Value::Absent) => Some(Vec::new()),
+        Ok(Value::Absent) => Some(Arc::default()),
         _ => list(ev, name, budget),
     }
 }
 
 /// A NUL-separated list, keeping at most `budget` bytes of items.
-fn list(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Vec<String>> {
-    let b = match ev.param(name)? {
-        Ok(Value::Bytes(b)) | Ok(Value::Str(b)) => b,
-        _ => return None,
-    };
-    Some(procfs::split_nul(b, budget))
+fn list(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
+    let b = text_bytes(ev, name)?;
+    Some(procfs::split_nul(b, budget).into())
 }
 
 /// `cgroups` items are `subsystem=path`.
-fn split_cgroups(items: Vec<String>) -> Vec<(String, String)> {
+fn split_cgroups(items: &[String]) -> Arc<[(String, String)]> {
     items
-        .into_iter()
+        .iter()
         .filter_map(|s| {
             let (k, v) = s.split_once('=')?;
             Some((k.to_string(), v.to_string()))
@@ -232,11 +242,13 @@ fn split_cgroups(items: Vec<String>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn with_slash(mut s: String) -> String {
-    if !s.ends_with('/') {
-        s.push('/');
+/// A directory as `proc.cwd` keeps it: with a trailing `/`.
+fn with_slash(s: &str) -> Arc<str> {
+    if s.ends_with('/') {
+        Arc::from(s)
+    } else {
+        Arc::from(format!("{s}/"))
     }
-    s
 }
 
 impl Default for State {
@@ -459,7 +471,7 @@ impl State {
                     Meta::Failed(self.cur_ts)
                 }
             };
-            self.containers.insert(l.id, meta);
+            self.containers.insert(l.id.into(), meta);
         }
     }
 
@@ -669,7 +681,7 @@ impl State {
                 if int(ev, K::Res) == Some(0) {
                     if let Some(path) = text(ev, K::Path) {
                         if let Some(p) = self.proc_mut(tid) {
-                            p.cwd = with_slash(resolve_path(&p.cwd, &path));
+                            p.cwd = with_slash(&resolve_path(&p.cwd, &path));
                         }
                     }
                 }
@@ -681,7 +693,7 @@ impl State {
                 if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
                     if let Some(p) = self.proc_mut(tid) {
                         if let Some(name) = p.fds.get(&fd).map(|f| f.name.clone()) {
-                            p.cwd = with_slash(name);
+                            p.cwd = with_slash(&name);
                         }
                     }
                 }
@@ -902,11 +914,8 @@ impl State {
     ) -> Process {
         let parent = parent_pid.and_then(|pp| self.table.procs.get(&pp));
         let mut p = match parent {
-            Some(pp) => Process {
-                fds: pp.fds.clone(),
-                env: pp.env.clone(),
-                ..pp.clone()
-            },
+            // Shared strings make this a copy of counts plus the fd table.
+            Some(pp) => pp.clone(),
             None => Process {
                 loginuid: u32::MAX,
                 ..Process::default()
@@ -938,7 +947,7 @@ impl State {
             p.comm = c;
         }
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
-            p.cwd = with_slash(c);
+            p.cwd = with_slash(&c);
         }
         if let Some(u) = int(ev, K::Uid) {
             p.uid = u as u32;
@@ -954,7 +963,7 @@ impl State {
         }
         if let Some(c) = list(ev, K::Cgroups, 8192) {
             if !c.is_empty() {
-                p.cgroups = split_cgroups(c);
+                p.cgroups = split_cgroups(&c);
                 set_container(&mut p);
             }
         }
@@ -987,17 +996,17 @@ impl State {
             Some(c) => p.comm = c,
             // A record without comm (older producers): the kernel names the task after the
             // file it runs, so argv[0]'s last component is the closest stand-in.
-            None => p.comm = p.exe.rsplit('/').next().unwrap_or_default().to_string(),
+            None => p.comm = p.exe.rsplit('/').next().unwrap_or_default().into(),
         }
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
-            p.cwd = with_slash(c);
+            p.cwd = with_slash(&c);
         }
         if let Some(e) = list_or_empty(ev, K::Env, max_env) {
             p.env = e;
         }
         let trusted = text(ev, K::TrustedExepath).filter(|s| !s.is_empty());
         let filename = text(ev, K::Filename).filter(|s| !s.is_empty());
-        p.exepath = match trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f))) {
+        p.exepath = match trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f).into())) {
             Some(path) => path,
             // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
             // same); the previous image's path would name the wrong binary.
@@ -1040,7 +1049,7 @@ impl State {
         }
         match list(ev, K::Cgroups, 8192) {
             Some(c) if !c.is_empty() => {
-                p.cgroups = split_cgroups(c);
+                p.cgroups = split_cgroups(&c);
                 set_container(p);
             }
             // The record has no cgroups (the kernel side may not send them): exec is when a
@@ -1049,7 +1058,7 @@ impl State {
                 if let Some(root) = &self.cfg.proc_root {
                     let cg = procfs::read_cgroups(root, pid);
                     if !cg.is_empty() {
-                        p.cgroups = cg;
+                        p.cgroups = cg.into();
                         set_container(p);
                     }
                 }
@@ -1100,7 +1109,7 @@ impl State {
             int(ev, K::Flags).unwrap_or(0) as u32
         };
         let dirfd = int(ev, K::Dirfd).unwrap_or(AT_FDCWD);
-        let raw = String::from_utf8_lossy(raw);
+        let raw = utf8(raw);
         let name = match self.proc_mut(tid) {
             Some(p) => {
                 if raw.starts_with('/') || dirfd == AT_FDCWD {
@@ -1119,10 +1128,10 @@ impl State {
             FdKind::File
         };
         // fd.nameraw falls back to fd.name, so store it only when it differs.
-        let raw = if raw == name.as_str() {
+        let raw = if *raw == *name {
             String::new()
         } else {
-            raw.into_owned()
+            raw.to_string()
         };
         let mut f = Fd::new(kind, name);
         f.nameraw = raw;
@@ -1197,8 +1206,10 @@ impl State {
                 let mut name = format!("{src:x}->{dst:x} ");
                 name.push_str(&String::from_utf8_lossy(path).replace('\0', "@"));
                 f.kind = FdKind::Unix;
-                let changed = f.name != name;
-                f.name = name;
+                let changed = *f.name != *name;
+                if changed {
+                    f.name = name.into();
+                }
                 changed
             }
             SockTuple::Other(_) => false,
@@ -1219,7 +1230,7 @@ impl State {
             self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false));
         } else if let Some(Ok(Value::SockAddr(SockAddr::Unix(path)))) = ev.param(K::Addr) {
             if let Some(f) = self.fd_mut(tid, fd) {
-                f.name = String::from_utf8_lossy(path).replace('\0', "@");
+                f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
             }
         }
         if res == 0 {
@@ -1265,7 +1276,7 @@ impl State {
             SockAddr::Inet6(ip, port) => Some((ip.into(), port)),
             SockAddr::Unix(path) => {
                 f.kind = FdKind::Unix;
-                f.name = String::from_utf8_lossy(path).replace('\0', "@");
+                f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
                 None
             }
             SockAddr::Other(_) => None,
@@ -1322,7 +1333,7 @@ impl State {
 
     /// Installs the user database of a container (`""` = host), e.g. for tests or replay.
     pub fn set_users(&mut self, container_id: &str, db: UserDb) {
-        self.users.insert(container_id.to_string(), db);
+        self.users.insert(container_id.into(), db);
     }
 
     pub(crate) fn table(&self) -> &Table {
@@ -1359,11 +1370,11 @@ fn set_inet(
 pub(crate) fn set_container(p: &mut Process) {
     match container::from_cgroups(p.cgroups.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         Some(c) => {
-            p.container_id = c.full_id;
+            p.container_id = c.full_id.into();
             p.container_engine = c.engine;
         }
         None => {
-            p.container_id.clear();
+            p.container_id = Arc::default();
             p.container_engine = "";
         }
     }
