@@ -19,7 +19,7 @@ for sc in fd:2 process:5; do
     events=${sc##*:}
     PEREGRINE_BENCH_ITERS="$n" PEREGRINE_BENCH_ONLY="$name" valgrind -q --tool=callgrind \
         --toggle-collect='update::pass_*' --callgrind-out-file="$out/$name" "$bin" --bench
-    callgrind_annotate --inclusive=yes "$out/$name" |
+    callgrind_annotate --inclusive=yes "$out/$name" 2>/dev/null |
         awk -v n="$n" -v e="$events" -v sc="$name" '
             /update::pass_decode \[/ { gsub(",", "", $1); d = $1 }
             /update::pass_update \[/ { gsub(",", "", $1); u = $1 }

@@ -172,6 +172,22 @@ impl<'a> Value<'a> {
         })
     }
 
+    /// An integer parameter straight from its bytes, without building a [`Value`]: what
+    /// [`Value::decode`] then [`Value::as_i64`] give, for the hot paths of the state engine.
+    /// `None` for an absent, malformed or non-integer parameter.
+    #[inline]
+    pub fn decode_i64(ty: ParamType, bytes: &[u8]) -> Option<i64> {
+        use ParamType as T;
+        match ty {
+            T::Fd | T::Errno | T::Pid | T::Int => {
+                Some(sign_extend(int_le(bytes)?, bytes.len()))
+            }
+            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => Some(int_le(bytes)? as i64),
+            T::Flags(_, conv) | T::Enum(_, conv) => Some(conv.apply(int_le(bytes)?) as u32 as i64),
+            _ => None,
+        }
+    }
+
     /// The value as a signed integer, for integer-like parameters.
     pub fn as_i64(&self) -> Option<i64> {
         match *self {

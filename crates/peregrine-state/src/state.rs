@@ -137,7 +137,9 @@ const AT_FDCWD: i64 = -100;
 /// names, not positions).
 pub(crate) struct P<'e, 'a> {
     ev: &'e Event<'a>,
-    raw: [&'a [u8]; MAX_PARAMS],
+    values: &'a [u8],
+    /// Parameter `i` is `values[ends[i]..ends[i + 1]]` (the record stores lengths only).
+    ends: [u32; MAX_PARAMS + 1],
     pos: &'static [u8; params::NKEYS],
     pub ts: u64,
     malformed: std::cell::Cell<bool>,
@@ -145,28 +147,54 @@ pub(crate) struct P<'e, 'a> {
 
 impl<'e, 'a> P<'e, 'a> {
     fn new(ev: &'e Event<'a>) -> Self {
-        let mut raw: [&'a [u8]; MAX_PARAMS] = [&[]; MAX_PARAMS];
-        for (slot, bytes) in raw.iter_mut().zip(ev.raw.params()) {
-            *slot = bytes;
+        let mut ends = [0u32; MAX_PARAMS + 1];
+        let mut at = 0u32;
+        for (end, bytes) in ends[1..].iter_mut().zip(ev.raw.params()) {
+            // Records are at most 64 KiB (u16 lengths), so offsets fit.
+            at += bytes.len() as u32;
+            *end = at;
         }
         P {
             ev,
-            raw,
+            values: ev.raw.values(),
+            ends,
             pos: params::positions(ev.raw.kind, ev.raw.nr),
             ts: ev.ts,
             malformed: std::cell::Cell::new(false),
         }
     }
 
+    /// The bytes of parameter `i` (empty when absent or out of range).
+    fn bytes(&self, i: usize) -> &'a [u8] {
+        let (Some(&a), Some(&b)) = (self.ends.get(i), self.ends.get(i + 1)) else {
+            return &[];
+        };
+        self.values.get(a as usize..b as usize).unwrap_or(&[])
+    }
+
     /// Parameter `k`, decoded on demand (only the few a handler reads are decoded).
     fn param(&self, k: K) -> Option<Result<Value<'a>, ValueError>> {
         let i = params::position(self.pos, k)?;
         let ty = self.ev.schema.params.get(i)?.ty;
-        let v = Value::decode(ty, self.raw.get(i)?);
+        let v = Value::decode(ty, self.bytes(i));
         if v.is_err() {
             self.malformed.set(true);
         }
         Some(v)
+    }
+
+    /// Integer parameter `k` (the common case, decoded without building a [`Value`]).
+    fn int(&self, k: K) -> Option<i64> {
+        let i = params::position(self.pos, k)?;
+        let ty = self.ev.schema.params.get(i)?.ty;
+        let bytes = self.bytes(i);
+        match Value::decode_i64(ty, bytes) {
+            Some(v) => Some(v),
+            None if bytes.is_empty() => None,
+            // A non-integer type or a malformed value: the general path decides (and counts
+            // a malformed one).
+            None => self.param(k)?.ok()?.as_i64(),
+        }
     }
 
     fn tid(&self) -> u32 {
@@ -183,10 +211,7 @@ impl<'e, 'a> P<'e, 'a> {
 }
 
 fn int(ev: &P<'_, '_>, name: K) -> Option<i64> {
-    match ev.param(name)? {
-        Ok(v) => v.as_i64(),
-        Err(_) => None,
-    }
+    ev.int(name)
 }
 
 /// Bytes as text: borrowed when valid UTF-8 (the common case), lossily converted otherwise.
