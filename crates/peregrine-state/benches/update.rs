@@ -222,7 +222,11 @@ fn bench(c: &mut Criterion) {
         .and_then(|v| v.parse::<u64>().ok())
     {
         let only = std::env::var("PEREGRINE_BENCH_ONLY").unwrap_or_default();
-        let recs = if only == "process" { &sc.process } else { &sc.fd };
+        let recs = if only == "process" {
+            &sc.process
+        } else {
+            &sc.fd
+        };
         let mut state = fresh_state();
         // One-time tables (parameter positions) are built here, outside the measured passes.
         let warm = sc.process.last().expect("the failed close");
@@ -238,9 +242,7 @@ fn bench(c: &mut Criterion) {
         });
         let mut state = fresh_state();
         c.bench_function(&format!("update/{name} (per event)"), |b| {
-            b.iter_custom(|iters| {
-                per_event(recs.len(), || pass_update(&mut state, recs, iters))
-            })
+            b.iter_custom(|iters| per_event(recs.len(), || pass_update(&mut state, recs, iters)))
         });
     }
 }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use peregrine_event::value::errno_name;
 use peregrine_event::{Event, ParamType, Render, Value};
-use peregrine_filter::fields::FieldId as F;
+use peregrine_filter::fields::{ClassId as C, FieldId as F};
 use peregrine_filter::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 
 use crate::caps::write_caps;
@@ -407,6 +407,18 @@ impl EventSource<'_, '_> {
                     _ => {}
                 }
             }
+            F::EvtCategory => {
+                let cat = match crate::category::category(ev.raw.kind, ev.raw.nr) {
+                    crate::category::Category::Fixed(c) => c,
+                    crate::category::Category::Io => {
+                        crate::category::io_category(self.fd().map(|(_, f)| f.kind))
+                    }
+                };
+                out.push_str(cat);
+            }
+            // Records are exit events only (the kernel side does not send enters), so there
+            // is no matching enter to measure from: libsinsp's value for an unpaired exit, 0.
+            F::EvtLatency | F::EvtLatencyS | F::EvtLatencyNs => out.push(Slot::UInt(0)),
             F::EvtCount | F::EvtCountExit => out.push(Slot::UInt(1)),
             F::EvtCountError => out.push(Slot::UInt(u64::from(self.res().is_some_and(|r| r < 0)))),
             F::EvtBuffer => {
@@ -458,6 +470,12 @@ impl EventSource<'_, '_> {
             }
             _ => {}
         }
+    }
+
+    /// `fdlist.*` describe the descriptors of poll-like events, which only libsinsp's `fds`
+    /// parameter lists; the kernel records carry no such list, so these fields have no value.
+    fn extract_fdlist(&self, id: F, _out: &mut Extracted) {
+        debug_assert_eq!(id.class(), C::Fdlist);
     }
 
     /// The path arguments of filesystem syscalls (`fs.path.*`, `evt.abspath*`).
@@ -829,9 +847,8 @@ impl EventSource<'_, '_> {
                         }
                     }
                     F::ContainerLabels => {
-                        let s: Vec<String> =
-                            c.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                        opt(out, &s.join(", "))
+                        write_labels(&c.labels, s);
+                        opt(out, &String::from_utf8_lossy(s))
                     }
                     F::ContainerMounts => {
                         let all: Vec<String> = c.mounts.iter().map(|m| m.render()).collect();
@@ -884,7 +901,25 @@ impl EventSource<'_, '_> {
     }
 }
 
-/// `container.id`: the first 12 characters of the full id.
+/// `container.labels` as the container plugin renders it: `key:value` (just `key` for an
+/// empty value) in key order, separated by `", "`, leaving out Kubernetes' internal labels
+/// (`io.kubernetes.*`) and annotations (`annotation.*`). `labels` is sorted by key.
+fn write_labels(labels: &[(String, String)], out: &mut Vec<u8>) {
+    let shown = labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with("annotation.") && !k.starts_with("io.kubernetes."));
+    for (i, (k, v)) in shown.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(k.as_bytes());
+        if !v.is_empty() {
+            out.push(b':');
+            out.extend_from_slice(v.as_bytes());
+        }
+    }
+}
+
 /// The standard fd a `proc.std*` field asks about.
 fn std_fd(id: F) -> i64 {
     match id {
@@ -894,6 +929,7 @@ fn std_fd(id: F) -> i64 {
     }
 }
 
+/// `container.id`: the first 12 characters of the full id.
 fn short_id(full: &str) -> &str {
     full.get(..12).unwrap_or(full)
 }
@@ -915,25 +951,52 @@ impl FieldSource for EventSource<'_, '_> {
 
     fn extract(&mut self, field: &FieldRequest, out: &mut Extracted) {
         let id = field.id;
-        let name = peregrine_filter::fields::info(id).name;
-        if name.starts_with("evt.") || name.starts_with("syscall.") {
-            self.extract_evt(id, &field.arg, out);
-        } else if name.starts_with("fd.") {
-            self.extract_fd(id, &field.arg, out);
-        } else if name.starts_with("fs.path.") {
-            let (role, resolve) = match id {
-                F::FsPathName => (PathRole::Name, true),
-                F::FsPathNameraw => (PathRole::Name, false),
-                F::FsPathSource => (PathRole::Source, true),
-                F::FsPathSourceraw => (PathRole::Source, false),
-                F::FsPathTarget => (PathRole::Target, true),
-                _ => (PathRole::Target, false),
-            };
-            if let Some(p) = self.fs_path(role, resolve) {
-                out.push_str(&p);
+        // One match on the class the id belongs to (an array index), then one on the id.
+        match id.class() {
+            C::Evt => self.extract_evt(id, &field.arg, out),
+            C::Fd => self.extract_fd(id, &field.arg, out),
+            C::Fdlist => self.extract_fdlist(id, out),
+            C::FsPath => {
+                let (role, resolve) = match id {
+                    F::FsPathName => (PathRole::Name, true),
+                    F::FsPathNameraw => (PathRole::Name, false),
+                    F::FsPathSource => (PathRole::Source, true),
+                    F::FsPathSourceraw => (PathRole::Source, false),
+                    F::FsPathTarget => (PathRole::Target, true),
+                    _ => (PathRole::Target, false),
+                };
+                if let Some(p) = self.fs_path(role, resolve) {
+                    out.push_str(&p);
+                }
             }
-        } else {
-            self.extract_proc(id, &field.arg, out);
+            _ => {
+                self.extract_proc(id, &field.arg, out);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_render_like_the_container_plugin() {
+        let labels: Vec<(String, String)> = [
+            ("annotation.io.kubernetes.container.hash", "abc"),
+            ("app", "web"),
+            ("flag", ""),
+            ("io.kubernetes.pod.name", "web-7f9c"),
+            ("tier", "front"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut out = Vec::new();
+        write_labels(&labels, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), "app:web, flag, tier:front");
+        out.clear();
+        write_labels(&labels[..1], &mut out);
+        assert!(out.is_empty());
     }
 }

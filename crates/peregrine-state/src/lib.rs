@@ -19,9 +19,11 @@
 //!   podman/docker API once per container; until it answers, name/image/labels have no value.
 //!
 //! What is not here yet: CRI (containerd/CRI-O) metadata and pod sandbox labels
-//! (`k8s.pod.labels`), `evt.category`/latency fields, and `fdlist.*` for poll-like events. Syscall dispatch assumes x86-64 numbers, as the capture does.
+//! (`k8s.pod.labels`), a real `evt.latency` (records are exits only, so it is 0), and
+//! `fdlist.*` (the records carry no descriptor list for poll-like events). Syscall dispatch assumes x86-64 numbers, as the capture does.
 
 pub mod caps;
+mod category;
 pub mod container;
 mod extract;
 pub mod fd;
