@@ -5,6 +5,7 @@
 //! of a `close` and the thread of a `procexit` stay visible to that event's rules and are
 //! removed when the next event arrives.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -215,9 +216,9 @@ fn int(ev: &P<'_, '_>, name: K) -> Option<i64> {
 }
 
 /// Bytes as text: borrowed when valid UTF-8 (the common case), lossily converted otherwise.
-fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
+fn utf8(b: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(b) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(b),
     }
 }
@@ -229,15 +230,24 @@ fn text_bytes<'a>(ev: &P<'_, 'a>, name: K) -> Option<&'a [u8]> {
     }
 }
 
-fn text(ev: &P<'_, '_>, name: K) -> Option<Arc<str>> {
-    text_bytes(ev, name).map(|b| Arc::from(&*utf8(b)))
+/// A string parameter, borrowed from the record when it is valid UTF-8.
+fn text<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
+    text_bytes(ev, name).map(utf8)
+}
+
+/// Stores `new` in a shared string unless it already holds that text: a clone repeats its
+/// parent's strings and an exec often its own, and keeping the shared copy saves allocating.
+fn assign(dst: &mut Arc<str>, new: &str) {
+    if **dst != *new {
+        *dst = Arc::from(new);
+    }
 }
 
 /// Like [`text`], but a parameter present in the record with no bytes reads as `""` (where
 /// [`text`] reports no value): for fields an exec must overwrite even when empty.
-fn text_or_empty(ev: &P<'_, '_>, name: K) -> Option<Arc<str>> {
+fn text_or_empty<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
     match ev.param(name)? {
-        Ok(Value::Absent) => Some(Arc::default()),
+        Ok(Value::Absent) => Some(Cow::Borrowed("")),
         _ => text(ev, name),
     }
 }
@@ -267,12 +277,19 @@ fn split_cgroups(items: &[String]) -> Arc<[(String, String)]> {
         .collect()
 }
 
-/// A directory as `proc.cwd` keeps it: with a trailing `/`.
-fn with_slash(s: &str) -> Arc<str> {
-    if s.ends_with('/') {
-        Arc::from(s)
-    } else {
-        Arc::from(format!("{s}/"))
+/// Sets a directory as `proc.cwd` keeps it: with a trailing `/` (without allocating when
+/// it is unchanged).
+fn set_cwd(dst: &mut Arc<str>, s: &str) {
+    let same = match s.strip_suffix('/') {
+        Some(_) => **dst == *s,
+        None => dst.strip_suffix('/') == Some(s),
+    };
+    if !same {
+        *dst = if s.ends_with('/') {
+            Arc::from(s)
+        } else {
+            Arc::from(format!("{s}/"))
+        };
     }
 }
 
@@ -583,10 +600,14 @@ impl State {
             self.on_clone(ev);
             return;
         }
-        if !self.table.threads.contains_key(&tid) {
-            self.lookup_unknown(tid, i64::from(ev.pid()));
-        }
-        self.cur_thread = self.table.threads.get(&tid).map(|t| (tid, t.pid));
+        // One probe for the common case of a known thread.
+        self.cur_thread = match self.table.threads.get(&tid) {
+            Some(t) => Some((tid, t.pid)),
+            None => {
+                self.lookup_unknown(tid, i64::from(ev.pid()));
+                self.table.threads.get(&tid).map(|t| (tid, t.pid))
+            }
+        };
         match op {
             // execve, execveat
             59 | 322 => self.on_exec(ev),
@@ -604,8 +625,8 @@ impl State {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
-                    if let Some((t, _)) = self.table.thread(tid) {
-                        self.pending_close = Some((t.pid, fd));
+                    if let Some((_, pid)) = self.cur_thread {
+                        self.pending_close = Some((pid, fd));
                     }
                 }
             }
@@ -679,7 +700,7 @@ impl State {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 if let Some(fd) = fd.filter(|&f| f >= 0) {
-                    let mut f = Fd::new(FdKind::Memfd, text(ev, K::Name).unwrap_or_default());
+                    let mut f = Fd::new(FdKind::Memfd, &*text(ev, K::Name).unwrap_or_default());
                     f.cloexec = int(ev, K::Flags).is_some_and(|fl| fl & 1 != 0);
                     self.add_fd(tid, fd, f);
                 }
@@ -706,7 +727,8 @@ impl State {
                 if int(ev, K::Res) == Some(0) {
                     if let Some(path) = text(ev, K::Path) {
                         if let Some(p) = self.proc_mut(tid) {
-                            p.cwd = with_slash(&resolve_path(&p.cwd, &path));
+                            let cwd = resolve_path(&p.cwd, &path).into_owned();
+                            set_cwd(&mut p.cwd, &cwd);
                         }
                     }
                 }
@@ -718,7 +740,7 @@ impl State {
                 if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
                     if let Some(p) = self.proc_mut(tid) {
                         if let Some(name) = p.fds.get(&fd).map(|f| f.name.clone()) {
-                            p.cwd = with_slash(&name);
+                            set_cwd(&mut p.cwd, &name);
                         }
                     }
                 }
@@ -963,16 +985,16 @@ impl State {
         p.nthreads = 0;
         p.start_ts = ev.ts;
         if let Some(s) = text(ev, K::Exe) {
-            p.exe = s;
+            assign(&mut p.exe, &s);
         }
         if let Some(a) = list(ev, K::Args, self.cfg.max_args_bytes) {
             p.args = a;
         }
         if let Some(c) = text(ev, K::Comm) {
-            p.comm = c;
+            assign(&mut p.comm, &c);
         }
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
-            p.cwd = with_slash(&c);
+            set_cwd(&mut p.cwd, &c);
         }
         if let Some(u) = int(ev, K::Uid) {
             p.uid = u as u32;
@@ -1012,31 +1034,36 @@ impl State {
         // holds only argv[0], an empty environment) empties the field rather than leaving the
         // previous image's value behind. Only a parameter the record lacks keeps the old value.
         if let Some(s) = text_or_empty(ev, K::Exe) {
-            p.exe = s;
+            assign(&mut p.exe, &s);
         }
         if let Some(a) = list_or_empty(ev, K::Args, max_args) {
             p.args = a;
         }
         match text(ev, K::Comm).filter(|c| !c.is_empty()) {
-            Some(c) => p.comm = c,
+            Some(c) => assign(&mut p.comm, &c),
             // A record without comm (older producers): the kernel names the task after the
             // file it runs, so argv[0]'s last component is the closest stand-in.
-            None => p.comm = p.exe.rsplit('/').next().unwrap_or_default().into(),
+            None => {
+                let exe = p.exe.clone();
+                assign(&mut p.comm, exe.rsplit('/').next().unwrap_or_default());
+            }
         }
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
-            p.cwd = with_slash(&c);
+            set_cwd(&mut p.cwd, &c);
         }
         if let Some(e) = list_or_empty(ev, K::Env, max_env) {
             p.env = e;
         }
         let trusted = text(ev, K::TrustedExepath).filter(|s| !s.is_empty());
         let filename = text(ev, K::Filename).filter(|s| !s.is_empty());
-        p.exepath = match trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f).into())) {
-            Some(path) => path,
+        match trusted
+            .or_else(|| filename.map(|f| Cow::Owned(resolve_path(&p.cwd, &f).into_owned())))
+        {
+            Some(path) => assign(&mut p.exepath, &path),
             // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
             // same); the previous image's path would name the wrong binary.
-            None => p.exe.clone(),
-        };
+            None => p.exepath = p.exe.clone(),
+        }
         // A process first seen at its exec (no clone, no /proc entry) has no parent yet: the
         // record names the parent thread, whose process is the parent.
         if p.ppid == 0 {
