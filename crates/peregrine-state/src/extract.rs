@@ -16,6 +16,7 @@ use peregrine_filter::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 
 use crate::caps::write_caps;
 use crate::fd::Fd;
+use crate::params::{self, K};
 use crate::state::State;
 use crate::thread::Process;
 
@@ -67,6 +68,18 @@ impl EventSource<'_, '_> {
             return Some((num, f));
         }
         self.process()?.fds.get(&num).map(|f| (num, f))
+    }
+
+    /// Parameter `k` of the event, by its position resolved once per schema.
+    fn param(&self, k: K) -> Option<Result<Value<'_>, peregrine_event::ValueError>> {
+        let ev = self.ev;
+        let i = params::position(params::positions(ev.raw.kind, ev.raw.nr), k)?;
+        let ty = ev.schema.params.get(i)?.ty;
+        ev.raw.param(i).map(|b| Value::decode(ty, b))
+    }
+
+    fn int(&self, k: K) -> Option<i64> {
+        self.param(k)?.ok()?.as_i64()
     }
 
     fn res(&self) -> Option<i64> {
@@ -422,12 +435,12 @@ impl EventSource<'_, '_> {
             F::EvtCount | F::EvtCountExit => out.push(Slot::UInt(1)),
             F::EvtCountError => out.push(Slot::UInt(u64::from(self.res().is_some_and(|r| r < 0)))),
             F::EvtBuffer => {
-                if let Some(Ok(Value::Bytes(b))) = ev.param("data") {
+                if let Some(Ok(Value::Bytes(b))) = self.param(K::Data) {
                     out.push_bytes(b)
                 }
             }
             F::EvtBuflen => {
-                if let Some(Ok(Value::Bytes(b))) = ev.param("data") {
+                if let Some(Ok(Value::Bytes(b))) = self.param(K::Data) {
                     out.push(Slot::UInt(b.len() as u64))
                 }
             }
@@ -440,16 +453,9 @@ impl EventSource<'_, '_> {
                 let flags = if name == "creat" {
                     2 | (1 << 2) | (1 << 8)
                 } else {
-                    ev.param("flags")
-                        .and_then(|v| v.ok())
-                        .and_then(|v| v.as_i64())
-                        .unwrap_or(0) as u32
+                    self.int(K::Flags).unwrap_or(0) as u32
                 };
-                let mode = ev
-                    .param("mode")
-                    .and_then(|v| v.ok())
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(0);
+                let mode = self.int(K::Mode).unwrap_or(0);
                 let v = match id {
                     F::EvtIsOpenRead => flags & 1 != 0,
                     F::EvtIsOpenWrite => flags & 2 != 0,

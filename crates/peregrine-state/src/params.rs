@@ -35,7 +35,8 @@ keys! {
     CapEffective "cap_effective", ExeIno "exe_ino", ExeInoCtime "exe_ino_ctime",
     ExeInoMtime "exe_ino_mtime", Fdlimit "fdlimit", VmSize "vm_size", VmRss "vm_rss",
     VmSwap "vm_swap", PgftMaj "pgft_maj", PgftMin "pgft_min", Vpgid "vpgid", Vpid "vpid",
-    Vtid "vtid", PidnsInitStartTs "pidns_init_start_ts", ReaperTid "reaper_tid",
+    Vtid "vtid", PidnsInitStartTs "pidns_init_start_ts", ReaperTid "reaper_tid", Data "data",
+    Mode "mode",
 }
 
 pub(crate) const NKEYS: usize = NAMES.len();
