@@ -1,8 +1,11 @@
 //! State-update cost per event (fd and process events) and memory for 10,000 live threads.
 //!
-//! Run: `cargo bench -p peregrine-state`. Times are thread CPU time per event, decode included. The memory figure is printed once before the timing
-//! runs; it counts live heap bytes through a counting allocator, so it is exact for this
-//! process and independent of the allocator's page caching.
+//! Run: `cargo bench -p peregrine-state`. Times are thread CPU time per event, decode
+//! included; each scenario also has a "decode only" pass over the same records, the floor to
+//! compare against in the same run (the machine is shared, absolute times drift). The memory
+//! figure is printed once before the timing runs; it counts live heap bytes through a counting
+//! allocator, so it is exact for this process and independent of the allocator's page caching.
+//! Instruction counts: `bench/state-callgrind.sh`. Results: `BENCHMARKS.md`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
