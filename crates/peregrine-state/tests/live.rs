@@ -256,7 +256,7 @@ fn process_started_before_the_agent() {
     }
     let mut state = seeded();
     assert_eq!(
-        state.process(i64::from(old_pid)).map(|p| p.comm.as_str()),
+        state.process(i64::from(old_pid)).map(|p| &*p.comm),
         Some("sh")
     );
     let mut cap = capture();
