@@ -677,9 +677,11 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
         return;
     };
     let pid = i64::from(ev.pid());
+    // The parent thread may be any thread of the parent process: parentage is by process.
+    let ppid = state.thread(ptid).map_or(ptid, |(_, p)| p.pid);
     let p = Process {
         pid,
-        ppid: ptid,
+        ppid,
         vpid: pid,
         container_id: "host".to_string(),
         ..Process::default()

@@ -211,6 +211,11 @@ pub fn run(args: CaptureArgs) -> Result<()> {
     let mut files = Files::new(&args);
     // The first file exists (with its metadata) even if no event arrives.
     files.open(pipe.state())?;
+    log::info!(
+        "capturing {} event types into {}",
+        live.selected().len(),
+        files.path().display()
+    );
     let deadline = args
         .duration
         .map(|s| Instant::now() + Duration::from_secs(s));
@@ -374,7 +379,12 @@ impl Recorder {
         if let Some((rule, ms)) = trigger {
             let deadline_ns = ev.ts.saturating_add(ms.saturating_mul(1_000_000));
             match &mut self.active {
-                Some(a) => a.deadline_ns = a.deadline_ns.max(deadline_ns),
+                Some(a) => {
+                    a.deadline_ns = a.deadline_ns.max(deadline_ns);
+                    if let Some(last) = self.window.iter().last() {
+                        a.writer.write_owned(last)?;
+                    }
+                }
                 None => {
                     let path = PathBuf::from(format!(
                         "{}_{}_{}.scap",
