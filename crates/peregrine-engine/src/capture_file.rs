@@ -146,6 +146,17 @@ impl ScapEncoder {
         self.stats
     }
 
+    /// Whether `ev` has a PPM event to be written as (checked before opening a file for it).
+    pub fn supports(&mut self, ev: &Event<'_>) -> bool {
+        let kind = ev.raw.kind;
+        (kind == KIND_SYSCALL || kind == KIND_PROCEXIT)
+            && self
+                .maps
+                .entry((kind, ev.raw.nr))
+                .or_insert_with(|| out_map(ev.schema))
+                .is_some()
+    }
+
     /// Encodes `ev` into the internal buffer; returns its PPM code, or `None` (counted) for a
     /// record that has no PPM event.
     fn fill(&mut self, ev: &Event<'_>) -> Option<u16> {

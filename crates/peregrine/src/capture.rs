@@ -229,7 +229,8 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         }
         let mut hit = !has_filter;
         pipe.process(ev, &mut |_: &Match<'_>| hit = true);
-        if !hit {
+        // An event with no scap form must not open (rotate to) a file it is not written to.
+        if !hit || !enc.supports(ev) {
             return;
         }
         let step = files

@@ -893,6 +893,28 @@ frobnicate: 1
     }
 
     #[test]
+    fn rule_capture_keys_follow_falco() {
+        let read = |yaml: &str| Config::from_tree(&ConfigTree::from_yaml_str(yaml, "t")?);
+        let (cfg, warnings) = read(
+            "capture: {enabled: true, mode: all_rules, path_prefix: /var/cap, default_duration: 250}",
+        )
+        .expect("capture config");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            cfg.capture,
+            RuleCapture {
+                enabled: true,
+                mode: CaptureMode::AllRules,
+                path_prefix: "/var/cap".into(),
+                default_duration_ms: 250,
+            }
+        );
+        assert_eq!(read("{}").expect("empty").0.capture, RuleCapture::default());
+        assert!(read("capture: {mode: some}").is_err());
+        assert!(read("capture: {default_duration: -5}").is_err());
+    }
+
+    #[test]
     fn priorities_parse_like_falco() {
         assert_eq!(Priority::parse("Critical"), Some(Priority::Critical));
         assert_eq!(

@@ -267,3 +267,30 @@ fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before() {
     let earlier = at(&before).unwrap_or_else(|| panic!("earlier event missing: {texts:#?}"));
     assert!(earlier < trigger, "{earlier} < {trigger}");
 }
+
+/// `-C 0` starts a new file before every event and `-W 3` keeps three names, so 20 events
+/// leave exactly FILE0..FILE2, each a complete capture (metadata, then its last event).
+#[test]
+fn size_rotation_cycles_through_w_files_that_each_stand_alone() {
+    let dir = scratch("capture-rotate");
+    let base = dir.join("rot.scap");
+    let base_arg = base.display().to_string();
+    let out = peregrine([
+        "capture", "-w", &base_arg, "-n", "20", "-C", "0", "-W", "3", "-M", "120",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["rot.scap0", "rot.scap1", "rot.scap2"]);
+    for n in &names {
+        let bytes = std::fs::read(dir.join(n)).expect("file");
+        let s = peregrine_scap::check(&bytes).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(s.events, 1, "{n}: {s:?}");
+        let cap = peregrine_scap::read_all(&bytes);
+        assert!(!cap.metadata.threads.is_empty(), "{n}: no process list");
+    }
+}
