@@ -177,7 +177,9 @@ impl Converter {
             self.stats.unknown += 1;
             return None;
         };
-        if info.is_enter() {
+        // `procexit` is enter-coded but is an event of its own, not half of a syscall.
+        let syscall_enter = info.is_enter() && info.name != "procexit";
+        if syscall_enter {
             let syscall = *self.is_syscall.entry(ev.ppm_type).or_insert_with(|| {
                 EventType::from_name(info.name).is_some_and(|t| t.syscall_nr().is_some())
             });
@@ -216,7 +218,7 @@ impl Converter {
         let enter = self
             .enters
             .get(&ev.tid)
-            .filter(|s| s.name == info.name && !info.is_enter())
+            .filter(|s| s.name == info.name && !syscall_enter)
             .and_then(|s| Some((s, table::lookup(s.code)?)));
 
         let n = map.schema.params.len();
@@ -262,7 +264,7 @@ impl Converter {
             .filter(|p| *p > 0)
             .or_else(|| pid_of(ev.tid))
             .unwrap_or(ev.tid as i64);
-        let kind = if info.is_enter() {
+        let kind = if syscall_enter {
             KIND_SYSCALL_ENTER
         } else {
             map.kind

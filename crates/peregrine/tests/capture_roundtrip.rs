@@ -1,11 +1,12 @@
 //! Capture files written live (root): `peregrine capture -w` records a marker behaviour, the
-//! file passes the strict block check, and replaying it with the same rules gives the very
-//! alerts a live agent raised for that behaviour; and Falco's rule-triggered capture writes a
-//! file holding the triggering event and what came before it.
+//! file passes the strict block check and its replay raises the alert the behaviour calls for;
+//! an agent's rule-triggered capture holds the triggering event and what came before it, and
+//! replaying that file with the same rules gives the very alerts the live agent raised.
 //!
 //! Every assertion is about events picked by marker paths in a per-test directory, so other
-//! processes (and tests running in parallel) only add events nobody looks at. Waits are
-//! bounded polls, never timing assertions.
+//! processes only add events nobody looks at. The tests of this file take turns (one live
+//! consumer at a time keeps a busy 2-core CI machine responsive). Waits are bounded polls,
+//! never timing assertions.
 
 mod common;
 mod e2e_harness;
@@ -13,12 +14,19 @@ mod e2e_harness;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{peregrine, stderr, stdout};
 use e2e_harness::{scratch, Agent};
 use serde_json::Value;
+
+/// One live capture at a time in this file.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Generous: BPF load, /proc seeding and a busy 2-core CI machine.
 const ATTACH: Duration = Duration::from_secs(60);
@@ -74,14 +82,15 @@ impl Capturer {
         });
         let c = Capturer { child, log: rx };
         let deadline = Instant::now() + ATTACH;
+        let mut seen = Vec::new();
         loop {
             match c
                 .log
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
                 Ok(l) if l.contains("capturing") => return c,
-                Ok(_) => {}
-                Err(_) => panic!("peregrine capture did not attach"),
+                Ok(l) => seen.push(l),
+                Err(_) => panic!("peregrine capture did not attach: {seen:#?}"),
             }
         }
     }
@@ -132,6 +141,12 @@ fn alerts(lines: impl Iterator<Item = String>, rule: &str) -> Vec<(Value, u64)> 
         .collect()
 }
 
+fn epoch_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Event times agree up to the clock offsets of two processes: each converts the kernel's
 /// boot-time stamps to wall-clock time with its own reading of both clocks, so the live agent
 /// and the capture differ by microseconds. A second is far beyond that and far below any
@@ -141,7 +156,8 @@ fn same_time(a: u64, b: u64) -> bool {
 }
 
 #[test]
-fn a_capture_replays_into_the_live_alerts() {
+fn a_capture_replays_into_the_alert_of_its_behaviour() {
+    let _turn = turn();
     let dir = scratch("capture-roundtrip");
     let marker = dir.join("marker.txt");
     std::fs::write(&marker, "x").expect("marker");
@@ -150,9 +166,8 @@ fn a_capture_replays_into_the_live_alerts() {
     let file = dir.join("live.scap.gz");
     let file_arg = file.display().to_string();
 
-    let mut agent = Agent::start(&rules, &["-o", "json_output=true"]);
-    // The event types keep the kernel selection small (a busy CI machine makes every
-    // syscall expensive); `execve` is written too, so the replay knows the process.
+    // The event types keep the kernel selection small; `execve` is written too, so the
+    // replay knows the process.
     let capture = Capturer::start(&[
         "-w",
         &file_arg,
@@ -160,17 +175,18 @@ fn a_capture_replays_into_the_live_alerts() {
         "evt.type in (open, openat, openat2, execve) and proc.name = cat",
     ]);
     let target = marker.display().to_string();
-    run("cat", &[&target]);
-    let seen = agent.wait_for(ALERT, |l| l.stdout && l.text.contains("\"Marker read\""));
-    // The kernel wrote the event into every ring when cat ran; the capture drains its ring
+    let before = epoch_ns();
+    let cat = Command::new("cat")
+        .arg(&target)
+        .stdout(Stdio::null())
+        .status()
+        .expect("cat runs");
+    assert!(cat.success());
+    let after = epoch_ns();
+    // The kernel wrote the events into the ring while cat ran; the capture drains its ring
     // before it exits, so stopping it now loses nothing.
     let (status, capture_log) = capture.stop();
-    let agent_log = agent.log.clone();
-    let _ = agent.stop();
-    assert!(seen, "no live alert: {agent_log:#?}");
     assert!(status.success(), "capture failed: {capture_log:#?}");
-    let live = alerts(agent_log.into_iter(), "Marker read");
-    assert_eq!(live.len(), 1, "{live:#?}");
 
     let bytes = std::fs::read(&file).expect("capture file written");
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "-z writes gzip");
@@ -188,14 +204,19 @@ fn a_capture_replays_into_the_live_alerts() {
     ]);
     assert!(out.status.success(), "replay: {}", stderr(&out));
     let replayed = alerts(stdout(&out).lines().map(String::from), "Marker read");
-    let keys = |a: &[(Value, u64)]| a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        keys(&replayed),
-        keys(&live),
-        "replay stderr: {}",
-        stderr(&out)
+    assert_eq!(replayed.len(), 1, "{replayed:#?} {}", stderr(&out));
+    let (alert, time) = &replayed[0];
+    let fields = &alert["output_fields"];
+    assert_eq!(fields["proc.cmdline"], format!("cat {target}"), "{alert}");
+    assert_eq!(fields["fd.name"], target.as_str(), "{alert}");
+    // The parent is this test process, known from the capture's process list.
+    let me = std::fs::read_to_string("/proc/self/comm").expect("comm");
+    assert_eq!(fields["proc.pname"], me.trim(), "{alert}");
+    // Alert time is the event's time (one clock reading of slack either side).
+    assert!(
+        *time + 1_000_000_000 >= before && *time <= after + 1_000_000_000,
+        "{alert}"
     );
-    assert!(same_time(replayed[0].1, live[0].1), "{replayed:?} {live:?}");
 }
 
 /// Every `(params joined)` text of the events of a capture, for marker searches.
@@ -232,7 +253,8 @@ fn capture_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before() {
+fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before_and_replays_alike() {
+    let _turn = turn();
     let dir = scratch("capture-rule");
     let marker = dir.join("trigger.txt");
     let before = dir.join("before.txt");
@@ -246,6 +268,8 @@ fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before() {
         &rules,
         &[
             "-o",
+            "json_output=true",
+            "-o",
             "capture.enabled=true",
             "-o",
             &format!("capture.path_prefix={prefix}"),
@@ -254,7 +278,7 @@ fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before() {
     // An earlier event of the same kind, by another process: it must be in the window.
     run("head", &["-c1", &before.display().to_string()]);
     run("cat", &[&marker.display().to_string()]);
-    let seen = agent.wait_for(ALERT, |l| l.stdout && l.text.contains("marker read"));
+    let seen = agent.wait_for(ALERT, |l| l.stdout && l.text.contains("\"Marker read\""));
     // Stopping the agent finishes the capture in progress.
     let log = agent.log.clone();
     let status = agent.stop();
@@ -273,12 +297,35 @@ fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before() {
     let trigger = at(&marker).unwrap_or_else(|| panic!("trigger event missing: {texts:#?}"));
     let earlier = at(&before).unwrap_or_else(|| panic!("earlier event missing: {texts:#?}"));
     assert!(earlier < trigger, "{earlier} < {trigger}");
+
+    // The file replays into the alerts the live agent raised.
+    let live = alerts(log.into_iter(), "Marker read");
+    assert_eq!(live.len(), 1, "{live:#?}");
+    let out = peregrine([
+        "-r",
+        &rules.display().to_string(),
+        "-o",
+        "json_output=true",
+        "replay",
+        &files[0].display().to_string(),
+    ]);
+    assert!(out.status.success(), "replay: {}", stderr(&out));
+    let replayed = alerts(stdout(&out).lines().map(String::from), "Marker read");
+    let keys = |a: &[(Value, u64)]| a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&replayed),
+        keys(&live),
+        "replay stderr: {}",
+        stderr(&out)
+    );
+    assert!(same_time(replayed[0].1, live[0].1), "{replayed:?} {live:?}");
 }
 
 /// `-C 0` starts a new file before every event and `-W 3` keeps three names, so 20 events
 /// leave exactly FILE0..FILE2, each a complete capture (metadata, then its last event).
 #[test]
 fn size_rotation_cycles_through_w_files_that_each_stand_alone() {
+    let _turn = turn();
     let dir = scratch("capture-rotate");
     let base = dir.join("rot.scap");
     let base_arg = base.display().to_string();
