@@ -246,14 +246,15 @@ fn l4_code(l4: L4) -> u8 {
 
 /// A state fd as a capture's fd-table entry (`None` for kinds the table cannot express).
 fn fd_info(fd: i64, f: &Fd) -> Option<FdInfo> {
+    let name = bounded(&f.name, MAX_PATH);
     let named = |t: u8| ScapFd::Named {
         fd_type: t,
-        name: f.name.clone(),
+        name: name.clone(),
     };
     let kind = match f.kind {
         FdKind::File => ScapFd::File {
             open_flags: f.flags,
-            name: f.name.clone(),
+            name: name.clone(),
             dev: Some(f.dev),
         },
         FdKind::Ipv4 | FdKind::Ipv6 => {
@@ -286,7 +287,7 @@ fn fd_info(fd: i64, f: &Fd) -> Option<FdInfo> {
         FdKind::Unix => ScapFd::Unix {
             source: 0,
             destination: 0,
-            path: f.name.clone(),
+            path: name.clone(),
         },
         FdKind::Directory => named(fd_type::DIRECTORY),
         FdKind::Pipe => named(fd_type::FIFO),
@@ -310,15 +311,45 @@ fn fd_info(fd: i64, f: &Fd) -> Option<FdInfo> {
     })
 }
 
+/// Longest path-like string and NUL-separated list a process-list entry holds (libscap's
+/// `SCAP_MAX_PATH_SIZE`, `SCAP_MAX_ARGS_SIZE`/`SCAP_MAX_ENV_SIZE`), and longest user-list
+/// string; longer values are truncated, as libscap does when it reads /proc.
+const MAX_PATH: usize = 1024;
+const MAX_LIST: usize = 4096;
+const MAX_CRED: usize = 255;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn bounded(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// The items as a NUL-separated list of at most `max` bytes: whole items only.
+fn bounded_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>, max: usize) -> NulList {
+    let mut out = Vec::new();
+    for i in items {
+        let i = i.as_ref().as_bytes();
+        if out.len() + i.len() + 1 > max {
+            break;
+        }
+        out.extend_from_slice(i);
+        out.push(0);
+    }
+    NulList(out)
+}
+
 fn thread_info(tid: i64, vtid: i64, p: &Process, with_fds: bool) -> ThreadInfo {
     let mut t = ThreadInfo::new(tid as u64, p.pid as u64, p.ppid as u64);
     t.sid = p.sid as u64;
     t.vpgid = p.vpgid as u64;
-    t.comm = p.comm.clone();
-    t.exe = p.exe.clone();
-    t.exepath = p.exepath.clone();
-    t.args = NulList::from_items(&p.args);
-    t.cwd = p.cwd.clone();
+    t.comm = bounded(&p.comm, MAX_PATH);
+    t.exe = bounded(&p.exe, MAX_PATH);
+    t.exepath = bounded(&p.exepath, MAX_PATH);
+    t.args = bounded_list(&p.args, MAX_LIST);
+    t.cwd = bounded(&p.cwd, MAX_PATH);
     t.fdlimit = p.fdlimit;
     t.uid = p.uid;
     t.gid = p.gid;
@@ -327,10 +358,10 @@ fn thread_info(tid: i64, vtid: i64, p: &Process, with_fds: bool) -> ThreadInfo {
     t.vmswap_kb = u32::try_from(p.vm_swap).unwrap_or(u32::MAX);
     t.pfmajor = p.pf_major;
     t.pfminor = p.pf_minor;
-    t.env = NulList::from_items(&p.env);
+    t.env = bounded_list(&p.env, MAX_LIST);
     t.vtid = vtid;
     t.vpid = p.vpid;
-    t.cgroups = NulList::from_items(p.cgroups.iter().map(|(s, c)| format!("{s}={c}")));
+    t.cgroups = bounded_list(p.cgroups.iter().map(|(s, c)| format!("{s}={c}")), MAX_LIST);
     t.root = "/".to_string();
     t.pidns_init_start_ts = p.pidns_init_start_ts;
     t.tty = p.tty;
@@ -386,16 +417,16 @@ pub fn metadata_from_state(
                 .map(|(uid, u)| User {
                     uid,
                     gid: u.gid,
-                    name: u.name.clone(),
-                    homedir: u.home.clone(),
-                    shell: u.shell.clone(),
+                    name: bounded(&u.name, MAX_CRED),
+                    homedir: bounded(&u.home, MAX_CRED),
+                    shell: bounded(&u.shell, MAX_CRED),
                 })
                 .collect(),
             db.groups()
                 .into_iter()
                 .map(|(gid, name)| Group {
                     gid,
-                    name: name.to_string(),
+                    name: bounded(name, MAX_CRED),
                 })
                 .collect(),
         ),
@@ -553,6 +584,39 @@ mod tests {
         }
         let generic = Event::decode(&back[1], 0).expect("decodes");
         assert_eq!((generic.name(), generic.ts), ("madvise", 2_000));
+    }
+
+    /// A process whose environment exceeds what a process-list entry holds is written
+    /// truncated (whole variables), never refused.
+    #[test]
+    fn oversized_process_data_is_truncated_not_refused() {
+        let mut state = State::new(crate::replay::replay_state_config());
+        let p = Process {
+            pid: 42,
+            comm: "é".repeat(600),
+            env: (0..500).map(|i| format!("VAR{i}=value")).collect(),
+            ..Process::default()
+        };
+        state.insert_process(p, &[(42, 42)]);
+        let meta = metadata_from_state(&state, None, None);
+        let t = &meta.threads[0];
+        assert!(t.env.0.len() <= MAX_LIST && t.env.0.ends_with(b"\0"));
+        assert!(t
+            .env
+            .strings()
+            .iter()
+            .all(|v| v.starts_with("VAR") && v.ends_with("=value")));
+        assert!(t.comm.len() <= MAX_PATH && t.comm.chars().all(|c| c == 'é'));
+        let close = OwnedEvent {
+            ts: 1,
+            tid: 42,
+            cpu: 0,
+            ppm_type: 5, // close exit: res, fd
+            flags: 0,
+            params: vec![0i64.to_le_bytes().to_vec(), 3i64.to_le_bytes().to_vec()],
+        };
+        let bytes = peregrine_scap::writer::write_capture(&meta, &[close]).expect("written");
+        peregrine_scap::check(&bytes).expect("strict check passes");
     }
 
     #[test]
