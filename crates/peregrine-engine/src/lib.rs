@@ -18,6 +18,7 @@
 //!   event into the kernel record layout ([`replay`]) so that it reaches the rules through the
 //!   very code the live agent runs.
 
+pub mod capture_file;
 pub mod interest;
 pub mod replay;
 mod stats;

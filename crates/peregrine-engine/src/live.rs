@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peregrine_capture::{dedicated_syscalls, Capture, CaptureConfig, CaptureError, Counters};
-use peregrine_event::{EventType, EventTypeSet};
+use peregrine_event::{Event, EventType, EventTypeSet};
 use thiserror::Error;
 
 use crate::interest::{interest, BaseSyscalls};
@@ -94,13 +94,25 @@ impl LiveSource {
         stop: &AtomicBool,
         deadline: Option<Instant>,
     ) -> Result<(), LiveError> {
+        self.run_with(pipe, stop, deadline, |pipe, ev| pipe.process(ev, sink))
+    }
+
+    /// [`LiveSource::run`] with the per-event step supplied by the caller (which calls
+    /// `pipe.process` itself), for consumers that also keep the events, e.g. capture files.
+    pub fn run_with(
+        &mut self,
+        pipe: &mut Pipeline,
+        stop: &AtomicBool,
+        deadline: Option<Instant>,
+        mut step: impl FnMut(&mut Pipeline, &Event<'_>),
+    ) -> Result<(), LiveError> {
         while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-            self.capture.poll(POLL, |ev| pipe.process(ev, sink))?;
+            self.capture.poll(POLL, |ev| step(pipe, ev))?;
             let engine = pipe.engine().clone();
             self.follow(&engine)?;
         }
         // What the kernel already wrote is still processed.
-        self.capture.drain(|ev| pipe.process(ev, sink));
+        self.capture.drain(|ev| step(pipe, ev));
         Ok(())
     }
 

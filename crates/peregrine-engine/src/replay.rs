@@ -5,8 +5,11 @@
 //! [`Converter`] bridges the two by parameter *name*: each exit event becomes one record of the
 //! syscall with the same `evt.type`, every schema parameter taken from the exit or, when the
 //! exit lacks it (old capture layouts), from the same thread's preceding enter event — what
-//! libscap's converter does. Enter events themselves are not replayed: the kernel side of
-//! Peregrine emits exit records only, so replay shows rules exactly what live capture shows.
+//! libscap's converter does. Enter events are not replayed, except the few that libscap's
+//! converter passes on to Falco's rules (`open`, `execve`, `connect` … enter events of old
+//! captures): those become records of kind `KIND_SYSCALL_ENTER` (`evt.dir` is `>`), which the
+//! state engine ignores. Generic `syscall` events become records of the syscall their `ID`
+//! (a `ppm_sc_code`) names, so `evt.type=madvise` matches them as it does live.
 //!
 //! Key decision: records are encoded directly into one reused buffer, with a per-PPM-code map
 //! from schema slot to capture parameter computed once, instead of going through the
@@ -21,9 +24,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use peregrine_event::flags::Conv;
-use peregrine_event::raw::{Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
+use peregrine_event::raw::{
+    Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER, MAX_PARAMS,
+};
 use peregrine_event::schema::{schema_for, ParamType, Schema};
 use peregrine_event::{Event, EventType};
+use peregrine_scap::convert::enter_reaches_rules;
 use peregrine_scap::table::{self, EventInfo};
 use peregrine_scap::{Metadata, Reader, ScapEvent};
 use peregrine_state::fd::{Fd, FdKind, Sock, L4};
@@ -60,8 +66,10 @@ pub struct ConvertStats {
     pub read: u64,
     /// Records produced (and replayed).
     pub converted: u64,
-    /// Syscall enter events (kept only to complete their exits).
+    /// Syscall enter events (kept to complete their exits).
     pub enters: u64,
+    /// Of those, the ones also handed to the rules, as libscap's converter passes them.
+    pub passed_enters: u64,
     /// Enter-coded events that are not syscalls (`procinfo`, `switch`, `container`, …): no
     /// record, nothing to complete.
     pub non_syscall: u64,
@@ -169,7 +177,9 @@ impl Converter {
             self.stats.unknown += 1;
             return None;
         };
-        if info.is_enter() {
+        // `procexit` is enter-coded but is an event of its own, not half of a syscall.
+        let syscall_enter = info.is_enter() && info.name != "procexit";
+        if syscall_enter {
             let syscall = *self.is_syscall.entry(ev.ppm_type).or_insert_with(|| {
                 EventType::from_name(info.name).is_some_and(|t| t.syscall_nr().is_some())
             });
@@ -188,7 +198,12 @@ impl Converter {
                 stash.data.extend_from_slice(p);
                 stash.ranges.push((start, stash.data.len() as u32));
             }
-            return None;
+            if !enter_reaches_rules(info.code) {
+                return None;
+            }
+            self.stats.passed_enters += 1;
+        } else if info.name == "syscall" {
+            return self.convert_generic(ev, info, &pid_of);
         }
         let map = self
             .maps
@@ -198,11 +213,12 @@ impl Converter {
             self.stats.unsupported += 1;
             return None;
         };
-        // The thread's enter event completes this exit only if it is of the same syscall.
+        // The thread's enter event completes this exit only if it is of the same syscall (an
+        // enter event passed on to the rules is never completed: it stands for itself).
         let enter = self
             .enters
             .get(&ev.tid)
-            .filter(|s| s.name == info.name)
+            .filter(|s| s.name == info.name && !syscall_enter)
             .and_then(|s| Some((s, table::lookup(s.code)?)));
 
         let n = map.schema.params.len();
@@ -248,15 +264,68 @@ impl Converter {
             .filter(|p| *p > 0)
             .or_else(|| pid_of(ev.tid))
             .unwrap_or(ev.tid as i64);
+        let kind = if syscall_enter {
+            KIND_SYSCALL_ENTER
+        } else {
+            map.kind
+        };
         let header = Header {
             ts_boot_ns: ev.ts,
             tid: ev.tid as u32,
             pid: pid as u32,
-            kind: map.kind,
+            kind,
             nr: map.nr,
             cpu: ev.cpu,
         };
         header.write(rec, n as u16);
+        self.stats.converted += 1;
+        Some(&self.record)
+    }
+
+    /// A generic `syscall` exit: its `ID` (a `ppm_sc_code`) names the syscall, which becomes
+    /// the record's; every parameter but the syscall ids stays absent (old layouts carry no
+    /// result). The enter event, stored like any other, is not needed.
+    fn convert_generic(
+        &mut self,
+        ev: &ScapEvent<'_>,
+        info: &EventInfo,
+        pid_of: &impl Fn(u64) -> Option<i64>,
+    ) -> Option<&[u8]> {
+        let id = info
+            .params
+            .iter()
+            .position(|d| d.name == "ID")
+            .and_then(|i| ev.params.get(i))
+            .and_then(int_le)
+            .and_then(|v| u16::try_from(v).ok());
+        let nr = id
+            .and_then(table::ppm_sc_name)
+            .and_then(EventType::from_name)
+            .and_then(|t| t.syscall_nr())
+            .and_then(|nr| u16::try_from(nr).ok());
+        let (Some(nr), Some(schema)) = (nr, nr.and_then(|nr| schema_for(KIND_SYSCALL, nr))) else {
+            self.stats.unsupported += 1;
+            return None;
+        };
+        let rec = &mut self.record;
+        rec.clear();
+        rec.resize(HDR_SIZE + 2 * schema.params.len(), 0);
+        for (i, p) in schema.params.iter().enumerate() {
+            if matches!(p.name, "ID" | "nativeID") {
+                rec.extend_from_slice(&nr.to_le_bytes());
+                rec[HDR_SIZE + 2 * i..HDR_SIZE + 2 * i + 2].copy_from_slice(&2u16.to_le_bytes());
+            }
+        }
+        let pid = pid_of(ev.tid).unwrap_or(ev.tid as i64);
+        let header = Header {
+            ts_boot_ns: ev.ts,
+            tid: ev.tid as u32,
+            pid: pid as u32,
+            kind: KIND_SYSCALL,
+            nr,
+            cpu: ev.cpu,
+        };
+        header.write(rec, schema.params.len() as u16);
         self.stats.converted += 1;
         Some(&self.record)
     }
@@ -610,9 +679,11 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
         return;
     };
     let pid = i64::from(ev.pid());
+    // The parent thread may be any thread of the parent process: parentage is by process.
+    let ppid = state.thread(ptid).map_or(ptid, |(_, p)| p.pid);
     let p = Process {
         pid,
-        ppid: ptid,
+        ppid,
         vpid: pid,
         container_id: "host".into(),
         ..Process::default()

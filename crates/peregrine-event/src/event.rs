@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::raw::{RawRecord, RecordError, KIND_PROCEXIT, KIND_SYSCALL};
+use crate::raw::{RawRecord, RecordError, KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER};
 use crate::schema::{schema_for, ParamInfo, Schema};
 use crate::value::{Render, Value, ValueError};
 use crate::EventType;
@@ -58,14 +58,19 @@ impl<'a> Event<'a> {
     /// generic syscall events get their syscall's type too.
     pub fn event_type(&self) -> Option<EventType> {
         match self.raw.kind {
-            KIND_SYSCALL => EventType::from_syscall_nr(u32::from(self.raw.nr)),
+            KIND_SYSCALL | KIND_SYSCALL_ENTER => EventType::from_syscall_nr(u32::from(self.raw.nr)),
             KIND_PROCEXIT => Some(EventType::PROCEXIT),
             _ => None,
         }
     }
 
+    /// Exit, except for the enter events of old captures replayed as Falco replays them.
     pub fn direction(&self) -> Direction {
-        Direction::Exit
+        if self.raw.kind == KIND_SYSCALL_ENTER {
+            Direction::Enter
+        } else {
+            Direction::Exit
+        }
     }
 
     pub fn tid(&self) -> u32 {

@@ -31,6 +31,10 @@ pub const PROCEXIT_SLOT: usize = MAX_SYSCALLS - 1;
 pub const KIND_SYSCALL: u16 = 1;
 /// `PG_KIND_PROCEXIT`.
 pub const KIND_PROCEXIT: u16 = 2;
+/// Not written by the kernel: a syscall *enter* event of an old capture that Falco still hands
+/// to its rules (libscap's converter passes e.g. `open` and `execve` enter events through).
+/// It uses the exit's schema with only the parameters the enter event carries.
+pub const KIND_SYSCALL_ENTER: u16 = 3;
 
 /// The header fields a record's writer chooses; `len`, `nparams` and `version` follow from
 /// the record itself.

@@ -7,7 +7,7 @@
 //! that both sides agree on every parameter.
 
 use crate::flags::{self, Conv, FlagTable};
-use crate::raw::{KIND_PROCEXIT, KIND_SYSCALL};
+use crate::raw::{KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER};
 
 /// Falco's parameter types (`enum ppm_param_type`), reduced to the distinctions decoding and
 /// rendering need.
@@ -154,7 +154,7 @@ macro_rules! schema {
 /// The schema of a record, from its kind and syscall number.
 pub fn schema_for(kind: u16, nr: u16) -> Option<&'static Schema> {
     match kind {
-        KIND_SYSCALL => syscall_schema(nr),
+        KIND_SYSCALL | KIND_SYSCALL_ENTER => syscall_schema(nr),
         KIND_PROCEXIT => schema!(
             "procexit",
             [

@@ -31,7 +31,7 @@ pub use error::{ErrorKind, OpenError, ScapError};
 pub use event::{OwnedEvent, Params, ScapEvent};
 pub use model::*;
 pub use reader::{ReadStats, Reader};
-pub use writer::Writer;
+pub use writer::{FileOut, Writer};
 
 /// A capture read whole: its metadata, events, and the error that ended reading early, if any
 /// (what was read before the error is kept).

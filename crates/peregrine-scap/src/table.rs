@@ -162,6 +162,76 @@ pub fn all() -> &'static [EventInfo] {
     EVENTS
 }
 
+/// `ppm_sc_code` names by value (the `ID` of generic `syscall` events): a system-independent
+/// syscall numbering that only ever grows, so old captures use the same values. `-` marks the
+/// one hole (382).
+const PPM_SC_NAMES: &str = "\
+    unknown restart_syscall exit read write open close creat link unlink chdir time mknod \
+    chmod stat lseek getpid mount ptrace alarm fstat pause utime access sync kill rename \
+    mkdir rmdir dup pipe times brk acct ioctl fcntl setpgid umask chroot ustat dup2 getppid \
+    getpgrp setsid sethostname setrlimit getrusage gettimeofday settimeofday symlink lstat \
+    readlink uselib swapon reboot mmap munmap truncate ftruncate fchmod getpriority \
+    setpriority statfs fstatfs syslog setitimer getitimer uname vhangup wait4 swapoff \
+    sysinfo fsync setdomainname adjtimex mprotect init_module delete_module quotactl getpgid \
+    fchdir sysfs personality getdents select flock msync readv writev getsid fdatasync mlock \
+    munlock mlockall munlockall sched_setparam sched_getparam sched_setscheduler \
+    sched_getscheduler sched_yield sched_get_priority_max sched_get_priority_min \
+    sched_rr_get_interval nanosleep mremap poll prctl rt_sigaction rt_sigprocmask \
+    rt_sigpending rt_sigtimedwait rt_sigqueueinfo rt_sigsuspend getcwd capget capset \
+    sendfile getrlimit lchown getuid getgid geteuid getegid setreuid setregid getgroups \
+    setgroups fchown setresuid getresuid setresgid getresgid chown setuid setgid setfsuid \
+    setfsgid pivot_root mincore madvise gettid setxattr lsetxattr fsetxattr getxattr \
+    lgetxattr fgetxattr listxattr llistxattr flistxattr removexattr lremovexattr \
+    fremovexattr tkill futex sched_setaffinity sched_getaffinity set_thread_area \
+    get_thread_area io_setup io_destroy io_getevents io_submit io_cancel exit_group \
+    epoll_create epoll_ctl epoll_wait remap_file_pages set_tid_address timer_create \
+    timer_settime timer_gettime timer_getoverrun timer_delete clock_settime clock_gettime \
+    clock_getres clock_nanosleep tgkill utimes mq_open mq_unlink mq_timedsend \
+    mq_timedreceive mq_notify mq_getsetattr kexec_load waitid add_key request_key keyctl \
+    ioprio_set ioprio_get inotify_init inotify_add_watch inotify_rm_watch openat mkdirat \
+    mknodat fchownat futimesat unlinkat renameat linkat symlinkat readlinkat fchmodat \
+    faccessat pselect6 ppoll unshare set_robust_list get_robust_list splice tee vmsplice \
+    getcpu epoll_pwait utimensat signalfd timerfd_create eventfd timerfd_settime \
+    timerfd_gettime signalfd4 eventfd2 epoll_create1 dup3 pipe2 inotify_init1 preadv pwritev \
+    rt_tgsigqueueinfo perf_event_open fanotify_init prlimit64 clock_adjtime syncfs setns \
+    getdents64 socket bind connect listen accept getsockname getpeername socketpair sendto \
+    recvfrom shutdown setsockopt getsockopt sendmsg sendmmsg recvmsg recvmmsg accept4 semop \
+    semget semctl msgsnd msgrcv msgget msgctl shmdt shmget shmctl statfs64 fstatfs64 \
+    fstatat64 sendfile64 ugetrlimit bdflush sigprocmask ipc socketcall stat64 lstat64 \
+    fstat64 fcntl64 mmap2 _newselect sgetmask ssetmask sigpending olduname umount signal \
+    nice stime _llseek waitpid pread64 pwrite64 arch_prctl shmat rt_sigreturn fallocate \
+    newfstatat process_vm_readv process_vm_writev fork vfork setuid32 getuid32 setgid32 \
+    geteuid32 getgid32 setresuid32 setresgid32 getresuid32 getresgid32 finit_module bpf \
+    seccomp sigaltstack getrandom fadvise64 renameat2 userfaultfd openat2 umount2 execve \
+    execveat copy_file_range clone clone3 open_by_handle_at io_uring_setup io_uring_enter \
+    io_uring_register mlock2 getegid32 fsconfig fspick fsmount fsopen open_tree move_mount \
+    mount_setattr memfd_create memfd_secret ioperm kexec_file_load pidfd_getfd pidfd_open \
+    pidfd_send_signal pkey_alloc pkey_mprotect pkey_free landlock_create_ruleset quotactl_fd \
+    landlock_restrict_self landlock_add_rule epoll_pwait2 migrate_pages move_pages preadv2 \
+    pwritev2 kcmp sched_setattr mbind epoll_ctl_old lookup_dcookie modify_ldt statx \
+    set_mempolicy io_pgetevents set_mempolicy_home_node semtimedop get_kernel_syms readahead \
+    futex_waitv getpmsg name_to_handle_at process_mrelease nfsservctl epoll_wait_old rseq \
+    create_module - sched_getattr faccessat2 _sysctl query_module get_mempolicy \
+    sync_file_range process_madvise membarrier iopl close_range fanotify_mark recv send";
+
+/// The syscall name of a `ppm_sc_code` (generic events carry it as their `ID`).
+pub fn ppm_sc_name(code: u16) -> Option<&'static str> {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| PPM_SC_NAMES.split_whitespace().collect());
+    names
+        .get(usize::from(code))
+        .copied()
+        .filter(|n| *n != "-" && *n != "unknown")
+}
+
+/// The `ppm_sc_code` of a syscall name.
+pub fn ppm_sc_code(name: &str) -> Option<u16> {
+    PPM_SC_NAMES
+        .split_whitespace()
+        .position(|n| n == name && n != "-")
+        .and_then(|i| u16::try_from(i).ok())
+}
+
 macro_rules! params {
     ($($n:literal : $t:ident),* $(,)?) => { &[$(ParamDef { name: $n, ty: Pt::$t }),*] };
 }
@@ -185,7 +255,7 @@ const N: u32 = 0;
 
 table! {
     0 "syscall" N, ["ID": SyscallId, "nativeID": Uint16];
-    1 "syscall" N, ["ID": SyscallId];
+    1 "syscall" N, ["ID": SyscallId, "nativeID": Uint16];
     2 "open" O, ["name": FsPath, "flags": Flags32, "mode": Uint32];
     3 "open" N, ["fd": Fd, "name": FsPath, "flags": Flags32, "mode": Uint32, "dev": Uint32, "ino": Uint64];
     4 "close" O, ["fd": Fd];
@@ -670,6 +740,22 @@ mod tests {
             assert_eq!(e.flags & (ef::OLD_VERSION | ef::UNUSED), 0, "{code}");
             assert!(e.event_type().is_some(), "{name} has no EventType");
         }
+    }
+
+    #[test]
+    fn ppm_sc_codes_are_libs_values() {
+        for (code, name) in [
+            (5, "open"),
+            (139, "madvise"),
+            (324, "execve"),
+            (395, "send"),
+        ] {
+            assert_eq!(ppm_sc_name(code), Some(name));
+            assert_eq!(ppm_sc_code(name), Some(code));
+        }
+        assert_eq!(ppm_sc_name(382), None);
+        assert_eq!(ppm_sc_name(0), None);
+        assert_eq!(ppm_sc_name(396), None);
     }
 
     #[test]

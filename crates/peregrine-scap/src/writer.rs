@@ -219,6 +219,52 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// A capture file being written, plain or gzip-compressed (what `-z` asks for); [`FileOut::close`]
+/// writes the gzip trailer, so a file that was closed is complete.
+pub enum FileOut {
+    Plain(io::BufWriter<std::fs::File>),
+    Gzip(flate2::write::GzEncoder<io::BufWriter<std::fs::File>>),
+}
+
+impl FileOut {
+    /// Creates (or truncates) `path`.
+    pub fn create(path: &std::path::Path, gzip: bool) -> io::Result<FileOut> {
+        let f = io::BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
+        Ok(if gzip {
+            FileOut::Gzip(flate2::write::GzEncoder::new(
+                f,
+                flate2::Compression::fast(),
+            ))
+        } else {
+            FileOut::Plain(f)
+        })
+    }
+
+    /// Flushes everything (and the gzip trailer) to the file.
+    pub fn close(self) -> io::Result<()> {
+        let mut f = match self {
+            FileOut::Plain(f) => f,
+            FileOut::Gzip(g) => g.finish()?,
+        };
+        f.flush()
+    }
+}
+
+impl Write for FileOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            FileOut::Plain(f) => f.write(buf),
+            FileOut::Gzip(g) => g.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            FileOut::Plain(f) => f.flush(),
+            FileOut::Gzip(g) => g.flush(),
+        }
+    }
+}
+
 /// Writes a whole capture into a byte vector.
 pub fn write_capture(meta: &Metadata, events: &[OwnedEvent]) -> Result<Vec<u8>, WriteError> {
     let mut w = Writer::new(Vec::new(), meta)?;

@@ -320,7 +320,10 @@ impl EventSource<'_, '_> {
             F::EvtSource => out.push_str("syscall"),
             F::EvtIsAsync => out.push(bool_slot(false)),
             F::EvtHostname => out.push_str(&self.state.hostname.clone()),
-            F::EvtDir => out.push_str("<"),
+            F::EvtDir => out.push_str(match ev.direction() {
+                peregrine_event::Direction::Enter => ">",
+                peregrine_event::Direction::Exit => "<",
+            }),
             F::EvtType => out.push_str(ev.name()),
             F::SyscallType if ev.name() != "procexit" => out.push_str(ev.name()),
             F::EvtTypeIs => {

@@ -1421,7 +1421,8 @@ impl State {
         self.users.insert(container_id.into(), db);
     }
 
-    pub(crate) fn table(&self) -> &Table {
+    /// The thread and process tables (read-only), e.g. to write them into a capture file.
+    pub fn table(&self) -> &Table {
         &self.table
     }
 }

@@ -12,6 +12,8 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub name: String,
+    /// Primary group.
+    pub gid: u32,
     pub home: String,
     pub shell: String,
 }
@@ -46,6 +48,7 @@ impl UserDb {
             if let Ok(uid) = f[2].parse::<u32>() {
                 db.users.entry(uid).or_insert(User {
                     name: f[0].to_string(),
+                    gid: f[3].parse().unwrap_or(0),
                     home: f[5].to_string(),
                     shell: f[6].to_string(),
                 });
@@ -79,6 +82,20 @@ impl UserDb {
     pub fn group(&self, gid: u32) -> Option<&str> {
         self.groups.get(&gid).map(String::as_str)
     }
+
+    /// Every user, in uid order (capture files list them).
+    pub fn users(&self) -> Vec<(u32, &User)> {
+        let mut v: Vec<_> = self.users.iter().map(|(uid, u)| (*uid, u)).collect();
+        v.sort_by_key(|(uid, _)| *uid);
+        v
+    }
+
+    /// Every group, in gid order.
+    pub fn groups(&self) -> Vec<(u32, &str)> {
+        let mut v: Vec<_> = self.groups.iter().map(|(g, n)| (*g, n.as_str())).collect();
+        v.sort_by_key(|(g, _)| *g);
+        v
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +112,7 @@ mod tests {
             db.user(1000),
             Some(&User {
                 name: "alice".into(),
+                gid: 1000,
                 home: "/home/alice".into(),
                 shell: "/bin/zsh".into()
             })

@@ -341,12 +341,20 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let mut sink = Dispatch::new(&outputs)?;
     let mut drops = DropWatch::new(&args.config.syscall_event_drops);
     let mut exit_code = 0;
+    // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
+    let mut recorder = crate::capture::Recorder::new(&args.config.capture);
     // The capture loop runs in slices so that the metrics snapshot is refreshed between them;
     // each slice drains what the kernel wrote, so slicing loses nothing.
     let result = loop {
         let slice_end = Instant::now() + METRICS_INTERVAL;
         let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-        if let Err(e) = live.run(&mut pipe, &mut sink, &stop, Some(until)) {
+        let slice = match recorder.as_mut() {
+            Some(rec) => live.run_with(&mut pipe, &stop, Some(until), |pipe, ev| {
+                rec.process(pipe, ev, &mut sink)
+            }),
+            None => live.run(&mut pipe, &mut sink, &stop, Some(until)),
+        };
+        if let Err(e) = slice {
             break Err(e);
         }
         if let Ok(c) = live.counters() {
@@ -364,6 +372,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             break Ok(());
         }
     };
+    if let Some(rec) = recorder.as_mut() {
+        rec.finish();
+    }
     drop(sink);
     if drops.taken > 0 {
         eprintln!("Syscall event drop actions taken: {}", drops.taken);

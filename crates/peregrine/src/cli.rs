@@ -106,6 +106,8 @@ pub enum Command {
     },
     /// Print live kernel events, one per line (as root).
     Events(crate::events::EventsArgs),
+    /// Record live events into a scap capture file (as root), like `sysdig -w`.
+    Capture(crate::capture::CaptureArgs),
     /// Replay a scap capture through the rules, as fast as possible (same as
     /// `-o engine.kind=replay -o engine.replay.capture_file=FILE`).
     Replay {
@@ -127,6 +129,7 @@ pub enum ListFormat {
 pub enum Mode {
     ParseCondition(String),
     Events(crate::events::EventsArgs),
+    Capture(crate::capture::CaptureArgs),
     Version,
     ListFields {
         source: Option<String>,
@@ -219,6 +222,8 @@ impl HiArgs {
             Mode::ParseCondition(expr)
         } else if let Some(Command::Events(events)) = low.command {
             Mode::Events(events)
+        } else if let Some(Command::Capture(capture)) = low.command {
+            Mode::Capture(capture)
         } else if low.version {
             Mode::Version
         } else if low.support {
@@ -367,6 +372,47 @@ mod tests {
         };
         assert_eq!(args.numevents, Some(5));
         assert_eq!(args.filter, vec!["evt.type=openat"]);
+    }
+
+    #[test]
+    fn capture_subcommand_takes_sysdig_flags() {
+        let mode = hi(&[
+            "capture",
+            "-w",
+            "/tmp/x.scap",
+            "-n",
+            "9",
+            "-M",
+            "3",
+            "-C",
+            "2",
+            "-W",
+            "4",
+            "-z",
+            "evt.type=openat",
+            "and",
+            "proc.name=cat",
+        ])
+        .mode;
+        let Mode::Capture(args) = mode else {
+            panic!("expected capture, got {mode:?}")
+        };
+        assert_eq!(args.file, std::path::PathBuf::from("/tmp/x.scap"));
+        assert_eq!(
+            (
+                args.numevents,
+                args.duration,
+                args.file_size_mb,
+                args.file_count,
+                args.gzip
+            ),
+            (Some(9), Some(3), Some(2), Some(4), true)
+        );
+        assert_eq!(args.filter.join(" "), "evt.type=openat and proc.name=cat");
+        assert!(
+            LowArgs::try_parse_from(["peregrine", "capture"]).is_err(),
+            "-w is required"
+        );
     }
 
     #[test]

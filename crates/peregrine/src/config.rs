@@ -315,6 +315,74 @@ pub struct Config {
     /// `metrics.include_empty_values`.
     pub metrics_include_empty_values: bool,
     pub syscall_event_drops: EventDrops,
+    /// Falco's rule-triggered capture (`capture`).
+    pub capture: RuleCapture,
+}
+
+/// Which rules start a capture (`capture.mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureMode {
+    /// Only rules with `capture: true`.
+    Rules,
+    /// Every enabled rule.
+    AllRules,
+}
+
+/// `capture`: on a matching alert, write the events around it to a scap file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleCapture {
+    pub enabled: bool,
+    pub mode: CaptureMode,
+    /// Files are `<path_prefix>_<rule>_<event time ns>.scap`.
+    pub path_prefix: String,
+    /// How long to keep recording after the alert when the rule sets no
+    /// `capture_duration`, in milliseconds.
+    pub default_duration_ms: u64,
+}
+
+impl Default for RuleCapture {
+    /// Falco's defaults.
+    fn default() -> Self {
+        RuleCapture {
+            enabled: false,
+            mode: CaptureMode::Rules,
+            path_prefix: "/tmp/falco".to_string(),
+            default_duration_ms: 5000,
+        }
+    }
+}
+
+fn rule_capture(value: &Value) -> Result<RuleCapture, ConfigError> {
+    let mut out = RuleCapture::default();
+    if let Some(v) = value.get("enabled") {
+        out.enabled = boolean("capture.enabled", v)?;
+    }
+    if let Some(v) = value.get("mode") {
+        out.mode = match string("capture.mode", v)?.as_str() {
+            "rules" => CaptureMode::Rules,
+            "all_rules" => CaptureMode::AllRules,
+            other => {
+                return Err(ConfigError::Value {
+                    key: "capture.mode".into(),
+                    reason: format!("expected 'rules' or 'all_rules', got '{other}'"),
+                })
+            }
+        };
+    }
+    if let Some(v) = value.get("path_prefix") {
+        out.path_prefix = string("capture.path_prefix", v)?;
+    }
+    if let Some(v) = value.get("default_duration") {
+        let ms = number("capture.default_duration", v)?;
+        if !(ms >= 0.0 && ms.is_finite()) {
+            return Err(ConfigError::Value {
+                key: "capture.default_duration".into(),
+                reason: format!("expected a duration in milliseconds, got '{ms}'"),
+            });
+        }
+        out.default_duration_ms = ms as u64;
+    }
+    Ok(out)
 }
 
 /// What to do when the kernel drops events (`syscall_event_drops.actions`).
@@ -367,6 +435,7 @@ impl Default for Config {
             metrics_enabled: false,
             metrics_include_empty_values: false,
             syscall_event_drops: EventDrops::default(),
+            capture: RuleCapture::default(),
         }
     }
 }
@@ -393,7 +462,6 @@ const OUTPUT_KEYS: &[&str] = &[
 const IGNORED_FALCO_KEYS: &[&str] = &[
     "append_output",
     "buffer_format_base64",
-    "capture",
     "config_files",
     "container_engines",
     "falco_libs",
@@ -453,6 +521,7 @@ impl Config {
                     warnings.extend(web_warnings);
                 }
                 "syscall_event_drops" => cfg.syscall_event_drops = event_drops(value)?,
+                "capture" => cfg.capture = rule_capture(value)?,
                 "metrics" => {
                     if let Some(v) = value.get("enabled") {
                         cfg.metrics_enabled = boolean("metrics.enabled", v)?;
@@ -821,6 +890,28 @@ frobnicate: 1
             .to_string()
             .contains("syscall event drops threshold must be a double in the range"));
         assert!(read("syscall_event_drops: {actions: [explode]}").is_err());
+    }
+
+    #[test]
+    fn rule_capture_keys_follow_falco() {
+        let read = |yaml: &str| Config::from_tree(&ConfigTree::from_yaml_str(yaml, "t")?);
+        let (cfg, warnings) = read(
+            "capture: {enabled: true, mode: all_rules, path_prefix: /var/cap, default_duration: 250}",
+        )
+        .expect("capture config");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            cfg.capture,
+            RuleCapture {
+                enabled: true,
+                mode: CaptureMode::AllRules,
+                path_prefix: "/var/cap".into(),
+                default_duration_ms: 250,
+            }
+        );
+        assert_eq!(read("{}").expect("empty").0.capture, RuleCapture::default());
+        assert!(read("capture: {mode: some}").is_err());
+        assert!(read("capture: {default_duration: -5}").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod agent;
 mod backend;
+mod capture;
 mod cli;
 mod config;
 mod defaults;
@@ -67,6 +68,11 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             // The live view writes its own buffered stdout.
             drop(out);
             events::run(events.clone())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Mode::Capture(capture) => {
+            drop(out);
+            capture::run(capture.clone())?;
             return Ok(ExitCode::SUCCESS);
         }
         Mode::Version => {
