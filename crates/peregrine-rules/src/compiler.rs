@@ -15,7 +15,7 @@ use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A compiled rule, immutable once built.
@@ -28,8 +28,9 @@ pub struct Rule {
     pub source: String,
     /// The condition text as written (after appends), before lists and exceptions.
     pub condition_text: String,
-    /// The list-substituted, macro-resolved, exception-appended condition.
-    pub condition: Expr,
+    /// The list-substituted, macro-resolved, exception-appended condition (shared with the
+    /// loader's cache, so a rule compiled again unchanged costs no copy).
+    pub condition: Arc<Expr>,
     /// Shared with the loader's cache: an unchanged rule compiled again by a later content's
     /// validation reuses the same program.
     pub(crate) filter: Arc<Filter>,
@@ -79,8 +80,9 @@ pub struct CompiledList {
 #[derive(Clone, Debug)]
 pub struct CompiledMacro {
     pub name: String,
-    /// `None` when the condition failed to parse or resolve (already reported).
-    pub condition: Option<Expr>,
+    /// `None` when the condition failed to parse or resolve (already reported). Shared with
+    /// the parse cache when the macro names no other macro.
+    pub condition: Option<Arc<Expr>>,
     pub used: bool,
 }
 
@@ -274,14 +276,26 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
 /// recompiles everything collected after each file, so most conditions and outputs repeat).
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
-    parsed: HashMap<String, Expr>,
-    outputs: HashMap<String, Arc<OutputFormat>>,
-    /// Resolved condition → its compiled filter (or the error). Compiling the filter was the
-    /// largest single cost of a load, and with Falco's compile-after-each-content most rules
-    /// are compiled again unchanged. The key is the text the resolved AST is a function of
+    /// Parsed conditions are shared, never copied: macro resolution only reads them.
+    parsed: FxHashMap<String, Arc<Expr>>,
+    outputs: FxHashMap<String, Arc<OutputFormat>>,
+    /// A rule's resolved condition with everything computed from it: the AST, its warnings
+    /// and its compiled filter (or the error). Building, checking and compiling it were the
+    /// largest costs of a load, and with Falco's compile-after-each-content most rules come
+    /// back unchanged. The key is the text the resolved AST is a function of
     /// ([`resolution_key`]), not the AST itself: hashing the expanded AST cost more than the
     /// compile it saved.
-    compiled: HashMap<String, Result<CompiledCondition, CondError>>,
+    resolved: FxHashMap<String, ResolvedCondition>,
+}
+
+/// What [`Caches::resolved`] keeps per resolved rule condition.
+#[derive(Debug)]
+struct ResolvedCondition {
+    ast: Arc<Expr>,
+    /// A `<NA>` comparison on a `ka.`/`jevt.` field, and the deprecated fields used.
+    unsafe_na: bool,
+    deprecated: BTreeSet<&'static str>,
+    compiled: Result<CompiledCondition, CondError>,
 }
 
 /// A compiled condition as cached: the filter, its warnings and its event types.
@@ -293,27 +307,13 @@ struct CompiledCondition {
 }
 
 impl Caches {
-    fn parse(&mut self, text: &str) -> Result<Expr, CondError> {
+    fn parse(&mut self, text: &str) -> Result<Arc<Expr>, CondError> {
         if let Some(e) = self.parsed.get(text) {
-            return Ok(e.clone());
+            return Ok(Arc::clone(e));
         }
-        let e = adapter::parse(text)?;
-        self.parsed.insert(text.to_string(), e.clone());
+        let e = Arc::new(adapter::parse(text)?);
+        self.parsed.insert(text.to_string(), Arc::clone(&e));
         Ok(e)
-    }
-
-    /// Compiles `ast`, whose [`resolution_key`] is `key`.
-    fn compile(&mut self, key: String, ast: &Expr) -> Result<CompiledCondition, CondError> {
-        if let Some(c) = self.compiled.get(&key) {
-            return c.clone();
-        }
-        let c = adapter::compile(ast).map(|c| CompiledCondition {
-            filter: Arc::new(c.filter),
-            warnings: c.warnings,
-            event_types: adapter::event_types(ast),
-        });
-        self.compiled.insert(key, c.clone());
-        c
     }
 
     fn output(&mut self, text: &str) -> Result<Arc<OutputFormat>, String> {
@@ -351,7 +351,7 @@ fn parse_condition(
     index: &ListIndex,
     used_lists: &mut BTreeSet<String>,
     ctx: &Context,
-) -> Result<(Expr, String), (ErrorCode, String, Context)> {
+) -> Result<(Arc<Expr>, String), (ErrorCode, String, Context)> {
     let mut text = condition.to_string();
     // A list substitutes only where its name is a whole token (delimited by blanks, `(),=` or
     // the ends), so only lists named by a token are candidates. They are applied in list
@@ -483,27 +483,21 @@ fn expr_size(e: &Expr) -> usize {
     n
 }
 
-/// Replaces identifiers by macro ASTs (recursively, with loop detection), like
-/// `filter_macro_resolver`.
-fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
+/// Checks the macro references of a condition as `filter_macro_resolver` resolves them
+/// (recursively, with loop detection and a node budget), without copying anything: `r` ends up
+/// exactly as a substitution would leave it, and [`substitute_macros`] builds the tree only
+/// when it is needed and valid. Walking by reference is what makes re-checking a condition
+/// that a cache already holds cheap.
+fn check_macros(e: &Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
     match e {
         Expr::And(children, _) | Expr::Or(children, _) => {
             for c in children {
-                resolve_macros(c, env, r);
+                check_macros(c, env, r);
             }
         }
-        Expr::Not(child, _) => resolve_macros(child, env, r),
+        Expr::Not(child, _) => check_macros(child, env, r),
         Expr::Identifier(name, pos) => {
-            let found = env.col.macros.position(name).and_then(|i| {
-                let info = &env.col.macros.items[i];
-                (info.index < env.visibility).then_some(i)
-            });
-            let Some(i) = found else {
-                r.unknown.push((name.clone(), *pos));
-                return;
-            };
-            let Some(body) = env.macros.get(i).and_then(|m| m.condition.as_ref()) else {
-                r.poisoned = true;
+            let Some(body) = visible_macro(name, *pos, env, r) else {
                 return;
             };
             if r.path.iter().any(|p| p == name) {
@@ -521,11 +515,54 @@ fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
             }
             r.budget -= size;
             r.path.push(name.clone());
-            let mut new = body.clone();
-            resolve_macros(&mut new, env, r);
+            check_macros(body, env, r);
             r.resolved.insert(name.clone());
             r.path.pop();
-            *e = new;
+        }
+        Expr::Unary { .. } | Expr::Binary { .. } => {}
+    }
+}
+
+/// The body of the macro `name` refers to, if it is visible and compiled; records an unknown
+/// or poisoned reference in `r` otherwise.
+fn visible_macro<'e>(
+    name: &str,
+    pos: peregrine_filter::ast::Pos,
+    env: &MacroEnv<'e>,
+    r: &mut Resolution,
+) -> Option<&'e Expr> {
+    let found = env.col.macros.position(name).and_then(|i| {
+        let info = &env.col.macros.items[i];
+        (info.index < env.visibility).then_some(i)
+    });
+    let Some(i) = found else {
+        r.unknown.push((name.to_string(), pos));
+        return None;
+    };
+    let body = env.macros.get(i).and_then(|m| m.condition.as_deref());
+    if body.is_none() {
+        r.poisoned = true;
+    }
+    body
+}
+
+/// Replaces every macro reference by a copy of the macro's body, recursively. Only called
+/// after [`check_macros`] found no error, so every reference resolves.
+fn substitute_macros(e: &mut Expr, env: &MacroEnv<'_>) {
+    match e {
+        Expr::And(children, _) | Expr::Or(children, _) => {
+            for c in children {
+                substitute_macros(c, env);
+            }
+        }
+        Expr::Not(child, _) => substitute_macros(child, env),
+        Expr::Identifier(name, pos) => {
+            let mut scratch = Resolution::default();
+            if let Some(body) = visible_macro(name, *pos, env, &mut scratch) {
+                let mut new = body.clone();
+                substitute_macros(&mut new, env);
+                *e = new;
+            }
         }
         Expr::Unary { .. } | Expr::Binary { .. } => {}
     }
@@ -732,20 +769,25 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
                 continue;
             }
         }
-        // Clone, not take: while a macro resolves, its own unresolved body must stay visible
-        // so that a reference loop through it is detected (as Falco does).
-        let Some(mut cond) = out.macros[i].condition.clone() else {
+        // While a macro resolves, its own unresolved body stays visible so that a reference
+        // loop through it is detected (as Falco does).
+        let Some(body) = out.macros[i].condition.clone() else {
             continue;
         };
         let mut r = Resolution::default();
-        {
-            let env = MacroEnv {
-                col,
-                macros: &out.macros,
-                visibility: info.visibility,
-            };
-            resolve_macros(&mut cond, &env, &mut r);
-        }
+        let env = MacroEnv {
+            col,
+            macros: &out.macros,
+            visibility: info.visibility,
+        };
+        check_macros(&body, &env, &mut r);
+        let cond = if resolution_error(&r).is_none() && !r.poisoned && !r.too_large {
+            let mut cond = Expr::clone(&body);
+            substitute_macros(&mut cond, &env);
+            Some(cond)
+        } else {
+            None
+        };
         for name in &r.resolved {
             if let Some(j) = col.macros.position(name) {
                 out.macros[j].used = true;
@@ -773,12 +815,13 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             out.macros[i].condition = None;
             continue;
         }
+        let Some(cond) = cond else { continue };
         if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
             res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
             out.macros[i].condition = None;
             continue;
         }
-        out.macros[i].condition = Some(cond);
+        out.macros[i].condition = Some(Arc::new(cond));
     }
 
     for r in col.rules.iter() {
@@ -864,7 +907,7 @@ fn compile_rule(
     }
 
     let mut lists_used = BTreeSet::new();
-    let (mut ast, text) = match parse_condition(
+    let (parsed, text) = match parse_condition(
         caches,
         &condition,
         &mut out.lists,
@@ -879,14 +922,12 @@ fn compile_rule(
         }
     };
     let mut resolution = Resolution::default();
-    {
-        let env = MacroEnv {
-            col,
-            macros: &out.macros,
-            visibility: u32::MAX,
-        };
-        resolve_macros(&mut ast, &env, &mut resolution);
-    }
+    let env = MacroEnv {
+        col,
+        macros: &out.macros,
+        visibility: u32::MAX,
+    };
+    check_macros(&parsed, &env, &mut resolution);
     if let Some((msg, pos)) = resolution_error(&resolution) {
         let ctx = r.ctx.in_condition(
             pos.idx as usize,
@@ -909,22 +950,45 @@ fn compile_rule(
         res.error(ErrorCode::CompileCondition, too_large(), &r.cond_ctx);
         return None;
     }
-    if expr_depth(&ast) > MAX_RESOLVED_DEPTH {
-        res.error(ErrorCode::CompileCondition, too_deep(), &r.cond_ctx);
-        return None;
-    }
-
-    let mut na = false;
-    let mut deprecated = BTreeSet::new();
-    condition_warnings(&ast, &mut na, &mut deprecated);
-    if na {
+    let key = resolution_key(&text, &resolution.resolved, col, sources);
+    let resolved = match caches.resolved.entry(key) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let env = MacroEnv {
+                col,
+                macros: &out.macros,
+                visibility: u32::MAX,
+            };
+            let mut ast = Expr::clone(&parsed);
+            substitute_macros(&mut ast, &env);
+            if expr_depth(&ast) > MAX_RESOLVED_DEPTH {
+                res.error(ErrorCode::CompileCondition, too_deep(), &r.cond_ctx);
+                return None;
+            }
+            let mut unsafe_na = false;
+            let mut deprecated = BTreeSet::new();
+            condition_warnings(&ast, &mut unsafe_na, &mut deprecated);
+            let compiled = adapter::compile(&ast).map(|c| CompiledCondition {
+                filter: Arc::new(c.filter),
+                warnings: c.warnings,
+                event_types: adapter::event_types(&ast),
+            });
+            v.insert(ResolvedCondition {
+                ast: Arc::new(ast),
+                unsafe_na,
+                deprecated,
+                compiled,
+            })
+        }
+    };
+    if resolved.unsafe_na {
         res.warn(
             WarningCode::UnsafeNaCheck,
             "comparing a field value with <NA> is unsafe and can lead to unpredictable behavior of the rule condition. If you need to check for the existence of a field, consider using the 'exists' operator instead.",
             &r.cond_ctx,
         );
     }
-    for name in deprecated {
+    for name in &resolved.deprecated {
         res.warn(
             WarningCode::DeprecatedItem,
             format!(
@@ -935,15 +999,14 @@ fn compile_rule(
         );
     }
 
-    let key = resolution_key(&text, &resolution.resolved, col, sources);
-    let compiled = match caches.compile(key, &ast) {
+    let compiled = match &resolved.compiled {
         Ok(c) => c,
         Err(e) => {
             let ctx = cond_ctx_at(&r.cond_ctx, &e, &condition);
             if err_is_unknown_type_or_field(&e.message) && r.skip_if_unknown_filter {
-                res.warn(WarningCode::UnknownFilter, e.message, &ctx);
+                res.warn(WarningCode::UnknownFilter, e.message.clone(), &ctx);
             } else {
-                res.error(ErrorCode::CompileCondition, e.message, &ctx);
+                res.error(ErrorCode::CompileCondition, e.message.clone(), &ctx);
             }
             return None;
         }
@@ -970,8 +1033,8 @@ fn compile_rule(
         tags: r.tags.clone(),
         source: r.source.clone(),
         condition_text: r.cond.clone(),
-        condition: ast,
-        filter: compiled.filter,
+        condition: Arc::clone(&resolved.ast),
+        filter: Arc::clone(&compiled.filter),
         output,
         format,
         event_types,
