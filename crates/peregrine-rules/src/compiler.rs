@@ -1002,7 +1002,7 @@ fn compile_rule(
     let compiled = match &resolved.compiled {
         Ok(c) => c,
         Err(e) => {
-            let ctx = cond_ctx_at(&r.cond_ctx, &e, &condition);
+            let ctx = cond_ctx_at(&r.cond_ctx, e, &condition);
             if err_is_unknown_type_or_field(&e.message) && r.skip_if_unknown_filter {
                 res.warn(WarningCode::UnknownFilter, e.message.clone(), &ctx);
             } else {
