@@ -117,14 +117,28 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
 }
 
-/// The maximal runs of characters that are not list-substitution delimiters.
+/// The maximal runs of characters that are not list-substitution delimiters. The delimiters
+/// are ASCII, so splitting bytes (rather than decoding characters) finds the same runs and
+/// every cut is a character boundary.
 fn tokens_of(text: &str) -> impl Iterator<Item = &str> {
-    text.split(is_list_delimiter).filter(|t| !t.is_empty())
+    let b = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && is_list_delimiter(b[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !is_list_delimiter(b[i]) {
+            i += 1;
+        }
+        // `get` is always `Some` here (cuts are at ASCII bytes); `None` only ends the
+        // iteration at the end of the text.
+        text.get(start..i).filter(|t| !t.is_empty())
+    })
 }
 
-/// A `match` rather than a char-array pattern, which scans its array per character.
-fn is_list_delimiter(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '=')
+fn is_list_delimiter(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b',' | b'=')
 }
 
 /// Falco's `resolve_list`: substitutes `list` wherever its name is delimited by start/end,
