@@ -250,10 +250,7 @@ fn report_targets() {
     let target = Duration::from_millis(20);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("\n== Issue 2 targets (31 runs each, in this process) ==");
-    for (label, (med, best)) in [
-        ("as the agent loads", each),
-        ("single compile", once),
-    ] {
+    for (label, (med, best)) in [("as the agent loads", each), ("single compile", once)] {
         println!(
             "load + compile, three files, {label:<18}: median {:>6.2} ms, best {:>6.2} ms  \
              (target < 20 ms: {})",

@@ -296,10 +296,22 @@ pub(crate) struct Caches {
     /// A rule's resolved condition with everything computed from it: the AST, its warnings
     /// and its compiled filter (or the error). Building, checking and compiling it were the
     /// largest costs of a load, and with Falco's compile-after-each-content most rules come
-    /// back unchanged. The key is the text the resolved AST is a function of
+    /// back unchanged. The key is what the resolved AST is a function of
     /// ([`resolution_key`]), not the AST itself: hashing the expanded AST cost more than the
     /// compile it saved.
-    resolved: FxHashMap<String, ResolvedCondition>,
+    resolved: FxHashMap<ResolutionKey, ResolvedCondition>,
+    /// Texts and names by id, equal texts getting equal ids for the life of the loader, so
+    /// that a [`ResolutionKey`] names (kilobytes of) macro texts with a few integers.
+    interned: FxHashMap<String, u32>,
+}
+
+/// The texts a resolved condition is a function of, as [`Caches::intern`] ids: the
+/// condition's own list-substituted text, and each macro it pulls in (by name) with that
+/// macro's list-substituted text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ResolutionKey {
+    text: u32,
+    macros: Vec<(u32, u32)>,
 }
 
 /// What [`Caches::resolved`] keeps per resolved rule condition.
@@ -321,6 +333,15 @@ struct CompiledCondition {
 }
 
 impl Caches {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.interned.get(text) {
+            return id;
+        }
+        let id = self.interned.len() as u32;
+        self.interned.insert(text.to_string(), id);
+        id
+    }
+
     fn parse(&mut self, text: &str) -> Result<Arc<Expr>, CondError> {
         if let Some(e) = self.parsed.get(text) {
             return Ok(Arc::clone(e));
@@ -406,11 +427,12 @@ fn parse_condition(
 /// position: what [`resolution_key`] needs.
 #[derive(Default)]
 struct MacroSources {
-    texts: Vec<String>,
+    /// [`Caches::intern`] ids of the texts.
+    texts: Vec<u32>,
     deps: Vec<BTreeSet<String>>,
 }
 
-/// A text that determines a successfully resolved condition: its list-substituted text and
+/// A key that determines a successfully resolved condition: its list-substituted text and
 /// the name and list-substituted text of every macro it pulls in, directly or through other
 /// macros. Parsing is a function of the text, and a macro name resolves to the body parsed
 /// from that macro's text (a resolution that differs otherwise fails and never reaches the
@@ -420,7 +442,8 @@ fn resolution_key(
     resolved: &BTreeSet<String>,
     col: &Collector,
     sources: &MacroSources,
-) -> String {
+    caches: &mut Caches,
+) -> ResolutionKey {
     let mut all: BTreeSet<&str> = resolved.iter().map(String::as_str).collect();
     let mut todo: Vec<&str> = all.iter().copied().collect();
     while let Some(name) = todo.pop() {
@@ -433,17 +456,16 @@ fn resolution_key(
             }
         }
     }
-    let mut key = text.to_string();
-    for name in all {
-        // Names and texts are separated by NUL, which cannot occur in either.
-        key.push('\0');
-        key.push_str(name);
-        key.push('\0');
-        if let Some(t) = col.macros.position(name).and_then(|i| sources.texts.get(i)) {
-            key.push_str(t);
-        }
+    ResolutionKey {
+        text: caches.intern(text),
+        macros: all
+            .into_iter()
+            .map(|name| {
+                let body = col.macros.position(name).and_then(|i| sources.texts.get(i));
+                (caches.intern(name), body.copied().unwrap_or(u32::MAX))
+            })
+            .collect(),
     }
-    key
 }
 
 /// The macros a condition may see and how to find them.
@@ -754,11 +776,11 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             &m.cond_ctx,
         ) {
             Ok((e, text)) => {
-                sources.texts.push(text);
+                sources.texts.push(caches.intern(&text));
                 Some(e)
             }
             Err((code, msg, ctx)) => {
-                sources.texts.push(String::new());
+                sources.texts.push(caches.intern(""));
                 res.error(code, msg, &ctx);
                 None
             }
@@ -964,7 +986,7 @@ fn compile_rule(
         res.error(ErrorCode::CompileCondition, too_large(), &r.cond_ctx);
         return None;
     }
-    let key = resolution_key(&text, &resolution.resolved, col, sources);
+    let key = resolution_key(&text, &resolution.resolved, col, sources, caches);
     let resolved = match caches.resolved.entry(key) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
