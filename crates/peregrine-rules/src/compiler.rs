@@ -300,6 +300,8 @@ pub(crate) struct Caches {
     /// ([`resolution_key`]), not the AST itself: hashing the expanded AST cost more than the
     /// compile it saved.
     resolved: FxHashMap<ResolutionKey, ResolvedCondition>,
+    /// Resolved bodies of macros that name other macros, by the same kind of key.
+    macros: FxHashMap<ResolutionKey, Arc<Expr>>,
     /// Texts and names by id, equal texts getting equal ids for the life of the loader, so
     /// that a [`ResolutionKey`] names (kilobytes of) macro texts with a few integers.
     interned: FxHashMap<String, u32>,
@@ -432,13 +434,13 @@ struct MacroSources {
     deps: Vec<BTreeSet<String>>,
 }
 
-/// A key that determines a successfully resolved condition: its list-substituted text and
-/// the name and list-substituted text of every macro it pulls in, directly or through other
-/// macros. Parsing is a function of the text, and a macro name resolves to the body parsed
+/// A key that determines a successfully resolved condition: its list-substituted text (`text`,
+/// interned) and the name and list-substituted text of every macro it pulls in, directly or
+/// through other macros. Parsing is a function of the text, and a macro name resolves to the body parsed
 /// from that macro's text (a resolution that differs otherwise fails and never reaches the
 /// compile), so equal keys mean equal resolved ASTs, positions included.
 fn resolution_key(
-    text: &str,
+    text: u32,
     resolved: &BTreeSet<String>,
     col: &Collector,
     sources: &MacroSources,
@@ -457,7 +459,7 @@ fn resolution_key(
         }
     }
     ResolutionKey {
-        text: caches.intern(text),
+        text,
         macros: all
             .into_iter()
             .map(|name| {
@@ -817,10 +819,24 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             visibility: info.visibility,
         };
         check_macros(&body, &env, &mut r);
+        // The resolved body, from the cache when an earlier compile resolved the same texts;
+        // `Err(())` when it nests too deeply.
         let cond = if resolution_error(&r).is_none() && !r.poisoned && !r.too_large {
-            let mut cond = Expr::clone(&body);
-            substitute_macros(&mut cond, &env);
-            Some(cond)
+            let key = resolution_key(sources.texts[i], &r.resolved, col, &sources, caches);
+            Some(match caches.macros.get(&key) {
+                Some(ast) => Ok(Arc::clone(ast)),
+                None => {
+                    let mut cond = Expr::clone(&body);
+                    substitute_macros(&mut cond, &env);
+                    if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
+                        Err(())
+                    } else {
+                        let cond = Arc::new(cond);
+                        caches.macros.insert(key, Arc::clone(&cond));
+                        Ok(cond)
+                    }
+                }
+            })
         } else {
             None
         };
@@ -851,13 +867,14 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             out.macros[i].condition = None;
             continue;
         }
-        let Some(cond) = cond else { continue };
-        if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
-            res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
-            out.macros[i].condition = None;
-            continue;
+        match cond {
+            Some(Ok(cond)) => out.macros[i].condition = Some(cond),
+            Some(Err(())) => {
+                res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
+                out.macros[i].condition = None;
+            }
+            None => {}
         }
-        out.macros[i].condition = Some(Arc::new(cond));
     }
 
     for r in col.rules.iter() {
@@ -986,7 +1003,8 @@ fn compile_rule(
         res.error(ErrorCode::CompileCondition, too_large(), &r.cond_ctx);
         return None;
     }
-    let key = resolution_key(&text, &resolution.resolved, col, sources, caches);
+    let text_id = caches.intern(&text);
+    let key = resolution_key(text_id, &resolution.resolved, col, sources, caches);
     let resolved = match caches.resolved.entry(key) {
         std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         std::collections::hash_map::Entry::Vacant(v) => {
