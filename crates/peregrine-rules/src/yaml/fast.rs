@@ -380,6 +380,18 @@ impl<'a> Reader<'a> {
     /// appending it to `out` with its inner blanks. Stops at the line end, a ` #` comment or
     /// (in flow context) a flow indicator. Returns `None` on `: ` (a key where none is allowed).
     fn plain_line(&mut self, out: &mut String, flow: bool) -> Option<PlainEnd> {
+        if !flow {
+            // Most lines hold neither `:` nor `#`: then the rest of the line, without its
+            // trailing blanks, is the content (inner blanks are kept as written).
+            let end = self.line_end(self.pos);
+            let line = &self.b[self.pos..end];
+            if memchr::memchr2(b':', b'#', line).is_none() {
+                let keep = line.iter().rposition(|&c| c != b' ').map_or(0, |i| i + 1);
+                out.push_str(&self.text[self.pos..self.pos + keep]);
+                self.pos = end;
+                return Some(PlainEnd::Line);
+            }
+        }
         loop {
             // A run of non-blank characters.
             let start = self.pos;
