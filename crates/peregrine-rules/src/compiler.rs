@@ -345,22 +345,27 @@ impl Caches {
     }
 
     fn parse(&mut self, text: &str) -> Result<Arc<Expr>, CondError> {
-        if let Some(e) = self.parsed.get(text) {
-            return Ok(Arc::clone(e));
-        }
-        let e = Arc::new(adapter::parse(text)?);
-        self.parsed.insert(text.to_string(), Arc::clone(&e));
-        Ok(e)
+        memo(&mut self.parsed, text, adapter::parse)
     }
 
     fn output(&mut self, text: &str) -> Result<Arc<OutputFormat>, String> {
-        if let Some(f) = self.outputs.get(text) {
-            return Ok(Arc::clone(f));
-        }
-        let f = Arc::new(adapter::compile_output(text)?);
-        self.outputs.insert(text.to_string(), Arc::clone(&f));
-        Ok(f)
+        memo(&mut self.outputs, text, adapter::compile_output)
     }
+}
+
+/// The value cached for `text`, or `make(text)`, cached when it succeeds (failures are rare
+/// and reported anew each time).
+fn memo<T, E>(
+    map: &mut FxHashMap<String, Arc<T>>,
+    text: &str,
+    make: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Arc<T>, E> {
+    if let Some(v) = map.get(text) {
+        return Ok(Arc::clone(v));
+    }
+    let v = Arc::new(make(text)?);
+    map.insert(text.to_string(), Arc::clone(&v));
+    Ok(v)
 }
 
 /// List names → their position in substitution order, built once per compile. Every token
