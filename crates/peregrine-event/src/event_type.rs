@@ -42,6 +42,24 @@ const NAMES: [&str; SYSCALL_SLOTS] = {
     names
 };
 
+/// Every syscall in the table and every non-syscall event, as a bitset built at compile time.
+const ALL: EventTypeSet = {
+    let mut words = [0u64; WORDS];
+    let mut i = 0;
+    while i < SYSCALLS.len() {
+        let n = SYSCALLS[i].1 as usize;
+        words[n / 64] |= 1 << (n % 64);
+        i += 1;
+    }
+    let mut j = 0;
+    while j < NON_SYSCALL_EVENTS.len() {
+        let n = SYSCALL_SLOTS + j;
+        words[n / 64] |= 1 << (n % 64);
+        j += 1;
+    }
+    EventTypeSet(words)
+};
+
 /// One value of `evt.type`: a syscall (index = syscall number) or a non-syscall event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventType(u16);
@@ -60,13 +78,22 @@ impl EventType {
 
     /// Looks a type up by its `evt.type` name (`openat`, `execve`, `procexit`, …).
     pub fn from_name(name: &str) -> Option<Self> {
-        if let Some(&(_, nr)) = SYSCALLS.iter().find(|(n, _)| *n == name) {
-            return Some(EventType(nr as u16));
-        }
-        NON_SYSCALL_EVENTS
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| EventType((SYSCALL_SLOTS + i) as u16))
+        // Rules name event types thousands of times while compiling: a map built once
+        // instead of a scan of the syscall table per name.
+        static BY_NAME: std::sync::OnceLock<std::collections::HashMap<&'static str, EventType>> =
+            std::sync::OnceLock::new();
+        let map = BY_NAME.get_or_init(|| {
+            let syscalls = SYSCALLS.iter().map(|&(n, nr)| (n, EventType(nr as u16)));
+            let others = (NON_SYSCALL_EVENTS.iter().enumerate())
+                .map(|(i, &n)| (n, EventType((SYSCALL_SLOTS + i) as u16)));
+            // A name listed twice keeps its first entry, as the scan did.
+            let mut m = std::collections::HashMap::new();
+            for (n, t) in syscalls.chain(others) {
+                m.entry(n).or_insert(t);
+            }
+            m
+        });
+        map.get(name).copied()
     }
 
     /// The syscall number, for syscall events.
@@ -118,13 +145,9 @@ impl EventTypeSet {
         EventTypeSet([0; WORDS])
     }
 
-    /// Every known event type.
+    /// Every known event type. A constant: rule compilation asks for it at every node.
     pub fn all() -> Self {
-        let mut s = Self::empty();
-        for t in EventType::all() {
-            s.insert(t);
-        }
-        s
+        ALL
     }
 
     pub fn insert(&mut self, t: EventType) {
@@ -225,5 +248,12 @@ mod tests {
         assert_eq!(c.len() + 1, EventTypeSet::all().len());
         assert_eq!(c.union(&s), EventTypeSet::all());
         assert!(c.intersection(&s).is_empty());
+    }
+
+    #[test]
+    fn the_constant_set_is_every_event_type() {
+        let built: EventTypeSet = EventType::all().collect();
+        assert_eq!(EventTypeSet::all(), built);
+        assert_eq!(built.len(), EventType::all().count());
     }
 }

@@ -4,12 +4,18 @@
 //! same events (target ≥ 5× faster). Both use the per-type index, so the comparison is the
 //! filter engine alone.
 //!
+//! `load_three_files` is the agent's own path (`peregrine -r a -r b -r c`, `Loader::new`:
+//! every file validated by compiling everything collected so far, as Falco does), from the
+//! texts in memory to the `RuleSet`; the rule set is dropped after the clock stops (the agent
+//! keeps it for its lifetime). `load_three_files_compile_once` is the single-compile
+//! variant, and `load_three_files_with_teardown` also times dropping the result.
+//!
 //! After criterion's own report, [`report_targets`] measures both targets once more in the
 //! same process and prints each next to its target: the median and the best of repeated
 //! runs (other load on a shared machine only ever adds time, so the best is the closer
 //! estimate of the code's own cost), and the compiled/naive ratio of medians.
 
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use peregrine_filter::testing::SyntheticEvent;
 use peregrine_filter::FieldSource;
 use peregrine_rules::{Loader, Matching, RuleSet, Scratch};
@@ -41,27 +47,41 @@ fn contents() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Loads the three files as the agent does (or with a single compile).
+fn load(files: &[(String, String)], once: bool) -> (RuleSet, peregrine_rules::LoadResults) {
+    let mut l = if once {
+        Loader::compile_once()
+    } else {
+        Loader::new()
+    };
+    for (name, text) in files {
+        l.load_str(name, text);
+    }
+    l.finish()
+}
+
 fn bench_load(c: &mut Criterion) {
     let files = contents();
-    // Falco's way: every content is validated by compiling all collected so far.
-    c.bench_function("load_three_files_compile_each", |b| {
-        b.iter(|| {
-            let mut l = Loader::new();
-            for (name, text) in &files {
-                l.load_str(name, text);
-            }
-            l.finish()
-        })
+    // A missing upstream checkout must not pass for a fast load.
+    assert!(
+        load(&files, false).0.rules().len() > 50,
+        "upstream rules files not found under {}",
+        upstream().display()
+    );
+    let mut g = c.benchmark_group("load_compile");
+    // One load per batch: the result is dropped after the clock stops, and memory is reused
+    // from one load to the next as in a long-running process (keeping many results alive
+    // would time fresh page faults instead).
+    g.bench_function("load_three_files", |b| {
+        b.iter_batched(|| (), |()| load(&files, false), BatchSize::PerIteration)
     });
-    c.bench_function("load_three_files_compile_once", |b| {
-        b.iter(|| {
-            let mut l = Loader::compile_once();
-            for (name, text) in &files {
-                l.load_str(name, text);
-            }
-            l.finish()
-        })
+    g.bench_function("load_three_files_compile_once", |b| {
+        b.iter_batched(|| (), |()| load(&files, true), BatchSize::PerIteration)
     });
+    g.bench_function("load_three_files_with_teardown", |b| {
+        b.iter(|| load(&files, false))
+    });
+    g.finish();
 }
 
 /// A realistic mix: mostly benign opens and execs, some connects, a few events that match.
@@ -179,13 +199,16 @@ fn bench_eval(c: &mut Criterion) {
     g.finish();
 }
 
-/// The median and the best of `runs` timings of `f`.
-fn timings(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+/// The median and the best of `runs` timings of `f`; what `f` returns is dropped after the
+/// clock stops.
+fn timings<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let t = Instant::now();
-            f();
-            t.elapsed()
+            let out = black_box(f());
+            let elapsed = t.elapsed();
+            drop(out);
+            elapsed
         })
         .collect();
     times.sort_unstable();
@@ -195,20 +218,10 @@ fn timings(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
 /// Issue 2's targets, measured here and printed as "measured vs target".
 fn report_targets() {
     let files = contents();
-    let load = |once: bool| {
-        timings(31, || {
-            let mut l = if once {
-                Loader::compile_once()
-            } else {
-                Loader::new()
-            };
-            for (name, text) in &files {
-                l.load_str(name, text);
-            }
-            black_box(l.finish());
-        })
-    };
-    let (each, once) = (load(false), load(true));
+    let (each, once) = (
+        timings(31, || load(&files, false)),
+        timings(31, || load(&files, true)),
+    );
 
     let set = stable();
     let mut events = event_mix();
@@ -240,13 +253,13 @@ fn report_targets() {
     let target = Duration::from_millis(20);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("\n== Issue 2 targets (31 runs each, in this process) ==");
-    for (label, (med, best)) in [("compile after each", each), ("compile once", once)] {
+    for (label, (med, best)) in [("as the agent loads", each), ("single compile", once)] {
         println!(
             "load + compile, three files, {label:<18}: median {:>6.2} ms, best {:>6.2} ms  \
              (target < 20 ms: {})",
             ms(med),
             ms(best),
-            verdict(best < target)
+            verdict(med < target)
         );
     }
     println!(

@@ -7,20 +7,22 @@ use crate::info::{Entry, ExceptionInfo, ListInfo, MacroInfo, RuleInfo, RuleUpdat
 use crate::reader::{Diag, Res};
 use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use crate::version::{Version, CONTAINER_PLUGIN_VERSION, ENGINE_VERSION};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
-/// A vector with lookup by name that keeps first-insertion order.
+/// A vector with lookup by name that keeps first-insertion order. Names come from the rules
+/// files being loaded and are looked up for every macro reference of every compile, so the
+/// map uses the fast hasher.
 #[derive(Clone, Debug)]
 pub(crate) struct Indexed<T> {
     pub items: Vec<T>,
-    by_name: HashMap<String, usize>,
+    by_name: FxHashMap<String, usize>,
 }
 
 impl<T> Default for Indexed<T> {
     fn default() -> Self {
         Indexed {
             items: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: FxHashMap::default(),
         }
     }
 }

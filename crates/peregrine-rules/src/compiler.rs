@@ -15,7 +15,7 @@ use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A compiled rule, immutable once built.
@@ -28,8 +28,9 @@ pub struct Rule {
     pub source: String,
     /// The condition text as written (after appends), before lists and exceptions.
     pub condition_text: String,
-    /// The list-substituted, macro-resolved, exception-appended condition.
-    pub condition: Expr,
+    /// The list-substituted, macro-resolved, exception-appended condition (shared with the
+    /// loader's cache, so a rule compiled again unchanged costs no copy).
+    pub condition: Arc<Expr>,
     /// Shared with the loader's cache: an unchanged rule compiled again by a later content's
     /// validation reuses the same program.
     pub(crate) filter: Arc<Filter>,
@@ -79,8 +80,9 @@ pub struct CompiledList {
 #[derive(Clone, Debug)]
 pub struct CompiledMacro {
     pub name: String,
-    /// `None` when the condition failed to parse or resolve (already reported).
-    pub condition: Option<Expr>,
+    /// `None` when the condition failed to parse or resolve (already reported). Shared with
+    /// the parse cache when the macro names no other macro.
+    pub condition: Option<Arc<Expr>>,
     pub used: bool,
 }
 
@@ -115,14 +117,28 @@ fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
 }
 
-/// The maximal runs of characters that are not list-substitution delimiters.
+/// The maximal runs of characters that are not list-substitution delimiters. The delimiters
+/// are ASCII, so splitting bytes (rather than decoding characters) finds the same runs and
+/// every cut is a character boundary.
 fn tokens_of(text: &str) -> impl Iterator<Item = &str> {
-    text.split(is_list_delimiter).filter(|t| !t.is_empty())
+    let b = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && is_list_delimiter(b[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !is_list_delimiter(b[i]) {
+            i += 1;
+        }
+        // `get` is always `Some` here (cuts are at ASCII bytes); `None` only ends the
+        // iteration at the end of the text.
+        text.get(start..i).filter(|t| !t.is_empty())
+    })
 }
 
-/// A `match` rather than a char-array pattern, which scans its array per character.
-fn is_list_delimiter(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '=')
+fn is_list_delimiter(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b',' | b'=')
 }
 
 /// Falco's `resolve_list`: substitutes `list` wherever its name is delimited by start/end,
@@ -274,14 +290,40 @@ fn cond_ctx_at(ctx: &Context, e: &CondError, condition: &str) -> Context {
 /// recompiles everything collected after each file, so most conditions and outputs repeat).
 #[derive(Debug, Default)]
 pub(crate) struct Caches {
-    parsed: HashMap<String, Expr>,
-    outputs: HashMap<String, Arc<OutputFormat>>,
-    /// Resolved condition → its compiled filter (or the error). Compiling the filter was the
-    /// largest single cost of a load, and with Falco's compile-after-each-content most rules
-    /// are compiled again unchanged. The key is the text the resolved AST is a function of
+    /// Parsed conditions are shared, never copied: macro resolution only reads them.
+    parsed: FxHashMap<String, Arc<Expr>>,
+    outputs: FxHashMap<String, Arc<OutputFormat>>,
+    /// A rule's resolved condition with everything computed from it: the AST, its warnings
+    /// and its compiled filter (or the error). Building, checking and compiling it were the
+    /// largest costs of a load, and with Falco's compile-after-each-content most rules come
+    /// back unchanged. The key is what the resolved AST is a function of
     /// ([`resolution_key`]), not the AST itself: hashing the expanded AST cost more than the
     /// compile it saved.
-    compiled: HashMap<String, Result<CompiledCondition, CondError>>,
+    resolved: FxHashMap<ResolutionKey, ResolvedCondition>,
+    /// Resolved bodies of macros that name other macros, by the same kind of key.
+    macros: FxHashMap<ResolutionKey, Arc<Expr>>,
+    /// Texts and names by id, equal texts getting equal ids for the life of the loader, so
+    /// that a [`ResolutionKey`] names (kilobytes of) macro texts with a few integers.
+    interned: FxHashMap<String, u32>,
+}
+
+/// The texts a resolved condition is a function of, as [`Caches::intern`] ids: the
+/// condition's own list-substituted text, and each macro it pulls in (by name) with that
+/// macro's list-substituted text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ResolutionKey {
+    text: u32,
+    macros: Vec<(u32, u32)>,
+}
+
+/// What [`Caches::resolved`] keeps per resolved rule condition.
+#[derive(Debug)]
+struct ResolvedCondition {
+    ast: Arc<Expr>,
+    /// A `<NA>` comparison on a `ka.`/`jevt.` field, and the deprecated fields used.
+    unsafe_na: bool,
+    deprecated: BTreeSet<&'static str>,
+    compiled: Result<CompiledCondition, CondError>,
 }
 
 /// A compiled condition as cached: the filter, its warnings and its event types.
@@ -293,37 +335,37 @@ struct CompiledCondition {
 }
 
 impl Caches {
-    fn parse(&mut self, text: &str) -> Result<Expr, CondError> {
-        if let Some(e) = self.parsed.get(text) {
-            return Ok(e.clone());
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.interned.get(text) {
+            return id;
         }
-        let e = adapter::parse(text)?;
-        self.parsed.insert(text.to_string(), e.clone());
-        Ok(e)
+        let id = self.interned.len() as u32;
+        self.interned.insert(text.to_string(), id);
+        id
     }
 
-    /// Compiles `ast`, whose [`resolution_key`] is `key`.
-    fn compile(&mut self, key: String, ast: &Expr) -> Result<CompiledCondition, CondError> {
-        if let Some(c) = self.compiled.get(&key) {
-            return c.clone();
-        }
-        let c = adapter::compile(ast).map(|c| CompiledCondition {
-            filter: Arc::new(c.filter),
-            warnings: c.warnings,
-            event_types: adapter::event_types(ast),
-        });
-        self.compiled.insert(key, c.clone());
-        c
+    fn parse(&mut self, text: &str) -> Result<Arc<Expr>, CondError> {
+        memo(&mut self.parsed, text, adapter::parse)
     }
 
     fn output(&mut self, text: &str) -> Result<Arc<OutputFormat>, String> {
-        if let Some(f) = self.outputs.get(text) {
-            return Ok(Arc::clone(f));
-        }
-        let f = Arc::new(adapter::compile_output(text)?);
-        self.outputs.insert(text.to_string(), Arc::clone(&f));
-        Ok(f)
+        memo(&mut self.outputs, text, adapter::compile_output)
     }
+}
+
+/// The value cached for `text`, or `make(text)`, cached when it succeeds (failures are rare
+/// and reported anew each time).
+fn memo<T, E>(
+    map: &mut FxHashMap<String, Arc<T>>,
+    text: &str,
+    make: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Arc<T>, E> {
+    if let Some(v) = map.get(text) {
+        return Ok(Arc::clone(v));
+    }
+    let v = Arc::new(make(text)?);
+    map.insert(text.to_string(), Arc::clone(&v));
+    Ok(v)
 }
 
 /// List names → their position in substitution order, built once per compile. Every token
@@ -351,7 +393,7 @@ fn parse_condition(
     index: &ListIndex,
     used_lists: &mut BTreeSet<String>,
     ctx: &Context,
-) -> Result<(Expr, String), (ErrorCode, String, Context)> {
+) -> Result<(Arc<Expr>, String), (ErrorCode, String, Context)> {
     let mut text = condition.to_string();
     // A list substitutes only where its name is a whole token (delimited by blanks, `(),=` or
     // the ends), so only lists named by a token are candidates. They are applied in list
@@ -392,21 +434,23 @@ fn parse_condition(
 /// position: what [`resolution_key`] needs.
 #[derive(Default)]
 struct MacroSources {
-    texts: Vec<String>,
+    /// [`Caches::intern`] ids of the texts.
+    texts: Vec<u32>,
     deps: Vec<BTreeSet<String>>,
 }
 
-/// A text that determines a successfully resolved condition: its list-substituted text and
-/// the name and list-substituted text of every macro it pulls in, directly or through other
-/// macros. Parsing is a function of the text, and a macro name resolves to the body parsed
+/// A key that determines a successfully resolved condition: its list-substituted text (`text`,
+/// interned) and the name and list-substituted text of every macro it pulls in, directly or
+/// through other macros. Parsing is a function of the text, and a macro name resolves to the body parsed
 /// from that macro's text (a resolution that differs otherwise fails and never reaches the
 /// compile), so equal keys mean equal resolved ASTs, positions included.
 fn resolution_key(
-    text: &str,
+    text: u32,
     resolved: &BTreeSet<String>,
     col: &Collector,
     sources: &MacroSources,
-) -> String {
+    caches: &mut Caches,
+) -> ResolutionKey {
     let mut all: BTreeSet<&str> = resolved.iter().map(String::as_str).collect();
     let mut todo: Vec<&str> = all.iter().copied().collect();
     while let Some(name) = todo.pop() {
@@ -419,17 +463,16 @@ fn resolution_key(
             }
         }
     }
-    let mut key = text.to_string();
-    for name in all {
-        // Names and texts are separated by NUL, which cannot occur in either.
-        key.push('\0');
-        key.push_str(name);
-        key.push('\0');
-        if let Some(t) = col.macros.position(name).and_then(|i| sources.texts.get(i)) {
-            key.push_str(t);
-        }
+    ResolutionKey {
+        text,
+        macros: all
+            .into_iter()
+            .map(|name| {
+                let body = col.macros.position(name).and_then(|i| sources.texts.get(i));
+                (caches.intern(name), body.copied().unwrap_or(u32::MAX))
+            })
+            .collect(),
     }
-    key
 }
 
 /// The macros a condition may see and how to find them.
@@ -483,27 +526,21 @@ fn expr_size(e: &Expr) -> usize {
     n
 }
 
-/// Replaces identifiers by macro ASTs (recursively, with loop detection), like
-/// `filter_macro_resolver`.
-fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
+/// Checks the macro references of a condition as `filter_macro_resolver` resolves them
+/// (recursively, with loop detection and a node budget), without copying anything: `r` ends up
+/// exactly as a substitution would leave it, and [`substitute_macros`] builds the tree only
+/// when it is needed and valid. Walking by reference is what makes re-checking a condition
+/// that a cache already holds cheap.
+fn check_macros(e: &Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
     match e {
         Expr::And(children, _) | Expr::Or(children, _) => {
             for c in children {
-                resolve_macros(c, env, r);
+                check_macros(c, env, r);
             }
         }
-        Expr::Not(child, _) => resolve_macros(child, env, r),
+        Expr::Not(child, _) => check_macros(child, env, r),
         Expr::Identifier(name, pos) => {
-            let found = env.col.macros.position(name).and_then(|i| {
-                let info = &env.col.macros.items[i];
-                (info.index < env.visibility).then_some(i)
-            });
-            let Some(i) = found else {
-                r.unknown.push((name.clone(), *pos));
-                return;
-            };
-            let Some(body) = env.macros.get(i).and_then(|m| m.condition.as_ref()) else {
-                r.poisoned = true;
+            let Some(body) = visible_macro(name, *pos, env, r) else {
                 return;
             };
             if r.path.iter().any(|p| p == name) {
@@ -521,11 +558,54 @@ fn resolve_macros(e: &mut Expr, env: &MacroEnv<'_>, r: &mut Resolution) {
             }
             r.budget -= size;
             r.path.push(name.clone());
-            let mut new = body.clone();
-            resolve_macros(&mut new, env, r);
+            check_macros(body, env, r);
             r.resolved.insert(name.clone());
             r.path.pop();
-            *e = new;
+        }
+        Expr::Unary { .. } | Expr::Binary { .. } => {}
+    }
+}
+
+/// The body of the macro `name` refers to, if it is visible and compiled; records an unknown
+/// or poisoned reference in `r` otherwise.
+fn visible_macro<'e>(
+    name: &str,
+    pos: peregrine_filter::ast::Pos,
+    env: &MacroEnv<'e>,
+    r: &mut Resolution,
+) -> Option<&'e Expr> {
+    let found = env.col.macros.position(name).and_then(|i| {
+        let info = &env.col.macros.items[i];
+        (info.index < env.visibility).then_some(i)
+    });
+    let Some(i) = found else {
+        r.unknown.push((name.to_string(), pos));
+        return None;
+    };
+    let body = env.macros.get(i).and_then(|m| m.condition.as_deref());
+    if body.is_none() {
+        r.poisoned = true;
+    }
+    body
+}
+
+/// Replaces every macro reference by a copy of the macro's body, recursively. Only called
+/// after [`check_macros`] found no error, so every reference resolves.
+fn substitute_macros(e: &mut Expr, env: &MacroEnv<'_>) {
+    match e {
+        Expr::And(children, _) | Expr::Or(children, _) => {
+            for c in children {
+                substitute_macros(c, env);
+            }
+        }
+        Expr::Not(child, _) => substitute_macros(child, env),
+        Expr::Identifier(name, pos) => {
+            let mut scratch = Resolution::default();
+            if let Some(body) = visible_macro(name, *pos, env, &mut scratch) {
+                let mut new = body.clone();
+                substitute_macros(&mut new, env);
+                *e = new;
+            }
         }
         Expr::Unary { .. } | Expr::Binary { .. } => {}
     }
@@ -703,11 +783,11 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             &m.cond_ctx,
         ) {
             Ok((e, text)) => {
-                sources.texts.push(text);
+                sources.texts.push(caches.intern(&text));
                 Some(e)
             }
             Err((code, msg, ctx)) => {
-                sources.texts.push(String::new());
+                sources.texts.push(caches.intern(""));
                 res.error(code, msg, &ctx);
                 None
             }
@@ -732,20 +812,39 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
                 continue;
             }
         }
-        // Clone, not take: while a macro resolves, its own unresolved body must stay visible
-        // so that a reference loop through it is detected (as Falco does).
-        let Some(mut cond) = out.macros[i].condition.clone() else {
+        // While a macro resolves, its own unresolved body stays visible so that a reference
+        // loop through it is detected (as Falco does).
+        let Some(body) = out.macros[i].condition.clone() else {
             continue;
         };
         let mut r = Resolution::default();
-        {
-            let env = MacroEnv {
-                col,
-                macros: &out.macros,
-                visibility: info.visibility,
-            };
-            resolve_macros(&mut cond, &env, &mut r);
-        }
+        let env = MacroEnv {
+            col,
+            macros: &out.macros,
+            visibility: info.visibility,
+        };
+        check_macros(&body, &env, &mut r);
+        // The resolved body, from the cache when an earlier compile resolved the same texts;
+        // `Err(())` when it nests too deeply.
+        let cond = if resolution_error(&r).is_none() && !r.poisoned && !r.too_large {
+            let key = resolution_key(sources.texts[i], &r.resolved, col, &sources, caches);
+            Some(match caches.macros.get(&key) {
+                Some(ast) => Ok(Arc::clone(ast)),
+                None => {
+                    let mut cond = Expr::clone(&body);
+                    substitute_macros(&mut cond, &env);
+                    if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
+                        Err(())
+                    } else {
+                        let cond = Arc::new(cond);
+                        caches.macros.insert(key, Arc::clone(&cond));
+                        Ok(cond)
+                    }
+                }
+            })
+        } else {
+            None
+        };
         for name in &r.resolved {
             if let Some(j) = col.macros.position(name) {
                 out.macros[j].used = true;
@@ -773,12 +872,14 @@ pub(crate) fn compile(col: &Collector, res: &mut LoadResult, caches: &mut Caches
             out.macros[i].condition = None;
             continue;
         }
-        if expr_depth(&cond) > MAX_RESOLVED_DEPTH {
-            res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
-            out.macros[i].condition = None;
-            continue;
+        match cond {
+            Some(Ok(cond)) => out.macros[i].condition = Some(cond),
+            Some(Err(())) => {
+                res.error(ErrorCode::CompileCondition, too_deep(), &info.cond_ctx);
+                out.macros[i].condition = None;
+            }
+            None => {}
         }
-        out.macros[i].condition = Some(cond);
     }
 
     for r in col.rules.iter() {
@@ -864,7 +965,7 @@ fn compile_rule(
     }
 
     let mut lists_used = BTreeSet::new();
-    let (mut ast, text) = match parse_condition(
+    let (parsed, text) = match parse_condition(
         caches,
         &condition,
         &mut out.lists,
@@ -879,14 +980,12 @@ fn compile_rule(
         }
     };
     let mut resolution = Resolution::default();
-    {
-        let env = MacroEnv {
-            col,
-            macros: &out.macros,
-            visibility: u32::MAX,
-        };
-        resolve_macros(&mut ast, &env, &mut resolution);
-    }
+    let env = MacroEnv {
+        col,
+        macros: &out.macros,
+        visibility: u32::MAX,
+    };
+    check_macros(&parsed, &env, &mut resolution);
     if let Some((msg, pos)) = resolution_error(&resolution) {
         let ctx = r.ctx.in_condition(
             pos.idx as usize,
@@ -909,22 +1008,46 @@ fn compile_rule(
         res.error(ErrorCode::CompileCondition, too_large(), &r.cond_ctx);
         return None;
     }
-    if expr_depth(&ast) > MAX_RESOLVED_DEPTH {
-        res.error(ErrorCode::CompileCondition, too_deep(), &r.cond_ctx);
-        return None;
-    }
-
-    let mut na = false;
-    let mut deprecated = BTreeSet::new();
-    condition_warnings(&ast, &mut na, &mut deprecated);
-    if na {
+    let text_id = caches.intern(&text);
+    let key = resolution_key(text_id, &resolution.resolved, col, sources, caches);
+    let resolved = match caches.resolved.entry(key) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let env = MacroEnv {
+                col,
+                macros: &out.macros,
+                visibility: u32::MAX,
+            };
+            let mut ast = Expr::clone(&parsed);
+            substitute_macros(&mut ast, &env);
+            if expr_depth(&ast) > MAX_RESOLVED_DEPTH {
+                res.error(ErrorCode::CompileCondition, too_deep(), &r.cond_ctx);
+                return None;
+            }
+            let mut unsafe_na = false;
+            let mut deprecated = BTreeSet::new();
+            condition_warnings(&ast, &mut unsafe_na, &mut deprecated);
+            let compiled = adapter::compile(&ast).map(|c| CompiledCondition {
+                filter: Arc::new(c.filter),
+                warnings: c.warnings,
+                event_types: adapter::event_types(&ast),
+            });
+            v.insert(ResolvedCondition {
+                ast: Arc::new(ast),
+                unsafe_na,
+                deprecated,
+                compiled,
+            })
+        }
+    };
+    if resolved.unsafe_na {
         res.warn(
             WarningCode::UnsafeNaCheck,
             "comparing a field value with <NA> is unsafe and can lead to unpredictable behavior of the rule condition. If you need to check for the existence of a field, consider using the 'exists' operator instead.",
             &r.cond_ctx,
         );
     }
-    for name in deprecated {
+    for name in &resolved.deprecated {
         res.warn(
             WarningCode::DeprecatedItem,
             format!(
@@ -935,15 +1058,14 @@ fn compile_rule(
         );
     }
 
-    let key = resolution_key(&text, &resolution.resolved, col, sources);
-    let compiled = match caches.compile(key, &ast) {
+    let compiled = match &resolved.compiled {
         Ok(c) => c,
         Err(e) => {
-            let ctx = cond_ctx_at(&r.cond_ctx, &e, &condition);
+            let ctx = cond_ctx_at(&r.cond_ctx, e, &condition);
             if err_is_unknown_type_or_field(&e.message) && r.skip_if_unknown_filter {
-                res.warn(WarningCode::UnknownFilter, e.message, &ctx);
+                res.warn(WarningCode::UnknownFilter, e.message.clone(), &ctx);
             } else {
-                res.error(ErrorCode::CompileCondition, e.message, &ctx);
+                res.error(ErrorCode::CompileCondition, e.message.clone(), &ctx);
             }
             return None;
         }
@@ -970,8 +1092,8 @@ fn compile_rule(
         tags: r.tags.clone(),
         source: r.source.clone(),
         condition_text: r.cond.clone(),
-        condition: ast,
-        filter: compiled.filter,
+        condition: Arc::clone(&resolved.ast),
+        filter: Arc::clone(&compiled.filter),
         output,
         format,
         event_types,

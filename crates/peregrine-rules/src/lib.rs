@@ -8,6 +8,9 @@
 //!   YAML 1.2 (so `comps: [=, in]` loads like yaml-cpp reads it, where PyYAML-style 1.1 parsers
 //!   fail), and gives a position for every node, which Falco's error contexts need. We build a
 //!   small positioned tree with bounded depth and size; all scalars stay strings, as in yaml-cpp.
+//!   Texts in the plain subset rules files use take a byte-level fast path (`yaml::fast`) that
+//!   builds the same tree several times faster; everything else, and every error, goes
+//!   through yaml-rust2.
 //! - **Falco's pipeline, stage for stage**: items are collected across files with Falco's
 //!   redefinition/append rules ([`collector`]), then the whole collection is compiled
 //!   ([`compiler`]): lists substituted textually, exceptions compiled to condition text, macros
@@ -18,6 +21,8 @@
 //! - Like Falco, each loaded content is validated by compiling everything collected so far, so
 //!   its [`LoadResult`] holds the same problems `falco -V a -V b` shows for it;
 //!   [`Loader::compile_once`] trades that for a single compile at the end (start-up speed).
+//!   The loader's caches (parsed and resolved conditions shared as `Arc`, compiled filters,
+//!   output formats) make the repeated compiles cheap; see `BENCHMARKS.md`.
 //!
 //! ```
 //! use peregrine_filter::testing::SyntheticEvent;

@@ -287,7 +287,7 @@ impl RuleSet {
                     "info": {"name": m.name},
                     "details": {
                         "used": m.used,
-                        "condition_compiled": m.condition.as_ref().map(crate::adapter::render),
+                        "condition_compiled": m.condition.as_deref().map(crate::adapter::render),
                     }
                 })
             })

@@ -9,6 +9,8 @@
 //! The builder is iterative and bounded (nesting depth, node count after alias expansion), so a
 //! hostile file is refused with an error instead of exhausting the stack or memory.
 
+mod fast;
+
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
@@ -151,7 +153,27 @@ pub struct YamlError {
 }
 
 /// Parses every document of `text`. An empty stream yields no documents.
+///
+/// Texts in the plain subset rules files are written in take the fast path ([`fast`]); any
+/// other text, and every error, goes through yaml-rust2. Debug builds (all tests) parse each
+/// fast-path text again with yaml-rust2 and insist on the same tree.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
+    if let Some(docs) = fast::parse(text) {
+        #[cfg(debug_assertions)]
+        {
+            let reference = parse_reference(text);
+            debug_assert!(
+                reference.as_ref() == Ok(&docs),
+                "fast YAML path disagrees with yaml-rust2 on {text:?}:\nfast: {docs:?}\nreference: {reference:?}"
+            );
+        }
+        return Ok(docs);
+    }
+    parse_reference(text)
+}
+
+/// yaml-rust2's reading of `text`, with yaml-cpp's tolerance of under-indented flow lines.
+fn parse_reference(text: &str) -> Result<Vec<Node>, YamlError> {
     match parse_with(text, Offsets::new(text)) {
         // yaml-cpp accepts flow collections whose continuation lines (typically the closing
         // `]`) are not indented past their key; YAML 1.2 and yaml-rust2 do not. Retry once

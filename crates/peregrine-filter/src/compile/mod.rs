@@ -871,8 +871,7 @@ fn single_matcher(op: Op, lit: Lit) -> Result<Matcher, String> {
             }
         }
         Op::Contains | Op::BContains => Matcher::contains(&bytes(lit)?),
-        Op::IContains => Matcher::ac(&[bytes(lit)?], AcMode::Contains, true)
-            .ok_or("filter error: value too large for 'icontains'")?,
+        Op::IContains => Matcher::icontains(&bytes(lit)?),
         Op::StartsWith | Op::BStartsWith => Matcher::StartsWith(bytes(lit)?),
         Op::EndsWith => Matcher::EndsWith(bytes(lit)?),
         Op::Glob => {
