@@ -19,6 +19,7 @@
 //!   very code the live agent runs.
 
 pub mod capture_file;
+pub mod extra;
 pub mod interest;
 pub mod replay;
 mod stats;
@@ -63,11 +64,31 @@ impl Default for Settings {
 pub struct Engine {
     rules: RuleSet,
     settings: Settings,
+    extras: extra::Extras,
 }
 
 impl Engine {
     pub fn new(rules: RuleSet, settings: Settings) -> Engine {
-        Engine { rules, settings }
+        Engine {
+            rules,
+            settings,
+            extras: extra::Extras::default(),
+        }
+    }
+
+    /// An engine whose alerts carry Falco's `append_output` additions; fails when an extra
+    /// output or field does not compile for a rule it applies to.
+    pub fn with_append_output(
+        rules: RuleSet,
+        settings: Settings,
+        append: &[extra::AppendOutput],
+    ) -> Result<Engine, extra::ExtraOutputError> {
+        let extras = extra::Extras::compile(&rules, append)?;
+        Ok(Engine {
+            rules,
+            settings,
+            extras,
+        })
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -130,6 +151,8 @@ pub struct Match<'a> {
     pub output: &'a str,
     /// Falco's `output_fields`: each field of the output format with its typed value.
     pub output_fields: &'a [(String, OutputValue)],
+    /// `append_output` `extra_fields`: they join `output_fields` in the JSON only.
+    pub extra_fields: &'a [(String, OutputValue)],
 }
 
 /// Receives the matches of the pipeline (the outputs crate, a test collector, a counter).
@@ -271,14 +294,22 @@ impl Pipeline {
             };
             self.stats.count_match(idx);
             self.output.clear();
-            let format = rule.output_format();
+            let format = engine
+                .extras
+                .format(idx as usize)
+                .unwrap_or_else(|| rule.output_format());
             format.render(&mut src, &mut self.values, &mut self.output);
             let fields = format.values(&mut src, &mut self.values);
+            let mut extra_fields = Vec::new();
+            engine
+                .extras
+                .fields(idx as usize, &mut src, &mut self.values, &mut extra_fields);
             sink.alert(&Match {
                 time_ns: ev.ts,
                 rule,
                 output: &self.output,
                 output_fields: &fields,
+                extra_fields: &extra_fields,
             });
         }
     }

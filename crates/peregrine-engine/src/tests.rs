@@ -174,3 +174,118 @@ fn reload_swaps_rules_between_events_and_keeps_state() {
     assert_eq!(p.stats().reloads, 1);
     assert_eq!(p.stats().events, 3);
 }
+
+/// The engine of [`RULES`] with `append` compiled in.
+fn engine_with(append: &[extra::AppendOutput]) -> Result<Engine, extra::ExtraOutputError> {
+    let mut l = Loader::new();
+    l.load_str("rules.yaml", RULES);
+    let (rules, res) = l.finish();
+    assert!(res.successful(), "{}", res.as_text());
+    Engine::with_append_output(rules, Settings::default(), append)
+}
+
+#[test]
+fn append_output_follows_match_conditions_in_order() {
+    use extra::{AppendOutput, ExtraField};
+    let entry =
+        |source: Option<&str>, tags: &[&str], rule: Option<&str>, text: &str| AppendOutput {
+            source: source.map(str::to_string),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            rule: rule.map(str::to_string),
+            extra_output: Some(text.to_string()),
+            extra_fields: Vec::new(),
+        };
+    let fields = AppendOutput {
+        extra_fields: vec![
+            ExtraField::Field("fd.num".into()),
+            ExtraField::Formatted {
+                key: "site".into(),
+                format: "eu-1".into(),
+            },
+            ExtraField::Formatted {
+                key: "who".into(),
+                format: "%fd.name@%proc.name".into(),
+            },
+        ],
+        ..entry(None, &["filesystem"], None, "")
+    };
+    let append = [
+        entry(Some("syscall"), &[], None, "A=%fd.num"),
+        entry(Some("k8s_audit"), &[], None, "never"),
+        entry(None, &["filesystem"], None, "B"),
+        entry(None, &["filesystem", "other"], None, "never"),
+        entry(None, &[], Some("Any openat"), "C=%evt.type"),
+        fields,
+    ];
+    let engine = engine_with(&append).expect("compiles");
+    let mut p = Pipeline::new(Arc::new(engine), no_proc());
+    // (rule, output, output_fields keys, extra fields)
+    let mut seen = Vec::new();
+    let mut sink = |m: &Match<'_>| {
+        seen.push((
+            m.rule.name.clone(),
+            m.output.to_string(),
+            m.output_fields
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>(),
+            m.extra_fields.to_vec(),
+        ))
+    };
+    p.process_record(&openat(1, 7, 3, "/etc/shadow"), 0, &mut sink);
+    p.process_record(&openat(2, 7, 4, "/tmp/x"), 0, &mut sink);
+    let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "Read shadow".to_string(),
+                "shadow opened by  (fd=3 file=/etc/shadow) A=3 B".to_string(),
+                keys(&["proc.name", "fd.num", "fd.name"]),
+                vec![
+                    ("fd.num".to_string(), OutputValue::Int(3)),
+                    ("site".to_string(), OutputValue::Str("eu-1".into())),
+                    ("who".to_string(), OutputValue::Str("/etc/shadow@".into())),
+                ],
+            ),
+            (
+                "Any openat".to_string(),
+                "open /tmp/x A=4 C=openat".to_string(),
+                keys(&["fd.name", "fd.num", "evt.type"]),
+                Vec::new(),
+            ),
+        ]
+    );
+}
+
+#[test]
+fn append_output_errors_name_rule_and_format() {
+    use extra::{AppendOutput, ExtraField};
+    for (entry, rule, bad) in [
+        (
+            AppendOutput {
+                extra_output: Some("x=%proc.nope".into()),
+                ..AppendOutput::default()
+            },
+            "Read shadow",
+            "%proc.nope",
+        ),
+        (
+            AppendOutput {
+                rule: Some("Any openat".into()),
+                extra_fields: vec![ExtraField::Field("no.such".into())],
+                ..AppendOutput::default()
+            },
+            "Any openat",
+            "no.such",
+        ),
+    ] {
+        let err = engine_with(&[entry]).expect_err("invalid field");
+        assert_eq!(err.rule, rule);
+        let text = err.to_string();
+        assert!(
+            text.contains(bad) && text.contains("invalid formatting token"),
+            "{text}"
+        );
+    }
+}

@@ -27,6 +27,9 @@ pub struct OutputsConfig {
     pub rate: RateLimit,
     pub stdout: SinkConfig<()>,
     pub syslog: SinkConfig<()>,
+    /// `syslog_output.socket`: Peregrine's extension naming the local syslog socket (tests,
+    /// containers with a relocated `/dev/log`).
+    pub syslog_socket: String,
     pub file: SinkConfig<FileConfig>,
     pub program: SinkConfig<ProgramConfig>,
     pub http: SinkConfig<HttpConfig>,
@@ -68,6 +71,7 @@ impl Default for OutputsConfig {
             rate: RateLimit::default(),
             stdout: sink(true, ()),
             syslog: sink(true, ()),
+            syslog_socket: crate::syslog::DEV_LOG.to_string(),
             file: sink(
                 false,
                 FileConfig {
@@ -127,6 +131,7 @@ impl OutputsConfig {
         }
         sink(root, "stdout_output", &mut c.stdout)?;
         sink(root, "syslog_output", &mut c.syslog)?;
+        read_string(root, "syslog_output.socket", &mut c.syslog_socket)?;
         sink(root, "file_output", &mut c.file)?;
         read_string(root, "file_output.filename", &mut c.file.settings.filename)?;
         read_bool(
@@ -193,7 +198,11 @@ impl OutputsConfig {
         }
         if self.syslog.enabled {
             add(
-                Box::new(SyslogOutput::falco_default()),
+                Box::new(SyslogOutput::new(
+                    &self.syslog_socket,
+                    "falco",
+                    crate::syslog::FACILITY_USER,
+                )),
                 self.syslog.min_priority,
             );
         }

@@ -115,9 +115,10 @@ fn reload_thread(
                 } else {
                     "a watched file changed"
                 };
-                match reload() {
-                    Ok(rules) => {
-                        let engine = engine_for(&config, rules);
+                match reload()
+                    .and_then(|rules| engine_for(&config, rules).map_err(|e| e.to_string()))
+                {
+                    Ok(engine) => {
                         let active = engine.rules().active_count();
                         handle.swap(engine);
                         log::info!("{why}: rules reloaded, {active} rules active");
@@ -135,26 +136,33 @@ fn reload_thread(
 struct Dispatch<'a> {
     outputs: &'a Dispatcher,
     hostname: String,
+    /// `static_fields`, added to every alert after the rule's extra fields.
+    static_fields: Vec<(String, OutputValue)>,
     /// Set by SIGUSR1. Outputs reopen "before their next write" anyway, so passing the request
     /// on when the next alert arrives is equivalent and keeps the dispatcher on one thread.
     reopen: Arc<AtomicBool>,
 }
 
 impl<'a> Dispatch<'a> {
-    fn new(outputs: &'a Dispatcher) -> Result<Self> {
+    fn new(outputs: &'a Dispatcher, config: &Config) -> Result<Self> {
         let reopen = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(SIGUSR1, reopen.clone())
             .context("installing the SIGUSR1 handler")?;
         Ok(Dispatch {
             outputs,
             hostname: peregrine_outputs::hostname(),
+            static_fields: config
+                .static_fields
+                .iter()
+                .map(|(k, v)| (k.clone(), OutputValue::Str(v.clone())))
+                .collect(),
             reopen,
         })
     }
 }
 
 /// The outputs crate's alert for one engine match.
-fn to_alert(m: &Match<'_>, hostname: &str) -> Alert {
+fn to_alert(m: &Match<'_>, hostname: &str, static_fields: &[(String, OutputValue)]) -> Alert {
     Alert {
         time_ns: m.time_ns,
         rule: m.rule.name.clone(),
@@ -164,7 +172,12 @@ fn to_alert(m: &Match<'_>, hostname: &str) -> Alert {
         tags: m.rule.tags.iter().cloned().collect(),
         output: m.output.to_string(),
         output_fields: m.output_fields.to_vec(),
-        extra_fields: Vec::new(),
+        extra_fields: m
+            .extra_fields
+            .iter()
+            .chain(static_fields)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -174,7 +187,8 @@ impl AlertSink for Dispatch<'_> {
             log::info!("SIGUSR1: reopening outputs");
             self.outputs.reopen();
         }
-        self.outputs.enqueue(to_alert(m, &self.hostname));
+        self.outputs
+            .enqueue(to_alert(m, &self.hostname, &self.static_fields));
     }
 }
 
@@ -240,8 +254,12 @@ fn shutdown_outputs(outputs: Dispatcher) {
     }
 }
 
-fn engine_for(config: &Config, rules: RuleSet) -> Engine {
-    Engine::new(
+/// The engine for `rules` under `config`; fails when an `append_output` entry does not compile.
+fn engine_for(
+    config: &Config,
+    rules: RuleSet,
+) -> std::result::Result<Engine, peregrine_engine::extra::ExtraOutputError> {
+    Engine::with_append_output(
         rules,
         Settings {
             matching: match config.rule_matching {
@@ -250,6 +268,7 @@ fn engine_for(config: &Config, rules: RuleSet) -> Engine {
             },
             ..Settings::default()
         },
+        &config.append_output,
     )
 }
 
@@ -279,14 +298,14 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let (None, EngineKind::Replay { .. }) = (&replay, &args.config.engine) {
         anyhow::bail!("engine.kind=replay needs engine.replay.capture_file");
     }
-    let engine = engine_for(args.config, args.rules);
+    let engine = engine_for(args.config, args.rules)?;
     let outputs = args
         .config
         .outputs
         .build()
         .context("starting the outputs")?;
     if let Some(file) = replay {
-        let mut sink = Dispatch::new(&outputs)?;
+        let mut sink = Dispatch::new(&outputs, args.config)?;
         let result = replay_file(Arc::new(engine), &file, &mut sink);
         drop(sink);
         // Deliver what matched even if the capture ended in an error.
@@ -338,7 +357,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         engine.rules().active_count()
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut sink = Dispatch::new(&outputs)?;
+    let mut sink = Dispatch::new(&outputs, args.config)?;
     let mut drops = DropWatch::new(&args.config.syscall_event_drops);
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.

@@ -194,6 +194,12 @@ impl HiArgs {
         if low.unbuffered {
             tree.apply_option("buffered_outputs=false")?;
         }
+        // The agent's own logging obeys the file and -o before the rest is interpreted, so
+        // that what interpreting it logs already follows `log_level`; a bad value is
+        // reported by `Config::from_tree` just below.
+        if let Ok(log) = crate::config::LogConfig::from_root(&tree.expanded_root()) {
+            crate::logging::configure(&log);
+        }
         let (config, warnings) = Config::from_tree(&tree)?;
         for source in &low.disable_source {
             if source != "syscall" {

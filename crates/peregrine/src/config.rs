@@ -7,6 +7,7 @@
 //! typed layer has a single place where values are checked. The cost is that a bad value is
 //! reported against its key, not against the `-o` argument that set it.
 
+use peregrine_engine::extra::{AppendOutput, ExtraField};
 use peregrine_outputs::OutputsConfig;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -74,8 +75,16 @@ impl ConfigTree {
         }
     }
 
+    #[cfg(test)]
     pub fn root(&self) -> &Value {
         &self.root
+    }
+
+    /// The tree with `${VAR}` references replaced by the environment's values.
+    pub fn expanded_root(&self) -> Value {
+        let mut root = self.root.clone();
+        expand_env(&mut root, &|name| std::env::var(name).ok());
+        root
     }
 
     /// Applies one `-o KEY=VALUE` argument. Like Falco, the value is a plain string unless it is
@@ -317,6 +326,222 @@ pub struct Config {
     pub syscall_event_drops: EventDrops,
     /// Falco's rule-triggered capture (`capture`).
     pub capture: RuleCapture,
+    /// `append_output` entries, in order.
+    pub append_output: Vec<AppendOutput>,
+    /// `static_fields`: key/value pairs every alert carries in `output_fields`.
+    pub static_fields: Vec<(String, String)>,
+    /// `log_level`, `log_stderr`, `log_syslog`: the agent's own log lines.
+    pub logging: LogConfig,
+}
+
+/// Falco's `log_level` names, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Emergency,
+    Alert,
+    Critical,
+    Error,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "emergency" => LogLevel::Emergency,
+            "alert" => LogLevel::Alert,
+            "critical" => LogLevel::Critical,
+            "error" => LogLevel::Error,
+            "warning" => LogLevel::Warning,
+            "notice" => LogLevel::Notice,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// Where and how much the agent logs about itself (not alerts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `None` keeps the command line's choice (`-v`, `PEREGRINE_LOG`).
+    pub level: Option<LogLevel>,
+    pub stderr: bool,
+    /// Falco's default is on; Peregrine logs to syslog only when asked, so that command-line
+    /// uses (`-L`, `--dry-run`) never write to the system log.
+    pub syslog: bool,
+    /// Where syslog lines go: `syslog_output.socket` (Peregrine's extension, for tests and
+    /// containers with a non-standard socket), else `/dev/log`.
+    pub syslog_socket: PathBuf,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: None,
+            stderr: true,
+            syslog: false,
+            syslog_socket: PathBuf::from(peregrine_outputs::syslog::DEV_LOG),
+        }
+    }
+}
+
+impl LogConfig {
+    /// Reads the `log_*` keys of an (expanded) configuration tree.
+    pub fn from_root(root: &Value) -> Result<LogConfig, ConfigError> {
+        let mut out = LogConfig::default();
+        if let Some(v) = root.get("log_level") {
+            let s = string("log_level", v)?;
+            out.level = Some(LogLevel::parse(&s).ok_or_else(|| ConfigError::Value {
+                key: "log_level".into(),
+                reason: format!("unknown log level '{s}'"),
+            })?);
+        }
+        if let Some(v) = root.get("log_stderr") {
+            out.stderr = boolean("log_stderr", v)?;
+        }
+        if let Some(v) = root.get("log_syslog") {
+            out.syslog = boolean("log_syslog", v)?;
+        }
+        if let Some(v) = root.get("syslog_output").and_then(|s| s.get("socket")) {
+            out.syslog_socket = PathBuf::from(string("syslog_output.socket", v)?);
+        }
+        Ok(out)
+    }
+}
+
+fn append_output(value: &Value) -> Result<Vec<AppendOutput>, ConfigError> {
+    const KEY: &str = "append_output";
+    let err = |i: usize, reason: &str| ConfigError::Value {
+        key: format!("{KEY}[{i}]"),
+        reason: reason.to_string(),
+    };
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Null => return Ok(Vec::new()),
+        _ => {
+            return Err(ConfigError::Value {
+                key: KEY.into(),
+                reason: "expected a list of entries".into(),
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(entry) = item else {
+            return Err(err(i, "each entry must be a mapping"));
+        };
+        let mut a = AppendOutput::default();
+        if let Some(m) = entry.get("match").filter(|m| !m.is_null()) {
+            let Value::Object(m) = m else {
+                return Err(err(i, "'match' must be a mapping"));
+            };
+            if let Some(v) = m.get("source") {
+                a.source = Some(string(&format!("{KEY}[{i}].match.source"), v)?);
+            }
+            if let Some(v) = m.get("rule") {
+                a.rule = Some(string(&format!("{KEY}[{i}].match.rule"), v)?);
+            }
+            match m.get("tags") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(tags)) => {
+                    for t in tags {
+                        a.tags.insert(string(&format!("{KEY}[{i}].match.tags"), t)?);
+                    }
+                }
+                Some(_) => return Err(err(i, "'match.tags' must be a list")),
+            }
+        }
+        if let Some(v) = entry.get("extra_output") {
+            a.extra_output = Some(string(&format!("{KEY}[{i}].extra_output"), v)?);
+        }
+        match entry.get("extra_fields") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(fields)) => {
+                for f in fields {
+                    let field =
+                        match f {
+                            Value::Object(kv) if kv.len() == 1 => {
+                                let Some((k, v)) = kv.iter().next() else {
+                                    continue;
+                                };
+                                ExtraField::Formatted {
+                                    key: k.clone(),
+                                    format: string(&format!("{KEY}[{i}].extra_fields.{k}"), v)?,
+                                }
+                            }
+                            Value::String(name) => ExtraField::Field(name.clone()),
+                            _ => return Err(err(
+                                i,
+                                "each extra field must be a field name or a single 'key: value'",
+                            )),
+                        };
+                    let key = match &field {
+                        ExtraField::Field(k) | ExtraField::Formatted { key: k, .. } => k,
+                    };
+                    // Falco refuses an entry that defines a key twice.
+                    if a.extra_fields.iter().any(|f| match f {
+                        ExtraField::Field(k) | ExtraField::Formatted { key: k, .. } => k == key,
+                    }) {
+                        return Err(err(i, &format!("extra field '{key}' is defined twice")));
+                    }
+                    a.extra_fields.push(field);
+                }
+            }
+            Some(_) => return Err(err(i, "'extra_fields' must be a list")),
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+fn static_fields(value: &Value) -> Result<Vec<(String, String)>, ConfigError> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), string(&format!("static_fields.{k}"), v)?)))
+            .collect(),
+        _ => Err(ConfigError::Value {
+            key: "static_fields".into(),
+            reason: "expected a mapping of names to values".into(),
+        }),
+    }
+}
+
+/// Expands `${VAR}` in every string of the tree as Falco's configuration loader does (an
+/// unset variable expands to nothing; `$${` stands for a literal `${`).
+fn expand_env(value: &mut Value, env: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::String(s) if s.contains("${") => *s = expand_str(s, env),
+        Value::Array(items) => items.iter_mut().for_each(|v| expand_env(v, env)),
+        Value::Object(map) => map.values_mut().for_each(|v| expand_env(v, env)),
+        _ => {}
+    }
+}
+
+fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("${") {
+        if rest[..at].ends_with('$') {
+            // `$${`: keep a literal `${`.
+            out.push_str(&rest[..at - 1]);
+            out.push_str("${");
+            rest = &rest[at + 2..];
+            continue;
+        }
+        let Some(close) = rest[at + 2..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(&env(&rest[at + 2..at + 2 + close]).unwrap_or_default());
+        rest = &rest[at + 2 + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Which rules start a capture (`capture.mode`).
@@ -436,6 +661,9 @@ impl Default for Config {
             metrics_include_empty_values: false,
             syscall_event_drops: EventDrops::default(),
             capture: RuleCapture::default(),
+            append_output: Vec::new(),
+            static_fields: Vec::new(),
+            logging: LogConfig::default(),
         }
     }
 }
@@ -460,7 +688,6 @@ const OUTPUT_KEYS: &[&str] = &[
 
 /// Falco configuration keys Peregrine accepts but does not act on yet.
 const IGNORED_FALCO_KEYS: &[&str] = &[
-    "append_output",
     "buffer_format_base64",
     "config_files",
     "container_engines",
@@ -469,13 +696,9 @@ const IGNORED_FALCO_KEYS: &[&str] = &[
     "grpc_output",
     "libs_logger",
     "load_plugins",
-    "log_level",
-    "log_stderr",
-    "log_syslog",
     "output_timeout",
     "plugins",
     "plugins_hostinfo",
-    "static_fields",
     "syscall_event_timeouts",
 ];
 
@@ -485,8 +708,10 @@ impl Config {
     pub fn from_tree(tree: &ConfigTree) -> Result<(Config, Vec<String>), ConfigError> {
         let mut cfg = Config::default();
         let mut warnings = Vec::new();
-        cfg.outputs = OutputsConfig::from_tree(tree.root())?;
-        let Value::Object(map) = tree.root() else {
+        let root = tree.expanded_root();
+        cfg.outputs = OutputsConfig::from_tree(&root)?;
+        cfg.logging = LogConfig::from_root(&root)?;
+        let Value::Object(map) = &root else {
             return Ok((cfg, warnings));
         };
         for (key, value) in map {
@@ -522,6 +747,9 @@ impl Config {
                 }
                 "syscall_event_drops" => cfg.syscall_event_drops = event_drops(value)?,
                 "capture" => cfg.capture = rule_capture(value)?,
+                "append_output" => cfg.append_output = append_output(value)?,
+                "static_fields" => cfg.static_fields = static_fields(value)?,
+                "log_level" | "log_stderr" | "log_syslog" => {}
                 "metrics" => {
                     if let Some(v) = value.get("enabled") {
                         cfg.metrics_enabled = boolean("metrics.enabled", v)?;
@@ -923,5 +1151,145 @@ frobnicate: 1
         );
         assert_eq!(Priority::parse("nope"), None);
         assert!(Priority::Emergency < Priority::Debug);
+    }
+
+    #[test]
+    fn append_output_entries_parse_like_falco() {
+        let read = |yaml: &str| {
+            Config::from_tree(&ConfigTree::from_yaml_str(yaml, "t")?).map(|(c, _)| c.append_output)
+        };
+        let parsed = read(
+            "append_output:
+  - match: {source: syscall, tags: [a, b], rule: R}
+    extra_output: 'on CPU %evt.cpu'
+    extra_fields: [{home: '/root'}, evt.hostname]
+  - extra_output: plain
+",
+        )
+        .expect("valid");
+        assert_eq!(
+            parsed,
+            vec![
+                AppendOutput {
+                    source: Some("syscall".into()),
+                    tags: ["a", "b"].iter().map(|t| t.to_string()).collect(),
+                    rule: Some("R".into()),
+                    extra_output: Some("on CPU %evt.cpu".into()),
+                    extra_fields: vec![
+                        ExtraField::Formatted {
+                            key: "home".into(),
+                            format: "/root".into()
+                        },
+                        ExtraField::Field("evt.hostname".into()),
+                    ],
+                },
+                AppendOutput {
+                    extra_output: Some("plain".into()),
+                    ..AppendOutput::default()
+                },
+            ]
+        );
+        assert_eq!(read("append_output:").expect("empty"), Vec::new());
+        // (bad value, key named in the error)
+        for (bad, key) in [
+            ("append_output: x", "append_output"),
+            ("append_output: [x]", "append_output[0]"),
+            ("append_output: [{match: x}]", "append_output[0]"),
+            (
+                "append_output: [{}, {match: {tags: t}}]",
+                "append_output[1]",
+            ),
+            ("append_output: [{extra_fields: x}]", "append_output[0]"),
+            ("append_output: [{extra_fields: [[x]]}]", "append_output[0]"),
+            (
+                "append_output: [{extra_fields: [{a: 1, b: 2}]}]",
+                "append_output[0]",
+            ),
+            (
+                "append_output: [{extra_fields: [a, {a: x}]}]",
+                "append_output[0]",
+            ),
+            (
+                "append_output: [{extra_output: [x]}]",
+                "append_output[0].extra_output",
+            ),
+        ] {
+            match read(bad) {
+                Err(ConfigError::Value { key: k, .. }) => assert_eq!(k, key, "{bad}"),
+                other => panic!("{bad}: expected a value error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn static_fields_and_log_keys() {
+        let (cfg, warnings) = Config::from_tree(
+            &ConfigTree::from_yaml_str(
+                "static_fields: {b: x, a: 2}\nlog_level: NOTICE\nlog_stderr: false\nlog_syslog: true\nsyslog_output: {socket: /tmp/s}",
+                "t",
+            )
+            .expect("yaml"),
+        )
+        .expect("valid");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            cfg.static_fields,
+            vec![("a".into(), "2".into()), ("b".into(), "x".into())]
+        );
+        assert_eq!(
+            cfg.logging,
+            LogConfig {
+                level: Some(LogLevel::Notice),
+                stderr: false,
+                syslog: true,
+                syslog_socket: PathBuf::from("/tmp/s"),
+            }
+        );
+        assert_eq!(Config::default().logging, LogConfig::default());
+        for bad in [
+            "static_fields: [a]",
+            "static_fields: {a: [1]}",
+            "log_level: loud",
+            "log_stderr: maybe",
+        ] {
+            let tree = ConfigTree::from_yaml_str(bad, "t").expect("yaml");
+            assert!(Config::from_tree(&tree).is_err(), "{bad}");
+        }
+        let names = [
+            "emergency",
+            "alert",
+            "critical",
+            "error",
+            "warning",
+            "notice",
+            "info",
+            "debug",
+        ];
+        let levels: Vec<_> = names.iter().filter_map(|n| LogLevel::parse(n)).collect();
+        assert!(levels.len() == names.len() && levels.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(LogLevel::parse("informational"), None);
+    }
+
+    #[test]
+    fn env_references_expand_like_falco() {
+        let env = |name: &str| match name {
+            "HOME" => Some("/root".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        for (text, expected) in [
+            ("${HOME}", "/root"),
+            ("a-${HOME}-b", "a-/root-b"),
+            ("${UNSET}x", "x"),
+            ("${EMPTY}", ""),
+            ("$${HOME}", "${HOME}"),
+            ("${HOME}${HOME}", "/root/root"),
+            ("${HOME", "${HOME"),
+            ("no refs $HOME", "no refs $HOME"),
+        ] {
+            let mut v = json!({"k": [text]});
+            expand_env(&mut v, &env);
+            assert_eq!(v, json!({"k": [expected]}), "{text}");
+        }
     }
 }

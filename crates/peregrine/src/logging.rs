@@ -1,41 +1,156 @@
-//! A minimal stderr logger for the `log` facade. The binary needs levels and nothing else (no
-//! timestamps to parse, no files), so a few lines here replace a logging dependency.
+//! The agent's own log lines (not alerts) for the `log` facade: stderr and, when falco.yaml's
+//! `log_syslog` asks, the local syslog socket. The binary needs levels and two sinks and
+//! nothing else, so a few lines here replace a logging dependency.
+//!
+//! Key decision: the logger is installed at start-up from the command line (`-v`,
+//! `PEREGRINE_LOG`) and reconfigured once the configuration tree is read, before it is
+//! interpreted, so that what interpreting it logs already obeys `log_level`/`log_stderr`.
+//! Syslog lines reuse the outputs crate's RFC 3164 client; a send failure is dropped, as
+//! `syslog(3)` does, because logging must never stop the agent.
 
-use log::{LevelFilter, Log, Metadata, Record};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Mutex;
 
-struct Stderr;
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use peregrine_outputs::syslog::{SyslogOutput, FACILITY_USER};
+use peregrine_outputs::{Output, Priority};
 
-impl Log for Stderr {
+use crate::config::{LogConfig, LogLevel};
+
+struct Logger {
+    stderr: AtomicBool,
+    syslog: Mutex<Option<SyslogOutput>>,
+}
+
+impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        if self.stderr.load(Ordering::Relaxed) {
             eprintln!(
                 "peregrine: {}: {}",
                 record.level().as_str().to_ascii_lowercase(),
                 record.args()
             );
         }
+        let mut syslog = self.syslog.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sink) = syslog.as_mut() {
+            let _ = sink.write(&record.args().to_string(), priority(record.level()));
+        }
     }
 
     fn flush(&self) {}
 }
 
-static LOGGER: Stderr = Stderr;
+/// The syslog severity of a log line.
+fn priority(level: Level) -> Priority {
+    match level {
+        Level::Error => Priority::Error,
+        Level::Warn => Priority::Warning,
+        Level::Info => Priority::Informational,
+        Level::Debug | Level::Trace => Priority::Debug,
+    }
+}
 
-/// Installs the logger. `PEREGRINE_LOG` (error|warn|info|debug|trace) wins over `-v` counts.
-pub fn init(verbose: u8) {
-    let from_env = std::env::var("PEREGRINE_LOG")
+static LOGGER: Logger = Logger {
+    stderr: AtomicBool::new(true),
+    syslog: Mutex::new(None),
+};
+
+/// `-v` count given to [`init`], for [`configure`].
+static VERBOSE: AtomicU8 = AtomicU8::new(0);
+
+fn env_level() -> Option<LevelFilter> {
+    std::env::var("PEREGRINE_LOG")
         .ok()
-        .and_then(|v| v.parse::<LevelFilter>().ok());
-    let level = from_env.unwrap_or(match verbose {
+        .and_then(|v| v.parse::<LevelFilter>().ok())
+}
+
+fn verbose_level(verbose: u8) -> LevelFilter {
+    match verbose {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Info,
         _ => LevelFilter::Debug,
-    });
+    }
+}
+
+/// What a Falco `log_level` lets through (the `log` facade has no notice or critical).
+fn falco_level(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Emergency | LogLevel::Alert | LogLevel::Critical | LogLevel::Error => {
+            LevelFilter::Error
+        }
+        LogLevel::Warning => LevelFilter::Warn,
+        LogLevel::Notice | LogLevel::Info => LevelFilter::Info,
+        LogLevel::Debug => LevelFilter::Debug,
+    }
+}
+
+/// The level in force: `PEREGRINE_LOG` wins; otherwise `log_level`, raised by `-v` flags.
+fn effective_level(
+    env: Option<LevelFilter>,
+    verbose: u8,
+    configured: Option<LogLevel>,
+) -> LevelFilter {
+    if let Some(l) = env {
+        return l;
+    }
+    match configured {
+        Some(c) if verbose == 0 => falco_level(c),
+        Some(c) => falco_level(c).max(verbose_level(verbose)),
+        None => verbose_level(verbose),
+    }
+}
+
+/// Installs the logger. `PEREGRINE_LOG` (error|warn|info|debug|trace) wins over `-v` counts.
+pub fn init(verbose: u8) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
     // A second call (only possible in tests) keeps the first logger; that is harmless.
     let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
+    log::set_max_level(effective_level(env_level(), verbose, None));
+}
+
+/// Applies falco.yaml's `log_level`, `log_stderr` and `log_syslog`.
+pub fn configure(config: &LogConfig) {
+    let verbose = VERBOSE.load(Ordering::Relaxed);
+    log::set_max_level(effective_level(env_level(), verbose, config.level));
+    LOGGER.stderr.store(config.stderr, Ordering::Relaxed);
+    let sink = config
+        .syslog
+        .then(|| SyslogOutput::new(&config.syslog_socket, "falco", FACILITY_USER));
+    *LOGGER.syslog.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_wins_then_config_then_verbosity() {
+        use LevelFilter as F;
+        // (PEREGRINE_LOG, -v count, log_level, expected)
+        let cases = [
+            (None, 0, None, F::Warn),
+            (None, 1, None, F::Info),
+            (None, 0, Some(LogLevel::Debug), F::Debug),
+            (None, 0, Some(LogLevel::Critical), F::Error),
+            (None, 0, Some(LogLevel::Notice), F::Info),
+            (None, 2, Some(LogLevel::Error), F::Debug),
+            (None, 1, Some(LogLevel::Debug), F::Debug),
+            (Some(F::Trace), 0, Some(LogLevel::Error), F::Trace),
+            (Some(F::Off), 2, Some(LogLevel::Debug), F::Off),
+        ];
+        for (env, verbose, configured, expected) in cases {
+            assert_eq!(
+                effective_level(env, verbose, configured),
+                expected,
+                "{env:?} {verbose} {configured:?}"
+            );
+        }
+    }
 }

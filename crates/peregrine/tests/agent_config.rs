@@ -1,0 +1,266 @@
+//! falco.yaml keys that shape alerts and the agent's own log: `append_output`,
+//! `static_fields`, `log_level`, `log_stderr`, `log_syslog`. A capture is replayed through the
+//! binary (deterministic, no root), so alert times and field values are exact.
+
+mod common;
+
+use common::{stderr, stdout, upstream};
+use serde_json::{json, Value};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const RULES: &str = "falco-testing/rules/single_rule.yaml";
+const CAPTURE: &str = "captures/falco/cat_write.scap";
+/// The first alert of the replay: `open_from_cat` on the first open's enter event.
+const FIRST_TIME: u64 = 1_470_327_477_881_781_397;
+
+/// Replays the capture with `config` (a falco.yaml text) and `options`; `SITE` is set in the
+/// environment for `${SITE}` expansion.
+fn replay(config: &str, options: &[&str]) -> Output {
+    let up = upstream();
+    let dir = std::env::temp_dir().join(format!("peregrine-agent-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // One file per call: tests run in parallel.
+    let file = dir.join(format!("falco-{:016x}.yaml", fxhash(config, options)));
+    std::fs::write(&file, config).expect("write config");
+    let mut args: Vec<String> = vec![
+        "-c".into(),
+        file.display().to_string(),
+        "-r".into(),
+        up.join(RULES).display().to_string(),
+        "-o".into(),
+        "engine.kind=replay".into(),
+        "-o".into(),
+        format!("engine.replay.capture_file={}", up.join(CAPTURE).display()),
+        // No syslog daemon on test machines.
+        "-o".into(),
+        "syslog_output.enabled=false".into(),
+    ];
+    for o in options {
+        args.push("-o".into());
+        args.push((*o).to_string());
+    }
+    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(&args)
+        .env_remove("PEREGRINE_LOG")
+        .env("SITE", "eu-west-1")
+        .output()
+        .expect("the peregrine binary runs")
+}
+
+/// A stable name for a test case's config file.
+fn fxhash(config: &str, options: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (config, options).hash(&mut h);
+    h.finish()
+}
+
+fn first_json(out: &Output) -> Value {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no alert: {}", stderr(out)));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+const APPEND: &str = r#"
+json_output: true
+append_output:
+  - match: {source: syscall}
+    extra_output: "pid=%proc.pid"
+    extra_fields:
+      - site: "${SITE}"
+      - evt.type
+      - who: "%user.uid/%proc.name"
+  - match: {tags: [never_tagged]}
+    extra_output: "NOT-BY-TAG"
+  - match: {rule: other_rule}
+    extra_output: "NOT-BY-NAME"
+  - match: {source: k8s_audit}
+    extra_output: "NOT-BY-SOURCE"
+  - match: {rule: open_from_cat}
+    extra_output: "[%evt.type]"
+static_fields:
+  cluster: prod-${SITE}
+  team: blue
+"#;
+
+#[test]
+fn append_output_and_static_fields_shape_the_json_alert() {
+    let v = first_json(&replay(APPEND, &[]));
+    assert_eq!(
+        v["output"],
+        "16:17:57.881781397: Warning An open was seen (command=cat /dev/null) pid=20072 [open]"
+    );
+    // Extra output fields join output_fields like rule fields; extra_fields keep their
+    // type (a bare field name) or render to text (`key: format`); static fields are text.
+    assert_eq!(
+        v["output_fields"],
+        json!({
+            "cluster": "prod-eu-west-1",
+            "evt.time": FIRST_TIME,
+            "evt.type": "open",
+            "proc.cmdline": "cat /dev/null",
+            "proc.pid": 20072,
+            "site": "eu-west-1",
+            "team": "blue",
+            "who": "0/cat",
+        })
+    );
+    assert_eq!(v["rule"], "open_from_cat");
+}
+
+#[test]
+fn extra_fields_stay_out_of_the_text_line() {
+    let out = replay(APPEND, &["json_output=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "16:17:57.881781397: Warning An open was seen (command=cat /dev/null) pid=20072 [open]"
+    );
+    assert!(
+        !text.contains("eu-west-1") && !text.contains("NOT-BY"),
+        "{text}"
+    );
+}
+
+#[test]
+fn append_output_via_command_line_options() {
+    // Falco's -o path syntax appends list entries and sets keys below them.
+    let v = first_json(&replay(
+        "json_output: true\n",
+        &[
+            "append_output[]={match: {source: syscall}, extra_fields: [proc.pid]}",
+            "append_output[0].extra_output=uid=%user.uid",
+            "append_output[].extra_fields[].k=v",
+            "static_fields.node=n1",
+        ],
+    ));
+    assert_eq!(
+        v["output"],
+        "16:17:57.881781397: Warning An open was seen (command=cat /dev/null) uid=0"
+    );
+    assert_eq!(
+        v["output_fields"],
+        json!({
+            "evt.time": FIRST_TIME,
+            "k": "v",
+            "node": "n1",
+            "proc.cmdline": "cat /dev/null",
+            "proc.pid": 20072,
+            "user.uid": 0,
+        })
+    );
+}
+
+#[test]
+fn bad_append_output_is_a_load_error() {
+    // (extra entry, text the error must contain)
+    let cases = [
+        (
+            "{extra_output: '%proc.nosuch'}",
+            "rule 'open_from_cat': invalid output format",
+        ),
+        (
+            "{extra_fields: [no.such.field]}",
+            "invalid formatting token",
+        ),
+        ("{extra_fields: [a, a]}", "extra field 'a' is defined twice"),
+        ("{match: {tags: x}}", "'match.tags' must be a list"),
+    ];
+    for (entry, expected) in cases {
+        let option = format!("append_output[]={entry}");
+        let out = replay("", &[&option]);
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{entry}: {err}");
+        assert!(err.contains(expected), "{entry}: {err}");
+        assert!(
+            stdout(&out).lines().all(|l| !l.contains("open was seen")),
+            "{entry}"
+        );
+    }
+}
+
+/// The agent's own log lines on stderr.
+fn log_lines(options: &[&str]) -> Vec<String> {
+    // An accepted-but-unused Falco key logs at debug; an unknown key warns.
+    let mut all = vec!["grpc.enabled=false", "frobnicate=1"];
+    all.extend_from_slice(options);
+    let out = replay("", &all);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("peregrine: "))
+        .map(str::to_string)
+        .collect()
+}
+
+const DEBUG_LINE: &str = "peregrine: debug: configuration key 'grpc' is accepted but not used yet";
+const WARN_LINE: &str = "peregrine: warn: unknown configuration key 'frobnicate' (ignored)";
+
+#[test]
+fn log_level_and_log_stderr_filter_the_agents_lines() {
+    // (options, expected log lines)
+    let cases: &[(&[&str], &[&str])] = &[
+        (&[], &[WARN_LINE]),
+        (&["log_level=debug"], &[DEBUG_LINE, WARN_LINE]),
+        (&["log_level=info"], &[WARN_LINE]),
+        (&["log_level=error"], &[]),
+        (&["log_level=debug", "log_stderr=false"], &[]),
+    ];
+    for (options, expected) in cases {
+        assert_eq!(log_lines(options), *expected, "{options:?}");
+    }
+    let out = replay("", &["log_level=loud"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("log_level"), "{}", stderr(&out));
+}
+
+#[test]
+fn log_syslog_sends_the_lines_to_the_syslog_socket() {
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "peregrine-agent-config-{}-log.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let socket = UnixDatagram::bind(&path).expect("bind the test syslog socket");
+    let socket_option = format!("syslog_output.socket={}", path.display());
+    let lines = log_lines(&[
+        "log_level=debug",
+        "log_stderr=false",
+        "log_syslog=true",
+        &socket_option,
+    ]);
+    assert!(lines.is_empty(), "{lines:?}");
+    // The run is over: everything it logged is queued on the socket.
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let _ = std::fs::remove_file(&path);
+    // <PRI> is LOG_USER * 8 + severity; the timestamp in between is the send time.
+    let expected = [
+        (
+            "<15>",
+            "falco: configuration key 'grpc' is accepted but not used yet",
+        ),
+        (
+            "<12>",
+            "falco: unknown configuration key 'frobnicate' (ignored)",
+        ),
+    ];
+    for (pri, tail) in expected {
+        assert!(
+            got.iter().any(|d| d.starts_with(pri) && d.ends_with(tail)),
+            "{pri} {tail}: {got:?}"
+        );
+    }
+}
