@@ -334,40 +334,12 @@ pub struct Config {
     pub logging: LogConfig,
 }
 
-/// Falco's `log_level` names, most severe first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Emergency,
-    Alert,
-    Critical,
-    Error,
-    Warning,
-    Notice,
-    Info,
-    Debug,
-}
-
-impl LogLevel {
-    pub fn parse(s: &str) -> Option<LogLevel> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "emergency" => LogLevel::Emergency,
-            "alert" => LogLevel::Alert,
-            "critical" => LogLevel::Critical,
-            "error" => LogLevel::Error,
-            "warning" => LogLevel::Warning,
-            "notice" => LogLevel::Notice,
-            "info" => LogLevel::Info,
-            "debug" => LogLevel::Debug,
-            _ => return None,
-        })
-    }
-}
-
 /// Where and how much the agent logs about itself (not alerts).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
-    /// `None` keeps the command line's choice (`-v`, `PEREGRINE_LOG`).
-    pub level: Option<LogLevel>,
+    /// `None` keeps the command line's choice (`-v`, `PEREGRINE_LOG`). Falco's log levels
+    /// are its priority names, so they parse as a [`Priority`].
+    pub level: Option<Priority>,
     pub stderr: bool,
     /// Falco's default is on; Peregrine logs to syslog only when asked, so that command-line
     /// uses (`-L`, `--dry-run`) never write to the system log.
@@ -394,7 +366,7 @@ impl LogConfig {
         let mut out = LogConfig::default();
         if let Some(v) = root.get("log_level") {
             let s = string("log_level", v)?;
-            out.level = Some(LogLevel::parse(&s).ok_or_else(|| ConfigError::Value {
+            out.level = Some(Priority::parse(&s).ok_or_else(|| ConfigError::Value {
                 key: "log_level".into(),
                 reason: format!("unknown log level '{s}'"),
             })?);
@@ -1239,7 +1211,7 @@ frobnicate: 1
         assert_eq!(
             cfg.logging,
             LogConfig {
-                level: Some(LogLevel::Notice),
+                level: Some(Priority::Notice),
                 stderr: false,
                 syslog: true,
                 syslog_socket: PathBuf::from("/tmp/s"),
@@ -1265,9 +1237,8 @@ frobnicate: 1
             "info",
             "debug",
         ];
-        let levels: Vec<_> = names.iter().filter_map(|n| LogLevel::parse(n)).collect();
+        let levels: Vec<_> = names.iter().filter_map(|n| Priority::parse(n)).collect();
         assert!(levels.len() == names.len() && levels.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(LogLevel::parse("informational"), None);
     }
 
     #[test]

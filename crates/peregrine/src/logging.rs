@@ -15,7 +15,7 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use peregrine_outputs::syslog::{SyslogOutput, FACILITY_USER};
 use peregrine_outputs::{Output, Priority};
 
-use crate::config::{LogConfig, LogLevel};
+use crate::config::LogConfig;
 
 struct Logger {
     stderr: AtomicBool,
@@ -80,14 +80,14 @@ fn verbose_level(verbose: u8) -> LevelFilter {
 }
 
 /// What a Falco `log_level` lets through (the `log` facade has no notice or critical).
-fn falco_level(level: LogLevel) -> LevelFilter {
+fn falco_level(level: Priority) -> LevelFilter {
     match level {
-        LogLevel::Emergency | LogLevel::Alert | LogLevel::Critical | LogLevel::Error => {
+        Priority::Emergency | Priority::Alert | Priority::Critical | Priority::Error => {
             LevelFilter::Error
         }
-        LogLevel::Warning => LevelFilter::Warn,
-        LogLevel::Notice | LogLevel::Info => LevelFilter::Info,
-        LogLevel::Debug => LevelFilter::Debug,
+        Priority::Warning => LevelFilter::Warn,
+        Priority::Notice | Priority::Informational => LevelFilter::Info,
+        Priority::Debug => LevelFilter::Debug,
     }
 }
 
@@ -95,7 +95,7 @@ fn falco_level(level: LogLevel) -> LevelFilter {
 fn effective_level(
     env: Option<LevelFilter>,
     verbose: u8,
-    configured: Option<LogLevel>,
+    configured: Option<Priority>,
 ) -> LevelFilter {
     if let Some(l) = env {
         return l;
@@ -137,13 +137,13 @@ mod tests {
         let cases = [
             (None, 0, None, F::Warn),
             (None, 1, None, F::Info),
-            (None, 0, Some(LogLevel::Debug), F::Debug),
-            (None, 0, Some(LogLevel::Critical), F::Error),
-            (None, 0, Some(LogLevel::Notice), F::Info),
-            (None, 2, Some(LogLevel::Error), F::Debug),
-            (None, 1, Some(LogLevel::Debug), F::Debug),
-            (Some(F::Trace), 0, Some(LogLevel::Error), F::Trace),
-            (Some(F::Off), 2, Some(LogLevel::Debug), F::Off),
+            (None, 0, Some(Priority::Debug), F::Debug),
+            (None, 0, Some(Priority::Critical), F::Error),
+            (None, 0, Some(Priority::Notice), F::Info),
+            (None, 2, Some(Priority::Error), F::Debug),
+            (None, 1, Some(Priority::Debug), F::Debug),
+            (Some(F::Trace), 0, Some(Priority::Error), F::Trace),
+            (Some(F::Off), 2, Some(Priority::Debug), F::Off),
         ];
         for (env, verbose, configured, expected) in cases {
             assert_eq!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stderr, stdout, upstream};
+use common::{replay_args, stderr, stdout};
 use serde_json::{json, Value};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -18,25 +18,13 @@ const FIRST_TIME: u64 = 1_470_327_477_881_781_397;
 /// Replays the capture with `config` (a falco.yaml text) and `options`; `SITE` is set in the
 /// environment for `${SITE}` expansion.
 fn replay(config: &str, options: &[&str]) -> Output {
-    let up = upstream();
     let dir = std::env::temp_dir().join(format!("peregrine-agent-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     // One file per call: tests run in parallel.
     let file = dir.join(format!("falco-{:016x}.yaml", fxhash(config, options)));
     std::fs::write(&file, config).expect("write config");
-    let mut args: Vec<String> = vec![
-        "-c".into(),
-        file.display().to_string(),
-        "-r".into(),
-        up.join(RULES).display().to_string(),
-        "-o".into(),
-        "engine.kind=replay".into(),
-        "-o".into(),
-        format!("engine.replay.capture_file={}", up.join(CAPTURE).display()),
-        // No syslog daemon on test machines.
-        "-o".into(),
-        "syslog_output.enabled=false".into(),
-    ];
+    let mut args = vec!["-c".to_string(), file.display().to_string()];
+    args.extend(replay_args(RULES, CAPTURE));
     for o in options {
         args.push("-o".into());
         args.push((*o).to_string());

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{peregrine, stderr, stdout, upstream};
+use common::{peregrine, replay_args, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
 
@@ -15,18 +15,7 @@ const EXPECTED_ALERTS: usize = 8;
 
 /// Replays the capture with `options` and returns (stdout, stderr, exit code).
 fn replay(options: &[String]) -> (String, String, Option<i32>) {
-    let up = upstream();
-    let mut args = vec![
-        "-r".to_string(),
-        up.join(RULES).display().to_string(),
-        "-o".into(),
-        "engine.kind=replay".into(),
-        "-o".into(),
-        format!("engine.replay.capture_file={}", up.join(CAPTURE).display()),
-        // No syslog daemon on test machines.
-        "-o".into(),
-        "syslog_output.enabled=false".into(),
-    ];
+    let mut args = replay_args(RULES, CAPTURE);
     for o in options {
         args.push("-o".into());
         args.push(o.clone());

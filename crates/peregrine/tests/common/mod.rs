@@ -40,3 +40,19 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The arguments that replay the upstream `capture` against the upstream `rules`, with the
+/// syslog output off (test machines have no syslog daemon).
+pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
+    let up = upstream();
+    vec![
+        "-r".into(),
+        up.join(rules).display().to_string(),
+        "-o".into(),
+        "engine.kind=replay".into(),
+        "-o".into(),
+        format!("engine.replay.capture_file={}", up.join(capture).display()),
+        "-o".into(),
+        "syslog_output.enabled=false".into(),
+    ]
+}
