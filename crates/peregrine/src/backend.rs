@@ -83,6 +83,11 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The compiled rules, for checks that need them before the agent takes them.
+    pub fn ruleset(&self) -> &peregrine_rules::RuleSet {
+        &self.ruleset
+    }
+
     /// The compiled rules, for the agent.
     pub fn into_ruleset(self) -> peregrine_rules::RuleSet {
         self.ruleset

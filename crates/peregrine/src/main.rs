@@ -137,6 +137,8 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             let Some(loaded) = load_rules(&args)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            // `append_output` compiles with the rules, so `--dry-run` reports its errors too.
+            peregrine_engine::extra::Extras::compile(loaded.ruleset(), &args.config.append_output)?;
             if *dry_run {
                 write_summary(&mut out, &args, &loaded.rules())?;
                 ExitCode::SUCCESS

@@ -18,10 +18,18 @@ const FIRST_TIME: u64 = 1_470_327_477_881_781_397;
 /// Replays the capture with `config` (a falco.yaml text) and `options`; `SITE` is set in the
 /// environment for `${SITE}` expansion.
 fn replay(config: &str, options: &[&str]) -> Output {
+    replay_with(config, options, &[])
+}
+
+/// [`replay`] with extra command-line `flags`.
+fn replay_with(config: &str, options: &[&str], flags: &[&str]) -> Output {
     let dir = std::env::temp_dir().join(format!("peregrine-agent-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     // One file per call: tests run in parallel.
-    let file = dir.join(format!("falco-{:016x}.yaml", fxhash(config, options)));
+    let file = dir.join(format!(
+        "falco-{:016x}.yaml",
+        fxhash(config, options, flags)
+    ));
     std::fs::write(&file, config).expect("write config");
     let mut args = vec!["-c".to_string(), file.display().to_string()];
     args.extend(replay_args(RULES, CAPTURE));
@@ -29,6 +37,7 @@ fn replay(config: &str, options: &[&str]) -> Output {
         args.push("-o".into());
         args.push((*o).to_string());
     }
+    args.extend(flags.iter().map(|f| f.to_string()));
     Command::new(env!("CARGO_BIN_EXE_peregrine"))
         .args(&args)
         .env_remove("PEREGRINE_LOG")
@@ -38,10 +47,10 @@ fn replay(config: &str, options: &[&str]) -> Output {
 }
 
 /// A stable name for a test case's config file.
-fn fxhash(config: &str, options: &[&str]) -> u64 {
+fn fxhash(config: &str, options: &[&str], flags: &[&str]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (config, options).hash(&mut h);
+    (config, options, flags).hash(&mut h);
     h.finish()
 }
 
@@ -212,12 +221,7 @@ fn log_level_and_log_stderr_filter_the_agents_lines() {
 
 #[test]
 fn log_syslog_sends_the_lines_to_the_syslog_socket() {
-    let path: PathBuf = std::env::temp_dir().join(format!(
-        "peregrine-agent-config-{}-log.sock",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    let socket = UnixDatagram::bind(&path).expect("bind the test syslog socket");
+    let (socket, path) = test_syslog("log");
     let socket_option = format!("syslog_output.socket={}", path.display());
     let lines = log_lines(&[
         "log_level=debug",
@@ -227,12 +231,7 @@ fn log_syslog_sends_the_lines_to_the_syslog_socket() {
     ]);
     assert!(lines.is_empty(), "{lines:?}");
     // The run is over: everything it logged is queued on the socket.
-    socket.set_nonblocking(true).expect("nonblocking");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = socket.recv(&mut buf) {
-        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
+    let got = datagrams(&socket);
     let _ = std::fs::remove_file(&path);
     // <PRI> is LOG_USER * 8 + severity; the timestamp in between is the send time.
     let expected = [
@@ -249,6 +248,55 @@ fn log_syslog_sends_the_lines_to_the_syslog_socket() {
         assert!(
             got.iter().any(|d| d.starts_with(pri) && d.ends_with(tail)),
             "{pri} {tail}: {got:?}"
+        );
+    }
+}
+
+/// Binds a datagram socket at a fresh temp path, standing in for `/dev/log`.
+fn test_syslog(name: &str) -> (UnixDatagram, PathBuf) {
+    let path = std::env::temp_dir().join(format!(
+        "peregrine-agent-config-{}-{name}.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let socket = UnixDatagram::bind(&path).expect("bind the test syslog socket");
+    socket.set_nonblocking(true).expect("nonblocking");
+    (socket, path)
+}
+
+/// Every datagram queued on `socket`.
+fn datagrams(socket: &UnixDatagram) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    got
+}
+
+#[test]
+fn syslog_output_socket_carries_alerts_with_append_output() {
+    let (socket, path) = test_syslog("alerts");
+    let socket_option = format!("syslog_output.socket={}", path.display());
+    let out = replay(
+        "append_output: [{extra_output: 'pid=%proc.pid'}]\n",
+        &[
+            "syslog_output.enabled=true",
+            &socket_option,
+            "stdout_output.enabled=false",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The replay has ended and the outputs were drained: every alert is queued.
+    let got = datagrams(&socket);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(got.len(), 8, "{got:?}");
+    for d in &got {
+        // LOG_USER (1) * 8 + warning (4); the syslog header time is the send time.
+        assert!(d.starts_with("<12>"), "{d}");
+        assert!(
+            d.ends_with(": Warning An open was seen (command=cat /dev/null) pid=20072"),
+            "{d}"
         );
     }
 }
