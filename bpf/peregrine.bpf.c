@@ -5,9 +5,11 @@
  * Design in one paragraph: sys_exit decides (interest map, self/target filter) and writes ONE
  * record per syscall with the result and the arguments, read from the saved user registers
  * (or, for syscalls user space opts in, from a per-thread stash filled at sys_enter — the
- * enter hook is attached only then). The record is assembled in a per-CPU scratch area and
- * copied into the ring with BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is
- * forced only when the ring is half full). Successful execs are emitted from
+ * enter hook is attached only then). A record of fixed-size parameters is reserved in the ring
+ * and written in place by the dispatcher itself; one with strings or buffers is assembled in a
+ * per-CPU scratch area by a tail-called writer and copied into the ring. Either way it is
+ * submitted with BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is forced
+ * only when the ring is half full). Successful execs are emitted from
  * sched_process_exec, where the binprm (the file actually executed, its name as resolved by
  * the kernel) is still available; failed ones from sys_exit; procexit from sched_process_exit.
  * Parameters use Falco's scap encodings; flag values are the raw kernel ones and are mapped to
@@ -569,13 +571,14 @@ static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
  * Wake the reader only when the ring is over half full, and then on one record in 64 per CPU:
  * a consumer that has fallen behind is already awake or about to be, and a forced wakeup per
  * record (an irq_work each) multiplied the cost of every event by ten in that state. The
- * timer-driven drain handles everything else.
+ * fill level is looked at only on those 64th records (two helper calls saved on the others);
+ * the timer-driven drain handles everything else.
  */
 static __always_inline __u64 wakeup_flags(struct pg_counters *c)
 {
-	if (bpf_ringbuf_query(&pg_events, BPF_RB_AVAIL_DATA) >
-		    bpf_ringbuf_query(&pg_events, BPF_RB_RING_SIZE) / 2 &&
-	    c->wakeup_tick++ % 64 == 0)
+	if ((c->wakeup_tick++ & 63) == 0 &&
+	    bpf_ringbuf_query(&pg_events, BPF_RB_AVAIL_DATA) >
+		    bpf_ringbuf_query(&pg_events, BPF_RB_RING_SIZE) / 2)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -931,7 +934,8 @@ static __always_inline void push_open_flags(struct rec *r, __u64 flags, struct f
 	__u32 v = (__u32)flags & (PG_OPEN_CREATED - 1);
 	if (layer)
 		v |= layer == 1 ? PG_OPEN_UPPER_LAYER : PG_OPEN_LOWER_LAYER;
-	if (f && (BPF_CORE_READ(f, f_mode) & PG_FMODE_CREATED))
+	/* f is BTF-typed (fd_file): a direct load, no probe-read helper call. */
+	if (f && (f->f_mode & PG_FMODE_CREATED))
 		v |= PG_OPEN_CREATED;
 	push_u32(r, v);
 }

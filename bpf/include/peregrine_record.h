@@ -94,7 +94,7 @@ struct pg_counters {
 	__u64 read_failures;                  /* parameters left empty because a read failed */
 	__u64 stash_failures;                 /* enter arguments not stored (stash map full) */
 	__u64 missing_enter;                  /* exits without stored enter arguments */
-	__u64 wakeup_tick;                    /* records sent past half-full (paces forced wakeups) */
+	__u64 wakeup_tick;                    /* records sent (paces the ring fill-level checks) */
 };
 
 /* Enter arguments kept per thread until the matching exit (the `pg_stash` hash map). */
