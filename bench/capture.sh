@@ -3,7 +3,7 @@
 # the programs attached and filtering, and with every event delivered and decoded; plus the
 # sustained delivered rate and its drop count. Needs root.
 #
-#   bench/capture.sh [ITERATIONS]        (default 2000000)
+#   bench/capture.sh [ITERATIONS [getppid|open+close]]   (default 2000000, both workloads)
 #
 # Targets: <= 50 ns added per uncaptured syscall ("filtered" minus "baseline"), <= 200 ns per
 # captured, delivered and decoded one ("captured" minus "baseline", per syscall). The
@@ -18,5 +18,5 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR
 cargo build --release -q -p peregrine-capture --example capture_bench
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs"
-"$CARGO_TARGET_DIR/release/examples/capture_bench" "${1:-2000000}"
+"$CARGO_TARGET_DIR/release/examples/capture_bench" "${1:-2000000}" ${2:+"$2"}
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -531,6 +531,39 @@ static __always_inline void push_user_sockaddr(struct rec *r, const void *uaddr,
 
 #define PG_MAX_IOV 16
 
+static __always_inline __u8 *scratch_rec(void);
+
+struct iov_walk {
+	const struct iovec *iov; /* user array */
+	__u64 cnt;
+	__u32 start; /* record offset where the data begins */
+	__u32 want;  /* bytes to gather: min(transferred, snaplen) */
+	__u32 got;
+};
+
+/* One iovec's share of the data; a bpf_loop callback, so the verifier checks it once. */
+static long iov_step(__u64 i, void *vctx)
+{
+	struct iov_walk *w = vctx;
+	__u8 *b = scratch_rec();
+	struct iovec iov = {};
+	if (!b || i >= w->cnt || w->got >= w->want)
+		return 1;
+	if (bpf_probe_read_user(&iov, sizeof(iov), &w->iov[i]) < 0) {
+		count_read_failure();
+		return 1;
+	}
+	__u32 room = w->want - w->got;
+	__u32 n = iov.iov_len < room ? iov.iov_len : room;
+	n &= 127; /* <= PG_SNAPLEN already; the mask is for the verifier */
+	if (n && bpf_probe_read_user(&b[(w->start + w->got) & PG_POS_MASK], n, iov.iov_base) < 0) {
+		count_read_failure();
+		return 1;
+	}
+	w->got += n;
+	return 0;
+}
+
 /*
  * The data of a user msghdr, as Falco captures it: the first bytes transferred, up to the
  * snaplen, gathered across the iovecs in order (at most PG_MAX_IOV of them). A vector that
@@ -543,26 +576,14 @@ static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
 		push_empty(r);
 		return;
 	}
-	__u32 start = r->h->len;
-	__u32 want = ret < PG_SNAPLEN ? ret : PG_SNAPLEN;
-	__u32 got = 0;
-	for (int i = 0; i < PG_MAX_IOV; i++) {
-		struct iovec iov = {};
-		if (i >= mh.msg_iovlen || got >= want)
-			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), &mh.msg_iov[i]) < 0) {
-			count_read_failure();
-			break;
-		}
-		__u32 n = iov.iov_len < want - got ? iov.iov_len : want - got;
-		n &= 127; /* <= PG_SNAPLEN already; the mask is for the verifier */
-		if (n && bpf_probe_read_user(&r->b[(start + got) & PG_POS_MASK], n, iov.iov_base) < 0) {
-			count_read_failure();
-			break;
-		}
-		got += n;
-	}
-	push_done(r, got);
+	struct iov_walk w = {
+		.iov = mh.msg_iov,
+		.cnt = mh.msg_iovlen,
+		.start = r->h->len,
+		.want = ret < PG_SNAPLEN ? ret : PG_SNAPLEN,
+	};
+	bpf_loop(PG_MAX_IOV, iov_step, &w, 0);
+	push_done(r, w.got);
 }
 
 /* ---- emission ---- */

@@ -233,10 +233,15 @@ fn main() {
         "{:<10} {:<9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>6}",
         "workload", "mode", "ns/iter", "added ns", "x hook", "kernel ns", "delivered", "drops"
     );
+    // An optional second argument picks one workload (`getppid` or `open+close`).
+    let only = std::env::args().nth(2);
     for (work, label, names) in [
         (Work::Getppid, "getppid", &["getppid"][..]),
         (Work::OpenClose, "open+close", &["openat", "close"][..]),
     ] {
+        if only.as_deref().is_some_and(|o| o != label) {
+            continue;
+        }
         // The filtered mode selects an unrelated syscall so the programs run but drop early.
         let modes: [(&str, Mode<'_>); 4] = [
             ("baseline", Mode::Baseline),
