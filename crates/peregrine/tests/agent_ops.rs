@@ -24,49 +24,79 @@ use std::time::{Duration, Instant};
 /// How long any background condition may take on a busy 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A rule that fires when `cat` opens `file`; the output carries fields a receiver can check.
-fn cat_rule(name: &str, file: &Path) -> String {
+/// The kernel selection of these tests: the marker rules' exec events plus process creation
+/// (`repair` off, so no fd syscalls). A flood of opens or reads from other processes on the
+/// host then never reaches the agent's ring, and cannot push a marker event out of it.
+const NARROW: &[&str] = &[
+    "-o",
+    "base_syscalls.repair=false",
+    "-o",
+    "base_syscalls.custom_set[]=clone",
+    "-o",
+    "base_syscalls.custom_set[]=clone3",
+    "-o",
+    "base_syscalls.custom_set[]=fork",
+    "-o",
+    "base_syscalls.custom_set[]=vfork",
+];
+
+/// The agent with [`NARROW`] and `args`.
+fn start_agent(rules: &Path, args: &[&str]) -> Agent {
+    let all: Vec<&str> = NARROW.iter().chain(args).copied().collect();
+    Agent::start(rules, &all)
+}
+
+/// A rule that fires when `program` (a marker executable, run by its full path) starts; the
+/// output carries fields a receiver can check.
+fn exec_rule(name: &str, program: &str) -> String {
     format!(
         "
 - rule: {name}
-  desc: a marker file read by cat
-  condition: evt.type in (open, openat, openat2) and fd.name = {} and proc.name = cat
-  output: marker read by %proc.cmdline (file=%fd.name)
+  desc: the marker program ran
+  condition: evt.type in (execve, execveat) and proc.exe = {program}
+  output: marker run by %proc.cmdline (exe=%proc.exe)
   priority: WARNING
   tags: [ops, T1005]
-",
-        file.display()
+"
     )
 }
 
-/// A scratch directory with a marker file and a rules file for [`cat_rule`].
+/// A copy of `true` named `opsmark` in `dir`: a marker whose path no other process runs.
+fn marker_program(dir: &Path) -> String {
+    let program = dir.join("opsmark");
+    let original = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("a true(1) binary");
+    std::fs::copy(original, &program).expect("copy true");
+    program.display().to_string()
+}
+
+/// A scratch directory with a marker program and a rules file for [`exec_rule`].
 fn marker_setup(test: &str, rule: &str) -> (PathBuf, PathBuf, String) {
     let dir = scratch(test);
-    let marker = dir.join("marker");
-    std::fs::write(&marker, "x").expect("marker file");
+    let program = marker_program(&dir);
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, cat_rule(rule, &marker)).expect("rules file");
-    let marker = marker.display().to_string();
-    (dir, rules, marker)
+    std::fs::write(&rules, exec_rule(rule, &program)).expect("rules file");
+    (dir, rules, program)
 }
 
-fn cat(file: &str) {
-    let status = Command::new("cat")
-        .arg(file)
-        .stdout(Stdio::null())
+fn run_marker(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
         .status()
-        .expect("cat runs");
-    assert!(status.success(), "cat {file}");
+        .expect("marker runs");
+    assert!(status.success(), "{program} {args:?}");
 }
 
-/// Reads `file` with `cat` until the agent prints an alert line containing `wanted`, at
-/// most [`DEADLINE`]. One read normally suffices; repeating it keeps the test about its
-/// subject when a flood from other processes on the host overflows the kernel ring and the
-/// event is dropped (and counted) before the agent sees it.
-fn cat_until_alert(agent: &mut Agent, file: &str, wanted: &str) -> bool {
+/// Runs the marker until the agent prints an alert line containing `wanted`, at most
+/// [`DEADLINE`]. One run normally suffices; repeating it keeps the test about its subject
+/// if the host overloads the kernel ring anyway and the event is dropped (and counted)
+/// before the agent sees it.
+fn mark_until_alert(agent: &mut Agent, program: &str, wanted: &str) -> bool {
     let end = Instant::now() + DEADLINE;
     while Instant::now() < end {
-        cat(file);
+        run_marker(program, &[]);
         if agent.wait_for(Duration::from_secs(5), |l| {
             l.stdout && l.text.contains(wanted)
         }) {
@@ -245,7 +275,7 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
     let (_dir, rules, marker) = marker_setup("ops-sidekick", "Ops marker read");
     let (url, requests) = receiver();
     let url_opt = format!("http_output.url={url}");
-    let mut agent = Agent::start(
+    let mut agent = start_agent(
         &rules,
         &[
             "-o",
@@ -257,7 +287,7 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
         ],
     );
     assert!(
-        cat_until_alert(&mut agent, &marker, "marker read by cat"),
+        mark_until_alert(&mut agent, &marker, "marker run by opsmark"),
         "{:#?}",
         agent.log
     );
@@ -290,16 +320,14 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
     assert_eq!(text("source"), "syscall");
     assert!(!text("hostname").is_empty(), "{v}");
     assert!(
-        text("output").ends_with(&format!(
-            ": Warning marker read by cat {marker} (file={marker})"
-        )),
+        text("output").ends_with(&format!(": Warning marker run by opsmark (exe={marker})")),
         "{v}"
     );
     let fields = v["output_fields"]
         .as_object()
         .expect("output_fields object");
-    assert_eq!(fields["proc.cmdline"], format!("cat {marker}").as_str());
-    assert_eq!(fields["fd.name"], marker.as_str());
+    assert_eq!(fields["proc.cmdline"], "opsmark");
+    assert_eq!(fields["proc.exe"], marker.as_str());
     assert!(fields["evt.time"].is_u64(), "{v}");
     let mut tags: Vec<&str> = v["tags"]
         .as_array()
@@ -350,7 +378,7 @@ fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
     let stalled = StalledReceiver::start();
     let url_opt = format!("http_output.url=http://{}/", stalled.addr);
     let config = web_config(&dir);
-    let mut agent = Agent::start(
+    let mut agent = start_agent(
         &rules,
         &[
             "-c",
@@ -366,9 +394,9 @@ fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
     );
     let addr = web_addr(&agent);
     // Each alert must reach stdout although the http output is stuck on the first one.
-    let wanted = format!("Warning marker read by cat {marker} ");
+    let wanted = format!("Warning marker run by opsmark (exe={marker})");
     for i in 0..ALERTS {
-        let seen = cat_until_alert(&mut agent, &marker, &wanted);
+        let seen = mark_until_alert(&mut agent, &marker, &wanted);
         assert!(seen, "alert {i} not on stdout: {:#?}", agent.log);
     }
     // At most one alert is in flight and one queued; the rest must show as http drops.
@@ -415,16 +443,15 @@ fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
 // ---- reload under load -------------------------------------------------------------------------
 
 /// Two versions of the marker rule, on the same event types, told apart by their output.
-fn load_rule(version: char, dir: &Path) -> String {
+fn load_rule(version: char, program: &str) -> String {
     format!(
         r#"
 - rule: Ops load marker {version}
-  desc: marker files of the reload test
-  condition: evt.type in (open, openat, openat2) and fd.name startswith "{}/m-"
-  output: "load marker {version} %fd.name"
+  desc: marker runs of the reload test
+  condition: evt.type in (execve, execveat) and proc.exe = {program}
+  output: "load marker {version} n=%proc.args"
   priority: NOTICE
-"#,
-        dir.display()
+"#
     )
 }
 
@@ -432,22 +459,24 @@ fn load_rule(version: char, dir: &Path) -> String {
 fn sighup_reloads_under_a_steady_workload_lose_no_marker_event() {
     const RELOADS: usize = 5;
     let dir = scratch("ops-reload");
+    let program = marker_program(&dir);
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, load_rule('A', &dir)).expect("rules file");
+    std::fs::write(&rules, load_rule('A', &program)).expect("rules file");
     let config = web_config(&dir);
     // Only the signal reloads (the watcher would add reloads of its own).
-    let mut agent = Agent::start(&rules, &["-c", &config, "-o", "watch_config_files=false"]);
+    let mut agent = start_agent(&rules, &["-c", &config, "-o", "watch_config_files=false"]);
     let addr = web_addr(&agent);
 
-    // The workload: a new marker file every 2 ms from this process, on its own thread, from
-    // before the first reload until after the last one; it returns how many it made.
-    let markers_dir = dir.clone();
+    // The workload: the marker program run with its sequence number, back to back, on its
+    // own thread, from before the first reload until after the last one; it returns how many
+    // runs it made.
+    let marker = program.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let running = stop.clone();
     let workload = std::thread::spawn(move || {
         let mut n = 0;
         while !running.load(Ordering::Relaxed) {
-            std::fs::write(markers_dir.join(format!("m-{n}")), "x").expect("marker write");
+            run_marker(&marker, &[&n.to_string()]);
             n += 1;
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -460,7 +489,7 @@ fn sighup_reloads_under_a_steady_workload_lose_no_marker_event() {
             break;
         }
         let version = if n % 2 == 0 { 'B' } else { 'A' };
-        std::fs::write(&rules, load_rule(version, &dir)).expect("rewrite rules");
+        std::fs::write(&rules, load_rule(version, &program)).expect("rewrite rules");
         agent.signal("HUP");
         let reloaded = agent.wait_for(DEADLINE, |l| !l.stdout && l.text.contains("rules reloaded"));
         assert!(reloaded, "reload {n} not reported: {:#?}", agent.log);
@@ -469,21 +498,20 @@ fn sighup_reloads_under_a_steady_workload_lose_no_marker_event() {
     let markers = workload.join().expect("workload thread");
 
     // Alerts leave in event order: once the last marker's alert is out, all are.
-    let last = format!("{}/m-{}", dir.display(), markers - 1);
+    let last = format!(" n={}", markers - 1);
     let done = agent.log.iter().any(|l| l.ends_with(&last))
         || agent.wait_for(DEADLINE, |l| l.stdout && l.text.ends_with(&last));
     let mut counts = vec![0usize; markers];
     let mut versions = [false; 2];
-    let prefix = format!("{}/m-", dir.display());
     for line in &agent.log {
-        let Some((head, index)) = line.rsplit_once(&prefix) else {
+        let Some((head, index)) = line.rsplit_once(" n=") else {
             continue;
         };
         if let Some(i) = index.parse::<usize>().ok().filter(|i| *i < markers) {
             counts[i] += 1;
         }
-        versions[0] |= head.ends_with("load marker A ");
-        versions[1] |= head.ends_with("load marker B ");
+        versions[0] |= head.ends_with("load marker A");
+        versions[1] |= head.ends_with("load marker B");
     }
     let missing: Vec<usize> = (0..markers).filter(|i| counts[*i] == 0).collect();
     let doubled: Vec<usize> = (0..markers).filter(|i| counts[*i] > 1).collect();
@@ -606,7 +634,7 @@ impl Prometheus {
 fn a_real_prometheus_scrapes_the_agent_metrics() {
     let (dir, rules, marker) = marker_setup("ops-prometheus", "Ops scraped marker");
     let config = web_config(&dir);
-    let mut agent = Agent::start(&rules, &["-c", &config]);
+    let mut agent = start_agent(&rules, &["-c", &config]);
     let target = web_addr(&agent);
     let prom = Prometheus::start(&dir, &target);
     let why = || std::fs::read_to_string(&prom.log).unwrap_or_default();
@@ -630,7 +658,7 @@ fn a_real_prometheus_scrapes_the_agent_metrics() {
         why()
     );
     assert!(
-        cat_until_alert(&mut agent, &marker, "marker read by cat"),
+        mark_until_alert(&mut agent, &marker, "marker run by opsmark"),
         "{:#?}",
         agent.log
     );
@@ -715,18 +743,18 @@ fn the_syslog_output_reaches_a_real_rsyslog() {
     let (dir, rules, marker) = marker_setup("ops-rsyslog", "Ops syslog marker");
     let rsyslog = Rsyslog::start(&dir);
     let socket_opt = format!("syslog_output.socket={}", rsyslog.socket.display());
-    let mut agent = Agent::start(
+    let mut agent = start_agent(
         &rules,
         &["-o", "syslog_output.enabled=true", "-o", &socket_opt],
     );
     assert!(
-        cat_until_alert(&mut agent, &marker, "marker read by cat"),
+        mark_until_alert(&mut agent, &marker, "marker run by opsmark"),
         "{:#?}",
         agent.log
     );
     // Falco's line, with LOG_USER, the alert's severity and the `falco` tag.
     let wanted = "user.warning falco:";
-    let tail = format!("Warning marker read by cat {marker} (file={marker})");
+    let tail = format!("Warning marker run by opsmark (exe={marker})");
     let line = poll(DEADLINE, || {
         let text = std::fs::read_to_string(&rsyslog.out).ok()?;
         text.lines()
