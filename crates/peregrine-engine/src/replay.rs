@@ -447,12 +447,12 @@ fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
         vpid: t.vpid,
         sid: t.sid as i64,
         vpgid: t.vpgid as i64,
-        comm: t.comm.clone(),
-        exe: t.exe.clone(),
-        exepath: t.exepath.clone(),
-        args: t.args.strings(),
-        env: t.env.strings(),
-        cwd: t.cwd.clone(),
+        comm: t.comm.as_str().into(),
+        exe: t.exe.as_str().into(),
+        exepath: t.exepath.as_str().into(),
+        args: t.args.strings().into(),
+        env: t.env.strings().into(),
+        cwd: t.cwd.as_str().into(),
         uid: t.uid,
         gid: t.gid,
         loginuid: t.loginuid,
@@ -466,9 +466,9 @@ fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
         exe_flags,
         container_id: cont
             .as_ref()
-            .map_or_else(|| "host".to_string(), |c| c.short_id().to_string()),
+            .map_or_else(|| "host".into(), |c| c.short_id().into()),
         container_engine: cont.as_ref().map_or("", |c| c.engine),
-        cgroups,
+        cgroups: cgroups.into(),
         pidns_init_start_ts: t.pidns_init_start_ts,
         fdlimit: t.fdlimit,
         vm_size: u64::from(t.vmsize_kb),
@@ -614,7 +614,7 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
         pid,
         ppid: ptid,
         vpid: pid,
-        container_id: "host".to_string(),
+        container_id: "host".into(),
         ..Process::default()
     };
     state.insert_process(p, &[(tid, tid)]);

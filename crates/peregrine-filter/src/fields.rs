@@ -214,6 +214,8 @@ pub struct FieldInfo {
     pub desc: &'static str,
     /// The name of the [`FieldClass`] the field belongs to (`evt`, `process`, `fd`, …).
     pub class: &'static str,
+    /// The same class as an enum.
+    pub class_id: ClassId,
 }
 
 impl FieldInfo {
@@ -248,7 +250,7 @@ impl FieldClass {
 /// Generates [`FieldId`], [`FIELDS`] and [`CLASSES`] from one table, in the same order.
 macro_rules! catalogue {
     ($(
-        class $cname:literal, $cdesc:literal {
+        class $cid:ident $cname:literal, $cdesc:literal {
             $( $id:ident $name:literal $ty:ident [$($flag:ident)*] $desc:literal; )*
         }
     )*) => {
@@ -258,6 +260,14 @@ macro_rules! catalogue {
         #[non_exhaustive]
         pub enum FieldId {
             $($( $id, )*)*
+        }
+
+        /// The class of a field as a value (the enum form of [`FieldInfo::class`]): field
+        /// sources dispatch on it once per request instead of comparing name prefixes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ClassId {
+            $( $cid, )*
         }
 
         /// Every field, grouped by class (`evt`, `process`, `user`, `group`, `fd`, `fs.path`,
@@ -271,6 +281,7 @@ macro_rules! catalogue {
                     flags: NONE $(.with($flag))*,
                     desc: $desc,
                     class: $cname,
+                    class_id: ClassId::$cid,
                 },
             )*)*
         ];
@@ -283,7 +294,7 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    class "evt", "Fields of the event itself: its number, time, type and direction, its \
+    class Evt "evt", "Fields of the event itself: its number, time, type and direction, its \
         arguments and result. The arguments of a syscall are reachable one by one through \
         evt.arg, e.g. evt.arg.fd or evt.arg[0]." {
         EvtNum "evt.num" UInt64 [] "The sequence number of the event.";
@@ -350,7 +361,7 @@ catalogue! {
         EvtIsOpenCreate "evt.is_open_create" Bool [] "'true' for open/openat/openat2/open_by_handle_at events that create the file (O_CREAT) — including when it already existed.";
     }
 
-    class "process", "Fields about the process and the thread that produced the event." {
+    class Process "process", "Fields about the process and the thread that produced the event." {
         ProcExe "proc.exe" CharBuf [] "argv[0] of the process: usually the executable name, but whatever the caller chose (truncated after 4096 bytes).";
         ProcPexe "proc.pexe" CharBuf [] "proc.exe of the parent process.";
         ProcAexe "proc.aexe" CharBuf [ARG_ALLOWED ARG_INDEX NO_RHS NO_TRANSFORMER] "proc.exe of an ancestor: proc.aexe[1] is the parent, [2] the grandparent, [0] the process itself. Without an index (filters only) it matches any ancestor.";
@@ -433,7 +444,7 @@ catalogue! {
         ProcStderrName "proc.stderr.name" CharBuf [] "The fd.name of the process's standard error (fd 2).";
     }
 
-    class "user", "Fields about the user the process runs as." {
+    class User "user", "Fields about the user the process runs as." {
         UserUid "user.uid" UInt32 [] "The user id.";
         UserName "user.name" CharBuf [] "The user name.";
         UserHomedir "user.homedir" CharBuf [] "The home directory of the user.";
@@ -442,12 +453,12 @@ catalogue! {
         UserLoginname "user.loginname" CharBuf [] "The name of the user with id user.loginuid.";
     }
 
-    class "group", "Fields about the group the process runs as." {
+    class Group "group", "Fields about the group the process runs as." {
         GroupGid "group.gid" UInt32 [] "The group id.";
         GroupName "group.name" CharBuf [] "The group name.";
     }
 
-    class "fd", "Fields about the file descriptor the event acts on: its type, its name (a file \
+    class Fd "fd", "Fields about the file descriptor the event acts on: its type, its name (a file \
         path, a socket's addresses, …) and, for sockets, the endpoints." {
         FdNum "fd.num" Int64 [] "The number of the file descriptor.";
         FdType "fd.type" CharBuf [] "The kind of descriptor: 'file', 'directory', 'ipv4', 'ipv6', 'unix', 'pipe', 'event', 'signalfd', 'eventpoll', 'inotify', 'timerfd', 'netlink', 'bpf', 'userfaultfd', 'io_uring', 'memfd' or 'pidfd'.";
@@ -497,7 +508,7 @@ catalogue! {
         FdTypes "fd.types" CharBuf [ARG_ALLOWED LIST NO_RHS NO_TRANSFORMER] "The list of fd.type values of the descriptors the process has open; fd.types[N] restricts it to descriptor N.";
     }
 
-    class "fdlist", "Fields of poll-like events that act on several descriptors at once." {
+    class Fdlist "fdlist", "Fields of poll-like events that act on several descriptors at once." {
         FdlistNums "fdlist.nums" CharBuf [] "The numbers of the descriptors, separated by commas.";
         FdlistNames "fdlist.names" CharBuf [] "The fd.name of each descriptor, separated by commas.";
         FdlistCips "fdlist.cips" CharBuf [] "The client address of each socket, separated by commas.";
@@ -506,7 +517,7 @@ catalogue! {
         FdlistSports "fdlist.sports" CharBuf [] "The server port of each socket, separated by commas.";
     }
 
-    class "fs.path", "Fields about the filesystem paths that syscalls name directly (unlink, rename, \
+    class FsPath "fs.path", "Fields about the filesystem paths that syscalls name directly (unlink, rename, \
         mkdir, symlink, …), unlike fd.* which describe an opened descriptor." {
         FsPathName "fs.path.name" CharBuf [] "The path the syscall acts on, made absolute.";
         FsPathNameraw "fs.path.nameraw" CharBuf [] "The path the syscall acts on, as the process wrote it.";
@@ -516,7 +527,7 @@ catalogue! {
         FsPathTargetraw "fs.path.targetraw" CharBuf [] "The target path as the process wrote it.";
     }
 
-    class "syslog", "Fields of messages written to syslog (/dev/log)." {
+    class Syslog "syslog", "Fields of messages written to syslog (/dev/log)." {
         SyslogFacilityStr "syslog.facility.str" CharBuf [] "The facility of the message, as a name (e.g. local0).";
         SyslogFacility "syslog.facility" UInt32 [] "The facility of the message, as a number.";
         SyslogSeverityStr "syslog.severity.str" CharBuf [] "The severity of the message, as a name (e.g. warn).";
@@ -524,7 +535,7 @@ catalogue! {
         SyslogMessage "syslog.message" CharBuf [] "The text of the message.";
     }
 
-    class "container", "Fields about the container and the Kubernetes pod the process runs in \
+    class Container "container", "Fields about the container and the Kubernetes pod the process runs in \
         (Falco's container plugin fields). Outside containers container.id is 'host'." {
         ContainerId "container.id" CharBuf [] "The container id, shortened to 12 characters; 'host' for processes outside containers.";
         ContainerFullId "container.full_id" CharBuf [] "The full container id (64 characters for docker); 'host' outside containers.";
@@ -633,6 +644,13 @@ pub enum FieldError {
 /// The catalogue entry of an id (O(1): ids are indexes into [`FIELDS`]).
 pub fn info(id: FieldId) -> &'static FieldInfo {
     &FIELDS[id as usize]
+}
+
+impl FieldId {
+    /// The field's class (O(1): an index into [`FIELDS`]).
+    pub fn class(self) -> ClassId {
+        info(self).class_id
+    }
 }
 
 /// Resolves a field name (without its `[arg]`). Names with a dynamic suffix such as
@@ -982,6 +1000,16 @@ mod tests {
 
     fn same(a: Option<&FieldInfo>, b: Option<&FieldInfo>) -> bool {
         a.map(|f| f.id) == b.map(|f| f.id)
+    }
+
+    #[test]
+    fn class_ids_follow_the_class_names() {
+        for f in FIELDS {
+            assert_eq!(CLASSES[f.class_id as usize].name, f.class, "{}", f.name);
+            assert_eq!(f.id.class(), f.class_id);
+        }
+        assert_eq!(FieldId::FdName.class(), ClassId::Fd);
+        assert_eq!(FieldId::SyscallType.class(), ClassId::Evt);
     }
 
     #[test]

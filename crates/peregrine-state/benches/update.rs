@@ -1,8 +1,11 @@
 //! State-update cost per event (fd and process events) and memory for 10,000 live threads.
 //!
-//! Run: `cargo bench -p peregrine-state`. Times are thread CPU time per event, decode included. The memory figure is printed once before the timing
-//! runs; it counts live heap bytes through a counting allocator, so it is exact for this
-//! process and independent of the allocator's page caching.
+//! Run: `cargo bench -p peregrine-state`. Times are thread CPU time per event, decode
+//! included; each scenario also has a "decode only" pass over the same records, the floor to
+//! compare against in the same run (the machine is shared, absolute times drift). The memory
+//! figure is printed once before the timing runs; it counts live heap bytes through a counting
+//! allocator, so it is exact for this process and independent of the allocator's page caching.
+//! Instruction counts: `bench/state-callgrind.sh`. Results: `BENCHMARKS.md`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -73,7 +76,7 @@ fn typical(pid: i64) -> Process {
         comm: "python3".into(),
         exe: "/usr/bin/python3".into(),
         exepath: "/usr/bin/python3.11".into(),
-        args: vec!["-m".into(), "http.server".into(), "8080".into()],
+        args: vec!["-m".into(), "http.server".into(), "8080".into()].into(),
         env: (0..8)
             .map(|i| format!("VARIABLE_{i}=some-value-{i}-xxxxxxxxxxxx"))
             .collect(),
@@ -81,7 +84,8 @@ fn typical(pid: i64) -> Process {
         cgroups: vec![(
             "memory".into(),
             "/process_api/1b70673d04b87f88fe089b6f9e21e2a1".into(),
-        )],
+        )]
+        .into(),
         ..Process::default()
     };
     for n in 0..5 {
@@ -117,10 +121,13 @@ fn rec(name: &str, tid: u32, args: &[(&str, Arg)]) -> Vec<u8> {
     b.build()
 }
 
-fn bench(c: &mut Criterion) {
-    memory_report();
-    let mut state = State::new(config());
-    state.insert_process(typical(100), &[(100, 100)]);
+/// The benchmark's event sequences: (name, records, events per pass).
+struct Scenarios {
+    fd: Vec<Vec<u8>>,
+    process: Vec<Vec<u8>>,
+}
+
+fn scenarios() -> Scenarios {
     let open = rec(
         "openat",
         100,
@@ -132,31 +139,7 @@ fn bench(c: &mut Criterion) {
         ],
     );
     let close = rec("close", 100, &[("res", Arg::Int(0)), ("fd", Arg::Int(7))]);
-    c.bench_function("decode only: openat+close (per event, the floor)", |b| {
-        b.iter_custom(|iters| {
-            let start = thread_cpu();
-            for _ in 0..iters {
-                for r in [&open, &close] {
-                    let ev = Event::decode(black_box(r), 0).expect("decodes");
-                    black_box(ev.params().count());
-                }
-            }
-            (thread_cpu() - start) / 2
-        })
-    });
-    c.bench_function("update/openat+close (per event)", |b| {
-        b.iter_custom(|iters| {
-            let start = thread_cpu();
-            for _ in 0..iters {
-                for r in [&open, &close] {
-                    let ev = Event::decode(black_box(r), 0).expect("decodes");
-                    state.update(&ev);
-                }
-            }
-            (thread_cpu() - start) / 2
-        })
-    });
-
+    let fd = vec![open, close];
     let fork_parent = rec(
         "clone",
         100,
@@ -187,23 +170,84 @@ fn bench(c: &mut Criterion) {
             ("trusted_exepath", Arg::from("/usr/bin/ls")),
         ],
     );
-    let exit = {
-        let b = RecordBuilder::procexit().thread(200, 200).ts(1);
-        b.build()
-    };
+    let exit = RecordBuilder::procexit().thread(200, 200).ts(1).build();
     let poke = rec("close", 100, &[("res", Arg::Int(-9)), ("fd", Arg::Int(99))]);
-    c.bench_function("update/fork+exec+exit (per event)", |b| {
-        b.iter_custom(|iters| {
-            let start = thread_cpu();
-            for _ in 0..iters {
-                for r in [&fork_parent, &fork_child, &exec, &exit, &poke] {
-                    let ev = Event::decode(black_box(r), 0).expect("decodes");
-                    state.update(&ev);
-                }
-            }
-            (thread_cpu() - start) / 5
-        })
-    });
+    Scenarios {
+        fd,
+        process: vec![fork_parent, fork_child, exec, exit, poke],
+    }
+}
+
+fn fresh_state() -> State {
+    let mut state = State::new(config());
+    state.insert_process(typical(100), &[(100, 100)]);
+    state
+}
+
+/// The floor: decoding each record and visiting its parameters, with no state.
+#[inline(never)]
+fn pass_decode(recs: &[Vec<u8>], iters: u64) {
+    for _ in 0..iters {
+        for r in recs {
+            let ev = Event::decode(black_box(r), 0).expect("decodes");
+            black_box(ev.params().count());
+        }
+    }
+}
+
+/// Decoding plus the state update.
+#[inline(never)]
+fn pass_update(state: &mut State, recs: &[Vec<u8>], iters: u64) {
+    for _ in 0..iters {
+        for r in recs {
+            let ev = Event::decode(black_box(r), 0).expect("decodes");
+            state.update(&ev);
+        }
+    }
+}
+
+/// Thread CPU time of `pass` divided by `n`, its events per iteration (criterion divides by
+/// the iterations).
+fn per_event(n: usize, pass: impl FnOnce()) -> std::time::Duration {
+    let start = thread_cpu();
+    pass();
+    (thread_cpu() - start) / n as u32
+}
+
+fn bench(c: &mut Criterion) {
+    let sc = scenarios();
+    // Under callgrind (`PEREGRINE_BENCH_ITERS=N PEREGRINE_BENCH_ONLY=fd|process valgrind
+    // --tool=callgrind --toggle-collect='update::pass_*' <bench binary>`, see
+    // bench/state-callgrind.sh), run one scenario's passes N times and stop: the inclusive
+    // instruction count of each `pass_*` divided by N × events is instructions per event.
+    if let Some(n) = std::env::var("PEREGRINE_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let only = std::env::var("PEREGRINE_BENCH_ONLY").unwrap_or_default();
+        let recs = if only == "process" {
+            &sc.process
+        } else {
+            &sc.fd
+        };
+        let mut state = fresh_state();
+        // One-time tables (parameter positions) are built here, outside the measured passes.
+        let warm = sc.process.last().expect("the failed close");
+        state.update(&Event::decode(warm, 0).expect("decodes"));
+        pass_decode(recs, n);
+        pass_update(&mut state, recs, n);
+        return;
+    }
+    memory_report();
+    for (name, recs) in [("openat+close", &sc.fd), ("fork+exec+exit", &sc.process)] {
+        c.bench_function(&format!("decode only/{name} (per event, the floor)"), |b| {
+            b.iter_custom(|iters| per_event(recs.len(), || pass_decode(recs, iters)))
+        });
+        let mut state = fresh_state();
+        c.bench_function(&format!("update/{name} (per event)"), |b| {
+            b.iter_custom(|iters| per_event(recs.len(), || pass_update(&mut state, recs, iters)))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -11,11 +11,12 @@ use std::net::IpAddr;
 
 use peregrine_event::value::errno_name;
 use peregrine_event::{Event, ParamType, Render, Value};
-use peregrine_filter::fields::FieldId as F;
+use peregrine_filter::fields::{ClassId as C, FieldId as F};
 use peregrine_filter::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 
 use crate::caps::write_caps;
 use crate::fd::Fd;
+use crate::params::{self, K};
 use crate::state::State;
 use crate::thread::Process;
 
@@ -67,6 +68,18 @@ impl EventSource<'_, '_> {
             return Some((num, f));
         }
         self.process()?.fds.get(&num).map(|f| (num, f))
+    }
+
+    /// Parameter `k` of the event, by its position resolved once per schema.
+    fn param(&self, k: K) -> Option<Result<Value<'_>, peregrine_event::ValueError>> {
+        let ev = self.ev;
+        let i = params::position(params::positions(ev.raw.kind, ev.raw.nr), k)?;
+        let ty = ev.schema.params.get(i)?.ty;
+        ev.raw.param(i).map(|b| Value::decode(ty, b))
+    }
+
+    fn int(&self, k: K) -> Option<i64> {
+        self.param(k)?.ok()?.as_i64()
     }
 
     fn res(&self) -> Option<i64> {
@@ -407,15 +420,27 @@ impl EventSource<'_, '_> {
                     _ => {}
                 }
             }
+            F::EvtCategory => {
+                let cat = match crate::category::category(ev.raw.kind, ev.raw.nr) {
+                    crate::category::Category::Fixed(c) => c,
+                    crate::category::Category::Io => {
+                        crate::category::io_category(self.fd().map(|(_, f)| f.kind))
+                    }
+                };
+                out.push_str(cat);
+            }
+            // Records are exit events only (the kernel side does not send enters), so there
+            // is no matching enter to measure from: libsinsp's value for an unpaired exit, 0.
+            F::EvtLatency | F::EvtLatencyS | F::EvtLatencyNs => out.push(Slot::UInt(0)),
             F::EvtCount | F::EvtCountExit => out.push(Slot::UInt(1)),
             F::EvtCountError => out.push(Slot::UInt(u64::from(self.res().is_some_and(|r| r < 0)))),
             F::EvtBuffer => {
-                if let Some(Ok(Value::Bytes(b))) = ev.param("data") {
+                if let Some(Ok(Value::Bytes(b))) = self.param(K::Data) {
                     out.push_bytes(b)
                 }
             }
             F::EvtBuflen => {
-                if let Some(Ok(Value::Bytes(b))) = ev.param("data") {
+                if let Some(Ok(Value::Bytes(b))) = self.param(K::Data) {
                     out.push(Slot::UInt(b.len() as u64))
                 }
             }
@@ -428,16 +453,9 @@ impl EventSource<'_, '_> {
                 let flags = if name == "creat" {
                     2 | (1 << 2) | (1 << 8)
                 } else {
-                    ev.param("flags")
-                        .and_then(|v| v.ok())
-                        .and_then(|v| v.as_i64())
-                        .unwrap_or(0) as u32
+                    self.int(K::Flags).unwrap_or(0) as u32
                 };
-                let mode = ev
-                    .param("mode")
-                    .and_then(|v| v.ok())
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(0);
+                let mode = self.int(K::Mode).unwrap_or(0);
                 let v = match id {
                     F::EvtIsOpenRead => flags & 1 != 0,
                     F::EvtIsOpenWrite => flags & 2 != 0,
@@ -458,6 +476,12 @@ impl EventSource<'_, '_> {
             }
             _ => {}
         }
+    }
+
+    /// `fdlist.*` describe the descriptors of poll-like events, which only libsinsp's `fds`
+    /// parameter lists; the kernel records carry no such list, so these fields have no value.
+    fn extract_fdlist(&self, id: F, _out: &mut Extracted) {
+        debug_assert_eq!(id.class(), C::Fdlist);
     }
 
     /// The path arguments of filesystem syscalls (`fs.path.*`, `evt.abspath*`).
@@ -492,7 +516,7 @@ impl EventSource<'_, '_> {
             return Some(raw);
         }
         let p = self.process();
-        let cwd = p.map_or("/", |p| p.cwd.as_str());
+        let cwd = p.map_or("/", |p| &*p.cwd);
         let base = match info.ty {
             ParamType::RelPath(d) => {
                 let dfd = ev
@@ -502,15 +526,15 @@ impl EventSource<'_, '_> {
                     .and_then(|v| v.as_i64())
                     .unwrap_or(-100);
                 if dfd == -100 || raw.starts_with('/') {
-                    cwd.to_string()
+                    cwd
                 } else {
                     p.and_then(|p| p.fds.get(&dfd))
-                        .map_or_else(|| "/<UNKNOWN>".into(), |f| f.name.clone())
+                        .map_or("/<UNKNOWN>", |f| &*f.name)
                 }
             }
-            _ => cwd.to_string(),
+            _ => cwd,
         };
-        Some(crate::fd::resolve_path(&base, &raw))
+        Some(crate::fd::resolve_path(base, &raw).into_owned())
     }
 
     fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
@@ -564,7 +588,7 @@ impl EventSource<'_, '_> {
             F::ProcCmdlenargs => out.push(Slot::UInt(p.args.iter().map(|a| a.len() as u64).sum())),
             F::ProcExeline => {
                 s.extend_from_slice(p.exe.as_bytes());
-                for a in &p.args {
+                for a in p.args.iter() {
                     s.push(b' ');
                     s.extend_from_slice(a.as_bytes());
                 }
@@ -585,7 +609,7 @@ impl EventSource<'_, '_> {
             F::ProcLoginshellid => {
                 let mut id = None;
                 for a in std::iter::once(p).chain(table.ancestors(p)) {
-                    if SHELLS.contains(&a.comm.as_str()) {
+                    if SHELLS.contains(&&*a.comm) {
                         id = Some(a.pid);
                     }
                 }
@@ -829,9 +853,8 @@ impl EventSource<'_, '_> {
                         }
                     }
                     F::ContainerLabels => {
-                        let s: Vec<String> =
-                            c.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                        opt(out, &s.join(", "))
+                        write_labels(&c.labels, s);
+                        opt(out, &String::from_utf8_lossy(s))
                     }
                     F::ContainerMounts => {
                         let all: Vec<String> = c.mounts.iter().map(|m| m.render()).collect();
@@ -869,6 +892,21 @@ impl EventSource<'_, '_> {
                     F::K8sPodUid | F::K8sPodId => {
                         opt(out, c.label("io.kubernetes.pod.uid").unwrap_or(""))
                     }
+                    F::K8sPodLabel => {
+                        if let FieldArg::Key(k) = arg {
+                            if let Some(v) = c.pod_label(k) {
+                                out.push_str(v)
+                            }
+                        }
+                    }
+                    F::K8sPodLabels => {
+                        let s: Vec<String> = c
+                            .pod_labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}:{v}"))
+                            .collect();
+                        opt(out, &s.join(", "))
+                    }
                     F::K8sPodFullSandboxId => {
                         opt(out, c.label("io.kubernetes.sandbox.id").unwrap_or(""))
                     }
@@ -884,7 +922,25 @@ impl EventSource<'_, '_> {
     }
 }
 
-/// `container.id`: the first 12 characters of the full id.
+/// `container.labels` as the container plugin renders it: `key:value` (just `key` for an
+/// empty value) in key order, separated by `", "`, leaving out Kubernetes' internal labels
+/// (`io.kubernetes.*`) and annotations (`annotation.*`). `labels` is sorted by key.
+fn write_labels(labels: &[(String, String)], out: &mut Vec<u8>) {
+    let shown = labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with("annotation.") && !k.starts_with("io.kubernetes."));
+    for (i, (k, v)) in shown.enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(k.as_bytes());
+        if !v.is_empty() {
+            out.push(b':');
+            out.extend_from_slice(v.as_bytes());
+        }
+    }
+}
+
 /// The standard fd a `proc.std*` field asks about.
 fn std_fd(id: F) -> i64 {
     match id {
@@ -894,6 +950,7 @@ fn std_fd(id: F) -> i64 {
     }
 }
 
+/// `container.id`: the first 12 characters of the full id.
 fn short_id(full: &str) -> &str {
     full.get(..12).unwrap_or(full)
 }
@@ -915,25 +972,52 @@ impl FieldSource for EventSource<'_, '_> {
 
     fn extract(&mut self, field: &FieldRequest, out: &mut Extracted) {
         let id = field.id;
-        let name = peregrine_filter::fields::info(id).name;
-        if name.starts_with("evt.") || name.starts_with("syscall.") {
-            self.extract_evt(id, &field.arg, out);
-        } else if name.starts_with("fd.") {
-            self.extract_fd(id, &field.arg, out);
-        } else if name.starts_with("fs.path.") {
-            let (role, resolve) = match id {
-                F::FsPathName => (PathRole::Name, true),
-                F::FsPathNameraw => (PathRole::Name, false),
-                F::FsPathSource => (PathRole::Source, true),
-                F::FsPathSourceraw => (PathRole::Source, false),
-                F::FsPathTarget => (PathRole::Target, true),
-                _ => (PathRole::Target, false),
-            };
-            if let Some(p) = self.fs_path(role, resolve) {
-                out.push_str(&p);
+        // One match on the class the id belongs to (an array index), then one on the id.
+        match id.class() {
+            C::Evt => self.extract_evt(id, &field.arg, out),
+            C::Fd => self.extract_fd(id, &field.arg, out),
+            C::Fdlist => self.extract_fdlist(id, out),
+            C::FsPath => {
+                let (role, resolve) = match id {
+                    F::FsPathName => (PathRole::Name, true),
+                    F::FsPathNameraw => (PathRole::Name, false),
+                    F::FsPathSource => (PathRole::Source, true),
+                    F::FsPathSourceraw => (PathRole::Source, false),
+                    F::FsPathTarget => (PathRole::Target, true),
+                    _ => (PathRole::Target, false),
+                };
+                if let Some(p) = self.fs_path(role, resolve) {
+                    out.push_str(&p);
+                }
             }
-        } else {
-            self.extract_proc(id, &field.arg, out);
+            _ => {
+                self.extract_proc(id, &field.arg, out);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_render_like_the_container_plugin() {
+        let labels: Vec<(String, String)> = [
+            ("annotation.io.kubernetes.container.hash", "abc"),
+            ("app", "web"),
+            ("flag", ""),
+            ("io.kubernetes.pod.name", "web-7f9c"),
+            ("tier", "front"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut out = Vec::new();
+        write_labels(&labels, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), "app:web, flag, tier:front");
+        out.clear();
+        write_labels(&labels[..1], &mut out);
+        assert!(out.is_empty());
     }
 }

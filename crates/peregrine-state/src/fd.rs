@@ -6,8 +6,10 @@
 //! change, so extracting `fd.name` per event is a borrow, and `fd.lip`/`fd.rip` are derived
 //! from the role without re-parsing text.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// `fd.type`: the kind of object a descriptor refers to (libsinsp's `scap_fd_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,8 +172,9 @@ impl Sock {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fd {
     pub kind: FdKind,
-    /// `fd.name`: absolute normalised path, socket endpoints, …
-    pub name: String,
+    /// `fd.name`: absolute normalised path, socket endpoints, … Shared: a fork copies the
+    /// whole table and a dup copies the entry.
+    pub name: Arc<str>,
     /// `fd.nameraw`: the path as the process wrote it (files only).
     pub nameraw: String,
     /// Open flags in Falco's `PPM_O_*` values.
@@ -183,7 +186,7 @@ pub struct Fd {
 }
 
 impl Fd {
-    pub fn new(kind: FdKind, name: impl Into<String>) -> Self {
+    pub fn new(kind: FdKind, name: impl Into<Arc<str>>) -> Self {
         Fd {
             kind,
             name: name.into(),
@@ -200,18 +203,21 @@ impl Fd {
     /// the one known end for a bound or half-known socket.
     pub fn rename_from_sock(&mut self) {
         let Some(s) = self.sock else { return };
-        self.name.clear();
+        let mut name = String::new();
         match (s.client, s.server) {
             (Some(c), Some(srv)) => {
-                let _ = write!(self.name, "{}:{}->{}:{}", c.0, c.1, srv.0, srv.1);
+                let _ = write!(name, "{}:{}->{}:{}", c.0, c.1, srv.0, srv.1);
             }
             (None, Some(srv)) => {
-                let _ = write!(self.name, "{}:{}", srv.0, srv.1);
+                let _ = write!(name, "{}:{}", srv.0, srv.1);
             }
             (Some(c), None) => {
-                let _ = write!(self.name, "{}:{}", c.0, c.1);
+                let _ = write!(name, "{}:{}", c.0, c.1);
             }
             (None, None) => {}
+        }
+        if *self.name != *name {
+            self.name = name.into();
         }
     }
 
@@ -251,10 +257,11 @@ fn basename(p: &str) -> &str {
 /// Makes `path` absolute against `base` (a directory, with or without a trailing slash) and
 /// normalises it: `.` and empty components vanish, `..` pops (never above `/`). This is what
 /// libsinsp's `concatenate_paths` does for `fd.name` and `fs.path.name`.
-pub fn resolve_path(base: &str, path: &str) -> String {
-    // Fast path: an absolute path that is already normal is its own answer.
+///
+/// An absolute path that is already normal (the common case) is returned borrowed.
+pub fn resolve_path<'a>(base: &str, path: &'a str) -> Cow<'a, str> {
     if path.starts_with('/') && is_normal(path) {
-        return path.to_string();
+        return Cow::Borrowed(path);
     }
     let mut out = String::with_capacity(base.len() + path.len() + 1);
     out.push('/');
@@ -276,16 +283,29 @@ pub fn resolve_path(base: &str, path: &str) -> String {
         }
     }
     out.push_str(&parts.join("/"));
-    out
+    Cow::Owned(out)
 }
 
 /// True for a path without empty, `.` or `..` components and no trailing slash.
 fn is_normal(p: &str) -> bool {
-    p == "/"
-        || (!p.ends_with('/')
-            && p[1..]
-                .split('/')
-                .all(|c| !c.is_empty() && c != "." && c != ".."))
+    if p == "/" {
+        return true;
+    }
+    // One pass over the bytes (this runs for every open): a component is bad when empty,
+    // `.` or `..`; `comp` counts the current component's bytes, `dots` whether all are dots.
+    let (mut comp, mut dots) = (usize::MAX, true);
+    for &b in p.as_bytes() {
+        if b == b'/' {
+            if comp != usize::MAX && (comp == 0 || (dots && comp <= 2)) {
+                return false;
+            }
+            (comp, dots) = (0, true);
+        } else {
+            comp = comp.wrapping_add(1);
+            dots &= b == b'.';
+        }
+    }
+    !(comp == 0 || (dots && comp <= 2))
 }
 
 #[cfg(test)]
@@ -305,6 +325,12 @@ mod tests {
             ("/x/", "/", "/"),
             ("/x/", "/etc/", "/etc"),
             ("/x/", "/etc/./a", "/etc/a"),
+            ("/x/", "/etc/../a", "/a"),
+            ("/x/", "/etc//a", "/etc/a"),
+            ("/x/", "/etc/.", "/etc"),
+            ("/x/", "/.hidden/...", "/.hidden/..."),
+            ("/x/", "/a/..b/.c", "/a/..b/.c"),
+            ("/x/", "//", "/"),
             (
                 "/x/",
                 "/usr/lib/x86_64-linux-gnu/libc.so.6",
@@ -323,7 +349,7 @@ mod tests {
         s.server = Some(("93.184.216.34".parse().expect("ip"), 443));
         fd.sock = Some(s);
         fd.rename_from_sock();
-        assert_eq!(fd.name, "10.0.0.5:40312->93.184.216.34:443");
+        assert_eq!(&*fd.name, "10.0.0.5:40312->93.184.216.34:443");
         assert_eq!(s.local().map(|l| l.1), Some(40312));
         assert_eq!(s.remote().map(|r| r.1), Some(443));
 

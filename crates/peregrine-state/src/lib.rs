@@ -16,15 +16,21 @@
 //!   stream never introduced and the one-time load of a container's `/etc/passwd`.
 //!
 //! - **Container metadata arrives asynchronously** ([`runtime`]): a worker thread asks the
-//!   podman/docker API once per container; until it answers, name/image/labels have no value.
+//!   podman/docker API, or reads the OCI runtime state of containerd/CRI-O containers ([`oci`]),
+//!   once per container; until it answers, name/image/labels have no value.
 //!
-//! What is not here yet: CRI (containerd/CRI-O) metadata and pod sandbox labels
-//! (`k8s.pod.labels`), `evt.category`/latency fields, and `fdlist.*` for poll-like events. Syscall dispatch assumes x86-64 numbers, as the capture does.
+//! What is not here yet: `k8s.pod.labels` for containerd (kept only behind its CRI API), a real
+//! `evt.latency` (records are exits only, so it is 0), and `fdlist.*` (the records carry no
+//! descriptor list for poll-like events). Syscall dispatch assumes x86-64 numbers, as the
+//! capture does.
 
 pub mod caps;
+mod category;
 pub mod container;
 mod extract;
 pub mod fd;
+pub mod oci;
+mod params;
 pub mod procfs;
 pub mod runtime;
 mod state;

@@ -1,5 +1,6 @@
 //! Container metadata from the runtime's API (podman's and docker's Docker-compatible API on a
-//! unix socket): name, image, labels, start time, privileges, IP, Kubernetes pod labels.
+//! unix socket) or, for containerd and CRI-O, from the OCI runtime's state on disk
+//! ([`crate::oci`]): name, image, labels, start time, privileges, IP, Kubernetes pod metadata.
 //!
 //! Key decision: lookups run on a worker thread and results come back through a channel that
 //! the state drains at the start of each event, so an event is never held up: until the
@@ -28,6 +29,8 @@ pub struct ContainerInfo {
     pub image_tag: String,
     pub image_digest: String,
     pub labels: Vec<(String, String)>,
+    /// The pod sandbox's labels (`k8s.pod.labels`), sorted; empty outside Kubernetes.
+    pub pod_labels: Vec<(String, String)>,
     pub privileged: bool,
     /// ns since the epoch; 0 when unknown.
     pub start_ts: u64,
@@ -101,6 +104,22 @@ impl ContainerInfo {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Sets `image` and the parts Falco shows of it: repository, tag and digest, and the image
+    /// id without its `sha256:` prefix, shortened to 12 characters.
+    pub fn set_image(&mut self, image: String, image_id: &str) {
+        (self.image_repository, self.image_tag, self.image_digest) = split_image(&image);
+        self.image = image;
+        let id = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+        self.image_id = id.get(..12).unwrap_or(id).to_string();
+    }
+
+    pub fn pod_label(&self, key: &str) -> Option<&str> {
+        self.pod_labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One finished lookup.
@@ -130,23 +149,19 @@ pub fn default_sockets() -> Vec<PathBuf> {
 }
 
 impl Resolver {
-    /// Starts the worker thread. `queue` bounds pending requests.
-    pub fn start(sockets: Vec<PathBuf>, queue: usize) -> std::io::Result<Self> {
+    /// Starts the worker thread: each id is asked of the API `sockets` in order, then looked up
+    /// in the OCI runtime state under `state_roots` ([`crate::oci`]). `queue` bounds pending
+    /// requests.
+    pub fn start(
+        sockets: Vec<PathBuf>,
+        state_roots: Vec<PathBuf>,
+        queue: usize,
+    ) -> std::io::Result<Self> {
         let (req_tx, req_rx) = mpsc::sync_channel::<String>(queue);
         let (res_tx, res_rx) = mpsc::channel::<Lookup>();
         std::thread::Builder::new()
             .name("pg-containers".into())
-            .spawn(move || {
-                for id in req_rx {
-                    let info = sockets
-                        .iter()
-                        .find_map(|s| inspect(s, &id).ok().flatten())
-                        .map(Arc::new);
-                    if res_tx.send(Lookup { id, info }).is_err() {
-                        break;
-                    }
-                }
-            })?;
+            .spawn(move || worker(&sockets, &state_roots, &req_rx, &res_tx))?;
         Ok(Resolver {
             requests: req_tx,
             results: res_rx,
@@ -164,6 +179,67 @@ impl Resolver {
     /// Finished lookups, without waiting.
     pub fn try_results(&self) -> impl Iterator<Item = Lookup> + '_ {
         self.results.try_iter()
+    }
+}
+
+/// Quick retries of a lookup that found nothing, inside the worker: a container's first
+/// events usually come before its runtime has recorded it (runc writes its state after the init
+/// process joined the cgroup), and the container may then be silent for a long time. Retrying
+/// here, not on the container's next event, bounds the window in which a new container's fields
+/// are `<NA>` to the runtime's own delay plus at most one retry interval (≤ 400 ms).
+const RETRY_DELAYS_MS: [u64; 6] = [25, 50, 100, 200, 400, 400];
+
+/// (due, id, retries done); a handful of entries at most, so a scan beats a heap.
+type Retries = Vec<(std::time::Instant, String, usize)>;
+
+fn worker(
+    sockets: &[PathBuf],
+    state_roots: &[PathBuf],
+    requests: &Receiver<String>,
+    results: &mpsc::Sender<Lookup>,
+) {
+    use std::time::Instant;
+    // False when the state is gone and the worker should end.
+    let attempt = |retries: &mut Retries, id: String, done: usize| {
+        let info = sockets
+            .iter()
+            .find_map(|s| inspect(s, &id).ok().flatten())
+            .or_else(|| crate::oci::lookup(state_roots, &id))
+            .map(Arc::new);
+        match (info, RETRY_DELAYS_MS.get(done)) {
+            (None, Some(ms)) => {
+                retries.push((Instant::now() + Duration::from_millis(*ms), id, done + 1));
+                true
+            }
+            (info, _) => results.send(Lookup { id, info }).is_ok(),
+        }
+    };
+    let mut retries = Retries::new();
+    loop {
+        let wait = retries
+            .iter()
+            .map(|r| r.0)
+            .min()
+            .map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+        match requests.recv_timeout(wait) {
+            Ok(id) => {
+                if !attempt(&mut retries, id, 0) {
+                    return;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let now = Instant::now();
+        let (due, later): (Retries, Retries) = retries.drain(..).partition(|r| r.0 <= now);
+        retries = later;
+        for (_, id, done) in due {
+            if !attempt(&mut retries, id, done) {
+                return;
+            }
+        }
     }
 }
 
@@ -237,9 +313,6 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
             cfg
         }
     };
-    let (image_repository, image_tag, image_digest) = split_image(&image);
-    let image_id = s(v, &["Image"]);
-    let image_id = image_id.strip_prefix("sha256:").unwrap_or(&image_id);
     let mut labels: Vec<(String, String)> = v
         .get("Config")
         .and_then(|c| c.get("Labels"))
@@ -267,13 +340,8 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
                 .collect()
         })
         .unwrap_or_default();
-    ContainerInfo {
+    let mut info = ContainerInfo {
         name: s(v, &["Name"]).trim_start_matches('/').to_string(),
-        image_repository,
-        image_tag,
-        image_digest,
-        image,
-        image_id: image_id.get(..12).unwrap_or(image_id).to_string(),
         labels,
         privileged: v
             .get("HostConfig")
@@ -286,7 +354,10 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
         host_network: host("NetworkMode"),
         host_ipc: host("IpcMode"),
         mounts,
-    }
+        ..ContainerInfo::default()
+    };
+    info.set_image(image, &s(v, &["Image"]));
+    info
 }
 
 /// `2024-05-01T12:34:56.123456789Z` or with a `+hh:mm` offset → ns since the epoch.

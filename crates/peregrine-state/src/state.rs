@@ -5,8 +5,10 @@
 //! of a `close` and the thread of a `procexit` stay visible to that event's rules and are
 //! removed when the next event arrives.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
@@ -14,6 +16,7 @@ use rustc_hash::FxHashMap;
 
 use crate::container;
 use crate::fd::{resolve_path, Fd, FdKind, Sock, L4};
+use crate::params::{self, K};
 use crate::procfs;
 use crate::thread::{Process, Table, Thread};
 use crate::users::UserDb;
@@ -32,8 +35,11 @@ pub struct StateConfig {
     /// Where `/proc` is; `None` disables on-demand lookups of unknown threads and user
     /// databases (tests, capture replay).
     pub proc_root: Option<PathBuf>,
-    /// Container API sockets to ask for metadata; empty disables lookups.
+    /// Container API sockets to ask for metadata.
     pub container_sockets: Vec<PathBuf>,
+    /// OCI runtime state roots (runc's `state.json` per container) read for containers the
+    /// API sockets do not know (containerd, CRI-O). Lookups are off when both lists are empty.
+    pub runtime_state_roots: Vec<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -45,6 +51,7 @@ impl Default for StateConfig {
             max_env_bytes: 4096,
             proc_root: Some(PathBuf::from("/proc")),
             container_sockets: crate::runtime::default_sockets(),
+            runtime_state_roots: crate::oci::default_state_roots(),
         }
     }
 }
@@ -82,15 +89,23 @@ pub struct Counters {
 /// What is known about a container's runtime metadata.
 #[derive(Clone, Debug)]
 pub(crate) enum Meta {
-    Pending,
+    /// Asked; the number of earlier failed attempts.
+    Pending(u32),
     Known(std::sync::Arc<crate::runtime::ContainerInfo>),
-    /// Failed at this event time; retried after [`RETRY_NS`] (a container may be looked up
-    /// before its runtime has recorded it).
-    Failed(u64),
+    /// The `attempts`-th lookup failed at event time `at`; asked again after [`retry_delay`].
+    Failed {
+        at: u64,
+        attempts: u32,
+    },
 }
 
-/// How long a failed container lookup is remembered before it is tried again.
-const RETRY_NS: u64 = 2_000_000_000;
+/// How long after its `attempts`-th failure a container lookup is asked for again: 1 s, doubling
+/// up to 60 s. The resolver already retries a new container quickly on its own (see
+/// `runtime::RETRY_DELAYS_MS`), so this only paces ids that no source knows (e.g. the
+/// `/process_api/<id>` cgroups of these hosts): one round of lookups per minute at most.
+fn retry_delay(attempts: u32) -> u64 {
+    (1_000_000_000u64 << attempts.min(6)).min(60_000_000_000)
+}
 
 /// The fd an event acts on, for `fd.*` fields.
 #[derive(Clone, Debug, Default)]
@@ -117,9 +132,9 @@ pub struct State {
     pub(crate) cur_ts: u64,
     /// The current event's thread and its pid, so handlers skip the tid → pid probe.
     cur_thread: Option<(i64, i64)>,
-    pub(crate) users: FxHashMap<String, UserDb>,
+    pub(crate) users: FxHashMap<Arc<str>, UserDb>,
     pub(crate) hostname: String,
-    pub(crate) containers: FxHashMap<String, Meta>,
+    pub(crate) containers: FxHashMap<Arc<str>, Meta>,
     resolver: Option<crate::runtime::Resolver>,
 }
 
@@ -130,43 +145,69 @@ const PPM_CL_CLONE_PARENT: u32 = 1 << 8;
 const PPM_CL_CLONE_THREAD: u32 = 1 << 13;
 const AT_FDCWD: i64 = -100;
 
-/// An event with its parameters decoded once: handlers look several of them up by name, and
-/// decoding each lookup anew (the record stores lengths, not offsets) would dominate the cost
-/// of a small event.
+/// An event with its parameter slices split once and its parameter positions resolved
+/// (handlers read several parameters; the record stores lengths, not offsets, and the schema
+/// names, not positions).
 pub(crate) struct P<'e, 'a> {
     ev: &'e Event<'a>,
-    raw: [&'a [u8]; MAX_PARAMS],
+    values: &'a [u8],
+    /// Parameter `i` is `values[ends[i]..ends[i + 1]]` (the record stores lengths only).
+    ends: [u32; MAX_PARAMS + 1],
+    pos: &'static [u8; params::NKEYS],
     pub ts: u64,
     malformed: std::cell::Cell<bool>,
 }
 
 impl<'e, 'a> P<'e, 'a> {
     fn new(ev: &'e Event<'a>) -> Self {
-        let mut raw: [&'a [u8]; MAX_PARAMS] = [&[]; MAX_PARAMS];
-        for (slot, bytes) in raw.iter_mut().zip(ev.raw.params()) {
-            *slot = bytes;
+        let mut ends = [0u32; MAX_PARAMS + 1];
+        let mut at = 0u32;
+        for (end, bytes) in ends[1..].iter_mut().zip(ev.raw.params()) {
+            // Records are at most 64 KiB (u16 lengths), so offsets fit.
+            at += bytes.len() as u32;
+            *end = at;
         }
         P {
             ev,
-            raw,
+            values: ev.raw.values(),
+            ends,
+            pos: params::positions(ev.raw.kind, ev.raw.nr),
             ts: ev.ts,
             malformed: std::cell::Cell::new(false),
         }
     }
 
-    /// Parameter `name`, decoded on demand (only the few a handler reads are decoded).
-    fn param(&self, name: &str) -> Option<Result<Value<'a>, ValueError>> {
-        // Parameter names are short: an inline byte comparison beats a libc memcmp call per
-        // candidate on this path.
-        let i = self.ev.schema.params.iter().position(|p| {
-            p.name.len() == name.len() && p.name.bytes().zip(name.bytes()).all(|(a, b)| a == b)
-        })?;
+    /// The bytes of parameter `i` (empty when absent or out of range).
+    fn bytes(&self, i: usize) -> &'a [u8] {
+        let (Some(&a), Some(&b)) = (self.ends.get(i), self.ends.get(i + 1)) else {
+            return &[];
+        };
+        self.values.get(a as usize..b as usize).unwrap_or(&[])
+    }
+
+    /// Parameter `k`, decoded on demand (only the few a handler reads are decoded).
+    fn param(&self, k: K) -> Option<Result<Value<'a>, ValueError>> {
+        let i = params::position(self.pos, k)?;
         let ty = self.ev.schema.params.get(i)?.ty;
-        let v = Value::decode(ty, self.raw.get(i)?);
+        let v = Value::decode(ty, self.bytes(i));
         if v.is_err() {
             self.malformed.set(true);
         }
         Some(v)
+    }
+
+    /// Integer parameter `k` (the common case, decoded without building a [`Value`]).
+    fn int(&self, k: K) -> Option<i64> {
+        let i = params::position(self.pos, k)?;
+        let ty = self.ev.schema.params.get(i)?.ty;
+        let bytes = self.bytes(i);
+        match Value::decode_i64(ty, bytes) {
+            Some(v) => Some(v),
+            None if bytes.is_empty() => None,
+            // A non-integer type or a malformed value: the general path decides (and counts
+            // a malformed one).
+            None => self.param(k)?.ok()?.as_i64(),
+        }
     }
 
     fn tid(&self) -> u32 {
@@ -182,50 +223,65 @@ impl<'e, 'a> P<'e, 'a> {
     }
 }
 
-fn int(ev: &P<'_, '_>, name: &str) -> Option<i64> {
-    match ev.param(name)? {
-        Ok(v) => v.as_i64(),
-        Err(_) => None,
+fn int(ev: &P<'_, '_>, name: K) -> Option<i64> {
+    ev.int(name)
+}
+
+/// Bytes as text: borrowed when valid UTF-8 (the common case), lossily converted otherwise.
+fn utf8(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
-fn text(ev: &P<'_, '_>, name: &str) -> Option<String> {
+fn text_bytes<'a>(ev: &P<'_, 'a>, name: K) -> Option<&'a [u8]> {
     match ev.param(name)? {
-        Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(b),
         _ => None,
+    }
+}
+
+/// A string parameter, borrowed from the record when it is valid UTF-8.
+fn text<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
+    text_bytes(ev, name).map(utf8)
+}
+
+/// Stores `new` in a shared string unless it already holds that text: a clone repeats its
+/// parent's strings and an exec often its own, and keeping the shared copy saves allocating.
+fn assign(dst: &mut Arc<str>, new: &str) {
+    if **dst != *new {
+        *dst = Arc::from(new);
     }
 }
 
 /// Like [`text`], but a parameter present in the record with no bytes reads as `""` (where
 /// [`text`] reports no value): for fields an exec must overwrite even when empty.
-fn text_or_empty(ev: &P<'_, '_>, name: &str) -> Option<String> {
+fn text_or_empty<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
     match ev.param(name)? {
-        Ok(Value::Absent) => Some(String::new()),
+        Ok(Value::Absent) => Some(Cow::Borrowed("")),
         _ => text(ev, name),
     }
 }
 
 /// Like [`list`], but an empty parameter reads as an empty list.
-fn list_or_empty(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
+fn list_or_empty(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
     match ev.param(name)? {
-        Ok(Value::Absent) => Some(Vec::new()),
+        Ok(Value::Absent) => Some(Arc::default()),
         _ => list(ev, name, budget),
     }
 }
 
 /// A NUL-separated list, keeping at most `budget` bytes of items.
-fn list(ev: &P<'_, '_>, name: &str, budget: usize) -> Option<Vec<String>> {
-    let b = match ev.param(name)? {
-        Ok(Value::Bytes(b)) | Ok(Value::Str(b)) => b,
-        _ => return None,
-    };
-    Some(procfs::split_nul(b, budget))
+fn list(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
+    let b = text_bytes(ev, name)?;
+    Some(procfs::split_nul(b, budget).into())
 }
 
 /// `cgroups` items are `subsystem=path`.
-fn split_cgroups(items: Vec<String>) -> Vec<(String, String)> {
+fn split_cgroups(items: &[String]) -> Arc<[(String, String)]> {
     items
-        .into_iter()
+        .iter()
         .filter_map(|s| {
             let (k, v) = s.split_once('=')?;
             Some((k.to_string(), v.to_string()))
@@ -233,11 +289,20 @@ fn split_cgroups(items: Vec<String>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn with_slash(mut s: String) -> String {
-    if !s.ends_with('/') {
-        s.push('/');
+/// Sets a directory as `proc.cwd` keeps it: with a trailing `/` (without allocating when
+/// it is unchanged).
+fn set_cwd(dst: &mut Arc<str>, s: &str) {
+    let same = match s.strip_suffix('/') {
+        Some(_) => **dst == *s,
+        None => dst.strip_suffix('/') == Some(s),
+    };
+    if !same {
+        *dst = if s.ends_with('/') {
+            Arc::from(s)
+        } else {
+            Arc::from(format!("{s}/"))
+        };
     }
-    s
 }
 
 impl Default for State {
@@ -457,10 +522,17 @@ impl State {
                 }
                 None => {
                     self.counters.container_lookups_failed += 1;
-                    Meta::Failed(self.cur_ts)
+                    let attempts = match self.containers.get(l.id.as_str()) {
+                        Some(Meta::Pending(n)) => n + 1,
+                        _ => 1,
+                    };
+                    Meta::Failed {
+                        at: self.cur_ts,
+                        attempts,
+                    }
                 }
             };
-            self.containers.insert(l.id, meta);
+            self.containers.insert(l.id.into(), meta);
         }
     }
 
@@ -481,27 +553,41 @@ impl State {
         let Some((_, p)) = self.table.thread(tid) else {
             return;
         };
-        if self.cfg.container_sockets.is_empty() {
+        if self.cfg.container_sockets.is_empty() && self.cfg.runtime_state_roots.is_empty() {
             return;
         }
-        match self.containers.get(&p.container_id) {
-            None => {}
-            Some(Meta::Failed(at)) if self.cur_ts.saturating_sub(*at) > RETRY_NS => {}
+        let attempts = match self.containers.get(&p.container_id) {
+            None => 0,
+            Some(&Meta::Failed { at, attempts })
+                if self.cur_ts.saturating_sub(at) > retry_delay(attempts) =>
+            {
+                attempts
+            }
             Some(_) => return,
-        }
+        };
         let id = p.container_id.clone();
         if self.resolver.is_none() {
-            match crate::runtime::Resolver::start(self.cfg.container_sockets.clone(), 256) {
+            match crate::runtime::Resolver::start(
+                self.cfg.container_sockets.clone(),
+                self.cfg.runtime_state_roots.clone(),
+                256,
+            ) {
                 Ok(r) => self.resolver = Some(r),
                 Err(_) => {
                     self.counters.container_lookups_failed += 1;
-                    self.containers.insert(id, Meta::Failed(u64::MAX));
+                    self.containers.insert(
+                        id,
+                        Meta::Failed {
+                            at: u64::MAX,
+                            attempts: u32::MAX,
+                        },
+                    );
                     return;
                 }
             }
         }
         if self.resolver.as_ref().is_some_and(|r| r.request(&id)) {
-            self.containers.insert(id, Meta::Pending);
+            self.containers.insert(id, Meta::Pending(attempts));
         } else {
             self.counters.container_requests_dropped += 1;
         }
@@ -547,16 +633,20 @@ impl State {
             self.on_clone(ev);
             return;
         }
-        if !self.table.threads.contains_key(&tid) {
-            self.lookup_unknown(tid, i64::from(ev.pid()));
-        }
-        self.cur_thread = self.table.threads.get(&tid).map(|t| (tid, t.pid));
+        // One probe for the common case of a known thread.
+        self.cur_thread = match self.table.threads.get(&tid) {
+            Some(t) => Some((tid, t.pid)),
+            None => {
+                self.lookup_unknown(tid, i64::from(ev.pid()));
+                self.table.threads.get(&tid).map(|t| (tid, t.pid))
+            }
+        };
         match op {
             // execve, execveat
             59 | 322 => self.on_exec(ev),
             // procexit
             -2 => {
-                let reaper = int(ev, "reaper_tid")
+                let reaper = int(ev, K::ReaperTid)
                     .and_then(|r| self.table.threads.get(&r).map(|t| t.pid))
                     .unwrap_or(0);
                 self.pending_exit = Some((tid, reaper));
@@ -565,30 +655,30 @@ impl State {
             2 | 257 | 437 | 85 => self.on_open(ev),
             // close
             3 => {
-                let fd = int(ev, "fd");
+                let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
-                if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
-                    if let Some((t, _)) = self.table.thread(tid) {
-                        self.pending_close = Some((t.pid, fd));
+                if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
+                    if let Some((_, pid)) = self.cur_thread {
+                        self.pending_close = Some((pid, fd));
                     }
                 }
             }
             // dup, dup2, dup3
             32 | 33 | 292 => {
-                let old = int(ev, "oldfd");
+                let old = int(ev, K::Oldfd);
                 self.cur.fd = old;
-                let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
-                if let (Some(res), Some(old)) = (int(ev, "res"), old) {
+                let cloexec = int(ev, K::Flags).is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
+                if let (Some(res), Some(old)) = (int(ev, K::Res), old) {
                     self.dup(tid, old, res, cloexec);
                 }
             }
             // fcntl
             72 => {
-                let fd = int(ev, "fd");
+                let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 // F_DUPFD (0), and F_DUPFD_CLOEXEC (1030) as the kernel's 8-bit cmd (6, which
                 // is also F_SETLK, but that returns 0, never a new fd).
-                if let (Some(res), Some(fd), Some(cmd)) = (int(ev, "res"), fd, int(ev, "cmd")) {
+                if let (Some(res), Some(fd), Some(cmd)) = (int(ev, K::Res), fd, int(ev, K::Cmd)) {
                     if res >= 0 && res != fd && (cmd == 0 || (cmd == 6 && res > 0)) {
                         self.dup(tid, fd, res, cmd == 6);
                     }
@@ -604,8 +694,8 @@ impl State {
             49 => self.on_bind(ev),
             // listen
             50 => {
-                self.cur.fd = int(ev, "fd");
-                if let (Some(0), Some(fd)) = (int(ev, "res"), self.cur.fd) {
+                self.cur.fd = int(ev, K::Fd);
+                if let (Some(0), Some(fd)) = (int(ev, K::Res), self.cur.fd) {
                     if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
                         s.is_server = true;
                     }
@@ -615,10 +705,10 @@ impl State {
             44..=47 => self.on_io_tuple(ev),
             // pipe, pipe2
             22 | 293 => {
-                if int(ev, "res") == Some(0) {
-                    let cloexec = int(ev, "flags").is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
-                    let ino = int(ev, "ino").unwrap_or(0) as u64;
-                    for p in ["fd1", "fd2"] {
+                if int(ev, K::Res) == Some(0) {
+                    let cloexec = int(ev, K::Flags).is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
+                    let ino = int(ev, K::Ino).unwrap_or(0) as u64;
+                    for p in [K::Fd1, K::Fd2] {
                         if let Some(fd) = int(ev, p) {
                             let mut f = Fd::new(FdKind::Pipe, "");
                             f.ino = ino;
@@ -630,8 +720,8 @@ impl State {
             }
             // socketpair
             53 => {
-                if int(ev, "res") == Some(0) {
-                    for p in ["fd1", "fd2"] {
+                if int(ev, K::Res) == Some(0) {
+                    for p in [K::Fd1, K::Fd2] {
                         if let Some(fd) = int(ev, p) {
                             self.add_fd(tid, fd, Fd::new(FdKind::Unix, ""));
                         }
@@ -640,11 +730,11 @@ impl State {
             }
             // memfd_create
             319 => {
-                let fd = int(ev, "fd");
+                let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 if let Some(fd) = fd.filter(|&f| f >= 0) {
-                    let mut f = Fd::new(FdKind::Memfd, text(ev, "name").unwrap_or_default());
-                    f.cloexec = int(ev, "flags").is_some_and(|fl| fl & 1 != 0);
+                    let mut f = Fd::new(FdKind::Memfd, &*text(ev, K::Name).unwrap_or_default());
+                    f.cloexec = int(ev, K::Flags).is_some_and(|fl| fl & 1 != 0);
                     self.add_fd(tid, fd, f);
                 }
             }
@@ -656,7 +746,7 @@ impl State {
                     "bpf" => FdKind::Bpf,
                     _ => FdKind::Userfaultfd,
                 };
-                let res = int(ev, "res").or_else(|| int(ev, "fd"));
+                let res = int(ev, K::Res).or_else(|| int(ev, K::Fd));
                 if let Some(res) = res.filter(|&r| r >= 0) {
                     // bpf(2) returns 0 for commands that create no fd.
                     if kind != FdKind::Bpf || res > 0 {
@@ -667,30 +757,31 @@ impl State {
             }
             // chdir
             80 => {
-                if int(ev, "res") == Some(0) {
-                    if let Some(path) = text(ev, "path") {
+                if int(ev, K::Res) == Some(0) {
+                    if let Some(path) = text(ev, K::Path) {
                         if let Some(p) = self.proc_mut(tid) {
-                            p.cwd = with_slash(resolve_path(&p.cwd, &path));
+                            let cwd = resolve_path(&p.cwd, &path).into_owned();
+                            set_cwd(&mut p.cwd, &cwd);
                         }
                     }
                 }
             }
             // fchdir
             81 => {
-                let fd = int(ev, "fd");
+                let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
-                if let (Some(0), Some(fd)) = (int(ev, "res"), fd) {
+                if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
                     if let Some(p) = self.proc_mut(tid) {
                         if let Some(name) = p.fds.get(&fd).map(|f| f.name.clone()) {
-                            p.cwd = with_slash(name);
+                            set_cwd(&mut p.cwd, &name);
                         }
                     }
                 }
             }
             // setuid, setresuid
             105 | 117 => {
-                let uid = int(ev, "uid").or_else(|| int(ev, "euid"));
-                if let (Some(0), Some(uid)) = (int(ev, "res"), uid) {
+                let uid = int(ev, K::Uid).or_else(|| int(ev, K::Euid));
+                if let (Some(0), Some(uid)) = (int(ev, K::Res), uid) {
                     if uid as u32 != u32::MAX {
                         if let Some(p) = self.proc_mut(tid) {
                             p.uid = uid as u32;
@@ -700,8 +791,8 @@ impl State {
             }
             // setgid, setresgid
             106 | 119 => {
-                let gid = int(ev, "gid").or_else(|| int(ev, "egid"));
-                if let (Some(0), Some(gid)) = (int(ev, "res"), gid) {
+                let gid = int(ev, K::Gid).or_else(|| int(ev, K::Egid));
+                if let (Some(0), Some(gid)) = (int(ev, K::Res), gid) {
                     if gid as u32 != u32::MAX {
                         if let Some(p) = self.proc_mut(tid) {
                             p.gid = gid as u32;
@@ -711,11 +802,11 @@ impl State {
             }
             // capset
             126 => {
-                if int(ev, "res") == Some(0) {
+                if int(ev, K::Res) == Some(0) {
                     let caps = (
-                        int(ev, "cap_permitted"),
-                        int(ev, "cap_inheritable"),
-                        int(ev, "cap_effective"),
+                        int(ev, K::CapPermitted),
+                        int(ev, K::CapInheritable),
+                        int(ev, K::CapEffective),
                     );
                     if let Some(p) = self.proc_mut(tid) {
                         if let (Some(pe), Some(i), Some(e)) = caps {
@@ -727,7 +818,7 @@ impl State {
                 }
             }
             _ => {
-                if let Some(fd) = int(ev, "fd") {
+                if let Some(fd) = int(ev, K::Fd) {
                     self.cur.fd = Some(fd);
                 }
             }
@@ -817,14 +908,14 @@ impl State {
     }
 
     fn on_clone(&mut self, ev: &P<'_, '_>) {
-        let Some(res) = int(ev, "res") else {
+        let Some(res) = int(ev, K::Res) else {
             self.counters.malformed += 1;
             return;
         };
         if res < 0 {
             return;
         }
-        let flags = int(ev, "flags").unwrap_or(0) as u32;
+        let flags = int(ev, K::Flags).unwrap_or(0) as u32;
         let caller = i64::from(ev.tid());
         let (child_tid, child_side) = if res == 0 {
             (caller, true)
@@ -835,11 +926,11 @@ impl State {
             // The other side of this clone already created it; the child's side knows the
             // ids inside its pid namespace.
             if child_side {
-                if let Some(v) = int(ev, "vtid") {
+                if let Some(v) = int(ev, K::Vtid) {
                     t.vtid = v;
                 }
                 let pid = t.pid;
-                if let (Some(v), Some(p)) = (int(ev, "vpid"), self.table.procs.get_mut(&pid)) {
+                if let (Some(v), Some(p)) = (int(ev, K::Vpid), self.table.procs.get_mut(&pid)) {
                     p.vpid = v;
                 }
             }
@@ -847,7 +938,7 @@ impl State {
         }
         // The parent's process: the caller's for the parent side, ptid's for the child side.
         let parent_tid = if child_side {
-            int(ev, "ptid").unwrap_or(0)
+            int(ev, K::Ptid).unwrap_or(0)
         } else {
             caller
         };
@@ -870,7 +961,7 @@ impl State {
             res
         };
         let vtid = if child_side {
-            int(ev, "vtid").unwrap_or(child_tid)
+            int(ev, K::Vtid).unwrap_or(child_tid)
         } else {
             child_tid
         };
@@ -903,11 +994,8 @@ impl State {
     ) -> Process {
         let parent = parent_pid.and_then(|pp| self.table.procs.get(&pp));
         let mut p = match parent {
-            Some(pp) => Process {
-                fds: pp.fds.clone(),
-                env: pp.env.clone(),
-                ..pp.clone()
-            },
+            // Shared strings make this a copy of counts plus the fd table.
+            Some(pp) => pp.clone(),
             None => Process {
                 loginuid: u32::MAX,
                 ..Process::default()
@@ -917,10 +1005,10 @@ impl State {
         p.ppid = match (parent, flags & PPM_CL_CLONE_PARENT != 0) {
             (Some(pp), true) => pp.ppid,
             (Some(pp), false) => pp.pid,
-            (None, _) => int(ev, "ptid").unwrap_or(0),
+            (None, _) => int(ev, K::Ptid).unwrap_or(0),
         };
         p.vpid = if child_side {
-            int(ev, "vpid").unwrap_or(pid)
+            int(ev, K::Vpid).unwrap_or(pid)
         } else if parent.is_some_and(|pp| pp.in_pidns()) {
             // The parent side does not know the child's virtual pid; fixed up by the child.
             0
@@ -929,33 +1017,33 @@ impl State {
         };
         p.nthreads = 0;
         p.start_ts = ev.ts;
-        if let Some(s) = text(ev, "exe") {
-            p.exe = s;
+        if let Some(s) = text(ev, K::Exe) {
+            assign(&mut p.exe, &s);
         }
-        if let Some(a) = list(ev, "args", self.cfg.max_args_bytes) {
+        if let Some(a) = list(ev, K::Args, self.cfg.max_args_bytes) {
             p.args = a;
         }
-        if let Some(c) = text(ev, "comm") {
-            p.comm = c;
+        if let Some(c) = text(ev, K::Comm) {
+            assign(&mut p.comm, &c);
         }
-        if let Some(c) = text(ev, "cwd").filter(|c| !c.is_empty()) {
-            p.cwd = with_slash(c);
+        if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
+            set_cwd(&mut p.cwd, &c);
         }
-        if let Some(u) = int(ev, "uid") {
+        if let Some(u) = int(ev, K::Uid) {
             p.uid = u as u32;
         }
-        if let Some(g) = int(ev, "gid") {
+        if let Some(g) = int(ev, K::Gid) {
             p.gid = g as u32;
         }
-        if let Some(l) = int(ev, "fdlimit") {
+        if let Some(l) = int(ev, K::Fdlimit) {
             p.fdlimit = l as u64;
         }
-        if let Some(t) = int(ev, "pidns_init_start_ts").filter(|&t| t > 0) {
+        if let Some(t) = int(ev, K::PidnsInitStartTs).filter(|&t| t > 0) {
             p.pidns_init_start_ts = t as u64;
         }
-        if let Some(c) = list(ev, "cgroups", 8192) {
+        if let Some(c) = list(ev, K::Cgroups, 8192) {
             if !c.is_empty() {
-                p.cgroups = split_cgroups(c);
+                p.cgroups = split_cgroups(&c);
                 set_container(&mut p);
             }
         }
@@ -963,7 +1051,7 @@ impl State {
     }
 
     fn on_exec(&mut self, ev: &P<'_, '_>) {
-        if int(ev, "res") != Some(0) {
+        if int(ev, K::Res) != Some(0) {
             return;
         }
         let tid = i64::from(ev.tid());
@@ -978,70 +1066,75 @@ impl State {
         // The new image replaces the old one entirely: an empty parameter (an exec whose argv
         // holds only argv[0], an empty environment) empties the field rather than leaving the
         // previous image's value behind. Only a parameter the record lacks keeps the old value.
-        if let Some(s) = text_or_empty(ev, "exe") {
-            p.exe = s;
+        if let Some(s) = text_or_empty(ev, K::Exe) {
+            assign(&mut p.exe, &s);
         }
-        if let Some(a) = list_or_empty(ev, "args", max_args) {
+        if let Some(a) = list_or_empty(ev, K::Args, max_args) {
             p.args = a;
         }
-        match text(ev, "comm").filter(|c| !c.is_empty()) {
-            Some(c) => p.comm = c,
+        match text(ev, K::Comm).filter(|c| !c.is_empty()) {
+            Some(c) => assign(&mut p.comm, &c),
             // A record without comm (older producers): the kernel names the task after the
             // file it runs, so argv[0]'s last component is the closest stand-in.
-            None => p.comm = p.exe.rsplit('/').next().unwrap_or_default().to_string(),
+            None => {
+                let exe = p.exe.clone();
+                assign(&mut p.comm, exe.rsplit('/').next().unwrap_or_default());
+            }
         }
-        if let Some(c) = text(ev, "cwd").filter(|c| !c.is_empty()) {
-            p.cwd = with_slash(c);
+        if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
+            set_cwd(&mut p.cwd, &c);
         }
-        if let Some(e) = list_or_empty(ev, "env", max_env) {
+        if let Some(e) = list_or_empty(ev, K::Env, max_env) {
             p.env = e;
         }
-        let trusted = text(ev, "trusted_exepath").filter(|s| !s.is_empty());
-        let filename = text(ev, "filename").filter(|s| !s.is_empty());
-        p.exepath = match trusted.or_else(|| filename.map(|f| resolve_path(&p.cwd, &f))) {
-            Some(path) => path,
+        let trusted = text(ev, K::TrustedExepath).filter(|s| !s.is_empty());
+        let filename = text(ev, K::Filename).filter(|s| !s.is_empty());
+        match trusted
+            .or_else(|| filename.map(|f| Cow::Owned(resolve_path(&p.cwd, &f).into_owned())))
+        {
+            Some(path) => assign(&mut p.exepath, &path),
             // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
             // same); the previous image's path would name the wrong binary.
-            None => p.exe.clone(),
-        };
+            None => p.exepath = p.exe.clone(),
+        }
         // A process first seen at its exec (no clone, no /proc entry) has no parent yet: the
         // record names the parent thread, whose process is the parent.
         if p.ppid == 0 {
-            ppid_from_exec = int(ev, "ptid").filter(|&t| t > 0);
+            ppid_from_exec = int(ev, K::Ptid).filter(|&t| t > 0);
         }
         let set_u32 = |v: Option<i64>, dst: &mut u32| {
             if let Some(v) = v {
                 *dst = v as u32;
             }
         };
-        set_u32(int(ev, "tty"), &mut p.tty);
-        set_u32(int(ev, "loginuid"), &mut p.loginuid);
-        set_u32(int(ev, "flags"), &mut p.exe_flags);
-        set_u32(int(ev, "uid"), &mut p.uid);
-        set_u32(int(ev, "gid"), &mut p.gid);
+        set_u32(int(ev, K::Tty), &mut p.tty);
+        set_u32(int(ev, K::Loginuid), &mut p.loginuid);
+        set_u32(int(ev, K::Flags), &mut p.exe_flags);
+        set_u32(int(ev, K::Uid), &mut p.uid);
+        set_u32(int(ev, K::Gid), &mut p.gid);
         let set_u64 = |v: Option<i64>, dst: &mut u64| {
             if let Some(v) = v {
                 *dst = v as u64;
             }
         };
-        set_u64(int(ev, "cap_permitted"), &mut p.cap_permitted);
-        set_u64(int(ev, "cap_inheritable"), &mut p.cap_inheritable);
-        set_u64(int(ev, "cap_effective"), &mut p.cap_effective);
-        set_u64(int(ev, "exe_ino"), &mut p.exe_ino);
-        set_u64(int(ev, "exe_ino_ctime"), &mut p.exe_ino_ctime);
-        set_u64(int(ev, "exe_ino_mtime"), &mut p.exe_ino_mtime);
-        set_u64(int(ev, "fdlimit"), &mut p.fdlimit);
-        set_u64(int(ev, "vm_size"), &mut p.vm_size);
-        set_u64(int(ev, "vm_rss"), &mut p.vm_rss);
-        set_u64(int(ev, "vm_swap"), &mut p.vm_swap);
-        set_u64(int(ev, "pgft_maj"), &mut p.pf_major);
-        set_u64(int(ev, "pgft_min"), &mut p.pf_minor);
-        if let Some(g) = int(ev, "vpgid") {
+        set_u64(int(ev, K::CapPermitted), &mut p.cap_permitted);
+        set_u64(int(ev, K::CapInheritable), &mut p.cap_inheritable);
+        set_u64(int(ev, K::CapEffective), &mut p.cap_effective);
+        set_u64(int(ev, K::ExeIno), &mut p.exe_ino);
+        set_u64(int(ev, K::ExeInoCtime), &mut p.exe_ino_ctime);
+        set_u64(int(ev, K::ExeInoMtime), &mut p.exe_ino_mtime);
+        set_u64(int(ev, K::Fdlimit), &mut p.fdlimit);
+        set_u64(int(ev, K::VmSize), &mut p.vm_size);
+        set_u64(int(ev, K::VmRss), &mut p.vm_rss);
+        set_u64(int(ev, K::VmSwap), &mut p.vm_swap);
+        set_u64(int(ev, K::PgftMaj), &mut p.pf_major);
+        set_u64(int(ev, K::PgftMin), &mut p.pf_minor);
+        if let Some(g) = int(ev, K::Vpgid) {
             p.vpgid = g;
         }
-        match list(ev, "cgroups", 8192) {
+        match list(ev, K::Cgroups, 8192) {
             Some(c) if !c.is_empty() => {
-                p.cgroups = split_cgroups(c);
+                p.cgroups = split_cgroups(&c);
                 set_container(p);
             }
             // The record has no cgroups (the kernel side may not send them): exec is when a
@@ -1050,7 +1143,7 @@ impl State {
                 if let Some(root) = &self.cfg.proc_root {
                     let cg = procfs::read_cgroups(root, pid);
                     if !cg.is_empty() {
-                        p.cgroups = cg;
+                        p.cgroups = cg.into();
                         set_container(p);
                     }
                 }
@@ -1086,10 +1179,10 @@ impl State {
 
     fn on_open(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
-        let fd = int(ev, "fd");
+        let fd = int(ev, K::Fd);
         self.cur.fd = fd;
         let Some(fd) = fd else { return };
-        let raw = match ev.param("name") {
+        let raw = match ev.param(K::Name) {
             Some(Ok(Value::Str(b))) => b,
             _ => &[][..],
         };
@@ -1098,10 +1191,10 @@ impl State {
             // O_WRONLY | O_CREAT | O_TRUNC
             2 | PPM_O_CREAT | (1 << 8)
         } else {
-            int(ev, "flags").unwrap_or(0) as u32
+            int(ev, K::Flags).unwrap_or(0) as u32
         };
-        let dirfd = int(ev, "dirfd").unwrap_or(AT_FDCWD);
-        let raw = String::from_utf8_lossy(raw);
+        let dirfd = int(ev, K::Dirfd).unwrap_or(AT_FDCWD);
+        let raw = utf8(raw);
         let name = match self.proc_mut(tid) {
             Some(p) => {
                 if raw.starts_with('/') || dirfd == AT_FDCWD {
@@ -1120,17 +1213,17 @@ impl State {
             FdKind::File
         };
         // fd.nameraw falls back to fd.name, so store it only when it differs.
-        let raw = if raw == name.as_str() {
+        let raw = if *raw == *name {
             String::new()
         } else {
-            raw.into_owned()
+            raw.to_string()
         };
         let mut f = Fd::new(kind, name);
         f.nameraw = raw;
         f.flags = flags;
         f.cloexec = flags & PPM_O_CLOEXEC != 0;
-        f.dev = int(ev, "dev").unwrap_or(0) as u32;
-        f.ino = int(ev, "ino").unwrap_or(0) as u64;
+        f.dev = int(ev, K::Dev).unwrap_or(0) as u32;
+        f.ino = int(ev, K::Ino).unwrap_or(0) as u64;
         if fd >= 0 {
             self.add_fd(tid, fd, f);
         } else {
@@ -1140,14 +1233,14 @@ impl State {
 
     fn on_socket(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
-        let fd = int(ev, "fd");
+        let fd = int(ev, K::Fd);
         self.cur.fd = fd;
         let Some(fd) = fd.filter(|&f| f >= 0) else {
             return;
         };
-        let domain = int(ev, "domain").unwrap_or(0);
-        let ty = int(ev, "type").unwrap_or(0) as u64;
-        let proto = int(ev, "proto").unwrap_or(0) as u64;
+        let domain = int(ev, K::Domain).unwrap_or(0);
+        let ty = int(ev, K::Type).unwrap_or(0) as u64;
+        let proto = int(ev, K::Proto).unwrap_or(0) as u64;
         let kind = match domain {
             // open
             2 => FdKind::Ipv4,
@@ -1164,7 +1257,7 @@ impl State {
             f.sock = Some(Sock::new(L4::from_socket(ty, proto)));
         }
         // SOCK_CLOEXEC is 0o2000000 in the type's upper bits (our `flags` argument).
-        f.cloexec = int(ev, "flags").is_some_and(|fl| fl & 0o2000000 != 0);
+        f.cloexec = int(ev, K::Flags).is_some_and(|fl| fl & 0o2000000 != 0);
         self.add_fd(tid, fd, f);
     }
 
@@ -1198,8 +1291,10 @@ impl State {
                 let mut name = format!("{src:x}->{dst:x} ");
                 name.push_str(&String::from_utf8_lossy(path).replace('\0', "@"));
                 f.kind = FdKind::Unix;
-                let changed = f.name != name;
-                f.name = name;
+                let changed = *f.name != *name;
+                if changed {
+                    f.name = name.into();
+                }
                 changed
             }
             SockTuple::Other(_) => false,
@@ -1208,19 +1303,19 @@ impl State {
 
     fn on_connect(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
-        let fd = int(ev, "fd");
+        let fd = int(ev, K::Fd);
         self.cur.fd = fd;
-        let (Some(fd), Some(res)) = (fd, int(ev, "res")) else {
+        let (Some(fd), Some(res)) = (fd, int(ev, K::Res)) else {
             return;
         };
         if res != 0 && res != -115 {
             return;
         }
-        if let Some(Ok(Value::SockTuple(t))) = ev.param("tuple") {
+        if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
             self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false));
-        } else if let Some(Ok(Value::SockAddr(SockAddr::Unix(path)))) = ev.param("addr") {
+        } else if let Some(Ok(Value::SockAddr(SockAddr::Unix(path)))) = ev.param(K::Addr) {
             if let Some(f) = self.fd_mut(tid, fd) {
-                f.name = String::from_utf8_lossy(path).replace('\0', "@");
+                f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
             }
         }
         if res == 0 {
@@ -1232,15 +1327,15 @@ impl State {
 
     fn on_accept(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
-        let fd = int(ev, "fd");
+        let fd = int(ev, K::Fd);
         self.cur.fd = fd;
         let Some(fd) = fd.filter(|&f| f >= 0) else {
             return;
         };
         let mut f = Fd::new(FdKind::Unknown, "");
-        f.cloexec = int(ev, "flags").is_some_and(|fl| fl & 0o2000000 != 0);
+        f.cloexec = int(ev, K::Flags).is_some_and(|fl| fl & 0o2000000 != 0);
         self.add_fd(tid, fd, f);
-        if let Some(Ok(Value::SockTuple(t))) = ev.param("tuple") {
+        if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
             self.apply_tuple(tid, fd, t, Some(true));
         }
         if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
@@ -1250,12 +1345,12 @@ impl State {
 
     fn on_bind(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
-        let fd = int(ev, "fd");
+        let fd = int(ev, K::Fd);
         self.cur.fd = fd;
-        let (Some(fd), Some(0)) = (fd, int(ev, "res")) else {
+        let (Some(fd), Some(0)) = (fd, int(ev, K::Res)) else {
             return;
         };
-        let Some(Ok(Value::SockAddr(a))) = ev.param("addr") else {
+        let Some(Ok(Value::SockAddr(a))) = ev.param(K::Addr) else {
             return;
         };
         let Some(f) = self.fd_mut(tid, fd) else {
@@ -1266,7 +1361,7 @@ impl State {
             SockAddr::Inet6(ip, port) => Some((ip.into(), port)),
             SockAddr::Unix(path) => {
                 f.kind = FdKind::Unix;
-                f.name = String::from_utf8_lossy(path).replace('\0', "@");
+                f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
                 None
             }
             SockAddr::Other(_) => None,
@@ -1283,13 +1378,13 @@ impl State {
     /// socket gets (or changes) its peer this way, and `fd.name_changed` says so.
     fn on_io_tuple(&mut self, ev: &P<'_, '_>) {
         let tid = i64::from(ev.tid());
-        let fd = int(ev, "fd");
+        let fd = int(ev, K::Fd);
         self.cur.fd = fd;
         let Some(fd) = fd else { return };
-        if int(ev, "res").is_some_and(|r| r < 0) {
+        if int(ev, K::Res).is_some_and(|r| r < 0) {
             return;
         }
-        if let Some(Ok(Value::SockTuple(t))) = ev.param("tuple") {
+        if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
             let server = self
                 .table
                 .thread(tid)
@@ -1323,7 +1418,7 @@ impl State {
 
     /// Installs the user database of a container (`""` = host), e.g. for tests or replay.
     pub fn set_users(&mut self, container_id: &str, db: UserDb) {
-        self.users.insert(container_id.to_string(), db);
+        self.users.insert(container_id.into(), db);
     }
 
     pub(crate) fn table(&self) -> &Table {
@@ -1360,11 +1455,11 @@ fn set_inet(
 pub(crate) fn set_container(p: &mut Process) {
     match container::from_cgroups(p.cgroups.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         Some(c) => {
-            p.container_id = c.full_id;
+            p.container_id = c.full_id.into();
             p.container_engine = c.engine;
         }
         None => {
-            p.container_id.clear();
+            p.container_id = Arc::default();
             p.container_engine = "";
         }
     }

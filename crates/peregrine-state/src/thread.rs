@@ -5,11 +5,16 @@
 //! Threads of one process therefore share one fd table and one cwd, as they do in the kernel,
 //! and ancestry is one hash probe per level: `proc.aname[3]` is three lookups by `ppid`.
 //!
+//! Strings and lists that a fork copies and an exec replaces whole (command line, paths,
+//! environment, cgroups, the container id) are shared `Arc`s: a fork is reference-count
+//! increments, not a dozen allocations, and a field still reads as a plain `&str`.
+//!
 //! Credentials are kept per process (libsinsp keeps them per thread but its fields read the
 //! main thread's); a `setuid` in a secondary thread therefore changes the whole process here.
 
 use crate::fd::Fd;
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// One thread: which process it belongs to and its id in its pid namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,15 +39,15 @@ pub struct Process {
     pub sid: i64,
     pub vpgid: i64,
     /// `proc.name`: the kernel's comm.
-    pub comm: String,
+    pub comm: Arc<str>,
     /// `proc.exe`: argv[0].
-    pub exe: String,
+    pub exe: Arc<str>,
     /// `proc.exepath`: the executable's full path.
-    pub exepath: String,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
+    pub exepath: Arc<str>,
+    pub args: Arc<[String]>,
+    pub env: Arc<[String]>,
     /// Always ends with `/`, as libsinsp stores (and prints) it.
-    pub cwd: String,
+    pub cwd: Arc<str>,
     /// Effective uid/gid (what `user.uid`/`group.gid` report).
     pub uid: u32,
     pub gid: u32,
@@ -57,9 +62,9 @@ pub struct Process {
     pub exe_ino_mtime: u64,
     pub exe_flags: u32,
     /// `(subsystem, path)` pairs.
-    pub cgroups: Vec<(String, String)>,
+    pub cgroups: Arc<[(String, String)]>,
     /// Full container id; empty for the host.
-    pub container_id: String,
+    pub container_id: Arc<str>,
     pub container_engine: &'static str,
     /// When the process was created (ns since the epoch; 0 when unknown).
     pub start_ts: u64,
@@ -82,7 +87,7 @@ impl Process {
     /// `proc.cmdline`: comm followed by the arguments.
     pub fn write_cmdline(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.comm.as_bytes());
-        for a in &self.args {
+        for a in self.args.iter() {
             out.push(b' ');
             out.extend_from_slice(a.as_bytes());
         }
@@ -182,7 +187,7 @@ mod tests {
             t.procs.insert(p.pid, p);
         }
         let cat = &t.procs[&20];
-        let names: Vec<&str> = t.ancestors(cat).map(|p| p.comm.as_str()).collect();
+        let names: Vec<&str> = t.ancestors(cat).map(|p| &*p.comm).collect();
         assert_eq!(names, ["bash", "init"]);
         assert_eq!(t.ancestor(cat, 0).map(|p| p.pid), Some(20));
         assert_eq!(t.ancestor(cat, 2).map(|p| p.pid), Some(1));
@@ -190,8 +195,8 @@ mod tests {
         assert_eq!(t.ancestors(&t.procs[&30]).count(), MAX_ANCESTRY);
 
         let mut p = proc(5, 1, "sh");
-        p.args = vec!["-c".into(), "echo hi".into()];
-        p.env = vec!["HOME=/root".into(), "HOMEX=1".into()];
+        p.args = vec!["-c".into(), "echo hi".into()].into();
+        p.env = vec!["HOME=/root".into(), "HOMEX=1".into()].into();
         let mut out = Vec::new();
         p.write_cmdline(&mut out);
         assert_eq!(out, b"sh -c echo hi");

@@ -256,7 +256,7 @@ fn process_started_before_the_agent() {
     }
     let mut state = seeded();
     assert_eq!(
-        state.process(i64::from(old_pid)).map(|p| p.comm.as_str()),
+        state.process(i64::from(old_pid)).map(|p| &*p.comm),
         Some("sh")
     );
     let mut cap = capture();
@@ -286,96 +286,43 @@ fn process_started_before_the_agent() {
     assert_eq!(get(&vals, "fd.name"), "/etc/hostname");
 }
 
-fn have_podman() -> bool {
-    Command::new("podman")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Imports `localhost/pg-busybox` (busybox-static, a marker file, passwd/group) if missing.
-fn ensure_image(dir: &std::path::Path) {
-    let exists = Command::new("podman")
-        .args(["image", "exists", "localhost/pg-busybox"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if exists {
-        return;
-    }
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).expect("rootfs");
-    std::fs::create_dir_all(root.join("etc")).expect("rootfs");
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static");
-    for c in ["sh", "cat", "sleep"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).expect("link");
-    }
-    std::fs::write(root.join("pg-marker"), "marker\n").expect("marker");
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:croot:/root:/bin/sh\n").expect("passwd");
-    std::fs::write(root.join("etc/group"), "root:x:0:\n").expect("group");
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar -C {} -c . | podman import - localhost/pg-busybox",
-            root.display()
-        ))
-        .stdout(Stdio::null())
-        .status()
-        .expect("import");
-    assert!(st.success(), "podman import");
-}
+// The image recipe, API service and container guard are shared with the binary's e2e tests.
+#[path = "../../peregrine/tests/e2e_harness/podman.rs"]
+mod podman;
 
 #[test]
 fn podman_container_id_name_image_label() {
     if skip_unless_root("podman_container_id_name_image_label") {
         return;
     }
-    if !have_podman() {
+    if !podman::available() {
         eprintln!("SKIPPED podman_container_id_name_image_label: podman is not installed");
         return;
     }
     let dir = std::env::temp_dir().join(format!("pg-state-podman-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    ensure_image(&dir);
-    let sock = dir.join("api.sock");
-    let mut service = Command::new("podman")
-        .args(["system", "service", "--time=0"])
-        .arg(format!("unix://{}", sock.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("podman system service");
-    for _ in 0..400 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // busybox-static, a marker file, passwd/group.
+    podman::ensure_image(
+        "localhost/pg-busybox",
+        &dir,
+        &["sh", "cat", "sleep"],
+        &[("pg-marker", "marker\n")],
+    );
+    let service = podman::ApiService::ensure(&dir.join("api.sock"));
     let mut state = State::new(StateConfig {
-        container_sockets: vec![sock.clone()],
+        container_sockets: vec![service.socket.clone()],
         ..StateConfig::default()
     });
     state.seed_from_proc().expect("proc scan");
     let mut cap = capture();
     let name = format!("pg-state-live-{}", std::process::id());
-    let out = Command::new("podman")
-        .args(["run", "-d", "--name", &name, "--label", "pgtest=yes"])
-        .args([
-            "localhost/pg-busybox",
-            "sh",
-            "-c",
-            "sleep 2; cat /pg-marker; true",
-        ])
-        .output()
-        .expect("podman run");
-    let full_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(
-        full_id.len(),
-        64,
-        "podman run: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let container = podman::Container::run(
+        &name,
+        &["--label", "pgtest=yes"],
+        "localhost/pg-busybox",
+        &["sh", "-c", "sleep 2; cat /pg-marker; true"],
     );
+    let full_id = container.id.clone();
     let vals = collect(
         &mut cap,
         &mut state,
@@ -395,9 +342,8 @@ fn podman_container_id_name_image_label() {
         ],
         |ev| ev.name() == "openat" && str_param(ev, "name").as_deref() == Some("/pg-marker"),
     );
-    let _ = Command::new("podman").args(["rm", "-f", &name]).output();
-    let _ = service.kill();
-    let _ = service.wait();
+    drop(container);
+    drop(service);
     let _ = std::fs::remove_dir_all(&dir);
     let vals = vals.expect("saw the container open /pg-marker");
     assert_eq!(get(&vals, "container.id"), &full_id[..12], "{vals:?}");
@@ -417,4 +363,167 @@ fn podman_container_id_name_image_label() {
     assert_eq!(get(&vals, "proc.exe"), "cat");
     assert_eq!(get(&vals, "fd.name"), "/pg-marker");
     assert_eq!(get(&vals, "user.name"), "root");
+}
+
+fn tool_runs(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success())
+}
+
+/// A containerd daemon of the test's own (temporary root, state and socket), killed on drop.
+struct Containerd {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    sock: std::path::PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &std::path::Path) -> Containerd {
+        let sock = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{1}\"\n",
+                dir.display(),
+                sock.display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("containerd");
+        for _ in 0..1000 {
+            if sock.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Containerd {
+            child,
+            dir: dir.to_path_buf(),
+            sock,
+        }
+    }
+
+    fn ctr(&self) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("--address").arg(&self.sock);
+        c
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// containerd without a Docker API: metadata comes from the OCI bundle that runc's state points
+/// to. The annotations are the ones containerd's CRI plugin writes for a Kubernetes pod.
+#[test]
+fn containerd_container_metadata_from_the_oci_bundle() {
+    if skip_unless_root("containerd_container_metadata_from_the_oci_bundle") {
+        return;
+    }
+    if !tool_runs("containerd") || !tool_runs("ctr") {
+        eprintln!("SKIPPED containerd_container_metadata_from_the_oci_bundle: no containerd");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pg-state-ctrd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rootfs = dir.join("rootfs");
+    // Its own marker: the podman test runs in parallel and opens /pg-marker.
+    podman::busybox_rootfs(
+        &rootfs,
+        &["sh", "cat", "sleep"],
+        &[("pg-ctrd-marker", "marker\n")],
+    );
+    let daemon = Containerd::start(&dir);
+    // A 64-hex id, as the kubelet's are: that is what the cgroup path `/default/<id>` shows.
+    let id = format!(
+        "{:064x}",
+        u128::from(std::process::id()) << 64 | 0x9e37_79b9_7f4a_7c15
+    );
+    let mut state = State::new(StateConfig {
+        container_sockets: Vec::new(),
+        ..StateConfig::default()
+    });
+    state.seed_from_proc().expect("proc scan");
+    let mut cap = capture();
+    let mut run = daemon
+        .ctr()
+        .args(["run", "--rootfs"])
+        .args(["--annotation", "io.kubernetes.cri.container-type=container"])
+        .args(["--annotation", "io.kubernetes.cri.container-name=api"])
+        .args([
+            "--annotation",
+            "io.kubernetes.cri.image-name=registry.local/shop/api:1.4.2",
+        ])
+        .args([
+            "--annotation",
+            "io.kubernetes.cri.sandbox-name=checkout-7f9c",
+        ])
+        .args(["--annotation", "io.kubernetes.cri.sandbox-namespace=prod"])
+        .args(["--label", "app=web"])
+        .arg(&rootfs)
+        .arg(&id)
+        .args(["/bin/sh", "-c", "sleep 2; cat /pg-ctrd-marker; true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ctr run");
+    let vals = collect(
+        &mut cap,
+        &mut state,
+        &[
+            "container.id",
+            "container.full_id",
+            "container.type",
+            "container.name",
+            "container.image.repository",
+            "container.image.tag",
+            "container.label.app",
+            "k8s.pod.name",
+            "k8s.ns.name",
+            "fd.name",
+        ],
+        |ev| ev.name() == "openat" && str_param(ev, "name").as_deref() == Some("/pg-ctrd-marker"),
+    );
+    let status = run.wait();
+    let mut err = String::new();
+    if let Some(mut e) = run.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = daemon.ctr().args(["container", "rm", &id]).output();
+    drop(daemon);
+    let vals =
+        vals.unwrap_or_else(|| panic!("saw the container open its marker: {status:?} {err}"));
+    assert_eq!(get(&vals, "container.full_id"), id, "{vals:?}");
+    assert_eq!(get(&vals, "container.id"), &id[..12]);
+    assert_eq!(get(&vals, "container.type"), "containerd");
+    assert_eq!(get(&vals, "container.name"), "api");
+    assert_eq!(
+        get(&vals, "container.image.repository"),
+        "registry.local/shop/api"
+    );
+    assert_eq!(get(&vals, "container.image.tag"), "1.4.2");
+    assert_eq!(get(&vals, "container.label.app"), "web");
+    assert_eq!(get(&vals, "k8s.pod.name"), "checkout-7f9c");
+    assert_eq!(get(&vals, "k8s.ns.name"), "prod");
+    assert_eq!(get(&vals, "fd.name"), "/pg-ctrd-marker");
 }

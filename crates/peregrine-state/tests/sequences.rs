@@ -947,10 +947,8 @@ fn container_metadata_from_a_fake_api_socket() {
         ("container.image.id", "6f7e2741b66b"),
         ("container.label[app]", "web"),
         ("container.label.app", "web"),
-        (
-            "container.labels",
-            "app:web, io.kubernetes.pod.name:web-0, io.kubernetes.pod.namespace:prod",
-        ),
+        // Kubernetes' own labels are left out, as the container plugin does.
+        ("container.labels", "app:web"),
         ("container.privileged", "true"),
         ("container.host_network", "true"),
         ("container.host_pid", "false"),
@@ -1244,4 +1242,73 @@ fn fd_fields_without_container_id_allocation() {
         ("fd.containername", "host:/etc/shadow"),
         ("fd.containerdirectory", "host:/etc"),
     ]);
+}
+
+#[test]
+fn category_follows_the_event_type_and_the_descriptor() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "openat",
+        100,
+        100,
+        &[
+            ("fd", i(5)),
+            ("dirfd", i(-100)),
+            ("name", s("/etc/hosts")),
+            ("flags", u(u64::from(O_RDONLY))),
+        ],
+    )
+    .check(&[
+        ("evt.category", "file"),
+        ("evt.latency", "0"),
+        ("evt.latency.ns", "000000000"),
+    ]);
+    // close takes the category of the descriptor it closes.
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(5))])
+        .check(&[("evt.category", "file")]);
+    sim.ev(
+        "socket",
+        100,
+        100,
+        &[
+            ("fd", i(6)),
+            ("domain", u(2)),
+            ("type", u(2)),
+            ("proto", u(0)),
+        ],
+    )
+    .check(&[("evt.category", "net")]);
+    sim.ev(
+        "sendto",
+        100,
+        100,
+        &[
+            ("res", i(4)),
+            ("fd", i(6)),
+            (
+                "tuple",
+                Arg::Tuple(TupleArg::Inet(
+                    v4([10, 0, 0, 5], 5353),
+                    v4([10, 0, 0, 1], 53),
+                )),
+            ),
+        ],
+    )
+    .check(&[("evt.category", "net")]);
+    sim.ev(
+        "pipe2",
+        100,
+        100,
+        &[("res", i(0)), ("fd1", i(7)), ("fd2", i(8))],
+    )
+    .check(&[("evt.category", "IPC")]);
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(7))])
+        .check(&[("evt.category", "ipc")]);
+    // A descriptor the state does not know: libsinsp says "unknown".
+    sim.ev("close", 100, 100, &[("res", i(-9)), ("fd", i(99))])
+        .check(&[("evt.category", "unknown")]);
+    sim.ev("setuid", 100, 100, &[("res", i(0)), ("uid", u(0))])
+        .check(&[("evt.category", "user")]);
+    sim.ev("procexit", 100, 100, &[])
+        .check(&[("evt.category", "process"), ("fdlist.names", "<NA>")]);
 }

@@ -133,10 +133,43 @@ fn unlink(ctx: Ctx, path: &str) -> SyntheticEvent {
         )
 }
 
-fn setuid(name: &str, uid: &str, caller_uid: u64) -> SyntheticEvent {
+/// `setuid(uid)` as the kernel reports it: once it succeeded, so the process already has
+/// `uid`; `loginuid` tells whose session it belongs to.
+fn setuid(name: &str, uid: &str, loginuid: i64) -> SyntheticEvent {
     event("setuid", Ctx::Host, name, "")
         .with("evt.arg.uid", uid)
-        .with("user.uid", caller_uid)
+        .with("user.uid", uid.parse::<u64>().unwrap_or(0))
+        .with("user.loginuid", loginuid)
+}
+
+/// A successful `symlinkat(target, linkpath)`.
+fn symlink(ctx: Ctx, target: &str, linkpath: &str) -> SyntheticEvent {
+    event("symlinkat", ctx, "ln", &format!("-s {target} {linkpath}"))
+        .with("evt.arg.target", target)
+        .with(
+            "evt.args",
+            format!("res=0 target={target} linkdirfd=-100(AT_FDCWD) linkpath={linkpath}").as_str(),
+        )
+}
+
+/// A successful `linkat(oldpath, newpath)`.
+fn hardlink(ctx: Ctx, oldpath: &str, newpath: &str) -> SyntheticEvent {
+    event("linkat", ctx, "ln", &format!("{oldpath} {newpath}"))
+        .with("evt.arg.oldpath", oldpath)
+        .with(
+            "evt.args",
+            format!("res=0 olddir=-100(AT_FDCWD) oldpath={oldpath} newpath={newpath}").as_str(),
+        )
+}
+
+/// `socket(domain, SOCK_RAW, 0)`.
+fn socket(ctx: Ctx, name: &str, domain: &str) -> SyntheticEvent {
+    event("socket", ctx, name, "")
+        .with("evt.arg.domain", domain)
+        .with(
+            "evt.args",
+            format!("fd=3 domain={domain} type=3 proto=0").as_str(),
+        )
 }
 
 /// What a row expects: the rule fires (with this priority) or stays silent.
@@ -151,22 +184,27 @@ const RULE_NETTOOL: &str = "Network tool run in container";
 const RULE_MEMFD: &str = "Program executed from memory";
 const RULE_DROPPED: &str = "Dropped binary executed in container";
 const RULE_TMPEXEC: &str = "Program executed from temporary directory in container";
+const RULE_SHM: &str = "Program executed from shared memory";
 const RULE_DUP: &str = "Standard stream redirected to a socket";
 const RULE_CRED: &str = "Credential file opened for reading";
 const RULE_SEARCH: &str = "Search for credentials";
+const RULE_LINK: &str = "Link to a sensitive file created";
+const RULE_TRAVERSAL: &str = "Sensitive file opened through a traversing path";
 const RULE_ETC: &str = "File below /etc opened for writing";
 const RULE_BIN: &str = "File below a binary directory opened for writing";
 const RULE_LOG: &str = "Log file truncated";
 const RULE_HIST: &str = "Shell history deleted";
 const RULE_HISTTRUNC: &str = "Shell history truncated";
 const RULE_HISTCMD: &str = "Shell history cleared by command";
+const RULE_SHRED: &str = "Secure deletion tool run";
 const RULE_PKG: &str = "Package manager run in container";
-const RULE_OUT: &str = "Outbound connection to a public address from a shell in container";
+const RULE_OUT: &str = "Outbound connection to a public address from a shell or tool";
+const RULE_PACKET: &str = "Packet socket created in container";
 const RULE_PTRACE: &str = "Process attached with ptrace";
 const RULE_KMOD: &str = "Kernel module loaded";
 const RULE_RELEASE: &str = "Cgroup release_agent written";
 const RULE_MOUNT: &str = "Mount or debugfs in privileged container";
-const RULE_NS: &str = "Namespace change from container";
+const RULE_NS: &str = "Namespace change by unexpected process";
 const RULE_STRATUM: &str = "Crypto miner stratum command line";
 const RULE_MINER: &str = "Known crypto miner run";
 const RULE_SETUID: &str = "Non-root process became root with setuid";
@@ -251,6 +289,27 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
             exec(Container, "tmpwatch", "").with("proc.exepath", "/usr/bin/tmpwatch"),
             Silent,
         ),
+        // Shared memory: anywhere, host included; /tmp on the host and /dev/shmx are not it.
+        (
+            RULE_SHM,
+            exec(Host, "payload", "").with("proc.exepath", "/dev/shm/payload"),
+            Fires(Warning),
+        ),
+        (
+            RULE_SHM,
+            exec(Container, "payload", "").with("proc.exepath", "/run/shm/x/payload"),
+            Fires(Warning),
+        ),
+        (
+            RULE_SHM,
+            exec(Host, "payload", "").with("proc.exepath", "/tmp/payload"),
+            Silent,
+        ),
+        (
+            RULE_SHM,
+            exec(Host, "payload", "").with("proc.exepath", "/dev/shmx/payload"),
+            Silent,
+        ),
         // Reverse shell: a socket dup'ed onto stdin; onto fd 5, or a pipe onto stdin, is not.
         (
             RULE_DUP,
@@ -327,6 +386,42 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
             Silent,
         ),
         (RULE_SEARCH, exec(Host, "cat", "id_rsa"), Silent),
+        // Links that give a credential file or /etc a second name; a link to a harmless file,
+        // or one that failed, is not one.
+        (
+            RULE_LINK,
+            symlink(Host, "/etc", "/tmp/etc-link"),
+            Fires(Warning),
+        ),
+        (
+            RULE_LINK,
+            hardlink(Container, "/etc/shadow", "/tmp/s"),
+            Fires(Warning),
+        ),
+        (RULE_LINK, symlink(Host, "/etc/hostname", "/tmp/h"), Silent),
+        (
+            RULE_LINK,
+            hardlink(Host, "/etc/shadow", "/tmp/s").with("evt.rawres", -18i64),
+            Silent,
+        ),
+        // A traversal that lands below /etc; one step up, or a traversal into /usr, is normal.
+        (
+            RULE_TRAVERSAL,
+            open(Container, "nginx", "/etc/passwd", "O_RDONLY")
+                .with("fd.nameraw", "/var/www/../../etc/passwd"),
+            Fires(Warning),
+        ),
+        (
+            RULE_TRAVERSAL,
+            open(Host, "node", "/etc/hosts", "O_RDONLY").with("fd.nameraw", "/app/../etc/hosts"),
+            Silent,
+        ),
+        (
+            RULE_TRAVERSAL,
+            open(Host, "node", "/usr/lib/x.so", "O_RDONLY")
+                .with("fd.nameraw", "/app/node_modules/../../usr/lib/x.so"),
+            Silent,
+        ),
         (
             RULE_ETC,
             open(Host, "vim", "/etc/hosts", "O_WRONLY|O_CREAT"),
@@ -411,6 +506,27 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
         (RULE_HISTCMD, exec(Host, "bash", "-c history"), Silent),
         (
             RULE_HISTCMD,
+            exec(Host, "truncate", "-s 0 /root/.bash_history"),
+            Fires(Warning),
+        ),
+        (
+            RULE_HISTCMD,
+            exec(Host, "truncate", "-s 0 /tmp/data"),
+            Silent,
+        ),
+        (
+            RULE_SHRED,
+            exec(Host, "shred", "-u /var/log/auth.log"),
+            Fires(Warning),
+        ),
+        (
+            RULE_SHRED,
+            exec(Container, "srm", "-r /tmp/tools"),
+            Fires(Warning),
+        ),
+        (RULE_SHRED, exec(Host, "rm", "-f /var/log/auth.log"), Silent),
+        (
+            RULE_HISTCMD,
             exec(Host, "ln", "-sf /dev/null /tmp/out"),
             Silent,
         ),
@@ -432,7 +548,28 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
         ),
         (RULE_OUT, connect(Container, "bash", "10.1.2.3"), Silent),
         (RULE_OUT, connect(Container, "nginx", "203.0.113.7"), Silent),
-        (RULE_OUT, connect(Host, "bash", "203.0.113.7"), Silent),
+        (
+            RULE_OUT,
+            connect(Host, "bash", "203.0.113.7"),
+            Fires(Notice),
+        ),
+        (RULE_OUT, connect(Host, "nc", "198.51.100.4"), Fires(Notice)),
+        (RULE_OUT, connect(Host, "python3", "192.168.1.20"), Silent),
+        (
+            RULE_OUT,
+            connect(Host, "python3", "203.0.113.7")
+                .with("evt.res", "EINPROGRESS")
+                .with("evt.rawres", -115i64),
+            Fires(Notice),
+        ),
+        // A packet socket: in a container, not on the host; an inet raw socket is not one.
+        (
+            RULE_PACKET,
+            socket(Container, "arping", "AF_PACKET"),
+            Fires(Warning),
+        ),
+        (RULE_PACKET, socket(Host, "dhclient", "AF_PACKET"), Silent),
+        (RULE_PACKET, socket(Container, "ping", "AF_INET"), Silent),
         (
             RULE_OUT,
             connect(Container, "bash", "203.0.113.7").with("evt.rawres", -111i64),
@@ -517,7 +654,23 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
             event("unshare", Container, "unshare", "-r"),
             Fires(Warning),
         ),
-        (RULE_NS, event("setns", Host, "nsenter", "-t 1 -m"), Silent),
+        (
+            RULE_NS,
+            event("setns", Host, "nsenter", "-t 1 -m"),
+            Fires(Warning),
+        ),
+        (
+            RULE_NS,
+            event("unshare", Host, "runc:[1:CHILD]", "init"),
+            Silent,
+        ),
+        (RULE_NS, event("setns", Host, "netavark", "setup"), Silent),
+        (RULE_NS, event("unshare", Host, "(cron)", ""), Silent),
+        (
+            RULE_NS,
+            event("unshare", Host, "unshare", "-n").with("evt.rawres", -1i64),
+            Silent,
+        ),
         (
             RULE_STRATUM,
             exec(Host, "kworker", "-o stratum+tcp://pool.example:3333 -u w"),
@@ -538,10 +691,13 @@ fn cases() -> Vec<(&'static str, SyntheticEvent, Expect)> {
             exec(Container, "xmllint", "--noout a.xml"),
             Silent,
         ),
+        // A user's session (login uid 1000) became root; sudo may, services (no login uid)
+        // and root's own sessions are not escalations.
         (RULE_SETUID, setuid("exploit", "0", 1000), Fires(Critical)),
         (RULE_SETUID, setuid("sudo", "0", 1000), Silent),
         (RULE_SETUID, setuid("exploit", "1000", 1000), Silent),
         (RULE_SETUID, setuid("exploit", "0", 0), Silent),
+        (RULE_SETUID, setuid("cupsd", "0", -1), Silent),
         (
             RULE_PKEXEC,
             exec(Host, "pkexec", "").with("proc.cmdnargs", 0u64).with(
@@ -688,7 +844,7 @@ fn user_tuning_silences_known_activity() {
             ),
         ),
         (
-            "- rule: Namespace change from container\n  exceptions:\n    \
+            "- rule: Namespace change by unexpected process\n  exceptions:\n    \
              - name: known_image_and_process\n      \
              values: [[docker.io/library/nginx, nsenter]]\n  \
              override:\n    exceptions: append\n",

@@ -82,7 +82,7 @@ fn running_without_flags_summarises_the_embedded_rules() {
     assert!(out.status.success(), "{so}{}", stderr(&out));
     // The embedded copy loads without a single warning.
     assert_eq!(stderr(&out), "");
-    assert!(so.contains("Rules loaded: 26 (26 enabled"), "{so}");
+    assert!(so.contains("Rules loaded: 31 (31 enabled"), "{so}");
     assert!(so.contains("Critical:      10"), "{so}");
 
     // Selections and the minimum priority change what is enabled, not what is loaded.
@@ -97,7 +97,7 @@ fn running_without_flags_summarises_the_embedded_rules() {
     ]);
     let so = stdout(&out);
     assert!(
-        so.contains("Rules loaded: 26 (1 enabled"),
+        so.contains("Rules loaded: 31 (1 enabled"),
         "{so}{}",
         stderr(&out)
     );
@@ -239,14 +239,14 @@ fn a_falco_yaml_selects_rules_files_and_rules() {
     // Critical (10) and Error (4) rules pass the threshold; the three of them tagged
     // filesystem are disabled.
     assert!(
-        so.contains("Rules loaded: 26 (11 enabled, minimum priority Error)"),
+        so.contains("Rules loaded: 31 (11 enabled, minimum priority Error)"),
         "{so}"
     );
 
     // -o edits the same tree after the file: the override wins.
     let out = peregrine(["-c", &config.path(), "-o", "priority=debug", "--dry-run"]);
     assert!(
-        stdout(&out).contains("(19 enabled, minimum priority Debug)"),
+        stdout(&out).contains("(22 enabled, minimum priority Debug)"),
         "{}",
         stdout(&out)
     );

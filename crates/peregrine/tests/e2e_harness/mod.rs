@@ -1,20 +1,35 @@
-//! A running agent for the live tests (root): started with a rules file and options, its
-//! stdout and stderr read line by line on threads so a test can wait for a line with a
-//! deadline instead of sleeping.
+//! A running agent for the live tests (root): started with a rules file (or the embedded
+//! defaults) and options, its stdout and stderr read line by line on threads so a test can
+//! wait for a line or an alert with a deadline instead of sleeping. Alerts are kept until a
+//! test claims one, so an alert that arrives while the test waits for another is not lost,
+//! and each carries the wall-clock time it was read, from which the event-to-alert latency
+//! is measured against the alert's own event time.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod podman;
+
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// One line the agent wrote: `stdout` tells which stream.
+/// One line the agent wrote: `stdout` tells which stream; `at` is when it was read.
 pub struct Line {
     pub stdout: bool,
     pub text: String,
+    pub at: SystemTime,
+}
+
+/// A JSON alert from the agent's stdout.
+pub struct Alert {
+    pub json: Value,
+    /// From the event's timestamp (the alert's `time`) to the moment the line was read.
+    pub latency: Duration,
 }
 
 pub struct Agent {
@@ -22,6 +37,8 @@ pub struct Agent {
     lines: Receiver<Line>,
     /// Everything read so far, for failure messages.
     pub log: Vec<String>,
+    /// JSON alerts read but not yet claimed by `expect_alert`.
+    pending: Vec<Alert>,
 }
 
 /// A per-test scratch directory under the system temp dir.
@@ -31,13 +48,106 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A directory on the same filesystem as /etc/shadow, so a hard link to it can succeed.
+pub fn same_fs_as_etc(scratch: &Path) -> PathBuf {
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let etc = dev(Path::new("/etc/shadow"));
+    [
+        scratch,
+        Path::new("/var/tmp"),
+        Path::new("/root"),
+        Path::new("/"),
+    ]
+    .into_iter()
+    .find(|p| dev(p) == etc)
+    .unwrap_or(scratch)
+    .to_path_buf()
+}
+
+/// True (and a loud message) when the test cannot run: the live tests need root for BPF.
+pub fn skip_unless_root(test: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    if euid == "0" {
+        return false;
+    }
+    eprintln!("SKIPPED {test}: needs root (eBPF capture)");
+    true
+}
+
+/// `/bin/sh -c SCRIPT` arguments that move the shell into the root cgroups, then exec `argv`.
+/// Processes started here sit in memory cgroup `/process_api/<hex>`, which Falco (and
+/// Peregrine) read as a container; host rules need the host's context.
+pub fn on_host(argv: &[String]) -> Command {
+    let script =
+        r#"for f in /sys/fs/cgroup/*/cgroup.procs; do echo $$ > "$f" 2>/dev/null; done; exec "$@""#;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", script, "sh"])
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Runs `argv` on the host (see `on_host`) and waits for it.
+pub fn run_on_host(argv: &[String]) {
+    let _ = on_host(argv).status();
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time as the agent writes it
+/// (`2026-11-28T23:48:27.937995011Z`); None for anything else.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|x| x.parse::<u64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let digits = frac.get(..frac.len().min(9))?;
+    let nanos = digits.parse::<u64>().ok()? * 10u64.pow(9 - digits.len() as u32);
+    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian calendar.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
+}
+
+/// An output field as text: strings as they are, numbers and booleans rendered.
+pub fn field(alert: &Value, name: &str) -> Option<String> {
+    match &alert["output_fields"][name] {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
 impl Agent {
     /// Starts `peregrine -r RULES ARGS…` and waits (up to 30 s, BPF load and /proc seeding)
     /// until it reports that it is capturing.
     pub fn start(rules: &Path, args: &[&str]) -> Agent {
+        let mut all = vec!["-r".as_ref(), rules.as_os_str()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        Self::spawn(&all)
+    }
+
+    /// Starts `peregrine ARGS…` with no `-r`: the embedded default rules.
+    pub fn start_default(args: &[&str]) -> Agent {
+        let all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        Self::spawn(&all)
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr]) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-            .arg("-r")
-            .arg(rules)
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
@@ -48,24 +158,23 @@ impl Agent {
         let (tx, rx) = mpsc::channel();
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
-        let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            for text in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(Line { stdout: true, text });
-            }
-        });
-        std::thread::spawn(move || {
-            for text in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx2.send(Line {
-                    stdout: false,
-                    text,
-                });
-            }
-        });
+        for (stream, stdout) in [
+            (Box::new(out) as Box<dyn std::io::Read + Send>, true),
+            (Box::new(err), false),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for text in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let at = SystemTime::now();
+                    let _ = tx.send(Line { stdout, text, at });
+                }
+            });
+        }
         let mut agent = Agent {
             child,
             lines: rx,
             log: Vec::new(),
+            pending: Vec::new(),
         };
         if !agent.wait_for(Duration::from_secs(30), |l| {
             !l.stdout && l.text.contains("capturing")
@@ -90,6 +199,7 @@ impl Agent {
             {
                 Ok(line) => {
                     let hit = pred(&line);
+                    self.keep(&line);
                     self.log.push(line.text);
                     if hit {
                         return true;
@@ -98,6 +208,47 @@ impl Agent {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// Files a JSON alert line among the pending alerts.
+    fn keep(&mut self, line: &Line) {
+        if !line.stdout {
+            return;
+        }
+        let Ok(json) = serde_json::from_str::<Value>(&line.text) else {
+            return;
+        };
+        let event = json["time"].as_str().and_then(parse_time);
+        let latency = event
+            .and_then(|t| line.at.duration_since(t).ok())
+            .unwrap_or_default();
+        self.pending.push(Alert { json, latency });
+    }
+
+    /// The first alert, pending or arriving within `within`, for which `pred` holds; it is
+    /// removed from the pending alerts.
+    pub fn expect_alert(
+        &mut self,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Alert> {
+        if let Some(i) = self.pending.iter().position(|a| pred(&a.json)) {
+            return Some(self.pending.remove(i));
+        }
+        let hit = self.wait_for(within, |l| {
+            l.stdout && serde_json::from_str::<Value>(&l.text).is_ok_and(|v| pred(&v))
+        });
+        if !hit {
+            return None;
+        }
+        let i = self.pending.iter().rposition(|a| pred(&a.json))?;
+        Some(self.pending.remove(i))
+    }
+
+    /// Reads whatever arrives during `period` and returns every alert not yet claimed.
+    pub fn drain(&mut self, period: Duration) -> Vec<Value> {
+        self.wait_for(period, |_| false);
+        self.pending.drain(..).map(|a| a.json).collect()
     }
 
     /// Sends a signal by name (`TERM`, `HUP`, …).
@@ -122,4 +273,69 @@ impl Drop for Agent {
             let _ = self.child.wait();
         }
     }
+}
+
+/// What an expected alert must carry in an output field.
+pub enum Want {
+    Is(String),
+    Has(String),
+}
+
+/// An expected alert: rule, priority and output fields.
+pub struct Expect {
+    pub rule: &'static str,
+    pub priority: &'static str,
+    pub fields: Vec<(&'static str, Want)>,
+}
+
+impl Expect {
+    pub fn matches(&self, v: &Value) -> bool {
+        v["rule"] == self.rule
+            && v["priority"] == self.priority
+            && self.fields.iter().all(|(k, want)| {
+                let got = field(v, k);
+                match want {
+                    Want::Is(s) => got.as_deref() == Some(s.as_str()),
+                    Want::Has(s) => got.is_some_and(|g| g.contains(s.as_str())),
+                }
+            })
+    }
+}
+
+/// The outcome of one behaviour, for the table a test prints.
+pub struct Outcome {
+    pub name: String,
+    pub rule: &'static str,
+    pub latency: Option<Duration>,
+}
+
+/// Prints one line per behaviour (PASS with the measured latency, or FAIL) and returns the
+/// names of those that failed.
+pub fn report(title: &str, outcomes: &[Outcome]) -> Vec<String> {
+    let mut seen: Vec<Duration> = outcomes.iter().filter_map(|o| o.latency).collect();
+    seen.sort();
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    println!(
+        "{title}: {}/{} detected; event-to-alert latency median {:.2} ms, max {:.2} ms",
+        seen.len(),
+        outcomes.len(),
+        ms(seen.get(seen.len() / 2)),
+        ms(seen.last())
+    );
+    for o in outcomes {
+        match o.latency {
+            Some(l) => println!(
+                "  PASS {:>8.2} ms  {} -> {}",
+                l.as_secs_f64() * 1e3,
+                o.name,
+                o.rule
+            ),
+            None => println!("  FAIL             {} -> {}", o.name, o.rule),
+        }
+    }
+    outcomes
+        .iter()
+        .filter(|o| o.latency.is_none())
+        .map(|o| o.name.clone())
+        .collect()
 }
