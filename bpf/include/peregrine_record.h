@@ -94,6 +94,7 @@ struct pg_counters {
 	__u64 read_failures;                  /* parameters left empty because a read failed */
 	__u64 stash_failures;                 /* enter arguments not stored (stash map full) */
 	__u64 missing_enter;                  /* exits without stored enter arguments */
+	__u64 wakeup_tick;                    /* records sent (paces the ring fill-level checks) */
 };
 
 /* Enter arguments kept per thread until the matching exit (the `pg_stash` hash map). */
@@ -112,5 +113,7 @@ struct pg_stash {
 /* Overlayfs layer of an opened file, carried in otherwise unused bits of the open flags. */
 #define PG_OPEN_UPPER_LAYER (1U << 31)
 #define PG_OPEN_LOWER_LAYER (1U << 30)
+/* The open created the file (FMODE_CREATED on the opened file): Falco's O_F_CREATED. */
+#define PG_OPEN_CREATED (1U << 29)
 
 #endif /* PEREGRINE_RECORD_H */

@@ -6,15 +6,22 @@
 //! preempting the child does not count as capture cost. The agent (this process) is excluded from capture by design, which is why
 //! the workload is a separate process. Modes:
 //! - `baseline`: no programs loaded;
+//! - `hook-only`: an empty `tp_btf/sys_exit` program attached alone, the floor that any
+//!   syscall-exit hook costs on this host (added ns are also reported as a multiple of it);
 //! - `filtered`: programs attached, the loop's syscalls not selected (the in-kernel filter);
 //! - `captured`: the loop's syscalls selected, every event delivered to this process and
 //!   decoded (all parameters), draining on a 1 ms timer;
 //!
 //! and the sustained rate: the captured run's delivered events per second with the drop count.
+//!
+//! A second pass per workload runs each hooked mode once with the kernel's BPF run-time
+//! statistics on (`BPF_ENABLE_STATS`) and reports the program's own ns per run (tail calls
+//! included; the stats' clock reads too), free of scheduling noise; and the consumer's cost
+//! per event (ring read + decode of every parameter), timed around each drain.
 
 use std::time::{Duration, Instant};
 
-use peregrine_capture::{Capture, CaptureConfig};
+use peregrine_capture::{enable_run_stats, Capture, CaptureConfig, EmptyHook, RunStats};
 use peregrine_event::{EventType, EventTypeSet};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -92,39 +99,75 @@ fn set(names: &[&str]) -> EventTypeSet {
         .collect()
 }
 
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    Baseline,
+    HookOnly,
+    Capture(&'a [&'a str]),
+}
+
 struct Outcome {
     ns_per_iter: f64,
     delivered: u64,
     drops: u64,
     secs: f64,
+    /// Kernel ns per program run (when statistics were on).
+    kernel_ns: Option<f64>,
+    /// Consumer ns per delivered event (ring read + full decode).
+    decode_ns: Option<f64>,
 }
 
-fn run(work: Work, iters: u64, selected: Option<&[&str]>, ring: u32) -> Outcome {
+enum Hook {
+    None,
+    Empty(EmptyHook),
+    Capture(Box<Capture>),
+}
+
+impl Hook {
+    fn stats(&self) -> Option<RunStats> {
+        match self {
+            Hook::None => None,
+            Hook::Empty(h) => h.run_stats().ok(),
+            Hook::Capture(c) => c.run_stats().ok(),
+        }
+    }
+}
+
+fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
     let (pid, go, res) = spawn_loop(work, iters);
-    let mut cap = selected.map(|names| {
-        let cfg = CaptureConfig {
-            ring_bytes: ring,
-            syscalls: set(names),
-            procexit: false,
-            only_tgid: None,
-            exclude_self: true,
-        };
-        Capture::open(&cfg).expect("capture (run as root)")
-    });
+    let mut hook = match mode {
+        Mode::Baseline => Hook::None,
+        Mode::HookOnly => Hook::Empty(EmptyHook::attach().expect("empty hook (run as root)")),
+        Mode::Capture(names) => {
+            let cfg = CaptureConfig {
+                ring_bytes: ring,
+                syscalls: set(names),
+                procexit: false,
+                only_tgid: None,
+                exclude_self: true,
+            };
+            Hook::Capture(Box::new(
+                Capture::open(&cfg).expect("capture (run as root)"),
+            ))
+        }
+    };
+    let stats0 = hook.stats();
     let start = Instant::now();
     release(go);
     let mut delivered = 0u64;
     let mut params = 0u64;
-    let mut child_done = false;
-    let mut ns = 0;
-    while !child_done {
-        if let Some(cap) = cap.as_mut() {
-            cap.poll(Duration::from_millis(1), |ev| {
+    let mut drain_time = Duration::ZERO;
+    let ns;
+    loop {
+        if let Hook::Capture(cap) = &mut hook {
+            std::thread::sleep(Duration::from_millis(1));
+            let t = Instant::now();
+            cap.drain(|ev| {
                 delivered += 1;
                 // Decode every parameter: the cost a consumer really pays.
                 params += ev.params().filter(|(_, v)| v.is_ok()).count() as u64;
-            })
-            .expect("poll");
+            });
+            drain_time += t.elapsed();
         }
         let mut status = 0;
         // SAFETY: non-blocking check on our child.
@@ -134,18 +177,29 @@ fn run(work: Work, iters: u64, selected: Option<&[&str]>, ring: u32) -> Outcome 
             // SAFETY: the child wrote its 8 bytes before exiting.
             unsafe { libc::read(res, b.as_mut_ptr().cast(), 8) };
             ns = i64::from_ne_bytes(b);
-            child_done = true;
-        } else if cap.is_none() {
+            break;
+        } else if matches!(hook, Hook::None | Hook::Empty(_)) {
             ns = finish(pid, res);
-            child_done = true;
+            break;
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    let kernel_ns = match (stats0, hook.stats()) {
+        (Some(a), Some(b)) if b.run_cnt > a.run_cnt && b.run_time_ns > a.run_time_ns => {
+            Some((b.run_time_ns - a.run_time_ns) as f64 / (b.run_cnt - a.run_cnt) as f64)
+        }
+        _ => None,
+    };
     let mut drops = 0;
-    if let Some(cap) = cap.as_mut() {
+    let mut decode_ns = None;
+    if let Hook::Capture(cap) = &mut hook {
+        let t = Instant::now();
         cap.drain(|_| delivered += 1);
-        let c = cap.counters().expect("counters");
-        drops = c.drops();
+        drain_time += t.elapsed();
+        drops = cap.counters().expect("counters").drops();
+        if delivered > 0 {
+            decode_ns = Some(drain_time.as_nanos() as f64 / delivered as f64);
+        }
     }
     std::hint::black_box(params);
     Outcome {
@@ -153,7 +207,13 @@ fn run(work: Work, iters: u64, selected: Option<&[&str]>, ring: u32) -> Outcome 
         delivered,
         drops,
         secs,
+        kernel_ns,
+        decode_ns,
     }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
 }
 
 fn main() {
@@ -170,25 +230,31 @@ fn main() {
         t.elapsed()
     );
     println!(
-        "{:<10} {:<9} {:>10} {:>10} {:>12} {:>10}",
-        "workload", "mode", "ns/iter", "added ns", "delivered", "drops"
+        "{:<10} {:<9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>6}",
+        "workload", "mode", "ns/iter", "added ns", "x hook", "kernel ns", "delivered", "drops"
     );
+    // An optional second argument picks one workload (`getppid` or `open+close`).
+    let only = std::env::args().nth(2);
     for (work, label, names) in [
         (Work::Getppid, "getppid", &["getppid"][..]),
         (Work::OpenClose, "open+close", &["openat", "close"][..]),
     ] {
+        if only.as_deref().is_some_and(|o| o != label) {
+            continue;
+        }
         // The filtered mode selects an unrelated syscall so the programs run but drop early.
-        let modes: [(&str, Option<&[&str]>); 3] = [
-            ("baseline", None),
-            ("filtered", Some(&["ptrace"])),
-            ("captured", Some(names)),
+        let modes: [(&str, Mode<'_>); 4] = [
+            ("baseline", Mode::Baseline),
+            ("hook-only", Mode::HookOnly),
+            ("filtered", Mode::Capture(&["ptrace"])),
+            ("captured", Mode::Capture(names)),
         ];
         // Rounds interleave the modes so that drifting background load hits them alike; the
         // best (least disturbed) run of each mode is reported.
         let mut best: Vec<Option<Outcome>> = modes.iter().map(|_| None).collect();
         for _ in 0..5 {
-            for (i, (_, sel)) in modes.iter().enumerate() {
-                let o = run(work, iters, *sel, ring);
+            for (i, (_, mode)) in modes.iter().enumerate() {
+                let o = run(work, iters, *mode, ring);
                 if best[i]
                     .as_ref()
                     .is_none_or(|b| o.ns_per_iter < b.ns_per_iter)
@@ -197,23 +263,47 @@ fn main() {
                 }
             }
         }
+        // Kernel-only pass: statistics on (they cost the loop two clock reads per program run,
+        // so this pass is not part of the ns/iter rows above).
+        let kernel: Vec<Option<f64>> = match enable_run_stats() {
+            // Best of three: preemption inside a program run only ever adds time.
+            Ok(_stats_on) => modes
+                .iter()
+                .map(|(_, mode)| {
+                    (0..3)
+                        .filter_map(|_| run(work, iters, *mode, ring).kernel_ns)
+                        .min_by(f64::total_cmp)
+                })
+                .collect(),
+            Err(e) => {
+                eprintln!("no kernel run statistics: {e}");
+                modes.iter().map(|_| None).collect()
+            }
+        };
         let base = best[0].as_ref().map_or(0.0, |b| b.ns_per_iter);
-        for ((mode, _), o) in modes.iter().zip(best.iter().flatten()) {
+        let floor = best[1].as_ref().map_or(0.0, |b| b.ns_per_iter - base);
+        for (((mode, _), o), k) in modes.iter().zip(best.iter().flatten()).zip(&kernel) {
+            let added = o.ns_per_iter - base;
+            let ratio = (floor > 0.0 && *mode != "baseline").then(|| added / floor);
             println!(
-                "{:<10} {:<9} {:>10.1} {:>10.1} {:>12} {:>10}",
+                "{:<10} {:<9} {:>9.1} {:>9.1} {:>7} {:>10} {:>10} {:>6}",
                 label,
                 mode,
                 o.ns_per_iter,
-                o.ns_per_iter - base,
+                added,
+                ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}")),
+                opt(*k),
                 o.delivered,
                 o.drops
             );
             if *mode == "captured" {
                 println!(
-                    "{:<10} sustained {:.2} M events/s delivered+decoded, {} drops",
+                    "{:<10} sustained {:.2} M events/s delivered+decoded, {} drops; consumer \
+                     {} ns/event (ring read + decode of every parameter)",
                     label,
                     o.delivered as f64 / o.secs / 1e6,
-                    o.drops
+                    o.drops,
+                    opt(o.decode_ns)
                 );
             }
         }

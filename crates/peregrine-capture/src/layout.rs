@@ -30,4 +30,5 @@ const _: () = {
     assert!(pg_kind_PG_KIND_PROCEXIT as u16 == r::KIND_PROCEXIT);
     assert!(PG_OPEN_UPPER_LAYER == peregrine_event::flags::OPEN_UPPER_LAYER);
     assert!(PG_OPEN_LOWER_LAYER == peregrine_event::flags::OPEN_LOWER_LAYER);
+    assert!(PG_OPEN_CREATED == peregrine_event::flags::OPEN_CREATED);
 };

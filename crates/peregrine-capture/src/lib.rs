@@ -29,7 +29,7 @@ mod ring;
 
 use std::io;
 use std::mem::size_of;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
@@ -77,6 +77,8 @@ pub enum CaptureError {
     Mmap(#[source] io::Error),
     #[error("waiting on the ring buffer: {0}")]
     Poll(#[source] io::Error),
+    #[error("BPF run statistics: {0}")]
+    Stats(#[source] io::Error),
 }
 
 /// Syscall families: the unit of per-family drop accounting (`enum pg_family`).
@@ -268,25 +270,7 @@ impl Capture {
         if !size.is_power_of_two() || size < 4096 {
             return Err(CaptureError::RingSize(size));
         }
-        let mut open = ObjectBuilder::default()
-            .open_memory(BPF_OBJECT)
-            .map_err(CaptureError::Open)?;
-        let cpus = libbpf_rs::num_possible_cpus().map_err(CaptureError::Open)? as u32;
-        for mut m in open.maps_mut() {
-            let r = match m.name().to_str() {
-                Some("pg_events") => m.set_max_entries(size),
-                Some("pg_scratch") => m.set_max_entries(cpus.max(1)),
-                _ => Ok(()),
-            };
-            r.map_err(CaptureError::Open)?;
-        }
-        let obj = open.load().map_err(|e| {
-            if is_permission(&e) {
-                CaptureError::Permission(e)
-            } else {
-                CaptureError::Load(e)
-            }
-        })?;
+        let obj = load_object(size)?;
 
         let kcfg = layout::pg_config {
             // tgid 0 is the idle task, which makes no syscalls: 0 excludes nobody.
@@ -493,9 +477,115 @@ impl Capture {
         Ok(c)
     }
 
+    /// Run statistics of the sys_exit dispatcher, its tail calls included.
+    pub fn run_stats(&self) -> Result<RunStats, CaptureError> {
+        run_stats(&self.obj, "pg_sys_exit")
+    }
+
     /// The offset added to kernel timestamps to get ns since the epoch.
     pub fn boot_to_epoch_ns(&self) -> u64 {
         self.boot_to_epoch_ns
+    }
+}
+
+/// Opens the embedded object, sizes the ring and the per-CPU scratch, and loads (verifies)
+/// every program.
+fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
+    let mut open = ObjectBuilder::default()
+        .open_memory(BPF_OBJECT)
+        .map_err(CaptureError::Open)?;
+    let cpus = libbpf_rs::num_possible_cpus().map_err(CaptureError::Open)? as u32;
+    for mut m in open.maps_mut() {
+        let r = match m.name().to_str() {
+            Some("pg_events") => m.set_max_entries(ring_bytes),
+            Some("pg_scratch") => m.set_max_entries(cpus.max(1)),
+            _ => Ok(()),
+        };
+        r.map_err(CaptureError::Open)?;
+    }
+    open.load().map_err(|e| {
+        if is_permission(&e) {
+            CaptureError::Permission(e)
+        } else {
+            CaptureError::Load(e)
+        }
+    })
+}
+
+/// How often and how long a BPF program ran (tail-called programs count in their caller).
+/// The kernel accounts this only while statistics are enabled ([`enable_run_stats`] or
+/// `sysctl kernel.bpf_stats_enabled=1`), and the accounting itself costs two clock reads per
+/// run; compare deltas, not totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+}
+
+fn run_stats(obj: &Object, name: &'static str) -> Result<RunStats, CaptureError> {
+    let prog = obj
+        .progs()
+        .find(|p| p.name() == name)
+        .ok_or(CaptureError::Missing(name))?;
+    let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+    let mut len = size_of::<libbpf_rs::libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: a valid program fd and an info buffer of the size passed.
+    let r = unsafe {
+        libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(
+            prog.as_fd().as_raw_fd(),
+            &mut info,
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(CaptureError::Stats(io::Error::from_raw_os_error(-r)));
+    }
+    Ok(RunStats {
+        run_time_ns: info.run_time_ns,
+        run_cnt: info.run_cnt,
+    })
+}
+
+/// Turns on the kernel's BPF run-time statistics until the returned fd is closed
+/// (`BPF_ENABLE_STATS`; the system-wide sysctl is left alone).
+pub fn enable_run_stats() -> Result<OwnedFd, CaptureError> {
+    // SAFETY: plain syscall wrapper; a non-negative result is a new fd that we own.
+    let fd = unsafe {
+        libbpf_rs::libbpf_sys::bpf_enable_stats(libbpf_rs::libbpf_sys::BPF_STATS_RUN_TIME)
+    };
+    if fd < 0 {
+        return Err(CaptureError::Stats(io::Error::from_raw_os_error(-fd)));
+    }
+    // SAFETY: fd was just returned to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An empty `tp_btf/sys_exit` program attached on its own: the cost floor that any syscall
+/// exit hook pays, so benchmarks can measure it in the same run as the real programs.
+pub struct EmptyHook {
+    _link: Link,
+    obj: Object,
+}
+
+impl EmptyHook {
+    const PROG: &'static str = "pg_hook_only";
+
+    pub fn attach() -> Result<Self, CaptureError> {
+        let obj = load_object(4096)?;
+        let prog = obj
+            .progs_mut()
+            .find(|p| p.name() == Self::PROG)
+            .ok_or(CaptureError::Missing(Self::PROG))?;
+        let link = prog.attach().map_err(|source| CaptureError::Attach {
+            prog: Self::PROG,
+            source,
+        })?;
+        Ok(EmptyHook { _link: link, obj })
+    }
+
+    /// Run statistics of the empty program.
+    pub fn run_stats(&self) -> Result<RunStats, CaptureError> {
+        run_stats(&self.obj, Self::PROG)
     }
 }
 

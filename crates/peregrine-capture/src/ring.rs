@@ -89,45 +89,45 @@ impl RingReader {
         unsafe { &*self.producer.as_ptr().cast::<AtomicU64>() }
     }
 
-    /// Hands every committed record to `f`, oldest first, then releases its space. Returns the
-    /// number of records handed over. Never blocks.
+    /// Hands every record committed when the call starts to `f`, oldest first, then releases
+    /// its space. Returns the number of records handed over. Never blocks.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(&[u8])) -> usize {
         let mask = self.size - 1;
         let mut n = 0;
         let mut cons = self.consumer_pos().load(Ordering::Acquire);
-        loop {
-            let prod = self.producer_pos().load(Ordering::Acquire);
-            if cons >= prod {
+        // One pass, up to the producer position seen on entry. Chasing the producer instead
+        // never returns while the kernel writes as fast as we read (a syscall flood on a busy
+        // host), which starves the caller's stop flag, deadline and housekeeping; the
+        // caller's next wait finds the rest pending and returns at once.
+        let prod = self.producer_pos().load(Ordering::Acquire);
+        while cons < prod {
+            let off = (cons & mask) as usize;
+            // SAFETY: off < size and the header is 8-byte aligned inside the data area.
+            let hdr = unsafe { &*self.data.add(off).cast::<AtomicU32>() };
+            let word = hdr.load(Ordering::Acquire);
+            if word & BUSY != 0 {
+                // Still being written: stop here, the rest comes on the next drain.
+                self.consumer_pos().store(cons, Ordering::Release);
                 return n;
             }
-            while cons < prod {
-                let off = (cons & mask) as usize;
-                // SAFETY: off < size and the header is 8-byte aligned inside the data area.
-                let hdr = unsafe { &*self.data.add(off).cast::<AtomicU32>() };
-                let word = hdr.load(Ordering::Acquire);
-                if word & BUSY != 0 {
-                    // Still being written: stop here, the rest comes on the next drain.
-                    self.consumer_pos().store(cons, Ordering::Release);
-                    return n;
-                }
-                let len = (word & !(BUSY | DISCARD)) as u64;
-                if len > self.size {
-                    // Cannot happen with a sane kernel; never read outside the mapping.
-                    return n;
-                }
-                if word & DISCARD == 0 {
-                    // SAFETY: the record lies within the double mapping (off + 8 + len <=
-                    // size + size), and the kernel does not touch it until we advance.
-                    let rec = unsafe {
-                        std::slice::from_raw_parts(self.data.add(off + HDR as usize), len as usize)
-                    };
-                    f(rec);
-                    n += 1;
-                }
-                cons += (len + HDR + 7) & !7;
-                self.consumer_pos().store(cons, Ordering::Release);
+            let len = (word & !(BUSY | DISCARD)) as u64;
+            if len > self.size {
+                // Cannot happen with a sane kernel; never read outside the mapping.
+                return n;
             }
+            if word & DISCARD == 0 {
+                // SAFETY: the record lies within the double mapping (off + 8 + len <=
+                // size + size), and the kernel does not touch it until we advance.
+                let rec = unsafe {
+                    std::slice::from_raw_parts(self.data.add(off + HDR as usize), len as usize)
+                };
+                f(rec);
+                n += 1;
+            }
+            cons += (len + HDR + 7) & !7;
+            self.consumer_pos().store(cons, Ordering::Release);
         }
+        n
     }
 
     /// Waits until the kernel signals data (it does so only when the ring is half full) or the

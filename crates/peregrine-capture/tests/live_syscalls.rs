@@ -211,8 +211,8 @@ fn file_syscalls() {
         "open",
         &["fd", "name", "flags", "mode", "dev", "ino"],
         format!(
-            "fd={lfd} name={d}/legacy flags=39(O_EXCL|O_CREAT|O_RDWR) mode=0600 dev={ldev} \
-             ino={lino}"
+            "fd={lfd} name={d}/legacy flags=16423(O_EXCL|O_CREAT|O_RDWR|O_F_CREATED) mode=0600 \
+             dev={ldev} ino={lino}"
         ),
     );
     check(
@@ -928,4 +928,128 @@ fn open_on_overlay_reports_the_layer() {
         "1(FD_UPPER_LAYER_CREAT)"
     );
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Falco's O_F_CREATED: set in the flags of an open that created its file, and only then.
+#[test]
+fn open_flags_say_whether_the_file_was_created() {
+    if skip_unless_root("open_flags_say_whether_the_file_was_created") {
+        return;
+    }
+    let d = tmpdir("created");
+    let (fresh, fresh2, fresh3) = (
+        c(&format!("{d}/fresh")),
+        c(&format!("{d}/fresh2")),
+        c(&format!("{d}/fresh3")),
+    );
+    let run = run_child(&["open", "openat", "openat2"], 1 << 20, |_| unsafe {
+        let creat = libc::O_WRONLY | libc::O_CREAT;
+        libc::openat(libc::AT_FDCWD, fresh.as_ptr(), creat, 0o600); // creates
+        libc::openat(libc::AT_FDCWD, fresh.as_ptr(), creat, 0o600); // exists already
+        libc::openat(libc::AT_FDCWD, fresh.as_ptr(), libc::O_RDONLY); // no O_CREAT
+        libc::syscall(libc::SYS_open, fresh2.as_ptr(), creat, 0o600); // creates
+        let how: [u64; 3] = [creat as u64, 0o600, 0];
+        let path = fresh3.as_ptr();
+        for _ in 0..2 {
+            // The first creates the file, the second finds it.
+            libc::syscall(
+                libc::SYS_openat2,
+                libc::AT_FDCWD,
+                path,
+                how.as_ptr(),
+                24usize,
+            );
+        }
+    });
+    let flags = |name: &str| -> Vec<&str> { run.of(name).iter().map(|e| e.get("flags")).collect() };
+    let (created, existing) = ("16390(O_CREAT|O_WRONLY|O_F_CREATED)", "6(O_CREAT|O_WRONLY)");
+    assert_eq!(
+        flags("openat"),
+        [created, existing, "1(O_RDONLY)"],
+        "{:?}",
+        run.events
+    );
+    assert_eq!(flags("open"), [created]);
+    assert_eq!(flags("openat2"), [created, existing]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// sendmsg/recvmsg data spans the iovecs in order, up to the bytes transferred and the
+/// 80-byte snaplen, as Falco captures it.
+#[test]
+fn msg_data_spans_iovecs_up_to_the_snaplen() {
+    if skip_unless_root("msg_data_spans_iovecs_up_to_the_snaplen") {
+        return;
+    }
+    let run = run_child(&["sendmsg", "recvmsg"], 1 << 20, |_| unsafe {
+        let srv = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        let a = sockaddr4(0);
+        libc::bind(srv, (&a as *const libc::sockaddr_in).cast(), 16);
+        let cl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        let d = sockaddr4(local_port(srv) as u16);
+        libc::connect(cl, (&d as *const libc::sockaddr_in).cast(), 16);
+        // No allocation in the child (the test process is multi-threaded): fixed arrays.
+        let send = |parts: &[&[u8]]| {
+            let mut iov = [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; 4];
+            for (v, p) in iov.iter_mut().zip(parts) {
+                v.iov_base = p.as_ptr() as *mut libc::c_void;
+                v.iov_len = p.len();
+            }
+            let mut mh: libc::msghdr = zeroed();
+            mh.msg_iov = iov.as_mut_ptr();
+            mh.msg_iovlen = parts.len();
+            libc::sendmsg(cl, &mh, 0);
+        };
+        send(&[b"hello", b"", b" ", b"world"]);
+        send(&[&[b'a'; 50], &[b'b'; 50], &[b'c'; 8]]);
+        // Received into a 4-byte and a 64-byte vector: "hell" + "o world".
+        for _ in 0..2 {
+            let (mut head, mut tail) = ([0u8; 4], [0u8; 128]);
+            let mut iov = [
+                libc::iovec {
+                    iov_base: head.as_mut_ptr().cast(),
+                    iov_len: head.len(),
+                },
+                libc::iovec {
+                    iov_base: tail.as_mut_ptr().cast(),
+                    iov_len: tail.len(),
+                },
+            ];
+            let mut mh: libc::msghdr = zeroed();
+            mh.msg_iov = iov.as_mut_ptr();
+            mh.msg_iovlen = 2;
+            libc::recvmsg(srv, &mut mh, 0);
+        }
+    });
+    let long = format!("{}{}", "a".repeat(50), "b".repeat(30));
+    let sends: Vec<String> = run
+        .of("sendmsg")
+        .iter()
+        .map(|e| e.pick(&["res", "data"]))
+        .collect();
+    assert_eq!(
+        sends,
+        [
+            "res=11 data=hello world".to_string(),
+            format!("res=108 data={long}")
+        ],
+        "{:?}",
+        run.events
+    );
+    let recvs: Vec<String> = run
+        .of("recvmsg")
+        .iter()
+        .map(|e| e.pick(&["res", "data"]))
+        .collect();
+    assert_eq!(
+        recvs,
+        [
+            "res=11 data=hello world".to_string(),
+            format!("res=108 data={long}")
+        ]
+    );
+    assert_eq!(run.counters.read_failures, 0);
 }

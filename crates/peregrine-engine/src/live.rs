@@ -23,8 +23,11 @@ pub enum LiveError {
     Capture(#[from] CaptureError),
 }
 
-/// How long one wait on the ring may last: bounds alert latency and stop latency.
-const POLL: Duration = Duration::from_millis(10);
+/// How long one wait on the ring may last: bounds alert latency and stop latency. The kernel
+/// side does not wake us per record, so an event waits up to this long before it is seen:
+/// 10 ms gave an event-to-alert p50 of ≈ 6 ms, 2 ms gives ≈ 2 ms (bench/agent-results.md),
+/// for ≈ 500 idle wake-ups a second (a `poll` each).
+const POLL: Duration = Duration::from_millis(2);
 
 /// An attached kernel capture.
 pub struct LiveSource {

@@ -108,6 +108,9 @@ const PPM_O_CLOEXEC: u32 = 1 << 12;
 /// (`PG_OPEN_UPPER_LAYER` / `PG_OPEN_LOWER_LAYER` in the record header).
 pub const OPEN_UPPER_LAYER: u32 = 1 << 31;
 pub const OPEN_LOWER_LAYER: u32 = 1 << 30;
+/// Bit of the kernel's open-flags parameter set when the open created the file
+/// (`PG_OPEN_CREATED`), Falco's `O_F_CREATED`.
+pub const OPEN_CREATED: u32 = 1 << 29;
 
 /// Kernel `open(2)` flags (x86-64 values) to `PPM_O_*`.
 pub fn open_flags_to_ppm(raw: u32) -> u32 {
@@ -130,6 +133,7 @@ pub fn open_flags_to_ppm(raw: u32) -> u32 {
         (0o100000, 1 << 11),         // O_LARGEFILE
         (O_CLOEXEC, 1 << 12),        // O_CLOEXEC
         (0o20000000, 1 << 13),       // __O_TMPFILE
+        (OPEN_CREATED, 1 << 14),     // O_F_CREATED
         (OPEN_UPPER_LAYER, 1 << 15), // FD_UPPER_LAYER
         (OPEN_LOWER_LAYER, 1 << 16), // FD_LOWER_LAYER
     ];
@@ -453,6 +457,11 @@ mod tests {
             &FILE_FLAGS,
             open_flags_to_ppm(OPEN_UPPER_LAYER),
             Some("O_RDONLY|FD_UPPER_LAYER"),
+        );
+        check(
+            &FILE_FLAGS,
+            open_flags_to_ppm(0o301 | OPEN_CREATED),
+            Some("O_EXCL|O_CREAT|O_WRONLY|O_F_CREATED"),
         );
         check(&FILE_FLAGS, 0, Some("O_NONE"));
         check(

@@ -4,7 +4,9 @@
 //!
 //! Key decision: this crate owns the meaning of its keys, so the agent's wiring is
 //! `OutputsConfig::from_tree(&tree)?.build()?` and nothing else; Falco's defaults live here.
-//! Peregrine extension: every `*_output` block accepts `min_priority`.
+//! Peregrine extensions: every `*_output` block accepts `min_priority`, and
+//! `syslog_output.socket` names the local syslog socket (Falco always uses `/dev/log`; a
+//! host whose syslog daemon listens elsewhere, or a test with a private daemon, sets it).
 
 use crate::file::FileOutput;
 use crate::format::FormatOptions;
@@ -13,7 +15,7 @@ use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
 use crate::stdout::StdoutOutput;
-use crate::syslog::SyslogOutput;
+use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
 use peregrine_rules::info::Priority;
 use serde_json::Value;
 
@@ -26,10 +28,7 @@ pub struct OutputsConfig {
     pub queue_capacity: usize,
     pub rate: RateLimit,
     pub stdout: SinkConfig<()>,
-    pub syslog: SinkConfig<()>,
-    /// `syslog_output.socket`: Peregrine's extension naming the local syslog socket (tests,
-    /// containers with a relocated `/dev/log`).
-    pub syslog_socket: String,
+    pub syslog: SinkConfig<SyslogConfig>,
     pub file: SinkConfig<FileConfig>,
     pub program: SinkConfig<ProgramConfig>,
     pub http: SinkConfig<HttpConfig>,
@@ -41,6 +40,12 @@ pub struct SinkConfig<T> {
     pub enabled: bool,
     pub min_priority: Option<Priority>,
     pub settings: T,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyslogConfig {
+    /// The datagram socket of the syslog daemon (extension; Falco's is `/dev/log`).
+    pub socket: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,8 +75,12 @@ impl Default for OutputsConfig {
             queue_capacity: 0,
             rate: RateLimit::default(),
             stdout: sink(true, ()),
-            syslog: sink(true, ()),
-            syslog_socket: crate::syslog::DEV_LOG.to_string(),
+            syslog: sink(
+                true,
+                SyslogConfig {
+                    socket: DEV_LOG.into(),
+                },
+            ),
             file: sink(
                 false,
                 FileConfig {
@@ -131,7 +140,7 @@ impl OutputsConfig {
         }
         sink(root, "stdout_output", &mut c.stdout)?;
         sink(root, "syslog_output", &mut c.syslog)?;
-        read_string(root, "syslog_output.socket", &mut c.syslog_socket)?;
+        read_string(root, "syslog_output.socket", &mut c.syslog.settings.socket)?;
         sink(root, "file_output", &mut c.file)?;
         read_string(root, "file_output.filename", &mut c.file.settings.filename)?;
         read_bool(
@@ -197,11 +206,12 @@ impl OutputsConfig {
             );
         }
         if self.syslog.enabled {
+            // Falco's sink (LOG_USER, ident `falco`), on the configured socket.
             add(
                 Box::new(SyslogOutput::new(
-                    &self.syslog_socket,
+                    &self.syslog.settings.socket,
                     "falco",
-                    crate::syslog::FACILITY_USER,
+                    FACILITY_USER,
                 )),
                 self.syslog.min_priority,
             );
@@ -332,6 +342,7 @@ mod tests {
         assert_eq!(c, OutputsConfig::default());
         assert!(c.stdout.enabled && c.syslog.enabled && !c.file.enabled && !c.http.enabled);
         assert_eq!(c.http.settings.user_agent, "falcosecurity/falco");
+        assert_eq!(c.syslog.settings.socket, "/dev/log");
     }
 
     #[test]
@@ -342,7 +353,7 @@ mod tests {
             "time_format_iso_8601": true,
             "outputs_queue": {"capacity": 10},
             "outputs": {"rate": 2, "max_burst": "5"},
-            "syslog_output": {"enabled": "no"},
+            "syslog_output": {"enabled": "no", "socket": "/run/x.sock"},
             "file_output": {"enabled": true, "keep_alive": true, "filename": "/tmp/x", "min_priority": "warning"},
             "program_output": {"enabled": true, "program": "cat"},
             "http_output": {"enabled": true, "url": "http://a/", "insecure": true, "max_consecutive_timeouts": 2},
@@ -359,6 +370,7 @@ mod tests {
             }
         );
         assert!(!c.syslog.enabled);
+        assert_eq!(c.syslog.settings.socket, "/run/x.sock");
         assert_eq!(c.file.min_priority, Some(Priority::Warning));
         assert_eq!(
             c.file.settings,

@@ -1409,11 +1409,28 @@ impl State {
             let db = if cid.is_empty() {
                 UserDb::load(std::path::Path::new("/"))
             } else {
-                UserDb::load(&root.join(format!("{pid}/root")))
+                // A short-lived process may be gone by the time its events are read: its
+                // ancestors in the same container see the same root.
+                self.same_container_lineage(pid, &cid)
+                    .find_map(|p| UserDb::load(&root.join(format!("{p}/root"))))
             }?;
             self.users.insert(cid.clone(), db);
         }
         self.users.get(&cid)
+    }
+
+    /// `pid` and up to 8 of its ancestors, as long as they belong to container `cid`.
+    fn same_container_lineage<'s>(
+        &'s self,
+        pid: i64,
+        cid: &'s str,
+    ) -> impl Iterator<Item = i64> + 's {
+        std::iter::successors(self.table.procs.get(&pid), |p| {
+            self.table.procs.get(&p.ppid).filter(|pp| pp.pid != p.pid)
+        })
+        .take(9)
+        .take_while(move |p| &*p.container_id == cid)
+        .map(|p| p.pid)
     }
 
     /// Installs the user database of a container (`""` = host), e.g. for tests or replay.

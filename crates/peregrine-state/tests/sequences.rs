@@ -1312,3 +1312,47 @@ fn category_follows_the_event_type_and_the_descriptor() {
     sim.ev("procexit", 100, 100, &[])
         .check(&[("evt.category", "process"), ("fdlist.names", "<NA>")]);
 }
+
+/// A container's users come from the root its processes see (`/proc/<pid>/root`); a process
+/// that exited before its events were read no longer has one, and its parent in the same
+/// container stands in.
+#[test]
+fn container_users_from_a_live_ancestor_when_the_process_is_gone() {
+    let proc_root = std::env::temp_dir().join(format!("pg-users-proc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&proc_root);
+    let etc = proc_root.join("700/root/etc");
+    std::fs::create_dir_all(&etc).expect("fake proc");
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:croot:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n",
+    )
+    .expect("passwd");
+    std::fs::write(etc.join("group"), "root:x:0:\nwww:x:33:\n").expect("group");
+    let mut state = State::new(StateConfig {
+        proc_root: Some(proc_root.clone()),
+        container_sockets: Vec::new(),
+        runtime_state_roots: Vec::new(),
+        ..StateConfig::default()
+    });
+    let cid = "3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
+    let inside = |pid, ppid, comm: &str| Process {
+        pid,
+        ppid,
+        comm: comm.into(),
+        uid: 33,
+        gid: 33,
+        container_id: cid.into(),
+        ..Process::default()
+    };
+    state.insert_process(inside(700, 1, "nginx"), &[(700, 700)]);
+    // 701 has no /proc entry: it exited before the agent read its events.
+    state.insert_process(inside(701, 700, "cat"), &[(701, 701)]);
+    let mut sim = Sim {
+        state,
+        last: Vec::new(),
+        ts: 1,
+    };
+    sim.ev("close", 701, 701, &[("res", i(0)), ("fd", i(3))])
+        .check(&[("user.name", "web"), ("group.name", "www")]);
+    let _ = std::fs::remove_dir_all(&proc_root);
+}

@@ -3,7 +3,7 @@
 //!
 //! Key decision: this module only wires library pieces — `peregrine-engine` owns the pipeline,
 //! the live source and the replay converter; the outputs crate owns alert formatting. Signals
-//! set a flag that the capture loop checks between drains (every ≤10 ms), so SIGINT/SIGTERM
+//! set a flag that the capture loop checks between drains (every ≤2 ms), so SIGINT/SIGTERM
 //! end the run cleanly: what the kernel already wrote is processed and the statistics are
 //! printed, as Falco does on exit. Alerts go to a `peregrine_outputs::Dispatcher` built from
 //! the falco.yaml tree (the outputs crate owns those keys); it never blocks the pipeline, is

@@ -1,33 +1,40 @@
 //! `peregrine events [FILTER]`: the live view of decoded kernel events, one per line, in
 //! sysdig's default layout (`num time cpu process (tid) dir type params`).
 //!
-//! It is the shortest path from the kernel to a human: no rules, no state engine. Process
-//! names come from the exec events seen and, failing that, `/proc/<tid>/comm` (cached), so a
-//! process that exited before its first line prints `<NA>`.
+//! The shortest path from the kernel to a human that still speaks the rules' language: no
+//! rules and no alerts, but every event goes through the state engine, so FILTER is any Falco
+//! condition (compiled by `peregrine-filter`, evaluated on `peregrine-state`'s fields:
+//! `proc.name`, `fd.name`, `user.name` …) and `-p` takes any `%field` of the catalogue.
 //!
-//! FILTER: only `evt.type=NAME` and `evt.type in (A, B, …)` are understood here, and they
-//! are pushed into the kernel's selection. TODO(rules): hand any other condition to the rules
-//! crate's compiler and evaluate it per event.
+//! Kernel selection: the event types FILTER can match (its `evt.type` part, inferred as the
+//! engine does for rules) plus the syscalls the state engine needs to keep processes and fds
+//! true, as the agent selects them under Falco's default `base_syscalls`. Events of the state
+//! set that FILTER rejects update the state and are not printed.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use peregrine_capture::{Capture, CaptureConfig};
-use peregrine_event::{Event, EventType, EventTypeSet, Render, Value};
+use anyhow::{anyhow, Context, Result};
+use peregrine_capture::{dedicated_syscalls, Capture, CaptureConfig};
+use peregrine_engine::interest::{interest, BaseSyscalls};
+use peregrine_event::{Event, EventType, EventTypeSet};
+use peregrine_filter::compile::{check_identifiers, compile, Filter, Scratch};
+use peregrine_filter::evttype::event_types;
+use peregrine_filter::format::OutputFormat;
+use peregrine_filter::{parser, Extracted};
+use peregrine_state::{State, StateConfig};
+use std::io::{BufWriter, Write};
 
 /// Arguments of `peregrine events`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EventsArgs {
-    /// Condition selecting events (`evt.type=openat`, `evt.type in (execve, connect)`).
+    /// Condition selecting events, in Falco's condition language (`evt.type=openat and
+    /// proc.name=cat`, `fd.name contains /etc and not user.name=root`).
     pub filter: Vec<String>,
     /// Stop after N events.
     #[arg(short = 'n', long = "numevents")]
     pub numevents: Option<u64>,
-    /// Output format with %field tokens: %evt.num %evt.time %evt.cpu %proc.name %thread.tid
-    /// %proc.pid %evt.dir %evt.type %evt.info %evt.arg.NAME.
+    /// Output format with %field tokens (any field of `--list`), e.g. `%evt.num %proc.name
+    /// %evt.type %fd.name %evt.arg.flags`.
     #[arg(short = 'p', long = "print")]
     pub print: Option<String>,
     /// Capture only this process (thread group id).
@@ -45,137 +52,69 @@ pub struct EventsArgs {
 const DEFAULT_FORMAT: &str =
     "%evt.num %evt.time %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info";
 
-/// Parses the trivial filters this view understands into a kernel selection.
-fn selection(filter: &[String]) -> Result<Option<EventTypeSet>> {
-    let text = filter.join(" ");
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let names: Vec<&str> = if let Some(rest) = text.strip_prefix("evt.type") {
-        let rest = rest.trim_start();
-        if let Some(v) = rest.strip_prefix('=') {
-            vec![v.trim()]
-        } else if let Some(list) = rest
-            .strip_prefix("in")
-            .map(str::trim_start)
-            .and_then(|l| l.strip_prefix('('))
-            .and_then(|l| l.strip_suffix(')'))
-        {
-            list.split(',').map(str::trim).collect()
-        } else {
-            bail!("unsupported filter {text:?}: only evt.type=X and evt.type in (…) for now")
-        }
-    } else {
-        // TODO(rules): compile arbitrary conditions with the rules crate.
-        bail!("unsupported filter {text:?}: only evt.type=X and evt.type in (…) for now")
-    };
-    let mut set = EventTypeSet::empty();
-    for n in names {
-        let t = EventType::from_name(n).with_context(|| format!("unknown event type {n:?}"))?;
-        set.insert(t);
-    }
-    Ok(Some(set))
+/// A compiled FILTER and the event types it can match.
+struct EventFilter {
+    filter: Filter,
+    types: EventTypeSet,
 }
 
-/// Process names by tid, bounded so a long session cannot grow it without limit.
-struct Names(HashMap<u32, String>);
-
-impl Names {
-    const MAX: usize = 16384;
-
-    fn get(&mut self, tid: u32) -> &str {
-        if self.0.len() > Self::MAX {
-            self.0.clear();
+impl EventFilter {
+    /// Compiles the words of FILTER (joined by spaces); `None` when there is no filter.
+    fn compile(words: &[String]) -> Result<Option<EventFilter>> {
+        let text = words.join(" ");
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
         }
-        self.0.entry(tid).or_insert_with(|| {
-            std::fs::read_to_string(format!("/proc/{tid}/comm"))
-                .map(|s| s.trim_end().to_string())
-                .unwrap_or_else(|_| "<NA>".to_string())
-        })
-    }
-
-    fn learn(&mut self, ev: &Event<'_>) {
-        if matches!(ev.name(), "execve" | "execveat") {
-            if let Some(Ok(Value::Str(comm))) = ev.param("comm") {
-                self.0
-                    .insert(ev.tid(), String::from_utf8_lossy(comm).into_owned());
-            }
-        }
-        if ev.name() == "procexit" {
-            self.0.remove(&ev.tid());
-        }
+        let bad = |m: String| anyhow!("invalid filter {text:?}: {m}");
+        let expr = parser::parse(text).map_err(|e| bad(e.message))?;
+        check_identifiers(&expr).map_err(|e| bad(e.message))?;
+        let types = event_types(&expr).map_err(|e| bad(e.message))?;
+        let filter = compile(&expr).map_err(|e| bad(e.message))?.filter;
+        Ok(Some(EventFilter { filter, types }))
     }
 }
 
-/// Wall-clock `HH:MM:SS.nnnnnnnnn` (UTC) of ns since the epoch.
-fn clock(ts: u64) -> String {
-    let secs = ts / 1_000_000_000;
-    let day = secs % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:09}",
-        day / 3600,
-        day % 3600 / 60,
-        day % 60,
-        ts % 1_000_000_000
-    )
-}
-
-/// Renders one event with a format string.
-fn render(out: &mut String, format: &str, num: u64, ev: &Event<'_>, names: &mut Names) {
-    let mut rest = format;
-    while let Some(i) = rest.find('%') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i + 1..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
-            .unwrap_or(tail.len());
-        let field = &tail[..end];
-        let _ = match field {
-            "evt.num" => write!(out, "{num}"),
-            "evt.time" => write!(out, "{}", clock(ev.ts)),
-            "evt.rawtime" => write!(out, "{}", ev.ts),
-            "evt.cpu" => write!(out, "{}", ev.cpu()),
-            "proc.name" => write!(out, "{}", names.get(ev.tid())),
-            "thread.tid" => write!(out, "{}", ev.tid()),
-            "proc.pid" => write!(out, "{}", ev.pid()),
-            "evt.dir" => write!(out, "<"),
-            "evt.type" => write!(out, "{}", ev.name()),
-            "evt.info" | "evt.args" => write!(out, "{}", ev.info()),
-            f => match f.strip_prefix("evt.arg.") {
-                Some(arg) => {
-                    let ty = ev.schema.index_of(arg).map(|i| ev.schema.params[i].ty);
-                    match (ty, ev.param(arg)) {
-                        (Some(ty), Some(Ok(v))) => write!(out, "{}", Render { ty, value: &v }),
-                        _ => write!(out, "<NA>"),
-                    }
-                }
-                // Unknown tokens print as written, like an unresolvable field.
-                None => write!(out, "%{f}"),
-            },
-        };
-        rest = &tail[end..];
+/// What the kernel must deliver for `filter`: its event types plus the state set, limited to
+/// what the capture can write (and procexit, which the capture emits on request).
+fn selection(filter: Option<&EventFilter>) -> (EventTypeSet, bool) {
+    let procexit = EventType::from_name("procexit");
+    let mut available = dedicated_syscalls();
+    if let Some(p) = procexit {
+        available.insert(p);
     }
-    out.push_str(rest);
+    let wanted = filter.map_or(available, |f| f.types);
+    let set = interest(&wanted, &BaseSyscalls::default(), &available);
+    let with_exit = procexit.is_some_and(|p| set.contains(p));
+    (set, with_exit)
 }
 
 /// Runs the live view until `-n` events were printed (or forever).
 pub fn run(args: EventsArgs) -> Result<()> {
     let started = Instant::now();
-    let mut config = CaptureConfig {
+    let filter = EventFilter::compile(&args.filter)?;
+    let format_text = args.print.as_deref().unwrap_or(DEFAULT_FORMAT);
+    let format = OutputFormat::parse(format_text)
+        .map_err(|e| anyhow!("invalid output format {format_text:?}: {e}"))?;
+    let (syscalls, procexit) = selection(filter.as_ref());
+    let config = CaptureConfig {
         ring_bytes: args.ring_bytes,
         only_tgid: args.pid,
+        syscalls,
+        procexit,
         ..CaptureConfig::default()
     };
-    if let Some(set) = selection(&args.filter)? {
-        config.procexit = set.contains(EventType::from_name("procexit").context("procexit")?);
-        config.syscalls = set;
+    let mut state = State::new(StateConfig::default());
+    // Processes that started before us get their names and fds from /proc; a failure only
+    // means fewer resolved fields, so it is reported and the view goes on.
+    if let Err(e) = state.seed_from_proc() {
+        eprintln!("warning: seeding process state from /proc: {e}");
     }
     let mut cap = Capture::open(&config).context("starting kernel capture")?;
-    let format = args.print.as_deref().unwrap_or(DEFAULT_FORMAT);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut names = Names(HashMap::new());
+    let mut scratch = Scratch::new();
+    let mut values = Extracted::default();
     let mut line = String::new();
     let mut num = 0u64;
     let limit = args.numevents.unwrap_or(u64::MAX);
@@ -184,14 +123,20 @@ pub fn run(args: EventsArgs) -> Result<()> {
     }
     let mut write_err = None;
     while num < limit && write_err.is_none() {
-        cap.poll(Duration::from_millis(10), |ev| {
+        cap.poll(Duration::from_millis(10), |ev: &Event<'_>| {
             if num >= limit || write_err.is_some() {
                 return;
             }
+            state.update(ev);
+            let mut src = state.source(ev);
+            if let Some(f) = &filter {
+                if !f.filter.eval(&mut src, &mut scratch) {
+                    return;
+                }
+            }
             num += 1;
-            names.learn(ev);
             line.clear();
-            render(&mut line, format, num, ev, &mut names);
+            format.render(&mut src, &mut values, &mut line);
             line.push('\n');
             if let Err(e) = out.write_all(line.as_bytes()) {
                 write_err = Some(e);
@@ -225,28 +170,51 @@ pub fn run(args: EventsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peregrine_state::thread::Process;
 
-    fn check_selection(filter: &str, expected: Result<Vec<&str>, ()>) {
-        let got = selection(&[filter.to_string()])
-            .map(|s| s.map(|s| s.iter().map(|t| t.name()).collect::<Vec<_>>()))
-            .map_err(|_| ());
-        let expected = expected.map(|v| (!v.is_empty()).then_some(v));
-        assert_eq!(got, expected, "{filter}");
+    fn filter(text: &str) -> Result<Option<EventFilter>> {
+        EventFilter::compile(&[text.to_string()])
+    }
+
+    fn types(text: &str) -> EventTypeSet {
+        selection(filter(text).expect("compiles").as_ref()).0
+    }
+
+    fn has(set: &EventTypeSet, name: &str) -> bool {
+        set.contains(EventType::from_name(name).expect("known event type"))
     }
 
     #[test]
-    fn filters() {
-        check_selection("", Ok(vec![]));
-        check_selection("evt.type=openat", Ok(vec!["openat"]));
-        check_selection(
-            "evt.type in (execve, connect)",
-            Ok(vec!["connect", "execve"]),
-        );
-        check_selection("evt.type=nosuch", Err(()));
-        check_selection("proc.name=cat", Err(()));
+    fn kernel_selection_is_the_filter_types_plus_the_state_set() {
+        let mkdir = types("evt.type=mkdir and proc.name=cat");
+        assert!(has(&mkdir, "mkdir"));
+        assert!(has(&mkdir, "openat") && has(&mkdir, "execve") && has(&mkdir, "close"));
+        assert!(!has(&mkdir, "ptrace") && !has(&mkdir, "rmdir"));
+        let (_, procexit) = selection(filter("evt.type=mkdir").expect("ok").as_ref());
+        assert!(procexit, "the state set includes procexit");
+        // A filter without an evt.type part can match anything the capture writes.
+        let any = types("proc.name=cat");
+        assert_eq!(any, selection(None).0);
+        assert!(has(&any, "ptrace") && has(&any, "rmdir"));
     }
 
-    /// An openat record as the kernel writes it.
+    #[test]
+    fn bad_filters_are_errors_with_the_compilers_message() {
+        assert!(filter("").expect("empty is fine").is_none());
+        for (text, message) in [
+            ("evt.type=", "invalid filter"),
+            ("no.such.field = 1", "no.such.field"),
+            ("my_macro and evt.type=open", "Undefined macro 'my_macro'"),
+        ] {
+            let err = filter(text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(message), "{text}: {err}");
+        }
+    }
+
+    /// An openat record by tid 4242 (pid 4240) as the kernel writes it.
     fn openat_record() -> Vec<u8> {
         use peregrine_event::raw::{Header, KIND_SYSCALL};
         let params: [&[u8]; 7] = [
@@ -260,7 +228,7 @@ mod tests {
         ];
         let header = Header {
             ts_boot_ns: 5_000_000_123,
-            tid: 4242,
+            tid: 4240,
             pid: 4240,
             kind: KIND_SYSCALL,
             nr: 257,
@@ -269,33 +237,67 @@ mod tests {
         header.encode(&params)
     }
 
-    fn check_render(format: &str, expected: &str) {
+    /// A state that knows process 4240 as `cat`, after the openat record.
+    fn with_openat(f: impl FnOnce(&mut State, &Event<'_>)) {
+        let mut state = State::new(StateConfig {
+            proc_root: None,
+            container_sockets: Vec::new(),
+            ..StateConfig::default()
+        });
+        let cat = Process {
+            pid: 4240,
+            comm: "cat".into(),
+            cwd: "/".into(),
+            ..Process::default()
+        };
+        state.insert_process(cat, &[(4240, 4240)]);
         let rec = openat_record();
         let ev = Event::decode(&rec, 0).expect("decodes");
-        let mut names = Names(HashMap::from([(4242, "cat".to_string())]));
-        let mut out = String::new();
-        render(&mut out, format, 7, &ev, &mut names);
-        assert_eq!(out, expected);
+        state.update(&ev);
+        f(&mut state, &ev);
+    }
+
+    #[test]
+    fn filters_evaluate_state_fields() {
+        for (text, expected) in [
+            ("evt.type=openat", true),
+            ("evt.type in (close, execve)", false),
+            ("proc.name=cat and fd.name contains shadow", true),
+            ("proc.name=head and fd.name contains shadow", false),
+            (
+                "fd.name startswith /etc and evt.arg.flags contains O_CLOEXEC",
+                true,
+            ),
+            ("fd.num=3 and not fd.name=/etc/passwd", true),
+            ("proc.pid=4240 and evt.cpu=2", false),
+        ] {
+            let f = filter(text).expect("compiles").expect("a filter");
+            with_openat(|state, ev| {
+                let got = f.filter.eval(&mut state.source(ev), &mut Scratch::new());
+                assert_eq!(got, expected, "{text}");
+            });
+        }
+    }
+
+    fn check_render(format: &str, expected: &str) {
+        let format = OutputFormat::parse(format).expect("format parses");
+        with_openat(|state, ev| {
+            let mut out = String::new();
+            format.render(&mut state.source(ev), &mut Extracted::default(), &mut out);
+            assert_eq!(out, expected);
+        });
     }
 
     #[test]
     fn renders_lines() {
         check_render(
             DEFAULT_FORMAT,
-            "7 00:00:05.000000123 1 cat (4242) < openat fd=3 dirfd=-100(AT_FDCWD) \
+            "1 00:00:05.000000123 1 cat (4240) < openat fd=3 dirfd=-100(AT_FDCWD) \
              name=/etc/shadow flags=4097(O_RDONLY|O_CLOEXEC) mode=0 dev=2049 ino=77",
         );
         check_render(
-            "%proc.pid %evt.arg.name %evt.arg.flags %evt.arg.nosuch %bogus!",
-            "4240 /etc/shadow 4097(O_RDONLY|O_CLOEXEC) <NA> %bogus!",
-        );
-    }
-
-    #[test]
-    fn clock_format() {
-        assert_eq!(
-            clock(86_400 * 1_000_000_000 + 3_723_000_000_005),
-            "01:02:03.000000005"
+            "%proc.pid %fd.name %evt.arg.flags %evt.arg.nosuch",
+            "4240 /etc/shadow 4097(O_RDONLY|O_CLOEXEC) <NA>",
         );
     }
 }

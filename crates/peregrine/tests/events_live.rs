@@ -1,0 +1,140 @@
+//! `peregrine events FILTER` through the binary: the filter is a full condition evaluated on
+//! state fields (proc.name, fd.name), not only evt.type. The live part needs root; every
+//! other process on the host runs in parallel, so the test matches only its own marker path.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+fn peregrine() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+}
+
+/// Lines of a child's stream, read on a thread so the test can wait with a deadline.
+fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Kills the view if the test fails before it exits on its own.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn run_quietly(cmd: &str, arg: &str) {
+    let _ = Command::new(cmd)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[test]
+fn filter_on_process_and_file_names_prints_only_matching_events() {
+    if !peregrine_capture::have_bpf_privileges() {
+        eprintln!("SKIPPED: loading eBPF programs needs root (CI runs this as root)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("peregrine-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let marker = format!("pg-ev-marker-{}", std::process::id());
+    let target = dir.join(format!("{marker}.txt"));
+    let other = dir.join("unrelated.txt");
+    std::fs::write(&target, "x\n").expect("marker file");
+    std::fs::write(&other, "y\n").expect("other file");
+
+    let filter = format!("proc.name=cat and fd.name contains {marker}");
+    let mut child = peregrine()
+        .args([
+            "events",
+            "--stats",
+            "-n",
+            "1",
+            "-p",
+            "%proc.name %evt.type %fd.name",
+        ])
+        .arg(&filter)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peregrine events starts");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let mut child = Guard(child);
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        match err.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.contains("capture started") => break true,
+            Ok(l) => log.push(l),
+            Err(_) => break false,
+        }
+    };
+    assert!(started, "the view did not start: {log:#?}");
+
+    // Decoys first in every round: another program on the marker, cat on another file.
+    let target_s = target.to_str().expect("utf-8 path");
+    let other_s = other.to_str().expect("utf-8 path");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut printed = Vec::new();
+    while printed.is_empty() && Instant::now() < deadline {
+        run_quietly("head", target_s);
+        run_quietly("cat", other_s);
+        run_quietly("cat", target_s);
+        if let Ok(l) = out.recv_timeout(Duration::from_millis(500)) {
+            printed.push(l);
+        }
+    }
+    assert_eq!(
+        printed,
+        [format!("cat openat {target_s}")],
+        "stderr: {log:#?}"
+    );
+
+    // -n 1: the view stops by itself after the first printed event.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalid_filters_fail_before_capture_with_the_compilers_message() {
+    for (filter, message) in [
+        ("no.such.field = 1", "no.such.field"),
+        ("my_macro and evt.type=open", "Undefined macro 'my_macro'"),
+        ("proc.name = (", "invalid filter"),
+    ] {
+        let out = peregrine()
+            .args(["events", filter])
+            .output()
+            .expect("peregrine runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{filter}");
+        assert!(stderr.contains(message), "{filter}: {stderr}");
+        assert!(out.stdout.is_empty(), "{filter}");
+    }
+}
