@@ -4,9 +4,8 @@
 
 mod e2e_harness;
 
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{run, scratch, Agent};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SHADOW_RULE: &str = "
@@ -55,16 +54,6 @@ const BROKEN_RULE: &str = "
   output: x
   priority: NOTICE
 ";
-
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("behaviour runs");
-    assert!(status.success(), "{cmd} {args:?}");
-}
 
 /// Generous, for a loaded CI machine: the e2e tests report the latency actually seen, and the
 /// benchmark (bench/agent.sh) measures it; this only decides when an alert counts as missing.

@@ -18,7 +18,7 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{peregrine, stderr, stdout};
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{run, scratch, Agent};
 use serde_json::Value;
 
 /// One live capture at a time in this file.
@@ -45,16 +45,6 @@ fn marker_rule(marker: &Path, capture: bool) -> String {
 ",
         marker.display()
     )
-}
-
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("behaviour runs");
-    assert!(status.success(), "{cmd} {args:?}");
 }
 
 /// A running `peregrine capture`, attached once it said so on stderr.
@@ -112,6 +102,18 @@ impl Drop for Capturer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `peregrine -r RULES -o json_output=true replay FILE`.
+fn replay_json(rules: &Path, file: &str) -> std::process::Output {
+    peregrine([
+        "-r",
+        &rules.display().to_string(),
+        "-o",
+        "json_output=true",
+        "replay",
+        file,
+    ])
 }
 
 /// A shell loop in the background, killed (with its process group) on drop.
@@ -220,14 +222,7 @@ fn a_capture_replays_into_the_alert_of_its_behaviour() {
         .unwrap_or_else(|e| panic!("strict check of {}: {e}", file.display()));
     assert!(summary.events > 0, "{summary:?}");
 
-    let out = peregrine([
-        "-r",
-        &rules.display().to_string(),
-        "-o",
-        "json_output=true",
-        "replay",
-        &file_arg,
-    ]);
+    let out = replay_json(&rules, &file_arg);
     assert!(out.status.success(), "replay: {}", stderr(&out));
     let replayed = alerts(stdout(&out).lines().map(String::from), "Marker read");
     assert_eq!(replayed.len(), 1, "{replayed:#?} {}", stderr(&out));
@@ -327,14 +322,7 @@ fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before_and_replays_a
     // The file replays into the alerts the live agent raised.
     let live = alerts(log.into_iter(), "Marker read");
     assert_eq!(live.len(), 1, "{live:#?}");
-    let out = peregrine([
-        "-r",
-        &rules.display().to_string(),
-        "-o",
-        "json_output=true",
-        "replay",
-        &files[0].display().to_string(),
-    ]);
+    let out = replay_json(&rules, &files[0].display().to_string());
     assert!(out.status.success(), "replay: {}", stderr(&out));
     let replayed = alerts(stdout(&out).lines().map(String::from), "Marker read");
     let keys = |a: &[(Value, u64)]| a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();

@@ -94,6 +94,17 @@ pub fn on_host(argv: &[String]) -> Command {
     cmd
 }
 
+/// Runs a behaviour as it is (in the test's own cgroups), quietly, and insists it succeeded.
+pub fn run(cmd: &str, args: &[&str]) {
+    let status = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("behaviour runs");
+    assert!(status.success(), "{cmd} {args:?}");
+}
+
 /// Runs `argv` on the host (see `on_host`) and waits for it.
 pub fn run_on_host(argv: &[String]) {
     let _ = on_host(argv).status();
