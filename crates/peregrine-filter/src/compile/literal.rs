@@ -17,27 +17,6 @@ pub(crate) enum Lit {
     Net(Net),
 }
 
-/// libsinsp's `param_type_to_string` spelling, used in messages.
-pub(crate) fn type_name(ty: FieldType) -> &'static str {
-    match ty {
-        FieldType::CharBuf => "CHARBUF",
-        FieldType::ByteBuf => "BYTEBUF",
-        FieldType::Bool => "BOOL",
-        FieldType::Int16 => "INT16",
-        FieldType::Int32 => "INT32",
-        FieldType::Int64 => "INT64",
-        FieldType::UInt16 => "UINT16",
-        FieldType::UInt32 => "UINT32",
-        FieldType::UInt64 => "UINT64",
-        FieldType::Port => "PORT",
-        FieldType::RelTime => "RELTIME",
-        FieldType::AbsTime => "ABSTIME",
-        FieldType::IpAddr => "IPADDR",
-        FieldType::IpNet => "IPNET",
-        FieldType::Double => "DOUBLE",
-    }
-}
-
 /// Converts `raw` to a value of type `ty`. `hex` is set for `bcontains`/`bstartswith`, whose
 /// operand is written as hex digits.
 pub(crate) fn convert(ty: FieldType, raw: &[u8], hex: bool) -> Result<Lit, String> {

@@ -23,7 +23,7 @@ use peregrine_event::{EventType, EventTypeSet};
 use crate::ast::{self, CmpOp, Modifier, Pos, Rhs, StrOp, TransformerArg, TransformerKind};
 use crate::fields::{self, FieldId, FieldInfo, FieldType};
 use crate::source::FieldRequest;
-use literal::{convert, type_name, Lit};
+use literal::{convert, Lit};
 use matchers::{AcMode, Glob, IpItem, Matcher, Ord6, PathTrie, StrSet};
 use transform::{Part, Xform};
 
@@ -384,7 +384,7 @@ impl Compiler {
             err(
                 format!(
                     "can't add field transformer: type '{}' is not supported by '{name}' transformer applied on {}field '{field}'",
-                    type_name(vt.ty),
+                    vt.ty.name(),
                     if vt.list { "list " } else { "" }
                 ),
                 t.pos,
@@ -516,7 +516,7 @@ impl Compiler {
                         return Err(err(
                             format!(
                                 "can't add field transformer: type '{}' is not supported by '{tname}' transformer applied on field '{field}'",
-                                type_name(vt.ty)
+                                vt.ty.name()
                             ),
                             pos,
                         ));
@@ -686,9 +686,9 @@ impl Compiler {
             return Err(err(
                 format!(
                     "filter error: field '{lname}' has type '{}{}' while the right-hand side field '{rname}' has incompatible type '{}{}'",
-                    type_name(vt.ty),
+                    vt.ty.name(),
                     list(vt.list),
-                    type_name(rvt.ty),
+                    rvt.ty.name(),
                     list(rvt.list)
                 ),
                 t.pos,
@@ -793,7 +793,7 @@ fn check_comparable(op: Op, vt: VType) -> Result<(), String> {
             }
             ty => Err(format!(
                 "list filters are not supported for type '{}'",
-                type_name(ty)
+                ty.name()
             )),
         };
     }
