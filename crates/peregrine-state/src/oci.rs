@@ -41,6 +41,9 @@ fn read_json(path: &Path) -> Option<Json> {
 /// The runc `state.json` of container `id` under any of `roots` (directly or one namespace
 /// level down), if the container is alive.
 fn find_state(roots: &[PathBuf], id: &str) -> Option<Json> {
+    if !is_safe_id(id) {
+        return None;
+    }
     for root in roots {
         if let Some(s) = read_json(&root.join(id).join("state.json")) {
             return Some(s);
@@ -59,9 +62,6 @@ fn find_state(roots: &[PathBuf], id: &str) -> Option<Json> {
 
 /// Looks container `id` up in the runc state under `roots`. `None`: no live container by that id.
 pub fn lookup(roots: &[PathBuf], id: &str) -> Option<ContainerInfo> {
-    if !is_safe_id(id) {
-        return None;
-    }
     let state = find_state(roots, id)?;
     let bundle = bundle_of(&state)?;
     let spec = read_json(&bundle.join("config.json"))?;
@@ -79,8 +79,8 @@ pub fn lookup(roots: &[PathBuf], id: &str) -> Option<ContainerInfo> {
     Some(info)
 }
 
-/// Ids become path components: refuse anything that could leave the state root.
-fn is_safe_id(id: &str) -> bool {
+/// Ids become path components (and API URL paths): refuse anything that could leave them.
+pub(crate) fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .bytes()
@@ -115,9 +115,6 @@ fn sandbox_id(spec: &Json) -> Option<&str> {
 }
 
 fn lookup_sandbox_labels(roots: &[PathBuf], sandbox: &str) -> Vec<(String, String)> {
-    if !is_safe_id(sandbox) {
-        return Vec::new();
-    }
     find_state(roots, sandbox)
         .and_then(|s| bundle_of(&s))
         .and_then(|b| read_json(&b.join("config.json")))
@@ -168,31 +165,39 @@ pub fn from_spec(spec: &Json, created_ns: u64) -> ContainerInfo {
     };
     // The kubelet's pod labels on every container (what docker-era runtimes exposed), so the
     // k8s.* fields read the same keys whichever runtime ran the pod.
-    let pod = [
-        ("io.kubernetes.pod.name", "io.kubernetes.cri.sandbox-name"),
+    let pod: [(&str, &[&str]); 5] = [
+        (
+            "io.kubernetes.pod.name",
+            &["io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"],
+        ),
         (
             "io.kubernetes.pod.namespace",
-            "io.kubernetes.cri.sandbox-namespace",
+            &[
+                "io.kubernetes.cri.sandbox-namespace",
+                "io.kubernetes.pod.namespace",
+            ],
         ),
-        ("io.kubernetes.pod.uid", "io.kubernetes.cri.sandbox-uid"),
-        ("io.kubernetes.sandbox.id", "io.kubernetes.cri.sandbox-id"),
+        (
+            "io.kubernetes.pod.uid",
+            &["io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"],
+        ),
+        (
+            "io.kubernetes.sandbox.id",
+            &[
+                "io.kubernetes.cri.sandbox-id",
+                "io.kubernetes.cri-o.SandboxID",
+            ],
+        ),
         (
             "io.kubernetes.container.name",
-            "io.kubernetes.cri.container-name",
+            &["io.kubernetes.cri.container-name"],
         ),
     ];
-    for (label, cri_key) in pod {
+    for (label, keys) in pod {
         if labels.iter().any(|(k, _)| k == label) {
             continue;
         }
-        let v = annotation(spec, cri_key).or_else(|| match label {
-            "io.kubernetes.sandbox.id" => annotation(spec, "io.kubernetes.cri-o.SandboxID"),
-            "io.kubernetes.pod.name" => annotation(spec, "io.kubernetes.pod.name"),
-            "io.kubernetes.pod.namespace" => annotation(spec, "io.kubernetes.pod.namespace"),
-            "io.kubernetes.pod.uid" => annotation(spec, "io.kubernetes.pod.uid"),
-            _ => None,
-        });
-        if let Some(v) = v {
+        if let Some(v) = keys.iter().find_map(|k| annotation(spec, k)) {
             labels.push((label.to_string(), v.to_string()));
         }
     }

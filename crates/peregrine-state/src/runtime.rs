@@ -248,10 +248,7 @@ const MAX_ANSWER: u64 = 4 << 20;
 
 /// `GET /containers/<id>/json` over the unix socket. `Ok(None)`: the runtime does not know it.
 pub fn inspect(socket: &std::path::Path, id: &str) -> std::io::Result<Option<ContainerInfo>> {
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !crate::oci::is_safe_id(id) {
         return Ok(None);
     }
     let mut s = UnixStream::connect(socket)?;
