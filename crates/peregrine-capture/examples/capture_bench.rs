@@ -221,7 +221,11 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000_000);
-    let ring = 64 << 20;
+    let ring: u32 = std::env::var("PG_BENCH_RING_MIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64)
+        << 20;
     println!("iterations per run: {iters}; ns are per loop iteration (open+close = 2 syscalls)");
     let t = Instant::now();
     drop(Capture::open(&CaptureConfig::default()).expect("capture (run as root)"));

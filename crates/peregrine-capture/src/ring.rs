@@ -95,6 +95,7 @@ impl RingReader {
         let mask = self.size - 1;
         let mut n = 0;
         let mut cons = self.consumer_pos().load(Ordering::Acquire);
+        let mut released = cons;
         // One pass, up to the producer position seen on entry. Chasing the producer instead
         // never returns while the kernel writes as fast as we read (a syscall flood on a busy
         // host), which starves the caller's stop flag, deadline and housekeeping; the
@@ -113,6 +114,7 @@ impl RingReader {
             let len = (word & !(BUSY | DISCARD)) as u64;
             if len > self.size {
                 // Cannot happen with a sane kernel; never read outside the mapping.
+                self.consumer_pos().store(cons, Ordering::Release);
                 return n;
             }
             if word & DISCARD == 0 {
@@ -125,6 +127,15 @@ impl RingReader {
                 n += 1;
             }
             cons += (len + HDR + 7) & !7;
+            // Releasing space once per quarter ring rather than per record keeps the
+            // consumer-position cache line from moving between CPUs on every record: the
+            // kernel reads it on each reservation.
+            if cons - released >= self.size / 4 {
+                self.consumer_pos().store(cons, Ordering::Release);
+                released = cons;
+            }
+        }
+        if cons != released {
             self.consumer_pos().store(cons, Ordering::Release);
         }
         n
