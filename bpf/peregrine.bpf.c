@@ -539,6 +539,8 @@ struct iov_walk {
 	__u32 start; /* record offset where the data begins */
 	__u32 want;  /* bytes to gather: min(transferred, snaplen) */
 	__u32 got;
+	bool sum;    /* walk every vector (up to PG_MAX_IOV) to add up their lengths */
+	__u64 total; /* sum of iov_len over the vectors walked */
 };
 
 /* One iovec's share of the data; a bpf_loop callback, so the verifier checks it once. */
@@ -547,12 +549,13 @@ static long iov_step(__u64 i, void *vctx)
 	struct iov_walk *w = vctx;
 	__u8 *b = scratch_rec();
 	struct iovec iov = {};
-	if (!b || i >= w->cnt || w->got >= w->want)
+	if (!b || i >= w->cnt || (w->got >= w->want && !w->sum))
 		return 1;
 	if (bpf_probe_read_user(&iov, sizeof(iov), &w->iov[i]) < 0) {
 		count_read_failure();
 		return 1;
 	}
+	w->total += iov.iov_len;
 	__u32 room = w->want - w->got;
 	__u32 n = iov.iov_len < room ? iov.iov_len : room;
 	n &= 127; /* <= PG_SNAPLEN already; the mask is for the verifier */
@@ -565,10 +568,32 @@ static long iov_step(__u64 i, void *vctx)
 }
 
 /*
- * The data of a user msghdr, as Falco captures it: the first bytes transferred, up to the
- * snaplen, gathered across the iovecs in order (at most PG_MAX_IOV of them). A vector that
- * cannot be read ends the data there (counted as a read failure).
+ * Appends, as one parameter, the first `want` bytes (<= PG_SNAPLEN) of a user iovec array,
+ * gathered across the vectors in order (at most PG_MAX_IOV of them), as Falco captures
+ * sendmsg/recvmsg/readv/writev data. A vector that cannot be read ends the walk there
+ * (counted as a read failure). With `sum`, every vector is visited and the sum of their
+ * lengths (the `size` of readv/writev) is returned.
  */
+static __always_inline __u64 push_iov_data(struct rec *r, const struct iovec *iov, __u64 cnt,
+					   __u32 want, bool sum)
+{
+	struct iov_walk w = {
+		.iov = iov,
+		.cnt = cnt,
+		.start = r->h->len,
+		.want = want,
+		.sum = sum,
+	};
+	if (!iov) {
+		push_empty(r);
+		return 0;
+	}
+	bpf_loop(PG_MAX_IOV, iov_step, &w, 0);
+	push_done(r, w.got);
+	return w.total;
+}
+
+/* The data of a user msghdr (sendmsg/recvmsg): what was transferred, up to the snaplen. */
 static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
 {
 	struct user_msghdr mh = {};
@@ -576,14 +601,68 @@ static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
 		push_empty(r);
 		return;
 	}
-	struct iov_walk w = {
-		.iov = mh.msg_iov,
-		.cnt = mh.msg_iovlen,
+	push_iov_data(r, mh.msg_iov, mh.msg_iovlen, ret < PG_SNAPLEN ? ret : PG_SNAPLEN, false);
+}
+
+/* ---- poll fd lists ---- */
+
+/* At most this many (fd, flags) entries of a poll set are reported (Falco's list is bounded too). */
+#define PG_MAX_POLLFD 16
+
+/* struct pollfd (uapi), declared here: uapi types are not all in the kernel's BTF. */
+struct pg_pollfd {
+	int fd;
+	short events;
+	short revents;
+};
+
+struct pollfd_walk {
+	const struct pg_pollfd *fds; /* user array */
+	__u64 cnt;
+	__u32 start; /* record offset of the u16 count */
+	__u32 n;     /* entries written */
+};
+
+/* Kernel POLL* bits to Falco's PPM_POLL* (IN, PRI, OUT keep their bits; RDHUP moves to 8). */
+static __always_inline __u16 poll_flags_to_ppm(__u16 k)
+{
+	return (k & 0x7) | ((k & 0x3f8) << 1) | ((k & 0x2000) ? 0x8 : 0);
+}
+
+/* One pollfd as (i64 fd, u16 revents in PPM_POLL*); a bpf_loop callback. */
+static long pollfd_step(__u64 i, void *vctx)
+{
+	struct pollfd_walk *w = vctx;
+	__u8 *b = scratch_rec();
+	struct pg_pollfd p = {};
+	if (!b || i >= w->cnt)
+		return 1;
+	if (bpf_probe_read_user(&p, sizeof(p), &w->fds[i]) < 0) {
+		count_read_failure();
+		return 1;
+	}
+	__u32 at = w->start + 2 + 10 * (w->n & (PG_MAX_POLLFD - 1));
+	*(__s64 *)&b[at & PG_POS_MASK] = p.fd;
+	*(__u16 *)&b[(at + 8) & PG_POS_MASK] = poll_flags_to_ppm(p.revents);
+	w->n++;
+	return 0;
+}
+
+/*
+ * Falco's PT_FDLIST for the user pollfd array `fds` of `nfds` entries, after the call: each
+ * fd with the events the kernel returned (revents), the first PG_MAX_POLLFD entries.
+ */
+static __always_inline void push_pollfds(struct rec *r, __u64 fds, __u64 nfds)
+{
+	struct pollfd_walk w = {
+		.fds = (const struct pg_pollfd *)fds,
+		.cnt = nfds,
 		.start = r->h->len,
-		.want = ret < PG_SNAPLEN ? ret : PG_SNAPLEN,
 	};
-	bpf_loop(PG_MAX_IOV, iov_step, &w, 0);
-	push_done(r, w.got);
+	if (fds)
+		bpf_loop(PG_MAX_POLLFD, pollfd_step, &w, 0);
+	*(__u16 *)&r->b[w.start & PG_POS_MASK] = w.n;
+	push_done(r, 2 + 10 * w.n);
 }
 
 /* ---- emission ---- */
@@ -1150,7 +1229,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	case 91: case 258: case 268: case 263: case 82: case 86: case 88: case 264: case 265:
 	case 316: case 266: case 53: case 22: case 293: case 42: case 49: case 43: case 288:
 	case 44: case 45: case 46: case 47: case 157: case 165: case 166: case 175: case 313:
-	case 319:
+	case 319: case 19: case 295: case 20: case 296: case 7: case 271:
 		return false;
 	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
 		FX(3, 12);
@@ -1364,6 +1443,58 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_empty(rp);
 		push_u64(rp, (int)a[0]);
 		break;
+	case 19:    /* readv: res, size, data, fd */
+	case 295: { /* preadv: res, size, data, fd, pos */
+		BEGIN(nr == 19 ? 4 : 5);
+		push_u64(rp, ret);
+		/* size (the vector's total length) is known only after the walk: patched in. */
+		__u32 at = rp->h->len;
+		push_u32(rp, 0);
+		if (ret > 0) {
+			__u64 total = push_iov_data(rp, (void *)a[1], a[2],
+						    ret < PG_SNAPLEN ? ret : PG_SNAPLEN, true);
+			*(__u32 *)&rp->b[at & PG_POS_MASK] = total;
+		} else {
+			push_empty(rp);
+		}
+		push_u64(rp, (int)a[0]);
+		if (nr == 295)
+			push_u64(rp, a[3]);
+		break;
+	}
+	case 20:    /* writev: res, data, fd, size */
+	case 296: { /* pwritev: res, data, fd, size, pos */
+		BEGIN(nr == 20 ? 4 : 5);
+		push_u64(rp, ret);
+		/* What the caller gave, whatever the result (as Falco does for writes). */
+		__u64 total = push_iov_data(rp, (void *)a[1], a[2], PG_SNAPLEN, true);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, total);
+		if (nr == 296)
+			push_u64(rp, a[3]);
+		break;
+	}
+	case 7: /* poll: res, fds, timeout */
+		BEGIN(3);
+		push_u64(rp, ret);
+		push_pollfds(rp, a[0], a[1]);
+		push_u64(rp, (int)a[2]);
+		break;
+	case 271: { /* ppoll: res, fds, timeout (ns; -1 when NULL), sigmask (first 32 signals) */
+		struct __kernel_timespec ts = {};
+		__u32 mask = 0;
+		__u64 tmo = (__u64)-1;
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_pollfds(rp, a[0], a[1]);
+		if (a[2] && bpf_probe_read_user(&ts, sizeof(ts), (void *)a[2]) == 0)
+			tmo = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+		if (a[3] && bpf_probe_read_user(&mask, sizeof(mask), (void *)a[3]) < 0)
+			mask = 0;
+		push_u64(rp, tmo);
+		push_u32(rp, mask);
+		break;
+	}
 	case 157: /* prctl: res, option, arg2_str, arg2_int */
 		BEGIN(4);
 		push_u64(rp, ret);

@@ -1053,3 +1053,166 @@ fn msg_data_spans_iovecs_up_to_the_snaplen() {
     );
     assert_eq!(run.counters.read_failures, 0);
 }
+
+/// An iovec over `b` (no allocation: the child may not allocate).
+fn iov(b: &[u8]) -> libc::iovec {
+    libc::iovec {
+        iov_base: b.as_ptr() as *mut libc::c_void,
+        iov_len: b.len(),
+    }
+}
+
+/// readv/writev/preadv/pwritev: Falco's exit parameters, the data gathered across the
+/// vectors up to the 80-byte snaplen, `size` the sum of the vectors' lengths; a write's data
+/// is reported even when the call fails, a failed read has none.
+#[test]
+fn vector_io_gathers_data_and_sizes() {
+    if skip_unless_root("vector_io_gathers_data_and_sizes") {
+        return;
+    }
+    let d = tmpdir("vec");
+    let file = c(&format!("{d}/data"));
+    let names = ["readv", "writev", "preadv", "pwritev"];
+    let run = run_child(&names, 1 << 20, |rep| unsafe {
+        let mut p = [0i32; 2];
+        libc::pipe(p.as_mut_ptr());
+        rep.report(p[0].into());
+        rep.report(p[1].into());
+        let long = ([b'a'; 50], [b'b'; 50], [b'c'; 8]);
+        libc::writev(
+            p[1],
+            [iov(b"hello"), iov(b""), iov(b" "), iov(b"world")].as_ptr(),
+            4,
+        );
+        libc::writev(p[1], [iov(&long.0), iov(&long.1), iov(&long.2)].as_ptr(), 3);
+        libc::writev(-1, [iov(b"oops")].as_ptr(), 1);
+        let (mut head, mut tail, mut big) = ([0u8; 4], [0u8; 7], [0u8; 200]);
+        let rd = [
+            libc::iovec {
+                iov_base: head.as_mut_ptr().cast(),
+                iov_len: head.len(),
+            },
+            libc::iovec {
+                iov_base: tail.as_mut_ptr().cast(),
+                iov_len: tail.len(),
+            },
+            libc::iovec {
+                iov_base: big.as_mut_ptr().cast(),
+                iov_len: big.len(),
+            },
+        ];
+        libc::readv(p[0], rd.as_ptr(), 2); // "hello world" into 4 + 7 bytes
+        libc::readv(p[0], rd[1..].as_ptr(), 2); // 108 bytes into 7 + 200
+        libc::readv(-1, rd.as_ptr(), 1);
+        let fd = libc::open(file.as_ptr(), libc::O_RDWR | libc::O_CREAT, 0o600);
+        rep.report(fd.into());
+        libc::pwritev(fd, [iov(b"abc"), iov(b"def")].as_ptr(), 2, 3);
+        libc::preadv(fd, rd[..2].as_ptr(), 2, 4); // "bcdef": 4 + 1 bytes
+    });
+    let (r, w, fd) = (run.reported[0], run.reported[1], run.reported[2]);
+    let long = format!("{}{}", "a".repeat(50), "b".repeat(30));
+    let all = |name: &str, fields: &[&str]| -> Vec<String> {
+        run.of(name).iter().map(|e| e.pick(fields)).collect()
+    };
+    assert_eq!(
+        all("writev", &["res", "data", "fd", "size"]),
+        [
+            format!("res=11 data=hello world fd={w} size=11"),
+            format!("res=108 data={long} fd={w} size=108"),
+            "res=-9(EBADF) data=oops fd=-1(EPERM) size=4".to_string(),
+        ],
+        "{:?}",
+        run.events
+    );
+    assert_eq!(
+        all("readv", &["res", "size", "data", "fd"]),
+        [
+            format!("res=11 size=11 data=hello world fd={r}"),
+            format!("res=108 size=207 data={long} fd={r}"),
+            "res=-9(EBADF) size=0 data=<NA> fd=-1(EPERM)".to_string(),
+        ]
+    );
+    assert_eq!(
+        all("pwritev", &["res", "data", "fd", "size", "pos"]),
+        [format!("res=6 data=abcdef fd={fd} size=6 pos=3")]
+    );
+    assert_eq!(
+        all("preadv", &["res", "size", "data", "fd", "pos"]),
+        [format!("res=5 size=11 data=bcdef fd={fd} pos=4")]
+    );
+    assert_eq!(run.counters.read_failures, 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// poll/ppoll report the descriptors with the events the kernel returned, in Falco's
+/// PPM_POLL* values, at most 16 of them; ppoll's timeout in ns (-1 without one) and the
+/// first word of its signal mask. The timeout is read at exit, when the kernel has written
+/// back the time left, so only its range is known here.
+#[test]
+fn poll_reports_the_fd_list() {
+    if skip_unless_root("poll_reports_the_fd_list") {
+        return;
+    }
+    let run = run_child(&["poll", "ppoll"], 1 << 20, |rep| unsafe {
+        let mut p = [0i32; 2];
+        libc::pipe(p.as_mut_ptr());
+        rep.report(p[0].into());
+        rep.report(p[1].into());
+        libc::write(p[1], b"x".as_ptr().cast(), 1);
+        let pfd = |fd: i32, events: i16| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let mut set = [
+            pfd(p[0], libc::POLLIN),
+            pfd(p[1], libc::POLLOUT),
+            pfd(-1, libc::POLLIN),
+        ];
+        libc::poll(set.as_mut_ptr(), 3, 0);
+        let ts = libc::timespec {
+            tv_sec: 1000,
+            tv_nsec: 5000,
+        };
+        libc::ppoll(set.as_mut_ptr(), 1, &ts, std::ptr::null());
+        let mut mask: libc::sigset_t = zeroed();
+        libc::sigemptyset(&mut mask);
+        libc::sigaddset(&mut mask, libc::SIGUSR1);
+        libc::ppoll(set[1..].as_mut_ptr(), 1, std::ptr::null(), &mask);
+        // Data left and no writer: POLLIN|POLLHUP, which Falco numbers 0x21.
+        libc::close(p[1]);
+        libc::poll(set.as_mut_ptr(), 1, 0);
+        let mut many = [pfd(-1, libc::POLLIN); 20];
+        libc::poll(many.as_mut_ptr(), 20, 0);
+    });
+    let (r, w) = (run.reported[0], run.reported[1]);
+    let polls: Vec<String> = run
+        .of("poll")
+        .iter()
+        .map(|e| e.pick(&["res", "fds", "timeout"]))
+        .collect();
+    let sixteen = vec!["-1:?0"; 16].join(" ");
+    assert_eq!(
+        polls,
+        [
+            format!("res=2 fds={r}:?1 {w}:?4 -1:?0 timeout=0"),
+            format!("res=1 fds={r}:?21 timeout=0"),
+            format!("res=0 fds={sixteen} timeout=0"),
+        ],
+        "{:?}",
+        run.events
+    );
+    let ppolls = run.of("ppoll");
+    assert_eq!(ppolls.len(), 2, "{:?}", run.events);
+    assert_eq!(
+        ppolls[0].pick(&["res", "fds", "sigmask"]),
+        format!("res=1 fds={r}:?1 sigmask=0")
+    );
+    let left: u64 = ppolls[0].get("timeout").parse().expect("a number");
+    assert!(left > 0 && left <= 1_000_000_005_000, "{left}");
+    assert_eq!(
+        ppolls[1].pick(&["res", "fds", "timeout", "sigmask"]),
+        format!("res=1 fds={w}:?4 timeout=18446744073709551615 sigmask=512")
+    );
+    assert_eq!(run.counters.read_failures, 0);
+}

@@ -362,9 +362,14 @@ fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(b);
         }
         // Strings, lists, buffers and socket addresses share the capture's byte layout.
-        T::Str | T::Path | T::RelPath(_) | T::Bytes | T::List | T::SockAddr | T::SockTuple => {
-            out.extend_from_slice(b)
-        }
+        T::Str
+        | T::Path
+        | T::RelPath(_)
+        | T::Bytes
+        | T::List
+        | T::SockAddr
+        | T::SockTuple
+        | T::FdList => out.extend_from_slice(b),
     }
     true
 }

@@ -71,6 +71,8 @@ pub enum Arg {
     Bytes(Vec<u8>),
     Addr(AddrArg),
     Tuple(TupleArg),
+    /// A poll-style fd list: `(fd, PPM_POLL* flags)` pairs.
+    Fds(Vec<(i64, u16)>),
 }
 
 impl From<i64> for Arg {
@@ -111,6 +113,11 @@ impl<const N: usize> From<[&str; N]> for Arg {
 impl From<AddrArg> for Arg {
     fn from(v: AddrArg) -> Self {
         Arg::Addr(v)
+    }
+}
+impl From<&[(i64, u16)]> for Arg {
+    fn from(v: &[(i64, u16)]) -> Self {
+        Arg::Fds(v.to_vec())
     }
 }
 impl From<TupleArg> for Arg {
@@ -312,6 +319,14 @@ fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
             }
             TupleArg::Other(f) => vec![*f],
         },
+        (T::FdList, Arg::Fds(fds)) => {
+            let mut v = u16::try_from(fds.len()).ok()?.to_le_bytes().to_vec();
+            for (fd, flags) in fds {
+                v.extend_from_slice(&fd.to_le_bytes());
+                v.extend_from_slice(&flags.to_le_bytes());
+            }
+            v
+        }
         _ => return None,
     })
 }

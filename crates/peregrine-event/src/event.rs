@@ -105,12 +105,18 @@ impl<'a> Event<'a> {
 
     /// The parameters rendered `name=value …`, as sysdig's `%evt.info`.
     pub fn info(&self) -> Info<'_, 'a> {
-        Info(self)
+        Info(self, None)
+    }
+
+    /// [`Event::info`] with fd lists rendered as Falco does, with each descriptor's type
+    /// character (`4:p1`), which `typechar` looks up in the caller's fd table.
+    pub fn info_with<'e>(&'e self, typechar: &'e dyn Fn(i64) -> u8) -> Info<'e, 'a> {
+        Info(self, Some(typechar))
     }
 }
 
 /// Display adaptor for [`Event::info`].
-pub struct Info<'e, 'a>(&'e Event<'a>);
+pub struct Info<'e, 'a>(&'e Event<'a>, Option<&'e dyn Fn(i64) -> u8>);
 
 impl fmt::Display for Info<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -119,6 +125,10 @@ impl fmt::Display for Info<'_, '_> {
                 f.write_str(" ")?;
             }
             match value {
+                Ok(Value::FdList(l)) if self.1.is_some() => {
+                    write!(f, "{}=", info.name)?;
+                    l.write(f, |fd| self.1.map_or(b'?', |t| t(fd)))?
+                }
                 Ok(v) => write!(
                     f,
                     "{}={}",

@@ -23,4 +23,4 @@ pub use event::{Direction, Event, Info};
 pub use event_type::{EventType, EventTypeSet};
 pub use raw::{RawRecord, RecordError};
 pub use schema::{ParamInfo, ParamType, Schema};
-pub use value::{Render, SockAddr, SockTuple, Value, ValueError};
+pub use value::{FdList, Render, SockAddr, SockTuple, Value, ValueError};

@@ -43,6 +43,10 @@ pub enum ParamType {
     SockTuple,
     /// `u8` index + value (`PT_DYN`, ptrace addr/data).
     Dyn,
+    /// `u16` count, then count × (`i64` fd, `u16` `PPM_POLL*` flags) (`PT_FDLIST`, poll's
+    /// `fds`). The kernel writes Falco's flag values itself: the list is one compound value,
+    /// copied as is to and from capture files.
+    FdList,
     /// Bit flags with Falco's name table, after converting the kernel value.
     Flags(&'static FlagTable, Conv),
     /// An enumeration with Falco's name table, after converting the kernel value.
@@ -458,6 +462,60 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("fd", Fd),
             ]
         ),
+        // readv/preadv report the bytes read (up to the snaplen) and the vector's total size;
+        // writev/pwritev the bytes given (up to the snaplen), whatever the result.
+        19 => schema!(
+            "readv",
+            [
+                p!("res", Errno),
+                p!("size", Uint),
+                p!("data", Bytes),
+                p!("fd", Fd),
+            ]
+        ),
+        295 => schema!(
+            "preadv",
+            [
+                p!("res", Errno),
+                p!("size", Uint),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("pos", Uint),
+            ]
+        ),
+        20 => schema!(
+            "writev",
+            [
+                p!("res", Errno),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("size", Uint),
+            ]
+        ),
+        296 => schema!(
+            "pwritev",
+            [
+                p!("res", Errno),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("pos", Uint),
+            ]
+        ),
+        // select/pselect6 have no fd list in Falco's table (only `res`): generic events.
+        7 => schema!(
+            "poll",
+            [p!("res", Errno), p!("fds", FdList), p!("timeout", Int)]
+        ),
+        271 => schema!(
+            "ppoll",
+            [
+                p!("res", Errno),
+                p!("fds", FdList),
+                p!("timeout", Uint),
+                p!("sigmask", Uint),
+            ]
+        ),
         101 => schema!(
             "ptrace",
             [
@@ -621,7 +679,7 @@ pub const DEDICATED: &[u16] = &[
     112, 109, 2, 257, 437, 85, 3, 81, 32, 33, 292, 72, 84, 87, 80, 83, 90, 91, 258, 268, 263, 82,
     86, 88, 264, 265, 316, 266, 41, 53, 22, 293, 42, 49, 50, 43, 288, 44, 45, 46, 47, 101, 105,
     106, 117, 119, 272, 323, 308, 126, 157, 165, 166, 175, 313, 319, 321, 284, 290, 282, 289, 59,
-    322, 56, 57, 58, 435,
+    322, 56, 57, 58, 435, 19, 295, 20, 296, 7, 271,
 ];
 
 #[cfg(test)]

@@ -48,6 +48,57 @@ pub enum SockTuple<'a> {
     Other(u8),
 }
 
+/// A `PT_FDLIST` value (poll's `fds`): validated on decode, read entry by entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdList<'a> {
+    /// The entries, 10 bytes each, without the count.
+    entries: &'a [u8],
+}
+
+impl<'a> FdList<'a> {
+    const ENTRY: usize = 10;
+
+    /// The list in `bytes` (`u16` count, then count × (`i64` fd, `u16` flags)); `None` when
+    /// the bytes are fewer than the count says. Bytes after the last entry are ignored.
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let (count, rest) = bytes.split_first_chunk::<2>()?;
+        let n = usize::from(u16::from_le_bytes(*count));
+        let entries = rest.get(..n * Self::ENTRY)?;
+        Some(FdList { entries })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len() / Self::ENTRY
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `(fd, PPM_POLL* flags)` of each entry, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, u16)> + 'a {
+        self.entries.chunks_exact(Self::ENTRY).map(|e| {
+            let (fd, flags) = e.split_at(8);
+            (
+                i64::from_le_bytes(fd.try_into().unwrap_or_default()),
+                u16::from_le_bytes(flags.try_into().unwrap_or_default()),
+            )
+        })
+    }
+
+    /// Falco's rendering, `fd:<typechar><flags in hex>` separated by spaces (`4:p1 5:p1`);
+    /// `typechar` gives the type character of an fd, `?` for one it does not know.
+    pub fn write(&self, out: &mut impl fmt::Write, typechar: impl Fn(i64) -> u8) -> fmt::Result {
+        for (i, (fd, flags)) in self.iter().enumerate() {
+            if i > 0 {
+                out.write_char(' ')?;
+            }
+            write!(out, "{fd}:{}{flags:x}", typechar(fd) as char)?;
+        }
+        Ok(())
+    }
+}
+
 /// One decoded parameter value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -70,6 +121,7 @@ pub enum Value<'a> {
         index: u8,
         value: u64,
     },
+    FdList(FdList<'a>),
 }
 
 fn int_le(b: &[u8]) -> Option<u64> {
@@ -169,6 +221,7 @@ impl<'a> Value<'a> {
                 1 | 2 | 10 => return Err(bad()),
                 f => SockTuple::Other(f),
             }),
+            T::FdList => Value::FdList(FdList::parse(bytes).ok_or_else(bad)?),
         })
     }
 
@@ -353,6 +406,8 @@ impl fmt::Display for Render<'_, '_> {
                 SockTuple::Other(fam) => write!(f, "family {fam}"),
             },
             Value::Dyn { value, .. } => write!(f, "{value}"),
+            // Without the fd table every type is unknown; the state renders the real ones.
+            Value::FdList(l) => l.write(f, |_| b'?'),
         }
     }
 }
@@ -397,6 +452,33 @@ mod tests {
         check(ParamType::SockAddr, &v6, "::1:8080");
         check(ParamType::SockAddr, b"\x01\0abstract\0", "@abstract");
         check(ParamType::SockAddr, b"\x01/run/x.sock\0", "/run/x.sock");
+        let mut fds = 2u16.to_le_bytes().to_vec();
+        for (fd, fl) in [(4i64, 1u16), (-1, 0x41)] {
+            fds.extend_from_slice(&fd.to_le_bytes());
+            fds.extend_from_slice(&fl.to_le_bytes());
+        }
+        check(ParamType::FdList, &fds, "4:?1 -1:?41");
+        check(ParamType::FdList, &[0, 0], "");
+    }
+
+    #[test]
+    fn fd_lists_render_with_the_given_type_characters() {
+        let mut b = 2u16.to_le_bytes().to_vec();
+        for (fd, fl) in [(4i64, 1u16), (5, 5)] {
+            b.extend_from_slice(&fd.to_le_bytes());
+            b.extend_from_slice(&fl.to_le_bytes());
+        }
+        let l = FdList::parse(&b).expect("parses");
+        assert_eq!(l.iter().collect::<Vec<_>>(), [(4, 1), (5, 5)]);
+        let mut s = String::new();
+        l.write(&mut s, |fd| if fd == 4 { b'p' } else { b'4' })
+            .expect("writes");
+        assert_eq!(s, "4:p1 5:45");
+        // Trailing bytes beyond the count are ignored; a short list is an error.
+        b.push(9);
+        assert_eq!(FdList::parse(&b).map(|l| l.len()), Some(2));
+        assert_eq!(FdList::parse(&b[..15]), None);
+        assert_eq!(FdList::parse(&[1]), None);
     }
 
     #[test]
@@ -425,6 +507,7 @@ mod tests {
             (ParamType::SockTuple, &[2u8, 1, 2][..]),
             (ParamType::SockAddr, &[10u8, 1][..]),
             (ParamType::Dyn, &[0u8, 1][..]),
+            (ParamType::FdList, &[1u8, 0, 4][..]),
         ] {
             assert_eq!(
                 Value::decode(ty, bytes),
