@@ -332,13 +332,22 @@ impl EventSource<'_, '_> {
             }
             F::EvtCpu => out.push(Slot::Int(ev.cpu().into())),
             F::EvtArgs | F::EvtInfo => {
-                let s = ev.info().to_string();
+                let s = if self.has_fd_list() {
+                    ev.info_with(&|fd| self.typechar(fd)).to_string()
+                } else {
+                    ev.info().to_string()
+                };
                 out.push_str(&s);
             }
             F::EvtArg => {
                 if let Some(i) = self.param_index(arg) {
                     let info = &ev.schema.params[i];
-                    if let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(info.ty, b)) {
+                    let value = ev.raw.param(i).map(|b| Value::decode(info.ty, b));
+                    if let Some(Ok(Value::FdList(l))) = value {
+                        let mut s = String::new();
+                        let _ = l.write(&mut s, |fd| self.typechar(fd));
+                        out.push_str(&s);
+                    } else if let Some(Ok(v)) = value {
                         push_fmt(out, &mut self.scratch, |s| {
                             let _ = write!(
                                 s,
@@ -481,10 +490,76 @@ impl EventSource<'_, '_> {
         }
     }
 
-    /// `fdlist.*` describe the descriptors of poll-like events, which only libsinsp's `fds`
-    /// parameter lists; the kernel records carry no such list, so these fields have no value.
-    fn extract_fdlist(&self, id: F, _out: &mut Extracted) {
+    /// The type character of descriptor `fd` of the event's process (`?` when unknown), as
+    /// libsinsp prints it in a rendered fd list (`4:p1`).
+    fn typechar(&self, fd: i64) -> u8 {
+        self.process()
+            .and_then(|p| p.fds.get(&fd))
+            .map_or(b'?', |f| f.kind.typechar())
+    }
+
+    /// Whether the event has an fd list, which renders differently with the state at hand.
+    fn has_fd_list(&self) -> bool {
+        self.ev
+            .schema
+            .params
+            .iter()
+            .any(|p| p.ty == ParamType::FdList)
+    }
+
+    /// `fdlist.*`: one value per descriptor of a poll-like event's `fds`, looked up in the
+    /// process's fd table, joined by commas as libsinsp does (`fdlist.nums` `4,5`). A
+    /// descriptor the table does not know gives `<NA>` in `fdlist.names` and is skipped by
+    /// the address and port fields, as are non-IP sockets; no value at all is `<NA>`.
+    fn extract_fdlist(&mut self, id: F, out: &mut Extracted) {
         debug_assert_eq!(id.class(), C::Fdlist);
+        let Some(Ok(Value::FdList(list))) = self.ev.param("fds") else {
+            return;
+        };
+        // Moved out for the loop, which borrows the fd table (it keeps its capacity).
+        let mut buf = std::mem::take(&mut self.scratch);
+        let fds = self.process().map(|p| &p.fds);
+        let scratch = &mut buf;
+        scratch.clear();
+        for (num, _) in list.iter() {
+            let fd = fds.and_then(|t| t.get(&num));
+            let sock = fd.and_then(|f| f.sock);
+            let start = scratch.len();
+            if start > 0 {
+                scratch.push(b',');
+            }
+            // Writes into a Vec cannot fail.
+            let wrote = match id {
+                F::FdlistNums => write!(scratch, "{num}").is_ok(),
+                F::FdlistNames => {
+                    match fd.map(|f| &*f.name).filter(|n| !n.is_empty()) {
+                        Some(n) => scratch.extend_from_slice(n.as_bytes()),
+                        None => scratch.extend_from_slice(b"<NA>"),
+                    }
+                    true
+                }
+                F::FdlistCips => sock
+                    .and_then(|s| s.client)
+                    .is_some_and(|(ip, _)| write!(scratch, "{ip}").is_ok()),
+                F::FdlistSips => sock
+                    .and_then(|s| s.server)
+                    .is_some_and(|(ip, _)| write!(scratch, "{ip}").is_ok()),
+                F::FdlistCports => sock
+                    .and_then(|s| s.client)
+                    .is_some_and(|(_, port)| write!(scratch, "{port}").is_ok()),
+                F::FdlistSports => sock
+                    .and_then(|s| s.server)
+                    .is_some_and(|(_, port)| write!(scratch, "{port}").is_ok()),
+                _ => false,
+            };
+            if !wrote {
+                scratch.truncate(start);
+            }
+        }
+        if !scratch.is_empty() {
+            out.push_bytes(scratch);
+        }
+        self.scratch = buf;
     }
 
     /// The path arguments of filesystem syscalls (`fs.path.*`, `evt.abspath*`).

@@ -1356,3 +1356,152 @@ fn container_users_from_a_live_ancestor_when_the_process_is_gone() {
         .check(&[("user.name", "web"), ("group.name", "www")]);
     let _ = std::fs::remove_dir_all(&proc_root);
 }
+
+#[test]
+fn socket_connect_then_poll_lists_its_descriptors() {
+    let mut sim = Sim::new();
+    let sock = |sim: &mut Sim, fd: i64| {
+        sim.ev(
+            "socket",
+            100,
+            100,
+            &[
+                ("fd", i(fd)),
+                ("domain", u(2)),
+                ("type", u(1)),
+                ("proto", u(6)),
+            ],
+        );
+    };
+    sock(&mut sim, 3);
+    sim.ev(
+        "connect",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("fd", i(3)),
+            (
+                "tuple",
+                Arg::Tuple(TupleArg::Inet(
+                    v4([10, 0, 0, 5], 40312),
+                    v4([93, 184, 216, 34], 443),
+                )),
+            ),
+        ],
+    );
+    sock(&mut sim, 5);
+    sim.ev(
+        "bind",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("fd", i(5)),
+            (
+                "addr",
+                Arg::Addr(AddrArg::Inet(Ipv4Addr::UNSPECIFIED, 8080)),
+            ),
+        ],
+    )
+    .check(&[("fdlist.nums", "<NA>"), ("fdlist.names", "<NA>")]);
+    sim.ev(
+        "pipe",
+        100,
+        100,
+        &[("res", i(0)), ("fd1", i(6)), ("fd2", i(7)), ("ino", u(99))],
+    );
+    // The connected socket, the listening one, a pipe, the terminal and an fd never seen.
+    let fds: &[(i64, u16)] = &[(3, 0x1), (5, 0x0), (6, 0x4), (0, 0x20), (9, 0x40)];
+    sim.ev(
+        "poll",
+        100,
+        100,
+        &[("res", i(4)), ("fds", Arg::from(fds)), ("timeout", i(0))],
+    )
+    .check(&[
+        ("fdlist.nums", "3,5,6,0,9"),
+        (
+            "fdlist.names",
+            "10.0.0.5:40312->93.184.216.34:443,0.0.0.0:8080,<NA>,/dev/pts/0,<NA>",
+        ),
+        ("fdlist.cips", "10.0.0.5"),
+        ("fdlist.sips", "93.184.216.34,0.0.0.0"),
+        ("fdlist.cports", "40312"),
+        ("fdlist.sports", "443,8080"),
+        ("evt.arg.fds", "3:41 5:40 6:p4 0:f20 9:?40"),
+        ("evt.arg[1]", "3:41 5:40 6:p4 0:f20 9:?40"),
+        ("evt.args", "res=4 fds=3:41 5:40 6:p4 0:f20 9:?40 timeout=0"),
+        ("fd.num", "<NA>"),
+    ]);
+    // Only files and pipes: no address or port has a value.
+    let fds: &[(i64, u16)] = &[(6, 0x1), (0, 0x1)];
+    sim.ev(
+        "ppoll",
+        100,
+        100,
+        &[("res", i(2)), ("fds", Arg::from(fds)), ("timeout", u(5))],
+    )
+    .check(&[
+        ("fdlist.nums", "6,0"),
+        ("fdlist.names", "<NA>,/dev/pts/0"),
+        ("fdlist.cips", "<NA>"),
+        ("fdlist.sports", "<NA>"),
+        ("evt.arg.fds", "6:p1 0:f1"),
+    ]);
+    // An empty list has no value.
+    sim.ev(
+        "poll",
+        100,
+        100,
+        &[
+            ("res", i(0)),
+            ("fds", Arg::Fds(Vec::new())),
+            ("timeout", i(0)),
+        ],
+    )
+    .check(&[("fdlist.nums", "<NA>"), ("evt.arg.fds", "")]);
+}
+
+/// readv/writev name their fd like read/write do, so `fd.*` fields resolve through the table.
+#[test]
+fn vector_io_resolves_its_descriptor() {
+    let mut sim = Sim::new();
+    sim.ev(
+        "writev",
+        100,
+        100,
+        &[
+            ("res", i(5)),
+            ("data", Arg::Bytes(b"hello".to_vec())),
+            ("fd", i(1)),
+            ("size", u(5)),
+        ],
+    )
+    .check(&[
+        ("fd.name", "/dev/pts/0"),
+        ("fd.num", "1"),
+        ("evt.is_io_write", "true"),
+        ("evt.buffer", "hello"),
+        ("evt.rawarg.size", "5"),
+        ("evt.arg.data", "hello"),
+    ]);
+    sim.ev(
+        "preadv",
+        100,
+        100,
+        &[
+            ("res", i(3)),
+            ("size", u(64)),
+            ("data", Arg::Bytes(b"abc".to_vec())),
+            ("fd", i(0)),
+            ("pos", u(7)),
+        ],
+    )
+    .check(&[
+        ("fd.name", "/dev/pts/0"),
+        ("evt.is_io_read", "true"),
+        ("evt.rawarg.size", "64"),
+        ("evt.arg.pos", "7"),
+    ]);
+}
