@@ -17,6 +17,7 @@ use anyhow::{anyhow, Context, Result};
 use peregrine_capture::{dedicated_syscalls, Capture, CaptureConfig};
 use peregrine_engine::interest::{interest, BaseSyscalls};
 use peregrine_event::{Event, EventType, EventTypeSet};
+use peregrine_filter::ast::{CmpOp, Expr, Operand, Pos, Rhs};
 use peregrine_filter::compile::{check_identifiers, compile, Filter, Scratch};
 use peregrine_filter::evttype::event_types;
 use peregrine_filter::format::OutputFormat;
@@ -59,19 +60,77 @@ struct EventFilter {
 }
 
 impl EventFilter {
-    /// Compiles the words of FILTER (joined by spaces); `None` when there is no filter.
+    /// Compiles the words of FILTER (joined by spaces); `None` when there is no filter. Every
+    /// error says where in FILTER it is, so that a typo is not a view that silently prints
+    /// nothing.
     fn compile(words: &[String]) -> Result<Option<EventFilter>> {
         let text = words.join(" ");
         let text = text.trim();
         if text.is_empty() {
             return Ok(None);
         }
-        let bad = |m: String| anyhow!("invalid filter {text:?}: {m}");
-        let expr = parser::parse(text).map_err(|e| bad(e.message))?;
-        check_identifiers(&expr).map_err(|e| bad(e.message))?;
-        let types = event_types(&expr).map_err(|e| bad(e.message))?;
-        let filter = compile(&expr).map_err(|e| bad(e.message))?.filter;
+        let at = |m: &str, pos: Pos| located(text, m, pos);
+        let expr = parser::parse(text).map_err(|e| at(&e.message, e.pos))?;
+        check_identifiers(&expr).map_err(|e| at(&e.message, e.pos))?;
+        if let Some((name, pos)) = unknown_event_type(&expr) {
+            return Err(at(&format!("unknown event type '{name}'"), pos));
+        }
+        let types =
+            event_types(&expr).map_err(|e| anyhow!("invalid filter {text:?}: {}", e.message))?;
+        let filter = compile(&expr).map_err(|e| at(&e.message, e.pos))?.filter;
         Ok(Some(EventFilter { filter, types }))
+    }
+}
+
+/// An error in FILTER `text` at `pos`: the message, the line and column, and for a one-line
+/// filter the text with a caret under the column.
+fn located(text: &str, message: &str, pos: Pos) -> anyhow::Error {
+    let mut m = format!(
+        "invalid filter: {message} (line {}, column {})",
+        pos.line, pos.col
+    );
+    if !text.contains('\n') {
+        let pad = " ".repeat(pos.col.saturating_sub(1) as usize);
+        m.push_str(&format!("\n  {text}\n  {pad}^"));
+    }
+    anyhow!(m)
+}
+
+/// The first value compared with `evt.type` that names no event, and where it is. Falco's
+/// compiler accepts such a value (it matches nothing); in a live view it means a filter that
+/// never prints, so here it is an error.
+fn unknown_event_type(expr: &Expr) -> Option<(String, Pos)> {
+    match expr {
+        Expr::And(c, _) | Expr::Or(c, _) => c.iter().find_map(unknown_event_type),
+        Expr::Not(c, _) => unknown_event_type(c),
+        Expr::Binary {
+            left: Operand::Field(f),
+            op,
+            right,
+            ..
+        } if matches!(f.name.as_str(), "evt.type" | "syscall.type")
+            && f.arg.is_none()
+            && matches!(
+                op,
+                CmpOp::Eq | CmpOp::EqEq | CmpOp::Ne | CmpOp::In | CmpOp::Intersects
+            ) =>
+        {
+            let values: Vec<(&[u8], Pos)> = match right {
+                Rhs::Value(v, p) => vec![(v, *p)],
+                Rhs::List(items, _) => items.iter().map(|(v, p)| (v.as_slice(), *p)).collect(),
+                Rhs::Identifier(..) | Rhs::Transformer(_) => Vec::new(),
+            };
+            values
+                .into_iter()
+                .find(|(v, _)| {
+                    std::str::from_utf8(v)
+                        .ok()
+                        .and_then(EventType::from_name)
+                        .is_none()
+                })
+                .map(|(v, p)| (String::from_utf8_lossy(v).into_owned(), p))
+        }
+        _ => None,
     }
 }
 
@@ -205,6 +264,18 @@ mod tests {
             ("evt.type=", "invalid filter"),
             ("no.such.field = 1", "no.such.field"),
             ("my_macro and evt.type=open", "Undefined macro 'my_macro'"),
+            (
+                "evt.type=opne",
+                "unknown event type 'opne' (line 1, column 10)\n  evt.type=opne\n           ^",
+            ),
+            (
+                "proc.name=cat and evt.type in (open, poll, readvv)",
+                "unknown event type 'readvv' (line 1, column 44)",
+            ),
+            (
+                "not evt.type != clsoe",
+                "unknown event type 'clsoe' (line 1, column 17)",
+            ),
         ] {
             let err = filter(text)
                 .err()
@@ -255,6 +326,19 @@ mod tests {
         let ev = Event::decode(&rec, 0).expect("decodes");
         state.update(&ev);
         f(&mut state, &ev);
+    }
+
+    #[test]
+    fn known_event_types_pass_the_check() {
+        for text in [
+            "evt.type in (readv, writev, poll, ppoll, procexit, container)",
+            "evt.type != execve and syscall.type = openat",
+            "evt.type in (pwritev, preadv)",
+            "proc.name = opne",
+        ] {
+            let expr = parser::parse(text).expect("parses");
+            assert_eq!(unknown_event_type(&expr), None, "{text}");
+        }
     }
 
     #[test]

@@ -143,3 +143,29 @@ fn help_shows_falco_flags_and_subcommands() {
         &[],
     );
 }
+
+/// `peregrine events FILTER` refuses a filter it cannot use before starting any capture (so
+/// no root is needed here): the message names the problem and points at its column.
+#[test]
+fn events_filter_errors_point_at_the_column() {
+    for (filter, message) in [
+        (
+            "evt.type=opne",
+            "unknown event type 'opne' (line 1, column 10)\n  evt.type=opne\n           ^",
+        ),
+        (
+            "evt.type in (open, readvv)",
+            "unknown event type 'readvv' (line 1, column 20)",
+        ),
+        (
+            "proc.name=cat and fd.nme=x",
+            "nonexistent field fd.nme (line 1, column 19)",
+        ),
+        (
+            "evt.type=open and (proc.name=cat",
+            "expected a ')' token (line 1, column 33)",
+        ),
+    ] {
+        check(&["events", "-n", "1", filter], 1, &[], &[message]);
+    }
+}
