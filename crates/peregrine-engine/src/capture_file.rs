@@ -528,7 +528,7 @@ impl Window {
 mod tests {
     use super::*;
     use crate::replay::Converter;
-    use peregrine_event::builder::RecordBuilder;
+    use peregrine_event::builder::{Arg, RecordBuilder};
     use peregrine_scap::Reader;
 
     fn record(
@@ -559,6 +559,24 @@ mod tests {
                     .thread(77, 70)
                     .arg("res", 0i64)
             }),
+            record(|| {
+                let fds: &[(i64, u16)] = &[(4, 0x1), (-1, 0x40)];
+                RecordBuilder::syscall("poll")?
+                    .ts(3_000)
+                    .thread(77, 70)
+                    .arg("res", 1i64)?
+                    .arg("fds", fds)?
+                    .arg("timeout", 100i64)
+            }),
+            record(|| {
+                RecordBuilder::syscall("readv")?
+                    .ts(4_000)
+                    .thread(77, 70)
+                    .arg("res", 3i64)?
+                    .arg("size", 64u64)?
+                    .arg("data", Arg::Bytes(b"abc".to_vec()))?
+                    .arg("fd", 5i64)
+            }),
         ];
         let mut enc = ScapEncoder::new();
         let mut w = Writer::new(Vec::new(), &Metadata::default()).expect("writer");
@@ -576,7 +594,18 @@ mod tests {
                 back.push(r.to_vec());
             }
         }
-        assert_eq!(back.len(), 2);
+        assert_eq!(back.len(), 4);
+        // poll and readv come back parameter for parameter (the fd list as it was).
+        for i in [2, 3] {
+            let (ev, orig) = (
+                Event::decode(&back[i], 0).expect("decodes"),
+                Event::decode(&records[i], 0).expect("decodes"),
+            );
+            assert_eq!(ev.name(), orig.name());
+            let got: Vec<_> = ev.params().map(|(p, v)| (p.name, v)).collect();
+            let want: Vec<_> = orig.params().map(|(p, v)| (p.name, v)).collect();
+            assert_eq!(got, want, "{}", ev.name());
+        }
         let open = Event::decode(&back[0], 0).expect("decodes");
         let orig = Event::decode(&records[0], 0).expect("decodes");
         for name in ["fd", "dirfd", "name", "flags", "mode"] {
