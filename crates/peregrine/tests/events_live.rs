@@ -138,3 +138,81 @@ fn invalid_filters_fail_before_capture_with_the_compilers_message() {
         assert!(out.stdout.is_empty(), "{filter}");
     }
 }
+
+/// `poll` on a connected TCP socket and a listening one, both created by this test process
+/// after the view started (so their state comes from the captured socket/bind/connect
+/// events): the fd list renders with type characters and `fdlist.*` resolve each descriptor.
+#[test]
+fn poll_fd_lists_resolve_through_the_fd_table() {
+    use std::os::fd::AsRawFd;
+    if !peregrine_capture::have_bpf_privileges() {
+        eprintln!("SKIPPED: loading eBPF programs needs root (CI runs this as root)");
+        return;
+    }
+    let me = std::process::id().to_string();
+    let mut child = peregrine()
+        .args([
+            "events",
+            "--stats",
+            "--pid",
+            &me,
+            "-p",
+            "%evt.type|%evt.arg.fds|%fdlist.nums|%fdlist.names|%fdlist.cips|%fdlist.sips|\
+             %fdlist.cports|%fdlist.sports",
+            "evt.type=poll",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peregrine events starts");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let _child = Guard(child);
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        match err.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.contains("capture started") => break true,
+            Ok(l) => log.push(l),
+            Err(_) => break false,
+        }
+    };
+    assert!(started, "the view did not start: {log:#?}");
+
+    // An explicit port, so the captured bind names it (a bind to port 0 says 0).
+    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    let listener = (0..200)
+        .find_map(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).ok())
+        .expect("a free port");
+    let port = listener.local_addr().expect("address").port();
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let cport = client.local_addr().expect("address").port();
+    let (c, l) = (client.as_raw_fd(), listener.as_raw_fd());
+    // Writable client (POLLOUT, 4) and a pending connection on the listener (POLLIN, 1).
+    let expected = format!(
+        "poll|{c}:44 {l}:41|{c},{l}|127.0.0.1:{cport}->127.0.0.1:{port},127.0.0.1:{port}|\
+         127.0.0.1|127.0.0.1,127.0.0.1|{cport}|{port},{port}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && !seen.contains(&expected) {
+        let mut set = [
+            libc::pollfd {
+                fd: c,
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: l,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: a valid array of two pollfds; a zero timeout does not block.
+        unsafe { libc::poll(set.as_mut_ptr(), 2, 0) };
+        while let Ok(line) = out.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    assert!(seen.contains(&expected), "{expected}\nnot in {seen:#?}");
+}
