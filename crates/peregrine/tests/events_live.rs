@@ -44,6 +44,32 @@ fn run_quietly(cmd: &str, arg: &str) {
         .status();
 }
 
+/// Starts `peregrine events --stats ARGS` and waits (up to 30 s) until its capture runs;
+/// returns the process, its stdout lines and the stderr lines seen before the start.
+fn start_view(args: &[&str]) -> (Guard, Receiver<String>, Vec<String>) {
+    let mut child = peregrine()
+        .args(["events", "--stats"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peregrine events starts");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let child = Guard(child);
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        match err.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) if l.contains("capture started") => break true,
+            Ok(l) => log.push(l),
+            Err(_) => break false,
+        }
+    };
+    assert!(started, "the view did not start: {log:#?}");
+    (child, out, log)
+}
+
 #[test]
 fn filter_on_process_and_file_names_prints_only_matching_events() {
     if !peregrine_capture::have_bpf_privileges() {
@@ -59,33 +85,8 @@ fn filter_on_process_and_file_names_prints_only_matching_events() {
     std::fs::write(&other, "y\n").expect("other file");
 
     let filter = format!("proc.name=cat and fd.name contains {marker}");
-    let mut child = peregrine()
-        .args([
-            "events",
-            "--stats",
-            "-n",
-            "1",
-            "-p",
-            "%proc.name %evt.type %fd.name",
-        ])
-        .arg(&filter)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("peregrine events starts");
-    let out = lines(child.stdout.take().expect("stdout"));
-    let err = lines(child.stderr.take().expect("stderr"));
-    let mut child = Guard(child);
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let started = loop {
-        match err.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(l) if l.contains("capture started") => break true,
-            Ok(l) => log.push(l),
-            Err(_) => break false,
-        }
-    };
-    assert!(started, "the view did not start: {log:#?}");
+    let (mut child, out, log) =
+        start_view(&["-n", "1", "-p", "%proc.name %evt.type %fd.name", &filter]);
 
     // Decoys first in every round: another program on the marker, cat on another file.
     let target_s = target.to_str().expect("utf-8 path");
@@ -150,34 +151,14 @@ fn poll_fd_lists_resolve_through_the_fd_table() {
         return;
     }
     let me = std::process::id().to_string();
-    let mut child = peregrine()
-        .args([
-            "events",
-            "--stats",
-            "--pid",
-            &me,
-            "-p",
-            "%evt.type|%evt.arg.fds|%fdlist.nums|%fdlist.names|%fdlist.cips|%fdlist.sips|\
-             %fdlist.cports|%fdlist.sports",
-            "evt.type=poll",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("peregrine events starts");
-    let out = lines(child.stdout.take().expect("stdout"));
-    let err = lines(child.stderr.take().expect("stderr"));
-    let _child = Guard(child);
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let started = loop {
-        match err.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(l) if l.contains("capture started") => break true,
-            Ok(l) => log.push(l),
-            Err(_) => break false,
-        }
-    };
-    assert!(started, "the view did not start: {log:#?}");
+    let (_child, out, _) = start_view(&[
+        "--pid",
+        &me,
+        "-p",
+        "%evt.type|%evt.arg.fds|%fdlist.nums|%fdlist.names|%fdlist.cips|%fdlist.sips|\
+         %fdlist.cports|%fdlist.sports",
+        "evt.type=poll",
+    ]);
 
     // An explicit port, so the captured bind names it (a bind to port 0 says 0).
     let base = 20_000 + (std::process::id() % 20_000) as u16;
