@@ -523,7 +523,11 @@ impl EventSource<'_, '_> {
         scratch.clear();
         for (num, _) in list.iter() {
             let fd = fds.and_then(|t| t.get(&num));
-            let sock = fd.and_then(|f| f.sock);
+            // The socket end the address and port fields read (client or server).
+            let end = fd.and_then(|f| f.sock).and_then(|s| match id {
+                F::FdlistCips | F::FdlistCports => s.client,
+                _ => s.server,
+            });
             let start = scratch.len();
             if start > 0 {
                 scratch.push(b',');
@@ -538,19 +542,10 @@ impl EventSource<'_, '_> {
                     }
                     true
                 }
-                F::FdlistCips => sock
-                    .and_then(|s| s.client)
-                    .is_some_and(|(ip, _)| write!(scratch, "{ip}").is_ok()),
-                F::FdlistSips => sock
-                    .and_then(|s| s.server)
-                    .is_some_and(|(ip, _)| write!(scratch, "{ip}").is_ok()),
-                F::FdlistCports => sock
-                    .and_then(|s| s.client)
-                    .is_some_and(|(_, port)| write!(scratch, "{port}").is_ok()),
-                F::FdlistSports => sock
-                    .and_then(|s| s.server)
-                    .is_some_and(|(_, port)| write!(scratch, "{port}").is_ok()),
-                _ => false,
+                F::FdlistCips | F::FdlistSips => {
+                    end.is_some_and(|(ip, _)| write!(scratch, "{ip}").is_ok())
+                }
+                _ => end.is_some_and(|(_, port)| write!(scratch, "{port}").is_ok()),
             };
             if !wrote {
                 scratch.truncate(start);
