@@ -1433,6 +1433,7 @@ fn socket_connect_then_poll_lists_its_descriptors() {
         ("evt.arg[1]", "3:41 5:40 6:p4 0:f20 9:?40"),
         ("evt.args", "res=4 fds=3:41 5:40 6:p4 0:f20 9:?40 timeout=0"),
         ("fd.num", "<NA>"),
+        ("evt.category", "wait"),
     ]);
     // Only files and pipes: no address or port has a value.
     let fds: &[(i64, u16)] = &[(6, 0x1), (0, 0x1)];
@@ -1485,6 +1486,7 @@ fn vector_io_resolves_its_descriptor() {
         ("evt.buffer", "hello"),
         ("evt.rawarg.size", "5"),
         ("evt.arg.data", "hello"),
+        ("evt.category", "file"),
     ]);
     sim.ev(
         "preadv",
