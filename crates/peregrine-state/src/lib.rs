@@ -27,6 +27,7 @@
 pub mod caps;
 mod category;
 pub mod container;
+pub mod containerd;
 mod extract;
 pub mod fd;
 pub mod oci;
