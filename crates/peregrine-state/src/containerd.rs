@@ -506,7 +506,9 @@ mod tests {
         put_varint(&mut resp, container.len() as u64);
         resp.extend_from_slice(&container);
 
-        let c = decode_get_response(&resp).expect("decodes").expect("has a record");
+        let c = decode_get_response(&resp)
+            .expect("decodes")
+            .expect("has a record");
         assert_eq!(c.id, "sb");
         assert_eq!(
             c.labels,
@@ -652,8 +654,8 @@ mod tests {
         client
             .write_all(&request("k8s.io", &encode_get_request("sb")))
             .expect("send");
-        let body = read_response(&mut client, Instant::now() + Duration::from_secs(30))
-            .expect("answer");
+        let body =
+            read_response(&mut client, Instant::now() + Duration::from_secs(30)).expect("answer");
         let c = decode_get_response(grpc_message(&body).expect("framed").expect("message"))
             .expect("decodes")
             .expect("record");
