@@ -14,7 +14,7 @@ use peregrine_event::{Event, EventType, EventTypeSet, SockTuple, Value};
 use peregrine_filter::fields::{info, resolve_text};
 use peregrine_filter::format::render_value;
 use peregrine_filter::{Extracted, FieldSource};
-use peregrine_state::{State, StateConfig};
+use peregrine_state::{containerd, State, StateConfig};
 
 fn skip_unless_root(test: &str) -> bool {
     if peregrine_capture::have_bpf_privileges() {
@@ -482,6 +482,21 @@ fn containerd_container_metadata_from_the_oci_bundle() {
         "sandbox record: {}",
         String::from_utf8_lossy(&created.stderr)
     );
+    // The client on its own: the record as containerd keeps it, and no record for an unknown id.
+    let ask = |id: &str| {
+        containerd::get_container(
+            &daemon.sock,
+            containerd::CRI_NAMESPACE,
+            id,
+            Duration::from_secs(10),
+        )
+    };
+    let record = ask(&sandbox).expect("call").expect("the sandbox record");
+    assert_eq!(record.id, sandbox);
+    assert!(record
+        .labels
+        .contains(&("io.cri-containerd.kind".into(), "sandbox".into())));
+    assert!(ask(&id).expect("call").is_none(), "no record yet");
     let mut state = State::new(StateConfig {
         container_sockets: Vec::new(),
         containerd_sockets: vec![daemon.sock.clone()],
