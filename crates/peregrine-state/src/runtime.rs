@@ -205,15 +205,20 @@ type Retries = Vec<(std::time::Instant, String, usize)>;
 #[derive(Debug)]
 pub struct PodLabels {
     sockets: Vec<PathBuf>,
-    /// Sandbox id → its labels; `None`: no socket knew it.
-    cache: std::collections::HashMap<String, Option<Vec<(String, String)>>>,
+    /// Sandbox id → its labels (`None`: no socket knew it) and when that was learnt.
+    cache: std::collections::HashMap<String, (std::time::Instant, Option<Labels>)>,
 }
+
+type Labels = Vec<(String, String)>;
 
 /// Sandboxes remembered at most; past it the cache starts over (pods come and go, and a
 /// forgotten one costs one more call).
 const MAX_PODS: usize = 4096;
 /// Per call: containerd answers from its local database in milliseconds.
 const POD_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+/// A sandbox no socket knew is asked again after this long: containerd may have been
+/// restarting, and a container of that pod may be looked up again later.
+const POD_MISS_TTL: Duration = Duration::from_secs(30);
 
 impl PodLabels {
     pub fn new(sockets: Vec<PathBuf>) -> Self {
@@ -231,7 +236,11 @@ impl PodLabels {
         }
         let sandbox = info.label("io.kubernetes.sandbox.id")?.to_string();
         let mut asked = None;
-        if !self.cache.contains_key(&sandbox) {
+        let stale = self
+            .cache
+            .get(&sandbox)
+            .is_none_or(|(at, found)| found.is_none() && at.elapsed() >= POD_MISS_TTL);
+        if stale {
             if self.cache.len() >= MAX_PODS {
                 self.cache.clear();
             }
@@ -246,10 +255,12 @@ impl PodLabels {
                 .flatten()
             });
             asked = Some(found.is_some());
-            self.cache
-                .insert(sandbox.clone(), found.map(|c| c.pod_labels()));
+            self.cache.insert(
+                sandbox.clone(),
+                (std::time::Instant::now(), found.map(|c| c.pod_labels())),
+            );
         }
-        if let Some(Some(labels)) = self.cache.get(&sandbox) {
+        if let Some((_, Some(labels))) = self.cache.get(&sandbox) {
             info.pod_labels.clone_from(labels);
         }
         asked
