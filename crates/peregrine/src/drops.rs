@@ -347,7 +347,7 @@ mod tests {
                 let msg = format!(
                     "Falco internal: syscall event drop. {n} system calls dropped in last second."
                 );
-                assert_eq!(a.log, [msg.clone()]);
+                assert_eq!(a.log, std::slice::from_ref(&msg));
                 assert_eq!(a.exit, [msg.clone(), "Exiting.".to_string()]);
                 let alert = a.alert.expect("alert action");
                 assert_eq!(
