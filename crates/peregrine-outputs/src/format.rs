@@ -92,14 +92,7 @@ impl FormatOptions {
             for (k, v) in alert.output_fields.iter().chain(&alert.extra_fields) {
                 fields.insert(k, v);
             }
-            for (i, (k, v)) in fields.into_iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                json::write_str(k, &mut s);
-                s.push(':');
-                json::write_value(v, &mut s);
-            }
+            write_object_body(fields, &mut s);
             s.push('}');
         }
         s.push_str(",\"priority\":");
@@ -163,14 +156,7 @@ impl FormatOptions {
         s.push_str(",\"output\":");
         json::write_str(&alert.output, &mut s);
         s.push_str(",\"output_fields\":{");
-        for (i, (k, v)) in fields.into_iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            json::write_str(k, &mut s);
-            s.push(':');
-            json::write_value(v, &mut s);
-        }
+        write_object_body(fields, &mut s);
         s.push_str("},\"priority\":");
         json::write_str(alert.priority.as_str(), &mut s);
         s.push_str(",\"rule\":");
@@ -189,6 +175,18 @@ impl FormatOptions {
         } else {
             FieldId::EvtTime
         }
+    }
+}
+
+/// The members of a JSON object (without braces), in the map's (key) order.
+fn write_object_body(fields: BTreeMap<&str, &OutputValue>, s: &mut String) {
+    for (i, (k, v)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        json::write_str(k, s);
+        s.push(':');
+        json::write_value(v, s);
     }
 }
 
@@ -348,7 +346,12 @@ mod tests {
     /// time format do not apply.
     #[test]
     fn internal_notifications() {
-        let mut a = Alert::new(T, "Falco internal: syscall event drop", Priority::Debug, "m.");
+        let mut a = Alert::new(
+            T,
+            "Falco internal: syscall event drop",
+            Priority::Debug,
+            "m.",
+        );
         a.source = INTERNAL_SOURCE.into();
         a.hostname = "node-1".into();
         a.output_fields = vec![
