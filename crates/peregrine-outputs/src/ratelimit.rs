@@ -30,7 +30,11 @@ impl TokenBucket {
     /// bucket effectively does when it is fed event times older than its start. A rate of 0
     /// never refills.
     pub fn with_burst(rate: f64, max_burst: f64) -> TokenBucket {
-        let max = if max_burst.is_finite() { max_burst.max(0.0) } else { 0.0 };
+        let max = if max_burst.is_finite() {
+            max_burst.max(0.0)
+        } else {
+            0.0
+        };
         TokenBucket {
             rate: if rate.is_finite() { rate.max(0.0) } else { 0.0 },
             zero_is_unlimited: false,
