@@ -660,6 +660,8 @@ pub struct ReplayStats {
     pub convert: ConvertStats,
     /// Threads listed in the capture's metadata (seeded into the state).
     pub seeded_threads: usize,
+    /// The per-event hook of [`replay_reader_with`] ended the replay before the file's end.
+    pub stopped: bool,
 }
 
 /// State configuration for replay: no `/proc` lookups (the capture is another machine).
@@ -698,14 +700,28 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
 
 /// Replays an open capture through `pipe`, seeding its state first.
 pub fn replay_reader<R: Read>(
-    mut reader: Reader<R>,
+    reader: Reader<R>,
     name: &str,
     pipe: &mut Pipeline,
     sink: &mut dyn AlertSink,
 ) -> Result<ReplayStats, ReplayError> {
+    replay_reader_with(reader, name, pipe, sink, &mut |_| true)
+}
+
+/// [`replay_reader`] with `before(ts)` called for every event of the capture (converted or
+/// not, as Falco's loop sees every event it reads) before the pipeline sees it; `false` ends
+/// the replay there. Falco's per-event checks (event drops) hang on this.
+pub fn replay_reader_with<R: Read>(
+    mut reader: Reader<R>,
+    name: &str,
+    pipe: &mut Pipeline,
+    sink: &mut dyn AlertSink,
+    before: &mut dyn FnMut(u64) -> bool,
+) -> Result<ReplayStats, ReplayError> {
     seed_state(reader.metadata(), pipe.state_mut());
     let seeded_threads = reader.metadata().threads.len();
     let mut conv = Converter::new();
+    let mut stopped = false;
     loop {
         let ev = match reader.next_event() {
             Ok(Some(ev)) => ev,
@@ -718,6 +734,10 @@ pub fn replay_reader<R: Read>(
                 })
             }
         };
+        if !before(ev.ts) {
+            stopped = true;
+            break;
+        }
         let state = pipe.state();
         let rec = conv.convert(&ev, |tid| state.thread(tid as i64).map(|(_, p)| p.pid));
         let Some(rec) = rec else { continue };
@@ -732,6 +752,7 @@ pub fn replay_reader<R: Read>(
     Ok(ReplayStats {
         convert: conv.stats(),
         seeded_threads,
+        stopped,
     })
 }
 
@@ -742,13 +763,23 @@ pub fn replay_file(
     path: &Path,
     sink: &mut dyn AlertSink,
 ) -> Result<(Pipeline, ReplayStats), ReplayError> {
+    replay_file_with(engine, path, sink, &mut |_| true)
+}
+
+/// [`replay_file`] with a per-event hook (see [`replay_reader_with`]).
+pub fn replay_file_with(
+    engine: Arc<Engine>,
+    path: &Path,
+    sink: &mut dyn AlertSink,
+    before: &mut dyn FnMut(u64) -> bool,
+) -> Result<(Pipeline, ReplayStats), ReplayError> {
     let name = path.display().to_string();
     let reader = Reader::open(path).map_err(|source| ReplayError::Open {
         path: name.clone(),
         source,
     })?;
     let mut pipe = Pipeline::new(engine, replay_state_config());
-    let stats = replay_reader(reader, &name, &mut pipe, sink)?;
+    let stats = replay_reader_with(reader, &name, &mut pipe, sink, before)?;
     Ok((pipe, stats))
 }
 
@@ -839,6 +870,49 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The hook sees every capture event's time, converted or not, before the pipeline, and
+    /// can end the replay.
+    #[test]
+    fn replay_hook_sees_every_event_and_can_stop() {
+        // An old-style open enter (merged, never processed alone), its exit, then two more.
+        let events = [
+            ev(
+                10,
+                102,
+                vec![
+                    (-100i64).to_le_bytes().to_vec(),
+                    s("/a"),
+                    1u32.to_le_bytes().to_vec(),
+                    0u32.to_le_bytes().to_vec(),
+                ],
+            ),
+            ev(20, 103, vec![5i64.to_le_bytes().to_vec()]),
+            ev(30, 103, vec![6i64.to_le_bytes().to_vec()]),
+            ev(40, 103, vec![7i64.to_le_bytes().to_vec()]),
+        ];
+        let bytes = peregrine_scap::writer::write_capture(&Metadata::default(), &events)
+            .expect("capture written");
+        let (rules, _) = peregrine_rules::Loader::new().finish();
+        let engine = Arc::new(crate::Engine::new(rules, crate::Settings::default()));
+        for (stop_at, seen_want, processed, stopped) in [
+            (None, vec![10, 20, 30, 40], 3, false),
+            (Some(30), vec![10, 20, 30], 1, true),
+        ] {
+            let mut pipe = Pipeline::new(engine.clone(), replay_state_config());
+            let mut seen = Vec::new();
+            let mut sink = crate::CountingSink::default();
+            let rd = Reader::new(&bytes[..]).expect("capture reads");
+            let stats = replay_reader_with(rd, "t", &mut pipe, &mut sink, &mut |ts| {
+                seen.push(ts);
+                Some(ts) != stop_at
+            })
+            .expect("replay");
+            assert_eq!(seen, seen_want);
+            assert_eq!(pipe.stats().events, processed);
+            assert_eq!(stats.stopped, stopped);
+        }
     }
 
     /// The converter agrees with the record builder, parameter by parameter: a current

@@ -34,9 +34,17 @@ impl Default for FormatOptions {
     }
 }
 
+/// The `source` of Falco's own notifications (`Falco internal: syscall event drop`). They
+/// have no rule format behind them, so Falco lays them out differently (`handle_msg`): the
+/// text line lists the fields after the message, and the JSON has no tags.
+pub const INTERNAL_SOURCE: &str = "internal";
+
 impl FormatOptions {
     /// The line every output writes for `alert` (no trailing newline).
     pub fn format(&self, alert: &Alert) -> String {
+        if alert.source == INTERNAL_SOURCE {
+            return self.internal_line(alert);
+        }
         if self.json_output {
             self.json_line(alert)
         } else {
@@ -84,14 +92,7 @@ impl FormatOptions {
             for (k, v) in alert.output_fields.iter().chain(&alert.extra_fields) {
                 fields.insert(k, v);
             }
-            for (i, (k, v)) in fields.into_iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                json::write_str(k, &mut s);
-                s.push(':');
-                json::write_value(v, &mut s);
-            }
+            write_object_body(fields, &mut s);
             s.push('}');
         }
         s.push_str(",\"priority\":");
@@ -119,12 +120,73 @@ impl FormatOptions {
         s
     }
 
+    /// An internal notification. Text: `HH:MM:SS.nnnnnnnnn: Priority message (k="v" …)`,
+    /// always with the plain time (Falco ignores `time_format_iso_8601` here). JSON: the
+    /// message alone as `output`, every field, no tags; the `json_include_*` switches do not
+    /// apply. Fields print in key order with the last value of a key winning, as from
+    /// Falco's `nlohmann::json` object.
+    fn internal_line(&self, alert: &Alert) -> String {
+        let fields: BTreeMap<&str, &OutputValue> = alert
+            .output_fields
+            .iter()
+            .chain(&alert.extra_fields)
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        let mut s = String::with_capacity(alert.output.len() + 64 * fields.len() + 96);
+        if !self.json_output {
+            format_time(FieldId::EvtTime, alert.time_ns, &mut s);
+            s.push_str(": ");
+            s.push_str(alert.priority.as_str());
+            s.push(' ');
+            s.push_str(&alert.output);
+            s.push_str(" (");
+            for (i, (k, v)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(k);
+                s.push('=');
+                json::write_value(v, &mut s);
+            }
+            s.push(')');
+            return s;
+        }
+        s.push_str("{\"hostname\":");
+        json::write_str(&alert.hostname, &mut s);
+        s.push_str(",\"output\":");
+        json::write_str(&alert.output, &mut s);
+        s.push_str(",\"output_fields\":{");
+        write_object_body(fields, &mut s);
+        s.push_str("},\"priority\":");
+        json::write_str(alert.priority.as_str(), &mut s);
+        s.push_str(",\"rule\":");
+        json::write_str(&alert.rule, &mut s);
+        s.push_str(",\"source\":");
+        json::write_str(&alert.source, &mut s);
+        s.push_str(",\"time\":\"");
+        iso_time(alert.time_ns, &mut s);
+        s.push_str("\"}");
+        s
+    }
+
     fn time_field(&self) -> FieldId {
         if self.time_format_iso_8601 {
             FieldId::EvtTimeIso8601
         } else {
             FieldId::EvtTime
         }
+    }
+}
+
+/// The members of a JSON object (without braces), in the map's (key) order.
+fn write_object_body(fields: BTreeMap<&str, &OutputValue>, s: &mut String) {
+    for (i, (k, v)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        json::write_str(k, s);
+        s.push(':');
+        json::write_value(v, s);
     }
 }
 
@@ -277,6 +339,47 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
         assert_eq!(v["output_fields"]["user.uid"], 0);
         assert_eq!(v["message"], alert().output);
+    }
+
+    /// Falco's internal notifications: fields after the message in text, no tags in JSON,
+    /// fields sorted with static fields merged in; the `json_include_*` switches and the ISO
+    /// time format do not apply.
+    #[test]
+    fn internal_notifications() {
+        let mut a = Alert::new(
+            T,
+            "Falco internal: syscall event drop",
+            Priority::Debug,
+            "m.",
+        );
+        a.source = INTERNAL_SOURCE.into();
+        a.hostname = "node-1".into();
+        a.output_fields = vec![
+            ("n_evts".into(), OutputValue::Str("10".into())),
+            ("ebpf_enabled".into(), OutputValue::Str("1".into())),
+        ];
+        a.extra_fields = vec![("env".into(), OutputValue::Str("prod".into()))];
+        let text = r#"21:05:03.123456789: Debug m. (ebpf_enabled="1" env="prod" n_evts="10")"#;
+        let json = concat!(
+            r#"{"hostname":"node-1","output":"m.","#,
+            r#""output_fields":{"ebpf_enabled":"1","env":"prod","n_evts":"10"},"#,
+            r#""priority":"Debug","rule":"Falco internal: syscall event drop","#,
+            r#""source":"internal","time":"2026-11-28T21:05:03.123456789Z"}"#
+        );
+        let iso = FormatOptions {
+            time_format_iso_8601: true,
+            ..Default::default()
+        };
+        check(FormatOptions::default(), &a, text);
+        check(iso.clone(), &a, text);
+        let bare_json = FormatOptions {
+            json_output: true,
+            json_include_output_property: false,
+            json_include_tags_property: false,
+            json_include_output_fields_property: false,
+            ..iso
+        };
+        check(bare_json, &a, json);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod syslog;
 pub use alert::{hostname, Alert};
 pub use config::OutputsConfig;
 pub use counters::{OutputSnapshot, Snapshot};
-pub use format::FormatOptions;
+pub use format::{FormatOptions, INTERNAL_SOURCE};
 pub use output::{Output, OutputError};
 pub use peregrine_filter::format::OutputValue;
 pub use peregrine_rules::info::Priority;

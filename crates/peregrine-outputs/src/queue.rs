@@ -272,7 +272,10 @@ impl Dispatcher {
     /// output whose queue is full loses the alert and counts it.
     pub fn enqueue(&self, alert: Alert) -> Enqueued {
         self.counters.count_alert(&alert.rule, alert.priority);
-        if let Some(limiter) = &self.limiter {
+        // Internal notifications have their own token bucket (Falco's `handle_msg` bypasses
+        // the alert rate limiter).
+        let limited = alert.source != crate::format::INTERNAL_SOURCE;
+        if let Some(limiter) = self.limiter.as_ref().filter(|_| limited) {
             let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let mut bucket = limiter.lock().unwrap_or_else(|p| p.into_inner());
             if !bucket.claim(now) {

@@ -183,9 +183,7 @@ fn check_plain(b: &[u8]) -> Result<Summary, CheckError> {
             }),
         ));
     }
-    if !seen_event {
-        return Err(at(pos as u64, Problem::Read(ErrorKind::NoEvents)));
-    }
+    // Zero events is a valid capture (one stopped before its first event), as in libscap.
     Ok(s)
 }
 

@@ -45,8 +45,6 @@ pub enum ErrorKind {
     BadTrailer { len: u32, trailer: u32 },
     #[error("malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },
-    #[error("no events in file")]
-    NoEvents,
     #[error("unexpected block type {0:#x} after the first event block")]
     UnexpectedBlock(u32),
     #[error("invalid event: {0}")]

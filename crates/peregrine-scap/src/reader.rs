@@ -250,8 +250,10 @@ impl<R: Read> Reader<R> {
             options: self.buf[16..self.buf.len() - 4].to_vec(),
         };
         loop {
+            // A capture may end after its metadata: libscap reads it as zero events (a
+            // capture stopped before its first event), and so does this reader.
             let Some((t, len, at)) = self.read_header()? else {
-                return Err(self.err(self.pos, ErrorKind::NoEvents));
+                return Ok(());
             };
             if block::event_kind(t).is_some() {
                 self.pending = Some((t, len, at));

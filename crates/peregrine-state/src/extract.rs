@@ -972,13 +972,11 @@ impl EventSource<'_, '_> {
                             }
                         }
                     }
+                    // Falco renders pod labels as container labels: the kubelet's own
+                    // `io.kubernetes.*` keys left out, `key` alone for an empty value.
                     F::K8sPodLabels => {
-                        let s: Vec<String> = c
-                            .pod_labels
-                            .iter()
-                            .map(|(k, v)| format!("{k}:{v}"))
-                            .collect();
-                        opt(out, &s.join(", "))
+                        write_labels(&c.pod_labels, s);
+                        opt(out, &String::from_utf8_lossy(s))
                     }
                     F::K8sPodFullSandboxId => {
                         opt(out, c.label("io.kubernetes.sandbox.id").unwrap_or(""))

@@ -17,16 +17,17 @@
 //!
 //! - **Container metadata arrives asynchronously** ([`runtime`]): a worker thread asks the
 //!   podman/docker API, or reads the OCI runtime state of containerd/CRI-O containers ([`oci`]),
-//!   once per container; until it answers, name/image/labels have no value.
+//!   once per container, and asks containerd for its pods' labels ([`containerd`]), once per
+//!   pod; until it answers, name/image/labels have no value.
 //!
-//! What is not here yet: `k8s.pod.labels` for containerd (kept only behind its CRI API), a real
-//! `evt.latency` (records are exits only, so it is 0), and `fdlist.*` (the records carry no
-//! descriptor list for poll-like events). Syscall dispatch assumes x86-64 numbers, as the
-//! capture does.
+//! What is not here yet: a real `evt.latency` (records are exits only, so it is 0), and
+//! `fdlist.*` (the records carry no descriptor list for poll-like events). Syscall dispatch
+//! assumes x86-64 numbers, as the capture does.
 
 pub mod caps;
 mod category;
 pub mod container;
+pub mod containerd;
 mod extract;
 pub mod fd;
 pub mod oci;

@@ -9,7 +9,8 @@
 //! container's first process runs, so the first lookup of a container already finds them:
 //! there is no window in which the runtime knows a container that this reader cannot see.
 //! Pod labels come from the sandbox's own bundle (CRI-O records them there as JSON); containerd
-//! keeps pod labels only in its metadata database, so `k8s.pod.labels` stays empty for it.
+//! keeps pod labels only in its metadata database, which the resolver asks through containerd's
+//! API ([`crate::containerd`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Container metadata from the runtime's API (podman's and docker's Docker-compatible API on a
 //! unix socket) or, for containerd and CRI-O, from the OCI runtime's state on disk
 //! ([`crate::oci`]): name, image, labels, start time, privileges, IP, Kubernetes pod metadata.
+//! containerd's pod labels come from its containers API ([`crate::containerd`]), once per pod.
 //!
 //! Key decision: lookups run on a worker thread and results come back through a channel that
 //! the state drains at the start of each event, so an event is never held up: until the
@@ -127,6 +128,9 @@ impl ContainerInfo {
 pub struct Lookup {
     pub id: String,
     pub info: Option<Arc<ContainerInfo>>,
+    /// The containerd pod sandbox lookup made for it, if one was made (not cached): whether
+    /// it found the sandbox.
+    pub pod_lookup: Option<bool>,
 }
 
 /// The asynchronous resolver; see the module documentation.
@@ -150,18 +154,21 @@ pub fn default_sockets() -> Vec<PathBuf> {
 
 impl Resolver {
     /// Starts the worker thread: each id is asked of the API `sockets` in order, then looked up
-    /// in the OCI runtime state under `state_roots` ([`crate::oci`]). `queue` bounds pending
-    /// requests.
+    /// in the OCI runtime state under `state_roots` ([`crate::oci`]); the pod labels of a
+    /// Kubernetes container found there without them are asked of containerd at
+    /// `containerd_sockets` ([`PodLabels`]). `queue` bounds pending requests.
     pub fn start(
         sockets: Vec<PathBuf>,
         state_roots: Vec<PathBuf>,
+        containerd_sockets: Vec<PathBuf>,
         queue: usize,
     ) -> std::io::Result<Self> {
         let (req_tx, req_rx) = mpsc::sync_channel::<String>(queue);
         let (res_tx, res_rx) = mpsc::channel::<Lookup>();
+        let mut pods = PodLabels::new(containerd_sockets);
         std::thread::Builder::new()
             .name("pg-containers".into())
-            .spawn(move || worker(&sockets, &state_roots, &req_rx, &res_tx))?;
+            .spawn(move || worker(&sockets, &state_roots, &mut pods, &req_rx, &res_tx))?;
         Ok(Resolver {
             requests: req_tx,
             results: res_rx,
@@ -192,26 +199,104 @@ const RETRY_DELAYS_MS: [u64; 6] = [25, 50, 100, 200, 400, 400];
 /// (due, id, retries done); a handful of entries at most, so a scan beats a heap.
 type Retries = Vec<(std::time::Instant, String, usize)>;
 
+/// Pod labels of containerd pod sandboxes, asked of containerd's containers API on the worker
+/// thread and cached per sandbox: a pod's containers share one answer, and a missing socket
+/// costs one failed connect per pod, counted, never logged.
+#[derive(Debug)]
+pub struct PodLabels {
+    sockets: Vec<PathBuf>,
+    /// Sandbox id → its labels (`None`: no socket knew it) and when that was learnt.
+    cache: std::collections::HashMap<String, (std::time::Instant, Option<Labels>)>,
+}
+
+type Labels = Vec<(String, String)>;
+
+/// Sandboxes remembered at most; past it the cache starts over (pods come and go, and a
+/// forgotten one costs one more call).
+const MAX_PODS: usize = 4096;
+/// Per call: containerd answers from its local database in milliseconds.
+const POD_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+/// A sandbox no socket knew is asked again after this long: containerd may have been
+/// restarting, and a container of that pod may be looked up again later.
+const POD_MISS_TTL: Duration = Duration::from_secs(30);
+
+impl PodLabels {
+    pub fn new(sockets: Vec<PathBuf>) -> Self {
+        PodLabels {
+            sockets,
+            cache: Default::default(),
+        }
+    }
+
+    /// Fills `info.pod_labels` from its sandbox's containerd record when the runtime state did
+    /// not have them. Returns whether a call was made and found the sandbox (`None`: no call).
+    pub fn fill(&mut self, info: &mut ContainerInfo) -> Option<bool> {
+        if !info.pod_labels.is_empty() || self.sockets.is_empty() {
+            return None;
+        }
+        let sandbox = info.label("io.kubernetes.sandbox.id")?.to_string();
+        let mut asked = None;
+        let stale = self
+            .cache
+            .get(&sandbox)
+            .is_none_or(|(at, found)| found.is_none() && at.elapsed() >= POD_MISS_TTL);
+        if stale {
+            if self.cache.len() >= MAX_PODS {
+                self.cache.clear();
+            }
+            let found = self.sockets.iter().find_map(|s| {
+                crate::containerd::get_container(
+                    s,
+                    crate::containerd::CRI_NAMESPACE,
+                    &sandbox,
+                    POD_LOOKUP_TIMEOUT,
+                )
+                .ok()
+                .flatten()
+            });
+            asked = Some(found.is_some());
+            self.cache.insert(
+                sandbox.clone(),
+                (std::time::Instant::now(), found.map(|c| c.pod_labels())),
+            );
+        }
+        if let Some((_, Some(labels))) = self.cache.get(&sandbox) {
+            info.pod_labels.clone_from(labels);
+        }
+        asked
+    }
+}
+
 fn worker(
     sockets: &[PathBuf],
     state_roots: &[PathBuf],
+    pods: &mut PodLabels,
     requests: &Receiver<String>,
     results: &mpsc::Sender<Lookup>,
 ) {
     use std::time::Instant;
     // False when the state is gone and the worker should end.
-    let attempt = |retries: &mut Retries, id: String, done: usize| {
-        let info = sockets
+    let mut attempt = |retries: &mut Retries, id: String, done: usize| {
+        let mut info = sockets
             .iter()
             .find_map(|s| inspect(s, &id).ok().flatten())
-            .or_else(|| crate::oci::lookup(state_roots, &id))
-            .map(Arc::new);
-        match (info, RETRY_DELAYS_MS.get(done)) {
+            .or_else(|| crate::oci::lookup(state_roots, &id));
+        match (info.as_mut(), RETRY_DELAYS_MS.get(done)) {
             (None, Some(ms)) => {
                 retries.push((Instant::now() + Duration::from_millis(*ms), id, done + 1));
                 true
             }
-            (info, _) => results.send(Lookup { id, info }).is_ok(),
+            (found, _) => {
+                let pod_lookup = found.and_then(|i| pods.fill(i));
+                let info = info.map(Arc::new);
+                results
+                    .send(Lookup {
+                        id,
+                        info,
+                        pod_lookup,
+                    })
+                    .is_ok()
+            }
         }
     };
     let mut retries = Retries::new();

@@ -40,6 +40,9 @@ pub struct StateConfig {
     /// OCI runtime state roots (runc's `state.json` per container) read for containers the
     /// API sockets do not know (containerd, CRI-O). Lookups are off when both lists are empty.
     pub runtime_state_roots: Vec<PathBuf>,
+    /// containerd API sockets asked for the pod labels of containerd's Kubernetes containers
+    /// (the pod sandbox's record in namespace `k8s.io`); empty: no pod labels for containerd.
+    pub containerd_sockets: Vec<PathBuf>,
 }
 
 impl Default for StateConfig {
@@ -52,6 +55,7 @@ impl Default for StateConfig {
             proc_root: Some(PathBuf::from("/proc")),
             container_sockets: crate::runtime::default_sockets(),
             runtime_state_roots: crate::oci::default_state_roots(),
+            containerd_sockets: vec![PathBuf::from("/run/containerd/containerd.sock")],
         }
     }
 }
@@ -80,7 +84,8 @@ pub struct Counters {
     pub purged: u64,
     /// Events whose parameters did not decode as their schema says.
     pub malformed: u64,
-    /// Container metadata lookups answered, failed, and not queued (queue full).
+    /// Container metadata lookups answered, failed, and not queued (queue full). containerd
+    /// pod sandbox lookups (one per pod) count as lookups too.
     pub container_lookups: u64,
     pub container_lookups_failed: u64,
     pub container_requests_dropped: u64,
@@ -515,6 +520,11 @@ impl State {
     pub fn poll_containers(&mut self) {
         let Some(r) = &self.resolver else { return };
         for l in r.try_results() {
+            match l.pod_lookup {
+                Some(true) => self.counters.container_lookups += 1,
+                Some(false) => self.counters.container_lookups_failed += 1,
+                None => {}
+            }
             let meta = match l.info {
                 Some(i) => {
                     self.counters.container_lookups += 1;
@@ -570,6 +580,7 @@ impl State {
             match crate::runtime::Resolver::start(
                 self.cfg.container_sockets.clone(),
                 self.cfg.runtime_state_roots.clone(),
+                self.cfg.containerd_sockets.clone(),
                 256,
             ) {
                 Ok(r) => self.resolver = Some(r),

@@ -14,7 +14,7 @@ use peregrine_event::{Event, EventType, EventTypeSet, SockTuple, Value};
 use peregrine_filter::fields::{info, resolve_text};
 use peregrine_filter::format::render_value;
 use peregrine_filter::{Extracted, FieldSource};
-use peregrine_state::{State, StateConfig};
+use peregrine_state::{containerd, State, StateConfig};
 
 fn skip_unless_root(test: &str) -> bool {
     if peregrine_capture::have_bpf_privileges() {
@@ -432,7 +432,10 @@ impl Drop for Containerd {
 }
 
 /// containerd without a Docker API: metadata comes from the OCI bundle that runc's state points
-/// to. The annotations are the ones containerd's CRI plugin writes for a Kubernetes pod.
+/// to. The annotations are the ones containerd's CRI plugin writes for a Kubernetes pod; the
+/// pod labels come from the pod sandbox's record in containerd's database (namespace
+/// `k8s.io`), asked through containerd's containers API. The sandbox here is a record without
+/// a task, labelled as the CRI plugin labels one (pod labels plus `io.cri-containerd.kind`).
 #[test]
 fn containerd_container_metadata_from_the_oci_bundle() {
     if skip_unless_root("containerd_container_metadata_from_the_oci_bundle") {
@@ -458,8 +461,45 @@ fn containerd_container_metadata_from_the_oci_bundle() {
         "{:064x}",
         u128::from(std::process::id()) << 64 | 0x9e37_79b9_7f4a_7c15
     );
+    let sandbox = format!(
+        "{:064x}",
+        u128::from(std::process::id()) << 64 | 0x5a4d_b0c5_0000_0001
+    );
+    let created = daemon
+        .ctr()
+        .args(["-n", "k8s.io", "containers", "create", "--rootfs"])
+        .args(["--label", "app=checkout"])
+        .args(["--label", "tier=web"])
+        .args(["--label", "io.kubernetes.pod.name=checkout-7f9c"])
+        .args(["--label", "io.cri-containerd.kind=sandbox"])
+        .arg(&rootfs)
+        .arg(&sandbox)
+        .arg("/bin/sh")
+        .output()
+        .expect("ctr containers create");
+    assert!(
+        created.status.success(),
+        "sandbox record: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    // The client on its own: the record as containerd keeps it, and no record for an unknown id.
+    let ask = |id: &str| {
+        containerd::get_container(
+            &daemon.sock,
+            containerd::CRI_NAMESPACE,
+            id,
+            Duration::from_secs(10),
+        )
+    };
+    let record = ask(&sandbox).expect("call").expect("the sandbox record");
+    assert_eq!(record.id, sandbox);
+    assert!(record
+        .labels
+        .contains(&("io.cri-containerd.kind".into(), "sandbox".into())));
+    assert!(ask(&id).expect("call").is_none(), "no record yet");
     let mut state = State::new(StateConfig {
         container_sockets: Vec::new(),
+        containerd_sockets: vec![daemon.sock.clone()],
         ..StateConfig::default()
     });
     state.seed_from_proc().expect("proc scan");
@@ -478,6 +518,14 @@ fn containerd_container_metadata_from_the_oci_bundle() {
             "io.kubernetes.cri.sandbox-name=checkout-7f9c",
         ])
         .args(["--annotation", "io.kubernetes.cri.sandbox-namespace=prod"])
+        .args([
+            "--annotation",
+            &format!("io.kubernetes.cri.sandbox-id={sandbox}"),
+        ])
+        .args([
+            "--annotation",
+            "io.kubernetes.cri.sandbox-uid=0c5e1b6f-6c09-4a6a-9a47-3e6d0d1c2b3a",
+        ])
         .args(["--label", "app=web"])
         .arg(&rootfs)
         .arg(&id)
@@ -500,6 +548,12 @@ fn containerd_container_metadata_from_the_oci_bundle() {
             "container.label.app",
             "k8s.pod.name",
             "k8s.ns.name",
+            "k8s.pod.uid",
+            "k8s.pod.sandbox_id",
+            "k8s.pod.labels",
+            "k8s.pod.label[app]",
+            "k8s.pod.label.tier",
+            "k8s.pod.label[io.kubernetes.pod.name]",
             "fd.name",
         ],
         |ev| ev.name() == "openat" && str_param(ev, "name").as_deref() == Some("/pg-ctrd-marker"),
@@ -510,6 +564,11 @@ fn containerd_container_metadata_from_the_oci_bundle() {
         let _ = e.read_to_string(&mut err);
     }
     let _ = daemon.ctr().args(["container", "rm", &id]).output();
+    let _ = daemon
+        .ctr()
+        .args(["-n", "k8s.io", "container", "rm", &sandbox])
+        .output();
+    let counters = state.counters();
     drop(daemon);
     let vals =
         vals.unwrap_or_else(|| panic!("saw the container open its marker: {status:?} {err}"));
@@ -525,5 +584,21 @@ fn containerd_container_metadata_from_the_oci_bundle() {
     assert_eq!(get(&vals, "container.label.app"), "web");
     assert_eq!(get(&vals, "k8s.pod.name"), "checkout-7f9c");
     assert_eq!(get(&vals, "k8s.ns.name"), "prod");
+    assert_eq!(
+        get(&vals, "k8s.pod.uid"),
+        "0c5e1b6f-6c09-4a6a-9a47-3e6d0d1c2b3a"
+    );
+    assert_eq!(get(&vals, "k8s.pod.sandbox_id"), &sandbox[..12]);
+    // Falco's rendering: sorted, the kubelet's io.kubernetes.* keys and the CRI plugin's
+    // io.cri-containerd.* bookkeeping left out.
+    assert_eq!(get(&vals, "k8s.pod.labels"), "app:checkout, tier:web");
+    assert_eq!(get(&vals, "k8s.pod.label[app]"), "checkout");
+    assert_eq!(get(&vals, "k8s.pod.label.tier"), "web");
+    assert_eq!(
+        get(&vals, "k8s.pod.label[io.kubernetes.pod.name]"),
+        "checkout-7f9c"
+    );
     assert_eq!(get(&vals, "fd.name"), "/pg-ctrd-marker");
+    // The workload's metadata and its pod's sandbox record: two lookups answered.
+    assert!(counters.container_lookups >= 2, "{counters:?}");
 }

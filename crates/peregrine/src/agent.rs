@@ -20,16 +20,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use peregrine_engine::interest::BaseSyscalls;
 use peregrine_engine::live::LiveSource;
-use peregrine_engine::replay::replay_file;
+use peregrine_engine::replay::replay_file_with;
 use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
-use peregrine_outputs::ratelimit::TokenBucket;
-use peregrine_outputs::{Alert, Dispatcher, OutputValue, Priority};
+use peregrine_outputs::{Alert, Dispatcher, OutputValue};
 use peregrine_rules::{Matching, RuleSet};
 use peregrine_state::StateConfig;
 use signal_hook::consts::{SIGHUP, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, DropAction, EngineKind, EventDrops, RuleMatching};
+use crate::config::{Config, EngineKind, RuleMatching};
+use crate::drops::{Actions, DropMonitor, DropStats};
 use crate::metrics::{rule_matches, BuildInfo, MetricsSnapshot};
 use crate::web::{Collect, Versions, WebServer};
 
@@ -306,11 +306,24 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .context("starting the outputs")?;
     if let Some(file) = replay {
         let mut sink = Dispatch::new(&outputs, args.config)?;
-        let result = replay_file(Arc::new(engine), &file, &mut sink);
+        let static_fields = sink.static_fields.clone();
+        // A capture file has no loss counters: only `simulate_drops` makes drops here, as in
+        // Falco, whose drop manager also runs on capture files.
+        let mut monitor = DropMonitor::new(
+            &args.config.syscall_event_drops,
+            DropStats::default(),
+            false,
+        );
+        let result = replay_file_with(Arc::new(engine), &file, &mut sink, &mut |ts| {
+            monitor
+                .on_event(ts, DropStats::default)
+                .is_none_or(|a| !perform(a, &outputs, &static_fields))
+        });
         drop(sink);
         // Deliver what matched even if the capture ended in an error.
         shutdown_outputs(outputs);
         let (pipe, stats) = result.with_context(|| format!("replaying {}", file.display()))?;
+        eprint!("{}", monitor.summary());
         print_stats(
             &pipe,
             &format!(
@@ -319,6 +332,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 stats.convert.unknown + stats.convert.unsupported
             ),
         );
+        if stats.stopped {
+            log::error!("Drop manager internal error");
+            return Ok(1);
+        }
         return Ok(0);
     }
 
@@ -358,7 +375,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config)?;
-    let mut drops = DropWatch::new(&args.config.syscall_event_drops);
+    let static_fields = sink.static_fields.clone();
+    let mut drops = DropMonitor::new(
+        &args.config.syscall_event_drops,
+        live.counters().map(|c| drop_stats(&c)).unwrap_or_default(),
+        true,
+    );
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
     let mut recorder = crate::capture::Recorder::new(&args.config.capture);
@@ -367,18 +389,28 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let result = loop {
         let slice_end = Instant::now() + METRICS_INTERVAL;
         let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-        let slice = match recorder.as_mut() {
-            Some(rec) => live.run_with(&mut pipe, &stop, Some(until), |pipe, ev| {
-                rec.process(pipe, ev, &mut sink)
-            }),
-            None => live.run(&mut pipe, &mut sink, &stop, Some(until)),
-        };
+        // Falco checks drops at the first event a second after the last check; the counters
+        // are read when the slice returns (at most a slice later), as the capture is busy
+        // draining while events are handed out.
+        let mut due = None;
+        let slice = live.run_with(&mut pipe, &stop, Some(until), |pipe, ev| {
+            if drops.tick(ev.ts) {
+                due = Some(ev.ts);
+            }
+            match recorder.as_mut() {
+                Some(rec) => rec.process(pipe, ev, &mut sink),
+                None => pipe.process(ev, &mut sink),
+            }
+        });
         if let Err(e) = slice {
             break Err(e);
         }
-        if let Ok(c) = live.counters() {
-            if drops.check(&c, &outputs) {
-                log::error!("syscall event drops: exiting, as syscall_event_drops.actions asks");
+        if let (Some(ts), Ok(c)) = (due, live.counters()) {
+            let exit = drops
+                .check(ts, drop_stats(&c))
+                .is_some_and(|a| perform(a, &outputs, &static_fields));
+            if exit {
+                log::error!("Drop manager internal error");
                 exit_code = 1;
                 break Ok(());
             }
@@ -395,9 +427,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         rec.finish();
     }
     drop(sink);
-    if drops.taken > 0 {
-        eprintln!("Syscall event drop actions taken: {}", drops.taken);
-    }
+    eprint!("{}", drops.summary());
     if let Some((server, _)) = web {
         server.shutdown();
     }
@@ -415,79 +445,44 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     Ok(exit_code)
 }
 
-/// Falco's `syscall_event_drops`: once per slice, compares the kernel's drop counter with the
-/// events of the slice and, above the threshold and within the rate limit, runs the actions.
-struct DropWatch {
-    config: EventDrops,
-    last: Option<(u64, u64)>,
-    bucket: TokenBucket,
-    started: Instant,
-    /// Times the actions ran (Falco's "num times actions taken").
-    taken: u64,
+/// The capture's counters in Falco's terms. The capture sorts buffer-full drops into four
+/// syscall families, reported under the nearest of Falco's categories (file → open, net →
+/// connect, process → clone/fork, other → other interest).
+fn drop_stats(c: &peregrine_capture::Counters) -> DropStats {
+    use peregrine_capture::Family;
+    let family = |f: Family| c.drops_by_family.get(f as usize).copied().unwrap_or(0);
+    DropStats {
+        n_evts: c.events + c.drops(),
+        n_drops: c.drops(),
+        n_drops_buffer: c.drops_ring_full,
+        n_drops_buffer_open_exit: family(Family::File),
+        n_drops_buffer_connect_exit: family(Family::Net),
+        n_drops_buffer_clone_fork_exit: family(Family::Process),
+        n_drops_buffer_other_interest_exit: family(Family::Other),
+        // A record too large to send is the kernel side's own limit, Falco's "bug" class.
+        n_drops_bug: c.drops_too_large,
+        ..DropStats::default()
+    }
 }
 
-impl DropWatch {
-    fn new(config: &EventDrops) -> Self {
-        DropWatch {
-            config: config.clone(),
-            last: None,
-            bucket: TokenBucket::new(config.rate, config.max_burst, 0),
-            started: Instant::now(),
-            taken: 0,
-        }
+/// Runs the drop monitor's actions: `log` at debug level, `alert` through the outputs with
+/// `static_fields` added, `exit` as critical lines. Returns true when the agent must stop.
+fn perform(
+    actions: Actions,
+    outputs: &Dispatcher,
+    static_fields: &[(String, OutputValue)],
+) -> bool {
+    for line in &actions.log {
+        log::debug!("{line}");
     }
-
-    /// Returns true when an `exit` action asks the agent to stop.
-    fn check(&mut self, c: &peregrine_capture::Counters, outputs: &Dispatcher) -> bool {
-        let now = (c.events, c.drops());
-        let Some(prev) = self.last.replace(now) else {
-            return false;
-        };
-        let events = now.0.saturating_sub(prev.0);
-        let dropped = now.1.saturating_sub(prev.1);
-        if dropped == 0 {
-            return false;
-        }
-        let ratio = dropped as f64 / (events + dropped) as f64;
-        let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if ratio <= self.config.threshold || !self.bucket.claim(now_ns) {
-            return false;
-        }
-        self.taken += 1;
-        let message = format!(
-            "Falco internal: syscall event drop. {dropped} system calls dropped in last second."
-        );
-        let mut exit = false;
-        for action in &self.config.actions {
-            match action {
-                DropAction::Ignore => {}
-                DropAction::Log => log::error!("{message}"),
-                DropAction::Alert => {
-                    let time_ns = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-                    let mut alert = Alert::new(
-                        time_ns,
-                        "Falco internal: syscall event drop",
-                        Priority::Debug,
-                        &message,
-                    );
-                    alert.output_fields = vec![
-                        ("n_drops".into(), OutputValue::UInt(dropped)),
-                        ("n_evts".into(), OutputValue::UInt(events)),
-                        ("n_drops_pct".into(), OutputValue::Double(ratio * 100.0)),
-                        (
-                            "n_drops_buffer_total".into(),
-                            OutputValue::UInt(c.drops_ring_full),
-                        ),
-                    ];
-                    outputs.enqueue(alert);
-                }
-                DropAction::Exit => exit = true,
-            }
-        }
-        exit
+    if let Some(mut alert) = actions.alert {
+        alert.extra_fields.extend(static_fields.iter().cloned());
+        outputs.enqueue(alert);
     }
+    for line in &actions.exit {
+        log::error!("{line}");
+    }
+    !actions.exit.is_empty()
 }
 
 #[cfg(test)]
@@ -495,45 +490,55 @@ mod tests {
     use super::*;
     use peregrine_outputs::{FormatOptions, RateLimit};
 
-    fn counters(events: u64, drops: u64) -> peregrine_capture::Counters {
-        peregrine_capture::Counters {
-            events,
-            drops_ring_full: drops,
+    /// The capture's counters map onto Falco's, drops included in the events.
+    #[test]
+    fn capture_counters_in_falco_terms() {
+        let mut c = peregrine_capture::Counters {
+            events: 100,
+            drops_ring_full: 7,
+            drops_too_large: 2,
+            missing_enter: 1,
             ..Default::default()
-        }
+        };
+        c.drops_by_family[peregrine_capture::Family::Net as usize] = 5;
+        c.drops_by_family[peregrine_capture::Family::File as usize] = 2;
+        let s = drop_stats(&c);
+        assert_eq!((s.n_evts, s.n_drops, s.n_drops_buffer), (110, 10, 7));
+        assert_eq!(
+            (
+                s.n_drops_buffer_connect_exit,
+                s.n_drops_buffer_open_exit,
+                s.n_drops_bug
+            ),
+            (5, 2, 2)
+        );
     }
 
+    /// The alert action reaches the outputs with the static fields; exit asks to stop.
     #[test]
-    fn drop_actions_follow_threshold_and_rate() {
+    fn actions_reach_the_outputs() {
         let outputs = Dispatcher::new(FormatOptions::default(), Vec::new(), RateLimit::default())
             .expect("dispatcher");
-        let mut watch = DropWatch::new(&EventDrops {
-            threshold: 0.1,
-            actions: vec![DropAction::Alert, DropAction::Exit],
-            rate: 0.000_001,
-            max_burst: 1,
-            simulate_drops: false,
-        });
-        let alerts = |o: &Dispatcher| {
-            o.snapshot()
-                .alerts_by_rule
-                .get("Falco internal: syscall event drop")
-                .copied()
+        let static_fields = vec![("env".to_string(), OutputValue::Str("prod".into()))];
+        let mut alert = Alert::new(
+            5,
+            crate::drops::DROP_RULE,
+            peregrine_outputs::Priority::Debug,
+            "m",
+        );
+        alert.source = peregrine_outputs::INTERNAL_SOURCE.into();
+        let acts = Actions {
+            log: vec!["m".into()],
+            alert: Some(alert),
+            exit: Vec::new(),
         };
-        // (events, drops cumulative, exit requested, drop alerts so far)
-        for (events, drops, exit, n) in [
-            (100, 0, false, None),      // first sample: a baseline only
-            (200, 5, false, None),      // 5 of 105 is under 10 %
-            (300, 100, true, Some(1)),  // 95 of 195: actions run
-            (400, 300, false, Some(1)), // over again, but the burst is spent
-        ] {
-            assert_eq!(
-                watch.check(&counters(events, drops), &outputs),
-                exit,
-                "{events}/{drops}"
-            );
-            assert_eq!(alerts(&outputs), n, "{events}/{drops}");
-        }
-        assert_eq!(watch.taken, 1);
+        assert!(!perform(acts, &outputs, &static_fields));
+        let snap = outputs.snapshot();
+        assert_eq!(snap.alerts_by_rule.get(crate::drops::DROP_RULE), Some(&1));
+        let exit = Actions {
+            exit: vec!["m".into(), "Exiting.".into()],
+            ..Actions::default()
+        };
+        assert!(perform(exit, &outputs, &static_fields));
     }
 }

@@ -582,8 +582,10 @@ fn rule_capture(value: &Value) -> Result<RuleCapture, ConfigError> {
     Ok(out)
 }
 
-/// What to do when the kernel drops events (`syscall_event_drops.actions`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What to do when the kernel drops events (`syscall_event_drops.actions`). The order is
+/// Falco's: its actions are a `std::set` of this enum, so they run in this order whatever
+/// order the file lists them in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DropAction {
     Ignore,
     Log,
@@ -596,21 +598,23 @@ pub enum DropAction {
 pub struct EventDrops {
     /// Fraction of events dropped in a second above which the actions run, in [0, 1].
     pub threshold: f64,
+    /// Sorted and unique (see [`DropAction`]); never empty (`ignore` when none is given).
     pub actions: Vec<DropAction>,
     /// Actions per second (token bucket) and burst.
     pub rate: f64,
-    pub max_burst: u64,
-    /// Falco's test switch that fakes drops; accepted, not implemented.
+    pub max_burst: f64,
+    /// Falco's test switch: one more drop at every check, and a threshold of 0.
     pub simulate_drops: bool,
 }
 
 impl Default for EventDrops {
+    /// The values of Falco's shipped falco.yaml (used when no configuration file is read).
     fn default() -> Self {
         EventDrops {
             threshold: 0.1,
             actions: vec![DropAction::Log, DropAction::Alert],
             rate: 0.03333,
-            max_burst: 1,
+            max_burst: 1.0,
             simulate_drops: false,
         }
     }
@@ -852,7 +856,10 @@ fn number(key: &str, value: &Value) -> Result<f64, ConfigError> {
     })
 }
 
+/// Reads `syscall_event_drops` as Falco's `falco_configuration` does, with its messages.
+/// A block that is present but lists no actions means `ignore`, as in Falco.
 fn event_drops(value: &Value) -> Result<EventDrops, ConfigError> {
+    const KEY: &str = "syscall_event_drops.actions";
     let mut out = EventDrops::default();
     if let Some(v) = value.get("threshold") {
         out.threshold = number("syscall_event_drops.threshold", v)?;
@@ -864,37 +871,48 @@ fn event_drops(value: &Value) -> Result<EventDrops, ConfigError> {
             });
         }
     }
-    if let Some(v) = value.get("actions") {
-        let items = match v {
-            Value::Array(items) => items.clone(),
-            Value::Null => Vec::new(),
-            other => vec![other.clone()],
-        };
-        out.actions = items
-            .iter()
-            .map(|i| {
-                let name = string("syscall_event_drops.actions", i)?;
-                Ok(match name.as_str() {
-                    "ignore" => DropAction::Ignore,
-                    "log" => DropAction::Log,
-                    "alert" => DropAction::Alert,
-                    "exit" => DropAction::Exit,
-                    other => {
-                        return Err(ConfigError::Value {
-                            key: "syscall_event_drops.actions".into(),
-                            reason: format!("unknown action '{other}'"),
-                        })
-                    }
+    let items = match value.get("actions") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.clone()],
+    };
+    let mut actions = std::collections::BTreeSet::new();
+    for item in &items {
+        let name = string(KEY, item)?;
+        let action = match name.as_str() {
+            "ignore" => DropAction::Ignore,
+            "log" => DropAction::Log,
+            "alert" => DropAction::Alert,
+            "exit" => DropAction::Exit,
+            _ => {
+                return Err(ConfigError::Value {
+                    key: KEY.into(),
+                    reason: "available actions for syscall event drops are \"ignore\", \"log\", \"alert\", and \"exit\"".into(),
                 })
-            })
-            .collect::<Result<_, _>>()?;
+            }
+        };
+        // Falco refuses log/alert only when ignore came first in the list.
+        if matches!(action, DropAction::Log | DropAction::Alert)
+            && actions.contains(&DropAction::Ignore)
+        {
+            return Err(ConfigError::Value {
+                key: KEY.into(),
+                reason: format!(
+                    "syscall event drop action \"{name}\" does not make sense with the \"ignore\" action"
+                ),
+            });
+        }
+        actions.insert(action);
     }
+    if actions.is_empty() {
+        actions.insert(DropAction::Ignore);
+    }
+    out.actions = actions.into_iter().collect();
     if let Some(v) = value.get("rate") {
         out.rate = number("syscall_event_drops.rate", v)?;
     }
     if let Some(v) = value.get("max_burst") {
-        let n = number("syscall_event_drops.max_burst", v)?;
-        out.max_burst = if n >= 0.0 { n as u64 } else { 0 };
+        out.max_burst = number("syscall_event_drops.max_burst", v)?;
     }
     if let Some(v) = value.get("simulate_drops") {
         out.simulate_drops = boolean("syscall_event_drops.simulate_drops", v)?;
@@ -1072,11 +1090,12 @@ frobnicate: 1
         };
         assert_eq!(read("").expect("defaults"), EventDrops::default());
         let d = read(
-            "syscall_event_drops: {threshold: .5, actions: [log, exit], rate: 2, max_burst: 3}",
+            "syscall_event_drops: {threshold: .5, actions: [exit, log, exit], rate: 2, max_burst: 3}",
         )
         .expect("valid");
+        // Falco's set order, whatever the file's order; duplicates collapse.
         assert_eq!(d.actions, vec![DropAction::Log, DropAction::Exit]);
-        assert_eq!((d.threshold, d.rate, d.max_burst), (0.5, 2.0, 3));
+        assert_eq!((d.threshold, d.rate, d.max_burst), (0.5, 2.0, 3.0));
         for bad in ["1.1", "-1", "x"] {
             let err = read(&format!("syscall_event_drops: {{threshold: {bad}}}"))
                 .expect_err("out of range");
@@ -1088,8 +1107,30 @@ frobnicate: 1
         let err = read("syscall_event_drops: {threshold: 1.1}").expect_err("range");
         assert!(err
             .to_string()
-            .contains("syscall event drops threshold must be a double in the range"));
-        assert!(read("syscall_event_drops: {actions: [explode]}").is_err());
+            .contains("syscall event drops threshold must be a double in the range [0, 1]"));
+        // (actions, Ok(parsed) or Err(part of the message))
+        let cases: [(&str, Result<&[DropAction], &str>); 6] = [
+            ("[]", Ok(&[DropAction::Ignore])),
+            ("[ignore, exit]", Ok(&[DropAction::Ignore, DropAction::Exit])),
+            // Only an ignore listed first conflicts, as in Falco.
+            ("[log, ignore]", Ok(&[DropAction::Ignore, DropAction::Log])),
+            (
+                "[ignore, alert]",
+                Err("syscall event drop action \"alert\" does not make sense with the \"ignore\" action"),
+            ),
+            ("[explode]", Err("available actions for syscall event drops are \"ignore\", \"log\", \"alert\", and \"exit\"")),
+            ("alert", Ok(&[DropAction::Alert])),
+        ];
+        for (actions, want) in cases {
+            let got = read(&format!("syscall_event_drops: {{actions: {actions}}}"));
+            match (want, got) {
+                (Ok(w), Ok(d)) => assert_eq!(d.actions, w, "{actions}"),
+                (Err(w), Err(e)) => assert!(e.to_string().contains(w), "{actions}: {e}"),
+                (w, g) => panic!("{actions}: expected {w:?}, got {g:?}"),
+            }
+        }
+        let sim = read("syscall_event_drops: {simulate_drops: true}").expect("valid");
+        assert!(sim.simulate_drops);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod capture;
 mod cli;
 mod config;
 mod defaults;
+mod drops;
 mod events;
 mod logging;
 mod metrics;

@@ -374,3 +374,42 @@ fn size_rotation_cycles_through_w_files_that_each_stand_alone() {
         assert!(!cap.metadata.threads.is_empty(), "{n}: no process list");
     }
 }
+
+/// A capture stopped before its first event is a valid file with the process, fd and user
+/// lists and no events, as Falco's and sysdig's are: it passes the strict check, and it
+/// replays (to nothing) without an error.
+#[test]
+fn a_capture_stopped_before_its_first_event_is_valid() {
+    let _turn = turn();
+    let dir = scratch("capture-empty");
+    let file = dir.join("empty.scap");
+    let file_arg = file.display().to_string();
+    // No process has this name, so nothing is ever written, however busy the machine.
+    let capture = Capturer::start(&[
+        "-w",
+        &file_arg,
+        "evt.type = openat and proc.name = pg-no-such-proc",
+    ]);
+    let (status, capture_log) = capture.stop();
+    assert!(status.success(), "capture failed: {capture_log:#?}");
+
+    let bytes = std::fs::read(&file).expect("capture file written");
+    let summary = peregrine_scap::check(&bytes)
+        .unwrap_or_else(|e| panic!("strict check of {}: {e}", file.display()));
+    assert_eq!(summary.events, 0, "{summary:?}");
+    assert!(
+        summary.threads > 0,
+        "the process list is there: {summary:?}"
+    );
+
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, marker_rule(&dir.join("marker.txt"), false)).expect("rules");
+    let out = replay_json(&rules, &file_arg);
+    assert!(out.status.success(), "replay: {}", stderr(&out));
+    assert!(stdout(&out).trim().is_empty(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("0 capture events read"),
+        "{}",
+        stderr(&out)
+    );
+}
