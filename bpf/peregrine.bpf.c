@@ -606,7 +606,7 @@ static __always_inline void push_msg_data(struct rec *r, __u64 umsg, long ret)
 
 /* ---- poll fd lists ---- */
 
-/* At most this many (fd, flags) entries of a poll set are reported (Falco's list is bounded too). */
+/* At most this many (fd, flags) entries of a poll set are reported: one bpf_loop bound. */
 #define PG_MAX_POLLFD 16
 
 /* struct pollfd (uapi), declared here: uapi types are not all in the kernel's BTF. */
