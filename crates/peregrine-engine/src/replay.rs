@@ -406,7 +406,8 @@ fn inverse(conv: Conv) -> &'static Inverse {
             // Every Falco value, 0 (unknown request) included, to a kernel value giving it.
             values: (0..0x4300u64).map(|k| (conv.apply(k), k)).collect(),
         }),
-        Conv::None | Conv::MountFlags => NONE.get_or_init(|| Inverse {
+        // `Bits` carries its own map; `to_kernel` reverses it directly.
+        Conv::None | Conv::MountFlags | Conv::Bits(_) => NONE.get_or_init(|| Inverse {
             bits: Vec::new(),
             values: FxHashMap::default(),
         }),
@@ -418,6 +419,10 @@ fn to_kernel(conv: Conv, v: u64) -> u64 {
     match conv {
         Conv::None | Conv::MountFlags => v,
         Conv::PtraceRequest => inverse(conv).values.get(&v).copied().unwrap_or(v),
+        Conv::Bits(map) => map
+            .iter()
+            .filter(|(_, p)| v & u64::from(*p) == u64::from(*p))
+            .fold(0, |k, (kb, _)| k | kb),
         _ => {
             let mut k = 0;
             if conv == Conv::OpenFlags {
