@@ -793,6 +793,17 @@ mod tests {
             &(0..40).chain(0x4200..0x4210).collect::<Vec<_>>(),
         );
         check(Conv::MountFlags, &[0, 1, 0x20]);
+        use peregrine_event::flags;
+        check(
+            Conv::Bits(flags::PROT_BITS),
+            &[0, 3, 5, 0x0100_0007, 0x0200_0001],
+        );
+        check(
+            Conv::Bits(flags::MMAP_BITS),
+            &[0x22, 0x01 | 0x10 | 0x4000, 0x0100 | 0x2000 | 0x8000],
+        );
+        check(Conv::Bits(flags::FCHOWNAT_BITS), &[0, 0x100, 0x1100]);
+        check(Conv::Bits(flags::INOTIFY_INIT1_BITS), &[0o4000, 0o2004000]);
     }
 
     #[test]
