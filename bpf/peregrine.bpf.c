@@ -1404,13 +1404,60 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	case 52: /* getpeername */
 		FX(0, 0);
 		break;
+	case 35: { /* nanosleep: res, interval (the requested time, ns) */
+		__u64 sec = user_u64(a[0]), nsec = a[0] ? user_u64(a[0] + 8) : 0;
+		FX(2, 16);
+		fx_u64(&f, ret);
+		fx_u64(&f, sec * 1000000000ULL + nsec);
+		break;
+	}
+	case 202: /* futex: res, addr, op, val */
+		FX(4, 26);
+		fx_u64(&f, ret);
+		fx_u64(&f, a[0]);
+		fx_u16(&f, a[1]);
+		fx_u64(&f, a[2]);
+		break;
+	case 64: /* semget: res, key, nsems, semflg */
+		FX(4, 20);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[0]);
+		fx_u32(&f, a[1]);
+		fx_u32(&f, a[2]);
+		break;
+	case 66: /* semctl: res, semid, semnum, cmd, val (SETVAL's argument, else 0) */
+		FX(5, 22);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[0]);
+		fx_u32(&f, a[1]);
+		fx_u16(&f, a[2] & 0xff); /* without IPC_64, which some libcs add */
+		fx_u32(&f, (a[2] & 0xff) == 16 /* SETVAL */ ? a[3] : 0);
+		break;
+	case 65: { /* semop: res, nsops, (sem_num, sem_op, sem_flg) x 2, semid */
+		/* struct sembuf { u16 sem_num; s16 sem_op; s16 sem_flg; }: the first two, as Falco. */
+		__u16 sb[6] = {};
+		__u64 n = a[2] < 2 ? a[2] : 2;
+		if (a[1] && n && bpf_probe_read_user(sb, n * 6, (void *)a[1]) < 0)
+			count_read_failure();
+		FX(9, 28);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[2]);
+		fx_u16(&f, sb[0]);
+		fx_u16(&f, sb[1]);
+		fx_u16(&f, sb[2]);
+		fx_u16(&f, sb[3]);
+		fx_u16(&f, sb[4]);
+		fx_u16(&f, sb[5]);
+		fx_u32(&f, a[0]);
+		break;
+	}
 	/* Syscalls with variable-length parameters: emit_syscall. */
 	case 2: case 257: case 437: case 85: case 84: case 87: case 80: case 83: case 90:
 	case 91: case 258: case 268: case 263: case 82: case 86: case 88: case 264: case 265:
 	case 316: case 266: case 53: case 22: case 293: case 42: case 49: case 43: case 288:
 	case 44: case 45: case 46: case 47: case 157: case 165: case 166: case 175: case 313:
 	case 319: case 0: case 1: case 17: case 18: case 4: case 6: case 161: case 21:
-	case 92: case 94: case 260: case 79:
+	case 92: case 94: case 260: case 79: case 304:
 		return false;
 	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
 		FX(3, 12);
@@ -1430,7 +1477,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	struct rec r;
 	struct rec *rp = &r;
 	/* The file an open-family call returned, looked up once for flags, dev and ino. */
-	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85;
+	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85 || nr == 304;
 	struct file *of = opens && ret >= 0 ? fd_file(ret) : NULL;
 
 #define BEGIN(n)                                                                                \
@@ -1708,6 +1755,14 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(2);
 		push_u64(rp, ret);
 		push_user_str(rp, ret > 0 ? (void *)a[0] : NULL);
+		break;
+	case 304: /* open_by_handle_at: fd, mountfd, flags, path (of the opened file), dev, ino */
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_open_flags(rp, a[2], of);
+		push_file_path(rp, of);
+		push_open_identity(rp, of);
 		break;
 	default:
 		return; /* scalar records are emit_scalar's */

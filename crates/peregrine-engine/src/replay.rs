@@ -407,10 +407,12 @@ fn inverse(conv: Conv) -> &'static Inverse {
             values: (0..0x4300u64).map(|k| (conv.apply(k), k)).collect(),
         }),
         // `Bits` carries its own map; `to_kernel` reverses it directly.
-        Conv::None | Conv::MountFlags | Conv::Bits(_) => NONE.get_or_init(|| Inverse {
-            bits: Vec::new(),
-            values: FxHashMap::default(),
-        }),
+        Conv::None | Conv::MountFlags | Conv::Bits(_) | Conv::Values(_) => {
+            NONE.get_or_init(|| Inverse {
+                bits: Vec::new(),
+                values: FxHashMap::default(),
+            })
+        }
     }
 }
 
@@ -423,6 +425,11 @@ fn to_kernel(conv: Conv, v: u64) -> u64 {
             .iter()
             .filter(|(_, p)| v & u64::from(*p) == u64::from(*p))
             .fold(0, |k, (kb, _)| k | kb),
+        Conv::Values(map) => map
+            .iter()
+            .find(|(_, p)| v == u64::from(*p))
+            // A value with no name (0): a kernel value outside the map, which converts back to 0.
+            .map_or(0xffff, |(k, _)| *k),
         _ => {
             let mut k = 0;
             if conv == Conv::OpenFlags {
@@ -804,6 +811,10 @@ mod tests {
         );
         check(Conv::Bits(flags::FCHOWNAT_BITS), &[0, 0x100, 0x1100]);
         check(Conv::Bits(flags::INOTIFY_INIT1_BITS), &[0o4000, 0o2004000]);
+        check(
+            Conv::Values(flags::SEMCTL_VALUES),
+            &[0, 1, 2, 12, 16, 19, 99],
+        );
     }
 
     #[test]

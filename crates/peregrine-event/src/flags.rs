@@ -75,6 +75,8 @@ pub enum Conv {
     MountFlags,
     /// Bit by bit, `(kernel bit, PPM bit)`; kernel bits without an entry are dropped.
     Bits(&'static [(u64, u32)]),
+    /// An enumeration, `(kernel value, PPM value)`; an unlisted value becomes 0.
+    Values(&'static [(u64, u32)]),
 }
 
 impl Conv {
@@ -102,6 +104,10 @@ impl Conv {
                 .iter()
                 .filter(|(k, _)| raw & k == *k)
                 .fold(0, |acc, (_, p)| acc | u64::from(*p)),
+            Conv::Values(map) => map
+                .iter()
+                .find(|(k, _)| raw == *k)
+                .map_or(0, |(_, p)| u64::from(*p)),
         }
     }
 }
@@ -727,6 +733,83 @@ pub const IO_URING_REGISTER_OPCODES: FlagTable = FlagTable {
         ("IORING_REGISTER_IOWQ_MAX_WORKERS", 19),
         ("IORING_REGISTER_RING_FDS", 20),
         ("IORING_UNREGISTER_RING_FDS", 21),
+    ],
+};
+
+pub const FUTEX_OPERATIONS: FlagTable = FlagTable {
+    name: "futex_operations",
+    is_enum: false,
+    entries: &[
+        ("FUTEX_CLOCK_REALTIME", 256),
+        ("FUTEX_PRIVATE_FLAG", 128),
+        ("FUTEX_CMP_REQUEUE_PI", 12),
+        ("FUTEX_WAIT_REQUEUE_PI", 11),
+        ("FUTEX_WAKE_BITSET", 10),
+        ("FUTEX_WAIT_BITSET", 9),
+        ("FUTEX_TRYLOCK_PI", 8),
+        ("FUTEX_UNLOCK_PI", 7),
+        ("FUTEX_LOCK_PI", 6),
+        ("FUTEX_WAKE_OP", 5),
+        ("FUTEX_CMP_REQUEUE", 4),
+        ("FUTEX_REQUEUE", 3),
+        ("FUTEX_FD", 2),
+        ("FUTEX_WAKE", 1),
+        ("FUTEX_WAIT", 0),
+    ],
+};
+
+/// `IPC_CREAT`, `IPC_EXCL` to `PPM_IPC_*` (the permission bits are not flags).
+pub const SEMGET_BITS: &[(u64, u32)] = &[(0o1000, 1 << 13), (0o2000, 1 << 14)];
+
+pub const SEMGET_FLAGS: FlagTable = FlagTable {
+    name: "semget_flags",
+    is_enum: false,
+    entries: &[("IPC_EXCL", 1 << 14), ("IPC_CREAT", 1 << 13)],
+};
+
+/// `IPC_NOWAIT`, `SEM_UNDO` to `PPM_IPC_NOWAIT`, `PPM_SEM_UNDO`.
+pub const SEMOP_BITS: &[(u64, u32)] = &[(0o4000, 1 << 0), (0x1000, 1 << 1)];
+
+pub const SEMOP_FLAGS: FlagTable = FlagTable {
+    name: "semop_flags",
+    is_enum: false,
+    entries: &[("IPC_NOWAIT", 1 << 0), ("SEM_UNDO", 1 << 1)],
+};
+
+/// semctl commands (kernel enumeration) to Falco's one-bit-per-command values.
+pub const SEMCTL_VALUES: &[(u64, u32)] = &[
+    (2, 1 << 0),   // IPC_STAT
+    (1, 1 << 1),   // IPC_SET
+    (0, 1 << 2),   // IPC_RMID
+    (3, 1 << 3),   // IPC_INFO
+    (19, 1 << 4),  // SEM_INFO
+    (18, 1 << 5),  // SEM_STAT
+    (13, 1 << 6),  // GETALL
+    (14, 1 << 7),  // GETNCNT
+    (11, 1 << 8),  // GETPID
+    (12, 1 << 9),  // GETVAL
+    (15, 1 << 10), // GETZCNT
+    (17, 1 << 11), // SETALL
+    (16, 1 << 12), // SETVAL
+];
+
+pub const SEMCTL_COMMANDS: FlagTable = FlagTable {
+    name: "semctl_commands",
+    is_enum: false,
+    entries: &[
+        ("IPC_STAT", 1 << 0),
+        ("IPC_SET", 1 << 1),
+        ("IPC_RMID", 1 << 2),
+        ("IPC_INFO", 1 << 3),
+        ("SEM_INFO", 1 << 4),
+        ("SEM_STAT", 1 << 5),
+        ("GETALL", 1 << 6),
+        ("GETNCNT", 1 << 7),
+        ("GETPID", 1 << 8),
+        ("GETVAL", 1 << 9),
+        ("GETZCNT", 1 << 10),
+        ("SETALL", 1 << 11),
+        ("SETVAL", 1 << 12),
     ],
 };
 

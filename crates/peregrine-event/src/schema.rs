@@ -87,6 +87,7 @@ const CLONE_FLAGS: ParamType = Flags(&flags::CLONE_FLAGS, Conv::CloneFlags);
 const SIG: ParamType = Enum(&flags::SIGNALS, Conv::None);
 const PROT: ParamType = Flags(&flags::PROT_FLAGS, Conv::Bits(flags::PROT_BITS));
 const RLIMIT: ParamType = Enum(&flags::RLIMIT_RESOURCES, Conv::None);
+const SEMOP_FLG: ParamType = Flags(&flags::SEMOP_FLAGS, Conv::Bits(flags::SEMOP_BITS));
 
 const EXEC_PARAMS: &[ParamInfo] = &[
     p!("res", Errno),
@@ -1008,6 +1009,66 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
         ),
         51 => schema!("getsockname", []),
         52 => schema!("getpeername", []),
+        35 => schema!("nanosleep", [p!("res", Errno), p!("interval", Uint)]),
+        202 => schema!(
+            "futex",
+            [
+                p!("res", Errno),
+                p!("addr", Uint),
+                p!("op", Flags(&flags::FUTEX_OPERATIONS, Conv::None)),
+                p!("val", Uint),
+            ]
+        ),
+        64 => schema!(
+            "semget",
+            [
+                p!("res", Errno),
+                p!("key", Int),
+                p!("nsems", Int),
+                p!(
+                    "semflg",
+                    Flags(&flags::SEMGET_FLAGS, Conv::Bits(flags::SEMGET_BITS))
+                ),
+            ]
+        ),
+        66 => schema!(
+            "semctl",
+            [
+                p!("res", Errno),
+                p!("semid", Int),
+                p!("semnum", Int),
+                p!(
+                    "cmd",
+                    Flags(&flags::SEMCTL_COMMANDS, Conv::Values(flags::SEMCTL_VALUES))
+                ),
+                p!("val", Int),
+            ]
+        ),
+        65 => schema!(
+            "semop",
+            [
+                p!("res", Errno),
+                p!("nsops", Uint),
+                p!("sem_num_0", Uint),
+                p!("sem_op_0", Int),
+                p!("sem_flg_0", SEMOP_FLG),
+                p!("sem_num_1", Uint),
+                p!("sem_op_1", Int),
+                p!("sem_flg_1", SEMOP_FLG),
+                p!("semid", Int),
+            ]
+        ),
+        304 => schema!(
+            "open_by_handle_at",
+            [
+                p!("fd", Fd),
+                p!("mountfd", Fd),
+                p!("flags", OPEN_FLAGS),
+                p!("path", Path),
+                p!("dev", Uint),
+                p!("ino", Uint),
+            ]
+        ),
         n => generic(n),
     }
 }
@@ -1021,7 +1082,8 @@ pub const DEDICATED: &[u16] = &[
     322, 56, 57, 58, 435, // sysargs:
     0, 1, 17, 18, 4, 6, 5, 78, 217, 161, 79, 21, 92, 94, 93, 260, 62, 200, 234, 8, 16, 40, 326,
     275, 48, 73, 434, 438, 10, 325, 149, 150, 317, 151, 152, 213, 291, 253, 294, 283, 232, 102,
-    104, 107, 108, 118, 120, 97, 160, 302, 425, 426, 427, 9, 11, 12, 51, 52,
+    104, 107, 108, 118, 120, 97, 160, 302, 425, 426, 427, 9, 11, 12, 51, 52, 35, 202, 64, 66, 65,
+    304,
 ];
 
 #[cfg(test)]
