@@ -1457,7 +1457,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	case 316: case 266: case 53: case 22: case 293: case 42: case 49: case 43: case 288:
 	case 44: case 45: case 46: case 47: case 157: case 165: case 166: case 175: case 313:
 	case 319: case 0: case 1: case 17: case 18: case 4: case 6: case 161: case 21:
-	case 92: case 94: case 260: case 79: case 304:
+	case 92: case 94: case 260: case 79: case 304: case 54: case 55:
 		return false;
 	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
 		FX(3, 12);
@@ -1470,6 +1470,48 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	bpf_ringbuf_submit(f.b, wakeup_flags(c));
 	c->events++;
 	return true;
+}
+
+#define PG_SOL_SOCKET 1
+
+/*
+ * Falco's sockopt value (PT_DYN: a type index, then the value) for SOL_SOCKET options: the
+ * error of SO_ERROR as a negative errno, the old timeouts in ns, SO_COOKIE as u64, any other
+ * 4-byte option as u32. Other options and levels are left empty.
+ */
+static __always_inline void push_sockopt_val(struct rec *r, __u64 level, __u64 optname,
+					     __u64 uptr, __u32 optlen)
+{
+	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	if (!uptr || level != PG_SOL_SOCKET) {
+		push_empty(r);
+		return;
+	}
+	switch (optname) {
+	case 4: /* SO_ERROR: PPM_SOCKOPT_IDX_ERRNO */
+		p[0] = 1;
+		*(__s64 *)(p + 1) = -(__s64)(int)user_u32(uptr);
+		push_done(r, 9);
+		return;
+	case 20: /* SO_RCVTIMEO_OLD: PPM_SOCKOPT_IDX_TIMEVAL */
+	case 21: /* SO_SNDTIMEO_OLD */
+		p[0] = 4;
+		*(__u64 *)(p + 1) = user_u64(uptr) * 1000000000ULL + user_u64(uptr + 8) * 1000;
+		push_done(r, 9);
+		return;
+	case 57: /* SO_COOKIE: PPM_SOCKOPT_IDX_UINT64 */
+		p[0] = 3;
+		*(__u64 *)(p + 1) = user_u64(uptr);
+		push_done(r, 9);
+		return;
+	}
+	if (optlen != 4) {
+		push_empty(r);
+		return;
+	}
+	p[0] = 2; /* PPM_SOCKOPT_IDX_UINT32 */
+	*(__u32 *)(p + 1) = user_u32(uptr);
+	push_done(r, 5);
 }
 
 static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 family)
@@ -1764,6 +1806,20 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_file_path(rp, of);
 		push_open_identity(rp, of);
 		break;
+	case 54:   /* setsockopt: res, fd, level, optname, val, optlen */
+	case 55: { /* getsockopt: the value and its length after the call */
+		bool get = nr == 55;
+		__u32 optlen = !get ? (__u32)a[4] : ret == 0 ? user_u32(a[4]) : 0;
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		/* Falco names SOL_SOCKET options only; another level's option is UNKNOWN (0). */
+		push_u32(rp, a[1] == PG_SOL_SOCKET ? a[2] : 0);
+		push_sockopt_val(rp, a[1], a[2], get && ret != 0 ? 0 : a[3], optlen);
+		push_u32(rp, optlen);
+		break;
+	}
 	default:
 		return; /* scalar records are emit_scalar's */
 	}

@@ -969,3 +969,67 @@ fn ipc_and_misc_syscalls() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn sockopt_syscalls() {
+    if skip_unless_root("sockopt_syscalls") {
+        return;
+    }
+    let run = run_child(&["setsockopt", "getsockopt"], 1 << 20, |rep| unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        rep.report(s as i64);
+        let one: i32 = 1;
+        let p = (&one as *const i32).cast();
+        libc::setsockopt(s, libc::SOL_SOCKET, libc::SO_REUSEADDR, p, 4);
+        libc::setsockopt(s, libc::IPPROTO_TCP, libc::TCP_NODELAY, p, 4);
+        let mut v = 0i32;
+        let mut len: libc::socklen_t = 4;
+        let vp = (&mut v as *mut i32).cast();
+        libc::getsockopt(s, libc::SOL_SOCKET, libc::SO_TYPE, vp, &mut len);
+        libc::getsockopt(s, libc::SOL_SOCKET, libc::SO_ERROR, vp, &mut len);
+        libc::getsockopt(987, libc::SOL_SOCKET, libc::SO_RCVBUF, vp, &mut len);
+    });
+    let [s] = run.reported[..] else {
+        panic!("reports {:?}", run.reported)
+    };
+    let fields: &[&str] = &["res", "fd", "level", "optname", "val", "optlen"];
+    let table: Vec<Expect> = vec![
+        (
+            "setsockopt",
+            "optname",
+            "2(SO_REUSEADDR)".into(),
+            fields,
+            format!("res=0 fd={s} level=1(SOL_SOCKET) optname=2(SO_REUSEADDR) val=1 optlen=4"),
+        ),
+        (
+            "setsockopt",
+            "level",
+            "2(SOL_TCP)".into(),
+            fields,
+            format!("res=0 fd={s} level=2(SOL_TCP) optname=0 val=<NA> optlen=4"),
+        ),
+        (
+            "getsockopt",
+            "optname",
+            "3(SO_TYPE)".into(),
+            fields,
+            format!("res=0 fd={s} level=1(SOL_SOCKET) optname=3(SO_TYPE) val=1 optlen=4"),
+        ),
+        (
+            "getsockopt",
+            "optname",
+            "4(SO_ERROR)".into(),
+            fields,
+            format!("res=0 fd={s} level=1(SOL_SOCKET) optname=4(SO_ERROR) val=0 optlen=4"),
+        ),
+        (
+            "getsockopt",
+            "fd",
+            "987".into(),
+            fields,
+            "res=-9(EBADF) fd=987 level=1(SOL_SOCKET) optname=8(SO_RCVBUF) val=<NA> optlen=0"
+                .into(),
+        ),
+    ];
+    check_all(&run, &table);
+}

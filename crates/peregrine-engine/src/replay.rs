@@ -356,7 +356,7 @@ fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(&to_kernel(conv, v).to_le_bytes());
         }
         T::Dyn => {
-            if b.len() != 9 {
+            if b.len() != 9 && b.len() != 5 {
                 return false;
             }
             out.extend_from_slice(b);

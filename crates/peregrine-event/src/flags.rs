@@ -813,6 +813,81 @@ pub const SEMCTL_COMMANDS: FlagTable = FlagTable {
     ],
 };
 
+/// `SOL_SOCKET`, `SOL_TCP` to `PPM_SOCKOPT_LEVEL_*`; any other level is UNKNOWN (0).
+pub const SOCKOPT_LEVEL_VALUES: &[(u64, u32)] = &[(1, 1), (6, 2)];
+
+pub const SOCKOPT_LEVELS: FlagTable = FlagTable {
+    name: "sockopt_levels",
+    is_enum: true,
+    entries: &[("SOL_SOCKET", 1), ("SOL_TCP", 2)],
+};
+
+/// `SOL_SOCKET` option names (Falco's `PPM_SOCKOPT_*` values are Linux's).
+pub const SOCKOPT_OPTIONS: FlagTable = FlagTable {
+    name: "sockopt_options",
+    is_enum: true,
+    entries: &[
+        ("SO_DEBUG", 1),
+        ("SO_REUSEADDR", 2),
+        ("SO_TYPE", 3),
+        ("SO_ERROR", 4),
+        ("SO_DONTROUTE", 5),
+        ("SO_BROADCAST", 6),
+        ("SO_SNDBUF", 7),
+        ("SO_RCVBUF", 8),
+        ("SO_KEEPALIVE", 9),
+        ("SO_OOBINLINE", 10),
+        ("SO_NO_CHECK", 11),
+        ("SO_PRIORITY", 12),
+        ("SO_LINGER", 13),
+        ("SO_BSDCOMPAT", 14),
+        ("SO_REUSEPORT", 15),
+        ("SO_PASSCRED", 16),
+        ("SO_PEERCRED", 17),
+        ("SO_RCVLOWAT", 18),
+        ("SO_SNDLOWAT", 19),
+        ("SO_RCVTIMEO", 20),
+        ("SO_SNDTIMEO", 21),
+        ("SO_SECURITY_AUTHENTICATION", 22),
+        ("SO_SECURITY_ENCRYPTION_TRANSPORT", 23),
+        ("SO_SECURITY_ENCRYPTION_NETWORK", 24),
+        ("SO_BINDTODEVICE", 25),
+        ("SO_ATTACH_FILTER", 26),
+        ("SO_DETACH_FILTER", 27),
+        ("SO_PEERNAME", 28),
+        ("SO_TIMESTAMP", 29),
+        ("SO_ACCEPTCONN", 30),
+        ("SO_PEERSEC", 31),
+        ("SO_SNDBUFFORCE", 32),
+        ("SO_RCVBUFFORCE", 33),
+        ("SO_PASSSEC", 34),
+        ("SO_TIMESTAMPNS", 35),
+        ("SO_MARK", 36),
+        ("SO_TIMESTAMPING", 37),
+        ("SO_PROTOCOL", 38),
+        ("SO_DOMAIN", 39),
+        ("SO_RXQ_OVFL", 40),
+        ("SO_WIFI_STATUS", 41),
+        ("SO_PEEK_OFF", 42),
+        ("SO_NOFCS", 43),
+        ("SO_LOCK_FILTER", 44),
+        ("SO_SELECT_ERR_QUEUE", 45),
+        ("SO_BUSY_POLL", 46),
+        ("SO_MAX_PACING_RATE", 47),
+        ("SO_BPF_EXTENSIONS", 48),
+        ("SO_INCOMING_CPU", 49),
+        ("SO_ATTACH_BPF", 50),
+        ("SO_ATTACH_REUSEPORT_CBPF", 51),
+        ("SO_ATTACH_REUSEPORT_EBPF", 52),
+        ("SO_CNX_ADVICE", 53),
+        ("SO_MEMINFO", 55),
+        ("SO_INCOMING_NAPI_ID", 56),
+        ("SO_COOKIE", 57),
+        ("SO_PEERGROUPS", 59),
+        ("SO_ZEROCOPY", 60),
+    ],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

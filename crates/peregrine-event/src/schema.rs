@@ -87,6 +87,21 @@ const CLONE_FLAGS: ParamType = Flags(&flags::CLONE_FLAGS, Conv::CloneFlags);
 const SIG: ParamType = Enum(&flags::SIGNALS, Conv::None);
 const PROT: ParamType = Flags(&flags::PROT_FLAGS, Conv::Bits(flags::PROT_BITS));
 const RLIMIT: ParamType = Enum(&flags::RLIMIT_RESOURCES, Conv::None);
+/// getsockopt/setsockopt: `val` is a PT_DYN whose index says the value's type.
+const SOCKOPT_PARAMS: &[ParamInfo] = &[
+    p!("res", Errno),
+    p!("fd", Fd),
+    p!(
+        "level",
+        Enum(
+            &flags::SOCKOPT_LEVELS,
+            Conv::Values(flags::SOCKOPT_LEVEL_VALUES)
+        )
+    ),
+    p!("optname", Enum(&flags::SOCKOPT_OPTIONS, Conv::None)),
+    p!("val", Dyn),
+    p!("optlen", Uint),
+];
 const SEMOP_FLG: ParamType = Flags(&flags::SEMOP_FLAGS, Conv::Bits(flags::SEMOP_BITS));
 
 const EXEC_PARAMS: &[ParamInfo] = &[
@@ -1069,6 +1084,14 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("ino", Uint),
             ]
         ),
+        54 => Some(&Schema {
+            name: "setsockopt",
+            params: SOCKOPT_PARAMS,
+        }),
+        55 => Some(&Schema {
+            name: "getsockopt",
+            params: SOCKOPT_PARAMS,
+        }),
         n => generic(n),
     }
 }
@@ -1083,7 +1106,7 @@ pub const DEDICATED: &[u16] = &[
     0, 1, 17, 18, 4, 6, 5, 78, 217, 161, 79, 21, 92, 94, 93, 260, 62, 200, 234, 8, 16, 40, 326,
     275, 48, 73, 434, 438, 10, 325, 149, 150, 317, 151, 152, 213, 291, 253, 294, 283, 232, 102,
     104, 107, 108, 118, 120, 97, 160, 302, 425, 426, 427, 9, 11, 12, 51, 52, 35, 202, 64, 66, 65,
-    304,
+    304, 54, 55,
 ];
 
 #[cfg(test)]
