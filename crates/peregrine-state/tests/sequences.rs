@@ -1356,3 +1356,71 @@ fn container_users_from_a_live_ancestor_when_the_process_is_gone() {
         .check(&[("user.name", "web"), ("group.name", "www")]);
     let _ = std::fs::remove_dir_all(&proc_root);
 }
+
+/// fds that epoll, inotify, timerfd, io_uring, pidfd_open and open_by_handle_at create get
+/// their type (and the handle's file its path); mmap/munmap/brk update the memory counters.
+#[test]
+fn fd_creating_and_memory_syscalls() {
+    let mut sim = Sim::new();
+    for (name, res_key, fd, fd_type) in [
+        ("epoll_create", "res", 3, "eventpoll"),
+        ("epoll_create1", "res", 4, "eventpoll"),
+        ("inotify_init", "res", 5, "inotify"),
+        ("inotify_init1", "res", 6, "inotify"),
+        ("timerfd_create", "res", 7, "timerfd"),
+        ("io_uring_setup", "res", 8, "io_uring"),
+        ("pidfd_open", "fd", 9, "pidfd"),
+    ] {
+        sim.ev(name, 100, 100, &[(res_key, i(fd))])
+            .check(&[("fd.num", &fd.to_string()), ("fd.type", fd_type)]);
+    }
+    sim.ev("epoll_create1", 100, 100, &[("res", i(-24))])
+        .check(&[("fd.type", "<NA>")]);
+    sim.ev(
+        "open_by_handle_at",
+        100,
+        100,
+        &[
+            ("fd", i(10)),
+            ("mountfd", i(3)),
+            ("flags", u(O_RDONLY.into())),
+            ("path", s("/etc/shadow")),
+        ],
+    )
+    .check(&[("fd.name", "/etc/shadow"), ("fd.type", "file")]);
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(10))])
+        .check(&[("fd.name", "/etc/shadow"), ("proc.fdopencount", "11")]);
+    sim.ev(
+        "mmap",
+        100,
+        100,
+        &[
+            ("res", u(0x7f00_0000_0000)),
+            ("vm_size", u(20480)),
+            ("vm_rss", u(4096)),
+            ("vm_swap", u(8)),
+            ("fd", i(-1)),
+        ],
+    )
+    .check(&[
+        ("proc.vmsize", "20480"),
+        ("proc.vmrss", "4096"),
+        ("proc.vmswap", "8"),
+    ]);
+    sim.ev(
+        "brk",
+        100,
+        100,
+        &[
+            ("res", u(0x5000)),
+            ("vm_size", u(16384)),
+            ("vm_rss", u(2048)),
+            ("vm_swap", u(0)),
+        ],
+    )
+    .check(&[
+        ("proc.vmsize", "16384"),
+        ("proc.vmrss", "2048"),
+        ("proc.vmswap", "0"),
+    ]);
+}
