@@ -762,6 +762,22 @@ impl State {
                     }
                 }
             }
+            // getsockopt(SOL_SOCKET, SO_ERROR), how a non-blocking connect learns its outcome:
+            // a zero error means connected (libsinsp)
+            55 => {
+                let fd = int(ev, K::Fd);
+                self.cur.fd = fd;
+                let so_error = int(ev, K::Level) == Some(1) && int(ev, K::Optname) == Some(4);
+                let err = match ev.param(K::Val) {
+                    Some(Ok(Value::Dyn { index: 1, value })) => Some(value),
+                    _ => None,
+                };
+                if let (true, Some(0), Some(fd), Some(err)) = (so_error, int(ev, K::Res), fd, err) {
+                    if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+                        s.connected = err == 0;
+                    }
+                }
+            }
             // mmap, munmap, brk: the process's memory counters after the call, as libsinsp
             9 | 11 | 12 => {
                 let vm = (int(ev, K::VmSize), int(ev, K::VmRss), int(ev, K::VmSwap));

@@ -1424,3 +1424,54 @@ fn fd_creating_and_memory_syscalls() {
         ("proc.vmswap", "0"),
     ]);
 }
+
+/// A non-blocking connect (EINPROGRESS) is connected once getsockopt(SO_ERROR) reads 0, and
+/// not when it reads an error.
+#[test]
+fn so_error_completes_a_nonblocking_connect() {
+    let mut sim = Sim::new();
+    // PT_DYN: index 1 (PPM_SOCKOPT_IDX_ERRNO), then the error as a negative errno.
+    let errno_val = |e: i64| {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&(-e).to_le_bytes());
+        Arg::Bytes(b)
+    };
+    for (fd, err, connected) in [(3, 0, "true"), (4, 111, "false")] {
+        let sock = [
+            ("fd", i(fd)),
+            ("domain", u(2)),
+            ("type", u(1)),
+            ("proto", u(0)),
+        ];
+        sim.ev("socket", 100, 100, &sock);
+        let tuple = TupleArg::Inet(v4([10, 0, 0, 5], 40000 + fd as u16), v4([10, 0, 0, 9], 80));
+        sim.ev(
+            "connect",
+            100,
+            100,
+            &[
+                ("res", i(-115)),
+                ("fd", i(fd)),
+                ("tuple", Arg::Tuple(tuple)),
+            ],
+        )
+        .check(&[("fd.connected", "false")]);
+        sim.ev(
+            "getsockopt",
+            100,
+            100,
+            &[
+                ("res", i(0)),
+                ("fd", i(fd)),
+                ("level", u(1)),
+                ("optname", u(4)),
+                ("val", errno_val(err)),
+                ("optlen", u(4)),
+            ],
+        )
+        .check(&[
+            ("fd.connected", connected),
+            ("evt.arg.optname", "4(SO_ERROR)"),
+        ]);
+    }
+}
