@@ -1458,6 +1458,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	case 44: case 45: case 46: case 47: case 157: case 165: case 166: case 175: case 313:
 	case 319: case 0: case 1: case 17: case 18: case 4: case 6: case 161: case 21:
 	case 92: case 94: case 260: case 79: case 304: case 54: case 55:
+	case 307: case 299: case 431:
 		return false;
 	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
 		FX(3, 12);
@@ -1820,6 +1821,37 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, optlen);
 		break;
 	}
+	case 307:   /* sendmmsg: res, fd, size, data, tuple (of the first message) */
+	case 299: { /* recvmmsg: res, fd, size, data, tuple, msgcontrol */
+		/* struct mmsghdr { struct user_msghdr msg_hdr; unsigned int msg_len; } */
+		__u32 len = ret > 0 ? user_u32(a[1] + sizeof(struct user_msghdr)) : 0;
+		BEGIN(nr == 307 ? 5 : 6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, len);
+		push_msg_data(rp, a[1], len);
+		push_socktuple(rp, fd_sock(a[0]), nr == 299);
+		if (nr == 299)
+			push_empty(rp);
+		break;
+	}
+	case 431: /* fsconfig: res, fd, cmd, key, value_bytebuf, value_charbuf, aux */
+		BEGIN(7);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		push_user_str(rp, (void *)a[2]);
+		/* FSCONFIG_SET_BINARY (2) passes bytes; SET_STRING, SET_PATH, SET_PATH_EMPTY a string. */
+		if (a[1] == 2)
+			push_user_bytes(rp, (void *)a[3], a[4], PG_SNAPLEN);
+		else
+			push_empty(rp);
+		if (a[1] == 1 || a[1] == 3 || a[1] == 4)
+			push_user_str(rp, (void *)a[3]);
+		else
+			push_empty(rp);
+		push_u32(rp, a[4]);
+		break;
 	default:
 		return; /* scalar records are emit_scalar's */
 	}

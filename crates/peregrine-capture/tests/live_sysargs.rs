@@ -1033,3 +1033,101 @@ fn sockopt_syscalls() {
     ];
     check_all(&run, &table);
 }
+
+#[test]
+fn mmsg_and_fsconfig_syscalls() {
+    if skip_unless_root("mmsg_and_fsconfig_syscalls") {
+        return;
+    }
+    let run = run_child(
+        &["sendmmsg", "recvmmsg", "fsconfig"],
+        1 << 20,
+        |rep| unsafe {
+            let mut sv = [0i32; 2];
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, sv.as_mut_ptr());
+            rep.report(sv[0] as i64);
+            rep.report(sv[1] as i64);
+            let mut out = [*b"first!", *b"second"];
+            let mut iov: [libc::iovec; 2] = zeroed();
+            let mut msgs: [libc::mmsghdr; 2] = zeroed();
+            for k in 0..2 {
+                iov[k].iov_base = out[k].as_mut_ptr().cast();
+                iov[k].iov_len = 6;
+                msgs[k].msg_hdr.msg_iov = &mut iov[k];
+                msgs[k].msg_hdr.msg_iovlen = 1;
+            }
+            libc::syscall(libc::SYS_sendmmsg, sv[0], msgs.as_mut_ptr(), 2, 0);
+            let mut inb = [[0u8; 16]; 2];
+            let mut iov_in: [libc::iovec; 2] = zeroed();
+            let mut msgs_in: [libc::mmsghdr; 2] = zeroed();
+            for k in 0..2 {
+                iov_in[k].iov_base = inb[k].as_mut_ptr().cast();
+                iov_in[k].iov_len = 16;
+                msgs_in[k].msg_hdr.msg_iov = &mut iov_in[k];
+                msgs_in[k].msg_hdr.msg_iovlen = 1;
+            }
+            libc::syscall(
+                libc::SYS_recvmmsg,
+                sv[1],
+                msgs_in.as_mut_ptr(),
+                2,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut::<libc::timespec>(),
+            );
+            let fs = sys(libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 0));
+            rep.report(fs);
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                1,
+                c"size".as_ptr(),
+                c"1M".as_ptr(),
+                0,
+            );
+            libc::syscall(libc::SYS_fsconfig, fs, 0, c"ro".as_ptr(), 0usize, 0);
+            libc::syscall(libc::SYS_fsconfig, fs, 6, 0usize, 0usize, 0);
+        },
+    );
+    let [s0, s1, fs] = run.reported[..] else {
+        panic!("reports {:?}", run.reported)
+    };
+    assert!(fs >= 0, "fsopen: {fs}");
+    let table: Vec<Expect> = vec![
+        (
+            "sendmmsg",
+            "fd",
+            s0.to_string(),
+            &["res", "size", "data"],
+            "res=2 size=6 data=first!".into(),
+        ),
+        (
+            "recvmmsg",
+            "fd",
+            s1.to_string(),
+            &["res", "size", "data", "msgcontrol"],
+            "res=2 size=6 data=first! msgcontrol=<NA>".into(),
+        ),
+        (
+            "fsconfig",
+            "cmd",
+            "1(FSCONFIG_SET_STRING)".into(),
+            &["res", "fd", "key", "value_bytebuf", "value_charbuf", "aux"],
+            format!("res=0 fd={fs} key=size value_bytebuf=<NA> value_charbuf=1M aux=0"),
+        ),
+        (
+            "fsconfig",
+            "cmd",
+            "0(FSCONFIG_SET_FLAG)".into(),
+            &["res", "key", "value_charbuf"],
+            "res=0 key=ro value_charbuf=<NA>".into(),
+        ),
+        (
+            "fsconfig",
+            "cmd",
+            "6(FSCONFIG_CMD_CREATE)".into(),
+            &["res", "key"],
+            "res=0 key=<NA>".into(),
+        ),
+    ];
+    check_all(&run, &table);
+}

@@ -888,6 +888,21 @@ pub const SOCKOPT_OPTIONS: FlagTable = FlagTable {
     ],
 };
 
+pub const FSCONFIG_CMDS: FlagTable = FlagTable {
+    name: "fsconfig_cmds",
+    is_enum: true,
+    entries: &[
+        ("FSCONFIG_SET_FLAG", 0),
+        ("FSCONFIG_SET_STRING", 1),
+        ("FSCONFIG_SET_BINARY", 2),
+        ("FSCONFIG_SET_PATH", 3),
+        ("FSCONFIG_SET_PATH_EMPTY", 4),
+        ("FSCONFIG_SET_FD", 5),
+        ("FSCONFIG_CMD_CREATE", 6),
+        ("FSCONFIG_CMD_RECONFIGURE", 7),
+    ],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1092,6 +1092,39 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
             name: "getsockopt",
             params: SOCKOPT_PARAMS,
         }),
+        307 => schema!(
+            "sendmmsg",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("data", Bytes),
+                p!("tuple", SockTuple),
+            ]
+        ),
+        299 => schema!(
+            "recvmmsg",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("data", Bytes),
+                p!("tuple", SockTuple),
+                p!("msgcontrol", Bytes),
+            ]
+        ),
+        431 => schema!(
+            "fsconfig",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("cmd", Enum(&flags::FSCONFIG_CMDS, Conv::None)),
+                p!("key", Str),
+                p!("value_bytebuf", Bytes),
+                p!("value_charbuf", Str),
+                p!("aux", Int),
+            ]
+        ),
         n => generic(n),
     }
 }
@@ -1106,7 +1139,7 @@ pub const DEDICATED: &[u16] = &[
     0, 1, 17, 18, 4, 6, 5, 78, 217, 161, 79, 21, 92, 94, 93, 260, 62, 200, 234, 8, 16, 40, 326,
     275, 48, 73, 434, 438, 10, 325, 149, 150, 317, 151, 152, 213, 291, 253, 294, 283, 232, 102,
     104, 107, 108, 118, 120, 97, 160, 302, 425, 426, 427, 9, 11, 12, 51, 52, 35, 202, 64, 66, 65,
-    304, 54, 55,
+    304, 54, 55, 307, 299, 431,
 ];
 
 #[cfg(test)]
