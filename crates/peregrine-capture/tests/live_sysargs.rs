@@ -807,7 +807,8 @@ fn fd_creating_syscalls() {
         let setup = find(&run, "io_uring_setup", "entries", "4");
         let rendered = setup.get("features");
         assert!(
-            rendered.starts_with(&format!("{feats}(IORING_FEAT_SINGLE_MMAP|")),
+            // Falco's names cover the first 11 feature bits; newer ones are dropped.
+            rendered.starts_with(&format!("{}(IORING_FEAT_SINGLE_MMAP|", feats & 0x7ff)),
             "{rendered}"
         );
     }

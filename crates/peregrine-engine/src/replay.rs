@@ -407,19 +407,18 @@ fn inverse(conv: Conv) -> &'static Inverse {
             values: (0..0x4300u64).map(|k| (conv.apply(k), k)).collect(),
         }),
         // `Bits` carries its own map; `to_kernel` reverses it directly.
-        Conv::None | Conv::MountFlags | Conv::Bits(_) | Conv::Values(_) => {
-            NONE.get_or_init(|| Inverse {
+        Conv::None | Conv::MountFlags | Conv::Mask(_) | Conv::Bits(_) | Conv::Values(_) => NONE
+            .get_or_init(|| Inverse {
                 bits: Vec::new(),
                 values: FxHashMap::default(),
-            })
-        }
+            }),
     }
 }
 
 /// A Falco (`PPM_*`) flag value back to the kernel value the record carries.
 fn to_kernel(conv: Conv, v: u64) -> u64 {
     match conv {
-        Conv::None | Conv::MountFlags => v,
+        Conv::None | Conv::MountFlags | Conv::Mask(_) => v,
         Conv::PtraceRequest => inverse(conv).values.get(&v).copied().unwrap_or(v),
         Conv::Bits(map) => map
             .iter()

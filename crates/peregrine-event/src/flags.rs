@@ -75,6 +75,8 @@ pub enum Conv {
     MountFlags,
     /// Bit by bit, `(kernel bit, PPM bit)`; kernel bits without an entry are dropped.
     Bits(&'static [(u64, u32)]),
+    /// The kernel's bits are Falco's, but only these: newer kernel bits have no PPM value.
+    Mask(u64),
     /// An enumeration, `(kernel value, PPM value)`; an unlisted value becomes 0.
     Values(&'static [(u64, u32)]),
 }
@@ -104,6 +106,7 @@ impl Conv {
                 .iter()
                 .filter(|(k, _)| raw & k == *k)
                 .fold(0, |acc, (_, p)| acc | u64::from(*p)),
+            Conv::Mask(m) => raw & m,
             Conv::Values(map) => map
                 .iter()
                 .find(|(k, _)| raw == *k)

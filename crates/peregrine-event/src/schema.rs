@@ -954,10 +954,16 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("entries", Uint),
                 p!("sq_entries", Uint),
                 p!("cq_entries", Uint),
-                p!("flags", Flags(&flags::IO_URING_SETUP_FLAGS, Conv::None)),
+                p!(
+                    "flags",
+                    Flags(&flags::IO_URING_SETUP_FLAGS, Conv::Mask(0x7f))
+                ),
                 p!("sq_thread_cpu", Uint),
                 p!("sq_thread_idle", Uint),
-                p!("features", Flags(&flags::IO_URING_SETUP_FEATS, Conv::None)),
+                p!(
+                    "features",
+                    Flags(&flags::IO_URING_SETUP_FEATS, Conv::Mask(0x7ff))
+                ),
             ]
         ),
         426 => schema!(
