@@ -45,9 +45,33 @@ struct OutMap {
     generic_id: Option<u16>,
 }
 
+/// Syscalls whose PPM event has another name than the syscall (our `evt.type`).
+const PPM_EVENT_NAMES: &[(&str, &str)] = &[
+    ("pread64", "pread"),
+    ("pwrite64", "pwrite"),
+    ("prlimit64", "prlimit"),
+];
+
+/// The PPM event name of a record's event type.
+fn ppm_event_name(name: &str) -> &str {
+    PPM_EVENT_NAMES
+        .iter()
+        .find(|(ours, _)| *ours == name)
+        .map_or(name, |(_, ppm)| ppm)
+}
+
+/// The event type name of a PPM event (the inverse of [`ppm_event_name`]).
+pub(crate) fn event_type_name(ppm: &str) -> &str {
+    PPM_EVENT_NAMES
+        .iter()
+        .find(|(_, p)| *p == ppm)
+        .map_or(ppm, |(ours, _)| ours)
+}
+
 /// The current (not old, not unused) PPM code of an event name: the exit event when there is
 /// one, else the event itself (`procexit` is an enter-coded event).
 fn current_code(name: &str) -> Option<&'static EventInfo> {
+    let name = ppm_event_name(name);
     let current = |e: &&EventInfo| e.name == name && e.flags & (ef::OLD_VERSION | ef::UNUSED) == 0;
     let all = table::all();
     all.iter()
@@ -677,6 +701,16 @@ mod schema_sync {
         "preadv",
         "pwritev",
     ];
+
+    #[test]
+    fn syscalls_named_otherwise_by_falco_use_its_event() {
+        for (ours, ppm, code) in [("pread64", "pread", 113), ("prlimit64", "prlimit", 145)] {
+            let info = current_code(ours).map(|i| (i.name, i.code));
+            assert_eq!(info, Some((ppm, code)), "{ours}");
+            assert_eq!(event_type_name(ppm), ours);
+        }
+        assert_eq!(event_type_name("openat"), "openat");
+    }
 
     fn is_generic(s: &Schema) -> bool {
         s.params.len() == 3 && s.params[1].name == "ID"

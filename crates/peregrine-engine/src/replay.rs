@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::capture_file::event_type_name;
 use peregrine_event::flags::Conv;
 use peregrine_event::raw::{
     Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER, MAX_PARAMS,
@@ -122,7 +123,7 @@ fn map_for(info: &EventInfo) -> Option<CodeMap> {
     let (kind, nr) = if info.name == "procexit" {
         (KIND_PROCEXIT, 0)
     } else {
-        let nr = EventType::from_name(info.name)?.syscall_nr()?;
+        let nr = EventType::from_name(event_type_name(info.name))?.syscall_nr()?;
         (KIND_SYSCALL, u16::try_from(nr).ok()?)
     };
     let schema = schema_for(kind, nr)?;
@@ -181,7 +182,8 @@ impl Converter {
         let syscall_enter = info.is_enter() && info.name != "procexit";
         if syscall_enter {
             let syscall = *self.is_syscall.entry(ev.ppm_type).or_insert_with(|| {
-                EventType::from_name(info.name).is_some_and(|t| t.syscall_nr().is_some())
+                EventType::from_name(event_type_name(info.name))
+                    .is_some_and(|t| t.syscall_nr().is_some())
             });
             if !syscall {
                 self.stats.non_syscall += 1;
