@@ -1112,6 +1112,36 @@ static __always_inline bool fx_begin(struct fix *f, __u32 size, __u16 nr, __u16 
 	return true;
 }
 
+/* A user-space integer read after the call (an out-parameter); 0 if absent or unreadable. */
+#define DEFINE_USER_READ(name, type)                                                           \
+	static __always_inline type name(__u64 uptr)                                           \
+	{                                                                                      \
+		type v = 0;                                                                    \
+		if (uptr && bpf_probe_read_user(&v, sizeof(v), (void *)uptr) < 0) {            \
+			count_read_failure();                                                  \
+			v = 0;                                                                 \
+		}                                                                              \
+		return v;                                                                      \
+	}
+DEFINE_USER_READ(user_u32, __u32)
+DEFINE_USER_READ(user_u64, __u64)
+
+/* Falco's vm_size, vm_rss, vm_swap (KiB) of the calling process, for mmap/munmap/brk. */
+static __always_inline void fx_vm(struct fix *f)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	__u32 size = 0, rss = 0, swap = 0;
+	if (mm) {
+		size = BPF_CORE_READ(mm, total_vm) << 2; /* pages → KiB (4 KiB pages) */
+		rss = (rss_pages(mm, 0) + rss_pages(mm, 1) + rss_pages(mm, 3)) << 2;
+		swap = rss_pages(mm, 2) << 2;
+	}
+	fx_u32(f, size);
+	fx_u32(f, rss);
+	fx_u32(f, swap);
+}
+
 /*
  * Writes the record of `nr` in place if it is a fixed-size one. Returns false, having done
  * nothing, for syscalls with variable-length parameters (emit_syscall's); true otherwise,
@@ -1131,6 +1161,9 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	case 3:  /* close: res, fd */
 	case 81: /* fchdir: res, fd */
 	case 32: /* dup: res, oldfd */
+	case 5:   /* fstat: res, fd */
+	case 78:  /* getdents: res, fd */
+	case 217: /* getdents64: res, fd */
 		FX(2, 16);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
@@ -1224,12 +1257,288 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u32(&f, 0);
 		fx_u32(&f, nr == 289 ? a[3] : 0);
 		break;
+	case 62:  /* kill: res, pid, sig */
+	case 200: /* tkill: res, tid, sig */
+		FX(3, 17);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u8(&f, a[1]);
+		break;
+	case 234: /* tgkill: res, pid, tid, sig */
+		FX(4, 25);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, (int)a[1]);
+		fx_u8(&f, a[2]);
+		break;
+	case 8: /* lseek: res, fd, offset, whence */
+		FX(4, 25);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, a[1]);
+		fx_u8(&f, a[2]);
+		break;
+	case 16: /* ioctl: res, fd, request, argument */
+		FX(4, 32);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, a[1]);
+		fx_u64(&f, a[2]);
+		break;
+	case 40: { /* sendfile: res, offset (after the call), out_fd, in_fd, size */
+		__u64 off = user_u64(a[2]);
+		FX(5, 40);
+		fx_u64(&f, ret);
+		fx_u64(&f, off);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, (int)a[1]);
+		fx_u64(&f, a[3]);
+		break;
+	}
+	case 326: /* copy_file_range: res, fdout, offout, fdin, offin, len (offsets as passed) */
+		FX(6, 48);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[2]);
+		fx_u64(&f, a[3]);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, a[1]);
+		fx_u64(&f, a[4]);
+		break;
+	case 275: /* splice: res, fd_in, fd_out, size, flags */
+		FX(5, 36);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, (int)a[2]);
+		fx_u64(&f, a[4]);
+		fx_u32(&f, a[5]);
+		break;
+	case 48:  /* shutdown: res, fd, how */
+	case 73:  /* flock: res, fd, operation */
+	case 434: /* pidfd_open: fd, pid, flags */
+		FX(3, 20);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u32(&f, a[1]);
+		break;
+	case 438: /* pidfd_getfd: fd, pid_fd, target_fd, flags */
+		FX(4, 28);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u64(&f, (int)a[1]);
+		fx_u32(&f, a[2]);
+		break;
+	case 93: /* fchown: res, fd, uid, gid */
+		FX(4, 24);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u32(&f, a[1]);
+		fx_u32(&f, a[2]);
+		break;
+	case 10:  /* mprotect: res, addr, length, prot */
+	case 325: /* mlock2: res, addr, len, flags */
+		FX(4, 28);
+		fx_u64(&f, ret);
+		fx_u64(&f, a[0]);
+		fx_u64(&f, a[1]);
+		fx_u32(&f, a[2]);
+		break;
+	case 149: /* mlock: res, addr, len */
+	case 150: /* munlock: res, addr, len */
+	case 317: /* seccomp: res, op, flags */
+		FX(3, 24);
+		fx_u64(&f, ret);
+		fx_u64(&f, a[0]);
+		fx_u64(&f, a[1]);
+		break;
+	case 151: /* mlockall: res, flags */
+	case 213: /* epoll_create: res, size */
+	case 291: /* epoll_create1: res, flags */
+	case 294: /* inotify_init1: res, flags */
+		FX(2, 12);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[0]);
+		break;
+	case 152: /* munlockall: res */
+		FX(1, 8);
+		fx_u64(&f, ret);
+		break;
+	case 253: /* inotify_init: res, flags (always 0) */
+		FX(2, 9);
+		fx_u64(&f, ret);
+		fx_u8(&f, 0);
+		break;
+	case 283: /* timerfd_create: res, clockid, flags */
+		FX(3, 10);
+		fx_u64(&f, ret);
+		fx_u8(&f, a[0]);
+		fx_u8(&f, a[1]);
+		break;
+	case 232: /* epoll_wait: res, maxevents */
+		FX(2, 16);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[2]);
+		break;
+	case 102: /* getuid: uid */
+	case 104: /* getgid: gid */
+	case 107: /* geteuid: euid */
+	case 108: /* getegid: egid */
+		FX(1, 4);
+		fx_u32(&f, ret);
+		break;
+	case 118:   /* getresuid: res, ruid, euid, suid (after the call) */
+	case 120: { /* getresgid: res, rgid, egid, sgid */
+		__u32 r = ret == 0 ? user_u32(a[0]) : 0;
+		__u32 e = ret == 0 ? user_u32(a[1]) : 0;
+		__u32 s = ret == 0 ? user_u32(a[2]) : 0;
+		FX(4, 20);
+		fx_u64(&f, ret);
+		fx_u32(&f, r);
+		fx_u32(&f, e);
+		fx_u32(&f, s);
+		break;
+	}
+	case 97:    /* getrlimit: res, cur, max, resource (after the call) */
+	case 160: { /* setrlimit: res, cur, max, resource */
+		/* getrlimit's buffer holds a value only on success. */
+		__u64 lim = nr == 97 && ret != 0 ? 0 : a[1];
+		__u64 cur = user_u64(lim), max = lim ? user_u64(lim + 8) : 0;
+		FX(4, 25);
+		fx_u64(&f, ret);
+		fx_u64(&f, cur);
+		fx_u64(&f, max);
+		fx_u8(&f, a[0]);
+		break;
+	}
+	case 302: { /* prlimit64: res, newcur, newmax, oldcur, oldmax, pid, resource */
+		__u64 old = ret == 0 ? a[3] : 0;
+		__u64 ncur = user_u64(a[2]), nmax = a[2] ? user_u64(a[2] + 8) : 0;
+		__u64 ocur = user_u64(old), omax = old ? user_u64(old + 8) : 0;
+		FX(7, 49);
+		fx_u64(&f, ret);
+		fx_u64(&f, ncur);
+		fx_u64(&f, nmax);
+		fx_u64(&f, ocur);
+		fx_u64(&f, omax);
+		fx_u64(&f, (int)a[0]);
+		fx_u8(&f, a[1]);
+		break;
+	}
+	case 426: /* io_uring_enter: res, fd, to_submit, min_complete, flags, sig */
+		FX(6, 32);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u32(&f, a[1]);
+		fx_u32(&f, a[2]);
+		fx_u32(&f, a[3]);
+		fx_u32(&f, a[4]);
+		break;
+	case 427: /* io_uring_register: res, fd, opcode, arg, nr_args */
+		FX(5, 30);
+		fx_u64(&f, ret);
+		fx_u64(&f, (int)a[0]);
+		fx_u16(&f, a[1]);
+		fx_u64(&f, a[2]);
+		fx_u32(&f, a[3]);
+		break;
+	case 425: { /* io_uring_setup: res, entries, sq_entries, cq_entries, flags,
+		     * sq_thread_cpu, sq_thread_idle, features (struct io_uring_params after the call) */
+		struct io_uring_params p = {};
+		if (a[1] && bpf_probe_read_user(&p, sizeof(p), (void *)a[1]) < 0)
+			count_read_failure();
+		FX(8, 36);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[0]);
+		fx_u32(&f, p.sq_entries);
+		fx_u32(&f, p.cq_entries);
+		fx_u32(&f, p.flags);
+		fx_u32(&f, p.sq_thread_cpu);
+		fx_u32(&f, p.sq_thread_idle);
+		fx_u32(&f, p.features);
+		break;
+	}
+	case 9: /* mmap: res, vm_size, vm_rss, vm_swap, addr, length, prot, flags, fd, offset */
+		FX(10, 60);
+		fx_u64(&f, ret);
+		fx_vm(&f);
+		fx_u64(&f, a[0]);
+		fx_u64(&f, a[1]);
+		fx_u32(&f, a[2]);
+		fx_u32(&f, a[3]);
+		fx_u64(&f, (int)a[4]);
+		fx_u64(&f, a[5]);
+		break;
+	case 11: /* munmap: res, vm_size, vm_rss, vm_swap, addr, length */
+		FX(6, 36);
+		fx_u64(&f, ret);
+		fx_vm(&f);
+		fx_u64(&f, a[0]);
+		fx_u64(&f, a[1]);
+		break;
+	case 12: /* brk: res, vm_size, vm_rss, vm_swap */
+		FX(4, 20);
+		fx_u64(&f, ret);
+		fx_vm(&f);
+		break;
+	case 51: /* getsockname: Falco's event has no parameters */
+	case 52: /* getpeername */
+		FX(0, 0);
+		break;
+	case 35: { /* nanosleep: res, interval (the requested time, ns) */
+		__u64 sec = user_u64(a[0]), nsec = a[0] ? user_u64(a[0] + 8) : 0;
+		FX(2, 16);
+		fx_u64(&f, ret);
+		fx_u64(&f, sec * 1000000000ULL + nsec);
+		break;
+	}
+	case 202: /* futex: res, addr, op, val */
+		FX(4, 26);
+		fx_u64(&f, ret);
+		fx_u64(&f, a[0]);
+		fx_u16(&f, a[1]);
+		fx_u64(&f, a[2]);
+		break;
+	case 64: /* semget: res, key, nsems, semflg */
+		FX(4, 20);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[0]);
+		fx_u32(&f, a[1]);
+		fx_u32(&f, a[2]);
+		break;
+	case 66: /* semctl: res, semid, semnum, cmd, val (SETVAL's argument, else 0) */
+		FX(5, 22);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[0]);
+		fx_u32(&f, a[1]);
+		fx_u16(&f, a[2] & 0xff); /* without IPC_64, which some libcs add */
+		fx_u32(&f, (a[2] & 0xff) == 16 /* SETVAL */ ? a[3] : 0);
+		break;
+	case 65: { /* semop: res, nsops, (sem_num, sem_op, sem_flg) x 2, semid */
+		/* struct sembuf { u16 sem_num; s16 sem_op; s16 sem_flg; }: the first two, as Falco. */
+		__u16 sb[6] = {};
+		__u64 n = a[2] < 2 ? a[2] : 2;
+		if (a[1] && n && bpf_probe_read_user(sb, n * 6, (void *)a[1]) < 0)
+			count_read_failure();
+		FX(9, 28);
+		fx_u64(&f, ret);
+		fx_u32(&f, a[2]);
+		fx_u16(&f, sb[0]);
+		fx_u16(&f, sb[1]);
+		fx_u16(&f, sb[2]);
+		fx_u16(&f, sb[3]);
+		fx_u16(&f, sb[4]);
+		fx_u16(&f, sb[5]);
+		fx_u32(&f, a[0]);
+		break;
+	}
 	/* Syscalls with variable-length parameters: emit_syscall. */
 	case 2: case 257: case 437: case 85: case 84: case 87: case 80: case 83: case 90:
 	case 91: case 258: case 268: case 263: case 82: case 86: case 88: case 264: case 265:
 	case 316: case 266: case 53: case 22: case 293: case 42: case 49: case 43: case 288:
 	case 44: case 45: case 46: case 47: case 157: case 165: case 166: case 175: case 313:
 	case 319: case 19: case 295: case 20: case 296: case 7: case 271:
+	case 0: case 1: case 17: case 18: case 4: case 6: case 161: case 21:
+	case 92: case 94: case 260: case 79: case 304: case 54: case 55:
+	case 307: case 299: case 431:
 		return false;
 	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
 		FX(3, 12);
@@ -1244,12 +1553,54 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	return true;
 }
 
+#define PG_SOL_SOCKET 1
+
+/*
+ * Falco's sockopt value (PT_DYN: a type index, then the value) for SOL_SOCKET options: the
+ * error of SO_ERROR as a negative errno, the old timeouts in ns, SO_COOKIE as u64, any other
+ * 4-byte option as u32. Other options and levels are left empty.
+ */
+static __always_inline void push_sockopt_val(struct rec *r, __u64 level, __u64 optname,
+					     __u64 uptr, __u32 optlen)
+{
+	__u8 *p = &r->b[r->h->len & PG_POS_MASK];
+	if (!uptr || level != PG_SOL_SOCKET) {
+		push_empty(r);
+		return;
+	}
+	switch (optname) {
+	case 4: /* SO_ERROR: PPM_SOCKOPT_IDX_ERRNO */
+		p[0] = 1;
+		*(__s64 *)(p + 1) = -(__s64)(int)user_u32(uptr);
+		push_done(r, 9);
+		return;
+	case 20: /* SO_RCVTIMEO_OLD: PPM_SOCKOPT_IDX_TIMEVAL */
+	case 21: /* SO_SNDTIMEO_OLD */
+		p[0] = 4;
+		*(__u64 *)(p + 1) = user_u64(uptr) * 1000000000ULL + user_u64(uptr + 8) * 1000;
+		push_done(r, 9);
+		return;
+	case 57: /* SO_COOKIE: PPM_SOCKOPT_IDX_UINT64 */
+		p[0] = 3;
+		*(__u64 *)(p + 1) = user_u64(uptr);
+		push_done(r, 9);
+		return;
+	}
+	if (optlen != 4) {
+		push_empty(r);
+		return;
+	}
+	p[0] = 2; /* PPM_SOCKOPT_IDX_UINT32 */
+	*(__u32 *)(p + 1) = user_u32(uptr);
+	push_done(r, 5);
+}
+
 static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 family)
 {
 	struct rec r;
 	struct rec *rp = &r;
 	/* The file an open-family call returned, looked up once for flags, dev and ino. */
-	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85;
+	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85 || nr == 304;
 	struct file *of = opens && ret >= 0 ? fd_file(ret) : NULL;
 
 #define BEGIN(n)                                                                                \
@@ -1301,12 +1652,16 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	case 84: /* rmdir: res, path */
 	case 87: /* unlink: res, path */
 	case 80: /* chdir: res, path */
+	case 4:   /* stat: res, path */
+	case 6:   /* lstat: res, path */
+	case 161: /* chroot: res, path */
 		BEGIN(2);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		break;
 	case 83: /* mkdir: res, path, mode */
 	case 90: /* chmod: res, filename, mode */
+	case 21: /* access: res, name, mode */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
@@ -1354,17 +1709,20 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, (int)a[1]);
 		push_user_str(rp, (void *)a[2]);
 		break;
-	case 53: { /* socketpair: res, fd1, fd2, source, peer */
+	case 53: { /* socketpair: res, fd1, fd2, source, peer, domain, type, proto */
 		int fds[2] = {-1, -1};
 		if (ret == 0)
 			bpf_probe_read_user(fds, sizeof(fds), (void *)a[3]);
-		BEGIN(5);
+		BEGIN(8);
 		push_u64(rp, ret);
 		push_u64(rp, fds[0]);
 		push_u64(rp, fds[1]);
 		struct sock *sk = ret == 0 ? fd_sock(fds[0]) : NULL;
 		push_u64(rp, (__u64)sk);
 		push_u64(rp, sk ? (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer) : 0);
+		push_u32(rp, a[0]);
+		push_u32(rp, a[1]);
+		push_u32(rp, a[2]);
 		break;
 	}
 	case 22:  /* pipe: res, fd1, fd2, ino */
@@ -1538,6 +1896,93 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
+		break;
+	case 0: /* read: res, data, fd, size */
+	case 1: /* write: res, data, fd, size */
+	case 17: /* pread64: res, data, fd, size, pos */
+	case 18: /* pwrite64: res, data, fd, size, pos */
+		BEGIN(nr < 2 ? 4 : 5);
+		push_u64(rp, ret);
+		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[2]);
+		if (nr >= 2)
+			push_u64(rp, a[3]);
+		break;
+	case 92: /* chown: res, path, uid, gid */
+	case 94: /* lchown: res, path, uid, gid */
+		BEGIN(4);
+		push_u64(rp, ret);
+		push_user_str(rp, (void *)a[0]);
+		push_u32(rp, a[1]);
+		push_u32(rp, a[2]);
+		break;
+	case 260: /* fchownat: res, dirfd, pathname, uid, gid, flags */
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_user_str(rp, (void *)a[1]);
+		push_u32(rp, a[2]);
+		push_u32(rp, a[3]);
+		push_u32(rp, a[4]);
+		break;
+	case 79: /* getcwd: res, path (the buffer holds a path only on success) */
+		BEGIN(2);
+		push_u64(rp, ret);
+		push_user_str(rp, ret > 0 ? (void *)a[0] : NULL);
+		break;
+	case 304: /* open_by_handle_at: fd, mountfd, flags, path (of the opened file), dev, ino */
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_open_flags(rp, a[2], of);
+		push_file_path(rp, of);
+		push_open_identity(rp, of);
+		break;
+	case 54:   /* setsockopt: res, fd, level, optname, val, optlen */
+	case 55: { /* getsockopt: the value and its length after the call */
+		bool get = nr == 55;
+		__u32 optlen = !get ? (__u32)a[4] : ret == 0 ? user_u32(a[4]) : 0;
+		BEGIN(6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		/* Falco names SOL_SOCKET options only; another level's option is UNKNOWN (0). */
+		push_u32(rp, a[1] == PG_SOL_SOCKET ? a[2] : 0);
+		push_sockopt_val(rp, a[1], a[2], get && ret != 0 ? 0 : a[3], optlen);
+		push_u32(rp, optlen);
+		break;
+	}
+	case 307:   /* sendmmsg: res, fd, size, data, tuple (of the first message) */
+	case 299: { /* recvmmsg: res, fd, size, data, tuple, msgcontrol */
+		/* struct mmsghdr { struct user_msghdr msg_hdr; unsigned int msg_len; } */
+		__u32 len = ret > 0 ? user_u32(a[1] + sizeof(struct user_msghdr)) : 0;
+		BEGIN(nr == 307 ? 5 : 6);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, len);
+		push_msg_data(rp, a[1], len);
+		push_socktuple(rp, fd_sock(a[0]), nr == 299);
+		if (nr == 299)
+			push_empty(rp);
+		break;
+	}
+	case 431: /* fsconfig: res, fd, cmd, key, value_bytebuf, value_charbuf, aux */
+		BEGIN(7);
+		push_u64(rp, ret);
+		push_u64(rp, (int)a[0]);
+		push_u32(rp, a[1]);
+		push_user_str(rp, (void *)a[2]);
+		/* FSCONFIG_SET_BINARY (2) passes bytes; SET_STRING, SET_PATH, SET_PATH_EMPTY a string. */
+		if (a[1] == 2)
+			push_user_bytes(rp, (void *)a[3], a[4], PG_SNAPLEN);
+		else
+			push_empty(rp);
+		if (a[1] == 1 || a[1] == 3 || a[1] == 4)
+			push_user_str(rp, (void *)a[3]);
+		else
+			push_empty(rp);
+		push_u32(rp, a[4]);
 		break;
 	default:
 		return; /* scalar records are emit_scalar's */

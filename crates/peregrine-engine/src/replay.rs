@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::capture_file::event_type_name;
 use peregrine_event::flags::Conv;
 use peregrine_event::raw::{
     Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER, MAX_PARAMS,
@@ -122,7 +123,7 @@ fn map_for(info: &EventInfo) -> Option<CodeMap> {
     let (kind, nr) = if info.name == "procexit" {
         (KIND_PROCEXIT, 0)
     } else {
-        let nr = EventType::from_name(info.name)?.syscall_nr()?;
+        let nr = EventType::from_name(event_type_name(info.name))?.syscall_nr()?;
         (KIND_SYSCALL, u16::try_from(nr).ok()?)
     };
     let schema = schema_for(kind, nr)?;
@@ -181,7 +182,8 @@ impl Converter {
         let syscall_enter = info.is_enter() && info.name != "procexit";
         if syscall_enter {
             let syscall = *self.is_syscall.entry(ev.ppm_type).or_insert_with(|| {
-                EventType::from_name(info.name).is_some_and(|t| t.syscall_nr().is_some())
+                EventType::from_name(event_type_name(info.name))
+                    .is_some_and(|t| t.syscall_nr().is_some())
             });
             if !syscall {
                 self.stats.non_syscall += 1;
@@ -356,7 +358,7 @@ fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
             out.extend_from_slice(&to_kernel(conv, v).to_le_bytes());
         }
         T::Dyn => {
-            if b.len() != 9 {
+            if b.len() != 9 && b.len() != 5 {
                 return false;
             }
             out.extend_from_slice(b);
@@ -411,18 +413,29 @@ fn inverse(conv: Conv) -> &'static Inverse {
             // Every Falco value, 0 (unknown request) included, to a kernel value giving it.
             values: (0..0x4300u64).map(|k| (conv.apply(k), k)).collect(),
         }),
-        Conv::None | Conv::MountFlags => NONE.get_or_init(|| Inverse {
-            bits: Vec::new(),
-            values: FxHashMap::default(),
-        }),
+        // `Bits` carries its own map; `to_kernel` reverses it directly.
+        Conv::None | Conv::MountFlags | Conv::Mask(_) | Conv::Bits(_) | Conv::Values(_) => NONE
+            .get_or_init(|| Inverse {
+                bits: Vec::new(),
+                values: FxHashMap::default(),
+            }),
     }
 }
 
 /// A Falco (`PPM_*`) flag value back to the kernel value the record carries.
 fn to_kernel(conv: Conv, v: u64) -> u64 {
     match conv {
-        Conv::None | Conv::MountFlags => v,
+        Conv::None | Conv::MountFlags | Conv::Mask(_) => v,
         Conv::PtraceRequest => inverse(conv).values.get(&v).copied().unwrap_or(v),
+        Conv::Bits(map) => map
+            .iter()
+            .filter(|(_, p)| v & u64::from(*p) == u64::from(*p))
+            .fold(0, |k, (kb, _)| k | kb),
+        Conv::Values(map) => map
+            .iter()
+            .find(|(_, p)| v == u64::from(*p))
+            // A value with no name (0): a kernel value outside the map, which converts back to 0.
+            .map_or(0xffff, |(k, _)| *k),
         _ => {
             let mut k = 0;
             if conv == Conv::OpenFlags {
@@ -824,6 +837,21 @@ mod tests {
             &(0..40).chain(0x4200..0x4210).collect::<Vec<_>>(),
         );
         check(Conv::MountFlags, &[0, 1, 0x20]);
+        use peregrine_event::flags;
+        check(
+            Conv::Bits(flags::PROT_BITS),
+            &[0, 3, 5, 0x0100_0007, 0x0200_0001],
+        );
+        check(
+            Conv::Bits(flags::MMAP_BITS),
+            &[0x22, 0x01 | 0x10 | 0x4000, 0x0100 | 0x2000 | 0x8000],
+        );
+        check(Conv::Bits(flags::FCHOWNAT_BITS), &[0, 0x100, 0x1100]);
+        check(Conv::Bits(flags::INOTIFY_INIT1_BITS), &[0o4000, 0o2004000]);
+        check(
+            Conv::Values(flags::SEMCTL_VALUES),
+            &[0, 1, 2, 12, 16, 19, 99],
+        );
     }
 
     #[test]

@@ -269,6 +269,8 @@ fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
         ) => v.to_le_bytes().to_vec(),
         (T::Str | T::Path | T::RelPath(_), Arg::Str(s)) => with_nul(s),
         (T::Bytes, Arg::Bytes(b) | Arg::Str(b)) => b.clone(),
+        // The type index and the value, already laid out (ptrace addr/data, sockopt val).
+        (T::Dyn, Arg::Bytes(b)) if matches!(b.len(), 5 | 9) => b.clone(),
         (T::List, Arg::List(items)) => items.iter().flat_map(|i| with_nul(i)).collect(),
         (T::List, Arg::Str(s)) => with_nul(s),
         (T::SockAddr, Arg::Addr(a)) => match a {

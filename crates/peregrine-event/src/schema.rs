@@ -87,6 +87,26 @@ use ParamType::*;
 
 const OPEN_FLAGS: ParamType = Flags(&flags::FILE_FLAGS, Conv::OpenFlags);
 const CLONE_FLAGS: ParamType = Flags(&flags::CLONE_FLAGS, Conv::CloneFlags);
+/// `PT_SIGTYPE`: a signal number, rendered with its name.
+const SIG: ParamType = Enum(&flags::SIGNALS, Conv::None);
+const PROT: ParamType = Flags(&flags::PROT_FLAGS, Conv::Bits(flags::PROT_BITS));
+const RLIMIT: ParamType = Enum(&flags::RLIMIT_RESOURCES, Conv::None);
+/// getsockopt/setsockopt: `val` is a PT_DYN whose index says the value's type.
+const SOCKOPT_PARAMS: &[ParamInfo] = &[
+    p!("res", Errno),
+    p!("fd", Fd),
+    p!(
+        "level",
+        Enum(
+            &flags::SOCKOPT_LEVELS,
+            Conv::Values(flags::SOCKOPT_LEVEL_VALUES)
+        )
+    ),
+    p!("optname", Enum(&flags::SOCKOPT_OPTIONS, Conv::None)),
+    p!("val", Dyn),
+    p!("optlen", Uint),
+];
+const SEMOP_FLG: ParamType = Flags(&flags::SEMOP_FLAGS, Conv::Bits(flags::SEMOP_BITS));
 
 const EXEC_PARAMS: &[ParamInfo] = &[
     p!("res", Errno),
@@ -362,6 +382,9 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("fd2", Fd),
                 p!("source", Uint),
                 p!("peer", Uint),
+                p!("domain", Enum(&flags::SOCKET_FAMILIES, Conv::None)),
+                p!("type", Uint),
+                p!("proto", Uint),
             ]
         ),
         22 => schema!(
@@ -669,6 +692,503 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
             name: "clone3",
             params: CLONE_PARAMS,
         }),
+        0 => schema!(
+            "read",
+            [
+                p!("res", Errno),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("size", Uint)
+            ]
+        ),
+        1 => schema!(
+            "write",
+            [
+                p!("res", Errno),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("size", Uint)
+            ]
+        ),
+        17 => schema!(
+            "pread64",
+            [
+                p!("res", Errno),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("pos", Uint)
+            ]
+        ),
+        18 => schema!(
+            "pwrite64",
+            [
+                p!("res", Errno),
+                p!("data", Bytes),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("pos", Uint)
+            ]
+        ),
+        4 => schema!("stat", [p!("res", Errno), p!("path", Path)]),
+        6 => schema!("lstat", [p!("res", Errno), p!("path", Path)]),
+        5 => schema!("fstat", [p!("res", Errno), p!("fd", Fd)]),
+        78 => schema!("getdents", [p!("res", Errno), p!("fd", Fd)]),
+        217 => schema!("getdents64", [p!("res", Errno), p!("fd", Fd)]),
+        161 => schema!("chroot", [p!("res", Errno), p!("path", Path)]),
+        79 => schema!("getcwd", [p!("res", Errno), p!("path", Str)]),
+        21 => schema!(
+            "access",
+            [
+                p!("res", Errno),
+                p!("name", Path),
+                p!("mode", Flags(&flags::ACCESS_FLAGS, Conv::None))
+            ]
+        ),
+        92 => schema!(
+            "chown",
+            [
+                p!("res", Errno),
+                p!("path", Path),
+                p!("uid", Uint),
+                p!("gid", Uint)
+            ]
+        ),
+        94 => schema!(
+            "lchown",
+            [
+                p!("res", Errno),
+                p!("path", Path),
+                p!("uid", Uint),
+                p!("gid", Uint)
+            ]
+        ),
+        93 => schema!(
+            "fchown",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("uid", Uint),
+                p!("gid", Uint)
+            ]
+        ),
+        260 => schema!(
+            "fchownat",
+            [
+                p!("res", Errno),
+                p!("dirfd", Fd),
+                p!("pathname", RelPath(1)),
+                p!("uid", Uint),
+                p!("gid", Uint),
+                p!(
+                    "flags",
+                    Flags(&flags::FCHOWNAT_FLAGS, Conv::Bits(flags::FCHOWNAT_BITS))
+                ),
+            ]
+        ),
+        62 => schema!("kill", [p!("res", Errno), p!("pid", Pid), p!("sig", SIG)]),
+        200 => schema!("tkill", [p!("res", Errno), p!("tid", Pid), p!("sig", SIG)]),
+        234 => schema!(
+            "tgkill",
+            [
+                p!("res", Errno),
+                p!("pid", Pid),
+                p!("tid", Pid),
+                p!("sig", SIG)
+            ]
+        ),
+        8 => schema!(
+            "lseek",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("offset", Uint),
+                p!("whence", Enum(&flags::LSEEK_WHENCE, Conv::None)),
+            ]
+        ),
+        16 => schema!(
+            "ioctl",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("request", Uint),
+                p!("argument", Uint)
+            ]
+        ),
+        40 => schema!(
+            "sendfile",
+            [
+                p!("res", Errno),
+                p!("offset", Uint),
+                p!("out_fd", Fd),
+                p!("in_fd", Fd),
+                p!("size", Uint)
+            ]
+        ),
+        326 => schema!(
+            "copy_file_range",
+            [
+                p!("res", Errno),
+                p!("fdout", Fd),
+                p!("offout", Uint),
+                p!("fdin", Fd),
+                p!("offin", Uint),
+                p!("len", Uint),
+            ]
+        ),
+        275 => schema!(
+            "splice",
+            [
+                p!("res", Errno),
+                p!("fd_in", Fd),
+                p!("fd_out", Fd),
+                p!("size", Uint),
+                p!("flags", Flags(&flags::SPLICE_FLAGS, Conv::None)),
+            ]
+        ),
+        48 => schema!(
+            "shutdown",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("how", Enum(&flags::SHUTDOWN_HOW, Conv::None))
+            ]
+        ),
+        73 => schema!(
+            "flock",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("operation", Flags(&flags::FLOCK_FLAGS, Conv::None))
+            ]
+        ),
+        434 => schema!(
+            "pidfd_open",
+            [
+                p!("fd", Fd),
+                p!("pid", Pid),
+                p!(
+                    "flags",
+                    Flags(&flags::PIDFD_OPEN_FLAGS, Conv::Bits(flags::PIDFD_OPEN_BITS))
+                ),
+            ]
+        ),
+        438 => schema!(
+            "pidfd_getfd",
+            [
+                p!("fd", Fd),
+                p!("pid_fd", Fd),
+                p!("target_fd", Fd),
+                p!("flags", Uint)
+            ]
+        ),
+        10 => schema!(
+            "mprotect",
+            [
+                p!("res", Errno),
+                p!("addr", Uint),
+                p!("length", Uint),
+                p!("prot", PROT)
+            ]
+        ),
+        325 => schema!(
+            "mlock2",
+            [
+                p!("res", Errno),
+                p!("addr", Uint),
+                p!("len", Uint),
+                p!("flags", Flags(&flags::MLOCK2_FLAGS, Conv::None)),
+            ]
+        ),
+        149 => schema!(
+            "mlock",
+            [p!("res", Errno), p!("addr", Uint), p!("len", Uint)]
+        ),
+        150 => schema!(
+            "munlock",
+            [p!("res", Errno), p!("addr", Uint), p!("len", Uint)]
+        ),
+        317 => schema!(
+            "seccomp",
+            [p!("res", Errno), p!("op", Uint), p!("flags", Uint)]
+        ),
+        151 => schema!(
+            "mlockall",
+            [
+                p!("res", Errno),
+                p!("flags", Flags(&flags::MLOCKALL_FLAGS, Conv::None))
+            ]
+        ),
+        152 => schema!("munlockall", [p!("res", Errno)]),
+        213 => schema!("epoll_create", [p!("res", Errno), p!("size", Int)]),
+        291 => schema!(
+            "epoll_create1",
+            [
+                p!("res", Errno),
+                p!(
+                    "flags",
+                    Flags(
+                        &flags::EPOLL_CREATE1_FLAGS,
+                        Conv::Bits(flags::EPOLL_CREATE1_BITS)
+                    )
+                ),
+            ]
+        ),
+        253 => schema!("inotify_init", [p!("res", Fd), p!("flags", Uint)]),
+        294 => schema!(
+            "inotify_init1",
+            [
+                p!("res", Fd),
+                p!(
+                    "flags",
+                    Flags(
+                        &flags::INOTIFY_INIT1_FLAGS,
+                        Conv::Bits(flags::INOTIFY_INIT1_BITS)
+                    )
+                ),
+            ]
+        ),
+        283 => schema!(
+            "timerfd_create",
+            [p!("res", Fd), p!("clockid", Uint), p!("flags", Uint)]
+        ),
+        232 => schema!("epoll_wait", [p!("res", Errno), p!("maxevents", Errno)]),
+        102 => schema!("getuid", [p!("uid", Uid)]),
+        104 => schema!("getgid", [p!("gid", Gid)]),
+        107 => schema!("geteuid", [p!("euid", Uid)]),
+        108 => schema!("getegid", [p!("egid", Gid)]),
+        118 => schema!(
+            "getresuid",
+            [
+                p!("res", Errno),
+                p!("ruid", Uid),
+                p!("euid", Uid),
+                p!("suid", Uid)
+            ]
+        ),
+        120 => schema!(
+            "getresgid",
+            [
+                p!("res", Errno),
+                p!("rgid", Gid),
+                p!("egid", Gid),
+                p!("sgid", Gid)
+            ]
+        ),
+        97 => schema!(
+            "getrlimit",
+            [
+                p!("res", Errno),
+                p!("cur", Int),
+                p!("max", Int),
+                p!("resource", RLIMIT)
+            ]
+        ),
+        160 => schema!(
+            "setrlimit",
+            [
+                p!("res", Errno),
+                p!("cur", Int),
+                p!("max", Int),
+                p!("resource", RLIMIT)
+            ]
+        ),
+        302 => schema!(
+            "prlimit64",
+            [
+                p!("res", Errno),
+                p!("newcur", Int),
+                p!("newmax", Int),
+                p!("oldcur", Int),
+                p!("oldmax", Int),
+                p!("pid", Int),
+                p!("resource", RLIMIT),
+            ]
+        ),
+        425 => schema!(
+            "io_uring_setup",
+            [
+                p!("res", Errno),
+                p!("entries", Uint),
+                p!("sq_entries", Uint),
+                p!("cq_entries", Uint),
+                p!(
+                    "flags",
+                    Flags(&flags::IO_URING_SETUP_FLAGS, Conv::Mask(0x7f))
+                ),
+                p!("sq_thread_cpu", Uint),
+                p!("sq_thread_idle", Uint),
+                p!(
+                    "features",
+                    Flags(&flags::IO_URING_SETUP_FEATS, Conv::Mask(0x7ff))
+                ),
+            ]
+        ),
+        426 => schema!(
+            "io_uring_enter",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("to_submit", Uint),
+                p!("min_complete", Uint),
+                p!("flags", Flags(&flags::IO_URING_ENTER_FLAGS, Conv::None)),
+                p!("sig", Uint),
+            ]
+        ),
+        427 => schema!(
+            "io_uring_register",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!(
+                    "opcode",
+                    Enum(&flags::IO_URING_REGISTER_OPCODES, Conv::None)
+                ),
+                p!("arg", Uint),
+                p!("nr_args", Uint),
+            ]
+        ),
+        9 => schema!(
+            "mmap",
+            [
+                p!("res", Uint),
+                p!("vm_size", Uint),
+                p!("vm_rss", Uint),
+                p!("vm_swap", Uint),
+                p!("addr", Uint),
+                p!("length", Uint),
+                p!("prot", PROT),
+                p!(
+                    "flags",
+                    Flags(&flags::MMAP_FLAGS, Conv::Bits(flags::MMAP_BITS))
+                ),
+                p!("fd", Fd),
+                p!("offset", Uint),
+            ]
+        ),
+        11 => schema!(
+            "munmap",
+            [
+                p!("res", Errno),
+                p!("vm_size", Uint),
+                p!("vm_rss", Uint),
+                p!("vm_swap", Uint),
+                p!("addr", Uint),
+                p!("length", Uint),
+            ]
+        ),
+        12 => schema!(
+            "brk",
+            [
+                p!("res", Uint),
+                p!("vm_size", Uint),
+                p!("vm_rss", Uint),
+                p!("vm_swap", Uint)
+            ]
+        ),
+        51 => schema!("getsockname", []),
+        52 => schema!("getpeername", []),
+        35 => schema!("nanosleep", [p!("res", Errno), p!("interval", Uint)]),
+        202 => schema!(
+            "futex",
+            [
+                p!("res", Errno),
+                p!("addr", Uint),
+                p!("op", Flags(&flags::FUTEX_OPERATIONS, Conv::None)),
+                p!("val", Uint),
+            ]
+        ),
+        64 => schema!(
+            "semget",
+            [
+                p!("res", Errno),
+                p!("key", Int),
+                p!("nsems", Int),
+                p!(
+                    "semflg",
+                    Flags(&flags::SEMGET_FLAGS, Conv::Bits(flags::SEMGET_BITS))
+                ),
+            ]
+        ),
+        66 => schema!(
+            "semctl",
+            [
+                p!("res", Errno),
+                p!("semid", Int),
+                p!("semnum", Int),
+                p!(
+                    "cmd",
+                    Flags(&flags::SEMCTL_COMMANDS, Conv::Values(flags::SEMCTL_VALUES))
+                ),
+                p!("val", Int),
+            ]
+        ),
+        65 => schema!(
+            "semop",
+            [
+                p!("res", Errno),
+                p!("nsops", Uint),
+                p!("sem_num_0", Uint),
+                p!("sem_op_0", Int),
+                p!("sem_flg_0", SEMOP_FLG),
+                p!("sem_num_1", Uint),
+                p!("sem_op_1", Int),
+                p!("sem_flg_1", SEMOP_FLG),
+                p!("semid", Int),
+            ]
+        ),
+        304 => schema!(
+            "open_by_handle_at",
+            [
+                p!("fd", Fd),
+                p!("mountfd", Fd),
+                p!("flags", OPEN_FLAGS),
+                p!("path", Path),
+                p!("dev", Uint),
+                p!("ino", Uint),
+            ]
+        ),
+        54 => Some(&Schema {
+            name: "setsockopt",
+            params: SOCKOPT_PARAMS,
+        }),
+        55 => Some(&Schema {
+            name: "getsockopt",
+            params: SOCKOPT_PARAMS,
+        }),
+        307 => schema!(
+            "sendmmsg",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("data", Bytes),
+                p!("tuple", SockTuple),
+            ]
+        ),
+        299 => schema!(
+            "recvmmsg",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("size", Uint),
+                p!("data", Bytes),
+                p!("tuple", SockTuple),
+                p!("msgcontrol", Bytes),
+            ]
+        ),
+        431 => schema!(
+            "fsconfig",
+            [
+                p!("res", Errno),
+                p!("fd", Fd),
+                p!("cmd", Enum(&flags::FSCONFIG_CMDS, Conv::None)),
+                p!("key", Str),
+                p!("value_bytebuf", Bytes),
+                p!("value_charbuf", Str),
+                p!("aux", Int),
+            ]
+        ),
         n => generic(n),
     }
 }
@@ -679,7 +1199,10 @@ pub const DEDICATED: &[u16] = &[
     112, 109, 2, 257, 437, 85, 3, 81, 32, 33, 292, 72, 84, 87, 80, 83, 90, 91, 258, 268, 263, 82,
     86, 88, 264, 265, 316, 266, 41, 53, 22, 293, 42, 49, 50, 43, 288, 44, 45, 46, 47, 101, 105,
     106, 117, 119, 272, 323, 308, 126, 157, 165, 166, 175, 313, 319, 321, 284, 290, 282, 289, 59,
-    322, 56, 57, 58, 435, 19, 295, 20, 296, 7, 271,
+    322, 56, 57, 58, 435, 19, 295, 20, 296, 7, 271, 0, 1, 17, 18, 4, 6, 5, 78, 217, 161, 79, 21,
+    92, 94, 93, 260, 62, 200, 234, 8, 16, 40, 326, 275, 48, 73, 434, 438, 10, 325, 149, 150, 317,
+    151, 152, 213, 291, 253, 294, 283, 232, 102, 104, 107, 108, 118, 120, 97, 160, 302, 425, 426,
+    427, 9, 11, 12, 51, 52, 35, 202, 64, 66, 65, 304, 54, 55, 307, 299, 431,
 ];
 
 #[cfg(test)]

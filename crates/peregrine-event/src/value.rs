@@ -188,8 +188,10 @@ impl<'a> Value<'a> {
             },
             T::Str | T::Path | T::RelPath(_) => Value::Str(strip_nul(bytes)),
             T::Bytes | T::List => Value::Bytes(bytes),
+            // A type index, then a 32- or 64-bit value (the integer types of Falco's
+            // dynamic-parameter tables: ptrace addr/data, sockopt val).
             T::Dyn => {
-                if bytes.len() != 9 {
+                if bytes.len() != 9 && bytes.len() != 5 {
                     return Err(bad());
                 }
                 Value::Dyn {

@@ -36,7 +36,7 @@ keys! {
     ExeInoMtime "exe_ino_mtime", Fdlimit "fdlimit", VmSize "vm_size", VmRss "vm_rss",
     VmSwap "vm_swap", PgftMaj "pgft_maj", PgftMin "pgft_min", Vpgid "vpgid", Vpid "vpid",
     Vtid "vtid", PidnsInitStartTs "pidns_init_start_ts", ReaperTid "reaper_tid", Data "data",
-    Mode "mode",
+    Mode "mode", Level "level", Optname "optname", Val "val",
 }
 
 pub(crate) const NKEYS: usize = NAMES.len();

@@ -662,8 +662,8 @@ impl State {
                     .unwrap_or(0);
                 self.pending_exit = Some((tid, reaper));
             }
-            // open, openat, openat2, creat
-            2 | 257 | 437 | 85 => self.on_open(ev),
+            // open, openat, openat2, creat, open_by_handle_at
+            2 | 257 | 437 | 85 | 304 => self.on_open(ev),
             // close
             3 => {
                 let fd = int(ev, K::Fd);
@@ -749,12 +749,19 @@ impl State {
                     self.add_fd(tid, fd, f);
                 }
             }
-            // eventfd, eventfd2, signalfd, signalfd4, bpf, userfaultfd
-            284 | 290 | 282 | 289 | 321 | 323 => {
+            // eventfd, eventfd2, signalfd, signalfd4, bpf, userfaultfd, epoll_create,
+            // epoll_create1, inotify_init, inotify_init1, timerfd_create, io_uring_setup,
+            // pidfd_open
+            284 | 290 | 282 | 289 | 321 | 323 | 213 | 291 | 253 | 294 | 283 | 425 | 434 => {
                 let kind = match name {
                     "eventfd" | "eventfd2" => FdKind::Event,
                     "signalfd" | "signalfd4" => FdKind::Signalfd,
                     "bpf" => FdKind::Bpf,
+                    "epoll_create" | "epoll_create1" => FdKind::Eventpoll,
+                    "inotify_init" | "inotify_init1" => FdKind::Inotify,
+                    "timerfd_create" => FdKind::Timerfd,
+                    "io_uring_setup" => FdKind::IoUring,
+                    "pidfd_open" => FdKind::Pidfd,
                     _ => FdKind::Userfaultfd,
                 };
                 let res = int(ev, K::Res).or_else(|| int(ev, K::Fd));
@@ -764,6 +771,34 @@ impl State {
                         self.cur.fd = Some(res);
                         self.add_fd(tid, res, Fd::new(kind, ""));
                     }
+                }
+            }
+            // getsockopt(SOL_SOCKET, SO_ERROR), how a non-blocking connect learns its outcome:
+            // a zero error means connected (libsinsp)
+            55 => {
+                let fd = int(ev, K::Fd);
+                self.cur.fd = fd;
+                let so_error = int(ev, K::Level) == Some(1) && int(ev, K::Optname) == Some(4);
+                let err = match ev.param(K::Val) {
+                    Some(Ok(Value::Dyn { index: 1, value })) => Some(value),
+                    _ => None,
+                };
+                if let (true, Some(0), Some(fd), Some(err)) = (so_error, int(ev, K::Res), fd, err) {
+                    if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+                        s.connected = err == 0;
+                    }
+                }
+            }
+            // mmap, munmap, brk: the process's memory counters after the call, as libsinsp
+            9 | 11 | 12 => {
+                let vm = (int(ev, K::VmSize), int(ev, K::VmRss), int(ev, K::VmSwap));
+                if let (Some(p), (Some(size), Some(rss), Some(swap))) = (self.proc_mut(tid), vm) {
+                    p.vm_size = size as u64;
+                    p.vm_rss = rss as u64;
+                    p.vm_swap = swap as u64;
+                }
+                if let Some(fd) = int(ev, K::Fd) {
+                    self.cur.fd = Some(fd);
                 }
             }
             // chdir
@@ -1193,7 +1228,8 @@ impl State {
         let fd = int(ev, K::Fd);
         self.cur.fd = fd;
         let Some(fd) = fd else { return };
-        let raw = match ev.param(K::Name) {
+        // open_by_handle_at names the opened file `path` (the kernel's, absolute).
+        let raw = match ev.param(K::Name).or_else(|| ev.param(K::Path)) {
             Some(Ok(Value::Str(b))) => b,
             _ => &[][..],
         };

@@ -1507,3 +1507,122 @@ fn vector_io_resolves_its_descriptor() {
         ("evt.arg.pos", "7"),
     ]);
 }
+
+/// fds that epoll, inotify, timerfd, io_uring, pidfd_open and open_by_handle_at create get
+/// their type (and the handle's file its path); mmap/munmap/brk update the memory counters.
+#[test]
+fn fd_creating_and_memory_syscalls() {
+    let mut sim = Sim::new();
+    for (name, res_key, fd, fd_type) in [
+        ("epoll_create", "res", 3, "eventpoll"),
+        ("epoll_create1", "res", 4, "eventpoll"),
+        ("inotify_init", "res", 5, "inotify"),
+        ("inotify_init1", "res", 6, "inotify"),
+        ("timerfd_create", "res", 7, "timerfd"),
+        ("io_uring_setup", "res", 8, "io_uring"),
+        ("pidfd_open", "fd", 9, "pidfd"),
+    ] {
+        sim.ev(name, 100, 100, &[(res_key, i(fd))])
+            .check(&[("fd.num", &fd.to_string()), ("fd.type", fd_type)]);
+    }
+    sim.ev("epoll_create1", 100, 100, &[("res", i(-24))])
+        .check(&[("fd.type", "<NA>")]);
+    sim.ev(
+        "open_by_handle_at",
+        100,
+        100,
+        &[
+            ("fd", i(10)),
+            ("mountfd", i(3)),
+            ("flags", u(O_RDONLY.into())),
+            ("path", s("/etc/shadow")),
+        ],
+    )
+    .check(&[("fd.name", "/etc/shadow"), ("fd.type", "file")]);
+    sim.ev("close", 100, 100, &[("res", i(0)), ("fd", i(10))])
+        .check(&[("fd.name", "/etc/shadow"), ("proc.fdopencount", "11")]);
+    sim.ev(
+        "mmap",
+        100,
+        100,
+        &[
+            ("res", u(0x7f00_0000_0000)),
+            ("vm_size", u(20480)),
+            ("vm_rss", u(4096)),
+            ("vm_swap", u(8)),
+            ("fd", i(-1)),
+        ],
+    )
+    .check(&[
+        ("proc.vmsize", "20480"),
+        ("proc.vmrss", "4096"),
+        ("proc.vmswap", "8"),
+    ]);
+    sim.ev(
+        "brk",
+        100,
+        100,
+        &[
+            ("res", u(0x5000)),
+            ("vm_size", u(16384)),
+            ("vm_rss", u(2048)),
+            ("vm_swap", u(0)),
+        ],
+    )
+    .check(&[
+        ("proc.vmsize", "16384"),
+        ("proc.vmrss", "2048"),
+        ("proc.vmswap", "0"),
+    ]);
+}
+
+/// A non-blocking connect (EINPROGRESS) is connected once getsockopt(SO_ERROR) reads 0, and
+/// not when it reads an error.
+#[test]
+fn so_error_completes_a_nonblocking_connect() {
+    let mut sim = Sim::new();
+    // PT_DYN: index 1 (PPM_SOCKOPT_IDX_ERRNO), then the error as a negative errno.
+    let errno_val = |e: i64| {
+        let mut b = vec![1u8];
+        b.extend_from_slice(&(-e).to_le_bytes());
+        Arg::Bytes(b)
+    };
+    for (fd, err, connected) in [(3, 0, "true"), (4, 111, "false")] {
+        let sock = [
+            ("fd", i(fd)),
+            ("domain", u(2)),
+            ("type", u(1)),
+            ("proto", u(0)),
+        ];
+        sim.ev("socket", 100, 100, &sock);
+        let tuple = TupleArg::Inet(v4([10, 0, 0, 5], 40000 + fd as u16), v4([10, 0, 0, 9], 80));
+        sim.ev(
+            "connect",
+            100,
+            100,
+            &[
+                ("res", i(-115)),
+                ("fd", i(fd)),
+                ("tuple", Arg::Tuple(tuple)),
+            ],
+        )
+        .check(&[("fd.connected", "false")]);
+        sim.ev(
+            "getsockopt",
+            100,
+            100,
+            &[
+                ("res", i(0)),
+                ("fd", i(fd)),
+                ("level", u(1)),
+                ("optname", u(4)),
+                ("val", errno_val(err)),
+                ("optlen", u(4)),
+            ],
+        )
+        .check(&[
+            ("fd.connected", connected),
+            ("evt.arg.optname", "4(SO_ERROR)"),
+        ]);
+    }
+}
