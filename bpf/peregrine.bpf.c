@@ -107,6 +107,40 @@ struct {
 } pg_scratch SEC(".maps");
 
 /*
+ * One batch per CPU (see PG_BATCH_MAX): a plain array indexed by CPU because timers cannot live
+ * in per-CPU maps; user space sets max_entries to the number of possible CPUs. The data area is
+ * three times the batch limit so that an offset masked to PG_BATCH_MAX - 1 plus a length
+ * masked to 2 * PG_BATCH_MAX - 1 provably fits (the verifier's view; at run time a batch never
+ * exceeds PG_BATCH_MAX).
+ *
+ * Who touches a CPU's batch: the record writers running on that CPU (BPF programs on syscall
+ * and sched tracepoints run with preemption disabled, so they never interleave with each
+ * other) and the CPU-pinned timer callback, which runs in softirq context and can interrupt a
+ * writer. `busy` is set around every writer's access; the timer leaves a busy batch alone and
+ * re-arms. A writer that finds the batch busy (only possible if a writer could ever be
+ * interrupted by another one) writes its record to the ring directly.
+ */
+struct pg_batch {
+	struct bpf_timer timer;
+	__u64 first_ts; /* timestamp of the oldest record in the batch */
+	__u32 len;      /* bytes used, a multiple of 8 */
+	__u32 nrec;     /* records in the batch */
+	__u32 fam[8];   /* records per family, so that a lost batch is counted by family */
+	__u8 busy;
+	__u8 armed;       /* the timer is pending */
+	__u8 timer_ready; /* bpf_timer_init done */
+	__u8 pad[5];
+	__u8 data[3 * PG_BATCH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct pg_batch);
+} pg_batch SEC(".maps");
+
+/*
  * A record being assembled. The write cursor and parameter index live in the scratch header
  * (h->len, h->reserved), i.e. in map memory, on purpose: the verifier does not track values
  * loaded from maps, so records whose variable-length parameters took different sizes converge
@@ -611,6 +645,133 @@ static __always_inline void count_ring_full(struct pg_counters *c, __u8 family)
 		c->drops_family[family]++;
 }
 
+/* ---- per-CPU batches (struct pg_batch) ---- */
+
+#define PG_CLOCK_MONOTONIC 1
+/* Orders the `busy` flag against the batch accesses it guards (same CPU: compiler only). */
+#define pg_barrier() asm volatile("" ::: "memory")
+
+static __always_inline struct pg_batch *this_batch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&pg_batch, &cpu);
+}
+
+/* Sends the batch as one ring entry, or counts each of its records as lost; empties it. */
+static __always_inline void batch_ship(struct pg_batch *b, struct pg_counters *c)
+{
+	__u32 len = b->len;
+	__u32 n = b->nrec;
+	if (n == 0)
+		return;
+	bool ok = len > 0 && len <= PG_BATCH_MAX;
+	/* Hide the check from clang so that the mask (the verifier's bound) stays. */
+	asm volatile("" : "+r"(len));
+	if (ok && bpf_ringbuf_output(&pg_events, b->data, len & (2 * PG_BATCH_MAX - 1),
+				     wakeup_flags(c)) == 0) {
+		c->events += n;
+	} else {
+		c->drops_ring_full += n;
+		for (int i = 0; i < PG_FAMILY_MAX; i++)
+			c->drops_family[i] += b->fam[i];
+	}
+	c->batched -= n;
+	b->len = 0;
+	b->nrec = 0;
+	__builtin_memset(b->fam, 0, sizeof(b->fam));
+}
+
+static int batch_timer(void *map, __u32 *key, struct pg_batch *b)
+{
+	struct pg_counters *c = counters();
+	if (!c)
+		return 0;
+	if (b->busy) {
+		/* It interrupted a writer on this CPU: look again shortly. */
+		bpf_timer_start(&b->timer, PG_BATCH_AGE_NS / 8, BPF_F_TIMER_CPU_PIN);
+		return 0;
+	}
+	b->armed = 0;
+	batch_ship(b, c);
+	return 0;
+}
+
+/* Starts the timer that ships this CPU's batch PG_BATCH_AGE_NS from now, on this CPU. */
+static __always_inline void batch_arm(struct pg_batch *b)
+{
+	if (!b->timer_ready) {
+		/* -EBUSY (already initialised) is fine: only the callback must be set. */
+		bpf_timer_init(&b->timer, &pg_batch, PG_CLOCK_MONOTONIC);
+		if (bpf_timer_set_callback(&b->timer, batch_timer) != 0)
+			return;
+		b->timer_ready = 1;
+	}
+	if (bpf_timer_start(&b->timer, PG_BATCH_AGE_NS, BPF_F_TIMER_CPU_PIN) == 0)
+		b->armed = 1;
+}
+
+/*
+ * This CPU's batch, marked busy, with room for a record of `size` bytes at b->len (the batch is
+ * shipped first if the record would not fit); NULL if batching is off (pg_config.batch_bytes
+ * 0), the record is larger than a batch, or the batch is busy.
+ */
+static __always_inline struct pg_batch *batch_open(__u32 size, struct pg_counters *c)
+{
+	__u32 zero = 0;
+	struct pg_config *cfg = bpf_map_lookup_elem(&pg_config, &zero);
+	__u32 limit = cfg ? cfg->batch_bytes : 0;
+	__u32 asize = (size + 7) & ~7U;
+	if (limit > PG_BATCH_MAX)
+		limit = PG_BATCH_MAX;
+	if (asize > limit)
+		return NULL;
+	struct pg_batch *b = this_batch();
+	if (!b || b->busy)
+		return NULL;
+	b->busy = 1;
+	pg_barrier();
+	if (b->len + asize > limit)
+		batch_ship(b, c);
+	return b;
+}
+
+/* Where batch_open's record goes: the offset is < PG_BATCH_MAX - size by construction. */
+static __always_inline __u8 *batch_cursor(struct pg_batch *b)
+{
+	return b->data + (b->len & (PG_BATCH_MAX - 1));
+}
+
+/* The record of `size` bytes at batch_cursor() is complete: account for it, release the batch. */
+static __always_inline void batch_commit(struct pg_batch *b, __u32 size, __u8 family, __u64 ts,
+					 struct pg_counters *c)
+{
+	if (b->nrec == 0)
+		b->first_ts = ts;
+	b->len += (size + 7) & ~7U;
+	b->nrec++;
+	b->fam[family & 7]++;
+	c->batched++;
+	if (ts - b->first_ts >= PG_BATCH_AGE_NS)
+		batch_ship(b, c);
+	else if (!b->armed)
+		batch_arm(b);
+	pg_barrier();
+	b->busy = 0;
+}
+
+/* Ships this CPU's batch now if it is not busy: a record about to bypass it keeps its order. */
+static __always_inline void batch_flush(struct pg_counters *c)
+{
+	struct pg_batch *b = this_batch();
+	if (!b || b->busy || b->nrec == 0)
+		return;
+	b->busy = 1;
+	pg_barrier();
+	batch_ship(b, c);
+	pg_barrier();
+	b->busy = 0;
+}
+
 static __always_inline void rec_submit(struct rec *r)
 {
 	struct pg_counters *c = counters();
@@ -624,6 +785,22 @@ static __always_inline void rec_submit(struct rec *r)
 	}
 	h->len = len;
 	h->reserved = 0;
+	struct pg_batch *b = batch_open(len, c);
+	if (b) {
+		/* batch_open guarantees len <= PG_BATCH_MAX; the mask, hidden from clang so that it
+		 * stays, bounds it for the verifier. */
+		__u32 n = len;
+		asm volatile("" : "+r"(n));
+		if (bpf_probe_read_kernel(batch_cursor(b), n & (2 * PG_BATCH_MAX - 1), r->b) == 0) {
+			batch_commit(b, len, r->family, h->ts_boot_ns, c);
+			return;
+		}
+		pg_barrier();
+		b->busy = 0;
+		count_ring_full(c, r->family);
+		return;
+	}
+	batch_flush(c);
 	if (bpf_ringbuf_output(&pg_events, r->b, len, wakeup_flags(c)) == 0)
 		c->events++;
 	else
@@ -983,6 +1160,9 @@ static __always_inline void push_open_mode(struct rec *r, __u64 flags, __u64 mod
  */
 struct fix {
 	__u8 *b;
+	struct pg_batch *batch; /* the batch holding the record, NULL if reserved in the ring */
+	__u64 ts;
+	__u32 size;
 	__u32 len;
 	__u32 i;
 };
@@ -1010,15 +1190,20 @@ static __always_inline void fx_dyn_u64(struct fix *f, __u64 v)
 	f->i++;
 }
 
-/* Reserves `size` bytes (a constant of the caller's case) and writes the header. */
+/*
+ * Makes room for `size` bytes (a constant of the caller's case) and writes the header: in this
+ * CPU's batch, or reserved in the ring when batching is off.
+ */
 static __always_inline bool fx_begin(struct fix *f, __u32 size, __u16 nr, __u16 nparams,
-				     __u64 pid_tgid)
+				     __u64 pid_tgid, struct pg_counters *c)
 {
-	f->b = bpf_ringbuf_reserve(&pg_events, size, 0);
+	f->ts = bpf_ktime_get_boot_ns();
+	f->batch = batch_open(size, c);
+	f->b = f->batch ? batch_cursor(f->batch) : bpf_ringbuf_reserve(&pg_events, size, 0);
 	if (!f->b)
 		return false;
 	struct pg_record_hdr *h = (struct pg_record_hdr *)f->b;
-	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->ts_boot_ns = f->ts;
 	h->tid = (__u32)pid_tgid;
 	h->pid = pid_tgid >> 32;
 	h->len = size;
@@ -1028,9 +1213,21 @@ static __always_inline bool fx_begin(struct fix *f, __u32 size, __u16 nr, __u16 
 	h->cpu = bpf_get_smp_processor_id();
 	h->version = PG_RECORD_VERSION;
 	h->reserved = 0;
+	f->size = size;
 	f->len = PG_HDR_SIZE + 2 * nparams;
 	f->i = 0;
 	return true;
+}
+
+/* The record fx_begin started is written: commit it to its batch or submit it to the ring. */
+static __always_inline void fx_end(struct fix *f, __u8 family, struct pg_counters *c)
+{
+	if (f->batch) {
+		batch_commit(f->batch, f->size, family, f->ts, c);
+		return;
+	}
+	bpf_ringbuf_submit(f->b, wakeup_flags(c));
+	c->events++;
 }
 
 /*
@@ -1044,7 +1241,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	struct fix f;
 /* A record of `np` parameters whose values take `vbytes` bytes. */
 #define FX(np, vbytes)                                                                          \
-	if (!fx_begin(&f, PG_HDR_SIZE + 2 * (np) + (vbytes), nr, np, pid_tgid)) {             \
+	if (!fx_begin(&f, PG_HDR_SIZE + 2 * (np) + (vbytes), nr, np, pid_tgid, c)) {          \
 		count_ring_full(c, family);                                                    \
 		return true;                                                                   \
 	}
@@ -1160,8 +1357,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		break;
 	}
 #undef FX
-	bpf_ringbuf_submit(f.b, wakeup_flags(c));
-	c->events++;
+	fx_end(&f, family, c);
 	return true;
 }
 

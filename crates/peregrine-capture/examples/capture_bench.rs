@@ -14,6 +14,9 @@
 //!
 //! and the sustained rate: the captured run's delivered events per second with the drop count.
 //!
+//! `capture_bench ITERS WORKLOAD MODE` runs that one mode once (a workload for `perf record`),
+//! or three times with the kernel's statistics on when `PG_BENCH_STATS` is set (A/B variants).
+//!
 //! A second pass per workload runs each hooked mode once with the kernel's BPF run-time
 //! statistics on (`BPF_ENABLE_STATS`) and reports the program's own ns per run (tail calls
 //! included; the stats' clock reads too), free of scheduling noise; and the consumer's cost
@@ -255,6 +258,28 @@ fn main() {
         ];
         // Rounds interleave the modes so that drifting background load hits them alike; the
         // best (least disturbed) run of each mode is reported.
+        // An optional third argument runs one mode once, nothing else: a workload to profile
+        // (`perf record -a` while it runs).
+        if let Some(m) = std::env::args().nth(3) {
+            let Some((_, mode)) = modes.iter().find(|(name, _)| *name == m) else {
+                eprintln!("unknown mode {m}");
+                std::process::exit(2);
+            };
+            // With PG_BENCH_STATS set, the kernel's run-time statistics are on (best of three).
+            let _stats = std::env::var_os("PG_BENCH_STATS").map(|_| enable_run_stats());
+            let runs = if _stats.is_some() { 3 } else { 1 };
+            for _ in 0..runs {
+                let o = run(work, iters, *mode, ring);
+                println!(
+                    "{label} {m}: {:.1} ns/iter, kernel {} ns/run, {} delivered, {} drops",
+                    o.ns_per_iter,
+                    opt(o.kernel_ns),
+                    o.delivered,
+                    o.drops
+                );
+            }
+            continue;
+        }
         let mut best: Vec<Option<Outcome>> = modes.iter().map(|_| None).collect();
         for _ in 0..5 {
             for (i, (_, mode)) in modes.iter().enumerate() {

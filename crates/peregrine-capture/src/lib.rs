@@ -11,10 +11,13 @@
 //! load/attach/maps only and drain the ring ourselves (the `ring` module) to hand records out without
 //! copies.
 //!
-//! Data path: the kernel writes one record per syscall at exit, with `BPF_RB_NO_WAKEUP`;
-//! [`Capture::poll`] sleeps until the ring is half full or a short timeout passes, then drains
-//! everything. So there is no wakeup per event, and latency is bounded by the timeout
-//! (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
+//! Data path: the kernel writes one record per syscall at exit into a per-CPU batch, and ships
+//! a batch to the ring as one entry (one reservation, one copy of hot cache lines) when it is
+//! full, when its oldest record is 1 ms old, or from a CPU-pinned timer 1 ms after its first
+//! record; entries are submitted with `BPF_RB_NO_WAKEUP`. [`Capture::poll`] sleeps until the
+//! ring is half full or a short timeout passes, then drains everything and splits entries back
+//! into records. So there is no wakeup per event, and latency is bounded by the batch age
+//! (≈ 1 ms plus timer latency) plus the caller's timeout (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
 //! uncaptured syscalls cost one hook and an array lookup. Arguments are read at exit from the
 //! saved user registers; [`Capture::set_stash_at_enter`] switches chosen syscalls to an
 //! enter-time stash (and attaches the second hook only while some syscall uses it).
@@ -280,6 +283,8 @@ impl Capture {
                 0
             },
             only_tgid: config.only_tgid.unwrap_or(0),
+            batch_bytes: default_batch_bytes(size),
+            reserved: 0,
         };
         let ring = {
             let events = find_map(&obj, "pg_events")?;
@@ -347,8 +352,19 @@ impl Capture {
         let mut val = Vec::with_capacity(size_of::<layout::pg_config>());
         val.extend_from_slice(&cfg.self_tgid.to_ne_bytes());
         val.extend_from_slice(&cfg.only_tgid.to_ne_bytes());
+        val.extend_from_slice(&cfg.batch_bytes.to_ne_bytes());
+        val.extend_from_slice(&cfg.reserved.to_ne_bytes());
         map.update(&0u32.to_ne_bytes(), &val, MapFlags::ANY)
             .map_err(map_err("update", "pg_config"))
+    }
+
+    /// Sets how many bytes of records a CPU collects before shipping them to the ring as one
+    /// entry (capped at the kernel's batch size, 4 KiB); 0 sends every record on its own (the
+    /// unbatched path, for comparisons). The default is an eighth of the ring, at most 4 KiB,
+    /// so that a small ring still holds several batches.
+    pub fn set_batch_bytes(&mut self, bytes: u32) -> Result<(), CaptureError> {
+        self.kcfg.batch_bytes = bytes.min(layout::PG_BATCH_MAX);
+        self.write_config()
     }
 
     /// Restricts capture to one thread group (`None` = all), keeping the agent excluded.
@@ -411,12 +427,16 @@ impl Capture {
     pub fn drain(&mut self, mut f: impl FnMut(&Event<'_>)) -> usize {
         let offset = self.boot_to_epoch_ns;
         let (mut ok, mut bad) = (0u64, 0u64);
-        self.ring.drain(|rec| match Event::decode(rec, offset) {
-            Ok(ev) => {
-                ok += 1;
-                f(&ev)
+        self.ring.drain(|entry| {
+            for rec in records(entry) {
+                match Event::decode(rec, offset) {
+                    Ok(ev) => {
+                        ok += 1;
+                        f(&ev)
+                    }
+                    Err(_) => bad += 1,
+                }
             }
-            Err(_) => bad += 1,
         });
         self.delivered += ok;
         self.malformed += bad;
@@ -427,10 +447,15 @@ impl Capture {
     /// tests that want to see malformed records).
     pub fn drain_raw(&mut self, mut f: impl FnMut(&[u8], Option<&RecordError>)) -> usize {
         let offset = self.boot_to_epoch_ns;
-        self.ring.drain(|rec| {
-            let err = Event::decode(rec, offset).err();
-            f(rec, err.as_ref())
-        })
+        let mut n = 0;
+        self.ring.drain(|entry| {
+            for rec in records(entry) {
+                let err = Event::decode(rec, offset).err();
+                f(rec, err.as_ref());
+                n += 1;
+            }
+        });
+        n
     }
 
     /// Waits up to `timeout` for the kernel to signal a half-full ring, then drains. This is
@@ -442,6 +467,48 @@ impl Capture {
     ) -> Result<usize, CaptureError> {
         self.ring.wait(timeout).map_err(CaptureError::Poll)?;
         Ok(self.drain(f))
+    }
+
+    /// Records the kernel holds in per-CPU batches, not yet in the ring nor counted as lost
+    /// (summed over CPUs). Each is shipped within about [`BATCH_AGE`] (by its CPU's timer), so
+    /// a caller that wants everything up to now polls until this is 0 and then drains once.
+    pub fn batched(&self) -> Result<u64, CaptureError> {
+        let map = find_map(&self.obj, "pg_counters")?;
+        let per_cpu = map
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("lookup", "pg_counters"))?
+            .unwrap_or_default();
+        let off = std::mem::offset_of!(layout::pg_counters, batched);
+        // Per-CPU values can go "negative" if a timer ever ran on another CPU; the sum cannot.
+        Ok(per_cpu.iter().fold(0u64, |sum, v| {
+            let word = v
+                .get(off..off + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_ne_bytes);
+            sum.wrapping_add(word)
+        }))
+    }
+
+    /// Drains until the kernel holds no batched record and the ring is empty, or `timeout`
+    /// passes; returns the number of events handed to `f`. For tests and benchmarks that
+    /// need every record of a finished workload.
+    pub fn drain_all(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Event<'_>),
+    ) -> Result<usize, CaptureError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut n = 0;
+        loop {
+            let settled = self.batched()? == 0;
+            n += self.drain(&mut f);
+            if (settled && !self.ring.pending()) || std::time::Instant::now() >= deadline {
+                return Ok(n);
+            }
+            self.ring
+                .wait(Duration::from_millis(2))
+                .map_err(CaptureError::Poll)?;
+        }
     }
 
     /// Current counters, kernel ones summed over CPUs.
@@ -488,6 +555,43 @@ impl Capture {
     }
 }
 
+/// How long a record may wait in its CPU's batch before the batch is shipped to the ring
+/// (the kernel's `PG_BATCH_AGE_NS`; the timer adds its own latency on a busy CPU).
+pub const BATCH_AGE: Duration = Duration::from_nanos(layout::PG_BATCH_AGE_NS as u64);
+
+/// An eighth of the ring, at most the kernel's batch size: a small ring still holds several
+/// batches, so one being shipped does not find the ring full because of another.
+fn default_batch_bytes(ring_bytes: u32) -> u32 {
+    (ring_bytes / 8).min(layout::PG_BATCH_MAX)
+}
+
+/// The records of one ring entry (a batch): each starts at the previous one's length rounded up
+/// to 8. A length that does not fit ends the walk with the rest handed out as one record, so
+/// that the decoder reports it as malformed instead of it vanishing.
+fn records(entry: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let off_len = std::mem::offset_of!(layout::pg_record_hdr, len);
+    let mut rest = entry;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = rest
+            .get(off_len..off_len + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes) as usize;
+        if len < size_of::<layout::pg_record_hdr>() || len > rest.len() {
+            // Malformed: hand the remainder to the decoder once and stop.
+            let rec = rest;
+            rest = &[];
+            return Some(rec);
+        }
+        let (rec, tail) = rest.split_at(len);
+        // The padding to the next record; the last record of an entry may have none.
+        rest = tail.get(len.next_multiple_of(8) - len..).unwrap_or(&[]);
+        Some(rec)
+    })
+}
+
 /// Opens the embedded object, sizes the ring and the per-CPU scratch, and loads (verifies)
 /// every program.
 fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
@@ -498,7 +602,7 @@ fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
     for mut m in open.maps_mut() {
         let r = match m.name().to_str() {
             Some("pg_events") => m.set_max_entries(ring_bytes),
-            Some("pg_scratch") => m.set_max_entries(cpus.max(1)),
+            Some("pg_scratch") | Some("pg_batch") => m.set_max_entries(cpus.max(1)),
             _ => Ok(()),
         };
         r.map_err(CaptureError::Open)?;
