@@ -5,11 +5,15 @@
  * Design in one paragraph: sys_exit decides (interest map, self/target filter) and writes ONE
  * record per syscall with the result and the arguments, read from the saved user registers
  * (or, for syscalls user space opts in, from a per-thread stash filled at sys_enter — the
- * enter hook is attached only then). A record of fixed-size parameters is reserved in the ring
- * and written in place by the dispatcher itself; one with strings or buffers is assembled in a
- * per-CPU scratch area by a tail-called writer and copied into the ring. Either way it is
- * submitted with BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is forced
- * only when the ring is half full). Successful execs are emitted from
+ * enter hook is attached only then). Records go into a per-CPU batch (struct pg_batch) that is
+ * shipped to the ring as one entry when full, when its oldest record is PG_BATCH_AGE_NS old,
+ * or by a CPU-pinned timer: one ring reservation and one copy of L1-hot lines per batch
+ * instead of a reservation (irq-saving spinlock) and fresh cross-CPU cache lines per record,
+ * which measured ≈ 35–40 % of a captured getppid's program time. A record of fixed-size
+ * parameters is written in place in the batch by the dispatcher itself; one with strings or
+ * buffers is assembled in a per-CPU scratch area by a tail-called writer and copied into the
+ * batch. Entries are submitted with BPF_RB_NO_WAKEUP (user space drains on a short timer; a
+ * wakeup is forced only when the ring is half full). Successful execs are emitted from
  * sched_process_exec, where the binprm (the file actually executed, its name as resolved by
  * the kernel) is still available; failed ones from sys_exit; procexit from sched_process_exit.
  * Parameters use Falco's scap encodings; flag values are the raw kernel ones and are mapped to
