@@ -709,6 +709,65 @@ pub fn have_bpf_privileges() -> bool {
 mod tests {
     use super::*;
 
+    /// A record of `len` bytes (header included) whose bytes after the header are `fill`.
+    fn rec(len: usize, fill: u8) -> Vec<u8> {
+        let mut r = vec![fill; len];
+        let off = std::mem::offset_of!(layout::pg_record_hdr, len);
+        r[off..off + 4].copy_from_slice(&(len as u32).to_le_bytes());
+        r
+    }
+
+    /// A batch entry: the records, each padded to 8 bytes except (when `pad_last` is false)
+    /// the last, as a single unbatched record comes out of the ring.
+    fn entry(recs: &[Vec<u8>], pad_last: bool) -> Vec<u8> {
+        let mut e = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            e.extend_from_slice(r);
+            if pad_last || i + 1 < recs.len() {
+                e.resize(e.len().next_multiple_of(8), 0xee);
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn batch_entries_split_into_their_records() {
+        let a = rec(50, 1); // padded by 6
+        let b = rec(64, 2); // already aligned
+        let c = rec(37, 3);
+        for (recs, pad_last) in [
+            (vec![a.clone()], false),
+            (vec![a.clone()], true),
+            (vec![a.clone(), b.clone(), c.clone()], true),
+            (vec![c.clone(), a.clone(), b.clone()], false),
+            (vec![c.clone(), c.clone()], false),
+        ] {
+            let e = entry(&recs, pad_last);
+            let got: Vec<&[u8]> = records(&e).collect();
+            let want: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+            assert_eq!(got, want, "pad_last={pad_last}");
+        }
+    }
+
+    #[test]
+    fn a_bad_length_hands_the_rest_to_the_decoder_once() {
+        let a = rec(40, 1);
+        for bad_len in [0u32, 31, 1000] {
+            let mut bad = rec(40, 2);
+            let off = std::mem::offset_of!(layout::pg_record_hdr, len);
+            bad[off..off + 4].copy_from_slice(&bad_len.to_le_bytes());
+            let e = entry(&[a.clone(), bad.clone(), a.clone()], true);
+            let got: Vec<&[u8]> = records(&e).collect();
+            assert_eq!(got.len(), 2, "len {bad_len}");
+            assert_eq!(got[0], &a[..]);
+            assert_eq!(got[1], &e[40..], "len {bad_len}");
+            assert!(Event::decode(got[1], 0).is_err(), "len {bad_len}");
+        }
+        // A truncated header alone.
+        assert_eq!(records(&[7u8; 5]).collect::<Vec<_>>(), vec![&[7u8; 5][..]]);
+        assert_eq!(records(&[]).count(), 0);
+    }
+
     #[test]
     fn families() {
         for (name, fam) in [
