@@ -25,10 +25,15 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(npro
 if command -v perf >/dev/null 2>&1; then
 	# "usecs/op" of the kernel's getppid loop, as ns.
 	perf bench syscall basic 2>/dev/null |
-		awk '/usecs\/op/ { printf "perf bench syscall basic: %.1f ns/op (getppid, no hooks)\n", $1 * 1000 }' ||
+		awk '/usecs\/op/ { printf "perf bench syscall basic: %.1f ns/op (getppid, wall-clock)\n", $1 * 1000 }' ||
 		echo "perf bench syscall basic: unavailable"
 else
 	echo "perf bench syscall basic: perf not installed"
+fi
+# Other sessions' BPF tracing programs (e.g. a running agent or test) tax every syscall,
+# baseline included: a non-zero count makes this run's absolute numbers suspect.
+if command -v bpftool >/dev/null 2>&1; then
+	echo "BPF tracing programs loaded before the run: $(bpftool prog show 2>/dev/null | grep -c ' tracing ' || true)"
 fi
 "$CARGO_TARGET_DIR/release/examples/capture_bench" "${1:-2000000}" ${2:+"$2"}
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
