@@ -473,20 +473,21 @@ impl Capture {
     /// (summed over CPUs). Each is shipped within about [`BATCH_AGE`] (by its CPU's timer), so
     /// a caller that wants everything up to now polls until this is 0 and then drains once.
     pub fn batched(&self) -> Result<u64, CaptureError> {
-        let map = find_map(&self.obj, "pg_counters")?;
-        let per_cpu = map
-            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_err("lookup", "pg_counters"))?
-            .unwrap_or_default();
         let off = std::mem::offset_of!(layout::pg_counters, batched);
         // Per-CPU values can go "negative" if a timer ever ran on another CPU; the sum cannot.
-        Ok(per_cpu.iter().fold(0u64, |sum, v| {
-            let word = v
-                .get(off..off + 8)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_ne_bytes);
-            sum.wrapping_add(word)
-        }))
+        Ok(self
+            .kernel_counters()?
+            .iter()
+            .fold(0u64, |sum, v| sum.wrapping_add(u64_at(v, off))))
+    }
+
+    /// The raw `pg_counters` value of each CPU.
+    fn kernel_counters(&self) -> Result<Vec<Vec<u8>>, CaptureError> {
+        let map = find_map(&self.obj, "pg_counters")?;
+        Ok(map
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("lookup", "pg_counters"))?
+            .unwrap_or_default())
     }
 
     /// Drains until the kernel holds no batched record and the ring is empty, or `timeout`
@@ -513,19 +514,9 @@ impl Capture {
 
     /// Current counters, kernel ones summed over CPUs.
     pub fn counters(&self) -> Result<Counters, CaptureError> {
-        let map = find_map(&self.obj, "pg_counters")?;
-        let per_cpu = map
-            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_err("lookup", "pg_counters"))?
-            .unwrap_or_default();
         let mut c = Counters::default();
-        for v in per_cpu {
-            let word = |i: usize| {
-                v.get(i * 8..i * 8 + 8)
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u64::from_ne_bytes)
-            };
-            let f = |field: usize| word(field / 8);
+        for v in self.kernel_counters()? {
+            let f = |field: usize| u64_at(&v, field);
             use layout::pg_counters as K;
             use std::mem::offset_of;
             c.syscalls += f(offset_of!(K, syscalls));
@@ -553,6 +544,13 @@ impl Capture {
     pub fn boot_to_epoch_ns(&self) -> u64 {
         self.boot_to_epoch_ns
     }
+}
+
+/// The native-endian u64 at byte `off` of a kernel counters value, 0 if out of range.
+fn u64_at(v: &[u8], off: usize) -> u64 {
+    v.get(off..off + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
 }
 
 /// How long a record may wait in its CPU's batch before the batch is shipped to the ring
