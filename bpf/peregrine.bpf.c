@@ -117,10 +117,15 @@ struct {
  * masked to 2 * PG_BATCH_MAX - 1 provably fits (the verifier's view; at run time a batch never
  * exceeds PG_BATCH_MAX).
  *
- * Who touches a CPU's batch: the record writers running on that CPU (BPF programs on syscall
- * and sched tracepoints run with preemption disabled, so they never interleave with each
- * other) and the CPU-pinned timer callback, which runs in softirq context and can interrupt a
- * writer. `busy` is set around every writer's access; the timer leaves a busy batch alone and
+ * Who touches a CPU's batch: the record writers running on that CPU and pg_sched_switch (BPF
+ * programs on syscall and sched tracepoints run with preemption disabled, and a writer never
+ * schedules, so they never interleave with each other) and the CPU-pinned timer callback,
+ * which runs in softirq context and can interrupt a writer.
+ *
+ * Order: a CPU's records reach the ring in the order they were written. Across CPUs a record
+ * can now trail another CPU's later ones by up to the batch age, except that a batch is
+ * shipped whenever a task leaves the CPU (so one thread's records are never reordered by a
+ * migration) and right after a process lifecycle record (clone, exec, exit, credentials). `busy` is set around every writer's access; the timer leaves a busy batch alone and
  * re-arms. A writer that finds the batch busy (only possible if a writer could ever be
  * interrupted by another one) writes its record to the ring directly.
  */
@@ -755,7 +760,9 @@ static __always_inline void batch_commit(struct pg_batch *b, __u32 size, __u8 fa
 	b->nrec++;
 	b->fam[family & 7]++;
 	c->batched++;
-	if (ts - b->first_ts >= PG_BATCH_AGE_NS)
+	/* Process lifecycle records go out at once: the state engine must see a clone, exec or
+	 * exit before records that other CPUs write about the processes it creates. */
+	if (family == PG_FAMILY_PROCESS || ts - b->first_ts >= PG_BATCH_AGE_NS)
 		batch_ship(b, c);
 	else if (!b->armed)
 		batch_arm(b);
@@ -1832,6 +1839,21 @@ int BPF_PROG(pg_sched_exit, struct task_struct *p)
 	push_u8(&r, (code & 0x80) ? 1 : 0);
 	push_u64(&r, 0);
 	rec_submit(&r);
+	return 0;
+}
+
+/*
+ * A task leaves this CPU: ship the CPU's batch. A thread's records then never wait in one
+ * CPU's batch while it runs, and writes newer ones, on another (a task must be switched out
+ * before it can migrate), so every thread's records reach user space in order. Context
+ * switches are far rarer than syscalls; with an empty batch this is a lookup and a load.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(pg_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct pg_counters *c = counters();
+	if (c)
+		batch_flush(c);
 	return 0;
 }
 

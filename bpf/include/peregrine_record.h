@@ -39,8 +39,9 @@
 /*
  * Per-CPU batches: records are appended to a staging buffer of this CPU and shipped to the ring
  * as one entry when the next record would not fit (the limit is pg_config.batch_bytes, at most
- * PG_BATCH_MAX), when the oldest record is older than PG_BATCH_AGE_NS, or by a timer pinned to
- * the CPU PG_BATCH_AGE_NS after the first record, so a quiet CPU never holds records longer.
+ * PG_BATCH_MAX), when the oldest record is older than PG_BATCH_AGE_NS, after a process
+ * lifecycle record, when a task is switched out, or by a timer pinned to the CPU
+ * PG_BATCH_AGE_NS after the first record, so a quiet CPU never holds records longer.
  */
 #define PG_BATCH_MAX 4096
 #define PG_BATCH_AGE_NS 1000000

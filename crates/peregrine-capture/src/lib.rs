@@ -13,8 +13,10 @@
 //!
 //! Data path: the kernel writes one record per syscall at exit into a per-CPU batch, and ships
 //! a batch to the ring as one entry (one reservation, one copy of hot cache lines) when it is
-//! full, when its oldest record is 1 ms old, or from a CPU-pinned timer 1 ms after its first
-//! record; entries are submitted with `BPF_RB_NO_WAKEUP`. [`Capture::poll`] sleeps until the
+//! full, when its oldest record is 1 ms old, after a process lifecycle record, when a task is
+//! switched out (so one thread's records never overtake each other across a migration), or
+//! from a CPU-pinned timer 1 ms after its first record; entries are submitted with
+//! `BPF_RB_NO_WAKEUP`. [`Capture::poll`] sleeps until the
 //! ring is half full or a short timeout passes, then drains everything and splits entries back
 //! into records. So there is no wakeup per event, and latency is bounded by the batch age
 //! (≈ 1 ms plus timer latency) plus the caller's timeout (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
@@ -47,7 +49,12 @@ static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/peregrine.b
 
 /// Programs attached at start; the `pg_exit_*` programs are tail-call targets only, and
 /// `pg_sys_enter` is attached only while some syscall asks for enter-time arguments.
-const ATTACHED: &[&str] = &["pg_sys_exit", "pg_sched_exec", "pg_sched_exit"];
+const ATTACHED: &[&str] = &[
+    "pg_sys_exit",
+    "pg_sched_exec",
+    "pg_sched_exit",
+    "pg_sched_switch",
+];
 const ENTER_PROG: &str = "pg_sys_enter";
 
 /// Errors of the capture layer; each names the failing operation.

@@ -1,10 +1,13 @@
 //! Per-CPU batches: a CPU that goes quiet still delivers what it holds. A child makes three
-//! captured syscalls and then blocks without making any more, so its records never fill a
-//! batch and no later record on its CPU ships them by age: only the CPU-pinned batch timer can
-//! deliver them. No timing is asserted; the deadline only bounds a failure.
+//! captured syscalls and then spins on a shared flag without making any more (blocking would
+//! switch it out, and a context switch ships the batch too), so its records never fill a
+//! batch and no later record on its CPU ships them by age: the CPU-pinned batch timer does
+//! (or a preemption of the spinning child). No timing is asserted; the deadline only bounds
+//! a failure.
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,12 +20,22 @@ fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
         return;
     }
     let mut go = [0i32; 2];
-    let mut done = [0i32; 2];
-    // SAFETY: valid out arrays.
-    unsafe {
-        assert_eq!(libc::pipe(go.as_mut_ptr()), 0);
-        assert_eq!(libc::pipe(done.as_mut_ptr()), 0);
-    }
+    // SAFETY: a valid out array.
+    unsafe { assert_eq!(libc::pipe(go.as_mut_ptr()), 0) };
+    // SAFETY: an anonymous shared page, checked; it outlives both processes' use of it.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED, "mmap");
+    // SAFETY: page-aligned, zeroed, shared memory; only accessed atomically.
+    let done = unsafe { &*page.cast::<AtomicU32>() };
     // SAFETY: the child only calls async-signal-safe functions and _exits.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork");
@@ -34,8 +47,10 @@ fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
             for fd in [1000, 1001, 1002] {
                 libc::close(fd);
             }
-            // Quiet until the test has seen the records.
-            libc::read(done[0], b.as_mut_ptr().cast(), 1);
+            // Quiet, and on the CPU, until the test has seen the records.
+            while done.load(Ordering::Acquire) == 0 {
+                std::hint::spin_loop();
+            }
             libc::_exit(0);
         }
     }
@@ -66,10 +81,11 @@ fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
     }
     let batched = cap.batched().expect("batched");
     let counters = cap.counters().expect("counters");
-    // SAFETY: letting the child exit, then reaping it.
+    done.store(1, Ordering::Release);
+    // SAFETY: reaping our child, then unmapping the page nobody uses any more.
     unsafe {
-        libc::write(done[1], [1u8].as_ptr().cast(), 1);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
+        libc::munmap(page, 4096);
     }
     assert_eq!(
         fds,
