@@ -95,3 +95,39 @@ fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
     assert_eq!(batched, 0, "nothing left in the batches");
     assert_eq!((counters.events, counters.drops()), (3, 0), "{counters:?}");
 }
+
+/// A thread that keeps migrating between CPUs: its records sit in one CPU's batch, then in
+/// another's. They must still arrive in the order it made them (the batch is shipped when the
+/// thread is switched out, which a migration requires).
+#[test]
+fn a_migrating_threads_records_stay_in_order() {
+    if skip_unless_root("a_migrating_threads_records_stay_in_order") {
+        return;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.clamp(1, 64) as usize;
+    const N: i32 = 2000;
+    let run = run_child(&["close"], 1 << 22, |_| {
+        for i in 0..N {
+            if i % 10 == 0 {
+                // SAFETY: a zeroed cpu_set_t with one CPU set; setting our own affinity.
+                unsafe {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET((i as usize / 10) % cpus, &mut set);
+                    libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+                }
+            }
+            // SAFETY: closing a never-opened fd only returns EBADF.
+            unsafe { libc::close(10_000 + i) };
+        }
+    });
+    let fds: Vec<String> = run
+        .of("close")
+        .iter()
+        .map(|e| e.get("fd").to_string())
+        .collect();
+    let want: Vec<String> = (0..N).map(|i| (10_000 + i).to_string()).collect();
+    assert_eq!(fds.len(), want.len(), "{:?}", run.counters);
+    let first_wrong = fds.iter().zip(&want).position(|(a, b)| a != b);
+    assert_eq!(first_wrong, None, "records out of order: {fds:?}");
+}
