@@ -120,14 +120,15 @@ struct {
  * Who touches a CPU's batch: the record writers running on that CPU and pg_sched_switch (BPF
  * programs on syscall and sched tracepoints run with preemption disabled, and a writer never
  * schedules, so they never interleave with each other) and the CPU-pinned timer callback,
- * which runs in softirq context and can interrupt a writer.
+ * which runs in softirq context and can interrupt a writer. `busy` is set around every
+ * access; the timer leaves a busy batch alone and re-arms. A writer that finds the batch busy
+ * (only possible if a writer could ever be interrupted by another one) writes its record to
+ * the ring directly.
  *
  * Order: a CPU's records reach the ring in the order they were written. Across CPUs a record
- * can now trail another CPU's later ones by up to the batch age, except that a batch is
- * shipped whenever a task leaves the CPU (so one thread's records are never reordered by a
- * migration) and right after a process lifecycle record (clone, exec, exit, credentials). `busy` is set around every writer's access; the timer leaves a busy batch alone and
- * re-arms. A writer that finds the batch busy (only possible if a writer could ever be
- * interrupted by another one) writes its record to the ring directly.
+ * can trail another CPU's later ones by up to the batch age, except that a batch is shipped
+ * whenever a task leaves the CPU (so one thread's records are never reordered by a
+ * migration) and right after a process lifecycle record (clone, exec, exit, credentials).
  */
 struct pg_batch {
 	struct bpf_timer timer;
@@ -806,6 +807,7 @@ static __always_inline void rec_submit(struct rec *r)
 			batch_commit(b, len, r->family, h->ts_boot_ns, c);
 			return;
 		}
+		/* Copying between two of our own maps does not fail; if it ever did, count it. */
 		pg_barrier();
 		b->busy = 0;
 		count_ring_full(c, r->family);
