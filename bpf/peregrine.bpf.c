@@ -5,11 +5,15 @@
  * Design in one paragraph: sys_exit decides (interest map, self/target filter) and writes ONE
  * record per syscall with the result and the arguments, read from the saved user registers
  * (or, for syscalls user space opts in, from a per-thread stash filled at sys_enter — the
- * enter hook is attached only then). A record of fixed-size parameters is reserved in the ring
- * and written in place by the dispatcher itself; one with strings or buffers is assembled in a
- * per-CPU scratch area by a tail-called writer and copied into the ring. Either way it is
- * submitted with BPF_RB_NO_WAKEUP (user space drains on a short timer; a wakeup is forced
- * only when the ring is half full). Successful execs are emitted from
+ * enter hook is attached only then). Records go into a per-CPU batch (struct pg_batch) that is
+ * shipped to the ring as one entry when full, when its oldest record is PG_BATCH_AGE_NS old,
+ * or by a CPU-pinned timer: one ring reservation and one copy of L1-hot lines per batch
+ * instead of a reservation (irq-saving spinlock) and fresh cross-CPU cache lines per record,
+ * which measured ≈ 85 of the ≈ 250 ns a captured getppid's program took. A record of fixed-size
+ * parameters is written in place in the batch by the dispatcher itself; one with strings or
+ * buffers is assembled in a per-CPU scratch area by a tail-called writer and copied into the
+ * batch. Entries are submitted with BPF_RB_NO_WAKEUP (user space drains on a short timer; a
+ * wakeup is forced only when the ring is half full). Successful execs are emitted from
  * sched_process_exec, where the binprm (the file actually executed, its name as resolved by
  * the kernel) is still available; failed ones from sys_exit; procexit from sched_process_exit.
  * Parameters use Falco's scap encodings; flag values are the raw kernel ones and are mapped to
@@ -105,6 +109,46 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pg_scratch);
 } pg_scratch SEC(".maps");
+
+/*
+ * One batch per CPU (see PG_BATCH_MAX): a plain array indexed by CPU because timers cannot live
+ * in per-CPU maps; user space sets max_entries to the number of possible CPUs. The data area is
+ * three times the batch limit so that an offset masked to PG_BATCH_MAX - 1 plus a length
+ * masked to 2 * PG_BATCH_MAX - 1 provably fits (the verifier's view; at run time a batch never
+ * exceeds PG_BATCH_MAX).
+ *
+ * Who touches a CPU's batch: the record writers running on that CPU and pg_sched_switch (BPF
+ * programs on syscall and sched tracepoints run with preemption disabled, and a writer never
+ * schedules, so they never interleave with each other) and the CPU-pinned timer callback,
+ * which runs in softirq context and can interrupt a writer. `busy` is set around every
+ * access; the timer leaves a busy batch alone and re-arms. A writer that finds the batch busy
+ * (only possible if a writer could ever be interrupted by another one) writes its record to
+ * the ring directly.
+ *
+ * Order: a CPU's records reach the ring in the order they were written. Across CPUs a record
+ * can trail another CPU's later ones by up to the batch age, except that a batch is shipped
+ * whenever a task leaves the CPU (so one thread's records are never reordered by a
+ * migration) and right after a process lifecycle record (clone, exec, exit, credentials).
+ */
+struct pg_batch {
+	struct bpf_timer timer;
+	__u64 first_ts; /* timestamp of the oldest record in the batch */
+	__u32 len;      /* bytes used, a multiple of 8 */
+	__u32 nrec;     /* records in the batch */
+	__u32 fam[8];   /* records per family, so that a lost batch is counted by family */
+	__u8 busy;
+	__u8 armed;       /* the timer is pending */
+	__u8 timer_ready; /* bpf_timer_init done */
+	__u8 pad[5];
+	__u8 data[3 * PG_BATCH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct pg_batch);
+} pg_batch SEC(".maps");
 
 /*
  * A record being assembled. The write cursor and parameter index live in the scratch header
@@ -690,6 +734,135 @@ static __always_inline void count_ring_full(struct pg_counters *c, __u8 family)
 		c->drops_family[family]++;
 }
 
+/* ---- per-CPU batches (struct pg_batch) ---- */
+
+#define PG_CLOCK_MONOTONIC 1
+/* Orders the `busy` flag against the batch accesses it guards (same CPU: compiler only). */
+#define pg_barrier() asm volatile("" ::: "memory")
+
+static __always_inline struct pg_batch *this_batch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&pg_batch, &cpu);
+}
+
+/* Sends the batch as one ring entry, or counts each of its records as lost; empties it. */
+static __always_inline void batch_ship(struct pg_batch *b, struct pg_counters *c)
+{
+	__u32 len = b->len;
+	__u32 n = b->nrec;
+	if (n == 0)
+		return;
+	bool ok = len > 0 && len <= PG_BATCH_MAX;
+	/* Hide the check from clang so that the mask (the verifier's bound) stays. */
+	asm volatile("" : "+r"(len));
+	if (ok && bpf_ringbuf_output(&pg_events, b->data, len & (2 * PG_BATCH_MAX - 1),
+				     wakeup_flags(c)) == 0) {
+		c->events += n;
+	} else {
+		c->drops_ring_full += n;
+		for (int i = 0; i < PG_FAMILY_MAX; i++)
+			c->drops_family[i] += b->fam[i];
+	}
+	c->batched -= n;
+	b->len = 0;
+	b->nrec = 0;
+	__builtin_memset(b->fam, 0, sizeof(b->fam));
+}
+
+static int batch_timer(void *map, __u32 *key, struct pg_batch *b)
+{
+	struct pg_counters *c = counters();
+	if (!c)
+		return 0;
+	if (b->busy) {
+		/* It interrupted a writer on this CPU: look again shortly. */
+		bpf_timer_start(&b->timer, PG_BATCH_AGE_NS / 8, BPF_F_TIMER_CPU_PIN);
+		return 0;
+	}
+	b->armed = 0;
+	batch_ship(b, c);
+	return 0;
+}
+
+/* Starts the timer that ships this CPU's batch PG_BATCH_AGE_NS from now, on this CPU. */
+static __always_inline void batch_arm(struct pg_batch *b)
+{
+	if (!b->timer_ready) {
+		/* -EBUSY (already initialised) is fine: only the callback must be set. */
+		bpf_timer_init(&b->timer, &pg_batch, PG_CLOCK_MONOTONIC);
+		if (bpf_timer_set_callback(&b->timer, batch_timer) != 0)
+			return;
+		b->timer_ready = 1;
+	}
+	if (bpf_timer_start(&b->timer, PG_BATCH_AGE_NS, BPF_F_TIMER_CPU_PIN) == 0)
+		b->armed = 1;
+}
+
+/*
+ * This CPU's batch, marked busy, with room for a record of `size` bytes at b->len (the batch is
+ * shipped first if the record would not fit); NULL if batching is off (pg_config.batch_bytes
+ * 0), the record is larger than a batch, or the batch is busy.
+ */
+static __always_inline struct pg_batch *batch_open(__u32 size, struct pg_counters *c)
+{
+	__u32 zero = 0;
+	struct pg_config *cfg = bpf_map_lookup_elem(&pg_config, &zero);
+	__u32 limit = cfg ? cfg->batch_bytes : 0;
+	__u32 asize = (size + 7) & ~7U;
+	if (limit > PG_BATCH_MAX)
+		limit = PG_BATCH_MAX;
+	if (asize > limit)
+		return NULL;
+	struct pg_batch *b = this_batch();
+	if (!b || b->busy)
+		return NULL;
+	b->busy = 1;
+	pg_barrier();
+	if (b->len + asize > limit)
+		batch_ship(b, c);
+	return b;
+}
+
+/* Where batch_open's record goes: the offset is < PG_BATCH_MAX - size by construction. */
+static __always_inline __u8 *batch_cursor(struct pg_batch *b)
+{
+	return b->data + (b->len & (PG_BATCH_MAX - 1));
+}
+
+/* The record of `size` bytes at batch_cursor() is complete: account for it, release the batch. */
+static __always_inline void batch_commit(struct pg_batch *b, __u32 size, __u8 family, __u64 ts,
+					 struct pg_counters *c)
+{
+	if (b->nrec == 0)
+		b->first_ts = ts;
+	b->len += (size + 7) & ~7U;
+	b->nrec++;
+	b->fam[family & 7]++;
+	c->batched++;
+	/* Process lifecycle records go out at once: the state engine must see a clone, exec or
+	 * exit before records that other CPUs write about the processes it creates. */
+	if (family == PG_FAMILY_PROCESS || ts - b->first_ts >= PG_BATCH_AGE_NS)
+		batch_ship(b, c);
+	else if (!b->armed)
+		batch_arm(b);
+	pg_barrier();
+	b->busy = 0;
+}
+
+/* Ships this CPU's batch now if it is not busy: a record about to bypass it keeps its order. */
+static __always_inline void batch_flush(struct pg_counters *c)
+{
+	struct pg_batch *b = this_batch();
+	if (!b || b->busy || b->nrec == 0)
+		return;
+	b->busy = 1;
+	pg_barrier();
+	batch_ship(b, c);
+	pg_barrier();
+	b->busy = 0;
+}
+
 static __always_inline void rec_submit(struct rec *r)
 {
 	struct pg_counters *c = counters();
@@ -703,6 +876,23 @@ static __always_inline void rec_submit(struct rec *r)
 	}
 	h->len = len;
 	h->reserved = 0;
+	struct pg_batch *b = batch_open(len, c);
+	if (b) {
+		/* batch_open guarantees len <= PG_BATCH_MAX; the mask, hidden from clang so that it
+		 * stays, bounds it for the verifier. */
+		__u32 n = len;
+		asm volatile("" : "+r"(n));
+		if (bpf_probe_read_kernel(batch_cursor(b), n & (2 * PG_BATCH_MAX - 1), r->b) == 0) {
+			batch_commit(b, len, r->family, h->ts_boot_ns, c);
+			return;
+		}
+		/* Copying between two of our own maps does not fail; if it ever did, count it. */
+		pg_barrier();
+		b->busy = 0;
+		count_ring_full(c, r->family);
+		return;
+	}
+	batch_flush(c);
 	if (bpf_ringbuf_output(&pg_events, r->b, len, wakeup_flags(c)) == 0)
 		c->events++;
 	else
@@ -1062,6 +1252,9 @@ static __always_inline void push_open_mode(struct rec *r, __u64 flags, __u64 mod
  */
 struct fix {
 	__u8 *b;
+	struct pg_batch *batch; /* the batch holding the record, NULL if reserved in the ring */
+	__u64 ts;
+	__u32 size;
 	__u32 len;
 	__u32 i;
 };
@@ -1089,15 +1282,20 @@ static __always_inline void fx_dyn_u64(struct fix *f, __u64 v)
 	f->i++;
 }
 
-/* Reserves `size` bytes (a constant of the caller's case) and writes the header. */
+/*
+ * Makes room for `size` bytes (a constant of the caller's case) and writes the header: in this
+ * CPU's batch, or reserved in the ring when batching is off.
+ */
 static __always_inline bool fx_begin(struct fix *f, __u32 size, __u16 nr, __u16 nparams,
-				     __u64 pid_tgid)
+				     __u64 pid_tgid, struct pg_counters *c)
 {
-	f->b = bpf_ringbuf_reserve(&pg_events, size, 0);
+	f->ts = bpf_ktime_get_boot_ns();
+	f->batch = batch_open(size, c);
+	f->b = f->batch ? batch_cursor(f->batch) : bpf_ringbuf_reserve(&pg_events, size, 0);
 	if (!f->b)
 		return false;
 	struct pg_record_hdr *h = (struct pg_record_hdr *)f->b;
-	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->ts_boot_ns = f->ts;
 	h->tid = (__u32)pid_tgid;
 	h->pid = pid_tgid >> 32;
 	h->len = size;
@@ -1107,6 +1305,7 @@ static __always_inline bool fx_begin(struct fix *f, __u32 size, __u16 nr, __u16 
 	h->cpu = bpf_get_smp_processor_id();
 	h->version = PG_RECORD_VERSION;
 	h->reserved = 0;
+	f->size = size;
 	f->len = PG_HDR_SIZE + 2 * nparams;
 	f->i = 0;
 	return true;
@@ -1142,6 +1341,17 @@ static __always_inline void fx_vm(struct fix *f)
 	fx_u32(f, swap);
 }
 
+/* The record fx_begin started is written: commit it to its batch or submit it to the ring. */
+static __always_inline void fx_end(struct fix *f, __u8 family, struct pg_counters *c)
+{
+	if (f->batch) {
+		batch_commit(f->batch, f->size, family, f->ts, c);
+		return;
+	}
+	bpf_ringbuf_submit(f->b, wakeup_flags(c));
+	c->events++;
+}
+
 /*
  * Writes the record of `nr` in place if it is a fixed-size one. Returns false, having done
  * nothing, for syscalls with variable-length parameters (emit_syscall's); true otherwise,
@@ -1153,7 +1363,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 	struct fix f;
 /* A record of `np` parameters whose values take `vbytes` bytes. */
 #define FX(np, vbytes)                                                                          \
-	if (!fx_begin(&f, PG_HDR_SIZE + 2 * (np) + (vbytes), nr, np, pid_tgid)) {             \
+	if (!fx_begin(&f, PG_HDR_SIZE + 2 * (np) + (vbytes), nr, np, pid_tgid, c)) {          \
 		count_ring_full(c, family);                                                    \
 		return true;                                                                   \
 	}
@@ -1548,8 +1758,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		break;
 	}
 #undef FX
-	bpf_ringbuf_submit(f.b, wakeup_flags(c));
-	c->events++;
+	fx_end(&f, family, c);
 	return true;
 }
 
@@ -2208,6 +2417,21 @@ int BPF_PROG(pg_sched_exit, struct task_struct *p)
 	push_u8(&r, (code & 0x80) ? 1 : 0);
 	push_u64(&r, 0);
 	rec_submit(&r);
+	return 0;
+}
+
+/*
+ * A task leaves this CPU: ship the CPU's batch. A thread's records then never wait in one
+ * CPU's batch while it runs, and writes newer ones, on another (a task must be switched out
+ * before it can migrate), so every thread's records reach user space in order. Context
+ * switches are far rarer than syscalls; with an empty batch this is a lookup and a load.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(pg_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct pg_counters *c = counters();
+	if (c)
+		batch_flush(c);
 	return 0;
 }
 

@@ -8,7 +8,9 @@
  * the Rust build fails until the decoder follows.
  *
  * A record is: struct pg_record_hdr, then nparams little-endian __u16 parameter lengths, then the
- * parameter values back to back. Values use Falco's scap parameter encodings (see
+ * parameter values back to back. A ring buffer entry holds one or more records (a per-CPU
+ * batch, see PG_BATCH_MAX), each starting at an 8-byte aligned offset: the next one begins at
+ * the previous one's len rounded up to 8. Values use Falco's scap parameter encodings (see
  * scap-format.md §9) so that decoding, rendering and a future scap writer share one code path;
  * which names and types the parameters have is decided by the event kind and syscall number, in
  * the Rust schema table, not in this header.
@@ -34,6 +36,15 @@
 #define PG_SCRATCH_SIZE 65536
 /* No record is larger than this; the write cursor is masked with PG_MAX_RECORD - 1. */
 #define PG_MAX_RECORD 32768
+/*
+ * Per-CPU batches: records are appended to a staging buffer of this CPU and shipped to the ring
+ * as one entry when the next record would not fit (the limit is pg_config.batch_bytes, at most
+ * PG_BATCH_MAX), when the oldest record is older than PG_BATCH_AGE_NS, after a process
+ * lifecycle record, when a task is switched out, or by a timer pinned to the CPU
+ * PG_BATCH_AGE_NS after the first record, so a quiet CPU never holds records longer.
+ */
+#define PG_BATCH_MAX 4096
+#define PG_BATCH_AGE_NS 1000000
 /* Bounds of variable-length parameters. */
 #define PG_MAX_PATH 4096
 #define PG_MAX_ARGS 4096
@@ -82,6 +93,8 @@ struct pg_record_hdr {
 struct pg_config {
 	__u32 self_tgid; /* the agent: its own syscalls are never captured */
 	__u32 only_tgid; /* when non-zero, capture only this thread group (tests, `--pid`) */
+	__u32 batch_bytes; /* ship a CPU's batch before it grows past this (<= PG_BATCH_MAX) */
+	__u32 reserved;
 };
 
 /* Per-CPU counters (the `pg_counters` per-CPU array, one entry). User space sums the CPUs. */
@@ -94,7 +107,12 @@ struct pg_counters {
 	__u64 read_failures;                  /* parameters left empty because a read failed */
 	__u64 stash_failures;                 /* enter arguments not stored (stash map full) */
 	__u64 missing_enter;                  /* exits without stored enter arguments */
-	__u64 wakeup_tick;                    /* records sent (paces the ring fill-level checks) */
+	__u64 wakeup_tick;                    /* entries sent (paces the ring fill-level checks) */
+	/*
+	 * Records appended to this CPU's batch minus records shipped or dropped from it: summed
+	 * over CPUs, the records the kernel holds that are neither in the ring nor counted lost.
+	 */
+	__u64 batched;
 };
 
 /* Enter arguments kept per thread until the matching exit (the `pg_stash` hash map). */

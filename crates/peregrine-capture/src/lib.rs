@@ -11,10 +11,15 @@
 //! load/attach/maps only and drain the ring ourselves (the `ring` module) to hand records out without
 //! copies.
 //!
-//! Data path: the kernel writes one record per syscall at exit, with `BPF_RB_NO_WAKEUP`;
-//! [`Capture::poll`] sleeps until the ring is half full or a short timeout passes, then drains
-//! everything. So there is no wakeup per event, and latency is bounded by the timeout
-//! (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
+//! Data path: the kernel writes one record per syscall at exit into a per-CPU batch, and ships
+//! a batch to the ring as one entry (one reservation, one copy of hot cache lines) when it is
+//! full, when its oldest record is 1 ms old, after a process lifecycle record, when a task is
+//! switched out (so one thread's records never overtake each other across a migration), or
+//! from a CPU-pinned timer 1 ms after its first record; entries are submitted with
+//! `BPF_RB_NO_WAKEUP`. [`Capture::poll`] sleeps until the
+//! ring is half full or a short timeout passes, then drains everything and splits entries back
+//! into records. So there is no wakeup per event, and latency is bounded by the batch age
+//! (≈ 1 ms plus timer latency) plus the caller's timeout (a few ms). Selection happens in the kernel (interest map, agent pid excluded), so
 //! uncaptured syscalls cost one hook and an array lookup. Arguments are read at exit from the
 //! saved user registers; [`Capture::set_stash_at_enter`] switches chosen syscalls to an
 //! enter-time stash (and attaches the second hook only while some syscall uses it).
@@ -44,7 +49,12 @@ static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/peregrine.b
 
 /// Programs attached at start; the `pg_exit_*` programs are tail-call targets only, and
 /// `pg_sys_enter` is attached only while some syscall asks for enter-time arguments.
-const ATTACHED: &[&str] = &["pg_sys_exit", "pg_sched_exec", "pg_sched_exit"];
+const ATTACHED: &[&str] = &[
+    "pg_sys_exit",
+    "pg_sched_exec",
+    "pg_sched_exit",
+    "pg_sched_switch",
+];
 const ENTER_PROG: &str = "pg_sys_enter";
 
 /// Errors of the capture layer; each names the failing operation.
@@ -280,6 +290,8 @@ impl Capture {
                 0
             },
             only_tgid: config.only_tgid.unwrap_or(0),
+            batch_bytes: default_batch_bytes(size),
+            reserved: 0,
         };
         let ring = {
             let events = find_map(&obj, "pg_events")?;
@@ -347,8 +359,19 @@ impl Capture {
         let mut val = Vec::with_capacity(size_of::<layout::pg_config>());
         val.extend_from_slice(&cfg.self_tgid.to_ne_bytes());
         val.extend_from_slice(&cfg.only_tgid.to_ne_bytes());
+        val.extend_from_slice(&cfg.batch_bytes.to_ne_bytes());
+        val.extend_from_slice(&cfg.reserved.to_ne_bytes());
         map.update(&0u32.to_ne_bytes(), &val, MapFlags::ANY)
             .map_err(map_err("update", "pg_config"))
+    }
+
+    /// Sets how many bytes of records a CPU collects before shipping them to the ring as one
+    /// entry (capped at the kernel's batch size, 4 KiB); 0 sends every record on its own (the
+    /// unbatched path, for comparisons). The default is an eighth of the ring, at most 4 KiB,
+    /// so that a small ring still holds several batches.
+    pub fn set_batch_bytes(&mut self, bytes: u32) -> Result<(), CaptureError> {
+        self.kcfg.batch_bytes = bytes.min(layout::PG_BATCH_MAX);
+        self.write_config()
     }
 
     /// Restricts capture to one thread group (`None` = all), keeping the agent excluded.
@@ -411,12 +434,16 @@ impl Capture {
     pub fn drain(&mut self, mut f: impl FnMut(&Event<'_>)) -> usize {
         let offset = self.boot_to_epoch_ns;
         let (mut ok, mut bad) = (0u64, 0u64);
-        self.ring.drain(|rec| match Event::decode(rec, offset) {
-            Ok(ev) => {
-                ok += 1;
-                f(&ev)
+        self.ring.drain(|entry| {
+            for rec in records(entry) {
+                match Event::decode(rec, offset) {
+                    Ok(ev) => {
+                        ok += 1;
+                        f(&ev)
+                    }
+                    Err(_) => bad += 1,
+                }
             }
-            Err(_) => bad += 1,
         });
         self.delivered += ok;
         self.malformed += bad;
@@ -427,10 +454,15 @@ impl Capture {
     /// tests that want to see malformed records).
     pub fn drain_raw(&mut self, mut f: impl FnMut(&[u8], Option<&RecordError>)) -> usize {
         let offset = self.boot_to_epoch_ns;
-        self.ring.drain(|rec| {
-            let err = Event::decode(rec, offset).err();
-            f(rec, err.as_ref())
-        })
+        let mut n = 0;
+        self.ring.drain(|entry| {
+            for rec in records(entry) {
+                let err = Event::decode(rec, offset).err();
+                f(rec, err.as_ref());
+                n += 1;
+            }
+        });
+        n
     }
 
     /// Waits up to `timeout` for the kernel to signal a half-full ring, then drains. This is
@@ -444,21 +476,54 @@ impl Capture {
         Ok(self.drain(f))
     }
 
-    /// Current counters, kernel ones summed over CPUs.
-    pub fn counters(&self) -> Result<Counters, CaptureError> {
+    /// Records the kernel holds in per-CPU batches, not yet in the ring nor counted as lost
+    /// (summed over CPUs). Each is shipped within about [`BATCH_AGE`] (by its CPU's timer), so
+    /// a caller that wants everything up to now polls until this is 0 and then drains once.
+    pub fn batched(&self) -> Result<u64, CaptureError> {
+        let off = std::mem::offset_of!(layout::pg_counters, batched);
+        // Per-CPU values can go "negative" if a timer ever ran on another CPU; the sum cannot.
+        Ok(self
+            .kernel_counters()?
+            .iter()
+            .fold(0u64, |sum, v| sum.wrapping_add(u64_at(v, off))))
+    }
+
+    /// The raw `pg_counters` value of each CPU.
+    fn kernel_counters(&self) -> Result<Vec<Vec<u8>>, CaptureError> {
         let map = find_map(&self.obj, "pg_counters")?;
-        let per_cpu = map
+        Ok(map
             .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(map_err("lookup", "pg_counters"))?
-            .unwrap_or_default();
+            .unwrap_or_default())
+    }
+
+    /// Drains until the kernel holds no batched record and the ring is empty, or `timeout`
+    /// passes; returns the number of events handed to `f`. For tests and benchmarks that
+    /// need every record of a finished workload.
+    pub fn drain_all(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Event<'_>),
+    ) -> Result<usize, CaptureError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut n = 0;
+        loop {
+            let settled = self.batched()? == 0;
+            n += self.drain(&mut f);
+            if (settled && !self.ring.pending()) || std::time::Instant::now() >= deadline {
+                return Ok(n);
+            }
+            self.ring
+                .wait(Duration::from_millis(2))
+                .map_err(CaptureError::Poll)?;
+        }
+    }
+
+    /// Current counters, kernel ones summed over CPUs.
+    pub fn counters(&self) -> Result<Counters, CaptureError> {
         let mut c = Counters::default();
-        for v in per_cpu {
-            let word = |i: usize| {
-                v.get(i * 8..i * 8 + 8)
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u64::from_ne_bytes)
-            };
-            let f = |field: usize| word(field / 8);
+        for v in self.kernel_counters()? {
+            let f = |field: usize| u64_at(&v, field);
             use layout::pg_counters as K;
             use std::mem::offset_of;
             c.syscalls += f(offset_of!(K, syscalls));
@@ -488,6 +553,50 @@ impl Capture {
     }
 }
 
+/// The native-endian u64 at byte `off` of a kernel counters value, 0 if out of range.
+fn u64_at(v: &[u8], off: usize) -> u64 {
+    v.get(off..off + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
+/// How long a record may wait in its CPU's batch before the batch is shipped to the ring
+/// (the kernel's `PG_BATCH_AGE_NS`; the timer adds its own latency on a busy CPU).
+pub const BATCH_AGE: Duration = Duration::from_nanos(layout::PG_BATCH_AGE_NS as u64);
+
+/// An eighth of the ring, at most the kernel's batch size: a small ring still holds several
+/// batches, so one being shipped does not find the ring full because of another.
+fn default_batch_bytes(ring_bytes: u32) -> u32 {
+    (ring_bytes / 8).min(layout::PG_BATCH_MAX)
+}
+
+/// The records of one ring entry (a batch): each starts at the previous one's length rounded up
+/// to 8. A length that does not fit ends the walk with the rest handed out as one record, so
+/// that the decoder reports it as malformed instead of it vanishing.
+fn records(entry: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let off_len = std::mem::offset_of!(layout::pg_record_hdr, len);
+    let mut rest = entry;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = rest
+            .get(off_len..off_len + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes) as usize;
+        if len < size_of::<layout::pg_record_hdr>() || len > rest.len() {
+            // Malformed: hand the remainder to the decoder once and stop.
+            let rec = rest;
+            rest = &[];
+            return Some(rec);
+        }
+        let (rec, tail) = rest.split_at(len);
+        // The padding to the next record; the last record of an entry may have none.
+        rest = tail.get(len.next_multiple_of(8) - len..).unwrap_or(&[]);
+        Some(rec)
+    })
+}
+
 /// Opens the embedded object, sizes the ring and the per-CPU scratch, and loads (verifies)
 /// every program.
 fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
@@ -498,7 +607,7 @@ fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
     for mut m in open.maps_mut() {
         let r = match m.name().to_str() {
             Some("pg_events") => m.set_max_entries(ring_bytes),
-            Some("pg_scratch") => m.set_max_entries(cpus.max(1)),
+            Some("pg_scratch") | Some("pg_batch") => m.set_max_entries(cpus.max(1)),
             _ => Ok(()),
         };
         r.map_err(CaptureError::Open)?;
@@ -604,6 +713,65 @@ pub fn have_bpf_privileges() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record of `len` bytes (header included) whose bytes after the header are `fill`.
+    fn rec(len: usize, fill: u8) -> Vec<u8> {
+        let mut r = vec![fill; len];
+        let off = std::mem::offset_of!(layout::pg_record_hdr, len);
+        r[off..off + 4].copy_from_slice(&(len as u32).to_le_bytes());
+        r
+    }
+
+    /// A batch entry: the records, each padded to 8 bytes except (when `pad_last` is false)
+    /// the last, as a single unbatched record comes out of the ring.
+    fn entry(recs: &[Vec<u8>], pad_last: bool) -> Vec<u8> {
+        let mut e = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            e.extend_from_slice(r);
+            if pad_last || i + 1 < recs.len() {
+                e.resize(e.len().next_multiple_of(8), 0xee);
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn batch_entries_split_into_their_records() {
+        let a = rec(50, 1); // padded by 6
+        let b = rec(64, 2); // already aligned
+        let c = rec(37, 3);
+        for (recs, pad_last) in [
+            (vec![a.clone()], false),
+            (vec![a.clone()], true),
+            (vec![a.clone(), b.clone(), c.clone()], true),
+            (vec![c.clone(), a.clone(), b.clone()], false),
+            (vec![c.clone(), c.clone()], false),
+        ] {
+            let e = entry(&recs, pad_last);
+            let got: Vec<&[u8]> = records(&e).collect();
+            let want: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+            assert_eq!(got, want, "pad_last={pad_last}");
+        }
+    }
+
+    #[test]
+    fn a_bad_length_hands_the_rest_to_the_decoder_once() {
+        let a = rec(40, 1);
+        for bad_len in [0u32, 31, 1000] {
+            let mut bad = rec(40, 2);
+            let off = std::mem::offset_of!(layout::pg_record_hdr, len);
+            bad[off..off + 4].copy_from_slice(&bad_len.to_le_bytes());
+            let e = entry(&[a.clone(), bad.clone(), a.clone()], true);
+            let got: Vec<&[u8]> = records(&e).collect();
+            assert_eq!(got.len(), 2, "len {bad_len}");
+            assert_eq!(got[0], &a[..]);
+            assert_eq!(got[1], &e[40..], "len {bad_len}");
+            assert!(Event::decode(got[1], 0).is_err(), "len {bad_len}");
+        }
+        // A truncated header alone.
+        assert_eq!(records(&[7u8; 5]).collect::<Vec<_>>(), vec![&[7u8; 5][..]]);
+        assert_eq!(records(&[]).count(), 0);
+    }
 
     #[test]
     fn families() {

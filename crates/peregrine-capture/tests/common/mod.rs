@@ -164,37 +164,42 @@ pub fn run_child_with(
     unsafe { libc::close(rep_r) };
 
     let mut events = Vec::new();
-    let mut saw_exit = false;
-    // The child is gone; its records are in the ring. Bounded wait, not a timing assertion.
+    let saw_exit = std::cell::Cell::new(false);
+    // The child is gone; its records are in the ring or in per-CPU batches that their timers
+    // ship within a millisecond or so. Bounded wait, not a timing assertion.
+    let mut keep = |ev: &peregrine_event::Event<'_>| {
+        if ev.name() == "procexit" && ev.tid() == pid as u32 {
+            saw_exit.set(true);
+        }
+        events.push(Owned {
+            name: ev.name().to_string(),
+            tid: ev.tid(),
+            pid: ev.pid(),
+            params: ev
+                .params()
+                .map(|(info, v)| {
+                    let s = match v {
+                        Ok(v) => Render {
+                            ty: info.ty,
+                            value: &v,
+                        }
+                        .to_string(),
+                        Err(e) => format!("<invalid: {e}>"),
+                    };
+                    (info.name.to_string(), s)
+                })
+                .collect(),
+        });
+    };
     for _ in 0..500 {
-        cap.poll(Duration::from_millis(5), |ev| {
-            if ev.name() == "procexit" && ev.tid() == pid as u32 {
-                saw_exit = true;
-            }
-            events.push(Owned {
-                name: ev.name().to_string(),
-                tid: ev.tid(),
-                pid: ev.pid(),
-                params: ev
-                    .params()
-                    .map(|(info, v)| {
-                        let s = match v {
-                            Ok(v) => Render {
-                                ty: info.ty,
-                                value: &v,
-                            }
-                            .to_string(),
-                            Err(e) => format!("<invalid: {e}>"),
-                        };
-                        (info.name.to_string(), s)
-                    })
-                    .collect(),
-            });
-        })
-        .expect("poll");
-        if saw_exit {
+        if saw_exit.get() {
+            // Everything the child did precedes its procexit: collect what other CPUs'
+            // batches still hold, so that the counters below are final.
+            cap.drain_all(Duration::from_secs(10), &mut keep)
+                .expect("drain");
             break;
         }
+        cap.poll(Duration::from_millis(5), &mut keep).expect("poll");
     }
     let counters = cap.counters().expect("counters");
     Run {
