@@ -347,7 +347,16 @@ fn int_le(b: &[u8]) -> Option<u64> {
 fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
     use ParamType as T;
     match ty {
-        T::Fd | T::Errno | T::Pid | T::Int | T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => {
+        T::Fd
+        | T::Errno
+        | T::Pid
+        | T::Int
+        | T::Uint
+        | T::Uid
+        | T::Gid
+        | T::Mode
+        | T::ChmodMode
+        | T::AbsTime => {
             if int_le(b).is_none() {
                 return false;
             }

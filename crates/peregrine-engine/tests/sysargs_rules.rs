@@ -23,7 +23,7 @@ const RULES: &str = r#"
 - rule: etc_write
   desc: d
   condition: evt.type = write and fd.name startswith /etc
-  output: write to %fd.name size=%evt.arg.size data=%evt.arg.data
+  output: write to %fd.name fd=%evt.arg.fd size=%evt.arg.size data=%evt.arg.data
   priority: INFO
 - rule: chroot
   desc: d
@@ -34,6 +34,11 @@ const RULES: &str = r#"
   desc: d
   condition: evt.type = mmap and evt.arg.flags contains MAP_ANONYMOUS and evt.arg.prot contains PROT_EXEC
   output: mmap flags=%evt.arg.flags
+  priority: INFO
+- rule: setuid_bit
+  desc: as falco-incubating's "Set Setuid or Setgid bit"
+  condition: evt.type = chmod and (evt.arg.mode contains "S_ISUID" or evt.arg.mode contains "S_ISGID")
+  output: chmod %evt.arg.filename mode=%evt.arg.mode
   priority: INFO
 "#;
 
@@ -99,6 +104,18 @@ fn rules_see_the_new_parameters() {
         rec(6, "chroot", &[("res", 0)], &[("path", "/srv/jail")]),
         // MAP_PRIVATE|MAP_ANONYMOUS with PROT_READ|PROT_WRITE|PROT_EXEC.
         rec(7, "mmap", &[("prot", 7), ("flags", 0x22), ("fd", -1)], &[]),
+        rec(
+            8,
+            "chmod",
+            &[("res", 0), ("mode", 0o4755)],
+            &[("filename", "/tmp/s")],
+        ),
+        rec(
+            9,
+            "chmod",
+            &[("res", 0), ("mode", 0o644)],
+            &[("filename", "/tmp/p")],
+        ),
     ];
     let mut got = Vec::new();
     let mut sink = |m: &Match<'_>| got.push(format!("{}: {}", m.rule.name, m.output));
@@ -108,11 +125,13 @@ fn rules_see_the_new_parameters() {
     assert_eq!(
         got,
         [
-            "kill9: kill 99 sig=9(SIGKILL)",
-            "exec_mapping: mprotect prot=5(PROT_READ|PROT_EXEC) len=8192",
-            "etc_write: write to /etc/passwd size=4 data=root",
+            // evt.arg gives libsinsp's resolved form (names), evt.rawarg the number.
+            "kill9: kill 99 sig=SIGKILL",
+            "exec_mapping: mprotect prot=PROT_READ|PROT_EXEC len=8192",
+            "etc_write: write to /etc/passwd fd=<f>/etc/passwd size=4 data=root",
             "chroot: chroot to /srv/jail",
-            "anon_exec_mmap: mmap flags=10(MAP_PRIVATE|MAP_ANONYMOUS)",
+            "anon_exec_mmap: mmap flags=MAP_PRIVATE|MAP_ANONYMOUS",
+            "setuid_bit: chmod /tmp/s mode=S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID",
         ]
     );
 }

@@ -260,11 +260,25 @@ fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
         (T::Fd | T::Errno | T::Pid | T::Int, Arg::Int(v)) => v.to_le_bytes().to_vec(),
         (T::Fd | T::Errno | T::Pid | T::Int, Arg::Uint(v)) => v.to_le_bytes().to_vec(),
         (
-            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime | T::Flags(..) | T::Enum(..),
+            T::Uint
+            | T::Uid
+            | T::Gid
+            | T::Mode
+            | T::ChmodMode
+            | T::AbsTime
+            | T::Flags(..)
+            | T::Enum(..),
             Arg::Uint(v),
         ) => v.to_le_bytes().to_vec(),
         (
-            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime | T::Flags(..) | T::Enum(..),
+            T::Uint
+            | T::Uid
+            | T::Gid
+            | T::Mode
+            | T::ChmodMode
+            | T::AbsTime
+            | T::Flags(..)
+            | T::Enum(..),
             Arg::Int(v),
         ) => v.to_le_bytes().to_vec(),
         (T::Str | T::Path | T::RelPath(_), Arg::Str(s)) => with_nul(s),

@@ -451,6 +451,26 @@ pub const PROT_BITS: &[(u64, u32)] = &[
     (0x0200_0000, 1 << 5),
 ];
 
+/// chmod's mode bits (`chmod_mode`), low bits first as Falco lists (and prints) them.
+pub const CHMOD_MODE: FlagTable = FlagTable {
+    name: "chmod_mode",
+    is_enum: false,
+    entries: &[
+        ("S_IXOTH", 0o1),
+        ("S_IWOTH", 0o2),
+        ("S_IROTH", 0o4),
+        ("S_IXGRP", 0o10),
+        ("S_IWGRP", 0o20),
+        ("S_IRGRP", 0o40),
+        ("S_IXUSR", 0o100),
+        ("S_IWUSR", 0o200),
+        ("S_IRUSR", 0o400),
+        ("S_ISVTX", 0o1000),
+        ("S_ISGID", 0o2000),
+        ("S_ISUID", 0o4000),
+    ],
+};
+
 pub const PROT_FLAGS: FlagTable = FlagTable {
     name: "prot_flags",
     is_enum: false,

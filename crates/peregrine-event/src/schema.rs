@@ -25,8 +25,10 @@ pub enum ParamType {
     Uint,
     Uid,
     Gid,
-    /// File mode bits (`PT_MODE`), rendered in octal.
+    /// File mode bits, rendered in octal (Falco's `PT_UINT32` with `PF_OCT`: open's `mode`).
     Mode,
+    /// `PT_MODE` (chmod's `mode`): octal, resolved to `S_I*` names (`flags::CHMOD_MODE`).
+    ChmodMode,
     /// ns since the epoch (`PT_ABSTIME`).
     AbsTime,
     /// NUL-terminated string (`PT_CHARBUF`).
@@ -281,9 +283,16 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
         ),
         90 => schema!(
             "chmod",
-            [p!("res", Errno), p!("filename", Path), p!("mode", Mode)]
+            [
+                p!("res", Errno),
+                p!("filename", Path),
+                p!("mode", ChmodMode)
+            ]
         ),
-        91 => schema!("fchmod", [p!("res", Errno), p!("fd", Fd), p!("mode", Mode)]),
+        91 => schema!(
+            "fchmod",
+            [p!("res", Errno), p!("fd", Fd), p!("mode", ChmodMode)]
+        ),
         258 => schema!(
             "mkdirat",
             [
@@ -299,7 +308,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("res", Errno),
                 p!("dirfd", Fd),
                 p!("filename", RelPath(1)),
-                p!("mode", Mode),
+                p!("mode", ChmodMode),
             ]
         ),
         263 => schema!(

@@ -179,7 +179,7 @@ impl<'a> Value<'a> {
             T::Fd | T::Errno | T::Pid | T::Int => {
                 Value::Int(sign_extend(int_le(bytes).ok_or_else(bad)?, bytes.len()))
             }
-            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => {
+            T::Uint | T::Uid | T::Gid | T::Mode | T::ChmodMode | T::AbsTime => {
                 Value::Uint(int_le(bytes).ok_or_else(bad)?)
             }
             T::Flags(table, conv) | T::Enum(table, conv) => Value::Flags {
@@ -235,7 +235,9 @@ impl<'a> Value<'a> {
         use ParamType as T;
         match ty {
             T::Fd | T::Errno | T::Pid | T::Int => Some(sign_extend(int_le(bytes)?, bytes.len())),
-            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => Some(int_le(bytes)? as i64),
+            T::Uint | T::Uid | T::Gid | T::Mode | T::ChmodMode | T::AbsTime => {
+                Some(int_le(bytes)? as i64)
+            }
             T::Flags(_, conv) | T::Enum(_, conv) => Some(conv.apply(int_le(bytes)?) as u32 as i64),
             _ => None,
         }
@@ -377,6 +379,17 @@ impl fmt::Display for Render<'_, '_> {
             }
             Value::Uint(v) => match self.ty {
                 ParamType::Mode if v != 0 => write!(f, "0{v:o}"),
+                ParamType::ChmodMode => {
+                    if v == 0 {
+                        write!(f, "0")
+                    } else {
+                        write!(f, "0{v:o}")
+                    }?;
+                    match crate::flags::CHMOD_MODE.render(v as u32) {
+                        Some(names) => write!(f, "({names})"),
+                        None => Ok(()),
+                    }
+                }
                 _ => write!(f, "{v}"),
             },
             Value::Flags { value, table } => match table.render(value) {

@@ -15,7 +15,7 @@ use peregrine_filter::fields::{ClassId as C, FieldId as F};
 use peregrine_filter::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 
 use crate::caps::write_caps;
-use crate::fd::Fd;
+use crate::fd::{Fd, FdKind, L4};
 use crate::params::{self, K};
 use crate::state::State;
 use crate::thread::Process;
@@ -341,24 +341,7 @@ impl EventSource<'_, '_> {
             }
             F::EvtArg => {
                 if let Some(i) = self.param_index(arg) {
-                    let info = &ev.schema.params[i];
-                    let value = ev.raw.param(i).map(|b| Value::decode(info.ty, b));
-                    if let Some(Ok(Value::FdList(l))) = value {
-                        let mut s = String::new();
-                        let _ = l.write(&mut s, |fd| self.typechar(fd));
-                        out.push_str(&s);
-                    } else if let Some(Ok(v)) = value {
-                        push_fmt(out, &mut self.scratch, |s| {
-                            let _ = write!(
-                                s,
-                                "{}",
-                                Render {
-                                    ty: info.ty,
-                                    value: &v
-                                }
-                            );
-                        });
-                    }
+                    self.push_arg(i, out);
                 }
             }
             F::EvtRawarg => {
@@ -490,6 +473,130 @@ impl EventSource<'_, '_> {
         }
     }
 
+    /// `evt.arg.<name>`: as libsinsp, the parameter's resolved form when it has one — flag,
+    /// mode, signal and errno names, an fd's `<type>name`, `AT_FDCWD`, a pid's comm, a uid's
+    /// or gid's name in the process's root (`<NA>` unknown, `<NONE>` for -1), a relative
+    /// path made absolute — and its plain value otherwise. `evt.args` shows both forms.
+    fn push_arg(&mut self, i: usize, out: &mut Extracted) {
+        let ev = self.ev;
+        let ty = ev.schema.params[i].ty;
+        let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(ty, b)) else {
+            return;
+        };
+        let resolved: Option<String> = match (&v, ty) {
+            (Value::FdList(l), _) => {
+                let mut s = String::new();
+                let _ = l.write(&mut s, |fd| self.typechar(fd));
+                Some(s)
+            }
+            (Value::Flags { value, table }, _) => table.render(*value),
+            (Value::Uint(m), ParamType::ChmodMode) => {
+                peregrine_event::flags::CHMOD_MODE.render(*m as u32)
+            }
+            (&Value::Int(n), ParamType::Errno) if n < 0 => errno_name(n).map(str::to_string),
+            (&Value::Int(n), ParamType::Fd) => self.resolve_fd(n),
+            (&Value::Int(n), ParamType::Pid) => self
+                .state
+                .table()
+                .thread(n)
+                .map(|(_, p)| p.comm.to_string()),
+            (&Value::Uint(id), ParamType::Uid | ParamType::Gid) => {
+                Some(self.resolve_id(id, ty == ParamType::Uid))
+            }
+            (Value::Str(b), ParamType::Path | ParamType::RelPath(_)) => {
+                let raw = String::from_utf8_lossy(b);
+                (!raw.is_empty() && !raw.starts_with('/'))
+                    .then(|| self.absolute(ty, &raw))
+                    .flatten()
+            }
+            _ => None,
+        };
+        match resolved.filter(|r| !r.is_empty()) {
+            Some(r) => out.push_str(&r),
+            None => push_fmt(out, &mut self.scratch, |s| {
+                let plain = match v {
+                    // The plain value of a named number is the number alone.
+                    Value::Flags { value, .. } => Value::Uint(value.into()),
+                    Value::Int(n) => Value::Int(n),
+                    v => v,
+                };
+                let ty = match ty {
+                    ParamType::Fd | ParamType::Errno => ParamType::Int,
+                    ParamType::ChmodMode => ParamType::Mode,
+                    t => t,
+                };
+                let _ = write!(s, "{}", Render { ty, value: &plain });
+            }),
+        }
+    }
+
+    /// libsinsp's resolved form of an fd parameter: `<f>/etc/passwd`, `<4t>…` for an IP
+    /// socket (type and transport), `AT_FDCWD`, or an errno name for a negative value.
+    fn resolve_fd(&self, n: i64) -> Option<String> {
+        if n == -100 {
+            return Some("AT_FDCWD".to_string());
+        }
+        if n < 0 {
+            return errno_name(n).map(str::to_string);
+        }
+        let f = self.process()?.fds.get(&n)?;
+        let proto = match (f.kind, f.sock.map(|s| s.l4)) {
+            (FdKind::Ipv4 | FdKind::Ipv6, Some(L4::Tcp)) => "t",
+            (FdKind::Ipv4 | FdKind::Ipv6, Some(L4::Udp)) => "u",
+            (FdKind::Ipv4 | FdKind::Ipv6, Some(L4::Icmp)) => "i",
+            (FdKind::Ipv4 | FdKind::Ipv6, Some(L4::Raw)) => "r",
+            _ => "",
+        };
+        Some(format!(
+            "<{}{proto}>{}",
+            char::from(f.kind.typechar()),
+            f.name
+        ))
+    }
+
+    /// A uid's or gid's name in the event process's user database.
+    fn resolve_id(&mut self, id: u64, user: bool) -> String {
+        if id == u64::from(u32::MAX) {
+            return "<NONE>".to_string();
+        }
+        let Some(pid) = self.process().map(|p| p.pid) else {
+            return "<NA>".to_string();
+        };
+        let id = id as u32;
+        let name = self.state.users_for(pid).and_then(|db| {
+            if user {
+                db.user(id).map(|u| u.name.clone())
+            } else {
+                db.group(id).map(str::to_string)
+            }
+        });
+        name.unwrap_or_else(|| "<NA>".to_string())
+    }
+
+    /// A relative path parameter joined to the directory it is relative to: the dirfd's
+    /// path for `*at` paths with a real dirfd, else the process's cwd.
+    fn absolute(&self, ty: ParamType, raw: &str) -> Option<String> {
+        let p = self.process()?;
+        let base = match ty {
+            ParamType::RelPath(d) => match self.dirfd(d) {
+                -100 => &*p.cwd,
+                dfd => p.fds.get(&dfd).map_or("/<UNKNOWN>", |f| &*f.name),
+            },
+            _ => &*p.cwd,
+        };
+        Some(crate::fd::resolve_path(base, raw).into_owned())
+    }
+
+    /// The dirfd parameter at index `d` (`AT_FDCWD` when absent).
+    fn dirfd(&self, d: u8) -> i64 {
+        self.ev
+            .raw
+            .param(d as usize)
+            .and_then(|b| Value::decode(ParamType::Fd, b).ok())
+            .and_then(|v| v.as_i64())
+            .unwrap_or(-100)
+    }
+
     /// The type character of descriptor `fd` of the event's process (`?` when unknown), as
     /// libsinsp prints it in a rendered fd list (`4:p1`).
     fn typechar(&self, fd: i64) -> u8 {
@@ -592,12 +699,7 @@ impl EventSource<'_, '_> {
         let cwd = p.map_or("/", |p| &*p.cwd);
         let base = match info.ty {
             ParamType::RelPath(d) => {
-                let dfd = ev
-                    .raw
-                    .param(d as usize)
-                    .and_then(|b| Value::decode(ParamType::Fd, b).ok())
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(-100);
+                let dfd = self.dirfd(d);
                 if dfd == -100 || raw.starts_with('/') {
                     cwd
                 } else {
