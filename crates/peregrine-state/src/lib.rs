@@ -29,6 +29,7 @@ mod category;
 pub mod container;
 mod extract;
 pub mod fd;
+mod intern;
 pub mod oci;
 mod params;
 pub mod procfs;
