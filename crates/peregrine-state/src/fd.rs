@@ -9,7 +9,10 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// `fd.type`: the kind of object a descriptor refers to (libsinsp's `scap_fd_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +242,59 @@ impl Fd {
     }
 }
 
+/// A process's fd table, shared copy-on-write.
+///
+/// Key decision: a fork copies its parent's table, and most children exec and exit without
+/// touching it; sharing it until one side changes it makes that fork a reference-count
+/// increment instead of a table copy (and the exit a decrement instead of a table drop).
+/// Reads go through `Deref` to the map; every change goes through the methods here, which
+/// copy a shared table first, so one process's change is never seen by another.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FdTable(Arc<FxHashMap<i64, Fd>>);
+
+impl Deref for FdTable {
+    type Target = FxHashMap<i64, Fd>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl FdTable {
+    /// The table to change, copied first when another process shares it.
+    fn make_mut(&mut self) -> &mut FxHashMap<i64, Fd> {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// Adds or replaces `fd`, returning the entry it replaced.
+    pub fn insert(&mut self, fd: i64, f: Fd) -> Option<Fd> {
+        self.make_mut().insert(fd, f)
+    }
+
+    /// Removes `fd` (a shared table without it stays shared).
+    pub fn remove(&mut self, fd: i64) -> Option<Fd> {
+        if Arc::get_mut(&mut self.0).is_none() && !self.0.contains_key(&fd) {
+            return None;
+        }
+        self.make_mut().remove(&fd)
+    }
+
+    /// The entry of `fd`, to change it (a shared table without it stays shared).
+    pub fn get_mut(&mut self, fd: i64) -> Option<&mut Fd> {
+        if Arc::get_mut(&mut self.0).is_none() && !self.0.contains_key(&fd) {
+            return None;
+        }
+        self.make_mut().get_mut(&fd)
+    }
+
+    /// Drops the close-on-exec entries, as an exec does (a table without any is left shared).
+    pub fn close_on_exec(&mut self) {
+        if self.0.values().any(|f| f.cloexec) {
+            self.make_mut().retain(|_, f| !f.cloexec);
+        }
+    }
+}
+
 fn dirname(p: &str) -> &str {
     match p.rfind('/') {
         Some(0) => "/",
@@ -339,6 +395,35 @@ mod tests {
         ] {
             assert_eq!(resolve_path(base, path), expected, "{base} + {path}");
         }
+    }
+
+    #[test]
+    fn fd_tables_copy_on_change_only() {
+        let mut parent = FdTable::default();
+        parent.insert(0, Fd::new(FdKind::File, "/dev/null"));
+        let mut f = Fd::new(FdKind::File, "/tmp/a");
+        f.cloexec = true;
+        parent.insert(3, f);
+        let mut child = parent.clone();
+        assert!(Arc::ptr_eq(&parent.0, &child.0));
+        // Removing what is not there, or an exec with nothing to close, keeps it shared.
+        assert_eq!(child.remove(9), None);
+        assert!(child.get_mut(9).is_none());
+        assert!(Arc::ptr_eq(&parent.0, &child.0));
+        child.close_on_exec();
+        assert_eq!(child.len(), 1);
+        assert_eq!(parent.len(), 2);
+        assert!(!Arc::ptr_eq(&parent.0, &child.0));
+        child.close_on_exec();
+        assert_eq!(child.len(), 1);
+        let grandchild = child.clone();
+        if let Some(f) = child.get_mut(0) {
+            f.name = "/dev/zero".into();
+        }
+        assert_eq!(&*grandchild[&0].name, "/dev/null");
+        assert_eq!(&*child[&0].name, "/dev/zero");
+        assert_eq!(child.remove(0).map(|f| f.kind), Some(FdKind::File));
+        assert_eq!((child.len(), grandchild.len(), parent.len()), (0, 1, 2));
     }
 
     #[test]

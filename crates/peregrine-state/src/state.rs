@@ -162,24 +162,28 @@ pub(crate) struct P<'e, 'a> {
 }
 
 impl<'e, 'a> P<'e, 'a> {
-    /// Inlined so the offsets table is filled in the caller's frame, not copied there.
+    /// The event with no parameter split yet: call [`P::split`] on it where it will stay (the
+    /// offsets table is filled in place rather than copied out of a constructor).
     #[inline(always)]
     fn new(ev: &'e Event<'a>) -> Self {
-        let mut p = P {
+        P {
             ev,
             values: ev.raw.values(),
             ends: [0u32; MAX_PARAMS + 1],
             row: params::row(ev.raw.kind, ev.raw.nr),
             ts: ev.ts,
             malformed: std::cell::Cell::new(false),
-        };
+        }
+    }
+
+    #[inline(always)]
+    fn split(&mut self) {
         let mut at = 0u32;
-        for (end, bytes) in p.ends[1..].iter_mut().zip(ev.raw.params()) {
-            // Records are at most 64 KiB (u16 lengths), so offsets fit.
-            at += bytes.len() as u32;
+        for (end, len) in self.ends[1..].iter_mut().zip(self.ev.raw.param_lens()) {
+            // At most 32 parameters of at most 64 KiB each, so offsets fit.
+            at += len as u32;
             *end = at;
         }
-        p
     }
 
     /// The bytes of parameter `i` (empty when absent or out of range).
@@ -551,7 +555,9 @@ impl State {
 
     /// Applies one event. Call it for every event, in order, before evaluating rules on it.
     pub fn update(&mut self, ev: &Event<'_>) {
-        let ev = &P::new(ev);
+        let mut p = P::new(ev);
+        p.split();
+        let ev = &p;
         if self.resolver.is_some() {
             self.poll_containers();
         }
@@ -666,7 +672,7 @@ impl State {
         self.cur_thread = None;
         if let Some((pid, fd)) = self.pending_close.take() {
             if let Some(p) = self.table.procs.get_mut(&pid) {
-                p.fds.remove(&fd);
+                p.fds.remove(fd);
             }
         }
         if let Some((tid, reaper)) = self.pending_exit.take() {
@@ -941,7 +947,7 @@ impl State {
     }
 
     fn fd_mut(&mut self, tid: i64, fd: i64) -> Option<&mut Fd> {
-        self.proc_mut(tid)?.fds.get_mut(&fd)
+        self.proc_mut(tid)?.fds.get_mut(fd)
     }
 
     fn add_fd(&mut self, tid: i64, fd: i64, f: Fd) {
@@ -962,7 +968,7 @@ impl State {
             self.add_fd(tid, new, f);
         } else if let Some(p) = self.proc_mut(tid) {
             // dup2 onto a tracked fd closes it even when the source is unknown.
-            p.fds.remove(&new);
+            p.fds.remove(new);
         }
     }
 
@@ -1212,7 +1218,7 @@ impl State {
                 }
             }
         }
-        p.fds.retain(|_, f| !f.cloexec);
+        p.fds.close_on_exec();
         let nthreads = p.nthreads;
         if let Some(ptid) = ppid_from_exec {
             let ppid = self.table.threads.get(&ptid).map_or(ptid, |t| t.pid);
