@@ -242,55 +242,113 @@ impl Fd {
     }
 }
 
-/// A process's fd table, shared copy-on-write.
+/// A process's fd table, shared copy-on-write between a parent and the child it forked.
 ///
-/// Key decision: a fork copies its parent's table, and most children exec and exit without
-/// touching it; sharing it until one side changes it makes that fork a reference-count
-/// increment instead of a table copy (and the exit a decrement instead of a table drop).
-/// Reads go through `Deref` to the map; every change goes through the methods here, which
-/// copy a shared table first, so one process's change is never seen by another.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FdTable(Arc<FxHashMap<i64, Fd>>);
+/// Key decision: a fork copied its parent's table, and most children exec and exit without
+/// touching it. [`FdTable::share`] instead moves the parent's table into a shared allocation
+/// both point to; the first change on either side takes it back as its own (a copy only when
+/// the other side still holds it). A table that is its own is changed with no reference-count
+/// traffic at all, so the fd events of a process that does not fork pay nothing for this.
+/// Reads go through `Deref` to the map; every change goes through the methods here.
+#[derive(Debug)]
+pub struct FdTable(Table);
+
+type FdMap = FxHashMap<i64, Fd>;
+
+#[derive(Debug)]
+enum Table {
+    Own(FdMap),
+    Shared(Arc<FdMap>),
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable(Table::Own(FdMap::default()))
+    }
+}
+
+/// A copy of the entries, or of the reference when the table is shared ([`FdTable::share`]).
+impl Clone for FdTable {
+    fn clone(&self) -> Self {
+        match &self.0 {
+            Table::Own(m) => FdTable(Table::Own(m.clone())),
+            Table::Shared(a) => FdTable(Table::Shared(a.clone())),
+        }
+    }
+}
+
+impl PartialEq for FdTable {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for FdTable {}
 
 impl Deref for FdTable {
-    type Target = FxHashMap<i64, Fd>;
+    type Target = FdMap;
 
-    fn deref(&self) -> &Self::Target {
-        &self.0
+    fn deref(&self) -> &FdMap {
+        match &self.0 {
+            Table::Own(m) => m,
+            Table::Shared(a) => a,
+        }
     }
 }
 
 impl FdTable {
-    /// The table to change, copied first when another process shares it.
-    fn make_mut(&mut self) -> &mut FxHashMap<i64, Fd> {
-        Arc::make_mut(&mut self.0)
+    /// Moves the entries into shared storage, so that clones of this table (a forked
+    /// child's) share it instead of copying it.
+    pub fn share(&mut self) {
+        if let Table::Own(m) = &mut self.0 {
+            self.0 = Table::Shared(Arc::new(std::mem::take(m)));
+        }
+    }
+
+    /// The table to change: taken back from the shared storage first (copied when the other
+    /// side still holds it).
+    #[inline]
+    fn own(&mut self) -> &mut FdMap {
+        if let Table::Shared(a) = &mut self.0 {
+            let a = std::mem::replace(a, Arc::new(FdMap::default()));
+            self.0 = Table::Own(Arc::unwrap_or_clone(a));
+        }
+        match &mut self.0 {
+            Table::Own(m) => m,
+            Table::Shared(a) => Arc::make_mut(a),
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self.0, Table::Shared(_))
     }
 
     /// Adds or replaces `fd`, returning the entry it replaced.
     pub fn insert(&mut self, fd: i64, f: Fd) -> Option<Fd> {
-        self.make_mut().insert(fd, f)
+        self.own().insert(fd, f)
     }
 
     /// Removes `fd` (a shared table without it stays shared).
     pub fn remove(&mut self, fd: i64) -> Option<Fd> {
-        if Arc::get_mut(&mut self.0).is_none() && !self.0.contains_key(&fd) {
+        if self.is_shared() && !self.contains_key(&fd) {
             return None;
         }
-        self.make_mut().remove(&fd)
+        self.own().remove(&fd)
     }
 
     /// The entry of `fd`, to change it (a shared table without it stays shared).
     pub fn get_mut(&mut self, fd: i64) -> Option<&mut Fd> {
-        if Arc::get_mut(&mut self.0).is_none() && !self.0.contains_key(&fd) {
+        if self.is_shared() && !self.contains_key(&fd) {
             return None;
         }
-        self.make_mut().get_mut(&fd)
+        self.own().get_mut(&fd)
     }
 
-    /// Drops the close-on-exec entries, as an exec does (a table without any is left shared).
+    /// Drops the close-on-exec entries, as an exec does (a shared table without any stays
+    /// shared).
     pub fn close_on_exec(&mut self) {
-        if self.0.values().any(|f| f.cloexec) {
-            self.make_mut().retain(|_, f| !f.cloexec);
+        if self.values().any(|f| f.cloexec) {
+            self.own().retain(|_, f| !f.cloexec);
         }
     }
 }
@@ -404,18 +462,21 @@ mod tests {
         let mut f = Fd::new(FdKind::File, "/tmp/a");
         f.cloexec = true;
         parent.insert(3, f);
+        let same = |a: &FdTable, b: &FdTable| std::ptr::eq(&**a, &**b);
+        parent.share();
         let mut child = parent.clone();
-        assert!(Arc::ptr_eq(&parent.0, &child.0));
+        assert!(same(&parent, &child));
         // Removing what is not there, or an exec with nothing to close, keeps it shared.
         assert_eq!(child.remove(9), None);
         assert!(child.get_mut(9).is_none());
-        assert!(Arc::ptr_eq(&parent.0, &child.0));
+        assert!(same(&parent, &child));
         child.close_on_exec();
         assert_eq!(child.len(), 1);
         assert_eq!(parent.len(), 2);
-        assert!(!Arc::ptr_eq(&parent.0, &child.0));
+        assert!(!same(&parent, &child));
         child.close_on_exec();
         assert_eq!(child.len(), 1);
+        child.share();
         let grandchild = child.clone();
         if let Some(f) = child.get_mut(0) {
             f.name = "/dev/zero".into();
@@ -424,6 +485,12 @@ mod tests {
         assert_eq!(&*child[&0].name, "/dev/zero");
         assert_eq!(child.remove(0).map(|f| f.kind), Some(FdKind::File));
         assert_eq!((child.len(), grandchild.len(), parent.len()), (0, 1, 2));
+        // The parent, alone with its storage again, takes it back without a copy.
+        drop(child);
+        let before: *const Fd = &parent[&0];
+        assert!(parent.remove(3).is_some_and(|f| f.cloexec));
+        assert!(std::ptr::eq(before, &parent[&0]));
+        assert_eq!(parent.clone(), parent);
     }
 
     #[test]

@@ -1057,9 +1057,12 @@ impl State {
         child_side: bool,
         flags: u32,
     ) -> Process {
+        if let Some(pp) = parent_pid.and_then(|pp| self.table.procs.get_mut(&pp)) {
+            pp.fds.share();
+        }
         let parent = parent_pid.and_then(|pp| self.table.procs.get(&pp));
         let mut p = match parent {
-            // Shared strings make this a copy of counts plus the fd table.
+            // Shared strings and a shared fd table make this a copy of reference counts.
             Some(pp) => pp.clone(),
             None => Process {
                 loginuid: u32::MAX,
