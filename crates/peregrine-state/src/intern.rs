@@ -1,35 +1,61 @@
-//! A small cache of shared strings for the values execs repeat.
+//! A small cache of shared strings and lists for the values execs repeat.
 //!
-//! A host runs the same few binaries over and over; without this cache every exec allocated
-//! its `comm`, `exe` and `exepath` afresh and every exit freed them again. With it, an exec of
-//! a binary seen recently takes a reference to the same shared string.
+//! A host runs the same few binaries over and over, usually with the environment of the same
+//! shell; without this cache every exec allocated its `comm`, `exe`, `exepath`, arguments and
+//! environment afresh (one allocation per item) and every exit freed them again. With it, an
+//! exec repeating a recent value takes a reference to the same shared copy.
 //!
 //! Key decision: direct-mapped by hash with a fixed number of slots, so a lookup is one hash
 //! and one comparison, a miss simply replaces its slot, and the memory held is bounded by
-//! [`SLOTS`] × [`MAX_LEN`] whatever the workload.
+//! [`SLOTS`] × [`MAX_LEN`] plus [`LIST_SLOTS`] × [`MAX_LIST_LEN`] whatever the workload.
 
 use std::hash::Hasher;
 use std::sync::Arc;
 
 use rustc_hash::FxHasher;
 
-/// Number of slots (a power of two).
+use crate::procfs::nul_items;
+
+/// Number of string slots.
 const SLOTS: usize = 256;
 /// Longer strings are not cached (they are rarely repeated and would make the bound large).
 const MAX_LEN: usize = 256;
+/// Number of list slots.
+const LIST_SLOTS: usize = 64;
+/// Longer lists (as raw bytes) are not cached.
+const MAX_LIST_LEN: usize = 8192;
 
 /// See the module documentation.
 #[derive(Debug)]
 pub(crate) struct Interner {
     slots: Box<[Option<Arc<str>>]>,
+    lists: Box<[Option<Arc<[String]>>]>,
 }
 
 impl Default for Interner {
     fn default() -> Self {
         Interner {
             slots: vec![None; SLOTS].into_boxed_slice(),
+            lists: vec![None; LIST_SLOTS].into_boxed_slice(),
         }
     }
+}
+
+/// A slot index for `b` among `n` (the high bits of an Fx hash are the best mixed).
+fn slot_of(b: &[u8], n: usize) -> usize {
+    let mut h = FxHasher::default();
+    h.write(b);
+    (h.finish() >> 48) as usize % n
+}
+
+/// The list of `items`, allocated once at its exact size.
+fn build<'a>(items: impl Iterator<Item = &'a [u8]> + Clone) -> Arc<[String]> {
+    let n = items.clone().count();
+    let mut items = items;
+    // A counted range is an exact-size source: the shared list is allocated once, in place.
+    (0..n)
+        .map(|_| String::from_utf8_lossy(items.next().unwrap_or_default()).into_owned())
+        .collect()
 }
 
 impl Interner {
@@ -38,15 +64,28 @@ impl Interner {
         if s.len() > MAX_LEN {
             return Arc::from(s);
         }
-        let mut h = FxHasher::default();
-        h.write(s.as_bytes());
-        let h = h.finish();
-        // The high bits of an Fx hash are the best mixed.
-        let i = (h >> 56) as usize % SLOTS;
-        match &mut self.slots[i] {
+        match &mut self.slots[slot_of(s.as_bytes(), SLOTS)] {
             Some(a) if **a == *s => a.clone(),
             slot => {
                 let a: Arc<str> = Arc::from(s);
+                *slot = Some(a.clone());
+                a
+            }
+        }
+    }
+
+    /// The items of the NUL-separated list `raw` that fit in `budget` bytes (as
+    /// [`crate::procfs::split_nul`] keeps them), shared with the cached copy when its slot
+    /// holds the same items.
+    pub(crate) fn list(&mut self, raw: &[u8], budget: usize) -> Arc<[String]> {
+        let items = nul_items(raw, budget);
+        if raw.len() > MAX_LIST_LEN {
+            return build(items);
+        }
+        match &mut self.lists[slot_of(raw, LIST_SLOTS)] {
+            Some(a) if a.iter().map(|s| s.as_bytes()).eq(items.clone()) => a.clone(),
+            slot => {
+                let a = build(items);
                 *slot = Some(a.clone());
                 a
             }
@@ -81,6 +120,27 @@ mod tests {
         }
         let long = "x".repeat(MAX_LEN + 1);
         assert_eq!(*i.get(&long), *long);
+        let split = |b: &[u8], budget| crate::procfs::split_nul(b, budget);
+        for (raw, budget) in [
+            (&b"-l\0/tmp\0"[..], 100),
+            (b"-l\0/tmp", 100),
+            (b"-l\0/tmp\0", 3),
+            (b"", 100),
+            (b"\0", 100),
+            (b"a\0\0b\0", 100),
+            (b"\xff\0x", 100),
+        ] {
+            let first = i.list(raw, budget);
+            assert_eq!(*first, *split(raw, budget), "{raw:?}");
+            let again = i.list(raw, budget);
+            assert_eq!(*again, *first, "{raw:?}");
+        }
+        let a = i.list(b"-l\0/tmp\0", 100);
+        assert!(Arc::ptr_eq(&a, &i.list(b"-l\0/tmp\0", 100)));
+        // The same bytes under a smaller budget are a different list.
+        assert_eq!(*i.list(b"-l\0/tmp\0", 3), ["-l".to_string()]);
+        let big = vec![b'x'; MAX_LIST_LEN + 1];
+        assert_eq!(i.list(&big, usize::MAX).len(), 1);
         let mut dst: Arc<str> = Arc::from("sh");
         let before = dst.clone();
         i.assign(&mut dst, "sh");

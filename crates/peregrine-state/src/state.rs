@@ -329,17 +329,27 @@ fn text_or_empty<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
 }
 
 /// Like [`list`], but an empty parameter reads as an empty list.
-fn list_or_empty(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
+fn list_or_empty(
+    ev: &P<'_, '_>,
+    name: K,
+    budget: usize,
+    strings: &mut Interner,
+) -> Option<Arc<[String]>> {
     if ev.is_empty(name) {
-        return Some(Arc::default());
+        return Some(strings.list(&[], budget));
     }
-    list(ev, name, budget)
+    list(ev, name, budget, strings)
 }
 
 /// A NUL-separated list, keeping at most `budget` bytes of items.
-fn list(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
+fn list(ev: &P<'_, '_>, name: K, budget: usize, strings: &mut Interner) -> Option<Arc<[String]>> {
     let b = text_bytes(ev, name)?;
-    Some(procfs::split_nul(b, budget).into())
+    Some(strings.list(b, budget))
+}
+
+/// The `cgroups` list of a record.
+fn cgroups(ev: &P<'_, '_>) -> Option<Vec<String>> {
+    Some(procfs::split_nul(text_bytes(ev, K::Cgroups)?, 8192))
 }
 
 /// `cgroups` items are `subsystem=path`.
@@ -1088,7 +1098,7 @@ impl State {
         if let Some(s) = text(ev, K::Exe) {
             self.strings.assign(&mut p.exe, &s);
         }
-        if let Some(a) = list(ev, K::Args, self.cfg.max_args_bytes) {
+        if let Some(a) = list(ev, K::Args, self.cfg.max_args_bytes, &mut self.strings) {
             p.args = a;
         }
         if let Some(c) = text(ev, K::Comm) {
@@ -1109,7 +1119,7 @@ impl State {
         if let Some(t) = int(ev, K::PidnsInitStartTs).filter(|&t| t > 0) {
             p.pidns_init_start_ts = t as u64;
         }
-        if let Some(c) = list(ev, K::Cgroups, 8192) {
+        if let Some(c) = cgroups(ev) {
             if !c.is_empty() {
                 p.cgroups = split_cgroups(&c);
                 set_container(&mut p);
@@ -1138,7 +1148,7 @@ impl State {
         if let Some(s) = text_or_empty(ev, K::Exe) {
             strings.assign(&mut p.exe, &s);
         }
-        if let Some(a) = list_or_empty(ev, K::Args, max_args) {
+        if let Some(a) = list_or_empty(ev, K::Args, max_args, strings) {
             p.args = a;
         }
         match text(ev, K::Comm).filter(|c| !c.is_empty()) {
@@ -1153,7 +1163,7 @@ impl State {
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
             set_cwd(&mut p.cwd, &c);
         }
-        if let Some(e) = list_or_empty(ev, K::Env, max_env) {
+        if let Some(e) = list_or_empty(ev, K::Env, max_env, strings) {
             p.env = e;
         }
         // The filename is read only when the kernel gave no trusted path.
@@ -1204,7 +1214,7 @@ impl State {
         if let Some(g) = int(ev, K::Vpgid) {
             p.vpgid = g;
         }
-        match list(ev, K::Cgroups, 8192) {
+        match cgroups(ev) {
             Some(c) if !c.is_empty() => {
                 p.cgroups = split_cgroups(&c);
                 set_container(p);
