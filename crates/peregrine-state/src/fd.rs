@@ -400,26 +400,25 @@ pub fn resolve_path<'a>(base: &str, path: &'a str) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
-/// True for a path without empty, `.` or `..` components and no trailing slash.
+/// True for an absolute path without empty, `.` or `..` components and no trailing slash.
 fn is_normal(p: &str) -> bool {
-    if p == "/" {
+    let b = p.as_bytes();
+    if b == b"/" {
         return true;
     }
-    // One pass over the bytes (this runs for every open): a component is bad when empty,
-    // `.` or `..`; `comp` counts the current component's bytes, `dots` whether all are dots.
-    let (mut comp, mut dots) = (usize::MAX, true);
-    for &b in p.as_bytes() {
-        if b == b'/' {
-            if comp != usize::MAX && (comp == 0 || (dots && comp <= 2)) {
-                return false;
-            }
-            (comp, dots) = (0, true);
-        } else {
-            comp = comp.wrapping_add(1);
-            dots &= b == b'.';
+    // One pass over the bytes (this runs for every open), looking past each `/` only: what
+    // follows it must be a component that is neither empty, `.` nor `..`.
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'/'
+            && matches!(
+                &b[i + 1..],
+                [] | [b'/', ..] | [b'.'] | [b'.', b'/', ..] | [b'.', b'.'] | [b'.', b'.', b'/', ..]
+            )
+        {
+            return false;
         }
     }
-    !(comp == 0 || (dots && comp <= 2))
+    true
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! A small cache of shared strings and lists for the values execs repeat.
+//! A small cache of shared strings and lists for the values execs and opens repeat.
 //!
 //! A host runs the same few binaries over and over, usually with the environment of the same
-//! shell; without this cache every exec allocated its `comm`, `exe`, `exepath`, arguments and
-//! environment afresh (one allocation per item) and every exit freed them again. With it, an
-//! exec repeating a recent value takes a reference to the same shared copy.
+//! shell, and its programs open the same files (libraries, configuration); without this cache
+//! every exec allocated its `comm`, `exe`, `exepath`, arguments and environment afresh (one
+//! allocation per item), every open its fd name, and every exit and close freed them again.
+//! With it, a value seen recently is a reference to the same shared copy.
 //!
 //! Key decision: direct-mapped by hash with a fixed number of slots, so a lookup is one hash
 //! and one comparison, a miss simply replaces its slot, and the memory held is bounded by
@@ -16,8 +17,8 @@ use rustc_hash::FxHasher;
 
 use crate::procfs::nul_items;
 
-/// Number of string slots.
-const SLOTS: usize = 256;
+/// Number of string slots (exec names and paths, fd names).
+const SLOTS: usize = 1024;
 /// Longer strings are not cached (they are rarely repeated and would make the bound large).
 const MAX_LEN: usize = 256;
 /// Number of list slots.

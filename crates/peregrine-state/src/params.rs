@@ -11,6 +11,7 @@
 
 use std::sync::LazyLock;
 
+use peregrine_event::flags::Conv;
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_SYSCALLS};
 use peregrine_event::schema::{schema_for, ParamType};
 
@@ -62,6 +63,8 @@ pub(crate) enum Shape {
     Text,
     /// Bytes taken as they are (`Bytes`, `List`).
     Raw,
+    /// Open flags converted to `PPM_O_*` (every open reads them).
+    OpenFlags,
     /// Anything else (flags with a conversion, socket addresses …): the general decoder.
     Other,
 }
@@ -74,6 +77,7 @@ impl Shape {
             T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => Shape::Unsigned,
             T::Str | T::Path | T::RelPath(_) => Shape::Text,
             T::Bytes | T::List => Shape::Raw,
+            T::Flags(_, Conv::OpenFlags) => Shape::OpenFlags,
             _ => Shape::Other,
         }
     }
@@ -165,7 +169,7 @@ mod tests {
         for (k, shape) in [
             (K::Fd, Shape::Signed),
             (K::Name, Shape::Text),
-            (K::Flags, Shape::Other),
+            (K::Flags, Shape::OpenFlags),
             (K::Tuple, Shape::Absent),
         ] {
             assert_eq!(open.shape[k as usize], shape, "{k:?}");

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use peregrine_event::flags::open_flags_to_ppm;
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
 use rustc_hash::FxHashMap;
@@ -226,6 +227,9 @@ impl<'e, 'a> P<'e, 'a> {
             (S::Signed | S::Unsigned, 8) => Some(i64::from_le_bytes(b.try_into().ok()?)),
             (S::Signed, 4) => Some(i64::from(i32::from_le_bytes(b.try_into().ok()?))),
             (S::Unsigned, 4) => Some(i64::from(u32::from_le_bytes(b.try_into().ok()?))),
+            (S::OpenFlags, 4) => Some(i64::from(open_flags_to_ppm(u32::from_le_bytes(
+                b.try_into().ok()?,
+            )))),
             (_, 0) => None,
             _ => self.int_general(k, b),
         }
@@ -948,11 +952,16 @@ impl State {
         }
     }
 
+    /// The pid of thread `tid` (the current event's without a lookup).
+    fn pid_of(&self, tid: i64) -> Option<i64> {
+        match self.cur_thread {
+            Some((t, pid)) if t == tid => Some(pid),
+            _ => Some(self.table.threads.get(&tid)?.pid),
+        }
+    }
+
     fn proc_mut(&mut self, tid: i64) -> Option<&mut Process> {
-        let pid = match self.cur_thread {
-            Some((t, pid)) if t == tid => pid,
-            _ => self.table.threads.get(&tid)?.pid,
-        };
+        let pid = self.pid_of(tid)?;
         self.table.procs.get_mut(&pid)
     }
 
@@ -1286,14 +1295,16 @@ impl State {
             FdKind::File
         };
         let (dev, ino) = (int(ev, K::Dev), int(ev, K::Ino));
-        let describe = |name: Cow<'_, str>| {
+        let describe = |name: Cow<'_, str>, strings: &mut Interner| {
             // fd.nameraw falls back to fd.name, so store it only when it differs.
             let nameraw = if *raw == *name {
                 String::new()
             } else {
                 raw.to_string()
             };
-            let mut f = Fd::new(kind, name);
+            // Programs open the same files over and over (libraries, configuration): a
+            // cached name saves allocating it here and freeing it at the close.
+            let mut f = Fd::new(kind, strings.get(&name));
             f.nameraw = nameraw;
             f.flags = flags;
             f.cloexec = flags & PPM_O_CLOEXEC != 0;
@@ -1303,8 +1314,11 @@ impl State {
         };
         let max = self.cfg.max_fds_per_process;
         // One process lookup serves the name's base directory and the insertion.
-        let Some(p) = self.proc_mut(tid) else {
-            let f = describe(resolve_path("/", &raw));
+        let Some(p) = self
+            .pid_of(tid)
+            .and_then(|pid| self.table.procs.get_mut(&pid))
+        else {
+            let f = describe(resolve_path("/", &raw), &mut self.strings);
             if fd < 0 {
                 self.cur.tmp_fd = Some(f);
             }
@@ -1317,7 +1331,7 @@ impl State {
         } else {
             resolve_path("/<UNKNOWN>", &raw)
         };
-        let f = describe(name);
+        let f = describe(name, &mut self.strings);
         if fd < 0 {
             self.cur.tmp_fd = Some(f);
         } else if !insert_fd(p, fd, f, max) {
