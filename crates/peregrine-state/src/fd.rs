@@ -307,15 +307,22 @@ impl FdTable {
 
     /// The table to change: taken back from the shared storage first (copied when the other
     /// side still holds it).
-    #[inline]
+    #[inline(always)]
     fn own(&mut self) -> &mut FdMap {
-        if let Table::Shared(a) = &mut self.0 {
-            let a = std::mem::replace(a, Arc::new(FdMap::default()));
-            self.0 = Table::Own(Arc::unwrap_or_clone(a));
+        if self.is_shared() {
+            self.take_back();
         }
         match &mut self.0 {
             Table::Own(m) => m,
             Table::Shared(a) => Arc::make_mut(a),
+        }
+    }
+
+    #[cold]
+    fn take_back(&mut self) {
+        // An empty map does not allocate: a cheap placeholder while the shared one is taken.
+        if let Table::Shared(a) = std::mem::replace(&mut self.0, Table::Own(FdMap::default())) {
+            self.0 = Table::Own(Arc::unwrap_or_clone(a));
         }
     }
 

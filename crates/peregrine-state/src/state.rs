@@ -219,7 +219,7 @@ impl<'e, 'a> P<'e, 'a> {
 
     /// Integer parameter `k`. Plain 8- and 4-byte integers (nearly every read) are read here
     /// directly; the rest (conversions, other widths, malformed values) take [`Value`]'s path.
-    #[inline]
+    #[inline(always)]
     fn int(&self, k: K) -> Option<i64> {
         use params::Shape as S;
         let (shape, b) = self.raw(k);
@@ -227,6 +227,10 @@ impl<'e, 'a> P<'e, 'a> {
             (S::Signed | S::Unsigned, 8) => Some(i64::from_le_bytes(b.try_into().ok()?)),
             (S::Signed, 4) => Some(i64::from(i32::from_le_bytes(b.try_into().ok()?))),
             (S::Unsigned, 4) => Some(i64::from(u32::from_le_bytes(b.try_into().ok()?))),
+            // The kernel's flags are 32 bits, whatever width the record gives them.
+            (S::OpenFlags, 8) => Some(i64::from(open_flags_to_ppm(u64::from_le_bytes(
+                b.try_into().ok()?,
+            ) as u32))),
             (S::OpenFlags, 4) => Some(i64::from(open_flags_to_ppm(u32::from_le_bytes(
                 b.try_into().ok()?,
             )))),
@@ -1296,8 +1300,13 @@ impl State {
         };
         let (dev, ino) = (int(ev, K::Dev), int(ev, K::Ino));
         let describe = |name: Cow<'_, str>, strings: &mut Interner| {
-            // fd.nameraw falls back to fd.name, so store it only when it differs.
-            let nameraw = if *raw == *name {
+            // fd.nameraw falls back to fd.name, so store it only when it differs (a name
+            // borrowed from the record as it is needs no comparison).
+            let same = match &name {
+                Cow::Borrowed(n) => std::ptr::eq(*n, &*raw),
+                Cow::Owned(_) => false,
+            };
+            let nameraw = if same || *raw == *name {
                 String::new()
             } else {
                 raw.to_string()
