@@ -27,6 +27,10 @@ macro_rules! keys {
 
         /// The schema name of each [`K`], in declaration order.
         const NAMES: &[&str] = &[$($name,)*];
+
+        /// Every [`K`], for tests that check a read for each.
+        #[cfg(test)]
+        pub(crate) const ALL: &[K] = &[$(K::$key,)*];
     };
 }
 

@@ -1608,3 +1608,95 @@ pub(crate) fn set_container(p: &mut Process) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peregrine_event::raw::Header;
+
+    /// What `P::int` read before its short paths: the schema's type through `Value`.
+    fn int_reference(p: &P<'_, '_>, k: K) -> Option<i64> {
+        let i = params::position(&p.row.pos, k)?;
+        let bytes = p.bytes(i);
+        match Value::decode_i64(p.ev.schema.params.get(i)?.ty, bytes) {
+            Some(v) => Some(v),
+            None if bytes.is_empty() => None,
+            None => p.param(k)?.ok()?.as_i64(),
+        }
+    }
+
+    fn text_reference<'a>(p: &P<'_, 'a>, k: K) -> Option<&'a [u8]> {
+        match p.param(k)? {
+            Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The short reads (integers, open flags, strings, lists, emptiness) give what the
+    /// general decoder gives, and flag malformed values alike, for every key of records of
+    /// every handled kind whose parameters take every width and shape in turn.
+    #[test]
+    fn short_reads_agree_with_the_decoder() {
+        let samples: [&[u8]; 11] = [
+            &[],
+            &[0xfe],
+            &[0x34, 0x12],
+            &[1, 2, 3],
+            &(-13i32).to_le_bytes(),
+            &0o2100101u32.to_le_bytes(),
+            &(-100i64).to_le_bytes(),
+            &0x8000_0000_0002_0042u64.to_le_bytes(),
+            b"/etc/passwd\0junk",
+            b"-l\0/tmp\0",
+            b"caf\xc3\xa9\xff",
+        ];
+        let kinds = [
+            (KIND_SYSCALL, 257),
+            (KIND_SYSCALL, 2),
+            (KIND_SYSCALL, 59),
+            (KIND_SYSCALL, 56),
+            (KIND_SYSCALL, 3),
+            (KIND_SYSCALL, 33),
+            (KIND_SYSCALL, 42),
+            (KIND_SYSCALL, 41),
+            (KIND_SYSCALL, 72),
+            (KIND_SYSCALL, 126),
+            (KIND_PROCEXIT, 0),
+        ];
+        let mut checked = 0;
+        for (kind, nr) in kinds {
+            let n = peregrine_event::schema::schema_for(kind, nr)
+                .expect("schema")
+                .params
+                .len();
+            for shift in 0..samples.len() {
+                let params: Vec<&[u8]> = (0..n)
+                    .map(|i| samples[(i + shift) % samples.len()])
+                    .collect();
+                let header = Header {
+                    ts_boot_ns: 1,
+                    tid: 7,
+                    pid: 7,
+                    kind,
+                    nr,
+                    cpu: 0,
+                };
+                let rec = header.encode(&params);
+                let ev = Event::decode(&rec, 0).expect("decodes");
+                for &k in params::ALL {
+                    let (mut fast, mut slow) = (P::new(&ev), P::new(&ev));
+                    fast.split();
+                    slow.split();
+                    let what = format!("{nr} {k:?} shift {shift}");
+                    assert_eq!(fast.int(k), int_reference(&slow, k), "int {what}");
+                    assert_eq!(fast.malformed.get(), slow.malformed.get(), "{what}");
+                    assert_eq!(fast.text_bytes(k), text_reference(&slow, k), "text {what}");
+                    let absent = matches!(slow.param(k), Some(Ok(Value::Absent)));
+                    assert_eq!(fast.is_empty(k), absent, "empty {what}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+    }
+}
