@@ -7,8 +7,9 @@
 //! With it, a value seen recently is a reference to the same shared copy.
 //!
 //! Key decision: direct-mapped by hash with a fixed number of slots, so a lookup is one hash
-//! and one comparison, a miss simply replaces its slot, and the memory held is bounded by
-//! [`SLOTS`] × [`MAX_LEN`] plus [`LIST_SLOTS`] × [`MAX_LIST_LEN`] whatever the workload.
+//! and one comparison, a miss simply replaces its slot, and the memory held is bounded
+//! whatever the workload: [`SLOTS`] strings of at most [`MAX_LEN`] bytes and [`LIST_SLOTS`]
+//! lists of at most [`MAX_LIST_ITEMS`] items and [`MAX_LIST_LEN`] bytes, about 1.2 MB.
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -23,8 +24,9 @@ const SLOTS: usize = 1024;
 const MAX_LEN: usize = 256;
 /// Number of list slots.
 const LIST_SLOTS: usize = 64;
-/// Longer lists (as raw bytes) are not cached.
+/// Longer lists (as raw bytes), or lists of more items, are not cached.
 const MAX_LIST_LEN: usize = 8192;
+const MAX_LIST_ITEMS: usize = 128;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -87,7 +89,9 @@ impl Interner {
             Some(a) if a.iter().map(|s| s.as_bytes()).eq(items.clone()) => a.clone(),
             slot => {
                 let a = build(items);
-                *slot = Some(a.clone());
+                if a.len() <= MAX_LIST_ITEMS {
+                    *slot = Some(a.clone());
+                }
                 a
             }
         }
@@ -142,6 +146,10 @@ mod tests {
         assert_eq!(*i.list(b"-l\0/tmp\0", 3), ["-l".to_string()]);
         let big = vec![b'x'; MAX_LIST_LEN + 1];
         assert_eq!(i.list(&big, usize::MAX).len(), 1);
+        let many = b"a\0".repeat(MAX_LIST_ITEMS + 1);
+        let first = i.list(&many, usize::MAX);
+        assert_eq!(first.len(), MAX_LIST_ITEMS + 1);
+        assert!(!Arc::ptr_eq(&first, &i.list(&many, usize::MAX)));
         let mut dst: Arc<str> = Arc::from("sh");
         let before = dst.clone();
         i.assign(&mut dst, "sh");
