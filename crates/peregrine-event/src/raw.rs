@@ -190,6 +190,14 @@ impl<'a> RawRecord<'a> {
         self.lens.len() / 2
     }
 
+    /// Parameter lengths in order: what [`RawRecord::params`] slices by, for callers that
+    /// index [`RawRecord::values`] themselves.
+    pub fn param_lens(&self) -> impl Iterator<Item = usize> + 'a {
+        self.lens
+            .chunks_exact(2)
+            .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])))
+    }
+
     /// Parameter values in order (an empty slice is an absent value).
     pub fn params(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let values = self.values;
@@ -246,6 +254,7 @@ pub(crate) mod tests {
             (r.tid, r.pid, r.nr, r.cpu, r.ts_boot_ns),
             (42, 41, 257, 3, 1000)
         );
+        assert_eq!(r.param_lens().collect::<Vec<_>>(), [2, 0, 3]);
         check(&good[..10], Err(RecordError::ShortHeader(10)));
         check(
             &good[..good.len() - 1],

@@ -9,7 +9,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use peregrine_event::builder::{Arg, RecordBuilder};
@@ -20,22 +20,31 @@ use peregrine_state::{State, StateConfig};
 
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Counting is on only while the memory figure is taken: the timed passes should pay for the
+/// system allocator, not for this counter's atomic updates.
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+fn count(add: usize, sub: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        LIVE.fetch_add(add, Ordering::Relaxed);
+        LIVE.fetch_sub(sub, Ordering::Relaxed);
+    }
+}
 
 // SAFETY: forwards to the system allocator and only counts sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        count(l.size(), 0);
         // SAFETY: same layout contract as the caller's.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        count(0, l.size());
         // SAFETY: `p` came from `alloc` with this layout.
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new, Ordering::Relaxed);
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        count(new, l.size());
         // SAFETY: forwarded unchanged.
         unsafe { System.realloc(p, l, new) }
     }
@@ -95,12 +104,14 @@ fn typical(pid: i64) -> Process {
 }
 
 fn memory_report() {
+    COUNTING.store(true, Ordering::Relaxed);
     let before = LIVE.load(Ordering::Relaxed);
     let mut state = State::new(config());
     for pid in 0..10_000 {
         state.insert_process(typical(pid + 2), &[(pid + 2, pid + 2)]);
     }
-    let used = LIVE.load(Ordering::Relaxed) - before;
+    let used = LIVE.load(Ordering::Relaxed).wrapping_sub(before);
+    COUNTING.store(false, Ordering::Relaxed);
     println!(
         "memory: {} live threads (1 per process, 5 fds, 8 env vars each) = {:.1} MB ({} bytes/thread)",
         state.thread_count(),
@@ -214,6 +225,33 @@ fn per_event(n: usize, pass: impl FnOnce()) -> std::time::Duration {
     (thread_cpu() - start) / n as u32
 }
 
+/// One line per scenario with the figures BENCHMARKS.md reports: the floor and the update
+/// pass per event, the state's own share (their difference) and the update/floor ratio. Both
+/// passes run alternately, several rounds, and each keeps its fastest round, so a burst of
+/// load on a shared machine affects neither (criterion's figures follow for the detail).
+fn summary(sc: &Scenarios) {
+    const ROUNDS: usize = 7;
+    const ITERS: u64 = 40_000;
+    for (name, recs) in [("openat+close", &sc.fd), ("fork+exec+exit", &sc.process)] {
+        let mut state = fresh_state();
+        // Thread CPU time of ITERS passes, in ns per event.
+        let ns = |d: std::time::Duration| d.as_secs_f64() * 1e9 / ITERS as f64;
+        let (mut f, mut u) = (f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            f = f.min(ns(per_event(recs.len(), || pass_decode(recs, ITERS))));
+            u = u.min(ns(per_event(recs.len(), || {
+                pass_update(&mut state, recs, ITERS)
+            })));
+        }
+        println!(
+            "summary {name}: decode only (floor) {f:.1} ns/event, update {u:.1} ns/event, \
+             state's share {:.1} ns/event, update/floor {:.2}",
+            u - f,
+            u / f
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let sc = scenarios();
     // Under callgrind (`PEREGRINE_BENCH_ITERS=N PEREGRINE_BENCH_ONLY=fd|process valgrind
@@ -239,6 +277,7 @@ fn bench(c: &mut Criterion) {
         return;
     }
     memory_report();
+    summary(&sc);
     for (name, recs) in [("openat+close", &sc.fd), ("fork+exec+exit", &sc.process)] {
         c.bench_function(&format!("decode only/{name} (per event, the floor)"), |b| {
             b.iter_custom(|iters| per_event(recs.len(), || pass_decode(recs, iters)))

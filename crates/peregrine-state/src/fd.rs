@@ -9,7 +9,10 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// `fd.type`: the kind of object a descriptor refers to (libsinsp's `scap_fd_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +242,124 @@ impl Fd {
     }
 }
 
+/// A process's fd table, shared copy-on-write between a parent and the child it forked.
+///
+/// Key decision: a fork copied its parent's table, and most children exec and exit without
+/// touching it. [`FdTable::share`] instead moves the parent's table into a shared allocation
+/// both point to; the first change on either side takes it back as its own (a copy only when
+/// the other side still holds it). A table that is its own is changed with no reference-count
+/// traffic at all, so the fd events of a process that does not fork pay nothing for this.
+/// Reads go through `Deref` to the map; every change goes through the methods here.
+#[derive(Debug)]
+pub struct FdTable(Table);
+
+type FdMap = FxHashMap<i64, Fd>;
+
+#[derive(Debug)]
+enum Table {
+    Own(FdMap),
+    Shared(Arc<FdMap>),
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable(Table::Own(FdMap::default()))
+    }
+}
+
+/// A copy of the entries, or of the reference when the table is shared ([`FdTable::share`]).
+impl Clone for FdTable {
+    fn clone(&self) -> Self {
+        match &self.0 {
+            Table::Own(m) => FdTable(Table::Own(m.clone())),
+            Table::Shared(a) => FdTable(Table::Shared(a.clone())),
+        }
+    }
+}
+
+impl PartialEq for FdTable {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for FdTable {}
+
+impl Deref for FdTable {
+    type Target = FdMap;
+
+    fn deref(&self) -> &FdMap {
+        match &self.0 {
+            Table::Own(m) => m,
+            Table::Shared(a) => a,
+        }
+    }
+}
+
+impl FdTable {
+    /// Moves the entries into shared storage, so that clones of this table (a forked
+    /// child's) share it instead of copying it.
+    pub fn share(&mut self) {
+        if let Table::Own(m) = &mut self.0 {
+            self.0 = Table::Shared(Arc::new(std::mem::take(m)));
+        }
+    }
+
+    /// The table to change: taken back from the shared storage first (copied when the other
+    /// side still holds it).
+    #[inline(always)]
+    fn own(&mut self) -> &mut FdMap {
+        if self.is_shared() {
+            self.take_back();
+        }
+        match &mut self.0 {
+            Table::Own(m) => m,
+            Table::Shared(a) => Arc::make_mut(a),
+        }
+    }
+
+    #[cold]
+    fn take_back(&mut self) {
+        // An empty map does not allocate: a cheap placeholder while the shared one is taken.
+        if let Table::Shared(a) = std::mem::replace(&mut self.0, Table::Own(FdMap::default())) {
+            self.0 = Table::Own(Arc::unwrap_or_clone(a));
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self.0, Table::Shared(_))
+    }
+
+    /// Adds or replaces `fd`, returning the entry it replaced.
+    pub fn insert(&mut self, fd: i64, f: Fd) -> Option<Fd> {
+        self.own().insert(fd, f)
+    }
+
+    /// Removes `fd` (a shared table without it stays shared).
+    pub fn remove(&mut self, fd: i64) -> Option<Fd> {
+        if self.is_shared() && !self.contains_key(&fd) {
+            return None;
+        }
+        self.own().remove(&fd)
+    }
+
+    /// The entry of `fd`, to change it (a shared table without it stays shared).
+    pub fn get_mut(&mut self, fd: i64) -> Option<&mut Fd> {
+        if self.is_shared() && !self.contains_key(&fd) {
+            return None;
+        }
+        self.own().get_mut(&fd)
+    }
+
+    /// Drops the close-on-exec entries, as an exec does (a shared table without any stays
+    /// shared).
+    pub fn close_on_exec(&mut self) {
+        if self.values().any(|f| f.cloexec) {
+            self.own().retain(|_, f| !f.cloexec);
+        }
+    }
+}
+
 fn dirname(p: &str) -> &str {
     match p.rfind('/') {
         Some(0) => "/",
@@ -286,26 +407,25 @@ pub fn resolve_path<'a>(base: &str, path: &'a str) -> Cow<'a, str> {
     Cow::Owned(out)
 }
 
-/// True for a path without empty, `.` or `..` components and no trailing slash.
+/// True for an absolute path without empty, `.` or `..` components and no trailing slash.
 fn is_normal(p: &str) -> bool {
-    if p == "/" {
+    let b = p.as_bytes();
+    if b == b"/" {
         return true;
     }
-    // One pass over the bytes (this runs for every open): a component is bad when empty,
-    // `.` or `..`; `comp` counts the current component's bytes, `dots` whether all are dots.
-    let (mut comp, mut dots) = (usize::MAX, true);
-    for &b in p.as_bytes() {
-        if b == b'/' {
-            if comp != usize::MAX && (comp == 0 || (dots && comp <= 2)) {
-                return false;
-            }
-            (comp, dots) = (0, true);
-        } else {
-            comp = comp.wrapping_add(1);
-            dots &= b == b'.';
+    // One pass over the bytes (this runs for every open), looking past each `/` only: what
+    // follows it must be a component that is neither empty, `.` nor `..`.
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'/'
+            && matches!(
+                &b[i + 1..],
+                [] | [b'/', ..] | [b'.'] | [b'.', b'/', ..] | [b'.', b'.'] | [b'.', b'.', b'/', ..]
+            )
+        {
+            return false;
         }
     }
-    !(comp == 0 || (dots && comp <= 2))
+    true
 }
 
 #[cfg(test)]
@@ -339,6 +459,44 @@ mod tests {
         ] {
             assert_eq!(resolve_path(base, path), expected, "{base} + {path}");
         }
+    }
+
+    #[test]
+    fn fd_tables_copy_on_change_only() {
+        let mut parent = FdTable::default();
+        parent.insert(0, Fd::new(FdKind::File, "/dev/null"));
+        let mut f = Fd::new(FdKind::File, "/tmp/a");
+        f.cloexec = true;
+        parent.insert(3, f);
+        let same = |a: &FdTable, b: &FdTable| std::ptr::eq(&**a, &**b);
+        parent.share();
+        let mut child = parent.clone();
+        assert!(same(&parent, &child));
+        // Removing what is not there, or an exec with nothing to close, keeps it shared.
+        assert_eq!(child.remove(9), None);
+        assert!(child.get_mut(9).is_none());
+        assert!(same(&parent, &child));
+        child.close_on_exec();
+        assert_eq!(child.len(), 1);
+        assert_eq!(parent.len(), 2);
+        assert!(!same(&parent, &child));
+        child.close_on_exec();
+        assert_eq!(child.len(), 1);
+        child.share();
+        let grandchild = child.clone();
+        if let Some(f) = child.get_mut(0) {
+            f.name = "/dev/zero".into();
+        }
+        assert_eq!(&*grandchild[&0].name, "/dev/null");
+        assert_eq!(&*child[&0].name, "/dev/zero");
+        assert_eq!(child.remove(0).map(|f| f.kind), Some(FdKind::File));
+        assert_eq!((child.len(), grandchild.len(), parent.len()), (0, 1, 2));
+        // The parent, alone with its storage again, takes it back without a copy.
+        drop(child);
+        let before: *const Fd = &parent[&0];
+        assert!(parent.remove(3).is_some_and(|f| f.cloexec));
+        assert!(std::ptr::eq(before, &parent[&0]));
+        assert_eq!(parent.clone(), parent);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod container;
 pub mod containerd;
 mod extract;
 pub mod fd;
+mod intern;
 pub mod oci;
 mod params;
 pub mod procfs;

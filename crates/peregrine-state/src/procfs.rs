@@ -52,20 +52,25 @@ fn read_bytes(p: impl AsRef<Path>, max: usize) -> Option<Vec<u8>> {
 /// Splits a NUL-separated list (`/proc` cmdline/environ, or the same lists in execve
 /// records), keeping whole items while their bytes plus separators fit in `budget`.
 pub(crate) fn split_nul(b: &[u8], budget: usize) -> Vec<String> {
+    nul_items(b, budget)
+        .map(|item| String::from_utf8_lossy(item).into_owned())
+        .collect()
+}
+
+/// The items [`split_nul`] keeps, as bytes.
+pub(crate) fn nul_items(b: &[u8], budget: usize) -> impl Iterator<Item = &[u8]> + Clone {
     let b = b.strip_suffix(&[0]).unwrap_or(b);
-    if b.is_empty() {
-        return Vec::new();
-    }
     let mut used = 0;
-    let mut out = Vec::new();
-    for item in b.split(|&c| c == 0) {
-        if used + item.len() > budget {
-            break;
-        }
-        used += item.len() + 1;
-        out.push(String::from_utf8_lossy(item).into_owned());
-    }
-    out
+    // An empty list has no items (splitting it would give one empty item).
+    (!b.is_empty())
+        .then_some(b)
+        .into_iter()
+        .flat_map(|b| b.split(|&c| c == 0))
+        .take_while(move |item| {
+            let fits = used + item.len() <= budget;
+            used += item.len() + 1;
+            fits
+        })
 }
 
 /// Fields of `/proc/<pid>/stat` after the comm: (ppid, pgrp, session, tty, starttime ticks).

@@ -10,12 +10,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use peregrine_event::flags::open_flags_to_ppm;
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
 use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
 use rustc_hash::FxHashMap;
 
 use crate::container;
 use crate::fd::{resolve_path, Fd, FdKind, Sock, L4};
+use crate::intern::Interner;
 use crate::params::{self, K};
 use crate::procfs;
 use crate::thread::{Process, Table, Thread};
@@ -141,6 +143,8 @@ pub struct State {
     pub(crate) hostname: String,
     pub(crate) containers: FxHashMap<Arc<str>, Meta>,
     resolver: Option<crate::runtime::Resolver>,
+    /// Shared copies of recently exec'd names and paths.
+    strings: Interner,
 }
 
 const PPM_O_CREAT: u32 = 1 << 2;
@@ -158,31 +162,38 @@ pub(crate) struct P<'e, 'a> {
     values: &'a [u8],
     /// Parameter `i` is `values[ends[i]..ends[i + 1]]` (the record stores lengths only).
     ends: [u32; MAX_PARAMS + 1],
-    pos: &'static [u8; params::NKEYS],
+    row: &'static params::Row,
     pub ts: u64,
     malformed: std::cell::Cell<bool>,
 }
 
 impl<'e, 'a> P<'e, 'a> {
+    /// The event with no parameter split yet: call [`P::split`] on it where it will stay (the
+    /// offsets table is filled in place rather than copied out of a constructor).
+    #[inline(always)]
     fn new(ev: &'e Event<'a>) -> Self {
-        let mut ends = [0u32; MAX_PARAMS + 1];
-        let mut at = 0u32;
-        for (end, bytes) in ends[1..].iter_mut().zip(ev.raw.params()) {
-            // Records are at most 64 KiB (u16 lengths), so offsets fit.
-            at += bytes.len() as u32;
-            *end = at;
-        }
         P {
             ev,
             values: ev.raw.values(),
-            ends,
-            pos: params::positions(ev.raw.kind, ev.raw.nr),
+            ends: [0u32; MAX_PARAMS + 1],
+            row: params::row(ev.raw.kind, ev.raw.nr),
             ts: ev.ts,
             malformed: std::cell::Cell::new(false),
         }
     }
 
+    #[inline(always)]
+    fn split(&mut self) {
+        let mut at = 0u32;
+        for (end, len) in self.ends[1..].iter_mut().zip(self.ev.raw.param_lens()) {
+            // At most 32 parameters of at most 64 KiB each, so offsets fit.
+            at += len as u32;
+            *end = at;
+        }
+    }
+
     /// The bytes of parameter `i` (empty when absent or out of range).
+    #[inline]
     fn bytes(&self, i: usize) -> &'a [u8] {
         let (Some(&a), Some(&b)) = (self.ends.get(i), self.ends.get(i + 1)) else {
             return &[];
@@ -190,9 +201,19 @@ impl<'e, 'a> P<'e, 'a> {
         self.values.get(a as usize..b as usize).unwrap_or(&[])
     }
 
+    /// The shape and bytes of parameter `k` (empty bytes when the schema lacks it: its
+    /// position is out of range).
+    #[inline]
+    fn raw(&self, k: K) -> (params::Shape, &'a [u8]) {
+        (
+            self.row.shape[k as usize],
+            self.bytes(usize::from(self.row.pos[k as usize])),
+        )
+    }
+
     /// Parameter `k`, decoded on demand (only the few a handler reads are decoded).
     fn param(&self, k: K) -> Option<Result<Value<'a>, ValueError>> {
-        let i = params::position(self.pos, k)?;
+        let i = params::position(&self.row.pos, k)?;
         let ty = self.ev.schema.params.get(i)?.ty;
         let v = Value::decode(ty, self.bytes(i));
         if v.is_err() {
@@ -201,18 +222,64 @@ impl<'e, 'a> P<'e, 'a> {
         Some(v)
     }
 
-    /// Integer parameter `k` (the common case, decoded without building a [`Value`]).
+    /// Integer parameter `k`. Plain 8- and 4-byte integers (nearly every read) are read here
+    /// directly; the rest (conversions, other widths, malformed values) take [`Value`]'s path.
+    #[inline(always)]
     fn int(&self, k: K) -> Option<i64> {
-        let i = params::position(self.pos, k)?;
-        let ty = self.ev.schema.params.get(i)?.ty;
-        let bytes = self.bytes(i);
+        use params::Shape as S;
+        let (shape, b) = self.raw(k);
+        match (shape, b.len()) {
+            (S::Signed | S::Unsigned, 8) => Some(i64::from_le_bytes(b.try_into().ok()?)),
+            (S::Signed, 4) => Some(i64::from(i32::from_le_bytes(b.try_into().ok()?))),
+            (S::Unsigned, 4) => Some(i64::from(u32::from_le_bytes(b.try_into().ok()?))),
+            // The kernel's flags are 32 bits, whatever width the record gives them.
+            (S::OpenFlags, 8) => Some(i64::from(open_flags_to_ppm(u64::from_le_bytes(
+                b.try_into().ok()?,
+            ) as u32))),
+            (S::OpenFlags, 4) => Some(i64::from(open_flags_to_ppm(u32::from_le_bytes(
+                b.try_into().ok()?,
+            )))),
+            (_, 0) => None,
+            _ => self.int_general(k, b),
+        }
+    }
+
+    #[cold]
+    fn int_general(&self, k: K, bytes: &[u8]) -> Option<i64> {
+        let ty = self
+            .ev
+            .schema
+            .params
+            .get(params::position(&self.row.pos, k)?)?
+            .ty;
         match Value::decode_i64(ty, bytes) {
             Some(v) => Some(v),
-            None if bytes.is_empty() => None,
             // A non-integer type or a malformed value: the general path decides (and counts
             // a malformed one).
             None => self.param(k)?.ok()?.as_i64(),
         }
+    }
+
+    /// Parameter `k` as text bytes (a string up to its NUL, or a buffer); `None` when absent,
+    /// empty or of another type.
+    #[inline]
+    fn text_bytes(&self, k: K) -> Option<&'a [u8]> {
+        use params::Shape as S;
+        match self.raw(k) {
+            (_, []) => None,
+            (S::Text, b) => Some(until_nul(b)),
+            (S::Raw, b) => Some(b),
+            _ => match self.param(k)? {
+                Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(b),
+                _ => None,
+            },
+        }
+    }
+
+    /// True when the schema has `k` and the record carries it with no bytes.
+    #[inline]
+    fn is_empty(&self, k: K) -> bool {
+        self.row.shape[k as usize] != params::Shape::Absent && self.raw(k).1.is_empty()
     }
 
     fn tid(&self) -> u32 {
@@ -228,12 +295,28 @@ impl<'e, 'a> P<'e, 'a> {
     }
 }
 
+#[inline]
 fn int(ev: &P<'_, '_>, name: K) -> Option<i64> {
     ev.int(name)
 }
 
+/// A string parameter's bytes up to its terminating NUL (what [`Value::decode`] gives).
+#[inline]
+fn until_nul(b: &[u8]) -> &[u8] {
+    match b.iter().position(|&c| c == 0) {
+        Some(i) => &b[..i],
+        None => b,
+    }
+}
+
 /// Bytes as text: borrowed when valid UTF-8 (the common case), lossily converted otherwise.
 fn utf8(b: &[u8]) -> Cow<'_, str> {
+    // Nearly all paths and names are ASCII: checking that is a fraction of a full UTF-8
+    // validation for short strings.
+    if b.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) });
+    }
     match std::str::from_utf8(b) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(b),
@@ -241,10 +324,7 @@ fn utf8(b: &[u8]) -> Cow<'_, str> {
 }
 
 fn text_bytes<'a>(ev: &P<'_, 'a>, name: K) -> Option<&'a [u8]> {
-    match ev.param(name)? {
-        Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(b),
-        _ => None,
-    }
+    ev.text_bytes(name)
 }
 
 /// A string parameter, borrowed from the record when it is valid UTF-8.
@@ -252,35 +332,37 @@ fn text<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
     text_bytes(ev, name).map(utf8)
 }
 
-/// Stores `new` in a shared string unless it already holds that text: a clone repeats its
-/// parent's strings and an exec often its own, and keeping the shared copy saves allocating.
-fn assign(dst: &mut Arc<str>, new: &str) {
-    if **dst != *new {
-        *dst = Arc::from(new);
-    }
-}
-
 /// Like [`text`], but a parameter present in the record with no bytes reads as `""` (where
 /// [`text`] reports no value): for fields an exec must overwrite even when empty.
 fn text_or_empty<'a>(ev: &P<'_, 'a>, name: K) -> Option<Cow<'a, str>> {
-    match ev.param(name)? {
-        Ok(Value::Absent) => Some(Cow::Borrowed("")),
-        _ => text(ev, name),
+    if ev.is_empty(name) {
+        return Some(Cow::Borrowed(""));
     }
+    text(ev, name)
 }
 
 /// Like [`list`], but an empty parameter reads as an empty list.
-fn list_or_empty(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
-    match ev.param(name)? {
-        Ok(Value::Absent) => Some(Arc::default()),
-        _ => list(ev, name, budget),
+fn list_or_empty(
+    ev: &P<'_, '_>,
+    name: K,
+    budget: usize,
+    strings: &mut Interner,
+) -> Option<Arc<[String]>> {
+    if ev.is_empty(name) {
+        return Some(strings.list(&[], budget));
     }
+    list(ev, name, budget, strings)
 }
 
 /// A NUL-separated list, keeping at most `budget` bytes of items.
-fn list(ev: &P<'_, '_>, name: K, budget: usize) -> Option<Arc<[String]>> {
+fn list(ev: &P<'_, '_>, name: K, budget: usize, strings: &mut Interner) -> Option<Arc<[String]>> {
     let b = text_bytes(ev, name)?;
-    Some(procfs::split_nul(b, budget).into())
+    Some(strings.list(b, budget))
+}
+
+/// The `cgroups` list of a record.
+fn cgroups(ev: &P<'_, '_>) -> Option<Vec<String>> {
+    Some(procfs::split_nul(text_bytes(ev, K::Cgroups)?, 8192))
 }
 
 /// `cgroups` items are `subsystem=path`.
@@ -337,6 +419,7 @@ impl State {
             hostname,
             containers: FxHashMap::default(),
             resolver: None,
+            strings: Interner::default(),
         }
     }
 
@@ -495,7 +578,9 @@ impl State {
 
     /// Applies one event. Call it for every event, in order, before evaluating rules on it.
     pub fn update(&mut self, ev: &Event<'_>) {
-        let ev = &P::new(ev);
+        let mut p = P::new(ev);
+        p.split();
+        let ev = &p;
         if self.resolver.is_some() {
             self.poll_containers();
         }
@@ -616,7 +701,7 @@ impl State {
         self.cur_thread = None;
         if let Some((pid, fd)) = self.pending_close.take() {
             if let Some(p) = self.table.procs.get_mut(&pid) {
-                p.fds.remove(&fd);
+                p.fds.remove(fd);
             }
         }
         if let Some((tid, reaper)) = self.pending_exit.take() {
@@ -917,26 +1002,29 @@ impl State {
         }
     }
 
+    /// The pid of thread `tid` (the current event's without a lookup).
+    fn pid_of(&self, tid: i64) -> Option<i64> {
+        match self.cur_thread {
+            Some((t, pid)) if t == tid => Some(pid),
+            _ => Some(self.table.threads.get(&tid)?.pid),
+        }
+    }
+
     fn proc_mut(&mut self, tid: i64) -> Option<&mut Process> {
-        let pid = match self.cur_thread {
-            Some((t, pid)) if t == tid => pid,
-            _ => self.table.threads.get(&tid)?.pid,
-        };
+        let pid = self.pid_of(tid)?;
         self.table.procs.get_mut(&pid)
     }
 
     fn fd_mut(&mut self, tid: i64, fd: i64) -> Option<&mut Fd> {
-        self.proc_mut(tid)?.fds.get_mut(&fd)
+        self.proc_mut(tid)?.fds.get_mut(fd)
     }
 
     fn add_fd(&mut self, tid: i64, fd: i64, f: Fd) {
         let max = self.cfg.max_fds_per_process;
         let Some(p) = self.proc_mut(tid) else { return };
-        if p.fds.len() >= max && !p.fds.contains_key(&fd) {
+        if !insert_fd(p, fd, f, max) {
             self.counters.fds_dropped += 1;
-            return;
         }
-        p.fds.insert(fd, f);
     }
 
     fn dup(&mut self, tid: i64, old: i64, new: i64, cloexec: bool) {
@@ -949,7 +1037,7 @@ impl State {
             self.add_fd(tid, new, f);
         } else if let Some(p) = self.proc_mut(tid) {
             // dup2 onto a tracked fd closes it even when the source is unknown.
-            p.fds.remove(&new);
+            p.fds.remove(new);
         }
     }
 
@@ -1031,16 +1119,19 @@ impl State {
     /// A new process: a copy of its parent (fds, credentials, session) updated with what the
     /// clone event reports.
     fn process_from_clone(
-        &self,
+        &mut self,
         ev: &P<'_, '_>,
         pid: i64,
         parent_pid: Option<i64>,
         child_side: bool,
         flags: u32,
     ) -> Process {
+        if let Some(pp) = parent_pid.and_then(|pp| self.table.procs.get_mut(&pp)) {
+            pp.fds.share();
+        }
         let parent = parent_pid.and_then(|pp| self.table.procs.get(&pp));
         let mut p = match parent {
-            // Shared strings make this a copy of counts plus the fd table.
+            // Shared strings and a shared fd table make this a copy of reference counts.
             Some(pp) => pp.clone(),
             None => Process {
                 loginuid: u32::MAX,
@@ -1064,13 +1155,13 @@ impl State {
         p.nthreads = 0;
         p.start_ts = ev.ts;
         if let Some(s) = text(ev, K::Exe) {
-            assign(&mut p.exe, &s);
+            self.strings.assign(&mut p.exe, &s);
         }
-        if let Some(a) = list(ev, K::Args, self.cfg.max_args_bytes) {
+        if let Some(a) = list(ev, K::Args, self.cfg.max_args_bytes, &mut self.strings) {
             p.args = a;
         }
         if let Some(c) = text(ev, K::Comm) {
-            assign(&mut p.comm, &c);
+            self.strings.assign(&mut p.comm, &c);
         }
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
             set_cwd(&mut p.cwd, &c);
@@ -1087,7 +1178,7 @@ impl State {
         if let Some(t) = int(ev, K::PidnsInitStartTs).filter(|&t| t > 0) {
             p.pidns_init_start_ts = t as u64;
         }
-        if let Some(c) = list(ev, K::Cgroups, 8192) {
+        if let Some(c) = cgroups(ev) {
             if !c.is_empty() {
                 p.cgroups = split_cgroups(&c);
                 set_container(&mut p);
@@ -1112,33 +1203,37 @@ impl State {
         // The new image replaces the old one entirely: an empty parameter (an exec whose argv
         // holds only argv[0], an empty environment) empties the field rather than leaving the
         // previous image's value behind. Only a parameter the record lacks keeps the old value.
+        let strings = &mut self.strings;
         if let Some(s) = text_or_empty(ev, K::Exe) {
-            assign(&mut p.exe, &s);
+            strings.assign(&mut p.exe, &s);
         }
-        if let Some(a) = list_or_empty(ev, K::Args, max_args) {
+        if let Some(a) = list_or_empty(ev, K::Args, max_args, strings) {
             p.args = a;
         }
         match text(ev, K::Comm).filter(|c| !c.is_empty()) {
-            Some(c) => assign(&mut p.comm, &c),
+            Some(c) => strings.assign(&mut p.comm, &c),
             // A record without comm (older producers): the kernel names the task after the
             // file it runs, so argv[0]'s last component is the closest stand-in.
             None => {
                 let exe = p.exe.clone();
-                assign(&mut p.comm, exe.rsplit('/').next().unwrap_or_default());
+                strings.assign(&mut p.comm, exe.rsplit('/').next().unwrap_or_default());
             }
         }
         if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
             set_cwd(&mut p.cwd, &c);
         }
-        if let Some(e) = list_or_empty(ev, K::Env, max_env) {
+        if let Some(e) = list_or_empty(ev, K::Env, max_env, strings) {
             p.env = e;
         }
-        let trusted = text(ev, K::TrustedExepath).filter(|s| !s.is_empty());
-        let filename = text(ev, K::Filename).filter(|s| !s.is_empty());
-        match trusted
-            .or_else(|| filename.map(|f| Cow::Owned(resolve_path(&p.cwd, &f).into_owned())))
-        {
-            Some(path) => assign(&mut p.exepath, &path),
+        // The filename is read only when the kernel gave no trusted path.
+        let path = text(ev, K::TrustedExepath)
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                let f = text(ev, K::Filename).filter(|s| !s.is_empty())?;
+                Some(Cow::Owned(resolve_path(&p.cwd, &f).into_owned()))
+            });
+        match path {
+            Some(path) => strings.assign(&mut p.exepath, &path),
             // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
             // same); the previous image's path would name the wrong binary.
             None => p.exepath = p.exe.clone(),
@@ -1178,7 +1273,7 @@ impl State {
         if let Some(g) = int(ev, K::Vpgid) {
             p.vpgid = g;
         }
-        match list(ev, K::Cgroups, 8192) {
+        match cgroups(ev) {
             Some(c) if !c.is_empty() => {
                 p.cgroups = split_cgroups(&c);
                 set_container(p);
@@ -1195,7 +1290,7 @@ impl State {
                 }
             }
         }
-        p.fds.retain(|_, f| !f.cloexec);
+        p.fds.close_on_exec();
         let nthreads = p.nthreads;
         if let Some(ptid) = ppid_from_exec {
             let ppid = self.table.threads.get(&ptid).map_or(ptid, |t| t.pid);
@@ -1229,9 +1324,12 @@ impl State {
         self.cur.fd = fd;
         let Some(fd) = fd else { return };
         // open_by_handle_at names the opened file `path` (the kernel's, absolute).
-        let raw = match ev.param(K::Name).or_else(|| ev.param(K::Path)) {
-            Some(Ok(Value::Str(b))) => b,
-            _ => &[][..],
+        let raw = match ev.raw(K::Name) {
+            (params::Shape::Text, b) => until_nul(b),
+            _ => match ev.param(K::Name).or_else(|| ev.param(K::Path)) {
+                Some(Ok(Value::Str(b))) => b,
+                _ => &[][..],
+            },
         };
         let flags = if ev.ev.raw.nr == 85 {
             // creat
@@ -1242,39 +1340,58 @@ impl State {
         };
         let dirfd = int(ev, K::Dirfd).unwrap_or(AT_FDCWD);
         let raw = utf8(raw);
-        let name = match self.proc_mut(tid) {
-            Some(p) => {
-                if raw.starts_with('/') || dirfd == AT_FDCWD {
-                    resolve_path(&p.cwd, &raw)
-                } else if let Some(d) = p.fds.get(&dirfd) {
-                    resolve_path(&d.name, &raw)
-                } else {
-                    resolve_path("/<UNKNOWN>", &raw)
-                }
-            }
-            None => resolve_path("/", &raw),
-        };
         let kind = if flags & PPM_O_DIRECTORY != 0 {
             FdKind::Directory
         } else {
             FdKind::File
         };
-        // fd.nameraw falls back to fd.name, so store it only when it differs.
-        let raw = if *raw == *name {
-            String::new()
-        } else {
-            raw.to_string()
+        let (dev, ino) = (int(ev, K::Dev), int(ev, K::Ino));
+        let describe = |name: Cow<'_, str>, strings: &mut Interner| {
+            // fd.nameraw falls back to fd.name, so store it only when it differs (a name
+            // borrowed from the record as it is needs no comparison).
+            let same = match &name {
+                Cow::Borrowed(n) => std::ptr::eq(*n, &*raw),
+                Cow::Owned(_) => false,
+            };
+            let nameraw = if same || *raw == *name {
+                String::new()
+            } else {
+                raw.to_string()
+            };
+            // Programs open the same files over and over (libraries, configuration): a
+            // cached name saves allocating it here and freeing it at the close.
+            let mut f = Fd::new(kind, strings.get(&name));
+            f.nameraw = nameraw;
+            f.flags = flags;
+            f.cloexec = flags & PPM_O_CLOEXEC != 0;
+            f.dev = dev.unwrap_or(0) as u32;
+            f.ino = ino.unwrap_or(0) as u64;
+            f
         };
-        let mut f = Fd::new(kind, name);
-        f.nameraw = raw;
-        f.flags = flags;
-        f.cloexec = flags & PPM_O_CLOEXEC != 0;
-        f.dev = int(ev, K::Dev).unwrap_or(0) as u32;
-        f.ino = int(ev, K::Ino).unwrap_or(0) as u64;
-        if fd >= 0 {
-            self.add_fd(tid, fd, f);
+        let max = self.cfg.max_fds_per_process;
+        // One process lookup serves the name's base directory and the insertion.
+        let Some(p) = self
+            .pid_of(tid)
+            .and_then(|pid| self.table.procs.get_mut(&pid))
+        else {
+            let f = describe(resolve_path("/", &raw), &mut self.strings);
+            if fd < 0 {
+                self.cur.tmp_fd = Some(f);
+            }
+            return;
+        };
+        let name = if raw.starts_with('/') || dirfd == AT_FDCWD {
+            resolve_path(&p.cwd, &raw)
+        } else if let Some(d) = p.fds.get(&dirfd) {
+            resolve_path(&d.name, &raw)
         } else {
+            resolve_path("/<UNKNOWN>", &raw)
+        };
+        let f = describe(name, &mut self.strings);
+        if fd < 0 {
             self.cur.tmp_fd = Some(f);
+        } else if !insert_fd(p, fd, f, max) {
+            self.counters.fds_dropped += 1;
         }
     }
 
@@ -1517,6 +1634,15 @@ fn set_inet(
     f.name != old
 }
 
+/// Puts `f` in `p`'s table unless that would exceed `max` fds; false when it was dropped.
+fn insert_fd(p: &mut Process, fd: i64, f: Fd, max: usize) -> bool {
+    if p.fds.len() >= max && !p.fds.contains_key(&fd) {
+        return false;
+    }
+    p.fds.insert(fd, f);
+    true
+}
+
 pub(crate) fn set_container(p: &mut Process) {
     match container::from_cgroups(p.cgroups.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         Some(c) => {
@@ -1527,5 +1653,97 @@ pub(crate) fn set_container(p: &mut Process) {
             p.container_id = Arc::default();
             p.container_engine = "";
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peregrine_event::raw::Header;
+
+    /// What `P::int` read before its short paths: the schema's type through `Value`.
+    fn int_reference(p: &P<'_, '_>, k: K) -> Option<i64> {
+        let i = params::position(&p.row.pos, k)?;
+        let bytes = p.bytes(i);
+        match Value::decode_i64(p.ev.schema.params.get(i)?.ty, bytes) {
+            Some(v) => Some(v),
+            None if bytes.is_empty() => None,
+            None => p.param(k)?.ok()?.as_i64(),
+        }
+    }
+
+    fn text_reference<'a>(p: &P<'_, 'a>, k: K) -> Option<&'a [u8]> {
+        match p.param(k)? {
+            Ok(Value::Str(b)) | Ok(Value::Bytes(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The short reads (integers, open flags, strings, lists, emptiness) give what the
+    /// general decoder gives, and flag malformed values alike, for every key of records of
+    /// every handled kind whose parameters take every width and shape in turn.
+    #[test]
+    fn short_reads_agree_with_the_decoder() {
+        let samples: [&[u8]; 11] = [
+            &[],
+            &[0xfe],
+            &[0x34, 0x12],
+            &[1, 2, 3],
+            &(-13i32).to_le_bytes(),
+            &0o2100101u32.to_le_bytes(),
+            &(-100i64).to_le_bytes(),
+            &0x8000_0000_0002_0042u64.to_le_bytes(),
+            b"/etc/passwd\0junk",
+            b"-l\0/tmp\0",
+            b"caf\xc3\xa9\xff",
+        ];
+        let kinds = [
+            (KIND_SYSCALL, 257),
+            (KIND_SYSCALL, 2),
+            (KIND_SYSCALL, 59),
+            (KIND_SYSCALL, 56),
+            (KIND_SYSCALL, 3),
+            (KIND_SYSCALL, 33),
+            (KIND_SYSCALL, 42),
+            (KIND_SYSCALL, 41),
+            (KIND_SYSCALL, 72),
+            (KIND_SYSCALL, 126),
+            (KIND_PROCEXIT, 0),
+        ];
+        let mut checked = 0;
+        for (kind, nr) in kinds {
+            let n = peregrine_event::schema::schema_for(kind, nr)
+                .expect("schema")
+                .params
+                .len();
+            for shift in 0..samples.len() {
+                let params: Vec<&[u8]> = (0..n)
+                    .map(|i| samples[(i + shift) % samples.len()])
+                    .collect();
+                let header = Header {
+                    ts_boot_ns: 1,
+                    tid: 7,
+                    pid: 7,
+                    kind,
+                    nr,
+                    cpu: 0,
+                };
+                let rec = header.encode(&params);
+                let ev = Event::decode(&rec, 0).expect("decodes");
+                for &k in params::ALL {
+                    let (mut fast, mut slow) = (P::new(&ev), P::new(&ev));
+                    fast.split();
+                    slow.split();
+                    let what = format!("{nr} {k:?} shift {shift}");
+                    assert_eq!(fast.int(k), int_reference(&slow, k), "int {what}");
+                    assert_eq!(fast.malformed.get(), slow.malformed.get(), "{what}");
+                    assert_eq!(fast.text_bytes(k), text_reference(&slow, k), "text {what}");
+                    let absent = matches!(slow.param(k), Some(Ok(Value::Absent)));
+                    assert_eq!(fast.is_empty(k), absent, "empty {what}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 }

@@ -12,7 +12,7 @@
 //! Credentials are kept per process (libsinsp keeps them per thread but its fields read the
 //! main thread's); a `setuid` in a secondary thread therefore changes the whole process here.
 
-use crate::fd::Fd;
+use crate::fd::FdTable;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -75,7 +75,8 @@ pub struct Process {
     pub vm_swap: u64,
     pub pf_major: u64,
     pub pf_minor: u64,
-    pub fds: FxHashMap<i64, Fd>,
+    /// Shared with the parent after a fork until either changes it.
+    pub fds: FdTable,
     /// Live threads of this process in the table.
     pub nthreads: u32,
     /// Child processes in the table whose `ppid` is this process: lets an exit skip the
