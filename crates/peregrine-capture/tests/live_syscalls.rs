@@ -142,17 +142,17 @@ fn file_syscalls() {
     check(
         "chmod",
         &["res", "filename", "mode"],
-        format!("res=0 filename={d}/f1 mode=0600"),
+        format!("res=0 filename={d}/f1 mode=0600(S_IWUSR|S_IRUSR)"),
     );
     check(
         "fchmod",
         &["res", "fd", "mode"],
-        format!("res=0 fd={fd} mode=0640"),
+        format!("res=0 fd={fd} mode=0640(S_IRGRP|S_IWUSR|S_IRUSR)"),
     );
     check(
         "fchmodat",
         &["res", "dirfd", "filename", "mode"],
-        format!("res=0 dirfd={dfd} filename=f1 mode=0444"),
+        format!("res=0 dirfd={dfd} filename=f1 mode=0444(S_IROTH|S_IRGRP|S_IRUSR)"),
     );
     check(
         "link",

@@ -268,7 +268,9 @@ fn fork_exec_open_dup2_close_exit() {
         ("fd.containername", "host:/etc/passwd"),
         ("evt.is_open_read", "true"),
         ("evt.is_open_write", "false"),
-        ("evt.arg.name", "../etc/passwd"),
+        // libsinsp resolves a relative path in evt.arg (the raw one is in evt.args).
+        ("evt.arg.name", "/etc/passwd"),
+        ("evt.arg.fd", "<f>/etc/passwd"),
         ("evt.rawarg.fd", "3"),
         ("proc.fdopencount", "4"),
         ("fs.path.name", "/etc/passwd"),
@@ -1620,9 +1622,6 @@ fn so_error_completes_a_nonblocking_connect() {
                 ("optlen", u(4)),
             ],
         )
-        .check(&[
-            ("fd.connected", connected),
-            ("evt.arg.optname", "4(SO_ERROR)"),
-        ]);
+        .check(&[("fd.connected", connected), ("evt.arg.optname", "SO_ERROR")]);
     }
 }

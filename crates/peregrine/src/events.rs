@@ -381,7 +381,7 @@ mod tests {
         );
         check_render(
             "%proc.pid %fd.name %evt.arg.flags %evt.arg.nosuch",
-            "4240 /etc/shadow 4097(O_RDONLY|O_CLOEXEC) <NA>",
+            "4240 /etc/shadow O_RDONLY|O_CLOEXEC <NA>",
         );
     }
 }
