@@ -708,6 +708,12 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
         return;
     };
     let pid = i64::from(ev.pid());
+    // A new thread of a process the state knows (a clone's child side, typically) joins it
+    // through the state's own clone handling; adopting it here would replace that process
+    // with an empty one.
+    if state.process(pid).is_some() {
+        return;
+    }
     // The parent thread may be any thread of the parent process: parentage is by process.
     let ppid = state.thread(ptid).map_or(ptid, |(_, p)| p.pid);
     let p = Process {
