@@ -76,6 +76,6 @@ fn writev_replays_with_its_data() {
     assert_eq!(
         line,
         "93 writev python res=65 data=192.168.0.3 - - [23/Sep/2017 00:44:29] \"GET /bar \
-         HTTP/1.1\" 200 -. fd=2 size=65 | <NA> | <NA> | pipe:[12351032]"
+         HTTP/1.1\" 200 -. fd=2(<p>pipe:[12351032]) size=65 | <NA> | <NA> | pipe:[12351032]"
     );
 }

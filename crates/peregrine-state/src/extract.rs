@@ -331,14 +331,7 @@ impl EventSource<'_, '_> {
                 out.push(Slot::UInt(is.into()));
             }
             F::EvtCpu => out.push(Slot::Int(ev.cpu().into())),
-            F::EvtArgs | F::EvtInfo => {
-                let s = if self.has_fd_list() {
-                    ev.info_with(&|fd| self.typechar(fd)).to_string()
-                } else {
-                    ev.info().to_string()
-                };
-                out.push_str(&s);
-            }
+            F::EvtArgs | F::EvtInfo => self.push_args(out),
             F::EvtArg => {
                 if let Some(i) = self.param_index(arg) {
                     self.push_arg(i, out);
@@ -476,18 +469,57 @@ impl EventSource<'_, '_> {
     /// `evt.arg.<name>`: as libsinsp, the parameter's resolved form when it has one — flag,
     /// mode, signal and errno names, an fd's `<type>name`, `AT_FDCWD`, a pid's comm, a uid's
     /// or gid's name in the process's root (`<NA>` unknown, `<NONE>` for -1), a relative
-    /// path made absolute — and its plain value otherwise. `evt.args` shows both forms.
+    /// path made absolute — and its plain value otherwise.
     fn push_arg(&mut self, i: usize, out: &mut Extracted) {
+        if let Some((plain, resolved)) = self.arg_forms(i) {
+            out.push_str(resolved.as_deref().unwrap_or(&plain));
+        }
+    }
+
+    /// `evt.args`: `name=plain(resolved)` per parameter, as libsinsp prints them; nothing
+    /// for Falco's generic event, whose parameters are internal.
+    fn push_args(&mut self, out: &mut Extracted) {
+        let params = self.ev.schema.params;
+        if params.get(1).is_some_and(|p| p.name == "ID") {
+            out.push_str("");
+            return;
+        }
+        let mut line = String::new();
+        for (i, info) in params.iter().enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            line.push_str(info.name);
+            line.push('=');
+            match self.arg_forms(i) {
+                Some((plain, resolved)) => {
+                    line.push_str(&plain);
+                    if let Some(r) = resolved {
+                        line.push('(');
+                        line.push_str(&r);
+                        line.push(')');
+                    }
+                }
+                None => line.push_str("<NA>"),
+            }
+        }
+        out.push_str(&line);
+    }
+
+    /// Parameter `i` as libsinsp renders it: its plain text and its resolved form, if any.
+    fn arg_forms(&mut self, i: usize) -> Option<(String, Option<String>)> {
         let ev = self.ev;
         let ty = ev.schema.params[i].ty;
-        let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(ty, b)) else {
-            return;
+        let v = match ev.raw.param(i).map(|b| Value::decode(ty, b))? {
+            Ok(v) => v,
+            Err(_) => return Some(("<invalid>".to_string(), None)),
         };
         let resolved: Option<String> = match (&v, ty) {
             (Value::FdList(l), _) => {
+                // The list's plain text already carries the fds' type characters.
                 let mut s = String::new();
                 let _ = l.write(&mut s, |fd| self.typechar(fd));
-                Some(s)
+                return Some((s, None));
             }
             (Value::Flags { value, table }, _) => table.render(*value),
             (Value::Uint(m), ParamType::ChmodMode) => {
@@ -511,23 +543,25 @@ impl EventSource<'_, '_> {
             }
             _ => None,
         };
-        match resolved.filter(|r| !r.is_empty()) {
-            Some(r) => out.push_str(&r),
-            None => push_fmt(out, &mut self.scratch, |s| {
-                let plain = match v {
-                    // The plain value of a named number is the number alone.
-                    Value::Flags { value, .. } => Value::Uint(value.into()),
-                    Value::Int(n) => Value::Int(n),
-                    v => v,
-                };
-                let ty = match ty {
-                    ParamType::Fd | ParamType::Errno => ParamType::Int,
-                    ParamType::ChmodMode => ParamType::Mode,
-                    t => t,
-                };
-                let _ = write!(s, "{}", Render { ty, value: &plain });
-            }),
+        if matches!(ty, ParamType::Uid | ParamType::Gid) && v == Value::Uint(u32::MAX.into()) {
+            return Some(("-1".to_string(), resolved));
         }
+        // The plain text of a named number is the number alone.
+        let plain_value = match v {
+            Value::Flags { value, .. } => Value::Uint(value.into()),
+            v => v,
+        };
+        let plain_ty = match ty {
+            ParamType::Fd | ParamType::Errno => ParamType::Int,
+            ParamType::ChmodMode => ParamType::Mode,
+            t => t,
+        };
+        let plain = Render {
+            ty: plain_ty,
+            value: &plain_value,
+        }
+        .to_string();
+        Some((plain, resolved.filter(|r| !r.is_empty())))
     }
 
     /// libsinsp's resolved form of an fd parameter: `<f>/etc/passwd`, `<4t>…` for an IP
@@ -603,15 +637,6 @@ impl EventSource<'_, '_> {
         self.process()
             .and_then(|p| p.fds.get(&fd))
             .map_or(b'?', |f| f.kind.typechar())
-    }
-
-    /// Whether the event has an fd list, which renders differently with the state at hand.
-    fn has_fd_list(&self) -> bool {
-        self.ev
-            .schema
-            .params
-            .iter()
-            .any(|p| p.ty == ParamType::FdList)
     }
 
     /// `fdlist.*`: one value per descriptor of a poll-like event's `fds`, looked up in the

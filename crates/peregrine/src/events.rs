@@ -376,7 +376,7 @@ mod tests {
     fn renders_lines() {
         check_render(
             DEFAULT_FORMAT,
-            "1 00:00:05.000000123 1 cat (4240) < openat fd=3 dirfd=-100(AT_FDCWD) \
+            "1 00:00:05.000000123 1 cat (4240) < openat fd=3(<f>/etc/shadow) dirfd=-100(AT_FDCWD) \
              name=/etc/shadow flags=4097(O_RDONLY|O_CLOEXEC) mode=0 dev=2049 ino=77",
         );
         check_render(

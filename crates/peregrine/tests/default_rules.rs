@@ -137,7 +137,7 @@ fn unlink(ctx: Ctx, path: &str) -> SyntheticEvent {
 /// `uid`; `loginuid` tells whose session it belongs to.
 fn setuid(name: &str, uid: &str, loginuid: i64) -> SyntheticEvent {
     event("setuid", Ctx::Host, name, "")
-        .with("evt.arg.uid", uid)
+        .with("evt.rawarg.uid", uid.parse::<u64>().unwrap_or(0))
         .with("user.uid", uid.parse::<u64>().unwrap_or(0))
         .with("user.loginuid", loginuid)
 }
