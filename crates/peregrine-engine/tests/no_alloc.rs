@@ -5,14 +5,13 @@
 //! `peregrine-state`'s fd extraction builds the container id as a `String` per call (one
 //! allocation per evaluated fd field, reported to its owner); the engine itself adds none.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
-use peregrine_engine::{CountingSink, Engine, Pipeline, Settings};
+use peregrine_engine::CountingSink;
 use peregrine_event::builder::RecordBuilder;
-use peregrine_rules::Loader;
-use peregrine_state::StateConfig;
 
 struct Counting;
 
@@ -36,20 +35,8 @@ static A: Counting = Counting;
 
 #[test]
 fn non_matching_events_do_not_allocate() {
-    let mut l = Loader::new();
-    l.load_str(
-        "r.yaml",
+    let mut pipe = common::offline_pipeline(
         "- rule: r\n  desc: d\n  condition: evt.type = close and evt.rawres = 5 or (evt.type = close and proc.name in (cat, less) and proc.pname startswith sys)\n  output: o %fd.name\n  priority: INFO\n",
-    );
-    let (rules, res) = l.finish();
-    assert!(res.successful(), "{}", res.as_text());
-    let engine = Arc::new(Engine::new(rules, Settings::default()));
-    let mut pipe = Pipeline::new(
-        engine,
-        StateConfig {
-            proc_root: None,
-            ..StateConfig::default()
-        },
     );
     let recs: Vec<Vec<u8>> = (0..1000)
         .map(|i| {

@@ -2,12 +2,12 @@
 //! records live capture writes (poll's `fds` list, writev's data), and rules see the same
 //! fields (`fdlist.*`, `evt.arg.fds` with type characters, `fd.name`).
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use peregrine_engine::replay::replay_file;
-use peregrine_engine::{AlertSink, Engine, Match, Settings};
-use peregrine_rules::Loader;
+use peregrine_engine::{AlertSink, Match};
 
 fn upstream() -> PathBuf {
     std::env::var_os("PEREGRINE_UPSTREAM")
@@ -36,11 +36,7 @@ impl AlertSink for Outputs {
 
 /// The outputs of the rule over one capture.
 fn replay(capture: &str) -> Vec<String> {
-    let mut l = Loader::new();
-    l.load_str("rules.yaml", RULES);
-    let (rules, res) = l.finish();
-    assert!(res.successful(), "{}", res.as_text());
-    let engine = Arc::new(Engine::new(rules, Settings::default()));
+    let engine = common::engine(RULES);
     let mut out = Outputs::default();
     let path = upstream().join("captures").join(capture);
     let (pipe, _) = replay_file(engine, &path, &mut out).expect("replays");

@@ -2,12 +2,10 @@
 //! (signal, prot flags, the fd a write goes to, a chroot path) now reach conditions and outputs.
 //! Records are built with the kernel layout, exactly as the capture sends them.
 
-use std::sync::Arc;
+mod common;
 
-use peregrine_engine::{Engine, Match, Pipeline, Settings};
+use peregrine_engine::Match;
 use peregrine_event::builder::RecordBuilder;
-use peregrine_rules::Loader;
-use peregrine_state::StateConfig;
 
 const RULES: &str = r#"
 - rule: kill9
@@ -59,18 +57,7 @@ fn rec(ts: u64, name: &str, ints: Args<'_>, strs: &[(&str, &str)]) -> Vec<u8> {
 
 #[test]
 fn rules_see_the_new_parameters() {
-    let mut l = Loader::new();
-    l.load_str("r.yaml", RULES);
-    let (rules, res) = l.finish();
-    assert!(res.successful(), "{}", res.as_text());
-    let engine = Arc::new(Engine::new(rules, Settings::default()));
-    let mut pipe = Pipeline::new(
-        engine,
-        StateConfig {
-            proc_root: None,
-            ..StateConfig::default()
-        },
-    );
+    let mut pipe = common::offline_pipeline(RULES);
     let data = RecordBuilder::syscall("write")
         .and_then(|b| b.ts(5).thread(4242, 4242).arg("res", 4i64))
         .and_then(|b| b.arg("data", "root"))

@@ -256,11 +256,19 @@ fn with_nul(s: &[u8]) -> Vec<u8> {
 
 fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
     use ParamType as T;
+    // An integer argument of either sign gives its 8 little-endian bytes (two's complement).
+    let int = match arg {
+        Arg::Int(v) => Some(v.to_le_bytes()),
+        Arg::Uint(v) => Some(v.to_le_bytes()),
+        _ => None,
+    };
     Some(match (ty, arg) {
-        (T::Fd | T::Errno | T::Pid | T::Int, Arg::Int(v)) => v.to_le_bytes().to_vec(),
-        (T::Fd | T::Errno | T::Pid | T::Int, Arg::Uint(v)) => v.to_le_bytes().to_vec(),
         (
-            T::Uint
+            T::Fd
+            | T::Errno
+            | T::Pid
+            | T::Int
+            | T::Uint
             | T::Uid
             | T::Gid
             | T::Mode
@@ -268,19 +276,8 @@ fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
             | T::AbsTime
             | T::Flags(..)
             | T::Enum(..),
-            Arg::Uint(v),
-        ) => v.to_le_bytes().to_vec(),
-        (
-            T::Uint
-            | T::Uid
-            | T::Gid
-            | T::Mode
-            | T::ChmodMode
-            | T::AbsTime
-            | T::Flags(..)
-            | T::Enum(..),
-            Arg::Int(v),
-        ) => v.to_le_bytes().to_vec(),
+            Arg::Int(_) | Arg::Uint(_),
+        ) => int?.to_vec(),
         (T::Str | T::Path | T::RelPath(_), Arg::Str(s)) => with_nul(s),
         (T::Bytes, Arg::Bytes(b) | Arg::Str(b)) => b.clone(),
         // The type index and the value, already laid out (ptrace addr/data, sockopt val).

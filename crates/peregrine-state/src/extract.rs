@@ -49,6 +49,24 @@ fn push_fmt(out: &mut Extracted, scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<
     out.push_bytes(scratch);
 }
 
+/// A parameter's plain text as libsinsp prints it: a named number is the number alone, a
+/// uid or gid of -1 is `-1`. (Fd lists need the fd table: `EventSource::fd_list_text`.)
+fn write_plain(out: &mut Vec<u8>, ty: ParamType, v: Value<'_>) -> std::io::Result<()> {
+    if matches!(ty, ParamType::Uid | ParamType::Gid) && v == Value::Uint(u32::MAX.into()) {
+        return out.write_all(b"-1");
+    }
+    let value = match v {
+        Value::Flags { value, .. } => Value::Uint(value.into()),
+        v => v,
+    };
+    let ty = match ty {
+        ParamType::Fd | ParamType::Errno => ParamType::Int,
+        ParamType::ChmodMode => ParamType::Mode,
+        t => t,
+    };
+    write!(out, "{}", Render { ty, value: &value })
+}
+
 fn bool_slot(b: bool) -> Slot {
     Slot::Bool(b)
 }
@@ -471,56 +489,69 @@ impl EventSource<'_, '_> {
     /// or gid's name in the process's root (`<NA>` unknown, `<NONE>` for -1), a relative
     /// path made absolute — and its plain value otherwise.
     fn push_arg(&mut self, i: usize, out: &mut Extracted) {
-        if let Some((plain, resolved)) = self.arg_forms(i) {
-            out.push_str(resolved.as_deref().unwrap_or(&plain));
+        let ev = self.ev;
+        let ty = ev.schema.params[i].ty;
+        let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(ty, b)) else {
+            return;
+        };
+        if let Value::FdList(l) = &v {
+            out.push_str(&self.fd_list_text(l));
+            return;
+        }
+        // Conditions read evt.arg on hot paths (`evt.arg.flags contains O_TRUNC` on every
+        // open): the plain form is rendered into the scratch buffer only when needed.
+        match self.arg_resolved(ty, &v) {
+            Some(r) => out.push_str(&r),
+            None => push_fmt(out, &mut self.scratch, |s| {
+                let _ = write_plain(s, ty, v);
+            }),
         }
     }
 
     /// `evt.args`: `name=plain(resolved)` per parameter, as libsinsp prints them; nothing
     /// for Falco's generic event, whose parameters are internal.
     fn push_args(&mut self, out: &mut Extracted) {
-        let params = self.ev.schema.params;
+        let ev = self.ev;
+        let params = ev.schema.params;
         if params.get(1).is_some_and(|p| p.name == "ID") {
             out.push_str("");
             return;
         }
-        let mut line = String::new();
+        let mut line = Vec::new();
         for (i, info) in params.iter().enumerate() {
             if i > 0 {
-                line.push(' ');
+                line.push(b' ');
             }
-            line.push_str(info.name);
-            line.push('=');
-            match self.arg_forms(i) {
-                Some((plain, resolved)) => {
-                    line.push_str(&plain);
+            let _ = write!(line, "{}=", info.name);
+            match ev.raw.param(i).map(|b| Value::decode(info.ty, b)) {
+                Some(Ok(Value::FdList(l))) => {
+                    line.extend_from_slice(self.fd_list_text(&l).as_bytes())
+                }
+                Some(Ok(v)) => {
+                    let resolved = self.arg_resolved(info.ty, &v);
+                    let _ = write_plain(&mut line, info.ty, v);
                     if let Some(r) = resolved {
-                        line.push('(');
-                        line.push_str(&r);
-                        line.push(')');
+                        let _ = write!(line, "({r})");
                     }
                 }
-                None => line.push_str("<NA>"),
+                Some(Err(_)) => line.extend_from_slice(b"<invalid>"),
+                None => line.extend_from_slice(b"<NA>"),
             }
         }
-        out.push_str(&line);
+        out.push_bytes(&line);
     }
 
-    /// Parameter `i` as libsinsp renders it: its plain text and its resolved form, if any.
-    fn arg_forms(&mut self, i: usize) -> Option<(String, Option<String>)> {
-        let ev = self.ev;
-        let ty = ev.schema.params[i].ty;
-        let v = match ev.raw.param(i).map(|b| Value::decode(ty, b))? {
-            Ok(v) => v,
-            Err(_) => return Some(("<invalid>".to_string(), None)),
-        };
-        let resolved: Option<String> = match (&v, ty) {
-            (Value::FdList(l), _) => {
-                // The list's plain text already carries the fds' type characters.
-                let mut s = String::new();
-                let _ = l.write(&mut s, |fd| self.typechar(fd));
-                return Some((s, None));
-            }
+    /// An fd list as libsinsp prints it, with each fd's type character from the fd table
+    /// (`4:p1 5:p1`); it has no resolved form.
+    fn fd_list_text(&self, l: &peregrine_event::FdList) -> String {
+        let mut s = String::new();
+        let _ = l.write(&mut s, |fd| self.typechar(fd));
+        s
+    }
+
+    /// libsinsp's resolved form of a parameter value, when it has one (never empty).
+    fn arg_resolved(&mut self, ty: ParamType, v: &Value<'_>) -> Option<String> {
+        let r = match (v, ty) {
             (Value::Flags { value, table }, _) => table.render(*value),
             (Value::Uint(m), ParamType::ChmodMode) => {
                 peregrine_event::flags::CHMOD_MODE.render(*m as u32)
@@ -543,25 +574,7 @@ impl EventSource<'_, '_> {
             }
             _ => None,
         };
-        if matches!(ty, ParamType::Uid | ParamType::Gid) && v == Value::Uint(u32::MAX.into()) {
-            return Some(("-1".to_string(), resolved));
-        }
-        // The plain text of a named number is the number alone.
-        let plain_value = match v {
-            Value::Flags { value, .. } => Value::Uint(value.into()),
-            v => v,
-        };
-        let plain_ty = match ty {
-            ParamType::Fd | ParamType::Errno => ParamType::Int,
-            ParamType::ChmodMode => ParamType::Mode,
-            t => t,
-        };
-        let plain = Render {
-            ty: plain_ty,
-            value: &plain_value,
-        }
-        .to_string();
-        Some((plain, resolved.filter(|r| !r.is_empty())))
+        r.filter(|r| !r.is_empty())
     }
 
     /// libsinsp's resolved form of an fd parameter: `<f>/etc/passwd`, `<4t>…` for an IP
