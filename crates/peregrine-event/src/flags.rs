@@ -20,36 +20,36 @@ impl FlagTable {
     /// when no name applies. Follows libsinsp: accumulate subset matches in table order,
     /// removing matched bits, and stop at an entry equal to the initial value.
     pub fn render(&self, value: u32) -> Option<String> {
-        if self.is_enum {
-            return self
-                .entries
-                .iter()
-                .find(|(_, v)| *v == value)
-                .map(|(n, _)| n.to_string());
-        }
         let mut out = String::new();
+        self.write_names(value, &mut out).then_some(out)
+    }
+
+    /// [`FlagTable::render`] into `out` without allocating; returns whether a name applied.
+    pub fn write_names(&self, value: u32, out: &mut impl std::fmt::Write) -> bool {
+        if self.is_enum {
+            return match self.entries.iter().find(|(_, v)| *v == value) {
+                Some((n, _)) => out.write_str(n).is_ok(),
+                None => false,
+            };
+        }
+        let mut any = false;
+        let mut put = |name: &str, out: &mut dyn std::fmt::Write| {
+            let _ = out.write_str(if any { "|" } else { "" });
+            let _ = out.write_str(name);
+            any = true;
+        };
         let mut rest = value;
-        let mut exact = None;
         for (name, v) in self.entries {
             if *v == value {
-                exact = Some(*name);
+                put(name, out);
                 break;
             }
             if *v != 0 && rest != 0 && rest & v == *v {
-                if !out.is_empty() {
-                    out.push('|');
-                }
-                out.push_str(name);
+                put(name, out);
                 rest &= !v;
             }
         }
-        if let Some(name) = exact {
-            if !out.is_empty() {
-                out.push('|');
-            }
-            out.push_str(name);
-        }
-        (!out.is_empty()).then_some(out)
+        any
     }
 
     /// The value of a symbolic name, for rules that compare against names.

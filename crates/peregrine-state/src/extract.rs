@@ -31,11 +31,18 @@ pub struct EventSource<'s, 'e> {
 impl State {
     /// The field source for `ev`, which must be the event last given to [`State::update`].
     pub fn source<'s, 'e>(&'s mut self, ev: &'s Event<'e>) -> EventSource<'s, 'e> {
+        let scratch = std::mem::take(&mut self.extract_scratch);
         EventSource {
             state: self,
             ev,
-            scratch: Vec::new(),
+            scratch,
         }
+    }
+}
+
+impl Drop for EventSource<'_, '_> {
+    fn drop(&mut self) {
+        self.state.extract_scratch = std::mem::take(&mut self.scratch);
     }
 }
 
@@ -47,6 +54,16 @@ fn push_fmt(out: &mut Extracted, scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<
     scratch.clear();
     f(scratch);
     out.push_bytes(scratch);
+}
+
+/// `fmt::Write` over a byte buffer, for renderers written against `fmt`.
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// A parameter's plain text as libsinsp prints it: a named number is the number alone, a
@@ -499,7 +516,24 @@ impl EventSource<'_, '_> {
             return;
         }
         // Conditions read evt.arg on hot paths (`evt.arg.flags contains O_TRUNC` on every
-        // open): the plain form is rendered into the scratch buffer only when needed.
+        // open): names are written straight into the scratch buffer, and the plain form only
+        // when there is no resolved one.
+        let names = match (&v, ty) {
+            (&Value::Flags { value, table }, _) => Some((table, value)),
+            (&Value::Uint(m), ParamType::ChmodMode) => {
+                Some((&peregrine_event::flags::CHMOD_MODE, m as u32))
+            }
+            _ => None,
+        };
+        if let Some((table, value)) = names {
+            let buf = &mut self.scratch;
+            buf.clear();
+            if !table.write_names(value, &mut ByteWriter(buf)) {
+                let _ = write_plain(buf, ty, v);
+            }
+            out.push_bytes(buf);
+            return;
+        }
         match self.arg_resolved(ty, &v) {
             Some(r) => out.push_str(&r),
             None => push_fmt(out, &mut self.scratch, |s| {

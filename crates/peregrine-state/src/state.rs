@@ -145,6 +145,9 @@ pub struct State {
     resolver: Option<crate::runtime::Resolver>,
     /// Shared copies of recently exec'd names and paths.
     strings: Interner,
+    /// The field source's text buffer, kept between events so that rendering a field
+    /// (`evt.arg.flags`, `evt.args`, …) does not allocate once it has grown.
+    pub(crate) extract_scratch: Vec<u8>,
 }
 
 const PPM_O_CREAT: u32 = 1 << 2;
@@ -420,6 +423,7 @@ impl State {
             containers: FxHashMap::default(),
             resolver: None,
             strings: Interner::default(),
+            extract_scratch: Vec::new(),
         }
     }
 
