@@ -121,14 +121,6 @@ pub struct ScapEncoder {
     stats: EncodeStats,
 }
 
-/// Whether a record parameter type is signed (sign-extended when widened).
-fn signed(ty: ParamType) -> bool {
-    matches!(
-        ty,
-        ParamType::Fd | ParamType::Errno | ParamType::Pid | ParamType::Int
-    )
-}
-
 fn int_le(b: &[u8], signed: bool) -> Option<u64> {
     Some(match (b.len(), signed) {
         (1, false) => u64::from(b[0]),
@@ -145,7 +137,7 @@ fn int_le(b: &[u8], signed: bool) -> Option<u64> {
 /// Appends record bytes `b` (of record type `ty`) as PPM type `pt`; false if they do not fit.
 fn encode_param(ty: ParamType, pt: Pt, b: &[u8], out: &mut Vec<u8>) -> bool {
     if let Some(n) = pt.fixed_size() {
-        let Some(mut v) = int_le(b, signed(ty)) else {
+        let Some(mut v) = int_le(b, ty.is_signed_int()) else {
             return false;
         };
         if let ParamType::Flags(_, conv) | ParamType::Enum(_, conv) = ty {

@@ -263,21 +263,13 @@ fn encode(ty: ParamType, arg: &Arg) -> Option<Vec<u8>> {
         _ => None,
     };
     Some(match (ty, arg) {
-        (
-            T::Fd
-            | T::Errno
-            | T::Pid
-            | T::Int
-            | T::Uint
-            | T::Uid
-            | T::Gid
-            | T::Mode
-            | T::ChmodMode
-            | T::AbsTime
-            | T::Flags(..)
-            | T::Enum(..),
-            Arg::Int(_) | Arg::Uint(_),
-        ) => int?.to_vec(),
+        (t, Arg::Int(_) | Arg::Uint(_))
+            if t.is_signed_int()
+                || t.is_unsigned_int()
+                || matches!(t, T::Flags(..) | T::Enum(..)) =>
+        {
+            int?.to_vec()
+        }
         (T::Str | T::Path | T::RelPath(_), Arg::Str(s)) => with_nul(s),
         (T::Bytes, Arg::Bytes(b) | Arg::Str(b)) => b.clone(),
         // The type index and the value, already laid out (ptrace addr/data, sockopt val).

@@ -55,6 +55,21 @@ pub enum ParamType {
     Enum(&'static FlagTable, Conv),
 }
 
+impl ParamType {
+    /// A signed integer on the wire, sign-extended when widened: fds, results, pids.
+    pub fn is_signed_int(self) -> bool {
+        matches!(self, Self::Fd | Self::Errno | Self::Pid | Self::Int)
+    }
+
+    /// An unsigned integer without a name table: counts, ids, modes, times.
+    pub fn is_unsigned_int(self) -> bool {
+        matches!(
+            self,
+            Self::Uint | Self::Uid | Self::Gid | Self::Mode | Self::ChmodMode | Self::AbsTime
+        )
+    }
+}
+
 /// One parameter of a schema.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ParamInfo {

@@ -176,6 +176,8 @@ impl<'a> Value<'a> {
         }
         use ParamType as T;
         Ok(match ty {
+            // Exhaustive on purpose: a new type must decide here (the helpers
+            // `ParamType::is_signed_int`/`is_unsigned_int` serve non-exhaustive matches).
             T::Fd | T::Errno | T::Pid | T::Int => {
                 Value::Int(sign_extend(int_le(bytes).ok_or_else(bad)?, bytes.len()))
             }
@@ -234,10 +236,8 @@ impl<'a> Value<'a> {
     pub fn decode_i64(ty: ParamType, bytes: &[u8]) -> Option<i64> {
         use ParamType as T;
         match ty {
-            T::Fd | T::Errno | T::Pid | T::Int => Some(sign_extend(int_le(bytes)?, bytes.len())),
-            T::Uint | T::Uid | T::Gid | T::Mode | T::ChmodMode | T::AbsTime => {
-                Some(int_le(bytes)? as i64)
-            }
+            t if t.is_signed_int() => Some(sign_extend(int_le(bytes)?, bytes.len())),
+            t if t.is_unsigned_int() => Some(int_le(bytes)? as i64),
             T::Flags(_, conv) | T::Enum(_, conv) => Some(conv.apply(int_le(bytes)?) as u32 as i64),
             _ => None,
         }

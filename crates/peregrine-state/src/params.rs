@@ -77,8 +77,8 @@ impl Shape {
     fn of(ty: ParamType) -> Shape {
         use ParamType as T;
         match ty {
-            T::Fd | T::Errno | T::Pid | T::Int => Shape::Signed,
-            T::Uint | T::Uid | T::Gid | T::Mode | T::AbsTime => Shape::Unsigned,
+            t if t.is_signed_int() => Shape::Signed,
+            t if t.is_unsigned_int() => Shape::Unsigned,
             T::Str | T::Path | T::RelPath(_) => Shape::Text,
             T::Bytes | T::List => Shape::Raw,
             T::Flags(_, Conv::OpenFlags) => Shape::OpenFlags,
