@@ -551,7 +551,9 @@ impl EventSource<'_, '_> {
             out.push_str("");
             return;
         }
-        let mut line = Vec::new();
+        // The reused text buffer, moved out while the loop borrows `self`.
+        let mut line = std::mem::take(&mut self.scratch);
+        line.clear();
         for (i, info) in params.iter().enumerate() {
             if i > 0 {
                 line.push(b' ');
@@ -573,6 +575,7 @@ impl EventSource<'_, '_> {
             }
         }
         out.push_bytes(&line);
+        self.scratch = line;
     }
 
     /// An fd list as libsinsp prints it, with each fd's type character from the fd table
@@ -602,9 +605,9 @@ impl EventSource<'_, '_> {
             }
             (Value::Str(b), ParamType::Path | ParamType::RelPath(_)) => {
                 let raw = String::from_utf8_lossy(b);
-                (!raw.is_empty() && !raw.starts_with('/'))
-                    .then(|| self.absolute(ty, &raw))
-                    .flatten()
+                // Without the thread, libsinsp leaves the path as it is.
+                (!raw.is_empty() && !raw.starts_with('/') && self.process().is_some())
+                    .then(|| self.joined(ty, &raw))
             }
             _ => None,
         };
@@ -654,18 +657,21 @@ impl EventSource<'_, '_> {
         name.unwrap_or_else(|| "<NA>".to_string())
     }
 
-    /// A relative path parameter joined to the directory it is relative to: the dirfd's
-    /// path for `*at` paths with a real dirfd, else the process's cwd.
-    fn absolute(&self, ty: ParamType, raw: &str) -> Option<String> {
-        let p = self.process()?;
+    /// A path parameter made absolute and normal: a relative one is joined to the dirfd's
+    /// path for `*at` paths with a real dirfd, else to the process's cwd (`/` unknown).
+    fn joined(&self, ty: ParamType, raw: &str) -> String {
+        let p = self.process();
+        let cwd = p.map_or("/", |p| &*p.cwd);
         let base = match ty {
             ParamType::RelPath(d) => match self.dirfd(d) {
-                -100 => &*p.cwd,
-                dfd => p.fds.get(&dfd).map_or("/<UNKNOWN>", |f| &*f.name),
+                dfd if dfd == -100 || raw.starts_with('/') => cwd,
+                dfd => p
+                    .and_then(|p| p.fds.get(&dfd))
+                    .map_or("/<UNKNOWN>", |f| &*f.name),
             },
-            _ => &*p.cwd,
+            _ => cwd,
         };
-        Some(crate::fd::resolve_path(base, raw).into_owned())
+        crate::fd::resolve_path(base, raw).into_owned()
     }
 
     /// The dirfd parameter at index `d` (`AT_FDCWD` when absent).
@@ -767,21 +773,7 @@ impl EventSource<'_, '_> {
         if !resolve || (pname == "target" && ev.name().starts_with("symlink")) {
             return Some(raw);
         }
-        let p = self.process();
-        let cwd = p.map_or("/", |p| &*p.cwd);
-        let base = match info.ty {
-            ParamType::RelPath(d) => {
-                let dfd = self.dirfd(d);
-                if dfd == -100 || raw.starts_with('/') {
-                    cwd
-                } else {
-                    p.and_then(|p| p.fds.get(&dfd))
-                        .map_or("/<UNKNOWN>", |f| &*f.name)
-                }
-            }
-            _ => cwd,
-        };
-        Some(crate::fd::resolve_path(base, &raw).into_owned())
+        Some(self.joined(info.ty, &raw))
     }
 
     fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
