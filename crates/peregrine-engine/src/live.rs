@@ -28,6 +28,10 @@ pub enum LiveError {
 /// 10 ms gave an event-to-alert p50 of ≈ 6 ms, 2 ms gives ≈ 2 ms (bench/agent-results.md),
 /// for ≈ 500 idle wake-ups a second (a `poll` each).
 const POLL: Duration = Duration::from_millis(2);
+/// How long [`LiveSource::finish`] waits for the kernel's batches: several batch ages, as a
+/// busy host delays the timers that ship them; other processes keep producing events, so the
+/// wait is bounded rather than "until nothing is held".
+pub const FINAL_FLUSH: Duration = Duration::from_millis(20);
 
 /// An attached kernel capture.
 pub struct LiveSource {
@@ -117,6 +121,17 @@ impl LiveSource {
         // What the kernel already wrote is still processed.
         self.capture.drain(|ev| step(pipe, ev));
         Ok(())
+    }
+
+    /// Processes what the kernel still holds when a run ends: records in its per-CPU
+    /// batches (shipped within about a millisecond) and the ring's rest, waiting at most
+    /// [`FINAL_FLUSH`]. Returns the number of events handed to `step`.
+    pub fn finish(
+        &mut self,
+        pipe: &mut Pipeline,
+        mut step: impl FnMut(&mut Pipeline, &Event<'_>),
+    ) -> Result<usize, LiveError> {
+        Ok(self.capture.drain_all(FINAL_FLUSH, |ev| step(pipe, ev))?)
     }
 
     /// Kernel and delivery counters.

@@ -397,10 +397,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             if drops.tick(ev.ts) {
                 due = Some(ev.ts);
             }
-            match recorder.as_mut() {
-                Some(rec) => rec.process(pipe, ev, &mut sink),
-                None => pipe.process(ev, &mut sink),
-            }
+            process(&mut recorder, pipe, ev, &mut sink);
         });
         if let Err(e) = slice {
             break Err(e);
@@ -423,6 +420,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             break Ok(());
         }
     };
+    // Events the kernel still held in its per-CPU batches are processed before the figures.
+    let flushed = live.finish(&mut pipe, |pipe, ev| {
+        process(&mut recorder, pipe, ev, &mut sink)
+    });
+    let result = result.and_then(|()| flushed.map(drop));
     if let Some(rec) = recorder.as_mut() {
         rec.finish();
     }
@@ -462,6 +464,19 @@ fn drop_stats(c: &peregrine_capture::Counters) -> DropStats {
         // A record too large to send is the kernel side's own limit, Falco's "bug" class.
         n_drops_bug: c.drops_too_large,
         ..DropStats::default()
+    }
+}
+
+/// One event through the pipeline, and through the rule-triggered recorder when it is on.
+fn process(
+    recorder: &mut Option<crate::capture::Recorder>,
+    pipe: &mut Pipeline,
+    ev: &peregrine_event::Event<'_>,
+    sink: &mut dyn AlertSink,
+) {
+    match recorder.as_mut() {
+        Some(rec) => rec.process(pipe, ev, sink),
+        None => pipe.process(ev, sink),
     }
 }
 

@@ -223,7 +223,7 @@ pub fn run(args: CaptureArgs) -> Result<()> {
     let mut enc = ScapEncoder::new();
     let mut written = 0u64;
     let mut failure: Option<anyhow::Error> = None;
-    let result = live.run_with(&mut pipe, &stop, deadline, |pipe, ev| {
+    let mut step = |pipe: &mut Pipeline, ev: &Event<'_>| {
         if written >= limit || failure.is_some() {
             return;
         }
@@ -244,7 +244,10 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         if written >= limit || failure.is_some() {
             stop.store(true, Ordering::Relaxed);
         }
-    });
+    };
+    let result = live
+        .run_with(&mut pipe, &stop, deadline, &mut step)
+        .and_then(|()| live.finish(&mut pipe, &mut step).map(drop));
     let closed = files.close();
     result.context("kernel capture")?;
     if let Some(e) = failure {
