@@ -14,7 +14,7 @@ static __always_inline void emit_exec(__u16 nr, long res, struct file *exe_file,
 				      const char *kfilename, const char *ufilename)
 {
 	struct rec r;
-	bool at = nr == 322;
+	bool at = nr == PG_SYS_EXECVEAT;
 	if (!rec_init(&r, PG_KIND_SYSCALL, nr, at ? 30 : 31, PG_FAMILY_PROCESS))
 		return;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
@@ -69,10 +69,11 @@ int BPF_PROG(pg_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	 * execveat(AT_FDCWD, absolute path) without a stash is reported as execve.
 	 */
 	__u32 old = old_pid;
-	__u16 nr = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath) ? 322 : 59;
+	bool fdpath = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath);
+	__u16 nr = fdpath ? PG_SYS_EXECVEAT : PG_SYS_EXECVE;
 	struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &old);
 	if (st) {
-		if (st->nr == 59 || st->nr == 322)
+		if (st->nr == PG_SYS_EXECVE || st->nr == PG_SYS_EXECVEAT)
 			nr = st->nr;
 		bpf_map_delete_elem(&pg_stash, &old);
 	}

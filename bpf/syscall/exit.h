@@ -5,9 +5,20 @@
  * Part of peregrine.bpf.c (one compilation unit): uses what the files included before it define.
  */
 
+/*
+ * Writer labels outside a switch: `nr` is one of the named syscalls (PG_SYS_ names). The clone
+ * and exec families are told apart by comparisons in the dispatcher (as a switch they cost it
+ * about 140 instructions); build.rs counts the names given here as written, like the labels
+ * `case PG_SYS_...:` of the writers' switches.
+ */
+#define PG_WRITES_2(nr, a, b) ((nr) == PG_SYS_##a || (nr) == PG_SYS_##b)
+#define PG_WRITES_4(nr, a, b, c, d)                                                            \
+	((nr) == PG_SYS_##a || (nr) == PG_SYS_##b || (nr) == PG_SYS_##c || (nr) == PG_SYS_##d)
+
+/* Written by pg_exit_clone (process/clone.h), for parent and child. */
 static __always_inline bool is_clone(__u32 nr)
 {
-	return nr == 56 || nr == 57 || nr == 58 || nr == 435;
+	return PG_WRITES_4(nr, CLONE, FORK, VFORK, CLONE3);
 }
 
 /*
@@ -66,8 +77,8 @@ int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
 	 * see the same arguments. */
 	struct pg_stash s;
 	get_args(regs, &s);
-	__u64 flags = s.nr == 56 ? s.args[0] : 0;
-	if (s.nr == 435) {
+	__u64 flags = s.nr == PG_SYS_CLONE ? s.args[0] : 0;
+	if (s.nr == PG_SYS_CLONE3) {
 		__u64 f = 0;
 		bpf_probe_read_user(&f, sizeof(f), (void *)s.args[0]);
 		flags = f;
@@ -83,7 +94,7 @@ int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
 	get_args(regs, &s);
 	struct file *exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), mm,
 					 exe_file);
-	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == 59 ? s.args[0] : s.args[1]));
+	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == PG_SYS_EXECVE ? s.args[0] : s.args[1]));
 	return 0;
 }
 
@@ -118,7 +129,8 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	if (!c)
 		return 0;
 	c->syscalls++;
-	bool exec = nr == 59 || nr == 322;
+	/* Written by sched_process_exec on success, by pg_exit_exec on failure (process/exec.h). */
+	bool exec = PG_WRITES_2(nr, EXECVE, EXECVEAT);
 	if (exec && ret == 0)
 		return 0; /* emitted by sched_process_exec */
 	if (want & PG_INTEREST_AT_ENTER) {

@@ -133,38 +133,38 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		count_ring_full(c, family);                                                    \
 		return true;                                                                   \
 	}
-	switch (nr) {
-	case 3:  /* close: res, fd */
-	case 81: /* fchdir: res, fd */
-	case 32: /* dup: res, oldfd */
-	case 5:   /* fstat: res, fd */
-	case 78:  /* getdents: res, fd */
-	case 217: /* getdents64: res, fd */
+	switch ((enum pg_sys)nr) {
+	case PG_SYS_CLOSE: /* res, fd */
+	case PG_SYS_FCHDIR: /* res, fd */
+	case PG_SYS_DUP: /* res, oldfd */
+	case PG_SYS_FSTAT: /* res, fd */
+	case PG_SYS_GETDENTS: /* res, fd */
+	case PG_SYS_GETDENTS64: /* res, fd */
 		FX(2, 16);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		break;
-	case 33:  /* dup2: res, oldfd, newfd */
-	case 109: /* setpgid: res, pid, pgid */
+	case PG_SYS_DUP2: /* res, oldfd, newfd */
+	case PG_SYS_SETPGID: /* res, pid, pgid */
 		FX(3, 24);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u64(&f, (int)a[1]);
 		break;
-	case 292: /* dup3: res, oldfd, newfd, flags */
+	case PG_SYS_DUP3: /* res, oldfd, newfd, flags */
 		FX(4, 28);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u64(&f, (int)a[1]);
 		fx_u32(&f, a[2]);
 		break;
-	case 72: /* fcntl: res, fd, cmd */
+	case PG_SYS_FCNTL: /* res, fd, cmd */
 		FX(3, 17);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u8(&f, a[1]);
 		break;
-	case 41: /* socket: fd, domain, type, proto, flags */
+	case PG_SYS_SOCKET: /* fd, domain, type, proto, flags */
 		FX(5, 24);
 		fx_u64(&f, ret);
 		fx_u32(&f, a[0]);
@@ -172,14 +172,14 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u32(&f, a[2]);
 		fx_u32(&f, a[1] & ~0xfULL);
 		break;
-	case 50:  /* listen: res, fd, backlog */
-	case 308: /* setns: res, fd, nstype */
+	case PG_SYS_LISTEN: /* res, fd, backlog */
+	case PG_SYS_SETNS: /* res, fd, nstype */
 		FX(3, 20);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u32(&f, a[1]);
 		break;
-	case 101: /* ptrace: res, addr, data, request, pid */
+	case PG_SYS_PTRACE: /* res, addr, data, request, pid */
 		FX(5, 36);
 		fx_u64(&f, ret);
 		fx_dyn_u64(&f, a[2]);
@@ -187,28 +187,28 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u16(&f, a[0]);
 		fx_u64(&f, (int)a[1]);
 		break;
-	case 105: /* setuid: res, uid */
-	case 106: /* setgid: res, gid */
-	case 272: /* unshare: res, flags */
-	case 323: /* userfaultfd: res, flags */
-	case 321: /* bpf: fd, cmd */
+	case PG_SYS_SETUID: /* res, uid */
+	case PG_SYS_SETGID: /* res, gid */
+	case PG_SYS_UNSHARE: /* res, flags */
+	case PG_SYS_USERFAULTFD: /* res, flags */
+	case PG_SYS_BPF: /* fd, cmd */
 		FX(2, 12);
 		fx_u64(&f, ret);
 		fx_u32(&f, a[0]);
 		break;
-	case 112: /* setsid: res */
+	case PG_SYS_SETSID: /* res */
 		FX(1, 8);
 		fx_u64(&f, ret);
 		break;
-	case 117: /* setresuid: res, ruid, euid, suid */
-	case 119: /* setresgid: res, rgid, egid, sgid */
+	case PG_SYS_SETRESUID: /* res, ruid, euid, suid */
+	case PG_SYS_SETRESGID: /* res, rgid, egid, sgid */
 		FX(4, 20);
 		fx_u64(&f, ret);
 		fx_u32(&f, a[0]);
 		fx_u32(&f, a[1]);
 		fx_u32(&f, a[2]);
 		break;
-	case 126: { /* capset: res, cap_inheritable, cap_permitted, cap_effective (after the call) */
+	case PG_SYS_CAPSET: { /* res, cap_inheritable, cap_permitted, cap_effective (after the call) */
 		struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 		const struct cred *cred = BPF_CORE_READ(t, cred);
 		FX(4, 32);
@@ -218,50 +218,50 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u64(&f, BPF_CORE_READ(cred, cap_effective.val));
 		break;
 	}
-	case 284: /* eventfd: res, initval, flags */
-	case 290: /* eventfd2 */
+	case PG_SYS_EVENTFD: /* res, initval, flags */
+	case PG_SYS_EVENTFD2:
 		FX(3, 20);
 		fx_u64(&f, ret);
 		fx_u64(&f, a[0]);
-		fx_u32(&f, nr == 290 ? a[1] : 0);
+		fx_u32(&f, nr == PG_SYS_EVENTFD2 ? a[1] : 0);
 		break;
-	case 282: /* signalfd: res, fd, mask, flags */
-	case 289: /* signalfd4 */
+	case PG_SYS_SIGNALFD: /* res, fd, mask, flags */
+	case PG_SYS_SIGNALFD4:
 		FX(4, 24);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u32(&f, 0);
-		fx_u32(&f, nr == 289 ? a[3] : 0);
+		fx_u32(&f, nr == PG_SYS_SIGNALFD4 ? a[3] : 0);
 		break;
-	case 62:  /* kill: res, pid, sig */
-	case 200: /* tkill: res, tid, sig */
+	case PG_SYS_KILL: /* res, pid, sig */
+	case PG_SYS_TKILL: /* res, tid, sig */
 		FX(3, 17);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u8(&f, a[1]);
 		break;
-	case 234: /* tgkill: res, pid, tid, sig */
+	case PG_SYS_TGKILL: /* res, pid, tid, sig */
 		FX(4, 25);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u64(&f, (int)a[1]);
 		fx_u8(&f, a[2]);
 		break;
-	case 8: /* lseek: res, fd, offset, whence */
+	case PG_SYS_LSEEK: /* res, fd, offset, whence */
 		FX(4, 25);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u64(&f, a[1]);
 		fx_u8(&f, a[2]);
 		break;
-	case 16: /* ioctl: res, fd, request, argument */
+	case PG_SYS_IOCTL: /* res, fd, request, argument */
 		FX(4, 32);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u64(&f, a[1]);
 		fx_u64(&f, a[2]);
 		break;
-	case 40: { /* sendfile: res, offset (after the call), out_fd, in_fd, size */
+	case PG_SYS_SENDFILE: { /* res, offset (after the call), out_fd, in_fd, size */
 		__u64 off = user_u64(a[2]);
 		FX(5, 40);
 		fx_u64(&f, ret);
@@ -271,7 +271,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u64(&f, a[3]);
 		break;
 	}
-	case 326: /* copy_file_range: res, fdout, offout, fdin, offin, len (offsets as passed) */
+	case PG_SYS_COPY_FILE_RANGE: /* res, fdout, offout, fdin, offin, len (offsets as passed) */
 		FX(6, 48);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[2]);
@@ -280,7 +280,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u64(&f, a[1]);
 		fx_u64(&f, a[4]);
 		break;
-	case 275: /* splice: res, fd_in, fd_out, size, flags */
+	case PG_SYS_SPLICE: /* res, fd_in, fd_out, size, flags */
 		FX(5, 36);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
@@ -288,81 +288,81 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u64(&f, a[4]);
 		fx_u32(&f, a[5]);
 		break;
-	case 48:  /* shutdown: res, fd, how */
-	case 73:  /* flock: res, fd, operation */
-	case 434: /* pidfd_open: fd, pid, flags */
+	case PG_SYS_SHUTDOWN: /* res, fd, how */
+	case PG_SYS_FLOCK: /* res, fd, operation */
+	case PG_SYS_PIDFD_OPEN: /* fd, pid, flags */
 		FX(3, 20);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u32(&f, a[1]);
 		break;
-	case 438: /* pidfd_getfd: fd, pid_fd, target_fd, flags */
+	case PG_SYS_PIDFD_GETFD: /* fd, pid_fd, target_fd, flags */
 		FX(4, 28);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u64(&f, (int)a[1]);
 		fx_u32(&f, a[2]);
 		break;
-	case 93: /* fchown: res, fd, uid, gid */
+	case PG_SYS_FCHOWN: /* res, fd, uid, gid */
 		FX(4, 24);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
 		fx_u32(&f, a[1]);
 		fx_u32(&f, a[2]);
 		break;
-	case 10:  /* mprotect: res, addr, length, prot */
-	case 325: /* mlock2: res, addr, len, flags */
+	case PG_SYS_MPROTECT: /* res, addr, length, prot */
+	case PG_SYS_MLOCK2: /* res, addr, len, flags */
 		FX(4, 28);
 		fx_u64(&f, ret);
 		fx_u64(&f, a[0]);
 		fx_u64(&f, a[1]);
 		fx_u32(&f, a[2]);
 		break;
-	case 149: /* mlock: res, addr, len */
-	case 150: /* munlock: res, addr, len */
-	case 317: /* seccomp: res, op, flags */
+	case PG_SYS_MLOCK: /* res, addr, len */
+	case PG_SYS_MUNLOCK: /* res, addr, len */
+	case PG_SYS_SECCOMP: /* res, op, flags */
 		FX(3, 24);
 		fx_u64(&f, ret);
 		fx_u64(&f, a[0]);
 		fx_u64(&f, a[1]);
 		break;
-	case 151: /* mlockall: res, flags */
-	case 213: /* epoll_create: res, size */
-	case 291: /* epoll_create1: res, flags */
-	case 294: /* inotify_init1: res, flags */
+	case PG_SYS_MLOCKALL: /* res, flags */
+	case PG_SYS_EPOLL_CREATE: /* res, size */
+	case PG_SYS_EPOLL_CREATE1: /* res, flags */
+	case PG_SYS_INOTIFY_INIT1: /* res, flags */
 		FX(2, 12);
 		fx_u64(&f, ret);
 		fx_u32(&f, a[0]);
 		break;
-	case 152: /* munlockall: res */
+	case PG_SYS_MUNLOCKALL: /* res */
 		FX(1, 8);
 		fx_u64(&f, ret);
 		break;
-	case 253: /* inotify_init: res, flags (always 0) */
+	case PG_SYS_INOTIFY_INIT: /* res, flags (always 0) */
 		FX(2, 9);
 		fx_u64(&f, ret);
 		fx_u8(&f, 0);
 		break;
-	case 283: /* timerfd_create: res, clockid, flags */
+	case PG_SYS_TIMERFD_CREATE: /* res, clockid, flags */
 		FX(3, 10);
 		fx_u64(&f, ret);
 		fx_u8(&f, a[0]);
 		fx_u8(&f, a[1]);
 		break;
-	case 232: /* epoll_wait: res, maxevents */
+	case PG_SYS_EPOLL_WAIT: /* res, maxevents */
 		FX(2, 16);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[2]);
 		break;
-	case 102: /* getuid: uid */
-	case 104: /* getgid: gid */
-	case 107: /* geteuid: euid */
-	case 108: /* getegid: egid */
+	case PG_SYS_GETUID: /* uid */
+	case PG_SYS_GETGID: /* gid */
+	case PG_SYS_GETEUID: /* euid */
+	case PG_SYS_GETEGID: /* egid */
 		FX(1, 4);
 		fx_u32(&f, ret);
 		break;
-	case 118:   /* getresuid: res, ruid, euid, suid (after the call) */
-	case 120: { /* getresgid: res, rgid, egid, sgid */
+	case PG_SYS_GETRESUID: /* res, ruid, euid, suid (after the call) */
+	case PG_SYS_GETRESGID: { /* res, rgid, egid, sgid */
 		__u32 r = ret == 0 ? user_u32(a[0]) : 0;
 		__u32 e = ret == 0 ? user_u32(a[1]) : 0;
 		__u32 s = ret == 0 ? user_u32(a[2]) : 0;
@@ -373,10 +373,10 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u32(&f, s);
 		break;
 	}
-	case 97:    /* getrlimit: res, cur, max, resource (after the call) */
-	case 160: { /* setrlimit: res, cur, max, resource */
+	case PG_SYS_GETRLIMIT: /* res, cur, max, resource (after the call) */
+	case PG_SYS_SETRLIMIT: { /* res, cur, max, resource */
 		/* getrlimit's buffer holds a value only on success. */
-		__u64 lim = nr == 97 && ret != 0 ? 0 : a[1];
+		__u64 lim = nr == PG_SYS_GETRLIMIT && ret != 0 ? 0 : a[1];
 		__u64 cur = user_u64(lim), max = lim ? user_u64(lim + 8) : 0;
 		FX(4, 25);
 		fx_u64(&f, ret);
@@ -385,7 +385,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u8(&f, a[0]);
 		break;
 	}
-	case 302: { /* prlimit64: res, newcur, newmax, oldcur, oldmax, pid, resource */
+	case PG_SYS_PRLIMIT64: { /* res, newcur, newmax, oldcur, oldmax, pid, resource */
 		__u64 old = ret == 0 ? a[3] : 0;
 		__u64 ncur = user_u64(a[2]), nmax = a[2] ? user_u64(a[2] + 8) : 0;
 		__u64 ocur = user_u64(old), omax = old ? user_u64(old + 8) : 0;
@@ -399,7 +399,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u8(&f, a[1]);
 		break;
 	}
-	case 426: /* io_uring_enter: res, fd, to_submit, min_complete, flags, sig */
+	case PG_SYS_IO_URING_ENTER: /* res, fd, to_submit, min_complete, flags, sig */
 		FX(6, 32);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
@@ -408,7 +408,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u32(&f, a[3]);
 		fx_u32(&f, a[4]);
 		break;
-	case 427: /* io_uring_register: res, fd, opcode, arg, nr_args */
+	case PG_SYS_IO_URING_REGISTER: /* res, fd, opcode, arg, nr_args */
 		FX(5, 30);
 		fx_u64(&f, ret);
 		fx_u64(&f, (int)a[0]);
@@ -416,7 +416,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u64(&f, a[2]);
 		fx_u32(&f, a[3]);
 		break;
-	case 425: { /* io_uring_setup: res, entries, sq_entries, cq_entries, flags,
+	case PG_SYS_IO_URING_SETUP: { /* res, entries, sq_entries, cq_entries, flags,
 		     * sq_thread_cpu, sq_thread_idle, features (struct io_uring_params after the call) */
 		struct io_uring_params p = {};
 		if (a[1] && bpf_probe_read_user(&p, sizeof(p), (void *)a[1]) < 0)
@@ -432,7 +432,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u32(&f, p.features);
 		break;
 	}
-	case 9: /* mmap: res, vm_size, vm_rss, vm_swap, addr, length, prot, flags, fd, offset */
+	case PG_SYS_MMAP: /* res, vm_size, vm_rss, vm_swap, addr, length, prot, flags, fd, offset */
 		FX(10, 60);
 		fx_u64(&f, ret);
 		fx_vm(&f);
@@ -443,44 +443,44 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u64(&f, (int)a[4]);
 		fx_u64(&f, a[5]);
 		break;
-	case 11: /* munmap: res, vm_size, vm_rss, vm_swap, addr, length */
+	case PG_SYS_MUNMAP: /* res, vm_size, vm_rss, vm_swap, addr, length */
 		FX(6, 36);
 		fx_u64(&f, ret);
 		fx_vm(&f);
 		fx_u64(&f, a[0]);
 		fx_u64(&f, a[1]);
 		break;
-	case 12: /* brk: res, vm_size, vm_rss, vm_swap */
+	case PG_SYS_BRK: /* res, vm_size, vm_rss, vm_swap */
 		FX(4, 20);
 		fx_u64(&f, ret);
 		fx_vm(&f);
 		break;
-	case 51: /* getsockname: Falco's event has no parameters */
-	case 52: /* getpeername */
+	case PG_SYS_GETSOCKNAME: /* Falco's event has no parameters */
+	case PG_SYS_GETPEERNAME:
 		FX(0, 0);
 		break;
-	case 35: { /* nanosleep: res, interval (the requested time, ns) */
+	case PG_SYS_NANOSLEEP: { /* res, interval (the requested time, ns) */
 		__u64 sec = user_u64(a[0]), nsec = a[0] ? user_u64(a[0] + 8) : 0;
 		FX(2, 16);
 		fx_u64(&f, ret);
 		fx_u64(&f, sec * 1000000000ULL + nsec);
 		break;
 	}
-	case 202: /* futex: res, addr, op, val */
+	case PG_SYS_FUTEX: /* res, addr, op, val */
 		FX(4, 26);
 		fx_u64(&f, ret);
 		fx_u64(&f, a[0]);
 		fx_u16(&f, a[1]);
 		fx_u64(&f, a[2]);
 		break;
-	case 64: /* semget: res, key, nsems, semflg */
+	case PG_SYS_SEMGET: /* res, key, nsems, semflg */
 		FX(4, 20);
 		fx_u64(&f, ret);
 		fx_u32(&f, a[0]);
 		fx_u32(&f, a[1]);
 		fx_u32(&f, a[2]);
 		break;
-	case 66: /* semctl: res, semid, semnum, cmd, val (SETVAL's argument, else 0) */
+	case PG_SYS_SEMCTL: /* res, semid, semnum, cmd, val (SETVAL's argument, else 0) */
 		FX(5, 22);
 		fx_u64(&f, ret);
 		fx_u32(&f, a[0]);
@@ -488,7 +488,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u16(&f, a[2] & 0xff); /* without IPC_64, which some libcs add */
 		fx_u32(&f, (a[2] & 0xff) == 16 /* SETVAL */ ? a[3] : 0);
 		break;
-	case 65: { /* semop: res, nsops, (sem_num, sem_op, sem_flg) x 2, semid */
+	case PG_SYS_SEMOP: { /* res, nsops, (sem_num, sem_op, sem_flg) x 2, semid */
 		/* struct sembuf { u16 sem_num; s16 sem_op; s16 sem_flg; }: the first two, as Falco. */
 		__u16 sb[6] = {};
 		__u64 n = a[2] < 2 ? a[2] : 2;
@@ -506,15 +506,8 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		fx_u32(&f, a[0]);
 		break;
 	}
-	/* Syscalls with variable-length parameters: emit_syscall. */
-	case 2: case 257: case 437: case 85: case 84: case 87: case 80: case 83: case 90:
-	case 91: case 258: case 268: case 263: case 82: case 86: case 88: case 264: case 265:
-	case 316: case 266: case 53: case 22: case 293: case 42: case 49: case 43: case 288:
-	case 44: case 45: case 46: case 47: case 157: case 165: case 166: case 175: case 313:
-	case 319: case 19: case 295: case 20: case 296: case 7: case 271:
-	case 0: case 1: case 17: case 18: case 4: case 6: case 161: case 21:
-	case 92: case 94: case 260: case 79: case 304: case 54: case 55:
-	case 307: case 299: case 431:
+	/* Records with variable-length parameters (syscall/variable.h's labels): emit_syscall. */
+	PG_CASES_VARIABLE
 		return false;
 	default: /* any other selected syscall: Falco's generic event (ID, nativeID) + res */
 		FX(3, 12);

@@ -53,14 +53,15 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	struct rec r;
 	struct rec *rp = &r;
 	/* The file an open-family call returned, looked up once for flags, dev and ino. */
-	bool opens = nr == 2 || nr == 257 || nr == 437 || nr == 85 || nr == 304;
+	bool opens = nr == PG_SYS_OPEN || nr == PG_SYS_OPENAT || nr == PG_SYS_OPENAT2 ||
+		     nr == PG_SYS_CREAT || nr == PG_SYS_OPEN_BY_HANDLE_AT;
 	struct file *of = opens && ret >= 0 ? fd_file(ret) : NULL;
 
 #define BEGIN(n)                                                                                \
 	if (!rec_init(rp, PG_KIND_SYSCALL, nr, n, family))                                      \
 		return;
-	switch (nr) {
-	case 2: /* open: fd, name, flags, mode, dev, ino */
+	switch ((enum pg_sys)nr) {
+	case PG_SYS_OPEN: /* fd, name, flags, mode, dev, ino */
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
@@ -68,7 +69,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_open_mode(rp, a[1], a[2]);
 		push_open_identity(rp, of);
 		break;
-	case 257: /* openat: fd, dirfd, name, flags, mode, dev, ino */
+	case PG_SYS_OPENAT: /* fd, dirfd, name, flags, mode, dev, ino */
 		BEGIN(7);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
@@ -77,7 +78,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_open_mode(rp, a[2], a[3]);
 		push_open_identity(rp, of);
 		break;
-	case 437: { /* openat2: fd, dirfd, name, flags, mode, resolve, dev, ino */
+	case PG_SYS_OPENAT2: { /* fd, dirfd, name, flags, mode, resolve, dev, ino */
 		struct open_how how = {};
 		bpf_probe_read_user(&how, sizeof(how), (void *)a[2]);
 		BEGIN(8);
@@ -90,7 +91,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_open_identity(rp, of);
 		break;
 	}
-	case 85: /* creat: fd, name, mode, dev, ino, creat_flags */
+	case PG_SYS_CREAT: /* fd, name, mode, dev, ino, creat_flags */
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
@@ -102,67 +103,67 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 			push_u16(rp, layer);
 		}
 		break;
-	case 84: /* rmdir: res, path */
-	case 87: /* unlink: res, path */
-	case 80: /* chdir: res, path */
-	case 4:   /* stat: res, path */
-	case 6:   /* lstat: res, path */
-	case 161: /* chroot: res, path */
+	case PG_SYS_RMDIR: /* res, path */
+	case PG_SYS_UNLINK: /* res, path */
+	case PG_SYS_CHDIR: /* res, path */
+	case PG_SYS_STAT: /* res, path */
+	case PG_SYS_LSTAT: /* res, path */
+	case PG_SYS_CHROOT: /* res, path */
 		BEGIN(2);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		break;
-	case 83: /* mkdir: res, path, mode */
-	case 90: /* chmod: res, filename, mode */
-	case 21: /* access: res, name, mode */
+	case PG_SYS_MKDIR: /* res, path, mode */
+	case PG_SYS_CHMOD: /* res, filename, mode */
+	case PG_SYS_ACCESS: /* res, name, mode */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
 		break;
-	case 91: /* fchmod: res, fd, mode */
+	case PG_SYS_FCHMOD: /* res, fd, mode */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[1]);
 		break;
-	case 258: /* mkdirat: res, dirfd, path, mode */
-	case 268: /* fchmodat: res, dirfd, filename, mode */
-	case 263: /* unlinkat: res, dirfd, name, flags */
+	case PG_SYS_MKDIRAT: /* res, dirfd, path, mode */
+	case PG_SYS_FCHMODAT: /* res, dirfd, filename, mode */
+	case PG_SYS_UNLINKAT: /* res, dirfd, name, flags */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
 		push_u32(rp, a[2]);
 		break;
-	case 82: /* rename: res, oldpath, newpath */
-	case 86: /* link: res, oldpath, newpath */
-	case 88: /* symlink: res, target, linkpath */
+	case PG_SYS_RENAME: /* res, oldpath, newpath */
+	case PG_SYS_LINK: /* res, oldpath, newpath */
+	case PG_SYS_SYMLINK: /* res, target, linkpath */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_user_str(rp, (void *)a[1]);
 		break;
-	case 264: /* renameat: res, olddirfd, oldpath, newdirfd, newpath */
-	case 265: /* linkat: res, olddir, oldpath, newdir, newpath, flags */
-	case 316: /* renameat2: res, olddirfd, oldpath, newdirfd, newpath, flags */
-		BEGIN(nr == 264 ? 5 : 6);
+	case PG_SYS_RENAMEAT: /* res, olddirfd, oldpath, newdirfd, newpath */
+	case PG_SYS_LINKAT: /* res, olddir, oldpath, newdir, newpath, flags */
+	case PG_SYS_RENAMEAT2: /* res, olddirfd, oldpath, newdirfd, newpath, flags */
+		BEGIN(nr == PG_SYS_RENAMEAT ? 5 : 6);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
 		push_u64(rp, (int)a[2]);
 		push_user_str(rp, (void *)a[3]);
-		if (nr != 264)
+		if (nr != PG_SYS_RENAMEAT)
 			push_u32(rp, a[4]);
 		break;
-	case 266: /* symlinkat: res, target, linkdirfd, linkpath */
+	case PG_SYS_SYMLINKAT: /* res, target, linkdirfd, linkpath */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u64(rp, (int)a[1]);
 		push_user_str(rp, (void *)a[2]);
 		break;
-	case 53: { /* socketpair: res, fd1, fd2, source, peer, domain, type, proto */
+	case PG_SYS_SOCKETPAIR: { /* res, fd1, fd2, source, peer, domain, type, proto */
 		int fds[2] = {-1, -1};
 		if (ret == 0)
 			bpf_probe_read_user(fds, sizeof(fds), (void *)a[3]);
@@ -178,50 +179,50 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, a[2]);
 		break;
 	}
-	case 22:  /* pipe: res, fd1, fd2, ino */
-	case 293: { /* pipe2: res, fd1, fd2, ino, flags */
+	case PG_SYS_PIPE: /* res, fd1, fd2, ino */
+	case PG_SYS_PIPE2: { /* res, fd1, fd2, ino, flags */
 		int fds[2] = {-1, -1};
 		if (ret == 0)
 			bpf_probe_read_user(fds, sizeof(fds), (void *)a[0]);
-		BEGIN(nr == 22 ? 4 : 5);
+		BEGIN(nr == PG_SYS_PIPE ? 4 : 5);
 		push_u64(rp, ret);
 		push_u64(rp, fds[0]);
 		push_u64(rp, fds[1]);
 		struct file *f = ret == 0 ? fd_file(fds[0]) : NULL;
 		push_u64(rp, f ? BPF_CORE_READ(f, f_inode, i_ino) : 0);
-		if (nr == 293)
+		if (nr == PG_SYS_PIPE2)
 			push_u32(rp, a[1]);
 		break;
 	}
-	case 42: /* connect: res, tuple, fd, addr */
+	case PG_SYS_CONNECT: /* res, tuple, fd, addr */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_socktuple(rp, (ret == 0 || ret == -115) ? fd_sock(a[0]) : NULL, false);
 		push_u64(rp, (int)a[0]);
 		push_user_sockaddr(rp, (void *)a[1], a[2]);
 		break;
-	case 49: /* bind: res, addr, fd */
+	case PG_SYS_BIND: /* res, addr, fd */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_user_sockaddr(rp, (void *)a[1], a[2]);
 		push_u64(rp, (int)a[0]);
 		break;
-	case 43:    /* accept: fd, tuple, queuepct, queuelen, queuemax */
-	case 288: { /* accept4: … , flags */
+	case PG_SYS_ACCEPT: /* fd, tuple, queuepct, queuelen, queuemax */
+	case PG_SYS_ACCEPT4: { /* … , flags */
 		struct sock *lsk = fd_sock(a[0]);
 		__u32 qlen = lsk ? BPF_CORE_READ(lsk, sk_ack_backlog) : 0;
 		__u32 qmax = lsk ? BPF_CORE_READ(lsk, sk_max_ack_backlog) : 0;
-		BEGIN(nr == 43 ? 5 : 6);
+		BEGIN(nr == PG_SYS_ACCEPT ? 5 : 6);
 		push_u64(rp, ret);
 		push_socktuple(rp, ret >= 0 ? fd_sock(ret) : NULL, true);
 		push_u8(rp, qmax ? (qlen * 100) / qmax : 0);
 		push_u32(rp, qlen);
 		push_u32(rp, qmax);
-		if (nr == 288)
+		if (nr == PG_SYS_ACCEPT4)
 			push_u32(rp, a[3]);
 		break;
 	}
-	case 44: /* sendto: res, data, fd, size, tuple */
+	case PG_SYS_SENDTO: /* res, data, fd, size, tuple */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
@@ -229,7 +230,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, a[2]);
 		push_socktuple_peer(rp, fd_sock(a[0]), false, (void *)a[4], false);
 		break;
-	case 45: /* recvfrom: res, data, tuple, fd, size */
+	case PG_SYS_RECVFROM: /* res, data, tuple, fd, size */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
@@ -237,7 +238,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, a[2]);
 		break;
-	case 46: /* sendmsg: res, data, fd, size, tuple */
+	case PG_SYS_SENDMSG: /* res, data, fd, size, tuple */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_msg_data(rp, a[1], ret);
@@ -245,7 +246,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, ret > 0 ? ret : 0);
 		push_socktuple(rp, fd_sock(a[0]), false);
 		break;
-	case 47: /* recvmsg: res, size, data, tuple, msgcontrol, fd */
+	case PG_SYS_RECVMSG: /* res, size, data, tuple, msgcontrol, fd */
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_u32(rp, ret > 0 ? ret : 0);
@@ -254,9 +255,9 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_empty(rp);
 		push_u64(rp, (int)a[0]);
 		break;
-	case 19:    /* readv: res, size, data, fd */
-	case 295: { /* preadv: res, size, data, fd, pos */
-		BEGIN(nr == 19 ? 4 : 5);
+	case PG_SYS_READV: /* res, size, data, fd */
+	case PG_SYS_PREADV: { /* res, size, data, fd, pos */
+		BEGIN(nr == PG_SYS_READV ? 4 : 5);
 		push_u64(rp, ret);
 		/* size (the vector's total length) is known only after the walk: patched in. */
 		__u32 at = rp->h->len;
@@ -269,29 +270,29 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 			push_empty(rp);
 		}
 		push_u64(rp, (int)a[0]);
-		if (nr == 295)
+		if (nr == PG_SYS_PREADV)
 			push_u64(rp, a[3]);
 		break;
 	}
-	case 20:    /* writev: res, data, fd, size */
-	case 296: { /* pwritev: res, data, fd, size, pos */
-		BEGIN(nr == 20 ? 4 : 5);
+	case PG_SYS_WRITEV: /* res, data, fd, size */
+	case PG_SYS_PWRITEV: { /* res, data, fd, size, pos */
+		BEGIN(nr == PG_SYS_WRITEV ? 4 : 5);
 		push_u64(rp, ret);
 		/* What the caller gave, whatever the result (as Falco does for writes). */
 		__u64 total = push_iov_data(rp, (void *)a[1], a[2], PG_SNAPLEN, true);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, total);
-		if (nr == 296)
+		if (nr == PG_SYS_PWRITEV)
 			push_u64(rp, a[3]);
 		break;
 	}
-	case 7: /* poll: res, fds, timeout */
+	case PG_SYS_POLL: /* res, fds, timeout */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_pollfds(rp, a[0], a[1]);
 		push_u64(rp, (int)a[2]);
 		break;
-	case 271: { /* ppoll: res, fds, timeout (ns; -1 when NULL), sigmask (first 32 signals) */
+	case PG_SYS_PPOLL: { /* res, fds, timeout (ns; -1 when NULL), sigmask (first 32 signals) */
 		struct __kernel_timespec ts = {};
 		__u32 mask = 0;
 		__u64 tmo = (__u64)-1;
@@ -306,7 +307,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, mask);
 		break;
 	}
-	case 157: /* prctl: res, option, arg2_str, arg2_int */
+	case PG_SYS_PRCTL: /* res, option, arg2_str, arg2_int */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_u32(rp, a[0]);
@@ -316,7 +317,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 			push_empty(rp);
 		push_u64(rp, a[1]);
 		break;
-	case 165: /* mount: res, dev, dir, type, flags */
+	case PG_SYS_MOUNT: /* res, dev, dir, type, flags */
 		BEGIN(5);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
@@ -324,36 +325,36 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_user_str(rp, (void *)a[2]);
 		push_u32(rp, a[3]);
 		break;
-	case 166: /* umount2: res, name, flags */
+	case PG_SYS_UMOUNT2: /* res, name, flags */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
 		break;
-	case 175: /* init_module: res, img, length, uargs */
+	case PG_SYS_INIT_MODULE: /* res, img, length, uargs */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[0], a[1], PG_SNAPLEN);
 		push_u64(rp, a[1]);
 		push_user_str(rp, (void *)a[2]);
 		break;
-	case 313: /* finit_module: res, fd, uargs, flags */
+	case PG_SYS_FINIT_MODULE: /* res, fd, uargs, flags */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_user_str(rp, (void *)a[1]);
 		push_u32(rp, a[2]);
 		break;
-	case 319: /* memfd_create: fd, name, flags */
+	case PG_SYS_MEMFD_CREATE: /* fd, name, flags */
 		BEGIN(3);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
 		break;
-	case 0: /* read: res, data, fd, size */
-	case 1: /* write: res, data, fd, size */
-	case 17: /* pread64: res, data, fd, size, pos */
-	case 18: /* pwrite64: res, data, fd, size, pos */
+	case PG_SYS_READ: /* res, data, fd, size */
+	case PG_SYS_WRITE: /* res, data, fd, size */
+	case PG_SYS_PREAD64: /* res, data, fd, size, pos */
+	case PG_SYS_PWRITE64: /* res, data, fd, size, pos */
 		BEGIN(nr < 2 ? 4 : 5);
 		push_u64(rp, ret);
 		push_user_bytes(rp, (void *)a[1], ret > 0 ? ret : 0, PG_SNAPLEN);
@@ -362,15 +363,15 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		if (nr >= 2)
 			push_u64(rp, a[3]);
 		break;
-	case 92: /* chown: res, path, uid, gid */
-	case 94: /* lchown: res, path, uid, gid */
+	case PG_SYS_CHOWN: /* res, path, uid, gid */
+	case PG_SYS_LCHOWN: /* res, path, uid, gid */
 		BEGIN(4);
 		push_u64(rp, ret);
 		push_user_str(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
 		push_u32(rp, a[2]);
 		break;
-	case 260: /* fchownat: res, dirfd, pathname, uid, gid, flags */
+	case PG_SYS_FCHOWNAT: /* res, dirfd, pathname, uid, gid, flags */
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
@@ -379,12 +380,12 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, a[3]);
 		push_u32(rp, a[4]);
 		break;
-	case 79: /* getcwd: res, path (the buffer holds a path only on success) */
+	case PG_SYS_GETCWD: /* res, path (the buffer holds a path only on success) */
 		BEGIN(2);
 		push_u64(rp, ret);
 		push_user_str(rp, ret > 0 ? (void *)a[0] : NULL);
 		break;
-	case 304: /* open_by_handle_at: fd, mountfd, flags, path (of the opened file), dev, ino */
+	case PG_SYS_OPEN_BY_HANDLE_AT: /* fd, mountfd, flags, path (of the opened file), dev, ino */
 		BEGIN(6);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
@@ -392,9 +393,9 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_file_path(rp, of);
 		push_open_identity(rp, of);
 		break;
-	case 54:   /* setsockopt: res, fd, level, optname, val, optlen */
-	case 55: { /* getsockopt: the value and its length after the call */
-		bool get = nr == 55;
+	case PG_SYS_SETSOCKOPT: /* res, fd, level, optname, val, optlen */
+	case PG_SYS_GETSOCKOPT: { /* the value and its length after the call */
+		bool get = nr == PG_SYS_GETSOCKOPT;
 		__u32 optlen = !get ? (__u32)a[4] : ret == 0 ? user_u32(a[4]) : 0;
 		BEGIN(6);
 		push_u64(rp, ret);
@@ -406,21 +407,21 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		push_u32(rp, optlen);
 		break;
 	}
-	case 307:   /* sendmmsg: res, fd, size, data, tuple (of the first message) */
-	case 299: { /* recvmmsg: res, fd, size, data, tuple, msgcontrol */
+	case PG_SYS_SENDMMSG: /* res, fd, size, data, tuple (of the first message) */
+	case PG_SYS_RECVMMSG: { /* res, fd, size, data, tuple, msgcontrol */
 		/* struct mmsghdr { struct user_msghdr msg_hdr; unsigned int msg_len; } */
 		__u32 len = ret > 0 ? user_u32(a[1] + sizeof(struct user_msghdr)) : 0;
-		BEGIN(nr == 307 ? 5 : 6);
+		BEGIN(nr == PG_SYS_SENDMMSG ? 5 : 6);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
 		push_u32(rp, len);
 		push_msg_data(rp, a[1], len);
-		push_socktuple(rp, fd_sock(a[0]), nr == 299);
-		if (nr == 299)
+		push_socktuple(rp, fd_sock(a[0]), nr == PG_SYS_RECVMMSG);
+		if (nr == PG_SYS_RECVMMSG)
 			push_empty(rp);
 		break;
 	}
-	case 431: /* fsconfig: res, fd, cmd, key, value_bytebuf, value_charbuf, aux */
+	case PG_SYS_FSCONFIG: /* res, fd, cmd, key, value_bytebuf, value_charbuf, aux */
 		BEGIN(7);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
