@@ -211,6 +211,7 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 		FX(2, u64, ret, u32, a[0]);
 		break;
 	case PG_SYS_SETSID: /* res */
+	case PG_SYS_SELECT: /* res (Falco's event has no fd sets) */
 		FX(1, u64, ret);
 		break;
 	case PG_SYS_SETRESUID: /* res, ruid, euid, suid */

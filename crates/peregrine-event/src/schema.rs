@@ -562,7 +562,9 @@ const fn dedicated_schema(nr: u16) -> Option<&'static Schema> {
                 p!("pos", Uint),
             ]
         ),
-        // select/pselect6 have no fd list in Falco's table (only `res`): generic events.
+        // Falco's select exit event has `res` only (no fd sets); pselect6 has no event of its
+        // own and stays generic.
+        nr::SELECT => schema!("select", [p!("res", Errno)]),
         nr::POLL => schema!(
             "poll",
             [p!("res", Errno), p!("fds", FdList), p!("timeout", Int)]
