@@ -1216,3 +1216,37 @@ fn poll_reports_the_fd_list() {
     );
     assert_eq!(run.counters.read_failures, 0);
 }
+
+#[test]
+fn select_reports_its_result() {
+    if skip_unless_root("select_reports_its_result") {
+        return;
+    }
+    // The raw syscall: libc may implement select() with pselect6.
+    let run = run_child(&["select", "pselect6"], 1 << 20, |_| unsafe {
+        let mut p = [0i32; 2];
+        libc::pipe(p.as_mut_ptr());
+        libc::write(p[1], b"x".as_ptr().cast(), 1);
+        let mut rd: libc::fd_set = zeroed();
+        libc::FD_SET(p[0], &mut rd);
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let none = std::ptr::null_mut::<libc::fd_set>();
+        libc::syscall(libc::SYS_select, p[0] + 1, &mut rd, none, none, &mut tv);
+        // An fd that was just closed (within the fd table, or select would ignore it): EBADF.
+        let closed = libc::dup(p[0]);
+        libc::close(closed);
+        let mut bad: libc::fd_set = zeroed();
+        libc::FD_SET(closed, &mut bad);
+        libc::syscall(libc::SYS_select, closed + 1, &mut bad, none, none, &mut tv);
+    });
+    let selects: Vec<String> = run
+        .of("select")
+        .iter()
+        .map(|e| format!("{} {}", e.pick(&["res"]), e.params.len()))
+        .collect();
+    assert_eq!(selects, ["res=1 1", "res=-9(EBADF) 1"], "{:?}", run.events);
+    assert!(run.of("pselect6").is_empty(), "{:?}", run.events);
+}

@@ -713,7 +713,6 @@ mod schema_sync {
     // One name per line (not packed by rustfmt) so that removals from parallel branches merge.
     #[rustfmt::skip]
     const GENERIC_IN_KERNEL: &[&str] = &[
-        "select",
         "quotactl",
     ];
 

@@ -23,4 +23,5 @@ pub use event::{Direction, Event, Info};
 pub use event_type::{EventType, EventTypeSet};
 pub use raw::{RawRecord, RecordError};
 pub use schema::{ParamInfo, ParamType, Schema};
+pub use syscall_table::nr;
 pub use value::{FdList, Render, SockAddr, SockTuple, Value, ValueError};

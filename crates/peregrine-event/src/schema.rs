@@ -7,6 +7,7 @@
 //! that both sides agree on every parameter.
 
 use crate::flags::{self, Conv, FlagTable};
+use crate::nr;
 use crate::raw::{KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER};
 
 /// Falco's parameter types (`enum ppm_param_type`), reduced to the distinctions decoding and
@@ -227,8 +228,20 @@ fn generic(nr: u16) -> Option<&'static Schema> {
 }
 
 fn syscall_schema(nr: u16) -> Option<&'static Schema> {
+    match dedicated_schema(nr) {
+        Some(s) => Some(s),
+        None => generic(nr),
+    }
+}
+
+/// The schemas of the syscalls with a dedicated writer in the kernel; `None` for the others
+/// (sent as the generic event). A `const fn` so that [`DEDICATED`] is computed from it at
+/// compile time: adding an arm here is what makes a syscall dedicated, for user space and,
+/// through `peregrine-capture`'s build script, for the kernel program, whose writers must
+/// then handle it or the build fails.
+const fn dedicated_schema(nr: u16) -> Option<&'static Schema> {
     match nr {
-        2 => schema!(
+        nr::OPEN => schema!(
             "open",
             [
                 p!("fd", Fd),
@@ -239,7 +252,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("ino", Uint),
             ]
         ),
-        257 => schema!(
+        nr::OPENAT => schema!(
             "openat",
             [
                 p!("fd", Fd),
@@ -251,7 +264,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("ino", Uint),
             ]
         ),
-        437 => schema!(
+        nr::OPENAT2 => schema!(
             "openat2",
             [
                 p!("fd", Fd),
@@ -264,7 +277,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("ino", Uint),
             ]
         ),
-        85 => schema!(
+        nr::CREAT => schema!(
             "creat",
             [
                 p!("fd", Fd),
@@ -275,11 +288,11 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("creat_flags", Flags(&flags::CREAT_FLAGS, Conv::None)),
             ]
         ),
-        3 => schema!("close", [p!("res", Errno), p!("fd", Fd)]),
-        81 => schema!("fchdir", [p!("res", Errno), p!("fd", Fd)]),
-        32 => schema!("dup", [p!("res", Fd), p!("oldfd", Fd)]),
-        33 => schema!("dup2", [p!("res", Fd), p!("oldfd", Fd), p!("newfd", Fd)]),
-        292 => schema!(
+        nr::CLOSE => schema!("close", [p!("res", Errno), p!("fd", Fd)]),
+        nr::FCHDIR => schema!("fchdir", [p!("res", Errno), p!("fd", Fd)]),
+        nr::DUP => schema!("dup", [p!("res", Fd), p!("oldfd", Fd)]),
+        nr::DUP2 => schema!("dup2", [p!("res", Fd), p!("oldfd", Fd), p!("newfd", Fd)]),
+        nr::DUP3 => schema!(
             "dup3",
             [
                 p!("res", Fd),
@@ -288,15 +301,15 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::CLOEXEC_FLAGS, Conv::Cloexec)),
             ]
         ),
-        72 => schema!("fcntl", [p!("res", Fd), p!("fd", Fd), p!("cmd", Uint)]),
-        84 => schema!("rmdir", [p!("res", Errno), p!("path", Path)]),
-        87 => schema!("unlink", [p!("res", Errno), p!("path", Path)]),
-        80 => schema!("chdir", [p!("res", Errno), p!("path", Path)]),
-        83 => schema!(
+        nr::FCNTL => schema!("fcntl", [p!("res", Fd), p!("fd", Fd), p!("cmd", Uint)]),
+        nr::RMDIR => schema!("rmdir", [p!("res", Errno), p!("path", Path)]),
+        nr::UNLINK => schema!("unlink", [p!("res", Errno), p!("path", Path)]),
+        nr::CHDIR => schema!("chdir", [p!("res", Errno), p!("path", Path)]),
+        nr::MKDIR => schema!(
             "mkdir",
             [p!("res", Errno), p!("path", Path), p!("mode", Uint)]
         ),
-        90 => schema!(
+        nr::CHMOD => schema!(
             "chmod",
             [
                 p!("res", Errno),
@@ -304,11 +317,11 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("mode", ChmodMode)
             ]
         ),
-        91 => schema!(
+        nr::FCHMOD => schema!(
             "fchmod",
             [p!("res", Errno), p!("fd", Fd), p!("mode", ChmodMode)]
         ),
-        258 => schema!(
+        nr::MKDIRAT => schema!(
             "mkdirat",
             [
                 p!("res", Errno),
@@ -317,7 +330,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("mode", Uint),
             ]
         ),
-        268 => schema!(
+        nr::FCHMODAT => schema!(
             "fchmodat",
             [
                 p!("res", Errno),
@@ -326,7 +339,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("mode", ChmodMode),
             ]
         ),
-        263 => schema!(
+        nr::UNLINKAT => schema!(
             "unlinkat",
             [
                 p!("res", Errno),
@@ -335,19 +348,19 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::UNLINKAT_FLAGS, Conv::None)),
             ]
         ),
-        82 => schema!(
+        nr::RENAME => schema!(
             "rename",
             [p!("res", Errno), p!("oldpath", Path), p!("newpath", Path)]
         ),
-        86 => schema!(
+        nr::LINK => schema!(
             "link",
             [p!("res", Errno), p!("oldpath", Path), p!("newpath", Path)]
         ),
-        88 => schema!(
+        nr::SYMLINK => schema!(
             "symlink",
             [p!("res", Errno), p!("target", Str), p!("linkpath", Path)]
         ),
-        264 => schema!(
+        nr::RENAMEAT => schema!(
             "renameat",
             [
                 p!("res", Errno),
@@ -357,7 +370,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("newpath", RelPath(3)),
             ]
         ),
-        265 => schema!(
+        nr::LINKAT => schema!(
             "linkat",
             [
                 p!("res", Errno),
@@ -368,7 +381,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::LINKAT_FLAGS, Conv::None)),
             ]
         ),
-        316 => schema!(
+        nr::RENAMEAT2 => schema!(
             "renameat2",
             [
                 p!("res", Errno),
@@ -379,7 +392,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::RENAMEAT2_FLAGS, Conv::None)),
             ]
         ),
-        266 => schema!(
+        nr::SYMLINKAT => schema!(
             "symlinkat",
             [
                 p!("res", Errno),
@@ -388,7 +401,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("linkpath", RelPath(2)),
             ]
         ),
-        41 => schema!(
+        nr::SOCKET => schema!(
             "socket",
             [
                 p!("fd", Fd),
@@ -398,7 +411,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Uint),
             ]
         ),
-        53 => schema!(
+        nr::SOCKETPAIR => schema!(
             "socketpair",
             [
                 p!("res", Errno),
@@ -411,7 +424,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("proto", Uint),
             ]
         ),
-        22 => schema!(
+        nr::PIPE => schema!(
             "pipe",
             [
                 p!("res", Errno),
@@ -420,7 +433,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("ino", Uint)
             ]
         ),
-        293 => schema!(
+        nr::PIPE2 => schema!(
             "pipe2",
             [
                 p!("res", Errno),
@@ -430,7 +443,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::CLOEXEC_FLAGS, Conv::Cloexec)),
             ]
         ),
-        42 => schema!(
+        nr::CONNECT => schema!(
             "connect",
             [
                 p!("res", Errno),
@@ -439,15 +452,15 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("addr", SockAddr),
             ]
         ),
-        49 => schema!(
+        nr::BIND => schema!(
             "bind",
             [p!("res", Errno), p!("addr", SockAddr), p!("fd", Fd)]
         ),
-        50 => schema!(
+        nr::LISTEN => schema!(
             "listen",
             [p!("res", Errno), p!("fd", Fd), p!("backlog", Int)]
         ),
-        43 => schema!(
+        nr::ACCEPT => schema!(
             "accept",
             [
                 p!("fd", Fd),
@@ -457,7 +470,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("queuemax", Uint),
             ]
         ),
-        288 => schema!(
+        nr::ACCEPT4 => schema!(
             "accept4",
             [
                 p!("fd", Fd),
@@ -468,7 +481,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Int),
             ]
         ),
-        44 => schema!(
+        nr::SENDTO => schema!(
             "sendto",
             [
                 p!("res", Errno),
@@ -478,7 +491,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("tuple", SockTuple),
             ]
         ),
-        45 => schema!(
+        nr::RECVFROM => schema!(
             "recvfrom",
             [
                 p!("res", Errno),
@@ -488,7 +501,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("size", Uint),
             ]
         ),
-        46 => schema!(
+        nr::SENDMSG => schema!(
             "sendmsg",
             [
                 p!("res", Errno),
@@ -498,7 +511,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("tuple", SockTuple),
             ]
         ),
-        47 => schema!(
+        nr::RECVMSG => schema!(
             "recvmsg",
             [
                 p!("res", Errno),
@@ -511,7 +524,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
         ),
         // readv/preadv report the bytes read (up to the snaplen) and the vector's total size;
         // writev/pwritev the bytes given (up to the snaplen), whatever the result.
-        19 => schema!(
+        nr::READV => schema!(
             "readv",
             [
                 p!("res", Errno),
@@ -520,7 +533,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("fd", Fd),
             ]
         ),
-        295 => schema!(
+        nr::PREADV => schema!(
             "preadv",
             [
                 p!("res", Errno),
@@ -530,7 +543,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("pos", Uint),
             ]
         ),
-        20 => schema!(
+        nr::WRITEV => schema!(
             "writev",
             [
                 p!("res", Errno),
@@ -539,7 +552,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("size", Uint),
             ]
         ),
-        296 => schema!(
+        nr::PWRITEV => schema!(
             "pwritev",
             [
                 p!("res", Errno),
@@ -549,12 +562,14 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("pos", Uint),
             ]
         ),
-        // select/pselect6 have no fd list in Falco's table (only `res`): generic events.
-        7 => schema!(
+        // Falco's select exit event has `res` only (no fd sets); pselect6 has no event of its
+        // own and stays generic.
+        nr::SELECT => schema!("select", [p!("res", Errno)]),
+        nr::POLL => schema!(
             "poll",
             [p!("res", Errno), p!("fds", FdList), p!("timeout", Int)]
         ),
-        271 => schema!(
+        nr::PPOLL => schema!(
             "ppoll",
             [
                 p!("res", Errno),
@@ -563,7 +578,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("sigmask", Uint),
             ]
         ),
-        101 => schema!(
+        nr::PTRACE => schema!(
             "ptrace",
             [
                 p!("res", Errno),
@@ -576,14 +591,14 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("pid", Pid),
             ]
         ),
-        105 => schema!("setuid", [p!("res", Errno), p!("uid", Uid)]),
-        112 => schema!("setsid", [p!("res", Pid)]),
-        109 => schema!(
+        nr::SETUID => schema!("setuid", [p!("res", Errno), p!("uid", Uid)]),
+        nr::SETSID => schema!("setsid", [p!("res", Pid)]),
+        nr::SETPGID => schema!(
             "setpgid",
             [p!("res", Errno), p!("pid", Pid), p!("pgid", Pid)]
         ),
-        106 => schema!("setgid", [p!("res", Errno), p!("gid", Gid)]),
-        117 => schema!(
+        nr::SETGID => schema!("setgid", [p!("res", Errno), p!("gid", Gid)]),
+        nr::SETRESUID => schema!(
             "setresuid",
             [
                 p!("res", Errno),
@@ -592,7 +607,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("suid", Uid)
             ]
         ),
-        119 => schema!(
+        nr::SETRESGID => schema!(
             "setresgid",
             [
                 p!("res", Errno),
@@ -601,13 +616,13 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("sgid", Gid)
             ]
         ),
-        272 => schema!("unshare", [p!("res", Errno), p!("flags", CLONE_FLAGS)]),
-        323 => schema!("userfaultfd", [p!("res", Errno), p!("flags", Uint)]),
-        308 => schema!(
+        nr::UNSHARE => schema!("unshare", [p!("res", Errno), p!("flags", CLONE_FLAGS)]),
+        nr::USERFAULTFD => schema!("userfaultfd", [p!("res", Errno), p!("flags", Uint)]),
+        nr::SETNS => schema!(
             "setns",
             [p!("res", Errno), p!("fd", Fd), p!("nstype", CLONE_FLAGS)]
         ),
-        126 => schema!(
+        nr::CAPSET => schema!(
             "capset",
             [
                 p!("res", Errno),
@@ -616,7 +631,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("cap_effective", Uint),
             ]
         ),
-        157 => schema!(
+        nr::PRCTL => schema!(
             "prctl",
             [
                 p!("res", Errno),
@@ -625,7 +640,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("arg2_int", Int),
             ]
         ),
-        165 => schema!(
+        nr::MOUNT => schema!(
             "mount",
             [
                 p!("res", Errno),
@@ -635,11 +650,11 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::MOUNT_FLAGS, Conv::MountFlags)),
             ]
         ),
-        166 => schema!(
+        nr::UMOUNT2 => schema!(
             "umount2",
             [p!("res", Errno), p!("name", Path), p!("flags", Uint)]
         ),
-        175 => schema!(
+        nr::INIT_MODULE => schema!(
             "init_module",
             [
                 p!("res", Errno),
@@ -648,7 +663,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("uargs", Str),
             ]
         ),
-        313 => schema!(
+        nr::FINIT_MODULE => schema!(
             "finit_module",
             [
                 p!("res", Errno),
@@ -657,7 +672,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Uint),
             ]
         ),
-        319 => schema!(
+        nr::MEMFD_CREATE => schema!(
             "memfd_create",
             [
                 p!("fd", Fd),
@@ -665,16 +680,16 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::MEMFD_FLAGS, Conv::None)),
             ]
         ),
-        321 => schema!("bpf", [p!("fd", Fd), p!("cmd", Uint)]),
-        284 => schema!(
+        nr::BPF => schema!("bpf", [p!("fd", Fd), p!("cmd", Uint)]),
+        nr::EVENTFD => schema!(
             "eventfd",
             [p!("res", Fd), p!("initval", Uint), p!("flags", Uint)]
         ),
-        290 => schema!(
+        nr::EVENTFD2 => schema!(
             "eventfd2",
             [p!("res", Fd), p!("initval", Uint), p!("flags", Uint)]
         ),
-        282 => schema!(
+        nr::SIGNALFD => schema!(
             "signalfd",
             [
                 p!("res", Fd),
@@ -683,7 +698,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Uint)
             ]
         ),
-        289 => schema!(
+        nr::SIGNALFD4 => schema!(
             "signalfd4",
             [
                 p!("res", Fd),
@@ -692,31 +707,31 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Uint)
             ]
         ),
-        59 => Some(&Schema {
+        nr::EXECVE => Some(&Schema {
             name: "execve",
             params: EXEC_PARAMS,
         }),
-        322 => Some(&Schema {
+        nr::EXECVEAT => Some(&Schema {
             name: "execveat",
             params: EXECVEAT_PARAMS,
         }),
-        56 => Some(&Schema {
+        nr::CLONE => Some(&Schema {
             name: "clone",
             params: CLONE_PARAMS,
         }),
-        57 => Some(&Schema {
+        nr::FORK => Some(&Schema {
             name: "fork",
             params: CLONE_PARAMS,
         }),
-        58 => Some(&Schema {
+        nr::VFORK => Some(&Schema {
             name: "vfork",
             params: CLONE_PARAMS,
         }),
-        435 => Some(&Schema {
+        nr::CLONE3 => Some(&Schema {
             name: "clone3",
             params: CLONE_PARAMS,
         }),
-        0 => schema!(
+        nr::READ => schema!(
             "read",
             [
                 p!("res", Errno),
@@ -725,7 +740,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("size", Uint)
             ]
         ),
-        1 => schema!(
+        nr::WRITE => schema!(
             "write",
             [
                 p!("res", Errno),
@@ -734,7 +749,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("size", Uint)
             ]
         ),
-        17 => schema!(
+        nr::PREAD64 => schema!(
             "pread64",
             [
                 p!("res", Errno),
@@ -744,7 +759,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("pos", Uint)
             ]
         ),
-        18 => schema!(
+        nr::PWRITE64 => schema!(
             "pwrite64",
             [
                 p!("res", Errno),
@@ -754,14 +769,14 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("pos", Uint)
             ]
         ),
-        4 => schema!("stat", [p!("res", Errno), p!("path", Path)]),
-        6 => schema!("lstat", [p!("res", Errno), p!("path", Path)]),
-        5 => schema!("fstat", [p!("res", Errno), p!("fd", Fd)]),
-        78 => schema!("getdents", [p!("res", Errno), p!("fd", Fd)]),
-        217 => schema!("getdents64", [p!("res", Errno), p!("fd", Fd)]),
-        161 => schema!("chroot", [p!("res", Errno), p!("path", Path)]),
-        79 => schema!("getcwd", [p!("res", Errno), p!("path", Str)]),
-        21 => schema!(
+        nr::STAT => schema!("stat", [p!("res", Errno), p!("path", Path)]),
+        nr::LSTAT => schema!("lstat", [p!("res", Errno), p!("path", Path)]),
+        nr::FSTAT => schema!("fstat", [p!("res", Errno), p!("fd", Fd)]),
+        nr::GETDENTS => schema!("getdents", [p!("res", Errno), p!("fd", Fd)]),
+        nr::GETDENTS64 => schema!("getdents64", [p!("res", Errno), p!("fd", Fd)]),
+        nr::CHROOT => schema!("chroot", [p!("res", Errno), p!("path", Path)]),
+        nr::GETCWD => schema!("getcwd", [p!("res", Errno), p!("path", Str)]),
+        nr::ACCESS => schema!(
             "access",
             [
                 p!("res", Errno),
@@ -769,7 +784,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("mode", Flags(&flags::ACCESS_FLAGS, Conv::None))
             ]
         ),
-        92 => schema!(
+        nr::CHOWN => schema!(
             "chown",
             [
                 p!("res", Errno),
@@ -778,7 +793,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("gid", Uint)
             ]
         ),
-        94 => schema!(
+        nr::LCHOWN => schema!(
             "lchown",
             [
                 p!("res", Errno),
@@ -787,7 +802,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("gid", Uint)
             ]
         ),
-        93 => schema!(
+        nr::FCHOWN => schema!(
             "fchown",
             [
                 p!("res", Errno),
@@ -796,7 +811,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("gid", Uint)
             ]
         ),
-        260 => schema!(
+        nr::FCHOWNAT => schema!(
             "fchownat",
             [
                 p!("res", Errno),
@@ -810,9 +825,9 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 ),
             ]
         ),
-        62 => schema!("kill", [p!("res", Errno), p!("pid", Pid), p!("sig", SIG)]),
-        200 => schema!("tkill", [p!("res", Errno), p!("tid", Pid), p!("sig", SIG)]),
-        234 => schema!(
+        nr::KILL => schema!("kill", [p!("res", Errno), p!("pid", Pid), p!("sig", SIG)]),
+        nr::TKILL => schema!("tkill", [p!("res", Errno), p!("tid", Pid), p!("sig", SIG)]),
+        nr::TGKILL => schema!(
             "tgkill",
             [
                 p!("res", Errno),
@@ -821,7 +836,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("sig", SIG)
             ]
         ),
-        8 => schema!(
+        nr::LSEEK => schema!(
             "lseek",
             [
                 p!("res", Errno),
@@ -830,7 +845,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("whence", Enum(&flags::LSEEK_WHENCE, Conv::None)),
             ]
         ),
-        16 => schema!(
+        nr::IOCTL => schema!(
             "ioctl",
             [
                 p!("res", Errno),
@@ -839,7 +854,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("argument", Uint)
             ]
         ),
-        40 => schema!(
+        nr::SENDFILE => schema!(
             "sendfile",
             [
                 p!("res", Errno),
@@ -849,7 +864,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("size", Uint)
             ]
         ),
-        326 => schema!(
+        nr::COPY_FILE_RANGE => schema!(
             "copy_file_range",
             [
                 p!("res", Errno),
@@ -860,7 +875,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("len", Uint),
             ]
         ),
-        275 => schema!(
+        nr::SPLICE => schema!(
             "splice",
             [
                 p!("res", Errno),
@@ -870,7 +885,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::SPLICE_FLAGS, Conv::None)),
             ]
         ),
-        48 => schema!(
+        nr::SHUTDOWN => schema!(
             "shutdown",
             [
                 p!("res", Errno),
@@ -878,7 +893,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("how", Enum(&flags::SHUTDOWN_HOW, Conv::None))
             ]
         ),
-        73 => schema!(
+        nr::FLOCK => schema!(
             "flock",
             [
                 p!("res", Errno),
@@ -886,7 +901,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("operation", Flags(&flags::FLOCK_FLAGS, Conv::None))
             ]
         ),
-        434 => schema!(
+        nr::PIDFD_OPEN => schema!(
             "pidfd_open",
             [
                 p!("fd", Fd),
@@ -897,7 +912,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 ),
             ]
         ),
-        438 => schema!(
+        nr::PIDFD_GETFD => schema!(
             "pidfd_getfd",
             [
                 p!("fd", Fd),
@@ -906,7 +921,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Uint)
             ]
         ),
-        10 => schema!(
+        nr::MPROTECT => schema!(
             "mprotect",
             [
                 p!("res", Errno),
@@ -915,7 +930,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("prot", PROT)
             ]
         ),
-        325 => schema!(
+        nr::MLOCK2 => schema!(
             "mlock2",
             [
                 p!("res", Errno),
@@ -924,28 +939,28 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("flags", Flags(&flags::MLOCK2_FLAGS, Conv::None)),
             ]
         ),
-        149 => schema!(
+        nr::MLOCK => schema!(
             "mlock",
             [p!("res", Errno), p!("addr", Uint), p!("len", Uint)]
         ),
-        150 => schema!(
+        nr::MUNLOCK => schema!(
             "munlock",
             [p!("res", Errno), p!("addr", Uint), p!("len", Uint)]
         ),
-        317 => schema!(
+        nr::SECCOMP => schema!(
             "seccomp",
             [p!("res", Errno), p!("op", Uint), p!("flags", Uint)]
         ),
-        151 => schema!(
+        nr::MLOCKALL => schema!(
             "mlockall",
             [
                 p!("res", Errno),
                 p!("flags", Flags(&flags::MLOCKALL_FLAGS, Conv::None))
             ]
         ),
-        152 => schema!("munlockall", [p!("res", Errno)]),
-        213 => schema!("epoll_create", [p!("res", Errno), p!("size", Int)]),
-        291 => schema!(
+        nr::MUNLOCKALL => schema!("munlockall", [p!("res", Errno)]),
+        nr::EPOLL_CREATE => schema!("epoll_create", [p!("res", Errno), p!("size", Int)]),
+        nr::EPOLL_CREATE1 => schema!(
             "epoll_create1",
             [
                 p!("res", Errno),
@@ -958,8 +973,8 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 ),
             ]
         ),
-        253 => schema!("inotify_init", [p!("res", Fd), p!("flags", Uint)]),
-        294 => schema!(
+        nr::INOTIFY_INIT => schema!("inotify_init", [p!("res", Fd), p!("flags", Uint)]),
+        nr::INOTIFY_INIT1 => schema!(
             "inotify_init1",
             [
                 p!("res", Fd),
@@ -972,16 +987,16 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 ),
             ]
         ),
-        283 => schema!(
+        nr::TIMERFD_CREATE => schema!(
             "timerfd_create",
             [p!("res", Fd), p!("clockid", Uint), p!("flags", Uint)]
         ),
-        232 => schema!("epoll_wait", [p!("res", Errno), p!("maxevents", Errno)]),
-        102 => schema!("getuid", [p!("uid", Uid)]),
-        104 => schema!("getgid", [p!("gid", Gid)]),
-        107 => schema!("geteuid", [p!("euid", Uid)]),
-        108 => schema!("getegid", [p!("egid", Gid)]),
-        118 => schema!(
+        nr::EPOLL_WAIT => schema!("epoll_wait", [p!("res", Errno), p!("maxevents", Errno)]),
+        nr::GETUID => schema!("getuid", [p!("uid", Uid)]),
+        nr::GETGID => schema!("getgid", [p!("gid", Gid)]),
+        nr::GETEUID => schema!("geteuid", [p!("euid", Uid)]),
+        nr::GETEGID => schema!("getegid", [p!("egid", Gid)]),
+        nr::GETRESUID => schema!(
             "getresuid",
             [
                 p!("res", Errno),
@@ -990,7 +1005,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("suid", Uid)
             ]
         ),
-        120 => schema!(
+        nr::GETRESGID => schema!(
             "getresgid",
             [
                 p!("res", Errno),
@@ -999,7 +1014,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("sgid", Gid)
             ]
         ),
-        97 => schema!(
+        nr::GETRLIMIT => schema!(
             "getrlimit",
             [
                 p!("res", Errno),
@@ -1008,7 +1023,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("resource", RLIMIT)
             ]
         ),
-        160 => schema!(
+        nr::SETRLIMIT => schema!(
             "setrlimit",
             [
                 p!("res", Errno),
@@ -1017,7 +1032,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("resource", RLIMIT)
             ]
         ),
-        302 => schema!(
+        nr::PRLIMIT64 => schema!(
             "prlimit64",
             [
                 p!("res", Errno),
@@ -1029,7 +1044,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("resource", RLIMIT),
             ]
         ),
-        425 => schema!(
+        nr::IO_URING_SETUP => schema!(
             "io_uring_setup",
             [
                 p!("res", Errno),
@@ -1048,7 +1063,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 ),
             ]
         ),
-        426 => schema!(
+        nr::IO_URING_ENTER => schema!(
             "io_uring_enter",
             [
                 p!("res", Errno),
@@ -1059,7 +1074,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("sig", Uint),
             ]
         ),
-        427 => schema!(
+        nr::IO_URING_REGISTER => schema!(
             "io_uring_register",
             [
                 p!("res", Errno),
@@ -1072,7 +1087,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("nr_args", Uint),
             ]
         ),
-        9 => schema!(
+        nr::MMAP => schema!(
             "mmap",
             [
                 p!("res", Uint),
@@ -1090,7 +1105,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("offset", Uint),
             ]
         ),
-        11 => schema!(
+        nr::MUNMAP => schema!(
             "munmap",
             [
                 p!("res", Errno),
@@ -1101,7 +1116,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("length", Uint),
             ]
         ),
-        12 => schema!(
+        nr::BRK => schema!(
             "brk",
             [
                 p!("res", Uint),
@@ -1110,10 +1125,10 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("vm_swap", Uint)
             ]
         ),
-        51 => schema!("getsockname", []),
-        52 => schema!("getpeername", []),
-        35 => schema!("nanosleep", [p!("res", Errno), p!("interval", Uint)]),
-        202 => schema!(
+        nr::GETSOCKNAME => schema!("getsockname", []),
+        nr::GETPEERNAME => schema!("getpeername", []),
+        nr::NANOSLEEP => schema!("nanosleep", [p!("res", Errno), p!("interval", Uint)]),
+        nr::FUTEX => schema!(
             "futex",
             [
                 p!("res", Errno),
@@ -1122,7 +1137,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("val", Uint),
             ]
         ),
-        64 => schema!(
+        nr::SEMGET => schema!(
             "semget",
             [
                 p!("res", Errno),
@@ -1134,7 +1149,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 ),
             ]
         ),
-        66 => schema!(
+        nr::SEMCTL => schema!(
             "semctl",
             [
                 p!("res", Errno),
@@ -1147,7 +1162,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("val", Int),
             ]
         ),
-        65 => schema!(
+        nr::SEMOP => schema!(
             "semop",
             [
                 p!("res", Errno),
@@ -1161,7 +1176,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("semid", Int),
             ]
         ),
-        304 => schema!(
+        nr::OPEN_BY_HANDLE_AT => schema!(
             "open_by_handle_at",
             [
                 p!("fd", Fd),
@@ -1172,15 +1187,15 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("ino", Uint),
             ]
         ),
-        54 => Some(&Schema {
+        nr::SETSOCKOPT => Some(&Schema {
             name: "setsockopt",
             params: SOCKOPT_PARAMS,
         }),
-        55 => Some(&Schema {
+        nr::GETSOCKOPT => Some(&Schema {
             name: "getsockopt",
             params: SOCKOPT_PARAMS,
         }),
-        307 => schema!(
+        nr::SENDMMSG => schema!(
             "sendmmsg",
             [
                 p!("res", Errno),
@@ -1190,7 +1205,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("tuple", SockTuple),
             ]
         ),
-        299 => schema!(
+        nr::RECVMMSG => schema!(
             "recvmmsg",
             [
                 p!("res", Errno),
@@ -1201,7 +1216,7 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("msgcontrol", Bytes),
             ]
         ),
-        431 => schema!(
+        nr::FSCONFIG => schema!(
             "fsconfig",
             [
                 p!("res", Errno),
@@ -1213,21 +1228,38 @@ fn syscall_schema(nr: u16) -> Option<&'static Schema> {
                 p!("aux", Int),
             ]
         ),
-        n => generic(n),
+        _ => None,
     }
 }
 
 /// Syscall numbers that have a dedicated writer in the kernel (as opposed to the generic
-/// `res, ID, nativeID` record).
-pub const DEDICATED: &[u16] = &[
-    112, 109, 2, 257, 437, 85, 3, 81, 32, 33, 292, 72, 84, 87, 80, 83, 90, 91, 258, 268, 263, 82,
-    86, 88, 264, 265, 316, 266, 41, 53, 22, 293, 42, 49, 50, 43, 288, 44, 45, 46, 47, 101, 105,
-    106, 117, 119, 272, 323, 308, 126, 157, 165, 166, 175, 313, 319, 321, 284, 290, 282, 289, 59,
-    322, 56, 57, 58, 435, 19, 295, 20, 296, 7, 271, 0, 1, 17, 18, 4, 6, 5, 78, 217, 161, 79, 21,
-    92, 94, 93, 260, 62, 200, 234, 8, 16, 40, 326, 275, 48, 73, 434, 438, 10, 325, 149, 150, 317,
-    151, 152, 213, 291, 253, 294, 283, 232, 102, 104, 107, 108, 118, 120, 97, 160, 302, 425, 426,
-    427, 9, 11, 12, 51, 52, 35, 202, 64, 66, 65, 304, 54, 55, 307, 299, 431,
-];
+/// `res, ID, nativeID` record), ascending: the numbers [`dedicated_schema`] knows. Derived,
+/// not kept by hand; the kernel program's build checks that its writers cover exactly these.
+pub const DEDICATED: &[u16] = &DEDICATED_NRS;
+
+const DEDICATED_NRS: [u16; count_dedicated()] = {
+    let mut out = [0; count_dedicated()];
+    let (mut nr, mut i) = (0, 0);
+    while nr < crate::raw::MAX_SYSCALLS as u16 {
+        if dedicated_schema(nr).is_some() {
+            out[i] = nr;
+            i += 1;
+        }
+        nr += 1;
+    }
+    out
+};
+
+const fn count_dedicated() -> usize {
+    let (mut nr, mut n) = (0, 0);
+    while nr < crate::raw::MAX_SYSCALLS as u16 {
+        if dedicated_schema(nr).is_some() {
+            n += 1;
+        }
+        nr += 1;
+    }
+    n
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use peregrine_event::flags::open_flags_to_ppm;
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL, MAX_PARAMS};
-use peregrine_event::{Event, SockAddr, SockTuple, Value, ValueError};
+use peregrine_event::{nr, Event, SockAddr, SockTuple, Value, ValueError};
 use rustc_hash::FxHashMap;
 
 use crate::container;
@@ -595,7 +595,7 @@ impl State {
         // lookup is retried at the container's next new process.
         let op = ev.ev.raw.nr;
         if self.counters.threads_added != threads_before
-            || (ev.ev.raw.kind == KIND_SYSCALL && matches!(op, 59 | 322))
+            || (ev.ev.raw.kind == KIND_SYSCALL && matches!(op, nr::EXECVE | nr::EXECVEAT))
         {
             self.want_container(i64::from(ev.tid()));
         }
@@ -723,13 +723,8 @@ impl State {
         let name = ev.name();
         // Dispatch on the syscall number: a jump table, where matching names would compare
         // strings for every event.
-        let op: i32 = match ev.ev.raw.kind {
-            KIND_SYSCALL => i32::from(ev.ev.raw.nr),
-            KIND_PROCEXIT => -2,
-            _ => -1,
-        };
-        // clone, fork, vfork, clone3
-        if matches!(op, 56 | 57 | 58 | 435) {
+        let op = (ev.ev.raw.kind == KIND_SYSCALL).then_some(ev.ev.raw.nr);
+        if matches!(op, Some(nr::CLONE | nr::FORK | nr::VFORK | nr::CLONE3)) {
             self.on_clone(ev);
             return;
         }
@@ -742,19 +737,17 @@ impl State {
             }
         };
         match op {
-            // execve, execveat
-            59 | 322 => self.on_exec(ev),
-            // procexit
-            -2 => {
+            Some(nr::EXECVE | nr::EXECVEAT) => self.on_exec(ev),
+            None if ev.ev.raw.kind == KIND_PROCEXIT => {
                 let reaper = int(ev, K::ReaperTid)
                     .and_then(|r| self.table.threads.get(&r).map(|t| t.pid))
                     .unwrap_or(0);
                 self.pending_exit = Some((tid, reaper));
             }
-            // open, openat, openat2, creat, open_by_handle_at
-            2 | 257 | 437 | 85 | 304 => self.on_open(ev),
-            // close
-            3 => {
+            Some(nr::OPEN | nr::OPENAT | nr::OPENAT2 | nr::CREAT | nr::OPEN_BY_HANDLE_AT) => {
+                self.on_open(ev)
+            }
+            Some(nr::CLOSE) => {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
@@ -763,8 +756,7 @@ impl State {
                     }
                 }
             }
-            // dup, dup2, dup3
-            32 | 33 | 292 => {
+            Some(nr::DUP | nr::DUP2 | nr::DUP3) => {
                 let old = int(ev, K::Oldfd);
                 self.cur.fd = old;
                 let cloexec = int(ev, K::Flags).is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
@@ -772,8 +764,7 @@ impl State {
                     self.dup(tid, old, res, cloexec);
                 }
             }
-            // fcntl
-            72 => {
+            Some(nr::FCNTL) => {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 // F_DUPFD (0), and F_DUPFD_CLOEXEC (1030) as the kernel's 8-bit cmd (6, which
@@ -784,16 +775,11 @@ impl State {
                     }
                 }
             }
-            // socket
-            41 => self.on_socket(ev),
-            // connect
-            42 => self.on_connect(ev),
-            // accept, accept4
-            43 | 288 => self.on_accept(ev),
-            // bind
-            49 => self.on_bind(ev),
-            // listen
-            50 => {
+            Some(nr::SOCKET) => self.on_socket(ev),
+            Some(nr::CONNECT) => self.on_connect(ev),
+            Some(nr::ACCEPT | nr::ACCEPT4) => self.on_accept(ev),
+            Some(nr::BIND) => self.on_bind(ev),
+            Some(nr::LISTEN) => {
                 self.cur.fd = int(ev, K::Fd);
                 if let (Some(0), Some(fd)) = (int(ev, K::Res), self.cur.fd) {
                     if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
@@ -801,10 +787,8 @@ impl State {
                     }
                 }
             }
-            // sendto, recvfrom, sendmsg, recvmsg
-            44..=47 => self.on_io_tuple(ev),
-            // pipe, pipe2
-            22 | 293 => {
+            Some(nr::SENDTO | nr::RECVFROM | nr::SENDMSG | nr::RECVMSG) => self.on_io_tuple(ev),
+            Some(nr::PIPE | nr::PIPE2) => {
                 if int(ev, K::Res) == Some(0) {
                     let cloexec = int(ev, K::Flags).is_some_and(|f| f as u32 & PPM_O_CLOEXEC != 0);
                     let ino = int(ev, K::Ino).unwrap_or(0) as u64;
@@ -818,8 +802,7 @@ impl State {
                     }
                 }
             }
-            // socketpair
-            53 => {
+            Some(nr::SOCKETPAIR) => {
                 if int(ev, K::Res) == Some(0) {
                     for p in [K::Fd1, K::Fd2] {
                         if let Some(fd) = int(ev, p) {
@@ -828,8 +811,7 @@ impl State {
                     }
                 }
             }
-            // memfd_create
-            319 => {
+            Some(nr::MEMFD_CREATE) => {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 if let Some(fd) = fd.filter(|&f| f >= 0) {
@@ -838,10 +820,21 @@ impl State {
                     self.add_fd(tid, fd, f);
                 }
             }
-            // eventfd, eventfd2, signalfd, signalfd4, bpf, userfaultfd, epoll_create,
-            // epoll_create1, inotify_init, inotify_init1, timerfd_create, io_uring_setup,
-            // pidfd_open
-            284 | 290 | 282 | 289 | 321 | 323 | 213 | 291 | 253 | 294 | 283 | 425 | 434 => {
+            Some(
+                nr::EVENTFD
+                | nr::EVENTFD2
+                | nr::SIGNALFD
+                | nr::SIGNALFD4
+                | nr::BPF
+                | nr::USERFAULTFD
+                | nr::EPOLL_CREATE
+                | nr::EPOLL_CREATE1
+                | nr::INOTIFY_INIT
+                | nr::INOTIFY_INIT1
+                | nr::TIMERFD_CREATE
+                | nr::IO_URING_SETUP
+                | nr::PIDFD_OPEN,
+            ) => {
                 let kind = match name {
                     "eventfd" | "eventfd2" => FdKind::Event,
                     "signalfd" | "signalfd4" => FdKind::Signalfd,
@@ -864,7 +857,7 @@ impl State {
             }
             // getsockopt(SOL_SOCKET, SO_ERROR), how a non-blocking connect learns its outcome:
             // a zero error means connected (libsinsp)
-            55 => {
+            Some(nr::GETSOCKOPT) => {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 let so_error = int(ev, K::Level) == Some(1) && int(ev, K::Optname) == Some(4);
@@ -879,7 +872,7 @@ impl State {
                 }
             }
             // mmap, munmap, brk: the process's memory counters after the call, as libsinsp
-            9 | 11 | 12 => {
+            Some(nr::MMAP | nr::MUNMAP | nr::BRK) => {
                 let vm = (int(ev, K::VmSize), int(ev, K::VmRss), int(ev, K::VmSwap));
                 if let (Some(p), (Some(size), Some(rss), Some(swap))) = (self.proc_mut(tid), vm) {
                     p.vm_size = size as u64;
@@ -890,8 +883,7 @@ impl State {
                     self.cur.fd = Some(fd);
                 }
             }
-            // chdir
-            80 => {
+            Some(nr::CHDIR) => {
                 if int(ev, K::Res) == Some(0) {
                     if let Some(path) = text(ev, K::Path) {
                         if let Some(p) = self.proc_mut(tid) {
@@ -901,8 +893,7 @@ impl State {
                     }
                 }
             }
-            // fchdir
-            81 => {
+            Some(nr::FCHDIR) => {
                 let fd = int(ev, K::Fd);
                 self.cur.fd = fd;
                 if let (Some(0), Some(fd)) = (int(ev, K::Res), fd) {
@@ -913,8 +904,7 @@ impl State {
                     }
                 }
             }
-            // setuid, setresuid
-            105 | 117 => {
+            Some(nr::SETUID | nr::SETRESUID) => {
                 let uid = int(ev, K::Uid).or_else(|| int(ev, K::Euid));
                 if let (Some(0), Some(uid)) = (int(ev, K::Res), uid) {
                     if uid as u32 != u32::MAX {
@@ -924,8 +914,7 @@ impl State {
                     }
                 }
             }
-            // setgid, setresgid
-            106 | 119 => {
+            Some(nr::SETGID | nr::SETRESGID) => {
                 let gid = int(ev, K::Gid).or_else(|| int(ev, K::Egid));
                 if let (Some(0), Some(gid)) = (int(ev, K::Res), gid) {
                     if gid as u32 != u32::MAX {
@@ -935,8 +924,7 @@ impl State {
                     }
                 }
             }
-            // capset
-            126 => {
+            Some(nr::CAPSET) => {
                 if int(ev, K::Res) == Some(0) {
                     let caps = (
                         int(ev, K::CapPermitted),
@@ -1335,8 +1323,7 @@ impl State {
                 _ => &[][..],
             },
         };
-        let flags = if ev.ev.raw.nr == 85 {
-            // creat
+        let flags = if ev.ev.raw.nr == nr::CREAT {
             // O_WRONLY | O_CREAT | O_TRUNC
             2 | PPM_O_CREAT | (1 << 8)
         } else {

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sys_exit: the dispatcher, its tail-called programs and the empty benchmark hook.
+ *
+ * Part of peregrine.bpf.c (one compilation unit): uses what the files included before it define.
+ */
+
+/*
+ * Writer labels outside a switch: `nr` is one of the named syscalls (PG_SYS_ names). The clone
+ * and exec families are told apart by comparisons in the dispatcher (as a switch they cost it
+ * about 140 instructions); build.rs counts the names given here as written, like the labels
+ * `case PG_SYS_...:` of the writers' switches.
+ */
+#define PG_WRITES_2(nr, a, b) ((nr) == PG_SYS_##a || (nr) == PG_SYS_##b)
+#define PG_WRITES_4(nr, a, b, c, d)                                                            \
+	((nr) == PG_SYS_##a || (nr) == PG_SYS_##b || (nr) == PG_SYS_##c || (nr) == PG_SYS_##d)
+
+/* Written by pg_exit_clone (process/clone.h), for parent and child. */
+static __always_inline bool is_clone(__u32 nr)
+{
+	return PG_WRITES_4(nr, CLONE, FORK, VFORK, CLONE3);
+}
+
+/*
+ * sys_exit is split into a small dispatcher and three tail-called programs (plain syscalls,
+ * clones, failed execs): each is verified on its own, which keeps every program far below the
+ * verifier's instruction budget while the parameter writers stay straight-line inlined code.
+ */
+enum pg_tail { PG_TAIL_SYSCALL = 0, PG_TAIL_CLONE = 1, PG_TAIL_EXEC = 2, PG_TAIL_MAX = 3 };
+
+/* The syscall's arguments: its enter-time stash if it has one, else the registers. */
+static __always_inline void get_args(struct pt_regs *regs, struct pg_stash *out)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 nr = regs->orig_ax;
+	/* Only syscalls that opted in have a stash: skip the hash lookup for the others. */
+	struct pg_stash *st = nr < PG_MAX_SYSCALLS && (interest(nr) & PG_INTEREST_AT_ENTER)
+				      ? bpf_map_lookup_elem(&pg_stash, &tid)
+				      : NULL;
+	if (st) {
+		bool same = st->nr == nr;
+		if (same)
+			*out = *st;
+		bpf_map_delete_elem(&pg_stash, &tid);
+		if (same)
+			return;
+	}
+	out->args[0] = regs->di;
+	out->args[1] = regs->si;
+	out->args[2] = regs->dx;
+	out->args[3] = regs->r10;
+	out->args[4] = regs->r8;
+	out->args[5] = regs->r9;
+	out->nr = nr;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
+{
+	struct pg_stash s;
+	get_args(regs, &s);
+	if (s.nr >= PG_MAX_SYSCALLS)
+		return 0;
+	__u8 family = interest(s.nr) & PG_INTEREST_FAMILY;
+	struct pg_counters *c = counters();
+	if (!family || !c)
+		return 0;
+	if (!emit_scalar(s.nr, ret, s.args, family, bpf_get_current_pid_tgid(), c))
+		emit_syscall(s.nr, ret, s.args, family);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
+{
+	/* The child returns from clone too, with a copy of the parent's registers: both sides
+	 * see the same arguments. */
+	struct pg_stash s;
+	get_args(regs, &s);
+	__u64 flags = s.nr == PG_SYS_CLONE ? s.args[0] : 0;
+	if (s.nr == PG_SYS_CLONE3) {
+		__u64 f = 0;
+		bpf_probe_read_user(&f, sizeof(f), (void *)s.args[0]);
+		flags = f;
+	}
+	emit_clone(s.nr, ret, flags);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
+{
+	struct pg_stash s;
+	get_args(regs, &s);
+	struct file *exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), mm,
+					 exe_file);
+	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == PG_SYS_EXECVE ? s.args[0] : s.args[1]));
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, PG_TAIL_MAX);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int(void *));
+} pg_tails SEC(".maps") = {
+	.values =
+		{
+			[PG_TAIL_SYSCALL] = (void *)&pg_exit_syscall,
+			[PG_TAIL_CLONE] = (void *)&pg_exit_clone,
+			[PG_TAIL_EXEC] = (void *)&pg_exit_exec,
+		},
+};
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = regs->orig_ax;
+	__u32 nr = id;
+	if (id < 0 || id >= PG_MAX_SYSCALLS)
+		return 0;
+	__u8 want = interest(nr);
+	if (!want)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!wanted_tgid(pid_tgid >> 32))
+		return 0;
+	struct pg_counters *c = counters();
+	if (!c)
+		return 0;
+	c->syscalls++;
+	/* Written by sched_process_exec on success, by pg_exit_exec on failure (process/exec.h). */
+	bool exec = PG_WRITES_2(nr, EXECVE, EXECVEAT);
+	if (exec && ret == 0)
+		return 0; /* emitted by sched_process_exec */
+	if (want & PG_INTEREST_AT_ENTER) {
+		__u32 tid = (__u32)pid_tgid;
+		struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+		/* A new child returning from clone has no enter of its own: it uses registers. */
+		if ((!st || st->nr != nr) && !(is_clone(nr) && ret == 0)) {
+			c->missing_enter++;
+			return 0;
+		}
+	} else if (!exec && !is_clone(nr)) {
+		/* Arguments come from the registers: a fixed-size record needs no tail call. */
+		__u64 a[6] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9};
+		if (emit_scalar(nr, ret, a, want & PG_INTEREST_FAMILY, pid_tgid, c))
+			return 0;
+	}
+	bpf_tail_call(ctx, &pg_tails,
+		      exec ? PG_TAIL_EXEC : is_clone(nr) ? PG_TAIL_CLONE : PG_TAIL_SYSCALL);
+	return 0;
+}
+
+/*
+ * Does nothing. Benchmarks attach it alone (peregrine_capture::EmptyHook) to measure, in the
+ * same run as the real programs, what any sys_exit tracepoint program costs every syscall.
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_hook_only, struct pt_regs *regs, long ret)
+{
+	return 0;
+}
