@@ -15,6 +15,7 @@ pub mod fields;
 pub mod format;
 pub mod naive;
 pub mod parser;
+pub mod priority;
 pub mod render;
 pub mod source;
 pub mod testing;
