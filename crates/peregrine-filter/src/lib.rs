@@ -13,6 +13,7 @@ pub mod escape;
 pub mod evttype;
 pub mod fields;
 pub mod format;
+pub mod listing;
 pub mod naive;
 pub mod parser;
 pub mod priority;

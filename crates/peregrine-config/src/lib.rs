@@ -1,14 +1,27 @@
-//! The falco.yaml model and Falco's `-o key=value` overrides.
+//! The falco.yaml model and Falco's `-o key=value` overrides, interpreted into a typed
+//! [`Config`] made of the library crates' own types (the rules crate's [`SelectionOp`] and
+//! [`Matching`], the engine's [`BaseSyscalls`] and [`AppendOutput`], the outputs crate's
+//! [`OutputsConfig`], the web crate's [`WebConfig`]), so nothing converts a mirror later.
 //!
 //! Key design decision: a configuration is first read into an untyped tree, `-o` overrides edit
 //! that tree with Falco's path syntax (`a.b=v`, `list[]=v`, `list[0].x=v`), and only then is the
 //! tree interpreted into the typed [`Config`]. An override therefore behaves exactly as if the
 //! same edit had been made to the file, including appending to `rules:` selections, and the
 //! typed layer has a single place where values are checked. The cost is that a bad value is
-//! reported against its key, not against the `-o` argument that set it.
+//! reported against its key, not against the `-o` argument that set it. Keys owned by another
+//! crate (outputs, webserver) are read by that crate; this one only dispatches them.
 
-use peregrine_engine::extra::{AppendOutput, ExtraField};
-use peregrine_outputs::OutputsConfig;
+#![forbid(unsafe_code)]
+
+mod rules_path;
+
+pub use rules_path::expand_rules_path;
+
+pub use peregrine_engine::extra::{AppendOutput, ExtraField};
+pub use peregrine_engine::interest::BaseSyscalls;
+pub use peregrine_outputs::OutputsConfig;
+pub use peregrine_rules::{Matching, Selection, SelectionOp, Selector};
+pub use peregrine_web::WebConfig;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -33,7 +46,19 @@ pub enum ConfigError {
     #[error(transparent)]
     Outputs(#[from] peregrine_outputs::OutputError),
     #[error(transparent)]
-    Web(#[from] crate::web::WebError),
+    Web(#[from] peregrine_web::WebError),
+    #[error("cannot open rules path {path}: {source}")]
+    RulesPath {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read rules directory {path}: {source}")]
+    RulesDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rules directory {path} holds no *.yaml file")]
+    EmptyRulesDir { path: PathBuf },
 }
 
 /// A falco.yaml document as an untyped tree, ready to take overrides.
@@ -262,27 +287,6 @@ fn yaml_to_json(node: &yaml_rust2::Yaml) -> Result<Value, String> {
 /// Rule priorities are the rules crate's: one type, one parser for every spelling Falco accepts.
 pub use peregrine_rules::Priority;
 
-/// What a `rules:` selection entry matches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Selector {
-    /// A rule name; `*` matches any run of characters.
-    Rule(String),
-    Tag(String),
-}
-
-/// One `rules:` entry, applied in order after loading.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RuleSelection {
-    Enable(Selector),
-    Disable(Selector),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleMatching {
-    First,
-    All,
-}
-
 /// `engine.kind`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineKind {
@@ -294,30 +298,24 @@ pub enum EngineKind {
     Other(String),
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BaseSyscalls {
-    pub custom_set: Vec<String>,
-    pub repair: bool,
-    pub all: bool,
-}
-
 /// The validated configuration: only the keys Peregrine acts on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub rules_files: Vec<PathBuf>,
-    pub rules: Vec<RuleSelection>,
+    /// `rules:` entries, in order; see [`Config::selection`].
+    pub rules: Vec<SelectionOp>,
     pub priority: Priority,
     /// Everything about alert delivery and formatting (`json_output`, `*_output`, …): the
     /// outputs crate owns those keys, so they are read there and only there.
     pub outputs: OutputsConfig,
-    pub rule_matching: RuleMatching,
+    pub rule_matching: Matching,
     pub base_syscalls: BaseSyscalls,
     pub engine: EngineKind,
     /// Reload the rules when a rules file or the configuration file changes (Falco: true).
     pub watch_config_files: bool,
     /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
     /// built-in default), so that runs without a falco.yaml open no port.
-    pub webserver: Option<crate::web::WebConfig>,
+    pub webserver: Option<WebConfig>,
     /// `metrics.enabled`: `/metrics` is served only with this and
     /// `webserver.prometheus_metrics_enabled`, as in Falco.
     pub metrics_enabled: bool,
@@ -628,7 +626,7 @@ impl Default for Config {
             rules: Vec::new(),
             priority: Priority::Debug,
             outputs: OutputsConfig::default(),
-            rule_matching: RuleMatching::First,
+            rule_matching: Matching::First,
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
             watch_config_files: true,
@@ -679,6 +677,14 @@ const IGNORED_FALCO_KEYS: &[&str] = &[
 ];
 
 impl Config {
+    /// The `rules:` selections and the minimum `priority`, as the rules crate applies them.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            ops: self.rules.clone(),
+            min_priority: Some(self.priority),
+        }
+    }
+
     /// Interprets a tree. Returns the configuration and warnings about keys that are neither
     /// Peregrine's nor Falco's (Falco keys Peregrine does not implement are logged at debug).
     pub fn from_tree(tree: &ConfigTree) -> Result<(Config, Vec<String>), ConfigError> {
@@ -703,8 +709,8 @@ impl Config {
                 }
                 "rule_matching" => {
                     cfg.rule_matching = match string(key, value)?.as_str() {
-                        "first" => RuleMatching::First,
-                        "all" => RuleMatching::All,
+                        "first" => Matching::First,
+                        "all" => Matching::All,
                         other => {
                             return Err(ConfigError::Value {
                                 key: key.clone(),
@@ -717,7 +723,7 @@ impl Config {
                 "engine" => cfg.engine = engine(value)?,
                 "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
                 "webserver" => {
-                    let (web, web_warnings) = crate::web::WebConfig::from_value(Some(value))?;
+                    let (web, web_warnings) = WebConfig::from_value(Some(value))?;
                     cfg.webserver = Some(web);
                     warnings.extend(web_warnings);
                 }
@@ -785,7 +791,7 @@ fn path_list(key: &str, value: &Value) -> Result<Vec<PathBuf>, ConfigError> {
     }
 }
 
-fn rule_selections(value: &Value) -> Result<Vec<RuleSelection>, ConfigError> {
+fn rule_selections(value: &Value) -> Result<Vec<SelectionOp>, ConfigError> {
     let err = |reason: String| ConfigError::Value {
         key: "rules".to_string(),
         reason,
@@ -812,8 +818,8 @@ fn rule_selections(value: &Value) -> Result<Vec<RuleSelection>, ConfigError> {
                     other => return Err(err(format!("unknown selector '{other}'"))),
                 };
                 out.push(match action.as_str() {
-                    "enable" => RuleSelection::Enable(selector),
-                    "disable" => RuleSelection::Disable(selector),
+                    "enable" => SelectionOp::Enable(selector),
+                    "disable" => SelectionOp::Disable(selector),
                     other => return Err(err(format!("unknown action '{other}'"))),
                 });
             }
@@ -1007,7 +1013,7 @@ frobnicate: 1
         );
         assert_eq!(cfg.priority, Priority::Warning);
         assert!(cfg.outputs.format.json_output);
-        assert_eq!(cfg.rule_matching, RuleMatching::All);
+        assert_eq!(cfg.rule_matching, Matching::All);
         assert!(!cfg.outputs.stdout.enabled);
         assert_eq!(cfg.base_syscalls.custom_set, vec!["open", "!close"]);
         assert!(cfg.base_syscalls.repair && !cfg.base_syscalls.all);
@@ -1041,8 +1047,8 @@ frobnicate: 1
         assert_eq!(
             cfg.rules,
             vec![
-                RuleSelection::Disable(Selector::Rule("*".into())),
-                RuleSelection::Enable(Selector::Tag("network".into())),
+                SelectionOp::Disable(Selector::Rule("*".into())),
+                SelectionOp::Enable(Selector::Tag("network".into())),
             ]
         );
     }
