@@ -1,7 +1,8 @@
 //! The falco.yaml model and Falco's `-o key=value` overrides, interpreted into a typed
 //! [`Config`] made of the library crates' own types (the rules crate's [`SelectionOp`] and
 //! [`Matching`], the engine's [`BaseSyscalls`] and [`AppendOutput`], the outputs crate's
-//! [`OutputsConfig`], the web crate's [`WebConfig`]), so nothing converts a mirror later.
+//! [`OutputsConfig`], and the `webserver` block as the server takes it), so nothing converts a mirror
+//! later.
 //!
 //! Key design decision: a configuration is first read into an untyped tree, `-o` overrides edit
 //! that tree with Falco's path syntax (`a.b=v`, `list[]=v`, `list[0].x=v`), and only then is the
@@ -15,6 +16,7 @@
 
 mod rules_path;
 mod tree;
+mod webserver;
 
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
@@ -23,9 +25,9 @@ pub use peregrine_engine::extra::{AppendOutput, ExtraField};
 pub use peregrine_engine::interest::BaseSyscalls;
 pub use peregrine_outputs::OutputsConfig;
 pub use peregrine_rules::{Matching, Selection, SelectionOp, Selector};
-pub use peregrine_web::WebConfig;
 use serde_json::Value;
 use std::path::PathBuf;
+pub use webserver::WebConfig;
 
 /// An invalid configuration file, override or value.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +49,6 @@ pub enum ConfigError {
     Value { key: String, reason: String },
     #[error(transparent)]
     Outputs(#[from] peregrine_outputs::OutputError),
-    #[error(transparent)]
-    Web(#[from] peregrine_web::WebError),
     #[error("cannot open rules path {path}: {source}")]
     RulesPath {
         path: PathBuf,

@@ -10,19 +10,21 @@
 //! beyond which accepting pauses), and every connection is closed after one response (no
 //! keep-alive, no bodies read).
 //!
-//! Layout: [`config`] reads the `webserver` keys, [`server`] is the listener, the HTTP framing
-//! and the routes, [`versions`] and [`metrics`] are the documents served. A later web console or
+//! Layout: [`server`] is the listener, the HTTP framing and the routes (started from the
+//! `webserver` block `peregrine-config` reads), [`versions`] and [`metrics`] are the documents
+//! served. A later web console or
 //! fleet API is a new module with its routes, added to the server's route table; the metrics
 //! page knows nothing of HTTP, so it is tested (and could be pushed elsewhere) on its own.
 
 #![forbid(unsafe_code)]
 
-pub mod config;
 pub mod metrics;
 pub mod server;
 pub mod versions;
 
-pub use config::{WebConfig, WebError};
 pub use metrics::{BuildInfo, MetricsSnapshot, RuleMatch};
-pub use server::{Collect, Response, WebServer, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST};
+pub use peregrine_config::WebConfig;
+pub use server::{
+    Collect, Response, WebError, WebServer, IO_TIMEOUT, MAX_CONNECTIONS, MAX_REQUEST,
+};
 pub use versions::Versions;

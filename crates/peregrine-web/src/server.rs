@@ -1,15 +1,32 @@
 //! The HTTP/1.1 server: one accept thread, a short-lived thread per connection, three fixed
 //! routes answered from memory. See the crate documentation for why it is hand-written.
 
-use crate::config::{WebConfig, WebError};
 use crate::metrics::MetricsSnapshot;
 use crate::versions::Versions;
+use peregrine_config::WebConfig;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// A server that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("webserver: cannot resolve listen address {addr}: {source}")]
+    Resolve {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("webserver: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("webserver: cannot start the server thread: {0}")]
+    Spawn(std::io::Error),
+}
 
 /// Largest request head accepted; the endpoints take no parameters, so real requests are tiny.
 pub const MAX_REQUEST: usize = 8 * 1024;

@@ -1,6 +1,8 @@
-//! Falco's `webserver` block of falco.yaml, read by this crate because the server is what
-//! gives the keys their meaning (as the outputs crate reads the output keys).
+//! Falco's `webserver` block of falco.yaml. Read here rather than in `peregrine-web` so that
+//! the configuration does not depend on the server (and, through its metrics page, on the
+//! kernel capture); the server takes the typed [`WebConfig`].
 
+use crate::ConfigError;
 use serde_json::Value;
 
 /// Falco's `webserver` configuration block.
@@ -28,35 +30,32 @@ impl Default for WebConfig {
     }
 }
 
-/// A bad `webserver` value, or a server that could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    #[error("invalid value for 'webserver.{key}': {reason}")]
-    Value { key: &'static str, reason: String },
-    #[error("webserver: cannot resolve listen address {addr}: {source}")]
-    Resolve {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("webserver: cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("webserver: cannot start the server thread: {0}")]
-    Spawn(std::io::Error),
+/// A bad `webserver` value, reported as the configuration's [`ConfigError::Value`] under
+/// `webserver.<key>`.
+struct Invalid {
+    key: &'static str,
+    reason: String,
+}
+
+impl From<Invalid> for ConfigError {
+    fn from(e: Invalid) -> Self {
+        ConfigError::Value {
+            key: format!("webserver.{}", e.key),
+            reason: e.reason,
+        }
+    }
 }
 
 impl WebConfig {
     /// Reads the `webserver` node of the configuration tree (absent = Falco's defaults).
     /// Returns warnings for keys accepted but not honoured (TLS, threadiness).
-    pub fn from_value(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), WebError> {
+    pub fn from_value(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), ConfigError> {
         let mut cfg = WebConfig::default();
         let mut warnings = Vec::new();
         let Some(node) = node.filter(|v| !v.is_null()) else {
             return Ok((cfg, warnings));
         };
-        let map = node.as_object().ok_or(WebError::Value {
+        let map = node.as_object().ok_or(Invalid {
             key: "",
             reason: "expected a mapping".into(),
         })?;
@@ -66,7 +65,7 @@ impl WebConfig {
                 "listen_address" => cfg.listen_address = string_value("listen_address", v)?,
                 "listen_port" => {
                     let n = u64_value("listen_port", v)?;
-                    cfg.listen_port = u16::try_from(n).map_err(|_| WebError::Value {
+                    cfg.listen_port = u16::try_from(n).map_err(|_| Invalid {
                         key: "listen_port",
                         reason: format!("{n} is not a TCP port"),
                     })?;
@@ -74,10 +73,11 @@ impl WebConfig {
                 "k8s_healthz_endpoint" => {
                     let path = string_value("k8s_healthz_endpoint", v)?;
                     if !path.starts_with('/') {
-                        return Err(WebError::Value {
+                        return Err(Invalid {
                             key: "k8s_healthz_endpoint",
                             reason: format!("'{path}' must start with '/'"),
-                        });
+                        }
+                        .into());
                     }
                     cfg.k8s_healthz_endpoint = path;
                 }
@@ -101,36 +101,36 @@ impl WebConfig {
     }
 }
 
-fn bool_value(key: &'static str, v: &Value) -> Result<bool, WebError> {
+fn bool_value(key: &'static str, v: &Value) -> Result<bool, Invalid> {
     // Values set with `-o key=value` arrive as strings.
     match v {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s == "true" => Ok(true),
         Value::String(s) if s == "false" => Ok(false),
-        _ => Err(WebError::Value {
+        _ => Err(Invalid {
             key,
             reason: format!("expected true or false, got {v}"),
         }),
     }
 }
 
-fn u64_value(key: &'static str, v: &Value) -> Result<u64, WebError> {
+fn u64_value(key: &'static str, v: &Value) -> Result<u64, Invalid> {
     let n = match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     };
-    n.ok_or_else(|| WebError::Value {
+    n.ok_or_else(|| Invalid {
         key,
         reason: format!("expected a non-negative integer, got {v}"),
     })
 }
 
-fn string_value(key: &'static str, v: &Value) -> Result<String, WebError> {
+fn string_value(key: &'static str, v: &Value) -> Result<String, Invalid> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(WebError::Value {
+        _ => Err(Invalid {
             key,
             reason: format!("expected a string, got {v}"),
         }),
