@@ -37,8 +37,34 @@ pub const FINAL_FLUSH: Duration = Duration::from_millis(20);
 pub struct LiveSource {
     capture: Capture,
     base: BaseSyscalls,
+    /// Event types wanted besides the rules' (see [`LiveOptions::also`]).
+    also: EventTypeSet,
     selected_for: Arc<Engine>,
     selected: EventTypeSet,
+}
+
+/// How to open a [`LiveSource`] beyond the engine's own interest.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    pub base: BaseSyscalls,
+    /// Kernel ring buffer size in bytes (a power of two).
+    pub ring_bytes: u32,
+    /// Capture only this thread group (a live view of one process).
+    pub only_tgid: Option<u32>,
+    /// Event types to select as if a rule wanted them: what a consumer evaluating its own
+    /// filter outside the engine (`peregrine events`) needs.
+    pub also: EventTypeSet,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            base: BaseSyscalls::default(),
+            ring_bytes: CaptureConfig::default().ring_bytes,
+            only_tgid: None,
+            also: EventTypeSet::default(),
+        }
+    }
 }
 
 impl LiveSource {
@@ -48,29 +74,48 @@ impl LiveSource {
         base: BaseSyscalls,
         ring_bytes: u32,
     ) -> Result<Self, LiveError> {
-        let selected = Self::selection(engine, &base);
+        Self::open_with(
+            engine,
+            LiveOptions {
+                base,
+                ring_bytes,
+                ..LiveOptions::default()
+            },
+        )
+    }
+
+    /// [`LiveSource::open`] with every option.
+    pub fn open_with(engine: &Arc<Engine>, opts: LiveOptions) -> Result<Self, LiveError> {
+        let selected = Self::selection(engine, &opts.base, &opts.also);
         let procexit = EventType::from_name("procexit").is_some_and(|t| selected.contains(t));
         let cfg = CaptureConfig {
-            ring_bytes,
+            ring_bytes: opts.ring_bytes,
             syscalls: selected,
             procexit,
+            only_tgid: opts.only_tgid,
             ..CaptureConfig::default()
         };
         let capture = Capture::open(&cfg)?;
         Ok(LiveSource {
             capture,
-            base,
+            base: opts.base,
+            also: opts.also,
             selected_for: engine.clone(),
             selected,
         })
     }
 
-    fn selection(engine: &Engine, base: &BaseSyscalls) -> EventTypeSet {
+    /// Every event type the capture can deliver (its dedicated syscalls and procexit).
+    pub fn available() -> EventTypeSet {
         let mut available = dedicated_syscalls();
         if let Some(t) = EventType::from_name("procexit") {
             available.insert(t);
         }
-        interest(&engine.event_types(), base, &available)
+        available
+    }
+
+    fn selection(engine: &Engine, base: &BaseSyscalls, also: &EventTypeSet) -> EventTypeSet {
+        interest(&engine.event_types().union(also), base, &Self::available())
     }
 
     /// The event types the kernel currently delivers.
@@ -83,7 +128,7 @@ impl LiveSource {
         if Arc::ptr_eq(&self.selected_for, engine) {
             return Ok(());
         }
-        let sel = Self::selection(engine, &self.base);
+        let sel = Self::selection(engine, &self.base, &self.also);
         if sel != self.selected {
             let procexit = EventType::from_name("procexit").is_some_and(|t| sel.contains(t));
             self.capture.set_interest(&sel, procexit)?;

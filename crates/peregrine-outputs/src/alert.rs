@@ -2,7 +2,7 @@
 //! formatting and delivery never touch the event or the process state again.
 
 use peregrine_filter::format::OutputValue;
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 
 /// One rule match, ready to be formatted.
 #[derive(Clone, Debug, PartialEq)]

@@ -16,7 +16,7 @@ use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use serde_json::Value;
 
 /// Where to send alerts and how, with Falco's defaults.

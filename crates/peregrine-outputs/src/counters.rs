@@ -7,7 +7,7 @@
 //! likes.
 
 use crate::alert::syslog_severity;
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;

@@ -6,7 +6,7 @@
 //! anew. Each line goes out in one `write` so concurrent appenders do not interleave.
 
 use crate::output::{Output, OutputError};
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;

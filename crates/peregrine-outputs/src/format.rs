@@ -202,7 +202,7 @@ pub fn iso_time(ns: u64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peregrine_rules::info::Priority;
+    use peregrine_filter::priority::Priority;
 
     /// 2026-11-28T21:05:03.123456789Z
     const T: u64 = 1_795_899_903_123_456_789;

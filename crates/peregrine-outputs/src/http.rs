@@ -20,7 +20,7 @@
 //! count any other non-2xx status as a failed delivery, so the metrics tell the truth.
 
 use crate::output::{Output, OutputError};
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;

@@ -31,5 +31,5 @@ pub use counters::{OutputSnapshot, Snapshot};
 pub use format::{FormatOptions, INTERNAL_SOURCE};
 pub use output::{Output, OutputError};
 pub use peregrine_filter::format::OutputValue;
-pub use peregrine_rules::info::Priority;
+pub use peregrine_filter::priority::Priority;
 pub use queue::{Dispatcher, Enqueued, OutputSpec, RateLimit, ShutdownReport};

@@ -4,7 +4,7 @@
 //! own worker thread by the [`crate::queue`]; no sink needs to be async or thread-safe, and
 //! a sink that blocks (a dead HTTP server, a stuck program) only delays itself.
 
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::io;
 
 /// Why a sink could not be built or could not deliver a line.

@@ -8,7 +8,7 @@
 //! unnoticed, exactly as with `popen`).
 
 use crate::output::{Output, OutputError};
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 

@@ -23,7 +23,7 @@ use crate::counters::{Counters, OutputStats, Snapshot};
 use crate::format::FormatOptions;
 use crate::output::{Output, OutputError};
 use crate::ratelimit::TokenBucket;
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver};

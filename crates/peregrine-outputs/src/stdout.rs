@@ -4,7 +4,7 @@
 //! show up immediately even when stdout is a pipe.
 
 use crate::output::{Output, OutputError};
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::io::Write;
 
 /// Writes each line plus `\n` to a writer.

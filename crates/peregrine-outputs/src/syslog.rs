@@ -11,7 +11,7 @@ use crate::alert::syslog_severity;
 use crate::output::{Output, OutputError};
 use peregrine_filter::fields::FieldId;
 use peregrine_filter::format::format_time;
-use peregrine_rules::info::Priority;
+use peregrine_filter::priority::Priority;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -5,62 +5,9 @@
 use crate::result::Context;
 use std::collections::BTreeSet;
 
-/// A rule's priority (Falco's `priority_type`, most severe first).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    Emergency,
-    Alert,
-    Critical,
-    Error,
-    Warning,
-    Notice,
-    Informational,
-    Debug,
-}
-
-impl Priority {
-    /// Every priority, most severe first.
-    pub const ALL: [Priority; 8] = [
-        Priority::Emergency,
-        Priority::Alert,
-        Priority::Critical,
-        Priority::Error,
-        Priority::Warning,
-        Priority::Notice,
-        Priority::Informational,
-        Priority::Debug,
-    ];
-
-    /// Parses every spelling Falco accepts, case-insensitively (`INFO` and `INFORMATIONAL`).
-    pub fn parse(s: &str) -> Option<Priority> {
-        let l = s.trim().to_ascii_lowercase();
-        Some(match l.as_str() {
-            "emergency" => Priority::Emergency,
-            "alert" => Priority::Alert,
-            "critical" => Priority::Critical,
-            "error" => Priority::Error,
-            "warning" => Priority::Warning,
-            "notice" => Priority::Notice,
-            "info" | "informational" => Priority::Informational,
-            "debug" => Priority::Debug,
-            _ => return None,
-        })
-    }
-
-    /// Falco's canonical name (`format_priority`, as in `-l` and alerts' `priority`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "Emergency",
-            Priority::Alert => "Alert",
-            Priority::Critical => "Critical",
-            Priority::Error => "Error",
-            Priority::Warning => "Warning",
-            Priority::Notice => "Notice",
-            Priority::Informational => "Informational",
-            Priority::Debug => "Debug",
-        }
-    }
-}
+/// Rule priorities live in the condition-language crate, below rules and outputs; this path
+/// stays for the rules crate's users.
+pub use peregrine_filter::priority::Priority;
 
 #[derive(Clone, Debug)]
 pub struct ListInfo {
@@ -169,30 +116,5 @@ impl RuleUpdate {
             || self.skip_if_unknown_filter.is_some()
             || self.capture.is_some()
             || self.capture_duration.is_some()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_priority_spelling() {
-        let cases = [
-            ("EMERGENCY", Priority::Emergency),
-            ("alert", Priority::Alert),
-            ("Critical", Priority::Critical),
-            ("ERROR", Priority::Error),
-            ("warning", Priority::Warning),
-            ("NOTICE", Priority::Notice),
-            ("INFO", Priority::Informational),
-            ("informational", Priority::Informational),
-            ("debug", Priority::Debug),
-        ];
-        for (s, p) in cases {
-            assert_eq!(Priority::parse(s), Some(p), "{s}");
-        }
-        assert_eq!(Priority::parse("WARN"), None);
-        assert_eq!(Priority::parse(""), None);
     }
 }

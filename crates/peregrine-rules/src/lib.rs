@@ -48,6 +48,7 @@ mod adapter;
 mod collector;
 pub mod compiler;
 pub mod info;
+pub mod load;
 mod reader;
 pub mod result;
 pub mod ruleset;
@@ -57,6 +58,7 @@ pub mod yaml;
 pub use adapter::Scratch;
 pub use compiler::Rule;
 pub use info::Priority;
+pub use load::{Loaded, RulesInput};
 pub use result::{
     Context, ErrorCode, ItemType, LoadError, LoadResult, LoadResults, LoadWarning, WarningCode,
 };

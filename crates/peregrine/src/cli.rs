@@ -6,10 +6,14 @@
 //! over running) and expanding rules directories. Everything after that works on `HiArgs` only,
 //! so a new flag is one field here and one decision in `from_low`.
 
-use crate::config::{Config, ConfigTree};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use peregrine_config::{expand_rules_path, Config, ConfigTree};
+use peregrine_runtime::capture::CaptureArgs;
+use peregrine_runtime::events::EventsArgs;
+use peregrine_runtime::listing::FieldsFormat;
+pub use peregrine_runtime::RulesSource;
+use std::path::PathBuf;
 
 /// Falco-compatible runtime security for Linux.
 #[derive(Debug, Parser)]
@@ -105,15 +109,100 @@ pub enum Command {
         expr: String,
     },
     /// Print live kernel events, one per line (as root).
-    Events(crate::events::EventsArgs),
+    Events(EventsFlags),
     /// Record live events into a scap capture file (as root), like `sysdig -w`.
-    Capture(crate::capture::CaptureArgs),
+    Capture(CaptureFlags),
     /// Replay a scap capture through the rules, as fast as possible (same as
     /// `-o engine.kind=replay -o engine.replay.capture_file=FILE`).
     Replay {
         /// The capture file (.scap, plain or gzip).
         file: std::path::PathBuf,
     },
+}
+
+/// Arguments of `peregrine events`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EventsFlags {
+    /// Condition selecting events, in Falco's condition language (`evt.type=openat and
+    /// proc.name=cat`, `fd.name contains /etc and not user.name=root`).
+    pub filter: Vec<String>,
+    /// Stop after N events.
+    #[arg(short = 'n', long = "numevents")]
+    pub numevents: Option<u64>,
+    /// Output format with %field tokens (any field of `--list`), e.g. `%evt.num %proc.name
+    /// %evt.type %fd.name %evt.arg.flags`.
+    #[arg(short = 'p', long = "print")]
+    pub print: Option<String>,
+    /// Capture only this process (thread group id).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Kernel ring buffer size in bytes (a power of two).
+    #[arg(long, default_value_t = 8 << 20)]
+    pub ring_bytes: u32,
+    /// Print kernel drop counters to stderr at exit.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// Arguments of `peregrine capture`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CaptureFlags {
+    /// The capture file to write (with rotation: FILE0, FILE1, …).
+    #[arg(short = 'w', value_name = "FILE")]
+    pub file: PathBuf,
+    /// Condition selecting the events to write (Falco's condition language).
+    pub filter: Vec<String>,
+    /// Stop after N events were written.
+    #[arg(short = 'n', long = "numevents")]
+    pub numevents: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(short = 'M', value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Start a new file when the current one holds this many megabytes (10^6 bytes, before
+    /// compression).
+    #[arg(short = 'C', value_name = "MB")]
+    pub file_size_mb: Option<u64>,
+    /// Start a new file every SECS seconds.
+    #[arg(short = 'G', value_name = "SECS")]
+    pub rotate_secs: Option<u64>,
+    /// With -C or -G: keep at most N files, overwriting the oldest (FILE0 … FILE<N-1>).
+    #[arg(short = 'W', value_name = "N")]
+    pub file_count: Option<u32>,
+    /// gzip the file(s).
+    #[arg(short = 'z', long = "compress")]
+    pub gzip: bool,
+    /// Kernel ring buffer size in bytes (a power of two).
+    #[arg(long, default_value_t = 8 << 20)]
+    pub ring_bytes: u32,
+}
+
+impl From<EventsFlags> for EventsArgs {
+    fn from(f: EventsFlags) -> Self {
+        EventsArgs {
+            filter: f.filter,
+            numevents: f.numevents,
+            print: f.print,
+            pid: f.pid,
+            ring_bytes: f.ring_bytes,
+            stats: f.stats,
+        }
+    }
+}
+
+impl From<CaptureFlags> for CaptureArgs {
+    fn from(f: CaptureFlags) -> Self {
+        CaptureArgs {
+            file: f.file,
+            filter: f.filter,
+            numevents: f.numevents,
+            duration: f.duration,
+            file_size_mb: f.file_size_mb,
+            rotate_secs: f.rotate_secs,
+            file_count: f.file_count,
+            gzip: f.gzip,
+            ring_bytes: f.ring_bytes,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,13 +212,23 @@ pub enum ListFormat {
     Json,
 }
 
+impl From<ListFormat> for FieldsFormat {
+    fn from(f: ListFormat) -> Self {
+        match f {
+            ListFormat::Text => FieldsFormat::Text,
+            ListFormat::Markdown => FieldsFormat::Markdown,
+            ListFormat::Json => FieldsFormat::Json,
+        }
+    }
+}
+
 /// What one invocation does. (Not `PartialEq`: the events arguments are not; tests compare
 /// the `Debug` form.)
 #[derive(Debug)]
 pub enum Mode {
     ParseCondition(String),
-    Events(crate::events::EventsArgs),
-    Capture(crate::capture::CaptureArgs),
+    Events(EventsArgs),
+    Capture(CaptureArgs),
     Version,
     ListFields {
         source: Option<String>,
@@ -148,14 +247,6 @@ pub enum Mode {
         dry_run: bool,
         duration: Option<u64>,
     },
-}
-
-/// Where the rules come from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RulesSource {
-    /// The rules embedded in the binary (no `-r` and no `rules_files`).
-    Embedded,
-    Files(Vec<PathBuf>),
 }
 
 /// Validated arguments.
@@ -197,7 +288,7 @@ impl HiArgs {
         // The agent's own logging obeys the file and -o before the rest is interpreted, so
         // that what interpreting it logs already follows `log_level`; a bad value is
         // reported by `Config::from_tree` just below.
-        if let Ok(log) = crate::config::LogConfig::from_root(&tree.expanded_root()) {
+        if let Ok(log) = peregrine_config::LogConfig::from_root(&tree.expanded_root()) {
             crate::logging::configure(&log);
         }
         let (config, warnings) = Config::from_tree(&tree)?;
@@ -227,9 +318,9 @@ impl HiArgs {
         let mode = if let Some(Command::ParseCondition { expr }) = low.command {
             Mode::ParseCondition(expr)
         } else if let Some(Command::Events(events)) = low.command {
-            Mode::Events(events)
+            Mode::Events(events.into())
         } else if let Some(Command::Capture(capture)) = low.command {
-            Mode::Capture(capture)
+            Mode::Capture(capture.into())
         } else if low.version {
             Mode::Version
         } else if low.support {
@@ -279,30 +370,6 @@ impl HiArgs {
             pidfile: low.pidfile,
         })
     }
-}
-
-/// A file stays itself; a directory becomes its `*.yaml`/`*.yml` files in name order.
-pub fn expand_rules_path(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot open rules path {}", path.display()))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(path)
-        .with_context(|| format!("cannot read rules directory {}", path.display()))?
-    {
-        let p = entry?.path();
-        let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-        if yaml && p.is_file() {
-            files.push(p);
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        bail!("rules directory {} holds no *.yaml file", path.display());
-    }
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -433,7 +500,7 @@ mod tests {
     fn options_reach_the_config() {
         let h = hi(&["-o", "json_output=true", "-A", "-o", "priority=error"]);
         assert!(h.config.outputs.format.json_output && h.config.base_syscalls.all);
-        assert_eq!(h.config.priority, crate::config::Priority::Error);
+        assert_eq!(h.config.priority, peregrine_config::Priority::Error);
     }
 
     #[test]

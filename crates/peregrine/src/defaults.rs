@@ -3,11 +3,13 @@
 //! root, where it is edited and reviewed like any rules file; `include_str!` keeps the binary and
 //! that file from drifting apart.
 
-/// The name the embedded file is reported under (in `-V` results and summaries).
-pub const NAME: &str = "peregrine_rules.yaml";
+use peregrine_runtime::EmbeddedRules;
 
-/// The embedded rules text.
-pub const RULES: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../rules/peregrine_rules.yaml"
-));
+/// The embedded rules, reported as `peregrine_rules.yaml` (in `-V` results and summaries).
+pub const EMBEDDED: EmbeddedRules = EmbeddedRules {
+    name: "peregrine_rules.yaml",
+    content: include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/peregrine_rules.yaml"
+    )),
+};

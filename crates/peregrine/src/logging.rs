@@ -15,7 +15,7 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use peregrine_outputs::syslog::{SyslogOutput, FACILITY_USER};
 use peregrine_outputs::{Output, Priority};
 
-use crate::config::LogConfig;
+use peregrine_config::LogConfig;
 
 struct Logger {
     stderr: AtomicBool,

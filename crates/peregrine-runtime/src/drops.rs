@@ -15,7 +15,7 @@
 use peregrine_outputs::ratelimit::TokenBucket;
 use peregrine_outputs::{Alert, OutputValue, Priority, INTERNAL_SOURCE};
 
-use crate::config::{DropAction, EventDrops};
+use peregrine_config::{DropAction, EventDrops};
 
 /// Falco's rule name (and message prefix) for the drop notification.
 pub const DROP_RULE: &str = "Falco internal: syscall event drop";

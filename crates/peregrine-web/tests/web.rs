@@ -1,25 +1,16 @@
-//! The web server and the Prometheus page, tested from outside: a filled snapshot renders to
-//! golden text, the full page parses back under the exposition format's rules, and a real
-//! server on an ephemeral loopback port answers each endpoint.
-//!
-//! The binary crate has no library target, so the two modules are compiled into this test
-//! directly; their own unit tests run here too.
+//! The web server and the Prometheus page, tested from outside through the crate's public
+//! API: a filled snapshot renders to golden text, the full page parses back under the
+//! exposition format's rules, and a real server on an ephemeral loopback port answers each
+//! endpoint.
 
-// Not every public item of the included modules is used by these tests.
-#![allow(dead_code)]
-
-#[path = "../src/metrics.rs"]
-mod metrics;
-#[path = "../src/web.rs"]
-mod web;
-
-use metrics::{BuildInfo, MetricsSnapshot, RuleMatch};
 use peregrine_outputs::{OutputSnapshot, Priority, Snapshot};
+use peregrine_web::{metrics, server as web};
+use peregrine_web::{BuildInfo, MetricsSnapshot, RuleMatch};
+use peregrine_web::{Versions, WebConfig, WebServer};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use web::{Versions, WebConfig, WebServer};
 
 fn build() -> BuildInfo {
     BuildInfo {

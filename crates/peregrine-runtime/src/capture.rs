@@ -1,5 +1,6 @@
-//! Writing scap capture files: `peregrine capture -w FILE [FILTER]` (sysdig's `-w`), and
-//! Falco's rule-triggered capture for the agent (`capture.*` in falco.yaml).
+//! Writing scap capture files: `peregrine capture -w FILE [FILTER]` (sysdig's `-w`); the
+//! agent's rule-triggered capture (`capture.*` in falco.yaml) is [`crate::recorder`], which
+//! shares this module's file opening.
 //!
 //! Both run the live pipeline (state engine included) and hand each event to
 //! `peregrine_engine::capture_file`, which encodes it in today's scap layout; every file
@@ -9,52 +10,44 @@
 //! condition is evaluated with state on each event, exactly as rules are.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use peregrine_engine::capture_file::{machine_info, metadata_from_state, ScapEncoder, Window};
+use peregrine_engine::capture_file::{machine_info, metadata_from_state, ScapEncoder};
 use peregrine_engine::interest::BaseSyscalls;
-use peregrine_engine::live::LiveSource;
-use peregrine_engine::{AlertSink, Engine, Match, Pipeline, Settings};
+use peregrine_engine::live::LiveOptions;
+use peregrine_engine::{Engine, Match, Pipeline, Settings};
 use peregrine_event::Event;
+use peregrine_rules::RulesInput;
 use peregrine_scap::{FileOut, MachineInfo, Writer};
 use peregrine_state::users::UserDb;
 use peregrine_state::{State, StateConfig};
 
-use crate::backend::{self, RulesInput};
-use crate::config::{CaptureMode, RuleCapture};
+use crate::error::{Context, Result, RuntimeError};
+use crate::live::{self, Seed};
 
 /// Arguments of `peregrine capture`.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptureArgs {
     /// The capture file to write (with rotation: FILE0, FILE1, …).
-    #[arg(short = 'w', value_name = "FILE")]
     pub file: PathBuf,
     /// Condition selecting the events to write (Falco's condition language).
     pub filter: Vec<String>,
     /// Stop after N events were written.
-    #[arg(short = 'n', long = "numevents")]
     pub numevents: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(short = 'M', value_name = "SECS")]
     pub duration: Option<u64>,
     /// Start a new file when the current one holds this many megabytes (10^6 bytes, before
     /// compression).
-    #[arg(short = 'C', value_name = "MB")]
     pub file_size_mb: Option<u64>,
     /// Start a new file every SECS seconds.
-    #[arg(short = 'G', value_name = "SECS")]
     pub rotate_secs: Option<u64>,
     /// With -C or -G: keep at most N files, overwriting the oldest (FILE0 … FILE<N-1>).
-    #[arg(short = 'W', value_name = "N")]
     pub file_count: Option<u32>,
     /// gzip the file(s).
-    #[arg(short = 'z', long = "compress")]
     pub gzip: bool,
-    /// Kernel ring buffer size in bytes (a power of two).
-    #[arg(long, default_value_t = 8 << 20)]
+    /// Kernel ring buffer size in bytes (a power of two; the command line's default is 8 MiB).
     pub ring_bytes: u32,
 }
 
@@ -78,11 +71,14 @@ fn filter_engine(filter: &[String]) -> Result<Engine> {
             content,
         }]
     };
-    let loaded = backend::load(&inputs);
-    if !loaded.successful {
-        bail!("invalid filter {text:?}:\n{}", loaded.text(true).trim_end());
+    let loaded = peregrine_rules::load::load(&inputs);
+    if !loaded.successful() {
+        return Err(RuntimeError::Invalid(format!(
+            "invalid filter {text:?}:\n{}",
+            loaded.report(true).trim_end()
+        )));
     }
-    Ok(Engine::new(loaded.into_ruleset(), Settings::default()))
+    Ok(Engine::new(loaded.ruleset, Settings::default()))
 }
 
 /// The files of one capture: the current writer and the rotation policy.
@@ -108,7 +104,7 @@ fn numbered(base: &Path, index: u32) -> PathBuf {
 }
 
 /// Opens a capture file and writes the state's metadata into it.
-fn open_capture(
+pub(crate) fn open_capture(
     path: &Path,
     gzip: bool,
     state: &State,
@@ -121,11 +117,14 @@ fn open_capture(
     Writer::new(out, &meta).with_context(|| format!("writing {}", path.display()))
 }
 
-fn close_capture(w: Writer<FileOut>, path: &Path) -> Result<()> {
-    w.finish()
-        .map_err(anyhow::Error::from)
-        .and_then(|f| Ok(f.close()?))
-        .with_context(|| format!("finishing {}", path.display()))
+pub(crate) fn close_capture(w: Writer<FileOut>, path: &Path) -> Result<()> {
+    let finish = || -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(w.finish()?.close()?)
+    };
+    finish().map_err(|source| RuntimeError::Op {
+        context: format!("finishing {}", path.display()),
+        source,
+    })
 }
 
 impl Files {
@@ -188,7 +187,9 @@ impl Files {
         if self.writer.is_none() {
             self.open(state)?;
         }
-        self.writer.as_mut().context("capture file not open")
+        self.writer
+            .as_mut()
+            .ok_or_else(|| RuntimeError::Invalid("capture file not open".into()))
     }
 }
 
@@ -200,20 +201,20 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         all: !has_filter,
         ..BaseSyscalls::default()
     };
-    let mut pipe = Pipeline::new(engine.clone(), StateConfig::default());
-    pipe.state_mut().seed_from_proc().context("reading /proc")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
-    let mut live =
-        LiveSource::open(&engine, base, args.ring_bytes).context("attaching to the kernel")?;
+    let mut pipe = Pipeline::new(engine, StateConfig::default());
+    let opts = LiveOptions {
+        base,
+        ring_bytes: args.ring_bytes,
+        ..LiveOptions::default()
+    };
+    let mut live = live::start(&mut pipe, opts, Seed::Required)?;
+    let stop = live.stop.clone();
     let mut files = Files::new(&args);
     // The first file exists (with its metadata) even if no event arrives.
     files.open(pipe.state())?;
     log::info!(
         "capturing {} event types into {}",
-        live.selected().len(),
+        live.source.selected().len(),
         files.path().display()
     );
     let deadline = args
@@ -222,7 +223,7 @@ pub fn run(args: CaptureArgs) -> Result<()> {
     let limit = args.numevents.unwrap_or(u64::MAX);
     let mut enc = ScapEncoder::new();
     let mut written = 0u64;
-    let mut failure: Option<anyhow::Error> = None;
+    let mut failure: Option<RuntimeError> = None;
     let mut step = |pipe: &mut Pipeline, ev: &Event<'_>| {
         if written >= limit || failure.is_some() {
             return;
@@ -246,7 +247,7 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         }
     };
     let result = live
-        .run_with(&mut pipe, &stop, deadline, &mut step)
+        .run(&mut pipe, deadline, &mut step)
         .and_then(|()| live.finish(&mut pipe, &mut step).map(drop));
     let closed = files.close();
     result.context("kernel capture")?;
@@ -268,164 +269,6 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         }
     );
     Ok(())
-}
-
-/// How far back the rolling window of rule-triggered capture reaches.
-const WINDOW_AGE: Duration = Duration::from_secs(5);
-/// And how many bytes it may hold (encoded events), whichever limit comes first.
-const WINDOW_BYTES: usize = 64 << 20;
-
-/// A capture file being written after an alert.
-struct Active {
-    writer: Writer<FileOut>,
-    path: PathBuf,
-    /// Events after this time (ns since the epoch) end the capture.
-    deadline_ns: u64,
-}
-
-/// Falco's rule-triggered capture: keeps a rolling window of recent events and, when a
-/// qualifying rule matches, writes the window plus the following `capture_duration` (or
-/// `capture.default_duration`) to `<path_prefix>_<rule>_<time>.scap`. A match during an
-/// active capture extends it. Write errors end that capture (logged), never the agent.
-pub struct Recorder {
-    cfg: RuleCapture,
-    enc: ScapEncoder,
-    window: Window,
-    active: Option<Active>,
-    users: Option<UserDb>,
-    machine: MachineInfo,
-}
-
-/// File-name-safe form of a rule name.
-fn safe_name(rule: &str) -> String {
-    rule.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Forwards matches to the agent's sink and notes the capture they ask for.
-struct Tee<'a> {
-    inner: &'a mut dyn AlertSink,
-    mode: CaptureMode,
-    default_ms: u64,
-    /// The first qualifying rule of this event and its duration (ms).
-    trigger: Option<(String, u64)>,
-}
-
-impl AlertSink for Tee<'_> {
-    fn alert(&mut self, m: &Match<'_>) {
-        self.inner.alert(m);
-        let wanted = match self.mode {
-            CaptureMode::Rules => m.rule.capture,
-            CaptureMode::AllRules => true,
-        };
-        if wanted {
-            let ms = match u64::from(m.rule.capture_duration) {
-                0 => self.default_ms,
-                ms => ms,
-            };
-            match &mut self.trigger {
-                Some((_, d)) => *d = (*d).max(ms),
-                None => self.trigger = Some((m.rule.name.clone(), ms)),
-            }
-        }
-    }
-}
-
-impl Recorder {
-    /// `None` unless `capture.enabled`.
-    pub fn new(cfg: &RuleCapture) -> Option<Recorder> {
-        cfg.enabled.then(|| Recorder {
-            cfg: cfg.clone(),
-            enc: ScapEncoder::new(),
-            window: Window::new(WINDOW_AGE.as_nanos() as u64, WINDOW_BYTES),
-            active: None,
-            users: UserDb::load(Path::new("/")),
-            machine: machine_info(Path::new("/proc")),
-        })
-    }
-
-    /// Runs one event through `pipe` (alerts go to `sink`) and records it.
-    pub fn process(&mut self, pipe: &mut Pipeline, ev: &Event<'_>, sink: &mut dyn AlertSink) {
-        let mut tee = Tee {
-            inner: sink,
-            mode: self.cfg.mode,
-            default_ms: self.cfg.default_duration_ms,
-            trigger: None,
-        };
-        pipe.process(ev, &mut tee);
-        let trigger = tee.trigger;
-        if let Err(e) = self.record(ev, pipe.state(), trigger) {
-            log::error!("rule-triggered capture: {e:#}");
-            self.active = None;
-        }
-    }
-
-    fn record(
-        &mut self,
-        ev: &Event<'_>,
-        state: &State,
-        trigger: Option<(String, u64)>,
-    ) -> Result<()> {
-        let Some(owned) = self.enc.to_owned(ev) else {
-            return Ok(());
-        };
-        if self.active.as_ref().is_some_and(|a| ev.ts > a.deadline_ns) {
-            self.finish();
-        }
-        self.window.push(owned);
-        if let Some((rule, ms)) = trigger {
-            let deadline_ns = ev.ts.saturating_add(ms.saturating_mul(1_000_000));
-            match &mut self.active {
-                Some(a) => {
-                    a.deadline_ns = a.deadline_ns.max(deadline_ns);
-                    if let Some(last) = self.window.iter().last() {
-                        a.writer.write_owned(last)?;
-                    }
-                }
-                None => {
-                    let path = PathBuf::from(format!(
-                        "{}_{}_{}.scap",
-                        self.cfg.path_prefix,
-                        safe_name(&rule),
-                        ev.ts
-                    ));
-                    let mut writer =
-                        open_capture(&path, false, state, self.users.as_ref(), &self.machine)?;
-                    // The window ends with this very event.
-                    for e in self.window.iter() {
-                        writer.write_owned(e)?;
-                    }
-                    log::info!("rule '{rule}' triggered a capture: {}", path.display());
-                    self.active = Some(Active {
-                        writer,
-                        path,
-                        deadline_ns,
-                    });
-                }
-            }
-            return Ok(());
-        }
-        if let (Some(a), Some(last)) = (&mut self.active, self.window.iter().last()) {
-            a.writer.write_owned(last)?;
-        }
-        Ok(())
-    }
-
-    /// Finishes the capture in progress, if any.
-    pub fn finish(&mut self) {
-        if let Some(a) = self.active.take() {
-            if let Err(e) = close_capture(a.writer, &a.path) {
-                log::error!("rule-triggered capture: {e:#}");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -476,13 +319,5 @@ mod tests {
         assert!(e.event_types().iter().any(|t| t.name() == "openat"));
         let err = filter_engine(&["proc.nosuch = 1".into()]).expect_err("bad field rejected");
         assert!(format!("{err:#}").contains("nosuch"), "{err:#}");
-    }
-
-    #[test]
-    fn rule_names_become_file_name_safe() {
-        assert_eq!(
-            safe_name("Read sensitive file/untrusted (x)"),
-            "Read_sensitive_file_untrusted__x_"
-        );
     }
 }

@@ -11,41 +11,45 @@
 //! true, as the agent selects them under Falco's default `base_syscalls`. Events of the state
 //! set that FILTER rejects update the state and are not printed.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
-use peregrine_capture::{dedicated_syscalls, Capture, CaptureConfig};
 use peregrine_engine::interest::{interest, BaseSyscalls};
+use peregrine_engine::live::{LiveOptions, LiveSource};
+use peregrine_engine::{Engine, Pipeline, Settings};
 use peregrine_event::{Event, EventType, EventTypeSet};
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Pos, Rhs};
 use peregrine_filter::compile::{check_identifiers, compile, Filter, Scratch};
 use peregrine_filter::evttype::event_types;
 use peregrine_filter::format::OutputFormat;
 use peregrine_filter::{parser, Extracted};
-use peregrine_state::{State, StateConfig};
+use peregrine_rules::RuleSet;
+use peregrine_state::StateConfig;
 use std::io::{BufWriter, Write};
 
+use crate::error::{Context, Result, RuntimeError};
+use crate::live::{self, Seed};
+
+/// How often printed lines are flushed to stdout while events flow.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Arguments of `peregrine events`.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsArgs {
     /// Condition selecting events, in Falco's condition language (`evt.type=openat and
     /// proc.name=cat`, `fd.name contains /etc and not user.name=root`).
     pub filter: Vec<String>,
     /// Stop after N events.
-    #[arg(short = 'n', long = "numevents")]
     pub numevents: Option<u64>,
     /// Output format with %field tokens (any field of `--list`), e.g. `%evt.num %proc.name
     /// %evt.type %fd.name %evt.arg.flags`.
-    #[arg(short = 'p', long = "print")]
     pub print: Option<String>,
     /// Capture only this process (thread group id).
-    #[arg(long)]
     pub pid: Option<u32>,
-    /// Kernel ring buffer size in bytes (a power of two).
-    #[arg(long, default_value_t = 8 << 20)]
+    /// Kernel ring buffer size in bytes (a power of two; the command line's default is 8 MiB).
     pub ring_bytes: u32,
     /// Print kernel drop counters to stderr at exit.
-    #[arg(long)]
     pub stats: bool,
 }
 
@@ -75,8 +79,9 @@ impl EventFilter {
         if let Some((name, pos)) = unknown_event_type(&expr) {
             return Err(at(&format!("unknown event type '{name}'"), pos));
         }
-        let types =
-            event_types(&expr).map_err(|e| anyhow!("invalid filter {text:?}: {}", e.message))?;
+        let types = event_types(&expr).map_err(|e| {
+            RuntimeError::Invalid(format!("invalid filter {text:?}: {}", e.message))
+        })?;
         let filter = compile(&expr).map_err(|e| at(&e.message, e.pos))?.filter;
         Ok(Some(EventFilter { filter, types }))
     }
@@ -84,7 +89,7 @@ impl EventFilter {
 
 /// An error in FILTER `text` at `pos`: the message, the line and column, and for a one-line
 /// filter the text with a caret under the column.
-fn located(text: &str, message: &str, pos: Pos) -> anyhow::Error {
+fn located(text: &str, message: &str, pos: Pos) -> RuntimeError {
     let mut m = format!(
         "invalid filter: {message} (line {}, column {})",
         pos.line, pos.col
@@ -93,7 +98,7 @@ fn located(text: &str, message: &str, pos: Pos) -> anyhow::Error {
         let pad = " ".repeat(pos.col.saturating_sub(1) as usize);
         m.push_str(&format!("\n  {text}\n  {pad}^"));
     }
-    anyhow!(m)
+    RuntimeError::Invalid(m)
 }
 
 /// The first value compared with `evt.type` that names no event, and where it is. Falco's
@@ -138,75 +143,65 @@ fn unknown_event_type(expr: &Expr) -> Option<(String, Pos)> {
 /// what the capture can write (and procexit, which the capture emits on request).
 fn selection(filter: Option<&EventFilter>) -> (EventTypeSet, bool) {
     let procexit = EventType::from_name("procexit");
-    let mut available = dedicated_syscalls();
-    if let Some(p) = procexit {
-        available.insert(p);
-    }
+    let available = LiveSource::available();
     let wanted = filter.map_or(available, |f| f.types);
     let set = interest(&wanted, &BaseSyscalls::default(), &available);
     let with_exit = procexit.is_some_and(|p| set.contains(p));
     (set, with_exit)
 }
 
-/// Runs the live view until `-n` events were printed (or forever).
+/// Runs the live view until `-n` events were printed, SIGINT or SIGTERM.
 pub fn run(args: EventsArgs) -> Result<()> {
     let started = Instant::now();
     let filter = EventFilter::compile(&args.filter)?;
     let format_text = args.print.as_deref().unwrap_or(DEFAULT_FORMAT);
-    let format = OutputFormat::parse(format_text)
-        .map_err(|e| anyhow!("invalid output format {format_text:?}: {e}"))?;
-    let (syscalls, procexit) = selection(filter.as_ref());
-    let config = CaptureConfig {
+    let format = OutputFormat::parse(format_text).map_err(|e| {
+        RuntimeError::Invalid(format!("invalid output format {format_text:?}: {e}"))
+    })?;
+    // No rules: the pipeline only keeps the state, and the kernel selection is the filter's
+    // (see [`selection`]), asked for on top of an engine that wants nothing; the state set it
+    // includes is what base_syscalls adds again, so nothing is selected twice.
+    let engine = Arc::new(Engine::new(RuleSet::default(), Settings::default()));
+    let mut pipe = Pipeline::new(engine, StateConfig::default());
+    let opts = LiveOptions {
+        base: BaseSyscalls::default(),
         ring_bytes: args.ring_bytes,
         only_tgid: args.pid,
-        syscalls,
-        procexit,
-        ..CaptureConfig::default()
+        also: selection(filter.as_ref()).0,
     };
-    let mut state = State::new(StateConfig::default());
-    // Processes that started before us get their names and fds from /proc; a failure only
-    // means fewer resolved fields, so it is reported and the view goes on.
-    if let Err(e) = state.seed_from_proc() {
-        eprintln!("warning: seeding process state from /proc: {e}");
-    }
-    let mut cap = Capture::open(&config).context("starting kernel capture")?;
+    let mut live = live::start(&mut pipe, opts, Seed::BestEffort)?;
+    let stop = live.stop.clone();
     let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut scratch = Scratch::new();
-    let mut values = Extracted::default();
-    let mut line = String::new();
-    let mut num = 0u64;
-    let limit = args.numevents.unwrap_or(u64::MAX);
+    let mut view = View {
+        out: BufWriter::new(stdout.lock()),
+        scratch: Scratch::new(),
+        values: Extracted::default(),
+        line: String::new(),
+        num: 0,
+        limit: args.numevents.unwrap_or(u64::MAX),
+        write_err: None,
+    };
     if args.stats {
         eprintln!("capture started in {:?}", started.elapsed());
     }
-    let mut write_err = None;
-    while num < limit && write_err.is_none() {
-        cap.poll(Duration::from_millis(10), |ev: &Event<'_>| {
-            if num >= limit || write_err.is_some() {
-                return;
-            }
-            state.update(ev);
-            let mut src = state.source(ev);
-            if let Some(f) = &filter {
-                if !f.filter.eval(&mut src, &mut scratch) {
-                    return;
+    // Short slices, so that printed lines reach a pipe while events flow.
+    while !view.done() && !live.stopped() {
+        live.run(
+            &mut pipe,
+            Some(Instant::now() + FLUSH_INTERVAL),
+            |pipe, ev| {
+                view.step(pipe, ev, filter.as_ref(), &format);
+                if view.done() {
+                    stop.store(true, Ordering::Relaxed);
                 }
-            }
-            num += 1;
-            line.clear();
-            format.render(&mut src, &mut values, &mut line);
-            line.push('\n');
-            if let Err(e) = out.write_all(line.as_bytes()) {
-                write_err = Some(e);
-            }
-        })?;
-        if let Err(e) = out.flush() {
-            write_err = Some(e);
+            },
+        )?;
+        if let Err(e) = view.out.flush() {
+            view.write_err = Some(e);
         }
     }
     if args.stats {
-        let c = cap.counters()?;
+        let c = live.source.counters()?;
         eprintln!(
             "events={} delivered={} drops_ring_full={} drops_too_large={} read_failures={} \
              malformed={}",
@@ -218,7 +213,7 @@ pub fn run(args: EventsArgs) -> Result<()> {
             c.malformed
         );
     }
-    match write_err {
+    match view.write_err {
         // A closed pipe (`| head`) is a normal way to stop.
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Some(e) => Err(e).context("writing events"),
@@ -226,10 +221,57 @@ pub fn run(args: EventsArgs) -> Result<()> {
     }
 }
 
+/// The printing side of the live view.
+struct View<W: Write> {
+    out: W,
+    scratch: Scratch,
+    values: Extracted,
+    line: String,
+    /// Events printed so far, and the `-n` limit.
+    num: u64,
+    limit: u64,
+    write_err: Option<std::io::Error>,
+}
+
+impl<W: Write> View<W> {
+    fn done(&self) -> bool {
+        self.num >= self.limit || self.write_err.is_some()
+    }
+
+    /// One event through the state, then printed if FILTER accepts it.
+    fn step(
+        &mut self,
+        pipe: &mut Pipeline,
+        ev: &Event<'_>,
+        filter: Option<&EventFilter>,
+        format: &OutputFormat,
+    ) {
+        if self.done() {
+            return;
+        }
+        // No rules: this only updates the state.
+        pipe.process(ev, &mut |_: &peregrine_engine::Match<'_>| {});
+        let mut src = pipe.state_mut().source(ev);
+        if let Some(f) = filter {
+            if !f.filter.eval(&mut src, &mut self.scratch) {
+                return;
+            }
+        }
+        self.num += 1;
+        self.line.clear();
+        format.render(&mut src, &mut self.values, &mut self.line);
+        self.line.push('\n');
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.write_err = Some(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use peregrine_state::thread::Process;
+    use peregrine_state::State;
 
     fn filter(text: &str) -> Result<Option<EventFilter>> {
         EventFilter::compile(&[text.to_string()])

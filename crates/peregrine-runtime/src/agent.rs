@@ -17,21 +17,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use peregrine_engine::interest::BaseSyscalls;
-use peregrine_engine::live::LiveSource;
+use peregrine_config::{Config, EngineKind};
+use peregrine_engine::live::{LiveOptions, LiveSource};
 use peregrine_engine::replay::replay_file_with;
 use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
 use peregrine_outputs::{Alert, Dispatcher, OutputValue};
-use peregrine_rules::{Matching, RuleSet};
+use peregrine_rules::RuleSet;
 use peregrine_state::StateConfig;
+use peregrine_web::metrics::{rule_matches, BuildInfo, MetricsSnapshot};
+use peregrine_web::{Collect, Versions, WebServer};
 use signal_hook::consts::{SIGHUP, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, EngineKind, RuleMatching};
 use crate::drops::{Actions, DropMonitor, DropStats};
-use crate::metrics::{rule_matches, BuildInfo, MetricsSnapshot};
-use crate::web::{Collect, Versions, WebServer};
+use crate::error::{Context, Result, RuntimeError};
+use crate::live::{self, Seed};
 
 /// Kernel ring buffer size for the live capture.
 const RING_BYTES: u32 = 8 << 20;
@@ -262,10 +262,7 @@ fn engine_for(
     Engine::with_append_output(
         rules,
         Settings {
-            matching: match config.rule_matching {
-                RuleMatching::First => Matching::First,
-                RuleMatching::All => Matching::All,
-            },
+            matching: config.rule_matching,
             ..Settings::default()
         },
         &config.append_output,
@@ -296,7 +293,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         _ => None,
     });
     if let (None, EngineKind::Replay { .. }) = (&replay, &args.config.engine) {
-        anyhow::bail!("engine.kind=replay needs engine.replay.capture_file");
+        return Err(RuntimeError::Invalid(
+            "engine.kind=replay needs engine.replay.capture_file".into(),
+        ));
     }
     let engine = engine_for(args.config, args.rules)?;
     let outputs = args
@@ -339,20 +338,22 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         return Ok(0);
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
-    let base = BaseSyscalls {
-        custom_set: args.config.base_syscalls.custom_set.clone(),
-        repair: args.config.base_syscalls.repair,
-        all: args.config.base_syscalls.all,
-    };
     // Live runs follow a handle so reloads can publish new rules under the running pipeline.
     let handle = EngineHandle::new(engine);
+    let engine = handle.load();
+    let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
+    // Up before the capture, so health checks answer as soon as the agent is attached.
+    let web = start_web(args.config)?;
+    let opts = LiveOptions {
+        base: args.config.base_syscalls.clone(),
+        ring_bytes: RING_BYTES,
+        ..LiveOptions::default()
+    };
+    let mut live = live::start(&mut pipe, opts, Seed::Required)?;
+    let stop = live.stop.clone();
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(
-            handle.clone(),
+            handle,
             r,
             args.config.clone(),
             args.watched,
@@ -360,17 +361,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         )?),
         None => None,
     };
-    let engine = handle.load();
-    let mut pipe = Pipeline::with_handle(handle, StateConfig::default());
-    let seeded = pipe.state_mut().seed_from_proc().context("reading /proc")?;
-    log::info!("state seeded with {seeded} processes from /proc");
-    // Up before the capture, so health checks answer as soon as the agent is attached.
-    let web = start_web(args.config)?;
-    let mut live =
-        LiveSource::open(&engine, base, RING_BYTES).context("attaching to the kernel")?;
     log::info!(
         "capturing {} event types; {} rules active",
-        live.selected().len(),
+        live.source.selected().len(),
         engine.rules().active_count()
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
@@ -378,12 +371,15 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,
-        live.counters().map(|c| drop_stats(&c)).unwrap_or_default(),
+        live.source
+            .counters()
+            .map(|c| drop_stats(&c))
+            .unwrap_or_default(),
         true,
     );
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
-    let mut recorder = crate::capture::Recorder::new(&args.config.capture);
+    let mut recorder = crate::recorder::Recorder::new(&args.config.capture);
     // The capture loop runs in slices so that the metrics snapshot is refreshed between them;
     // each slice drains what the kernel wrote, so slicing loses nothing.
     let result = loop {
@@ -393,7 +389,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         // are read when the slice returns (at most a slice later), as the capture is busy
         // draining while events are handed out.
         let mut due = None;
-        let slice = live.run_with(&mut pipe, &stop, Some(until), |pipe, ev| {
+        let slice = live.run(&mut pipe, Some(until), |pipe, ev| {
             if drops.tick(ev.ts) {
                 due = Some(ev.ts);
             }
@@ -402,7 +398,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         if let Err(e) = slice {
             break Err(e);
         }
-        if let (Some(ts), Ok(c)) = (due, live.counters()) {
+        if let (Some(ts), Ok(c)) = (due, live.source.counters()) {
             let exit = drops
                 .check(ts, drop_stats(&c))
                 .is_some_and(|a| perform(a, &outputs, &static_fields));
@@ -413,7 +409,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             }
         }
         if let Some((_, Some(metrics))) = &web {
-            let snap = snapshot(args.config, &pipe, &live, &outputs);
+            let snap = snapshot(args.config, &pipe, &live.source, &outputs);
             *metrics.lock().unwrap_or_else(|p| p.into_inner()) = snap;
         }
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -439,7 +435,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         let _ = t.join();
     }
     result?;
-    let c = live.counters()?;
+    let c = live.source.counters()?;
     print_stats(
         &pipe,
         &format!(", kernel: {} events, {} drops", c.events, c.drops()),
@@ -469,7 +465,7 @@ fn drop_stats(c: &peregrine_capture::Counters) -> DropStats {
 
 /// One event through the pipeline, and through the rule-triggered recorder when it is on.
 fn process(
-    recorder: &mut Option<crate::capture::Recorder>,
+    recorder: &mut Option<crate::recorder::Recorder>,
     pipe: &mut Pipeline,
     ev: &peregrine_event::Event<'_>,
     sink: &mut dyn AlertSink,

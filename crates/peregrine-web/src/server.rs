@@ -1,17 +1,9 @@
-//! The agent's embedded web server: Falco's `webserver` block (`/healthz`, `/versions` and the
-//! Prometheus `/metrics` page).
-//!
-//! Key design decision: a small HTTP/1.1 server on std's `TcpListener`, one accept thread plus a
-//! short-lived thread per connection, instead of an async runtime or an HTTP framework. The agent
-//! has no other use for async, the endpoints are three fixed GETs answered from memory, and
-//! scrapes come every few seconds, so hyper/tokio would add compile time and dependencies for no
-//! gain. The cost is that hardening is ours: requests are capped in size ([`MAX_REQUEST`]), every
-//! socket has read and write timeouts, concurrent connections are capped ([`MAX_CONNECTIONS`],
-//! beyond which accepting pauses),
-//! and every connection is closed after one response (no keep-alive, no bodies read).
+//! The HTTP/1.1 server: one accept thread, a short-lived thread per connection, three fixed
+//! routes answered from memory. See the crate documentation for why it is hand-written.
 
 use crate::metrics::MetricsSnapshot;
-use serde_json::Value;
+use crate::versions::Versions;
+use peregrine_config::WebConfig;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,43 +11,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Largest request head accepted; the endpoints take no parameters, so real requests are tiny.
-pub const MAX_REQUEST: usize = 8 * 1024;
-/// Connections served at once; further clients wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 16;
-/// How long a client may take to send its request or read the response.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Falco's `webserver` configuration block.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebConfig {
-    pub enabled: bool,
-    pub listen_address: String,
-    pub listen_port: u16,
-    pub k8s_healthz_endpoint: String,
-    pub prometheus_metrics_enabled: bool,
-    pub ssl_enabled: bool,
-}
-
-impl Default for WebConfig {
-    /// Falco's defaults.
-    fn default() -> Self {
-        WebConfig {
-            enabled: true,
-            listen_address: "0.0.0.0".into(),
-            listen_port: 8765,
-            k8s_healthz_endpoint: "/healthz".into(),
-            prometheus_metrics_enabled: false,
-            ssl_enabled: false,
-        }
-    }
-}
-
-/// A bad `webserver` value, or a server that could not start.
+/// A server that could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("invalid value for 'webserver.{key}': {reason}")]
-    Value { key: &'static str, reason: String },
     #[error("webserver: cannot resolve listen address {addr}: {source}")]
     Resolve {
         addr: String,
@@ -70,143 +28,12 @@ pub enum WebError {
     Spawn(std::io::Error),
 }
 
-impl WebConfig {
-    /// Reads the `webserver` node of the configuration tree (absent = Falco's defaults).
-    /// Returns warnings for keys accepted but not honoured (TLS, threadiness).
-    pub fn from_value(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), WebError> {
-        let mut cfg = WebConfig::default();
-        let mut warnings = Vec::new();
-        let Some(node) = node.filter(|v| !v.is_null()) else {
-            return Ok((cfg, warnings));
-        };
-        let map = node.as_object().ok_or(WebError::Value {
-            key: "",
-            reason: "expected a mapping".into(),
-        })?;
-        for (key, v) in map {
-            match key.as_str() {
-                "enabled" => cfg.enabled = bool_value("enabled", v)?,
-                "listen_address" => cfg.listen_address = string_value("listen_address", v)?,
-                "listen_port" => {
-                    let n = u64_value("listen_port", v)?;
-                    cfg.listen_port = u16::try_from(n).map_err(|_| WebError::Value {
-                        key: "listen_port",
-                        reason: format!("{n} is not a TCP port"),
-                    })?;
-                }
-                "k8s_healthz_endpoint" => {
-                    let path = string_value("k8s_healthz_endpoint", v)?;
-                    if !path.starts_with('/') {
-                        return Err(WebError::Value {
-                            key: "k8s_healthz_endpoint",
-                            reason: format!("'{path}' must start with '/'"),
-                        });
-                    }
-                    cfg.k8s_healthz_endpoint = path;
-                }
-                "prometheus_metrics_enabled" => {
-                    cfg.prometheus_metrics_enabled = bool_value("prometheus_metrics_enabled", v)?
-                }
-                "ssl_enabled" => {
-                    cfg.ssl_enabled = bool_value("ssl_enabled", v)?;
-                    if cfg.ssl_enabled {
-                        warnings.push(
-                            "webserver.ssl_enabled is not supported: serving plain HTTP".into(),
-                        );
-                    }
-                }
-                // Falco keys with no meaning for this server.
-                "threadiness" | "ssl_certificate" => {}
-                other => warnings.push(format!("unknown key 'webserver.{other}' ignored")),
-            }
-        }
-        Ok((cfg, warnings))
-    }
-}
-
-fn bool_value(key: &'static str, v: &Value) -> Result<bool, WebError> {
-    // Values set with `-o key=value` arrive as strings.
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s == "true" => Ok(true),
-        Value::String(s) if s == "false" => Ok(false),
-        _ => Err(WebError::Value {
-            key,
-            reason: format!("expected true or false, got {v}"),
-        }),
-    }
-}
-
-fn u64_value(key: &'static str, v: &Value) -> Result<u64, WebError> {
-    let n = match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    };
-    n.ok_or_else(|| WebError::Value {
-        key,
-        reason: format!("expected a non-negative integer, got {v}"),
-    })
-}
-
-fn string_value(key: &'static str, v: &Value) -> Result<String, WebError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        _ => Err(WebError::Value {
-            key,
-            reason: format!("expected a string, got {v}"),
-        }),
-    }
-}
-
-/// What `/versions` reports, under Falco's keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Versions {
-    pub falco_version: String,
-    pub libs_version: String,
-    pub engine_version: String,
-    pub engine_version_semver: String,
-    pub default_driver_version: String,
-    pub driver_api_version: String,
-    pub driver_schema_version: String,
-    pub plugin_api_version: String,
-}
-
-impl Versions {
-    /// This build's versions. Peregrine has no separate libs or driver release: its kernel
-    /// programs ship inside the binary, so they carry the agent's version. `engine_version` is
-    /// the minor number of the semver, as Falco reports it.
-    pub fn peregrine(engine: &peregrine_rules::version::Version) -> Versions {
-        let own = env!("CARGO_PKG_VERSION").to_string();
-        Versions {
-            falco_version: own.clone(),
-            libs_version: own.clone(),
-            engine_version: engine.minor.to_string(),
-            engine_version_semver: engine.to_string(),
-            default_driver_version: own.clone(),
-            driver_api_version: own.clone(),
-            driver_schema_version: own,
-            // No plugin API is offered.
-            plugin_api_version: "0.0.0".into(),
-        }
-    }
-
-    /// The JSON body, keys sorted as Falco's JSON library prints them.
-    pub fn to_json(&self) -> String {
-        let v = serde_json::json!({
-            "default_driver_version": self.default_driver_version,
-            "driver_api_version": self.driver_api_version,
-            "driver_schema_version": self.driver_schema_version,
-            "engine_version": self.engine_version,
-            "engine_version_semver": self.engine_version_semver,
-            "falco_version": self.falco_version,
-            "libs_version": self.libs_version,
-            "plugin_api_version": self.plugin_api_version,
-        });
-        v.to_string()
-    }
-}
+/// Largest request head accepted; the endpoints take no parameters, so real requests are tiny.
+pub const MAX_REQUEST: usize = 8 * 1024;
+/// Connections served at once; further clients wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 16;
+/// How long a client may take to send its request or read the response.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where `/metrics` gets its figures: called once per scrape, from a connection thread.
 pub trait Collect: Send + Sync + 'static {
@@ -296,8 +123,6 @@ impl WebServer {
     }
 
     /// The bound address (the real port when 0 was asked for).
-    // `start` already logs the address, so the agent may have no other use for it.
-    #[allow(dead_code)]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -591,7 +416,6 @@ fn write_response(stream: &mut impl Write, r: &Response, head_only: bool) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn routes() -> Routes {
         Routes {
@@ -650,54 +474,5 @@ mod tests {
         check(b"GET / HTTP/1.1\r\n", Err(400)); // closed before the blank line
         check(&[b'a'; MAX_REQUEST + 2048], Err(431));
         check(b"GET /\xff HTTP/1.1\r\n\r\n", Err(400));
-    }
-
-    #[test]
-    fn config_values() {
-        let check = |v: Value, expected: Result<WebConfig, &str>, warnings: usize| match (
-            WebConfig::from_value(Some(&v)),
-            expected,
-        ) {
-            (Ok((cfg, w)), Ok(exp)) => {
-                assert_eq!(cfg, exp, "{v}");
-                assert_eq!(w.len(), warnings, "{v}: {w:?}");
-            }
-            (Err(e), Err(msg)) => assert!(e.to_string().contains(msg), "{v}: {e}"),
-            (got, exp) => panic!("{v}: got {got:?}, expected {exp:?}"),
-        };
-        let d = WebConfig::default;
-        check(json!({}), Ok(d()), 0);
-        check(Value::Null, Ok(d()), 0);
-        check(
-            json!({"enabled": "false", "listen_port": "9000", "prometheus_metrics_enabled": true}),
-            Ok(WebConfig {
-                enabled: false,
-                listen_port: 9000,
-                prometheus_metrics_enabled: true,
-                ..d()
-            }),
-            0,
-        );
-        check(
-            json!({"ssl_enabled": true, "threadiness": 0, "bogus": 1}),
-            Ok(WebConfig {
-                ssl_enabled: true,
-                ..d()
-            }),
-            2,
-        );
-        check(
-            json!({"listen_port": 70000}),
-            Err("70000 is not a TCP port"),
-            0,
-        );
-        check(json!({"listen_port": -1}), Err("listen_port"), 0);
-        check(json!({"enabled": "yes"}), Err("expected true or false"), 0);
-        check(
-            json!({"k8s_healthz_endpoint": "health"}),
-            Err("must start with '/'"),
-            0,
-        );
-        check(json!([1]), Err("expected a mapping"), 0);
     }
 }

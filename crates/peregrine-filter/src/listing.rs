@@ -1,0 +1,74 @@
+//! The field catalogue as `falco --list` shows it: grouped by class, deprecated fields left
+//! out, in Falco's text layout ([`crate::fields::write_list`]) or as Markdown. (The JSON form
+//! is built by the program from [`classes`], so this crate stays free of a JSON library.)
+
+use crate::fields::CLASSES;
+use std::fmt::Write as _;
+
+/// One field of the catalogue, as `--list` prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldEntry {
+    pub name: &'static str,
+    pub ty: &'static str,
+    pub desc: &'static str,
+    pub filter_only: bool,
+}
+
+/// A field class (`evt`, `process`, `fd`, …) and its fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldClass {
+    pub name: &'static str,
+    pub desc: &'static str,
+    pub source: &'static str,
+    pub fields: Vec<FieldEntry>,
+}
+
+/// The catalogue grouped by class, in catalogue order; deprecated fields are left out, as
+/// `falco --list` leaves them out, and so are classes left empty by that.
+pub fn classes() -> Vec<FieldClass> {
+    CLASSES
+        .iter()
+        .map(|c| FieldClass {
+            name: c.name,
+            desc: c.desc,
+            source: c.source,
+            fields: c
+                .fields()
+                .filter(|f| !f.flags.deprecated)
+                .map(|f| FieldEntry {
+                    name: f.name,
+                    ty: f.ty.name(),
+                    desc: f.desc,
+                    filter_only: f.flags.filter_only,
+                })
+                .collect(),
+        })
+        .filter(|c| !c.fields.is_empty())
+        .collect()
+}
+
+/// `falco --list` text layout for the whole catalogue (`verbose` adds field types).
+pub fn text(verbose: bool) -> String {
+    let mut out = String::new();
+    crate::fields::write_list(&mut out, verbose, false);
+    out
+}
+
+/// `falco --list --markdown` for `classes`.
+pub fn markdown(classes: &[FieldClass]) -> String {
+    let mut out = String::new();
+    for c in classes {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "## Field Class: {}\n", c.name);
+        let _ = writeln!(out, "{}\n", c.desc);
+        let _ = writeln!(out, "Name | Type | Description");
+        let _ = writeln!(out, ":----|:-----|:-----------");
+        for f in &c.fields {
+            let tag = if f.filter_only { "(FILTER ONLY) " } else { "" };
+            let desc = f.desc.replace('|', "\\|");
+            let _ = writeln!(out, "`{}` | {} | {tag}{desc}", f.name, f.ty);
+        }
+        let _ = writeln!(out);
+    }
+    out
+}

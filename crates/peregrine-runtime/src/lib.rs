@@ -1,0 +1,35 @@
+//! Peregrine's runtime: everything the program does once its arguments are validated. The
+//! agent's run loop (live and replay), the one live start-up shared by every live mode, Falco's
+//! drop monitor, rule-triggered capture, `peregrine events`, `peregrine capture -w`, rules
+//! loading and reload, and the informational listings. Each mode is one function in [`modes`]
+//! (or [`events::run`], [`capture::run`]) that the binary calls.
+//!
+//! Key design decision: the runtime is a library that only wires the pipeline crates (engine,
+//! state, outputs, web), and the binary only parses flags, so every mode can be driven by a
+//! test without spawning the program, and a second front end (a service manager, a test
+//! harness) reuses the modes as they are. The cost is a wide dependency fan-in here: this
+//! crate depends on nearly every other crate of the workspace, and so compiles last.
+//!
+//! Signals set flags that the capture loop checks between drains (every ≤2 ms), so SIGINT and
+//! SIGTERM end a run cleanly: what the kernel already wrote is processed and the statistics
+//! printed, as Falco does on exit.
+
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod capture;
+pub mod drops;
+mod error;
+pub mod events;
+pub mod listing;
+pub mod live;
+pub mod modes;
+pub mod recorder;
+pub mod rules;
+pub mod support;
+
+pub use error::{Result, RuntimeError};
+pub use rules::{EmbeddedRules, RulesSource};
+
+/// The Falco release whose behaviour Peregrine follows.
+pub const FALCO_COMPAT_VERSION: &str = "0.44.1";
