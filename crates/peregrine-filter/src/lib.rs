@@ -13,10 +13,8 @@ pub mod escape;
 pub mod evttype;
 pub mod fields;
 pub mod format;
-pub mod naive;
 pub mod parser;
 pub mod render;
 pub mod source;
-pub mod testing;
 
 pub use source::{Extracted, FieldArg, FieldRequest, FieldSource, Slot, ValueRef};
