@@ -16,7 +16,7 @@ use peregrine_event::Value;
 
 #[test]
 fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
-    if skip_unless_root("a_quiet_cpus_batch_is_shipped_by_its_timer") {
+    if !peregrine_testkit::live("a_quiet_cpus_batch_is_shipped_by_its_timer") {
         return;
     }
     let mut go = [0i32; 2];
@@ -109,7 +109,7 @@ fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
 /// thread is switched out, which a migration requires).
 #[test]
 fn a_migrating_threads_records_stay_in_order() {
-    if skip_unless_root("a_migrating_threads_records_stay_in_order") {
+    if !peregrine_testkit::live("a_migrating_threads_records_stay_in_order") {
         return;
     }
     // SAFETY: sysconf has no preconditions.

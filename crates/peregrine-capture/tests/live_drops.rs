@@ -8,7 +8,7 @@ use peregrine_capture::Family;
 
 #[test]
 fn small_ring_drops_are_accounted_exactly() {
-    if skip_unless_root("small_ring_drops_are_accounted_exactly") {
+    if !peregrine_testkit::live("small_ring_drops_are_accounted_exactly") {
         return;
     }
     const N: i64 = 100_000;

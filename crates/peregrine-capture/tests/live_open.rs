@@ -7,7 +7,7 @@ use std::ffi::CString;
 
 #[test]
 fn openat_exit_carries_falco_params() {
-    if skip_unless_root("openat_exit_carries_falco_params") {
+    if !peregrine_testkit::live("openat_exit_carries_falco_params") {
         return;
     }
     check_openat(&[], "regs");
@@ -16,7 +16,7 @@ fn openat_exit_carries_falco_params() {
 /// The same parameters when the arguments are stashed at sys_enter instead.
 #[test]
 fn openat_with_enter_stash_carries_the_same_params() {
-    if skip_unless_root("openat_with_enter_stash_carries_the_same_params") {
+    if !peregrine_testkit::live("openat_with_enter_stash_carries_the_same_params") {
         return;
     }
     check_openat(&["openat", "close"], "stash");

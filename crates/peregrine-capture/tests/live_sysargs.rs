@@ -71,7 +71,7 @@ fn check_all(run: &Run, table: &[Expect]) {
 
 #[test]
 fn io_syscalls() {
-    if skip_unless_root("io_syscalls") {
+    if !peregrine_testkit::live("io_syscalls") {
         return;
     }
     let d = tmpdir("io");
@@ -255,7 +255,7 @@ fn io_syscalls() {
 
 #[test]
 fn path_syscalls() {
-    if skip_unless_root("path_syscalls") {
+    if !peregrine_testkit::live("path_syscalls") {
         return;
     }
     let d = tmpdir("path");
@@ -372,7 +372,7 @@ fn path_syscalls() {
 
 #[test]
 fn signal_memory_and_identity_syscalls() {
-    if skip_unless_root("signal_memory_and_identity_syscalls") {
+    if !peregrine_testkit::live("signal_memory_and_identity_syscalls") {
         return;
     }
     // SAFETY: plain getters.
@@ -619,7 +619,7 @@ fn signal_memory_and_identity_syscalls() {
 
 #[test]
 fn fd_creating_syscalls() {
-    if skip_unless_root("fd_creating_syscalls") {
+    if !peregrine_testkit::live("fd_creating_syscalls") {
         return;
     }
     let run = run_child(
@@ -817,7 +817,7 @@ fn fd_creating_syscalls() {
 
 #[test]
 fn ipc_and_misc_syscalls() {
-    if skip_unless_root("ipc_and_misc_syscalls") {
+    if !peregrine_testkit::live("ipc_and_misc_syscalls") {
         return;
     }
     let d = tmpdir("ipc");
@@ -973,7 +973,7 @@ fn ipc_and_misc_syscalls() {
 
 #[test]
 fn sockopt_syscalls() {
-    if skip_unless_root("sockopt_syscalls") {
+    if !peregrine_testkit::live("sockopt_syscalls") {
         return;
     }
     let run = run_child(&["setsockopt", "getsockopt"], 1 << 20, |rep| unsafe {
@@ -1037,7 +1037,7 @@ fn sockopt_syscalls() {
 
 #[test]
 fn mmsg_and_fsconfig_syscalls() {
-    if skip_unless_root("mmsg_and_fsconfig_syscalls") {
+    if !peregrine_testkit::live("mmsg_and_fsconfig_syscalls") {
         return;
     }
     let run = run_child(

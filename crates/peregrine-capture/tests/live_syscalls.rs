@@ -21,7 +21,7 @@ fn c(s: &str) -> CString {
 
 #[test]
 fn file_syscalls() {
-    if skip_unless_root("file_syscalls") {
+    if !peregrine_testkit::live("file_syscalls") {
         return;
     }
     let d = tmpdir("files");
@@ -232,7 +232,7 @@ fn exec_argv(args: &[&CStr]) -> Vec<*const libc::c_char> {
 
 #[test]
 fn execve_with_args_env_and_failure() {
-    if skip_unless_root("execve_with_args_env_and_failure") {
+    if !peregrine_testkit::live("execve_with_args_env_and_failure") {
         return;
     }
     let argv = exec_argv(&[c"echo", c"hello", c"world"]);
@@ -302,7 +302,7 @@ fn execve_with_args_env_and_failure() {
 
 #[test]
 fn execveat_from_memfd() {
-    if skip_unless_root("execveat_from_memfd") {
+    if !peregrine_testkit::live("execveat_from_memfd") {
         return;
     }
     let image = std::fs::read("/usr/bin/true").unwrap();
@@ -445,7 +445,7 @@ fn check_tcp(run: &Run, lo: &str, fam: &str) {
 
 #[test]
 fn tcp_ipv4_connect_accept() {
-    if skip_unless_root("tcp_ipv4_connect_accept") {
+    if !peregrine_testkit::live("tcp_ipv4_connect_accept") {
         return;
     }
     check_tcp(&tcp_run(false), "127.0.0.1", "2(AF_INET)");
@@ -453,7 +453,7 @@ fn tcp_ipv4_connect_accept() {
 
 #[test]
 fn tcp_ipv6_connect_accept() {
-    if skip_unless_root("tcp_ipv6_connect_accept") {
+    if !peregrine_testkit::live("tcp_ipv6_connect_accept") {
         return;
     }
     check_tcp(&tcp_run(true), "::1", "10(AF_INET6)");
@@ -461,7 +461,7 @@ fn tcp_ipv6_connect_accept() {
 
 #[test]
 fn udp_connect_send_recv() {
-    if skip_unless_root("udp_connect_send_recv") {
+    if !peregrine_testkit::live("udp_connect_send_recv") {
         return;
     }
     let run = run_child(
@@ -557,7 +557,7 @@ fn udp_connect_send_recv() {
 
 #[test]
 fn packet_and_unix_sockets() {
-    if skip_unless_root("packet_and_unix_sockets") {
+    if !peregrine_testkit::live("packet_and_unix_sockets") {
         return;
     }
     let path = format!("/tmp/pg-live-unix-{}", std::process::id());
@@ -621,7 +621,7 @@ fn packet_and_unix_sockets() {
 
 #[test]
 fn dup_family_and_socket_on_stdin() {
-    if skip_unless_root("dup_family_and_socket_on_stdin") {
+    if !peregrine_testkit::live("dup_family_and_socket_on_stdin") {
         return;
     }
     let run = run_child(&["dup", "dup2", "dup3", "close"], 1 << 20, |rep| unsafe {
@@ -656,7 +656,7 @@ fn dup_family_and_socket_on_stdin() {
 
 #[test]
 fn credentials_namespaces_mount_ptrace_module() {
-    if skip_unless_root("credentials_namespaces_mount_ptrace_module") {
+    if !peregrine_testkit::live("credentials_namespaces_mount_ptrace_module") {
         return;
     }
     let d = tmpdir("mnt");
@@ -777,7 +777,7 @@ fn credentials_namespaces_mount_ptrace_module() {
 
 #[test]
 fn fork_and_procexit() {
-    if skip_unless_root("fork_and_procexit") {
+    if !peregrine_testkit::live("fork_and_procexit") {
         return;
     }
     let run = run_child(
@@ -852,7 +852,7 @@ fn exec_on_overlay(root: &str, name: &str) -> Run {
 
 #[test]
 fn exec_from_overlay_upper_and_lower_layers() {
-    if skip_unless_root("exec_from_overlay_upper_and_lower_layers") {
+    if !peregrine_testkit::live("exec_from_overlay_upper_and_lower_layers") {
         return;
     }
     let root = tmpdir("ovl");
@@ -876,7 +876,7 @@ fn exec_from_overlay_upper_and_lower_layers() {
 
 #[test]
 fn open_on_overlay_reports_the_layer() {
-    if skip_unless_root("open_on_overlay_reports_the_layer") {
+    if !peregrine_testkit::live("open_on_overlay_reports_the_layer") {
         return;
     }
     let root = tmpdir("ovlopen");
@@ -933,7 +933,7 @@ fn open_on_overlay_reports_the_layer() {
 /// Falco's O_F_CREATED: set in the flags of an open that created its file, and only then.
 #[test]
 fn open_flags_say_whether_the_file_was_created() {
-    if skip_unless_root("open_flags_say_whether_the_file_was_created") {
+    if !peregrine_testkit::live("open_flags_say_whether_the_file_was_created") {
         return;
     }
     let d = tmpdir("created");
@@ -978,7 +978,7 @@ fn open_flags_say_whether_the_file_was_created() {
 /// 80-byte snaplen, as Falco captures it.
 #[test]
 fn msg_data_spans_iovecs_up_to_the_snaplen() {
-    if skip_unless_root("msg_data_spans_iovecs_up_to_the_snaplen") {
+    if !peregrine_testkit::live("msg_data_spans_iovecs_up_to_the_snaplen") {
         return;
     }
     let run = run_child(&["sendmsg", "recvmsg"], 1 << 20, |_| unsafe {
@@ -1067,7 +1067,7 @@ fn iov(b: &[u8]) -> libc::iovec {
 /// is reported even when the call fails, a failed read has none.
 #[test]
 fn vector_io_gathers_data_and_sizes() {
-    if skip_unless_root("vector_io_gathers_data_and_sizes") {
+    if !peregrine_testkit::live("vector_io_gathers_data_and_sizes") {
         return;
     }
     let d = tmpdir("vec");
@@ -1150,7 +1150,7 @@ fn vector_io_gathers_data_and_sizes() {
 /// back the time left, so only its range is known here.
 #[test]
 fn poll_reports_the_fd_list() {
-    if skip_unless_root("poll_reports_the_fd_list") {
+    if !peregrine_testkit::live("poll_reports_the_fd_list") {
         return;
     }
     let run = run_child(&["poll", "ppoll"], 1 << 20, |rep| unsafe {
@@ -1219,7 +1219,7 @@ fn poll_reports_the_fd_list() {
 
 #[test]
 fn select_reports_its_result() {
-    if skip_unless_root("select_reports_its_result") {
+    if !peregrine_testkit::live("select_reports_its_result") {
         return;
     }
     // The raw syscall: libc may implement select() with pselect6.

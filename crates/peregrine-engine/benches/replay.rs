@@ -5,7 +5,6 @@
 //!
 //! `cargo bench -p peregrine-engine --bench replay`
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -15,13 +14,7 @@ use peregrine_event::Event;
 use peregrine_rules::Loader;
 use peregrine_scap::Reader;
 
-fn upstream() -> PathBuf {
-    std::env::var_os("PEREGRINE_UPSTREAM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream")
-        })
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 fn engine() -> Arc<Engine> {
     let mut l = Loader::compile_once();

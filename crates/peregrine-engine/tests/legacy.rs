@@ -8,7 +8,6 @@
 //! other test fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use peregrine_engine::replay::replay_file;
@@ -19,13 +18,7 @@ use serde_json::Value;
 /// Tests that fail today, with the cause.
 const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
-fn upstream() -> PathBuf {
-    std::env::var_os("PEREGRINE_UPSTREAM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream")
-        })
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 #[derive(Default)]
 struct Detections {
@@ -173,6 +166,9 @@ fn binary_only(t: &Value) -> bool {
 
 #[test]
 fn legacy_suite() {
+    if peregrine_testkit::upstream::require("legacy_suite").is_none() {
+        return;
+    }
     let root = upstream();
     let text = std::fs::read_to_string(root.join("falco-testing/legacy_tests.json"))
         .expect("legacy_tests.json");
@@ -225,6 +221,9 @@ fn legacy_suite() {
 
 #[test]
 fn every_stored_capture_replays() {
+    if peregrine_testkit::upstream::require("every_stored_capture_replays").is_none() {
+        return;
+    }
     let root = upstream().join("captures");
     let mut files = Vec::new();
     for dir in ["falco", "libs", "sysdig-inspect"] {

@@ -4,18 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use peregrine_engine::replay::replay_file;
 use peregrine_engine::{AlertSink, Match};
 
-fn upstream() -> PathBuf {
-    std::env::var_os("PEREGRINE_UPSTREAM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream")
-        })
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 const RULES: &str = r#"
 - rule: io
@@ -46,6 +38,9 @@ fn replay(capture: &str) -> Vec<String> {
 
 #[test]
 fn poll_replays_with_its_fd_list() {
+    if peregrine_testkit::upstream::require("poll_replays_with_its_fd_list").is_none() {
+        return;
+    }
     let out = replay("libs/curl_google.scap");
     // Type character `6` from the replayed fd table; flags in Falco's PPM_POLL* (0x204 is
     // POLLOUT|POLLWRNORM); no `fd.name`, as poll has no `fd` parameter.
@@ -64,6 +59,9 @@ fn poll_replays_with_its_fd_list() {
 
 #[test]
 fn writev_replays_with_its_data() {
+    if peregrine_testkit::upstream::require("writev_replays_with_its_data").is_none() {
+        return;
+    }
     let out = replay("sysdig-inspect/502Error.scap");
     assert_eq!(out.len(), 37, "{out:#?}");
     let line = out.iter().find(|l| l.starts_with("93 ")).expect("event 93");

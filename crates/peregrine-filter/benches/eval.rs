@@ -7,8 +7,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use peregrine_filter::compile::{compile, Filter, Scratch};
-use peregrine_filter::testing::{SynthValue, SyntheticEvent};
-use peregrine_filter::{ast::Expr, naive, parser};
+use peregrine_filter::{ast::Expr, parser};
+use peregrine_testkit::naive;
+use peregrine_testkit::synthetic::{SynthValue, SyntheticEvent};
 use std::hint::black_box;
 
 const SHELLS: &str = "ash, bash, csh, ksh, sh, tcsh, zsh, dash";

@@ -14,11 +14,9 @@ pub mod evttype;
 pub mod fields;
 pub mod format;
 pub mod listing;
-pub mod naive;
 pub mod parser;
 pub mod priority;
 pub mod render;
 pub mod source;
-pub mod testing;
 
 pub use source::{Extracted, FieldArg, FieldRequest, FieldSource, Slot, ValueRef};

@@ -4,7 +4,7 @@
 
 use peregrine_filter::compile::{compile, Scratch};
 use peregrine_filter::parser::parse;
-use peregrine_filter::testing::{SynthValue, SyntheticEvent};
+use peregrine_testkit::synthetic::{SynthValue, SyntheticEvent};
 
 fn eval(ev: &mut SyntheticEvent, text: &str) -> bool {
     let ast = parse(text).unwrap_or_else(|e| panic!("{text:?}: parse: {}", e.message));

@@ -1,13 +1,13 @@
 //! SyntheticEvent: values are typed per the catalogue, missing fields extract nothing.
 
 use peregrine_filter::fields::resolve;
-use peregrine_filter::testing::{SynthError, SyntheticEvent};
 use peregrine_filter::{Extracted, FieldSource, ValueRef};
+use peregrine_testkit::synthetic::{SynthError, SyntheticEvent};
 use std::net::IpAddr;
 
 /// Extracts `field` (text as written in a rule) from `ev` and returns its values.
 fn values(ev: &mut SyntheticEvent, field: &str) -> Vec<String> {
-    let (name, arg) = peregrine_filter::testing::split_field(field).expect("field syntax");
+    let (name, arg) = peregrine_testkit::synthetic::split_field(field).expect("field syntax");
     let req = resolve(name, arg).expect("field resolves");
     let mut buf = Extracted::default();
     ev.extract(&req, &mut buf);

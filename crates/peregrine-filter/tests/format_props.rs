@@ -3,8 +3,8 @@
 //! panicking, with one key per distinct field in `output_fields`.
 
 use peregrine_filter::format::OutputFormat;
-use peregrine_filter::testing::SyntheticEvent;
 use peregrine_filter::Extracted;
+use peregrine_testkit::synthetic::SyntheticEvent;
 use proptest::prelude::*;
 
 /// Fragments that steer random input into the corners of the format syntax.

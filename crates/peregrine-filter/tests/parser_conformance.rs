@@ -6,14 +6,8 @@
 use peregrine_filter::ast::{Expr, Operand, Pos, Rhs, Transformer, TransformerArg};
 use peregrine_filter::parser::{parse, parse_with_max_depth, ParseError};
 use peregrine_filter::render::render;
-use std::path::PathBuf;
 
-fn upstream() -> PathBuf {
-    match std::env::var_os("PEREGRINE_UPSTREAM") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
-    }
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 fn read_upstream(rel: &str) -> String {
     let path = upstream().join(rel);
@@ -86,6 +80,9 @@ fn exact_message(id: u64, column: &str) -> String {
 
 #[test]
 fn conformance_file() {
+    if peregrine_testkit::upstream::require("conformance_file").is_none() {
+        return;
+    }
     let text = read_upstream("conformance/filter-parser-cases.json");
     let cases: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     let cases = cases.as_array().expect("an array of cases");
@@ -261,6 +258,9 @@ fn section4_position_cases() -> Vec<(String, String)> {
 
 #[test]
 fn positions_of_section_4() {
+    if peregrine_testkit::upstream::require("positions_of_section_4").is_none() {
+        return;
+    }
     let cases = section4_position_cases();
     assert_eq!(cases.len(), 6, "expected the six pos_visitor cases of §4");
     for (input, expected) in cases {

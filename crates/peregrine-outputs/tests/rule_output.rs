@@ -3,8 +3,8 @@
 
 use peregrine_filter::format::OutputFormat;
 use peregrine_filter::source::Extracted;
-use peregrine_filter::testing::SyntheticEvent;
 use peregrine_outputs::{Alert, FormatOptions, Priority};
+use peregrine_testkit::synthetic::SyntheticEvent;
 
 fn alert_for(format: &str, mut ev: SyntheticEvent) -> Alert {
     let fmt = OutputFormat::parse(format).expect("format parses");

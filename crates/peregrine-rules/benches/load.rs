@@ -1,6 +1,6 @@
 //! Loader benchmarks: load + compile of Falco's three maintained rules files (target < 20 ms),
 //! and evaluation of the compiled stable rules over a synthetic mix of opens, execs and
-//! connects, next to `peregrine_filter::naive::eval` of the same resolved conditions on the
+//! connects, next to `peregrine_testkit::naive::eval` of the same resolved conditions on the
 //! same events (target ≥ 5× faster). Both use the per-type index, so the comparison is the
 //! filter engine alone.
 //!
@@ -16,19 +16,13 @@
 //! estimate of the code's own cost), and the compiled/naive ratio of medians.
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
-use peregrine_filter::testing::SyntheticEvent;
 use peregrine_filter::FieldSource;
 use peregrine_rules::{Loader, Matching, RuleSet, Scratch};
+use peregrine_testkit::synthetic::SyntheticEvent;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn upstream() -> PathBuf {
-    match std::env::var_os("PEREGRINE_UPSTREAM") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
-    }
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 const FILES: [&str; 3] = [
     "rules/falco_rules.yaml",
@@ -187,7 +181,7 @@ fn bench_eval(c: &mut Criterion) {
                 let t = ev.event_type();
                 for &i in set.rules_for(t) {
                     if let Some(r) = set.rule(i) {
-                        if peregrine_filter::naive::eval(&r.condition, ev) {
+                        if peregrine_testkit::naive::eval(&r.condition, ev) {
                             n += 1;
                         }
                     }
@@ -241,7 +235,7 @@ fn report_targets() {
                 let t = ev.event_type();
                 for &i in set.rules_for(t) {
                     if let Some(r) = set.rule(i) {
-                        black_box(peregrine_filter::naive::eval(&r.condition, ev));
+                        black_box(peregrine_testkit::naive::eval(&r.condition, ev));
                     }
                 }
             }

@@ -25,7 +25,7 @@
 //!   output formats) make the repeated compiles cheap; see `BENCHMARKS.md`.
 //!
 //! ```
-//! use peregrine_filter::testing::SyntheticEvent;
+//! use peregrine_testkit::synthetic::SyntheticEvent;
 //! use peregrine_rules::{Loader, Matching, Scratch};
 //!
 //! let mut loader = Loader::new();

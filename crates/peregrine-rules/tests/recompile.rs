@@ -2,8 +2,8 @@
 //! after each content and reuses unchanged compiled conditions, so a changed macro, nested
 //! macro or list must reach every rule that uses it, however indirectly.
 
-use peregrine_filter::testing::SyntheticEvent;
 use peregrine_rules::{Loader, Matching, Scratch};
+use peregrine_testkit::synthetic::SyntheticEvent;
 
 const BASE: &str = "\
 - list: names

@@ -1,16 +1,9 @@
 //! Read throughput (events/s) over the largest capture (502Error.scap, 22 381 events,
 //! uncompressed) and a gzip one, from memory so the disk is not measured.
 
-use std::path::PathBuf;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-fn upstream() -> PathBuf {
-    std::env::var_os("PEREGRINE_UPSTREAM").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
-        PathBuf::from,
-    )
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 /// Streams every event, touching every parameter so nothing is optimised away.
 fn read_events(bytes: &[u8]) -> (u64, usize) {

@@ -1,17 +1,10 @@
 //! Every upstream capture reads end to end, checks strictly, round-trips through the writer,
 //! and contains what `captures/README.md` says it contains.
 
-use std::path::PathBuf;
-
 use peregrine_scap::event::block;
 use peregrine_scap::{check, read_all, FdKind, OwnedEvent, Reader};
 
-fn upstream() -> PathBuf {
-    std::env::var_os("PEREGRINE_UPSTREAM").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
-        PathBuf::from,
-    )
-}
+use peregrine_testkit::upstream::dir as upstream;
 
 fn bytes(name: &str) -> Vec<u8> {
     let p = upstream().join("captures").join(name);
@@ -90,6 +83,9 @@ const CAPTURES: &[Row] = &[
 
 #[test]
 fn every_capture_reads_and_checks() {
+    if peregrine_testkit::upstream::require("every_capture_reads_and_checks").is_none() {
+        return;
+    }
     for &(name, version, events, fdls, pl) in CAPTURES {
         let b = bytes(name);
         let c = read_all(&b);
@@ -118,6 +114,9 @@ fn every_capture_reads_and_checks() {
 /// Reading streams: the borrowed reader yields the same events as the owned collection.
 #[test]
 fn streaming_reader_matches_read_all() {
+    if peregrine_testkit::upstream::require("streaming_reader_matches_read_all").is_none() {
+        return;
+    }
     let path = upstream().join("captures/libs/curl_google.scap");
     let mut rd = Reader::open(&path).expect("open");
     let all = read_all(&bytes("libs/curl_google.scap")).events;
@@ -162,6 +161,9 @@ fn i64_param(e: &OwnedEvent, name: &str) -> i64 {
 /// Per-type counts `(file, evt.type, enter count, exit count)` from captures/README.md.
 #[test]
 fn per_type_counts_match_the_readme() {
+    if peregrine_testkit::upstream::require("per_type_counts_match_the_readme").is_none() {
+        return;
+    }
     let cases: &[(&str, &str, usize, usize)] = &[
         ("falco/syscall.scap", "open", 4, 4),
         ("falco/cat_write.scap", "open", 4, 4),
@@ -193,6 +195,9 @@ fn per_type_counts_match_the_readme() {
 
 #[test]
 fn event_contents_match_the_readme() {
+    if peregrine_testkit::upstream::require("event_contents_match_the_readme").is_none() {
+        return;
+    }
     // syscall.scap: the open exits, in order.
     let opens: Vec<String> = events("falco/syscall.scap")
         .iter()
@@ -250,6 +255,9 @@ fn event_contents_match_the_readme() {
 /// Socket tuples decoded from connect/accept exits, per the IPv6 captures' READMEs.
 #[test]
 fn ipv6_socket_tuples() {
+    if peregrine_testkit::upstream::require("ipv6_socket_tuples").is_none() {
+        return;
+    }
     let cases: &[(&str, u16, &[&str])] = &[
         (
             "libs/test_ipv6_client.scap",
@@ -284,6 +292,9 @@ fn ipv6_socket_tuples() {
 
 #[test]
 fn process_lists_and_machine_info() {
+    if peregrine_testkit::upstream::require("process_lists_and_machine_info").is_none() {
+        return;
+    }
     let m = read_all(&bytes("libs/sample.scap")).metadata;
     assert_eq!(m.threads.len(), 94);
     assert_eq!(
@@ -335,6 +346,9 @@ fn process_lists_and_machine_info() {
 
 #[test]
 fn fd_tables_decode_sockets_and_files() {
+    if peregrine_testkit::upstream::require("fd_tables_decode_sockets_and_files").is_none() {
+        return;
+    }
     let m = read_all(&bytes("libs/single_ipv6_conn.scap")).metadata;
     let all: Vec<&FdKind> = m
         .threads
@@ -363,6 +377,9 @@ fn fd_tables_decode_sockets_and_files() {
 /// `curl_google_comments` is `curl_google` with 88 bytes of SHB options (and block comments).
 #[test]
 fn section_header_options_are_skipped() {
+    if peregrine_testkit::upstream::require("section_header_options_are_skipped").is_none() {
+        return;
+    }
     let a = read_all(&bytes("libs/curl_google.scap"));
     let b = read_all(&bytes("libs/curl_google_comments.scap"));
     assert_eq!(b.metadata.section.options.len(), 88);
@@ -376,6 +393,9 @@ fn section_header_options_are_skipped() {
 /// read → write (current layout) → strict check → read gives the same metadata and events.
 #[test]
 fn round_trip_every_capture() {
+    if peregrine_testkit::upstream::require("round_trip_every_capture").is_none() {
+        return;
+    }
     for &(name, _, events, _, _) in CAPTURES {
         let a = read_all(&bytes(name));
         let out = peregrine_scap::writer::write_capture(&a.metadata, &a.events)
@@ -403,6 +423,9 @@ fn round_trip_every_capture() {
 
 #[test]
 fn gzip_output_reads_back() {
+    if peregrine_testkit::upstream::require("gzip_output_reads_back").is_none() {
+        return;
+    }
     use std::io::Write;
     let a = read_all(&bytes("falco/syscall.scap"));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -420,6 +443,9 @@ fn gzip_output_reads_back() {
 
 #[test]
 fn dump_prints_one_line_per_event() {
+    if peregrine_testkit::upstream::require("dump_prints_one_line_per_event").is_none() {
+        return;
+    }
     let path = upstream().join("captures/falco/connect_localhost.scap");
     let mut out = Vec::new();
     let stats = peregrine_scap::dump(&path, &mut out).expect("dump");
@@ -452,6 +478,10 @@ fn dump_prints_one_line_per_event() {
 /// Which libscap conversions the old captures need (scap-format.md §8.2).
 #[test]
 fn old_captures_are_classified_for_conversion() {
+    if peregrine_testkit::upstream::require("old_captures_are_classified_for_conversion").is_none()
+    {
+        return;
+    }
     use peregrine_scap::convert::{classify, Conversion};
     let cases: &[(&str, u16, Conversion)] = &[
         // v1 open exits carry fd, name, flags, mode: dev and ino are appended.

@@ -1,5 +1,6 @@
 //! Live tests (root): real processes, captured by the eBPF programs, applied to a state seeded
-//! from /proc, checked through the same `FieldSource` rules use. Without root they skip loudly.
+//! from /proc, checked through the same `FieldSource` rules use. Without root they skip
+//! with one line; the container tests are in the e2e tier (`peregrine_testkit::e2e_root`).
 //!
 //! The capture is system-wide (a process tree spans several thread groups), so each test picks
 //! its own events out by marker paths and pids, and waits a bounded number of polls for them.
@@ -15,14 +16,6 @@ use peregrine_filter::fields::{info, resolve_text};
 use peregrine_filter::format::render_value;
 use peregrine_filter::{Extracted, FieldSource};
 use peregrine_state::{containerd, State, StateConfig};
-
-fn skip_unless_root(test: &str) -> bool {
-    if peregrine_capture::have_bpf_privileges() {
-        return false;
-    }
-    eprintln!("SKIPPED {test}: loading eBPF programs needs root (CI runs these as root)");
-    true
-}
 
 fn capture() -> Capture {
     let names = [
@@ -114,7 +107,7 @@ fn seeded() -> State {
 
 #[test]
 fn three_level_tree_and_relative_open_after_chdir() {
-    if skip_unless_root("three_level_tree_and_relative_open_after_chdir") {
+    if !peregrine_testkit::live("three_level_tree_and_relative_open_after_chdir") {
         return;
     }
     let dir = format!("/tmp/pg-state-live-{}", std::process::id());
@@ -170,7 +163,7 @@ fn three_level_tree_and_relative_open_after_chdir() {
 
 #[test]
 fn tcp_connection_fd_name() {
-    if skip_unless_root("tcp_connection_fd_name") {
+    if !peregrine_testkit::live("tcp_connection_fd_name") {
         return;
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -233,7 +226,7 @@ fn tcp_connection_fd_name() {
 
 #[test]
 fn process_started_before_the_agent() {
-    if skip_unless_root("process_started_before_the_agent") {
+    if !peregrine_testkit::live("process_started_before_the_agent") {
         return;
     }
     let script = "read x; cat /etc/hostname; true";
@@ -287,16 +280,18 @@ fn process_started_before_the_agent() {
 }
 
 // The image recipe, API service and container guard are shared with the binary's e2e tests.
-#[path = "../../peregrine/tests/e2e_harness/podman.rs"]
-mod podman;
+use peregrine_testkit::podman;
 
 #[test]
 fn podman_container_id_name_image_label() {
-    if skip_unless_root("podman_container_id_name_image_label") {
+    if !peregrine_testkit::e2e_root("podman_container_id_name_image_label") {
         return;
     }
     if !podman::available() {
-        eprintln!("SKIPPED podman_container_id_name_image_label: podman is not installed");
+        peregrine_testkit::skip(
+            "podman_container_id_name_image_label",
+            "podman is not installed",
+        );
         return;
     }
     let dir = std::env::temp_dir().join(format!("pg-state-podman-{}", std::process::id()));
@@ -438,11 +433,14 @@ impl Drop for Containerd {
 /// a task, labelled as the CRI plugin labels one (pod labels plus `io.cri-containerd.kind`).
 #[test]
 fn containerd_container_metadata_from_the_oci_bundle() {
-    if skip_unless_root("containerd_container_metadata_from_the_oci_bundle") {
+    if !peregrine_testkit::e2e_root("containerd_container_metadata_from_the_oci_bundle") {
         return;
     }
     if !tool_runs("containerd") || !tool_runs("ctr") {
-        eprintln!("SKIPPED containerd_container_metadata_from_the_oci_bundle: no containerd");
+        peregrine_testkit::skip(
+            "containerd_container_metadata_from_the_oci_bundle",
+            "no containerd",
+        );
         return;
     }
     let dir = std::env::temp_dir().join(format!("pg-state-ctrd-{}", std::process::id()));

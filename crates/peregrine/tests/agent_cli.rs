@@ -7,6 +7,13 @@ use serde_json::Value;
 
 #[test]
 fn support_reports_versions_system_config_and_rules_contents() {
+    if peregrine_testkit::upstream::require(
+        "support_reports_versions_system_config_and_rules_contents",
+    )
+    .is_none()
+    {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("peregrine-agent-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("falco.yaml");

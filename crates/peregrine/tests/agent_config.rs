@@ -88,6 +88,11 @@ static_fields:
 
 #[test]
 fn append_output_and_static_fields_shape_the_json_alert() {
+    if peregrine_testkit::upstream::require("append_output_and_static_fields_shape_the_json_alert")
+        .is_none()
+    {
+        return;
+    }
     let v = first_json(&replay(APPEND, &[]));
     assert_eq!(
         v["output"],
@@ -113,6 +118,9 @@ fn append_output_and_static_fields_shape_the_json_alert() {
 
 #[test]
 fn extra_fields_stay_out_of_the_text_line() {
+    if peregrine_testkit::upstream::require("extra_fields_stay_out_of_the_text_line").is_none() {
+        return;
+    }
     let out = replay(APPEND, &["json_output=false"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -129,6 +137,9 @@ fn extra_fields_stay_out_of_the_text_line() {
 
 #[test]
 fn append_output_via_command_line_options() {
+    if peregrine_testkit::upstream::require("append_output_via_command_line_options").is_none() {
+        return;
+    }
     // Falco's -o path syntax appends list entries and sets keys below them.
     let v = first_json(&replay(
         "json_output: true\n",
@@ -158,6 +169,9 @@ fn append_output_via_command_line_options() {
 
 #[test]
 fn bad_append_output_is_a_load_error() {
+    if peregrine_testkit::upstream::require("bad_append_output_is_a_load_error").is_none() {
+        return;
+    }
     // (extra entry, text the error must contain)
     let cases = [
         (
@@ -203,6 +217,11 @@ const WARN_LINE: &str = "peregrine: warn: unknown configuration key 'frobnicate'
 
 #[test]
 fn log_level_and_log_stderr_filter_the_agents_lines() {
+    if peregrine_testkit::upstream::require("log_level_and_log_stderr_filter_the_agents_lines")
+        .is_none()
+    {
+        return;
+    }
     // (options, expected log lines)
     let cases: &[(&[&str], &[&str])] = &[
         (&[], &[WARN_LINE]),
@@ -221,6 +240,11 @@ fn log_level_and_log_stderr_filter_the_agents_lines() {
 
 #[test]
 fn log_syslog_sends_the_lines_to_the_syslog_socket() {
+    if peregrine_testkit::upstream::require("log_syslog_sends_the_lines_to_the_syslog_socket")
+        .is_none()
+    {
+        return;
+    }
     let (socket, path) = test_syslog("log");
     let socket_option = format!("syslog_output.socket={}", path.display());
     let lines = log_lines(&[
@@ -276,6 +300,13 @@ fn datagrams(socket: &UnixDatagram) -> Vec<String> {
 
 #[test]
 fn syslog_output_socket_carries_alerts_with_append_output() {
+    if peregrine_testkit::upstream::require(
+        "syslog_output_socket_carries_alerts_with_append_output",
+    )
+    .is_none()
+    {
+        return;
+    }
     let (socket, path) = test_syslog("alerts");
     let socket_option = format!("syslog_output.socket={}", path.display());
     let out = replay(

@@ -54,6 +54,9 @@ fn summary(detected: u32, taken: u32) -> String {
 /// sorted keys, every counter a string, no tags), plus the static field.
 #[test]
 fn simulated_drops_alert_in_falcos_json() {
+    if peregrine_testkit::upstream::require("simulated_drops_alert_in_falcos_json").is_none() {
+        return;
+    }
     let out = replay("alert", &simulated("[alert]", 10), &["json_output=true"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -91,6 +94,9 @@ fn simulated_drops_alert_in_falcos_json() {
 /// Text mode: `time: Debug message (k="v" …)`, fields in key order.
 #[test]
 fn simulated_drops_alert_in_falcos_text() {
+    if peregrine_testkit::upstream::require("simulated_drops_alert_in_falcos_text").is_none() {
+        return;
+    }
     let out = replay("text", &simulated("[alert]", 10), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -109,6 +115,9 @@ fn simulated_drops_alert_in_falcos_text() {
 /// token every 30 s, longer than the capture).
 #[test]
 fn the_token_bucket_limits_the_actions() {
+    if peregrine_testkit::upstream::require("the_token_bucket_limits_the_actions").is_none() {
+        return;
+    }
     let out = replay("burst", &simulated("[alert]", 3), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).matches(DROP_RULE).count(), 3);
@@ -118,6 +127,9 @@ fn the_token_bucket_limits_the_actions() {
 /// `exit`: critical lines on stderr, the summary, exit code 1, the rest of the capture unread.
 #[test]
 fn the_exit_action_stops_with_an_error() {
+    if peregrine_testkit::upstream::require("the_exit_action_stops_with_an_error").is_none() {
+        return;
+    }
     let out = replay("exit", &simulated("[exit]", 10), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -135,6 +147,9 @@ fn the_exit_action_stops_with_an_error() {
 /// Without drops (a capture has no loss counters) nothing happens, whatever the actions.
 #[test]
 fn no_drops_no_actions() {
+    if peregrine_testkit::upstream::require("no_drops_no_actions").is_none() {
+        return;
+    }
     let cfg = "syscall_event_drops:\n  actions: [log, alert, exit]\n  threshold: 0\n";
     let out = replay("none", cfg, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -145,6 +160,9 @@ fn no_drops_no_actions() {
 /// Falco's configuration errors, through the binary.
 #[test]
 fn bad_drop_settings_are_config_errors() {
+    if peregrine_testkit::upstream::require("bad_drop_settings_are_config_errors").is_none() {
+        return;
+    }
     for (cfg, message) in [
         (
             "syscall_event_drops:\n  actions: [ignore, log]\n",
@@ -169,7 +187,7 @@ fn bad_drop_settings_are_config_errors() {
 /// notification comes from live events, marked eBPF, with the static fields.
 #[test]
 fn the_live_agent_raises_the_notification_with_static_fields() {
-    if e2e_harness::skip_unless_root("the_live_agent_raises_the_notification_with_static_fields") {
+    if !peregrine_testkit::live("the_live_agent_raises_the_notification_with_static_fields") {
         return;
     }
     let dir = e2e_harness::scratch("agent-drops");

@@ -61,6 +61,9 @@ const ALERT_DEADLINE: Duration = Duration::from_secs(10);
 
 #[test]
 fn cat_etc_shadow_alerts_and_pidfile_lives_with_the_agent() {
+    if !peregrine_testkit::live("cat_etc_shadow_alerts_and_pidfile_lives_with_the_agent") {
+        return;
+    }
     let dir = scratch("agent-live");
     let rules = dir.join("rules.yaml");
     std::fs::write(&rules, SHADOW_RULE).expect("rules file");
@@ -95,6 +98,9 @@ fn reload_to(agent: &mut Agent, rules: &std::path::Path, text: &str, signal: boo
 
 #[test]
 fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
+    if !peregrine_testkit::live("sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones") {
+        return;
+    }
     let dir = scratch("agent-reload");
     let rules = dir.join("rules.yaml");
     let file = dir.join("secret");
@@ -140,6 +146,9 @@ fn sighup_reloads_rules_and_a_broken_file_keeps_the_old_ones() {
 
 #[test]
 fn a_watched_rules_file_change_reloads_without_a_signal() {
+    if !peregrine_testkit::live("a_watched_rules_file_change_reloads_without_a_signal") {
+        return;
+    }
     let dir = scratch("agent-watch");
     let rules = dir.join("rules.yaml");
     let file = dir.join("secret");
@@ -185,6 +194,9 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn webserver_serves_health_versions_and_live_metrics() {
+    if !peregrine_testkit::live("webserver_serves_health_versions_and_live_metrics") {
+        return;
+    }
     let dir = scratch("agent-web");
     let file = dir.join("secret");
     std::fs::write(&file, "x").expect("target file");
@@ -240,6 +252,9 @@ fn webserver_serves_health_versions_and_live_metrics() {
 
 #[test]
 fn sigusr1_reopens_the_file_output_after_rotation() {
+    if !peregrine_testkit::live("sigusr1_reopens_the_file_output_after_rotation") {
+        return;
+    }
     let dir = scratch("agent-usr1");
     let file = dir.join("secret");
     std::fs::write(&file, "x").expect("target file");

@@ -272,6 +272,9 @@ fn is_rfc3339_ns(t: &str) -> bool {
 
 #[test]
 fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
+    if !peregrine_testkit::live("http_output_posts_falcosidekick_shaped_json_for_a_live_alert") {
+        return;
+    }
     let (_dir, rules, marker) = marker_setup("ops-sidekick", "Ops marker read");
     let (url, requests) = receiver();
     let url_opt = format!("http_output.url={url}");
@@ -373,6 +376,11 @@ impl Drop for StalledReceiver {
 
 #[test]
 fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
+    if !peregrine_testkit::live(
+        "a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops",
+    ) {
+        return;
+    }
     const ALERTS: usize = 20;
     let (dir, rules, marker) = marker_setup("ops-stalled", "Ops stalled marker");
     let stalled = StalledReceiver::start();
@@ -457,6 +465,9 @@ fn load_rule(version: char, program: &str) -> String {
 
 #[test]
 fn sighup_reloads_under_a_steady_workload_lose_no_marker_event() {
+    if !peregrine_testkit::live("sighup_reloads_under_a_steady_workload_lose_no_marker_event") {
+        return;
+    }
     const RELOADS: usize = 5;
     let dir = scratch("ops-reload");
     let program = marker_program(&dir);
@@ -632,6 +643,9 @@ impl Prometheus {
 
 #[test]
 fn a_real_prometheus_scrapes_the_agent_metrics() {
+    if !peregrine_testkit::e2e_root("a_real_prometheus_scrapes_the_agent_metrics") {
+        return;
+    }
     let (dir, rules, marker) = marker_setup("ops-prometheus", "Ops scraped marker");
     let config = web_config(&dir);
     let mut agent = start_agent(&rules, &["-c", &config]);
@@ -740,6 +754,9 @@ template(name="ops" type="string"
 
 #[test]
 fn the_syslog_output_reaches_a_real_rsyslog() {
+    if !peregrine_testkit::e2e_root("the_syslog_output_reaches_a_real_rsyslog") {
+        return;
+    }
     let (dir, rules, marker) = marker_setup("ops-rsyslog", "Ops syslog marker");
     let rsyslog = Rsyslog::start(&dir);
     let socket_opt = format!("syslog_output.socket={}", rsyslog.socket.display());

@@ -67,6 +67,11 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn file_and_program_outputs_get_the_stdout_alerts() {
+    if peregrine_testkit::upstream::require("file_and_program_outputs_get_the_stdout_alerts")
+        .is_none()
+    {
+        return;
+    }
     let file = temp_path("events.json");
     let prog = temp_path("program.json");
     let (out, err, code) = replay(&[
@@ -85,6 +90,9 @@ fn file_and_program_outputs_get_the_stdout_alerts() {
 
 #[test]
 fn output_keys_shape_the_alerts() {
+    if peregrine_testkit::upstream::require("output_keys_shape_the_alerts").is_none() {
+        return;
+    }
     // (options, check on the single stdout line's text)
     type Check = fn(&str) -> bool;
     let cases: &[(&[&str], Check)] = &[
@@ -120,6 +128,9 @@ fn output_keys_shape_the_alerts() {
 
 #[test]
 fn rate_limit_drops_alerts_beyond_the_burst() {
+    if peregrine_testkit::upstream::require("rate_limit_drops_alerts_beyond_the_burst").is_none() {
+        return;
+    }
     let (out, err, code) = replay(&["outputs.rate=0.000001".into(), "outputs.max_burst=2".into()]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
@@ -127,6 +138,9 @@ fn rate_limit_drops_alerts_beyond_the_burst() {
 
 #[test]
 fn bad_output_values_are_config_errors() {
+    if peregrine_testkit::upstream::require("bad_output_values_are_config_errors").is_none() {
+        return;
+    }
     for opt in [
         "json_output=maybe",
         "outputs.rate=fast",

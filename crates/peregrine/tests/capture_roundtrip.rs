@@ -185,6 +185,9 @@ fn same_time(a: u64, b: u64) -> bool {
 
 #[test]
 fn a_capture_replays_into_the_alert_of_its_behaviour() {
+    if !peregrine_testkit::live("a_capture_replays_into_the_alert_of_its_behaviour") {
+        return;
+    }
     let _turn = turn();
     let dir = scratch("capture-roundtrip");
     let marker = dir.join("marker.txt");
@@ -275,6 +278,11 @@ fn capture_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before_and_replays_alike() {
+    if !peregrine_testkit::live(
+        "a_rule_triggered_capture_holds_the_trigger_and_what_came_before_and_replays_alike",
+    ) {
+        return;
+    }
     let _turn = turn();
     let dir = scratch("capture-rule");
     let marker = dir.join("trigger.txt");
@@ -339,6 +347,9 @@ fn a_rule_triggered_capture_holds_the_trigger_and_what_came_before_and_replays_a
 /// leave exactly FILE0..FILE2, each a complete capture (metadata, then its last event).
 #[test]
 fn size_rotation_cycles_through_w_files_that_each_stand_alone() {
+    if !peregrine_testkit::live("size_rotation_cycles_through_w_files_that_each_stand_alone") {
+        return;
+    }
     let _turn = turn();
     let dir = scratch("capture-rotate");
     let base = dir.join("rot.scap");
@@ -380,6 +391,9 @@ fn size_rotation_cycles_through_w_files_that_each_stand_alone() {
 /// replays (to nothing) without an error.
 #[test]
 fn a_capture_stopped_before_its_first_event_is_valid() {
+    if !peregrine_testkit::live("a_capture_stopped_before_its_first_event_is_valid") {
+        return;
+    }
     let _turn = turn();
     let dir = scratch("capture-empty");
     let file = dir.join("empty.scap");

@@ -7,9 +7,9 @@
 //! names only what makes it an attack or a near-miss, and the rendered output of a match can be
 //! checked for `<NA>` on the fields the row defines.
 
-use peregrine_filter::testing::SyntheticEvent;
 use peregrine_filter::Extracted;
 use peregrine_rules::{Loader, Matching, Priority, RuleSet, Scratch};
+use peregrine_testkit::synthetic::SyntheticEvent;
 use std::collections::BTreeSet;
 
 /// The same text the binary embeds (`src/defaults.rs` includes this very file).

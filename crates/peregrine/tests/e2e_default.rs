@@ -11,9 +11,7 @@
 mod common;
 mod e2e_harness;
 
-use e2e_harness::{
-    on_host, report, same_fs_as_etc, scratch, skip_unless_root, Agent, Expect, Outcome, Want,
-};
+use e2e_harness::{on_host, report, same_fs_as_etc, scratch, Agent, Expect, Outcome, Want};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -384,7 +382,7 @@ impl Drop for Cleanup {
 
 #[test]
 fn default_rules_detect_host_behaviours() {
-    if skip_unless_root("default_rules_detect_host_behaviours") {
+    if !peregrine_testkit::e2e_root("default_rules_detect_host_behaviours") {
         return;
     }
     let dir = scratch("e2e-default");

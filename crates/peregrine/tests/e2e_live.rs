@@ -13,9 +13,7 @@ mod common;
 mod e2e_harness;
 
 use common::upstream;
-use e2e_harness::{
-    report, run_on_host, same_fs_as_etc, scratch, skip_unless_root, Agent, Expect, Outcome, Want,
-};
+use e2e_harness::{report, run_on_host, same_fs_as_etc, scratch, Agent, Expect, Outcome, Want};
 use std::path::Path;
 use std::time::Duration;
 
@@ -159,7 +157,9 @@ fn behaviours(dir: &Path, hardlink: &str) -> Vec<Behaviour> {
 
 #[test]
 fn falco_rules_detect_host_behaviours() {
-    if skip_unless_root("falco_rules_detect_host_behaviours") {
+    if !peregrine_testkit::e2e_root("falco_rules_detect_host_behaviours")
+        || peregrine_testkit::upstream::require("falco_rules_detect_host_behaviours").is_none()
+    {
         return;
     }
     let dir = scratch("e2e-live");

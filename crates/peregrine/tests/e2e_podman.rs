@@ -18,7 +18,7 @@ mod e2e_harness;
 
 use common::upstream;
 use e2e_harness::podman::{self, ApiService, Container, API_SOCKET};
-use e2e_harness::{report, scratch, skip_unless_root, Agent, Expect, Outcome, Want};
+use e2e_harness::{report, scratch, Agent, Expect, Outcome, Want};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -209,11 +209,16 @@ fn sensitive_read_once_resolved(agent: &mut Agent, c: &Container) -> Option<Dura
 
 #[test]
 fn behaviours_in_a_podman_container() {
-    if skip_unless_root("behaviours_in_a_podman_container") {
+    if !peregrine_testkit::e2e_root("behaviours_in_a_podman_container")
+        || peregrine_testkit::upstream::require("behaviours_in_a_podman_container").is_none()
+    {
         return;
     }
     if !podman::available() {
-        eprintln!("SKIPPED behaviours_in_a_podman_container: podman is not installed");
+        peregrine_testkit::skip(
+            "behaviours_in_a_podman_container",
+            "podman is not installed",
+        );
         return;
     }
     let dir = scratch("e2e-podman");

@@ -10,7 +10,7 @@
 mod common;
 mod e2e_harness;
 
-use e2e_harness::{on_host, scratch, skip_unless_root, Agent, Expect, Want};
+use e2e_harness::{on_host, scratch, Agent, Expect, Want};
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ const ROUNDS: u32 = 5;
 
 #[test]
 fn benign_workload_raises_no_alert() {
-    if skip_unless_root("benign_workload_raises_no_alert") {
+    if !peregrine_testkit::e2e_root("benign_workload_raises_no_alert") {
         return;
     }
     let dir = scratch("e2e-quiet");

@@ -72,8 +72,7 @@ fn start_view(args: &[&str]) -> (Guard, Receiver<String>, Vec<String>) {
 
 #[test]
 fn filter_on_process_and_file_names_prints_only_matching_events() {
-    if !peregrine_capture::have_bpf_privileges() {
-        eprintln!("SKIPPED: loading eBPF programs needs root (CI runs this as root)");
+    if !peregrine_testkit::live("filter_on_process_and_file_names_prints_only_matching_events") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("peregrine-events-{}", std::process::id()));
@@ -146,8 +145,7 @@ fn invalid_filters_fail_before_capture_with_the_compilers_message() {
 #[test]
 fn poll_fd_lists_resolve_through_the_fd_table() {
     use std::os::fd::AsRawFd;
-    if !peregrine_capture::have_bpf_privileges() {
-        eprintln!("SKIPPED: loading eBPF programs needs root (CI runs this as root)");
+    if !peregrine_testkit::live("poll_fd_lists_resolve_through_the_fd_table") {
         return;
     }
     let me = std::process::id().to_string();

@@ -19,6 +19,9 @@ const MIN_PASSING: usize = 20;
 
 #[test]
 fn legacy_cases_without_capture() {
+    if peregrine_testkit::upstream::require("legacy_cases_without_capture").is_none() {
+        return;
+    }
     let root = upstream();
     let path = root.join("falco-testing/legacy_tests.json");
     let text = std::fs::read_to_string(&path)
@@ -125,6 +128,9 @@ fn skip_reason(case: &Value) -> Option<String> {
 
 #[test]
 fn legacy_cases_with_local_capture() {
+    if peregrine_testkit::upstream::require("legacy_cases_with_local_capture").is_none() {
+        return;
+    }
     let root = upstream();
     let path = root.join("falco-testing/legacy_tests.json");
     let text = std::fs::read_to_string(&path)

@@ -58,6 +58,9 @@ fn unmarkdown(s: &str) -> String {
 
 #[test]
 fn agrees_with_the_libs_parser_corpus() {
+    if peregrine_testkit::upstream::require("agrees_with_the_libs_parser_corpus").is_none() {
+        return;
+    }
     let path = upstream().join("conformance/filter-parser-cases.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

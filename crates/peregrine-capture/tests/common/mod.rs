@@ -39,15 +39,6 @@ impl Owned {
     }
 }
 
-/// Root is needed to load BPF; CI runs as root, elsewhere the live tests skip loudly.
-pub fn skip_unless_root(test: &str) -> bool {
-    if peregrine_capture::have_bpf_privileges() {
-        return false;
-    }
-    eprintln!("SKIPPED {test}: loading eBPF programs needs root (CI runs these as root)");
-    true
-}
-
 /// Writes i64 values from the child to the parent.
 pub struct Reporter(pub i32);
 

@@ -16,7 +16,6 @@ mod matchers;
 mod transform;
 
 pub use eval::Scratch;
-pub(crate) use matchers::glob_match;
 
 use peregrine_event::{EventType, EventTypeSet};
 

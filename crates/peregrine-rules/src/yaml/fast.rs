@@ -694,14 +694,8 @@ fn starts_plain(c: u8, n: u8) -> bool {
 mod tests {
     use super::super::parse_reference;
     use super::*;
-    use std::path::PathBuf;
 
-    fn upstream() -> PathBuf {
-        match std::env::var_os("PEREGRINE_UPSTREAM") {
-            Some(p) => PathBuf::from(p),
-            None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
-        }
-    }
+    use peregrine_testkit::upstream::dir as upstream;
 
     /// Either the fast path declines, or it gives exactly the reference tree.
     fn agrees(text: &str) -> bool {
@@ -716,6 +710,13 @@ mod tests {
 
     #[test]
     fn upstream_rules_files_take_the_fast_path_with_identical_trees() {
+        if peregrine_testkit::upstream::require(
+            "upstream_rules_files_take_the_fast_path_with_identical_trees",
+        )
+        .is_none()
+        {
+            return;
+        }
         for f in [
             "rules/falco_rules.yaml",
             "rules/falco-incubating_rules.yaml",
@@ -729,6 +730,13 @@ mod tests {
 
     #[test]
     fn falco_testing_rules_files_agree_with_the_reference() {
+        if peregrine_testkit::upstream::require(
+            "falco_testing_rules_files_agree_with_the_reference",
+        )
+        .is_none()
+        {
+            return;
+        }
         let dir = upstream().join("falco-testing/rules");
         let mut fast = 0;
         let mut total = 0;

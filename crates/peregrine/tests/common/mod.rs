@@ -20,13 +20,9 @@ where
         .expect("the peregrine binary runs")
 }
 
-/// `shared/upstream`, beside the workspace, or `$PEREGRINE_UPSTREAM`.
-pub fn upstream() -> PathBuf {
-    match std::env::var_os("PEREGRINE_UPSTREAM") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream"),
-    }
-}
+/// `shared/upstream` beside the workspace, or `$PEREGRINE_UPSTREAM` (the kit's locator;
+/// a test reading it gates on `peregrine_testkit::upstream::require` first).
+pub use peregrine_testkit::upstream::dir as upstream;
 
 /// The repository root (for `rules/`).
 pub fn repo_root() -> PathBuf {

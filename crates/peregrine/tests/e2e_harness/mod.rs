@@ -8,7 +8,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
-pub mod podman;
+#[allow(unused_imports)] // not every test binary uses it
+pub use peregrine_testkit::podman;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -62,21 +63,6 @@ pub fn same_fs_as_etc(scratch: &Path) -> PathBuf {
     .find(|p| dev(p) == etc)
     .unwrap_or(scratch)
     .to_path_buf()
-}
-
-/// True (and a loud message) when the test cannot run: the live tests need root for BPF.
-pub fn skip_unless_root(test: &str) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("");
-    if euid == "0" {
-        return false;
-    }
-    eprintln!("SKIPPED {test}: needs root (eBPF capture)");
-    true
 }
 
 /// `/bin/sh -c SCRIPT` arguments that move the shell into the root cgroups, then exec `argv`.

@@ -1,11 +1,13 @@
 //! A deliberately simple evaluator: it walks the AST for every event, looks fields up by name
 //! and parses literals as it goes — what an engine without a compile step does. It exists only
 //! as the baseline the compiled evaluator is benchmarked against; it covers the common
-//! operators and treats what it does not know (transformers, modifiers) as false.
+//! operators and treats what it does not know (transformers, modifiers) as false. Its glob is
+//! its own recursive matcher (`*`, `?`, `[…]`, `\`), not the compiled matcher, so the two
+//! evaluators stay independent.
 
-use crate::ast::{CmpOp, Expr, Operand, Rhs};
-use crate::compile::resolve_field;
-use crate::source::{Extracted, FieldSource, ValueRef};
+use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
+use peregrine_filter::fields;
+use peregrine_filter::source::{Extracted, FieldSource, ValueRef};
 
 /// Evaluates `expr` against the current event of `src`.
 pub fn eval(expr: &Expr, src: &mut dyn FieldSource) -> bool {
@@ -42,7 +44,7 @@ fn values(o: &Operand, src: &mut dyn FieldSource) -> Vec<String> {
     let Operand::Field(f) = o else {
         return Vec::new();
     };
-    let Ok((req, _)) = resolve_field(&f.name, f.arg.as_deref()) else {
+    let Ok(req) = fields::resolve(&f.name, f.arg.as_deref()) else {
         return Vec::new();
     };
     let mut out = Extracted::default();
@@ -78,8 +80,70 @@ fn compare(op: CmpOp, v: &str, r: &[u8]) -> bool {
         CmpOp::IContains => v.to_lowercase().contains(&r.to_lowercase()),
         CmpOp::StartsWith => v.starts_with(&*r),
         CmpOp::EndsWith => v.ends_with(&*r),
-        CmpOp::Glob => crate::compile::glob_match(r.as_bytes(), v.as_bytes(), false),
+        CmpOp::Glob => glob(r.as_bytes(), v.as_bytes()),
         CmpOp::PMatch => v == r || v.starts_with(&format!("{}/", r.trim_end_matches('/'))),
         _ => false,
+    }
+}
+
+/// Recursive backtracking glob: `*` any run, `?` one byte, `[…]` a class (`!`/`^` negates,
+/// `a-z` ranges), `\x` a literal `x`; a `[` that is never closed is a literal.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(b'*') => (0..=s.len()).any(|i| glob(&p[1..], &s[i..])),
+        Some(_) if s.is_empty() => false,
+        Some(b'?') => glob(&p[1..], &s[1..]),
+        Some(b'\\') if p.len() > 1 => p[1] == s[0] && glob(&p[2..], &s[1..]),
+        Some(b'[') => match class(p, s[0]) {
+            Some((hit, rest)) => hit && glob(rest, &s[1..]),
+            None => s[0] == b'[' && glob(&p[1..], &s[1..]),
+        },
+        Some(&c) => c == s[0] && glob(&p[1..], &s[1..]),
+    }
+}
+
+/// The class at the start of `p` (which is `[`): whether `c` is in it and the pattern after
+/// its `]`, or `None` when it is not closed.
+fn class(p: &[u8], c: u8) -> Option<(bool, &[u8])> {
+    let mut i = 1;
+    let negate = matches!(p.get(i), Some(b'!' | b'^'));
+    if negate {
+        i += 1;
+    }
+    let (mut found, mut first) = (false, true);
+    loop {
+        let &lo = p.get(i)?;
+        if lo == b']' && !first {
+            return Some((found != negate, &p[i + 1..]));
+        }
+        first = false;
+        let (lo, next) = if lo == b'\\' {
+            (*p.get(i + 1)?, i + 2)
+        } else {
+            (lo, i + 1)
+        };
+        if p.get(next) == Some(&b'-') && p.get(next + 1).is_some_and(|&h| h != b']') {
+            found |= lo <= c && c <= p[next + 1];
+            i = next + 2;
+        } else {
+            found |= lo == c;
+            i = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn glob_agrees_with_falco_wildcards() {
+        assert!(glob(b"/proc/*/environ", b"/proc/12/environ"));
+        assert!(!glob(b"/proc/*/environ", b"/proc/12/status"));
+        assert!(glob(b"a?c", b"abc") && !glob(b"a?c", b"ac"));
+        assert!(glob(b"[a-c]x", b"bx") && !glob(b"[!a-c]x", b"bx"));
+        assert!(glob(b"\\*", b"*") && !glob(b"\\*", b"a"));
+        assert!(glob(b"[ab", b"[ab"));
     }
 }

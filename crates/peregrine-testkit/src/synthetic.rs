@@ -10,7 +10,7 @@
 //! silent non-match.
 //!
 //! ```
-//! use peregrine_filter::testing::SyntheticEvent;
+//! use peregrine_testkit::synthetic::SyntheticEvent;
 //! let ev = SyntheticEvent::new("openat")
 //!     .with("fd.name", "/etc/shadow")
 //!     .with("fd.num", 3i64)
@@ -19,10 +19,10 @@
 //! # let _ = ev;
 //! ```
 
-use crate::fields::{self, FieldError, FieldId, FieldType};
-use crate::format;
-use crate::source::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 use peregrine_event::EventType;
+use peregrine_filter::fields::{self, FieldError, FieldId, FieldType};
+use peregrine_filter::format;
+use peregrine_filter::source::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 use std::collections::HashMap;
 use std::net::IpAddr;
 

@@ -2,11 +2,8 @@
 //! is no registry to pull from), the Docker-compatible API service the agent asks for names
 //! and images, and a container that is removed even when the test fails (Drop guards).
 //!
-//! Also used by `peregrine-state`'s live test (through `#[path]`), so the image recipe lives
+//! Used by the binary's e2e tests and `peregrine-state`'s live test, so the image recipe lives
 //! in one place.
-
-// Each test binary uses its own subset of these helpers.
-#![allow(dead_code)]
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,561 @@
+//! Private instances of real servers for end-to-end tests, from the Debian packages'
+//! binaries (`scripts/bootstrap` installs them): each runs in its own temporary directory
+//! (configuration, data, log), listens on a loopback port only, is waited for until it
+//! answers, and is stopped (and its directory removed) when the [`Service`] is dropped. The
+//! packages' own system services are never used or touched.
+//!
+//! ```no_run
+//! let redis = peregrine_testkit::services::redis().expect("redis starts");
+//! let addr = redis.addr(); // 127.0.0.1:<port>
+//! # let _ = addr;
+//! ```
+//!
+//! Ports are picked by binding port 0 and releasing it just before the server binds it, a
+//! small race with other processes that a start-up failure reports with the server's log.
+//! Chromium avoids even that: it picks its own port and writes it to `DevToolsActivePort`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer on a busy 2-core machine.
+const READY: Duration = Duration::from_secs(60);
+/// How long a server may take to exit after its stop signal before it is killed.
+const STOP: Duration = Duration::from_secs(15);
+
+/// Why a service did not start: names the server and carries its log.
+#[derive(Debug)]
+pub struct ServiceError(String);
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+fn err(name: &str, what: impl fmt::Display) -> ServiceError {
+    ServiceError(format!("{name}: {what}"))
+}
+
+/// A running private server. Dropping it stops the server (its stop signal, then SIGKILL
+/// after a grace period), reaps it, kills any process left that names its directory, and
+/// removes the directory.
+pub struct Service {
+    name: &'static str,
+    child: Option<Child>,
+    dir: PathBuf,
+    port: u16,
+    signal: &'static str,
+}
+
+impl Service {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The server's process id (the server itself, not a wrapper).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Its private directory (configuration, data, `NAME.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the server wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
+    }
+
+    /// The end of [`Service::log`], for error messages.
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Stops the server now and waits until it and its children are gone.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-s", self.signal, &child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let end = Instant::now() + STOP;
+        while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        // Helpers of the server (chromium's renderers, zygote) named our directory.
+        let end = Instant::now() + STOP;
+        loop {
+            let left = processes_naming(&self.dir);
+            if left.is_empty() || Instant::now() >= end {
+                for pid in left {
+                    let _ = Command::new("kill")
+                        .args(["-s", "KILL", &pid.to_string()])
+                        .stderr(Stdio::null())
+                        .status();
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
+/// Processes (other than this one) whose command line mentions `dir`.
+fn processes_naming(dir: &Path) -> Vec<u32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me && running(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
+        })
+        .collect()
+}
+
+/// A fresh private directory, world-traversable so a server running as another user (postgres)
+/// can reach its own subdirectory.
+fn private_dir(name: &str) -> Result<PathBuf, ServiceError> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "peregrine-kit-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| err(name, format!("{}: {e}", dir.display())))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| err(name, e))?;
+    Ok(dir)
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The first of `candidates` that exists, or the error bootstrap fixes.
+fn binary(name: &str, package: &str, candidates: &[&str]) -> Result<PathBuf, ServiceError> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            err(
+                name,
+                format!(
+                    "not installed (looked for {}); scripts/bootstrap installs the Debian \
+                     package {package}",
+                    candidates.join(", ")
+                ),
+            )
+        })
+}
+
+/// Spawns `cmd` with its output in `dir/NAME.log` and polls `ready` until it answers (or the
+/// process exits, or [`READY`] passes: both errors carry the log).
+fn start(
+    name: &'static str,
+    dir: PathBuf,
+    port: u16,
+    signal: &'static str,
+    mut cmd: Command,
+    mut ready: impl FnMut(&Service) -> bool,
+) -> Result<Service, ServiceError> {
+    let log = File::create(dir.join(format!("{name}.log"))).map_err(|e| err(name, e))?;
+    let log2 = log.try_clone().map_err(|e| err(name, e))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(|e| err(name, format!("{cmd:?}: {e}")))?;
+    let mut service = Service {
+        name,
+        child: Some(child),
+        dir,
+        port,
+        signal,
+    };
+    let end = Instant::now() + READY;
+    loop {
+        if ready(&service) {
+            return Ok(service);
+        }
+        let exited = service
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        if let Some(status) = exited {
+            return Err(err(
+                name,
+                format!("exited ({status}): {}", service.log_tail()),
+            ));
+        }
+        if Instant::now() >= end {
+            return Err(err(
+                name,
+                format!("not ready within {READY:?}: {}", service.log_tail()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn connect(addr: SocketAddr) -> Option<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
+    Some(s)
+}
+
+/// `GET path` over HTTP/1.1 (`Connection: close`; chromium refuses HTTP/1.0) on `addr`:
+/// `(status, body)`, the body read to its `Content-Length` or to the end.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = connect(addr)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut length = None;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).ok()? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            r.read_exact(&mut body).ok()?;
+        }
+        None => {
+            r.read_to_end(&mut body).ok()?;
+        }
+    }
+    Some((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The first line a server sends on a new connection (NATS's `INFO {…}`).
+pub fn greeting(addr: SocketAddr) -> Option<String> {
+    let mut line = String::new();
+    BufReader::new(connect(addr)?).read_line(&mut line).ok()?;
+    Some(line)
+}
+
+/// Sends `request` and reads one line of answer (redis's `+PONG`).
+pub fn request_line(addr: SocketAddr, request: &[u8]) -> Option<String> {
+    let mut s = connect(addr)?;
+    s.write_all(request).ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    Some(line)
+}
+
+/// `nats-server` with JetStream (its store in the private directory).
+pub fn nats() -> Result<Service, ServiceError> {
+    let name = "nats-server";
+    let bin = binary(
+        name,
+        "nats-server",
+        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
+    )?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let mut cmd = Command::new(bin);
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.join("jetstream"));
+    start(name, dir, port, "TERM", cmd, |s| {
+        greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
+    })
+}
+
+/// `redis-server` without persistence.
+pub fn redis() -> Result<Service, ServiceError> {
+    let name = "redis-server";
+    let bin = binary(name, "redis-server", &["/usr/bin/redis-server"])?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let mut cmd = Command::new(bin);
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(&dir);
+    start(name, dir, port, "TERM", cmd, |s| {
+        request_line(s.addr(), b"PING\r\n").is_some_and(|l| l.starts_with("+PONG"))
+    })
+}
+
+/// The binaries of the installed PostgreSQL (`/usr/lib/postgresql/<version>/bin`), newest
+/// version first.
+pub fn postgres_bin() -> Option<PathBuf> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((v, bin))
+        })
+        .collect();
+    dirs.sort();
+    dirs.pop().map(|(_, b)| b)
+}
+
+/// The superuser name of the kit's PostgreSQL clusters (trust authentication on loopback).
+pub const POSTGRES_USER: &str = "postgres";
+
+/// A PostgreSQL cluster: `initdb` in the private directory, then `postgres` on a loopback
+/// port (its unix socket in the directory too). PostgreSQL refuses to run as root, so as root
+/// both run as the `postgres` user the Debian package creates (through `setpriv`, which execs:
+/// the [`Service::pid`] is the postmaster's). Connect as [`POSTGRES_USER`], database
+/// `postgres`.
+pub fn postgres() -> Result<Service, ServiceError> {
+    let name = "postgres";
+    let bin = postgres_bin().ok_or_else(|| {
+        err(
+            name,
+            "not installed (no /usr/lib/postgresql/*/bin/postgres); scripts/bootstrap installs \
+             the Debian package postgresql",
+        )
+    })?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let as_owner = |program: PathBuf| -> Result<Command, ServiceError> {
+        if !crate::root::is_root() {
+            return Ok(Command::new(program));
+        }
+        let (uid, gid) = user_ids("postgres")
+            .ok_or_else(|| err(name, "running as root needs the postgres user"))?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).map_err(|e| err(name, e))?;
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={gid}"),
+            "--init-groups",
+            "--",
+        ])
+        .arg(program);
+        Ok(cmd)
+    };
+    let data = dir.join("data");
+    let out = as_owner(bin.join("initdb"))?
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            POSTGRES_USER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| err(name, format!("initdb: {e}")))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(err(
+            name,
+            format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)),
+        ));
+    }
+    let mut cmd = as_owner(bin.join("postgres"))?;
+    cmd.arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-k",
+        ])
+        .arg(&dir)
+        .args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+    let isready = bin.join("pg_isready");
+    // SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for clients).
+    start(name, dir, port, "INT", cmd, move |s| {
+        Command::new(&isready)
+            .args(["-q", "-h", "127.0.0.1", "-p", &s.port().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|st| st.success())
+    })
+}
+
+/// `(uid, gid)` of a user in /etc/passwd.
+fn user_ids(user: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })
+}
+
+/// Prometheus Alertmanager with one receiver that discards, clustering off.
+pub fn alertmanager() -> Result<Service, ServiceError> {
+    let name = "alertmanager";
+    let bin = binary(
+        name,
+        "prometheus-alertmanager",
+        &["/usr/bin/prometheus-alertmanager"],
+    )?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: discard\nreceivers:\n  - name: discard\n",
+    )
+    .map_err(|e| err(name, e))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=");
+    start(name, dir, port, "TERM", cmd, |s| {
+        http_get(s.addr(), "/-/ready").is_some_and(|(status, _)| status == 200)
+    })
+}
+
+/// Mosquitto (MQTT) with anonymous clients and no persistence.
+pub fn mosquitto() -> Result<Service, ServiceError> {
+    let name = "mosquitto";
+    let bin = binary(
+        name,
+        "mosquitto",
+        &["/usr/sbin/mosquitto", "/usr/bin/mosquitto"],
+    )?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let config = dir.join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             log_dest stderr\n"
+        ),
+    )
+    .map_err(|e| err(name, e))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&config);
+    start(name, dir, port, "TERM", cmd, |s| {
+        connect(s.addr()).is_some()
+    })
+}
+
+/// Headless Chromium with the DevTools protocol on a loopback port it picks itself (read from
+/// `DevToolsActivePort` in its private profile). Flags: no sandbox (root), no GPU, no QUIC, no
+/// first-run, background networking, component updates or sync (nothing leaves the machine).
+pub fn chromium() -> Result<Service, ServiceError> {
+    let name = "chromium";
+    // The real binary, not Debian's /usr/bin/chromium wrapper script.
+    let bin = binary(
+        name,
+        "chromium",
+        &["/usr/lib/chromium/chromium", "/usr/bin/chromium"],
+    )?;
+    let dir = private_dir(name)?;
+    let profile = dir.join("profile");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args([
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        "about:blank",
+    ]);
+    let active = profile.join("DevToolsActivePort");
+    let mut service = start(name, dir, 0, "TERM", cmd, |_| {
+        std::fs::read_to_string(&active).is_ok_and(|t| t.lines().count() >= 2)
+    })?;
+    let text = std::fs::read_to_string(&active).map_err(|e| err(name, e))?;
+    service.port = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| err(name, format!("DevToolsActivePort: {text:?}")))?;
+    let end = Instant::now() + READY;
+    while http_get(service.addr(), "/json/version").is_none_or(|(st, _)| st != 200) {
+        if Instant::now() >= end {
+            return Err(err(
+                name,
+                format!("/json/version did not answer: {}", service.log_tail()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(service)
+}

@@ -1,0 +1,133 @@
+//! The kit's private servers, for real (e2e tier): each starts from the Debian package's
+//! binary, answers a minimal exchange of its own protocol on loopback, and is gone after stop.
+
+use peregrine_testkit::services::{self, Service};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+/// Stops `s` and checks its process no longer exists.
+fn stop_and_check_gone(s: Service) {
+    let (pid, name) = (s.pid(), s.name());
+    assert!(services::running(pid), "{name} runs before stop");
+    let dir = s.dir().to_path_buf();
+    s.stop();
+    assert!(!services::running(pid), "{name} (pid {pid}) still runs");
+    assert!(
+        !dir.exists(),
+        "{name}'s directory {} is left",
+        dir.display()
+    );
+}
+
+#[test]
+fn nats_server_greets_with_jetstream_and_answers_ping() {
+    if !peregrine_testkit::e2e("nats_server_greets_with_jetstream_and_answers_ping") {
+        return;
+    }
+    let nats = services::nats().expect("nats-server starts");
+    let info = services::greeting(nats.addr()).expect("INFO line");
+    assert!(info.starts_with("INFO {"), "{info}");
+    assert!(info.contains("\"jetstream\":true"), "{info}");
+    let mut s = TcpStream::connect(nats.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("PONG") {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed after {got:?}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    stop_and_check_gone(nats);
+}
+
+#[test]
+fn redis_server_answers_ping() {
+    if !peregrine_testkit::e2e("redis_server_answers_ping") {
+        return;
+    }
+    let redis = services::redis().expect("redis-server starts");
+    let line = services::request_line(redis.addr(), b"*1\r\n$4\r\nPING\r\n").expect("reply");
+    assert_eq!(line, "+PONG\r\n");
+    stop_and_check_gone(redis);
+}
+
+#[test]
+fn postgres_runs_a_query_through_psql() {
+    if !peregrine_testkit::e2e("postgres_runs_a_query_through_psql") {
+        return;
+    }
+    let pg = services::postgres().expect("postgres starts");
+    let psql = services::postgres_bin().expect("bin").join("psql");
+    let out = Command::new(psql)
+        .args(["-h", "127.0.0.1", "-p", &pg.port().to_string()])
+        .args([
+            "-U",
+            services::POSTGRES_USER,
+            "-d",
+            "postgres",
+            "-Atc",
+            "select 1",
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    stop_and_check_gone(pg);
+}
+
+#[test]
+fn alertmanager_is_ready() {
+    if !peregrine_testkit::e2e("alertmanager_is_ready") {
+        return;
+    }
+    let am = services::alertmanager().expect("alertmanager starts");
+    let (status, _) = services::http_get(am.addr(), "/-/ready").expect("answer");
+    assert_eq!(status, 200);
+    let (status, body) = services::http_get(am.addr(), "/api/v2/status").expect("status");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"versionInfo\""), "{body}");
+    stop_and_check_gone(am);
+}
+
+#[test]
+fn mosquitto_accepts_an_mqtt_connect() {
+    if !peregrine_testkit::e2e("mosquitto_accepts_an_mqtt_connect") {
+        return;
+    }
+    let mq = services::mosquitto().expect("mosquitto starts");
+    let mut s = TcpStream::connect(mq.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // MQTT 3.1.1 CONNECT: protocol "MQTT" level 4, clean session, keep-alive 60, client id.
+    let id = b"peregrine-kit";
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60];
+    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    body.extend_from_slice(id);
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).unwrap();
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).expect("CONNACK");
+    assert_eq!(connack, [0x20, 0x02, 0x00, 0x00], "CONNACK, accepted");
+    stop_and_check_gone(mq);
+}
+
+#[test]
+fn chromium_headless_serves_devtools_version() {
+    if !peregrine_testkit::e2e("chromium_headless_serves_devtools_version") {
+        return;
+    }
+    let chrome = services::chromium().expect("chromium starts");
+    let (status, body) = services::http_get(chrome.addr(), "/json/version").expect("answer");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"Browser\""), "{body}");
+    assert!(body.contains("webSocketDebuggerUrl"), "{body}");
+    stop_and_check_gone(chrome);
+}
