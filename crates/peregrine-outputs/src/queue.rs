@@ -362,12 +362,19 @@ impl Dispatcher {
             // to count what they abandon.
             self.join_finished(&mut pending, Instant::now() + REOPEN_POLL);
         }
-        let unfinished = self
-            .workers
-            .iter()
-            .filter(|w| w.handle.is_some())
-            .map(|w| w.name.clone())
-            .collect();
+        let mut unfinished = Vec::new();
+        for w in self.workers.iter().filter(|w| w.handle.is_some()) {
+            // A worker stuck in a write never counts what it holds: the alert being written,
+            // the rest of its batch and its queue. Everything enqueued and not yet delivered,
+            // failed or abandoned is lost now; write it off so the summary is exact.
+            let s = &w.stats;
+            let settled = s.delivered.load(Relaxed)
+                + s.failed_writes.load(Relaxed)
+                + s.abandoned.load(Relaxed);
+            let outstanding = s.enqueued.load(Relaxed).saturating_sub(settled);
+            s.abandoned.fetch_add(outstanding, Relaxed);
+            unfinished.push(w.name.clone());
+        }
         (ShutdownReport { unfinished }, self.snapshot())
     }
 }
@@ -438,7 +445,10 @@ impl WorkerCtx {
                 self.stats.delivered.fetch_add(1, Relaxed);
                 self.stats.observe_latency(d.enqueued.elapsed());
             }
-            Err(e) => self.stats.count_error(&e),
+            Err(e) => {
+                self.stats.failed_writes.fetch_add(1, Relaxed);
+                self.stats.count_error(&e);
+            }
         }
     }
 
