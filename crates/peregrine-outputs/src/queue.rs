@@ -170,6 +170,7 @@ struct Shared {
 
 struct Worker {
     name: String,
+    abort: Option<crate::output::AbortHandle>,
     queue: Arc<Queue>,
     min_priority: Option<Priority>,
     stats: Arc<OutputStats>,
@@ -227,6 +228,7 @@ impl Dispatcher {
             let queue = Arc::new(Queue::new(capacity));
             let stats = Arc::new(OutputStats::default());
             let reopen = Arc::new(AtomicU64::new(0));
+            let abort = spec.output.abort_handle();
             let ctx = WorkerCtx {
                 output: spec.output,
                 queue: queue.clone(),
@@ -248,6 +250,7 @@ impl Dispatcher {
                 })?;
             workers.push(Worker {
                 name,
+                abort,
                 queue,
                 min_priority: spec.min_priority,
                 stats,
@@ -373,6 +376,9 @@ impl Dispatcher {
                 + s.abandoned.load(Relaxed);
             let outstanding = s.enqueued.load(Relaxed).saturating_sub(settled);
             s.abandoned.fetch_add(outstanding, Relaxed);
+            if let Some(abort) = &w.abort {
+                abort();
+            }
             unfinished.push(w.name.clone());
         }
         (ShutdownReport { unfinished }, self.snapshot())

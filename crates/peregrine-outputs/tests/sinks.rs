@@ -193,6 +193,37 @@ fn program_through_the_dispatcher_in_json() {
 }
 
 #[test]
+fn a_stuck_program_and_its_children_do_not_outlive_the_shutdown() {
+    let dir = temp_dir("prog-stuck");
+    let pids = dir.join("pids");
+    // Never reads its input and never exits; its child (`sleep`) neither.
+    let program = format!("sleep 600 & echo $$ $! > '{}'; wait", pids.display());
+    let d = Dispatcher::new(
+        FormatOptions::default(),
+        vec![OutputSpec::new(Box::new(ProgramOutput::new(
+            &program, false,
+        )))],
+        RateLimit::default(),
+    )
+    .expect("dispatcher");
+    d.enqueue(alert("r", Priority::Error, "a"));
+    wait_until("program started", || {
+        std::fs::read_to_string(&pids).is_ok_and(|t| t.split_whitespace().count() == 2)
+    });
+    let pids: Vec<String> = read(&pids).split_whitespace().map(String::from).collect();
+    let (report, s) = d.shutdown(Duration::from_millis(100));
+    assert_eq!(report.unfinished, ["program"]);
+    assert_eq!(s.total_lost(), 1);
+    // The shell and its child are gone (killed, reaped by their parent or by init).
+    wait_until("program processes ended", || {
+        pids.iter().all(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map_or(true, |st| st.split_whitespace().nth(2) == Some("Z"))
+        })
+    });
+}
+
+#[test]
 fn program_that_exits_is_restarted() {
     let dir = temp_dir("prog-x");
     let file = dir.join("out.txt");
