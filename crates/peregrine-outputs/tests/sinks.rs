@@ -69,6 +69,46 @@ fn file_reopen_through_the_dispatcher() {
 }
 
 #[test]
+fn a_full_disk_never_leaves_a_torn_line() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: a_full_disk_never_leaves_a_torn_line: needs root to mount a tmpfs");
+        return;
+    }
+    let dir = temp_dir("full");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .expect("mount runs")
+        .success();
+    assert!(ok, "mounting a small tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let path = dir.join("alerts.json");
+    let mut out = FileOutput::new(&path, true);
+    let line = format!("{{\"output\":\"{}\"}}", "x".repeat(700));
+    let mut failures = 0;
+    for _ in 0..200 {
+        if out.write(&line, Priority::Error).is_err() {
+            failures += 1;
+        }
+    }
+    assert!(failures > 0, "the tmpfs filled up");
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.ends_with('\n'));
+    assert!(text.lines().all(|l| l == line), "only whole lines");
+    // Room again: the next alert starts on a line of its own.
+    std::fs::write(&path, "").expect("truncate");
+    out.write("after", Priority::Error).expect("written");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "after\n");
+}
+
+#[test]
 fn file_errors_name_the_path() {
     let mut out = FileOutput::new("/nonexistent-dir/x/events.txt", false);
     let e = out.write("x", Priority::Warning).expect_err("cannot open");
