@@ -318,7 +318,8 @@ pub fn errno_name(e: i64) -> Option<&'static str> {
         "ENOTEMPTY",
         "ELOOP",
     ];
-    let e = -e;
+    // i64::MIN has no negation; the kernel never returns it, a corrupt record might.
+    let e = e.checked_neg()?;
     if e > 0 && (e as usize) < NAMES.len() {
         return Some(NAMES[e as usize]);
     }
@@ -532,5 +533,15 @@ mod tests {
                 })
             );
         }
+    }
+
+    /// Found by the kernel_record fuzz target: a result of i64::MIN overflowed the negation.
+    #[test]
+    fn errno_names_of_any_result() {
+        assert_eq!(errno_name(-2), Some("ENOENT"));
+        assert_eq!(errno_name(-95), Some("EOPNOTSUPP"));
+        assert_eq!(errno_name(0), None);
+        assert_eq!(errno_name(i64::MIN), None);
+        assert_eq!(errno_name(i64::MAX), None);
     }
 }

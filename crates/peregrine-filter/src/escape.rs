@@ -235,3 +235,69 @@ mod tests {
         check_unescape(b"abc", Err("not a quoted string"));
     }
 }
+
+/// Appends `text` to `out` with every control character written as a visible escape: `\n`,
+/// `\r`, `\t`, `\e` for ESC, and `\xHH` (ASCII controls and DEL) or `\u{HH}` (C1 controls,
+/// which some terminals read as CSI) for the rest.
+///
+/// This is for text that ends up on a terminal or in a line-oriented log: alert lines and the
+/// agent's own log lines carry process names, command lines and paths that an attacker
+/// chooses, and a raw newline there forges a second alert line, an ESC sequence rewrites the
+/// operator's screen. A backslash is left as it is: it cannot break a line, and escaping it
+/// would change every ordinary rendering. JSON output does not need this (its string escaping
+/// already covers control characters). Text without control characters is copied as is after
+/// one scan.
+pub fn push_terminal_safe(text: &str, out: &mut String) {
+    use std::fmt::Write;
+    let is_control = |c: char| c.is_control();
+    if !text.contains(is_control) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{1b}' => out.push_str("\\e"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// [`push_terminal_safe`] into a new string.
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_terminal_safe(text, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        for (input, expected) in [
+            ("plain /usr/bin/cat", "plain /usr/bin/cat"),
+            ("a\nb", "a\\nb"),
+            (
+                "x\r\n13:00:00.000000000: Critical FAKE",
+                "x\\r\\n13:00:00.000000000: Critical FAKE",
+            ),
+            ("\u{1b}[2J\u{7}", "\\e[2J\\x07"),
+            ("tab\there\u{7f}", "tab\\there\\x7f"),
+            ("csi\u{9b}31m", "csi\\u{9b}31m"),
+            ("back\\slash é", "back\\slash é"),
+            ("nul\0", "nul\\x00"),
+        ] {
+            assert_eq!(terminal_safe(input), expected, "{input:?}");
+        }
+    }
+}

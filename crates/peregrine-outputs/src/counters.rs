@@ -58,6 +58,9 @@ pub struct OutputStats {
     pub(crate) abandoned: AtomicU64,
     /// Failed writes (each one alert lost) and failed reopen/flush calls.
     pub(crate) errors: AtomicU64,
+    /// Failed writes only: with `delivered` and `abandoned`, what accounts for every alert
+    /// taken into the queue, so that a shutdown can count the ones a stuck output still holds.
+    pub(crate) failed_writes: AtomicU64,
     /// The text of the most recent error, for logs and the metrics page.
     pub(crate) last_error: Mutex<Option<String>>,
     latency_count: AtomicU64,

@@ -50,9 +50,17 @@ impl Output for FileOutput {
             Some(f) => f,
             None => self.open()?,
         };
-        let result = file
-            .write_all(&self.line)
-            .map_err(|e| OutputError::io("file", format!("write {}", self.path.display()), e));
+        // Where the line starts, so that a write cut short (a full disk) can be taken back: a
+        // torn line would glue the next alert onto it and break every line-based reader.
+        // The file is only ever appended to by us, so its length is where our line begins.
+        let start = file.metadata().map(|m| m.len());
+        let result = file.write_all(&self.line).map_err(|e| {
+            if let Ok(len) = start {
+                // Shrinking needs no free space; if it fails the error below is still reported.
+                let _ = file.set_len(len);
+            }
+            OutputError::io("file", format!("write {}", self.path.display()), e)
+        });
         // A failed handle is dropped so the next alert tries a fresh open.
         if self.keep_alive && result.is_ok() {
             self.file = Some(file);

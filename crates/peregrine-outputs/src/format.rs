@@ -6,6 +6,7 @@
 
 use crate::alert::Alert;
 use crate::json;
+use peregrine_filter::escape::push_terminal_safe;
 use peregrine_filter::fields::FieldId;
 use peregrine_filter::format::{format_time, OutputValue};
 use std::collections::BTreeMap;
@@ -54,13 +55,24 @@ impl FormatOptions {
 
     /// `HH:MM:SS.nnnnnnnnn: Priority output` (or with an ISO 8601 time): Falco's rule output
     /// behind the prefix `*%evt.time: <priority> ` / `*%evt.time.iso8601: <priority> `.
+    /// Control characters in the output are escaped (`\n`, `\e`, …): the line goes to
+    /// terminals, files and syslog, where a process name with a newline would otherwise forge
+    /// a second alert line.
     pub fn text_line(&self, alert: &Alert) -> String {
+        self.prefixed_output(alert, true)
+    }
+
+    fn prefixed_output(&self, alert: &Alert, escape: bool) -> String {
         let mut s = String::with_capacity(alert.output.len() + 48);
         format_time(self.time_field(), alert.time_ns, &mut s);
         s.push_str(": ");
         s.push_str(alert.priority.as_str());
         s.push(' ');
-        s.push_str(&alert.output);
+        if escape {
+            push_terminal_safe(&alert.output, &mut s);
+        } else {
+            s.push_str(&alert.output);
+        }
         s
     }
 
@@ -76,7 +88,9 @@ impl FormatOptions {
         }
         if self.json_include_output_property {
             s.push_str(",\"output\":");
-            json::write_str(&self.text_line(alert), &mut s);
+            // JSON's own string escaping already makes control characters harmless, and
+            // keeps the value byte-for-byte Falco's.
+            json::write_str(&self.prefixed_output(alert, false), &mut s);
         }
         if self.json_include_output_fields_property {
             s.push_str(",\"output_fields\":{");
@@ -236,6 +250,29 @@ mod tests {
 
     fn check(opts: FormatOptions, alert: &Alert, expected: &str) {
         assert_eq!(opts.format(alert), expected);
+    }
+
+    #[test]
+    fn hostile_names_cannot_forge_text_lines() {
+        let mut a = alert();
+        a.output = "Shell (cmd=x\n13:00:00.000000000: Critical FAKE ALERT\u{1b}[2J\r\u{7})".into();
+        let text = FormatOptions::default().format(&a);
+        assert_eq!(
+            text,
+            "21:05:03.123456789: Warning Shell (cmd=x\\n13:00:00.000000000: Critical FAKE ALERT\\e[2J\\r\\x07)"
+        );
+        assert!(!text.contains(|c: char| c.is_control()));
+        // JSON keeps the value, escaped by JSON's own rules, as Falco writes it.
+        let json = FormatOptions {
+            json_output: true,
+            ..Default::default()
+        }
+        .format(&a);
+        assert!(
+            json.contains("x\\n13:00:00.000000000: Critical FAKE ALERT\\u001b[2J\\r\\u0007)"),
+            "{json}"
+        );
+        assert!(!json.contains(|c: char| c.is_control()));
     }
 
     #[test]

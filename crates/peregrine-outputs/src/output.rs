@@ -53,4 +53,14 @@ pub trait Output: Send {
     fn flush(&mut self) -> Result<(), OutputError> {
         Ok(())
     }
+
+    /// Called once, before the sink moves to its worker thread: what the queue calls from
+    /// another thread if the sink is still stuck in a write when the shutdown deadline
+    /// passes, to release what it would otherwise leave behind (a program's processes).
+    fn abort_handle(&self) -> Option<AbortHandle> {
+        None
+    }
 }
+
+/// See [`Output::abort_handle`].
+pub type AbortHandle = std::sync::Arc<dyn Fn() + Send + Sync>;

@@ -7,16 +7,21 @@
 //! error (a line written into the pipe of a process that exits without reading it is lost
 //! unnoticed, exactly as with `popen`).
 
-use crate::output::{Output, OutputError};
+use crate::output::{AbortHandle, Output, OutputError};
 use peregrine_filter::priority::Priority;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::sync::Arc;
 
 pub struct ProgramOutput {
     program: String,
     keep_alive: bool,
     child: Option<(Child, ChildStdin)>,
     line: Vec<u8>,
+    /// The process group of the running program (0: none), for [`Output::abort_handle`].
+    group: Arc<AtomicI32>,
 }
 
 impl ProgramOutput {
@@ -26,6 +31,7 @@ impl ProgramOutput {
             keep_alive,
             child: None,
             line: Vec::new(),
+            group: Arc::new(AtomicI32::new(0)),
         }
     }
 
@@ -34,8 +40,13 @@ impl ProgramOutput {
             .arg("-c")
             .arg(&self.program)
             .stdin(Stdio::piped())
+            // Its own process group, so that the shell and whatever it starts can be ended
+            // together if the agent has to leave it behind (see `abort_handle`).
+            .process_group(0)
             .spawn()
             .map_err(|e| OutputError::io("program", format!("start `{}`", self.program), e))?;
+        self.group
+            .store(i32::try_from(child.id()).unwrap_or(0), Relaxed);
         match child.stdin.take() {
             Some(stdin) => Ok((child, stdin)),
             None => {
@@ -54,9 +65,9 @@ impl ProgramOutput {
     fn close(&mut self) -> Result<(), OutputError> {
         if let Some((mut child, stdin)) = self.child.take() {
             drop(stdin);
-            child
-                .wait()
-                .map_err(|e| OutputError::io("program", "wait for the program", e))?;
+            let waited = child.wait();
+            self.group.store(0, Relaxed);
+            waited.map_err(|e| OutputError::io("program", "wait for the program", e))?;
         }
         Ok(())
     }
@@ -101,6 +112,18 @@ impl Output for ProgramOutput {
 
     fn flush(&mut self) -> Result<(), OutputError> {
         Ok(())
+    }
+
+    /// Kills the running program's whole process group: a program that never reads its
+    /// input, or never exits, would otherwise outlive the agent as an orphan.
+    fn abort_handle(&self) -> Option<AbortHandle> {
+        let group = self.group.clone();
+        Some(Arc::new(move || {
+            let pgid = group.swap(0, Relaxed);
+            if let Some(pid) = rustix::process::Pid::from_raw(pgid) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }))
     }
 }
 

@@ -170,6 +170,7 @@ struct Shared {
 
 struct Worker {
     name: String,
+    abort: Option<crate::output::AbortHandle>,
     queue: Arc<Queue>,
     min_priority: Option<Priority>,
     stats: Arc<OutputStats>,
@@ -227,6 +228,7 @@ impl Dispatcher {
             let queue = Arc::new(Queue::new(capacity));
             let stats = Arc::new(OutputStats::default());
             let reopen = Arc::new(AtomicU64::new(0));
+            let abort = spec.output.abort_handle();
             let ctx = WorkerCtx {
                 output: spec.output,
                 queue: queue.clone(),
@@ -248,6 +250,7 @@ impl Dispatcher {
                 })?;
             workers.push(Worker {
                 name,
+                abort,
                 queue,
                 min_priority: spec.min_priority,
                 stats,
@@ -362,12 +365,22 @@ impl Dispatcher {
             // to count what they abandon.
             self.join_finished(&mut pending, Instant::now() + REOPEN_POLL);
         }
-        let unfinished = self
-            .workers
-            .iter()
-            .filter(|w| w.handle.is_some())
-            .map(|w| w.name.clone())
-            .collect();
+        let mut unfinished = Vec::new();
+        for w in self.workers.iter().filter(|w| w.handle.is_some()) {
+            // A worker stuck in a write never counts what it holds: the alert being written,
+            // the rest of its batch and its queue. Everything enqueued and not yet delivered,
+            // failed or abandoned is lost now; write it off so the summary is exact.
+            let s = &w.stats;
+            let settled = s.delivered.load(Relaxed)
+                + s.failed_writes.load(Relaxed)
+                + s.abandoned.load(Relaxed);
+            let outstanding = s.enqueued.load(Relaxed).saturating_sub(settled);
+            s.abandoned.fetch_add(outstanding, Relaxed);
+            if let Some(abort) = &w.abort {
+                abort();
+            }
+            unfinished.push(w.name.clone());
+        }
         (ShutdownReport { unfinished }, self.snapshot())
     }
 }
@@ -438,7 +451,10 @@ impl WorkerCtx {
                 self.stats.delivered.fetch_add(1, Relaxed);
                 self.stats.observe_latency(d.enqueued.elapsed());
             }
-            Err(e) => self.stats.count_error(&e),
+            Err(e) => {
+                self.stats.failed_writes.fetch_add(1, Relaxed);
+                self.stats.count_error(&e);
+            }
         }
     }
 

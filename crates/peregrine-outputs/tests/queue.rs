@@ -116,6 +116,37 @@ fn shutdown_gives_up_on_a_dead_output_at_the_deadline() {
     assert_eq!(report.unfinished, ["gate"]);
     assert_eq!(s.outputs[1].delivered, 3, "the healthy output drained");
     assert_eq!(buf.text().lines().count(), 3);
+    // The gate never delivered: the alert stuck in its write and the two behind it are lost,
+    // and the summary says so (they used to go uncounted).
+    assert_eq!(s.outputs[0].delivered, 0);
+    assert_eq!(s.outputs[0].abandoned, 3);
+    assert_eq!(s.total_lost(), 3);
+    drop(release);
+}
+
+#[test]
+fn a_hanging_output_accounts_for_every_alert_at_shutdown() {
+    let (gate, started, release) = gate();
+    let d = Dispatcher::new(
+        FormatOptions::default(),
+        vec![OutputSpec {
+            output: gate,
+            min_priority: None,
+            capacity: 250,
+        }],
+        RateLimit::default(),
+    )
+    .expect("dispatcher");
+    for i in 0..300 {
+        d.enqueue(alert("r", Priority::Error, &format!("c{i}")));
+    }
+    started.recv().expect("gate started");
+    let (report, s) = d.shutdown(Duration::from_millis(50));
+    assert_eq!(report.unfinished, ["gate"]);
+    let o = &s.outputs[0];
+    assert_eq!(o.delivered, 0);
+    assert_eq!(o.enqueued + o.dropped_queue_full, 300);
+    assert_eq!(s.total_lost(), 300, "{o:?}");
     drop(release);
 }
 

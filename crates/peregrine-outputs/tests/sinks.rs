@@ -69,6 +69,46 @@ fn file_reopen_through_the_dispatcher() {
 }
 
 #[test]
+fn a_full_disk_never_leaves_a_torn_line() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: a_full_disk_never_leaves_a_torn_line: needs root to mount a tmpfs");
+        return;
+    }
+    let dir = temp_dir("full");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .expect("mount runs")
+        .success();
+    assert!(ok, "mounting a small tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let path = dir.join("alerts.json");
+    let mut out = FileOutput::new(&path, true);
+    let line = format!("{{\"output\":\"{}\"}}", "x".repeat(700));
+    let mut failures = 0;
+    for _ in 0..200 {
+        if out.write(&line, Priority::Error).is_err() {
+            failures += 1;
+        }
+    }
+    assert!(failures > 0, "the tmpfs filled up");
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.ends_with('\n'));
+    assert!(text.lines().all(|l| l == line), "only whole lines");
+    // Room again: the next alert starts on a line of its own.
+    std::fs::write(&path, "").expect("truncate");
+    out.write("after", Priority::Error).expect("written");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "after\n");
+}
+
+#[test]
 fn file_errors_name_the_path() {
     let mut out = FileOutput::new("/nonexistent-dir/x/events.txt", false);
     let e = out.write("x", Priority::Warning).expect_err("cannot open");
@@ -190,6 +230,37 @@ fn program_through_the_dispatcher_in_json() {
     assert!(report.unfinished.is_empty());
     let line = opts.format(&a);
     assert_eq!(read(&file), format!("{line}\n{line}\n"));
+}
+
+#[test]
+fn a_stuck_program_and_its_children_do_not_outlive_the_shutdown() {
+    let dir = temp_dir("prog-stuck");
+    let pids = dir.join("pids");
+    // Never reads its input and never exits; its child (`sleep`) neither.
+    let program = format!("sleep 600 & echo $$ $! > '{}'; wait", pids.display());
+    let d = Dispatcher::new(
+        FormatOptions::default(),
+        vec![OutputSpec::new(Box::new(ProgramOutput::new(
+            &program, false,
+        )))],
+        RateLimit::default(),
+    )
+    .expect("dispatcher");
+    d.enqueue(alert("r", Priority::Error, "a"));
+    wait_until("program started", || {
+        std::fs::read_to_string(&pids).is_ok_and(|t| t.split_whitespace().count() == 2)
+    });
+    let pids: Vec<String> = read(&pids).split_whitespace().map(String::from).collect();
+    let (report, s) = d.shutdown(Duration::from_millis(100));
+    assert_eq!(report.unfinished, ["program"]);
+    assert_eq!(s.total_lost(), 1);
+    // The shell and its child are gone (killed, reaped by their parent or by init).
+    wait_until("program processes ended", || {
+        pids.iter().all(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map_or(true, |st| st.split_whitespace().nth(2) == Some("Z"))
+        })
+    });
 }
 
 #[test]

@@ -219,6 +219,43 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// Creates `path` for writing with mode 0600, never through a symbolic link and never into an
+/// existing file.
+///
+/// A capture holds every process's command line and environment (secrets included), and the
+/// agent runs as root: a link planted at the path (`/tmp/cap.scap` → `/etc/shadow`) must not
+/// make it truncate the target, and a hard link must not make it write into another file. So
+/// the file is always new (`O_EXCL`, which also refuses a symlink as the last component); an
+/// existing regular file of that name is unlinked first, as re-running `capture -w` or a
+/// rotation expects. Anything else already at the path (a symlink, a FIFO, a device, a
+/// directory) is refused.
+pub fn create_private(path: &std::path::Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(path)?;
+            if !meta.file_type().is_file() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "refusing to write a capture over something that is not a regular file \
+                     (a symbolic link, FIFO, device or directory)",
+                ));
+            }
+            std::fs::remove_file(path)?;
+            // If something else appears at the path in between, this fails: never follow it.
+            open()
+        }
+        other => other,
+    }
+}
+
 /// A capture file being written, plain or gzip-compressed (what `-z` asks for); [`FileOut::close`]
 /// writes the gzip trailer, so a file that was closed is complete.
 pub enum FileOut {
@@ -227,9 +264,9 @@ pub enum FileOut {
 }
 
 impl FileOut {
-    /// Creates (or truncates) `path`.
+    /// Creates `path` (replacing a regular file of that name), readable by its owner only.
     pub fn create(path: &std::path::Path, gzip: bool) -> io::Result<FileOut> {
-        let f = io::BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
+        let f = io::BufWriter::with_capacity(1 << 16, create_private(path)?);
         Ok(if gzip {
             FileOut::Gzip(flate2::write::GzEncoder::new(
                 f,
