@@ -34,6 +34,7 @@ use peregrine_scap::convert::enter_reaches_rules;
 use peregrine_scap::table::{self, EventInfo};
 use peregrine_scap::{Metadata, Reader, ScapEvent};
 use peregrine_state::fd::{Fd, FdKind, Sock, L4};
+use peregrine_state::runtime::ContainerInfo;
 use peregrine_state::thread::{self, Process};
 use peregrine_state::users::UserDb;
 use peregrine_state::{container, State, StateConfig};
@@ -562,7 +563,7 @@ fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
         exe_flags,
         container_id: cont
             .as_ref()
-            .map_or_else(|| "host".into(), |c| c.short_id().into()),
+            .map_or_else(Default::default, |c| c.short_id().into()),
         container_engine: cont.as_ref().map_or("", |c| c.engine),
         cgroups: cgroups.into(),
         pidns_init_start_ts: t.pidns_init_start_ts,
@@ -704,6 +705,12 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
     if state.thread(tid).is_some() {
         return;
     }
+    // A clone's child side carries the whole new process (comm, exe, cgroups, cwd, ids):
+    // the state builds it from the event, as libsinsp does; an adopted empty process would
+    // hide all that.
+    if matches!(ev.name(), "clone" | "clone3" | "fork" | "vfork") {
+        return;
+    }
     let Some(ptid) = ev.param("ptid").and_then(|v| v.ok()?.as_i64()) else {
         return;
     };
@@ -720,10 +727,34 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
         pid,
         ppid,
         vpid: pid,
-        container_id: "host".into(),
         ..Process::default()
     };
     state.insert_process(p, &[(tid, tid)]);
+}
+
+/// A capture's `container` events (written at its start, or when a container appeared)
+/// are the only container metadata a replay has: the state takes them as if the runtime
+/// had answered, so `container.name` and `container.image*` are the capture's.
+fn container_event(ev: &peregrine_scap::ScapEvent<'_>, state: &mut State) {
+    if ev.name() != "container" {
+        return;
+    }
+    let text = |name: &str| {
+        ev.param(name)
+            .map(|b| String::from_utf8_lossy(b.strip_suffix(&[0]).unwrap_or(b)).into_owned())
+    };
+    if let Some(json) = text("json") {
+        if let Some((id, info)) = ContainerInfo::from_capture_json(&json) {
+            state.set_container_info(&id, info);
+        }
+    } else if let Some(id) = text("id").filter(|id| !id.is_empty()) {
+        let info = ContainerInfo {
+            name: text("name").unwrap_or_default(),
+            image: text("image").unwrap_or_default(),
+            ..ContainerInfo::default()
+        };
+        state.set_container_info(&id, info);
+    }
 }
 
 /// Replays an open capture through `pipe`, seeding its state first.
@@ -766,6 +797,7 @@ pub fn replay_reader_with<R: Read>(
             stopped = true;
             break;
         }
+        container_event(&ev, pipe.state_mut());
         let state = pipe.state();
         let rec = conv.convert(&ev, |tid| state.thread(tid as i64).map(|(_, p)| p.pid));
         let Some(rec) = rec else { continue };

@@ -1056,6 +1056,16 @@ impl EventSource<'_, '_> {
                 }
             }
             F::ContainerName if p.container_id.is_empty() => out.push_str("host"),
+            // The container plugin's host entry has empty image strings: set, not missing.
+            F::ContainerImage
+            | F::ContainerImageId
+            | F::ContainerImageRepository
+            | F::ContainerImageTag
+            | F::ContainerImageDigest
+                if p.container_id.is_empty() =>
+            {
+                out.push_str("")
+            }
             _ => {
                 if p.container_id.is_empty() {
                     return matches!(id, F::ContainerName);
@@ -1068,13 +1078,14 @@ impl EventSource<'_, '_> {
                         o.push_str(v)
                     }
                 };
+                // Known containers give their strings even when empty, as the plugin does.
                 match id {
-                    F::ContainerName => opt(out, &c.name),
-                    F::ContainerImage => opt(out, &c.image),
-                    F::ContainerImageId => opt(out, &c.image_id),
-                    F::ContainerImageRepository => opt(out, &c.image_repository),
-                    F::ContainerImageTag => opt(out, &c.image_tag),
-                    F::ContainerImageDigest => opt(out, &c.image_digest),
+                    F::ContainerName => out.push_str(&c.name),
+                    F::ContainerImage => out.push_str(&c.image),
+                    F::ContainerImageId => out.push_str(&c.image_id),
+                    F::ContainerImageRepository => out.push_str(&c.image_repository),
+                    F::ContainerImageTag => out.push_str(&c.image_tag),
+                    F::ContainerImageDigest => out.push_str(&c.image_digest),
                     F::ContainerPrivileged => out.push(bool_slot(c.privileged)),
                     F::ContainerHostPid => out.push(bool_slot(c.host_pid)),
                     F::ContainerHostNetwork => out.push(bool_slot(c.host_network)),

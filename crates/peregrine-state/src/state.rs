@@ -693,6 +693,12 @@ impl State {
         }
     }
 
+    /// Records what a capture file says about container `id` (libscap's `container` events,
+    /// which the container plugin reads instead of asking the runtime).
+    pub fn set_container_info(&mut self, id: &str, info: crate::runtime::ContainerInfo) {
+        self.containers.insert(id.into(), Meta::Known(info.into()));
+    }
+
     /// Runtime metadata of a container, when known.
     pub fn container_info(&self, full_id: &str) -> Option<&crate::runtime::ContainerInfo> {
         match self.containers.get(full_id)? {

@@ -429,6 +429,9 @@ fn append_output(value: &Value) -> Result<Vec<AppendOutput>, ConfigError> {
         if let Some(v) = entry.get("extra_output") {
             a.extra_output = Some(string(&format!("{KEY}[{i}].extra_output"), v)?);
         }
+        if let Some(v) = entry.get("suggested_output") {
+            a.suggested_output = boolean(&format!("{KEY}[{i}].suggested_output"), v)?;
+        }
         match entry.get("extra_fields") {
             None | Some(Value::Null) => {}
             Some(Value::Array(fields)) => {
@@ -1177,6 +1180,7 @@ frobnicate: 1
     extra_output: 'on CPU %evt.cpu'
     extra_fields: [{home: '/root'}, evt.hostname]
   - extra_output: plain
+    suggested_output: true
 ",
         )
         .expect("valid");
@@ -1188,6 +1192,7 @@ frobnicate: 1
                     tags: ["a", "b"].iter().map(|t| t.to_string()).collect(),
                     rule: Some("R".into()),
                     extra_output: Some("on CPU %evt.cpu".into()),
+                    suggested_output: false,
                     extra_fields: vec![
                         ExtraField::Formatted {
                             key: "home".into(),
@@ -1198,6 +1203,7 @@ frobnicate: 1
                 },
                 AppendOutput {
                     extra_output: Some("plain".into()),
+                    suggested_output: true,
                     ..AppendOutput::default()
                 },
             ]
