@@ -279,26 +279,19 @@ impl EventSource<'_, '_> {
             F::FdSnet => ip(out, sock.and_then(|s| s.server)),
             F::FdLnet => ip(out, sock.and_then(|s| s.local())),
             F::FdRnet => ip(out, sock.and_then(|s| s.remote())),
-            F::FdL4proto => {
-                if let Some(n) = sock.and_then(|s| s.l4.name()) {
-                    out.push_str(n)
-                }
-            }
+            // libsinsp answers these three for any fd, sockets or not: "<NA>" and false
+            // are values there, not missing ones.
+            F::FdL4proto => out.push_str(
+                sock.and_then(|s| s.l4.name())
+                    .unwrap_or(peregrine_filter::format::NA),
+            ),
             F::FdSockfamily => match fd.kind {
                 crate::fd::FdKind::Ipv4 | crate::fd::FdKind::Ipv6 => out.push_str("ip"),
                 crate::fd::FdKind::Unix => out.push_str("unix"),
                 _ => {}
             },
-            F::FdIsServer => {
-                if let Some(s) = sock {
-                    out.push(bool_slot(s.is_server))
-                }
-            }
-            F::FdConnected => {
-                if let Some(s) = sock {
-                    out.push(bool_slot(s.connected))
-                }
-            }
+            F::FdIsServer => out.push(bool_slot(sock.is_some_and(|s| s.is_server))),
+            F::FdConnected => out.push(bool_slot(sock.is_some_and(|s| s.connected))),
             F::FdNameChanged => out.push(bool_slot(name_changed)),
             // Writes into a Vec cannot fail.
             F::FdUid => push_fmt(out, scratch, |s| {

@@ -1442,6 +1442,7 @@ impl State {
         fd: i64,
         tuple: SockTuple<'_>,
         server: Option<bool>,
+        client_first: bool,
     ) -> bool {
         let Some(f) = self.fd_mut(tid, fd) else {
             return false;
@@ -1450,16 +1451,16 @@ impl State {
             SockTuple::Inet { src, dst } => set_inet(
                 f,
                 FdKind::Ipv4,
-                (src.0.into(), src.1),
-                (dst.0.into(), dst.1),
+                ((src.0.into(), src.1), (dst.0.into(), dst.1)),
                 server,
+                client_first,
             ),
             SockTuple::Inet6 { src, dst } => set_inet(
                 f,
                 FdKind::Ipv6,
-                (src.0.into(), src.1),
-                (dst.0.into(), dst.1),
+                ((src.0.into(), src.1), (dst.0.into(), dst.1)),
                 server,
+                client_first,
             ),
             SockTuple::Unix { src, dst, path } => {
                 let mut name = format!("{src:x}->{dst:x} ");
@@ -1486,7 +1487,7 @@ impl State {
             return;
         }
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false));
+            self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false), true);
         } else if let Some(Ok(Value::SockAddr(SockAddr::Unix(path)))) = ev.param(K::Addr) {
             if let Some(f) = self.fd_mut(tid, fd) {
                 f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
@@ -1510,10 +1511,12 @@ impl State {
         f.cloexec = int(ev, K::Flags).is_some_and(|fl| fl & 0o2000000 != 0);
         self.add_fd(tid, fd, f);
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            self.apply_tuple(tid, fd, t, Some(true));
+            self.apply_tuple(tid, fd, t, Some(true), true);
         }
         if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
             s.connected = true;
+            // Only stream sockets accept (libsinsp records TCP).
+            s.l4 = L4::Tcp;
         }
     }
 
@@ -1559,14 +1562,17 @@ impl State {
             return;
         }
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            let server = self
-                .table
-                .thread(tid)
-                .and_then(|(_, p)| p.fds.get(&fd))
-                .and_then(|f| f.sock)
-                .map(|s| s.is_server);
+            let Some(f) = self.table.thread(tid).and_then(|(_, p)| p.fds.get(&fd)) else {
+                return;
+            };
+            // libsinsp takes the tuple of a transfer only for a socket without a name or
+            // not known to be TCP: a TCP connection's ends cannot change.
+            if !f.name.is_empty() && f.sock.is_some_and(|s| s.l4 == L4::Tcp) {
+                return;
+            }
+            let server = f.sock.map(|s| s.is_server);
             if matches!(t, SockTuple::Inet { .. } | SockTuple::Inet6 { .. }) {
-                self.cur.name_changed = self.apply_tuple(tid, fd, t, server);
+                self.cur.name_changed = self.apply_tuple(tid, fd, t, server, false);
             }
         }
     }
@@ -1618,14 +1624,17 @@ impl State {
     }
 }
 
-/// Sets an IP socket's endpoints from a local → remote tuple. `server` is this end's role
-/// (None: keep the current one).
+/// Sets an IP socket's endpoints from a tuple. `server` is this end's role (None: keep the
+/// current one). Connect and accept tuples are oriented client → server whichever end
+/// reports them (the kernel side writes an accepted socket's peer first, as Falco's drivers
+/// do: `client_first`), so `fd.name` is `client->server` on both ends, as in libsinsp; the
+/// tuples of data transfers are local → remote and placed by the socket's role.
 fn set_inet(
     f: &mut Fd,
     kind: FdKind,
-    local: (IpAddr, u16),
-    remote: (IpAddr, u16),
+    (src, dst): ((IpAddr, u16), (IpAddr, u16)),
     server: Option<bool>,
+    client_first: bool,
 ) -> bool {
     let old = f.name.clone();
     f.kind = kind;
@@ -1633,12 +1642,12 @@ fn set_inet(
     if let Some(is_server) = server {
         s.is_server = is_server;
     }
-    if s.is_server {
-        s.server = Some(local);
-        s.client = Some(remote);
+    if client_first || !s.is_server {
+        s.client = Some(src);
+        s.server = Some(dst);
     } else {
-        s.client = Some(local);
-        s.server = Some(remote);
+        s.server = Some(src);
+        s.client = Some(dst);
     }
     f.rename_from_sock();
     f.name != old

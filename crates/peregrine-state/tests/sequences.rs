@@ -679,7 +679,8 @@ fn socket_connect_then_sendto_renames() {
         ("fd.name", "10.0.0.5:5353->1.1.1.1:53"),
         ("fd.name_changed", "true"),
     ]);
-    // A server: bind, listen, accept (the kernel reports local → remote).
+    // A server: bind, listen, accept (the kernel reports the accepted socket's tuple client
+    // → server, remote first, as Falco's drivers do).
     sim.ev(
         "socket",
         100,
@@ -718,8 +719,8 @@ fn socket_connect_then_sendto_renames() {
             (
                 "tuple",
                 Arg::Tuple(TupleArg::Inet(
-                    v4([127, 0, 0, 1], 8080),
                     v4([127, 0, 0, 1], 51000),
+                    v4([127, 0, 0, 1], 8080),
                 )),
             ),
             ("flags", i(0)),
