@@ -30,6 +30,7 @@ use peregrine_event::raw::{
 };
 use peregrine_event::schema::{schema_for, ParamType, Schema};
 use peregrine_event::{Event, EventType};
+use peregrine_filter::format::NA;
 use peregrine_scap::convert::enter_reaches_rules;
 use peregrine_scap::table::{self, EventInfo};
 use peregrine_scap::{Metadata, Reader, ScapEvent};
@@ -695,38 +696,44 @@ pub fn replay_state_config() -> StateConfig {
     }
 }
 
-/// A capture often starts in the middle of a process's life: its first event (typically an
-/// `execve` exit) names a thread the metadata does not list. Live, the state engine would read
-/// it from /proc; in replay the event itself is the only source, so a thread that carries its
-/// parent (`ptid`) is adopted with that parent before the state sees the event — the
-/// `execve` then fills in the rest, and `proc.pname` resolves as in libsinsp.
+/// A capture often starts in the middle of a process's life: an event names a thread the
+/// metadata does not list. Live, the state engine would read it from /proc; a replay cannot,
+/// and libsinsp then enters a placeholder thread (its thread manager's "fake" entry): name
+/// and executable `<NA>`, uid, gid and loginuid unknown (`u32::MAX`), no cwd. The same
+/// placeholder is adopted here before the state sees the event, with the parent the event
+/// names (`ptid`, as libsinsp patches an invalid thread from an `execve`); an `execve` then
+/// fills in the rest.
 fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
     let tid = i64::from(ev.tid());
-    if state.thread(tid).is_some() {
+    if tid == 0 || state.thread(tid).is_some() {
         return;
     }
     // A clone's child side carries the whole new process (comm, exe, cgroups, cwd, ids):
-    // the state builds it from the event, as libsinsp does; an adopted empty process would
-    // hide all that.
-    if matches!(ev.name(), "clone" | "clone3" | "fork" | "vfork") {
+    // the state builds it from the event, as libsinsp does.
+    let is_clone = matches!(ev.name(), "clone" | "clone3" | "fork" | "vfork");
+    if is_clone && ev.param("res").and_then(|v| v.ok()?.as_i64()) == Some(0) {
         return;
     }
-    let Some(ptid) = ev.param("ptid").and_then(|v| v.ok()?.as_i64()) else {
-        return;
-    };
     let pid = i64::from(ev.pid());
-    // A new thread of a process the state knows (a clone's child side, typically) joins it
-    // through the state's own clone handling; adopting it here would replace that process
-    // with an empty one.
+    // A new thread of a process the state knows joins it through the state's own clone
+    // handling; a placeholder here would replace that process with an empty one.
     if state.process(pid).is_some() {
         return;
     }
     // The parent thread may be any thread of the parent process: parentage is by process.
-    let ppid = state.thread(ptid).map_or(ptid, |(_, p)| p.pid);
+    let ppid = ev
+        .param("ptid")
+        .and_then(|v| v.ok()?.as_i64())
+        .map_or(-1, |ptid| state.thread(ptid).map_or(ptid, |(_, p)| p.pid));
     let p = Process {
         pid,
         ppid,
         vpid: pid,
+        comm: NA.into(),
+        exe: NA.into(),
+        uid: u32::MAX,
+        gid: u32::MAX,
+        loginuid: u32::MAX,
         ..Process::default()
     };
     state.insert_process(p, &[(tid, tid)]);

@@ -1007,32 +1007,30 @@ impl EventSource<'_, '_> {
                 p.loginuid.into()
             })),
             F::GroupGid => out.push(Slot::UInt(p.gid.into())),
+            // libsinsp's answers when the user database has no entry (or there is no
+            // database): uid/gid 0 is root, anything else the text "<NA>", never a
+            // missing value.
             F::UserName | F::UserHomedir | F::UserShell | F::UserLoginname | F::GroupName => {
                 let (pid, uid, gid, luid) = (p.pid, p.uid, p.gid, p.loginuid);
-                let Some(db) = self.state.users_for(pid) else {
-                    return true;
+                let db = self.state.users_for(pid);
+                let text = match id {
+                    F::GroupName => db
+                        .and_then(|db| db.group(gid))
+                        .or((gid == 0).then_some("root")),
+                    F::UserLoginname => db
+                        .and_then(|db| db.user(luid).filter(|_| luid != u32::MAX))
+                        .map(|u| u.name.as_str())
+                        .or((luid == 0).then_some("root")),
+                    _ => match (db.and_then(|db| db.user(uid)), id) {
+                        (Some(u), F::UserName) => Some(u.name.as_str()),
+                        (Some(u), F::UserHomedir) => Some(u.home.as_str()),
+                        (Some(u), _) => Some(u.shell.as_str()),
+                        (None, F::UserName) => (uid == 0).then_some("root"),
+                        (None, F::UserHomedir) => (uid == 0).then_some("/root"),
+                        (None, _) => None,
+                    },
                 };
-                match id {
-                    F::GroupName => {
-                        if let Some(g) = db.group(gid) {
-                            out.push_str(g)
-                        }
-                    }
-                    F::UserLoginname => {
-                        if let Some(u) = db.user(luid).filter(|_| luid != u32::MAX) {
-                            out.push_str(&u.name)
-                        }
-                    }
-                    _ => {
-                        if let Some(u) = db.user(uid) {
-                            out.push_str(match id {
-                                F::UserName => &u.name,
-                                F::UserHomedir => &u.home,
-                                _ => &u.shell,
-                            })
-                        }
-                    }
-                }
+                out.push_str(text.unwrap_or(peregrine_filter::format::NA));
             }
             F::ContainerId | F::ContainerFullId => {
                 if p.container_id.is_empty() {

@@ -1074,8 +1074,19 @@ impl State {
                     t.vtid = v;
                 }
                 let pid = t.pid;
-                if let (Some(v), Some(p)) = (int(ev, K::Vpid), self.table.procs.get_mut(&pid)) {
-                    p.vpid = v;
+                if let Some(p) = self.table.procs.get_mut(&pid) {
+                    if let Some(v) = int(ev, K::Vpid) {
+                        p.vpid = v;
+                    }
+                    // A replay's placeholder process (credentials unknown, u32::MAX):
+                    // libsinsp keeps credentials per thread and gives the child the clone's,
+                    // so the process takes them from the first child side reporting them.
+                    if p.uid == u32::MAX {
+                        if let (Some(u), Some(g)) = (int(ev, K::Uid), int(ev, K::Gid)) {
+                            p.uid = u as u32;
+                            p.gid = g as u32;
+                        }
+                    }
                 }
             }
             return;
