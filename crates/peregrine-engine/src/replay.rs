@@ -34,6 +34,7 @@ use peregrine_filter::format::NA;
 use peregrine_scap::convert::enter_reaches_rules;
 use peregrine_scap::table::{self, EventInfo};
 use peregrine_scap::{Metadata, Reader, ScapEvent};
+use peregrine_state::fd::LocalAddrs;
 use peregrine_state::fd::{Fd, FdKind, Sock, L4};
 use peregrine_state::runtime::ContainerInfo;
 use peregrine_state::thread::{self, Process};
@@ -501,6 +502,15 @@ pub fn seed_state(meta: &Metadata, state: &mut State) {
     for (_, (p, tids)) in procs {
         state.insert_process(p, &tids);
     }
+    // libsinsp decides which end of a connection is local from the capture's interfaces.
+    let mut addrs = LocalAddrs::default();
+    for i in &meta.interfaces {
+        match i {
+            peregrine_scap::Interface::V4 { addr, .. } => addrs.v4.push(*addr),
+            peregrine_scap::Interface::V6 { addr, .. } => addrs.v6.push(*addr),
+        }
+    }
+    state.set_local_addrs(addrs);
     if !meta.users.is_empty() {
         let mut passwd = String::new();
         for u in &meta.users {

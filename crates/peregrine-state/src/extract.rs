@@ -237,6 +237,20 @@ impl EventSource<'_, '_> {
                 o.push(Slot::UInt(p.into()));
             }
         };
+        // libsinsp's local end: the client's when the client address is the machine's
+        // (with the machine's addresses known), else the server's; by role otherwise.
+        let proc_ = self.process();
+        let is_local = |ip: IpAddr| proc_.and_then(|p| self.state.is_local_addr(ip, p));
+        let ends = |s: &crate::fd::Sock| match (s.client, s.server) {
+            (Some(c), Some(srv)) => match is_local(c.0) {
+                Some(true) => (Some(c), Some(srv)),
+                Some(false) => (Some(srv), Some(c)),
+                None => (s.local(), s.remote()),
+            },
+            _ => (s.local(), s.remote()),
+        };
+        let local = sock.as_ref().and_then(|s| ends(s).0);
+        let remote = sock.as_ref().and_then(|s| ends(s).1);
         match id {
             F::FdNum => out.push(Slot::Int(num)),
             F::FdType => out.push_str(fd.kind.name()),
@@ -259,12 +273,12 @@ impl EventSource<'_, '_> {
             }
             F::FdCip => ip(out, sock.and_then(|s| s.client)),
             F::FdSip => ip(out, sock.and_then(|s| s.server)),
-            F::FdLip => ip(out, sock.and_then(|s| s.local())),
-            F::FdRip => ip(out, sock.and_then(|s| s.remote())),
+            F::FdLip => ip(out, local),
+            F::FdRip => ip(out, remote),
             F::FdCport => port(out, sock.and_then(|s| s.client)),
             F::FdSport => port(out, sock.and_then(|s| s.server)),
-            F::FdLport => port(out, sock.and_then(|s| s.local())),
-            F::FdRport => port(out, sock.and_then(|s| s.remote())),
+            F::FdLport => port(out, local),
+            F::FdRport => port(out, remote),
             // Filter-only "either end" fields yield both ends; the compiler's `=`/`in` over a
             // multi-valued field matches when any value does.
             F::FdIp | F::FdNet => {
@@ -277,8 +291,8 @@ impl EventSource<'_, '_> {
             }
             F::FdCnet => ip(out, sock.and_then(|s| s.client)),
             F::FdSnet => ip(out, sock.and_then(|s| s.server)),
-            F::FdLnet => ip(out, sock.and_then(|s| s.local())),
-            F::FdRnet => ip(out, sock.and_then(|s| s.remote())),
+            F::FdLnet => ip(out, local),
+            F::FdRnet => ip(out, remote),
             // libsinsp answers these three for any fd, sockets or not: "<NA>" and false
             // are values there, not missing ones.
             F::FdL4proto => out.push_str(
@@ -290,7 +304,14 @@ impl EventSource<'_, '_> {
                 crate::fd::FdKind::Unix => out.push_str("unix"),
                 _ => {}
             },
-            F::FdIsServer => out.push(bool_slot(sock.is_some_and(|s| s.is_server))),
+            // A listening socket serves; a connected one when its server address is the
+            // machine's (libsinsp), by role while the machine's addresses are unknown.
+            F::FdIsServer => out.push(bool_slot(sock.is_some_and(|s| {
+                match (s.client, s.server) {
+                    (Some(_), Some(srv)) => is_local(srv.0).unwrap_or(s.is_server),
+                    _ => s.is_server,
+                }
+            }))),
             F::FdConnected => out.push(bool_slot(sock.is_some_and(|s| s.connected))),
             F::FdNameChanged => out.push(bool_slot(name_changed)),
             // Writes into a Vec cannot fail.

@@ -91,6 +91,26 @@ impl FdKind {
     }
 }
 
+/// The machine's own addresses (libsinsp's network interface list): they decide which end
+/// of a connection is local (`fd.lip`, `fd.lport`, …) and whether this end serves
+/// (`fd.is_server`). A replay takes them from the capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalAddrs {
+    pub v4: Vec<std::net::Ipv4Addr>,
+    pub v6: Vec<std::net::Ipv6Addr>,
+}
+
+impl LocalAddrs {
+    /// Whether `ip` belongs to the machine: an IPv4 address of an interface, or an IPv6
+    /// address in an interface's /64 (libsinsp keeps only the network part of IPv6 ones).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.v4.contains(&a),
+            IpAddr::V6(a) => self.v6.iter().any(|n| n.octets()[..8] == a.octets()[..8]),
+        }
+    }
+}
+
 /// Transport protocol of a socket (`fd.l4proto`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L4 {

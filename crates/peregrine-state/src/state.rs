@@ -142,6 +142,8 @@ pub struct State {
     pub(crate) users: FxHashMap<Arc<str>, UserDb>,
     pub(crate) hostname: String,
     pub(crate) containers: FxHashMap<Arc<str>, Meta>,
+    /// The machine's addresses, when known (see [`State::set_local_addrs`]).
+    local_addrs: Option<crate::fd::LocalAddrs>,
     resolver: Option<crate::runtime::Resolver>,
     /// Shared copies of recently exec'd names and paths.
     strings: Interner,
@@ -424,7 +426,42 @@ impl State {
             resolver: None,
             strings: Interner::default(),
             extract_scratch: Vec::new(),
+            local_addrs: None,
         }
+    }
+
+    /// Sets the machine's own addresses (a replay: the capture's interface list); until
+    /// then an IP socket's local end is the one its role says.
+    pub fn set_local_addrs(&mut self, addrs: crate::fd::LocalAddrs) {
+        self.local_addrs = Some(addrs);
+    }
+
+    /// libsinsp's `is_ipv{4,6}addr_in_local_machine` for a thread of `p`: in a container,
+    /// the container's IPv4 address (any known container's while its own is unknown; never
+    /// an IPv6 one); on the host, the interface list. `None` when no list is known.
+    pub(crate) fn is_local_addr(&self, ip: std::net::IpAddr, p: &Process) -> Option<bool> {
+        let addrs = self.local_addrs.as_ref()?;
+        if !p.container_id.is_empty() {
+            let std::net::IpAddr::V4(a) = ip else {
+                return Some(false);
+            };
+            let is = |c: &str| c.parse::<std::net::Ipv4Addr>() == Ok(a);
+            match self
+                .container_info(&p.container_id)
+                .map(|c| c.ip.as_str())
+                .filter(|c| !c.is_empty())
+            {
+                Some(c) if is(c) => return Some(true),
+                Some(_) => {}
+                None => {
+                    return Some(self.containers.values().any(|m| match m {
+                        Meta::Known(i) => is(&i.ip),
+                        _ => false,
+                    }))
+                }
+            }
+        }
+        Some(addrs.contains(ip))
     }
 
     /// The counters, with the gauges brought up to date.
@@ -1504,10 +1541,10 @@ impl State {
                 f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
             }
         }
-        if res == 0 {
-            if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
-                s.connected = true;
-            }
+        // libsinsp (without connection-status tracking, Falco's default) counts a connect in
+        // progress as connected.
+        if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+            s.connected = true;
         }
     }
 
@@ -1571,6 +1608,15 @@ impl State {
         let Some(fd) = fd else { return };
         if int(ev, K::Res).is_some_and(|r| r < 0) {
             return;
+        }
+        // A successful transfer on an IP socket marks it connected (libsinsp's
+        // parse_read_exit/parse_write_exit).
+        if let Some(f) = self.fd_mut(tid, fd) {
+            if matches!(f.kind, FdKind::Ipv4 | FdKind::Ipv6) {
+                if let Some(s) = f.sock.as_mut() {
+                    s.connected = true;
+                }
+            }
         }
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
             let Some(f) = self.table.thread(tid).and_then(|(_, p)| p.fds.get(&fd)) else {
