@@ -188,6 +188,31 @@ impl EventSource<'_, '_> {
     }
 
     fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        // An event whose fd is not in the table (a failed accept, an open that returned an
+        // error): libsinsp still answers fd.name from the event's own name or tuple argument
+        // and fd.typechar from the event type.
+        if matches!(id, F::FdName | F::FdTypechar)
+            && matches!(arg, FieldArg::None)
+            && self.fd().is_none()
+            && self.ev.direction() == peregrine_event::Direction::Exit
+        {
+            let name = self.ev.name();
+            if id == F::FdTypechar {
+                if let Some(c) = typechar_of_event(name) {
+                    out.push_bytes(&[c]);
+                }
+            } else if matches!(name, "accept" | "accept4" | "connect" | "open" | "creat") {
+                let key = if name == "open" || name == "creat" {
+                    "name"
+                } else {
+                    "tuple"
+                };
+                if let Some(i) = self.ev.schema.index_of(key) {
+                    self.push_arg(i, out);
+                }
+            }
+            return;
+        }
         // The fd borrows from the state for the whole match, so the scratch buffer is moved
         // out (no allocation: it keeps its capacity) for the fields built by formatting.
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -522,6 +547,21 @@ impl EventSource<'_, '_> {
     fn push_arg(&mut self, i: usize, out: &mut Extracted) {
         let ev = self.ev;
         let ty = ev.schema.params[i].ty;
+        // libsinsp's legacy rendering of an empty buffer-like parameter (a failed accept's
+        // tuple) is "NULL"; other empty parameters are "<NA>".
+        if ev.raw.param(i).is_some_and(|b| b.is_empty())
+            && matches!(
+                ty,
+                ParamType::Bytes
+                    | ParamType::List
+                    | ParamType::SockTuple
+                    | ParamType::Dyn
+                    | ParamType::FdList
+            )
+        {
+            out.push_str("NULL");
+            return;
+        }
         let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(ty, b)) else {
             return;
         };
@@ -1180,6 +1220,22 @@ impl EventSource<'_, '_> {
         }
         true
     }
+}
+
+/// libsinsp's `sinsp_evt::extract_typechar`: the fd kind an event creates, for an event whose
+/// fd is unknown (sockets are taken for IPv4, as libsinsp does); `None` where libsinsp
+/// answers 'o' for events that have no fd at all.
+fn typechar_of_event(name: &str) -> Option<u8> {
+    Some(match name {
+        "openat" | "openat2" | "creat" => b'f',
+        "socket" | "accept" | "accept4" => b'4',
+        "pipe" | "pipe2" => b'p',
+        "eventfd" | "eventfd2" => b'e',
+        "signalfd" | "signalfd4" => b's',
+        "timerfd_create" => b't',
+        "inotify_init" | "inotify_init1" => b'i',
+        _ => return None,
+    })
 }
 
 /// `container.labels` as the container plugin renders it: `key:value` (just `key` for an
