@@ -166,25 +166,29 @@ impl EventSource<'_, '_> {
         }
     }
 
-    /// The session leader (libsinsp: the process whose pid is the sid, else the eldest
-    /// ancestor in the same session).
+    /// The session leader (libsinsp's get_oldest_matching_ancestor: the process whose pid is
+    /// the sid, else the eldest ancestor in the same session; the process itself does not
+    /// count, so a process whose parent is in another session has none).
     fn leader(&self, p: &Process, by_group: bool) -> Option<Process> {
         let table = self.state.table();
         let id = if by_group { p.vpgid } else { p.sid };
+        if id == -1 {
+            return None;
+        }
         if !p.in_pidns() {
             if let Some(l) = table.procs.get(&id) {
                 return Some(l.clone());
             }
         }
-        let mut leader = p;
+        let mut leader = None;
         for a in table.ancestors(p) {
             let aid = if by_group { a.vpgid } else { a.sid };
             if aid != id {
                 break;
             }
-            leader = a;
+            leader = Some(a);
         }
-        Some(leader.clone())
+        leader.cloned()
     }
 
     fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
@@ -1027,13 +1031,13 @@ impl EventSource<'_, '_> {
                 let by_group =
                     matches!(id, F::ProcVpgidName | F::ProcVpgidExe | F::ProcVpgidExepath);
                 let p = p.clone();
-                if let Some(l) = self.leader(&p, by_group) {
-                    out.push_str(match id {
-                        F::ProcSname | F::ProcVpgidName => &l.comm,
-                        F::ProcSidExe | F::ProcVpgidExe => &l.exe,
-                        _ => &l.exepath,
-                    });
-                }
+                // No leader is an empty string in libsinsp, not a missing value.
+                let l = self.leader(&p, by_group);
+                out.push_str(l.as_ref().map_or("", |l| match id {
+                    F::ProcSname | F::ProcVpgidName => &l.comm,
+                    F::ProcSidExe | F::ProcVpgidExe => &l.exe,
+                    _ => &l.exepath,
+                }));
             }
             F::ProcAname => {
                 self.ancestor_values(arg, out, |a, s| s.extend_from_slice(a.comm.as_bytes()))

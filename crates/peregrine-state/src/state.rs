@@ -1277,9 +1277,8 @@ impl State {
                 strings.assign(&mut p.comm, exe.rsplit('/').next().unwrap_or_default());
             }
         }
-        if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
-            set_cwd(&mut p.cwd, &c);
-        }
+        // The cwd survives an exec; libsinsp does not read execve's cwd parameter (old
+        // captures' execve carries one, and Falco leaves a placeholder thread's cwd empty).
         if let Some(e) = list_or_empty(ev, K::Env, max_env, strings) {
             p.env = e;
         }
@@ -1292,8 +1291,8 @@ impl State {
             });
         match path {
             Some(path) => strings.assign(&mut p.exepath, &path),
-            // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
-            // same); the previous image's path would name the wrong binary.
+            // Without a path from the kernel, argv[0] is the best guess; libsinsp keeps the
+            // previous image's path here (old captures), which would name the wrong binary.
             None => p.exepath = p.exe.clone(),
         }
         // A process first seen at its exec (no clone, no /proc entry) has no parent yet: the
