@@ -589,12 +589,12 @@ fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
 }
 
 fn l4_of(proto: u8) -> L4 {
-    // scap_l4_proto: 1 TCP, 2 UDP, 3 ICMP, 4 RAW.
+    // libscap's scap_l4_proto: 0 unknown, 1 not available, 2 TCP, 3 UDP, 4 ICMP, 5 raw.
     match proto {
-        1 => L4::Tcp,
-        2 => L4::Udp,
-        3 => L4::Icmp,
-        4 => L4::Raw,
+        2 => L4::Tcp,
+        3 => L4::Udp,
+        4 => L4::Icmp,
+        5 => L4::Raw,
         _ => L4::Unknown,
     }
 }
