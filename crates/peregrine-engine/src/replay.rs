@@ -506,7 +506,7 @@ pub fn seed_state(meta: &Metadata, state: &mut State) {
     let mut addrs = LocalAddrs::default();
     for i in &meta.interfaces {
         match i {
-            peregrine_scap::Interface::V4 { addr, .. } => addrs.v4.push(*addr),
+            peregrine_scap::Interface::V4 { addr, netmask, .. } => addrs.v4.push((*addr, *netmask)),
             peregrine_scap::Interface::V6 { addr, .. } => addrs.v6.push(*addr),
         }
     }

@@ -1491,6 +1491,32 @@ impl State {
         server: Option<bool>,
         client_first: bool,
     ) -> bool {
+        // libsinsp fills a 0.0.0.0 end of a tuple from the interface list (its
+        // network_interfaces::update_fd), unless that would make both ends equal.
+        let fill = |a: std::net::Ipv4Addr, other: std::net::Ipv4Addr, same_ports: bool| match &self
+            .local_addrs
+        {
+            Some(l) if a.is_unspecified() => {
+                let n = l.infer_v4(other);
+                if n == other && same_ports {
+                    a
+                } else {
+                    n
+                }
+            }
+            _ => a,
+        };
+        let tuple = match tuple {
+            SockTuple::Inet { src, dst } if src.0.is_unspecified() => SockTuple::Inet {
+                src: (fill(src.0, dst.0, src.1 == dst.1), src.1),
+                dst,
+            },
+            SockTuple::Inet { src, dst } if dst.0.is_unspecified() => SockTuple::Inet {
+                src,
+                dst: (fill(dst.0, src.0, src.1 == dst.1), dst.1),
+            },
+            t => t,
+        };
         let Some(f) = self.fd_mut(tid, fd) else {
             return false;
         };
@@ -1608,17 +1634,22 @@ impl State {
         if int(ev, K::Res).is_some_and(|r| r < 0) {
             return;
         }
-        // A successful transfer on an IP socket marks it connected (libsinsp's
-        // parse_read_exit/parse_write_exit).
+        // A successful transfer on an IP socket that is not a bound or listening one
+        // (libsinsp's server-socket type) marks it connected (parse_read_exit and
+        // parse_write_exit test the type before the tuple changes it).
         if let Some(f) = self.fd_mut(tid, fd) {
             if matches!(f.kind, FdKind::Ipv4 | FdKind::Ipv6) {
-                if let Some(s) = f.sock.as_mut() {
+                if let Some(s) = f.sock.as_mut().filter(|s| !s.is_listening()) {
                     s.connected = true;
                 }
             }
         }
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            let Some(f) = self.table.thread(tid).and_then(|(_, p)| p.fds.get(&fd)) else {
+            let Some((f, p)) = self
+                .table
+                .thread(tid)
+                .and_then(|(_, p)| Some((p.fds.get(&fd)?, p)))
+            else {
                 return;
             };
             // libsinsp takes the tuple of a transfer only for a socket without a name or
@@ -1626,7 +1657,23 @@ impl State {
             if !f.name.is_empty() && f.sock.is_some_and(|s| s.l4 == L4::Tcp) {
                 return;
             }
-            let server = f.sock.map(|s| s.is_server);
+            // A bound socket that now talks has no role yet; libsinsp guesses server when
+            // the process is bound to the tuple's destination port, client otherwise.
+            let server = match f.sock {
+                Some(s) if s.is_listening() => {
+                    let dport = match t {
+                        SockTuple::Inet { dst, .. } => dst.1,
+                        SockTuple::Inet6 { dst, .. } => dst.1,
+                        _ => 0,
+                    };
+                    Some(p.fds.values().any(|o| {
+                        o.sock.is_some_and(|s| {
+                            s.is_listening() && s.server.is_some_and(|e| e.1 == dport)
+                        })
+                    }))
+                }
+                s => s.map(|s| s.is_server),
+            };
             if matches!(t, SockTuple::Inet { .. } | SockTuple::Inet6 { .. }) {
                 self.cur.name_changed = self.apply_tuple(tid, fd, t, server, false);
             }
