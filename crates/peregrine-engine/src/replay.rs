@@ -709,10 +709,10 @@ pub fn replay_state_config() -> StateConfig {
 /// A capture often starts in the middle of a process's life: an event names a thread the
 /// metadata does not list. Live, the state engine would read it from /proc; a replay cannot,
 /// and libsinsp then enters a placeholder thread (its thread manager's "fake" entry): name
-/// and executable `<NA>`, uid, gid and loginuid unknown (`u32::MAX`), no cwd. The same
-/// placeholder is adopted here before the state sees the event, with the parent the event
-/// names (`ptid`, as libsinsp patches an invalid thread from an `execve`); an `execve` then
-/// fills in the rest.
+/// and executable `<NA>`, uid, gid and loginuid unknown (`u32::MAX`), no cwd, session or
+/// process group. The same placeholder is adopted here before the state sees the event,
+/// with the parent the event names (`ptid`, as libsinsp patches an invalid thread from an
+/// `execve`); an `execve` then fills in the rest.
 fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
     let tid = i64::from(ev.tid());
     if tid == 0 || state.thread(tid).is_some() {
@@ -744,6 +744,9 @@ fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
         uid: u32::MAX,
         gid: u32::MAX,
         loginuid: u32::MAX,
+        // No session or process group either (libsinsp's -1: no proc.sname).
+        sid: -1,
+        vpgid: -1,
         ..Process::default()
     };
     state.insert_process(p, &[(tid, tid)]);
