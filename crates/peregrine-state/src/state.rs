@@ -519,6 +519,10 @@ impl State {
             .proc_root
             .clone()
             .ok_or(procfs::ProcError::Disabled)?;
+        // Which end of a connection is local follows the machine's addresses, as in libsinsp.
+        if let Some(addrs) = procfs::read_local_addrs(&root) {
+            self.local_addrs = Some(addrs);
+        }
         let mut n = 0;
         for pid in procfs::pids(&root)? {
             if let Some((p, tids)) = procfs::read_process(&root, pid, &self.cfg) {
