@@ -206,6 +206,9 @@ fn append_output(value: &Value) -> Result<Vec<AppendOutput>, ConfigError> {
         if let Some(v) = entry.get("extra_output") {
             a.extra_output = Some(string(&format!("{KEY}[{i}].extra_output"), v)?);
         }
+        if let Some(v) = entry.get("suggested_output") {
+            a.suggested_output = boolean(&format!("{KEY}[{i}].suggested_output"), v)?;
+        }
         match entry.get("extra_fields") {
             None | Some(Value::Null) => {}
             Some(Value::Array(fields)) => {
@@ -885,6 +888,7 @@ frobnicate: 1
     extra_output: 'on CPU %evt.cpu'
     extra_fields: [{home: '/root'}, evt.hostname]
   - extra_output: plain
+    suggested_output: true
 ",
         )
         .expect("valid");
@@ -896,6 +900,7 @@ frobnicate: 1
                     tags: ["a", "b"].iter().map(|t| t.to_string()).collect(),
                     rule: Some("R".into()),
                     extra_output: Some("on CPU %evt.cpu".into()),
+                    suggested_output: false,
                     extra_fields: vec![
                         ExtraField::Formatted {
                             key: "home".into(),
@@ -906,6 +911,7 @@ frobnicate: 1
                 },
                 AppendOutput {
                     extra_output: Some("plain".into()),
+                    suggested_output: true,
                     ..AppendOutput::default()
                 },
             ]

@@ -250,12 +250,13 @@ impl ScapEncoder {
     }
 }
 
+/// libscap's `scap_l4_proto` (0 unknown, 1 not available, 2 TCP, 3 UDP, 4 ICMP, 5 raw).
 fn l4_code(l4: L4) -> u8 {
     match l4 {
-        L4::Tcp => 1,
-        L4::Udp => 2,
-        L4::Icmp => 3,
-        L4::Raw => 4,
+        L4::Tcp => 2,
+        L4::Udp => 3,
+        L4::Icmp => 4,
+        L4::Raw => 5,
         _ => 0,
     }
 }

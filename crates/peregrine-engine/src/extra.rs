@@ -10,9 +10,15 @@
 //!   value under its own name; a `key: format` pair is a format string rendered to text (a
 //!   string without `%` is therefore a static value). Both appear only in `output_fields`,
 //!   never in the text line.
+//! - **`suggested_output: true`** appends ` a_b=%a.b` for every field the catalogue flags as
+//!   format-suggested (`EPF_FORMAT_SUGGESTED`), in catalogue order, right after the entry's
+//!   `extra_output`: that is how Falco 0.44 adds the container plugin's `container.*`/`k8s.*`
+//!   fields to every syscall alert. The suggested fields belong to the `syscall` source, so
+//!   rules of other sources get none.
 
 use std::collections::BTreeSet;
 
+use peregrine_filter::fields::FIELDS;
 use peregrine_filter::format::{FormatError, OutputFormat, OutputValue};
 use peregrine_filter::source::{Extracted, FieldSource};
 use peregrine_rules::{Rule, RuleSet};
@@ -28,6 +34,8 @@ pub struct AppendOutput {
     pub rule: Option<String>,
     /// `extra_output`: appended to the rule's output after a space.
     pub extra_output: Option<String>,
+    /// `suggested_output`: append the format-suggested fields (see the module comment).
+    pub suggested_output: bool,
     pub extra_fields: Vec<ExtraField>,
 }
 
@@ -85,6 +93,14 @@ pub struct Extras {
     per_rule: Vec<Option<RuleExtras>>,
 }
 
+/// The event source whose fields the catalogue describes.
+const SYSCALL_SOURCE: &str = "syscall";
+
+/// Falco's text for one suggested field: `container.id` becomes `container_id=%container.id`.
+fn suggested_format(name: &str) -> String {
+    format!("{}=%{name}", name.replace('.', "_"))
+}
+
 fn parse(rule: &Rule, format: &str) -> Result<OutputFormat, ExtraOutputError> {
     OutputFormat::parse(format).map_err(|error| ExtraOutputError {
         rule: rule.name.clone(),
@@ -111,6 +127,13 @@ impl Extras {
                     text.push(' ');
                     text.push_str(extra);
                     appended = true;
+                }
+                if e.suggested_output && rule.source == SYSCALL_SOURCE {
+                    for info in FIELDS.iter().filter(|f| f.flags.format_suggested) {
+                        text.push(' ');
+                        text.push_str(&suggested_format(info.name));
+                        appended = true;
+                    }
                 }
                 for f in &e.extra_fields {
                     let compiled = match f {

@@ -30,10 +30,13 @@ use peregrine_event::raw::{
 };
 use peregrine_event::schema::{schema_for, ParamType, Schema};
 use peregrine_event::{Event, EventType};
+use peregrine_filter::format::NA;
 use peregrine_scap::convert::enter_reaches_rules;
 use peregrine_scap::table::{self, EventInfo};
 use peregrine_scap::{Metadata, Reader, ScapEvent};
+use peregrine_state::fd::LocalAddrs;
 use peregrine_state::fd::{Fd, FdKind, Sock, L4};
+use peregrine_state::runtime::ContainerInfo;
 use peregrine_state::thread::{self, Process};
 use peregrine_state::users::UserDb;
 use peregrine_state::{container, State, StateConfig};
@@ -499,6 +502,15 @@ pub fn seed_state(meta: &Metadata, state: &mut State) {
     for (_, (p, tids)) in procs {
         state.insert_process(p, &tids);
     }
+    // libsinsp decides which end of a connection is local from the capture's interfaces.
+    let mut addrs = LocalAddrs::default();
+    for i in &meta.interfaces {
+        match i {
+            peregrine_scap::Interface::V4 { addr, netmask, .. } => addrs.v4.push((*addr, *netmask)),
+            peregrine_scap::Interface::V6 { addr, .. } => addrs.v6.push(*addr),
+        }
+    }
+    state.set_local_addrs(addrs);
     if !meta.users.is_empty() {
         let mut passwd = String::new();
         for u in &meta.users {
@@ -562,7 +574,7 @@ fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
         exe_flags,
         container_id: cont
             .as_ref()
-            .map_or_else(|| "host".into(), |c| c.short_id().into()),
+            .map_or_else(Default::default, |c| c.short_id().into()),
         container_engine: cont.as_ref().map_or("", |c| c.engine),
         cgroups: cgroups.into(),
         pidns_init_start_ts: t.pidns_init_start_ts,
@@ -577,12 +589,12 @@ fn process_of(t: &peregrine_scap::ThreadInfo) -> Process {
 }
 
 fn l4_of(proto: u8) -> L4 {
-    // scap_l4_proto: 1 TCP, 2 UDP, 3 ICMP, 4 RAW.
+    // libscap's scap_l4_proto: 0 unknown, 1 not available, 2 TCP, 3 UDP, 4 ICMP, 5 raw.
     match proto {
-        1 => L4::Tcp,
-        2 => L4::Udp,
-        3 => L4::Icmp,
-        4 => L4::Raw,
+        2 => L4::Tcp,
+        3 => L4::Udp,
+        4 => L4::Icmp,
+        5 => L4::Raw,
         _ => L4::Unknown,
     }
 }
@@ -694,36 +706,75 @@ pub fn replay_state_config() -> StateConfig {
     }
 }
 
-/// A capture often starts in the middle of a process's life: its first event (typically an
-/// `execve` exit) names a thread the metadata does not list. Live, the state engine would read
-/// it from /proc; in replay the event itself is the only source, so a thread that carries its
-/// parent (`ptid`) is adopted with that parent before the state sees the event — the
-/// `execve` then fills in the rest, and `proc.pname` resolves as in libsinsp.
+/// A capture often starts in the middle of a process's life: an event names a thread the
+/// metadata does not list. Live, the state engine would read it from /proc; a replay cannot,
+/// and libsinsp then enters a placeholder thread (its thread manager's "fake" entry): name
+/// and executable `<NA>`, uid, gid and loginuid unknown (`u32::MAX`), no cwd, session or
+/// process group. The same placeholder is adopted here before the state sees the event,
+/// with the parent the event names (`ptid`, as libsinsp patches an invalid thread from an
+/// `execve`); an `execve` then fills in the rest.
 fn adopt_unknown_thread(ev: &Event<'_>, state: &mut State) {
     let tid = i64::from(ev.tid());
-    if state.thread(tid).is_some() {
+    if tid == 0 || state.thread(tid).is_some() {
         return;
     }
-    let Some(ptid) = ev.param("ptid").and_then(|v| v.ok()?.as_i64()) else {
+    // A clone's child side carries the whole new process (comm, exe, cgroups, cwd, ids):
+    // the state builds it from the event, as libsinsp does.
+    let is_clone = matches!(ev.name(), "clone" | "clone3" | "fork" | "vfork");
+    if is_clone && ev.param("res").and_then(|v| v.ok()?.as_i64()) == Some(0) {
         return;
-    };
+    }
     let pid = i64::from(ev.pid());
-    // A new thread of a process the state knows (a clone's child side, typically) joins it
-    // through the state's own clone handling; adopting it here would replace that process
-    // with an empty one.
+    // A new thread of a process the state knows joins it through the state's own clone
+    // handling; a placeholder here would replace that process with an empty one.
     if state.process(pid).is_some() {
         return;
     }
     // The parent thread may be any thread of the parent process: parentage is by process.
-    let ppid = state.thread(ptid).map_or(ptid, |(_, p)| p.pid);
+    let ppid = ev
+        .param("ptid")
+        .and_then(|v| v.ok()?.as_i64())
+        .map_or(-1, |ptid| state.thread(ptid).map_or(ptid, |(_, p)| p.pid));
     let p = Process {
         pid,
         ppid,
         vpid: pid,
-        container_id: "host".into(),
+        comm: NA.into(),
+        exe: NA.into(),
+        uid: u32::MAX,
+        gid: u32::MAX,
+        loginuid: u32::MAX,
+        // No session or process group either (libsinsp's -1: no proc.sname).
+        sid: -1,
+        vpgid: -1,
         ..Process::default()
     };
     state.insert_process(p, &[(tid, tid)]);
+}
+
+/// A capture's `container` events (written at its start, or when a container appeared)
+/// are the only container metadata a replay has: the state takes them as if the runtime
+/// had answered, so `container.name` and `container.image*` are the capture's.
+fn container_event(ev: &peregrine_scap::ScapEvent<'_>, state: &mut State) {
+    if ev.name() != "container" {
+        return;
+    }
+    let text = |name: &str| {
+        ev.param(name)
+            .map(|b| String::from_utf8_lossy(b.strip_suffix(&[0]).unwrap_or(b)).into_owned())
+    };
+    if let Some(json) = text("json") {
+        if let Some((id, info)) = ContainerInfo::from_capture_json(&json) {
+            state.set_container_info(&id, info);
+        }
+    } else if let Some(id) = text("id").filter(|id| !id.is_empty()) {
+        let info = ContainerInfo {
+            name: text("name").unwrap_or_default(),
+            image: text("image").unwrap_or_default(),
+            ..ContainerInfo::default()
+        };
+        state.set_container_info(&id, info);
+    }
 }
 
 /// Replays an open capture through `pipe`, seeding its state first.
@@ -766,6 +817,7 @@ pub fn replay_reader_with<R: Read>(
             stopped = true;
             break;
         }
+        container_event(&ev, pipe.state_mut());
         let state = pipe.state();
         let rec = conv.convert(&ev, |tid| state.thread(tid as i64).map(|(_, p)| p.pid));
         let Some(rec) = rec else { continue };

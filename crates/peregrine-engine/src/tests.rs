@@ -193,6 +193,7 @@ fn append_output_follows_match_conditions_in_order() {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             rule: rule.map(str::to_string),
             extra_output: Some(text.to_string()),
+            suggested_output: false,
             extra_fields: Vec::new(),
         };
     let fields = AppendOutput {
@@ -255,6 +256,45 @@ fn append_output_follows_match_conditions_in_order() {
                 Vec::new(),
             ),
         ]
+    );
+}
+
+/// Falco 0.44's stock `append_output: [suggested_output: true]`: the container plugin's six
+/// suggested fields, `a_b=%a.b` in the plugin's order, after the entry's own extra output.
+#[test]
+fn suggested_output_appends_container_fields() {
+    let append = [extra::AppendOutput {
+        rule: Some("Any openat".into()),
+        extra_output: Some("X".into()),
+        suggested_output: true,
+        ..extra::AppendOutput::default()
+    }];
+    let engine = engine_with(&append).expect("compiles");
+    let mut p = Pipeline::new(Arc::new(engine), no_proc());
+    let mut seen = Vec::new();
+    let mut sink = |m: &Match<'_>| {
+        let keys: Vec<String> = m.output_fields.iter().map(|(k, _)| k.clone()).collect();
+        seen.push((m.output.to_string(), keys))
+    };
+    p.process_record(&openat(2, 7, 4, "/tmp/x"), 0, &mut sink);
+    let suggested = [
+        "container.id",
+        "container.name",
+        "container.image.repository",
+        "container.image.tag",
+        "k8s.pod.name",
+        "k8s.ns.name",
+    ];
+    let mut keys = vec!["fd.name".to_string()];
+    keys.extend(suggested.iter().map(|s| s.to_string()));
+    assert_eq!(
+        seen,
+        vec![(
+            "open /tmp/x X container_id=host container_name=host container_image_repository= \
+             container_image_tag= k8s_pod_name=<NA> k8s_ns_name=<NA>"
+                .to_string(),
+            keys
+        )]
     );
 }
 

@@ -129,6 +129,9 @@ pub struct FieldFlags {
     /// The argument may also be written as a dotted suffix: `evt.arg.flags` is
     /// `evt.arg[flags]`, `evt.type.is.open` is `evt.type.is[open]`.
     pub dyn_suffix: bool,
+    /// `EPF_FORMAT_SUGGESTED`: `append_output: suggested_output` appends the field to outputs
+    /// (the container plugin flags the six container and pod fields every alert shows).
+    pub format_suggested: bool,
 }
 
 impl FieldFlags {
@@ -145,6 +148,7 @@ impl FieldFlags {
             list: self.list || o.list,
             arg_key: self.arg_key || o.arg_key,
             dyn_suffix: self.dyn_suffix || o.dyn_suffix,
+            format_suggested: self.format_suggested || o.format_suggested,
         }
     }
 
@@ -165,6 +169,7 @@ const NONE: FieldFlags = FieldFlags {
     list: false,
     arg_key: false,
     dyn_suffix: false,
+    format_suggested: false,
 };
 const ARG_ALLOWED: FieldFlags = FieldFlags {
     arg_allowed: true,
@@ -199,6 +204,10 @@ const DEPRECATED: FieldFlags = FieldFlags {
     ..NONE
 };
 const LIST: FieldFlags = FieldFlags { list: true, ..NONE };
+const SUGGESTED: FieldFlags = FieldFlags {
+    format_suggested: true,
+    ..NONE
+};
 const SUFFIX: FieldFlags = FieldFlags {
     dyn_suffix: true,
     ..NONE
@@ -537,9 +546,9 @@ catalogue! {
 
     class Container "container", "Fields about the container and the Kubernetes pod the process runs in \
         (Falco's container plugin fields). Outside containers container.id is 'host'." {
-        ContainerId "container.id" CharBuf [] "The container id, shortened to 12 characters; 'host' for processes outside containers.";
+        ContainerId "container.id" CharBuf [SUGGESTED] "The container id, shortened to 12 characters; 'host' for processes outside containers.";
         ContainerFullId "container.full_id" CharBuf [] "The full container id (64 characters for docker); 'host' outside containers.";
-        ContainerName "container.name" CharBuf [] "The container name; 'host' outside containers.";
+        ContainerName "container.name" CharBuf [SUGGESTED] "The container name; 'host' outside containers.";
         ContainerImage "container.image" CharBuf [] "The container image name, e.g. falcosecurity/falco:latest.";
         ContainerImageId "container.image.id" CharBuf [] "The container image id, e.g. 6f7e2741b66b.";
         ContainerType "container.type" CharBuf [] "The container engine: docker, cri-o, containerd, podman, lxc, libvirt-lxc, bpm, …";
@@ -551,8 +560,8 @@ catalogue! {
         ContainerMountMode "container.mount.mode" CharBuf [ARG_REQUIRED ARG_KEY] "The mode of a mount, chosen by index or by source path (a glob allowed).";
         ContainerMountRdwr "container.mount.rdwr" CharBuf [ARG_REQUIRED ARG_KEY] "Whether a mount is writable ('true'/'false'), chosen by index or by source path.";
         ContainerMountPropagation "container.mount.propagation" CharBuf [ARG_REQUIRED ARG_KEY] "The propagation of a mount, chosen by index or by source path.";
-        ContainerImageRepository "container.image.repository" CharBuf [] "The repository part of the container image, e.g. falcosecurity/falco.";
-        ContainerImageTag "container.image.tag" CharBuf [] "The tag of the container image, e.g. stable.";
+        ContainerImageRepository "container.image.repository" CharBuf [SUGGESTED] "The repository part of the container image, e.g. falcosecurity/falco.";
+        ContainerImageTag "container.image.tag" CharBuf [SUGGESTED] "The tag of the container image, e.g. stable.";
         ContainerImageDigest "container.image.digest" CharBuf [] "The digest of the container image.";
         ContainerHealthcheck "container.healthcheck" CharBuf [DEPRECATED] "Deprecated: the container's health check command, or 'NONE'.";
         ContainerLivenessProbe "container.liveness_probe" CharBuf [DEPRECATED] "Deprecated: the container's liveness probe command, or 'NONE'.";
@@ -569,7 +578,7 @@ catalogue! {
         ProcIsContainerHealthcheck "proc.is_container_healthcheck" Bool [DEPRECATED] "Deprecated: 'true' if the process runs as part of a container's health check.";
         ProcIsContainerLivenessProbe "proc.is_container_liveness_probe" Bool [DEPRECATED] "Deprecated: 'true' if the process runs as part of a container's liveness probe.";
         ProcIsContainerReadinessProbe "proc.is_container_readiness_probe" Bool [DEPRECATED] "Deprecated: 'true' if the process runs as part of a container's readiness probe.";
-        K8sPodName "k8s.pod.name" CharBuf [] "The name of the Kubernetes pod the container belongs to.";
+        K8sPodName "k8s.pod.name" CharBuf [SUGGESTED] "The name of the Kubernetes pod the container belongs to.";
         K8sPodId "k8s.pod.id" CharBuf [] "Legacy name of k8s.pod.uid.";
         K8sPodUid "k8s.pod.uid" CharBuf [] "The UID of the Kubernetes pod.";
         K8sPodSandboxId "k8s.pod.sandbox_id" CharBuf [] "The pod sandbox id (the pause container's id), shortened to 12 characters.";
@@ -578,7 +587,7 @@ catalogue! {
         K8sPodLabels "k8s.pod.labels" CharBuf [] "Every pod label, as key:value pairs separated by commas.";
         K8sPodIp "k8s.pod.ip" CharBuf [] "The pod's IP address.";
         K8sPodCniJson "k8s.pod.cni.json" CharBuf [] "The pod's CNI result as JSON.";
-        K8sNsName "k8s.ns.name" CharBuf [] "The Kubernetes namespace of the pod.";
+        K8sNsName "k8s.ns.name" CharBuf [SUGGESTED] "The Kubernetes namespace of the pod.";
         K8sRcName "k8s.rc.name" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
         K8sRcId "k8s.rc.id" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
         K8sRcLabel "k8s.rc.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";

@@ -80,7 +80,46 @@ pub fn from_cgroup_path(path: &str) -> Option<ContainerRef> {
         }
         prev = comp;
     }
-    found
+    found.or_else(|| ctr_namespaced(path))
+}
+
+/// The container plugin's last resort, its containerd matcher for `ctr` containers
+/// (`/<namespace>/<id>`): the first `/name/` component (letters and digits joined by single
+/// `.`, `_` or `-`) is taken as a namespace and everything after its last occurrence as the
+/// id, of at most 64 characters, unless the path ends like a systemd unit. So the memory
+/// cgroup `/user/bencer/0` is container `bencer/0` for Falco, and therefore for Peregrine.
+fn ctr_namespaced(path: &str) -> Option<ContainerRef> {
+    let is_word = |w: &str| {
+        !w.is_empty()
+            && w.split(['.', '_', '-'])
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    // The regex's first match: a component between two slashes.
+    let mut comps = path.split('/');
+    comps.next()?;
+    let mut offset = 1 + path.split('/').next()?.len();
+    let ns = loop {
+        let c = comps.next()?;
+        // Only a component followed by a slash is "/name/".
+        if offset + c.len() < path.len() && is_word(c) {
+            break &path[offset - 1..offset + c.len() + 1];
+        }
+        offset += c.len() + 1;
+    };
+    let start = path.rfind(ns)? + ns.len();
+    let id = &path[start..];
+    if id.is_empty()
+        || id.len() > 64
+        || [".service", ".slice", ".scope"]
+            .iter()
+            .any(|s| path.ends_with(s))
+    {
+        return None;
+    }
+    Some(ContainerRef {
+        full_id: id.to_string(),
+        engine: "containerd",
+    })
 }
 
 /// The container of a process from all its cgroups (`subsystem=path` pairs); `None` = host.
@@ -149,7 +188,11 @@ mod tests {
         check("/", None);
         check("/user.slice/user-1000.slice/session-2.scope", None);
         check("/system.slice/cron.service", None);
-        check("/docker/notanid", None);
+        // The plugin's containerd matcher takes any `/namespace/id` outside systemd units.
+        check("/docker/notanid", Some(("notanid", "containerd")));
+        check("/user/bencer/0", Some(("bencer/0", "containerd")));
+        check("/user.slice/user-1000.slice/user@1000.service", None);
+        check("/user.slice", None);
     }
 
     #[test]

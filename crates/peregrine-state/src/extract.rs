@@ -166,28 +166,57 @@ impl EventSource<'_, '_> {
         }
     }
 
-    /// The session leader (libsinsp: the process whose pid is the sid, else the eldest
-    /// ancestor in the same session).
+    /// The session leader (libsinsp's get_oldest_matching_ancestor: the process whose pid is
+    /// the sid, else the eldest ancestor in the same session; the process itself does not
+    /// count, so a process whose parent is in another session has none).
     fn leader(&self, p: &Process, by_group: bool) -> Option<Process> {
         let table = self.state.table();
         let id = if by_group { p.vpgid } else { p.sid };
+        if id == -1 {
+            return None;
+        }
         if !p.in_pidns() {
             if let Some(l) = table.procs.get(&id) {
                 return Some(l.clone());
             }
         }
-        let mut leader = p;
+        let mut leader = None;
         for a in table.ancestors(p) {
             let aid = if by_group { a.vpgid } else { a.sid };
             if aid != id {
                 break;
             }
-            leader = a;
+            leader = Some(a);
         }
-        Some(leader.clone())
+        leader.cloned()
     }
 
     fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        // An event whose fd is not in the table (a failed accept, an open that returned an
+        // error): libsinsp still answers fd.name from the event's own name or tuple argument
+        // and fd.typechar from the event type.
+        if matches!(id, F::FdName | F::FdTypechar)
+            && matches!(arg, FieldArg::None)
+            && self.fd().is_none()
+            && self.ev.direction() == peregrine_event::Direction::Exit
+        {
+            let name = self.ev.name();
+            if id == F::FdTypechar {
+                if let Some(c) = typechar_of_event(name) {
+                    out.push_bytes(&[c]);
+                }
+            } else if matches!(name, "accept" | "accept4" | "connect" | "open" | "creat") {
+                let key = if name == "open" || name == "creat" {
+                    "name"
+                } else {
+                    "tuple"
+                };
+                if let Some(i) = self.ev.schema.index_of(key) {
+                    self.push_arg(i, out);
+                }
+            }
+            return;
+        }
         // The fd borrows from the state for the whole match, so the scratch buffer is moved
         // out (no allocation: it keeps its capacity) for the fields built by formatting.
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -237,6 +266,20 @@ impl EventSource<'_, '_> {
                 o.push(Slot::UInt(p.into()));
             }
         };
+        // libsinsp's local end: the client's when the client address is the machine's
+        // (with the machine's addresses known), else the server's; by role otherwise.
+        let proc_ = self.process();
+        let is_local = |ip: IpAddr| proc_.and_then(|p| self.state.is_local_addr(ip, p));
+        let ends = |s: &crate::fd::Sock| match (s.client, s.server) {
+            (Some(c), Some(srv)) => match is_local(c.0) {
+                Some(true) => (Some(c), Some(srv)),
+                Some(false) => (Some(srv), Some(c)),
+                None => (s.local(), s.remote()),
+            },
+            _ => (s.local(), s.remote()),
+        };
+        let local = sock.as_ref().and_then(|s| ends(s).0);
+        let remote = sock.as_ref().and_then(|s| ends(s).1);
         match id {
             F::FdNum => out.push(Slot::Int(num)),
             F::FdType => out.push_str(fd.kind.name()),
@@ -259,12 +302,12 @@ impl EventSource<'_, '_> {
             }
             F::FdCip => ip(out, sock.and_then(|s| s.client)),
             F::FdSip => ip(out, sock.and_then(|s| s.server)),
-            F::FdLip => ip(out, sock.and_then(|s| s.local())),
-            F::FdRip => ip(out, sock.and_then(|s| s.remote())),
+            F::FdLip => ip(out, local),
+            F::FdRip => ip(out, remote),
             F::FdCport => port(out, sock.and_then(|s| s.client)),
             F::FdSport => port(out, sock.and_then(|s| s.server)),
-            F::FdLport => port(out, sock.and_then(|s| s.local())),
-            F::FdRport => port(out, sock.and_then(|s| s.remote())),
+            F::FdLport => port(out, local),
+            F::FdRport => port(out, remote),
             // Filter-only "either end" fields yield both ends; the compiler's `=`/`in` over a
             // multi-valued field matches when any value does.
             F::FdIp | F::FdNet => {
@@ -277,28 +320,28 @@ impl EventSource<'_, '_> {
             }
             F::FdCnet => ip(out, sock.and_then(|s| s.client)),
             F::FdSnet => ip(out, sock.and_then(|s| s.server)),
-            F::FdLnet => ip(out, sock.and_then(|s| s.local())),
-            F::FdRnet => ip(out, sock.and_then(|s| s.remote())),
-            F::FdL4proto => {
-                if let Some(n) = sock.and_then(|s| s.l4.name()) {
-                    out.push_str(n)
-                }
-            }
+            F::FdLnet => ip(out, local),
+            F::FdRnet => ip(out, remote),
+            // libsinsp answers these three for any fd, sockets or not: "<NA>" and false
+            // are values there, not missing ones.
+            F::FdL4proto => out.push_str(
+                sock.and_then(|s| s.l4.name())
+                    .unwrap_or(peregrine_filter::format::NA),
+            ),
             F::FdSockfamily => match fd.kind {
                 crate::fd::FdKind::Ipv4 | crate::fd::FdKind::Ipv6 => out.push_str("ip"),
                 crate::fd::FdKind::Unix => out.push_str("unix"),
                 _ => {}
             },
-            F::FdIsServer => {
-                if let Some(s) = sock {
-                    out.push(bool_slot(s.is_server))
+            // A listening socket serves; a connected one when its server address is the
+            // machine's (libsinsp), by role while the machine's addresses are unknown.
+            F::FdIsServer => out.push(bool_slot(sock.is_some_and(|s| {
+                match (s.client, s.server) {
+                    (Some(_), Some(srv)) => is_local(srv.0).unwrap_or(s.is_server),
+                    _ => s.is_server,
                 }
-            }
-            F::FdConnected => {
-                if let Some(s) = sock {
-                    out.push(bool_slot(s.connected))
-                }
-            }
+            }))),
+            F::FdConnected => out.push(bool_slot(sock.is_some_and(|s| s.connected))),
             F::FdNameChanged => out.push(bool_slot(name_changed)),
             // Writes into a Vec cannot fail.
             F::FdUid => push_fmt(out, scratch, |s| {
@@ -508,6 +551,21 @@ impl EventSource<'_, '_> {
     fn push_arg(&mut self, i: usize, out: &mut Extracted) {
         let ev = self.ev;
         let ty = ev.schema.params[i].ty;
+        // libsinsp's legacy rendering of an empty buffer-like parameter (a failed accept's
+        // tuple) is "NULL"; other empty parameters are "<NA>".
+        if ev.raw.param(i).is_some_and(|b| b.is_empty())
+            && matches!(
+                ty,
+                ParamType::Bytes
+                    | ParamType::List
+                    | ParamType::SockTuple
+                    | ParamType::Dyn
+                    | ParamType::FdList
+            )
+        {
+            out.push_str("NULL");
+            return;
+        }
         let Some(Ok(v)) = ev.raw.param(i).map(|b| Value::decode(ty, b)) else {
             return;
         };
@@ -973,13 +1031,13 @@ impl EventSource<'_, '_> {
                 let by_group =
                     matches!(id, F::ProcVpgidName | F::ProcVpgidExe | F::ProcVpgidExepath);
                 let p = p.clone();
-                if let Some(l) = self.leader(&p, by_group) {
-                    out.push_str(match id {
-                        F::ProcSname | F::ProcVpgidName => &l.comm,
-                        F::ProcSidExe | F::ProcVpgidExe => &l.exe,
-                        _ => &l.exepath,
-                    });
-                }
+                // No leader is an empty string in libsinsp, not a missing value.
+                let l = self.leader(&p, by_group);
+                out.push_str(l.as_ref().map_or("", |l| match id {
+                    F::ProcSname | F::ProcVpgidName => &l.comm,
+                    F::ProcSidExe | F::ProcVpgidExe => &l.exe,
+                    _ => &l.exepath,
+                }));
             }
             F::ProcAname => {
                 self.ancestor_values(arg, out, |a, s| s.extend_from_slice(a.comm.as_bytes()))
@@ -1014,32 +1072,30 @@ impl EventSource<'_, '_> {
                 p.loginuid.into()
             })),
             F::GroupGid => out.push(Slot::UInt(p.gid.into())),
+            // libsinsp's answers when the user database has no entry (or there is no
+            // database): uid/gid 0 is root, anything else the text "<NA>", never a
+            // missing value.
             F::UserName | F::UserHomedir | F::UserShell | F::UserLoginname | F::GroupName => {
                 let (pid, uid, gid, luid) = (p.pid, p.uid, p.gid, p.loginuid);
-                let Some(db) = self.state.users_for(pid) else {
-                    return true;
+                let db = self.state.users_for(pid);
+                let text = match id {
+                    F::GroupName => db
+                        .and_then(|db| db.group(gid))
+                        .or((gid == 0).then_some("root")),
+                    F::UserLoginname => db
+                        .and_then(|db| db.user(luid).filter(|_| luid != u32::MAX))
+                        .map(|u| u.name.as_str())
+                        .or((luid == 0).then_some("root")),
+                    _ => match (db.and_then(|db| db.user(uid)), id) {
+                        (Some(u), F::UserName) => Some(u.name.as_str()),
+                        (Some(u), F::UserHomedir) => Some(u.home.as_str()),
+                        (Some(u), _) => Some(u.shell.as_str()),
+                        (None, F::UserName) => (uid == 0).then_some("root"),
+                        (None, F::UserHomedir) => (uid == 0).then_some("/root"),
+                        (None, _) => None,
+                    },
                 };
-                match id {
-                    F::GroupName => {
-                        if let Some(g) = db.group(gid) {
-                            out.push_str(g)
-                        }
-                    }
-                    F::UserLoginname => {
-                        if let Some(u) = db.user(luid).filter(|_| luid != u32::MAX) {
-                            out.push_str(&u.name)
-                        }
-                    }
-                    _ => {
-                        if let Some(u) = db.user(uid) {
-                            out.push_str(match id {
-                                F::UserName => &u.name,
-                                F::UserHomedir => &u.home,
-                                _ => &u.shell,
-                            })
-                        }
-                    }
-                }
+                out.push_str(text.unwrap_or(peregrine_filter::format::NA));
             }
             F::ContainerId | F::ContainerFullId => {
                 if p.container_id.is_empty() {
@@ -1056,6 +1112,16 @@ impl EventSource<'_, '_> {
                 }
             }
             F::ContainerName if p.container_id.is_empty() => out.push_str("host"),
+            // The container plugin's host entry has empty image strings: set, not missing.
+            F::ContainerImage
+            | F::ContainerImageId
+            | F::ContainerImageRepository
+            | F::ContainerImageTag
+            | F::ContainerImageDigest
+                if p.container_id.is_empty() =>
+            {
+                out.push_str("")
+            }
             _ => {
                 if p.container_id.is_empty() {
                     return matches!(id, F::ContainerName);
@@ -1068,13 +1134,14 @@ impl EventSource<'_, '_> {
                         o.push_str(v)
                     }
                 };
+                // Known containers give their strings even when empty, as the plugin does.
                 match id {
-                    F::ContainerName => opt(out, &c.name),
-                    F::ContainerImage => opt(out, &c.image),
-                    F::ContainerImageId => opt(out, &c.image_id),
-                    F::ContainerImageRepository => opt(out, &c.image_repository),
-                    F::ContainerImageTag => opt(out, &c.image_tag),
-                    F::ContainerImageDigest => opt(out, &c.image_digest),
+                    F::ContainerName => out.push_str(&c.name),
+                    F::ContainerImage => out.push_str(&c.image),
+                    F::ContainerImageId => out.push_str(&c.image_id),
+                    F::ContainerImageRepository => out.push_str(&c.image_repository),
+                    F::ContainerImageTag => out.push_str(&c.image_tag),
+                    F::ContainerImageDigest => out.push_str(&c.image_digest),
                     F::ContainerPrivileged => out.push(bool_slot(c.privileged)),
                     F::ContainerHostPid => out.push(bool_slot(c.host_pid)),
                     F::ContainerHostNetwork => out.push(bool_slot(c.host_network)),
@@ -1157,6 +1224,22 @@ impl EventSource<'_, '_> {
         }
         true
     }
+}
+
+/// libsinsp's `sinsp_evt::extract_typechar`: the fd kind an event creates, for an event whose
+/// fd is unknown (sockets are taken for IPv4, as libsinsp does); `None` where libsinsp
+/// answers 'o' for events that have no fd at all.
+fn typechar_of_event(name: &str) -> Option<u8> {
+    Some(match name {
+        "openat" | "openat2" | "creat" => b'f',
+        "socket" | "accept" | "accept4" => b'4',
+        "pipe" | "pipe2" => b'p',
+        "eventfd" | "eventfd2" => b'e',
+        "signalfd" | "signalfd4" => b's',
+        "timerfd_create" => b't',
+        "inotify_init" | "inotify_init1" => b'i',
+        _ => return None,
+    })
 }
 
 /// `container.labels` as the container plugin renders it: `key:value` (just `key` for an

@@ -91,6 +91,46 @@ impl FdKind {
     }
 }
 
+/// The machine's own addresses (libsinsp's network interface list): they decide which end
+/// of a connection is local (`fd.lip`, `fd.lport`, …) and whether this end serves
+/// (`fd.is_server`). A replay takes them from the capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalAddrs {
+    /// (address, netmask) of each IPv4 interface.
+    pub v4: Vec<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
+    pub v6: Vec<std::net::Ipv6Addr>,
+}
+
+impl LocalAddrs {
+    /// Whether `ip` belongs to the machine: an IPv4 address of an interface, or an IPv6
+    /// address in an interface's /64 (libsinsp keeps only the network part of IPv6 ones).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.v4.iter().any(|(i, _)| *i == a),
+            IpAddr::V6(a) => self.v6.iter().any(|n| n.octets()[..8] == a.octets()[..8]),
+        }
+    }
+}
+
+impl LocalAddrs {
+    /// libsinsp's `infer_ipv4_address`: the interface address a socket talking to `dest`
+    /// uses when the kernel reported 0.0.0.0 (the same address, else one in the same
+    /// subnet, else the first that is not loopback).
+    pub fn infer_v4(&self, dest: std::net::Ipv4Addr) -> std::net::Ipv4Addr {
+        let d = u32::from(dest);
+        self.v4
+            .iter()
+            .find(|(a, _)| *a == dest)
+            .or_else(|| {
+                self.v4
+                    .iter()
+                    .find(|(a, m)| u32::from(*a) & u32::from(*m) == d & u32::from(*m))
+            })
+            .or_else(|| self.v4.iter().find(|(a, _)| !a.is_loopback()))
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED, |(a, _)| *a)
+    }
+}
+
 /// Transport protocol of a socket (`fd.l4proto`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L4 {
@@ -150,6 +190,11 @@ impl Sock {
             is_server: false,
             connected: false,
         }
+    }
+
+    /// A bound or listening socket without a peer (libsinsp's server-socket fd type).
+    pub fn is_listening(&self) -> bool {
+        self.server.is_some() && self.client.is_none()
     }
 
     /// The local end.

@@ -109,6 +109,63 @@ fn boot_time_ns(root: &Path) -> u64 {
 
 /// `/proc/<pid>/cgroup` as `(subsystem, path)` pairs (`name=systemd` → `systemd`, the v2
 /// line's empty subsystem kept empty).
+/// The machine's addresses (libsinsp reads the interface list at start): IPv4 from
+/// `net/fib_trie` (each `/32 host LOCAL` address, with the mask of the longest
+/// `link UNICAST` or `host LOCAL` network holding it, else /32), IPv6 from `net/if_inet6`.
+/// `None` when neither can be read.
+pub fn read_local_addrs(root: &Path) -> Option<crate::fd::LocalAddrs> {
+    let trie = std::fs::read_to_string(root.join("net/fib_trie")).ok();
+    let inet6 = std::fs::read_to_string(root.join("net/if_inet6")).ok();
+    if trie.is_none() && inet6.is_none() {
+        return None;
+    }
+    let mut out = crate::fd::LocalAddrs::default();
+    let (mut hosts, mut nets) = (Vec::new(), Vec::new());
+    let mut cur: Option<Ipv4Addr> = None;
+    for line in trie.as_deref().unwrap_or("").lines() {
+        let t = line.trim_start();
+        if let Some(a) = t.strip_prefix("|-- ") {
+            cur = a.trim().parse().ok();
+        } else if let (Some(a), Some(rest)) = (cur, t.strip_prefix('/')) {
+            let mut w = rest.split_whitespace();
+            let (Some(Ok(len)), Some(scope), Some(kind)) =
+                (w.next().map(str::parse::<u32>), w.next(), w.next())
+            else {
+                continue;
+            };
+            if len == 32 && scope == "host" && kind == "LOCAL" {
+                hosts.push(a);
+            } else if len < 32 && (kind == "UNICAST" && scope == "link" || kind == "LOCAL") {
+                nets.push((a, len));
+            }
+        }
+    }
+    hosts.sort_unstable();
+    hosts.dedup();
+    for a in hosts {
+        let len = nets
+            .iter()
+            .filter(|(n, l)| {
+                let m = u32::MAX.checked_shl(32 - l).unwrap_or(0);
+                u32::from(*n) & m == u32::from(a) & m
+            })
+            .map(|&(_, l)| l)
+            .max()
+            .unwrap_or(32);
+        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+        out.v4.push((a, Ipv4Addr::from(mask)));
+    }
+    for line in inet6.as_deref().unwrap_or("").lines() {
+        let Some(hex) = line.split_whitespace().next().filter(|h| h.len() == 32) else {
+            continue;
+        };
+        if let Ok(v) = u128::from_str_radix(hex, 16) {
+            out.v6.push(Ipv6Addr::from(v));
+        }
+    }
+    Some(out)
+}
+
 pub fn read_cgroups(root: &Path, pid: i64) -> Vec<(String, String)> {
     read(root.join(pid.to_string()).join("cgroup"))
         .map(|s| {
@@ -393,6 +450,41 @@ fn read_fds(_root: &Path, dir: &Path, p: &mut Process, max: usize) {
             }
         }
         p.fds.insert(num, fd);
+    }
+}
+
+#[cfg(test)]
+mod local_addrs_tests {
+    use super::*;
+
+    #[test]
+    fn fib_trie_and_if_inet6_give_the_machine_addresses() {
+        let dir = std::env::temp_dir().join(format!("peregrine-ifaddrs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("net")).expect("dir");
+        std::fs::write(
+            dir.join("net/fib_trie"),
+            "Main:\n  +-- 0.0.0.0/0 3 0 5\n     +-- 127.0.0.0/8 2 0 2\n        +-- 127.0.0.0/31 1 0 0\n           |-- 127.0.0.0\n              /8 host LOCAL\n           |-- 127.0.0.1\n              /32 host LOCAL\n     +-- 192.0.2.0/24 2 0 2\n           |-- 192.0.2.0\n              /24 link UNICAST\n           |-- 192.0.2.2\n              /32 host LOCAL\n        |-- 192.0.2.255\n           /32 link BROADCAST\nLocal:\n           |-- 192.0.2.2\n              /32 host LOCAL\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("net/if_inet6"),
+            "00000000000000000000000000000001 01 80 10 80       lo\n",
+        )
+        .expect("write");
+        let got = read_local_addrs(&dir).expect("addresses");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            got.v4,
+            vec![
+                (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(255, 0, 0, 0)),
+                (Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(255, 255, 255, 0)),
+            ]
+        );
+        assert_eq!(got.v6, vec![Ipv6Addr::LOCALHOST]);
+        assert_eq!(
+            got.infer_v4(Ipv4Addr::new(192, 0, 2, 9)),
+            Ipv4Addr::new(192, 0, 2, 2)
+        );
     }
 }
 

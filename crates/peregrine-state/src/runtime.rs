@@ -42,6 +42,43 @@ pub struct ContainerInfo {
     pub mounts: Vec<Mount>,
 }
 
+impl ContainerInfo {
+    /// The container described by a capture's `container` event JSON
+    /// (`{"container":{"id":…,"name":…,"image":…,…}}`), with its id. Keys the JSON lacks
+    /// stay empty, as the container plugin leaves them.
+    pub fn from_capture_json(text: &str) -> Option<(String, ContainerInfo)> {
+        let root: Json = serde_json::from_str(text).ok()?;
+        let c = root.get("container")?;
+        let str_of = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("").to_string();
+        let id = str_of("id");
+        if id.is_empty() {
+            return None;
+        }
+        let mut labels: Vec<(String, String)> = c
+            .get("labels")
+            .and_then(Json::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels.sort();
+        let info = ContainerInfo {
+            name: str_of("name"),
+            image: str_of("image"),
+            image_id: str_of("imageid"),
+            image_repository: str_of("imagerepo"),
+            image_tag: str_of("imagetag"),
+            image_digest: str_of("imagedigest"),
+            privileged: c.get("privileged").and_then(Json::as_bool).unwrap_or(false),
+            labels,
+            ..ContainerInfo::default()
+        };
+        Some((id, info))
+    }
+}
+
 /// One mount of a container (`container.mount*`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mount {

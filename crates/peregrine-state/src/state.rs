@@ -142,6 +142,8 @@ pub struct State {
     pub(crate) users: FxHashMap<Arc<str>, UserDb>,
     pub(crate) hostname: String,
     pub(crate) containers: FxHashMap<Arc<str>, Meta>,
+    /// The machine's addresses, when known (see [`State::set_local_addrs`]).
+    local_addrs: Option<crate::fd::LocalAddrs>,
     resolver: Option<crate::runtime::Resolver>,
     /// Shared copies of recently exec'd names and paths.
     strings: Interner,
@@ -424,7 +426,42 @@ impl State {
             resolver: None,
             strings: Interner::default(),
             extract_scratch: Vec::new(),
+            local_addrs: None,
         }
+    }
+
+    /// Sets the machine's own addresses (a replay: the capture's interface list); until
+    /// then an IP socket's local end is the one its role says.
+    pub fn set_local_addrs(&mut self, addrs: crate::fd::LocalAddrs) {
+        self.local_addrs = Some(addrs);
+    }
+
+    /// libsinsp's `is_ipv{4,6}addr_in_local_machine` for a thread of `p`: in a container,
+    /// the container's IPv4 address (any known container's while its own is unknown; never
+    /// an IPv6 one); on the host, the interface list. `None` when no list is known.
+    pub(crate) fn is_local_addr(&self, ip: std::net::IpAddr, p: &Process) -> Option<bool> {
+        let addrs = self.local_addrs.as_ref()?;
+        if !p.container_id.is_empty() {
+            let std::net::IpAddr::V4(a) = ip else {
+                return Some(false);
+            };
+            let is = |c: &str| c.parse::<std::net::Ipv4Addr>() == Ok(a);
+            match self
+                .container_info(&p.container_id)
+                .map(|c| c.ip.as_str())
+                .filter(|c| !c.is_empty())
+            {
+                Some(c) if is(c) => return Some(true),
+                Some(_) => {}
+                None => {
+                    return Some(self.containers.values().any(|m| match m {
+                        Meta::Known(i) => is(&i.ip),
+                        _ => false,
+                    }))
+                }
+            }
+        }
+        Some(addrs.contains(ip))
     }
 
     /// The counters, with the gauges brought up to date.
@@ -482,6 +519,10 @@ impl State {
             .proc_root
             .clone()
             .ok_or(procfs::ProcError::Disabled)?;
+        // Which end of a connection is local follows the machine's addresses, as in libsinsp.
+        if let Some(addrs) = procfs::read_local_addrs(&root) {
+            self.local_addrs = Some(addrs);
+        }
         let mut n = 0;
         for pid in procfs::pids(&root)? {
             if let Some((p, tids)) = procfs::read_process(&root, pid, &self.cfg) {
@@ -691,6 +732,12 @@ impl State {
         } else {
             self.counters.container_requests_dropped += 1;
         }
+    }
+
+    /// Records what a capture file says about container `id` (libscap's `container` events,
+    /// which the container plugin reads instead of asking the runtime).
+    pub fn set_container_info(&mut self, id: &str, info: crate::runtime::ContainerInfo) {
+        self.containers.insert(id.into(), Meta::Known(info.into()));
     }
 
     /// Runtime metadata of a container, when known.
@@ -1056,8 +1103,19 @@ impl State {
                     t.vtid = v;
                 }
                 let pid = t.pid;
-                if let (Some(v), Some(p)) = (int(ev, K::Vpid), self.table.procs.get_mut(&pid)) {
-                    p.vpid = v;
+                if let Some(p) = self.table.procs.get_mut(&pid) {
+                    if let Some(v) = int(ev, K::Vpid) {
+                        p.vpid = v;
+                    }
+                    // A replay's placeholder process (credentials unknown, u32::MAX):
+                    // libsinsp keeps credentials per thread and gives the child the clone's,
+                    // so the process takes them from the first child side reporting them.
+                    if p.uid == u32::MAX {
+                        if let (Some(u), Some(g)) = (int(ev, K::Uid), int(ev, K::Gid)) {
+                            p.uid = u as u32;
+                            p.gid = g as u32;
+                        }
+                    }
                 }
             }
             return;
@@ -1211,9 +1269,8 @@ impl State {
                 strings.assign(&mut p.comm, exe.rsplit('/').next().unwrap_or_default());
             }
         }
-        if let Some(c) = text(ev, K::Cwd).filter(|c| !c.is_empty()) {
-            set_cwd(&mut p.cwd, &c);
-        }
+        // The cwd survives an exec; libsinsp does not read execve's cwd parameter (old
+        // captures' execve carries one, and Falco leaves a placeholder thread's cwd empty).
         if let Some(e) = list_or_empty(ev, K::Env, max_env, strings) {
             p.env = e;
         }
@@ -1226,8 +1283,8 @@ impl State {
             });
         match path {
             Some(path) => strings.assign(&mut p.exepath, &path),
-            // Without a path from the kernel, argv[0] is the best guess (libsinsp does the
-            // same); the previous image's path would name the wrong binary.
+            // Without a path from the kernel, argv[0] is the best guess; libsinsp keeps the
+            // previous image's path here (old captures), which would name the wrong binary.
             None => p.exepath = p.exe.clone(),
         }
         // A process first seen at its exec (no clone, no /proc entry) has no parent yet: the
@@ -1423,7 +1480,34 @@ impl State {
         fd: i64,
         tuple: SockTuple<'_>,
         server: Option<bool>,
+        client_first: bool,
     ) -> bool {
+        // libsinsp fills a 0.0.0.0 end of a tuple from the interface list (its
+        // network_interfaces::update_fd), unless that would make both ends equal.
+        let fill = |a: std::net::Ipv4Addr, other: std::net::Ipv4Addr, same_ports: bool| match &self
+            .local_addrs
+        {
+            Some(l) if a.is_unspecified() => {
+                let n = l.infer_v4(other);
+                if n == other && same_ports {
+                    a
+                } else {
+                    n
+                }
+            }
+            _ => a,
+        };
+        let tuple = match tuple {
+            SockTuple::Inet { src, dst } if src.0.is_unspecified() => SockTuple::Inet {
+                src: (fill(src.0, dst.0, src.1 == dst.1), src.1),
+                dst,
+            },
+            SockTuple::Inet { src, dst } if dst.0.is_unspecified() => SockTuple::Inet {
+                src,
+                dst: (fill(dst.0, src.0, src.1 == dst.1), dst.1),
+            },
+            t => t,
+        };
         let Some(f) = self.fd_mut(tid, fd) else {
             return false;
         };
@@ -1431,16 +1515,16 @@ impl State {
             SockTuple::Inet { src, dst } => set_inet(
                 f,
                 FdKind::Ipv4,
-                (src.0.into(), src.1),
-                (dst.0.into(), dst.1),
+                ((src.0.into(), src.1), (dst.0.into(), dst.1)),
                 server,
+                client_first,
             ),
             SockTuple::Inet6 { src, dst } => set_inet(
                 f,
                 FdKind::Ipv6,
-                (src.0.into(), src.1),
-                (dst.0.into(), dst.1),
+                ((src.0.into(), src.1), (dst.0.into(), dst.1)),
                 server,
+                client_first,
             ),
             SockTuple::Unix { src, dst, path } => {
                 let mut name = format!("{src:x}->{dst:x} ");
@@ -1467,16 +1551,16 @@ impl State {
             return;
         }
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false));
+            self.cur.name_changed = self.apply_tuple(tid, fd, t, Some(false), true);
         } else if let Some(Ok(Value::SockAddr(SockAddr::Unix(path)))) = ev.param(K::Addr) {
             if let Some(f) = self.fd_mut(tid, fd) {
                 f.name = String::from_utf8_lossy(path).replace('\0', "@").into();
             }
         }
-        if res == 0 {
-            if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
-                s.connected = true;
-            }
+        // libsinsp (without connection-status tracking, Falco's default) counts a connect in
+        // progress as connected.
+        if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
+            s.connected = true;
         }
     }
 
@@ -1491,10 +1575,12 @@ impl State {
         f.cloexec = int(ev, K::Flags).is_some_and(|fl| fl & 0o2000000 != 0);
         self.add_fd(tid, fd, f);
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            self.apply_tuple(tid, fd, t, Some(true));
+            self.apply_tuple(tid, fd, t, Some(true), true);
         }
         if let Some(s) = self.fd_mut(tid, fd).and_then(|f| f.sock.as_mut()) {
             s.connected = true;
+            // Only stream sockets accept (libsinsp records TCP).
+            s.l4 = L4::Tcp;
         }
     }
 
@@ -1539,15 +1625,48 @@ impl State {
         if int(ev, K::Res).is_some_and(|r| r < 0) {
             return;
         }
+        // A successful transfer on an IP socket that is not a bound or listening one
+        // (libsinsp's server-socket type) marks it connected (parse_read_exit and
+        // parse_write_exit test the type before the tuple changes it).
+        if let Some(f) = self.fd_mut(tid, fd) {
+            if matches!(f.kind, FdKind::Ipv4 | FdKind::Ipv6) {
+                if let Some(s) = f.sock.as_mut().filter(|s| !s.is_listening()) {
+                    s.connected = true;
+                }
+            }
+        }
         if let Some(Ok(Value::SockTuple(t))) = ev.param(K::Tuple) {
-            let server = self
+            let Some((f, p)) = self
                 .table
                 .thread(tid)
-                .and_then(|(_, p)| p.fds.get(&fd))
-                .and_then(|f| f.sock)
-                .map(|s| s.is_server);
+                .and_then(|(_, p)| Some((p.fds.get(&fd)?, p)))
+            else {
+                return;
+            };
+            // libsinsp takes the tuple of a transfer only for a socket without a name or
+            // not known to be TCP: a TCP connection's ends cannot change.
+            if !f.name.is_empty() && f.sock.is_some_and(|s| s.l4 == L4::Tcp) {
+                return;
+            }
+            // A bound socket that now talks has no role yet; libsinsp guesses server when
+            // the process is bound to the tuple's destination port, client otherwise.
+            let server = match f.sock {
+                Some(s) if s.is_listening() => {
+                    let dport = match t {
+                        SockTuple::Inet { dst, .. } => dst.1,
+                        SockTuple::Inet6 { dst, .. } => dst.1,
+                        _ => 0,
+                    };
+                    Some(p.fds.values().any(|o| {
+                        o.sock.is_some_and(|s| {
+                            s.is_listening() && s.server.is_some_and(|e| e.1 == dport)
+                        })
+                    }))
+                }
+                s => s.map(|s| s.is_server),
+            };
             if matches!(t, SockTuple::Inet { .. } | SockTuple::Inet6 { .. }) {
-                self.cur.name_changed = self.apply_tuple(tid, fd, t, server);
+                self.cur.name_changed = self.apply_tuple(tid, fd, t, server, false);
             }
         }
     }
@@ -1599,14 +1718,17 @@ impl State {
     }
 }
 
-/// Sets an IP socket's endpoints from a local → remote tuple. `server` is this end's role
-/// (None: keep the current one).
+/// Sets an IP socket's endpoints from a tuple. `server` is this end's role (None: keep the
+/// current one). Connect and accept tuples are oriented client → server whichever end
+/// reports them (the kernel side writes an accepted socket's peer first, as Falco's drivers
+/// do: `client_first`), so `fd.name` is `client->server` on both ends, as in libsinsp; the
+/// tuples of data transfers are local → remote and placed by the socket's role.
 fn set_inet(
     f: &mut Fd,
     kind: FdKind,
-    local: (IpAddr, u16),
-    remote: (IpAddr, u16),
+    (src, dst): ((IpAddr, u16), (IpAddr, u16)),
     server: Option<bool>,
+    client_first: bool,
 ) -> bool {
     let old = f.name.clone();
     f.kind = kind;
@@ -1614,12 +1736,12 @@ fn set_inet(
     if let Some(is_server) = server {
         s.is_server = is_server;
     }
-    if s.is_server {
-        s.server = Some(local);
-        s.client = Some(remote);
+    if client_first || !s.is_server {
+        s.client = Some(src);
+        s.server = Some(dst);
     } else {
-        s.client = Some(local);
-        s.server = Some(remote);
+        s.server = Some(src);
+        s.client = Some(dst);
     }
     f.rename_from_sock();
     f.name != old
