@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{peregrine, stdout, upstream};
+use common::{peregrine, stdout};
 use std::path::Path;
 use std::process::Command;
 
@@ -37,12 +37,10 @@ fn equal_share(report: &str) -> Option<(u64, u64)> {
 
 #[test]
 fn field_values_match_falco() {
-    let root = upstream();
-    let fields = root.join("fields");
-    if !fields.join("compare.py").is_file() {
-        eprintln!("skipped: no upstream field probe at {}", fields.display());
+    let Some(root) = peregrine_testkit::upstream::require("field_values_match_falco") else {
         return;
-    }
+    };
+    let fields = root.join("fields");
     let tmp = std::env::temp_dir().join(format!("peregrine-fields-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
     for &capture in CAPTURES {
