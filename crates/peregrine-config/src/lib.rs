@@ -35,12 +35,16 @@ pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: peregrine_rules::input::InputError,
     },
     #[error("{origin}: invalid YAML: {message}")]
     Yaml { origin: String, message: String },
     #[error("{origin}: the top level must be a mapping")]
     NotAMapping { origin: String },
+    /// None of a file's top-level keys is a configuration key: it is some other file, whose
+    /// content is not echoed back.
+    #[error("{origin}: not a configuration file (none of its {keys} top-level keys is a falco.yaml key)")]
+    NotAConfig { origin: String, keys: usize },
     #[error("invalid option '{option}': expected KEY=VALUE")]
     OptionSyntax { option: String },
     #[error("invalid key path '{path}': {reason}")]
@@ -409,6 +413,42 @@ const OUTPUT_KEYS: &[&str] = &[
     "time_format_iso_8601",
 ];
 
+/// A key as a warning quotes it: control characters escaped, at most 64 characters.
+fn printable_key(key: &str) -> String {
+    const MAX: usize = 64;
+    let mut shown: String = key.chars().take(MAX).collect();
+    if key.chars().nth(MAX).is_some() {
+        shown.push('…');
+    }
+    peregrine_filter::escape::terminal_safe(&shown)
+}
+
+/// Top-level keys [`Config::from_tree`] interprets itself (its `match` arms).
+const OWN_KEYS: &[&str] = &[
+    "rules_files",
+    "rules_file",
+    "rules",
+    "priority",
+    "rule_matching",
+    "base_syscalls",
+    "engine",
+    "watch_config_files",
+    "webserver",
+    "syscall_event_drops",
+    "capture",
+    "append_output",
+    "static_fields",
+    "log_level",
+    "log_stderr",
+    "log_syslog",
+    "metrics",
+];
+
+/// Whether `key` is a top-level configuration key Peregrine knows (its own or Falco's).
+pub(crate) fn is_known_key(key: &str) -> bool {
+    OWN_KEYS.contains(&key) || OUTPUT_KEYS.contains(&key) || IGNORED_FALCO_KEYS.contains(&key)
+}
+
 /// Falco configuration keys Peregrine accepts but does not act on yet.
 const IGNORED_FALCO_KEYS: &[&str] = &[
     "buffer_format_base64",
@@ -494,7 +534,10 @@ impl Config {
                 k if IGNORED_FALCO_KEYS.contains(&k) => {
                     log::debug!("configuration key '{k}' is accepted but not used yet");
                 }
-                k => warnings.push(format!("unknown configuration key '{k}' (ignored)")),
+                k => warnings.push(format!(
+                    "unknown configuration key '{}' (ignored)",
+                    printable_key(k)
+                )),
             }
         }
         Ok((cfg, warnings))

@@ -5,6 +5,9 @@ use crate::ConfigError;
 use serde_json::{Map, Value};
 use std::path::Path;
 
+/// The largest configuration file read (Falco's stock falco.yaml is about 60 KB).
+pub const MAX_CONFIG_FILE: u64 = 16 << 20;
+
 /// A falco.yaml document as an untyped tree, ready to take overrides.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigTree {
@@ -20,13 +23,32 @@ impl Default for ConfigTree {
 }
 
 impl ConfigTree {
-    /// Reads a falco.yaml-compatible file.
+    /// Reads a falco.yaml-compatible file: a regular file of at most [`MAX_CONFIG_FILE`]
+    /// bytes whose top level has at least one configuration key.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_error = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
+        };
+        let bytes =
+            peregrine_rules::input::read_regular(path, MAX_CONFIG_FILE).map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            read_error(peregrine_rules::input::InputError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            )))
         })?;
-        Self::from_yaml_str(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        let tree = Self::from_yaml_str(&text, &origin)?;
+        if let Value::Object(map) = &tree.root {
+            if !map.is_empty() && !map.keys().any(|k| crate::is_known_key(k)) {
+                return Err(ConfigError::NotAConfig {
+                    origin,
+                    keys: map.len(),
+                });
+            }
+        }
+        Ok(tree)
     }
 
     /// Parses YAML text; `origin` names it in errors. An empty document is an empty config.
@@ -189,6 +211,17 @@ fn parse_path(path: &str) -> Result<Vec<Step>, ConfigError> {
 
 /// Parses one YAML document into a JSON tree (mapping keys become strings).
 pub fn parse_yaml(text: &str) -> Result<Value, String> {
+    // yaml-rust2's loader expands aliases by copying: a few KB of nested aliases become
+    // gigabytes. The rules crate's bounded reader (depth and node count after expansion)
+    // checks the text first; it reports the same syntax errors, so it only adds the limits.
+    peregrine_rules::yaml::parse_documents(text).map_err(|e| {
+        format!(
+            "{} at line {} column {}",
+            e.message,
+            e.mark.line + 1,
+            e.mark.column + 1
+        )
+    })?;
     let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
     match docs.first() {
         Some(doc) => yaml_to_json(doc),
@@ -263,6 +296,66 @@ fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("pg-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_at_once() {
+        // 2 KB that a copying loader expands to 10^20 nodes.
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = "a".to_string();
+        for i in 0..20 {
+            let name = format!("b{i}");
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+            prev = name;
+        }
+        let started = std::time::Instant::now();
+        let err = ConfigTree::from_yaml_str(&text, "bomb.yaml").expect_err("refused");
+        assert!(err.to_string().contains("document too large"), "{err}");
+        // No test asserts speed; this only keeps a regression from running for minutes.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn only_regular_configuration_files_are_read() {
+        for (path, reason) in [
+            ("/dev/zero", "not a regular file (it is a character device)"),
+            ("/", "not a regular file (it is a directory)"),
+        ] {
+            let err = ConfigTree::from_file(Path::new(path)).expect_err("refused");
+            assert_eq!(
+                err.to_string(),
+                format!("cannot read configuration file {path}: {reason}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_with_no_configuration_key_is_not_echoed() {
+        let path = temp_file(
+            "shadow",
+            "root:$y$j9T$secrethash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
+        );
+        let err = ConfigTree::from_file(&path).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.ends_with(
+                "not a configuration file (none of its 2 top-level keys is a falco.yaml key)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+        // A real configuration with one unknown key still loads (and warns about that key).
+        let path = temp_file("falco.yaml", "json_output: true\nfrobnicate: 1\n");
+        assert!(ConfigTree::from_file(&path).is_ok());
+    }
     use super::*;
     use serde_json::json;
 

@@ -48,6 +48,7 @@ mod adapter;
 mod collector;
 pub mod compiler;
 pub mod info;
+pub mod input;
 pub mod load;
 mod reader;
 pub mod result;
@@ -105,7 +106,7 @@ impl Loader {
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> bool {
         let path = path.as_ref();
         let name = path.display().to_string();
-        match std::fs::read(path) {
+        match input::read_regular(path, input::MAX_RULES_FILE) {
             Ok(bytes) => {
                 // Valid UTF-8 (the normal case) is checked by the fast validator and kept
                 // without a copy; only invalid files pay for the lossy conversion.
@@ -134,6 +135,14 @@ impl Loader {
             .contents
             .insert(name.to_string(), content.to_string());
         reader::read(&mut res, &mut self.collector, name, content);
+        if !is_rules_shaped(&res, content) {
+            // Snippets quote the content; a file that is not a rules file at all (a path
+            // pointing at /etc/shadow by mistake or by malice) must not be echoed to a
+            // terminal or a log. Falco prints it; this is a deliberate difference.
+            self.results
+                .contents
+                .insert(name.to_string(), String::new());
+        }
         if !res.successful() {
             self.read_failed = true;
         } else if !self.compile_once {
@@ -170,4 +179,23 @@ impl Loader {
         });
         (RuleSet::new(compiled, &Selection::default()), self.results)
     }
+}
+
+/// Whether `content` has the shape of a rules file, judged by what reading it found: a top
+/// level that is not a sequence, or a YAML syntax error in text whose first item does not start
+/// with `-`, means it is something else.
+fn is_rules_shaped(res: &result::LoadResult, content: &str) -> bool {
+    use result::ErrorCode;
+    let starts_as_sequence = || {
+        content
+            .lines()
+            .map(str::trim_start)
+            .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("---"))
+            .is_none_or(|l| l.starts_with('-'))
+    };
+    res.errors.iter().all(|e| match e.code {
+        ErrorCode::YamlValidate => !e.message.starts_with("Rules content is not yaml"),
+        ErrorCode::YamlParse => starts_as_sequence(),
+        _ => true,
+    })
 }

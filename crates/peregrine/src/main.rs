@@ -26,10 +26,28 @@ fn main() -> ExitCode {
         // A closed pipe (`peregrine -L | head`) is the reader's choice, not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err:#}");
+            eprintln!("Error: {}", error_chain(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each cause said once: library errors often put
+/// their source in their own message too (`cannot read X: not a regular file`), and printing
+/// the chain as is repeats it.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    peregrine_filter::escape::terminal_safe(&text)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
