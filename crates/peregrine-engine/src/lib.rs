@@ -236,15 +236,18 @@ impl Pipeline {
         &self.stats
     }
 
-    /// Switches to a newly published engine, if any. Per-rule counters restart for the new
-    /// rule set; event counters and the histogram carry on.
+    /// Switches to a newly published engine, if any. Per-rule counters follow their rules by
+    /// name into the new rule set; event counters and the histogram carry on.
     fn follow_reload(&mut self) {
         let Some(h) = &self.handle else { return };
         let g = h.generation();
         if g != self.seen_generation {
             self.seen_generation = g;
-            self.engine = h.load();
-            self.stats.reset_rules(self.engine.rules.rules().len());
+            let old = std::mem::replace(&mut self.engine, h.load());
+            self.stats.rekey_rules(
+                old.rules.rules().iter().map(|r| r.name.as_str()),
+                self.engine.rules.rules().iter().map(|r| r.name.as_str()),
+            );
             self.stats.reloads += 1;
         }
     }
@@ -314,9 +317,11 @@ impl Pipeline {
         }
     }
 
-    /// Per-rule match counts by name (rules with no match are left out).
+    /// Per-rule match counts by name (rules with no match are left out), the rules of the
+    /// current set first, then those a reload removed.
     pub fn rule_counts(&self) -> Vec<(&str, u64)> {
-        self.stats
+        let current = self
+            .stats
             .rule_matches
             .iter()
             .enumerate()
@@ -324,8 +329,13 @@ impl Pipeline {
             .filter_map(|(i, n)| {
                 let r = self.engine.rules.rule(i as RuleIdx)?;
                 Some((r.name.as_str(), *n))
-            })
-            .collect()
+            });
+        let retired = self
+            .stats
+            .retired_matches
+            .iter()
+            .map(|(name, n)| (name.as_str(), *n));
+        current.chain(retired).collect()
     }
 }
 

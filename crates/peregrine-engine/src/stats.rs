@@ -49,6 +49,8 @@ pub struct Stats {
     pub reloads: u64,
     /// Matches per rule index of the current engine.
     pub rule_matches: Vec<u64>,
+    /// Matches of rules that a reload removed, by name: the run's totals keep them.
+    pub retired_matches: std::collections::BTreeMap<String, u64>,
     pub latency: LatencyHistogram,
 }
 
@@ -60,9 +62,29 @@ impl Stats {
         }
     }
 
-    pub(crate) fn reset_rules(&mut self, rules: usize) {
-        self.rule_matches.clear();
-        self.rule_matches.resize(rules, 0);
+    /// Re-indexes the per-rule counters for a reloaded rule set: a rule keeps its count
+    /// under its name (indexes change when rules are added or removed), and the counts of
+    /// rules that are gone are kept apart, so a reload never lowers a total.
+    pub(crate) fn rekey_rules<'a>(
+        &mut self,
+        old_names: impl Iterator<Item = &'a str>,
+        new_names: impl Iterator<Item = &'a str>,
+    ) {
+        let mut by_name: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for (name, &n) in old_names.zip(&self.rule_matches) {
+            if n > 0 {
+                *by_name.entry(name).or_default() += n;
+            }
+        }
+        let mut next: Vec<u64> = new_names
+            .map(|name| {
+                by_name.remove(name).unwrap_or(0) + self.retired_matches.remove(name).unwrap_or(0)
+            })
+            .collect();
+        for (name, n) in by_name {
+            *self.retired_matches.entry(name.to_string()).or_default() += n;
+        }
+        std::mem::swap(&mut self.rule_matches, &mut next);
     }
 
     pub(crate) fn count_match(&mut self, idx: u32) {
@@ -71,9 +93,9 @@ impl Stats {
         }
     }
 
-    /// Total matches.
+    /// Total matches, including those of rules a reload removed.
     pub fn matches(&self) -> u64 {
-        self.rule_matches.iter().sum()
+        self.rule_matches.iter().sum::<u64>() + self.retired_matches.values().sum::<u64>()
     }
 }
 

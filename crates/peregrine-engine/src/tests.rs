@@ -175,6 +175,32 @@ fn reload_swaps_rules_between_events_and_keeps_state() {
     assert_eq!(p.stats().events, 3);
 }
 
+/// A reload used to zero every rule's count (after thousands of alerts the summary said
+/// `Events detected: 0`): counts follow their rule by name, and a removed rule's stay.
+#[test]
+fn reloads_keep_the_match_counts() {
+    let other = "- rule: Other\n  desc: t\n  condition: evt.type = close and fd.name = /etc/shadow\n  output: closed %fd.name\n  priority: ERROR\n";
+    let handle = EngineHandle::new(engine(RULES, Matching::First));
+    let mut p = Pipeline::with_handle(handle.clone(), no_proc());
+    let mut sink = CountingSink::default();
+    p.process_record(&openat(1, 7, 3, "/etc/shadow"), 0, &mut sink);
+    p.process_record(&openat(2, 7, 4, "/etc/shadow"), 0, &mut sink);
+    // The same rules plus one: "Read shadow" keeps its two matches under a new index.
+    handle.swap(engine(&format!("{other}{RULES}"), Matching::First));
+    p.process_record(&openat(3, 7, 5, "/etc/shadow"), 0, &mut sink);
+    assert_eq!(p.stats().matches(), 3);
+    assert_eq!(p.rule_counts(), vec![("Read shadow", 3)]);
+    // "Read shadow" removed: its count is kept apart, and comes back if the rule does.
+    handle.swap(engine(other, Matching::First));
+    p.process_record(&openat(4, 7, 6, "/etc/passwd"), 0, &mut sink);
+    assert_eq!(p.stats().matches(), 3);
+    assert_eq!(p.rule_counts(), vec![("Read shadow", 3)]);
+    handle.swap(engine(RULES, Matching::First));
+    p.process_record(&openat(5, 7, 7, "/etc/shadow"), 0, &mut sink);
+    assert_eq!(p.rule_counts(), vec![("Read shadow", 4)]);
+    assert!(p.stats().retired_matches.is_empty());
+}
+
 /// The engine of [`RULES`] with `append` compiled in.
 fn engine_with(append: &[extra::AppendOutput]) -> Result<Engine, extra::ExtraOutputError> {
     let mut l = Loader::new();
