@@ -1684,9 +1684,24 @@ impl State {
                 UserDb::load(std::path::Path::new("/"))
             } else {
                 // A short-lived process may be gone by the time its events are read: its
-                // ancestors in the same container see the same root.
-                self.same_container_lineage(pid, &cid)
-                    .find_map(|p| UserDb::load(&root.join(format!("{p}/root"))))
+                // ancestors in the same container see the same root. A process already in
+                // the container's cgroup but not yet moved into its root (the runtime's init
+                // before pivot_root) still sees the host's files: those are not the
+                // container's users, so it is skipped and the lookup tried again later (a
+                // container that really runs in the host's root pays two stat calls per
+                // lookup, and answers as a container without users would).
+                // The host's root through pid 1, or through the agent's own root where pid 1
+                // cannot be looked at (a sandbox).
+                let host_root = root_identity(&root.join("1/root"))
+                    .or_else(|| root_identity(&root.join("self/root")));
+                self.same_container_lineage(pid, &cid).find_map(|p| {
+                    let proc_root = root.join(format!("{p}/root"));
+                    let id = root_identity(&proc_root)?;
+                    if Some(id) == host_root {
+                        return None;
+                    }
+                    UserDb::load(&proc_root)
+                })
             }?;
             self.users.insert(cid.clone(), db);
         }
@@ -1859,4 +1874,11 @@ mod tests {
         }
         assert!(checked > 1000);
     }
+}
+
+/// The device and inode of the directory a `/proc/<pid>/root` link leads to.
+fn root_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino()))
 }

@@ -333,6 +333,7 @@ fn podman_container_id_name_image_label() {
             "proc.name",
             "proc.exe",
             "user.name",
+            "user.shell",
             "fd.name",
         ],
         |ev| ev.name() == "openat" && str_param(ev, "name").as_deref() == Some("/pg-marker"),
@@ -358,6 +359,10 @@ fn podman_container_id_name_image_label() {
     assert_eq!(get(&vals, "proc.exe"), "cat");
     assert_eq!(get(&vals, "fd.name"), "/pg-marker");
     assert_eq!(get(&vals, "user.name"), "root");
+    // The image's /etc/passwd, not the host's: the runtime's init is in the container's
+    // cgroup before it enters the container's root, and the host's files read then must not
+    // stand for the container's users.
+    assert_eq!(get(&vals, "user.shell"), "/bin/sh");
 }
 
 fn tool_runs(tool: &str) -> bool {

@@ -1360,6 +1360,62 @@ fn container_users_from_a_live_ancestor_when_the_process_is_gone() {
     let _ = std::fs::remove_dir_all(&proc_root);
 }
 
+/// The runtime's init joins the container's cgroup before it enters the container's root:
+/// while it still sees the host's files, those must not be cached as the container's users
+/// (a busybox container's root showed the host's shell).
+#[test]
+fn container_users_are_not_read_before_the_process_enters_its_root() {
+    let proc_root = std::env::temp_dir().join(format!("pg-users-pivot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&proc_root);
+    let write_etc = |dir: &std::path::Path, shell: &str| {
+        std::fs::create_dir_all(dir.join("etc")).expect("etc");
+        std::fs::write(
+            dir.join("etc/passwd"),
+            format!("root:x:0:0:root:/root:{shell}\n"),
+        )
+        .expect("passwd");
+        std::fs::write(dir.join("etc/group"), "root:x:0:\n").expect("group");
+    };
+    let host = proc_root.join("host");
+    let image = proc_root.join("image");
+    write_etc(&host, "/bin/bash");
+    write_etc(&image, "/bin/sh");
+    std::fs::create_dir_all(proc_root.join("1")).expect("1");
+    std::fs::create_dir_all(proc_root.join("800")).expect("800");
+    std::os::unix::fs::symlink(&host, proc_root.join("1/root")).expect("host root");
+    // Before pivot_root: the container's process still sees the host's root.
+    std::os::unix::fs::symlink(&host, proc_root.join("800/root")).expect("pre-pivot root");
+    let mut state = State::new(StateConfig {
+        proc_root: Some(proc_root.clone()),
+        container_sockets: Vec::new(),
+        runtime_state_roots: Vec::new(),
+        ..StateConfig::default()
+    });
+    state.insert_process(
+        Process {
+            pid: 800,
+            ppid: 1,
+            comm: "runc:[2:INIT]".into(),
+            container_id: "5b1e0c3a9f2d".into(),
+            ..Process::default()
+        },
+        &[(800, 800)],
+    );
+    let mut sim = Sim {
+        state,
+        last: Vec::new(),
+        ts: 1,
+    };
+    sim.ev("close", 800, 800, &[("res", i(0)), ("fd", i(3))])
+        .check(&[("user.name", "root"), ("user.shell", "<NA>")]);
+    // After pivot_root: the image's users.
+    std::fs::remove_file(proc_root.join("800/root")).expect("unlink");
+    std::os::unix::fs::symlink(&image, proc_root.join("800/root")).expect("container root");
+    sim.ev("close", 800, 800, &[("res", i(0)), ("fd", i(4))])
+        .check(&[("user.name", "root"), ("user.shell", "/bin/sh")]);
+    let _ = std::fs::remove_dir_all(&proc_root);
+}
+
 #[test]
 fn socket_connect_then_poll_lists_its_descriptors() {
     let mut sim = Sim::new();
