@@ -134,6 +134,38 @@ fn streaming_reader_matches_read_all() {
     );
 }
 
+/// A capture compressed with the standard `gzip` tool (its header names the original file)
+/// reads as the plain file does, as libscap's gzopen reads it.
+#[test]
+fn a_capture_gzipped_by_the_gzip_tool_reads_like_the_plain_one() {
+    if peregrine_testkit::upstream::require(
+        "a_capture_gzipped_by_the_gzip_tool_reads_like_the_plain_one",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pg-gzip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plain = dir.join("sample.scap");
+    std::fs::write(&plain, bytes("libs/sample.scap")).expect("copy");
+    let status = std::process::Command::new("gzip")
+        .args(["-k", "-9", "-f"])
+        .arg(&plain)
+        .status()
+        .expect("gzip runs");
+    assert!(status.success());
+    let mut rd = Reader::open(dir.join("sample.scap.gz")).expect("opens");
+    let all = read_all(&bytes("libs/sample.scap")).events;
+    let mut n = 0;
+    while let Some(e) = rd.next_event().expect("event") {
+        assert_eq!(e.to_owned_event(), all[n]);
+        n += 1;
+    }
+    assert_eq!(n, all.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn events(name: &str) -> Vec<OwnedEvent> {
     let c = read_all(&bytes(name));
     assert!(c.error.is_none(), "{name}: {:?}", c.error);
