@@ -12,7 +12,7 @@
 //! to come need bodies, streaming, TLS and authentication, which are protocol work we should
 //! not write ourselves. The cost: 35 more crates in the server's dependency tree (tokio, hyper,
 //! axum, tower, tokio-rustls and their helpers; rustls was already there), a longer first
-//! compile and a larger binary.
+//! compile and a larger binary (the stripped release binary grew from 10.4 to 11.5 MB).
 //!
 //! Defences against slow or hostile clients, each a constant in [`server`]:
 //! - **Whole-head deadline** ([`HEAD_TIMEOUT`], 5 s from accept, the TLS handshake included):
