@@ -4,6 +4,7 @@
 
 use crate::ConfigError;
 use serde_json::Value;
+use std::path::PathBuf;
 
 /// Falco's `webserver` configuration block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +14,11 @@ pub struct WebConfig {
     pub listen_port: u16,
     pub k8s_healthz_endpoint: String,
     pub prometheus_metrics_enabled: bool,
+    /// Serve HTTPS with [`WebConfig::ssl_certificate`]; the server refuses to start when the
+    /// file cannot be used, never falling back to plain HTTP.
     pub ssl_enabled: bool,
+    /// Falco's combined PEM file: the certificate chain and the private key together.
+    pub ssl_certificate: PathBuf,
 }
 
 impl Default for WebConfig {
@@ -26,6 +31,7 @@ impl Default for WebConfig {
             k8s_healthz_endpoint: "/healthz".into(),
             prometheus_metrics_enabled: false,
             ssl_enabled: false,
+            ssl_certificate: PathBuf::from("/etc/falco/falco.pem"),
         }
     }
 }
@@ -48,7 +54,7 @@ impl From<Invalid> for ConfigError {
 
 impl WebConfig {
     /// Reads the `webserver` node of the configuration tree (absent = Falco's defaults).
-    /// Returns warnings for keys accepted but not honoured (TLS, threadiness).
+    /// Returns warnings for keys ignored (unknown keys; `threadiness` has no meaning here).
     pub fn from_value(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), ConfigError> {
         let mut cfg = WebConfig::default();
         let mut warnings = Vec::new();
@@ -84,16 +90,20 @@ impl WebConfig {
                 "prometheus_metrics_enabled" => {
                     cfg.prometheus_metrics_enabled = bool_value("prometheus_metrics_enabled", v)?
                 }
-                "ssl_enabled" => {
-                    cfg.ssl_enabled = bool_value("ssl_enabled", v)?;
-                    if cfg.ssl_enabled {
-                        warnings.push(
-                            "webserver.ssl_enabled is not supported: serving plain HTTP".into(),
-                        );
+                "ssl_enabled" => cfg.ssl_enabled = bool_value("ssl_enabled", v)?,
+                "ssl_certificate" => {
+                    let path = string_value("ssl_certificate", v)?;
+                    if path.is_empty() {
+                        return Err(Invalid {
+                            key: "ssl_certificate",
+                            reason: "empty path".into(),
+                        }
+                        .into());
                     }
+                    cfg.ssl_certificate = PathBuf::from(path);
                 }
-                // Falco keys with no meaning for this server.
-                "threadiness" | "ssl_certificate" => {}
+                // The server's own runtime sizes itself; Falco's thread count has no meaning.
+                "threadiness" => {}
                 other => warnings.push(format!("unknown key 'webserver.{other}' ignored")),
             }
         }
@@ -174,8 +184,18 @@ mod tests {
                 ssl_enabled: true,
                 ..d()
             }),
-            2,
+            1,
         );
+        check(
+            json!({"ssl_enabled": "true", "ssl_certificate": "/tmp/x.pem"}),
+            Ok(WebConfig {
+                ssl_enabled: true,
+                ssl_certificate: "/tmp/x.pem".into(),
+                ..d()
+            }),
+            0,
+        );
+        check(json!({"ssl_certificate": ""}), Err("empty path"), 0);
         check(
             json!({"listen_port": 70000}),
             Err("70000 is not a TCP port"),

@@ -1,15 +1,29 @@
-//! The HTTP/1.1 server: one accept thread, a short-lived thread per connection, three fixed
-//! routes answered from memory. See the crate documentation for why it is hand-written.
+//! The server: a listener bound on the caller's thread (so bind and certificate errors are
+//! returned by [`WebServer::start`]), then a current-thread tokio runtime on a dedicated
+//! `peregrine-web` thread that accepts connections and serves each with hyper's HTTP/1.1
+//! connection driver and the axum router. See the crate documentation for the limits and the
+//! eviction policy, and why.
 
 use crate::metrics::MetricsSnapshot;
 use crate::versions::Versions;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use peregrine_config::WebConfig;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+use tower::ServiceExt;
 
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,18 +38,31 @@ pub enum WebError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("webserver: cannot start the server thread: {0}")]
+    /// `webserver.ssl_enabled` is set and `webserver.ssl_certificate` cannot be used: the
+    /// server does not start rather than fall back to plain HTTP.
+    #[error("webserver: cannot use TLS certificate {} (webserver.ssl_certificate): {reason}", path.display())]
+    Tls { path: PathBuf, reason: String },
+    #[error("webserver: cannot start the server runtime: {0}")]
     Spawn(std::io::Error),
 }
 
-/// Largest request head accepted; the endpoints take no parameters, so real requests are tiny.
+/// Largest request head (request line and headers) accepted; larger gets 431. The endpoints
+/// take no parameters, so real requests are tiny.
 pub const MAX_REQUEST: usize = 8 * 1024;
-/// Connections served at once; further clients wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 16;
-/// How long a client may take to send its request or read the response.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request body a route may read (no route reads one yet; the webhook and API routes
+/// to come inherit the limit).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Connections open at once. Reaching it evicts a connection instead of refusing the new one
+/// (see the crate documentation).
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time from accepting a connection to having its whole request head (TLS handshake
+/// included); a client that has not sent it by then is disconnected, however it trickles.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a connection may live in all, writing the response included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where `/metrics` gets its figures: called once per scrape, from a connection thread.
+/// Where `/metrics` gets its figures: called once per scrape, on a blocking thread of the
+/// server's runtime.
 pub trait Collect: Send + Sync + 'static {
     fn collect(&self) -> MetricsSnapshot;
 }
@@ -54,29 +81,35 @@ impl Collect for std::sync::Mutex<MetricsSnapshot> {
     }
 }
 
-/// Immutable per-server data the connection threads share.
-struct Routes {
+/// What every connection shares.
+struct Site {
+    /// The health path, answered before routing.
     healthz: String,
-    versions_json: String,
-    metrics: Option<Arc<dyn Collect>>,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// A running server. [`WebServer::shutdown`] (or dropping it) stops accepting and joins the
-/// accept thread; connections in flight finish on their own, bounded by [`IO_TIMEOUT`].
+/// A running server. [`WebServer::shutdown`] (or dropping it) stops accepting, closes the
+/// connections in flight and joins the server thread.
 pub struct WebServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl WebServer {
-    /// Binds and starts serving. `metrics` is served only when the configuration enables
-    /// Prometheus metrics and a source is given.
+    /// Loads the TLS certificate when `ssl_enabled`, binds and starts serving. `metrics` is
+    /// served only when the configuration enables Prometheus metrics and a source is given.
     pub fn start(
         cfg: &WebConfig,
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
+        let tls = if cfg.ssl_enabled {
+            Some(load_tls(&cfg.ssl_certificate)?)
+        } else {
+            None
+        };
         let host = cfg.listen_address.as_str();
         let spec = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{}", cfg.listen_port)
@@ -90,34 +123,56 @@ impl WebServer {
                 source,
             })?
             .collect();
-        let listener = TcpListener::bind(&addrs[..]).map_err(|source| WebError::Bind {
+        let bind_err = |source| WebError::Bind {
             addr: spec.clone(),
             source,
-        })?;
-        let addr = listener.local_addr().map_err(|source| WebError::Bind {
-            addr: spec.clone(),
-            source,
-        })?;
+        };
+        let listener = std::net::TcpListener::bind(&addrs[..]).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .thread_name("peregrine-web-blocking")
+            .build()
+            .map_err(WebError::Spawn)?;
+        let listener = {
+            let _ctx = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         log::info!(
-            "webserver: listening on http://{addr} (health endpoint {})",
+            "webserver: listening on {scheme}://{addr} (health endpoint {})",
             cfg.k8s_healthz_endpoint
         );
-        let routes = Arc::new(Routes {
+        if addr.ip().is_unspecified() && tls.is_none() {
+            log::warn!(
+                "webserver: serving unauthenticated plain HTTP on every interface ({addr}); \
+                 set webserver.listen_address (e.g. 127.0.0.1) to restrict it, or enable \
+                 webserver.ssl_enabled"
+            );
+        }
+        let site = Arc::new(Site {
             healthz: cfg.k8s_healthz_endpoint.clone(),
-            versions_json: versions.to_json(),
-            metrics: metrics.filter(|_| cfg.prometheus_metrics_enabled),
+            router: router(
+                versions.to_json(),
+                metrics.filter(|_| cfg.prometheus_metrics_enabled),
+            ),
+            tls,
         });
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("peregrine-web".into())
-            .spawn({
-                let stop = stop.clone();
-                move || accept_loop(listener, routes, stop)
+            .spawn(move || {
+                runtime.block_on(accept_loop(listener, site, stopped));
+                // Connections still open are dropped (closed) with the runtime; a scrape
+                // collecting on a blocking thread gets a moment to finish.
+                runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(WebError::Spawn)?;
         Ok(WebServer {
             addr,
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -127,30 +182,18 @@ impl WebServer {
         self.addr
     }
 
-    /// Stops accepting connections and waits for the accept thread.
+    /// Stops accepting, closes open connections and waits for the server thread; the port
+    /// is free when this returns.
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
 
     fn stop_and_join(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        self.stop.store(true, Ordering::SeqCst);
-        // The accept call blocks: a connection of our own wakes it to see the flag. A wildcard
-        // address is reached through loopback.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
-        } else {
-            // Unreachable listener: leave the thread detached rather than hang the agent.
-            log::warn!("webserver: could not wake the accept thread on {wake}");
         }
     }
 }
@@ -161,318 +204,313 @@ impl Drop for WebServer {
     }
 }
 
-fn accept_loop(listener: TcpListener, routes: Arc<Routes>, stop: Arc<AtomicBool>) {
-    let slots = Arc::new(Slots::default());
+/// Reads Falco's combined PEM file: the certificate chain and the private key together.
+fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |reason: String| WebError::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("malformed PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(fail("no CERTIFICATE block in the file".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => {
+            fail("no PRIVATE KEY block in the file (Falco's file holds both)".into())
+        }
+        e => fail(format!("malformed PEM: {e}")),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| fail(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+// ---- routes -----------------------------------------------------------------------------------
+
+/// Everything but the health path, which [`handle`] answers before routing.
+fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>) -> Router {
+    let versions_json: Arc<str> = versions_json.into();
+    let mut router = Router::new().route(
+        "/versions",
+        get(move || async move {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                versions_json.to_string(),
+            )
+        })
+        .fallback(not_allowed),
+    );
+    if let Some(source) = metrics {
+        router = router.route(
+            "/metrics",
+            get(metrics_page).fallback(not_allowed).with_state(source),
+        );
+    }
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+const HEALTH_BODY: &str = r#"{"status": "ok"}"#;
+
+/// The health answer, Falco's body; HEAD gets the same head without the body.
+fn health(method: &Method) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        ([(header::CONTENT_TYPE, "application/json")], HEALTH_BODY).into_response()
+    } else {
+        not_allowed_response()
+    }
+}
+
+async fn metrics_page(State(source): State<Arc<dyn Collect>>) -> Response {
+    // Collecting reads /proc: done off the connection task so a slow read delays no probe.
+    let page = tokio::task::spawn_blocking(move || {
+        let mut snap = source.collect();
+        snap.refresh_system();
+        snap.render()
+    })
+    .await;
+    match page {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            log::warn!("webserver: collecting metrics failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+async fn not_allowed() -> Response {
+    not_allowed_response()
+}
+
+fn not_allowed_response() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "GET, HEAD")],
+        "method not allowed\n",
+    )
+        .into_response()
+}
+
+async fn handle(site: &Site, req: Request<hyper::body::Incoming>) -> Response {
+    if req.uri().path() == site.healthz {
+        return health(req.method());
+    }
+    match site.router.clone().oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+// ---- connections ------------------------------------------------------------------------------
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    site: Arc<Site>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let conns = Arc::new(Conns::default());
     loop {
-        // At the cap, stop accepting: further clients wait in the kernel's backlog instead of
-        // being answered and reset, and idle clients free their slot within IO_TIMEOUT.
-        if !slots.acquire(&stop) {
-            break;
-        }
-        let conn = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let stream = match conn {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            r = listener.accept() => r,
+        };
+        let stream = match accepted {
             Ok((s, _)) => s,
             Err(e) => {
-                slots.release();
-                // Typically EMFILE or a connection reset before accept: keep serving.
+                // Typically EMFILE or a reset before accept: back off a little, keep serving.
                 log::debug!("webserver: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
-        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let routes = routes.clone();
-        let guard = SlotGuard(slots.clone());
-        let spawned = std::thread::Builder::new()
-            .name("peregrine-web-conn".into())
-            .spawn(move || {
-                let _guard = guard;
-                serve(stream, &routes);
-            });
-        if let Err(e) = spawned {
-            // The closure (and its guard) was dropped, so the slot is already released.
-            log::warn!("webserver: cannot start a connection thread: {e}");
-        }
+        let _ = stream.set_nodelay(true);
+        let slot = conns.admit();
+        tokio::spawn(serve(stream, site.clone(), slot));
     }
 }
 
-/// Counts connections in flight, at most [`MAX_CONNECTIONS`].
+/// One connection, from accept to close, bounded by [`HEAD_TIMEOUT`] until its head is in,
+/// by [`REQUEST_TIMEOUT`] in all, and ended early if evicted.
+async fn serve(stream: tokio::net::TcpStream, site: Arc<Site>, slot: Slot) {
+    let head_deadline = Instant::now() + HEAD_TIMEOUT;
+    let work = async {
+        match &site.tls {
+            None => serve_http(TokioIo::new(stream), &site, &slot.head_done).await,
+            Some(acceptor) => match acceptor.accept(stream).await {
+                Ok(tls) => serve_http(TokioIo::new(tls), &site, &slot.head_done).await,
+                Err(e) => log::debug!("webserver: TLS handshake failed: {e}"),
+            },
+        }
+    };
+    let head_watch = async {
+        tokio::time::sleep_until(head_deadline).await;
+        if slot.head_done.load(Ordering::Acquire) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = slot.evict.notified() => log::debug!("webserver: connection evicted at the cap"),
+        _ = head_watch => log::debug!("webserver: request head not received in {HEAD_TIMEOUT:?}"),
+        _ = tokio::time::sleep(REQUEST_TIMEOUT) => log::debug!("webserver: request took over {REQUEST_TIMEOUT:?}"),
+    }
+}
+
+async fn serve_http<I>(io: TokioIo<I>, site: &Arc<Site>, head_done: &Arc<AtomicBool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = {
+        let site = site.clone();
+        let head_done = head_done.clone();
+        hyper::service::service_fn(move |req| {
+            head_done.store(true, Ordering::Release);
+            let site = site.clone();
+            async move { Ok::<_, Infallible>(handle(&site, req).await) }
+        })
+    };
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_header_size(MAX_REQUEST)
+        // One request per connection, as Falco's server answers probes and scrapes: a
+        // connection's life is one request's, so the deadlines above bound it.
+        .keep_alive(false)
+        // `Content-Type`, not `content-type`: byte-identical heads for clients that grep them.
+        .title_case_headers(true)
+        .serve_connection(io, service)
+        .await;
+    if let Err(e) = result {
+        log::debug!("webserver: connection ended with an error: {e}");
+    }
+}
+
+/// The open connections, oldest first (ids increase with accept order).
 #[derive(Default)]
-struct Slots {
-    used: Mutex<usize>,
-    freed: Condvar,
+struct Conns {
+    next: AtomicU64,
+    open: Mutex<BTreeMap<u64, Peer>>,
+    warned: AtomicBool,
 }
 
-impl Slots {
-    /// Waits for a free slot and takes it; false when the server is stopping.
-    fn acquire(&self, stop: &AtomicBool) -> bool {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        while *used >= MAX_CONNECTIONS {
-            if stop.load(Ordering::SeqCst) {
-                return false;
+/// What the registry keeps of a connection to evict it.
+struct Peer {
+    head_done: Arc<AtomicBool>,
+    evict: Arc<Notify>,
+}
+
+/// A connection's place in [`Conns`]; dropping it (however the connection ends) frees it.
+struct Slot {
+    id: u64,
+    head_done: Arc<AtomicBool>,
+    evict: Arc<Notify>,
+    conns: Arc<Conns>,
+}
+
+impl Conns {
+    /// Registers a new connection; at [`MAX_CONNECTIONS`], first evicts the oldest connection
+    /// whose request head is still incomplete, else the oldest of all.
+    fn admit(self: &Arc<Self>) -> Slot {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let head_done = Arc::new(AtomicBool::new(false));
+        let evict = Arc::new(Notify::new());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.len() >= MAX_CONNECTIONS {
+            let victim = open
+                .iter()
+                .find(|(_, p)| !p.head_done.load(Ordering::Acquire))
+                .or_else(|| open.iter().next())
+                .map(|(id, _)| *id);
+            if let Some(peer) = victim.and_then(|v| open.remove(&v)) {
+                // A stored permit: the connection ends even if not waiting yet.
+                peer.evict.notify_one();
             }
-            // Bounded wait so a shutdown is noticed even if no connection ends.
-            used = self
-                .freed
-                .wait_timeout(used, Duration::from_millis(100))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "webserver: {MAX_CONNECTIONS} connections open; evicting the oldest idle \
+                     one for each new client (reported once)"
+                );
+            }
         }
-        *used += 1;
-        true
+        open.insert(
+            id,
+            Peer {
+                head_done: head_done.clone(),
+                evict: evict.clone(),
+            },
+        );
+        Slot {
+            id,
+            head_done,
+            evict,
+            conns: self.clone(),
+        }
     }
 
-    fn release(&self) {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        *used = used.saturating_sub(1);
-        self.freed.notify_one();
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
-/// Releases a connection slot however the connection thread ends.
-struct SlotGuard(Arc<Slots>);
-
-impl Drop for SlotGuard {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.release();
+        let mut open = self.conns.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.remove(&self.id);
     }
-}
-
-/// One response, always closed after writing.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-    pub allow: bool,
-}
-
-impl Response {
-    fn text(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.into(),
-            allow: false,
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        _ => "Unknown",
-    }
-}
-
-fn serve(mut stream: TcpStream, routes: &Routes) {
-    let (resp, head_only) = match read_head(&mut stream) {
-        Ok(head) => match parse_request_line(&head) {
-            Some((method, target)) => (route(routes, method, target), method == "HEAD"),
-            None => (Response::text(400, "bad request\n"), false),
-        },
-        Err(status) => (
-            Response::text(status, &format!("{}\n", reason(status))),
-            false,
-        ),
-    };
-    let _ = write_response(&mut stream, &resp, head_only);
-    if resp.status >= 400 && resp.status != 404 && resp.status != 405 {
-        linger(&mut stream);
-    }
-}
-
-/// After answering a request we did not read in full, closing at once would reset the
-/// connection and the client could lose the response: signal end of response, then discard
-/// what the client is still sending, bounded in bytes and time.
-fn linger(stream: &mut TcpStream) {
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut sink = [0u8; 4096];
-    let mut left = 16 * MAX_REQUEST;
-    while left > 0 {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-}
-
-/// Reads up to the blank line ending the head. Errors are the status to answer with.
-fn read_head(stream: &mut impl Read) -> Result<String, u16> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        if let Some(end) = find_head_end(&buf) {
-            buf.truncate(end);
-            return String::from_utf8(buf).map_err(|_| 400);
-        }
-        if buf.len() > MAX_REQUEST {
-            return Err(431);
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(400),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(408)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(400),
-        }
-    }
-}
-
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").or_else(|| {
-        // Tolerate bare-LF clients (e.g. hand-typed requests).
-        buf.windows(2).position(|w| w == b"\n\n")
-    })
-}
-
-/// `METHOD SP target SP HTTP/1.x`; anything else is a bad request.
-fn parse_request_line(head: &str) -> Option<(&str, &str)> {
-    let line = head.lines().next()?;
-    let mut parts = line.split(' ');
-    let method = parts.next()?;
-    let target = parts.next()?;
-    let version = parts.next()?;
-    if parts.next().is_some() || !version.starts_with("HTTP/1.") || method.is_empty() {
-        return None;
-    }
-    Some((method, target))
-}
-
-/// Picks the response for a method and request target.
-fn route(routes: &Routes, method: &str, target: &str) -> Response {
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    let resp = if path == routes.healthz {
-        Response {
-            status: 200,
-            content_type: "application/json",
-            body: r#"{"status": "ok"}"#.into(),
-            allow: false,
-        }
-    } else if path == "/versions" {
-        Response {
-            status: 200,
-            content_type: "application/json",
-            body: routes.versions_json.clone(),
-            allow: false,
-        }
-    } else if let (true, Some(m)) = (path == "/metrics", &routes.metrics) {
-        let mut snap = m.collect();
-        snap.refresh_system();
-        Response {
-            status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: snap.render(),
-            allow: false,
-        }
-    } else {
-        return Response::text(404, "not found\n");
-    };
-    if method == "GET" || method == "HEAD" {
-        resp
-    } else {
-        Response {
-            allow: true,
-            ..Response::text(405, "method not allowed\n")
-        }
-    }
-}
-
-fn write_response(stream: &mut impl Write, r: &Response, head_only: bool) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        r.status,
-        reason(r.status),
-        r.content_type,
-        r.body.len()
-    );
-    if r.allow {
-        head.push_str("Allow: GET, HEAD\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    if !head_only {
-        stream.write_all(r.body.as_bytes())?;
-    }
-    stream.flush()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn routes() -> Routes {
-        Routes {
-            healthz: "/healthz".into(),
-            versions_json: "{}".into(),
-            metrics: None,
+    /// Evicts the oldest connection without a complete head; when every head is in, the
+    /// oldest of all; dropped slots free their place.
+    #[test]
+    fn eviction_order() {
+        let conns = Arc::new(Conns::default());
+        let mut slots: Vec<Slot> = (0..MAX_CONNECTIONS).map(|_| conns.admit()).collect();
+        assert_eq!(conns.len(), MAX_CONNECTIONS);
+        // Slot 0 has its head: slot 1 is the oldest idle one.
+        slots[0].head_done.store(true, Ordering::Release);
+        let _new = conns.admit();
+        assert_eq!(conns.len(), MAX_CONNECTIONS);
+        let evicted = |s: &Slot| !conns.open.lock().expect("lock").contains_key(&s.id);
+        assert!(!evicted(&slots[0]));
+        assert!(evicted(&slots[1]));
+        // Every remaining head is in: the oldest of all (slot 0) goes next.
+        for s in &slots {
+            s.head_done.store(true, Ordering::Release);
         }
-    }
-
-    #[test]
-    fn routing() {
-        let check = |method: &str, target: &str, status: u16| {
-            assert_eq!(
-                route(&routes(), method, target).status,
-                status,
-                "{method} {target}"
-            );
-        };
-        check("GET", "/healthz", 200);
-        check("GET", "/healthz?x=1", 200);
-        check("HEAD", "/versions", 200);
-        check("POST", "/healthz", 405);
-        check("GET", "/metrics", 404); // no metrics source configured
-        check("GET", "/", 404);
-        check("DELETE", "/nope", 404);
-    }
-
-    #[test]
-    fn request_line() {
-        let check = |head: &str, expected: Option<(&str, &str)>| {
-            assert_eq!(parse_request_line(head), expected, "{head:?}");
-        };
-        check(
-            "GET /healthz HTTP/1.1\r\nHost: x",
-            Some(("GET", "/healthz")),
-        );
-        check("GET /a HTTP/1.0", Some(("GET", "/a")));
-        check("GET /a", None);
-        check("GET /a HTTP/2", None);
-        check("GET  /a HTTP/1.1", None);
-        check("", None);
-    }
-
-    #[test]
-    fn head_limits() {
-        let check = |input: &[u8], expected: Result<&str, u16>| {
-            let mut r = input;
-            assert_eq!(
-                read_head(&mut r).as_deref().map_err(|e| *e),
-                expected,
-                "{input:?}"
-            );
-        };
-        check(b"GET / HTTP/1.1\r\n\r\nbody", Ok("GET / HTTP/1.1"));
-        check(b"GET / HTTP/1.1\n\n", Ok("GET / HTTP/1.1"));
-        check(b"GET / HTTP/1.1\r\n", Err(400)); // closed before the blank line
-        check(&[b'a'; MAX_REQUEST + 2048], Err(431));
-        check(b"GET /\xff HTTP/1.1\r\n\r\n", Err(400));
+        _new.head_done.store(true, Ordering::Release);
+        let _newer = conns.admit();
+        assert!(evicted(&slots[0]));
+        assert_eq!(conns.len(), MAX_CONNECTIONS);
+        // Connections that end free their place.
+        slots.truncate(100);
+        assert_eq!(conns.len(), 100 - 2 + 2);
     }
 }

@@ -739,3 +739,33 @@ fn idle_clients_neither_block_nor_exhaust_the_server() {
     assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
     srv.shutdown();
 }
+
+/// The route table of the first server, checked over HTTP now that routing is axum's: the
+/// health path ignores the query, only GET and HEAD are allowed on a known path, and an
+/// unknown path is 404 whatever the method.
+#[test]
+fn routing_table() {
+    let srv = server(false, "/healthz");
+    let check = |method: &str, target: &str, status: u16| {
+        assert_eq!(get(&srv, method, target).0, status, "{method} {target}");
+    };
+    check("GET", "/healthz", 200);
+    check("GET", "/healthz?x=1", 200);
+    check("HEAD", "/versions", 200);
+    check("POST", "/healthz", 405);
+    check("PUT", "/versions", 405);
+    check("GET", "/metrics", 404); // metrics disabled
+    check("GET", "/", 404);
+    check("DELETE", "/nope", 404);
+    let (_, head, body) = get(&srv, "POST", "/healthz");
+    assert!(head.contains("Allow: GET, HEAD"), "{head}");
+    assert_eq!(body, "method not allowed\n");
+    let (_, head, body) = get(&srv, "GET", "/nope");
+    assert!(
+        head.contains("Content-Type: text/plain; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains("Connection: close"), "{head}");
+    assert_eq!(body, "not found\n");
+    srv.shutdown();
+}

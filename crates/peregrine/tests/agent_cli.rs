@@ -68,3 +68,89 @@ fn disable_source_accepts_only_syscall_and_cannot_disable_everything() {
         assert!(stderr(&out).contains(err), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// Issue #11: `webserver.ssl_enabled` with a certificate that cannot be loaded stops the
+/// agent before capture, naming the file, instead of serving plain HTTP. The server starts
+/// before the capture attaches, so no kernel is needed; `-M 2` bounds a regression that
+/// would go on to capture.
+#[test]
+fn an_unusable_tls_certificate_stops_the_agent_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("peregrine-agent-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        "webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0}\n\
+         syslog_output: {enabled: false}\n",
+    )
+    .expect("config");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: r\n  desc: d\n  condition: evt.type = openat\n  output: o\n  priority: INFO\n",
+    )
+    .expect("rules");
+    let missing = dir.join("no-such-falco.pem");
+    let out = peregrine([
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-r".as_ref(),
+        rules.as_os_str(),
+        "-M".as_ref(),
+        "2".as_ref(),
+        "-o".as_ref(),
+        "webserver.ssl_enabled=true".as_ref(),
+        "-o".as_ref(),
+        format!("webserver.ssl_certificate={}", missing.display()).as_ref(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(err.contains("webserver.ssl_certificate"), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+}
+
+/// Plain HTTP on every interface (Falco's default address) logs one warning saying how to
+/// restrict it; loopback does not. The server starts before the capture, so the line shows
+/// whether or not the capture can attach afterwards (`-M 1` ends the run if it does).
+#[test]
+fn plain_http_on_every_interface_warns_once() {
+    let dir = std::env::temp_dir().join(format!("peregrine-agent-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: r\n  desc: d\n  condition: evt.type = openat\n  output: o\n  priority: INFO\n",
+    )
+    .expect("rules");
+    let warnings = |address: &str| {
+        let config = dir.join(format!("falco-{address}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "webserver: {{enabled: true, listen_address: \"{address}\", listen_port: 0}}\n\
+                 syslog_output: {{enabled: false}}\n"
+            ),
+        )
+        .expect("config");
+        let out = peregrine([
+            "-c".as_ref(),
+            config.as_os_str(),
+            "-r".as_ref(),
+            rules.as_os_str(),
+            "-M".as_ref(),
+            "1".as_ref(),
+        ]);
+        stderr(&out)
+            .lines()
+            .filter(|l| l.contains("unauthenticated"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let wide = warnings("0.0.0.0");
+    assert_eq!(wide.len(), 1, "{wide:?}");
+    assert!(wide[0].contains("webserver.listen_address"), "{wide:?}");
+    assert_eq!(warnings("127.0.0.1"), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&dir);
+}
