@@ -14,10 +14,12 @@
 
 #![forbid(unsafe_code)]
 
+mod metrics;
 mod rules_path;
 mod tree;
 mod webserver;
 
+pub use metrics::{parse_duration, MetricsConfig};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -99,11 +101,9 @@ pub struct Config {
     /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
     /// built-in default), so that runs without a falco.yaml open no port.
     pub webserver: Option<WebConfig>,
-    /// `metrics.enabled`: `/metrics` is served only with this and
+    /// The `metrics` block: `/metrics` is served only with `metrics.enabled` and
     /// `webserver.prometheus_metrics_enabled`, as in Falco.
-    pub metrics_enabled: bool,
-    /// `metrics.include_empty_values`.
-    pub metrics_include_empty_values: bool,
+    pub metrics: MetricsConfig,
     pub syscall_event_drops: EventDrops,
     /// Falco's rule-triggered capture (`capture`).
     pub capture: RuleCapture,
@@ -384,8 +384,7 @@ impl Default for Config {
             engine: EngineKind::ModernEbpf,
             watch_config_files: true,
             webserver: None,
-            metrics_enabled: false,
-            metrics_include_empty_values: false,
+            metrics: MetricsConfig::default(),
             syscall_event_drops: EventDrops::default(),
             capture: RuleCapture::default(),
             append_output: Vec::new(),
@@ -521,15 +520,7 @@ impl Config {
                 "append_output" => cfg.append_output = append_output(value)?,
                 "static_fields" => cfg.static_fields = static_fields(value)?,
                 "log_level" | "log_stderr" | "log_syslog" => {}
-                "metrics" => {
-                    if let Some(v) = value.get("enabled") {
-                        cfg.metrics_enabled = boolean("metrics.enabled", v)?;
-                    }
-                    if let Some(v) = value.get("include_empty_values") {
-                        cfg.metrics_include_empty_values =
-                            boolean("metrics.include_empty_values", v)?;
-                    }
-                }
+                "metrics" => cfg.metrics = MetricsConfig::from_value(value)?,
                 k if OUTPUT_KEYS.contains(&k) => {}
                 k if IGNORED_FALCO_KEYS.contains(&k) => {
                     log::debug!("configuration key '{k}' is accepted but not used yet");

@@ -173,5 +173,11 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
         replay: None,
         reload: Some(rules::reloader(setup.inputs(), config.selection())),
         watched,
+        rules_inputs: setup.inputs(),
+        config_files: setup
+            .config_file
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect(),
     })
 }
