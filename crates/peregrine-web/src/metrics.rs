@@ -1142,10 +1142,12 @@ fn format_value(v: f64) -> String {
     }
 }
 
-/// Falco's container memory: the file named by `FALCO_CGROUP_MEM_PATH` when set, else cgroup
-/// v1's `/sys/fs/cgroup/memory/memory.usage_in_bytes` (Falco's default), else — on a cgroup v2
-/// host, where that file does not exist — `memory.current` of the agent's own cgroup (the
-/// `0::` line of `/proc/self/cgroup`), which is what the v1 file shows inside a container.
+/// Falco's container memory: the file named by `FALCO_CGROUP_MEM_PATH` when set; else cgroup
+/// v1's `memory.usage_in_bytes` — Falco's default `/sys/fs/cgroup/memory/memory.usage_in_bytes`
+/// is that file of the agent's own cgroup when it runs in a container (its cgroup namespace
+/// root), so outside one the agent's own memory cgroup (from `/proc/self/cgroup`) is read, and
+/// Falco's path only when that is unreadable; else, on a cgroup v2 host, `memory.current` of
+/// the agent's own cgroup. `None` when none of them is readable.
 pub fn container_memory_used() -> Option<u64> {
     let read_num = |p: &std::path::Path| -> Option<u64> {
         std::fs::read_to_string(p).ok()?.trim().parse().ok()
@@ -1153,27 +1155,39 @@ pub fn container_memory_used() -> Option<u64> {
     if let Some(p) = std::env::var_os("FALCO_CGROUP_MEM_PATH") {
         return read_num(std::path::Path::new(&p));
     }
-    read_num(std::path::Path::new(
-        "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-    ))
-    .or_else(|| {
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-        read_num(&cgroup_v2_memory_file(&cgroup)?)
-    })
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let (v1, v2) = cgroup_memory_files(&cgroup);
+    v1.and_then(|p| read_num(&p))
+        .or_else(|| {
+            read_num(std::path::Path::new(
+                "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+            ))
+        })
+        .or_else(|| v2.and_then(|p| read_num(&p)))
 }
 
-/// `memory.current` of the cgroup v2 path in `/proc/self/cgroup` text.
-pub fn cgroup_v2_memory_file(proc_self_cgroup: &str) -> Option<std::path::PathBuf> {
-    let path = proc_self_cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?
-        .trim();
-    let rel = path.trim_start_matches('/');
-    Some(
-        std::path::Path::new("/sys/fs/cgroup")
-            .join(rel)
-            .join("memory.current"),
-    )
+/// The agent's own cgroup memory files named by `/proc/self/cgroup` text: the v1 memory
+/// controller's `memory.usage_in_bytes` and the v2 (`0::`) `memory.current`.
+pub fn cgroup_memory_files(
+    proc_self_cgroup: &str,
+) -> (Option<std::path::PathBuf>, Option<std::path::PathBuf>) {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut v1 = None;
+    let mut v2 = None;
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let rel = path.trim().trim_start_matches('/');
+        if id == "0" && controllers.is_empty() {
+            v2 = Some(root.join(rel).join("memory.current"));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            v1 = Some(root.join("memory").join(rel).join("memory.usage_in_bytes"));
+        }
+    }
+    (v1, v2)
 }
 
 /// Seconds since boot, the first field of `/proc/uptime`.

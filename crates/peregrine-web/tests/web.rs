@@ -1062,16 +1062,28 @@ fn snapshot_alert_has_falcos_shape() {
 }
 
 #[test]
-fn cgroup_v2_memory_file_of_the_agent() {
+fn cgroup_memory_files_of_the_agent() {
+    use std::path::PathBuf;
+    let (v1, v2) = metrics::cgroup_memory_files(
+        "9:name=systemd:/\n4:memory:/process_api/b8a9\n0::/system.slice/peregrine.service\n",
+    );
     assert_eq!(
-        metrics::cgroup_v2_memory_file("0::/system.slice/peregrine.service\n"),
-        Some(std::path::PathBuf::from(
-            "/sys/fs/cgroup/system.slice/peregrine.service/memory.current"
+        v1,
+        Some(PathBuf::from(
+            "/sys/fs/cgroup/memory/process_api/b8a9/memory.usage_in_bytes"
         ))
     );
     assert_eq!(
-        metrics::cgroup_v2_memory_file("0::/\n"),
-        Some(std::path::PathBuf::from("/sys/fs/cgroup/memory.current"))
+        v2,
+        Some(PathBuf::from(
+            "/sys/fs/cgroup/system.slice/peregrine.service/memory.current"
+        ))
     );
-    assert_eq!(metrics::cgroup_v2_memory_file("4:memory:/x\n"), None);
+    // Inside a container (cgroup namespace root), the v1 file is Falco's default path.
+    let (v1, v2) = metrics::cgroup_memory_files("4:memory:/\n");
+    assert_eq!(
+        v1,
+        Some(PathBuf::from("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+    );
+    assert_eq!(v2, None);
 }
