@@ -8,6 +8,19 @@
 //! `falcosecurity_scap_*`) wherever Falco has an equivalent, so existing Falco dashboards and
 //! alerts keep working; everything without a Falco counterpart is `peregrine_*`. Process and host
 //! figures are read from `/proc` at scrape time by pure parsers, so they are tested on text.
+//!
+//! "Falco's names" means Falco 0.44.1's page as recorded (`shared/upstream/config/
+//! falco-metrics.txt`): the same name, type and label keys — priority as a number, one
+//! `tag_<t>="true"` label per rule tag, the state counters under `falcosecurity_scap_`, kernel
+//! drops with Falco's `dir`/`drop` categories. A test compares every `falcosecurity_*` family
+//! rendered here with that page. The same figures feed Falco's periodic "metrics snapshot"
+//! alert ([`SnapshotAlerts`]), whose keys (`falco.host_num_cpus`, `scap.n_evts`) are Falco's
+//! snapshot keys, not the Prometheus names. Not rendered, for want of data: Falco's fd-table
+//! lookup counters (`n_cached_fd_lookups`, `n_failed_fd_lookups`, `n_added_fds`, …), thread
+//! cache hits (`n_cached_thread_lookups`), the event store counters
+//! (`n_stored_evts`, `n_retrieve_evts_drops`, …), the per-task-kind kernel counters
+//! (`n_evts_task_*`, `n_drops_task_*`), `n_drops_max_event_size`, per-CPU kernel counters,
+//! libbpf statistics, the container plugin's counters and the snapshot's `host_netinfo`.
 
 use peregrine_outputs::{Alert, OutputValue, Priority, Snapshot as OutputsSnapshot};
 use std::fmt::Write as _;
