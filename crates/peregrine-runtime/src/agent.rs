@@ -204,7 +204,9 @@ fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>
         .then(|| Arc::new(Mutex::new(MetricsSnapshot::default())));
     let versions = Versions::peregrine(&peregrine_rules::version::ENGINE_VERSION);
     let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
-    let server = WebServer::start(web, &versions, collect)?;
+    // Bound (and its certificate loaded) before the capture, so a bad address or certificate
+    // stops the agent at once; `/healthz` says ok only once the capture is attached.
+    let server = WebServer::start_pending(web, &versions, collect)?;
     Ok(Some((server, metrics)))
 }
 
@@ -342,7 +344,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let handle = EngineHandle::new(engine);
     let engine = handle.load();
     let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
-    // Up before the capture, so health checks answer as soon as the agent is attached.
+    // Up before the capture (see `start_web`), but not healthy until it is attached.
     let web = start_web(args.config)?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
@@ -350,6 +352,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         ..LiveOptions::default()
     };
     let mut live = live::start(&mut pipe, opts, Seed::Required)?;
+    // A probe that reads "ok" can trust that events are being watched from now on.
+    if let Some((server, _)) = &web {
+        server.set_ready();
+    }
     let stop = live.stop.clone();
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(

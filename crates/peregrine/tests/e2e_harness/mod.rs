@@ -143,7 +143,19 @@ impl Agent {
         Self::spawn(&all)
     }
 
+    /// Starts `peregrine -r RULES ARGS…` and returns once a stderr line contains `line`
+    /// (instead of the capture's start-up line).
+    pub fn start_until(rules: &Path, args: &[&str], line: &str) -> Agent {
+        let mut all = vec!["-r".as_ref(), rules.as_os_str()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        Self::spawn_until(&all, line)
+    }
+
     fn spawn(args: &[&std::ffi::OsStr]) -> Agent {
+        Self::spawn_until(args, "capturing")
+    }
+
+    fn spawn_until(args: &[&std::ffi::OsStr], line: &str) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
             .args(args)
@@ -174,7 +186,7 @@ impl Agent {
             pending: Vec::new(),
         };
         if !agent.wait_for(Duration::from_secs(30), |l| {
-            !l.stdout && l.text.contains("capturing")
+            !l.stdout && l.text.contains(line)
         }) {
             agent.signal("KILL");
             panic!("agent did not attach: {:#?}", agent.log);
