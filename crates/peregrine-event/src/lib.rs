@@ -17,6 +17,7 @@ pub mod flags;
 pub mod raw;
 pub mod schema;
 mod syscall_table;
+pub mod time;
 pub mod value;
 
 pub use event::{Direction, Event, Info};
