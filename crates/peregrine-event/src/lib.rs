@@ -14,6 +14,7 @@ pub mod builder;
 mod event;
 mod event_type;
 pub mod flags;
+pub mod le;
 pub mod raw;
 pub mod schema;
 mod syscall_table;
