@@ -10,6 +10,8 @@
 //! a [`RecordError`], never a panic. Parameter names, types and flag renderings are Falco's
 //! ([`schema`], [`flags`]).
 
+#![forbid(unsafe_code)]
+
 pub mod builder;
 mod event;
 mod event_type;
