@@ -129,7 +129,8 @@ fn sum_lens(body: &[u8], at: usize, n: usize, w: usize) -> Option<u64> {
 
 /// Decodes and validates the event inside an event block body (`body` = bytes after the
 /// 8-byte block header, trailer included). The checks are libscap's `validate_v2_event`,
-/// plus v1 `nparams` inference (scap-format.md §8.1).
+/// plus v1 `nparams` inference (falcosecurity/libs
+/// `userspace/libscap/engine/savefile/scap_savefile.c`).
 pub fn decode_layout(block_type: u32, body: &[u8]) -> Result<Layout, ErrorKind> {
     let (v2, has_flags, _) =
         block::event_kind(block_type).ok_or(ErrorKind::UnexpectedBlock(block_type))?;
