@@ -508,7 +508,8 @@ fn dump_prints_one_line_per_event() {
     assert!(open.contains(" cat 20072 < open "), "{open}");
 }
 
-/// Which libscap conversions the old captures need (scap-format.md §8.2).
+/// Which libscap conversions the old captures need (falcosecurity/libs
+/// `userspace/libscap/engine/savefile/converter/table.cpp`).
 #[test]
 fn old_captures_are_classified_for_conversion() {
     if peregrine_testkit::upstream::require("old_captures_are_classified_for_conversion").is_none()

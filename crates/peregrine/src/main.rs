@@ -7,6 +7,8 @@
 //! crates: its function in the runtime and its flags here. Each mode returns its exit code
 //! instead of calling `process::exit` deep inside.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod defaults;
 mod logging;
