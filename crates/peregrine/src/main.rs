@@ -49,7 +49,12 @@ fn error_chain(err: &anyhow::Error) -> String {
         }
         text.push_str(&message);
     }
-    peregrine_filter::escape::terminal_safe(&text)
+    // Messages may span lines on purpose (a condition, then a caret under the error); any
+    // other control character is escaped, so quoted input cannot drive the terminal.
+    text.split('\n')
+        .map(peregrine_filter::escape::terminal_safe)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -119,4 +124,29 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn each_cause_once_and_no_terminal_control() {
+        let io = std::io::Error::other("not a regular file");
+        let err = anyhow::Error::new(io)
+            .context("cannot read configuration file /dev/zero: not a regular file")
+            .context("loading \u{1b}[2Jconfig");
+        assert_eq!(
+            error_chain(&err),
+            "loading \\e[2Jconfig: cannot read configuration file /dev/zero: not a regular file"
+        );
+        let snippet = anyhow::anyhow!(
+            "unknown event type 'opne' (line 1, column 10)\n  evt.type=opne\n           ^"
+        );
+        assert_eq!(
+            error_chain(&snippet).lines().count(),
+            3,
+            "line breaks are kept"
+        );
+    }
 }
