@@ -14,10 +14,15 @@
 
 #![forbid(unsafe_code)]
 
+mod files;
 mod rules_path;
 mod tree;
 mod webserver;
 
+pub use files::{
+    default_config_file, load, Include, LoadedConfig, Strategy, DEFAULT_CONFIG_ENV,
+    DEFAULT_CONFIG_FILE,
+};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -45,6 +50,9 @@ pub enum ConfigError {
     /// content is not echoed back.
     #[error("{origin}: not a configuration file (none of its {keys} top-level keys is a falco.yaml key)")]
     NotAConfig { origin: String, keys: usize },
+    /// A `config_files` drop-in that cannot be merged.
+    #[error("configuration file {path}: {reason}")]
+    Include { path: PathBuf, reason: String },
     #[error("invalid option '{option}': expected KEY=VALUE")]
     OptionSyntax { option: String },
     #[error("invalid key path '{path}': {reason}")]

@@ -8,7 +8,7 @@
 
 use anyhow::bail;
 use clap::{Parser, Subcommand, ValueEnum};
-use peregrine_config::{expand_rules_path, Config, ConfigTree};
+use peregrine_config::{expand_rules_path, Config};
 use peregrine_runtime::capture::CaptureArgs;
 use peregrine_runtime::events::EventsArgs;
 use peregrine_runtime::listing::FieldsFormat;
@@ -259,32 +259,39 @@ pub struct HiArgs {
     pub warnings: Vec<String>,
     /// `-v`: fuller output where Falco has it (`-V` details, `--list` types).
     pub verbose: bool,
-    /// `-c FILE`, watched for changes with the rules files (`watch_config_files`).
+    /// `-c FILE` (or the default file read without `-c`), watched for changes with the rules
+    /// files (`watch_config_files`).
     pub config_file: Option<PathBuf>,
+    /// Every configuration file read, the main one first, then its `config_files` drop-ins.
+    pub config_files: Vec<PathBuf>,
     /// `-P FILE`.
     pub pidfile: Option<PathBuf>,
 }
 
 impl HiArgs {
     pub fn from_low(low: LowArgs) -> anyhow::Result<HiArgs> {
-        let mut tree = match &low.config {
-            Some(path) => ConfigTree::from_file(path)?,
-            None => ConfigTree::default(),
+        // With no -c, Falco reads its installed file when there is one.
+        let main_file = match &low.config {
+            Some(path) => Some(path.clone()),
+            None => peregrine_config::default_config_file(),
         };
+        // Flags that stand for options apply in this order: -A and `replay` before -o, -U
+        // after it (-U wins over the file and -o, as in Falco). All of them apply after the
+        // `config_files` drop-ins, as -o does in Falco.
+        let mut options = Vec::new();
         if low.all_events {
-            tree.apply_option("base_syscalls.all=true")?;
+            options.push("base_syscalls.all=true".to_string());
         }
         if let Some(Command::Replay { file }) = &low.command {
-            tree.apply_option("engine.kind=replay")?;
-            tree.apply_option(&format!("engine.replay.capture_file={}", file.display()))?;
+            options.push("engine.kind=replay".to_string());
+            options.push(format!("engine.replay.capture_file={}", file.display()));
         }
-        for option in &low.options {
-            tree.apply_option(option)?;
-        }
-        // -U wins over the file and -o, as in Falco.
+        options.extend(low.options.iter().cloned());
         if low.unbuffered {
-            tree.apply_option("buffered_outputs=false")?;
+            options.push("buffered_outputs=false".to_string());
         }
+        let loaded = peregrine_config::load(main_file.as_deref(), &options)?;
+        let tree = loaded.tree;
         // The agent's own logging obeys the file and -o before the rest is interpreted, so
         // that what interpreting it logs already follows `log_level`; a bad value is
         // reported by `Config::from_tree` just below.
@@ -366,7 +373,8 @@ impl HiArgs {
             rules,
             warnings,
             verbose: low.verbose > 0,
-            config_file: low.config,
+            config_file: main_file,
+            config_files: loaded.files,
             pidfile: low.pidfile,
         })
     }

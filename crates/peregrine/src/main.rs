@@ -59,6 +59,19 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
+    if args.config_files.is_empty() {
+        log::info!("No configuration file: using the built-in defaults");
+    } else {
+        let files: Vec<_> = args
+            .config_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        log::info!(
+            "Configuration files loaded: {}",
+            peregrine_filter::escape::terminal_safe(&files.join(", "))
+        );
+    }
     for warning in &args.warnings {
         log::warn!("{warning}");
     }

@@ -39,6 +39,7 @@ fn replay_with(config: &str, options: &[&str], flags: &[&str]) -> Output {
     }
     args.extend(flags.iter().map(|f| f.to_string()));
     Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
         .args(&args)
         .env_remove("PEREGRINE_LOG")
         .env("SITE", "eu-west-1")
@@ -209,12 +210,17 @@ fn log_lines(options: &[&str]) -> Vec<String> {
     stderr(&out)
         .lines()
         .filter(|l| l.starts_with("peregrine: "))
-        .map(str::to_string)
+        .map(|l| match l.find("Configuration files loaded: ") {
+            Some(at) => format!("{}Configuration files loaded: …", &l[..at]),
+            None => l.to_string(),
+        })
         .collect()
 }
 
 const DEBUG_LINE: &str = "peregrine: debug: configuration key 'grpc' is accepted but not used yet";
 const WARN_LINE: &str = "peregrine: warn: unknown configuration key 'frobnicate' (ignored)";
+/// The start-up line naming the configuration files read (their temporary paths elided).
+const INFO_LINE: &str = "peregrine: info: Configuration files loaded: …";
 
 #[test]
 fn log_level_and_log_stderr_filter_the_agents_lines() {
@@ -226,8 +232,8 @@ fn log_level_and_log_stderr_filter_the_agents_lines() {
     // (options, expected log lines)
     let cases: &[(&[&str], &[&str])] = &[
         (&[], &[WARN_LINE]),
-        (&["log_level=debug"], &[DEBUG_LINE, WARN_LINE]),
-        (&["log_level=info"], &[WARN_LINE]),
+        (&["log_level=debug"], &[DEBUG_LINE, INFO_LINE, WARN_LINE]),
+        (&["log_level=info"], &[INFO_LINE, WARN_LINE]),
         (&["log_level=error"], &[]),
         (&["log_level=debug", "log_stderr=false"], &[]),
     ];

@@ -145,6 +145,7 @@ impl Agent {
 
     fn spawn(args: &[&std::ffi::OsStr]) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
