@@ -16,6 +16,7 @@
 
 mod files;
 mod rules_path;
+pub mod schema;
 mod tree;
 mod webserver;
 
@@ -403,24 +404,6 @@ impl Default for Config {
     }
 }
 
-/// Top-level keys read by [`OutputsConfig::from_tree`] (the outputs crate's keys).
-const OUTPUT_KEYS: &[&str] = &[
-    "buffered_outputs",
-    "file_output",
-    "http_output",
-    "json_include_message_property",
-    "json_include_output_fields_property",
-    "json_include_output_property",
-    "json_include_tags_property",
-    "json_output",
-    "outputs",
-    "outputs_queue",
-    "program_output",
-    "stdout_output",
-    "syslog_output",
-    "time_format_iso_8601",
-];
-
 /// A key as a warning quotes it: control characters escaped, at most 64 characters.
 fn printable_key(key: &str) -> String {
     const MAX: usize = 64;
@@ -431,47 +414,10 @@ fn printable_key(key: &str) -> String {
     peregrine_filter::escape::terminal_safe(&shown)
 }
 
-/// Top-level keys [`Config::from_tree`] interprets itself (its `match` arms).
-const OWN_KEYS: &[&str] = &[
-    "rules_files",
-    "rules_file",
-    "rules",
-    "priority",
-    "rule_matching",
-    "base_syscalls",
-    "engine",
-    "watch_config_files",
-    "webserver",
-    "syscall_event_drops",
-    "capture",
-    "append_output",
-    "static_fields",
-    "log_level",
-    "log_stderr",
-    "log_syslog",
-    "metrics",
-];
-
 /// Whether `key` is a top-level configuration key Peregrine knows (its own or Falco's).
 pub(crate) fn is_known_key(key: &str) -> bool {
-    OWN_KEYS.contains(&key) || OUTPUT_KEYS.contains(&key) || IGNORED_FALCO_KEYS.contains(&key)
+    !key.contains('.') && schema::key(key).is_some()
 }
-
-/// Falco configuration keys Peregrine accepts but does not act on yet.
-const IGNORED_FALCO_KEYS: &[&str] = &[
-    "buffer_format_base64",
-    "config_files",
-    "container_engines",
-    "falco_libs",
-    "grpc",
-    "grpc_output",
-    "libs_logger",
-    "load_plugins",
-    "output_timeout",
-    "plugins",
-    "plugins_hostinfo",
-    "syscall_event_timeouts",
-];
 
 impl Config {
     /// The `rules:` selections and the minimum `priority`, as the rules crate applies them.
@@ -482,14 +428,33 @@ impl Config {
         }
     }
 
-    /// Interprets a tree. Returns the configuration and warnings about keys that are neither
-    /// Peregrine's nor Falco's (Falco keys Peregrine does not implement are logged at debug).
+    /// Interprets a tree. Returns the configuration and warnings: one per key, at any depth,
+    /// that is neither Peregrine's nor Falco's (named by its full path), and one line naming
+    /// every Falco key present that Peregrine does not act on (see [`schema::KEYS`]).
     pub fn from_tree(tree: &ConfigTree) -> Result<(Config, Vec<String>), ConfigError> {
         let mut cfg = Config::default();
         let mut warnings = Vec::new();
         let root = tree.expanded_root();
         cfg.outputs = OutputsConfig::from_tree(&root)?;
         cfg.logging = LogConfig::from_root(&root)?;
+        let report = schema::check(&root);
+        for key in &report.unknown {
+            warnings.push(format!(
+                "unknown configuration key '{}' (ignored)",
+                printable_key(key)
+            ));
+        }
+        if !report.unsupported.is_empty() {
+            let keys: Vec<String> = report
+                .unsupported
+                .iter()
+                .map(|k| printable_key(k))
+                .collect();
+            warnings.push(format!(
+                "configuration keys not supported by Peregrine (ignored): {}",
+                keys.join(", ")
+            ));
+        }
         let Value::Object(map) = &root else {
             return Ok((cfg, warnings));
         };
@@ -520,7 +485,8 @@ impl Config {
                 "engine" => cfg.engine = engine(value)?,
                 "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
                 "webserver" => {
-                    let (web, web_warnings) = WebConfig::from_value(Some(value))?;
+                    // Unknown `webserver.*` keys are reported by the schema check above.
+                    let (web, web_warnings, _unknown) = WebConfig::read(Some(value))?;
                     cfg.webserver = Some(web);
                     warnings.extend(web_warnings);
                 }
@@ -538,14 +504,9 @@ impl Config {
                             boolean("metrics.include_empty_values", v)?;
                     }
                 }
-                k if OUTPUT_KEYS.contains(&k) => {}
-                k if IGNORED_FALCO_KEYS.contains(&k) => {
-                    log::debug!("configuration key '{k}' is accepted but not used yet");
-                }
-                k => warnings.push(format!(
-                    "unknown configuration key '{}' (ignored)",
-                    printable_key(k)
-                )),
+                // Output keys (read by the outputs crate above) and keys Peregrine
+                // does not act on (reported by the schema check above).
+                _ => {}
             }
         }
         Ok((cfg, warnings))

@@ -50,10 +50,25 @@ impl WebConfig {
     /// Reads the `webserver` node of the configuration tree (absent = Falco's defaults).
     /// Returns warnings for keys accepted but not honoured (TLS, threadiness).
     pub fn from_value(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), ConfigError> {
+        let (cfg, mut warnings, unknown) = Self::read(node)?;
+        warnings.extend(
+            unknown
+                .iter()
+                .map(|k| format!("unknown key 'webserver.{k}' ignored")),
+        );
+        Ok((cfg, warnings))
+    }
+
+    /// [`WebConfig::from_value`] with the unknown keys apart (the configuration's schema check
+    /// reports those with every other unknown key).
+    pub(crate) fn read(
+        node: Option<&Value>,
+    ) -> Result<(WebConfig, Vec<String>, Vec<String>), ConfigError> {
         let mut cfg = WebConfig::default();
         let mut warnings = Vec::new();
+        let mut unknown = Vec::new();
         let Some(node) = node.filter(|v| !v.is_null()) else {
-            return Ok((cfg, warnings));
+            return Ok((cfg, warnings, unknown));
         };
         let map = node.as_object().ok_or(Invalid {
             key: "",
@@ -94,10 +109,10 @@ impl WebConfig {
                 }
                 // Falco keys with no meaning for this server.
                 "threadiness" | "ssl_certificate" => {}
-                other => warnings.push(format!("unknown key 'webserver.{other}' ignored")),
+                other => unknown.push(other.to_string()),
             }
         }
-        Ok((cfg, warnings))
+        Ok((cfg, warnings, unknown))
     }
 }
 

@@ -223,3 +223,57 @@ fn without_c_the_default_file_and_its_drop_ins_are_read() {
     );
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn falcos_stock_configuration_loads_with_one_not_supported_line() {
+    let Some(up) = peregrine_testkit::upstream::require(
+        "falcos_stock_configuration_loads_with_one_not_supported_line",
+    ) else {
+        return;
+    };
+    let stock = up.join("config/falco.yaml");
+    let rules = common::repo_root().join("rules/peregrine_rules.yaml");
+    let (stock, rules) = (stock.display().to_string(), rules.display().to_string());
+    // The stock file's rules files are not installed here; -r replaces them. Its syslog
+    // logging is turned off (no syslog daemon on test machines).
+    let base = ["-c", &stock, "-r", &rules, "-o", "log_syslog=false"];
+    let out = peregrine(base.iter().chain(&["--dry-run"]));
+    let se = stderr(&out);
+    assert!(out.status.success(), "{se}");
+    let lines: Vec<&str> = se.lines().filter(|l| l.contains("not supported")).collect();
+    assert_eq!(lines.len(), 1, "{se}");
+    for key in [
+        "load_plugins",
+        "plugins",
+        "falco_libs",
+        "output_timeout",
+        "syscall_event_timeouts",
+        "libs_logger",
+        "engine.kmod",
+        "webserver.threadiness",
+        "metrics.interval",
+    ] {
+        assert!(
+            lines[0].contains(&format!(" {key},")) || lines[0].ends_with(&format!(" {key}")),
+            "{key} not named: {}",
+            lines[0]
+        );
+    }
+    assert!(!se.contains("unknown configuration key"), "{se}");
+    // Unknown keys are named by their full path, at any depth.
+    let out = peregrine(base.iter().chain(&[
+        "-o",
+        "webserver.foo=1",
+        "-o",
+        "http_output.bar.baz=2",
+        "--dry-run",
+    ]));
+    let se = stderr(&out);
+    assert!(out.status.success(), "{se}");
+    for key in ["webserver.foo", "http_output.bar"] {
+        assert!(
+            se.contains(&format!("unknown configuration key '{key}' (ignored)")),
+            "{se}"
+        );
+    }
+}
