@@ -13,6 +13,9 @@ use peregrine_runtime::capture::CaptureArgs;
 use peregrine_runtime::events::EventsArgs;
 use peregrine_runtime::listing::FieldsFormat;
 pub use peregrine_runtime::RulesSource;
+
+/// The one event source Peregrine has.
+const SYSCALL_SOURCE: &str = "syscall";
 use std::path::PathBuf;
 
 /// Falco-compatible runtime security for Linux.
@@ -90,6 +93,44 @@ pub struct LowArgs {
     /// Disable an event source (Falco's flag; Peregrine has only `syscall`).
     #[arg(long = "disable-source", value_name = "SOURCE")]
     pub disable_source: Vec<String>,
+
+    /// Enable only these event sources (Falco's flag; Peregrine has only `syscall`).
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+
+    /// Print the syscalls ignored by default (Peregrine ignores none) and exit.
+    #[arg(short = 'i')]
+    pub ignored_events: bool,
+
+    /// List the event table (syscall and other events with their parameters) and exit.
+    #[arg(long = "list-events")]
+    pub list_events: bool,
+
+    /// Print the JSON schema of the configuration file and exit.
+    #[arg(long = "config-schema")]
+    pub config_schema: bool,
+
+    /// Print the JSON schema of rules files and exit.
+    #[arg(long = "rule-schema")]
+    pub rule_schema: bool,
+
+    /// Print the system page size and exit.
+    #[arg(long = "page-size")]
+    pub page_size: bool,
+
+    /// Print info on all loaded plugins (Peregrine loads none) and exit.
+    #[arg(long = "list-plugins")]
+    pub list_plugins: bool,
+
+    /// Print info for the plugin named NAME and exit (Peregrine loads none: an error).
+    #[arg(long = "plugin-info", value_name = "NAME")]
+    pub plugin_info: Option<String>,
+
+    /// DEPRECATED (as in Falco): append FORMAT to every rule's output (same as
+    /// `-o append_output[]={extra_output: FORMAT}`); `c`, `container`, `k` and `kubernetes`
+    /// add nothing, the container fields being suggested already.
+    #[arg(short = 'p', long = "print", value_name = "FORMAT")]
+    pub print: Option<String>,
 
     /// Print support information (versions, system, configuration, rules files) as JSON.
     #[arg(long = "support")]
@@ -240,6 +281,17 @@ pub enum Mode {
     Validate(Vec<PathBuf>),
     /// `--support`: versions, system, configuration and rules contents as JSON.
     Support,
+    /// `-i`.
+    IgnoredEvents,
+    /// `--list-events`; JSON with `--format json`.
+    ListEvents {
+        json: bool,
+    },
+    ConfigSchema,
+    RuleSchema,
+    PageSize,
+    ListPlugins,
+    PluginInfo(String),
     ListRules,
     Describe(String),
     /// Load the rules, print a summary; capture comes later.
@@ -299,37 +351,36 @@ impl HiArgs {
             crate::logging::configure(&log);
         }
         let (config, warnings) = Config::from_tree(&tree)?;
-        for source in &low.disable_source {
-            if source != "syscall" {
-                bail!("Attempted disabling an unknown event source: {source}");
-            }
-        }
-        let runs = low.command.is_none()
-            && !low.version
-            && !low.support
-            && low.list.is_none()
-            && low.validate.is_empty()
-            && low.describe.is_none()
-            && !low.list_rules
-            && !low.dry_run;
-        if runs && !low.disable_source.is_empty() {
-            // Falco's check: with `syscall` disabled no source would be left to run.
-            bail!("Must enable at least one event source");
-        }
-
         let format = if low.markdown {
             ListFormat::Markdown
         } else {
             low.format
         };
+        let replay = matches!(low.command, Some(Command::Replay { .. }));
         let mode = if let Some(Command::ParseCondition { expr }) = low.command {
             Mode::ParseCondition(expr)
         } else if let Some(Command::Events(events)) = low.command {
             Mode::Events(events.into())
         } else if let Some(Command::Capture(capture)) = low.command {
             Mode::Capture(capture.into())
+        } else if low.config_schema {
+            Mode::ConfigSchema
+        } else if low.rule_schema {
+            Mode::RuleSchema
+        } else if low.ignored_events {
+            Mode::IgnoredEvents
+        } else if low.list_events {
+            Mode::ListEvents {
+                json: format == ListFormat::Json,
+            }
         } else if low.version {
             Mode::Version
+        } else if low.page_size {
+            Mode::PageSize
+        } else if let Some(name) = low.plugin_info {
+            Mode::PluginInfo(name)
+        } else if low.list_plugins {
+            Mode::ListPlugins
         } else if low.support {
             Mode::Support
         } else if let Some(source) = low.list {
@@ -351,6 +402,44 @@ impl HiArgs {
                 duration: low.duration,
             }
         };
+
+        // Falco's select_event_sources; `syscall` is the only source.
+        if !low.enable_source.is_empty() && !low.disable_source.is_empty() {
+            bail!("You can not mix --enable-source and --disable-source");
+        }
+        for source in &low.enable_source {
+            if source != SYSCALL_SOURCE {
+                bail!("Attempted enabling an unknown event source: {source}");
+            }
+        }
+        for source in &low.disable_source {
+            if source != SYSCALL_SOURCE {
+                bail!("Attempted disabling an unknown event source: {source}");
+            }
+        }
+        let runs = matches!(mode, Mode::Run { dry_run: false, .. }) && !replay;
+        if runs && !low.disable_source.is_empty() {
+            // Falco's check: with `syscall` disabled no source would be left to run.
+            bail!("Must enable at least one event source");
+        }
+
+        let mut config = config;
+        let mut warnings = warnings;
+        if let Some(format) = &low.print {
+            // Falco 0.44's init_falco_engine: a deprecation warning, then the format is
+            // appended to every rule's output, except the container/Kubernetes shorthands,
+            // which the container fields' suggested output replaced.
+            warnings.push(
+                "The -p/--print option is deprecated and will be removed. Use -o append_output=... instead."
+                    .to_string(),
+            );
+            if !matches!(format.as_str(), "c" | "container" | "k" | "kubernetes") {
+                config.append_output.push(peregrine_config::AppendOutput {
+                    extra_output: Some(format.clone()),
+                    ..peregrine_config::AppendOutput::default()
+                });
+            }
+        }
 
         // -r replaces the configured files, as in Falco.
         let listed = if low.rules.is_empty() {

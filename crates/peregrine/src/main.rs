@@ -14,7 +14,7 @@ mod logging;
 use clap::Parser;
 use cli::{HiArgs, LowArgs, Mode};
 use peregrine_runtime::modes::{self, RunArgs, Setup};
-use peregrine_runtime::{capture, events, listing, RuntimeError};
+use peregrine_runtime::{capture, events, info, listing, RuntimeError};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -97,6 +97,13 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Mode::Version => listing::write_version(&mut out).map(|()| true)?,
+        Mode::IgnoredEvents => info::write_ignored_events(&mut out).map(|()| true)?,
+        Mode::ListEvents { json } => info::write_events(&mut out, json).map(|()| true)?,
+        Mode::ConfigSchema => info::write_config_schema(&mut out).map(|()| true)?,
+        Mode::RuleSchema => info::write_rule_schema(&mut out).map(|()| true)?,
+        Mode::PageSize => info::write_page_size(&mut out).map(|()| true)?,
+        Mode::ListPlugins => info::write_plugins(&mut out).map(|()| true)?,
+        Mode::PluginInfo(name) => info::plugin_info(&name).map(|()| true)?,
         Mode::Support => modes::support(&setup, &mut out).map(|()| true)?,
         Mode::ListFields {
             source,
