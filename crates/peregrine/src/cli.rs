@@ -535,6 +535,40 @@ mod tests {
     }
 
     #[test]
+    fn falcos_informational_flags_come_before_version() {
+        check(&["--config-schema", "--version"], Mode::ConfigSchema);
+        check(&["--rule-schema", "-i"], Mode::RuleSchema);
+        check(&["-i", "--list-events"], Mode::IgnoredEvents);
+        check(
+            &["--list-events", "--format", "json", "--version"],
+            Mode::ListEvents { json: true },
+        );
+        check(&["--version", "--page-size"], Mode::Version);
+        check(&["--page-size", "--list-plugins"], Mode::PageSize);
+        check(
+            &["--plugin-info", "x", "--list-plugins"],
+            Mode::PluginInfo("x".into()),
+        );
+        check(&["--list-plugins", "-L"], Mode::ListPlugins);
+    }
+
+    #[test]
+    fn print_flag_becomes_an_append_output_entry() {
+        let h = hi(&["-p", "on %proc.name"]);
+        assert_eq!(
+            h.config
+                .append_output
+                .last()
+                .and_then(|a| a.extra_output.as_deref()),
+            Some("on %proc.name")
+        );
+        assert!(h.warnings.iter().any(|w| w.contains("deprecated")));
+        for short in ["-pc", "-pk", "-pcontainer", "-pkubernetes"] {
+            assert!(hi(&[short]).config.append_output.is_empty(), "{short}");
+        }
+    }
+
+    #[test]
     fn events_subcommand_keeps_its_own_flags() {
         let mode = hi(&["events", "-n", "5", "evt.type=openat"]).mode;
         let Mode::Events(args) = mode else {
