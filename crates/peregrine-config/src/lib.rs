@@ -103,6 +103,9 @@ pub struct Config {
     pub rule_matching: Matching,
     pub base_syscalls: BaseSyscalls,
     pub engine: EngineKind,
+    /// The live capture's ring buffer size in bytes: Falco's
+    /// `engine.modern_ebpf.buf_size_preset` (1 to 10: 1 MiB to 512 MiB; default 4, 8 MiB).
+    pub ring_buffer_bytes: u32,
     /// Reload the rules when a rules file or the configuration file changes (Falco: true).
     pub watch_config_files: bool,
     /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
@@ -391,6 +394,7 @@ impl Default for Config {
             rule_matching: Matching::First,
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
+            ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             watch_config_files: true,
             webserver: None,
             metrics_enabled: false,
@@ -482,7 +486,15 @@ impl Config {
                     }
                 }
                 "base_syscalls" => cfg.base_syscalls = base_syscalls(value)?,
-                "engine" => cfg.engine = engine(value)?,
+                "engine" => {
+                    cfg.engine = engine(value)?;
+                    if let Some(v) = value
+                        .get("modern_ebpf")
+                        .and_then(|m| m.get("buf_size_preset"))
+                    {
+                        cfg.ring_buffer_bytes = buf_size_preset(v)?;
+                    }
+                }
                 "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
                 "webserver" => {
                     // Unknown `webserver.*` keys are reported by the schema check above.
@@ -687,6 +699,23 @@ fn event_drops(value: &Value) -> Result<EventDrops, ConfigError> {
     Ok(out)
 }
 
+/// Falco's default syscall buffer size (`buf_size_preset: 4`).
+pub const DEFAULT_RING_BUFFER_BYTES: u32 = 8 << 20;
+
+/// `engine.modern_ebpf.buf_size_preset`: Falco's table, index 1 to 10 → 1 MiB to 512 MiB.
+fn buf_size_preset(value: &Value) -> Result<u32, ConfigError> {
+    const KEY: &str = "engine.modern_ebpf.buf_size_preset";
+    let n = number(KEY, value)?;
+    if !(1.0..=10.0).contains(&n) || n.fract() != 0.0 {
+        // Falco's wording.
+        return Err(ConfigError::Value {
+            key: KEY.into(),
+            reason: "The 'buf_size_preset' value must be between '1' and '10'".into(),
+        });
+    }
+    Ok(1u32 << (19 + n as u32))
+}
+
 fn engine(value: &Value) -> Result<EngineKind, ConfigError> {
     let kind = match value.get("kind") {
         Some(v) => string("engine.kind", v)?,
@@ -876,6 +905,31 @@ frobnicate: 1
         assert_eq!(read("{}").expect("empty").0.capture, RuleCapture::default());
         assert!(read("capture: {mode: some}").is_err());
         assert!(read("capture: {default_duration: -5}").is_err());
+    }
+
+    #[test]
+    fn buf_size_preset_sets_the_ring_size() {
+        let read =
+            |yaml: &str| Config::from_tree(&ConfigTree::from_yaml_str(yaml, "t")?).map(|(c, _)| c);
+        assert_eq!(read("").expect("empty").ring_buffer_bytes, 8 << 20);
+        for (preset, bytes) in [(1, 1u32 << 20), (4, 8 << 20), (10, 512 << 20)] {
+            let cfg = read(&format!(
+                "engine: {{modern_ebpf: {{buf_size_preset: {preset}}}}}"
+            ))
+            .expect("valid");
+            assert_eq!(cfg.ring_buffer_bytes, bytes, "{preset}");
+        }
+        for bad in ["0", "11", "2.5", "x"] {
+            let err = read(&format!(
+                "engine: {{modern_ebpf: {{buf_size_preset: {bad}}}}}"
+            ))
+            .expect_err("out of range");
+            assert!(
+                err.to_string()
+                    .contains("engine.modern_ebpf.buf_size_preset"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

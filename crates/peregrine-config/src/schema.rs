@@ -79,7 +79,7 @@ pub const KEYS: &[Key] = &[
     u("engine.nodriver", Object),
     h("engine.modern_ebpf", Object),
     u("engine.modern_ebpf.cpus_for_each_buffer", Int),
-    u("engine.modern_ebpf.buf_size_preset", Int),
+    h("engine.modern_ebpf.buf_size_preset", Int),
     u("engine.modern_ebpf.drop_failed_exit", Bool),
     u("engine.modern_ebpf.disable_iterators", Bool),
     h("engine.replay", Object),
