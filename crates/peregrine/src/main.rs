@@ -80,6 +80,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         rules: &args.rules,
         embedded: defaults::EMBEDDED,
         config_file: args.config_file.as_deref(),
+        config_drop_ins: args.config_files.get(1..).unwrap_or_default(),
     };
     let mut out = std::io::stdout().lock();
     let json = args.config.outputs.format.json_output;
