@@ -33,9 +33,6 @@ use crate::drops::{Actions, DropMonitor, DropStats};
 use crate::error::{Context, Result, RuntimeError};
 use crate::live::{self, Seed};
 
-/// Kernel ring buffer size for the live capture.
-const RING_BYTES: u32 = 8 << 20;
-
 /// How often the `/metrics` snapshot is refreshed while capturing.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -348,9 +345,15 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let web = start_web(args.config)?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
-        ring_bytes: RING_BYTES,
+        // `engine.modern_ebpf.buf_size_preset`, Falco's 8 MiB by default.
+        ring_bytes: args.config.ring_buffer_bytes,
         ..LiveOptions::default()
     };
+    log::info!(
+        "The chosen syscall buffer dimension is: {} bytes ({} MBs)",
+        opts.ring_bytes,
+        opts.ring_bytes >> 20
+    );
     let mut live = live::start(&mut pipe, opts, Seed::Required)?;
     // A probe that reads "ok" can trust that events are being watched from now on.
     if let Some((server, _)) = &web {

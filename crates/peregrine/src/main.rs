@@ -16,7 +16,7 @@ mod logging;
 use clap::Parser;
 use cli::{HiArgs, LowArgs, Mode};
 use peregrine_runtime::modes::{self, RunArgs, Setup};
-use peregrine_runtime::{capture, events, listing, RuntimeError};
+use peregrine_runtime::{capture, events, info, listing, RuntimeError};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -66,6 +66,19 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
+    if args.config_files.is_empty() {
+        log::info!("No configuration file: using the built-in defaults");
+    } else {
+        let files: Vec<_> = args
+            .config_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        log::info!(
+            "Configuration files loaded: {}",
+            peregrine_filter::escape::terminal_safe(&files.join(", "))
+        );
+    }
     for warning in &args.warnings {
         log::warn!("{warning}");
     }
@@ -74,6 +87,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         rules: &args.rules,
         embedded: defaults::EMBEDDED,
         config_file: args.config_file.as_deref(),
+        config_drop_ins: args.config_files.get(1..).unwrap_or_default(),
     };
     let mut out = std::io::stdout().lock();
     let json = args.config.outputs.format.json_output;
@@ -91,6 +105,13 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Mode::Version => listing::write_version(&mut out).map(|()| true)?,
+        Mode::IgnoredEvents => info::write_ignored_events(&mut out).map(|()| true)?,
+        Mode::ListEvents { json } => info::write_events(&mut out, json).map(|()| true)?,
+        Mode::ConfigSchema => info::write_config_schema(&mut out).map(|()| true)?,
+        Mode::RuleSchema => info::write_rule_schema(&mut out).map(|()| true)?,
+        Mode::PageSize => info::write_page_size(&mut out).map(|()| true)?,
+        Mode::ListPlugins => info::write_plugins(&mut out).map(|()| true)?,
+        Mode::PluginInfo(name) => info::plugin_info(&name).map(|()| true)?,
         Mode::Support => modes::support(&setup, &mut out).map(|()| true)?,
         Mode::ListFields {
             source,

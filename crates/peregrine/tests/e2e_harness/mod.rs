@@ -151,6 +151,7 @@ impl Agent {
 
     fn spawn_until(args: &[&std::ffi::OsStr], line: &str) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
