@@ -11,9 +11,10 @@
  * parameter values back to back. A ring buffer entry holds one or more records (a per-CPU
  * batch, see PG_BATCH_MAX), each starting at an 8-byte aligned offset: the next one begins at
  * the previous one's len rounded up to 8. Values use Falco's scap parameter encodings (see
- * scap-format.md §9) so that decoding, rendering and a future scap writer share one code path;
- * which names and types the parameters have is decided by the event kind and syscall number, in
- * the Rust schema table, not in this header.
+ * falcosecurity/libs `driver/ppm_events_public.h`, `enum ppm_param_type`) so that decoding,
+ * rendering and a future scap writer share one code path; which names and types the
+ * parameters have is decided by the event kind and syscall number, in the Rust schema table,
+ * not in this header.
  */
 #ifndef PEREGRINE_RECORD_H
 #define PEREGRINE_RECORD_H

@@ -331,7 +331,8 @@ fn main() {
             let added = o.ns_per_iter - base;
             let ratio = (floor > 0.0 && *mode != "baseline").then(|| added / floor);
             // Added ns as a fraction of this run's baseline: comparable with targets stated
-            // against another host's baseline (0.42x and 1.67x of DESIGN.md's 120 ns getppid).
+            // against another host's baseline (0.42x and 1.67x of a 120 ns getppid; see
+            // bench/capture-results.md).
             let of_base = (base > 0.0 && *mode != "baseline").then(|| added / base);
             let fmt = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
             println!(

@@ -14,11 +14,17 @@
 
 #![forbid(unsafe_code)]
 
+mod files;
 mod metrics;
 mod rules_path;
+pub mod schema;
 mod tree;
 mod webserver;
 
+pub use files::{
+    default_config_file, load, Include, LoadedConfig, Strategy, DEFAULT_CONFIG_ENV,
+    DEFAULT_CONFIG_FILE,
+};
 pub use metrics::{parse_duration, MetricsConfig};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
@@ -47,6 +53,9 @@ pub enum ConfigError {
     /// content is not echoed back.
     #[error("{origin}: not a configuration file (none of its {keys} top-level keys is a falco.yaml key)")]
     NotAConfig { origin: String, keys: usize },
+    /// A `config_files` drop-in that cannot be merged.
+    #[error("configuration file {path}: {reason}")]
+    Include { path: PathBuf, reason: String },
     #[error("invalid option '{option}': expected KEY=VALUE")]
     OptionSyntax { option: String },
     #[error("invalid key path '{path}': {reason}")]
@@ -96,6 +105,9 @@ pub struct Config {
     pub rule_matching: Matching,
     pub base_syscalls: BaseSyscalls,
     pub engine: EngineKind,
+    /// The live capture's ring buffer size in bytes: Falco's
+    /// `engine.modern_ebpf.buf_size_preset` (1 to 10: 1 MiB to 512 MiB; default 4, 8 MiB).
+    pub ring_buffer_bytes: u32,
     /// Reload the rules when a rules file or the configuration file changes (Falco: true).
     pub watch_config_files: bool,
     /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
@@ -382,6 +394,7 @@ impl Default for Config {
             rule_matching: Matching::First,
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
+            ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             watch_config_files: true,
             webserver: None,
             metrics: MetricsConfig::default(),
@@ -394,24 +407,6 @@ impl Default for Config {
     }
 }
 
-/// Top-level keys read by [`OutputsConfig::from_tree`] (the outputs crate's keys).
-const OUTPUT_KEYS: &[&str] = &[
-    "buffered_outputs",
-    "file_output",
-    "http_output",
-    "json_include_message_property",
-    "json_include_output_fields_property",
-    "json_include_output_property",
-    "json_include_tags_property",
-    "json_output",
-    "outputs",
-    "outputs_queue",
-    "program_output",
-    "stdout_output",
-    "syslog_output",
-    "time_format_iso_8601",
-];
-
 /// A key as a warning quotes it: control characters escaped, at most 64 characters.
 fn printable_key(key: &str) -> String {
     const MAX: usize = 64;
@@ -422,47 +417,10 @@ fn printable_key(key: &str) -> String {
     peregrine_filter::escape::terminal_safe(&shown)
 }
 
-/// Top-level keys [`Config::from_tree`] interprets itself (its `match` arms).
-const OWN_KEYS: &[&str] = &[
-    "rules_files",
-    "rules_file",
-    "rules",
-    "priority",
-    "rule_matching",
-    "base_syscalls",
-    "engine",
-    "watch_config_files",
-    "webserver",
-    "syscall_event_drops",
-    "capture",
-    "append_output",
-    "static_fields",
-    "log_level",
-    "log_stderr",
-    "log_syslog",
-    "metrics",
-];
-
 /// Whether `key` is a top-level configuration key Peregrine knows (its own or Falco's).
 pub(crate) fn is_known_key(key: &str) -> bool {
-    OWN_KEYS.contains(&key) || OUTPUT_KEYS.contains(&key) || IGNORED_FALCO_KEYS.contains(&key)
+    !key.contains('.') && schema::key(key).is_some()
 }
-
-/// Falco configuration keys Peregrine accepts but does not act on yet.
-const IGNORED_FALCO_KEYS: &[&str] = &[
-    "buffer_format_base64",
-    "config_files",
-    "container_engines",
-    "falco_libs",
-    "grpc",
-    "grpc_output",
-    "libs_logger",
-    "load_plugins",
-    "output_timeout",
-    "plugins",
-    "plugins_hostinfo",
-    "syscall_event_timeouts",
-];
 
 impl Config {
     /// The `rules:` selections and the minimum `priority`, as the rules crate applies them.
@@ -473,14 +431,33 @@ impl Config {
         }
     }
 
-    /// Interprets a tree. Returns the configuration and warnings about keys that are neither
-    /// Peregrine's nor Falco's (Falco keys Peregrine does not implement are logged at debug).
+    /// Interprets a tree. Returns the configuration and warnings: one per key, at any depth,
+    /// that is neither Peregrine's nor Falco's (named by its full path), and one line naming
+    /// every Falco key present that Peregrine does not act on (see [`schema::KEYS`]).
     pub fn from_tree(tree: &ConfigTree) -> Result<(Config, Vec<String>), ConfigError> {
         let mut cfg = Config::default();
         let mut warnings = Vec::new();
         let root = tree.expanded_root();
         cfg.outputs = OutputsConfig::from_tree(&root)?;
         cfg.logging = LogConfig::from_root(&root)?;
+        let report = schema::check(&root);
+        for key in &report.unknown {
+            warnings.push(format!(
+                "unknown configuration key '{}' (ignored)",
+                printable_key(key)
+            ));
+        }
+        if !report.unsupported.is_empty() {
+            let keys: Vec<String> = report
+                .unsupported
+                .iter()
+                .map(|k| printable_key(k))
+                .collect();
+            warnings.push(format!(
+                "configuration keys not supported by Peregrine (ignored): {}",
+                keys.join(", ")
+            ));
+        }
         let Value::Object(map) = &root else {
             return Ok((cfg, warnings));
         };
@@ -508,12 +485,20 @@ impl Config {
                     }
                 }
                 "base_syscalls" => cfg.base_syscalls = base_syscalls(value)?,
-                "engine" => cfg.engine = engine(value)?,
+                "engine" => {
+                    cfg.engine = engine(value)?;
+                    if let Some(v) = value
+                        .get("modern_ebpf")
+                        .and_then(|m| m.get("buf_size_preset"))
+                    {
+                        cfg.ring_buffer_bytes = buf_size_preset(v)?;
+                    }
+                }
                 "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
                 "webserver" => {
-                    let (web, web_warnings) = WebConfig::from_value(Some(value))?;
+                    // Unknown `webserver.*` keys are reported by the schema check above.
+                    let (web, _unknown) = WebConfig::read(Some(value))?;
                     cfg.webserver = Some(web);
-                    warnings.extend(web_warnings);
                 }
                 "syscall_event_drops" => cfg.syscall_event_drops = event_drops(value)?,
                 "capture" => cfg.capture = rule_capture(value)?,
@@ -521,14 +506,9 @@ impl Config {
                 "static_fields" => cfg.static_fields = static_fields(value)?,
                 "log_level" | "log_stderr" | "log_syslog" => {}
                 "metrics" => cfg.metrics = MetricsConfig::from_value(value)?,
-                k if OUTPUT_KEYS.contains(&k) => {}
-                k if IGNORED_FALCO_KEYS.contains(&k) => {
-                    log::debug!("configuration key '{k}' is accepted but not used yet");
-                }
-                k => warnings.push(format!(
-                    "unknown configuration key '{}' (ignored)",
-                    printable_key(k)
-                )),
+                // Output keys (read by the outputs crate above) and keys Peregrine
+                // does not act on (reported by the schema check above).
+                _ => {}
             }
         }
         Ok((cfg, warnings))
@@ -707,6 +687,23 @@ fn event_drops(value: &Value) -> Result<EventDrops, ConfigError> {
         out.simulate_drops = boolean("syscall_event_drops.simulate_drops", v)?;
     }
     Ok(out)
+}
+
+/// Falco's default syscall buffer size (`buf_size_preset: 4`).
+pub const DEFAULT_RING_BUFFER_BYTES: u32 = 8 << 20;
+
+/// `engine.modern_ebpf.buf_size_preset`: Falco's table, index 1 to 10 → 1 MiB to 512 MiB.
+fn buf_size_preset(value: &Value) -> Result<u32, ConfigError> {
+    const KEY: &str = "engine.modern_ebpf.buf_size_preset";
+    let n = number(KEY, value)?;
+    if !(1.0..=10.0).contains(&n) || n.fract() != 0.0 {
+        // Falco's wording.
+        return Err(ConfigError::Value {
+            key: KEY.into(),
+            reason: "The 'buf_size_preset' value must be between '1' and '10'".into(),
+        });
+    }
+    Ok(1u32 << (19 + n as u32))
 }
 
 fn engine(value: &Value) -> Result<EngineKind, ConfigError> {
@@ -898,6 +895,31 @@ frobnicate: 1
         assert_eq!(read("{}").expect("empty").0.capture, RuleCapture::default());
         assert!(read("capture: {mode: some}").is_err());
         assert!(read("capture: {default_duration: -5}").is_err());
+    }
+
+    #[test]
+    fn buf_size_preset_sets_the_ring_size() {
+        let read =
+            |yaml: &str| Config::from_tree(&ConfigTree::from_yaml_str(yaml, "t")?).map(|(c, _)| c);
+        assert_eq!(read("").expect("empty").ring_buffer_bytes, 8 << 20);
+        for (preset, bytes) in [(1, 1u32 << 20), (4, 8 << 20), (10, 512 << 20)] {
+            let cfg = read(&format!(
+                "engine: {{modern_ebpf: {{buf_size_preset: {preset}}}}}"
+            ))
+            .expect("valid");
+            assert_eq!(cfg.ring_buffer_bytes, bytes, "{preset}");
+        }
+        for bad in ["0", "11", "2.5", "x"] {
+            let err = read(&format!(
+                "engine: {{modern_ebpf: {{buf_size_preset: {bad}}}}}"
+            ))
+            .expect_err("out of range");
+            assert!(
+                err.to_string()
+                    .contains("engine.modern_ebpf.buf_size_preset"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

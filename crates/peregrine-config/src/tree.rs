@@ -71,6 +71,19 @@ impl ConfigTree {
         &self.root
     }
 
+    pub(crate) fn root_value(&self) -> &Value {
+        &self.root
+    }
+
+    pub(crate) fn into_root(self) -> Value {
+        self.root
+    }
+
+    /// The top-level mapping (every constructor makes the root one).
+    pub(crate) fn root_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        self.root.as_object_mut()
+    }
+
     /// The tree with `${VAR}` references replaced by the environment's values.
     pub fn expanded_root(&self) -> Value {
         let mut root = self.root.clone();

@@ -54,12 +54,23 @@ impl From<Invalid> for ConfigError {
 
 impl WebConfig {
     /// Reads the `webserver` node of the configuration tree (absent = Falco's defaults).
-    /// Returns warnings for keys ignored (unknown keys; `threadiness` has no meaning here).
+    /// Returns warnings for unknown keys (`threadiness` has no meaning here and is accepted).
     pub fn from_value(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), ConfigError> {
+        let (cfg, unknown) = Self::read(node)?;
+        let warnings = unknown
+            .iter()
+            .map(|k| format!("unknown key 'webserver.{k}' ignored"))
+            .collect();
+        Ok((cfg, warnings))
+    }
+
+    /// [`WebConfig::from_value`] with the unknown keys apart (the configuration's schema check
+    /// reports those with every other unknown key).
+    pub(crate) fn read(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), ConfigError> {
         let mut cfg = WebConfig::default();
-        let mut warnings = Vec::new();
+        let mut unknown = Vec::new();
         let Some(node) = node.filter(|v| !v.is_null()) else {
-            return Ok((cfg, warnings));
+            return Ok((cfg, unknown));
         };
         let map = node.as_object().ok_or(Invalid {
             key: "",
@@ -104,10 +115,10 @@ impl WebConfig {
                 }
                 // The server's own runtime sizes itself; Falco's thread count has no meaning.
                 "threadiness" => {}
-                other => warnings.push(format!("unknown key 'webserver.{other}' ignored")),
+                other => unknown.push(other.to_string()),
             }
         }
-        Ok((cfg, warnings))
+        Ok((cfg, unknown))
     }
 }
 

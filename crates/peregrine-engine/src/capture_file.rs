@@ -18,6 +18,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
+use peregrine_event::le;
 use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL};
 use peregrine_event::schema::{ParamType, Schema};
 use peregrine_event::Event;
@@ -121,23 +122,10 @@ pub struct ScapEncoder {
     stats: EncodeStats,
 }
 
-fn int_le(b: &[u8], signed: bool) -> Option<u64> {
-    Some(match (b.len(), signed) {
-        (1, false) => u64::from(b[0]),
-        (1, true) => b[0] as i8 as i64 as u64,
-        (2, false) => u64::from(u16::from_le_bytes([b[0], b[1]])),
-        (2, true) => i16::from_le_bytes([b[0], b[1]]) as i64 as u64,
-        (4, false) => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        (4, true) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64 as u64,
-        (8, _) => u64::from_le_bytes(b.try_into().ok()?),
-        _ => return None,
-    })
-}
-
 /// Appends record bytes `b` (of record type `ty`) as PPM type `pt`; false if they do not fit.
 fn encode_param(ty: ParamType, pt: Pt, b: &[u8], out: &mut Vec<u8>) -> bool {
     if let Some(n) = pt.fixed_size() {
-        let Some(mut v) = int_le(b, ty.is_signed_int()) else {
+        let Some(mut v) = le::widen(b, ty.is_signed_int()) else {
             return false;
         };
         if let ParamType::Flags(_, conv) | ParamType::Enum(_, conv) = ty {

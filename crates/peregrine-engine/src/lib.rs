@@ -18,6 +18,8 @@
 //!   event into the kernel record layout ([`replay`]) so that it reaches the rules through the
 //!   very code the live agent runs.
 
+#![forbid(unsafe_code)]
+
 pub mod capture_file;
 pub mod extra;
 pub mod interest;

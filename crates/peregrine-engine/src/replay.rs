@@ -25,6 +25,7 @@ use std::sync::OnceLock;
 
 use crate::capture_file::event_type_name;
 use peregrine_event::flags::Conv;
+use peregrine_event::le;
 use peregrine_event::raw::{
     Header, HDR_SIZE, KIND_PROCEXIT, KIND_SYSCALL, KIND_SYSCALL_ENTER, MAX_PARAMS,
 };
@@ -260,7 +261,7 @@ impl Converter {
                 self.stats.bad_params += 1;
             }
             if Some(i) == map.pid_slot && rec.len() > start {
-                pid = int_le(&rec[start..]).map(|v| v as i64);
+                pid = le::uint(&rec[start..]).map(|v| v as i64);
             }
             let len = (rec.len() - start) as u16;
             rec[HDR_SIZE + 2 * i..HDR_SIZE + 2 * i + 2].copy_from_slice(&len.to_le_bytes());
@@ -301,7 +302,7 @@ impl Converter {
             .iter()
             .position(|d| d.name == "ID")
             .and_then(|i| ev.params.get(i))
-            .and_then(int_le)
+            .and_then(le::uint)
             .and_then(|v| u16::try_from(v).ok());
         let nr = id
             .and_then(table::ppm_sc_name)
@@ -336,16 +337,6 @@ impl Converter {
     }
 }
 
-fn int_le(b: &[u8]) -> Option<u64> {
-    Some(match b.len() {
-        1 => u64::from(b[0]),
-        2 => u64::from(u16::from_le_bytes([b[0], b[1]])),
-        4 => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        8 => u64::from_le_bytes(b.try_into().ok()?),
-        _ => return None,
-    })
-}
-
 /// Appends capture parameter bytes `b` encoded for record type `ty`; false if they do not fit.
 fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
     use ParamType as T;
@@ -360,13 +351,13 @@ fn encode(ty: ParamType, b: &[u8], out: &mut Vec<u8>) -> bool {
         | T::Mode
         | T::ChmodMode
         | T::AbsTime => {
-            if int_le(b).is_none() {
+            if le::uint(b).is_none() {
                 return false;
             }
             out.extend_from_slice(b);
         }
         T::Flags(_, conv) | T::Enum(_, conv) => {
-            let Some(v) = int_le(b) else { return false };
+            let Some(v) = le::uint(b) else { return false };
             out.extend_from_slice(&to_kernel(conv, v).to_le_bytes());
         }
         T::Dyn => {

@@ -10,13 +10,17 @@
 //! a [`RecordError`], never a panic. Parameter names, types and flag renderings are Falco's
 //! ([`schema`], [`flags`]).
 
+#![forbid(unsafe_code)]
+
 pub mod builder;
 mod event;
 mod event_type;
 pub mod flags;
+pub mod le;
 pub mod raw;
 pub mod schema;
 mod syscall_table;
+pub mod time;
 pub mod value;
 
 pub use event::{Direction, Event, Info};

@@ -1,7 +1,7 @@
 //! Parameter schemas: for each record kind and syscall, Falco's parameter names and types.
 //!
 //! The kernel writes values in this order; the names and types are Falco's latest exit-event
-//! versions (`driver/event_table.c`, summarised in scap-format.md §10), so `evt.arg.<name>` and
+//! versions (falcosecurity/libs `driver/event_table.c`), so `evt.arg.<name>` and
 //! the rendered event line match Falco's. The table lives here and not in the C header because
 //! names, types and flag tables are user-space concerns; the per-syscall kernel tests check
 //! that both sides agree on every parameter.
@@ -1293,7 +1293,8 @@ mod tests {
 
     #[test]
     fn covers_every_event_type_of_the_upstream_rules() {
-        // rules-notes.md: the 41 evt.type values used by Falco's rules files.
+        // The 41 evt.type values used by Falco's rules files (falcosecurity/rules
+        // `rules/falco_rules.yaml`, `falco-incubating_rules.yaml`, `falco-sandbox_rules.yaml`).
         let names = "accept accept4 bpf chmod connect creat dup dup2 dup3 execve execveat fchmod \
             fchmodat finit_module init_module link linkat listen mkdir mkdirat open openat openat2 \
             ptrace recvfrom recvmsg rename renameat renameat2 rmdir sendmsg sendto setns setuid \

@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
 use crate::flags::FlagTable;
+use crate::le;
 use crate::schema::ParamType;
 
 /// A parameter whose bytes do not fit its type.
@@ -124,25 +125,6 @@ pub enum Value<'a> {
     FdList(FdList<'a>),
 }
 
-fn int_le(b: &[u8]) -> Option<u64> {
-    Some(match b.len() {
-        1 => b[0] as u64,
-        2 => u16::from_le_bytes([b[0], b[1]]) as u64,
-        4 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64,
-        8 => u64::from_le_bytes(b.try_into().ok()?),
-        _ => return None,
-    })
-}
-
-fn sign_extend(v: u64, len: usize) -> i64 {
-    match len {
-        1 => v as u8 as i8 as i64,
-        2 => v as u16 as i16 as i64,
-        4 => v as u32 as i32 as i64,
-        _ => v as i64,
-    }
-}
-
 fn strip_nul(b: &[u8]) -> &[u8] {
     match b.iter().position(|&c| c == 0) {
         Some(i) => &b[..i],
@@ -178,14 +160,12 @@ impl<'a> Value<'a> {
         Ok(match ty {
             // Exhaustive on purpose: a new type must decide here (the helpers
             // `ParamType::is_signed_int`/`is_unsigned_int` serve non-exhaustive matches).
-            T::Fd | T::Errno | T::Pid | T::Int => {
-                Value::Int(sign_extend(int_le(bytes).ok_or_else(bad)?, bytes.len()))
-            }
+            T::Fd | T::Errno | T::Pid | T::Int => Value::Int(le::int(bytes).ok_or_else(bad)?),
             T::Uint | T::Uid | T::Gid | T::Mode | T::ChmodMode | T::AbsTime => {
-                Value::Uint(int_le(bytes).ok_or_else(bad)?)
+                Value::Uint(le::uint(bytes).ok_or_else(bad)?)
             }
             T::Flags(table, conv) | T::Enum(table, conv) => Value::Flags {
-                value: conv.apply(int_le(bytes).ok_or_else(bad)?) as u32,
+                value: conv.apply(le::uint(bytes).ok_or_else(bad)?) as u32,
                 table,
             },
             T::Str | T::Path | T::RelPath(_) => Value::Str(strip_nul(bytes)),
@@ -198,7 +178,7 @@ impl<'a> Value<'a> {
                 }
                 Value::Dyn {
                     index: bytes[0],
-                    value: int_le(&bytes[1..]).ok_or_else(bad)?,
+                    value: le::uint(&bytes[1..]).ok_or_else(bad)?,
                 }
             }
             T::SockAddr => Value::SockAddr(match bytes[0] {
@@ -218,8 +198,8 @@ impl<'a> Value<'a> {
                     dst: (ip6(&bytes[19..]), port(&bytes[35..])),
                 },
                 1 if bytes.len() >= 17 => SockTuple::Unix {
-                    src: int_le(&bytes[1..9]).ok_or_else(bad)?,
-                    dst: int_le(&bytes[9..17]).ok_or_else(bad)?,
+                    src: le::uint(&bytes[1..9]).ok_or_else(bad)?,
+                    dst: le::uint(&bytes[9..17]).ok_or_else(bad)?,
                     path: strip_nul_unix(&bytes[17..]),
                 },
                 1 | 2 | 10 => return Err(bad()),
@@ -236,9 +216,11 @@ impl<'a> Value<'a> {
     pub fn decode_i64(ty: ParamType, bytes: &[u8]) -> Option<i64> {
         use ParamType as T;
         match ty {
-            t if t.is_signed_int() => Some(sign_extend(int_le(bytes)?, bytes.len())),
-            t if t.is_unsigned_int() => Some(int_le(bytes)? as i64),
-            T::Flags(_, conv) | T::Enum(_, conv) => Some(conv.apply(int_le(bytes)?) as u32 as i64),
+            t if t.is_signed_int() => le::int(bytes),
+            t if t.is_unsigned_int() => Some(le::uint(bytes)? as i64),
+            T::Flags(_, conv) | T::Enum(_, conv) => {
+                Some(conv.apply(le::uint(bytes)?) as u32 as i64)
+            }
             _ => None,
         }
     }

@@ -605,21 +605,11 @@ pub fn is_time_string(id: FieldId) -> bool {
     )
 }
 
-/// Splits seconds since the epoch into a UTC date and time of day (Howard Hinnant's
-/// days-to-civil algorithm).
+/// Splits seconds since the epoch into a UTC date and time of day.
 fn civil(secs: u64) -> ((i64, u32, u32), (u64, u64, u64)) {
-    let days = (secs / 86_400) as i64;
     let tod = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    ((y, m, d), (tod / 3_600, tod / 60 % 60, tod % 60))
+    let date = peregrine_event::time::civil_from_days((secs / 86_400) as i64);
+    (date, (tod / 3_600, tod / 60 % 60, tod % 60))
 }
 
 /// A field value as Falco puts it in the JSON `output_fields`: numbers (including times,

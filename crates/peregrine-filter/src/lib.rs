@@ -7,6 +7,8 @@
 //! prefix trie or automaton. The cost is a compile step per rule at load time; the gain is
 //! evaluation with no name lookups, no string parsing and no allocation per event.
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 pub mod compile;
 pub mod escape;

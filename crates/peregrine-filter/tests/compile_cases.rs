@@ -1,5 +1,6 @@
-//! Compile-time (semantic) cases from filter-language.md §3: the operator × field-type matrix
-//! of libsinsp's `operators_field_types_compatibility` test and the extra compile cases.
+//! Compile-time (semantic) cases: the operator × field-type matrix of libsinsp's
+//! `operators_field_types_compatibility` test (falcosecurity/libs
+//! `userspace/libsinsp/test/filter_compiler.ut.cpp`) and the extra compile cases.
 
 use peregrine_filter::compile::{check_identifiers, compile, CompileError};
 use peregrine_filter::parser::parse;

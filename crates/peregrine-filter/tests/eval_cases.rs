@@ -1,6 +1,7 @@
-//! Evaluation cases from filter-language.md §5.2 (boolean structure), §5.3 (operator and
-//! transformer semantics on synthetic events), plus modifiers, networks, multi-valued and
-//! missing fields.
+//! Evaluation cases from falcosecurity/libs `userspace/libsinsp/test/`: boolean structure
+//! (`filter_compiler.ut.cpp`, `boolean_evaluation`), operator and transformer semantics on
+//! synthetic events (`filter_op_*.ut.cpp`, `filter_transformer.ut.cpp`), plus modifiers,
+//! networks, multi-valued and missing fields.
 
 use peregrine_filter::compile::{compile, Scratch};
 use peregrine_filter::parser::parse;

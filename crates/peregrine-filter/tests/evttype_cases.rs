@@ -1,4 +1,5 @@
-//! Event-type inference cases from filter-language.md §5.4 (libsinsp `filter_ppm_codes`).
+//! Event-type inference cases from libsinsp's `filter_ppm_codes` tests (falcosecurity/libs
+//! `userspace/libsinsp/test/filter_ppm_codes.ut.cpp`).
 
 use peregrine_event::{EventType, EventTypeSet};
 use peregrine_filter::evttype::event_types;

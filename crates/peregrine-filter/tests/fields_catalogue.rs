@@ -215,8 +215,9 @@ fn every_field_in_upstream_rules_resolves() {
     assert!(count > 1000, "only {count} field references found");
 }
 
-/// The rules-notes tables list every field the three rules files use with libsinsp's type
-/// and flags; ours must match exactly.
+/// The upstream notes read at run time (`rules-notes.md`) list every field the three rules
+/// files (falcosecurity/rules `rules/`) use, with libsinsp's type and flags (falcosecurity/libs
+/// `userspace/libsinsp/sinsp_filtercheck_*.cpp`); ours must match exactly.
 #[test]
 fn upstream_rule_fields_have_libsinsp_types_and_flags() {
     if peregrine_testkit::upstream::require("upstream_rule_fields_have_libsinsp_types_and_flags")
@@ -433,6 +434,7 @@ fn every_field_in_upstream_conditions_resolves_via_the_parser() {
             }
         }
     }
-    // rules-notes.md: 71 distinct condition fields (the evt.arg.* names count one each).
+    // Falco's three rules files (falcosecurity/rules `rules/`) use 71 distinct condition
+    // fields (the evt.arg.* names count one each).
     assert_eq!(fields_seen.len(), 71, "{fields_seen:?}");
 }

@@ -1,7 +1,8 @@
 //! Conformance of the condition parser with libsinsp, driven by the upstream data in
 //! `shared/upstream` (read at run time, never copied): every case of
 //! `conformance/filter-parser-cases.json` (with `test_accept`'s whitespace variants), the
-//! position cases of `filter-language.md` §4, and the recursion-depth limit.
+//! position cases of `filter-language.md` §4 (from falcosecurity/libs
+//! `userspace/libsinsp/test/filter_parser.ut.cpp`), and the recursion-depth limit.
 
 use peregrine_filter::ast::{Expr, Operand, Pos, Rhs, Transformer, TransformerArg};
 use peregrine_filter::parser::{parse, parse_with_max_depth, ParseError};
@@ -235,7 +236,9 @@ fn check_positions(input: &str, expected: &str) {
     assert_eq!(pos_string(&ast), expected, "positions of {input:?}");
 }
 
-/// The `input` → `positions` pairs of filter-language.md §4 (after "Position info asserted").
+/// The `input` → `positions` pairs of the upstream notes' `filter-language.md` §4 (after
+/// "Position info asserted"), taken from falcosecurity/libs
+/// `userspace/libsinsp/test/filter_parser.ut.cpp`.
 fn section4_position_cases() -> Vec<(String, String)> {
     let doc = read_upstream("filter-language.md");
     // The pairs are on the line after the one introducing them.

@@ -11,6 +11,8 @@
 //! `outputs.enqueue(alert)` per match, `outputs.reopen()` on SIGUSR1,
 //! `outputs.snapshot()` for metrics, `outputs.shutdown(deadline)` at exit.
 
+#![forbid(unsafe_code)]
+
 pub mod alert;
 pub mod config;
 pub mod counters;

@@ -44,6 +44,8 @@
 //! assert_eq!(matched.len(), 1);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod adapter;
 mod collector;
 pub mod compiler;

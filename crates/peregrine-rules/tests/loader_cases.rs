@@ -1,4 +1,4 @@
-//! Falco's rule-loader cases (filter-language.md §6, `unit_tests/engine/test_rule_loader.cpp`),
+//! Falco's rule-loader cases (falcosecurity/falco `unit_tests/engine/test_rule_loader.cpp`),
 //! written as data: rules YAML → load ok?, compiled conditions, error/warning substrings.
 
 use peregrine_rules::{Loader, RuleSet};

@@ -1,5 +1,6 @@
 //! Falco's maintained rules files load unchanged, alone and stable → incubating → sandbox,
-//! and every rule gets the event types, priority and enabled flag `rules-notes.md` lists.
+//! and every rule gets the event types, priority and enabled flag that the upstream notes read
+//! at run time (`rules-notes.md`) list for falcosecurity/rules `rules/*.yaml`.
 
 use peregrine_rules::{Loader, Priority, RuleSet, WarningCode};
 use std::collections::BTreeSet;
@@ -37,7 +38,7 @@ fn load(files: &[&str]) -> RuleSet {
     set
 }
 
-/// One row of the per-rule table of rules-notes.md.
+/// One row of the per-rule table of the upstream notes (`rules-notes.md`, read at run time).
 struct Row {
     file: String,
     rule: String,

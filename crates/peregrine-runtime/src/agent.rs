@@ -35,9 +35,6 @@ use crate::drops::{Actions, DropMonitor, DropStats};
 use crate::error::{Context, Result, RuntimeError};
 use crate::live::{self, Seed};
 
-/// Kernel ring buffer size for the live capture.
-const RING_BYTES: u32 = 8 << 20;
-
 /// How often the `/metrics` snapshot is refreshed while capturing.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -62,7 +59,8 @@ pub struct AgentArgs<'a> {
     pub watched: Vec<PathBuf>,
     /// The rules as loaded (files or embedded text), for the `sha256_rules_files` metrics.
     pub rules_inputs: Vec<peregrine_rules::RulesInput>,
-    /// The configuration files read, for the `sha256_config_files` metrics.
+    /// The configuration files read (main file, then drop-ins), for the `sha256_config_files`
+    /// metrics.
     pub config_files: Vec<PathBuf>,
 }
 
@@ -215,7 +213,9 @@ fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>
         .then(|| Arc::new(Mutex::new(MetricsSnapshot::default())));
     let versions = Versions::peregrine(&peregrine_rules::version::ENGINE_VERSION);
     let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
-    let server = WebServer::start(web, &versions, collect)?;
+    // Bound (and its certificate loaded) before the capture, so a bad address or certificate
+    // stops the agent at once; `/healthz` says ok only once the capture is attached.
+    let server = WebServer::start_pending(web, &versions, collect)?;
     Ok(Some((server, metrics)))
 }
 
@@ -277,26 +277,6 @@ fn metrics_options(config: &Config) -> MetricsOptions {
         resource_utilization: m.resource_utilization_enabled,
         state_counters: m.state_counters_enabled,
         kernel_event_counters: m.kernel_event_counters_enabled,
-    }
-}
-
-/// Says which `metrics` keys have no data behind them in Peregrine.
-fn warn_unsupported_metrics(config: &Config) {
-    let m = &config.metrics;
-    if !m.enabled {
-        return;
-    }
-    if m.kernel_event_counters_per_cpu_enabled {
-        log::warn!(
-            "metrics.kernel_event_counters_per_cpu_enabled: not supported, the capture keeps \
-             its kernel counters for all CPUs together"
-        );
-    }
-    if m.libbpf_stats_enabled {
-        log::info!(
-            "metrics.libbpf_stats_enabled: not supported (no per-program BPF run-time \
-             statistics are read); ignored"
-        );
     }
 }
 
@@ -440,17 +420,24 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let handle = EngineHandle::new(engine);
     let engine = handle.load();
     let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
+    // Up before the capture (see `start_web`), but not healthy until it is attached.
+    let web = start_web(args.config)?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
-        ring_bytes: RING_BYTES,
+        // `engine.modern_ebpf.buf_size_preset`, Falco's 8 MiB by default.
+        ring_bytes: args.config.ring_buffer_bytes,
         ..LiveOptions::default()
     };
+    log::info!(
+        "The chosen syscall buffer dimension is: {} bytes ({} MBs)",
+        opts.ring_bytes,
+        opts.ring_bytes >> 20
+    );
     let mut live = live::start(&mut pipe, opts, Seed::Required)?;
-    // Only once the capture is attached, as Falco opens its inspectors before its web server:
-    // a `/healthz` that answers earlier tells a probe the node is watched while events are
-    // still being missed.
-    let web = start_web(args.config)?;
-    warn_unsupported_metrics(args.config);
+    // A probe that reads "ok" can trust that events are being watched from now on.
+    if let Some((server, _)) = &web {
+        server.set_ready();
+    }
     let stop = live.stop.clone();
     let reloaded_ns = Arc::new(AtomicU64::new(epoch_ns()));
     let reloader = match args.reload {

@@ -21,6 +21,7 @@ pub mod capture;
 pub mod drops;
 mod error;
 pub mod events;
+pub mod info;
 pub mod listing;
 pub mod live;
 pub mod modes;

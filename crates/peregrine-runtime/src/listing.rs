@@ -154,16 +154,7 @@ pub fn log_time(unix_secs: u64, iso: bool) -> String {
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    let (year, month, day) = peregrine_event::time::civil_from_days(days as i64);
     if iso {
         return format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}+0000");
     }

@@ -24,6 +24,8 @@ pub struct Setup<'a> {
     pub embedded: EmbeddedRules,
     /// `-c FILE`, watched for changes with the rules files (`watch_config_files`).
     pub config_file: Option<&'a Path>,
+    /// The `config_files` drop-ins read with it, watched like it.
+    pub config_drop_ins: &'a [PathBuf],
 }
 
 impl Setup<'_> {
@@ -165,6 +167,7 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
         RulesSource::Embedded => Vec::new(),
     };
     watched.extend(setup.config_file.map(Path::to_path_buf));
+    watched.extend(setup.config_drop_ins.iter().cloned());
     let _pidfile = args.pidfile.as_deref().map(PidFile::create).transpose()?;
     agent::run(AgentArgs {
         config,
@@ -174,10 +177,12 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
         reload: Some(rules::reloader(setup.inputs(), config.selection())),
         watched,
         rules_inputs: setup.inputs(),
+        // Falco hashes the main file and its `config_files` drop-ins.
         config_files: setup
             .config_file
             .map(Path::to_path_buf)
             .into_iter()
+            .chain(setup.config_drop_ins.iter().cloned())
             .collect(),
     })
 }

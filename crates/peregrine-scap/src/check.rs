@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use peregrine_event::le::u32_at;
+
 use thiserror::Error;
 
 use crate::error::{ErrorKind, ScapError};
@@ -92,10 +94,6 @@ impl From<ScapError> for CheckError {
     fn from(e: ScapError) -> Self {
         at(e.offset, Problem::Read(e.kind))
     }
-}
-
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
 
 /// Checks a capture (gzip or plain bytes) strictly; see the module docs for the rules.

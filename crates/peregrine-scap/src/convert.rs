@@ -1,4 +1,5 @@
-//! Old-layout conversion, as a documented layer over the raw events (scap-format.md §8.2).
+//! Old-layout conversion, as a documented layer over the raw events (falcosecurity/libs
+//! `userspace/libscap/engine/savefile/converter/README.md`).
 //!
 //! libscap rewrites old events while reading (`engine/savefile/converter/table.cpp`): current
 //! drivers emit exit events carrying every parameter, so enter events are folded into their

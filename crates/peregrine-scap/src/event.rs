@@ -8,6 +8,8 @@
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use peregrine_event::le;
+
 use crate::error::ErrorKind;
 use crate::table::{self, EventInfo, Pt, PPM_MAX_EVENT_PARAMS};
 
@@ -109,16 +111,6 @@ pub struct Layout {
     pub inferred: bool,
 }
 
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
 /// Sum of the first `n` lengths of width `w` at `at`, or `None` if the array does not fit.
 fn sum_lens(body: &[u8], at: usize, n: usize, w: usize) -> Option<u64> {
     let arr = body.get(at..at.checked_add(n.checked_mul(w)?)?)?;
@@ -137,7 +129,8 @@ fn sum_lens(body: &[u8], at: usize, n: usize, w: usize) -> Option<u64> {
 
 /// Decodes and validates the event inside an event block body (`body` = bytes after the
 /// 8-byte block header, trailer included). The checks are libscap's `validate_v2_event`,
-/// plus v1 `nparams` inference (scap-format.md §8.1).
+/// plus v1 `nparams` inference (falcosecurity/libs
+/// `userspace/libscap/engine/savefile/scap_savefile.c`).
 pub fn decode_layout(block_type: u32, body: &[u8]) -> Result<Layout, ErrorKind> {
     let (v2, has_flags, _) =
         block::event_kind(block_type).ok_or(ErrorKind::UnexpectedBlock(block_type))?;
@@ -146,10 +139,10 @@ pub fn decode_layout(block_type: u32, body: &[u8]) -> Result<Layout, ErrorKind> 
         needed: 0,
         available: body.len() as u64,
     };
-    let cpu = le16(body, 0).ok_or(short("event block cpuid"))?;
+    let cpu = le::u16_at(body, 0).ok_or(short("event block cpuid"))?;
     let mut at = 2;
     let flags = if has_flags {
-        let f = le32(body, at).ok_or(short("event block flags"))?;
+        let f = le::u32_at(body, at).ok_or(short("event block flags"))?;
         at += 4;
         f
     } else {
@@ -164,14 +157,17 @@ pub fn decode_layout(block_type: u32, body: &[u8]) -> Result<Layout, ErrorKind> 
             "block holds {avail} event bytes, less than the {hdr}-byte header"
         )));
     }
-    let ts = le64(body, evt).unwrap_or_default();
-    let tid = le64(body, evt + 8).unwrap_or_default();
-    let mut len = le32(body, evt + 16).unwrap_or_default() as usize;
-    let ppm_type = le16(body, evt + 20).unwrap_or_default();
+    let ts = le::u64_at(body, evt).unwrap_or_default();
+    let tid = le::u64_at(body, evt + 8).unwrap_or_default();
+    let mut len = le::u32_at(body, evt + 16).unwrap_or_default() as usize;
+    let ppm_type = le::u16_at(body, evt + 20).unwrap_or_default();
     let width = table::len_size(ppm_type);
     let lens_at = evt + hdr;
     let (nparams, inferred) = if v2 {
-        (le32(body, evt + 22).unwrap_or_default() as usize, false)
+        (
+            le::u32_at(body, evt + 22).unwrap_or_default() as usize,
+            false,
+        )
     } else {
         if ppm_type == PPME_NOTIFICATION_E || ppm_type == PPME_INFRASTRUCTURE_EVENT_E {
             len = len.saturating_sub(3);
@@ -389,14 +385,8 @@ impl ScapEvent<'_> {
     }
 }
 
-fn int_le(v: &[u8]) -> Option<u64> {
-    let mut b = [0u8; 8];
-    b.get_mut(..v.len())?.copy_from_slice(v);
-    Some(u64::from_le_bytes(b))
-}
-
 fn signed(v: &[u8]) -> Option<i64> {
-    let u = int_le(v)?;
+    let u = le::uint_padded(v)?;
     Some(match v.len() {
         1 => u as u8 as i8 as i64,
         2 => u as u16 as i16 as i64,
@@ -430,8 +420,16 @@ fn ipv6(v: &[u8]) -> Option<Ipv6Addr> {
 pub fn render_sockaddr(v: &[u8]) -> Option<String> {
     let (&fam, rest) = v.split_first()?;
     match fam {
-        2 => Some(format!("{}:{}", ipv4(rest.get(..4)?)?, le16(rest, 4)?)),
-        10 => Some(format!("{}:{}", ipv6(rest.get(..16)?)?, le16(rest, 16)?)),
+        2 => Some(format!(
+            "{}:{}",
+            ipv4(rest.get(..4)?)?,
+            le::u16_at(rest, 4)?
+        )),
+        10 => Some(format!(
+            "{}:{}",
+            ipv6(rest.get(..16)?)?,
+            le::u16_at(rest, 16)?
+        )),
         1 => Some(cstr(rest)),
         _ => None,
     }
@@ -445,20 +443,20 @@ pub fn render_socktuple(v: &[u8]) -> Option<String> {
         2 => Some(format!(
             "{}:{}->{}:{}",
             ipv4(r.get(0..4)?)?,
-            le16(r, 4)?,
+            le::u16_at(r, 4)?,
             ipv4(r.get(6..10)?)?,
-            le16(r, 10)?
+            le::u16_at(r, 10)?
         )),
         10 => Some(format!(
             "{}:{}->{}:{}",
             ipv6(r.get(0..16)?)?,
-            le16(r, 16)?,
+            le::u16_at(r, 16)?,
             ipv6(r.get(18..34)?)?,
-            le16(r, 34)?
+            le::u16_at(r, 34)?
         )),
         1 => {
-            let src = le64(r, 0)?;
-            let dst = le64(r, 8)?;
+            let src = le::u64_at(r, 0)?;
+            let dst = le::u64_at(r, 8)?;
             Some(format!("{src:x}->{dst:x} {}", cstr(r.get(16..)?)))
         }
         _ => None,
@@ -511,8 +509,8 @@ pub fn render_value(ty: Pt, v: &[u8], out: &mut String) {
         | Pt::EnumFlags8
         | Pt::EnumFlags16
         | Pt::EnumFlags32
-        | Pt::SigSet => write!(out, "{:#x}", int_le(v).unwrap_or_default()),
-        Pt::Mode => write!(out, "0{:o}", int_le(v).unwrap_or_default()),
+        | Pt::SigSet => write!(out, "{:#x}", le::uint_padded(v).unwrap_or_default()),
+        Pt::Mode => write!(out, "0{:o}", le::uint_padded(v).unwrap_or_default()),
         Pt::Ipv4Addr => write!(out, "{}", ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED)),
         Pt::Ipv6Addr => write!(out, "{}", ipv6(v).unwrap_or(Ipv6Addr::UNSPECIFIED)),
         Pt::CharBuf | Pt::FsPath | Pt::FsRelPath => {
@@ -534,10 +532,10 @@ pub fn render_value(ty: Pt, v: &[u8], out: &mut String) {
             }
         },
         Pt::FdList => {
-            let n = le16(v, 0).unwrap_or_default() as usize;
+            let n = le::u16_at(v, 0).unwrap_or_default() as usize;
             for i in 0..n {
                 let at = 2 + i * 10;
-                match (le64(v, at), le16(v, at + 8)) {
+                match (le::u64_at(v, at), le::u16_at(v, at + 8)) {
                     (Some(fd), Some(fl)) => {
                         let _ = write!(
                             out,
@@ -551,7 +549,7 @@ pub fn render_value(ty: Pt, v: &[u8], out: &mut String) {
             }
             Ok(())
         }
-        _ if ty.fixed_size().is_some() => write!(out, "{}", int_le(v).unwrap_or_default()),
+        _ if ty.fixed_size().is_some() => write!(out, "{}", le::uint_padded(v).unwrap_or_default()),
         _ => {
             render_bytes(v, out);
             Ok(())

@@ -15,6 +15,8 @@
 //! Nothing here panics on file contents: every read is bounds-checked and every problem is a
 //! [`ScapError`] with the byte offset where it starts.
 
+#![forbid(unsafe_code)]
+
 pub mod check;
 pub mod convert;
 mod dump;

@@ -673,7 +673,8 @@ pub(crate) fn parse_proclist(c: &mut Cursor, v: u8) -> Result<Vec<ThreadInfo>, S
     Ok(out)
 }
 
-/// The optional PL_V9 fields, each read only if it fits in the entry (scap-format.md §6).
+/// The optional PL_V9 fields, each read only if it fits in the entry (falcosecurity/libs
+/// `userspace/libscap/engine/savefile/scap_savefile.c`, `scap_read_proclist`).
 fn read_pl_tail(e: &mut Cursor, t: &mut ThreadInfo) -> Result<(), ScapError> {
     let what = "process list entry";
     // Entries written before libs 0.10 lack pidns_init_start_ts and tty (at most 29 bytes

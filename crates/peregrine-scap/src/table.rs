@@ -683,7 +683,8 @@ mod tests {
             .all(|e| e.params.len() <= PPM_MAX_EVENT_PARAMS));
     }
 
-    /// scap-format.md §10: the current exit event of every rule event type, by code and arity.
+    /// falcosecurity/libs `driver/event_table.c`: the current exit event of every rule event
+    /// type, by code and arity.
     #[test]
     fn rule_event_types_match_the_reference_table() {
         let cases: &[(&str, u16, usize)] = &[

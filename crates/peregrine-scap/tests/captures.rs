@@ -111,6 +111,19 @@ fn every_capture_reads_and_checks() {
     }
 }
 
+/// Asserts that `rd` yields exactly the events `read_all` finds in upstream capture `name`;
+/// returns how many.
+fn assert_streams<R: std::io::Read>(rd: &mut Reader<R>, name: &str) -> usize {
+    let all = read_all(&bytes(name)).events;
+    let mut n = 0;
+    while let Some(e) = rd.next_event().expect("event") {
+        assert_eq!(e.to_owned_event(), all[n]);
+        n += 1;
+    }
+    assert_eq!(n, all.len());
+    n
+}
+
 /// Reading streams: the borrowed reader yields the same events as the owned collection.
 #[test]
 fn streaming_reader_matches_read_all() {
@@ -119,13 +132,7 @@ fn streaming_reader_matches_read_all() {
     }
     let path = upstream().join("captures/libs/curl_google.scap");
     let mut rd = Reader::open(&path).expect("open");
-    let all = read_all(&bytes("libs/curl_google.scap")).events;
-    let mut n = 0;
-    while let Some(e) = rd.next_event().expect("event") {
-        assert_eq!(e.to_owned_event(), all[n]);
-        n += 1;
-    }
-    assert_eq!(n, all.len());
+    let n = assert_streams(&mut rd, "libs/curl_google.scap");
     assert_eq!(rd.stats().events as usize, n);
     assert_eq!(
         rd.stats().inferred_nparams as usize,
@@ -156,13 +163,7 @@ fn a_capture_gzipped_by_the_gzip_tool_reads_like_the_plain_one() {
         .expect("gzip runs");
     assert!(status.success());
     let mut rd = Reader::open(dir.join("sample.scap.gz")).expect("opens");
-    let all = read_all(&bytes("libs/sample.scap")).events;
-    let mut n = 0;
-    while let Some(e) = rd.next_event().expect("event") {
-        assert_eq!(e.to_owned_event(), all[n]);
-        n += 1;
-    }
-    assert_eq!(n, all.len());
+    assert_streams(&mut rd, "libs/sample.scap");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -507,7 +508,8 @@ fn dump_prints_one_line_per_event() {
     assert!(open.contains(" cat 20072 < open "), "{open}");
 }
 
-/// Which libscap conversions the old captures need (scap-format.md §8.2).
+/// Which libscap conversions the old captures need (falcosecurity/libs
+/// `userspace/libscap/engine/savefile/converter/table.cpp`).
 #[test]
 fn old_captures_are_classified_for_conversion() {
     if peregrine_testkit::upstream::require("old_captures_are_classified_for_conversion").is_none()

@@ -24,6 +24,9 @@
 //! `fdlist.*` (the records carry no descriptor list for poll-like events). Syscall dispatch
 //! assumes x86-64 numbers, as the capture does.
 
+// Not `forbid`: `state::utf8` holds the one allowed `unsafe` (an ASCII fast path).
+#![deny(unsafe_code)]
+
 pub mod caps;
 mod category;
 pub mod container;

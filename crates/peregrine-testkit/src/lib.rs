@@ -19,6 +19,8 @@
 //! the kit (a [`synthetic::SyntheticEvent`]) are meant for integration tests, benches and doc
 //! tests; unit tests use the kit's crate-independent parts ([`upstream`], [`tier`]).
 
+#![forbid(unsafe_code)]
+
 pub mod naive;
 pub mod podman;
 pub mod root;

@@ -85,6 +85,8 @@ impl Collect for std::sync::Mutex<MetricsSnapshot> {
 struct Site {
     /// The health path, answered before routing.
     healthz: String,
+    /// Whether `/healthz` says ok: see [`WebServer::start_pending`].
+    ready: Arc<AtomicBool>,
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -93,6 +95,7 @@ struct Site {
 /// connections in flight and joins the server thread.
 pub struct WebServer {
     addr: SocketAddr,
+    ready: Arc<AtomicBool>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -105,6 +108,33 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
+        Self::start_with(cfg, versions, metrics, true)
+    }
+
+    /// [`WebServer::start`], with `/healthz` answering 503 `{"status": "starting"}` until
+    /// [`WebServer::set_ready`]. The agent starts its server this way before it attaches the
+    /// capture, so a bad address or certificate stops it at once, while a probe is not told
+    /// the node is watched before it is.
+    pub fn start_pending(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+    ) -> Result<WebServer, WebError> {
+        Self::start_with(cfg, versions, metrics, false)
+    }
+
+    /// From now on `/healthz` says ok.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    fn start_with(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+        ready: bool,
+    ) -> Result<WebServer, WebError> {
+        let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
             Some(load_tls(&cfg.ssl_certificate)?)
         } else {
@@ -154,6 +184,7 @@ impl WebServer {
         }
         let site = Arc::new(Site {
             healthz: cfg.k8s_healthz_endpoint.clone(),
+            ready: ready.clone(),
             router: router(
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
@@ -172,6 +203,7 @@ impl WebServer {
             .map_err(WebError::Spawn)?;
         Ok(WebServer {
             addr,
+            ready,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -263,13 +295,19 @@ fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>) -> Router {
 }
 
 const HEALTH_BODY: &str = r#"{"status": "ok"}"#;
+const STARTING_BODY: &str = r#"{"status": "starting"}"#;
 
-/// The health answer, Falco's body; HEAD gets the same head without the body.
-fn health(method: &Method) -> Response {
-    if method == Method::GET || method == Method::HEAD {
-        ([(header::CONTENT_TYPE, "application/json")], HEALTH_BODY).into_response()
+/// The health answer, Falco's body (503 while the agent is not ready yet); HEAD gets the same
+/// head without the body.
+fn health(method: &Method, ready: bool) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return not_allowed_response();
+    }
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    if ready {
+        (json, HEALTH_BODY).into_response()
     } else {
-        not_allowed_response()
+        (StatusCode::SERVICE_UNAVAILABLE, json, STARTING_BODY).into_response()
     }
 }
 
@@ -316,7 +354,7 @@ fn not_allowed_response() -> Response {
 
 async fn handle(site: &Site, req: Request<hyper::body::Incoming>) -> Response {
     if req.uri().path() == site.healthz {
-        return health(req.method());
+        return health(req.method(), site.ready.load(Ordering::SeqCst));
     }
     match site.router.clone().oneshot(req).await {
         Ok(resp) => resp,

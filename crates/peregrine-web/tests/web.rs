@@ -608,6 +608,24 @@ fn http_endpoints() {
     srv.shutdown();
 }
 
+/// The agent's server is up before the capture, but healthy only once the capture is.
+#[test]
+fn a_pending_server_is_unhealthy_until_ready() {
+    let cfg = WebConfig {
+        listen_address: "127.0.0.1".into(),
+        listen_port: 0,
+        ..WebConfig::default()
+    };
+    let srv = WebServer::start_pending(&cfg, &versions(), None).expect("server starts");
+    let (status, _, body) = get(&srv, "GET", "/healthz");
+    assert_eq!((status, body.as_str()), (503, r#"{"status": "starting"}"#));
+    let (status, _, _) = get(&srv, "GET", "/versions");
+    assert_eq!(status, 200, "the other routes answer meanwhile");
+    srv.set_ready();
+    let (status, _, body) = get(&srv, "GET", "/healthz");
+    assert_eq!((status, body.as_str()), (200, r#"{"status": "ok"}"#));
+}
+
 #[test]
 fn http_config_choices() {
     // Metrics disabled: /metrics is not served. Custom health path moves /healthz.

@@ -8,11 +8,14 @@
 
 use anyhow::bail;
 use clap::{Parser, Subcommand, ValueEnum};
-use peregrine_config::{expand_rules_path, Config, ConfigTree};
+use peregrine_config::{expand_rules_path, Config};
 use peregrine_runtime::capture::CaptureArgs;
 use peregrine_runtime::events::EventsArgs;
 use peregrine_runtime::listing::FieldsFormat;
 pub use peregrine_runtime::RulesSource;
+
+/// The one event source Peregrine has.
+const SYSCALL_SOURCE: &str = "syscall";
 use std::path::PathBuf;
 
 /// Falco-compatible runtime security for Linux.
@@ -90,6 +93,44 @@ pub struct LowArgs {
     /// Disable an event source (Falco's flag; Peregrine has only `syscall`).
     #[arg(long = "disable-source", value_name = "SOURCE")]
     pub disable_source: Vec<String>,
+
+    /// Enable only these event sources (Falco's flag; Peregrine has only `syscall`).
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+
+    /// Print the syscalls ignored by default (Peregrine ignores none) and exit.
+    #[arg(short = 'i')]
+    pub ignored_events: bool,
+
+    /// List the event table (syscall and other events with their parameters) and exit.
+    #[arg(long = "list-events")]
+    pub list_events: bool,
+
+    /// Print the JSON schema of the configuration file and exit.
+    #[arg(long = "config-schema")]
+    pub config_schema: bool,
+
+    /// Print the JSON schema of rules files and exit.
+    #[arg(long = "rule-schema")]
+    pub rule_schema: bool,
+
+    /// Print the system page size and exit.
+    #[arg(long = "page-size")]
+    pub page_size: bool,
+
+    /// Print info on all loaded plugins (Peregrine loads none) and exit.
+    #[arg(long = "list-plugins")]
+    pub list_plugins: bool,
+
+    /// Print info for the plugin named NAME and exit (Peregrine loads none: an error).
+    #[arg(long = "plugin-info", value_name = "NAME")]
+    pub plugin_info: Option<String>,
+
+    /// DEPRECATED (as in Falco): append FORMAT to every rule's output (same as
+    /// `-o append_output[]={extra_output: FORMAT}`); `c`, `container`, `k` and `kubernetes`
+    /// add nothing, the container fields being suggested already.
+    #[arg(short = 'p', long = "print", value_name = "FORMAT")]
+    pub print: Option<String>,
 
     /// Print support information (versions, system, configuration, rules files) as JSON.
     #[arg(long = "support")]
@@ -240,6 +281,17 @@ pub enum Mode {
     Validate(Vec<PathBuf>),
     /// `--support`: versions, system, configuration and rules contents as JSON.
     Support,
+    /// `-i`.
+    IgnoredEvents,
+    /// `--list-events`; JSON with `--format json`.
+    ListEvents {
+        json: bool,
+    },
+    ConfigSchema,
+    RuleSchema,
+    PageSize,
+    ListPlugins,
+    PluginInfo(String),
     ListRules,
     Describe(String),
     /// Load the rules, print a summary; capture comes later.
@@ -259,32 +311,39 @@ pub struct HiArgs {
     pub warnings: Vec<String>,
     /// `-v`: fuller output where Falco has it (`-V` details, `--list` types).
     pub verbose: bool,
-    /// `-c FILE`, watched for changes with the rules files (`watch_config_files`).
+    /// `-c FILE` (or the default file read without `-c`), watched for changes with the rules
+    /// files (`watch_config_files`).
     pub config_file: Option<PathBuf>,
+    /// Every configuration file read, the main one first, then its `config_files` drop-ins.
+    pub config_files: Vec<PathBuf>,
     /// `-P FILE`.
     pub pidfile: Option<PathBuf>,
 }
 
 impl HiArgs {
     pub fn from_low(low: LowArgs) -> anyhow::Result<HiArgs> {
-        let mut tree = match &low.config {
-            Some(path) => ConfigTree::from_file(path)?,
-            None => ConfigTree::default(),
+        // With no -c, Falco reads its installed file when there is one.
+        let main_file = match &low.config {
+            Some(path) => Some(path.clone()),
+            None => peregrine_config::default_config_file(),
         };
+        // Flags that stand for options apply in this order: -A and `replay` before -o, -U
+        // after it (-U wins over the file and -o, as in Falco). All of them apply after the
+        // `config_files` drop-ins, as -o does in Falco.
+        let mut options = Vec::new();
         if low.all_events {
-            tree.apply_option("base_syscalls.all=true")?;
+            options.push("base_syscalls.all=true".to_string());
         }
         if let Some(Command::Replay { file }) = &low.command {
-            tree.apply_option("engine.kind=replay")?;
-            tree.apply_option(&format!("engine.replay.capture_file={}", file.display()))?;
+            options.push("engine.kind=replay".to_string());
+            options.push(format!("engine.replay.capture_file={}", file.display()));
         }
-        for option in &low.options {
-            tree.apply_option(option)?;
-        }
-        // -U wins over the file and -o, as in Falco.
+        options.extend(low.options.iter().cloned());
         if low.unbuffered {
-            tree.apply_option("buffered_outputs=false")?;
+            options.push("buffered_outputs=false".to_string());
         }
+        let loaded = peregrine_config::load(main_file.as_deref(), &options)?;
+        let tree = loaded.tree;
         // The agent's own logging obeys the file and -o before the rest is interpreted, so
         // that what interpreting it logs already follows `log_level`; a bad value is
         // reported by `Config::from_tree` just below.
@@ -292,37 +351,36 @@ impl HiArgs {
             crate::logging::configure(&log);
         }
         let (config, warnings) = Config::from_tree(&tree)?;
-        for source in &low.disable_source {
-            if source != "syscall" {
-                bail!("Attempted disabling an unknown event source: {source}");
-            }
-        }
-        let runs = low.command.is_none()
-            && !low.version
-            && !low.support
-            && low.list.is_none()
-            && low.validate.is_empty()
-            && low.describe.is_none()
-            && !low.list_rules
-            && !low.dry_run;
-        if runs && !low.disable_source.is_empty() {
-            // Falco's check: with `syscall` disabled no source would be left to run.
-            bail!("Must enable at least one event source");
-        }
-
         let format = if low.markdown {
             ListFormat::Markdown
         } else {
             low.format
         };
+        let replay = matches!(low.command, Some(Command::Replay { .. }));
         let mode = if let Some(Command::ParseCondition { expr }) = low.command {
             Mode::ParseCondition(expr)
         } else if let Some(Command::Events(events)) = low.command {
             Mode::Events(events.into())
         } else if let Some(Command::Capture(capture)) = low.command {
             Mode::Capture(capture.into())
+        } else if low.config_schema {
+            Mode::ConfigSchema
+        } else if low.rule_schema {
+            Mode::RuleSchema
+        } else if low.ignored_events {
+            Mode::IgnoredEvents
+        } else if low.list_events {
+            Mode::ListEvents {
+                json: format == ListFormat::Json,
+            }
         } else if low.version {
             Mode::Version
+        } else if low.page_size {
+            Mode::PageSize
+        } else if let Some(name) = low.plugin_info {
+            Mode::PluginInfo(name)
+        } else if low.list_plugins {
+            Mode::ListPlugins
         } else if low.support {
             Mode::Support
         } else if let Some(source) = low.list {
@@ -345,6 +403,44 @@ impl HiArgs {
             }
         };
 
+        // Falco's select_event_sources; `syscall` is the only source.
+        if !low.enable_source.is_empty() && !low.disable_source.is_empty() {
+            bail!("You can not mix --enable-source and --disable-source");
+        }
+        for source in &low.enable_source {
+            if source != SYSCALL_SOURCE {
+                bail!("Attempted enabling an unknown event source: {source}");
+            }
+        }
+        for source in &low.disable_source {
+            if source != SYSCALL_SOURCE {
+                bail!("Attempted disabling an unknown event source: {source}");
+            }
+        }
+        let runs = matches!(mode, Mode::Run { dry_run: false, .. }) && !replay;
+        if runs && !low.disable_source.is_empty() {
+            // Falco's check: with `syscall` disabled no source would be left to run.
+            bail!("Must enable at least one event source");
+        }
+
+        let mut config = config;
+        let mut warnings = warnings;
+        if let Some(format) = &low.print {
+            // Falco 0.44's init_falco_engine: a deprecation warning, then the format is
+            // appended to every rule's output, except the container/Kubernetes shorthands,
+            // which the container fields' suggested output replaced.
+            warnings.push(
+                "The -p/--print option is deprecated and will be removed. Use -o append_output=... instead."
+                    .to_string(),
+            );
+            if !matches!(format.as_str(), "c" | "container" | "k" | "kubernetes") {
+                config.append_output.push(peregrine_config::AppendOutput {
+                    extra_output: Some(format.clone()),
+                    ..peregrine_config::AppendOutput::default()
+                });
+            }
+        }
+
         // -r replaces the configured files, as in Falco.
         let listed = if low.rules.is_empty() {
             config.rules_files.clone()
@@ -366,7 +462,8 @@ impl HiArgs {
             rules,
             warnings,
             verbose: low.verbose > 0,
-            config_file: low.config,
+            config_file: main_file,
+            config_files: loaded.files,
             pidfile: low.pidfile,
         })
     }
@@ -435,6 +532,40 @@ mod tests {
             &["parse-condition", "a=b"],
             Mode::ParseCondition("a=b".into()),
         );
+    }
+
+    #[test]
+    fn falcos_informational_flags_come_before_version() {
+        check(&["--config-schema", "--version"], Mode::ConfigSchema);
+        check(&["--rule-schema", "-i"], Mode::RuleSchema);
+        check(&["-i", "--list-events"], Mode::IgnoredEvents);
+        check(
+            &["--list-events", "--format", "json", "--version"],
+            Mode::ListEvents { json: true },
+        );
+        check(&["--version", "--page-size"], Mode::Version);
+        check(&["--page-size", "--list-plugins"], Mode::PageSize);
+        check(
+            &["--plugin-info", "x", "--list-plugins"],
+            Mode::PluginInfo("x".into()),
+        );
+        check(&["--list-plugins", "-L"], Mode::ListPlugins);
+    }
+
+    #[test]
+    fn print_flag_becomes_an_append_output_entry() {
+        let h = hi(&["-p", "on %proc.name"]);
+        assert_eq!(
+            h.config
+                .append_output
+                .last()
+                .and_then(|a| a.extra_output.as_deref()),
+            Some("on %proc.name")
+        );
+        assert!(h.warnings.iter().any(|w| w.contains("deprecated")));
+        for short in ["-pc", "-pk", "-pcontainer", "-pkubernetes"] {
+            assert!(hi(&[short]).config.append_output.is_empty(), "{short}");
+        }
     }
 
     #[test]

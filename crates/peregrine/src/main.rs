@@ -7,6 +7,8 @@
 //! crates: its function in the runtime and its flags here. Each mode returns its exit code
 //! instead of calling `process::exit` deep inside.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod defaults;
 mod logging;
@@ -14,7 +16,7 @@ mod logging;
 use clap::Parser;
 use cli::{HiArgs, LowArgs, Mode};
 use peregrine_runtime::modes::{self, RunArgs, Setup};
-use peregrine_runtime::{capture, events, listing, RuntimeError};
+use peregrine_runtime::{capture, events, info, listing, RuntimeError};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -47,7 +49,12 @@ fn error_chain(err: &anyhow::Error) -> String {
         }
         text.push_str(&message);
     }
-    peregrine_filter::escape::terminal_safe(&text)
+    // Messages may span lines on purpose (a condition, then a caret under the error); any
+    // other control character is escaped, so quoted input cannot drive the terminal.
+    text.split('\n')
+        .map(peregrine_filter::escape::terminal_safe)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -59,6 +66,19 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
+    if args.config_files.is_empty() {
+        log::info!("No configuration file: using the built-in defaults");
+    } else {
+        let files: Vec<_> = args
+            .config_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        log::info!(
+            "Configuration files loaded: {}",
+            peregrine_filter::escape::terminal_safe(&files.join(", "))
+        );
+    }
     for warning in &args.warnings {
         log::warn!("{warning}");
     }
@@ -67,6 +87,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         rules: &args.rules,
         embedded: defaults::EMBEDDED,
         config_file: args.config_file.as_deref(),
+        config_drop_ins: args.config_files.get(1..).unwrap_or_default(),
     };
     let mut out = std::io::stdout().lock();
     let json = args.config.outputs.format.json_output;
@@ -84,6 +105,13 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Mode::Version => listing::write_version(&mut out).map(|()| true)?,
+        Mode::IgnoredEvents => info::write_ignored_events(&mut out).map(|()| true)?,
+        Mode::ListEvents { json } => info::write_events(&mut out, json).map(|()| true)?,
+        Mode::ConfigSchema => info::write_config_schema(&mut out).map(|()| true)?,
+        Mode::RuleSchema => info::write_rule_schema(&mut out).map(|()| true)?,
+        Mode::PageSize => info::write_page_size(&mut out).map(|()| true)?,
+        Mode::ListPlugins => info::write_plugins(&mut out).map(|()| true)?,
+        Mode::PluginInfo(name) => info::plugin_info(&name).map(|()| true)?,
         Mode::Support => modes::support(&setup, &mut out).map(|()| true)?,
         Mode::ListFields {
             source,
@@ -117,4 +145,29 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn each_cause_once_and_no_terminal_control() {
+        let io = std::io::Error::other("not a regular file");
+        let err = anyhow::Error::new(io)
+            .context("cannot read configuration file /dev/zero: not a regular file")
+            .context("loading \u{1b}[2Jconfig");
+        assert_eq!(
+            error_chain(&err),
+            "loading \\e[2Jconfig: cannot read configuration file /dev/zero: not a regular file"
+        );
+        let snippet = anyhow::anyhow!(
+            "unknown event type 'opne' (line 1, column 10)\n  evt.type=opne\n           ^"
+        );
+        assert_eq!(
+            error_chain(&snippet).lines().count(),
+            3,
+            "line breaks are kept"
+        );
+    }
 }

@@ -39,6 +39,7 @@ fn replay_with(config: &str, options: &[&str], flags: &[&str]) -> Output {
     }
     args.extend(flags.iter().map(|f| f.to_string()));
     Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
         .args(&args)
         .env_remove("PEREGRINE_LOG")
         .env("SITE", "eu-west-1")
@@ -201,7 +202,7 @@ fn bad_append_output_is_a_load_error() {
 
 /// The agent's own log lines on stderr.
 fn log_lines(options: &[&str]) -> Vec<String> {
-    // An accepted-but-unused Falco key logs at debug; an unknown key warns.
+    // A Falco key Peregrine does not act on and an unknown key both warn.
     let mut all = vec!["grpc.enabled=false", "frobnicate=1"];
     all.extend_from_slice(options);
     let out = replay("", &all);
@@ -209,12 +210,19 @@ fn log_lines(options: &[&str]) -> Vec<String> {
     stderr(&out)
         .lines()
         .filter(|l| l.starts_with("peregrine: "))
-        .map(str::to_string)
+        .map(|l| match l.find("Configuration files loaded: ") {
+            Some(at) => format!("{}Configuration files loaded: …", &l[..at]),
+            None => l.to_string(),
+        })
         .collect()
 }
 
-const DEBUG_LINE: &str = "peregrine: debug: configuration key 'grpc' is accepted but not used yet";
 const WARN_LINE: &str = "peregrine: warn: unknown configuration key 'frobnicate' (ignored)";
+/// A Falco key Peregrine does not act on is named in one warning line.
+const UNSUPPORTED_LINE: &str =
+    "peregrine: warn: configuration keys not supported by Peregrine (ignored): grpc";
+/// The start-up line naming the configuration files read (their temporary paths elided).
+const INFO_LINE: &str = "peregrine: info: Configuration files loaded: …";
 
 #[test]
 fn log_level_and_log_stderr_filter_the_agents_lines() {
@@ -225,9 +233,15 @@ fn log_level_and_log_stderr_filter_the_agents_lines() {
     }
     // (options, expected log lines)
     let cases: &[(&[&str], &[&str])] = &[
-        (&[], &[WARN_LINE]),
-        (&["log_level=debug"], &[DEBUG_LINE, WARN_LINE]),
-        (&["log_level=info"], &[WARN_LINE]),
+        (&[], &[WARN_LINE, UNSUPPORTED_LINE]),
+        (
+            &["log_level=debug"],
+            &[INFO_LINE, WARN_LINE, UNSUPPORTED_LINE],
+        ),
+        (
+            &["log_level=info"],
+            &[INFO_LINE, WARN_LINE, UNSUPPORTED_LINE],
+        ),
         (&["log_level=error"], &[]),
         (&["log_level=debug", "log_stderr=false"], &[]),
     ];
@@ -260,18 +274,19 @@ fn log_syslog_sends_the_lines_to_the_syslog_socket() {
     let _ = std::fs::remove_file(&path);
     // <PRI> is LOG_USER * 8 + severity; the timestamp in between is the send time.
     let expected = [
-        (
-            "<15>",
-            "falco: configuration key 'grpc' is accepted but not used yet",
-        ),
+        ("<14>", "falco: Configuration files loaded: "),
         (
             "<12>",
             "falco: unknown configuration key 'frobnicate' (ignored)",
         ),
+        (
+            "<12>",
+            "falco: configuration keys not supported by Peregrine (ignored): grpc",
+        ),
     ];
     for (pri, tail) in expected {
         assert!(
-            got.iter().any(|d| d.starts_with(pri) && d.ends_with(tail)),
+            got.iter().any(|d| d.starts_with(pri) && d.contains(tail)),
             "{pri} {tail}: {got:?}"
         );
     }

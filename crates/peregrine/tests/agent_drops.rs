@@ -31,6 +31,7 @@ fn replay(name: &str, config: &str, options: &[&str]) -> Output {
         args.extend(["-o".to_string(), o.to_string()]);
     }
     std::process::Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
         .args(&args)
         .env("FALCO_HOSTNAME", "drops-host")
         .env_remove("PEREGRINE_LOG")

@@ -179,6 +179,17 @@ fn a_watched_rules_file_change_reloads_without_a_signal() {
 }
 
 /// `GET path` over HTTP/1.1; the whole response as text.
+/// The address the agent's web server logged it listens on.
+fn listening_addr(agent: &Agent) -> String {
+    agent
+        .log
+        .iter()
+        .find_map(|l| l.split("listening on http://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log))
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
@@ -211,13 +222,7 @@ fn webserver_serves_health_versions_and_live_metrics() {
     .expect("config");
     let config_arg = config.display().to_string();
     let mut agent = Agent::start(&rules, &["-c", &config_arg]);
-    let addr = agent
-        .log
-        .iter()
-        .find_map(|l| l.split("listening on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log));
+    let addr = listening_addr(&agent);
 
     let health = http_get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
@@ -250,8 +255,8 @@ fn webserver_serves_health_versions_and_live_metrics() {
     assert!(agent.stop().success());
 }
 
-/// `/healthz` answers only once the capture is attached: what a probe reads as "watched" is.
-/// The agent used to serve it about half a second before, and an event in that window was
+/// `/healthz` says ok only once the capture is attached: what a probe reads as "watched" is.
+/// The agent used to say so about half a second before, and an event in that window was
 /// missed without a trace.
 #[test]
 fn healthz_is_up_only_when_the_capture_is() {
@@ -271,15 +276,25 @@ fn healthz_is_up_only_when_the_capture_is() {
     .expect("config");
     let config_arg = config.display().to_string();
     let mut agent = Agent::start_until(&rules, &["-c", &config_arg], "listening on http://");
-    let addr = agent
-        .log
-        .iter()
-        .find_map(|l| l.split("listening on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log));
-    let health = http_get(&addr, "/healthz");
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let addr = listening_addr(&agent);
+    // Until the capture is attached the probe is told so (503), then it is ok.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = http_get(&addr, "/healthz");
+        if health.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            health.starts_with("HTTP/1.1 503") && health.contains(r#"{"status": "starting"}"#),
+            "{health}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never healthy: {:#?}",
+            agent.log
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // Healthy means watched: the very next behaviour is detected.
     let target = file.display().to_string();
     run("cat", &[&target]);

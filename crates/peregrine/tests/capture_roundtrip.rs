@@ -56,6 +56,7 @@ struct Capturer {
 impl Capturer {
     fn start(args: &[&str]) -> Capturer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .arg("capture")
             .args(args)
             .env("PEREGRINE_LOG", "info")

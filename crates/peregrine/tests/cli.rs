@@ -169,3 +169,112 @@ fn events_filter_errors_point_at_the_column() {
         check(&["events", "-n", "1", filter], 1, &[], &[message]);
     }
 }
+
+/// Runs the binary with `PEREGRINE_DEFAULT_CONFIG` set to `default` (the file read without
+/// `-c`).
+fn peregrine_with_default(default: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .args(args)
+        .env_remove("PEREGRINE_LOG")
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, default)
+        .output()
+        .expect("the peregrine binary runs")
+}
+
+#[test]
+fn without_c_the_default_file_and_its_drop_ins_are_read() {
+    let dir = std::env::temp_dir().join(format!("peregrine-default-cfg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("config.d")).expect("mkdir");
+    let main = dir.join("falco.yaml");
+    std::fs::write(
+        &main,
+        format!(
+            "config_files: [{}]\nlog_level: info\npriority: debug\n",
+            dir.join("config.d").display()
+        ),
+    )
+    .expect("write");
+    let drop_in = dir.join("config.d/10-json.yaml");
+    std::fs::write(&drop_in, "json_output: true\n").expect("write");
+    // -L with json_output prints JSON: the drop-in was merged.
+    let out = peregrine_with_default(&main, &["-L"]);
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{se}");
+    assert!(so.trim_start().starts_with('{'), "{so}");
+    assert!(
+        se.contains(&format!(
+            "Configuration files loaded: {}, {}",
+            main.display(),
+            drop_in.display()
+        )),
+        "{se}"
+    );
+    // -o applies after the drop-ins.
+    let out = peregrine_with_default(&main, &["-L", "-o", "json_output=false"]);
+    assert!(stdout(&out).starts_with("Rule"), "{}", stdout(&out));
+    // An absent default file means the built-in defaults.
+    let out = peregrine_with_default(&dir.join("absent.yaml"), &["-v", "--version"]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("No configuration file: using the built-in defaults"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn falcos_stock_configuration_loads_with_one_not_supported_line() {
+    let Some(up) = peregrine_testkit::upstream::require(
+        "falcos_stock_configuration_loads_with_one_not_supported_line",
+    ) else {
+        return;
+    };
+    let stock = up.join("config/falco.yaml");
+    let rules = common::repo_root().join("rules/peregrine_rules.yaml");
+    let (stock, rules) = (stock.display().to_string(), rules.display().to_string());
+    // The stock file's rules files are not installed here; -r replaces them. Its syslog
+    // logging is turned off (no syslog daemon on test machines).
+    let base = ["-c", &stock, "-r", &rules, "-o", "log_syslog=false"];
+    let out = peregrine(base.iter().chain(&["--dry-run"]));
+    let se = stderr(&out);
+    assert!(out.status.success(), "{se}");
+    let lines: Vec<&str> = se.lines().filter(|l| l.contains("not supported")).collect();
+    assert_eq!(lines.len(), 1, "{se}");
+    for key in [
+        "load_plugins",
+        "plugins",
+        "falco_libs",
+        "output_timeout",
+        "syscall_event_timeouts",
+        "libs_logger",
+        "engine.kmod",
+        "webserver.threadiness",
+        // metrics.interval was the example here until the metrics work honoured it.
+        "metrics.libbpf_stats_enabled",
+    ] {
+        assert!(
+            lines[0].contains(&format!(" {key},")) || lines[0].ends_with(&format!(" {key}")),
+            "{key} not named: {}",
+            lines[0]
+        );
+    }
+    assert!(!se.contains("unknown configuration key"), "{se}");
+    // Unknown keys are named by their full path, at any depth.
+    let out = peregrine(base.iter().chain(&[
+        "-o",
+        "webserver.foo=1",
+        "-o",
+        "http_output.bar.baz=2",
+        "--dry-run",
+    ]));
+    let se = stderr(&out);
+    assert!(out.status.success(), "{se}");
+    for key in ["webserver.foo", "http_output.bar"] {
+        assert!(
+            se.contains(&format!("unknown configuration key '{key}' (ignored)")),
+            "{se}"
+        );
+    }
+}

@@ -8,7 +8,9 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 fn peregrine() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    command.env(peregrine_config::DEFAULT_CONFIG_ENV, "");
+    command
 }
 
 /// Lines of a child's stream, read on a thread so the test can wait with a deadline.

@@ -322,6 +322,7 @@ fn peregrine_with_env(args: &[String], env: &[(String, String)]) -> Output {
         return peregrine(args);
     }
     std::process::Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("PEREGRINE_LOG")

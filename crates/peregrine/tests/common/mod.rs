@@ -14,6 +14,7 @@ where
     S: AsRef<OsStr>,
 {
     Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
         .args(args)
         .env_remove("PEREGRINE_LOG")
         .output()

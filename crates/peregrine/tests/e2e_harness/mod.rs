@@ -108,13 +108,7 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
     let digits = frac.get(..frac.len().min(9))?;
     let nanos = digits.parse::<u64>().ok()? * 10u64.pow(9 - digits.len() as u32);
-    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian calendar.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let days = u64::try_from(peregrine_event::time::days_from_civil(y, m, day)).ok()?;
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
     Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
 }
@@ -157,6 +151,7 @@ impl Agent {
 
     fn spawn_until(args: &[&std::ffi::OsStr], line: &str) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
