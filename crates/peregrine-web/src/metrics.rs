@@ -681,15 +681,16 @@ impl SnapshotAlerts {
             let d_evts = n_evts.saturating_sub(p_evts);
             let d_drops = n_drops.saturating_sub(p_drops);
             let secs = now_ns.saturating_sub(p_time) as f64 / 1e9;
+            // As Falco: the rates and the drop percentage are not rounded.
             let rate = |n: u64| {
                 if secs > 0.0 {
-                    round1(n as f64 / secs)
+                    n as f64 / secs
                 } else {
                     0.0
                 }
             };
             let perc = if d_evts > 0 {
-                round1(100.0 * d_drops as f64 / d_evts as f64)
+                100.0 * d_drops as f64 / d_evts as f64
             } else {
                 0.0
             };
