@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod files;
+mod metrics;
 mod rules_path;
 pub mod schema;
 mod tree;
@@ -24,6 +25,7 @@ pub use files::{
     default_config_file, load, Include, LoadedConfig, Strategy, DEFAULT_CONFIG_ENV,
     DEFAULT_CONFIG_FILE,
 };
+pub use metrics::{parse_duration, MetricsConfig};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -111,11 +113,9 @@ pub struct Config {
     /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
     /// built-in default), so that runs without a falco.yaml open no port.
     pub webserver: Option<WebConfig>,
-    /// `metrics.enabled`: `/metrics` is served only with this and
+    /// The `metrics` block: `/metrics` is served only with `metrics.enabled` and
     /// `webserver.prometheus_metrics_enabled`, as in Falco.
-    pub metrics_enabled: bool,
-    /// `metrics.include_empty_values`.
-    pub metrics_include_empty_values: bool,
+    pub metrics: MetricsConfig,
     pub syscall_event_drops: EventDrops,
     /// Falco's rule-triggered capture (`capture`).
     pub capture: RuleCapture,
@@ -397,8 +397,7 @@ impl Default for Config {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             watch_config_files: true,
             webserver: None,
-            metrics_enabled: false,
-            metrics_include_empty_values: false,
+            metrics: MetricsConfig::default(),
             syscall_event_drops: EventDrops::default(),
             capture: RuleCapture::default(),
             append_output: Vec::new(),
@@ -506,15 +505,7 @@ impl Config {
                 "append_output" => cfg.append_output = append_output(value)?,
                 "static_fields" => cfg.static_fields = static_fields(value)?,
                 "log_level" | "log_stderr" | "log_syslog" => {}
-                "metrics" => {
-                    if let Some(v) = value.get("enabled") {
-                        cfg.metrics_enabled = boolean("metrics.enabled", v)?;
-                    }
-                    if let Some(v) = value.get("include_empty_values") {
-                        cfg.metrics_include_empty_values =
-                            boolean("metrics.include_empty_values", v)?;
-                    }
-                }
+                "metrics" => cfg.metrics = MetricsConfig::from_value(value)?,
                 // Output keys (read by the outputs crate above) and keys Peregrine
                 // does not act on (reported by the schema check above).
                 _ => {}

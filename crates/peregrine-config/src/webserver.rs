@@ -66,9 +66,7 @@ impl WebConfig {
 
     /// [`WebConfig::from_value`] with the unknown keys apart (the configuration's schema check
     /// reports those with every other unknown key).
-    pub(crate) fn read(
-        node: Option<&Value>,
-    ) -> Result<(WebConfig, Vec<String>), ConfigError> {
+    pub(crate) fn read(node: Option<&Value>) -> Result<(WebConfig, Vec<String>), ConfigError> {
         let mut cfg = WebConfig::default();
         let mut unknown = Vec::new();
         let Some(node) = node.filter(|v| !v.is_null()) else {

@@ -12,6 +12,8 @@ pub const LATENCY_BUCKETS: usize = 16;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LatencyHistogram {
     pub buckets: [u64; LATENCY_BUCKETS],
+    /// Sum of the sampled latencies in ns (the Prometheus histogram's `_sum`).
+    pub sum_ns: u64,
 }
 
 impl LatencyHistogram {
@@ -29,6 +31,8 @@ impl LatencyHistogram {
 
     pub fn record(&mut self, d: Duration) {
         self.buckets[Self::bucket(d)] += 1;
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns = self.sum_ns.saturating_add(ns);
     }
 
     pub fn samples(&self) -> u64 {
@@ -121,5 +125,14 @@ mod tests {
         check(u64::MAX, LATENCY_BUCKETS - 1);
         assert_eq!(LatencyHistogram::upper_ns(0), Some(128));
         assert_eq!(LatencyHistogram::upper_ns(LATENCY_BUCKETS - 1), None);
+    }
+
+    /// The `_sum` of `/metrics` was 0 while samples counted: every sample adds its latency.
+    #[test]
+    fn record_keeps_the_sum() {
+        let mut h = LatencyHistogram::default();
+        h.record(Duration::from_nanos(300));
+        h.record(Duration::from_micros(2));
+        assert_eq!((h.samples(), h.sum_ns), (2, 2_300));
     }
 }

@@ -13,7 +13,7 @@
 //! snapshot of Falco's web server is refreshed.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,9 @@ use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Setting
 use peregrine_outputs::{Alert, Dispatcher, OutputValue};
 use peregrine_rules::RuleSet;
 use peregrine_state::StateConfig;
-use peregrine_web::metrics::{rule_matches, BuildInfo, MetricsSnapshot};
+use peregrine_web::metrics::{
+    rule_matches, BuildInfo, FileDigest, MetricsOptions, MetricsSnapshot, RunInfo, SnapshotAlerts,
+};
 use peregrine_web::{Collect, Versions, WebServer};
 use signal_hook::consts::{SIGHUP, SIGUSR1};
 use signal_hook::iterator::Signals;
@@ -35,6 +37,9 @@ use crate::live::{self, Seed};
 
 /// How often the `/metrics` snapshot is refreshed while capturing.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The shortest `metrics.interval` honoured for the snapshot alert (Falco's own floor).
+const MIN_METRICS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long the outputs may take to deliver queued alerts at exit.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -52,6 +57,11 @@ pub struct AgentArgs<'a> {
     pub reload: Option<Reloader>,
     /// Files whose change triggers a reload when `watch_config_files` is on.
     pub watched: Vec<PathBuf>,
+    /// The rules as loaded (files or embedded text), for the `sha256_rules_files` metrics.
+    pub rules_inputs: Vec<peregrine_rules::RulesInput>,
+    /// The configuration files read (main file, then drop-ins), for the `sha256_config_files`
+    /// metrics.
+    pub config_files: Vec<PathBuf>,
 }
 
 /// See [`AgentArgs::reload`].
@@ -80,6 +90,7 @@ fn reload_thread(
     config: Config,
     watched: Vec<PathBuf>,
     stop: Arc<AtomicBool>,
+    reloaded_ns: Arc<AtomicU64>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut signals = Signals::new([SIGHUP]).context("installing the SIGHUP handler")?;
     let watch = config.watch_config_files;
@@ -118,6 +129,7 @@ fn reload_thread(
                     Ok(engine) => {
                         let active = engine.rules().active_count();
                         handle.swap(engine);
+                        reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
                         log::info!("{why}: rules reloaded, {active} rules active");
                     }
                     Err(report) => log::error!(
@@ -197,7 +209,7 @@ fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
         return Ok(None);
     };
-    let metrics = (config.metrics_enabled && web.prometheus_metrics_enabled)
+    let metrics = (config.metrics.enabled && web.prometheus_metrics_enabled)
         .then(|| Arc::new(Mutex::new(MetricsSnapshot::default())));
     let versions = Versions::peregrine(&peregrine_rules::version::ENGINE_VERSION);
     let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
@@ -207,12 +219,74 @@ fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>
     Ok(Some((server, metrics)))
 }
 
+/// Now, ns since the epoch.
+fn epoch_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The engine name Peregrine reports in `falcosecurity_scap_engine_name_info` and
+/// `scap.engine_name`. Peregrine's probe is its own, but it is the same kind of driver as
+/// libscap's `modern_bpf`: CO-RE eBPF programs on the raw syscall tracepoints writing to a BPF
+/// ring buffer, no kernel module, selected with Falco's `engine.kind: modern_ebpf`. Falco's
+/// dashboards and fleet alerts use this label to tell which driver a node runs (e.g. "nodes
+/// still on kmod"); `modern_bpf` puts Peregrine nodes in the right group. What Peregrine is
+/// shows in `falcosecurity_falco_version_info` and `peregrine_falco_compat_info`.
+const ENGINE_NAME: &str = "modern_bpf";
+
+/// The run's fixed facts for the metrics, with the digests of the loaded files.
+fn run_info(
+    args_rules: &[peregrine_rules::RulesInput],
+    config_files: &[PathBuf],
+    reload_ns: u64,
+) -> RunInfo {
+    let rules_files = args_rules
+        .iter()
+        .flat_map(|i| match i {
+            peregrine_rules::RulesInput::File(p) => FileDigest::of_path(p),
+            peregrine_rules::RulesInput::Text { name, content } => vec![FileDigest {
+                file_name: std::path::Path::new(name)
+                    .file_name()
+                    .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned()),
+                sha256: peregrine_web::metrics::sha256_hex(content.as_bytes()),
+            }],
+        })
+        .collect();
+    RunInfo {
+        engine_name: ENGINE_NAME.to_string(),
+        evt_source: "syscall".to_string(),
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        rules_files,
+        config_files: config_files
+            .iter()
+            .flat_map(|p| FileDigest::of_path(p))
+            .collect(),
+        reload_ns,
+        now_ns: 0,
+    }
+}
+
+/// Falco's `metrics.*_enabled` groups.
+fn metrics_options(config: &Config) -> MetricsOptions {
+    let m = &config.metrics;
+    MetricsOptions {
+        rules_counters: m.rules_counters_enabled,
+        resource_utilization: m.resource_utilization_enabled,
+        state_counters: m.state_counters_enabled,
+        kernel_event_counters: m.kernel_event_counters_enabled,
+    }
+}
+
 /// Copies every counter of the running agent into one metrics snapshot.
 fn snapshot(
     config: &Config,
     pipe: &Pipeline,
     live: &LiveSource,
     outputs: &Dispatcher,
+    run: &RunInfo,
 ) -> MetricsSnapshot {
     let stats = pipe.stats();
     let mut snap = MetricsSnapshot {
@@ -228,11 +302,16 @@ fn snapshot(
         rules: rule_matches(
             pipe.engine().rules(),
             &stats.rule_matches,
-            config.metrics_include_empty_values,
+            config.metrics.include_empty_values,
         ),
         outputs: Some(outputs.snapshot()),
         process: None,
         host: None,
+        run: Some(RunInfo {
+            now_ns: epoch_ns(),
+            ..run.clone()
+        }),
+        options: metrics_options(config),
     };
     snap.refresh_system();
     snap
@@ -360,6 +439,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         server.set_ready();
     }
     let stop = live.stop.clone();
+    let reloaded_ns = Arc::new(AtomicU64::new(epoch_ns()));
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(
             handle,
@@ -367,6 +447,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             args.config.clone(),
             args.watched,
             stop.clone(),
+            reloaded_ns.clone(),
         )?),
         None => None,
     };
@@ -389,10 +470,30 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
     let mut recorder = crate::recorder::Recorder::new(&args.config.capture);
+    // Falco's `metrics.output_rule`: the snapshot alert every `metrics.interval`.
+    let metrics_cfg = &args.config.metrics;
+    let snapshot_alerts = (metrics_cfg.enabled && metrics_cfg.output_rule).then(|| {
+        (
+            SnapshotAlerts::default(),
+            metrics_cfg.interval.max(MIN_METRICS_INTERVAL),
+        )
+    });
+    let mut snapshot_alerts = snapshot_alerts.map(|(a, every)| (a, every, Instant::now() + every));
+    let web_metrics = web.as_ref().and_then(|(_, m)| m.clone());
+    let mut run = run_info(
+        &args.rules_inputs,
+        &args.config_files,
+        reloaded_ns.load(Ordering::Relaxed),
+    );
+    let slice_len = snapshot_alerts
+        .as_ref()
+        .map_or(METRICS_INTERVAL, |(_, every, _)| {
+            METRICS_INTERVAL.min(*every)
+        });
     // The capture loop runs in slices so that the metrics snapshot is refreshed between them;
     // each slice drains what the kernel wrote, so slicing loses nothing.
     let result = loop {
-        let slice_end = Instant::now() + METRICS_INTERVAL;
+        let slice_end = Instant::now() + slice_len;
         let until = deadline.map_or(slice_end, |d| d.min(slice_end));
         // Falco checks drops at the first event a second after the last check; the counters
         // are read when the slice returns (at most a slice later), as the capture is busy
@@ -417,9 +518,29 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 break Ok(());
             }
         }
-        if let Some((_, Some(metrics))) = &web {
-            let snap = snapshot(args.config, &pipe, &live.source, &outputs);
-            *metrics.lock().unwrap_or_else(|p| p.into_inner()) = snap;
+        let alert_due = snapshot_alerts
+            .as_ref()
+            .is_some_and(|(_, _, next)| Instant::now() >= *next);
+        if web_metrics.is_some() || alert_due {
+            let reload_ns = reloaded_ns.load(Ordering::Relaxed);
+            if reload_ns != run.reload_ns {
+                // The rules (and maybe the configuration) were read again: new digests.
+                run = run_info(&args.rules_inputs, &args.config_files, reload_ns);
+            }
+            let snap = snapshot(args.config, &pipe, &live.source, &outputs, &run);
+            if let (true, Some((alerts, every, next))) = (alert_due, snapshot_alerts.as_mut()) {
+                let mut alert = alerts.alert(
+                    &snap,
+                    metrics_cfg.convert_memory_to_mb,
+                    metrics_cfg.include_empty_values,
+                );
+                alert.extra_fields.extend(static_fields.iter().cloned());
+                outputs.enqueue(alert);
+                *next = Instant::now() + *every;
+            }
+            if let Some(metrics) = &web_metrics {
+                *metrics.lock().unwrap_or_else(|p| p.into_inner()) = snap;
+            }
         }
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
             break Ok(());

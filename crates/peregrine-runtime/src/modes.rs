@@ -176,5 +176,13 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
         replay: None,
         reload: Some(rules::reloader(setup.inputs(), config.selection())),
         watched,
+        rules_inputs: setup.inputs(),
+        // Falco hashes the main file and its `config_files` drop-ins.
+        config_files: setup
+            .config_file
+            .map(Path::to_path_buf)
+            .into_iter()
+            .chain(setup.config_drop_ins.iter().cloned())
+            .collect(),
     })
 }

@@ -8,8 +8,21 @@
 //! `falcosecurity_scap_*`) wherever Falco has an equivalent, so existing Falco dashboards and
 //! alerts keep working; everything without a Falco counterpart is `peregrine_*`. Process and host
 //! figures are read from `/proc` at scrape time by pure parsers, so they are tested on text.
+//!
+//! "Falco's names" means Falco 0.44.1's page as recorded (`shared/upstream/config/
+//! falco-metrics.txt`): the same name, type and label keys — priority as a number, one
+//! `tag_<t>="true"` label per rule tag, the state counters under `falcosecurity_scap_`, kernel
+//! drops with Falco's `dir`/`drop` categories. A test compares every `falcosecurity_*` family
+//! rendered here with that page. The same figures feed Falco's periodic "metrics snapshot"
+//! alert ([`SnapshotAlerts`]), whose keys (`falco.host_num_cpus`, `scap.n_evts`) are Falco's
+//! snapshot keys, not the Prometheus names. Not rendered, for want of data: Falco's fd-table
+//! lookup counters (`n_cached_fd_lookups`, `n_failed_fd_lookups`, `n_added_fds`, …), thread
+//! cache hits (`n_cached_thread_lookups`), the event store counters
+//! (`n_stored_evts`, `n_retrieve_evts_drops`, …), the per-task-kind kernel counters
+//! (`n_evts_task_*`, `n_drops_task_*`), `n_drops_max_event_size`, per-CPU kernel counters,
+//! libbpf statistics, the container plugin's counters and the snapshot's `host_netinfo`.
 
-use peregrine_outputs::{Priority, Snapshot as OutputsSnapshot};
+use peregrine_outputs::{Alert, OutputValue, Priority, Snapshot as OutputsSnapshot};
 use std::fmt::Write as _;
 
 /// Versions reported by `/versions` and `falcosecurity_falco_version_info`.
@@ -63,6 +76,11 @@ pub struct ProcessStats {
     pub cpu_usage_ratio: f64,
     pub rss_bytes: u64,
     pub vsz_bytes: u64,
+    /// Proportional set size (`Pss` of `/proc/self/smaps_rollup`); 0 when unreadable.
+    pub pss_bytes: u64,
+    /// Memory charged to the agent's cgroup, read where Falco reads it (see
+    /// [`container_memory_used`]); `None` when no such file is readable.
+    pub container_memory_used_bytes: Option<u64>,
     /// Process start, ns since the epoch.
     pub start_ns: u64,
 }
@@ -78,6 +96,102 @@ pub struct HostStats {
     /// MemTotal − MemAvailable.
     pub memory_used_bytes: u64,
     pub procs_running: u64,
+    /// Open files on the host: the first field of `/proc/sys/fs/file-nr`, as Falco.
+    pub open_fds: u64,
+}
+
+/// Which of Falco's metric groups are collected (Falco's `metrics.*_enabled` keys). Groups
+/// that are off are left out of `/metrics` and of the snapshot alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// `rules_counters_enabled`: `falcosecurity_falco_rules_matches_total`.
+    pub rules_counters: bool,
+    /// `resource_utilization_enabled`: the agent's CPU and memory, the host's load.
+    pub resource_utilization: bool,
+    /// `state_counters_enabled`: the thread and fd tables (`falcosecurity_scap_n_threads_total`…).
+    pub state_counters: bool,
+    /// `kernel_event_counters_enabled`: kernel events and drops (`falcosecurity_scap_n_evts_total`…).
+    pub kernel_event_counters: bool,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            rules_counters: true,
+            resource_utilization: true,
+            state_counters: true,
+            kernel_event_counters: true,
+        }
+    }
+}
+
+/// A loaded rules or configuration file, for `falcosecurity_falco_sha256_*_files_info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    /// The base name, as Falco labels it (`falco_rules.yaml`).
+    pub file_name: String,
+    /// Lower-case hex SHA-256 of the contents.
+    pub sha256: String,
+}
+
+impl FileDigest {
+    /// The digest of the file at `path`; `None` when it cannot be read. A directory (a `-r`
+    /// rules directory) gives one digest per `*.yaml`/`*.yml` file in it, sorted, as those are
+    /// the files loaded.
+    pub fn of_path(path: &std::path::Path) -> Vec<FileDigest> {
+        if path.is_dir() {
+            let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+                .map(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            return files.iter().flat_map(|f| FileDigest::of_path(f)).collect();
+        }
+        let Ok(bytes) = std::fs::read(path) else {
+            return Vec::new();
+        };
+        let file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        vec![FileDigest {
+            file_name,
+            sha256: sha256_hex(&bytes),
+        }]
+    }
+}
+
+/// Lower-case hex SHA-256 (ring's digest: the TLS stack's, already in the binary).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    d.as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// What the run is: Falco's info series and timestamps that do not come from a counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    /// `falcosecurity_scap_engine_name_info{engine_name}`.
+    pub engine_name: String,
+    /// The event source of the capture (`syscall`).
+    pub evt_source: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    pub rules_files: Vec<FileDigest>,
+    pub config_files: Vec<FileDigest>,
+    /// When the rules were last (re)loaded, ns since the epoch.
+    pub reload_ns: u64,
+    /// When the snapshot was taken, ns since the epoch (for the run's duration).
+    pub now_ns: u64,
 }
 
 /// Everything `/metrics` shows. Sections the agent does not run (no capture in replay, no
@@ -94,6 +208,8 @@ pub struct MetricsSnapshot {
     pub outputs: Option<OutputsSnapshot>,
     pub process: Option<ProcessStats>,
     pub host: Option<HostStats>,
+    pub run: Option<RunInfo>,
+    pub options: MetricsOptions,
 }
 
 /// USER_HZ: the unit of the tick counts in `/proc`, fixed at 100 by the kernel ABI.
@@ -112,80 +228,140 @@ impl MetricsSnapshot {
             uptime,
             boot_s,
         ) {
-            self.process = parse_process(&pstat, &status, up, boot);
+            self.process = parse_process(&pstat, &status, up, boot).map(|mut p| {
+                p.pss_bytes = read("/proc/self/smaps_rollup")
+                    .and_then(|t| kb_line(&t, "Pss"))
+                    .unwrap_or(0);
+                p.container_memory_used_bytes = container_memory_used();
+                p
+            });
         }
         if let (Some(stat), Some(meminfo)) = (stat, read("/proc/meminfo")) {
-            self.host = parse_host(&stat, &meminfo);
+            self.host = parse_host(&stat, &meminfo).map(|mut h| {
+                h.open_fds = read("/proc/sys/fs/file-nr")
+                    .and_then(|t| t.split_whitespace().next()?.parse().ok())
+                    .unwrap_or(0);
+                h
+            });
         }
     }
 
-    /// The Prometheus text exposition (format 0.0.4) of this snapshot.
+    /// The Prometheus text exposition (format 0.0.4) of this snapshot. Falco's series come
+    /// with Falco's names, types and labels; each `metrics.*_enabled` group that is off is
+    /// left out, as Falco leaves it out.
     pub fn render(&self) -> String {
         let mut r = Renderer::default();
+        let o = self.options;
         self.render_info(&mut r);
+        if o.rules_counters {
+            self.render_rules(&mut r);
+        }
+        if let Some(run) = &self.run {
+            r.family(
+                "falcosecurity_scap_engine_name_info",
+                "The capture engine.",
+                "gauge",
+            );
+            r.sample(
+                "falcosecurity_scap_engine_name_info",
+                &[
+                    ("engine_name", &run.engine_name),
+                    ("evt_source", &run.evt_source),
+                ],
+                1.0,
+            );
+        }
+        if o.kernel_event_counters {
+            if let Some(c) = &self.capture {
+                render_capture(&mut r, c);
+            }
+        }
+        if o.resource_utilization {
+            if let Some(p) = &self.process {
+                render_process(&mut r, p);
+            }
+            if let Some(h) = &self.host {
+                render_host_load(&mut r, h);
+            }
+        }
+        if o.state_counters {
+            if let Some(s) = &self.state {
+                render_state(&mut r, s);
+            }
+        }
+        if let Some(run) = &self.run {
+            r.family(
+                "falcosecurity_falco_kernel_release_info",
+                "Kernel release of the host.",
+                "gauge",
+            );
+            r.sample(
+                "falcosecurity_falco_kernel_release_info",
+                &[("kernel_release", &run.kernel_release)],
+                1.0,
+            );
+        }
+        if let Some(h) = &self.hostname {
+            r.family(
+                "falcosecurity_evt_hostname_info",
+                "Hostname put in alerts.",
+                "gauge",
+            );
+            r.sample("falcosecurity_evt_hostname_info", &[("hostname", h)], 1.0);
+        }
+        if let Some(out) = &self.outputs {
+            let queue_drops: u64 = out.outputs.iter().map(|s| s.dropped_queue_full).sum();
+            r.counter(
+                "falcosecurity_falco_outputs_queue_num_drops_total",
+                "Alerts dropped because an output queue was full.",
+                queue_drops,
+            );
+        }
+        self.render_times(&mut r);
+        if let Some(e) = &self.engine {
+            render_engine(&mut r, e);
+        }
+        if let Some(out) = &self.outputs {
+            render_outputs(&mut r, out);
+        }
+        r.out
+    }
+
+    /// Falco's timestamps and the host's fixed figures (not part of any `*_enabled` group).
+    fn render_times(&self, r: &mut Renderer) {
+        if let Some(run) = &self.run {
+            r.gauge(
+                "falcosecurity_falco_reload_timestamp_nanoseconds",
+                "When the rules were last loaded, ns since the epoch.",
+                run.reload_ns as f64,
+            );
+        }
         if let Some(p) = &self.process {
-            r.gauge(
-                "falcosecurity_falco_cpu_usage_ratio",
-                "CPU time of the agent over wall time since it started.",
-                p.cpu_usage_ratio,
-            );
-            r.gauge(
-                "falcosecurity_falco_memory_rss_bytes",
-                "Resident memory of the agent.",
-                p.rss_bytes as f64,
-            );
-            r.gauge(
-                "falcosecurity_falco_memory_vsz_bytes",
-                "Virtual memory of the agent.",
-                p.vsz_bytes as f64,
-            );
             r.gauge(
                 "falcosecurity_falco_start_timestamp_nanoseconds",
                 "When the agent started, ns since the epoch.",
                 p.start_ns as f64,
             );
+            if let Some(run) = &self.run {
+                r.counter(
+                    "falcosecurity_falco_duration_seconds_total",
+                    "Seconds since the agent started.",
+                    run.now_ns.saturating_sub(p.start_ns) / 1_000_000_000,
+                );
+            }
         }
         if let Some(h) = &self.host {
-            r.gauge(
-                "falcosecurity_falco_host_num_cpus_total",
-                "CPUs of the host.",
-                h.num_cpus as f64,
-            );
             r.gauge(
                 "falcosecurity_falco_host_boot_timestamp_nanoseconds",
                 "When the host booted, ns since the epoch.",
                 h.boot_ns as f64,
             );
             r.gauge(
-                "falcosecurity_falco_host_cpu_usage_ratio",
-                "Busy CPU time of the host over all CPU time since boot.",
-                h.cpu_usage_ratio,
-            );
-            r.gauge(
-                "falcosecurity_falco_host_memory_used_bytes",
-                "Memory used on the host (MemTotal - MemAvailable).",
-                h.memory_used_bytes as f64,
-            );
-            r.gauge(
-                "falcosecurity_falco_host_procs_running_total",
-                "Runnable processes on the host.",
-                h.procs_running as f64,
+                "falcosecurity_falco_host_num_cpus_total",
+                "CPUs of the host.",
+                h.num_cpus as f64,
             );
         }
-        if let Some(c) = &self.capture {
-            render_capture(&mut r, c);
-        }
-        if let Some(s) = &self.state {
-            render_state(&mut r, s);
-        }
-        if let Some(e) = &self.engine {
-            render_engine(&mut r, e);
-        }
-        self.render_rules(&mut r);
-        if let Some(o) = &self.outputs {
-            render_outputs(&mut r, o);
-        }
-        r.out
     }
 
     fn render_info(&self, r: &mut Renderer) {
@@ -214,13 +390,31 @@ impl MetricsSnapshot {
                 1.0,
             );
         }
-        if let Some(h) = &self.hostname {
-            r.family(
-                "falcosecurity_evt_hostname_info",
-                "Hostname put in alerts.",
-                "gauge",
-            );
-            r.sample("falcosecurity_evt_hostname_info", &[("hostname", h)], 1.0);
+        if let Some(run) = &self.run {
+            for (name, help, files) in [
+                (
+                    "falcosecurity_falco_sha256_rules_files_info",
+                    "SHA-256 of each loaded rules file.",
+                    &run.rules_files,
+                ),
+                (
+                    "falcosecurity_falco_sha256_config_files_info",
+                    "SHA-256 of each loaded configuration file.",
+                    &run.config_files,
+                ),
+            ] {
+                if files.is_empty() {
+                    continue;
+                }
+                r.family(name, help, "gauge");
+                for f in files {
+                    r.sample(
+                        name,
+                        &[("file_name", &f.file_name), ("sha256", &f.sha256)],
+                        1.0,
+                    );
+                }
+            }
         }
     }
 
@@ -234,24 +428,308 @@ impl MetricsSnapshot {
             "counter",
         );
         for m in &self.rules {
-            let mut tags: Vec<&str> = m.tags.iter().map(String::as_str).collect();
-            tags.sort_unstable();
-            tags.dedup();
-            // Falco labels the priority with its number (0 = Emergency … 7 = Debug) and joins
-            // the tags, in order, with ", ".
+            // Falco labels the priority with its number (0 = Emergency … 7 = Debug) and gives
+            // each tag a label of its own, `tag_<tag>="true"`, in sorted order.
             let prio = (m.priority as u8).to_string();
-            let labels = [
+            let tag_labels = tag_labels(&m.tags);
+            let mut labels = vec![
                 ("priority", prio.as_str()),
                 ("rule_name", m.rule.as_str()),
                 ("source", m.source.as_str()),
-                ("tags", &tags.join(", ")),
             ];
+            labels.extend(tag_labels.iter().map(|t| (t.as_str(), "true")));
             r.sample(
                 "falcosecurity_falco_rules_matches_total",
                 &labels,
                 m.count as f64,
             );
         }
+    }
+}
+
+/// Falco's per-tag label names, sorted and unique: `tag_<tag>`, with every character that a
+/// Prometheus label name cannot hold replaced by `_` (a rule tag may hold `-` or `.`).
+fn tag_labels(tags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = tags
+        .iter()
+        .map(|t| {
+            let clean: String = t
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("tag_{clean}")
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn render_process(r: &mut Renderer, p: &ProcessStats) {
+    r.gauge(
+        "falcosecurity_falco_cpu_usage_ratio",
+        "CPU time of the agent over wall time since it started.",
+        p.cpu_usage_ratio,
+    );
+    r.gauge(
+        "falcosecurity_falco_memory_rss_bytes",
+        "Resident memory of the agent.",
+        p.rss_bytes as f64,
+    );
+    r.gauge(
+        "falcosecurity_falco_memory_vsz_bytes",
+        "Virtual memory of the agent.",
+        p.vsz_bytes as f64,
+    );
+    r.gauge(
+        "falcosecurity_falco_memory_pss_bytes",
+        "Proportional set size of the agent.",
+        p.pss_bytes as f64,
+    );
+    if let Some(c) = p.container_memory_used_bytes {
+        r.gauge(
+            "falcosecurity_falco_container_memory_used_bytes",
+            "Memory charged to the agent's cgroup.",
+            c as f64,
+        );
+    }
+}
+
+fn render_host_load(r: &mut Renderer, h: &HostStats) {
+    r.gauge(
+        "falcosecurity_falco_host_cpu_usage_ratio",
+        "Busy CPU time of the host over all CPU time since boot.",
+        h.cpu_usage_ratio,
+    );
+    r.gauge(
+        "falcosecurity_falco_host_memory_used_bytes",
+        "Memory used on the host (MemTotal - MemAvailable).",
+        h.memory_used_bytes as f64,
+    );
+    r.gauge(
+        "falcosecurity_falco_host_procs_running_total",
+        "Runnable processes on the host.",
+        h.procs_running as f64,
+    );
+    r.gauge(
+        "falcosecurity_falco_host_open_fds_total",
+        "Open files on the host.",
+        h.open_fds as f64,
+    );
+}
+
+/// The rule name of Falco's periodic metrics alert (`metrics.output_rule`).
+pub const SNAPSHOT_RULE: &str = "Falco internal: metrics snapshot";
+
+/// Falco's `metrics.output_rule` alert, "Falco internal: metrics snapshot": the same figures
+/// as `/metrics` under Falco's snapshot keys (`falco.*`, `scap.*`, which differ from the
+/// Prometheus names), plus the change since the previous snapshot, which this keeps.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotAlerts {
+    prev: Option<PrevTotals>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PrevTotals {
+    time_ns: u64,
+    n_evts: u64,
+    n_drops: u64,
+    num_evts: u64,
+}
+
+/// One decimal, as Falco prints percentages and megabytes.
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+impl SnapshotAlerts {
+    /// The alert for `snap` (whose `run.now_ns` is its time). `convert_memory_to_mb` and
+    /// `include_empty_values` are Falco's keys: memory in MB (else Falco's raw kB and bytes),
+    /// and zero-valued state and kernel counters kept (else left out).
+    pub fn alert(
+        &mut self,
+        snap: &MetricsSnapshot,
+        convert_memory_to_mb: bool,
+        include_empty_values: bool,
+    ) -> Alert {
+        use OutputValue::{Double, Str, UInt};
+        let now_ns = snap.run.as_ref().map_or(0, |r| r.now_ns);
+        let mut f: Vec<(String, OutputValue)> = Vec::new();
+        let mut put = |k: &str, v: OutputValue| f.push((k.to_string(), v));
+        let hostname = snap.hostname.clone().unwrap_or_default();
+        put("evt.hostname", Str(hostname.clone()));
+        put("evt.time", UInt(now_ns));
+        if let Some(b) = &snap.build {
+            put("falco.version", Str(b.version.clone()));
+        }
+        let o = snap.options;
+        // Memory: kB (bytes for the cgroup figure) unless converted to MB.
+        let mem = |f: &mut Vec<(String, OutputValue)>, name: &str, bytes: u64, raw_kb: bool| {
+            if convert_memory_to_mb {
+                let mb = round1(bytes as f64 / 1_048_576.0);
+                f.push((format!("falco.{name}_mb"), Double(mb)));
+            } else if raw_kb {
+                f.push((format!("falco.{name}_kb"), UInt(bytes / 1024)));
+            } else {
+                f.push((format!("falco.{name}_bytes"), UInt(bytes)));
+            }
+        };
+        if let Some(p) = &snap.process {
+            put("falco.start_ts", UInt(p.start_ns));
+            if let Some(run) = &snap.run {
+                put(
+                    "falco.duration_sec",
+                    UInt(run.now_ns.saturating_sub(p.start_ns) / 1_000_000_000),
+                );
+            }
+        }
+        if let Some(h) = &snap.host {
+            put("falco.host_boot_ts", UInt(h.boot_ns));
+            put("falco.host_num_cpus", UInt(h.num_cpus));
+        }
+        if o.resource_utilization {
+            if let Some(p) = &snap.process {
+                f.push((
+                    "falco.cpu_usage_perc".into(),
+                    Double(round1(p.cpu_usage_ratio * 100.0)),
+                ));
+                mem(&mut f, "memory_rss", p.rss_bytes, true);
+                mem(&mut f, "memory_vsz", p.vsz_bytes, true);
+                mem(&mut f, "memory_pss", p.pss_bytes, true);
+                if let Some(c) = p.container_memory_used_bytes {
+                    mem(&mut f, "container_memory_used", c, false);
+                }
+            }
+            if let Some(h) = &snap.host {
+                f.push((
+                    "falco.host_cpu_usage_perc".into(),
+                    Double(round1(h.cpu_usage_ratio * 100.0)),
+                ));
+                mem(&mut f, "host_memory_used", h.memory_used_bytes, true);
+                f.push(("falco.host_procs_running".into(), UInt(h.procs_running)));
+                f.push(("falco.host_open_fds".into(), UInt(h.open_fds)));
+            }
+        }
+        let counter = |f: &mut Vec<(String, OutputValue)>, k: String, n: u64| {
+            if include_empty_values || n > 0 {
+                f.push((k, UInt(n)));
+            }
+        };
+        if o.state_counters {
+            if let Some(s) = &snap.state {
+                for (k, n) in [
+                    ("n_threads", s.threads),
+                    ("n_fds", s.fds),
+                    ("n_added_threads", s.threads_added),
+                    ("n_removed_threads", s.threads_removed),
+                    ("n_failed_thread_lookups", s.proc_lookups_failed),
+                    ("n_drops_full_threadtable", s.threads_dropped),
+                ] {
+                    counter(&mut f, format!("falco.{k}"), n);
+                }
+            }
+        }
+        if let Some(run) = &snap.run {
+            f.push((
+                "falco.kernel_release".into(),
+                Str(run.kernel_release.clone()),
+            ));
+            f.push(("falco.reload_ts".into(), UInt(run.reload_ns)));
+            f.push(("scap.engine_name".into(), Str(run.engine_name.clone())));
+            f.push(("evt.source".into(), Str(run.evt_source.clone())));
+            for (kind, files) in [("rules", &run.rules_files), ("config", &run.config_files)] {
+                for d in files {
+                    f.push((
+                        format!("falco.sha256_{kind}_file.{}", d.file_name.replace('.', "_")),
+                        Str(d.sha256.clone()),
+                    ));
+                }
+            }
+        }
+        if let Some(out) = &snap.outputs {
+            let drops = out.outputs.iter().map(|s| s.dropped_queue_full).sum();
+            f.push(("falco.outputs_queue_num_drops".into(), UInt(drops)));
+        }
+        let num_evts = snap.engine.as_ref().map_or(0, |e| e.events);
+        let prev = self.prev;
+        f.push(("falco.num_evts".into(), UInt(num_evts)));
+        f.push((
+            "falco.num_evts_prev".into(),
+            UInt(prev.map_or(0, |p| p.num_evts)),
+        ));
+        if let Some(e) = &snap.engine {
+            f.push(("falco.rules.matches_total".into(), UInt(e.matches())));
+        }
+        if o.rules_counters {
+            for m in &snap.rules {
+                f.push((format!("falco.rules.{}", m.rule), UInt(m.count)));
+            }
+        }
+        let (n_evts, n_drops) = snap
+            .capture
+            .as_ref()
+            .map_or((0, 0), |c| (c.events.saturating_add(c.drops()), c.drops()));
+        if let Some(c) = &snap.capture {
+            let (p_evts, p_drops, p_time) =
+                prev.map_or((0, 0, now_ns), |p| (p.n_evts, p.n_drops, p.time_ns));
+            let d_evts = n_evts.saturating_sub(p_evts);
+            let d_drops = n_drops.saturating_sub(p_drops);
+            let secs = now_ns.saturating_sub(p_time) as f64 / 1e9;
+            // As Falco: the rates and the drop percentage are not rounded.
+            let rate = |n: u64| {
+                if secs > 0.0 {
+                    n as f64 / secs
+                } else {
+                    0.0
+                }
+            };
+            let perc = if d_evts > 0 {
+                100.0 * d_drops as f64 / d_evts as f64
+            } else {
+                0.0
+            };
+            f.push(("scap.n_evts".into(), UInt(n_evts)));
+            f.push(("scap.n_evts_prev".into(), UInt(p_evts)));
+            f.push(("scap.n_drops".into(), UInt(n_drops)));
+            f.push(("scap.n_drops_prev".into(), UInt(p_drops)));
+            f.push(("scap.n_drops_perc".into(), Double(perc)));
+            f.push(("scap.evts_rate_sec".into(), Double(rate(d_evts))));
+            f.push(("scap.evts_drop_rate_sec".into(), Double(rate(d_drops))));
+            if o.kernel_event_counters {
+                for fam in peregrine_capture::Family::ALL {
+                    let n = c.drops_by_family.get(fam as usize).copied().unwrap_or(0);
+                    counter(
+                        &mut f,
+                        format!("scap.n_drops_buffer_{}_exit", falco_drop_category(fam)),
+                        n,
+                    );
+                }
+                counter(&mut f, "scap.n_drops_scratch_map".into(), c.drops_too_large);
+                counter(&mut f, "scap.n_drops_page_faults".into(), c.read_failures);
+            }
+        }
+        self.prev = Some(PrevTotals {
+            time_ns: now_ns,
+            n_evts,
+            n_drops,
+            num_evts,
+        });
+        let mut alert = Alert::new(
+            now_ns,
+            SNAPSHOT_RULE,
+            Priority::Informational,
+            "Falco metrics snapshot",
+        );
+        alert.source = peregrine_outputs::INTERNAL_SOURCE.to_string();
+        alert.hostname = hostname;
+        alert.output_fields = f;
+        alert
     }
 }
 
@@ -268,14 +746,27 @@ fn render_capture(r: &mut Renderer, c: &peregrine_capture::Counters) {
     );
     r.family(
         "falcosecurity_scap_n_drops_buffer_total",
-        "Events lost because the ring buffer was full, per syscall family.",
+        "Events lost because the ring buffer was full, per Falco drop category.",
         "counter",
     );
     for f in peregrine_capture::Family::ALL {
         let n = c.drops_by_family.get(f as usize).copied().unwrap_or(0);
         r.sample(
             "falcosecurity_scap_n_drops_buffer_total",
-            &[("drop", family_name(f))],
+            &[("dir", "exit"), ("drop", falco_drop_category(f))],
+            n as f64,
+        );
+    }
+    r.family(
+        "peregrine_capture_drops_buffer_total",
+        "Events lost because the ring buffer was full, per Peregrine syscall family.",
+        "counter",
+    );
+    for f in peregrine_capture::Family::ALL {
+        let n = c.drops_by_family.get(f as usize).copied().unwrap_or(0);
+        r.sample(
+            "peregrine_capture_drops_buffer_total",
+            &[("family", family_name(f))],
             n as f64,
         );
     }
@@ -289,8 +780,10 @@ fn render_capture(r: &mut Renderer, c: &peregrine_capture::Counters) {
         "Parameters left empty because a kernel read failed.",
         c.read_failures,
     );
+    // Falco has this figure only in its snapshot alert (`scap.n_drops_perc`, over the
+    // interval), not on its Prometheus page: the since-start figure is Peregrine's own.
     r.gauge(
-        "falcosecurity_scap_n_drops_perc",
+        "peregrine_capture_drops_perc",
         "Dropped events over all events, in percent, since start.",
         drop_perc(c),
     );
@@ -321,6 +814,19 @@ fn render_capture(r: &mut Renderer, c: &peregrine_capture::Counters) {
     );
 }
 
+/// The nearest of Falco's `drop` categories for a capture family (as the drop monitor maps
+/// them): file → `open`, net → `connect`, process → `clone_fork`, other → `other_interest`.
+/// Falco's `execve`, `dir_file`, `close` and `proc` categories have no separate counter here
+/// (their syscalls are counted in the family above), so they are not shown.
+pub fn falco_drop_category(f: peregrine_capture::Family) -> &'static str {
+    match f {
+        peregrine_capture::Family::File => "open",
+        peregrine_capture::Family::Net => "connect",
+        peregrine_capture::Family::Process => "clone_fork",
+        peregrine_capture::Family::Other => "other_interest",
+    }
+}
+
 fn family_name(f: peregrine_capture::Family) -> &'static str {
     match f {
         peregrine_capture::Family::File => "file",
@@ -341,33 +847,34 @@ fn drop_perc(c: &peregrine_capture::Counters) -> f64 {
 }
 
 fn render_state(r: &mut Renderer, s: &peregrine_state::Counters) {
+    // Falco exports its thread and fd table sizes as gauges despite the `_total` suffix.
     r.gauge(
-        "falcosecurity_falco_n_threads",
+        "falcosecurity_scap_n_threads_total",
         "Threads in the thread table.",
         s.threads as f64,
     );
     r.gauge(
-        "falcosecurity_falco_n_fds",
+        "falcosecurity_scap_n_fds_total",
         "File descriptors in all fd tables.",
         s.fds as f64,
     );
     r.counter(
-        "falcosecurity_falco_n_added_threads_total",
+        "falcosecurity_scap_n_added_threads_total",
         "Threads added to the table.",
         s.threads_added,
     );
     r.counter(
-        "falcosecurity_falco_n_removed_threads_total",
+        "falcosecurity_scap_n_removed_threads_total",
         "Threads removed from the table.",
         s.threads_removed,
     );
     r.counter(
-        "falcosecurity_falco_n_drops_full_threadtable_total",
+        "falcosecurity_scap_n_drops_full_threadtable_total",
         "Threads not tracked because the table was full.",
         s.threads_dropped,
     );
     r.counter(
-        "falcosecurity_falco_n_failed_thread_lookups_total",
+        "falcosecurity_scap_n_failed_thread_lookups_total",
         "Unknown threads whose /proc lookup failed.",
         s.proc_lookups_failed,
     );
@@ -447,25 +954,17 @@ fn render_engine(r: &mut Renderer, e: &peregrine_engine::Stats) {
     let bounds: Vec<Option<f64>> = (0..peregrine_engine::LATENCY_BUCKETS)
         .map(|i| peregrine_engine::LatencyHistogram::upper_ns(i).map(|ns| ns as f64 / 1e9))
         .collect();
-    // The engine keeps bucket counts only, so the sum is not known: it is left at 0 rather than
-    // invented (rates of _count and quantiles from buckets still work).
     r.histogram(
         "peregrine_engine_eval_latency_seconds",
         "Rule evaluation latency of sampled events.",
         &[],
         &bounds,
         &e.latency.buckets,
-        0.0,
+        e.latency.sum_ns as f64 / 1e9,
     );
 }
 
 fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
-    let queue_drops: u64 = o.outputs.iter().map(|s| s.dropped_queue_full).sum();
-    r.counter(
-        "falcosecurity_falco_outputs_queue_num_drops_total",
-        "Alerts dropped because an output queue was full.",
-        queue_drops,
-    );
     r.family(
         "peregrine_alerts_total",
         "Alerts raised, per priority.",
@@ -657,6 +1156,54 @@ fn format_value(v: f64) -> String {
     }
 }
 
+/// Falco's container memory: the file named by `FALCO_CGROUP_MEM_PATH` when set; else cgroup
+/// v1's `memory.usage_in_bytes` — Falco's default `/sys/fs/cgroup/memory/memory.usage_in_bytes`
+/// is that file of the agent's own cgroup when it runs in a container (its cgroup namespace
+/// root), so outside one the agent's own memory cgroup (from `/proc/self/cgroup`) is read, and
+/// Falco's path only when that is unreadable; else, on a cgroup v2 host, `memory.current` of
+/// the agent's own cgroup. `None` when none of them is readable.
+pub fn container_memory_used() -> Option<u64> {
+    let read_num = |p: &std::path::Path| -> Option<u64> {
+        std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    };
+    if let Some(p) = std::env::var_os("FALCO_CGROUP_MEM_PATH") {
+        return read_num(std::path::Path::new(&p));
+    }
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let (v1, v2) = cgroup_memory_files(&cgroup);
+    v1.and_then(|p| read_num(&p))
+        .or_else(|| {
+            read_num(std::path::Path::new(
+                "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+            ))
+        })
+        .or_else(|| v2.and_then(|p| read_num(&p)))
+}
+
+/// The agent's own cgroup memory files named by `/proc/self/cgroup` text: the v1 memory
+/// controller's `memory.usage_in_bytes` and the v2 (`0::`) `memory.current`.
+pub fn cgroup_memory_files(
+    proc_self_cgroup: &str,
+) -> (Option<std::path::PathBuf>, Option<std::path::PathBuf>) {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut v1 = None;
+    let mut v2 = None;
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let rel = path.trim().trim_start_matches('/');
+        if id == "0" && controllers.is_empty() {
+            v2 = Some(root.join(rel).join("memory.current"));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            v1 = Some(root.join("memory").join(rel).join("memory.usage_in_bytes"));
+        }
+    }
+    (v1, v2)
+}
+
 /// Seconds since boot, the first field of `/proc/uptime`.
 pub fn parse_uptime(text: &str) -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
@@ -713,6 +1260,8 @@ pub fn parse_process(stat: &str, status: &str, uptime_s: f64, boot_s: u64) -> Op
         cpu_usage_ratio,
         rss_bytes: kb_line(status, "VmRSS")?,
         vsz_bytes: kb_line(status, "VmSize")?,
+        pss_bytes: 0,
+        container_memory_used_bytes: None,
         start_ns,
     })
 }
@@ -742,5 +1291,6 @@ pub fn parse_host(stat: &str, meminfo: &str) -> Option<HostStats> {
         memory_used_bytes: kb_line(meminfo, "MemTotal")?
             .saturating_sub(kb_line(meminfo, "MemAvailable")?),
         procs_running: stat_line(stat, "procs_running")?.first().copied()?,
+        open_fds: 0,
     })
 }

@@ -101,6 +101,8 @@ fn filled() -> MetricsSnapshot {
             cpu_usage_ratio: 0.25,
             rss_bytes: 40_000_000,
             vsz_bytes: 900_000_000,
+            pss_bytes: 30_000_000,
+            container_memory_used_bytes: Some(50_000_000),
             start_ns: 1_700_000_000_000_000_000,
         }),
         host: Some(metrics::HostStats {
@@ -109,7 +111,24 @@ fn filled() -> MetricsSnapshot {
             cpu_usage_ratio: 0.5,
             memory_used_bytes: 1_000_000,
             procs_running: 3,
+            open_fds: 640,
         }),
+        run: Some(metrics::RunInfo {
+            engine_name: "modern_bpf".into(),
+            evt_source: "syscall".into(),
+            kernel_release: "6.18.44".into(),
+            rules_files: vec![metrics::FileDigest {
+                file_name: "falco_rules.yaml".into(),
+                sha256: "ab".repeat(32),
+            }],
+            config_files: vec![metrics::FileDigest {
+                file_name: "falco.yaml".into(),
+                sha256: "cd".repeat(32),
+            }],
+            reload_ns: 1_700_000_000_500_000_000,
+            now_ns: 1_700_000_019_000_000_000,
+        }),
+        options: metrics::MetricsOptions::default(),
     }
 }
 
@@ -128,8 +147,8 @@ falcosecurity_falco_version_info{version="0.1.0",engine_version="0.62.0"} 1
 peregrine_falco_compat_info{falco_version="0.44.1"} 1
 # HELP falcosecurity_falco_rules_matches_total Events matched, per rule.
 # TYPE falcosecurity_falco_rules_matches_total counter
-falcosecurity_falco_rules_matches_total{priority="4",rule_name="Read sensitive file untrusted",source="syscall",tags="host, mitre_credential_access"} 3
-falcosecurity_falco_rules_matches_total{priority="2",rule_name="Odd \"name\" \\ with\nnewline",source="syscall",tags=""} 4
+falcosecurity_falco_rules_matches_total{priority="4",rule_name="Read sensitive file untrusted",source="syscall",tag_host="true",tag_mitre_credential_access="true"} 3
+falcosecurity_falco_rules_matches_total{priority="2",rule_name="Odd \"name\" \\ with\nnewline",source="syscall"} 4
 "#;
     assert_eq!(snap.render(), expected);
 }
@@ -382,36 +401,28 @@ fn full_page_values() {
     check("falcosecurity_scap_n_drops_total", &[], 40.0); // ring 30 + too large 1 + missing enter 9
     check(
         "falcosecurity_scap_n_drops_buffer_total",
-        &[("drop", "file")],
+        &[("drop", "open")],
         10.0,
     );
     check(
         "falcosecurity_scap_n_drops_buffer_total",
-        &[("drop", "net")],
+        &[("drop", "connect")],
         5.0,
     );
     check(
         "falcosecurity_scap_n_drops_buffer_total",
-        &[("drop", "process")],
+        &[("drop", "clone_fork")],
         15.0,
     );
     check(
         "falcosecurity_scap_n_drops_buffer_total",
-        &[("drop", "other")],
+        &[("drop", "other_interest")],
         0.0,
     );
-    check(
-        "falcosecurity_scap_n_drops_perc",
-        &[],
-        100.0 * 40.0 / 4040.0,
-    );
-    check("falcosecurity_falco_n_threads", &[], 321.0);
-    check("falcosecurity_falco_n_fds", &[], 4321.0);
-    check(
-        "falcosecurity_falco_n_failed_thread_lookups_total",
-        &[],
-        2.0,
-    );
+    check("peregrine_capture_drops_perc", &[], 100.0 * 40.0 / 4040.0);
+    check("falcosecurity_scap_n_threads_total", &[], 321.0);
+    check("falcosecurity_scap_n_fds_total", &[], 4321.0);
+    check("falcosecurity_scap_n_failed_thread_lookups_total", &[], 2.0);
     check("peregrine_state_user_cache_hits_total", &[], 99.0);
     check("peregrine_engine_events_total", &[], 1000.0);
     check("peregrine_engine_matches_total", &[], 7.0);
@@ -786,4 +797,311 @@ fn routing_table() {
     assert!(head.contains("Connection: close"), "{head}");
     assert_eq!(body, "not found\n");
     srv.shutdown();
+}
+
+/// Falco's series Peregrine claims, with the data behind each. Every one must be on Falco
+/// 0.44.1's recorded page with the same type and label keys (`tag_*` labels vary per rule).
+const FALCO_SERIES: &[&str] = &[
+    "falcosecurity_falco_rules_matches_total",
+    "falcosecurity_falco_sha256_rules_files_info",
+    "falcosecurity_falco_sha256_config_files_info",
+    "falcosecurity_scap_engine_name_info",
+    "falcosecurity_scap_n_evts_total",
+    "falcosecurity_scap_n_drops_total",
+    "falcosecurity_scap_n_drops_buffer_total",
+    "falcosecurity_scap_n_drops_scratch_map_total",
+    "falcosecurity_falco_cpu_usage_ratio",
+    "falcosecurity_falco_memory_rss_bytes",
+    "falcosecurity_falco_memory_vsz_bytes",
+    "falcosecurity_falco_memory_pss_bytes",
+    "falcosecurity_falco_container_memory_used_bytes",
+    "falcosecurity_falco_host_cpu_usage_ratio",
+    "falcosecurity_falco_host_memory_used_bytes",
+    "falcosecurity_falco_host_procs_running_total",
+    "falcosecurity_falco_host_open_fds_total",
+    "falcosecurity_scap_n_threads_total",
+    "falcosecurity_scap_n_fds_total",
+    "falcosecurity_scap_n_failed_thread_lookups_total",
+    "falcosecurity_scap_n_added_threads_total",
+    "falcosecurity_scap_n_removed_threads_total",
+    "falcosecurity_scap_n_drops_full_threadtable_total",
+    "falcosecurity_falco_kernel_release_info",
+    "falcosecurity_evt_hostname_info",
+    "falcosecurity_falco_outputs_queue_num_drops_total",
+    "falcosecurity_falco_reload_timestamp_nanoseconds",
+    "falcosecurity_falco_start_timestamp_nanoseconds",
+    "falcosecurity_falco_duration_seconds_total",
+    "falcosecurity_falco_host_boot_timestamp_nanoseconds",
+    "falcosecurity_falco_host_num_cpus_total",
+];
+
+/// Our `falcosecurity_*` series that Falco's recorded page lacks or labels differently, and why.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "falcosecurity_falco_version_info",
+        "adds an engine_version label (Falco: version only); the version label matches",
+    ),
+    (
+        "falcosecurity_scap_n_drops_page_faults_total",
+        "a libs counter Falco shows for drivers that report page faults, not for modern_bpf",
+    ),
+];
+
+/// A page in Falco's own layout (a HELP/TYPE pair repeated before every sample of
+/// `n_drops_buffer_total`): family → type, and name → the label-key sets of its samples.
+#[allow(clippy::type_complexity)]
+fn lenient_page(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, Vec<Vec<String>>>) {
+    let mut types = BTreeMap::new();
+    let mut samples: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE line");
+            types.insert(name.to_string(), kind.to_string());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let s = parse_sample(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let keys = s.labels.into_iter().map(|(k, _)| k).collect();
+            samples.entry(s.name).or_default().push(keys);
+        }
+    }
+    (types, samples)
+}
+
+/// Label keys with the per-tag labels folded into one `tag_*` entry.
+fn label_shape(keys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            if k.starts_with("tag_") {
+                "tag_*".to_string()
+            } else {
+                k.clone()
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn falco_series_match_falco_0_44_1_page() {
+    let Some(dir) = peregrine_testkit::upstream::require("falco_series_match_falco_0_44_1_page")
+    else {
+        return;
+    };
+    let falco = std::fs::read_to_string(dir.join("config/falco-metrics.txt")).expect("falco page");
+    let (falco_types, falco_samples) = lenient_page(&falco);
+    let ours = filled().render();
+    let (our_types, our_samples) = lenient_page(&ours);
+    for name in FALCO_SERIES {
+        let ft = falco_types.get(*name);
+        assert!(ft.is_some(), "{name} is not on Falco's page");
+        assert_eq!(our_types.get(*name), ft, "{name}: type");
+        let shapes = |m: &BTreeMap<String, Vec<Vec<String>>>| -> Vec<Vec<String>> {
+            let mut v: Vec<Vec<String>> = m
+                .get(*name)
+                .map(|s| s.iter().map(|k| label_shape(k)).collect())
+                .unwrap_or_default();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let (fs, os) = (shapes(&falco_samples), shapes(&our_samples));
+        assert!(!os.is_empty(), "{name} missing from our page:\n{ours}");
+        for shape in &os {
+            // A rule without tags has no tag label; Falco's recorded rule has tags.
+            let with_tags = {
+                let mut s = shape.clone();
+                if !s.iter().any(|k| k == "tag_*") && *name == FALCO_SERIES[0] {
+                    s.push("tag_*".into());
+                    s.sort();
+                }
+                s
+            };
+            assert!(
+                fs.contains(shape) || fs.contains(&with_tags),
+                "{name}: our labels {shape:?}, Falco's {fs:?}"
+            );
+        }
+    }
+    // Every falcosecurity_* family we render is Falco's, with Falco's type, or a documented
+    // difference.
+    for (name, kind) in &our_types {
+        if !name.starts_with("falcosecurity_") {
+            continue;
+        }
+        if KNOWN_DIFFERENCES.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        assert_eq!(falco_types.get(name), Some(kind), "{name} is not Falco's");
+    }
+    // The tag labels look exactly like Falco's.
+    assert!(falco.contains(r#"tag_maturity_stable="true""#));
+    assert!(ours.contains(r#",tag_host="true",tag_mitre_credential_access="true"} 3"#));
+}
+
+/// Each `metrics.*_enabled` group that is off leaves its series out.
+#[test]
+fn metric_groups_follow_the_enabled_keys() {
+    let page = |o: metrics::MetricsOptions| {
+        let mut s = filled();
+        s.options = o;
+        s.render()
+    };
+    let all = metrics::MetricsOptions::default();
+    for (off, gone, kept) in [
+        (
+            metrics::MetricsOptions {
+                rules_counters: false,
+                ..all
+            },
+            "falcosecurity_falco_rules_matches_total",
+            "falcosecurity_scap_n_evts_total",
+        ),
+        (
+            metrics::MetricsOptions {
+                resource_utilization: false,
+                ..all
+            },
+            "falcosecurity_falco_memory_rss_bytes",
+            "falcosecurity_falco_host_num_cpus_total",
+        ),
+        (
+            metrics::MetricsOptions {
+                state_counters: false,
+                ..all
+            },
+            "falcosecurity_scap_n_threads_total",
+            "falcosecurity_falco_memory_pss_bytes",
+        ),
+        (
+            metrics::MetricsOptions {
+                kernel_event_counters: false,
+                ..all
+            },
+            "falcosecurity_scap_n_evts_total",
+            "falcosecurity_scap_n_threads_total",
+        ),
+    ] {
+        let text = page(off);
+        assert!(!text.contains(&format!("{gone} ")), "{gone} still shown");
+        assert!(!text.contains(&format!("{gone}{{")), "{gone} still shown");
+        assert!(text.contains(kept), "{kept} lost");
+    }
+}
+
+/// The evaluation latency's `_sum` is the recorded sum, not 0.
+#[test]
+fn eval_latency_sum_is_reported() {
+    let mut s = filled();
+    if let Some(e) = s.engine.as_mut() {
+        e.latency.sum_ns = 2_500_000;
+    }
+    let page = parse_page(&s.render()).expect("parses");
+    let sum = page
+        .samples
+        .iter()
+        .find(|x| x.name == "peregrine_engine_eval_latency_seconds_sum")
+        .map(|x| x.value);
+    assert_eq!(sum, Some(0.0025));
+}
+
+/// Falco's "metrics snapshot" alert: the rule, priority, source and every output field key of
+/// Falco 0.44.1's recorded alert that Peregrine has data for, under the same key and JSON type.
+#[test]
+fn snapshot_alert_has_falcos_shape() {
+    let Some(dir) = peregrine_testkit::upstream::require("snapshot_alert_has_falcos_shape") else {
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("config/falco-metrics-snapshot.json"))
+        .expect("falco snapshot");
+    let falco: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let mut alerts = metrics::SnapshotAlerts::default();
+    let mut snap = filled();
+    snap.state.as_mut().expect("state").threads_removed = 0;
+    let first = alerts.alert(&snap, true, false);
+    let opts = peregrine_outputs::FormatOptions {
+        json_output: true,
+        ..Default::default()
+    };
+    let ours: serde_json::Value =
+        serde_json::from_str(&opts.format(&first)).expect("our alert is JSON");
+    for key in ["rule", "priority", "source", "output"] {
+        assert_eq!(ours[key], falco[key], "{key}");
+    }
+    let (of, ff) = (&ours["output_fields"], &falco["output_fields"]);
+    // Keys Falco has that Peregrine has no data for.
+    let absent = [
+        "falco.host_netinfo.interfaces.eth0.protocols.ipv4.addresses",
+        "falco.host_netinfo.interfaces.eth0.protocols.ipv6.addresses",
+        "falco.n_cached_thread_lookups",
+        "falco.n_noncached_thread_lookups",
+        "falco.n_failed_fd_lookups",
+    ];
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        _ => "other",
+    };
+    for (k, v) in ff.as_object().expect("fields") {
+        if absent.contains(&k.as_str()) {
+            continue;
+        }
+        assert!(of.get(k).is_some(), "{k} missing from {of}");
+        assert_eq!(kind(&of[k]), kind(v), "{k}");
+    }
+    assert_eq!(of["scap.engine_name"], "modern_bpf");
+    assert_eq!(
+        of["falco.sha256_rules_file.falco_rules_yaml"],
+        "ab".repeat(32)
+    );
+    assert_eq!(of["falco.memory_rss_mb"], 38.1);
+    assert_eq!(of["falco.duration_sec"], 19);
+    // Zero-valued state counters are left out unless include_empty_values.
+    assert!(of.get("falco.n_removed_threads").is_none(), "{of}");
+    let again = alerts.alert(&snap, false, true);
+    let keys: Vec<&str> = again
+        .output_fields
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert!(keys.contains(&"falco.n_removed_threads"), "{keys:?}");
+    assert!(keys.contains(&"falco.memory_rss_kb"), "{keys:?}");
+    assert!(
+        keys.contains(&"falco.container_memory_used_bytes"),
+        "{keys:?}"
+    );
+    let prev = again
+        .output_fields
+        .iter()
+        .find(|(k, _)| k == "scap.n_evts_prev")
+        .map(|(_, v)| v.clone());
+    assert_eq!(prev, Some(peregrine_outputs::OutputValue::UInt(4040)));
+}
+
+#[test]
+fn cgroup_memory_files_of_the_agent() {
+    use std::path::PathBuf;
+    let (v1, v2) = metrics::cgroup_memory_files(
+        "9:name=systemd:/\n4:memory:/process_api/b8a9\n0::/system.slice/peregrine.service\n",
+    );
+    assert_eq!(
+        v1,
+        Some(PathBuf::from(
+            "/sys/fs/cgroup/memory/process_api/b8a9/memory.usage_in_bytes"
+        ))
+    );
+    assert_eq!(
+        v2,
+        Some(PathBuf::from(
+            "/sys/fs/cgroup/system.slice/peregrine.service/memory.current"
+        ))
+    );
+    // Inside a container (cgroup namespace root), the v1 file is Falco's default path.
+    let (v1, v2) = metrics::cgroup_memory_files("4:memory:/\n");
+    assert_eq!(
+        v1,
+        Some(PathBuf::from("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+    );
+    assert_eq!(v2, None);
 }

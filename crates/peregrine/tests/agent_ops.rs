@@ -680,6 +680,155 @@ fn a_real_prometheus_scrapes_the_agent_metrics() {
         "falcosecurity_falco_rules_matches_total%7Brule_name%3D%22Ops%20scraped%20marker%22%7D";
     let matches = poll(DEADLINE, || prom.query(expr).filter(|n| *n >= 1.0));
     assert!(matches.is_some(), "rule match not scraped: {}", why());
+    // Falco's per-tag labels, as a Falco dashboard selects them.
+    let tagged = "falcosecurity_falco_rules_matches_total%7Brule_name%3D%22Ops%20scraped%20marker%22%2C\
+                  tag_ops%3D%22true%22%2Ctag_T1005%3D%22true%22%2Cpriority%3D%224%22%2Csource%3D%22syscall%22%7D";
+    assert!(
+        prom.query(tagged).is_some_and(|n| n >= 1.0),
+        "no match with Falco's tag labels: {:?}",
+        prom.api(&format!("query?query={tagged}"))
+    );
+    // Every Falco series Peregrine has data for, under Falco's name, as Prometheus stored it.
+    for name in FALCO_SERIES {
+        let found = poll(DEADLINE, || prom.query(name));
+        assert!(found.is_some(), "{name} not in Prometheus: {}", why());
+    }
+    for (expr, what) in [
+        (
+            "falcosecurity_scap_engine_name_info%7Bengine_name%3D%22modern_bpf%22%2Cevt_source%3D%22syscall%22%7D",
+            "engine name",
+        ),
+        (
+            "falcosecurity_scap_n_drops_buffer_total%7Bdir%3D%22exit%22%2Cdrop%3D%22open%22%7D",
+            "drops of Falco's open category",
+        ),
+        (
+            "falcosecurity_falco_sha256_config_files_info%7Bfile_name%3D%22falco.yaml%22%7D",
+            "config file digest",
+        ),
+        (
+            "falcosecurity_falco_sha256_rules_files_info%7Bfile_name%3D%22rules.yaml%22%7D",
+            "rules file digest",
+        ),
+    ] {
+        assert!(prom.query(expr).is_some(), "no {what}: {}", why());
+    }
+    // The evaluation latency's sum is real once events were sampled.
+    let sum = poll(DEADLINE, || {
+        prom.query("peregrine_engine_eval_latency_seconds_sum")
+            .filter(|s| *s > 0.0)
+    });
+    assert!(sum.is_some(), "latency sum stays 0: {}", why());
+    assert!(agent.stop().success());
+}
+
+/// The Falco series the Prometheus test looks for by name.
+const FALCO_SERIES: &[&str] = &[
+    "falcosecurity_falco_rules_matches_total",
+    "falcosecurity_scap_n_threads_total",
+    "falcosecurity_scap_n_fds_total",
+    "falcosecurity_scap_n_added_threads_total",
+    "falcosecurity_scap_n_removed_threads_total",
+    "falcosecurity_scap_n_failed_thread_lookups_total",
+    "falcosecurity_scap_n_drops_full_threadtable_total",
+    "falcosecurity_scap_n_evts_total",
+    "falcosecurity_scap_n_drops_total",
+    "falcosecurity_scap_n_drops_buffer_total",
+    "falcosecurity_scap_engine_name_info",
+    "falcosecurity_falco_kernel_release_info",
+    "falcosecurity_falco_sha256_rules_files_info",
+    "falcosecurity_falco_sha256_config_files_info",
+    "falcosecurity_falco_duration_seconds_total",
+    "falcosecurity_falco_reload_timestamp_nanoseconds",
+    "falcosecurity_falco_start_timestamp_nanoseconds",
+    "falcosecurity_falco_memory_rss_bytes",
+    "falcosecurity_falco_memory_pss_bytes",
+    "falcosecurity_falco_container_memory_used_bytes",
+    "falcosecurity_falco_host_open_fds_total",
+    "falcosecurity_falco_outputs_queue_num_drops_total",
+    "falcosecurity_evt_hostname_info",
+];
+
+/// `metrics.output_rule` with a one-second `metrics.interval`: Falco's "metrics snapshot"
+/// alert in the JSON output, periodically, with Falco's snapshot keys.
+#[test]
+fn metrics_output_rule_emits_the_snapshot_alert() {
+    if !peregrine_testkit::live("metrics_output_rule_emits_the_snapshot_alert") {
+        return;
+    }
+    let (_dir, rules, _marker) = marker_setup("ops-snapshot", "Ops snapshot marker");
+    let mut agent = start_agent(
+        &rules,
+        &[
+            "-o",
+            "json_output=true",
+            "-o",
+            "metrics.enabled=true",
+            "-o",
+            "metrics.output_rule=true",
+            "-o",
+            "metrics.interval=1s",
+        ],
+    );
+    let is_snapshot = |v: &Value| v["rule"] == "Falco internal: metrics snapshot";
+    let first = agent
+        .expect_alert(DEADLINE, is_snapshot)
+        .unwrap_or_else(|| panic!("no snapshot alert: {:#?}", agent.log))
+        .json;
+    assert_eq!(first["priority"], "Informational", "{first}");
+    assert_eq!(first["source"], "internal", "{first}");
+    assert_eq!(first["output"], "Falco metrics snapshot", "{first}");
+    let f = &first["output_fields"];
+    for key in [
+        "evt.hostname",
+        "evt.source",
+        "evt.time",
+        "falco.version",
+        "falco.start_ts",
+        "falco.duration_sec",
+        "falco.host_boot_ts",
+        "falco.host_num_cpus",
+        "falco.kernel_release",
+        "falco.reload_ts",
+        "falco.cpu_usage_perc",
+        "falco.memory_rss_mb",
+        "falco.memory_vsz_mb",
+        "falco.memory_pss_mb",
+        "falco.host_cpu_usage_perc",
+        "falco.host_memory_used_mb",
+        "falco.host_open_fds",
+        "falco.host_procs_running",
+        "falco.num_evts",
+        "falco.num_evts_prev",
+        "falco.outputs_queue_num_drops",
+        "falco.rules.matches_total",
+        "falco.sha256_rules_file.rules_yaml",
+        "scap.engine_name",
+        "scap.n_evts",
+        "scap.n_evts_prev",
+        "scap.n_drops",
+        "scap.n_drops_prev",
+        "scap.n_drops_perc",
+        "scap.evts_rate_sec",
+        "scap.evts_drop_rate_sec",
+    ] {
+        assert!(f.get(key).is_some(), "{key} missing: {first}");
+    }
+    assert_eq!(f["scap.engine_name"], "modern_bpf");
+    assert_eq!(f["evt.source"], "syscall");
+    // Periodic: the next one carries the first one's totals as its _prev values.
+    let second = agent
+        .expect_alert(DEADLINE, is_snapshot)
+        .unwrap_or_else(|| panic!("no second snapshot alert: {:#?}", agent.log))
+        .json;
+    let g = &second["output_fields"];
+    assert_eq!(g["scap.n_evts_prev"], f["scap.n_evts"], "{first}\n{second}");
+    let (t1, t2) = (f["evt.time"].as_u64(), g["evt.time"].as_u64());
+    assert!(
+        t1.zip(t2)
+            .is_some_and(|(a, b)| b > a && b - a < 10_000_000_000),
+        "{first}\n{second}"
+    );
     assert!(agent.stop().success());
 }
 
