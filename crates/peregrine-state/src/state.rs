@@ -1784,6 +1784,13 @@ pub(crate) fn set_container(p: &mut Process) {
     }
 }
 
+/// The device and inode of the directory a `/proc/<pid>/root` link leads to.
+fn root_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1874,11 +1881,4 @@ mod tests {
         }
         assert!(checked > 1000);
     }
-}
-
-/// The device and inode of the directory a `/proc/<pid>/root` link leads to.
-fn root_identity(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.dev(), m.ino()))
 }
