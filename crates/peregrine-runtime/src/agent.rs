@@ -436,9 +436,19 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     }
     result?;
     let c = live.source.counters()?;
+    let l = live.source.lane_counters()?;
     print_stats(
         &pipe,
-        &format!(", kernel: {} events, {} drops", c.events, c.drops()),
+        &format!(
+            ", kernel: {} events, {} drops; priority lane: {} events, {} dropped (ring full); \
+             bulk lane: {} events, {} dropped (ring full)",
+            c.events,
+            c.drops(),
+            l.priority_events,
+            l.priority_drops_ring_full,
+            l.bulk_events,
+            l.bulk_drops_ring_full
+        ),
     );
     Ok(exit_code)
 }
