@@ -681,28 +681,23 @@ impl Capture {
 
     /// The per-lane figures, kernel counters summed over CPUs.
     pub fn lane_counters(&self) -> Result<LaneCounters, CaptureError> {
-        use layout::pg_counters as K;
-        use std::mem::offset_of;
-        let mut l = LaneCounters::default();
-        let (mut events, mut full) = (0u64, 0u64);
-        for v in self.kernel_counters()? {
-            events += u64_at(&v, offset_of!(K, events));
-            full += u64_at(&v, offset_of!(K, drops_ring_full));
-            l.priority_events += u64_at(&v, offset_of!(K, prio_events));
-            l.priority_drops_ring_full += u64_at(&v, offset_of!(K, prio_drops_ring_full));
-        }
-        l.bulk_events = events.saturating_sub(l.priority_events);
-        l.bulk_drops_ring_full = full.saturating_sub(l.priority_drops_ring_full);
-        Ok(l)
+        Ok(self.counters_and_lanes()?.1)
     }
 
     /// Current counters, kernel ones summed over CPUs.
     pub fn counters(&self) -> Result<Counters, CaptureError> {
+        Ok(self.counters_and_lanes()?.0)
+    }
+
+    /// [`Capture::counters`] and [`Capture::lane_counters`] from one read of the kernel's
+    /// counters, so that the lanes add up to the totals while records keep arriving.
+    pub fn counters_and_lanes(&self) -> Result<(Counters, LaneCounters), CaptureError> {
+        use layout::pg_counters as K;
+        use std::mem::offset_of;
         let mut c = Counters::default();
+        let mut l = LaneCounters::default();
         for v in self.kernel_counters()? {
             let f = |field: usize| u64_at(&v, field);
-            use layout::pg_counters as K;
-            use std::mem::offset_of;
             c.syscalls += f(offset_of!(K, syscalls));
             c.events += f(offset_of!(K, events));
             c.drops_ring_full += f(offset_of!(K, drops_ring_full));
@@ -713,10 +708,14 @@ impl Capture {
             c.read_failures += f(offset_of!(K, read_failures));
             c.stash_failures += f(offset_of!(K, stash_failures));
             c.missing_enter += f(offset_of!(K, missing_enter));
+            l.priority_events += f(offset_of!(K, prio_events));
+            l.priority_drops_ring_full += f(offset_of!(K, prio_drops_ring_full));
         }
         c.delivered = self.delivered;
         c.malformed = self.malformed;
-        Ok(c)
+        l.bulk_events = c.events.saturating_sub(l.priority_events);
+        l.bulk_drops_ring_full = c.drops_ring_full.saturating_sub(l.priority_drops_ring_full);
+        Ok((c, l))
     }
 
     /// Run statistics of the sys_exit dispatcher, its tail calls included.

@@ -3,12 +3,17 @@
 //! overflows. With the priority lane no marker exec is lost, however many file events are;
 //! with one lane (the layout before the lanes) the same storm loses execs at random.
 //!
+//! Each marker is one thread doing open(pre-N) → execve(cat post-N) → cat's open(post-N): the
+//! exec takes the priority lane, the opens the bulk lane, and the consumer must still see the
+//! three in that order (the state names the second open's process from the exec).
+//!
 //! Bounded: the flooders stop by themselves after a few seconds (and are killed at the end).
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::process::Command;
+use std::ffi::CString;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::set;
@@ -27,6 +32,10 @@ const FLOOD_LIMIT_S: i64 = 20;
 #[derive(Debug)]
 struct Storm {
     missed: Vec<u32>,
+    /// Markers whose pre-open, exec and post-open all arrived, and those among them that
+    /// arrived in another order.
+    complete: usize,
+    out_of_order: Vec<u32>,
     counters: Counters,
     lanes: LaneCounters,
 }
@@ -71,25 +80,57 @@ fn storm(priority_ring_bytes: u32) -> Storm {
         exclude_self: true,
     })
     .expect("capture opens");
+    let dir = std::env::temp_dir().join(format!("pg-storm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for i in 0..MARKS {
+        for kind in ["pre", "post"] {
+            std::fs::write(dir.join(format!("{kind}-{i}")), b"x").expect("marker file");
+        }
+    }
     let flooders = [flooder(), flooder()];
     // The markers run from a thread so that the consumer below keeps its slow rhythm.
-    let marker = std::thread::spawn(|| {
+    let marker_dir = dir.clone();
+    let marker = std::thread::spawn(move || {
         for i in 0..MARKS {
             let t = Instant::now();
-            Command::new("/bin/true")
-                .arg(format!("pg-storm-mark-{i}-end"))
-                .status()
-                .expect("marker runs");
+            let pre = CString::new(
+                marker_dir
+                    .join(format!("pre-{i}"))
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            )
+            .expect("path");
+            let mut cmd = Command::new("/bin/cat");
+            cmd.arg(marker_dir.join(format!("post-{i}")))
+                .stdout(Stdio::null());
+            // SAFETY: the closure runs in the forked child before exec and calls only
+            // open/close (async-signal-safe) on a path allocated before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let fd = libc::open(pre.as_ptr(), libc::O_RDONLY);
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                    Ok(())
+                });
+            }
+            cmd.status().expect("marker runs");
             std::thread::sleep(MARK_EVERY.saturating_sub(t.elapsed()));
         }
     });
-    let mut seen = BTreeSet::new();
+    // Per marker, the sequence numbers at which its pre-open, exec and post-open arrived.
+    let mut order: Vec<[Option<u64>; 3]> = vec![[None; 3]; MARKS as usize];
+    let mut seq = 0u64;
+    let prefix = dir.to_string_lossy().into_owned();
     let mut keep = |ev: &peregrine_event::Event<'_>| {
-        if ev.name() != "execve" {
-            return;
-        }
+        let (slot, param) = match ev.name() {
+            "openat" => (None, "name"),
+            "execve" => (Some(1), "args"),
+            _ => return,
+        };
+        seq += 1;
         for (info, v) in ev.params() {
-            if info.name != "args" {
+            if info.name != param {
                 continue;
             }
             let Ok(v) = v else { continue };
@@ -98,12 +139,21 @@ fn storm(priority_ring_bytes: u32) -> Storm {
                 value: &v,
             }
             .to_string();
-            if let Some(i) = s
-                .strip_prefix("pg-storm-mark-")
-                .and_then(|r| r.strip_suffix("-end"))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                seen.insert(i);
+            let Some(rest) = s.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            let (kind, n) = match rest.trim_start_matches('/').split_once('-') {
+                Some((k, n)) => (k, n.parse::<usize>().ok()),
+                None => continue,
+            };
+            let slot = match (slot, kind) {
+                (Some(s), "post") => s,
+                (None, "pre") => 0,
+                (None, "post") => 2,
+                _ => continue,
+            };
+            if let Some(o) = n.and_then(|n| order.get_mut(n)) {
+                o[slot].get_or_insert(seq);
             }
         }
     };
@@ -121,10 +171,27 @@ fn storm(priority_ring_bytes: u32) -> Storm {
     }
     cap.drain_all(Duration::from_secs(5), &mut keep)
         .expect("drain");
+    let _ = std::fs::remove_dir_all(&dir);
+    // One read, so that the lanes add up to the totals while other processes keep going.
+    let (counters, lanes) = cap.counters_and_lanes().expect("counters");
+    let complete: Vec<(u32, [u64; 3])> = (0..MARKS)
+        .filter_map(|i| match order[i as usize] {
+            [Some(a), Some(b), Some(c)] => Some((i, [a, b, c])),
+            _ => None,
+        })
+        .collect();
     Storm {
-        missed: (0..MARKS).filter(|i| !seen.contains(i)).collect(),
-        counters: cap.counters().expect("counters"),
-        lanes: cap.lane_counters().expect("lane counters"),
+        missed: (0..MARKS)
+            .filter(|&i| order[i as usize][1].is_none())
+            .collect(),
+        complete: complete.len(),
+        out_of_order: complete
+            .iter()
+            .filter(|(_, [a, b, c])| !(a < b && b < c))
+            .map(|(i, _)| *i)
+            .collect(),
+        counters,
+        lanes,
     }
 }
 
@@ -140,6 +207,11 @@ fn no_marker_exec_is_lost_under_a_file_storm() {
         "the storm must overflow the bulk ring, or this proves nothing: {s:?}"
     );
     assert_eq!(s.missed, Vec::<u32>::new(), "marker execs lost: {s:?}");
+    // One thread's open → exec → open arrive in that order across the two lanes (whenever
+    // the flood left both opens in the bulk ring).
+    // How many were checked depends on the flood (a lost open leaves its marker out).
+    eprintln!("open → exec → open checked for {} markers", s.complete);
+    assert_eq!(s.out_of_order, Vec::<u32>::new(), "{s:?}");
     assert_eq!(s.lanes.priority_drops_ring_full, 0, "{s:?}");
     // The lanes add up to the totals.
     assert_eq!(

@@ -190,4 +190,9 @@ impl LiveSource {
     pub fn lane_counters(&self) -> Result<LaneCounters, LiveError> {
         Ok(self.capture.lane_counters()?)
     }
+
+    /// Both, from one read of the kernel's counters (the lanes add up to the totals).
+    pub fn counters_and_lanes(&self) -> Result<(Counters, LaneCounters), LiveError> {
+        Ok(self.capture.counters_and_lanes()?)
+    }
 }

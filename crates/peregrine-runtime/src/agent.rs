@@ -435,8 +435,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         let _ = t.join();
     }
     result?;
-    let c = live.source.counters()?;
-    let l = live.source.lane_counters()?;
+    let (c, l) = live.source.counters_and_lanes()?;
     print_stats(
         &pipe,
         &format!(
