@@ -35,8 +35,9 @@
 //! storm of file events that fills the bulk ring therefore cannot drop an exec: before, drops
 //! were random and the exec of a reverse shell was as likely lost as the millionth close. Each
 //! round drains the priority ring first (copying its records out, which frees its space), then
-//! the bulk ring, handing out a held priority record just before the first bulk record with a
-//! later timestamp: one thread's records reach the consumer in the order it made them, so the
+//! the bulk ring up to where it ended before that, handing out a held priority record just
+//! before the first bulk record with a later timestamp (records younger than the round wait
+//! for the next one): one thread's records reach the consumer in the order it made them, so the
 //! state an exec sets up (the process name of later opens) is in place when they arrive. Why
 //! this is exact, and its cost, is in `bpf/README.md` ("Lanes") and [`Capture::drain`]. Drops
 //! are counted per lane ([`LaneCounters`]); [`Counters`] keeps the totals over both lanes.
@@ -359,17 +360,19 @@ fn is_permission(e: &libbpf_rs::Error) -> bool {
     matches!(e.kind(), libbpf_rs::ErrorKind::PermissionDenied)
 }
 
+/// The time on `clock`, in ns.
+fn now(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and out pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// CLOCK_REALTIME − CLOCK_BOOTTIME, to turn `bpf_ktime_get_boot_ns` into wall-clock time.
 fn boot_to_epoch_ns() -> u64 {
-    fn now(clock: libc::clockid_t) -> u64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid clock id and out pointer.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    }
     now(libc::CLOCK_REALTIME).saturating_sub(now(libc::CLOCK_BOOTTIME))
 }
 
@@ -550,27 +553,34 @@ impl Capture {
 
     /// One round over both lanes, handing raw records to `f` in per-thread order.
     ///
-    /// 1. The priority ring is drained first, its records copied out (`held`), which frees
-    ///    its space at once whatever the bulk ring holds.
-    /// 2. The bulk ring is drained (up to the producer position seen then); a held record is
-    ///    handed out just before the first bulk record with a later timestamp.
-    /// 3. If the bulk drain reached that position, the held records left are handed out;
-    ///    if it stopped at a record still being written, they wait for the next round.
+    /// 1. Note the time `t0` (CLOCK_BOOTTIME, the kernel's record clock), then the bulk
+    ///    ring's producer position `B`.
+    /// 2. Drain the priority ring (everything committed by now, so everything committed
+    ///    before `B`), copying its records out (`held`), which frees its space at once.
+    /// 3. Drain the bulk ring up to `B`; a held record is handed out just before the first
+    ///    bulk record with a later timestamp.
+    /// 4. If that drain reached `B` (it stops early at a record still being written), hand
+    ///    out the held records older than `t0`; younger ones wait for the next round.
     ///
-    /// Why one thread's order holds: the kernel ships a CPU's batch before it takes a
-    /// priority record's timestamp, so a thread's earlier bulk records are committed to the
-    /// bulk ring before the priority record exists, and any bulk record ahead of them in the
-    /// ring was committed earlier still, hence has a smaller timestamp and releases nothing
-    /// too early. Its later bulk records have later timestamps, so they come after. The bulk
-    /// ring is read after the priority ring, so a thread's earlier bulk records are in the
-    /// same round as its priority record or an earlier one (step 3's condition covers a drain
-    /// cut short). Across threads the merge is by timestamp only as far as the bulk ring's
-    /// own order allows (it is per CPU, not global), which is all the state needs.
+    /// Why one thread's order holds. The kernel ships a CPU's batch before it takes a
+    /// priority record's timestamp `p`, so a thread's earlier bulk records were committed
+    /// before `p`. (a) A bulk record ahead of them in the ring was committed earlier still,
+    /// so its timestamp is below `p` and releases nothing too early. (b) If the priority
+    /// record goes out in step 3, some bulk record in this round has a later timestamp, so it
+    /// was committed after `p`, behind the thread's earlier records, which are then in this
+    /// round too. (c) If it goes out in step 4, `p < t0`: the earlier records were committed
+    /// before `B` and are in this round. (d) A later bulk record of the thread has a later
+    /// timestamp and was committed after the priority record; if it is in this round, it was
+    /// committed before `B`, so the priority record was drained in step 2 and goes out first.
+    /// Across threads the merge is by timestamp only as far as the bulk ring's own order
+    /// allows (it is per CPU, not global), which is all the state needs.
     fn drain_records(&mut self, mut f: impl FnMut(&[u8])) {
+        let t0 = now(libc::CLOCK_BOOTTIME);
+        let bulk_end = self.ring.producer();
         let held = &mut self.held;
         self.prio
             .drain(|entry| records(entry).for_each(|rec| held.push(rec)));
-        let (_, complete) = self.ring.drain(|entry| {
+        let (_, complete) = self.ring.drain_to(bulk_end, |entry| {
             for rec in records(entry) {
                 if !held.recs.is_empty() {
                     held.release_before(ts_of(rec), &mut f);
@@ -579,7 +589,7 @@ impl Capture {
             }
         });
         if complete {
-            held.release_before(u64::MAX, &mut f);
+            held.release_before(t0, &mut f);
         }
     }
 

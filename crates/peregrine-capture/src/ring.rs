@@ -93,7 +93,19 @@ impl RingReader {
     /// its space. Returns the number of records handed over, and whether it reached the
     /// producer position seen on entry (false: it stopped at a record still being written).
     /// Never blocks.
-    pub(crate) fn drain(&mut self, mut f: impl FnMut(&[u8])) -> (usize, bool) {
+    pub(crate) fn drain(&mut self, f: impl FnMut(&[u8])) -> (usize, bool) {
+        let prod = self.producer();
+        self.drain_to(prod, f)
+    }
+
+    /// The producer position now: what [`RingReader::drain_to`] can drain up to.
+    pub(crate) fn producer(&self) -> u64 {
+        self.producer_pos().load(Ordering::Acquire)
+    }
+
+    /// [`RingReader::drain`] up to a producer position read earlier with
+    /// [`RingReader::producer`].
+    pub(crate) fn drain_to(&mut self, prod: u64, mut f: impl FnMut(&[u8])) -> (usize, bool) {
         let mask = self.size - 1;
         let mut n = 0;
         let mut cons = self.consumer_pos().load(Ordering::Acquire);
@@ -102,7 +114,6 @@ impl RingReader {
         // never returns while the kernel writes as fast as we read (a syscall flood on a busy
         // host), which starves the caller's stop flag, deadline and housekeeping; the
         // caller's next wait finds the rest pending and returns at once.
-        let prod = self.producer_pos().load(Ordering::Acquire);
         while cons < prod {
             let off = (cons & mask) as usize;
             // SAFETY: off < size and the header is 8-byte aligned inside the data area.
