@@ -70,7 +70,14 @@ fn flooder() -> libc::pid_t {
     pid
 }
 
+/// The storms of this file run one at a time: each captures every process, so two at once
+/// would see each other's markers (and double the flood).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn storm(priority_ring_bytes: u32) -> Storm {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cap = Capture::open(&CaptureConfig {
         ring_bytes: BULK_RING,
         priority_ring_bytes,
@@ -80,7 +87,10 @@ fn storm(priority_ring_bytes: u32) -> Storm {
         exclude_self: true,
     })
     .expect("capture opens");
-    let dir = std::env::temp_dir().join(format!("pg-storm-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "pg-storm-{}-{priority_ring_bytes}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     for i in 0..MARKS {
         for kind in ["pre", "post"] {
