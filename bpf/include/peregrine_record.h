@@ -66,6 +66,12 @@ enum pg_kind {
  */
 #define PG_INTEREST_FAMILY 0x0f
 #define PG_INTEREST_AT_ENTER 0x80
+/*
+ * The syscall's records go to the priority lane (the `pg_prio` ring) instead of the bulk lane
+ * (per-CPU batches into `pg_events`): process lifecycle and the low-rate, high-value syscalls,
+ * which must not share fate with a flood of file events. User space chooses the set.
+ */
+#define PG_INTEREST_PRIO 0x40
 
 /* Syscall families: the unit of per-family drop accounting. */
 enum pg_family {
@@ -114,6 +120,11 @@ struct pg_counters {
 	 * over CPUs, the records the kernel holds that are neither in the ring nor counted lost.
 	 */
 	__u64 batched;
+	/* The priority lane (PG_INTEREST_PRIO): records written to `pg_prio`, and records lost
+	 * because it was full. Both are also counted in events / drops_ring_full (and by family),
+	 * so the totals cover both lanes and the bulk lane's figures are the differences. */
+	__u64 prio_events;
+	__u64 prio_drops_ring_full;
 };
 
 /* Enter arguments kept per thread until the matching exit (the `pg_stash` hash map). */

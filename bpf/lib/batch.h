@@ -28,6 +28,28 @@ static __always_inline void count_ring_full(struct pg_counters *c, __u8 family)
 		c->drops_family[family]++;
 }
 
+/* ---- the priority lane (pg_prio) ---- */
+
+/* Wake the reader when the priority ring is over half full; it is drained every round anyway. */
+static __always_inline __u64 prio_wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&pg_prio, BPF_RB_AVAIL_DATA) >
+			       bpf_ringbuf_query(&pg_prio, BPF_RB_RING_SIZE) / 2
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void count_prio(struct pg_counters *c, bool sent, __u8 family)
+{
+	if (sent) {
+		c->events++;
+		c->prio_events++;
+	} else {
+		c->prio_drops_ring_full++;
+		count_ring_full(c, family);
+	}
+}
+
 /* ---- per-CPU batches (struct pg_batch) ---- */
 
 #define PG_CLOCK_MONOTONIC 1
@@ -144,7 +166,12 @@ static __always_inline void batch_commit(struct pg_batch *b, __u32 size, __u8 fa
 	b->busy = 0;
 }
 
-/* Ships this CPU's batch now if it is not busy: a record about to bypass it keeps its order. */
+/*
+ * Ships this CPU's batch now if it is not busy: a record about to bypass it keeps its order.
+ * Before a priority-lane record it is called before the record's timestamp is taken, so every
+ * bulk record this CPU wrote earlier is in pg_events with a smaller timestamp (the invariant
+ * the user-space merge relies on; bpf/README.md, "Lanes").
+ */
 static __always_inline void batch_flush(struct pg_counters *c)
 {
 	struct pg_batch *b = this_batch();
@@ -170,6 +197,12 @@ static __always_inline void rec_submit(struct rec *r)
 	}
 	h->len = len;
 	h->reserved = 0;
+	if (r->prio) {
+		/* The caller's hook flushed this CPU's batch before rec_init took the timestamp. */
+		count_prio(c, bpf_ringbuf_output(&pg_prio, r->b, len, prio_wakeup_flags()) == 0,
+			   r->family);
+		return;
+	}
 	struct pg_batch *b = batch_open(len, c);
 	if (b) {
 		/* batch_open guarantees len <= PG_BATCH_MAX; the mask, hidden from clang so that it

@@ -28,6 +28,18 @@ struct {
 	__uint(max_entries, 1 << 22);
 } pg_events SEC(".maps");
 
+/*
+ * The priority lane: records of syscalls marked PG_INTEREST_PRIO (process lifecycle and the
+ * low-rate, high-value syscalls), one unbatched entry each, so that a flood of file events
+ * that fills pg_events cannot take them down with it. User space drains it first on every
+ * round and merges it with pg_events by timestamp (bpf/README.md, "Lanes"). Its size is set
+ * by user space before load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} pg_prio SEC(".maps");
+
 /* Which syscalls are captured: value = enum pg_family, 0 = not captured. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

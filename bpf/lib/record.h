@@ -17,6 +17,7 @@ struct rec {
 	__u8 *b;
 	struct pg_record_hdr *h;
 	__u8 family;
+	__u8 prio; /* goes to the priority lane (PG_INTEREST_PRIO) */
 };
 
 static __always_inline struct pg_counters *counters(void)
@@ -59,6 +60,7 @@ static __always_inline struct pg_scratch *scratch(void)
 	return bpf_map_lookup_elem(&pg_scratch, &cpu);
 }
 
+/* `family` is an enum pg_family, or-ed with PG_INTEREST_PRIO for the priority lane. */
 static __always_inline bool rec_init(struct rec *r, __u16 kind, __u16 nr, __u16 nparams,
 				     __u8 family)
 {
@@ -68,7 +70,8 @@ static __always_inline bool rec_init(struct rec *r, __u16 kind, __u16 nr, __u16 
 		return false;
 	r->b = s->data;
 	r->h = (struct pg_record_hdr *)s->data;
-	r->family = family;
+	r->family = family & PG_INTEREST_FAMILY;
+	r->prio = (family & PG_INTEREST_PRIO) != 0;
 	struct pg_record_hdr *h = r->h;
 	h->reserved = 0;
 	h->len = PG_HDR_SIZE + 2 * (nparams & (PG_MAX_PARAMS - 1));

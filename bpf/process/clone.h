@@ -7,10 +7,10 @@
 
 /* Falco's clone exit: res, exe, args, tid, pid, ptid, cwd, fdlimit, pgft_maj, pgft_min, vm_size,
  * vm_rss, vm_swap, comm, cgroups, flags, uid, gid, vtid, vpid, pidns_init_start_ts. */
-static __always_inline void emit_clone(__u16 nr, long res, __u64 flags)
+static __always_inline void emit_clone(__u16 nr, long res, __u64 flags, __u8 prio)
 {
 	struct rec r;
-	if (!rec_init(&r, PG_KIND_SYSCALL, nr, 21, PG_FAMILY_PROCESS))
+	if (!rec_init(&r, PG_KIND_SYSCALL, nr, 21, PG_FAMILY_PROCESS | prio))
 		return;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	struct mm_struct *mm = BPF_CORE_READ(t, mm);

@@ -11,11 +11,11 @@
  * user-supplied filename.
  */
 static __always_inline void emit_exec(__u16 nr, long res, struct file *exe_file,
-				      const char *kfilename, const char *ufilename)
+				      const char *kfilename, const char *ufilename, __u8 prio)
 {
 	struct rec r;
 	bool at = nr == PG_SYS_EXECVEAT;
-	if (!rec_init(&r, PG_KIND_SYSCALL, nr, at ? 30 : 31, PG_FAMILY_PROCESS))
+	if (!rec_init(&r, PG_KIND_SYSCALL, nr, at ? 30 : 31, PG_FAMILY_PROCESS | prio))
 		return;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	struct mm_struct *mm = BPF_CORE_READ(t, mm);
@@ -77,8 +77,14 @@ int BPF_PROG(pg_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 			nr = st->nr;
 		bpf_map_delete_elem(&pg_stash, &old);
 	}
-	if (!interest(nr))
+	__u8 want = interest(nr);
+	if (!want)
 		return 0;
-	emit_exec(nr, 0, BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), NULL);
+	__u8 prio = want & PG_INTEREST_PRIO;
+	struct pg_counters *c = counters();
+	/* Priority lane: this CPU's earlier bulk records go out first (bpf/README.md, "Lanes"). */
+	if (prio && c)
+		batch_flush(c);
+	emit_exec(nr, 0, BPF_CORE_READ(bprm, file), BPF_CORE_READ(bprm, filename), NULL, prio);
 	return 0;
 }

@@ -14,9 +14,15 @@ int BPF_PROG(pg_sched_exit, struct task_struct *p)
 	bpf_map_delete_elem(&pg_stash, &tid);
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
-	__u8 family = interest(PG_PROCEXIT_SLOT) & PG_INTEREST_FAMILY;
-	if (!family)
+	__u8 want = interest(PG_PROCEXIT_SLOT);
+	if (!(want & PG_INTEREST_FAMILY))
 		return 0;
+	/* The family and the lane bit (rec_init splits them). */
+	__u8 family = want & (PG_INTEREST_FAMILY | PG_INTEREST_PRIO);
+	struct pg_counters *c = counters();
+	/* Priority lane: this CPU's earlier bulk records go out first (bpf/README.md, "Lanes"). */
+	if ((want & PG_INTEREST_PRIO) && c)
+		batch_flush(c);
 	struct rec r;
 	if (!rec_init(&r, PG_KIND_PROCEXIT, 0, 5, family))
 		return 0;

@@ -61,9 +61,11 @@ int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
 	get_args(regs, &s);
 	if (s.nr >= PG_MAX_SYSCALLS)
 		return 0;
-	__u8 family = interest(s.nr) & PG_INTEREST_FAMILY;
+	__u8 want = interest(s.nr);
+	/* The family, and the lane bit that rec_init and emit_scalar split off again. */
+	__u8 family = want & (PG_INTEREST_FAMILY | PG_INTEREST_PRIO);
 	struct pg_counters *c = counters();
-	if (!family || !c)
+	if (!(want & PG_INTEREST_FAMILY) || !c)
 		return 0;
 	if (!emit_scalar(s.nr, ret, s.args, family, bpf_get_current_pid_tgid(), c))
 		emit_syscall(s.nr, ret, s.args, family);
@@ -83,7 +85,7 @@ int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
 		bpf_probe_read_user(&f, sizeof(f), (void *)s.args[0]);
 		flags = f;
 	}
-	emit_clone(s.nr, ret, flags);
+	emit_clone(s.nr, ret, flags, interest(s.nr) & PG_INTEREST_PRIO);
 	return 0;
 }
 
@@ -94,7 +96,8 @@ int BPF_PROG(pg_exit_exec, struct pt_regs *regs, long ret)
 	get_args(regs, &s);
 	struct file *exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task_btf(), mm,
 					 exe_file);
-	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == PG_SYS_EXECVE ? s.args[0] : s.args[1]));
+	emit_exec(s.nr, ret, exe, NULL, (const char *)(s.nr == PG_SYS_EXECVE ? s.args[0] : s.args[1]),
+		  interest(s.nr) & PG_INTEREST_PRIO);
 	return 0;
 }
 
@@ -129,6 +132,13 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	if (!c)
 		return 0;
 	c->syscalls++;
+	/*
+	 * A priority-lane record: ship this CPU's batch first, before any timestamp is taken, so
+	 * that the bulk records this thread wrote before this syscall are in pg_events ahead of
+	 * it with smaller timestamps (bpf/README.md, "Lanes"). Bulk-lane syscalls skip this.
+	 */
+	if (want & PG_INTEREST_PRIO)
+		batch_flush(c);
 	/* Written by sched_process_exec on success, by pg_exit_exec on failure (process/exec.h). */
 	bool exec = PG_WRITES_2(nr, EXECVE, EXECVEAT);
 	if (exec && ret == 0)
@@ -144,7 +154,8 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	} else if (!exec && !is_clone(nr)) {
 		/* Arguments come from the registers: a fixed-size record needs no tail call. */
 		__u64 a[6] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9};
-		if (emit_scalar(nr, ret, a, want & PG_INTEREST_FAMILY, pid_tgid, c))
+		if (emit_scalar(nr, ret, a, want & (PG_INTEREST_FAMILY | PG_INTEREST_PRIO),
+				pid_tgid, c))
 			return 0;
 	}
 	bpf_tail_call(ctx, &pg_tails,

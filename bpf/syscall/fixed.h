@@ -60,14 +60,21 @@ static __always_inline void fx_dyn_u64(struct fix *f, __u64 v)
 
 /*
  * Makes room for `size` bytes (a constant of the caller's case) and writes the header: in this
- * CPU's batch, or reserved in the ring when batching is off.
+ * CPU's batch, or reserved in the ring when batching is off, or in the priority ring.
  */
 static __always_inline bool fx_begin(struct fix *f, __u32 size, __u16 nr, __u16 nparams,
-				     __u64 pid_tgid, struct pg_counters *c)
+				     __u64 pid_tgid, bool prio, struct pg_counters *c)
 {
 	f->ts = bpf_ktime_get_boot_ns();
-	f->batch = batch_open(size, c);
-	f->b = f->batch ? batch_cursor(f->batch) : bpf_ringbuf_reserve(&pg_events, size, 0);
+	if (prio) {
+		/* Priority lane: reserved in pg_prio (the dispatcher flushed the batch first). */
+		f->batch = NULL;
+		f->b = bpf_ringbuf_reserve(&pg_prio, size, 0);
+	} else {
+		f->batch = batch_open(size, c);
+		f->b = f->batch ? batch_cursor(f->batch)
+				: bpf_ringbuf_reserve(&pg_events, size, 0);
+	}
 	if (!f->b)
 		return false;
 	struct pg_record_hdr *h = (struct pg_record_hdr *)f->b;
@@ -120,10 +127,15 @@ static __always_inline struct pg_vm current_vm(void)
 }
 
 /* The record fx_begin started is written: commit it to its batch or submit it to the ring. */
-static __always_inline void fx_end(struct fix *f, __u8 family, struct pg_counters *c)
+static __always_inline void fx_end(struct fix *f, __u8 family, bool prio, struct pg_counters *c)
 {
 	if (f->batch) {
 		batch_commit(f->batch, f->size, family, f->ts, c);
+		return;
+	}
+	if (prio) {
+		bpf_ringbuf_submit(f->b, prio_wakeup_flags());
+		count_prio(c, true, family);
 		return;
 	}
 	bpf_ringbuf_submit(f->b, wakeup_flags(c));
@@ -133,12 +145,14 @@ static __always_inline void fx_end(struct fix *f, __u8 family, struct pg_counter
 /*
  * Writes the record of `nr` in place if it is a fixed-size one. Returns false, having done
  * nothing, for syscalls with variable-length parameters (emit_syscall's); true otherwise,
- * whether the record was sent or counted as dropped.
+ * whether the record was sent or counted as dropped. `family` may carry PG_INTEREST_PRIO.
  */
 static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 family,
 					__u64 pid_tgid, struct pg_counters *c)
 {
 	struct fix f;
+	bool prio = family & PG_INTEREST_PRIO;
+	family &= PG_INTEREST_FAMILY;
 /*
  * FX(n, t1, v1, …, tn, vn): a record of n parameters, vi written by fx_<ti>. Its size is the
  * sum of sizeof(pg_fx_<ti>), so the bytes reserved and the bytes written come from one list;
@@ -146,8 +160,12 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
  */
 #define FX_BEGIN(np, vbytes)                                                                   \
 	do {                                                                                   \
-		if (!fx_begin(&f, PG_HDR_SIZE + 2 * (np) + (vbytes), nr, np, pid_tgid, c)) {   \
-			count_ring_full(c, family);                                            \
+		if (!fx_begin(&f, PG_HDR_SIZE + 2 * (np) + (vbytes), nr, np, pid_tgid, prio,  \
+			      c)) {                                                            \
+			if (prio)                                                              \
+				count_prio(c, false, family);                                  \
+			else                                                                   \
+				count_ring_full(c, family);                                    \
 			return true;                                                           \
 		}                                                                              \
 	} while (0)
@@ -415,6 +433,6 @@ static __always_inline bool emit_scalar(__u32 nr, long ret, __u64 *a, __u8 famil
 #undef FX_W9
 #undef FX_S10
 #undef FX_W10
-	fx_end(&f, family, c);
+	fx_end(&f, family, prio, c);
 	return true;
 }

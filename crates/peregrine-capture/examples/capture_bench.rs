@@ -147,6 +147,7 @@ fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
         Mode::Capture(names, batched) => {
             let cfg = CaptureConfig {
                 ring_bytes: ring,
+                priority_ring_bytes: CaptureConfig::default().priority_ring_bytes,
                 syscalls: set(names),
                 procexit: false,
                 only_tgid: None,

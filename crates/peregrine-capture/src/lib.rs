@@ -28,6 +28,19 @@
 //! counted in [`Counters`] (ring full, by family; too large; stash failures), and records
 //! that fail to decode are counted as malformed and skipped (`tests/live_drops.rs` checks the
 //! arithmetic under a storm).
+//!
+//! **Two lanes.** Process lifecycle (clone, exec, procexit) and the low-rate, high-value
+//! syscalls ([`is_priority`]) go to a ring of their own, `pg_prio`, one unbatched entry each;
+//! everything else (the file flood) goes through the per-CPU batches into `pg_events`. A
+//! storm of file events that fills the bulk ring therefore cannot drop an exec: before, drops
+//! were random and the exec of a reverse shell was as likely lost as the millionth close. Each
+//! round drains the priority ring first (copying its records out, which frees its space), then
+//! the bulk ring up to where it ended before that, handing out a held priority record just
+//! before the first bulk record with a later timestamp (records younger than the round wait
+//! for the next one): one thread's records reach the consumer in the order it made them, so the
+//! state an exec sets up (the process name of later opens) is in place when they arrive. Why
+//! this is exact, and its cost, is in `bpf/README.md` ("Lanes") and [`Capture::drain`]. Drops
+//! are counted per lane ([`LaneCounters`]); [`Counters`] keeps the totals over both lanes.
 
 mod layout;
 mod ring;
@@ -167,11 +180,38 @@ impl Family {
     }
 }
 
+/// Syscalls whose records take the priority lane (besides procexit): process lifecycle and
+/// identity (the whole [`Family::Process`]), and the low-rate, high-value ones rules alert on
+/// — outbound and inbound connections, kernel modules, BPF, mounts, memfds, userfaultfd. A
+/// busy server's accept/connect rate shares this lane with execs; the bulk flood never does.
+pub fn is_priority(name: &str) -> bool {
+    const HIGH_VALUE: &[&str] = &[
+        "connect",
+        "accept",
+        "accept4",
+        "bpf",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "mount",
+        "umount2",
+        "fsmount",
+        "move_mount",
+        "pivot_root",
+        "memfd_create",
+        "userfaultfd",
+    ];
+    Family::of(name) == Family::Process || name == "procexit" || HIGH_VALUE.contains(&name)
+}
+
 /// What to capture and how.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
-    /// Ring buffer size in bytes (power of two).
+    /// Ring buffer size in bytes (power of two): the bulk lane.
     pub ring_bytes: u32,
+    /// Size of the priority lane's ring (power of two, at least 4096), or 0 for one lane:
+    /// every record through the bulk ring, as before the lanes (for comparisons).
+    pub priority_ring_bytes: u32,
     /// Syscalls selected in the kernel.
     pub syscalls: EventTypeSet,
     /// Emit `procexit` records.
@@ -186,6 +226,9 @@ impl Default for CaptureConfig {
     fn default() -> Self {
         CaptureConfig {
             ring_bytes: 8 << 20,
+            // A few thousand exec records (≈ 1–10 KiB each with arguments and environment):
+            // far more than a round's worth at thousands of execs a second.
+            priority_ring_bytes: 2 << 20,
             syscalls: dedicated_syscalls(),
             procexit: true,
             only_tgid: None,
@@ -235,10 +278,68 @@ impl Counters {
     }
 }
 
+/// Per-lane figures (kernel counters summed over CPUs). [`Counters`] holds the totals over
+/// both lanes, so the bulk lane's are the differences.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneCounters {
+    /// Records written to the priority ring.
+    pub priority_events: u64,
+    /// Priority records lost because the priority ring was full.
+    pub priority_drops_ring_full: u64,
+    /// Bulk records written to the bulk ring.
+    pub bulk_events: u64,
+    /// Bulk records lost because the bulk ring was full.
+    pub bulk_drops_ring_full: u64,
+}
+
+/// Priority-lane records copied out of their ring and not yet handed out (see
+/// [`Capture::drain`]): one buffer, the records back to back, with their timestamps.
+#[derive(Default)]
+struct Held {
+    bytes: Vec<u8>,
+    /// (timestamp, start, end) in `bytes`, in ring order.
+    recs: std::collections::VecDeque<(u64, usize, usize)>,
+}
+
+impl Held {
+    fn push(&mut self, rec: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(rec);
+        self.recs.push_back((ts_of(rec), start, self.bytes.len()));
+    }
+
+    /// Hands out, in order, the held records with a timestamp below `ts` (all for `u64::MAX`).
+    fn release_before(&mut self, ts: u64, f: &mut impl FnMut(&[u8])) {
+        while let Some(&(t, a, b)) = self.recs.front() {
+            if t >= ts && ts != u64::MAX {
+                break;
+            }
+            self.recs.pop_front();
+            f(&self.bytes[a..b]);
+        }
+        if self.recs.is_empty() {
+            self.bytes.clear();
+        }
+    }
+}
+
+/// The kernel timestamp of a raw record (0 if it is too short to have one: handed out first,
+/// and the decoder reports it as malformed).
+fn ts_of(rec: &[u8]) -> u64 {
+    let off = std::mem::offset_of!(layout::pg_record_hdr, ts_boot_ns);
+    rec.get(off..off + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
 /// A running capture. Dropping it detaches the programs.
 pub struct Capture {
-    // Field order matters: the reader unmaps before the object closes the map fd.
+    // Field order matters: the readers unmap before the object closes the map fds.
     ring: RingReader,
+    /// The priority lane's ring (mapped even with one lane, where it stays empty).
+    prio: RingReader,
+    held: Held,
+    lanes: bool,
     _links: Vec<Link>,
     enter_link: Option<Link>,
     obj: Object,
@@ -259,17 +360,19 @@ fn is_permission(e: &libbpf_rs::Error) -> bool {
     matches!(e.kind(), libbpf_rs::ErrorKind::PermissionDenied)
 }
 
+/// The time on `clock`, in ns.
+fn now(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and out pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// CLOCK_REALTIME − CLOCK_BOOTTIME, to turn `bpf_ktime_get_boot_ns` into wall-clock time.
 fn boot_to_epoch_ns() -> u64 {
-    fn now(clock: libc::clockid_t) -> u64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid clock id and out pointer.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    }
     now(libc::CLOCK_REALTIME).saturating_sub(now(libc::CLOCK_BOOTTIME))
 }
 
@@ -280,7 +383,11 @@ impl Capture {
         if !size.is_power_of_two() || size < 4096 {
             return Err(CaptureError::RingSize(size));
         }
-        let obj = load_object(size)?;
+        let prio_size = config.priority_ring_bytes;
+        if prio_size != 0 && (!prio_size.is_power_of_two() || prio_size < 4096) {
+            return Err(CaptureError::RingSize(prio_size));
+        }
+        let obj = load_object(size, prio_size.max(4096))?;
 
         let kcfg = layout::pg_config {
             // tgid 0 is the idle task, which makes no syscalls: 0 excludes nobody.
@@ -298,8 +405,16 @@ impl Capture {
             // The fd stays open as long as `obj`, and the reader is dropped first.
             RingReader::new(events.as_fd(), size as u64).map_err(CaptureError::Mmap)?
         };
+        let prio = {
+            let m = find_map(&obj, "pg_prio")?;
+            // As for the bulk ring.
+            RingReader::new(m.as_fd(), prio_size.max(4096) as u64).map_err(CaptureError::Mmap)?
+        };
         let mut cap = Capture {
             ring,
+            prio,
+            held: Held::default(),
+            lanes: prio_size != 0,
             enter_link: None,
             kcfg,
             syscalls: config.syscalls,
@@ -404,9 +519,16 @@ impl Capture {
     fn write_interest(&mut self) -> Result<(), CaptureError> {
         let map = find_map(&self.obj, "pg_interest")?;
         for nr in 0..MAX_SYSCALLS as u32 {
+            let prio = |name: &str| {
+                if self.lanes && is_priority(name) {
+                    layout::PG_INTEREST_PRIO as u8
+                } else {
+                    0
+                }
+            };
             let value = if nr as usize == PROCEXIT_SLOT {
                 if self.procexit {
-                    Family::Process as u8
+                    Family::Process as u8 | prio("procexit")
                 } else {
                     0
                 }
@@ -418,7 +540,7 @@ impl Capture {
                         } else {
                             0
                         };
-                        Family::of(t.name()) as u8 | at_enter
+                        Family::of(t.name()) as u8 | at_enter | prio(t.name())
                     }
                     _ => 0,
                 }
@@ -429,21 +551,60 @@ impl Capture {
         Ok(())
     }
 
-    /// Hands every pending record to `f` as a decoded event, without blocking. Records that
-    /// do not decode are counted ([`Counters::malformed`]) and skipped.
+    /// One round over both lanes, handing raw records to `f` in per-thread order.
+    ///
+    /// 1. Note the time `t0` (CLOCK_BOOTTIME, the kernel's record clock), then the bulk
+    ///    ring's producer position `B`.
+    /// 2. Drain the priority ring (everything committed by now, so everything committed
+    ///    before `B`), copying its records out (`held`), which frees its space at once.
+    /// 3. Drain the bulk ring up to `B`; a held record is handed out just before the first
+    ///    bulk record with a later timestamp.
+    /// 4. If that drain reached `B` (it stops early at a record still being written), hand
+    ///    out the held records older than `t0`; younger ones wait for the next round.
+    ///
+    /// Why one thread's order holds. The kernel ships a CPU's batch before it takes a
+    /// priority record's timestamp `p`, so a thread's earlier bulk records were committed
+    /// before `p`. (a) A bulk record ahead of them in the ring was committed earlier still,
+    /// so its timestamp is below `p` and releases nothing too early. (b) If the priority
+    /// record goes out in step 3, some bulk record in this round has a later timestamp, so it
+    /// was committed after `p`, behind the thread's earlier records, which are then in this
+    /// round too. (c) If it goes out in step 4, `p < t0`: the earlier records were committed
+    /// before `B` and are in this round. (d) A later bulk record of the thread has a later
+    /// timestamp and was committed after the priority record; if it is in this round, it was
+    /// committed before `B`, so the priority record was drained in step 2 and goes out first.
+    /// Across threads the merge is by timestamp only as far as the bulk ring's own order
+    /// allows (it is per CPU, not global), which is all the state needs.
+    fn drain_records(&mut self, mut f: impl FnMut(&[u8])) {
+        let t0 = now(libc::CLOCK_BOOTTIME);
+        let bulk_end = self.ring.producer();
+        let held = &mut self.held;
+        self.prio
+            .drain(|entry| records(entry).for_each(|rec| held.push(rec)));
+        let (_, complete) = self.ring.drain_to(bulk_end, |entry| {
+            for rec in records(entry) {
+                if !held.recs.is_empty() {
+                    held.release_before(ts_of(rec), &mut f);
+                }
+                f(rec);
+            }
+        });
+        if complete {
+            held.release_before(t0, &mut f);
+        }
+    }
+
+    /// Hands every pending record to `f` as a decoded event, without blocking, the two lanes
+    /// merged as [`Capture::drain_records`] describes. Records that do not decode are counted
+    /// ([`Counters::malformed`]) and skipped.
     pub fn drain(&mut self, mut f: impl FnMut(&Event<'_>)) -> usize {
         let offset = self.boot_to_epoch_ns;
         let (mut ok, mut bad) = (0u64, 0u64);
-        self.ring.drain(|entry| {
-            for rec in records(entry) {
-                match Event::decode(rec, offset) {
-                    Ok(ev) => {
-                        ok += 1;
-                        f(&ev)
-                    }
-                    Err(_) => bad += 1,
-                }
+        self.drain_records(|rec| match Event::decode(rec, offset) {
+            Ok(ev) => {
+                ok += 1;
+                f(&ev)
             }
+            Err(_) => bad += 1,
         });
         self.delivered += ok;
         self.malformed += bad;
@@ -455,14 +616,25 @@ impl Capture {
     pub fn drain_raw(&mut self, mut f: impl FnMut(&[u8], Option<&RecordError>)) -> usize {
         let offset = self.boot_to_epoch_ns;
         let mut n = 0;
-        self.ring.drain(|entry| {
-            for rec in records(entry) {
-                let err = Event::decode(rec, offset).err();
-                f(rec, err.as_ref());
-                n += 1;
-            }
+        self.drain_records(|rec| {
+            let err = Event::decode(rec, offset).err();
+            f(rec, err.as_ref());
+            n += 1;
         });
         n
+    }
+
+    /// Whether either lane holds records not yet handed out.
+    fn pending(&self) -> bool {
+        self.ring.pending() || self.prio.pending() || !self.held.recs.is_empty()
+    }
+
+    /// Waits until either ring signals data or `timeout` passes.
+    fn wait(&self, timeout: Duration) -> Result<(), CaptureError> {
+        if self.pending() {
+            return Ok(());
+        }
+        ring::wait_any(&[&self.ring, &self.prio], timeout).map_err(CaptureError::Poll)
     }
 
     /// Waits up to `timeout` for the kernel to signal a half-full ring, then drains. This is
@@ -472,7 +644,7 @@ impl Capture {
         timeout: Duration,
         f: impl FnMut(&Event<'_>),
     ) -> Result<usize, CaptureError> {
-        self.ring.wait(timeout).map_err(CaptureError::Poll)?;
+        self.wait(timeout)?;
         Ok(self.drain(f))
     }
 
@@ -510,22 +682,32 @@ impl Capture {
         loop {
             let settled = self.batched()? == 0;
             n += self.drain(&mut f);
-            if (settled && !self.ring.pending()) || std::time::Instant::now() >= deadline {
+            if (settled && !self.pending()) || std::time::Instant::now() >= deadline {
                 return Ok(n);
             }
-            self.ring
-                .wait(Duration::from_millis(2))
-                .map_err(CaptureError::Poll)?;
+            self.wait(Duration::from_millis(2))?;
         }
+    }
+
+    /// The per-lane figures, kernel counters summed over CPUs.
+    pub fn lane_counters(&self) -> Result<LaneCounters, CaptureError> {
+        Ok(self.counters_and_lanes()?.1)
     }
 
     /// Current counters, kernel ones summed over CPUs.
     pub fn counters(&self) -> Result<Counters, CaptureError> {
+        Ok(self.counters_and_lanes()?.0)
+    }
+
+    /// [`Capture::counters`] and [`Capture::lane_counters`] from one read of the kernel's
+    /// counters, so that the lanes add up to the totals while records keep arriving.
+    pub fn counters_and_lanes(&self) -> Result<(Counters, LaneCounters), CaptureError> {
+        use layout::pg_counters as K;
+        use std::mem::offset_of;
         let mut c = Counters::default();
+        let mut l = LaneCounters::default();
         for v in self.kernel_counters()? {
             let f = |field: usize| u64_at(&v, field);
-            use layout::pg_counters as K;
-            use std::mem::offset_of;
             c.syscalls += f(offset_of!(K, syscalls));
             c.events += f(offset_of!(K, events));
             c.drops_ring_full += f(offset_of!(K, drops_ring_full));
@@ -536,10 +718,14 @@ impl Capture {
             c.read_failures += f(offset_of!(K, read_failures));
             c.stash_failures += f(offset_of!(K, stash_failures));
             c.missing_enter += f(offset_of!(K, missing_enter));
+            l.priority_events += f(offset_of!(K, prio_events));
+            l.priority_drops_ring_full += f(offset_of!(K, prio_drops_ring_full));
         }
         c.delivered = self.delivered;
         c.malformed = self.malformed;
-        Ok(c)
+        l.bulk_events = c.events.saturating_sub(l.priority_events);
+        l.bulk_drops_ring_full = c.drops_ring_full.saturating_sub(l.priority_drops_ring_full);
+        Ok((c, l))
     }
 
     /// Run statistics of the sys_exit dispatcher, its tail calls included.
@@ -597,9 +783,9 @@ fn records(entry: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Opens the embedded object, sizes the ring and the per-CPU scratch, and loads (verifies)
+/// Opens the embedded object, sizes the rings and the per-CPU scratch, and loads (verifies)
 /// every program.
-fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
+fn load_object(ring_bytes: u32, prio_bytes: u32) -> Result<Object, CaptureError> {
     let mut open = ObjectBuilder::default()
         .open_memory(BPF_OBJECT)
         .map_err(CaptureError::Open)?;
@@ -607,6 +793,7 @@ fn load_object(ring_bytes: u32) -> Result<Object, CaptureError> {
     for mut m in open.maps_mut() {
         let r = match m.name().to_str() {
             Some("pg_events") => m.set_max_entries(ring_bytes),
+            Some("pg_prio") => m.set_max_entries(prio_bytes),
             Some("pg_scratch") | Some("pg_batch") => m.set_max_entries(cpus.max(1)),
             _ => Ok(()),
         };
@@ -680,7 +867,7 @@ impl EmptyHook {
     const PROG: &'static str = "pg_hook_only";
 
     pub fn attach() -> Result<Self, CaptureError> {
-        let obj = load_object(4096)?;
+        let obj = load_object(4096, 4096)?;
         let prog = obj
             .progs_mut()
             .find(|p| p.name() == Self::PROG)
@@ -771,6 +958,57 @@ mod tests {
         // A truncated header alone.
         assert_eq!(records(&[7u8; 5]).collect::<Vec<_>>(), vec![&[7u8; 5][..]]);
         assert_eq!(records(&[]).count(), 0);
+    }
+
+    /// A record of `len` bytes with timestamp `ts` and fill byte `tag`.
+    fn stamped(ts: u64, tag: u8) -> Vec<u8> {
+        let mut r = rec(40, tag);
+        let off = std::mem::offset_of!(layout::pg_record_hdr, ts_boot_ns);
+        r[off..off + 8].copy_from_slice(&ts.to_ne_bytes());
+        r
+    }
+
+    #[test]
+    fn held_priority_records_go_out_before_the_first_later_bulk_record() {
+        let mut held = Held::default();
+        for (ts, tag) in [(10, b'a'), (20, b'b'), (30, b'c')] {
+            held.push(&stamped(ts, tag));
+        }
+        let out = std::cell::RefCell::new(Vec::new());
+        let mut f = |r: &[u8]| out.borrow_mut().push(r[r.len() - 1]);
+        // Bulk records at 5 and 15: 'a' (10) goes out before the one at 15, not before 5.
+        held.release_before(5, &mut f);
+        f(&stamped(5, b'1'));
+        held.release_before(15, &mut f);
+        f(&stamped(15, b'2'));
+        // Equal timestamps: the bulk record first (the priority one was written after the
+        // flush, so it cannot precede a bulk record of the same instant on its CPU).
+        held.release_before(20, &mut f);
+        f(&stamped(20, b'3'));
+        assert_eq!(*out.borrow(), b"1a23");
+        assert_eq!(held.recs.len(), 2);
+        // End of a complete round: the rest, in order; the buffer is reused.
+        held.release_before(u64::MAX, &mut f);
+        assert_eq!(*out.borrow(), b"1a23bc");
+        assert!(held.recs.is_empty() && held.bytes.is_empty());
+    }
+
+    #[test]
+    fn lanes_by_syscall() {
+        for (name, prio) in [
+            ("execve", true),
+            ("clone3", true),
+            ("procexit", true),
+            ("setuid", true),
+            ("connect", true),
+            ("finit_module", true),
+            ("openat", false),
+            ("close", false),
+            ("read", false),
+            ("getppid", false),
+        ] {
+            assert_eq!(is_priority(name), prio, "{name}");
+        }
     }
 
     #[test]

@@ -90,8 +90,22 @@ impl RingReader {
     }
 
     /// Hands every record committed when the call starts to `f`, oldest first, then releases
-    /// its space. Returns the number of records handed over. Never blocks.
-    pub(crate) fn drain(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+    /// its space. Returns the number of records handed over, and whether it reached the
+    /// producer position seen on entry (false: it stopped at a record still being written).
+    /// Never blocks.
+    pub(crate) fn drain(&mut self, f: impl FnMut(&[u8])) -> (usize, bool) {
+        let prod = self.producer();
+        self.drain_to(prod, f)
+    }
+
+    /// The producer position now: what [`RingReader::drain_to`] can drain up to.
+    pub(crate) fn producer(&self) -> u64 {
+        self.producer_pos().load(Ordering::Acquire)
+    }
+
+    /// [`RingReader::drain`] up to a producer position read earlier with
+    /// [`RingReader::producer`].
+    pub(crate) fn drain_to(&mut self, prod: u64, mut f: impl FnMut(&[u8])) -> (usize, bool) {
         let mask = self.size - 1;
         let mut n = 0;
         let mut cons = self.consumer_pos().load(Ordering::Acquire);
@@ -100,7 +114,6 @@ impl RingReader {
         // never returns while the kernel writes as fast as we read (a syscall flood on a busy
         // host), which starves the caller's stop flag, deadline and housekeeping; the
         // caller's next wait finds the rest pending and returns at once.
-        let prod = self.producer_pos().load(Ordering::Acquire);
         while cons < prod {
             let off = (cons & mask) as usize;
             // SAFETY: off < size and the header is 8-byte aligned inside the data area.
@@ -109,13 +122,13 @@ impl RingReader {
             if word & BUSY != 0 {
                 // Still being written: stop here, the rest comes on the next drain.
                 self.consumer_pos().store(cons, Ordering::Release);
-                return n;
+                return (n, false);
             }
             let len = (word & !(BUSY | DISCARD)) as u64;
             if len > self.size {
                 // Cannot happen with a sane kernel; never read outside the mapping.
                 self.consumer_pos().store(cons, Ordering::Release);
-                return n;
+                return (n, false);
             }
             if word & DISCARD == 0 {
                 // SAFETY: the record lies within the double mapping (off + 8 + len <=
@@ -138,37 +151,36 @@ impl RingReader {
         if cons != released {
             self.consumer_pos().store(cons, Ordering::Release);
         }
-        n
-    }
-
-    /// Waits until the kernel signals data (it does so only when the ring is half full) or the
-    /// timeout passes. Returns whether data is pending.
-    pub(crate) fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        if self.pending() {
-            return Ok(true);
-        }
-        let mut pfd = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(self.pending());
-            }
-            return Err(e);
-        }
-        Ok(self.pending())
+        (n, true)
     }
 
     /// Whether committed or in-flight records are waiting.
     pub(crate) fn pending(&self) -> bool {
         self.producer_pos().load(Ordering::Acquire) > self.consumer_pos().load(Ordering::Acquire)
     }
+}
+
+/// Waits until one of `rings` signals data or `timeout` passes (the kernel signals a ring
+/// only when it is half full: callers poll on a short timeout anyway).
+pub(crate) fn wait_any(rings: &[&RingReader], timeout: Duration) -> io::Result<()> {
+    let mut fds: Vec<libc::pollfd> = rings
+        .iter()
+        .map(|r| libc::pollfd {
+            fd: r.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the duration of the call.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 impl Drop for RingReader {

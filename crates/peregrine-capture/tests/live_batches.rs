@@ -56,6 +56,7 @@ fn a_quiet_cpus_batch_is_shipped_by_its_timer() {
     }
     let mut cap = Capture::open(&CaptureConfig {
         ring_bytes: 1 << 20,
+        priority_ring_bytes: CaptureConfig::default().priority_ring_bytes,
         syscalls: set(&["close"]),
         procexit: false,
         only_tgid: Some(pid as u32),

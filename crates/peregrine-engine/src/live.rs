@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peregrine_capture::{dedicated_syscalls, Capture, CaptureConfig, CaptureError, Counters};
+use peregrine_capture::{
+    dedicated_syscalls, Capture, CaptureConfig, CaptureError, Counters, LaneCounters,
+};
 use peregrine_event::{Event, EventType, EventTypeSet};
 use thiserror::Error;
 
@@ -182,5 +184,15 @@ impl LiveSource {
     /// Kernel and delivery counters.
     pub fn counters(&self) -> Result<Counters, LiveError> {
         Ok(self.capture.counters()?)
+    }
+
+    /// The same figures by lane (priority: lifecycle and high-value syscalls; bulk: the rest).
+    pub fn lane_counters(&self) -> Result<LaneCounters, LiveError> {
+        Ok(self.capture.lane_counters()?)
+    }
+
+    /// Both, from one read of the kernel's counters (the lanes add up to the totals).
+    pub fn counters_and_lanes(&self) -> Result<(Counters, LaneCounters), LiveError> {
+        Ok(self.capture.counters_and_lanes()?)
     }
 }

@@ -565,10 +565,19 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         let _ = t.join();
     }
     result?;
-    let c = live.source.counters()?;
+    let (c, l) = live.source.counters_and_lanes()?;
     print_stats(
         &pipe,
-        &format!(", kernel: {} events, {} drops", c.events, c.drops()),
+        &format!(
+            ", kernel: {} events, {} drops; priority lane: {} events, {} dropped (ring full); \
+             bulk lane: {} events, {} dropped (ring full)",
+            c.events,
+            c.drops(),
+            l.priority_events,
+            l.priority_drops_ring_full,
+            l.bulk_events,
+            l.bulk_drops_ring_full
+        ),
     );
     Ok(exit_code)
 }

@@ -28,6 +28,7 @@ fn capture() -> Capture {
         .collect();
     Capture::open(&CaptureConfig {
         ring_bytes: 16 << 20,
+        priority_ring_bytes: CaptureConfig::default().priority_ring_bytes,
         syscalls: set,
         procexit: true,
         only_tgid: None,

@@ -128,6 +128,7 @@ pub fn run_child_with(
     }
     let config = CaptureConfig {
         ring_bytes,
+        priority_ring_bytes: CaptureConfig::default().priority_ring_bytes,
         syscalls: set(syscalls),
         procexit: true,
         only_tgid: Some(pid as u32),
