@@ -178,18 +178,22 @@ fn a_watched_rules_file_change_reloads_without_a_signal() {
     assert!(agent.stop().success());
 }
 
-/// `GET path` over HTTP/1.1; the whole response as text.
-/// The address the agent's web server logged it listens on.
-fn listening_addr(agent: &Agent) -> String {
-    agent
-        .log
-        .iter()
-        .find_map(|l| l.split("listening on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log))
+/// An agent watching a file with [`rule_a`] under `config` (falco.yaml text), returned once a
+/// log line contains `ready`; and the file.
+fn web_agent(name: &str, config: &str, ready: &str) -> (Agent, std::path::PathBuf) {
+    let dir = scratch(name);
+    let file = dir.join("secret");
+    std::fs::write(&file, "x").expect("target file");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, rule_a(&file)).expect("rules file");
+    let config_path = dir.join("falco.yaml");
+    std::fs::write(&config_path, config).expect("config");
+    let config_arg = config_path.display().to_string();
+    let agent = Agent::start_until(&rules, &["-c", &config_arg], ready);
+    (agent, file)
 }
 
+/// `GET path` over HTTP/1.1; the whole response as text.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
@@ -208,21 +212,13 @@ fn webserver_serves_health_versions_and_live_metrics() {
     if !peregrine_testkit::live("webserver_serves_health_versions_and_live_metrics") {
         return;
     }
-    let dir = scratch("agent-web");
-    let file = dir.join("secret");
-    std::fs::write(&file, "x").expect("target file");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule_a(&file)).expect("rules file");
-    let config = dir.join("falco.yaml");
-    std::fs::write(
-        &config,
+    let (mut agent, file) = web_agent(
+        "agent-web",
         "webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
          prometheus_metrics_enabled: true}\nmetrics: {enabled: true}\n",
-    )
-    .expect("config");
-    let config_arg = config.display().to_string();
-    let mut agent = Agent::start(&rules, &["-c", &config_arg]);
-    let addr = listening_addr(&agent);
+        "capturing",
+    );
+    let addr = agent.web_addr();
 
     let health = http_get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
@@ -263,20 +259,12 @@ fn healthz_is_up_only_when_the_capture_is() {
     if !peregrine_testkit::live("healthz_is_up_only_when_the_capture_is") {
         return;
     }
-    let dir = scratch("agent-ready");
-    let file = dir.join("secret");
-    std::fs::write(&file, "x").expect("target file");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, rule_a(&file)).expect("rules file");
-    let config = dir.join("falco.yaml");
-    std::fs::write(
-        &config,
+    let (mut agent, file) = web_agent(
+        "agent-ready",
         "webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0}\n",
-    )
-    .expect("config");
-    let config_arg = config.display().to_string();
-    let mut agent = Agent::start_until(&rules, &["-c", &config_arg], "listening on http://");
-    let addr = listening_addr(&agent);
+        "listening on http://",
+    );
+    let addr = agent.web_addr();
     // Until the capture is attached the probe is told so (503), then it is ok.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {

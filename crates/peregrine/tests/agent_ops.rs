@@ -132,17 +132,6 @@ fn web_config(dir: &Path) -> String {
     config.display().to_string()
 }
 
-/// The web server's `host:port`, from its start-up line.
-fn web_addr(agent: &Agent) -> String {
-    agent
-        .log
-        .iter()
-        .find_map(|l| l.split("listening on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no listening line: {:#?}", agent.log))
-}
-
 /// `GET path`; the body of a 200 answer, `None` on any failure (server not up yet).
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
@@ -400,7 +389,7 @@ fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
             "outputs_queue.capacity=1",
         ],
     );
-    let addr = web_addr(&agent);
+    let addr = agent.web_addr();
     // Each alert must reach stdout although the http output is stuck on the first one.
     let wanted = format!("Warning marker run by opsmark (exe={marker})");
     for i in 0..ALERTS {
@@ -476,7 +465,7 @@ fn sighup_reloads_under_a_steady_workload_lose_no_marker_event() {
     let config = web_config(&dir);
     // Only the signal reloads (the watcher would add reloads of its own).
     let mut agent = start_agent(&rules, &["-c", &config, "-o", "watch_config_files=false"]);
-    let addr = web_addr(&agent);
+    let addr = agent.web_addr();
 
     // The workload: the marker program run with its sequence number, back to back, on its
     // own thread, from before the first reload until after the last one; it returns how many
@@ -649,7 +638,7 @@ fn a_real_prometheus_scrapes_the_agent_metrics() {
     let (dir, rules, marker) = marker_setup("ops-prometheus", "Ops scraped marker");
     let config = web_config(&dir);
     let mut agent = start_agent(&rules, &["-c", &config]);
-    let target = web_addr(&agent);
+    let target = agent.web_addr();
     let prom = Prometheus::start(&dir, &target);
     let why = || std::fs::read_to_string(&prom.log).unwrap_or_default();
 

@@ -189,6 +189,16 @@ impl Agent {
         agent
     }
 
+    /// The web server's `host:port`, from its start-up line.
+    pub fn web_addr(&self) -> String {
+        self.log
+            .iter()
+            .find_map(|l| l.split("listening on http://").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no listening line: {:#?}", self.log))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
