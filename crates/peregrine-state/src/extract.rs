@@ -26,6 +26,9 @@ pub struct EventSource<'s, 'e> {
     state: &'s mut State,
     ev: &'s Event<'e>,
     scratch: Vec<u8>,
+    /// The pid of the event's thread, once looked up: most fields of a rule ask for the
+    /// process, and the thread table probe is then paid once per event, not once per field.
+    pid: std::cell::Cell<Option<i64>>,
 }
 
 impl State {
@@ -36,6 +39,7 @@ impl State {
             state: self,
             ev,
             scratch,
+            pid: std::cell::Cell::new(None),
         }
     }
 }
@@ -90,10 +94,16 @@ fn bool_slot(b: bool) -> Slot {
 
 impl EventSource<'_, '_> {
     fn process(&self) -> Option<&Process> {
-        self.state
-            .table()
-            .thread(i64::from(self.ev.tid()))
-            .map(|(_, p)| p)
+        let table = self.state.table();
+        let pid = match self.pid.get() {
+            Some(pid) => pid,
+            None => {
+                let pid = table.threads.get(&i64::from(self.ev.tid()))?.pid;
+                self.pid.set(Some(pid));
+                pid
+            }
+        };
+        table.procs.get(&pid)
     }
 
     /// The fd the event acts on (its entry in the table, or the fd of a failed open).
