@@ -94,10 +94,12 @@ fn reload_thread(
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut signals = Signals::new([SIGHUP]).context("installing the SIGHUP handler")?;
     let watch = config.watch_config_files;
+    // Taken before the thread starts (and so before the agent says it is capturing): a change
+    // made right after start-up is a change, not the baseline a late thread would record.
+    let mut seen = fingerprint(&watched);
     std::thread::Builder::new()
         .name("reload".into())
         .spawn(move || {
-            let mut seen = fingerprint(&watched);
             let mut changed = false;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(RELOAD_POLL);
