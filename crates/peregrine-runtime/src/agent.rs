@@ -173,7 +173,11 @@ impl<'a> Dispatch<'a> {
 }
 
 /// The outputs crate's alert for one engine match.
-fn to_alert(m: &Match<'_>, hostname: &str, static_fields: &[(String, OutputValue)]) -> Alert {
+pub(crate) fn to_alert(
+    m: &Match<'_>,
+    hostname: &str,
+    static_fields: &[(String, OutputValue)],
+) -> Alert {
     Alert {
         time_ns: m.time_ns,
         rule: m.rule.name.clone(),
@@ -320,7 +324,7 @@ fn snapshot(
 }
 
 /// Drains the outputs (bounded by [`DRAIN_DEADLINE`]) and reports what could not be delivered.
-fn shutdown_outputs(outputs: Dispatcher) {
+pub(crate) fn shutdown_outputs(outputs: Dispatcher) {
     let (report, snap) = outputs.shutdown(DRAIN_DEADLINE);
     if !report.unfinished.is_empty() {
         log::warn!(
@@ -335,7 +339,7 @@ fn shutdown_outputs(outputs: Dispatcher) {
 }
 
 /// The engine for `rules` under `config`; fails when an `append_output` entry does not compile.
-fn engine_for(
+pub(crate) fn engine_for(
     config: &Config,
     rules: RuleSet,
 ) -> std::result::Result<Engine, peregrine_engine::extra::ExtraOutputError> {

@@ -27,6 +27,7 @@ pub mod live;
 pub mod modes;
 pub mod recorder;
 pub mod rules;
+pub mod run;
 pub mod support;
 
 pub use error::{Result, RuntimeError};

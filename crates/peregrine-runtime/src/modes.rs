@@ -34,7 +34,7 @@ impl Setup<'_> {
     }
 
     /// The configured rules with the configured selection; `None` (reported) on a load error.
-    fn load(&self) -> Option<Loaded> {
+    pub(crate) fn load(&self) -> Option<Loaded> {
         rules::load_selected(&self.inputs(), &self.config.selection())
     }
 }
