@@ -12,6 +12,7 @@ use peregrine_config::{expand_rules_path, Config};
 use peregrine_runtime::capture::CaptureArgs;
 use peregrine_runtime::events::EventsArgs;
 use peregrine_runtime::listing::FieldsFormat;
+use peregrine_runtime::run::{ReportFormat, RunCmdArgs, EXIT_ALERT};
 pub use peregrine_runtime::RulesSource;
 
 /// The one event source Peregrine has.
@@ -159,7 +160,70 @@ pub enum Command {
         /// The capture file (.scap, plain or gzip).
         file: std::path::PathBuf,
     },
+    /// Run CMD under the rules (as root) and watch only its process tree, for a CI job.
+    ///
+    /// The capture is attached first, then CMD starts; alerts from CMD and its descendants
+    /// print as they come (text or JSON per `json_output`), SIGINT/SIGTERM are passed on to
+    /// CMD, and the run ends when CMD does. Rules: the embedded defaults, or `-r`/`-c` as for
+    /// the agent (`peregrine -r rules.yaml run -- make`).
+    ///
+    /// Exit status: CMD's own (128 + N when signal N ended it), or 3 when an alert at or
+    /// above --fail-on fired; 1 when Peregrine itself cannot run (not root: CMD is not
+    /// started), 2 for a usage error.
+    #[command(
+        after_help = "Exit status: CMD's own status, or 3 when an alert at or above --fail-on fired."
+    )]
+    Run(RunFlags),
 }
+
+/// Arguments of `peregrine run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunFlags {
+    /// Exit with status 3 when an alert of this priority or a more severe one fires
+    /// (emergency … debug); without it, any alert does.
+    #[arg(long = "fail-on", value_name = "PRIORITY", value_parser = parse_priority)]
+    pub fail_on: Option<peregrine_filter::priority::Priority>,
+    /// Write a report (command, status, duration, alerts) to FILE at the end.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The report's format.
+    #[arg(long = "report-format", value_enum, default_value_t = ReportFormatFlag::Json)]
+    pub report_format: ReportFormatFlag,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, num_args = 1.., value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+fn parse_priority(s: &str) -> Result<peregrine_filter::priority::Priority, String> {
+    peregrine_filter::priority::Priority::parse(s).ok_or_else(|| {
+        format!("unknown priority {s:?} (emergency, alert, critical, error, warning, notice, informational, debug)")
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatFlag {
+    Json,
+    Junit,
+    Sarif,
+}
+
+impl From<RunFlags> for RunCmdArgs {
+    fn from(f: RunFlags) -> Self {
+        RunCmdArgs {
+            command: f.command,
+            fail_on: f.fail_on,
+            report: f.report,
+            report_format: match f.report_format {
+                ReportFormatFlag::Json => ReportFormat::Json,
+                ReportFormatFlag::Junit => ReportFormat::Junit,
+                ReportFormatFlag::Sarif => ReportFormat::Sarif,
+            },
+        }
+    }
+}
+
+// The documented status must stay the runtime's.
+const _: () = assert!(EXIT_ALERT == 3);
 
 /// Arguments of `peregrine events`.
 #[derive(clap::Args, Debug, Clone)]
@@ -294,6 +358,8 @@ pub enum Mode {
     PluginInfo(String),
     ListRules,
     Describe(String),
+    /// `peregrine run -- CMD`.
+    RunCommand(RunCmdArgs),
     /// Load the rules, print a summary; capture comes later.
     Run {
         dry_run: bool,
@@ -363,6 +429,8 @@ impl HiArgs {
             Mode::Events(events.into())
         } else if let Some(Command::Capture(capture)) = low.command {
             Mode::Capture(capture.into())
+        } else if let Some(Command::Run(run)) = low.command {
+            Mode::RunCommand(run.into())
         } else if low.config_schema {
             Mode::ConfigSchema
         } else if low.rule_schema {
@@ -417,7 +485,8 @@ impl HiArgs {
                 bail!("Attempted disabling an unknown event source: {source}");
             }
         }
-        let runs = matches!(mode, Mode::Run { dry_run: false, .. }) && !replay;
+        let runs =
+            matches!(mode, Mode::Run { dry_run: false, .. } | Mode::RunCommand(_)) && !replay;
         if runs && !low.disable_source.is_empty() {
             // Falco's check: with `syscall` disabled no source would be left to run.
             bail!("Must enable at least one event source");
