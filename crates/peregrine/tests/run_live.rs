@@ -1,0 +1,346 @@
+//! `peregrine run -- CMD` through the binary, on the live kernel: only CMD's process tree is
+//! reported, the exit status is CMD's unless an alert at or above `--fail-on` fired (then
+//! 3), and the report (JSON, JUnit, SARIF) lists the alerts. Every other process on the host
+//! runs in parallel, so each test's rules match only what its own commands do.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fresh directory for one test's files.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("peregrine-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// `peregrine [pre…] run [run_args…] -- cmd…`.
+fn run(pre: &[&str], run_args: &[&str], cmd: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .args(pre)
+        .arg("run")
+        .args(run_args)
+        .arg("--")
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the peregrine binary runs")
+}
+
+/// The test's rules: a read of /etc/shadow by `head` (Warning) and a connection to `port`
+/// (Notice). `head` and the port are this test's own, so other processes do not match.
+fn write_rules(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("rules.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"- rule: Job read the shadow file
+  desc: test rule
+  condition: evt.type in (open, openat, openat2) and fd.name=/etc/shadow and proc.name in (head, tail)
+  output: shadow read (process=%proc.name parent=%proc.pname cmdline=%proc.cmdline)
+  priority: WARNING
+  tags: [test]
+- rule: Job connected to the test listener
+  desc: test rule
+  condition: evt.type=connect and fd.sport={port} and proc.name in (bash, nc)
+  output: connected (process=%proc.name connection=%fd.name)
+  priority: NOTICE
+"#
+        ),
+    )
+    .expect("rules file");
+    path
+}
+
+/// A loopback listener that accepts (and drains) connections until dropped.
+struct Listener {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Listener {
+    fn start() -> Listener {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        l.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buf = Vec::new();
+                        let _ = s.read_to_end(&mut buf);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Listener { port, stop }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A grandchild of CMD reads /etc/shadow with `head`, then bash connects to `port`.
+fn noisy_script(port: u16) -> String {
+    format!(
+        "sh -c 'head -c1 /etc/shadow >/dev/null'; exec 3<>/dev/tcp/127.0.0.1/{port}; echo hi >&3; exec 3>&-; sleep 0.2"
+    )
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        common::stdout(o),
+        common::stderr(o)
+    )
+}
+
+#[test]
+fn silent_build_exits_zero_with_an_empty_report() {
+    if !peregrine_testkit::live("silent_build_exits_zero_with_an_empty_report") {
+        return;
+    }
+    let dir = temp_dir("silent");
+    let report = dir.join("report.json");
+    let script = format!(
+        "cd {d} && mkdir -p src out && printf 'int main(void) {{ return 0; }}\\n' > src/a.c \
+         && cp src/a.c out/a.o && ls out >/dev/null && cat src/a.c | wc -l >/dev/null",
+        d = dir.display()
+    );
+    // The embedded default rules, as a job would run them.
+    let o = run(
+        &[],
+        &["--report", report.to_str().expect("utf-8")],
+        &["sh", "-c", &script],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        dir.join("out/a.o").exists(),
+        "the command ran: {}",
+        text(&o)
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("JSON");
+    assert_eq!(r["alerts"], serde_json::json!([]), "{r:#}");
+    assert_eq!(r["status"], 0);
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["failed"], false);
+    assert_eq!(r["command"][0], "sh");
+    assert!(
+        r["duration_seconds"].as_f64().is_some_and(|d| d > 0.0),
+        "{r:#}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn credential_read_and_connection_fail_the_run_and_fill_the_report() {
+    if !peregrine_testkit::live("credential_read_and_connection_fail_the_run_and_fill_the_report") {
+        return;
+    }
+    let dir = temp_dir("noisy");
+    let listener = Listener::start();
+    let rules = write_rules(&dir, listener.port);
+    let rules = rules.to_str().expect("utf-8");
+    let script = noisy_script(listener.port);
+    for format in ["json", "junit", "sarif"] {
+        let report = dir.join(format!("report.{format}"));
+        let o = run(
+            &["-r", rules],
+            &[
+                "--fail-on",
+                "warning",
+                "--report",
+                report.to_str().expect("utf-8"),
+                "--report-format",
+                format,
+            ],
+            &["bash", "-c", &script],
+        );
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        let out = common::stdout(&o);
+        assert!(
+            out.contains("Warning shadow read (process=head parent=sh"),
+            "{}",
+            text(&o)
+        );
+        assert!(
+            out.contains("Notice connected (process=bash connection=127.0.0.1:"),
+            "{}",
+            text(&o)
+        );
+        let body = std::fs::read_to_string(&report).expect("report written");
+        match format {
+            "json" => {
+                let r: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+                let rules: Vec<&str> = r["alerts"]
+                    .as_array()
+                    .expect("alerts")
+                    .iter()
+                    .filter_map(|a| a["rule"].as_str())
+                    .collect();
+                assert!(rules.contains(&"Job read the shadow file"), "{r:#}");
+                assert!(
+                    rules.contains(&"Job connected to the test listener"),
+                    "{r:#}"
+                );
+                assert_eq!(r["exit_code"], 3);
+                assert_eq!(r["status"], 0, "bash itself succeeded");
+                assert_eq!(r["failed"], true);
+                assert_eq!(r["fail_on"], "Warning");
+            }
+            "junit" => {
+                let doc = roxmltree::Document::parse(&body).expect("well-formed JUnit XML");
+                let suite = doc
+                    .descendants()
+                    .find(|n| n.has_tag_name("testsuite"))
+                    .expect("testsuite");
+                // The command and the Warning rule fail; the Notice rule is below --fail-on.
+                assert_eq!(suite.attribute("failures"), Some("2"), "{body}");
+                assert_eq!(suite.attribute("tests"), Some("3"), "{body}");
+                let failed: Vec<&str> = doc
+                    .descendants()
+                    .filter(|n| n.has_tag_name("testcase"))
+                    .filter(|c| c.children().any(|f| f.has_tag_name("failure")))
+                    .filter_map(|c| c.attribute("name"))
+                    .collect();
+                assert!(failed.contains(&"Job read the shadow file"), "{body}");
+                assert!(failed.iter().any(|n| n.starts_with("bash -c ")), "{body}");
+            }
+            _ => {
+                let r: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+                assert_eq!(r["version"], "2.1.0");
+                let results = r["runs"][0]["results"].as_array().expect("results");
+                assert!(
+                    results
+                        .iter()
+                        .any(|x| x["ruleId"] == "Job read the shadow file"
+                            && x["level"] == "warning"),
+                    "{r:#}"
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn command_status_passes_through_when_nothing_fires() {
+    if !peregrine_testkit::live("command_status_passes_through_when_nothing_fires") {
+        return;
+    }
+    let dir = temp_dir("status");
+    let rules = write_rules(&dir, 1);
+    let o = run(
+        &["-r", rules.to_str().expect("utf-8")],
+        &[],
+        &["sh", "-c", "exit 7"],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+    // A signal that ends CMD is reported as a shell does: 128 + N.
+    let o = run(
+        &["-r", rules.to_str().expect("utf-8")],
+        &[],
+        &["sh", "-c", "kill -TERM $$"],
+    );
+    assert_eq!(o.status.code(), Some(128 + 15), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_process_outside_the_tree_is_not_reported() {
+    if !peregrine_testkit::live("a_process_outside_the_tree_is_not_reported") {
+        return;
+    }
+    let dir = temp_dir("outside");
+    let listener = Listener::start();
+    let rules = write_rules(&dir, listener.port);
+    let report = dir.join("report.json");
+    // The outsider does what CMD does (with `tail` instead of `head`), all through the run.
+    let outsider = format!(
+        "for i in $(seq 60); do tail -c1 /etc/shadow >/dev/null; \
+         exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; sleep 0.05; done",
+        port = listener.port
+    );
+    let mut outside = Command::new("bash")
+        .args(["-c", &outsider])
+        .spawn()
+        .expect("outsider starts");
+    let script = format!("sleep 0.5; {}; sleep 0.5", noisy_script(listener.port));
+    let o = run(
+        &["-r", rules.to_str().expect("utf-8")],
+        &["--report", report.to_str().expect("utf-8")],
+        &["bash", "-c", &script],
+    );
+    let outsider_ran = outside.try_wait().expect("outsider status").is_none();
+    let _ = outside.kill();
+    let _ = outside.wait();
+    assert!(outsider_ran, "the outsider must run through the whole test");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    let alerts = r["alerts"].as_array().expect("alerts");
+    let names: Vec<&str> = alerts
+        .iter()
+        .filter_map(|a| a["output_fields"]["proc.name"].as_str())
+        .collect();
+    assert!(names.contains(&"head"), "CMD's own read is reported: {r:#}");
+    assert!(
+        !names.contains(&"tail"),
+        "the outsider's reads are not: {r:#}"
+    );
+    assert!(!common::stdout(&o).contains("process=tail"), "{}", text(&o));
+    // Each connection of CMD (one) is reported, none of the outsider's (many).
+    let connects = alerts
+        .iter()
+        .filter(|a| a["rule"] == "Job connected to the test listener")
+        .count();
+    assert_eq!(connects, 1, "{r:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_root_the_command_is_not_run() {
+    // Fast: root only drops its privileges for the check.
+    let dir = temp_dir("noroot");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let marker = dir.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let bin = env!("CARGO_BIN_EXE_peregrine");
+    let mut cmd = if peregrine_testkit::root::is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let o = cmd
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .args(["run", "--", "sh", "-c", &touch])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(common::stderr(&o).contains("needs root"), "{}", text(&o));
+    assert!(!marker.exists(), "CMD must not run without the capture");
+    let _ = std::fs::remove_dir_all(&dir);
+}
