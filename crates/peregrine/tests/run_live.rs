@@ -344,3 +344,92 @@ fn without_root_the_command_is_not_run() {
     assert!(!marker.exists(), "CMD must not run without the capture");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The pid of a process whose parent is `parent` and whose command line is `cmdline`
+/// (NUL-separated words), if one is running.
+fn child_with_cmdline(parent: u32, cmdline: &[u8]) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // The field after the parenthesised name is the state, then the parent's pid.
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let cl = std::fs::read(e.path().join("cmdline")).ok()?;
+        (ppid == parent && cl == cmdline).then_some(pid)
+    })
+}
+
+#[test]
+fn sigterm_is_passed_on_to_the_command() {
+    if !peregrine_testkit::live("sigterm_is_passed_on_to_the_command") {
+        return;
+    }
+    let dir = temp_dir("signal");
+    let rules = write_rules(&dir, 1);
+    // A duration no other process uses, so the child is found by its command line.
+    let secs = format!("{}.{}", 60, std::process::id());
+    let mut peregrine = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .args([
+            "-r",
+            rules.to_str().expect("utf-8"),
+            "run",
+            "--",
+            "sleep",
+            &secs,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peregrine starts");
+    let cmdline = format!("sleep\0{secs}\0");
+    let mut sleep = None;
+    for _ in 0..600 {
+        sleep = child_with_cmdline(peregrine.id(), cmdline.as_bytes());
+        if sleep.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(sleep) = sleep else {
+        let _ = peregrine.kill();
+        panic!("the command did not start within 30 s");
+    };
+    let pid = i32::try_from(peregrine.id()).expect("pid");
+    // SAFETY: kill has no memory preconditions; the pid is our own child's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut status = None;
+    for _ in 0..200 {
+        status = peregrine.try_wait().expect("wait");
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = peregrine.kill();
+        panic!("peregrine run did not end within 10 s of SIGTERM");
+    };
+    let mut err = String::new();
+    let _ = peregrine
+        .stderr
+        .take()
+        .map(|mut s| s.read_to_string(&mut err));
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "the command's death by SIGTERM: {err}"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{sleep}")).exists(),
+        "the command was ended, not left behind"
+    );
+    assert!(err.contains("killed by signal 15"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
