@@ -16,7 +16,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -176,6 +176,17 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
             "peregrine run: no command given (peregrine run [OPTIONS] -- CMD ARGS…)".into(),
         ));
     };
+    // Created now, so that a report that cannot be written stops the run before CMD does
+    // anything.
+    let report = args
+        .report
+        .as_deref()
+        .map(|path| {
+            std::fs::File::create(path)
+                .map(|file| (path, file))
+                .with_context(|| format!("creating the report {}", path.display()))
+        })
+        .transpose()?;
     // Said before anything starts: CMD unwatched would be a CI job that passes unchecked.
     if !peregrine_capture::have_bpf_privileges() {
         return Err(RuntimeError::Invalid(
@@ -209,6 +220,13 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
     });
     let forward: Vec<_> = forward.into_iter().collect::<Result<_>>()?;
 
+    // A signal during start-up means the job was cancelled before CMD could start.
+    for (flag, sig) in &forward {
+        if flag.load(Ordering::Relaxed) {
+            eprintln!("peregrine run: cancelled by a signal before the command started");
+            return Ok(128 + sig.as_raw());
+        }
+    }
     let started = Instant::now();
     let started_ns = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -217,8 +235,8 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         .args(&args.command[1..])
         .spawn()
         .with_context(|| format!("starting {}", program.to_string_lossy()))?;
-    let child_pid = i64::from(child.id());
-    let mut tree = Tree::new(child_pid);
+    let child_pid = child.id();
+    let mut tree = Tree::new(i64::from(child_pid));
     let hostname = peregrine_outputs::hostname();
     let static_fields: Vec<(String, OutputValue)> = config
         .static_fields
@@ -251,7 +269,10 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         }
         for (flag, sig) in &forward {
             if flag.swap(false, Ordering::Relaxed) {
-                if let Some(pid) = rustix::process::Pid::from_raw(child_pid as i32) {
+                let pid = i32::try_from(child_pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw);
+                if let Some(pid) = pid {
                     // The child may have exited between the look and the kill: nothing to do.
                     let _ = rustix::process::kill_process(pid, *sig);
                 }
@@ -294,8 +315,9 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         status_code(status)
     };
     eprintln!("{}", summary(&outcome));
-    if let Some(path) = &args.report {
-        write_report(path, args.report_format, &outcome)?;
+    if let Some((path, file)) = report {
+        write_report(file, args.report_format, &outcome)
+            .with_context(|| format!("writing the report {}", path.display()))?;
     }
     Ok(outcome.exit_code)
 }
@@ -335,18 +357,16 @@ fn summary(o: &Outcome) -> String {
     )
 }
 
-/// Writes the report to `path` in `format`.
-pub fn write_report(path: &Path, format: ReportFormat, o: &Outcome) -> Result<()> {
+/// Writes the report to `out` in `format`.
+pub fn write_report(mut out: impl Write, format: ReportFormat, o: &Outcome) -> Result<()> {
     let text = match format {
         ReportFormat::Json => serde_json::to_string_pretty(&json_report(o))?,
         ReportFormat::Junit => junit_report(o),
         ReportFormat::Sarif => serde_json::to_string_pretty(&sarif_report(o))?,
     };
-    let mut file = std::fs::File::create(path)
-        .with_context(|| format!("writing the report {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .with_context(|| format!("writing the report {}", path.display()))?;
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
     Ok(())
 }
 
@@ -455,8 +475,8 @@ pub fn junit_report(o: &Outcome) -> String {
     x.push_str(&format!(
         "      <system-out>{}</system-out>\n    </testcase>\n",
         xml_escape(&format!(
-            "{}\nexit status {}",
-            lines(&all),
+            "{}exit status {}",
+            lines(&all) + if all.is_empty() { "" } else { "\n" },
             o.status.map_or_else(
                 || format!("signal {}", o.signal.unwrap_or(0)),
                 |s| s.to_string()

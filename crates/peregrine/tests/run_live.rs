@@ -433,3 +433,54 @@ fn sigterm_is_passed_on_to_the_command() {
     assert!(err.contains("killed by signal 15"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_report_that_cannot_be_written_stops_the_run_before_the_command() {
+    // Fast: the report file is created before the root check.
+    let dir = temp_dir("badreport");
+    let marker = dir.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let bad = dir.join("no/such/dir/report.json");
+    let o = run(
+        &[],
+        &["--report", bad.to_str().expect("utf-8")],
+        &["sh", "-c", &touch],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        common::stderr(&o).contains("creating the report"),
+        "{}",
+        text(&o)
+    );
+    assert!(!marker.exists(), "CMD must not run");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rules_that_do_not_load_stop_the_run_before_the_command() {
+    if !peregrine_testkit::live("rules_that_do_not_load_stop_the_run_before_the_command") {
+        return;
+    }
+    let dir = temp_dir("badrules");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: broken\n  desc: d\n  condition: evt.type=open and\n  output: o\n  priority: WARNING\n",
+    )
+    .expect("rules");
+    let marker = dir.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let o = run(
+        &["-r", rules.to_str().expect("utf-8")],
+        &[],
+        &["sh", "-c", &touch],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        common::stderr(&o).contains("LOAD_ERR_COMPILE_CONDITION"),
+        "the load error is reported: {}",
+        text(&o)
+    );
+    assert!(!marker.exists(), "CMD must not run: {}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
