@@ -114,6 +114,18 @@ impl Tree {
         false
     }
 
+    /// Before a member's exit is processed: its children join the tree by name, since the
+    /// state then re-parents them (a daemon's double fork, `podman`'s conmon) and the chain
+    /// to CMD is gone.
+    fn adopt_children(&mut self, state: &State, ev: &Event<'_>) {
+        let pid = i64::from(ev.pid());
+        if ev.name() != "procexit" || ev.tid() != ev.pid() || !self.members.contains(&pid) {
+            return;
+        }
+        let children = state.table().procs.values().filter(|p| p.ppid == pid);
+        self.members.extend(children.map(|p| p.pid));
+    }
+
     /// Follows process lifecycle events: a new process is placed when it appears, before a
     /// parent's exit could reparent it; a leader's exit frees its pid for reuse.
     fn observe(&mut self, state: &State, ev: &Event<'_>) {
@@ -246,6 +258,7 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
     let mut alerts = Vec::new();
     let mut pending: Vec<Alert> = Vec::new();
     let mut step = |pipe: &mut Pipeline, ev: &Event<'_>| {
+        tree.adopt_children(pipe.state(), ev);
         pipe.process(ev, &mut |m: &Match<'_>| {
             pending.push(agent::to_alert(m, &hostname, &static_fields));
         });

@@ -484,3 +484,37 @@ fn rules_that_do_not_load_stop_the_run_before_the_command() {
     assert!(!marker.exists(), "CMD must not run: {}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_daemonised_grandchild_stays_in_the_tree() {
+    if !peregrine_testkit::live("a_daemonised_grandchild_stays_in_the_tree") {
+        return;
+    }
+    let dir = temp_dir("daemon");
+    let rules = write_rules(&dir, 1);
+    let report = dir.join("report.json");
+    // The subshell that starts the background one exits at once, so the background subshell
+    // is re-parented before it forks `head`: only its remembered membership links `head` to
+    // CMD.
+    let o = run(
+        &["-r", rules.to_str().expect("utf-8")],
+        &["--report", report.to_str().expect("utf-8")],
+        &[
+            "sh",
+            "-c",
+            "( (sleep 0.3; head -c1 /etc/shadow >/dev/null) & ); sleep 1.5",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    assert!(
+        r["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .any(|a| a["output_fields"]["proc.name"] == "head"),
+        "{r:#}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
