@@ -518,3 +518,51 @@ fn a_daemonised_grandchild_stays_in_the_tree() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_podman_container_started_by_the_command_is_watched() {
+    if !peregrine_testkit::e2e_root("a_podman_container_started_by_the_command_is_watched") {
+        return;
+    }
+    let dir = temp_dir("podman");
+    // No registry here: a busybox-static image, built once.
+    let image = "localhost/pg-run:1";
+    peregrine_testkit::podman::ensure_image(image, &dir, &["sh", "cat"], &[]);
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Container read its hostname\n  desc: test rule\n  condition: evt.type in (open, openat, openat2) and fd.name=/etc/hostname and proc.name=cat and container.id != host\n  output: container read (process=%proc.name container=%container.id)\n  priority: WARNING\n",
+    )
+    .expect("rules");
+    let report = dir.join("report.json");
+    // podman has no daemon: conmon and the container's processes descend from CMD (conmon
+    // through a double fork, which the tree follows).
+    let o = run(
+        &[
+            "-r",
+            rules.to_str().expect("utf-8"),
+            "-o",
+            "syslog_output.enabled=false",
+        ],
+        &["--report", report.to_str().expect("utf-8")],
+        &[
+            "podman",
+            "run",
+            "--rm",
+            "--network=none",
+            image,
+            "cat",
+            "/etc/hostname",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    let alert = &r["alerts"][0];
+    assert_eq!(alert["rule"], "Container read its hostname", "{r:#}");
+    let id = alert["output_fields"]["container.id"]
+        .as_str()
+        .unwrap_or("");
+    assert!(id.len() == 12 && id != "host", "a container's id: {r:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
