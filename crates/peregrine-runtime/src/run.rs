@@ -47,6 +47,10 @@ const SLICE: Duration = Duration::from_millis(20);
 /// After CMD exits, how long events still on their way through the ring are drained.
 const TAIL: Duration = Duration::from_millis(200);
 
+/// The most alerts a run keeps for its report (a CMD that loops on a detected action must
+/// not exhaust the guard's memory); later ones are printed and counted, not kept.
+pub const MAX_KEPT_ALERTS: usize = 10_000;
+
 /// The longest parent chain walked to find CMD (deeper trees are not expected in a job).
 const MAX_DEPTH: usize = 64;
 
@@ -156,19 +160,27 @@ pub struct Outcome {
     pub duration: Duration,
     /// Start time, ns since the epoch.
     pub started_ns: u64,
-    /// The alerts from CMD's tree, in order.
+    /// The alerts from CMD's tree, in order (the first [`MAX_KEPT_ALERTS`]).
     pub alerts: Vec<Alert>,
+    /// Alerts printed but not kept, and whether one of them fails the run.
+    pub omitted: u64,
+    pub omitted_fail: bool,
+}
+
+/// Whether `alert` is at or above `fail_on` (any alert when there is none).
+fn fails(fail_on: Option<Priority>, alert: &Alert) -> bool {
+    fail_on.is_none_or(|min| alert.priority <= min)
 }
 
 impl Outcome {
     /// Whether `alert` fails the run.
     pub fn fails(&self, alert: &Alert) -> bool {
-        self.fail_on.is_none_or(|min| alert.priority <= min)
+        fails(self.fail_on, alert)
     }
 
     /// Whether any alert failed the run.
     pub fn failed(&self) -> bool {
-        self.alerts.iter().any(|a| self.fails(a))
+        self.omitted_fail || self.alerts.iter().any(|a| self.fails(a))
     }
 
     fn fail_on_name(&self) -> &'static str {
@@ -256,6 +268,7 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         .map(|(k, v)| (k.clone(), OutputValue::Str(v.clone())))
         .collect();
     let mut alerts = Vec::new();
+    let (mut omitted, mut omitted_fail) = (0u64, false);
     let mut pending: Vec<Alert> = Vec::new();
     let mut step = |pipe: &mut Pipeline, ev: &Event<'_>| {
         tree.adopt_children(pipe.state(), ev);
@@ -266,8 +279,14 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         // event already knows its parent.
         if !pending.is_empty() && tree.contains(pipe.state(), i64::from(ev.pid())) {
             for alert in pending.drain(..) {
-                outputs.enqueue(alert.clone());
-                alerts.push(alert);
+                if alerts.len() < MAX_KEPT_ALERTS {
+                    outputs.enqueue(alert.clone());
+                    alerts.push(alert);
+                } else {
+                    omitted += 1;
+                    omitted_fail |= fails(args.fail_on, &alert);
+                    outputs.enqueue(alert);
+                }
             }
         }
         pending.clear();
@@ -321,6 +340,8 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         duration: started.elapsed(),
         started_ns,
         alerts,
+        omitted,
+        omitted_fail,
     };
     outcome.exit_code = if outcome.failed() {
         EXIT_ALERT
@@ -364,7 +385,7 @@ fn summary(o: &Outcome) -> String {
     };
     format!(
         "peregrine run: {} alert(s), {failing} at or above {}; the command {ended}; exit status {}",
-        o.alerts.len(),
+        o.alerts.len() as u64 + o.omitted,
         o.fail_on_name(),
         o.exit_code
     )
@@ -408,6 +429,7 @@ pub fn json_report(o: &Outcome) -> serde_json::Value {
         "failed": o.failed(),
         "duration_seconds": o.duration.as_secs_f64(),
         "alerts": o.alerts.iter().map(alert_json).collect::<Vec<_>>(),
+        "alerts_omitted": o.omitted,
     })
 }
 
@@ -488,8 +510,13 @@ pub fn junit_report(o: &Outcome) -> String {
     x.push_str(&format!(
         "      <system-out>{}</system-out>\n    </testcase>\n",
         xml_escape(&format!(
-            "{}exit status {}",
+            "{}{}exit status {}",
             lines(&all) + if all.is_empty() { "" } else { "\n" },
+            if o.omitted > 0 {
+                format!("{} more alert(s) not kept\n", o.omitted)
+            } else {
+                String::new()
+            },
             o.status.map_or_else(
                 || format!("signal {}", o.signal.unwrap_or(0)),
                 |s| s.to_string()
@@ -605,6 +632,8 @@ mod tests {
             duration: Duration::from_millis(1500),
             started_ns: 1_700_000_000_000_000_000,
             alerts,
+            omitted: 0,
+            omitted_fail: false,
         }
     }
 
@@ -618,6 +647,14 @@ mod tests {
         assert!(o.failed());
         let o = outcome(vec![Alert::new(1, "r", Priority::Debug, "x")], None);
         assert!(o.failed(), "without --fail-on any alert fails the run");
+        let mut o = outcome(Vec::new(), Some(Priority::Warning));
+        o.omitted = 5;
+        assert!(!o.failed());
+        o.omitted_fail = true;
+        assert!(
+            o.failed(),
+            "an alert past the kept ones still fails the run"
+        );
     }
 
     #[test]
