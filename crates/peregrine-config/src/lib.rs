@@ -16,6 +16,7 @@
 
 mod files;
 mod metrics;
+mod plugins;
 mod rules_path;
 pub mod schema;
 mod tree;
@@ -26,6 +27,8 @@ pub use files::{
     DEFAULT_CONFIG_FILE,
 };
 pub use metrics::{parse_duration, MetricsConfig};
+pub use peregrine_state::runtime::{Engine as ContainerEngine, Engines as ContainerEngines};
+pub use plugins::host_root;
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -125,6 +128,12 @@ pub struct Config {
     pub static_fields: Vec<(String, String)>,
     /// `log_level`, `log_stderr`, `log_syslog`: the agent's own log lines.
     pub logging: LogConfig,
+    /// The container plugin's `init_config` (`plugins` entry `container`): which engines are
+    /// asked at which sockets, and `label_max_len`.
+    pub containers: ContainerEngines,
+    /// Falco's `HOST_ROOT` environment variable: every host path (`/proc`, `/etc`, runtime
+    /// sockets, runc's state) is read below it.
+    pub host_root: PathBuf,
 }
 
 /// Where and how much the agent logs about itself (not alerts).
@@ -403,6 +412,8 @@ impl Default for Config {
             append_output: Vec::new(),
             static_fields: Vec::new(),
             logging: LogConfig::default(),
+            containers: ContainerEngines::default(),
+            host_root: PathBuf::from("/"),
         }
     }
 }
@@ -440,7 +451,12 @@ impl Config {
         let root = tree.expanded_root();
         cfg.outputs = OutputsConfig::from_tree(&root)?;
         cfg.logging = LogConfig::from_root(&root)?;
-        let report = schema::check(&root);
+        cfg.host_root = host_root(std::env::var_os("HOST_ROOT").as_deref())?;
+        let mut report = schema::check(&root);
+        let plugin_keys = plugins::read(&root)?;
+        cfg.containers = plugin_keys.engines;
+        report.unknown.extend(plugin_keys.unknown);
+        report.unsupported.extend(plugin_keys.unsupported);
         for key in &report.unknown {
             warnings.push(format!(
                 "unknown configuration key '{}' (ignored)",
@@ -458,6 +474,7 @@ impl Config {
                 keys.join(", ")
             ));
         }
+        warnings.extend(plugin_keys.warnings);
         let Value::Object(map) = &root else {
             return Ok((cfg, warnings));
         };

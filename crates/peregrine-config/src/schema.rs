@@ -90,8 +90,9 @@ pub const KEYS: &[Key] = &[
     h("capture.mode", Str),
     h("capture.default_duration", Int),
     u("capture.max_file_size_mb", Int),
-    u("load_plugins", Array),
-    u("plugins", Array),
+    // Read by `plugins.rs`: the container entry's `init_config` by path, other plugins named.
+    h("load_plugins", Array),
+    h("plugins", Array),
     u("plugins_hostinfo", Bool),
     h("time_format_iso_8601", Bool),
     u("buffer_format_base64", Bool),
@@ -317,10 +318,7 @@ mod tests {
         });
         let report = check(&root);
         assert_eq!(report.unknown, ["http_output.bar", "nope", "webserver.foo"]);
-        assert_eq!(
-            report.unsupported,
-            ["engine.kmod", "plugins", "webserver.threadiness"]
-        );
+        assert_eq!(report.unsupported, ["engine.kmod", "webserver.threadiness"]);
     }
 
     #[test]
@@ -332,7 +330,7 @@ mod tests {
             props["webserver"]["properties"]["listen_port"]["type"],
             "integer"
         );
-        assert!(props["plugins"]["description"]
+        assert!(props["grpc"]["description"]
             .as_str()
             .is_some_and(|d| d.contains("not supported")));
         let mut paths: Vec<_> = KEYS.iter().map(|k| k.path).collect();

@@ -258,7 +258,7 @@ fn run_info(
     RunInfo {
         engine_name: ENGINE_NAME.to_string(),
         evt_source: "syscall".to_string(),
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        kernel_release: std::fs::read_to_string(crate::host_file("/proc/sys/kernel/osrelease"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
         rules_files,
@@ -421,7 +421,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     // Live runs follow a handle so reloads can publish new rules under the running pipeline.
     let handle = EngineHandle::new(engine);
     let engine = handle.load();
-    let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
+    let mut pipe = Pipeline::with_handle(
+        handle.clone(),
+        StateConfig::for_host(&args.config.host_root, &args.config.containers),
+    );
     // Up before the capture (see `start_web`), but not healthy until it is attached.
     let web = start_web(args.config)?;
     let opts = LiveOptions {
@@ -471,7 +474,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
-    let mut recorder = crate::recorder::Recorder::new(&args.config.capture);
+    let mut recorder = crate::recorder::Recorder::new(&args.config.capture, &args.config.host_root);
     // Falco's `metrics.output_rule`: the snapshot alert every `metrics.interval`.
     let metrics_cfg = &args.config.metrics;
     let snapshot_alerts = (metrics_cfg.enabled && metrics_cfg.output_rule).then(|| {
