@@ -207,14 +207,17 @@ impl OutputsConfig {
         }
         if self.syslog.enabled {
             // Falco's sink (LOG_USER, ident `falco`), on the configured socket.
-            add(
-                Box::new(SyslogOutput::new(
-                    &self.syslog.settings.socket,
-                    "falco",
-                    FACILITY_USER,
-                )),
-                self.syslog.min_priority,
-            );
+            let sink = SyslogOutput::new(&self.syslog.settings.socket, "falco", FACILITY_USER);
+            // Enabled by default, as in Falco: a host without a syslog daemon must not turn
+            // every alert into a silent loss.
+            if let Err(e) = sink.probe() {
+                log::warn!(
+                    "{}: alerts for the syslog output are lost until it can be reached \
+                     (syslog_output.enabled: false turns it off)",
+                    peregrine_filter::escape::terminal_safe(&e.to_string())
+                );
+            }
+            add(Box::new(sink), self.syslog.min_priority);
         }
         if self.file.enabled {
             let f = &self.file.settings;

@@ -16,6 +16,7 @@
 pub mod alert;
 pub mod config;
 pub mod counters;
+mod failures;
 pub mod file;
 pub mod format;
 pub mod http;

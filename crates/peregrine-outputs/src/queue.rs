@@ -236,6 +236,7 @@ impl Dispatcher {
                 stats: stats.clone(),
                 reopen: reopen.clone(),
                 seen_reopen: 0,
+                failures: Default::default(),
             };
             let done = done_tx.clone();
             let handle = std::thread::Builder::new()
@@ -402,6 +403,7 @@ struct WorkerCtx {
     stats: Arc<OutputStats>,
     reopen: Arc<AtomicU64>,
     seen_reopen: u64,
+    failures: crate::failures::FailureLog,
 }
 
 impl WorkerCtx {
@@ -450,10 +452,20 @@ impl WorkerCtx {
             Ok(()) => {
                 self.stats.delivered.fetch_add(1, Relaxed);
                 self.stats.observe_latency(d.enqueued.elapsed());
+                if let Some(line) = self.failures.succeeded(self.output.name()) {
+                    log::warn!("{line}");
+                }
             }
             Err(e) => {
                 self.stats.failed_writes.fetch_add(1, Relaxed);
                 self.stats.count_error(&e);
+                let cause = e.to_string();
+                if let Some(line) = self
+                    .failures
+                    .failed(self.output.name(), &cause, Instant::now())
+                {
+                    log::error!("{line}");
+                }
             }
         }
     }
