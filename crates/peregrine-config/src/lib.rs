@@ -149,6 +149,9 @@ pub struct LogConfig {
     /// Where syslog lines go: `syslog_output.socket` (Peregrine's extension, for tests and
     /// containers with a non-standard socket), else `/dev/log`.
     pub syslog_socket: PathBuf,
+    /// `time_format_iso_8601`: stderr lines start with `2026-12-07T17:22:24+0000` instead of
+    /// ctime's `Mon Dec  7 17:22:24 2026`, as Falco's do.
+    pub time_format_iso_8601: bool,
 }
 
 impl Default for LogConfig {
@@ -158,6 +161,7 @@ impl Default for LogConfig {
             stderr: true,
             syslog: false,
             syslog_socket: PathBuf::from(peregrine_outputs::syslog::DEV_LOG),
+            time_format_iso_8601: false,
         }
     }
 }
@@ -178,6 +182,9 @@ impl LogConfig {
         }
         if let Some(v) = root.get("log_syslog") {
             out.syslog = boolean("log_syslog", v)?;
+        }
+        if let Some(v) = root.get("time_format_iso_8601") {
+            out.time_format_iso_8601 = boolean("time_format_iso_8601", v)?;
         }
         if let Some(v) = root.get("syslog_output").and_then(|s| s.get("socket")) {
             out.syslog_socket = PathBuf::from(string("syslog_output.socket", v)?);
@@ -1025,7 +1032,7 @@ frobnicate: 1
     fn static_fields_and_log_keys() {
         let (cfg, warnings) = Config::from_tree(
             &ConfigTree::from_yaml_str(
-                "static_fields: {b: x, a: 2}\nlog_level: NOTICE\nlog_stderr: false\nlog_syslog: true\nsyslog_output: {socket: /tmp/s}",
+                "static_fields: {b: x, a: 2}\nlog_level: NOTICE\nlog_stderr: false\nlog_syslog: true\nsyslog_output: {socket: /tmp/s}\ntime_format_iso_8601: true",
                 "t",
             )
             .expect("yaml"),
@@ -1043,6 +1050,7 @@ frobnicate: 1
                 stderr: false,
                 syslog: true,
                 syslog_socket: PathBuf::from("/tmp/s"),
+                time_format_iso_8601: true,
             }
         );
         assert_eq!(Config::default().logging, LogConfig::default());

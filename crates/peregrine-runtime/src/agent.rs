@@ -101,6 +101,14 @@ fn reload_thread(
         .name("reload".into())
         .spawn(move || {
             let mut changed = false;
+            // Which watched files changed since the last reload, for its log line.
+            let mut changed_files: Vec<&PathBuf> = Vec::new();
+            let files = watched
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let files = peregrine_filter::escape::terminal_safe(&files);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(RELOAD_POLL);
                 let hup = signals.pending().count() > 0;
@@ -109,6 +117,11 @@ fn reload_thread(
                     if now != seen {
                         // Reload once the file has been stable for a poll, so that a
                         // half-written file (truncate, then write) is not loaded.
+                        for (i, f) in watched.iter().enumerate() {
+                            if now.get(i) != seen.get(i) && !changed_files.contains(&f) {
+                                changed_files.push(f);
+                            }
+                        }
                         seen = now;
                         changed = true;
                         if !hup {
@@ -121,10 +134,18 @@ fn reload_thread(
                 }
                 changed = false;
                 let why = if hup {
-                    "SIGHUP"
+                    "SIGHUP".to_string()
                 } else {
-                    "a watched file changed"
+                    let names: Vec<String> = changed_files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect();
+                    peregrine_filter::escape::terminal_safe(&format!(
+                        "{} changed",
+                        names.join(", ")
+                    ))
                 };
+                changed_files.clear();
                 match reload()
                     .and_then(|rules| engine_for(&config, rules).map_err(|e| e.to_string()))
                 {
@@ -132,7 +153,7 @@ fn reload_thread(
                         let active = engine.rules().active_count();
                         handle.swap(engine);
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
-                        log::info!("{why}: rules reloaded, {active} rules active");
+                        log::info!("{why}: rules reloaded, {active} rules active (files: {files})");
                     }
                     Err(report) => log::error!(
                         "{why}: the new rules do not load, keeping the running ones:\n{report}"

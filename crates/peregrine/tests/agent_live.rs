@@ -209,6 +209,15 @@ fn a_watched_rules_file_change_reloads_without_a_signal() {
         "{:#?}",
         agent.log
     );
+    // The reload says why (the file that changed) and which files it read.
+    let path = rules.display().to_string();
+    assert!(
+        agent.log.iter().any(|l| l.contains(&format!(
+            "{path} changed: rules reloaded, 1 rules active (files: {path})"
+        ))),
+        "{:#?}",
+        agent.log
+    );
     // Rule A is gone: cat must not alert any more, head must.
     run("cat", &[&target]);
     run("head", &["-c1", &target]);
