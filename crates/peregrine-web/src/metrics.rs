@@ -983,7 +983,7 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
         o.rate_limited,
     );
     type Get = fn(&peregrine_outputs::OutputSnapshot) -> u64;
-    let per_output: [(&str, &str, Get); 6] = [
+    let per_output: [(&str, &str, Get); 7] = [
         (
             "peregrine_output_enqueued_total",
             "Alerts accepted into the output's queue.",
@@ -1013,6 +1013,11 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
             "peregrine_output_errors_total",
             "Failed writes and reopens of the output.",
             |s| s.errors,
+        ),
+        (
+            "peregrine_output_write_failures_total",
+            "Alerts lost because the output's write failed (the agent logs the cause).",
+            |s| s.failed_writes,
         ),
     ];
     for (name, help, get) in per_output {

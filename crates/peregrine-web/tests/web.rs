@@ -41,6 +41,7 @@ fn filled() -> MetricsSnapshot {
         filtered: 1,
         abandoned: 0,
         errors: 2,
+        failed_writes: 1,
         last_error: None,
         latency: peregrine_outputs::counters::LatencySnapshot {
             count: 6,
@@ -455,6 +456,11 @@ fn full_page_values() {
         "peregrine_output_errors_total",
         &[("output", "stdout")],
         2.0,
+    );
+    check(
+        "peregrine_output_write_failures_total",
+        &[("output", "stdout")],
+        1.0,
     );
     check("falcosecurity_falco_cpu_usage_ratio", &[], 0.25);
     check("falcosecurity_falco_memory_rss_bytes", &[], 40_000_000.0);
