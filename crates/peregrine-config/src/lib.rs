@@ -19,6 +19,7 @@ mod metrics;
 mod rules_path;
 pub mod schema;
 mod tree;
+mod triage;
 mod webserver;
 
 pub use files::{
@@ -125,6 +126,9 @@ pub struct Config {
     pub static_fields: Vec<(String, String)>,
     /// `log_level`, `log_stderr`, `log_syslog`: the agent's own log lines.
     pub logging: LogConfig,
+    /// `dedup`, `silences`, `silences_api`, `state_dir` (Peregrine extensions): what happens
+    /// to alerts between the engine and the outputs.
+    pub triage: peregrine_triage::TriageConfig,
 }
 
 /// Where and how much the agent logs about itself (not alerts).
@@ -403,6 +407,7 @@ impl Default for Config {
             append_output: Vec::new(),
             static_fields: Vec::new(),
             logging: LogConfig::default(),
+            triage: peregrine_triage::TriageConfig::default(),
         }
     }
 }
@@ -440,6 +445,7 @@ impl Config {
         let root = tree.expanded_root();
         cfg.outputs = OutputsConfig::from_tree(&root)?;
         cfg.logging = LogConfig::from_root(&root)?;
+        cfg.triage = triage::read(&root, tree.is_builtin())?;
         let report = schema::check(&root);
         for key in &report.unknown {
             warnings.push(format!(

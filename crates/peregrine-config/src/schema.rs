@@ -213,6 +213,17 @@ pub const KEYS: &[Key] = &[
     h("base_syscalls.all", Bool),
     h("base_syscalls.custom_set", Array),
     h("base_syscalls.repair", Bool),
+    // Peregrine extensions: alert triage (the triage crate; read by `triage.rs`).
+    h("dedup", Object),
+    h("dedup.enabled", Bool),
+    h("dedup.window", Str),
+    h("dedup.fields", Array),
+    h("dedup.max_fingerprints", Int),
+    h("dedup.overrides", Array),
+    h("silences", Array),
+    h("silences_api", Object),
+    h("silences_api.enabled", Bool),
+    h("state_dir", Str),
     u("falco_libs", Object),
     u("container_engines", Object),
 ];
