@@ -1146,6 +1146,9 @@ fn triage_series() {
         "peregrine_silence_active{silence=\"maint\",state=\"active\"} 1",
         "peregrine_silence_active{silence=\"s-1\",state=\"expired\"} 0",
     ] {
-        assert!(page.lines().any(|l| l == line), "{line} missing from:\n{page}");
+        assert!(
+            page.lines().any(|l| l == line),
+            "{line} missing from:\n{page}"
+        );
     }
 }

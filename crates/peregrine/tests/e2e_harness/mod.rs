@@ -153,6 +153,8 @@ impl Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
             .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
+            // These tests count every alert of their markers; the dedup tests turn it on.
+            .args(["-o", "dedup.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
             .stdout(Stdio::piped())
