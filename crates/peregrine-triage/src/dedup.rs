@@ -24,7 +24,7 @@ use peregrine_filter::compile::glob;
 use peregrine_filter::format::OutputValue;
 use peregrine_outputs::Alert;
 
-use crate::matcher::field_value;
+use crate::matcher::push_field_text;
 use crate::timefmt::format_rfc3339;
 
 /// The fields every default fingerprint holds.
@@ -161,9 +161,7 @@ impl Dedup {
             key.push('\u{1e}');
             key.push_str(f);
             key.push('\u{1f}');
-            if let Some(v) = field_value(alert, f) {
-                key.push_str(&v);
-            }
+            push_field_text(alert, f, &mut key);
         };
         match fields {
             Some(list) => list.iter().for_each(|f| push(f)),

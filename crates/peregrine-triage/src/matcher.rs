@@ -113,7 +113,12 @@ impl Matcher {
             Target::Tags => alert.tags.iter().any(|t| self.pattern.matches(t)),
             Target::Priority => self.priority == Some(alert.priority),
             Target::Source => self.pattern.matches(&alert.source),
-            Target::Field(f) => field_value(alert, f).is_some_and(|v| self.pattern.matches(&v)),
+            Target::Field(f) => match raw_field(alert, f) {
+                // The common case compares in place, with no copy per alert.
+                Some(OutputValue::Str(v)) => self.pattern.matches(v),
+                Some(v) => value_text(v).is_some_and(|v| self.pattern.matches(&v)),
+                None => false,
+            },
         };
         hit != self.negate
     }
@@ -135,13 +140,25 @@ impl Matcher {
 /// The text of an output field of the alert (rule fields first, then extra/static fields);
 /// `None` when the alert has no such field or its value is null.
 pub fn field_value(alert: &Alert, field: &str) -> Option<String> {
-    let v = alert
+    value_text(raw_field(alert, field)?)
+}
+
+fn raw_field<'a>(alert: &'a Alert, field: &str) -> Option<&'a OutputValue> {
+    alert
         .output_fields
         .iter()
         .chain(&alert.extra_fields)
         .find(|(k, _)| k == field)
-        .map(|(_, v)| v)?;
-    value_text(v)
+        .map(|(_, v)| v)
+}
+
+/// Appends the text of an output field to `out` (nothing when absent or null).
+pub(crate) fn push_field_text(alert: &Alert, field: &str, out: &mut String) {
+    match raw_field(alert, field) {
+        Some(OutputValue::Str(s)) => out.push_str(s),
+        Some(v) => out.push_str(&value_text(v).unwrap_or_default()),
+        None => {}
+    }
 }
 
 fn value_text(v: &OutputValue) -> Option<String> {
