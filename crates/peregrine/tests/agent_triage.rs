@@ -2,7 +2,8 @@
 //! identical opens into one alert and one summary sent on time by the agent's timer while
 //! another executable's opens stay distinct; silences created over the HTTP API suppress,
 //! are counted in `/metrics`, survive an agent restart and expire on time; and (replay)
-//! routing sends critical alerts to one output and the rest to another.
+//! routing sends critical alerts to one output and the rest to another, and deduplication is
+//! on in the built-in configuration and off under a falco.yaml that does not set it.
 
 mod common;
 mod e2e_harness;
@@ -406,4 +407,56 @@ fn routing_sends_critical_alerts_to_one_output_and_the_rest_to_another() {
         a.len(),
         "stdout takes every alert: {a:?}"
     );
+}
+
+/// Replay (fast tier): the built-in configuration deduplicates — the capture's eight
+/// `open_from_cat` alerts share one fingerprint (the rule prints no container, executable or
+/// file), so one alert goes out and the summary owed at exit counts the seven others, and the
+/// exit summary says so — while a configuration file that does not turn dedup on sends all
+/// eight, as Falco does.
+#[test]
+fn builtin_configuration_deduplicates_and_a_falco_file_does_not() {
+    if peregrine_testkit::upstream::require(
+        "builtin_configuration_deduplicates_and_a_falco_file_does_not",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let base = common::replay_args(
+        "falco-testing/rules/single_rule.yaml",
+        "captures/falco/cat_write.scap",
+    );
+    // replay_args turns dedup off (the last option); drop it to get the built-in default.
+    let builtin: Vec<String> = base[..base.len() - 2].to_vec();
+    assert_eq!(base[base.len() - 1], "dedup.enabled=false");
+    let mut args = builtin.clone();
+    args.extend(["-o".to_string(), "json_output=true".to_string()]);
+    let out = common::peregrine(&args);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let alerts: Vec<Value> = common::stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert!(!is_summary(&alerts[0]));
+    assert_eq!(field(&alerts[1], "dedup.count").as_deref(), Some("7"));
+    assert_eq!(alerts[1]["rule"], "open_from_cat");
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(
+            "Deduplication: 7 repeated alerts held back, 1 summaries sent, 0 windows evicted"
+        ),
+        "{err}"
+    );
+
+    let dir = scratch("triage-falco-file");
+    let config = dir.join("falco.yaml");
+    std::fs::write(&config, "json_output: true\n").expect("config");
+    let mut args = builtin;
+    args.extend(["-c".to_string(), config.display().to_string()]);
+    let out = common::peregrine(&args);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(common::stdout(&out).lines().count(), 8);
+    assert!(!common::stderr(&out).contains("Deduplication:"));
 }
