@@ -151,6 +151,13 @@ fn silences(v: &Value) -> Result<Vec<Silence>, ConfigError> {
     let mut out: Vec<Silence> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let key = format!("silences[{i}]");
+        if item.get("duration_seconds").is_some() {
+            // Relative to what? A configuration is read at every start.
+            return Err(bad(
+                &format!("{key}.duration_seconds"),
+                "only for silences made over the API; use ends_at (or weekly)",
+            ));
+        }
         let s = Silence::from_json(item, &key, Origin::Config, Some(format!("config-{i}")), 0)
             .map_err(triage_error)?;
         if out.iter().any(|o| o.id == s.id) {
@@ -279,6 +286,10 @@ mod tests {
             (
                 json!({"silences": [{"name": "a", "matchers": ["a=b"]}, {"name": "a", "matchers": ["a=c"]}]}),
                 "silences[1].name",
+            ),
+            (
+                json!({"silences": [{"matchers": ["a=b"], "duration_seconds": 5}]}),
+                "silences[0].duration_seconds",
             ),
             (
                 json!({"silences_api": {"enabled": "perhaps"}}),

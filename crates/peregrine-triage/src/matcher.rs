@@ -96,8 +96,10 @@ impl Matcher {
         };
         let mut priority = None;
         if target == Target::Priority {
-            priority =
-                Some(Priority::parse(value).ok_or_else(|| format!("unknown priority '{value}'"))?);
+            priority = Some(
+                Priority::parse(value)
+                    .ok_or_else(|| format!("unknown priority '{}'", crate::printable(value)))?,
+            );
         }
         Ok(Matcher {
             target,

@@ -477,11 +477,6 @@ impl Silences {
         Some(e.silence.id.clone())
     }
 
-    /// Whether any silence exists (the alert path skips the lock when none does).
-    pub fn is_empty(&self) -> bool {
-        self.lock().entries.is_empty()
-    }
-
     /// Every silence as JSON, in creation order.
     pub fn list(&self, now_ns: u64) -> Value {
         let inner = self.lock();
