@@ -20,6 +20,7 @@ mod plugins;
 mod rules_path;
 pub mod schema;
 mod tree;
+mod triage;
 mod webserver;
 
 pub use files::{
@@ -134,6 +135,9 @@ pub struct Config {
     /// Falco's `HOST_ROOT` environment variable: every host path (`/proc`, `/etc`, runtime
     /// sockets, runc's state) is read below it.
     pub host_root: PathBuf,
+    /// `dedup`, `silences`, `silences_api`, `state_dir` (Peregrine extensions): what happens
+    /// to alerts between the engine and the outputs.
+    pub triage: peregrine_triage::TriageConfig,
 }
 
 /// Where and how much the agent logs about itself (not alerts).
@@ -421,6 +425,7 @@ impl Default for Config {
             logging: LogConfig::default(),
             containers: ContainerEngines::default(),
             host_root: PathBuf::from("/"),
+            triage: peregrine_triage::TriageConfig::default(),
         }
     }
 }
@@ -459,6 +464,7 @@ impl Config {
         cfg.outputs = OutputsConfig::from_tree(&root)?;
         cfg.logging = LogConfig::from_root(&root)?;
         cfg.host_root = host_root(std::env::var_os("HOST_ROOT").as_deref())?;
+        cfg.triage = triage::read(&root, tree.is_builtin())?;
         let mut report = schema::check(&root);
         let plugin_keys = plugins::read(&root)?;
         cfg.containers = plugin_keys.engines;

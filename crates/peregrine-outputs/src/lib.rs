@@ -25,6 +25,7 @@ pub mod output;
 pub mod program;
 pub mod queue;
 pub mod ratelimit;
+pub mod route;
 pub mod stdout;
 pub mod syslog;
 
@@ -36,3 +37,4 @@ pub use output::{Output, OutputError};
 pub use peregrine_filter::format::OutputValue;
 pub use peregrine_filter::priority::Priority;
 pub use queue::{Dispatcher, Enqueued, OutputSpec, RateLimit, ShutdownReport};
+pub use route::Route;

@@ -165,6 +165,8 @@ impl Agent {
             .envs(env.iter().copied())
             .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
+            // These tests count every alert of their markers; the dedup tests turn it on.
+            .args(["-o", "dedup.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
             .stdout(Stdio::piped())
