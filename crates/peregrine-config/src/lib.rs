@@ -796,6 +796,29 @@ frobnicate: 1
     }
 
     #[test]
+    fn the_container_plugin_entry_reaches_the_config_and_its_warnings_merge() {
+        let yaml = "
+load_plugins: [container, json]
+plugins:
+  - name: container
+    init_config: {label_max_len: 9, hooks: [start], engines: {docker: {enabled: false}}, x: 1}
+grpc: {enabled: false}
+";
+        let tree = ConfigTree::from_yaml_str(yaml, "t").expect("yaml");
+        let (cfg, warnings) = Config::from_tree(&tree).expect("valid config");
+        assert_eq!(cfg.containers.label_max_len, 9);
+        assert!(!cfg.containers.docker.enabled && cfg.containers.podman.enabled);
+        assert_eq!(
+            warnings,
+            [
+                "unknown configuration key 'plugins[0].init_config.x' (ignored)",
+                "configuration keys not supported by Peregrine (ignored): grpc, plugins[0].init_config.hooks",
+                "plugins not supported by Peregrine (not loaded; container support is built in): json",
+            ]
+        );
+    }
+
+    #[test]
     fn string_overrides_convert_to_typed_values() {
         let mut tree = ConfigTree::default();
         for o in [

@@ -218,8 +218,10 @@ impl Engine {
     }
 }
 
-/// The engines Peregrine can ask, configured as the container plugin's `init_config` says
-/// (defaults: the plugin's, every engine on). docker and podman are asked through their
+/// The engines Peregrine can ask, configured as the container plugin's `init_config` says.
+/// Defaults: every engine on, at the plugin's default sockets plus those Peregrine asked
+/// before it read `init_config` (`/run/docker.sock`, containerd's usual socket); rootless
+/// podman's per-user sockets are not asked. docker and podman are asked through their
 /// Docker-compatible API; containerd and CRI-O through runc's state on disk, plus
 /// containerd's API for pod labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
