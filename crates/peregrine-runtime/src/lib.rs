@@ -1,8 +1,9 @@
 //! Peregrine's runtime: everything the program does once its arguments are validated. The
 //! agent's run loop (live and replay), the one live start-up shared by every live mode, Falco's
-//! drop monitor, rule-triggered capture, `peregrine events`, `peregrine capture -w`, rules
-//! loading and reload, and the informational listings. Each mode is one function in [`modes`]
-//! (or [`events::run`], [`capture::run`]) that the binary calls.
+//! drop monitor, rule-triggered capture, `peregrine events`, `peregrine capture -w`,
+//! `peregrine run -- CMD`, rules loading and reload, and the informational listings. Each mode
+//! is one function in [`modes`] (or [`events::run`], [`capture::run`], [`run::run`]) that the
+//! binary calls.
 //!
 //! Key design decision: the runtime is a library that only wires the pipeline crates (engine,
 //! state, outputs, web), and the binary only parses flags, so every mode can be driven by a
