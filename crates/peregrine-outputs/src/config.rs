@@ -7,6 +7,8 @@
 //! Peregrine extensions: every `*_output` block accepts `min_priority`, and
 //! `syslog_output.socket` names the local syslog socket (Falco always uses `/dev/log`; a
 //! host whose syslog daemon listens elsewhere, or a test with a private daemon, sets it).
+//! Network outputs take a `spool` block (`enabled`, `dir`, `max_bytes`; on by default): see
+//! [`crate::spool`].
 
 use crate::file::FileOutput;
 use crate::format::FormatOptions;
@@ -14,6 +16,7 @@ use crate::http::{HttpConfig, HttpOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
+use crate::spool::{Spool, SpoolConfig};
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
 use peregrine_filter::priority::Priority;
@@ -39,6 +42,8 @@ pub struct OutputsConfig {
 pub struct SinkConfig<T> {
     pub enabled: bool,
     pub min_priority: Option<Priority>,
+    /// The on-disk spool; `None` for sinks that have none (local ones).
+    pub spool: Option<SpoolConfig>,
     pub settings: T,
 }
 
@@ -66,9 +71,12 @@ impl Default for OutputsConfig {
             SinkConfig {
                 enabled,
                 min_priority: None,
+                spool: None,
                 settings,
             }
         }
+        let mut http = sink(false, HttpConfig::default());
+        http.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -95,7 +103,7 @@ impl Default for OutputsConfig {
                     keep_alive: false,
                 },
             ),
-            http: sink(false, HttpConfig::default()),
+            http,
         }
     }
 }
@@ -160,6 +168,7 @@ impl OutputsConfig {
             &mut c.program.settings.keep_alive,
         )?;
         sink(root, "http_output", &mut c.http)?;
+        read_spool(root, "http_output", &mut c.http.spool)?;
         let h = &mut c.http.settings;
         for (key, slot) in [
             ("url", &mut h.url),
@@ -197,6 +206,7 @@ impl OutputsConfig {
                 output,
                 min_priority,
                 capacity: self.queue_capacity,
+                spool: None,
             })
         };
         if self.stdout.enabled {
@@ -234,9 +244,51 @@ impl OutputsConfig {
             let mut h = self.http.settings.clone();
             h.json = self.format.json_output;
             add(Box::new(HttpOutput::new(h)?), self.http.min_priority);
+            if let Some(last) = specs.last_mut() {
+                last.spool = open_spool("http_output", "http", self.http.spool.as_ref())?;
+            }
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
     }
+}
+
+/// The spool of an enabled sink, when it is on; an error names `<key>.spool.dir`.
+fn open_spool(
+    key: &str,
+    name: &str,
+    cfg: Option<&SpoolConfig>,
+) -> Result<Option<Spool>, OutputError> {
+    let Some(cfg) = cfg.filter(|c| c.enabled) else {
+        return Ok(None);
+    };
+    Spool::open(&cfg.dir, name, cfg.max_bytes)
+        .map(Some)
+        .map_err(|e| bad(&format!("{key}.spool.dir"), e.to_string()))
+}
+
+/// `<key>.spool.{enabled,dir,max_bytes}`.
+fn read_spool(root: &Value, key: &str, slot: &mut Option<SpoolConfig>) -> Result<(), OutputError> {
+    let Some(sp) = slot.as_mut() else {
+        return Ok(());
+    };
+    read_bool(root, &format!("{key}.spool.enabled"), &mut sp.enabled)?;
+    let mut dir = String::new();
+    let dir_key = format!("{key}.spool.dir");
+    read_string(root, &dir_key, &mut dir)?;
+    if get(root, &dir_key).is_some() {
+        if dir.is_empty() {
+            return Err(bad(&dir_key, "the directory is empty"));
+        }
+        sp.dir = dir.into();
+    }
+    let max_key = format!("{key}.spool.max_bytes");
+    if let Some(n) = uint(root, &max_key)? {
+        if n == 0 {
+            return Err(bad(&max_key, "must be at least 1"));
+        }
+        sp.max_bytes = n;
+    }
+    Ok(())
 }
 
 fn get<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
@@ -343,6 +395,46 @@ mod tests {
         assert!(c.stdout.enabled && c.syslog.enabled && !c.file.enabled && !c.http.enabled);
         assert_eq!(c.http.settings.user_agent, "falcosecurity/falco");
         assert_eq!(c.syslog.settings.socket, "/dev/log");
+        assert_eq!(c.http.spool, Some(SpoolConfig::default()));
+        assert_eq!(c.file.spool, None);
+    }
+
+    #[test]
+    fn reads_the_spool_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "http_output": {"spool": {"enabled": "false", "dir": "/tmp/s", "max_bytes": "1024"}},
+        }))
+        .expect("valid tree");
+        assert_eq!(
+            c.http.spool,
+            Some(SpoolConfig {
+                enabled: false,
+                dir: "/tmp/s".into(),
+                max_bytes: 1024
+            })
+        );
+    }
+
+    #[test]
+    fn an_unusable_spool_dir_names_its_key() {
+        let file = std::env::temp_dir().join(format!("pg-spool-notadir-{}", std::process::id()));
+        std::fs::write(&file, "x").expect("file");
+        let c = OutputsConfig::from_tree(&json!({
+            "stdout_output": {"enabled": false},
+            "syslog_output": {"enabled": false},
+            "http_output": {"enabled": true, "url": "http://127.0.0.1:9/",
+                            "spool": {"dir": file.display().to_string()}},
+        }))
+        .expect("valid tree");
+        match c.build() {
+            Err(OutputError::Config { key, reason }) => {
+                assert_eq!(key, "http_output.spool.dir");
+                assert!(reason.contains(&file.display().to_string()), "{reason}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a file as spool dir was accepted"),
+        }
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]
@@ -398,6 +490,18 @@ mod tests {
                 "file_output.min_priority",
             ),
             (json!({"http_output": {"url": ["x"]}}), "http_output.url"),
+            (
+                json!({"http_output": {"spool": {"max_bytes": 0}}}),
+                "http_output.spool.max_bytes",
+            ),
+            (
+                json!({"http_output": {"spool": {"enabled": "sometimes"}}}),
+                "http_output.spool.enabled",
+            ),
+            (
+                json!({"http_output": {"spool": {"dir": ""}}}),
+                "http_output.spool.dir",
+            ),
         ] {
             match OutputsConfig::from_tree(&tree) {
                 Err(OutputError::Config { key: k, .. }) => assert_eq!(k, key),

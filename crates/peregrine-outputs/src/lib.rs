@@ -24,6 +24,7 @@ pub mod output;
 pub mod program;
 pub mod queue;
 pub mod ratelimit;
+pub mod spool;
 pub mod stdout;
 pub mod syslog;
 

@@ -18,6 +18,14 @@ pub enum OutputError {
     },
     #[error("http output: {url}: {reason}")]
     Http { url: String, reason: String },
+    /// The destination cannot take the alert now (down, refusing, overloaded): a spooled
+    /// output keeps the alert and tries again later; anything else is a final failure.
+    #[error("{output} output: {target}: {reason}")]
+    Unavailable {
+        output: &'static str,
+        target: String,
+        reason: String,
+    },
     #[error("http output: TLS setup: {0}")]
     Tls(String),
     #[error("invalid value for '{key}': {reason}")]
@@ -27,6 +35,11 @@ pub enum OutputError {
 }
 
 impl OutputError {
+    /// True when trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OutputError::Unavailable { .. })
+    }
+
     pub(crate) fn io(output: &'static str, op: impl Into<String>, source: io::Error) -> Self {
         OutputError::Io {
             output,
@@ -43,6 +56,20 @@ pub trait Output: Send {
 
     /// Delivers one formatted alert line (without trailing newline).
     fn write(&mut self, line: &str, priority: Priority) -> Result<(), OutputError>;
+
+    /// Delivers one spooled alert with its stable `id` (a UUID), which the sink passes on
+    /// where the destination can carry it (a header, a field) so a receiver can drop the
+    /// duplicates that at-least-once delivery brings. One attempt only: the spool retries
+    /// after an [`OutputError::Unavailable`]. Sinks without a place for the id just write.
+    fn write_with_id(
+        &mut self,
+        line: &str,
+        priority: Priority,
+        id: &str,
+    ) -> Result<(), OutputError> {
+        let _ = id;
+        self.write(line, priority)
+    }
 
     /// Closes what the sink holds open so the next write reopens it (SIGUSR1, log rotation).
     fn reopen(&mut self) -> Result<(), OutputError> {

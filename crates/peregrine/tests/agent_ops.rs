@@ -252,6 +252,12 @@ fn receiver() -> (String, mpsc::Receiver<Request>) {
     (url, rx)
 }
 
+/// `-o` keeping the http output's spool in the test's directory (the default, under
+/// `/var/lib/peregrine`, is shared by every agent on the host).
+fn spool_dir_opt(dir: &Path) -> String {
+    format!("http_output.spool.dir={}", dir.join("spool").display())
+}
+
 /// `2026-11-28T23:43:15.123456789Z`: RFC 3339, UTC, nanoseconds, as Falco writes `time`.
 fn is_rfc3339_ns(t: &str) -> bool {
     regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")
@@ -264,9 +270,10 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
     if !peregrine_testkit::live("http_output_posts_falcosidekick_shaped_json_for_a_live_alert") {
         return;
     }
-    let (_dir, rules, marker) = marker_setup("ops-sidekick", "Ops marker read");
+    let (dir, rules, marker) = marker_setup("ops-sidekick", "Ops marker read");
     let (url, requests) = receiver();
     let url_opt = format!("http_output.url={url}");
+    let spool_opt = spool_dir_opt(&dir);
     let mut agent = start_agent(
         &rules,
         &[
@@ -276,6 +283,8 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
             "http_output.enabled=true",
             "-o",
             &url_opt,
+            "-o",
+            &spool_opt,
         ],
     );
     assert!(
@@ -299,6 +308,17 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
         head.contains("\r\nuser-agent: falcosecurity/falco"),
         "{}",
         req.head
+    );
+    // The spool's stable id rides in a header, so the body stays Falco's.
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-peregrine-alert-id: "))
+        .unwrap_or_else(|| panic!("no alert id: {}", req.head));
+    assert!(
+        regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            .expect("valid regex")
+            .is_match(id.trim_end()),
+        "{id}"
     );
     let v: Value = serde_json::from_slice(&req.body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&req.body)));
@@ -384,6 +404,9 @@ fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
             "http_output.enabled=true",
             "-o",
             &url_opt,
+            // The queue in front of the output is what this test is about.
+            "-o",
+            "http_output.spool.enabled=false",
             // One alert in flight and one queued: everything after that is a counted drop.
             "-o",
             "outputs_queue.capacity=1",
