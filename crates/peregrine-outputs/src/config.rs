@@ -10,6 +10,7 @@
 //! Network outputs take a `spool` block (`enabled`, `dir`, `max_bytes`; on by default): see
 //! [`crate::spool`].
 
+use crate::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
 use crate::file::FileOutput;
 use crate::format::FormatOptions;
 use crate::http::{HttpConfig, HttpOutput};
@@ -35,6 +36,8 @@ pub struct OutputsConfig {
     pub file: SinkConfig<FileConfig>,
     pub program: SinkConfig<ProgramConfig>,
     pub http: SinkConfig<HttpConfig>,
+    /// Peregrine extension: Prometheus Alertmanager.
+    pub alertmanager: SinkConfig<AlertmanagerConfig>,
 }
 
 /// One `*_output` block.
@@ -77,6 +80,8 @@ impl Default for OutputsConfig {
         }
         let mut http = sink(false, HttpConfig::default());
         http.spool = Some(SpoolConfig::default());
+        let mut alertmanager = sink(false, AlertmanagerConfig::default());
+        alertmanager.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -104,6 +109,7 @@ impl Default for OutputsConfig {
                 },
             ),
             http,
+            alertmanager,
         }
     }
 }
@@ -195,24 +201,37 @@ impl OutputsConfig {
             h.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
         }
         h.json = c.format.json_output;
+        sink(root, "alertmanager_output", &mut c.alertmanager)?;
+        read_spool(root, "alertmanager_output", &mut c.alertmanager.spool)?;
+        let am = &mut c.alertmanager.settings;
+        read_string(root, "alertmanager_output.url", &mut am.url)?;
+        if let Some(n) = uint(root, "alertmanager_output.resolve_timeout")? {
+            am.resolve_timeout = std::time::Duration::from_secs(n);
+        }
+        read_string_list(
+            root,
+            "alertmanager_output.extra_labels",
+            &mut am.extra_labels,
+        )?;
         Ok(c)
     }
 
     /// Builds the enabled outputs and starts their workers.
     pub fn build(&self) -> Result<Dispatcher, OutputError> {
         let mut specs = Vec::new();
-        let mut add = |output: Box<dyn crate::Output>, min_priority| {
+        let mut add = |output: Box<dyn crate::Output>, min_priority, spool| {
             specs.push(OutputSpec {
                 output,
                 min_priority,
                 capacity: self.queue_capacity,
-                spool: None,
+                spool,
             })
         };
         if self.stdout.enabled {
             add(
                 Box::new(StdoutOutput::stdout(self.buffered_outputs)),
                 self.stdout.min_priority,
+                None,
             );
         }
         if self.syslog.enabled {
@@ -224,6 +243,7 @@ impl OutputsConfig {
                     FACILITY_USER,
                 )),
                 self.syslog.min_priority,
+                None,
             );
         }
         if self.file.enabled {
@@ -231,6 +251,7 @@ impl OutputsConfig {
             add(
                 Box::new(FileOutput::new(&f.filename, f.keep_alive)),
                 self.file.min_priority,
+                None,
             );
         }
         if self.program.enabled {
@@ -238,15 +259,25 @@ impl OutputsConfig {
             add(
                 Box::new(ProgramOutput::new(&p.program, p.keep_alive)),
                 self.program.min_priority,
+                None,
             );
         }
         if self.http.enabled {
             let mut h = self.http.settings.clone();
             h.json = self.format.json_output;
-            add(Box::new(HttpOutput::new(h)?), self.http.min_priority);
-            if let Some(last) = specs.last_mut() {
-                last.spool = open_spool("http_output", "http", self.http.spool.as_ref())?;
-            }
+            add(
+                Box::new(HttpOutput::new(h)?),
+                self.http.min_priority,
+                open_spool("http_output", "http", self.http.spool.as_ref())?,
+            );
+        }
+        if self.alertmanager.enabled {
+            let am = &self.alertmanager;
+            add(
+                Box::new(AlertmanagerOutput::new(am.settings.clone())?),
+                am.min_priority,
+                open_spool("alertmanager_output", "alertmanager", am.spool.as_ref())?,
+            );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
     }
@@ -339,6 +370,32 @@ fn read_string(root: &Value, key: &str, slot: &mut String) -> Result<(), OutputE
     }
 }
 
+/// A list of strings (a single string counts as a list of one).
+fn read_string_list(root: &Value, key: &str, slot: &mut Vec<String>) -> Result<(), OutputError> {
+    match get(root, key) {
+        None => Ok(()),
+        Some(Value::String(s)) => {
+            *slot = vec![s.clone()];
+            Ok(())
+        }
+        Some(Value::Array(items)) => {
+            *slot = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(bad(
+                        &format!("{key}[{i}]"),
+                        format!("expected a string, got {other}"),
+                    )),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        }
+        Some(v) => Err(bad(key, format!("expected a list of strings, got {v}"))),
+    }
+}
+
 fn uint(root: &Value, key: &str) -> Result<Option<u64>, OutputError> {
     match get(root, key) {
         None => Ok(None),
@@ -397,6 +454,26 @@ mod tests {
         assert_eq!(c.syslog.settings.socket, "/dev/log");
         assert_eq!(c.http.spool, Some(SpoolConfig::default()));
         assert_eq!(c.file.spool, None);
+    }
+
+    #[test]
+    fn reads_the_alertmanager_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "alertmanager_output": {"enabled": true, "url": "http://am:9093",
+                "resolve_timeout": 60, "extra_labels": ["proc.name"], "min_priority": "error",
+                "spool": {"dir": "/tmp/am"}},
+        }))
+        .expect("valid tree");
+        assert!(c.alertmanager.enabled);
+        assert_eq!(c.alertmanager.min_priority, Some(Priority::Error));
+        let am = &c.alertmanager.settings;
+        assert_eq!(am.url, "http://am:9093");
+        assert_eq!(am.resolve_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(am.extra_labels, ["proc.name"]);
+        assert_eq!(
+            c.alertmanager.spool.as_ref().map(|s| s.dir.clone()),
+            Some("/tmp/am".into())
+        );
     }
 
     #[test]
@@ -501,6 +578,14 @@ mod tests {
             (
                 json!({"http_output": {"spool": {"dir": ""}}}),
                 "http_output.spool.dir",
+            ),
+            (
+                json!({"alertmanager_output": {"extra_labels": ["a", 3]}}),
+                "alertmanager_output.extra_labels[1]",
+            ),
+            (
+                json!({"alertmanager_output": {"resolve_timeout": "soon"}}),
+                "alertmanager_output.resolve_timeout",
             ),
         ] {
             match OutputsConfig::from_tree(&tree) {

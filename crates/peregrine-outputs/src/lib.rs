@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod alertmanager;
 pub mod config;
 pub mod counters;
 pub mod file;

@@ -71,6 +71,12 @@ pub trait Output: Send {
         self.write(line, priority)
     }
 
+    /// The alert format this sink needs whatever `json_output` says (a sink that reads the
+    /// alert's fields takes Falco's JSON); `None` takes the configured one.
+    fn format(&self) -> Option<crate::format::FormatOptions> {
+        None
+    }
+
     /// Closes what the sink holds open so the next write reopens it (SIGUSR1, log rotation).
     fn reopen(&mut self) -> Result<(), OutputError> {
         Ok(())

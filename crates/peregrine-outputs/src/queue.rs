@@ -255,7 +255,9 @@ impl Dispatcher {
                 stats.spool_bytes.store(sp.bytes(), Relaxed);
             }
             let spool = spec.spool;
+            let own_format = spec.output.format();
             let ctx = WorkerCtx {
+                own_format,
                 output: spec.output,
                 queue: queue.clone(),
                 shared: shared.clone(),
@@ -440,6 +442,8 @@ fn epoch_ns() -> u64 {
 }
 
 struct WorkerCtx {
+    /// The sink's own format ([`Output::format`]), instead of the shared line.
+    own_format: Option<FormatOptions>,
     output: Box<dyn Output>,
     queue: Arc<Queue>,
     shared: Arc<Shared>,
@@ -587,9 +591,9 @@ impl WorkerCtx {
         let records: Vec<Record> = batch
             .iter()
             .map(|d| {
-                let line = d.line.get_or_init(|| self.shared.format.format(&d.alert));
+                let line = self.line(d);
                 let age = u64::try_from(d.enqueued.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                Record::new(d.alert.priority, now_ns.saturating_sub(age), line.clone())
+                Record::new(d.alert.priority, now_ns.saturating_sub(age), line)
             })
             .collect();
         let n = records.len() as u64;
@@ -689,8 +693,27 @@ impl WorkerCtx {
         self.stats.spool_bytes.store(spool.bytes(), Relaxed);
     }
 
+    /// The line this sink sends for `d`: the shared one, formatted once for every output,
+    /// unless the sink has a format of its own.
+    fn line(&self, d: &Delivery) -> String {
+        match &self.own_format {
+            Some(f) => f.format(&d.alert),
+            None => d
+                .line
+                .get_or_init(|| self.shared.format.format(&d.alert))
+                .clone(),
+        }
+    }
+
     fn deliver(&mut self, d: &Delivery) {
-        let line = d.line.get_or_init(|| self.shared.format.format(&d.alert));
+        let own;
+        let line = match &self.own_format {
+            Some(f) => {
+                own = f.format(&d.alert);
+                &own
+            }
+            None => d.line.get_or_init(|| self.shared.format.format(&d.alert)),
+        };
         match self.output.write(line, d.alert.priority) {
             Ok(()) => {
                 self.stats.delivered.fetch_add(1, Relaxed);

@@ -1,0 +1,123 @@
+//! Native outputs against the real servers, each a private instance started by the test on
+//! loopback (peregrine-testkit's services): a burst of 1,000 alerts survives the server
+//! going down (stopped, then started again) and hanging (SIGSTOP), through the spool.
+
+mod common;
+use common::*;
+use peregrine_outputs::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
+use peregrine_outputs::spool::Spool;
+use peregrine_outputs::{
+    Alert, Dispatcher, FormatOptions, OutputSpec, OutputValue, Priority, RateLimit,
+};
+use peregrine_testkit::services;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+const BURST: u64 = 1000;
+
+/// Alert `n`: its number in the output field `evt.num`, in a container.
+fn numbered(n: u64) -> Alert {
+    let mut a = alert(
+        "Spool burst",
+        Priority::Critical,
+        &format!("burst alert {n}"),
+    );
+    a.output_fields = vec![
+        (
+            "container.id".into(),
+            OutputValue::Str("0123456789ab".into()),
+        ),
+        ("evt.num".into(), OutputValue::UInt(n)),
+    ];
+    a
+}
+
+fn dispatcher(spec: OutputSpec) -> Dispatcher {
+    Dispatcher::new(FormatOptions::default(), vec![spec], RateLimit::default()).expect("dispatcher")
+}
+
+fn snapshot(d: &Dispatcher) -> peregrine_outputs::OutputSnapshot {
+    d.snapshot().outputs[0].clone()
+}
+
+#[test]
+fn alertmanager_gets_every_alert_across_a_restart_and_a_hang() {
+    if !peregrine_testkit::e2e("alertmanager_gets_every_alert_across_a_restart_and_a_hang") {
+        return;
+    }
+    let mut am = services::alertmanager().expect("alertmanager starts");
+    let dir = temp_dir("native-am");
+    let out = AlertmanagerOutput::new(AlertmanagerConfig {
+        url: format!("http://{}", am.addr()),
+        extra_labels: vec!["evt.num".into()],
+        // A hung server costs at most this per attempt.
+        timeout: Duration::from_secs(2),
+        ..AlertmanagerConfig::default()
+    })
+    .expect("output");
+    // Down from the start: alerts wait in the spool.
+    am.halt();
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&dir, "alertmanager", 1 << 30).expect("spool")),
+        ..OutputSpec::new(Box::new(out))
+    });
+    for n in 0..200 {
+        d.enqueue(numbered(n));
+    }
+    wait_until("a failed attempt", || snapshot(&d).retried > 0);
+    am.restart().expect("alertmanager restarts");
+    for n in 200..500 {
+        d.enqueue(numbered(n));
+    }
+    wait_until("deliveries after the restart", || {
+        snapshot(&d).delivered > 0
+    });
+    am.pause();
+    for n in 500..BURST {
+        d.enqueue(numbered(n));
+    }
+    let retried = snapshot(&d).retried;
+    wait_until("a timed-out attempt", || snapshot(&d).retried > retried);
+    am.resume();
+    wait_until("the spool emptied", || {
+        let s = snapshot(&d);
+        s.spool_pending == 0 && s.delivered >= BURST
+    });
+    let (_, snap) = d.shutdown(Duration::from_secs(5));
+    assert_eq!(snap.total_lost(), 0, "{snap:?}");
+
+    let body = ureq::get(&format!("http://{}/api/v2/alerts", am.addr()))
+        .call()
+        .expect("alertmanager answers")
+        .into_string()
+        .expect("body");
+    let alerts: Vec<Value> = serde_json::from_str(&body).expect("JSON");
+    let mut numbers = BTreeSet::new();
+    let mut ids = HashSet::new();
+    for a in &alerts {
+        let l = &a["labels"];
+        assert_eq!(l["alertname"], "Spool burst", "{a}");
+        assert_eq!(l["priority"], "Critical", "{a}");
+        assert_eq!(l["hostname"], "node-1", "{a}");
+        assert_eq!(l["source"], "syscall", "{a}");
+        assert_eq!(l["container_id"], "0123456789ab", "{a}");
+        let n: u64 = l["evt_num"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("evt_num");
+        assert!(
+            a["annotations"]["summary"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(&format!("Critical burst alert {n}"))),
+            "{a}"
+        );
+        let id = a["annotations"]["peregrine_alert_id"].as_str().expect("id");
+        assert!(ids.insert(id.to_string()), "id {id} twice");
+        assert_eq!(a["status"]["state"], "active", "{a}");
+        numbers.insert(n);
+    }
+    let want: BTreeSet<u64> = (0..BURST).collect();
+    assert_eq!(numbers, want, "missing: {:?}", want.difference(&numbers));
+    let _ = std::fs::remove_dir_all(&dir);
+}
