@@ -17,6 +17,7 @@ use crate::http::{HttpConfig, HttpOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
+use crate::redis_output::{RedisConfig, RedisOutput};
 use crate::spool::{Spool, SpoolConfig};
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
@@ -38,6 +39,8 @@ pub struct OutputsConfig {
     pub http: SinkConfig<HttpConfig>,
     /// Peregrine extension: Prometheus Alertmanager.
     pub alertmanager: SinkConfig<AlertmanagerConfig>,
+    /// Peregrine extension: a Redis stream or channel.
+    pub redis: SinkConfig<RedisConfig>,
 }
 
 /// One `*_output` block.
@@ -82,6 +85,8 @@ impl Default for OutputsConfig {
         http.spool = Some(SpoolConfig::default());
         let mut alertmanager = sink(false, AlertmanagerConfig::default());
         alertmanager.spool = Some(SpoolConfig::default());
+        let mut redis = sink(false, RedisConfig::default());
+        redis.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -110,6 +115,7 @@ impl Default for OutputsConfig {
             ),
             http,
             alertmanager,
+            redis,
         }
     }
 }
@@ -213,6 +219,27 @@ impl OutputsConfig {
             "alertmanager_output.extra_labels",
             &mut am.extra_labels,
         )?;
+        sink(root, "redis_output", &mut c.redis)?;
+        read_spool(root, "redis_output", &mut c.redis.spool)?;
+        let r = &mut c.redis.settings;
+        read_string(root, "redis_output.url", &mut r.url)?;
+        read_string(root, "redis_output.key", &mut r.key)?;
+        let mut mode = String::new();
+        read_string(root, "redis_output.mode", &mut mode)?;
+        match mode.as_str() {
+            "" => {}
+            "stream" => r.publish = false,
+            "publish" => r.publish = true,
+            other => {
+                return Err(bad(
+                    "redis_output.mode",
+                    format!("expected 'stream' or 'publish', got '{other}'"),
+                ))
+            }
+        }
+        if let Some(n) = uint(root, "redis_output.maxlen")? {
+            r.maxlen = n;
+        }
         Ok(c)
     }
 
@@ -277,6 +304,14 @@ impl OutputsConfig {
                 Box::new(AlertmanagerOutput::new(am.settings.clone())?),
                 am.min_priority,
                 open_spool("alertmanager_output", "alertmanager", am.spool.as_ref())?,
+            );
+        }
+        if self.redis.enabled {
+            let r = &self.redis;
+            add(
+                Box::new(RedisOutput::new(r.settings.clone())?),
+                r.min_priority,
+                open_spool("redis_output", "redis", r.spool.as_ref())?,
             );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
@@ -477,6 +512,27 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_redis_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "redis_output": {"enabled": true, "url": "redis://r:1/2", "key": "k.{priority}",
+                "mode": "publish", "maxlen": "10"},
+        }))
+        .expect("valid tree");
+        assert!(c.redis.enabled);
+        assert_eq!(
+            c.redis.settings,
+            RedisConfig {
+                url: "redis://r:1/2".into(),
+                key: "k.{priority}".into(),
+                publish: true,
+                maxlen: 10,
+                ..RedisConfig::default()
+            }
+        );
+        assert_eq!(c.redis.spool, Some(SpoolConfig::default()));
+    }
+
+    #[test]
     fn reads_the_spool_block() {
         let c = OutputsConfig::from_tree(&json!({
             "http_output": {"spool": {"enabled": "false", "dir": "/tmp/s", "max_bytes": "1024"}},
@@ -586,6 +642,10 @@ mod tests {
             (
                 json!({"alertmanager_output": {"resolve_timeout": "soon"}}),
                 "alertmanager_output.resolve_timeout",
+            ),
+            (
+                json!({"redis_output": {"mode": "queue"}}),
+                "redis_output.mode",
             ),
         ] {
             match OutputsConfig::from_tree(&tree) {

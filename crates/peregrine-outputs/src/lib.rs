@@ -25,6 +25,7 @@ pub mod output;
 pub mod program;
 pub mod queue;
 pub mod ratelimit;
+pub mod redis_output;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;

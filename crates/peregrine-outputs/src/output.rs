@@ -26,6 +26,13 @@ pub enum OutputError {
         target: String,
         reason: String,
     },
+    /// The destination answered with a refusal that retrying cannot change.
+    #[error("{output} output: {target}: {reason}")]
+    Refused {
+        output: &'static str,
+        target: String,
+        reason: String,
+    },
     #[error("http output: TLS setup: {0}")]
     Tls(String),
     #[error("invalid value for '{key}': {reason}")]

@@ -5,11 +5,13 @@
 mod common;
 use common::*;
 use peregrine_outputs::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
+use peregrine_outputs::redis_output::{RedisConfig, RedisOutput};
 use peregrine_outputs::spool::Spool;
+use peregrine_outputs::Snapshot;
 use peregrine_outputs::{
     Alert, Dispatcher, FormatOptions, OutputSpec, OutputValue, Priority, RateLimit,
 };
-use peregrine_testkit::services;
+use peregrine_testkit::services::{self, Service};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -37,6 +39,48 @@ fn dispatcher(spec: OutputSpec) -> Dispatcher {
     Dispatcher::new(FormatOptions::default(), vec![spec], RateLimit::default()).expect("dispatcher")
 }
 
+/// The burst of [`BURST`] alerts through `output` and its spool, with the server down from
+/// the start (stopped, so alerts wait in the spool), started again, then hung (SIGSTOP:
+/// attempts time out) and thawed; returns once the spool is empty.
+fn burst_through_outages(
+    server: &mut Service,
+    output: Box<dyn peregrine_outputs::Output>,
+) -> Snapshot {
+    let name = output.name().to_string();
+    let dir = temp_dir(&format!("native-{name}"));
+    server.halt();
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&dir, &name, 1 << 30).expect("spool")),
+        ..OutputSpec::new(output)
+    });
+    for n in 0..200 {
+        d.enqueue(numbered(n));
+    }
+    wait_until("a failed attempt", || snapshot(&d).retried > 0);
+    server.restart().expect("the server restarts");
+    for n in 200..500 {
+        d.enqueue(numbered(n));
+    }
+    wait_until("deliveries after the restart", || {
+        snapshot(&d).delivered > 0
+    });
+    server.pause();
+    for n in 500..BURST {
+        d.enqueue(numbered(n));
+    }
+    let retried = snapshot(&d).retried;
+    wait_until("a timed-out attempt", || snapshot(&d).retried > retried);
+    server.resume();
+    wait_until("the spool emptied", || {
+        let s = snapshot(&d);
+        s.spool_pending == 0 && s.delivered >= BURST
+    });
+    let (_, snap) = d.shutdown(Duration::from_secs(5));
+    assert_eq!(snap.total_lost(), 0, "{snap:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    snap
+}
+
 fn snapshot(d: &Dispatcher) -> peregrine_outputs::OutputSnapshot {
     d.snapshot().outputs[0].clone()
 }
@@ -47,7 +91,6 @@ fn alertmanager_gets_every_alert_across_a_restart_and_a_hang() {
         return;
     }
     let mut am = services::alertmanager().expect("alertmanager starts");
-    let dir = temp_dir("native-am");
     let out = AlertmanagerOutput::new(AlertmanagerConfig {
         url: format!("http://{}", am.addr()),
         extra_labels: vec!["evt.num".into()],
@@ -56,36 +99,7 @@ fn alertmanager_gets_every_alert_across_a_restart_and_a_hang() {
         ..AlertmanagerConfig::default()
     })
     .expect("output");
-    // Down from the start: alerts wait in the spool.
-    am.halt();
-    let d = dispatcher(OutputSpec {
-        spool: Some(Spool::open(&dir, "alertmanager", 1 << 30).expect("spool")),
-        ..OutputSpec::new(Box::new(out))
-    });
-    for n in 0..200 {
-        d.enqueue(numbered(n));
-    }
-    wait_until("a failed attempt", || snapshot(&d).retried > 0);
-    am.restart().expect("alertmanager restarts");
-    for n in 200..500 {
-        d.enqueue(numbered(n));
-    }
-    wait_until("deliveries after the restart", || {
-        snapshot(&d).delivered > 0
-    });
-    am.pause();
-    for n in 500..BURST {
-        d.enqueue(numbered(n));
-    }
-    let retried = snapshot(&d).retried;
-    wait_until("a timed-out attempt", || snapshot(&d).retried > retried);
-    am.resume();
-    wait_until("the spool emptied", || {
-        let s = snapshot(&d);
-        s.spool_pending == 0 && s.delivered >= BURST
-    });
-    let (_, snap) = d.shutdown(Duration::from_secs(5));
-    assert_eq!(snap.total_lost(), 0, "{snap:?}");
+    burst_through_outages(&mut am, Box::new(out));
 
     let body = ureq::get(&format!("http://{}/api/v2/alerts", am.addr()))
         .call()
@@ -119,5 +133,60 @@ fn alertmanager_gets_every_alert_across_a_restart_and_a_hang() {
     }
     let want: BTreeSet<u64> = (0..BURST).collect();
     assert_eq!(numbers, want, "missing: {:?}", want.difference(&numbers));
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn redis_stream_gets_every_alert_across_a_restart_and_a_hang() {
+    if !peregrine_testkit::e2e("redis_stream_gets_every_alert_across_a_restart_and_a_hang") {
+        return;
+    }
+    let mut server = services::redis().expect("redis starts");
+    let out = RedisOutput::new(RedisConfig {
+        url: format!("redis://{}", server.addr()),
+        key: "falco.{priority}".into(),
+        timeout: Duration::from_secs(2),
+        ..RedisConfig::default()
+    })
+    .expect("output");
+    burst_through_outages(&mut server, Box::new(out));
+
+    let client = redis::Client::open(format!("redis://{}", server.addr())).expect("client");
+    let mut conn = client.get_connection().expect("connection");
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("falco.critical")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .expect("XRANGE");
+    // An entry per delivery attempt that reached Redis: duplicates share their id.
+    let mut id_of = std::collections::HashMap::new();
+    for (_, fields) in &entries {
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(f, _)| f == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {k} in {fields:?}"))
+        };
+        assert_eq!(get("priority"), "Critical");
+        let line = get("alert");
+        let n: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        let id = get("id");
+        assert_eq!(
+            *id_of.entry(n).or_insert_with(|| id.clone()),
+            id,
+            "alert {n}: two ids"
+        );
+    }
+    let distinct: HashSet<&String> = id_of.values().collect();
+    assert_eq!(distinct.len(), id_of.len(), "two alerts under one id");
+    let numbers: BTreeSet<u64> = id_of.keys().copied().collect();
+    let want: BTreeSet<u64> = (0..BURST).collect();
+    assert_eq!(numbers, want, "missing: {:?}", want.difference(&numbers));
+    let dups = entries.len() - id_of.len();
+    assert!(dups <= 64, "{dups} duplicates");
 }
