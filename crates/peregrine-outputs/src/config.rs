@@ -14,6 +14,7 @@ use crate::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
 use crate::file::FileOutput;
 use crate::format::FormatOptions;
 use crate::http::{HttpConfig, HttpOutput};
+use crate::nats_output::{NatsConfig, NatsOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
@@ -41,6 +42,8 @@ pub struct OutputsConfig {
     pub alertmanager: SinkConfig<AlertmanagerConfig>,
     /// Peregrine extension: a Redis stream or channel.
     pub redis: SinkConfig<RedisConfig>,
+    /// Peregrine extension: NATS (core or JetStream).
+    pub nats: SinkConfig<NatsConfig>,
 }
 
 /// One `*_output` block.
@@ -87,6 +90,8 @@ impl Default for OutputsConfig {
         alertmanager.spool = Some(SpoolConfig::default());
         let mut redis = sink(false, RedisConfig::default());
         redis.spool = Some(SpoolConfig::default());
+        let mut nats = sink(false, NatsConfig::default());
+        nats.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -116,6 +121,7 @@ impl Default for OutputsConfig {
             http,
             alertmanager,
             redis,
+            nats,
         }
     }
 }
@@ -240,6 +246,12 @@ impl OutputsConfig {
         if let Some(n) = uint(root, "redis_output.maxlen")? {
             r.maxlen = n;
         }
+        sink(root, "nats_output", &mut c.nats)?;
+        read_spool(root, "nats_output", &mut c.nats.spool)?;
+        let n = &mut c.nats.settings;
+        read_string(root, "nats_output.url", &mut n.url)?;
+        read_string(root, "nats_output.subject", &mut n.subject)?;
+        read_bool(root, "nats_output.jetstream", &mut n.jetstream)?;
         Ok(c)
     }
 
@@ -312,6 +324,14 @@ impl OutputsConfig {
                 Box::new(RedisOutput::new(r.settings.clone())?),
                 r.min_priority,
                 open_spool("redis_output", "redis", r.spool.as_ref())?,
+            );
+        }
+        if self.nats.enabled {
+            let n = &self.nats;
+            add(
+                Box::new(NatsOutput::new(n.settings.clone())?),
+                n.min_priority,
+                open_spool("nats_output", "nats", n.spool.as_ref())?,
             );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
@@ -533,6 +553,19 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_nats_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "nats_output": {"enabled": true, "url": "nats://n:4222", "subject": "a.{rule}",
+                "jetstream": true, "spool": {"enabled": false}},
+        }))
+        .expect("valid tree");
+        assert!(c.nats.enabled && c.nats.settings.jetstream);
+        assert_eq!(c.nats.settings.url, "nats://n:4222");
+        assert_eq!(c.nats.settings.subject, "a.{rule}");
+        assert_eq!(c.nats.spool.as_ref().map(|s| s.enabled), Some(false));
+    }
+
+    #[test]
     fn reads_the_spool_block() {
         let c = OutputsConfig::from_tree(&json!({
             "http_output": {"spool": {"enabled": "false", "dir": "/tmp/s", "max_bytes": "1024"}},
@@ -646,6 +679,10 @@ mod tests {
             (
                 json!({"redis_output": {"mode": "queue"}}),
                 "redis_output.mode",
+            ),
+            (
+                json!({"nats_output": {"jetstream": "perhaps"}}),
+                "nats_output.jetstream",
             ),
         ] {
             match OutputsConfig::from_tree(&tree) {

@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use peregrine_outputs::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
+use peregrine_outputs::nats_output::{NatsConfig, NatsOutput};
 use peregrine_outputs::redis_output::{RedisConfig, RedisOutput};
 use peregrine_outputs::spool::Spool;
 use peregrine_outputs::Snapshot;
@@ -189,4 +190,67 @@ fn redis_stream_gets_every_alert_across_a_restart_and_a_hang() {
     assert_eq!(numbers, want, "missing: {:?}", want.difference(&numbers));
     let dups = entries.len() - id_of.len();
     assert!(dups <= 64, "{dups} duplicates");
+}
+
+#[test]
+fn nats_jetstream_stores_every_alert_once_across_a_restart_and_a_hang() {
+    if !peregrine_testkit::e2e("nats_jetstream_stores_every_alert_once_across_a_restart_and_a_hang")
+    {
+        return;
+    }
+    let mut server = services::nats().expect("nats-server starts");
+    let url = format!("nats://{}", server.addr());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let js = rt.block_on(async {
+        let client = async_nats::connect(url.as_str()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "FALCO".into(),
+            subjects: vec!["falco.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("stream");
+        js
+    });
+    let out = NatsOutput::new(NatsConfig {
+        url: url.clone(),
+        subject: "falco.{priority}.{rule}".into(),
+        jetstream: true,
+        timeout: Duration::from_secs(2),
+    })
+    .expect("output");
+    let snap = burst_through_outages(&mut server, Box::new(out));
+    assert!(snap.outputs[0].retried > 0);
+
+    rt.block_on(async {
+        // A fresh connection: the first one died with the restart.
+        let client = async_nats::connect(url.as_str()).await.expect("reconnect");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("FALCO").await.expect("stream");
+        let info = stream.info().await.expect("info").clone();
+        // JetStream dropped the retried duplicates by their Nats-Msg-Id.
+        assert_eq!(info.state.messages, BURST, "{:?}", info.state);
+        let mut numbers = BTreeSet::new();
+        let mut ids = HashSet::new();
+        for seq in info.state.first_sequence..=info.state.last_sequence {
+            let m = stream.get_raw_message(seq).await.expect("message");
+            assert_eq!(m.subject.as_str(), "falco.critical.Spool_burst");
+            let v: Value = serde_json::from_slice(&m.payload).expect("JSON alert");
+            assert_eq!(v["rule"], "Spool burst");
+            numbers.insert(v["output_fields"]["evt.num"].as_u64().expect("evt.num"));
+            let id = m
+                .headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .unwrap_or_else(|| panic!("{:?}", m.headers))
+                .to_string();
+            assert!(ids.insert(id), "an id twice");
+        }
+        let want: BTreeSet<u64> = (0..BURST).collect();
+        assert_eq!(numbers, want, "missing: {:?}", want.difference(&numbers));
+    });
+    drop(js);
 }
