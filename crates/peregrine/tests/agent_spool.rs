@@ -3,7 +3,9 @@
 //! HTTP receiver on loopback although the receiver is stopped in the middle of the burst and
 //! started again, and although the agent is killed with SIGKILL in the middle of delivering
 //! and started again on the same spool. Every alert the agent printed arrives, each under one
-//! stable `X-Peregrine-Alert-Id`, with duplicates bounded.
+//! stable `X-Peregrine-Alert-Id`, with duplicates bounded. The same through `nats_output`
+//! into a real JetStream stream, with the NATS server stopped during the burst and the agent
+//! killed with the burst in its spool: every alert is stored, exactly once.
 
 mod e2e_harness;
 
@@ -76,22 +78,24 @@ fn setup(test: &str) -> (PathBuf, PathBuf, String) {
 }
 
 fn start_agent(dir: &Path, rules: &Path, url: &str) -> Agent {
-    let config = dir.join("falco.yaml").display().to_string();
     let url = format!("http_output.url={url}");
-    let spool = format!("http_output.spool.dir={}", dir.join("spool").display());
+    start_with(dir, rules, &["-o", "http_output.enabled=true", "-o", &url])
+}
+
+/// The agent with the web server, JSON alerts, every output's spool in `dir`, and `extra`.
+fn start_with(dir: &Path, rules: &Path, extra: &[&str]) -> Agent {
+    let config = dir.join("falco.yaml").display().to_string();
+    let spool = dir.join("spool").display().to_string();
+    let spools: Vec<String> = ["http", "nats"]
+        .iter()
+        .map(|o| format!("{o}_output.spool.dir={spool}"))
+        .collect();
     let mut args: Vec<&str> = NARROW.to_vec();
-    args.extend([
-        "-c",
-        &config,
-        "-o",
-        "json_output=true",
-        "-o",
-        "http_output.enabled=true",
-        "-o",
-        &url,
-        "-o",
-        &spool,
-    ]);
+    args.extend(["-c", &config, "-o", "json_output=true"]);
+    for s in &spools {
+        args.extend(["-o", s]);
+    }
+    args.extend(extra);
     Agent::start(rules, &args)
 }
 
@@ -127,8 +131,13 @@ fn run_marker(program: &str, i: usize) {
     assert!(status.success());
 }
 
-/// `GET /metrics` from the agent's web server; `None` until it answers.
+/// `GET /metrics` from the agent's web server: the sample of `name` for the http output.
 fn metric(addr: &str, name: &str) -> Option<f64> {
+    output_metric(addr, name, "http")
+}
+
+/// `GET /metrics`: the sample of `name` for `output`; `None` until it answers.
+fn output_metric(addr: &str, name: &str, output: &str) -> Option<f64> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
@@ -138,7 +147,7 @@ fn metric(addr: &str, name: &str) -> Option<f64> {
     .ok()?;
     let mut page = String::new();
     s.read_to_string(&mut page).ok()?;
-    let prefix = format!("{name}{{output=\"http\"}} ");
+    let prefix = format!("{name}{{output=\"{output}\"}} ");
     page.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.trim().parse().ok())
@@ -396,6 +405,97 @@ fn http_spool_survives_a_kill_9_in_the_middle_of_delivery() {
     assert!(arrived);
     assert!(dups <= MAX_DUPLICATES, "{dups} duplicates");
     eprintln!("kill -9 after {before} of {BURST} delivered: {dups} duplicates after restart");
+    assert!(agent.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live(
+        "nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9",
+    ) {
+        return;
+    }
+    let mut nats = peregrine_testkit::services::nats().expect("nats-server starts");
+    let url = format!("nats://{}", nats.addr());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let js =
+            async_nats::jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "ALERTS".into(),
+            subjects: vec!["alerts.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("stream");
+    });
+    let (dir, rules, marker) = setup("spool-nats");
+    let url_opt = format!("nats_output.url={url}");
+    let nats_args = [
+        "-o",
+        "nats_output.enabled=true",
+        "-o",
+        &url_opt,
+        "-o",
+        "nats_output.jetstream=true",
+        "-o",
+        "nats_output.subject=alerts.{priority}.{rule}",
+    ];
+    let mut agent = start_with(&dir, &rules, &nats_args);
+    for i in 0..BURST {
+        if i == BURST / 4 {
+            // The server goes away in the middle of the burst.
+            nats.halt();
+        }
+        run_marker(&marker, i);
+    }
+    let printed = printed(&mut agent, BURST);
+    assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
+    let addr = agent.web_addr();
+    let spooled = poll(DEADLINE, || {
+        output_metric(&addr, "peregrine_output_spooled_total", "nats") == Some(BURST as f64)
+            && output_metric(&addr, "peregrine_output_spool_pending", "nats")
+                .is_some_and(|n| n > 0.0)
+    });
+    assert!(spooled, "{:#?}", agent.log);
+    // Killed with alerts in its spool, then the server comes back, then the agent.
+    agent.signal("KILL");
+    drop(agent);
+    nats.restart().expect("nats-server restarts");
+    let agent = start_with(&dir, &rules, &nats_args);
+
+    let stored = rt.block_on(async {
+        let js =
+            async_nats::jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
+        let mut stream = js.get_stream("ALERTS").await.expect("stream");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let info = stream.info().await.expect("info").clone();
+            if info.state.messages >= BURST as u64 || Instant::now() >= end {
+                break (stream, info);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let (stream, info) = stored;
+    // Each alert stored once: JetStream dropped re-sent ones by their Nats-Msg-Id.
+    assert_eq!(info.state.messages, BURST as u64, "{:?}", info.state);
+    let numbers: BTreeSet<usize> = rt.block_on(async {
+        let mut numbers = BTreeSet::new();
+        for seq in info.state.first_sequence..=info.state.last_sequence {
+            let m = stream.get_raw_message(seq).await.expect("message");
+            assert_eq!(m.subject.as_str(), "alerts.warning.Spool_marker");
+            assert!(m.headers.get(async_nats::header::NATS_MESSAGE_ID).is_some());
+            let v: Value = serde_json::from_slice(&m.payload).expect("JSON alert");
+            numbers.insert(number(&v).expect("a marker alert"));
+        }
+        numbers
+    });
+    assert_eq!(numbers, printed);
     assert!(agent.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
