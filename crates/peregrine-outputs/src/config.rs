@@ -14,6 +14,7 @@ use crate::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
 use crate::file::FileOutput;
 use crate::format::FormatOptions;
 use crate::http::{HttpConfig, HttpOutput};
+use crate::mqtt_output::{MqttConfig, MqttOutput};
 use crate::nats_output::{NatsConfig, NatsOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
@@ -44,6 +45,8 @@ pub struct OutputsConfig {
     pub redis: SinkConfig<RedisConfig>,
     /// Peregrine extension: NATS (core or JetStream).
     pub nats: SinkConfig<NatsConfig>,
+    /// Peregrine extension: an MQTT broker.
+    pub mqtt: SinkConfig<MqttConfig>,
 }
 
 /// One `*_output` block.
@@ -92,6 +95,8 @@ impl Default for OutputsConfig {
         redis.spool = Some(SpoolConfig::default());
         let mut nats = sink(false, NatsConfig::default());
         nats.spool = Some(SpoolConfig::default());
+        let mut mqtt = sink(false, MqttConfig::default());
+        mqtt.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -122,6 +127,7 @@ impl Default for OutputsConfig {
             alertmanager,
             redis,
             nats,
+            mqtt,
         }
     }
 }
@@ -252,6 +258,12 @@ impl OutputsConfig {
         read_string(root, "nats_output.url", &mut n.url)?;
         read_string(root, "nats_output.subject", &mut n.subject)?;
         read_bool(root, "nats_output.jetstream", &mut n.jetstream)?;
+        sink(root, "mqtt_output", &mut c.mqtt)?;
+        read_spool(root, "mqtt_output", &mut c.mqtt.spool)?;
+        let m = &mut c.mqtt.settings;
+        read_string(root, "mqtt_output.url", &mut m.url)?;
+        read_string(root, "mqtt_output.topic", &mut m.topic)?;
+        read_string(root, "mqtt_output.client_id", &mut m.client_id)?;
         Ok(c)
     }
 
@@ -332,6 +344,14 @@ impl OutputsConfig {
                 Box::new(NatsOutput::new(n.settings.clone())?),
                 n.min_priority,
                 open_spool("nats_output", "nats", n.spool.as_ref())?,
+            );
+        }
+        if self.mqtt.enabled {
+            let m = &self.mqtt;
+            add(
+                Box::new(MqttOutput::new(m.settings.clone())?),
+                m.min_priority,
+                open_spool("mqtt_output", "mqtt", m.spool.as_ref())?,
             );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
@@ -563,6 +583,21 @@ mod tests {
         assert_eq!(c.nats.settings.url, "nats://n:4222");
         assert_eq!(c.nats.settings.subject, "a.{rule}");
         assert_eq!(c.nats.spool.as_ref().map(|s| s.enabled), Some(false));
+        let c = OutputsConfig::from_tree(&json!({
+            "mqtt_output": {"enabled": true, "url": "mqtt://m:1", "topic": "t/{rule}",
+                "client_id": "edge-1"},
+        }))
+        .expect("valid tree");
+        assert!(c.mqtt.enabled);
+        assert_eq!(
+            c.mqtt.settings,
+            MqttConfig {
+                url: "mqtt://m:1".into(),
+                topic: "t/{rule}".into(),
+                client_id: "edge-1".into(),
+                ..MqttConfig::default()
+            }
+        );
     }
 
     #[test]
@@ -683,6 +718,10 @@ mod tests {
             (
                 json!({"nats_output": {"jetstream": "perhaps"}}),
                 "nats_output.jetstream",
+            ),
+            (
+                json!({"mqtt_output": {"url": {"host": "x"}}}),
+                "mqtt_output.url",
             ),
         ] {
             match OutputsConfig::from_tree(&tree) {

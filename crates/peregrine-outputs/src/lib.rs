@@ -21,6 +21,7 @@ pub mod file;
 pub mod format;
 pub mod http;
 pub mod json;
+pub mod mqtt_output;
 pub mod nats_output;
 pub mod output;
 pub mod program;

@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use peregrine_outputs::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
+use peregrine_outputs::mqtt_output::{MqttConfig, MqttOutput};
 use peregrine_outputs::nats_output::{NatsConfig, NatsOutput};
 use peregrine_outputs::redis_output::{RedisConfig, RedisOutput};
 use peregrine_outputs::spool::Spool;
@@ -42,10 +43,12 @@ fn dispatcher(spec: OutputSpec) -> Dispatcher {
 
 /// The burst of [`BURST`] alerts through `output` and its spool, with the server down from
 /// the start (stopped, so alerts wait in the spool), started again, then hung (SIGSTOP:
-/// attempts time out) and thawed; returns once the spool is empty.
+/// attempts time out) and thawed; returns once the spool is empty. `after_restart` runs
+/// once the server is back (a subscriber for a broker that keeps no state).
 fn burst_through_outages(
     server: &mut Service,
     output: Box<dyn peregrine_outputs::Output>,
+    after_restart: &mut dyn FnMut(&Service),
 ) -> Snapshot {
     let name = output.name().to_string();
     let dir = temp_dir(&format!("native-{name}"));
@@ -59,6 +62,7 @@ fn burst_through_outages(
     }
     wait_until("a failed attempt", || snapshot(&d).retried > 0);
     server.restart().expect("the server restarts");
+    after_restart(server);
     for n in 200..500 {
         d.enqueue(numbered(n));
     }
@@ -100,7 +104,7 @@ fn alertmanager_gets_every_alert_across_a_restart_and_a_hang() {
         ..AlertmanagerConfig::default()
     })
     .expect("output");
-    burst_through_outages(&mut am, Box::new(out));
+    burst_through_outages(&mut am, Box::new(out), &mut |_| {});
 
     let body = ureq::get(&format!("http://{}/api/v2/alerts", am.addr()))
         .call()
@@ -149,7 +153,7 @@ fn redis_stream_gets_every_alert_across_a_restart_and_a_hang() {
         ..RedisConfig::default()
     })
     .expect("output");
-    burst_through_outages(&mut server, Box::new(out));
+    burst_through_outages(&mut server, Box::new(out), &mut |_| {});
 
     let client = redis::Client::open(format!("redis://{}", server.addr())).expect("client");
     let mut conn = client.get_connection().expect("connection");
@@ -223,7 +227,7 @@ fn nats_jetstream_stores_every_alert_once_across_a_restart_and_a_hang() {
         timeout: Duration::from_secs(2),
     })
     .expect("output");
-    let snap = burst_through_outages(&mut server, Box::new(out));
+    let snap = burst_through_outages(&mut server, Box::new(out), &mut |_| {});
     assert!(snap.outputs[0].retried > 0);
 
     rt.block_on(async {
@@ -253,4 +257,98 @@ fn nats_jetstream_stores_every_alert_once_across_a_restart_and_a_hang() {
         assert_eq!(numbers, want, "missing: {:?}", want.difference(&numbers));
     });
     drop(js);
+}
+
+/// One message as an MQTT subscriber got it: topic, alert number, id.
+type Got = (String, u64, Option<String>);
+
+/// A QoS 1 subscriber to `topic` on its own thread, recording what arrives.
+fn mqtt_subscriber(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
+) {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::{Client, Event, MqttOptions};
+    let opts = MqttOptions::new("test-subscriber", addr.ip().to_string(), addr.port());
+    let (client, mut conn) = Client::new(opts, 64);
+    client
+        .subscribe(topic, QoS::AtLeastOnce)
+        .expect("subscribe");
+    let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = subscribed.clone();
+    std::thread::spawn(move || {
+        let _client = client;
+        for event in conn.iter() {
+            match event {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst)
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let v: Value = serde_json::from_slice(&p.payload).expect("JSON alert");
+                    let n = v["output_fields"]["evt.num"].as_u64().expect("evt.num");
+                    let id = p.properties.as_ref().and_then(|pr| {
+                        pr.user_properties
+                            .iter()
+                            .find(|(k, _)| k == "peregrine_alert_id")
+                            .map(|(_, v)| v.clone())
+                    });
+                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                    got.lock().expect("lock").push((topic, n, id));
+                }
+                Ok(_) => {}
+                // The broker is paused or gone: the test ends with it.
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    });
+    wait_until("the subscription", || {
+        subscribed.load(std::sync::atomic::Ordering::SeqCst)
+    });
+}
+
+#[test]
+fn mqtt_broker_gets_every_alert_across_a_restart_and_a_hang() {
+    if !peregrine_testkit::e2e("mqtt_broker_gets_every_alert_across_a_restart_and_a_hang") {
+        return;
+    }
+    let mut server = services::mosquitto().expect("mosquitto starts");
+    let out = MqttOutput::new(MqttConfig {
+        url: format!("mqtt://{}", server.addr()),
+        topic: "falco/{priority}/{rule}".into(),
+        timeout: Duration::from_secs(2),
+        ..MqttConfig::default()
+    })
+    .expect("output");
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    // The broker keeps no state across its restart: subscribe once it is back.
+    burst_through_outages(&mut server, Box::new(out), &mut |s| {
+        mqtt_subscriber(s.addr(), "falco/#", sink.clone())
+    });
+    wait_until("every alert at the subscriber", || {
+        got.lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, n, _)| *n)
+            .collect::<HashSet<_>>()
+            .len()
+            >= BURST as usize
+    });
+    let got = got.lock().expect("lock").clone();
+    let mut id_of = std::collections::HashMap::new();
+    for (topic, n, id) in &got {
+        assert_eq!(topic, "falco/critical/Spool_burst");
+        let id = id.clone().expect("id property");
+        assert_eq!(
+            *id_of.entry(*n).or_insert_with(|| id.clone()),
+            id,
+            "alert {n}: two ids"
+        );
+    }
+    let distinct: HashSet<&String> = id_of.values().collect();
+    assert_eq!(distinct.len(), id_of.len(), "two alerts under one id");
+    let dups = got.len() - id_of.len();
+    assert!(dups <= 64, "{dups} duplicates");
 }
