@@ -16,8 +16,9 @@
 //!   sink reads the rule from Falco's JSON line, which it always gets (the payload).
 
 use crate::format::FormatOptions;
-use crate::output::{Output, OutputError};
+use crate::output::{Item, Output, OutputError};
 use peregrine_filter::priority::Priority;
+use std::future::IntoFuture;
 use std::time::Duration;
 
 /// The `nats_output` keys.
@@ -101,13 +102,8 @@ impl NatsOutput {
         }
     }
 
-    fn publish(
-        &mut self,
-        line: &str,
-        priority: Priority,
-        id: Option<&str>,
-    ) -> Result<(), OutputError> {
-        let subject = self.subject(line, priority);
+    /// The client, connecting first if need be.
+    fn client(&mut self) -> Result<async_nats::Client, OutputError> {
         let timeout = self.cfg.timeout;
         if self.client.is_none() {
             let opts = async_nats::ConnectOptions::new()
@@ -121,9 +117,20 @@ impl NatsOutput {
                 .map_err(|e| self.unavailable(e))?;
             self.client = Some(client);
         }
-        let Some(client) = self.client.clone() else {
-            return Err(self.unavailable("not connected"));
-        };
+        self.client
+            .clone()
+            .ok_or_else(|| self.unavailable("not connected"))
+    }
+
+    fn publish(
+        &mut self,
+        line: &str,
+        priority: Priority,
+        id: Option<&str>,
+    ) -> Result<(), OutputError> {
+        let subject = self.subject(line, priority);
+        let timeout = self.cfg.timeout;
+        let client = self.client()?;
         let mut headers = async_nats::HeaderMap::new();
         if let Some(id) = id {
             headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
@@ -171,6 +178,65 @@ impl Output for NatsOutput {
         id: &str,
     ) -> Result<(), OutputError> {
         self.publish(line, priority, Some(id))
+    }
+
+    /// With JetStream, the whole batch is in flight at once and the acknowledgements are
+    /// awaited together: one round trip per batch instead of one per alert.
+    fn write_batch(&mut self, items: &[Item<'_>]) -> Vec<Result<(), OutputError>> {
+        if !self.cfg.jetstream {
+            return crate::output::one_by_one(self, items);
+        }
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e)],
+        };
+        let timeout = self.cfg.timeout;
+        let msgs: Vec<(String, async_nats::HeaderMap, String)> = items
+            .iter()
+            .map(|it| {
+                let mut h = async_nats::HeaderMap::new();
+                h.insert(async_nats::header::NATS_MESSAGE_ID, it.id);
+                (self.subject(it.line, it.priority), h, it.line.to_string())
+            })
+            .collect();
+        let outcomes: Vec<Result<(), String>> = self.runtime.block_on(async move {
+            let js = async_nats::jetstream::new(client);
+            let mut acks = Vec::with_capacity(msgs.len());
+            for (subject, headers, line) in msgs {
+                let sent = tokio::time::timeout(
+                    timeout,
+                    js.publish_with_headers(subject, headers, line.into()),
+                )
+                .await;
+                acks.push(match sent {
+                    Ok(Ok(ack)) => Ok(ack),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("timed out".to_string()),
+                });
+            }
+            let mut out = Vec::with_capacity(acks.len());
+            let deadline = tokio::time::Instant::now() + timeout;
+            for ack in acks {
+                out.push(match ack {
+                    Ok(ack) => match tokio::time::timeout_at(deadline, ack.into_future()).await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("timed out".to_string()),
+                    },
+                    Err(e) => Err(e),
+                });
+            }
+            out
+        });
+        let mut results = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let failed = o.is_err();
+            results.push(o.map_err(|e| self.unavailable(e)));
+            if failed {
+                break;
+            }
+        }
+        results
     }
 
     fn format(&self) -> Option<FormatOptions> {

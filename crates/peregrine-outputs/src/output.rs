@@ -78,6 +78,14 @@ pub trait Output: Send {
         self.write(line, priority)
     }
 
+    /// Delivers several spooled alerts, oldest first; one result per alert attempted, in
+    /// order (fewer than given when it stopped early). Sinks that can keep several alerts in
+    /// flight (JetStream) override it; this one sends them one by one and stops at the first
+    /// transient failure.
+    fn write_batch(&mut self, items: &[Item<'_>]) -> Vec<Result<(), OutputError>> {
+        one_by_one(self, items)
+    }
+
     /// The alert format this sink needs whatever `json_output` says (a sink that reads the
     /// alert's fields takes Falco's JSON); `None` takes the configured one.
     fn format(&self) -> Option<crate::format::FormatOptions> {
@@ -100,6 +108,32 @@ pub trait Output: Send {
     fn abort_handle(&self) -> Option<AbortHandle> {
         None
     }
+}
+
+/// [`Output::write_batch`]'s default: one alert at a time, up to the first transient failure.
+pub fn one_by_one<O: Output + ?Sized>(
+    out: &mut O,
+    items: &[Item<'_>],
+) -> Vec<Result<(), OutputError>> {
+    let mut results = Vec::with_capacity(items.len());
+    for it in items {
+        let r = out.write_with_id(it.line, it.priority, it.id);
+        let stop = r.as_ref().is_err_and(OutputError::is_transient);
+        results.push(r);
+        if stop {
+            break;
+        }
+    }
+    results
+}
+
+/// One spooled alert for [`Output::write_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct Item<'a> {
+    pub line: &'a str,
+    pub priority: Priority,
+    /// The alert's stable id.
+    pub id: &'a str,
 }
 
 /// See [`Output::abort_handle`].

@@ -646,13 +646,28 @@ impl WorkerCtx {
             }
             let mut done = Vec::with_capacity(head.len());
             let mut outcome = Ok(());
-            for (key, r) in &head {
-                if self.shared.abandon.load(Relaxed) {
-                    outcome = Err(());
-                    break;
-                }
-                let id = r.id.hyphenated().to_string();
-                match self.output.write_with_id(&r.line, r.priority, &id) {
+            if self.shared.abandon.load(Relaxed) {
+                break Err(());
+            }
+            let ids: Vec<String> = head
+                .iter()
+                .map(|(_, r)| r.id.hyphenated().to_string())
+                .collect();
+            let items: Vec<crate::output::Item<'_>> = head
+                .iter()
+                .zip(&ids)
+                .map(|((_, r), id)| crate::output::Item {
+                    line: &r.line,
+                    priority: r.priority,
+                    id,
+                })
+                .collect();
+            let results = self.output.write_batch(&items);
+            // In order: an alert after a transient failure stays spooled even if it went
+            // through (a pipelined batch), so the spool's order holds; it is sent again
+            // under the same id.
+            for ((key, r), result) in head.iter().zip(results) {
+                match result {
                     Ok(()) => {
                         self.stats.delivered.fetch_add(1, Relaxed);
                         let ns = epoch_ns().saturating_sub(r.enqueued_ns);
@@ -671,6 +686,10 @@ impl WorkerCtx {
                         done.push(*key);
                     }
                 }
+            }
+            if outcome.is_ok() && done.len() < head.len() {
+                // The sink stopped short without saying why: try the rest later.
+                outcome = Err(());
             }
             if let Err(e) = spool.remove(&done) {
                 // Delivered but still spooled: they will be sent again (duplicates, by id).
