@@ -180,12 +180,9 @@ impl Output for NatsOutput {
         self.publish(line, priority, Some(id))
     }
 
-    /// With JetStream, the whole batch is in flight at once and the acknowledgements are
-    /// awaited together: one round trip per batch instead of one per alert.
+    /// The whole batch is in flight at once: with JetStream the acknowledgements are awaited
+    /// together, in core NATS one flush covers it; one round trip per batch, not per alert.
     fn write_batch(&mut self, items: &[Item<'_>]) -> Vec<Result<(), OutputError>> {
-        if !self.cfg.jetstream {
-            return crate::output::one_by_one(self, items);
-        }
         let client = match self.client() {
             Ok(c) => c,
             Err(e) => return vec![Err(e)],
@@ -199,6 +196,29 @@ impl Output for NatsOutput {
                 (self.subject(it.line, it.priority), h, it.line.to_string())
             })
             .collect();
+        if !self.cfg.jetstream {
+            // Core NATS: the batch, then one flush; the server has all of it or the batch
+            // counts as not delivered (a retry may then bring duplicates, by id).
+            let n = msgs.len();
+            let sent: Result<(), String> = self.runtime.block_on(async move {
+                let attempt = async {
+                    for (subject, headers, line) in msgs {
+                        client
+                            .publish_with_headers(subject, headers, line.into())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    client.flush().await.map_err(|e| e.to_string())
+                };
+                tokio::time::timeout(timeout, attempt)
+                    .await
+                    .map_err(|_| "timed out".to_string())?
+            });
+            return match sent {
+                Ok(()) => (0..n).map(|_| Ok(())).collect(),
+                Err(e) => vec![Err(self.unavailable(e))],
+            };
+        }
         let outcomes: Vec<Result<(), String>> = self.runtime.block_on(async move {
             let js = async_nats::jetstream::new(client);
             let mut acks = Vec::with_capacity(msgs.len());

@@ -352,3 +352,72 @@ fn mqtt_broker_gets_every_alert_across_a_restart_and_a_hang() {
     let dups = got.len() - id_of.len();
     assert!(dups <= 64, "{dups} duplicates");
 }
+
+#[test]
+fn nats_core_publishes_every_alert_with_its_id() {
+    if !peregrine_testkit::e2e("nats_core_publishes_every_alert_with_its_id") {
+        return;
+    }
+    use futures_util::StreamExt;
+    const N: u64 = 300;
+    let server = services::nats().expect("nats-server starts");
+    let url = format!("nats://{}", server.addr());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The client's handles must be dropped inside a runtime.
+    let _in_runtime = rt.enter();
+    let (client, mut sub) = rt.block_on(async {
+        let c = async_nats::connect(url.as_str()).await.expect("connect");
+        let sub = c.subscribe("falco.>").await.expect("subscribe");
+        c.flush().await.expect("flush");
+        (c, sub)
+    });
+    let dir = temp_dir("native-nats-core");
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&dir, "nats", 1 << 30).expect("spool")),
+        ..OutputSpec::new(Box::new(
+            NatsOutput::new(NatsConfig {
+                url,
+                ..NatsConfig::default()
+            })
+            .expect("output"),
+        ))
+    });
+    for n in 0..N {
+        d.enqueue(numbered(n));
+    }
+    let got = rt.block_on(async {
+        let mut got = Vec::new();
+        while (got.len() as u64) < N {
+            match tokio::time::timeout(Duration::from_secs(20), sub.next()).await {
+                Ok(Some(m)) => got.push(m),
+                _ => break,
+            }
+        }
+        got
+    });
+    let mut numbers = BTreeSet::new();
+    let mut ids = HashSet::new();
+    for m in &got {
+        assert_eq!(m.subject.as_str(), "falco.critical");
+        let v: Value = serde_json::from_slice(&m.payload).expect("JSON alert");
+        numbers.insert(v["output_fields"]["evt.num"].as_u64().expect("evt.num"));
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .expect("id")
+            .to_string();
+        assert!(ids.insert(id), "an id twice");
+    }
+    assert_eq!(numbers, (0..N).collect::<BTreeSet<_>>());
+    let (_, snap) = d.shutdown(Duration::from_secs(5));
+    assert_eq!(snap.outputs[0].delivered, N);
+    rt.block_on(async move {
+        drop(sub);
+        drop(client);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
