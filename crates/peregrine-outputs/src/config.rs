@@ -23,6 +23,7 @@ use crate::redis_output::{RedisConfig, RedisOutput};
 use crate::spool::{Spool, SpoolConfig};
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
+use crate::webhook::{ChatFormat, WebhookConfig, WebhookOutput};
 use peregrine_filter::priority::Priority;
 use serde_json::Value;
 
@@ -47,6 +48,8 @@ pub struct OutputsConfig {
     pub nats: SinkConfig<NatsConfig>,
     /// Peregrine extension: an MQTT broker.
     pub mqtt: SinkConfig<MqttConfig>,
+    /// Peregrine extension: a chat webhook (Slack, Teams, Discord).
+    pub webhook: SinkConfig<WebhookConfig>,
 }
 
 /// One `*_output` block.
@@ -97,6 +100,8 @@ impl Default for OutputsConfig {
         nats.spool = Some(SpoolConfig::default());
         let mut mqtt = sink(false, MqttConfig::default());
         mqtt.spool = Some(SpoolConfig::default());
+        let mut webhook = sink(false, WebhookConfig::default());
+        webhook.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -128,6 +133,7 @@ impl Default for OutputsConfig {
             redis,
             nats,
             mqtt,
+            webhook,
         }
     }
 }
@@ -264,6 +270,19 @@ impl OutputsConfig {
         read_string(root, "mqtt_output.url", &mut m.url)?;
         read_string(root, "mqtt_output.topic", &mut m.topic)?;
         read_string(root, "mqtt_output.client_id", &mut m.client_id)?;
+        sink(root, "webhook_output", &mut c.webhook)?;
+        read_spool(root, "webhook_output", &mut c.webhook.spool)?;
+        read_string(root, "webhook_output.url", &mut c.webhook.settings.url)?;
+        let mut format = String::new();
+        read_string(root, "webhook_output.format", &mut format)?;
+        if !format.is_empty() {
+            c.webhook.settings.format = ChatFormat::parse(&format).ok_or_else(|| {
+                bad(
+                    "webhook_output.format",
+                    format!("expected slack, teams or discord, got '{format}'"),
+                )
+            })?;
+        }
         Ok(c)
     }
 
@@ -352,6 +371,14 @@ impl OutputsConfig {
                 Box::new(MqttOutput::new(m.settings.clone())?),
                 m.min_priority,
                 open_spool("mqtt_output", "mqtt", m.spool.as_ref())?,
+            );
+        }
+        if self.webhook.enabled {
+            let w = &self.webhook;
+            add(
+                Box::new(WebhookOutput::new(w.settings.clone())?),
+                w.min_priority,
+                open_spool("webhook_output", "webhook", w.spool.as_ref())?,
             );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
@@ -722,6 +749,10 @@ mod tests {
             (
                 json!({"mqtt_output": {"url": {"host": "x"}}}),
                 "mqtt_output.url",
+            ),
+            (
+                json!({"webhook_output": {"format": "irc"}}),
+                "webhook_output.format",
             ),
         ] {
             match OutputsConfig::from_tree(&tree) {

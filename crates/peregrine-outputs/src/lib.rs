@@ -31,6 +31,7 @@ pub mod redis_output;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
+pub mod webhook;
 
 pub use alert::{hostname, Alert};
 pub use config::OutputsConfig;

@@ -307,3 +307,42 @@ fn a_refused_alert_is_counted_once_and_not_retried() {
     assert_eq!(rx.posts().len(), 5);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn chat_webhooks_post_their_shapes_through_the_spool() {
+    use peregrine_outputs::webhook::{ChatFormat, WebhookConfig, WebhookOutput};
+    for (format, check) in [
+        (ChatFormat::Slack, "/text"),
+        (ChatFormat::Teams, "/text"),
+        (ChatFormat::Discord, "/content"),
+    ] {
+        let dir = temp_dir("spool-webhook");
+        let rx = Receiver::start(200);
+        let out = WebhookOutput::new(WebhookConfig {
+            url: rx.url(),
+            format,
+            ..WebhookConfig::default()
+        })
+        .expect("webhook");
+        let d = dispatcher(OutputSpec {
+            spool: Some(Spool::open(&dir, "webhook", 1 << 30).expect("spool")),
+            ..OutputSpec::new(Box::new(out))
+        });
+        enqueue(&d, 0..3);
+        wait_until("three posts", || rx.posts().len() >= 3);
+        drop(d.shutdown(Duration::from_secs(5)));
+        for (i, p) in rx.posts().iter().enumerate() {
+            assert!(p.id.is_some(), "{format:?}: no id");
+            let v: serde_json::Value = serde_json::from_str(&p.body).expect("JSON body");
+            let text = v
+                .pointer(check)
+                .and_then(|t| t.as_str())
+                .unwrap_or_default();
+            assert!(
+                text.ends_with(&format!("Warning alert {i:05}")),
+                "{format:?}: {v}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
