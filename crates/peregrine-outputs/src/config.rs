@@ -20,6 +20,7 @@ use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
 use crate::redis_output::{RedisConfig, RedisOutput};
+use crate::remote_syslog::{RemoteSyslogConfig, RemoteSyslogOutput};
 use crate::spool::{Spool, SpoolConfig};
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
@@ -50,6 +51,8 @@ pub struct OutputsConfig {
     pub mqtt: SinkConfig<MqttConfig>,
     /// Peregrine extension: a chat webhook (Slack, Teams, Discord).
     pub webhook: SinkConfig<WebhookConfig>,
+    /// Peregrine extension: RFC 5424 syslog over TCP to a remote collector.
+    pub remote_syslog: SinkConfig<RemoteSyslogConfig>,
 }
 
 /// One `*_output` block.
@@ -102,6 +105,8 @@ impl Default for OutputsConfig {
         mqtt.spool = Some(SpoolConfig::default());
         let mut webhook = sink(false, WebhookConfig::default());
         webhook.spool = Some(SpoolConfig::default());
+        let mut remote_syslog = sink(false, RemoteSyslogConfig::default());
+        remote_syslog.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -134,6 +139,7 @@ impl Default for OutputsConfig {
             nats,
             mqtt,
             webhook,
+            remote_syslog,
         }
     }
 }
@@ -283,6 +289,13 @@ impl OutputsConfig {
                 )
             })?;
         }
+        sink(root, "remote_syslog_output", &mut c.remote_syslog)?;
+        read_spool(root, "remote_syslog_output", &mut c.remote_syslog.spool)?;
+        let rs = &mut c.remote_syslog.settings;
+        read_string(root, "remote_syslog_output.address", &mut rs.address)?;
+        if let Some(n) = uint(root, "remote_syslog_output.facility")? {
+            rs.facility = u8::try_from(n).unwrap_or(u8::MAX);
+        }
         Ok(c)
     }
 
@@ -379,6 +392,14 @@ impl OutputsConfig {
                 Box::new(WebhookOutput::new(w.settings.clone())?),
                 w.min_priority,
                 open_spool("webhook_output", "webhook", w.spool.as_ref())?,
+            );
+        }
+        if self.remote_syslog.enabled {
+            let r = &self.remote_syslog;
+            add(
+                Box::new(RemoteSyslogOutput::new(r.settings.clone())?),
+                r.min_priority,
+                open_spool("remote_syslog_output", "remote_syslog", r.spool.as_ref())?,
             );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)

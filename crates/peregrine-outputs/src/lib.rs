@@ -28,6 +28,7 @@ pub mod program;
 pub mod queue;
 pub mod ratelimit;
 pub mod redis_output;
+pub mod remote_syslog;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;

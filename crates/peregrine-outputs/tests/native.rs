@@ -421,3 +421,132 @@ fn nats_core_publishes_every_alert_with_its_id() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Debian's rsyslogd in the foreground with a private configuration: imtcp on `port`, every
+/// message's MSGID, structured data and text appended to `dir/remote.out`.
+fn rsyslog(dir: &std::path::Path, port: u16) -> std::process::Child {
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{work}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{port}")
+template(name="t" type="string"
+         string="%syslogfacility-text%.%syslogseverity-text% %msgid% %structured-data%%msg%\n")
+*.* action(type="omfile" file="{out}" template="t")
+"#,
+            work = work.display(),
+            out = dir.join("remote.out").display(),
+        ),
+    )
+    .expect("rsyslog.conf");
+    let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("rsyslogd");
+    let log = std::fs::File::create(dir.join("rsyslog.log")).expect("log");
+    let child = std::process::Command::new(bin)
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("rsyslogd runs (scripts/bootstrap installs rsyslog)");
+    wait_until("rsyslogd listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    child
+}
+
+#[test]
+fn rsyslog_gets_every_alert_across_a_restart() {
+    use peregrine_outputs::remote_syslog::{RemoteSyslogConfig, RemoteSyslogOutput};
+    if !peregrine_testkit::e2e("rsyslog_gets_every_alert_across_a_restart") {
+        return;
+    }
+    let dir = temp_dir("native-rsyslog");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut server = rsyslog(&dir, port);
+    let out = RemoteSyslogOutput::new(RemoteSyslogConfig {
+        address: format!("127.0.0.1:{port}"),
+        timeout: Duration::from_secs(2),
+        ..RemoteSyslogConfig::default()
+    })
+    .expect("output");
+    let spool_dir = dir.join("spool");
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&spool_dir, "remote_syslog", 1 << 30).expect("spool")),
+        ..OutputSpec::new(Box::new(out))
+    });
+    for n in 0..300 {
+        d.enqueue(numbered(n));
+    }
+    wait_until("deliveries", || snapshot(&d).delivered >= 300);
+    // Stopped as a service manager stops it (SIGTERM: it writes out what it received).
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    for n in 300..BURST {
+        d.enqueue(numbered(n));
+    }
+    wait_until("a failed attempt", || snapshot(&d).retried > 0);
+    let mut server = rsyslog(&dir, port);
+    wait_until("the spool emptied", || {
+        let s = snapshot(&d);
+        s.spool_pending == 0 && s.delivered >= BURST
+    });
+    let (_, snap) = d.shutdown(Duration::from_secs(5));
+    assert_eq!(snap.total_lost(), 0, "{snap:?}");
+    let read = || std::fs::read_to_string(dir.join("remote.out")).unwrap_or_default();
+    let complete = || {
+        read()
+            .lines()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .collect::<HashSet<_>>()
+            .len()
+            >= BURST as usize
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while !complete() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = read();
+    let mut id_of = std::collections::HashMap::new();
+    for l in text.lines().filter(|l| l.contains("burst alert")) {
+        assert!(
+            l.starts_with("user.crit ALERT [peregrine@32473 id=\""),
+            "{l}"
+        );
+        assert!(
+            l.contains(" rule=\"Spool burst\" priority=\"Critical\"]"),
+            "{l}"
+        );
+        let id = l.split('"').nth(1).expect("id").to_string();
+        let n: u64 = l
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("number");
+        assert_eq!(
+            *id_of.entry(n).or_insert_with(|| id.clone()),
+            id,
+            "alert {n}: two ids"
+        );
+    }
+    assert_eq!(
+        id_of.keys().copied().collect::<BTreeSet<_>>(),
+        (0..BURST).collect::<BTreeSet<_>>()
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
