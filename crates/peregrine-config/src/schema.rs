@@ -194,6 +194,8 @@ pub const KEYS: &[Key] = &[
     h("remote_syslog_output.min_priority", Str),
     h("remote_syslog_output.address", Str),
     h("remote_syslog_output.facility", Int),
+    h("remote_syslog_output.tls", Bool),
+    h("remote_syslog_output.ca_cert", Str),
     h("remote_syslog_output.spool", Object),
     h("remote_syslog_output.spool.enabled", Bool),
     h("remote_syslog_output.spool.dir", Str),

@@ -296,6 +296,8 @@ impl OutputsConfig {
         if let Some(n) = uint(root, "remote_syslog_output.facility")? {
             rs.facility = u8::try_from(n).unwrap_or(u8::MAX);
         }
+        read_bool(root, "remote_syslog_output.tls", &mut rs.tls)?;
+        read_string(root, "remote_syslog_output.ca_cert", &mut rs.ca_cert)?;
         Ok(c)
     }
 

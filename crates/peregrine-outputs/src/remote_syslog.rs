@@ -1,6 +1,7 @@
-//! `remote_syslog_output` (Peregrine extension): alerts as RFC 5424 syslog messages over TCP
-//! to a remote collector (rsyslog, syslog-ng), framed by octet counting (RFC 6587), the
-//! framing that survives a newline inside a message.
+//! `remote_syslog_output` (Peregrine extension): alerts as RFC 5424 syslog messages over TCP,
+//! or TLS (RFC 5425, rustls, trusting `ca_cert` or the system bundle), to a remote collector
+//! (rsyslog, syslog-ng), framed by octet counting (RFC 6587), the framing that survives a
+//! newline inside a message.
 //!
 //! Falco's `syslog_output` writes to the local daemon's datagram socket (`syslog.rs`); this
 //! sink is for a collector elsewhere, which a datagram would reach without any guarantee. A
@@ -18,6 +19,7 @@ use crate::output::{Output, OutputError};
 use peregrine_filter::priority::Priority;
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The private enterprise number of the structured data element: 32473 is the number
@@ -33,6 +35,11 @@ pub struct RemoteSyslogConfig {
     pub facility: u8,
     /// Connect and write timeout.
     pub timeout: Duration,
+    /// TLS (RFC 5425) instead of plain TCP.
+    pub tls: bool,
+    /// PEM file of the CA that signed the collector's certificate (TLS); empty: the system
+    /// bundle.
+    pub ca_cert: String,
 }
 
 impl Default for RemoteSyslogConfig {
@@ -41,14 +48,57 @@ impl Default for RemoteSyslogConfig {
             address: String::new(),
             facility: 1,
             timeout: Duration::from_secs(5),
+            tls: false,
+            ca_cert: String::new(),
         }
     }
 }
 
 pub struct RemoteSyslogOutput {
     cfg: RemoteSyslogConfig,
-    conn: Option<TcpStream>,
+    conn: Option<Conn>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     pid: u32,
+}
+
+/// A connection to the collector.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    /// True when the collector closed or reset the connection. Over TLS the collector does
+    /// send records (session tickets, close_notify): they are read and processed here.
+    fn closed(&mut self) -> bool {
+        let t = match self {
+            Conn::Plain(s) => return peer_closed(s),
+            Conn::Tls(t) => t,
+        };
+        if t.sock.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let closed = loop {
+            match t.conn.read_tls(&mut t.sock) {
+                Ok(0) => break true,
+                Ok(_) => match t.conn.process_new_packets() {
+                    Ok(state) if state.peer_has_closed() => break true,
+                    Ok(_) => {}
+                    Err(_) => break true,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        closed || t.sock.set_nonblocking(false).is_err()
+    }
+
+    fn send(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(data).and_then(|()| s.flush()),
+            Conn::Tls(t) => t.write_all(data).and_then(|()| t.flush()),
+        }
+    }
 }
 
 impl RemoteSyslogOutput {
@@ -69,9 +119,24 @@ impl RemoteSyslogOutput {
                 reason: format!("a syslog facility is 0 to 23, got {}", cfg.facility),
             });
         }
+        let tls = if cfg.tls {
+            let http = crate::http::HttpConfig {
+                ca_cert: cfg.ca_cert.clone(),
+                ca_path: String::new(),
+                ..crate::http::HttpConfig::default()
+            };
+            let c = crate::http::tls_config(&http).map_err(|e| OutputError::Config {
+                key: "remote_syslog_output.ca_cert".into(),
+                reason: e.to_string(),
+            })?;
+            Some(Arc::new(c))
+        } else {
+            None
+        };
         Ok(RemoteSyslogOutput {
             cfg,
             conn: None,
+            tls,
             pid: std::process::id(),
         })
     }
@@ -121,7 +186,7 @@ impl RemoteSyslogOutput {
         }
     }
 
-    fn connect(&self) -> Result<TcpStream, OutputError> {
+    fn connect(&self) -> Result<Conn, OutputError> {
         let addr = self
             .cfg
             .address
@@ -134,7 +199,31 @@ impl RemoteSyslogOutput {
         s.set_write_timeout(Some(self.cfg.timeout))
             .map_err(|e| self.unavailable(e))?;
         let _ = s.set_nodelay(true);
-        Ok(s)
+        let Some(tls) = &self.tls else {
+            return Ok(Conn::Plain(s));
+        };
+        let host = self
+            .cfg
+            .address
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+            .unwrap_or_default()
+            .to_string();
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| self.unavailable(format!("server name: {e}")))?;
+        let conn =
+            rustls::ClientConnection::new(tls.clone(), name).map_err(|e| self.unavailable(e))?;
+        s.set_read_timeout(Some(self.cfg.timeout))
+            .map_err(|e| self.unavailable(e))?;
+        let mut stream = rustls::StreamOwned::new(conn, s);
+        // Handshake now, so a bad certificate shows as this attempt's error.
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| self.unavailable(format!("TLS handshake: {e}")))?;
+        }
+        Ok(Conn::Tls(Box::new(stream)))
     }
 
     fn send(
@@ -148,14 +237,14 @@ impl RemoteSyslogOutput {
         // Syslog over TCP has no acknowledgement, and a write to a connection whose peer has
         // gone still succeeds once: look for the peer's close first (a collector never
         // sends anything, so a readable socket means EOF or a reset).
-        if self.conn.as_ref().is_some_and(peer_closed) {
+        if self.conn.as_mut().is_some_and(Conn::closed) {
             self.conn = None;
         }
         if self.conn.is_none() {
             self.conn = Some(self.connect()?);
         }
         let written = match self.conn.as_mut() {
-            Some(c) => c.write_all(framed.as_bytes()).and_then(|()| c.flush()),
+            Some(c) => c.send(framed.as_bytes()),
             None => return Err(self.unavailable("not connected")),
         };
         written.map_err(|e| {

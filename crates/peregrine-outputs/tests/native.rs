@@ -422,17 +422,31 @@ fn nats_core_publishes_every_alert_with_its_id() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Debian's rsyslogd in the foreground with a private configuration: imtcp on `port`, every
-/// message's MSGID, structured data and text appended to `dir/remote.out`.
-fn rsyslog(dir: &std::path::Path, port: u16) -> std::process::Child {
+/// Debian's rsyslogd in the foreground with a private configuration: imtcp on `port` (TLS
+/// with `dir/{ca,key}.pem` when `tls`), every message's MSGID, structured data and text
+/// appended to `dir/remote.out`.
+fn rsyslog_with(dir: &std::path::Path, port: u16, tls: bool) -> std::process::Child {
     let work = dir.join("work");
     std::fs::create_dir_all(&work).expect("work dir");
     let conf = dir.join("rsyslog.conf");
+    let (global, module) = if tls {
+        (
+            format!(
+                " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{ca}\" \
+                 DefaultNetstreamDriverCertFile=\"{ca}\" DefaultNetstreamDriverKeyFile=\"{key}\"",
+                ca = dir.join("ca.pem").display(),
+                key = dir.join("key.pem").display()
+            ),
+            " StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"",
+        )
+    } else {
+        (String::new(), "")
+    };
     std::fs::write(
         &conf,
         format!(
-            r#"global(workDirectory="{work}")
-module(load="imtcp")
+            r#"global(workDirectory="{work}"{global})
+module(load="imtcp"{module})
 input(type="imtcp" address="127.0.0.1" port="{port}")
 template(name="t" type="string"
          string="%syslogfacility-text%.%syslogseverity-text% %msgid% %structured-data%%msg%\n")
@@ -461,6 +475,10 @@ template(name="t" type="string"
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     child
+}
+
+fn rsyslog(dir: &std::path::Path, port: u16) -> std::process::Child {
+    rsyslog_with(dir, port, false)
 }
 
 #[test]
@@ -545,6 +563,76 @@ fn rsyslog_gets_every_alert_across_a_restart() {
     assert_eq!(
         id_of.keys().copied().collect::<BTreeSet<_>>(),
         (0..BURST).collect::<BTreeSet<_>>()
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rsyslog_over_tls_gets_every_alert_across_a_restart() {
+    use peregrine_outputs::remote_syslog::{RemoteSyslogConfig, RemoteSyslogOutput};
+    if !peregrine_testkit::e2e("rsyslog_over_tls_gets_every_alert_across_a_restart") {
+        return;
+    }
+    const N: u64 = 400;
+    let dir = temp_dir("native-rsyslog-tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    std::fs::write(dir.join("ca.pem"), cert.cert.pem()).expect("ca");
+    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).expect("key");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut server = rsyslog_with(&dir, port, true);
+    let out = RemoteSyslogOutput::new(RemoteSyslogConfig {
+        address: format!("127.0.0.1:{port}"),
+        tls: true,
+        ca_cert: dir.join("ca.pem").display().to_string(),
+        timeout: Duration::from_secs(2),
+        ..RemoteSyslogConfig::default()
+    })
+    .expect("output");
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&dir.join("spool"), "remote_syslog", 1 << 30).expect("spool")),
+        ..OutputSpec::new(Box::new(out))
+    });
+    for n in 0..N / 2 {
+        d.enqueue(numbered(n));
+    }
+    wait_until("deliveries", || snapshot(&d).delivered >= N / 2);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    for n in N / 2..N {
+        d.enqueue(numbered(n));
+    }
+    wait_until("a failed attempt", || snapshot(&d).retried > 0);
+    let mut server = rsyslog_with(&dir, port, true);
+    wait_until("the spool emptied", || {
+        let s = snapshot(&d);
+        s.spool_pending == 0 && s.delivered >= N
+    });
+    let (_, snap) = d.shutdown(Duration::from_secs(5));
+    assert_eq!(snap.total_lost(), 0, "{snap:?}");
+    let numbers = || -> BTreeSet<u64> {
+        std::fs::read_to_string(dir.join("remote.out"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("user.crit ALERT [peregrine@32473 id="))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while numbers().len() < N as usize && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        numbers(),
+        (0..N).collect::<BTreeSet<_>>(),
+        "{}",
+        std::fs::read_to_string(dir.join("rsyslog.log")).unwrap_or_default()
     );
     let _ = server.kill();
     let _ = server.wait();
