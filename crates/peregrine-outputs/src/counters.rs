@@ -119,6 +119,7 @@ impl OutputStats {
             retried: self.retried.load(Relaxed),
             spool_pending: self.spool_pending.load(Relaxed),
             spool_bytes: self.spool_bytes.load(Relaxed),
+            failed_writes: self.failed_writes.load(Relaxed),
             last_error: self
                 .last_error
                 .lock()
@@ -193,6 +194,8 @@ pub struct OutputSnapshot {
     /// Alerts waiting in the spool now, and the bytes they take.
     pub spool_pending: u64,
     pub spool_bytes: u64,
+    /// Alerts lost because a write failed (each one also counts in `errors`).
+    pub failed_writes: u64,
     pub last_error: Option<String>,
     pub latency: LatencySnapshot,
 }

@@ -28,8 +28,8 @@ use crate::counters::{Counters, OutputStats, Snapshot};
 use crate::format::FormatOptions;
 use crate::output::{Output, OutputError};
 use crate::ratelimit::TokenBucket;
+use crate::route::Route;
 use crate::spool::{Record, Spool};
-use peregrine_filter::priority::Priority;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver};
@@ -138,8 +138,8 @@ impl Queue {
 /// An output and how the queue treats it.
 pub struct OutputSpec {
     pub output: Box<dyn Output>,
-    /// Alerts less severe than this are not sent to this output (Peregrine extension).
-    pub min_priority: Option<Priority>,
+    /// Which alerts this output takes (Peregrine extension: `min_priority` and `match`).
+    pub route: Route,
     /// Queue length; 0 means [`DEFAULT_CAPACITY`].
     pub capacity: usize,
     /// The output's on-disk spool, if it has one: alerts go through it (at-least-once
@@ -151,7 +151,7 @@ impl OutputSpec {
     pub fn new(output: Box<dyn Output>) -> OutputSpec {
         OutputSpec {
             output,
-            min_priority: None,
+            route: Route::default(),
             capacity: 0,
             spool: None,
         }
@@ -191,7 +191,7 @@ struct Worker {
     name: String,
     abort: Option<crate::output::AbortHandle>,
     queue: Arc<Queue>,
-    min_priority: Option<Priority>,
+    route: Route,
     stats: Arc<OutputStats>,
     reopen: Arc<AtomicU64>,
     spooled: bool,
@@ -264,6 +264,8 @@ impl Dispatcher {
                 stats: stats.clone(),
                 reopen: reopen.clone(),
                 seen_reopen: 0,
+                failures: Default::default(),
+                unavailable_since: None,
             };
             let done = done_tx.clone();
             let handle = std::thread::Builder::new()
@@ -283,7 +285,7 @@ impl Dispatcher {
                 name,
                 abort,
                 queue,
-                min_priority: spec.min_priority,
+                route: spec.route,
                 stats,
                 reopen,
                 spooled,
@@ -303,8 +305,8 @@ impl Dispatcher {
         })
     }
 
-    /// Hands an alert to every output whose minimum priority it meets. Never blocks: an
-    /// output whose queue is full loses the alert and counts it.
+    /// Hands an alert to every output whose route takes it (counted as `filtered` by the
+    /// others). Never blocks: an output whose queue is full loses the alert and counts it.
     pub fn enqueue(&self, alert: Alert) -> Enqueued {
         self.counters.count_alert(&alert.rule, alert.priority);
         // Internal notifications have their own token bucket (Falco's `handle_msg` bypasses
@@ -318,7 +320,6 @@ impl Dispatcher {
                 return Enqueued::RateLimited;
             }
         }
-        let priority = alert.priority;
         let delivery = Arc::new(Delivery {
             alert,
             line: OnceLock::new(),
@@ -326,8 +327,7 @@ impl Dispatcher {
         });
         let mut queued = 0;
         for w in &self.workers {
-            // Priorities order most severe first: a larger value is less severe.
-            if w.min_priority.is_some_and(|min| priority > min) {
+            if !w.route.accepts(&delivery.alert) {
                 w.stats.filtered.fetch_add(1, Relaxed);
                 continue;
             }
@@ -450,6 +450,10 @@ struct WorkerCtx {
     stats: Arc<OutputStats>,
     reopen: Arc<AtomicU64>,
     seen_reopen: u64,
+    failures: crate::failures::FailureLog,
+    /// Spooled outputs: when the destination became unavailable (logged once, with its
+    /// recovery; nothing is lost meanwhile).
+    unavailable_since: Option<Instant>,
 }
 
 impl WorkerCtx {
@@ -667,15 +671,33 @@ impl WorkerCtx {
             // through (a pipelined batch), so the spool's order holds; it is sent again
             // under the same id.
             for ((key, r), result) in head.iter().zip(results) {
+                let name = self.output.name().to_string();
                 match result {
                     Ok(()) => {
                         self.stats.delivered.fetch_add(1, Relaxed);
                         let ns = epoch_ns().saturating_sub(r.enqueued_ns);
                         self.stats.observe_latency(Duration::from_nanos(ns));
                         done.push(*key);
+                        if let Some(since) = self.unavailable_since.take() {
+                            log::warn!(
+                                "Output {name} delivers again (unavailable for {:.1} s)",
+                                since.elapsed().as_secs_f64()
+                            );
+                        }
+                        if let Some(line) = self.failures.succeeded(&name) {
+                            log::warn!("{line}");
+                        }
                     }
                     Err(e) if e.is_transient() => {
                         self.stats.note_retry(&e);
+                        if self.unavailable_since.is_none() {
+                            self.unavailable_since = Some(Instant::now());
+                            log::warn!(
+                                "Output {name} unavailable, alerts kept in its spool and \
+                                 retried: {}",
+                                peregrine_filter::escape::terminal_safe(&e.to_string())
+                            );
+                        }
                         outcome = Err(());
                         break;
                     }
@@ -684,6 +706,11 @@ impl WorkerCtx {
                         self.stats.failed_writes.fetch_add(1, Relaxed);
                         self.stats.count_error(&e);
                         done.push(*key);
+                        if let Some(line) =
+                            self.failures.failed(&name, &e.to_string(), Instant::now())
+                        {
+                            log::error!("{line}");
+                        }
                     }
                 }
             }
@@ -737,10 +764,20 @@ impl WorkerCtx {
             Ok(()) => {
                 self.stats.delivered.fetch_add(1, Relaxed);
                 self.stats.observe_latency(d.enqueued.elapsed());
+                if let Some(line) = self.failures.succeeded(self.output.name()) {
+                    log::warn!("{line}");
+                }
             }
             Err(e) => {
                 self.stats.failed_writes.fetch_add(1, Relaxed);
                 self.stats.count_error(&e);
+                let cause = e.to_string();
+                if let Some(line) = self
+                    .failures
+                    .failed(self.output.name(), &cause, Instant::now())
+                {
+                    log::error!("{line}");
+                }
             }
         }
     }
