@@ -8,16 +8,25 @@
 //! (priority range, rules, tags, sources: see [`Route`]), and
 //! `syslog_output.socket` names the local syslog socket (Falco always uses `/dev/log`; a
 //! host whose syslog daemon listens elsewhere, or a test with a private daemon, sets it).
+//! Network outputs take a `spool` block (`enabled`, `dir`, `max_bytes`; on by default): see
+//! [`crate::spool`].
 
+use crate::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
 use crate::file::FileOutput;
 use crate::format::FormatOptions;
 use crate::http::{HttpConfig, HttpOutput};
+use crate::mqtt_output::{MqttConfig, MqttOutput};
+use crate::nats_output::{NatsConfig, NatsOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
+use crate::redis_output::{RedisConfig, RedisOutput};
+use crate::remote_syslog::{RemoteSyslogConfig, RemoteSyslogOutput};
 use crate::route::Route;
+use crate::spool::{Spool, SpoolConfig};
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
+use crate::webhook::{ChatFormat, WebhookConfig, WebhookOutput};
 use peregrine_filter::priority::Priority;
 use serde_json::Value;
 
@@ -34,6 +43,18 @@ pub struct OutputsConfig {
     pub file: SinkConfig<FileConfig>,
     pub program: SinkConfig<ProgramConfig>,
     pub http: SinkConfig<HttpConfig>,
+    /// Peregrine extension: Prometheus Alertmanager.
+    pub alertmanager: SinkConfig<AlertmanagerConfig>,
+    /// Peregrine extension: a Redis stream or channel.
+    pub redis: SinkConfig<RedisConfig>,
+    /// Peregrine extension: NATS (core or JetStream).
+    pub nats: SinkConfig<NatsConfig>,
+    /// Peregrine extension: an MQTT broker.
+    pub mqtt: SinkConfig<MqttConfig>,
+    /// Peregrine extension: a chat webhook (Slack, Teams, Discord).
+    pub webhook: SinkConfig<WebhookConfig>,
+    /// Peregrine extension: RFC 5424 syslog over TCP to a remote collector.
+    pub remote_syslog: SinkConfig<RemoteSyslogConfig>,
 }
 
 /// One `*_output` block.
@@ -42,6 +63,8 @@ pub struct SinkConfig<T> {
     pub enabled: bool,
     /// `min_priority` and the `match` block.
     pub route: Route,
+    /// The on-disk spool; `None` for sinks that have none (local ones).
+    pub spool: Option<SpoolConfig>,
     pub settings: T,
 }
 
@@ -69,9 +92,24 @@ impl Default for OutputsConfig {
             SinkConfig {
                 enabled,
                 route: Route::default(),
+                spool: None,
                 settings,
             }
         }
+        let mut http = sink(false, HttpConfig::default());
+        http.spool = Some(SpoolConfig::default());
+        let mut alertmanager = sink(false, AlertmanagerConfig::default());
+        alertmanager.spool = Some(SpoolConfig::default());
+        let mut redis = sink(false, RedisConfig::default());
+        redis.spool = Some(SpoolConfig::default());
+        let mut nats = sink(false, NatsConfig::default());
+        nats.spool = Some(SpoolConfig::default());
+        let mut mqtt = sink(false, MqttConfig::default());
+        mqtt.spool = Some(SpoolConfig::default());
+        let mut webhook = sink(false, WebhookConfig::default());
+        webhook.spool = Some(SpoolConfig::default());
+        let mut remote_syslog = sink(false, RemoteSyslogConfig::default());
+        remote_syslog.spool = Some(SpoolConfig::default());
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -98,7 +136,13 @@ impl Default for OutputsConfig {
                     keep_alive: false,
                 },
             ),
-            http: sink(false, HttpConfig::default()),
+            http,
+            alertmanager,
+            redis,
+            nats,
+            mqtt,
+            webhook,
+            remote_syslog,
         }
     }
 }
@@ -163,6 +207,7 @@ impl OutputsConfig {
             &mut c.program.settings.keep_alive,
         )?;
         sink(root, "http_output", &mut c.http)?;
+        read_spool(root, "http_output", &mut c.http.spool)?;
         let h = &mut c.http.settings;
         for (key, slot) in [
             ("url", &mut h.url),
@@ -189,23 +234,92 @@ impl OutputsConfig {
             h.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
         }
         h.json = c.format.json_output;
+        sink(root, "alertmanager_output", &mut c.alertmanager)?;
+        read_spool(root, "alertmanager_output", &mut c.alertmanager.spool)?;
+        let am = &mut c.alertmanager.settings;
+        read_string(root, "alertmanager_output.url", &mut am.url)?;
+        if let Some(n) = uint(root, "alertmanager_output.resolve_timeout")? {
+            am.resolve_timeout = std::time::Duration::from_secs(n);
+        }
+        read_string_list(
+            root,
+            "alertmanager_output.extra_labels",
+            &mut am.extra_labels,
+        )?;
+        sink(root, "redis_output", &mut c.redis)?;
+        read_spool(root, "redis_output", &mut c.redis.spool)?;
+        let r = &mut c.redis.settings;
+        read_string(root, "redis_output.url", &mut r.url)?;
+        read_string(root, "redis_output.key", &mut r.key)?;
+        let mut mode = String::new();
+        read_string(root, "redis_output.mode", &mut mode)?;
+        match mode.as_str() {
+            "" => {}
+            "stream" => r.publish = false,
+            "publish" => r.publish = true,
+            other => {
+                return Err(bad(
+                    "redis_output.mode",
+                    format!("expected 'stream' or 'publish', got '{other}'"),
+                ))
+            }
+        }
+        if let Some(n) = uint(root, "redis_output.maxlen")? {
+            r.maxlen = n;
+        }
+        sink(root, "nats_output", &mut c.nats)?;
+        read_spool(root, "nats_output", &mut c.nats.spool)?;
+        let n = &mut c.nats.settings;
+        read_string(root, "nats_output.url", &mut n.url)?;
+        read_string(root, "nats_output.subject", &mut n.subject)?;
+        read_bool(root, "nats_output.jetstream", &mut n.jetstream)?;
+        sink(root, "mqtt_output", &mut c.mqtt)?;
+        read_spool(root, "mqtt_output", &mut c.mqtt.spool)?;
+        let m = &mut c.mqtt.settings;
+        read_string(root, "mqtt_output.url", &mut m.url)?;
+        read_string(root, "mqtt_output.topic", &mut m.topic)?;
+        read_string(root, "mqtt_output.client_id", &mut m.client_id)?;
+        sink(root, "webhook_output", &mut c.webhook)?;
+        read_spool(root, "webhook_output", &mut c.webhook.spool)?;
+        read_string(root, "webhook_output.url", &mut c.webhook.settings.url)?;
+        let mut format = String::new();
+        read_string(root, "webhook_output.format", &mut format)?;
+        if !format.is_empty() {
+            c.webhook.settings.format = ChatFormat::parse(&format).ok_or_else(|| {
+                bad(
+                    "webhook_output.format",
+                    format!("expected slack, teams or discord, got '{format}'"),
+                )
+            })?;
+        }
+        sink(root, "remote_syslog_output", &mut c.remote_syslog)?;
+        read_spool(root, "remote_syslog_output", &mut c.remote_syslog.spool)?;
+        let rs = &mut c.remote_syslog.settings;
+        read_string(root, "remote_syslog_output.address", &mut rs.address)?;
+        if let Some(n) = uint(root, "remote_syslog_output.facility")? {
+            rs.facility = u8::try_from(n).unwrap_or(u8::MAX);
+        }
+        read_bool(root, "remote_syslog_output.tls", &mut rs.tls)?;
+        read_string(root, "remote_syslog_output.ca_cert", &mut rs.ca_cert)?;
         Ok(c)
     }
 
     /// Builds the enabled outputs and starts their workers.
     pub fn build(&self) -> Result<Dispatcher, OutputError> {
         let mut specs = Vec::new();
-        let mut add = |output: Box<dyn crate::Output>, route: &Route| {
+        let mut add = |output: Box<dyn crate::Output>, route: &Route, spool| {
             specs.push(OutputSpec {
                 output,
                 route: route.clone(),
                 capacity: self.queue_capacity,
+                spool,
             })
         };
         if self.stdout.enabled {
             add(
                 Box::new(StdoutOutput::stdout(self.buffered_outputs)),
                 &self.stdout.route,
+                None,
             );
         }
         if self.syslog.enabled {
@@ -220,13 +334,14 @@ impl OutputsConfig {
                     peregrine_filter::escape::terminal_safe(&e.to_string())
                 );
             }
-            add(Box::new(sink), &self.syslog.route);
+            add(Box::new(sink), &self.syslog.route, None);
         }
         if self.file.enabled {
             let f = &self.file.settings;
             add(
                 Box::new(FileOutput::new(&f.filename, f.keep_alive)),
                 &self.file.route,
+                None,
             );
         }
         if self.program.enabled {
@@ -234,15 +349,107 @@ impl OutputsConfig {
             add(
                 Box::new(ProgramOutput::new(&p.program, p.keep_alive)),
                 &self.program.route,
+                None,
             );
         }
         if self.http.enabled {
             let mut h = self.http.settings.clone();
             h.json = self.format.json_output;
-            add(Box::new(HttpOutput::new(h)?), &self.http.route);
+            add(
+                Box::new(HttpOutput::new(h)?),
+                &self.http.route,
+                open_spool("http_output", "http", self.http.spool.as_ref())?,
+            );
+        }
+        if self.alertmanager.enabled {
+            let am = &self.alertmanager;
+            add(
+                Box::new(AlertmanagerOutput::new(am.settings.clone())?),
+                &am.route,
+                open_spool("alertmanager_output", "alertmanager", am.spool.as_ref())?,
+            );
+        }
+        if self.redis.enabled {
+            let r = &self.redis;
+            add(
+                Box::new(RedisOutput::new(r.settings.clone())?),
+                &r.route,
+                open_spool("redis_output", "redis", r.spool.as_ref())?,
+            );
+        }
+        if self.nats.enabled {
+            let n = &self.nats;
+            add(
+                Box::new(NatsOutput::new(n.settings.clone())?),
+                &n.route,
+                open_spool("nats_output", "nats", n.spool.as_ref())?,
+            );
+        }
+        if self.mqtt.enabled {
+            let m = &self.mqtt;
+            add(
+                Box::new(MqttOutput::new(m.settings.clone())?),
+                &m.route,
+                open_spool("mqtt_output", "mqtt", m.spool.as_ref())?,
+            );
+        }
+        if self.webhook.enabled {
+            let w = &self.webhook;
+            add(
+                Box::new(WebhookOutput::new(w.settings.clone())?),
+                &w.route,
+                open_spool("webhook_output", "webhook", w.spool.as_ref())?,
+            );
+        }
+        if self.remote_syslog.enabled {
+            let r = &self.remote_syslog;
+            add(
+                Box::new(RemoteSyslogOutput::new(r.settings.clone())?),
+                &r.route,
+                open_spool("remote_syslog_output", "remote_syslog", r.spool.as_ref())?,
+            );
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
     }
+}
+
+/// The spool of an enabled sink, when it is on; an error names `<key>.spool.dir`.
+fn open_spool(
+    key: &str,
+    name: &str,
+    cfg: Option<&SpoolConfig>,
+) -> Result<Option<Spool>, OutputError> {
+    let Some(cfg) = cfg.filter(|c| c.enabled) else {
+        return Ok(None);
+    };
+    Spool::open(&cfg.dir, name, cfg.max_bytes)
+        .map(Some)
+        .map_err(|e| bad(&format!("{key}.spool.dir"), e.to_string()))
+}
+
+/// `<key>.spool.{enabled,dir,max_bytes}`.
+fn read_spool(root: &Value, key: &str, slot: &mut Option<SpoolConfig>) -> Result<(), OutputError> {
+    let Some(sp) = slot.as_mut() else {
+        return Ok(());
+    };
+    read_bool(root, &format!("{key}.spool.enabled"), &mut sp.enabled)?;
+    let mut dir = String::new();
+    let dir_key = format!("{key}.spool.dir");
+    read_string(root, &dir_key, &mut dir)?;
+    if get(root, &dir_key).is_some() {
+        if dir.is_empty() {
+            return Err(bad(&dir_key, "the directory is empty"));
+        }
+        sp.dir = dir.into();
+    }
+    let max_key = format!("{key}.spool.max_bytes");
+    if let Some(n) = uint(root, &max_key)? {
+        if n == 0 {
+            return Err(bad(&max_key, "must be at least 1"));
+        }
+        sp.max_bytes = n;
+    }
+    Ok(())
 }
 
 fn get<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
@@ -290,6 +497,32 @@ fn read_string(root: &Value, key: &str, slot: &mut String) -> Result<(), OutputE
             Ok(())
         }
         Some(v) => Err(bad(key, format!("expected a string, got {v}"))),
+    }
+}
+
+/// A list of strings (a single string counts as a list of one).
+fn read_string_list(root: &Value, key: &str, slot: &mut Vec<String>) -> Result<(), OutputError> {
+    match get(root, key) {
+        None => Ok(()),
+        Some(Value::String(s)) => {
+            *slot = vec![s.clone()];
+            Ok(())
+        }
+        Some(Value::Array(items)) => {
+            *slot = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(bad(
+                        &format!("{key}[{i}]"),
+                        format!("expected a string, got {other}"),
+                    )),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        }
+        Some(v) => Err(bad(key, format!("expected a list of strings, got {v}"))),
     }
 }
 
@@ -407,6 +640,115 @@ mod tests {
         assert!(c.stdout.enabled && c.syslog.enabled && !c.file.enabled && !c.http.enabled);
         assert_eq!(c.http.settings.user_agent, "falcosecurity/falco");
         assert_eq!(c.syslog.settings.socket, "/dev/log");
+        assert_eq!(c.http.spool, Some(SpoolConfig::default()));
+        assert_eq!(c.file.spool, None);
+    }
+
+    #[test]
+    fn reads_the_alertmanager_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "alertmanager_output": {"enabled": true, "url": "http://am:9093",
+                "resolve_timeout": 60, "extra_labels": ["proc.name"], "min_priority": "error",
+                "spool": {"dir": "/tmp/am"}},
+        }))
+        .expect("valid tree");
+        assert!(c.alertmanager.enabled);
+        assert_eq!(c.alertmanager.route.min_priority, Some(Priority::Error));
+        let am = &c.alertmanager.settings;
+        assert_eq!(am.url, "http://am:9093");
+        assert_eq!(am.resolve_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(am.extra_labels, ["proc.name"]);
+        assert_eq!(
+            c.alertmanager.spool.as_ref().map(|s| s.dir.clone()),
+            Some("/tmp/am".into())
+        );
+    }
+
+    #[test]
+    fn reads_the_redis_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "redis_output": {"enabled": true, "url": "redis://r:1/2", "key": "k.{priority}",
+                "mode": "publish", "maxlen": "10"},
+        }))
+        .expect("valid tree");
+        assert!(c.redis.enabled);
+        assert_eq!(
+            c.redis.settings,
+            RedisConfig {
+                url: "redis://r:1/2".into(),
+                key: "k.{priority}".into(),
+                publish: true,
+                maxlen: 10,
+                ..RedisConfig::default()
+            }
+        );
+        assert_eq!(c.redis.spool, Some(SpoolConfig::default()));
+    }
+
+    #[test]
+    fn reads_the_nats_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "nats_output": {"enabled": true, "url": "nats://n:4222", "subject": "a.{rule}",
+                "jetstream": true, "spool": {"enabled": false}},
+        }))
+        .expect("valid tree");
+        assert!(c.nats.enabled && c.nats.settings.jetstream);
+        assert_eq!(c.nats.settings.url, "nats://n:4222");
+        assert_eq!(c.nats.settings.subject, "a.{rule}");
+        assert_eq!(c.nats.spool.as_ref().map(|s| s.enabled), Some(false));
+        let c = OutputsConfig::from_tree(&json!({
+            "mqtt_output": {"enabled": true, "url": "mqtt://m:1", "topic": "t/{rule}",
+                "client_id": "edge-1"},
+        }))
+        .expect("valid tree");
+        assert!(c.mqtt.enabled);
+        assert_eq!(
+            c.mqtt.settings,
+            MqttConfig {
+                url: "mqtt://m:1".into(),
+                topic: "t/{rule}".into(),
+                client_id: "edge-1".into(),
+                ..MqttConfig::default()
+            }
+        );
+    }
+
+    #[test]
+    fn reads_the_spool_block() {
+        let c = OutputsConfig::from_tree(&json!({
+            "http_output": {"spool": {"enabled": "false", "dir": "/tmp/s", "max_bytes": "1024"}},
+        }))
+        .expect("valid tree");
+        assert_eq!(
+            c.http.spool,
+            Some(SpoolConfig {
+                enabled: false,
+                dir: "/tmp/s".into(),
+                max_bytes: 1024
+            })
+        );
+    }
+
+    #[test]
+    fn an_unusable_spool_dir_names_its_key() {
+        let file = std::env::temp_dir().join(format!("pg-spool-notadir-{}", std::process::id()));
+        std::fs::write(&file, "x").expect("file");
+        let c = OutputsConfig::from_tree(&json!({
+            "stdout_output": {"enabled": false},
+            "syslog_output": {"enabled": false},
+            "http_output": {"enabled": true, "url": "http://127.0.0.1:9/",
+                            "spool": {"dir": file.display().to_string()}},
+        }))
+        .expect("valid tree");
+        match c.build() {
+            Err(OutputError::Config { key, reason }) => {
+                assert_eq!(key, "http_output.spool.dir");
+                assert!(reason.contains(&file.display().to_string()), "{reason}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a file as spool dir was accepted"),
+        }
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]
@@ -483,6 +825,42 @@ mod tests {
                 "file_output.min_priority",
             ),
             (json!({"http_output": {"url": ["x"]}}), "http_output.url"),
+            (
+                json!({"http_output": {"spool": {"max_bytes": 0}}}),
+                "http_output.spool.max_bytes",
+            ),
+            (
+                json!({"http_output": {"spool": {"enabled": "sometimes"}}}),
+                "http_output.spool.enabled",
+            ),
+            (
+                json!({"http_output": {"spool": {"dir": ""}}}),
+                "http_output.spool.dir",
+            ),
+            (
+                json!({"alertmanager_output": {"extra_labels": ["a", 3]}}),
+                "alertmanager_output.extra_labels[1]",
+            ),
+            (
+                json!({"alertmanager_output": {"resolve_timeout": "soon"}}),
+                "alertmanager_output.resolve_timeout",
+            ),
+            (
+                json!({"redis_output": {"mode": "queue"}}),
+                "redis_output.mode",
+            ),
+            (
+                json!({"nats_output": {"jetstream": "perhaps"}}),
+                "nats_output.jetstream",
+            ),
+            (
+                json!({"mqtt_output": {"url": {"host": "x"}}}),
+                "mqtt_output.url",
+            ),
+            (
+                json!({"webhook_output": {"format": "irc"}}),
+                "webhook_output.format",
+            ),
             (
                 json!({"file_output": {"match": {"max_priority": "loud"}}}),
                 "file_output.match.max_priority",

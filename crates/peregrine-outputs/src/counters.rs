@@ -61,6 +61,17 @@ pub struct OutputStats {
     /// Failed writes only: with `delivered` and `abandoned`, what accounts for every alert
     /// taken into the queue, so that a shutdown can count the ones a stuck output still holds.
     pub(crate) failed_writes: AtomicU64,
+    /// Spooled outputs: alerts committed to the spool.
+    pub(crate) spooled: AtomicU64,
+    /// Spooled outputs: the oldest alerts dropped because the spool was full.
+    pub(crate) spool_dropped: AtomicU64,
+    /// Spooled outputs: alerts lost because the spool could not store them.
+    pub(crate) unspooled: AtomicU64,
+    /// Spooled outputs: delivery attempts that failed and will be tried again.
+    pub(crate) retried: AtomicU64,
+    /// Spooled outputs: alerts waiting in the spool, and the bytes they take (gauges).
+    pub(crate) spool_pending: AtomicU64,
+    pub(crate) spool_bytes: AtomicU64,
     /// The text of the most recent error, for logs and the metrics page.
     pub(crate) last_error: Mutex<Option<String>>,
     latency_count: AtomicU64,
@@ -72,6 +83,12 @@ pub struct OutputStats {
 impl OutputStats {
     pub(crate) fn count_error(&self, e: &crate::output::OutputError) {
         self.errors.fetch_add(1, Relaxed);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+
+    /// A failure that loses nothing (it will be retried): remembered, not counted as an error.
+    pub(crate) fn note_retry(&self, e: &crate::output::OutputError) {
+        self.retried.fetch_add(1, Relaxed);
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
     }
 
@@ -97,6 +114,11 @@ impl OutputStats {
             filtered: self.filtered.load(Relaxed),
             abandoned: self.abandoned.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            spooled: self.spooled.load(Relaxed),
+            spool_dropped: self.spool_dropped.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            spool_pending: self.spool_pending.load(Relaxed),
+            spool_bytes: self.spool_bytes.load(Relaxed),
             failed_writes: self.failed_writes.load(Relaxed),
             last_error: self
                 .last_error
@@ -144,11 +166,12 @@ impl Snapshot {
         }
     }
 
-    /// Alerts lost by any output for any reason (queue full, write error, shutdown).
+    /// Alerts lost by any output for any reason (queue full, write error, shutdown, a full
+    /// spool).
     pub fn total_lost(&self) -> u64 {
         self.outputs
             .iter()
-            .map(|o| o.dropped_queue_full + o.errors + o.abandoned)
+            .map(|o| o.dropped_queue_full + o.errors + o.abandoned + o.spool_dropped)
             .sum()
     }
 }
@@ -162,6 +185,15 @@ pub struct OutputSnapshot {
     pub filtered: u64,
     pub abandoned: u64,
     pub errors: u64,
+    /// Alerts committed to the output's spool (0 without a spool).
+    pub spooled: u64,
+    /// The oldest spooled alerts dropped because the spool was full (lost).
+    pub spool_dropped: u64,
+    /// Delivery attempts that failed and were retried later (nothing lost).
+    pub retried: u64,
+    /// Alerts waiting in the spool now, and the bytes they take.
+    pub spool_pending: u64,
+    pub spool_bytes: u64,
     /// Alerts lost because a write failed (each one also counts in `errors`).
     pub failed_writes: u64,
     pub last_error: Option<String>,

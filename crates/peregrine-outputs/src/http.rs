@@ -15,7 +15,11 @@
 //! (`Content-Encoding: gzip`) as the opt-in extension `gzip_body`. Falco's `keep_alive`
 //! (TCP keepalive on a reused connection) needs no action: connections are always reused.
 //!
-//! Departure: Falco retries only timeouts and ignores the HTTP status. We retry transport
+//! With the spool on (the default, `http_output.spool`), each alert is posted once per attempt
+//! with its stable id in the `X-Peregrine-Alert-Id` header, and the spool retries transport
+//! errors, 429 and 5xx with a capped exponential backoff, across restarts.
+//!
+//! Departure (spool off): Falco retries only timeouts and ignores the HTTP status. We retry transport
 //! errors, 429 and 5xx with exponential backoff (`max_consecutive_timeouts` retries) and
 //! count any other non-2xx status as a failed delivery, so the metrics tell the truth.
 
@@ -34,6 +38,9 @@ use std::time::Duration;
 /// The system CA bundle on Debian-family hosts, used when no `ca_cert`/`ca_bundle` is given
 /// (libcurl's behaviour with its default CA file).
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The header that carries a spooled alert's stable id (Peregrine extension; the body stays
+/// Falco's JSON byte for byte).
+pub const ALERT_ID_HEADER: &str = "X-Peregrine-Alert-Id";
 /// Upper bound of one backoff sleep.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -127,7 +134,7 @@ impl HttpOutput {
         })
     }
 
-    fn post_once(&mut self, body: &[u8]) -> Result<(), (bool, String)> {
+    fn post_once(&mut self, body: &[u8], id: Option<&str>) -> Result<(), (bool, String)> {
         let mut req = self.agent.post(&self.cfg.url).set(
             "Content-Type",
             if self.cfg.json {
@@ -138,6 +145,9 @@ impl HttpOutput {
         );
         if self.cfg.gzip_body {
             req = req.set("Content-Encoding", "gzip");
+        }
+        if let Some(id) = id {
+            req = req.set(ALERT_ID_HEADER, id);
         }
         match req.send_bytes(body) {
             Ok(resp) => {
@@ -163,15 +173,11 @@ impl Output for HttpOutput {
     }
 
     fn write(&mut self, line: &str, _priority: Priority) -> Result<(), OutputError> {
-        let body = if self.cfg.gzip_body {
-            gzip(line.as_bytes()).map_err(|e| OutputError::io("http", "compress", e))?
-        } else {
-            line.as_bytes().to_vec()
-        };
+        let body = self.body(line)?;
         let mut sleep = self.cfg.backoff;
         let mut attempt = 0;
         loop {
-            match self.post_once(&body) {
+            match self.post_once(&body, None) {
                 Ok(()) => return Ok(()),
                 Err((retryable, reason)) => {
                     if !retryable || attempt >= self.cfg.max_retries {
@@ -191,6 +197,37 @@ impl Output for HttpOutput {
             std::thread::sleep(sleep);
             sleep = (sleep * 2).min(MAX_BACKOFF);
             attempt += 1;
+        }
+    }
+
+    fn write_with_id(
+        &mut self,
+        line: &str,
+        _priority: Priority,
+        id: &str,
+    ) -> Result<(), OutputError> {
+        let body = self.body(line)?;
+        match self.post_once(&body, Some(id)) {
+            Ok(()) => Ok(()),
+            Err((true, reason)) => Err(OutputError::Unavailable {
+                output: "http",
+                target: self.cfg.url.clone(),
+                reason,
+            }),
+            Err((false, reason)) => Err(OutputError::Http {
+                url: self.cfg.url.clone(),
+                reason,
+            }),
+        }
+    }
+}
+
+impl HttpOutput {
+    fn body(&self, line: &str) -> Result<Vec<u8>, OutputError> {
+        if self.cfg.gzip_body {
+            gzip(line.as_bytes()).map_err(|e| OutputError::io("http", "compress", e))
+        } else {
+            Ok(line.as_bytes().to_vec())
         }
     }
 }

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod alertmanager;
 pub mod config;
 pub mod counters;
 mod failures;
@@ -23,13 +24,19 @@ pub mod file;
 pub mod format;
 pub mod http;
 pub mod json;
+pub mod mqtt_output;
+pub mod nats_output;
 pub mod output;
 pub mod program;
 pub mod queue;
 pub mod ratelimit;
+pub mod redis_output;
+pub mod remote_syslog;
 pub mod route;
+pub mod spool;
 pub mod stdout;
 pub mod syslog;
+pub mod webhook;
 
 pub use alert::{hostname, Alert};
 pub use config::OutputsConfig;

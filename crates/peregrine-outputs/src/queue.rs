@@ -15,6 +15,11 @@
 //!   (3 outputs). The price is up to [`LINGER`] of extra latency inside a burst.
 //! - **Every lost alert is counted** per output and cause (queue full, write error,
 //!   abandoned at shutdown); a full queue is never waited on.
+//! - **A spooled output's worker is the spool's only user.** It moves what its queue holds
+//!   into the spool (one commit per batch), then delivers from the spool's head, removing
+//!   what the destination accepted; an unavailable destination is retried after a capped
+//!   exponential backoff while new alerts keep flowing into the spool, so the queue in front
+//!   stays short and enqueue still never waits.
 //! - **Reopen is a generation number**, not a queue message, so it works even when a queue
 //!   is full; an idle worker applies it within [`REOPEN_POLL`].
 
@@ -24,6 +29,7 @@ use crate::format::FormatOptions;
 use crate::output::{Output, OutputError};
 use crate::ratelimit::TokenBucket;
 use crate::route::Route;
+use crate::spool::{Record, Spool};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver};
@@ -136,6 +142,9 @@ pub struct OutputSpec {
     pub route: Route,
     /// Queue length; 0 means [`DEFAULT_CAPACITY`].
     pub capacity: usize,
+    /// The output's on-disk spool, if it has one: alerts go through it (at-least-once
+    /// delivery with a stable id and retries) instead of straight to the output.
+    pub spool: Option<Spool>,
 }
 
 impl OutputSpec {
@@ -144,9 +153,19 @@ impl OutputSpec {
             output,
             route: Route::default(),
             capacity: 0,
+            spool: None,
         }
     }
 }
+
+/// First wait before a spooled output tries an unavailable destination again.
+pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts.
+pub const RETRY_MAX: Duration = Duration::from_secs(10);
+/// The most alerts a spooled output moves from its queue into the spool in one commit.
+const SPOOL_BATCH: usize = 4096;
+/// How often a spool that drops alerts (full) says so in the log, at most.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The `outputs.rate` / `outputs.max_burst` pair; `rate == 0` disables limiting.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -175,6 +194,7 @@ struct Worker {
     route: Route,
     stats: Arc<OutputStats>,
     reopen: Arc<AtomicU64>,
+    spooled: bool,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -229,7 +249,15 @@ impl Dispatcher {
             let stats = Arc::new(OutputStats::default());
             let reopen = Arc::new(AtomicU64::new(0));
             let abort = spec.output.abort_handle();
+            let spooled = spec.spool.is_some();
+            if let Some(sp) = &spec.spool {
+                stats.spool_pending.store(sp.len(), Relaxed);
+                stats.spool_bytes.store(sp.bytes(), Relaxed);
+            }
+            let spool = spec.spool;
+            let own_format = spec.output.format();
             let ctx = WorkerCtx {
+                own_format,
                 output: spec.output,
                 queue: queue.clone(),
                 shared: shared.clone(),
@@ -237,12 +265,16 @@ impl Dispatcher {
                 reopen: reopen.clone(),
                 seen_reopen: 0,
                 failures: Default::default(),
+                unavailable_since: None,
             };
             let done = done_tx.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("output-{name}"))
                 .spawn(move || {
-                    ctx.run();
+                    match spool {
+                        Some(spool) => ctx.run_spooled(spool),
+                        None => ctx.run(),
+                    }
                     let _ = done.send(index);
                 })
                 .map_err(|source| OutputError::Spawn {
@@ -256,6 +288,7 @@ impl Dispatcher {
                 route: spec.route,
                 stats,
                 reopen,
+                spooled,
                 handle: Some(handle),
             });
         }
@@ -370,9 +403,14 @@ impl Dispatcher {
             // the rest of its batch and its queue. Everything enqueued and not yet delivered,
             // failed or abandoned is lost now; write it off so the summary is exact.
             let s = &w.stats;
-            let settled = s.delivered.load(Relaxed)
-                + s.failed_writes.load(Relaxed)
-                + s.abandoned.load(Relaxed);
+            // A spooled output's alerts are safe once in the spool, delivered or not.
+            let settled = if w.spooled {
+                s.spooled.load(Relaxed) + s.unspooled.load(Relaxed) + s.abandoned.load(Relaxed)
+            } else {
+                s.delivered.load(Relaxed)
+                    + s.failed_writes.load(Relaxed)
+                    + s.abandoned.load(Relaxed)
+            };
             let outstanding = s.enqueued.load(Relaxed).saturating_sub(settled);
             s.abandoned.fetch_add(outstanding, Relaxed);
             if let Some(abort) = &w.abort {
@@ -394,7 +432,18 @@ impl Drop for Dispatcher {
     }
 }
 
+/// Wall-clock now, ns since the Unix epoch (spooled alerts outlive the process, so their
+/// times cannot be `Instant`s).
+fn epoch_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 struct WorkerCtx {
+    /// The sink's own format ([`Output::format`]), instead of the shared line.
+    own_format: Option<FormatOptions>,
     output: Box<dyn Output>,
     queue: Arc<Queue>,
     shared: Arc<Shared>,
@@ -402,6 +451,9 @@ struct WorkerCtx {
     reopen: Arc<AtomicU64>,
     seen_reopen: u64,
     failures: crate::failures::FailureLog,
+    /// Spooled outputs: when the destination became unavailable (logged once, with its
+    /// recovery; nothing is lost meanwhile).
+    unavailable_since: Option<Instant>,
 }
 
 impl WorkerCtx {
@@ -444,8 +496,270 @@ impl WorkerCtx {
         }
     }
 
+    /// The loop of an output with a spool: queue → spool → destination.
+    fn run_spooled(mut self, mut spool: Spool) {
+        let mut backoff = RETRY_FIRST;
+        // Set after a failed attempt: no delivery before then.
+        let mut retry_at: Option<Instant> = None;
+        let mut closed = false;
+        let mut last_drop_log: Option<Instant> = None;
+        loop {
+            if self.shared.abandon.load(Relaxed) {
+                let left = self.queue.drain_count();
+                self.stats.abandoned.fetch_add(left as u64, Relaxed);
+                break;
+            }
+            let now = Instant::now();
+            let due = retry_at.is_none_or(|t| now >= t);
+            if !closed {
+                let wait = match retry_at {
+                    _ if due && !spool.is_empty() => Duration::ZERO,
+                    Some(t) if !spool.is_empty() => (t - now).min(REOPEN_POLL),
+                    _ => REOPEN_POLL,
+                };
+                match self.take_many(wait) {
+                    Some(batch) if !batch.is_empty() => {
+                        self.absorb(&mut spool, &batch, &mut last_drop_log);
+                    }
+                    Some(_) => {
+                        self.apply_reopen();
+                        if spool.is_empty() {
+                            if let Err(e) = self.output.flush() {
+                                self.stats.count_error(&e);
+                            }
+                            self.sync_spool(&mut spool);
+                        }
+                    }
+                    None => closed = true,
+                }
+            }
+            if spool.is_empty() {
+                if closed {
+                    break;
+                }
+                continue;
+            }
+            if retry_at.is_some_and(|t| Instant::now() < t) {
+                if closed {
+                    // Shutting down with the destination unavailable: the spool keeps the
+                    // rest for the next run.
+                    break;
+                }
+                continue;
+            }
+            self.apply_reopen();
+            match self.deliver_spooled(&mut spool) {
+                Ok(()) => {
+                    backoff = RETRY_FIRST;
+                    retry_at = None;
+                }
+                Err(()) => {
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        if let Err(e) = self.output.flush() {
+            self.stats.count_error(&e);
+        }
+        self.sync_spool(&mut spool);
+    }
+
+    fn sync_spool(&self, spool: &mut Spool) {
+        if let Err(e) = spool.sync() {
+            // Only duplicates are at stake (removals a crash would undo).
+            log::warn!("{} output: {e}", self.output.name());
+        }
+    }
+
+    /// Everything queued, up to [`SPOOL_BATCH`], waiting up to `wait` for the first alert;
+    /// `None` once the queue is closed and empty.
+    fn take_many(&self, wait: Duration) -> Option<Vec<Arc<Delivery>>> {
+        let mut all = match self.queue.take(wait) {
+            Take::Batch(b) => b,
+            Take::Idle => return Some(Vec::new()),
+            Take::Closed => return None,
+        };
+        while all.len() < SPOOL_BATCH {
+            match self.queue.take(Duration::ZERO) {
+                Take::Batch(b) => all.extend(b),
+                Take::Idle | Take::Closed => break,
+            }
+        }
+        Some(all)
+    }
+
+    /// Commits `batch` to the spool (formatting each alert once).
+    fn absorb(&self, spool: &mut Spool, batch: &[Arc<Delivery>], last_log: &mut Option<Instant>) {
+        let now_ns = epoch_ns();
+        let records: Vec<Record> = batch
+            .iter()
+            .map(|d| {
+                let line = self.line(d);
+                let age = u64::try_from(d.enqueued.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                Record::new(d.alert.priority, now_ns.saturating_sub(age), line)
+            })
+            .collect();
+        let n = records.len() as u64;
+        match spool.append(&records) {
+            Ok(a) => {
+                self.stats.spooled.fetch_add(n, Relaxed);
+                if a.dropped > 0 {
+                    let total = self.stats.spool_dropped.fetch_add(a.dropped, Relaxed) + a.dropped;
+                    if last_log.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
+                        *last_log = Some(Instant::now());
+                        log::warn!(
+                            "{} output: spool {} full: dropped the oldest alerts ({total} so far)",
+                            self.output.name(),
+                            spool.path().display()
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                self.stats.unspooled.fetch_add(n, Relaxed);
+                self.stats.errors.fetch_add(n, Relaxed);
+                *self
+                    .stats
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                log::error!("{} output: {n} alerts lost: {e}", self.output.name());
+            }
+        }
+        self.publish_spool(spool);
+    }
+
+    /// Delivers from the spool's head until it is empty, the destination is unavailable
+    /// (`Err`) or new alerts are waiting to be spooled.
+    fn deliver_spooled(&mut self, spool: &mut Spool) -> Result<(), ()> {
+        let result = loop {
+            let head = match spool.peek(BATCH) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.stats.note_retry(&OutputError::Unavailable {
+                        output: "spool",
+                        target: spool.path().display().to_string(),
+                        reason: e.to_string(),
+                    });
+                    break Err(());
+                }
+            };
+            if head.is_empty() {
+                break Ok(());
+            }
+            let mut done = Vec::with_capacity(head.len());
+            let mut outcome = Ok(());
+            if self.shared.abandon.load(Relaxed) {
+                break Err(());
+            }
+            let ids: Vec<String> = head
+                .iter()
+                .map(|(_, r)| r.id.hyphenated().to_string())
+                .collect();
+            let items: Vec<crate::output::Item<'_>> = head
+                .iter()
+                .zip(&ids)
+                .map(|((_, r), id)| crate::output::Item {
+                    line: &r.line,
+                    priority: r.priority,
+                    id,
+                })
+                .collect();
+            let results = self.output.write_batch(&items);
+            // In order: an alert after a transient failure stays spooled even if it went
+            // through (a pipelined batch), so the spool's order holds; it is sent again
+            // under the same id.
+            for ((key, r), result) in head.iter().zip(results) {
+                let name = self.output.name().to_string();
+                match result {
+                    Ok(()) => {
+                        self.stats.delivered.fetch_add(1, Relaxed);
+                        let ns = epoch_ns().saturating_sub(r.enqueued_ns);
+                        self.stats.observe_latency(Duration::from_nanos(ns));
+                        done.push(*key);
+                        if let Some(since) = self.unavailable_since.take() {
+                            log::warn!(
+                                "Output {name} delivers again (unavailable for {:.1} s)",
+                                since.elapsed().as_secs_f64()
+                            );
+                        }
+                        if let Some(line) = self.failures.succeeded(&name) {
+                            log::warn!("{line}");
+                        }
+                    }
+                    Err(e) if e.is_transient() => {
+                        self.stats.note_retry(&e);
+                        if self.unavailable_since.is_none() {
+                            self.unavailable_since = Some(Instant::now());
+                            log::warn!(
+                                "Output {name} unavailable, alerts kept in its spool and \
+                                 retried: {}",
+                                peregrine_filter::escape::terminal_safe(&e.to_string())
+                            );
+                        }
+                        outcome = Err(());
+                        break;
+                    }
+                    Err(e) => {
+                        // Refused for good (a 4xx): retrying cannot help.
+                        self.stats.failed_writes.fetch_add(1, Relaxed);
+                        self.stats.count_error(&e);
+                        done.push(*key);
+                        if let Some(line) =
+                            self.failures.failed(&name, &e.to_string(), Instant::now())
+                        {
+                            log::error!("{line}");
+                        }
+                    }
+                }
+            }
+            if outcome.is_ok() && done.len() < head.len() {
+                // The sink stopped short without saying why: try the rest later.
+                outcome = Err(());
+            }
+            if let Err(e) = spool.remove(&done) {
+                // Delivered but still spooled: they will be sent again (duplicates, by id).
+                log::warn!("{} output: {e}", self.output.name());
+                outcome = Err(());
+            }
+            self.publish_spool(spool);
+            if outcome.is_err() {
+                break outcome;
+            }
+            if !self.queue.lock().items.is_empty() {
+                break Ok(());
+            }
+        };
+        result
+    }
+
+    fn publish_spool(&self, spool: &Spool) {
+        self.stats.spool_pending.store(spool.len(), Relaxed);
+        self.stats.spool_bytes.store(spool.bytes(), Relaxed);
+    }
+
+    /// The line this sink sends for `d`: the shared one, formatted once for every output,
+    /// unless the sink has a format of its own.
+    fn line(&self, d: &Delivery) -> String {
+        match &self.own_format {
+            Some(f) => f.format(&d.alert),
+            None => d
+                .line
+                .get_or_init(|| self.shared.format.format(&d.alert))
+                .clone(),
+        }
+    }
+
     fn deliver(&mut self, d: &Delivery) {
-        let line = d.line.get_or_init(|| self.shared.format.format(&d.alert));
+        let own;
+        let line = match &self.own_format {
+            Some(f) => {
+                own = f.format(&d.alert);
+                &own
+            }
+            None => d.line.get_or_init(|| self.shared.format.format(&d.alert)),
+        };
         match self.output.write(line, d.alert.priority) {
             Ok(()) => {
                 self.stats.delivered.fetch_add(1, Relaxed);

@@ -55,6 +55,7 @@ fn a_stuck_output_drops_exactly_its_overflow_and_delays_no_one() {
                 output: gate,
                 route: Default::default(),
                 capacity: 4,
+                spool: None,
             },
             memory(&buf),
         ],
@@ -133,6 +134,7 @@ fn a_hanging_output_accounts_for_every_alert_at_shutdown() {
             output: gate,
             route: Default::default(),
             capacity: 250,
+            spool: None,
         }],
         RateLimit::default(),
     )

@@ -411,6 +411,18 @@ pub(crate) fn shutdown_outputs(outputs: Dispatcher) {
     if lost > 0 {
         eprintln!("Alerts lost by outputs: {lost}");
     }
+    // Spooled outputs: what reached the destination and what waits for the next run.
+    for o in snap
+        .outputs
+        .iter()
+        .filter(|o| o.spooled > 0 || o.spool_pending > 0)
+    {
+        eprintln!(
+            "Output {}: {} delivered, {} failed, {} retried, {} spooled, {} spool drops, \
+             {} waiting in the spool",
+            o.name, o.delivered, o.errors, o.retried, o.spooled, o.spool_dropped, o.spool_pending
+        );
+    }
 }
 
 /// The engine for `rules` under `config`; fails when an `append_output` entry does not compile.

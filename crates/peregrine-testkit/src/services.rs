@@ -54,7 +54,15 @@ pub struct Service {
     dir: PathBuf,
     port: u16,
     signal: &'static str,
+    /// The program and arguments it was started with, and its readiness check, for
+    /// [`Service::restart`].
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
+    ready: Option<Ready>,
 }
+
+/// A server's readiness check.
+type Ready = Box<dyn FnMut(&Service) -> bool + Send>;
 
 impl Service {
     pub fn name(&self) -> &'static str {
@@ -98,12 +106,101 @@ impl Service {
         self.shutdown();
     }
 
+    /// Stops the server (its stop signal, as at the end of a test) and leaves it down, its
+    /// directory and port kept, until [`Service::restart`]: an outage for the test to cause.
+    pub fn halt(&mut self) {
+        self.kill_process();
+    }
+
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel but never
+    /// answered, the outage of a destination that hangs. [`Service::resume`] thaws it.
+    pub fn pause(&self) {
+        self.send("STOP");
+    }
+
+    pub fn resume(&self) {
+        self.send("CONT");
+    }
+
+    fn send(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-s", signal, &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Starts the server again with the same program, arguments, directory and port (after
+    /// [`Service::halt`], or stopping it first), and waits until it answers. Servers that
+    /// drop privileges through the spawning process (PostgreSQL) do not restart this way.
+    pub fn restart(&mut self) -> Result<(), ServiceError> {
+        self.kill_process();
+        let name = self.name;
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(format!("{name}.log")))
+            .map_err(|e| err(name, e))?;
+        let log2 = log.try_clone().map_err(|e| err(name, e))?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| err(name, format!("{:?}: {e}", self.program)))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Polls the readiness check until it answers (or the process exits, or [`READY`]
+    /// passes: both errors carry the log).
+    fn wait_ready(&mut self) -> Result<(), ServiceError> {
+        let mut ready = self.ready.take();
+        let end = Instant::now() + READY;
+        let result = loop {
+            if ready.as_mut().is_none_or(|r| r(self)) {
+                break Ok(());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                break Err(err(
+                    self.name,
+                    format!("exited ({status}): {}", self.log_tail()),
+                ));
+            }
+            if Instant::now() >= end {
+                break Err(err(
+                    self.name,
+                    format!("not ready within {READY:?}: {}", self.log_tail()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.ready = ready;
+        result
+    }
+
     fn shutdown(&mut self) {
+        self.kill_process();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    fn kill_process(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
         let _ = Command::new("kill")
             .args(["-s", self.signal, &child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        // A paused server must run to act on its stop signal.
+        let _ = Command::new("kill")
+            .args(["-s", "CONT", &child.id().to_string()])
             .stderr(Stdio::null())
             .status();
         let end = Instant::now() + STOP;
@@ -127,7 +224,6 @@ impl Service {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -215,10 +311,12 @@ fn start(
     port: u16,
     signal: &'static str,
     mut cmd: Command,
-    mut ready: impl FnMut(&Service) -> bool,
+    ready: impl FnMut(&Service) -> bool + Send + 'static,
 ) -> Result<Service, ServiceError> {
     let log = File::create(dir.join(format!("{name}.log"))).map_err(|e| err(name, e))?;
     let log2 = log.try_clone().map_err(|e| err(name, e))?;
+    let program = cmd.get_program().to_owned();
+    let args = cmd.get_args().map(|a| a.to_owned()).collect();
     let child = cmd
         .stdin(Stdio::null())
         .stdout(log)
@@ -231,30 +329,12 @@ fn start(
         dir,
         port,
         signal,
+        program,
+        args,
+        ready: Some(Box::new(ready)),
     };
-    let end = Instant::now() + READY;
-    loop {
-        if ready(&service) {
-            return Ok(service);
-        }
-        let exited = service
-            .child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
-        if let Some(status) = exited {
-            return Err(err(
-                name,
-                format!("exited ({status}): {}", service.log_tail()),
-            ));
-        }
-        if Instant::now() >= end {
-            return Err(err(
-                name,
-                format!("not ready within {READY:?}: {}", service.log_tail()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    service.wait_ready()?;
+    Ok(service)
 }
 
 fn connect(addr: SocketAddr) -> Option<TcpStream> {
@@ -538,8 +618,9 @@ pub fn chromium() -> Result<Service, ServiceError> {
         "about:blank",
     ]);
     let active = profile.join("DevToolsActivePort");
-    let mut service = start(name, dir, 0, "TERM", cmd, |_| {
-        std::fs::read_to_string(&active).is_ok_and(|t| t.lines().count() >= 2)
+    let probe = active.clone();
+    let mut service = start(name, dir, 0, "TERM", cmd, move |_| {
+        std::fs::read_to_string(&probe).is_ok_and(|t| t.lines().count() >= 2)
     })?;
     let text = std::fs::read_to_string(&active).map_err(|e| err(name, e))?;
     service.port = text

@@ -988,7 +988,7 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
         o.rate_limited,
     );
     type Get = fn(&peregrine_outputs::OutputSnapshot) -> u64;
-    let per_output: [(&str, &str, Get); 7] = [
+    let per_output: [(&str, &str, Get); 10] = [
         (
             "peregrine_output_enqueued_total",
             "Alerts accepted into the output's queue.",
@@ -1020,6 +1020,21 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
             |s| s.errors,
         ),
         (
+            "peregrine_output_spooled_total",
+            "Alerts committed to the output's on-disk spool.",
+            |s| s.spooled,
+        ),
+        (
+            "peregrine_output_spool_drops_total",
+            "Oldest spooled alerts dropped because the spool was full.",
+            |s| s.spool_dropped,
+        ),
+        (
+            "peregrine_output_retries_total",
+            "Delivery attempts that failed and were retried from the spool.",
+            |s| s.retried,
+        ),
+        (
             "peregrine_output_write_failures_total",
             "Alerts lost because the output's write failed (the agent logs the cause).",
             |s| s.failed_writes,
@@ -1027,6 +1042,24 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
     ];
     for (name, help, get) in per_output {
         r.family(name, help, "counter");
+        for s in &o.outputs {
+            r.sample(name, &[("output", &s.name)], get(s) as f64);
+        }
+    }
+    let spool_gauges: [(&str, &str, Get); 2] = [
+        (
+            "peregrine_output_spool_pending",
+            "Alerts waiting in the output's spool.",
+            |s| s.spool_pending,
+        ),
+        (
+            "peregrine_output_spool_bytes",
+            "Bytes the alerts waiting in the output's spool take.",
+            |s| s.spool_bytes,
+        ),
+    ];
+    for (name, help, get) in spool_gauges {
+        r.family(name, help, "gauge");
         for s in &o.outputs {
             r.sample(name, &[("output", &s.name)], get(s) as f64);
         }

@@ -41,6 +41,11 @@ fn filled() -> MetricsSnapshot {
         filtered: 1,
         abandoned: 0,
         errors: 2,
+        spooled: 5,
+        spool_dropped: 1,
+        retried: 9,
+        spool_pending: 3,
+        spool_bytes: 640,
         failed_writes: 1,
         last_error: None,
         latency: peregrine_outputs::counters::LatencySnapshot {
@@ -1111,6 +1116,26 @@ fn cgroup_memory_files_of_the_agent() {
         Some(PathBuf::from("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
     );
     assert_eq!(v2, None);
+}
+
+#[test]
+fn spool_series_per_output() {
+    let snap = MetricsSnapshot {
+        outputs: filled().outputs,
+        ..Default::default()
+    };
+    let text = snap.render();
+    for line in [
+        "# TYPE peregrine_output_spooled_total counter",
+        "peregrine_output_spooled_total{output=\"stdout\"} 5",
+        "peregrine_output_spool_drops_total{output=\"stdout\"} 1",
+        "peregrine_output_retries_total{output=\"stdout\"} 9",
+        "# TYPE peregrine_output_spool_pending gauge",
+        "peregrine_output_spool_pending{output=\"stdout\"} 3",
+        "peregrine_output_spool_bytes{output=\"stdout\"} 640",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
 }
 
 /// Triage's series: dedup counters and one sample per silence, labelled by its id.

@@ -252,6 +252,12 @@ fn receiver() -> (String, mpsc::Receiver<Request>) {
     (url, rx)
 }
 
+/// `-o` keeping the http output's spool in the test's directory (the default, under
+/// `/var/lib/peregrine`, is shared by every agent on the host).
+fn spool_dir_opt(dir: &Path) -> String {
+    format!("http_output.spool.dir={}", dir.join("spool").display())
+}
+
 /// A receiver answering 503 until `healthy` is set, then 200.
 fn flaky_receiver() -> (String, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
@@ -303,9 +309,11 @@ fn a_failing_http_output_is_logged_and_its_recovery_too() {
             "http_output.enabled=true",
             "-o",
             &url_opt,
-            // No retries: each alert fails at once.
+            // No retries: each alert fails at once (without the spool, which would keep it).
             "-o",
             "http_output.max_consecutive_timeouts=0",
+            "-o",
+            "http_output.spool.enabled=false",
         ],
     );
     // Runs the marker until the agent logs a line `pred` accepts (a run whose exec the
@@ -359,9 +367,10 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
     if !peregrine_testkit::live("http_output_posts_falcosidekick_shaped_json_for_a_live_alert") {
         return;
     }
-    let (_dir, rules, marker) = marker_setup("ops-sidekick", "Ops marker read");
+    let (dir, rules, marker) = marker_setup("ops-sidekick", "Ops marker read");
     let (url, requests) = receiver();
     let url_opt = format!("http_output.url={url}");
+    let spool_opt = spool_dir_opt(&dir);
     let mut agent = start_agent(
         &rules,
         &[
@@ -371,6 +380,8 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
             "http_output.enabled=true",
             "-o",
             &url_opt,
+            "-o",
+            &spool_opt,
         ],
     );
     assert!(
@@ -394,6 +405,17 @@ fn http_output_posts_falcosidekick_shaped_json_for_a_live_alert() {
         head.contains("\r\nuser-agent: falcosecurity/falco"),
         "{}",
         req.head
+    );
+    // The spool's stable id rides in a header, so the body stays Falco's.
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-peregrine-alert-id: "))
+        .unwrap_or_else(|| panic!("no alert id: {}", req.head));
+    assert!(
+        regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            .expect("valid regex")
+            .is_match(id.trim_end()),
+        "{id}"
     );
     let v: Value = serde_json::from_slice(&req.body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&req.body)));
@@ -479,6 +501,9 @@ fn a_stalled_http_receiver_neither_stalls_capture_nor_hides_its_drops() {
             "http_output.enabled=true",
             "-o",
             &url_opt,
+            // The queue in front of the output is what this test is about.
+            "-o",
+            "http_output.spool.enabled=false",
             // One alert in flight and one queued: everything after that is a counted drop.
             "-o",
             "outputs_queue.capacity=1",

@@ -175,6 +175,8 @@ fn a_failing_output_is_logged_once_per_interval_and_counted() {
     let (out, err, code) = replay(&[
         "http_output.enabled=true".into(),
         format!("http_output.url=http://127.0.0.1:{port}/alerts"),
+        // Without the spool, which would keep the alerts for a later run instead.
+        "http_output.spool.enabled=false".into(),
         "syslog_output.enabled=true".into(),
         format!("syslog_output.socket={}", missing.display()),
     ]);

@@ -1,0 +1,501 @@
+//! The http output's spool end to end, as root, through the real binary: a burst of 1,000
+//! alerts (a marker program run 1,000 times, each run with its own argument) reaches a real
+//! HTTP receiver on loopback although the receiver is stopped in the middle of the burst and
+//! started again, and although the agent is killed with SIGKILL in the middle of delivering
+//! and started again on the same spool. Every alert the agent printed arrives, each under one
+//! stable `X-Peregrine-Alert-Id`, with duplicates bounded. The same through `nats_output`
+//! into a real JetStream stream, with the NATS server stopped during the burst and the agent
+//! killed with the burst in its spool: every alert is stored, exactly once.
+
+mod e2e_harness;
+
+use e2e_harness::{scratch, Agent};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BURST: usize = 1000;
+/// How long any background condition may take on a busy 2-core machine.
+const DEADLINE: Duration = Duration::from_secs(60);
+/// The in-flight batch that a receiver outage or a kill can deliver twice, plus what the
+/// spool's unsynced removals can bring back after a kill (200 ms of deliveries, at most).
+const MAX_DUPLICATES: usize = 64 + 200;
+
+/// The kernel selection of these tests: exec events plus process creation, so other load on
+/// the host never reaches the agent's ring (as in agent_ops.rs).
+const NARROW: &[&str] = &[
+    "-o",
+    "base_syscalls.repair=false",
+    "-o",
+    "base_syscalls.custom_set[]=clone",
+    "-o",
+    "base_syscalls.custom_set[]=clone3",
+    "-o",
+    "base_syscalls.custom_set[]=fork",
+    "-o",
+    "base_syscalls.custom_set[]=vfork",
+];
+
+/// A scratch directory with a marker program (a copy of `true`) and a rule for its runs.
+fn setup(test: &str) -> (PathBuf, PathBuf, String) {
+    let dir = scratch(test);
+    let _ = std::fs::remove_dir_all(dir.join("spool"));
+    let program = dir.join("spoolmark");
+    let original = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("a true(1) binary");
+    std::fs::copy(original, &program).expect("copy true");
+    let program = program.display().to_string();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "
+- rule: Spool marker
+  desc: the marker program ran
+  condition: evt.type in (execve, execveat) and proc.exe = {program}
+  output: marker %proc.cmdline
+  priority: WARNING
+"
+        ),
+    )
+    .expect("rules file");
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        "webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
+         prometheus_metrics_enabled: true}\nmetrics: {enabled: true}\n",
+    )
+    .expect("config file");
+    (dir, rules, program)
+}
+
+fn start_agent(dir: &Path, rules: &Path, url: &str) -> Agent {
+    let url = format!("http_output.url={url}");
+    start_with(dir, rules, &["-o", "http_output.enabled=true", "-o", &url])
+}
+
+/// The agent with the web server, JSON alerts, every output's spool in `dir`, and `extra`.
+fn start_with(dir: &Path, rules: &Path, extra: &[&str]) -> Agent {
+    let config = dir.join("falco.yaml").display().to_string();
+    let spool = dir.join("spool").display().to_string();
+    let spools: Vec<String> = ["http", "nats"]
+        .iter()
+        .map(|o| format!("{o}_output.spool.dir={spool}"))
+        .collect();
+    let mut args: Vec<&str> = NARROW.to_vec();
+    args.extend(["-c", &config, "-o", "json_output=true"]);
+    for s in &spools {
+        args.extend(["-o", s]);
+    }
+    args.extend(extra);
+    Agent::start(rules, &args)
+}
+
+/// The run number of an alert: the marker's argument, last in `proc.cmdline`.
+fn number(alert: &Value) -> Option<usize> {
+    alert["output_fields"]["proc.cmdline"]
+        .as_str()?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The run numbers of the alerts the agent prints on stdout, read until `want` of them have
+/// come or nothing has come for a few seconds.
+fn printed(agent: &mut Agent, want: usize) -> BTreeSet<usize> {
+    let mut seen = BTreeSet::new();
+    let end = Instant::now() + DEADLINE;
+    let mut quiet = 0;
+    while seen.len() < want && Instant::now() < end && quiet < 5 {
+        let got = agent.drain(Duration::from_secs(1));
+        quiet = if got.is_empty() { quiet + 1 } else { 0 };
+        seen.extend(got.iter().filter_map(number));
+    }
+    seen
+}
+
+fn run_marker(program: &str, i: usize) {
+    let status = Command::new(program)
+        .arg(i.to_string())
+        .status()
+        .expect("marker runs");
+    assert!(status.success());
+}
+
+/// `GET /metrics` from the agent's web server: the sample of `name` for the http output.
+fn metric(addr: &str, name: &str) -> Option<f64> {
+    output_metric(addr, name, "http")
+}
+
+/// `GET /metrics`: the sample of `name` for `output`; `None` until it answers.
+fn output_metric(addr: &str, name: &str, output: &str) -> Option<f64> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).ok()?;
+    let prefix = format!("{name}{{output=\"{output}\"}} ");
+    page.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn poll(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while !f() {
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+// ---- a receiver that can go away -------------------------------------------------------------
+
+/// One POST: the id header and the run number of the JSON alert in the body.
+#[derive(Clone, Debug)]
+struct Post {
+    id: Option<String>,
+    number: Option<usize>,
+}
+
+/// A Falcosidekick-like receiver on a fixed loopback port that answers 200 after `delay_ms`
+/// and can be stopped (listener closed, connections shut) and started again.
+struct Receiver {
+    addr: SocketAddr,
+    posts: Arc<Mutex<Vec<Post>>>,
+    delay_ms: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut r = Receiver {
+            addr: listener.local_addr().expect("addr"),
+            posts: Arc::default(),
+            delay_ms: Arc::default(),
+            stop: Arc::default(),
+            conns: Arc::default(),
+            thread: None,
+        };
+        r.serve(listener);
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        listener.set_nonblocking(true).expect("nonblocking");
+        self.stop.store(false, Ordering::SeqCst);
+        let (stop, posts, conns, delay) = (
+            self.stop.clone(),
+            self.posts.clone(),
+            self.conns.clone(),
+            self.delay_ms.clone(),
+        );
+        self.thread = Some(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                if let Ok(c) = conn.try_clone() {
+                    conns.lock().expect("lock").push(c);
+                }
+                let (posts, stop, delay) = (posts.clone(), stop.clone(), delay.clone());
+                std::thread::spawn(move || serve_conn(conn, &posts, &stop, &delay));
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for c in self.conns.lock().expect("lock").drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn restart(&mut self) {
+        let end = Instant::now() + DEADLINE;
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < end,
+                        "cannot listen on {} again: {e}",
+                        self.addr
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn posts(&self) -> Vec<Post> {
+        self.posts.lock().expect("lock").clone()
+    }
+
+    fn numbers(&self) -> HashSet<usize> {
+        self.posts().iter().filter_map(|p| p.number).collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve_conn(conn: TcpStream, posts: &Mutex<Vec<Post>>, stop: &AtomicBool, delay: &AtomicU64) {
+    let Ok(mut write) = conn.try_clone() else {
+        return;
+    };
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => head.push(line),
+            }
+        }
+        let header = |name: &str| {
+            head.iter().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        let len = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if r.read_exact(&mut body).is_err() || stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let number = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .as_ref()
+            .and_then(number);
+        posts.lock().expect("lock").push(Post {
+            id: header("x-peregrine-alert-id"),
+            number,
+        });
+        std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
+        if write
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Every alert of `want` arrived, each under exactly one id, no two alerts under one id;
+/// returns the number of duplicate posts.
+fn check_delivery(posts: &[Post], want: &BTreeSet<usize>) -> usize {
+    let mut id_of: HashMap<usize, String> = HashMap::new();
+    for p in posts {
+        let n = p
+            .number
+            .unwrap_or_else(|| panic!("a post without a marker alert: {p:?}"));
+        let id = p.id.clone().unwrap_or_else(|| panic!("no alert id: {p:?}"));
+        let first = id_of.entry(n).or_insert_with(|| id.clone());
+        assert_eq!(*first, id, "alert {n} arrived under two ids");
+    }
+    let distinct: HashSet<&String> = id_of.values().collect();
+    assert_eq!(distinct.len(), id_of.len(), "two alerts under one id");
+    let missing: Vec<&usize> = want.iter().filter(|n| !id_of.contains_key(n)).collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    posts.len() - id_of.len()
+}
+
+#[test]
+fn http_alerts_survive_a_receiver_outage_in_the_middle_of_a_burst() {
+    if !peregrine_testkit::live("http_alerts_survive_a_receiver_outage_in_the_middle_of_a_burst") {
+        return;
+    }
+    let (dir, rules, marker) = setup("spool-outage");
+    let mut rx = Receiver::start();
+    let mut agent = start_agent(&dir, &rules, &rx.url());
+    for i in 0..BURST {
+        if i == BURST * 3 / 10 {
+            rx.stop();
+        }
+        if i == BURST * 7 / 10 {
+            rx.restart();
+        }
+        run_marker(&marker, i);
+    }
+    let printed = printed(&mut agent, BURST);
+    assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
+    let arrived = poll(DEADLINE, || rx.numbers().len() >= printed.len());
+    let posts = rx.posts();
+    let dups = check_delivery(&posts, &printed);
+    assert!(arrived);
+    assert!(dups <= MAX_DUPLICATES, "{dups} duplicates");
+    let addr = agent.web_addr();
+    assert!(metric(&addr, "peregrine_output_retries_total").is_some_and(|n| n > 0.0));
+    assert!(poll(DEADLINE, || metric(
+        &addr,
+        "peregrine_output_spool_pending"
+    ) == Some(0.0)));
+    assert!(agent.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn http_spool_survives_a_kill_9_in_the_middle_of_delivery() {
+    if !peregrine_testkit::live("http_spool_survives_a_kill_9_in_the_middle_of_delivery") {
+        return;
+    }
+    let (dir, rules, marker) = setup("spool-kill");
+    let rx = Receiver::start();
+    // A slow receiver: the burst is spooled long before it is delivered.
+    rx.delay_ms.store(10, Ordering::SeqCst);
+    let mut agent = start_agent(&dir, &rules, &rx.url());
+    for i in 0..BURST {
+        run_marker(&marker, i);
+    }
+    let printed = printed(&mut agent, BURST);
+    assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
+    let addr = agent.web_addr();
+    let spooled = poll(DEADLINE, || {
+        metric(&addr, "peregrine_output_spooled_total") == Some(BURST as f64)
+    });
+    assert!(spooled, "{:#?}", agent.log);
+    agent.signal("KILL");
+    let before = rx.numbers().len();
+    assert!(
+        before < BURST,
+        "all delivered before the kill: nothing left to test"
+    );
+    drop(agent);
+
+    rx.delay_ms.store(0, Ordering::SeqCst);
+    let agent = start_agent(&dir, &rules, &rx.url());
+    let arrived = poll(DEADLINE, || rx.numbers().len() >= printed.len());
+    let dups = check_delivery(&rx.posts(), &printed);
+    assert!(arrived);
+    assert!(dups <= MAX_DUPLICATES, "{dups} duplicates");
+    eprintln!("kill -9 after {before} of {BURST} delivered: {dups} duplicates after restart");
+    assert!(agent.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live(
+        "nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9",
+    ) {
+        return;
+    }
+    let mut nats = peregrine_testkit::services::nats().expect("nats-server starts");
+    let url = format!("nats://{}", nats.addr());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let js =
+            async_nats::jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "ALERTS".into(),
+            subjects: vec!["alerts.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("stream");
+    });
+    let (dir, rules, marker) = setup("spool-nats");
+    let url_opt = format!("nats_output.url={url}");
+    let nats_args = [
+        "-o",
+        "nats_output.enabled=true",
+        "-o",
+        &url_opt,
+        "-o",
+        "nats_output.jetstream=true",
+        "-o",
+        "nats_output.subject=alerts.{priority}.{rule}",
+    ];
+    let mut agent = start_with(&dir, &rules, &nats_args);
+    for i in 0..BURST {
+        if i == BURST / 4 {
+            // The server goes away in the middle of the burst.
+            nats.halt();
+        }
+        run_marker(&marker, i);
+    }
+    let printed = printed(&mut agent, BURST);
+    assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
+    let addr = agent.web_addr();
+    let spooled = poll(DEADLINE, || {
+        output_metric(&addr, "peregrine_output_spooled_total", "nats") == Some(BURST as f64)
+            && output_metric(&addr, "peregrine_output_spool_pending", "nats")
+                .is_some_and(|n| n > 0.0)
+    });
+    assert!(spooled, "{:#?}", agent.log);
+    // Killed with alerts in its spool, then the server comes back, then the agent.
+    agent.signal("KILL");
+    drop(agent);
+    nats.restart().expect("nats-server restarts");
+    let agent = start_with(&dir, &rules, &nats_args);
+
+    let stored = rt.block_on(async {
+        let js =
+            async_nats::jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
+        let mut stream = js.get_stream("ALERTS").await.expect("stream");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let info = stream.info().await.expect("info").clone();
+            if info.state.messages >= BURST as u64 || Instant::now() >= end {
+                break (stream, info);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let (stream, info) = stored;
+    // Each alert stored once: JetStream dropped re-sent ones by their Nats-Msg-Id.
+    assert_eq!(info.state.messages, BURST as u64, "{:?}", info.state);
+    let numbers: BTreeSet<usize> = rt.block_on(async {
+        let mut numbers = BTreeSet::new();
+        for seq in info.state.first_sequence..=info.state.last_sequence {
+            let m = stream.get_raw_message(seq).await.expect("message");
+            assert_eq!(m.subject.as_str(), "alerts.warning.Spool_marker");
+            assert!(m.headers.get(async_nats::header::NATS_MESSAGE_ID).is_some());
+            let v: Value = serde_json::from_slice(&m.payload).expect("JSON alert");
+            numbers.insert(number(&v).expect("a marker alert"));
+        }
+        numbers
+    });
+    assert_eq!(numbers, printed);
+    assert!(agent.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
