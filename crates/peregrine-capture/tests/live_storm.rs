@@ -279,7 +279,11 @@ fn no_marker_open_is_lost_when_the_flood_is_shed() {
     assert!(s.counters.shed_open_path > 100_000, "{s:?}");
     assert!(s.counters.shed_close > 100_000, "{s:?}");
     assert_eq!(s.missed, Vec::<u32>::new(), "marker execs lost: {s:?}");
-    assert_eq!(s.missed_opens, Vec::<u32>::new(), "marker opens lost: {s:?}");
+    assert_eq!(
+        s.missed_opens,
+        Vec::<u32>::new(),
+        "marker opens lost: {s:?}"
+    );
     assert_eq!(s.complete, MARKS as usize, "{s:?}");
     assert_eq!(s.out_of_order, Vec::<u32>::new(), "{s:?}");
 }
