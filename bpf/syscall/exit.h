@@ -113,7 +113,7 @@ int BPF_PROG(pg_exit_open, struct pt_regs *regs, long ret)
 	}
 	struct pg_fd_key k;
 	fd_key(&k, pid_tgid, ret);
-	if (shed_path((const char *)path)) {
+	if (shed_path((const char *)path) && !is_dir_fd(ret)) {
 		struct pg_counters *c = counters();
 		if (c)
 			c->shed_open_path++;

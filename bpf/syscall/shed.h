@@ -86,6 +86,19 @@ static __always_inline bool shed_path(const char *upath)
 	return !bpf_map_lookup_elem(&pg_shed_suffix, rk);
 }
 
+#define PG_S_IFMT 0170000
+#define PG_S_IFDIR 0040000
+
+/*
+ * A directory is never shed: later events name paths relative to it (openat's dirfd, fchdir
+ * then relative opens), which user space resolves from its fd name.
+ */
+static __always_inline bool is_dir_fd(long fd)
+{
+	struct file *f = fd_file(fd);
+	return f && (f->f_inode->i_mode & PG_S_IFMT) == PG_S_IFDIR;
+}
+
 /*
  * The dispatcher's part, for a selected syscall with shedding on: sheds the close of a marked
  * fd (true: nothing is sent), and forgets the mark of an fd number a sent syscall returned

@@ -53,6 +53,7 @@ fn shed_opens_and_closes_with_fd_reuse() {
         suffixes: vec![b"/wanted-name".to_vec()],
     };
     let wanted = p(&other, "wanted-name");
+    let other_dir = c(other.to_str().unwrap());
     let syscalls = ["open", "openat", "close", "dup2", "socket", "pipe2", "read"];
     let run = run_child_full(&syscalls, &[], 1 << 22, Some(&paths), |rep| {
         // (a) a needed open and its close are sent.
@@ -79,6 +80,10 @@ fn shed_opens_and_closes_with_fd_reuse() {
         let w = open(&wanted, libc::O_RDONLY);
         // SAFETY: our fd.
         unsafe { libc::close(w) };
+        // Never shed: a directory (relative opens and fchdir resolve from its name).
+        let dfd = open(&other_dir, libc::O_RDONLY | libc::O_DIRECTORY);
+        // SAFETY: our fd.
+        unsafe { libc::close(dfd) };
         // (c) fd reuse. dup2 onto a shed open's fd: the mark goes, the close is sent.
         let y = open(&sy, libc::O_RDONLY);
         let kb = open(&keep_b, libc::O_RDONLY);
@@ -141,6 +146,7 @@ fn shed_opens_and_closes_with_fd_reuse() {
             s_(&missing_kept),
             s_(&dotted),
             s_(&wanted),
+            s_(&other_dir),
             s_(&keep_b),
             s_(&keep_c)
         ],
@@ -153,11 +159,12 @@ fn shed_opens_and_closes_with_fd_reuse() {
         .iter()
         .map(|e| e.get("fd").to_string())
         .collect();
-    let want: Vec<String> = [a, a, a, y, y + 1, s, pr, pr + 1, kc]
+    let want: Vec<String> = [a, a, a, a, y, y + 1, s, pr, pr + 1, kc]
         .iter()
         .map(|v| v.to_string())
         .collect();
-    // a (the keep file), the dotted and wanted-name paths (same number as a), y after dup2
+    // a (the keep file), the dotted, wanted-name and directory opens (same number as a), y
+    // after dup2
     // and the keep_b fd, the socket, the pipe's two ends, keep_c.
     assert_eq!(closes, want);
     // The 20 loop opens, the failed one, y, z, p and the first open of the last case; the 20

@@ -113,6 +113,28 @@ fn syscall_schema(t: EventType) -> Option<&'static peregrine_event::schema::Sche
         .and_then(|nr| schema_for(KIND_SYSCALL, nr))
 }
 
+/// Whether `name` reads an fd of an event of `types` other than the one `fd.*` fields
+/// describe (sendfile's `in_fd`, dup2's `oldfd`; `evt.args` shows them all): the atoms of a
+/// condition constrain only that one fd's path, so such a rule needs every open. Directory
+/// fds (`dirfd`, `olddirfd`, …) are excepted: the kernel never sheds a directory's open.
+fn reads_other_fd(name: &str, types: &EventTypeSet) -> bool {
+    let other = |t: EventType, only: Option<&str>| {
+        syscall_schema(t).is_some_and(|s| {
+            s.params.iter().skip(1).any(|p| {
+                p.ty == ParamType::Fd
+                    && p.name != "fd"
+                    && !p.name.contains("dir")
+                    && only.is_none_or(|o| o == p.name)
+            })
+        })
+    };
+    if name == "evt.args" || name == "evt.arg" || name.starts_with("evt.arg[") {
+        return types.iter().any(|t| other(t, None));
+    }
+    name.strip_prefix("evt.arg.")
+        .is_some_and(|param| types.iter().any(|t| other(t, Some(param))))
+}
+
 /// Fields whose value counts or lists every fd (not one event's): any shed open changes them.
 fn needs_every_fd(name: &str) -> bool {
     name.starts_with("proc.fd")
@@ -147,6 +169,12 @@ pub fn path_needs(rules: &RuleSet, extra_fields: &[&str]) -> PathNeeds {
                 .chain(out.iter().copied())
                 .chain(extra_fields.iter().copied())
         };
+        if let Some(f) = all().find(|f| reads_other_fd(f, &rule.event_types)) {
+            return PathNeeds::Every {
+                rule: Some(rule.name.clone()),
+                why: format!("it reads {f}, an fd its path condition does not constrain"),
+            };
+        }
         if let Some(f) = all().find(|f| needs_every_fd(f)) {
             return PathNeeds::Every {
                 rule: Some(rule.name.clone()),

@@ -194,3 +194,16 @@ fn events_creating_their_fd_do_not_depend_on_opens() {
     let text = "- rule: r\n  desc: d\n  condition: evt.type=dup and proc.name=x\n  output: o %fd.name\n  priority: WARNING\n";
     every(text);
 }
+
+#[test]
+fn other_fds_of_an_event_need_every_open() {
+    // sendfile's in_fd is not the fd that fd.name describes.
+    let text = "- rule: r\n  desc: d\n  condition: evt.type=sendfile and fd.name startswith /etc\n  output: o %evt.args\n  priority: WARNING\n";
+    assert!(every(text).contains("evt.args"));
+    every(&rule(
+        "evt.type=sendfile and fd.name startswith /etc and evt.arg.in_fd exists",
+    ));
+    // openat's dirfd is a directory, whose open is never shed.
+    let text = "- rule: r\n  desc: d\n  condition: evt.type=openat and fd.name startswith /etc\n  output: o %evt.args\n  priority: WARNING\n";
+    assert_eq!(atoms(text), [p("/etc")].into_iter().collect());
+}
