@@ -541,11 +541,21 @@ impl Capture {
     /// Turns shedding on with the paths the consumer needs, or off (`None`). While it is
     /// being changed the kernel sheds nothing (off first, then the tries, then on).
     pub fn set_shed(&mut self, paths: Option<&ShedPaths>) -> Result<(), CaptureError> {
+        let was_on = self.kcfg.shed != 0;
         self.kcfg.shed = 0;
         self.write_config()?;
         let Some(paths) = paths else {
             return Ok(());
         };
+        if !was_on {
+            // While shedding was off, closes and new fds did not consume or forget marks:
+            // the marks left from an earlier period are stale.
+            let marks = find_map(&self.obj, "pg_shed_fds")?;
+            let keys: Vec<Vec<u8>> = marks.keys().collect();
+            for k in keys {
+                let _ = marks.delete(&k);
+            }
+        }
         let (old_f, old_r) = self.shed_keys.keys();
         let (fwd, rev) = paths.keys();
         for (name, old, new) in [
