@@ -144,7 +144,19 @@ fn needs_every_fd(name: &str) -> bool {
 /// exit event's first parameter is its result, and an fd result — socket, accept, pipe — is
 /// new, never named by an earlier open).
 fn has_fd_param(t: EventType) -> bool {
-    syscall_schema(t).is_some_and(|s| s.params.iter().skip(1).any(|p| p.ty == ParamType::Fd))
+    // Directory fds (linkat's olddir, openat's dirfd) excepted: their opens are never shed.
+    syscall_schema(t).is_some_and(|s| {
+        s.params
+            .iter()
+            .skip(1)
+            .any(|p| p.ty == ParamType::Fd && !p.name.contains("dir"))
+    })
+}
+
+/// Whether an event of type `t` can depend on an opened path: an open, or an event on an fd
+/// it did not create.
+fn path_dependent(t: EventType) -> bool {
+    OPEN_FAMILY.contains(&t.name()) || has_fd_param(t)
 }
 
 /// The path atoms the active rules of `rules` need; `extra_fields` are output fields added to
@@ -251,6 +263,27 @@ fn atoms_of(e: &Expr) -> Option<BTreeSet<PathAtom>> {
         }
         // Any conjunct's set is a necessary condition; the smallest set sheds the most.
         Expr::And(c, _) => c.iter().filter_map(atoms_of).min_by_key(tightness),
+        Expr::Binary {
+            left: Operand::Field(f),
+            op: CmpOp::Eq | CmpOp::EqEq | CmpOp::In,
+            right,
+            ..
+        } if f.name == "evt.type" => {
+            // A branch for event types none of which can depend on an opened path (an exec
+            // beside an open in `or`) is not satisfied by any event that does: no atom.
+            let names = values(right)?;
+            let dependent = names.iter().any(|n| {
+                std::str::from_utf8(n)
+                    .ok()
+                    .and_then(EventType::from_name)
+                    .is_none_or(path_dependent)
+            });
+            if dependent {
+                None
+            } else {
+                Some(BTreeSet::new())
+            }
+        }
         Expr::Binary {
             left: Operand::Field(f),
             op,

@@ -207,3 +207,34 @@ fn other_fds_of_an_event_need_every_open() {
     let text = "- rule: r\n  desc: d\n  condition: evt.type=openat and fd.name startswith /etc\n  output: o %evt.args\n  priority: WARNING\n";
     assert_eq!(atoms(text), [p("/etc")].into_iter().collect());
 }
+
+#[test]
+fn branches_for_other_event_types_need_no_path() {
+    // Falco's "Schedule Cron Jobs": an open branch and an exec branch.
+    let a = atoms(&rule(
+        "(evt.type=openat and fd.name startswith /etc/cron) or (evt.type in (execve, execveat) and proc.name=crontab)",
+    ));
+    assert_eq!(a, [p("/etc/cron")].into_iter().collect());
+    // A branch whose types include one that depends on a path still needs its own atoms.
+    every(&rule("(evt.type=openat and fd.name startswith /etc) or (evt.type in (execve, read) and proc.name=x)"));
+    // linkat's fds are directories: printing its evt.args needs no open.
+    let text = "- rule: r\n  desc: d\n  condition: evt.type in (link, linkat) and evt.arg.oldpath = /etc/shadow\n  output: o %evt.args\n  priority: WARNING\n";
+    assert!(atoms(text).is_empty());
+}
+
+/// Peregrine's default rules leave shedding on.
+#[test]
+fn default_rules_shed() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/peregrine_rules.yaml"
+    );
+    let mut loader = Loader::new();
+    loader.load_file(path);
+    let (set, results) = loader.finish();
+    assert!(results.errors().next().is_none(), "{}", results.as_text());
+    match path_needs(&set, &[]) {
+        PathNeeds::Atoms(a) => assert!(!matches(&a, b"/tmp/build/x.o"), "{a:?}"),
+        PathNeeds::Every { rule, why } => panic!("{rule:?}: {why}"),
+    }
+}
