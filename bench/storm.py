@@ -63,7 +63,9 @@ def main():
     err = open(err_path, "w")
     agent = subprocess.Popen(
         [agent_bin, "-r", falco_rules, "-r", rules, "-o", "json_output=true",
-         "-o", "rule_matching=all", "-o", "syslog_output.enabled=false"]
+         "-o", "rule_matching=all", "-o", "syslog_output.enabled=false",
+         # Every marker alert is counted: no deduplication (on in the built-in configuration).
+         "-o", "dedup.enabled=false"]
         # STORM_SHED=0: the kill switch, for before/after runs of one binary.
         + (["-o", "engine.shed=false"] if os.environ.get("STORM_SHED") == "0" else []),
         stdout=out, stderr=err, env=dict(os.environ, PEREGRINE_LOG="info"),
