@@ -65,7 +65,9 @@ def main():
         [agent_bin, "-r", falco_rules, "-r", rules, "-o", "json_output=true",
          "-o", "rule_matching=all", "-o", "syslog_output.enabled=false",
          # Every marker alert is counted: no deduplication (on in the built-in configuration).
-         "-o", "dedup.enabled=false"],
+         "-o", "dedup.enabled=false"]
+        # STORM_SHED=0: the kill switch, for before/after runs of one binary.
+        + (["-o", "engine.shed=false"] if os.environ.get("STORM_SHED") == "0" else []),
         stdout=out, stderr=err, env=dict(os.environ, PEREGRINE_LOG="info"),
     )
     deadline = time.monotonic() + 120
@@ -137,7 +139,7 @@ def main():
     print("agent exit summary:")
     with open(err_path) as f:
         for line in f:
-            if re.search(r"drop|Events|kernel:", line):
+            if re.search(r"drop|Events|kernel:|shedding", line):
                 print("  " + line.rstrip())
     if os.environ.get("STORM_KEEP"):
         print(f"kept: {tmp}")

@@ -6,6 +6,7 @@
 # Not a CI test (crates/peregrine-capture/tests/live_storm.rs is its short, bounded form).
 #
 #   STORM_SECONDS=20 STORM_LOAD=1 bench/storm.sh    (defaults; STORM_LOAD=2 is twice as hard)
+#   STORM_SHED=0 turns in-kernel shedding off (engine.shed=false) for before/after runs.
 #
 # On a shared host compare runs only at similar load (printed before and after).
 set -eu

@@ -68,6 +68,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "syscall/open.h"
 #include "syscall/fixed.h"
 #include "syscall/variable.h"
+#include "syscall/shed.h"
 #include "syscall/enter.h"
 #include "syscall/exit.h"
 #include "sched/switch.h"

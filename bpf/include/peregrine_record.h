@@ -101,7 +101,29 @@ struct pg_config {
 	__u32 self_tgid; /* the agent: its own syscalls are never captured */
 	__u32 only_tgid; /* when non-zero, capture only this thread group (tests, `--pid`) */
 	__u32 batch_bytes; /* ship a CPU's batch before it grows past this (<= PG_BATCH_MAX) */
-	__u32 reserved;
+	__u32 shed;        /* PG_SHED_* bits: what the kernel may shed (bpf/README.md, "Shedding") */
+};
+
+/*
+ * Shedding (bpf/README.md): with PG_SHED_PATHS, an open of an absolute path that matches no
+ * atom of pg_shed_prefix / pg_shed_suffix is not sent, and neither is the close of its fd.
+ * Paths of PG_SHED_WINDOW bytes or more (NUL included) are never shed.
+ */
+#define PG_SHED_PATHS 1U
+#define PG_SHED_WINDOW 256
+
+/* Key of the path tries (BPF_MAP_TYPE_LPM_TRIE): prefixlen in bits, then the bytes. */
+struct pg_shed_key {
+	__u32 prefixlen;
+	__u8 data[PG_SHED_WINDOW];
+};
+
+/* An fd whose open was shed: the process (tgid and its start time, so a reused tgid does not
+ * inherit marks) and the fd number (the `pg_shed_fds` LRU hash). */
+struct pg_fd_key {
+	__u64 start_time;
+	__u32 tgid;
+	__s32 fd;
 };
 
 /* Per-CPU counters (the `pg_counters` per-CPU array, one entry). User space sums the CPUs. */
@@ -125,6 +147,10 @@ struct pg_counters {
 	 * so the totals cover both lanes and the bulk lane's figures are the differences. */
 	__u64 prio_events;
 	__u64 prio_drops_ring_full;
+	/* Shed on purpose, never counted as drops: opens whose path no rule needs, and the
+	 * closes of the fds they returned. Also counted in `syscalls`. */
+	__u64 shed_open_path;
+	__u64 shed_close;
 };
 
 /* Enter arguments kept per thread until the matching exit (the `pg_stash` hash map). */

@@ -124,3 +124,32 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pg_batch);
 } pg_batch SEC(".maps");
+
+/*
+ * Shedding (bpf/README.md, "Shedding"): the path atoms the loaded rules need, as prefixes of
+ * the path (an exact path is a prefix that includes its NUL) and as prefixes of the reversed
+ * path (suffixes), both written by user space; and the fds whose open was shed, so that their
+ * close is shed too. An LRU: a mark evicted early only means that close is sent.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_shed_key);
+	__type(value, __u8);
+} pg_shed_prefix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_shed_key);
+	__type(value, __u8);
+} pg_shed_suffix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pg_fd_key);
+	__type(value, __u8);
+} pg_shed_fds SEC(".maps");

@@ -26,7 +26,13 @@ static __always_inline bool is_clone(__u32 nr)
  * clones, failed execs): each is verified on its own, which keeps every program far below the
  * verifier's instruction budget while the parameter writers stay straight-line inlined code.
  */
-enum pg_tail { PG_TAIL_SYSCALL = 0, PG_TAIL_CLONE = 1, PG_TAIL_EXEC = 2, PG_TAIL_MAX = 3 };
+enum pg_tail {
+	PG_TAIL_SYSCALL = 0,
+	PG_TAIL_CLONE = 1,
+	PG_TAIL_EXEC = 2,
+	PG_TAIL_OPEN = 3,
+	PG_TAIL_MAX = 4
+};
 
 /* The syscall's arguments: its enter-time stash if it has one, else the registers. */
 static __always_inline void get_args(struct pt_regs *regs, struct pg_stash *out)
@@ -72,6 +78,59 @@ int BPF_PROG(pg_exit_syscall, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+/* pg_exit_syscall alone, for pg_exit_open (defined before pg_tails, which lists it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int(void *));
+} pg_tail_syscall SEC(".maps") = {
+	.values = {[0] = (void *)&pg_exit_syscall},
+};
+
+/*
+ * The open family with shedding on (syscall/shed.h): an open of a path no rule needs is
+ * counted and its fd marked, so its close is shed too; any other open forgets a stale mark on
+ * its fd and goes on to pg_exit_syscall. A program of its own so that the path walk is
+ * verified once, apart from the writers.
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(pg_exit_open, struct pt_regs *regs, long ret)
+{
+	__u32 nr = regs->orig_ax;
+	if (nr >= PG_MAX_SYSCALLS)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	/* The path argument, from the enter stash if this syscall has one (left in place for
+	 * pg_exit_syscall), else from the registers. */
+	__u64 path = nr == PG_SYS_OPEN || nr == PG_SYS_CREAT ? regs->di : regs->si;
+	bool stashed = interest(nr) & PG_INTEREST_AT_ENTER;
+	if (stashed) {
+		struct pg_stash *st = bpf_map_lookup_elem(&pg_stash, &tid);
+		if (st && st->nr == nr)
+			path = nr == PG_SYS_OPEN || nr == PG_SYS_CREAT ? st->args[0] : st->args[1];
+	}
+	struct pg_fd_key k;
+	fd_key(&k, pid_tgid, ret);
+	if (shed_path((const char *)path) && !is_dir_fd(ret)) {
+		struct pg_counters *c = counters();
+		if (c)
+			c->shed_open_path++;
+		if (ret >= 0) {
+			__u8 one = 1;
+			bpf_map_update_elem(&pg_shed_fds, &k, &one, BPF_ANY);
+		}
+		if (stashed)
+			bpf_map_delete_elem(&pg_stash, &tid);
+		return 0;
+	}
+	if (ret >= 0)
+		bpf_map_delete_elem(&pg_shed_fds, &k);
+	bpf_tail_call(ctx, &pg_tail_syscall, 0);
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pg_exit_clone, struct pt_regs *regs, long ret)
 {
@@ -112,6 +171,7 @@ struct {
 			[PG_TAIL_SYSCALL] = (void *)&pg_exit_syscall,
 			[PG_TAIL_CLONE] = (void *)&pg_exit_clone,
 			[PG_TAIL_EXEC] = (void *)&pg_exit_exec,
+			[PG_TAIL_OPEN] = (void *)&pg_exit_open,
 		},
 };
 
@@ -151,7 +211,19 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 			c->missing_enter++;
 			return 0;
 		}
-	} else if (!exec && !is_clone(nr)) {
+	}
+	/*
+	 * Shedding (syscall/shed.h): a marked fd's close is not sent, a new fd's mark is stale,
+	 * opens (failed ones too) take pg_exit_open. The flag is read only for those syscalls.
+	 */
+	bool shed = (nr == PG_SYS_CLOSE || ret >= 0 || is_open(nr)) &&
+		    (shed_flags() & PG_SHED_PATHS);
+	if (shed && shed_dispatch(nr, ret, regs->di, nr == PG_SYS_SOCKETPAIR ? regs->r10 : regs->di,
+				  pid_tgid, c))
+		return 0;
+	if (shed && is_open(nr))
+		bpf_tail_call(ctx, &pg_tails, PG_TAIL_OPEN);
+	if (!(want & PG_INTEREST_AT_ENTER) && !exec && !is_clone(nr)) {
 		/* Arguments come from the registers: a fixed-size record needs no tail call. */
 		__u64 a[6] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9};
 		if (emit_scalar(nr, ret, a, want & (PG_INTEREST_FAMILY | PG_INTEREST_PRIO),

@@ -156,7 +156,30 @@ fn syscall_header(labels: &[Label]) -> String {
     for l in labels.iter().filter(|l| l.file == VARIABLE_WRITERS) {
         h.push_str(&format!(" \\\n\tcase {}:", l.name));
     }
-    h.push_str("\n\n#endif\n");
+    h.push_str("\n\n");
+    h.push_str(&returns_fd());
+    h.push_str("#endif\n");
+    h
+}
+
+/// `PG_CASES_RETURNS_FD`: the syscalls whose result is a new fd (their schema's first
+/// parameter is `PT_FD`), whose sent record makes the kernel forget a shed open's mark on that
+/// fd number (bpf/README.md, "Shedding").
+fn returns_fd() -> String {
+    use peregrine_event::schema::{schema_for, ParamType};
+    let mut h = String::from(
+        "/* The syscalls whose result is an fd (first parameter PT_FD in the schema). */\n\
+         #define PG_CASES_RETURNS_FD",
+    );
+    for &nr in peregrine_event::schema::DEDICATED {
+        let fd = schema_for(peregrine_event::raw::KIND_SYSCALL, nr)
+            .and_then(|s| s.params.first())
+            .is_some_and(|p| p.ty == ParamType::Fd);
+        if fd {
+            h.push_str(&format!(" \\\n\tcase {}:", c_name(nr)));
+        }
+    }
+    h.push_str("\n\n");
     h
 }
 

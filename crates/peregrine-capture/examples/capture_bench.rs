@@ -13,6 +13,10 @@
 //!   decoded (all parameters), draining on a 1 ms timer;
 //! - `unbatched`: the same with the per-CPU batches off (`Capture::set_batch_bytes(0)`), i.e.
 //!   one ring reservation per record as before batching: the A/B comparison in the same run;
+//! - `kept` (open+close only): `captured` with shedding on and `/dev/null` a needed path, so
+//!   every open and close is still sent: what shedding adds to a captured open+close;
+//! - `shed` (open+close only): shedding on and `/dev/null` not needed: the open and the close
+//!   are tested, counted and not sent;
 //!
 //! `x base` is a row's added ns as a multiple of the same run's baseline. And the sustained rate: the captured run's delivered events per second with the drop count.
 //!
@@ -108,8 +112,9 @@ fn set(names: &[&str]) -> EventTypeSet {
 enum Mode<'a> {
     Baseline,
     HookOnly,
-    /// The syscalls to select, and whether records go through the per-CPU batches.
-    Capture(&'a [&'a str], bool),
+    /// The syscalls to select, whether records go through the per-CPU batches, and
+    /// shedding (`None`: off; `Some(keep)`: on, with `/dev/null` needed or not).
+    Capture(&'a [&'a str], bool, Option<bool>),
 }
 
 struct Outcome {
@@ -144,7 +149,7 @@ fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
     let mut hook = match mode {
         Mode::Baseline => Hook::None,
         Mode::HookOnly => Hook::Empty(EmptyHook::attach().expect("empty hook (run as root)")),
-        Mode::Capture(names, batched) => {
+        Mode::Capture(names, batched, shed) => {
             let cfg = CaptureConfig {
                 ring_bytes: ring,
                 priority_ring_bytes: CaptureConfig::default().priority_ring_bytes,
@@ -156,6 +161,14 @@ fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
             let mut cap = Capture::open(&cfg).expect("capture (run as root)");
             if !batched {
                 cap.set_batch_bytes(0).expect("batch size");
+            }
+            if let Some(keep) = shed {
+                let needed = if keep { "/dev/null" } else { "/nonexistent" };
+                let paths = peregrine_capture::ShedPaths {
+                    exact: vec![needed.as_bytes().to_vec()],
+                    ..Default::default()
+                };
+                cap.set_shed(Some(&paths)).expect("shedding");
             }
             Hook::Capture(Box::new(cap))
         }
@@ -266,13 +279,17 @@ fn main() {
             continue;
         }
         // The filtered mode selects an unrelated syscall so the programs run but drop early.
-        let modes: [(&str, Mode<'_>); 5] = [
+        let mut modes: Vec<(&str, Mode<'_>)> = vec![
             ("baseline", Mode::Baseline),
             ("hook-only", Mode::HookOnly),
-            ("filtered", Mode::Capture(&["ptrace"], true)),
-            ("captured", Mode::Capture(names, true)),
-            ("unbatched", Mode::Capture(names, false)),
+            ("filtered", Mode::Capture(&["ptrace"], true, None)),
+            ("captured", Mode::Capture(names, true, None)),
+            ("unbatched", Mode::Capture(names, false, None)),
         ];
+        if work == Work::OpenClose {
+            modes.push(("kept", Mode::Capture(names, true, Some(true))));
+            modes.push(("shed", Mode::Capture(names, true, Some(false))));
+        }
         // Rounds interleave the modes so that drifting background load hits them alike; the
         // best (least disturbed) run of each mode is reported.
         // An optional third argument runs one mode once, nothing else: a workload to profile

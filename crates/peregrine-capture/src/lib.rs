@@ -268,6 +268,11 @@ pub struct Counters {
     pub delivered: u64,
     /// Records skipped because they did not decode (user space).
     pub malformed: u64,
+    /// Opens not sent because no rule needs their path ([`Capture::set_shed`]): shed on
+    /// purpose, never a drop. Counted in `syscalls`.
+    pub shed_open_path: u64,
+    /// Closes not sent because their fd's open was shed. Counted in `syscalls`.
+    pub shed_close: u64,
 }
 
 impl Counters {
@@ -350,6 +355,49 @@ pub struct Capture {
     boot_to_epoch_ns: u64,
     delivered: u64,
     malformed: u64,
+    /// The keys written to the path tries, removed when the paths change.
+    shed_keys: ShedPaths,
+}
+
+/// The opened paths the consumer needs; the kernel may shed opens of any other absolute path
+/// (and the closes of their fds). See bpf/README.md, "Shedding".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShedPaths {
+    /// Needed path prefixes.
+    pub prefixes: Vec<Vec<u8>>,
+    /// Needed exact paths.
+    pub exact: Vec<Vec<u8>>,
+    /// Needed path suffixes.
+    pub suffixes: Vec<Vec<u8>>,
+}
+
+impl ShedPaths {
+    /// The forward trie's keys (exact paths with their NUL) and the reversed trie's.
+    fn keys(&self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let window = layout::PG_SHED_WINDOW as usize;
+        // A longer atom is cut to the window: a shorter prefix keeps more (sound), and paths
+        // that long are never shed anyway.
+        let key = |bytes: &[u8]| {
+            let n = bytes.len().min(window);
+            let mut k = Vec::with_capacity(4 + window);
+            k.extend_from_slice(&(8 * n as u32).to_ne_bytes());
+            k.extend_from_slice(&bytes[..n]);
+            k.resize(4 + window, 0);
+            k
+        };
+        let mut fwd: Vec<Vec<u8>> = self.prefixes.iter().map(|p| key(p)).collect();
+        fwd.extend(self.exact.iter().map(|p| {
+            let mut b = p.clone();
+            b.push(0);
+            key(&b)
+        }));
+        let rev = self
+            .suffixes
+            .iter()
+            .map(|p| key(&p.iter().rev().copied().collect::<Vec<u8>>()))
+            .collect();
+        (fwd, rev)
+    }
 }
 
 fn map_err(op: &'static str, map: &'static str) -> impl FnOnce(libbpf_rs::Error) -> CaptureError {
@@ -398,7 +446,7 @@ impl Capture {
             },
             only_tgid: config.only_tgid.unwrap_or(0),
             batch_bytes: default_batch_bytes(size),
-            reserved: 0,
+            shed: 0,
         };
         let ring = {
             let events = find_map(&obj, "pg_events")?;
@@ -425,6 +473,7 @@ impl Capture {
             boot_to_epoch_ns: boot_to_epoch_ns(),
             delivered: 0,
             malformed: 0,
+            shed_keys: ShedPaths::default(),
         };
         cap.write_config()?;
         cap.write_interest()?;
@@ -475,7 +524,7 @@ impl Capture {
         val.extend_from_slice(&cfg.self_tgid.to_ne_bytes());
         val.extend_from_slice(&cfg.only_tgid.to_ne_bytes());
         val.extend_from_slice(&cfg.batch_bytes.to_ne_bytes());
-        val.extend_from_slice(&cfg.reserved.to_ne_bytes());
+        val.extend_from_slice(&cfg.shed.to_ne_bytes());
         map.update(&0u32.to_ne_bytes(), &val, MapFlags::ANY)
             .map_err(map_err("update", "pg_config"))
     }
@@ -486,6 +535,45 @@ impl Capture {
     /// so that a small ring still holds several batches.
     pub fn set_batch_bytes(&mut self, bytes: u32) -> Result<(), CaptureError> {
         self.kcfg.batch_bytes = bytes.min(layout::PG_BATCH_MAX);
+        self.write_config()
+    }
+
+    /// Turns shedding on with the paths the consumer needs, or off (`None`). While it is
+    /// being changed the kernel sheds nothing (off first, then the tries, then on).
+    pub fn set_shed(&mut self, paths: Option<&ShedPaths>) -> Result<(), CaptureError> {
+        let was_on = self.kcfg.shed != 0;
+        self.kcfg.shed = 0;
+        self.write_config()?;
+        let Some(paths) = paths else {
+            return Ok(());
+        };
+        if !was_on {
+            // While shedding was off, closes and new fds did not consume or forget marks:
+            // the marks left from an earlier period are stale.
+            let marks = find_map(&self.obj, "pg_shed_fds")?;
+            let keys: Vec<Vec<u8>> = marks.keys().collect();
+            for k in keys {
+                let _ = marks.delete(&k);
+            }
+        }
+        let (old_f, old_r) = self.shed_keys.keys();
+        let (fwd, rev) = paths.keys();
+        for (name, old, new) in [
+            ("pg_shed_prefix", old_f, fwd),
+            ("pg_shed_suffix", old_r, rev),
+        ] {
+            let map = find_map(&self.obj, name)?;
+            for k in &old {
+                // Already absent is fine: only presence matters.
+                let _ = map.delete(k);
+            }
+            for k in &new {
+                map.update(k, &[1], MapFlags::ANY)
+                    .map_err(map_err("update", name))?;
+            }
+        }
+        self.shed_keys = paths.clone();
+        self.kcfg.shed = layout::PG_SHED_PATHS;
         self.write_config()
     }
 
@@ -718,6 +806,8 @@ impl Capture {
             c.read_failures += f(offset_of!(K, read_failures));
             c.stash_failures += f(offset_of!(K, stash_failures));
             c.missing_enter += f(offset_of!(K, missing_enter));
+            c.shed_open_path += f(offset_of!(K, shed_open_path));
+            c.shed_close += f(offset_of!(K, shed_close));
             l.priority_events += f(offset_of!(K, prio_events));
             l.priority_drops_ring_full += f(offset_of!(K, prio_drops_ring_full));
         }

@@ -112,6 +112,10 @@ pub struct Config {
     /// The live capture's ring buffer size in bytes: Falco's
     /// `engine.modern_ebpf.buf_size_preset` (1 to 10: 1 MiB to 512 MiB; default 4, 8 MiB).
     pub ring_buffer_bytes: u32,
+    /// `engine.shed` (Peregrine's own, default true): let the kernel shed opens, and the
+    /// closes of their fds, whose paths no loaded rule needs, counted by cause. Off or not,
+    /// nothing is shed while rule-triggered capture (`capture.enabled`) is on.
+    pub shed: bool,
     /// Reload the rules when a rules file or the configuration file changes (Falco: true).
     pub watch_config_files: bool,
     /// The `webserver` block; `None` when the configuration has none (no server, as Falco's
@@ -415,6 +419,7 @@ impl Default for Config {
             base_syscalls: BaseSyscalls::default(),
             engine: EngineKind::ModernEbpf,
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
+            shed: true,
             watch_config_files: true,
             webserver: None,
             metrics: MetricsConfig::default(),
@@ -522,6 +527,9 @@ impl Config {
                         .and_then(|m| m.get("buf_size_preset"))
                     {
                         cfg.ring_buffer_bytes = buf_size_preset(v)?;
+                    }
+                    if let Some(v) = value.get("shed") {
+                        cfg.shed = boolean("engine.shed", v)?;
                     }
                 }
                 "watch_config_files" => cfg.watch_config_files = boolean(key, value)?,
@@ -948,6 +956,18 @@ grpc: {enabled: false}
         assert_eq!(read("{}").expect("empty").0.capture, RuleCapture::default());
         assert!(read("capture: {mode: some}").is_err());
         assert!(read("capture: {default_duration: -5}").is_err());
+    }
+
+    #[test]
+    fn engine_shed_is_on_by_default_and_can_be_turned_off() {
+        let read = |yaml: &str| {
+            let tree = ConfigTree::from_yaml_str(yaml, "t").expect("yaml");
+            Config::from_tree(&tree).map(|(cfg, _)| cfg)
+        };
+        assert!(read("{}").expect("empty").shed);
+        assert!(!read("engine: {shed: false}").expect("off").shed);
+        let err = read("engine: {shed: maybe}").expect_err("not a bool");
+        assert!(err.to_string().contains("engine.shed"), "{err}");
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub const KEYS: &[Key] = &[
     h("engine.modern_ebpf.buf_size_preset", Int),
     u("engine.modern_ebpf.drop_failed_exit", Bool),
     u("engine.modern_ebpf.disable_iterators", Bool),
+    // Peregrine's own: in-kernel shedding of opens no rule needs (default true).
+    h("engine.shed", Bool),
     h("engine.replay", Object),
     h("engine.replay.capture_file", Str),
     h("capture", Object),

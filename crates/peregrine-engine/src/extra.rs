@@ -194,6 +194,25 @@ impl Extras {
         }
     }
 
+    /// Every field the additions read, over all rules (shedding treats them as read by every
+    /// rule: a sound over-approximation).
+    pub fn field_names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.per_rule.iter().flatten() {
+            let formats = e.format.iter().chain(e.fields.iter().map(|f| match f {
+                CompiledField::Typed { format, .. } | CompiledField::Formatted { format, .. } => {
+                    format
+                }
+            }));
+            for f in formats {
+                out.extend(f.fields().into_iter().map(str::to_string));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// True when no rule is affected.
     pub fn is_empty(&self) -> bool {
         self.per_rule.iter().all(Option::is_none)

@@ -105,6 +105,14 @@ impl Engine {
     pub fn event_types(&self) -> EventTypeSet {
         self.rules.event_types()
     }
+
+    /// The opened paths the active rules (and their `append_output` fields) can need: what
+    /// the kernel must not shed ([`peregrine_rules::shed`]).
+    pub fn path_needs(&self) -> peregrine_rules::shed::PathNeeds {
+        let extra = self.extras.field_names();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        peregrine_rules::shed::path_needs(&self.rules, &extra)
+    }
 }
 
 /// Where the current engine is published; cloned into whoever reloads. The pipeline checks

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peregrine_capture::{
-    dedicated_syscalls, Capture, CaptureConfig, CaptureError, Counters, LaneCounters,
+    dedicated_syscalls, Capture, CaptureConfig, CaptureError, Counters, LaneCounters, ShedPaths,
 };
 use peregrine_event::{Event, EventType, EventTypeSet};
+use peregrine_rules::shed::{PathAtom, PathNeeds};
 use thiserror::Error;
 
 use crate::interest::{interest, BaseSyscalls};
@@ -43,6 +44,9 @@ pub struct LiveSource {
     also: EventTypeSet,
     selected_for: Arc<Engine>,
     selected: EventTypeSet,
+    /// Shedding allowed ([`LiveOptions::shed`]), and what the current rules need.
+    shed: bool,
+    needs: Option<PathNeeds>,
 }
 
 /// How to open a [`LiveSource`] beyond the engine's own interest.
@@ -56,6 +60,10 @@ pub struct LiveOptions {
     /// Event types to select as if a rule wanted them: what a consumer evaluating its own
     /// filter outside the engine (`peregrine events`) needs.
     pub also: EventTypeSet,
+    /// Let the kernel shed opens (and their closes) of paths no active rule needs
+    /// (bpf/README.md, "Shedding"). Off for consumers that need every event: capture files,
+    /// `peregrine events`, rule-triggered capture.
+    pub shed: bool,
 }
 
 impl Default for LiveOptions {
@@ -65,6 +73,7 @@ impl Default for LiveOptions {
             ring_bytes: CaptureConfig::default().ring_bytes,
             only_tgid: None,
             also: EventTypeSet::default(),
+            shed: false,
         }
     }
 }
@@ -98,13 +107,50 @@ impl LiveSource {
             ..CaptureConfig::default()
         };
         let capture = Capture::open(&cfg)?;
-        Ok(LiveSource {
+        let mut src = LiveSource {
             capture,
             base: opts.base,
             also: opts.also,
             selected_for: engine.clone(),
             selected,
-        })
+            shed: opts.shed,
+            needs: None,
+        };
+        src.apply_shed(engine)?;
+        Ok(src)
+    }
+
+    /// Writes the kernel's shedding state for `engine`'s rules.
+    fn apply_shed(&mut self, engine: &Engine) -> Result<(), LiveError> {
+        if !self.shed {
+            return Ok(());
+        }
+        let needs = engine.path_needs();
+        if self.needs.as_ref() == Some(&needs) {
+            return Ok(());
+        }
+        match &needs {
+            PathNeeds::Atoms(atoms) => {
+                let mut paths = ShedPaths::default();
+                for a in atoms {
+                    match a {
+                        PathAtom::Prefix(p) => paths.prefixes.push(p.clone()),
+                        PathAtom::Exact(p) => paths.exact.push(p.clone()),
+                        PathAtom::Suffix(p) => paths.suffixes.push(p.clone()),
+                    }
+                }
+                self.capture.set_shed(Some(&paths))?;
+            }
+            PathNeeds::Every { .. } => self.capture.set_shed(None)?,
+        }
+        self.needs = Some(needs);
+        Ok(())
+    }
+
+    /// What the kernel sheds: `None` when shedding is off by option, else the rules' needs
+    /// ([`PathNeeds::Every`] names the rule that keeps every open).
+    pub fn shedding(&self) -> Option<&PathNeeds> {
+        self.needs.as_ref()
     }
 
     /// Every event type the capture can deliver (its dedicated syscalls and procexit).
@@ -136,6 +182,7 @@ impl LiveSource {
             self.capture.set_interest(&sel, procexit)?;
             self.selected = sel;
         }
+        self.apply_shed(engine)?;
         self.selected_for = engine.clone();
         Ok(())
     }

@@ -55,6 +55,7 @@ pub mod load;
 mod reader;
 pub mod result;
 pub mod ruleset;
+pub mod shed;
 pub mod version;
 pub mod yaml;
 

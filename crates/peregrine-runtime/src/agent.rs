@@ -524,6 +524,8 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         base: args.config.base_syscalls.clone(),
         // `engine.modern_ebpf.buf_size_preset`, Falco's 8 MiB by default.
         ring_bytes: args.config.ring_buffer_bytes,
+        // Rule-triggered capture records every event: nothing may be shed under it.
+        shed: args.config.shed && !args.config.capture.enabled,
         ..LiveOptions::default()
     };
     log::info!(
@@ -554,6 +556,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         live.source.selected().len(),
         engine.rules().active_count()
     );
+    log_shedding(live.source.shedding());
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config, triage)?;
     let static_fields = sink.static_fields.clone();
@@ -677,16 +680,38 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         &pipe,
         &format!(
             ", kernel: {} events, {} drops; priority lane: {} events, {} dropped (ring full); \
-             bulk lane: {} events, {} dropped (ring full)",
+             bulk lane: {} events, {} dropped (ring full); shed (not drops): {} opens of \
+             unneeded paths, {} closes of their fds",
             c.events,
             c.drops(),
             l.priority_events,
             l.priority_drops_ring_full,
             l.bulk_events,
-            l.bulk_drops_ring_full
+            l.bulk_drops_ring_full,
+            c.shed_open_path,
+            c.shed_close
         ),
     );
     Ok(exit_code)
+}
+
+/// Says at start-up whether the kernel sheds opens, and if not because of a rule, which.
+fn log_shedding(needs: Option<&peregrine_rules::shed::PathNeeds>) {
+    use peregrine_rules::shed::PathNeeds;
+    match needs {
+        None => log::info!("shedding: off (engine.shed: false, or capture.enabled)"),
+        Some(PathNeeds::Atoms(a)) => log::info!(
+            "shedding: opens of paths outside the rules' {} path prefixes, names and suffixes",
+            a.len()
+        ),
+        Some(PathNeeds::Every { rule, why }) => log::info!(
+            "shedding: no open is shed: {} {why}",
+            rule.as_deref().map_or_else(
+                || "an added output field".to_string(),
+                |r| format!("rule '{}'", peregrine_filter::escape::terminal_safe(r))
+            )
+        ),
+    }
 }
 
 /// The capture's counters in Falco's terms. The capture sorts buffer-full drops into four

@@ -171,6 +171,7 @@ pub fn run(args: EventsArgs) -> Result<()> {
         ring_bytes: args.ring_bytes,
         only_tgid: args.pid,
         also: selection(filter.as_ref()).0,
+        shed: false,
     };
     let mut live = live::start(&mut pipe, opts, Seed::BestEffort)?;
     let stop = live.stop.clone();

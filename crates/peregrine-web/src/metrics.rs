@@ -797,6 +797,15 @@ fn render_capture(r: &mut Renderer, c: &peregrine_capture::Counters) {
         "Selected syscalls seen returning.",
         c.syscalls,
     );
+    // Shed on purpose (no rule needs them), never drops: Falco's drop series exclude them.
+    r.family(
+        "peregrine_kernel_shed_total",
+        "Events the kernel did not send because no loaded rule needs them, per cause.",
+        "counter",
+    );
+    for (cause, n) in [("open_path", c.shed_open_path), ("close", c.shed_close)] {
+        r.sample("peregrine_kernel_shed_total", &[("cause", cause)], n as f64);
+    }
     r.counter(
         "peregrine_capture_missing_enter_total",
         "Syscall exits without stored enter arguments.",

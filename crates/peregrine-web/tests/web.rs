@@ -69,6 +69,8 @@ fn filled() -> MetricsSnapshot {
             missing_enter: 9,
             delivered: 3990,
             malformed: 3,
+            shed_open_path: 700,
+            shed_close: 600,
         }),
         state: Some(peregrine_state::Counters {
             threads: 321,
@@ -406,6 +408,13 @@ fn full_page_values() {
     };
     check("falcosecurity_scap_n_evts_total", &[], 4000.0);
     check("falcosecurity_scap_n_drops_total", &[], 40.0); // ring 30 + too large 1 + missing enter 9
+                                                          // Shed events have their own series and are not drops (the total above excludes them).
+    check(
+        "peregrine_kernel_shed_total",
+        &[("cause", "open_path")],
+        700.0,
+    );
+    check("peregrine_kernel_shed_total", &[("cause", "close")], 600.0);
     check(
         "falcosecurity_scap_n_drops_buffer_total",
         &[("drop", "open")],

@@ -104,6 +104,17 @@ pub fn run_child_with(
     ring_bytes: u32,
     body: impl FnOnce(&Reporter),
 ) -> Run {
+    run_child_full(syscalls, at_enter, ring_bytes, None, body)
+}
+
+/// [`run_child_with`], with the kernel shedding opens of paths outside `shed` (if given).
+pub fn run_child_full(
+    syscalls: &[&str],
+    at_enter: &[&str],
+    ring_bytes: u32,
+    shed: Option<&peregrine_capture::ShedPaths>,
+    body: impl FnOnce(&Reporter),
+) -> Run {
     let (go_r, go_w) = pipe();
     let (rep_r, rep_w) = pipe();
     // SAFETY: the child only calls async-signal-safe functions and _exits.
@@ -137,6 +148,9 @@ pub fn run_child_with(
     let mut cap = Capture::open(&config).expect("capture opens");
     cap.set_stash_at_enter(&set(at_enter))
         .expect("stash selection");
+    if shed.is_some() {
+        cap.set_shed(shed).expect("shedding");
+    }
     // SAFETY: releasing the child.
     unsafe {
         libc::write(go_w, [1u8].as_ptr().cast(), 1);

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Shedding: opens of paths no loaded rule needs, and the closes of the fds they returned, are
+ * counted and not sent (bpf/README.md, "Shedding"). User space decides the atoms from the
+ * rules (peregrine_rules::shed) and turns shedding on with PG_SHED_PATHS.
+ *
+ * Part of peregrine.bpf.c (one compilation unit): uses what the files included before it define.
+ */
+
+/* The two keys, assembled in this CPU's temporary area (too large for the stack). */
+#define PG_SHED_KEY_OFF PG_TMP_OFF
+#define PG_SHED_RKEY_OFF (PG_TMP_OFF + 512)
+
+static __always_inline __u32 shed_flags(void)
+{
+	__u32 zero = 0;
+	struct pg_config *cfg = bpf_map_lookup_elem(&pg_config, &zero);
+	return cfg ? cfg->shed : 0;
+}
+
+static __always_inline bool is_open(__u32 nr)
+{
+	return nr == PG_SYS_OPEN || nr == PG_SYS_OPENAT || nr == PG_SYS_OPENAT2 ||
+	       nr == PG_SYS_CREAT;
+}
+
+/* The fd key of the current process: its tgid and the start time of its group leader. */
+static __always_inline void fd_key(struct pg_fd_key *k, __u64 pid_tgid, long fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	k->start_time = BPF_CORE_READ(t, group_leader, start_time);
+	k->tgid = pid_tgid >> 32;
+	k->fd = (__s32)fd;
+}
+
+/* A new fd of this number was sent: a mark left by an earlier shed open is stale. */
+static __always_inline void shed_forget(__u64 pid_tgid, long fd)
+{
+	struct pg_fd_key k;
+	fd_key(&k, pid_tgid, fd);
+	bpf_map_delete_elem(&pg_shed_fds, &k);
+}
+
+/* The close of a marked fd: true if it is shed (the mark is consumed). */
+static __always_inline bool shed_close(__u64 pid_tgid, long fd)
+{
+	struct pg_fd_key k;
+	fd_key(&k, pid_tgid, fd);
+	return bpf_map_delete_elem(&pg_shed_fds, &k) == 0;
+}
+
+/*
+ * Whether the open of the user path `upath` may be shed: an absolute path, shorter than the
+ * window, that needs no normalisation (no "..", "/.", "//", no trailing '/': then the path
+ * as passed is the fd name user space would compute, see peregrine_rules::shed::never_shed)
+ * and matches no atom, as a prefix (exact paths include their NUL) or, reversed, as a suffix.
+ */
+static __always_inline bool shed_path(const char *upath)
+{
+	struct pg_scratch *s = scratch();
+	if (!s || !upath)
+		return false;
+	struct pg_shed_key *k = (struct pg_shed_key *)&s->data[PG_SHED_KEY_OFF];
+	struct pg_shed_key *rk = (struct pg_shed_key *)&s->data[PG_SHED_RKEY_OFF];
+	long n = bpf_probe_read_user_str(k->data, PG_SHED_WINDOW, upath);
+	/* n counts the NUL; a path that filled the window may have been cut: never shed. */
+	if (n < 2 || n >= PG_SHED_WINDOW || k->data[0] != '/')
+		return false;
+	__u32 len = n - 1;
+	if (k->data[(len - 1) & (PG_SHED_WINDOW - 1)] == '/')
+		return false;
+	__u8 prev = 0;
+	for (__u32 i = 0; i < PG_SHED_WINDOW - 1; i++) {
+		if (i >= len)
+			break;
+		__u8 ch = k->data[i];
+		if ((ch == '.' && (prev == '.' || prev == '/')) || (ch == '/' && prev == '/'))
+			return false;
+		rk->data[i] = k->data[(len - 1 - i) & (PG_SHED_WINDOW - 1)];
+		prev = ch;
+	}
+	k->prefixlen = n * 8;
+	if (bpf_map_lookup_elem(&pg_shed_prefix, k))
+		return false;
+	rk->prefixlen = len * 8;
+	return !bpf_map_lookup_elem(&pg_shed_suffix, rk);
+}
+
+#define PG_S_IFMT 0170000
+#define PG_S_IFDIR 0040000
+
+/*
+ * A directory is never shed: later events name paths relative to it (openat's dirfd, fchdir
+ * then relative opens), which user space resolves from its fd name.
+ */
+static __always_inline bool is_dir_fd(long fd)
+{
+	struct file *f = fd_file(fd);
+	return f && (f->f_inode->i_mode & PG_S_IFMT) == PG_S_IFDIR;
+}
+
+/*
+ * The dispatcher's part, for a selected syscall with shedding on: sheds the close of a marked
+ * fd (true: nothing is sent), and forgets the mark of an fd number a sent syscall returned
+ * (the open family does both in pg_exit_open).
+ */
+static __always_inline bool shed_dispatch(__u32 nr, long ret, __u64 fd_arg, __u64 fds_ptr,
+					  __u64 pid_tgid, struct pg_counters *c)
+{
+	if (nr == PG_SYS_CLOSE) {
+		if (!shed_close(pid_tgid, (long)(int)fd_arg))
+			return false;
+		c->shed_close++;
+		return true;
+	}
+	if (ret < 0)
+		return false;
+	switch ((enum pg_sys)nr) {
+	PG_CASES_RETURNS_FD
+		if (!is_open(nr))
+			shed_forget(pid_tgid, ret);
+		break;
+	default:
+		/* pipe, pipe2 and socketpair return their two fds in user memory. */
+		if (ret == 0 && (nr == PG_SYS_PIPE || nr == PG_SYS_PIPE2 || nr == PG_SYS_SOCKETPAIR)) {
+			int fds[2] = {-1, -1};
+			if (bpf_probe_read_user(fds, sizeof(fds), (void *)fds_ptr) == 0) {
+				shed_forget(pid_tgid, fds[0]);
+				shed_forget(pid_tgid, fds[1]);
+			}
+		}
+		break;
+	}
+	return false;
+}
