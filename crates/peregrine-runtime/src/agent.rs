@@ -22,6 +22,7 @@ use peregrine_engine::live::{LiveOptions, LiveSource};
 use peregrine_engine::replay::replay_file_with;
 use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
 use peregrine_outputs::{Alert, Dispatcher, OutputValue};
+use peregrine_response::{Policies, PolicyHandle, Responder};
 use peregrine_rules::RuleSet;
 use peregrine_state::StateConfig;
 use peregrine_web::metrics::{
@@ -62,6 +63,8 @@ pub struct AgentArgs<'a> {
     /// The configuration files read (main file, then drop-ins), for the `sha256_config_files`
     /// metrics.
     pub config_files: Vec<PathBuf>,
+    /// The response policies of `response_files` (loaded with the rules, reloaded with them).
+    pub policies: Policies,
 }
 
 /// See [`AgentArgs::reload`].
@@ -86,6 +89,7 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
 /// A rules set that fails to load is reported and the running one stays.
 fn reload_thread(
     handle: Arc<EngineHandle>,
+    policies: Option<PolicyHandle>,
     reload: Reloader,
     config: Config,
     watched: Vec<PathBuf>,
@@ -125,14 +129,26 @@ fn reload_thread(
                 } else {
                     "a watched file changed"
                 };
-                match reload()
+                // Rules and response policies are published together or not at all.
+                let loaded = reload()
                     .and_then(|rules| engine_for(&config, rules).map_err(|e| e.to_string()))
-                {
-                    Ok(engine) => {
+                    .and_then(|engine| {
+                        Policies::load(&config.response_files)
+                            .map(|p| (engine, p))
+                            .map_err(|e| format!("response policies:\n{e}"))
+                    });
+                match loaded {
+                    Ok((engine, new_policies)) => {
                         let active = engine.rules().active_count();
                         handle.swap(engine);
+                        let n = new_policies.policies.len();
+                        if let Some(p) = &policies {
+                            *p.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_policies);
+                        }
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
-                        log::info!("{why}: rules reloaded, {active} rules active");
+                        log::info!(
+                            "{why}: rules reloaded, {active} rules active, {n} response policies"
+                        );
                     }
                     Err(report) => log::error!(
                         "{why}: the new rules do not load, keeping the running ones:\n{report}"
@@ -152,6 +168,8 @@ struct Dispatch<'a> {
     /// Set by SIGUSR1. Outputs reopen "before their next write" anyway, so passing the request
     /// on when the next alert arrives is equivalent and keeps the dispatcher on one thread.
     reopen: Arc<AtomicBool>,
+    /// Response policies (live runs only): each alert is offered to them.
+    responder: Option<&'a Responder>,
 }
 
 impl<'a> Dispatch<'a> {
@@ -168,6 +186,7 @@ impl<'a> Dispatch<'a> {
                 .map(|(k, v)| (k.clone(), OutputValue::Str(v.clone())))
                 .collect(),
             reopen,
+            responder: None,
         })
     }
 }
@@ -198,8 +217,30 @@ impl AlertSink for Dispatch<'_> {
             log::info!("SIGUSR1: reopening outputs");
             self.outputs.reopen();
         }
-        self.outputs
-            .enqueue(to_alert(m, &self.hostname, &self.static_fields));
+        let alert = to_alert(m, &self.hostname, &self.static_fields);
+        if let Some(r) = self.responder {
+            r.on_alert(&alert, m.subject.map(subject));
+            forward_records(r, self.outputs, &self.static_fields);
+        }
+        self.outputs.enqueue(alert);
+    }
+}
+
+/// The response crate's view of an alert's process.
+fn subject(s: &peregrine_engine::Subject) -> peregrine_response::Subject {
+    peregrine_response::Subject {
+        pid: s.pid,
+        tid: s.tid,
+        start_ts: s.start_ts,
+        container_id: s.container_id.to_string(),
+    }
+}
+
+/// Hands the records of finished response actions to the outputs (`source: response`).
+fn forward_records(r: &Responder, outputs: &Dispatcher, static_fields: &[(String, OutputValue)]) {
+    for mut rec in r.records() {
+        rec.extra_fields.extend(static_fields.iter().cloned());
+        outputs.enqueue(rec);
     }
 }
 
@@ -288,6 +329,7 @@ fn snapshot(
     pipe: &Pipeline,
     live: &LiveSource,
     outputs: &Dispatcher,
+    responder: Option<&Responder>,
     run: &RunInfo,
 ) -> MetricsSnapshot {
     let stats = pipe.stats();
@@ -314,6 +356,7 @@ fn snapshot(
             ..run.clone()
         }),
         options: metrics_options(config),
+        response: responder.map(Responder::snapshot),
     };
     snap.refresh_system();
     snap
@@ -384,6 +427,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .build()
         .context("starting the outputs")?;
     if let Some(file) = replay {
+        if !args.policies.is_empty() {
+            // A capture's processes are not this machine's: acting on their pids could hit
+            // whatever runs under those numbers now.
+            log::warn!("replay: response policies are not applied to a capture file");
+        }
         let mut sink = Dispatch::new(&outputs, args.config)?;
         let static_fields = sink.static_fields.clone();
         // A capture file has no loss counters: only `simulate_drops` makes drops here, as in
@@ -420,6 +468,24 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
 
     // Live runs follow a handle so reloads can publish new rules under the running pipeline.
     let handle = EngineHandle::new(engine);
+    // The responder runs only when policies are configured, so a run without them starts no
+    // thread and pays nothing per alert.
+    let mut responder = if args.config.response_files.is_empty() {
+        None
+    } else {
+        let n = args.policies.policies.len();
+        let r = Responder::start(args.policies, args.config.response.clone())
+            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        log::info!(
+            "response: {n} policies active{}",
+            if args.config.response.dry_run {
+                " (dry run: actions are logged, not carried out)"
+            } else {
+                ""
+            }
+        );
+        Some(r)
+    };
     let engine = handle.load();
     let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
     // Up before the capture (see `start_web`), but not healthy until it is attached.
@@ -445,6 +511,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(
             handle,
+            responder.as_ref().map(Responder::handle),
             r,
             args.config.clone(),
             args.watched,
@@ -460,6 +527,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config)?;
+    sink.responder = responder.as_ref();
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,
@@ -520,6 +588,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 break Ok(());
             }
         }
+        if let Some(r) = &responder {
+            forward_records(r, &outputs, &static_fields);
+        }
         let alert_due = snapshot_alerts
             .as_ref()
             .is_some_and(|(_, _, next)| Instant::now() >= *next);
@@ -529,7 +600,14 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 // The rules (and maybe the configuration) were read again: new digests.
                 run = run_info(&args.rules_inputs, &args.config_files, reload_ns);
             }
-            let snap = snapshot(args.config, &pipe, &live.source, &outputs, &run);
+            let snap = snapshot(
+                args.config,
+                &pipe,
+                &live.source,
+                &outputs,
+                responder.as_ref(),
+                &run,
+            );
             if let (true, Some((alerts, every, next))) = (alert_due, snapshot_alerts.as_mut()) {
                 let mut alert = alerts.alert(
                     &snap,
@@ -557,6 +635,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         rec.finish();
     }
     drop(sink);
+    // Actions already queued finish (each bounded by its own timeout) and reach the outputs.
+    if let Some(r) = responder.as_mut() {
+        r.finish();
+        forward_records(r, &outputs, &static_fields);
+        eprintln!("{}", r.snapshot().summary());
+    }
     eprint!("{}", drops.summary());
     if let Some((server, _)) = web {
         server.shutdown();
