@@ -313,6 +313,66 @@ fn a_flood_trips_the_breaker() {
     assert!(status.success(), "{status:?}");
 }
 
+/// Policies reload with the rules on SIGHUP: a dry-run policy becomes a real one; a broken
+/// policies file is reported (file:line:column) and the running policies stay.
+#[test]
+fn policies_reload_with_the_rules() {
+    if !peregrine_testkit::live("policies_reload_with_the_rules") {
+        return;
+    }
+    let dir = scratch("response-reload");
+    let name = "pgr-reload";
+    let path = marker(&dir, name);
+    let (mut agent, audit_file) = agent(
+        &dir,
+        &exec_rule("Reload marker", name),
+        &kill_policy("reloaded", "Reload marker", "  dry_run: true\n"),
+        &["-o", "watch_config_files=false"],
+    );
+    let policies = dir.join("policies.yaml");
+    let reload = |agent: &mut Agent, text: &str| {
+        std::fs::write(&policies, text).expect("policies");
+        agent.signal("HUP");
+        agent.wait_for(DEADLINE, |l| {
+            !l.stdout
+                && (l.text.contains("rules reloaded") || l.text.contains("keeping the running"))
+        })
+    };
+    let mut first = spawn(&path);
+    let dry = audit(&audit_file, 1);
+    let first_alive = death(&mut first, Duration::from_millis(300)).is_none();
+    let _ = first.kill();
+    let _ = first.wait();
+    let reloaded = reload(&mut agent, &kill_policy("reloaded", "Reload marker", ""));
+    let mut second = spawn(&path);
+    let killed = death(&mut second, DEADLINE);
+    let broken = reload(
+        &mut agent,
+        "- policy: x\n  match: {priority: loud}\n  actions: [kill: {}]\n",
+    );
+    let report = format!("{}:2:21: unknown priority 'loud'", policies.display());
+    let reported = agent.wait_for(DEADLINE, |l| l.text.contains(&report));
+    let mut third = spawn(&path);
+    let killed_after_broken = death(&mut third, DEADLINE);
+    let lines = audit(&audit_file, 3);
+    let log = agent.log.clone();
+    let status = agent.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        first_alive && dry.first().is_some_and(|l| l["outcome"] == "dry_run"),
+        "{dry:?}"
+    );
+    assert!(reloaded && broken, "{log:#?}");
+    assert_eq!(killed, Some(9), "not killed after the reload: {lines:?}");
+    assert!(reported, "{log:#?}");
+    assert_eq!(
+        killed_after_broken,
+        Some(9),
+        "the running policies were dropped"
+    );
+    assert!(status.success(), "{status:?}");
+}
+
 /// `podman inspect`'s state of a container (`running`, `paused`, `exited`).
 fn container_state(name: &str) -> String {
     let out = podman::podman(&["inspect", "-f", "{{.State.Status}}", name]);
