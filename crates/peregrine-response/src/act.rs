@@ -496,4 +496,114 @@ mod tests {
             Kind::Skipped
         );
     }
+
+    /// A real HTTP listener on loopback receives the alert and the earlier outcomes; a
+    /// refused connection is a failed outcome.
+    #[test]
+    fn a_webhook_posts_the_alert_and_the_outcomes_so_far() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Head, then as much body as Content-Length says.
+            loop {
+                let n = conn.read(&mut buf).expect("read");
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .expect("answer");
+            String::from_utf8_lossy(&req).to_string()
+        });
+        let so_far = vec![(
+            "kill".to_string(),
+            Outcome::new(Kind::Done, "killed pid 7 (signal 9)"),
+        )];
+        let url = format!("http://{addr}/hook");
+        let o = webhook(&url, Duration::from_secs(5), "{\"rule\":\"R\"}", &so_far);
+        assert_eq!(o.kind, Kind::Done, "{o:?}");
+        let req = server.join().expect("server");
+        assert!(req.starts_with("POST /hook HTTP/1.1"), "{req}");
+        let body = req.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+        assert_eq!(v["alert"]["rule"], "R");
+        assert_eq!(v["actions"][0]["action"], "kill");
+        assert_eq!(v["actions"][0]["outcome"], "done");
+        // Nobody listens there any more.
+        let o = webhook(&url, Duration::from_secs(2), "{}", &[]);
+        assert_eq!(o.kind, Kind::Failed, "{o:?}");
+    }
+
+    /// The whole process group dies; the agent's own group is never a target.
+    #[test]
+    fn kill_reaches_every_process_of_the_group() {
+        use std::os::unix::process::CommandExt;
+        let guard = Guard::new(Vec::new());
+        let dir = std::env::temp_dir().join(format!("pg-group-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pids = dir.join("pids");
+        let mut leader = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!(
+                "sleep 30 & echo $! > {p}.tmp; sleep 30 & echo $! >> {p}.tmp; mv {p}.tmp {p}; wait",
+                p = pids.display()
+            ))
+            .process_group(0)
+            .spawn()
+            .expect("group");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pids.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let members: Vec<i64> = std::fs::read_to_string(&pids)
+            .expect("pids")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        assert_eq!(members.len(), 2);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos() as u64;
+        let s = Subject {
+            pid: members[0],
+            tid: members[0],
+            start_ts: now,
+            container_id: String::new(),
+        };
+        let kill = Action::Kill {
+            target: KillTarget::ProcessGroup,
+            signal: rustix::process::Signal::KILL,
+        };
+        let o = run(&cx(&guard, false), &kill, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Done, "{o:?}");
+        assert!(o.detail.starts_with("killed 3 of 3 processes"), "{o:?}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(leader.wait().expect("wait").signal(), Some(9));
+        let own = Subject {
+            pid: i64::from(std::process::id()),
+            ..s
+        };
+        let o = run(&cx(&guard, false), &kill, Some(&own), "{}", &[]);
+        assert_eq!(o.kind, Kind::Refused, "{o:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -26,7 +26,7 @@ fn exec_rule(rule: &str, name: &str) -> String {
         "
 - rule: {rule}
   desc: the response test's marker program
-  condition: evt.type in (execve, execveat) and evt.dir = < and proc.name = {name}
+  condition: evt.type in (execve, execveat) and proc.name = {name}
   output: marker started (proc.pid=%proc.pid proc.name=%proc.name)
   priority: WARNING
 "
@@ -204,7 +204,7 @@ fn protected_executables_and_the_agents_ancestors_are_refused() {
         "{}
 - rule: Ancestor opens
   desc: the test process (the agent's parent) opens its marker file
-  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name = {}
+  condition: evt.type in (open, openat, openat2) and fd.name = {}
   output: ancestor opened a file (proc.pid=%proc.pid)
   priority: WARNING
 ",
@@ -426,7 +426,7 @@ fn pause_and_stop_policies_contain_a_podman_container() {
             "
 - rule: {name}
   desc: a shell in the test's container
-  condition: evt.type in (execve, execveat) and evt.dir = < and container.id = {} and proc.name = sh
+  condition: evt.type in (execve, execveat) and container.id = {} and proc.name = sh
   output: shell in container (container.id=%container.id proc.cmdline=%proc.cmdline)
   priority: NOTICE
 ",
