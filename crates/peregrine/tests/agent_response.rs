@@ -1,8 +1,9 @@
 //! Response policies through the binary, as root, on real processes and containers: a kill
 //! policy kills a marker program the moment its rule fires (and the audit log says so), dry
 //! run leaves it alive and audits "would kill", the safety rules hold (a protected executable,
-//! the agent's own ancestor), a flood trips the breaker; in podman (e2e) a `pause` policy
-//! pauses the container and a `stop` policy stops it.
+//! the agent's own ancestor), a flood trips the breaker, policies reload with the rules; in
+//! podman (e2e) a `pause` policy pauses the container, a `stop` policy stops one and a kill of
+//! the container's init ends one.
 //!
 //! Every agent sees the whole host and the tests of this file run in parallel, so each test
 //! has its own marker name (the rule keys on it) and its own scratch directory.
@@ -390,16 +391,17 @@ fn wait_state(name: &str, want: &str) -> bool {
     false
 }
 
-/// A shell started in the container raises the rule; the `pause` policy pauses that
-/// container, the `stop` policy stops the other one, through podman's API.
+/// A shell started in a container raises its rule; the `pause` policy pauses that container
+/// and the `stop` policy stops another, through podman's API; a `kill` policy aimed at the
+/// container's init (its host pid from the API) ends a third.
 #[test]
-fn pause_and_stop_policies_contain_a_podman_container() {
-    if !peregrine_testkit::e2e_root("pause_and_stop_policies_contain_a_podman_container") {
+fn pause_stop_and_init_kill_policies_contain_podman_containers() {
+    if !peregrine_testkit::e2e_root("pause_stop_and_init_kill_policies_contain_podman_containers") {
         return;
     }
     if !podman::available() {
         peregrine_testkit::skip(
-            "pause_and_stop_policies_contain_a_podman_container",
+            "pause_stop_and_init_kill_policies_contain_podman_containers",
             "podman is not installed",
         );
         return;
@@ -433,10 +435,17 @@ fn pause_and_stop_policies_contain_a_podman_container() {
             &c.id[..12]
         )
     };
+    let to_kill = Container::run(
+        &format!("pg-resp-kill-{tag}"),
+        &["--network", "none"],
+        image,
+        &["sleep", "300"],
+    );
     let rules = format!(
-        "{}{}",
+        "{}{}{}",
         rule("Shell in pause container", &to_pause),
-        rule("Shell in stop container", &to_stop)
+        rule("Shell in stop container", &to_stop),
+        rule("Shell in kill container", &to_kill)
     );
     let policies = "
 - policy: pause on shell
@@ -445,6 +454,9 @@ fn pause_and_stop_policies_contain_a_podman_container() {
 - policy: stop on shell
   match: {rules: [Shell in stop container]}
   actions: [{stop: {timeout: 1}}]
+- policy: kill the init on shell
+  match: {rules: [Shell in kill container]}
+  actions: [{kill: {target: container_init}}]
 ";
     let sock = format!("response.runtime_sockets[]={API_SOCKET}");
     let (agent, audit_file) = agent(&dir, &rules, policies, &["-o", &sock]);
@@ -452,14 +464,18 @@ fn pause_and_stop_policies_contain_a_podman_container() {
     let paused = wait_state(&to_pause.name, "paused");
     let _ = to_stop.exec(&[], &["sh", "-c", "true"]);
     let stopped = wait_state(&to_stop.name, "exited");
-    let lines = audit(&audit_file, 2);
+    let _ = to_kill.exec(&[], &["sh", "-c", "true"]);
+    let init_killed = wait_state(&to_kill.name, "exited");
+    let lines = audit(&audit_file, 3);
     let log = agent.log.clone();
     let status = agent.stop();
     drop(to_pause);
     drop(to_stop);
+    drop(to_kill);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(paused, "not paused: {lines:?} {log:#?}");
     assert!(stopped, "not stopped: {lines:?} {log:#?}");
+    assert!(init_killed, "init not killed: {lines:?} {log:#?}");
     let by_action = |a: &str| {
         lines
             .iter()
@@ -468,6 +484,11 @@ fn pause_and_stop_policies_contain_a_podman_container() {
     };
     assert_eq!(by_action("pause"), Some(Value::from("done")), "{lines:?}");
     assert_eq!(by_action("stop"), Some(Value::from("done")), "{lines:?}");
+    assert_eq!(
+        by_action("kill_container_init"),
+        Some(Value::from("done")),
+        "{lines:?}"
+    );
     for l in &lines {
         println!(
             "{} {}: {} ms from the event",
