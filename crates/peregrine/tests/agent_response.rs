@@ -1,5 +1,6 @@
 //! Response policies through the binary, as root, on real processes and containers: a kill
-//! policy kills a marker program the moment its rule fires (and the audit log says so), dry
+//! policy kills a marker program the moment its rule fires (the audit log, the outputs and
+//! `/metrics` say so), dry
 //! run leaves it alive and audits "would kill", the safety rules hold (a protected executable,
 //! the agent's own ancestor), a flood trips the breaker, policies reload with the rules; in
 //! podman (e2e) a `pause` policy pauses the container, a `stop` policy stops one and a kill of
@@ -105,6 +106,20 @@ fn agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) -> (Agent, Path
     (Agent::start(&rules_file, &args), audit)
 }
 
+/// `GET path` over HTTP/1.1; the whole response as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
 /// The response record (`source: response`) the outputs received for `outcome`.
 fn record(agent: &mut Agent, outcome: &str) -> Option<Value> {
     agent
@@ -125,13 +140,36 @@ fn a_kill_policy_kills_the_marker_and_audits_it() {
         &dir,
         &exec_rule("Kill marker", name),
         &kill_policy("kill markers", "Kill marker", ""),
-        &[],
+        &[
+            "-o",
+            "webserver.enabled=true",
+            "-o",
+            "webserver.listen_address=127.0.0.1",
+            "-o",
+            "webserver.listen_port=0",
+            "-o",
+            "webserver.prometheus_metrics_enabled=true",
+            "-o",
+            "metrics.enabled=true",
+        ],
     );
     let mut child = spawn(&marker(&dir, name));
     let pid = i64::from(child.id());
     let sig = death(&mut child, DEADLINE);
     let rec = record(&mut agent, "done");
     let lines = audit(&audit_file, 1);
+    // The snapshot is refreshed every second: poll until the kill shows.
+    let addr = agent.web_addr();
+    let wanted = "peregrine_response_actions_total{action=\"kill\",outcome=\"done\"} 1";
+    let mut page = String::new();
+    let served = (0..50).any(|_| {
+        page = http_get(&addr, "/metrics");
+        let hit = page.lines().any(|l| l == wanted);
+        if !hit {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        hit
+    });
     let status = agent.stop();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(sig, Some(9), "the marker was not killed");
@@ -148,6 +186,11 @@ fn a_kill_policy_kills_the_marker_and_audits_it() {
         "{l}"
     );
     assert!(l["latency_ns"].as_u64().is_some_and(|ns| ns > 0), "{l}");
+    assert!(served, "{page}");
+    assert!(
+        page.contains("peregrine_response_action_latency_seconds_count 1"),
+        "{page}"
+    );
     let rec = rec.expect("a response record reached the outputs");
     assert_eq!(rec["rule"], "Response action");
     assert_eq!(rec["output_fields"]["proc.pid"], pid);
