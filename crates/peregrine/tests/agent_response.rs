@@ -1,10 +1,9 @@
 //! Response policies through the binary, as root, on real processes and containers: a kill
 //! policy kills a marker program the moment its rule fires (the audit log, the outputs and
-//! `/metrics` say so), dry
-//! run leaves it alive and audits "would kill", the safety rules hold (a protected executable,
-//! the agent's own ancestor), a flood trips the breaker, policies reload with the rules; in
-//! podman (e2e) a `pause` policy pauses the container, a `stop` policy stops one and a kill of
-//! the container's init ends one.
+//! `/metrics` say so), dry run leaves it alive and audits "would kill", the safety rules hold
+//! (a protected executable, the agent's own ancestor), a flood trips the breaker, policies
+//! reload with the rules; in podman (e2e) a `pause` policy pauses the container, a `stop`
+//! policy stops one and a kill of the container's init ends one.
 //!
 //! Every agent sees the whole host and the tests of this file run in parallel, so each test
 //! has its own marker name (the rule keys on it) and its own scratch directory.
