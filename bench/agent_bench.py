@@ -55,7 +55,8 @@ class Agent:
         args = [binary]
         for r in rules:
             args += ["-r", r]
-        args += ["-M", "3600", "-o", "syslog_output.enabled=false"] + list(extra)
+        # Every alert counts in the figures: no deduplication (on in the built-in configuration).
+        args += ["-M", "3600", "-o", "syslog_output.enabled=false", "-o", "dedup.enabled=false"] + list(extra)
         env = dict(os.environ, PEREGRINE_LOG="info")
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, bufsize=1

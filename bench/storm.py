@@ -63,7 +63,9 @@ def main():
     err = open(err_path, "w")
     agent = subprocess.Popen(
         [agent_bin, "-r", falco_rules, "-r", rules, "-o", "json_output=true",
-         "-o", "rule_matching=all", "-o", "syslog_output.enabled=false"],
+         "-o", "rule_matching=all", "-o", "syslog_output.enabled=false",
+         # Every marker alert is counted: no deduplication (on in the built-in configuration).
+         "-o", "dedup.enabled=false"],
         stdout=out, stderr=err, env=dict(os.environ, PEREGRINE_LOG="info"),
     )
     deadline = time.monotonic() + 120

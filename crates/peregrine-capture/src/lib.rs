@@ -73,7 +73,7 @@ const ENTER_PROG: &str = "pg_sys_enter";
 /// Errors of the capture layer; each names the failing operation.
 #[derive(Debug, Error)]
 pub enum CaptureError {
-    #[error("eBPF capture needs root (CAP_BPF, CAP_PERFMON): {0}")]
+    #[error("the eBPF capture needs root, or the capabilities CAP_BPF and CAP_PERFMON: {0}")]
     Permission(#[source] libbpf_rs::Error),
     #[error("opening the embedded BPF object: {0}")]
     Open(#[source] libbpf_rs::Error),
@@ -783,9 +783,28 @@ fn records(entry: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Sends libbpf's own messages to the `log` facade at debug level (trace for its debug
+/// chatter) instead of stderr: what they say about a failure is in the error returned (the
+/// verifier log, the errno), and without privileges libbpf would otherwise print two lines of
+/// RLIMIT_MEMLOCK and CONFIG_BPF_SYSCALL advice that are beside the point.
+fn route_libbpf_messages() {
+    fn forward(level: libbpf_rs::PrintLevel, msg: String) {
+        let msg = msg.trim_end();
+        match level {
+            libbpf_rs::PrintLevel::Debug => log::trace!("libbpf: {msg}"),
+            _ => log::debug!("libbpf: {msg}"),
+        }
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, forward)));
+    });
+}
+
 /// Opens the embedded object, sizes the rings and the per-CPU scratch, and loads (verifies)
 /// every program.
 fn load_object(ring_bytes: u32, prio_bytes: u32) -> Result<Object, CaptureError> {
+    route_libbpf_messages();
     let mut open = ObjectBuilder::default()
         .open_memory(BPF_OBJECT)
         .map_err(CaptureError::Open)?;

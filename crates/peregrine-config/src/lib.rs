@@ -16,10 +16,12 @@
 
 mod files;
 mod metrics;
+mod plugins;
 mod response;
 mod rules_path;
 pub mod schema;
 mod tree;
+mod triage;
 mod webserver;
 
 pub use files::{
@@ -27,6 +29,8 @@ pub use files::{
     DEFAULT_CONFIG_FILE,
 };
 pub use metrics::{parse_duration, MetricsConfig};
+pub use peregrine_state::runtime::{Engine as ContainerEngine, Engines as ContainerEngines};
+pub use plugins::host_root;
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -130,6 +134,15 @@ pub struct Config {
     pub response_files: Vec<PathBuf>,
     /// The `response` block.
     pub response: peregrine_response::Settings,
+    /// The container plugin's `init_config` (`plugins` entry `container`): which engines are
+    /// asked at which sockets, and `label_max_len`.
+    pub containers: ContainerEngines,
+    /// Falco's `HOST_ROOT` environment variable: every host path (`/proc`, `/etc`, runtime
+    /// sockets, runc's state) is read below it.
+    pub host_root: PathBuf,
+    /// `dedup`, `silences`, `silences_api`, `state_dir` (Peregrine extensions): what happens
+    /// to alerts between the engine and the outputs.
+    pub triage: peregrine_triage::TriageConfig,
 }
 
 /// Where and how much the agent logs about itself (not alerts).
@@ -145,6 +158,9 @@ pub struct LogConfig {
     /// Where syslog lines go: `syslog_output.socket` (Peregrine's extension, for tests and
     /// containers with a non-standard socket), else `/dev/log`.
     pub syslog_socket: PathBuf,
+    /// `time_format_iso_8601`: stderr lines start with `2026-12-07T17:22:24+0000` instead of
+    /// ctime's `Mon Dec  7 17:22:24 2026`, as Falco's do.
+    pub time_format_iso_8601: bool,
 }
 
 impl Default for LogConfig {
@@ -154,6 +170,7 @@ impl Default for LogConfig {
             stderr: true,
             syslog: false,
             syslog_socket: PathBuf::from(peregrine_outputs::syslog::DEV_LOG),
+            time_format_iso_8601: false,
         }
     }
 }
@@ -174,6 +191,9 @@ impl LogConfig {
         }
         if let Some(v) = root.get("log_syslog") {
             out.syslog = boolean("log_syslog", v)?;
+        }
+        if let Some(v) = root.get("time_format_iso_8601") {
+            out.time_format_iso_8601 = boolean("time_format_iso_8601", v)?;
         }
         if let Some(v) = root.get("syslog_output").and_then(|s| s.get("socket")) {
             out.syslog_socket = PathBuf::from(string("syslog_output.socket", v)?);
@@ -410,6 +430,9 @@ impl Default for Config {
             logging: LogConfig::default(),
             response_files: Vec::new(),
             response: peregrine_response::Settings::default(),
+            containers: ContainerEngines::default(),
+            host_root: PathBuf::from("/"),
+            triage: peregrine_triage::TriageConfig::default(),
         }
     }
 }
@@ -447,7 +470,13 @@ impl Config {
         let root = tree.expanded_root();
         cfg.outputs = OutputsConfig::from_tree(&root)?;
         cfg.logging = LogConfig::from_root(&root)?;
-        let report = schema::check(&root);
+        cfg.host_root = host_root(std::env::var_os("HOST_ROOT").as_deref())?;
+        cfg.triage = triage::read(&root, tree.is_builtin())?;
+        let mut report = schema::check(&root);
+        let plugin_keys = plugins::read(&root)?;
+        cfg.containers = plugin_keys.engines;
+        report.unknown.extend(plugin_keys.unknown);
+        report.unsupported.extend(plugin_keys.unsupported);
         for key in &report.unknown {
             warnings.push(format!(
                 "unknown configuration key '{}' (ignored)",
@@ -465,6 +494,7 @@ impl Config {
                 keys.join(", ")
             ));
         }
+        warnings.extend(plugin_keys.warnings);
         let Value::Object(map) = &root else {
             return Ok((cfg, warnings));
         };
@@ -775,6 +805,29 @@ frobnicate: 1
     }
 
     #[test]
+    fn the_container_plugin_entry_reaches_the_config_and_its_warnings_merge() {
+        let yaml = "
+load_plugins: [container, json]
+plugins:
+  - name: container
+    init_config: {label_max_len: 9, hooks: [start], engines: {docker: {enabled: false}}, x: 1}
+grpc: {enabled: false}
+";
+        let tree = ConfigTree::from_yaml_str(yaml, "t").expect("yaml");
+        let (cfg, warnings) = Config::from_tree(&tree).expect("valid config");
+        assert_eq!(cfg.containers.label_max_len, 9);
+        assert!(!cfg.containers.docker.enabled && cfg.containers.podman.enabled);
+        assert_eq!(
+            warnings,
+            [
+                "unknown configuration key 'plugins[0].init_config.x' (ignored)",
+                "configuration keys not supported by Peregrine (ignored): grpc, plugins[0].init_config.hooks",
+                "plugins not supported by Peregrine (not loaded; container support is built in): json",
+            ]
+        );
+    }
+
+    #[test]
     fn string_overrides_convert_to_typed_values() {
         let mut tree = ConfigTree::default();
         for o in [
@@ -1017,7 +1070,7 @@ frobnicate: 1
     fn static_fields_and_log_keys() {
         let (cfg, warnings) = Config::from_tree(
             &ConfigTree::from_yaml_str(
-                "static_fields: {b: x, a: 2}\nlog_level: NOTICE\nlog_stderr: false\nlog_syslog: true\nsyslog_output: {socket: /tmp/s}",
+                "static_fields: {b: x, a: 2}\nlog_level: NOTICE\nlog_stderr: false\nlog_syslog: true\nsyslog_output: {socket: /tmp/s}\ntime_format_iso_8601: true",
                 "t",
             )
             .expect("yaml"),
@@ -1035,6 +1088,7 @@ frobnicate: 1
                 stderr: false,
                 syslog: true,
                 syslog_socket: PathBuf::from("/tmp/s"),
+                time_format_iso_8601: true,
             }
         );
         assert_eq!(Config::default().logging, LogConfig::default());

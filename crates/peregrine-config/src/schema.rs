@@ -90,8 +90,9 @@ pub const KEYS: &[Key] = &[
     h("capture.mode", Str),
     h("capture.default_duration", Int),
     u("capture.max_file_size_mb", Int),
-    u("load_plugins", Array),
-    u("plugins", Array),
+    // Read by `plugins.rs`: the container entry's `init_config` by path, other plugins named.
+    h("load_plugins", Array),
+    h("plugins", Array),
     u("plugins_hostinfo", Bool),
     h("time_format_iso_8601", Bool),
     u("buffer_format_base64", Bool),
@@ -109,18 +110,42 @@ pub const KEYS: &[Key] = &[
     h("stdout_output", Object),
     h("stdout_output.enabled", Bool),
     h("stdout_output.min_priority", Str),
+    h("stdout_output.match", Object),
+    h("stdout_output.match.min_priority", Str),
+    h("stdout_output.match.max_priority", Str),
+    h("stdout_output.match.rules", StringOrArray),
+    h("stdout_output.match.tags", StringOrArray),
+    h("stdout_output.match.sources", StringOrArray),
     h("syslog_output", Object),
     h("syslog_output.enabled", Bool),
     h("syslog_output.min_priority", Str),
+    h("syslog_output.match", Object),
+    h("syslog_output.match.min_priority", Str),
+    h("syslog_output.match.max_priority", Str),
+    h("syslog_output.match.rules", StringOrArray),
+    h("syslog_output.match.tags", StringOrArray),
+    h("syslog_output.match.sources", StringOrArray),
     h("syslog_output.socket", Str),
     h("file_output", Object),
     h("file_output.enabled", Bool),
     h("file_output.min_priority", Str),
+    h("file_output.match", Object),
+    h("file_output.match.min_priority", Str),
+    h("file_output.match.max_priority", Str),
+    h("file_output.match.rules", StringOrArray),
+    h("file_output.match.tags", StringOrArray),
+    h("file_output.match.sources", StringOrArray),
     h("file_output.keep_alive", Bool),
     h("file_output.filename", Str),
     h("http_output", Object),
     h("http_output.enabled", Bool),
     h("http_output.min_priority", Str),
+    h("http_output.match", Object),
+    h("http_output.match.min_priority", Str),
+    h("http_output.match.max_priority", Str),
+    h("http_output.match.rules", StringOrArray),
+    h("http_output.match.tags", StringOrArray),
+    h("http_output.match.sources", StringOrArray),
     h("http_output.url", Str),
     h("http_output.user_agent", Str),
     h("http_output.insecure", Bool),
@@ -138,6 +163,12 @@ pub const KEYS: &[Key] = &[
     h("program_output", Object),
     h("program_output.enabled", Bool),
     h("program_output.min_priority", Str),
+    h("program_output.match", Object),
+    h("program_output.match.min_priority", Str),
+    h("program_output.match.max_priority", Str),
+    h("program_output.match.rules", StringOrArray),
+    h("program_output.match.tags", StringOrArray),
+    h("program_output.match.sources", StringOrArray),
     h("program_output.keep_alive", Bool),
     h("program_output.program", Str),
     u("grpc", Object),
@@ -191,6 +222,17 @@ pub const KEYS: &[Key] = &[
     h("base_syscalls.all", Bool),
     h("base_syscalls.custom_set", Array),
     h("base_syscalls.repair", Bool),
+    // Peregrine extensions: alert triage (the triage crate; read by `triage.rs`).
+    h("dedup", Object),
+    h("dedup.enabled", Bool),
+    h("dedup.window", Str),
+    h("dedup.fields", Array),
+    h("dedup.max_fingerprints", Int),
+    h("dedup.overrides", Array),
+    h("silences", Array),
+    h("silences_api", Object),
+    h("silences_api.enabled", Bool),
+    h("state_dir", Str),
     u("falco_libs", Object),
     u("container_engines", Object),
 ];
@@ -325,10 +367,7 @@ mod tests {
         });
         let report = check(&root);
         assert_eq!(report.unknown, ["http_output.bar", "nope", "webserver.foo"]);
-        assert_eq!(
-            report.unsupported,
-            ["engine.kmod", "plugins", "webserver.threadiness"]
-        );
+        assert_eq!(report.unsupported, ["engine.kmod", "webserver.threadiness"]);
     }
 
     #[test]
@@ -340,7 +379,7 @@ mod tests {
             props["webserver"]["properties"]["listen_port"]["type"],
             "integer"
         );
-        assert!(props["plugins"]["description"]
+        assert!(props["grpc"]["description"]
             .as_str()
             .is_some_and(|d| d.contains("not supported")));
         let mut paths: Vec<_> = KEYS.iter().map(|k| k.path).collect();

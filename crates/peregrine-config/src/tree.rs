@@ -12,17 +12,27 @@ pub const MAX_CONFIG_FILE: u64 = 16 << 20;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigTree {
     root: Value,
+    /// No configuration file was read: the tree is Peregrine's built-in defaults (plus any
+    /// `-o`). Some Peregrine extensions (dedup) are on there and off under a Falco file.
+    builtin: bool,
 }
 
 impl Default for ConfigTree {
+    /// The built-in defaults: an empty tree that no file produced.
     fn default() -> Self {
         ConfigTree {
             root: Value::Object(Map::new()),
+            builtin: true,
         }
     }
 }
 
 impl ConfigTree {
+    /// True when no configuration file was read (see the field).
+    pub fn is_builtin(&self) -> bool {
+        self.builtin
+    }
+
     /// Reads a falco.yaml-compatible file: a regular file of at most [`MAX_CONFIG_FILE`]
     /// bytes whose top level has at least one configuration key.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -58,8 +68,14 @@ impl ConfigTree {
             message,
         })?;
         match value {
-            Value::Null => Ok(Self::default()),
-            Value::Object(_) => Ok(ConfigTree { root: value }),
+            Value::Null => Ok(ConfigTree {
+                builtin: false,
+                ..Self::default()
+            }),
+            Value::Object(_) => Ok(ConfigTree {
+                root: value,
+                builtin: false,
+            }),
             _ => Err(ConfigError::NotAMapping {
                 origin: origin.to_string(),
             }),

@@ -4,7 +4,8 @@
 //!
 //! Key decision: this crate owns the meaning of its keys, so the agent's wiring is
 //! `OutputsConfig::from_tree(&tree)?.build()?` and nothing else; Falco's defaults live here.
-//! Peregrine extensions: every `*_output` block accepts `min_priority`, and
+//! Peregrine extensions: every `*_output` block accepts `min_priority` and a `match` block
+//! (priority range, rules, tags, sources: see [`Route`]), and
 //! `syslog_output.socket` names the local syslog socket (Falco always uses `/dev/log`; a
 //! host whose syslog daemon listens elsewhere, or a test with a private daemon, sets it).
 
@@ -14,6 +15,7 @@ use crate::http::{HttpConfig, HttpOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Dispatcher, OutputSpec, RateLimit};
+use crate::route::Route;
 use crate::stdout::StdoutOutput;
 use crate::syslog::{SyslogOutput, DEV_LOG, FACILITY_USER};
 use peregrine_filter::priority::Priority;
@@ -38,7 +40,8 @@ pub struct OutputsConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SinkConfig<T> {
     pub enabled: bool,
-    pub min_priority: Option<Priority>,
+    /// `min_priority` and the `match` block.
+    pub route: Route,
     pub settings: T,
 }
 
@@ -65,7 +68,7 @@ impl Default for OutputsConfig {
         fn sink<T>(enabled: bool, settings: T) -> SinkConfig<T> {
             SinkConfig {
                 enabled,
-                min_priority: None,
+                route: Route::default(),
                 settings,
             }
         }
@@ -192,48 +195,51 @@ impl OutputsConfig {
     /// Builds the enabled outputs and starts their workers.
     pub fn build(&self) -> Result<Dispatcher, OutputError> {
         let mut specs = Vec::new();
-        let mut add = |output: Box<dyn crate::Output>, min_priority| {
+        let mut add = |output: Box<dyn crate::Output>, route: &Route| {
             specs.push(OutputSpec {
                 output,
-                min_priority,
+                route: route.clone(),
                 capacity: self.queue_capacity,
             })
         };
         if self.stdout.enabled {
             add(
                 Box::new(StdoutOutput::stdout(self.buffered_outputs)),
-                self.stdout.min_priority,
+                &self.stdout.route,
             );
         }
         if self.syslog.enabled {
             // Falco's sink (LOG_USER, ident `falco`), on the configured socket.
-            add(
-                Box::new(SyslogOutput::new(
-                    &self.syslog.settings.socket,
-                    "falco",
-                    FACILITY_USER,
-                )),
-                self.syslog.min_priority,
-            );
+            let sink = SyslogOutput::new(&self.syslog.settings.socket, "falco", FACILITY_USER);
+            // Enabled by default, as in Falco: a host without a syslog daemon must not turn
+            // every alert into a silent loss.
+            if let Err(e) = sink.probe() {
+                log::warn!(
+                    "{}: alerts for the syslog output are lost until it can be reached \
+                     (syslog_output.enabled: false turns it off)",
+                    peregrine_filter::escape::terminal_safe(&e.to_string())
+                );
+            }
+            add(Box::new(sink), &self.syslog.route);
         }
         if self.file.enabled {
             let f = &self.file.settings;
             add(
                 Box::new(FileOutput::new(&f.filename, f.keep_alive)),
-                self.file.min_priority,
+                &self.file.route,
             );
         }
         if self.program.enabled {
             let p = &self.program.settings;
             add(
                 Box::new(ProgramOutput::new(&p.program, p.keep_alive)),
-                self.program.min_priority,
+                &self.program.route,
             );
         }
         if self.http.enabled {
             let mut h = self.http.settings.clone();
             h.json = self.format.json_output;
-            add(Box::new(HttpOutput::new(h)?), self.http.min_priority);
+            add(Box::new(HttpOutput::new(h)?), &self.http.route);
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
     }
@@ -319,15 +325,73 @@ fn float(root: &Value, key: &str) -> Result<Option<f64>, OutputError> {
     }
 }
 
-fn sink<T>(root: &Value, key: &str, slot: &mut SinkConfig<T>) -> Result<(), OutputError> {
-    read_bool(root, &format!("{key}.enabled"), &mut slot.enabled)?;
-    let mp = format!("{key}.min_priority");
+fn priority(root: &Value, key: &str) -> Result<Option<Priority>, OutputError> {
     let mut s = String::new();
-    read_string(root, &mp, &mut s)?;
-    if !s.is_empty() {
-        slot.min_priority =
-            Some(Priority::parse(&s).ok_or_else(|| bad(&mp, format!("unknown priority '{s}'")))?);
+    read_string(root, key, &mut s)?;
+    if s.is_empty() {
+        return Ok(None);
     }
+    Priority::parse(&s)
+        .map(Some)
+        .ok_or_else(|| bad(key, format!("unknown priority '{s}'")))
+}
+
+/// A list of strings; a single string stands for a list of one.
+fn string_list(root: &Value, key: &str) -> Result<Vec<String>, OutputError> {
+    match get(root, key) {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(bad(
+                    &format!("{key}[{i}]"),
+                    format!("expected a string, got {other}"),
+                )),
+            })
+            .collect(),
+        Some(v) => Err(bad(key, format!("expected a list of strings, got {v}"))),
+    }
+}
+
+/// An output block's `enabled`, `min_priority` and `match` (a Peregrine extension).
+pub fn sink<T>(root: &Value, key: &str, slot: &mut SinkConfig<T>) -> Result<(), OutputError> {
+    read_bool(root, &format!("{key}.enabled"), &mut slot.enabled)?;
+    let legacy = priority(root, &format!("{key}.min_priority"))?;
+    let m = format!("{key}.match");
+    if let Some(v) = get(root, &m).filter(|v| !v.is_object()) {
+        return Err(bad(&m, format!("expected a mapping, got {v}")));
+    }
+    let min = priority(root, &format!("{m}.min_priority"))?;
+    if legacy.is_some() && min.is_some() {
+        return Err(bad(
+            &format!("{m}.min_priority"),
+            format!("{key}.min_priority is set too: set one of them"),
+        ));
+    }
+    let route = Route {
+        min_priority: min.or(legacy),
+        max_priority: priority(root, &format!("{m}.max_priority"))?,
+        rules: string_list(root, &format!("{m}.rules"))?,
+        tags: string_list(root, &format!("{m}.tags"))?,
+        sources: string_list(root, &format!("{m}.sources"))?,
+    };
+    if let (Some(min), Some(max)) = (route.min_priority, route.max_priority) {
+        // Most severe first: the range is empty when its least severe end is more severe.
+        if min < max {
+            return Err(bad(
+                &format!("{m}.max_priority"),
+                format!(
+                    "{} is less severe than min_priority {}: no alert would match",
+                    max.as_str(),
+                    min.as_str()
+                ),
+            ));
+        }
+    }
+    slot.route = route;
     Ok(())
 }
 
@@ -371,7 +435,7 @@ mod tests {
         );
         assert!(!c.syslog.enabled);
         assert_eq!(c.syslog.settings.socket, "/run/x.sock");
-        assert_eq!(c.file.min_priority, Some(Priority::Warning));
+        assert_eq!(c.file.route.min_priority, Some(Priority::Warning));
         assert_eq!(
             c.file.settings,
             FileConfig {
@@ -382,6 +446,27 @@ mod tests {
         assert_eq!(c.program.settings.program, "cat");
         assert!(c.http.settings.insecure && c.http.settings.json);
         assert_eq!(c.http.settings.max_retries, 2);
+    }
+
+    #[test]
+    fn reads_match_blocks() {
+        let c = OutputsConfig::from_tree(&json!({
+            "file_output": {"enabled": true, "match": {"min_priority": "critical"}},
+            "stdout_output": {"match": {"max_priority": "error", "rules": "Write below *",
+                "tags": ["host", "container"], "sources": ["syscall"]}},
+        }))
+        .expect("valid tree");
+        assert_eq!(c.file.route.min_priority, Some(Priority::Critical));
+        assert_eq!(
+            c.stdout.route,
+            Route {
+                min_priority: None,
+                max_priority: Some(Priority::Error),
+                rules: vec!["Write below *".into()],
+                tags: vec!["host".into(), "container".into()],
+                sources: vec!["syscall".into()],
+            }
+        );
     }
 
     #[test]
@@ -398,6 +483,26 @@ mod tests {
                 "file_output.min_priority",
             ),
             (json!({"http_output": {"url": ["x"]}}), "http_output.url"),
+            (
+                json!({"file_output": {"match": {"max_priority": "loud"}}}),
+                "file_output.match.max_priority",
+            ),
+            (
+                json!({"file_output": {"min_priority": "error", "match": {"min_priority": "error"}}}),
+                "file_output.match.min_priority",
+            ),
+            (
+                json!({"file_output": {"match": {"min_priority": "emergency", "max_priority": "critical"}}}),
+                "file_output.match.max_priority",
+            ),
+            (
+                json!({"stdout_output": {"match": {"rules": ["a", 3]}}}),
+                "stdout_output.match.rules[1]",
+            ),
+            (
+                json!({"stdout_output": {"match": "all"}}),
+                "stdout_output.match",
+            ),
         ] {
             match OutputsConfig::from_tree(&tree) {
                 Err(OutputError::Config { key: k, .. }) => assert_eq!(k, key),

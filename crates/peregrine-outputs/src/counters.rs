@@ -97,6 +97,7 @@ impl OutputStats {
             filtered: self.filtered.load(Relaxed),
             abandoned: self.abandoned.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            failed_writes: self.failed_writes.load(Relaxed),
             last_error: self
                 .last_error
                 .lock()
@@ -161,6 +162,8 @@ pub struct OutputSnapshot {
     pub filtered: u64,
     pub abandoned: u64,
     pub errors: u64,
+    /// Alerts lost because a write failed (each one also counts in `errors`).
+    pub failed_writes: u64,
     pub last_error: Option<String>,
     pub latency: LatencySnapshot,
 }

@@ -175,8 +175,14 @@ impl Output for HttpOutput {
                 Ok(()) => return Ok(()),
                 Err((retryable, reason)) => {
                     if !retryable || attempt >= self.cfg.max_retries {
+                        // ureq's message starts with the URL, which the error names already.
+                        let url = &self.cfg.url;
+                        let reason = reason
+                            .strip_prefix(url.as_str())
+                            .and_then(|r| r.strip_prefix(": "))
+                            .unwrap_or(&reason);
                         return Err(OutputError::Http {
-                            url: self.cfg.url.clone(),
+                            url: url.clone(),
                             reason: format!("{reason} (after {} attempts)", attempt + 1),
                         });
                     }

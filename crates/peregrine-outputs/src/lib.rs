@@ -5,7 +5,9 @@
 //! that never blocks it. Each output has its own bounded queue and worker thread, so a slow
 //! or dead destination loses (and counts) only its own alerts and never delays detection or
 //! the other outputs. The price is a thread per enabled output and alerts that can be
-//! dropped under overload — always counted in the [`Snapshot`], never silently.
+//! dropped under overload — always counted in the [`Snapshot`], never silently. Which outputs
+//! an alert goes to is each output's [`Route`] (`min_priority` and the `match` block),
+//! checked at enqueue.
 //!
 //! Wiring in the agent: `let outputs = OutputsConfig::from_tree(&tree)?.build()?;`, then
 //! `outputs.enqueue(alert)` per match, `outputs.reopen()` on SIGUSR1,
@@ -16,6 +18,7 @@
 pub mod alert;
 pub mod config;
 pub mod counters;
+mod failures;
 pub mod file;
 pub mod format;
 pub mod http;
@@ -24,6 +27,7 @@ pub mod output;
 pub mod program;
 pub mod queue;
 pub mod ratelimit;
+pub mod route;
 pub mod stdout;
 pub mod syslog;
 
@@ -35,3 +39,4 @@ pub use output::{Output, OutputError};
 pub use peregrine_filter::format::OutputValue;
 pub use peregrine_filter::priority::Priority;
 pub use queue::{Dispatcher, Enqueued, OutputSpec, RateLimit, ShutdownReport};
+pub use route::Route;

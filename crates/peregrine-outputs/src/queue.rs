@@ -23,7 +23,7 @@ use crate::counters::{Counters, OutputStats, Snapshot};
 use crate::format::FormatOptions;
 use crate::output::{Output, OutputError};
 use crate::ratelimit::TokenBucket;
-use peregrine_filter::priority::Priority;
+use crate::route::Route;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver};
@@ -132,8 +132,8 @@ impl Queue {
 /// An output and how the queue treats it.
 pub struct OutputSpec {
     pub output: Box<dyn Output>,
-    /// Alerts less severe than this are not sent to this output (Peregrine extension).
-    pub min_priority: Option<Priority>,
+    /// Which alerts this output takes (Peregrine extension: `min_priority` and `match`).
+    pub route: Route,
     /// Queue length; 0 means [`DEFAULT_CAPACITY`].
     pub capacity: usize,
 }
@@ -142,7 +142,7 @@ impl OutputSpec {
     pub fn new(output: Box<dyn Output>) -> OutputSpec {
         OutputSpec {
             output,
-            min_priority: None,
+            route: Route::default(),
             capacity: 0,
         }
     }
@@ -172,7 +172,7 @@ struct Worker {
     name: String,
     abort: Option<crate::output::AbortHandle>,
     queue: Arc<Queue>,
-    min_priority: Option<Priority>,
+    route: Route,
     stats: Arc<OutputStats>,
     reopen: Arc<AtomicU64>,
     handle: Option<JoinHandle<()>>,
@@ -236,6 +236,7 @@ impl Dispatcher {
                 stats: stats.clone(),
                 reopen: reopen.clone(),
                 seen_reopen: 0,
+                failures: Default::default(),
             };
             let done = done_tx.clone();
             let handle = std::thread::Builder::new()
@@ -252,7 +253,7 @@ impl Dispatcher {
                 name,
                 abort,
                 queue,
-                min_priority: spec.min_priority,
+                route: spec.route,
                 stats,
                 reopen,
                 handle: Some(handle),
@@ -271,8 +272,8 @@ impl Dispatcher {
         })
     }
 
-    /// Hands an alert to every output whose minimum priority it meets. Never blocks: an
-    /// output whose queue is full loses the alert and counts it.
+    /// Hands an alert to every output whose route takes it (counted as `filtered` by the
+    /// others). Never blocks: an output whose queue is full loses the alert and counts it.
     pub fn enqueue(&self, alert: Alert) -> Enqueued {
         self.counters.count_alert(&alert.rule, alert.priority);
         // Internal notifications have their own token bucket (Falco's `handle_msg` bypasses
@@ -286,7 +287,6 @@ impl Dispatcher {
                 return Enqueued::RateLimited;
             }
         }
-        let priority = alert.priority;
         let delivery = Arc::new(Delivery {
             alert,
             line: OnceLock::new(),
@@ -294,8 +294,7 @@ impl Dispatcher {
         });
         let mut queued = 0;
         for w in &self.workers {
-            // Priorities order most severe first: a larger value is less severe.
-            if w.min_priority.is_some_and(|min| priority > min) {
+            if !w.route.accepts(&delivery.alert) {
                 w.stats.filtered.fetch_add(1, Relaxed);
                 continue;
             }
@@ -402,6 +401,7 @@ struct WorkerCtx {
     stats: Arc<OutputStats>,
     reopen: Arc<AtomicU64>,
     seen_reopen: u64,
+    failures: crate::failures::FailureLog,
 }
 
 impl WorkerCtx {
@@ -450,10 +450,20 @@ impl WorkerCtx {
             Ok(()) => {
                 self.stats.delivered.fetch_add(1, Relaxed);
                 self.stats.observe_latency(d.enqueued.elapsed());
+                if let Some(line) = self.failures.succeeded(self.output.name()) {
+                    log::warn!("{line}");
+                }
             }
             Err(e) => {
                 self.stats.failed_writes.fetch_add(1, Relaxed);
                 self.stats.count_error(&e);
+                let cause = e.to_string();
+                if let Some(line) = self
+                    .failures
+                    .failed(self.output.name(), &cause, Instant::now())
+                {
+                    log::error!("{line}");
+                }
             }
         }
     }

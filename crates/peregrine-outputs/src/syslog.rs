@@ -45,6 +45,12 @@ impl SyslogOutput {
         SyslogOutput::new(DEV_LOG, "falco", FACILITY_USER)
     }
 
+    /// Whether the socket can be reached now (checked at start, so that a host without a
+    /// syslog daemon hears about it before the first alert is lost).
+    pub fn probe(&self) -> Result<(), OutputError> {
+        self.connect().map(drop)
+    }
+
     fn connect(&self) -> Result<UnixDatagram, OutputError> {
         let s = UnixDatagram::unbound().map_err(|e| OutputError::io("syslog", "socket", e))?;
         s.connect(&self.path).map_err(|e| {

@@ -53,7 +53,7 @@ fn a_stuck_output_drops_exactly_its_overflow_and_delays_no_one() {
         vec![
             OutputSpec {
                 output: gate,
-                min_priority: None,
+                route: Default::default(),
                 capacity: 4,
             },
             memory(&buf),
@@ -131,7 +131,7 @@ fn a_hanging_output_accounts_for_every_alert_at_shutdown() {
         FormatOptions::default(),
         vec![OutputSpec {
             output: gate,
-            min_priority: None,
+            route: Default::default(),
             capacity: 250,
         }],
         RateLimit::default(),
@@ -159,7 +159,10 @@ fn minimum_priority_per_output() {
         vec![
             memory(&all),
             OutputSpec {
-                min_priority: Some(Priority::Warning),
+                route: peregrine_outputs::Route {
+                    min_priority: Some(Priority::Warning),
+                    ..Default::default()
+                },
                 ..memory(&severe)
             },
         ],

@@ -10,7 +10,9 @@
 //! reopened on SIGUSR1 and drained with a deadline at exit. Live runs follow an
 //! `EngineHandle`, so SIGHUP or a watched file change swaps the rules under the running
 //! pipeline; the capture loop runs in one-second slices between which the `/metrics`
-//! snapshot of Falco's web server is refreshed.
+//! snapshot of Falco's web server is refreshed and deduplication's due summaries are sent.
+//! Every match passes through `peregrine-triage` (silences, then deduplication) before the
+//! dispatcher; the silences API shares the triage's silence store with the web server.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +27,7 @@ use peregrine_outputs::{Alert, Dispatcher, OutputValue};
 use peregrine_response::{Policies, PolicyHandle, Responder};
 use peregrine_rules::RuleSet;
 use peregrine_state::StateConfig;
+use peregrine_triage::{Silences, Triage};
 use peregrine_web::metrics::{
     rule_matches, BuildInfo, FileDigest, MetricsOptions, MetricsSnapshot, RunInfo, SnapshotAlerts,
 };
@@ -105,6 +108,14 @@ fn reload_thread(
         .name("reload".into())
         .spawn(move || {
             let mut changed = false;
+            // Which watched files changed since the last reload, for its log line.
+            let mut changed_files: Vec<&PathBuf> = Vec::new();
+            let files = watched
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let files = peregrine_filter::escape::terminal_safe(&files);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(RELOAD_POLL);
                 let hup = signals.pending().count() > 0;
@@ -113,6 +124,11 @@ fn reload_thread(
                     if now != seen {
                         // Reload once the file has been stable for a poll, so that a
                         // half-written file (truncate, then write) is not loaded.
+                        for (i, f) in watched.iter().enumerate() {
+                            if now.get(i) != seen.get(i) && !changed_files.contains(&f) {
+                                changed_files.push(f);
+                            }
+                        }
                         seen = now;
                         changed = true;
                         if !hup {
@@ -125,11 +141,19 @@ fn reload_thread(
                 }
                 changed = false;
                 let why = if hup {
-                    "SIGHUP"
+                    "SIGHUP".to_string()
                 } else {
-                    "a watched file changed"
+                    let names: Vec<String> = changed_files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect();
+                    peregrine_filter::escape::terminal_safe(&format!(
+                        "{} changed",
+                        names.join(", ")
+                    ))
                 };
-                // Rules and response policies are published together or not at all.
+                changed_files.clear();
+                                // Rules and response policies are published together or not at all.
                 let loaded = reload()
                     .and_then(|rules| engine_for(&config, rules).map_err(|e| e.to_string()))
                     .and_then(|engine| {
@@ -147,7 +171,7 @@ fn reload_thread(
                         }
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
                         log::info!(
-                            "{why}: rules reloaded, {active} rules active, {n} response policies"
+                            "{why}: rules reloaded, {active} rules active, {n} response policies (files: {files})"
                         );
                     }
                     Err(report) => log::error!(
@@ -159,9 +183,13 @@ fn reload_thread(
         .context("starting the reload thread")
 }
 
-/// Hands each match to the outputs dispatcher; never blocks (full queues drop and count).
+/// Hands each match to triage, and what triage lets through to the outputs dispatcher;
+/// never blocks (full queues drop and count).
 struct Dispatch<'a> {
     outputs: &'a Dispatcher,
+    triage: Triage,
+    /// Triage's output for one call, reused.
+    pass: Vec<Alert>,
     hostname: String,
     /// `static_fields`, added to every alert after the rule's extra fields.
     static_fields: Vec<(String, OutputValue)>,
@@ -173,12 +201,14 @@ struct Dispatch<'a> {
 }
 
 impl<'a> Dispatch<'a> {
-    fn new(outputs: &'a Dispatcher, config: &Config) -> Result<Self> {
+    fn new(outputs: &'a Dispatcher, config: &Config, triage: Triage) -> Result<Self> {
         let reopen = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(SIGUSR1, reopen.clone())
             .context("installing the SIGUSR1 handler")?;
         Ok(Dispatch {
             outputs,
+            triage,
+            pass: Vec::new(),
             hostname: peregrine_outputs::hostname(),
             static_fields: config
                 .static_fields
@@ -188,6 +218,27 @@ impl<'a> Dispatch<'a> {
             reopen,
             responder: None,
         })
+    }
+}
+
+impl Dispatch<'_> {
+    fn send_passed(&mut self) {
+        for alert in self.pass.drain(..) {
+            self.outputs.enqueue(alert);
+        }
+    }
+
+    /// Sends the deduplication summaries that are due.
+    fn tick(&mut self) {
+        self.triage.tick(epoch_ns(), &mut self.pass);
+        self.send_passed();
+    }
+
+    /// At exit: sends every summary still owed and reports what triage did.
+    fn finish(mut self) -> peregrine_triage::TriageSnapshot {
+        self.triage.flush(&mut self.pass);
+        self.send_passed();
+        self.triage.snapshot(epoch_ns())
     }
 }
 
@@ -222,7 +273,8 @@ impl AlertSink for Dispatch<'_> {
             r.on_alert(&alert, m.subject.map(subject));
             forward_records(r, self.outputs, &self.static_fields);
         }
-        self.outputs.enqueue(alert);
+        self.triage.offer(alert, epoch_ns(), &mut self.pass);
+        self.send_passed();
     }
 }
 
@@ -247,9 +299,19 @@ fn forward_records(r: &Responder, outputs: &Dispatcher, static_fields: &[(String
 /// The shared snapshot `/metrics` serves, when metrics are enabled.
 type SharedMetrics = Arc<Mutex<MetricsSnapshot>>;
 
-/// Starts Falco's web server when the configuration has an enabled `webserver` block.
-fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
+/// Starts Falco's web server when the configuration has an enabled `webserver` block, with
+/// the silences API over `silences` when `silences_api.enabled`.
+fn start_web(
+    config: &Config,
+    silences: &Arc<Silences>,
+) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
+        if config.triage.api_enabled {
+            log::warn!(
+                "silences_api.enabled is set but the web server is not (webserver.enabled): \
+                 no silences API"
+            );
+        }
         return Ok(None);
     };
     let metrics = (config.metrics.enabled && web.prometheus_metrics_enabled)
@@ -258,7 +320,11 @@ fn start_web(config: &Config) -> Result<Option<(WebServer, Option<SharedMetrics>
     let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
     // Bound (and its certificate loaded) before the capture, so a bad address or certificate
     // stops the agent at once; `/healthz` says ok only once the capture is attached.
-    let server = WebServer::start_pending(web, &versions, collect)?;
+    let server = if config.triage.api_enabled {
+        WebServer::start_pending_with_silences(web, &versions, collect, silences.clone())?
+    } else {
+        WebServer::start_pending(web, &versions, collect)?
+    };
     Ok(Some((server, metrics)))
 }
 
@@ -299,7 +365,7 @@ fn run_info(
     RunInfo {
         engine_name: ENGINE_NAME.to_string(),
         evt_source: "syscall".to_string(),
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        kernel_release: std::fs::read_to_string(crate::host_file("/proc/sys/kernel/osrelease"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
         rules_files,
@@ -330,6 +396,7 @@ fn snapshot(
     live: &LiveSource,
     outputs: &Dispatcher,
     responder: Option<&Responder>,
+    triage: &Triage,
     run: &RunInfo,
 ) -> MetricsSnapshot {
     let stats = pipe.stats();
@@ -357,9 +424,17 @@ fn snapshot(
         }),
         options: metrics_options(config),
         response: responder.map(Responder::snapshot),
+        triage: Some(triage.snapshot(epoch_ns())),
     };
     snap.refresh_system();
     snap
+}
+
+/// Triage's exit summary, on stderr.
+fn print_triage(t: &peregrine_triage::TriageSnapshot) {
+    for line in t.summary_lines() {
+        eprintln!("{line}");
+    }
 }
 
 /// Drains the outputs (bounded by [`DRAIN_DEADLINE`]) and reports what could not be delivered.
@@ -426,13 +501,14 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .outputs
         .build()
         .context("starting the outputs")?;
+    let triage = Triage::from_config(&args.config.triage).context("loading the silences")?;
     if let Some(file) = replay {
         if !args.policies.is_empty() {
             // A capture's processes are not this machine's: acting on their pids could hit
             // whatever runs under those numbers now.
             log::warn!("replay: response policies are not applied to a capture file");
         }
-        let mut sink = Dispatch::new(&outputs, args.config)?;
+        let mut sink = Dispatch::new(&outputs, args.config, triage)?;
         let static_fields = sink.static_fields.clone();
         // A capture file has no loss counters: only `simulate_drops` makes drops here, as in
         // Falco, whose drop manager also runs on capture files.
@@ -446,9 +522,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 .on_event(ts, DropStats::default)
                 .is_none_or(|a| !perform(a, &outputs, &static_fields))
         });
-        drop(sink);
+        let triaged = sink.finish();
         // Deliver what matched even if the capture ended in an error.
         shutdown_outputs(outputs);
+        print_triage(&triaged);
         let (pipe, stats) = result.with_context(|| format!("replaying {}", file.display()))?;
         eprint!("{}", monitor.summary());
         print_stats(
@@ -487,9 +564,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         Some(r)
     };
     let engine = handle.load();
-    let mut pipe = Pipeline::with_handle(handle.clone(), StateConfig::default());
+    let mut pipe = Pipeline::with_handle(
+        handle.clone(),
+        StateConfig::for_host(&args.config.host_root, &args.config.containers),
+    );
     // Up before the capture (see `start_web`), but not healthy until it is attached.
-    let web = start_web(args.config)?;
+    let web = start_web(args.config, &triage.silences)?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
         // `engine.modern_ebpf.buf_size_preset`, Falco's 8 MiB by default.
@@ -526,7 +606,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         engine.rules().active_count()
     );
     let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut sink = Dispatch::new(&outputs, args.config)?;
+    let mut sink = Dispatch::new(&outputs, args.config, triage)?;
     sink.responder = responder.as_ref();
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
@@ -539,7 +619,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     );
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
-    let mut recorder = crate::recorder::Recorder::new(&args.config.capture);
+    let mut recorder = crate::recorder::Recorder::new(&args.config.capture, &args.config.host_root);
     // Falco's `metrics.output_rule`: the snapshot alert every `metrics.interval`.
     let metrics_cfg = &args.config.metrics;
     let snapshot_alerts = (metrics_cfg.enabled && metrics_cfg.output_rule).then(|| {
@@ -578,6 +658,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         if let Err(e) = slice {
             break Err(e);
         }
+        sink.tick();
         if let (Some(ts), Ok(c)) = (due, live.source.counters()) {
             let exit = drops
                 .check(ts, drop_stats(&c))
@@ -606,6 +687,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 &live.source,
                 &outputs,
                 responder.as_ref(),
+                &sink.triage,
                 &run,
             );
             if let (true, Some((alerts, every, next))) = (alert_due, snapshot_alerts.as_mut()) {
@@ -634,7 +716,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let Some(rec) = recorder.as_mut() {
         rec.finish();
     }
-    drop(sink);
+    let triaged = sink.finish();
     // Actions already queued finish (each bounded by its own timeout) and reach the outputs.
     if let Some(r) = responder.as_mut() {
         r.finish();
@@ -646,6 +728,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         server.shutdown();
     }
     shutdown_outputs(outputs);
+    print_triage(&triaged);
     stop.store(true, Ordering::Relaxed);
     if let Some(t) = reloader {
         let _ = t.join();

@@ -128,7 +128,7 @@ pub(crate) fn close_capture(w: Writer<FileOut>, path: &Path) -> Result<()> {
 }
 
 impl Files {
-    fn new(args: &CaptureArgs) -> Files {
+    fn new(args: &CaptureArgs, host_root: &Path) -> Files {
         Files {
             base: args.file.clone(),
             gzip: args.gzip,
@@ -139,8 +139,8 @@ impl Files {
             index: 0,
             opened: Instant::now(),
             writer: None,
-            users: UserDb::load(Path::new("/")),
-            machine: machine_info(Path::new("/proc")),
+            users: UserDb::load(host_root),
+            machine: machine_info(&peregrine_state::host_path(host_root, "/proc")),
         }
     }
 
@@ -201,7 +201,11 @@ pub fn run(args: CaptureArgs) -> Result<()> {
         all: !has_filter,
         ..BaseSyscalls::default()
     };
-    let mut pipe = Pipeline::new(engine, StateConfig::default());
+    let host_root = crate::env_host_root()?;
+    let mut pipe = Pipeline::new(
+        engine,
+        StateConfig::for_host(&host_root, &Default::default()),
+    );
     let opts = LiveOptions {
         base,
         ring_bytes: args.ring_bytes,
@@ -209,7 +213,7 @@ pub fn run(args: CaptureArgs) -> Result<()> {
     };
     let mut live = live::start(&mut pipe, opts, Seed::Required)?;
     let stop = live.stop.clone();
-    let mut files = Files::new(&args);
+    let mut files = Files::new(&args, &host_root);
     // The first file exists (with its metadata) even if no event arrives.
     files.open(pipe.state())?;
     log::info!(
@@ -292,7 +296,7 @@ mod tests {
             gzip: false,
             ring_bytes: 1 << 20,
         };
-        let mut f = Files::new(&args);
+        let mut f = Files::new(&args, Path::new("/"));
         let names: Vec<PathBuf> = (0..4)
             .map(|i| {
                 f.index = i;

@@ -162,7 +162,10 @@ pub fn run(args: EventsArgs) -> Result<()> {
     // (see [`selection`]), asked for on top of an engine that wants nothing; the state set it
     // includes is what base_syscalls adds again, so nothing is selected twice.
     let engine = Arc::new(Engine::new(RuleSet::default(), Settings::default()));
-    let mut pipe = Pipeline::new(engine, StateConfig::default());
+    let mut pipe = Pipeline::new(
+        engine,
+        StateConfig::for_host(&crate::env_host_root()?, &Default::default()),
+    );
     let opts = LiveOptions {
         base: BaseSyscalls::default(),
         ring_bytes: args.ring_bytes,

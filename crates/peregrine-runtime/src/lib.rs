@@ -34,3 +34,16 @@ pub use rules::{EmbeddedRules, RulesSource};
 
 /// The Falco release whose behaviour Peregrine follows.
 pub const FALCO_COMPAT_VERSION: &str = "0.44.1";
+
+/// Falco's `HOST_ROOT` for the modes that read no configuration file (`events`, `capture`).
+pub(crate) fn env_host_root() -> Result<std::path::PathBuf> {
+    peregrine_config::host_root(std::env::var_os("HOST_ROOT").as_deref())
+        .map_err(|e| RuntimeError::Invalid(e.to_string()))
+}
+
+/// A host file (`/proc/sys/kernel/osrelease`) below `HOST_ROOT`, `/` when it is unset or
+/// invalid (the agent has refused an invalid one by then).
+pub(crate) fn host_file(path: &str) -> std::path::PathBuf {
+    let root = env_host_root().unwrap_or_else(|_| std::path::PathBuf::from("/"));
+    peregrine_state::host_path(&root, path)
+}

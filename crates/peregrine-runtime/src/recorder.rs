@@ -86,14 +86,15 @@ impl AlertSink for Tee<'_> {
 
 impl Recorder {
     /// `None` unless `capture.enabled`.
-    pub fn new(cfg: &RuleCapture) -> Option<Recorder> {
+    /// `host_root`: where the host's `/etc` (the capture's user list) and `/proc` are.
+    pub fn new(cfg: &RuleCapture, host_root: &Path) -> Option<Recorder> {
         cfg.enabled.then(|| Recorder {
             cfg: cfg.clone(),
             enc: ScapEncoder::new(),
             window: Window::new(WINDOW_AGE.as_nanos() as u64, WINDOW_BYTES),
             active: None,
-            users: UserDb::load(Path::new("/")),
-            machine: machine_info(Path::new("/proc")),
+            users: UserDb::load(host_root),
+            machine: machine_info(&peregrine_state::host_path(host_root, "/proc")),
         })
     }
 

@@ -11,7 +11,7 @@ use crate::FALCO_COMPAT_VERSION;
 /// of every rules file. Unreadable files are reported empty, as the bundle is for diagnosis.
 pub fn bundle(config_file: Option<&Path>, rules: &[RulesInput]) -> serde_json::Value {
     let proc_kernel = |f: &str| {
-        std::fs::read_to_string(format!("/proc/sys/kernel/{f}"))
+        std::fs::read_to_string(crate::host_file(&format!("/proc/sys/kernel/{f}")))
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };

@@ -12,7 +12,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,15 +191,139 @@ pub fn default_sockets() -> Vec<PathBuf> {
     .collect()
 }
 
+/// The container plugin's default `label_max_len`.
+pub const DEFAULT_LABEL_MAX_LEN: usize = 100;
+
+/// One container engine of the container plugin's `init_config.engines`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engine {
+    pub enabled: bool,
+    /// Paths as on the host; [`StateConfig::for_host`](crate::StateConfig::for_host) puts
+    /// them under `HOST_ROOT`.
+    pub sockets: Vec<PathBuf>,
+}
+
+impl Engine {
+    fn on(sockets: &[&str]) -> Engine {
+        Engine {
+            enabled: true,
+            sockets: sockets.iter().map(PathBuf::from).collect(),
+        }
+    }
+
+    fn enabled_sockets(&self) -> &[PathBuf] {
+        if self.enabled {
+            &self.sockets
+        } else {
+            &[]
+        }
+    }
+}
+
+/// The engines Peregrine can ask, configured as the container plugin's `init_config` says.
+/// Defaults: every engine on, at the plugin's default sockets plus those Peregrine asked
+/// before it read `init_config` (`/run/docker.sock`, containerd's usual socket); rootless
+/// podman's per-user sockets are not asked. docker and podman are asked through their
+/// Docker-compatible API; containerd and CRI-O through runc's state on disk, plus
+/// containerd's API for pod labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engines {
+    pub docker: Engine,
+    pub podman: Engine,
+    /// containerd's own API: pod labels of its Kubernetes containers, and runc's state under
+    /// `/run/containerd/runc`.
+    pub containerd: Engine,
+    /// The CRI engines: a socket named `containerd.sock` is containerd's (its API is asked
+    /// for pod labels); CRI-O's containers are read from runc's state under `/run/runc`, as
+    /// Peregrine does not speak the CRI protocol.
+    pub cri: Engine,
+    pub label_max_len: usize,
+}
+
+impl Default for Engines {
+    fn default() -> Self {
+        Engines {
+            docker: Engine::on(&["/var/run/docker.sock", "/run/docker.sock"]),
+            podman: Engine::on(&["/run/podman/podman.sock"]),
+            containerd: Engine::on(&[
+                "/run/containerd/containerd.sock",
+                "/run/host-containerd/containerd.sock",
+            ]),
+            cri: Engine::on(&[
+                "/run/containerd/containerd.sock",
+                "/run/crio/crio.sock",
+                "/run/k3s/containerd/containerd.sock",
+                "/run/host-containerd/containerd.sock",
+            ]),
+            label_max_len: DEFAULT_LABEL_MAX_LEN,
+        }
+    }
+}
+
+impl Engines {
+    /// (API sockets, runc state roots, containerd sockets), each path under `host_root`.
+    pub fn sources(&self, host_root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>) {
+        let under = |p: &Path| crate::state::host_path(host_root, &p.to_string_lossy());
+        let mut api = Vec::new();
+        // podman first: on a host with both, podman's socket is the one that answers for
+        // podman's containers, and docker's never does.
+        for s in self
+            .podman
+            .enabled_sockets()
+            .iter()
+            .chain(self.docker.enabled_sockets())
+        {
+            push_unique(&mut api, under(s));
+        }
+        let mut roots = Vec::new();
+        let mut containerd = Vec::new();
+        for s in self.containerd.enabled_sockets() {
+            push_unique(&mut containerd, under(s));
+        }
+        for s in self.cri.enabled_sockets() {
+            if s.file_name().is_some_and(|n| n == "containerd.sock") {
+                push_unique(&mut containerd, under(s));
+            }
+        }
+        if self.containerd.enabled || self.cri.enabled {
+            push_unique(&mut roots, under(Path::new("/run/containerd/runc")));
+        }
+        if self.cri.enabled {
+            push_unique(&mut roots, under(Path::new("/run/runc")));
+        }
+        (api, roots, containerd)
+    }
+}
+
+fn push_unique(list: &mut Vec<PathBuf>, p: PathBuf) {
+    if !list.contains(&p) {
+        list.push(p);
+    }
+}
+
+/// Leaves out label values longer than `max`, as the container plugin does, except the pod
+/// identity labels the plugin always sets.
+fn drop_long_labels(labels: &mut Vec<(String, String)>, max: usize) {
+    const KEPT: [&str; 4] = [
+        "io.kubernetes.sandbox.id",
+        "io.kubernetes.pod.uid",
+        "io.kubernetes.pod.name",
+        "io.kubernetes.pod.namespace",
+    ];
+    labels.retain(|(k, v)| v.len() <= max || KEPT.contains(&k.as_str()));
+}
+
 impl Resolver {
     /// Starts the worker thread: each id is asked of the API `sockets` in order, then looked up
     /// in the OCI runtime state under `state_roots` ([`crate::oci`]); the pod labels of a
     /// Kubernetes container found there without them are asked of containerd at
-    /// `containerd_sockets` ([`PodLabels`]). `queue` bounds pending requests.
+    /// `containerd_sockets` ([`PodLabels`]). Label values longer than `label_max_len` are
+    /// left out. `queue` bounds pending requests.
     pub fn start(
         sockets: Vec<PathBuf>,
         state_roots: Vec<PathBuf>,
         containerd_sockets: Vec<PathBuf>,
+        label_max_len: usize,
         queue: usize,
     ) -> std::io::Result<Self> {
         let (req_tx, req_rx) = mpsc::sync_channel::<String>(queue);
@@ -207,7 +331,16 @@ impl Resolver {
         let mut pods = PodLabels::new(containerd_sockets);
         std::thread::Builder::new()
             .name("pg-containers".into())
-            .spawn(move || worker(&sockets, &state_roots, &mut pods, &req_rx, &res_tx))?;
+            .spawn(move || {
+                worker(
+                    &sockets,
+                    &state_roots,
+                    label_max_len,
+                    &mut pods,
+                    &req_rx,
+                    &res_tx,
+                )
+            })?;
         Ok(Resolver {
             requests: req_tx,
             results: res_rx,
@@ -309,6 +442,7 @@ impl PodLabels {
 fn worker(
     sockets: &[PathBuf],
     state_roots: &[PathBuf],
+    label_max_len: usize,
     pods: &mut PodLabels,
     requests: &Receiver<String>,
     results: &mpsc::Sender<Lookup>,
@@ -326,7 +460,12 @@ fn worker(
                 true
             }
             (found, _) => {
-                let pod_lookup = found.and_then(|i| pods.fill(i));
+                let pod_lookup = found.and_then(|i| {
+                    let asked = pods.fill(i);
+                    drop_long_labels(&mut i.labels, label_max_len);
+                    drop_long_labels(&mut i.pod_labels, label_max_len);
+                    asked
+                });
                 let info = info.map(Arc::new);
                 results
                     .send(Lookup {
@@ -557,6 +696,63 @@ pub fn parse_rfc3339(t: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_choose_the_sources_under_the_host_root() {
+        let paths = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter().map(|p| p.display().to_string()).collect()
+        };
+        let mut e = Engines::default();
+        let (api, roots, ctrd) = e.sources(Path::new("/host"));
+        assert_eq!(
+            paths(api),
+            [
+                "/host/run/podman/podman.sock",
+                "/host/var/run/docker.sock",
+                "/host/run/docker.sock"
+            ]
+        );
+        assert_eq!(
+            paths(roots),
+            ["/host/run/containerd/runc", "/host/run/runc"]
+        );
+        assert_eq!(
+            paths(ctrd),
+            [
+                "/host/run/containerd/containerd.sock",
+                "/host/run/host-containerd/containerd.sock",
+                "/host/run/k3s/containerd/containerd.sock"
+            ]
+        );
+        // Disabled engines give nothing; CRI alone still reads runc's state of both runtimes.
+        e.docker.enabled = false;
+        e.containerd.enabled = false;
+        e.cri.sockets = vec![PathBuf::from("/run/crio/crio.sock")];
+        let (api, roots, ctrd) = e.sources(Path::new("/"));
+        assert_eq!(paths(api), ["/run/podman/podman.sock"]);
+        assert_eq!(paths(roots), ["/run/containerd/runc", "/run/runc"]);
+        assert!(ctrd.is_empty());
+        e.cri.enabled = false;
+        e.podman.enabled = false;
+        assert_eq!(e.sources(Path::new("/")), (vec![], vec![], vec![]));
+    }
+
+    #[test]
+    fn long_label_values_are_left_out_but_not_the_pod_identity() {
+        let long = "x".repeat(11);
+        let mut labels: Vec<(String, String)> = [
+            ("a", "short"),
+            ("b", long.as_str()),
+            ("io.kubernetes.pod.name", long.as_str()),
+            ("c", "exactly10!"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        drop_long_labels(&mut labels, 10);
+        let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "io.kubernetes.pod.name", "c"]);
+    }
 
     #[test]
     fn splits_images() {

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use peregrine_event::flags::open_flags_to_ppm;
@@ -45,6 +45,13 @@ pub struct StateConfig {
     /// containerd API sockets asked for the pod labels of containerd's Kubernetes containers
     /// (the pod sandbox's record in namespace `k8s.io`); empty: no pod labels for containerd.
     pub containerd_sockets: Vec<PathBuf>,
+    /// The host's root directory: `/`, or Falco's `HOST_ROOT` when the agent runs in a
+    /// container with the host mounted under it. Host processes' users and groups are read
+    /// from its `etc/`.
+    pub host_root: PathBuf,
+    /// Container label values longer than this are left out, as the container plugin's
+    /// `label_max_len` does (default 100).
+    pub label_max_len: usize,
 }
 
 impl Default for StateConfig {
@@ -58,8 +65,33 @@ impl Default for StateConfig {
             container_sockets: crate::runtime::default_sockets(),
             runtime_state_roots: crate::oci::default_state_roots(),
             containerd_sockets: vec![PathBuf::from("/run/containerd/containerd.sock")],
+            host_root: PathBuf::from("/"),
+            label_max_len: crate::runtime::DEFAULT_LABEL_MAX_LEN,
         }
     }
+}
+
+impl StateConfig {
+    /// A live host's configuration: `/proc`, the runtime sockets and runc's state roots all
+    /// under `host_root` (Falco's `HOST_ROOT`, `/` on the host itself), from the container
+    /// engines the configuration enables.
+    pub fn for_host(host_root: &Path, engines: &crate::runtime::Engines) -> StateConfig {
+        let (sockets, state_roots, containerd) = engines.sources(host_root);
+        StateConfig {
+            proc_root: Some(host_path(host_root, "/proc")),
+            container_sockets: sockets,
+            runtime_state_roots: state_roots,
+            containerd_sockets: containerd,
+            host_root: host_root.to_path_buf(),
+            label_max_len: engines.label_max_len,
+            ..StateConfig::default()
+        }
+    }
+}
+
+/// `path` (absolute) as seen under `host_root`: `/host` + `/proc` → `/host/proc`.
+pub fn host_path(host_root: &Path, path: &str) -> PathBuf {
+    host_root.join(path.trim_start_matches('/'))
 }
 
 /// What the state engine has done, for metrics (all monotonic except the gauges).
@@ -411,7 +443,8 @@ impl Default for State {
 
 impl State {
     pub fn new(cfg: StateConfig) -> Self {
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        let proc_root = cfg.proc_root.as_deref().unwrap_or(Path::new("/proc"));
+        let hostname = std::fs::read_to_string(proc_root.join("sys/kernel/hostname"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
         State {
@@ -717,6 +750,7 @@ impl State {
                 self.cfg.container_sockets.clone(),
                 self.cfg.runtime_state_roots.clone(),
                 self.cfg.containerd_sockets.clone(),
+                self.cfg.label_max_len,
                 256,
             ) {
                 Ok(r) => self.resolver = Some(r),
@@ -1687,7 +1721,7 @@ impl State {
             let root = self.cfg.proc_root.clone()?;
             self.counters.user_cache_misses += 1;
             let db = if cid.is_empty() {
-                UserDb::load(std::path::Path::new("/"))
+                UserDb::load(&self.cfg.host_root)
             } else {
                 // A short-lived process may be gone by the time its events are read: its
                 // ancestors in the same container see the same root. A process already in

@@ -857,6 +857,119 @@ fn bounded_thread_table_counts_drops() {
     assert_eq!((c.threads, c.threads_dropped, c.events), (3, 2, 5));
 }
 
+/// The container plugin's `init_config` as the agent passes it: sockets sit under the host
+/// root (`HOST_ROOT`), a disabled engine's socket is never connected to, and label values
+/// longer than `label_max_len` are left out.
+#[test]
+fn engines_follow_init_config_under_the_host_root() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::path::{Path, PathBuf};
+    let id = "4bd7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
+    let run = |enabled: bool| -> (Sim, UnixListener, PathBuf) {
+        let root = std::env::temp_dir().join(format!(
+            "pg-state-hostroot-{}-{enabled}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(root.join("run")).expect("dir");
+        let sock = root.join("run/api.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let mut engines = peregrine_state::runtime::Engines::default();
+        engines.docker.enabled = false;
+        engines.containerd.enabled = false;
+        engines.cri.enabled = false;
+        engines.podman.enabled = enabled;
+        engines.podman.sockets = vec![PathBuf::from("/run/api.sock")];
+        engines.label_max_len = 5;
+        let cfg = StateConfig {
+            proc_root: None,
+            ..StateConfig::for_host(&root, &engines)
+        };
+        let mut state = State::new(cfg);
+        let bash = Process {
+            pid: 100,
+            ppid: 1,
+            comm: "bash".into(),
+            ..Process::default()
+        };
+        state.insert_process(bash, &[(100, 100)]);
+        let mut sim = Sim {
+            state,
+            last: Vec::new(),
+            ts: 1,
+        };
+        let cg = format!("memory=/libpod_parent/libpod-{id}");
+        sim.ev(
+            "clone",
+            300,
+            300,
+            &[
+                ("res", i(0)),
+                ("ptid", i(100)),
+                ("comm", s("nginx")),
+                ("cgroups", list(&[&cg])),
+            ],
+        );
+        (sim, listener, root)
+    };
+    let answer = |listener: &UnixListener| -> bool {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return false;
+        };
+        conn.set_nonblocking(false).expect("blocking");
+        let mut req = Vec::new();
+        let mut b = [0u8; 256];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.extend_from_slice(&b[..n]),
+            }
+        }
+        let body = r#"{"Name":"/web","Config":{"Image":"localhost/pg:1","Labels":{"app":"web","long":"longer than five"}}}"#;
+        let resp = format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}");
+        conn.write_all(resp.as_bytes()).expect("write");
+        true
+    };
+    let wait = |sim: &mut Sim, listener: &UnixListener| -> (bool, bool) {
+        let mut connected = false;
+        for _ in 0..100 {
+            connected |= answer(listener);
+            sim.state.poll_containers();
+            if sim.state.container_info(id).is_some() {
+                return (connected, true);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        (connected, false)
+    };
+    let cleanup = |root: &Path| {
+        let _ = std::fs::remove_dir_all(root);
+    };
+
+    let (mut sim, listener, root) = run(true);
+    assert_eq!(wait(&mut sim, &listener), (true, true), "enabled: asked");
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(9))])
+        .check(&[
+            ("container.name", "web"),
+            ("container.label[app]", "web"),
+            ("container.label[long]", "<NA>"),
+            ("container.labels", "app:web"),
+        ]);
+    cleanup(&root);
+
+    let (mut sim, listener, root) = run(false);
+    assert_eq!(
+        wait(&mut sim, &listener),
+        (false, false),
+        "disabled: never asked"
+    );
+    sim.ev("close", 300, 300, &[("res", i(0)), ("fd", i(9))])
+        .check(&[("container.id", "4bd7b26ded6d"), ("container.name", "<NA>")]);
+    cleanup(&root);
+}
+
 #[test]
 fn container_metadata_from_a_fake_api_socket() {
     use std::io::{Read, Write};

@@ -29,8 +29,8 @@
 //!   head is read. Cost: under a flood a legitimate but slow client (or a large `/metrics`
 //!   download to a slow reader) can be cut off; refusing newcomers instead would let the
 //!   flood lock out the probe, which is what matters.
-//! - **Size limits**: request heads over [`MAX_REQUEST`] get 431; bodies, which no route reads
-//!   yet, are capped at [`MAX_BODY`] for the routes to come (axum's `DefaultBodyLimit`).
+//! - **Size limits**: request heads over [`MAX_REQUEST`] get 431; bodies (only the silences
+//!   API reads one) are capped at [`MAX_BODY`] (axum's `DefaultBodyLimit`).
 //! - The health path is answered before routing, from a constant; `/metrics` is collected on a
 //!   blocking thread so a slow `/proc` read delays no probe.
 //!
@@ -42,7 +42,7 @@
 //!
 //! Layout: [`server`] is the listener, the connection handling and the routes (started from the
 //! `webserver` block `peregrine-config` reads), [`versions`] and [`metrics`] are the documents
-//! served. A later web console or fleet API is a module with its axum routes, merged into the
+//! served, [`silences`] the silences API (Peregrine extension, off unless enabled). A later web console or fleet API is a module with its axum routes, merged into the
 //! router; the metrics page knows nothing of HTTP, so it is tested (and could be pushed
 //! elsewhere) on its own.
 
@@ -50,6 +50,7 @@
 
 pub mod metrics;
 pub mod server;
+pub mod silences;
 pub mod versions;
 
 pub use metrics::{BuildInfo, MetricsSnapshot, RuleMatch};

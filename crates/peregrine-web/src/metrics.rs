@@ -212,6 +212,8 @@ pub struct MetricsSnapshot {
     pub options: MetricsOptions,
     /// Response actions, when response policies are configured.
     pub response: Option<peregrine_response::Snapshot>,
+    /// Deduplication and silences (the triage crate).
+    pub triage: Option<peregrine_triage::TriageSnapshot>,
 }
 
 /// USER_HZ: the unit of the tick counts in `/proc`, fixed at 100 by the kernel ABI.
@@ -328,6 +330,9 @@ impl MetricsSnapshot {
         }
         if let Some(resp) = &self.response {
             render_response(&mut r, resp);
+        }
+        if let Some(t) = &self.triage {
+            render_triage(&mut r, t);
         }
         r.out
     }
@@ -1026,7 +1031,7 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
         o.rate_limited,
     );
     type Get = fn(&peregrine_outputs::OutputSnapshot) -> u64;
-    let per_output: [(&str, &str, Get); 6] = [
+    let per_output: [(&str, &str, Get); 7] = [
         (
             "peregrine_output_enqueued_total",
             "Alerts accepted into the output's queue.",
@@ -1044,7 +1049,7 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
         ),
         (
             "peregrine_output_filtered_total",
-            "Alerts below the output's minimum priority.",
+            "Alerts the output's route (min_priority, match) does not take.",
             |s| s.filtered,
         ),
         (
@@ -1056,6 +1061,11 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
             "peregrine_output_errors_total",
             "Failed writes and reopens of the output.",
             |s| s.errors,
+        ),
+        (
+            "peregrine_output_write_failures_total",
+            "Alerts lost because the output's write failed (the agent logs the cause).",
+            |s| s.failed_writes,
         ),
     ];
     for (name, help, get) in per_output {
@@ -1082,6 +1092,55 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
             &bounds,
             &s.latency.buckets,
             s.latency.sum_ns as f64 / 1e9,
+        );
+    }
+}
+
+fn render_triage(r: &mut Renderer, t: &peregrine_triage::TriageSnapshot) {
+    let d = &t.dedup;
+    r.counter(
+        "peregrine_dedup_suppressed_total",
+        "Repeated alerts held back by deduplication (each counted in a summary).",
+        d.suppressed,
+    );
+    r.counter(
+        "peregrine_dedup_summaries_total",
+        "Summary alerts that closed a deduplication window.",
+        d.summaries,
+    );
+    r.counter(
+        "peregrine_dedup_evicted_total",
+        "Deduplication windows closed early because dedup.max_fingerprints was reached.",
+        d.evicted,
+    );
+    r.gauge(
+        "peregrine_dedup_fingerprints",
+        "Deduplication windows open now.",
+        d.fingerprints as f64,
+    );
+    r.family(
+        "peregrine_silence_suppressed_total",
+        "Alerts suppressed, per silence.",
+        "counter",
+    );
+    for s in &t.silences {
+        r.sample(
+            "peregrine_silence_suppressed_total",
+            &[("silence", &s.id)],
+            s.suppressed as f64,
+        );
+    }
+    r.family(
+        "peregrine_silence_active",
+        "Whether a silence suppresses alerts now (1) or not (0: pending or expired).",
+        "gauge",
+    );
+    for s in &t.silences {
+        let active = s.state == peregrine_triage::State::Active;
+        r.sample(
+            "peregrine_silence_active",
+            &[("silence", &s.id), ("state", s.state.as_str())],
+            if active { 1.0 } else { 0.0 },
         );
     }
 }

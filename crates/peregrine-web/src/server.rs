@@ -49,7 +49,7 @@ pub enum WebError {
 /// Largest request head (request line and headers) accepted; larger gets 431. The endpoints
 /// take no parameters, so real requests are tiny.
 pub const MAX_REQUEST: usize = 8 * 1024;
-/// Largest request body a route may read (no route reads one yet; the webhook and API routes
+/// Largest request body a route may read (the silences API's; the webhook and API routes
 /// to come inherit the limit).
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Connections open at once. Reaching it evicts a connection instead of refusing the new one
@@ -108,7 +108,7 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, true)
+        Self::start_with(cfg, versions, metrics, None, true)
     }
 
     /// [`WebServer::start`], with `/healthz` answering 503 `{"status": "starting"}` until
@@ -120,7 +120,18 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, false)
+        Self::start_with(cfg, versions, metrics, None, false)
+    }
+
+    /// [`WebServer::start_pending`] with the silences API ([`crate::silences`]) served over
+    /// `silences`.
+    pub fn start_pending_with_silences(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+        silences: Arc<peregrine_triage::Silences>,
+    ) -> Result<WebServer, WebError> {
+        Self::start_with(cfg, versions, metrics, Some(silences), false)
     }
 
     /// From now on `/healthz` says ok.
@@ -132,6 +143,7 @@ impl WebServer {
         cfg: &WebConfig,
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
+        silences: Option<Arc<peregrine_triage::Silences>>,
         ready: bool,
     ) -> Result<WebServer, WebError> {
         let ready = Arc::new(AtomicBool::new(ready));
@@ -182,12 +194,21 @@ impl WebServer {
                  webserver.ssl_enabled"
             );
         }
+        if silences.is_some() && !addr.ip().is_loopback() {
+            log::warn!(
+                "webserver: the silences API (silences_api.enabled) is unauthenticated and \
+                 served on {addr}, not only on loopback: anyone who reaches it can silence \
+                 alerts; set webserver.listen_address to 127.0.0.1 or put an authenticating \
+                 proxy in front"
+            );
+        }
         let site = Arc::new(Site {
             healthz: cfg.k8s_healthz_endpoint.clone(),
             ready: ready.clone(),
             router: router(
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
+                silences,
             ),
             tls,
         });
@@ -271,7 +292,11 @@ fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
 // ---- routes -----------------------------------------------------------------------------------
 
 /// Everything but the health path, which [`handle`] answers before routing.
-fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>) -> Router {
+fn router(
+    versions_json: String,
+    metrics: Option<Arc<dyn Collect>>,
+    silences: Option<Arc<peregrine_triage::Silences>>,
+) -> Router {
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -288,6 +313,9 @@ fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>) -> Router {
             "/metrics",
             get(metrics_page).fallback(not_allowed).with_state(source),
         );
+    }
+    if let Some(store) = silences {
+        router = router.merge(crate::silences::routes(store));
     }
     router
         .fallback(not_found)

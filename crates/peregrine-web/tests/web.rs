@@ -41,6 +41,7 @@ fn filled() -> MetricsSnapshot {
         filtered: 1,
         abandoned: 0,
         errors: 2,
+        failed_writes: 1,
         last_error: None,
         latency: peregrine_outputs::counters::LatencySnapshot {
             count: 6,
@@ -129,6 +130,7 @@ fn filled() -> MetricsSnapshot {
             now_ns: 1_700_000_019_000_000_000,
         }),
         options: metrics::MetricsOptions::default(),
+        triage: None,
         response: Some(response()),
     }
 }
@@ -517,6 +519,11 @@ fn full_page_values() {
         "peregrine_output_errors_total",
         &[("output", "stdout")],
         2.0,
+    );
+    check(
+        "peregrine_output_write_failures_total",
+        &[("output", "stdout")],
+        1.0,
     );
     check("falcosecurity_falco_cpu_usage_ratio", &[], 0.25);
     check("falcosecurity_falco_memory_rss_bytes", &[], 40_000_000.0);
@@ -1166,4 +1173,50 @@ fn cgroup_memory_files_of_the_agent() {
         Some(PathBuf::from("/sys/fs/cgroup/memory/memory.usage_in_bytes"))
     );
     assert_eq!(v2, None);
+}
+
+/// Triage's series: dedup counters and one sample per silence, labelled by its id.
+#[test]
+fn triage_series() {
+    use peregrine_triage::{DedupStats, SilenceCount, State, TriageSnapshot};
+    let snap = MetricsSnapshot {
+        triage: Some(TriageSnapshot {
+            dedup_enabled: true,
+            dedup: DedupStats {
+                suppressed: 9999,
+                summaries: 1,
+                evicted: 2,
+                fingerprints: 3,
+            },
+            silences: vec![
+                SilenceCount {
+                    id: "maint".into(),
+                    state: State::Active,
+                    suppressed: 7,
+                },
+                SilenceCount {
+                    id: "s-1".into(),
+                    state: State::Expired,
+                    suppressed: 0,
+                },
+            ],
+        }),
+        ..MetricsSnapshot::default()
+    };
+    let page = snap.render();
+    for line in [
+        "peregrine_dedup_suppressed_total 9999",
+        "peregrine_dedup_summaries_total 1",
+        "peregrine_dedup_evicted_total 2",
+        "peregrine_dedup_fingerprints 3",
+        "peregrine_silence_suppressed_total{silence=\"maint\"} 7",
+        "peregrine_silence_suppressed_total{silence=\"s-1\"} 0",
+        "peregrine_silence_active{silence=\"maint\",state=\"active\"} 1",
+        "peregrine_silence_active{silence=\"s-1\",state=\"expired\"} 0",
+    ] {
+        assert!(
+            page.lines().any(|l| l == line),
+            "{line} missing from:\n{page}"
+        );
+    }
 }

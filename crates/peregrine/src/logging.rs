@@ -1,6 +1,8 @@
 //! The agent's own log lines (not alerts) for the `log` facade: stderr and, when falco.yaml's
 //! `log_syslog` asks, the local syslog socket. The binary needs levels and two sinks and
-//! nothing else, so a few lines here replace a logging dependency.
+//! nothing else, so a few lines here replace a logging dependency. A stderr line starts with
+//! Falco's timestamp (`Mon Dec  7 17:22:24 2026: `, or ISO 8601 with
+//! `time_format_iso_8601`), in UTC as every other time the agent prints.
 //!
 //! Key decision: the logger is installed at start-up from the command line (`-v`,
 //! `PEREGRINE_LOG`) and reconfigured once the configuration tree is read, before it is
@@ -16,9 +18,11 @@ use peregrine_outputs::syslog::{SyslogOutput, FACILITY_USER};
 use peregrine_outputs::{Output, Priority};
 
 use peregrine_config::LogConfig;
+use peregrine_runtime::listing::log_time;
 
 struct Logger {
     stderr: AtomicBool,
+    iso_8601: AtomicBool,
     syslog: Mutex<Option<SyslogOutput>>,
 }
 
@@ -32,8 +36,12 @@ impl Log for Logger {
             return;
         }
         if self.stderr.load(Ordering::Relaxed) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             eprintln!(
-                "peregrine: {}: {}",
+                "{}: peregrine: {}: {}",
+                log_time(now, self.iso_8601.load(Ordering::Relaxed)),
                 record.level().as_str().to_ascii_lowercase(),
                 record.args()
             );
@@ -59,6 +67,7 @@ fn priority(level: Level) -> Priority {
 
 static LOGGER: Logger = Logger {
     stderr: AtomicBool::new(true),
+    iso_8601: AtomicBool::new(false),
     syslog: Mutex::new(None),
 };
 
@@ -120,6 +129,9 @@ pub fn configure(config: &LogConfig) {
     let verbose = VERBOSE.load(Ordering::Relaxed);
     log::set_max_level(effective_level(env_level(), verbose, config.level));
     LOGGER.stderr.store(config.stderr, Ordering::Relaxed);
+    LOGGER
+        .iso_8601
+        .store(config.time_format_iso_8601, Ordering::Relaxed);
     let sink = config
         .syslog
         .then(|| SyslogOutput::new(&config.syslog_socket, "falco", FACILITY_USER));

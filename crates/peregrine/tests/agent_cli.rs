@@ -154,3 +154,87 @@ fn plain_http_on_every_interface_warns_once() {
     assert_eq!(warnings("127.0.0.1"), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every `Error:` line says each cause once (library errors often repeat their source).
+fn assert_causes_once(err: &str) {
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let parts: Vec<&str> = lines[0]["Error: ".len()..].split(": ").collect();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..].contains(p),
+            "'{p}' said twice: {}",
+            lines[0]
+        );
+        assert!(
+            !parts[i + 1..]
+                .iter()
+                .any(|later| later.contains(p) && p.len() > 8),
+            "'{p}' repeated: {}",
+            lines[0]
+        );
+    }
+}
+
+#[test]
+fn an_error_prints_each_cause_once() {
+    let dir = std::env::temp_dir().join(format!("peregrine-agent-cli-err-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let missing = dir.join("no-such-rules.yaml");
+    for args in [
+        vec!["-c".to_string(), dir.display().to_string()],
+        vec!["-r".to_string(), missing.display().to_string()],
+    ] {
+        let out = peregrine(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert_causes_once(&err);
+    }
+}
+
+/// Run as `nobody` (no root, no capabilities): one clear error saying what the capture needs,
+/// and none of libbpf's own messages (RLIMIT_MEMLOCK, CONFIG_BPF_SYSCALL) on stderr.
+#[test]
+fn without_root_one_clear_message_and_no_libbpf_noise() {
+    // Root is needed to drop to another user; the live tier has it.
+    if !peregrine_testkit::live("without_root_one_clear_message_and_no_libbpf_noise") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("peregrine-unpriv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let world = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    world(&dir, 0o755);
+    // Copies nobody can read: the build tree may not be.
+    let bin = dir.join("peregrine");
+    std::fs::copy(env!("CARGO_BIN_EXE_peregrine"), &bin).expect("copy the binary");
+    world(&bin, 0o755);
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: NOTICE\n",
+    )
+    .expect("rules");
+    world(&rules, 0o644);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["-r".as_ref(), rules.as_os_str()])
+        .args(["-o", "syslog_output.enabled=false"])
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .current_dir(&dir)
+        .output()
+        .expect("setpriv runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert_causes_once(&err);
+    assert!(
+        err.contains("needs root, or the capabilities CAP_BPF and CAP_PERFMON"),
+        "{err}"
+    );
+    assert!(!err.contains("libbpf"), "libbpf noise: {err}");
+}

@@ -207,14 +207,41 @@ fn log_lines(options: &[&str]) -> Vec<String> {
     all.extend_from_slice(options);
     let out = replay("", &all);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let iso = options.contains(&"time_format_iso_8601=true");
     stderr(&out)
         .lines()
-        .filter(|l| l.starts_with("peregrine: "))
+        .filter_map(|l| {
+            let (time, rest) = l.split_once(": peregrine: ")?;
+            assert!(is_log_time(time, iso), "{l:?} starts with Falco's log time");
+            Some(format!("peregrine: {rest}"))
+        })
         .map(|l| match l.find("Configuration files loaded: ") {
             Some(at) => format!("{}Configuration files loaded: …", &l[..at]),
             None => l.to_string(),
         })
         .collect()
+}
+
+/// Falco's log-line time: ctime's `Mon Dec  7 17:22:24 2026`, or `2026-12-07T17:22:24+0000`.
+fn is_log_time(t: &str, iso: bool) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if iso {
+        let b = t.as_bytes();
+        return t.len() == 24
+            && t.ends_with("+0000")
+            && b[4] == b'-'
+            && b[10] == b'T'
+            && digits(&t[..4])
+            && digits(&t[11..13]);
+    }
+    let parts: Vec<&str> = t.split(' ').filter(|p| !p.is_empty()).collect();
+    t.len() == 24
+        && parts.len() == 5
+        && ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].contains(&parts[0])
+        && parts[1].len() == 3
+        && digits(parts[2])
+        && parts[3].len() == 8
+        && digits(parts[4])
 }
 
 const WARN_LINE: &str = "peregrine: warn: unknown configuration key 'frobnicate' (ignored)";
@@ -243,6 +270,10 @@ fn log_level_and_log_stderr_filter_the_agents_lines() {
             &[INFO_LINE, WARN_LINE, UNSUPPORTED_LINE],
         ),
         (&["log_level=error"], &[]),
+        (
+            &["log_level=info", "time_format_iso_8601=true"],
+            &[INFO_LINE, WARN_LINE, UNSUPPORTED_LINE],
+        ),
         (&["log_level=debug", "log_stderr=false"], &[]),
     ];
     for (options, expected) in cases {

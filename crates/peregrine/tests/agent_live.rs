@@ -4,7 +4,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{run, scratch, Agent};
+use e2e_harness::{run, run_on_host, scratch, Agent};
 use std::path::Path;
 use std::time::Duration;
 
@@ -85,6 +85,54 @@ fn cat_etc_shadow_alerts_and_pidfile_lives_with_the_agent() {
     assert!(!pidfile.exists(), "pid file removed at exit");
 }
 
+/// Falco's `HOST_ROOT`: the agent reads the host's `/proc` and users below it. Here it holds
+/// a link to the real `/proc` and an `etc/passwd`/`etc/group` naming uid and gid 0
+/// differently from the machine's, so the alert's user can only come from HOST_ROOT.
+#[test]
+fn host_root_supplies_proc_and_the_host_users() {
+    if !peregrine_testkit::live("host_root_supplies_proc_and_the_host_users") {
+        return;
+    }
+    let dir = scratch("host-root");
+    let host = dir.join("host");
+    std::fs::create_dir_all(host.join("etc")).expect("host etc");
+    std::os::unix::fs::symlink("/proc", host.join("proc")).expect("proc link");
+    std::fs::write(
+        host.join("etc/passwd"),
+        "pghostroot:x:0:0:root:/root:/bin/sh\n",
+    )
+    .expect("passwd");
+    std::fs::write(host.join("etc/group"), "pghostgroup:x:0:\n").expect("group");
+    let marker = dir.join("marker");
+    std::fs::write(&marker, "x").expect("marker");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "
+- rule: Host root user
+  desc: t
+  condition: evt.type in (open, openat, openat2) and fd.name = {} and proc.name = cat
+  output: read by user=%user.name group=%group.name
+  priority: WARNING
+",
+            marker.display()
+        ),
+    )
+    .expect("rules file");
+    let mut agent = Agent::start_env(&rules, &[], &[("HOST_ROOT", &host)]);
+    // A host process: the test's own cgroup reads as a container here (see `on_host`).
+    run_on_host(&["cat".to_string(), marker.display().to_string()]);
+    let found = agent.wait_for(ALERT_DEADLINE, |l| {
+        l.stdout
+            && l.text
+                .ends_with("read by user=pghostroot group=pghostgroup")
+    });
+    let log = agent.log.clone();
+    agent.stop();
+    assert!(found, "no alert naming HOST_ROOT's users: {log:#?}");
+}
+
 /// Rewrites the rules file and waits for the agent's reload message.
 fn reload_to(agent: &mut Agent, rules: &std::path::Path, text: &str, signal: bool) -> bool {
     std::fs::write(rules, text).expect("rewrite rules");
@@ -158,6 +206,15 @@ fn a_watched_rules_file_change_reloads_without_a_signal() {
     let mut agent = Agent::start(&rules, &[]);
     assert!(
         reload_to(&mut agent, &rules, &rule_b(&file), false),
+        "{:#?}",
+        agent.log
+    );
+    // The reload says why (the file that changed) and which files it read.
+    let path = rules.display().to_string();
+    assert!(
+        agent.log.iter().any(|l| l.contains(&format!(
+            "{path} changed: rules reloaded, 1 rules active (files: {path})"
+        ))),
         "{:#?}",
         agent.log
     );

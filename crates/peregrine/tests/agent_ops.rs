@@ -252,6 +252,101 @@ fn receiver() -> (String, mpsc::Receiver<Request>) {
     (url, rx)
 }
 
+/// A receiver answering 503 until `healthy` is set, then 200.
+fn flaky_receiver() -> (String, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    let url = format!(
+        "http://{}/",
+        listener.local_addr().expect("receiver address")
+    );
+    let healthy = Arc::new(AtomicBool::new(false));
+    let flag = healthy.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                let Ok(mut write) = conn.try_clone() else {
+                    return;
+                };
+                let mut r = BufReader::new(conn);
+                while read_request(&mut r).is_some() {
+                    let status = if flag.load(Ordering::Relaxed) {
+                        "200 OK"
+                    } else {
+                        "503 Service Unavailable"
+                    };
+                    let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                    if write.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, healthy)
+}
+
+/// An http_output whose receiver answers 503: the agent's log names the output and the
+/// cause; once the receiver answers again, it says the output delivers again.
+#[test]
+fn a_failing_http_output_is_logged_and_its_recovery_too() {
+    if !peregrine_testkit::live("a_failing_http_output_is_logged_and_its_recovery_too") {
+        return;
+    }
+    let (_dir, rules, marker) = marker_setup("ops-flaky", "Ops flaky marker");
+    let (url, healthy) = flaky_receiver();
+    let url_opt = format!("http_output.url={url}");
+    let mut agent = start_agent(
+        &rules,
+        &[
+            "-o",
+            "http_output.enabled=true",
+            "-o",
+            &url_opt,
+            // No retries: each alert fails at once.
+            "-o",
+            "http_output.max_consecutive_timeouts=0",
+        ],
+    );
+    // Runs the marker until the agent logs a line `pred` accepts (a run whose exec the
+    // kernel ring dropped under a loaded machine is simply repeated).
+    let mark_until_logged = |agent: &mut Agent, pred: &dyn Fn(&str) -> bool| {
+        let end = Instant::now() + DEADLINE;
+        while Instant::now() < end {
+            run_marker(&marker, &[]);
+            if agent.wait_for(Duration::from_secs(5), |l| !l.stdout && pred(&l.text)) {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        mark_until_logged(&mut agent, &|t| t
+            .contains("Output http failed, alert lost")
+            && t.contains(&url)
+            && t.contains("HTTP status 503")),
+        "{:#?}",
+        agent.log
+    );
+    healthy.store(true, Ordering::Relaxed);
+    assert!(
+        mark_until_logged(&mut agent, &|t| t.contains("Output http delivers again")),
+        "{:#?}",
+        agent.log
+    );
+    let failures = agent
+        .log
+        .iter()
+        .filter(|l| l.contains("Output http failed"))
+        .count();
+    assert_eq!(
+        failures, 1,
+        "one line within the interval: {:#?}",
+        agent.log
+    );
+    assert!(agent.stop().success());
+}
+
 /// `2026-11-28T23:43:15.123456789Z`: RFC 3339, UTC, nanoseconds, as Falco writes `time`.
 fn is_rfc3339_ns(t: &str) -> bool {
     regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")

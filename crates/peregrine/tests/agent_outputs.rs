@@ -152,3 +152,50 @@ fn bad_output_values_are_config_errors() {
         assert!(err.contains(key), "{opt}: {err}");
     }
 }
+
+/// A dead http_output (a refused port) and a syslog output with no socket: the start names
+/// the unreachable syslog socket, the first failed delivery is logged with the output's name
+/// and cause (once: the replay lasts less than the 10 s reporting interval), and the exit
+/// summary counts every alert lost by both.
+#[test]
+fn a_failing_output_is_logged_once_per_interval_and_counted() {
+    if peregrine_testkit::upstream::require(
+        "a_failing_output_is_logged_once_per_interval_and_counted",
+    )
+    .is_none()
+    {
+        return;
+    }
+    // A port nothing listens on any more: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let missing = temp_path("no-such-syslog.sock");
+    let (out, err, code) = replay(&[
+        "http_output.enabled=true".into(),
+        format!("http_output.url=http://127.0.0.1:{port}/alerts"),
+        "syslog_output.enabled=true".into(),
+        format!("syslog_output.socket={}", missing.display()),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), EXPECTED_ALERTS, "stdout still works");
+    let lines =
+        |needle: &str| -> Vec<&str> { err.lines().filter(|l| l.contains(needle)).collect() };
+    let start = lines("alerts for the syslog output are lost");
+    assert_eq!(start.len(), 1, "{err}");
+    assert!(start[0].contains(&missing.display().to_string()), "{err}");
+    let http = lines("Output http failed");
+    assert_eq!(http.len(), 1, "one line per interval: {err}");
+    assert!(
+        http[0].contains(&format!("127.0.0.1:{port}")) && http[0].contains("refused"),
+        "names the endpoint and the cause: {err}"
+    );
+    let syslog = lines("Output syslog failed");
+    assert_eq!(syslog.len(), 1, "{err}");
+    assert!(syslog[0].contains("No such file"), "{err}");
+    assert!(
+        err.contains(&format!("Alerts lost by outputs: {}", 2 * EXPECTED_ALERTS)),
+        "{err}"
+    );
+}

@@ -242,9 +242,15 @@ fn falcos_stock_configuration_loads_with_one_not_supported_line() {
     assert!(out.status.success(), "{se}");
     let lines: Vec<&str> = se.lines().filter(|l| l.contains("not supported")).collect();
     assert_eq!(lines.len(), 1, "{se}");
+    // `load_plugins: []` and the container plugin's entry are honoured now (not named).
+    for key in ["load_plugins", "plugins"] {
+        assert!(
+            !lines[0].contains(&format!(" {key},")) && !lines[0].ends_with(&format!(" {key}")),
+            "{key} named: {}",
+            lines[0]
+        );
+    }
     for key in [
-        "load_plugins",
-        "plugins",
         "falco_libs",
         "output_timeout",
         "syscall_event_timeouts",

@@ -9,9 +9,11 @@
 //! detection (a read of the image's /etc/shadow) until an alert names the container: the
 //! behaviours after it then see resolved metadata whatever the machine's load.
 //!
-//! Falco 0.44's rule outputs do not print container fields (Falco adds them through
-//! `append_output`, which Peregrine does not implement yet), so the Falco agent's alerts are
-//! tied to the container by process and command line instead.
+//! The Falco agent runs as a Falco host would: `falco_rules.yaml` with Falco's stock
+//! `falco.yaml` (`-c`). Falco 0.44's rule outputs do not print container fields; the stock
+//! file's `append_output: suggested_output: true` adds them, so each of its alerts must name
+//! the container (id, name, image repository) in its output fields and end its text with
+//! them.
 
 mod common;
 mod e2e_harness;
@@ -228,7 +230,25 @@ fn behaviours_in_a_podman_container() {
     let tag = format!("pg-e2e-{}", std::process::id());
     let falco_rules = upstream().join("rules/falco_rules.yaml");
     let mut default = Agent::start_default(&["-o", "json_output=true"]);
-    let mut falco = Agent::start(&falco_rules, &["-o", "json_output=true"]);
+    let stock = upstream().join("config/falco.yaml");
+    let stock = stock.display().to_string();
+    // The stock file's syslog log and web server (a fixed port) are off: tests run in
+    // parallel on a machine with no syslog daemon.
+    let mut falco = Agent::start(
+        &falco_rules,
+        &[
+            "-c",
+            &stock,
+            "-o",
+            "json_output=true",
+            "-o",
+            "log_syslog=false",
+            "-o",
+            "syslog_output.enabled=false",
+            "-o",
+            "webserver.enabled=false",
+        ],
+    );
     // NET_RAW for the packet socket; no network: nothing here needs one.
     let c = Container::run(
         &tag,
@@ -243,7 +263,21 @@ fn behaviours_in_a_podman_container() {
         latency: sensitive_read_once_resolved(&mut default, &c),
     }];
     let mut theirs = Vec::new();
-    for b in behaviours(&c.name, &tag) {
+    let image_tag = image.rsplit(':').next().unwrap_or_default().to_string();
+    let short_id: String = c.id.chars().take(12).collect();
+    let suggested = format!(
+        " container_id={short_id} container_name={} container_image_repository={IMAGE} \
+         container_image_tag={image_tag} k8s_pod_name=<NA> k8s_ns_name=<NA>",
+        c.name
+    );
+    for mut b in behaviours(&c.name, &tag) {
+        if let Some(want) = b.falco.as_mut() {
+            want.fields.extend([
+                ("container.id", is(short_id.clone())),
+                ("container.name", is(c.name.clone())),
+                ("container.image.repository", is(IMAGE)),
+            ]);
+        }
         let cmd: Vec<&str> = b.cmd.iter().map(String::as_str).collect();
         let out = c.exec(b.exec_args, &cmd);
         let seen = default.expect_alert(DEADLINE, |v| b.default.matches(v));
@@ -265,7 +299,12 @@ fn behaviours_in_a_podman_container() {
                 name: b.name.to_string(),
                 rule: want.rule,
                 latency: falco
-                    .expect_alert(DEADLINE, |v| want.matches(v))
+                    .expect_alert(DEADLINE, |v| {
+                        want.matches(v)
+                            && v["output"]
+                                .as_str()
+                                .is_some_and(|o| o.ends_with(&suggested))
+                    })
                     .map(|a| a.latency),
             });
         }

@@ -226,6 +226,9 @@ fn run_case(root: &std::path::Path, case: &Value) -> Result<(), String> {
             // The suite counts alerts on stdout; no syslog daemon runs under test.
             "-o".into(),
             "syslog_output.enabled=false".into(),
+            // Falco's counts: every alert, not deduplicated (on in the built-in configuration).
+            "-o".into(),
+            "dedup.enabled=false".into(),
         ]);
     }
     for option in strings(&case["options"]) {

@@ -17,6 +17,13 @@ mod transform;
 
 pub use eval::Scratch;
 
+/// Falco's `glob` operator on plain strings (`*`, `?`, `[…]` classes, case-sensitive), for
+/// the crates that match alerts rather than events (output routing, silences, dedup
+/// overrides), so a pattern means the same everywhere.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    matchers::glob_match(pattern.as_bytes(), text.as_bytes(), false)
+}
+
 use peregrine_event::{EventType, EventTypeSet};
 
 use crate::ast::{self, CmpOp, Modifier, Pos, Rhs, StrOp, TransformerArg, TransformerKind};

@@ -39,7 +39,8 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// The arguments that replay the upstream `capture` against the upstream `rules`, with the
-/// syslog output off (test machines have no syslog daemon).
+/// syslog output off (test machines have no syslog daemon) and deduplication off (on in the
+/// built-in configuration; these tests compare every alert with Falco's).
 pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
     let up = upstream();
     vec![
@@ -51,5 +52,7 @@ pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
         format!("engine.replay.capture_file={}", up.join(capture).display()),
         "-o".into(),
         "syslog_output.enabled=false".into(),
+        "-o".into(),
+        "dedup.enabled=false".into(),
     ]
 }

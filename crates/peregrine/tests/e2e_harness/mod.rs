@@ -145,14 +145,28 @@ impl Agent {
         Self::spawn_until(&all, line)
     }
 
+    /// [`Agent::start`] with environment variables set (e.g. `HOST_ROOT`).
+    pub fn start_env(rules: &Path, args: &[&str], env: &[(&str, &Path)]) -> Agent {
+        let mut all = vec!["-r".as_ref(), rules.as_os_str()];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        Self::spawn_env(&all, "capturing", env)
+    }
+
     fn spawn(args: &[&std::ffi::OsStr]) -> Agent {
         Self::spawn_until(args, "capturing")
     }
 
     fn spawn_until(args: &[&std::ffi::OsStr], line: &str) -> Agent {
+        Self::spawn_env(args, line, &[])
+    }
+
+    fn spawn_env(args: &[&std::ffi::OsStr], line: &str, env: &[(&str, &Path)]) -> Agent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .envs(env.iter().copied())
             .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
+            // These tests count every alert of their markers; the dedup tests turn it on.
+            .args(["-o", "dedup.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
             .stdout(Stdio::piped())
