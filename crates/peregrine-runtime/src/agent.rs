@@ -170,8 +170,12 @@ fn reload_thread(
                             *p.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_policies);
                         }
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
+                        // Response policies are named only when the run has them.
+                        let responses = policies
+                            .as_ref()
+                            .map_or(String::new(), |_| format!(", {n} response policies"));
                         log::info!(
-                            "{why}: rules reloaded, {active} rules active, {n} response policies (files: {files})"
+                            "{why}: rules reloaded, {active} rules active{responses} (files: {files})"
                         );
                     }
                     Err(report) => log::error!(
