@@ -17,6 +17,7 @@
 mod files;
 mod metrics;
 mod plugins;
+mod response;
 mod rules_path;
 pub mod schema;
 mod tree;
@@ -133,6 +134,10 @@ pub struct Config {
     pub static_fields: Vec<(String, String)>,
     /// `log_level`, `log_stderr`, `log_syslog`: the agent's own log lines.
     pub logging: LogConfig,
+    /// `response_files`: the response policies files, loaded and reloaded with the rules.
+    pub response_files: Vec<PathBuf>,
+    /// The `response` block.
+    pub response: peregrine_response::Settings,
     /// The container plugin's `init_config` (`plugins` entry `container`): which engines are
     /// asked at which sockets, and `label_max_len`.
     pub containers: ContainerEngines,
@@ -428,6 +433,8 @@ impl Default for Config {
             append_output: Vec::new(),
             static_fields: Vec::new(),
             logging: LogConfig::default(),
+            response_files: Vec::new(),
+            response: peregrine_response::Settings::default(),
             containers: ContainerEngines::default(),
             host_root: PathBuf::from("/"),
             triage: peregrine_triage::TriageConfig::default(),
@@ -544,6 +551,8 @@ impl Config {
                 "static_fields" => cfg.static_fields = static_fields(value)?,
                 "log_level" | "log_stderr" | "log_syslog" => {}
                 "metrics" => cfg.metrics = MetricsConfig::from_value(value)?,
+                "response_files" => cfg.response_files = path_list(key, value)?,
+                "response" => cfg.response = response::settings(value)?,
                 // Output keys (read by the outputs crate above) and keys Peregrine
                 // does not act on (reported by the schema check above).
                 _ => {}

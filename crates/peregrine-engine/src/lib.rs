@@ -163,6 +163,21 @@ pub struct Match<'a> {
     pub output_fields: &'a [(String, OutputValue)],
     /// `append_output` `extra_fields`: they join `output_fields` in the JSON only.
     pub extra_fields: &'a [(String, OutputValue)],
+    /// The process that made the event, when the state knows it: what a response acts on.
+    pub subject: Option<&'a Subject>,
+}
+
+/// The identity of an event's process at match time: enough to find it again and to check
+/// that a pid still names it (its start time).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// Thread group id, as the host sees it.
+    pub pid: i64,
+    pub tid: i64,
+    /// ns since the epoch; 0 when unknown.
+    pub start_ts: u64,
+    /// Full container id; empty for the host.
+    pub container_id: Arc<str>,
 }
 
 /// Receives the matches of the pipeline (the outputs crate, a test collector, a counter).
@@ -301,6 +316,16 @@ impl Pipeline {
         if let Some(start) = timed {
             self.stats.latency.record(start.elapsed());
         }
+        // Only an event that matched pays for the lookup (a clone of two counted strings).
+        let subject = (!self.matched.is_empty())
+            .then(|| src.event_process())
+            .flatten()
+            .map(|p| Subject {
+                pid: p.pid,
+                tid: i64::from(ev.tid()),
+                start_ts: p.start_ts,
+                container_id: p.container_id.clone(),
+            });
         for &idx in &self.matched {
             let Some(rule) = engine.rules.rule(idx) else {
                 continue;
@@ -323,6 +348,7 @@ impl Pipeline {
                 output: &self.output,
                 output_fields: &fields,
                 extra_fields: &extra_fields,
+                subject: subject.as_ref(),
             });
         }
     }

@@ -24,6 +24,7 @@ use peregrine_engine::live::{LiveOptions, LiveSource};
 use peregrine_engine::replay::replay_file_with;
 use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
 use peregrine_outputs::{Alert, Dispatcher, OutputValue};
+use peregrine_response::{Policies, PolicyHandle, Responder};
 use peregrine_rules::RuleSet;
 use peregrine_state::StateConfig;
 use peregrine_triage::{Silences, Triage};
@@ -65,6 +66,8 @@ pub struct AgentArgs<'a> {
     /// The configuration files read (main file, then drop-ins), for the `sha256_config_files`
     /// metrics.
     pub config_files: Vec<PathBuf>,
+    /// The response policies of `response_files` (loaded with the rules, reloaded with them).
+    pub policies: Policies,
 }
 
 /// See [`AgentArgs::reload`].
@@ -89,6 +92,7 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
 /// A rules set that fails to load is reported and the running one stays.
 fn reload_thread(
     handle: Arc<EngineHandle>,
+    policies: Option<PolicyHandle>,
     reload: Reloader,
     config: Config,
     watched: Vec<PathBuf>,
@@ -149,14 +153,30 @@ fn reload_thread(
                     ))
                 };
                 changed_files.clear();
-                match reload()
+                                // Rules and response policies are published together or not at all.
+                let loaded = reload()
                     .and_then(|rules| engine_for(&config, rules).map_err(|e| e.to_string()))
-                {
-                    Ok(engine) => {
+                    .and_then(|engine| {
+                        Policies::load(&config.response_files)
+                            .map(|p| (engine, p))
+                            .map_err(|e| format!("response policies:\n{e}"))
+                    });
+                match loaded {
+                    Ok((engine, new_policies)) => {
                         let active = engine.rules().active_count();
                         handle.swap(engine);
+                        let n = new_policies.policies.len();
+                        if let Some(p) = &policies {
+                            *p.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_policies);
+                        }
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
-                        log::info!("{why}: rules reloaded, {active} rules active (files: {files})");
+                        // Response policies are named only when the run has them.
+                        let responses = policies
+                            .as_ref()
+                            .map_or(String::new(), |_| format!(", {n} response policies"));
+                        log::info!(
+                            "{why}: rules reloaded, {active} rules active{responses} (files: {files})"
+                        );
                     }
                     Err(report) => log::error!(
                         "{why}: the new rules do not load, keeping the running ones:\n{report}"
@@ -180,6 +200,8 @@ struct Dispatch<'a> {
     /// Set by SIGUSR1. Outputs reopen "before their next write" anyway, so passing the request
     /// on when the next alert arrives is equivalent and keeps the dispatcher on one thread.
     reopen: Arc<AtomicBool>,
+    /// Response policies (live runs only): each alert is offered to them.
+    responder: Option<&'a Responder>,
 }
 
 impl<'a> Dispatch<'a> {
@@ -198,6 +220,7 @@ impl<'a> Dispatch<'a> {
                 .map(|(k, v)| (k.clone(), OutputValue::Str(v.clone())))
                 .collect(),
             reopen,
+            responder: None,
         })
     }
 }
@@ -254,8 +277,30 @@ impl AlertSink for Dispatch<'_> {
             self.outputs.reopen();
         }
         let alert = to_alert(m, &self.hostname, &self.static_fields);
+        if let Some(r) = self.responder {
+            r.on_alert(&alert, m.subject.map(subject));
+            forward_records(r, self.outputs, &self.static_fields);
+        }
         self.triage.offer(alert, epoch_ns(), &mut self.pass);
         self.send_passed();
+    }
+}
+
+/// The response crate's view of an alert's process.
+fn subject(s: &peregrine_engine::Subject) -> peregrine_response::Subject {
+    peregrine_response::Subject {
+        pid: s.pid,
+        tid: s.tid,
+        start_ts: s.start_ts,
+        container_id: s.container_id.to_string(),
+    }
+}
+
+/// Hands the records of finished response actions to the outputs (`source: response`).
+fn forward_records(r: &Responder, outputs: &Dispatcher, static_fields: &[(String, OutputValue)]) {
+    for mut rec in r.records() {
+        rec.extra_fields.extend(static_fields.iter().cloned());
+        outputs.enqueue(rec);
     }
 }
 
@@ -358,6 +403,7 @@ fn snapshot(
     pipe: &Pipeline,
     live: &LiveSource,
     outputs: &Dispatcher,
+    responder: Option<&Responder>,
     triage: &Triage,
     run: &RunInfo,
 ) -> MetricsSnapshot {
@@ -385,6 +431,7 @@ fn snapshot(
             ..run.clone()
         }),
         options: metrics_options(config),
+        response: responder.map(Responder::snapshot),
         triage: Some(triage.snapshot(epoch_ns())),
     };
     snap.refresh_system();
@@ -476,6 +523,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .context("starting the outputs")?;
     let triage = Triage::from_config(&args.config.triage).context("loading the silences")?;
     if let Some(file) = replay {
+        if !args.policies.is_empty() {
+            // A capture's processes are not this machine's: acting on their pids could hit
+            // whatever runs under those numbers now.
+            log::warn!("replay: response policies are not applied to a capture file");
+        }
         let mut sink = Dispatch::new(&outputs, args.config, triage)?;
         let static_fields = sink.static_fields.clone();
         // A capture file has no loss counters: only `simulate_drops` makes drops here, as in
@@ -513,6 +565,24 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
 
     // Live runs follow a handle so reloads can publish new rules under the running pipeline.
     let handle = EngineHandle::new(engine);
+    // The responder runs only when policies are configured, so a run without them starts no
+    // thread and pays nothing per alert.
+    let mut responder = if args.config.response_files.is_empty() {
+        None
+    } else {
+        let n = args.policies.policies.len();
+        let r = Responder::start(args.policies, args.config.response.clone())
+            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        log::info!(
+            "response: {n} policies active{}",
+            if args.config.response.dry_run {
+                " (dry run: actions are logged, not carried out)"
+            } else {
+                ""
+            }
+        );
+        Some(r)
+    };
     let engine = handle.load();
     let mut pipe = Pipeline::with_handle(
         handle.clone(),
@@ -543,6 +613,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(
             handle,
+            responder.as_ref().map(Responder::handle),
             r,
             args.config.clone(),
             args.watched,
@@ -559,6 +630,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     log_shedding(live.source.shedding());
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config, triage)?;
+    sink.responder = responder.as_ref();
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,
@@ -620,6 +692,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 break Ok(());
             }
         }
+        if let Some(r) = &responder {
+            forward_records(r, &outputs, &static_fields);
+        }
         let alert_due = snapshot_alerts
             .as_ref()
             .is_some_and(|(_, _, next)| Instant::now() >= *next);
@@ -634,6 +709,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 &pipe,
                 &live.source,
                 &outputs,
+                responder.as_ref(),
                 &sink.triage,
                 &run,
             );
@@ -664,6 +740,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         rec.finish();
     }
     let triaged = sink.finish();
+    // Actions already queued finish (each bounded by its own timeout) and reach the outputs.
+    if let Some(r) = responder.as_mut() {
+        r.finish();
+        forward_records(r, &outputs, &static_fields);
+        eprintln!("{}", r.snapshot().summary());
+    }
     eprint!("{}", drops.summary());
     if let Some((server, _)) = web {
         server.shutdown();

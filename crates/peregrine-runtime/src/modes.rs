@@ -65,8 +65,44 @@ pub fn support(setup: &Setup<'_>, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// `-V FILE…`: Falco's load results, as JSON with `json_output`, else as text.
+/// `-V FILE…`: Falco's load results, as JSON with `json_output`, else as text; then the
+/// configured `response_files`, each problem as `FILE:LINE:COLUMN: message` (on stderr when
+/// the rules results are JSON, so stdout stays one JSON document).
 pub fn validate(
+    files: &[PathBuf],
+    response_files: &[PathBuf],
+    json: bool,
+    verbose: bool,
+    out: &mut impl Write,
+) -> Result<bool> {
+    let rules_ok = validate_rules(files, json, verbose, out)?;
+    if response_files.is_empty() {
+        return Ok(rules_ok);
+    }
+    eprintln!("Validating response policies file(s):");
+    for f in response_files {
+        eprintln!(
+            "   {}",
+            peregrine_filter::escape::terminal_safe(&f.display().to_string())
+        );
+    }
+    let (report, ok) = match peregrine_response::Policies::load(response_files) {
+        Ok(p) => (
+            format!("Response policies: Ok ({} enabled)", p.policies.len()),
+            true,
+        ),
+        // Positions and messages only; quoted names are escaped where they are made.
+        Err(e) => (format!("Response policies: Invalid\n{e}"), false),
+    };
+    if json {
+        eprintln!("{report}");
+    } else {
+        writeln!(out, "{report}")?;
+    }
+    Ok(rules_ok && ok)
+}
+
+fn validate_rules(
     files: &[PathBuf],
     json: bool,
     verbose: bool,
@@ -138,6 +174,14 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
     };
     // `append_output` compiles with the rules, so `--dry-run` reports its errors too.
     peregrine_engine::extra::Extras::compile(&loaded.ruleset, &config.append_output)?;
+    // So do the response policies: a run never starts with a policy it cannot read.
+    let policies = match peregrine_response::Policies::load(&config.response_files) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Error: response policies:\n{e}");
+            return Ok(1);
+        }
+    };
     let min = config.priority;
     if args.dry_run {
         listing::write_summary(&mut out, setup.rules, setup.embedded, &loaded.ruleset, min)?;
@@ -168,6 +212,7 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
     };
     watched.extend(setup.config_file.map(Path::to_path_buf));
     watched.extend(setup.config_drop_ins.iter().cloned());
+    watched.extend(config.response_files.iter().cloned());
     let _pidfile = args.pidfile.as_deref().map(PidFile::create).transpose()?;
     agent::run(AgentArgs {
         config,
@@ -184,5 +229,6 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
             .into_iter()
             .chain(setup.config_drop_ins.iter().cloned())
             .collect(),
+        policies,
     })
 }

@@ -93,6 +93,12 @@ fn bool_slot(b: bool) -> Slot {
 }
 
 impl EventSource<'_, '_> {
+    /// The process that made the event, as the state knows it (what acting on an alert
+    /// needs: its pid, start time and container).
+    pub fn event_process(&self) -> Option<&Process> {
+        self.process()
+    }
+
     fn process(&self) -> Option<&Process> {
         let table = self.state.table();
         let pid = match self.pid.get() {

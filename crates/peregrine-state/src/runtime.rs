@@ -40,6 +40,8 @@ pub struct ContainerInfo {
     pub host_network: bool,
     pub host_ipc: bool,
     pub mounts: Vec<Mount>,
+    /// The container's init process, as the host sees it (`State.Pid`); 0 when unknown.
+    pub init_pid: i64,
 }
 
 impl ContainerInfo {
@@ -512,25 +514,56 @@ pub fn inspect(socket: &std::path::Path, id: &str) -> std::io::Result<Option<Con
     if !crate::oci::is_safe_id(id) {
         return Ok(None);
     }
-    let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.set_write_timeout(Some(Duration::from_secs(2)))?;
-    // HTTP/1.0: the server closes the connection and never uses chunked encoding.
-    let req = format!("GET /containers/{id}/json HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    s.take(MAX_ANSWER).read_to_end(&mut buf)?;
-    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = String::from_utf8_lossy(&buf[..split]);
-    if head.split_whitespace().nth(1) != Some("200") {
+    let (status, body) = request(socket, "GET", &format!("/containers/{id}/json"))?;
+    if status != 200 {
         return Ok(None);
     }
-    let Ok(json) = serde_json::from_slice::<Json>(&buf[split + 4..]) else {
+    let Ok(json) = serde_json::from_slice::<Json>(&body) else {
         return Ok(None);
     };
     Ok(Some(parse_inspect(&json)))
+}
+
+/// One bodiless request to the Docker-compatible API on `socket` (`path` with its query):
+/// the status code and the body, at most [`MAX_ANSWER`] bytes. The response crate asks
+/// container operations (`POST /containers/<id>/pause`) through it. `timeout` bounds each
+/// read and write; a request the runtime takes longer to answer (a stop with a grace period)
+/// needs a longer one than a lookup.
+pub fn request_with_timeout(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    // HTTP/1.0: the server closes the connection and never uses chunked encoding.
+    let req = format!("{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.take(MAX_ANSWER).read_to_end(&mut buf)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
+    let head = String::from_utf8_lossy(&buf[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(bad)?;
+    Ok((status, buf.split_off(split + 4)))
+}
+
+/// [`request_with_timeout`] with the lookups' 2 s.
+pub fn request(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    request_with_timeout(socket, method, path, Duration::from_secs(2))
 }
 
 fn s(v: &Json, path: &[&str]) -> String {
@@ -612,6 +645,11 @@ pub fn parse_inspect(v: &Json) -> ContainerInfo {
         host_network: host("NetworkMode"),
         host_ipc: host("IpcMode"),
         mounts,
+        init_pid: v
+            .get("State")
+            .and_then(|st| st.get("Pid"))
+            .and_then(Json::as_i64)
+            .unwrap_or(0),
         ..ContainerInfo::default()
     };
     info.set_image(image, &s(v, &["Image"]));

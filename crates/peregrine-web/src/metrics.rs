@@ -210,6 +210,8 @@ pub struct MetricsSnapshot {
     pub host: Option<HostStats>,
     pub run: Option<RunInfo>,
     pub options: MetricsOptions,
+    /// Response actions, when response policies are configured.
+    pub response: Option<peregrine_response::Snapshot>,
     /// Deduplication and silences (the triage crate).
     pub triage: Option<peregrine_triage::TriageSnapshot>,
 }
@@ -325,6 +327,9 @@ impl MetricsSnapshot {
         }
         if let Some(out) = &self.outputs {
             render_outputs(&mut r, out);
+        }
+        if let Some(resp) = &self.response {
+            render_response(&mut r, resp);
         }
         if let Some(t) = &self.triage {
             render_triage(&mut r, t);
@@ -975,6 +980,44 @@ fn render_engine(r: &mut Renderer, e: &peregrine_engine::Stats) {
         &bounds,
         &e.latency.buckets,
         e.latency.sum_ns as f64 / 1e9,
+    );
+}
+
+fn render_response(r: &mut Renderer, s: &peregrine_response::Snapshot) {
+    r.family(
+        "peregrine_response_actions_total",
+        "Response actions by action and outcome.",
+        "counter",
+    );
+    for ((action, outcome), n) in &s.actions {
+        r.sample(
+            "peregrine_response_actions_total",
+            &[("action", action), ("outcome", outcome)],
+            *n as f64,
+        );
+    }
+    let bounds: Vec<Option<f64>> = peregrine_response::LATENCY_BOUNDS
+        .iter()
+        .map(|b| Some(*b))
+        .chain([None])
+        .collect();
+    r.histogram(
+        "peregrine_response_action_latency_seconds",
+        "Time from the triggering event to the completed action (the time to contain).",
+        &[],
+        &bounds,
+        &s.latency_buckets,
+        s.latency_sum_seconds,
+    );
+    r.counter(
+        "peregrine_response_breaker_trips_total",
+        "Times a response budget was spent and its circuit breaker opened.",
+        s.breaker_trips,
+    );
+    r.counter(
+        "peregrine_response_dropped_total",
+        "Response jobs dropped because the responder's queue was full.",
+        s.dropped,
     );
 }
 

@@ -138,7 +138,69 @@ fn filled() -> MetricsSnapshot {
         }),
         options: metrics::MetricsOptions::default(),
         triage: None,
+        response: Some(response()),
     }
+}
+
+/// Two kills (2 ms and 30 ms after their events), one refused, one stop.
+fn response() -> peregrine_response::Snapshot {
+    let mut latency_buckets = vec![0; peregrine_response::LATENCY_BOUNDS.len() + 1];
+    latency_buckets[3] = 1; // ≤ 5 ms
+    latency_buckets[6] = 1; // ≤ 50 ms
+    peregrine_response::Snapshot {
+        actions: [
+            (("kill".to_string(), "done".to_string()), 2),
+            (("kill".to_string(), "refused".to_string()), 1),
+            (("stop".to_string(), "failed".to_string()), 1),
+        ]
+        .into_iter()
+        .collect(),
+        latency_buckets,
+        latency_sum_seconds: 0.032,
+        breaker_trips: 1,
+        dropped: 0,
+        matched_alerts: 4,
+    }
+}
+
+/// The response series: actions by action and outcome, the time-to-contain histogram
+/// (cumulative buckets), the breaker.
+#[test]
+fn response_series() {
+    let page = parse_page(&filled().render()).expect("parses");
+    let value = |name: &str, labels: &[(&str, &str)]| -> Vec<f64> {
+        page.samples
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.iter().any(|(k2, v2)| k2 == k && v2 == v))
+            })
+            .map(|s| s.value)
+            .collect()
+    };
+    let total = "peregrine_response_actions_total";
+    assert_eq!(
+        value(total, &[("action", "kill"), ("outcome", "done")]),
+        [2.0]
+    );
+    assert_eq!(
+        value(total, &[("action", "kill"), ("outcome", "refused")]),
+        [1.0]
+    );
+    assert_eq!(
+        value(total, &[("action", "stop"), ("outcome", "failed")]),
+        [1.0]
+    );
+    let h = "peregrine_response_action_latency_seconds";
+    assert_eq!(value(&format!("{h}_bucket"), &[("le", "0.001")]), [0.0]);
+    assert_eq!(value(&format!("{h}_bucket"), &[("le", "0.005")]), [1.0]);
+    assert_eq!(value(&format!("{h}_bucket"), &[("le", "0.05")]), [2.0]);
+    assert_eq!(value(&format!("{h}_bucket"), &[("le", "+Inf")]), [2.0]);
+    assert_eq!(value(&format!("{h}_count"), &[]), [2.0]);
+    assert_eq!(value("peregrine_response_breaker_trips_total", &[]), [1.0]);
+    assert_eq!(page.types.get(h).map(String::as_str), Some("histogram"));
 }
 
 #[test]

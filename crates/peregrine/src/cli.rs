@@ -67,6 +67,11 @@ pub struct LowArgs {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
 
+    /// Response policies only log and audit what they would do (same as
+    /// -o response.dry_run=true).
+    #[arg(long = "dry-run-actions")]
+    pub dry_run_actions: bool,
+
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub duration: Option<u64>,
@@ -407,6 +412,10 @@ impl HiArgs {
         options.extend(low.options.iter().cloned());
         if low.unbuffered {
             options.push("buffered_outputs=false".to_string());
+        }
+        // After -o, so the flag wins over the file and -o.
+        if low.dry_run_actions {
+            options.push("response.dry_run=true".to_string());
         }
         let loaded = peregrine_config::load(main_file.as_deref(), &options)?;
         let tree = loaded.tree;

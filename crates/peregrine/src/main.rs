@@ -131,7 +131,13 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             verbose,
         )
         .map(|()| true)?,
-        Mode::Validate(files) => modes::validate(&files, json, args.verbose, &mut out)?,
+        Mode::Validate(files) => modes::validate(
+            &files,
+            &args.config.response_files,
+            json,
+            args.verbose,
+            &mut out,
+        )?,
         Mode::ListRules => modes::list_rules(&setup, &mut out)?,
         Mode::Describe(rule) => modes::describe(&setup, &rule, &mut out)?,
         Mode::Run { dry_run, duration } => {
