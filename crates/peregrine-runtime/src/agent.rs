@@ -433,6 +433,7 @@ fn snapshot(
         options: metrics_options(config),
         response: responder.map(Responder::snapshot),
         triage: Some(triage.snapshot(epoch_ns())),
+        host_root: Some(config.host_root.clone()),
     };
     snap.refresh_system();
     snap

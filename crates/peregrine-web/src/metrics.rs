@@ -214,6 +214,9 @@ pub struct MetricsSnapshot {
     pub response: Option<peregrine_response::Snapshot>,
     /// Deduplication and silences (the triage crate).
     pub triage: Option<peregrine_triage::TriageSnapshot>,
+    /// Falco's `HOST_ROOT`: the host-wide `/proc` files (CPU, memory, open files) are read
+    /// below it, as Falco does when it runs in a container with the host mounted; `None` is `/`.
+    pub host_root: Option<std::path::PathBuf>,
 }
 
 /// USER_HZ: the unit of the tick counts in `/proc`, fixed at 100 by the kernel ABI.
@@ -223,8 +226,13 @@ impl MetricsSnapshot {
     /// Reads process and host figures from `/proc` (left `None` where a file is unreadable).
     pub fn refresh_system(&mut self) {
         let read = |p: &str| std::fs::read_to_string(p).ok();
-        let stat = read("/proc/stat");
-        let uptime = read("/proc/uptime").and_then(|t| parse_uptime(&t));
+        let root = self.host_root.clone();
+        let host = |p: &str| match &root {
+            Some(root) => std::fs::read_to_string(root.join(p.trim_start_matches('/'))).ok(),
+            None => read(p),
+        };
+        let stat = host("/proc/stat");
+        let uptime = host("/proc/uptime").and_then(|t| parse_uptime(&t));
         let boot_s = stat.as_deref().and_then(parse_btime);
         if let (Some(pstat), Some(status), Some(up), Some(boot)) = (
             read("/proc/self/stat"),
@@ -240,9 +248,9 @@ impl MetricsSnapshot {
                 p
             });
         }
-        if let (Some(stat), Some(meminfo)) = (stat, read("/proc/meminfo")) {
+        if let (Some(stat), Some(meminfo)) = (stat, host("/proc/meminfo")) {
             self.host = parse_host(&stat, &meminfo).map(|mut h| {
-                h.open_fds = read("/proc/sys/fs/file-nr")
+                h.open_fds = host("/proc/sys/fs/file-nr")
                     .and_then(|t| t.split_whitespace().next()?.parse().ok())
                     .unwrap_or(0);
                 h

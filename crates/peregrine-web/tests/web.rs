@@ -139,6 +139,7 @@ fn filled() -> MetricsSnapshot {
         options: metrics::MetricsOptions::default(),
         triage: None,
         response: Some(response()),
+        host_root: None,
     }
 }
 
@@ -595,6 +596,42 @@ fn live_system_figures() {
     assert!(p.rss_bytes > 0 && p.vsz_bytes >= p.rss_bytes, "{p:?}");
     let h = snap.host.expect("/proc/stat is readable");
     assert!(h.num_cpus >= 1, "{h:?}");
+}
+
+/// Under Falco's `HOST_ROOT` the host-wide figures come from the host's `/proc` mounted below
+/// it, while the agent's own figures stay its own.
+#[test]
+fn host_figures_come_from_below_the_host_root() {
+    let root = std::env::temp_dir().join(format!("pg-web-hostroot-{}", std::process::id()));
+    let proc_dir = root.join("proc");
+    std::fs::create_dir_all(proc_dir.join("sys/fs")).expect("mkdir");
+    std::fs::write(
+        proc_dir.join("stat"),
+        "cpu  1 0 1 2 0 0 0 0 0 0\ncpu0 1 0 1 2 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\n\
+         cpu2 0 0 0 0 0 0 0 0 0 0\nbtime 1600000000\nprocs_running 7\n",
+    )
+    .expect("stat");
+    std::fs::write(
+        proc_dir.join("meminfo"),
+        "MemTotal:  8000 kB\nMemAvailable:  2000 kB\n",
+    )
+    .expect("meminfo");
+    std::fs::write(proc_dir.join("sys/fs/file-nr"), "4242\t0\t100000\n").expect("file-nr");
+    std::fs::write(proc_dir.join("uptime"), "50.00 10.00\n").expect("uptime");
+    let mut snap = MetricsSnapshot {
+        host_root: Some(root.clone()),
+        ..MetricsSnapshot::default()
+    };
+    snap.refresh_system();
+    let _ = std::fs::remove_dir_all(&root);
+    let h = snap.host.expect("the host root's files parse");
+    assert_eq!(h.num_cpus, 3, "{h:?}");
+    assert_eq!(h.procs_running, 7);
+    assert_eq!(h.open_fds, 4242);
+    assert_eq!(h.memory_used_bytes, 6000 * 1024);
+    assert_eq!(h.boot_ns, 1_600_000_000 * 1_000_000_000);
+    let p = snap.process.expect("the agent's own /proc/self");
+    assert!(p.rss_bytes > 0, "{p:?}");
 }
 
 // ---- HTTP against a real server -------------------------------------------------------------
