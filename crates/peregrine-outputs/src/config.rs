@@ -352,65 +352,48 @@ impl OutputsConfig {
                 None,
             );
         }
-        if self.http.enabled {
-            let mut h = self.http.settings.clone();
-            h.json = self.format.json_output;
-            add(
-                Box::new(HttpOutput::new(h)?),
-                &self.http.route,
-                open_spool("http_output", "http", self.http.spool.as_ref())?,
-            );
+        // The network outputs: each is spooled when its spool is on.
+        fn boxed<O: crate::Output + 'static>(
+            made: Result<O, OutputError>,
+        ) -> Result<Box<dyn crate::Output>, OutputError> {
+            made.map(|o| Box::new(o) as Box<dyn crate::Output>)
         }
-        if self.alertmanager.enabled {
-            let am = &self.alertmanager;
-            add(
-                Box::new(AlertmanagerOutput::new(am.settings.clone())?),
-                &am.route,
-                open_spool("alertmanager_output", "alertmanager", am.spool.as_ref())?,
-            );
-        }
-        if self.redis.enabled {
-            let r = &self.redis;
-            add(
-                Box::new(RedisOutput::new(r.settings.clone())?),
-                &r.route,
-                open_spool("redis_output", "redis", r.spool.as_ref())?,
-            );
-        }
-        if self.nats.enabled {
-            let n = &self.nats;
-            add(
-                Box::new(NatsOutput::new(n.settings.clone())?),
-                &n.route,
-                open_spool("nats_output", "nats", n.spool.as_ref())?,
-            );
-        }
-        if self.mqtt.enabled {
-            let m = &self.mqtt;
-            add(
-                Box::new(MqttOutput::new(m.settings.clone())?),
-                &m.route,
-                open_spool("mqtt_output", "mqtt", m.spool.as_ref())?,
-            );
-        }
-        if self.webhook.enabled {
-            let w = &self.webhook;
-            add(
-                Box::new(WebhookOutput::new(w.settings.clone())?),
-                &w.route,
-                open_spool("webhook_output", "webhook", w.spool.as_ref())?,
-            );
-        }
-        if self.remote_syslog.enabled {
-            let r = &self.remote_syslog;
-            add(
-                Box::new(RemoteSyslogOutput::new(r.settings.clone())?),
-                &r.route,
-                open_spool("remote_syslog_output", "remote_syslog", r.spool.as_ref())?,
-            );
+        let mut http = self.http.clone();
+        http.settings.json = self.format.json_output;
+        let network = [
+            network(&http, "http", |s| boxed(HttpOutput::new(s)))?,
+            network(&self.alertmanager, "alertmanager", |s| {
+                boxed(AlertmanagerOutput::new(s))
+            })?,
+            network(&self.redis, "redis", |s| boxed(RedisOutput::new(s)))?,
+            network(&self.nats, "nats", |s| boxed(NatsOutput::new(s)))?,
+            network(&self.mqtt, "mqtt", |s| boxed(MqttOutput::new(s)))?,
+            network(&self.webhook, "webhook", |s| boxed(WebhookOutput::new(s)))?,
+            network(&self.remote_syslog, "remote_syslog", |s| {
+                boxed(RemoteSyslogOutput::new(s))
+            })?,
+        ];
+        for (output, route, spool) in network.into_iter().flatten() {
+            add(output, route, spool);
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
     }
+}
+
+/// An enabled network output `<name>_output`, built from its settings by `make`, with its
+/// route and (when on) its spool; `None` when it is disabled.
+#[allow(clippy::type_complexity)]
+fn network<'a, T: Clone>(
+    block: &'a SinkConfig<T>,
+    name: &str,
+    make: impl FnOnce(T) -> Result<Box<dyn crate::Output>, OutputError>,
+) -> Result<Option<(Box<dyn crate::Output>, &'a Route, Option<Spool>)>, OutputError> {
+    if !block.enabled {
+        return Ok(None);
+    }
+    let output = make(block.settings.clone())?;
+    let spool = open_spool(&format!("{name}_output"), name, block.spool.as_ref())?;
+    Ok(Some((output, &block.route, spool)))
 }
 
 /// The spool of an enabled sink, when it is on; an error names `<key>.spool.dir`.
