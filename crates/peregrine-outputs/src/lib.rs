@@ -36,6 +36,7 @@ pub mod route;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
+mod template;
 pub mod webhook;
 
 pub use alert::{hostname, Alert};

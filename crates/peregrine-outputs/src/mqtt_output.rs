@@ -89,18 +89,7 @@ impl MqttOutput {
 
     /// The topic of an alert whose JSON line is `line`.
     pub fn topic(&self, line: &str, priority: Priority) -> String {
-        let mut t = self
-            .cfg
-            .topic
-            .replace("{priority}", &priority.as_str().to_ascii_lowercase());
-        if t.contains("{rule}") {
-            let rule = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("rule").and_then(|r| r.as_str()).map(token))
-                .unwrap_or_else(|| "unknown".into());
-            t = t.replace("{rule}", &rule);
-        }
-        t
+        crate::template::destination(&self.cfg.topic, line, priority)
     }
 
     fn unavailable(&self, reason: impl std::fmt::Display) -> OutputError {
@@ -213,19 +202,6 @@ impl Output for MqttOutput {
         self.link = None;
         Ok(())
     }
-}
-
-/// A rule name as one topic level.
-fn token(rule: &str) -> String {
-    rule.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -80,18 +80,7 @@ impl NatsOutput {
 
     /// The subject of an alert whose JSON line is `line`.
     pub fn subject(&self, line: &str, priority: Priority) -> String {
-        let mut s = self
-            .cfg
-            .subject
-            .replace("{priority}", &priority.as_str().to_ascii_lowercase());
-        if s.contains("{rule}") {
-            let rule = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("rule").and_then(|r| r.as_str()).map(token))
-                .unwrap_or_else(|| "unknown".into());
-            s = s.replace("{rule}", &rule);
-        }
-        s
+        crate::template::destination(&self.cfg.subject, line, priority)
     }
 
     fn unavailable(&self, reason: impl std::fmt::Display) -> OutputError {
@@ -272,19 +261,6 @@ impl Output for NatsOutput {
         self.client = None;
         Ok(())
     }
-}
-
-/// A rule name as one subject token.
-fn token(rule: &str) -> String {
-    rule.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
