@@ -96,20 +96,13 @@ impl Default for OutputsConfig {
                 settings,
             }
         }
-        let mut http = sink(false, HttpConfig::default());
-        http.spool = Some(SpoolConfig::default());
-        let mut alertmanager = sink(false, AlertmanagerConfig::default());
-        alertmanager.spool = Some(SpoolConfig::default());
-        let mut redis = sink(false, RedisConfig::default());
-        redis.spool = Some(SpoolConfig::default());
-        let mut nats = sink(false, NatsConfig::default());
-        nats.spool = Some(SpoolConfig::default());
-        let mut mqtt = sink(false, MqttConfig::default());
-        mqtt.spool = Some(SpoolConfig::default());
-        let mut webhook = sink(false, WebhookConfig::default());
-        webhook.spool = Some(SpoolConfig::default());
-        let mut remote_syslog = sink(false, RemoteSyslogConfig::default());
-        remote_syslog.spool = Some(SpoolConfig::default());
+        /// A network output: off, spooled once enabled.
+        fn network<T: Default>() -> SinkConfig<T> {
+            SinkConfig {
+                spool: Some(SpoolConfig::default()),
+                ..sink(false, T::default())
+            }
+        }
         OutputsConfig {
             format: FormatOptions::default(),
             buffered_outputs: false,
@@ -136,13 +129,13 @@ impl Default for OutputsConfig {
                     keep_alive: false,
                 },
             ),
-            http,
-            alertmanager,
-            redis,
-            nats,
-            mqtt,
-            webhook,
-            remote_syslog,
+            http: network(),
+            alertmanager: network(),
+            redis: network(),
+            nats: network(),
+            mqtt: network(),
+            webhook: network(),
+            remote_syslog: network(),
         }
     }
 }
