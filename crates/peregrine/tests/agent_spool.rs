@@ -5,7 +5,10 @@
 //! and started again on the same spool. Every alert the agent printed arrives, each under one
 //! stable `X-Peregrine-Alert-Id`, with duplicates bounded. The same through `nats_output`
 //! into a real JetStream stream, with the NATS server stopped during the burst and the agent
-//! killed with the burst in its spool: every alert is stored, exactly once.
+//! killed with the burst in its spool: every alert is stored, exactly once. And the same
+//! driver, [`burst_across_a_stop_and_a_kill`], for `alertmanager_output`, `redis_output` and
+//! `mqtt_output` against the real servers: every alert arrives, duplicates bounded and each
+//! under one stable id.
 
 mod e2e_harness;
 
@@ -86,7 +89,7 @@ fn start_agent(dir: &Path, rules: &Path, url: &str) -> Agent {
 fn start_with(dir: &Path, rules: &Path, extra: &[&str]) -> Agent {
     let config = dir.join("falco.yaml").display().to_string();
     let spool = dir.join("spool").display().to_string();
-    let spools: Vec<String> = ["http", "nats"]
+    let spools: Vec<String> = ["http", "nats", "alertmanager", "redis", "mqtt"]
         .iter()
         .map(|o| format!("{o}_output.spool.dir={spool}"))
         .collect();
@@ -138,19 +141,25 @@ fn metric(addr: &str, name: &str) -> Option<f64> {
 
 /// `GET /metrics`: the sample of `name` for `output`; `None` until it answers.
 fn output_metric(addr: &str, name: &str, output: &str) -> Option<f64> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut page = String::new();
-    s.read_to_string(&mut page).ok()?;
+    let page = get(addr, "/metrics", "1.1")?;
     let prefix = format!("{name}{{output=\"{output}\"}} ");
     page.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// The whole response to `GET path` over HTTP/`version` (1.0: never chunked).
+fn get(addr: &str, path: &str, version: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/{version}\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).ok()?;
+    Some(page)
 }
 
 fn poll(within: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -498,4 +507,209 @@ fn nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9() {
     assert_eq!(numbers, printed);
     assert!(agent.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- the same burst through the other native outputs ----------------------------------------
+
+/// A real server an output delivers to, which the test stops and starts again.
+trait Destination {
+    /// The output's name: its `/metrics` label and its config block (`{name}_output`).
+    fn output(&self) -> &'static str;
+    /// The `-o` options that turn the output on towards this server.
+    fn args(&self) -> Vec<String>;
+    /// One entry per delivery the server holds now (or a subscriber got so far).
+    fn fetch(&mut self) -> Vec<Post>;
+    /// Whether what the server held is gone after its restart (no persistence).
+    fn forgets(&self) -> bool;
+    fn halt(&mut self);
+    fn restart(&mut self);
+}
+
+/// The burst through `dest`: the server is stopped at a quarter of it (once what came
+/// before has arrived, so a server that forgets on restart loses nothing the agent was told
+/// was stored), the rest waits in the spool, the agent is killed with SIGKILL with the burst
+/// in its spool, the server comes back, then the agent on the same spool: every alert
+/// arrives, each under one id, duplicates bounded.
+fn burst_across_a_stop_and_a_kill(test: &str, dest: &mut dyn Destination) {
+    let (dir, rules, marker) = setup(test);
+    let out = dest.output();
+    let args = dest.args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut agent = start_with(&dir, &rules, &args);
+    let addr = agent.web_addr();
+    let mut before = Vec::new();
+    for i in 0..BURST {
+        if i == BURST / 4 {
+            let settled = poll(DEADLINE, || {
+                output_metric(&addr, "peregrine_output_spooled_total", out) == Some(i as f64)
+                    && output_metric(&addr, "peregrine_output_spool_pending", out) == Some(0.0)
+                    && distinct(&dest.fetch()) == i
+            });
+            assert!(
+                settled,
+                "the first {i} alerts never arrived: spooled {:?}, pending {:?}, {} at the \
+                 server; {:#?}",
+                output_metric(&addr, "peregrine_output_spooled_total", out),
+                output_metric(&addr, "peregrine_output_spool_pending", out),
+                distinct(&dest.fetch()),
+                agent.log
+            );
+            if dest.forgets() {
+                before = dest.fetch();
+            }
+            dest.halt();
+        }
+        run_marker(&marker, i);
+    }
+    let printed = printed(&mut agent, BURST);
+    assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
+    let spooled = poll(DEADLINE, || {
+        output_metric(&addr, "peregrine_output_spooled_total", out) == Some(BURST as f64)
+            && output_metric(&addr, "peregrine_output_spool_pending", out).is_some_and(|n| n > 0.0)
+    });
+    assert!(spooled, "{:#?}", agent.log);
+    agent.signal("KILL");
+    drop(agent);
+    dest.restart();
+    let agent = start_with(&dir, &rules, &args);
+
+    let mut arrived = Vec::new();
+    let all = poll(DEADLINE, || {
+        arrived = before.iter().cloned().chain(dest.fetch()).collect();
+        distinct(&arrived) >= BURST
+    });
+    let dups = check_delivery(&arrived, &printed);
+    assert!(all);
+    assert!(dups <= MAX_DUPLICATES, "{dups} duplicates");
+    eprintln!("{out}: {dups} duplicates");
+    assert!(agent.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn distinct(posts: &[Post]) -> usize {
+    posts
+        .iter()
+        .filter_map(|p| p.number)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// The run number at the end of an alert's text (`… marker <program> <n>`).
+fn text_number(text: &str) -> Option<usize> {
+    text.rsplit(' ').next()?.parse().ok()
+}
+
+struct Alertmanager(peregrine_testkit::services::Service);
+
+impl Destination for Alertmanager {
+    fn output(&self) -> &'static str {
+        "alertmanager"
+    }
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-o".into(),
+            "alertmanager_output.enabled=true".into(),
+            "-o".into(),
+            format!("alertmanager_output.url=http://{}", self.0.addr()),
+            // Alertmanager merges alerts with the same labels: the run number tells them apart.
+            "-o".into(),
+            "alertmanager_output.extra_labels[]=proc.cmdline".into(),
+        ]
+    }
+    fn fetch(&mut self) -> Vec<Post> {
+        // HTTP/1.0: its (long) answer comes whole, not chunked.
+        let page = get(&self.0.addr().to_string(), "/api/v2/alerts", "1.0");
+        let alerts: Vec<Value> = page
+            .as_deref()
+            .and_then(|p| p.split_once("\r\n\r\n"))
+            .and_then(|(_, body)| serde_json::from_str(body).ok())
+            .unwrap_or_default();
+        alerts
+            .iter()
+            .map(|a| Post {
+                id: a["annotations"]["peregrine_alert_id"]
+                    .as_str()
+                    .map(String::from),
+                number: a["annotations"]["summary"].as_str().and_then(text_number),
+            })
+            .collect()
+    }
+    fn forgets(&self) -> bool {
+        true // alerts live in its memory only
+    }
+    fn halt(&mut self) {
+        self.0.halt();
+    }
+    fn restart(&mut self) {
+        self.0.restart().expect("alertmanager restarts");
+    }
+}
+
+struct Redis(peregrine_testkit::services::Service);
+
+impl Destination for Redis {
+    fn output(&self) -> &'static str {
+        "redis"
+    }
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-o".into(),
+            "redis_output.enabled=true".into(),
+            "-o".into(),
+            format!("redis_output.url=redis://{}", self.0.addr()),
+        ]
+    }
+    fn fetch(&mut self) -> Vec<Post> {
+        let entries = redis::Client::open(format!("redis://{}", self.0.addr()))
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| {
+                redis::cmd("XRANGE")
+                    .arg("falco")
+                    .arg("-")
+                    .arg("+")
+                    .query::<Vec<(String, Vec<(String, String)>)>>(&mut c)
+            })
+            .unwrap_or_default();
+        entries
+            .iter()
+            .map(|(_, fields)| {
+                let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v);
+                Post {
+                    id: get("id").cloned(),
+                    // The JSON alert (the agent runs with json_output).
+                    number: get("alert")
+                        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+                        .as_ref()
+                        .and_then(number),
+                }
+            })
+            .collect()
+    }
+    fn forgets(&self) -> bool {
+        true // started without persistence
+    }
+    fn halt(&mut self) {
+        self.0.halt();
+    }
+    fn restart(&mut self) {
+        self.0.restart().expect("redis-server restarts");
+    }
+}
+
+#[test]
+fn alertmanager_gets_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live("alertmanager_gets_every_alert_across_a_server_stop_and_a_kill_9") {
+        return;
+    }
+    let am = peregrine_testkit::services::alertmanager().expect("alertmanager starts");
+    burst_across_a_stop_and_a_kill("spool-alertmanager", &mut Alertmanager(am));
+}
+
+#[test]
+fn redis_stream_gets_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live("redis_stream_gets_every_alert_across_a_server_stop_and_a_kill_9") {
+        return;
+    }
+    let server = peregrine_testkit::services::redis().expect("redis-server starts");
+    burst_across_a_stop_and_a_kill("spool-redis", &mut Redis(server));
 }
