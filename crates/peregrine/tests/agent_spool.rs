@@ -696,6 +696,114 @@ impl Destination for Redis {
     }
 }
 
+/// Mosquitto, and a QoS 1 subscriber to `falco/#` recording what it gets: the broker keeps
+/// nothing across its restart, the subscriber's record is the test's.
+struct Mqtt {
+    server: peregrine_testkit::services::Service,
+    client: rumqttc::v5::Client,
+    got: Arc<Mutex<Vec<Post>>>,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl Mqtt {
+    fn start() -> Mqtt {
+        use rumqttc::v5::mqttbytes::v5::Packet;
+        use rumqttc::v5::{Client, Event, MqttOptions};
+        let server = peregrine_testkit::services::mosquitto().expect("mosquitto starts");
+        let addr = server.addr();
+        let opts = MqttOptions::new("spool-subscriber", addr.ip().to_string(), addr.port());
+        let (client, mut conn) = Client::new(opts, 64);
+        let got: Arc<Mutex<Vec<Post>>> = Arc::default();
+        let subscribed: Arc<AtomicBool> = Arc::default();
+        let (sink, flag) = (got.clone(), subscribed.clone());
+        std::thread::spawn(move || {
+            for event in conn.iter() {
+                match event {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => flag.store(true, Ordering::SeqCst),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let id = p.properties.as_ref().and_then(|pr| {
+                            pr.user_properties
+                                .iter()
+                                .find(|(k, _)| k == "peregrine_alert_id")
+                                .map(|(_, v)| v.clone())
+                        });
+                        let alert = serde_json::from_slice::<Value>(&p.payload).ok();
+                        let number = alert.as_ref().and_then(number);
+                        sink.lock().expect("lock").push(Post { id, number });
+                    }
+                    Ok(_) => {}
+                    // The broker is down: the next poll reconnects.
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        let mut m = Mqtt {
+            server,
+            client,
+            got,
+            subscribed,
+        };
+        m.subscribe();
+        m
+    }
+
+    fn subscribe(&mut self) {
+        self.subscribed.store(false, Ordering::SeqCst);
+        let end = Instant::now() + DEADLINE;
+        // Retried: right after a restart the client may still be reconnecting.
+        while !self.subscribed.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < end,
+                "no subscription: {}",
+                self.server.log()
+            );
+            let _ = self
+                .client
+                .try_subscribe("falco/#", rumqttc::v5::mqttbytes::QoS::AtLeastOnce);
+            poll(Duration::from_secs(1), || {
+                self.subscribed.load(Ordering::SeqCst)
+            });
+        }
+    }
+}
+
+impl Destination for Mqtt {
+    fn output(&self) -> &'static str {
+        "mqtt"
+    }
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-o".into(),
+            "mqtt_output.enabled=true".into(),
+            "-o".into(),
+            format!("mqtt_output.url=mqtt://{}", self.server.addr()),
+            "-o".into(),
+            "mqtt_output.topic=falco/{priority}/{rule}".into(),
+        ]
+    }
+    fn fetch(&mut self) -> Vec<Post> {
+        self.got.lock().expect("lock").clone()
+    }
+    fn forgets(&self) -> bool {
+        false // the subscriber's record outlives the broker
+    }
+    fn halt(&mut self) {
+        self.server.halt();
+    }
+    fn restart(&mut self) {
+        self.server.restart().expect("mosquitto restarts");
+        self.subscribe();
+    }
+}
+
+#[test]
+fn mqtt_broker_gets_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live("mqtt_broker_gets_every_alert_across_a_server_stop_and_a_kill_9") {
+        return;
+    }
+    burst_across_a_stop_and_a_kill("spool-mqtt", &mut Mqtt::start());
+}
+
 #[test]
 fn alertmanager_gets_every_alert_across_a_server_stop_and_a_kill_9() {
     if !peregrine_testkit::live("alertmanager_gets_every_alert_across_a_server_stop_and_a_kill_9") {
