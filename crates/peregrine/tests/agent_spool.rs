@@ -6,8 +6,8 @@
 //! stable `X-Peregrine-Alert-Id`, with duplicates bounded. The same through `nats_output`
 //! into a real JetStream stream, with the NATS server stopped during the burst and the agent
 //! killed with the burst in its spool: every alert is stored, exactly once. And the same
-//! driver, [`burst_across_a_stop_and_a_kill`], for `alertmanager_output`, `redis_output` and
-//! `mqtt_output` against the real servers: every alert arrives, duplicates bounded and each
+//! driver, [`burst_across_a_stop_and_a_kill`], for `alertmanager_output`, `redis_output`,
+//! `mqtt_output` and `remote_syslog_output` against the real servers: every alert arrives, duplicates bounded and each
 //! under one stable id.
 
 mod e2e_harness;
@@ -89,10 +89,17 @@ fn start_agent(dir: &Path, rules: &Path, url: &str) -> Agent {
 fn start_with(dir: &Path, rules: &Path, extra: &[&str]) -> Agent {
     let config = dir.join("falco.yaml").display().to_string();
     let spool = dir.join("spool").display().to_string();
-    let spools: Vec<String> = ["http", "nats", "alertmanager", "redis", "mqtt"]
-        .iter()
-        .map(|o| format!("{o}_output.spool.dir={spool}"))
-        .collect();
+    let spools: Vec<String> = [
+        "http",
+        "nats",
+        "alertmanager",
+        "redis",
+        "mqtt",
+        "remote_syslog",
+    ]
+    .iter()
+    .map(|o| format!("{o}_output.spool.dir={spool}"))
+    .collect();
     let mut args: Vec<&str> = NARROW.to_vec();
     args.extend(["-c", &config, "-o", "json_output=true"]);
     for s in &spools {
@@ -794,6 +801,53 @@ impl Destination for Mqtt {
         self.server.restart().expect("mosquitto restarts");
         self.subscribe();
     }
+}
+
+/// rsyslogd receiving RFC 5424 over TCP, writing what it got to a file that its restart keeps.
+struct Syslog(peregrine_testkit::services::Service);
+
+impl Destination for Syslog {
+    fn output(&self) -> &'static str {
+        "remote_syslog"
+    }
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-o".into(),
+            "remote_syslog_output.enabled=true".into(),
+            "-o".into(),
+            format!("remote_syslog_output.address={}", self.0.addr()),
+        ]
+    }
+    fn fetch(&mut self) -> Vec<Post> {
+        let text = std::fs::read_to_string(self.0.dir().join("remote.out")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.split_once(" [peregrine@32473 id=\""))
+            .map(|(_, rest)| Post {
+                id: rest.split('"').next().map(String::from),
+                // The message after the structured data: the alert's text.
+                number: rest.split_once("\"]").and_then(|(_, m)| text_number(m)),
+            })
+            .collect()
+    }
+    fn forgets(&self) -> bool {
+        false
+    }
+    fn halt(&mut self) {
+        self.0.halt();
+    }
+    fn restart(&mut self) {
+        self.0.restart().expect("rsyslogd restarts");
+    }
+}
+
+#[test]
+fn remote_syslog_gets_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live("remote_syslog_gets_every_alert_across_a_server_stop_and_a_kill_9")
+    {
+        return;
+    }
+    let server = peregrine_testkit::services::rsyslog(None).expect("rsyslogd starts");
+    burst_across_a_stop_and_a_kill("spool-syslog", &mut Syslog(server));
 }
 
 #[test]
