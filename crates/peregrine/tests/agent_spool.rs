@@ -3,12 +3,12 @@
 //! HTTP receiver on loopback although the receiver is stopped in the middle of the burst and
 //! started again, and although the agent is killed with SIGKILL in the middle of delivering
 //! and started again on the same spool. Every alert the agent printed arrives, each under one
-//! stable `X-Peregrine-Alert-Id`, with duplicates bounded. The same through `nats_output`
-//! into a real JetStream stream, with the NATS server stopped during the burst and the agent
-//! killed with the burst in its spool: every alert is stored, exactly once. And the same
-//! driver, [`burst_across_a_stop_and_a_kill`], for `alertmanager_output`, `redis_output`,
-//! `mqtt_output` and `remote_syslog_output` against the real servers: every alert arrives, duplicates bounded and each
-//! under one stable id.
+//! stable `X-Peregrine-Alert-Id`, with duplicates bounded. The same for each native output
+//! against its real server, through one driver ([`burst_across_a_stop_and_a_kill`]): the
+//! server stopped during the burst and the agent killed with the rest in its spool, every
+//! alert arrives under one stable id, duplicates bounded — `nats_output` into a JetStream
+//! stream (exactly once), `alertmanager_output`, `redis_output`, `mqtt_output` and
+//! `remote_syslog_output`.
 
 mod e2e_harness;
 
@@ -425,97 +425,6 @@ fn http_spool_survives_a_kill_9_in_the_middle_of_delivery() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9() {
-    if !peregrine_testkit::live(
-        "nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9",
-    ) {
-        return;
-    }
-    let mut nats = peregrine_testkit::services::nats().expect("nats-server starts");
-    let url = format!("nats://{}", nats.addr());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let js =
-            async_nats::jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
-        js.create_stream(async_nats::jetstream::stream::Config {
-            name: "ALERTS".into(),
-            subjects: vec!["alerts.>".into()],
-            ..Default::default()
-        })
-        .await
-        .expect("stream");
-    });
-    let (dir, rules, marker) = setup("spool-nats");
-    let url_opt = format!("nats_output.url={url}");
-    let nats_args = [
-        "-o",
-        "nats_output.enabled=true",
-        "-o",
-        &url_opt,
-        "-o",
-        "nats_output.jetstream=true",
-        "-o",
-        "nats_output.subject=alerts.{priority}.{rule}",
-    ];
-    let mut agent = start_with(&dir, &rules, &nats_args);
-    for i in 0..BURST {
-        if i == BURST / 4 {
-            // The server goes away in the middle of the burst.
-            nats.halt();
-        }
-        run_marker(&marker, i);
-    }
-    let printed = printed(&mut agent, BURST);
-    assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
-    let addr = agent.web_addr();
-    let spooled = poll(DEADLINE, || {
-        output_metric(&addr, "peregrine_output_spooled_total", "nats") == Some(BURST as f64)
-            && output_metric(&addr, "peregrine_output_spool_pending", "nats")
-                .is_some_and(|n| n > 0.0)
-    });
-    assert!(spooled, "{:#?}", agent.log);
-    // Killed with alerts in its spool, then the server comes back, then the agent.
-    agent.signal("KILL");
-    drop(agent);
-    nats.restart().expect("nats-server restarts");
-    let agent = start_with(&dir, &rules, &nats_args);
-
-    let stored = rt.block_on(async {
-        let js =
-            async_nats::jetstream::new(async_nats::connect(url.as_str()).await.expect("connect"));
-        let mut stream = js.get_stream("ALERTS").await.expect("stream");
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let info = stream.info().await.expect("info").clone();
-            if info.state.messages >= BURST as u64 || Instant::now() >= end {
-                break (stream, info);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    let (stream, info) = stored;
-    // Each alert stored once: JetStream dropped re-sent ones by their Nats-Msg-Id.
-    assert_eq!(info.state.messages, BURST as u64, "{:?}", info.state);
-    let numbers: BTreeSet<usize> = rt.block_on(async {
-        let mut numbers = BTreeSet::new();
-        for seq in info.state.first_sequence..=info.state.last_sequence {
-            let m = stream.get_raw_message(seq).await.expect("message");
-            assert_eq!(m.subject.as_str(), "alerts.warning.Spool_marker");
-            assert!(m.headers.get(async_nats::header::NATS_MESSAGE_ID).is_some());
-            let v: Value = serde_json::from_slice(&m.payload).expect("JSON alert");
-            numbers.insert(number(&v).expect("a marker alert"));
-        }
-        numbers
-    });
-    assert_eq!(numbers, printed);
-    assert!(agent.stop().success());
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 // ---- the same burst through the other native outputs ----------------------------------------
 
 /// A real server an output delivers to, which the test stops and starts again.
@@ -537,7 +446,8 @@ trait Destination {
 /// was stored), the rest waits in the spool, the agent is killed with SIGKILL with the burst
 /// in its spool, the server comes back, then the agent on the same spool: every alert
 /// arrives, each under one id, duplicates bounded.
-fn burst_across_a_stop_and_a_kill(test: &str, dest: &mut dyn Destination) {
+/// Returns the number of duplicate deliveries.
+fn burst_across_a_stop_and_a_kill(test: &str, dest: &mut dyn Destination) -> usize {
     let (dir, rules, marker) = setup(test);
     let out = dest.output();
     let args = dest.args();
@@ -591,6 +501,7 @@ fn burst_across_a_stop_and_a_kill(test: &str, dest: &mut dyn Destination) {
     eprintln!("{out}: {dups} duplicates");
     assert!(agent.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
+    dups
 }
 
 fn distinct(posts: &[Post]) -> usize {
@@ -856,6 +767,114 @@ fn mqtt_broker_gets_every_alert_across_a_server_stop_and_a_kill_9() {
         return;
     }
     burst_across_a_stop_and_a_kill("spool-mqtt", &mut Mqtt::start());
+}
+
+/// nats-server with a JetStream stream `ALERTS` on `alerts.>`, read in order of sequence.
+struct Nats {
+    server: peregrine_testkit::services::Service,
+    rt: tokio::runtime::Runtime,
+    js: async_nats::jetstream::Context,
+    /// What the stream held at the last look, and the next sequence to read.
+    seen: Vec<Post>,
+    next: u64,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let server = peregrine_testkit::services::nats().expect("nats-server starts");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let url = format!("nats://{}", server.addr());
+        let js = rt.block_on(async {
+            let js = async_nats::jetstream::new(
+                async_nats::connect(url.as_str()).await.expect("connect"),
+            );
+            js.create_stream(async_nats::jetstream::stream::Config {
+                name: "ALERTS".into(),
+                subjects: vec!["alerts.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("stream");
+            js
+        });
+        Nats {
+            server,
+            rt,
+            js,
+            seen: Vec::new(),
+            next: 1,
+        }
+    }
+}
+
+impl Destination for Nats {
+    fn output(&self) -> &'static str {
+        "nats"
+    }
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-o".into(),
+            "nats_output.enabled=true".into(),
+            "-o".into(),
+            format!("nats_output.url=nats://{}", self.server.addr()),
+            "-o".into(),
+            "nats_output.jetstream=true".into(),
+            "-o".into(),
+            "nats_output.subject=alerts.{priority}.{rule}".into(),
+        ]
+    }
+    fn fetch(&mut self) -> Vec<Post> {
+        let (js, seen, next) = (&self.js, &mut self.seen, &mut self.next);
+        self.rt.block_on(async {
+            let Ok(mut stream) = js.get_stream("ALERTS").await else {
+                return;
+            };
+            let Ok(info) = stream.info().await else {
+                return;
+            };
+            let last = info.state.last_sequence;
+            while *next <= last {
+                let Ok(m) = stream.get_raw_message(*next).await else {
+                    return;
+                };
+                assert_eq!(m.subject.as_str(), "alerts.warning.Spool_marker");
+                let alert = serde_json::from_slice::<Value>(&m.payload).ok();
+                seen.push(Post {
+                    id: m
+                        .headers
+                        .get(async_nats::header::NATS_MESSAGE_ID)
+                        .map(|v| v.to_string()),
+                    number: alert.as_ref().and_then(number),
+                });
+                *next += 1;
+            }
+        });
+        self.seen.clone()
+    }
+    fn forgets(&self) -> bool {
+        false // the stream is on disk
+    }
+    fn halt(&mut self) {
+        self.server.halt();
+    }
+    fn restart(&mut self) {
+        self.server.restart().expect("nats-server restarts");
+    }
+}
+
+#[test]
+fn nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9() {
+    if !peregrine_testkit::live(
+        "nats_jetstream_keeps_every_alert_across_a_server_stop_and_a_kill_9",
+    ) {
+        return;
+    }
+    let dups = burst_across_a_stop_and_a_kill("spool-nats", &mut Nats::start());
+    // JetStream dropped the re-sent ones by their Nats-Msg-Id: each stored once.
+    assert_eq!(dups, 0);
 }
 
 #[test]
