@@ -422,65 +422,6 @@ fn nats_core_publishes_every_alert_with_its_id() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Debian's rsyslogd in the foreground with a private configuration: imtcp on `port` (TLS
-/// with `dir/{ca,key}.pem` when `tls`), every message's MSGID, structured data and text
-/// appended to `dir/remote.out`.
-fn rsyslog_with(dir: &std::path::Path, port: u16, tls: bool) -> std::process::Child {
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work).expect("work dir");
-    let conf = dir.join("rsyslog.conf");
-    let (global, module) = if tls {
-        (
-            format!(
-                " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{ca}\" \
-                 DefaultNetstreamDriverCertFile=\"{ca}\" DefaultNetstreamDriverKeyFile=\"{key}\"",
-                ca = dir.join("ca.pem").display(),
-                key = dir.join("key.pem").display()
-            ),
-            " StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"",
-        )
-    } else {
-        (String::new(), "")
-    };
-    std::fs::write(
-        &conf,
-        format!(
-            r#"global(workDirectory="{work}"{global})
-module(load="imtcp"{module})
-input(type="imtcp" address="127.0.0.1" port="{port}")
-template(name="t" type="string"
-         string="%syslogfacility-text%.%syslogseverity-text% %msgid% %structured-data%%msg%\n")
-*.* action(type="omfile" file="{out}" template="t")
-"#,
-            work = work.display(),
-            out = dir.join("remote.out").display(),
-        ),
-    )
-    .expect("rsyslog.conf");
-    let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or("rsyslogd");
-    let log = std::fs::File::create(dir.join("rsyslog.log")).expect("log");
-    let child = std::process::Command::new(bin)
-        .args(["-n", "-f"])
-        .arg(&conf)
-        .arg("-i")
-        .arg(dir.join("rsyslogd.pid"))
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("rsyslogd runs (scripts/bootstrap installs rsyslog)");
-    wait_until("rsyslogd listening", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    child
-}
-
-fn rsyslog(dir: &std::path::Path, port: u16) -> std::process::Child {
-    rsyslog_with(dir, port, false)
-}
-
 #[test]
 fn rsyslog_gets_every_alert_across_a_restart() {
     use peregrine_outputs::remote_syslog::{RemoteSyslogConfig, RemoteSyslogOutput};
@@ -488,13 +429,9 @@ fn rsyslog_gets_every_alert_across_a_restart() {
         return;
     }
     let dir = temp_dir("native-rsyslog");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = rsyslog(&dir, port);
+    let mut server = services::rsyslog(None).expect("rsyslogd starts");
     let out = RemoteSyslogOutput::new(RemoteSyslogConfig {
-        address: format!("127.0.0.1:{port}"),
+        address: server.addr().to_string(),
         timeout: Duration::from_secs(2),
         ..RemoteSyslogConfig::default()
     })
@@ -509,22 +446,19 @@ fn rsyslog_gets_every_alert_across_a_restart() {
     }
     wait_until("deliveries", || snapshot(&d).delivered >= 300);
     // Stopped as a service manager stops it (SIGTERM: it writes out what it received).
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    server.halt();
     for n in 300..BURST {
         d.enqueue(numbered(n));
     }
     wait_until("a failed attempt", || snapshot(&d).retried > 0);
-    let mut server = rsyslog(&dir, port);
+    server.restart().expect("rsyslogd restarts");
     wait_until("the spool emptied", || {
         let s = snapshot(&d);
         s.spool_pending == 0 && s.delivered >= BURST
     });
     let (_, snap) = d.shutdown(Duration::from_secs(5));
     assert_eq!(snap.total_lost(), 0, "{snap:?}");
-    let read = || std::fs::read_to_string(dir.join("remote.out")).unwrap_or_default();
+    let read = || std::fs::read_to_string(server.dir().join("remote.out")).unwrap_or_default();
     let complete = || {
         read()
             .lines()
@@ -564,8 +498,6 @@ fn rsyslog_gets_every_alert_across_a_restart() {
         id_of.keys().copied().collect::<BTreeSet<_>>(),
         (0..BURST).collect::<BTreeSet<_>>()
     );
-    let _ = server.kill();
-    let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -580,13 +512,10 @@ fn rsyslog_over_tls_gets_every_alert_across_a_restart() {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
     std::fs::write(dir.join("ca.pem"), cert.cert.pem()).expect("ca");
     std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).expect("key");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = rsyslog_with(&dir, port, true);
+    let (ca, key) = (dir.join("ca.pem"), dir.join("key.pem"));
+    let mut server = services::rsyslog(Some((&ca, &key))).expect("rsyslogd starts");
     let out = RemoteSyslogOutput::new(RemoteSyslogConfig {
-        address: format!("127.0.0.1:{port}"),
+        address: server.addr().to_string(),
         tls: true,
         ca_cert: dir.join("ca.pem").display().to_string(),
         timeout: Duration::from_secs(2),
@@ -601,15 +530,12 @@ fn rsyslog_over_tls_gets_every_alert_across_a_restart() {
         d.enqueue(numbered(n));
     }
     wait_until("deliveries", || snapshot(&d).delivered >= N / 2);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    server.halt();
     for n in N / 2..N {
         d.enqueue(numbered(n));
     }
     wait_until("a failed attempt", || snapshot(&d).retried > 0);
-    let mut server = rsyslog_with(&dir, port, true);
+    server.restart().expect("rsyslogd restarts");
     wait_until("the spool emptied", || {
         let s = snapshot(&d);
         s.spool_pending == 0 && s.delivered >= N
@@ -617,7 +543,7 @@ fn rsyslog_over_tls_gets_every_alert_across_a_restart() {
     let (_, snap) = d.shutdown(Duration::from_secs(5));
     assert_eq!(snap.total_lost(), 0, "{snap:?}");
     let numbers = || -> BTreeSet<u64> {
-        std::fs::read_to_string(dir.join("remote.out"))
+        std::fs::read_to_string(server.dir().join("remote.out"))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("user.crit ALERT [peregrine@32473 id="))
@@ -632,9 +558,7 @@ fn rsyslog_over_tls_gets_every_alert_across_a_restart() {
         numbers(),
         (0..N).collect::<BTreeSet<_>>(),
         "{}",
-        std::fs::read_to_string(dir.join("rsyslog.log")).unwrap_or_default()
+        server.log()
     );
-    let _ = server.kill();
-    let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -587,6 +587,55 @@ pub fn mosquitto() -> Result<Service, ServiceError> {
     })
 }
 
+/// rsyslogd in the foreground with a private configuration: imtcp on a loopback port (TLS,
+/// anonymous authentication, with the certificate and key `tls` names), every message's
+/// facility, severity, MSGID, structured data and text appended to `remote.out` in its
+/// directory, which a restart keeps.
+pub fn rsyslog(tls: Option<(&Path, &Path)>) -> Result<Service, ServiceError> {
+    let name = "rsyslogd";
+    let bin = binary(name, "rsyslog", &["/usr/sbin/rsyslogd", "/sbin/rsyslogd"])?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).map_err(|e| err(name, e))?;
+    let (global, module) = match tls {
+        Some((cert, key)) => (
+            format!(
+                " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{cert}\" \
+                 DefaultNetstreamDriverCertFile=\"{cert}\" DefaultNetstreamDriverKeyFile=\"{key}\"",
+                cert = cert.display(),
+                key = key.display()
+            ),
+            " StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"",
+        ),
+        None => (String::new(), ""),
+    };
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{work}"{global})
+module(load="imtcp"{module})
+input(type="imtcp" address="127.0.0.1" port="{port}")
+template(name="t" type="string"
+         string="%syslogfacility-text%.%syslogseverity-text% %msgid% %structured-data%%msg%\n")
+*.* action(type="omfile" file="{out}" template="t")
+"#,
+            work = work.display(),
+            out = dir.join("remote.out").display(),
+        ),
+    )
+    .map_err(|e| err(name, e))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"));
+    start(name, dir, port, "TERM", cmd, |s| {
+        connect(s.addr()).is_some()
+    })
+}
+
 /// Headless Chromium with the DevTools protocol on a loopback port it picks itself (read from
 /// `DevToolsActivePort` in its private profile). Flags: no sandbox (root), no GPU, no QUIC, no
 /// first-run, background networking, component updates or sync (nothing leaves the machine).

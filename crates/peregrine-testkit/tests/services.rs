@@ -120,6 +120,39 @@ fn mosquitto_accepts_an_mqtt_connect() {
 }
 
 #[test]
+fn rsyslog_writes_what_it_receives_and_keeps_it_across_a_restart() {
+    if !peregrine_testkit::e2e("rsyslog_writes_what_it_receives_and_keeps_it_across_a_restart") {
+        return;
+    }
+    let mut rs = services::rsyslog(None).expect("rsyslogd starts");
+    let out = rs.dir().join("remote.out");
+    let send = |addr, text: &str| {
+        // RFC 6587 octet counting, as remote_syslog_output frames its messages.
+        let msg = format!("<12>1 2026-12-07T00:00:00Z host kit 1 MID - {text}");
+        let mut s = TcpStream::connect(addr).expect("connect");
+        write!(s, "{} {msg}", msg.len()).expect("send");
+    };
+    let has = |text: &str| {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = std::fs::read_to_string(&out).unwrap_or_default();
+            if got.contains(text) || std::time::Instant::now() >= end {
+                return got.contains(text);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    send(rs.addr(), "before");
+    assert!(has("user.warning MID -before"), "{}", rs.log());
+    rs.halt();
+    rs.restart().expect("rsyslogd restarts");
+    send(rs.addr(), "after");
+    assert!(has("after"), "{}", rs.log());
+    assert!(has("before"));
+    stop_and_check_gone(rs);
+}
+
+#[test]
 fn chromium_headless_serves_devtools_version() {
     if !peregrine_testkit::e2e("chromium_headless_serves_devtools_version") {
         return;
