@@ -24,7 +24,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use peregrine_engine::live::LiveOptions;
 use peregrine_engine::{Match, Pipeline};
-use peregrine_event::Event;
+use peregrine_event::raw::{KIND_PROCEXIT, KIND_SYSCALL};
+use peregrine_event::{nr, Event};
 use peregrine_filter::priority::Priority;
 use peregrine_outputs::format::FormatOptions;
 use peregrine_outputs::{Alert, OutputValue};
@@ -123,7 +124,7 @@ impl Tree {
     /// to CMD is gone.
     fn adopt_children(&mut self, state: &State, ev: &Event<'_>) {
         let pid = i64::from(ev.pid());
-        if ev.name() != "procexit" || ev.tid() != ev.pid() || !self.members.contains(&pid) {
+        if !is_leader_exit(ev) || !self.members.contains(&pid) {
             return;
         }
         let children = state.table().procs.values().filter(|p| p.ppid == pid);
@@ -134,16 +135,23 @@ impl Tree {
     /// parent's exit could reparent it; a leader's exit frees its pid for reuse.
     fn observe(&mut self, state: &State, ev: &Event<'_>) {
         let pid = i64::from(ev.pid());
-        match ev.name() {
-            "clone" | "clone3" | "fork" | "vfork" | "execve" | "execveat" => {
-                self.contains(state, pid);
-            }
-            "procexit" if ev.tid() == ev.pid() => {
-                self.members.remove(&pid);
-            }
-            _ => {}
+        // On the syscall number, as the state dispatches: no string compares per event.
+        let creates = ev.raw.kind == KIND_SYSCALL
+            && matches!(
+                ev.raw.nr,
+                nr::CLONE | nr::CLONE3 | nr::FORK | nr::VFORK | nr::EXECVE | nr::EXECVEAT
+            );
+        if creates {
+            self.contains(state, pid);
+        } else if is_leader_exit(ev) {
+            self.members.remove(&pid);
         }
     }
+}
+
+/// The exit of a thread-group leader: the process is gone and its pid can be reused.
+fn is_leader_exit(ev: &Event<'_>) -> bool {
+    ev.raw.kind == KIND_PROCEXIT && ev.tid() == ev.pid()
 }
 
 /// The end of a run, for the report.
