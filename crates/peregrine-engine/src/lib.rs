@@ -167,18 +167,9 @@ pub struct Match<'a> {
     pub subject: Option<&'a Subject>,
 }
 
-/// The identity of an event's process at match time: enough to find it again and to check
-/// that a pid still names it (its start time).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Subject {
-    /// Thread group id, as the host sees it.
-    pub pid: i64,
-    pub tid: i64,
-    /// ns since the epoch; 0 when unknown.
-    pub start_ts: u64,
-    /// Full container id; empty for the host.
-    pub container_id: Arc<str>,
-}
+/// The identity of an event's process at match time (the state crate's type, which the
+/// response crate shares).
+pub use peregrine_state::thread::Subject;
 
 /// Receives the matches of the pipeline (the outputs crate, a test collector, a counter).
 pub trait AlertSink {

@@ -12,16 +12,7 @@ use crate::guard::{Guard, Refusal};
 use crate::policy::{Action, ContainerOp, KillTarget};
 
 /// The process the alert was about, as the state knew it when the rule matched.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Subject {
-    /// The thread group (process) id, as the host sees it.
-    pub pid: i64,
-    pub tid: i64,
-    /// ns since the epoch; 0 when unknown.
-    pub start_ts: u64,
-    /// Full container id; empty for the host.
-    pub container_id: String,
-}
+pub use peregrine_state::thread::Subject;
 
 /// How an action ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,10 +113,7 @@ pub fn run(
             }
         }
         Action::Container(op) => {
-            let Some(id) = subject
-                .map(|s| s.container_id.as_str())
-                .filter(|c| !c.is_empty())
-            else {
+            let Some(id) = subject.map(|s| &*s.container_id).filter(|c| !c.is_empty()) else {
                 return Outcome::new(Kind::Skipped, "not in a container");
             };
             container(cx, id, *op)
@@ -475,7 +463,7 @@ mod tests {
             pid: i64::from(child.id()),
             tid: i64::from(child.id()),
             start_ts: now,
-            container_id: String::new(),
+            container_id: "".into(),
         };
         let kill = Action::Kill {
             target: KillTarget::Process,
@@ -587,7 +575,7 @@ mod tests {
             pid: members[0],
             tid: members[0],
             start_ts: now,
-            container_id: String::new(),
+            container_id: "".into(),
         };
         let kill = Action::Kill {
             target: KillTarget::ProcessGroup,

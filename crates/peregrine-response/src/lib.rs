@@ -415,7 +415,7 @@ impl Worker {
             "priority": job.alert.priority.as_str(),
             "pid": subject.pid,
             "tid": subject.tid,
-            "container_id": subject.container_id,
+            "container_id": &*subject.container_id,
         });
         if let Some(f) = self.audit.as_mut() {
             if let Err(e) = writeln!(f, "{line}") {
@@ -501,7 +501,7 @@ mod tests {
             pid: i64::from(child.id()),
             tid: i64::from(child.id()),
             start_ts: epoch_ns(),
-            container_id: String::new(),
+            container_id: "".into(),
         };
         let alert = Alert::new(epoch_ns(), "Marker", Priority::Warning, "m");
         for _ in 0..4 {

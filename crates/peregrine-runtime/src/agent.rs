@@ -278,21 +278,11 @@ impl AlertSink for Dispatch<'_> {
         }
         let alert = to_alert(m, &self.hostname, &self.static_fields);
         if let Some(r) = self.responder {
-            r.on_alert(&alert, m.subject.map(subject));
+            r.on_alert(&alert, m.subject.cloned());
             forward_records(r, self.outputs, &self.static_fields);
         }
         self.triage.offer(alert, epoch_ns(), &mut self.pass);
         self.send_passed();
-    }
-}
-
-/// The response crate's view of an alert's process.
-fn subject(s: &peregrine_engine::Subject) -> peregrine_response::Subject {
-    peregrine_response::Subject {
-        pid: s.pid,
-        tid: s.tid,
-        start_ts: s.start_ts,
-        container_id: s.container_id.to_string(),
     }
 }
 

@@ -30,6 +30,19 @@ pub const EXE_FROM_MEMFD: u32 = 4;
 pub const EXE_LOWER_LAYER: u32 = 8;
 
 /// One process (thread group).
+/// The identity of an event's process at match time: enough to find it again and to check
+/// that a pid still names it (its start time). What a response acts on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// Thread group id, as the host sees it.
+    pub pid: i64,
+    pub tid: i64,
+    /// ns since the epoch; 0 when unknown.
+    pub start_ts: u64,
+    /// Full container id; empty for the host.
+    pub container_id: Arc<str>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Process {
     pub pid: i64,
