@@ -453,6 +453,14 @@ impl Drop for Pod {
     }
 }
 
+/// A map's entry, for editing (yaml-rust2's `IndexMut` panics on a missing key).
+fn field_mut<'a>(y: &'a mut Yaml, key: &str) -> Option<&'a mut Yaml> {
+    match y {
+        Yaml::Hash(h) => h.get_mut(&Yaml::String(key.into())),
+        _ => None,
+    }
+}
+
 /// The DaemonSet and its pod template, as users apply them.
 fn daemonset() -> Yaml {
     yaml_docs(&read(&deploy().join("kubernetes/daemonset.yaml"))).remove(0)
@@ -661,6 +669,12 @@ fn image_runs_as_the_daemonset_runs_it() {
             .unwrap_or(0)
             / 1_000_000
     );
+    let env = podman::podman(&["image", "inspect", "--format", "{{.Config.Env}}", &tag]);
+    assert!(
+        String::from_utf8_lossy(&env.stdout).contains("HOST_ROOT=/host"),
+        "image env: {}",
+        String::from_utf8_lossy(&env.stdout)
+    );
     let _api = ApiService::ensure(Path::new(API_SOCKET));
     podman::ensure_image(
         &format!("{PROBE_IMAGE}:1"),
@@ -684,6 +698,13 @@ fn image_runs_as_the_daemonset_runs_it() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
         let agent = Container::run(&format!("pg-deploy-agent-{pid}"), &args, &tag, &cmd);
+        let pid_mode = podman::podman(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.PidMode}}",
+            &agent.name,
+        ]);
+        assert_eq!(String::from_utf8_lossy(&pid_mode.stdout).trim(), "host");
         let mut logs = Logs::follow(&agent.name);
         assert!(
             logs.wait(Duration::from_secs(60), |out, l| !out
@@ -710,11 +731,26 @@ fn image_runs_as_the_daemonset_runs_it() {
     // 2. podman kube play: the DaemonSet's pod template as a Pod, with the ConfigMaps.
     let pod_name = format!("pg-deploy-pod-{pid}");
     let mut template = ds["spec"]["template"].clone();
-    if let Yaml::Hash(meta) = &mut template["metadata"] {
+    if let Some(Yaml::Hash(meta)) = field_mut(&mut template, "metadata") {
         meta.insert(Yaml::String("name".into()), Yaml::String(pod_name.clone()));
     }
     let mut spec = template["spec"].clone();
-    if let Yaml::Array(containers) = &mut spec["containers"] {
+    // The ConfigMaps become named volumes in podman: named per run, so two runs never share.
+    let cm_name = |name: &str| format!("{name}-{pid}");
+    if let Some(Yaml::Array(volumes)) = field_mut(&mut spec, "volumes") {
+        for v in volumes {
+            if let Some(Yaml::Hash(cm)) = field_mut(v, "configMap") {
+                let key = Yaml::String("name".into());
+                let name = cm
+                    .get(&key)
+                    .and_then(Yaml::as_str)
+                    .expect("name")
+                    .to_string();
+                cm.insert(key, Yaml::String(cm_name(&name)));
+            }
+        }
+    }
+    if let Some(Yaml::Array(containers)) = field_mut(&mut spec, "containers") {
         if let Yaml::Hash(c) = &mut containers[0] {
             c.insert(Yaml::String("image".into()), Yaml::String(tag.clone()));
             let env = c
@@ -742,20 +778,27 @@ fn image_runs_as_the_daemonset_runs_it() {
     ] {
         pod.insert(Yaml::String(k.into()), v);
     }
+    let mut docs = vec![Yaml::Hash(pod)];
+    let mut volumes = Vec::new();
+    for mut cm in yaml_docs(&read(&deploy().join("kubernetes/configmap.yaml"))) {
+        if let Some(Yaml::Hash(meta)) = field_mut(&mut cm, "metadata") {
+            let key = Yaml::String("name".into());
+            let name = cm_name(meta.get(&key).and_then(Yaml::as_str).expect("name"));
+            meta.insert(key, Yaml::String(name.clone()));
+            volumes.push(name);
+        }
+        docs.push(cm);
+    }
     let mut text = String::new();
-    YamlEmitter::new(&mut text)
-        .dump(&Yaml::Hash(pod))
-        .expect("emit pod");
-    text.push_str("\n---\n");
-    text.push_str(&read(&deploy().join("kubernetes/configmap.yaml")));
+    for d in &docs {
+        YamlEmitter::new(&mut text).dump(d).expect("emit pod");
+        text.push('\n');
+    }
     let pod_file = dir.join("pod.yaml");
     std::fs::write(&pod_file, &text).expect("write pod");
     let pod = Pod {
         name: pod_name.clone(),
-        volumes: yaml_docs(&read(&deploy().join("kubernetes/configmap.yaml")))
-            .iter()
-            .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_string))
-            .collect(),
+        volumes,
     };
     pod.remove();
     let out = podman::podman(&["kube", "play", &pod_file.display().to_string()]);
