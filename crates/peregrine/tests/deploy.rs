@@ -712,7 +712,10 @@ fn image_runs_as_the_daemonset_runs_it() {
             "the agent did not attach:\n{}",
             logs.tail()
         );
-        let port = podman::podman(&["port", &agent.name, "8765/tcp"]);
+        let web = container["ports"][0]["containerPort"]
+            .as_i64()
+            .expect("containerPort");
+        let port = podman::podman(&["port", &agent.name, &format!("{web}/tcp")]);
         let addr = String::from_utf8_lossy(&port.stdout).trim().to_string();
         assert!(
             http_status(&addr, "/healthz").contains(" 200 "),
