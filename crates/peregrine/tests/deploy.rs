@@ -11,7 +11,7 @@
 //!   DaemonSet runs it (its privileges, PID namespace, env, mounts and ConfigMaps, taken from
 //!   daemonset.yaml) and detects a behaviour on the host and one in another container with
 //!   that container's name and image; then `podman kube play` runs the DaemonSet's own pod
-//!   template as a Pod and it detects a host behaviour too. E2e tier, root.
+//!   template as a Pod and it detects both behaviours too. E2e tier, root.
 
 mod common;
 mod e2e_harness;
@@ -692,6 +692,13 @@ fn image_runs_as_the_daemonset_runs_it() {
         .map(|a| a.as_str().expect("arg").to_string())
         .collect();
 
+    let probe = Container::run(
+        &format!("pg-deploy-probe-{pid}"),
+        &[],
+        &format!("{PROBE_IMAGE}:1"),
+        &["sleep", "600"],
+    );
+
     // 1. podman run, as the DaemonSet runs the container.
     {
         let args = run_args(&ds, &dir, &node);
@@ -722,12 +729,6 @@ fn image_runs_as_the_daemonset_runs_it() {
             "/healthz on {addr}"
         );
         host_link_detected(&mut logs, &dir, &format!("pg-deploy-run-{pid}"), &node);
-        let probe = Container::run(
-            &format!("pg-deploy-probe-{pid}"),
-            &[],
-            &format!("{PROBE_IMAGE}:1"),
-            &["sleep", "300"],
-        );
         container_read_detected(&mut logs, &probe);
     }
 
@@ -821,7 +822,9 @@ fn image_runs_as_the_daemonset_runs_it() {
         logs.tail()
     );
     host_link_detected(&mut logs, &dir, &format!("pg-deploy-pod-{pid}"), &node);
+    container_read_detected(&mut logs, &probe);
     drop(logs);
+    drop(probe);
     let _ = podman::podman(&["rmi", "-f", &format!("{PROBE_IMAGE}:1")]);
     let _ = std::fs::remove_dir_all(&dir);
 }
