@@ -191,6 +191,9 @@ pub struct Responder {
     isolation: Arc<isolate::Registry>,
     /// Captures requested by matched alerts, for the agent's recorder.
     captures: Mutex<Vec<capture::Request>>,
+    /// Whether `captures` may hold some: the agent asks after every event, so the usual
+    /// answer costs one load.
+    captures_pending: std::sync::atomic::AtomicBool,
     dry_run: bool,
 }
 
@@ -238,6 +241,7 @@ impl Responder {
             worker: Some(handle),
             isolation,
             captures: Mutex::new(Vec::new()),
+            captures_pending: std::sync::atomic::AtomicBool::new(false),
             dry_run,
         })
     }
@@ -250,6 +254,10 @@ impl Responder {
     /// The captures matched alerts asked for since the last call; the agent hands them to
     /// its recorder right after the event, which is then still in the recorder's window.
     pub fn take_captures(&self) -> Vec<capture::Request> {
+        use std::sync::atomic::Ordering;
+        if !self.captures_pending.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.captures.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -283,6 +291,8 @@ impl Responder {
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .push(req);
+                        self.captures_pending
+                            .store(true, std::sync::atomic::Ordering::Release);
                     }
                 }
             }
