@@ -3,7 +3,8 @@
 //! `/metrics` say so), dry run leaves it alive and audits "would kill", the safety rules hold
 //! (a protected executable, the agent's own ancestor), a flood trips the breaker, policies
 //! reload with the rules; in podman (e2e) a `pause` policy pauses the container, a `stop`
-//! policy stops one and a kill of the container's init ends one; an `isolate` policy cuts a
+//! policy stops one and a kill of the container's init ends one (Falco's stock "Terminal shell
+//! in container" rule drives a pause and a stop too); an `isolate` policy cuts a
 //! container (in network namespaces of the test's own) off its peer until the web API
 //! unisolates it, across an agent restart, and its `capture` action writes a replayable file.
 //!
@@ -874,4 +875,106 @@ fn isolate_cuts_new_connections_and_unisolate_restores_them_across_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(replay.status.success(), "{replay:?}");
     assert!(out.contains("Replayed trigger"), "{out}");
+}
+
+/// Falco's stock rules as they ship: "Terminal shell in container" (a shell exec'd with a
+/// terminal, `podman exec -t`) under a `pause` policy pauses that container, under a `stop`
+/// policy stops another. The policies also match the command line's own token, so only the
+/// test's shells count (other containers on the machine may be shelled into meanwhile).
+#[test]
+fn terminal_shell_in_container_from_the_stock_rules_pauses_or_stops_it() {
+    let name = "terminal_shell_in_container_from_the_stock_rules_pauses_or_stops_it";
+    if !peregrine_testkit::e2e_root(name) {
+        return;
+    }
+    let Some(upstream) = peregrine_testkit::upstream::require(name) else {
+        return;
+    };
+    if !podman::available() {
+        peregrine_testkit::skip(name, "podman is not installed");
+        return;
+    }
+    let dir = scratch("response-terminal");
+    let image = "localhost/pg-response:1";
+    podman::ensure_image(image, &dir, &["sh", "sleep", "true"], &[]);
+    let _api = ApiService::ensure(Path::new(API_SOCKET));
+    let tag = std::process::id();
+    let to_pause = Container::run(
+        &format!("pg-term-pause-{tag}"),
+        &["--network", "none"],
+        image,
+        &["sleep", "300"],
+    );
+    let to_stop = Container::run(
+        &format!("pg-term-stop-{tag}"),
+        &["--network", "none"],
+        image,
+        &["sleep", "300"],
+    );
+    let (pause_token, stop_token) = (format!("pgr-pause-{tag}"), format!("pgr-stop-{tag}"));
+    let policies = format!(
+        "
+- policy: pause a terminal shell
+  match:
+    rules: [Terminal shell in container]
+    output_fields: {{proc.cmdline: {{contains: {pause_token}}}}}
+  actions: [pause: {{}}]
+- policy: stop a terminal shell
+  match:
+    rules: [Terminal shell in container]
+    output_fields: {{proc.cmdline: {{contains: {stop_token}}}}}
+  actions: [{{stop: {{timeout: 1}}}}]
+"
+    );
+    let pol = dir.join("policies.yaml");
+    std::fs::write(&pol, policies).expect("policies");
+    let audit_file = dir.join("audit.jsonl");
+    let stock = upstream.join("rules/falco_rules.yaml");
+    let pol_opt = format!("response_files[]={}", pol.display());
+    let audit_opt = format!("response.audit_file={}", audit_file.display());
+    let sock = format!("response.runtime_sockets[]={API_SOCKET}");
+    let mut agent = Agent::start(
+        &stock,
+        &[
+            "-o",
+            &pol_opt,
+            "-o",
+            &audit_opt,
+            "-o",
+            &sock,
+            "-o",
+            "json_output=true",
+        ],
+    );
+    let shell =
+        |c: &Container, token: &str| c.exec(&["-t"], &["sh", "-c", &format!("echo {token}")]);
+    let _ = shell(&to_pause, &pause_token);
+    let paused = wait_state(&to_pause.name, "paused");
+    let _ = shell(&to_stop, &stop_token);
+    let stopped = wait_state(&to_stop.name, "exited");
+    let alert = agent.expect_alert(DEADLINE, |v| {
+        v["rule"] == "Terminal shell in container"
+            && v["output"]
+                .as_str()
+                .is_some_and(|o| o.contains(&pause_token))
+    });
+    let lines = audit(&audit_file, 2);
+    let log = agent.log.clone();
+    let status = agent.stop();
+    drop(to_pause);
+    drop(to_stop);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(alert.is_some(), "no stock alert: {log:#?}");
+    assert!(paused, "not paused: {lines:?} {log:#?}");
+    assert!(stopped, "not stopped: {lines:?} {log:#?}");
+    let outcome = |a: &str| {
+        lines
+            .iter()
+            .find(|l| l["action"] == a)
+            .map(|l| (l["outcome"].clone(), l["rule"].clone()))
+    };
+    let want = |o: &str| Some((Value::from(o), Value::from("Terminal shell in container")));
+    assert_eq!(outcome("pause"), want("done"), "{lines:?}");
+    assert_eq!(outcome("stop"), want("done"), "{lines:?}");
+    assert!(status.success(), "{status:?}");
 }
