@@ -934,6 +934,36 @@ mod tests {
     }
 
     #[test]
+    fn isolate_and_capture_parameters_are_checked() {
+        let errs = check(
+            "- policy: a\n  match: {}\n  actions:\n    - isolate: {allow_cidrs: [10.0.0.0/40]}\n    - isolate: {allow_ports: [0]}\n    - capture: {directory: rel, seconds_before: 61}\n",
+        )
+        .expect_err("fails");
+        assert_eq!(
+            errs,
+            [
+                "p.yaml:4:30: isolate.allow_cidrs: '10.0.0.0/40' is not an address or ADDRESS/PREFIX",
+                "p.yaml:5:30: isolate.allow_ports: '0' is not a port from 1 to 65535",
+                "p.yaml:6:49: capture.seconds_before must be a whole number from 0 to 60",
+            ]
+        );
+        let p = check("- policy: a\n  match: {}\n  actions: [isolate: {}, capture: {}]\n")
+            .expect("defaults");
+        assert_eq!(
+            p.actions,
+            [
+                Action::Isolate(crate::isolate::Spec::default()),
+                Action::Capture(crate::capture::Params::default())
+            ]
+        );
+        let set = Policies {
+            policies: vec![Arc::new(p)],
+        };
+        assert_eq!(set.capture_window(), Some(Duration::from_secs(5)));
+        assert_eq!(Policies::default().capture_window(), None);
+    }
+
+    #[test]
     fn disabled_policies_are_left_out() {
         let p = parse(
             "p.yaml",
