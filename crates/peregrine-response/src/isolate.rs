@@ -215,7 +215,11 @@ fn nft_in(ns: &Path, script: &str) -> Result<(), IsolateError> {
         use std::io::Read;
         let _ = s.by_ref().take(1024).read_to_string(&mut err);
     }
-    Err(IsolateError::Nft(format!("{status}: {}", err.trim())))
+    // Escaped here: the text reaches log lines and API answers.
+    Err(IsolateError::Nft(format!(
+        "{status}: {}",
+        peregrine_filter::escape::terminal_safe(err.trim())
+    )))
 }
 
 /// One isolated container, as the state file keeps it.

@@ -51,10 +51,8 @@ async fn unisolate(State(r): State<Arc<Registry>>, Path(id): Path<String>) -> Re
             reply(StatusCode::NOT_FOUND, &json!({"error": e.to_string()}))
         }
         Ok(Err(e)) => {
-            log::error!(
-                "unisolate API: {}",
-                peregrine_filter::escape::terminal_safe(&e.to_string())
-            );
+            // The error's text is escaped where it is made (it may quote nft's stderr).
+            log::error!("unisolate API: {e}");
             reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &json!({"error": e.to_string()}),
