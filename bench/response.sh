@@ -24,7 +24,9 @@ if [ -z "${PEREGRINE:-}" ]; then
 fi
 dir=$(mktemp -d)
 tag=$$
-trap 'kill "$agent" 2>/dev/null || true; podman rm -f -t 0 "pgbench-pause-$tag" "pgbench-iso-$tag" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+agent=
+api=
+trap 'kill $agent $api 2>/dev/null || true; podman rm -f -t 0 "pgbench-pause-$tag" "pgbench-iso-$tag" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 cp /bin/sleep "$dir/pgbench-mark"
 cat >"$dir/rules.yaml" <<'EOF'
 - rule: Bench marker
@@ -50,6 +52,14 @@ if command -v podman >/dev/null 2>&1 && [ "$M" -gt 0 ]; then
 	pause_id=$(podman run -d --name "pgbench-pause-$tag" --network none localhost/pgbench-busybox:1 sleep 3600)
 	iso_id=$(podman run -d --name "pgbench-iso-$tag" --network none localhost/pgbench-busybox:1 sleep 3600)
 	containers=1
+	# A private API service for the agent's pause requests.
+	podman system service --time=0 "unix://$dir/podman.sock" </dev/null >/dev/null 2>&1 &
+	api=$!
+	i=0
+	until [ -S "$dir/podman.sock" ] || [ "$i" -ge 100 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
 	for c in "pause:$pause_id" "isolate:$iso_id"; do
 		cat >>"$dir/rules.yaml" <<EOF
 - rule: Bench ${c%%:*}
@@ -72,7 +82,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(npro
 PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
 	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
 	-o "response.budget_per_minute=100000" -o stdout_output.enabled=false \
-	-o "response.runtime_sockets[]=/run/podman/podman.sock" -o "state_dir=$dir/state" \
+	-o "response.runtime_sockets[]=$dir/podman.sock" -o "state_dir=$dir/state" \
 	2>"$dir/agent.log" &
 agent=$!
 i=0
@@ -132,5 +142,6 @@ if [ -n "$containers" ]; then
 	stats pause "event -> container paused" || true
 	stats isolate "event -> container isolated" || true
 fi
+grep '"outcome":"failed"' "$dir/audit.jsonl" | head -3
 grep "Response actions" "$dir/agent.log" || true
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
