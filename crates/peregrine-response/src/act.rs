@@ -151,7 +151,10 @@ pub fn run(
                 Kind::Done,
                 format!("writing the events around the alert to {}", p.display()),
             ),
-            None => Outcome::new(Kind::Failed, "no capture was requested for this alert"),
+            None => Outcome::new(
+                Kind::Failed,
+                "no window of events is kept: no capture action was loaded at start",
+            ),
         },
     }
 }

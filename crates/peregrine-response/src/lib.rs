@@ -194,6 +194,9 @@ pub struct Responder {
     /// Whether `captures` may hold some: the agent asks after every event, so the usual
     /// answer costs one load.
     captures_pending: std::sync::atomic::AtomicBool,
+    /// Whether the agent keeps a window of events for `capture` actions (set once at start):
+    /// without one no request is made, so none piles up, and the action fails, audited.
+    capture_window: std::sync::atomic::AtomicBool,
     dry_run: bool,
 }
 
@@ -242,6 +245,7 @@ impl Responder {
             isolation,
             captures: Mutex::new(Vec::new()),
             captures_pending: std::sync::atomic::AtomicBool::new(false),
+            capture_window: std::sync::atomic::AtomicBool::new(false),
             dry_run,
         })
     }
@@ -249,6 +253,13 @@ impl Responder {
     /// The isolated containers, for the web API's list and unisolate.
     pub fn isolation(&self) -> Arc<isolate::Registry> {
         self.isolation.clone()
+    }
+
+    /// Says that the agent's recorder keeps a window of events and takes the captures
+    /// (the agent calls it at start when a `capture` action is loaded).
+    pub fn enable_captures(&self) {
+        self.capture_window
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The captures matched alerts asked for since the last call; the agent hands them to
@@ -281,7 +292,10 @@ impl Responder {
         c.matched_alerts += 1;
         let Some(jobs) = &self.jobs else { return };
         let mut captures = Vec::new();
-        for p in &policies {
+        let recording = self
+            .capture_window
+            .load(std::sync::atomic::Ordering::Acquire);
+        for p in policies.iter().filter(|_| recording) {
             for a in &p.actions {
                 if let policy::Action::Capture(params) = a {
                     let req = capture::Request::new(params, &p.name, alert.time_ns);

@@ -651,12 +651,15 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let mut exit_code = 0;
     // Rule-triggered capture (`capture.enabled`, or `capture` actions) sees every event after
     // the pipeline. A reload that adds the first `capture` action finds no window: the
-    // action then fails, audited (its file is never written).
+    // action then fails, audited.
     let mut recorder = crate::recorder::Recorder::with_response(
         &args.config.capture,
         &args.config.host_root,
         capture_window,
     );
+    if let (Some(r), Some(_)) = (&responder, capture_window) {
+        r.enable_captures();
+    }
     // Falco's `metrics.output_rule`: the snapshot alert every `metrics.interval`.
     let metrics_cfg = &args.config.metrics;
     let snapshot_alerts = (metrics_cfg.enabled && metrics_cfg.output_rule).then(|| {
