@@ -558,6 +558,10 @@ impl Config {
                 _ => {}
             }
         }
+        // The responder reads the host's /proc below HOST_ROOT and keeps its isolated
+        // containers beside the API's silences.
+        cfg.response.host_root.clone_from(&cfg.host_root);
+        cfg.response.state_dir = Some(cfg.triage.state_dir.clone());
         Ok((cfg, warnings))
     }
 }

@@ -111,5 +111,8 @@ mod tests {
         );
         assert!(cfg.response.dry_run);
         assert_eq!(cfg.response.audit_file, Some(PathBuf::from("/tmp/x")));
+        // Filled in from `state_dir` and HOST_ROOT.
+        assert_eq!(cfg.response.state_dir, Some(cfg.triage.state_dir.clone()));
+        assert_eq!(cfg.response.host_root, cfg.host_root);
     }
 }

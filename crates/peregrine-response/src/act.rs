@@ -4,7 +4,7 @@
 //! missing process, an unreachable runtime or a failing script is an outcome like any other.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,12 @@ pub struct Context<'a> {
     /// Docker-compatible API sockets, tried in order.
     pub sockets: &'a [PathBuf],
     pub dry_run: bool,
+    /// The isolated containers (`isolate` adds to them).
+    pub isolation: Option<&'a crate::isolate::Registry>,
+    /// The policy and the alert's rule, recorded with an isolation.
+    pub origin: (&'a str, &'a str),
+    /// The file a `capture` action's recorder writes (requested when the alert matched).
+    pub capture_file: Option<&'a Path>,
 }
 
 /// A full container id as the state keeps it (hex), so it can go into an API path as is.
@@ -130,6 +136,69 @@ pub fn run(
             }
             webhook(url, *timeout, alert_json, so_far)
         }
+        Action::Isolate(spec) => {
+            let Some(s) = subject.filter(|s| !s.container_id.is_empty()) else {
+                return Outcome::new(Kind::Skipped, "not in a container");
+            };
+            isolate(cx, s, spec)
+        }
+        Action::Capture(_) => match cx.capture_file {
+            Some(p) if cx.dry_run => Outcome::new(
+                Kind::DryRun,
+                format!("would write the events around the alert to {}", p.display()),
+            ),
+            Some(p) => Outcome::new(
+                Kind::Done,
+                format!("writing the events around the alert to {}", p.display()),
+            ),
+            None => Outcome::new(
+                Kind::Failed,
+                "no window of events is kept: no capture action was loaded at start",
+            ),
+        },
+    }
+}
+
+/// The host pid whose network namespace is the container's: its init as the runtime reports
+/// it, else the alert's own process once its identity is checked (a pid reused by a process
+/// elsewhere must not name the namespace).
+fn container_pid(cx: &Context<'_>, s: &Subject) -> Result<i64, Outcome> {
+    let init = cx.sockets.iter().find_map(|sock| {
+        peregrine_state::runtime::inspect(sock, &s.container_id)
+            .ok()
+            .flatten()
+    });
+    if let Some(pid) = init.map(|i| i.init_pid).filter(|p| *p > 1) {
+        return Ok(pid);
+    }
+    match cx.guard.open_checked(s.pid, Some(s.start_ts)) {
+        Ok(_) => Ok(s.pid),
+        Err(r) => Err(refused(r)),
+    }
+}
+
+fn isolate(cx: &Context<'_>, s: &Subject, spec: &crate::isolate::Spec) -> Outcome {
+    use crate::isolate::IsolateError;
+    let id = &*s.container_id;
+    if !is_container_id(id) {
+        return Outcome::new(Kind::Failed, "malformed container id");
+    }
+    if is_own_container(id) {
+        return Outcome::new(Kind::Refused, "the agent's own container");
+    }
+    let Some(reg) = cx.isolation else {
+        return Outcome::new(Kind::Failed, "no isolation registry");
+    };
+    let pid = match container_pid(cx, s) {
+        Ok(pid) => pid,
+        Err(o) => return o,
+    };
+    match reg.isolate(id, pid, spec, cx.origin, cx.dry_run) {
+        Ok(detail) if cx.dry_run => Outcome::new(Kind::DryRun, detail),
+        Ok(detail) => Outcome::new(Kind::Done, detail),
+        Err(e @ IsolateError::SharedNamespace(_)) => Outcome::new(Kind::Refused, e.to_string()),
+        Err(e @ IsolateError::Gone(_)) => Outcome::new(Kind::Skipped, e.to_string()),
+        Err(e) => Outcome::new(Kind::Failed, e.to_string()),
     }
 }
 
@@ -407,6 +476,9 @@ mod tests {
             guard,
             sockets: &[],
             dry_run,
+            isolation: None,
+            origin: ("p", "r"),
+            capture_file: None,
         }
     }
 

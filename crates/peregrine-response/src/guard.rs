@@ -104,10 +104,23 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(protected: Vec<String>) -> Guard {
+        Guard::under(Path::new("/"), protected)
+    }
+
+    /// The guard of an agent that sees the host below `host_root` (Falco's `HOST_ROOT`, e.g.
+    /// `/host` in a container): every `/proc` read is the host's. The agent's own pid is the
+    /// one that procfs gives it (`self`), so the agent and its ancestors are recognised in
+    /// the host's pid numbers too.
+    pub fn under(host_root: &Path, protected: Vec<String>) -> Guard {
+        let proc_root = peregrine_state::host_path(host_root, "/proc");
+        let own_pid = std::fs::read_link(proc_root.join("self"))
+            .ok()
+            .and_then(|p| p.to_str()?.parse::<i64>().ok())
+            .unwrap_or_else(|| i64::from(std::process::id()));
         Guard {
-            proc_root: PathBuf::from("/proc"),
+            proc_root,
             protected,
-            own_pid: i64::from(std::process::id()),
+            own_pid,
         }
     }
 
@@ -271,6 +284,46 @@ mod tests {
             g.open_checked(2, None).err(),
             Some(Refusal::KernelThread | Refusal::Io(_))
         ));
+    }
+
+    /// Below a HOST_ROOT the guard reads that tree's `/proc`: here a bind of the real one
+    /// under a scratch directory (root only), so the refusals still hold; a HOST_ROOT
+    /// without a `/proc` finds no process at all.
+    #[test]
+    fn the_guard_reads_proc_below_host_root() {
+        let dir = std::env::temp_dir().join(format!("pg-guard-root-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc")).expect("dir");
+        let empty = Guard::under(&dir, Vec::new());
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pid = i64::from(child.id());
+        assert_eq!(empty.stat(pid).err(), Some(Refusal::Gone));
+        assert_eq!(empty.exe(pid), "");
+        let mounted = std::process::Command::new("mount")
+            .args(["--bind", "/proc"])
+            .arg(dir.join("proc"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            let g = Guard::under(&dir, vec![Guard::new(Vec::new()).exe(pid)]);
+            assert_eq!(g.own_pid(), i64::from(std::process::id()));
+            assert!(matches!(
+                g.open_checked(pid, None).err(),
+                Some(Refusal::Protected(_))
+            ));
+            assert_eq!(g.open_checked(1, None).err(), Some(Refusal::Init));
+            let unmounted = std::process::Command::new("umount")
+                .arg(dir.join("proc"))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(unmounted, "umount {}", dir.display());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir(dir.join("proc"));
+        let _ = std::fs::remove_dir(&dir);
     }
 
     #[test]

@@ -13,15 +13,18 @@
 //! Every outcome goes to the audit log (JSON lines, 0600), to the metrics, and back to the
 //! caller as an alert-shaped record (`source: response`) for the normal outputs.
 //!
-//! The in-kernel kill and network isolation are later slices: they are more [`policy::Action`]s
-//! (the kernel one compiled into a BPF map when the policy is loaded), behind the same budget,
-//! guard and audit.
+//! `isolate` ([`isolate`]) loads drop rules into the container's network namespace and keeps
+//! a registry of isolated containers (in `state_dir`) that the web API lists and reverses;
+//! `capture` ([`capture`]) is requested on the pipeline thread, where the events are, and
+//! audited by the worker with its file's path.
 
 #![forbid(unsafe_code)]
 
 pub mod act;
 pub mod budget;
+pub mod capture;
 pub mod guard;
+pub mod isolate;
 pub mod policy;
 
 use std::collections::BTreeMap;
@@ -63,6 +66,11 @@ pub struct Settings {
     pub sockets: Vec<PathBuf>,
     /// Jobs waiting for the worker before new ones are dropped.
     pub queue: usize,
+    /// Falco's `HOST_ROOT`: the guard reads `/proc` and `isolate` enters namespaces below it.
+    pub host_root: PathBuf,
+    /// `state_dir`: where the isolated containers are kept across restarts; `None`: in
+    /// memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -77,6 +85,8 @@ impl Default for Settings {
             audit_file: None,
             sockets: peregrine_state::runtime::default_sockets(),
             queue: 1024,
+            host_root: PathBuf::from("/"),
+            state_dir: None,
         }
     }
 }
@@ -167,6 +177,8 @@ struct Job {
     alert: Alert,
     subject: Option<Subject>,
     policies: Vec<Arc<Policy>>,
+    /// By policy name: the file its `capture` action writes.
+    captures: Vec<(String, PathBuf)>,
 }
 
 /// The responder: match on the caller's thread, act on the worker.
@@ -176,6 +188,16 @@ pub struct Responder {
     records: Receiver<Alert>,
     counters: Arc<Mutex<Snapshot>>,
     worker: Option<std::thread::JoinHandle<()>>,
+    isolation: Arc<isolate::Registry>,
+    /// Captures requested by matched alerts, for the agent's recorder.
+    captures: Mutex<Vec<capture::Request>>,
+    /// Whether `captures` may hold some: the agent asks after every event, so the usual
+    /// answer costs one load.
+    captures_pending: std::sync::atomic::AtomicBool,
+    /// Whether the agent keeps a window of events for `capture` actions (set once at start):
+    /// without one no request is made, so none piles up, and the action fails, audited.
+    capture_window: std::sync::atomic::AtomicBool,
+    dry_run: bool,
 }
 
 impl Responder {
@@ -191,8 +213,14 @@ impl Responder {
         let (tx, rx) = mpsc::sync_channel::<Job>(settings.queue.max(1));
         let (rec_tx, rec_rx) = mpsc::channel();
         let counters = Arc::new(Mutex::new(Snapshot::new()));
+        let isolation = Arc::new(isolate::Registry::open(
+            &settings.host_root,
+            settings.state_dir.as_deref(),
+        ));
+        let dry_run = settings.dry_run;
         let mut worker = Worker {
-            guard: guard::Guard::new(settings.protected_exes.clone()),
+            guard: guard::Guard::under(&settings.host_root, settings.protected_exes.clone()),
+            isolation: isolation.clone(),
             global: budget::Budget::per_minute(settings.budget_per_minute),
             per_policy: BTreeMap::new(),
             settings,
@@ -214,7 +242,34 @@ impl Responder {
             records: rec_rx,
             counters,
             worker: Some(handle),
+            isolation,
+            captures: Mutex::new(Vec::new()),
+            captures_pending: std::sync::atomic::AtomicBool::new(false),
+            capture_window: std::sync::atomic::AtomicBool::new(false),
+            dry_run,
         })
+    }
+
+    /// The isolated containers, for the web API's list and unisolate.
+    pub fn isolation(&self) -> Arc<isolate::Registry> {
+        self.isolation.clone()
+    }
+
+    /// Says that the agent's recorder keeps a window of events and takes the captures
+    /// (the agent calls it at start when a `capture` action is loaded).
+    pub fn enable_captures(&self) {
+        self.capture_window
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The captures matched alerts asked for since the last call; the agent hands them to
+    /// its recorder right after the event, which is then still in the recorder's window.
+    pub fn take_captures(&self) -> Vec<capture::Request> {
+        use std::sync::atomic::Ordering;
+        if !self.captures_pending.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.captures.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Where a reload publishes new policies.
@@ -236,10 +291,31 @@ impl Responder {
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         c.matched_alerts += 1;
         let Some(jobs) = &self.jobs else { return };
+        let mut captures = Vec::new();
+        let recording = self
+            .capture_window
+            .load(std::sync::atomic::Ordering::Acquire);
+        for p in policies.iter().filter(|_| recording) {
+            for a in &p.actions {
+                if let policy::Action::Capture(params) = a {
+                    let req = capture::Request::new(params, &p.name, alert.time_ns);
+                    captures.push((p.name.clone(), req.path.clone()));
+                    if !(self.dry_run || p.dry_run) {
+                        self.captures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(req);
+                        self.captures_pending
+                            .store(true, std::sync::atomic::Ordering::Release);
+                    }
+                }
+            }
+        }
         let job = Job {
             alert: alert.clone(),
             subject,
             policies,
+            captures,
         };
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = jobs.try_send(job) {
             c.dropped += 1;
@@ -285,12 +361,21 @@ fn open_audit(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 struct Worker {
     settings: Settings,
     guard: guard::Guard,
+    isolation: Arc<isolate::Registry>,
     global: budget::Budget,
     /// By policy name: a reload keeps what was spent.
     per_policy: BTreeMap<String, budget::Budget>,
     audit: Option<std::fs::File>,
     records: mpsc::Sender<Alert>,
     counters: Arc<Mutex<Snapshot>>,
+}
+
+/// What one action of a job acts with.
+struct Acting<'a> {
+    dry_run: bool,
+    subject: Option<&'a Subject>,
+    rule: &'a str,
+    capture_file: Option<&'a std::path::Path>,
 }
 
 fn epoch_ns() -> u64 {
@@ -310,14 +395,18 @@ impl Worker {
             let dry_run = self.settings.dry_run || policy.dry_run;
             let mut so_far: Vec<(String, Outcome)> = Vec::new();
             for action in &policy.actions {
-                let outcome = self.gated(
-                    policy,
-                    action,
+                let capture_file = job
+                    .captures
+                    .iter()
+                    .find(|(p, _)| *p == policy.name)
+                    .map(|(_, f)| f.as_path());
+                let cx = Acting {
                     dry_run,
-                    job.subject.as_ref(),
-                    &json,
-                    &so_far,
-                );
+                    subject: job.subject.as_ref(),
+                    rule: &job.alert.rule,
+                    capture_file,
+                };
+                let outcome = self.gated(policy, action, &cx, &json, &so_far);
                 let done_ns = epoch_ns();
                 self.record(policy, action, &job, &outcome, dry_run, done_ns);
                 so_far.push((action.name().to_string(), outcome));
@@ -325,17 +414,21 @@ impl Worker {
         }
     }
 
-    /// Budget, then the action.
+    /// Budget, then the action. A capture touches no process: it is bounded by its own
+    /// size and duration, not by the budget.
     fn gated(
         &mut self,
         policy: &Policy,
         action: &policy::Action,
-        dry_run: bool,
-        subject: Option<&Subject>,
+        acting: &Acting<'_>,
         json: &str,
         so_far: &[(String, Outcome)],
     ) -> Outcome {
         let now = Instant::now();
+        if matches!(action, policy::Action::Capture(_)) {
+            let cx = self.context(policy, acting);
+            return act::run(&cx, action, acting.subject, json, so_far);
+        }
         let global = self.global.check(now);
         let own = match policy.budget {
             Some(n) => {
@@ -369,12 +462,8 @@ impl Worker {
                 };
             }
         }
-        let cx = act::Context {
-            guard: &self.guard,
-            sockets: &self.settings.sockets,
-            dry_run,
-        };
-        let outcome = act::run(&cx, action, subject, json, so_far);
+        let cx = self.context(policy, acting);
+        let outcome = act::run(&cx, action, acting.subject, json, so_far);
         if matches!(outcome.kind, Kind::Done | Kind::DryRun | Kind::Failed) {
             self.global.spend(now);
             if let Some(b) = self.per_policy.get_mut(&policy.name) {
@@ -382,6 +471,17 @@ impl Worker {
             }
         }
         outcome
+    }
+
+    fn context<'a>(&'a self, policy: &'a Policy, acting: &Acting<'a>) -> act::Context<'a> {
+        act::Context {
+            guard: &self.guard,
+            sockets: &self.settings.sockets,
+            dry_run: acting.dry_run,
+            isolation: Some(&self.isolation),
+            origin: (&policy.name, acting.rule),
+            capture_file: acting.capture_file,
+        }
     }
 
     fn record(
@@ -402,7 +502,15 @@ impl Worker {
             }
         }
         let subject = job.subject.clone().unwrap_or_default();
-        let line = serde_json::json!({
+        let file = match action {
+            policy::Action::Capture(_) => job
+                .captures
+                .iter()
+                .find(|(p, _)| *p == policy.name)
+                .map(|(_, f)| f.display().to_string()),
+            _ => None,
+        };
+        let mut line = serde_json::json!({
             "time_ns": done_ns,
             "event_time_ns": job.alert.time_ns,
             "latency_ns": latency_ns,
@@ -417,6 +525,9 @@ impl Worker {
             "tid": subject.tid,
             "container_id": &*subject.container_id,
         });
+        if let Some(f) = &file {
+            line["file"] = serde_json::Value::from(f.as_str());
+        }
         if let Some(f) = self.audit.as_mut() {
             if let Err(e) = writeln!(f, "{line}") {
                 log::error!("response: writing the audit log: {e}");
@@ -463,6 +574,9 @@ impl Worker {
             ("proc.pid".into(), OutputValue::Int(subject.pid)),
             ("container.id".into(), s(&subject.container_id)),
         ];
+        if let Some(f) = &file {
+            rec.output_fields.push(("response.file".into(), s(f)));
+        }
         let _ = self.records.send(rec);
     }
 }

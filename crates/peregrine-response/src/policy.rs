@@ -154,6 +154,10 @@ pub enum Action {
         url: String,
         timeout: Duration,
     },
+    /// Cut the container off the network but what `Spec` allows ([`crate::isolate`]).
+    Isolate(crate::isolate::Spec),
+    /// Write the events around the alert to a scap file ([`crate::capture`]).
+    Capture(crate::capture::Params),
 }
 
 impl Action {
@@ -177,6 +181,8 @@ impl Action {
             Action::Container(ContainerOp::Kill(_)) => "kill_container",
             Action::Script { .. } => "script",
             Action::Webhook { .. } => "webhook",
+            Action::Isolate(_) => "isolate",
+            Action::Capture(_) => "capture",
         }
     }
 }
@@ -243,6 +249,19 @@ impl Policies {
 
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
+    }
+
+    /// The longest look back of the `capture` actions, `None` when there are none: the
+    /// agent keeps a window of events this long only when a policy can ask for it.
+    pub fn capture_window(&self) -> Option<Duration> {
+        self.policies
+            .iter()
+            .flat_map(|p| &p.actions)
+            .filter_map(|a| match a {
+                Action::Capture(c) => Some(c.before),
+                _ => None,
+            })
+            .max()
     }
 }
 
@@ -582,6 +601,8 @@ fn action(cx: &mut Ctx<'_>, item: &Node) -> Option<Action> {
         "kill_container",
         "script",
         "webhook",
+        "isolate",
+        "capture",
     ];
     if item.as_map().is_none_or(|m| m.len() != 1) {
         cx.err(item, "an action is a map with exactly one key (its kind)");
@@ -658,6 +679,8 @@ fn action(cx: &mut Ctx<'_>, item: &Node) -> Option<Action> {
             }
             Some(Action::Script { argv, timeout, env })
         }
+        "isolate" => isolate(cx, params).map(Action::Isolate),
+        "capture" => capture(cx, params).map(Action::Capture),
         _ => {
             let p = cx.entries(params, "webhook", &["url", "timeout"])?;
             let Some(u) = get(&p, "url") else {
@@ -673,6 +696,87 @@ fn action(cx: &mut Ctx<'_>, item: &Node) -> Option<Action> {
             Some(Action::Webhook { url, timeout })
         }
     }
+}
+
+fn isolate(cx: &mut Ctx<'_>, params: &Node) -> Option<crate::isolate::Spec> {
+    use crate::isolate::{Cidr, Spec};
+    let p = cx.entries(
+        params,
+        "isolate",
+        &["allow_cidrs", "allow_ports", "allow_dns"],
+    )?;
+    let mut spec = Spec::default();
+    if let Some(n) = param(&p, "allow_cidrs") {
+        for c in cx.strings(n, "isolate.allow_cidrs")? {
+            match Cidr::parse(&c) {
+                Some(c) => spec.allow_cidrs.push(c),
+                None => {
+                    cx.err(
+                        n,
+                        format!(
+                            "isolate.allow_cidrs: '{}' is not an address or ADDRESS/PREFIX",
+                            peregrine_filter::escape::terminal_safe(&c)
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+    if let Some(n) = param(&p, "allow_ports") {
+        for port in cx.strings(n, "isolate.allow_ports")? {
+            match port.parse::<u16>() {
+                Ok(v) if v > 0 => spec.allow_ports.push(v),
+                _ => {
+                    cx.err(
+                        n,
+                        format!(
+                            "isolate.allow_ports: '{}' is not a port from 1 to 65535",
+                            peregrine_filter::escape::terminal_safe(&port)
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+    if let Some(n) = param(&p, "allow_dns") {
+        spec.allow_dns = cx.boolean(n, "isolate.allow_dns")?;
+    }
+    Some(spec)
+}
+
+fn capture(cx: &mut Ctx<'_>, params: &Node) -> Option<crate::capture::Params> {
+    use crate::capture::{Params, MAX_AFTER_SECS, MAX_BEFORE_SECS};
+    let p = cx.entries(
+        params,
+        "capture",
+        &["seconds_before", "seconds_after", "directory", "max_bytes"],
+    )?;
+    let mut out = Params::default();
+    if let Some(n) = param(&p, "seconds_before") {
+        out.before =
+            Duration::from_secs(cx.number(n, "capture.seconds_before", MAX_BEFORE_SECS)?);
+    }
+    if let Some(n) = param(&p, "seconds_after") {
+        out.after = Duration::from_secs(cx.number(n, "capture.seconds_after", MAX_AFTER_SECS)?);
+    }
+    if let Some(n) = param(&p, "directory") {
+        let d = cx.scalar(n, "capture.directory")?;
+        if !d.starts_with('/') {
+            cx.err(n, "capture.directory must be an absolute path");
+            return None;
+        }
+        out.directory = PathBuf::from(d);
+    }
+    if let Some(n) = param(&p, "max_bytes") {
+        out.max_bytes = cx.number(n, "capture.max_bytes", 1 << 40)?;
+        if out.max_bytes < 4096 {
+            cx.err(n, "capture.max_bytes must be at least 4096");
+            return None;
+        }
+    }
+    Some(out)
 }
 
 fn param<'n>(p: &[(&str, &'n Node)], k: &str) -> Option<&'n Node> {
@@ -750,6 +854,8 @@ mod tests {
     - kill_container: {signal: term}
     - script: {command: [/bin/cat, "-"], timeout: 2, env: {A: b}}
     - webhook: {url: "http://127.0.0.1:9/x"}
+    - isolate: {allow_cidrs: [10.0.0.0/8, "fd00::1"], allow_ports: [443, 8443], allow_dns: true}
+    - capture: {seconds_before: 2, seconds_after: 3, directory: /var/tmp/pg, max_bytes: 100000}
 "#,
         )
         .expect("loads");
@@ -765,8 +871,28 @@ mod tests {
                 "stop",
                 "kill_container",
                 "script",
-                "webhook"
+                "webhook",
+                "isolate",
+                "capture"
             ]
+        );
+        let Action::Isolate(spec) = &p.actions[7] else {
+            panic!("{:?}", p.actions[7]);
+        };
+        let cidrs: Vec<String> = spec.allow_cidrs.iter().map(ToString::to_string).collect();
+        assert_eq!(cidrs, ["10.0.0.0/8", "fd00::1/128"]);
+        assert_eq!(
+            (spec.allow_ports.as_slice(), spec.allow_dns),
+            (&[443, 8443][..], true)
+        );
+        assert_eq!(
+            p.actions[8],
+            Action::Capture(crate::capture::Params {
+                before: Duration::from_secs(2),
+                after: Duration::from_secs(3),
+                directory: PathBuf::from("/var/tmp/pg"),
+                max_bytes: 100_000,
+            })
         );
         assert_eq!(p.actions[4], Action::Container(ContainerOp::Kill("TERM")));
         assert_eq!(
@@ -789,7 +915,7 @@ mod tests {
             errs,
             [
                 "p.yaml:2:21: unknown priority 'loud'",
-                "p.yaml:4:7: unknown key 'explode' in an action (expected one of: kill, pause, stop, kill_container, script, webhook)",
+                "p.yaml:4:7: unknown key 'explode' in an action (expected one of: kill, pause, stop, kill_container, script, webhook, isolate, capture)",
                 "p.yaml:5:22: unknown signal 'NINE' (KILL, TERM, INT, HUP, QUIT, STOP, USR1, USR2)",
                 "p.yaml:6:3: policy 'b' needs a `match` block (an empty one acts on every alert: write `match: {}`)",
                 "p.yaml:7:32: script.command starts with the program's absolute path",
@@ -805,6 +931,36 @@ mod tests {
             check("policy: x\n").expect_err("not a list"),
             ["p.yaml:1:1: a policies file is a list of policies (`- policy: NAME`)"]
         );
+    }
+
+    #[test]
+    fn isolate_and_capture_parameters_are_checked() {
+        let errs = check(
+            "- policy: a\n  match: {}\n  actions:\n    - isolate: {allow_cidrs: [10.0.0.0/40]}\n    - isolate: {allow_ports: [0]}\n    - capture: {directory: rel, seconds_before: 61}\n",
+        )
+        .expect_err("fails");
+        assert_eq!(
+            errs,
+            [
+                "p.yaml:4:30: isolate.allow_cidrs: '10.0.0.0/40' is not an address or ADDRESS/PREFIX",
+                "p.yaml:5:30: isolate.allow_ports: '0' is not a port from 1 to 65535",
+                "p.yaml:6:49: capture.seconds_before must be a whole number from 0 to 60",
+            ]
+        );
+        let p = check("- policy: a\n  match: {}\n  actions: [isolate: {}, capture: {}]\n")
+            .expect("defaults");
+        assert_eq!(
+            p.actions,
+            [
+                Action::Isolate(crate::isolate::Spec::default()),
+                Action::Capture(crate::capture::Params::default())
+            ]
+        );
+        let set = Policies {
+            policies: vec![Arc::new(p)],
+        };
+        assert_eq!(set.capture_window(), Some(Duration::from_secs(5)));
+        assert_eq!(Policies::default().capture_window(), None);
     }
 
     #[test]

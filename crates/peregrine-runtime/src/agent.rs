@@ -298,10 +298,12 @@ fn forward_records(r: &Responder, outputs: &Dispatcher, static_fields: &[(String
 type SharedMetrics = Arc<Mutex<MetricsSnapshot>>;
 
 /// Starts Falco's web server when the configuration has an enabled `webserver` block, with
-/// the silences API over `silences` when `silences_api.enabled`.
+/// the silences API over `silences` and, when response policies run, the isolated
+/// containers' API over `isolation`, when `silences_api.enabled`.
 fn start_web(
     config: &Config,
     silences: &Arc<Silences>,
+    isolation: Option<Arc<peregrine_response::isolate::Registry>>,
 ) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
         if config.triage.api_enabled {
@@ -319,7 +321,11 @@ fn start_web(
     // Bound (and its certificate loaded) before the capture, so a bad address or certificate
     // stops the agent at once; `/healthz` says ok only once the capture is attached.
     let server = if config.triage.api_enabled {
-        WebServer::start_pending_with_silences(web, &versions, collect, silences.clone())?
+        let api = peregrine_web::Api {
+            silences: Some(silences.clone()),
+            isolation,
+        };
+        WebServer::start_pending_with_api(web, &versions, collect, api)?
     } else {
         WebServer::start_pending(web, &versions, collect)?
     };
@@ -558,6 +564,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let handle = EngineHandle::new(engine);
     // The responder runs only when policies are configured, so a run without them starts no
     // thread and pays nothing per alert.
+    // `capture` actions need the recorder's window of recent events.
+    let capture_window = if args.config.response_files.is_empty() {
+        None
+    } else {
+        args.policies.capture_window()
+    };
     let mut responder = if args.config.response_files.is_empty() {
         None
     } else {
@@ -580,13 +592,18 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         StateConfig::for_host(&args.config.host_root, &args.config.containers),
     );
     // Up before the capture (see `start_web`), but not healthy until it is attached.
-    let web = start_web(args.config, &triage.silences)?;
+    let web = start_web(
+        args.config,
+        &triage.silences,
+        responder.as_ref().map(Responder::isolation),
+    )?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
         // `engine.modern_ebpf.buf_size_preset`, Falco's 8 MiB by default.
         ring_bytes: args.config.ring_buffer_bytes,
-        // Rule-triggered capture records every event: nothing may be shed under it.
-        shed: args.config.shed && !args.config.capture.enabled,
+        // Rule-triggered capture (and the `capture` action) records every event: nothing may
+        // be shed under it.
+        shed: args.config.shed && !args.config.capture.enabled && capture_window.is_none(),
         ..LiveOptions::default()
     };
     log::info!(
@@ -632,8 +649,17 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         true,
     );
     let mut exit_code = 0;
-    // Rule-triggered capture (`capture.enabled`) sees every event after the pipeline.
-    let mut recorder = crate::recorder::Recorder::new(&args.config.capture, &args.config.host_root);
+    // Rule-triggered capture (`capture.enabled`, or `capture` actions) sees every event after
+    // the pipeline. A reload that adds the first `capture` action finds no window: the
+    // action then fails, audited.
+    let mut recorder = crate::recorder::Recorder::with_response(
+        &args.config.capture,
+        &args.config.host_root,
+        capture_window,
+    );
+    if let (Some(r), Some(_)) = (&responder, capture_window) {
+        r.enable_captures();
+    }
     // Falco's `metrics.output_rule`: the snapshot alert every `metrics.interval`.
     let metrics_cfg = &args.config.metrics;
     let snapshot_alerts = (metrics_cfg.enabled && metrics_cfg.output_rule).then(|| {
@@ -807,15 +833,24 @@ fn drop_stats(c: &peregrine_capture::Counters) -> DropStats {
     }
 }
 
-/// One event through the pipeline, and through the rule-triggered recorder when it is on.
+/// One event through the pipeline, and through the rule-triggered recorder when it is on;
+/// then the captures the responder's `capture` actions asked for, while the event that
+/// triggered them is the newest of the recorder's window.
 fn process(
     recorder: &mut Option<crate::recorder::Recorder>,
     pipe: &mut Pipeline,
     ev: &peregrine_event::Event<'_>,
-    sink: &mut dyn AlertSink,
+    sink: &mut Dispatch<'_>,
 ) {
     match recorder.as_mut() {
-        Some(rec) => rec.process(pipe, ev, sink),
+        Some(rec) => {
+            rec.process(pipe, ev, sink);
+            if let Some(r) = sink.responder {
+                for req in r.take_captures() {
+                    rec.respond(&req, pipe.state());
+                }
+            }
+        }
         None => pipe.process(ev, sink),
     }
 }

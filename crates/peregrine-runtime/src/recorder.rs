@@ -1,6 +1,8 @@
 //! Falco's rule-triggered capture (`capture.*` in falco.yaml): the agent hands every event to
 //! a [`Recorder`] after the pipeline, which keeps a rolling window and writes it, and what
-//! follows, to a scap file when a qualifying rule matches.
+//! follows, to a scap file when a qualifying rule matches. The same window serves the
+//! `capture` response action ([`Recorder::respond`]): each request is a file of its own,
+//! with its own look back, duration and size limit, beside Falco's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +16,7 @@ use peregrine_state::users::UserDb;
 use peregrine_state::State;
 
 use crate::capture::{close_capture, open_capture};
-use crate::error::Result;
+use crate::error::{Context as _, Result};
 
 /// How far back the rolling window of rule-triggered capture reaches.
 const WINDOW_AGE: Duration = Duration::from_secs(5);
@@ -29,6 +31,12 @@ struct Active {
     deadline_ns: u64,
 }
 
+/// A `capture` response action's file being written.
+struct Response {
+    active: Active,
+    max_bytes: u64,
+}
+
 /// Falco's rule-triggered capture: keeps a rolling window of recent events and, when a
 /// qualifying rule matches, writes the window plus the following `capture_duration` (or
 /// `capture.default_duration`) to `<path_prefix>_<rule>_<time>.scap`. A match during an
@@ -38,6 +46,8 @@ pub struct Recorder {
     enc: ScapEncoder,
     window: Window,
     active: Option<Active>,
+    /// The `capture` response actions' files in progress.
+    responses: Vec<Response>,
     users: Option<UserDb>,
     machine: MachineInfo,
 }
@@ -88,14 +98,95 @@ impl Recorder {
     /// `None` unless `capture.enabled`.
     /// `host_root`: where the host's `/etc` (the capture's user list) and `/proc` are.
     pub fn new(cfg: &RuleCapture, host_root: &Path) -> Option<Recorder> {
-        cfg.enabled.then(|| Recorder {
+        Self::with_response(cfg, host_root, None)
+    }
+
+    /// [`Recorder::new`], also on (with at least `response_window` of look back) when
+    /// response policies have `capture` actions; Falco's own captures stay off unless
+    /// `capture.enabled`.
+    pub fn with_response(
+        cfg: &RuleCapture,
+        host_root: &Path,
+        response_window: Option<Duration>,
+    ) -> Option<Recorder> {
+        let age = response_window.map_or(WINDOW_AGE, |w| w.max(WINDOW_AGE));
+        (cfg.enabled || response_window.is_some()).then(|| Recorder {
             cfg: cfg.clone(),
             enc: ScapEncoder::new(),
-            window: Window::new(WINDOW_AGE.as_nanos() as u64, WINDOW_BYTES),
+            window: Window::new(
+                u64::try_from(age.as_nanos()).unwrap_or(u64::MAX),
+                WINDOW_BYTES,
+            ),
             active: None,
+            responses: Vec::new(),
             users: UserDb::load(host_root),
             machine: machine_info(&peregrine_state::host_path(host_root, "/proc")),
         })
+    }
+
+    /// Starts the file a `capture` response action asked for: the window's events from
+    /// `before_ns` ahead of the alert's event (which the window already holds: the agent
+    /// asks right after the event), then what follows until `after_ns` past it or
+    /// `max_bytes`. Errors are logged; the agent goes on.
+    pub fn respond(&mut self, req: &peregrine_response::capture::Request, state: &State) {
+        let started = (|| -> Result<Response> {
+            if let Some(dir) = req.path.parent() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let mut writer =
+                open_capture(&req.path, false, state, self.users.as_ref(), &self.machine)?;
+            let from = req.event_ns.saturating_sub(req.before_ns);
+            for e in self.window.iter().filter(|e| e.ts >= from) {
+                if writer.position() >= req.max_bytes {
+                    break;
+                }
+                writer.write_owned(e)?;
+            }
+            Ok(Response {
+                active: Active {
+                    writer,
+                    path: req.path.clone(),
+                    deadline_ns: req.event_ns.saturating_add(req.after_ns),
+                },
+                max_bytes: req.max_bytes,
+            })
+        })();
+        match started {
+            Ok(r) => {
+                log::info!("response capture: writing {}", r.active.path.display());
+                self.responses.push(r);
+            }
+            Err(e) => log::error!("response capture: {e:#}"),
+        }
+    }
+
+    /// Hands the newest event of the window to the response captures; ends those past
+    /// their deadline or size.
+    fn feed_responses(&mut self, ts: u64) {
+        let last = self.window.iter().last();
+        let mut i = 0;
+        while i < self.responses.len() {
+            let r = &mut self.responses[i];
+            let done = ts > r.active.deadline_ns || r.active.writer.position() >= r.max_bytes;
+            let failed = match (done, last) {
+                (false, Some(e)) => r.active.writer.write_owned(e).err(),
+                _ => None,
+            };
+            if let Some(e) = &failed {
+                log::error!("response capture: writing {}: {e}", r.active.path.display());
+            }
+            if done || failed.is_some() {
+                let r = self.responses.swap_remove(i);
+                finish_one(r.active);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// Runs one event through `pipe` (alerts go to `sink`) and records it.
@@ -107,7 +198,9 @@ impl Recorder {
             trigger: None,
         };
         pipe.process(ev, &mut tee);
-        let trigger = tee.trigger;
+        // Falco's captures only when `capture.enabled` (the recorder may be on for the
+        // response actions alone).
+        let trigger = tee.trigger.filter(|_| self.cfg.enabled);
         if let Err(e) = self.record(ev, pipe.state(), trigger) {
             log::error!("rule-triggered capture: {e:#}");
             self.active = None;
@@ -124,9 +217,14 @@ impl Recorder {
             return Ok(());
         };
         if self.active.as_ref().is_some_and(|a| ev.ts > a.deadline_ns) {
-            self.finish();
+            if let Some(a) = self.active.take() {
+                finish_one(a);
+            }
         }
         self.window.push(owned);
+        if !self.responses.is_empty() {
+            self.feed_responses(ev.ts);
+        }
         if let Some((rule, ms)) = trigger {
             let deadline_ns = ev.ts.saturating_add(ms.saturating_mul(1_000_000));
             match &mut self.active {
@@ -165,13 +263,20 @@ impl Recorder {
         Ok(())
     }
 
-    /// Finishes the capture in progress, if any.
+    /// Finishes the captures in progress, if any.
     pub fn finish(&mut self) {
         if let Some(a) = self.active.take() {
-            if let Err(e) = close_capture(a.writer, &a.path) {
-                log::error!("rule-triggered capture: {e:#}");
-            }
+            finish_one(a);
         }
+        for r in self.responses.drain(..) {
+            finish_one(r.active);
+        }
+    }
+}
+
+fn finish_one(a: Active) {
+    if let Err(e) = close_capture(a.writer, &a.path) {
+        log::error!("capture: {e:#}");
     }
 }
 

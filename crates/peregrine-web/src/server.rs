@@ -91,6 +91,16 @@ struct Site {
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// The JSON APIs served beside the documents, each only when given (the agent gives them
+/// when `silences_api.enabled`).
+#[derive(Clone, Default)]
+pub struct Api {
+    /// The silences API ([`crate::silences`]).
+    pub silences: Option<Arc<peregrine_triage::Silences>>,
+    /// The isolated containers and unisolate ([`crate::isolation`]).
+    pub isolation: Option<Arc<peregrine_response::isolate::Registry>>,
+}
+
 /// A running server. [`WebServer::shutdown`] (or dropping it) stops accepting, closes the
 /// connections in flight and joins the server thread.
 pub struct WebServer {
@@ -108,7 +118,7 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, None, true)
+        Self::start_with(cfg, versions, metrics, Api::default(), true)
     }
 
     /// [`WebServer::start`], with `/healthz` answering 503 `{"status": "starting"}` until
@@ -120,7 +130,7 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, None, false)
+        Self::start_with(cfg, versions, metrics, Api::default(), false)
     }
 
     /// [`WebServer::start_pending`] with the silences API ([`crate::silences`]) served over
@@ -131,7 +141,21 @@ impl WebServer {
         metrics: Option<Arc<dyn Collect>>,
         silences: Arc<peregrine_triage::Silences>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, Some(silences), false)
+        let api = Api {
+            silences: Some(silences),
+            ..Api::default()
+        };
+        Self::start_with(cfg, versions, metrics, api, false)
+    }
+
+    /// [`WebServer::start_pending`] with the JSON APIs of `api`.
+    pub fn start_pending_with_api(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+        api: Api,
+    ) -> Result<WebServer, WebError> {
+        Self::start_with(cfg, versions, metrics, api, false)
     }
 
     /// From now on `/healthz` says ok.
@@ -143,7 +167,7 @@ impl WebServer {
         cfg: &WebConfig,
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
-        silences: Option<Arc<peregrine_triage::Silences>>,
+        api: Api,
         ready: bool,
     ) -> Result<WebServer, WebError> {
         let ready = Arc::new(AtomicBool::new(ready));
@@ -194,12 +218,19 @@ impl WebServer {
                  webserver.ssl_enabled"
             );
         }
-        if silences.is_some() && !addr.ip().is_loopback() {
+        if api.silences.is_some() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
                  served on {addr}, not only on loopback: anyone who reaches it can silence \
                  alerts; set webserver.listen_address to 127.0.0.1 or put an authenticating \
                  proxy in front"
+            );
+        }
+        if api.isolation.is_some() && !addr.ip().is_loopback() {
+            log::warn!(
+                "webserver: the unisolate API (silences_api.enabled with response policies) is \
+                 unauthenticated and served on {addr}, not only on loopback: anyone who \
+                 reaches it can lift a container's isolation"
             );
         }
         let site = Arc::new(Site {
@@ -208,7 +239,7 @@ impl WebServer {
             router: router(
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
-                silences,
+                api,
             ),
             tls,
         });
@@ -292,11 +323,7 @@ fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
 // ---- routes -----------------------------------------------------------------------------------
 
 /// Everything but the health path, which [`handle`] answers before routing.
-fn router(
-    versions_json: String,
-    metrics: Option<Arc<dyn Collect>>,
-    silences: Option<Arc<peregrine_triage::Silences>>,
-) -> Router {
+fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>, api: Api) -> Router {
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -314,8 +341,11 @@ fn router(
             get(metrics_page).fallback(not_allowed).with_state(source),
         );
     }
-    if let Some(store) = silences {
+    if let Some(store) = api.silences {
         router = router.merge(crate::silences::routes(store));
+    }
+    if let Some(registry) = api.isolation {
+        router = router.merge(crate::isolation::routes(registry));
     }
     router
         .fallback(not_found)

@@ -1,5 +1,5 @@
 //! The silences API on a real server on loopback: create, list, get, expire, every error
-//! status, and the state file a restart reads back.
+//! status, and the state file a restart reads back; the isolated containers' API beside it.
 
 use peregrine_triage::silence::STATE_FILE;
 use peregrine_triage::Silences;
@@ -113,4 +113,74 @@ fn create_list_get_expire_and_errors() {
     server.shutdown();
     let again = Silences::new(Vec::new(), Some(file)).expect("reload");
     assert_eq!(again.list(u64::MAX / 2)[0]["state"], "expired");
+}
+
+/// The isolated containers' API beside the silences one, on a registry read from a state
+/// file a previous run left: listed; unisolate of a container whose namespace has gone
+/// forgets it (nothing to remove), and rewrites the file; a malformed or unknown id is 404;
+/// the wrong method 405.
+#[test]
+fn isolated_containers_list_and_unisolate() {
+    use peregrine_response::isolate::{Registry, STATE_FILE as ISOLATED};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = "c0ffee".repeat(10) + "abcd";
+    // A pid beyond pid_max: its namespace is certainly gone.
+    std::fs::write(
+        dir.path().join(ISOLATED),
+        format!(
+            r#"[{{"container_id":"{id}","pid":99999999,"netns":4026531840,"since_ns":1,"policy":"p","rule":"r"}}]"#
+        ),
+    )
+    .expect("state");
+    let registry = Arc::new(Registry::open(std::path::Path::new("/"), Some(dir.path())));
+    let cfg = WebConfig {
+        listen_address: "127.0.0.1".into(),
+        listen_port: 0,
+        ..WebConfig::default()
+    };
+    let versions = Versions::peregrine(&peregrine_rules::version::Version::new(0, 62, 0));
+    let api = peregrine_web::Api {
+        silences: Some(Arc::new(Silences::new(Vec::new(), None).expect("store"))),
+        isolation: Some(registry),
+    };
+    let server =
+        WebServer::start_pending_with_api(&cfg, &versions, None, api).expect("server starts");
+    let base = format!("http://{}/api/v1", server.local_addr());
+
+    let (st, list) = call("GET", &format!("{base}/isolated"), None, None);
+    assert_eq!(st, 200);
+    assert_eq!(list[0]["container_id"].as_str(), Some(id.as_str()));
+    let (st, e) = call(
+        "POST",
+        &format!("{base}/containers/xyz/unisolate"),
+        None,
+        None,
+    );
+    assert_eq!(st, 404, "{e}");
+    let (st, e) = call(
+        "POST",
+        &format!("{base}/containers/{}/unisolate", "ab".repeat(8)),
+        None,
+        None,
+    );
+    assert_eq!(st, 404, "{e}");
+    let (st, _) = call(
+        "GET",
+        &format!("{base}/containers/{id}/unisolate"),
+        None,
+        None,
+    );
+    assert_eq!(st, 405);
+    let (st, done) = call(
+        "POST",
+        &format!("{base}/containers/{}/unisolate", &id[..12]),
+        None,
+        None,
+    );
+    assert_eq!(st, 200, "{done}");
+    assert_eq!(done["rules_removed"], false);
+    let (_, list) = call("GET", &format!("{base}/isolated"), None, None);
+    assert_eq!(list, serde_json::json!([]));
+    let kept = std::fs::read_to_string(dir.path().join(ISOLATED)).expect("state");
+    assert_eq!(kept, "[]");
 }

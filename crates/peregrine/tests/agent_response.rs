@@ -3,7 +3,10 @@
 //! `/metrics` say so), dry run leaves it alive and audits "would kill", the safety rules hold
 //! (a protected executable, the agent's own ancestor), a flood trips the breaker, policies
 //! reload with the rules; in podman (e2e) a `pause` policy pauses the container, a `stop`
-//! policy stops one and a kill of the container's init ends one.
+//! policy stops one and a kill of the container's init ends one (Falco's stock "Terminal shell
+//! in container" rule drives a pause and a stop too); an `isolate` policy cuts a
+//! container (in network namespaces of the test's own) off its peer until the web API
+//! unisolates it, across an agent restart, and its `capture` action writes a replayable file.
 //!
 //! Every agent sees the whole host and the tests of this file run in parallel, so each test
 //! has its own marker name (the rule keys on it) and its own scratch directory.
@@ -539,5 +542,439 @@ fn pause_stop_and_init_kill_policies_contain_podman_containers() {
             l["latency_ns"].as_u64().unwrap_or(0) / 1_000_000
         );
     }
+    assert!(status.success(), "{status:?}");
+}
+
+/// `POST path` with an empty JSON body over HTTP/1.1; the whole response as text.
+fn http_post(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+/// Two network namespaces of the test's own joined by a veth pair: the container runs in
+/// `inside` (10.213.N.1), a listener in `outside` (10.213.N.2). Deleted on drop.
+struct NetPair {
+    inside: String,
+    outside: String,
+    peer: String,
+}
+
+impl NetPair {
+    fn new(tag: u32) -> NetPair {
+        let n = tag % 250;
+        let pair = NetPair {
+            inside: format!("pgiso-c{tag}"),
+            outside: format!("pgiso-p{tag}"),
+            peer: format!("10.213.{n}.2"),
+        };
+        let (vc, vp) = (
+            format!("pgic{}", tag % 1_000_000),
+            format!("pgip{}", tag % 1_000_000),
+        );
+        let ip = |args: &[&str]| {
+            let st = Command::new("ip").args(args).status().expect("ip");
+            assert!(st.success(), "ip {args:?}");
+        };
+        for ns in [&pair.inside, &pair.outside] {
+            // A leftover of a killed run with the same pid.
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        ip(&[
+            "link",
+            "add",
+            &vc,
+            "netns",
+            &pair.inside,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &vp,
+            "netns",
+            &pair.outside,
+        ]);
+        ip(&[
+            "-n",
+            &pair.inside,
+            "addr",
+            "add",
+            &format!("10.213.{n}.1/30"),
+            "dev",
+            &vc,
+        ]);
+        ip(&[
+            "-n",
+            &pair.outside,
+            "addr",
+            "add",
+            &format!("10.213.{n}.2/30"),
+            "dev",
+            &vp,
+        ]);
+        ip(&["-n", &pair.inside, "link", "set", &vc, "up"]);
+        ip(&["-n", &pair.outside, "link", "set", &vp, "up"]);
+        pair
+    }
+}
+
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        for ns in [&self.inside, &self.outside] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// A TCP listener in `ns` on `addr:port` that counts the connections it accepts.
+struct Listener {
+    child: Child,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn start(ns: &str, addr: &str, port: u16) -> Listener {
+        use std::io::BufRead;
+        let script = format!(
+            "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{addr}',{port}))\ns.listen(64)\nprint('listening',flush=True)\nwhile True:\n    c,_=s.accept()\n    print('accepted',flush=True)\n    c.close()\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-u", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("listener");
+        let out = child.stdout.take().expect("stdout");
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if line == "listening" {
+                    let _ = tx.send(());
+                } else {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        rx.recv_timeout(DEADLINE).expect("listener up");
+        Listener { child, accepted }
+    }
+
+    fn count(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the count passes `n` within `within`.
+    fn grows_past(&self, n: usize, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.count() > n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A container whose init connects to a listener over a veth pair every fraction of a
+/// second, in network namespaces of the test's own. A command run inside raises the rule;
+/// the `isolate` policy cuts the container off: the next attempts never reach the listener,
+/// while the init keeps running; the nft table is in the container's namespace. The agent
+/// is restarted on the same `state_dir`: the new one lists the container as isolated and
+/// `POST /api/v1/containers/{id}/unisolate` lets the attempts through again. The same policy's
+/// `capture` action wrote a scap file that `peregrine replay` reads, the triggering exec
+/// among its events.
+#[test]
+fn isolate_cuts_new_connections_and_unisolate_restores_them_across_a_restart() {
+    let name = "isolate_cuts_new_connections_and_unisolate_restores_them_across_a_restart";
+    if !peregrine_testkit::e2e_root(name) {
+        return;
+    }
+    if !podman::available() {
+        peregrine_testkit::skip(name, "podman is not installed");
+        return;
+    }
+    let dir = scratch("response-isolate");
+    let image = "localhost/pg-isolate:1";
+    podman::ensure_image(image, &dir, &["sh", "sleep", "true", "nc", "timeout"], &[]);
+    let _api = ApiService::ensure(Path::new(API_SOCKET));
+    let tag = std::process::id();
+    let net = NetPair::new(tag);
+    let listener = Listener::start(&net.outside, &net.peer, 7777);
+    let ns_opt = format!("ns:/run/netns/{}", net.inside);
+    let c = Container::run(
+        &format!("pg-resp-isolate-{tag}"),
+        &["--network", &ns_opt],
+        image,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "while true; do timeout 2 nc -w 1 {} 7777 </dev/null; sleep 0.2; done",
+                net.peer
+            ),
+        ],
+    );
+    assert!(
+        listener.grows_past(0, DEADLINE),
+        "the container never reached the listener"
+    );
+    let rules = format!(
+        "
+- rule: Isolate trigger
+  desc: a command in the test's container
+  condition: evt.type in (execve, execveat) and container.id = {} and proc.name = true
+  output: trigger in container (container.id=%container.id proc.cmdline=%proc.cmdline)
+  priority: WARNING
+",
+        &c.id[..12]
+    );
+    let captures = dir.join("captures");
+    let policies = format!(
+        "
+- policy: isolate on trigger
+  match: {{rules: [Isolate trigger]}}
+  actions:
+    - isolate: {{allow_dns: true}}
+    - capture: {{seconds_before: 2, seconds_after: 1, directory: {}}}
+",
+        captures.display()
+    );
+    let state = format!("state_dir={}", dir.join("state").display());
+    let sock = format!("response.runtime_sockets[]={API_SOCKET}");
+    let web: &[&str] = &[
+        "-o",
+        &sock,
+        "-o",
+        &state,
+        "-o",
+        "webserver.enabled=true",
+        "-o",
+        "webserver.listen_address=127.0.0.1",
+        "-o",
+        "webserver.listen_port=0",
+        "-o",
+        "silences_api.enabled=true",
+    ];
+    let (agent1, audit_file) = agent(&dir, &rules, &policies, web);
+    let trig = c.exec(&[], &["true"]);
+    assert!(trig.status.success(), "{trig:?}");
+    let lines = audit(&audit_file, 2);
+    let by_action = |a: &str| lines.iter().find(|l| l["action"] == a).cloned();
+    let iso = by_action("isolate");
+    assert_eq!(
+        iso.as_ref().map(|l| l["outcome"].clone()),
+        Some(Value::from("done")),
+        "{lines:?} {:#?}",
+        agent1.log
+    );
+    // Attempts in flight when the rules arrived may still land; after that, none.
+    std::thread::sleep(Duration::from_millis(2500));
+    let cut = listener.count();
+    let through = listener.grows_past(cut, Duration::from_secs(4));
+    let table = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.inside,
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "peregrine_isolate",
+        ])
+        .output()
+        .expect("nft");
+    let running = container_state(&c.name);
+    let status1 = agent1.stop();
+    assert!(!through, "a connection got through the isolation");
+    assert!(table.status.success(), "no nft table: {table:?}");
+    assert_eq!(running, "running", "the container must keep running");
+    assert!(status1.success(), "{status1:?}");
+    let cap = by_action("capture").expect("capture audited");
+    assert_eq!(cap["outcome"], "done", "{cap:?}");
+    let file = PathBuf::from(cap["file"].as_str().expect("file in the audit record"));
+    assert!(file.starts_with(&captures), "{file:?}");
+
+    // A new agent on the same state directory knows the container is isolated.
+    let (agent2, _) = agent(&dir, &rules, &policies, web);
+    let addr = agent2.web_addr();
+    let listed = http_get(&addr, "/api/v1/isolated");
+    assert!(listed.contains(&c.id), "{listed}");
+    assert!(!listener.grows_past(listener.count(), Duration::from_secs(2)));
+    let answer = http_post(
+        &addr,
+        &format!("/api/v1/containers/{}/unisolate", &c.id[..12]),
+    );
+    let restored = listener.grows_past(listener.count(), DEADLINE);
+    let after = http_get(&addr, "/api/v1/isolated");
+    let missing = http_post(
+        &addr,
+        &format!("/api/v1/containers/{}/unisolate", &c.id[..12]),
+    );
+    let status2 = agent2.stop();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"rules_removed\":true"), "{answer}");
+    assert!(restored, "no connection after unisolate");
+    assert!(after.ends_with("[]\n"), "{after}");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    assert!(status2.success(), "{status2:?}");
+
+    // The capture holds the triggering exec: a rule on it matches when the file is replayed.
+    let replay_rules = dir.join("replay.yaml");
+    std::fs::write(
+        &replay_rules,
+        "
+- rule: Replayed trigger
+  desc: the trigger's exec, in the capture
+  condition: evt.type in (execve, execveat) and evt.dir = < and proc.name = true
+  output: replayed (proc.cmdline=%proc.cmdline)
+  priority: WARNING
+",
+    )
+    .expect("rules");
+    let replay = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .args([
+            "-o",
+            "json_output=true",
+            "-o",
+            "syslog_output.enabled=false",
+            "-r",
+        ])
+        .arg(&replay_rules)
+        .arg("replay")
+        .arg(&file)
+        .output()
+        .expect("replay");
+    let out = String::from_utf8_lossy(&replay.stdout);
+    drop(c);
+    drop(listener);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(replay.status.success(), "{replay:?}");
+    assert!(out.contains("Replayed trigger"), "{out}");
+}
+
+/// Falco's stock rules as they ship: "Terminal shell in container" (a shell exec'd with a
+/// terminal, `podman exec -t`) under a `pause` policy pauses that container, under a `stop`
+/// policy stops another. The policies also match the command line's own token, so only the
+/// test's shells count (other containers on the machine may be shelled into meanwhile).
+#[test]
+fn terminal_shell_in_container_from_the_stock_rules_pauses_or_stops_it() {
+    let name = "terminal_shell_in_container_from_the_stock_rules_pauses_or_stops_it";
+    if !peregrine_testkit::e2e_root(name) {
+        return;
+    }
+    let Some(upstream) = peregrine_testkit::upstream::require(name) else {
+        return;
+    };
+    if !podman::available() {
+        peregrine_testkit::skip(name, "podman is not installed");
+        return;
+    }
+    let dir = scratch("response-terminal");
+    let image = "localhost/pg-response:1";
+    podman::ensure_image(image, &dir, &["sh", "sleep", "true"], &[]);
+    let _api = ApiService::ensure(Path::new(API_SOCKET));
+    let tag = std::process::id();
+    let to_pause = Container::run(
+        &format!("pg-term-pause-{tag}"),
+        &["--network", "none"],
+        image,
+        &["sleep", "300"],
+    );
+    let to_stop = Container::run(
+        &format!("pg-term-stop-{tag}"),
+        &["--network", "none"],
+        image,
+        &["sleep", "300"],
+    );
+    let (pause_token, stop_token) = (format!("pgr-pause-{tag}"), format!("pgr-stop-{tag}"));
+    let policies = format!(
+        "
+- policy: pause a terminal shell
+  match:
+    rules: [Terminal shell in container]
+    output_fields: {{proc.cmdline: {{contains: {pause_token}}}}}
+  actions: [pause: {{}}]
+- policy: stop a terminal shell
+  match:
+    rules: [Terminal shell in container]
+    output_fields: {{proc.cmdline: {{contains: {stop_token}}}}}
+  actions: [{{stop: {{timeout: 1}}}}]
+"
+    );
+    let pol = dir.join("policies.yaml");
+    std::fs::write(&pol, policies).expect("policies");
+    let audit_file = dir.join("audit.jsonl");
+    let stock = upstream.join("rules/falco_rules.yaml");
+    let pol_opt = format!("response_files[]={}", pol.display());
+    let audit_opt = format!("response.audit_file={}", audit_file.display());
+    let sock = format!("response.runtime_sockets[]={API_SOCKET}");
+    let mut agent = Agent::start(
+        &stock,
+        &[
+            "-o",
+            &pol_opt,
+            "-o",
+            &audit_opt,
+            "-o",
+            &sock,
+            "-o",
+            "json_output=true",
+        ],
+    );
+    let shell =
+        |c: &Container, token: &str| c.exec(&["-t"], &["sh", "-c", &format!("echo {token}")]);
+    let _ = shell(&to_pause, &pause_token);
+    let paused = wait_state(&to_pause.name, "paused");
+    let _ = shell(&to_stop, &stop_token);
+    let stopped = wait_state(&to_stop.name, "exited");
+    let alert = agent.expect_alert(DEADLINE, |v| {
+        v["rule"] == "Terminal shell in container"
+            && v["output"]
+                .as_str()
+                .is_some_and(|o| o.contains(&pause_token))
+    });
+    let lines = audit(&audit_file, 2);
+    let log = agent.log.clone();
+    let status = agent.stop();
+    drop(to_pause);
+    drop(to_stop);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(alert.is_some(), "no stock alert: {log:#?}");
+    assert!(paused, "not paused: {lines:?} {log:#?}");
+    assert!(stopped, "not stopped: {lines:?} {log:#?}");
+    let outcome = |a: &str| {
+        lines
+            .iter()
+            .find(|l| l["action"] == a)
+            .map(|l| (l["outcome"].clone(), l["rule"].clone()))
+    };
+    let want = |o: &str| Some((Value::from(o), Value::from("Terminal shell in container")));
+    assert_eq!(outcome("pause"), want("done"), "{lines:?}");
+    assert_eq!(outcome("stop"), want("done"), "{lines:?}");
     assert!(status.success(), "{status:?}");
 }
