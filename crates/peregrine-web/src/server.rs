@@ -134,6 +134,17 @@ impl WebServer {
         Self::start_with(cfg, versions, metrics, Some(silences), false)
     }
 
+    /// [`WebServer::start_pending`] with the optional routes of [`Extras`]: the silences API,
+    /// and the console's access control and alerts API.
+    pub fn start_pending_with(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+        extras: Extras,
+    ) -> Result<WebServer, WebError> {
+        Self::start_full(cfg, versions, metrics, extras, false)
+    }
+
     /// From now on `/healthz` says ok.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
@@ -146,6 +157,25 @@ impl WebServer {
         silences: Option<Arc<peregrine_triage::Silences>>,
         ready: bool,
     ) -> Result<WebServer, WebError> {
+        let extras = Extras {
+            silences,
+            ..Extras::default()
+        };
+        Self::start_full(cfg, versions, metrics, extras, ready)
+    }
+
+    fn start_full(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+        extras: Extras,
+        ready: bool,
+    ) -> Result<WebServer, WebError> {
+        let Extras {
+            silences,
+            mut console,
+            alerts,
+        } = extras;
         let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
             Some(load_tls(&cfg.ssl_certificate)?)
@@ -194,7 +224,19 @@ impl WebServer {
                  webserver.ssl_enabled"
             );
         }
-        if silences.is_some() && !addr.ip().is_loopback() {
+        if let Some(c) = console.as_ref() {
+            if !c.has_credentials() && !addr.ip().is_loopback() {
+                log::warn!(
+                    "webserver: console.enabled is set but no credential is configured \
+                     (console.token, PEREGRINE_CONSOLE_TOKEN, console.read_only_token or \
+                     console.users) and the server listens on {addr}, not only on loopback: \
+                     the console and its API are not served"
+                );
+                console = None;
+            }
+        }
+        let alerts = alerts.filter(|_| console.is_some());
+        if silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
                  served on {addr}, not only on loopback: anyone who reaches it can silence \
@@ -209,6 +251,8 @@ impl WebServer {
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
                 silences,
+                console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
+                alerts,
             ),
             tls,
         });
@@ -296,6 +340,8 @@ fn router(
     versions_json: String,
     metrics: Option<Arc<dyn Collect>>,
     silences: Option<Arc<peregrine_triage::Silences>>,
+    access: Option<Arc<crate::access::Access>>,
+    alerts: Option<crate::alerts_api::Api>,
 ) -> Router {
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
@@ -317,9 +363,31 @@ fn router(
     if let Some(store) = silences {
         router = router.merge(crate::silences::routes(store));
     }
-    router
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+    if let Some(api) = alerts {
+        router = router.merge(crate::alerts_api::routes(api));
+    }
+    router = router.fallback(not_found);
+    // With the console on, every route (the fallback's 404 included, so paths are not
+    // probed) needs a credential; the health path is answered before routing.
+    if let Some(access) = access {
+        router = router.merge(crate::access::routes(access.clone())).layer(
+            axum::middleware::from_fn_with_state(access, crate::access::require),
+        );
+    }
+    router.layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// Optional routes of the server.
+#[derive(Default)]
+pub struct Extras {
+    /// The silences API ([`crate::silences`]).
+    pub silences: Option<Arc<peregrine_triage::Silences>>,
+    /// `console.enabled`: every route but the health path needs a credential
+    /// ([`crate::access`]). Refused (not served, with a warning) on an address other than
+    /// loopback when no credential is configured.
+    pub console: Option<peregrine_config::ConsoleConfig>,
+    /// The alerts API ([`crate::alerts_api`]); served only with the console.
+    pub alerts: Option<crate::alerts_api::Api>,
 }
 
 const HEALTH_BODY: &str = r#"{"status": "ok"}"#;
