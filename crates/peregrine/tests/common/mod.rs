@@ -39,8 +39,9 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// The arguments that replay the upstream `capture` against the upstream `rules`, with the
-/// syslog output off (test machines have no syslog daemon) and deduplication off (on in the
-/// built-in configuration; these tests compare every alert with Falco's).
+/// syslog output off (test machines have no syslog daemon), deduplication off (on in the
+/// built-in configuration; these tests compare every alert with Falco's) and the alert store
+/// off (on in the built-in configuration; these runs keep nothing).
 pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
     let up = upstream();
     vec![
@@ -54,5 +55,8 @@ pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
         "syslog_output.enabled=false".into(),
         "-o".into(),
         "dedup.enabled=false".into(),
+        // The alert store is on in the built-in configuration too: these runs keep nothing.
+        "-o".into(),
+        "alert_store.enabled=false".into(),
     ]
 }
