@@ -146,6 +146,9 @@ fn record(i: u64, rng: &mut Rng) -> Record {
     }
 }
 
+/// Builds one query of a case from the generator.
+type MakeQuery = Box<dyn Fn(&mut Rng) -> Query>;
+
 /// This process's user + system CPU time, from /proc/self/stat.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -238,7 +241,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = store.count()?;
     println!("queries over {total} alerts (200 runs each, limit 100):");
     let end = START_NS + (n + burst) * STEP_NS;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Rng) -> Query>)> = vec![
+    let cases: Vec<(&str, MakeQuery)> = vec![
         ("newest page", Box::new(|_| Query::default())),
         (
             "rule",
