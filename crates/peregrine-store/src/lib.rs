@@ -38,8 +38,8 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("alert_store.path: cannot create directory {}: {source}", path.display())]
-    Dir {
+    #[error("alert_store.path: cannot create {}: {source}", path.display())]
+    Create {
         path: PathBuf,
         source: std::io::Error,
     },

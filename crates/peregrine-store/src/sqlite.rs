@@ -100,10 +100,24 @@ impl SqliteStore {
     /// Opens (creating it and its directory if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        }
+        // Alerts hold command lines and labels: a new file is readable by its owner only
+        // (SQLite gives its -wal and -shm files the database file's mode).
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StoreError::Create {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         }
         // Each connection is used under its own lock (`Mutex` below), so SQLite's own
         // per-connection mutexes are not needed.

@@ -366,6 +366,9 @@ fn restart_keeps_alerts_and_status() {
             .expect("status");
     }
     let store = SqliteStore::open(&path).expect("reopen");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "alerts are readable by the owner only");
     let a = store.get("id-1").expect("get").expect("kept");
     assert_eq!(a.status, Status::Resolved);
     assert_eq!(a.record, rec(1, "R", 4, Some((CID, "web", ""))));
