@@ -350,6 +350,7 @@ fn start_web(
     config: &Config,
     silences: &Arc<Silences>,
     alerts: Option<peregrine_web::alerts_api::Api>,
+    metrics_text: Option<peregrine_web::server::MetricsText>,
 ) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
         if config.triage.api_enabled {
@@ -374,6 +375,7 @@ fn start_web(
         silences: config.triage.api_enabled.then(|| silences.clone()),
         alerts: alerts.filter(|_| console.is_some()),
         console,
+        metrics_text,
     };
     let server = WebServer::start_pending_with(web, &versions, collect, extras)?;
     Ok(Some((server, metrics)))
@@ -640,7 +642,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         rules: Arc::new(crate::store::rules_view(handle.clone())),
     });
     // Up before the capture (see `start_web`), but not healthy until it is attached.
-    let web = start_web(args.config, &triage.silences, alerts_api)?;
+    let store_metrics = store
+        .as_ref()
+        .map(|(f, s)| crate::store::metrics_text(f, s));
+    let web = start_web(args.config, &triage.silences, alerts_api, store_metrics)?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
         // `engine.modern_ebpf.buf_size_preset`, Falco's 8 MiB by default.

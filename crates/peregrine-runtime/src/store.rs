@@ -264,6 +264,16 @@ pub(crate) fn rules_view(
     }
 }
 
+/// The store's series for `/metrics`.
+pub(crate) fn metrics_text(
+    feed: &StoreFeed,
+    store: &Arc<SqliteStore>,
+) -> peregrine_web::server::MetricsText {
+    let counters = feed.writer.counters();
+    let store = store.clone();
+    Arc::new(move || peregrine_store::prometheus_text(&counters, store.size_bytes().unwrap_or(0)))
+}
+
 /// The dyn store the web server's API reads.
 pub(crate) fn api_store(s: &Arc<SqliteStore>) -> Arc<dyn AlertStore> {
     s.clone()

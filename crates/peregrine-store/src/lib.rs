@@ -25,7 +25,7 @@ pub use record::{
     Ancestor, Container, Context, ExportFormat, Page, Pod, Query, Record, RuleHits, Status, Stored,
 };
 pub use sqlite::SqliteStore;
-pub use writer::{Retention, Writer, WriterCounters};
+pub use writer::{prometheus_text, Retention, Writer, WriterCounters};
 
 /// Most alerts one search returns.
 pub const MAX_LIMIT: usize = 1_000;

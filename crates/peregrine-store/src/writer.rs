@@ -153,3 +153,44 @@ pub fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
+
+/// The store's series for the Prometheus page: what the writer did and the file's size.
+pub fn prometheus_text(c: &WriterCounters, size_bytes: u64) -> String {
+    let mut out = String::new();
+    let mut series = |name: &str, kind: &str, help: &str, v: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    };
+    series(
+        "peregrine_alert_store_inserted_total",
+        "counter",
+        "Alerts written to the alert store.",
+        c.inserted.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_dropped_total",
+        "counter",
+        "Alerts not stored because the store's queue was full.",
+        c.dropped.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_failed_total",
+        "counter",
+        "Alerts lost in a failed store transaction.",
+        c.failed.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_retention_deleted_total",
+        "counter",
+        "Alerts deleted by retention (age or size).",
+        c.retained_deleted.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_size_bytes",
+        "gauge",
+        "Bytes of the alert store on disk (database and write-ahead log).",
+        size_bytes,
+    );
+    out
+}

@@ -175,6 +175,7 @@ impl WebServer {
             silences,
             mut console,
             alerts,
+            metrics_text,
         } = extras;
         let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
@@ -253,6 +254,7 @@ impl WebServer {
                 silences,
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
                 alerts,
+                metrics_text,
             ),
             tls,
         });
@@ -342,6 +344,7 @@ fn router(
     silences: Option<Arc<peregrine_triage::Silences>>,
     access: Option<Arc<crate::access::Access>>,
     alerts: Option<crate::alerts_api::Api>,
+    metrics_text: Option<MetricsText>,
 ) -> Router {
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
@@ -357,7 +360,9 @@ fn router(
     if let Some(source) = metrics {
         router = router.route(
             "/metrics",
-            get(metrics_page).fallback(not_allowed).with_state(source),
+            get(metrics_page)
+                .fallback(not_allowed)
+                .with_state((source, metrics_text)),
         );
     }
     if let Some(store) = silences {
@@ -388,7 +393,13 @@ pub struct Extras {
     pub console: Option<peregrine_config::ConsoleConfig>,
     /// The alerts API ([`crate::alerts_api`]); served only with the console.
     pub alerts: Option<crate::alerts_api::Api>,
+    /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
+    /// format.
+    pub metrics_text: Option<MetricsText>,
 }
+
+/// See [`Extras::metrics_text`].
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 const HEALTH_BODY: &str = r#"{"status": "ok"}"#;
 const STARTING_BODY: &str = r#"{"status": "starting"}"#;
@@ -407,12 +418,18 @@ fn health(method: &Method, ready: bool) -> Response {
     }
 }
 
-async fn metrics_page(State(source): State<Arc<dyn Collect>>) -> Response {
+async fn metrics_page(
+    State((source, extra)): State<(Arc<dyn Collect>, Option<MetricsText>)>,
+) -> Response {
     // Collecting reads /proc: done off the connection task so a slow read delays no probe.
     let page = tokio::task::spawn_blocking(move || {
         let mut snap = source.collect();
         snap.refresh_system();
-        snap.render()
+        let mut page = snap.render();
+        if let Some(extra) = extra {
+            page.push_str(&extra());
+        }
+        page
     })
     .await;
     match page {

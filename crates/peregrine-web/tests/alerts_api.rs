@@ -123,6 +123,7 @@ fn start(console: ConsoleConfig, listen: &str) -> Site {
     let extras = Extras {
         silences: Some(silences),
         console: Some(console),
+        metrics_text: None,
         alerts: Some(Api {
             store: Arc::new(store),
             rules: Arc::new(rules),

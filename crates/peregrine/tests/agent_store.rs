@@ -47,6 +47,28 @@ fn poll<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
+/// `GET path` with a token: the raw body.
+fn text(addr: &str, path: &str, token: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    Some(raw.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// A series' value on the metrics page.
+fn series(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The process tree's chain of executables, from the oldest ancestor down.
 fn chain(tree: &Value) -> Vec<String> {
     let mut out = Vec::new();
@@ -92,7 +114,8 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
     std::fs::write(
         &config,
         format!(
-            "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0}}\n\
+            "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
+             prometheus_metrics_enabled: true}}\nmetrics: {{enabled: true}}\n\
              json_output: true\n\
              console: {{enabled: true, token: {TOKEN}, read_only_token: {READER}}}\n\
              alert_store: {{enabled: true, path: {}, ancestry_depth: 8}}\n",
@@ -168,6 +191,7 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
         ("GET", list),
         ("GET", detail.as_str()),
         ("GET", "/api/v1/rules"),
+        ("GET", "/metrics"),
     ] {
         assert_eq!(http(&addr, m, p, None).map(|r| r.0), Some(401), "{p}");
     }
@@ -189,6 +213,17 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
         (rule["name"].as_str(), rule["hits"].as_u64()),
         (Some("Secret read by cat"), Some(1))
     );
+    // The store's series on the metrics page.
+    let page = text(&addr, "/metrics", READER).expect("metrics");
+    assert!(
+        series(&page, "peregrine_alert_store_inserted_total").is_some_and(|n| n >= 1.0),
+        "{page}"
+    );
+    assert_eq!(
+        series(&page, "peregrine_alert_store_dropped_total"),
+        Some(0.0)
+    );
+    assert!(series(&page, "peregrine_alert_store_size_bytes").is_some_and(|n| n > 0.0));
     assert!(agent.stop().success());
 
     let agent = Agent::start(&rules, &args);
