@@ -259,6 +259,8 @@ pub(crate) fn rules_view(
                 tags: r.tags.iter().cloned().collect(),
                 description: r.desc.clone(),
                 condition: r.condition_text.clone(),
+                file: r.file.clone(),
+                line: r.line,
             })
             .collect()
     }

@@ -10,7 +10,7 @@
 //! - `POST /api/v1/alerts/{id}/ack`, `POST /api/v1/alerts/{id}/resolve` → the alert;
 //! - `GET /api/v1/alerts/export?format=jsonl|csv&<the list's filters>` → every match, streamed;
 //! - `GET /api/v1/rules` → `{"rules": [{name, enabled, source, priority, tags, description,
-//!   condition, hits, last_hit_ns}]}`.
+//!   condition, file, line, hits, last_hit_ns}]}`.
 //!
 //! Times (`since`, `until`) are RFC 3339 (`2026-12-07T20:00:00Z`), nanoseconds since the epoch,
 //! or a duration back from now (`15m`, `2h`). `priority` is the least severe priority wanted
@@ -48,6 +48,9 @@ pub struct RuleInfo {
     pub tags: Vec<String>,
     pub description: String,
     pub condition: String,
+    /// The rules file and the 1-based line of the rule's definition.
+    pub file: String,
+    pub line: usize,
 }
 
 /// The loaded rules (which a reload changes), as the agent knows them.
@@ -427,6 +430,8 @@ async fn rules(State(api): State<Api>) -> Response {
                 "tags": r.tags,
                 "description": r.description,
                 "condition": r.condition,
+                "file": r.file,
+                "line": r.line,
                 "hits": n,
                 "last_hit_ns": (last > 0).then_some(last),
             })

@@ -111,6 +111,8 @@ fn start(console: ConsoleConfig, listen: &str) -> Site {
             tags: vec!["T1003".into()],
             description: "an attempt to read a sensitive file".into(),
             condition: "open_read and sensitive_files".into(),
+            file: "/etc/falco/falco_rules.yaml".into(),
+            line: 42,
         }]
     };
     let cfg = WebConfig {
@@ -418,6 +420,10 @@ fn list_detail_export_and_rules() {
     assert_eq!(
         (r["name"].as_str(), r["hits"].as_u64()),
         (Some("Read sensitive file untrusted"), Some(5))
+    );
+    assert_eq!(
+        (r["file"].as_str(), r["line"].as_u64()),
+        (Some("/etc/falco/falco_rules.yaml"), Some(42))
     );
     assert_eq!(
         r["last_hit_ns"].as_u64(),

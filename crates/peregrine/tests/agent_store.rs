@@ -209,6 +209,9 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
     );
     let (_, rules_page) = http(&addr, "GET", "/api/v1/rules", Some(TOKEN)).expect("answer");
     let rule = &rules_page["rules"][0];
+    // The rule is the first item of its file (line 2: the file starts with a newline).
+    assert_eq!(rule["file"].as_str(), Some(&*rules.display().to_string()));
+    assert_eq!(rule["line"].as_u64(), Some(2), "{rule}");
     assert_eq!(
         (rule["name"].as_str(), rule["hits"].as_u64()),
         (Some("Secret read by cat"), Some(1))
