@@ -259,6 +259,31 @@ fn free_text_matches_words_and_is_never_syntax() {
         .len(),
         20
     );
+    // Words and a tag together (the free-text index drives, the tag filters).
+    assert_eq!(
+        ids(
+            &store,
+            Query {
+                text: Some("etc".into()),
+                tag: Some("tag1".into()),
+                ..Query::default()
+            }
+        )
+        .len(),
+        10
+    );
+    assert_eq!(
+        ids(
+            &store,
+            Query {
+                text: Some("proc17".into()),
+                tag: Some("tag1".into()),
+                ..Query::default()
+            }
+        )
+        .len(),
+        0
+    );
     // FTS operators and quotes in the user's text are words, not syntax errors.
     assert!(ids(
         &store,
