@@ -204,8 +204,9 @@ struct Dispatch<'a> {
     responder: Option<&'a Responder>,
     /// The alert store's feed (`alert_store.enabled`): what passes triage, with context.
     store: Option<crate::store::StoreFeed>,
-    /// The process of the match being handled, for the store's context.
-    subject: Option<peregrine_state::thread::Subject>,
+    /// The match being handled (its rule, event time and process), for the store's
+    /// context: only the alert of that match gets it, not a summary triage sends meanwhile.
+    subject: Option<(String, u64, peregrine_state::thread::Subject)>,
 }
 
 impl<'a> Dispatch<'a> {
@@ -235,7 +236,12 @@ impl Dispatch<'_> {
     fn send_passed(&mut self) {
         for alert in self.pass.drain(..) {
             if let Some(store) = self.store.as_mut() {
-                store.alert(&alert, self.subject.as_ref());
+                let subject = self
+                    .subject
+                    .as_ref()
+                    .filter(|(rule, t, _)| *rule == alert.rule && *t == alert.time_ns)
+                    .map(|(_, _, s)| s);
+                store.alert(&alert, subject);
             }
             self.outputs.enqueue(alert);
         }
@@ -311,7 +317,9 @@ impl AlertSink for Dispatch<'_> {
         }
         self.triage.offer(alert, epoch_ns(), &mut self.pass);
         if self.store.is_some() {
-            self.subject = m.subject.cloned();
+            self.subject = m
+                .subject
+                .map(|s| (m.rule.name.clone(), m.time_ns, s.clone()));
         }
         self.send_passed();
         self.subject = None;

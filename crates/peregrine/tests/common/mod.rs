@@ -53,10 +53,11 @@ pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
         format!("engine.replay.capture_file={}", up.join(capture).display()),
         "-o".into(),
         "syslog_output.enabled=false".into(),
-        "-o".into(),
-        "dedup.enabled=false".into(),
         // The alert store is on in the built-in configuration too: these runs keep nothing.
         "-o".into(),
         "alert_store.enabled=false".into(),
+        // Last: agent_triage drops it to get the built-in default.
+        "-o".into(),
+        "dedup.enabled=false".into(),
     ]
 }
