@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod console;
 mod files;
 mod metrics;
 mod plugins;
@@ -24,6 +25,7 @@ mod tree;
 mod triage;
 mod webserver;
 
+pub use console::{AlertStoreConfig, ConsoleConfig, ConsoleUser, Role};
 pub use files::{
     default_config_file, load, Include, LoadedConfig, Strategy, DEFAULT_CONFIG_ENV,
     DEFAULT_CONFIG_FILE,
@@ -147,6 +149,10 @@ pub struct Config {
     /// `dedup`, `silences`, `silences_api`, `state_dir` (Peregrine extensions): what happens
     /// to alerts between the engine and the outputs.
     pub triage: peregrine_triage::TriageConfig,
+    /// `alert_store` (Peregrine extension): the alerts kept for the API and console.
+    pub alert_store: AlertStoreConfig,
+    /// `console` (Peregrine extension): who may use the API, and how.
+    pub console: ConsoleConfig,
 }
 
 /// Where and how much the agent logs about itself (not alerts).
@@ -438,6 +444,8 @@ impl Default for Config {
             containers: ContainerEngines::default(),
             host_root: PathBuf::from("/"),
             triage: peregrine_triage::TriageConfig::default(),
+            alert_store: AlertStoreConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -477,6 +485,8 @@ impl Config {
         cfg.logging = LogConfig::from_root(&root)?;
         cfg.host_root = host_root(std::env::var_os("HOST_ROOT").as_deref())?;
         cfg.triage = triage::read(&root, tree.is_builtin())?;
+        cfg.alert_store = console::alert_store(&root, tree.is_builtin())?;
+        cfg.console = console::console(&root, std::env::var("PEREGRINE_CONSOLE_TOKEN").ok())?;
         let mut report = schema::check(&root);
         let plugin_keys = plugins::read(&root)?;
         cfg.containers = plugin_keys.engines;

@@ -174,6 +174,12 @@ pub use peregrine_state::thread::Subject;
 /// Receives the matches of the pipeline (the outputs crate, a test collector, a counter).
 pub trait AlertSink {
     fn alert(&mut self, m: &Match<'_>);
+
+    /// Called once after an event's matches, with the state they were made in (the event
+    /// already applied, as the rules saw it): a sink that keeps context for its alerts (the
+    /// alert store's process ancestry) reads it here, once per event, instead of the
+    /// pipeline handing the state to every match.
+    fn matched_event(&mut self, _state: &State) {}
 }
 
 /// Counts matches per rule name; the sink of tests and benches.
@@ -341,6 +347,11 @@ impl Pipeline {
                 extra_fields: &extra_fields,
                 subject: subject.as_ref(),
             });
+        }
+        // The source's borrow of the state ends here (it has a destructor).
+        drop(src);
+        if !self.matched.is_empty() {
+            sink.matched_event(&self.state);
         }
     }
 

@@ -45,6 +45,10 @@ pub struct Rule {
     /// Macro and list names the condition used (for `-l` details).
     pub macros: BTreeSet<String>,
     pub lists: BTreeSet<String>,
+    /// Where the rule is defined: the rules file (or embedded content's name) and the
+    /// 1-based line of its `- rule:` item, for the console's rules page.
+    pub file: String,
+    pub line: usize,
 }
 
 impl Rule {
@@ -1103,6 +1107,8 @@ fn compile_rule(
         exception_fields,
         macros: resolution.resolved,
         lists: lists_used,
+        file: r.ctx.file_name(),
+        line: r.ctx.locations().last().map_or(0, |l| l.pos.line + 1),
     })
 }
 

@@ -202,6 +202,11 @@ struct Dispatch<'a> {
     reopen: Arc<AtomicBool>,
     /// Response policies (live runs only): each alert is offered to them.
     responder: Option<&'a Responder>,
+    /// The alert store's feed (`alert_store.enabled`): what passes triage, with context.
+    store: Option<crate::store::StoreFeed>,
+    /// The match being handled (its rule, event time and process), for the store's
+    /// context: only the alert of that match gets it, not a summary triage sends meanwhile.
+    subject: Option<(String, u64, peregrine_state::thread::Subject)>,
 }
 
 impl<'a> Dispatch<'a> {
@@ -221,6 +226,8 @@ impl<'a> Dispatch<'a> {
                 .collect(),
             reopen,
             responder: None,
+            store: None,
+            subject: None,
         })
     }
 }
@@ -228,6 +235,14 @@ impl<'a> Dispatch<'a> {
 impl Dispatch<'_> {
     fn send_passed(&mut self) {
         for alert in self.pass.drain(..) {
+            if let Some(store) = self.store.as_mut() {
+                let subject = self
+                    .subject
+                    .as_ref()
+                    .filter(|(rule, t, _)| *rule == alert.rule && *t == alert.time_ns)
+                    .map(|(_, _, s)| s);
+                store.alert(&alert, subject);
+            }
             self.outputs.enqueue(alert);
         }
     }
@@ -238,13 +253,32 @@ impl Dispatch<'_> {
         self.send_passed();
     }
 
-    /// At exit: sends every summary still owed and reports what triage did.
-    fn finish(mut self) -> peregrine_triage::TriageSnapshot {
+    /// At exit: sends every summary still owed and reports what triage did; hands back the
+    /// store's feed for the response records still to come ([`finish_store`]).
+    fn finish(
+        mut self,
+    ) -> (
+        peregrine_triage::TriageSnapshot,
+        Option<crate::store::StoreFeed>,
+    ) {
         self.triage.flush(&mut self.pass);
         self.send_passed();
-        self.triage.snapshot(epoch_ns())
+        (self.triage.snapshot(epoch_ns()), self.store.take())
     }
 }
+
+/// Stores what is queued, stops the store's writer and says what it did.
+fn finish_store(store: Option<crate::store::StoreFeed>) {
+    if let Some(store) = store {
+        let s = store.finish();
+        eprintln!(
+            "Alert store: {} stored, {} dropped (queue full), {} failed",
+            s.inserted, s.dropped, s.failed
+        );
+    }
+}
+
+impl Dispatch<'_> {}
 
 /// The outputs crate's alert for one engine match.
 pub(crate) fn to_alert(
@@ -279,17 +313,38 @@ impl AlertSink for Dispatch<'_> {
         let alert = to_alert(m, &self.hostname, &self.static_fields);
         if let Some(r) = self.responder {
             r.on_alert(&alert, m.subject.cloned());
-            forward_records(r, self.outputs, &self.static_fields);
+            forward_records(r, self.outputs, &self.static_fields, self.store.as_mut());
         }
         self.triage.offer(alert, epoch_ns(), &mut self.pass);
+        if self.store.is_some() {
+            self.subject = m
+                .subject
+                .map(|s| (m.rule.name.clone(), m.time_ns, s.clone()));
+        }
         self.send_passed();
+        self.subject = None;
+    }
+
+    fn matched_event(&mut self, state: &peregrine_state::State) {
+        if let Some(store) = self.store.as_mut() {
+            store.context(state);
+        }
     }
 }
 
-/// Hands the records of finished response actions to the outputs (`source: response`).
-fn forward_records(r: &Responder, outputs: &Dispatcher, static_fields: &[(String, OutputValue)]) {
+/// Hands the records of finished response actions to the outputs (`source: response`) and
+/// to the alert store.
+fn forward_records(
+    r: &Responder,
+    outputs: &Dispatcher,
+    static_fields: &[(String, OutputValue)],
+    mut store: Option<&mut crate::store::StoreFeed>,
+) {
     for mut rec in r.records() {
         rec.extra_fields.extend(static_fields.iter().cloned());
+        if let Some(s) = store.as_deref_mut() {
+            s.response(&rec);
+        }
         outputs.enqueue(rec);
     }
 }
@@ -304,6 +359,8 @@ fn start_web(
     config: &Config,
     silences: &Arc<Silences>,
     isolation: Option<Arc<peregrine_response::isolate::Registry>>,
+    alerts: Option<peregrine_web::alerts_api::Api>,
+    metrics_text: Option<peregrine_web::server::MetricsText>,
 ) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
         if config.triage.api_enabled {
@@ -320,15 +377,18 @@ fn start_web(
     let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
     // Bound (and its certificate loaded) before the capture, so a bad address or certificate
     // stops the agent at once; `/healthz` says ok only once the capture is attached.
-    let server = if config.triage.api_enabled {
-        let api = peregrine_web::Api {
-            silences: Some(silences.clone()),
-            isolation,
-        };
-        WebServer::start_pending_with_api(web, &versions, collect, api)?
-    } else {
-        WebServer::start_pending(web, &versions, collect)?
+    let console = config.console.enabled.then(|| config.console.clone());
+    if alerts.is_some() && console.is_none() {
+        log::info!("alert store: the alerts API is served only with console.enabled");
+    }
+    let extras = peregrine_web::Extras {
+        silences: config.triage.api_enabled.then(|| silences.clone()),
+        isolation: isolation.filter(|_| config.triage.api_enabled),
+        alerts: alerts.filter(|_| console.is_some()),
+        console,
+        metrics_text,
     };
+    let server = WebServer::start_pending_with(web, &versions, collect, extras)?;
     Ok(Some((server, metrics)))
 }
 
@@ -526,6 +586,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             log::warn!("replay: response policies are not applied to a capture file");
         }
         let mut sink = Dispatch::new(&outputs, args.config, triage)?;
+        sink.store = crate::store::StoreFeed::open(&args.config.alert_store).map(|(f, _)| f);
         let static_fields = sink.static_fields.clone();
         // A capture file has no loss counters: only `simulate_drops` makes drops here, as in
         // Falco, whose drop manager also runs on capture files.
@@ -539,7 +600,8 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 .on_event(ts, DropStats::default)
                 .is_none_or(|a| !perform(a, &outputs, &static_fields))
         });
-        let triaged = sink.finish();
+        let (triaged, store) = sink.finish();
+        finish_store(store);
         // Deliver what matched even if the capture ended in an error.
         shutdown_outputs(outputs);
         print_triage(&triaged);
@@ -591,11 +653,21 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         handle.clone(),
         StateConfig::for_host(&args.config.host_root, &args.config.containers),
     );
+    let store = crate::store::StoreFeed::open(&args.config.alert_store);
+    let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
+        store: crate::store::api_store(s),
+        rules: Arc::new(crate::store::rules_view(handle.clone())),
+    });
     // Up before the capture (see `start_web`), but not healthy until it is attached.
+    let store_metrics = store
+        .as_ref()
+        .map(|(f, s)| crate::store::metrics_text(f, s));
     let web = start_web(
         args.config,
         &triage.silences,
         responder.as_ref().map(Responder::isolation),
+        alerts_api,
+        store_metrics,
     )?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
@@ -639,6 +711,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config, triage)?;
     sink.responder = responder.as_ref();
+    sink.store = store.map(|(f, _)| f);
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,
@@ -710,7 +783,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             }
         }
         if let Some(r) = &responder {
-            forward_records(r, &outputs, &static_fields);
+            forward_records(r, &outputs, &static_fields, sink.store.as_mut());
         }
         let alert_due = snapshot_alerts
             .as_ref()
@@ -756,13 +829,15 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let Some(rec) = recorder.as_mut() {
         rec.finish();
     }
-    let triaged = sink.finish();
-    // Actions already queued finish (each bounded by its own timeout) and reach the outputs.
+    let (triaged, mut store) = sink.finish();
+    // Actions already queued finish (each bounded by its own timeout) and reach the outputs
+    // and the store.
     if let Some(r) = responder.as_mut() {
         r.finish();
-        forward_records(r, &outputs, &static_fields);
+        forward_records(r, &outputs, &static_fields, store.as_mut());
         eprintln!("{}", r.snapshot().summary());
     }
+    finish_store(store);
     eprint!("{}", drops.summary());
     if let Some((server, _)) = web {
         server.shutdown();

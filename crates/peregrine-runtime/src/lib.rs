@@ -29,6 +29,7 @@ pub mod modes;
 pub mod recorder;
 pub mod rules;
 pub mod run;
+mod store;
 pub mod support;
 
 pub use error::{Result, RuntimeError};

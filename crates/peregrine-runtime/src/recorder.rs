@@ -92,6 +92,10 @@ impl AlertSink for Tee<'_> {
             }
         }
     }
+
+    fn matched_event(&mut self, state: &peregrine_state::State) {
+        self.inner.matched_event(state);
+    }
 }
 
 impl Recorder {

@@ -43,12 +43,17 @@
 //! Layout: [`server`] is the listener, the connection handling and the routes (started from the
 //! `webserver` block `peregrine-config` reads), [`versions`] and [`metrics`] are the documents
 //! served, [`silences`] the silences API and [`isolation`] the isolated containers and their
-//! unisolate (Peregrine extensions, off unless `silences_api.enabled`). A later web console or fleet API is a module with its axum routes, merged into the
-//! router; the metrics page knows nothing of HTTP, so it is tested (and could be pushed
+//! unisolate (Peregrine extensions, off unless `silences_api.enabled`),
+//! [`alerts_api`] the alerts and rules API over the alert store, and [`access`] the console's
+//! credentials, sessions, roles and CSRF check — a middleware over every route while
+//! `console.enabled` (see [`Extras`]). Each further API is a module with its axum routes, merged
+//! into the router; the metrics page knows nothing of HTTP, so it is tested (and could be pushed
 //! elsewhere) on its own.
 
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod alerts_api;
 pub mod isolation;
 pub mod metrics;
 pub mod server;
@@ -58,7 +63,7 @@ pub mod versions;
 pub use metrics::{BuildInfo, MetricsSnapshot, RuleMatch};
 pub use peregrine_config::WebConfig;
 pub use server::{
-    Api, Collect, WebError, WebServer, HEAD_TIMEOUT, MAX_BODY, MAX_CONNECTIONS, MAX_REQUEST,
+    Collect, Extras, WebError, WebServer, HEAD_TIMEOUT, MAX_BODY, MAX_CONNECTIONS, MAX_REQUEST,
     REQUEST_TIMEOUT,
 };
 pub use versions::Versions;

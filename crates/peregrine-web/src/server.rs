@@ -91,16 +91,6 @@ struct Site {
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// The JSON APIs served beside the documents, each only when given (the agent gives them
-/// when `silences_api.enabled`).
-#[derive(Clone, Default)]
-pub struct Api {
-    /// The silences API ([`crate::silences`]).
-    pub silences: Option<Arc<peregrine_triage::Silences>>,
-    /// The isolated containers and unisolate ([`crate::isolation`]).
-    pub isolation: Option<Arc<peregrine_response::isolate::Registry>>,
-}
-
 /// A running server. [`WebServer::shutdown`] (or dropping it) stops accepting, closes the
 /// connections in flight and joins the server thread.
 pub struct WebServer {
@@ -118,7 +108,7 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, Api::default(), true)
+        Self::start_with(cfg, versions, metrics, None, true)
     }
 
     /// [`WebServer::start`], with `/healthz` answering 503 `{"status": "starting"}` until
@@ -130,7 +120,7 @@ impl WebServer {
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, Api::default(), false)
+        Self::start_with(cfg, versions, metrics, None, false)
     }
 
     /// [`WebServer::start_pending`] with the silences API ([`crate::silences`]) served over
@@ -141,21 +131,18 @@ impl WebServer {
         metrics: Option<Arc<dyn Collect>>,
         silences: Arc<peregrine_triage::Silences>,
     ) -> Result<WebServer, WebError> {
-        let api = Api {
-            silences: Some(silences),
-            ..Api::default()
-        };
-        Self::start_with(cfg, versions, metrics, api, false)
+        Self::start_with(cfg, versions, metrics, Some(silences), false)
     }
 
-    /// [`WebServer::start_pending`] with the JSON APIs of `api`.
-    pub fn start_pending_with_api(
+    /// [`WebServer::start_pending`] with the optional routes of [`Extras`]: the silences API,
+    /// and the console's access control and alerts API.
+    pub fn start_pending_with(
         cfg: &WebConfig,
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
-        api: Api,
+        extras: Extras,
     ) -> Result<WebServer, WebError> {
-        Self::start_with(cfg, versions, metrics, api, false)
+        Self::start_full(cfg, versions, metrics, extras, false)
     }
 
     /// From now on `/healthz` says ok.
@@ -167,9 +154,30 @@ impl WebServer {
         cfg: &WebConfig,
         versions: &Versions,
         metrics: Option<Arc<dyn Collect>>,
-        api: Api,
+        silences: Option<Arc<peregrine_triage::Silences>>,
         ready: bool,
     ) -> Result<WebServer, WebError> {
+        let extras = Extras {
+            silences,
+            ..Extras::default()
+        };
+        Self::start_full(cfg, versions, metrics, extras, ready)
+    }
+
+    fn start_full(
+        cfg: &WebConfig,
+        versions: &Versions,
+        metrics: Option<Arc<dyn Collect>>,
+        extras: Extras,
+        ready: bool,
+    ) -> Result<WebServer, WebError> {
+        let Extras {
+            silences,
+            isolation,
+            mut console,
+            alerts,
+            metrics_text,
+        } = extras;
         let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
             Some(load_tls(&cfg.ssl_certificate)?)
@@ -218,19 +226,24 @@ impl WebServer {
                  webserver.ssl_enabled"
             );
         }
-        if api.silences.is_some() && !addr.ip().is_loopback() {
+        if let Some(c) = console.as_ref() {
+            if !c.has_credentials() && !addr.ip().is_loopback() {
+                log::warn!(
+                    "webserver: console.enabled is set but no credential is configured \
+                     (console.token, PEREGRINE_CONSOLE_TOKEN, console.read_only_token or \
+                     console.users) and the server listens on {addr}, not only on loopback: \
+                     the console and its API are not served"
+                );
+                console = None;
+            }
+        }
+        let alerts = alerts.filter(|_| console.is_some());
+        if silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
                  served on {addr}, not only on loopback: anyone who reaches it can silence \
                  alerts; set webserver.listen_address to 127.0.0.1 or put an authenticating \
                  proxy in front"
-            );
-        }
-        if api.isolation.is_some() && !addr.ip().is_loopback() {
-            log::warn!(
-                "webserver: the unisolate API (silences_api.enabled with response policies) is \
-                 unauthenticated and served on {addr}, not only on loopback: anyone who \
-                 reaches it can lift a container's isolation"
             );
         }
         let site = Arc::new(Site {
@@ -239,7 +252,11 @@ impl WebServer {
             router: router(
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
-                api,
+                silences,
+                isolation,
+                console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
+                alerts,
+                metrics_text,
             ),
             tls,
         });
@@ -323,7 +340,15 @@ fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
 // ---- routes -----------------------------------------------------------------------------------
 
 /// Everything but the health path, which [`handle`] answers before routing.
-fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>, api: Api) -> Router {
+fn router(
+    versions_json: String,
+    metrics: Option<Arc<dyn Collect>>,
+    silences: Option<Arc<peregrine_triage::Silences>>,
+    isolation: Option<Arc<peregrine_response::isolate::Registry>>,
+    access: Option<Arc<crate::access::Access>>,
+    alerts: Option<crate::alerts_api::Api>,
+    metrics_text: Option<MetricsText>,
+) -> Router {
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -338,19 +363,52 @@ fn router(versions_json: String, metrics: Option<Arc<dyn Collect>>, api: Api) ->
     if let Some(source) = metrics {
         router = router.route(
             "/metrics",
-            get(metrics_page).fallback(not_allowed).with_state(source),
+            get(metrics_page)
+                .fallback(not_allowed)
+                .with_state((source, metrics_text)),
         );
     }
-    if let Some(store) = api.silences {
+    if let Some(store) = silences {
         router = router.merge(crate::silences::routes(store));
     }
-    if let Some(registry) = api.isolation {
+    if let Some(registry) = isolation {
         router = router.merge(crate::isolation::routes(registry));
     }
-    router
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+    if let Some(api) = alerts {
+        router = router.merge(crate::alerts_api::routes(api));
+    }
+    router = router.fallback(not_found);
+    // With the console on, every route (the fallback's 404 included, so paths are not
+    // probed) needs a credential; the health path is answered before routing.
+    if let Some(access) = access {
+        router = router.merge(crate::access::routes(access.clone())).layer(
+            axum::middleware::from_fn_with_state(access, crate::access::require),
+        );
+    }
+    router.layer(DefaultBodyLimit::max(MAX_BODY))
 }
+
+/// Optional routes of the server.
+#[derive(Default)]
+pub struct Extras {
+    /// The silences API ([`crate::silences`]).
+    pub silences: Option<Arc<peregrine_triage::Silences>>,
+    /// The isolated containers and unisolate ([`crate::isolation`]); given with the silences
+    /// API.
+    pub isolation: Option<Arc<peregrine_response::isolate::Registry>>,
+    /// `console.enabled`: every route but the health path needs a credential
+    /// ([`crate::access`]). Refused (not served, with a warning) on an address other than
+    /// loopback when no credential is configured.
+    pub console: Option<peregrine_config::ConsoleConfig>,
+    /// The alerts API ([`crate::alerts_api`]); served only with the console.
+    pub alerts: Option<crate::alerts_api::Api>,
+    /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
+    /// format.
+    pub metrics_text: Option<MetricsText>,
+}
+
+/// See [`Extras::metrics_text`].
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
 const HEALTH_BODY: &str = r#"{"status": "ok"}"#;
 const STARTING_BODY: &str = r#"{"status": "starting"}"#;
@@ -369,12 +427,18 @@ fn health(method: &Method, ready: bool) -> Response {
     }
 }
 
-async fn metrics_page(State(source): State<Arc<dyn Collect>>) -> Response {
+async fn metrics_page(
+    State((source, extra)): State<(Arc<dyn Collect>, Option<MetricsText>)>,
+) -> Response {
     // Collecting reads /proc: done off the connection task so a slow read delays no probe.
     let page = tokio::task::spawn_blocking(move || {
         let mut snap = source.collect();
         snap.refresh_system();
-        snap.render()
+        let mut page = snap.render();
+        if let Some(extra) = extra {
+            page.push_str(&extra());
+        }
+        page
     })
     .await;
     match page {

@@ -139,12 +139,13 @@ fn isolated_containers_list_and_unisolate() {
         ..WebConfig::default()
     };
     let versions = Versions::peregrine(&peregrine_rules::version::Version::new(0, 62, 0));
-    let api = peregrine_web::Api {
+    let extras = peregrine_web::Extras {
         silences: Some(Arc::new(Silences::new(Vec::new(), None).expect("store"))),
         isolation: Some(registry),
+        ..peregrine_web::Extras::default()
     };
     let server =
-        WebServer::start_pending_with_api(&cfg, &versions, None, api).expect("server starts");
+        WebServer::start_pending_with(&cfg, &versions, None, extras).expect("server starts");
     let base = format!("http://{}/api/v1", server.local_addr());
 
     let (st, list) = call("GET", &format!("{base}/isolated"), None, None);

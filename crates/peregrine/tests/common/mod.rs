@@ -39,8 +39,9 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// The arguments that replay the upstream `capture` against the upstream `rules`, with the
-/// syslog output off (test machines have no syslog daemon) and deduplication off (on in the
-/// built-in configuration; these tests compare every alert with Falco's).
+/// syslog output off (test machines have no syslog daemon), deduplication off (on in the
+/// built-in configuration; these tests compare every alert with Falco's) and the alert store
+/// off (on in the built-in configuration; these runs keep nothing).
 pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
     let up = upstream();
     vec![
@@ -52,6 +53,10 @@ pub fn replay_args(rules: &str, capture: &str) -> Vec<String> {
         format!("engine.replay.capture_file={}", up.join(capture).display()),
         "-o".into(),
         "syslog_output.enabled=false".into(),
+        // The alert store is on in the built-in configuration too: these runs keep nothing.
+        "-o".into(),
+        "alert_store.enabled=false".into(),
+        // Last: agent_triage drops it to get the built-in default.
         "-o".into(),
         "dedup.enabled=false".into(),
     ]

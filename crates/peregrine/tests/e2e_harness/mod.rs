@@ -167,6 +167,8 @@ impl Agent {
             .args(["-M", "120", "-o", "syslog_output.enabled=false"])
             // These tests count every alert of their markers; the dedup tests turn it on.
             .args(["-o", "dedup.enabled=false"])
+            // Nothing kept in /var/lib: the store's tests give their own path.
+            .args(["-o", "alert_store.enabled=false"])
             .args(args)
             .env("PEREGRINE_LOG", "info")
             .stdout(Stdio::piped())

@@ -1,0 +1,561 @@
+//! [`AlertStore`] on one SQLite file (WAL).
+//!
+//! Layout: `alerts` holds one row per alert — the searchable columns, the Falco JSON and the
+//! context as JSON text; its rowid (`seq`) is the insertion order that cursors count in. Each
+//! filter column has its own index; SQLite appends the rowid to every index, so "rule = ?
+//! ORDER BY seq DESC LIMIT n" walks one index backwards and stops after n rows, however many
+//! alerts are stored. `alerts_fts` is an external-content FTS5 index over output, rule and
+//! tags, kept by triggers. `rule_hits` counts hits per rule in the insert's transaction, so the
+//! rules page never counts rows and retention does not lower the figures.
+//!
+//! Two connections: the writer (inserts, status, retention) and a reader for searches; WAL
+//! lets the reader run beside a write. `auto_vacuum = INCREMENTAL` lets retention hand freed
+//! pages back to the file system, so `max_bytes` bounds the file and not only its contents.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+
+use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored};
+use crate::{AlertStore, StoreError, MAX_LIMIT};
+
+/// Rows deleted per statement by size retention: small enough to keep the writer's lock
+/// short, large enough to converge fast.
+const RETAIN_CHUNK: i64 = 2_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alerts (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    time_ns INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    output TEXT NOT NULL,
+    json TEXT NOT NULL,
+    context TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    container_name TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    refers_to TEXT,
+    status TEXT NOT NULL DEFAULT 'open',
+    status_by TEXT NOT NULL DEFAULT '',
+    status_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS alerts_time ON alerts(time_ns);
+CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule);
+CREATE INDEX IF NOT EXISTS alerts_source ON alerts(source);
+CREATE INDEX IF NOT EXISTS alerts_host ON alerts(hostname);
+CREATE INDEX IF NOT EXISTS alerts_container ON alerts(container_id);
+CREATE INDEX IF NOT EXISTS alerts_container_time ON alerts(container_id, time_ns);
+CREATE INDEX IF NOT EXISTS alerts_container_name ON alerts(container_name);
+CREATE INDEX IF NOT EXISTS alerts_namespace ON alerts(namespace);
+CREATE INDEX IF NOT EXISTS alerts_refers ON alerts(refers_to) WHERE refers_to IS NOT NULL;
+CREATE TABLE IF NOT EXISTS alert_tags (
+    tag TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (tag, seq)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS alerts_fts USING fts5(
+    output, rule, tags, content='alerts', content_rowid='seq', detail=none
+);
+CREATE TRIGGER IF NOT EXISTS alerts_ai AFTER INSERT ON alerts BEGIN
+    INSERT INTO alerts_fts(rowid, output, rule, tags) VALUES (new.seq, new.output, new.rule, new.tags);
+END;
+CREATE TRIGGER IF NOT EXISTS alerts_ad AFTER DELETE ON alerts BEGIN
+    INSERT INTO alerts_fts(alerts_fts, rowid, output, rule, tags)
+        VALUES ('delete', old.seq, old.output, old.rule, old.tags);
+    DELETE FROM alert_tags WHERE seq = old.seq;
+END;
+CREATE TABLE IF NOT EXISTS rule_hits (
+    rule TEXT PRIMARY KEY,
+    hits INTEGER NOT NULL,
+    last_ns INTEGER NOT NULL
+);
+";
+
+const COLUMNS: &str = "seq, id, time_ns, rule, priority, severity, source, hostname, tags, \
+                       output, json, context, refers_to, status, status_by, status_ns";
+
+/// The SQLite store. Cheap to share (`Arc`): each connection is behind its own lock.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn open_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        // Alerts hold command lines and labels: a new file is readable by its owner only
+        // (SQLite gives its -wal and -shm files the database file's mode).
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StoreError::Create {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        }
+        // Each connection is used under its own lock (`Mutex` below), so SQLite's own
+        // per-connection mutexes are not needed.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writer = Connection::open_with_flags(path, flags).map_err(open_err(path))?;
+        // Must precede the first table to take effect on a new file.
+        writer
+            .execute_batch(
+                "PRAGMA auto_vacuum = INCREMENTAL;
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = OFF;",
+            )
+            .map_err(open_err(path))?;
+        writer.execute_batch(SCHEMA).map_err(open_err(path))?;
+        // The indexes take random keys (container, rule, tag): a larger page cache keeps
+        // their upper levels in memory, so an insert does not re-read them from the file.
+        // Reads through a memory map instead of a copy per page; fewer, larger checkpoints.
+        writer
+            .execute_batch(
+                "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
+                 PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 4000;",
+            )
+            .map_err(open_err(path))?;
+        let reader = Connection::open_with_flags(path, flags).map_err(open_err(path))?;
+        reader
+            .execute_batch("PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456;")
+            .map_err(open_err(path))?;
+        for c in [&writer, &reader] {
+            c.busy_timeout(Duration::from_secs(5))
+                .map_err(open_err(path))?;
+        }
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn from_i64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
+    let tags: String = row.get(8)?;
+    let context: String = row.get(11)?;
+    let status: String = row.get(13)?;
+    Ok(Stored {
+        seq: row.get(0)?,
+        record: Record {
+            id: row.get(1)?,
+            time_ns: from_i64(row.get(2)?),
+            rule: row.get(3)?,
+            priority: row.get(4)?,
+            severity: row.get::<_, i64>(5)?.clamp(0, 7) as u8,
+            source: row.get(6)?,
+            hostname: row.get(7)?,
+            tags: tags
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            output: row.get(9)?,
+            json: row.get(10)?,
+            // Written by this crate; a row edited by hand loses its context, not the alert.
+            context: serde_json::from_str::<Context>(&context).unwrap_or_default(),
+            refers_to: row.get(12)?,
+        },
+        status: Status::parse(&status).unwrap_or_default(),
+        status_by: row.get(14)?,
+        status_ns: from_i64(row.get(15)?),
+    })
+}
+
+/// FTS5 query text for free words: the text split where the index's tokenizer splits
+/// (anything but letters and digits), each token quoted, so the user's text is never FTS
+/// syntax and never a phrase (the index keeps no positions: `detail=none`); tokens are ANDed.
+pub(crate) fn fts_phrase(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// A search as SQL: the table that drives it (walked newest first and stopped at the limit),
+/// the other filters, their parameters.
+struct Plan {
+    /// `FROM …` with the stored alert as `a`.
+    from: &'static str,
+    /// The driver's row number, equal to `a.seq`: what the order and the cursor use.
+    seq: &'static str,
+    w: Vec<String>,
+    p: Vec<SqlValue>,
+}
+
+/// Plans `q`. The driver is the most selective index that also yields the alerts in `seq`
+/// order, so a page reads about `limit` rows however many match: the free-text index when
+/// there are words (FTS5 walks its rowids backwards), else the tag table when there is a tag,
+/// else the alerts themselves (each column filter then walks its own index, which SQLite
+/// keeps in rowid order). Filtering a whole set and sorting it instead cost 0.2–0.5 s per
+/// page at a million alerts (README).
+fn plan(q: &Query) -> Plan {
+    let mut w = Vec::new();
+    let mut p: Vec<SqlValue> = Vec::new();
+    let text = q.text.as_deref().and_then(fts_phrase);
+    let (from, seq) = if let Some(f) = &text {
+        w.push("alerts_fts MATCH ?".to_string());
+        p.push(SqlValue::Text(f.clone()));
+        (
+            "alerts_fts JOIN alerts a ON a.seq = alerts_fts.rowid",
+            "alerts_fts.rowid",
+        )
+    } else if let Some(t) = &q.tag {
+        w.push("t.tag = ?".to_string());
+        p.push(SqlValue::Text(t.clone()));
+        ("alert_tags t JOIN alerts a ON a.seq = t.seq", "t.seq")
+    } else {
+        ("alerts a", "a.seq")
+    };
+    if let (Some(t), Some(_)) = (&q.tag, &text) {
+        w.push("a.seq IN (SELECT seq FROM alert_tags WHERE tag = ?)".to_string());
+        p.push(SqlValue::Text(t.clone()));
+    }
+    if let Some(t) = q.since_ns {
+        w.push("a.time_ns >= ?".to_string());
+        p.push(SqlValue::Integer(to_i64(t)));
+    }
+    if let Some(t) = q.until_ns {
+        w.push("a.time_ns < ?".to_string());
+        p.push(SqlValue::Integer(to_i64(t)));
+    }
+    let mut eq = |col: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            w.push(format!("a.{col} = ?"));
+            p.push(SqlValue::Text(v.clone()));
+        }
+    };
+    eq("rule", &q.rule);
+    eq("source", &q.source);
+    eq("hostname", &q.hostname);
+    eq("namespace", &q.namespace);
+    if let Some(s) = q.min_severity {
+        w.push("a.severity <= ?".to_string());
+        p.push(SqlValue::Integer(i64::from(s)));
+    }
+    if let Some(c) = &q.container {
+        let hex = c.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex && c.len() == 64 {
+            w.push("a.container_id = ?".to_string());
+            p.push(SqlValue::Text(c.clone()));
+        } else if hex && c.len() == 12 {
+            // The short id Falco prints: a prefix of the full one.
+            w.push("(a.container_id >= ? AND a.container_id < ?)".to_string());
+            p.push(SqlValue::Text(c.clone()));
+            p.push(SqlValue::Text(format!("{c}\u{10FFFF}")));
+        } else {
+            w.push("a.container_name = ?".to_string());
+            p.push(SqlValue::Text(c.clone()));
+        }
+    }
+    if let Some(s) = q.status {
+        w.push("a.status = ?".to_string());
+        p.push(SqlValue::Text(s.as_str().to_string()));
+    }
+    if let Some(c) = q.before_seq {
+        w.push(format!("{seq} < ?"));
+        p.push(SqlValue::Integer(c));
+    }
+    Plan { from, seq, w, p }
+}
+
+impl AlertStore for SqliteStore {
+    fn insert(&self, batch: &[Record]) -> Result<usize, StoreError> {
+        let mut conn = self.writer();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerts (id, time_ns, rule, priority, severity, source, \
+                 hostname, tags, output, json, context, container_id, container_name, \
+                 namespace, refers_to) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            )?;
+            let mut tag = tx.prepare_cached("INSERT OR IGNORE INTO alert_tags VALUES (?, ?)")?;
+            let mut hit = tx.prepare_cached(
+                "INSERT INTO rule_hits (rule, hits, last_ns) VALUES (?, 1, ?) \
+                 ON CONFLICT(rule) DO UPDATE SET hits = hits + 1, \
+                 last_ns = max(last_ns, excluded.last_ns)",
+            )?;
+            for r in batch {
+                let context = serde_json::to_string(&r.context)?;
+                let c = r.context.container.as_ref();
+                let added = ins.execute(params![
+                    r.id,
+                    to_i64(r.time_ns),
+                    r.rule,
+                    r.priority,
+                    i64::from(r.severity),
+                    r.source,
+                    r.hostname,
+                    r.tags.join(" "),
+                    r.output,
+                    r.json,
+                    context,
+                    c.map_or("", |c| c.id.as_str()),
+                    c.map_or("", |c| c.name.as_str()),
+                    c.and_then(|c| c.pod.as_ref())
+                        .map_or("", |p| p.namespace.as_str()),
+                    r.refers_to,
+                ])?;
+                if added == 0 {
+                    // The same id again (a retried batch): stored once, counted once.
+                    continue;
+                }
+                n += 1;
+                let seq = tx.last_insert_rowid();
+                for t in &r.tags {
+                    tag.execute(params![t, seq])?;
+                }
+                hit.execute(params![r.rule, to_i64(r.time_ns)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?"))?;
+        Ok(st.query_row([id], stored).optional()?)
+    }
+
+    fn search(&self, q: &Query) -> Result<Page, StoreError> {
+        let Plan { from, seq, w, p } = plan(q);
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+        let sql = format!(
+            "SELECT {} FROM {from}{}{} ORDER BY {seq} DESC LIMIT {}",
+            columns.join(", "),
+            if w.is_empty() { "" } else { " WHERE " },
+            w.join(" AND "),
+            limit + 1
+        );
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut alerts = st
+            .query_map(params_from_iter(p), stored)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let next_cursor = if alerts.len() > limit {
+            alerts.truncate(limit);
+            alerts.last().map(|a| a.seq)
+        } else {
+            None
+        };
+        Ok(Page {
+            alerts,
+            next_cursor,
+        })
+    }
+
+    fn set_status(
+        &self,
+        id: &str,
+        status: Status,
+        by: &str,
+        now_ns: u64,
+    ) -> Result<Option<Stored>, StoreError> {
+        let changed = self.writer().execute(
+            "UPDATE alerts SET status = ?, status_by = ?, status_ns = ? WHERE id = ?",
+            params![status.as_str(), by, to_i64(now_ns), id],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.get(id)
+    }
+
+    fn related(
+        &self,
+        alert: &Stored,
+        window_ns: u64,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let Some(c) = alert.record.context.container.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let t = alert.record.time_ns;
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE container_id = ? AND time_ns >= ? \
+             AND time_ns <= ? AND seq != ? ORDER BY time_ns LIMIT ?"
+        ))?;
+        let rows = st
+            .query_map(
+                params![
+                    c.id,
+                    to_i64(t.saturating_sub(window_ns)),
+                    to_i64(t.saturating_add(window_ns)),
+                    alert.seq,
+                    to_i64(limit as u64)
+                ],
+                stored,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn responses(&self, id: &str) -> Result<Vec<Stored>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE refers_to = ? ORDER BY seq LIMIT 100"
+        ))?;
+        let rows = st
+            .query_map([id], stored)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn retain(
+        &self,
+        now_ns: u64,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        if let Some(age) = max_age {
+            let age_ns = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
+            let cutoff = now_ns.saturating_sub(age_ns);
+            // By time, in chunks: one huge DELETE would hold the writer (and so every insert)
+            // for as long as it runs.
+            loop {
+                let n = self.writer().execute(
+                    "DELETE FROM alerts WHERE seq IN \
+                     (SELECT seq FROM alerts WHERE time_ns < ? LIMIT ?)",
+                    params![to_i64(cutoff), RETAIN_CHUNK],
+                )?;
+                deleted += n as u64;
+                if (n as i64) < RETAIN_CHUNK {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = max_bytes {
+            // Oldest first until the pages in use fit; a limit below the empty schema's size
+            // empties the store and stops.
+            loop {
+                let used = self.used_bytes()?;
+                if used <= max {
+                    break;
+                }
+                // The share of rows over the bound (rows are of similar size), a little
+                // more, at most a chunk: converges in a few rounds without overshooting.
+                let rows = self.count()?;
+                let over = rows.saturating_mul(used - max) / used.max(1);
+                let chunk = to_i64(over + over / 20 + 1).min(RETAIN_CHUNK);
+                let n = self.writer().execute(
+                    "DELETE FROM alerts WHERE seq IN \
+                     (SELECT seq FROM alerts ORDER BY seq LIMIT ?)",
+                    [chunk],
+                )?;
+                deleted += n as u64;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            let conn = self.writer();
+            // Each step of `incremental_vacuum` frees one page: run it to the end.
+            let mut st = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = st.query([])?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            // The WAL would otherwise keep the deleted pages' bytes until the next checkpoint.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(deleted)
+    }
+
+    fn rule_hits(&self) -> Result<Vec<RuleHits>, StoreError> {
+        let conn = self.reader();
+        let mut st = conn.prepare_cached("SELECT rule, hits, last_ns FROM rule_hits")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(RuleHits {
+                    rule: r.get(0)?,
+                    hits: from_i64(r.get(1)?),
+                    last_ns: from_i64(r.get(2)?),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        let main = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        Ok(main + std::fs::metadata(wal).map_or(0, |m| m.len()))
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .reader()
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
+        Ok(from_i64(n))
+    }
+}
+
+impl SqliteStore {
+    /// Bytes of the pages holding data (the file less its free pages).
+    fn used_bytes(&self) -> Result<u64, StoreError> {
+        let conn = self.writer();
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(from_i64((pages - free) * size))
+    }
+}

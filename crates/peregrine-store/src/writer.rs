@@ -1,0 +1,196 @@
+//! The writer thread: the detection path hands records over a bounded channel and never
+//! waits; the thread inserts them in batches (one transaction each) and applies retention
+//! periodically.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::record::Record;
+use crate::{AlertStore, StoreError};
+
+/// Records waiting for the writer. At the measured insert rate (see README) this is well
+/// under a second of work; a full channel means the disk cannot keep up, and the alert is
+/// dropped from the store (the outputs still have it).
+pub const CHANNEL: usize = 16_384;
+/// Most records per transaction.
+pub const BATCH: usize = 1_024;
+
+/// Retention settings of the writer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<u64>,
+    /// How often retention runs.
+    pub every: Duration,
+}
+
+/// What the writer did, for the metrics.
+#[derive(Debug, Default)]
+pub struct WriterCounters {
+    pub inserted: AtomicU64,
+    /// Refused because the channel was full (or the writer gone).
+    pub dropped: AtomicU64,
+    /// Lost in a failed transaction.
+    pub failed: AtomicU64,
+    pub retained_deleted: AtomicU64,
+}
+
+/// The sending side; dropping it (or [`Writer::finish`]) lets the thread drain and stop.
+pub struct Writer {
+    tx: Option<SyncSender<Record>>,
+    counters: Arc<WriterCounters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`.
+    pub fn start(store: Arc<dyn AlertStore>, retention: Retention) -> Result<Writer, StoreError> {
+        let (tx, rx) = mpsc::sync_channel::<Record>(CHANNEL);
+        let counters = Arc::new(WriterCounters::default());
+        let c = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("alert-store".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let every = retention.every.max(Duration::from_secs(1));
+                let retains = retention.max_age.is_some() || retention.max_bytes.is_some();
+                let mut next_retain = Instant::now();
+                loop {
+                    let wait = next_retain.saturating_duration_since(Instant::now());
+                    let first = rx.recv_timeout(if retains { wait } else { Duration::MAX });
+                    let done = match first {
+                        Ok(r) => {
+                            batch.push(r);
+                            while batch.len() < BATCH {
+                                match rx.try_recv() {
+                                    Ok(r) => batch.push(r),
+                                    Err(_) => break,
+                                }
+                            }
+                            false
+                        }
+                        Err(RecvTimeoutError::Timeout) => false,
+                        Err(RecvTimeoutError::Disconnected) => true,
+                    };
+                    if !batch.is_empty() {
+                        match store.insert(&batch) {
+                            Ok(n) => {
+                                c.inserted.fetch_add(n as u64, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                c.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                                log::error!("alert store: {} alerts not stored: {e}", batch.len());
+                            }
+                        }
+                        batch.clear();
+                    }
+                    if retains && Instant::now() >= next_retain {
+                        match store.retain(now_ns(), retention.max_age, retention.max_bytes) {
+                            Ok(n) => {
+                                c.retained_deleted.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(e) => log::error!("alert store: retention failed: {e}"),
+                        }
+                        next_retain = Instant::now() + every;
+                    }
+                    if done {
+                        break;
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        Ok(Writer {
+            tx: Some(tx),
+            counters,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `r` to the writer without waiting; false (and counted) when the channel is full.
+    pub fn offer(&self, r: Record) -> bool {
+        let sent = match &self.tx {
+            Some(tx) => match tx.try_send(r) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            },
+            None => false,
+        };
+        if !sent {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    pub fn counters(&self) -> Arc<WriterCounters> {
+        self.counters.clone()
+    }
+
+    /// Stores what is queued and stops the thread.
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Now, ns since the epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The store's series for the Prometheus page: what the writer did and the file's size.
+pub fn prometheus_text(c: &WriterCounters, size_bytes: u64) -> String {
+    let mut out = String::new();
+    let mut series = |name: &str, kind: &str, help: &str, v: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    };
+    series(
+        "peregrine_alert_store_inserted_total",
+        "counter",
+        "Alerts written to the alert store.",
+        c.inserted.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_dropped_total",
+        "counter",
+        "Alerts not stored because the store's queue was full.",
+        c.dropped.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_failed_total",
+        "counter",
+        "Alerts lost in a failed store transaction.",
+        c.failed.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_retention_deleted_total",
+        "counter",
+        "Alerts deleted by retention (age or size).",
+        c.retained_deleted.load(Ordering::Relaxed),
+    );
+    series(
+        "peregrine_alert_store_size_bytes",
+        "gauge",
+        "Bytes of the alert store on disk (database and write-ahead log).",
+        size_bytes,
+    );
+    out
+}

@@ -1,0 +1,381 @@
+//! Access to the API and console (the `console` block): who is calling, and may they do it.
+//!
+//! - **Credentials**: `Authorization: Bearer <token>` with `console.token` (or
+//!   `PEREGRINE_CONSOLE_TOKEN`: full access) or `console.read_only_token`; or a session
+//!   cookie from `POST /api/v1/login` (a user of `console.users`, or a token, as a form or
+//!   JSON body). Everything but the health path needs one while the console is on; without
+//!   one the answer is 401 with `WWW-Authenticate: Bearer`.
+//! - **Roles**: a read-only credential may use `GET`/`HEAD` only; anything else is 403.
+//! - **Cross-site requests**: the cookie is `HttpOnly; SameSite=Strict` (plus `Secure`
+//!   over TLS), and a state-changing request authenticated by the cookie must also carry the
+//!   session's CSRF token in `X-CSRF-Token` (returned by the login and by
+//!   `GET /api/v1/session`); a page of another site can neither read it nor set the header
+//!   without a CORS preflight, which this server never grants. Bearer tokens are not sent by
+//!   browsers on their own, so they need no CSRF token.
+//!
+//! Tokens and passwords are compared through their SHA-256 digests, so the time a
+//! comparison takes says nothing about how much of a guess was right. Sessions live in
+//! memory (a restart logs everyone out) and expire after `console.session_ttl`; at most
+//! [`MAX_SESSIONS`] exist, the oldest going first.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use peregrine_config::{ConsoleConfig, Role};
+use ring::digest::{digest, SHA256};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::json;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "peregrine_session";
+/// The header carrying the CSRF token of a cookie-authenticated, state-changing request.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Sessions kept at once.
+pub const MAX_SESSIONS: usize = 1_024;
+
+/// Who is calling: set on every authenticated request (an axum extension).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// A user's name, `token` or `read-only-token`.
+    pub name: String,
+    pub role: Role,
+}
+
+struct Session {
+    caller: Caller,
+    csrf: String,
+    expires: Instant,
+    created: Instant,
+}
+
+/// The credentials and the live sessions.
+pub struct Access {
+    /// (SHA-256 of the token, caller).
+    tokens: Vec<([u8; 32], Caller)>,
+    /// name → (SHA-256 of the password, role).
+    users: HashMap<String, ([u8; 32], Role)>,
+    ttl: Duration,
+    /// Adds `Secure` to the cookie.
+    tls: bool,
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    rng: SystemRandom,
+}
+
+fn sha(s: &str) -> [u8; 32] {
+    let d = digest(&SHA256, s.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Access {
+    pub fn new(cfg: &ConsoleConfig, tls: bool) -> Access {
+        let mut tokens = Vec::new();
+        if let Some(t) = &cfg.token {
+            tokens.push((
+                sha(t),
+                Caller {
+                    name: "token".into(),
+                    role: Role::Admin,
+                },
+            ));
+        }
+        if let Some(t) = &cfg.read_only_token {
+            tokens.push((
+                sha(t),
+                Caller {
+                    name: "read-only-token".into(),
+                    role: Role::ReadOnly,
+                },
+            ));
+        }
+        Access {
+            tokens,
+            users: cfg
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), (sha(&u.password), u.role)))
+                .collect(),
+            ttl: cfg.session_ttl,
+            tls,
+            sessions: Mutex::new(HashMap::new()),
+            rng: SystemRandom::new(),
+        }
+    }
+
+    fn token(&self, t: &str) -> Option<Caller> {
+        let d = sha(t);
+        self.tokens
+            .iter()
+            .find(|(h, _)| *h == d)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn user(&self, name: &str, password: &str) -> Option<Caller> {
+        let (h, role) = self.users.get(name)?;
+        (*h == sha(password)).then(|| Caller {
+            name: name.to_string(),
+            role: *role,
+        })
+    }
+
+    fn random(&self) -> Option<String> {
+        let mut b = [0u8; 32];
+        self.rng.fill(&mut b).ok()?;
+        Some(hex(&b))
+    }
+
+    /// A new session for `caller`: (cookie value, CSRF token).
+    fn open(&self, caller: Caller) -> Option<(String, String)> {
+        let id = self.random()?;
+        let csrf = self.random()?;
+        let now = Instant::now();
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.retain(|_, v| v.expires > now);
+        if s.len() >= MAX_SESSIONS {
+            if let Some(oldest) = s.iter().min_by_key(|(_, v)| v.created).map(|(k, _)| *k) {
+                s.remove(&oldest);
+            }
+        }
+        s.insert(
+            sha(&id),
+            Session {
+                caller,
+                csrf: csrf.clone(),
+                expires: now + self.ttl,
+                created: now,
+            },
+        );
+        Some((id, csrf))
+    }
+
+    /// The session of a cookie value: (caller, CSRF token).
+    fn session(&self, id: &str) -> Option<(Caller, String)> {
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let key = sha(id);
+        let now = Instant::now();
+        match s.get(&key) {
+            Some(v) if v.expires > now => Some((v.caller.clone(), v.csrf.clone())),
+            Some(_) => {
+                s.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn close(&self, id: &str) {
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        s.remove(&sha(id));
+    }
+
+    fn cookie(&self, value: &str, max_age: u64) -> String {
+        format!(
+            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+            if self.tls { "; Secure" } else { "" }
+        )
+    }
+}
+
+fn reply(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut text = body.to_string();
+    text.push('\n');
+    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+fn unauthorized() -> Response {
+    let mut r = reply(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": "authentication required"}),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"peregrine\""),
+    );
+    r
+}
+
+fn forbidden(message: &str) -> Response {
+    reply(StatusCode::FORBIDDEN, &json!({ "error": message }))
+}
+
+/// The session cookie's value in `headers`, if any.
+fn cookie_value(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == COOKIE).then_some(v)
+        })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn safe_method(m: &Method) -> bool {
+    m == Method::GET || m == Method::HEAD
+}
+
+/// Paths served without a credential: the login itself.
+fn open_path(path: &str) -> bool {
+    path == LOGIN
+}
+
+/// The middleware over every route while the console is on.
+pub async fn require(State(access): State<Arc<Access>>, mut req: Request, next: Next) -> Response {
+    if open_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let caller = if let Some(t) = bearer(headers) {
+        match access.token(t) {
+            Some(c) => c,
+            None => return unauthorized(),
+        }
+    } else if let Some(id) = cookie_value(headers) {
+        let Some((caller, csrf)) = access.session(id) else {
+            return unauthorized();
+        };
+        if !safe_method(req.method()) {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent.map(sha) != Some(sha(&csrf)) {
+                return forbidden("missing or wrong X-CSRF-Token for a cookie session");
+            }
+        }
+        caller
+    } else {
+        return unauthorized();
+    };
+    if caller.role == Role::ReadOnly && !safe_method(req.method()) && req.uri().path() != LOGOUT {
+        return forbidden("read-only credential");
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// `POST`: a form or JSON body with `user` and `password`, or `token`.
+pub const LOGIN: &str = "/api/v1/login";
+/// `POST`: ends the cookie's session.
+pub const LOGOUT: &str = "/api/v1/logout";
+/// `GET`: who the caller is, and for a cookie session its CSRF token.
+pub const SESSION: &str = "/api/v1/session";
+
+/// Fields of a login body, form-encoded or JSON.
+fn login_fields(headers: &HeaderMap, body: &[u8]) -> Option<HashMap<String, String>> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())?;
+    match ct.as_str() {
+        "application/x-www-form-urlencoded" => Some(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ),
+        "application/json" => {
+            let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+            Some(
+                v.as_object()?
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+async fn login(State(access): State<Arc<Access>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(f) = login_fields(&headers, &body) else {
+        return reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &json!({"error": "send a form (application/x-www-form-urlencoded) or JSON body"}),
+        );
+    };
+    let caller = match (f.get("user"), f.get("password"), f.get("token")) {
+        (Some(u), Some(p), _) => access.user(u, p),
+        (_, _, Some(t)) => access.token(t),
+        _ => None,
+    };
+    let Some(caller) = caller else {
+        // The same answer for an unknown user and a wrong password.
+        return unauthorized();
+    };
+    let Some((id, csrf)) = access.open(caller.clone()) else {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "no randomness for a session"}),
+        );
+    };
+    let mut r = reply(
+        StatusCode::OK,
+        &json!({"user": caller.name, "role": role_name(caller.role), "csrf_token": csrf}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&access.cookie(&id, access.ttl.as_secs())) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn logout(State(access): State<Arc<Access>>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie_value(&headers) {
+        access.close(id);
+    }
+    let mut r = reply(StatusCode::OK, &json!({"logged_out": true}));
+    if let Ok(v) = HeaderValue::from_str(&access.cookie("", 0)) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn session(
+    State(access): State<Arc<Access>>,
+    headers: HeaderMap,
+    caller: Option<axum::Extension<Caller>>,
+) -> Response {
+    let Some(axum::Extension(caller)) = caller else {
+        return unauthorized();
+    };
+    let csrf = cookie_value(&headers)
+        .and_then(|id| access.session(id))
+        .map(|(_, c)| c);
+    reply(
+        StatusCode::OK,
+        &json!({"user": caller.name, "role": role_name(caller.role), "csrf_token": csrf}),
+    )
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Admin => "admin",
+        Role::ReadOnly => "read_only",
+    }
+}
+
+/// The login, logout and session routes.
+pub fn routes(access: Arc<Access>) -> Router {
+    Router::new()
+        .route(LOGIN, post(login))
+        .route(LOGOUT, post(logout))
+        .route(SESSION, get(session))
+        .with_state(access)
+}
