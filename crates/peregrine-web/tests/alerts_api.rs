@@ -130,6 +130,7 @@ fn start(console: ConsoleConfig, listen: &str) -> Site {
             store: Arc::new(store),
             rules: Arc::new(rules),
         }),
+        ..Extras::default()
     };
     let server =
         WebServer::start_pending_with(&cfg, &versions, None, extras).expect("server starts");
