@@ -341,6 +341,13 @@ impl Dispatcher {
         Enqueued::Queued(queued)
     }
 
+    /// Records one detection's delay for the time-to-detect histogram: `event_ns` is the
+    /// event's (kernel) time, `now_ns` when the engine emitted the alert, both ns since the
+    /// epoch. The caller decides which alerts count (live events, not replayed ones).
+    pub fn observe_detect(&self, event_ns: u64, now_ns: u64) {
+        self.counters.observe_detect(event_ns, now_ns);
+    }
+
     /// Asks every output to close and reopen what it holds (files, pipes, sockets) before
     /// its next write. Safe to call from the thread that handles SIGUSR1.
     pub fn reopen(&self) {

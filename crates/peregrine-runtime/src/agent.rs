@@ -202,6 +202,9 @@ struct Dispatch<'a> {
     reopen: Arc<AtomicBool>,
     /// Response policies (live runs only): each alert is offered to them.
     responder: Option<&'a Responder>,
+    /// Live capture: each alert's delay from the event's kernel time is measured (a replayed
+    /// capture's events are as old as the file, so they are not).
+    measure_detect: bool,
 }
 
 impl<'a> Dispatch<'a> {
@@ -221,6 +224,7 @@ impl<'a> Dispatch<'a> {
                 .collect(),
             reopen,
             responder: None,
+            measure_detect: false,
         })
     }
 }
@@ -276,12 +280,16 @@ impl AlertSink for Dispatch<'_> {
             log::info!("SIGUSR1: reopening outputs");
             self.outputs.reopen();
         }
+        let now = epoch_ns();
+        if self.measure_detect {
+            self.outputs.observe_detect(m.time_ns, now);
+        }
         let alert = to_alert(m, &self.hostname, &self.static_fields);
         if let Some(r) = self.responder {
             r.on_alert(&alert, m.subject.cloned());
             forward_records(r, self.outputs, &self.static_fields);
         }
-        self.triage.offer(alert, epoch_ns(), &mut self.pass);
+        self.triage.offer(alert, now, &mut self.pass);
         self.send_passed();
     }
 }
@@ -622,6 +630,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config, triage)?;
     sink.responder = responder.as_ref();
+    sink.measure_detect = true;
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,
