@@ -145,6 +145,8 @@ pub struct OutputSpec {
     /// The output's on-disk spool, if it has one: alerts go through it (at-least-once
     /// delivery with a stable id and retries) instead of straight to the output.
     pub spool: Option<Spool>,
+    /// How long a spooled output waits before trying an unavailable destination again.
+    pub retry: Backoff,
 }
 
 impl OutputSpec {
@@ -154,14 +156,33 @@ impl OutputSpec {
             route: Route::default(),
             capacity: 0,
             spool: None,
+            retry: Backoff::default(),
         }
     }
 }
 
-/// First wait before a spooled output tries an unavailable destination again.
+/// Default first wait before a spooled output tries an unavailable destination again.
 pub const RETRY_FIRST: Duration = Duration::from_millis(100);
-/// The longest wait between two attempts.
+/// Default longest wait between two attempts.
 pub const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The capped exponential backoff of a spooled output (`<output>.retry`): the first wait after
+/// a failed attempt is `initial`, each further failure doubles it up to `max`, and a success
+/// starts over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: RETRY_FIRST,
+            max: RETRY_MAX,
+        }
+    }
+}
 /// The most alerts a spooled output moves from its queue into the spool in one commit.
 const SPOOL_BATCH: usize = 4096;
 /// How often a spool that drops alerts (full) says so in the log, at most.
@@ -255,6 +276,7 @@ impl Dispatcher {
                 stats.spool_bytes.store(sp.bytes(), Relaxed);
             }
             let spool = spec.spool;
+            let retry = spec.retry;
             let own_format = spec.output.format();
             let ctx = WorkerCtx {
                 own_format,
@@ -272,7 +294,7 @@ impl Dispatcher {
                 .name(format!("output-{name}"))
                 .spawn(move || {
                     match spool {
-                        Some(spool) => ctx.run_spooled(spool),
+                        Some(spool) => ctx.run_spooled(spool, retry),
                         None => ctx.run(),
                     }
                     let _ = done.send(index);
@@ -504,8 +526,8 @@ impl WorkerCtx {
     }
 
     /// The loop of an output with a spool: queue → spool → destination.
-    fn run_spooled(mut self, mut spool: Spool) {
-        let mut backoff = RETRY_FIRST;
+    fn run_spooled(mut self, mut spool: Spool, retry: Backoff) {
+        let mut backoff = retry.initial;
         // Set after a failed attempt: no delivery before then.
         let mut retry_at: Option<Instant> = None;
         let mut closed = false;
@@ -557,12 +579,12 @@ impl WorkerCtx {
             self.apply_reopen();
             match self.deliver_spooled(&mut spool) {
                 Ok(()) => {
-                    backoff = RETRY_FIRST;
+                    backoff = retry.initial;
                     retry_at = None;
                 }
                 Err(()) => {
                     retry_at = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(RETRY_MAX);
+                    backoff = backoff.saturating_mul(2).min(retry.max);
                 }
             }
         }
