@@ -185,6 +185,10 @@ impl Default for Backoff {
 }
 /// The most alerts a spooled output moves from its queue into the spool in one commit.
 const SPOOL_BATCH: usize = 4096;
+/// How long a spooled output keeps delivering from its spool while new alerts wait in its
+/// queue: bounds how long an alert stays in memory before it is spooled, and lets one spool
+/// commit serve many delivered batches under load.
+const DELIVER_STRETCH: Duration = Duration::from_millis(25);
 /// How often a spool that drops alerts (full) says so in the log, at most.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -662,6 +666,7 @@ impl WorkerCtx {
     /// Delivers from the spool's head until it is empty, the destination is unavailable
     /// (`Err`) or new alerts are waiting to be spooled.
     fn deliver_spooled(&mut self, spool: &mut Spool) -> Result<(), ()> {
+        let started = Instant::now();
         let result = loop {
             let head = match spool.peek(BATCH) {
                 Ok(h) => h,
@@ -756,7 +761,11 @@ impl WorkerCtx {
             if outcome.is_err() {
                 break outcome;
             }
-            if !self.queue.lock().items.is_empty() {
+            // New alerts wait in the queue (not yet durable): go back and spool them, but only
+            // after a stretch of delivery. Under a steady stream the queue is never empty, and
+            // returning after every batch made each delivered batch cost a spool commit (an
+            // fsync): measured with detection running, delivery then fell to ≈ 3,000/s.
+            if !self.queue.lock().items.is_empty() && started.elapsed() >= DELIVER_STRETCH {
                 break Ok(());
             }
         };
