@@ -8,6 +8,7 @@
 #   bench/outputs.sh [ALERTS] [RATE] [SECONDS]     (defaults 50000 alerts, 2000/s for 10 s)
 #
 # Goals (issue #14): ≥ 20,000 alerts/s into the spool and to NATS; p99 < 50 ms.
+# bench/detect_delivery.sh measures the same with the live agent detecting the alerts.
 set -eu
 cd "$(dirname "$0")/.."
 exec cargo bench -q -p peregrine-outputs --bench delivery -- "${1:-50000}" "${2:-2000}" "${3:-10}"

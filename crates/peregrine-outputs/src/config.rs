@@ -9,7 +9,9 @@
 //! `syslog_output.socket` names the local syslog socket (Falco always uses `/dev/log`; a
 //! host whose syslog daemon listens elsewhere, or a test with a private daemon, sets it).
 //! Network outputs take a `spool` block (`enabled`, `dir`, `max_bytes`; on by default): see
-//! [`crate::spool`].
+//! [`crate::spool`]; `timeout_ms`, the most one delivery attempt may take (connect, send and
+//! the destination's answer); and a `retry` block (`initial_backoff_ms`, `max_backoff_ms`),
+//! the spool's capped exponential backoff after a failed attempt.
 
 use crate::alertmanager::{AlertmanagerConfig, AlertmanagerOutput};
 use crate::file::FileOutput;
@@ -19,7 +21,7 @@ use crate::mqtt_output::{MqttConfig, MqttOutput};
 use crate::nats_output::{NatsConfig, NatsOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
-use crate::queue::{Dispatcher, OutputSpec, RateLimit};
+use crate::queue::{Backoff, Dispatcher, OutputSpec, RateLimit};
 use crate::redis_output::{RedisConfig, RedisOutput};
 use crate::remote_syslog::{RemoteSyslogConfig, RemoteSyslogOutput};
 use crate::route::Route;
@@ -65,6 +67,8 @@ pub struct SinkConfig<T> {
     pub route: Route,
     /// The on-disk spool; `None` for sinks that have none (local ones).
     pub spool: Option<SpoolConfig>,
+    /// The spool's retry backoff (`retry.initial_backoff_ms`, `retry.max_backoff_ms`).
+    pub retry: Backoff,
     pub settings: T,
 }
 
@@ -93,6 +97,7 @@ impl Default for OutputsConfig {
                 enabled,
                 route: Route::default(),
                 spool: None,
+                retry: Backoff::default(),
                 settings,
             }
         }
@@ -201,6 +206,12 @@ impl OutputsConfig {
         )?;
         sink(root, "http_output", &mut c.http)?;
         read_spool(root, "http_output", &mut c.http.spool)?;
+        read_delivery(
+            root,
+            "http_output",
+            &mut c.http.settings.timeout,
+            &mut c.http.retry,
+        )?;
         let h = &mut c.http.settings;
         for (key, slot) in [
             ("url", &mut h.url),
@@ -226,9 +237,16 @@ impl OutputsConfig {
         if let Some(n) = uint(root, "http_output.max_consecutive_timeouts")? {
             h.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
         }
+        h.backoff = c.http.retry.initial;
         h.json = c.format.json_output;
         sink(root, "alertmanager_output", &mut c.alertmanager)?;
         read_spool(root, "alertmanager_output", &mut c.alertmanager.spool)?;
+        read_delivery(
+            root,
+            "alertmanager_output",
+            &mut c.alertmanager.settings.timeout,
+            &mut c.alertmanager.retry,
+        )?;
         let am = &mut c.alertmanager.settings;
         read_string(root, "alertmanager_output.url", &mut am.url)?;
         if let Some(n) = uint(root, "alertmanager_output.resolve_timeout")? {
@@ -241,6 +259,12 @@ impl OutputsConfig {
         )?;
         sink(root, "redis_output", &mut c.redis)?;
         read_spool(root, "redis_output", &mut c.redis.spool)?;
+        read_delivery(
+            root,
+            "redis_output",
+            &mut c.redis.settings.timeout,
+            &mut c.redis.retry,
+        )?;
         let r = &mut c.redis.settings;
         read_string(root, "redis_output.url", &mut r.url)?;
         read_string(root, "redis_output.key", &mut r.key)?;
@@ -262,18 +286,36 @@ impl OutputsConfig {
         }
         sink(root, "nats_output", &mut c.nats)?;
         read_spool(root, "nats_output", &mut c.nats.spool)?;
+        read_delivery(
+            root,
+            "nats_output",
+            &mut c.nats.settings.timeout,
+            &mut c.nats.retry,
+        )?;
         let n = &mut c.nats.settings;
         read_string(root, "nats_output.url", &mut n.url)?;
         read_string(root, "nats_output.subject", &mut n.subject)?;
         read_bool(root, "nats_output.jetstream", &mut n.jetstream)?;
         sink(root, "mqtt_output", &mut c.mqtt)?;
         read_spool(root, "mqtt_output", &mut c.mqtt.spool)?;
+        read_delivery(
+            root,
+            "mqtt_output",
+            &mut c.mqtt.settings.timeout,
+            &mut c.mqtt.retry,
+        )?;
         let m = &mut c.mqtt.settings;
         read_string(root, "mqtt_output.url", &mut m.url)?;
         read_string(root, "mqtt_output.topic", &mut m.topic)?;
         read_string(root, "mqtt_output.client_id", &mut m.client_id)?;
         sink(root, "webhook_output", &mut c.webhook)?;
         read_spool(root, "webhook_output", &mut c.webhook.spool)?;
+        read_delivery(
+            root,
+            "webhook_output",
+            &mut c.webhook.settings.timeout,
+            &mut c.webhook.retry,
+        )?;
         read_string(root, "webhook_output.url", &mut c.webhook.settings.url)?;
         let mut format = String::new();
         read_string(root, "webhook_output.format", &mut format)?;
@@ -287,6 +329,12 @@ impl OutputsConfig {
         }
         sink(root, "remote_syslog_output", &mut c.remote_syslog)?;
         read_spool(root, "remote_syslog_output", &mut c.remote_syslog.spool)?;
+        read_delivery(
+            root,
+            "remote_syslog_output",
+            &mut c.remote_syslog.settings.timeout,
+            &mut c.remote_syslog.retry,
+        )?;
         let rs = &mut c.remote_syslog.settings;
         read_string(root, "remote_syslog_output.address", &mut rs.address)?;
         if let Some(n) = uint(root, "remote_syslog_output.facility")? {
@@ -300,12 +348,13 @@ impl OutputsConfig {
     /// Builds the enabled outputs and starts their workers.
     pub fn build(&self) -> Result<Dispatcher, OutputError> {
         let mut specs = Vec::new();
-        let mut add = |output: Box<dyn crate::Output>, route: &Route, spool| {
+        let mut add = |output: Box<dyn crate::Output>, route: &Route, spool, retry| {
             specs.push(OutputSpec {
                 output,
                 route: route.clone(),
                 capacity: self.queue_capacity,
                 spool,
+                retry,
             })
         };
         if self.stdout.enabled {
@@ -313,6 +362,7 @@ impl OutputsConfig {
                 Box::new(StdoutOutput::stdout(self.buffered_outputs)),
                 &self.stdout.route,
                 None,
+                Backoff::default(),
             );
         }
         if self.syslog.enabled {
@@ -327,7 +377,7 @@ impl OutputsConfig {
                     peregrine_filter::escape::terminal_safe(&e.to_string())
                 );
             }
-            add(Box::new(sink), &self.syslog.route, None);
+            add(Box::new(sink), &self.syslog.route, None, Backoff::default());
         }
         if self.file.enabled {
             let f = &self.file.settings;
@@ -335,6 +385,7 @@ impl OutputsConfig {
                 Box::new(FileOutput::new(&f.filename, f.keep_alive)),
                 &self.file.route,
                 None,
+                Backoff::default(),
             );
         }
         if self.program.enabled {
@@ -343,6 +394,7 @@ impl OutputsConfig {
                 Box::new(ProgramOutput::new(&p.program, p.keep_alive)),
                 &self.program.route,
                 None,
+                Backoff::default(),
             );
         }
         // The network outputs: each is spooled when its spool is on.
@@ -366,27 +418,70 @@ impl OutputsConfig {
                 boxed(RemoteSyslogOutput::new(s))
             })?,
         ];
-        for (output, route, spool) in network.into_iter().flatten() {
-            add(output, route, spool);
+        for (output, route, spool, retry) in network.into_iter().flatten() {
+            add(output, route, spool, retry);
         }
         Dispatcher::new(self.format.clone(), specs, self.rate)
     }
 }
 
 /// An enabled network output `<name>_output`, built from its settings by `make`, with its
-/// route and (when on) its spool; `None` when it is disabled.
+/// route, (when on) its spool and its retry backoff; `None` when it is disabled.
 #[allow(clippy::type_complexity)]
 fn network<'a, T: Clone>(
     block: &'a SinkConfig<T>,
     name: &str,
     make: impl FnOnce(T) -> Result<Box<dyn crate::Output>, OutputError>,
-) -> Result<Option<(Box<dyn crate::Output>, &'a Route, Option<Spool>)>, OutputError> {
+) -> Result<Option<(Box<dyn crate::Output>, &'a Route, Option<Spool>, Backoff)>, OutputError> {
     if !block.enabled {
         return Ok(None);
     }
     let output = make(block.settings.clone())?;
     let spool = open_spool(&format!("{name}_output"), name, block.spool.as_ref())?;
-    Ok(Some((output, &block.route, spool)))
+    Ok(Some((output, &block.route, spool, block.retry)))
+}
+
+/// `<key>.timeout_ms` (one attempt's limit) and `<key>.retry.{initial,max}_backoff_ms`.
+/// Zero is refused for each (a zero timeout fails every attempt; a zero backoff spins), and
+/// the maximum backoff may not be below the initial one.
+fn read_delivery(
+    root: &Value,
+    key: &str,
+    timeout: &mut std::time::Duration,
+    retry: &mut Backoff,
+) -> Result<(), OutputError> {
+    let millis = |sub: &str| -> Result<Option<std::time::Duration>, OutputError> {
+        let path = format!("{key}.{sub}");
+        match uint(root, &path)? {
+            Some(0) => Err(bad(&path, "must be at least 1 (milliseconds)")),
+            Some(n) => Ok(Some(std::time::Duration::from_millis(n))),
+            None => Ok(None),
+        }
+    };
+    if let Some(t) = millis("timeout_ms")? {
+        *timeout = t;
+    }
+    let initial = millis("retry.initial_backoff_ms")?;
+    let max = millis("retry.max_backoff_ms")?;
+    if let Some(i) = initial {
+        retry.initial = i;
+        // Only the first wait configured: the cap is at least that.
+        retry.max = retry.max.max(i);
+    }
+    if let Some(m) = max {
+        if m < retry.initial {
+            return Err(bad(
+                &format!("{key}.retry.max_backoff_ms"),
+                format!(
+                    "{} is below retry.initial_backoff_ms ({})",
+                    m.as_millis(),
+                    retry.initial.as_millis()
+                ),
+            ));
+        }
+        retry.max = m;
+    }
+    Ok(())
 }
 
 /// The spool of an enabled sink, when it is on; an error names `<key>.spool.dir`.
@@ -857,11 +952,78 @@ mod tests {
                 json!({"stdout_output": {"match": "all"}}),
                 "stdout_output.match",
             ),
+            (
+                json!({"nats_output": {"timeout_ms": 0}}),
+                "nats_output.timeout_ms",
+            ),
+            (
+                json!({"redis_output": {"timeout_ms": "soon"}}),
+                "redis_output.timeout_ms",
+            ),
+            (
+                json!({"http_output": {"retry": {"initial_backoff_ms": 0}}}),
+                "http_output.retry.initial_backoff_ms",
+            ),
+            (
+                json!({"mqtt_output": {"retry": {"initial_backoff_ms": 500, "max_backoff_ms": 100}}}),
+                "mqtt_output.retry.max_backoff_ms",
+            ),
         ] {
             match OutputsConfig::from_tree(&tree) {
                 Err(OutputError::Config { key: k, .. }) => assert_eq!(k, key),
                 other => panic!("{tree}: expected an error for {key}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn timeouts_and_backoff_per_network_output() {
+        use std::time::Duration;
+        let c = OutputsConfig::from_tree(&json!({
+            "http_output": {"timeout_ms": 250, "retry": {"initial_backoff_ms": 20, "max_backoff_ms": 400}},
+            "alertmanager_output": {"timeout_ms": "1500"},
+            "redis_output": {"timeout_ms": 300},
+            "nats_output": {"timeout_ms": 200, "retry": {"initial_backoff_ms": 30000}},
+            "mqtt_output": {"retry": {"max_backoff_ms": 2000}},
+            "webhook_output": {"timeout_ms": 700},
+            "remote_syslog_output": {"timeout_ms": 900},
+        }))
+        .expect("valid tree");
+        let ms = Duration::from_millis;
+        assert_eq!(c.http.settings.timeout, ms(250));
+        assert_eq!(
+            c.http.retry,
+            Backoff {
+                initial: ms(20),
+                max: ms(400)
+            }
+        );
+        // The HTTP client's own retries (spool off) start from the same wait.
+        assert_eq!(c.http.settings.backoff, ms(20));
+        assert_eq!(c.alertmanager.settings.timeout, ms(1500));
+        assert_eq!(c.redis.settings.timeout, ms(300));
+        assert_eq!(c.nats.settings.timeout, ms(200));
+        // A first wait above the default cap raises the cap to it.
+        assert_eq!(
+            c.nats.retry,
+            Backoff {
+                initial: ms(30_000),
+                max: ms(30_000)
+            }
+        );
+        assert_eq!(
+            c.mqtt.retry,
+            Backoff {
+                initial: crate::queue::RETRY_FIRST,
+                max: ms(2000)
+            }
+        );
+        assert_eq!(
+            c.mqtt.settings.timeout,
+            crate::mqtt_output::MqttConfig::default().timeout
+        );
+        assert_eq!(c.webhook.settings.timeout, ms(700));
+        assert_eq!(c.remote_syslog.settings.timeout, ms(900));
+        assert_eq!(OutputsConfig::default().redis.retry, Backoff::default());
     }
 }

@@ -17,15 +17,75 @@ use std::time::Duration;
 /// is implied.
 pub const LATENCY_BUCKETS: [f64; 7] = [0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 60.0];
 
+/// Upper bounds (seconds) of the time-to-detect histogram (the event's kernel timestamp to the
+/// alert leaving the engine); a last `+Inf` bucket is implied. Finer than delivery's: the SLI's
+/// p50/p95 sit in the low milliseconds, and Prometheus interpolates inside a bucket.
+pub const DETECT_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
 /// Counters shared by the caller side of the queue.
 #[derive(Debug, Default)]
 pub struct Counters {
     by_priority: [AtomicU64; 8],
     by_rule: Mutex<HashMap<String, u64>>,
     rate_limited: AtomicU64,
+    detect: Histogram<{ DETECT_BUCKETS.len() + 1 }>,
+}
+
+/// A fixed-bucket histogram of durations kept in atomics (counts per bucket, not cumulative).
+#[derive(Debug)]
+struct Histogram<const N: usize> {
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+    max_ns: AtomicU64,
+    buckets: [AtomicU64; N],
+}
+
+impl<const N: usize> Default for Histogram<N> {
+    fn default() -> Self {
+        Histogram {
+            count: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+            max_ns: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl<const N: usize> Histogram<N> {
+    /// Counts `ns` in the first bucket of `bounds` (seconds) that holds it, else in `+Inf`.
+    fn observe(&self, ns: u64, bounds: &[f64]) {
+        self.count.fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+        self.max_ns.fetch_max(ns, Relaxed);
+        let secs = ns as f64 / 1e9;
+        let i = bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(bounds.len())
+            .min(N - 1);
+        self.buckets[i].fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> LatencySnapshot {
+        LatencySnapshot {
+            count: self.count.load(Relaxed),
+            sum_ns: self.sum_ns.load(Relaxed),
+            max_ns: self.max_ns.load(Relaxed),
+            buckets: self.buckets.iter().map(|b| b.load(Relaxed)).collect(),
+        }
+    }
 }
 
 impl Counters {
+    /// One detection's delay: from the event's time to `now_ns` (both ns since the epoch).
+    /// An event stamped after `now` (clock adjusted between the two) counts as 0.
+    pub(crate) fn observe_detect(&self, event_ns: u64, now_ns: u64) {
+        self.detect
+            .observe(now_ns.saturating_sub(event_ns), &DETECT_BUCKETS);
+    }
+
     pub(crate) fn count_alert(&self, rule: &str, priority: Priority) {
         self.by_priority[usize::from(syslog_severity(priority))].fetch_add(1, Relaxed);
         // A poisoned lock only means another thread panicked mid-increment: keep counting.
@@ -148,6 +208,9 @@ pub struct Snapshot {
     pub alerts_by_priority: Vec<(Priority, u64)>,
     /// Alerts refused by the `outputs.rate` token bucket.
     pub rate_limited: u64,
+    /// Time to detect (event time → alert out of the engine) over [`DETECT_BUCKETS`]; empty
+    /// unless the agent measures it (live capture only: a replayed capture's events are old).
+    pub time_to_detect: LatencySnapshot,
     pub outputs: Vec<OutputSnapshot>,
 }
 
@@ -162,6 +225,7 @@ impl Snapshot {
                 .map(|(p, n)| (*p, n.load(Relaxed)))
                 .collect(),
             rate_limited: c.rate_limited.load(Relaxed),
+            time_to_detect: c.detect.snapshot(),
             outputs,
         }
     }
@@ -224,5 +288,26 @@ mod tests {
         assert_eq!(snap.count, 5);
         assert_eq!(snap.max_ns, 70_000_000_000);
         assert_eq!(snap.buckets, [2, 1, 1, 0, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn time_to_detect_buckets() {
+        let c = Counters::default();
+        let ms = 1_000_000;
+        // 0.3 ms, exactly 1 ms, 7 ms, 2 s, 20 s, and a clock that stepped back.
+        for (event, now) in [
+            (0, 300_000),
+            (5, 5 + ms),
+            (0, 7 * ms),
+            (0, 2_000 * ms),
+            (0, 20_000 * ms),
+            (9 * ms, ms),
+        ] {
+            c.observe_detect(event, now);
+        }
+        let d = Snapshot::new(&c, Vec::new()).time_to_detect;
+        assert_eq!(d.count, 6);
+        assert_eq!(d.max_ns, 20_000 * ms);
+        assert_eq!(d.buckets, [2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1]);
     }
 }

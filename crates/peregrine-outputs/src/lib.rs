@@ -46,5 +46,5 @@ pub use format::{FormatOptions, INTERNAL_SOURCE};
 pub use output::{Output, OutputError};
 pub use peregrine_filter::format::OutputValue;
 pub use peregrine_filter::priority::Priority;
-pub use queue::{Dispatcher, Enqueued, OutputSpec, RateLimit, ShutdownReport};
+pub use queue::{Backoff, Dispatcher, Enqueued, OutputSpec, RateLimit, ShutdownReport};
 pub use route::Route;

@@ -145,6 +145,8 @@ pub struct OutputSpec {
     /// The output's on-disk spool, if it has one: alerts go through it (at-least-once
     /// delivery with a stable id and retries) instead of straight to the output.
     pub spool: Option<Spool>,
+    /// How long a spooled output waits before trying an unavailable destination again.
+    pub retry: Backoff,
 }
 
 impl OutputSpec {
@@ -154,16 +156,39 @@ impl OutputSpec {
             route: Route::default(),
             capacity: 0,
             spool: None,
+            retry: Backoff::default(),
         }
     }
 }
 
-/// First wait before a spooled output tries an unavailable destination again.
+/// Default first wait before a spooled output tries an unavailable destination again.
 pub const RETRY_FIRST: Duration = Duration::from_millis(100);
-/// The longest wait between two attempts.
+/// Default longest wait between two attempts.
 pub const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The capped exponential backoff of a spooled output (`<output>.retry`): the first wait after
+/// a failed attempt is `initial`, each further failure doubles it up to `max`, and a success
+/// starts over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: RETRY_FIRST,
+            max: RETRY_MAX,
+        }
+    }
+}
 /// The most alerts a spooled output moves from its queue into the spool in one commit.
 const SPOOL_BATCH: usize = 4096;
+/// How long a spooled output keeps delivering from its spool while new alerts wait in its
+/// queue: bounds how long an alert stays in memory before it is spooled, and lets one spool
+/// commit serve many delivered batches under load.
+const DELIVER_STRETCH: Duration = Duration::from_millis(25);
 /// How often a spool that drops alerts (full) says so in the log, at most.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -255,6 +280,7 @@ impl Dispatcher {
                 stats.spool_bytes.store(sp.bytes(), Relaxed);
             }
             let spool = spec.spool;
+            let retry = spec.retry;
             let own_format = spec.output.format();
             let ctx = WorkerCtx {
                 own_format,
@@ -272,7 +298,7 @@ impl Dispatcher {
                 .name(format!("output-{name}"))
                 .spawn(move || {
                     match spool {
-                        Some(spool) => ctx.run_spooled(spool),
+                        Some(spool) => ctx.run_spooled(spool, retry),
                         None => ctx.run(),
                     }
                     let _ = done.send(index);
@@ -339,6 +365,13 @@ impl Dispatcher {
             }
         }
         Enqueued::Queued(queued)
+    }
+
+    /// Records one detection's delay for the time-to-detect histogram: `event_ns` is the
+    /// event's (kernel) time, `now_ns` when the engine emitted the alert, both ns since the
+    /// epoch. The caller decides which alerts count (live events, not replayed ones).
+    pub fn observe_detect(&self, event_ns: u64, now_ns: u64) {
+        self.counters.observe_detect(event_ns, now_ns);
     }
 
     /// Asks every output to close and reopen what it holds (files, pipes, sockets) before
@@ -497,8 +530,8 @@ impl WorkerCtx {
     }
 
     /// The loop of an output with a spool: queue → spool → destination.
-    fn run_spooled(mut self, mut spool: Spool) {
-        let mut backoff = RETRY_FIRST;
+    fn run_spooled(mut self, mut spool: Spool, retry: Backoff) {
+        let mut backoff = retry.initial;
         // Set after a failed attempt: no delivery before then.
         let mut retry_at: Option<Instant> = None;
         let mut closed = false;
@@ -550,12 +583,12 @@ impl WorkerCtx {
             self.apply_reopen();
             match self.deliver_spooled(&mut spool) {
                 Ok(()) => {
-                    backoff = RETRY_FIRST;
+                    backoff = retry.initial;
                     retry_at = None;
                 }
                 Err(()) => {
                     retry_at = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(RETRY_MAX);
+                    backoff = backoff.saturating_mul(2).min(retry.max);
                 }
             }
         }
@@ -633,6 +666,7 @@ impl WorkerCtx {
     /// Delivers from the spool's head until it is empty, the destination is unavailable
     /// (`Err`) or new alerts are waiting to be spooled.
     fn deliver_spooled(&mut self, spool: &mut Spool) -> Result<(), ()> {
+        let started = Instant::now();
         let result = loop {
             let head = match spool.peek(BATCH) {
                 Ok(h) => h,
@@ -727,7 +761,11 @@ impl WorkerCtx {
             if outcome.is_err() {
                 break outcome;
             }
-            if !self.queue.lock().items.is_empty() {
+            // New alerts wait in the queue (not yet durable): go back and spool them, but only
+            // after a stretch of delivery. Under a steady stream the queue is never empty, and
+            // returning after every batch made each delivered batch cost a spool commit (an
+            // fsync): measured with detection running, delivery then fell to ≈ 3,000/s.
+            if !self.queue.lock().items.is_empty() && started.elapsed() >= DELIVER_STRETCH {
                 break Ok(());
             }
         };

@@ -56,6 +56,7 @@ fn a_stuck_output_drops_exactly_its_overflow_and_delays_no_one() {
                 route: Default::default(),
                 capacity: 4,
                 spool: None,
+                retry: Default::default(),
             },
             memory(&buf),
         ],
@@ -135,6 +136,7 @@ fn a_hanging_output_accounts_for_every_alert_at_shutdown() {
             route: Default::default(),
             capacity: 250,
             spool: None,
+            retry: Default::default(),
         }],
         RateLimit::default(),
     )

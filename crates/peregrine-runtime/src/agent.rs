@@ -207,6 +207,9 @@ struct Dispatch<'a> {
     /// The match being handled (its rule, event time and process), for the store's
     /// context: only the alert of that match gets it, not a summary triage sends meanwhile.
     subject: Option<(String, u64, peregrine_state::thread::Subject)>,
+    /// Live capture: each alert's delay from the event's kernel time is measured (a replayed
+    /// capture's events are as old as the file, so they are not).
+    measure_detect: bool,
 }
 
 impl<'a> Dispatch<'a> {
@@ -228,6 +231,7 @@ impl<'a> Dispatch<'a> {
             responder: None,
             store: None,
             subject: None,
+            measure_detect: false,
         })
     }
 }
@@ -310,12 +314,16 @@ impl AlertSink for Dispatch<'_> {
             log::info!("SIGUSR1: reopening outputs");
             self.outputs.reopen();
         }
+        let now = epoch_ns();
+        if self.measure_detect {
+            self.outputs.observe_detect(m.time_ns, now);
+        }
         let alert = to_alert(m, &self.hostname, &self.static_fields);
         if let Some(r) = self.responder {
             r.on_alert(&alert, m.subject.cloned());
             forward_records(r, self.outputs, &self.static_fields, self.store.as_mut());
         }
-        self.triage.offer(alert, epoch_ns(), &mut self.pass);
+        self.triage.offer(alert, now, &mut self.pass);
         if self.store.is_some() {
             self.subject = m
                 .subject
@@ -712,6 +720,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let mut sink = Dispatch::new(&outputs, args.config, triage)?;
     sink.responder = responder.as_ref();
     sink.store = store.map(|(f, _)| f);
+    sink.measure_detect = true;
     let static_fields = sink.static_fields.clone();
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,

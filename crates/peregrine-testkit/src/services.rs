@@ -562,6 +562,45 @@ pub fn alertmanager() -> Result<Service, ServiceError> {
     })
 }
 
+/// Prometheus scraping `targets` (`host:port` of `/metrics` pages) as the job `peregrine` every
+/// second, evaluating `rule_files` every second, its storage in the private directory.
+pub fn prometheus(targets: &[String], rule_files: &[&Path]) -> Result<Service, ServiceError> {
+    let name = "prometheus";
+    let bin = binary(name, "prometheus", &["/usr/bin/prometheus"])?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let quoted = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rules = quoted(rule_files.iter().map(|p| p.display().to_string()).collect());
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files: [{rules}]\n\
+             scrape_configs:\n  - job_name: peregrine\n    static_configs:\n      \
+             - targets: [{}]\n",
+            quoted(targets.to_vec())
+        ),
+    )
+    .map_err(|e| err(name, e))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .current_dir(&dir);
+    start(name, dir, port, "TERM", cmd, |s| {
+        http_get(s.addr(), "/-/ready").is_some_and(|(status, _)| status == 200)
+    })
+}
+
 /// Mosquitto (MQTT) with anonymous clients and no persistence.
 pub fn mosquitto() -> Result<Service, ServiceError> {
     let name = "mosquitto";

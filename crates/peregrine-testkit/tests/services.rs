@@ -84,6 +84,39 @@ fn postgres_runs_a_query_through_psql() {
 }
 
 #[test]
+fn prometheus_is_ready_with_its_targets_and_rules() {
+    if !peregrine_testkit::e2e("prometheus_is_ready_with_its_targets_and_rules") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kit-prom-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rules = dir.join("r.yaml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: kit\n    rules:\n      - record: kit:one\n        expr: vector(1)\n",
+    )
+    .expect("rules");
+    let prom = services::prometheus(&["127.0.0.1:9".to_string()], &[&rules]).expect("starts");
+    // Service discovery hands the target over shortly after start-up.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let body = loop {
+        let (status, body) = services::http_get(prom.addr(), "/api/v1/targets").expect("targets");
+        assert_eq!(status, 200, "{body}");
+        if body.contains("\"job\":\"peregrine\"") || std::time::Instant::now() >= end {
+            break body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(body.contains("\"job\":\"peregrine\""), "{body}");
+    assert!(body.contains("127.0.0.1:9"), "{body}");
+    let (status, body) = services::http_get(prom.addr(), "/api/v1/rules").expect("rules");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("kit:one"), "{body}");
+    stop_and_check_gone(prom);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn alertmanager_is_ready() {
     if !peregrine_testkit::e2e("alertmanager_is_ready") {
         return;

@@ -1047,6 +1047,40 @@ fn render_outputs(r: &mut Renderer, o: &OutputsSnapshot) {
         "Alerts refused by the outputs rate limit.",
         o.rate_limited,
     );
+    r.family(
+        "peregrine_alerts_by_rule_total",
+        "Alerts handed to the outputs (after deduplication and silences), per rule.",
+        "counter",
+    );
+    for (rule, n) in &o.alerts_by_rule {
+        r.sample(
+            "peregrine_alerts_by_rule_total",
+            &[("rule", rule)],
+            *n as f64,
+        );
+    }
+    // Rendered whenever outputs run (zero counts in replay), so a dashboard's query parses to
+    // an empty rate instead of "no data" on a quiet agent.
+    let detect_bounds: Vec<Option<f64>> = peregrine_outputs::counters::DETECT_BUCKETS
+        .iter()
+        .map(|b| Some(*b))
+        .chain([None])
+        .collect();
+    let d = &o.time_to_detect;
+    let zeros = vec![0; detect_bounds.len()];
+    let counts = if d.buckets.len() == detect_bounds.len() {
+        &d.buckets
+    } else {
+        &zeros
+    };
+    r.histogram(
+        "peregrine_time_to_detect_seconds",
+        "Time to detect: the event's kernel timestamp to the alert leaving the engine (live capture).",
+        &[],
+        &detect_bounds,
+        counts,
+        d.sum_ns as f64 / 1e9,
+    );
     type Get = fn(&peregrine_outputs::OutputSnapshot) -> u64;
     let per_output: [(&str, &str, Get); 10] = [
         (

@@ -104,6 +104,7 @@ fn filled() -> MetricsSnapshot {
             alerts_by_priority: vec![(Priority::Critical, 4), (Priority::Warning, 3)],
             rate_limited: 5,
             outputs: vec![output],
+            ..Snapshot::default()
         }),
         process: Some(metrics::ProcessStats {
             cpu_usage_ratio: 0.25,
@@ -249,6 +250,56 @@ peregrine_output_delivery_latency_seconds_sum{output="stdout"} 0.0015
 peregrine_output_delivery_latency_seconds_count{output="stdout"} 6
 "#;
     assert_eq!(hist, expected);
+}
+
+#[test]
+fn golden_time_to_detect_and_alerts_by_rule() {
+    let mut buckets = vec![0; peregrine_outputs::counters::DETECT_BUCKETS.len() + 1];
+    // 2 alerts within 1 ms, 1 at 7 ms, 1 past the last bound.
+    buckets[1] = 2;
+    buckets[4] = 1;
+    buckets[13] = 1;
+    let snap = MetricsSnapshot {
+        outputs: Some(Snapshot {
+            alerts_by_rule: BTreeMap::from([("Read \"shadow\"".to_string(), 3)]),
+            time_to_detect: peregrine_outputs::counters::LatencySnapshot {
+                count: 4,
+                sum_ns: 20_009_000_000,
+                max_ns: 20_000_000_000,
+                buckets,
+            },
+            ..Snapshot::default()
+        }),
+        ..Default::default()
+    };
+    let text = snap.render();
+    let ours: String = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("peregrine_time_to_detect_seconds")
+                || l.starts_with("peregrine_alerts_by_rule_total")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let expected = r#"peregrine_alerts_by_rule_total{rule="Read \"shadow\""} 3
+peregrine_time_to_detect_seconds_bucket{le="0.0005"} 0
+peregrine_time_to_detect_seconds_bucket{le="0.001"} 2
+peregrine_time_to_detect_seconds_bucket{le="0.0025"} 2
+peregrine_time_to_detect_seconds_bucket{le="0.005"} 2
+peregrine_time_to_detect_seconds_bucket{le="0.01"} 3
+peregrine_time_to_detect_seconds_bucket{le="0.025"} 3
+peregrine_time_to_detect_seconds_bucket{le="0.05"} 3
+peregrine_time_to_detect_seconds_bucket{le="0.1"} 3
+peregrine_time_to_detect_seconds_bucket{le="0.25"} 3
+peregrine_time_to_detect_seconds_bucket{le="0.5"} 3
+peregrine_time_to_detect_seconds_bucket{le="1"} 3
+peregrine_time_to_detect_seconds_bucket{le="2.5"} 3
+peregrine_time_to_detect_seconds_bucket{le="10"} 3
+peregrine_time_to_detect_seconds_bucket{le="+Inf"} 4
+peregrine_time_to_detect_seconds_sum 20.009
+peregrine_time_to_detect_seconds_count 4
+"#;
+    assert_eq!(ours, expected);
 }
 
 #[test]
