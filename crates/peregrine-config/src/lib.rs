@@ -30,7 +30,7 @@ pub use files::{
 };
 pub use metrics::{parse_duration, MetricsConfig};
 pub use peregrine_state::runtime::{Engine as ContainerEngine, Engines as ContainerEngines};
-pub use plugins::host_root;
+pub use plugins::{host_root, AuditSourceConfig};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -141,6 +141,10 @@ pub struct Config {
     /// The container plugin's `init_config` (`plugins` entry `container`): which engines are
     /// asked at which sockets, and `label_max_len`.
     pub containers: ContainerEngines,
+    /// The native `k8s_audit` source, when `load_plugins` loads the `k8saudit` plugin.
+    pub k8saudit: Option<plugins::AuditSourceConfig>,
+    /// `load_plugins` loads the `json` plugin (its fields come with the native source).
+    pub json_plugin: bool,
     /// Falco's `HOST_ROOT` environment variable: every host path (`/proc`, `/etc`, runtime
     /// sockets, runc's state) is read below it.
     pub host_root: PathBuf,
@@ -436,6 +440,8 @@ impl Default for Config {
             response_files: Vec::new(),
             response: peregrine_response::Settings::default(),
             containers: ContainerEngines::default(),
+            k8saudit: None,
+            json_plugin: false,
             host_root: PathBuf::from("/"),
             triage: peregrine_triage::TriageConfig::default(),
         }
@@ -480,6 +486,8 @@ impl Config {
         let mut report = schema::check(&root);
         let plugin_keys = plugins::read(&root)?;
         cfg.containers = plugin_keys.engines;
+        cfg.k8saudit = plugin_keys.k8saudit;
+        cfg.json_plugin = plugin_keys.json;
         report.unknown.extend(plugin_keys.unknown);
         report.unsupported.extend(plugin_keys.unsupported);
         for key in &report.unknown {
