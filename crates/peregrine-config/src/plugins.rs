@@ -336,7 +336,10 @@ mod tests {
         assert!(k.json && k.warnings.is_empty(), "{:?}", k.warnings);
         let a = k.k8saudit.unwrap();
         assert_eq!(a.open_params, "http://:9765/k8s-audit");
-        assert_eq!((a.init.max_event_size, a.init.webhook_max_batch_size), (1000, 2000));
+        assert_eq!(
+            (a.init.max_event_size, a.init.webhook_max_batch_size),
+            (1000, 2000)
+        );
         // Not in load_plugins: not loaded.
         let root = json!({"plugins": [{"name": "k8saudit", "open_params": "/x"}]});
         assert_eq!(read(&root).unwrap().k8saudit, None);
@@ -350,7 +353,10 @@ mod tests {
             assert!(e.contains(key), "{e}");
         };
         bad(json!({"name": "k8saudit"}), "plugins[0].open_params");
-        bad(json!({"name": "k8saudit", "open_params": "ftp://x"}), "plugins[0].open_params");
+        bad(
+            json!({"name": "k8saudit", "open_params": "ftp://x"}),
+            "plugins[0].open_params",
+        );
         bad(
             json!({"name": "k8saudit", "open_params": "/x", "init_config": {"maxEventSize": "big"}}),
             "plugins[0].init_config.maxEventSize",

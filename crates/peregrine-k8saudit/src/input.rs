@@ -65,8 +65,9 @@ impl OpenParams {
 }
 
 /// Calls `payload` with every non-empty line of `path` (a file, or each regular file of a
-/// directory, oldest modification first). Stops at the first read error or over-long line.
-pub fn read_path(path: &Path, payload: &mut dyn FnMut(&[u8])) -> Result<(), InputError> {
+/// directory, oldest modification first) until it returns false. Stops at the first read
+/// error or over-long line.
+pub fn read_path(path: &Path, payload: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), InputError> {
     let io = |e| InputError::Io {
         path: path.display().to_string(),
         source: e,
@@ -85,17 +86,24 @@ pub fn read_path(path: &Path, payload: &mut dyn FnMut(&[u8])) -> Result<(), Inpu
         }
     }
     files.sort();
+    let mut more = true;
     for (_, f) in files {
-        read_path(&f, payload)?;
+        if !more {
+            break;
+        }
+        read_path(&f, &mut |l| {
+            more = payload(l);
+            more
+        })?;
     }
     Ok(())
 }
 
-/// Every non-empty line of `r`.
+/// Every non-empty line of `r`, until `payload` returns false.
 pub fn read_lines(
     r: impl Read,
     name: &str,
-    payload: &mut dyn FnMut(&[u8]),
+    payload: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<(), InputError> {
     let mut r = BufReader::with_capacity(1 << 16, r);
     let mut line = Vec::new();
@@ -117,8 +125,8 @@ pub fn read_lines(
             });
         }
         let t = line.trim_ascii();
-        if !t.is_empty() {
-            payload(t);
+        if !t.is_empty() && !payload(t) {
+            return Ok(());
         }
     }
 }
@@ -160,9 +168,13 @@ mod tests {
     #[test]
     fn lines() {
         let mut got = Vec::new();
-        read_lines(&b"a\n\n  b  \r\nc"[..], "t", &mut |l| got.push(l.to_vec())).unwrap();
+        read_lines(&b"a\n\n  b  \r\nc"[..], "t", &mut |l| {
+            got.push(l.to_vec());
+            true
+        })
+        .unwrap();
         assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
         let long = vec![b'x'; MAX_LINE + 5];
-        assert!(read_lines(&long[..], "t", &mut |_| {}).is_err());
+        assert!(read_lines(&long[..], "t", &mut |_| true).is_err());
     }
 }

@@ -34,7 +34,8 @@ fn events(dir: &Path, files: &[Value]) -> (Parsed, usize) {
     for f in files {
         let path = dir.join(f.as_str().unwrap());
         peregrine_k8saudit::input::read_path(&path, &mut |line| {
-            peregrine_k8saudit::parse_payload(line, 262_144, &mut parsed)
+            peregrine_k8saudit::parse_payload(line, 262_144, &mut parsed);
+            true
         })
         .unwrap();
     }

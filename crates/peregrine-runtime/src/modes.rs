@@ -35,7 +35,11 @@ impl Setup<'_> {
 
     /// The configured rules with the configured selection; `None` (reported) on a load error.
     pub(crate) fn load(&self) -> Option<Loaded> {
-        rules::load_selected(&self.inputs(), &self.config.selection())
+        rules::load_selected(
+            &self.inputs(),
+            &self.config.selection(),
+            &self.config.native_plugins(),
+        )
     }
 }
 
@@ -219,7 +223,11 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
         rules: loaded.ruleset,
         duration: args.duration.map(Duration::from_secs),
         replay: None,
-        reload: Some(rules::reloader(setup.inputs(), config.selection())),
+        reload: Some(rules::reloader(
+            setup.inputs(),
+            config.selection(),
+            config.native_plugins(),
+        )),
         watched,
         rules_inputs: setup.inputs(),
         // Falco hashes the main file and its `config_files` drop-ins.
