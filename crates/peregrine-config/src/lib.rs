@@ -174,6 +174,16 @@ impl Default for Sources {
 }
 
 impl Config {
+    /// The event sources the configuration provides (enabled or not): `syscall`, and
+    /// `k8s_audit` when the k8saudit plugin is loaded.
+    pub fn event_sources(&self) -> Vec<&'static str> {
+        let mut out = vec![peregrine_filter::fields::SYSCALL_SOURCE];
+        if self.k8saudit.is_some() {
+            out.push(peregrine_k8saudit::SOURCE);
+        }
+        out
+    }
+
     /// The plugins Peregrine provides natively for this configuration: what rules loading
     /// treats as loaded (their sources are known, `required_plugin_versions` is checked
     /// against their versions).

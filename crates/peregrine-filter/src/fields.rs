@@ -1072,7 +1072,13 @@ const LIST_WIDTH: usize = 120;
 /// `(FILTER ONLY)` tag. `verbose` (`-v`) prefixes each description with `(Type: …)`;
 /// deprecated fields appear only with `include_deprecated`.
 pub fn write_list(out: &mut String, verbose: bool, include_deprecated: bool) {
-    for class in CLASSES {
+    write_list_of(out, verbose, include_deprecated, &[SYSCALL_SOURCE]);
+}
+
+/// [`write_list`] for the classes of `sources` (Falco lists a plugin source's fields only
+/// when the plugin is loaded).
+pub fn write_list_of(out: &mut String, verbose: bool, include_deprecated: bool, sources: &[&str]) {
+    for class in CLASSES.iter().filter(|c| sources.contains(&c.source)) {
         let fields: Vec<&FieldInfo> = class
             .fields()
             .filter(|f| include_deprecated || !f.flags.deprecated)

@@ -80,6 +80,10 @@ pub fn run(
                     evaluate(&mut batch, pipe, sink, &hostname, &mut stats);
                 }
             }
+            // Batches already answered 200 are evaluated before the source stops.
+            while let Some(mut batch) = server.recv(Duration::ZERO) {
+                evaluate(&mut batch, pipe, sink, &hostname, &mut stats);
+            }
             let w = server.stats();
             log::info!(
                 "k8saudit webhook: {} requests accepted, {} refused",

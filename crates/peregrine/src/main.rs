@@ -129,6 +129,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             format.into(),
             names_only,
             verbose,
+            &args.config.event_sources(),
         )
         .map(|()| true)?,
         Mode::Validate(files) => modes::validate(

@@ -339,3 +339,37 @@ fn unsafe_kill_term(pid: u32) {
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(rc, 0);
 }
+
+#[test]
+fn the_k8saudit_plugin_config_brings_the_k8s_audit_source_and_its_fields() {
+    let tmp = tempdir("k8saudit-list");
+    let cfg = config(&tmp, "/nonexistent/audit.log", "\"\"");
+    let cfg = cfg.display().to_string();
+    let out = common::peregrine(["-c", &cfg, "--list", "k8s_audit", "-N"]);
+    let names = common::stdout(&out);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    for f in [
+        "ka.req.pod.containers.image",
+        "ka.uri.param",
+        "jevt.value",
+        "json.obj",
+    ] {
+        assert!(names.lines().any(|l| l == f), "{f} missing:\n{names}");
+    }
+    assert!(!names.lines().any(|l| l == "proc.name"), "{names}");
+    // Without the plugin the source is unknown to --enable-source, as in Falco.
+    let out = common::peregrine(["--enable-source", "k8s_audit", "--dry-run"]);
+    assert!(!out.status.success());
+    // With it, the source can be chosen; a missing file is an error naming it.
+    let rules = tmp.join("empty.yaml");
+    std::fs::write(&rules, "- list: l\n  items: []\n").unwrap();
+    let rules = rules.display().to_string();
+    let out = common::peregrine(["-c", &cfg, "--enable-source", "k8s_audit", "-r", &rules]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("/nonexistent/audit.log"),
+        "{}",
+        common::stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
