@@ -373,3 +373,47 @@ fn the_k8saudit_plugin_config_brings_the_k8s_audit_source_and_its_fields() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn the_audit_source_runs_beside_the_live_capture() {
+    if !peregrine_testkit::live("the_audit_source_runs_beside_the_live_capture") {
+        return;
+    }
+    let Some(up) =
+        peregrine_testkit::upstream::require("the_audit_source_runs_beside_the_live_capture")
+    else {
+        return;
+    };
+    let dir = up.join("k8saudit");
+    let tmp = tempdir("k8saudit-live");
+    let events = dir.join("events/create_nginx_pod_privileged.json");
+    let cfg = config(&tmp, &events.display().to_string(), "\"\"");
+    // Both sources (no --enable-source): the capture runs for 3 s, the audit file beside it.
+    let out = common::peregrine([
+        "-c",
+        &cfg.display().to_string(),
+        "-r",
+        &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
+        "-M",
+        "3",
+    ]);
+    let (so, se) = (common::stdout(&out), common::stderr(&out));
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(out.status.success(), "{se}");
+    let audit: Vec<&str> = so
+        .lines()
+        .filter(|l| l.contains(r#""source":"k8s_audit""#))
+        .collect();
+    assert_eq!(audit.len(), 1, "{so}\n{se}");
+    assert!(
+        audit[0].contains(r#""rule":"Create Privileged Pod""#),
+        "{}",
+        audit[0]
+    );
+    // The capture ran too: its own summary line counts kernel events.
+    assert!(se.contains("kernel: "), "{se}");
+    assert!(
+        se.contains("Events processed: 1 (1 source k8s_audit, 0 rejected)"),
+        "{se}"
+    );
+}
