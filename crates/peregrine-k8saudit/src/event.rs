@@ -3,15 +3,14 @@
 
 use crate::json::Json;
 
-/// One audit event: its JSON object, its time and its compact serialisation.
+/// One audit event: its JSON object and its time. The plugin stores the event re-serialised
+/// as compact JSON; that text is made only when a field asks for it (`json.value[]`), and its
+/// size (what `maxEventSize` limits) is computed only for payloads bigger than the limit.
 #[derive(Clone, Debug)]
 pub struct AuditEvent {
     pub json: Json,
     /// `stageTimestamp` in ns since the epoch.
     pub time_ns: u64,
-    /// The event re-serialised as compact JSON (what the plugin stores and the json plugin
-    /// reads; its size is what `maxEventSize` limits).
-    pub raw: String,
 }
 
 /// Why a payload (or part of it) was rejected. The texts are the plugin's where Falco's tests
@@ -39,9 +38,17 @@ pub struct Parsed {
 
 /// Parses one payload; `max_event_size` bounds each event's compact size.
 pub fn parse_payload(bytes: &[u8], max_event_size: usize, out: &mut Parsed) {
+    // Compact JSON is never longer than the JSON it was parsed from (no whitespace added,
+    // escapes only where the input had to have them), so a payload within the limit holds
+    // no event over it.
+    let max = if bytes.len() <= max_event_size {
+        usize::MAX
+    } else {
+        max_event_size
+    };
     match serde_json::from_slice::<Json>(bytes) {
         Ok(v) => {
-            if let Err(e) = walk(v, max_event_size, out) {
+            if let Err(e) = walk(v, max, out) {
                 out.errors.push(e);
             }
         }
@@ -97,20 +104,18 @@ fn event(v: Json, max: usize, out: &mut Parsed) {
         out.errors.push(PayloadError::NoTimestamp);
         return;
     };
-    let mut raw = String::new();
-    v.write_compact(&mut raw);
-    if raw.len() > max {
-        out.errors.push(PayloadError::TooLarge {
-            size: raw.len(),
-            max,
-        });
-        return;
+    if max != usize::MAX {
+        let mut raw = String::new();
+        v.write_compact(&mut raw);
+        if raw.len() > max {
+            out.errors.push(PayloadError::TooLarge {
+                size: raw.len(),
+                max,
+            });
+            return;
+        }
     }
-    out.events.push(AuditEvent {
-        json: v,
-        time_ns,
-        raw,
-    });
+    out.events.push(AuditEvent { json: v, time_ns });
 }
 
 /// RFC 3339 (`2018-10-25T13:58:49.730588Z`, `…+02:00`) → ns since the epoch; `None` for

@@ -58,8 +58,7 @@ impl FieldSource for AuditFields<'_> {
             F::JsonValue | F::JevtValue => {
                 if let FieldArg::Key(k) = &field.arg {
                     if let Some(v) = ev.json.pointer(k) {
-                        v.render(&mut s);
-                        out.push_str(&s);
+                        push(v, out);
                     }
                 }
             }
@@ -73,6 +72,12 @@ impl FieldSource for AuditFields<'_> {
                 if ev.json.get("auditID").is_none() {
                     return;
                 }
+                if let Some(path) = simple(id) {
+                    if let Some(v) = ev.json.path(path) {
+                        push(v, out);
+                    }
+                    return;
+                }
                 if let Some(values) = ka(id, &field.arg, &ev.json) {
                     for v in values {
                         out.push_str(&v);
@@ -80,6 +85,14 @@ impl FieldSource for AuditFields<'_> {
                 }
             }
         }
+    }
+}
+
+/// Pushes a value as the plugin renders it; a string goes in without a copy of its own.
+fn push(v: &Json, out: &mut Extracted) {
+    match v {
+        Json::Str(s) => out.push_str(s),
+        other => out.push_str(&other.rendered()),
     }
 }
 
@@ -267,40 +280,67 @@ fn unescape(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// A `ka.*` field; `None` (or an empty list) is no value.
+/// The single-value `ka.*` fields that are one JSON path: extracted without building a list
+/// (most rule conditions test these first, on every event).
+fn simple(id: F) -> Option<&'static [&'static str]> {
+    Some(match id {
+        F::KaAuditid => &["auditID"],
+        F::KaStage => &["stage"],
+        F::KaAuthDecision => &["annotations", "authorization.k8s.io/decision"],
+        F::KaAuthReason => &["annotations", "authorization.k8s.io/reason"],
+        F::KaAuthOpenshiftDecision => &["annotations", "authentication.openshift.io/decision"],
+        F::KaSecurityPodViolations => {
+            &["annotations", "pod-security.kubernetes.io/audit-violations"]
+        }
+        F::KaAuthOpenshiftUsername => &["annotations", "authentication.openshift.io/username"],
+        F::KaUserName => &["user", "username"],
+        F::KaImpuserName => &["impersonatedUser", "username"],
+        F::KaVerb => &["verb"],
+        F::KaUri => &["requestURI"],
+        F::KaTargetName | F::KaReqConfigmapName => &["objectRef", "name"],
+        F::KaTargetNamespace => &["objectRef", "namespace"],
+        F::KaTargetResource => &["objectRef", "resource"],
+        F::KaTargetSubresource => &["objectRef", "subresource"],
+        F::KaReqBindingRole => &["requestObject", "roleRef", "name"],
+        F::KaReqConfigmapObj => &["requestObject", "data"],
+        F::KaReqPodHostIpc => &["requestObject", "spec", "hostIPC"],
+        F::KaReqPodHostPid => &["requestObject", "spec", "hostPID"],
+        F::KaReqPodRunAsUser => &["requestObject", "spec", "securityContext", "runAsUser"],
+        F::KaReqPodRunAsGroup => &["requestObject", "spec", "securityContext", "runAsGroup"],
+        F::KaReqPodFsGroup => &["requestObject", "spec", "securityContext", "fsGroup"],
+        F::KaReqServiceType => &["requestObject", "spec", "type"],
+        F::KaReqServicePorts => &["requestObject", "spec", "ports"],
+        F::KaRespName => &["responseObject", "metadata", "name"],
+        F::KaResponseCode => &["responseStatus", "code"],
+        F::KaResponseReason => &["responseStatus", "reason"],
+        F::KaUseragent => &["userAgent"],
+        F::KaClusterName => &["annotations", "cluster_name"],
+        F::KaValidationsAdmissionPolicyFailure => &[
+            "annotations",
+            "validation.policy.admission.k8s.io/validation_failure",
+        ],
+        F::KaReqPodHostNetwork | F::KaReqContainerHostNetwork => {
+            &["requestObject", "spec", "hostNetwork"]
+        }
+        _ => return None,
+    })
+}
+
+/// A `ka.*` field other than the [`simple`] ones; `None` (or an empty list) is no value.
 fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
     use Ctr::*;
     let idx = index(arg);
-    let ann = |k: &str| one(j.path(&["annotations", k]));
     let key = match arg {
         FieldArg::Key(k) => Some(&**k),
         _ => None,
     };
     let c = |list: Ctr, per: Per| per_container(j, list, per, idx);
     let v = match id {
-        F::KaAuditid => one(j.get("auditID")),
-        F::KaStage => one(j.get("stage")),
-        F::KaAuthDecision => ann("authorization.k8s.io/decision"),
-        F::KaAuthReason => ann("authorization.k8s.io/reason"),
-        F::KaAuthOpenshiftDecision => ann("authentication.openshift.io/decision"),
-        F::KaValidationsAdmissionPolicyFailure => {
-            ann("validation.policy.admission.k8s.io/validation_failure")
-        }
-        F::KaSecurityPodViolations => ann("pod-security.kubernetes.io/audit-violations"),
-        F::KaAuthOpenshiftUsername => ann("authentication.openshift.io/username"),
-        F::KaUserName => one(j.path(&["user", "username"])),
         F::KaUserGroups => each(j.path(&["user", "groups"])),
-        F::KaImpuserName => one(j.path(&["impersonatedUser", "username"])),
-        F::KaVerb => one(j.get("verb")),
-        F::KaUri => one(j.get("requestURI")),
         F::KaUriParam => {
             let uri = j.get("requestURI")?.as_str()?;
             uri_param(uri, key?).map(|v| vec![v])
         }
-        F::KaTargetName | F::KaReqConfigmapName => one(j.path(&["objectRef", "name"])),
-        F::KaTargetNamespace => one(j.path(&["objectRef", "namespace"])),
-        F::KaTargetResource => one(j.path(&["objectRef", "resource"])),
-        F::KaTargetSubresource => one(j.path(&["objectRef", "subresource"])),
         F::KaTargetPodName => {
             let r = j.path(&["objectRef", "resource"])?.as_str()?;
             let sub = j.path(&["objectRef", "subresource"]).map(Json::rendered);
@@ -314,9 +354,7 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         F::KaReqBindingSubjectsServiceaccountNames => subjects(j, "ServiceAccount", false),
         F::KaReqBindingSubjectsServiceaccountNsNames => subjects(j, "ServiceAccount", true),
         F::KaReqBindingSubjectsGroupNames => subjects(j, "Group", false),
-        F::KaReqBindingRole => one(req(j, &["roleRef", "name"])),
         F::KaReqBindingSubjectHasName => Some(vec!["true".into()]),
-        F::KaReqConfigmapObj => one(req(j, &["data"])),
         F::KaReqPodContainersArgs => c(Containers, Per::Args),
         F::KaReqPodContainersCommand => c(Containers, Per::Command),
         F::KaReqPodContainersName => c(Containers, Per::Name),
@@ -326,11 +364,6 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         }
         F::KaReqPodContainersImageRepository => c(Containers, Per::Repo),
         F::KaReqContainerImageRepository => per_container(j, Containers, Per::Repo, Some(0)),
-        F::KaReqPodHostIpc => one(req(j, &["spec", "hostIPC"])),
-        F::KaReqPodHostNetwork | F::KaReqContainerHostNetwork => {
-            one(req(j, &["spec", "hostNetwork"]))
-        }
-        F::KaReqPodHostPid => one(req(j, &["spec", "hostPID"])),
         F::KaReqPodContainersHostPort => c(Containers, Per::HostPort),
         F::KaReqPodContainersPrivileged => c(Containers, Per::Sec("privileged")),
         F::KaReqContainerPrivileged => {
@@ -344,10 +377,8 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
             c(Containers, Per::Sec("allowPrivilegeEscalation"))
         }
         F::KaReqPodContainersReadOnlyFs => c(Containers, Per::Sec("readOnlyRootFilesystem")),
-        F::KaReqPodRunAsUser => one(req(j, &["spec", "securityContext", "runAsUser"])),
         F::KaReqPodContainersRunAsUser => c(Containers, Per::Sec("runAsUser")),
         F::KaReqPodContainersEffRunAsUser => c(Containers, Per::EffRunAs("runAsUser")),
-        F::KaReqPodRunAsGroup => one(req(j, &["spec", "securityContext", "runAsGroup"])),
         F::KaReqPodContainersRunAsGroup => c(Containers, Per::Sec("runAsGroup")),
         F::KaReqPodContainersEffRunAsGroup => c(Containers, Per::EffRunAs("runAsGroup")),
         F::KaReqPodContainersProcMount => c(Containers, Per::Sec("procMount")),
@@ -358,13 +389,10 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         F::KaReqRoleRulesResources => role_rules(j, "resources", idx),
         // The plugin reuses the role-rules walker here (a bug Falco ships).
         F::KaSourceips => role_rules(j, "sourceIPs", idx),
-        F::KaReqPodFsGroup => one(req(j, &["spec", "securityContext", "fsGroup"])),
         F::KaReqPodSupplementalGroups => {
             each(req(j, &["spec", "securityContext", "supplementalGroups"]))
         }
         F::KaReqPodContainersAddCapabilities => c(Containers, Per::AddCaps),
-        F::KaReqServiceType => one(req(j, &["spec", "type"])),
-        F::KaReqServicePorts => one(req(j, &["spec", "ports"])),
         F::KaReqPodVolumesHostpath => Some(
             volumes(j, idx)?
                 .iter()
@@ -403,11 +431,6 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
             }
             Some(out)
         }
-        F::KaRespName => one(j.path(&["responseObject", "metadata", "name"])),
-        F::KaResponseCode => one(j.path(&["responseStatus", "code"])),
-        F::KaResponseReason => one(j.path(&["responseStatus", "reason"])),
-        F::KaUseragent => one(j.get("userAgent")),
-        F::KaClusterName => ann("cluster_name"),
         F::KaReqPodInitContainersName => c(Init, Per::Name),
         F::KaReqPodInitContainersImage => c(Init, Per::Image),
         F::KaReqPodInitContainersImageRepository => c(Init, Per::Repo),

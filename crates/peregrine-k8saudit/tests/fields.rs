@@ -125,7 +125,6 @@ fn json_obj_is_indented() {
     let ev = AuditEvent {
         json: serde_json::from_str::<Json>(r#"{"a":1}"#).unwrap(),
         time_ns: 0,
-        raw: String::new(),
     };
     assert_eq!(get(&ev, "jevt.obj"), ["{\n  \"a\": 1\n}"]);
 }

@@ -81,7 +81,6 @@ fn falco_k8saudit_cases() {
             let ev = peregrine_k8saudit::AuditEvent {
                 json: j,
                 time_ns: 0,
-                raw: String::new(),
             };
             let mut src = AuditFields {
                 event: &ev,
