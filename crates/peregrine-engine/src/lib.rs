@@ -263,7 +263,13 @@ impl SourcePipeline {
             let Some(rule) = engine.rules.rule(idx) else {
                 continue;
             };
-            *self.counts.entry(rule.name.clone()).or_default() += 1;
+            // The name is copied on a rule's first match only.
+            match self.counts.get_mut(&rule.name) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(rule.name.clone(), 1);
+                }
+            }
             self.output.clear();
             let format = engine
                 .extras

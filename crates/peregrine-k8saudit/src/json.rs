@@ -225,14 +225,11 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Arr(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut m: Vec<(String, Json)> = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Json>()? {
-            // A repeated key keeps its first place and takes the last value (as fastjson's
-            // Get finds the first, but Go's encoders keep the last; audit events have none).
-            match m.iter_mut().find(|(old, _)| *old == k) {
-                Some(slot) => slot.1 = v,
-                None => m.push((k, v)),
-            }
+        // Every member is kept, a repeated key included, as fastjson keeps them: lookups find
+        // the first (fastjson's Get) and rendering writes them all (its MarshalTo).
+        let mut m: Vec<(String, Json)> = Vec::with_capacity(8);
+        while let Some(entry) = map.next_entry::<String, Json>()? {
+            m.push(entry);
         }
         Ok(Json::Obj(m))
     }
