@@ -135,6 +135,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         Mode::Validate(files) => modes::validate(
             &files,
             &args.config.response_files,
+            &args.config.native_plugins(),
             json,
             args.verbose,
             &mut out,

@@ -357,6 +357,20 @@ fn the_k8saudit_plugin_config_brings_the_k8s_audit_source_and_its_fields() {
         assert!(names.lines().any(|l| l == f), "{f} missing:\n{names}");
     }
     assert!(!names.lines().any(|l| l == "proc.name"), "{names}");
+    // -V checks the rules with the configuration's plugins, as Falco does: the k8s audit
+    // rules need k8saudit >= 0.18.0 and json >= 0.7.0.
+    if let Some(up) = peregrine_testkit::upstream::require("k8saudit_rules_validate") {
+        let rules = up
+            .join("k8saudit/rules/k8s_audit_rules.yaml")
+            .display()
+            .to_string();
+        let out = common::peregrine(["-c", &cfg, "-V", &rules]);
+        assert!(out.status.success(), "{}", common::stdout(&out));
+        assert!(common::stdout(&out).contains(r#""successful":true"#));
+        let out = common::peregrine(["-V", &rules]);
+        assert!(!out.status.success());
+        assert!(common::stdout(&out).contains("Plugin requirement not satisfied"));
+    }
     // Without the plugin the source is unknown to --enable-source, as in Falco.
     let out = common::peregrine(["--enable-source", "k8s_audit", "--dry-run"]);
     assert!(!out.status.success());
