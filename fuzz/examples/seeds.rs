@@ -51,6 +51,20 @@ fn records() -> Vec<Vec<u8>> {
 }
 
 fn main() {
+    // Audit payloads of our own making: an Event, an EventList, an array, a pod with lists.
+    let event = r#"{"kind":"Event","auditID":"a1","stage":"ResponseComplete","verb":"create","user":{"username":"u","groups":["g"]},"objectRef":{"resource":"pods","namespace":"ns","name":"p"},"requestURI":"/api/v1/namespaces/ns/pods/p/exec?command=sh&container=c","responseStatus":{"code":201},"stageTimestamp":"2026-01-02T03:04:05.123456Z","requestObject":{"spec":{"containers":[{"name":"c","image":"reg:5000/a/b:1","command":["sh","-c","x"],"ports":[{"containerPort":80,"hostPort":8080}],"securityContext":{"privileged":true,"capabilities":{"add":["NET_ADMIN"]}}}],"initContainers":[{"name":"i","image":"i@sha256:0"}],"volumes":[{"name":"v","hostPath":{"path":"/proc"}}],"hostNetwork":true}}}"#;
+    put("k8saudit_payload", "event.json", event.as_bytes());
+    put(
+        "k8saudit_payload",
+        "event_list.json",
+        format!(r#"{{"kind":"EventList","items":[{event},{event}]}}"#).as_bytes(),
+    );
+    put("k8saudit_payload", "array.json", format!("[{event},[{event}]]").as_bytes());
+    put(
+        "k8saudit_payload",
+        "role.json",
+        br#"{"kind":"Event","auditID":"r","stageTimestamp":"2026-01-02T03:04:05Z","requestObject":{"rules":[{"verbs":["*"],"resources":["pods/exec"],"apiGroups":[""],"sourceIPs":["1.2.3.4"]}],"subjects":[{"kind":"ServiceAccount","name":"s","namespace":"n"},{"kind":"User","name":"u"}],"roleRef":{"name":"cluster-admin"}}}"#,
+    );
     for (cond, name) in [
         (
             "evt.type = openat and fd.name startswith /etc",

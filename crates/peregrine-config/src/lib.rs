@@ -32,7 +32,7 @@ pub use files::{
 };
 pub use metrics::{parse_duration, MetricsConfig};
 pub use peregrine_state::runtime::{Engine as ContainerEngine, Engines as ContainerEngines};
-pub use plugins::host_root;
+pub use plugins::{host_root, AuditSourceConfig};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -143,6 +143,13 @@ pub struct Config {
     /// The container plugin's `init_config` (`plugins` entry `container`): which engines are
     /// asked at which sockets, and `label_max_len`.
     pub containers: ContainerEngines,
+    /// The native `k8s_audit` source, when `load_plugins` loads the `k8saudit` plugin.
+    pub k8saudit: Option<plugins::AuditSourceConfig>,
+    /// `load_plugins` loads the `json` plugin (its fields come with the native source).
+    pub json_plugin: bool,
+    /// The event sources that run: `syscall`, and `k8s_audit` when the k8saudit plugin is
+    /// loaded; `--enable-source` / `--disable-source` narrow them.
+    pub sources: Sources,
     /// Falco's `HOST_ROOT` environment variable: every host path (`/proc`, `/etc`, runtime
     /// sockets, runc's state) is read below it.
     pub host_root: PathBuf,
@@ -153,6 +160,58 @@ pub struct Config {
     pub alert_store: AlertStoreConfig,
     /// `console` (Peregrine extension): who may use the API, and how.
     pub console: ConsoleConfig,
+}
+
+/// Which event sources run (Falco's `--enable-source` / `--disable-source` choose among the
+/// sources the loaded plugins bring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sources {
+    pub syscall: bool,
+    pub k8s_audit: bool,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            syscall: true,
+            k8s_audit: false,
+        }
+    }
+}
+
+impl Config {
+    /// The event sources the configuration provides (enabled or not): `syscall`, and
+    /// `k8s_audit` when the k8saudit plugin is loaded.
+    pub fn event_sources(&self) -> Vec<&'static str> {
+        let mut out = vec![peregrine_filter::fields::SYSCALL_SOURCE];
+        if self.k8saudit.is_some() {
+            out.push(peregrine_k8saudit::SOURCE);
+        }
+        out
+    }
+
+    /// The plugins Peregrine provides natively for this configuration: what rules loading
+    /// treats as loaded (their sources are known, `required_plugin_versions` is checked
+    /// against their versions).
+    pub fn native_plugins(&self) -> Vec<peregrine_rules::NativePlugin> {
+        let v = |(a, b, c)| peregrine_rules::version::Version::new(a, b, c);
+        let mut out = Vec::new();
+        if self.k8saudit.is_some() {
+            out.push(peregrine_rules::NativePlugin {
+                name: "k8saudit".into(),
+                version: v(peregrine_k8saudit::K8SAUDIT_VERSION),
+                source: Some(peregrine_k8saudit::SOURCE.into()),
+            });
+        }
+        if self.json_plugin {
+            out.push(peregrine_rules::NativePlugin {
+                name: "json".into(),
+                version: v(peregrine_k8saudit::JSON_VERSION),
+                source: None,
+            });
+        }
+        out
+    }
 }
 
 /// Where and how much the agent logs about itself (not alerts).
@@ -442,6 +501,9 @@ impl Default for Config {
             response_files: Vec::new(),
             response: peregrine_response::Settings::default(),
             containers: ContainerEngines::default(),
+            k8saudit: None,
+            json_plugin: false,
+            sources: Sources::default(),
             host_root: PathBuf::from("/"),
             triage: peregrine_triage::TriageConfig::default(),
             alert_store: AlertStoreConfig::default(),
@@ -490,6 +552,9 @@ impl Config {
         let mut report = schema::check(&root);
         let plugin_keys = plugins::read(&root)?;
         cfg.containers = plugin_keys.engines;
+        cfg.sources.k8s_audit = plugin_keys.k8saudit.is_some();
+        cfg.k8saudit = plugin_keys.k8saudit;
+        cfg.json_plugin = plugin_keys.json;
         report.unknown.extend(plugin_keys.unknown);
         report.unsupported.extend(plugin_keys.unsupported);
         for key in &report.unknown {

@@ -2,8 +2,10 @@
 //! for them. Peregrine has no plugin loader; its container support is built in and plays the
 //! container plugin's part, so the `container` entry's `init_config` (engines and their
 //! sockets, `label_max_len`) configures it whether or not `load_plugins` lists it (Falco 0.44's
-//! stock file lists none and still enriches containers). Every other plugin a configuration
-//! asks to load is named in one warning, never dropped silently.
+//! stock file lists none and still enriches containers). The `k8saudit` and `json` plugins
+//! (recognised by name or by Falco's library file names) select the native `k8s_audit` source
+//! when `load_plugins` lists them, with their `init_config` and `open_params`. Every other
+//! plugin a configuration asks to load is named in one warning, never dropped silently.
 //!
 //! Key decision: an engine the configuration mentions keeps the plugin's default sockets for
 //! what it leaves out, and engines it does not mention keep their defaults, so a drop-in that
@@ -26,6 +28,29 @@ pub(crate) struct PluginKeys {
     pub unsupported: Vec<String>,
     /// Whole warnings (plugins not loaded, engines not queried).
     pub warnings: Vec<String>,
+    /// The `k8saudit` entry, when `load_plugins` lists it.
+    pub k8saudit: Option<AuditSourceConfig>,
+    /// `load_plugins` lists `json`.
+    pub json: bool,
+}
+
+/// The native `k8s_audit` source as the `k8saudit` plugin entry configures it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditSourceConfig {
+    /// `open_params`: a path, or `http(s)://HOST:PORT/PATH` for the webhook.
+    pub open_params: String,
+    /// `init_config`: `sslCertificate`, `maxEventSize`, `webhookMaxBatchSize`.
+    pub init: peregrine_k8saudit::InitConfig,
+}
+
+/// Which native plugin an entry names: by `name`, or by the file name of Falco's library.
+fn native_plugin(name: &str, library_path: Option<&str>) -> Option<&'static str> {
+    let file = library_path.map(|p| p.rsplit('/').next().unwrap_or(p));
+    match (name, file) {
+        ("k8saudit", _) | (_, Some("libk8saudit.so")) => Some("k8saudit"),
+        ("json", _) | (_, Some("libjson.so")) => Some("json"),
+        _ => None,
+    }
 }
 
 /// Engines the container plugin knows that Peregrine cannot ask.
@@ -34,30 +59,52 @@ const UNQUERIED_ENGINES: [&str; 3] = ["lxc", "libvirt_lxc", "bpm"];
 /// Reads `load_plugins` and `plugins` of an expanded tree.
 pub(crate) fn read(root: &Value) -> Result<PluginKeys, ConfigError> {
     let mut out = PluginKeys::default();
-    let mut not_loaded = Vec::new();
+    let mut load = Vec::new();
     match root.get("load_plugins") {
         None | Some(Value::Null) => {}
         Some(Value::Array(names)) => {
             for (i, n) in names.iter().enumerate() {
-                let name = string(&format!("load_plugins[{i}]"), n)?;
-                if name != "container" {
-                    not_loaded.push(printable_key(&name));
-                }
+                load.push(string(&format!("load_plugins[{i}]"), n)?);
             }
         }
         Some(_) => return Err(value_err("load_plugins", "expected a list of plugin names")),
     }
+    let empty = Vec::new();
+    let entries = match root.get("plugins") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(value_err("plugins", "expected a list of plugin entries")),
+    };
+    // The native plugins among the loaded ones: their entries name them by name or library.
+    let mut native: Vec<(String, &'static str)> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Value::Object(map) = entry else { continue };
+        let Some(Value::String(name)) = map.get("name") else {
+            continue;
+        };
+        let lib = map.get("library_path").and_then(Value::as_str);
+        if let Some(kind) = native_plugin(name, lib) {
+            if load.contains(name) {
+                native.push((name.clone(), kind));
+                if kind == "k8saudit" {
+                    out.k8saudit = Some(audit_source(&format!("plugins[{i}]"), map)?);
+                } else {
+                    out.json = true;
+                }
+            }
+        }
+    }
+    let not_loaded: Vec<String> = load
+        .iter()
+        .filter(|n| *n != "container" && !native.iter().any(|(name, _)| name == *n))
+        .map(|n| printable_key(n))
+        .collect();
     if !not_loaded.is_empty() {
         out.warnings.push(format!(
             "plugins not supported by Peregrine (not loaded; container support is built in): {}",
             not_loaded.join(", ")
         ));
     }
-    let entries = match root.get("plugins") {
-        None | Some(Value::Null) => return Ok(out),
-        Some(Value::Array(entries)) => entries,
-        Some(_) => return Err(value_err("plugins", "expected a list of plugin entries")),
-    };
     for (i, entry) in entries.iter().enumerate() {
         let at = format!("plugins[{i}]");
         let Value::Object(map) = entry else {
@@ -78,6 +125,56 @@ pub(crate) fn read(root: &Value) -> Result<PluginKeys, ConfigError> {
         }
     }
     Ok(out)
+}
+
+/// The `k8saudit` entry at `at`: its `open_params` and `init_config`.
+fn audit_source(
+    at: &str,
+    map: &serde_json::Map<String, Value>,
+) -> Result<AuditSourceConfig, ConfigError> {
+    let open_params = match map.get("open_params") {
+        None | Some(Value::Null) => String::new(),
+        Some(v) => string(&format!("{at}.open_params"), v)?,
+    };
+    if open_params.trim().is_empty() {
+        return Err(value_err(
+            &format!("{at}.open_params"),
+            "the k8saudit plugin needs open_params (a file, a directory or http://:PORT/PATH)",
+        ));
+    }
+    peregrine_k8saudit::OpenParams::parse(&open_params)
+        .map_err(|e| value_err(&format!("{at}.open_params"), &e.to_string()))?;
+    let iat = format!("{at}.init_config");
+    let init = init_config(&iat, map.get("init_config"))?;
+    let Value::Object(init) = init else {
+        return Err(value_err(&iat, "expected a mapping"));
+    };
+    let mut cfg = peregrine_k8saudit::InitConfig::default();
+    for (key, value) in &init {
+        let path = format!("{iat}.{key}");
+        let size = |v: &Value| -> Result<usize, ConfigError> {
+            let s = string(&path, v)?;
+            s.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| value_err(&path, &format!("expected a size in bytes, got '{s}'")))
+        };
+        match key.as_str() {
+            "sslCertificate" => cfg.ssl_certificate = string(&path, value)?.into(),
+            "maxEventSize" => cfg.max_event_size = size(value)?,
+            "webhookMaxBatchSize" => cfg.webhook_max_batch_size = size(value)?,
+            // The SDK's async extraction: a performance switch with no meaning here.
+            "useAsync" => {
+                boolean(&path, value)?;
+            }
+            _ => return Err(value_err(&path, "unknown k8saudit init_config key")),
+        }
+    }
+    Ok(AuditSourceConfig {
+        open_params,
+        init: cfg,
+    })
 }
 
 /// `init_config` is a mapping, or a string holding JSON (or YAML), as Falco accepts it.
@@ -225,6 +322,48 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn k8saudit_and_json_entries_select_the_native_source() {
+        let root = json!({
+            "load_plugins": ["k8saudit", "json"],
+            "plugins": [
+                {"name": "k8saudit", "library_path": "libk8saudit.so",
+                 "init_config": {"maxEventSize": 1000, "webhookMaxBatchSize": "2000", "useAsync": false},
+                 "open_params": "http://:9765/k8s-audit"},
+                {"name": "json", "library_path": "libjson.so", "init_config": ""}
+            ]
+        });
+        let k = read(&root).unwrap();
+        assert!(k.json && k.warnings.is_empty(), "{:?}", k.warnings);
+        let a = k.k8saudit.unwrap();
+        assert_eq!(a.open_params, "http://:9765/k8s-audit");
+        assert_eq!(
+            (a.init.max_event_size, a.init.webhook_max_batch_size),
+            (1000, 2000)
+        );
+        // Not in load_plugins: not loaded.
+        let root = json!({"plugins": [{"name": "k8saudit", "open_params": "/x"}]});
+        assert_eq!(read(&root).unwrap().k8saudit, None);
+        // A renamed entry is recognised by Falco's library name.
+        let root = json!({"load_plugins": ["ka"],
+            "plugins": [{"name": "ka", "library_path": "/usr/share/falco/plugins/libk8saudit.so", "open_params": "/x"}]});
+        assert!(read(&root).unwrap().k8saudit.is_some());
+        let bad = |entry: serde_json::Value, key: &str| {
+            let root = json!({"load_plugins": ["k8saudit"], "plugins": [entry]});
+            let e = read(&root).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        };
+        bad(json!({"name": "k8saudit"}), "plugins[0].open_params");
+        bad(
+            json!({"name": "k8saudit", "open_params": "ftp://x"}),
+            "plugins[0].open_params",
+        );
+        bad(
+            json!({"name": "k8saudit", "open_params": "/x", "init_config": {"maxEventSize": "big"}}),
+            "plugins[0].init_config.maxEventSize",
+        );
+    }
+
+    #[test]
     fn the_container_entry_configures_the_engines() {
         let root = json!({
             "load_plugins": ["container", "k8saudit", "json"],
@@ -272,7 +411,8 @@ mod tests {
         assert_eq!(
             keys.warnings,
             [
-                "plugins not supported by Peregrine (not loaded; container support is built in): k8saudit, json",
+                // k8saudit is native now; json has no entry to load it from.
+                "plugins not supported by Peregrine (not loaded; container support is built in): json",
                 "container engines Peregrine cannot query (their containers get an id, no metadata): lxc"
             ]
         );

@@ -213,6 +213,17 @@ const SUFFIX: FieldFlags = FieldFlags {
     ..NONE
 };
 
+/// A class's event source: the one written in the catalogue, `syscall` when none is.
+const fn class_source(written: &[&'static str]) -> &'static str {
+    match written {
+        [s] => s,
+        _ => SYSCALL_SOURCE,
+    }
+}
+
+/// The name of the kernel's event source.
+pub const SYSCALL_SOURCE: &str = "syscall";
+
 /// One catalogue entry.
 #[derive(Debug)]
 pub struct FieldInfo {
@@ -231,7 +242,39 @@ impl FieldInfo {
     /// True for fields provided by the container plugin in Falco (`container.*`, `k8s.*`):
     /// their argument errors use the plugin wording.
     pub fn is_plugin(&self) -> bool {
-        self.class == "container"
+        matches!(self.class, "container" | "ka" | "json" | "jevt")
+    }
+
+    /// The event source whose events carry the field.
+    pub fn source(&self) -> &'static str {
+        CLASSES[self.class_id as usize].source
+    }
+
+    /// Whether a rule of `source` may use the field. Like libsinsp, plugin sources get the
+    /// event-generic `evt.*` fields (time, number, source, plugin name) besides their own.
+    pub fn usable_in(&self, source: &str) -> bool {
+        if self.source() == source {
+            return true;
+        }
+        source != SYSCALL_SOURCE
+            && matches!(
+                self.id,
+                FieldId::EvtNum
+                    | FieldId::EvtTime
+                    | FieldId::EvtTimeS
+                    | FieldId::EvtTimeIso8601
+                    | FieldId::EvtDatetime
+                    | FieldId::EvtDatetimeS
+                    | FieldId::EvtRawtime
+                    | FieldId::EvtRawtimeS
+                    | FieldId::EvtRawtimeNs
+                    | FieldId::EvtPluginname
+                    | FieldId::EvtPlugininfo
+                    | FieldId::EvtSource
+                    | FieldId::EvtHostname
+                    | FieldId::EvtIsAsync
+                    | FieldId::EvtAsynctype
+            )
     }
 }
 
@@ -239,7 +282,7 @@ impl FieldInfo {
 #[derive(Debug)]
 pub struct FieldClass {
     pub name: &'static str,
-    /// The event source the class belongs to (`syscall` for all of ours).
+    /// The event source the class belongs to (`syscall`, or `k8s_audit` for `ka`/`json`).
     pub source: &'static str,
     pub desc: &'static str,
 }
@@ -247,7 +290,7 @@ pub struct FieldClass {
 impl FieldClass {
     /// The qualifier `falco --list` prints after the class name (`container (plugin)`).
     pub fn shortdesc(&self) -> Option<&'static str> {
-        (self.name == "container").then_some("plugin")
+        matches!(self.name, "container" | "ka" | "json" | "jevt").then_some("plugin")
     }
 
     /// The fields of this class, in catalogue order.
@@ -259,7 +302,7 @@ impl FieldClass {
 /// Generates [`FieldId`], [`FIELDS`] and [`CLASSES`] from one table, in the same order.
 macro_rules! catalogue {
     ($(
-        class $cid:ident $cname:literal, $cdesc:literal {
+        class $cid:ident $cname:literal $(source $csrc:literal)?, $cdesc:literal {
             $( $id:ident $name:literal $ty:ident [$($flag:ident)*] $desc:literal; )*
         }
     )*) => {
@@ -297,7 +340,11 @@ macro_rules! catalogue {
 
         /// The field classes, in the order `falco --list` prints them.
         pub static CLASSES: &[FieldClass] = &[
-            $( FieldClass { name: $cname, source: "syscall", desc: $cdesc }, )*
+            $( FieldClass {
+                name: $cname,
+                source: class_source(&[$($csrc)?]),
+                desc: $cdesc,
+            }, )*
         ];
     };
 }
@@ -608,6 +655,125 @@ catalogue! {
         K8sNsLabel "k8s.ns.label" CharBuf [ARG_REQUIRED ARG_KEY SUFFIX DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
         K8sNsLabels "k8s.ns.labels" CharBuf [DEPRECATED] "Deprecated (needs the k8smeta plugin): always empty here.";
     }
+
+    class Ka "ka" source "k8s_audit", "Fields of Kubernetes audit events (the k8saudit plugin's \
+        fields, provided natively). List fields yield one value per element; an empty list is \
+        no value." {
+        KaAuditid "ka.auditid" CharBuf [] "Audit event unique ID.";
+        KaStage "ka.stage" CharBuf [] "Request stage (RequestReceived / ResponseStarted / ResponseComplete / Panic).";
+        KaAuthDecision "ka.auth.decision" CharBuf [] "Authorizer decision (e.g. allow / forbid).";
+        KaAuthReason "ka.auth.reason" CharBuf [] "Authorizer reason text.";
+        KaAuthOpenshiftDecision "ka.auth.openshift.decision" CharBuf [] "OpenShift-only authentication decision.";
+        KaValidationsAdmissionPolicyFailure "ka.validations.admission.policy.failure" CharBuf [] "ValidatingAdmissionPolicy failure text (a JSON string as stored in the annotation).";
+        KaSecurityPodViolations "ka.security.pod.violations" CharBuf [] "Pod Security admission audit-violation text.";
+        KaAuthOpenshiftUsername "ka.auth.openshift.username" CharBuf [] "OpenShift-only authenticated user name.";
+        KaUserName "ka.user.name" CharBuf [] "Requesting user.";
+        KaUserGroups "ka.user.groups" CharBuf [LIST] "Requesting user's groups; one list entry per array element.";
+        KaImpuserName "ka.impuser.name" CharBuf [] "Impersonated user, if any.";
+        KaVerb "ka.verb" CharBuf [] "API verb (get, list, create, update, patch, delete, ...).";
+        KaUri "ka.uri" CharBuf [] "Raw request URI, including the query string.";
+        KaUriParam "ka.uri.param" CharBuf [ARG_REQUIRED ARG_KEY] "Value of the query parameter named by the key argument; first value if repeated; absent if the parameter is missing.";
+        KaTargetName "ka.target.name" CharBuf [] "Target object name.";
+        KaTargetNamespace "ka.target.namespace" CharBuf [] "Target object namespace.";
+        KaTargetResource "ka.target.resource" CharBuf [] "Target resource type (pods, secrets, ...).";
+        KaTargetSubresource "ka.target.subresource" CharBuf [] "Target subresource (exec, attach, portforward, status, ...).";
+        KaTargetPodName "ka.target.pod.name" CharBuf [] "Pod name from the response object; absent for any other resource or when a subresource is set.";
+        KaReqBindingSubjects "ka.req.binding.subjects" CharBuf [LIST] "Each subject object of a (Cluster)RoleBinding, serialised as compact JSON text.";
+        KaReqBindingSubjectsUserNames "ka.req.binding.subjects.user_names" CharBuf [LIST] "Names of User subjects.";
+        KaReqBindingSubjectsServiceaccountNames "ka.req.binding.subjects.serviceaccount_names" CharBuf [LIST] "Names of ServiceAccount subjects.";
+        KaReqBindingSubjectsServiceaccountNsNames "ka.req.binding.subjects.serviceaccount_ns_names" CharBuf [LIST] "\"namespace:name\" for ServiceAccount subjects.";
+        KaReqBindingSubjectsGroupNames "ka.req.binding.subjects.group_names" CharBuf [LIST] "Names of Group subjects.";
+        KaReqBindingRole "ka.req.binding.role" CharBuf [] "Role referenced by a (Cluster)RoleBinding.";
+        KaReqBindingSubjectHasName "ka.req.binding.subject.has_name" CharBuf [ARG_REQUIRED ARG_KEY] "Deprecated; documented as returning \"N/A\" but the implementation always returns the string true (for any event that has auditID).";
+        KaReqConfigmapName "ka.req.configmap.name" CharBuf [] "Same path as ka.target.name (no check that the object is a configmap).";
+        KaReqConfigmapObj "ka.req.configmap.obj" CharBuf [] "The ConfigMap data map serialised as compact JSON text.";
+        KaReqPodContainersArgs "ka.req.pod.containers.args" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "One entry per container that has args: its elements joined by single spaces.";
+        KaReqPodContainersCommand "ka.req.pod.containers.command" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "One entry per container that has command: its elements joined by single spaces.";
+        KaReqPodContainersName "ka.req.pod.containers.name" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Container names.";
+        KaReqPodContainersImage "ka.req.pod.containers.image" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Container images, verbatim.";
+        KaReqContainerImage "ka.req.container.image" CharBuf [] "Deprecated: image of the first regular container only.";
+        KaReqPodContainersImageRepository "ka.req.pod.containers.image.repository" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Image with tag and digest stripped (see notes).";
+        KaReqContainerImageRepository "ka.req.container.image.repository" CharBuf [] "Deprecated: repository of the first regular container only.";
+        KaReqPodHostIpc "ka.req.pod.host_ipc" CharBuf [] "true/false text when present.";
+        KaReqPodHostNetwork "ka.req.pod.host_network" CharBuf [] "true/false text when present.";
+        KaReqContainerHostNetwork "ka.req.container.host_network" CharBuf [] "Deprecated alias of ka.req.pod.host_network.";
+        KaReqPodHostPid "ka.req.pod.host_pid" CharBuf [] "true/false text when present.";
+        KaReqPodContainersHostPort "ka.req.pod.containers.host_port" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Per port: hostPort if set, otherwise containerPort; flattened over containers.";
+        KaReqPodContainersPrivileged "ka.req.pod.containers.privileged" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it (true/false); containers without it are skipped.";
+        KaReqContainerPrivileged "ka.req.container.privileged" CharBuf [] "Deprecated: true if any regular container has privileged=true, else false (present whenever spec.containers exists).";
+        KaReqPodContainersAllowPrivilegeEscalation "ka.req.pod.containers.allow_privilege_escalation" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodContainersReadOnlyFs "ka.req.pod.containers.read_only_fs" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodRunAsUser "ka.req.pod.run_as_user" CharBuf [] "Pod-level runAsUser.";
+        KaReqPodContainersRunAsUser "ka.req.pod.containers.run_as_user" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodContainersEffRunAsUser "ka.req.pod.containers.eff_run_as_user" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Effective uid per container; default 0.";
+        KaReqPodRunAsGroup "ka.req.pod.run_as_group" CharBuf [] "Pod-level runAsGroup.";
+        KaReqPodContainersRunAsGroup "ka.req.pod.containers.run_as_group" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodContainersEffRunAsGroup "ka.req.pod.containers.eff_run_as_group" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Effective gid per container; default 0.";
+        KaReqPodContainersProcMount "ka.req.pod.containers.proc_mount" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqRoleRules "ka.req.role.rules" CharBuf [LIST] "Each PolicyRule object of a (Cluster)Role as compact JSON text.";
+        KaReqRoleRulesApiGroups "ka.req.role.rules.apiGroups" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "All apiGroups across all rules, flattened.";
+        KaReqRoleRulesNonResourceURLs "ka.req.role.rules.nonResourceURLs" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "All nonResourceURLs across all rules, flattened.";
+        KaReqRoleRulesVerbs "ka.req.role.rules.verbs" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "All verbs across all rules, flattened.";
+        KaReqRoleRulesResources "ka.req.role.rules.resources" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "All resources across all rules, flattened.";
+        KaReqPodFsGroup "ka.req.pod.fs_group" CharBuf [] "Pod fsGroup.";
+        KaReqPodSupplementalGroups "ka.req.pod.supplemental_groups" CharBuf [LIST] "Pod supplementalGroups (numbers rendered as text).";
+        KaReqPodContainersAddCapabilities "ka.req.pod.containers.add_capabilities" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Each container's whole add array as compact JSON text, e.g. [\"NET_ADMIN\",\"SYS_TIME\"] (not flattened, see notes).";
+        KaReqServiceType "ka.req.service.type" CharBuf [] "Service type (ClusterIP, NodePort, LoadBalancer...).";
+        KaReqServicePorts "ka.req.service.ports" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Each ServicePort object as compact JSON text.";
+        KaReqPodVolumesHostpath "ka.req.pod.volumes.hostpath" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "hostPath paths of all volumes that have one.";
+        KaReqVolumeHostpath "ka.req.volume.hostpath" CharBuf [ARG_REQUIRED ARG_KEY] "Deprecated: true if any hostPath equals the key, or starts with the key minus its trailing * when the key ends with *; else false.";
+        KaReqPodVolumesFlexvolumeDriver "ka.req.pod.volumes.flexvolume_driver" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "flexVolume drivers of all volumes that have one.";
+        KaReqPodVolumesVolumeType "ka.req.pod.volumes.volume_type" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Volume source type names (hostPath, configMap, emptyDir, secret, ...).";
+        KaRespName "ka.resp.name" CharBuf [] "Name in the response object.";
+        KaResponseCode "ka.response.code" CharBuf [] "HTTP response code rendered as text (e.g. 201).";
+        KaResponseReason "ka.response.reason" CharBuf [] "Response reason (mostly on failures).";
+        KaUseragent "ka.useragent" CharBuf [] "Client user agent.";
+        KaSourceips "ka.sourceips" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Intended: client IPs (sourceIPs). Actual: almost always absent.";
+        KaClusterName "ka.cluster.name" CharBuf [] "Cluster name annotation (set by some managed-cluster forwarders).";
+        KaReqPodInitContainersName "ka.req.pod.initContainers.name" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Container names.";
+        KaReqPodInitContainersImage "ka.req.pod.initContainers.image" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Container images, verbatim.";
+        KaReqPodInitContainersImageRepository "ka.req.pod.initContainers.image.repository" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Image with tag and digest stripped (see notes).";
+        KaReqPodInitContainersCommand "ka.req.pod.initContainers.command" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "One entry per container that has command: its elements joined by single spaces.";
+        KaReqPodInitContainersArgs "ka.req.pod.initContainers.args" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "One entry per container that has args: its elements joined by single spaces.";
+        KaReqPodInitContainersPrivileged "ka.req.pod.initContainers.privileged" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it (true/false); containers without it are skipped.";
+        KaReqPodInitContainersAllowPrivilegeEscalation "ka.req.pod.initContainers.allow_privilege_escalation" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodInitContainersReadOnlyFs "ka.req.pod.initContainers.read_only_fs" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodInitContainersRunAsUser "ka.req.pod.initContainers.run_as_user" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodInitContainersEffRunAsUser "ka.req.pod.initContainers.eff_run_as_user" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Effective uid per container; default 0.";
+        KaReqPodInitContainersRunAsGroup "ka.req.pod.initContainers.run_as_group" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodInitContainersEffRunAsGroup "ka.req.pod.initContainers.eff_run_as_group" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Effective gid per container; default 0.";
+        KaReqPodInitContainersProcMount "ka.req.pod.initContainers.proc_mount" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodInitContainersAddCapabilities "ka.req.pod.initContainers.add_capabilities" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Each container's whole add array as compact JSON text, e.g. [\"NET_ADMIN\",\"SYS_TIME\"] (not flattened, see notes).";
+        KaReqPodInitContainersHostPort "ka.req.pod.initContainers.host_port" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Per port: hostPort if set, otherwise containerPort; flattened over containers.";
+        KaReqPodEphemeralContainersName "ka.req.pod.ephemeralContainers.name" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Container names.";
+        KaReqPodEphemeralContainersImage "ka.req.pod.ephemeralContainers.image" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Container images, verbatim.";
+        KaReqPodEphemeralContainersImageRepository "ka.req.pod.ephemeralContainers.image.repository" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Image with tag and digest stripped (see notes).";
+        KaReqPodEphemeralContainersCommand "ka.req.pod.ephemeralContainers.command" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "One entry per container that has command: its elements joined by single spaces.";
+        KaReqPodEphemeralContainersArgs "ka.req.pod.ephemeralContainers.args" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "One entry per container that has args: its elements joined by single spaces.";
+        KaReqPodEphemeralContainersPrivileged "ka.req.pod.ephemeralContainers.privileged" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it (true/false); containers without it are skipped.";
+        KaReqPodEphemeralContainersAllowPrivilegeEscalation "ka.req.pod.ephemeralContainers.allow_privilege_escalation" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodEphemeralContainersReadOnlyFs "ka.req.pod.ephemeralContainers.read_only_fs" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodEphemeralContainersRunAsUser "ka.req.pod.ephemeralContainers.run_as_user" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodEphemeralContainersEffRunAsUser "ka.req.pod.ephemeralContainers.eff_run_as_user" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Effective uid per container; default 0.";
+        KaReqPodEphemeralContainersRunAsGroup "ka.req.pod.ephemeralContainers.run_as_group" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodEphemeralContainersEffRunAsGroup "ka.req.pod.ephemeralContainers.eff_run_as_group" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Effective gid per container; default 0.";
+        KaReqPodEphemeralContainersProcMount "ka.req.pod.ephemeralContainers.proc_mount" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Values for containers that set it; others skipped.";
+        KaReqPodEphemeralContainersAddCapabilities "ka.req.pod.ephemeralContainers.add_capabilities" CharBuf [LIST ARG_ALLOWED ARG_INDEX] "Each container's whole add array as compact JSON text, e.g. [\"NET_ADMIN\",\"SYS_TIME\"] (not flattened, see notes).";
+    }
+
+    class Json "json" source "k8s_audit", "Fields that read the JSON of an event directly (the json \
+        plugin's fields, provided natively for the k8s_audit source)." {
+        JsonValue "json.value" CharBuf [ARG_REQUIRED ARG_KEY] "The value at a JSON pointer, e.g. json.value[/user/username]: a string as is, anything else as compact JSON.";
+        JsonObj "json.obj" CharBuf [] "The whole event JSON, indented.";
+        JsonRawtime "json.rawtime" CharBuf [] "The event time in nanoseconds since the epoch, as text.";
+    }
+
+    class Jevt "jevt" source "k8s_audit", "Aliases of the json fields, under the name Falco's \
+        k8s_audit rules use." {
+        JevtValue "jevt.value" CharBuf [ARG_REQUIRED ARG_KEY] "Alias of json.value.";
+        JevtObj "jevt.obj" CharBuf [] "Alias of json.obj.";
+        JevtRawtime "jevt.rawtime" CharBuf [] "Alias of json.rawtime.";
+    }
 }
 
 /// Why a field reference was rejected. Messages follow libsinsp's and the container plugin's
@@ -906,7 +1072,13 @@ const LIST_WIDTH: usize = 120;
 /// `(FILTER ONLY)` tag. `verbose` (`-v`) prefixes each description with `(Type: …)`;
 /// deprecated fields appear only with `include_deprecated`.
 pub fn write_list(out: &mut String, verbose: bool, include_deprecated: bool) {
-    for class in CLASSES {
+    write_list_of(out, verbose, include_deprecated, &[SYSCALL_SOURCE]);
+}
+
+/// [`write_list`] for the classes of `sources` (Falco lists a plugin source's fields only
+/// when the plugin is loaded).
+pub fn write_list_of(out: &mut String, verbose: bool, include_deprecated: bool, sources: &[&str]) {
+    for class in CLASSES.iter().filter(|c| sources.contains(&c.source)) {
         let fields: Vec<&FieldInfo> = class
             .fields()
             .filter(|f| include_deprecated || !f.flags.deprecated)

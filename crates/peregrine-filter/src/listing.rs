@@ -47,10 +47,10 @@ pub fn classes() -> Vec<FieldClass> {
         .collect()
 }
 
-/// `falco --list` text layout for the whole catalogue (`verbose` adds field types).
-pub fn text(verbose: bool) -> String {
+/// `falco --list` text layout for the catalogue of `sources` (`verbose` adds field types).
+pub fn text(verbose: bool, sources: &[&str]) -> String {
     let mut out = String::new();
-    crate::fields::write_list(&mut out, verbose, false);
+    crate::fields::write_list_of(&mut out, verbose, false, sources);
     out
 }
 

@@ -47,7 +47,7 @@ fn names_are_unique_and_ids_index_the_table() {
 #[test]
 fn list_output_names_every_class_and_field() {
     let mut out = String::new();
-    fields::write_list(&mut out, true, true);
+    fields::write_list_of(&mut out, true, true, &["syscall", "k8s_audit"]);
     for c in CLASSES {
         assert!(out.contains(&format!("Field Class:                  {}", c.name)));
     }
@@ -55,6 +55,11 @@ fn list_output_names_every_class_and_field() {
         assert!(out.contains(f.name), "{} missing from --list", f.name);
     }
     assert!(out.contains("Field Class:                  container (plugin)\n"));
+    assert!(out.contains("Field Class:                  ka (plugin)\n"));
+    // Without the k8saudit plugin, Falco lists the syscall source only.
+    let mut syscall = String::new();
+    fields::write_list(&mut syscall, true, true);
+    assert!(syscall.contains("\nproc.name ") && !syscall.contains("ka.verb"));
     assert!(out.contains("\nevt.num                       (Type: UINT64) "));
     assert!(out.contains("\nfd.net                        (Type: IPNET) (FILTER ONLY) "));
     // Long names go on their own line; descriptions wrap at 120 columns.

@@ -110,3 +110,46 @@ pub use peregrine_filter::format::OutputFormat;
 pub(crate) fn compile_output(fmt: &str) -> Result<OutputFormat, String> {
     OutputFormat::parse(fmt).map_err(|e| e.to_string())
 }
+
+/// The first field of `e` that events of `source` do not carry, with its position: Falco
+/// compiles each rule with its source's filter factory, which does not know other sources'
+/// fields.
+pub(crate) fn foreign_field(
+    e: &Expr,
+    source: &str,
+) -> Option<(String, peregrine_filter::ast::Pos)> {
+    use peregrine_filter::ast::{Operand, Rhs, Transformer, TransformerArg};
+    fn field(f: &peregrine_filter::ast::FieldRef, source: &str) -> bool {
+        peregrine_filter::fields::lookup_with_suffix(&f.name)
+            .is_some_and(|(info, _)| !info.usable_in(source))
+    }
+    fn in_transformer(
+        t: &Transformer,
+        source: &str,
+    ) -> Option<(String, peregrine_filter::ast::Pos)> {
+        fn arg(a: &TransformerArg, source: &str) -> Option<(String, peregrine_filter::ast::Pos)> {
+            match a {
+                TransformerArg::Field(f) if field(f, source) => Some((f.name.clone(), f.pos)),
+                TransformerArg::Transformer(t) => in_transformer(t, source),
+                TransformerArg::List(items, _) => items.iter().find_map(|a| arg(a, source)),
+                _ => None,
+            }
+        }
+        t.args.iter().find_map(|a| arg(a, source))
+    }
+    let operand = |o: &Operand| match o {
+        Operand::Field(f) if field(f, source) => Some((f.name.clone(), f.pos)),
+        Operand::Field(_) => None,
+        Operand::Transformer(t) => in_transformer(t, source),
+    };
+    match e {
+        Expr::And(c, _) | Expr::Or(c, _) => c.iter().find_map(|c| foreign_field(c, source)),
+        Expr::Not(c, _) => foreign_field(c, source),
+        Expr::Identifier(..) => None,
+        Expr::Unary { left, .. } => operand(left),
+        Expr::Binary { left, right, .. } => operand(left).or_else(|| match right {
+            Rhs::Transformer(t) => in_transformer(t, source),
+            _ => None,
+        }),
+    }
+}

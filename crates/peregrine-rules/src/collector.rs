@@ -191,6 +191,9 @@ pub(crate) struct Collector {
     pub rules: Indexed<RuleInfo>,
     cur_index: u32,
     pub required_engine_version: Option<Version>,
+    /// The plugins the run stands in for natively beyond `container` (their sources are
+    /// known sources and their versions satisfy `required_plugin_versions`).
+    pub plugins: Vec<crate::NativePlugin>,
 }
 
 impl Collector {
@@ -241,6 +244,13 @@ impl Collector {
             if name == "container"
                 && v.major == CONTAINER_PLUGIN_VERSION.major
                 && v.minor <= CONTAINER_PLUGIN_VERSION.minor
+            {
+                satisfied = true;
+            }
+            if self
+                .plugins
+                .iter()
+                .any(|p| p.name == *name && p.version.compatible_with(&v))
             {
                 satisfied = true;
             }
@@ -313,7 +323,12 @@ impl Collector {
                 ));
             }
         }
-        if info.source != "syscall" {
+        if info.source != "syscall"
+            && !self
+                .plugins
+                .iter()
+                .any(|p| p.source.as_deref() == Some(info.source.as_str()))
+        {
             info.unknown_source = true;
             res.warn(
                 WarningCode::UnknownSource,

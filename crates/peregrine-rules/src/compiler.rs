@@ -14,6 +14,7 @@ use crate::info::{ExceptionInfo, Priority, RuleInfo};
 use crate::result::{Context, ErrorCode, LoadResult, WarningCode};
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::{CmpOp, Expr, Operand, Rhs};
+use peregrine_filter::fields::SYSCALL_SOURCE;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -1074,6 +1075,28 @@ fn compile_rule(
             return None;
         }
     };
+    if let Some((name, pos)) = adapter::foreign_field(&resolved.ast, &r.source) {
+        let ctx = r.cond_ctx.in_condition(
+            pos.idx as usize,
+            pos.line as usize,
+            pos.col as usize,
+            &condition,
+        );
+        res.error(
+            ErrorCode::CompileCondition,
+            format!("filter_check called with nonexistent field {name}"),
+            &ctx,
+        );
+        return None;
+    }
+    if let Some(tok) = format.tokens().find(|t| !t.info().usable_in(&r.source)) {
+        res.error(
+            ErrorCode::CompileOutput,
+            format!("invalid formatting token {}", tok.name),
+            &r.output_ctx,
+        );
+        return None;
+    }
     for w in &compiled.warnings {
         res.warn(
             WarningCode::CompileCondition,
@@ -1081,7 +1104,12 @@ fn compile_rule(
             &cond_ctx_at(&r.cond_ctx, w, &condition),
         );
     }
-    let event_types = compiled.event_types;
+    // Only syscall events have event types; a plugin source's rules run on each of its events.
+    let event_types = if r.source == SYSCALL_SOURCE {
+        compiled.event_types
+    } else {
+        EventTypeSet::empty()
+    };
     if r.source == "syscall" && r.warn_evttypes && event_types.len() > MAX_EVTTYPES {
         res.warn(
             WarningCode::NoEvttype,

@@ -73,6 +73,16 @@ use ruleset::Compiled;
 use std::path::Path;
 use std::sync::Arc;
 
+/// A plugin Peregrine provides natively (the k8saudit and json plugins): loading rules with it
+/// makes its event source known and satisfies `required_plugin_versions` entries for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativePlugin {
+    pub name: String,
+    pub version: version::Version,
+    /// The event source it adds, if any (`k8s_audit`; the json plugin adds fields only).
+    pub source: Option<String>,
+}
+
 /// Reads rules contents in order (stable → incubating → sandbox → local) and builds the rule
 /// set.
 #[derive(Debug, Default)]
@@ -102,6 +112,12 @@ impl Loader {
             compile_once: true,
             ..Loader::default()
         }
+    }
+
+    /// Declares the plugins the run provides natively (before the first content).
+    pub fn with_plugins(mut self, plugins: &[NativePlugin]) -> Loader {
+        self.collector.plugins = plugins.to_vec();
+        self
     }
 
     /// Loads a rules file; a file that cannot be read is a `LOAD_ERR_FILE_READ` error in its

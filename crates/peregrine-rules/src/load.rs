@@ -2,6 +2,7 @@
 //! rule set with Falco's results, ready for `-V`, `-L`, `-l` and the agent.
 
 use crate::{LoadResults, Loader, RuleSet, Selection};
+
 use std::path::PathBuf;
 
 /// One rules content to load.
@@ -33,7 +34,12 @@ pub struct Loaded {
 
 /// Loads the inputs in order, as one rule set.
 pub fn load(inputs: &[RulesInput]) -> Loaded {
-    let mut loader = Loader::new();
+    load_with(inputs, &[])
+}
+
+/// [`load`] with the natively provided plugins (their sources' rules compile and run).
+pub fn load_with(inputs: &[RulesInput], plugins: &[crate::NativePlugin]) -> Loaded {
+    let mut loader = Loader::new().with_plugins(plugins);
     for input in inputs {
         match input {
             RulesInput::File(path) => loader.load_file(path),

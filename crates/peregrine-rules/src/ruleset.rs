@@ -107,6 +107,9 @@ pub struct RuleSet {
     compiled: Arc<Compiled>,
     active: Vec<bool>,
     by_type: Vec<Vec<RuleIdx>>,
+    /// The active rules of each plugin source (`k8s_audit`), in definition order: such
+    /// events have no event type, every rule of their source sees each of them.
+    by_source: Vec<(String, Vec<RuleIdx>)>,
 }
 
 impl Default for RuleSet {
@@ -148,10 +151,21 @@ impl RuleSet {
                 }
             }
         }
+        let mut by_source: Vec<(String, Vec<RuleIdx>)> = Vec::new();
+        for (i, r) in compiled.rules.iter().enumerate() {
+            if !active[i] || r.source == peregrine_filter::fields::SYSCALL_SOURCE {
+                continue;
+            }
+            match by_source.iter_mut().find(|(s, _)| *s == r.source) {
+                Some((_, v)) => v.push(i as RuleIdx),
+                None => by_source.push((r.source.clone(), vec![i as RuleIdx])),
+            }
+        }
         RuleSet {
             compiled,
             active,
             by_type,
+            by_source,
         }
     }
 
@@ -230,6 +244,38 @@ impl RuleSet {
             .get(t.index())
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// The active rules of a plugin source, in definition order.
+    pub fn rules_for_source(&self, source: &str) -> &[RuleIdx] {
+        self.by_source
+            .iter()
+            .find(|(s, _)| s == source)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// Evaluates the active rules of a plugin `source` on the event `src` describes, like
+    /// [`RuleSet::evaluate`] does for syscall events.
+    pub fn evaluate_source(
+        &self,
+        source: &str,
+        src: &mut dyn FieldSource,
+        mode: Matching,
+        scratch: &mut Scratch,
+        out: &mut Vec<RuleIdx>,
+    ) {
+        out.clear();
+        for &i in self.rules_for_source(source) {
+            let Some(rule) = self.compiled.rules.get(i as usize) else {
+                continue;
+            };
+            if rule.filter.eval(src, scratch) {
+                out.push(i);
+                if mode == Matching::First {
+                    return;
+                }
+            }
+        }
     }
 
     /// Evaluates the active rules of the event's type; matching rule indexes go to `out`

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use peregrine_config::{Config, EngineKind};
 use peregrine_engine::live::{LiveOptions, LiveSource};
 use peregrine_engine::replay::replay_file_with;
-use peregrine_engine::{AlertSink, Engine, EngineHandle, Match, Pipeline, Settings};
+use peregrine_engine::{
+    AlertSink, Engine, EngineHandle, Match, Pipeline, Settings, SourcePipeline,
+};
 use peregrine_outputs::{Alert, Dispatcher, OutputValue};
 use peregrine_response::{Policies, PolicyHandle, Responder};
 use peregrine_rules::RuleSet;
@@ -308,12 +310,20 @@ pub(crate) fn to_alert(
     }
 }
 
-impl AlertSink for Dispatch<'_> {
-    fn alert(&mut self, m: &Match<'_>) {
+impl Dispatch<'_> {
+    /// An alert, made here or elsewhere (another source's thread): triage, then the outputs.
+    fn offer(&mut self, alert: Alert, now: u64) {
         if self.reopen.swap(false, Ordering::Relaxed) {
             log::info!("SIGUSR1: reopening outputs");
             self.outputs.reopen();
         }
+        self.triage.offer(alert, now, &mut self.pass);
+        self.send_passed();
+    }
+}
+
+impl AlertSink for Dispatch<'_> {
+    fn alert(&mut self, m: &Match<'_>) {
         let now = epoch_ns();
         if self.measure_detect {
             self.outputs.observe_detect(m.time_ns, now);
@@ -323,19 +333,113 @@ impl AlertSink for Dispatch<'_> {
             r.on_alert(&alert, m.subject.cloned());
             forward_records(r, self.outputs, &self.static_fields, self.store.as_mut());
         }
-        self.triage.offer(alert, now, &mut self.pass);
         if self.store.is_some() {
             self.subject = m
                 .subject
                 .map(|s| (m.rule.name.clone(), m.time_ns, s.clone()));
         }
-        self.send_passed();
+        self.offer(alert, now);
         self.subject = None;
     }
 
     fn matched_event(&mut self, state: &peregrine_state::State) {
         if let Some(store) = self.store.as_mut() {
             store.context(state);
+        }
+    }
+}
+
+/// Turns another source's matches into alerts for the capture loop, which offers them to
+/// triage and the outputs between its slices (one dispatcher, one triage, as for syscalls).
+struct ToChannel {
+    tx: std::sync::mpsc::SyncSender<Alert>,
+    hostname: String,
+    static_fields: Vec<(String, OutputValue)>,
+}
+
+impl AlertSink for ToChannel {
+    fn alert(&mut self, m: &Match<'_>) {
+        // The capture loop gone (exit) is the only failure: nothing left to deliver to.
+        let _ = self
+            .tx
+            .send(to_alert(m, &self.hostname, &self.static_fields));
+    }
+}
+
+/// Alerts of the audit thread waiting for the capture loop.
+const AUDIT_QUEUE: usize = 4096;
+/// The capture loop's slice while the audit source runs: the most an audit alert waits.
+const AUDIT_SLICE: Duration = Duration::from_millis(100);
+
+/// What the audit thread returns: its pipeline (for the summary) and its figures.
+type AuditOutcome = Result<(SourcePipeline, crate::audit::AuditStats)>;
+
+/// Starts the `k8s_audit` source's thread beside the capture when it is enabled.
+fn spawn_audit(
+    config: &Config,
+    handle: Arc<EngineHandle>,
+    mut sink: ToChannel,
+    stop: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+) -> Result<Option<std::thread::JoinHandle<AuditOutcome>>> {
+    let Some(cfg) = config.k8saudit.clone().filter(|_| config.sources.k8s_audit) else {
+        return Ok(None);
+    };
+    let thread = std::thread::Builder::new()
+        .name("peregrine-k8saudit".into())
+        .spawn(move || {
+            let mut pipe = SourcePipeline::with_handle(handle, peregrine_k8saudit::SOURCE);
+            let stats = crate::audit::run(&cfg, &mut pipe, &mut sink, &stop, deadline)?;
+            Ok((pipe, stats))
+        })
+        .context("starting the k8s_audit source thread")?;
+    Ok(Some(thread))
+}
+
+/// The `k8s_audit` source alone (`--enable-source k8s_audit`, or `syscall` disabled): its
+/// event loop on this thread until its input ends, a signal or `-M`.
+fn run_audit_only(
+    config: &Config,
+    duration: Option<Duration>,
+    engine: Engine,
+    outputs: Dispatcher,
+    triage: Triage,
+) -> Result<i32> {
+    let Some(cfg) = &config.k8saudit else {
+        return Err(RuntimeError::Invalid(
+            "no event source enabled: k8s_audit needs the k8saudit plugin".into(),
+        ));
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let mut pipe = SourcePipeline::new(Arc::new(engine), peregrine_k8saudit::SOURCE);
+    let mut sink = Dispatch::new(&outputs, config, triage)?;
+    let deadline = duration.map(|d| Instant::now() + d);
+    let result = crate::audit::run(cfg, &mut pipe, &mut sink, &stop, deadline);
+    let (triaged, _store) = sink.finish();
+    shutdown_outputs(outputs);
+    print_triage(&triaged);
+    let stats = result?;
+    print_source_stats(&pipe, &stats);
+    Ok(0)
+}
+
+/// The end-of-run summary of a plugin source.
+fn print_source_stats(pipe: &SourcePipeline, stats: &crate::audit::AuditStats) {
+    eprintln!("Events detected: {}", pipe.counts.values().sum::<u64>());
+    eprintln!(
+        "Events processed: {} ({} source {}, {} rejected)",
+        pipe.events,
+        stats.events,
+        pipe.source(),
+        stats.rejected
+    );
+    if !pipe.counts.is_empty() {
+        eprintln!("Triggered rules by rule name:");
+        for (rule, n) in &pipe.counts {
+            eprintln!("   {rule}: {n}");
         }
     }
 }
@@ -587,6 +691,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .build()
         .context("starting the outputs")?;
     let triage = Triage::from_config(&args.config.triage).context("loading the silences")?;
+    if !args.config.sources.syscall {
+        return run_audit_only(args.config, args.duration, engine, outputs, triage);
+    }
     if let Some(file) = replay {
         if !args.policies.is_empty() {
             // A capture's processes are not this machine's: acting on their pids could hit
@@ -657,6 +764,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         Some(r)
     };
     let engine = handle.load();
+    let audit_handle = handle.clone();
     let mut pipe = Pipeline::with_handle(
         handle.clone(),
         StateConfig::for_host(&args.config.host_root, &args.config.containers),
@@ -722,6 +830,19 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     sink.store = store.map(|(f, _)| f);
     sink.measure_detect = true;
     let static_fields = sink.static_fields.clone();
+    let (audit_tx, audit_rx) = std::sync::mpsc::sync_channel::<Alert>(AUDIT_QUEUE);
+    let audit_stop = Arc::new(AtomicBool::new(false));
+    let audit = spawn_audit(
+        args.config,
+        audit_handle,
+        ToChannel {
+            tx: audit_tx,
+            hostname: sink.hostname.clone(),
+            static_fields: static_fields.clone(),
+        },
+        audit_stop.clone(),
+        deadline,
+    )?;
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,
         live.source
@@ -762,6 +883,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .map_or(METRICS_INTERVAL, |(_, every, _)| {
             METRICS_INTERVAL.min(*every)
         });
+    // Audit alerts wait for the end of a slice: keep that short while the source runs.
+    let slice_len = if audit.is_some() {
+        slice_len.min(AUDIT_SLICE)
+    } else {
+        slice_len
+    };
     // The capture loop runs in slices so that the metrics snapshot is refreshed between them;
     // each slice drains what the kernel wrote, so slicing loses nothing.
     let result = loop {
@@ -779,6 +906,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         });
         if let Err(e) = slice {
             break Err(e);
+        }
+        while let Ok(alert) = audit_rx.try_recv() {
+            sink.offer(alert, epoch_ns());
         }
         sink.tick();
         if let (Some(ts), Ok(c)) = (due, live.source.counters()) {
@@ -838,6 +968,20 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let Some(rec) = recorder.as_mut() {
         rec.finish();
     }
+    audit_stop.store(true, Ordering::Relaxed);
+    let audit_result = audit.map(|t| {
+        // Keep draining while it stops: it may be waiting for room in the queue.
+        while !t.is_finished() {
+            while let Ok(alert) = audit_rx.try_recv() {
+                sink.offer(alert, epoch_ns());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        t.join()
+    });
+    while let Ok(alert) = audit_rx.try_recv() {
+        sink.offer(alert, epoch_ns());
+    }
     let (triaged, mut store) = sink.finish();
     // Actions already queued finish (each bounded by its own timeout) and reach the outputs
     // and the store.
@@ -853,6 +997,12 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     }
     shutdown_outputs(outputs);
     print_triage(&triaged);
+    match audit_result {
+        Some(Ok(Ok((pipe, stats)))) => print_source_stats(&pipe, &stats),
+        Some(Ok(Err(e))) => log::error!("k8s_audit source: {e}"),
+        Some(Err(_)) => log::error!("k8s_audit source: its thread panicked"),
+        None => {}
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some(t) = reloader {
         let _ = t.join();

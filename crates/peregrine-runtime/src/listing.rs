@@ -109,10 +109,16 @@ pub fn write_fields(
     format: FieldsFormat,
     names_only: bool,
     verbose: bool,
+    available: &[&str],
 ) -> crate::Result<()> {
+    // The sources listed: the one asked for (if the run has it), else every one it has.
+    let sources: Vec<&str> = match source {
+        Some(s) => available.iter().copied().filter(|a| *a == s).collect(),
+        None => available.to_vec(),
+    };
     let classes: Vec<FieldClass> = listing::classes()
         .into_iter()
-        .filter(|c| source.is_none_or(|s| c.source == s))
+        .filter(|c| sources.contains(&c.source))
         .collect();
     if names_only {
         for f in classes.iter().flat_map(|c| &c.fields) {
@@ -121,8 +127,9 @@ pub fn write_fields(
         return Ok(());
     }
     match format {
-        // Every class belongs to the syscall source, so a source filter keeps all or nothing.
-        FieldsFormat::Text if !classes.is_empty() => write!(out, "{}", listing::text(verbose))?,
+        FieldsFormat::Text if !classes.is_empty() => {
+            write!(out, "{}", listing::text(verbose, &sources))?
+        }
         FieldsFormat::Text => {}
         FieldsFormat::Markdown => write!(out, "{}", listing::markdown(&classes))?,
         FieldsFormat::Json => {

@@ -35,7 +35,11 @@ impl Setup<'_> {
 
     /// The configured rules with the configured selection; `None` (reported) on a load error.
     pub(crate) fn load(&self) -> Option<Loaded> {
-        rules::load_selected(&self.inputs(), &self.config.selection())
+        rules::load_selected(
+            &self.inputs(),
+            &self.config.selection(),
+            &self.config.native_plugins(),
+        )
     }
 }
 
@@ -67,15 +71,17 @@ pub fn support(setup: &Setup<'_>, out: &mut impl Write) -> Result<()> {
 
 /// `-V FILE…`: Falco's load results, as JSON with `json_output`, else as text; then the
 /// configured `response_files`, each problem as `FILE:LINE:COLUMN: message` (on stderr when
-/// the rules results are JSON, so stdout stays one JSON document).
+/// the rules results are JSON, so stdout stays one JSON document). `plugins`: the plugins the
+/// configuration loads (natively provided), whose sources and versions the rules may need.
 pub fn validate(
     files: &[PathBuf],
     response_files: &[PathBuf],
+    plugins: &[peregrine_rules::NativePlugin],
     json: bool,
     verbose: bool,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let rules_ok = validate_rules(files, json, verbose, out)?;
+    let rules_ok = validate_rules(files, plugins, json, verbose, out)?;
     if response_files.is_empty() {
         return Ok(rules_ok);
     }
@@ -104,12 +110,13 @@ pub fn validate(
 
 fn validate_rules(
     files: &[PathBuf],
+    plugins: &[peregrine_rules::NativePlugin],
     json: bool,
     verbose: bool,
     out: &mut impl Write,
 ) -> Result<bool> {
     let inputs: Vec<_> = files.iter().cloned().map(RulesInput::File).collect();
-    let loaded = load::load(&inputs);
+    let loaded = load::load_with(&inputs, plugins);
     if json {
         writeln!(out, "{}", loaded.results.as_json())?;
     } else {
@@ -219,7 +226,11 @@ pub fn run<W: Write>(setup: &Setup<'_>, args: &RunArgs, mut out: W) -> Result<i3
         rules: loaded.ruleset,
         duration: args.duration.map(Duration::from_secs),
         replay: None,
-        reload: Some(rules::reloader(setup.inputs(), config.selection())),
+        reload: Some(rules::reloader(
+            setup.inputs(),
+            config.selection(),
+            config.native_plugins(),
+        )),
         watched,
         rules_inputs: setup.inputs(),
         // Falco hashes the main file and its `config_files` drop-ins.

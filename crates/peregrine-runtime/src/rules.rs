@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use peregrine_rules::load::{self, Loaded};
-use peregrine_rules::{RulesInput, Selection};
+use peregrine_rules::{NativePlugin, RulesInput, Selection};
 
 use crate::agent::Reloader;
 
@@ -40,8 +40,12 @@ impl RulesSource {
 
 /// Loads `inputs` and applies `selection`. On a load error prints Falco's results on stderr
 /// and returns `None`; warnings are printed but do not stop the run.
-pub fn load_selected(inputs: &[RulesInput], selection: &Selection) -> Option<Loaded> {
-    let mut loaded = load::load(inputs);
+pub fn load_selected(
+    inputs: &[RulesInput],
+    selection: &Selection,
+    plugins: &[NativePlugin],
+) -> Option<Loaded> {
+    let mut loaded = load::load_with(inputs, plugins);
     if !loaded.successful() || loaded.has_warnings() {
         eprintln!("{}", loaded.report(true).trim_end());
     }
@@ -53,9 +57,13 @@ pub fn load_selected(inputs: &[RulesInput], selection: &Selection) -> Option<Loa
 }
 
 /// Reloads the rules the way the run loaded them: same contents, same selection.
-pub fn reloader(inputs: Vec<RulesInput>, selection: Selection) -> Reloader {
+pub fn reloader(
+    inputs: Vec<RulesInput>,
+    selection: Selection,
+    plugins: Vec<NativePlugin>,
+) -> Reloader {
     Box::new(move || {
-        let mut loaded = load::load(&inputs);
+        let mut loaded = load::load_with(&inputs, &plugins);
         if !loaded.successful() {
             return Err(loaded.report(true));
         }

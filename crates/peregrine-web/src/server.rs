@@ -184,36 +184,7 @@ impl WebServer {
         } else {
             None
         };
-        let host = cfg.listen_address.as_str();
-        let spec = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{}", cfg.listen_port)
-        } else {
-            format!("{host}:{}", cfg.listen_port)
-        };
-        let addrs: Vec<SocketAddr> = spec
-            .to_socket_addrs()
-            .map_err(|source| WebError::Resolve {
-                addr: spec.clone(),
-                source,
-            })?
-            .collect();
-        let bind_err = |source| WebError::Bind {
-            addr: spec.clone(),
-            source,
-        };
-        let listener = std::net::TcpListener::bind(&addrs[..]).map_err(bind_err)?;
-        listener.set_nonblocking(true).map_err(bind_err)?;
-        let addr = listener.local_addr().map_err(bind_err)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .thread_name("peregrine-web-blocking")
-            .build()
-            .map_err(WebError::Spawn)?;
-        let listener = {
-            let _ctx = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
-        };
+        let (runtime, listener, addr) = bind(&cfg.listen_address, cfg.listen_port)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         log::info!(
             "webserver: listening on {scheme}://{addr} (health endpoint {})",
@@ -260,22 +231,30 @@ impl WebServer {
             ),
             tls,
         });
-        let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("peregrine-web".into())
-            .spawn(move || {
-                runtime.block_on(accept_loop(listener, site, stopped));
-                // Connections still open are dropped (closed) with the runtime; a scrape
-                // collecting on a blocking thread gets a moment to finish.
-                runtime.shutdown_timeout(Duration::from_secs(1));
-            })
-            .map_err(WebError::Spawn)?;
-        Ok(WebServer {
-            addr,
-            ready,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        spawn(runtime, listener, addr, site, ready)
+    }
+
+    /// Serves `router` alone (no health path) on `host:port` with the same defences as the
+    /// web server (head and request deadlines, connection cap, head size limit), over TLS with
+    /// Falco's combined PEM file when `tls_pem` is given. The routes set their own body limit.
+    /// The k8s audit webhook is served this way.
+    pub fn start_router(
+        host: &str,
+        port: u16,
+        tls_pem: Option<&Path>,
+        router: Router,
+    ) -> Result<WebServer, WebError> {
+        let tls = tls_pem.map(load_tls).transpose()?;
+        let (runtime, listener, addr) = bind(host, port)?;
+        let ready = Arc::new(AtomicBool::new(true));
+        let site = Arc::new(Site {
+            // No request path is empty: nothing is answered before the router.
+            healthz: String::new(),
+            ready: ready.clone(),
+            router,
+            tls,
+        });
+        spawn(runtime, listener, addr, site, ready)
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -303,6 +282,70 @@ impl Drop for WebServer {
     fn drop(&mut self) {
         self.stop_and_join();
     }
+}
+
+/// Resolves and binds `host:port` (an IPv6 literal with or without brackets) and makes the
+/// server's runtime, which owns the listener.
+fn bind(
+    host: &str,
+    port: u16,
+) -> Result<(tokio::runtime::Runtime, tokio::net::TcpListener, SocketAddr), WebError> {
+    let spec = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let addrs: Vec<SocketAddr> = spec
+        .to_socket_addrs()
+        .map_err(|source| WebError::Resolve {
+            addr: spec.clone(),
+            source,
+        })?
+        .collect();
+    let bind_err = |source| WebError::Bind {
+        addr: spec.clone(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(&addrs[..]).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .thread_name("peregrine-web-blocking")
+        .build()
+        .map_err(WebError::Spawn)?;
+    let listener = {
+        let _ctx = runtime.enter();
+        tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
+    };
+    Ok((runtime, listener, addr))
+}
+
+/// Runs the accept loop of `site` on its own thread.
+fn spawn(
+    runtime: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    site: Arc<Site>,
+    ready: Arc<AtomicBool>,
+) -> Result<WebServer, WebError> {
+    let (stop, stopped) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("peregrine-web".into())
+        .spawn(move || {
+            runtime.block_on(accept_loop(listener, site, stopped));
+            // Connections still open are dropped (closed) with the runtime; a scrape
+            // collecting on a blocking thread gets a moment to finish.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        })
+        .map_err(WebError::Spawn)?;
+    Ok(WebServer {
+        addr,
+        ready,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
 }
 
 /// Reads Falco's combined PEM file: the certificate chain and the private key together.

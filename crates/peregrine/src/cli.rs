@@ -17,6 +17,7 @@ pub use peregrine_runtime::RulesSource;
 
 /// The one event source Peregrine has.
 const SYSCALL_SOURCE: &str = "syscall";
+const K8S_AUDIT_SOURCE: &str = "k8s_audit";
 use std::path::PathBuf;
 
 /// Falco-compatible runtime security for Linux.
@@ -480,28 +481,41 @@ impl HiArgs {
             }
         };
 
-        // Falco's select_event_sources; `syscall` is the only source.
+        // Falco's select_event_sources: `syscall`, plus `k8s_audit` when the configuration
+        // loads the k8saudit plugin (provided natively).
         if !low.enable_source.is_empty() && !low.disable_source.is_empty() {
             bail!("You can not mix --enable-source and --disable-source");
         }
+        let mut config = config;
+        let known =
+            |s: &str| s == SYSCALL_SOURCE || (s == K8S_AUDIT_SOURCE && config.sources.k8s_audit);
         for source in &low.enable_source {
-            if source != SYSCALL_SOURCE {
+            if !known(source) {
                 bail!("Attempted enabling an unknown event source: {source}");
             }
         }
         for source in &low.disable_source {
-            if source != SYSCALL_SOURCE {
+            if !known(source) {
                 bail!("Attempted disabling an unknown event source: {source}");
             }
         }
+        let on = |s: &str, default: bool| {
+            if !low.enable_source.is_empty() {
+                low.enable_source.iter().any(|e| e == s)
+            } else {
+                default && !low.disable_source.iter().any(|d| d == s)
+            }
+        };
+        config.sources = peregrine_config::Sources {
+            syscall: on(SYSCALL_SOURCE, true),
+            k8s_audit: on(K8S_AUDIT_SOURCE, config.sources.k8s_audit),
+        };
         let runs =
             matches!(mode, Mode::Run { dry_run: false, .. } | Mode::RunCommand(_)) && !replay;
-        if runs && !low.disable_source.is_empty() {
-            // Falco's check: with `syscall` disabled no source would be left to run.
+        if runs && !config.sources.syscall && !config.sources.k8s_audit {
             bail!("Must enable at least one event source");
         }
 
-        let mut config = config;
         let mut warnings = warnings;
         if let Some(format) = &low.print {
             // Falco 0.44's init_falco_engine: a deprecation warning, then the format is

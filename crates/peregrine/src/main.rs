@@ -129,11 +129,13 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             format.into(),
             names_only,
             verbose,
+            &args.config.event_sources(),
         )
         .map(|()| true)?,
         Mode::Validate(files) => modes::validate(
             &files,
             &args.config.response_files,
+            &args.config.native_plugins(),
             json,
             args.verbose,
             &mut out,
