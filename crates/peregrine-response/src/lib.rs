@@ -22,6 +22,7 @@
 pub mod act;
 pub mod budget;
 pub mod guard;
+pub mod kernel;
 pub mod policy;
 
 use std::collections::BTreeMap;
