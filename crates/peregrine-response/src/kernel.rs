@@ -190,6 +190,117 @@ impl Filter {
     }
 }
 
+/// What the kernel did to one process, as its kill log says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelKill {
+    pub policy: String,
+    pub rule: String,
+    pub dry_run: bool,
+    /// From the filter's match to the signal sent, in the kernel.
+    pub signal_ns: u64,
+}
+
+/// The agent's side of the in-kernel kill, as the response worker sees it (implemented over
+/// the capture's maps by the runtime, so this crate stays free of BPF).
+pub trait KernelKills: Send + Sync {
+    /// The kernel's kill of thread group `tgid` for the event at `event_time_ns` (epoch),
+    /// taken out of its log; `None` when the kernel did not act on that process then.
+    fn take(&self, tgid: i64, event_time_ns: u64) -> Option<KernelKill>;
+    /// Switches every kernel filter on or off; false when the kernel refused.
+    fn set_active(&self, on: bool) -> bool;
+}
+
+/// Where the responder keeps the attached [`KernelKills`].
+pub(crate) type Slot = std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<dyn KernelKills>>>>;
+
+impl crate::Worker {
+    /// A kill the kernel already made for this policy, reported instead of running the
+    /// action again: it spends the budget like any action, and when that opens a breaker the
+    /// kernel's filters go off (until a later action finds the budget available again).
+    pub(crate) fn reported_by_kernel(
+        &mut self,
+        policy: &crate::Policy,
+        action: &Action,
+        job: &crate::Job,
+    ) -> Option<crate::Outcome> {
+        use crate::budget::Take;
+        use std::time::Instant;
+        let k = self
+            .kernel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let now = Instant::now();
+        if self.kernel_off && self.global.check(now) == Take::Granted {
+            let own_ok = match self.per_policy.get_mut(&policy.name) {
+                Some(b) => b.check(now) == Take::Granted,
+                None => true,
+            };
+            if own_ok && k.set_active(true) {
+                self.kernel_off = false;
+                log::info!(
+                    "response: the budget allows actions again: kernel kill filters back on"
+                );
+            }
+        }
+        let (
+            Action::Kill {
+                target: KillTarget::Process,
+                ..
+            },
+            Some(subject),
+        ) = (action, job.subject.as_ref())
+        else {
+            return None;
+        };
+        let kill = k.take(subject.pid, job.alert.time_ns)?;
+        if kill.policy != policy.name {
+            return None;
+        }
+        self.global.spend(now);
+        let mut tripped = matches!(self.global.check(now), Take::Refused { tripped: true });
+        if let Some(n) = policy.budget {
+            let b = self
+                .per_policy
+                .entry(policy.name.clone())
+                .or_insert_with(|| crate::budget::Budget::per_minute(n));
+            b.spend(now);
+            tripped |= matches!(b.check(now), Take::Refused { tripped: true });
+        }
+        if tripped && !self.kernel_off {
+            self.counters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .breaker_trips += 1;
+            self.kernel_off = k.set_active(false);
+            log::warn!(
+                "response: the budget is spent by kernel kills (policy '{}'): circuit breaker open, kernel kill filters {}",
+                terminal_safe(&policy.name),
+                if self.kernel_off { "switched off" } else { "could not be switched off" }
+            );
+        }
+        self.kernel_latency = Some(kill.signal_ns);
+        let rule = terminal_safe(&kill.rule);
+        Some(if kill.dry_run {
+            crate::Outcome {
+                kind: crate::Kind::DryRun,
+                detail: format!(
+                    "would kill pid {} in the kernel, in the matched call (dry run; rule '{rule}')",
+                    subject.pid
+                ),
+            }
+        } else {
+            crate::Outcome {
+                kind: crate::Kind::Done,
+                detail: format!(
+                    "killed in kernel: pid {} got SIGKILL in the matched call, {} ns after the match (rule '{rule}')",
+                    subject.pid, kill.signal_ns
+                ),
+            }
+        })
+    }
+}
+
 /// Places every policy that kills a process; `global_dry_run` is `response.dry_run`.
 pub fn plan(policies: &Policies, rules: &RuleSet, global_dry_run: bool) -> Plan {
     let mut out = Plan::default();

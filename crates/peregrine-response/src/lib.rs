@@ -177,6 +177,7 @@ pub struct Responder {
     records: Receiver<Alert>,
     counters: Arc<Mutex<Snapshot>>,
     worker: Option<std::thread::JoinHandle<()>>,
+    kernel: kernel::Slot,
 }
 
 impl Responder {
@@ -192,7 +193,11 @@ impl Responder {
         let (tx, rx) = mpsc::sync_channel::<Job>(settings.queue.max(1));
         let (rec_tx, rec_rx) = mpsc::channel();
         let counters = Arc::new(Mutex::new(Snapshot::new()));
+        let kernel = kernel::Slot::default();
         let mut worker = Worker {
+            kernel: kernel.clone(),
+            kernel_off: false,
+            kernel_latency: None,
             guard: guard::Guard::new(settings.protected_exes.clone()),
             global: budget::Budget::per_minute(settings.budget_per_minute),
             per_policy: BTreeMap::new(),
@@ -215,7 +220,14 @@ impl Responder {
             records: rec_rx,
             counters,
             worker: Some(handle),
+            kernel,
         })
+    }
+
+    /// Lets the worker report the kernel's kills ([`kernel::KernelKills`]) instead of
+    /// killing again, and switch the kernel's filters off when a breaker opens.
+    pub fn attach_kernel(&self, k: Arc<dyn kernel::KernelKills>) {
+        *self.kernel.lock().unwrap_or_else(|p| p.into_inner()) = Some(k);
     }
 
     /// Where a reload publishes new policies.
@@ -292,6 +304,12 @@ struct Worker {
     audit: Option<std::fs::File>,
     records: mpsc::Sender<Alert>,
     counters: Arc<Mutex<Snapshot>>,
+    /// The in-kernel kill, when the agent loaded one; its filters are off while a breaker
+    /// it tripped is open (`kernel_off`).
+    kernel: kernel::Slot,
+    kernel_off: bool,
+    /// The latency of the kernel's kill being recorded (match to signal), not the report's.
+    kernel_latency: Option<u64>,
 }
 
 fn epoch_ns() -> u64 {
@@ -311,14 +329,17 @@ impl Worker {
             let dry_run = self.settings.dry_run || policy.dry_run;
             let mut so_far: Vec<(String, Outcome)> = Vec::new();
             for action in &policy.actions {
-                let outcome = self.gated(
-                    policy,
-                    action,
-                    dry_run,
-                    job.subject.as_ref(),
-                    &json,
-                    &so_far,
-                );
+                let outcome = match self.reported_by_kernel(policy, action, &job) {
+                    Some(o) => o,
+                    None => self.gated(
+                        policy,
+                        action,
+                        dry_run,
+                        job.subject.as_ref(),
+                        &json,
+                        &so_far,
+                    ),
+                };
                 let done_ns = epoch_ns();
                 self.record(policy, action, &job, &outcome, dry_run, done_ns);
                 so_far.push((action.name().to_string(), outcome));
@@ -394,7 +415,10 @@ impl Worker {
         dry_run: bool,
         done_ns: u64,
     ) {
-        let latency_ns = done_ns.saturating_sub(job.alert.time_ns);
+        let latency_ns = self
+            .kernel_latency
+            .take()
+            .unwrap_or_else(|| done_ns.saturating_sub(job.alert.time_ns));
         {
             let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
             c.count(action.name(), outcome.kind);
