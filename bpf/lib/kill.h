@@ -121,7 +121,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, char[96]);
+	__type(value, char[128]);
 } pg_kill_cgname SEC(".maps");
 
 /* Hex digit i of the id in pg_kill_cgname, from offset *(int *)at (bpf_loop callback: the
@@ -133,7 +133,7 @@ static long kill_hex_step(__u64 i, void *at)
 	int *off = at;
 	if (!n || *off < 0)
 		return 1;
-	char c = n[(*off + i) & 95], lower = c | 0x20;
+	char c = n[(*off + i) & 127], lower = c | 0x20;
 	if (!((c >= '0' && c <= '9') || (lower >= 'a' && lower <= 'f'))) {
 		*off = -1;
 		return 1;
@@ -153,7 +153,7 @@ static __always_inline bool container_name(const char *kname)
 	char *n = bpf_map_lookup_elem(&pg_kill_cgname, &zero);
 	if (!n)
 		return false;
-	long len = bpf_probe_read_kernel_str(n, 96, kname);
+	long len = bpf_probe_read_kernel_str(n, 128, kname);
 	if (len < 65)
 		return false;
 	int at;
@@ -175,44 +175,45 @@ static __always_inline bool container_name(const char *kname)
 	bpf_loop(64, kill_hex_step, &off, 0);
 	if (off < 0)
 		return false;
-	int end = (at + 64) & 95;
+	int end = (at + 64) & 127;
 	if (n[end] == 0)
 		return true;
-	return n[end] == '.' && n[(end + 1) & 95] == 's' && n[(end + 2) & 95] == 'c' &&
-	       n[(end + 3) & 95] == 'o' && n[(end + 4) & 95] == 'p' && n[(end + 5) & 95] == 'e' &&
-	       n[(end + 6) & 95] == 0;
+	return n[end] == '.' && n[(end + 1) & 127] == 's' && n[(end + 2) & 127] == 'c' &&
+	       n[(end + 3) & 127] == 'o' && n[(end + 4) & 127] == 'p' && n[(end + 5) & 127] == 'e' &&
+	       n[(end + 6) & 127] == 0;
 }
 
-/* One controller's cgroup (bpf_loop callback): its name or its parent's (podman's
- * `libpod-<id>/container`) is a container's. Sets *found and stops. */
-static long kill_cgroup_step(__u64 i, void *found)
-{
-	if (i >= CGROUP_SUBSYS_COUNT)
-		return 1;
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	struct cgroup_subsys_state *css = BPF_CORE_READ(t, cgroups, subsys[i & 15]);
-	if (!css)
-		return 0;
-	struct kernfs_node *kn = BPF_CORE_READ(css, cgroup, kn);
-	if (!kn)
-		return 0;
-	if (container_name(BPF_CORE_READ(kn, name))) {
-		*(bool *)found = true;
-		return 1;
-	}
-	struct kernfs_node *parent = kn_parent(kn);
-	if (parent && container_name(BPF_CORE_READ(parent, name))) {
-		*(bool *)found = true;
-		return 1;
-	}
-	return 0;
-}
-
+/*
+ * Whether the current task is in a container user space recognises: the deepest of its
+ * controllers' cgroups (one of the paths of Falco's `cgroups` parameter, which user space
+ * reads) has a container's name, or its parent has (podman's `libpod-<id>/container`). One
+ * path of the several user space reads: the kernel may miss a container, never invent one.
+ */
 static __always_inline bool in_container(void)
 {
-	bool found = false;
-	bpf_loop(CGROUP_SUBSYS_COUNT, kill_cgroup_step, &found, 0);
-	return found;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct cgroup *deepest = NULL;
+	int level = -1;
+	for (int i = 0; i < CGROUP_SUBSYS_COUNT && i < 16; i++) {
+		struct cgroup_subsys_state *css = BPF_CORE_READ(t, cgroups, subsys[i]);
+		if (!css)
+			continue;
+		struct cgroup *cg = BPF_CORE_READ(css, cgroup);
+		int l = BPF_CORE_READ(cg, level);
+		if (cg && l > level) {
+			level = l;
+			deepest = cg;
+		}
+	}
+	if (!deepest || level < 1)
+		return false;
+	struct kernfs_node *kn = BPF_CORE_READ(deepest, kn);
+	if (!kn)
+		return false;
+	if (container_name(BPF_CORE_READ(kn, name)))
+		return true;
+	struct kernfs_node *parent = kn_parent(kn);
+	return parent && container_name(BPF_CORE_READ(parent, name));
 }
 
 /* Whether the current process is one that is never killed. */
