@@ -18,7 +18,8 @@ if [ -z "${PEREGRINE:-}" ]; then
 	PEREGRINE="$CARGO_TARGET_DIR/release/peregrine"
 fi
 dir=$(mktemp -d)
-trap 'kill "$agent" 2>/dev/null || true; rm -rf "$dir"' EXIT
+[ -z "${KEEP:-}" ] || echo "keeping $dir"
+trap 'kill "$agent" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 cp /bin/sleep "$dir/pgbench-kk"
 cp /bin/sleep "$dir/pgbench-us"
 cat >"$dir/rules.yaml" <<'EOF2'
@@ -49,7 +50,7 @@ EOF2
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
 PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
 	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
-	-o "response.budget_per_minute=100000" -o json_output=true \
+	-o "response.budget_per_minute=100000" -o json_output=true -o dedup.enabled=false \
 	-o json_include_output_property=false -o stdout_output.enabled=false \
 	-o file_output.enabled=true -o "file_output.filename=$dir/alerts.jsonl" \
 	2>"$dir/agent.log" &
