@@ -13,9 +13,9 @@
 //! Every outcome goes to the audit log (JSON lines, 0600), to the metrics, and back to the
 //! caller as an alert-shaped record (`source: response`) for the normal outputs.
 //!
-//! The in-kernel kill and network isolation are later slices: they are more [`policy::Action`]s
-//! (the kernel one compiled into a BPF map when the policy is loaded), behind the same budget,
-//! guard and audit.
+//! A kill the kernel can decide from the event alone runs in the kernel too ([`kernel`]: the
+//! policy is placed there at start, and the worker reports the kernel's kill instead of
+//! killing again), behind the same budget and audit.
 
 #![forbid(unsafe_code)]
 
