@@ -62,6 +62,7 @@ char LICENSE[] SEC("license") = "GPL";
 #include "lib/batch.h"
 #include "lib/cgroups.h"
 #include "process/info.h"
+#include "lib/kill.h"
 #include "process/exec.h"
 #include "process/clone.h"
 #include "process/exit.h"

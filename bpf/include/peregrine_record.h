@@ -172,4 +172,7 @@ struct pg_stash {
 /* The open created the file (FMODE_CREATED on the opened file): Falco's O_F_CREATED. */
 #define PG_OPEN_CREATED (1U << 29)
 
+/* The in-kernel kill's types (their own header; bindgen reads them from here). */
+#include "peregrine_kill.h"
+
 #endif /* PEREGRINE_RECORD_H */

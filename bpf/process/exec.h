@@ -61,6 +61,8 @@ int BPF_PROG(pg_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!wanted_tgid(pid_tgid >> 32))
 		return 0;
+	/* In-kernel kill (lib/kill.h): before the new image runs, and before its record. */
+	kill_at_exec(bprm);
 	/*
 	 * execve or execveat? After a successful exec the saved orig_ax reads 59 for both (seen
 	 * on 6.18), so: an enter-time stash says it exactly (keyed by the thread that called

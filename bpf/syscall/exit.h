@@ -192,6 +192,10 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	if (!c)
 		return 0;
 	c->syscalls++;
+	/* In-kernel kill (lib/kill.h): only the open family and connect, only with a filter. */
+	if ((is_open(nr) || nr == PG_SYS_CONNECT) && kill_hooks())
+		kill_at_exit(nr, ret, nr == PG_SYS_OPEN || nr == PG_SYS_CREAT ? regs->di : regs->si,
+			     nr == PG_SYS_OPEN ? regs->si : regs->dx, regs->di);
 	/*
 	 * A priority-lane record: ship this CPU's batch first, before any timestamp is taken, so
 	 * that the bulk records this thread wrote before this syscall are in pg_events ahead of

@@ -115,6 +115,35 @@ enum Mode<'a> {
     /// The syscalls to select, whether records go through the per-CPU batches, and
     /// shedding (`None`: off; `Some(keep)`: on, with `/dev/null` needed or not).
     Capture(&'a [&'a str], bool, Option<bool>),
+    /// Captured (batched, no shedding) with in-kernel kill filters loaded that this workload
+    /// never matches: an exec name, an open path and a connect port of nobody's.
+    Kill(&'a [&'a str]),
+}
+
+/// Kill filters that select nothing the benchmark does (bpf/lib/kill.h's cost when idle).
+fn idle_kill_filters() -> peregrine_capture::KillSpec {
+    use peregrine_capture::{kill_flags as f, KillFilter, KillSpec};
+    KillSpec {
+        filters: vec![
+            KillFilter {
+                flags: f::EXEC | f::NAMES,
+                ..KillFilter::default()
+            },
+            KillFilter {
+                flags: f::OPEN | f::READ,
+                open_calls: f::OPEN_OPEN | f::OPEN_OPENAT | f::OPEN_OPENAT2,
+                ..KillFilter::default()
+            },
+            KillFilter {
+                flags: f::CONNECT | f::PORTS,
+                ..KillFilter::default()
+            },
+        ],
+        names: vec![(b"pgbench-none".to_vec(), 0)],
+        paths: vec![(b"/nonexistent/pgbench-kill".to_vec(), 1)],
+        ports: vec![(1, 2)],
+        ..KillSpec::default()
+    }
 }
 
 struct Outcome {
@@ -149,6 +178,19 @@ fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
     let mut hook = match mode {
         Mode::Baseline => Hook::None,
         Mode::HookOnly => Hook::Empty(EmptyHook::attach().expect("empty hook (run as root)")),
+        Mode::Kill(names) => {
+            let cfg = CaptureConfig {
+                ring_bytes: ring,
+                syscalls: set(names),
+                procexit: false,
+                exclude_self: true,
+                ..CaptureConfig::default()
+            };
+            let mut cap = Capture::open(&cfg).expect("capture (run as root)");
+            // The handle only reads and switches them: the filters stay in the maps.
+            drop(cap.set_kill(&idle_kill_filters()).expect("kill filters"));
+            Hook::Capture(Box::new(cap))
+        }
         Mode::Capture(names, batched, shed) => {
             let cfg = CaptureConfig {
                 ring_bytes: ring,
@@ -283,7 +325,9 @@ fn main() {
             ("baseline", Mode::Baseline),
             ("hook-only", Mode::HookOnly),
             ("filtered", Mode::Capture(&["ptrace"], true, None)),
+            ("filt+kill", Mode::Kill(&["ptrace"])),
             ("captured", Mode::Capture(names, true, None)),
+            ("capt+kill", Mode::Kill(names)),
             ("unbatched", Mode::Capture(names, false, None)),
         ];
         if work == Work::OpenClose {

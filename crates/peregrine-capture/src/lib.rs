@@ -42,6 +42,7 @@
 //! this is exact, and its cost, is in `bpf/README.md` ("Lanes") and [`Capture::drain`]. Drops
 //! are counted per lane ([`LaneCounters`]); [`Counters`] keeps the totals over both lanes.
 
+mod kill;
 mod layout;
 mod ring;
 
@@ -56,6 +57,7 @@ use peregrine_event::schema::DEDICATED;
 use peregrine_event::{Event, EventType, EventTypeSet, RecordError};
 use thiserror::Error;
 
+pub use kill::{flags as kill_flags, KernelKill, KillCounts, KillFilter, KillHandle, KillSpec};
 use ring::RingReader;
 
 static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/peregrine.bpf.o"));

@@ -153,6 +153,19 @@ impl LiveSource {
         self.needs.as_ref()
     }
 
+    /// Loads the in-kernel kill filters (`peregrine_capture::Capture::set_kill`).
+    pub fn set_kill(
+        &mut self,
+        spec: &peregrine_capture::KillSpec,
+    ) -> Result<peregrine_capture::KillHandle, LiveError> {
+        Ok(self.capture.set_kill(spec)?)
+    }
+
+    /// The offset from the capture's boot clock to wall-clock time.
+    pub fn boot_to_epoch_ns(&self) -> u64 {
+        self.capture.boot_to_epoch_ns()
+    }
+
     /// Every event type the capture can deliver (its dedicated syscalls and procexit).
     pub fn available() -> EventTypeSet {
         let mut available = dedicated_syscalls();

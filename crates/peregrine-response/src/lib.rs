@@ -17,6 +17,10 @@
 //! a registry of isolated containers (in `state_dir`) that the web API lists and reverses;
 //! `capture` ([`capture`]) is requested on the pipeline thread, where the events are, and
 //! audited by the worker with its file's path.
+//!
+//! A kill the kernel can decide from the event alone runs in the kernel too ([`kernel`]: the
+//! policy is placed there at start, and the worker reports the kernel's kill instead of
+//! killing again), behind the same budget and audit.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +29,7 @@ pub mod budget;
 pub mod capture;
 pub mod guard;
 pub mod isolate;
+pub mod kernel;
 pub mod policy;
 
 use std::collections::BTreeMap;
@@ -198,6 +203,7 @@ pub struct Responder {
     /// without one no request is made, so none piles up, and the action fails, audited.
     capture_window: std::sync::atomic::AtomicBool,
     dry_run: bool,
+    kernel: kernel::Slot,
 }
 
 impl Responder {
@@ -218,7 +224,11 @@ impl Responder {
             settings.state_dir.as_deref(),
         ));
         let dry_run = settings.dry_run;
+        let kernel = kernel::Slot::default();
         let mut worker = Worker {
+            kernel: kernel.clone(),
+            kernel_off: false,
+            kernel_latency: None,
             guard: guard::Guard::under(&settings.host_root, settings.protected_exes.clone()),
             isolation: isolation.clone(),
             global: budget::Budget::per_minute(settings.budget_per_minute),
@@ -247,6 +257,7 @@ impl Responder {
             captures_pending: std::sync::atomic::AtomicBool::new(false),
             capture_window: std::sync::atomic::AtomicBool::new(false),
             dry_run,
+            kernel,
         })
     }
 
@@ -270,6 +281,12 @@ impl Responder {
             return Vec::new();
         }
         std::mem::take(&mut *self.captures.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Lets the worker report the kernel's kills ([`kernel::KernelKills`]) instead of
+    /// killing again, and switch the kernel's filters off when a breaker opens.
+    pub fn attach_kernel(&self, k: Arc<dyn kernel::KernelKills>) {
+        *self.kernel.lock().unwrap_or_else(|p| p.into_inner()) = Some(k);
     }
 
     /// Where a reload publishes new policies.
@@ -368,6 +385,12 @@ struct Worker {
     audit: Option<std::fs::File>,
     records: mpsc::Sender<Alert>,
     counters: Arc<Mutex<Snapshot>>,
+    /// The in-kernel kill, when the agent loaded one; its filters are off while a breaker
+    /// it tripped is open (`kernel_off`).
+    kernel: kernel::Slot,
+    kernel_off: bool,
+    /// The latency of the kernel's kill being recorded (match to signal), not the report's.
+    kernel_latency: Option<u64>,
 }
 
 /// What one action of a job acts with.
@@ -406,7 +429,10 @@ impl Worker {
                     rule: &job.alert.rule,
                     capture_file,
                 };
-                let outcome = self.gated(policy, action, &cx, &json, &so_far);
+                let outcome = match self.reported_by_kernel(policy, action, &job) {
+                    Some(o) => o,
+                    None => self.gated(policy, action, &cx, &json, &so_far),
+                };
                 let done_ns = epoch_ns();
                 self.record(policy, action, &job, &outcome, dry_run, done_ns);
                 so_far.push((action.name().to_string(), outcome));
@@ -493,7 +519,10 @@ impl Worker {
         dry_run: bool,
         done_ns: u64,
     ) {
-        let latency_ns = done_ns.saturating_sub(job.alert.time_ns);
+        let latency_ns = self
+            .kernel_latency
+            .take()
+            .unwrap_or_else(|| done_ns.saturating_sub(job.alert.time_ns));
         {
             let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
             c.count(action.name(), outcome.kind);

@@ -94,7 +94,7 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(u64, std::time::SystemTime)>> {
 /// A rules set that fails to load is reported and the running one stays.
 fn reload_thread(
     handle: Arc<EngineHandle>,
-    policies: Option<PolicyHandle>,
+    policies: Option<(PolicyHandle, Option<Arc<crate::kkill::KernelKiller>>)>,
     reload: Reloader,
     config: Config,
     watched: Vec<PathBuf>,
@@ -166,9 +166,14 @@ fn reload_thread(
                 match loaded {
                     Ok((engine, new_policies)) => {
                         let active = engine.rules().active_count();
+                        // Kernel kill filters stand for the old rules: off before the new
+                        // ones are published (crate::kkill).
+                        if let Some((_, Some(k))) = &policies {
+                            k.off_for_reload();
+                        }
                         handle.swap(engine);
                         let n = new_policies.policies.len();
-                        if let Some(p) = &policies {
+                        if let Some((p, _)) = &policies {
                             *p.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_policies);
                         }
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
@@ -800,6 +805,17 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         opts.ring_bytes >> 20
     );
     let mut live = live::start(&mut pipe, opts, Seed::Required)?;
+    // In-kernel kill: which kill policy runs in the kernel, which from user space, and why.
+    let kkill = responder.as_ref().and_then(|r| {
+        let k = crate::kkill::load(
+            &mut live.source,
+            &engine,
+            &r.handle(),
+            &args.config.response,
+        )?;
+        r.attach_kernel(k.clone());
+        Some(k)
+    });
     // A probe that reads "ok" can trust that events are being watched from now on.
     if let Some((server, _)) = &web {
         server.set_ready();
@@ -809,7 +825,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let reloader = match args.reload {
         Some(r) => Some(reload_thread(
             handle,
-            responder.as_ref().map(Responder::handle),
+            responder.as_ref().map(|r| (r.handle(), kkill.clone())),
             r,
             args.config.clone(),
             args.watched,
@@ -989,6 +1005,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         r.finish();
         forward_records(r, &outputs, &static_fields, store.as_mut());
         eprintln!("{}", r.snapshot().summary());
+        if let Some(k) = &kkill {
+            eprintln!("{}", k.summary());
+        }
     }
     finish_store(store);
     eprint!("{}", drops.summary());

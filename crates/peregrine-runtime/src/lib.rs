@@ -24,6 +24,7 @@ pub mod drops;
 mod error;
 pub mod events;
 pub mod info;
+pub mod kkill;
 pub mod listing;
 pub mod live;
 pub mod modes;

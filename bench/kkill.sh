@@ -1,0 +1,94 @@
+#!/bin/sh
+# In-kernel vs user-space kill: the time from the matched system call (the exec record's
+# kernel timestamp) to the process's death (its procexit record's), for N markers killed by a
+# policy the kernel runs and N killed by the same policy run from user space (its rule also
+# tests proc.pname, which keeps it there). Both times come from the kernel's clock, so the
+# two paths are measured alike; p50/p90/p99/max per path. Needs root.
+#
+#   bench/kkill.sh [N]        (default 200; PEREGRINE=path picks the binary, default release)
+#
+# The cost of idle kill filters on other syscalls is in bench/capture.sh ("filt+kill" and
+# "capt+kill" against "filtered" and "captured"). Compare runs only at similar load.
+set -eu
+cd "$(dirname "$0")/.."
+: "${CARGO_TARGET_DIR:=target}"
+N="${1:-200}"
+if [ -z "${PEREGRINE:-}" ]; then
+	cargo build --release -q -p peregrine
+	PEREGRINE="$CARGO_TARGET_DIR/release/peregrine"
+fi
+dir=$(mktemp -d)
+[ -z "${KEEP:-}" ] || echo "keeping $dir"
+trap 'kill "$agent" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+cp /bin/sleep "$dir/pgbench-kk"
+cp /bin/sleep "$dir/pgbench-us"
+cat >"$dir/rules.yaml" <<'EOF2'
+- rule: Kernel marker
+  desc: the benchmark's marker, a rule the kernel can evaluate
+  condition: evt.type in (execve, execveat) and proc.name = pgbench-kk
+  output: start (proc.pid=%proc.pid evt.rawtime=%evt.rawtime)
+  priority: WARNING
+- rule: User-space marker
+  desc: the same marker, a rule the kernel cannot evaluate (proc.pname)
+  condition: evt.type in (execve, execveat) and proc.name = pgbench-us and proc.pname != pgbench-none
+  output: start (proc.pid=%proc.pid evt.rawtime=%evt.rawtime)
+  priority: WARNING
+- rule: Marker death
+  desc: a marker's exit
+  condition: evt.type = procexit and proc.name in (pgbench-kk, pgbench-us)
+  output: death (proc.pid=%proc.pid evt.rawtime=%evt.rawtime)
+  priority: WARNING
+EOF2
+cat >"$dir/policies.yaml" <<'EOF2'
+- policy: kernel kill
+  match: {rules: [Kernel marker]}
+  actions: [kill: {}]
+- policy: user-space kill
+  match: {rules: [User-space marker]}
+  actions: [kill: {}]
+EOF2
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
+PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
+	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
+	-o "response.budget_per_minute=100000" -o json_output=true -o dedup.enabled=false \
+	-o json_include_output_property=false -o stdout_output.enabled=false \
+	-o file_output.enabled=true -o "file_output.filename=$dir/alerts.jsonl" \
+	2>"$dir/agent.log" &
+agent=$!
+i=0
+while ! grep -q capturing "$dir/agent.log" 2>/dev/null; do
+	i=$((i + 1))
+	[ "$i" -lt 300 ] || { echo "agent did not start" >&2; cat "$dir/agent.log" >&2; exit 1; }
+	sleep 0.1
+done
+grep -o "policy '[^']*': kill [^(—]*" "$dir/agent.log" || true
+for m in pgbench-kk pgbench-us; do
+	i=0
+	while [ "$i" -lt "$N" ]; do
+		"$dir/$m" 30 2>/dev/null || true # killed: the shell waits for its death
+		i=$((i + 1))
+	done
+done
+sleep 1
+kill -TERM "$agent"
+wait "$agent" || true
+python3 - "$dir/alerts.jsonl" "$N" <<'EOF2'
+import json, sys
+start, death = {}, {}
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    f = a.get("output_fields", {})
+    pid, t = f.get("proc.pid"), int(f.get("evt.rawtime") or 0)
+    if a["rule"] == "Marker death":
+        death[pid] = t
+    elif a["rule"] in ("Kernel marker", "User-space marker"):
+        start[pid] = (a["rule"], t)
+for rule in ("Kernel marker", "User-space marker"):
+    v = sorted((death[p] - t) / 1e3 for p, (r, t) in start.items() if r == rule and p in death)
+    if not v:
+        print(f"{rule}: no kills seen"); continue
+    at = lambda q: v[min(len(v) - 1, int(len(v) * q))]
+    print(f"{rule:18} kills {len(v):4} of {sys.argv[2]}: exec to death p50 {at(0.5):9.1f} us  "
+          f"p90 {at(0.9):9.1f} us  p99 {at(0.99):9.1f} us  max {v[-1]:9.1f} us")
+EOF2
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

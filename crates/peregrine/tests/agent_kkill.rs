@@ -1,0 +1,269 @@
+//! The in-kernel kill through the binary, in a real podman container: a binary dropped in
+//! /tmp and executed dies before its first instruction (the marker it would make never appears), `cat
+//! /etc/shadow` dies before `read` returns (nothing on its stdout), a reverse-shell-like
+//! connect to a listener on the container's own loopback dies before the listener sees
+//! data; near misses run; a dry-run policy kills nothing and audits; the agent says at start
+//! which policy runs in the kernel and which from user space, and why; and the safety list
+//! holds in the kernel (a protected executable on the host is not killed).
+
+mod e2e_harness;
+
+use e2e_harness::podman::{self, Container};
+use e2e_harness::{scratch, Agent};
+use serde_json::Value;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn audit(path: &Path, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= n || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rule(name: &str, cond: &str) -> String {
+    format!(
+        "
+- rule: {name}
+  desc: the in-kernel kill test
+  condition: {cond}
+  output: {name} (proc.pid=%proc.pid proc.name=%proc.name fd.name=%fd.name)
+  priority: WARNING
+"
+    )
+}
+
+fn policy(name: &str, rule: &str, extra: &str) -> String {
+    format!(
+        "
+- policy: {name}
+{extra}  match:
+    rules: [{rule}]
+  actions:
+    - kill: {{}}
+"
+    )
+}
+
+/// `sh -c SCRIPT` in the container: its stdout.
+fn sh(c: &Container, script: &str) -> String {
+    let out = c.exec(&[], &["sh", "-c", script]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn kill_policies_run_in_the_kernel_in_a_podman_container() {
+    let name = "kill_policies_run_in_the_kernel_in_a_podman_container";
+    if !peregrine_testkit::e2e_root(name) {
+        return;
+    }
+    if !podman::available() {
+        peregrine_testkit::skip(name, "podman is not installed");
+        return;
+    }
+    let dir = scratch("kkill");
+    let image = "localhost/pg-kkill:3";
+    podman::ensure_image(
+        image,
+        &dir,
+        &["sh", "cat", "cp", "ls", "mkdir", "nc", "sleep"],
+        &[
+            ("etc/shadow", "root:pg-secret-hash:19000:0:99999:7:::\n"),
+            ("tmp/.keep", ""),
+        ],
+    );
+    let c = Container::run(
+        &format!("pg-kkill-{}", std::process::id()),
+        &["--network", "none"],
+        image,
+        &["sleep", "300"],
+    );
+    // Host-side marker for the safety list: protected by inode, so the kernel spares it.
+    let guarded = dir.join("pgk-guarded");
+    std::fs::copy("/usr/bin/sleep", &guarded).expect("guarded copy");
+    let in_c = "container.id != host";
+    let rules = [
+        rule(
+            "Dropped binary",
+            &format!(
+                "evt.type in (execve, execveat) and {in_c} and proc.is_exe_upper_layer = true \
+                 and proc.name in (mkdir, xmrig)"
+            ),
+        ),
+        rule(
+            "Shadow read",
+            &format!("evt.type in (open, openat, openat2) and evt.is_open_read = true and fd.name = /etc/shadow and {in_c}"),
+        ),
+        rule(
+            "Reverse shell",
+            &format!("evt.type = connect and fd.sport = 4444 and fd.snet = \"127.0.0.0/8\" and {in_c}"),
+        ),
+        rule(
+            "Dry dropped binary",
+            &format!("evt.type in (execve, execveat) and {in_c} and proc.name = mv"),
+        ),
+        rule(
+            "Guarded binary",
+            "evt.type in (execve, execveat) and proc.name = pgk-guarded",
+        ),
+        rule(
+            "Shell from a web server",
+            "evt.type in (execve, execveat) and proc.name = pgk-web and proc.pname in (nginx, httpd)",
+        ),
+    ]
+    .concat();
+    let policies = [
+        policy("kill droppers", "Dropped binary", ""),
+        policy("kill shadow readers", "Shadow read", ""),
+        policy("kill reverse shells", "Reverse shell", ""),
+        policy(
+            "kill droppers (dry)",
+            "Dry dropped binary",
+            "  dry_run: true\n",
+        ),
+        policy("kill guarded", "Guarded binary", ""),
+        policy("kill web shells", "Shell from a web server", ""),
+    ]
+    .concat();
+    let rules_file = dir.join("rules.yaml");
+    std::fs::write(&rules_file, rules).expect("rules");
+    let pol = dir.join("policies.yaml");
+    std::fs::write(&pol, policies).expect("policies");
+    let audit_file = dir.join("audit.jsonl");
+    let pol_opt = format!("response_files[]={}", pol.display());
+    let audit_opt = format!("response.audit_file={}", audit_file.display());
+    let prot_opt = format!("response.protected_executables[]={}", guarded.display());
+    let agent = Agent::start(
+        &rules_file,
+        &[
+            "-o",
+            &pol_opt,
+            "-o",
+            &audit_opt,
+            "-o",
+            &prot_opt,
+            "-o",
+            "json_output=true",
+        ],
+    );
+
+    // A dropped binary: busybox copied to /tmp (the container's upper layer) as `mkdir`,
+    // whose first act would make the marker directory. Near misses: the same copy under
+    // another name, and the image's own mkdir (lower layer).
+    let dropped = sh(
+        &c,
+        "cp /bin/busybox /tmp/mkdir; /tmp/mkdir /tmp/dropped; echo rc=$?; \
+         ls -d /tmp/dropped 2>/dev/null; echo end",
+    );
+    let near_drop = sh(
+        &c,
+        "cp /bin/busybox /tmp/touch; /tmp/touch /tmp/near; echo rc=$?; mkdir /tmp/near2; \
+         echo rc=$?; ls -d /tmp/near /tmp/near2",
+    );
+    // cat /etc/shadow: killed with the file open, before read returns.
+    let shadow = c.exec(&[], &["cat", "/etc/shadow"]);
+    let passwd = c.exec(&[], &["cat", "/etc/passwd"]);
+    // A reverse shell to a listener on the container's loopback, and the near miss on 4445.
+    let connect = |port: u16| {
+        sh(
+            &c,
+            &format!(
+                "nc -l -p {port} > /tmp/got{port} & sleep 0.3; echo pwned | nc 127.0.0.1 {port}; \
+                 echo rc=$?; sleep 0.3; echo got=$(cat /tmp/got{port})"
+            ),
+        )
+    };
+    let reverse = connect(4444);
+    let near_connect = connect(4445);
+    let dry = sh(
+        &c,
+        "cp /bin/busybox /tmp/mv; /tmp/mv /tmp/.keep /tmp/dry; echo rc=$?; ls /tmp/dry",
+    );
+    // Alive long enough for user space to look at it too (and refuse: protected).
+    let guarded_status = Command::new(&guarded)
+        .arg("1")
+        .stdin(Stdio::null())
+        .status()
+        .expect("guarded runs");
+    let lines = audit(&audit_file, 5);
+    let log = agent.log.clone();
+    let status = agent.stop();
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let has = |needle: &str| log.iter().any(|l| l.contains(needle));
+    for p in [
+        "kill droppers",
+        "kill shadow readers",
+        "kill reverse shells",
+    ] {
+        assert!(
+            has(&format!("policy '{p}': kill in the kernel")),
+            "{p}: {log:#?}"
+        );
+    }
+    assert!(
+        has("policy 'kill web shells': kill from user space — rule 'Shell from a web server' tests proc.pname"),
+        "{log:#?}"
+    );
+    assert_eq!(
+        dropped, "rc=137\nend\n",
+        "the dropped binary ran: {lines:#?} {log:#?}"
+    );
+    assert_eq!(near_drop, "rc=0\nrc=0\n/tmp/near\n/tmp/near2\n");
+    assert_eq!(shadow.status.signal(), None, "podman exec reports the code");
+    assert_eq!(shadow.status.code(), Some(137), "{shadow:?}");
+    assert!(shadow.stdout.is_empty(), "read returned: {shadow:?}");
+    assert!(String::from_utf8_lossy(&passwd.stdout).starts_with("root:x:0:0"));
+    assert_eq!(reverse, "rc=137\ngot=\n", "the listener saw data");
+    assert_eq!(near_connect, "rc=0\ngot=pwned\n");
+    assert_eq!(dry, "rc=0\n/tmp/dry\n", "dry run killed");
+    assert!(
+        guarded_status.success(),
+        "a protected binary was killed: {guarded_status:?}"
+    );
+    let find = |policy: &str| {
+        lines
+            .iter()
+            .find(|l| l["policy"] == policy)
+            .unwrap_or_else(|| panic!("no audit line for {policy}: {lines:#?}"))
+    };
+    for p in [
+        "kill droppers",
+        "kill shadow readers",
+        "kill reverse shells",
+    ] {
+        let l = find(p);
+        assert_eq!(l["outcome"], "done", "{l}");
+        assert!(
+            l["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("killed in kernel")),
+            "{l}"
+        );
+    }
+    let d = find("kill droppers (dry)");
+    assert_eq!(d["outcome"], "dry_run", "{d}");
+    assert!(
+        d["detail"]
+            .as_str()
+            .is_some_and(|s| s.contains("in the kernel")),
+        "{d}"
+    );
+    // The kernel spared it; user space then finds it protected.
+    let g = find("kill guarded");
+    assert_eq!(g["outcome"], "refused", "{g}");
+    assert!(status.success(), "{status:?}");
+}
