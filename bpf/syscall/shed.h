@@ -24,29 +24,53 @@ static __always_inline bool is_open(__u32 nr)
 	       nr == PG_SYS_CREAT;
 }
 
-/* The fd key of the current process: its tgid and the start time of its group leader. */
-static __always_inline void fd_key(struct pg_fd_key *k, __u64 pid_tgid, long fd)
+/*
+ * This process's marks (syscall/shed.h's task storage on the group leader, shared by its
+ * threads as their fd table is), or NULL. `create` makes them if missing, and starts over if
+ * they are of an earlier shedding period: a new storage is all zeros, gen included.
+ */
+static __always_inline struct pg_shed_marks *shed_marks(__u32 flags, bool create)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	k->start_time = BPF_CORE_READ(t, group_leader, start_time);
-	k->tgid = pid_tgid >> 32;
-	k->fd = (__s32)fd;
+	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
+	__u32 gen = flags >> PG_SHED_GEN_SHIFT;
+	struct pg_shed_marks *m =
+		bpf_task_storage_get(&pg_shed_fds, leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!m || m->gen == gen)
+		return m;
+	if (!create)
+		return NULL;
+	if (m->gen) {
+		bpf_task_storage_delete(&pg_shed_fds, leader);
+		m = bpf_task_storage_get(&pg_shed_fds, leader, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!m)
+			return NULL;
+	}
+	m->gen = gen;
+	return m;
 }
 
-/* A new fd of this number was sent: a mark left by an earlier shed open is stale. */
-static __always_inline void shed_forget(__u64 pid_tgid, long fd)
+/* The open that returned `fd` was shed: mark it (a high fd keeps no mark: its close is sent). */
+static __always_inline void shed_mark(__u32 flags, long fd)
 {
-	struct pg_fd_key k;
-	fd_key(&k, pid_tgid, fd);
-	bpf_map_delete_elem(&pg_shed_fds, &k);
+	if (fd < 0 || fd >= PG_SHED_MAX_FDS)
+		return;
+	struct pg_shed_marks *m = shed_marks(flags, true);
+	if (m)
+		m->fd[fd & (PG_SHED_MAX_FDS - 1)] = 1;
 }
 
-/* The close of a marked fd: true if it is shed (the mark is consumed). */
-static __always_inline bool shed_close(__u64 pid_tgid, long fd)
+/* Consumes the mark of `fd`: true if there was one (its close is shed). A new fd of this
+ * number was sent: a mark left by an earlier shed open is stale, and consumed the same way. */
+static __always_inline bool shed_unmark(__u32 flags, long fd)
 {
-	struct pg_fd_key k;
-	fd_key(&k, pid_tgid, fd);
-	return bpf_map_delete_elem(&pg_shed_fds, &k) == 0;
+	if (fd < 0 || fd >= PG_SHED_MAX_FDS)
+		return false;
+	struct pg_shed_marks *m = shed_marks(flags, false);
+	__u32 i = fd & (PG_SHED_MAX_FDS - 1);
+	if (!m || !m->fd[i])
+		return false;
+	m->fd[i] = 0;
+	return true;
 }
 
 /*
@@ -104,11 +128,11 @@ static __always_inline bool is_dir_fd(long fd)
  * fd (true: nothing is sent), and forgets the mark of an fd number a sent syscall returned
  * (the open family does both in pg_exit_open).
  */
-static __always_inline bool shed_dispatch(__u32 nr, long ret, __u64 fd_arg, __u64 fds_ptr,
-					  __u64 pid_tgid, struct pg_counters *c)
+static __always_inline bool shed_dispatch(__u32 flags, __u32 nr, long ret, __u64 fd_arg,
+					  __u64 fds_ptr, struct pg_counters *c)
 {
 	if (nr == PG_SYS_CLOSE) {
-		if (!shed_close(pid_tgid, (long)(int)fd_arg))
+		if (!shed_unmark(flags, (long)(int)fd_arg))
 			return false;
 		c->shed_close++;
 		return true;
@@ -118,15 +142,15 @@ static __always_inline bool shed_dispatch(__u32 nr, long ret, __u64 fd_arg, __u6
 	switch ((enum pg_sys)nr) {
 	PG_CASES_RETURNS_FD
 		if (!is_open(nr))
-			shed_forget(pid_tgid, ret);
+			shed_unmark(flags, ret);
 		break;
 	default:
 		/* pipe, pipe2 and socketpair return their two fds in user memory. */
 		if (ret == 0 && (nr == PG_SYS_PIPE || nr == PG_SYS_PIPE2 || nr == PG_SYS_SOCKETPAIR)) {
 			int fds[2] = {-1, -1};
 			if (bpf_probe_read_user(fds, sizeof(fds), (void *)fds_ptr) == 0) {
-				shed_forget(pid_tgid, fds[0]);
-				shed_forget(pid_tgid, fds[1]);
+				shed_unmark(flags, fds[0]);
+				shed_unmark(flags, fds[1]);
 			}
 		}
 		break;
