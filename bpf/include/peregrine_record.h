@@ -110,9 +110,11 @@ struct pg_config {
  * Paths of PG_SHED_WINDOW bytes or more (NUL included) are never shed.
  */
 #define PG_SHED_PATHS 1U
-/* pg_config.shed >> PG_SHED_GEN_SHIFT: the shedding period, a new one each time shedding is
- * turned on (the marks of an earlier period are stale). */
-#define PG_SHED_GEN_SHIFT 8
+/* (pg_config.shed >> PG_SHED_SUFFIX_SHIFT) & 0xff: the longest needed suffix, the only part of
+ * a path reversed for the suffix trie. pg_config.shed >> PG_SHED_GEN_SHIFT: the shedding
+ * period, a new one each time shedding is turned on (the marks of an earlier one are stale). */
+#define PG_SHED_SUFFIX_SHIFT 8
+#define PG_SHED_GEN_SHIFT 16
 #define PG_SHED_WINDOW 256
 
 /* Key of the path tries (BPF_MAP_TYPE_LPM_TRIE): prefixlen in bits, then the bytes. */

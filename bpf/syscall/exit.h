@@ -112,7 +112,7 @@ int BPF_PROG(pg_exit_open, struct pt_regs *regs, long ret)
 			path = nr == PG_SYS_OPEN || nr == PG_SYS_CREAT ? st->args[0] : st->args[1];
 	}
 	__u32 flags = shed_flags();
-	if (shed_path((const char *)path) && !is_dir_fd(ret)) {
+	if (shed_path((const char *)path, flags) && !is_dir_fd(ret)) {
 		struct pg_counters *c = counters();
 		if (c)
 			c->shed_open_path++;

@@ -73,13 +73,30 @@ static __always_inline bool shed_unmark(__u32 flags, long fd)
 	return true;
 }
 
+/* One byte value in every byte of a word, and each byte's top bit. */
+#define PG_BYTES(b) (0x0101010101010101ULL * (b))
+#define PG_TOPS PG_BYTES(0x80)
+
+/*
+ * The top bit of every byte of `x` equal to `b`. Exact up to the first such byte; above it
+ * (bytes later in the path) a borrow can flag a byte one above `b` too: a false positive only
+ * ever makes a path unsheddable, never the reverse.
+ */
+static __always_inline __u64 bytes_eq(__u64 x, __u8 b)
+{
+	__u64 t = x ^ PG_BYTES(b);
+	return (t - PG_BYTES(1)) & ~t & PG_TOPS;
+}
+
 /*
  * Whether the open of the user path `upath` may be shed: an absolute path, shorter than the
  * window, that needs no normalisation (no "..", "/.", "//", no trailing '/': then the path
  * as passed is the fd name user space would compute, see peregrine_rules::shed::never_shed)
  * and matches no atom, as a prefix (exact paths include their NUL) or, reversed, as a suffix.
+ * The normalisation test takes 8 bytes a step, and only the last `flags`' suffix-window bytes
+ * are reversed: a byte loop over the whole path cost ~16 instructions a byte.
  */
-static __always_inline bool shed_path(const char *upath)
+static __always_inline bool shed_path(const char *upath, __u32 flags)
 {
 	struct pg_scratch *s = scratch();
 	if (!s || !upath)
@@ -93,20 +110,37 @@ static __always_inline bool shed_path(const char *upath)
 	__u32 len = n - 1;
 	if (k->data[(len - 1) & (PG_SHED_WINDOW - 1)] == '/')
 		return false;
-	__u8 prev = 0;
-	for (__u32 i = 0; i < PG_SHED_WINDOW - 1; i++) {
-		if (i >= len)
+	/* Flags of the previous word's last byte, moved to the first byte's top bit. */
+	__u64 prev_any = 0, prev_slash = 0;
+	for (__u32 w = 0; w < PG_SHED_WINDOW / 8; w++) {
+		__u32 off = w * 8;
+		if (off >= len)
 			break;
-		__u8 ch = k->data[i];
-		if ((ch == '.' && (prev == '.' || prev == '/')) || (ch == '/' && prev == '/'))
+		__u64 x = *(__u64 *)&k->data[off];
+		/* Bytes from the NUL on are left over from earlier paths: zero them. */
+		if (len - off < 8)
+			x &= (1ULL << ((len - off) * 8)) - 1;
+		__u64 dot = bytes_eq(x, '.'), slash = bytes_eq(x, '/');
+		/* "..", "/." and "//": a dot after a dot or slash, a slash after a slash. */
+		if ((dot & (((dot | slash) << 8) | prev_any)) | (slash & ((slash << 8) | prev_slash)))
 			return false;
-		rk->data[i] = k->data[(len - 1 - i) & (PG_SHED_WINDOW - 1)];
-		prev = ch;
+		prev_any = (dot | slash) >> 56;
+		prev_slash = slash >> 56;
 	}
 	k->prefixlen = n * 8;
 	if (bpf_map_lookup_elem(&pg_shed_prefix, k))
 		return false;
-	rk->prefixlen = len * 8;
+	__u32 m = (flags >> PG_SHED_SUFFIX_SHIFT) & 0xff;
+	if (!m)
+		return true;
+	if (m > len)
+		m = len;
+	for (__u32 i = 0; i < PG_SHED_WINDOW - 1; i++) {
+		if (i >= m)
+			break;
+		rk->data[i] = k->data[(len - 1 - i) & (PG_SHED_WINDOW - 1)];
+	}
+	rk->prefixlen = m * 8;
 	return !bpf_map_lookup_elem(&pg_shed_suffix, rk);
 }
 

@@ -361,6 +361,9 @@ pub struct Capture {
     shed_gen: u32,
 }
 
+/// fds from this number up keep no shed mark: their open may be shed, their close is sent.
+pub const SHED_MAX_FDS: u32 = layout::PG_SHED_MAX_FDS;
+
 /// The opened paths the consumer needs; the kernel may shed opens of any other absolute path
 /// (and the closes of their fds). See bpf/README.md, "Shedding".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -576,7 +579,18 @@ impl Capture {
             }
         }
         self.shed_keys = paths.clone();
-        self.kcfg.shed = layout::PG_SHED_PATHS | self.shed_gen << layout::PG_SHED_GEN_SHIFT;
+        // The kernel reverses only as many bytes of a path as the longest suffix has (a
+        // longer one is cut to the window, which only keeps more).
+        let suffix_window = paths
+            .suffixes
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .min(255);
+        self.kcfg.shed = layout::PG_SHED_PATHS
+            | (suffix_window as u32) << layout::PG_SHED_SUFFIX_SHIFT
+            | self.shed_gen << layout::PG_SHED_GEN_SHIFT;
         self.write_config()
     }
 

@@ -8,6 +8,14 @@ use common::*;
 use peregrine_capture::ShedPaths;
 use std::ffi::CString;
 
+/// One test at a time: a child forked while another test's fds are open inherits them, and
+/// the fd-reuse assertions count on the lowest free numbers.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn c(s: &str) -> CString {
     CString::new(s).unwrap()
 }
@@ -27,6 +35,7 @@ fn shed_opens_and_closes_with_fd_reuse() {
     if !peregrine_testkit::live("shed_opens_and_closes_with_fd_reuse") {
         return;
     }
+    let _serial = serial();
     let dir = std::env::temp_dir().join(format!("pg-shed-{}", std::process::id()));
     let keep = dir.join("keep");
     let other = dir.join("other");
@@ -172,4 +181,178 @@ fn shed_opens_and_closes_with_fd_reuse() {
     assert_eq!(run.counters.shed_open_path, 20 + 5);
     assert_eq!(run.counters.shed_close, 20 + 1);
     assert_eq!(run.counters.drops(), 0);
+}
+
+/// The kernel's normalisation test (8 bytes a step) agrees with user space's
+/// `peregrine_rules::shed::never_shed` wherever the pair of bytes falls in a word: every path
+/// that needs normalisation is sent, every other one (matching no atom) shed; and only the last
+/// bytes of a path, as many as the longest suffix has, decide a suffix match.
+#[test]
+fn normalisation_and_suffix_tests_hold_at_every_byte_offset() {
+    if !peregrine_testkit::live("normalisation_and_suffix_tests_hold_at_every_byte_offset") {
+        return;
+    }
+    let _serial = serial();
+    let base = std::env::temp_dir().join(format!("pg-shed-norm-{}", std::process::id()));
+    let mut paths: Vec<String> = Vec::new();
+    for pad in 0..17 {
+        let d = format!("{}/{}", base.display(), "d".repeat(pad));
+        for tail in [
+            "/./x",
+            "//x",
+            "/../x",
+            "/.x",
+            "/x..y",
+            "/x",
+            "/x.y",
+            "/x-y.z",
+            "/x/y",
+            "/tail-name",
+            "/long-tail-name",
+            "/x-tail-name",
+        ] {
+            paths.push(format!("{d}{tail}"));
+        }
+    }
+    // Two suffixes: the longest (10 bytes) sets how much of a path the kernel reverses.
+    let shed = ShedPaths {
+        prefixes: vec![],
+        exact: vec![],
+        suffixes: vec![b"/tail-name".to_vec(), b"-name".to_vec()],
+    };
+    let cpaths: Vec<CString> = paths.iter().map(|p| c(p)).collect();
+    let run = run_child_full(&["open", "openat"], &[], 1 << 22, Some(&shed), |_| {
+        // Missing files: a failed open is tested like any other.
+        for p in &cpaths {
+            open(p, libc::O_RDONLY);
+        }
+    });
+    let sent: Vec<String> = run
+        .events
+        .iter()
+        .filter(|e| e.name == "open" || e.name == "openat")
+        .map(|e| e.get("name").to_string())
+        .collect();
+    let want: Vec<String> = paths
+        .iter()
+        .filter(|p| peregrine_rules::shed::never_shed(p.as_bytes()) || p.ends_with("-name"))
+        .cloned()
+        .collect();
+    assert_eq!(sent, want, "sent opens");
+    assert_eq!(
+        run.counters.shed_open_path,
+        (paths.len() - want.len()) as u64
+    );
+}
+
+/// The marks belong to the process, as its fd table does: an fd a thread opened (shed) and
+/// another thread closes is shed, and a sent open by one thread clears the stale mark another
+/// thread's shed open left on the same number.
+#[test]
+fn threads_share_their_process_marks() {
+    if !peregrine_testkit::live("threads_share_their_process_marks") {
+        return;
+    }
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("pg-shed-thr-{}", std::process::id()));
+    let keep = dir.join("keep");
+    std::fs::create_dir_all(&keep).unwrap();
+    let unneeded = dir.join("x");
+    std::fs::write(&unneeded, b"x").unwrap();
+    std::fs::write(keep.join("a"), b"x").unwrap();
+    let (sx, ka) = (
+        c(unneeded.to_str().unwrap()),
+        c(keep.join("a").to_str().unwrap()),
+    );
+    let shed = ShedPaths {
+        prefixes: vec![format!("{}/", keep.display()).into_bytes()],
+        ..Default::default()
+    };
+    let run = run_child_full(&["openat", "close"], &[], 1 << 22, Some(&shed), |rep| {
+        // A shed open on a second thread, its close here.
+        let fd = std::thread::scope(|s| s.spawn(|| open(&sx, libc::O_RDONLY)).join().unwrap());
+        // SAFETY: our fd.
+        unsafe { libc::close(fd) };
+        // A shed open here, closed invisibly; a second thread's needed open reuses the number.
+        let y = open(&sx, libc::O_RDONLY);
+        close_range(y);
+        let k = std::thread::scope(|s| s.spawn(|| open(&ka, libc::O_RDONLY)).join().unwrap());
+        // SAFETY: our fd.
+        unsafe { libc::close(k) };
+        rep.report(fd as i64);
+        rep.report(y as i64);
+        rep.report(k as i64);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let [fd, y, k] = run.reported[..] else {
+        panic!("reports: {:?}", run.reported);
+    };
+    assert_eq!((fd, y), (y, k), "fd numbers were reused");
+    let closes: Vec<String> = run
+        .of("close")
+        .iter()
+        .map(|e| e.get("fd").to_string())
+        .collect();
+    // Only the needed open's close: the first close was shed from another thread's mark.
+    assert_eq!(closes, vec![k.to_string()]);
+    assert_eq!(run.counters.shed_open_path, 2);
+    assert_eq!(run.counters.shed_close, 1);
+}
+
+/// An open that returns an fd from PG_SHED_MAX_FDS up is shed but keeps no mark: its close is
+/// sent (the state ignores the close of an fd it does not know).
+#[test]
+fn a_high_fd_open_is_shed_and_its_close_sent() {
+    if !peregrine_testkit::live("a_high_fd_open_is_shed_and_its_close_sent") {
+        return;
+    }
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("pg-shed-high-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let unneeded = dir.join("x");
+    std::fs::write(&unneeded, b"x").unwrap();
+    let sx = c(unneeded.to_str().unwrap());
+    let shed = ShedPaths {
+        exact: vec![b"/nonexistent".to_vec()],
+        ..Default::default()
+    };
+    let max = peregrine_capture::SHED_MAX_FDS as i32;
+    let run = run_child_full(&["openat", "close"], &[], 1 << 22, Some(&shed), |rep| {
+        // SAFETY: raising our own soft limit within the hard one, and filling the fd table
+        // with fcntl dups (not captured) so the next open returns fd `max`.
+        unsafe {
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            lim.rlim_cur = lim.rlim_max.min(4 * max as u64);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            let low = open(&sx, libc::O_RDONLY);
+            for _ in 0..max {
+                if libc::fcntl(low, libc::F_DUPFD, 0) >= max - 1 {
+                    break;
+                }
+            }
+            // The lowest fd free again (its mark stays): a low shed open takes it, the next
+            // one gets `max`.
+            close_range(low);
+            let l = open(&sx, libc::O_RDONLY);
+            let h = open(&sx, libc::O_RDONLY);
+            libc::close(h);
+            libc::close(l);
+            rep.report(l as i64);
+            rep.report(h as i64);
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let [l, h] = run.reported[..] else {
+        panic!("reports: {:?}", run.reported);
+    };
+    assert!(l < max as i64 && h >= max as i64, "fds {l} and {h}");
+    let closes: Vec<String> = run
+        .of("close")
+        .iter()
+        .map(|e| e.get("fd").to_string())
+        .collect();
+    assert_eq!(closes, vec![h.to_string()]);
+    assert_eq!(run.counters.shed_open_path, 3);
+    assert_eq!(run.counters.shed_close, 1);
 }
