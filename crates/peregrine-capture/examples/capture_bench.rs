@@ -1,6 +1,6 @@
 //! Capture overhead benchmark (run by `bench/capture.sh`, as root).
 //!
-//! A forked child runs a tight syscall loop (getppid, or open+close of /dev/null) and reports
+//! A forked child runs a tight syscall loop (getppid, or open+close of /dev/null or `PG_BENCH_PATH`) and reports
 //! ns of its own CPU time (user + system, which includes the BPF programs running in its
 //! context) per iteration: CPU time rather than wall-clock so that a busy shared machine
 //! preempting the child does not count as capture cost. The agent (this process) is excluded from capture by design, which is why
@@ -15,10 +15,11 @@
 //!   one ring reservation per record as before batching: the A/B comparison in the same run;
 //! - `kept` (open+close only): `captured` with shedding on, the path atoms of Falco's stable
 //!   rules (`falco_rules.yaml` from the upstream material, through `peregrine_rules::shed`, as
-//!   the agent derives them) plus `/dev/null`, so every open and close is still sent: what
+//!   the agent derives them) plus the loop's path, so every open and close is still sent: what
 //!   shedding adds to a captured open+close;
-//! - `shed` (open+close only): shedding on with the stable rules' atoms alone (`/dev/null` is
-//!   not among them): the open and the close are tested, counted and not sent;
+//! - `shed` (open+close only): shedding on with the stable rules' atoms alone (the loop's path,
+//!   `/dev/null` or `PG_BENCH_PATH`, is not among them): the open and the close are tested,
+//!   counted and not sent;
 //!
 //! `x base` is a row's added ns as a multiple of the same run's baseline, `kern x base` the
 //! kernel ns of one iteration (one program run per syscall) as a multiple of it. For
@@ -46,7 +47,15 @@ enum Work {
     OpenClose,
 }
 
+/// The file the open+close loop opens: `PG_BENCH_PATH`, default `/dev/null` (a longer path
+/// shows the per-byte part of the kernel's shed test).
+fn bench_path() -> std::ffi::CString {
+    let p = std::env::var("PG_BENCH_PATH").unwrap_or_else(|_| "/dev/null".into());
+    std::ffi::CString::new(p).expect("PG_BENCH_PATH without NUL")
+}
+
 fn spawn_loop(work: Work, iters: u64) -> (i32, i32, i32) {
+    let path = bench_path();
     let mut go = [0i32; 2];
     let mut res = [0i32; 2];
     // SAFETY: valid out arrays.
@@ -70,7 +79,7 @@ fn spawn_loop(work: Work, iters: u64) -> (i32, i32, i32) {
                         libc::syscall(libc::SYS_getppid);
                     }
                     Work::OpenClose => {
-                        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                        let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
                         libc::close(fd);
                     }
                 }
@@ -312,7 +321,7 @@ fn main() {
         None
     };
     let stable_kept = stable.clone().map(|mut p| {
-        p.exact.push(b"/dev/null".to_vec());
+        p.exact.push(bench_path().into_bytes());
         p
     });
     println!(
