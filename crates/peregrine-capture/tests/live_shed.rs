@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use peregrine_capture::ShedPaths;
+use peregrine_capture::{Capture, CaptureConfig, ShedPaths};
 use std::ffi::CString;
 
 /// One test at a time: a child forked while another test's fds are open inherits them, and
@@ -355,4 +355,105 @@ fn a_high_fd_open_is_shed_and_its_close_sent() {
     assert_eq!(closes, vec![h.to_string()]);
     assert_eq!(run.counters.shed_open_path, 3);
     assert_eq!(run.counters.shed_close, 1);
+}
+
+/// Marks left while shedding was off are stale once it is back on (a new shedding period):
+/// an fd whose shed open's mark outlived it — closed, and its number reused by an open sent
+/// while shedding was off, neither of which consumed the mark — has its close sent.
+#[test]
+fn marks_from_before_shedding_was_off_are_stale() {
+    if !peregrine_testkit::live("marks_from_before_shedding_was_off_are_stale") {
+        return;
+    }
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("pg-shed-gen-{}", std::process::id()));
+    let keep = dir.join("keep");
+    std::fs::create_dir_all(&keep).unwrap();
+    let unneeded = dir.join("x");
+    std::fs::write(&unneeded, b"x").unwrap();
+    std::fs::write(keep.join("a"), b"x").unwrap();
+    let (sx, ka) = (
+        c(unneeded.to_str().unwrap()),
+        c(keep.join("a").to_str().unwrap()),
+    );
+    let paths = ShedPaths {
+        prefixes: vec![format!("{}/", keep.display()).into_bytes()],
+        ..Default::default()
+    };
+    let pipe = || {
+        let mut fds = [0i32; 2];
+        // SAFETY: a valid out array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        (fds[0], fds[1])
+    };
+    // Parent → child cues, child → parent "stage done" with the fds it used.
+    let (cue_r, cue_w) = pipe();
+    let (done_r, done_w) = pipe();
+    // SAFETY: the child uses only async-signal-safe calls and _exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        let mut b = [0u8; 1];
+        // SAFETY: raw syscalls on our own fds and C strings made before the fork.
+        unsafe {
+            let report = |v: i64| libc::write(done_w, (&v as *const i64).cast(), 8);
+            libc::read(cue_r, b.as_mut_ptr().cast(), 1);
+            // Shedding on: a shed open marks its fd.
+            let n = open(&sx, libc::O_RDONLY);
+            report(n as i64);
+            libc::read(cue_r, b.as_mut_ptr().cast(), 1);
+            // Shedding off: the close is sent and the needed open reusing the number is sent;
+            // neither touches the mark.
+            libc::close(n);
+            let k = open(&ka, libc::O_RDONLY);
+            report(k as i64);
+            libc::read(cue_r, b.as_mut_ptr().cast(), 1);
+            // Shedding on again: this close must be sent.
+            libc::close(k);
+            report(0);
+            libc::_exit(0);
+        }
+    }
+    let config = CaptureConfig {
+        ring_bytes: 1 << 22,
+        priority_ring_bytes: CaptureConfig::default().priority_ring_bytes,
+        syscalls: set(&["openat", "close"]),
+        procexit: true,
+        only_tgid: Some(pid as u32),
+        exclude_self: true,
+    };
+    let mut cap = Capture::open(&config).expect("capture opens");
+    let step = |cap: &mut Capture, shed: Option<&ShedPaths>| -> i64 {
+        cap.set_shed(shed).expect("shedding");
+        // SAFETY: one byte to our pipe, then 8 bytes back from the child.
+        unsafe {
+            libc::write(cue_w, [1u8].as_ptr().cast(), 1);
+            let mut v = [0u8; 8];
+            assert_eq!(
+                libc::read(done_r, v.as_mut_ptr().cast(), 8),
+                8,
+                "child report"
+            );
+            i64::from_ne_bytes(v)
+        }
+    };
+    let n = step(&mut cap, Some(&paths));
+    let k = step(&mut cap, None);
+    step(&mut cap, Some(&paths));
+    // SAFETY: reaping our child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    let mut closes = 0;
+    cap.drain_all(std::time::Duration::from_secs(10), |ev| {
+        if ev.name() == "close" && ev.tid() == pid as u32 {
+            closes += 1;
+        }
+    })
+    .expect("drain");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(n, k, "the needed open reused the number");
+    let counters = cap.counters().expect("counters");
+    // Both closes sent: the one while shedding was off, and the stale-marked one after.
+    assert_eq!(closes, 2, "closes sent");
+    assert_eq!(counters.shed_open_path, 1);
+    assert_eq!(counters.shed_close, 0);
 }
