@@ -126,9 +126,9 @@ struct pg_shed_key {
 /*
  * The fds of a process whose open was shed (the `pg_shed_fds` task storage of its group
  * leader, so a reused tgid never inherits marks): fd[n] != 0 marks fd n. Marks of another
- * shedding period than pg_config.shed's (`gen`) are stale. Bytes, not
- * bits, so that threads marking and consuming different fds need no atomic read-modify-write;
- * fds at or above PG_SHED_MAX_FDS are never shed.
+ * shedding period than pg_config.shed's (`gen`) are stale. Bytes, not bits, so that threads
+ * marking and consuming different fds need no atomic read-modify-write. An fd at or above
+ * PG_SHED_MAX_FDS keeps no mark: its open may be shed, its close is sent.
  */
 #define PG_SHED_MAX_FDS 2048
 struct pg_shed_marks {

@@ -25,7 +25,7 @@ static __always_inline bool is_open(__u32 nr)
 }
 
 /*
- * This process's marks (syscall/shed.h's task storage on the group leader, shared by its
+ * This process's marks (pg_shed_fds, the task storage of its group leader, shared by its
  * threads as their fd table is), or NULL. `create` makes them if missing, and starts over if
  * they are of an earlier shedding period: a new storage is all zeros, gen included.
  */
@@ -33,8 +33,8 @@ static __always_inline struct pg_shed_marks *shed_marks(__u32 flags, bool create
 {
 	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
 	__u32 gen = flags >> PG_SHED_GEN_SHIFT;
-	struct pg_shed_marks *m =
-		bpf_task_storage_get(&pg_shed_fds, leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	__u64 how = create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0;
+	struct pg_shed_marks *m = bpf_task_storage_get(&pg_shed_fds, leader, 0, how);
 	if (!m || m->gen == gen)
 		return m;
 	if (!create)
