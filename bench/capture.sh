@@ -11,7 +11,13 @@
 # the "x base" column shows for this run. The "hook-only" row (an empty sys_exit program) is
 # the floor any syscall hook costs on this host, measured in the same run; "x hook" is each
 # row's added ns as a multiple of it, and "kernel ns" the program's own time per run from the
-# kernel's BPF statistics (a separate pass; far less sensitive to other load than wall-clock).
+# kernel's BPF statistics (a separate pass; far less sensitive to other load than wall-clock),
+# "kern x base" that per iteration as a multiple of the baseline. For open+close, "kept" and
+# "shed" run with shedding on and the path atoms of Falco's stable rules (the upstream
+# falco_rules.yaml; the loop's path added for "kept"), and "x Falco" is the added ns against
+# the 345 + 337 ns Falco 0.44.1 added per open and close on this machine (issue #12; Falco
+# cannot be installed here to run beside it). PG_BENCH_PATH=/some/longer/path changes the
+# loop's file (default /dev/null).
 # The kernel's own `perf bench syscall basic` is printed first as an independent reference for
 # how fast this host's syscalls are today (wall-clock, so inflated by other load, unlike the
 # CPU-time figures below), with the load average: on a shared host, compare

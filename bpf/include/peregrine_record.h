@@ -110,6 +110,11 @@ struct pg_config {
  * Paths of PG_SHED_WINDOW bytes or more (NUL included) are never shed.
  */
 #define PG_SHED_PATHS 1U
+/* (pg_config.shed >> PG_SHED_SUFFIX_SHIFT) & 0xff: the longest needed suffix, the only part of
+ * a path reversed for the suffix trie. pg_config.shed >> PG_SHED_GEN_SHIFT: the shedding
+ * period, a new one each time shedding is turned on (the marks of an earlier one are stale). */
+#define PG_SHED_SUFFIX_SHIFT 8
+#define PG_SHED_GEN_SHIFT 16
 #define PG_SHED_WINDOW 256
 
 /* Key of the path tries (BPF_MAP_TYPE_LPM_TRIE): prefixlen in bits, then the bytes. */
@@ -118,12 +123,18 @@ struct pg_shed_key {
 	__u8 data[PG_SHED_WINDOW];
 };
 
-/* An fd whose open was shed: the process (tgid and its start time, so a reused tgid does not
- * inherit marks) and the fd number (the `pg_shed_fds` LRU hash). */
-struct pg_fd_key {
-	__u64 start_time;
-	__u32 tgid;
-	__s32 fd;
+/*
+ * The fds of a process whose open was shed (the `pg_shed_fds` task storage of its group
+ * leader, so a reused tgid never inherits marks): fd[n] != 0 marks fd n. Marks of another
+ * shedding period than pg_config.shed's (`gen`) are stale. Bytes, not bits, so that threads
+ * marking and consuming different fds need no atomic read-modify-write. An fd at or above
+ * PG_SHED_MAX_FDS keeps no mark: its open may be shed, its close is sent.
+ */
+#define PG_SHED_MAX_FDS 2048
+struct pg_shed_marks {
+	__u32 gen;
+	__u32 reserved;
+	__u8 fd[PG_SHED_MAX_FDS];
 };
 
 /* Per-CPU counters (the `pg_counters` per-CPU array, one entry). User space sums the CPUs. */

@@ -129,7 +129,8 @@ struct {
  * Shedding (bpf/README.md, "Shedding"): the path atoms the loaded rules need, as prefixes of
  * the path (an exact path is a prefix that includes its NUL) and as prefixes of the reversed
  * path (suffixes), both written by user space; and the fds whose open was shed, so that their
- * close is shed too. An LRU: a mark evicted early only means that close is sent.
+ * close is shed too: per process, in its group leader's task storage (freed with the task), a
+ * lookup of a few ns where a hash map took an insert per shed open and a delete per close.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -148,8 +149,8 @@ struct {
 } pg_shed_suffix SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct pg_fd_key);
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pg_shed_marks);
 } pg_shed_fds SEC(".maps");

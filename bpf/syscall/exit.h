@@ -111,22 +111,17 @@ int BPF_PROG(pg_exit_open, struct pt_regs *regs, long ret)
 		if (st && st->nr == nr)
 			path = nr == PG_SYS_OPEN || nr == PG_SYS_CREAT ? st->args[0] : st->args[1];
 	}
-	struct pg_fd_key k;
-	fd_key(&k, pid_tgid, ret);
-	if (shed_path((const char *)path) && !is_dir_fd(ret)) {
+	__u32 flags = shed_flags();
+	if (shed_path((const char *)path, flags) && !is_dir_fd(ret)) {
 		struct pg_counters *c = counters();
 		if (c)
 			c->shed_open_path++;
-		if (ret >= 0) {
-			__u8 one = 1;
-			bpf_map_update_elem(&pg_shed_fds, &k, &one, BPF_ANY);
-		}
+		shed_mark(flags, ret);
 		if (stashed)
 			bpf_map_delete_elem(&pg_stash, &tid);
 		return 0;
 	}
-	if (ret >= 0)
-		bpf_map_delete_elem(&pg_shed_fds, &k);
+	shed_unmark(flags, ret);
 	bpf_tail_call(ctx, &pg_tail_syscall, 0);
 	return 0;
 }
@@ -220,10 +215,10 @@ int BPF_PROG(pg_sys_exit, struct pt_regs *regs, long ret)
 	 * Shedding (syscall/shed.h): a marked fd's close is not sent, a new fd's mark is stale,
 	 * opens (failed ones too) take pg_exit_open. The flag is read only for those syscalls.
 	 */
-	bool shed = (nr == PG_SYS_CLOSE || ret >= 0 || is_open(nr)) &&
-		    (shed_flags() & PG_SHED_PATHS);
-	if (shed && shed_dispatch(nr, ret, regs->di, nr == PG_SYS_SOCKETPAIR ? regs->r10 : regs->di,
-				  pid_tgid, c))
+	__u32 shed_cfg = nr == PG_SYS_CLOSE || ret >= 0 || is_open(nr) ? shed_flags() : 0;
+	bool shed = shed_cfg & PG_SHED_PATHS;
+	if (shed && shed_dispatch(shed_cfg, nr, ret, regs->di,
+				  nr == PG_SYS_SOCKETPAIR ? regs->r10 : regs->di, c))
 		return 0;
 	if (shed && is_open(nr))
 		bpf_tail_call(ctx, &pg_tails, PG_TAIL_OPEN);

@@ -1,6 +1,6 @@
 //! Capture overhead benchmark (run by `bench/capture.sh`, as root).
 //!
-//! A forked child runs a tight syscall loop (getppid, or open+close of /dev/null) and reports
+//! A forked child runs a tight syscall loop (getppid, or open+close of /dev/null or `PG_BENCH_PATH`) and reports
 //! ns of its own CPU time (user + system, which includes the BPF programs running in its
 //! context) per iteration: CPU time rather than wall-clock so that a busy shared machine
 //! preempting the child does not count as capture cost. The agent (this process) is excluded from capture by design, which is why
@@ -13,12 +13,20 @@
 //!   decoded (all parameters), draining on a 1 ms timer;
 //! - `unbatched`: the same with the per-CPU batches off (`Capture::set_batch_bytes(0)`), i.e.
 //!   one ring reservation per record as before batching: the A/B comparison in the same run;
-//! - `kept` (open+close only): `captured` with shedding on and `/dev/null` a needed path, so
-//!   every open and close is still sent: what shedding adds to a captured open+close;
-//! - `shed` (open+close only): shedding on and `/dev/null` not needed: the open and the close
-//!   are tested, counted and not sent;
+//! - `kept` (open+close only): `captured` with shedding on, the path atoms of Falco's stable
+//!   rules (`falco_rules.yaml` from the upstream material, through `peregrine_rules::shed`, as
+//!   the agent derives them) plus the loop's path, so every open and close is still sent: what
+//!   shedding adds to a captured open+close;
+//! - `shed` (open+close only): shedding on with the stable rules' atoms alone (the loop's path,
+//!   `/dev/null` or `PG_BENCH_PATH`, is not among them): the open and the close are tested,
+//!   counted and not sent;
 //!
-//! `x base` is a row's added ns as a multiple of the same run's baseline. And the sustained rate: the captured run's delivered events per second with the drop count.
+//! `x base` is a row's added ns as a multiple of the same run's baseline, `kern x base` the
+//! kernel ns of one iteration (one program run per syscall) as a multiple of it. For
+//! open+close, `x Falco` is the added ns against what Falco 0.44.1 added per open+close on
+//! this machine in issue #12's side-by-side runs (345 + 337 ns; no Falco can be installed
+//! here to measure it in the same run). And the sustained rate: the captured run's delivered
+//! events per second with the drop count.
 //!
 //! `capture_bench ITERS WORKLOAD MODE` runs that one mode once (a workload for `perf record`),
 //! or three times with the kernel's statistics on when `PG_BENCH_STATS` is set (A/B variants).
@@ -39,7 +47,15 @@ enum Work {
     OpenClose,
 }
 
+/// The file the open+close loop opens: `PG_BENCH_PATH`, default `/dev/null` (a longer path
+/// shows the per-byte part of the kernel's shed test).
+fn bench_path() -> std::ffi::CString {
+    let p = std::env::var("PG_BENCH_PATH").unwrap_or_else(|_| "/dev/null".into());
+    std::ffi::CString::new(p).expect("PG_BENCH_PATH without NUL")
+}
+
 fn spawn_loop(work: Work, iters: u64) -> (i32, i32, i32) {
+    let path = bench_path();
     let mut go = [0i32; 2];
     let mut res = [0i32; 2];
     // SAFETY: valid out arrays.
@@ -63,7 +79,7 @@ fn spawn_loop(work: Work, iters: u64) -> (i32, i32, i32) {
                         libc::syscall(libc::SYS_getppid);
                     }
                     Work::OpenClose => {
-                        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                        let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
                         libc::close(fd);
                     }
                 }
@@ -113,8 +129,12 @@ enum Mode<'a> {
     Baseline,
     HookOnly,
     /// The syscalls to select, whether records go through the per-CPU batches, and
-    /// shedding (`None`: off; `Some(keep)`: on, with `/dev/null` needed or not).
-    Capture(&'a [&'a str], bool, Option<bool>),
+    /// shedding (`None`: off; `Some(paths)`: on, with these needed paths).
+    Capture(
+        &'a [&'a str],
+        bool,
+        Option<&'a peregrine_capture::ShedPaths>,
+    ),
     /// Captured (batched, no shedding) with in-kernel kill filters loaded that this workload
     /// never matches: an exec name, an open path and a connect port of nobody's.
     Kill(&'a [&'a str]),
@@ -204,13 +224,8 @@ fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
             if !batched {
                 cap.set_batch_bytes(0).expect("batch size");
             }
-            if let Some(keep) = shed {
-                let needed = if keep { "/dev/null" } else { "/nonexistent" };
-                let paths = peregrine_capture::ShedPaths {
-                    exact: vec![needed.as_bytes().to_vec()],
-                    ..Default::default()
-                };
-                cap.set_shed(Some(&paths)).expect("shedding");
+            if let Some(paths) = shed {
+                cap.set_shed(Some(paths)).expect("shedding");
             }
             Hook::Capture(Box::new(cap))
         }
@@ -278,6 +293,48 @@ fn run(work: Work, iters: u64, mode: Mode<'_>, ring: u32) -> Outcome {
     }
 }
 
+/// Falco 0.44.1's added ns per open plus per close on this machine (issue #12).
+const FALCO_OPEN_CLOSE_NS: f64 = 345.0 + 337.0;
+
+/// The needed paths of Falco's stable rules, as the agent derives them; `None` (with a line
+/// saying why) without the upstream material or when those rules need every open.
+fn stable_atoms() -> Option<peregrine_capture::ShedPaths> {
+    use peregrine_rules::shed::{path_needs, PathAtom, PathNeeds};
+    let file = peregrine_testkit::upstream::path().join("rules/falco_rules.yaml");
+    if !file.is_file() {
+        println!("shed rows: {} not found, skipped", file.display());
+        return None;
+    }
+    let mut l = peregrine_rules::Loader::new();
+    l.load_file(&file);
+    let (rules, res) = l.finish();
+    if !res.successful() {
+        println!("shed rows: {} does not load, skipped", file.display());
+        return None;
+    }
+    let PathNeeds::Atoms(atoms) = path_needs(&rules, &[]) else {
+        println!("shed rows: the stable rules need every open, skipped");
+        return None;
+    };
+    let mut paths = peregrine_capture::ShedPaths::default();
+    for a in &atoms {
+        match a {
+            PathAtom::Prefix(p) => paths.prefixes.push(p.clone()),
+            PathAtom::Exact(p) => paths.exact.push(p.clone()),
+            PathAtom::Suffix(p) => paths.suffixes.push(p.clone()),
+        }
+    }
+    println!(
+        "shed rows: {} path atoms of {} ({} prefixes, {} exact, {} suffixes)",
+        atoms.len(),
+        file.display(),
+        paths.prefixes.len(),
+        paths.exact.len(),
+        paths.suffixes.len()
+    );
+    Some(paths)
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
 }
@@ -299,20 +356,31 @@ fn main() {
         "startup: load + attach of the default selection in {:?}",
         t.elapsed()
     );
+    let only = std::env::args().nth(2);
+    let stable = if only.as_deref().is_none_or(|o| o == "open+close") {
+        stable_atoms()
+    } else {
+        None
+    };
+    let stable_kept = stable.clone().map(|mut p| {
+        p.exact.push(bench_path().into_bytes());
+        p
+    });
     println!(
-        "{:<10} {:<9} {:>9} {:>9} {:>7} {:>7} {:>10} {:>10} {:>6}",
+        "{:<10} {:<9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>10} {:>11} {:>10} {:>6}",
         "workload",
         "mode",
         "ns/iter",
         "added ns",
         "x base",
         "x hook",
+        "x Falco",
         "kernel ns",
+        "kern x base",
         "delivered",
         "drops"
     );
     // An optional second argument picks one workload (`getppid` or `open+close`).
-    let only = std::env::args().nth(2);
     for (work, label, names) in [
         (Work::Getppid, "getppid", &["getppid"][..]),
         (Work::OpenClose, "open+close", &["openat", "close"][..]),
@@ -330,9 +398,9 @@ fn main() {
             ("capt+kill", Mode::Kill(names)),
             ("unbatched", Mode::Capture(names, false, None)),
         ];
-        if work == Work::OpenClose {
-            modes.push(("kept", Mode::Capture(names, true, Some(true))));
-            modes.push(("shed", Mode::Capture(names, true, Some(false))));
+        if let (Work::OpenClose, Some(kept), Some(shed)) = (work, &stable_kept, &stable) {
+            modes.push(("kept", Mode::Capture(names, true, Some(kept))));
+            modes.push(("shed", Mode::Capture(names, true, Some(shed))));
         }
         // Rounds interleave the modes so that drifting background load hits them alike; the
         // best (least disturbed) run of each mode is reported.
@@ -397,15 +465,22 @@ fn main() {
             // bench/capture-results.md).
             let of_base = (base > 0.0 && *mode != "baseline").then(|| added / base);
             let fmt = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+            let of_falco = (work == Work::OpenClose && *mode != "baseline")
+                .then(|| added / FALCO_OPEN_CLOSE_NS);
+            // One program run per syscall: two per open+close iteration.
+            let runs = if work == Work::OpenClose { 2.0 } else { 1.0 };
+            let kern_of_base = k.filter(|_| base > 0.0).map(|k| k * runs / base);
             println!(
-                "{:<10} {:<9} {:>9.1} {:>9.1} {:>7} {:>7} {:>10} {:>10} {:>6}",
+                "{:<10} {:<9} {:>9.1} {:>9.1} {:>7} {:>7} {:>7} {:>10} {:>11} {:>10} {:>6}",
                 label,
                 mode,
                 o.ns_per_iter,
                 added,
                 fmt(of_base),
                 fmt(ratio),
+                fmt(of_falco),
                 opt(*k),
+                fmt(kern_of_base),
                 o.delivered,
                 o.drops
             );

@@ -359,7 +359,12 @@ pub struct Capture {
     malformed: u64,
     /// The keys written to the path tries, removed when the paths change.
     shed_keys: ShedPaths,
+    /// The current shedding period (`pg_config.shed >> PG_SHED_GEN_SHIFT`, never 0 once on).
+    shed_gen: u32,
 }
+
+/// fds from this number up keep no shed mark: their open may be shed, their close is sent.
+pub const SHED_MAX_FDS: u32 = layout::PG_SHED_MAX_FDS;
 
 /// The opened paths the consumer needs; the kernel may shed opens of any other absolute path
 /// (and the closes of their fds). See bpf/README.md, "Shedding".
@@ -476,6 +481,7 @@ impl Capture {
             delivered: 0,
             malformed: 0,
             shed_keys: ShedPaths::default(),
+            shed_gen: 0,
         };
         cap.write_config()?;
         cap.write_interest()?;
@@ -551,11 +557,11 @@ impl Capture {
         };
         if !was_on {
             // While shedding was off, closes and new fds did not consume or forget marks:
-            // the marks left from an earlier period are stale.
-            let marks = find_map(&self.obj, "pg_shed_fds")?;
-            let keys: Vec<Vec<u8>> = marks.keys().collect();
-            for k in keys {
-                let _ = marks.delete(&k);
+            // the marks left from an earlier period are stale. A new period makes the kernel
+            // ignore them (and start a process's marks over at its next shed open).
+            self.shed_gen = (self.shed_gen + 1) & (u32::MAX >> layout::PG_SHED_GEN_SHIFT);
+            if self.shed_gen == 0 {
+                self.shed_gen = 1;
             }
         }
         let (old_f, old_r) = self.shed_keys.keys();
@@ -575,7 +581,18 @@ impl Capture {
             }
         }
         self.shed_keys = paths.clone();
-        self.kcfg.shed = layout::PG_SHED_PATHS;
+        // The kernel reverses only as many bytes of a path as the longest suffix has (a
+        // longer one is cut to the window, which only keeps more).
+        let suffix_window = paths
+            .suffixes
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .min(255);
+        self.kcfg.shed = layout::PG_SHED_PATHS
+            | (suffix_window as u32) << layout::PG_SHED_SUFFIX_SHIFT
+            | self.shed_gen << layout::PG_SHED_GEN_SHIFT;
         self.write_config()
     }
 
