@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::triage::{bad, mapping};
 use crate::{boolean, string, ConfigError};
 
 /// Where the alert store lives and what it keeps.
@@ -120,30 +121,6 @@ impl ConsoleConfig {
 
 /// Shortest token accepted: a guessable token is no protection.
 pub const MIN_TOKEN_LEN: usize = 16;
-
-fn bad(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Value {
-        key: key.to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn mapping<'a>(
-    key: &str,
-    v: &'a Value,
-    known: &[&str],
-) -> Result<&'a serde_json::Map<String, Value>, ConfigError> {
-    let Value::Object(m) = v else {
-        return Err(bad(key, "expected a mapping"));
-    };
-    if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(bad(
-            &format!("{key}.{}", crate::printable_key(k)),
-            format!("unknown key (expected one of: {})", known.join(", ")),
-        ));
-    }
-    Ok(m)
-}
 
 fn duration(key: &str, v: &Value) -> Result<Duration, ConfigError> {
     let text = string(key, v)?;

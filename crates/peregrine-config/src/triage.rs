@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::{boolean, string, ConfigError};
 
-fn bad(key: &str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(key: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Value {
         key: key.to_string(),
         reason: reason.into(),
@@ -45,7 +45,8 @@ fn strings(key: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
     }
 }
 
-fn mapping<'a>(
+/// `v` as a mapping whose keys are all in `known` (the first other one is the error).
+pub(crate) fn mapping<'a>(
     key: &str,
     v: &'a Value,
     known: &[&str],

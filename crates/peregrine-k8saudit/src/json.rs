@@ -6,6 +6,7 @@
 //! change every other crate's JSON. Objects are short vectors: audit objects have a handful
 //! of keys, where a linear scan beats hashing.
 
+use peregrine_filter::format::write_json_string;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt::{self, Write};
 
@@ -69,7 +70,7 @@ impl Json {
             Json::Num(n) => {
                 let _ = write!(out, "{n}");
             }
-            Json::Str(s) => write_string(s, out),
+            Json::Str(s) => write_json_string(s, out),
             Json::Arr(a) => {
                 out.push('[');
                 for (i, v) in a.iter().enumerate() {
@@ -86,7 +87,7 @@ impl Json {
                     if i > 0 {
                         out.push(',');
                     }
-                    write_string(k, out);
+                    write_json_string(k, out);
                     out.push(':');
                     v.write_compact(out);
                 }
@@ -121,7 +122,7 @@ impl Json {
                         out.push(',');
                     }
                     indent(out, depth + 1);
-                    write_string(k, out);
+                    write_json_string(k, out);
                     out.push_str(": ");
                     v.write_pretty(out, depth + 1);
                 }
@@ -158,25 +159,6 @@ impl Json {
         }
         Some(cur)
     }
-}
-
-/// A JSON string literal, escaped as Go's encoder does for the characters that must be.
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 impl<'de> Deserialize<'de> for Json {
