@@ -14,23 +14,13 @@ use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
+/// The audit log's records, once it holds at least `n` (or whatever it holds at the deadline).
 fn audit(path: &Path, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let lines: Vec<Value> = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if lines.len() >= n || Instant::now() >= deadline {
-            return lines;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    e2e_harness::json_lines(path, n, DEADLINE)
 }
 
 fn rule(name: &str, cond: &str) -> String {

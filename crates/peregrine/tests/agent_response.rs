@@ -80,18 +80,7 @@ fn death(child: &mut Child, within: Duration) -> Option<i32> {
 
 /// The audit log's records, once it holds at least `n` (or whatever it holds at the deadline).
 fn audit(path: &Path, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let lines: Vec<Value> = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if lines.len() >= n || Instant::now() >= deadline {
-            return lines;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    e2e_harness::json_lines(path, n, DEADLINE)
 }
 
 /// A rules file, a policies file and the agent on them, with an audit log in `dir`.

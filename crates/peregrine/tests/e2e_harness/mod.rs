@@ -369,3 +369,20 @@ pub fn report(title: &str, outcomes: &[Outcome]) -> Vec<String> {
         .map(|o| o.name.clone())
         .collect()
 }
+
+/// The JSON-lines records of the file at `path` (the response audit log), once it holds at
+/// least `n`, or whatever it holds when `within` has passed.
+pub fn json_lines(path: &Path, n: usize, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= n || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
