@@ -425,8 +425,9 @@ fn inverse(conv: Conv) -> &'static Inverse {
     }
 }
 
-/// A Falco (`PPM_*`) flag value back to the kernel value the record carries.
-fn to_kernel(conv: Conv, v: u64) -> u64 {
+/// A Falco (`PPM_*`) flag value back to the kernel value the record carries (also what
+/// rule tests use to encode flags written by name).
+pub fn to_kernel(conv: Conv, v: u64) -> u64 {
     match conv {
         Conv::None | Conv::MountFlags | Conv::Mask(_) => v,
         Conv::PtraceRequest => inverse(conv).values.get(&v).copied().unwrap_or(v),
