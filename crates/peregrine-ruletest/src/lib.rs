@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+pub mod cli;
 pub mod report;
 mod run;
 pub mod spec;

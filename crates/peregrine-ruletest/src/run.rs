@@ -27,12 +27,26 @@ pub struct Observed {
 impl Observed {
     /// The alert of a pipeline match.
     pub fn of(m: &Match<'_>) -> Observed {
+        Observed::new(
+            &m.rule.name,
+            m.rule.priority.as_str(),
+            m.output,
+            m.output_fields,
+        )
+    }
+
+    /// An alert from its parts (a live run's alerts).
+    pub fn new(
+        rule: &str,
+        priority: &str,
+        output: &str,
+        fields: &[(String, OutputValue)],
+    ) -> Observed {
         Observed {
-            rule: m.rule.name.clone(),
-            priority: m.rule.priority.as_str().to_string(),
-            output: m.output.to_string(),
-            fields: m
-                .output_fields
+            rule: rule.to_string(),
+            priority: priority.to_string(),
+            output: output.to_string(),
+            fields: fields
                 .iter()
                 .map(|(k, v)| (k.clone(), value_text(v)))
                 .collect(),

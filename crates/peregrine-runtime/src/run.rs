@@ -364,6 +364,68 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
     Ok(outcome.exit_code)
 }
 
+/// Whether this process may load the kernel capture (what [`observe`] needs).
+pub fn can_capture() -> bool {
+    peregrine_capture::have_bpf_privileges()
+}
+
+/// Runs `command` under `engine` and hands every alert from its process tree to `on_alert`;
+/// returns the command's status. `peregrine test`'s live input: the tree selection of
+/// [`run`] without its outputs, report or signal forwarding.
+pub fn observe(
+    engine: Arc<peregrine_engine::Engine>,
+    command: &[OsString],
+    on_alert: &mut dyn FnMut(Alert),
+) -> Result<ExitStatus> {
+    let Some(program) = command.first() else {
+        return Err(RuntimeError::Invalid("no command given".into()));
+    };
+    if !can_capture() {
+        return Err(RuntimeError::Invalid(
+            "running a command under the rules needs root to load the kernel capture".into(),
+        ));
+    }
+    let mut pipe = Pipeline::new(engine, StateConfig::default());
+    let mut live = live::start(&mut pipe, LiveOptions::default(), Seed::Required)?;
+    let mut child = Command::new(program)
+        .args(&command[1..])
+        .spawn()
+        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let mut tree = Tree::new(i64::from(child.id()));
+    let hostname = peregrine_outputs::hostname();
+    let mut pending: Vec<Alert> = Vec::new();
+    let mut step = |pipe: &mut Pipeline, ev: &Event<'_>| {
+        tree.adopt_children(pipe.state(), ev);
+        pipe.process(ev, &mut |m: &Match<'_>| {
+            pending.push(agent::to_alert(m, &hostname, &[]));
+        });
+        // As in `run`: membership is decided once the state took the event.
+        if !pending.is_empty() && tree.contains(pipe.state(), i64::from(ev.pid())) {
+            pending.drain(..).for_each(&mut *on_alert);
+        }
+        pending.clear();
+        tree.observe(pipe.state(), ev);
+    };
+    let status = loop {
+        if let Err(e) = live.run(&mut pipe, Some(Instant::now() + SLICE), &mut step) {
+            stop_child(&mut child);
+            return Err(e);
+        }
+        live.stop.store(false, Ordering::Relaxed);
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                stop_child(&mut child);
+                return Err(e).context("waiting for the command");
+            }
+        }
+    };
+    live.run(&mut pipe, Some(Instant::now() + TAIL), &mut step)?;
+    live.finish(&mut pipe, &mut step)?;
+    Ok(status)
+}
+
 /// Ends CMD when the run itself failed: an unwatched job must not go on as if watched.
 fn stop_child(child: &mut Child) {
     let _ = child.kill();

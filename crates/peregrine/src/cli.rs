@@ -180,6 +180,53 @@ pub enum Command {
         after_help = "Exit status: CMD's own status, or 3 when an alert at or above --fail-on fired."
     )]
     Run(RunFlags),
+    /// Run rule tests: YAML files (or directories of them) naming rules, an input (inline
+    /// events, a capture file, or a command run live as root) and the alerts expected.
+    ///
+    /// Exit status: 0 when every test passed, 1 when one failed or a test file is invalid
+    /// (reported as file:line:column).
+    Test(TestFlags),
+    /// Propose Falco exceptions that silence observed (benign) alerts, as a rules file to
+    /// review and load after the rules it tunes. Rules: --rules, else `-r`/`-c` as for the
+    /// agent, else the embedded defaults.
+    Tune(TuneFlags),
+}
+
+/// Arguments of `peregrine test`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TestFlags {
+    /// Test files, or directories searched for *.yaml test files.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Also write the results as JUnit XML to FILE.
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print TAP (version 13) instead of the text report.
+    #[arg(long = "tap")]
+    pub tap: bool,
+}
+
+/// Arguments of `peregrine tune`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TuneFlags {
+    /// Alerts as Falco JSON, one per line (a `file_output` with `json_output`, or the alert
+    /// store's JSON-lines export).
+    #[arg(
+        long = "from",
+        value_name = "FILE",
+        conflicts_with = "store",
+        required_unless_present = "store"
+    )]
+    pub from: Option<PathBuf>,
+    /// The alert store's database (`alert_store.path`).
+    #[arg(long = "store", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// The rules files the alerts came from, in load order (repeatable).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Where to write the tuned rules file (stdout without it).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Arguments of `peregrine run`.
@@ -366,6 +413,10 @@ pub enum Mode {
     Describe(String),
     /// `peregrine run -- CMD`.
     RunCommand(RunCmdArgs),
+    /// `peregrine test`.
+    Test(TestFlags),
+    /// `peregrine tune`.
+    Tune(TuneFlags),
     /// Load the rules, print a summary; capture comes later.
     Run {
         dry_run: bool,
@@ -441,6 +492,10 @@ impl HiArgs {
             Mode::Capture(capture.into())
         } else if let Some(Command::Run(run)) = low.command {
             Mode::RunCommand(run.into())
+        } else if let Some(Command::Test(test)) = low.command {
+            Mode::Test(test)
+        } else if let Some(Command::Tune(tune)) = low.command {
+            Mode::Tune(tune)
         } else if low.config_schema {
             Mode::ConfigSchema
         } else if low.rule_schema {

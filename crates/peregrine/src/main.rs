@@ -15,6 +15,7 @@ mod logging;
 
 use clap::Parser;
 use cli::{HiArgs, LowArgs, Mode};
+use peregrine_rules::RulesInput;
 use peregrine_runtime::modes::{self, RunArgs, Setup};
 use peregrine_runtime::{capture, events, info, listing, RuntimeError};
 use std::io::Write;
@@ -55,6 +56,36 @@ fn error_chain(err: &anyhow::Error) -> String {
         .map(peregrine_filter::escape::terminal_safe)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `peregrine test`'s `command:` input: the command runs live under the test's rules, as
+/// `peregrine run` runs one (root only; otherwise the test is skipped with the reason).
+struct LiveCommands;
+
+impl peregrine_ruletest::CommandRunner for LiveCommands {
+    fn run(
+        &self,
+        command: &str,
+        engine: std::sync::Arc<peregrine_engine::Engine>,
+    ) -> Result<Option<Vec<peregrine_ruletest::Observed>>, String> {
+        let argv = ["sh", "-c", command].map(std::ffi::OsString::from);
+        let mut seen = Vec::new();
+        peregrine_runtime::run::observe(engine, &argv, &mut |a| {
+            seen.push(peregrine_ruletest::Observed::new(
+                &a.rule,
+                a.priority.as_str(),
+                &a.output,
+                &a.output_fields,
+            ));
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Some(seen))
+    }
+
+    fn why_not(&self) -> Option<String> {
+        (!peregrine_runtime::run::can_capture())
+            .then(|| "a command input needs root (the kernel capture)".to_string())
+    }
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -108,6 +139,36 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             drop(out);
             let code = peregrine_runtime::run::run(&setup, &run)?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        Mode::Test(flags) => {
+            let test = peregrine_ruletest::cli::TestArgs {
+                paths: flags.paths,
+                junit: flags.junit,
+                tap: flags.tap,
+            };
+            peregrine_ruletest::cli::test(&test, Some(&LiveCommands), &mut out)?
+        }
+        Mode::Tune(flags) => {
+            let rules = if flags.rules.is_empty() {
+                args.rules.inputs(defaults::EMBEDDED)
+            } else {
+                flags.rules.into_iter().map(RulesInput::File).collect()
+            };
+            let tune = peregrine_ruletest::cli::TuneArgs {
+                from: flags.from,
+                store: flags.store,
+                rules,
+                output: flags.output,
+            };
+            // The summary goes to stderr when the rules file itself goes to stdout.
+            if tune.output.is_some() {
+                peregrine_ruletest::cli::tune(&tune, &mut out)?;
+            } else {
+                drop(out);
+                peregrine_ruletest::cli::tune(&tune, &mut std::io::stderr())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            true
         }
         Mode::Version => listing::write_version(&mut out).map(|()| true)?,
         Mode::IgnoredEvents => info::write_ignored_events(&mut out).map(|()| true)?,
