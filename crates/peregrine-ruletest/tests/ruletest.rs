@@ -181,7 +181,7 @@ fn report_escapes_what_processes_chose() {
         "rules: [rules.yaml]\ntests:\n  - name: n\n    events:\n      - type: openat\n        proc: {name: \"x\\e[2J\"}\n        args: {fd: 3, name: /etc/shadow, flags: O_RDONLY}\n    expect: nothing\n",
     );
     let outcome = run_file(&path, None).expect("runs");
-    let text = report::text(&[outcome.clone()]);
+    let text = report::text(std::slice::from_ref(&outcome));
     assert!(!text.contains('\u{1b}'), "{text:?}");
     assert!(text.contains("proc=x\\e[2J"), "{text}");
     let junit = report::junit(&[outcome]);
