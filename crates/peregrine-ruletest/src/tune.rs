@@ -6,8 +6,8 @@
 //! observed tuples appended (`override: {exceptions: append}`); otherwise a new exception is
 //! made from the rule's own output fields — the process's identity (`proc.exepath` or
 //! `proc.name`) paired with the context that separates the population (image, parent, the
-//! file's directory as an `fd.name startswith` prefix) — choosing the pairing with the fewest
-//! tuples. A rule whose alerts need more than [`MAX_TUPLES`] tuples is left out with a
+//! file, or its directory as an `fd.name startswith` prefix) — choosing the pairing with the
+//! fewest tuples. A rule whose alerts need more than [`MAX_TUPLES`] tuples is left out with a
 //! comment: an exception that long silences more than it describes.
 //!
 //! Every alert text quoted in a comment is escaped (no line break can end the comment and
@@ -200,13 +200,16 @@ pub struct Tuning {
 
 /// Fields that name the process, most specific first.
 const IDENTITY: &[&str] = &["proc.exepath", "proc.name"];
-/// Fields that place it: the first that keeps the tuples few is paired with the identity.
-const CONTEXT: &[&str] = &[
-    "container.image.repository",
-    "proc.pname",
-    "fd.name",
-    "fd.sip",
-    "proc.aname[2]",
+/// Fields (and comparisons) that place it: the one that keeps the tuples fewest is paired
+/// with the identity; at a tie the earlier wins, so an exact file name is preferred to its
+/// directory, which only wins when the names are many.
+const CONTEXT: &[(&str, &str)] = &[
+    ("container.image.repository", "="),
+    ("proc.pname", "="),
+    ("fd.name", "="),
+    ("fd.name", "startswith"),
+    ("fd.sip", "="),
+    ("proc.aname[2]", "="),
 ];
 
 /// Proposes exceptions for `alerts` against `rules` (the loaded rule set) whose texts declare
@@ -263,11 +266,8 @@ pub fn propose(
             for id in IDENTITY.iter().filter(|f| output.contains(**f)) {
                 let mut options: Vec<Vec<(String, &'static str)>> = CONTEXT
                     .iter()
-                    .filter(|f| output.contains(**f))
-                    .map(|c| {
-                        let comp = if *c == "fd.name" { "startswith" } else { "=" };
-                        vec![(id.to_string(), "="), (c.to_string(), comp)]
-                    })
+                    .filter(|(f, _)| output.contains(*f))
+                    .map(|(c, comp)| vec![(id.to_string(), "="), (c.to_string(), *comp)])
                     .collect();
                 options.push(vec![(id.to_string(), "=")]);
                 for fields in options {
