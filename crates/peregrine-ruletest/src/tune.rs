@@ -118,6 +118,10 @@ pub fn read_store(path: &Path) -> Result<Vec<SeenAlert>, Error> {
             .search(&q)
             .map_err(|e| Error::Other(format!("reading the alert store: {e}")))?;
         for s in &page.alerts {
+            // Response records (what an action did) are not detections to tune.
+            if s.record.refers_to.is_some() || s.record.source == "response" {
+                continue;
+            }
             if let Ok(v) = serde_json::from_str::<Value>(&s.record.json) {
                 alerts.extend(SeenAlert::from_json(&v));
             }

@@ -183,3 +183,65 @@ fn tune_needs_exactly_one_source() {
         "{err}"
     );
 }
+
+/// `--store`: every alert of a real alert store, page after page, response records left out.
+#[test]
+fn tune_reads_the_alert_store() {
+    use peregrine_store::{AlertStore, Record, SqliteStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("alerts.db");
+    let store = SqliteStore::open(&db).expect("store");
+    let record = |i: usize, rule: &str, source: &str| {
+        let json = alert(
+            rule,
+            "o",
+            &[
+                ("proc.name", if i % 2 == 0 { "cat" } else { "less" }),
+                ("proc.pname", "sh"),
+            ],
+        );
+        Record {
+            id: format!("id-{rule}-{i}"),
+            time_ns: 1_700_000_000_000_000_000 + i as u64,
+            rule: rule.into(),
+            priority: "Warning".into(),
+            severity: 4,
+            source: source.into(),
+            output: "o".into(),
+            json,
+            ..Record::default()
+        }
+    };
+    // More than one page of the store's search (1,000).
+    let batch: Vec<Record> = (0..1500)
+        .map(|i| record(i, "Credential file opened for reading", "syscall"))
+        .chain([record(0, "Shell history deleted", "response")])
+        .collect();
+    assert_eq!(store.insert(&batch).expect("insert"), 1501);
+    drop(store);
+    let mut summary = Vec::new();
+    let t = tune(
+        &TuneArgs {
+            from: None,
+            store: Some(db),
+            rules: vec![RulesInput::File(default_rules())],
+            output: Some(dir.path().join("tuned.yaml")),
+        },
+        &mut summary,
+    )
+    .expect("tune");
+    assert_eq!(t.skipped, vec![]);
+    assert_eq!(t.proposals.len(), 1);
+    let p = &t.proposals[0];
+    assert_eq!(
+        (p.rule.as_str(), p.alerts),
+        ("Credential file opened for reading", 1500)
+    );
+    assert_eq!(
+        p.values,
+        vec![
+            (vec!["cat".to_string(), "sh".to_string()], 750),
+            (vec!["less".to_string(), "sh".to_string()], 750)
+        ]
+    );
+}
