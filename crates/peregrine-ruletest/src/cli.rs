@@ -168,3 +168,64 @@ pub fn tune(args: &TuneArgs, summary: &mut dyn Write) -> Result<tune::Tuning, Er
     }
     Ok(tuning)
 }
+
+/// `peregrine learn` flags (what to watch is the caller's: a command or the host).
+#[derive(Clone, Debug, Default)]
+pub struct LearnArgs {
+    /// Keep only this container image's scope (`container.image.repository`).
+    pub image: Option<String>,
+    /// `-o FILE`: the generated rules.
+    pub output: PathBuf,
+    /// `--profile FILE`: the profile itself.
+    pub profile: Option<PathBuf>,
+    /// What was watched, for the files' headers.
+    pub watched: String,
+}
+
+/// What `peregrine learn` watches: handed the fact-gathering engine and a callback for each
+/// fact; `Err` with a message when watching failed.
+pub type Watch<'a> = dyn FnMut(
+        std::sync::Arc<peregrine_engine::Engine>,
+        &mut dyn FnMut(&crate::Observed),
+    ) -> Result<(), String>
+    + 'a;
+
+/// Watches through `watch` (handed the fact-gathering engine and a callback for each fact),
+/// then writes the profile and the rules, checked to load first.
+pub fn learn(
+    args: &LearnArgs,
+    watch: &mut Watch<'_>,
+    summary: &mut dyn Write,
+) -> Result<crate::learn::Profile, Error> {
+    let engine = std::sync::Arc::new(crate::learn::engine()?);
+    let mut profile = crate::learn::Profile {
+        only_image: args.image.clone(),
+        ..Default::default()
+    };
+    watch(engine, &mut |o| profile.observe(o)).map_err(Error::Other)?;
+    profile.compact();
+    let rules = crate::learn::render_rules(&profile, &args.watched);
+    crate::learn::check_rules(&rules)?;
+    let write = |path: &PathBuf, text: &str| {
+        std::fs::write(path, text).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })
+    };
+    write(&args.output, &rules)?;
+    if let Some(p) = &args.profile {
+        write(p, &crate::learn::render_profile(&profile, &args.watched))?;
+    }
+    for (name, s) in &profile.scopes {
+        let _ = writeln!(
+            summary,
+            "{}: {} executables, {} directories written, {} destinations, {} listening ports",
+            peregrine_filter::escape::terminal_safe(name),
+            s.executables.len(),
+            s.write_dirs.len(),
+            s.destinations.len(),
+            s.ports.len()
+        );
+    }
+    Ok(profile)
+}

@@ -26,6 +26,7 @@
 
 mod build;
 pub mod cli;
+pub mod learn;
 pub mod report;
 mod run;
 pub mod spec;

@@ -426,6 +426,34 @@ pub fn observe(
     Ok(status)
 }
 
+/// Watches the whole host for `duration` (or until SIGINT/SIGTERM) under `engine` and hands
+/// every alert to `on_alert`: `peregrine learn` without a command.
+pub fn observe_host(
+    engine: Arc<peregrine_engine::Engine>,
+    duration: Duration,
+    on_alert: &mut dyn FnMut(Alert),
+) -> Result<()> {
+    if !can_capture() {
+        return Err(RuntimeError::Invalid(
+            "watching the host needs root to load the kernel capture".into(),
+        ));
+    }
+    let mut pipe = Pipeline::new(engine, StateConfig::default());
+    let mut live = live::start(&mut pipe, LiveOptions::default(), Seed::Required)?;
+    let hostname = peregrine_outputs::hostname();
+    let mut step = |pipe: &mut Pipeline, ev: &Event<'_>| {
+        pipe.process(ev, &mut |m: &Match<'_>| {
+            on_alert(agent::to_alert(m, &hostname, &[]));
+        });
+    };
+    let end = Instant::now() + duration;
+    while Instant::now() < end && !live.stopped() {
+        live.run(&mut pipe, Some(end.min(Instant::now() + SLICE)), &mut step)?;
+    }
+    live.finish(&mut pipe, &mut step)?;
+    Ok(())
+}
+
 /// Ends CMD when the run itself failed: an unwatched job must not go on as if watched.
 fn stop_child(child: &mut Child) {
     let _ = child.kill();

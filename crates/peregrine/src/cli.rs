@@ -190,6 +190,31 @@ pub enum Command {
     /// review and load after the rules it tunes. Rules: --rules, else `-r`/`-c` as for the
     /// agent, else the embedded defaults.
     Tune(TuneFlags),
+    /// Watch a command (its process tree, until it exits) or the whole host (for --seconds),
+    /// as root, and write the behaviour seen — executables, directories written, outbound
+    /// destinations, listening ports, per container image — as rules that alert on anything
+    /// else.
+    Learn(LearnFlags),
+}
+
+/// Arguments of `peregrine learn`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LearnFlags {
+    /// How long to watch the host when no command is given.
+    #[arg(long = "seconds", value_name = "N", default_value_t = 60)]
+    pub seconds: u64,
+    /// Keep only the processes of containers of this image (`container.image.repository`).
+    #[arg(long = "image", value_name = "REPOSITORY")]
+    pub image: Option<String>,
+    /// Write the profile itself (YAML) to FILE.
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Where to write the generated rules.
+    #[arg(short = 'o', long = "output", value_name = "FILE", required = true)]
+    pub output: PathBuf,
+    /// The command to watch, after `--` (the whole host without one).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Arguments of `peregrine test`.
@@ -417,6 +442,8 @@ pub enum Mode {
     Test(TestFlags),
     /// `peregrine tune`.
     Tune(TuneFlags),
+    /// `peregrine learn`.
+    Learn(LearnFlags),
     /// Load the rules, print a summary; capture comes later.
     Run {
         dry_run: bool,
@@ -496,6 +523,8 @@ impl HiArgs {
             Mode::Test(test)
         } else if let Some(Command::Tune(tune)) = low.command {
             Mode::Tune(tune)
+        } else if let Some(Command::Learn(learn)) = low.command {
+            Mode::Learn(learn)
         } else if low.config_schema {
             Mode::ConfigSchema
         } else if low.rule_schema {

@@ -170,6 +170,43 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             }
             true
         }
+        Mode::Learn(flags) => {
+            let command: Vec<String> = flags
+                .command
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect();
+            let learn = peregrine_ruletest::cli::LearnArgs {
+                image: flags.image,
+                output: flags.output,
+                profile: flags.profile,
+                watched: if command.is_empty() {
+                    format!("the host for {} s", flags.seconds)
+                } else {
+                    command.join(" ")
+                },
+            };
+            let seconds = std::time::Duration::from_secs(flags.seconds);
+            let mut watch = |engine, take: &mut dyn FnMut(&peregrine_ruletest::Observed)| {
+                let mut on_alert = |a: peregrine_outputs::Alert| {
+                    take(&peregrine_ruletest::Observed::new(
+                        &a.rule,
+                        a.priority.as_str(),
+                        &a.output,
+                        &a.output_fields,
+                    ))
+                };
+                let done = if flags.command.is_empty() {
+                    peregrine_runtime::run::observe_host(engine, seconds, &mut on_alert)
+                } else {
+                    peregrine_runtime::run::observe(engine, &flags.command, &mut on_alert)
+                        .map(|_| ())
+                };
+                done.map_err(|e| e.to_string())
+            };
+            peregrine_ruletest::cli::learn(&learn, &mut watch, &mut out)?;
+            true
+        }
         Mode::Version => listing::write_version(&mut out).map(|()| true)?,
         Mode::IgnoredEvents => info::write_ignored_events(&mut out).map(|()| true)?,
         Mode::ListEvents { json } => info::write_events(&mut out, json).map(|()| true)?,
