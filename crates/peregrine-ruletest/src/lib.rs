@@ -1,5 +1,5 @@
-//! Rule tests as code and tuning from what was seen: the library behind `peregrine test` and
-//! `peregrine tune`.
+//! Rule tests as code, tuning from what was seen and rules learned from a workload: the
+//! library behind `peregrine test`, `peregrine tune` and `peregrine learn`.
 //!
 //! A test file names rules files, an input (events written inline, a scap capture, or a
 //! command run live) and what must happen (these rules fire this often with these output
@@ -21,6 +21,8 @@
 //!   types, parameters, fields and rule names.
 //! - **Tuning proposes, a person decides** ([`tune`]): the output is a rules file with the
 //!   counts and a sample behind every exception, loadable after the original rules.
+//! - **Learning uses rules to gather facts** ([`learn`]): what was learned and what the
+//!   generated rules allow are the same conditions.
 
 #![forbid(unsafe_code)]
 
