@@ -47,7 +47,7 @@ pub fn test(
             }
         }
     }
-    let io = |source| Error::Read {
+    let io = |source| Error::Write {
         path: PathBuf::from("<stdout>"),
         source,
     };
@@ -59,7 +59,7 @@ pub fn test(
             .map_err(io)?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit(&outcomes)).map_err(|source| Error::Read {
+        std::fs::write(path, report::junit(&outcomes)).map_err(|source| Error::Write {
             path: path.clone(),
             source,
         })?;
@@ -131,13 +131,16 @@ pub fn tune(args: &TuneArgs, summary: &mut dyn Write) -> Result<tune::Tuning, Er
         )));
     }
     match &args.output {
-        Some(p) => std::fs::write(p, &text).map_err(|source| Error::Read {
+        Some(p) => std::fs::write(p, &text).map_err(|source| Error::Write {
             path: p.clone(),
             source,
         })?,
-        None => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-        }
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|source| Error::Write {
+                path: PathBuf::from("<stdout>"),
+                source,
+            })?,
     }
     let _ = writeln!(
         summary,
@@ -207,7 +210,7 @@ pub fn learn(
     let rules = crate::learn::render_rules(&profile, &args.watched);
     crate::learn::check_rules(&rules)?;
     let write = |path: &PathBuf, text: &str| {
-        std::fs::write(path, text).map_err(|source| Error::Read {
+        std::fs::write(path, text).map_err(|source| Error::Write {
             path: path.clone(),
             source,
         })
