@@ -398,7 +398,17 @@ pub fn render(t: &Tuning, source: &str, total: usize) -> String {
         out.push_str("  exceptions:\n");
         let _ = writeln!(out, "    - name: {}", p.exception);
         if let Some(fields) = &p.new_fields {
-            let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+            // `proc.aname[2]` must be quoted inside a flow sequence.
+            let names: Vec<String> = fields
+                .iter()
+                .map(|(f, _)| {
+                    if f.contains('[') {
+                        quoted(f)
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect();
             let comps: Vec<&str> = fields.iter().map(|(_, c)| *c).collect();
             let _ = writeln!(out, "      fields: [{}]", names.join(", "));
             let _ = writeln!(out, "      comps: [{}]", comps.join(", "));

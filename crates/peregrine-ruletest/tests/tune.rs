@@ -245,3 +245,42 @@ fn tune_reads_the_alert_store() {
         ]
     );
 }
+
+/// A field with an argument (`proc.aname[2]`) in a new exception is quoted in its flow
+/// sequence, and the file loads.
+#[test]
+fn an_indexed_field_in_an_exception_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: R\n  desc: d\n  condition: evt.type = openat\n  output: \"%proc.name %proc.aname[2]\"\n  priority: INFO\n",
+    )
+    .expect("rules");
+    let alerts = dir.path().join("alerts.jsonl");
+    std::fs::write(
+        &alerts,
+        alert("R", "o", &[("proc.name", "cat"), ("proc.aname[2]", "sshd")]),
+    )
+    .expect("alerts");
+    let out = dir.path().join("tuned.yaml");
+    let t = tune(
+        &TuneArgs {
+            from: Some(alerts),
+            store: None,
+            rules: vec![RulesInput::File(rules)],
+            output: Some(out.clone()),
+        },
+        &mut Vec::new(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        t.proposals[0].exception, "tuned_proc_name_proc_aname_2",
+        "{t:?}"
+    );
+    let text = std::fs::read_to_string(&out).expect("tuned");
+    assert!(
+        text.contains("fields: [proc.name, \"proc.aname[2]\"]"),
+        "{text}"
+    );
+}
