@@ -305,3 +305,31 @@ fn a_command_without_a_runner_fails_and_one_that_cannot_run_skips() {
     assert_eq!(o.cases[0].verdict, Verdict::Skip("not root".into()));
     assert!(matches!(verdicts(&path)[0], Verdict::Fail(_)));
 }
+
+/// `config` overrides reach the engine as `-o` reaches the agent's: the rules selection and
+/// `rule_matching`.
+#[test]
+fn config_overrides_select_rules_and_matching() {
+    let (_dir, path) = setup(
+        r#"
+rules: [rules.yaml]
+tests:
+  - name: a disabled rule is silent
+    config: ["rules[].disable.rule=Shadow read"]
+    events:
+      - type: openat
+        proc: {name: cat}
+        args: {fd: 3, name: /etc/shadow, flags: O_RDONLY}
+    expect: nothing
+  - name: enabled by default
+    events:
+      - type: openat
+        proc: {name: cat}
+        args: {fd: 3, name: /etc/shadow, flags: O_RDONLY}
+    expect:
+      - rule: Shadow read
+        count: 1
+"#,
+    );
+    assert_eq!(verdicts(&path), vec![Verdict::Pass; 2]);
+}
