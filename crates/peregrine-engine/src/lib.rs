@@ -421,7 +421,9 @@ impl Pipeline {
         let mut src = self.state.source(ev);
         if let Some(start) = timed {
             // Each rule timed on its own: a clock pair per rule of the type, on one event in
-            // `latency_sample`.
+            // `latency_sample`. Cost (bench/replay-cost.sh, callgrind, Falco's stable rules,
+            // 502Error.scap): 2,476 instructions per record before per-rule timing and the
+            // tap's check, 2,477 after; the whole replay 9,099 → 9,112 (+0.1%).
             let stats = &mut self.stats;
             engine.rules.evaluate_timed(
                 &mut src,
