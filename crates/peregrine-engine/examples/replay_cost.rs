@@ -40,6 +40,8 @@ fn cpu_ns() -> u64 {
 #[inline(never)]
 fn pass_pipeline(engine: &Arc<Engine>, meta: &Metadata, records: &[Vec<u8>]) -> u64 {
     let mut pipe = Pipeline::new(engine.clone(), replay_state_config());
+    // As the agent runs with the console on: an event tap no one watches (one atomic load).
+    pipe.set_tap(Arc::new(peregrine_engine::tap::Tap::new()));
     seed_state(meta, pipe.state_mut());
     let mut sink = CountingSink::default();
     for r in records {
