@@ -14,7 +14,8 @@
 //! (`--toggle-collect='replay_cost::pass_*'`): instruction counts do not depend on the load.
 //!
 //! `replay_cost [CAPTURE]`; `PG_REPLAY_ONLY=pipeline` skips the replay (a workload for
-//! `perf record`).
+//! `perf record`); `PG_REPLAY_TAP=1` attaches an unwatched event tap to the pipeline pass
+//! (the console's cost when no one samples).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,8 +41,11 @@ fn cpu_ns() -> u64 {
 #[inline(never)]
 fn pass_pipeline(engine: &Arc<Engine>, meta: &Metadata, records: &[Vec<u8>]) -> u64 {
     let mut pipe = Pipeline::new(engine.clone(), replay_state_config());
-    // As the agent runs with the console on: an event tap no one watches (one atomic load).
-    pipe.set_tap(Arc::new(peregrine_engine::tap::Tap::new()));
+    // `PG_REPLAY_TAP=1`: as the agent runs with the console on, an event tap no one watches.
+    // Off by default, so the tracked figure stays comparable.
+    if std::env::var("PG_REPLAY_TAP").is_ok_and(|v| v == "1") {
+        pipe.set_tap(Arc::new(peregrine_engine::tap::Tap::new()));
+    }
     seed_state(meta, pipe.state_mut());
     let mut sink = CountingSink::default();
     for r in records {

@@ -397,8 +397,8 @@ impl Pipeline {
         self.follow_reload();
         self.stats.events += 1;
         self.state.update(ev);
-        // An unwatched tap costs one relaxed load (+13 instructions per record in
-        // bench/replay-cost.sh's callgrind pass, 0.5%).
+        // An unwatched tap costs one relaxed load (+12 instructions per record in
+        // bench/replay-cost.sh's callgrind pass with PG_REPLAY_TAP=1, 0.5%).
         if let Some(tap) = &self.tap {
             if tap.watching() {
                 let mut src = self.state.source(ev);
@@ -426,7 +426,7 @@ impl Pipeline {
             // `latency_sample`. Cost (bench/replay-cost.sh, callgrind, Falco's stable rules,
             // 502Error.scap): 2,476 instructions per record before per-rule timing, 2,477
             // after (the whole replay 9,099 → 9,112), 2,489 with an unwatched tap attached
-            // as with the console on (+0.5%).
+            // as with the console on (PG_REPLAY_TAP=1, +0.5%).
             let stats = &mut self.stats;
             engine.rules.evaluate_timed(
                 &mut src,
