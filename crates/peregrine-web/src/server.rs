@@ -176,6 +176,7 @@ impl WebServer {
             isolation,
             mut console,
             alerts,
+            debug,
             metrics_text,
         } = extras;
         let ready = Arc::new(AtomicBool::new(ready));
@@ -209,6 +210,7 @@ impl WebServer {
             }
         }
         let alerts = alerts.filter(|_| console.is_some());
+        let debug = debug.filter(|_| console.is_some());
         if silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
@@ -223,11 +225,15 @@ impl WebServer {
             router: router(
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
-                silences,
-                isolation,
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
-                alerts,
-                metrics_text,
+                Extras {
+                    silences,
+                    isolation,
+                    console: None,
+                    alerts,
+                    debug,
+                    metrics_text,
+                },
             ),
             tls,
         });
@@ -382,16 +388,22 @@ fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
 
 // ---- routes -----------------------------------------------------------------------------------
 
-/// Everything but the health path, which [`handle`] answers before routing.
+/// Everything but the health path, which [`handle`] answers before routing. `extras` come
+/// checked (see [`WebServer::start_pending_with`]); their `console` is `access` by now.
 fn router(
     versions_json: String,
     metrics: Option<Arc<dyn Collect>>,
-    silences: Option<Arc<peregrine_triage::Silences>>,
-    isolation: Option<Arc<peregrine_response::isolate::Registry>>,
     access: Option<Arc<crate::access::Access>>,
-    alerts: Option<crate::alerts_api::Api>,
-    metrics_text: Option<MetricsText>,
+    extras: Extras,
 ) -> Router {
+    let Extras {
+        silences,
+        isolation,
+        console: _,
+        alerts,
+        debug,
+        metrics_text,
+    } = extras;
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -420,6 +432,9 @@ fn router(
     if let Some(api) = alerts {
         router = router.merge(crate::alerts_api::routes(api));
     }
+    if let Some(api) = debug {
+        router = router.merge(crate::debug_api::routes(api));
+    }
     router = router.fallback(not_found);
     // With the console on, every route (the fallback's 404 included, so paths are not
     // probed) needs a credential; the health path is answered before routing.
@@ -445,6 +460,8 @@ pub struct Extras {
     pub console: Option<peregrine_config::ConsoleConfig>,
     /// The alerts API ([`crate::alerts_api`]); served only with the console.
     pub alerts: Option<crate::alerts_api::Api>,
+    /// The debug API ([`crate::debug_api`]); served only with the console.
+    pub debug: Option<crate::debug_api::Api>,
     /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
     /// format.
     pub metrics_text: Option<MetricsText>,
