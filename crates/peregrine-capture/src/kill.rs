@@ -527,7 +527,8 @@ impl Capture {
             g.hooks[0] = hooks;
             g.all[0] = all;
         }
-        h.set_active(!spec.filters.is_empty())?;
+        // On: a generation without filters has no active bits, and a replace keeps this.
+        h.set_active(true)?;
         Ok(h)
     }
 }
