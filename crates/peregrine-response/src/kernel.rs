@@ -311,7 +311,9 @@ impl crate::Worker {
         self.global.spend(now);
         if matches!(self.global.check(now), Take::Refused { tripped: true }) {
             // The kernel counts the same kills against the same budget (pg_kill_budget) and
-            // observes once it is spent, even when a flood outruns this report.
+            // observes once it is spent, even when a flood outruns this report: one breaker,
+            // said once (its observed matches then need no second line).
+            self.kernel_budget_spent = true;
             self.counters
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
