@@ -11,7 +11,7 @@
 #                                 release)
 #
 # Goal (issue #15): p99 < 5 ms from the matched system call to the kill, user-space path
-# (the rule tests proc.pname so that the policy stays in user space: bench/kkill.sh compares
+# (the rule tests `proc.pname !=` so that the policy stays in user space: bench/kkill.sh compares
 # it with the in-kernel kill).
 # The agent drains the ring on a short timer, so the figure includes that wait; compare runs
 # only at similar load (the load average is printed).

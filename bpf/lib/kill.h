@@ -9,6 +9,10 @@
  *
  * Never for pid 1, a kernel thread, the agent (pg_config.self_tgid), the agent's ancestors
  * (pg_kill_spare_tgid) or a protected executable (pg_kill_spare_exe, by inode and device).
+ * Never more kills than pg_kill_budget allows per window: over it a match is only observed.
+ *
+ * Two generations of filters (PG_KILL_GENS): a reload writes the idle one and flips
+ * pg_kill_config.generation, so the hooks see the old set or the new one, never a mix.
  *
  * Costs: one array lookup per exec and per selected open/connect while any filter is loaded
  * (pg_kill_config.hooks says which hooks have one); syscalls no filter selects are never
@@ -30,36 +34,52 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PG_KILL_MAX_FILTERS);
+	__uint(max_entries, PG_KILL_GENS * PG_KILL_MAX_FILTERS);
 	__type(key, __u32);
 	__type(value, struct pg_kill_filter);
 } pg_kill_filters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, char[PG_KILL_COMM]);
+	__uint(max_entries, 2048);
+	__type(key, struct pg_kill_name_key);
 	__type(value, __u32);
 } pg_kill_names SEC(".maps");
 
+/* Parents' names (PG_KILL_F_PNAMES). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2048);
+	__type(key, struct pg_kill_name_key);
+	__type(value, __u32);
+} pg_kill_pnames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_kill_budget);
+} pg_kill_budget SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 8192);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pg_kill_path_key);
 	__type(value, __u32);
 } pg_kill_paths SEC(".maps");
 
+/* Key: gen << 16 | port. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 2048);
 	__type(key, __u32);
 	__type(value, __u32);
 } pg_kill_ports SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 2048);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pg_kill_net_key);
 	__type(value, __u32);
@@ -88,25 +108,35 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PG_KILL_MAX_FILTERS);
+	__uint(max_entries, PG_KILL_GENS * PG_KILL_MAX_FILTERS);
 	__type(key, __u32);
 	__type(value, struct pg_kill_count);
 } pg_kill_counts SEC(".maps");
 
-/* The path being tested (too big for the stack next to the dispatcher's frame). */
+/* The path being tested (too big for the stack next to the dispatcher's frame); the spare
+ * bytes after the key let a masked index (1 + (i & 255)) stay inside the value. */
+struct kill_scratch {
+	struct pg_kill_path_key k;
+	__u8 spare[8];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct pg_kill_path_key);
+	__type(value, struct kill_scratch);
 } pg_kill_scratch SEC(".maps");
 
-/* The hooks with a filter (PG_KILL_F_EXEC/OPEN/CONNECT), 0 when none is loaded or active. */
+/* The live generation's hooks with a filter (PG_KILL_F_EXEC/OPEN/CONNECT), 0 when none is
+ * loaded or active. */
 static __always_inline __u32 kill_hooks(void)
 {
 	__u32 zero = 0;
 	struct pg_kill_config *c = bpf_map_lookup_elem(&pg_kill_config, &zero);
-	return c && c->active ? c->hooks : 0;
+	if (!c)
+		return 0;
+	__u32 g = c->generation & 1;
+	return c->active[g] ? c->hooks[g] : 0;
 }
 
 /* The filters' bits found under `key` in a lookup map (0: none). */
@@ -239,8 +269,10 @@ static __always_inline bool kill_spared(__u32 tgid)
 
 /* What a hook found, for the filters to test. */
 struct kill_facts {
+	__u32 gen;	 /* the live generation */
 	__u32 hook;	 /* PG_KILL_F_EXEC / OPEN / CONNECT */
 	__u32 names;	 /* exec: filters whose names hold the new comm */
+	__u32 pnames;	 /* exec: filters whose parent names hold the parent's comm */
 	__u32 exe_flags; /* exec: the new image's PG_EXE_* bits */
 	__u32 paths;	 /* open: filters whose paths or prefixes hold the path */
 	__u32 call;	 /* open: PG_KILL_OPEN* of this call */
@@ -268,11 +300,14 @@ static long kill_pick_step(__u64 i, void *data)
 	__u32 bit = 1U << idx;
 	if (!(x->candidates & bit))
 		return 0;
-	struct pg_kill_filter *f = bpf_map_lookup_elem(&pg_kill_filters, &idx);
+	__u32 slot = (x->k.gen & 1) * PG_KILL_MAX_FILTERS + idx;
+	struct pg_kill_filter *f = bpf_map_lookup_elem(&pg_kill_filters, &slot);
 	if (!f || !(f->flags & x->k.hook))
 		return 0;
 	__u32 fl = f->flags;
 	if ((fl & PG_KILL_F_NAMES) && !(x->k.names & bit))
+		return 0;
+	if ((fl & PG_KILL_F_PNAMES) && !(x->k.pnames & bit))
 		return 0;
 	if ((x->k.exe_flags & f->exe_flags) != f->exe_flags)
 		return 0;
@@ -307,10 +342,34 @@ static __always_inline int kill_pick(struct kill_facts *k, __u32 candidates)
 	return -1;
 }
 
-/* Kills (or, in dry run, only notes) the current process for filter `i`. */
-static __always_inline void kill_act(int i, __u64 t0)
+/*
+ * Whether the kernel's budget allows one more kill now, which it then counts. The window
+ * starts at the first kill after the last one ended. No atomics but an add (BPF v1): CPUs
+ * racing at the limit may each let one extra kill through, and two may both restart a window.
+ */
+static __always_inline bool kill_budget_take(__u64 now)
 {
-	__u32 idx = i & (PG_KILL_MAX_FILTERS - 1);
+	__u32 zero = 0;
+	struct pg_kill_budget *b = bpf_map_lookup_elem(&pg_kill_budget, &zero);
+	if (!b || !b->window_ns)
+		return true;
+	if (now - b->start_ns >= b->window_ns) {
+		b->start_ns = now;
+		b->used = 0;
+	}
+	if (b->used >= b->limit) {
+		__sync_fetch_and_add(&b->observed, 1);
+		return false;
+	}
+	__sync_fetch_and_add(&b->used, 1);
+	return true;
+}
+
+/* Kills (or, in dry run or over the budget, only notes) the current process for filter `i`
+ * of generation `gen`. */
+static __always_inline void kill_act(__u32 gen, int i, __u64 t0)
+{
+	__u32 idx = (gen & 1) * PG_KILL_MAX_FILTERS + (i & (PG_KILL_MAX_FILTERS - 1));
 	struct pg_kill_filter *f = bpf_map_lookup_elem(&pg_kill_filters, &idx);
 	struct pg_kill_count *n = bpf_map_lookup_elem(&pg_kill_counts, &idx);
 	if (!f || !n)
@@ -320,20 +379,60 @@ static __always_inline void kill_act(int i, __u64 t0)
 		n->spared++;
 		return;
 	}
-	bool dry = f->flags & PG_KILL_F_DRY_RUN;
-	if (!dry)
+	__u32 how = f->flags & PG_KILL_F_DRY_RUN ? PG_KILL_DRY : 0;
+	if (!how && !kill_budget_take(t0))
+		how = PG_KILL_OBSERVED;
+	if (!how)
 		bpf_send_signal(PG_SIGKILL);
 	struct pg_kill_entry e = {
 		.ts_boot_ns = t0,
 		.signal_ns = bpf_ktime_get_boot_ns() - t0,
 		.filter = idx,
-		.dry_run = dry,
+		.dry_run = how,
 	};
 	bpf_map_update_elem(&pg_kill_log, &tgid, &e, BPF_ANY);
-	if (dry)
+	if (how == PG_KILL_DRY)
 		n->dry_runs++;
+	else if (how == PG_KILL_OBSERVED)
+		n->observed++;
 	else
 		n->kills++;
+}
+
+/*
+ * The parent's comm, when the kernel's view of it is the one user space's `proc.pname` has:
+ * the parent process (real_parent's thread group leader) is named as its executable is (so
+ * it has not renamed itself with prctl or /proc/PID/comm since its exec, which user space
+ * does not see), and is no reaper (pid 1 of its namespace or a subreaper: a child it did not
+ * fork may have been re-parented to it, which user space learns only from the old parent's
+ * exit event). Else no parent name is decided here: user space decides.
+ */
+static __always_inline __u32 kill_parent_names(__u32 gen)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *p = BPF_CORE_READ(t, real_parent, group_leader);
+	if (!p)
+		return 0;
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	if (!sig || BPF_CORE_READ_BITFIELD_PROBED(sig, is_child_subreaper))
+		return 0;
+	struct pid *pp = BPF_CORE_READ(p, thread_pid);
+	if (!pp || pid_nr_in(pp, true) == 1)
+		return 0;
+	struct pg_kill_name_key key = {.generation = gen};
+	BPF_CORE_READ_INTO(&key.comm, p, comm);
+	char exe[PG_KILL_COMM] = {};
+	const unsigned char *ename = BPF_CORE_READ(p, mm, exe_file, f_path.dentry, d_name.name);
+	if (!ename || bpf_probe_read_kernel_str(exe, sizeof(exe), ename) <= 1)
+		return 0;
+	/* A comm holds the first 15 bytes of the name it was given. */
+	for (int i = 0; i < PG_KILL_COMM - 1; i++) {
+		if (key.comm[i] != exe[i])
+			return 0;
+		if (!exe[i])
+			break;
+	}
+	return kill_mask(&pg_kill_pnames, &key);
 }
 
 /* sched_process_exec: the new image's comm and flags against the exec filters. */
@@ -341,17 +440,21 @@ static __noinline void kill_at_exec(struct linux_binprm *bprm)
 {
 	__u32 zero = 0;
 	struct pg_kill_config *c = bpf_map_lookup_elem(&pg_kill_config, &zero);
-	if (!c || !c->active || !(c->hooks & PG_KILL_F_EXEC))
+	if (!c)
+		return;
+	__u32 gen = c->generation & 1, active = c->active[gen];
+	if (!active || !(c->hooks[gen] & PG_KILL_F_EXEC))
 		return;
 	__u64 t0 = bpf_ktime_get_boot_ns();
-	struct kill_facts k = {.hook = PG_KILL_F_EXEC};
-	char comm[PG_KILL_COMM] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	k.names = kill_mask(&pg_kill_names, comm);
+	struct kill_facts k = {.gen = gen, .hook = PG_KILL_F_EXEC};
+	struct pg_kill_name_key name = {.generation = gen};
+	bpf_get_current_comm(name.comm, sizeof(name.comm));
+	k.names = kill_mask(&pg_kill_names, &name);
+	k.pnames = kill_parent_names(gen);
 	k.exe_flags = exe_flags(BPF_CORE_READ(bprm, file));
-	int i = kill_pick(&k, c->active);
+	int i = kill_pick(&k, active);
 	if (i >= 0)
-		kill_act(i, t0);
+		kill_act(gen, i, t0);
 }
 
 /* One byte of the path in pg_kill_scratch against the one before it (bpf_loop callback);
@@ -359,10 +462,13 @@ static __noinline void kill_at_exec(struct linux_binprm *bprm)
 static long kill_path_step(__u64 i, void *ok)
 {
 	__u32 zero = 0;
-	struct pg_kill_path_key *pk = bpf_map_lookup_elem(&pg_kill_scratch, &zero);
-	if (!pk || i == 0 || i >= PG_KILL_PATH)
+	struct kill_scratch *sc = bpf_map_lookup_elem(&pg_kill_scratch, &zero);
+	if (!sc || i == 0 || i >= PG_KILL_PATH)
 		return 1;
-	__u8 a = pk->data[(i - 1) & (PG_KILL_PATH - 1)], b = pk->data[i & (PG_KILL_PATH - 1)];
+	struct pg_kill_path_key *pk = &sc->k;
+	/* The path starts after the generation byte. */
+	__u8 a = pk->data[1 + ((i - 1) & (PG_KILL_PATH - 1))];
+	__u8 b = pk->data[1 + (i & (PG_KILL_PATH - 1))];
 	if ((a == '/' && (b == '/' || b == '.')) || (a == '.' && b == '.')) {
 		*(bool *)ok = false;
 		return 1;
@@ -395,28 +501,31 @@ static __noinline void kill_at_exit(__u32 nr, long ret, __u64 path, __u64 flags,
 {
 	__u32 zero = 0;
 	struct pg_kill_config *c = bpf_map_lookup_elem(&pg_kill_config, &zero);
-	if (!c || !c->active)
+	if (!c)
+		return;
+	__u32 gen = c->generation & 1, active = c->active[gen], hooks = c->hooks[gen];
+	if (!active)
 		return;
 	__u64 t0 = bpf_ktime_get_boot_ns();
-	struct kill_facts k = {};
+	struct kill_facts k = {.gen = gen};
 	if (nr == PG_SYS_CONNECT) {
-		if (!(c->hooks & PG_KILL_F_CONNECT) || (ret != 0 && ret != -PG_EINPROGRESS))
+		if (!(hooks & PG_KILL_F_CONNECT) || (ret != 0 && ret != -PG_EINPROGRESS))
 			return;
 		struct sock *sk = fd_sock((long)fd);
 		if (!sk)
 			return;
 		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-		__u32 port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		struct pg_kill_net_key nk = {};
+		__u32 port = gen << 16 | bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		struct pg_kill_net_key nk = {.data = {gen}};
 		if (family == AF_INET) {
 			__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-			nk.prefixlen = 8 + 32;
-			nk.data[0] = 4;
-			__builtin_memcpy(&nk.data[1], &a, 4);
+			nk.prefixlen = 16 + 32;
+			nk.data[1] = 4;
+			__builtin_memcpy(&nk.data[2], &a, 4);
 		} else if (family == AF_INET6) {
-			nk.prefixlen = 8 + 128;
-			nk.data[0] = 6;
-			BPF_CORE_READ_INTO(&nk.data[1], sk, __sk_common.skc_v6_daddr);
+			nk.prefixlen = 16 + 128;
+			nk.data[1] = 6;
+			BPF_CORE_READ_INTO(&nk.data[2], sk, __sk_common.skc_v6_daddr);
 		} else {
 			return;
 		}
@@ -425,15 +534,18 @@ static __noinline void kill_at_exit(__u32 nr, long ret, __u64 path, __u64 flags,
 		k.nets = kill_mask(&pg_kill_nets, &nk);
 		k.success = ret == 0;
 	} else {
-		if (!(c->hooks & PG_KILL_F_OPEN) || ret < 0)
+		if (!(hooks & PG_KILL_F_OPEN) || ret < 0)
 			return;
-		struct pg_kill_path_key *pk = bpf_map_lookup_elem(&pg_kill_scratch, &zero);
-		if (!pk)
+		struct kill_scratch *sc = bpf_map_lookup_elem(&pg_kill_scratch, &zero);
+		if (!sc)
 			return;
-		long n = bpf_probe_read_user_str(pk->data, PG_KILL_PATH, (const void *)path);
-		if (n <= 1 || n >= PG_KILL_PATH || !kill_path_plain(pk->data, n))
+		struct pg_kill_path_key *pk = &sc->k;
+		pk->data[0] = gen;
+		/* n == PG_KILL_PATH - 1 may be a cut path: not decided here. */
+		long n = bpf_probe_read_user_str(pk->data + 1, PG_KILL_PATH - 1, (const void *)path);
+		if (n <= 1 || n >= PG_KILL_PATH - 1 || !kill_path_plain(pk->data + 1, n))
 			return;
-		pk->prefixlen = n * 8;
+		pk->prefixlen = 8 + n * 8;
 		k.hook = PG_KILL_F_OPEN;
 		k.paths = kill_mask(&pg_kill_paths, pk);
 		if (!k.paths)
@@ -455,7 +567,7 @@ static __noinline void kill_at_exit(__u32 nr, long ret, __u64 path, __u64 flags,
 		k.access = (acc == 0 || acc == 2 ? PG_KILL_F_READ : 0) |
 			   (acc == 1 || acc == 2 ? PG_KILL_F_WRITE : 0);
 	}
-	int i = kill_pick(&k, c->active);
+	int i = kill_pick(&k, active);
 	if (i >= 0)
-		kill_act(i, t0);
+		kill_act(gen, i, t0);
 }

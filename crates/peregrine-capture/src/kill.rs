@@ -29,6 +29,7 @@ pub mod flags {
     pub const PORTS: u32 = l::PG_KILL_F_PORTS;
     pub const NETS: u32 = l::PG_KILL_F_NETS;
     pub const SUCCESS: u32 = l::PG_KILL_F_SUCCESS;
+    pub const PNAMES: u32 = l::PG_KILL_F_PNAMES;
     /// Open calls (`pg_kill_filter.open_calls`).
     pub const OPEN_OPEN: u32 = l::PG_KILL_OPEN;
     pub const OPEN_OPENAT: u32 = l::PG_KILL_OPENAT;
@@ -38,8 +39,9 @@ pub mod flags {
 
 /// Filters the kernel holds at most.
 pub const MAX_FILTERS: usize = l::PG_KILL_MAX_FILTERS as usize;
-/// Paths the kernel compares are shorter than this (NUL included).
-pub const PATH_WINDOW: usize = l::PG_KILL_PATH as usize;
+/// Paths the kernel compares, with their NUL, are shorter than this (the LPM key's 256
+/// bytes hold the generation byte too, and a path filling the rest may have been cut).
+pub const PATH_WINDOW: usize = l::PG_KILL_PATH as usize - 1;
 
 /// One filter as the kernel tests it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,13 +68,27 @@ pub struct KillSpec {
     pub spare_tgids: Vec<u32>,
     /// Executables never killed: (inode, device as stat's st_dev).
     pub spare_exes: Vec<(u64, u64)>,
+    /// Parents' comms (PNAMES filters): (comm, up to 15 bytes; filter index).
+    pub pnames: Vec<(Vec<u8>, usize)>,
+    /// The kernel's own cap on kills (none: no cap). Set at load; a replace keeps it.
+    pub budget: Option<KillBudget>,
+}
+
+/// At most `kills` kernel kills per `window`; over it a match is only observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KillBudget {
+    pub kills: u64,
+    pub window: std::time::Duration,
 }
 
 /// One kill the kernel made (or, in dry run, would have made).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelKill {
+    /// The filter's slot: `generation * MAX_FILTERS + index`.
     pub filter: usize,
     pub dry_run: bool,
+    /// Over the kernel's budget: matched, not killed.
+    pub observed: bool,
     /// When the filter matched (boot clock).
     pub ts_boot_ns: u64,
     /// From the match to the signal sent.
@@ -85,6 +101,8 @@ pub struct KillCounts {
     pub kills: u64,
     pub dry_runs: u64,
     pub spared: u64,
+    /// Matched over the kernel's budget: left alive.
+    pub observed: u64,
 }
 
 fn put_u32(b: &mut [u8], off: usize, v: u32) {
@@ -165,15 +183,36 @@ fn net_bytes(ip: &IpAddr) -> Vec<u8> {
     }
 }
 
-/// Reads the kernel's kills and switches the filters; `Send` and `Sync`, so the response
-/// worker keeps one while the capture runs on the pipeline thread.
+/// The generations (`PG_KILL_GENS`): every key and filter index carries one.
+const GENS: u32 = l::PG_KILL_GENS;
+
+/// What the config map says, kept so that one field changes per update.
+#[derive(Debug, Default)]
+struct Gens {
+    gen: u32,
+    hooks: [u32; 2],
+    /// The filters loaded per generation (their bits).
+    all: [u32; 2],
+    /// Switched on (the breaker switches off).
+    on: bool,
+}
+
+/// Reads the kernel's kills, switches the filters, and replaces them (a reload); `Send` and
+/// `Sync`, so the response worker and the reload thread keep one while the capture runs on
+/// the pipeline thread.
 #[derive(Debug)]
 pub struct KillHandle {
     config: MapHandle,
+    filters: MapHandle,
+    names: MapHandle,
+    pnames: MapHandle,
+    paths: MapHandle,
+    ports: MapHandle,
+    nets: MapHandle,
     log: MapHandle,
     counts: MapHandle,
-    hooks: u32,
-    all: u32,
+    budget: MapHandle,
+    gens: std::sync::Mutex<Gens>,
 }
 
 impl KillHandle {
@@ -182,22 +221,63 @@ impl KillHandle {
         let key = tgid.to_ne_bytes();
         let v = self.log.lookup(&key, MapFlags::ANY).ok().flatten()?;
         let _ = self.log.delete(&key);
+        let how = u32_at(&v, offset_of!(l::pg_kill_entry, dry_run));
         Some(KernelKill {
             filter: u32_at(&v, offset_of!(l::pg_kill_entry, filter)) as usize,
-            dry_run: u32_at(&v, offset_of!(l::pg_kill_entry, dry_run)) != 0,
+            dry_run: how == l::PG_KILL_DRY,
+            observed: how == l::PG_KILL_OBSERVED,
             ts_boot_ns: u64_at(&v, offset_of!(l::pg_kill_entry, ts_boot_ns)),
             signal_ns: u64_at(&v, offset_of!(l::pg_kill_entry, signal_ns)),
         })
     }
 
-    /// Turns every filter on or off (the breaker).
-    pub fn set_active(&self, on: bool) -> Result<(), CaptureError> {
-        write_config(&self.config, self.hooks, if on { self.all } else { 0 })
+    fn gens(&self) -> std::sync::MutexGuard<'_, Gens> {
+        self.gens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Per filter, summed over CPUs.
+    /// Turns every filter on or off (the breaker).
+    pub fn set_active(&self, on: bool) -> Result<(), CaptureError> {
+        let mut g = self.gens();
+        g.on = on;
+        self.write_config(&g)
+    }
+
+    /// The live generation: a [`KernelKill::filter`] of `gen * MAX_FILTERS + i` is filter
+    /// `i` of the spec loaded as that generation.
+    pub fn generation(&self) -> u32 {
+        self.gens().gen
+    }
+
+    /// Replaces the filters with `spec`'s: written as the idle generation, then the live
+    /// one is switched off, `publish` runs (the caller publishes the rules the new filters
+    /// stand for), and the new generation goes live in one update. No hook pairs an old
+    /// filter with a new one; between the two updates no filter acts (user space does).
+    /// Returns the new generation. On an error the old filters stay as they were.
+    pub fn replace(&self, spec: &KillSpec, publish: impl FnOnce()) -> Result<u32, CaptureError> {
+        let mut g = self.gens();
+        let old = g.gen;
+        let new = (old + 1) % GENS;
+        self.clear_gen(new)?;
+        let (hooks, all) = self.write_gen(new, spec)?;
+        g.hooks[new as usize] = hooks;
+        g.all[new as usize] = all;
+        let was_on = g.on;
+        g.on = false;
+        self.write_config(&g)?;
+        publish();
+        g.gen = new;
+        g.on = was_on;
+        self.write_config(&g)?;
+        g.hooks[old as usize] = 0;
+        g.all[old as usize] = 0;
+        self.write_config(&g)?;
+        self.clear_gen(old)?;
+        Ok(new)
+    }
+
+    /// Per filter slot (`gen * MAX_FILTERS + i`), summed over CPUs.
     pub fn counts(&self) -> Vec<KillCounts> {
-        (0..MAX_FILTERS as u32)
+        (0..GENS * MAX_FILTERS as u32)
             .map(|i| {
                 let per_cpu = self
                     .counts
@@ -211,33 +291,82 @@ impl KillHandle {
                         kills: a.kills + u64_at(v, offset_of!(l::pg_kill_count, kills)),
                         dry_runs: a.dry_runs + u64_at(v, offset_of!(l::pg_kill_count, dry_runs)),
                         spared: a.spared + u64_at(v, offset_of!(l::pg_kill_count, spared)),
+                        observed: a.observed + u64_at(v, offset_of!(l::pg_kill_count, observed)),
                     })
             })
             .collect()
     }
-}
 
-fn write_config(map: &MapHandle, hooks: u32, active: u32) -> Result<(), CaptureError> {
-    let mut v = vec![0u8; size_of::<l::pg_kill_config>()];
-    put_u32(&mut v, offset_of!(l::pg_kill_config, hooks), hooks);
-    put_u32(&mut v, offset_of!(l::pg_kill_config, active), active);
-    map.update(&0u32.to_ne_bytes(), &v, MapFlags::ANY)
-        .map_err(map_err("update", "pg_kill_config"))
-}
+    /// Matches the kernel left alive because its budget was spent, since the start.
+    pub fn observed_over_budget(&self) -> u64 {
+        self.budget
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .map_or(0, |v| u64_at(&v, offset_of!(l::pg_kill_budget, observed)))
+    }
 
-impl Capture {
-    /// Loads the kill filters (once, before they are switched on) and returns the handle
-    /// that reads the kernel's kills and switches them. An empty spec loads nothing and
-    /// leaves the hooks at their one-lookup cost.
-    pub fn set_kill(&mut self, spec: &KillSpec) -> Result<KillHandle, CaptureError> {
-        let handle = |name: &'static str| -> Result<MapHandle, CaptureError> {
-            let m = find_map(&self.obj, name)?;
-            MapHandle::try_from(&m).map_err(map_err("dup", name))
+    fn write_config(&self, g: &Gens) -> Result<(), CaptureError> {
+        let mut v = vec![0u8; size_of::<l::pg_kill_config>()];
+        put_u32(&mut v, offset_of!(l::pg_kill_config, generation), g.gen);
+        for i in 0..2 {
+            let active = if g.on { g.all[i] } else { 0 };
+            put_u32(
+                &mut v,
+                offset_of!(l::pg_kill_config, hooks) + 4 * i,
+                g.hooks[i],
+            );
+            put_u32(
+                &mut v,
+                offset_of!(l::pg_kill_config, active) + 4 * i,
+                active,
+            );
+        }
+        self.config
+            .update(&0u32.to_ne_bytes(), &v, MapFlags::ANY)
+            .map_err(map_err("update", "pg_kill_config"))
+    }
+
+    /// Deletes every key of generation `gen` (its first byte or field says which) and zeroes
+    /// its filters.
+    fn clear_gen(&self, gen: u32) -> Result<(), CaptureError> {
+        let zero = vec![0u8; size_of::<l::pg_kill_filter>()];
+        for i in 0..MAX_FILTERS as u32 {
+            self.filters
+                .update(
+                    &(gen * MAX_FILTERS as u32 + i).to_ne_bytes(),
+                    &zero,
+                    MapFlags::ANY,
+                )
+                .map_err(map_err("update", "pg_kill_filters"))?;
+        }
+        let of_gen = |m: &MapHandle, gen_of: &dyn Fn(&[u8]) -> u32| -> Vec<Vec<u8>> {
+            m.keys().filter(|k| gen_of(k) == gen).collect()
         };
-        let config = handle("pg_kill_config")?;
-        write_config(&config, 0, 0)?;
+        let first_u32 = |k: &[u8]| u32_at(k, 0);
+        let port_gen = |k: &[u8]| u32_at(k, 0) >> 16;
+        let lpm_gen = |k: &[u8]| u32::from(k.get(4).copied().unwrap_or(0));
+        for (m, name, gen_of) in [
+            (
+                &self.names,
+                "pg_kill_names",
+                &first_u32 as &dyn Fn(&[u8]) -> u32,
+            ),
+            (&self.pnames, "pg_kill_pnames", &first_u32),
+            (&self.ports, "pg_kill_ports", &port_gen),
+            (&self.paths, "pg_kill_paths", &lpm_gen),
+            (&self.nets, "pg_kill_nets", &lpm_gen),
+        ] {
+            for k in of_gen(m, gen_of) {
+                m.delete(&k).map_err(map_err("delete", name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `spec` as generation `gen`: its hooks and filter bits.
+    fn write_gen(&self, gen: u32, spec: &KillSpec) -> Result<(u32, u32), CaptureError> {
         let n = spec.filters.len().min(MAX_FILTERS);
-        let filters = handle("pg_kill_filters")?;
         let mut hooks = 0;
         for (i, f) in spec.filters.iter().take(n).enumerate() {
             let mut v = vec![0u8; size_of::<l::pg_kill_filter>()];
@@ -252,75 +381,118 @@ impl Capture {
                 offset_of!(l::pg_kill_filter, open_calls),
                 f.open_calls,
             );
-            filters
-                .update(&(i as u32).to_ne_bytes(), &v, MapFlags::ANY)
+            let slot = gen * MAX_FILTERS as u32 + i as u32;
+            self.filters
+                .update(&slot.to_ne_bytes(), &v, MapFlags::ANY)
                 .map_err(map_err("update", "pg_kill_filters"))?;
             hooks |= f.flags & (flags::EXEC | flags::OPEN | flags::CONNECT);
         }
         let ok = |f: &usize| *f < n;
         // Hash maps: the OR of the filters' bits under each key.
-        let mut names: std::collections::BTreeMap<[u8; 16], u32> = Default::default();
-        for (comm, f) in spec.names.iter().filter(|(_, f)| ok(f)) {
-            let mut k = [0u8; 16];
-            let len = comm.len().min(15);
-            k[..len].copy_from_slice(&comm[..len]);
-            *names.entry(k).or_default() |= 1 << f;
-        }
-        let m = handle("pg_kill_names")?;
-        for (k, mask) in &names {
-            m.update(k, &mask.to_ne_bytes(), MapFlags::ANY)
-                .map_err(map_err("update", "pg_kill_names"))?;
+        for (list, map, name) in [
+            (&spec.names, &self.names, "pg_kill_names"),
+            (&spec.pnames, &self.pnames, "pg_kill_pnames"),
+        ] {
+            let mut keys: std::collections::BTreeMap<Vec<u8>, u32> = Default::default();
+            for (comm, f) in list.iter().filter(|(_, f)| ok(f)) {
+                let mut k = vec![0u8; size_of::<l::pg_kill_name_key>()];
+                put_u32(&mut k, offset_of!(l::pg_kill_name_key, generation), gen);
+                let at = offset_of!(l::pg_kill_name_key, comm);
+                let len = comm.len().min(15);
+                k[at..at + len].copy_from_slice(&comm[..len]);
+                *keys.entry(k).or_default() |= 1 << f;
+            }
+            for (k, mask) in &keys {
+                map.update(k, &mask.to_ne_bytes(), MapFlags::ANY)
+                    .map_err(map_err("update", name))?;
+            }
         }
         let mut ports: std::collections::BTreeMap<u32, u32> = Default::default();
         for (p, f) in spec.ports.iter().filter(|(_, f)| ok(f)) {
-            *ports.entry(u32::from(*p)).or_default() |= 1 << f;
+            *ports.entry(gen << 16 | u32::from(*p)).or_default() |= 1 << f;
         }
-        let m = handle("pg_kill_ports")?;
         for (k, mask) in &ports {
-            m.update(&k.to_ne_bytes(), &mask.to_ne_bytes(), MapFlags::ANY)
+            self.ports
+                .update(&k.to_ne_bytes(), &mask.to_ne_bytes(), MapFlags::ANY)
                 .map_err(map_err("update", "pg_kill_ports"))?;
         }
-        // Paths: exact ones with their NUL; prefixes as they are (cut to the window: a
-        // path that long is never tested).
+        // Paths: the generation byte, then exact ones with their NUL; prefixes as they are
+        // (cut to the window: a path that long is never tested).
+        let g = gen as u8;
         let mut path_entries = Vec::new();
         for (p, f) in spec.paths.iter().filter(|(_, f)| ok(f)) {
-            let mut b = p.clone();
+            let mut b = vec![g];
+            b.extend_from_slice(p);
             b.push(0);
-            if b.len() < PATH_WINDOW {
+            if p.len() + 1 < PATH_WINDOW {
                 path_entries.push((b.clone(), 8 * b.len() as u32, *f));
             }
         }
         for (p, f) in spec.prefixes.iter().filter(|(_, f)| ok(f)) {
             if p.len() < PATH_WINDOW {
-                path_entries.push((p.clone(), 8 * p.len() as u32, *f));
+                let mut b = vec![g];
+                b.extend_from_slice(p);
+                path_entries.push((b, 8 * (p.len() + 1) as u32, *f));
             }
         }
-        let m = handle("pg_kill_paths")?;
         let key_size = size_of::<l::pg_kill_path_key>();
         for (data, bits, mask) in lpm_masks(&path_entries) {
-            m.update(
-                &lpm_key(key_size, bits, &data),
-                &mask.to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .map_err(map_err("update", "pg_kill_paths"))?;
+            self.paths
+                .update(
+                    &lpm_key(key_size, bits, &data),
+                    &mask.to_ne_bytes(),
+                    MapFlags::ANY,
+                )
+                .map_err(map_err("update", "pg_kill_paths"))?;
         }
         let net_entries: Vec<(Vec<u8>, u32, usize)> = spec
             .nets
             .iter()
             .filter(|(_, _, f)| ok(f))
-            .map(|(ip, bits, f)| (net_bytes(ip), 8 + u32::from(*bits), *f))
+            .map(|(ip, bits, f)| {
+                let mut b = vec![g];
+                b.extend(net_bytes(ip));
+                (b, 16 + u32::from(*bits), *f)
+            })
             .collect();
-        let m = handle("pg_kill_nets")?;
         let key_size = size_of::<l::pg_kill_net_key>();
         for (data, bits, mask) in lpm_masks(&net_entries) {
-            m.update(
-                &lpm_key(key_size, bits, &data),
-                &mask.to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .map_err(map_err("update", "pg_kill_nets"))?;
+            self.nets
+                .update(
+                    &lpm_key(key_size, bits, &data),
+                    &mask.to_ne_bytes(),
+                    MapFlags::ANY,
+                )
+                .map_err(map_err("update", "pg_kill_nets"))?;
         }
+        let all = if n == 32 { u32::MAX } else { (1u32 << n) - 1 };
+        Ok((hooks, all))
+    }
+}
+
+impl Capture {
+    /// Loads the kill filters as generation 0 and returns the handle that reads the
+    /// kernel's kills, switches and replaces the filters. An empty spec loads nothing and
+    /// leaves the hooks at their one-lookup cost.
+    pub fn set_kill(&mut self, spec: &KillSpec) -> Result<KillHandle, CaptureError> {
+        let handle = |name: &'static str| -> Result<MapHandle, CaptureError> {
+            let m = find_map(&self.obj, name)?;
+            MapHandle::try_from(&m).map_err(map_err("dup", name))
+        };
+        let h = KillHandle {
+            config: handle("pg_kill_config")?,
+            filters: handle("pg_kill_filters")?,
+            names: handle("pg_kill_names")?,
+            pnames: handle("pg_kill_pnames")?,
+            paths: handle("pg_kill_paths")?,
+            ports: handle("pg_kill_ports")?,
+            nets: handle("pg_kill_nets")?,
+            log: handle("pg_kill_log")?,
+            counts: handle("pg_kill_counts")?,
+            budget: handle("pg_kill_budget")?,
+            gens: Default::default(),
+        };
+        h.write_config(&Gens::default())?;
         let m = handle("pg_kill_spare_tgid")?;
         for t in &spec.spare_tgids {
             m.update(&t.to_ne_bytes(), &[1], MapFlags::ANY)
@@ -335,15 +507,28 @@ impl Capture {
             m.update(&k, &[1], MapFlags::ANY)
                 .map_err(map_err("update", "pg_kill_spare_exe"))?;
         }
-        let all = if n == 32 { u32::MAX } else { (1u32 << n) - 1 };
-        let h = KillHandle {
-            config,
-            log: handle("pg_kill_log")?,
-            counts: handle("pg_kill_counts")?,
-            hooks,
-            all,
-        };
-        h.set_active(n > 0)?;
+        let mut b = vec![0u8; size_of::<l::pg_kill_budget>()];
+        if let Some(budget) = spec.budget {
+            put_u64(
+                &mut b,
+                offset_of!(l::pg_kill_budget, window_ns),
+                u64::try_from(budget.window.as_nanos())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+            put_u64(&mut b, offset_of!(l::pg_kill_budget, limit), budget.kills);
+        }
+        h.budget
+            .update(&0u32.to_ne_bytes(), &b, MapFlags::ANY)
+            .map_err(map_err("update", "pg_kill_budget"))?;
+        let (hooks, all) = h.write_gen(0, spec)?;
+        {
+            let mut g = h.gens();
+            g.hooks[0] = hooks;
+            g.all[0] = all;
+        }
+        // On: a generation without filters has no active bits, and a replace keeps this.
+        h.set_active(true)?;
         Ok(h)
     }
 }

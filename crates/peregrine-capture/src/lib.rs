@@ -57,7 +57,9 @@ use peregrine_event::schema::DEDICATED;
 use peregrine_event::{Event, EventType, EventTypeSet, RecordError};
 use thiserror::Error;
 
-pub use kill::{flags as kill_flags, KernelKill, KillCounts, KillFilter, KillHandle, KillSpec};
+pub use kill::{
+    flags as kill_flags, KernelKill, KillBudget, KillCounts, KillFilter, KillHandle, KillSpec,
+};
 use ring::RingReader;
 
 static BPF_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/peregrine.bpf.o"));

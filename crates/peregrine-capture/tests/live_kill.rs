@@ -223,3 +223,160 @@ fn dry_run_counts_safety_spares_and_off_stops() {
     assert_eq!((counts[1].spared, counts[1].kills), (1, 0));
     assert_eq!(counts[2].kills, 0);
 }
+
+/// A reload's filters replace the running ones through the idle generation: before the swap
+/// the old name is killed, while `publish` runs no filter acts, after it only the new name is
+/// killed, and the kernel's log names the new generation's filter.
+#[test]
+fn replacing_the_filters_swaps_what_the_kernel_kills() {
+    if !peregrine_testkit::live("replacing_the_filters_swaps_what_the_kernel_kills") {
+        return;
+    }
+    let d = dir("gen");
+    let old = toucher(&d, "pgk-gen-old");
+    let new = toucher(&d, "pgk-gen-new");
+    let exec_filter = |name: &str| KillSpec {
+        filters: vec![KillFilter {
+            flags: f::EXEC | f::NAMES,
+            ..KillFilter::default()
+        }],
+        names: vec![(name.as_bytes().to_vec(), 0)],
+        ..KillSpec::default()
+    };
+    let mut cap = capture();
+    let kills = cap
+        .set_kill(&exec_filter("pgk-gen-old"))
+        .expect("kill filters");
+    let run = |p: &Path, tag: &str| signal_of(Command::new(p).arg(d.join(tag)));
+    let before = (run(&old, "b-old"), run(&new, "b-new"));
+    let mut during = (Some(0), Some(0));
+    let gen = kills
+        .replace(&exec_filter("pgk-gen-new"), || {
+            during = (run(&old, "d-old"), run(&new, "d-new"));
+        })
+        .expect("replace");
+    let after_old = run(&old, "a-old");
+    let mut child = Command::new(&new)
+        .arg(d.join("a-new"))
+        .spawn()
+        .expect("new");
+    let pid = child.id();
+    let after_new = child.wait().expect("wait").signal();
+    let entry = kills.take(pid);
+    let counts = kills.counts();
+    let _ = std::fs::remove_dir_all(&d);
+    assert_eq!(before, (Some(9), None), "before the swap");
+    assert_eq!(during, (None, None), "a filter acted during the swap");
+    assert_eq!(gen, 1);
+    assert_eq!((after_old, after_new), (None, Some(9)), "after the swap");
+    let e = entry.expect("the new generation's kill is logged");
+    assert_eq!(e.filter, 32, "{e:?}");
+    assert_eq!((counts[0].kills, counts[32].kills), (1, 1));
+}
+
+/// The kernel's budget: a flood of matching execs is killed up to the budget, and the rest
+/// are observed (logged and counted, left alive).
+#[test]
+fn a_flood_spends_the_kernel_budget_then_the_filters_only_observe() {
+    if !peregrine_testkit::live("a_flood_spends_the_kernel_budget_then_the_filters_only_observe") {
+        return;
+    }
+    let d = dir("budget");
+    let flood = toucher(&d, "pgk-flood");
+    let spec = KillSpec {
+        filters: vec![KillFilter {
+            flags: f::EXEC | f::NAMES,
+            ..KillFilter::default()
+        }],
+        names: vec![(b"pgk-flood".to_vec(), 0)],
+        budget: Some(peregrine_capture::KillBudget {
+            kills: 3,
+            window: Duration::from_secs(3600),
+        }),
+        ..KillSpec::default()
+    };
+    let mut cap = capture();
+    let kills = cap.set_kill(&spec).expect("kill filters");
+    let mut outcomes = Vec::new();
+    let mut last = None;
+    for i in 0..8 {
+        let mut child = Command::new(&flood)
+            .arg(d.join(format!("m{i}")))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("flood");
+        let pid = child.id();
+        outcomes.push(child.wait().expect("wait").signal());
+        last = kills.take(pid);
+    }
+    let counts = kills.counts();
+    let made = (0..8).filter(|i| d.join(format!("m{i}")).exists()).count();
+    let _ = std::fs::remove_dir_all(&d);
+    assert_eq!(
+        outcomes,
+        [Some(9), Some(9), Some(9), None, None, None, None, None]
+    );
+    assert_eq!(made, 5);
+    let e = last.expect("an observed match is logged");
+    assert!(e.observed && !e.dry_run, "{e:?}");
+    assert_eq!((counts[0].kills, counts[0].observed), (3, 5));
+    assert_eq!(kills.observed_over_budget(), 5);
+}
+
+/// Exec from a given parent: the parent's comm decides when it is the parent's executable's
+/// name; a parent renamed to a listed name (which user space's `proc.pname` never sees) is
+/// not decided in the kernel.
+#[test]
+fn an_exec_from_a_listed_parent_is_killed_unless_the_parent_renamed_itself() {
+    if !peregrine_testkit::live(
+        "an_exec_from_a_listed_parent_is_killed_unless_the_parent_renamed_itself",
+    ) {
+        return;
+    }
+    let d = dir("pname");
+    let kid = toucher(&d, "pgk-kid");
+    let shell = |name: &str| {
+        let p = d.join(name);
+        std::fs::copy("/bin/bash", &p).expect("copy bash");
+        p
+    };
+    let (web, other, near) = (shell("pgk-web"), shell("pgk-other"), shell("pgk-wec"));
+    let spec = KillSpec {
+        filters: vec![KillFilter {
+            flags: f::EXEC | f::NAMES | f::PNAMES,
+            ..KillFilter::default()
+        }],
+        names: vec![(b"pgk-kid".to_vec(), 0)],
+        pnames: vec![(b"pgk-web".to_vec(), 0)],
+        ..KillSpec::default()
+    };
+    let mut cap = capture();
+    let kills = cap.set_kill(&spec).expect("kill filters");
+    let run = |sh: &Path, pre: &str, tag: &str| {
+        let out = Command::new(sh)
+            .arg("-c")
+            .arg(format!(
+                "{pre}{} {}; echo rc=$?",
+                kid.display(),
+                d.join(tag).display()
+            ))
+            .stdin(Stdio::null())
+            .output()
+            .expect("shell");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let from_web = run(&web, "", "web");
+    let from_near = run(&near, "", "near");
+    let renamed = run(&other, "printf pgk-web > /proc/$$/comm; ", "renamed");
+    let counts = kills.counts();
+    let made = |t: &str| d.join(t).exists();
+    let (web_made, near_made, renamed_made) = (made("web"), made("near"), made("renamed"));
+    let _ = std::fs::remove_dir_all(&d);
+    assert_eq!(from_web, "rc=137\n", "the child of pgk-web ran");
+    assert!(!web_made);
+    assert_eq!(from_near, "rc=0\n");
+    assert!(near_made);
+    assert_eq!(renamed, "rc=0\n", "a renamed parent decided in the kernel");
+    assert!(renamed_made);
+    assert_eq!(counts[0].kills, 1);
+}

@@ -18,6 +18,10 @@ pub const START_TOLERANCE_NS: u64 = 2_000_000_000;
 /// `PF_KTHREAD` in `/proc/PID/stat`'s flags.
 const PF_KTHREAD: u64 = 0x0020_0000;
 
+/// `PF_EXITING` in `/proc/PID/stat`'s flags: the process is on its way out (its memory, and
+/// with it `/proc/PID/exe`, may already be gone).
+const PF_EXITING: u64 = 0x0000_0004;
+
 /// Executables never acted on unless the configuration says otherwise: container runtimes
 /// and their shims, kubelet, systemd (globs, `*` matches `/` too).
 pub const DEFAULT_PROTECTED: &[&str] = &[
@@ -55,6 +59,10 @@ pub enum Refusal {
     Protected(String),
     #[error("the process is gone")]
     Gone,
+    #[error("the process is exiting (its executable can no longer be read)")]
+    Exiting,
+    #[error("the executable of pid {0} cannot be read")]
+    UnknownExe(i64),
     #[error(
         "pid {pid} now names another process (started {actual_ns} ns, alert's {expected_ns} ns)"
     )]
@@ -72,6 +80,8 @@ pub enum Refusal {
 /// The fields of `/proc/PID/stat` the guard needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// The state letter (`R`, `S`, `Z`, `X`, …).
+    pub state: u8,
     pub ppid: i64,
     pub pgid: i64,
     pub flags: u64,
@@ -87,6 +97,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     // `rest` starts at field 3 (state).
     let num = |i: usize| f.get(i - 3)?.parse::<u64>().ok();
     Some(Stat {
+        state: *f.first()?.as_bytes().first()?,
         ppid: f.get(1)?.parse().ok()?,
         pgid: f.get(2)?.parse().ok()?,
         flags: num(9)?,
@@ -172,6 +183,18 @@ impl Guard {
             return Err(Refusal::AgentAncestor);
         }
         let exe = self.exe(pid);
+        // A zombie or an exiting process has no readable executable: the protected list
+        // cannot clear it, so it is refused (a zombie is dead already; a process between
+        // exit and zombie may be a protected one on its way out).
+        if exe.is_empty() {
+            return Err(
+                if matches!(stat.state, b'Z' | b'X' | b'x') || stat.flags & PF_EXITING != 0 {
+                    Refusal::Exiting
+                } else {
+                    Refusal::UnknownExe(pid)
+                },
+            );
+        }
         let exe = exe.strip_suffix(" (deleted)").unwrap_or(&exe);
         if self
             .protected
@@ -255,6 +278,7 @@ mod tests {
         assert_eq!(
             parse_stat(line),
             Some(Stat {
+                state: b'S',
                 ppid: 7,
                 pgid: 40,
                 flags: 4_194_560,
@@ -356,5 +380,30 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(g.open_checked(pid, Some(now)).err(), Some(Refusal::Gone));
+    }
+
+    /// A zombie has no readable executable: it used to pass the protected list unseen (a
+    /// protected program's dying process was "killed"); now it is refused for exiting.
+    #[test]
+    fn a_zombie_of_a_protected_executable_is_refused() {
+        let mut child = std::process::Command::new("/bin/true")
+            .spawn()
+            .expect("true");
+        let pid = i64::from(child.id());
+        // Not waited for: once it exits it stays a zombie until `wait` below.
+        let g = Guard::new(vec!["/usr/bin/true".into(), "/bin/true".into()]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while g.stat(pid).map(|s| s.state) != Ok(b'Z') {
+            assert!(std::time::Instant::now() < deadline, "never a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(g.exe(pid), "", "a zombie's exe is unreadable");
+        assert_eq!(g.open_checked(pid, None).err(), Some(Refusal::Exiting));
+        let unguarded = Guard::new(Vec::new());
+        assert_eq!(
+            unguarded.open_checked(pid, None).err(),
+            Some(Refusal::Exiting)
+        );
+        let _ = child.wait();
     }
 }

@@ -16,7 +16,7 @@
 //! - exec (`evt.type in (execve, execveat)`, both: `sched_process_exec` cannot tell them
 //!   apart): `proc.name` `=`/`in` (the comm the exec just set), `proc.is_exe_writable`,
 //!   `proc.is_exe_upper_layer`, `proc.is_exe_from_memfd` `= true` (the same bits the exec
-//!   record carries);
+//!   record carries), `proc.pname` / `proc.aname[1]` `=`/`in` (see [`PNAME_LIMITS`]);
 //! - open (any of open, openat, openat2, creat; exactly those the rule names), at exit, on
 //!   success: `fd.name` `=`/`in`/`startswith`, `evt.is_open_read`/`evt.is_open_write = true`;
 //! - connect, at exit, on success (or `EINPROGRESS`): `fd.sport`/`fd.rport` `=`/`in`,
@@ -33,14 +33,30 @@ use peregrine_rules::RuleSet;
 
 use crate::policy::{Action, KillTarget, Matcher, Policies};
 
+/// Why the kernel's parent name can differ from user space's `proc.pname`, and what the
+/// kernel does about it (printed with every policy that has a parent-name filter).
+///
+/// User space's `proc.pname` is the name the parent process got at its exec (the state's
+/// record of it), by the state's parent pid. The kernel reads the comm of `real_parent`'s
+/// thread group leader at `sched_process_exec`. They differ when the parent renamed itself
+/// since its exec (`prctl(PR_SET_NAME)`, `/proc/PID/comm`: user space does not see it), when
+/// the child was re-parented to a reaper (user space learns it from the old parent's exit
+/// event, which may still be queued), and for a moment when the parent re-exec'd (its new
+/// name is in the kernel before its exec record reaches the state). The kernel therefore
+/// decides only when the parent's comm is its executable's file name and the parent is no
+/// reaper (pid 1 of its namespace, a subreaper); otherwise user space decides. `proc.aname`
+/// of any other depth, and `proc.pname` on an open or connect, stay in user space.
+pub const PNAME_LIMITS: &str = "the parent's comm, decided in the kernel only when it is the parent's executable's name (not renamed since its exec) and the parent is no reaper (a re-parented child's new parent); user space decides the rest";
+
 /// Filters the kernel holds at most (one bit each in its masks).
 pub const MAX_FILTERS: usize = 32;
 
 /// The longest comm (`proc.name` of an exec), without its NUL.
 pub const COMM_MAX: usize = 15;
 
-/// Paths the kernel compares are shorter than this (its key holds the NUL too).
-pub const PATH_MAX: usize = 256;
+/// Paths the kernel compares are shorter than this (its 256-byte key holds a generation
+/// byte and the NUL too, and a path that fills it may have been cut).
+pub const PATH_MAX: usize = 254;
 
 /// Open-family system calls a filter applies to (a rule names some of them).
 pub mod open_calls {
@@ -60,10 +76,11 @@ pub mod exe_flags {
 /// What one filter tests, beyond its scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Test {
-    /// At `sched_process_exec`: the new comm is one of `names` (if any) and the new image
-    /// has every bit of `flags`.
+    /// At `sched_process_exec`: the new comm is one of `names` (if any), the parent's comm
+    /// one of `pnames` (if any), and the new image has every bit of `flags`.
     Exec {
         names: Option<BTreeSet<Vec<u8>>>,
+        pnames: Option<BTreeSet<Vec<u8>>>,
         flags: u32,
     },
     /// At the exit of a successful open of `calls` (bits of [`open_calls`]): the path is one
@@ -162,11 +179,19 @@ impl Filter {
         };
         let dry = if self.dry_run { ", dry run" } else { "" };
         let what = match &self.test {
-            Test::Exec { names, flags } => format!(
-                "exec{}{}",
+            Test::Exec {
+                names,
+                pnames,
+                flags,
+            } => format!(
+                "exec{}{}{}",
                 names
                     .as_ref()
                     .map_or(String::new(), |n| format!(" of {} name(s)", n.len())),
+                pnames.as_ref().map_or(String::new(), |n| format!(
+                    " from {} parent name(s) ({PNAME_LIMITS})",
+                    n.len()
+                )),
                 if *flags != 0 {
                     format!(" with exe flags {flags:#x}")
                 } else {
@@ -196,6 +221,8 @@ pub struct KernelKill {
     pub policy: String,
     pub rule: String,
     pub dry_run: bool,
+    /// The kernel's budget was spent: it matched and left the process alive.
+    pub observed: bool,
     /// From the filter's match to the signal sent, in the kernel.
     pub signal_ns: u64,
 }
@@ -257,15 +284,56 @@ impl crate::Worker {
         if kill.policy != policy.name {
             return None;
         }
+        let rule = terminal_safe(&kill.rule);
+        if kill.observed {
+            // The kernel's own budget held this one: said once per spell, audited each time.
+            if !self.kernel_budget_spent {
+                self.kernel_budget_spent = true;
+                self.counters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .breaker_trips += 1;
+                log::warn!(
+                    "response: the kernel's budget of {} kills per minute is spent (policy '{}'): circuit breaker open in the kernel, its kill filters only observe until the minute ends",
+                    self.settings.budget_per_minute,
+                    terminal_safe(&policy.name)
+                );
+            }
+            return Some(crate::Outcome {
+                kind: crate::Kind::Breaker,
+                detail: format!(
+                    "kernel budget of {} kills per minute spent: pid {} observed in the kernel, not killed (rule '{rule}')",
+                    self.settings.budget_per_minute, subject.pid
+                ),
+            });
+        }
+        self.kernel_budget_spent = false;
         self.global.spend(now);
-        let mut tripped = matches!(self.global.check(now), Take::Refused { tripped: true });
+        if matches!(self.global.check(now), Take::Refused { tripped: true }) {
+            // The kernel counts the same kills against the same budget (pg_kill_budget) and
+            // observes once it is spent, even when a flood outruns this report: one breaker,
+            // said once (its observed matches then need no second line).
+            self.kernel_budget_spent = true;
+            self.counters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .breaker_trips += 1;
+            log::warn!(
+                "response: the global budget of {} actions per minute is spent by kernel kills (policy '{}'): circuit breaker open; the kernel holds the same budget and observes once it is spent",
+                self.settings.budget_per_minute,
+                terminal_safe(&policy.name)
+            );
+        }
+        // A policy's own budget has no counterpart in the kernel: its trip switches the
+        // kernel's filters off until the budgets allow actions again.
+        let mut tripped = false;
         if let Some(n) = policy.budget {
             let b = self
                 .per_policy
                 .entry(policy.name.clone())
                 .or_insert_with(|| crate::budget::Budget::per_minute(n));
             b.spend(now);
-            tripped |= matches!(b.check(now), Take::Refused { tripped: true });
+            tripped = matches!(b.check(now), Take::Refused { tripped: true });
         }
         if tripped && !self.kernel_off {
             self.counters
@@ -274,13 +342,12 @@ impl crate::Worker {
                 .breaker_trips += 1;
             self.kernel_off = k.set_active(false);
             log::warn!(
-                "response: the budget is spent by kernel kills (policy '{}'): circuit breaker open, kernel kill filters {}",
+                "response: the budget of policy '{}' is spent by kernel kills: circuit breaker open, kernel kill filters {}",
                 terminal_safe(&policy.name),
                 if self.kernel_off { "switched off" } else { "could not be switched off" }
             );
         }
         self.kernel_latency = Some(kill.signal_ns);
-        let rule = terminal_safe(&kill.rule);
         Some(if kill.dry_run {
             crate::Outcome {
                 kind: crate::Kind::DryRun,
@@ -378,6 +445,7 @@ fn selects(m: &Matcher, r: &peregrine_rules::Rule) -> bool {
 struct Parts {
     types: Option<BTreeSet<String>>,
     names: Option<BTreeSet<Vec<u8>>>,
+    pnames: Option<BTreeSet<Vec<u8>>>,
     flags: u32,
     exact: Option<BTreeSet<Vec<u8>>>,
     prefixes: Option<BTreeSet<Vec<u8>>>,
@@ -424,7 +492,7 @@ pub fn compile(cond: &Expr) -> Result<Filter, String> {
     let is = |set: &[&str]| types.iter().all(|t| set.contains(&t.as_str()));
     let no_socket = parts.ports.is_none() && parts.nets.is_none() && !parts.success_only;
     let no_open = parts.exact.is_none() && parts.prefixes.is_none() && !parts.read && !parts.write;
-    let no_exec = parts.names.is_none() && parts.flags == 0;
+    let no_exec = parts.names.is_none() && parts.pnames.is_none() && parts.flags == 0;
     let test = if is(&["execve", "execveat"]) {
         if types.len() != 2 {
             return Err(
@@ -439,6 +507,7 @@ pub fn compile(cond: &Expr) -> Result<Filter, String> {
         }
         Test::Exec {
             names: parts.names,
+            pnames: parts.pnames,
             flags: parts.flags,
         }
     } else if is(&["open", "openat", "openat2", "creat"]) {
@@ -551,10 +620,20 @@ fn conjunct(e: &Expr, p: &mut Parts) -> Result<(), String> {
             meet(&mut p.types, vals.iter().map(|v| text(v)).collect());
         }
         "evt.dir" if positive && vals == [b"<".as_slice()] => {}
-        "proc.name" if positive => {
+        "proc.name" | "proc.pname" | "proc.aname" if positive => {
+            let slot = match (name, f.arg.as_deref()) {
+                ("proc.name", None) => &mut p.names,
+                ("proc.pname", None) | ("proc.aname", Some("1")) => &mut p.pnames,
+                _ => {
+                    return Err(format!(
+                        "tests {name}{}: the kernel reads only the parent",
+                        f.arg.as_ref().map_or(String::new(), |a| format!("[{a}]"))
+                    ))
+                }
+            };
             // A comm holds 15 bytes: a longer name can never be a process's name.
             meet(
-                &mut p.names,
+                slot,
                 vals.iter()
                     .filter(|v| !v.is_empty() && v.len() <= COMM_MAX)
                     .map(|v| v.to_vec())
@@ -722,6 +801,7 @@ mod tests {
             f.test,
             Test::Exec {
                 names: Some([b"kinsing".to_vec(), b"xmrig".to_vec()].into()),
+                pnames: None,
                 flags: 0
             }
         );
@@ -745,6 +825,7 @@ mod tests {
             filter(&p).test,
             Test::Exec {
                 names: None,
+                pnames: None,
                 flags: exe_flags::FROM_MEMFD
             }
         );
@@ -792,8 +873,16 @@ mod tests {
     fn what_the_kernel_cannot_decide_stays_in_user_space_and_says_why() {
         let cases = [
             (
-                "evt.type in (execve, execveat) and proc.pname in (sshd, bash) and fd.name = /x",
-                "tests proc.pname",
+                "evt.type in (execve, execveat) and proc.aname in (sshd, bash) and proc.name = sh",
+                "tests proc.aname: the kernel reads only the parent",
+            ),
+            (
+                "evt.type in (execve, execveat) and proc.aname[2] = sshd and proc.name = sh",
+                "tests proc.aname[2]",
+            ),
+            (
+                "evt.type in (open, openat) and proc.pname = nginx and fd.name = /etc/shadow",
+                "tests process or socket fields on an open",
             ),
             (
                 "evt.type in (execve, execveat) and not proc.name = sh",
@@ -838,10 +927,10 @@ mod tests {
         let text = format!(
             "{}{}",
             rule("A", "evt.type in (execve, execveat) and proc.name = a"),
-            rule("B", "evt.type in (execve, execveat) and proc.pname = b")
+            rule("B", "evt.type in (execve, execveat) and proc.aname = b")
         );
         let both = "- policy: p\n  match: {rules: ['*']}\n  actions: [kill: {}]\n";
-        assert!(why(&plan_of(&text, both)).starts_with("rule 'B' tests proc.pname"));
+        assert!(why(&plan_of(&text, both)).starts_with("rule 'B' tests proc.aname"));
         assert!(matches!(
             only(&plan_of(&text, &kill("A"))),
             Placement::Kernel(_)
@@ -861,5 +950,37 @@ mod tests {
     fn exceptions_keep_a_rule_in_user_space() {
         let text = "- rule: E\n  desc: d\n  condition: evt.type in (execve, execveat) and proc.name = a\n  output: o\n  priority: WARNING\n  exceptions:\n    - name: ok\n      fields: [proc.pname]\n      values: [[sshd]]\n";
         assert!(why(&plan_of(text, &kill("E"))).contains("cannot evaluate"));
+    }
+
+    #[test]
+    fn exec_from_a_given_parent_and_why_it_is_exact() {
+        let p = plan_of(
+            &rule(
+                "Web shell",
+                "evt.type in (execve, execveat) and proc.name in (sh, bash) and \
+                 proc.pname in (nginx, httpd, a-name-longer-than-a-comm)",
+            ),
+            &kill("Web shell"),
+        );
+        assert_eq!(
+            filter(&p).test,
+            Test::Exec {
+                names: Some([b"bash".to_vec(), b"sh".to_vec()].into()),
+                pnames: Some([b"httpd".to_vec(), b"nginx".to_vec()].into()),
+                flags: 0
+            }
+        );
+        assert!(p.lines()[0].contains(PNAME_LIMITS), "{:?}", p.lines());
+        let aname = plan_of(
+            &rule(
+                "Aname",
+                "evt.type in (execve, execveat) and proc.aname[1] = nginx",
+            ),
+            &kill("Aname"),
+        );
+        let Test::Exec { pnames, .. } = &filter(&aname).test else {
+            panic!("{aname:?}")
+        };
+        assert_eq!(pnames.as_ref().map(BTreeSet::len), Some(1));
     }
 }

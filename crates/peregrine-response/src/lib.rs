@@ -228,6 +228,7 @@ impl Responder {
         let mut worker = Worker {
             kernel: kernel.clone(),
             kernel_off: false,
+            kernel_budget_spent: false,
             kernel_latency: None,
             guard: guard::Guard::under(&settings.host_root, settings.protected_exes.clone()),
             isolation: isolation.clone(),
@@ -389,6 +390,8 @@ struct Worker {
     /// it tripped is open (`kernel_off`).
     kernel: kernel::Slot,
     kernel_off: bool,
+    /// The kernel reported a match it only observed, its budget spent (said once a spell).
+    kernel_budget_spent: bool,
     /// The latency of the kernel's kill being recorded (match to signal), not the report's.
     kernel_latency: Option<u64>,
 }

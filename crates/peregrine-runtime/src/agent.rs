@@ -166,15 +166,27 @@ fn reload_thread(
                 match loaded {
                     Ok((engine, new_policies)) => {
                         let active = engine.rules().active_count();
-                        // Kernel kill filters stand for the old rules: off before the new
-                        // ones are published (crate::kkill).
-                        if let Some((_, Some(k))) = &policies {
-                            k.off_for_reload();
-                        }
-                        handle.swap(engine);
                         let n = new_policies.policies.len();
-                        if let Some((p, _)) = &policies {
-                            *p.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_policies);
+                        // Kernel kill filters stand for rules: the new ones are written
+                        // aside and swapped in around the publication (crate::kkill).
+                        let next = match &policies {
+                            Some((_, Some(_))) => Some(crate::kkill::plan_next(
+                                &new_policies,
+                                engine.rules(),
+                                &config.response,
+                            )),
+                            _ => None,
+                        };
+                        let publish = || {
+                            handle.swap(engine);
+                            if let Some((p, _)) = &policies {
+                                *p.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    Arc::new(new_policies);
+                            }
+                        };
+                        match (&policies, next) {
+                            (Some((_, Some(k))), Some(next)) => k.reload(next, publish),
+                            _ => publish(),
                         }
                         reloaded_ns.store(epoch_ns(), Ordering::Relaxed);
                         // Response policies are named only when the run has them.

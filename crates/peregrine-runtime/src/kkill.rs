@@ -1,17 +1,18 @@
 //! The in-kernel kill, wired: the response crate's plan ([`peregrine_response::kernel`])
 //! becomes the capture's filter maps, the kernel's kill log answers the response worker, and
-//! a reload switches the filters off.
+//! a reload re-plans and swaps the filters.
 //!
-//! Key decision: the filters are loaded once, at start, from the rules and policies of that
-//! moment. A reload may change either, and a kernel filter must never outlive the rule it
-//! stands for, so after a reload the filters stay off and every policy acts from user space
-//! (said in the log) until the agent restarts. The cost is a slower kill after a reload; the
-//! alternative, rewriting live maps while events flow, could pair an old filter with new
-//! rules for a moment.
+//! Key decision: a kernel filter must never outlive the rule it stands for, nor act on rules
+//! that are not published yet. A reload therefore plans the new rules and policies, writes
+//! the filters as the kernel's idle generation, and then, in one step around the publication
+//! (`KillHandle::replace`): the live filters go off, the rules and policies are published,
+//! the new generation goes live. During that step user space alone acts. Each generation
+//! keeps its own table of (policy, rule) by filter, so a kill logged just before the swap is
+//! still reported under the rule that made it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use peregrine_capture::{kill_flags as f, KillFilter, KillHandle, KillSpec};
+use peregrine_capture::{kill_flags as f, KillBudget, KillFilter, KillHandle, KillSpec};
 use peregrine_engine::live::LiveSource;
 use peregrine_response::kernel::{self, KernelKill, KernelKills, Plan, Test};
 use peregrine_response::PolicyHandle;
@@ -20,13 +21,15 @@ use peregrine_response::PolicyHandle;
 /// record is stamped right after the filter runs; this only guards against a reused pid).
 const SAME_CALL_NS: u64 = 1_000_000_000;
 
+/// Filters per generation in the kernel's slots (`gen * SLOTS + index`).
+const SLOTS: usize = kernel::MAX_FILTERS;
+
 /// The loaded filters and what each stands for.
 pub struct KernelKiller {
     handle: KillHandle,
-    /// (policy, rule) by filter index.
-    filters: Vec<(String, String)>,
+    /// Per generation: (policy, rule) by filter index.
+    filters: Mutex<[Vec<(String, String)>; 2]>,
     boot_to_epoch_ns: u64,
-    off_for_reload: std::sync::atomic::AtomicBool,
 }
 
 impl KernelKills for KernelKiller {
@@ -36,23 +39,23 @@ impl KernelKills for KernelKiller {
         if at.abs_diff(event_time_ns) > SAME_CALL_NS {
             return None;
         }
-        let (policy, rule) = self.filters.get(k.filter)?.clone();
+        let (policy, rule) = self
+            .filters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(k.filter / SLOTS)?
+            .get(k.filter % SLOTS)?
+            .clone();
         Some(KernelKill {
             policy,
             rule,
             dry_run: k.dry_run,
+            observed: k.observed,
             signal_ns: k.signal_ns,
         })
     }
 
     fn set_active(&self, on: bool) -> bool {
-        if on
-            && self
-                .off_for_reload
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return false;
-        }
         match self.handle.set_active(on) {
             Ok(()) => true,
             Err(e) => {
@@ -63,44 +66,106 @@ impl KernelKills for KernelKiller {
     }
 }
 
+/// The filters planned from reloaded rules and policies, not yet in the kernel.
+pub struct Next {
+    table: Vec<(String, String)>,
+    spec: KillSpec,
+}
+
+/// Places the reloaded policies against the reloaded rules (logging where each runs, and
+/// why) and builds their filters.
+pub fn plan_next(
+    policies: &peregrine_response::Policies,
+    rules: &peregrine_rules::RuleSet,
+    settings: &peregrine_response::Settings,
+) -> Next {
+    let plan = kernel::plan(policies, rules, settings.dry_run);
+    for line in plan.lines() {
+        log::info!("response: {line}");
+    }
+    Next {
+        table: plan
+            .filters()
+            .map(|f| (f.policy.clone(), f.rule.clone()))
+            .collect(),
+        spec: spec(&plan, settings),
+    }
+}
+
 impl KernelKiller {
-    /// Before a reload publishes new rules or policies: switches the filters off for good
-    /// and says so once.
-    pub fn off_for_reload(&self) {
-        use std::sync::atomic::Ordering;
-        if self.off_for_reload.swap(true, Ordering::Relaxed) {
-            return;
+    /// A reload: swaps the kernel's filters for `next`'s around `publish`, which publishes
+    /// the rules and policies `next` was planned from. When the kernel refuses the new
+    /// filters, the old ones are switched off for good (they stand for rules that are about
+    /// to go) and `publish` still runs.
+    pub fn reload(&self, next: Next, publish: impl FnOnce()) {
+        let Next { table, spec } = next;
+        // The idle generation's table first: its filters report from the moment they go live.
+        let idle = (self.handle.generation() as usize + 1) % 2;
+        if let Some(slot) = self
+            .filters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(idle)
+        {
+            *slot = table;
         }
-        match self.handle.set_active(false) {
-            Ok(()) => log::warn!(
-                "response: rules and policies reloaded: kernel kill filters off, every kill policy acts from user space until the agent restarts"
-            ),
-            Err(e) => log::error!("response: switching the kernel kill filters off: {e}"),
+        let mut publish = Some(publish);
+        match self.handle.replace(&spec, || {
+            if let Some(p) = publish.take() {
+                p();
+            }
+        }) {
+            Ok(gen) => {
+                log::info!(
+                    "response: kernel kill filters re-armed from the reloaded rules and policies ({} filter(s), generation {gen})",
+                    spec.filters.len()
+                );
+            }
+            Err(e) => {
+                let off = self.handle.set_active(false);
+                log::error!(
+                    "response: the reloaded kernel kill filters could not be loaded ({e}); kernel kill filters {}, every kill policy acts from user space until the agent restarts",
+                    if off.is_ok() { "off" } else { "could not be switched off" }
+                );
+            }
+        }
+        if let Some(p) = publish.take() {
+            p();
         }
     }
 
-    /// Kills (and dry runs, and spared matches) per policy, for the exit summary.
+    /// Kills (and dry runs, spared matches, matches over the budget) per policy, for the
+    /// exit summary.
     pub fn summary(&self) -> String {
         let counts = self.handle.counts();
-        let mut by_policy: Vec<(String, [u64; 3])> = Vec::new();
-        for (i, (policy, _)) in self.filters.iter().enumerate() {
-            let c = counts.get(i).copied().unwrap_or_default();
-            let slot = match by_policy.iter_mut().find(|(p, _)| p == policy) {
-                Some(s) => s,
-                None => {
-                    by_policy.push((policy.clone(), [0; 3]));
-                    by_policy.last_mut().expect("just pushed")
-                }
-            };
-            slot.1[0] += c.kills;
-            slot.1[1] += c.dry_runs;
-            slot.1[2] += c.spared;
+        let tables = self
+            .filters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut by_policy: Vec<(String, [u64; 4])> = Vec::new();
+        for (gen, table) in tables.iter().enumerate() {
+            for (i, (policy, _)) in table.iter().enumerate() {
+                let c = counts.get(gen * SLOTS + i).copied().unwrap_or_default();
+                let at = match by_policy.iter().position(|(p, _)| p == policy) {
+                    Some(at) => at,
+                    None => {
+                        by_policy.push((policy.clone(), [0; 4]));
+                        by_policy.len() - 1
+                    }
+                };
+                let slot = &mut by_policy[at].1;
+                slot[0] += c.kills;
+                slot[1] += c.dry_runs;
+                slot[2] += c.spared;
+                slot[3] += c.observed;
+            }
         }
         by_policy
             .iter()
-            .map(|(p, [k, d, s])| {
+            .map(|(p, [k, d, s, o])| {
                 format!(
-                    "kernel kills: policy '{}': {k} killed, {d} dry run, {s} spared by a safety rule",
+                    "kernel kills: policy '{}': {k} killed, {d} dry run, {s} spared by a safety rule, {o} observed over the kernel's budget",
                     peregrine_filter::escape::terminal_safe(p)
                 )
             })
@@ -110,7 +175,7 @@ impl KernelKiller {
 }
 
 /// Places the kill policies, logs where each runs and why, and loads the kernel's filters.
-/// `None` when no policy runs in the kernel.
+/// `None` when the kernel refused them.
 pub fn load(
     source: &mut LiveSource,
     engine: &Arc<peregrine_engine::Engine>,
@@ -126,16 +191,14 @@ pub fn load(
         .filters()
         .map(|f| (f.policy.clone(), f.rule.clone()))
         .collect();
-    if filters.is_empty() {
-        return None;
-    }
+    // Loaded even with no kernel filter today (the hooks then cost one lookup): a reload may
+    // place a policy in the kernel.
     let spec = spec(&plan, settings);
     match source.set_kill(&spec) {
         Ok(handle) => Some(Arc::new(KernelKiller {
             handle,
-            filters,
+            filters: Mutex::new([filters, Vec::new()]),
             boot_to_epoch_ns: source.boot_to_epoch_ns(),
-            off_for_reload: false.into(),
         })),
         Err(e) => {
             log::error!("response: loading the kernel kill filters failed, every kill policy acts from user space: {e}");
@@ -156,12 +219,20 @@ pub fn spec(plan: &Plan, settings: &peregrine_response::Settings) -> KillSpec {
             k.flags |= f::CONTAINER;
         }
         match &filter.test {
-            Test::Exec { names, flags } => {
+            Test::Exec {
+                names,
+                pnames,
+                flags,
+            } => {
                 k.flags |= f::EXEC;
                 k.exe_flags = *flags;
                 if let Some(names) = names {
                     k.flags |= f::NAMES;
                     s.names.extend(names.iter().map(|n| (n.clone(), i)));
+                }
+                if let Some(pnames) = pnames {
+                    k.flags |= f::PNAMES;
+                    s.pnames.extend(pnames.iter().map(|n| (n.clone(), i)));
                 }
             }
             Test::Open {
@@ -215,6 +286,12 @@ pub fn spec(plan: &Plan, settings: &peregrine_response::Settings) -> KillSpec {
     }
     s.spare_tgids = ancestors();
     s.spare_exes = protected_inodes(&settings.protected_exes);
+    // The kernel's own cap, the global budget: a flood faster than the worker reports it
+    // still stops at the budget.
+    s.budget = Some(KillBudget {
+        kills: u64::from(settings.budget_per_minute),
+        window: std::time::Duration::from_secs(60),
+    });
     s
 }
 
