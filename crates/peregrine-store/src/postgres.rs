@@ -3,9 +3,13 @@
 //! Layout: the same `alerts` columns as the SQLite store, plus `tags` as a text array (GIN
 //! index, `@>`) and `words`, a position-less `tsvector` of the output, rule and tags (GIN
 //! index) for free text. `seq` comes from the table's sequence: insertion order, what cursors
-//! count in. Each filter column has a `(column, time_ns)` B-tree, so a filter with a time
-//! window seeks straight to its rows; without a window the planner walks the primary key
-//! backwards and stops at the limit. `rule_hits` is updated in the insert's statement.
+//! count in. Each filter column has a `(column, seq)` B-tree, so "rule = ? newest first" walks
+//! one index backwards and stops at the limit. A time window is a `seq` range, as in SQLite:
+//! `seq_blocks` keeps the least and greatest event time of each block of 1,024 `seq`s
+//! (updated in the insert's statement, so concurrent servers keep it exact), and the index
+//! seeks into the range. (`(column, time)` indexes instead made a filter without a window sort
+//! all of the column's matches: 130 ms for one container's 3,000 alerts.) `rule_hits` is
+//! updated in the insert's statement too.
 //!
 //! A batch is one statement: the columns go as arrays (binary), `unnest` turns them into
 //! rows, `ON CONFLICT (id) DO NOTHING` skips ids already stored, and the rule hits of the rows
@@ -62,14 +66,13 @@ CREATE TABLE alerts (
     status_ns BIGINT NOT NULL DEFAULT 0,
     words TSVECTOR NOT NULL
 );
-CREATE INDEX alerts_time ON alerts (time_ns);
-CREATE INDEX alerts_rule ON alerts (rule, time_ns);
-CREATE INDEX alerts_source ON alerts (source, time_ns);
-CREATE INDEX alerts_host ON alerts (hostname, time_ns);
-CREATE INDEX alerts_container ON alerts (container_id, time_ns);
-CREATE INDEX alerts_container_name ON alerts (container_name, time_ns);
-CREATE INDEX alerts_namespace ON alerts (namespace, time_ns);
-CREATE INDEX alerts_status ON alerts (status, time_ns) WHERE status <> 'open';
+CREATE INDEX alerts_rule ON alerts (rule, seq);
+CREATE INDEX alerts_source ON alerts (source, seq);
+CREATE INDEX alerts_host ON alerts (hostname, seq);
+CREATE INDEX alerts_container ON alerts (container_id, seq);
+CREATE INDEX alerts_container_name ON alerts (container_name, seq);
+CREATE INDEX alerts_namespace ON alerts (namespace, seq);
+CREATE INDEX alerts_status ON alerts (status, seq) WHERE status <> 'open';
 CREATE INDEX alerts_refers ON alerts (refers_to) WHERE refers_to IS NOT NULL;
 CREATE INDEX alerts_tags ON alerts USING GIN (tags);
 CREATE INDEX alerts_words ON alerts USING GIN (words);
@@ -78,7 +81,15 @@ CREATE TABLE rule_hits (
     hits BIGINT NOT NULL,
     last_ns BIGINT NOT NULL
 );
+CREATE TABLE seq_blocks (
+    block BIGINT PRIMARY KEY,
+    min_ns BIGINT NOT NULL,
+    max_ns BIGINT NOT NULL
+);
 "];
+
+/// Alerts per entry of `seq_blocks` (`block = seq >> 10`), as in SQLite.
+const BLOCK_BITS: u32 = 10;
 
 const COLUMNS: &str = "seq, id, time_ns, rule, priority, severity, source, hostname, \
                        array_to_string(tags, ' '), output, json, context, refers_to, status, \
@@ -273,6 +284,34 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The `seq` range holding every alert with `since <= time_ns < until` (from `seq_blocks`),
+/// or `None` when no alert can be in the window.
+fn seq_range(
+    client: &mut Client,
+    since: Option<u64>,
+    until: Option<u64>,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let row = client.query_one(
+        "SELECT (SELECT min(block) FROM seq_blocks WHERE max_ns >= $1), \
+                (SELECT max(block) FROM seq_blocks WHERE min_ns < $2)",
+        &[
+            &since.map_or(i64::MIN, to_i64),
+            &until.map_or(i64::MAX, to_i64),
+        ],
+    )?;
+    let (lo, hi): (Option<i64>, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(match (lo, hi) {
+        (Some(lo), Some(hi)) if lo <= hi => Some((
+            lo << BLOCK_BITS,
+            hi.saturating_add(1)
+                .checked_shl(BLOCK_BITS)
+                .filter(|&h| h > 0)
+                .map_or(i64::MAX, |h| h - 1),
+        )),
+        _ => None,
+    })
+}
+
 impl AlertStore for PgStore {
     fn insert(&self, batch: &[Record]) -> Result<usize, StoreError> {
         if batch.is_empty() {
@@ -337,7 +376,12 @@ impl AlertStore for PgStore {
                         json, ctx, cid, cname, ns, refers, words, ord)
                 ORDER BY b.ord
                 ON CONFLICT (id) DO NOTHING
-                RETURNING rule, time_ns
+                RETURNING seq, rule, time_ns
+            ), blocks AS (
+                INSERT INTO seq_blocks (block, min_ns, max_ns)
+                SELECT seq >> 10, min(time_ns), max(time_ns) FROM ins GROUP BY seq >> 10
+                ON CONFLICT (block) DO UPDATE SET min_ns = least(seq_blocks.min_ns,
+                    excluded.min_ns), max_ns = greatest(seq_blocks.max_ns, excluded.max_ns)
             ), hits AS (
                 INSERT INTO rule_hits (rule, hits, last_ns)
                 SELECT rule, count(*), max(time_ns) FROM ins GROUP BY rule
@@ -364,6 +408,20 @@ impl AlertStore for PgStore {
     }
 
     fn search(&self, q: &Query) -> Result<Page, StoreError> {
+        let mut client = self.reader();
+        let range = if q.since_ns.is_some() || q.until_ns.is_some() {
+            match seq_range(&mut client, q.since_ns, q.until_ns)? {
+                Some(r) => Some(r),
+                None => {
+                    return Ok(Page {
+                        alerts: Vec::new(),
+                        next_cursor: None,
+                    })
+                }
+            }
+        } else {
+            None
+        };
         let mut w: Vec<String> = Vec::new();
         let mut p: Vec<Box<dyn ToSql + Sync>> = Vec::new();
         let mut arg = |w: &mut Vec<String>, cond: &str, v: Box<dyn ToSql + Sync>| {
@@ -418,6 +476,10 @@ impl AlertStore for PgStore {
         if let Some(c) = q.before_seq {
             arg(&mut w, "seq < ?", Box::new(c));
         }
+        if let Some((lo, hi)) = range {
+            arg(&mut w, "seq >= ?", Box::new(lo));
+            arg(&mut w, "seq <= ?", Box::new(hi));
+        }
         let limit = q.limit.clamp(1, MAX_LIMIT);
         let sql = format!(
             "SELECT {COLUMNS} FROM alerts{}{} ORDER BY seq DESC LIMIT {}",
@@ -426,7 +488,7 @@ impl AlertStore for PgStore {
             limit + 1
         );
         let params: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
-        let mut alerts = rows(self.reader().query(&sql, &params)?)?;
+        let mut alerts = rows(client.query(&sql, &params)?)?;
         let next_cursor = if alerts.len() > limit {
             alerts.truncate(limit);
             alerts.last().map(|a| a.seq)
@@ -466,15 +528,24 @@ impl AlertStore for PgStore {
             return Ok(Vec::new());
         };
         let t = alert.record.time_ns;
-        let found = self.reader().query(
+        let (since, until) = (t.saturating_sub(window_ns), t.saturating_add(window_ns));
+        let mut client = self.reader();
+        let Some((lo, hi)) = seq_range(&mut client, Some(since), Some(until.saturating_add(1)))?
+        else {
+            return Ok(Vec::new());
+        };
+        let found = client.query(
             &format!(
-                "SELECT {COLUMNS} FROM alerts WHERE container_id = $1 AND time_ns >= $2 \
-                 AND time_ns <= $3 AND seq <> $4 ORDER BY time_ns LIMIT $5"
+                "SELECT {COLUMNS} FROM alerts WHERE container_id = $1 AND seq >= $2 \
+                 AND seq <= $3 AND time_ns >= $4 AND time_ns <= $5 AND seq <> $6 \
+                 ORDER BY time_ns LIMIT $7"
             ),
             &[
                 &c.id,
-                &to_i64(t.saturating_sub(window_ns)),
-                &to_i64(t.saturating_add(window_ns)),
+                &lo,
+                &hi,
+                &to_i64(since),
+                &to_i64(until),
                 &alert.seq,
                 &to_i64(limit as u64),
             ],
@@ -500,11 +571,24 @@ impl AlertStore for PgStore {
         if let Some(age) = max_age {
             let age_ns = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
             let cutoff = to_i64(now_ns.saturating_sub(age_ns));
+            // The old alerts are all below the last block holding an old one.
+            let below: Option<i64> = self
+                .writer()
+                .query_one(
+                    "SELECT max(block) FROM seq_blocks WHERE min_ns < $1",
+                    &[&cutoff],
+                )?
+                .try_get(0)?;
+            let below = below.map_or(0, |b| {
+                b.saturating_add(1)
+                    .checked_shl(BLOCK_BITS)
+                    .unwrap_or(i64::MAX)
+            });
             loop {
                 let n = self.writer().execute(
                     "DELETE FROM alerts WHERE seq IN \
-                     (SELECT seq FROM alerts WHERE time_ns < $1 LIMIT $2)",
-                    &[&cutoff, &RETAIN_CHUNK],
+                     (SELECT seq FROM alerts WHERE seq < $1 AND time_ns < $2 LIMIT $3)",
+                    &[&below, &cutoff, &RETAIN_CHUNK],
                 )?;
                 deleted += n;
                 if to_i64(n) < RETAIN_CHUNK {
@@ -531,6 +615,15 @@ impl AlertStore for PgStore {
                     over -= to_i64(n);
                 }
             }
+        }
+        if deleted > 0 {
+            // Blocks wholly deleted; the rest stay (wider than their alerts now, which only
+            // widens a search's range).
+            self.writer().execute(
+                "DELETE FROM seq_blocks WHERE block < \
+                 coalesce((SELECT min(seq) FROM alerts) >> 10, 1::bigint << 62)",
+                &[],
+            )?;
         }
         Ok(deleted)
     }
