@@ -5,22 +5,25 @@
 //! Key design decision: the storage is behind the [`AlertStore`] trait and the detection path
 //! only ever talks to a [`Writer`] — a bounded channel to one thread that inserts in batches.
 //! Detection never waits for the disk: a full channel drops the record and counts it (the
-//! outputs still deliver the alert). The one implementation today is [`SqliteStore`]: an
-//! embedded file, no server to run, WAL so searches read beside the writer, FTS5 for free
-//! text; a fleet store (PostgreSQL) is another implementation of the same trait. The cost of
-//! SQLite: one writer at a time, so insert throughput is bounded by one core and the disk's
-//! fsync rate per batch (measured in README), and the amalgamation compiled into the binary.
+//! outputs still deliver the alert). One host's store is [`SqliteStore`]: an embedded file, no
+//! server to run, WAL so searches read beside the writer, FTS5 for free text. A fleet's is
+//! [`PgStore`] (PostgreSQL), the same semantics behind the same trait; [`open`] picks one
+//! from a URL or path. The cost of SQLite: one writer at a time, so insert throughput is
+//! bounded by one core (measured in README), and the amalgamation compiled into the binary.
 
 #![forbid(unsafe_code)]
 
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod writer;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use postgres::PgStore;
 pub use record::{
     Ancestor, Container, Context, ExportFormat, Page, Pod, Query, Record, RuleHits, Status, Stored,
 };
@@ -53,6 +56,26 @@ pub enum StoreError {
     Csv(#[from] csv::Error),
     #[error("alert store: cannot start the writer thread: {0}")]
     Thread(std::io::Error),
+    /// The URL is shown without its password.
+    #[error("alert store: cannot connect to PostgreSQL at {url}: {source}")]
+    PgConnect {
+        url: String,
+        source: ::postgres::Error,
+    },
+    #[error("alert store: PostgreSQL: {0}")]
+    Pg(#[from] ::postgres::Error),
+}
+
+/// Opens the store `url_or_path` names: a `postgres://` or `postgresql://` URL (libpq's URL
+/// form: user, password, host or `host=/socket/dir`, port, database) opens a [`PgStore`],
+/// migrating its schema; anything else is the path of a [`SqliteStore`] file (created if
+/// missing). What the fleet server and the agent's configuration hand over.
+pub fn open(url_or_path: &str) -> Result<Arc<dyn AlertStore>, StoreError> {
+    if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url_or_path)?))
+    } else {
+        Ok(Arc::new(SqliteStore::open(Path::new(url_or_path))?))
+    }
 }
 
 /// Where alerts are kept. Implementations are shared between the writer thread and the web
