@@ -32,6 +32,34 @@ pub struct NatsConfig {
     pub jetstream: bool,
     /// The longest one attempt (connect, publish, acknowledgement) may take.
     pub timeout: Duration,
+    /// The credential the server's `authorization` block asks for: a user and password, or
+    /// a token. A wrong one makes every attempt fail (the spool keeps the alerts).
+    pub auth: NatsAuth,
+}
+
+/// How the client authenticates to nats-server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NatsAuth {
+    #[default]
+    None,
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    Token(String),
+}
+
+impl NatsAuth {
+    /// `opts` with this credential.
+    pub fn apply(&self, opts: async_nats::ConnectOptions) -> async_nats::ConnectOptions {
+        match self {
+            NatsAuth::None => opts,
+            NatsAuth::UserPassword { user, password } => {
+                opts.user_and_password(user.clone(), password.clone())
+            }
+            NatsAuth::Token(t) => opts.token(t.clone()),
+        }
+    }
 }
 
 impl Default for NatsConfig {
@@ -41,6 +69,7 @@ impl Default for NatsConfig {
             subject: "falco.{priority}".into(),
             jetstream: false,
             timeout: Duration::from_secs(5),
+            auth: NatsAuth::None,
         }
     }
 }
@@ -95,10 +124,20 @@ impl NatsOutput {
     fn client(&mut self) -> Result<async_nats::Client, OutputError> {
         let timeout = self.cfg.timeout;
         if self.client.is_none() {
-            let opts = async_nats::ConnectOptions::new()
-                .connection_timeout(timeout)
-                .request_timeout(Some(timeout));
-            let url = self.cfg.url.clone();
+            let opts = self.cfg.auth.apply(
+                async_nats::ConnectOptions::new()
+                    .connection_timeout(timeout)
+                    .request_timeout(Some(timeout)),
+            );
+            // async-nats parses one URL per string: a comma-separated list is split here.
+            let url: Vec<String> = self
+                .cfg
+                .url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect();
             let client = self
                 .runtime
                 .block_on(async { tokio::time::timeout(timeout, opts.connect(url)).await })
