@@ -171,13 +171,8 @@ impl WebServer {
         extras: Extras,
         ready: bool,
     ) -> Result<WebServer, WebError> {
-        let Extras {
-            silences,
-            isolation,
-            mut console,
-            alerts,
-            metrics_text,
-        } = extras;
+        let mut extras = extras;
+        let mut console = extras.console.take();
         let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
             Some(load_tls(&cfg.ssl_certificate)?)
@@ -208,8 +203,11 @@ impl WebServer {
                 console = None;
             }
         }
-        let alerts = alerts.filter(|_| console.is_some());
-        if silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
+        if console.is_none() {
+            extras.alerts = None;
+            extras.fleet = None;
+        }
+        if extras.silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
                  served on {addr}, not only on loopback: anyone who reaches it can silence \
@@ -223,11 +221,8 @@ impl WebServer {
             router: router(
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
-                silences,
-                isolation,
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
-                alerts,
-                metrics_text,
+                extras,
             ),
             tls,
         });
@@ -386,12 +381,18 @@ fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
 fn router(
     versions_json: String,
     metrics: Option<Arc<dyn Collect>>,
-    silences: Option<Arc<peregrine_triage::Silences>>,
-    isolation: Option<Arc<peregrine_response::isolate::Registry>>,
     access: Option<Arc<crate::access::Access>>,
-    alerts: Option<crate::alerts_api::Api>,
-    metrics_text: Option<MetricsText>,
+    extras: Extras,
 ) -> Router {
+    // `console` was taken out by the caller (it is `access` now).
+    let Extras {
+        silences,
+        isolation,
+        console: _,
+        alerts,
+        metrics_text,
+        fleet,
+    } = extras;
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -419,6 +420,9 @@ fn router(
     }
     if let Some(api) = alerts {
         router = router.merge(crate::alerts_api::routes(api));
+    }
+    if let Some(view) = fleet {
+        router = router.merge(crate::fleet_api::routes(view));
     }
     router = router.fallback(not_found);
     // With the console on, every route (the fallback's 404 included, so paths are not
@@ -448,6 +452,8 @@ pub struct Extras {
     /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
     /// format.
     pub metrics_text: Option<MetricsText>,
+    /// The fleet API ([`crate::fleet_api`], `peregrine server`); served only with the console.
+    pub fleet: Option<Arc<dyn crate::fleet_api::FleetView>>,
 }
 
 /// See [`Extras::metrics_text`].
