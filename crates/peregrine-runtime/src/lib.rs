@@ -23,6 +23,7 @@ pub mod capture;
 pub mod drops;
 mod error;
 pub mod events;
+pub mod fleet;
 pub mod info;
 pub mod kkill;
 pub mod listing;
