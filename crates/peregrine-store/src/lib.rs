@@ -13,14 +13,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod writer;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use postgres::PgStore;
 pub use record::{
     Ancestor, Container, Context, ExportFormat, Page, Pod, Query, Record, RuleHits, Status, Stored,
 };
@@ -53,6 +56,26 @@ pub enum StoreError {
     Csv(#[from] csv::Error),
     #[error("alert store: cannot start the writer thread: {0}")]
     Thread(std::io::Error),
+    /// The URL is shown without its password.
+    #[error("alert store: cannot connect to PostgreSQL at {url}: {source}")]
+    PgConnect {
+        url: String,
+        source: ::postgres::Error,
+    },
+    #[error("alert store: PostgreSQL: {0}")]
+    Pg(#[from] ::postgres::Error),
+}
+
+/// Opens the store `url_or_path` names: a `postgres://` or `postgresql://` URL (libpq's URL
+/// form: user, password, host or `host=/socket/dir`, port, database) opens a [`PgStore`],
+/// migrating its schema; anything else is the path of a [`SqliteStore`] file (created if
+/// missing). What the fleet server and the agent's configuration hand over.
+pub fn open(url_or_path: &str) -> Result<Arc<dyn AlertStore>, StoreError> {
+    if url_or_path.starts_with("postgres://") || url_or_path.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url_or_path)?))
+    } else {
+        Ok(Arc::new(SqliteStore::open(Path::new(url_or_path))?))
+    }
 }
 
 /// Where alerts are kept. Implementations are shared between the writer thread and the web

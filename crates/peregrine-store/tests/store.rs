@@ -1,5 +1,7 @@
-//! The SQLite store on real files: filters, free text, cursors, status, retention, restart,
-//! export and the writer thread.
+//! Both stores through one suite: filters, free text, cursors, status, retention, restart,
+//! export and the writer thread. Each body takes an `Open` that opens the same fresh store
+//! every time it is called (a SQLite file in a temporary directory, or a new database in a
+//! private PostgreSQL cluster), so "restart" is opening it again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,10 @@ use peregrine_store::{
     AlertStore, Ancestor, Container, Context, ExportFormat, Pod, Query, Record, Retention,
     SqliteStore, Status, Writer,
 };
+use peregrine_testkit::services;
+
+/// Opens the body's store (the same one at each call).
+type Open<'a> = &'a dyn Fn() -> Arc<dyn AlertStore>;
 
 const MIN: u64 = 60_000_000_000;
 
@@ -73,9 +79,8 @@ fn rec(i: u64, rule: &str, severity: u8, container: Option<(&str, &str, &str)>) 
 
 const CID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-fn seeded() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("sub/alerts.db")).expect("open");
+fn seeded(open: Open) -> Arc<dyn AlertStore> {
+    let store = open();
     let mut batch = Vec::new();
     for i in 0..30u64 {
         let rule = if i % 3 == 0 {
@@ -89,10 +94,10 @@ fn seeded() -> (tempfile::TempDir, SqliteStore) {
     assert_eq!(store.insert(&batch).expect("insert"), 30);
     // The same ids again are not stored twice.
     assert_eq!(store.insert(&batch[..5]).expect("insert"), 0);
-    (dir, store)
+    store
 }
 
-fn ids(store: &SqliteStore, q: Query) -> Vec<String> {
+fn ids(store: &Arc<dyn AlertStore>, q: Query) -> Vec<String> {
     store
         .search(&Query { limit: 100, ..q })
         .expect("search")
@@ -102,9 +107,8 @@ fn ids(store: &SqliteStore, q: Query) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn every_filter_selects_what_it_names() {
-    let (_d, store) = seeded();
+fn every_filter_selects_what_it_names(open: Open) {
+    let store = seeded(open);
     assert_eq!(store.count().expect("count"), 30);
     let all = ids(&store, Query::default());
     assert_eq!(all.len(), 30);
@@ -223,9 +227,8 @@ fn every_filter_selects_what_it_names() {
     assert_eq!(both.len(), 10);
 }
 
-#[test]
-fn free_text_matches_words_and_is_never_syntax() {
-    let (_d, store) = seeded();
+fn free_text_matches_words_and_is_never_syntax(open: Open) {
+    let store = seeded(open);
     assert_eq!(
         ids(
             &store,
@@ -295,9 +298,8 @@ fn free_text_matches_words_and_is_never_syntax() {
     .is_empty());
 }
 
-#[test]
-fn cursor_pages_through_everything_once() {
-    let (_d, store) = seeded();
+fn cursor_pages_through_everything_once(open: Open) {
+    let store = seeded(open);
     let mut seen = Vec::new();
     let mut q = Query {
         limit: 7,
@@ -317,9 +319,8 @@ fn cursor_pages_through_everything_once() {
     assert_eq!(seen.len(), 30);
 }
 
-#[test]
-fn detail_status_related_responses_and_hits() {
-    let (_d, store) = seeded();
+fn detail_status_related_responses_and_hits(open: Open) {
+    let store = seeded(open);
     let a = store.get("id-10").expect("get").expect("stored");
     assert_eq!(a.record.context.ancestry[1].exe, "/usr/bin/python3");
     assert_eq!(
@@ -377,12 +378,9 @@ fn detail_status_related_responses_and_hits() {
     assert_eq!((h.hits, h.last_ns), (10, 1_027 * MIN));
 }
 
-#[test]
-fn restart_keeps_alerts_and_status() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("alerts.db");
+fn restart_keeps_alerts_and_status(open: Open) {
     {
-        let store = SqliteStore::open(&path).expect("open");
+        let store = open();
         store
             .insert(&[rec(1, "R", 4, Some((CID, "web", "")))])
             .expect("insert");
@@ -390,19 +388,15 @@ fn restart_keeps_alerts_and_status() {
             .set_status("id-1", Status::Resolved, "carol", 9)
             .expect("status");
     }
-    let store = SqliteStore::open(&path).expect("reopen");
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&path).expect("file").permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "alerts are readable by the owner only");
+    let store = open();
     let a = store.get("id-1").expect("get").expect("kept");
     assert_eq!(a.status, Status::Resolved);
     assert_eq!(a.record, rec(1, "R", 4, Some((CID, "web", ""))));
     assert_eq!(store.rule_hits().expect("hits")[0].hits, 1);
 }
 
-#[test]
-fn retention_deletes_old_alerts_and_bounds_size() {
-    let (_d, store) = seeded();
+fn retention_deletes_old_alerts_and_bounds_size(open: Open) {
+    let store = seeded(open);
     // "Now" is minute 1030: alerts older than 10 minutes (0..=19) go.
     let gone = store
         .retain(1_030 * MIN, Some(Duration::from_secs(600)), None)
@@ -444,31 +438,34 @@ fn retention_deletes_old_alerts_and_bounds_size() {
         30
     );
 
-    // Size: fill with large alerts, then bound to a fraction.
-    let big: Vec<Record> = (1_000..1_600u64)
-        .map(|i| {
-            let mut r = rec(i, "R", 4, None);
-            r.json = "x".repeat(4_000);
-            r
-        })
-        .collect();
-    store.insert(&big).expect("insert");
+    // Size: fill with large alerts, then bound to a fraction; the oldest go first.
+    store.insert(&big_alerts()).expect("insert");
     let before = store.size_bytes().expect("size");
     assert!(before > 2_000_000, "{before}");
     let deleted = store
         .retain(1_030 * MIN, None, Some(1_000_000))
         .expect("retain");
     assert!(deleted > 300, "{deleted}");
-    let after = store.size_bytes().expect("size");
-    assert!(after <= 1_100_000, "file shrinks to the bound: {after}");
-    // The newest stay.
     assert!(store.get("id-1599").expect("get").is_some());
     assert!(store.get("id-1000").expect("get").is_none());
 }
 
-#[test]
-fn export_streams_json_lines_and_csv() {
-    let (_d, store) = seeded();
+/// 600 alerts of 4 KB each.
+fn big_alerts() -> Vec<Record> {
+    (1_000..1_600u64)
+        .map(|i| {
+            let mut r = rec(i, "R", 4, None);
+            // Not compressible, as PostgreSQL would otherwise shrink it in TOAST.
+            r.json = (0..500)
+                .map(|k| format!("{:08x}", (i * 7919 + k) * 2654435761 % 4294967291))
+                .collect();
+            r
+        })
+        .collect()
+}
+
+fn export_streams_json_lines_and_csv(open: Open) {
+    let store = seeded(open);
     let mut out = Vec::new();
     let q = Query {
         rule: Some("Read sensitive file untrusted".into()),
@@ -507,11 +504,8 @@ fn export_streams_json_lines_and_csv() {
     assert_eq!(&rows[0][11], "line1\nline2, with comma");
 }
 
-#[test]
-fn writer_batches_and_drops_without_waiting() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn AlertStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("a.db")).expect("open"));
+fn writer_batches_and_drops_without_waiting(open: Open) {
+    let store = open();
     let w = Writer::start(
         store.clone(),
         Retention {
@@ -533,4 +527,119 @@ fn writer_batches_and_drops_without_waiting() {
     assert_eq!(inserted, accepted);
     assert_eq!(inserted + dropped, 50_000);
     assert_eq!(store.count().expect("count"), inserted);
+}
+
+/// One body of the suite.
+type Body = fn(Open);
+
+/// Every body of the suite, by name.
+const SUITE: &[(&str, Body)] = &[
+    (
+        "every_filter_selects_what_it_names",
+        every_filter_selects_what_it_names,
+    ),
+    (
+        "free_text_matches_words_and_is_never_syntax",
+        free_text_matches_words_and_is_never_syntax,
+    ),
+    (
+        "cursor_pages_through_everything_once",
+        cursor_pages_through_everything_once,
+    ),
+    (
+        "detail_status_related_responses_and_hits",
+        detail_status_related_responses_and_hits,
+    ),
+    (
+        "restart_keeps_alerts_and_status",
+        restart_keeps_alerts_and_status,
+    ),
+    (
+        "retention_deletes_old_alerts_and_bounds_size",
+        retention_deletes_old_alerts_and_bounds_size,
+    ),
+    (
+        "export_streams_json_lines_and_csv",
+        export_streams_json_lines_and_csv,
+    ),
+    (
+        "writer_batches_and_drops_without_waiting",
+        writer_batches_and_drops_without_waiting,
+    ),
+];
+
+#[test]
+fn sqlite_passes_the_suite() {
+    for (name, body) in SUITE {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/alerts.db");
+        eprintln!("sqlite: {name}");
+        body(&|| Arc::new(SqliteStore::open(&path).expect("open")));
+    }
+}
+
+#[test]
+fn sqlite_file_is_private_and_shrinks_to_the_size_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("alerts.db");
+    let store = SqliteStore::open(&path).expect("open");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "alerts are readable by the owner only");
+    store.insert(&big_alerts()).expect("insert");
+    assert!(store.size_bytes().expect("size") > 2_000_000);
+    store
+        .retain(1_030 * MIN, None, Some(1_000_000))
+        .expect("retain");
+    let after = store.size_bytes().expect("size");
+    assert!(after <= 1_100_000, "file shrinks to the bound: {after}");
+}
+
+/// The same suite against PostgreSQL: one private cluster, a new database per body, opened
+/// through `peregrine_store::open` with a URL as the fleet server does.
+#[test]
+fn postgres_passes_the_suite() {
+    if !peregrine_testkit::e2e("postgres_passes_the_suite") {
+        return;
+    }
+    let pg = services::postgres().expect("postgres starts");
+    let admin = format!(
+        "postgres://{}@127.0.0.1:{}/postgres",
+        services::POSTGRES_USER,
+        pg.port()
+    );
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
+    for (k, (name, body)) in SUITE.iter().enumerate() {
+        client
+            .batch_execute(&format!("CREATE DATABASE suite_{k}"))
+            .expect("create database");
+        let url = format!(
+            "postgresql://{}@127.0.0.1:{}/suite_{k}",
+            services::POSTGRES_USER,
+            pg.port()
+        );
+        eprintln!("postgres: {name}");
+        body(&|| peregrine_store::open(&url).expect("open"));
+    }
+    // Opening an existing database migrates nothing twice; a wrong URL names the server
+    // without the password.
+    let url = format!(
+        "postgres://{}@127.0.0.1:{}/suite_0",
+        services::POSTGRES_USER,
+        pg.port()
+    );
+    assert_eq!(
+        peregrine_store::open(&url)
+            .expect("reopen")
+            .count()
+            .expect("count"),
+        30
+    );
+    let bad = format!("postgres://nobody:hunter2@127.0.0.1:{}/none", pg.port());
+    let err = match peregrine_store::open(&bad) {
+        Ok(_) => panic!("a missing role connects"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("nobody:***@127.0.0.1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
 }

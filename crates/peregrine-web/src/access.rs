@@ -13,17 +13,25 @@
 //!   without a CORS preflight, which this server never grants. Bearer tokens are not sent by
 //!   browsers on their own, so they need no CSRF token.
 //!
+//! - **Guessing**: failed logins are counted per client address (an IPv6 address by its /64,
+//!   which one host usually holds whole); after [`LOGIN_FAILURES`] within
+//!   [`LOGIN_WINDOW`], every login from it is answered 429 with `Retry-After` until the
+//!   window ends, right credentials included, so guessing goes no faster. At most
+//!   [`LOGIN_TRACKED`] addresses are tracked; when more fail at once, the one that failed
+//!   longest ago is forgotten first.
+//!
 //! Tokens and passwords are compared through their SHA-256 digests, so the time a
 //! comparison takes says nothing about how much of a guess was right. Sessions live in
 //! memory (a restart logs everyone out) and expire after `console.session_ttl`; at most
 //! [`MAX_SESSIONS`] exist, the oldest going first.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -40,6 +48,18 @@ pub const COOKIE: &str = "peregrine_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Sessions kept at once.
 pub const MAX_SESSIONS: usize = 1_024;
+/// Failed logins an address may make within [`LOGIN_WINDOW`].
+pub const LOGIN_FAILURES: u32 = 5;
+/// The window failed logins are counted in, from an address's first failure.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose failures are tracked at once (bounded memory under a spread attack).
+pub const LOGIN_TRACKED: usize = 4_096;
+
+/// Failed logins of one address in its current window.
+struct Failures {
+    since: Instant,
+    count: u32,
+}
 
 /// Who is calling: set on every authenticated request (an axum extension).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,7 +86,19 @@ pub struct Access {
     /// Adds `Secure` to the cookie.
     tls: bool,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
     rng: SystemRandom,
+}
+
+/// The key an address's failures are counted under: an IPv6 address by its /64.
+fn client_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
 }
 
 fn sha(s: &str) -> [u8; 32] {
@@ -111,6 +143,7 @@ impl Access {
             ttl: cfg.session_ttl,
             tls,
             sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             rng: SystemRandom::new(),
         }
     }
@@ -129,6 +162,45 @@ impl Access {
             name: name.to_string(),
             role: *role,
         })
+    }
+
+    /// How long `addr` must wait before its next login, when it has failed too often.
+    fn login_blocked(&self, addr: IpAddr, now: Instant) -> Option<Duration> {
+        let f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let e = f.get(&client_key(addr))?;
+        let ends = e.since + LOGIN_WINDOW;
+        (e.count >= LOGIN_FAILURES && ends > now).then(|| ends - now)
+    }
+
+    /// Counts a failed login of `addr`.
+    fn login_failed(&self, addr: IpAddr, now: Instant) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let key = client_key(addr);
+        if !f.contains_key(&key) && f.len() >= LOGIN_TRACKED {
+            f.retain(|_, e| e.since + LOGIN_WINDOW > now);
+            if f.len() >= LOGIN_TRACKED {
+                if let Some(oldest) = f.iter().min_by_key(|(_, e)| e.since).map(|(k, _)| *k) {
+                    f.remove(&oldest);
+                }
+            }
+        }
+        let e = f.entry(key).or_insert(Failures {
+            since: now,
+            count: 0,
+        });
+        if e.since + LOGIN_WINDOW <= now {
+            *e = Failures {
+                since: now,
+                count: 0,
+            };
+        }
+        e.count = e.count.saturating_add(1);
+    }
+
+    /// A successful login clears the address's failures.
+    fn login_succeeded(&self, addr: IpAddr) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        f.remove(&client_key(addr));
     }
 
     fn random(&self) -> Option<String> {
@@ -304,7 +376,27 @@ fn login_fields(headers: &HeaderMap, body: &[u8]) -> Option<HashMap<String, Stri
     }
 }
 
-async fn login(State(access): State<Arc<Access>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(access): State<Arc<Access>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The server inserts the peer of every connection; without one (a router used on its
+    // own), no limit applies.
+    let peer = peer.map(|axum::Extension(ConnectInfo(a))| a.ip());
+    let now = Instant::now();
+    if let Some(wait) = peer.and_then(|p| access.login_blocked(p, now)) {
+        // Whole seconds, rounded up: a client retrying at Retry-After is not refused again.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut r = reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"error": "too many failed logins from this address; retry later"}),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        return r;
+    }
     let Some(f) = login_fields(&headers, &body) else {
         return reply(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -317,9 +409,15 @@ async fn login(State(access): State<Arc<Access>>, headers: HeaderMap, body: Byte
         _ => None,
     };
     let Some(caller) = caller else {
+        if let Some(p) = peer {
+            access.login_failed(p, now);
+        }
         // The same answer for an unknown user and a wrong password.
         return unauthorized();
     };
+    if let Some(p) = peer {
+        access.login_succeeded(p);
+    }
     let Some((id, csrf)) = access.open(caller.clone()) else {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -378,4 +476,55 @@ pub fn routes(access: Arc<Access>) -> Router {
         .route(LOGOUT, post(logout))
         .route(SESSION, get(session))
         .with_state(access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_counted_per_address_for_one_window() {
+        let access = Access::new(&ConsoleConfig::default(), false);
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.7".parse().expect("ip");
+        for _ in 0..LOGIN_FAILURES {
+            assert_eq!(access.login_blocked(a, t0), None);
+            access.login_failed(a, t0);
+        }
+        assert_eq!(access.login_blocked(a, t0), Some(LOGIN_WINDOW));
+        // Another address is not affected; the window's end lifts the block.
+        assert_eq!(
+            access.login_blocked("192.0.2.8".parse().expect("ip"), t0),
+            None
+        );
+        assert_eq!(access.login_blocked(a, t0 + LOGIN_WINDOW), None);
+        // A new window starts counting from one.
+        access.login_failed(a, t0 + LOGIN_WINDOW);
+        assert_eq!(access.login_blocked(a, t0 + LOGIN_WINDOW), None);
+        // A success clears the count.
+        for _ in 0..LOGIN_FAILURES {
+            access.login_failed(a, t0 + LOGIN_WINDOW);
+        }
+        access.login_succeeded(a);
+        assert_eq!(access.login_blocked(a, t0 + LOGIN_WINDOW), None);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64() {
+        let k = |s: &str| client_key(s.parse().expect("ip"));
+        assert_eq!(k("2001:db8:1:2:aaaa::1"), k("2001:db8:1:2:ffff::9"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("::ffff:192.0.2.1"), k("192.0.2.1"));
+    }
+
+    #[test]
+    fn tracked_addresses_are_bounded() {
+        let access = Access::new(&ConsoleConfig::default(), false);
+        let t0 = Instant::now();
+        for i in 0..(LOGIN_TRACKED as u32 + 10) {
+            access.login_failed(IpAddr::from(i.to_be_bytes()), t0);
+        }
+        let n = access.failures.lock().map(|f| f.len()).unwrap_or(0);
+        assert_eq!(n, LOGIN_TRACKED);
+    }
 }

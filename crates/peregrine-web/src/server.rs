@@ -546,8 +546,8 @@ async fn accept_loop(
             _ = &mut stop => break,
             r = listener.accept() => r,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Typically EMFILE or a reset before accept: back off a little, keep serving.
                 log::debug!("webserver: accept failed: {e}");
@@ -557,19 +557,19 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let slot = conns.admit();
-        tokio::spawn(serve(stream, site.clone(), slot));
+        tokio::spawn(serve(stream, peer, site.clone(), slot));
     }
 }
 
 /// One connection, from accept to close, bounded by [`HEAD_TIMEOUT`] until its head is in,
 /// by [`REQUEST_TIMEOUT`] in all, and ended early if evicted.
-async fn serve(stream: tokio::net::TcpStream, site: Arc<Site>, slot: Slot) {
+async fn serve(stream: tokio::net::TcpStream, peer: SocketAddr, site: Arc<Site>, slot: Slot) {
     let head_deadline = Instant::now() + HEAD_TIMEOUT;
     let work = async {
         match &site.tls {
-            None => serve_http(TokioIo::new(stream), &site, &slot.head_done).await,
+            None => serve_http(TokioIo::new(stream), peer, &site, &slot.head_done).await,
             Some(acceptor) => match acceptor.accept(stream).await {
-                Ok(tls) => serve_http(TokioIo::new(tls), &site, &slot.head_done).await,
+                Ok(tls) => serve_http(TokioIo::new(tls), peer, &site, &slot.head_done).await,
                 Err(e) => log::debug!("webserver: TLS handshake failed: {e}"),
             },
         }
@@ -588,15 +588,22 @@ async fn serve(stream: tokio::net::TcpStream, site: Arc<Site>, slot: Slot) {
     }
 }
 
-async fn serve_http<I>(io: TokioIo<I>, site: &Arc<Site>, head_done: &Arc<AtomicBool>)
-where
+async fn serve_http<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    site: &Arc<Site>,
+    head_done: &Arc<AtomicBool>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = {
         let site = site.clone();
         let head_done = head_done.clone();
-        hyper::service::service_fn(move |req| {
+        hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             head_done.store(true, Ordering::Release);
+            // The client's address, for handlers that count per client (the login limit).
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             let site = site.clone();
             async move { Ok::<_, Infallible>(handle(&site, req).await) }
         })

@@ -327,6 +327,41 @@ fn a_cookie_session_needs_its_csrf_token_to_change_state() {
 }
 
 #[test]
+fn failed_logins_from_one_address_are_limited() {
+    let site = start(console(), "127.0.0.1");
+    let login = |form: &str| match ureq::post(&site.url("/api/v1/login"))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(form)
+    {
+        Ok(r) => (r.status(), r.header("Retry-After").map(str::to_string)),
+        Err(ureq::Error::Status(s, r)) => (s, r.header("Retry-After").map(str::to_string)),
+        Err(e) => panic!("login: {e}"),
+    };
+    for _ in 0..5 {
+        assert_eq!(login("user=alice&password=guess"), (401, None));
+    }
+    // The sixth within the minute is refused before the password is looked at, right or
+    // wrong, and says when to come back.
+    for form in [
+        "user=alice&password=guess",
+        "user=alice&password=correct+horse",
+    ] {
+        let (status, retry) = login(form);
+        assert_eq!(status, 429, "{form}");
+        let secs: u64 = retry.expect("Retry-After").parse().expect("seconds");
+        assert!((1..=60).contains(&secs), "{secs}");
+    }
+    // Only logins are limited: a bearer token still reads.
+    let (status, _, _) = call(
+        "GET",
+        &site.url("/api/v1/alerts"),
+        &[("Authorization", &bearer(ADMIN))],
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
 fn list_detail_export_and_rules() {
     let site = start(console(), "127.0.0.1");
     let admin = bearer(ADMIN);

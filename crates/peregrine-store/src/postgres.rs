@@ -1,0 +1,577 @@
+//! [`AlertStore`] on PostgreSQL: the fleet server's store, many hosts' alerts in one database.
+//!
+//! Layout: the same `alerts` columns as the SQLite store, plus `tags` as a text array (GIN
+//! index, `@>`) and `words`, a position-less `tsvector` of the output, rule and tags (GIN
+//! index) for free text. `seq` comes from the table's sequence: insertion order, what cursors
+//! count in. Each filter column has a `(column, time_ns)` B-tree, so a filter with a time
+//! window seeks straight to its rows; without a window the planner walks the primary key
+//! backwards and stops at the limit. `rule_hits` is updated in the insert's statement.
+//!
+//! A batch is one statement: the columns go as arrays (binary), `unnest` turns them into
+//! rows, `ON CONFLICT (id) DO NOTHING` skips ids already stored, and the rule hits of the rows
+//! actually inserted are added in the same statement. Two connections, as in SQLite: the
+//! writer and a reader, each behind its own lock. No TLS: the server connects over a unix
+//! socket or loopback (PostgreSQL beside it).
+//!
+//! Free text matches SQLite's: the text is split at anything but letters and digits (the same
+//! regular expression on both sides, before PostgreSQL's parser sees it) and every word must
+//! appear, whole, case-folded (`simple` configuration: no stemming, no stop words).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+
+use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored};
+use crate::{AlertStore, StoreError, MAX_LIMIT};
+
+/// Rows deleted per statement by retention (as in SQLite: short locks, fast convergence).
+const RETAIN_CHUNK: i64 = 5_000;
+
+/// Serialises schema migration between servers opening the same database at once (an
+/// arbitrary constant: "peregrine store" in ASCII, truncated).
+const MIGRATE_LOCK: i64 = 0x7065_7265_6772_696e;
+
+/// Schema versions, applied in order in one transaction each; `peregrine_schema` records the
+/// last one applied. A new version is appended, never edited.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE alerts (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    time_ns BIGINT NOT NULL,
+    rule TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    severity SMALLINT NOT NULL,
+    source TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    tags TEXT[] NOT NULL,
+    output TEXT NOT NULL,
+    json TEXT NOT NULL,
+    context TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    container_name TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    refers_to TEXT,
+    status TEXT NOT NULL DEFAULT 'open',
+    status_by TEXT NOT NULL DEFAULT '',
+    status_ns BIGINT NOT NULL DEFAULT 0,
+    words TSVECTOR NOT NULL
+);
+CREATE INDEX alerts_time ON alerts (time_ns);
+CREATE INDEX alerts_rule ON alerts (rule, time_ns);
+CREATE INDEX alerts_severity ON alerts (severity, time_ns);
+CREATE INDEX alerts_source ON alerts (source, time_ns);
+CREATE INDEX alerts_host ON alerts (hostname, time_ns);
+CREATE INDEX alerts_container ON alerts (container_id, time_ns);
+CREATE INDEX alerts_container_name ON alerts (container_name, time_ns);
+CREATE INDEX alerts_namespace ON alerts (namespace, time_ns);
+CREATE INDEX alerts_status ON alerts (status, time_ns) WHERE status <> 'open';
+CREATE INDEX alerts_refers ON alerts (refers_to) WHERE refers_to IS NOT NULL;
+CREATE INDEX alerts_tags ON alerts USING GIN (tags);
+CREATE INDEX alerts_words ON alerts USING GIN (words);
+CREATE TABLE rule_hits (
+    rule TEXT PRIMARY KEY,
+    hits BIGINT NOT NULL,
+    last_ns BIGINT NOT NULL
+);
+"];
+
+const COLUMNS: &str = "seq, id, time_ns, rule, priority, severity, source, hostname, \
+                       array_to_string(tags, ' '), output, json, context, refers_to, status, \
+                       status_by, status_ns";
+
+/// Text as PostgreSQL's `regexp_replace` splits it for the word index, in SQL: `$X` is the
+/// text.
+const WORDS: &str = "regexp_replace(X, '[^[:alnum:]]+', ' ', 'g')";
+
+/// The PostgreSQL store. Cheap to share (`Arc`): each connection is behind its own lock.
+pub struct PgStore {
+    writer: Mutex<Client>,
+    reader: Mutex<Client>,
+}
+
+/// `url` without its password (in the user part or a `password=` parameter), for messages.
+fn redacted(url: &str) -> String {
+    let (base, params) = match url.split_once('?') {
+        Some((b, p)) => (b, Some(p)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((auth, host)) => match auth.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_string(),
+            },
+            None => base.to_string(),
+        },
+        None => base.to_string(),
+    };
+    if let Some(p) = params {
+        let p: Vec<String> = p
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k == "password" => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&p.join("&"));
+    }
+    out
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn from_i64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// PostgreSQL text cannot hold NUL: one in an alert (attacker-controlled text) would fail its
+/// whole batch, so it is stored as U+FFFD.
+fn text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_string()
+    }
+}
+
+fn stored(row: &Row) -> Result<Stored, StoreError> {
+    let tags: String = row.try_get(8)?;
+    let context: String = row.try_get(11)?;
+    let status: String = row.try_get(13)?;
+    Ok(Stored {
+        seq: row.try_get(0)?,
+        record: Record {
+            id: row.try_get(1)?,
+            time_ns: from_i64(row.try_get(2)?),
+            rule: row.try_get(3)?,
+            priority: row.try_get(4)?,
+            severity: row.try_get::<_, i16>(5)?.clamp(0, 7) as u8,
+            source: row.try_get(6)?,
+            hostname: row.try_get(7)?,
+            tags: tags
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            output: row.try_get(9)?,
+            json: row.try_get(10)?,
+            // Written by this crate; a row edited by hand loses its context, not the alert.
+            context: serde_json::from_str::<Context>(&context).unwrap_or_default(),
+            refers_to: row.try_get(12)?,
+        },
+        status: Status::parse(&status).unwrap_or_default(),
+        status_by: row.try_get(14)?,
+        status_ns: from_i64(row.try_get(15)?),
+    })
+}
+
+fn rows(rows: Vec<Row>) -> Result<Vec<Stored>, StoreError> {
+    rows.iter().map(stored).collect()
+}
+
+impl PgStore {
+    /// Connects to `url` (libpq's URL form) and brings the schema to the current version.
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let connect = || {
+            Client::connect(url, NoTls).map_err(|source| StoreError::PgConnect {
+                url: redacted(url),
+                source,
+            })
+        };
+        let mut writer = connect()?;
+        migrate(&mut writer)?;
+        let reader = connect()?;
+        Ok(PgStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Estimated bytes of the live alerts: the count times the mean size of the newest
+    /// thousand rows (PostgreSQL keeps deleted rows' space in its files for reuse, so the
+    /// files' size does not fall when rows go).
+    fn live_bytes(&self) -> Result<(u64, u64), StoreError> {
+        let row = self.writer().query_one(
+            "SELECT (SELECT count(*) FROM alerts), \
+             (SELECT coalesce(avg(pg_column_size(a.*)), 0)::float8 \
+              FROM (SELECT * FROM alerts ORDER BY seq DESC LIMIT 1000) a)",
+            &[],
+        )?;
+        let count = from_i64(row.try_get(0)?);
+        let mean: f64 = row.try_get(1)?;
+        Ok((count, (count as f64 * mean) as u64))
+    }
+}
+
+/// Applies the migrations this database has not had, under an advisory lock.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS peregrine_schema (version INTEGER NOT NULL)")?;
+    let have: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM peregrine_schema",
+            &[],
+        )?
+        .try_get(0)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        if version > have {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO peregrine_schema (version) VALUES ($1)",
+                &[&version],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Free words as the query side of the word index, or `None` when the text has none (as in
+/// SQLite, such a text filters nothing).
+fn words(text: &str) -> Option<String> {
+    crate::sqlite::fts_phrase(text).map(|_| text.to_string())
+}
+
+impl AlertStore for PgStore {
+    fn insert(&self, batch: &[Record]) -> Result<usize, StoreError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut cols: [Vec<String>; 12] = Default::default();
+        let mut times = Vec::with_capacity(batch.len());
+        let mut sev = Vec::with_capacity(batch.len());
+        let mut refers: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        for r in batch {
+            let c = r.context.container.as_ref();
+            let context = serde_json::to_string(&r.context)?;
+            let tags: Vec<String> = r.tags.iter().map(|t| text(t)).collect();
+            let values = [
+                text(&r.id),
+                text(&r.rule),
+                text(&r.priority),
+                text(&r.source),
+                text(&r.hostname),
+                // Tags never hold spaces (Falco's are identifiers); joined, then split in SQL.
+                tags.join(" "),
+                text(&r.output),
+                text(&r.json),
+                text(&context),
+                text(c.map_or("", |c| c.id.as_str())),
+                text(c.map_or("", |c| c.name.as_str())),
+                text(
+                    c.and_then(|c| c.pod.as_ref())
+                        .map_or("", |p| p.namespace.as_str()),
+                ),
+            ];
+            for (col, v) in cols.iter_mut().zip(values) {
+                col.push(v);
+            }
+            times.push(to_i64(r.time_ns));
+            sev.push(i16::from(r.severity));
+            refers.push(r.refers_to.as_deref().map(text));
+        }
+        let [id, rule, prio, source, host, tags, output, json, ctx, cid, cname, ns] = &cols;
+        let words = WORDS.replace(
+            'X',
+            "left(b.output, 65536) || ' ' || b.rule || ' ' || b.tags",
+        );
+        let sql = format!(
+            "WITH ins AS (
+                INSERT INTO alerts (id, time_ns, rule, priority, severity, source, hostname,
+                    tags, output, json, context, container_id, container_name, namespace,
+                    refers_to, words)
+                SELECT b.id, b.t, b.rule, b.prio, b.sev, b.source, b.host,
+                    string_to_array(b.tags, ' '), b.output, b.json, b.ctx, b.cid, b.cname,
+                    b.ns, b.refers, strip(to_tsvector('simple', {words}))
+                FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int2[],
+                    $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                    $12::text[], $13::text[], $14::text[], $15::text[])
+                    WITH ORDINALITY AS b(id, t, rule, prio, sev, source, host, tags, output,
+                        json, ctx, cid, cname, ns, refers, ord)
+                ORDER BY b.ord
+                ON CONFLICT (id) DO NOTHING
+                RETURNING rule, time_ns
+            ), hits AS (
+                INSERT INTO rule_hits (rule, hits, last_ns)
+                SELECT rule, count(*), max(time_ns) FROM ins GROUP BY rule
+                ON CONFLICT (rule) DO UPDATE SET hits = rule_hits.hits + excluded.hits,
+                    last_ns = greatest(rule_hits.last_ns, excluded.last_ns)
+            )
+            SELECT count(*) FROM ins"
+        );
+        let params: [&(dyn ToSql + Sync); 15] = [
+            id, &times, rule, prio, &sev, source, host, tags, output, json, ctx, cid, cname, ns,
+            &refers,
+        ];
+        let mut client = self.writer();
+        let st = client.prepare(&sql)?;
+        let n: i64 = client.query_one(&st, &params)?.try_get(0)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        let row = self.reader().query_opt(
+            &format!("SELECT {COLUMNS} FROM alerts WHERE id = $1"),
+            &[&id],
+        )?;
+        row.as_ref().map(stored).transpose()
+    }
+
+    fn search(&self, q: &Query) -> Result<Page, StoreError> {
+        let mut w: Vec<String> = Vec::new();
+        let mut p: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        let mut arg = |w: &mut Vec<String>, cond: &str, v: Box<dyn ToSql + Sync>| {
+            p.push(v);
+            w.push(cond.replace('?', &format!("${}", p.len())));
+        };
+        if let Some(t) = q.text.as_deref().and_then(words) {
+            let cond = format!(
+                "words @@ plainto_tsquery('simple', {})",
+                WORDS.replace('X', "?")
+            );
+            arg(&mut w, &cond, Box::new(t));
+        }
+        if let Some(t) = &q.tag {
+            arg(&mut w, "tags @> ARRAY[?]::text[]", Box::new(t.clone()));
+        }
+        if let Some(t) = q.since_ns {
+            arg(&mut w, "time_ns >= ?", Box::new(to_i64(t)));
+        }
+        if let Some(t) = q.until_ns {
+            arg(&mut w, "time_ns < ?", Box::new(to_i64(t)));
+        }
+        for (col, v) in [
+            ("rule", &q.rule),
+            ("source", &q.source),
+            ("hostname", &q.hostname),
+            ("namespace", &q.namespace),
+        ] {
+            if let Some(v) = v {
+                arg(&mut w, &format!("{col} = ?"), Box::new(v.clone()));
+            }
+        }
+        if let Some(s) = q.min_severity {
+            arg(&mut w, "severity <= ?", Box::new(i16::from(s)));
+        }
+        if let Some(c) = &q.container {
+            let hex = c.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex && c.len() == 64 {
+                arg(&mut w, "container_id = ?", Box::new(c.clone()));
+            } else if hex && c.len() == 12 {
+                // The short id Falco prints: a prefix of the full one (a range, so the
+                // index serves it whatever the collation).
+                arg(&mut w, "container_id >= ?", Box::new(c.clone()));
+                arg(
+                    &mut w,
+                    "container_id < ?",
+                    Box::new(format!("{c}\u{10FFFF}")),
+                );
+            } else {
+                arg(&mut w, "container_name = ?", Box::new(c.clone()));
+            }
+        }
+        if let Some(s) = q.status {
+            arg(&mut w, "status = ?", Box::new(s.as_str().to_string()));
+        }
+        if let Some(c) = q.before_seq {
+            arg(&mut w, "seq < ?", Box::new(c));
+        }
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM alerts{}{} ORDER BY seq DESC LIMIT {}",
+            if w.is_empty() { "" } else { " WHERE " },
+            w.join(" AND "),
+            limit + 1
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
+        let mut alerts = rows(self.reader().query(&sql, &params)?)?;
+        let next_cursor = if alerts.len() > limit {
+            alerts.truncate(limit);
+            alerts.last().map(|a| a.seq)
+        } else {
+            None
+        };
+        Ok(Page {
+            alerts,
+            next_cursor,
+        })
+    }
+
+    fn set_status(
+        &self,
+        id: &str,
+        status: Status,
+        by: &str,
+        now_ns: u64,
+    ) -> Result<Option<Stored>, StoreError> {
+        let row = self.writer().query_opt(
+            &format!(
+                "UPDATE alerts SET status = $1, status_by = $2, status_ns = $3 WHERE id = $4 \
+                 RETURNING {COLUMNS}"
+            ),
+            &[&status.as_str(), &text(by), &to_i64(now_ns), &id],
+        )?;
+        row.as_ref().map(stored).transpose()
+    }
+
+    fn related(
+        &self,
+        alert: &Stored,
+        window_ns: u64,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let Some(c) = alert.record.context.container.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let t = alert.record.time_ns;
+        let found = self.reader().query(
+            &format!(
+                "SELECT {COLUMNS} FROM alerts WHERE container_id = $1 AND time_ns >= $2 \
+                 AND time_ns <= $3 AND seq <> $4 ORDER BY time_ns LIMIT $5"
+            ),
+            &[
+                &c.id,
+                &to_i64(t.saturating_sub(window_ns)),
+                &to_i64(t.saturating_add(window_ns)),
+                &alert.seq,
+                &to_i64(limit as u64),
+            ],
+        )?;
+        rows(found)
+    }
+
+    fn responses(&self, id: &str) -> Result<Vec<Stored>, StoreError> {
+        let found = self.reader().query(
+            &format!("SELECT {COLUMNS} FROM alerts WHERE refers_to = $1 ORDER BY seq LIMIT 100"),
+            &[&id],
+        )?;
+        rows(found)
+    }
+
+    fn retain(
+        &self,
+        now_ns: u64,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        if let Some(age) = max_age {
+            let age_ns = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
+            let cutoff = to_i64(now_ns.saturating_sub(age_ns));
+            loop {
+                let n = self.writer().execute(
+                    "DELETE FROM alerts WHERE seq IN \
+                     (SELECT seq FROM alerts WHERE time_ns < $1 LIMIT $2)",
+                    &[&cutoff, &RETAIN_CHUNK],
+                )?;
+                deleted += n;
+                if to_i64(n) < RETAIN_CHUNK {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = max_bytes {
+            // The oldest go until the live rows' estimated size fits.
+            let (count, bytes) = self.live_bytes()?;
+            if bytes > max && count > 0 {
+                let keep = u128::from(count) * u128::from(max) / u128::from(bytes);
+                let mut over = to_i64(count - u64::try_from(keep).unwrap_or(count));
+                while over > 0 {
+                    let n = self.writer().execute(
+                        "DELETE FROM alerts WHERE seq IN \
+                         (SELECT seq FROM alerts ORDER BY seq LIMIT $1)",
+                        &[&over.min(RETAIN_CHUNK)],
+                    )?;
+                    deleted += n;
+                    if n == 0 {
+                        break;
+                    }
+                    over -= to_i64(n);
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn rule_hits(&self) -> Result<Vec<RuleHits>, StoreError> {
+        self.reader()
+            .query("SELECT rule, hits, last_ns FROM rule_hits", &[])?
+            .iter()
+            .map(|r| {
+                Ok(RuleHits {
+                    rule: r.try_get(0)?,
+                    hits: from_i64(r.try_get(1)?),
+                    last_ns: from_i64(r.try_get(2)?),
+                })
+            })
+            .collect()
+    }
+
+    /// The tables' files with their indexes and TOAST (what the fleet's disk holds).
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .reader()
+            .query_one(
+                "SELECT pg_total_relation_size('alerts') + pg_total_relation_size('rule_hits')",
+                &[],
+            )?
+            .try_get(0)?;
+        Ok(from_i64(n))
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .reader()
+            .query_one("SELECT count(*) FROM alerts", &[])?
+            .try_get(0)?;
+        Ok(from_i64(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_never_show_the_password() {
+        assert_eq!(
+            redacted("postgres://alice:s3cret@db:5432/alerts"),
+            "postgres://alice:***@db:5432/alerts"
+        );
+        assert_eq!(
+            redacted("postgresql://alice@db/alerts"),
+            "postgresql://alice@db/alerts"
+        );
+        assert_eq!(redacted("postgres://db/alerts"), "postgres://db/alerts");
+        // A password holding '@' still goes.
+        assert_eq!(
+            redacted("postgres://bob:p@ss@db/x"),
+            "postgres://bob:***@db/x"
+        );
+        assert_eq!(
+            redacted("postgres://db/x?user=u&password=pw&sslmode=disable"),
+            "postgres://db/x?user=u&password=***&sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn nul_is_replaced_not_refused() {
+        assert_eq!(text("a\0b"), "a\u{FFFD}b");
+        assert_eq!(text("plain"), "plain");
+    }
+}
