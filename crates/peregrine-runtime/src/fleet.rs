@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use peregrine_config::Config;
 use peregrine_fleet::{AgentCounters, AgentInfo, HeartbeatPublisher};
-use peregrine_store::AlertStore;
 use peregrine_web::metrics::{FileDigest, RunInfo};
 
 /// The running totals the heartbeat reads.
@@ -88,8 +87,8 @@ impl FleetFeed {
 /// `peregrine server`'s options beyond the configuration file.
 #[derive(Clone, Debug)]
 pub struct ServeArgs {
-    /// `--store`: the alert store's file (SQLite).
-    pub store: std::path::PathBuf,
+    /// `--store`: a `postgres://` URL (PostgreSQL) or the path of a SQLite file.
+    pub store: String,
     /// `--coverage-window`.
     pub coverage_window: std::time::Duration,
     /// `--expect-hosts`: a file with one host per line (`#` comments).
@@ -114,6 +113,21 @@ pub fn expected_hosts(text: &str) -> std::result::Result<Vec<String>, String> {
         hosts.push(name.to_string());
     }
     Ok(hosts)
+}
+
+/// `--store` as the log shows it: a URL without its password.
+fn store_name(url_or_path: &str) -> String {
+    let shown = match url_or_path.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((cred, host)) => {
+                let user = cred.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url_or_path.to_string(),
+        },
+        None => url_or_path.to_string(),
+    };
+    peregrine_filter::escape::terminal_safe(&shown)
 }
 
 /// Runs `peregrine server` until SIGINT or SIGTERM: the streams' consumers into the store,
@@ -148,15 +162,13 @@ pub fn serve(config: &Config, args: &ServeArgs) -> crate::error::Result<i32> {
         }
         None => None,
     };
-    let store = Arc::new(
-        peregrine_store::SqliteStore::open(&args.store)
-            .with_context(|| format!("--store {}", args.store.display()))?,
-    );
+    // The URL's password is not repeated in an error: the store's errors name the server only.
+    let store = peregrine_store::open(&args.store).context("--store")?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    let dyn_store: Arc<dyn peregrine_store::AlertStore> = store.clone();
+    let dyn_store = store.clone();
     let server = peregrine_fleet::FleetServer::start(peregrine_fleet::ServerOptions {
         fleet: config.fleet.clone(),
         store: dyn_store.clone(),
@@ -209,7 +221,7 @@ pub fn serve(config: &Config, args: &ServeArgs) -> crate::error::Result<i32> {
         "fleet server: consuming {} (prefix '{}'), store {}, coverage window {:?}",
         config.fleet.url(),
         config.fleet.subject_prefix,
-        args.store.display(),
+        store_name(&args.store),
         args.coverage_window
     );
     while !stop.load(Ordering::Relaxed) {
@@ -228,6 +240,11 @@ mod tests {
             super::expected_hosts("# fleet\nnode-1\n\n node_2  # db\n").expect("ok"),
             vec!["node-1", "node_2"]
         );
+        assert_eq!(
+            super::store_name("postgres://fleet:s3cret@db:5432/alerts"),
+            "postgres://fleet@db:5432/alerts"
+        );
+        assert_eq!(super::store_name("/var/lib/f.db"), "/var/lib/f.db");
         assert!(super::expected_hosts("a.b\n")
             .expect_err("bad")
             .contains("line 1"));

@@ -190,9 +190,10 @@ pub enum Command {
 /// Arguments of `peregrine server`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServerFlags {
-    /// The alert store: a SQLite file (created when missing).
-    #[arg(long = "store", value_name = "PATH")]
-    pub store: PathBuf,
+    /// The alert store: a PostgreSQL URL (`postgres://user:password@host:port/db`) or a
+    /// SQLite file (created when missing).
+    #[arg(long = "store", value_name = "URL|PATH")]
+    pub store: String,
     /// A host is covered when its last heartbeat is at most this many seconds old.
     #[arg(long = "coverage-window", value_name = "SECONDS", default_value_t = 45,
           value_parser = clap::value_parser!(u64).range(1..))]

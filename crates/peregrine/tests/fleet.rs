@@ -1,7 +1,7 @@
 //! The fleet view end to end, as root, through the real binary: a three-node nats-server
-//! cluster (JetStream, R3 streams, users and passwords), `peregrine server` with its SQLite
-//! store, and three agents — this host's live agent and two agents replaying a capture under
-//! their own `fleet.host`. Checked: every alert of each agent is stored once, with its host;
+//! cluster (JetStream, R3 streams, users and passwords), `peregrine server` with its store in
+//! PostgreSQL, and three agents — this host's live agent and two agents replaying a capture
+//! under their own `fleet.host`. Checked: every alert of each agent is stored once, with its host;
 //! a NATS node killed in the middle of a burst loses nothing; a server stopped while alerts
 //! keep coming catches up from the stream after its restart, storing nothing twice; coverage
 //! shows an agent missing within the window once it stops; a garbage message is counted and
@@ -79,7 +79,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Server {
+    /// `peregrine server` on `dir/server.yaml`, storing into `store` (a URL or a path).
+    fn start(dir: &Path, store: &str) -> Server {
         let log = dir.join("server.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
             .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
@@ -89,7 +90,7 @@ impl Server {
                 &dir.join("server.yaml").display().to_string(),
                 "server",
             ])
-            .args(["--store", &dir.join("fleet.db").display().to_string()])
+            .args(["--store", store])
             .args(["--coverage-window", &WINDOW.to_string()])
             .args(["--expect-hosts", &dir.join("hosts").display().to_string()])
             .stdout(Stdio::piped())
@@ -330,7 +331,12 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
     for d in ["spool", "spool-replay-a", "spool-replay-b"] {
         let _ = std::fs::remove_dir_all(dir.join(d));
     }
-    let _ = std::fs::remove_file(dir.join("fleet.db"));
+    let pg = services::postgres().expect("postgres starts");
+    let store = format!(
+        "postgres://{}@127.0.0.1:{}/postgres",
+        services::POSTGRES_USER,
+        pg.port()
+    );
     let mut nodes: Vec<Service> =
         services::nats_cluster(3, &[AGENT, SERVER]).expect("nats cluster starts");
     let urls: Vec<String> = nodes
@@ -357,7 +363,7 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
         format!("# the fleet\n{LIVE_HOST}\n{}\n", REPLAY_HOSTS.join("\n")),
     )
     .expect("hosts file");
-    let server = Server::start(&dir);
+    let server = Server::start(&dir, &store);
 
     let spool = dir.join("spool").display().to_string();
     let agent_cfg = |name: &str, host: &str| {
@@ -460,7 +466,7 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
     // The server stops while alerts keep coming; restarted, it catches up from the stream.
     server.stop();
     run_marker(&program, BURST, BURST + 50);
-    let server = Server::start(&dir);
+    let server = Server::start(&dir, &store);
     let want: Vec<usize> = (0..BURST + 50).collect();
     let ok = poll(DEADLINE, || numbers(&server.alerts(LIVE_HOST)) == want);
     let got = server.alerts(LIVE_HOST);
