@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use peregrine_outputs::nats_output::{NatsAuth, NatsConfig};
+use peregrine_outputs::nats_output::{NatsAuth, NatsConfig, NatsTls};
 use peregrine_outputs::queue::Backoff;
 use peregrine_outputs::spool::SpoolConfig;
 use peregrine_outputs::Route;
@@ -30,6 +30,8 @@ pub struct FleetConfig {
     /// `nats://host:port` URLs of the cluster's servers; the client fails over between them.
     pub servers: Vec<String>,
     pub auth: NatsAuth,
+    /// `fleet.tls` (with `ca_cert`, `client_cert`, `client_key`).
+    pub tls: Option<NatsTls>,
     /// The first subject token: alerts go to `<prefix>.alerts.<host>`, heartbeats to
     /// `<prefix>.heartbeat.<host>`.
     pub subject_prefix: String,
@@ -52,6 +54,7 @@ impl Default for FleetConfig {
             enabled: false,
             servers: vec!["nats://127.0.0.1:4222".into()],
             auth: NatsAuth::None,
+            tls: None,
             subject_prefix: DEFAULT_PREFIX.into(),
             host: host_token(&peregrine_outputs::hostname()),
             labels: Vec::new(),
@@ -65,7 +68,7 @@ impl Default for FleetConfig {
 }
 
 impl FleetConfig {
-    /// The servers as async-nats takes them (comma-separated).
+    /// The servers as the log and `nats_output` show them (comma-separated).
     pub fn url(&self) -> String {
         self.servers.join(",")
     }
@@ -93,6 +96,7 @@ impl FleetConfig {
                 jetstream: true,
                 timeout: self.timeout,
                 auth: self.auth.clone(),
+                tls: self.tls.clone(),
             },
         }
     }
@@ -154,6 +158,10 @@ pub(crate) fn read(root: &Value) -> Result<FleetConfig, ConfigError> {
             "retry",
             "spool",
             "stream_replicas",
+            "tls",
+            "ca_cert",
+            "client_cert",
+            "client_key",
         ],
     )?;
     if let Some(x) = m.get("enabled") {
@@ -194,6 +202,35 @@ pub(crate) fn read(root: &Value) -> Result<FleetConfig, ConfigError> {
         text("password")?,
         text("token")?,
     )?;
+    let tls = match m.get("tls") {
+        Some(x) => boolean("fleet.tls", x)?,
+        None => false,
+    };
+    let path = |k: &str| -> Result<Option<std::path::PathBuf>, ConfigError> {
+        let p = text(k)?;
+        Ok((!p.is_empty()).then(|| p.into()))
+    };
+    let (ca, cert, key) = (path("ca_cert")?, path("client_cert")?, path("client_key")?);
+    if !tls && (ca.is_some() || cert.is_some() || key.is_some()) {
+        return Err(bad(
+            "fleet.tls",
+            "ca_cert/client_cert/client_key need tls: true",
+        ));
+    }
+    if tls {
+        let client = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => return Err(bad("fleet.client_key", "client_cert needs its key")),
+            (None, Some(_)) => {
+                return Err(bad("fleet.client_cert", "client_key needs its certificate"))
+            }
+        };
+        c.tls = Some(NatsTls {
+            ca_cert: ca,
+            client,
+        });
+    }
     if let Some(x) = m.get("subject_prefix") {
         c.subject_prefix = token("fleet.subject_prefix", x)?;
     }
@@ -267,6 +304,15 @@ mod tests {
         assert_eq!(c.stream_replicas, 3);
         let sink = c.alert_sink();
         assert!(sink.settings.jetstream && sink.spool.is_some_and(|s| s.enabled));
+        let tls = read(&json!({"fleet": {"tls": true, "ca_cert": "/ca.pem",
+            "client_cert": "/c.pem", "client_key": "/c.key"}}))
+        .expect("tls");
+        let want = NatsTls {
+            ca_cert: Some("/ca.pem".into()),
+            client: Some(("/c.pem".into(), "/c.key".into())),
+        };
+        assert_eq!(tls.tls.as_ref(), Some(&want));
+        assert_eq!(tls.alert_sink().settings.tls, Some(want));
         assert_eq!(
             read(&json!({"fleet": {"token": "t0k3n"}}))
                 .expect("ok")
@@ -293,6 +339,11 @@ mod tests {
         assert!(err(json!({"fleet": {"timeout_ms": 0}})).contains("fleet.timeout_ms"));
         assert!(err(json!({"fleet": {"hots": "x"}})).contains("fleet.hots"));
         assert!(err(json!({"fleet": {"labels": {"a": [1]}}})).contains("fleet.labels.a"));
+        assert!(err(json!({"fleet": {"ca_cert": "/ca.pem"}})).contains("fleet.tls"));
+        assert!(
+            err(json!({"fleet": {"tls": true, "client_cert": "/c.pem"}}))
+                .contains("fleet.client_key")
+        );
     }
 
     #[test]

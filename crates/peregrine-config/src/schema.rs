@@ -366,6 +366,10 @@ pub const KEYS: &[Key] = &[
     h("fleet.spool.dir", Str),
     h("fleet.spool.max_bytes", Int),
     h("fleet.stream_replicas", Int),
+    h("fleet.tls", Bool),
+    h("fleet.ca_cert", Str),
+    h("fleet.client_cert", Str),
+    h("fleet.client_key", Str),
     u("falco_libs", Object),
     u("container_engines", Object),
 ];

@@ -112,10 +112,21 @@ fn run(
     };
     let mut client: Option<async_nats::Client> = None;
     let mut failing = false;
+    let mut first = true;
     loop {
         // The sender dropped (or sent): the agent stops, and says so.
         let stopping = !matches!(rx.try_recv(), Err(mpsc::TryRecvError::Empty));
-        match runtime.block_on(publish(fleet, &mut client, &subject, &beat(stopping))) {
+        // A routine heartbeat waits at most one interval: a later one is superseded by the
+        // next, and one stuck on a dead cluster node must not hold the next ones back. The
+        // first (connecting) and the last wait the whole `fleet.timeout_ms`.
+        let timeout = if first || stopping {
+            fleet.timeout
+        } else {
+            fleet.timeout.min(fleet.heartbeat_interval)
+        };
+        first = false;
+        let hb = beat(stopping);
+        match runtime.block_on(publish(fleet, timeout, &mut client, &subject, &hb)) {
             Ok(()) if failing => {
                 log::info!("fleet: heartbeats reach {} again", fleet.url());
                 failing = false;
@@ -125,8 +136,9 @@ fn run(
                 if !failing {
                     log::warn!("fleet: heartbeat not delivered: {e}");
                 }
+                // The client stays: it reconnects by itself (to another node of the cluster
+                // too), which a new connection per failure would only slow down.
                 failing = true;
-                client = None;
             }
         }
         if stopping {
@@ -139,19 +151,16 @@ fn run(
 
 async fn publish(
     fleet: &FleetConfig,
+    timeout: std::time::Duration,
     client: &mut Option<async_nats::Client>,
     subject: &str,
     hb: &Heartbeat,
 ) -> Result<(), String> {
-    let timeout = fleet.timeout;
     let attempt = async {
         if client.is_none() {
-            let opts = fleet.auth.apply(
-                async_nats::ConnectOptions::new()
-                    .name(format!("peregrine-agent {}", fleet.host))
-                    .connection_timeout(timeout)
-                    .request_timeout(Some(timeout)),
-            );
+            let opts = crate::connect_options(fleet)
+                .name(format!("peregrine-agent {}", fleet.host))
+                .max_reconnects(None);
             *client = Some(
                 opts.connect(fleet.servers.clone())
                     .await

@@ -24,6 +24,19 @@ pub use agent::{AgentCounters, AgentInfo, HeartbeatPublisher};
 pub use hosts::Registry;
 pub use server::{FleetServer, ServerOptions};
 
+/// Client options with the `fleet` block's credential, TLS and timeouts.
+pub(crate) fn connect_options(fleet: &peregrine_config::FleetConfig) -> async_nats::ConnectOptions {
+    let mut opts = fleet.auth.apply(
+        async_nats::ConnectOptions::new()
+            .connection_timeout(fleet.timeout)
+            .request_timeout(Some(fleet.timeout)),
+    );
+    if let Some(tls) = &fleet.tls {
+        opts = tls.apply(opts);
+    }
+    opts
+}
+
 /// The fleet could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {

@@ -64,15 +64,11 @@ pub(crate) async fn connect(
     stop: Option<&AtomicBool>,
 ) -> Result<async_nats::Client, FleetError> {
     loop {
-        let opts = fleet.auth.apply(
-            async_nats::ConnectOptions::new()
-                .name(name)
-                .connection_timeout(fleet.timeout)
-                .request_timeout(Some(fleet.timeout))
-                // Keep reconnecting for ever: a cluster node going away is routine.
-                .max_reconnects(None)
-                .retry_on_initial_connect(),
-        );
+        let opts = crate::connect_options(fleet)
+            .name(name)
+            // Keep reconnecting for ever: a cluster node going away is routine.
+            .max_reconnects(None)
+            .retry_on_initial_connect();
         match tokio::time::timeout(fleet.timeout, opts.connect(fleet.servers.clone())).await {
             Ok(Ok(c)) => return Ok(c),
             Ok(Err(e)) if stop.is_none() => {

@@ -415,6 +415,29 @@ pub fn nats() -> Result<Service, ServiceError> {
     })
 }
 
+/// `nats-server` with JetStream and `extra` appended to its configuration file (a `tls`
+/// block, an `authorization` block, …).
+pub fn nats_with(extra: &str) -> Result<Service, ServiceError> {
+    let name = "nats-server";
+    let bin = binary(
+        name,
+        "nats-server",
+        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
+    )?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let conf = format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: {:?}\n}}\n{extra}\n",
+        dir.join("jetstream").display().to_string()
+    );
+    let file = dir.join("nats.conf");
+    std::fs::write(&file, conf).map_err(|e| err(name, e))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&file);
+    start(name, dir, port, "TERM", cmd, |s| {
+        greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
+    })
+}
+
 /// A cluster of `nodes` nats-servers on loopback, each with JetStream (its store in its own
 /// directory) and routes to the others; with `users`, clients must log in as one of them
 /// (`authorization.users`). Each node answers as soon as it listens; JetStream's leader is

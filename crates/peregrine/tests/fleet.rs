@@ -63,7 +63,7 @@ fn fleet_block(urls: &[String], user: (&str, &str), extra: &str) -> String {
     let servers: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     format!(
         "fleet:\n  enabled: true\n  servers: [{}]\n  user: {:?}\n  password: {:?}\n  \
-         stream_replicas: 3\n  timeout_ms: 2000\n  retry: {{initial_backoff_ms: 100, \
+         stream_replicas: 3\n  timeout_ms: 5000\n  retry: {{initial_backoff_ms: 100, \
          max_backoff_ms: 500}}\n{extra}",
         servers.join(", "),
         user.0,
@@ -193,7 +193,8 @@ impl Drop for Server {
 }
 
 /// Talks NATS's text protocol to `addr` as `user`, publishing `publish` (subject, payload)
-/// when given; returns what the server answered up to its PONG or error.
+/// when given; returns what the server said (its INFO line first) up to its PONG, its error
+/// or the end of the connection.
 fn nats_raw(addr: SocketAddr, user: (&str, &str), publish: Option<(&str, &str)>) -> String {
     let mut s = TcpStream::connect(addr).expect("nats connects");
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -210,7 +211,7 @@ fn nats_raw(addr: SocketAddr, user: (&str, &str), publish: Option<(&str, &str)>)
     }
     req.push_str("PING\r\n");
     s.write_all(req.as_bytes()).expect("write");
-    let mut got = String::new();
+    let mut got = info;
     loop {
         let mut line = String::new();
         if r.read_line(&mut line).unwrap_or(0) == 0 {
@@ -426,7 +427,7 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
     // live agent stays covered.
     for host in REPLAY_HOSTS {
         let h = server.host(host).expect("host listed");
-        assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(h["version"], env!("CARGO_PKG_VERSION"), "{h}");
         assert_eq!(h["labels"]["role"], "test");
         assert_eq!(h["alerts"], REPLAY_ALERTS);
     }
@@ -491,5 +492,77 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
         stopped.elapsed()
     );
     assert_eq!(server.metric("peregrine_fleet_hosts_missing"), Some(3.0));
+    server.stop();
+}
+
+/// Mutual TLS: nats-server requires TLS and a client certificate it trusts; the server and a
+/// replay agent with `fleet.tls` and that certificate get the agent's alerts and heartbeat
+/// through, and a client without TLS is refused.
+#[test]
+fn fleet_over_mutual_tls() {
+    if !peregrine_testkit::e2e("fleet_over_mutual_tls")
+        || peregrine_testkit::upstream::require("fleet_over_mutual_tls").is_none()
+    {
+        return;
+    }
+    let dir = scratch("fleet-tls");
+    let _ = std::fs::remove_dir_all(dir.join("spool-tls-agent"));
+    let _ = std::fs::remove_file(dir.join("fleet.db"));
+    let server_cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("server cert");
+    let client_cert =
+        rcgen::generate_simple_self_signed(vec!["agent".into()]).expect("client cert");
+    let file = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let server_crt = file("server.crt", server_cert.cert.pem());
+    let server_key = file("server.key", server_cert.key_pair.serialize_pem());
+    let client_crt = file("client.crt", client_cert.cert.pem());
+    let client_key = file("client.key", client_cert.key_pair.serialize_pem());
+    let nats = services::nats_with(&format!(
+        "tls {{\n  cert_file: {server_crt:?}\n  key_file: {server_key:?}\n  \
+         ca_file: {client_crt:?}\n  verify: true\n}}"
+    ))
+    .expect("nats-server with TLS starts");
+
+    // Without TLS: refused (never a PONG).
+    let refused = nats_raw(nats.addr(), ("", ""), None);
+    assert!(
+        refused.contains("\"tls_required\":true") && !refused.contains("PONG"),
+        "{refused}"
+    );
+
+    let block = format!(
+        "fleet:\n  enabled: true\n  servers: [\"nats://{}\"]\n  timeout_ms: 2000\n  \
+         tls: true\n  ca_cert: {server_crt:?}\n  client_cert: {client_crt:?}\n  \
+         client_key: {client_key:?}\n",
+        nats.addr()
+    );
+    std::fs::write(
+        dir.join("server.yaml"),
+        format!(
+            "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0}}\n\
+             console: {{enabled: true, token: {TOKEN}}}\n{block}"
+        ),
+    )
+    .expect("server config");
+    std::fs::write(dir.join("hosts"), "tls-agent\n").expect("hosts file");
+    let store = dir.join("fleet.db").display().to_string();
+    let server = Server::start(&dir, &store);
+    let agent_cfg = dir.join("agent.yaml");
+    std::fs::write(&agent_cfg, &block).expect("agent config");
+    assert_eq!(replay_agent(&agent_cfg, "tls-agent"), REPLAY_ALERTS);
+    let ok = poll(DEADLINE, || {
+        server.alerts("tls-agent").len() == REPLAY_ALERTS
+    });
+    assert!(ok, "alerts over TLS: {}", server.log());
+    let ok = poll(DEADLINE, || {
+        server
+            .host("tls-agent")
+            .is_some_and(|h| h["covered"] == true)
+    });
+    assert!(ok, "heartbeat over TLS: {}", server.log());
     server.stop();
 }
