@@ -1,11 +1,11 @@
 //! `peregrine server`: the streams, their durable consumers, and the store.
 //!
-//! Each stream has one durable pull consumer with explicit acks. A fetched batch is parsed,
-//! the alerts go to the store in one transaction, and only then is every message of the batch
-//! acknowledged: a server that dies between the two gets the batch again from the stream, and
-//! the store skips the ids it already has, so nothing is stored twice and nothing is lost. A
-//! message that is not ours ([`Bad`](crate::message::Bad)) is counted and acknowledged at
-//! once (a redelivery would not make it better).
+//! The alerts stream has one durable pull consumer, acknowledged per batch (`AckPolicy::All`).
+//! A fetched batch is parsed, the alerts go to the store in one transaction, and only then is
+//! the batch acknowledged: a server that dies between the two gets the batch again from the
+//! stream, and the store skips the ids it already has, so nothing is stored twice and nothing
+//! is lost. A message that is not ours ([`Bad`](crate::message::Bad)) is counted and
+//! acknowledged with its batch (a redelivery would not make it better).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,6 +127,9 @@ impl FleetServer {
                 pull::Config {
                     durable_name: Some(DURABLE.into()),
                     ack_wait: Duration::from_secs(30),
+                    // One ack for the batch: acknowledging its last message acknowledges
+                    // every earlier one, which the store has committed too.
+                    ack_policy: jetstream::consumer::AckPolicy::All,
                     ..Default::default()
                 },
             )
@@ -264,10 +267,11 @@ async fn fetch(
     out
 }
 
-async fn ack_all(msgs: &[jetstream::Message]) {
-    for m in msgs {
+/// Acknowledges the batch (the consumer's policy is `All`: its last message stands for it).
+async fn ack_batch(msgs: &[jetstream::Message]) {
+    if let Some(last) = msgs.last() {
         // A lost ack means a redelivery, which the store's id check absorbs.
-        if let Err(e) = m.ack().await {
+        if let Err(e) = last.ack().await {
             log::debug!("fleet: ack: {e}");
         }
     }
@@ -320,51 +324,71 @@ async fn consume_alerts(
                 Err(e) => bad_alert(&reg, &e),
             }
         }
-        let s = store.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            // A redelivered message may be stored already: those ids are looked up first so
-            // the per-host volume counts each alert once.
-            let mut dup = 0u64;
-            if !redelivered.is_empty() {
-                let known: BTreeSet<String> = redelivered
-                    .into_iter()
-                    .filter(|id| s.get(id).ok().flatten().is_some())
-                    .collect();
-                let before = records.len();
-                records.retain(|r| !known.contains(&r.id));
-                dup = (before - records.len()) as u64;
-            }
-            let added = s.insert(&records)?;
-            dup += (records.len() - added.min(records.len())) as u64;
-            Ok::<_, peregrine_store::StoreError>((records, added, dup))
-        })
-        .await;
-        match stored {
-            Ok(Ok((records, added, dup))) => {
-                let c = &reg.counters;
-                c.alerts_stored.fetch_add(added as u64, Ordering::Relaxed);
-                c.duplicates.fetch_add(dup, Ordering::Relaxed);
-                let mut per_host: std::collections::BTreeMap<&str, u64> = Default::default();
-                for r in &records {
-                    *per_host.entry(r.hostname.as_str()).or_default() += 1;
+        let records = Arc::new(records);
+        let redelivered = Arc::new(redelivered);
+        // The same batch until it is stored: acknowledging a later batch would acknowledge
+        // this one too (`AckPolicy::All`). On stop it stays unacknowledged, for the next run.
+        loop {
+            let (s, batch, again) = (store.clone(), records.clone(), redelivered.clone());
+            let stored =
+                tokio::task::spawn_blocking(move || store_batch(&*s, &batch, &again)).await;
+            match stored {
+                Ok(Ok((added, dup, per_host))) => {
+                    let c = &reg.counters;
+                    c.alerts_stored.fetch_add(added as u64, Ordering::Relaxed);
+                    c.duplicates.fetch_add(dup, Ordering::Relaxed);
+                    for (h, n) in per_host {
+                        reg.alerts(&h, n);
+                    }
+                    ack_batch(&msgs).await;
+                    break;
                 }
-                for (h, n) in per_host {
-                    reg.alerts(h, n);
+                Ok(Err(e)) => {
+                    reg.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    log::error!("fleet: storing {} alerts (retrying): {e}", records.len());
                 }
-                ack_all(&msgs).await;
+                Err(e) => {
+                    reg.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    log::error!("fleet: the store task failed (retrying): {e}");
+                }
             }
-            Ok(Err(e)) => {
-                // Not acknowledged: the stream delivers the batch again after the ack wait.
-                reg.counters.store_errors.fetch_add(1, Ordering::Relaxed);
-                log::error!("fleet: storing {} alerts: {e}", msgs.len());
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            if stop.load(Ordering::Relaxed) {
+                return;
             }
-            Err(e) => {
-                reg.counters.store_errors.fetch_add(1, Ordering::Relaxed);
-                log::error!("fleet: the store task failed: {e}");
-            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// Stores `records`; returns (added, duplicates, alerts added per host). A redelivered
+/// message may be stored already: those ids are looked up first, so the per-host volume
+/// counts each alert once.
+fn store_batch(
+    store: &dyn AlertStore,
+    records: &[Record],
+    redelivered: &[String],
+) -> Result<(usize, u64, std::collections::BTreeMap<String, u64>), peregrine_store::StoreError> {
+    let mut known = BTreeSet::new();
+    for id in redelivered {
+        if store.get(id)?.is_some() {
+            known.insert(id.as_str());
+        }
+    }
+    let fresh: Vec<&Record> = records
+        .iter()
+        .filter(|r| !known.contains(r.id.as_str()))
+        .collect();
+    let added = if known.is_empty() {
+        store.insert(records)?
+    } else {
+        store.insert(&fresh.iter().map(|r| (*r).clone()).collect::<Vec<_>>())?
+    };
+    let dup = (records.len() - added.min(records.len())) as u64;
+    let mut per_host = std::collections::BTreeMap::new();
+    for r in fresh {
+        *per_host.entry(r.hostname.clone()).or_default() += 1;
+    }
+    Ok((added, dup, per_host))
 }
 
 fn bad_alert(reg: &Registry, e: &message::Bad) {
