@@ -27,6 +27,9 @@ pub const BATCH: usize = 1_000;
 const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// The alerts consumer's durable name.
 pub const DURABLE: &str = "peregrine-server";
+/// How long the alerts stream keeps alerts by default: a server may be down this long and
+/// still catch up; the store, not the stream, is the record.
+pub const ALERTS_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long the stream keeps heartbeats (coverage needs the latest only).
 const HEARTBEAT_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -38,7 +41,7 @@ pub struct ServerOptions {
     pub coverage_window: Duration,
     /// `--expect-hosts`; `None`: every host seen.
     pub expected: Option<BTreeSet<String>>,
-    /// How long the alerts stream keeps alerts (`None`: until its size limit, the default).
+    /// How long a new alerts stream keeps alerts (`None`: [`ALERTS_AGE`]).
     pub alerts_max_age: Option<Duration>,
 }
 
@@ -117,7 +120,7 @@ impl FleetServer {
                     name: a,
                     subjects: vec![format!("{prefix}.alerts.>")],
                     num_replicas: fleet.stream_replicas,
-                    max_age: opts.alerts_max_age.unwrap_or_default(),
+                    max_age: opts.alerts_max_age.unwrap_or(ALERTS_AGE),
                     // The agents' spools retry with the same id: the stream drops repeats
                     // published within this window.
                     duplicate_window: Duration::from_secs(120),
