@@ -5,11 +5,11 @@
 //! Key design decision: the storage is behind the [`AlertStore`] trait and the detection path
 //! only ever talks to a [`Writer`] — a bounded channel to one thread that inserts in batches.
 //! Detection never waits for the disk: a full channel drops the record and counts it (the
-//! outputs still deliver the alert). The one implementation today is [`SqliteStore`]: an
-//! embedded file, no server to run, WAL so searches read beside the writer, FTS5 for free
-//! text; a fleet store (PostgreSQL) is another implementation of the same trait. The cost of
-//! SQLite: one writer at a time, so insert throughput is bounded by one core and the disk's
-//! fsync rate per batch (measured in README), and the amalgamation compiled into the binary.
+//! outputs still deliver the alert). One host's store is [`SqliteStore`]: an embedded file, no
+//! server to run, WAL so searches read beside the writer, FTS5 for free text. A fleet's is
+//! [`PgStore`] (PostgreSQL), the same semantics behind the same trait; [`open`] picks one
+//! from a URL or path. The cost of SQLite: one writer at a time, so insert throughput is
+//! bounded by one core (measured in README), and the amalgamation compiled into the binary.
 
 #![forbid(unsafe_code)]
 

@@ -529,6 +529,63 @@ fn writer_batches_and_drops_without_waiting(open: Open) {
     assert_eq!(store.count().expect("count"), inserted);
 }
 
+/// A window finds an alert stored long after its time (a host that was cut off and caught up),
+/// and a window nothing is in finds nothing.
+fn late_alerts_are_in_their_window(open: Open) {
+    let store = seeded(open);
+    // Fill past several blocks of seq, then store one alert from minute 1005.
+    let later: Vec<Record> = (2_000..4_500u64)
+        .map(|i| rec(i, "Later", 4, None))
+        .collect();
+    store.insert(&later).expect("insert");
+    let mut late = rec(5_000, "Late host", 4, None);
+    late.time_ns = 1_005 * MIN + 30_000_000_000;
+    store.insert(&[late]).expect("insert");
+    let window = ids(
+        &store,
+        Query {
+            since_ns: Some(1_005 * MIN),
+            until_ns: Some(1_007 * MIN),
+            ..Query::default()
+        },
+    );
+    assert_eq!(window, ["id-5000", "id-6", "id-5"]);
+    let by_rule = ids(
+        &store,
+        Query {
+            rule: Some("Late host".into()),
+            since_ns: Some(1_005 * MIN),
+            until_ns: Some(1_006 * MIN),
+            ..Query::default()
+        },
+    );
+    assert_eq!(by_rule, ["id-5000"]);
+    // Before everything, and after everything: empty.
+    for (since, until) in [(0, 999 * MIN), (1_000_000 * MIN, 1_000_001 * MIN)] {
+        let none = ids(
+            &store,
+            Query {
+                since_ns: Some(since),
+                until_ns: Some(until),
+                ..Query::default()
+            },
+        );
+        assert!(none.is_empty(), "{since}..{until}: {none:?}");
+    }
+    // The late alert's container neighbours are found by time, not by storage order.
+    let a = store.get("id-6").expect("get").expect("stored");
+    let mut late2 = rec(5_001, "Late host", 4, Some((CID, "web", "prod")));
+    late2.time_ns = 1_006 * MIN + 1;
+    store.insert(&[late2]).expect("insert");
+    let near: Vec<String> = store
+        .related(&a, MIN, 10)
+        .expect("related")
+        .into_iter()
+        .map(|s| s.record.id)
+        .collect();
+    assert_eq!(near, ["id-5001"]);
+}
+
 /// One body of the suite.
 type Body = fn(Open);
 
@@ -565,6 +622,10 @@ const SUITE: &[(&str, Body)] = &[
     (
         "writer_batches_and_drops_without_waiting",
         writer_batches_and_drops_without_waiting,
+    ),
+    (
+        "late_alerts_are_in_their_window",
+        late_alerts_are_in_their_window,
     ),
 ];
 
