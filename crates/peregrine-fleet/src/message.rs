@@ -143,9 +143,6 @@ pub fn alert_record(host: &str, id: String, payload: &[u8]) -> Result<Record, Ba
                 .to_string(),
             ..Container::default()
         });
-    let refers_to = (source == "response")
-        .then(|| field("response.alert_id").map(str::to_string))
-        .flatten();
     Ok(Record {
         id,
         time_ns,
@@ -161,7 +158,9 @@ pub fn alert_record(host: &str, id: String, payload: &[u8]) -> Result<Record, Ba
             ancestry: Vec::new(),
             container,
         },
-        refers_to,
+        // A response record's link to its alert is the agent's store's (by rule, pid and
+        // time); Falco's JSON does not carry it, so the fleet store keeps the record unlinked.
+        refers_to: None,
     })
 }
 
