@@ -16,6 +16,7 @@
 
 mod console;
 mod files;
+pub mod fleet;
 mod metrics;
 mod plugins;
 mod response;
@@ -30,6 +31,7 @@ pub use files::{
     default_config_file, load, Include, LoadedConfig, Strategy, DEFAULT_CONFIG_ENV,
     DEFAULT_CONFIG_FILE,
 };
+pub use fleet::FleetConfig;
 pub use metrics::{parse_duration, MetricsConfig};
 pub use peregrine_state::runtime::{Engine as ContainerEngine, Engines as ContainerEngines};
 pub use plugins::{host_root, AuditSourceConfig};
@@ -160,6 +162,8 @@ pub struct Config {
     pub alert_store: AlertStoreConfig,
     /// `console` (Peregrine extension): who may use the API, and how.
     pub console: ConsoleConfig,
+    /// `fleet` (Peregrine extension): publishing to, and serving, the fleet view.
+    pub fleet: FleetConfig,
 }
 
 /// Which event sources run (Falco's `--enable-source` / `--disable-source` choose among the
@@ -508,6 +512,7 @@ impl Default for Config {
             triage: peregrine_triage::TriageConfig::default(),
             alert_store: AlertStoreConfig::default(),
             console: ConsoleConfig::default(),
+            fleet: FleetConfig::default(),
         }
     }
 }
@@ -549,6 +554,10 @@ impl Config {
         cfg.triage = triage::read(&root, tree.is_builtin())?;
         cfg.alert_store = console::alert_store(&root, tree.is_builtin())?;
         cfg.console = console::console(&root, std::env::var("PEREGRINE_CONSOLE_TOKEN").ok())?;
+        cfg.fleet = fleet::read(&root)?;
+        if cfg.fleet.enabled {
+            cfg.outputs.fleet = Some(cfg.fleet.alert_sink());
+        }
         let mut report = schema::check(&root);
         let plugin_keys = plugins::read(&root)?;
         cfg.containers = plugin_keys.engines;

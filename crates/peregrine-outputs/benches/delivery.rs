@@ -107,6 +107,7 @@ fn nats(url: &str, jetstream: bool) -> Box<dyn Output> {
             subject: "bench.{priority}".into(),
             jetstream,
             timeout: Duration::from_secs(5),
+            ..NatsConfig::default()
         })
         .expect("nats output"),
     )

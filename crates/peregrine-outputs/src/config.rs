@@ -18,7 +18,7 @@ use crate::file::FileOutput;
 use crate::format::FormatOptions;
 use crate::http::{HttpConfig, HttpOutput};
 use crate::mqtt_output::{MqttConfig, MqttOutput};
-use crate::nats_output::{NatsConfig, NatsOutput};
+use crate::nats_output::{NatsAuth, NatsConfig, NatsOutput};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Backoff, Dispatcher, OutputSpec, RateLimit};
@@ -51,6 +51,9 @@ pub struct OutputsConfig {
     pub redis: SinkConfig<RedisConfig>,
     /// Peregrine extension: NATS (core or JetStream).
     pub nats: SinkConfig<NatsConfig>,
+    /// Peregrine extension: the fleet's alert stream (`fleet` block, read by
+    /// peregrine-config): a JetStream publisher like `nats_output`, with a spool of its own.
+    pub fleet: Option<SinkConfig<NatsConfig>>,
     /// Peregrine extension: an MQTT broker.
     pub mqtt: SinkConfig<MqttConfig>,
     /// Peregrine extension: a chat webhook (Slack, Teams, Discord).
@@ -138,6 +141,7 @@ impl Default for OutputsConfig {
             alertmanager: network(),
             redis: network(),
             nats: network(),
+            fleet: None,
             mqtt: network(),
             webhook: network(),
             remote_syslog: network(),
@@ -296,6 +300,11 @@ impl OutputsConfig {
         read_string(root, "nats_output.url", &mut n.url)?;
         read_string(root, "nats_output.subject", &mut n.subject)?;
         read_bool(root, "nats_output.jetstream", &mut n.jetstream)?;
+        let (mut user, mut password, mut token) = (String::new(), String::new(), String::new());
+        read_string(root, "nats_output.user", &mut user)?;
+        read_string(root, "nats_output.password", &mut password)?;
+        read_string(root, "nats_output.token", &mut token)?;
+        n.auth = nats_auth("nats_output", user, password, token)?;
         sink(root, "mqtt_output", &mut c.mqtt)?;
         read_spool(root, "mqtt_output", &mut c.mqtt.spool)?;
         read_delivery(
@@ -412,6 +421,10 @@ impl OutputsConfig {
             })?,
             network(&self.redis, "redis", |s| boxed(RedisOutput::new(s)))?,
             network(&self.nats, "nats", |s| boxed(NatsOutput::new(s)))?,
+            match &self.fleet {
+                Some(f) => network(f, "fleet", |s| boxed(NatsOutput::new(s)))?,
+                None => None,
+            },
             network(&self.mqtt, "mqtt", |s| boxed(MqttOutput::new(s)))?,
             network(&self.webhook, "webhook", |s| boxed(WebhookOutput::new(s)))?,
             network(&self.remote_syslog, "remote_syslog", |s| {
@@ -444,7 +457,7 @@ fn network<'a, T: Clone>(
 /// `<key>.timeout_ms` (one attempt's limit) and `<key>.retry.{initial,max}_backoff_ms`.
 /// Zero is refused for each (a zero timeout fails every attempt; a zero backoff spins), and
 /// the maximum backoff may not be below the initial one.
-fn read_delivery(
+pub fn read_delivery(
     root: &Value,
     key: &str,
     timeout: &mut std::time::Duration,
@@ -498,8 +511,33 @@ fn open_spool(
         .map_err(|e| bad(&format!("{key}.spool.dir"), e.to_string()))
 }
 
+/// `<key>.user` / `.password` / `.token` as one credential: a user needs its password, and
+/// a token goes alone.
+pub fn nats_auth(
+    key: &str,
+    user: String,
+    password: String,
+    token: String,
+) -> Result<NatsAuth, OutputError> {
+    match (user.is_empty(), password.is_empty(), token.is_empty()) {
+        (true, true, true) => Ok(NatsAuth::None),
+        (true, true, false) => Ok(NatsAuth::Token(token)),
+        (false, false, true) => Ok(NatsAuth::UserPassword { user, password }),
+        (_, _, false) => Err(bad(
+            &format!("{key}.token"),
+            "give either a token or a user and password, not both",
+        )),
+        (false, true, true) => Err(bad(&format!("{key}.password"), "the user has no password")),
+        (true, false, true) => Err(bad(&format!("{key}.user"), "the password has no user")),
+    }
+}
+
 /// `<key>.spool.{enabled,dir,max_bytes}`.
-fn read_spool(root: &Value, key: &str, slot: &mut Option<SpoolConfig>) -> Result<(), OutputError> {
+pub fn read_spool(
+    root: &Value,
+    key: &str,
+    slot: &mut Option<SpoolConfig>,
+) -> Result<(), OutputError> {
     let Some(sp) = slot.as_mut() else {
         return Ok(());
     };

@@ -32,6 +32,58 @@ pub struct NatsConfig {
     pub jetstream: bool,
     /// The longest one attempt (connect, publish, acknowledgement) may take.
     pub timeout: Duration,
+    /// The credential the server's `authorization` block asks for: a user and password, or
+    /// a token. A wrong one makes every attempt fail (the spool keeps the alerts).
+    pub auth: NatsAuth,
+    /// `None`: plain TCP (unless the URL is `tls://`).
+    pub tls: Option<NatsTls>,
+}
+
+/// TLS to nats-server: required, with the CA that signed the server's certificate and, for
+/// mutual TLS, the client's certificate and key (PEM files).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatsTls {
+    pub ca_cert: Option<std::path::PathBuf>,
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl NatsTls {
+    /// `opts` requiring TLS with these files.
+    pub fn apply(&self, mut opts: async_nats::ConnectOptions) -> async_nats::ConnectOptions {
+        opts = opts.require_tls(true);
+        if let Some(ca) = &self.ca_cert {
+            opts = opts.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &self.client {
+            opts = opts.add_client_certificate(cert.clone(), key.clone());
+        }
+        opts
+    }
+}
+
+/// How the client authenticates to nats-server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NatsAuth {
+    #[default]
+    None,
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    Token(String),
+}
+
+impl NatsAuth {
+    /// `opts` with this credential.
+    pub fn apply(&self, opts: async_nats::ConnectOptions) -> async_nats::ConnectOptions {
+        match self {
+            NatsAuth::None => opts,
+            NatsAuth::UserPassword { user, password } => {
+                opts.user_and_password(user.clone(), password.clone())
+            }
+            NatsAuth::Token(t) => opts.token(t.clone()),
+        }
+    }
 }
 
 impl Default for NatsConfig {
@@ -41,6 +93,8 @@ impl Default for NatsConfig {
             subject: "falco.{priority}".into(),
             jetstream: false,
             timeout: Duration::from_secs(5),
+            auth: NatsAuth::None,
+            tls: None,
         }
     }
 }
@@ -95,10 +149,23 @@ impl NatsOutput {
     fn client(&mut self) -> Result<async_nats::Client, OutputError> {
         let timeout = self.cfg.timeout;
         if self.client.is_none() {
-            let opts = async_nats::ConnectOptions::new()
-                .connection_timeout(timeout)
-                .request_timeout(Some(timeout));
-            let url = self.cfg.url.clone();
+            let mut opts = self.cfg.auth.apply(
+                async_nats::ConnectOptions::new()
+                    .connection_timeout(timeout)
+                    .request_timeout(Some(timeout)),
+            );
+            if let Some(tls) = &self.cfg.tls {
+                opts = tls.apply(opts);
+            }
+            // async-nats parses one URL per string: a comma-separated list is split here.
+            let url: Vec<String> = self
+                .cfg
+                .url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect();
             let client = self
                 .runtime
                 .block_on(async { tokio::time::timeout(timeout, opts.connect(url)).await })

@@ -225,6 +225,7 @@ fn nats_jetstream_stores_every_alert_once_across_a_restart_and_a_hang() {
         subject: "falco.{priority}.{rule}".into(),
         jetstream: true,
         timeout: Duration::from_secs(2),
+        ..NatsConfig::default()
     })
     .expect("output");
     let snap = burst_through_outages(&mut server, Box::new(out), &mut |_| {});

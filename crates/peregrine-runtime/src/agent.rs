@@ -518,6 +518,7 @@ fn start_web(
         debug: debug.filter(|_| console.is_some()),
         console,
         metrics_text,
+        fleet: None,
     };
     let server = WebServer::start_pending_with(web, &versions, collect, extras)?;
     Ok(Some((server, metrics)))
@@ -721,6 +722,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         }
         let mut sink = Dispatch::new(&outputs, args.config, triage)?;
         sink.store = crate::store::StoreFeed::open(&args.config.alert_store).map(|(f, _)| f);
+        let fleet = crate::fleet::FleetFeed::start(
+            args.config,
+            &run_info(&args.rules_inputs, &args.config_files, epoch_ns()),
+        );
         let static_fields = sink.static_fields.clone();
         // A capture file has no loss counters: only `simulate_drops` makes drops here, as in
         // Falco, whose drop manager also runs on capture files.
@@ -739,6 +744,13 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         // Deliver what matched even if the capture ended in an error.
         shutdown_outputs(outputs);
         print_triage(&triaged);
+        if let Some(f) = fleet {
+            if let Ok((pipe, _)) = &result {
+                let s = pipe.stats();
+                f.update(s.events, 0, s.rule_matches.iter().sum());
+            }
+            f.stop();
+        }
         let (pipe, stats) = result.with_context(|| format!("replaying {}", file.display()))?;
         eprint!("{}", monitor.summary());
         print_stats(
@@ -922,6 +934,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         &args.config_files,
         reloaded_ns.load(Ordering::Relaxed),
     );
+    let fleet = crate::fleet::FleetFeed::start(args.config, &run);
     let slice_len = snapshot_alerts
         .as_ref()
         .map_or(METRICS_INTERVAL, |(_, every, _)| {
@@ -970,6 +983,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         }
         if let Some(d) = debug.as_mut() {
             d.refresh(&pipe, &live.source, epoch_ns());
+        }
+        if let Some(f) = &fleet {
+            let s = pipe.stats();
+            let drops = live.source.counters().map_or(0, |c| c.drops());
+            f.update(s.events, drops, s.rule_matches.iter().sum());
         }
         let alert_due = snapshot_alerts
             .as_ref()
@@ -1046,6 +1064,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         server.shutdown();
     }
     shutdown_outputs(outputs);
+    if let Some(f) = fleet {
+        f.stop();
+    }
     print_triage(&triaged);
     match audit_result {
         Some(Ok(Ok((pipe, stats)))) => print_source_stats(&pipe, &stats),

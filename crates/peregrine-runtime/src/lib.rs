@@ -24,6 +24,7 @@ mod debug;
 pub mod drops;
 mod error;
 pub mod events;
+pub mod fleet;
 pub mod info;
 pub mod kkill;
 pub mod listing;

@@ -415,6 +415,77 @@ pub fn nats() -> Result<Service, ServiceError> {
     })
 }
 
+/// `nats-server` with JetStream and `extra` appended to its configuration file (a `tls`
+/// block, an `authorization` block, …).
+pub fn nats_with(extra: &str) -> Result<Service, ServiceError> {
+    let name = "nats-server";
+    let bin = binary(
+        name,
+        "nats-server",
+        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
+    )?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let conf = format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: {:?}\n}}\n{extra}\n",
+        dir.join("jetstream").display().to_string()
+    );
+    let file = dir.join("nats.conf");
+    std::fs::write(&file, conf).map_err(|e| err(name, e))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&file);
+    start(name, dir, port, "TERM", cmd, |s| {
+        greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
+    })
+}
+
+/// A cluster of `nodes` nats-servers on loopback, each with JetStream (its store in its own
+/// directory) and routes to the others; with `users`, clients must log in as one of them
+/// (`authorization.users`). Each node answers as soon as it listens; JetStream's leader is
+/// elected a moment later, so a client creating a stream retries until it succeeds.
+pub fn nats_cluster(nodes: usize, users: &[(&str, &str)]) -> Result<Vec<Service>, ServiceError> {
+    let name = "nats-server";
+    let bin = binary(
+        name,
+        "nats-server",
+        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
+    )?;
+    let routes: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
+    let auth = if users.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = users
+            .iter()
+            .map(|(u, p)| format!("{{user: {u:?}, password: {p:?}}}"))
+            .collect();
+        format!("authorization {{\n  users: [{}]\n}}\n", list.join(", "))
+    };
+    let mut started = Vec::new();
+    for (i, route_port) in routes.iter().enumerate() {
+        let (dir, port) = (private_dir(name)?, free_port());
+        let others: Vec<String> = routes
+            .iter()
+            .filter(|p| *p != route_port)
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let conf = format!(
+            "server_name: n{i}\nlisten: \"127.0.0.1:{port}\"\n\
+             jetstream {{\n  store_dir: {store:?}\n}}\n\
+             cluster {{\n  name: peregrine\n  listen: \"127.0.0.1:{route_port}\"\n  \
+             routes: [{}]\n}}\n{auth}",
+            others.join(", "),
+            store = dir.join("jetstream").display().to_string(),
+        );
+        let file = dir.join("nats.conf");
+        std::fs::write(&file, conf).map_err(|e| err(name, e))?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("-c").arg(&file);
+        started.push(start(name, dir, port, "TERM", cmd, |s| {
+            greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
+        })?);
+    }
+    Ok(started)
+}
+
 /// `redis-server` without persistence.
 pub fn redis() -> Result<Service, ServiceError> {
     let name = "redis-server";

@@ -171,14 +171,8 @@ impl WebServer {
         extras: Extras,
         ready: bool,
     ) -> Result<WebServer, WebError> {
-        let Extras {
-            silences,
-            isolation,
-            mut console,
-            alerts,
-            debug,
-            metrics_text,
-        } = extras;
+        let mut extras = extras;
+        let mut console = extras.console.take();
         let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
             Some(load_tls(&cfg.ssl_certificate)?)
@@ -209,9 +203,12 @@ impl WebServer {
                 console = None;
             }
         }
-        let alerts = alerts.filter(|_| console.is_some());
-        let debug = debug.filter(|_| console.is_some());
-        if silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
+        if console.is_none() {
+            extras.alerts = None;
+            extras.fleet = None;
+            extras.debug = None;
+        }
+        if extras.silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
                  served on {addr}, not only on loopback: anyone who reaches it can silence \
@@ -226,14 +223,7 @@ impl WebServer {
                 versions.to_json(),
                 metrics.filter(|_| cfg.prometheus_metrics_enabled),
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
-                Extras {
-                    silences,
-                    isolation,
-                    console: None,
-                    alerts,
-                    debug,
-                    metrics_text,
-                },
+                extras,
             ),
             tls,
         });
@@ -396,6 +386,7 @@ fn router(
     access: Option<Arc<crate::access::Access>>,
     extras: Extras,
 ) -> Router {
+    // `console` was taken out by the caller (it is `access` now).
     let Extras {
         silences,
         isolation,
@@ -403,6 +394,7 @@ fn router(
         alerts,
         debug,
         metrics_text,
+        fleet,
     } = extras;
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
@@ -435,6 +427,9 @@ fn router(
     if let Some(api) = debug {
         router = router.merge(crate::debug_api::routes(api));
     }
+    if let Some(view) = fleet {
+        router = router.merge(crate::fleet_api::routes(view));
+    }
     router = router.fallback(not_found);
     // With the console on, every route (the fallback's 404 included, so paths are not
     // probed) needs a credential; the health path is answered before routing.
@@ -465,6 +460,8 @@ pub struct Extras {
     /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
     /// format.
     pub metrics_text: Option<MetricsText>,
+    /// The fleet API ([`crate::fleet_api`], `peregrine server`); served only with the console.
+    pub fleet: Option<Arc<dyn crate::fleet_api::FleetView>>,
 }
 
 /// See [`Extras::metrics_text`].

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use peregrine_config::{expand_rules_path, Config};
 use peregrine_runtime::capture::CaptureArgs;
 use peregrine_runtime::events::EventsArgs;
+use peregrine_runtime::fleet::ServeArgs;
 use peregrine_runtime::listing::FieldsFormat;
 use peregrine_runtime::run::{ReportFormat, RunCmdArgs, EXIT_ALERT};
 pub use peregrine_runtime::RulesSource;
@@ -195,6 +196,10 @@ pub enum Command {
     /// destinations, listening ports, per container image — as rules that alert on anything
     /// else.
     Learn(LearnFlags),
+    /// Run the fleet server: consume the agents' JetStream streams (the `fleet` block of
+    /// -c), store their alerts, track their heartbeats, and serve the console API across the
+    /// hosts (`webserver` and `console` blocks) until SIGINT or SIGTERM.
+    Server(ServerFlags),
 }
 
 /// Arguments of `peregrine learn`.
@@ -252,6 +257,33 @@ pub struct TuneFlags {
     /// Where to write the tuned rules file (stdout without it).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Arguments of `peregrine server`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerFlags {
+    /// The alert store: a PostgreSQL URL (`postgres://user:password@host:port/db`) or a
+    /// SQLite file (created when missing).
+    #[arg(long = "store", value_name = "URL|PATH")]
+    pub store: String,
+    /// A host is covered when its last heartbeat is at most this many seconds old.
+    #[arg(long = "coverage-window", value_name = "SECONDS", default_value_t = 45,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub coverage_window: u64,
+    /// The hosts expected to report, one per line (`#` comments); without it, every host
+    /// seen is expected.
+    #[arg(long = "expect-hosts", value_name = "FILE")]
+    pub expect_hosts: Option<PathBuf>,
+}
+
+impl From<ServerFlags> for ServeArgs {
+    fn from(f: ServerFlags) -> Self {
+        ServeArgs {
+            store: f.store,
+            coverage_window: std::time::Duration::from_secs(f.coverage_window),
+            expect_hosts: f.expect_hosts,
+        }
+    }
 }
 
 /// Arguments of `peregrine run`.
@@ -444,6 +476,8 @@ pub enum Mode {
     Tune(TuneFlags),
     /// `peregrine learn`.
     Learn(LearnFlags),
+    /// `peregrine server`.
+    Server(ServeArgs),
     /// Load the rules, print a summary; capture comes later.
     Run {
         dry_run: bool,
@@ -525,6 +559,8 @@ impl HiArgs {
             Mode::Tune(tune)
         } else if let Some(Command::Learn(learn)) = low.command {
             Mode::Learn(learn)
+        } else if let Some(Command::Server(server)) = low.command {
+            Mode::Server(server.into())
         } else if low.config_schema {
             Mode::ConfigSchema
         } else if low.rule_schema {

@@ -207,6 +207,11 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
             peregrine_ruletest::cli::learn(&learn, &mut watch, &mut out)?;
             true
         }
+        Mode::Server(server) => {
+            drop(out);
+            let code = peregrine_runtime::fleet::serve(&args.config, &server)?;
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
         Mode::Version => listing::write_version(&mut out).map(|()| true)?,
         Mode::IgnoredEvents => info::write_ignored_events(&mut out).map(|()| true)?,
         Mode::ListEvents { json } => info::write_events(&mut out, json).map(|()| true)?,
