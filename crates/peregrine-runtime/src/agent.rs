@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use peregrine_config::{Config, EngineKind};
 use peregrine_engine::live::{LiveOptions, LiveSource};
-use peregrine_engine::replay::replay_file_with;
+use peregrine_engine::replay::replay_file_through;
 use peregrine_engine::{
     AlertSink, Engine, EngineHandle, Match, Pipeline, Settings, SourcePipeline,
 };
@@ -431,6 +431,51 @@ fn run_audit_only(
     Ok(0)
 }
 
+/// A loaded plugin's source alone (`--enable-source NAME`, or `syscall` disabled): its event
+/// loop on this thread until the source ends, a signal or `-M`.
+fn run_plugin_only(
+    config: &Config,
+    source: &str,
+    duration: Option<Duration>,
+    engine: Engine,
+    outputs: Dispatcher,
+    triage: Triage,
+) -> Result<i32> {
+    let host = crate::plugins::host();
+    let Some(plugin) = host
+        .sources()
+        .find(|p| p.event_source.as_deref() == Some(source))
+    else {
+        return Err(RuntimeError::Invalid(format!(
+            "no loaded plugin provides the event source {source}"
+        )));
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let mut pipe = SourcePipeline::new(Arc::new(engine), source);
+    let mut sink = Dispatch::new(&outputs, config, triage)?;
+    let deadline = duration.map(|d| Instant::now() + d);
+    let result = crate::plugins::run_source(plugin, &mut pipe, &mut sink, &stop, deadline);
+    let (triaged, _store) = sink.finish();
+    shutdown_outputs(outputs);
+    print_triage(&triaged);
+    let stats = result?;
+    eprintln!("Events detected: {}", pipe.counts.values().sum::<u64>());
+    eprintln!(
+        "Events processed: {} ({} source {}, {} plugin errors)",
+        pipe.events,
+        peregrine_filter::escape::terminal_safe(&plugin.name),
+        peregrine_filter::escape::terminal_safe(source),
+        stats.errors
+    );
+    for (rule, n) in &pipe.counts {
+        eprintln!("   {}: {n}", peregrine_filter::escape::terminal_safe(rule));
+    }
+    Ok(0)
+}
+
 /// The end-of-run summary of a plugin source.
 fn print_source_stats(pipe: &SourcePipeline, stats: &crate::audit::AuditStats) {
     eprintln!("Events detected: {}", pipe.counts.values().sum::<u64>());
@@ -510,7 +555,7 @@ fn start_web(
 }
 
 /// Now, ns since the epoch.
-fn epoch_ns() -> u64 {
+pub(crate) fn epoch_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -697,6 +742,18 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .context("starting the outputs")?;
     let triage = Triage::from_config(&args.config.triage).context("loading the silences")?;
     if !args.config.sources.syscall {
+        if !args.config.sources.k8s_audit {
+            if let Some(source) = args.config.plugin_sources.first() {
+                return run_plugin_only(
+                    args.config,
+                    source,
+                    args.duration,
+                    engine,
+                    outputs,
+                    triage,
+                );
+            }
+        }
         return run_audit_only(args.config, args.duration, engine, outputs, triage);
     }
     if let Some(file) = replay {
@@ -715,7 +772,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             DropStats::default(),
             false,
         );
-        let result = replay_file_with(Arc::new(engine), &file, &mut sink, &mut |ts| {
+        let mut pipe = peregrine_engine::replay::replay_pipeline(Arc::new(engine));
+        if let Some(ext) = crate::plugins::syscall_extension() {
+            pipe.set_extension(ext);
+        }
+        let result = replay_file_through(pipe, &file, &mut sink, &mut |ts| {
             monitor
                 .on_event(ts, DropStats::default)
                 .is_none_or(|a| !perform(a, &outputs, &static_fields))
@@ -774,6 +835,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         handle.clone(),
         StateConfig::for_host(&args.config.host_root, &args.config.containers),
     );
+    if let Some(ext) = crate::plugins::syscall_extension() {
+        pipe.set_extension(ext);
+    }
     let store = crate::store::StoreFeed::open(&args.config.alert_store);
     let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
         store: crate::store::api_store(s),
