@@ -194,8 +194,11 @@ pub fn write_plugin_info(p: &Plugin, out: &mut String) {
     match &p.init_schema {
         Some(s) => {
             out.push_str("Init config schema type: JSON\n");
-            out.push_str(&peregrine_filter::escape::terminal_safe(s));
-            out.push('\n');
+            // Escaped line by line: the schema's own line breaks stay.
+            for line in s.lines() {
+                out.push_str(&peregrine_filter::escape::terminal_safe(line));
+                out.push('\n');
+            }
         }
         None => out.push_str("No init config schema available\n"),
     }
