@@ -401,6 +401,48 @@ fn spawn_audit(
     Ok(Some(thread))
 }
 
+/// A plugin source's thread, by source name.
+type PluginThread = (
+    String,
+    std::thread::JoinHandle<Result<crate::plugins::PluginStats>>,
+);
+
+/// Starts a thread per enabled plugin source beside the capture, each with its own event loop
+/// and rules (as Falco runs one loop per source); their alerts join the audit source's queue.
+fn spawn_plugin_sources(
+    config: &Config,
+    handle: &Arc<EngineHandle>,
+    sink: &ToChannel,
+    stop: &Arc<AtomicBool>,
+    deadline: Option<Instant>,
+) -> Result<Vec<PluginThread>> {
+    let mut out = Vec::new();
+    for source in &config.plugin_sources {
+        let Some(plugin) = crate::plugins::host()
+            .sources()
+            .find(|p| p.event_source.as_deref() == Some(source.as_str()))
+            .cloned()
+        else {
+            continue;
+        };
+        let (handle, stop, source_name) = (handle.clone(), stop.clone(), source.clone());
+        let mut sink = ToChannel {
+            tx: sink.tx.clone(),
+            hostname: sink.hostname.clone(),
+            static_fields: sink.static_fields.clone(),
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("peregrine-plugin-{}", out.len()))
+            .spawn(move || {
+                let mut pipe = SourcePipeline::with_handle(handle, &source_name);
+                crate::plugins::run_source(&plugin, &mut pipe, &mut sink, &stop, deadline)
+            })
+            .context("starting a plugin source thread")?;
+        out.push((source.clone(), t));
+    }
+    Ok(out)
+}
+
 /// The `k8s_audit` source alone (`--enable-source k8s_audit`, or `syscall` disabled): its
 /// event loop on this thread until its input ends, a signal or `-M`.
 fn run_audit_only(
@@ -912,6 +954,17 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let static_fields = sink.static_fields.clone();
     let (audit_tx, audit_rx) = std::sync::mpsc::sync_channel::<Alert>(AUDIT_QUEUE);
     let audit_stop = Arc::new(AtomicBool::new(false));
+    let plugin_threads = spawn_plugin_sources(
+        args.config,
+        &audit_handle,
+        &ToChannel {
+            tx: audit_tx.clone(),
+            hostname: sink.hostname.clone(),
+            static_fields: static_fields.clone(),
+        },
+        &audit_stop,
+        deadline,
+    )?;
     let audit = spawn_audit(
         args.config,
         audit_handle,
@@ -964,7 +1017,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             METRICS_INTERVAL.min(*every)
         });
     // Audit alerts wait for the end of a slice: keep that short while the source runs.
-    let slice_len = if audit.is_some() {
+    let slice_len = if audit.is_some() || !plugin_threads.is_empty() {
         slice_len.min(AUDIT_SLICE)
     } else {
         slice_len
@@ -1059,6 +1112,16 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         }
         t.join()
     });
+    let mut plugin_results = Vec::new();
+    for (name, t) in plugin_threads {
+        while !t.is_finished() {
+            while let Ok(alert) = audit_rx.try_recv() {
+                sink.offer(alert, epoch_ns());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        plugin_results.push((name, t.join()));
+    }
     while let Ok(alert) = audit_rx.try_recv() {
         sink.offer(alert, epoch_ns());
     }
@@ -1080,6 +1143,17 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     }
     shutdown_outputs(outputs);
     print_triage(&triaged);
+    for (name, r) in plugin_results {
+        let name = peregrine_filter::escape::terminal_safe(&name);
+        match r {
+            Ok(Ok(stats)) => eprintln!(
+                "Plugin source {name}: {} events, {} plugin errors",
+                stats.events, stats.errors
+            ),
+            Ok(Err(e)) => log::error!("{name} source: {e}"),
+            Err(_) => log::error!("{name} source: its thread panicked"),
+        }
+    }
     match audit_result {
         Some(Ok(Ok((pipe, stats)))) => print_source_stats(&pipe, &stats),
         Some(Ok(Err(e))) => log::error!("k8s_audit source: {e}"),

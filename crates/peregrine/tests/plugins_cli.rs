@@ -265,3 +265,33 @@ fn a_plugin_returning_garbage_is_reported_and_the_run_goes_on() {
         "{err}"
     );
 }
+
+#[test]
+fn a_plugin_source_runs_beside_the_live_capture() {
+    if !peregrine_testkit::live("a_plugin_source_runs_beside_the_live_capture") {
+        return;
+    }
+    let dir = tempdir("live");
+    let cfg = config(&dir, "ticker", "{batch: 4}", "9");
+    let rules = write(&dir, "ticker_rules.yaml", TICKER_RULES);
+    // Both sources (no --enable-source): the capture runs for 3 s, the ticker beside it.
+    let o = peregrine(["-c", cfg.to_str().unwrap(), "-r", &rules, "-M", "3"]);
+    let (so, se) = (stdout(&o), stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{se}");
+    let ticks: Vec<Value> = alerts(&so)
+        .into_iter()
+        .filter(|a| a["source"] == "ticker")
+        .collect();
+    let n: Vec<&Value> = ticks
+        .iter()
+        .map(|a| &a["output_fields"]["ticker.n"])
+        .collect();
+    assert_eq!(n, [4, 6, 8], "{so}\n{se}");
+    // The capture ran too: its own summary line counts kernel events.
+    assert!(se.contains("kernel: "), "{se}");
+    assert!(
+        se.contains("Plugin source ticker: 9 events, 0 plugin errors"),
+        "{se}"
+    );
+}
