@@ -251,7 +251,7 @@ pub struct PluginField {
     /// The field's index in the plugin's `get_fields` (what the plugin is asked for).
     pub index: u32,
     /// The event sources the plugin extracts from (`extract_event_sources`); empty: all.
-    pub sources: Vec<String>,
+    pub sources: Vec<&'static str>,
 }
 
 impl FieldInfo {
@@ -265,7 +265,7 @@ impl FieldInfo {
     /// sources names the first).
     pub fn source(&self) -> &str {
         match self.plugin {
-            Some(p) => p.sources.first().map_or(SYSCALL_SOURCE, String::as_str),
+            Some(p) => p.sources.first().copied().unwrap_or(SYSCALL_SOURCE),
             None => CLASSES[self.class_id as usize].source,
         }
     }
@@ -274,7 +274,7 @@ impl FieldInfo {
     /// event-generic `evt.*` fields (time, number, source, plugin name) besides their own.
     pub fn usable_in(&self, source: &str) -> bool {
         if let Some(p) = self.plugin {
-            return p.sources.is_empty() || p.sources.iter().any(|s| s == source);
+            return p.sources.is_empty() || p.sources.contains(&source);
         }
         if self.source() == source {
             return true;
@@ -881,7 +881,10 @@ pub fn register_plugin_fields(
             dyn_id,
             plugin: Box::leak(plugin.to_string().into_boxed_str()),
             index: index as u32,
-            sources: sources.to_vec(),
+            sources: sources
+                .iter()
+                .map(|s| &*Box::leak(s.clone().into_boxed_str()))
+                .collect(),
         }));
         let name: &'static str = Box::leak(spec.name.clone().into_boxed_str());
         let class = name.split('.').next().unwrap_or(name);
@@ -1236,47 +1239,98 @@ pub fn write_list_of(out: &mut String, verbose: bool, include_deprecated: bool, 
             .fields()
             .filter(|f| include_deprecated || !f.flags.deprecated)
             .collect();
-        if fields.is_empty() {
+        let head = ClassHead {
+            name: class.name,
+            shortdesc: class.shortdesc(),
+            desc: class.desc,
+            sources: class.source.to_string(),
+        };
+        write_class(out, verbose, &head, &fields);
+    }
+    for (plugin, fields) in plugin_classes() {
+        let Some(p) = fields.first().and_then(|f| f.plugin) else {
+            continue;
+        };
+        if !sources.iter().any(|s| fields[0].usable_in(s)) {
             continue;
         }
-        out.push_str("-------------------------------\n");
-        pad_to_block(out, "Field Class:");
-        out.push_str(class.name);
-        if let Some(short) = class.shortdesc() {
-            out.push_str(" (");
-            out.push_str(short);
-            out.push(')');
-        }
-        out.push('\n');
-        pad_to_block(out, "Description:");
-        wrap_words(out, class.desc);
-        out.push('\n');
-        pad_to_block(out, "Event Sources:");
-        out.push_str(class.source);
-        out.push_str(" \n\n");
-        for f in fields {
-            if f.name.len() > LIST_RIGHT_BLOCK {
-                out.push_str(f.name);
-                out.push('\n');
-                pad_to_block(out, "");
+        let desc = format!("Fields of the {plugin} plugin.");
+        let head = ClassHead {
+            name: plugin,
+            shortdesc: Some("plugin"),
+            desc: &desc,
+            sources: if p.sources.is_empty() {
+                sources.join(", ")
             } else {
-                pad_to_block(out, f.name);
-            }
-            let mut desc = String::new();
-            if verbose {
-                desc.push_str("(Type: ");
-                desc.push_str(f.ty.name());
-                desc.push_str(") ");
-            }
-            if f.flags.filter_only {
-                desc.push_str("(FILTER ONLY) ");
-            }
-            desc.push_str(f.desc);
-            wrap_words(out, &desc);
-            out.push('\n');
+                p.sources.join(", ")
+            },
+        };
+        write_class(out, verbose, &head, &fields);
+    }
+}
+
+/// The registered plugin fields grouped by plugin, in registration order.
+pub fn plugin_classes() -> Vec<(&'static str, Vec<&'static FieldInfo>)> {
+    let mut out: Vec<(&'static str, Vec<&'static FieldInfo>)> = Vec::new();
+    for f in &plugin_fields().all {
+        let Some(p) = f.plugin else { continue };
+        match out.iter_mut().find(|(name, _)| *name == p.plugin) {
+            Some((_, v)) => v.push(f),
+            None => out.push((p.plugin, vec![f])),
         }
+    }
+    out
+}
+
+/// What `--list` prints above a class's fields.
+struct ClassHead<'a> {
+    name: &'a str,
+    shortdesc: Option<&'a str>,
+    desc: &'a str,
+    sources: String,
+}
+
+fn write_class(out: &mut String, verbose: bool, head: &ClassHead<'_>, fields: &[&FieldInfo]) {
+    if fields.is_empty() {
+        return;
+    }
+    out.push_str("-------------------------------\n");
+    pad_to_block(out, "Field Class:");
+    out.push_str(head.name);
+    if let Some(short) = head.shortdesc {
+        out.push_str(" (");
+        out.push_str(short);
+        out.push(')');
+    }
+    out.push('\n');
+    pad_to_block(out, "Description:");
+    wrap_words(out, head.desc);
+    out.push('\n');
+    pad_to_block(out, "Event Sources:");
+    out.push_str(&head.sources);
+    out.push_str(" \n\n");
+    for f in fields {
+        if f.name.len() > LIST_RIGHT_BLOCK {
+            out.push_str(f.name);
+            out.push('\n');
+            pad_to_block(out, "");
+        } else {
+            pad_to_block(out, f.name);
+        }
+        let mut desc = String::new();
+        if verbose {
+            desc.push_str("(Type: ");
+            desc.push_str(f.ty.name());
+            desc.push_str(") ");
+        }
+        if f.flags.filter_only {
+            desc.push_str("(FILTER ONLY) ");
+        }
+        desc.push_str(f.desc);
+        wrap_words(out, &desc);
         out.push('\n');
     }
+    out.push('\n');
 }
 
 fn pad_to_block(out: &mut String, s: &str) {

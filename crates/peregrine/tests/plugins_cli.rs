@@ -177,6 +177,22 @@ fn list_plugins_and_plugin_info_describe_the_loaded_plugin() {
     assert!(out.starts_with("Name: ticker\n"), "{out}");
     assert!(out.contains("Init config schema type: JSON\n{\n"), "{out}");
     assert!(out.contains("\"fail_after\""), "{out}");
+    // `--list` shows the plugin's fields under its own class, for its source.
+    let o = peregrine(["-c", cfg.to_str().unwrap(), "--list", "ticker"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Field Class:                  ticker (plugin)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Event Sources:                ticker \n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nticker.msg                    The tick's text"),
+        "{out}"
+    );
     let o = peregrine(["-c", cfg.to_str().unwrap(), "--plugin-info", "nope"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("can't find plugin and print its info: nope"));
