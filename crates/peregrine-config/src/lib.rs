@@ -34,7 +34,7 @@ pub use files::{
 pub use fleet::FleetConfig;
 pub use metrics::{parse_duration, MetricsConfig};
 pub use peregrine_state::runtime::{Engine as ContainerEngine, Engines as ContainerEngines};
-pub use plugins::{host_root, AuditSourceConfig};
+pub use plugins::{host_root, AuditSourceConfig, PluginEntry};
 pub use rules_path::expand_rules_path;
 pub use tree::{parse_yaml, ConfigTree};
 
@@ -149,6 +149,14 @@ pub struct Config {
     pub k8saudit: Option<plugins::AuditSourceConfig>,
     /// `load_plugins` loads the `json` plugin (its fields come with the native source).
     pub json_plugin: bool,
+    /// The other plugins `load_plugins` lists: shared libraries for the plugin host
+    /// (`peregrine-plugins`), in `load_plugins` order.
+    pub plugin_libraries: Vec<plugins::PluginEntry>,
+    /// The plugins the host loaded from [`Config::plugin_libraries`] (set once they are
+    /// loaded): rules loading treats them as [`Config::native_plugins`] does the native ones.
+    pub loaded_plugins: Vec<peregrine_rules::NativePlugin>,
+    /// The loaded plugins' event sources that run (`--enable-source`/`--disable-source`).
+    pub plugin_sources: Vec<String>,
     /// The event sources that run: `syscall`, and `k8s_audit` when the k8saudit plugin is
     /// loaded; `--enable-source` / `--disable-source` narrow them.
     pub sources: Sources,
@@ -184,13 +192,18 @@ impl Default for Sources {
 }
 
 impl Config {
-    /// The event sources the configuration provides (enabled or not): `syscall`, and
-    /// `k8s_audit` when the k8saudit plugin is loaded.
-    pub fn event_sources(&self) -> Vec<&'static str> {
+    /// The event sources the configuration provides (enabled or not): `syscall`,
+    /// `k8s_audit` when the k8saudit plugin is loaded, and the loaded plugins' sources.
+    pub fn event_sources(&self) -> Vec<&str> {
         let mut out = vec![peregrine_filter::fields::SYSCALL_SOURCE];
         if self.k8saudit.is_some() {
             out.push(peregrine_k8saudit::SOURCE);
         }
+        out.extend(
+            self.loaded_plugins
+                .iter()
+                .filter_map(|p| p.source.as_deref()),
+        );
         out
     }
 
@@ -214,6 +227,7 @@ impl Config {
                 source: None,
             });
         }
+        out.extend(self.loaded_plugins.iter().cloned());
         out
     }
 }
@@ -507,6 +521,9 @@ impl Default for Config {
             containers: ContainerEngines::default(),
             k8saudit: None,
             json_plugin: false,
+            plugin_libraries: Vec::new(),
+            loaded_plugins: Vec::new(),
+            plugin_sources: Vec::new(),
             sources: Sources::default(),
             host_root: PathBuf::from("/"),
             triage: peregrine_triage::TriageConfig::default(),
@@ -564,6 +581,7 @@ impl Config {
         cfg.sources.k8s_audit = plugin_keys.k8saudit.is_some();
         cfg.k8saudit = plugin_keys.k8saudit;
         cfg.json_plugin = plugin_keys.json;
+        cfg.plugin_libraries = plugin_keys.libraries;
         report.unknown.extend(plugin_keys.unknown);
         report.unsupported.extend(plugin_keys.unsupported);
         for key in &report.unknown {
@@ -918,7 +936,7 @@ grpc: {enabled: false}
             [
                 "unknown configuration key 'plugins[0].init_config.x' (ignored)",
                 "configuration keys not supported by Peregrine (ignored): grpc, plugins[0].init_config.hooks",
-                "plugins not supported by Peregrine (not loaded; container support is built in): json",
+                "plugins listed in load_plugins without a 'plugins' entry (not loaded): json",
             ]
         );
     }

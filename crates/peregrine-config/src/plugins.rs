@@ -5,7 +5,8 @@
 //! stock file lists none and still enriches containers). The `k8saudit` and `json` plugins
 //! (recognised by name or by Falco's library file names) select the native `k8s_audit` source
 //! when `load_plugins` lists them, with their `init_config` and `open_params`. Every other
-//! plugin a configuration asks to load is named in one warning, never dropped silently.
+//! plugin `load_plugins` lists is a shared library for the plugin host (`peregrine-plugins`):
+//! its entry must then name a `library_path`.
 //!
 //! Key decision: an engine the configuration mentions keeps the plugin's default sockets for
 //! what it leaves out, and engines it does not mention keep their defaults, so a drop-in that
@@ -32,6 +33,19 @@ pub(crate) struct PluginKeys {
     pub k8saudit: Option<AuditSourceConfig>,
     /// `load_plugins` lists `json`.
     pub json: bool,
+    /// The other plugins `load_plugins` lists, in its order.
+    pub libraries: Vec<PluginEntry>,
+}
+
+/// A plugin the host loads from a shared library: its `plugins` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginEntry {
+    pub name: String,
+    /// `library_path`: absolute, or relative to Falco's `/usr/share/falco/plugins`.
+    pub library_path: PathBuf,
+    /// `init_config` as the plugin receives it: a string as written, a mapping as JSON.
+    pub init_config: String,
+    pub open_params: String,
 }
 
 /// The native `k8s_audit` source as the `k8saudit` plugin entry configures it.
@@ -94,15 +108,20 @@ pub(crate) fn read(root: &Value) -> Result<PluginKeys, ConfigError> {
             }
         }
     }
-    let not_loaded: Vec<String> = load
+    let mut no_entry = Vec::new();
+    for n in load
         .iter()
         .filter(|n| *n != "container" && !native.iter().any(|(name, _)| name == *n))
-        .map(|n| printable_key(n))
-        .collect();
-    if !not_loaded.is_empty() {
+    {
+        match library(n, entries)? {
+            Some(lib) => out.libraries.push(lib),
+            None => no_entry.push(printable_key(n)),
+        }
+    }
+    if !no_entry.is_empty() {
         out.warnings.push(format!(
-            "plugins not supported by Peregrine (not loaded; container support is built in): {}",
-            not_loaded.join(", ")
+            "plugins listed in load_plugins without a 'plugins' entry (not loaded): {}",
+            no_entry.join(", ")
         ));
     }
     for (i, entry) in entries.iter().enumerate() {
@@ -125,6 +144,43 @@ pub(crate) fn read(root: &Value) -> Result<PluginKeys, ConfigError> {
         }
     }
     Ok(out)
+}
+
+/// The entry of plugin `name` (listed in `load_plugins`) for the plugin host.
+fn library(name: &str, entries: &[Value]) -> Result<Option<PluginEntry>, ConfigError> {
+    let found = entries
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.get("name").and_then(Value::as_str) == Some(name));
+    let Some((i, Value::Object(map))) = found else {
+        return Ok(None);
+    };
+    let at = format!("plugins[{i}]");
+    let library_path = match map.get("library_path") {
+        Some(v) => string(&format!("{at}.library_path"), v)?,
+        None => String::new(),
+    };
+    if library_path.trim().is_empty() {
+        return Err(value_err(
+            &format!("{at}.library_path"),
+            "a plugin loaded from a library needs its library_path",
+        ));
+    }
+    let init_config = match map.get("init_config") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let open_params = match map.get("open_params") {
+        None | Some(Value::Null) => String::new(),
+        Some(v) => string(&format!("{at}.open_params"), v)?,
+    };
+    Ok(Some(PluginEntry {
+        name: name.to_string(),
+        library_path: library_path.into(),
+        init_config,
+        open_params,
+    }))
 }
 
 /// The `k8saudit` entry at `at`: its `open_params` and `init_config`.
@@ -412,7 +468,7 @@ mod tests {
             keys.warnings,
             [
                 // k8saudit is native now; json has no entry to load it from.
-                "plugins not supported by Peregrine (not loaded; container support is built in): json",
+                "plugins listed in load_plugins without a 'plugins' entry (not loaded): json",
                 "container engines Peregrine cannot query (their containers get an id, no metadata): lxc"
             ]
         );
@@ -478,5 +534,36 @@ mod tests {
         );
         let err = host_root(Some(OsStr::new("host"))).expect_err("relative");
         assert!(err.to_string().contains("HOST_ROOT"), "{err}");
+    }
+
+    #[test]
+    fn other_loaded_plugins_are_libraries_for_the_host() {
+        let root = json!({"load_plugins": ["ticker", "cloudtrail"], "plugins": [
+            {"name": "ticker", "library_path": "/opt/libticker.so",
+             "init_config": {"batch": 3}, "open_params": "5"},
+            {"name": "cloudtrail", "library_path": "libcloudtrail.so",
+             "init_config": "{\"s3DownloadConcurrency\": 4}"},
+            {"name": "unused", "library_path": "libunused.so"}]});
+        let keys = read(&root).expect("valid");
+        assert_eq!(
+            keys.libraries,
+            [
+                PluginEntry {
+                    name: "ticker".into(),
+                    library_path: "/opt/libticker.so".into(),
+                    init_config: r#"{"batch":3}"#.into(),
+                    open_params: "5".into(),
+                },
+                PluginEntry {
+                    name: "cloudtrail".into(),
+                    library_path: "libcloudtrail.so".into(),
+                    init_config: r#"{"s3DownloadConcurrency": 4}"#.into(),
+                    open_params: String::new(),
+                },
+            ]
+        );
+        let root = json!({"load_plugins": ["ticker"], "plugins": [{"name": "ticker"}]});
+        let err = read(&root).expect_err("no library");
+        assert!(err.to_string().contains("plugins[0].library_path"), "{err}");
     }
 }

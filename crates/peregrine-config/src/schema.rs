@@ -92,7 +92,8 @@ pub const KEYS: &[Key] = &[
     h("capture.mode", Str),
     h("capture.default_duration", Int),
     u("capture.max_file_size_mb", Int),
-    // Read by `plugins.rs`: the container entry's `init_config` by path, other plugins named.
+    // Read by `plugins.rs`: the container entry's `init_config` by path, k8saudit/json as the
+    // native source, other loaded plugins as libraries for the plugin host.
     h("load_plugins", Array),
     h("plugins", Array),
     u("plugins_hostinfo", Bool),

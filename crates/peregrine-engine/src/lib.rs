@@ -38,7 +38,7 @@ use std::time::Instant;
 
 use peregrine_event::{Event, EventTypeSet};
 use peregrine_filter::format::OutputValue;
-use peregrine_filter::source::{Extracted, FieldSource};
+use peregrine_filter::source::{Extracted, FieldRequest, FieldSource};
 use peregrine_rules::{Matching, Rule, RuleIdx, RuleSet, Scratch};
 use peregrine_state::{State, StateConfig};
 
@@ -301,8 +301,49 @@ impl SourcePipeline {
     }
 }
 
+/// Fields that something beside the state supplies for syscall events: the fields of loaded
+/// plugins whose extraction applies to the `syscall` source (`peregrine-plugins`). The
+/// pipeline hands it the requests for [`peregrine_filter::fields::FieldId::PluginField`] only,
+/// and every event first if [`EventExtension::parses`] (a plugin's `parse_event`).
+pub trait EventExtension: Send {
+    /// Appends the values of a plugin field for `ev` to `out` (nothing on failure: the
+    /// extension reports its own errors).
+    fn extract(&mut self, ev: &Event<'_>, evtnum: u64, req: &FieldRequest, out: &mut Extracted);
+
+    /// Whether [`EventExtension::parse`] wants every event.
+    fn parses(&self) -> bool {
+        false
+    }
+
+    /// Sees every event before the rules do.
+    fn parse(&mut self, _ev: &Event<'_>, _evtnum: u64) {}
+}
+
+/// The state's field source with an extension's fields on top.
+struct Extended<'a, 'e> {
+    inner: &'a mut dyn FieldSource,
+    ext: &'a mut dyn EventExtension,
+    ev: &'a Event<'e>,
+    evtnum: u64,
+}
+
+impl FieldSource for Extended<'_, '_> {
+    fn event_type(&self) -> peregrine_event::EventType {
+        self.inner.event_type()
+    }
+
+    fn extract(&mut self, field: &FieldRequest, out: &mut Extracted) {
+        if field.id == peregrine_filter::fields::FieldId::PluginField {
+            self.ext.extract(self.ev, self.evtnum, field, out);
+        } else {
+            self.inner.extract(field, out);
+        }
+    }
+}
+
 /// The per-thread half of the engine: state, scratch buffers and statistics.
 pub struct Pipeline {
+    extension: Option<Box<dyn EventExtension>>,
     engine: Arc<Engine>,
     handle: Option<Arc<EngineHandle>>,
     seen_generation: u64,
@@ -322,6 +363,7 @@ impl Pipeline {
     pub fn new(engine: Arc<Engine>, state: StateConfig) -> Pipeline {
         let rules = engine.rules.rules().len();
         Pipeline {
+            extension: None,
             engine,
             handle: None,
             seen_generation: 0,
@@ -347,6 +389,11 @@ impl Pipeline {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Adds fields (and event parsing) from beside the state: loaded plugins'.
+    pub fn set_extension(&mut self, ext: Box<dyn EventExtension>) {
+        self.extension = Some(ext);
     }
 
     pub fn state(&self) -> &State {
@@ -397,6 +444,10 @@ impl Pipeline {
         self.follow_reload();
         self.stats.events += 1;
         self.state.update(ev);
+        let evtnum = self.stats.events;
+        if let Some(ext) = self.extension.as_mut().filter(|e| e.parses()) {
+            ext.parse(ev, evtnum);
+        }
         // An unwatched tap costs one relaxed load (+12 instructions per record in
         // bench/replay-cost.sh's callgrind pass with PG_REPLAY_TAP=1, 0.5%).
         if let Some(tap) = &self.tap {
@@ -421,28 +472,45 @@ impl Pipeline {
         };
         self.stats.evaluated += 1;
         let mut src = self.state.source(ev);
-        if let Some(start) = timed {
-            // Each rule timed on its own: a clock pair per rule of the type, on one event in
-            // `latency_sample`. Cost (bench/replay-cost.sh, callgrind, Falco's stable rules,
-            // 502Error.scap): 2,476 instructions per record before per-rule timing, 2,477
-            // after (the whole replay 9,099 → 9,112), 2,489 with an unwatched tap attached
-            // as with the console on (PG_REPLAY_TAP=1, +0.5%).
-            let stats = &mut self.stats;
-            engine.rules.evaluate_timed(
-                &mut src,
-                engine.settings.matching,
-                &mut self.scratch,
-                &mut self.matched,
-                |idx, ns| stats.record_rule(idx, ns),
-            );
-            self.stats.latency.record(start.elapsed());
-        } else {
-            engine.rules.evaluate(
-                &mut src,
-                engine.settings.matching,
-                &mut self.scratch,
-                &mut self.matched,
-            );
+        {
+            // A plugin's extraction fields (an `EventExtension`) are read through a wrapper
+            // only when one is loaded.
+            let mut extended;
+            let fs: &mut dyn FieldSource = match self.extension.as_deref_mut() {
+                None => &mut src,
+                Some(ext) => {
+                    extended = Extended {
+                        inner: &mut src,
+                        ext,
+                        ev,
+                        evtnum,
+                    };
+                    &mut extended
+                }
+            };
+            if let Some(start) = timed {
+                // Each rule timed on its own: a clock pair per rule of the type, on one event in
+                // `latency_sample`. Cost (bench/replay-cost.sh, callgrind, Falco's stable rules,
+                // 502Error.scap): 2,476 instructions per record before per-rule timing, 2,477
+                // after (the whole replay 9,099 → 9,112), 2,489 with an unwatched tap attached
+                // as with the console on (PG_REPLAY_TAP=1, +0.5%).
+                let stats = &mut self.stats;
+                engine.rules.evaluate_timed(
+                    fs,
+                    engine.settings.matching,
+                    &mut self.scratch,
+                    &mut self.matched,
+                    |idx, ns| stats.record_rule(idx, ns),
+                );
+                self.stats.latency.record(start.elapsed());
+            } else {
+                engine.rules.evaluate(
+                    fs,
+                    engine.settings.matching,
+                    &mut self.scratch,
+                    &mut self.matched,
+                );
+            }
         }
         // Only an event that matched pays for the lookup (a clone of two counted strings).
         let subject = (!self.matched.is_empty())
@@ -464,12 +532,25 @@ impl Pipeline {
                 .extras
                 .format(idx as usize)
                 .unwrap_or_else(|| rule.output_format());
-            format.render(&mut src, &mut self.values, &mut self.output);
-            let fields = format.values(&mut src, &mut self.values);
+            let mut extended;
+            let out_src: &mut dyn FieldSource = match self.extension.as_deref_mut() {
+                None => &mut src,
+                Some(ext) => {
+                    extended = Extended {
+                        inner: &mut src,
+                        ext,
+                        ev,
+                        evtnum,
+                    };
+                    &mut extended
+                }
+            };
+            format.render(out_src, &mut self.values, &mut self.output);
+            let fields = format.values(out_src, &mut self.values);
             let mut extra_fields = Vec::new();
             engine
                 .extras
-                .fields(idx as usize, &mut src, &mut self.values, &mut extra_fields);
+                .fields(idx as usize, out_src, &mut self.values, &mut extra_fields);
             sink.alert(&Match {
                 time_ns: ev.ts,
                 rule,

@@ -845,14 +845,35 @@ pub fn replay_file_with(
     sink: &mut dyn AlertSink,
     before: &mut dyn FnMut(u64) -> bool,
 ) -> Result<(Pipeline, ReplayStats), ReplayError> {
+    replay_file_through(
+        Pipeline::new(engine, replay_state_config()),
+        path,
+        sink,
+        before,
+    )
+}
+
+/// [`replay_file_with`] through a pipeline the caller made (one with an
+/// [`crate::EventExtension`], say); it should have the replay's state configuration
+/// ([`replay_pipeline`]).
+pub fn replay_file_through(
+    mut pipe: Pipeline,
+    path: &Path,
+    sink: &mut dyn AlertSink,
+    before: &mut dyn FnMut(u64) -> bool,
+) -> Result<(Pipeline, ReplayStats), ReplayError> {
     let name = path.display().to_string();
     let reader = Reader::open(path).map_err(|source| ReplayError::Open {
         path: name.clone(),
         source,
     })?;
-    let mut pipe = Pipeline::new(engine, replay_state_config());
     let stats = replay_reader_with(reader, &name, &mut pipe, sink, before)?;
     Ok((pipe, stats))
+}
+
+/// A pipeline over `engine` with the state configuration replay uses.
+pub fn replay_pipeline(engine: Arc<Engine>) -> Pipeline {
+    Pipeline::new(engine, replay_state_config())
 }
 
 #[cfg(test)]

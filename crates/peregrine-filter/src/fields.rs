@@ -236,23 +236,46 @@ pub struct FieldInfo {
     pub class: &'static str,
     /// The same class as an enum.
     pub class_id: ClassId,
+    /// For a field a loaded plugin declares: which one and where it applies
+    /// ([`register_plugin_fields`]); `None` for the catalogue's own fields.
+    pub plugin: Option<&'static PluginField>,
+}
+
+/// What the catalogue knows of a field a loaded plugin declared.
+#[derive(Debug)]
+pub struct PluginField {
+    /// The field's index among all registered plugin fields (what [`FieldArg::Plugin`] holds).
+    pub dyn_id: u32,
+    /// The plugin's name.
+    pub plugin: &'static str,
+    /// The field's index in the plugin's `get_fields` (what the plugin is asked for).
+    pub index: u32,
+    /// The event sources the plugin extracts from (`extract_event_sources`); empty: all.
+    pub sources: Vec<&'static str>,
 }
 
 impl FieldInfo {
     /// True for fields provided by the container plugin in Falco (`container.*`, `k8s.*`):
     /// their argument errors use the plugin wording.
     pub fn is_plugin(&self) -> bool {
-        matches!(self.class, "container" | "ka" | "json" | "jevt")
+        self.plugin.is_some() || matches!(self.class, "container" | "ka" | "json" | "jevt")
     }
 
-    /// The event source whose events carry the field.
-    pub fn source(&self) -> &'static str {
-        CLASSES[self.class_id as usize].source
+    /// The event source whose events carry the field (a plugin field that applies to several
+    /// sources names the first).
+    pub fn source(&self) -> &str {
+        match self.plugin {
+            Some(p) => p.sources.first().copied().unwrap_or(SYSCALL_SOURCE),
+            None => CLASSES[self.class_id as usize].source,
+        }
     }
 
     /// Whether a rule of `source` may use the field. Like libsinsp, plugin sources get the
     /// event-generic `evt.*` fields (time, number, source, plugin name) besides their own.
     pub fn usable_in(&self, source: &str) -> bool {
+        if let Some(p) = self.plugin {
+            return p.sources.is_empty() || p.sources.contains(&source);
+        }
         if self.source() == source {
             return true;
         }
@@ -334,6 +357,7 @@ macro_rules! catalogue {
                     desc: $desc,
                     class: $cname,
                     class_id: ClassId::$cid,
+                    plugin: None,
                 },
             )*)*
         ];
@@ -774,6 +798,112 @@ catalogue! {
         JevtObj "jevt.obj" CharBuf [] "Alias of json.obj.";
         JevtRawtime "jevt.rawtime" CharBuf [] "Alias of json.rawtime.";
     }
+    class Plugin "plugin" source "plugin", "The id every field a loaded plugin declares \
+        resolves to; the field itself is in the request's argument. Never listed or looked up." {
+        PluginField "plugin.field" CharBuf [] "A field of a loaded plugin.";
+    }
+}
+
+/// The placeholder class of plugin fields (not a class `--list` shows).
+const PLUGIN_CLASS: &str = "plugin";
+
+/// A field as a plugin's `get_fields` declares it, for [`register_plugin_fields`].
+#[derive(Clone, Debug)]
+pub struct PluginFieldSpec {
+    pub name: String,
+    pub ty: FieldType,
+    pub flags: FieldFlags,
+    pub desc: String,
+}
+
+/// The fields loaded plugins declared. Key decision: plugins are loaded once, at start-up and
+/// before any rule is compiled, so their fields join the catalogue here, as entries leaked to
+/// `'static` like the catalogue's own, behind a lock that is only read after start-up (rule
+/// compilation; never while events are evaluated, since requests carry the resolved id). The
+/// cost is a process-wide table: a second plugin declaring a name already taken is refused.
+#[derive(Default)]
+struct PluginFields {
+    all: Vec<&'static FieldInfo>,
+    by_name: FxHashMap<&'static str, &'static FieldInfo>,
+    max_len: usize,
+}
+
+static PLUGIN_FIELDS: LazyLock<std::sync::RwLock<PluginFields>> = LazyLock::new(Default::default);
+
+fn plugin_fields() -> std::sync::RwLockReadGuard<'static, PluginFields> {
+    PLUGIN_FIELDS.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn plugin_lookup(name: &str) -> Option<&'static FieldInfo> {
+    plugin_fields().by_name.get(name).copied()
+}
+
+fn plugin_max_len() -> usize {
+    plugin_fields().max_len
+}
+
+/// The entry of a registered plugin field by its [`PluginField::dyn_id`].
+pub fn plugin_field(dyn_id: u32) -> Option<&'static FieldInfo> {
+    plugin_fields().all.get(dyn_id as usize).copied()
+}
+
+/// Adds the fields of `plugin` (extracting from `sources`, empty for all) to the catalogue.
+/// Registering the same plugin's fields again returns the existing entries (tests load a
+/// plugin more than once per process); a name that the catalogue or another plugin already
+/// has is an error naming both.
+pub fn register_plugin_fields(
+    plugin: &str,
+    sources: &[String],
+    specs: &[PluginFieldSpec],
+) -> Result<Vec<&'static FieldInfo>, String> {
+    let mut reg = PLUGIN_FIELDS.write().unwrap_or_else(|p| p.into_inner());
+    let mut out = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.iter().enumerate() {
+        if INDEX.by_name.contains_key(spec.name.as_str()) {
+            return Err(format!(
+                "plugin {plugin}: field {} is already defined by Peregrine",
+                spec.name
+            ));
+        }
+        if let Some(prev) = reg.by_name.get(spec.name.as_str()) {
+            let p = prev.plugin.map_or("", |p| p.plugin);
+            if p == plugin && prev.plugin.is_some_and(|p| p.index as usize == index) {
+                out.push(*prev);
+                continue;
+            }
+            return Err(format!(
+                "plugin {plugin}: field {} is already defined by plugin {p}",
+                spec.name
+            ));
+        }
+        let dyn_id = reg.all.len() as u32;
+        let pf: &'static PluginField = Box::leak(Box::new(PluginField {
+            dyn_id,
+            plugin: Box::leak(plugin.to_string().into_boxed_str()),
+            index: index as u32,
+            sources: sources
+                .iter()
+                .map(|s| &*Box::leak(s.clone().into_boxed_str()))
+                .collect(),
+        }));
+        let name: &'static str = Box::leak(spec.name.clone().into_boxed_str());
+        let class = name.split('.').next().unwrap_or(name);
+        let info: &'static FieldInfo = Box::leak(Box::new(FieldInfo {
+            id: FieldId::PluginField,
+            name,
+            ty: spec.ty,
+            flags: spec.flags,
+            desc: Box::leak(spec.desc.clone().into_boxed_str()),
+            class,
+            class_id: ClassId::Plugin,
+            plugin: Some(pf),
+        }));
+        reg.all.push(info);
+        reg.by_name.insert(name, info);
+        reg.max_len = reg.max_len.max(name.len());
+        out.push(info);
+    }
+    Ok(out)
 }
 
 /// Why a field reference was rejected. Messages follow libsinsp's and the container plugin's
@@ -816,9 +946,18 @@ pub enum FieldError {
     AroundSyntax,
 }
 
-/// The catalogue entry of an id (O(1): ids are indexes into [`FIELDS`]).
+/// The catalogue entry of an id (O(1): ids are indexes into [`FIELDS`]). A plugin field's id
+/// is the placeholder [`FieldId::PluginField`]: use [`request_info`] for requests.
 pub fn info(id: FieldId) -> &'static FieldInfo {
     &FIELDS[id as usize]
+}
+
+/// The entry a request refers to: the catalogue's, or the plugin field's its argument names.
+pub fn request_info(req: &crate::source::FieldRequest) -> &'static FieldInfo {
+    match &req.arg {
+        FieldArg::Plugin(dyn_id, _) => plugin_field(*dyn_id).unwrap_or(info(req.id)),
+        _ => info(req.id),
+    }
 }
 
 impl FieldId {
@@ -831,7 +970,11 @@ impl FieldId {
 /// Resolves a field name (without its `[arg]`). Names with a dynamic suffix such as
 /// `evt.arg.flags` do not resolve here; use [`lookup_with_suffix`].
 pub fn lookup(name: &str) -> Option<&'static FieldInfo> {
-    INDEX.by_name.get(name).copied()
+    INDEX
+        .by_name
+        .get(name)
+        .copied()
+        .or_else(|| plugin_lookup(name))
 }
 
 /// Name → entry, built once on first use. Loading Falco's rules resolves tens of thousands of
@@ -846,7 +989,7 @@ struct Index {
 static INDEX: LazyLock<Index> = LazyLock::new(|| {
     let mut by_name = FxHashMap::default();
     by_name.reserve(FIELDS.len());
-    for f in FIELDS {
+    for f in FIELDS.iter().filter(|f| f.class != PLUGIN_CLASS) {
         // The first entry of a name wins, as the linear scan it replaces did.
         by_name.entry(f.name).or_insert(f);
     }
@@ -862,7 +1005,8 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
 pub(crate) fn longest_prefix(text: &str) -> Option<&'static FieldInfo> {
     let run = text.bytes().take_while(|&c| is_name_byte(c)).count();
     // The run is ASCII, so every length up to it is a char boundary.
-    (1..=run.min(INDEX.max_len))
+    let max_len = INDEX.max_len.max(plugin_max_len());
+    (1..=run.min(max_len))
         .rev()
         .find_map(|n| lookup(&text[..n]))
 }
@@ -986,10 +1130,19 @@ pub fn resolve(name: &str, arg: Option<&str>) -> Result<crate::source::FieldRequ
         (Some(s), None) => Some(s),
         (None, a) => a,
     };
-    Ok(crate::source::FieldRequest {
-        id: info.id,
-        arg: parse_arg(info, arg, &text)?,
-    })
+    Ok(request_for(info, parse_arg(info, arg, &text)?))
+}
+
+/// The request for `info` with its parsed argument (a plugin field's goes inside
+/// [`FieldArg::Plugin`]).
+pub fn request_for(info: &FieldInfo, arg: FieldArg) -> crate::source::FieldRequest {
+    match info.plugin {
+        Some(p) => crate::source::FieldRequest {
+            id: FieldId::PluginField,
+            arg: FieldArg::Plugin(p.dyn_id, Box::new(arg)),
+        },
+        None => crate::source::FieldRequest { id: info.id, arg },
+    }
 }
 
 /// Resolves a field reference written as one string: `proc.name`, `proc.aname[2]`,
@@ -1078,52 +1231,106 @@ pub fn write_list(out: &mut String, verbose: bool, include_deprecated: bool) {
 /// [`write_list`] for the classes of `sources` (Falco lists a plugin source's fields only
 /// when the plugin is loaded).
 pub fn write_list_of(out: &mut String, verbose: bool, include_deprecated: bool, sources: &[&str]) {
-    for class in CLASSES.iter().filter(|c| sources.contains(&c.source)) {
+    for class in CLASSES
+        .iter()
+        .filter(|c| sources.contains(&c.source) && c.name != PLUGIN_CLASS)
+    {
         let fields: Vec<&FieldInfo> = class
             .fields()
             .filter(|f| include_deprecated || !f.flags.deprecated)
             .collect();
-        if fields.is_empty() {
+        let head = ClassHead {
+            name: class.name,
+            shortdesc: class.shortdesc(),
+            desc: class.desc,
+            sources: class.source.to_string(),
+        };
+        write_class(out, verbose, &head, &fields);
+    }
+    for (plugin, fields) in plugin_classes() {
+        let Some(p) = fields.first().and_then(|f| f.plugin) else {
+            continue;
+        };
+        if !sources.iter().any(|s| fields[0].usable_in(s)) {
             continue;
         }
-        out.push_str("-------------------------------\n");
-        pad_to_block(out, "Field Class:");
-        out.push_str(class.name);
-        if let Some(short) = class.shortdesc() {
-            out.push_str(" (");
-            out.push_str(short);
-            out.push(')');
-        }
-        out.push('\n');
-        pad_to_block(out, "Description:");
-        wrap_words(out, class.desc);
-        out.push('\n');
-        pad_to_block(out, "Event Sources:");
-        out.push_str(class.source);
-        out.push_str(" \n\n");
-        for f in fields {
-            if f.name.len() > LIST_RIGHT_BLOCK {
-                out.push_str(f.name);
-                out.push('\n');
-                pad_to_block(out, "");
+        let desc = format!("Fields of the {plugin} plugin.");
+        let head = ClassHead {
+            name: plugin,
+            shortdesc: Some("plugin"),
+            desc: &desc,
+            sources: if p.sources.is_empty() {
+                sources.join(", ")
             } else {
-                pad_to_block(out, f.name);
-            }
-            let mut desc = String::new();
-            if verbose {
-                desc.push_str("(Type: ");
-                desc.push_str(f.ty.name());
-                desc.push_str(") ");
-            }
-            if f.flags.filter_only {
-                desc.push_str("(FILTER ONLY) ");
-            }
-            desc.push_str(f.desc);
-            wrap_words(out, &desc);
-            out.push('\n');
+                p.sources.join(", ")
+            },
+        };
+        write_class(out, verbose, &head, &fields);
+    }
+}
+
+/// The registered plugin fields grouped by plugin, in registration order.
+pub fn plugin_classes() -> Vec<(&'static str, Vec<&'static FieldInfo>)> {
+    let mut out: Vec<(&'static str, Vec<&'static FieldInfo>)> = Vec::new();
+    for f in &plugin_fields().all {
+        let Some(p) = f.plugin else { continue };
+        match out.iter_mut().find(|(name, _)| *name == p.plugin) {
+            Some((_, v)) => v.push(f),
+            None => out.push((p.plugin, vec![f])),
         }
+    }
+    out
+}
+
+/// What `--list` prints above a class's fields.
+struct ClassHead<'a> {
+    name: &'a str,
+    shortdesc: Option<&'a str>,
+    desc: &'a str,
+    sources: String,
+}
+
+fn write_class(out: &mut String, verbose: bool, head: &ClassHead<'_>, fields: &[&FieldInfo]) {
+    if fields.is_empty() {
+        return;
+    }
+    out.push_str("-------------------------------\n");
+    pad_to_block(out, "Field Class:");
+    out.push_str(head.name);
+    if let Some(short) = head.shortdesc {
+        out.push_str(" (");
+        out.push_str(short);
+        out.push(')');
+    }
+    out.push('\n');
+    pad_to_block(out, "Description:");
+    wrap_words(out, head.desc);
+    out.push('\n');
+    pad_to_block(out, "Event Sources:");
+    out.push_str(&head.sources);
+    out.push_str(" \n\n");
+    for f in fields {
+        if f.name.len() > LIST_RIGHT_BLOCK {
+            out.push_str(f.name);
+            out.push('\n');
+            pad_to_block(out, "");
+        } else {
+            pad_to_block(out, f.name);
+        }
+        let mut desc = String::new();
+        if verbose {
+            desc.push_str("(Type: ");
+            desc.push_str(f.ty.name());
+            desc.push_str(") ");
+        }
+        if f.flags.filter_only {
+            desc.push_str("(FILTER ONLY) ");
+        }
+        desc.push_str(f.desc);
+        wrap_words(out, &desc);
         out.push('\n');
     }
+    out.push('\n');
 }
 
 fn pad_to_block(out: &mut String, s: &str) {
@@ -1160,16 +1367,21 @@ mod tests {
     fn scan_prefix(text: &str) -> Option<&'static FieldInfo> {
         FIELDS
             .iter()
+            .filter(|f| f.class != PLUGIN_CLASS)
             .filter(|f| text.starts_with(f.name))
             .max_by_key(|f| f.name.len())
     }
 
     fn scan_suffix(name: &str) -> Option<(&'static FieldInfo, Option<&str>)> {
-        if let Some(f) = FIELDS.iter().find(|f| f.name == name) {
+        if let Some(f) = FIELDS
+            .iter()
+            .find(|f| f.name == name && f.class != PLUGIN_CLASS)
+        {
             return Some((f, None));
         }
         FIELDS
             .iter()
+            .filter(|f| f.class != PLUGIN_CLASS)
             .filter(|f| f.flags.dyn_suffix)
             .filter_map(|f| {
                 let rest = name.strip_prefix(f.name)?.strip_prefix('.')?;
@@ -1203,7 +1415,7 @@ mod tests {
     #[test]
     fn index_agrees_with_a_scan_of_the_catalogue() {
         let mut texts: Vec<String> = Vec::new();
-        for f in FIELDS {
+        for f in FIELDS.iter().filter(|f| f.class != PLUGIN_CLASS) {
             for tail in ["", ")", " x", ".", ".flags", ".a.b", "[0]", "é", "s"] {
                 texts.push(format!("{}{tail}", f.name));
             }

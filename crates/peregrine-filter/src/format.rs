@@ -78,7 +78,7 @@ pub struct Token {
 
 impl Token {
     pub fn info(&self) -> &'static FieldInfo {
-        fields::info(self.request.id)
+        fields::request_info(&self.request)
     }
 
     /// The type of the rendered value (`len()` turns anything into a number).
@@ -323,10 +323,7 @@ fn parse_token(body: &str, start: usize) -> Result<(Token, usize), FormatError> 
         }
     }
     let field_text = &body[field_start..i];
-    let request = fields::parse_arg(info, arg, field_text).map(|a| FieldRequest {
-        id: info.id,
-        arg: a,
-    })?;
+    let request = fields::request_for(info, fields::parse_arg(info, arg, field_text)?);
     for t in &transformers {
         let string_only = !matches!(t, TransformerKind::Len);
         let is_string = matches!(info.ty, FieldType::CharBuf | FieldType::ByteBuf);

@@ -26,8 +26,32 @@ pub struct FieldClass {
 /// The catalogue grouped by class, in catalogue order; deprecated fields are left out, as
 /// `falco --list` leaves them out, and so are classes left empty by that.
 pub fn classes() -> Vec<FieldClass> {
+    let plugins = crate::fields::plugin_classes()
+        .into_iter()
+        .map(|(name, fields)| {
+            let source = fields
+                .first()
+                .and_then(|f| f.plugin)
+                .and_then(|p| p.sources.first().copied())
+                .unwrap_or(crate::fields::SYSCALL_SOURCE);
+            FieldClass {
+                name,
+                desc: "Fields of a loaded plugin.",
+                source,
+                fields: fields
+                    .iter()
+                    .map(|f| FieldEntry {
+                        name: f.name,
+                        ty: f.ty.name(),
+                        desc: f.desc,
+                        filter_only: f.flags.filter_only,
+                    })
+                    .collect(),
+            }
+        });
     CLASSES
         .iter()
+        .filter(|c| c.name != "plugin")
         .map(|c| FieldClass {
             name: c.name,
             desc: c.desc,
@@ -43,6 +67,7 @@ pub fn classes() -> Vec<FieldClass> {
                 })
                 .collect(),
         })
+        .chain(plugins)
         .filter(|c| !c.fields.is_empty())
         .collect()
 }

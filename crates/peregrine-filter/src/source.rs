@@ -12,6 +12,9 @@ pub enum FieldArg {
     None,
     Index(i64),
     Key(Box<str>),
+    /// A field a loaded plugin declared (id [`crate::fields::FieldId::PluginField`]): its
+    /// registration number ([`crate::fields::PluginField::dyn_id`]) and its own argument.
+    Plugin(u32, Box<FieldArg>),
 }
 
 /// A resolved field reference: what the compiled program asks a [`FieldSource`] for.

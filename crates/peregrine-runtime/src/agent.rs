@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use peregrine_config::{Config, EngineKind};
 use peregrine_engine::live::{LiveOptions, LiveSource};
-use peregrine_engine::replay::replay_file_with;
+use peregrine_engine::replay::replay_file_through;
 use peregrine_engine::{
     AlertSink, Engine, EngineHandle, Match, Pipeline, Settings, SourcePipeline,
 };
@@ -413,6 +413,48 @@ fn spawn_audit(
     Ok(Some(thread))
 }
 
+/// A plugin source's thread, by source name.
+type PluginThread = (
+    String,
+    std::thread::JoinHandle<Result<crate::plugins::PluginStats>>,
+);
+
+/// Starts a thread per enabled plugin source beside the capture, each with its own event loop
+/// and rules (as Falco runs one loop per source); their alerts join the audit source's queue.
+fn spawn_plugin_sources(
+    config: &Config,
+    handle: &Arc<EngineHandle>,
+    sink: &ToChannel,
+    stop: &Arc<AtomicBool>,
+    deadline: Option<Instant>,
+) -> Result<Vec<PluginThread>> {
+    let mut out = Vec::new();
+    for source in &config.plugin_sources {
+        let Some(plugin) = crate::plugins::host()
+            .sources()
+            .find(|p| p.event_source.as_deref() == Some(source.as_str()))
+            .cloned()
+        else {
+            continue;
+        };
+        let (handle, stop, source_name) = (handle.clone(), stop.clone(), source.clone());
+        let mut sink = ToChannel {
+            tx: sink.tx.clone(),
+            hostname: sink.hostname.clone(),
+            static_fields: sink.static_fields.clone(),
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("peregrine-plugin-{}", out.len()))
+            .spawn(move || {
+                let mut pipe = SourcePipeline::with_handle(handle, &source_name);
+                crate::plugins::run_source(&plugin, &mut pipe, &mut sink, &stop, deadline)
+            })
+            .context("starting a plugin source thread")?;
+        out.push((source.clone(), t));
+    }
+    Ok(out)
+}
+
 /// The `k8s_audit` source alone (`--enable-source k8s_audit`, or `syscall` disabled): its
 /// event loop on this thread until its input ends, a signal or `-M`.
 fn run_audit_only(
@@ -440,6 +482,51 @@ fn run_audit_only(
     print_triage(&triaged);
     let stats = result?;
     print_source_stats(&pipe, &stats);
+    Ok(0)
+}
+
+/// A loaded plugin's source alone (`--enable-source NAME`, or `syscall` disabled): its event
+/// loop on this thread until the source ends, a signal or `-M`.
+fn run_plugin_only(
+    config: &Config,
+    source: &str,
+    duration: Option<Duration>,
+    engine: Engine,
+    outputs: Dispatcher,
+    triage: Triage,
+) -> Result<i32> {
+    let host = crate::plugins::host();
+    let Some(plugin) = host
+        .sources()
+        .find(|p| p.event_source.as_deref() == Some(source))
+    else {
+        return Err(RuntimeError::Invalid(format!(
+            "no loaded plugin provides the event source {source}"
+        )));
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let mut pipe = SourcePipeline::new(Arc::new(engine), source);
+    let mut sink = Dispatch::new(&outputs, config, triage)?;
+    let deadline = duration.map(|d| Instant::now() + d);
+    let result = crate::plugins::run_source(plugin, &mut pipe, &mut sink, &stop, deadline);
+    let (triaged, _store) = sink.finish();
+    shutdown_outputs(outputs);
+    print_triage(&triaged);
+    let stats = result?;
+    eprintln!("Events detected: {}", pipe.counts.values().sum::<u64>());
+    eprintln!(
+        "Events processed: {} ({} source {}, {} plugin errors)",
+        pipe.events,
+        peregrine_filter::escape::terminal_safe(&plugin.name),
+        peregrine_filter::escape::terminal_safe(source),
+        stats.errors
+    );
+    for (rule, n) in &pipe.counts {
+        eprintln!("   {}: {n}", peregrine_filter::escape::terminal_safe(rule));
+    }
     Ok(0)
 }
 
@@ -525,7 +612,7 @@ fn start_web(
 }
 
 /// Now, ns since the epoch.
-fn epoch_ns() -> u64 {
+pub(crate) fn epoch_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -712,6 +799,18 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .context("starting the outputs")?;
     let triage = Triage::from_config(&args.config.triage).context("loading the silences")?;
     if !args.config.sources.syscall {
+        if !args.config.sources.k8s_audit {
+            if let Some(source) = args.config.plugin_sources.first() {
+                return run_plugin_only(
+                    args.config,
+                    source,
+                    args.duration,
+                    engine,
+                    outputs,
+                    triage,
+                );
+            }
+        }
         return run_audit_only(args.config, args.duration, engine, outputs, triage);
     }
     if let Some(file) = replay {
@@ -734,7 +833,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             DropStats::default(),
             false,
         );
-        let result = replay_file_with(Arc::new(engine), &file, &mut sink, &mut |ts| {
+        let mut pipe = peregrine_engine::replay::replay_pipeline(Arc::new(engine));
+        if let Some(ext) = crate::plugins::syscall_extension() {
+            pipe.set_extension(ext);
+        }
+        let result = replay_file_through(pipe, &file, &mut sink, &mut |ts| {
             monitor
                 .on_event(ts, DropStats::default)
                 .is_none_or(|a| !perform(a, &outputs, &static_fields))
@@ -800,6 +903,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         handle.clone(),
         StateConfig::for_host(&args.config.host_root, &args.config.containers),
     );
+    if let Some(ext) = crate::plugins::syscall_extension() {
+        pipe.set_extension(ext);
+    }
     let store = crate::store::StoreFeed::open(&args.config.alert_store);
     let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
         store: crate::store::api_store(s),
@@ -888,6 +994,17 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let static_fields = sink.static_fields.clone();
     let (audit_tx, audit_rx) = std::sync::mpsc::sync_channel::<Alert>(AUDIT_QUEUE);
     let audit_stop = Arc::new(AtomicBool::new(false));
+    let plugin_threads = spawn_plugin_sources(
+        args.config,
+        &audit_handle,
+        &ToChannel {
+            tx: audit_tx.clone(),
+            hostname: sink.hostname.clone(),
+            static_fields: static_fields.clone(),
+        },
+        &audit_stop,
+        deadline,
+    )?;
     let audit = spawn_audit(
         args.config,
         audit_handle,
@@ -941,7 +1058,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             METRICS_INTERVAL.min(*every)
         });
     // Audit alerts wait for the end of a slice: keep that short while the source runs.
-    let slice_len = if audit.is_some() {
+    let slice_len = if audit.is_some() || !plugin_threads.is_empty() {
         slice_len.min(AUDIT_SLICE)
     } else {
         slice_len
@@ -1044,6 +1161,16 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         }
         t.join()
     });
+    let mut plugin_results = Vec::new();
+    for (name, t) in plugin_threads {
+        while !t.is_finished() {
+            while let Ok(alert) = audit_rx.try_recv() {
+                sink.offer(alert, epoch_ns());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        plugin_results.push((name, t.join()));
+    }
     while let Ok(alert) = audit_rx.try_recv() {
         sink.offer(alert, epoch_ns());
     }
@@ -1068,6 +1195,17 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         f.stop();
     }
     print_triage(&triaged);
+    for (name, r) in plugin_results {
+        let name = peregrine_filter::escape::terminal_safe(&name);
+        match r {
+            Ok(Ok(stats)) => eprintln!(
+                "Plugin source {name}: {} events, {} plugin errors",
+                stats.events, stats.errors
+            ),
+            Ok(Err(e)) => log::error!("{name} source: {e}"),
+            Err(_) => log::error!("{name} source: its thread panicked"),
+        }
+    }
     match audit_result {
         Some(Ok(Ok((pipe, stats)))) => print_source_stats(&pipe, &stats),
         Some(Ok(Err(e))) => log::error!("k8s_audit source: {e}"),

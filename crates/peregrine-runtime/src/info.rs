@@ -308,18 +308,31 @@ pub fn write_page_size(out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// `--list-plugins`: Peregrine loads no plugins, so this is Falco's output with none.
+/// `--list-plugins`: the plugins the configuration loaded from shared libraries, in Falco's
+/// layout (the native k8saudit/json and container support are not plugins here).
 pub fn write_plugins(out: &mut impl Write) -> Result<()> {
-    write!(out, "0 Plugins Loaded:\n\n\n")?;
+    let mut text = String::new();
+    crate::plugins::host().write_list(&mut text);
+    if crate::plugins::host().is_empty() {
+        text.push('\n');
+    }
+    out.write_all(text.as_bytes())?;
     Ok(())
 }
 
-/// `--plugin-info NAME`: no plugin is ever loaded, so every name is Falco's unknown-plugin
-/// error.
-pub fn plugin_info(name: &str) -> Result<()> {
-    Err(RuntimeError::Invalid(format!(
-        "can't find plugin and print its info: {name}"
-    )))
+/// `--plugin-info NAME`: a loaded plugin's description, init schema and open parameters;
+/// any other name is Falco's unknown-plugin error.
+pub fn plugin_info(name: &str, out: &mut impl Write) -> Result<()> {
+    let Some(p) = crate::plugins::host().get(name) else {
+        return Err(RuntimeError::Invalid(format!(
+            "can't find plugin and print its info: {}",
+            peregrine_filter::escape::terminal_safe(name)
+        )));
+    };
+    let mut text = String::new();
+    peregrine_plugins::write_plugin_info(p, &mut text);
+    out.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -352,7 +365,7 @@ mod tests {
         assert_eq!(text(write_ignored_events), "Ignored syscall(s):\n\n");
         assert_eq!(text(write_plugins), "0 Plugins Loaded:\n\n\n");
         assert!(page_size().is_some_and(|s| s.is_power_of_two()));
-        let err = plugin_info("container").expect_err("no plugins");
+        let err = plugin_info("container", &mut Vec::new()).expect_err("no plugins");
         assert_eq!(
             err.to_string(),
             "can't find plugin and print its info: container"

@@ -30,6 +30,7 @@ pub mod kkill;
 pub mod listing;
 pub mod live;
 pub mod modes;
+pub mod plugins;
 pub mod recorder;
 pub mod rules;
 pub mod run;

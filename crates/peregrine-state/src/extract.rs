@@ -150,7 +150,7 @@ impl EventSource<'_, '_> {
                 .ok()
                 .filter(|&i| i < self.ev.schema.params.len()),
             FieldArg::Key(k) => self.ev.schema.index_of(k),
-            FieldArg::None => None,
+            FieldArg::None | FieldArg::Plugin(..) => None,
         }
     }
 
@@ -1194,7 +1194,7 @@ impl EventSource<'_, '_> {
                             FieldArg::Index(i) => {
                                 usize::try_from(*i).ok().and_then(|i| c.mounts.get(i))
                             }
-                            FieldArg::None => return true,
+                            FieldArg::None | FieldArg::Plugin(..) => return true,
                         };
                         match (id, m) {
                             (F::ContainerMount, None) => out.push_str("none"),

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod naive;
+pub mod plugins;
 pub mod podman;
 pub mod root;
 pub mod services;

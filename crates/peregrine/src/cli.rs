@@ -607,8 +607,22 @@ impl HiArgs {
             bail!("You can not mix --enable-source and --disable-source");
         }
         let mut config = config;
-        let known =
-            |s: &str| s == SYSCALL_SOURCE || (s == K8S_AUDIT_SOURCE && config.sources.k8s_audit);
+        // Plugins load before anything else reads rules: their sources and fields are what
+        // rules are checked against (Falco loads them first too).
+        if !config.plugin_libraries.is_empty() {
+            let host = peregrine_runtime::plugins::load(&config.plugin_libraries)?;
+            config.loaded_plugins = host.native_plugins();
+        }
+        let plugin_sources: Vec<String> = config
+            .loaded_plugins
+            .iter()
+            .filter_map(|p| p.source.clone())
+            .collect();
+        let known = |s: &str| {
+            s == SYSCALL_SOURCE
+                || (s == K8S_AUDIT_SOURCE && config.sources.k8s_audit)
+                || plugin_sources.iter().any(|p| p == s)
+        };
         for source in &low.enable_source {
             if !known(source) {
                 bail!("Attempted enabling an unknown event source: {source}");
@@ -630,9 +644,14 @@ impl HiArgs {
             syscall: on(SYSCALL_SOURCE, true),
             k8s_audit: on(K8S_AUDIT_SOURCE, config.sources.k8s_audit),
         };
+        config.plugin_sources = plugin_sources.into_iter().filter(|s| on(s, true)).collect();
         let runs =
             matches!(mode, Mode::Run { dry_run: false, .. } | Mode::RunCommand(_)) && !replay;
-        if runs && !config.sources.syscall && !config.sources.k8s_audit {
+        if runs
+            && !config.sources.syscall
+            && !config.sources.k8s_audit
+            && config.plugin_sources.is_empty()
+        {
             bail!("Must enable at least one event source");
         }
 

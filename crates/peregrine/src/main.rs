@@ -219,7 +219,7 @@ fn run(args: HiArgs) -> anyhow::Result<ExitCode> {
         Mode::RuleSchema => info::write_rule_schema(&mut out).map(|()| true)?,
         Mode::PageSize => info::write_page_size(&mut out).map(|()| true)?,
         Mode::ListPlugins => info::write_plugins(&mut out).map(|()| true)?,
-        Mode::PluginInfo(name) => info::plugin_info(&name).map(|()| true)?,
+        Mode::PluginInfo(name) => info::plugin_info(&name, &mut out).map(|()| true)?,
         Mode::Support => modes::support(&setup, &mut out).map(|()| true)?,
         Mode::ListFields {
             source,

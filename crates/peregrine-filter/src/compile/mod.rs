@@ -264,7 +264,7 @@ pub(crate) fn resolve_field(
     arg: Option<&str>,
 ) -> Result<(FieldRequest, &'static FieldInfo), String> {
     let req = fields::resolve(name, arg).map_err(|e| e.to_string())?;
-    let info = fields::info(req.id);
+    let info = fields::request_info(&req);
     Ok((req, info))
 }
 
