@@ -534,3 +534,42 @@ fn writer_batches_and_drops_without_waiting() {
     assert_eq!(inserted + dropped, 50_000);
     assert_eq!(store.count().expect("count"), inserted);
 }
+
+/// The overview's counts: per bucket and severity over the range only, response records left
+/// out, and the range's rules by alerts.
+#[test]
+fn time_counts_bucket_by_severity_and_rank_rules() {
+    let (_dir, store) = seeded();
+    let mut response = rec(100, "kill", 0, None);
+    response.time_ns = 1_000 * MIN + 11 * MIN;
+    response.source = "response".into();
+    assert_eq!(store.insert(&[response]).expect("insert"), 1);
+    // Alerts 10..19: two buckets of five minutes.
+    let c = store
+        .time_counts(1_000 * MIN + 10 * MIN, 5 * MIN, 2, 10)
+        .expect("counts");
+    let mut first = [0u64; 8];
+    for sev in [2, 3, 4, 5, 6] {
+        first[sev] = 1;
+    }
+    let mut second = [0u64; 8];
+    for sev in [7, 0, 1, 2, 3] {
+        second[sev] = 1;
+    }
+    assert_eq!(c.buckets, vec![first, second]);
+    assert_eq!(
+        c.top_rules,
+        vec![
+            ("Terminal shell in container".to_string(), 7),
+            ("Read sensitive file untrusted".to_string(), 3),
+        ]
+    );
+    // Top is a limit; an empty range counts nothing.
+    let c = store
+        .time_counts(1_000 * MIN + 10 * MIN, 5 * MIN, 2, 1)
+        .expect("counts");
+    assert_eq!(c.top_rules.len(), 1);
+    let c = store.time_counts(5_000 * MIN, MIN, 3, 5).expect("counts");
+    assert_eq!(c.buckets, vec![[0u64; 8]; 3]);
+    assert!(c.top_rules.is_empty());
+}
