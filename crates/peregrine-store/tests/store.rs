@@ -573,3 +573,32 @@ fn time_counts_bucket_by_severity_and_rank_rules() {
     assert_eq!(c.buckets, vec![[0u64; 8]; 3]);
     assert!(c.top_rules.is_empty());
 }
+
+/// The writer's hook sees each record once, after its batch is stored: every id it is given
+/// can be read back at that moment.
+#[test]
+fn writer_reports_each_batch_once_it_is_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn AlertStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("a.db")).expect("open"));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, bool)>::new()));
+    let (s2, st2) = (seen.clone(), store.clone());
+    let hook: peregrine_store::OnStored = Arc::new(move |batch: &[Record]| {
+        let mut seen = s2.lock().expect("lock");
+        for r in batch {
+            let there = st2.get(&r.id).expect("get").is_some();
+            seen.push((r.id.clone(), there));
+        }
+    });
+    let w = Writer::start_with(store.clone(), Retention::default(), Some(hook)).expect("start");
+    for i in 0..200u64 {
+        assert!(w.offer(rec(i, "R", 4, None)));
+    }
+    w.finish();
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 200);
+    assert!(seen.iter().all(|(_, there)| *there));
+    let mut ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+}
