@@ -566,6 +566,9 @@ impl AlertStore for SqliteStore {
                     slot[sev] += from_i64(n);
                 }
             }
+            if top == 0 {
+                return Ok(out);
+            }
             let mut st = conn.prepare_cached(
                 "SELECT rule, count(*) AS n FROM alerts \
                  WHERE time_ns >= ?1 AND time_ns < ?2 AND source != 'response' \

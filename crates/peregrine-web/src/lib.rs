@@ -54,6 +54,7 @@
 
 pub mod access;
 pub mod alerts_api;
+pub mod console;
 pub mod isolation;
 pub mod metrics;
 pub mod server;

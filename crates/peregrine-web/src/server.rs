@@ -177,6 +177,8 @@ impl WebServer {
             mut console,
             alerts,
             metrics_text,
+            live,
+            counters,
         } = extras;
         let ready = Arc::new(AtomicBool::new(ready));
         let tls = if cfg.ssl_enabled {
@@ -222,11 +224,16 @@ impl WebServer {
             ready: ready.clone(),
             router: router(
                 versions.to_json(),
-                metrics.filter(|_| cfg.prometheus_metrics_enabled),
+                metrics.clone().filter(|_| cfg.prometheus_metrics_enabled),
                 silences,
                 isolation,
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
-                alerts,
+                alerts.map(|a| {
+                    let live = live.unwrap_or_default();
+                    let counters = counters.or_else(|| metrics.clone());
+                    let console = crate::console::Console::new(a.clone(), live, counters);
+                    (a, console)
+                }),
                 metrics_text,
             ),
             tls,
@@ -389,7 +396,7 @@ fn router(
     silences: Option<Arc<peregrine_triage::Silences>>,
     isolation: Option<Arc<peregrine_response::isolate::Registry>>,
     access: Option<Arc<crate::access::Access>>,
-    alerts: Option<crate::alerts_api::Api>,
+    alerts: Option<(crate::alerts_api::Api, crate::console::Console)>,
     metrics_text: Option<MetricsText>,
 ) -> Router {
     let versions_json: Arc<str> = versions_json.into();
@@ -417,8 +424,10 @@ fn router(
     if let Some(registry) = isolation {
         router = router.merge(crate::isolation::routes(registry));
     }
-    if let Some(api) = alerts {
-        router = router.merge(crate::alerts_api::routes(api));
+    if let Some((api, console)) = alerts {
+        router = router
+            .merge(crate::alerts_api::routes(api))
+            .merge(crate::console::routes(console));
     }
     router = router.fallback(not_found);
     // With the console on, every route (the fallback's 404 included, so paths are not
@@ -445,6 +454,12 @@ pub struct Extras {
     pub console: Option<peregrine_config::ConsoleConfig>,
     /// The alerts API ([`crate::alerts_api`]); served only with the console.
     pub alerts: Option<crate::alerts_api::Api>,
+    /// The console's live queue, fed by the store's writer ([`crate::console::Live`]); served
+    /// with the alerts API (a queue nothing publishes to when not given).
+    pub live: Option<Arc<crate::console::Live>>,
+    /// Where the console's overview reads events, drops and time to detect, when `/metrics`
+    /// is not served (else the metrics source is used).
+    pub counters: Option<Arc<dyn Collect>>,
     /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
     /// format.
     pub metrics_text: Option<MetricsText>,
