@@ -239,9 +239,7 @@ fn safe_method(m: &Method) -> bool {
 /// Paths served without a credential: the login itself, the console's login page and its
 /// assets (static, the same for everyone).
 fn open_path(path: &str) -> bool {
-    path == LOGIN
-        || path == crate::console::LOGIN_PAGE
-        || path.starts_with(crate::console::ASSETS)
+    path == LOGIN || path == crate::console::LOGIN_PAGE || path.starts_with(crate::console::ASSETS)
 }
 
 /// No valid credential: a browser asking for a console page goes to the login page; anything

@@ -272,7 +272,10 @@ async fn overview(State(c): State<Console>, RawQuery(raw): RawQuery) -> Response
                     rate.per_s = Some(cap.events.saturating_sub(e0) as f64 / dt);
                 }
             }
-            if rate.last.is_none_or(|(t0, _)| t.duration_since(t0).as_secs_f64() >= 1.0) {
+            if rate
+                .last
+                .is_none_or(|(t0, _)| t.duration_since(t0).as_secs_f64() >= 1.0)
+            {
                 rate.last = Some((t, cap.events));
             }
             o.insert("events_total".into(), cap.events.into());

@@ -149,7 +149,7 @@ function chart(o) {
       root.append(svg("text", { x: left + i * bw, y: H + 14 }, fmtTime(b.t_ns).slice(11, 16)));
     }
   });
-  const legend = h("div.legend", {}, PRIOS.map((p, i) => h("span", {}, h("span.prio.p" + i, { text: " " }), " " + p)));
+  const legend = h("div.legend", {}, PRIOS.map((p, i) => h("span", {}, h("span.prio.p" + i, { text: "\u00a0" }), " " + p)));
   return h("div.card", {}, root, legend);
 }
 
