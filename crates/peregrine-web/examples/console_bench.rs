@@ -178,7 +178,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("page shell (any page)", "/console/".to_string()),
         ("overview, 24 h", "/api/v1/overview?window=24h".into()),
         ("overview, 1 h", "/api/v1/overview?window=1h".into()),
-        ("alerts queue, newest 100", "/api/v1/alerts?limit=100".into()),
+        (
+            "alerts queue, newest 100",
+            "/api/v1/alerts?limit=100".into(),
+        ),
         (
             "alerts queue, critical+ last hour",
             "/api/v1/alerts?priority=critical&since=1h&limit=100".into(),
@@ -187,7 +190,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "alerts queue, rule filter",
             "/api/v1/alerts?rule=Rule%20number%2017&limit=100".into(),
         ),
-        ("alert detail (tree, related ±5 min)", format!("/api/v1/alerts/{newest}")),
+        (
+            "alert detail (tree, related ±5 min)",
+            format!("/api/v1/alerts/{newest}"),
+        ),
         ("rules", "/api/v1/rules".into()),
     ];
     println!(

@@ -33,7 +33,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use peregrine_store::{Record, Status, Stored};
+use peregrine_store::{AlertStore, Record, Status, Stored, TimeCounts};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
@@ -59,9 +59,13 @@ const STYLE_CSS: &str = include_str!("console/style.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The live queue's channel: the store's writer publishes, each SSE client subscribes.
+/// The live queue's channel: the store's writer publishes, each SSE client subscribes. It
+/// also keeps the overview's [`Tally`], so the overview never scans the store.
 pub struct Live {
     tx: broadcast::Sender<Arc<str>>,
+    tally: Mutex<Tally>,
+    /// The tally holds the store's alerts of the last two days (see [`Live::seed`]).
+    seeded: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Live {
@@ -73,12 +77,76 @@ impl Default for Live {
 impl Live {
     pub fn new() -> Live {
         let (tx, _) = broadcast::channel(LIVE_BUFFER);
-        Live { tx }
+        Live {
+            tx,
+            tally: Mutex::new(Tally::default()),
+            seeded: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
-    /// Sends each record as a list row to the connected clients; never waits. Response
-    /// records are not queue lines.
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts the store's alerts of the last two days into the tally, once. The seed counts
+    /// the alerts before the current minute; live counting takes those from its start on, so
+    /// none is counted twice (one stored in that same moment with an older event time may be
+    /// missed).
+    pub fn seed(&self, store: &dyn AlertStore) -> Result<(), peregrine_store::StoreError> {
+        let now = peregrine_store::writer::now_ns();
+        let t0 = now / MIN_NS * MIN_NS;
+        self.tally().from_ns = t0;
+        let mut seeded = Tally::default();
+        // Quarter by quarter: minutes by severity and the quarter's rules; then the last two
+        // hours minute by minute for the minutes' rules.
+        let first_q = now.saturating_sub(KEEP_NS) / QUARTER_NS;
+        for q in first_q..=t0 / QUARTER_NS {
+            let start = q * QUARTER_NS;
+            let minutes =
+                usize::try_from((t0.saturating_sub(start) / MIN_NS).min(15)).unwrap_or(15);
+            if minutes == 0 {
+                continue;
+            }
+            let c = store.time_counts(start, MIN_NS, minutes, usize::MAX)?;
+            for (i, counts) in c.buckets.iter().enumerate() {
+                if counts.iter().any(|n| *n > 0) {
+                    seeded.minutes.insert(q * 15 + i as u64, *counts);
+                }
+            }
+            if !c.top_rules.is_empty() {
+                seeded.rules_q.insert(q, c.top_rules.into_iter().collect());
+            }
+        }
+        for m in now.saturating_sub(RULE_MINUTES_NS) / MIN_NS..t0 / MIN_NS {
+            let c = store.time_counts(m * MIN_NS, MIN_NS, 1, usize::MAX)?;
+            if !c.top_rules.is_empty() {
+                seeded
+                    .rules_min
+                    .insert(m, c.top_rules.into_iter().collect());
+            }
+        }
+        self.tally().merge(seeded);
+        self.seeded
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the tally holds the store's alerts yet (the overview reads the store until
+    /// then).
+    pub fn is_seeded(&self) -> bool {
+        self.seeded.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Counts each record into the overview's tally and sends it as a list row to the
+    /// connected clients; never waits. Response records are neither.
     pub fn publish(&self, batch: &[Record]) {
+        {
+            let now = peregrine_store::writer::now_ns();
+            let mut t = self.tally();
+            for r in batch.iter().filter(|r| r.source != "response") {
+                t.add(r.time_ns, r.severity, &r.rule, now);
+            }
+        }
         if self.tx.receiver_count() == 0 {
             return;
         }
@@ -107,6 +175,139 @@ impl Live {
     }
 }
 
+const MIN_NS: u64 = 60_000_000_000;
+const QUARTER_NS: u64 = 15 * MIN_NS;
+const DAY_NS: u64 = 24 * 60 * MIN_NS;
+/// The tally keeps the 24-hour window and the one before it (and a quarter of slack).
+const KEEP_NS: u64 = 2 * DAY_NS + QUARTER_NS;
+/// Rules per minute are kept for the 1-hour window and the one before it.
+const RULE_MINUTES_NS: u64 = 2 * 60 * MIN_NS + MIN_NS;
+
+/// The overview's counts, kept in memory: alerts per minute by severity for two days, and per
+/// rule by quarter hour (two days) and by minute (two hours), so the 24 h and 1 h windows and
+/// their previous periods are sums of at most a few thousand small entries, whatever the store
+/// holds. Like the rules page's hits, retention does not lower them.
+#[derive(Default)]
+pub struct Tally {
+    /// Minute (ns / 60 s) → alerts per severity.
+    minutes: std::collections::BTreeMap<u64, [u64; 8]>,
+    /// Quarter hour → rule → alerts.
+    rules_q: std::collections::BTreeMap<u64, std::collections::HashMap<String, u64>>,
+    /// Minute → rule → alerts.
+    rules_min: std::collections::BTreeMap<u64, std::collections::HashMap<String, u64>>,
+    /// Live counting starts here (the seed covers what is before).
+    from_ns: u64,
+}
+
+impl Tally {
+    fn add(&mut self, time_ns: u64, severity: u8, rule: &str, now: u64) {
+        if time_ns < self.from_ns || time_ns < now.saturating_sub(KEEP_NS) {
+            return;
+        }
+        let m = time_ns / MIN_NS;
+        self.minutes.entry(m).or_default()[usize::from(severity.min(7))] += 1;
+        *self
+            .rules_q
+            .entry(time_ns / QUARTER_NS)
+            .or_default()
+            .entry(rule.to_string())
+            .or_default() += 1;
+        if time_ns >= now.saturating_sub(RULE_MINUTES_NS) {
+            *self
+                .rules_min
+                .entry(m)
+                .or_default()
+                .entry(rule.to_string())
+                .or_default() += 1;
+        }
+        self.prune(now);
+    }
+
+    fn prune(&mut self, now: u64) {
+        // `split_off` keeps the keys at or after the cut: nothing to do while none is older.
+        let m = now.saturating_sub(KEEP_NS) / MIN_NS;
+        if self.minutes.first_key_value().is_some_and(|(k, _)| *k < m) {
+            self.minutes = self.minutes.split_off(&m);
+        }
+        let q = now.saturating_sub(KEEP_NS) / QUARTER_NS;
+        if self.rules_q.first_key_value().is_some_and(|(k, _)| *k < q) {
+            self.rules_q = self.rules_q.split_off(&q);
+        }
+        let rm = now.saturating_sub(RULE_MINUTES_NS) / MIN_NS;
+        if self
+            .rules_min
+            .first_key_value()
+            .is_some_and(|(k, _)| *k < rm)
+        {
+            self.rules_min = self.rules_min.split_off(&rm);
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        for (m, c) in other.minutes {
+            let e = self.minutes.entry(m).or_default();
+            for (a, b) in e.iter_mut().zip(c) {
+                *a += b;
+            }
+        }
+        for (dst, src) in [
+            (&mut self.rules_q, other.rules_q),
+            (&mut self.rules_min, other.rules_min),
+        ] {
+            for (k, rules) in src {
+                let e = dst.entry(k).or_default();
+                for (r, n) in rules {
+                    *e.entry(r).or_default() += n;
+                }
+            }
+        }
+    }
+
+    /// `n` buckets of `bucket` (a multiple of a minute) from `since`, per severity.
+    fn buckets(&self, since: u64, bucket: u64, n: usize) -> Vec<[u64; 8]> {
+        let mut out = vec![[0u64; 8]; n];
+        let until = since.saturating_add(bucket.saturating_mul(n as u64));
+        for (m, c) in self.minutes.range(since / MIN_NS..until.div_ceil(MIN_NS)) {
+            let t = m * MIN_NS;
+            if t < since {
+                continue;
+            }
+            if let Some(b) = usize::try_from((t - since) / bucket)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+            {
+                for (a, x) in b.iter_mut().zip(c) {
+                    *a += x;
+                }
+            }
+        }
+        out
+    }
+
+    /// The `k` rules with most alerts in [since, until): by minute when the range is within
+    /// the last two hours' minutes, else by quarter hour (the 24 h window is quarter-aligned).
+    fn top(&self, since: u64, until: u64, minutes: bool, k: usize) -> Vec<(String, u64)> {
+        let (map, unit) = if minutes {
+            (&self.rules_min, MIN_NS)
+        } else {
+            (&self.rules_q, QUARTER_NS)
+        };
+        let mut sum: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for rules in map
+            .range(since / unit..until.div_ceil(unit))
+            .map(|(_, r)| r)
+        {
+            for (r, n) in rules {
+                *sum.entry(r).or_default() += n;
+            }
+        }
+        let mut v: Vec<(String, u64)> = sum.into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(k);
+        v
+    }
+}
+
 /// What the console's routes share.
 #[derive(Clone)]
 pub struct Console {
@@ -125,7 +326,20 @@ struct Rate {
 }
 
 impl Console {
+    /// Also starts counting the store's last two days into the live queue's tally, on a
+    /// thread of its own (the overview reads the store itself until that is done).
     pub fn new(api: Api, live: Arc<Live>, metrics: Option<Arc<dyn Collect>>) -> Console {
+        let (l, store) = (live.clone(), api.store.clone());
+        let seed = std::thread::Builder::new()
+            .name("console-seed".into())
+            .spawn(move || {
+                if let Err(e) = l.seed(store.as_ref()) {
+                    log::warn!("console: counting the stored alerts for the overview: {e}");
+                }
+            });
+        if let Err(e) = seed {
+            log::warn!("console: cannot start the overview's counting thread: {e}");
+        }
         Console {
             api,
             live,
@@ -221,7 +435,20 @@ async fn overview(State(c): State<Console>, RawQuery(raw): RawQuery) -> Response
     let end = (now / bucket + 1) * bucket;
     let since = end.saturating_sub(len);
     let store = c.api.store.clone();
+    let live = c.live.clone();
     let counted = tokio::task::spawn_blocking(move || {
+        if live.is_seeded() {
+            let t = live.tally();
+            let cur = TimeCounts {
+                buckets: t.buckets(since, bucket, n),
+                top_rules: t.top(since, end, bucket < QUARTER_NS, TOP_RULES),
+            };
+            let prev = TimeCounts {
+                buckets: t.buckets(since.saturating_sub(len), bucket, n),
+                top_rules: Vec::new(),
+            };
+            return Ok((cur, prev));
+        }
         let cur = store.time_counts(since, bucket, n, TOP_RULES)?;
         let prev = store.time_counts(since.saturating_sub(len), bucket, n, 0)?;
         Ok::<_, peregrine_store::StoreError>((cur, prev))
@@ -353,6 +580,53 @@ mod tests {
         assert_eq!(quantile(0.5, &bounds, &[0, 0, 0, 0]), None);
         // Only the unbounded bucket: the last bound is all that is known.
         assert_eq!(quantile(0.5, &bounds, &[0, 0, 0, 3]), Some(0.1));
+    }
+
+    /// The tally sums minutes into the window's buckets, ranks rules over the range, leaves
+    /// out what is before its live start and drops what is older than two days.
+    #[test]
+    fn tally_buckets_ranks_and_prunes() {
+        let now = 1_000 * DAY_NS;
+        let mut t = Tally::default();
+        for (ago_min, sev, rule) in [
+            (1, 2, "a"),
+            (1, 2, "a"),
+            (3, 4, "b"),
+            (30, 2, "a"),
+            (90, 4, "c"),
+        ] {
+            t.add(now - ago_min * MIN_NS, sev, rule, now);
+        }
+        let end = (now / MIN_NS + 1) * MIN_NS;
+        let since = end - 60 * MIN_NS;
+        let b = t.buckets(since, MIN_NS, 60);
+        assert_eq!(b.iter().flatten().sum::<u64>(), 4);
+        assert_eq!(b[58][2], 2);
+        assert_eq!(b[56][4], 1);
+        let prev = t.buckets(since - 60 * MIN_NS, MIN_NS, 60);
+        assert_eq!(prev.iter().flatten().sum::<u64>(), 1);
+        assert_eq!(
+            t.top(since, end, true, 10),
+            vec![("a".to_string(), 3), ("b".to_string(), 1)]
+        );
+        // Quarter-hour rules over the 24 h window hold the older alert too.
+        let qend = (now / QUARTER_NS + 1) * QUARTER_NS;
+        assert_eq!(
+            t.top(qend - DAY_NS, qend, false, 1),
+            vec![("a".to_string(), 3)]
+        );
+        // Before the live start: not counted.
+        t.from_ns = now;
+        t.add(now - MIN_NS, 2, "a", now);
+        assert_eq!(
+            t.buckets(since, MIN_NS, 60).iter().flatten().sum::<u64>(),
+            4
+        );
+        // Three days later everything is gone.
+        t.add(now + 3 * DAY_NS, 7, "z", now + 3 * DAY_NS);
+        assert_eq!(t.minutes.len(), 1);
+        assert_eq!(t.rules_q.len(), 1);
+        assert_eq!(t.rules_min.len(), 1);
     }
 
     #[test]
