@@ -837,6 +837,36 @@ impl Capture {
         Ok((c, l))
     }
 
+    /// The kernel counters of each CPU (index = CPU), for the console's drops by cause per
+    /// CPU; the user-space fields (`delivered`, `malformed`) are left 0.
+    pub fn per_cpu_counters(&self) -> Result<Vec<Counters>, CaptureError> {
+        use layout::pg_counters as K;
+        use std::mem::offset_of;
+        Ok(self
+            .kernel_counters()?
+            .iter()
+            .map(|v| {
+                let f = |field: usize| u64_at(v, field);
+                let mut c = Counters {
+                    syscalls: f(offset_of!(K, syscalls)),
+                    events: f(offset_of!(K, events)),
+                    drops_ring_full: f(offset_of!(K, drops_ring_full)),
+                    drops_too_large: f(offset_of!(K, drops_too_large)),
+                    read_failures: f(offset_of!(K, read_failures)),
+                    stash_failures: f(offset_of!(K, stash_failures)),
+                    missing_enter: f(offset_of!(K, missing_enter)),
+                    shed_open_path: f(offset_of!(K, shed_open_path)),
+                    shed_close: f(offset_of!(K, shed_close)),
+                    ..Counters::default()
+                };
+                for (i, d) in c.drops_by_family.iter_mut().enumerate() {
+                    *d = f(offset_of!(K, drops_family) + 8 * i);
+                }
+                c
+            })
+            .collect())
+    }
+
     /// Run statistics of the sys_exit dispatcher, its tail calls included.
     pub fn run_stats(&self) -> Result<RunStats, CaptureError> {
         run_stats(&self.obj, "pg_sys_exit")

@@ -246,6 +246,11 @@ impl LiveSource {
         Ok(self.capture.counters()?)
     }
 
+    /// The kernel counters of each CPU (index = CPU).
+    pub fn per_cpu_counters(&self) -> Result<Vec<Counters>, LiveError> {
+        Ok(self.capture.per_cpu_counters()?)
+    }
+
     /// The same figures by lane (priority: lifecycle and high-value syscalls; bulk: the rest).
     pub fn lane_counters(&self) -> Result<LaneCounters, LiveError> {
         Ok(self.capture.lane_counters()?)

@@ -355,3 +355,112 @@ fn append_output_errors_name_rule_and_format() {
         );
     }
 }
+
+/// The tap hands over only the events its filter matches, with their fields, up to the
+/// limit; without a watcher the flag is down; a dropped subscription stops it.
+#[test]
+fn tap_samples_matching_events_up_to_the_limit() {
+    let e = Arc::new(engine(RULES, Matching::All));
+    let mut p = Pipeline::new(e.clone(), no_proc());
+    let tap = Arc::new(tap::Tap::new());
+    p.set_tap(tap.clone());
+    assert!(!tap.watching());
+    let filter = e
+        .rules()
+        .compile_filter("fd.name = /tmp/marker")
+        .expect("compiles");
+    let sub = tap.watch(filter, 2).expect("room");
+    assert!(tap.watching());
+    let mut sink = Collect::default();
+    for (i, name) in ["/etc/passwd", "/tmp/marker", "/tmp/marker", "/tmp/marker"]
+        .iter()
+        .enumerate()
+    {
+        let rec = openat(1_000 + i as u64, 7, 3 + i as i64, name);
+        p.process_record(&rec, 0, &mut sink);
+    }
+    let got: Vec<tap::SampledEvent> = sub.events.try_iter().collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].ts, 1_001);
+    assert_eq!(got[0].event_type, "openat");
+    assert_eq!(got[0].dir, "<");
+    let field = |name: &str| {
+        got[0]
+            .fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        field("fd.name"),
+        Some(OutputValue::Str("/tmp/marker".into()))
+    );
+    assert_eq!(field("evt.res"), Some(OutputValue::Str("SUCCESS".into())));
+    use std::sync::atomic::Ordering::Relaxed;
+    // The limit reached, the flag is down: the fourth event was not examined.
+    assert_eq!(sub.counts.examined.load(Relaxed), 3);
+    assert_eq!(sub.counts.matched.load(Relaxed), 2);
+    assert!(!tap.watching());
+    // Detection went on regardless: every open matched "Any openat".
+    assert_eq!(sink.0.iter().filter(|s| s.1 == "Any openat").count(), 4);
+    drop(sub);
+    assert!(!tap.watching());
+}
+
+/// A client that does not read never blocks the loop: a full channel skips events.
+#[test]
+fn tap_skips_what_a_slow_client_cannot_take() {
+    let e = Arc::new(engine(RULES, Matching::All));
+    let tap = Arc::new(tap::Tap::new());
+    let mut p = Pipeline::new(e.clone(), no_proc());
+    p.set_tap(tap.clone());
+    let filter = e.rules().compile_filter("evt.type = openat").expect("ok");
+    let sub = tap.watch(filter, 1).expect("room");
+    let mut busy = Vec::new();
+    for _ in 0..tap::MAX_WATCHERS - 1 {
+        let f = e.rules().compile_filter("evt.type = openat").expect("ok");
+        busy.push(tap.watch(f, 1).expect("room"));
+    }
+    let f = e.rules().compile_filter("evt.type = openat").expect("ok");
+    assert!(tap.watch(f, 1).is_err(), "more than MAX_WATCHERS");
+    drop(busy);
+    let mut sink = CountingSink::default();
+    p.process_record(&openat(1, 7, 3, "/a"), 0, &mut sink);
+    assert_eq!(sub.events.try_iter().count(), 1);
+    assert_eq!(sink.counts.get("Any openat"), Some(&1));
+}
+
+/// Sampled events time each rule of their type; a reload keeps a rule's latency by name.
+#[test]
+fn rule_latency_is_sampled_per_rule_and_follows_reloads() {
+    let handle = EngineHandle::new(engine(RULES, Matching::All));
+    let mut p = Pipeline::with_handle(handle.clone(), no_proc());
+    let mut sink = CountingSink::default();
+    for i in 0..10 {
+        p.process_record(&openat(i, 7, 3, "/etc/shadow"), 0, &mut sink);
+    }
+    let counts: Vec<u64> = p.stats().rule_latency.iter().map(|l| l.count).collect();
+    assert_eq!(counts, vec![10, 10]);
+    let reordered = format!(
+        "{}\n- rule: New\n  desc: t\n  condition: evt.type = execve\n  output: o\n  priority: INFO\n",
+        RULES.replace("Read shadow", "Shadow read")
+    );
+    handle.swap(engine(&reordered, Matching::All));
+    p.process_record(&openat(11, 7, 4, "/tmp/x"), 0, &mut sink);
+    let by_name: Vec<(String, u64)> = p
+        .engine()
+        .rules()
+        .rules()
+        .iter()
+        .zip(&p.stats().rule_latency)
+        .map(|(r, l)| (r.name.clone(), l.count))
+        .collect();
+    assert_eq!(
+        by_name,
+        vec![
+            ("Shadow read".to_string(), 1),
+            ("Any openat".to_string(), 11),
+            ("New".to_string(), 0)
+        ]
+    );
+}

@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod adapter;
+pub mod adhoc;
 mod collector;
 pub mod compiler;
 pub mod info;

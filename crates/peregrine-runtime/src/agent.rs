@@ -477,6 +477,7 @@ fn start_web(
     silences: &Arc<Silences>,
     isolation: Option<Arc<peregrine_response::isolate::Registry>>,
     alerts: Option<peregrine_web::alerts_api::Api>,
+    debug: Option<peregrine_web::debug_api::Api>,
     metrics_text: Option<peregrine_web::server::MetricsText>,
     live: Option<Arc<peregrine_web::console::Live>>,
 ) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
@@ -509,6 +510,7 @@ fn start_web(
         silences: config.triage.api_enabled.then(|| silences.clone()),
         isolation: isolation.filter(|_| config.triage.api_enabled),
         alerts: alerts.filter(|_| console.is_some()),
+        debug: debug.filter(|_| console.is_some()),
         console,
         metrics_text,
         counters: metrics.clone().map(|m| m as Arc<dyn Collect>),
@@ -797,16 +799,30 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         store: crate::store::api_store(s),
         rules: Arc::new(crate::store::rules_view(handle.clone())),
     });
+    // The console's debug view: the event tap on the pipeline and the loop's snapshot.
+    let console_on =
+        args.config.console.enabled && args.config.webserver.as_ref().is_some_and(|w| w.enabled);
+    let mut debug = console_on.then(crate::debug::Debug::new);
+    if let Some(d) = &debug {
+        pipe.set_tap(d.tap.clone());
+    }
     // Up before the capture (see `start_web`), but not healthy until it is attached.
     let store_metrics = store
         .as_ref()
         .map(|(f, s)| crate::store::metrics_text(f, s));
+    let debug_metrics = debug.as_ref().map(crate::debug::Debug::metrics_text);
+    let extra_metrics: Option<peregrine_web::server::MetricsText> =
+        match (store_metrics, debug_metrics) {
+            (Some(a), Some(b)) => Some(Arc::new(move || a() + &b())),
+            (a, b) => a.or(b),
+        };
     let web = start_web(
         args.config,
         &triage.silences,
         responder.as_ref().map(Responder::isolation),
         alerts_api,
-        store_metrics,
+        debug.as_ref().map(|d| d.api(handle.clone())),
+        extra_metrics,
         live,
     )?;
     let opts = LiveOptions {
@@ -958,6 +974,9 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         }
         if let Some(r) = &responder {
             forward_records(r, &outputs, &static_fields, sink.store.as_mut());
+        }
+        if let Some(d) = debug.as_mut() {
+            d.refresh(&pipe, &live.source, epoch_ns());
         }
         let alert_due = snapshot_alerts
             .as_ref()

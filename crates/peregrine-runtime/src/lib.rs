@@ -20,6 +20,7 @@
 pub mod agent;
 pub mod audit;
 pub mod capture;
+mod debug;
 pub mod drops;
 mod error;
 pub mod events;

@@ -43,4 +43,4 @@ pub mod thread;
 pub mod users;
 
 pub use extract::EventSource;
-pub use state::{host_path, Counters, State, StateConfig};
+pub use state::{host_path, ContainerMetadata, Counters, MetadataStatus, State, StateConfig};

@@ -170,6 +170,8 @@ pub struct Lookup {
     /// The containerd pod sandbox lookup made for it, if one was made (not cached): whether
     /// it found the sandbox.
     pub pod_lookup: Option<bool>,
+    /// Why nothing was found (each source's answer), when `info` is `None`.
+    pub reason: Option<String>,
 }
 
 /// The asynchronous resolver; see the module documentation.
@@ -450,10 +452,25 @@ fn worker(
     use std::time::Instant;
     // False when the state is gone and the worker should end.
     let mut attempt = |retries: &mut Retries, id: String, done: usize| {
+        // Each source's answer is kept for the reason of a failure (the console shows it).
+        let mut why: Vec<String> = Vec::new();
         let mut info = sockets
             .iter()
-            .find_map(|s| inspect(s, &id).ok().flatten())
+            .find_map(|s| match inspect(s, &id) {
+                Ok(Some(i)) => Some(i),
+                Ok(None) => {
+                    why.push(format!("{}: unknown container", s.display()));
+                    None
+                }
+                Err(e) => {
+                    why.push(format!("{}: {e}", s.display()));
+                    None
+                }
+            })
             .or_else(|| crate::oci::lookup(state_roots, &id));
+        if info.is_none() && !state_roots.is_empty() {
+            why.push("not in the OCI runtime state".into());
+        }
         match (info.as_mut(), RETRY_DELAYS_MS.get(done)) {
             (None, Some(ms)) => {
                 retries.push((Instant::now() + Duration::from_millis(*ms), id, done + 1));
@@ -466,12 +483,20 @@ fn worker(
                     drop_long_labels(&mut i.pod_labels, label_max_len);
                     asked
                 });
+                let reason = info.is_none().then(|| why.join("; ")).map(|r| {
+                    if r.is_empty() {
+                        "no source to ask".into()
+                    } else {
+                        r
+                    }
+                });
                 let info = info.map(Arc::new);
                 results
                     .send(Lookup {
                         id,
                         info,
                         pod_lookup,
+                        reason,
                     })
                     .is_ok()
             }

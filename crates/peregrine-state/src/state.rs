@@ -128,14 +128,43 @@ pub struct Counters {
 /// What is known about a container's runtime metadata.
 #[derive(Clone, Debug)]
 pub(crate) enum Meta {
-    /// Asked; the number of earlier failed attempts.
-    Pending(u32),
-    Known(std::sync::Arc<crate::runtime::ContainerInfo>),
+    /// Asked at event time `since`; the number of earlier failed attempts.
+    Pending { attempts: u32, since: u64 },
+    /// Known since event time `at`.
+    Known {
+        info: std::sync::Arc<crate::runtime::ContainerInfo>,
+        at: u64,
+    },
     /// The `attempts`-th lookup failed at event time `at`; asked again after [`retry_delay`].
     Failed {
         at: u64,
         attempts: u32,
+        reason: Arc<str>,
     },
+}
+
+/// Where a container's metadata lookup stands (the console's debug view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataStatus {
+    Pending,
+    Known,
+    /// With the reason (each source's answer); text from the runtime, not escaped.
+    Failed(String),
+}
+
+/// One container's metadata lookup, see [`State::container_metadata`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerMetadata {
+    pub id: String,
+    pub status: MetadataStatus,
+    /// Event time (ns since the epoch) of the last change: asked, answered or failed. For a
+    /// known container, its metadata's age is measured from here.
+    pub since_ns: u64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The container's name and image, when known.
+    pub name: String,
+    pub image: String,
 }
 
 /// How long after its `attempts`-th failure a container lookup is asked for again: 1 s, doubling
@@ -494,7 +523,7 @@ impl State {
                 Some(_) => {}
                 None => {
                     return Some(self.containers.values().any(|m| match m {
-                        Meta::Known(i) => is(&i.ip),
+                        Meta::Known { info, .. } => is(&info.ip),
                         _ => false,
                     }))
                 }
@@ -695,19 +724,23 @@ impl State {
                 None => {}
             }
             let meta = match l.info {
-                Some(i) => {
+                Some(info) => {
                     self.counters.container_lookups += 1;
-                    Meta::Known(i)
+                    Meta::Known {
+                        info,
+                        at: self.cur_ts,
+                    }
                 }
                 None => {
                     self.counters.container_lookups_failed += 1;
                     let attempts = match self.containers.get(l.id.as_str()) {
-                        Some(Meta::Pending(n)) => n + 1,
+                        Some(Meta::Pending { attempts, .. }) => attempts + 1,
                         _ => 1,
                     };
                     Meta::Failed {
                         at: self.cur_ts,
                         attempts,
+                        reason: l.reason.unwrap_or_default().into(),
                     }
                 }
             };
@@ -737,7 +770,7 @@ impl State {
         }
         let attempts = match self.containers.get(&p.container_id) {
             None => 0,
-            Some(&Meta::Failed { at, attempts })
+            Some(&Meta::Failed { at, attempts, .. })
                 if self.cur_ts.saturating_sub(at) > retry_delay(attempts) =>
             {
                 attempts
@@ -761,6 +794,7 @@ impl State {
                         Meta::Failed {
                             at: u64::MAX,
                             attempts: u32::MAX,
+                            reason: "cannot start the lookup thread".into(),
                         },
                     );
                     return;
@@ -768,7 +802,9 @@ impl State {
             }
         }
         if self.resolver.as_ref().is_some_and(|r| r.request(&id)) {
-            self.containers.insert(id, Meta::Pending(attempts));
+            let since = self.cur_ts;
+            self.containers
+                .insert(id, Meta::Pending { attempts, since });
         } else {
             self.counters.container_requests_dropped += 1;
         }
@@ -777,15 +813,64 @@ impl State {
     /// Records what a capture file says about container `id` (libscap's `container` events,
     /// which the container plugin reads instead of asking the runtime).
     pub fn set_container_info(&mut self, id: &str, info: crate::runtime::ContainerInfo) {
-        self.containers.insert(id.into(), Meta::Known(info.into()));
+        self.containers.insert(
+            id.into(),
+            Meta::Known {
+                info: info.into(),
+                at: self.cur_ts,
+            },
+        );
     }
 
     /// Runtime metadata of a container, when known.
     pub fn container_info(&self, full_id: &str) -> Option<&crate::runtime::ContainerInfo> {
         match self.containers.get(full_id)? {
-            Meta::Known(i) => Some(i),
+            Meta::Known { info, .. } => Some(info),
             _ => None,
         }
+    }
+
+    /// Every container whose metadata was asked for, and where its lookup stands, by id.
+    pub fn container_metadata(&self) -> Vec<ContainerMetadata> {
+        let mut all: Vec<ContainerMetadata> = self
+            .containers
+            .iter()
+            .map(|(id, m)| {
+                let (status, since_ns, attempts, name, image) = match m {
+                    Meta::Pending { attempts, since } => {
+                        (MetadataStatus::Pending, *since, *attempts, "", "")
+                    }
+                    Meta::Known { info, at } => (
+                        MetadataStatus::Known,
+                        *at,
+                        0,
+                        info.name.as_str(),
+                        info.image.as_str(),
+                    ),
+                    Meta::Failed {
+                        at,
+                        attempts,
+                        reason,
+                    } => (
+                        MetadataStatus::Failed(reason.to_string()),
+                        *at,
+                        *attempts,
+                        "",
+                        "",
+                    ),
+                };
+                ContainerMetadata {
+                    id: id.to_string(),
+                    status,
+                    since_ns,
+                    attempts,
+                    name: name.to_string(),
+                    image: image.to_string(),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
     }
 
     fn apply(&mut self, ev: &P<'_, '_>) {

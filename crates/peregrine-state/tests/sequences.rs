@@ -1116,6 +1116,25 @@ fn container_metadata_from_a_fake_api_socket() {
         .check(&[("container.name", "<NA>"), ("container.id", "aaaaaaaaaaaa")]);
     let c = sim.state.counters();
     assert_eq!((c.container_lookups, c.container_lookups_failed), (1, 1));
+    // The console's view of the lookups: the known one with its name, the failed one with
+    // what each source answered.
+    let meta = sim.state.container_metadata();
+    assert_eq!(meta.len(), 2, "{meta:?}");
+    let known = meta.iter().find(|m| m.id == id).expect("known");
+    assert_eq!(
+        (&known.status, known.name.as_str()),
+        (&peregrine_state::MetadataStatus::Known, "web")
+    );
+    let failed = meta.iter().find(|m| m.id == other).expect("failed");
+    match &failed.status {
+        peregrine_state::MetadataStatus::Failed(reason) => {
+            // The worker's quick retries find the fake server gone: the last answer counts.
+            assert!(reason.contains("api.sock: "), "{reason}");
+            assert!(reason.contains("not in the OCI runtime state"), "{reason}")
+        }
+        s => panic!("{s:?}"),
+    }
+    assert_eq!(failed.attempts, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -44,7 +44,8 @@
 //! `webserver` block `peregrine-config` reads), [`versions`] and [`metrics`] are the documents
 //! served, [`silences`] the silences API and [`isolation`] the isolated containers and their
 //! unisolate (Peregrine extensions, off unless `silences_api.enabled`),
-//! [`alerts_api`] the alerts and rules API over the alert store, and [`access`] the console's
+//! [`alerts_api`] the alerts and rules API over the alert store, [`debug_api`] the debug
+//! view's event sample, drops, rule latency and container metadata, and [`access`] the console's
 //! credentials, sessions, roles and CSRF check — a middleware over every route while
 //! `console.enabled` (see [`Extras`]). Each further API is a module with its axum routes, merged
 //! into the router; the metrics page knows nothing of HTTP, so it is tested (and could be pushed
@@ -55,6 +56,7 @@
 pub mod access;
 pub mod alerts_api;
 pub mod console;
+pub mod debug_api;
 pub mod isolation;
 pub mod metrics;
 pub mod server;

@@ -1313,7 +1313,7 @@ impl Renderer {
 }
 
 /// Label values escape backslash, double quote and line feed.
-fn escape_label(v: &str) -> String {
+pub(crate) fn escape_label(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for c in v.chars() {
         match c {

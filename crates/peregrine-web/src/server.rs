@@ -176,6 +176,7 @@ impl WebServer {
             isolation,
             mut console,
             alerts,
+            debug,
             metrics_text,
             live,
             counters,
@@ -211,6 +212,12 @@ impl WebServer {
             }
         }
         let alerts = alerts.filter(|_| console.is_some());
+        let debug = debug.filter(|_| console.is_some());
+        // The console's pages come with the alerts API.
+        let pages = alerts.as_ref().map(|a| {
+            let counters = counters.or_else(|| metrics.clone());
+            crate::console::Console::new(a.clone(), live.unwrap_or_default(), counters)
+        });
         if silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
@@ -225,16 +232,18 @@ impl WebServer {
             router: router(
                 versions.to_json(),
                 metrics.clone().filter(|_| cfg.prometheus_metrics_enabled),
-                silences,
-                isolation,
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
-                alerts.map(|a| {
-                    let live = live.unwrap_or_default();
-                    let counters = counters.or_else(|| metrics.clone());
-                    let console = crate::console::Console::new(a.clone(), live, counters);
-                    (a, console)
-                }),
-                metrics_text,
+                Extras {
+                    silences,
+                    isolation,
+                    console: None,
+                    alerts,
+                    debug,
+                    metrics_text,
+                    live: None,
+                    counters: None,
+                },
+                pages,
             ),
             tls,
         });
@@ -389,16 +398,25 @@ fn load_tls(path: &Path) -> Result<tokio_rustls::TlsAcceptor, WebError> {
 
 // ---- routes -----------------------------------------------------------------------------------
 
-/// Everything but the health path, which [`handle`] answers before routing.
+/// Everything but the health path, which [`handle`] answers before routing. `extras` come
+/// checked (see [`WebServer::start_pending_with`]); their `console` is `access` by now.
 fn router(
     versions_json: String,
     metrics: Option<Arc<dyn Collect>>,
-    silences: Option<Arc<peregrine_triage::Silences>>,
-    isolation: Option<Arc<peregrine_response::isolate::Registry>>,
     access: Option<Arc<crate::access::Access>>,
-    alerts: Option<(crate::alerts_api::Api, crate::console::Console)>,
-    metrics_text: Option<MetricsText>,
+    extras: Extras,
+    pages: Option<crate::console::Console>,
 ) -> Router {
+    let Extras {
+        silences,
+        isolation,
+        console: _,
+        alerts,
+        debug,
+        metrics_text,
+        live: _,
+        counters: _,
+    } = extras;
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -424,10 +442,14 @@ fn router(
     if let Some(registry) = isolation {
         router = router.merge(crate::isolation::routes(registry));
     }
-    if let Some((api, console)) = alerts {
-        router = router
-            .merge(crate::alerts_api::routes(api))
-            .merge(crate::console::routes(console));
+    if let Some(api) = alerts {
+        router = router.merge(crate::alerts_api::routes(api));
+    }
+    if let Some(pages) = pages {
+        router = router.merge(crate::console::routes(pages));
+    }
+    if let Some(api) = debug {
+        router = router.merge(crate::debug_api::routes(api));
     }
     router = router.fallback(not_found);
     // With the console on, every route (the fallback's 404 included, so paths are not
@@ -454,6 +476,8 @@ pub struct Extras {
     pub console: Option<peregrine_config::ConsoleConfig>,
     /// The alerts API ([`crate::alerts_api`]); served only with the console.
     pub alerts: Option<crate::alerts_api::Api>,
+    /// The debug API ([`crate::debug_api`]); served only with the console.
+    pub debug: Option<crate::debug_api::Api>,
     /// The console's live queue, fed by the store's writer ([`crate::console::Live`]); served
     /// with the alerts API (a queue nothing publishes to when not given).
     pub live: Option<Arc<crate::console::Live>>,

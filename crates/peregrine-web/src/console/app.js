@@ -355,38 +355,49 @@ function table(cols, rows, id) {
 }
 
 async function pageDebug() {
-  const filter = h("input", { id: "debug-filter", size: 60, placeholder: "evt.type = openat and fd.name startswith /etc" });
+  const filter = h("input", { id: "debug-filter", size: 60, placeholder: "evt.type in (open, openat) and fd.name startswith /etc" });
   const limit = h("input", { id: "debug-limit", size: 4, value: "50" });
   const out = h("div", { id: "debug-events" });
   const run = async (e) => {
     if (e) e.preventDefault();
-    out.replaceChildren(h("p.muted", { text: "Sampling…" }));
+    out.replaceChildren(h("p.muted", { text: "Sampling (up to 2 s)…" }));
     const q = new URLSearchParams({ filter: filter.value, limit: limit.value });
     try {
       const r = await api("/api/v1/debug/events?" + q);
-      out.replaceChildren(table(["Time", "Type", "Fields"], (r.events || []).map((ev) => [fmtTime(ev.ts), ev.type, ev.fields]), "events"));
+      out.replaceChildren(
+        h("p.status", { id: "sample-counts", text: `${r.matched} matched of ${r.examined} examined` + (r.skipped ? `, ${r.skipped} skipped` : "") }),
+        table(["Time", "Type", "Dir", "Fields"], (r.events || []).map((ev) => [fmtTime(ev.ts), ev.type, ev.dir,
+          Object.entries(ev.fields || {}).map(([k, v]) => k + "=" + (v !== null && typeof v === "object" ? JSON.stringify(v) : v)).join("  ")]), "events"));
     } catch (err) {
       if (err.status === 400 && err.body && err.body.column !== undefined) {
+        // The condition is one line here: the caret goes under the reported column.
         const col = Math.max(0, Number(err.body.column) - 1);
         out.replaceChildren(h("pre.error", { id: "filter-error", text: filter.value + "\n" + " ".repeat(col) + "^ " + err.body.error }));
-      } else if (err.status === 404) {
-        out.replaceChildren(h("p.muted", { text: "The event sample is not available from this agent." }));
       } else {
         out.replaceChildren(errorBox(err));
       }
     }
   };
+  const age = (ms) => ms === undefined ? "" : (ms < 1000 ? ms + " ms" : fmtNum(ms / 1000, 1) + " s");
   setMain(h("h1", {}, "Debug"),
     h("h2", {}, "Live sample of decoded events"),
-    h("form.filters", { onsubmit: run }, h("label", {}, "Condition (Falco's language)", filter), h("label", {}, "Limit", limit), h("button.action", { type: "submit" }, "Sample")),
+    h("p.muted", { text: "What reaches the engine: the event types the loaded rules and the state need (opens of paths no rule names may be shed in the kernel)." }),
+    h("form.filters", { id: "debug-form", onsubmit: run }, h("label", {}, "Condition (Falco's language)", filter), h("label", {}, "Limit", limit), h("button.action", { type: "submit", id: "sample" }, "Sample")),
     out,
     h("h2", {}, "Drops per CPU and cause"),
-    await section("/api/v1/debug/drops", (v) => table(["CPU", "Causes"], (v.cpus || v.drops || []).map((c) => [c.cpu, c.causes || c]), "drops")),
-    h("h2", {}, "Rule evaluation latency"),
-    await section("/api/v1/debug/rules", (v) => table(["Rule", "Evaluations", "Mean ns", "Max ns"],
-      (v.rules || []).map((r) => [r.rule || r.name, r.evaluations ?? r.count, r.mean_ns ?? r.avg_ns, r.max_ns]), "rule-latency")),
+    await section("/api/v1/debug/drops", (v) => h("div", {},
+      h("p.status", { text: `kernel events/s: ${fmtNum(v.events_per_sec, 1)}` }),
+      table(["CPU", "Events", "Drops", "Ring full", "Too large", "Missing enter"], (v.cpus || []).map((c) => [c.cpu, c.events, c.drops,
+        c.causes ? c.causes.ring_full : null, c.causes ? c.causes.too_large : null, c.causes ? c.causes.missing_enter : null]), "drops"))),
+    h("h2", {}, "Rule evaluation latency (sampled)"),
+    await section("/api/v1/debug/rules", (v) => h("div", {},
+      h("p.status", { text: v.sample_period ? `one event in ${v.sample_period} is timed` : "latency sampling is off" }),
+      table(["Rule", "Samples", "p50 ns", "p99 ns", "Mean ns", "Estimated total ms"],
+        (v.rules || []).map((r) => [r.rule, r.samples, r.p50_ns, r.p99_ns, r.mean_ns, Math.round((r.estimated_total_ns || 0) / 1e6)]), "rule-latency"))),
     h("h2", {}, "Container metadata lookups"),
-    await section("/api/v1/debug/metadata", (v) => kv(Object.entries(v), "metadata")));
+    await section("/api/v1/debug/metadata", (v) => h("div", {},
+      h("p.status", { id: "metadata-summary", text: `${v.pending} pending, ${v.failed} failed; ${v.lookups} lookups, ${v.lookups_failed} failed, ${v.requests_dropped} requests dropped` }),
+      table(["Container", "Status", "Age", "Attempts", "Name / reason"], (v.containers || []).map((c) => [c.id, c.status, age(c.age_ms), c.attempts, c.name || c.reason || ""]), "metadata"))));
 }
 
 // ---- login and routing ---------------------------------------------------------------------
