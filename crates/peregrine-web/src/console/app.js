@@ -207,7 +207,14 @@ async function pageAlerts() {
   if (stream) stream.close();
   stream = new EventSource("/api/v1/alerts/stream");
   let reload = null;
-  stream.addEventListener("open", () => { status.textContent = "live"; });
+  // The server ends each stream after its request limit (30 s) and drops a client that falls
+  // behind; EventSource reconnects, and the list is read again for what came meanwhile.
+  let opened = false;
+  stream.addEventListener("open", () => {
+    status.textContent = "live";
+    if (opened) load();
+    opened = true;
+  });
   stream.addEventListener("error", () => { status.textContent = "reconnecting…"; });
   stream.addEventListener("alert", (ev) => {
     const table = document.getElementById("queue");
