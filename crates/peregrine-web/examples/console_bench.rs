@@ -142,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let total = store.count()?;
     let rss_before = rss_kb();
+    let live = Arc::new(peregrine_web::console::Live::new());
     let cfg = WebConfig {
         listen_address: "127.0.0.1".into(),
         listen_port: 0,
@@ -159,10 +160,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             store: store.clone(),
             rules: Arc::new(Vec::new),
         }),
+        live: Some(live.clone()),
         ..Extras::default()
     };
     let server = WebServer::start_pending_with(&cfg, &versions, None, extras)?;
     server.set_ready();
+    // The overview counts from the store until the console's tally has counted it (a thread
+    // started with the server): time that, then measure the steady state.
+    let t = Instant::now();
+    while !live.is_seeded() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!(
+        "the overview's tally counted the store in {:.1} s (RSS {} MB)",
+        t.elapsed().as_secs_f64(),
+        rss_kb() / 1024
+    );
     let base = format!("http://{}", server.local_addr());
     let newest = store
         .search(&peregrine_store::Query {
