@@ -14,7 +14,8 @@
 //! (`--toggle-collect='replay_cost::pass_*'`): instruction counts do not depend on the load.
 //!
 //! `replay_cost [CAPTURE]`; `PG_REPLAY_ONLY=pipeline` skips the replay (a workload for
-//! `perf record`).
+//! `perf record`); `PG_REPLAY_TAP=1` attaches an unwatched event tap to the pipeline pass
+//! (the console's cost when no one samples), `PG_REPLAY_TAP=COND` one that samples COND.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +41,22 @@ fn cpu_ns() -> u64 {
 #[inline(never)]
 fn pass_pipeline(engine: &Arc<Engine>, meta: &Metadata, records: &[Vec<u8>]) -> u64 {
     let mut pipe = Pipeline::new(engine.clone(), replay_state_config());
+    // `PG_REPLAY_TAP=1`: as the agent runs with the console on, an event tap no one watches;
+    // `PG_REPLAY_TAP=COND`: someone samples events matching COND. Off by default, so the
+    // tracked figure stays comparable.
+    let tap = std::env::var("PG_REPLAY_TAP").ok().map(|cond| {
+        let tap = Arc::new(peregrine_engine::tap::Tap::new());
+        pipe.set_tap(tap.clone());
+        let watching = (cond != "1").then(|| {
+            let filter = engine
+                .rules()
+                .compile_filter(&cond)
+                .expect("PG_REPLAY_TAP compiles");
+            tap.watch(filter, peregrine_engine::tap::MAX_SAMPLE)
+                .expect("room")
+        });
+        (tap, watching)
+    });
     seed_state(meta, pipe.state_mut());
     let mut sink = CountingSink::default();
     for r in records {
@@ -47,6 +64,7 @@ fn pass_pipeline(engine: &Arc<Engine>, meta: &Metadata, records: &[Vec<u8>]) -> 
             pipe.process(&ev, &mut sink);
         }
     }
+    drop(tap);
     pipe.stats().events
 }
 

@@ -397,6 +397,8 @@ impl Pipeline {
         self.follow_reload();
         self.stats.events += 1;
         self.state.update(ev);
+        // An unwatched tap costs one relaxed load (+12 instructions per record in
+        // bench/replay-cost.sh's callgrind pass with PG_REPLAY_TAP=1, 0.5%).
         if let Some(tap) = &self.tap {
             if tap.watching() {
                 let mut src = self.state.source(ev);
@@ -422,8 +424,9 @@ impl Pipeline {
         if let Some(start) = timed {
             // Each rule timed on its own: a clock pair per rule of the type, on one event in
             // `latency_sample`. Cost (bench/replay-cost.sh, callgrind, Falco's stable rules,
-            // 502Error.scap): 2,476 instructions per record before per-rule timing and the
-            // tap's check, 2,477 after; the whole replay 9,099 → 9,112 (+0.1%).
+            // 502Error.scap): 2,476 instructions per record before per-rule timing, 2,477
+            // after (the whole replay 9,099 → 9,112), 2,489 with an unwatched tap attached
+            // as with the console on (PG_REPLAY_TAP=1, +0.5%).
             let stats = &mut self.stats;
             engine.rules.evaluate_timed(
                 &mut src,

@@ -10,6 +10,11 @@
 //!   read) skips the event (counted), a closed one removes the watcher.
 //! - **Bounded**: at most [`MAX_WATCHERS`] requests at once and [`MAX_SAMPLE`] events each.
 //!
+//! Measured (bench/replay-cost.sh, callgrind, Falco's stable rules, `PG_REPLAY_TAP`): 2,477
+//! instructions per record without a tap, 2,489 with one no one watches, 3,231 while a
+//! request samples `fd.name = /no/such/file` (the lock, the field source and the filter on
+//! every event, for the request's few seconds).
+//!
 //! The sample shows what reaches the engine: the kernel only sends the event types the loaded
 //! rules (and the state engine) need, and may shed opens of paths no rule asks for
 //! ([`crate::interest`]), so a filter on other events matches nothing.

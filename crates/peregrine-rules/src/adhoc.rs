@@ -13,6 +13,7 @@ use crate::compiler::resolve_list;
 use crate::ruleset::RuleSet;
 use peregrine_event::EventTypeSet;
 use peregrine_filter::ast::Expr;
+use peregrine_filter::fields::SYSCALL_SOURCE;
 use peregrine_filter::FieldSource;
 
 /// A condition that does not compile: the message and where (1-based line and column of the
@@ -66,6 +67,14 @@ impl RuleSet {
         let mut typed = adapter::parse(text).map_err(from)?;
         self.substitute_macros(&mut typed)?;
         adapter::compile(&typed).map_err(from)?;
+        // A field of another source (`ka.*`) would have no value on any syscall event.
+        if let Some((name, pos)) = adapter::foreign_field(&typed, SYSCALL_SOURCE) {
+            return Err(at(
+                format!("field {name} is not a syscall field"),
+                pos.line as usize,
+                pos.col as usize,
+            ));
+        }
         // Pass 2: the rules' semantics (lists are textual, applied in definition order).
         let mut subst = text.to_string();
         for l in &self.compiled().lists {
@@ -172,5 +181,9 @@ mod tests {
             .expect_err("syntax");
         assert!(e.col >= 22, "{e}");
         assert!(rs.compile_filter("   ").is_err());
+        let e = rs
+            .compile_filter("evt.type = execve and ka.verb = get")
+            .expect_err("a k8s_audit field");
+        assert_eq!(e.col, 23, "{e}");
     }
 }
