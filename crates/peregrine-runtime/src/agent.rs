@@ -578,6 +578,7 @@ fn start_web(
     alerts: Option<peregrine_web::alerts_api::Api>,
     debug: Option<peregrine_web::debug_api::Api>,
     metrics_text: Option<peregrine_web::server::MetricsText>,
+    live: Option<Arc<peregrine_web::console::Live>>,
 ) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
         if config.triage.api_enabled {
@@ -588,10 +589,16 @@ fn start_web(
         }
         return Ok(None);
     };
-    let metrics = (config.metrics.enabled && web.prometheus_metrics_enabled)
+    // The console's overview shows events/s, drops and time to detect from the same snapshot,
+    // so it is kept with the console on even when `/metrics` is not served.
+    let prometheus = config.metrics.enabled && web.prometheus_metrics_enabled;
+    let metrics = (prometheus || config.console.enabled)
         .then(|| Arc::new(Mutex::new(MetricsSnapshot::default())));
     let versions = Versions::peregrine(&peregrine_rules::version::ENGINE_VERSION);
-    let collect = metrics.clone().map(|m| m as Arc<dyn Collect>);
+    let collect = metrics
+        .clone()
+        .filter(|_| prometheus)
+        .map(|m| m as Arc<dyn Collect>);
     // Bound (and its certificate loaded) before the capture, so a bad address or certificate
     // stops the agent at once; `/healthz` says ok only once the capture is attached.
     let console = config.console.enabled.then(|| config.console.clone());
@@ -606,6 +613,8 @@ fn start_web(
         console,
         metrics_text,
         fleet: None,
+        counters: metrics.clone().map(|m| m as Arc<dyn Collect>),
+        live,
     };
     let server = WebServer::start_pending_with(web, &versions, collect, extras)?;
     Ok(Some((server, metrics)))
@@ -820,7 +829,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             log::warn!("replay: response policies are not applied to a capture file");
         }
         let mut sink = Dispatch::new(&outputs, args.config, triage)?;
-        sink.store = crate::store::StoreFeed::open(&args.config.alert_store).map(|(f, _)| f);
+        sink.store = crate::store::StoreFeed::open(&args.config.alert_store, None).map(|(f, _)| f);
         let fleet = crate::fleet::FleetFeed::start(
             args.config,
             &run_info(&args.rules_inputs, &args.config_files, epoch_ns()),
@@ -906,7 +915,16 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let Some(ext) = crate::plugins::syscall_extension() {
         pipe.set_extension(ext);
     }
-    let store = crate::store::StoreFeed::open(&args.config.alert_store);
+    // The console's live queue, fed by the store's writer once each batch is stored.
+    let live = args
+        .config
+        .console
+        .enabled
+        .then(|| Arc::new(peregrine_web::console::Live::new()));
+    let store = crate::store::StoreFeed::open(
+        &args.config.alert_store,
+        live.as_ref().map(|l| l.on_stored()),
+    );
     let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
         store: crate::store::api_store(s),
         rules: Arc::new(crate::store::rules_view(handle.clone())),
@@ -935,6 +953,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         alerts_api,
         debug.as_ref().map(|d| d.api(handle.clone())),
         extra_metrics,
+        live,
     )?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),

@@ -49,8 +49,12 @@ pub(crate) struct StoreSummary {
 
 impl StoreFeed {
     /// Opens the store when `alert_store.enabled`. A store that cannot be opened is logged
-    /// and left out: detection and the outputs go on without it.
-    pub fn open(cfg: &AlertStoreConfig) -> Option<(StoreFeed, Arc<SqliteStore>)> {
+    /// and left out: detection and the outputs go on without it. `stored` is called with each
+    /// batch once it is stored (the console's live queue).
+    pub fn open(
+        cfg: &AlertStoreConfig,
+        stored: Option<peregrine_store::OnStored>,
+    ) -> Option<(StoreFeed, Arc<SqliteStore>)> {
         if !cfg.enabled {
             return None;
         }
@@ -66,7 +70,7 @@ impl StoreFeed {
             max_bytes: cfg.max_bytes,
             every: RETENTION_EVERY,
         };
-        let writer = match Writer::start(store.clone(), retention) {
+        let writer = match Writer::start_with(store.clone(), retention, stored) {
             Ok(w) => w,
             Err(e) => {
                 log::warn!("alert store off: {e}");

@@ -26,9 +26,10 @@ use std::time::Duration;
 pub use postgres::PgStore;
 pub use record::{
     Ancestor, Container, Context, ExportFormat, Page, Pod, Query, Record, RuleHits, Status, Stored,
+    TimeCounts,
 };
 pub use sqlite::SqliteStore;
-pub use writer::{prometheus_text, Retention, Writer, WriterCounters};
+pub use writer::{prometheus_text, OnStored, Retention, Writer, WriterCounters};
 
 /// Most alerts one search returns.
 pub const MAX_LIMIT: usize = 1_000;
@@ -113,6 +114,15 @@ pub trait AlertStore: Send + Sync {
         max_bytes: Option<u64>,
     ) -> Result<u64, StoreError>;
     fn rule_hits(&self) -> Result<Vec<RuleHits>, StoreError>;
+    /// Alerts from `since_ns` in `buckets` buckets of `bucket_ns` each, per severity, and the
+    /// `top` rules with most alerts in that range.
+    fn time_counts(
+        &self,
+        since_ns: u64,
+        bucket_ns: u64,
+        buckets: usize,
+        top: usize,
+    ) -> Result<TimeCounts, StoreError>;
     /// Bytes on disk.
     fn size_bytes(&self) -> Result<u64, StoreError>;
     /// Alerts stored.

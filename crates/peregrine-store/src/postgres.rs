@@ -31,7 +31,7 @@ use std::time::Duration;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored};
+use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored, TimeCounts};
 use crate::{AlertStore, StoreError, MAX_LIMIT};
 
 /// Rows deleted per statement by retention (as in SQLite: short locks, fast convergence).
@@ -640,6 +640,51 @@ impl AlertStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    fn time_counts(
+        &self,
+        since_ns: u64,
+        bucket_ns: u64,
+        buckets: usize,
+        top: usize,
+    ) -> Result<TimeCounts, StoreError> {
+        let bucket_ns = bucket_ns.max(1);
+        let until_ns = since_ns.saturating_add(bucket_ns.saturating_mul(buckets as u64));
+        let (since, until, width) = (to_i64(since_ns), to_i64(until_ns), to_i64(bucket_ns));
+        let mut out = TimeCounts {
+            buckets: vec![[0; 8]; buckets],
+            top_rules: Vec::new(),
+        };
+        let mut client = self.reader();
+        let Some((lo, hi)) = seq_range(&mut client, Some(since_ns), Some(until_ns))? else {
+            return Ok(out);
+        };
+        for r in client.query(
+            "SELECT (time_ns - $1) / $3, severity, count(*) FROM alerts \
+             WHERE seq >= $4 AND seq <= $5 AND time_ns >= $1 AND time_ns < $2 \
+             AND source <> 'response' GROUP BY 1, 2",
+            &[&since, &until, &width, &lo, &hi],
+        )? {
+            let (b, sev, n): (i64, i16, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            let slot = usize::try_from(b).ok().and_then(|b| out.buckets.get_mut(b));
+            if let (Some(slot), Ok(sev)) = (slot, usize::try_from(sev.clamp(0, 7))) {
+                slot[sev] += from_i64(n);
+            }
+        }
+        if top > 0 {
+            out.top_rules = client
+                .query(
+                    "SELECT rule, count(*) AS n FROM alerts \
+                     WHERE seq >= $4 AND seq <= $5 AND time_ns >= $1 AND time_ns < $2 \
+                     AND source <> 'response' GROUP BY rule ORDER BY n DESC, rule LIMIT $3",
+                    &[&since, &until, &to_i64(top as u64), &lo, &hi],
+                )?
+                .iter()
+                .map(|r| Ok((r.try_get::<_, String>(0)?, from_i64(r.try_get(1)?))))
+                .collect::<Result<_, StoreError>>()?;
+        }
+        Ok(out)
     }
 
     /// The tables' files with their indexes and TOAST (what the fleet's disk holds).

@@ -173,6 +173,16 @@ pub struct RuleHits {
     pub last_ns: u64,
 }
 
+/// Alerts of a time range counted per bucket and severity, and its most frequent rules: what
+/// the console's overview draws. Response records are not counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimeCounts {
+    /// Per bucket (oldest first), alerts per syslog severity (index 0 Emergency … 7 Debug).
+    pub buckets: Vec<[u64; 8]>,
+    /// (rule, alerts) in the whole range, most first.
+    pub top_rules: Vec<(String, u64)>,
+}
+
 /// What [`crate::AlertStore::export`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportFormat {

@@ -26,7 +26,7 @@ use std::time::Duration;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored};
+use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored, TimeCounts};
 use crate::{AlertStore, StoreError, MAX_LIMIT};
 
 /// Rows deleted per statement by size retention: small enough to keep the writer's lock
@@ -688,6 +688,60 @@ impl AlertStore for SqliteStore {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    fn time_counts(
+        &self,
+        since_ns: u64,
+        bucket_ns: u64,
+        buckets: usize,
+        top: usize,
+    ) -> Result<TimeCounts, StoreError> {
+        let bucket_ns = bucket_ns.max(1);
+        let until_ns = since_ns.saturating_add(bucket_ns.saturating_mul(buckets as u64));
+        let (since, until, width) = (to_i64(since_ns), to_i64(until_ns), to_i64(bucket_ns));
+        let conn = self.reader();
+        // One read transaction: the chart and the top rules count the same alerts.
+        conn.execute_batch("BEGIN")?;
+        let counted = (|| {
+            let mut out = TimeCounts {
+                buckets: vec![[0; 8]; buckets],
+                top_rules: Vec::new(),
+            };
+            // The window as a `seq` range (there is no time index), then time within it.
+            let Some((lo, hi)) = seq_range(&conn, Some(since_ns), Some(until_ns))? else {
+                return Ok(out);
+            };
+            let mut st = conn.prepare_cached(
+                "SELECT (time_ns - ?1) / ?3, severity, count(*) FROM alerts \
+                 WHERE seq >= ?4 AND seq <= ?5 AND time_ns >= ?1 AND time_ns < ?2 \
+                 AND source != 'response' GROUP BY 1, 2",
+            )?;
+            let mut rows = st.query(params![since, until, width, lo, hi])?;
+            while let Some(r) = rows.next()? {
+                let (b, sev, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let slot = usize::try_from(b).ok().and_then(|b| out.buckets.get_mut(b));
+                if let (Some(slot), Ok(sev)) = (slot, usize::try_from(sev.clamp(0, 7))) {
+                    slot[sev] += from_i64(n);
+                }
+            }
+            if top == 0 {
+                return Ok(out);
+            }
+            let mut st = conn.prepare_cached(
+                "SELECT rule, count(*) AS n FROM alerts \
+                 WHERE seq >= ?4 AND seq <= ?5 AND time_ns >= ?1 AND time_ns < ?2 \
+                 AND source != 'response' GROUP BY rule ORDER BY n DESC, rule LIMIT ?3",
+            )?;
+            out.top_rules = st
+                .query_map(params![since, until, to_i64(top as u64), lo, hi], |r| {
+                    Ok((r.get::<_, String>(0)?, from_i64(r.get(1)?)))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok::<_, StoreError>(out)
+        })();
+        conn.execute_batch("COMMIT")?;
+        counted
     }
 
     fn size_bytes(&self) -> Result<u64, StoreError> {

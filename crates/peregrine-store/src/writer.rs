@@ -38,6 +38,9 @@ pub struct WriterCounters {
     pub retained_deleted: AtomicU64,
 }
 
+/// See [`Writer::start_with`].
+pub type OnStored = Arc<dyn Fn(&[Record]) + Send + Sync>;
+
 /// The sending side; dropping it (or [`Writer::finish`]) lets the thread drain and stop.
 pub struct Writer {
     tx: Option<SyncSender<Record>>,
@@ -48,6 +51,16 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread over `store`.
     pub fn start(store: Arc<dyn AlertStore>, retention: Retention) -> Result<Writer, StoreError> {
+        Self::start_with(store, retention, None)
+    }
+
+    /// [`Writer::start`], calling `stored` with each batch once it is in the store (the
+    /// console's live queue); it runs on the writer thread, so it must not block.
+    pub fn start_with(
+        store: Arc<dyn AlertStore>,
+        retention: Retention,
+        stored: Option<OnStored>,
+    ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::sync_channel::<Record>(CHANNEL);
         let counters = Arc::new(WriterCounters::default());
         let c = counters.clone();
@@ -79,6 +92,9 @@ impl Writer {
                         match store.insert(&batch) {
                             Ok(n) => {
                                 c.inserted.fetch_add(n as u64, Ordering::Relaxed);
+                                if let Some(f) = &stored {
+                                    f(&batch);
+                                }
                             }
                             Err(e) => {
                                 c.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);

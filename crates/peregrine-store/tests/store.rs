@@ -627,6 +627,10 @@ const SUITE: &[(&str, Body)] = &[
         "late_alerts_are_in_their_window",
         late_alerts_are_in_their_window,
     ),
+    (
+        "time_counts_bucket_by_severity_and_rank_rules",
+        time_counts_bucket_by_severity_and_rank_rules,
+    ),
 ];
 
 #[test]
@@ -703,4 +707,71 @@ fn postgres_passes_the_suite() {
     };
     assert!(err.contains("nobody:***@127.0.0.1"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// The overview's counts: per bucket and severity over the range only, response records left
+/// out, and the range's rules by alerts.
+fn time_counts_bucket_by_severity_and_rank_rules(open: Open) {
+    let store = seeded(open);
+    let mut response = rec(100, "kill", 0, None);
+    response.time_ns = 1_000 * MIN + 11 * MIN;
+    response.source = "response".into();
+    assert_eq!(store.insert(&[response]).expect("insert"), 1);
+    // Alerts 10..19: two buckets of five minutes.
+    let c = store
+        .time_counts(1_000 * MIN + 10 * MIN, 5 * MIN, 2, 10)
+        .expect("counts");
+    let mut first = [0u64; 8];
+    for sev in [2, 3, 4, 5, 6] {
+        first[sev] = 1;
+    }
+    let mut second = [0u64; 8];
+    for sev in [7, 0, 1, 2, 3] {
+        second[sev] = 1;
+    }
+    assert_eq!(c.buckets, vec![first, second]);
+    assert_eq!(
+        c.top_rules,
+        vec![
+            ("Terminal shell in container".to_string(), 7),
+            ("Read sensitive file untrusted".to_string(), 3),
+        ]
+    );
+    // Top is a limit; an empty range counts nothing.
+    let c = store
+        .time_counts(1_000 * MIN + 10 * MIN, 5 * MIN, 2, 1)
+        .expect("counts");
+    assert_eq!(c.top_rules.len(), 1);
+    let c = store.time_counts(5_000 * MIN, MIN, 3, 5).expect("counts");
+    assert_eq!(c.buckets, vec![[0u64; 8]; 3]);
+    assert!(c.top_rules.is_empty());
+}
+
+/// The writer's hook sees each record once, after its batch is stored: every id it is given
+/// can be read back at that moment.
+#[test]
+fn writer_reports_each_batch_once_it_is_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn AlertStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("a.db")).expect("open"));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, bool)>::new()));
+    let (s2, st2) = (seen.clone(), store.clone());
+    let hook: peregrine_store::OnStored = Arc::new(move |batch: &[Record]| {
+        let mut seen = s2.lock().expect("lock");
+        for r in batch {
+            let there = st2.get(&r.id).expect("get").is_some();
+            seen.push((r.id.clone(), there));
+        }
+    });
+    let w = Writer::start_with(store.clone(), Retention::default(), Some(hook)).expect("start");
+    for i in 0..200u64 {
+        assert!(w.offer(rec(i, "R", 4, None)));
+    }
+    w.finish();
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 200);
+    assert!(seen.iter().all(|(_, there)| *there));
+    let mut ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
 }

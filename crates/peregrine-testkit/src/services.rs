@@ -799,3 +799,24 @@ pub fn chromium() -> Result<Service, ServiceError> {
     }
     Ok(service)
 }
+
+/// `chromedriver` (Debian's `chromium-driver`) on a loopback port, allowing only loopback
+/// clients; the WebDriver sessions it opens start Debian's Chromium themselves (the test asks
+/// for headless in its capabilities). A test gives each browser a profile under
+/// [`Service::dir`], so stopping the driver also ends any browser left behind.
+pub fn chromedriver() -> Result<Service, ServiceError> {
+    let name = "chromedriver";
+    let bin = binary(
+        name,
+        "chromium-driver",
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+    )?;
+    let (dir, port) = (private_dir(name)?, free_port());
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .arg(format!("--log-path={}", dir.join("driver.log").display()));
+    start(name, dir, port, "TERM", cmd, |s| {
+        http_get(s.addr(), "/status").is_some_and(|(st, body)| st == 200 && body.contains("ready"))
+    })
+}

@@ -3,8 +3,10 @@
 //! - **Credentials**: `Authorization: Bearer <token>` with `console.token` (or
 //!   `PEREGRINE_CONSOLE_TOKEN`: full access) or `console.read_only_token`; or a session
 //!   cookie from `POST /api/v1/login` (a user of `console.users`, or a token, as a form or
-//!   JSON body). Everything but the health path needs one while the console is on; without
-//!   one the answer is 401 with `WWW-Authenticate: Bearer`.
+//!   JSON body). Everything but the health path, the login and the console's login page and
+//!   assets needs one while the console is on; without one the answer is 401 with
+//!   `WWW-Authenticate: Bearer`, except that a `GET` of a console page is redirected (303) to
+//!   the login page.
 //! - **Roles**: a read-only credential may use `GET`/`HEAD` only; anything else is 403.
 //! - **Cross-site requests**: the cookie is `HttpOnly; SameSite=Strict` (plus `Secure`
 //!   over TLS), and a state-changing request authenticated by the cookie must also carry the
@@ -306,9 +308,26 @@ fn safe_method(m: &Method) -> bool {
     m == Method::GET || m == Method::HEAD
 }
 
-/// Paths served without a credential: the login itself.
+/// Paths served without a credential: the login itself, the console's login page and its
+/// assets (static, the same for everyone).
 fn open_path(path: &str) -> bool {
-    path == LOGIN
+    path == LOGIN || path == crate::console::LOGIN_PAGE || path.starts_with(crate::console::ASSETS)
+}
+
+/// No valid credential: a browser asking for a console page goes to the login page; anything
+/// else (the API, other paths, other methods) gets 401.
+fn refuse(req: &Request) -> Response {
+    let path = req.uri().path();
+    let page = path == crate::console::PREFIX || path.starts_with("/console/");
+    if page && safe_method(req.method()) {
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        r.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_static(crate::console::LOGIN_PAGE),
+        );
+        return r;
+    }
+    unauthorized()
 }
 
 /// The middleware over every route while the console is on.
@@ -324,7 +343,7 @@ pub async fn require(State(access): State<Arc<Access>>, mut req: Request, next: 
         }
     } else if let Some(id) = cookie_value(headers) {
         let Some((caller, csrf)) = access.session(id) else {
-            return unauthorized();
+            return refuse(&req);
         };
         if !safe_method(req.method()) {
             let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
@@ -334,7 +353,7 @@ pub async fn require(State(access): State<Arc<Access>>, mut req: Request, next: 
         }
         caller
     } else {
-        return unauthorized();
+        return refuse(&req);
     };
     if caller.role == Role::ReadOnly && !safe_method(req.method()) && req.uri().path() != LOGOUT {
         return forbidden("read-only credential");

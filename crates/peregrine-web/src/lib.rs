@@ -56,6 +56,7 @@
 
 pub mod access;
 pub mod alerts_api;
+pub mod console;
 pub mod debug_api;
 pub mod fleet_api;
 pub mod isolation;

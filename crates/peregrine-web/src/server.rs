@@ -208,6 +208,12 @@ impl WebServer {
             extras.fleet = None;
             extras.debug = None;
         }
+        // The console's pages come with the alerts API.
+        let pages = extras.alerts.as_ref().map(|a| {
+            let counters = extras.counters.take().or_else(|| metrics.clone());
+            let live = extras.live.take().unwrap_or_default();
+            crate::console::Console::new(a.clone(), live, counters)
+        });
         if extras.silences.is_some() && console.is_none() && !addr.ip().is_loopback() {
             log::warn!(
                 "webserver: the silences API (silences_api.enabled) is unauthenticated and \
@@ -221,9 +227,10 @@ impl WebServer {
             ready: ready.clone(),
             router: router(
                 versions.to_json(),
-                metrics.filter(|_| cfg.prometheus_metrics_enabled),
+                metrics.clone().filter(|_| cfg.prometheus_metrics_enabled),
                 console.map(|c| Arc::new(crate::access::Access::new(&c, cfg.ssl_enabled))),
                 extras,
+                pages,
             ),
             tls,
         });
@@ -385,6 +392,7 @@ fn router(
     metrics: Option<Arc<dyn Collect>>,
     access: Option<Arc<crate::access::Access>>,
     extras: Extras,
+    pages: Option<crate::console::Console>,
 ) -> Router {
     // `console` was taken out by the caller (it is `access` now).
     let Extras {
@@ -395,6 +403,8 @@ fn router(
         debug,
         metrics_text,
         fleet,
+        live: _,
+        counters: _,
     } = extras;
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
@@ -423,6 +433,9 @@ fn router(
     }
     if let Some(api) = alerts {
         router = router.merge(crate::alerts_api::routes(api));
+    }
+    if let Some(pages) = pages {
+        router = router.merge(crate::console::routes(pages));
     }
     if let Some(api) = debug {
         router = router.merge(crate::debug_api::routes(api));
@@ -457,6 +470,12 @@ pub struct Extras {
     pub alerts: Option<crate::alerts_api::Api>,
     /// The debug API ([`crate::debug_api`]); served only with the console.
     pub debug: Option<crate::debug_api::Api>,
+    /// The console's live queue, fed by the store's writer ([`crate::console::Live`]); served
+    /// with the alerts API (a queue nothing publishes to when not given).
+    pub live: Option<Arc<crate::console::Live>>,
+    /// Where the console's overview reads events, drops and time to detect, when `/metrics`
+    /// is not served (else the metrics source is used).
+    pub counters: Option<Arc<dyn Collect>>,
     /// More series appended to `/metrics` (the alert store's), already in Prometheus's text
     /// format.
     pub metrics_text: Option<MetricsText>,
