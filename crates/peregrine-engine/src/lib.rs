@@ -327,6 +327,28 @@ struct Extended<'a, 'e> {
     evtnum: u64,
 }
 
+impl<'a, 'e> Extended<'a, 'e> {
+    /// `src` itself, or `src` with the extension's fields on top when one is loaded (the
+    /// wrapper then lives in `slot`).
+    fn over(
+        src: &'a mut dyn FieldSource,
+        ext: Option<&'a mut (dyn EventExtension + 'static)>,
+        ev: &'a Event<'e>,
+        evtnum: u64,
+        slot: &'a mut Option<Extended<'a, 'e>>,
+    ) -> &'a mut dyn FieldSource {
+        match ext {
+            None => src,
+            Some(ext) => slot.insert(Extended {
+                inner: src,
+                ext,
+                ev,
+                evtnum,
+            }),
+        }
+    }
+}
+
 impl FieldSource for Extended<'_, '_> {
     fn event_type(&self) -> peregrine_event::EventType {
         self.inner.event_type()
@@ -473,21 +495,9 @@ impl Pipeline {
         self.stats.evaluated += 1;
         let mut src = self.state.source(ev);
         {
-            // A plugin's extraction fields (an `EventExtension`) are read through a wrapper
-            // only when one is loaded.
-            let mut extended;
-            let fs: &mut dyn FieldSource = match self.extension.as_deref_mut() {
-                None => &mut src,
-                Some(ext) => {
-                    extended = Extended {
-                        inner: &mut src,
-                        ext,
-                        ev,
-                        evtnum,
-                    };
-                    &mut extended
-                }
-            };
+            let mut slot = None;
+            let ext = self.extension.as_deref_mut();
+            let fs = Extended::over(&mut src, ext, ev, evtnum, &mut slot);
             if let Some(start) = timed {
                 // Each rule timed on its own: a clock pair per rule of the type, on one event in
                 // `latency_sample`. Cost (bench/replay-cost.sh, callgrind, Falco's stable rules,
@@ -532,19 +542,9 @@ impl Pipeline {
                 .extras
                 .format(idx as usize)
                 .unwrap_or_else(|| rule.output_format());
-            let mut extended;
-            let out_src: &mut dyn FieldSource = match self.extension.as_deref_mut() {
-                None => &mut src,
-                Some(ext) => {
-                    extended = Extended {
-                        inner: &mut src,
-                        ext,
-                        ev,
-                        evtnum,
-                    };
-                    &mut extended
-                }
-            };
+            let mut slot = None;
+            let ext = self.extension.as_deref_mut();
+            let out_src = Extended::over(&mut src, ext, ev, evtnum, &mut slot);
             format.render(out_src, &mut self.values, &mut self.output);
             let fields = format.values(out_src, &mut self.values);
             let mut extra_fields = Vec::new();

@@ -31,7 +31,10 @@ use std::time::Duration;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored, TimeCounts};
+use crate::record::{
+    from_i64, read_stored, to_i64, Page, Query, Record, RuleHits, Status, Stored, StoredRow,
+    TimeCounts,
+};
 use crate::{AlertStore, StoreError, MAX_LIMIT};
 
 /// Rows deleted per statement by retention (as in SQLite: short locks, fast convergence).
@@ -164,14 +167,6 @@ fn redacted(url: &str) -> String {
     out
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn from_i64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
 /// PostgreSQL text cannot hold NUL: one in an alert (attacker-controlled text) would fail its
 /// whole batch, so it is stored as U+FFFD.
 fn text(s: &str) -> String {
@@ -182,35 +177,24 @@ fn text(s: &str) -> String {
     }
 }
 
+impl StoredRow for Row {
+    type Error = postgres::Error;
+    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn small(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get::<_, i16>(i).map(i64::from)
+    }
+}
+
 fn stored(row: &Row) -> Result<Stored, StoreError> {
-    let tags: String = row.try_get(8)?;
-    let context: String = row.try_get(11)?;
-    let status: String = row.try_get(13)?;
-    Ok(Stored {
-        seq: row.try_get(0)?,
-        record: Record {
-            id: row.try_get(1)?,
-            time_ns: from_i64(row.try_get(2)?),
-            rule: row.try_get(3)?,
-            priority: row.try_get(4)?,
-            severity: row.try_get::<_, i16>(5)?.clamp(0, 7) as u8,
-            source: row.try_get(6)?,
-            hostname: row.try_get(7)?,
-            tags: tags
-                .split(' ')
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-            output: row.try_get(9)?,
-            json: row.try_get(10)?,
-            // Written by this crate; a row edited by hand loses its context, not the alert.
-            context: serde_json::from_str::<Context>(&context).unwrap_or_default(),
-            refers_to: row.try_get(12)?,
-        },
-        status: Status::parse(&status).unwrap_or_default(),
-        status_by: row.try_get(14)?,
-        status_ns: from_i64(row.try_get(15)?),
-    })
+    Ok(read_stored(row)?)
 }
 
 fn rows(rows: Vec<Row>) -> Result<Vec<Stored>, StoreError> {

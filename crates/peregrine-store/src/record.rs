@@ -191,3 +191,56 @@ pub enum ExportFormat {
     /// RFC 4180 CSV with a header row.
     Csv,
 }
+
+/// One stored alert's columns as a database row holds them, in the stores' `COLUMNS` order
+/// (seq, id, time, rule, priority, severity, source, hostname, tags, output, json, context,
+/// refers_to, status, status_by, status_ns): each store implements it for its row type, and
+/// [`read_stored`] decodes the columns the same way for both.
+pub(crate) trait StoredRow {
+    type Error;
+    fn text(&self, i: usize) -> Result<String, Self::Error>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn int(&self, i: usize) -> Result<i64, Self::Error>;
+    /// The severity column (a SMALLINT in PostgreSQL).
+    fn small(&self, i: usize) -> Result<i64, Self::Error>;
+}
+
+/// Times and counts are u64 here and i64 (signed) in both databases: saturate going in,
+/// read a negative (hand-edited) value as 0 coming out.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_i64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+pub(crate) fn read_stored<R: StoredRow + ?Sized>(row: &R) -> Result<Stored, R::Error> {
+    let tags = row.text(8)?;
+    let context = row.text(11)?;
+    Ok(Stored {
+        seq: row.int(0)?,
+        record: Record {
+            id: row.text(1)?,
+            time_ns: from_i64(row.int(2)?),
+            rule: row.text(3)?,
+            priority: row.text(4)?,
+            severity: row.small(5)?.clamp(0, 7) as u8,
+            source: row.text(6)?,
+            hostname: row.text(7)?,
+            tags: tags
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            output: row.text(9)?,
+            json: row.text(10)?,
+            // Written by this crate; a row edited by hand loses its context, not the alert.
+            context: serde_json::from_str::<Context>(&context).unwrap_or_default(),
+            refers_to: row.opt_text(12)?,
+        },
+        status: Status::parse(&row.text(13)?).unwrap_or_default(),
+        status_by: row.text(14)?,
+        status_ns: from_i64(row.int(15)?),
+    })
+}

@@ -26,7 +26,10 @@ use std::time::Duration;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::record::{Context, Page, Query, Record, RuleHits, Status, Stored, TimeCounts};
+use crate::record::{
+    from_i64, read_stored, to_i64, Page, Query, Record, RuleHits, Status, Stored, StoredRow,
+    TimeCounts,
+};
 use crate::{AlertStore, StoreError, MAX_LIMIT};
 
 /// Rows deleted per statement by size retention: small enough to keep the writer's lock
@@ -200,43 +203,24 @@ impl SqliteStore {
     }
 }
 
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn from_i64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+impl StoredRow for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn small(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
 }
 
 fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
-    let tags: String = row.get(8)?;
-    let context: String = row.get(11)?;
-    let status: String = row.get(13)?;
-    Ok(Stored {
-        seq: row.get(0)?,
-        record: Record {
-            id: row.get(1)?,
-            time_ns: from_i64(row.get(2)?),
-            rule: row.get(3)?,
-            priority: row.get(4)?,
-            severity: row.get::<_, i64>(5)?.clamp(0, 7) as u8,
-            source: row.get(6)?,
-            hostname: row.get(7)?,
-            tags: tags
-                .split(' ')
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-            output: row.get(9)?,
-            json: row.get(10)?,
-            // Written by this crate; a row edited by hand loses its context, not the alert.
-            context: serde_json::from_str::<Context>(&context).unwrap_or_default(),
-            refers_to: row.get(12)?,
-        },
-        status: Status::parse(&status).unwrap_or_default(),
-        status_by: row.get(14)?,
-        status_ns: from_i64(row.get(15)?),
-    })
+    read_stored(row)
 }
 
 /// FTS5 query text for free words: the text split where the index's tokenizer splits
