@@ -61,21 +61,10 @@ fn exec_rule(name: &str, program: &str) -> String {
     )
 }
 
-/// A copy of `true` named `opsmark` in `dir`: a marker whose path no other process runs.
-fn marker_program(dir: &Path) -> String {
-    let program = dir.join("opsmark");
-    let original = ["/usr/bin/true", "/bin/true"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("a true(1) binary");
-    std::fs::copy(original, &program).expect("copy true");
-    program.display().to_string()
-}
-
 /// A scratch directory with a marker program and a rules file for [`exec_rule`].
 fn marker_setup(test: &str, rule: &str) -> (PathBuf, PathBuf, String) {
     let dir = scratch(test);
-    let program = marker_program(&dir);
+    let program = e2e_harness::marker_program(&dir, "opsmark");
     let rules = dir.join("rules.yaml");
     std::fs::write(&rules, exec_rule(rule, &program)).expect("rules file");
     (dir, rules, program)
@@ -579,7 +568,7 @@ fn sighup_reloads_under_a_steady_workload_lose_no_marker_event() {
     }
     const RELOADS: usize = 5;
     let dir = scratch("ops-reload");
-    let program = marker_program(&dir);
+    let program = e2e_harness::marker_program(&dir, "opsmark");
     let rules = dir.join("rules.yaml");
     std::fs::write(&rules, load_rule('A', &program)).expect("rules file");
     let config = web_config(&dir);

@@ -49,13 +49,7 @@ const NARROW: &[&str] = &[
 fn setup(test: &str) -> (PathBuf, PathBuf, String) {
     let dir = scratch(test);
     let _ = std::fs::remove_dir_all(dir.join("spool"));
-    let program = dir.join("spoolmark");
-    let original = ["/usr/bin/true", "/bin/true"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("a true(1) binary");
-    std::fs::copy(original, &program).expect("copy true");
-    let program = program.display().to_string();
+    let program = e2e_harness::marker_program(&dir, "spoolmark");
     let rules = dir.join("rules.yaml");
     std::fs::write(
         &rules,

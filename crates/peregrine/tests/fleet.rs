@@ -226,13 +226,7 @@ fn nats_raw(addr: SocketAddr, user: (&str, &str), publish: Option<(&str, &str)>)
 
 /// A scratch directory with a marker program (a copy of `true`) and a rule for its runs.
 fn marker(dir: &Path) -> (PathBuf, String) {
-    let program = dir.join("fleetmark");
-    let original = ["/usr/bin/true", "/bin/true"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("a true(1) binary");
-    std::fs::copy(original, &program).expect("copy true");
-    let program = program.display().to_string();
+    let program = e2e_harness::marker_program(dir, "fleetmark");
     let rules = dir.join("rules.yaml");
     std::fs::write(
         &rules,

@@ -386,3 +386,15 @@ pub fn json_lines(path: &Path, n: usize, within: Duration) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A copy of `true` named `name` in `dir`: a marker program whose path no other process runs,
+/// so a rule on `proc.exe` fires on the test's runs only.
+pub fn marker_program(dir: &std::path::Path, name: &str) -> String {
+    let program = dir.join(name);
+    let original = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a true(1) binary");
+    std::fs::copy(original, &program).expect("copy true");
+    program.display().to_string()
+}
