@@ -472,17 +472,8 @@ impl AlertStore for PgStore {
             limit + 1
         );
         let params: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref()).collect();
-        let mut alerts = rows(client.query(&sql, &params)?)?;
-        let next_cursor = if alerts.len() > limit {
-            alerts.truncate(limit);
-            alerts.last().map(|a| a.seq)
-        } else {
-            None
-        };
-        Ok(Page {
-            alerts,
-            next_cursor,
-        })
+        let alerts = rows(client.query(&sql, &params)?)?;
+        Ok(Page::cut(alerts, limit))
     }
 
     fn set_status(

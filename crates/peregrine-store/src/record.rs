@@ -165,6 +165,23 @@ pub struct Page {
     pub next_cursor: Option<i64>,
 }
 
+impl Page {
+    /// A page from a search that fetched `limit + 1` rows: the extra row only says there is a
+    /// next page, whose cursor is the last kept alert's `seq`.
+    pub(crate) fn cut(mut alerts: Vec<Stored>, limit: usize) -> Page {
+        let next_cursor = if alerts.len() > limit {
+            alerts.truncate(limit);
+            alerts.last().map(|a| a.seq)
+        } else {
+            None
+        };
+        Page {
+            alerts,
+            next_cursor,
+        }
+    }
+}
+
 /// Hits of one rule since the store was created (retention does not lower them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleHits {

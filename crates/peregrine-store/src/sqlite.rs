@@ -498,19 +498,10 @@ impl AlertStore for SqliteStore {
             limit + 1
         );
         let mut st = conn.prepare_cached(&sql)?;
-        let mut alerts = st
+        let alerts = st
             .query_map(params_from_iter(p), stored)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let next_cursor = if alerts.len() > limit {
-            alerts.truncate(limit);
-            alerts.last().map(|a| a.seq)
-        } else {
-            None
-        };
-        Ok(Page {
-            alerts,
-            next_cursor,
-        })
+        Ok(Page::cut(alerts, limit))
     }
 
     fn set_status(
