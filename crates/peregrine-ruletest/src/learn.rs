@@ -82,6 +82,44 @@ pub struct Scope {
     pub unusable: u64,
 }
 
+/// One of a scope's four lists, rendered (strings quoted), under its names in the profile
+/// and in the generated rules.
+struct List {
+    profile_key: &'static str,
+    rules_suffix: &'static str,
+    items: Vec<String>,
+}
+
+impl Scope {
+    /// The lists in the order both the profile and the rules write them; the rules' list
+    /// names (`learned_<scope>_<suffix>`) are what their conditions refer to.
+    fn lists(&self) -> [List; 4] {
+        let strings = |set: &BTreeSet<String>| set.iter().map(|v| quoted(v)).collect();
+        [
+            List {
+                profile_key: "executables",
+                rules_suffix: "executables",
+                items: strings(&self.executables),
+            },
+            List {
+                profile_key: "files_written_below",
+                rules_suffix: "write_dirs",
+                items: strings(&self.write_dirs),
+            },
+            List {
+                profile_key: "outbound_destinations",
+                rules_suffix: "destinations",
+                items: strings(&self.destinations),
+            },
+            List {
+                profile_key: "listening_ports",
+                rules_suffix: "ports",
+                items: self.ports.iter().map(u16::to_string).collect(),
+            },
+        ]
+    }
+}
+
 /// The profile: scopes by image repository (`host` for none).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Profile {
@@ -198,32 +236,12 @@ pub fn render_profile(p: &Profile, watched: &str) -> String {
     );
     for (name, s) in &p.scopes {
         let _ = writeln!(out, "{}:", quoted(name));
-        let list = |out: &mut String, key: &str, items: Vec<String>| {
-            let _ = writeln!(out, "  {key}:");
-            for i in items {
+        for list in s.lists() {
+            let _ = writeln!(out, "  {}:", list.profile_key);
+            for i in list.items {
                 let _ = writeln!(out, "    - {i}");
             }
-        };
-        list(
-            &mut out,
-            "executables",
-            s.executables.iter().map(|v| quoted(v)).collect(),
-        );
-        list(
-            &mut out,
-            "files_written_below",
-            s.write_dirs.iter().map(|v| quoted(v)).collect(),
-        );
-        list(
-            &mut out,
-            "outbound_destinations",
-            s.destinations.iter().map(|v| quoted(v)).collect(),
-        );
-        list(
-            &mut out,
-            "listening_ports",
-            s.ports.iter().map(u16::to_string).collect(),
-        );
+        }
         if s.unusable > 0 {
             let _ = writeln!(out, "  values_left_out: {}", s.unusable);
         }
@@ -278,30 +296,10 @@ pub fn render_rules(p: &Profile, watched: &str) -> String {
                 format!("image {name}"),
             )
         };
-        let list = |out: &mut String, suffix: &str, items: Vec<String>| {
-            let _ = writeln!(out, "\n- list: learned_{id}_{suffix}");
-            let _ = writeln!(out, "  items: [{}]", items.join(", "));
-        };
-        list(
-            &mut out,
-            "executables",
-            s.executables.iter().map(|v| quoted(v)).collect(),
-        );
-        list(
-            &mut out,
-            "write_dirs",
-            s.write_dirs.iter().map(|v| quoted(v)).collect(),
-        );
-        list(
-            &mut out,
-            "destinations",
-            s.destinations.iter().map(|v| quoted(v)).collect(),
-        );
-        list(
-            &mut out,
-            "ports",
-            s.ports.iter().map(u16::to_string).collect(),
-        );
+        for list in s.lists() {
+            let _ = writeln!(out, "\n- list: learned_{id}_{}", list.rules_suffix);
+            let _ = writeln!(out, "  items: [{}]", list.items.join(", "));
+        }
         let rule = |out: &mut String, what: &str, cond: &str, output: &str, priority: &str| {
             let _ = writeln!(
                 out,

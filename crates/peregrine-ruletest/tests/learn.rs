@@ -116,6 +116,19 @@ fn learned_rules_load_and_alert_only_on_deviation() {
         ["/dev/null", "/var/log/nginx/"]
     );
 
+    // The profile writes the same four lists as the rules, under its own keys.
+    let profile = learn::render_profile(&p, "a test");
+    assert!(
+        profile.contains(
+            "\"docker.io/library/nginx\":\n  executables:\n    - \"/usr/sbin/nginx\"\n  \
+             files_written_below:\n    - \"/dev/null\"\n    - \"/var/log/nginx/\"\n  \
+             outbound_destinations:\n    - \"10.0.0.9\"\n  listening_ports:\n    - 80\n\
+             \"host\":\n  executables:\n    - \"/usr/bin/cat\"\n"
+        ),
+        "{profile}"
+    );
+    assert!(profile.ends_with("  values_left_out: 1\n"), "{profile}");
+
     let rules = learn::render_rules(&p, "a test");
     learn::check_rules(&rules).expect("loads");
     let dir = tempfile::tempdir().expect("tempdir");
