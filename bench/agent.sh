@@ -10,11 +10,7 @@
 # host compare runs only at similar load; the workload's rate with the agent is given as a
 # ratio of its rate alone in the same run.
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
-upstream="${PEREGRINE_UPSTREAM:-$(pwd)/../shared/upstream}"
-rules="$upstream/rules/falco_rules.yaml"
-[ -f "$rules" ] || { echo "agent.sh: $rules not found (set PEREGRINE_UPSTREAM)" >&2; exit 1; }
-cargo build --release -q -p peregrine
-exec python3 bench/agent_bench.py "$CARGO_TARGET_DIR/release/peregrine" "$rules" "${1:-1000}" "${2:-20}"
+. "$(dirname "$0")/lib.sh"
+upstream_rules agent.sh
+agent=$(bench_agent "")
+exec python3 bench/agent_bench.py "$agent" "$rules" "${1:-1000}" "${2:-20}"

@@ -23,11 +23,9 @@
 # CPU-time figures below), with the load average: on a shared host, compare
 # runs only at similar load, and prefer the quietest of several runs.
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
+. "$(dirname "$0")/lib.sh"
 cargo build --release -q -p peregrine-capture --example capture_bench
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs"
+echo "load average: $(load_average); kernel $(uname -r); $(nproc) CPUs"
 if command -v perf >/dev/null 2>&1; then
 	# "usecs/op" of the kernel's getppid loop, as ns.
 	perf bench syscall basic 2>/dev/null |
@@ -42,4 +40,4 @@ if command -v bpftool >/dev/null 2>&1; then
 	echo "BPF tracing programs loaded before the run: $(bpftool prog show 2>/dev/null | grep -c ' tracing ' || true)"
 fi
 "$CARGO_TARGET_DIR/release/examples/capture_bench" "${1:-2000000}" ${2:+"$2"}
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(load_average)"

@@ -9,7 +9,7 @@
 # deleted at the end unless KEEP=1 (a kept file is reused by the next run). Figures: README,
 # "Console".
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 N="${1:-1000000}"
 DIR="$(mktemp -d)"
 DB="${2:-$DIR/alerts.db}"
@@ -21,5 +21,5 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --release -p peregrine-web --example console_bench
-echo "commit $(git rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-./target/release/examples/console_bench "$DB" "$N"
+echo "commit $(git rev-parse --short HEAD), load average $(load_average), $(nproc) CPUs"
+"$CARGO_TARGET_DIR"/release/examples/console_bench "$DB" "$N"

@@ -11,17 +11,10 @@
 # Goals: >= 20,000 alerts/s into the spool and to NATS; p99 event -> subscriber < 50 ms.
 # bench/outputs.sh measures the outputs alone (no capture, no detection).
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
+. "$(dirname "$0")/lib.sh"
 nats=/usr/sbin/nats-server
 [ -x "$nats" ] || nats=$(command -v nats-server) || { echo "detect_delivery.sh: nats-server not installed (scripts/bootstrap)" >&2; exit 1; }
-agent="${PEREGRINE_AGENT:-}"
-if [ -z "$agent" ]; then
-	cargo build --release -q -p peregrine --bin peregrine
-	agent="$CARGO_TARGET_DIR/release/peregrine"
-fi
-load_bin="$CARGO_TARGET_DIR/storm_load"
-cc -O2 -Wall -o "$load_bin" bench/storm_load.c
+agent=$(bench_agent "${PEREGRINE_AGENT:-}")
+storm_load
 echo "commit $(git rev-parse --short HEAD); kernel $(uname -r); $(nproc) CPUs"
 exec python3 bench/detect_delivery.py "$agent" "$load_bin" "$nats" "${1:-25000}" "${2:-10}"

@@ -10,6 +10,6 @@
 #
 # Goals: >= 20,000 alerts/s ingested; p99 agent -> server < 1 s.
 set -eu
-cd "$(dirname "$0")/.."
-echo "commit $(git rev-parse --short HEAD); kernel $(uname -r); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+. "$(dirname "$0")/lib.sh"
+echo "commit $(git rev-parse --short HEAD); kernel $(uname -r); $(nproc) CPUs; load $(load_average)"
 exec cargo bench -q -p peregrine-fleet --bench fleet_load -- "${1:-1000}" "${2:-200000}" "${3:-5000}" "${4:-20}"

@@ -8,10 +8,8 @@
 #
 # Goal: >= 50,000 events/s on one core. Events are the upstream trace files' events, cycled.
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
+. "$(dirname "$0")/lib.sh"
 upstream="${PEREGRINE_UPSTREAM:-$(pwd)/../shared/upstream}"
 [ -d "$upstream/k8saudit" ] || { echo "k8saudit.sh: $upstream/k8saudit not found (set PEREGRINE_UPSTREAM)" >&2; exit 1; }
-cargo build --release -q -p peregrine
-exec python3 bench/k8saudit_bench.py "$CARGO_TARGET_DIR/release/peregrine" "$upstream/k8saudit" "${1:-50000}"
+agent=$(bench_agent "")
+exec python3 bench/k8saudit_bench.py "$agent" "$upstream/k8saudit" "${1:-50000}"

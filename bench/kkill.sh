@@ -11,16 +11,11 @@
 # The cost of idle kill filters on other syscalls is in bench/capture.sh ("filt+kill" and
 # "capt+kill" against "filtered" and "captured"). Compare runs only at similar load.
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
+. "$(dirname "$0")/lib.sh"
 N="${1:-200}"
-if [ -z "${PEREGRINE:-}" ]; then
-	cargo build --release -q -p peregrine
-	PEREGRINE="$CARGO_TARGET_DIR/release/peregrine"
-fi
-dir=$(mktemp -d)
-[ -z "${KEEP:-}" ] || echo "keeping $dir"
-trap 'kill "$agent" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+PEREGRINE=$(bench_agent "${PEREGRINE:-}")
+bench_dir
+at_exit 'kill ${agent:-} 2>/dev/null || true'
 cp /bin/sleep "$dir/pgbench-kk"
 cp /bin/sleep "$dir/pgbench-us"
 cp /bin/sleep "$dir/pgbench-pk"
@@ -58,7 +53,7 @@ cat >"$dir/policies.yaml" <<'EOF2'
   match: {rules: [Parent marker]}
   actions: [kill: {}]
 EOF2
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
+echo "load average: $(load_average); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
 PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
 	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
 	-o "response.budget_per_minute=100000" -o json_output=true -o dedup.enabled=false \
@@ -66,12 +61,7 @@ PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
 	-o file_output.enabled=true -o "file_output.filename=$dir/alerts.jsonl" \
 	2>"$dir/agent.log" &
 agent=$!
-i=0
-while ! grep -q capturing "$dir/agent.log" 2>/dev/null; do
-	i=$((i + 1))
-	[ "$i" -lt 300 ] || { echo "agent did not start" >&2; cat "$dir/agent.log" >&2; exit 1; }
-	sleep 0.1
-done
+wait_capturing "$dir/agent.log"
 grep -o "policy '[^']*': kill [^(—]*" "$dir/agent.log" || true
 for m in pgbench-kk pgbench-us; do
 	i=0
@@ -103,4 +93,4 @@ for rule in ("Kernel marker", "Parent marker", "User-space marker"):
     print(f"{rule:18} kills {len(v):4} of {sys.argv[2]}: exec to death p50 {at(0.5):9.1f} us  "
           f"p90 {at(0.9):9.1f} us  p99 {at(0.99):9.1f} us  max {v[-1]:9.1f} us")
 EOF2
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(load_average)"

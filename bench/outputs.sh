@@ -10,5 +10,5 @@
 # Goals (issue #14): ≥ 20,000 alerts/s into the spool and to NATS; p99 < 50 ms.
 # bench/detect_delivery.sh measures the same with the live agent detecting the alerts.
 set -eu
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 exec cargo bench -q -p peregrine-outputs --bench delivery -- "${1:-50000}" "${2:-2000}" "${3:-10}"

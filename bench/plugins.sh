@@ -6,7 +6,5 @@
 #
 #   bench/plugins.sh [EVENTS] [BATCH]       (default 2000000 events, 512 per batch)
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
+. "$(dirname "$0")/lib.sh"
 exec cargo run --release -q -p peregrine-plugins --example plugin_bench -- "${1:-2000000}" "${2:-512}"

@@ -10,19 +10,17 @@
 # Falco 0.44.1 on this machine (issue #12): 0.34-0.46 CPU-s for a 728,000-event replay,
 # start-up included, i.e. 470-630 ns per event; the goal is a third of that.
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
+. "$(dirname "$0")/lib.sh"
 cargo build --release -q -p peregrine-engine --example replay_cost
 bin="$CARGO_TARGET_DIR/release/examples/replay_cost"
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
+echo "load average: $(load_average); $(nproc) CPUs"
 "$bin" "$@"
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "callgrind: valgrind not installed"
     exit 0
 fi
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+bench_dir
+out=$dir
 # One timed pass under valgrind (it runs ~50x slower): with the warm-up, each pass runs twice.
 PG_REPLAY_RECORDS=1 valgrind -q --tool=callgrind --toggle-collect='replay_cost::pass_*' \
     --callgrind-out-file="$out/cg" "$bin" "$@" >"$out/stdout"

@@ -16,19 +16,16 @@
 # The agent drains the ring on a short timer, so the figure includes that wait; compare runs
 # only at similar load (the load average is printed).
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
+. "$(dirname "$0")/lib.sh"
 N="${1:-200}"
 M="${2:-20}"
-if [ -z "${PEREGRINE:-}" ]; then
-	cargo build --release -q -p peregrine
-	PEREGRINE="$CARGO_TARGET_DIR/release/peregrine"
-fi
-dir=$(mktemp -d)
+PEREGRINE=$(bench_agent "${PEREGRINE:-}")
+bench_dir
 tag=$$
 agent=
 api=
-trap 'kill $agent $api 2>/dev/null || true; podman rm -f -t 0 "pgbench-pause-$tag" "pgbench-iso-$tag" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+at_exit 'podman rm -f -t 0 "pgbench-pause-$tag" "pgbench-iso-$tag" >/dev/null 2>&1 || true'
+at_exit 'kill $agent $api 2>/dev/null || true'
 cp /bin/sleep "$dir/pgbench-mark"
 cat >"$dir/rules.yaml" <<'EOF'
 - rule: Bench marker
@@ -80,19 +77,14 @@ EOF
   actions: [isolate: {}]
 EOF
 fi
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
+echo "load average: $(load_average); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
 PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
 	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
 	-o "response.budget_per_minute=100000" -o stdout_output.enabled=false \
 	-o "response.runtime_sockets[]=$dir/podman.sock" -o "state_dir=$dir/state" \
 	2>"$dir/agent.log" &
 agent=$!
-i=0
-while ! grep -q capturing "$dir/agent.log" 2>/dev/null; do
-	i=$((i + 1))
-	[ "$i" -lt 300 ] || { echo "agent did not start" >&2; cat "$dir/agent.log" >&2; exit 1; }
-	sleep 0.1
-done
+wait_capturing "$dir/agent.log"
 i=0
 while [ "$i" -lt "$N" ]; do
 	"$dir/pgbench-mark" 30 2>/dev/null || true # killed: the shell waits for its death
@@ -146,4 +138,4 @@ if [ -n "$containers" ]; then
 fi
 grep '"outcome":"failed"' "$dir/audit.jsonl" | head -3
 grep "Response actions" "$dir/agent.log" || true
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(load_average)"

@@ -6,14 +6,12 @@
 #
 #   bench/state-callgrind.sh [ITERATIONS]        (default 20000)
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
+. "$(dirname "$0")/lib.sh"
 n="${1:-20000}"
 bin=$(cargo bench -q -p peregrine-state --bench update --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*update-[^"]*\)".*/\1/p' | tail -n 1)
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+bench_dir
+out=$dir
 for sc in fd:2 process:5; do
     name=${sc%%:*}
     events=${sc##*:}

@@ -10,7 +10,7 @@
 # `postgres://` URL of an empty database. Needs about 3.3 KB of disk per alert (3.3 GB for a
 # million). Figures: README, "Alert store".
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 N="${1:-1000000}"
 DIR="$(mktemp -d)"
 DB="${2:-$DIR/alerts.db}"
@@ -22,5 +22,5 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --release -p peregrine-store --example store_bench
-echo "commit $(git rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-./target/release/examples/store_bench "$DB" "$N"
+echo "commit $(git rev-parse --short HEAD), load average $(load_average), $(nproc) CPUs"
+"$CARGO_TARGET_DIR"/release/examples/store_bench "$DB" "$N"

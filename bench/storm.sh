@@ -10,18 +10,9 @@
 #
 # On a shared host compare runs only at similar load (printed before and after).
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
-export CARGO_TARGET_DIR
-upstream="${PEREGRINE_UPSTREAM:-$(pwd)/../shared/upstream}"
-rules="$upstream/rules/falco_rules.yaml"
-[ -f "$rules" ] || { echo "storm.sh: $rules not found (set PEREGRINE_UPSTREAM)" >&2; exit 1; }
-agent="${PEREGRINE_AGENT:-}"
-if [ -z "$agent" ]; then
-	cargo build --release -q -p peregrine --bin peregrine
-	agent="$CARGO_TARGET_DIR/release/peregrine"
-fi
-load_bin="$CARGO_TARGET_DIR/storm_load"
-cc -O2 -Wall -o "$load_bin" bench/storm_load.c
+. "$(dirname "$0")/lib.sh"
+upstream_rules storm.sh
+agent=$(bench_agent "${PEREGRINE_AGENT:-}")
+storm_load
 echo "commit $(git rev-parse --short HEAD); kernel $(uname -r)"
 exec python3 bench/storm.py "$agent" "$rules" "$load_bin" "${STORM_SECONDS:-20}" "${STORM_LOAD:-1}"
