@@ -15,7 +15,6 @@
 //! Chromium avoids even that: it picks its own port and writes it to `DevToolsActivePort`.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -54,10 +53,11 @@ pub struct Service {
     dir: PathBuf,
     port: u16,
     signal: &'static str,
-    /// The program and arguments it was started with, and its readiness check, for
-    /// [`Service::restart`].
+    /// The program, arguments and working directory it was started with, and its readiness
+    /// check, for [`Service::restart`].
     program: std::ffi::OsString,
     args: Vec<std::ffi::OsString>,
+    cwd: Option<PathBuf>,
     ready: Option<Ready>,
 }
 
@@ -136,6 +136,12 @@ impl Service {
     /// drop privileges through the spawning process (PostgreSQL) do not restart this way.
     pub fn restart(&mut self) -> Result<(), ServiceError> {
         self.kill_process();
+        self.launch()
+    }
+
+    /// Spawns the program with its output appended to `NAME.log` (stdin closed), then waits
+    /// until it answers.
+    fn launch(&mut self) -> Result<(), ServiceError> {
         let name = self.name;
         let log = std::fs::OpenOptions::new()
             .append(true)
@@ -143,7 +149,11 @@ impl Service {
             .open(self.dir.join(format!("{name}.log")))
             .map_err(|e| err(name, e))?;
         let log2 = log.try_clone().map_err(|e| err(name, e))?;
-        let child = Command::new(&self.program)
+        let mut cmd = Command::new(&self.program);
+        if let Some(cwd) = &self.cwd {
+            cmd.current_dir(cwd);
+        }
+        let child = cmd
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -303,6 +313,32 @@ fn binary(name: &str, package: &str, candidates: &[&str]) -> Result<PathBuf, Ser
         })
 }
 
+/// What starting most servers takes first: the binary (the first of `candidates` that exists),
+/// a fresh private directory and a free loopback port.
+fn prepare(
+    name: &str,
+    package: &str,
+    candidates: &[&str],
+) -> Result<(PathBuf, PathBuf, u16), ServiceError> {
+    let bin = binary(name, package, candidates)?;
+    Ok((bin, private_dir(name)?, free_port()))
+}
+
+/// Writes a server's configuration file.
+fn write_config(name: &str, path: &Path, text: impl AsRef<[u8]>) -> Result<(), ServiceError> {
+    std::fs::write(path, text).map_err(|e| err(name, format!("{}: {e}", path.display())))
+}
+
+/// Readiness: the server accepts a connection.
+fn accepts(s: &Service) -> bool {
+    connect(s.addr()).is_some()
+}
+
+/// Readiness: Prometheus' and Alertmanager's `/-/ready` answers 200.
+fn ready_page(s: &Service) -> bool {
+    http_get(s.addr(), "/-/ready").is_some_and(|(status, _)| status == 200)
+}
+
 /// Spawns `cmd` with its output in `dir/NAME.log` and polls `ready` until it answers (or the
 /// process exits, or [`READY`] passes: both errors carry the log).
 fn start(
@@ -310,30 +346,21 @@ fn start(
     dir: PathBuf,
     port: u16,
     signal: &'static str,
-    mut cmd: Command,
+    cmd: Command,
     ready: impl FnMut(&Service) -> bool + Send + 'static,
 ) -> Result<Service, ServiceError> {
-    let log = File::create(dir.join(format!("{name}.log"))).map_err(|e| err(name, e))?;
-    let log2 = log.try_clone().map_err(|e| err(name, e))?;
-    let program = cmd.get_program().to_owned();
-    let args = cmd.get_args().map(|a| a.to_owned()).collect();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .map_err(|e| err(name, format!("{cmd:?}: {e}")))?;
     let mut service = Service {
         name,
-        child: Some(child),
+        child: None,
         dir,
         port,
         signal,
-        program,
-        args,
+        program: cmd.get_program().to_owned(),
+        args: cmd.get_args().map(|a| a.to_owned()).collect(),
+        cwd: cmd.get_current_dir().map(Path::to_path_buf),
         ready: Some(Box::new(ready)),
     };
-    service.wait_ready()?;
+    service.launch()?;
     Ok(service)
 }
 
@@ -398,44 +425,19 @@ pub fn request_line(addr: SocketAddr, request: &[u8]) -> Option<String> {
     Some(line)
 }
 
+const NATS: &str = "nats-server";
+const NATS_BINARIES: &[&str] = &["/usr/sbin/nats-server", "/usr/bin/nats-server"];
+
 /// `nats-server` with JetStream (its store in the private directory).
 pub fn nats() -> Result<Service, ServiceError> {
-    let name = "nats-server";
-    let bin = binary(
-        name,
-        "nats-server",
-        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
-    )?;
-    let (dir, port) = (private_dir(name)?, free_port());
-    let mut cmd = Command::new(bin);
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir.join("jetstream"));
-    start(name, dir, port, "TERM", cmd, |s| {
-        greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
-    })
+    nats_with("")
 }
 
 /// `nats-server` with JetStream and `extra` appended to its configuration file (a `tls`
 /// block, an `authorization` block, …).
 pub fn nats_with(extra: &str) -> Result<Service, ServiceError> {
-    let name = "nats-server";
-    let bin = binary(
-        name,
-        "nats-server",
-        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
-    )?;
-    let (dir, port) = (private_dir(name)?, free_port());
-    let conf = format!(
-        "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: {:?}\n}}\n{extra}\n",
-        dir.join("jetstream").display().to_string()
-    );
-    let file = dir.join("nats.conf");
-    std::fs::write(&file, conf).map_err(|e| err(name, e))?;
-    let mut cmd = Command::new(bin);
-    cmd.arg("-c").arg(&file);
-    start(name, dir, port, "TERM", cmd, |s| {
-        greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
-    })
+    let (bin, dir, port) = prepare(NATS, NATS, NATS_BINARIES)?;
+    nats_node(&bin, dir, port, &format!("{extra}\n"))
 }
 
 /// A cluster of `nodes` nats-servers on loopback, each with JetStream (its store in its own
@@ -443,12 +445,7 @@ pub fn nats_with(extra: &str) -> Result<Service, ServiceError> {
 /// (`authorization.users`). Each node answers as soon as it listens; JetStream's leader is
 /// elected a moment later, so a client creating a stream retries until it succeeds.
 pub fn nats_cluster(nodes: usize, users: &[(&str, &str)]) -> Result<Vec<Service>, ServiceError> {
-    let name = "nats-server";
-    let bin = binary(
-        name,
-        "nats-server",
-        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
-    )?;
+    let bin = binary(NATS, NATS, NATS_BINARIES)?;
     let routes: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
     let auth = if users.is_empty() {
         String::new()
@@ -461,36 +458,43 @@ pub fn nats_cluster(nodes: usize, users: &[(&str, &str)]) -> Result<Vec<Service>
     };
     let mut started = Vec::new();
     for (i, route_port) in routes.iter().enumerate() {
-        let (dir, port) = (private_dir(name)?, free_port());
+        let (dir, port) = (private_dir(NATS)?, free_port());
         let others: Vec<String> = routes
             .iter()
             .filter(|p| *p != route_port)
             .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
             .collect();
-        let conf = format!(
-            "server_name: n{i}\nlisten: \"127.0.0.1:{port}\"\n\
-             jetstream {{\n  store_dir: {store:?}\n}}\n\
+        let node = format!(
+            "server_name: n{i}\n\
              cluster {{\n  name: peregrine\n  listen: \"127.0.0.1:{route_port}\"\n  \
              routes: [{}]\n}}\n{auth}",
             others.join(", "),
-            store = dir.join("jetstream").display().to_string(),
         );
-        let file = dir.join("nats.conf");
-        std::fs::write(&file, conf).map_err(|e| err(name, e))?;
-        let mut cmd = Command::new(&bin);
-        cmd.arg("-c").arg(&file);
-        started.push(start(name, dir, port, "TERM", cmd, |s| {
-            greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
-        })?);
+        started.push(nats_node(&bin, dir, port, &node)?);
     }
     Ok(started)
+}
+
+/// One nats-server from a configuration file: listening on `port`, JetStream's store in
+/// `dir`, then `extra`.
+fn nats_node(bin: &Path, dir: PathBuf, port: u16, extra: &str) -> Result<Service, ServiceError> {
+    let conf = format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: {:?}\n}}\n{extra}",
+        dir.join("jetstream").display().to_string()
+    );
+    let file = dir.join("nats.conf");
+    write_config(NATS, &file, conf)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&file);
+    start(NATS, dir, port, "TERM", cmd, |s| {
+        greeting(s.addr()).is_some_and(|l| l.starts_with("INFO "))
+    })
 }
 
 /// `redis-server` without persistence.
 pub fn redis() -> Result<Service, ServiceError> {
     let name = "redis-server";
-    let bin = binary(name, "redis-server", &["/usr/bin/redis-server"])?;
-    let (dir, port) = (private_dir(name)?, free_port());
+    let (bin, dir, port) = prepare(name, "redis-server", &["/usr/bin/redis-server"])?;
     let mut cmd = Command::new(bin);
     cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -611,34 +615,30 @@ fn user_ids(user: &str) -> Option<(u32, u32)> {
 /// Prometheus Alertmanager with one receiver that discards, clustering off.
 pub fn alertmanager() -> Result<Service, ServiceError> {
     let name = "alertmanager";
-    let bin = binary(
+    let (bin, dir, port) = prepare(
         name,
         "prometheus-alertmanager",
         &["/usr/bin/prometheus-alertmanager"],
     )?;
-    let (dir, port) = (private_dir(name)?, free_port());
     let config = dir.join("alertmanager.yml");
-    std::fs::write(
+    write_config(
+        name,
         &config,
         "route:\n  receiver: discard\nreceivers:\n  - name: discard\n",
-    )
-    .map_err(|e| err(name, e))?;
+    )?;
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", dir.join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=");
-    start(name, dir, port, "TERM", cmd, |s| {
-        http_get(s.addr(), "/-/ready").is_some_and(|(status, _)| status == 200)
-    })
+    start(name, dir, port, "TERM", cmd, ready_page)
 }
 
 /// Prometheus scraping `targets` (`host:port` of `/metrics` pages) as the job `peregrine` every
 /// second, evaluating `rule_files` every second, its storage in the private directory.
 pub fn prometheus(targets: &[String], rule_files: &[&Path]) -> Result<Service, ServiceError> {
     let name = "prometheus";
-    let bin = binary(name, "prometheus", &["/usr/bin/prometheus"])?;
-    let (dir, port) = (private_dir(name)?, free_port());
+    let (bin, dir, port) = prepare(name, "prometheus", &["/usr/bin/prometheus"])?;
     let quoted = |items: Vec<String>| {
         items
             .iter()
@@ -648,7 +648,8 @@ pub fn prometheus(targets: &[String], rule_files: &[&Path]) -> Result<Service, S
     };
     let rules = quoted(rule_files.iter().map(|p| p.display().to_string()).collect());
     let config = dir.join("prometheus.yml");
-    std::fs::write(
+    write_config(
+        name,
         &config,
         format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
@@ -657,8 +658,7 @@ pub fn prometheus(targets: &[String], rule_files: &[&Path]) -> Result<Service, S
              - targets: [{}]\n",
             quoted(targets.to_vec())
         ),
-    )
-    .map_err(|e| err(name, e))?;
+    )?;
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config.file={}", config.display()))
         .arg(format!(
@@ -667,34 +667,29 @@ pub fn prometheus(targets: &[String], rule_files: &[&Path]) -> Result<Service, S
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .current_dir(&dir);
-    start(name, dir, port, "TERM", cmd, |s| {
-        http_get(s.addr(), "/-/ready").is_some_and(|(status, _)| status == 200)
-    })
+    start(name, dir, port, "TERM", cmd, ready_page)
 }
 
 /// Mosquitto (MQTT) with anonymous clients and no persistence.
 pub fn mosquitto() -> Result<Service, ServiceError> {
     let name = "mosquitto";
-    let bin = binary(
+    let (bin, dir, port) = prepare(
         name,
         "mosquitto",
         &["/usr/sbin/mosquitto", "/usr/bin/mosquitto"],
     )?;
-    let (dir, port) = (private_dir(name)?, free_port());
     let config = dir.join("mosquitto.conf");
-    std::fs::write(
+    write_config(
+        name,
         &config,
         format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
              log_dest stderr\n"
         ),
-    )
-    .map_err(|e| err(name, e))?;
+    )?;
     let mut cmd = Command::new(bin);
     cmd.arg("-c").arg(&config);
-    start(name, dir, port, "TERM", cmd, |s| {
-        connect(s.addr()).is_some()
-    })
+    start(name, dir, port, "TERM", cmd, accepts)
 }
 
 /// rsyslogd in the foreground with a private configuration: imtcp on a loopback port (TLS,
@@ -703,8 +698,7 @@ pub fn mosquitto() -> Result<Service, ServiceError> {
 /// directory, which a restart keeps.
 pub fn rsyslog(tls: Option<(&Path, &Path)>) -> Result<Service, ServiceError> {
     let name = "rsyslogd";
-    let bin = binary(name, "rsyslog", &["/usr/sbin/rsyslogd", "/sbin/rsyslogd"])?;
-    let (dir, port) = (private_dir(name)?, free_port());
+    let (bin, dir, port) = prepare(name, "rsyslog", &["/usr/sbin/rsyslogd", "/sbin/rsyslogd"])?;
     let work = dir.join("work");
     std::fs::create_dir_all(&work).map_err(|e| err(name, e))?;
     let (global, module) = match tls {
@@ -720,7 +714,8 @@ pub fn rsyslog(tls: Option<(&Path, &Path)>) -> Result<Service, ServiceError> {
         None => (String::new(), ""),
     };
     let conf = dir.join("rsyslog.conf");
-    std::fs::write(
+    write_config(
+        name,
         &conf,
         format!(
             r#"global(workDirectory="{work}"{global})
@@ -733,17 +728,14 @@ template(name="t" type="string"
             work = work.display(),
             out = dir.join("remote.out").display(),
         ),
-    )
-    .map_err(|e| err(name, e))?;
+    )?;
     let mut cmd = Command::new(bin);
     cmd.arg("-n")
         .arg("-f")
         .arg(&conf)
         .arg("-i")
         .arg(dir.join("rsyslogd.pid"));
-    start(name, dir, port, "TERM", cmd, |s| {
-        connect(s.addr()).is_some()
-    })
+    start(name, dir, port, "TERM", cmd, accepts)
 }
 
 /// Headless Chromium with the DevTools protocol on a loopback port it picks itself (read from
@@ -806,12 +798,11 @@ pub fn chromium() -> Result<Service, ServiceError> {
 /// [`Service::dir`], so stopping the driver also ends any browser left behind.
 pub fn chromedriver() -> Result<Service, ServiceError> {
     let name = "chromedriver";
-    let bin = binary(
+    let (bin, dir, port) = prepare(
         name,
         "chromium-driver",
         &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
     )?;
-    let (dir, port) = (private_dir(name)?, free_port());
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--port={port}"))
         .arg("--allowed-ips=127.0.0.1")
