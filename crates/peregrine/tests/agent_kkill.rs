@@ -9,7 +9,7 @@
 mod e2e_harness;
 
 use e2e_harness::podman::{self, Container};
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{http_get, kill_policy, response_agent, scratch};
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -28,18 +28,9 @@ const DEADLINE: Duration = Duration::from_secs(15);
 /// see it). Taking the first record of the policy made the test read that stranger's
 /// "skipped: the process is gone" under a busy machine.
 fn audit(path: &Path, want: &[&str], ours: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let lines: Vec<Value> = e2e_harness::json_lines(path, 0, Duration::ZERO)
-            .into_iter()
-            .filter(&ours)
-            .collect();
-        let all = want.iter().all(|p| lines.iter().any(|l| l["policy"] == *p));
-        if all || std::time::Instant::now() >= deadline {
-            return lines;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    e2e_harness::json_lines_where(path, DEADLINE, ours, |lines| {
+        want.iter().all(|p| lines.iter().any(|l| l["policy"] == *p))
+    })
 }
 
 fn rule(name: &str, cond: &str) -> String {
@@ -50,18 +41,6 @@ fn rule(name: &str, cond: &str) -> String {
   condition: {cond}
   output: {name} (proc.pid=%proc.pid proc.name=%proc.name fd.name=%fd.name)
   priority: WARNING
-"
-    )
-}
-
-fn policy(name: &str, rule: &str, extra: &str) -> String {
-    format!(
-        "
-- policy: {name}
-{extra}  match:
-    rules: [{rule}]
-  actions:
-    - kill: {{}}
 "
     )
 }
@@ -138,40 +117,21 @@ fn kill_policies_run_in_the_kernel_in_a_podman_container() {
     ]
     .concat();
     let policies = [
-        policy("kill droppers", "Dropped binary", ""),
-        policy("kill shadow readers", "Shadow read", ""),
-        policy("kill reverse shells", "Reverse shell", ""),
-        policy(
+        kill_policy("kill droppers", "Dropped binary", ""),
+        kill_policy("kill shadow readers", "Shadow read", ""),
+        kill_policy("kill reverse shells", "Reverse shell", ""),
+        kill_policy(
             "kill droppers (dry)",
             "Dry dropped binary",
             "  dry_run: true\n",
         ),
-        policy("kill guarded", "Guarded binary", ""),
-        policy("kill web shells", "Shell from a web server", ""),
-        policy("kill ssh children", "Shell under ssh", ""),
+        kill_policy("kill guarded", "Guarded binary", ""),
+        kill_policy("kill web shells", "Shell from a web server", ""),
+        kill_policy("kill ssh children", "Shell under ssh", ""),
     ]
     .concat();
-    let rules_file = dir.join("rules.yaml");
-    std::fs::write(&rules_file, rules).expect("rules");
-    let pol = dir.join("policies.yaml");
-    std::fs::write(&pol, policies).expect("policies");
-    let audit_file = dir.join("audit.jsonl");
-    let pol_opt = format!("response_files[]={}", pol.display());
-    let audit_opt = format!("response.audit_file={}", audit_file.display());
     let prot_opt = format!("response.protected_executables[]={}", guarded.display());
-    let agent = Agent::start(
-        &rules_file,
-        &[
-            "-o",
-            &pol_opt,
-            "-o",
-            &audit_opt,
-            "-o",
-            &prot_opt,
-            "-o",
-            "json_output=true",
-        ],
-    );
+    let (agent, audit_file) = response_agent(&dir, &rules, &policies, &["-o", &prot_opt]);
 
     // A dropped binary: busybox copied to /tmp (the container's upper layer) as `mkdir`,
     // whose first act would make the marker directory. Near misses: the same copy under
@@ -305,20 +265,6 @@ fn kernel_pname_limits() -> &'static str {
     "from 2 parent name(s) (the parent's comm, decided in the kernel only when it is the parent's executable's name"
 }
 
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
-}
-
 /// A copy of `touch` named `name` in `dir`: its first act would create the file it is given.
 fn toucher(dir: &Path, name: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -363,25 +309,16 @@ fn a_reload_re_arms_the_kernel_filters_and_a_flood_trips_the_kernel_budget() {
         ),
     ]
     .concat();
-    let rules_file = dir.join("rules.yaml");
-    std::fs::write(&rules_file, rules).expect("rules");
-    let pol = dir.join("policies.yaml");
     let before = [
-        policy("kill old", "Old name", ""),
-        policy("kill flood", "Flood", ""),
+        kill_policy("kill old", "Old name", ""),
+        kill_policy("kill flood", "Flood", ""),
     ]
     .concat();
-    std::fs::write(&pol, &before).expect("policies");
-    let audit_file = dir.join("audit.jsonl");
-    let pol_opt = format!("response_files[]={}", pol.display());
-    let audit_opt = format!("response.audit_file={}", audit_file.display());
-    let mut agent = Agent::start(
-        &rules_file,
+    let (mut agent, audit_file) = response_agent(
+        &dir,
+        &rules,
+        &before,
         &[
-            "-o",
-            &pol_opt,
-            "-o",
-            &audit_opt,
             "-o",
             "response.budget_per_minute=4",
             // One reload, the SIGHUP's (the watcher would reload on the write as well).
@@ -408,11 +345,11 @@ fn a_reload_re_arms_the_kernel_filters_and_a_flood_trips_the_kernel_budget() {
     let new_before = run_marker(&new, &dir.join("new-before"));
 
     let after = [
-        policy("kill new", "New name", ""),
-        policy("kill flood", "Flood", ""),
+        kill_policy("kill new", "New name", ""),
+        kill_policy("kill flood", "Flood", ""),
     ]
     .concat();
-    std::fs::write(&pol, &after).expect("policies");
+    std::fs::write(dir.join("policies.yaml"), &after).expect("policies");
     agent.signal("HUP");
     let rearmed = agent.wait_for(DEADLINE, |l| {
         l.text
@@ -428,19 +365,12 @@ fn a_reload_re_arms_the_kernel_filters_and_a_flood_trips_the_kernel_budget() {
     let lines = audit(&audit_file, &["kill old", "kill new"], |l| {
         l["policy"] != "kill flood"
     });
-    let flood_lines = {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            let l: Vec<Value> = e2e_harness::json_lines(&audit_file, 0, Duration::ZERO)
-                .into_iter()
-                .filter(|l| l["policy"] == "kill flood")
-                .collect();
-            if l.len() >= 8 || std::time::Instant::now() >= deadline {
-                break l;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let flood_lines = e2e_harness::json_lines_where(
+        &audit_file,
+        DEADLINE,
+        |l| l["policy"] == "kill flood",
+        |l| l.len() >= 8,
+    );
     // Said once, by whichever saw the budget spent first: the worker reporting the fourth
     // kill, or the kernel's first observed match.
     let breaker = |l: &str| l.contains("circuit breaker open") && l.contains("kernel");

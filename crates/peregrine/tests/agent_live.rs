@@ -4,7 +4,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{run, run_on_host, scratch, Agent};
+use e2e_harness::{http_get, run, run_on_host, scratch, Agent};
 use std::path::Path;
 use std::time::Duration;
 
@@ -248,20 +248,6 @@ fn web_agent(name: &str, config: &str, ready: &str) -> (Agent, std::path::PathBu
     let config_arg = config_path.display().to_string();
     let agent = Agent::start_until(&rules, &["-c", &config_arg], ready);
     (agent, file)
-}
-
-/// `GET path` over HTTP/1.1; the whole response as text.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
 }
 
 #[test]

@@ -14,7 +14,7 @@
 mod e2e_harness;
 
 use e2e_harness::podman::{self, ApiService, Container, API_SOCKET};
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{http_get, kill_policy, response_agent, scratch, Agent};
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -33,18 +33,6 @@ fn exec_rule(rule: &str, name: &str) -> String {
   condition: evt.type in (execve, execveat) and proc.name = {name}
   output: marker started (proc.pid=%proc.pid proc.name=%proc.name)
   priority: WARNING
-"
-    )
-}
-
-fn kill_policy(name: &str, rule: &str, extra: &str) -> String {
-    format!(
-        "
-- policy: {name}
-{extra}  match:
-    rules: [{rule}]
-  actions:
-    - kill: {{}}
 "
     )
 }
@@ -83,34 +71,6 @@ fn audit(path: &Path, n: usize) -> Vec<Value> {
     e2e_harness::json_lines(path, n, DEADLINE)
 }
 
-/// A rules file, a policies file and the agent on them, with an audit log in `dir`.
-fn agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) -> (Agent, PathBuf) {
-    let rules_file = dir.join("rules.yaml");
-    std::fs::write(&rules_file, rules).expect("rules");
-    let pol = dir.join("policies.yaml");
-    std::fs::write(&pol, policies).expect("policies");
-    let audit = dir.join("audit.jsonl");
-    let pol_opt = format!("response_files[]={}", pol.display());
-    let audit_opt = format!("response.audit_file={}", audit.display());
-    let mut args = vec!["-o", &pol_opt, "-o", &audit_opt, "-o", "json_output=true"];
-    args.extend_from_slice(more);
-    (Agent::start(&rules_file, &args), audit)
-}
-
-/// `GET path` over HTTP/1.1; the whole response as text.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the web server");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
-}
-
 /// The response record (`source: response`) the outputs received for `outcome`.
 fn record(agent: &mut Agent, outcome: &str) -> Option<Value> {
     agent
@@ -127,7 +87,7 @@ fn a_kill_policy_kills_the_marker_and_audits_it() {
     }
     let dir = scratch("response-kill");
     let name = "pgr-kill";
-    let (mut agent, audit_file) = agent(
+    let (mut agent, audit_file) = response_agent(
         &dir,
         &exec_rule("Kill marker", name),
         &kill_policy("kill markers", "Kill marker", ""),
@@ -195,7 +155,7 @@ fn dry_run_leaves_the_marker_alive_and_audits_what_it_would_do() {
     }
     let dir = scratch("response-dry");
     let name = "pgr-dry";
-    let (agent, audit_file) = agent(
+    let (agent, audit_file) = response_agent(
         &dir,
         &exec_rule("Dry marker", name),
         &kill_policy("kill markers (dry)", "Dry marker", ""),
@@ -252,7 +212,7 @@ fn protected_executables_and_the_agents_ancestors_are_refused() {
         kill_policy("kill ancestor", "Ancestor opens", "")
     );
     let protected = format!("response.protected_executables[]={}", path.display());
-    let (agent, audit_file) = agent(&dir, &rules, &policies, &["-o", &protected]);
+    let (agent, audit_file) = response_agent(&dir, &rules, &policies, &["-o", &protected]);
     let mut child = spawn(&path);
     std::fs::write(&touched, "x").expect("ancestor marker");
     let lines = audit(&audit_file, 2);
@@ -296,7 +256,7 @@ fn a_flood_trips_the_breaker() {
     }
     let dir = scratch("response-flood");
     let name = "pgr-flood";
-    let (mut agent, audit_file) = agent(
+    let (mut agent, audit_file) = response_agent(
         &dir,
         &exec_rule("Flood marker", name),
         &kill_policy("kill the flood", "Flood marker", ""),
@@ -358,7 +318,7 @@ fn policies_reload_with_the_rules() {
     let dir = scratch("response-reload");
     let name = "pgr-reload";
     let path = marker(&dir, name);
-    let (mut agent, audit_file) = agent(
+    let (mut agent, audit_file) = response_agent(
         &dir,
         &exec_rule("Reload marker", name),
         &kill_policy("reloaded", "Reload marker", "  dry_run: true\n"),
@@ -493,7 +453,7 @@ fn pause_stop_and_init_kill_policies_contain_podman_containers() {
   actions: [{kill: {target: container_init}}]
 ";
     let sock = format!("response.runtime_sockets[]={API_SOCKET}");
-    let (agent, audit_file) = agent(&dir, &rules, policies, &["-o", &sock]);
+    let (agent, audit_file) = response_agent(&dir, &rules, policies, &["-o", &sock]);
     let _ = to_pause.exec(&[], &["sh", "-c", "true"]);
     let paused = wait_state(&to_pause.name, "paused");
     let _ = to_stop.exec(&[], &["sh", "-c", "true"]);
@@ -766,7 +726,7 @@ fn isolate_cuts_new_connections_and_unisolate_restores_them_across_a_restart() {
         "-o",
         "silences_api.enabled=true",
     ];
-    let (agent1, audit_file) = agent(&dir, &rules, &policies, web);
+    let (agent1, audit_file) = response_agent(&dir, &rules, &policies, web);
     let trig = c.exec(&[], &["true"]);
     assert!(trig.status.success(), "{trig:?}");
     let lines = audit(&audit_file, 2);
@@ -807,7 +767,7 @@ fn isolate_cuts_new_connections_and_unisolate_restores_them_across_a_restart() {
     assert!(file.starts_with(&captures), "{file:?}");
 
     // A new agent on the same state directory knows the container is isolated.
-    let (agent2, _) = agent(&dir, &rules, &policies, web);
+    let (agent2, _) = response_agent(&dir, &rules, &policies, web);
     let addr = agent2.web_addr();
     let listed = http_get(&addr, "/api/v1/isolated");
     assert!(listed.contains(&c.id), "{listed}");

@@ -373,18 +373,75 @@ pub fn report(title: &str, outcomes: &[Outcome]) -> Vec<String> {
 /// The JSON-lines records of the file at `path` (the response audit log), once it holds at
 /// least `n`, or whatever it holds when `within` has passed.
 pub fn json_lines(path: &Path, n: usize, within: Duration) -> Vec<Value> {
+    json_lines_where(path, within, |_| true, |lines| lines.len() >= n)
+}
+
+/// The JSON-lines records of the file at `path` that `ours` accepts, once `done` says they
+/// are all there, or whatever there is when `within` has passed.
+pub fn json_lines_where(
+    path: &Path,
+    within: Duration,
+    ours: impl Fn(&Value) -> bool,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = Instant::now() + within;
     loop {
         let lines: Vec<Value> = std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(&ours)
             .collect();
-        if lines.len() >= n || Instant::now() >= deadline {
+        if done(&lines) || Instant::now() >= deadline {
             return lines;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A response policy that kills on `rule`; `extra` is inserted before its `match` (two-space
+/// indented lines, e.g. `  dry_run: true\n`).
+pub fn kill_policy(name: &str, rule: &str, extra: &str) -> String {
+    format!(
+        "
+- policy: {name}
+{extra}  match:
+    rules: [{rule}]
+  actions:
+    - kill: {{}}
+"
+    )
+}
+
+/// `rules` and `policies` written to files in `dir` and the agent started on them with
+/// `more` options, JSON output and an audit log in `dir`: the agent and the audit log's path.
+pub fn response_agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) -> (Agent, PathBuf) {
+    let rules_file = dir.join("rules.yaml");
+    std::fs::write(&rules_file, rules).expect("rules");
+    let pol = dir.join("policies.yaml");
+    std::fs::write(&pol, policies).expect("policies");
+    let audit = dir.join("audit.jsonl");
+    let pol_opt = format!("response_files[]={}", pol.display());
+    let audit_opt = format!("response.audit_file={}", audit.display());
+    let mut args = vec!["-o", &pol_opt, "-o", &audit_opt, "-o", "json_output=true"];
+    args.extend_from_slice(more);
+    (Agent::start(&rules_file, &args), audit)
+}
+
+/// `GET path` over HTTP/1.1 from the agent's web server: the whole response as text (status
+/// line and headers included), empty when nothing answers.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
 }
 
 /// A copy of `true` named `name` in `dir`: a marker program whose path no other process runs,
