@@ -8,8 +8,6 @@ mod e2e_harness;
 
 use e2e_harness::{scratch, Agent};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,19 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 /// `GET path` with an optional bearer token: (status, raw body).
 fn get(addr: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    e2e_harness::http(addr, "GET", path, token, None)
 }
 
 fn json(addr: &str, path: &str) -> (u16, Value) {

@@ -123,17 +123,8 @@ fn web_config(dir: &Path) -> String {
 
 /// `GET path`; the body of a 200 answer, `None` on any failure (server not up yet).
 fn http_get(addr: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    e2e_harness::http(addr, "GET", path, None, None)
+        .and_then(|(status, body)| (status == 200).then_some(body))
 }
 
 /// The value of the sample `name{…}` whose labels include every `labels` pair.

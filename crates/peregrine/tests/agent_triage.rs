@@ -8,10 +8,8 @@
 mod common;
 mod e2e_harness;
 
-use e2e_harness::{field, run, scratch, Agent};
+use e2e_harness::{field, poll, run, scratch, Agent};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -131,21 +129,7 @@ fn dedup_folds_ten_thousand_opens_into_one_alert_and_a_summary_on_time() {
 /// `METHOD path` with an optional JSON body: (status, body), `None` when the server does
 /// not answer.
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    e2e_harness::http(addr, method, path, None, body)
 }
 
 /// The value of `name{silence="id"}` on the metrics page.
@@ -155,19 +139,6 @@ fn silence_count(addr: &str, id: &str) -> Option<f64> {
     page.lines()
         .find_map(|l| l.strip_prefix(&want))
         .and_then(|v| v.trim().parse().ok())
-}
-
-fn poll<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

@@ -428,6 +428,52 @@ pub fn response_agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) ->
     (Agent::start(&rules_file, &args), audit)
 }
 
+/// One request to the agent's web server over HTTP/1.1 (`Connection: close`), with a bearer
+/// `token` and a JSON `body` when given: its status and body (as sent, not de-chunked), None
+/// when nothing answers.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let (kind, body) = match body {
+        Some(b) => ("Content-Type: application/json\r\n", b),
+        None => ("", ""),
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}{kind}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// `f` every 200 ms until it gives a value, for `within` at most.
+pub fn poll<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `GET path` over HTTP/1.1 from the agent's web server: the whole response as text (status
 /// line and headers included), empty when nothing answers.
 pub fn http_get(addr: &str, path: &str) -> String {
