@@ -8,12 +8,10 @@ use common::*;
 use peregrine_outputs::http::{HttpConfig, HttpOutput, ALERT_ID_HEADER};
 use peregrine_outputs::spool::Spool;
 use peregrine_outputs::{Dispatcher, FormatOptions, OutputSpec, Priority, RateLimit, Snapshot};
+use peregrine_testkit::receiver::Receiver;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One POST as received: the alert id header and the body.
@@ -23,137 +21,15 @@ struct Post {
     body: String,
 }
 
-/// A Falcosidekick-like receiver that answers `status` to every POST and can be stopped
-/// (listener closed, open connections shut) and started again on the same port.
-struct Receiver {
-    addr: SocketAddr,
-    status: u16,
-    posts: Arc<Mutex<Vec<Post>>>,
-    stop: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start(status: u16) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let mut r = Receiver {
-            addr,
-            status,
-            posts: Arc::default(),
-            stop: Arc::default(),
-            conns: Arc::default(),
-            thread: None,
-        };
-        r.serve(listener);
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/", self.addr)
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        listener.set_nonblocking(true).expect("nonblocking");
-        self.stop.store(false, Ordering::SeqCst);
-        let (stop, posts, conns, status) = (
-            self.stop.clone(),
-            self.posts.clone(),
-            self.conns.clone(),
-            self.status,
-        );
-        self.thread = Some(std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let conn = match listener.accept() {
-                    Ok((c, _)) => c,
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    }
-                };
-                let _ = conn.set_nonblocking(false);
-                if let Ok(c) = conn.try_clone() {
-                    conns.lock().expect("lock").push(c);
-                }
-                let (posts, stop) = (posts.clone(), stop.clone());
-                std::thread::spawn(move || serve_conn(conn, status, &posts, &stop));
-            }
-        }));
-    }
-
-    /// Closes the listener and every open connection.
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        for c in self.conns.lock().expect("lock").drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// Listens again on the same port.
-    fn restart(&mut self) {
-        let listener = loop {
-            match TcpListener::bind(self.addr) {
-                Ok(l) => break l,
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        self.serve(listener);
-    }
-
-    fn posts(&self) -> Vec<Post> {
-        self.posts.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn serve_conn(conn: TcpStream, status: u16, posts: &Mutex<Vec<Post>>, stop: &AtomicBool) {
-    let Ok(mut write) = conn.try_clone() else {
-        return;
-    };
-    let mut r = BufReader::new(conn);
-    loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => head.push(line),
-            }
-        }
-        let header = |name: &str| {
-            head.iter().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-            })
-        };
-        let len = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() || stop.load(Ordering::SeqCst) {
-            return;
-        }
-        // Recorded before answering: an alert the receiver got counts even if the answer
-        // is lost (that is how duplicates arise, and they must carry the same id).
-        posts.lock().expect("lock").push(Post {
-            id: header(ALERT_ID_HEADER),
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
-        let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
-        if write.write_all(reply.as_bytes()).is_err() {
-            return;
-        }
-    }
+/// What `rx` received, as this test reads it.
+fn posts(rx: &Receiver) -> Vec<Post> {
+    Receiver::posts(rx)
+        .iter()
+        .map(|p| Post {
+            id: p.header(ALERT_ID_HEADER),
+            body: p.text(),
+        })
+        .collect()
 }
 
 fn http(url: &str, spool_dir: &Path, max_bytes: u64) -> OutputSpec {
@@ -214,7 +90,7 @@ fn every_alert_arrives_across_a_receiver_outage_with_stable_ids() {
     let mut rx = Receiver::start(200);
     let d = dispatcher(http(&rx.url(), &dir, 1 << 30));
     enqueue(&d, 0..N / 2);
-    wait_until("some alerts delivered", || rx.posts().len() >= 100);
+    wait_until("some alerts delivered", || posts(&rx).len() >= 100);
     rx.stop();
     enqueue(&d, N / 2..N);
     wait_until("a failed attempt", || output(&d.snapshot()).retried > 0);
@@ -223,7 +99,7 @@ fn every_alert_arrives_across_a_receiver_outage_with_stable_ids() {
     wait_until("all alerts delivered", || {
         output(&d.snapshot()).spool_pending == 0 && output(&d.snapshot()).delivered >= N as u64
     });
-    let dups = check_ids(&rx.posts(), 0..N);
+    let dups = check_ids(&posts(&rx), 0..N);
     // At most what was in flight when the receiver went away.
     assert!(dups <= 64, "{dups} duplicates");
     let (_, snap) = d.shutdown(Duration::from_secs(5));
@@ -252,10 +128,10 @@ fn what_one_run_leaves_in_the_spool_the_next_delivers() {
 
     let rx = Receiver::start(200);
     let d = dispatcher(http(&rx.url(), &dir, 1 << 30));
-    wait_until("the old spool delivered", || rx.posts().len() >= N);
-    assert_eq!(check_ids(&rx.posts(), 0..N), 0);
+    wait_until("the old spool delivered", || posts(&rx).len() >= N);
+    assert_eq!(check_ids(&posts(&rx), 0..N), 0);
     // In their original order.
-    let order: Vec<usize> = rx.posts().iter().map(|p| number(&p.body)).collect();
+    let order: Vec<usize> = posts(&rx).iter().map(|p| number(&p.body)).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     let (_, snap) = d.shutdown(Duration::from_secs(5));
     assert_eq!(output(&snap).spool_pending, 0);
@@ -283,9 +159,9 @@ fn a_full_spool_drops_the_oldest_and_counts_them() {
     let rx = Receiver::start(200);
     let d = dispatcher(http(&rx.url(), &dir, 4096));
     let kept = o.spool_pending as usize;
-    wait_until("the rest delivered", || rx.posts().len() >= kept);
+    wait_until("the rest delivered", || posts(&rx).len() >= kept);
     // The newest survived.
-    check_ids(&rx.posts(), 200 - kept..200);
+    check_ids(&posts(&rx), 200 - kept..200);
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -304,7 +180,7 @@ fn a_refused_alert_is_counted_once_and_not_retried() {
         (0, 0, 0),
         "{o:?}"
     );
-    assert_eq!(rx.posts().len(), 5);
+    assert_eq!(posts(&rx).len(), 5);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -329,9 +205,9 @@ fn chat_webhooks_post_their_shapes_through_the_spool() {
             ..OutputSpec::new(Box::new(out))
         });
         enqueue(&d, 0..3);
-        wait_until("three posts", || rx.posts().len() >= 3);
+        wait_until("three posts", || posts(&rx).len() >= 3);
         drop(d.shutdown(Duration::from_secs(5)));
-        for (i, p) in rx.posts().iter().enumerate() {
+        for (i, p) in posts(&rx).iter().enumerate() {
             assert!(p.id.is_some(), "{format:?}: no id");
             let v: serde_json::Value = serde_json::from_str(&p.body).expect("JSON body");
             let text = v

@@ -13,13 +13,14 @@
 mod e2e_harness;
 
 use e2e_harness::{scratch, Agent};
+use peregrine_testkit::receiver::Receiver;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -183,148 +184,22 @@ struct Post {
     number: Option<usize>,
 }
 
-/// A Falcosidekick-like receiver on a fixed loopback port that answers 200 after `delay_ms`
-/// and can be stopped (listener closed, connections shut) and started again.
-struct Receiver {
-    addr: SocketAddr,
-    posts: Arc<Mutex<Vec<Post>>>,
-    delay_ms: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// What `rx` received: each POST's id header and its alert's run number.
+fn posts(rx: &Receiver) -> Vec<Post> {
+    Receiver::posts(rx)
+        .iter()
+        .map(|p| Post {
+            id: p.header("x-peregrine-alert-id"),
+            number: serde_json::from_slice::<Value>(&p.body)
+                .ok()
+                .as_ref()
+                .and_then(number),
+        })
+        .collect()
 }
 
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut r = Receiver {
-            addr: listener.local_addr().expect("addr"),
-            posts: Arc::default(),
-            delay_ms: Arc::default(),
-            stop: Arc::default(),
-            conns: Arc::default(),
-            thread: None,
-        };
-        r.serve(listener);
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/", self.addr)
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        listener.set_nonblocking(true).expect("nonblocking");
-        self.stop.store(false, Ordering::SeqCst);
-        let (stop, posts, conns, delay) = (
-            self.stop.clone(),
-            self.posts.clone(),
-            self.conns.clone(),
-            self.delay_ms.clone(),
-        );
-        self.thread = Some(std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let Ok((conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                let _ = conn.set_nonblocking(false);
-                if let Ok(c) = conn.try_clone() {
-                    conns.lock().expect("lock").push(c);
-                }
-                let (posts, stop, delay) = (posts.clone(), stop.clone(), delay.clone());
-                std::thread::spawn(move || serve_conn(conn, &posts, &stop, &delay));
-            }
-        }));
-    }
-
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        for c in self.conns.lock().expect("lock").drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn restart(&mut self) {
-        let end = Instant::now() + DEADLINE;
-        let listener = loop {
-            match TcpListener::bind(self.addr) {
-                Ok(l) => break l,
-                Err(e) => {
-                    assert!(
-                        Instant::now() < end,
-                        "cannot listen on {} again: {e}",
-                        self.addr
-                    );
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        };
-        self.serve(listener);
-    }
-
-    fn posts(&self) -> Vec<Post> {
-        self.posts.lock().expect("lock").clone()
-    }
-
-    fn numbers(&self) -> HashSet<usize> {
-        self.posts().iter().filter_map(|p| p.number).collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn serve_conn(conn: TcpStream, posts: &Mutex<Vec<Post>>, stop: &AtomicBool, delay: &AtomicU64) {
-    let Ok(mut write) = conn.try_clone() else {
-        return;
-    };
-    let mut r = BufReader::new(conn);
-    loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => head.push(line),
-            }
-        }
-        let header = |name: &str| {
-            head.iter().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-            })
-        };
-        let len = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() || stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let number = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .as_ref()
-            .and_then(number);
-        posts.lock().expect("lock").push(Post {
-            id: header("x-peregrine-alert-id"),
-            number,
-        });
-        std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-        if write
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-            .is_err()
-        {
-            return;
-        }
-    }
+fn numbers(rx: &Receiver) -> HashSet<usize> {
+    posts(rx).iter().filter_map(|p| p.number).collect()
 }
 
 /// Every alert of `want` arrived, each under exactly one id, no two alerts under one id;
@@ -352,7 +227,7 @@ fn http_alerts_survive_a_receiver_outage_in_the_middle_of_a_burst() {
         return;
     }
     let (dir, rules, marker) = setup("spool-outage");
-    let mut rx = Receiver::start();
+    let mut rx = Receiver::start(200);
     let mut agent = start_agent(&dir, &rules, &rx.url());
     for i in 0..BURST {
         if i == BURST * 3 / 10 {
@@ -365,8 +240,8 @@ fn http_alerts_survive_a_receiver_outage_in_the_middle_of_a_burst() {
     }
     let printed = printed(&mut agent, BURST);
     assert_eq!(printed.len(), BURST, "the agent saw only part of the burst");
-    let arrived = poll(DEADLINE, || rx.numbers().len() >= printed.len());
-    let posts = rx.posts();
+    let arrived = poll(DEADLINE, || numbers(&rx).len() >= printed.len());
+    let posts = posts(&rx);
     let dups = check_delivery(&posts, &printed);
     assert!(arrived);
     assert!(dups <= MAX_DUPLICATES, "{dups} duplicates");
@@ -386,9 +261,9 @@ fn http_spool_survives_a_kill_9_in_the_middle_of_delivery() {
         return;
     }
     let (dir, rules, marker) = setup("spool-kill");
-    let rx = Receiver::start();
+    let rx = Receiver::start(200);
     // A slow receiver: the burst is spooled long before it is delivered.
-    rx.delay_ms.store(10, Ordering::SeqCst);
+    rx.set_delay(Duration::from_millis(10));
     let mut agent = start_agent(&dir, &rules, &rx.url());
     for i in 0..BURST {
         run_marker(&marker, i);
@@ -401,17 +276,17 @@ fn http_spool_survives_a_kill_9_in_the_middle_of_delivery() {
     });
     assert!(spooled, "{:#?}", agent.log);
     agent.signal("KILL");
-    let before = rx.numbers().len();
+    let before = numbers(&rx).len();
     assert!(
         before < BURST,
         "all delivered before the kill: nothing left to test"
     );
     drop(agent);
 
-    rx.delay_ms.store(0, Ordering::SeqCst);
+    rx.set_delay(Duration::ZERO);
     let agent = start_agent(&dir, &rules, &rx.url());
-    let arrived = poll(DEADLINE, || rx.numbers().len() >= printed.len());
-    let dups = check_delivery(&rx.posts(), &printed);
+    let arrived = poll(DEADLINE, || numbers(&rx).len() >= printed.len());
+    let dups = check_delivery(&posts(&rx), &printed);
     assert!(arrived);
     assert!(dups <= MAX_DUPLICATES, "{dups} duplicates");
     eprintln!("kill -9 after {before} of {BURST} delivered: {dups} duplicates after restart");
