@@ -75,6 +75,42 @@ impl Sim {
         }
     }
 
+    /// A simulation on `state` as it is, the clock at 1 ns.
+    fn on(state: State) -> Self {
+        Sim {
+            state,
+            last: Vec::new(),
+            ts: 1,
+        }
+    }
+
+    /// A state from `config` with bash (100) and its child nginx (300) just cloned into the
+    /// podman container `id` (its cgroup names it): the last event is that clone.
+    fn nginx_in_libpod(config: StateConfig, id: &str) -> Self {
+        let mut state = State::new(config);
+        let bash = Process {
+            pid: 100,
+            ppid: 1,
+            comm: "bash".into(),
+            ..Process::default()
+        };
+        state.insert_process(bash, &[(100, 100)]);
+        let mut sim = Sim::on(state);
+        let cg = format!("memory=/libpod_parent/libpod-{id}");
+        sim.ev(
+            "clone",
+            300,
+            300,
+            &[
+                ("res", i(0)),
+                ("ptid", i(100)),
+                ("comm", s("nginx")),
+                ("cgroups", list(&[&cg])),
+            ],
+        );
+        sim
+    }
+
     /// Applies one event of thread `tid` (process `pid`) with the given arguments.
     fn ev(&mut self, name: &str, tid: u32, pid: u32, args: &[(&str, Arg)]) -> &mut Self {
         self.ts += 1_000;
@@ -119,6 +155,20 @@ impl Sim {
         }
         self
     }
+}
+
+/// A request's head from a fake API socket's connection: up to the blank line, or what came
+/// before the connection ended.
+fn request_head(conn: &mut impl std::io::Read) -> Vec<u8> {
+    let mut req = Vec::new();
+    let mut b = [0u8; 256];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&b[..n]),
+        }
+    }
+    req
 }
 
 fn s(v: &str) -> Arg {
@@ -862,7 +912,7 @@ fn bounded_thread_table_counts_drops() {
 /// longer than `label_max_len` are left out.
 #[test]
 fn engines_follow_init_config_under_the_host_root() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::unix::net::UnixListener;
     use std::path::{Path, PathBuf};
     let id = "4bd7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
@@ -887,46 +937,14 @@ fn engines_follow_init_config_under_the_host_root() {
             proc_root: None,
             ..StateConfig::for_host(&root, &engines)
         };
-        let mut state = State::new(cfg);
-        let bash = Process {
-            pid: 100,
-            ppid: 1,
-            comm: "bash".into(),
-            ..Process::default()
-        };
-        state.insert_process(bash, &[(100, 100)]);
-        let mut sim = Sim {
-            state,
-            last: Vec::new(),
-            ts: 1,
-        };
-        let cg = format!("memory=/libpod_parent/libpod-{id}");
-        sim.ev(
-            "clone",
-            300,
-            300,
-            &[
-                ("res", i(0)),
-                ("ptid", i(100)),
-                ("comm", s("nginx")),
-                ("cgroups", list(&[&cg])),
-            ],
-        );
-        (sim, listener, root)
+        (Sim::nginx_in_libpod(cfg, id), listener, root)
     };
     let answer = |listener: &UnixListener| -> bool {
         let Ok((mut conn, _)) = listener.accept() else {
             return false;
         };
         conn.set_nonblocking(false).expect("blocking");
-        let mut req = Vec::new();
-        let mut b = [0u8; 256];
-        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-            match conn.read(&mut b) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => req.extend_from_slice(&b[..n]),
-            }
-        }
+        request_head(&mut conn);
         let body = r#"{"Name":"/web","Config":{"Image":"localhost/pg:1","Labels":{"app":"web","long":"longer than five"}}}"#;
         let resp = format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}");
         conn.write_all(resp.as_bytes()).expect("write");
@@ -972,7 +990,7 @@ fn engines_follow_init_config_under_the_host_root() {
 
 #[test]
 fn container_metadata_from_a_fake_api_socket() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::unix::net::UnixListener;
     let dir = std::env::temp_dir().join(format!("pg-state-api-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -988,15 +1006,7 @@ fn container_metadata_from_a_fake_api_socket() {
             "",
         ] {
             let (mut s, _) = listener.accept().expect("accept");
-            let mut req = Vec::new();
-            let mut b = [0u8; 256];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = s.read(&mut b).expect("read");
-                if n == 0 {
-                    break;
-                }
-                req.extend_from_slice(&b[..n]);
-            }
+            let req = request_head(&mut s);
             paths.push(
                 String::from_utf8_lossy(&req)
                     .lines()
@@ -1013,37 +1023,16 @@ fn container_metadata_from_a_fake_api_socket() {
         }
         paths
     });
-    let mut state = State::new(StateConfig {
-        proc_root: None,
-        container_sockets: vec![sock.clone()],
-        ..StateConfig::default()
-    });
-    let bash = Process {
-        pid: 100,
-        ppid: 1,
-        comm: "bash".into(),
-        ..Process::default()
-    };
-    state.insert_process(bash, &[(100, 100)]);
-    let mut sim = Sim {
-        state,
-        last: Vec::new(),
-        ts: 1,
-    };
-    let cg = format!("memory=/libpod_parent/libpod-{id}");
-    sim.ev(
-        "clone",
-        300,
-        300,
-        &[
-            ("res", i(0)),
-            ("ptid", i(100)),
-            ("comm", s("nginx")),
-            ("cgroups", list(&[&cg])),
-        ],
-    )
+    let mut sim = Sim::nginx_in_libpod(
+        StateConfig {
+            proc_root: None,
+            container_sockets: vec![sock.clone()],
+            ..StateConfig::default()
+        },
+        id,
+    );
     // Never waits: the answer is not there yet on the event that asked.
-    .check(&[("container.id", "3ad7b26ded6d"), ("container.name", "<NA>")]);
+    sim.check(&[("container.id", "3ad7b26ded6d"), ("container.name", "<NA>")]);
     let mut known = false;
     for _ in 0..400 {
         sim.state.poll_containers();
@@ -1482,11 +1471,7 @@ fn container_users_from_a_live_ancestor_when_the_process_is_gone() {
     state.insert_process(inside(700, 1, "nginx"), &[(700, 700)]);
     // 701 has no /proc entry: it exited before the agent read its events.
     state.insert_process(inside(701, 700, "cat"), &[(701, 701)]);
-    let mut sim = Sim {
-        state,
-        last: Vec::new(),
-        ts: 1,
-    };
+    let mut sim = Sim::on(state);
     sim.ev("close", 701, 701, &[("res", i(0)), ("fd", i(3))])
         .check(&[("user.name", "web"), ("group.name", "www")]);
     let _ = std::fs::remove_dir_all(&proc_root);
@@ -1533,11 +1518,7 @@ fn container_users_are_not_read_before_the_process_enters_its_root() {
         },
         &[(800, 800)],
     );
-    let mut sim = Sim {
-        state,
-        last: Vec::new(),
-        ts: 1,
-    };
+    let mut sim = Sim::on(state);
     sim.ev("close", 800, 800, &[("res", i(0)), ("fd", i(3))])
         .check(&[("user.name", "root"), ("user.shell", "<NA>")]);
     // After pivot_root: the image's users.
