@@ -11,7 +11,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{scratch, Agent, NARROW};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,22 +23,6 @@ use std::time::{Duration, Instant};
 
 /// How long any background condition may take on a busy 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The kernel selection of these tests: the marker rules' exec events plus process creation
-/// (`repair` off, so no fd syscalls). A flood of opens or reads from other processes on the
-/// host then never reaches the agent's ring, and cannot push a marker event out of it.
-const NARROW: &[&str] = &[
-    "-o",
-    "base_syscalls.repair=false",
-    "-o",
-    "base_syscalls.custom_set[]=clone",
-    "-o",
-    "base_syscalls.custom_set[]=clone3",
-    "-o",
-    "base_syscalls.custom_set[]=fork",
-    "-o",
-    "base_syscalls.custom_set[]=vfork",
-];
 
 /// The agent with [`NARROW`] and `args`.
 fn start_agent(rules: &Path, args: &[&str]) -> Agent {

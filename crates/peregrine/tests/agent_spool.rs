@@ -12,7 +12,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{scratch, Agent, NARROW};
 use peregrine_testkit::receiver::Receiver;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -30,21 +30,6 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// The in-flight batch that a receiver outage or a kill can deliver twice, plus what the
 /// spool's unsynced removals can bring back after a kill (200 ms of deliveries, at most).
 const MAX_DUPLICATES: usize = 64 + 200;
-
-/// The kernel selection of these tests: exec events plus process creation, so other load on
-/// the host never reaches the agent's ring (as in agent_ops.rs).
-const NARROW: &[&str] = &[
-    "-o",
-    "base_syscalls.repair=false",
-    "-o",
-    "base_syscalls.custom_set[]=clone",
-    "-o",
-    "base_syscalls.custom_set[]=clone3",
-    "-o",
-    "base_syscalls.custom_set[]=fork",
-    "-o",
-    "base_syscalls.custom_set[]=vfork",
-];
 
 /// A scratch directory with a marker program (a copy of `true`) and a rule for its runs.
 fn setup(test: &str) -> (PathBuf, PathBuf, String) {

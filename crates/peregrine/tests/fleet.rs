@@ -10,7 +10,7 @@
 mod common;
 mod e2e_harness;
 
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{scratch, Agent, NARROW};
 use peregrine_testkit::services::{self, Service};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -31,21 +31,6 @@ const WINDOW: u64 = 6;
 const REPLAY_ALERTS: usize = 8;
 const LIVE_HOST: &str = "host-live";
 const REPLAY_HOSTS: [&str; 2] = ["replay-a", "replay-b"];
-
-/// The kernel selection of the live agent: exec events plus process creation, so other load
-/// on the host never reaches its ring (as in agent_spool.rs).
-const NARROW: &[&str] = &[
-    "-o",
-    "base_syscalls.repair=false",
-    "-o",
-    "base_syscalls.custom_set[]=clone",
-    "-o",
-    "base_syscalls.custom_set[]=clone3",
-    "-o",
-    "base_syscalls.custom_set[]=fork",
-    "-o",
-    "base_syscalls.custom_set[]=vfork",
-];
 
 fn poll(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + within;

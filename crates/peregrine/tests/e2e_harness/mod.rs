@@ -428,6 +428,22 @@ pub fn response_agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) ->
     (Agent::start(&rules_file, &args), audit)
 }
 
+/// Options for a narrow kernel selection: exec events plus process creation (`repair` off,
+/// so no fd syscalls). A flood of opens or reads from other processes on the host then never
+/// reaches the agent's ring and cannot push a marker event out of it.
+pub const NARROW: &[&str] = &[
+    "-o",
+    "base_syscalls.repair=false",
+    "-o",
+    "base_syscalls.custom_set[]=clone",
+    "-o",
+    "base_syscalls.custom_set[]=clone3",
+    "-o",
+    "base_syscalls.custom_set[]=fork",
+    "-o",
+    "base_syscalls.custom_set[]=vfork",
+];
+
 /// One request to the agent's web server over HTTP/1.1 (`Connection: close`), with a bearer
 /// `token` and a JSON `body` when given: its status and body (as sent, not de-chunked), None
 /// when nothing answers.
