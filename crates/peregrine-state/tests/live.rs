@@ -288,11 +288,7 @@ fn podman_container_id_name_image_label() {
     if !peregrine_testkit::e2e_root("podman_container_id_name_image_label") {
         return;
     }
-    if !podman::available() {
-        peregrine_testkit::skip(
-            "podman_container_id_name_image_label",
-            "podman is not installed",
-        );
+    if !podman::require("podman_container_id_name_image_label") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("pg-state-podman-{}", std::process::id()));

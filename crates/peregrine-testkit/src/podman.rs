@@ -43,6 +43,16 @@ pub fn available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The podman gate, after the tier's: true when podman runs; otherwise one skip line and
+/// false.
+pub fn require(test: &str) -> bool {
+    if available() {
+        return true;
+    }
+    crate::skip(test, "podman is not installed");
+    false
+}
+
 /// A busybox-static image: `applets` are links to busybox in /bin, `files` are (path in the
 /// image, contents); /etc/passwd and /etc/group name root. Imported as `image` unless an
 /// image of that name exists. `dir` is scratch space for the root filesystem.

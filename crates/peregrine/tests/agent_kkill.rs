@@ -57,8 +57,7 @@ fn kill_policies_run_in_the_kernel_in_a_podman_container() {
     if !peregrine_testkit::e2e_root(name) {
         return;
     }
-    if !podman::available() {
-        peregrine_testkit::skip(name, "podman is not installed");
+    if !podman::require(name) {
         return;
     }
     let dir = scratch("kkill");

@@ -393,11 +393,7 @@ fn pause_stop_and_init_kill_policies_contain_podman_containers() {
     if !peregrine_testkit::e2e_root("pause_stop_and_init_kill_policies_contain_podman_containers") {
         return;
     }
-    if !podman::available() {
-        peregrine_testkit::skip(
-            "pause_stop_and_init_kill_policies_contain_podman_containers",
-            "podman is not installed",
-        );
+    if !podman::require("pause_stop_and_init_kill_policies_contain_podman_containers") {
         return;
     }
     let dir = scratch("response-podman");
@@ -660,8 +656,7 @@ fn isolate_cuts_new_connections_and_unisolate_restores_them_across_a_restart() {
     if !peregrine_testkit::e2e_root(name) {
         return;
     }
-    if !podman::available() {
-        peregrine_testkit::skip(name, "podman is not installed");
+    if !podman::require(name) {
         return;
     }
     let dir = scratch("response-isolate");
@@ -839,8 +834,7 @@ fn terminal_shell_in_container_from_the_stock_rules_pauses_or_stops_it() {
     let Some(upstream) = peregrine_testkit::upstream::require(name) else {
         return;
     };
-    if !podman::available() {
-        peregrine_testkit::skip(name, "podman is not installed");
+    if !podman::require(name) {
         return;
     }
     let dir = scratch("response-terminal");

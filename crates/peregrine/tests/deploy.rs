@@ -637,8 +637,7 @@ fn image_runs_as_the_daemonset_runs_it() {
     if !peregrine_testkit::e2e_root(TEST) {
         return;
     }
-    if !podman::available() {
-        peregrine_testkit::skip(TEST, "podman is not installed");
+    if !podman::require(TEST) {
         return;
     }
     let pid = std::process::id();

@@ -216,11 +216,7 @@ fn behaviours_in_a_podman_container() {
     {
         return;
     }
-    if !podman::available() {
-        peregrine_testkit::skip(
-            "behaviours_in_a_podman_container",
-            "podman is not installed",
-        );
+    if !podman::require("behaviours_in_a_podman_container") {
         return;
     }
     let dir = scratch("e2e-podman");
