@@ -19,7 +19,7 @@ cleanup() {
     fi
     rmdir "$DIR" 2>/dev/null || true
 }
-trap cleanup EXIT
+at_exit cleanup
 cargo build --release -p peregrine-web --example console_bench
 echo "commit $(git rev-parse --short HEAD), load average $(load_average), $(nproc) CPUs"
 "$CARGO_TARGET_DIR"/release/examples/console_bench "$DB" "$N"

@@ -20,7 +20,7 @@ cleanup() {
     fi
     rmdir "$DIR" 2>/dev/null || true
 }
-trap cleanup EXIT
+at_exit cleanup
 cargo build --release -p peregrine-store --example store_bench
 echo "commit $(git rev-parse --short HEAD), load average $(load_average), $(nproc) CPUs"
 "$CARGO_TARGET_DIR"/release/examples/store_bench "$DB" "$N"
