@@ -829,7 +829,11 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
             log::warn!("replay: response policies are not applied to a capture file");
         }
         let mut sink = Dispatch::new(&outputs, args.config, triage)?;
-        sink.store = crate::store::StoreFeed::open(&args.config.alert_store, None).map(|(f, _)| f);
+        sink.store = crate::store::StoreFeed::open(
+            &args.config.alert_store,
+            peregrine_store::Hooks::default(),
+        )
+        .map(|(f, _)| f);
         let fleet = crate::fleet::FleetFeed::start(
             args.config,
             &run_info(&args.rules_inputs, &args.config_files, epoch_ns()),
@@ -923,7 +927,10 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         .then(|| Arc::new(peregrine_web::console::Live::new()));
     let store = crate::store::StoreFeed::open(
         &args.config.alert_store,
-        live.as_ref().map(|l| l.on_stored()),
+        peregrine_store::Hooks {
+            stored: live.as_ref().map(|l| l.on_stored()),
+            retained: live.as_ref().map(|l| l.on_retained()),
+        },
     );
     let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
         store: crate::store::api_store(s),

@@ -49,11 +49,12 @@ pub(crate) struct StoreSummary {
 
 impl StoreFeed {
     /// Opens the store when `alert_store.enabled`. A store that cannot be opened is logged
-    /// and left out: detection and the outputs go on without it. `stored` is called with each
-    /// batch once it is stored (the console's live queue).
+    /// and left out: detection and the outputs go on without it. `hooks` are called with each
+    /// batch once it is stored and after retention deleted alerts (the console's live queue
+    /// and overview).
     pub fn open(
         cfg: &AlertStoreConfig,
-        stored: Option<peregrine_store::OnStored>,
+        hooks: peregrine_store::Hooks,
     ) -> Option<(StoreFeed, Arc<SqliteStore>)> {
         if !cfg.enabled {
             return None;
@@ -70,7 +71,7 @@ impl StoreFeed {
             max_bytes: cfg.max_bytes,
             every: RETENTION_EVERY,
         };
-        let writer = match Writer::start_with(store.clone(), retention, stored) {
+        let writer = match Writer::start_hooked(store.clone(), retention, hooks) {
             Ok(w) => w,
             Err(e) => {
                 log::warn!("alert store off: {e}");

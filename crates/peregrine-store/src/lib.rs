@@ -29,7 +29,7 @@ pub use record::{
     TimeCounts,
 };
 pub use sqlite::SqliteStore;
-pub use writer::{prometheus_text, OnStored, Retention, Writer, WriterCounters};
+pub use writer::{prometheus_text, Hooks, OnRetained, OnStored, Retention, Writer, WriterCounters};
 
 /// Most alerts one search returns.
 pub const MAX_LIMIT: usize = 1_000;

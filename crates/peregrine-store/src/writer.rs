@@ -40,6 +40,17 @@ pub struct WriterCounters {
 
 /// See [`Writer::start_with`].
 pub type OnStored = Arc<dyn Fn(&[Record]) + Send + Sync>;
+/// Called on the writer thread after a retention run deleted alerts, with the store and how
+/// many went; no insert runs meanwhile, so what it reads of the store and what [`OnStored`]
+/// was given agree (the console lowers its overview's tally this way).
+pub type OnRetained = Arc<dyn Fn(&dyn AlertStore, u64) + Send + Sync>;
+
+/// What the writer calls besides the store; see [`Writer::start_hooked`].
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub stored: Option<OnStored>,
+    pub retained: Option<OnRetained>,
+}
 
 /// The sending side; dropping it (or [`Writer::finish`]) lets the thread drain and stop.
 pub struct Writer {
@@ -61,6 +72,21 @@ impl Writer {
         retention: Retention,
         stored: Option<OnStored>,
     ) -> Result<Writer, StoreError> {
+        let hooks = Hooks {
+            stored,
+            retained: None,
+        };
+        Self::start_hooked(store, retention, hooks)
+    }
+
+    /// [`Writer::start_with`], calling `hooks.retained` after each retention run that
+    /// deleted alerts.
+    pub fn start_hooked(
+        store: Arc<dyn AlertStore>,
+        retention: Retention,
+        hooks: Hooks,
+    ) -> Result<Writer, StoreError> {
+        let Hooks { stored, retained } = hooks;
         let (tx, rx) = mpsc::sync_channel::<Record>(CHANNEL);
         let counters = Arc::new(WriterCounters::default());
         let c = counters.clone();
@@ -107,6 +133,9 @@ impl Writer {
                         match store.retain(now_ns(), retention.max_age, retention.max_bytes) {
                             Ok(n) => {
                                 c.retained_deleted.fetch_add(n, Ordering::Relaxed);
+                                if let (Some(f), true) = (&retained, n > 0) {
+                                    f(store.as_ref(), n);
+                                }
                             }
                             Err(e) => log::error!("alert store: retention failed: {e}"),
                         }

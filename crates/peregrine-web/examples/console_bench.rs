@@ -1,8 +1,8 @@
 //! The console's page latency with N alerts stored (default 1,000,000): fills a store with
 //! alerts spread over the last 24 hours (or reuses one that holds at least N), serves it with
 //! the console on a loopback port, and times each page's requests (the page shell and the
-//! JSON each page loads) sequentially, p50/p95/max over RUNS requests. Run by
-//! `bench/console.sh`; figures in README ("Console").
+//! JSON each page loads) sequentially, p50/p95/max over RUNS requests; then what retention
+//! costs the overview's tally. Run by `bench/console.sh`; figures in README ("Console").
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -240,5 +240,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss_kb() / 1024
     );
     server.shutdown();
+    retention_recount(store.as_ref(), &live)?;
     Ok(())
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// What a retention run costs the overview: the tally's recount ([`Live::lower`], run by the
+/// writer after retention deleted alerts) when retention took nothing the tally holds, then
+/// after deleting the oldest hour of the day (the first 1/24 of the store). Wall and this
+/// thread's CPU time, which does the store's queries. Deletes alerts: a kept store shrinks.
+fn retention_recount(
+    store: &dyn AlertStore,
+    live: &peregrine_web::console::Live,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let timed = |what: &str| -> Result<(), Box<dyn std::error::Error>> {
+        let (t, cpu) = (Instant::now(), thread_cpu());
+        live.lower(store)?;
+        println!(
+            "tally recount, {what}: {:.1} ms wall, {:.1} ms CPU",
+            ms(t.elapsed()),
+            ms(thread_cpu().saturating_sub(cpu))
+        );
+        Ok(())
+    };
+    timed("nothing of it deleted")?;
+    let now = peregrine_store::writer::now_ns();
+    let deleted = store.retain(now, Some(Duration::from_secs(23 * 3600)), None)?;
+    println!("retention deleted {deleted} alerts older than 23 h");
+    timed("after that")
 }

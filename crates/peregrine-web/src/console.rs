@@ -15,10 +15,14 @@
 //!
 //! Key design decision: the live queue is a `tokio::sync::broadcast` channel fed by the
 //! store's writer thread after each batch is inserted ([`Live::on_stored`]): sending never
-//! waits, so detection and the writer never wait for a browser; a client that falls
-//! [`LIVE_BUFFER`] alerts behind is dropped (its stream ends, and the page's `EventSource`
-//! reconnects and reloads the list). Publishing after the insert means every id a browser
-//! receives can already be opened.
+//! waits, so detection and the writer never wait for a browser. Each client has a task that
+//! moves rows from the channel into the client's own queue of [`CLIENT_QUEUE`] rows, which
+//! its response drains as fast as the socket takes it. A client that does not read fills its
+//! socket, then its queue; the task then disconnects it at once (and counts it), instead of
+//! leaving it connected and silently skipping alerts; the page's `EventSource` reconnects and
+//! reloads the list. The task notices even though the response is no longer polled (hyper
+//! stops polling a body whose socket is full), which is why it exists. Publishing after the
+//! insert means every id a browser receives can already be opened.
 //!
 //! Every page gets a Content-Security-Policy allowing only this origin's script and style:
 //! the script builds the DOM with `textContent` (never HTML from data), and the policy is the
@@ -32,16 +36,21 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use peregrine_store::{AlertStore, Record, Status, Stored, TimeCounts};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use crate::alerts_api::{row, Api};
-use crate::server::Collect;
+use crate::server::{Collect, Disconnect};
 
-/// Alerts a live client may fall behind before it is dropped.
+/// The broadcast channel's length: a client's task more than this many alerts behind (the
+/// server's thread starved) drops its client.
 pub const LIVE_BUFFER: usize = 1_024;
+/// Rows waiting in one client's queue (shared rows: a pointer each); a full queue drops the
+/// client.
+pub const CLIENT_QUEUE: usize = 256;
 /// Rules listed in the overview.
 pub const TOP_RULES: usize = 10;
 /// The path prefix of the pages.
@@ -66,6 +75,8 @@ pub struct Live {
     tally: Mutex<Tally>,
     /// The tally holds the store's alerts of the last two days (see [`Live::seed`]).
     seeded: std::sync::atomic::AtomicBool,
+    /// Live clients disconnected because they did not keep up.
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Live {
@@ -81,6 +92,7 @@ impl Live {
             tx,
             tally: Mutex::new(Tally::default()),
             seeded: std::sync::atomic::AtomicBool::new(false),
+            dropped: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -125,10 +137,38 @@ impl Live {
                     .insert(m, c.top_rules.into_iter().collect());
             }
         }
-        self.tally().merge(seeded);
+        let mut t = self.tally();
+        t.merge(seeded);
+        // Under the tally's lock, so a retention run either waits for this or is recounted
+        // here (see [`Live::lower`]).
         self.seeded
             .store(true, std::sync::atomic::Ordering::Release);
+        if std::mem::take(&mut t.retained) {
+            t.recount_oldest(store, peregrine_store::writer::now_ns())?;
+        }
         Ok(())
+    }
+
+    /// Retention deleted alerts from `store`: the tally is recounted where they were (see
+    /// [`Tally::recount_oldest`]). Before the seed is in, the seed does it once it is (what
+    /// it counted may include alerts deleted since).
+    pub fn lower(&self, store: &dyn AlertStore) -> Result<(), peregrine_store::StoreError> {
+        let mut t = self.tally();
+        if !self.is_seeded() {
+            t.retained = true;
+            return Ok(());
+        }
+        t.recount_oldest(store, peregrine_store::writer::now_ns())
+    }
+
+    /// The hook the store's writer calls after a retention run deleted alerts.
+    pub fn on_retained(self: &Arc<Self>) -> peregrine_store::OnRetained {
+        let live = self.clone();
+        Arc::new(move |store: &dyn AlertStore, _deleted: u64| {
+            if let Err(e) = live.lower(store) {
+                log::warn!("console: recounting the overview after retention: {e}");
+            }
+        })
     }
 
     /// Whether the tally holds the store's alerts yet (the overview reads the store until
@@ -173,6 +213,26 @@ impl Live {
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
     }
+
+    /// Live clients disconnected so far because they did not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The live queue's series for the Prometheus page.
+    pub fn prometheus_text(&self) -> String {
+        format!(
+            "# HELP peregrine_console_stream_clients Clients of the console's live alert \
+             stream.\n# TYPE peregrine_console_stream_clients gauge\n\
+             peregrine_console_stream_clients {}\n\
+             # HELP peregrine_console_stream_dropped_total Live stream clients disconnected \
+             because they did not read fast enough.\n\
+             # TYPE peregrine_console_stream_dropped_total counter\n\
+             peregrine_console_stream_dropped_total {}\n",
+            self.clients(),
+            self.dropped()
+        )
+    }
 }
 
 const MIN_NS: u64 = 60_000_000_000;
@@ -186,7 +246,7 @@ const RULE_MINUTES_NS: u64 = 2 * 60 * MIN_NS + MIN_NS;
 /// The overview's counts, kept in memory: alerts per minute by severity for two days, and per
 /// rule by quarter hour (two days) and by minute (two hours), so the 24 h and 1 h windows and
 /// their previous periods are sums of at most a few thousand small entries, whatever the store
-/// holds. Like the rules page's hits, retention does not lower them.
+/// holds. Retention lowers them ([`Tally::recount_oldest`]); the rules page's hits it does not.
 #[derive(Default)]
 pub struct Tally {
     /// Minute (ns / 60 s) → alerts per severity.
@@ -197,6 +257,8 @@ pub struct Tally {
     rules_min: std::collections::BTreeMap<u64, std::collections::HashMap<String, u64>>,
     /// Live counting starts here (the seed covers what is before).
     from_ns: u64,
+    /// Retention deleted alerts while the seed was counting.
+    retained: bool,
 }
 
 impl Tally {
@@ -261,6 +323,61 @@ impl Tally {
                 }
             }
         }
+    }
+
+    /// Recounts the tally from the store, quarter hour by quarter hour from its oldest,
+    /// until a quarter that holds alerts agrees with the store. Retention deletes the oldest
+    /// alerts (by age all before a time, by size the first stored), so what it took is at the
+    /// tally's old end and the walk stops just past it: one query when retention took
+    /// nothing the tally holds. Runs on the writer's thread, so no insert is counted in the
+    /// store and not yet here, or the reverse. Per-rule minutes are recounted only for
+    /// minutes whose counts changed.
+    fn recount_oldest(
+        &mut self,
+        store: &dyn AlertStore,
+        now: u64,
+    ) -> Result<(), peregrine_store::StoreError> {
+        let oldest = [
+            self.minutes.first_key_value().map(|(m, _)| m / 15),
+            self.rules_q.first_key_value().map(|(q, _)| *q),
+        ];
+        let Some(first) = oldest.into_iter().flatten().min() else {
+            return Ok(());
+        };
+        let rule_minutes_from = now.saturating_sub(RULE_MINUTES_NS) / MIN_NS;
+        for q in first..=now / QUARTER_NS {
+            let c = store.time_counts(q * QUARTER_NS, MIN_NS, 15, usize::MAX)?;
+            let had: Vec<[u64; 8]> = (q * 15..q * 15 + 15)
+                .map(|m| self.minutes.get(&m).copied().unwrap_or_default())
+                .collect();
+            if had == c.buckets && c.buckets.iter().flatten().any(|n| *n > 0) {
+                break;
+            }
+            for (m, (new, old)) in (q * 15..).zip(c.buckets.iter().zip(&had)) {
+                if new == old {
+                    continue;
+                }
+                if new.iter().all(|n| *n == 0) {
+                    self.minutes.remove(&m);
+                } else {
+                    self.minutes.insert(m, *new);
+                }
+                if m >= rule_minutes_from {
+                    let r = store.time_counts(m * MIN_NS, MIN_NS, 1, usize::MAX)?;
+                    if r.top_rules.is_empty() {
+                        self.rules_min.remove(&m);
+                    } else {
+                        self.rules_min.insert(m, r.top_rules.into_iter().collect());
+                    }
+                }
+            }
+            if c.top_rules.is_empty() {
+                self.rules_q.remove(&q);
+            } else {
+                self.rules_q.insert(q, c.top_rules.into_iter().collect());
+            }
+        }
+        Ok(())
     }
 
     /// `n` buckets of `bucket` (a multiple of a minute) from `since`, per severity.
@@ -521,17 +638,46 @@ async fn overview(State(c): State<Console>, RawQuery(raw): RawQuery) -> Response
     reply(StatusCode::OK, &v)
 }
 
-async fn stream(State(c): State<Console>) -> Response {
-    let rx = c.live.tx.subscribe();
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await {
-            Ok(row) => Some((
-                Ok::<_, std::convert::Infallible>(Event::default().event("alert").data(&*row)),
-                rx,
-            )),
-            // Lagged: a slow client is dropped rather than buffered for; Closed: shutdown.
-            Err(_) => None,
+async fn stream(State(c): State<Console>, conn: Option<Extension<Disconnect>>) -> Response {
+    // Subscribed before the head is sent: what is published once a client has the head
+    // reaches it.
+    let mut sub = c.live.tx.subscribe();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<str>>(CLIENT_QUEUE);
+    let live = c.live.clone();
+    tokio::spawn(async move {
+        let behind = loop {
+            let row = tokio::select! {
+                // The response is gone (the client left, or the request limit ended it).
+                _ = tx.closed() => return,
+                r = sub.recv() => r,
+            };
+            match row {
+                Ok(row) => match tx.try_send(row) {
+                    Ok(()) => {}
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => break CLIENT_QUEUE,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                },
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    break usize::try_from(n).unwrap_or(usize::MAX)
+                }
+                // Shutdown.
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        };
+        live.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        log::debug!("console: a live stream client {behind} alerts behind was disconnected");
+        // Without our server's handle (a router served elsewhere), the stream just ends.
+        if let Some(Extension(d)) = conn {
+            d.now();
         }
+    });
+    let events = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|row| {
+            row.map(|row| {
+                Ok::<_, std::convert::Infallible>(Event::default().event("alert").data(&*row))
+            })
+        })
     });
     let mut r = Sse::new(events)
         .keep_alive(KeepAlive::default())

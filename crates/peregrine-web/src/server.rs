@@ -61,6 +61,19 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a connection may live in all, writing the response included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Ends the connection a request came on, when a handler decides its client must go (a live
+/// stream whose client stopped reading): the server puts one in each request's extensions.
+/// The connection is closed at once, whatever its response is doing; nothing is flushed.
+#[derive(Clone, Debug)]
+pub struct Disconnect(Arc<Notify>);
+
+impl Disconnect {
+    pub fn now(&self) {
+        // A stored permit: the connection ends even if its task is not waiting yet.
+        self.0.notify_one();
+    }
+}
+
 /// Where `/metrics` gets its figures: called once per scrape, on a blocking thread of the
 /// server's runtime.
 pub trait Collect: Send + Sync + 'static {
@@ -406,6 +419,14 @@ fn router(
         live: _,
         counters: _,
     } = extras;
+    // The console's live stream has series of its own.
+    let metrics_text = match (metrics_text, pages.as_ref().map(|p| p.live.clone())) {
+        (Some(t), Some(live)) => {
+            Some(Arc::new(move || t() + &live.prometheus_text()) as MetricsText)
+        }
+        (None, Some(live)) => Some(Arc::new(move || live.prometheus_text()) as MetricsText),
+        (t, None) => t,
+    };
     let versions_json: Arc<str> = versions_json.into();
     let mut router = Router::new().route(
         "/versions",
@@ -594,9 +615,9 @@ async fn serve(stream: tokio::net::TcpStream, peer: SocketAddr, site: Arc<Site>,
     let head_deadline = Instant::now() + HEAD_TIMEOUT;
     let work = async {
         match &site.tls {
-            None => serve_http(TokioIo::new(stream), peer, &site, &slot.head_done).await,
+            None => serve_http(TokioIo::new(stream), peer, &site, &slot).await,
             Some(acceptor) => match acceptor.accept(stream).await {
-                Ok(tls) => serve_http(TokioIo::new(tls), peer, &site, &slot.head_done).await,
+                Ok(tls) => serve_http(TokioIo::new(tls), peer, &site, &slot).await,
                 Err(e) => log::debug!("webserver: TLS handshake failed: {e}"),
             },
         }
@@ -610,27 +631,26 @@ async fn serve(stream: tokio::net::TcpStream, peer: SocketAddr, site: Arc<Site>,
     tokio::select! {
         _ = work => {}
         _ = slot.evict.notified() => log::debug!("webserver: connection evicted at the cap"),
+        _ = slot.disconnect.notified() => log::debug!("webserver: connection closed by its handler"),
         _ = head_watch => log::debug!("webserver: request head not received in {HEAD_TIMEOUT:?}"),
         _ = tokio::time::sleep(REQUEST_TIMEOUT) => log::debug!("webserver: request took over {REQUEST_TIMEOUT:?}"),
     }
 }
 
-async fn serve_http<I>(
-    io: TokioIo<I>,
-    peer: SocketAddr,
-    site: &Arc<Site>,
-    head_done: &Arc<AtomicBool>,
-) where
+async fn serve_http<I>(io: TokioIo<I>, peer: SocketAddr, site: &Arc<Site>, slot: &Slot)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = {
         let site = site.clone();
-        let head_done = head_done.clone();
+        let head_done = slot.head_done.clone();
+        let disconnect = Disconnect(slot.disconnect.clone());
         hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             head_done.store(true, Ordering::Release);
             // The client's address, for handlers that count per client (the login limit).
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
+            req.extensions_mut().insert(disconnect.clone());
             let site = site.clone();
             async move { Ok::<_, Infallible>(handle(&site, req).await) }
         })
@@ -670,6 +690,8 @@ struct Slot {
     id: u64,
     head_done: Arc<AtomicBool>,
     evict: Arc<Notify>,
+    /// See [`Disconnect`].
+    disconnect: Arc<Notify>,
     conns: Arc<Conns>,
 }
 
@@ -709,6 +731,7 @@ impl Conns {
             id,
             head_done,
             evict,
+            disconnect: Arc::new(Notify::new()),
             conns: self.clone(),
         }
     }

@@ -201,8 +201,13 @@ fn no_credential_gets_401_everywhere_but_the_health_path() {
         ("GET", "/api/v1/silences"),
         ("POST", "/api/v1/silences"),
         ("GET", "/api/v1/session"),
+        ("POST", "/api/v1/logout"),
+        ("GET", "/api/v1/overview"),
+        ("GET", "/api/v1/alerts/stream"),
         ("GET", "/versions"),
         ("GET", "/no/such/path"),
+        // A page asked for with another method than a browser's navigation.
+        ("POST", "/console/alerts"),
     ];
     for (m, p) in routes {
         let (status, _, body) = call(m, &site.url(p), &[], None);
@@ -215,6 +220,25 @@ fn no_credential_gets_401_everywhere_but_the_health_path() {
             None,
         );
         assert_eq!(status, 401, "{m} {p} with a wrong token");
+    }
+    // A browser asking for a page is sent to the login form, and is shown nothing else.
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    for page in [
+        "/console/",
+        "/console/alerts",
+        "/console/rules",
+        "/console/debug",
+    ] {
+        let r = match agent.get(&site.url(page)).call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{page}: {e}"),
+        };
+        assert_eq!(
+            (r.status(), r.header("Location")),
+            (303, Some("/console/login")),
+            "{page}"
+        );
+        assert!(r.into_string().expect("body").is_empty(), "{page}");
     }
     let (status, _, body) = call("GET", &site.url("/healthz"), &[], None);
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));

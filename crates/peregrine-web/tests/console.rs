@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peregrine_config::ConsoleConfig;
-use peregrine_store::{AlertStore, Record, SqliteStore};
+use peregrine_store::{AlertStore, Hooks, Record, Retention, SqliteStore, Writer};
 use peregrine_web::alerts_api::Api;
 use peregrine_web::console::Live;
 use peregrine_web::{Collect, Extras, MetricsSnapshot, Versions, WebConfig, WebServer};
@@ -43,6 +43,7 @@ fn record(i: u64, rule: &str, severity: u8, time_ns: u64) -> Record {
 struct Site {
     server: WebServer,
     live: Arc<Live>,
+    store: Arc<SqliteStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -77,7 +78,7 @@ fn counters() -> MetricsSnapshot {
 
 fn start(batch: &[Record]) -> Site {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("alerts.db")).expect("store");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("alerts.db")).expect("store"));
     store.insert(batch).expect("insert");
     let cfg = WebConfig {
         listen_address: "127.0.0.1".into(),
@@ -94,7 +95,7 @@ fn start(batch: &[Record]) -> Site {
             ..ConsoleConfig::default()
         }),
         alerts: Some(Api {
-            store: Arc::new(store),
+            store: store.clone(),
             rules: Arc::new(Vec::new),
         }),
         live: Some(live.clone()),
@@ -107,6 +108,7 @@ fn start(batch: &[Record]) -> Site {
     Site {
         server,
         live,
+        store,
         _dir: dir,
     }
 }
@@ -178,6 +180,14 @@ fn pages_send_a_browser_to_the_login_and_assets_need_no_credential() {
     }
 }
 
+fn wait_seeded(site: &Site) {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while !site.live.is_seeded() {
+        assert!(std::time::Instant::now() < end, "the tally was not seeded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn overview_counts_the_window_against_the_previous_one() {
     let now = now_ns();
@@ -191,11 +201,7 @@ fn overview_counts_the_window_against_the_previous_one() {
     let site = start(&batch);
     // Read from the store, then from the tally once it has counted the store: the same.
     let first = get(&site.url("/api/v1/overview?window=1h"), Some(ADMIN), "x").2;
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    while !site.live.is_seeded() {
-        assert!(std::time::Instant::now() < end, "the tally was not seeded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_seeded(&site);
     let same = |body: &str| {
         let mut v: Value = serde_json::from_str(body).expect("json");
         for k in ["events_per_s", "live_clients"] {
@@ -299,4 +305,169 @@ fn the_stream_sends_each_stored_alert_to_a_connected_client() {
     assert_eq!(row["id"], "00000000-0000-4000-8000-000000000008");
     assert_eq!(row["rule"], "Read sensitive file");
     assert_eq!(row["priority"], "Critical");
+}
+
+/// 4 KB of JSON that does not compress, so that size retention has rows to weigh.
+fn big(i: u64, time_ns: u64) -> Record {
+    let rules = [
+        "Read sensitive file",
+        "Shell in container",
+        "Write below etc",
+    ];
+    let mut r = record(
+        i,
+        rules[(i % 3) as usize],
+        [2, 4, 3][(i % 3) as usize],
+        time_ns,
+    );
+    r.json = (0..500)
+        .map(|k| format!("{:08x}", (i * 7919 + k) * 2654435761 % 4294967291))
+        .collect();
+    r
+}
+
+/// The overview of `window` against the store's own counts of the same buckets: every
+/// bucket per priority, the previous period, the top rules. Returns (total, previous).
+fn overview_agrees_with_the_store(site: &Site, window: &str) -> (u64, u64) {
+    let (status, _, body) = get(
+        &site.url(&format!("/api/v1/overview?window={window}")),
+        Some(ADMIN),
+        "x",
+    );
+    assert_eq!(status, 200, "{body}");
+    let o: Value = serde_json::from_str(&body).expect("json");
+    let since = o["since_ns"].as_u64().expect("since");
+    let bucket = o["bucket_ns"].as_u64().expect("bucket");
+    let buckets = o["buckets"].as_array().expect("buckets");
+    let n = buckets.len();
+    let top = peregrine_web::console::TOP_RULES;
+    let cur = site
+        .store
+        .time_counts(since, bucket, n, top)
+        .expect("counts");
+    let prev = site
+        .store
+        .time_counts(since - n as u64 * bucket, bucket, n, 0)
+        .expect("counts");
+    let shown: Vec<Vec<u64>> = buckets
+        .iter()
+        .map(|b| {
+            b["counts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .collect()
+        })
+        .collect();
+    let stored: Vec<Vec<u64>> = cur.buckets.iter().map(|b| b.to_vec()).collect();
+    assert_eq!(shown, stored, "{window}: buckets differ from the store's");
+    let sum = |b: &[[u64; 8]]| b.iter().flatten().sum::<u64>();
+    assert_eq!(o["total"].as_u64(), Some(sum(&cur.buckets)), "{window}");
+    assert_eq!(
+        o["previous_total"].as_u64(),
+        Some(sum(&prev.buckets)),
+        "{window}"
+    );
+    let top_shown: Vec<(String, u64)> = o["top_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap_or_default().to_string(),
+                r["alerts"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(top_shown, cur.top_rules, "{window}: top rules");
+    (sum(&cur.buckets), sum(&prev.buckets))
+}
+
+/// Runs one retention pass through a writer with the console's hooks, as the agent does,
+/// and waits for the hook; returns how many alerts it deleted.
+fn retain(site: &Site, retention: Retention) -> u64 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lower = site.live.on_retained();
+    let hooks = Hooks {
+        stored: Some(site.live.on_stored()),
+        retained: Some(Arc::new(move |store: &dyn AlertStore, n: u64| {
+            lower(store, n);
+            let _ = tx.send(n);
+        })),
+    };
+    let retention = Retention {
+        every: Duration::from_secs(3600),
+        ..retention
+    };
+    // Retention runs as the writer starts.
+    let w = Writer::start_hooked(site.store.clone(), retention, hooks).expect("writer");
+    let n = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("retention deleted nothing");
+    w.finish();
+    n
+}
+
+/// Retention by age, then by size, deletes alerts the overview's tally counted (seeded from
+/// the store and counted live): after each, every bucket of both windows, the previous
+/// periods and the top rules are the store's counts again.
+#[test]
+fn retention_lowers_the_overview_to_what_the_store_holds() {
+    const MIN: u64 = 60 * S;
+    let now = now_ns();
+    // 400 alerts 6 minutes apart over the last 40 hours, oldest first, in the store when the
+    // console starts (the seed counts them); then 20 stored through the writer now (counted
+    // live).
+    let at = |i: u64| now - (400 - i) * 6 * MIN + 30 * S;
+    let older: Vec<Record> = (0..400).map(|i| big(i, at(i))).collect();
+    let site = start(&older);
+    wait_seeded(&site);
+    let w = Writer::start_hooked(
+        site.store.clone(),
+        Retention::default(),
+        Hooks {
+            stored: Some(site.live.on_stored()),
+            retained: None,
+        },
+    )
+    .expect("writer");
+    for i in 400..420 {
+        assert!(w.offer(big(i, now_ns())));
+    }
+    w.finish();
+    let (total, previous) = overview_agrees_with_the_store(&site, "24h");
+    assert_eq!(total + previous, 420);
+    overview_agrees_with_the_store(&site, "1h");
+
+    // Age: what is older than 30 hours goes (the previous period's older part).
+    let deleted = retain(
+        &site,
+        Retention {
+            max_age: Some(Duration::from_secs(30 * 3600)),
+            ..Retention::default()
+        },
+    );
+    assert_eq!(deleted, 100);
+    let (total, previous) = overview_agrees_with_the_store(&site, "24h");
+    assert_eq!(total + previous, 320);
+    assert_eq!(site.store.count().expect("count"), 320);
+
+    // Size: the oldest stored go until 1 MB is left, into the current day.
+    let deleted = retain(
+        &site,
+        Retention {
+            max_bytes: Some(1_000_000),
+            ..Retention::default()
+        },
+    );
+    let left = site.store.count().expect("count");
+    assert!(
+        deleted > 0 && left > 0 && deleted + left == 320,
+        "{deleted} + {left}"
+    );
+    let (total, previous) = overview_agrees_with_the_store(&site, "24h");
+    assert_eq!(total + previous, left);
+    assert_eq!(previous, 0, "the size cut reaches into the current day");
+    overview_agrees_with_the_store(&site, "1h");
 }

@@ -298,3 +298,89 @@ fn unusable_certificates_fail_the_start_naming_the_file() {
     );
     drop(combined);
 }
+
+/// Issue #16: the console over TLS with the webserver's certificate (no certificate of its
+/// own): its API and pages answer over HTTPS only, a credential is still required, and the
+/// login's session cookie is marked `Secure`, so a browser never sends it over plain HTTP.
+#[test]
+fn the_console_is_served_over_https_with_the_webserver_certificate() {
+    const TOKEN: &str = "https-console-token-0123456789";
+    let (combined, _, der) = self_signed();
+    let file = Scratch::new("console.pem", &combined);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = peregrine_store::SqliteStore::open(&dir.path().join("alerts.db")).expect("store");
+    let extras = peregrine_web::Extras {
+        console: Some(peregrine_config::ConsoleConfig {
+            enabled: true,
+            token: Some(TOKEN.into()),
+            ..peregrine_config::ConsoleConfig::default()
+        }),
+        alerts: Some(peregrine_web::alerts_api::Api {
+            store: Arc::new(store),
+            rules: Arc::new(Vec::new),
+        }),
+        ..peregrine_web::Extras::default()
+    };
+    let srv = WebServer::start_pending_with(&tls_config(&file.0), &versions(), None, extras)
+        .expect("HTTPS server starts");
+    srv.set_ready();
+    let port = srv.local_addr().port();
+    let agent = client_trusting(der);
+    let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => (r.status(), r.header("Set-Cookie").map(str::to_string)),
+        Err(ureq::Error::Status(s, r)) => (s, r.header("Set-Cookie").map(str::to_string)),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(status(agent.get(&url("/api/v1/alerts")).call()).0, 401);
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        status(
+            agent
+                .get(&url("/api/v1/alerts"))
+                .set("Authorization", &bearer)
+                .call()
+        )
+        .0,
+        200
+    );
+    let (code, cookie) = status(
+        agent
+            .post(&url("/api/v1/login"))
+            .set("Content-Type", "application/json")
+            .send_string(&format!(r#"{{"token": "{TOKEN}"}}"#)),
+    );
+    assert_eq!(code, 200);
+    let cookie = cookie.expect("Set-Cookie");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("pair").to_string();
+    let page = agent
+        .get(&url("/console/alerts"))
+        .set("Cookie", &pair)
+        .call()
+        .expect("the alerts page with the session");
+    assert!(page
+        .into_string()
+        .expect("body")
+        .contains("/console/assets/app.js"));
+    // Plain HTTP on the same port gets no HTTP answer, the console's paths included.
+    let mut s = TcpStream::connect(srv.local_addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: {bearer}\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    assert!(
+        !raw.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    srv.shutdown();
+}

@@ -91,6 +91,47 @@ async fn text_of(c: &Client, css: &str) -> Option<String> {
     c.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
 
+/// Waits until the element `css` is on the page with a text for which `want` holds; the text.
+async fn wait_text(c: &Client, what: &str, css: &str, want: impl Fn(&str) -> bool) -> String {
+    until(what, || async { text_of(c, css).await.filter(|t| want(t)) }).await
+}
+
+/// Waits until the element with id `id` is on the page.
+async fn wait_id(c: &Client, what: &str, id: &str) {
+    until(what, || async { c.find(Locator::Id(id)).await.ok() }).await;
+}
+
+/// Clicks the element with id `id`.
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+/// Replaces the text of the field with id `id`.
+async fn fill(c: &Client, id: &str, text: &str) {
+    let field = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+/// Asserts that the browser's console holds no error since the last look, but for requests
+/// to `path` refused with `status` (the ones a step caused on purpose).
+async fn only_errors_from(c: &Client, what: &str, allowed: Option<(&str, &str)>) {
+    let errors = console_errors(c).await;
+    let expected = |e: &String| allowed.is_some_and(|(p, s)| e.contains(p) && e.contains(s));
+    assert!(
+        errors.iter().all(expected),
+        "{what}: console errors: {errors:#?}"
+    );
+}
+
 /// Loads `path`, waits for `ready` (a CSS selector), screenshots it and asserts no error
 /// reached the browser's console.
 async fn visit(c: &Client, base: &str, path: &str, ready: &str, name: &str) {
@@ -100,8 +141,7 @@ async fn visit(c: &Client, base: &str, path: &str, ready: &str, name: &str) {
     })
     .await;
     shot(c, name).await;
-    let errors = console_errors(c).await;
-    assert!(errors.is_empty(), "{path}: console errors: {errors:#?}");
+    only_errors_from(c, path, None).await;
 }
 
 async fn login(c: &Client, base: &str, user: &str, password: &str) {
@@ -109,33 +149,12 @@ async fn login(c: &Client, base: &str, user: &str, password: &str) {
         .await
         .expect("goto");
     // No session: the page sends the browser to the login form.
-    until("the login form", || async {
-        c.find(Locator::Id("login")).await.ok()
-    })
-    .await;
+    wait_id(c, "the login form", "login").await;
     assert_eq!(c.current_url().await.expect("url").path(), "/console/login");
-    c.find(Locator::Id("user"))
-        .await
-        .expect("user")
-        .send_keys(user)
-        .await
-        .expect("type");
-    c.find(Locator::Id("password"))
-        .await
-        .expect("password")
-        .send_keys(password)
-        .await
-        .expect("type");
-    c.find(Locator::Id("submit"))
-        .await
-        .expect("submit")
-        .click()
-        .await
-        .expect("click");
-    until("the overview after login", || async {
-        c.find(Locator::Id("ov-total")).await.ok()
-    })
-    .await;
+    fill(c, "user", user).await;
+    fill(c, "password", password).await;
+    click(c, "submit").await;
+    wait_id(c, "the overview after login", "ov-total").await;
 }
 
 /// bash → python3 → cat reading `secret`.
@@ -276,59 +295,28 @@ fn console_pages_in_chromium_against_a_live_agent() {
             "no per-CPU drops"
         );
         // A condition that does not compile: its error under the column the server names.
-        let field = c.find(Locator::Id("debug-filter")).await.expect("filter");
-        field
-            .send_keys("evt.type = open and and")
-            .await
-            .expect("type");
-        c.find(Locator::Id("sample"))
-            .await
-            .expect("sample")
-            .click()
-            .await
-            .expect("click");
-        let shown = until("the filter error", || async {
-            text_of(&c, "#filter-error").await
-        })
-        .await;
+        fill(&c, "debug-filter", "evt.type = open and and").await;
+        click(&c, "sample").await;
+        let shown = wait_text(&c, "the filter error", "#filter-error", |_| true).await;
         assert!(shown.contains('^'), "{shown}");
         // The 400 is the one console entry that is expected here.
-        let errors = console_errors(&c).await;
-        assert!(
-            errors
-                .iter()
-                .all(|e| e.contains("/api/v1/debug/events") && e.contains("400")),
-            "{errors:#?}"
-        );
+        only_errors_from(&c, "bad filter", Some(("/api/v1/debug/events", "400"))).await;
         // A live sample: the read of the watched file, decoded.
-        field.clear().await.expect("clear");
-        field.send_keys(&condition).await.expect("type");
-        let limit = c.find(Locator::Id("debug-limit")).await.expect("limit");
-        limit.clear().await.expect("clear");
-        limit.send_keys("1").await.expect("type");
-        c.find(Locator::Id("sample"))
-            .await
-            .expect("sample")
-            .click()
-            .await
-            .expect("click");
-        until("the sample request", || async {
-            text_of(&c, "#debug-events")
-                .await
-                .filter(|t| t.starts_with("Sampling"))
+        fill(&c, "debug-filter", &condition).await;
+        fill(&c, "debug-limit", "1").await;
+        click(&c, "sample").await;
+        wait_text(&c, "the sample request", "#debug-events", |t| {
+            t.starts_with("Sampling")
         })
         .await;
         behaviour(&secret);
         let secret_name = secret.display().to_string();
-        until("the sampled event", || async {
-            text_of(&c, "#events")
-                .await
-                .filter(|t| t.contains(&secret_name))
+        wait_text(&c, "the sampled event", "#events", |t| {
+            t.contains(&secret_name)
         })
         .await;
         shot(&c, "debug-sample").await;
-        let errors = console_errors(&c).await;
-        assert!(errors.is_empty(), "debug sample: {errors:#?}");
+        only_errors_from(&c, "debug sample", None).await;
         // The behaviour's alerts are read here so the queue's count below starts after them.
         assert!(agent
             .expect_alert(DEADLINE, |v| v["rule"] == RULE)
@@ -344,10 +332,7 @@ fn console_pages_in_chromium_against_a_live_agent() {
             "alerts",
         )
         .await;
-        until("the live stream", || async {
-            (text_of(&c, "#live-status").await.as_deref() == Some("live")).then_some(())
-        })
-        .await;
+        wait_text(&c, "the live stream", "#live-status", |t| t == "live").await;
         c.execute("window.__sameView = true;", vec![])
             .await
             .expect("mark");
@@ -388,10 +373,7 @@ fn console_pages_in_chromium_against_a_live_agent() {
             .click()
             .await
             .expect("click");
-        until("the process tree", || async {
-            c.find(Locator::Id("process-tree")).await.ok()
-        })
-        .await;
+        wait_id(&c, "the process tree", "process-tree").await;
         let exes = tree_exes(&c).await;
         let names: Vec<&str> = exes.iter().map(|e| base_name(e)).collect();
         let tail = &names[names.len().saturating_sub(3)..];
@@ -406,20 +388,9 @@ fn console_pages_in_chromium_against_a_live_agent() {
             .await
             .is_some_and(|t| t.contains("proc.name = cat")));
         shot(&c, "alert-detail").await;
-        let errors = console_errors(&c).await;
-        assert!(errors.is_empty(), "detail: console errors: {errors:#?}");
-        c.find(Locator::Id("silence"))
-            .await
-            .expect("silence button")
-            .click()
-            .await
-            .expect("click");
-        until("the silence", || async {
-            text_of(&c, "#action-status")
-                .await
-                .filter(|t| t.ends_with("done"))
-        })
-        .await;
+        only_errors_from(&c, "detail", None).await;
+        click(&c, "silence").await;
+        wait_text(&c, "the silence", "#action-status", |t| t.ends_with("done")).await;
         shot(&c, "alert-silenced").await;
 
         // The next read: the control rule fires, the silenced one does not.
@@ -438,22 +409,11 @@ fn console_pages_in_chromium_against_a_live_agent() {
         let detail_url = c.current_url().await.expect("url").to_string();
 
         // A read-only user: the buttons are disabled and the server refuses a silence.
-        c.find(Locator::Id("logout"))
-            .await
-            .expect("logout")
-            .click()
-            .await
-            .expect("click");
-        until("the login page after logout", || async {
-            c.find(Locator::Id("login")).await.ok()
-        })
-        .await;
+        click(&c, "logout").await;
+        wait_id(&c, "the login page after logout", "login").await;
         login(&c, &base, "viewer", VIEWER_PASSWORD).await;
         c.goto(&detail_url).await.expect("goto");
-        until("the detail as viewer", || async {
-            c.find(Locator::Id("process-tree")).await.ok()
-        })
-        .await;
+        wait_id(&c, "the detail as viewer", "process-tree").await;
         for id in ["ack", "resolve", "silence"] {
             let disabled = c
                 .find(Locator::Id(id))
@@ -480,13 +440,7 @@ fn console_pages_in_chromium_against_a_live_agent() {
             .expect("fetch");
         assert_eq!(status, json!(403));
         // That refusal is the one console entry the test caused on purpose.
-        let errors = console_errors(&c).await;
-        assert!(
-            errors
-                .iter()
-                .all(|e| e.contains("/api/v1/silences") && e.contains("403")),
-            "{errors:#?}"
-        );
+        only_errors_from(&c, "read-only silence", Some(("/api/v1/silences", "403"))).await;
         c.close().await.expect("close");
     });
     assert!(agent.stop().success());
