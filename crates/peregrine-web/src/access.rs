@@ -5,8 +5,8 @@
 //!   cookie from `POST /api/v1/login` (a user of `console.users`, or a token, as a form or
 //!   JSON body). Everything but the health path, the login and the console's login page and
 //!   assets needs one while the console is on; without one the answer is 401 with
-//!   `WWW-Authenticate: Bearer`, except that a `GET` of a console page is redirected (303) to
-//!   the login page.
+//!   `WWW-Authenticate: Bearer`; for a `GET` of a console page that 401 carries the login
+//!   form, so a browser shows it in place and returns to the page after logging in.
 //! - **Roles**: a read-only credential may use `GET`/`HEAD` only; anything else is 403.
 //! - **Cross-site requests**: the cookie is `HttpOnly; SameSite=Strict` (plus `Secure`
 //!   over TLS), and a state-changing request authenticated by the cookie must also carry the
@@ -314,18 +314,13 @@ fn open_path(path: &str) -> bool {
     path == LOGIN || path == crate::console::LOGIN_PAGE || path.starts_with(crate::console::ASSETS)
 }
 
-/// No valid credential: a browser asking for a console page goes to the login page; anything
-/// else (the API, other paths, other methods) gets 401.
+/// No valid credential: 401 everywhere; a browser asking for a console page gets the login
+/// form as that 401's body, anything else (the API, other paths, other methods) a JSON reason.
 fn refuse(req: &Request) -> Response {
     let path = req.uri().path();
     let page = path == crate::console::PREFIX || path.starts_with("/console/");
     if page && safe_method(req.method()) {
-        let mut r = StatusCode::SEE_OTHER.into_response();
-        r.headers_mut().insert(
-            header::LOCATION,
-            HeaderValue::from_static(crate::console::LOGIN_PAGE),
-        );
-        return r;
+        return crate::console::login_required();
     }
     unauthorized()
 }

@@ -466,6 +466,19 @@ impl Console {
     }
 }
 
+/// The login form as the body of a 401: a browser without a session sees the form at the
+/// address it asked for (and comes back to it after logging in), while every client, browser
+/// or not, gets the status that says a credential is missing.
+pub fn login_required() -> Response {
+    let mut r = page(LOGIN_HTML);
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"peregrine\""),
+    );
+    r
+}
+
 fn page(body: &'static str) -> Response {
     (
         [

@@ -148,13 +148,18 @@ async fn login(c: &Client, base: &str, user: &str, password: &str) {
     c.goto(&format!("{base}/console/alerts"))
         .await
         .expect("goto");
-    // No session: the page sends the browser to the login form.
+    // No session: the page's 401 carries the login form, at the address asked for.
     wait_id(c, "the login form", "login").await;
-    assert_eq!(c.current_url().await.expect("url").path(), "/console/login");
+    assert_eq!(
+        c.current_url().await.expect("url").path(),
+        "/console/alerts"
+    );
+    only_errors_from(c, "the login form", Some(("/console/alerts", "401"))).await;
     fill(c, "user", user).await;
     fill(c, "password", password).await;
     click(c, "submit").await;
-    wait_id(c, "the overview after login", "ov-total").await;
+    // Logged in, the browser comes back to the page it asked for.
+    wait_id(c, "the alerts page after login", "filters").await;
 }
 
 /// bash → python3 → cat reading `secret`.

@@ -423,7 +423,8 @@ function loginPage() {
     try {
       const r = await fetch("/api/v1/login", { method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-      if (r.ok) location.assign("/console/");
+      // The form is also the body of a page's 401: go back to that page, not the overview.
+      if (r.ok) location.assign(location.pathname.startsWith("/console/login") ? "/console/" : location.href);
       else err.textContent = r.status === 401 ? "Wrong user, password or token." : "Login failed (HTTP " + r.status + ").";
     } catch (x) {
       err.textContent = "Login failed: " + x.message;
