@@ -63,7 +63,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(kind: Kind, detail: impl Into<String>) -> Outcome {
+    pub(crate) fn new(kind: Kind, detail: impl Into<String>) -> Outcome {
         Outcome {
             kind,
             detail: detail.into(),
@@ -71,7 +71,7 @@ impl Outcome {
     }
 }
 
-fn refused(r: Refusal) -> Outcome {
+pub(crate) fn refused(r: Refusal) -> Outcome {
     match r {
         Refusal::Gone => Outcome::new(Kind::Skipped, r.to_string()),
         Refusal::Io(_) => Outcome::new(Kind::Failed, r.to_string()),
@@ -84,6 +84,8 @@ pub struct Context<'a> {
     pub guard: &'a Guard,
     /// Docker-compatible API sockets, tried in order.
     pub sockets: &'a [PathBuf],
+    /// For containers that no Docker-compatible API knows (containerd, CRI-O).
+    pub runtimes: crate::oci::Runtimes<'a>,
     pub dry_run: bool,
     /// The isolated containers (`isolate` adds to them).
     pub isolation: Option<&'a crate::isolate::Registry>,
@@ -328,6 +330,8 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
     if is_own_container(id) {
         return Outcome::new(Kind::Refused, "the agent's own container");
     }
+    // A dry run names the Docker-compatible way; the OCI runtime's checks the init too.
+    let oci_state = || peregrine_state::oci::runtime_state(cx.runtimes.state_roots, id);
     let short = &id[..12];
     let (path, verb, wait) = match op {
         ContainerOp::Pause => (format!("/containers/{id}/pause"), "pause", 5),
@@ -335,6 +339,9 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
         ContainerOp::Kill(sig) => (format!("/containers/{id}/kill?signal={sig}"), "kill", 5),
     };
     if cx.dry_run {
+        if let Some(st) = oci_state() {
+            return crate::oci::act(&cx.runtimes, cx.guard, id, &st, op, true);
+        }
         return Outcome::new(Kind::DryRun, format!("would {verb} container {short}"));
     }
     let mut last = String::from("no container runtime socket answered");
@@ -346,7 +353,10 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
             Duration::from_secs(u64::from(wait)),
         ) {
             Ok((200..=299, _)) => {
-                return Outcome::new(Kind::Done, format!("{verb} container {short}"))
+                return Outcome::new(
+                    Kind::Done,
+                    format!("{verb} container {short} through {}", sock.display()),
+                )
             }
             // Another runtime may own it.
             Ok((404, _)) => last = format!("container {short} unknown to {}", sock.display()),
@@ -364,7 +374,14 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
             Err(e) => last = format!("{}: {e}", sock.display()),
         }
     }
-    Outcome::new(Kind::Failed, last)
+    // No Docker-compatible API knows it: containerd's or CRI-O's, by its runc state.
+    match oci_state() {
+        Some(st) => crate::oci::act(&cx.runtimes, cx.guard, id, &st, op, false),
+        None => Outcome::new(
+            Kind::Failed,
+            format!("{last}, and no OCI runtime state names container {short}"),
+        ),
+    }
 }
 
 /// The most of a script's stderr quoted in its outcome.
@@ -475,6 +492,12 @@ mod tests {
         Context {
             guard,
             sockets: &[],
+            runtimes: crate::oci::Runtimes {
+                state_roots: &[],
+                containerd_sockets: &[],
+                binary: None,
+                host_root: Path::new("/"),
+            },
             dry_run,
             isolation: None,
             origin: ("p", "r"),
