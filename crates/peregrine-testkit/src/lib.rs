@@ -1,6 +1,6 @@
 //! What Peregrine's tests share, in one dev-only crate: where the upstream Falco material is
 //! ([`upstream`]), which test tiers run ([`tier`]), whether we are root ([`root`]), real podman
-//! containers ([`podman`]), synthetic events and the naive evaluator ([`synthetic`],
+//! containers ([`podman`]) and a private containerd ([`containerd`]), synthetic events and the naive evaluator ([`synthetic`],
 //! [`naive`]), and private instances of real servers ([`services`]).
 //!
 //! Key decision: a test that cannot run here *skips with one line* instead of failing, and the
@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod containerd;
 pub mod naive;
 pub mod plugins;
 pub mod podman;
