@@ -22,7 +22,7 @@ id=$(printf 'c0de%060x' $$)
 root=/run/containerd/runc/default
 agent=
 daemon=
-ctr() { command ctr --address "$dir/c.sock" "$@"; }
+ctr() { timeout 10 ctr --address "$dir/c.sock" "$@"; }
 cleanup() {
 	[ -z "$agent" ] || kill "$agent" 2>/dev/null || true
 	ctr task resume "$id" >/dev/null 2>&1 || true
@@ -96,7 +96,9 @@ phase() {
 	done
 	i=0
 	while [ "$i" -lt "$M" ]; do
-		ctr task exec --exec-id "$1-$i" "$id" /bin/true >/dev/null 2>>"$dir/exec-$1.log" || true
+		# Detached: a pause can freeze `true` before it exits, and an attached ctr would wait.
+		ctr task exec --detach --exec-id "$1-$i" "$id" /bin/true \
+			>/dev/null 2>>"$dir/exec-$1.log" || true
 		i=$((i + 1))
 		j=0
 		while [ "$(audited "$audit")" -lt "$i" ] && [ "$j" -lt 200 ]; do

@@ -90,12 +90,13 @@ impl Setup {
         Setup { daemon, ids }
     }
 
-    /// `ctr task exec` of `sh -c 'echo TOKEN'` in container `id`.
+    /// `ctr task exec` of `sh -c 'echo TOKEN'` in container `id`, detached: a pause can
+    /// freeze the shell before it exits, and an attached `ctr` would wait for it.
     fn shell(&self, id: &str, token: &str) {
         let _ = self
             .daemon
             .ctr()
-            .args(["task", "exec", "--exec-id", "pg-shell", id])
+            .args(["task", "exec", "--detach", "--exec-id", "pg-shell", id])
             .args(["/bin/sh", "-c", &format!("echo {token}")])
             .output();
     }
