@@ -173,6 +173,13 @@ fn container_pid(cx: &Context<'_>, s: &Subject) -> Result<i64, Outcome> {
     if let Some(pid) = init.map(|i| i.init_pid).filter(|p| *p > 1) {
         return Ok(pid);
     }
+    // containerd's or CRI-O's: the init runc's state names, once checked.
+    if let Some(st) = peregrine_state::oci::runtime_state(cx.runtimes.state_roots, &s.container_id)
+    {
+        if crate::oci::open_init(cx.guard, &st).is_ok() {
+            return Ok(st.init_pid);
+        }
+    }
     match cx.guard.open_checked(s.pid, Some(s.start_ts)) {
         Ok(_) => Ok(s.pid),
         Err(r) => Err(refused(r)),
@@ -287,15 +294,25 @@ fn kill_init(cx: &Context<'_>, s: &Subject, signal: rustix::process::Signal) -> 
             .ok()
             .flatten()
     });
-    let Some(pid) = init.map(|i| i.init_pid).filter(|p| *p > 0) else {
-        return Outcome::new(
-            Kind::Failed,
-            "the runtime does not know the container's init",
-        );
+    let opened = match init.map(|i| i.init_pid).filter(|p| *p > 0) {
+        Some(pid) => cx
+            .guard
+            .open_checked(pid, None)
+            .map(|fd| (pid, fd))
+            .map_err(refused),
+        // containerd's or CRI-O's: the init runc's state names, its start time checked.
+        None => match peregrine_state::oci::runtime_state(cx.runtimes.state_roots, &s.container_id)
+        {
+            Some(st) => crate::oci::open_init(cx.guard, &st).map(|fd| (st.init_pid, fd)),
+            None => Err(Outcome::new(
+                Kind::Failed,
+                "the runtime does not know the container's init",
+            )),
+        },
     };
-    let fd = match cx.guard.open_checked(pid, None) {
-        Ok(fd) => fd,
-        Err(r) => return refused(r),
+    let (pid, fd) = match opened {
+        Ok(o) => o,
+        Err(o) => return o,
     };
     if cx.dry_run {
         return Outcome::new(
@@ -633,6 +650,72 @@ mod tests {
         // Nobody listens there any more.
         let o = webhook(&url, Duration::from_secs(2), "{}", &[]);
         assert_eq!(o.kind, Kind::Failed, "{o:?}");
+    }
+
+    /// A container no Docker-compatible API knows: its init comes from runc's state (here a
+    /// state written for a real child), and a state whose start time is not the child's is
+    /// refused; the container actions take the same way (pidfd, no containerd, no runtime).
+    #[test]
+    fn the_container_init_from_runc_state() {
+        use std::os::unix::process::ExitStatusExt;
+        let guard = Guard::new(Vec::new());
+        let dir = std::env::temp_dir().join(format!("pg-act-oci-{}", std::process::id()));
+        let id = "78c5ac6bfa54225b68af933474b2c97c57f5a586dcb1f55004aee0c90123c822";
+        let roots = [dir.clone()];
+        let cx = |dry_run| Context {
+            runtimes: crate::oci::Runtimes {
+                state_roots: &roots,
+                containerd_sockets: &[],
+                binary: Some(Path::new("/bin/false")),
+                host_root: Path::new("/"),
+            },
+            ..cx(&guard, dry_run)
+        };
+        let spawn = |ticks_off: u64| {
+            let child = Command::new("/bin/sleep").arg("30").spawn().expect("sleep");
+            let pid = i64::from(child.id());
+            let ticks = guard.stat(pid).expect("stat").start_ticks + ticks_off;
+            std::fs::create_dir_all(dir.join("k8s.io").join(id)).expect("dir");
+            std::fs::write(
+                dir.join("k8s.io").join(id).join("state.json"),
+                format!("{{\"init_process_pid\": {pid}, \"init_process_start\": {ticks}}}"),
+            )
+            .expect("state");
+            child
+        };
+        let s = Subject {
+            pid: 0,
+            tid: 0,
+            start_ts: 0,
+            container_id: id.into(),
+        };
+        let kill = Action::Kill {
+            target: KillTarget::ContainerInit,
+            signal: rustix::process::Signal::KILL,
+        };
+        let mut stranger = spawn(7);
+        let o = run(&cx(false), &kill, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Refused, "{o:?}");
+        assert!(stranger.try_wait().expect("wait").is_none());
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        let mut init = spawn(0);
+        let o = run(&cx(false), &kill, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Done, "{o:?}");
+        assert_eq!(init.wait().expect("wait").signal(), Some(9));
+        let mut init = spawn(0);
+        let stop = Action::Container(ContainerOp::Stop(5));
+        let o = run(&cx(true), &stop, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::DryRun, "{o:?}");
+        assert!(o.detail.contains("OCI runtime state"), "{o:?}");
+        let o = run(&cx(false), &stop, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Done, "{o:?}");
+        assert!(
+            o.detail.contains("through a pidfd signal to the init"),
+            "{o:?}"
+        );
+        assert_eq!(init.wait().expect("wait").signal(), Some(15));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The whole process group dies; the agent's own group is never a target.

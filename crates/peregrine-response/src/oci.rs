@@ -201,7 +201,7 @@ fn exited(fd: &OwnedFd, within: Duration) -> bool {
 
 /// Opens the state's init through the guard (pid 1, the agent, protected executables… are
 /// refused) and checks it is the process the runtime started.
-fn open_init(guard: &Guard, st: &RuntimeState) -> Result<OwnedFd, Outcome> {
+pub(crate) fn open_init(guard: &Guard, st: &RuntimeState) -> Result<OwnedFd, Outcome> {
     let fd = guard
         .open_checked(st.init_pid, None)
         .map_err(crate::act::refused)?;
