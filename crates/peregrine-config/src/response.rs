@@ -48,7 +48,42 @@ pub fn settings(value: &Value) -> Result<Settings, ConfigError> {
             .map(PathBuf::from)
             .collect();
     }
+    if let Some(v) = value.get("containerd_sockets") {
+        s.containerd_sockets = absolute_paths("response.containerd_sockets", v)?;
+    }
+    if let Some(v) = value.get("runtime_state_roots") {
+        s.runtime_state_roots = absolute_paths("response.runtime_state_roots", v)?;
+    }
+    if let Some(v) = value.get("oci_runtime") {
+        let path = crate::string("response.oci_runtime", v)?;
+        s.oci_runtime = (!path.is_empty()).then(|| PathBuf::from(path));
+        if let Some(p) = s.oci_runtime.as_ref().filter(|p| !p.is_absolute()) {
+            return Err(ConfigError::Value {
+                key: "response.oci_runtime".into(),
+                reason: format!(
+                    "expected an absolute path, got '{}'",
+                    peregrine_filter::escape::terminal_safe(&p.to_string_lossy())
+                ),
+            });
+        }
+    }
     Ok(s)
+}
+
+/// A list of absolute paths (they are joined below `HOST_ROOT`, so a relative one would
+/// name nothing).
+fn absolute_paths(key: &str, v: &Value) -> Result<Vec<PathBuf>, ConfigError> {
+    let paths: Vec<PathBuf> = strings(key, v)?.into_iter().map(PathBuf::from).collect();
+    if let Some(p) = paths.iter().find(|p| !p.is_absolute()) {
+        return Err(ConfigError::Value {
+            key: key.into(),
+            reason: format!(
+                "expected absolute paths, got '{}'",
+                peregrine_filter::escape::terminal_safe(&p.to_string_lossy())
+            ),
+        });
+    }
+    Ok(paths)
 }
 
 fn strings(key: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
@@ -82,6 +117,37 @@ mod tests {
         assert_eq!(s.protected_exes, ["/opt/x"]);
         assert_eq!(s.audit_file, Some(PathBuf::from("/var/log/pg.jsonl")));
         assert_eq!(s.sockets, [PathBuf::from("/run/a.sock")]);
+        assert_eq!(
+            d.containerd_sockets,
+            [PathBuf::from("/run/containerd/containerd.sock")]
+        );
+        assert_eq!(d.oci_runtime, None);
+        let s = settings(&json!({
+            "containerd_sockets": ["/run/k3s/containerd/containerd.sock"],
+            "runtime_state_roots": "/run/k3s/containerd/runc",
+            "oci_runtime": "/usr/local/bin/crun",
+        }))
+        .expect("reads");
+        assert_eq!(
+            s.containerd_sockets,
+            [PathBuf::from("/run/k3s/containerd/containerd.sock")]
+        );
+        assert_eq!(
+            s.runtime_state_roots,
+            [PathBuf::from("/run/k3s/containerd/runc")]
+        );
+        assert_eq!(s.oci_runtime, Some(PathBuf::from("/usr/local/bin/crun")));
+        let e = settings(&json!({"oci_runtime": "runc"})).expect_err("relative");
+        assert_eq!(
+            e.to_string(),
+            "invalid value for 'response.oci_runtime': expected an absolute path, got 'runc'"
+        );
+        let e = settings(&json!({"runtime_state_roots": ["run/runc"]})).expect_err("relative");
+        assert!(
+            e.to_string()
+                .starts_with("invalid value for 'response.runtime_state_roots'"),
+            "{e}"
+        );
         let e = settings(&json!({"budget_per_minute": "lots"})).expect_err("bad");
         assert_eq!(
             e.to_string(),

@@ -63,7 +63,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(kind: Kind, detail: impl Into<String>) -> Outcome {
+    pub(crate) fn new(kind: Kind, detail: impl Into<String>) -> Outcome {
         Outcome {
             kind,
             detail: detail.into(),
@@ -71,7 +71,7 @@ impl Outcome {
     }
 }
 
-fn refused(r: Refusal) -> Outcome {
+pub(crate) fn refused(r: Refusal) -> Outcome {
     match r {
         Refusal::Gone => Outcome::new(Kind::Skipped, r.to_string()),
         Refusal::Io(_) => Outcome::new(Kind::Failed, r.to_string()),
@@ -84,6 +84,8 @@ pub struct Context<'a> {
     pub guard: &'a Guard,
     /// Docker-compatible API sockets, tried in order.
     pub sockets: &'a [PathBuf],
+    /// For containers that no Docker-compatible API knows (containerd, CRI-O).
+    pub runtimes: crate::oci::Runtimes<'a>,
     pub dry_run: bool,
     /// The isolated containers (`isolate` adds to them).
     pub isolation: Option<&'a crate::isolate::Registry>,
@@ -170,6 +172,13 @@ fn container_pid(cx: &Context<'_>, s: &Subject) -> Result<i64, Outcome> {
     });
     if let Some(pid) = init.map(|i| i.init_pid).filter(|p| *p > 1) {
         return Ok(pid);
+    }
+    // containerd's or CRI-O's: the init runc's state names, once checked.
+    if let Some(st) = peregrine_state::oci::runtime_state(cx.runtimes.state_roots, &s.container_id)
+    {
+        if crate::oci::open_init(cx.guard, &st).is_ok() {
+            return Ok(st.init_pid);
+        }
     }
     match cx.guard.open_checked(s.pid, Some(s.start_ts)) {
         Ok(_) => Ok(s.pid),
@@ -285,15 +294,25 @@ fn kill_init(cx: &Context<'_>, s: &Subject, signal: rustix::process::Signal) -> 
             .ok()
             .flatten()
     });
-    let Some(pid) = init.map(|i| i.init_pid).filter(|p| *p > 0) else {
-        return Outcome::new(
-            Kind::Failed,
-            "the runtime does not know the container's init",
-        );
+    let opened = match init.map(|i| i.init_pid).filter(|p| *p > 0) {
+        Some(pid) => cx
+            .guard
+            .open_checked(pid, None)
+            .map(|fd| (pid, fd))
+            .map_err(refused),
+        // containerd's or CRI-O's: the init runc's state names, its start time checked.
+        None => match peregrine_state::oci::runtime_state(cx.runtimes.state_roots, &s.container_id)
+        {
+            Some(st) => crate::oci::open_init(cx.guard, &st).map(|fd| (st.init_pid, fd)),
+            None => Err(Outcome::new(
+                Kind::Failed,
+                "the runtime does not know the container's init",
+            )),
+        },
     };
-    let fd = match cx.guard.open_checked(pid, None) {
-        Ok(fd) => fd,
-        Err(r) => return refused(r),
+    let (pid, fd) = match opened {
+        Ok(o) => o,
+        Err(o) => return o,
     };
     if cx.dry_run {
         return Outcome::new(
@@ -328,6 +347,8 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
     if is_own_container(id) {
         return Outcome::new(Kind::Refused, "the agent's own container");
     }
+    // A dry run names the Docker-compatible way; the OCI runtime's checks the init too.
+    let oci_state = || peregrine_state::oci::runtime_state(cx.runtimes.state_roots, id);
     let short = &id[..12];
     let (path, verb, wait) = match op {
         ContainerOp::Pause => (format!("/containers/{id}/pause"), "pause", 5),
@@ -335,6 +356,9 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
         ContainerOp::Kill(sig) => (format!("/containers/{id}/kill?signal={sig}"), "kill", 5),
     };
     if cx.dry_run {
+        if let Some(st) = oci_state() {
+            return crate::oci::act(&cx.runtimes, cx.guard, id, &st, op, true);
+        }
         return Outcome::new(Kind::DryRun, format!("would {verb} container {short}"));
     }
     let mut last = String::from("no container runtime socket answered");
@@ -346,7 +370,10 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
             Duration::from_secs(u64::from(wait)),
         ) {
             Ok((200..=299, _)) => {
-                return Outcome::new(Kind::Done, format!("{verb} container {short}"))
+                return Outcome::new(
+                    Kind::Done,
+                    format!("{verb} container {short} through {}", sock.display()),
+                )
             }
             // Another runtime may own it.
             Ok((404, _)) => last = format!("container {short} unknown to {}", sock.display()),
@@ -364,7 +391,14 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
             Err(e) => last = format!("{}: {e}", sock.display()),
         }
     }
-    Outcome::new(Kind::Failed, last)
+    // No Docker-compatible API knows it: containerd's or CRI-O's, by its runc state.
+    match oci_state() {
+        Some(st) => crate::oci::act(&cx.runtimes, cx.guard, id, &st, op, false),
+        None => Outcome::new(
+            Kind::Failed,
+            format!("{last}, and no OCI runtime state names container {short}"),
+        ),
+    }
 }
 
 /// The most of a script's stderr quoted in its outcome.
@@ -475,6 +509,12 @@ mod tests {
         Context {
             guard,
             sockets: &[],
+            runtimes: crate::oci::Runtimes {
+                state_roots: &[],
+                containerd_sockets: &[],
+                binary: None,
+                host_root: Path::new("/"),
+            },
             dry_run,
             isolation: None,
             origin: ("p", "r"),
@@ -610,6 +650,72 @@ mod tests {
         // Nobody listens there any more.
         let o = webhook(&url, Duration::from_secs(2), "{}", &[]);
         assert_eq!(o.kind, Kind::Failed, "{o:?}");
+    }
+
+    /// A container no Docker-compatible API knows: its init comes from runc's state (here a
+    /// state written for a real child), and a state whose start time is not the child's is
+    /// refused; the container actions take the same way (pidfd, no containerd, no runtime).
+    #[test]
+    fn the_container_init_from_runc_state() {
+        use std::os::unix::process::ExitStatusExt;
+        let guard = Guard::new(Vec::new());
+        let dir = std::env::temp_dir().join(format!("pg-act-oci-{}", std::process::id()));
+        let id = "78c5ac6bfa54225b68af933474b2c97c57f5a586dcb1f55004aee0c90123c822";
+        let roots = [dir.clone()];
+        let cx = |dry_run| Context {
+            runtimes: crate::oci::Runtimes {
+                state_roots: &roots,
+                containerd_sockets: &[],
+                binary: Some(Path::new("/bin/false")),
+                host_root: Path::new("/"),
+            },
+            ..cx(&guard, dry_run)
+        };
+        let spawn = |ticks_off: u64| {
+            let child = Command::new("/bin/sleep").arg("30").spawn().expect("sleep");
+            let pid = i64::from(child.id());
+            let ticks = guard.stat(pid).expect("stat").start_ticks + ticks_off;
+            std::fs::create_dir_all(dir.join("k8s.io").join(id)).expect("dir");
+            std::fs::write(
+                dir.join("k8s.io").join(id).join("state.json"),
+                format!("{{\"init_process_pid\": {pid}, \"init_process_start\": {ticks}}}"),
+            )
+            .expect("state");
+            child
+        };
+        let s = Subject {
+            pid: 0,
+            tid: 0,
+            start_ts: 0,
+            container_id: id.into(),
+        };
+        let kill = Action::Kill {
+            target: KillTarget::ContainerInit,
+            signal: rustix::process::Signal::KILL,
+        };
+        let mut stranger = spawn(7);
+        let o = run(&cx(false), &kill, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Refused, "{o:?}");
+        assert!(stranger.try_wait().expect("wait").is_none());
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        let mut init = spawn(0);
+        let o = run(&cx(false), &kill, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Done, "{o:?}");
+        assert_eq!(init.wait().expect("wait").signal(), Some(9));
+        let mut init = spawn(0);
+        let stop = Action::Container(ContainerOp::Stop(5));
+        let o = run(&cx(true), &stop, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::DryRun, "{o:?}");
+        assert!(o.detail.contains("OCI runtime state"), "{o:?}");
+        let o = run(&cx(false), &stop, Some(&s), "{}", &[]);
+        assert_eq!(o.kind, Kind::Done, "{o:?}");
+        assert!(
+            o.detail.contains("through a pidfd signal to the init"),
+            "{o:?}"
+        );
+        assert_eq!(init.wait().expect("wait").signal(), Some(15));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The whole process group dies; the agent's own group is never a target.

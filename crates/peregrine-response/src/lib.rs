@@ -13,6 +13,10 @@
 //! Every outcome goes to the audit log (JSON lines, 0600), to the metrics, and back to the
 //! caller as an alert-shaped record (`source: response`) for the normal outputs.
 //!
+//! A container no Docker-compatible API knows (containerd's, CRI-O's) is paused, stopped or
+//! killed through containerd's task API, the OCI runtime binary or its cgroup and init
+//! ([`oci`]), found by the runc state the state crate reads.
+//!
 //! `isolate` ([`isolate`]) loads drop rules into the container's network namespace and keeps
 //! a registry of isolated containers (in `state_dir`) that the web API lists and reverses;
 //! `capture` ([`capture`]) is requested on the pipeline thread, where the events are, and
@@ -30,6 +34,7 @@ pub mod capture;
 pub mod guard;
 pub mod isolate;
 pub mod kernel;
+pub mod oci;
 pub mod policy;
 
 use std::collections::BTreeMap;
@@ -69,6 +74,13 @@ pub struct Settings {
     pub audit_file: Option<PathBuf>,
     /// Docker-compatible API sockets, tried in order.
     pub sockets: Vec<PathBuf>,
+    /// containerd API sockets, for containers found in its runc state (`Tasks/Pause`,
+    /// `Tasks/Kill`), tried in order.
+    pub containerd_sockets: Vec<PathBuf>,
+    /// runc state roots (as the host names them; read below `host_root`).
+    pub runtime_state_roots: Vec<PathBuf>,
+    /// The OCI runtime binary for containers no API acts on; `None`: `runc`, else `crun`.
+    pub oci_runtime: Option<PathBuf>,
     /// Jobs waiting for the worker before new ones are dropped.
     pub queue: usize,
     /// Falco's `HOST_ROOT`: the guard reads `/proc` and `isolate` enters namespaces below it.
@@ -89,6 +101,9 @@ impl Default for Settings {
                 .collect(),
             audit_file: None,
             sockets: peregrine_state::runtime::default_sockets(),
+            containerd_sockets: vec![PathBuf::from("/run/containerd/containerd.sock")],
+            runtime_state_roots: peregrine_state::oci::default_state_roots(),
+            oci_runtime: None,
             queue: 1024,
             host_root: PathBuf::from("/"),
             state_dir: None,
@@ -225,7 +240,13 @@ impl Responder {
         ));
         let dry_run = settings.dry_run;
         let kernel = kernel::Slot::default();
+        let state_roots = settings
+            .runtime_state_roots
+            .iter()
+            .map(|r| peregrine_state::host_path(&settings.host_root, &r.to_string_lossy()))
+            .collect();
         let mut worker = Worker {
+            state_roots,
             kernel: kernel.clone(),
             kernel_off: false,
             kernel_budget_spent: false,
@@ -378,6 +399,8 @@ fn open_audit(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 
 struct Worker {
     settings: Settings,
+    /// `settings.runtime_state_roots` below `host_root`.
+    state_roots: Vec<PathBuf>,
     guard: guard::Guard,
     isolation: Arc<isolate::Registry>,
     global: budget::Budget,
@@ -506,6 +529,12 @@ impl Worker {
         act::Context {
             guard: &self.guard,
             sockets: &self.settings.sockets,
+            runtimes: oci::Runtimes {
+                state_roots: &self.state_roots,
+                containerd_sockets: &self.settings.containerd_sockets,
+                binary: self.settings.oci_runtime.as_deref(),
+                host_root: &self.settings.host_root,
+            },
             dry_run: acting.dry_run,
             isolation: Some(&self.isolation),
             origin: (&policy.name, acting.rule),

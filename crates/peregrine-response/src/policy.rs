@@ -532,7 +532,7 @@ fn field_test(cx: &mut Ctx<'_>, n: &Node) -> Option<FieldTest> {
 }
 
 /// The signals an action may send, by name (with or without `SIG`).
-fn signal(name: &str) -> Option<(rustix::process::Signal, &'static str)> {
+pub(crate) fn signal(name: &str) -> Option<(rustix::process::Signal, &'static str)> {
     use rustix::process::Signal as S;
     let n = name.trim().to_ascii_uppercase();
     let n = n.strip_prefix("SIG").unwrap_or(&n);

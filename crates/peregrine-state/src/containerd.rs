@@ -106,15 +106,84 @@ pub fn get_container(
     id: &str,
     timeout: Duration,
 ) -> Result<Option<Container>, Error> {
+    match call(
+        socket,
+        GET_PATH,
+        namespace,
+        &encode_get_request(id),
+        timeout,
+    )? {
+        Some(msg) => decode_get_response(&msg),
+        None => Ok(None),
+    }
+}
+
+/// One unary call: the answer's message, `None` when the call ended without one (it failed:
+/// the status is in the trailers, which are not decoded).
+fn call(
+    socket: &Path,
+    path: &str,
+    namespace: &str,
+    message: &[u8],
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, Error> {
     let deadline = Instant::now() + timeout;
     let mut s = UnixStream::connect(socket)?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(&request(namespace, &encode_get_request(id)))?;
+    s.write_all(&request_to(path, namespace, message))?;
     let body = read_response(&mut s, deadline)?;
-    match grpc_message(&body)? {
-        Some(msg) => decode_get_response(msg),
-        None => Ok(None),
-    }
+    Ok(grpc_message(&body)?.map(<[u8]>::to_vec))
+}
+
+const PAUSE_PATH: &str = "/containerd.services.tasks.v1.Tasks/Pause";
+const KILL_PATH: &str = "/containerd.services.tasks.v1.Tasks/Kill";
+
+/// Pauses the task of container `id` in `namespace` (containerd freezes it through its shim,
+/// so containerd itself reports it paused). `Ok(false)`: containerd refused (no such task,
+/// not running…).
+pub fn pause_task(
+    socket: &Path,
+    namespace: &str,
+    id: &str,
+    timeout: Duration,
+) -> Result<bool, Error> {
+    // `PauseTaskRequest { string container_id = 1; }`, encoded as `GetContainerRequest`.
+    Ok(call(
+        socket,
+        PAUSE_PATH,
+        namespace,
+        &encode_get_request(id),
+        timeout,
+    )?
+    .is_some())
+}
+
+/// Sends `signal` to the init of container `id`'s task in `namespace`. `Ok(false)`:
+/// containerd refused (no such task, already stopped…).
+pub fn kill_task(
+    socket: &Path,
+    namespace: &str,
+    id: &str,
+    signal: u32,
+    timeout: Duration,
+) -> Result<bool, Error> {
+    Ok(call(
+        socket,
+        KILL_PATH,
+        namespace,
+        &encode_kill_request(id, signal),
+        timeout,
+    )?
+    .is_some())
+}
+
+/// `KillRequest { string container_id = 1; string exec_id = 2; uint32 signal = 3; bool all = 4; }`
+/// with the init's exec id (empty) and `all` false: the init's death ends the container.
+pub fn encode_kill_request(id: &str, signal: u32) -> Vec<u8> {
+    let mut out = encode_get_request(id);
+    put_varint(&mut out, 3 << 3);
+    put_varint(&mut out, u64::from(signal));
+    out
 }
 
 // ---- protobuf ----------------------------------------------------------------------------
@@ -325,6 +394,11 @@ fn hpack_literal(out: &mut Vec<u8>, name: &str, value: &str) {
 /// The whole client side of the exchange: connection preface and settings, a larger
 /// connection window, then the call on stream 1 as one HEADERS and one DATA frame.
 pub fn request(namespace: &str, message: &[u8]) -> Vec<u8> {
+    request_to(GET_PATH, namespace, message)
+}
+
+/// [`request`] for the method at `path` (`/package.Service/Method`).
+pub fn request_to(path: &str, namespace: &str, message: &[u8]) -> Vec<u8> {
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     let mut settings = Vec::new();
     for (id, v) in [(0x2u16, 0u32), (0x4, WINDOW)] {
@@ -343,7 +417,7 @@ pub fn request(namespace: &str, message: &[u8]) -> Vec<u8> {
     for (k, v) in [
         (":method", "POST"),
         (":scheme", "http"),
-        (":path", GET_PATH),
+        (":path", path),
         (":authority", "localhost"),
         ("content-type", "application/grpc"),
         ("te", "trailers"),
@@ -556,6 +630,20 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn encodes_the_task_calls() {
+        assert_eq!(encode_kill_request("abc", 15), b"\x0a\x03abc\x18\x0f");
+        assert_eq!(encode_kill_request("a", 300), b"\x0a\x01a\x18\xac\x02");
+        let req = request_to(KILL_PATH, "default", &encode_kill_request("a", 9));
+        let mut path = b"\x05:path".to_vec();
+        path.push(KILL_PATH.len() as u8);
+        path.extend_from_slice(KILL_PATH.as_bytes());
+        assert!(
+            req.windows(path.len()).any(|w| w == path),
+            "the method's path is in the headers"
+        );
     }
 
     #[test]

@@ -42,23 +42,74 @@ fn read_json(path: &Path) -> Option<Json> {
 /// The runc `state.json` of container `id` under any of `roots` (directly or one namespace
 /// level down), if the container is alive.
 fn find_state(roots: &[PathBuf], id: &str) -> Option<Json> {
+    locate_state(roots, id).map(|(_, _, s)| s)
+}
+
+/// Like [`find_state`], with where it was: the runtime's root (the directory that holds
+/// `<id>/`) and, when found one level down, that level's name (containerd's namespace).
+fn locate_state(roots: &[PathBuf], id: &str) -> Option<(PathBuf, Option<String>, Json)> {
     if !is_safe_id(id) {
         return None;
     }
     for root in roots {
         if let Some(s) = read_json(&root.join(id).join("state.json")) {
-            return Some(s);
+            return Some((root.clone(), None, s));
         }
         let Ok(namespaces) = fs::read_dir(root) else {
             continue;
         };
         for ns in namespaces.flatten() {
-            if let Some(s) = read_json(&ns.path().join(id).join("state.json")) {
-                return Some(s);
+            let dir = ns.path();
+            if let Some(s) = read_json(&dir.join(id).join("state.json")) {
+                let name = ns.file_name().to_str().map(str::to_string);
+                return Some((dir, name, s));
             }
         }
     }
     None
+}
+
+/// What acting on a container through its OCI runtime needs, from runc's `state.json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeState {
+    /// The runtime's `--root`: the directory that holds `<id>/state.json`.
+    pub root: PathBuf,
+    /// The level between a state root and the container: containerd's namespace
+    /// (`/run/containerd/runc/<namespace>/<id>`); `None` for a container directly below a
+    /// root (CRI-O, plain runc).
+    pub namespace: Option<String>,
+    /// The container's init, in the host's pid numbers.
+    pub init_pid: i64,
+    /// The init's start time, clock ticks after boot (`/proc/PID/stat` field 22), so a pid
+    /// reused since the runtime wrote the state is recognised.
+    pub init_start_ticks: u64,
+    /// The cgroup v2 (unified) directory, as the host names it.
+    pub cgroup_unified: Option<PathBuf>,
+    /// The cgroup v1 freezer directory, as the host names it (hybrid or v1 hosts).
+    pub cgroup_freezer: Option<PathBuf>,
+}
+
+/// The runtime state of live container `id` under `roots`. `None`: no container by that id,
+/// or its state has no init.
+pub fn runtime_state(roots: &[PathBuf], id: &str) -> Option<RuntimeState> {
+    let (root, namespace, state) = locate_state(roots, id)?;
+    let init_pid = state.get("init_process_pid")?.as_i64().filter(|p| *p > 0)?;
+    let init_start_ticks = state.get("init_process_start")?.as_u64()?;
+    let cgroup = |key: &str| {
+        state
+            .pointer(&format!("/cgroup_paths/{key}"))
+            .and_then(Json::as_str)
+            .filter(|p| p.starts_with('/'))
+            .map(PathBuf::from)
+    };
+    Some(RuntimeState {
+        root,
+        namespace,
+        init_pid,
+        init_start_ticks,
+        cgroup_unified: cgroup(""),
+        cgroup_freezer: cgroup("freezer"),
+    })
 }
 
 /// Looks container `id` up in the runc state under `roots`. `None`: no live container by that id.
@@ -81,7 +132,7 @@ pub fn lookup(roots: &[PathBuf], id: &str) -> Option<ContainerInfo> {
 }
 
 /// Ids become path components (and API URL paths): refuse anything that could leave them.
-pub(crate) fn is_safe_id(id: &str) -> bool {
+pub fn is_safe_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .bytes()
@@ -455,6 +506,52 @@ mod tests {
         );
         assert!(lookup(&roots, "0123456789ab").is_none());
         assert!(lookup(&roots, "../../etc").is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// runc's own state, as runc 1.1 writes it under containerd's shim on a hybrid host.
+    #[test]
+    fn runtime_state_names_root_namespace_init_and_cgroups() {
+        let dir = std::env::temp_dir().join(format!("pg-oci-rt-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let root = dir.join("runc");
+        write(
+            &root.join("default").join(ID).join("state.json"),
+            &json!({"id": ID, "init_process_pid": 796, "init_process_start": 3470284,
+                    "cgroup_paths": {"": "/sys/fs/cgroup/unified/default/x",
+                                     "freezer": "/sys/fs/cgroup/freezer/default/x",
+                                     "pids": "relative/is/ignored"},
+                    "config": {"labels": ["bundle=/nowhere"]}}),
+        );
+        write(
+            &dir.join("plain").join(SANDBOX).join("state.json"),
+            &json!({"init_process_pid": 9, "init_process_start": 1}),
+        );
+        let roots = [root.clone(), dir.join("plain")];
+        let st = runtime_state(&roots, ID).expect("found");
+        assert_eq!(
+            st,
+            RuntimeState {
+                root: root.join("default"),
+                namespace: Some("default".into()),
+                init_pid: 796,
+                init_start_ticks: 3470284,
+                cgroup_unified: Some(PathBuf::from("/sys/fs/cgroup/unified/default/x")),
+                cgroup_freezer: Some(PathBuf::from("/sys/fs/cgroup/freezer/default/x")),
+            }
+        );
+        let plain = runtime_state(&roots, SANDBOX).expect("found");
+        assert_eq!(
+            (plain.root, plain.namespace, plain.cgroup_unified),
+            (dir.join("plain"), None, None)
+        );
+        assert!(runtime_state(&roots, "../runc").is_none());
+        // No init: nothing to act on.
+        write(
+            &root.join("default").join(ID).join("state.json"),
+            &json!({"init_process_pid": 0}),
+        );
+        assert!(runtime_state(&roots, ID).is_none());
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -16,6 +16,7 @@ use peregrine_filter::fields::{info, resolve_text};
 use peregrine_filter::format::render_value;
 use peregrine_filter::{Extracted, FieldSource};
 use peregrine_state::{containerd, State, StateConfig};
+use peregrine_testkit::containerd::Containerd;
 
 fn capture() -> Capture {
     let names = [
@@ -362,72 +363,6 @@ fn podman_container_id_name_image_label() {
     assert_eq!(get(&vals, "user.shell"), "/bin/sh");
 }
 
-fn tool_runs(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|st| st.success())
-}
-
-/// A containerd daemon of the test's own (temporary root, state and socket), killed on drop.
-struct Containerd {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-    sock: std::path::PathBuf,
-}
-
-impl Containerd {
-    fn start(dir: &std::path::Path) -> Containerd {
-        let sock = dir.join("containerd.sock");
-        let config = dir.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-                 [grpc]\n  address = \"{1}\"\n",
-                dir.display(),
-                sock.display()
-            ),
-        )
-        .expect("config");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("containerd");
-        for _ in 0..1000 {
-            if sock.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Containerd {
-            child,
-            dir: dir.to_path_buf(),
-            sock,
-        }
-    }
-
-    fn ctr(&self) -> Command {
-        let mut c = Command::new("ctr");
-        c.arg("--address").arg(&self.sock);
-        c
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// containerd without a Docker API: metadata comes from the OCI bundle that runc's state points
 /// to. The annotations are the ones containerd's CRI plugin writes for a Kubernetes pod; the
 /// pod labels come from the pod sandbox's record in containerd's database (namespace
@@ -438,7 +373,7 @@ fn containerd_container_metadata_from_the_oci_bundle() {
     if !peregrine_testkit::e2e_root("containerd_container_metadata_from_the_oci_bundle") {
         return;
     }
-    if !tool_runs("containerd") || !tool_runs("ctr") {
+    if !peregrine_testkit::containerd::available() {
         peregrine_testkit::skip(
             "containerd_container_metadata_from_the_oci_bundle",
             "no containerd",

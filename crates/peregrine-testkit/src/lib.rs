@@ -1,8 +1,8 @@
 //! What Peregrine's tests share, in one dev-only crate: where the upstream Falco material is
 //! ([`upstream`]), which test tiers run ([`tier`]), whether we are root ([`root`]), real podman
-//! containers ([`podman`]), synthetic events and the naive evaluator ([`synthetic`],
-//! [`naive`]), private instances of real servers ([`services`]), and an HTTP receiver that
-//! can go away ([`receiver`]).
+//! containers ([`podman`]) and a private containerd ([`containerd`]), synthetic events and the
+//! naive evaluator ([`synthetic`], [`naive`]), private instances of real servers
+//! ([`services`]), and an HTTP receiver that can go away ([`receiver`]).
 //!
 //! Key decision: a test that cannot run here *skips with one line* instead of failing, and the
 //! line is written to the process's real stderr (not libtest's captured output), so
@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod containerd;
 pub mod naive;
 pub mod plugins;
 pub mod podman;
