@@ -83,6 +83,11 @@ pub struct ConsoleConfig {
     pub users: Vec<ConsoleUser>,
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    /// `console.allow_remote`: serve the console and its API to clients other than loopback.
+    /// Off by default: the webserver listens on every address (for Kubernetes probes and
+    /// Prometheus, as Falco's does), but the console is for whoever is on the host until it
+    /// is opened on purpose.
+    pub allow_remote: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -93,6 +98,7 @@ impl Default for ConsoleConfig {
             read_only_token: None,
             users: Vec::new(),
             session_ttl: Duration::from_secs(12 * 3600),
+            allow_remote: false,
         }
     }
 }
@@ -108,6 +114,7 @@ impl std::fmt::Debug for ConsoleConfig {
             )
             .field("users", &self.users)
             .field("session_ttl", &self.session_ttl)
+            .field("allow_remote", &self.allow_remote)
             .finish()
     }
 }
@@ -255,6 +262,7 @@ pub(crate) fn console(
                 "read_only_token",
                 "users",
                 "session_ttl",
+                "allow_remote",
             ],
         )?;
         if let Some(x) = m.get("enabled") {
@@ -268,6 +276,9 @@ pub(crate) fn console(
         }
         if let Some(x) = m.get("session_ttl") {
             c.session_ttl = duration("console.session_ttl", x)?;
+        }
+        if let Some(x) = m.get("allow_remote") {
+            c.allow_remote = boolean("console.allow_remote", x)?;
         }
         if let Some(x) = m.get("users").filter(|v| !v.is_null()) {
             let Value::Array(items) = x else {

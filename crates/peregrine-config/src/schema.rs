@@ -349,6 +349,7 @@ pub const KEYS: &[Key] = &[
     h("console.read_only_token", Str),
     h("console.users", Array),
     h("console.session_ttl", Str),
+    h("console.allow_remote", Bool),
     // Peregrine extension: the fleet (read by `fleet.rs`): alerts, response records and a
     // heartbeat to NATS JetStream for `peregrine server`.
     h("fleet", Object),

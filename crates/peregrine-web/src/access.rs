@@ -7,6 +7,9 @@
 //!   assets needs one while the console is on; without one the answer is 401 with
 //!   `WWW-Authenticate: Bearer`; for a `GET` of a console page that 401 carries the login
 //!   form, so a browser shows it in place and returns to the page after logging in.
+//! - **Where from**: the console's pages and `/api/` answer loopback clients only (403 for
+//!   others) unless `console.allow_remote` is set, whatever address the webserver listens on;
+//!   the health and metrics paths are not the console's and stay open to probes and scrapers.
 //! - **Roles**: a read-only credential may use `GET`/`HEAD` only; anything else is 403.
 //! - **Cross-site requests**: the cookie is `HttpOnly; SameSite=Strict` (plus `Secure`
 //!   over TLS), and a state-changing request authenticated by the cookie must also carry the
@@ -87,6 +90,8 @@ pub struct Access {
     ttl: Duration,
     /// Adds `Secure` to the cookie.
     tls: bool,
+    /// `console.allow_remote`: answer console and API requests from other than loopback.
+    remote: bool,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
     rng: SystemRandom,
@@ -144,6 +149,7 @@ impl Access {
                 .collect(),
             ttl: cfg.session_ttl,
             tls,
+            remote: cfg.allow_remote,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             rng: SystemRandom::new(),
@@ -308,6 +314,21 @@ fn safe_method(m: &Method) -> bool {
     m == Method::GET || m == Method::HEAD
 }
 
+/// The console's pages and the API, as opposed to the health and metrics paths.
+fn console_path(path: &str) -> bool {
+    path == crate::console::PREFIX || path.starts_with("/console/") || path.starts_with("/api/")
+}
+
+/// Loopback, including an IPv4 loopback address carried in IPv6 (a dual-stack listener).
+fn loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        IpAddr::V4(v4) => v4.is_loopback(),
+    }
+}
+
 /// Paths served without a credential: the login itself, the console's login page and its
 /// assets (static, the same for everyone).
 fn open_path(path: &str) -> bool {
@@ -327,6 +348,13 @@ fn refuse(req: &Request) -> Response {
 
 /// The middleware over every route while the console is on.
 pub async fn require(State(access): State<Arc<Access>>, mut req: Request, next: Next) -> Response {
+    if !access.remote && console_path(req.uri().path()) {
+        // The server records every connection's peer; a router used on its own has none.
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+        if peer.is_some_and(|ConnectInfo(a)| !loopback(a.ip())) {
+            return forbidden("the console answers loopback clients only (console.allow_remote)");
+        }
+    }
     if open_path(req.uri().path()) {
         return next.run(req).await;
     }
@@ -495,6 +523,61 @@ pub fn routes(access: Arc<Access>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Status of `GET path` with a valid token through the real middleware, the request
+    /// coming from `peer` as the server would record it.
+    fn status_from(allow_remote: bool, peer: &str, path: &str) -> u16 {
+        use tower::ServiceExt;
+        let token = "t0123456789abcdef";
+        let cfg = ConsoleConfig {
+            enabled: true,
+            token: Some(token.into()),
+            allow_remote,
+            ..ConsoleConfig::default()
+        };
+        let app = Router::new()
+            .route("/{*rest}", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(Access::new(&cfg, false)),
+                require,
+            ));
+        let mut req = Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let addr: SocketAddr = peer.parse().expect("peer");
+        req.extensions_mut().insert(ConnectInfo(addr));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let resp = rt.block_on(app.oneshot(req)).expect("response");
+        resp.status().as_u16()
+    }
+
+    #[test]
+    fn the_console_answers_remote_clients_only_when_allowed() {
+        for path in [
+            "/console/",
+            "/console/login",
+            "/api/v1/alerts",
+            "/api/v1/login",
+        ] {
+            for peer in [
+                "192.0.2.7:5000",
+                "[2001:db8::7]:5000",
+                "[::ffff:192.0.2.7]:5000",
+            ] {
+                assert_eq!(status_from(false, peer, path), 403, "{peer} {path}");
+                assert_eq!(status_from(true, peer, path), 200, "{peer} {path} allowed");
+            }
+            for peer in ["127.0.0.1:5000", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+                assert_eq!(status_from(false, peer, path), 200, "{peer} {path}");
+            }
+        }
+        // Probes and scrapers reach the paths that are not the console's from anywhere.
+        assert_eq!(status_from(false, "192.0.2.7:5000", "/metrics"), 200);
+    }
 
     #[test]
     fn failures_are_counted_per_address_for_one_window() {
