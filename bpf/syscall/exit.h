@@ -119,10 +119,12 @@ int BPF_PROG(pg_exit_open, struct pt_regs *regs, long ret)
 		shed_mark(flags, ret);
 		if (stashed)
 			bpf_map_delete_elem(&pg_stash, &tid);
+		kept_path_drop();
 		return 0;
 	}
 	shed_unmark(flags, ret);
 	bpf_tail_call(ctx, &pg_tail_syscall, 0);
+	kept_path_drop();
 	return 0;
 }
 

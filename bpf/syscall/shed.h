@@ -7,10 +7,6 @@
  * Part of peregrine.bpf.c (one compilation unit): uses what the files included before it define.
  */
 
-/* The two keys, assembled in this CPU's temporary area (too large for the stack). */
-#define PG_SHED_KEY_OFF PG_TMP_OFF
-#define PG_SHED_RKEY_OFF (PG_TMP_OFF + 512)
-
 static __always_inline __u32 shed_flags(void)
 {
 	__u32 zero = 0;
@@ -104,6 +100,11 @@ static __always_inline bool shed_path(const char *upath, __u32 flags)
 	struct pg_shed_key *k = (struct pg_shed_key *)&s->data[PG_SHED_KEY_OFF];
 	struct pg_shed_key *rk = (struct pg_shed_key *)&s->data[PG_SHED_RKEY_OFF];
 	long n = bpf_probe_read_user_str(k->data, PG_SHED_WINDOW, upath);
+	/* A whole path (one that did not fill the window) is there for the record if kept. */
+	struct pg_kept_path *kp = (struct pg_kept_path *)&s->data[PG_KEPT_PATH_OFF];
+	kp->ptr = (__u64)upath;
+	kp->pid_tgid = bpf_get_current_pid_tgid();
+	kp->n = n > 0 && n < PG_SHED_WINDOW ? n : 0;
 	/* n counts the NUL; a path that filled the window may have been cut: never shed. */
 	if (n < 2 || n >= PG_SHED_WINDOW || k->data[0] != '/')
 		return false;
@@ -142,6 +143,14 @@ static __always_inline bool shed_path(const char *upath, __u32 flags)
 	}
 	rk->prefixlen = m * 8;
 	return !bpf_map_lookup_elem(&pg_shed_suffix, rk);
+}
+
+/* Forgets the kept path (a shed open sends nothing; a failed tail call sends nothing). */
+static __always_inline void kept_path_drop(void)
+{
+	struct pg_scratch *s = scratch();
+	if (s)
+		((struct pg_kept_path *)&s->data[PG_KEPT_PATH_OFF])->n = 0;
 }
 
 #define PG_S_IFMT 0170000

@@ -64,7 +64,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	case PG_SYS_OPEN: /* fd, name, flags, mode, dev, ino */
 		BEGIN(6);
 		push_u64(rp, ret);
-		push_user_str(rp, (void *)a[0]);
+		push_open_path(rp, (void *)a[0]);
 		push_open_flags(rp, a[1], of);
 		push_open_mode(rp, a[1], a[2]);
 		push_open_identity(rp, of);
@@ -73,7 +73,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(7);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
-		push_user_str(rp, (void *)a[1]);
+		push_open_path(rp, (void *)a[1]);
 		push_open_flags(rp, a[2], of);
 		push_open_mode(rp, a[2], a[3]);
 		push_open_identity(rp, of);
@@ -84,7 +84,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 		BEGIN(8);
 		push_u64(rp, ret);
 		push_u64(rp, (int)a[0]);
-		push_user_str(rp, (void *)a[1]);
+		push_open_path(rp, (void *)a[1]);
 		push_open_flags(rp, how.flags, of);
 		push_open_mode(rp, how.flags, how.mode);
 		push_u32(rp, how.resolve);
@@ -94,7 +94,7 @@ static __always_inline void emit_syscall(__u32 nr, long ret, __u64 *a, __u8 fami
 	case PG_SYS_CREAT: /* fd, name, mode, dev, ino, creat_flags */
 		BEGIN(6);
 		push_u64(rp, ret);
-		push_user_str(rp, (void *)a[0]);
+		push_open_path(rp, (void *)a[0]);
 		push_u32(rp, a[1]);
 		push_open_identity(rp, of);
 		{

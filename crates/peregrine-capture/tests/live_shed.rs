@@ -214,6 +214,22 @@ fn normalisation_and_suffix_tests_hold_at_every_byte_offset() {
             paths.push(format!("{d}{tail}"));
         }
     }
+    // Kept paths around the kernel's window (256 bytes with the NUL): up to 255 bytes the
+    // record takes the copy the shed test read, longer ones are read again from user memory.
+    for len in [254, 255, 256, 300] {
+        let tail = "/long-tail-name";
+        let mut p = base.display().to_string();
+        while p.len() + tail.len() < len {
+            // Components of at most 40 bytes; the last takes what is left (at least 21).
+            let left = len - tail.len() - p.len();
+            let n = if left > 60 { 40 } else { left };
+            p.push('/');
+            p.push_str(&"p".repeat(n - 1));
+        }
+        p.push_str(tail);
+        assert_eq!(p.len(), len, "{p}");
+        paths.push(p);
+    }
     // Two suffixes: the longest (10 bytes) sets how much of a path the kernel reverses.
     let shed = ShedPaths {
         prefixes: vec![],

@@ -256,8 +256,9 @@ impl EventSource<'_, '_> {
             }
             return;
         }
-        // Only `fd.containername`/`fd.containerdirectory` read it; a borrow costs nothing.
-        let cid = match self.process() {
+        // Only `fd.containername`/`fd.containerdirectory` read it (a process lookup: not paid
+        // by the other fields, as the local/remote ends below).
+        let cid = || match self.process() {
             Some(p) if !p.container_id.is_empty() => short_id(&p.container_id),
             _ => "host",
         };
@@ -284,8 +285,7 @@ impl EventSource<'_, '_> {
         };
         // libsinsp's local end: the client's when the client address is the machine's
         // (with the machine's addresses known), else the server's; by role otherwise.
-        let proc_ = self.process();
-        let is_local = |ip: IpAddr| proc_.and_then(|p| self.state.is_local_addr(ip, p));
+        let is_local = |ip: IpAddr| self.process().and_then(|p| self.state.is_local_addr(ip, p));
         let ends = |s: &crate::fd::Sock| match (s.client, s.server) {
             (Some(c), Some(srv)) => match is_local(c.0) {
                 Some(true) => (Some(c), Some(srv)),
@@ -294,8 +294,8 @@ impl EventSource<'_, '_> {
             },
             _ => (s.local(), s.remote()),
         };
-        let local = sock.as_ref().and_then(|s| ends(s).0);
-        let remote = sock.as_ref().and_then(|s| ends(s).1);
+        let local = || sock.as_ref().and_then(|s| ends(s).0);
+        let remote = || sock.as_ref().and_then(|s| ends(s).1);
         match id {
             F::FdNum => out.push(Slot::Int(num)),
             F::FdType => out.push_str(fd.kind.name()),
@@ -318,12 +318,12 @@ impl EventSource<'_, '_> {
             }
             F::FdCip => ip(out, sock.and_then(|s| s.client)),
             F::FdSip => ip(out, sock.and_then(|s| s.server)),
-            F::FdLip => ip(out, local),
-            F::FdRip => ip(out, remote),
+            F::FdLip => ip(out, local()),
+            F::FdRip => ip(out, remote()),
             F::FdCport => port(out, sock.and_then(|s| s.client)),
             F::FdSport => port(out, sock.and_then(|s| s.server)),
-            F::FdLport => port(out, local),
-            F::FdRport => port(out, remote),
+            F::FdLport => port(out, local()),
+            F::FdRport => port(out, remote()),
             // Filter-only "either end" fields yield both ends; the compiler's `=`/`in` over a
             // multi-valued field matches when any value does.
             F::FdIp | F::FdNet => {
@@ -336,8 +336,8 @@ impl EventSource<'_, '_> {
             }
             F::FdCnet => ip(out, sock.and_then(|s| s.client)),
             F::FdSnet => ip(out, sock.and_then(|s| s.server)),
-            F::FdLnet => ip(out, local),
-            F::FdRnet => ip(out, remote),
+            F::FdLnet => ip(out, local()),
+            F::FdRnet => ip(out, remote()),
             // libsinsp answers these three for any fd, sockets or not: "<NA>" and false
             // are values there, not missing ones.
             F::FdL4proto => out.push_str(
@@ -363,11 +363,15 @@ impl EventSource<'_, '_> {
             F::FdUid => push_fmt(out, scratch, |s| {
                 let _ = write!(s, "{tid}{num}");
             }),
-            F::FdContainername => push_fmt(out, scratch, |s| {
-                let _ = write!(s, "{cid}:{}", fd.name);
-            }),
+            F::FdContainername => {
+                let cid = cid();
+                push_fmt(out, scratch, |s| {
+                    let _ = write!(s, "{cid}:{}", fd.name);
+                })
+            }
             F::FdContainerdirectory => {
                 if let Some(d) = fd.directory() {
+                    let cid = cid();
                     push_fmt(out, scratch, |s| {
                         let _ = write!(s, "{cid}:{d}");
                     });
