@@ -154,19 +154,27 @@ unsafe extern "C" fn log_fn(
 /// # Safety
 /// `p` is NULL or points at a NUL-terminated string valid for the call.
 unsafe fn plugin_str(plugin: &str, what: &str, p: *const c_char) -> Result<String, PluginError> {
+    // SAFETY: the caller's contract.
+    match unsafe { borrowed_str(p) } {
+        Ok(s) => Ok(s.to_string()),
+        Err(why) => Err(PluginError::garbage(plugin, format!("{what} {why}"))),
+    }
+}
+
+/// [`plugin_str`] without a copy, the error as the reason alone (`is NULL`, …).
+///
+/// # Safety
+/// As [`plugin_str`]; the string is used only while it stays valid.
+unsafe fn borrowed_str<'a>(p: *const c_char) -> Result<&'a str, String> {
     if p.is_null() {
-        return Err(PluginError::garbage(plugin, format!("{what} is NULL")));
+        return Err("is NULL".into());
     }
     // SAFETY: non-NULL and NUL-terminated per the function's contract.
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     if bytes.len() > MAX_STRING {
-        return Err(PluginError::garbage(
-            plugin,
-            format!("{what} is longer than {MAX_STRING} bytes"),
-        ));
+        return Err(format!("is longer than {MAX_STRING} bytes"));
     }
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| PluginError::garbage(plugin, format!("{what} is not valid UTF-8")))
+    std::str::from_utf8(bytes).map_err(|_| "is not valid UTF-8".into())
 }
 
 fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> Option<T> {
@@ -641,8 +649,10 @@ impl Plugin {
                     unsafe { std::slice::from_raw_parts(field.res as *const *const c_char, n) };
                 for &p in ptrs {
                     // SAFETY: each is NULL or NUL-terminated, as above.
-                    let s = unsafe { plugin_str(&self.name, &format!("field {}", decl.name), p) }?;
-                    vals.push_str(&s);
+                    let s = unsafe { borrowed_str(p) }.map_err(|why| {
+                        PluginError::garbage(&self.name, format!("field {} {why}", decl.name))
+                    })?;
+                    vals.push_str(s);
                 }
             }
             ffi::FTYPE_UINT64 | ffi::FTYPE_RELTIME | ffi::FTYPE_ABSTIME => {
