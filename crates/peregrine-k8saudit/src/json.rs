@@ -122,7 +122,25 @@ impl<'t> JsonRef<'t> {
 
     /// The member `key` of an object (the first, if the key repeats).
     pub fn get(self, key: &str) -> Option<JsonRef<'t>> {
-        self.members()?.find(|(k, _)| *k == key).map(|(_, v)| v)
+        let Node::Obj { end } = self.node() else {
+            return None;
+        };
+        // The hottest loop of rule evaluation: lengths are compared before bytes, and the
+        // key's text is not made a `str` first.
+        let (nodes, text) = (&self.doc.nodes, self.doc.text.as_bytes());
+        let mut at = self.at + 1;
+        while at + 1 < *end {
+            let v = self.at(at + 1);
+            if let Some(Node::Str { at: k, len }) = nodes.get(at as usize) {
+                if *len as usize == key.len()
+                    && text.get(*k as usize..(*k + *len) as usize) == Some(key.as_bytes())
+                {
+                    return Some(v);
+                }
+            }
+            at = v.end();
+        }
+        None
     }
 
     /// Follows object keys.
@@ -263,7 +281,11 @@ impl<'t> JsonRef<'t> {
         }
         let mut cur = self;
         for seg in ptr.split('/') {
-            let seg = seg.replace("~1", "/").replace("~0", "~");
+            let seg: std::borrow::Cow<'_, str> = if seg.contains('~') {
+                seg.replace("~1", "/").replace("~0", "~").into()
+            } else {
+                seg.into()
+            };
             cur = match cur.node() {
                 Node::Obj { .. } => cur.get(&seg)?,
                 Node::Arr { .. } => {
