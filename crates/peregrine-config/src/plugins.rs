@@ -195,7 +195,7 @@ fn audit_source(
     if open_params.trim().is_empty() {
         return Err(value_err(
             &format!("{at}.open_params"),
-            "the k8saudit plugin needs open_params (a file, a directory or http://:PORT/PATH)",
+            "the k8saudit plugin needs open_params (a file, a directory, - for standard input, file:///PATH to follow, or http://:PORT/PATH)",
         ));
     }
     peregrine_k8saudit::OpenParams::parse(&open_params)

@@ -1,16 +1,37 @@
 //! Audit payloads → events, as the k8saudit plugin accepts them (an `EventList`, one `Event`,
 //! or a JSON array of either, from a webhook body or one line of a file).
 
-use crate::json::Json;
+use std::sync::Arc;
+
+use crate::json::{Json, JsonRef};
 
 /// One audit event: its JSON object and its time. The plugin stores the event re-serialised
 /// as compact JSON; that text is made only when a field asks for it (`json.value[]`), and its
 /// size (what `maxEventSize` limits) is computed only for payloads bigger than the limit.
+/// The events of one payload share its parsed document.
 #[derive(Clone, Debug)]
 pub struct AuditEvent {
-    pub json: Json,
+    doc: Arc<Json>,
+    /// The event object's node in `doc`.
+    at: u32,
     /// `stageTimestamp` in ns since the epoch.
     pub time_ns: u64,
+}
+
+impl AuditEvent {
+    /// An event that is a whole document (tests and callers that parse objects themselves).
+    pub fn new(doc: Json, time_ns: u64) -> AuditEvent {
+        AuditEvent {
+            doc: Arc::new(doc),
+            at: 0,
+            time_ns,
+        }
+    }
+
+    /// The event's JSON object.
+    pub fn json(&self) -> JsonRef<'_> {
+        self.doc.at(self.at)
+    }
 }
 
 /// Why a payload (or part of it) was rejected. The texts are the plugin's where Falco's tests
@@ -46,9 +67,10 @@ pub fn parse_payload(bytes: &[u8], max_event_size: usize, out: &mut Parsed) {
     } else {
         max_event_size
     };
-    match serde_json::from_slice::<Json>(bytes) {
-        Ok(v) => {
-            if let Err(e) = walk(v, max, out) {
+    match Json::parse(bytes) {
+        Ok(doc) => {
+            let doc = Arc::new(doc);
+            if let Err(e) = walk(&doc, doc.root(), max, out) {
                 out.errors.push(e);
             }
         }
@@ -58,47 +80,43 @@ pub fn parse_payload(bytes: &[u8], max_event_size: usize, out: &mut Parsed) {
 
 /// Arrays recurse; an `EventList`'s items and an `Event` become events; anything else stops
 /// the payload.
-fn walk(v: Json, max: usize, out: &mut Parsed) -> Result<(), PayloadError> {
-    match v {
-        Json::Arr(items) => {
-            for item in items {
-                walk(item, max, out)?;
+fn walk(doc: &Arc<Json>, v: JsonRef<'_>, max: usize, out: &mut Parsed) -> Result<(), PayloadError> {
+    if let Some(items) = v.as_array() {
+        for item in items {
+            walk(doc, item, max, out)?;
+        }
+        return Ok(());
+    }
+    if v.members().is_none() {
+        return Err(PayloadError::NotAudit);
+    }
+    match v.get("kind").and_then(JsonRef::as_str) {
+        Some("EventList") => {
+            if v.get("items").and_then(JsonRef::as_array).is_none() {
+                return Err(PayloadError::NotAudit);
+            }
+            // Every `items` member, a repeated one included, as the plugin walks them.
+            for (k, items) in v.members().into_iter().flatten() {
+                if k == "items" {
+                    for item in items.as_array().into_iter().flatten() {
+                        event(doc, item, max, out);
+                    }
+                }
             }
             Ok(())
         }
-        Json::Obj(_) => match v.get("kind").and_then(Json::as_str) {
-            Some("EventList") => {
-                let Some(Json::Arr(_)) = v.get("items") else {
-                    return Err(PayloadError::NotAudit);
-                };
-                let Json::Obj(members) = v else {
-                    return Err(PayloadError::NotAudit);
-                };
-                for (k, items) in members {
-                    if k == "items" {
-                        if let Json::Arr(items) = items {
-                            for item in items {
-                                event(item, max, out);
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            }
-            Some("Event") => {
-                event(v, max, out);
-                Ok(())
-            }
-            _ => Err(PayloadError::NotAudit),
-        },
+        Some("Event") => {
+            event(doc, v, max, out);
+            Ok(())
+        }
         _ => Err(PayloadError::NotAudit),
     }
 }
 
-fn event(v: Json, max: usize, out: &mut Parsed) {
+fn event(doc: &Arc<Json>, v: JsonRef<'_>, max: usize, out: &mut Parsed) {
     let Some(time_ns) = v
         .get("stageTimestamp")
-        .and_then(Json::as_str)
+        .and_then(JsonRef::as_str)
         .and_then(parse_rfc3339)
     else {
         out.errors.push(PayloadError::NoTimestamp);
@@ -115,7 +133,11 @@ fn event(v: Json, max: usize, out: &mut Parsed) {
             return;
         }
     }
-    out.events.push(AuditEvent { json: v, time_ns });
+    out.events.push(AuditEvent {
+        doc: doc.clone(),
+        at: v.index(),
+        time_ns,
+    });
 }
 
 /// RFC 3339 (`2018-10-25T13:58:49.730588Z`, `…+02:00`) → ns since the epoch; `None` for

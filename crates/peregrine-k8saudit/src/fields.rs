@@ -10,7 +10,7 @@ use peregrine_filter::fields::FieldId as F;
 use peregrine_filter::{Extracted, FieldArg, FieldRequest, FieldSource, Slot};
 
 use crate::event::AuditEvent;
-use crate::json::Json;
+use crate::json::{Elements, JsonRef};
 
 /// The event source name.
 pub const SOURCE: &str = "k8s_audit";
@@ -36,6 +36,7 @@ impl FieldSource for AuditFields<'_> {
 
     fn extract(&mut self, field: &FieldRequest, out: &mut Extracted) {
         let ev = self.event;
+        let j = ev.json();
         let mut s = String::new();
         match field.id {
             F::EvtNum => out.push(Slot::UInt(self.num)),
@@ -57,28 +58,28 @@ impl FieldSource for AuditFields<'_> {
             F::EvtIsAsync => out.push(Slot::Bool(false)),
             F::JsonValue | F::JevtValue => {
                 if let FieldArg::Key(k) = &field.arg {
-                    if let Some(v) = ev.json.pointer(k) {
+                    if let Some(v) = j.pointer(k) {
                         push(v, out);
                     }
                 }
             }
             F::JsonObj | F::JevtObj => {
-                ev.json.write_pretty(&mut s, 0);
+                j.write_pretty(&mut s, 0);
                 out.push_str(&s);
             }
             F::JsonRawtime | F::JevtRawtime => out.push_str(&ev.time_ns.to_string()),
             id => {
                 // Every ka.* field is absent on an event without auditID.
-                if ev.json.get("auditID").is_none() {
+                if j.get("auditID").is_none() {
                     return;
                 }
                 if let Some(path) = simple(id) {
-                    if let Some(v) = ev.json.path(path) {
+                    if let Some(v) = j.path(path) {
                         push(v, out);
                     }
                     return;
                 }
-                if let Some(values) = ka(id, &field.arg, &ev.json) {
+                if let Some(values) = ka(id, &field.arg, j) {
                     for v in values {
                         out.push_str(&v);
                     }
@@ -89,10 +90,10 @@ impl FieldSource for AuditFields<'_> {
 }
 
 /// Pushes a value as the plugin renders it; a string goes in without a copy of its own.
-fn push(v: &Json, out: &mut Extracted) {
-    match v {
-        Json::Str(s) => out.push_str(s),
-        other => out.push_str(&other.rendered()),
+fn push(v: JsonRef<'_>, out: &mut Extracted) {
+    match v.as_str() {
+        Some(s) => out.push_str(s),
+        None => out.push_str(&v.rendered()),
     }
 }
 
@@ -105,23 +106,24 @@ fn index(arg: &FieldArg) -> Option<usize> {
 }
 
 /// Picks all elements of an array, or element `[N]` (out of range: none).
-fn select(arr: &[Json], idx: Option<usize>) -> &[Json] {
-    match idx {
-        None => arr,
-        Some(i) => arr.get(i..=i).unwrap_or(&[]),
-    }
+fn select(arr: Elements<'_>, idx: Option<usize>) -> impl Iterator<Item = JsonRef<'_>> {
+    let (skip, take) = match idx {
+        None => (0, usize::MAX),
+        Some(i) => (i, 1),
+    };
+    arr.skip(skip).take(take)
 }
 
-fn one(v: Option<&Json>) -> Option<Vec<String>> {
+fn one(v: Option<JsonRef<'_>>) -> Option<Vec<String>> {
     v.map(|v| vec![v.rendered()])
 }
 
 /// A list value: every element rendered; not an array is an error (no value).
-fn each(v: Option<&Json>) -> Option<Vec<String>> {
-    Some(v?.as_array()?.iter().map(Json::rendered).collect())
+fn each(v: Option<JsonRef<'_>>) -> Option<Vec<String>> {
+    Some(v?.as_array()?.map(JsonRef::rendered).collect())
 }
 
-fn req<'j>(j: &'j Json, path: &[&str]) -> Option<&'j Json> {
+fn req<'j>(j: JsonRef<'j>, path: &[&str]) -> Option<JsonRef<'j>> {
     j.get("requestObject")?.path(path)
 }
 
@@ -159,7 +161,7 @@ enum Per {
 
 /// Container-list fields: one entry per selected container (skipping those without the
 /// value, except for name/image, whose absence is an error).
-fn per_container(j: &Json, list: Ctr, per: Per, idx: Option<usize>) -> Option<Vec<String>> {
+fn per_container(j: JsonRef<'_>, list: Ctr, per: Per, idx: Option<usize>) -> Option<Vec<String>> {
     let spec = req(j, &["spec"])?;
     let ctrs = select(spec.get(list.key())?.as_array()?, idx);
     let mut out = Vec::new();
@@ -175,7 +177,7 @@ fn per_container(j: &Json, list: Ctr, per: Per, idx: Option<usize>) -> Option<Ve
                     "args"
                 };
                 if let Some(v) = c.get(key) {
-                    let parts: Option<Vec<&str>> = v.as_array()?.iter().map(Json::as_str).collect();
+                    let parts: Option<Vec<&str>> = v.as_array()?.map(JsonRef::as_str).collect();
                     out.push(parts?.join(" "));
                 }
             }
@@ -189,7 +191,7 @@ fn per_container(j: &Json, list: Ctr, per: Per, idx: Option<usize>) -> Option<Ve
             Per::EffRunAs(key) => out.push(
                 c.get(key)
                     .or_else(|| spec.get(key))
-                    .map_or_else(|| "0".to_string(), Json::rendered),
+                    .map_or_else(|| "0".to_string(), JsonRef::rendered),
             ),
             Per::AddCaps => {
                 if let Some(v) = c.path(&["securityContext", "capabilities", "add"]) {
@@ -197,7 +199,7 @@ fn per_container(j: &Json, list: Ctr, per: Per, idx: Option<usize>) -> Option<Ve
                 }
             }
             Per::HostPort => {
-                if let Some(ports) = c.get("ports").and_then(Json::as_array) {
+                if let Some(ports) = c.get("ports").and_then(JsonRef::as_array) {
                     for p in ports {
                         if let Some(v) = p.get("hostPort").or_else(|| p.get("containerPort")) {
                             out.push(v.rendered());
@@ -218,28 +220,31 @@ fn repository(image: &str) -> &str {
 }
 
 /// Values of `key` across the role's rules (or rule `[N]`), flattened.
-fn role_rules(j: &Json, key: &str, idx: Option<usize>) -> Option<Vec<String>> {
+fn role_rules(j: JsonRef<'_>, key: &str, idx: Option<usize>) -> Option<Vec<String>> {
     let rules = select(req(j, &["rules"])?.as_array()?, idx);
     let mut out = Vec::new();
     for r in rules {
-        if let Some(vals) = r.get(key).and_then(Json::as_array) {
-            out.extend(vals.iter().map(Json::rendered));
+        if let Some(vals) = r.get(key).and_then(JsonRef::as_array) {
+            out.extend(vals.map(JsonRef::rendered));
         }
     }
     Some(out)
 }
 
 /// Subjects of a binding of `kind`, rendered by `f`.
-fn subjects(j: &Json, kind: &str, ns: bool) -> Option<Vec<String>> {
+fn subjects(j: JsonRef<'_>, kind: &str, ns: bool) -> Option<Vec<String>> {
     let subs = req(j, &["subjects"])?.as_array()?;
     let mut out = Vec::new();
     for s in subs {
-        if s.get("kind").and_then(Json::as_str) != Some(kind) {
+        if s.get("kind").and_then(JsonRef::as_str) != Some(kind) {
             continue;
         }
         let Some(name) = s.get("name") else { continue };
         if ns {
-            let namespace = s.get("namespace").map(Json::rendered).unwrap_or_default();
+            let namespace = s
+                .get("namespace")
+                .map(JsonRef::rendered)
+                .unwrap_or_default();
             out.push(format!("{namespace}:{}", name.rendered()));
         } else {
             out.push(name.rendered());
@@ -248,7 +253,7 @@ fn subjects(j: &Json, kind: &str, ns: bool) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn volumes(j: &Json, idx: Option<usize>) -> Option<&[Json]> {
+fn volumes(j: JsonRef<'_>, idx: Option<usize>) -> Option<impl Iterator<Item = JsonRef<'_>>> {
     Some(select(req(j, &["spec", "volumes"])?.as_array()?, idx))
 }
 
@@ -327,7 +332,7 @@ fn simple(id: F) -> Option<&'static [&'static str]> {
 }
 
 /// A `ka.*` field other than the [`simple`] ones; `None` (or an empty list) is no value.
-fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
+fn ka(id: F, arg: &FieldArg, j: JsonRef<'_>) -> Option<Vec<String>> {
     use Ctr::*;
     let idx = index(arg);
     let key = match arg {
@@ -343,7 +348,7 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         }
         F::KaTargetPodName => {
             let r = j.path(&["objectRef", "resource"])?.as_str()?;
-            let sub = j.path(&["objectRef", "subresource"]).map(Json::rendered);
+            let sub = j.path(&["objectRef", "subresource"]).map(JsonRef::rendered);
             if r != "pods" || sub.is_some_and(|s| !s.is_empty()) {
                 return None;
             }
@@ -367,10 +372,12 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         F::KaReqPodContainersHostPort => c(Containers, Per::HostPort),
         F::KaReqPodContainersPrivileged => c(Containers, Per::Sec("privileged")),
         F::KaReqContainerPrivileged => {
-            let ctrs = req(j, &["spec", "containers"])?.as_array()?;
-            let any = ctrs
-                .iter()
-                .any(|c| c.path(&["securityContext", "privileged"]) == Some(&Json::Bool(true)));
+            let mut ctrs = req(j, &["spec", "containers"])?.as_array()?;
+            let any = ctrs.any(|c| {
+                c.path(&["securityContext", "privileged"])
+                    .and_then(JsonRef::as_bool)
+                    == Some(true)
+            });
             Some(vec![any.to_string()])
         }
         F::KaReqPodContainersAllowPrivilegeEscalation => {
@@ -395,14 +402,13 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         F::KaReqPodContainersAddCapabilities => c(Containers, Per::AddCaps),
         F::KaReqPodVolumesHostpath => Some(
             volumes(j, idx)?
-                .iter()
-                .filter_map(|v| v.path(&["hostPath", "path"]).map(Json::rendered))
+                .filter_map(|v| v.path(&["hostPath", "path"]).map(JsonRef::rendered))
                 .collect(),
         ),
         F::KaReqVolumeHostpath => {
             // libsinsp hands a key argument index 0: only the first volume is examined.
             let path = volumes(j, Some(0))?
-                .first()?
+                .next()?
                 .path(&["hostPath", "path"])?
                 .rendered();
             let key = key?;
@@ -414,19 +420,14 @@ fn ka(id: F, arg: &FieldArg, j: &Json) -> Option<Vec<String>> {
         }
         F::KaReqPodVolumesFlexvolumeDriver => Some(
             volumes(j, idx)?
-                .iter()
-                .filter_map(|v| v.path(&["flexVolume", "driver"]).map(Json::rendered))
+                .filter_map(|v| v.path(&["flexVolume", "driver"]).map(JsonRef::rendered))
                 .collect(),
         ),
         F::KaReqPodVolumesVolumeType => {
             let mut out = Vec::new();
             for v in volumes(j, idx)? {
-                if let Json::Obj(m) = v {
-                    out.extend(
-                        m.iter()
-                            .filter(|(k, _)| k != "name")
-                            .map(|(k, _)| k.clone()),
-                    );
+                if let Some(m) = v.members() {
+                    out.extend(m.filter(|(k, _)| *k != "name").map(|(k, _)| k.to_string()));
                 }
             }
             Some(out)

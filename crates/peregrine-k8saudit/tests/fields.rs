@@ -122,10 +122,7 @@ fn no_audit_id_means_no_ka_fields() {
 
 #[test]
 fn json_obj_is_indented() {
-    let ev = AuditEvent {
-        json: serde_json::from_str::<Json>(r#"{"a":1}"#).unwrap(),
-        time_ns: 0,
-    };
+    let ev = AuditEvent::new(Json::parse(br#"{"a":1}"#).unwrap(), 0);
     assert_eq!(get(&ev, "jevt.obj"), ["{\n  \"a\": 1\n}"]);
 }
 

@@ -78,10 +78,7 @@ fn falco_k8saudit_cases() {
             let path = dir.join(case["events"][0].as_str().unwrap());
             let j: peregrine_k8saudit::json::Json =
                 serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            let ev = peregrine_k8saudit::AuditEvent {
-                json: j,
-                time_ns: 0,
-            };
+            let ev = peregrine_k8saudit::AuditEvent::new(j, 0);
             let mut src = AuditFields {
                 event: &ev,
                 num: 1,

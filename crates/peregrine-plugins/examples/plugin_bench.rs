@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use peregrine_engine::{CountingSink, Engine, Settings, SourcePipeline};
-use peregrine_plugins::{c_source, Batch, ErrorLog, Host, PluginConfig, SourceFields};
+use peregrine_plugins::{c_source, Batch, ErrorLog, FieldCache, Host, PluginConfig, SourceFields};
 use peregrine_rules::RulesInput;
 
 const RULES: &str = r#"
@@ -75,6 +75,7 @@ fn main() {
     );
     let mut sink = CountingSink::default();
     let mut errors = ErrorLog::default();
+    let mut cache = FieldCache::default();
     let src_name = c_source(p);
     let start = Instant::now();
     let mut inst = p.open(&p.open_params).expect("open");
@@ -92,6 +93,7 @@ fn main() {
                 hostname: "bench",
                 c_source: &src_name,
                 errors: &mut errors,
+                cache: &mut cache,
             };
             pipe.process(&mut src, ev.ts(), &mut sink);
         }

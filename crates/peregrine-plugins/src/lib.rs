@@ -25,7 +25,7 @@ pub mod schema;
 mod source;
 
 pub use plugin::{Batch, Capabilities, FieldDecl, Instance, OwnedEvent, Plugin, PluginConfig};
-pub use source::{c_source, encode, ErrorLog, SourceFields, SyscallExtension};
+pub use source::{c_source, encode, ErrorLog, FieldCache, SourceFields, SyscallExtension};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -154,19 +154,27 @@ unsafe extern "C" fn log_fn(
 /// # Safety
 /// `p` is NULL or points at a NUL-terminated string valid for the call.
 unsafe fn plugin_str(plugin: &str, what: &str, p: *const c_char) -> Result<String, PluginError> {
+    // SAFETY: the caller's contract.
+    match unsafe { borrowed_str(p) } {
+        Ok(s) => Ok(s.to_string()),
+        Err(why) => Err(PluginError::garbage(plugin, format!("{what} {why}"))),
+    }
+}
+
+/// [`plugin_str`] without a copy, the error as the reason alone (`is NULL`, …).
+///
+/// # Safety
+/// As [`plugin_str`]; the string is used only while it stays valid.
+unsafe fn borrowed_str<'a>(p: *const c_char) -> Result<&'a str, String> {
     if p.is_null() {
-        return Err(PluginError::garbage(plugin, format!("{what} is NULL")));
+        return Err("is NULL".into());
     }
     // SAFETY: non-NULL and NUL-terminated per the function's contract.
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     if bytes.len() > MAX_STRING {
-        return Err(PluginError::garbage(
-            plugin,
-            format!("{what} is longer than {MAX_STRING} bytes"),
-        ));
+        return Err(format!("is longer than {MAX_STRING} bytes"));
     }
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| PluginError::garbage(plugin, format!("{what} is not valid UTF-8")))
+    std::str::from_utf8(bytes).map_err(|_| "is not valid UTF-8".into())
 }
 
 fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> Option<T> {
@@ -494,50 +502,90 @@ impl Plugin {
         arg: &FieldArg,
         out: &mut Extracted,
     ) -> Result<(), PluginError> {
+        let mut got = Vec::with_capacity(1);
+        self.extract_many(event, evtnum, source, &[(index, arg)], &mut got)?;
+        if let Some(vals) = got.pop() {
+            for v in vals?.iter() {
+                push_value(v, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Extracts several fields (number and argument each) from `event` in one
+    /// `extract_fields` call: one lock and one crossing into the plugin for all of them.
+    /// `out` gets one entry per field, in order: its values, or why they were refused. An
+    /// error for the whole call (the plugin failed) leaves `out` as it was.
+    pub fn extract_many(
+        &self,
+        event: &[u8],
+        evtnum: u64,
+        source: &CStr,
+        wanted: &[(u32, &FieldArg)],
+        out: &mut Vec<Result<Extracted, PluginError>>,
+    ) -> Result<(), PluginError> {
         let Some(f) = self.syms.extract_fields else {
             return Err(PluginError::NotSupported {
                 plugin: self.name.clone(),
                 what: "field extraction",
             });
         };
-        let Some(decl) = self.fields.get(index as usize) else {
-            return Err(PluginError::garbage(
-                &self.name,
-                format!("no field number {index}"),
-            ));
-        };
+        let mut decls = Vec::with_capacity(wanted.len());
+        for &(index, _) in wanted {
+            let Some(decl) = self.fields.get(index as usize) else {
+                return Err(PluginError::garbage(
+                    &self.name,
+                    format!("no field number {index}"),
+                ));
+            };
+            decls.push(decl);
+        }
         if event.len() < ffi::EVENT_HEADER {
             return Err(PluginError::garbage(
                 &self.name,
                 "event shorter than its header",
             ));
         }
-        let key;
-        let (arg_key, arg_index, arg_present) = match arg {
-            FieldArg::None | FieldArg::Plugin(..) => (std::ptr::null(), 0, 0),
-            FieldArg::Index(i) => (std::ptr::null(), *i as u64, 1),
-            FieldArg::Key(k) => {
-                key = CString::new(k.as_bytes()).unwrap_or_default();
-                (key.as_ptr(), 0, 1)
-            }
-        };
-        let mut field = ffi::ExtractField {
-            res: std::ptr::null_mut(),
-            res_len: 0,
-            field_id: index,
-            field: decl.c_name.as_ptr(),
-            arg_key,
-            arg_index,
-            arg_present,
-            ftype: decl.ftype,
-            flist: u32::from(decl.list),
+        // Key arguments as C strings, alive until the call returns.
+        let keys: Vec<Option<CString>> = wanted
+            .iter()
+            .map(|(_, arg)| match arg {
+                FieldArg::Key(k) => Some(CString::new(k.as_bytes()).unwrap_or_default()),
+                _ => None,
+            })
+            .collect();
+        let mut fields: Vec<ffi::ExtractField> = wanted
+            .iter()
+            .zip(&decls)
+            .zip(&keys)
+            .map(|(((index, arg), decl), key)| {
+                let (arg_key, arg_index, arg_present) = match (arg, key) {
+                    (FieldArg::Index(i), _) => (std::ptr::null(), *i as u64, 1),
+                    (FieldArg::Key(_), Some(k)) => (k.as_ptr(), 0, 1),
+                    _ => (std::ptr::null(), 0, 0),
+                };
+                ffi::ExtractField {
+                    res: std::ptr::null_mut(),
+                    res_len: 0,
+                    field_id: *index,
+                    field: decl.c_name.as_ptr(),
+                    arg_key,
+                    arg_index,
+                    arg_present,
+                    ftype: decl.ftype,
+                    flist: u32::from(decl.list),
+                }
+            })
+            .collect();
+        let Ok(num_fields) = u32::try_from(fields.len()) else {
+            return Err(PluginError::garbage(&self.name, "too many fields at once"));
         };
         let mut reader_ext = ffi::NoTables([0; 16]);
         let input = ffi::FieldExtractInput {
             owner: std::ptr::null_mut(),
             get_owner_last_error: Some(owner_last_error),
-            num_fields: 1,
-            fields: &mut field,
+            num_fields,
+            fields: fields.as_mut_ptr(),
             table_reader: [0; 4],
             table_reader_ext: &mut reader_ext,
             value_offsets: std::ptr::null_mut(),
@@ -553,17 +601,38 @@ impl Plugin {
         let rc = unsafe { f(state.0, &evt, &input) };
         if rc != ffi::RC_SUCCESS {
             let reason = self.last_error(&state);
+            let names: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
             return Err(PluginError::Extract {
                 plugin: self.name.clone(),
-                field: decl.name.clone(),
+                field: names.join(", "),
                 reason,
             });
         }
+        for (field, decl) in fields.iter().zip(&decls) {
+            // SAFETY: the values are read while we still hold the lock (they are valid until
+            // the plugin's next call).
+            out.push(unsafe { self.values(field, decl) });
+        }
+        Ok(())
+    }
+
+    /// The values the plugin left in `field`, checked against the field's declaration.
+    ///
+    /// # Safety
+    /// `field` was just filled by the plugin's `extract_fields`, whose state lock the caller
+    /// still holds.
+    unsafe fn values(
+        &self,
+        field: &ffi::ExtractField,
+        decl: &FieldDecl,
+    ) -> Result<Extracted, PluginError> {
         let bad =
             |why: String| PluginError::garbage(&self.name, format!("field {}: {why}", decl.name));
+        // Values are checked into a buffer of their own, so a bad one gives nothing.
+        let mut vals = Extracted::default();
         let n = field.res_len;
         if n == 0 {
-            return Ok(());
+            return Ok(vals);
         }
         if n > MAX_VALUES || (!decl.list && n > 1) {
             return Err(bad(format!("{n} values")));
@@ -572,8 +641,6 @@ impl Plugin {
             return Err(bad("values at NULL".into()));
         }
         let n = n as usize;
-        // Values are checked into a scratch buffer first, so a bad one leaves `out` as it was.
-        let mut vals = Extracted::default();
         match decl.ftype {
             ffi::FTYPE_STRING => {
                 // SAFETY: the plugin returned `n` string pointers at `res`, valid until its next
@@ -582,8 +649,10 @@ impl Plugin {
                     unsafe { std::slice::from_raw_parts(field.res as *const *const c_char, n) };
                 for &p in ptrs {
                     // SAFETY: each is NULL or NUL-terminated, as above.
-                    let s = unsafe { plugin_str(&self.name, &format!("field {}", decl.name), p) }?;
-                    vals.push_str(&s);
+                    let s = unsafe { borrowed_str(p) }.map_err(|why| {
+                        PluginError::garbage(&self.name, format!("field {} {why}", decl.name))
+                    })?;
+                    vals.push_str(s);
                 }
             }
             ffi::FTYPE_UINT64 | ffi::FTYPE_RELTIME | ffi::FTYPE_ABSTIME => {
@@ -629,16 +698,7 @@ impl Plugin {
             }
             t => return Err(bad(format!("unknown type {t}"))),
         }
-        for v in vals.iter() {
-            match v {
-                peregrine_filter::ValueRef::Bytes(b) => out.push_bytes(b),
-                peregrine_filter::ValueRef::Bool(b) => out.push(Slot::Bool(b)),
-                peregrine_filter::ValueRef::UInt(u) => out.push(Slot::UInt(u)),
-                peregrine_filter::ValueRef::Ip(ip) => out.push(Slot::Ip(ip)),
-                _ => {}
-            }
-        }
-        Ok(())
+        Ok(vals)
     }
 
     /// Whether the plugin parses events of `source`.
@@ -912,5 +972,16 @@ impl Drop for Instance<'_> {
             // SAFETY: the instance came from a successful open and is closed once, here.
             unsafe { close(state.0, self.handle) };
         }
+    }
+}
+
+/// Appends one extracted value to `out`.
+pub(crate) fn push_value(v: peregrine_filter::ValueRef<'_>, out: &mut Extracted) {
+    match v {
+        peregrine_filter::ValueRef::Bytes(b) => out.push_bytes(b),
+        peregrine_filter::ValueRef::Bool(b) => out.push(Slot::Bool(b)),
+        peregrine_filter::ValueRef::UInt(u) => out.push(Slot::UInt(u)),
+        peregrine_filter::ValueRef::Ip(ip) => out.push(Slot::Ip(ip)),
+        _ => {}
     }
 }

@@ -41,29 +41,121 @@ impl ErrorLog {
 static PLUGIN_EVENT: std::sync::LazyLock<EventType> =
     std::sync::LazyLock::new(|| EventType::from_name("pluginevent").unwrap_or(EventType::PROCEXIT));
 
-/// Extracts a plugin field for an event of `source`: the registered field's plugin, if it
-/// extracts from that source.
-fn extract_plugin_field(
-    host: &Host,
-    event: &[u8],
-    evtnum: u64,
-    (source, c_source): (&str, &CStr),
-    field: &FieldRequest,
-    out: &mut Extracted,
-    errors: &mut ErrorLog,
-) {
-    let FieldArg::Plugin(dyn_id, arg) = &field.arg else {
-        return;
-    };
-    let Some(pf) = fields::plugin_field(*dyn_id).and_then(|i| i.plugin) else {
-        return;
-    };
-    let Some(p) = host.get(pf.plugin) else { return };
-    if !p.extracts_from(source) {
-        return;
-    }
-    if let Err(e) = p.extract(event, evtnum, c_source, pf.index, arg, out) {
-        errors.report(&e);
+/// The plugin fields asked for so far and their values for the current event: a field that
+/// several rules (or a rule and its output) read is extracted once per event.
+///
+/// Each extraction is still its own `extract_fields` call of one field. Asking a plugin for
+/// several fields in one call was tried and gives wrong values with plugins built on Falco's
+/// Rust SDK (`falco_plugin` 0.5.1, our test plugins): it builds each value in a bump arena
+/// and drops the buffer before returning, so the next field's value overwrites the previous
+/// one's; libsinsp asks one field per call, so plugins are only ever tested that way.
+#[derive(Debug, Default)]
+pub struct FieldCache {
+    wanted: Vec<Wanted>,
+    /// The event the values are of (its number).
+    event: Option<u64>,
+    /// Scratch for one call's result.
+    results: Vec<Result<Extracted, PluginError>>,
+    /// Calls into plugins so far.
+    pub calls: u64,
+}
+
+#[derive(Debug)]
+struct Wanted {
+    /// The request's registration number and own argument (its identity).
+    dyn_id: u32,
+    arg: FieldArg,
+    /// Where the field is: the plugin (index in the host) and the field's number.
+    plugin: usize,
+    index: u32,
+    value: Cached,
+}
+
+#[derive(Debug)]
+enum Cached {
+    /// Not extracted from the current event yet.
+    Pending,
+    Got(Extracted),
+    /// Extracted and refused (the error was reported).
+    Failed,
+}
+
+impl FieldCache {
+    /// Appends the values of plugin field `field` for `event` (number `evtnum`, of `source`).
+    #[allow(clippy::too_many_arguments)]
+    fn extract(
+        &mut self,
+        host: &Host,
+        event: &[u8],
+        evtnum: u64,
+        (source, c_source): (&str, &CStr),
+        field: &FieldRequest,
+        out: &mut Extracted,
+        errors: &mut ErrorLog,
+    ) {
+        let FieldArg::Plugin(dyn_id, arg) = &field.arg else {
+            return;
+        };
+        if self.event != Some(evtnum) {
+            self.event = Some(evtnum);
+            for w in &mut self.wanted {
+                w.value = Cached::Pending;
+            }
+        }
+        let i = match self
+            .wanted
+            .iter()
+            .position(|w| w.dyn_id == *dyn_id && w.arg == **arg)
+        {
+            Some(i) => i,
+            None => {
+                let Some(pf) = fields::plugin_field(*dyn_id).and_then(|i| i.plugin) else {
+                    return;
+                };
+                let Some(plugin) = host.plugins.iter().position(|p| p.name == pf.plugin) else {
+                    return;
+                };
+                if !host.plugins[plugin].extracts_from(source) {
+                    return;
+                }
+                self.wanted.push(Wanted {
+                    dyn_id: *dyn_id,
+                    arg: (**arg).clone(),
+                    plugin,
+                    index: pf.index,
+                    value: Cached::Pending,
+                });
+                self.wanted.len() - 1
+            }
+        };
+        let w = &mut self.wanted[i];
+        if matches!(w.value, Cached::Pending) {
+            let Some(p) = host.plugins.get(w.plugin) else {
+                return;
+            };
+            self.results.clear();
+            self.calls += 1;
+            let call = p.extract_many(
+                event,
+                evtnum,
+                c_source,
+                &[(w.index, &w.arg)],
+                &mut self.results,
+            );
+            w.value =
+                match call.and_then(|()| self.results.pop().unwrap_or(Ok(Extracted::default()))) {
+                    Ok(vals) => Cached::Got(vals),
+                    Err(e) => {
+                        errors.report(&e);
+                        Cached::Failed
+                    }
+                };
+        }
+        if let Cached::Got(vals) = &w.value {
+            for v in vals.iter() {
+                crate::plugin::push_value(v, out);
+            }
+        }
     }
 }
 
@@ -79,6 +171,8 @@ pub struct SourceFields<'a> {
     pub hostname: &'a str,
     pub c_source: &'a CStr,
     pub errors: &'a mut ErrorLog,
+    /// The plugin fields' values, batched per event (kept across the source's events).
+    pub cache: &'a mut FieldCache,
 }
 
 impl FieldSource for SourceFields<'_> {
@@ -92,7 +186,7 @@ impl FieldSource for SourceFields<'_> {
         match field.id {
             F::PluginField => {
                 let source = self.plugin.event_source.as_deref().unwrap_or("");
-                extract_plugin_field(
+                self.cache.extract(
                     self.host,
                     &self.event.bytes,
                     self.num,
@@ -136,6 +230,7 @@ pub struct SyscallExtension {
     /// The encoded event and its number (`None`: the event has no scap form).
     cache: Option<(u64, Option<Vec<u8>>)>,
     parses: bool,
+    fields: FieldCache,
     pub errors: ErrorLog,
 }
 
@@ -153,6 +248,7 @@ impl SyscallExtension {
             encoder: ScapEncoder::new(),
             cache: None,
             parses,
+            fields: FieldCache::default(),
             errors: ErrorLog::default(),
         }
     }
@@ -202,7 +298,7 @@ impl EventExtension for SyscallExtension {
         let Some((_, Some(bytes))) = self.cache.take() else {
             return;
         };
-        extract_plugin_field(
+        self.fields.extract(
             &self.host,
             &bytes,
             evtnum,

@@ -8,7 +8,8 @@ use peregrine_engine::{AlertSink, Engine, Match, Settings, SourcePipeline};
 use peregrine_filter::fields::resolve_text;
 use peregrine_filter::{Extracted, ValueRef};
 use peregrine_plugins::{
-    c_source, encode, Batch, ErrorLog, Host, Plugin, PluginConfig, PluginError, SourceFields,
+    c_source, encode, Batch, ErrorLog, FieldCache, Host, Plugin, PluginConfig, PluginError,
+    SourceFields,
 };
 use peregrine_rules::{Matching, RulesInput};
 use peregrine_testkit::plugins::test_plugin;
@@ -100,6 +101,7 @@ fn rules_on_a_plugin_source_fire_with_its_fields_in_the_output() {
     let mut pipe = SourcePipeline::new(Arc::new(engine), "ticker");
     let mut sink = Collect::default();
     let mut errors = ErrorLog::default();
+    let mut cache = FieldCache::default();
     let src_name = c_source(p);
     for (i, e) in events.iter().enumerate() {
         let mut src = SourceFields {
@@ -110,10 +112,14 @@ fn rules_on_a_plugin_source_fire_with_its_fields_in_the_output() {
             hostname: "h",
             c_source: &src_name,
             errors: &mut errors,
+            cache: &mut cache,
         };
         pipe.process(&mut src, e.ts(), &mut sink);
     }
     assert_eq!(errors.total, 0);
+    // ticker.even of all 8 events, ticker.n of the 4 even ones, ticker.msg of the 2 matches:
+    // the output's ticker.n comes from the condition's extraction of the same event.
+    assert_eq!(cache.calls, 8 + 4 + 2);
     let outputs: Vec<&str> = sink.0.iter().map(|(_, o)| o.as_str()).collect();
     assert_eq!(
         outputs,

@@ -47,7 +47,8 @@ fn evaluate(
     }
 }
 
-/// Runs the source until its input ends (a path), `stop` is set or `deadline` passes.
+/// Runs the source until its input ends (a path, standard input), `stop` is set or
+/// `deadline` passes.
 pub fn run(
     cfg: &AuditSourceConfig,
     pipe: &mut SourcePipeline,
@@ -67,6 +68,21 @@ pub fn run(
                 evaluate(&mut parsed, pipe, sink, &hostname, &mut stats);
                 !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d)
             })
+            .map_err(|e| RuntimeError::Invalid(format!("k8saudit: {e}")))?;
+        }
+        OpenParams::Follow(path) => {
+            let done =
+                || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
+            peregrine_k8saudit::input::follow(
+                &path,
+                cfg.init.max_event_size,
+                &mut |line| {
+                    peregrine_k8saudit::parse_payload(line, cfg.init.max_event_size, &mut parsed);
+                    evaluate(&mut parsed, pipe, sink, &hostname, &mut stats);
+                    !done()
+                },
+                &done,
+            )
             .map_err(|e| RuntimeError::Invalid(format!("k8saudit: {e}")))?;
         }
         OpenParams::Webhook { .. } => {

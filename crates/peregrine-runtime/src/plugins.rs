@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use peregrine_engine::{AlertSink, SourcePipeline};
-use peregrine_plugins::{Batch, ErrorLog, Host, Plugin, PluginConfig, SourceFields};
+use peregrine_plugins::{Batch, ErrorLog, FieldCache, Host, Plugin, PluginConfig, SourceFields};
 
 use crate::error::{Result, RuntimeError};
 
@@ -81,6 +81,7 @@ pub fn run_source(
         .map_err(|e| RuntimeError::Invalid(e.safe()))?;
     let mut stats = PluginStats::default();
     let mut errors = ErrorLog::default();
+    let mut cache = FieldCache::default();
     let mut batch = Vec::new();
     loop {
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -104,6 +105,7 @@ pub fn run_source(
                 hostname: &hostname,
                 c_source: &c_source,
                 errors: &mut errors,
+                cache: &mut cache,
             };
             pipe.process(&mut src, ev.ts(), sink);
         }

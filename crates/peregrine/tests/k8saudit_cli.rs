@@ -431,3 +431,122 @@ fn the_audit_source_runs_beside_the_live_capture() {
         "{se}"
     );
 }
+
+/// `open_params: "-"` reads audit events from standard input until it closes.
+#[test]
+fn audit_events_from_standard_input() {
+    let Some(up) = peregrine_testkit::upstream::require("audit_events_from_standard_input") else {
+        return;
+    };
+    let dir = up.join("k8saudit");
+    let tmp = tempdir("k8saudit-stdin");
+    let cfg = config(&tmp, "-", "\"\"");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .args(["-c", &cfg.display().to_string()])
+        .args([
+            "-r",
+            &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
+        ])
+        .args(["--enable-source", "k8s_audit"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for f in ["create_nginx_pod_privileged.json", "attach_pod.json"] {
+        let line = std::fs::read(dir.join("events").join(f)).unwrap();
+        std::io::Write::write_all(&mut stdin, &line).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (common::stdout(&out), common::stderr(&out));
+    assert!(out.status.success(), "{stderr}");
+    let got = counts(&stdout);
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("Attach/Exec Pod".to_string(), 1),
+            ("Create Privileged Pod".to_string(), 1)
+        ]),
+        "{stderr}"
+    );
+}
+
+/// `open_params: "file:///…"` follows the file like `tail -F`: what it held at the start is
+/// skipped, appended events raise alerts, and a rotated-in file is read from its start.
+#[test]
+fn a_followed_audit_file_through_appends_and_a_rotation() {
+    let Some(up) = peregrine_testkit::upstream::require(
+        "a_followed_audit_file_through_appends_and_a_rotation",
+    ) else {
+        return;
+    };
+    let dir = up.join("k8saudit");
+    let event = |f: &str| std::fs::read_to_string(dir.join("events").join(f)).unwrap();
+    let tmp = tempdir("k8saudit-follow");
+    let log = tmp.join("audit.log");
+    // Already there at the start: never evaluated.
+    std::fs::write(&log, event("attach_pod.json")).unwrap();
+    let cfg = config(&tmp, &format!("file://{}", log.display()), "\"\"");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .args(["-c", &cfg.display().to_string()])
+        .args([
+            "-r",
+            &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
+        ])
+        .args(["--enable-source", "k8s_audit"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let append = |text: &str| {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+    };
+    // The agent may not have reached the file's end yet: the event is appended until its
+    // first alert shows, so later alerts of it are possible (counted, not asserted).
+    let wait_for = |rule: &str, again: &dyn Fn()| -> Vec<String> {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            again();
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+                let hit = line.contains(rule);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no {rule} alert: {seen:?}"
+            );
+        }
+    };
+    let mut lines = wait_for("Create Privileged Pod", &|| {
+        append(&event("create_nginx_pod_privileged.json"))
+    });
+    // Rotation: the file is renamed away and a new one starts with another event.
+    std::fs::rename(&log, tmp.join("audit.log.1")).unwrap();
+    std::fs::write(&log, event("create_cluster_role_wildcard_verbs.json")).unwrap();
+    lines.extend(wait_for("ClusterRole With Wildcard Created", &|| {}));
+    unsafe_kill_term(child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let got = counts(&lines.join("\n"));
+    assert!(!got.contains_key("Attach/Exec Pod"), "{got:?}");
+    assert_eq!(got["ClusterRole With Wildcard Created"], 1, "{got:?}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -68,19 +68,42 @@ fn alerts(out: &str) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn rules_on_a_source_plugin_fire_with_its_fields() {
-    let dir = tempdir("source");
-    let cfg = config(&dir, "ticker", "{batch: 4}", "9");
-    let rules = write(&dir, "ticker_rules.yaml", TICKER_RULES);
-    let o = peregrine([
+/// The ticker source alone with `init`, `ticks` events and the rules `rules`.
+fn run_ticker(dir: &Path, init: &str, ticks: &str, rules: &str) -> std::process::Output {
+    let cfg = config(dir, "ticker", init, ticks);
+    let rules = write(dir, "ticker_rules.yaml", rules);
+    peregrine([
         "-c",
         cfg.to_str().unwrap(),
         "-r",
         &rules,
         "--enable-source",
         "ticker",
-    ]);
+    ])
+}
+
+/// The procext plugin with `init` and the syscall rules `rules`, over the shared capture
+/// `cat_write.scap`.
+fn replay_procext(up: &Path, dir: &Path, init: &str, rules: &str) -> std::process::Output {
+    let cfg = config(dir, "procext", init, "");
+    let rules = write(dir, "rules.yaml", rules);
+    let capture = up.join("captures/falco/cat_write.scap");
+    peregrine([
+        "-c",
+        cfg.to_str().unwrap(),
+        "-r",
+        &rules,
+        "-o",
+        "engine.kind=replay",
+        "-o",
+        &format!("engine.replay.capture_file={}", capture.display()),
+    ])
+}
+
+#[test]
+fn rules_on_a_source_plugin_fire_with_its_fields() {
+    let dir = tempdir("source");
+    let o = run_ticker(&dir, "{batch: 4}", "9", TICKER_RULES);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = alerts(&stdout(&o));
     let outputs: Vec<&str> = got.iter().map(|a| a["output"].as_str().unwrap()).collect();
@@ -106,27 +129,16 @@ fn an_extraction_plugins_fields_work_in_a_syscall_rule_over_a_shared_capture() {
         return;
     };
     let dir = tempdir("extract");
-    let cfg = config(&dir, "procext", "\"\"", "");
-    let rules = write(
+    let o = replay_procext(
+        &up,
         &dir,
-        "rules.yaml",
+        "\"\"",
         "- required_plugin_versions:\n  - name: procext\n    version: 1.0.0\n\
          - rule: Cat opens\n  desc: an open by cat, seen through the extraction plugin\n\
          \x20 condition: evt.type in (open, openat) and procext.dir = exit and proc.name = cat\n\
          \x20 output: cat opened %fd.name dir=%procext.dir code=%procext.code tidmod=%procext.tidmod[10]\n\
          \x20 priority: NOTICE\n",
     );
-    let capture = up.join("captures/falco/cat_write.scap");
-    let o = peregrine([
-        "-c",
-        cfg.to_str().unwrap(),
-        "-r",
-        &rules,
-        "-o",
-        "engine.kind=replay",
-        "-o",
-        &format!("engine.replay.capture_file={}", capture.display()),
-    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = alerts(&stdout(&o));
     let files: Vec<&str> = got
@@ -201,16 +213,7 @@ fn list_plugins_and_plugin_info_describe_the_loaded_plugin() {
 #[test]
 fn a_required_version_above_the_loaded_plugins_is_falcos_error() {
     let dir = tempdir("version");
-    let cfg = config(&dir, "ticker", "\"\"", "3");
-    let rules = write(&dir, "r.yaml", &TICKER_RULES.replace("0.3.0", "0.4.0"));
-    let o = peregrine([
-        "-c",
-        cfg.to_str().unwrap(),
-        "-r",
-        &rules,
-        "--enable-source",
-        "ticker",
-    ]);
+    let o = run_ticker(&dir, "\"\"", "3", &TICKER_RULES.replace("0.3.0", "0.4.0"));
     assert!(!o.status.success());
     let text = format!("{}{}", stdout(&o), stderr(&o));
     assert!(
@@ -223,16 +226,7 @@ fn a_required_version_above_the_loaded_plugins_is_falcos_error() {
 fn a_failing_source_is_reported_by_name_after_its_alerts() {
     let dir = tempdir("fail");
     // Batches of two: 0-1, 2-3, 4-5, 6-7, then the batch from 8 fails whole.
-    let cfg = config(&dir, "ticker", "{batch: 2, fail_after: 8}", "20");
-    let rules = write(&dir, "ticker_rules.yaml", TICKER_RULES);
-    let o = peregrine([
-        "-c",
-        cfg.to_str().unwrap(),
-        "-r",
-        &rules,
-        "--enable-source",
-        "ticker",
-    ]);
+    let o = run_ticker(&dir, "{batch: 2, fail_after: 8}", "20", TICKER_RULES);
     assert!(!o.status.success());
     // The alerts before the failure were delivered (ticks 4 and 6).
     assert_eq!(alerts(&stdout(&o)).len(), 2, "{}", stdout(&o));
@@ -247,26 +241,15 @@ fn a_plugin_returning_garbage_is_reported_and_the_run_goes_on() {
         return;
     };
     let dir = tempdir("garbage");
-    let cfg = config(&dir, "procext", "{garbage: true}", "");
-    let rules = write(
+    let o = replay_procext(
+        &up,
         &dir,
-        "rules.yaml",
+        "{garbage: true}",
         "- rule: Exit dir\n  desc: x\n  condition: evt.type in (open, openat) and procext.dir = exit\n\
          \x20 output: x %procext.dir\n  priority: NOTICE\n\
          - rule: Cat open\n  desc: y\n  condition: evt.type in (open, openat) and proc.name = cat\n\
          \x20 output: cat %fd.name\n  priority: NOTICE\n",
     );
-    let capture = up.join("captures/falco/cat_write.scap");
-    let o = peregrine([
-        "-c",
-        cfg.to_str().unwrap(),
-        "-r",
-        &rules,
-        "-o",
-        "engine.kind=replay",
-        "-o",
-        &format!("engine.replay.capture_file={}", capture.display()),
-    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let got = alerts(&stdout(&o));
     // The garbage field never matches; the other rule still fires on every open by cat.
