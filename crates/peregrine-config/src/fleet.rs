@@ -206,31 +206,13 @@ pub(crate) fn read(root: &Value) -> Result<FleetConfig, ConfigError> {
         Some(x) => boolean("fleet.tls", x)?,
         None => false,
     };
-    let path = |k: &str| -> Result<Option<std::path::PathBuf>, ConfigError> {
-        let p = text(k)?;
-        Ok((!p.is_empty()).then(|| p.into()))
-    };
-    let (ca, cert, key) = (path("ca_cert")?, path("client_cert")?, path("client_key")?);
-    if !tls && (ca.is_some() || cert.is_some() || key.is_some()) {
-        return Err(bad(
-            "fleet.tls",
-            "ca_cert/client_cert/client_key need tls: true",
-        ));
-    }
-    if tls {
-        let client = match (cert, key) {
-            (Some(c), Some(k)) => Some((c, k)),
-            (None, None) => None,
-            (Some(_), None) => return Err(bad("fleet.client_key", "client_cert needs its key")),
-            (None, Some(_)) => {
-                return Err(bad("fleet.client_cert", "client_key needs its certificate"))
-            }
-        };
-        c.tls = Some(NatsTls {
-            ca_cert: ca,
-            client,
-        });
-    }
+    c.tls = peregrine_outputs::config::nats_tls(
+        "fleet",
+        tls,
+        text("ca_cert")?,
+        text("client_cert")?,
+        text("client_key")?,
+    )?;
     if let Some(x) = m.get("subject_prefix") {
         c.subject_prefix = token("fleet.subject_prefix", x)?;
     }

@@ -41,6 +41,39 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) of process `pid` and its children that are alive (PostgreSQL's
+/// backends are the postmaster's children), from /proc.
+fn cpu_s(pid: u32) -> f64 {
+    let ticks = |p: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                // Fields after the command name (which may hold spaces) start at `) `.
+                let rest = s.rsplit_once(") ")?.1;
+                let f: Vec<&str> = rest.split(' ').collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0)
+    };
+    let mut total = ticks(&pid.to_string());
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+                total += c.split_whitespace().map(ticks).sum::<u64>();
+            }
+        }
+    }
+    total as f64 / 100.0
+}
+
+/// CPU seconds of this process, PostgreSQL (postmaster and backends) and nats-server.
+#[derive(Clone, Copy)]
+struct Cpu {
+    own: f64,
+    pg: f64,
+    nats: f64,
+}
+
 fn alert(host: usize, n: u64, now: &str) -> String {
     format!(
         r#"{{"hostname":"node-{host}","output":"{now}: Warning Sensitive file opened for reading by non-trusted program (file=/etc/shadow gparent=systemd ggparent=<NA> gggparent=<NA> evt_type=openat user=root user_uid=0 user_loginuid=-1 process=cat proc_exepath=/usr/bin/cat parent=bash command=cat /etc/shadow {n} terminal=34816 container_id=host container_name=host)","output_fields":{{"container.id":"host","container.name":"host","evt.time":1765000000000000000,"evt.type":"openat","fd.name":"/etc/shadow","proc.cmdline":"cat /etc/shadow {n}","proc.exepath":"/usr/bin/cat","proc.name":"cat","proc.pname":"bash","proc.tty":34816,"user.loginuid":-1,"user.name":"root","user.uid":0}},"priority":"Warning","rule":"Read sensitive file untrusted","source":"syscall","tags":["T1555","container","filesystem","host","maturity_stable","mitre_credential_access"],"time":"{now}"}}"#
@@ -100,11 +133,13 @@ fn main() {
             .expect("postgres store"),
         ),
     ];
+    let pids = (std::process::id(), pg.pid(), nats.pid());
     for (kind, store) in stores {
         println!("--- {kind}");
         run(
             kind,
             store,
+            pids,
             &format!("nats://{}", nats.addr()),
             hosts,
             backlog,
@@ -119,6 +154,7 @@ fn main() {
 fn run(
     kind: &str,
     store: Arc<dyn AlertStore>,
+    (own, pg, nats): (u32, u32, u32),
     url: &str,
     hosts: usize,
     backlog: u64,
@@ -177,6 +213,12 @@ fn run(
         published.as_secs_f64(),
         backlog as f64 / published.as_secs_f64()
     );
+    let cpu = || Cpu {
+        own: cpu_s(own),
+        pg: cpu_s(pg),
+        nats: cpu_s(nats),
+    };
+    let cpu0 = cpu();
     let t = Instant::now();
     let server = FleetServer::start(options()).expect("server");
     let reg = server.registry.clone();
@@ -193,6 +235,21 @@ fn run(
         "ingest ({kind}): {backlog} alerts stored in {:.1} s = {:.0} alerts/s",
         drain.as_secs_f64(),
         backlog as f64 / drain.as_secs_f64()
+    );
+    let cpu1 = cpu();
+    let (o, p, n) = (
+        cpu1.own - cpu0.own,
+        cpu1.pg - cpu0.pg,
+        cpu1.nats - cpu0.nats,
+    );
+    println!(
+        "ingest CPU: server {o:.1} s, PostgreSQL {p:.1} s, nats-server {n:.1} s = {:.0} alerts per \
+         CPU-second of all three ({:.0} per server CPU-second); load {}",
+        backlog as f64 / (o + p + n),
+        backlog as f64 / o.max(0.01),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
     );
 
     // 2. Latency with HOSTS hosts heartbeating.

@@ -4,7 +4,9 @@
 //! A fetched batch is parsed, the alerts go to the store in one transaction, and only then is
 //! the batch acknowledged: a server that dies between the two gets the batch again from the
 //! stream, and the store skips the ids it already has, so nothing is stored twice and nothing
-//! is lost. A message that is not ours ([`Bad`](crate::message::Bad)) is counted and
+//! is lost. Two stages overlap on two cores: one task fetches and parses the next batch while
+//! a blocking thread stores the previous one (a channel of [`IN_FLIGHT`] batches between
+//! them); the store stage acknowledges in stream order, each batch after its commit. A message that is not ours ([`Bad`](crate::message::Bad)) is counted and
 //! acknowledged with its batch (a redelivery would not make it better).
 
 use std::collections::BTreeSet;
@@ -23,6 +25,8 @@ use crate::FleetError;
 
 /// Messages fetched per batch: one store transaction each.
 pub const BATCH: usize = 1_000;
+/// Parsed batches waiting for the store while the next one is fetched and parsed.
+const IN_FLIGHT: usize = 1;
 /// How long a fetch waits for its batch to fill.
 const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// The alerts consumer's durable name.
@@ -133,6 +137,9 @@ impl FleetServer {
                     // One ack for the batch: acknowledging its last message acknowledges
                     // every earlier one, which the store has committed too.
                     ack_policy: jetstream::consumer::AckPolicy::All,
+                    // The batch being stored, the ones waiting and the one being fetched are
+                    // all unacknowledged at once (the server's default allows one batch).
+                    max_ack_pending: i64::try_from((IN_FLIGHT + 3) * BATCH).unwrap_or(i64::MAX),
                     ..Default::default()
                 },
             )
@@ -285,6 +292,15 @@ fn published_ns(m: &jetstream::Message) -> Option<u64> {
     u64::try_from(info.published.unix_timestamp_nanos()).ok()
 }
 
+/// A parsed batch on its way to the store, with the messages to acknowledge once stored.
+struct Parsed {
+    msgs: Vec<jetstream::Message>,
+    records: Arc<Vec<Record>>,
+    redelivered: Arc<Vec<String>>,
+}
+
+/// The fetch-and-parse stage: hands each batch to [`store_alerts`] through `tx`, waiting while
+/// the store is [`IN_FLIGHT`] batches behind.
 async fn consume_alerts(
     consumer: jetstream::consumer::Consumer<pull::Config>,
     store: Arc<dyn AlertStore>,
@@ -292,45 +308,82 @@ async fn consume_alerts(
     prefix: String,
     stop: Arc<AtomicBool>,
 ) {
+    let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    let storing = tokio::spawn(store_alerts(rx, store, reg.clone(), stop.clone()));
     while !stop.load(Ordering::Relaxed) {
         let msgs = fetch(&consumer, "alerts").await;
         if msgs.is_empty() {
             continue;
         }
-        let mut records: Vec<Record> = Vec::with_capacity(msgs.len());
-        let mut redelivered = Vec::new();
-        for m in &msgs {
-            let host = match message::subject_host(&m.subject, &prefix, "alerts") {
-                Ok(h) => h,
-                Err(e) => {
-                    bad_alert(&reg, &e);
-                    continue;
-                }
-            };
-            let info = m.info().ok();
-            let id = m
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-                .map(|v| v.as_str().to_string())
-                .filter(|s| !s.is_empty() && s.len() <= 128)
-                .unwrap_or_else(|| {
-                    format!("nats-{}", info.as_ref().map_or(0, |i| i.stream_sequence))
-                });
-            match message::alert_record(host, id, &m.payload) {
-                Ok(r) => {
-                    if info.as_ref().is_some_and(|i| i.delivered > 1) {
-                        redelivered.push(r.id.clone());
-                    }
-                    records.push(r);
-                }
-                Err(e) => bad_alert(&reg, &e),
-            }
+        let (records, redelivered) = parse_alerts(&msgs, &reg, &prefix);
+        let batch = Parsed {
+            msgs,
+            records: Arc::new(records),
+            redelivered: Arc::new(redelivered),
+        };
+        if tx.send(batch).await.is_err() {
+            // The store stage stopped.
+            break;
         }
-        let records = Arc::new(records);
-        let redelivered = Arc::new(redelivered);
+    }
+    drop(tx);
+    let _ = storing.await;
+}
+
+/// The alerts of a fetched batch as records (the ids of redelivered ones apart); anything
+/// else is counted as bad.
+fn parse_alerts(
+    msgs: &[jetstream::Message],
+    reg: &Registry,
+    prefix: &str,
+) -> (Vec<Record>, Vec<String>) {
+    let mut records: Vec<Record> = Vec::with_capacity(msgs.len());
+    let mut redelivered = Vec::new();
+    for m in msgs {
+        let host = match message::subject_host(&m.subject, prefix, "alerts") {
+            Ok(h) => h,
+            Err(e) => {
+                bad_alert(reg, &e);
+                continue;
+            }
+        };
+        let info = m.info().ok();
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_string())
+            .filter(|s| !s.is_empty() && s.len() <= 128)
+            .unwrap_or_else(|| format!("nats-{}", info.as_ref().map_or(0, |i| i.stream_sequence)));
+        match message::alert_record(host, id, &m.payload) {
+            Ok(r) => {
+                if info.as_ref().is_some_and(|i| i.delivered > 1) {
+                    redelivered.push(r.id.clone());
+                }
+                records.push(r);
+            }
+            Err(e) => bad_alert(reg, &e),
+        }
+    }
+    (records, redelivered)
+}
+
+/// The store stage: each batch in one transaction on a blocking thread, then acknowledged.
+async fn store_alerts(
+    mut rx: tokio::sync::mpsc::Receiver<Parsed>,
+    store: Arc<dyn AlertStore>,
+    reg: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+) {
+    while let Some(Parsed {
+        msgs,
+        records,
+        redelivered,
+    }) = rx.recv().await
+    {
         // The same batch until it is stored: acknowledging a later batch would acknowledge
-        // this one too (`AckPolicy::All`). On stop it stays unacknowledged, for the next run.
+        // this one too (`AckPolicy::All`). On stop it stays unacknowledged, for the next run
+        // (and so do the batches behind it: they are dropped unacknowledged).
         loop {
             let (s, batch, again) = (store.clone(), records.clone(), redelivered.clone());
             let stored =

@@ -18,7 +18,7 @@ use crate::file::FileOutput;
 use crate::format::FormatOptions;
 use crate::http::{HttpConfig, HttpOutput};
 use crate::mqtt_output::{MqttConfig, MqttOutput};
-use crate::nats_output::{NatsAuth, NatsConfig, NatsOutput};
+use crate::nats_output::{NatsAuth, NatsConfig, NatsOutput, NatsTls};
 use crate::output::OutputError;
 use crate::program::ProgramOutput;
 use crate::queue::{Backoff, Dispatcher, OutputSpec, RateLimit};
@@ -305,6 +305,17 @@ impl OutputsConfig {
         read_string(root, "nats_output.password", &mut password)?;
         read_string(root, "nats_output.token", &mut token)?;
         n.auth = nats_auth("nats_output", user, password, token)?;
+        let mut tls = false;
+        read_bool(root, "nats_output.tls", &mut tls)?;
+        let mut files: [String; 3] = Default::default();
+        for (k, slot) in ["ca_cert", "client_cert", "client_key"]
+            .iter()
+            .zip(files.iter_mut())
+        {
+            read_string(root, &format!("nats_output.{k}"), slot)?;
+        }
+        let [ca, cert, key] = files;
+        n.tls = nats_tls("nats_output", tls, ca, cert, key)?;
         sink(root, "mqtt_output", &mut c.mqtt)?;
         read_spool(root, "mqtt_output", &mut c.mqtt.spool)?;
         read_delivery(
@@ -532,6 +543,49 @@ pub fn nats_auth(
     }
 }
 
+/// `<key>.tls` with `.ca_cert`, `.client_cert` and `.client_key` (PEM file paths; empty: not
+/// set) as the TLS the client requires: the files need `tls: true`, and a client certificate
+/// its key (and the other way round).
+pub fn nats_tls(
+    key: &str,
+    tls: bool,
+    ca_cert: String,
+    client_cert: String,
+    client_key: String,
+) -> Result<Option<NatsTls>, OutputError> {
+    let path = |p: String| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
+    let (ca, cert, pem_key) = (path(ca_cert), path(client_cert), path(client_key));
+    if !tls {
+        if ca.is_some() || cert.is_some() || pem_key.is_some() {
+            return Err(bad(
+                &format!("{key}.tls"),
+                "ca_cert/client_cert/client_key need tls: true",
+            ));
+        }
+        return Ok(None);
+    }
+    let client = match (cert, pem_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(bad(
+                &format!("{key}.client_key"),
+                "client_cert needs its key",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                &format!("{key}.client_cert"),
+                "client_key needs its certificate",
+            ))
+        }
+    };
+    Ok(Some(NatsTls {
+        ca_cert: ca,
+        client,
+    }))
+}
+
 /// `<key>.spool.{enabled,dir,max_bytes}`.
 pub fn read_spool(
     root: &Value,
@@ -741,6 +795,39 @@ pub fn sink<T>(root: &Value, key: &str, slot: &mut SinkConfig<T>) -> Result<(), 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nats_output_tls_keys() {
+        let c = OutputsConfig::from_tree(&json!({"nats_output": {"tls": true,
+            "ca_cert": "/ca.pem", "client_cert": "/c.pem", "client_key": "/k.pem"}}))
+        .expect("tls");
+        assert_eq!(
+            c.nats.settings.tls,
+            Some(NatsTls {
+                ca_cert: Some("/ca.pem".into()),
+                client: Some(("/c.pem".into(), "/k.pem".into())),
+            })
+        );
+        let plain = OutputsConfig::from_tree(&json!({"nats_output": {"tls": "false"}}));
+        assert_eq!(plain.expect("plain").nats.settings.tls, None);
+        for (tree, key) in [
+            (json!({"ca_cert": "/ca.pem"}), "nats_output.tls"),
+            (
+                json!({"tls": true, "client_cert": "/c.pem"}),
+                "nats_output.client_key",
+            ),
+            (
+                json!({"tls": true, "client_key": "/k.pem"}),
+                "nats_output.client_cert",
+            ),
+            (json!({"tls": "maybe"}), "nats_output.tls"),
+        ] {
+            let e = OutputsConfig::from_tree(&json!({ "nats_output": tree }))
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
+    }
 
     #[test]
     fn falco_defaults() {

@@ -563,3 +563,108 @@ fn rsyslog_over_tls_gets_every_alert_across_a_restart() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nats_output` with `tls`, its CA and a client certificate, read from the configuration as
+/// an agent reads it, delivers to an nats-server that requires mutual TLS; the same block
+/// without the client certificate is refused and keeps its alerts in the spool.
+#[test]
+fn nats_output_over_mutual_tls() {
+    if !peregrine_testkit::e2e("nats_output_over_mutual_tls") {
+        return;
+    }
+    use futures_util::StreamExt;
+    const N: u64 = 50;
+    let dir = temp_dir("native-nats-tls");
+    let server_cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("server cert");
+    let client_cert =
+        rcgen::generate_simple_self_signed(vec!["agent".into()]).expect("client cert");
+    let file = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let server_crt = file("server.crt", server_cert.cert.pem());
+    let server_key = file("server.key", server_cert.key_pair.serialize_pem());
+    let client_crt = file("client.crt", client_cert.cert.pem());
+    let client_key = file("client.key", client_cert.key_pair.serialize_pem());
+    let server = services::nats_with(&format!(
+        "tls {{\n  cert_file: {server_crt:?}\n  key_file: {server_key:?}\n  \
+         ca_file: {client_crt:?}\n  verify: true\n}}"
+    ))
+    .expect("nats-server with TLS starts");
+    let url = format!("nats://{}", server.addr());
+    let settings = |client: bool| {
+        let mut block = serde_json::json!({
+            "enabled": true, "url": url, "tls": true, "ca_cert": server_crt,
+            "timeout_ms": 2000,
+        });
+        if client {
+            block["client_cert"] = client_crt.clone().into();
+            block["client_key"] = client_key.clone().into();
+        }
+        peregrine_outputs::config::OutputsConfig::from_tree(
+            &serde_json::json!({ "nats_output": block }),
+        )
+        .expect("nats_output block")
+        .nats
+        .settings
+    };
+    let mutual = settings(true);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _in_runtime = rt.enter();
+    let tls = mutual.tls.clone().expect("tls: true reads as TLS");
+    let (client, mut sub) = rt.block_on(async {
+        let c = tls
+            .apply(async_nats::ConnectOptions::new())
+            .connect(url.as_str())
+            .await
+            .expect("the test's client connects over mutual TLS");
+        let sub = c.subscribe("falco.>").await.expect("subscribe");
+        c.flush().await.expect("flush");
+        (c, sub)
+    });
+
+    // Without its client certificate the agent is refused: every attempt fails, nothing is
+    // delivered and the alerts wait in the spool.
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&dir.join("refused"), "nats", 1 << 30).expect("spool")),
+        ..OutputSpec::new(Box::new(NatsOutput::new(settings(false)).expect("output")))
+    });
+    d.enqueue(numbered(0));
+    wait_until("a refused attempt", || snapshot(&d).retried > 0);
+    let (_, snap) = d.shutdown(Duration::from_secs(1));
+    assert_eq!(snap.outputs[0].delivered, 0, "{snap:?}");
+
+    let d = dispatcher(OutputSpec {
+        spool: Some(Spool::open(&dir.join("mutual"), "nats", 1 << 30).expect("spool")),
+        ..OutputSpec::new(Box::new(NatsOutput::new(mutual).expect("output")))
+    });
+    for n in 0..N {
+        d.enqueue(numbered(n));
+    }
+    let got = rt.block_on(async {
+        let mut got = BTreeSet::new();
+        while (got.len() as u64) < N {
+            match tokio::time::timeout(Duration::from_secs(20), sub.next()).await {
+                Ok(Some(m)) => {
+                    let v: Value = serde_json::from_slice(&m.payload).expect("JSON alert");
+                    got.insert(v["output_fields"]["evt.num"].as_u64().expect("evt.num"));
+                }
+                _ => break,
+            }
+        }
+        got
+    });
+    assert_eq!(got, (0..N).collect::<BTreeSet<_>>());
+    let (_, snap) = d.shutdown(Duration::from_secs(5));
+    assert_eq!(snap.outputs[0].delivered, N);
+    rt.block_on(async move {
+        drop(sub);
+        drop(client);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

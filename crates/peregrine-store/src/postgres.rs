@@ -1,10 +1,13 @@
 //! [`AlertStore`] on PostgreSQL: the fleet server's store, many hosts' alerts in one database.
 //!
 //! Layout: the same `alerts` columns as the SQLite store, plus `tags` as a text array (GIN
-//! index, `@>`) and `words`, a position-less `tsvector` of the output, rule and tags (GIN
-//! index) for free text. `seq` comes from the table's sequence: insertion order, what cursors
-//! count in. Each filter column has a `(column, seq)` B-tree, so "rule = ? newest first" walks
-//! one index backwards and stops at the limit. A time window is a `seq` range, as in SQLite:
+//! index, `@>`) and `word_hashes`, the 64-bit hashes of the words of the output, rule and tags
+//! (GIN index) for free text. `seq` comes from the table's sequence: insertion order, what
+//! cursors count in. Each filter column has a `(column, seq)` B-tree, so "rule = ? newest
+//! first" walks one index backwards and stops at the limit. The container, namespace and
+//! source indexes are partial: they leave out the rows that carry no value (a host alert has no
+//! container) and `syscall`, the source nearly every alert has (a search for it walks `seq`
+//! and finds its page at once); each such index cost the insert about 3 µs per alert. A time window is a `seq` range, as in SQLite:
 //! `seq_blocks` keeps the least and greatest event time of each block of 1,024 `seq`s
 //! (updated in the insert's statement, so concurrent servers keep it exact), and the index
 //! seeks into the range. (`(column, time)` indexes instead made a filter without a window sort
@@ -19,12 +22,18 @@
 //!
 //! Free text matches SQLite's: the words are made here, not by PostgreSQL's parser (which
 //! would keep `/etc/shadow` as one path token): the text split at anything but letters and
-//! digits, lower-cased, handed over as the lexemes of `array_to_tsvector`, and a search's
-//! words the same way as a `tsquery` of them all. No stemming, no stop words, no positions.
-//! Making them here also took a third of the server's insert CPU off it (the parser and a
-//! regular expression per row). The large text columns are compressed with LZ4, several times
-//! cheaper than PostgreSQL's default pglz.
+//! digits, lower-cased, each word hashed to 64 bits (the first 8 bytes of its MD5, which
+//! PostgreSQL's `md5()` computes the same, so a migration can hash old rows in SQL), and a
+//! search's words the same way, all required (`@>`). No stemming, no stop words, no positions.
+//! Integer keys made the GIN index half as costly to insert into as a `tsvector`'s (lexeme
+//! comparisons were 40% of PostgreSQL's insert CPU). The price: two words with one hash match
+//! each other; with 2^64 hashes, the odds for a store of ten million distinct words are about
+//! one in 10^5 that any such pair exists at all, and such a pair still needs a search for one
+//! word to meet an alert holding the other. The large text columns are compressed with LZ4,
+//! several times cheaper than PostgreSQL's default pglz.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,7 +55,8 @@ const MIGRATE_LOCK: i64 = 0x7065_7265_6772_696e;
 
 /// Schema versions, applied in order in one transaction each; `peregrine_schema` records the
 /// last one applied. A new version is appended, never edited.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE alerts (
     seq BIGSERIAL PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -89,7 +99,21 @@ CREATE TABLE seq_blocks (
     min_ns BIGINT NOT NULL,
     max_ns BIGINT NOT NULL
 );
-"];
+",
+    "
+ALTER TABLE alerts ADD COLUMN word_hashes BIGINT[];
+UPDATE alerts SET word_hashes = ARRAY(SELECT DISTINCT ('x' || left(md5(w), 16))::bit(64)::bigint
+    FROM unnest(tsvector_to_array(words)) w);
+ALTER TABLE alerts ALTER COLUMN word_hashes SET NOT NULL;
+ALTER TABLE alerts DROP COLUMN words;
+CREATE INDEX alerts_words ON alerts USING GIN (word_hashes);
+DROP INDEX alerts_source, alerts_container, alerts_container_name, alerts_namespace;
+CREATE INDEX alerts_source ON alerts (source, seq) WHERE source <> 'syscall';
+CREATE INDEX alerts_container ON alerts (container_id, seq) WHERE container_id <> '';
+CREATE INDEX alerts_container_name ON alerts (container_name, seq) WHERE container_name <> '';
+CREATE INDEX alerts_namespace ON alerts (namespace, seq) WHERE namespace <> '';
+",
+];
 
 /// Alerts per entry of `seq_blocks` (`block = seq >> 10`), as in SQLite.
 const BLOCK_BITS: u32 = 10;
@@ -98,10 +122,48 @@ const COLUMNS: &str = "seq, id, time_ns, rule, priority, severity, source, hostn
                        array_to_string(tags, ' '), output, json, context, refers_to, status, \
                        status_by, status_ns";
 
-/// Longest lexeme kept (PostgreSQL refuses longer ones; no one searches for them).
+/// Longest word kept (as the `tsvector` of schema 1 did, so a migrated store answers alike).
 const MAX_LEXEME: usize = 2_000;
-/// Text of an alert made into words, at most (a `tsvector` holds at most 1 MB).
+/// Text of an alert made into words, at most.
 const MAX_WORDS_TEXT: usize = 65_536;
+
+/// A word's key in `word_hashes`: the first 8 bytes of its MD5, big-endian, as PostgreSQL's
+/// `('x' || left(md5(w), 16))::bit(64)::bigint` computes it.
+fn word_hash(word: &str) -> i64 {
+    use md5::Digest;
+    let d = md5::Md5::digest(word.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// The hashes of the words of `texts`, sorted and without repeats (what GIN keeps anyway).
+/// `seen` keeps the hashes already made: alerts of one rule repeat most of their words, and
+/// a map lookup costs a tenth of an MD5.
+fn word_hashes<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    seen: &mut HashMap<String, i64>,
+) -> Vec<i64> {
+    let mut words = String::new();
+    for t in texts {
+        lexemes(t, &mut words);
+    }
+    let mut out: Vec<i64> = words
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| match seen.get(w) {
+            Some(&h) => h,
+            None => {
+                let h = word_hash(w);
+                seen.insert(w.to_string(), h);
+                h
+            }
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
 /// The words of `text` as lexemes, space-separated: split where SQLite's tokenizer splits
 /// (anything but letters and digits), lower-cased.
@@ -117,18 +179,11 @@ fn lexemes(text: &str, out: &mut String) {
     }
 }
 
-/// The `tsquery` of a search's free text: every word, or `None` when it has none (as in
-/// SQLite, such a text filters nothing). Words hold only letters and digits, so quoting
-/// them is enough for `tsquery` syntax.
-fn tsquery(text: &str) -> Option<String> {
-    let mut words = String::new();
-    lexemes(text, &mut words);
-    let q: Vec<String> = words
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("'{w}'"))
-        .collect();
-    (!q.is_empty()).then(|| q.join(" & "))
+/// The word hashes a search's free text requires, or `None` when it has no word (as in
+/// SQLite, such a text filters nothing). Being hashes, they are never syntax.
+fn text_query(text: &str) -> Option<Vec<i64>> {
+    let q = word_hashes([text], &mut HashMap::new());
+    (!q.is_empty()).then_some(q)
 }
 
 /// The PostgreSQL store. Cheap to share (`Arc`): each connection is behind its own lock.
@@ -169,11 +224,12 @@ fn redacted(url: &str) -> String {
 
 /// PostgreSQL text cannot hold NUL: one in an alert (attacker-controlled text) would fail its
 /// whole batch, so it is stored as U+FFFD.
-fn text(s: &str) -> String {
+fn text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
-        s.replace('\0', "\u{FFFD}")
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
     } else {
-        s.to_string()
+        // Borrowed: a batch's text goes to the driver without a copy of its own.
+        Cow::Borrowed(s)
     }
 }
 
@@ -245,6 +301,11 @@ impl PgStore {
 
 /// Applies the migrations this database has not had, under an advisory lock.
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    migrate_to(client, MIGRATIONS.len())
+}
+
+/// [`migrate`] up to schema version `upto` (a test makes an old store with it).
+fn migrate_to(client: &mut Client, upto: usize) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS peregrine_schema (version INTEGER NOT NULL)")?;
@@ -254,7 +315,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
             &[],
         )?
         .try_get(0)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(upto) {
         let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
         if version > have {
             tx.batch_execute(sql)?;
@@ -301,24 +362,36 @@ impl AlertStore for PgStore {
         if batch.is_empty() {
             return Ok(0);
         }
-        let mut cols: [Vec<String>; 13] = Default::default();
+        let mut cols: [Vec<Cow<str>>; 12] = Default::default();
+        // Every row's word hashes in one array; row i's are `hashes[lo[i]..=hi[i]]` (1-based,
+        // as SQL slices: the driver sends one-dimensional arrays only).
+        let mut hashes: Vec<i64> = Vec::new();
+        let mut seen = HashMap::new();
+        let (mut lo, mut hi) = (
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+        );
         let mut times = Vec::with_capacity(batch.len());
         let mut sev = Vec::with_capacity(batch.len());
-        let mut refers: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        let mut refers: Vec<Option<Cow<str>>> = Vec::with_capacity(batch.len());
         for r in batch {
             let c = r.context.container.as_ref();
             let context = serde_json::to_string(&r.context)?;
-            let tags: Vec<String> = r.tags.iter().map(|t| text(t)).collect();
-            let mut words = String::new();
+            let tags: Vec<Cow<str>> = r.tags.iter().map(|t| text(t)).collect();
             let mut cut = r.output.len().min(MAX_WORDS_TEXT);
             while !r.output.is_char_boundary(cut) {
                 cut -= 1;
             }
-            lexemes(&r.output[..cut], &mut words);
-            lexemes(&r.rule, &mut words);
-            for t in &r.tags {
-                lexemes(t, &mut words);
-            }
+            let words = word_hashes(
+                [&r.output[..cut], r.rule.as_str()]
+                    .into_iter()
+                    .chain(r.tags.iter().map(String::as_str)),
+                &mut seen,
+            );
+            let first = i32::try_from(hashes.len() + 1).unwrap_or(i32::MAX);
+            hashes.extend(words);
+            lo.push(first);
+            hi.push(i32::try_from(hashes.len()).unwrap_or(i32::MAX));
             let values = [
                 text(&r.id),
                 text(&r.rule),
@@ -326,17 +399,16 @@ impl AlertStore for PgStore {
                 text(&r.source),
                 text(&r.hostname),
                 // Tags never hold spaces (Falco's are identifiers); joined, then split in SQL.
-                tags.join(" "),
+                Cow::Owned(tags.join(" ")),
                 text(&r.output),
                 text(&r.json),
-                text(&context),
+                Cow::Owned(text(&context).into_owned()),
                 text(c.map_or("", |c| c.id.as_str())),
                 text(c.map_or("", |c| c.name.as_str())),
                 text(
                     c.and_then(|c| c.pod.as_ref())
                         .map_or("", |p| p.namespace.as_str()),
                 ),
-                words,
             ];
             for (col, v) in cols.iter_mut().zip(values) {
                 col.push(v);
@@ -345,19 +417,20 @@ impl AlertStore for PgStore {
             sev.push(i16::from(r.severity));
             refers.push(r.refers_to.as_deref().map(text));
         }
-        let [id, rule, prio, source, host, tags, output, json, ctx, cid, cname, ns, words] = &cols;
+        let [id, rule, prio, source, host, tags, output, json, ctx, cid, cname, ns] = &cols;
         let sql = "WITH ins AS (
                 INSERT INTO alerts (id, time_ns, rule, priority, severity, source, hostname,
                     tags, output, json, context, container_id, container_name, namespace,
-                    refers_to, words)
+                    refers_to, word_hashes)
                 SELECT b.id, b.t, b.rule, b.prio, b.sev, b.source, b.host,
                     string_to_array(b.tags, ' '), b.output, b.json, b.ctx, b.cid, b.cname,
-                    b.ns, b.refers, array_to_tsvector(string_to_array(b.words, ' '))
+                    b.ns, b.refers, ($18::int8[])[b.lo:b.hi]
                 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int2[],
                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                    $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+                    $12::text[], $13::text[], $14::text[], $15::text[], $16::int4[],
+                    $17::int4[])
                     WITH ORDINALITY AS b(id, t, rule, prio, sev, source, host, tags, output,
-                        json, ctx, cid, cname, ns, refers, words, ord)
+                        json, ctx, cid, cname, ns, refers, lo, hi, ord)
                 ORDER BY b.ord
                 ON CONFLICT (id) DO NOTHING
                 RETURNING seq, rule, time_ns
@@ -373,9 +446,9 @@ impl AlertStore for PgStore {
                     last_ns = greatest(rule_hits.last_ns, excluded.last_ns)
             )
             SELECT count(*) FROM ins";
-        let params: [&(dyn ToSql + Sync); 16] = [
+        let params: [&(dyn ToSql + Sync); 18] = [
             id, &times, rule, prio, &sev, source, host, tags, output, json, ctx, cid, cname, ns,
-            &refers, words,
+            &refers, &lo, &hi, &hashes,
         ];
         let mut client = self.writer();
         let st = client.prepare(sql)?;
@@ -412,8 +485,8 @@ impl AlertStore for PgStore {
             p.push(v);
             w.push(cond.replace('?', &format!("${}", p.len())));
         };
-        if let Some(t) = q.text.as_deref().and_then(tsquery) {
-            arg(&mut w, "words @@ ?::text::tsquery", Box::new(t));
+        if let Some(h) = q.text.as_deref().and_then(text_query) {
+            arg(&mut w, "word_hashes @> ?::int8[]", Box::new(h));
         }
         if let Some(t) = &q.tag {
             arg(&mut w, "tags @> ARRAY[?]::text[]", Box::new(t.clone()));
@@ -714,16 +787,72 @@ mod tests {
         let mut w = String::new();
         lexemes("cat /etc/Shadow17 by Zoë;rm -rf", &mut w);
         assert_eq!(w, "cat etc shadow17 by zoë rm rf");
-        assert_eq!(
-            tsquery("\"a\" OR NEAR( * -x").as_deref(),
-            Some("'a' & 'or' & 'near' & 'x'")
-        );
-        assert_eq!(tsquery("*** ---"), None);
+        let mut q = ["a", "or", "near", "x"].map(word_hash).to_vec();
+        q.sort_unstable();
+        assert_eq!(text_query("\"a\" OR NEAR( * -x a"), Some(q));
+        assert_eq!(text_query("*** ---"), None);
+        // MD5("cat") = d077f244def8a70e5ea758bd8352fcd8: its first 8 bytes, big-endian.
+        assert_eq!(word_hash("cat"), 0xd077_f244_def8_a70e_u64 as i64);
     }
 
     #[test]
     fn nul_is_replaced_not_refused() {
         assert_eq!(text("a\0b"), "a\u{FFFD}b");
         assert_eq!(text("plain"), "plain");
+    }
+
+    /// A store of schema 1 (words as a `tsvector`) migrates: its alerts are found by free
+    /// text as new ones are.
+    #[test]
+    fn a_schema_1_store_migrates_its_words() {
+        if !peregrine_testkit::e2e("a_schema_1_store_migrates_its_words") {
+            return;
+        }
+        let pg = peregrine_testkit::services::postgres().expect("postgres starts");
+        let url = format!(
+            "postgres://{}@127.0.0.1:{}/postgres",
+            peregrine_testkit::services::POSTGRES_USER,
+            pg.port()
+        );
+        let mut c = Client::connect(&url, NoTls).expect("connect");
+        migrate_to(&mut c, 1).expect("schema 1");
+        let mut words = String::new();
+        lexemes("Shell spawned by Zoë: /etc/Shadow", &mut words);
+        c.execute(
+            "INSERT INTO alerts (id, time_ns, rule, priority, severity, source, hostname, tags, \
+             output, json, context, container_id, container_name, namespace, words) VALUES \
+             ('old', 1, 'r', 'Warning', 4, 'syscall', 'h', '{}', 'o', '{}', '{}', '', '', '', \
+             array_to_tsvector(string_to_array($1, ' ')))",
+            &[&words],
+        )
+        .expect("a schema 1 row");
+        drop(c);
+        let store = PgStore::connect(&url).expect("migrates");
+        store
+            .insert(&[Record {
+                id: "new".into(),
+                output: "ZOË read /etc/shadow".into(),
+                ..Record::default()
+            }])
+            .expect("insert");
+        let found = |text: &str| -> Vec<String> {
+            let mut ids: Vec<String> = store
+                .search(&Query {
+                    text: Some(text.into()),
+                    limit: 10,
+                    ..Query::default()
+                })
+                .expect("search")
+                .alerts
+                .into_iter()
+                .map(|a| a.record.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(found("shadow zoë"), ["new", "old"]);
+        assert_eq!(found("Spawned SHADOW"), ["old"]);
+        assert_eq!(found("read"), ["new"]);
+        assert!(found("shadow nothing").is_empty());
     }
 }
