@@ -173,6 +173,8 @@ fn run(
         coverage_window: Duration::from_secs(15),
         expected: None,
         alerts_max_age: None,
+        on_stored: None,
+        hold_until: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

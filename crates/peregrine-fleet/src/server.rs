@@ -47,7 +47,17 @@ pub struct ServerOptions {
     pub expected: Option<BTreeSet<String>>,
     /// How long a new alerts stream keeps alerts (`None`: [`ALERTS_AGE`]).
     pub alerts_max_age: Option<Duration>,
+    /// Called with the alerts of each batch the store took (not those it already had), after
+    /// the commit: the console's live queue and overview.
+    pub on_stored: Option<peregrine_store::writer::OnStored>,
+    /// Alerts are not consumed until this says true, or [`HOLD_MAX`] has passed: the console
+    /// counts what the store holds first, then every alert `on_stored` is given, whatever its
+    /// time (a backlog caught up from the stream included), and none twice.
+    pub hold_until: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
+
+/// The longest [`ServerOptions::hold_until`] holds the alerts back.
+pub const HOLD_MAX: Duration = Duration::from_secs(120);
 
 /// The two stream names of a prefix (a stream name has no dots).
 pub fn stream_names(prefix: &str) -> (String, String) {
@@ -170,7 +180,11 @@ impl FleetServer {
         })?;
         let stop = Arc::new(AtomicBool::new(false));
         let (reg, st) = (registry.clone(), stop.clone());
-        let store = opts.store.clone();
+        let sink = Sink {
+            store: opts.store.clone(),
+            on_stored: opts.on_stored.clone(),
+            hold_until: opts.hold_until.clone(),
+        };
         let prefix = opts.fleet.subject_prefix.clone();
         let thread = std::thread::Builder::new()
             .name("fleet-server".into())
@@ -178,7 +192,7 @@ impl FleetServer {
                 runtime.block_on(async move {
                     let a = tokio::spawn(consume_alerts(
                         alerts,
-                        store,
+                        sink,
                         reg.clone(),
                         prefix.clone(),
                         st.clone(),
@@ -303,13 +317,23 @@ struct Parsed {
 /// the store is [`IN_FLIGHT`] batches behind.
 async fn consume_alerts(
     consumer: jetstream::consumer::Consumer<pull::Config>,
-    store: Arc<dyn AlertStore>,
+    sink: Sink,
     reg: Arc<Registry>,
     prefix: String,
     stop: Arc<AtomicBool>,
 ) {
+    if let Some(ready) = &sink.hold_until {
+        let t0 = std::time::Instant::now();
+        while !ready() && !stop.load(Ordering::Relaxed) {
+            if t0.elapsed() >= HOLD_MAX {
+                log::warn!("fleet: consuming alerts before the console counted the store");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
-    let storing = tokio::spawn(store_alerts(rx, store, reg.clone(), stop.clone()));
+    let storing = tokio::spawn(store_alerts(rx, sink, reg.clone(), stop.clone()));
     while !stop.load(Ordering::Relaxed) {
         let msgs = fetch(&consumer, "alerts").await;
         if msgs.is_empty() {
@@ -368,10 +392,17 @@ fn parse_alerts(
     (records, redelivered)
 }
 
+/// Where stored alerts go: the store, then whoever watches it.
+struct Sink {
+    store: Arc<dyn AlertStore>,
+    on_stored: Option<peregrine_store::writer::OnStored>,
+    hold_until: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
 /// The store stage: each batch in one transaction on a blocking thread, then acknowledged.
 async fn store_alerts(
     mut rx: tokio::sync::mpsc::Receiver<Parsed>,
-    store: Arc<dyn AlertStore>,
+    sink: Sink,
     reg: Arc<Registry>,
     stop: Arc<AtomicBool>,
 ) {
@@ -385,11 +416,23 @@ async fn store_alerts(
         // this one too (`AckPolicy::All`). On stop it stays unacknowledged, for the next run
         // (and so do the batches behind it: they are dropped unacknowledged).
         loop {
-            let (s, batch, again) = (store.clone(), records.clone(), redelivered.clone());
-            let stored =
-                tokio::task::spawn_blocking(move || store_batch(&*s, &batch, &again)).await;
+            let (s, batch, again) = (sink.store.clone(), records.clone(), redelivered.clone());
+            let hook = sink.on_stored.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                let done = store_batch(&*s, &batch, &again)?;
+                if let Some(h) = hook {
+                    h(done.fresh.as_deref().unwrap_or(&batch[..]));
+                }
+                Ok::<_, peregrine_store::StoreError>(done)
+            })
+            .await;
             match stored {
-                Ok(Ok((added, dup, per_host))) => {
+                Ok(Ok(Stored {
+                    added,
+                    dup,
+                    per_host,
+                    ..
+                })) => {
                     let c = &reg.counters;
                     c.alerts_stored.fetch_add(added as u64, Ordering::Relaxed);
                     c.duplicates.fetch_add(dup, Ordering::Relaxed);
@@ -416,35 +459,50 @@ async fn store_alerts(
     }
 }
 
-/// Stores `records`; returns (added, duplicates, alerts added per host). A redelivered
-/// message may be stored already: those ids are looked up first, so the per-host volume
-/// counts each alert once.
+/// What [`store_batch`] did.
+struct Stored {
+    added: usize,
+    dup: u64,
+    /// Alerts added per host.
+    per_host: std::collections::BTreeMap<String, u64>,
+    /// The alerts the store did not have before, when not all of the batch.
+    fresh: Option<Vec<Record>>,
+}
+
+/// Stores `records`. A redelivered message may be stored already: those ids are looked up
+/// first, so the per-host volume and the console count each alert once.
 fn store_batch(
     store: &dyn AlertStore,
     records: &[Record],
     redelivered: &[String],
-) -> Result<(usize, u64, std::collections::BTreeMap<String, u64>), peregrine_store::StoreError> {
+) -> Result<Stored, peregrine_store::StoreError> {
     let mut known = BTreeSet::new();
     for id in redelivered {
         if store.get(id)?.is_some() {
             known.insert(id.as_str());
         }
     }
-    let fresh: Vec<&Record> = records
-        .iter()
-        .filter(|r| !known.contains(r.id.as_str()))
-        .collect();
-    let added = if known.is_empty() {
-        store.insert(records)?
-    } else {
-        store.insert(&fresh.iter().map(|r| (*r).clone()).collect::<Vec<_>>())?
-    };
+    // The common case, nothing stored before: the batch as it is, without a copy.
+    let fresh = (!known.is_empty()).then(|| {
+        records
+            .iter()
+            .filter(|r| !known.contains(r.id.as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+    });
+    let new = fresh.as_deref().unwrap_or(records);
+    let added = store.insert(new)?;
     let dup = (records.len() - added.min(records.len())) as u64;
     let mut per_host = std::collections::BTreeMap::new();
-    for r in fresh {
+    for r in new {
         *per_host.entry(r.hostname.clone()).or_default() += 1;
     }
-    Ok((added, dup, per_host))
+    Ok(Stored {
+        added,
+        dup,
+        per_host,
+        fresh,
+    })
 }
 
 fn bad_alert(reg: &Registry, e: &message::Bad) {

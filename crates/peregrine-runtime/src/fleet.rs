@@ -169,12 +169,17 @@ pub fn serve(config: &Config, args: &ServeArgs) -> crate::error::Result<i32> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let dyn_store = store.clone();
+    // The console's live queue and overview, fed with each batch the server stores.
+    let live = Arc::new(peregrine_web::console::Live::counting_arrivals());
+    let seeded = live.clone();
     let server = peregrine_fleet::FleetServer::start(peregrine_fleet::ServerOptions {
         fleet: config.fleet.clone(),
         store: dyn_store.clone(),
         coverage_window: args.coverage_window,
         expected,
         alerts_max_age: None,
+        on_stored: Some(live.on_stored()),
+        hold_until: Some(Arc::new(move || seeded.is_seeded())),
     })
     .context("starting the fleet server")?;
     let registry = server.registry.clone();
@@ -199,6 +204,7 @@ pub fn serve(config: &Config, args: &ServeArgs) -> crate::error::Result<i32> {
         console: Some(config.console.clone()),
         metrics_text: Some(metrics_text),
         fleet: Some(registry),
+        live: Some(live),
         ..peregrine_web::Extras::default()
     };
     let metrics = (config.metrics.enabled && web.prometheus_metrics_enabled).then(|| {

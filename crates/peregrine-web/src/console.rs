@@ -77,6 +77,9 @@ pub struct Live {
     seeded: std::sync::atomic::AtomicBool,
     /// Live clients disconnected because they did not keep up.
     dropped: std::sync::atomic::AtomicU64,
+    /// Every alert published after the seed counts, whatever its time (see
+    /// [`Live::counting_arrivals`]).
+    arrivals: bool,
 }
 
 impl Default for Live {
@@ -93,6 +96,18 @@ impl Live {
             tally: Mutex::new(Tally::default()),
             seeded: std::sync::atomic::AtomicBool::new(false),
             dropped: std::sync::atomic::AtomicU64::new(0),
+            arrivals: false,
+        }
+    }
+
+    /// For a store filled by someone else, with alerts of any age (`peregrine server`, which
+    /// catches up a backlog from the stream): the seed counts everything stored up to now,
+    /// and nothing may be published until it is done ([`Live::is_seeded`]); then every alert
+    /// published counts, however old its time.
+    pub fn counting_arrivals() -> Live {
+        Live {
+            arrivals: true,
+            ..Live::new()
         }
     }
 
@@ -106,8 +121,14 @@ impl Live {
     /// missed).
     pub fn seed(&self, store: &dyn AlertStore) -> Result<(), peregrine_store::StoreError> {
         let now = peregrine_store::writer::now_ns();
-        let t0 = now / MIN_NS * MIN_NS;
-        self.tally().from_ns = t0;
+        // Counting arrivals, the current minute is seeded too (nothing is published before
+        // the seed is done) and live counting takes any time.
+        let t0 = if self.arrivals {
+            now.div_ceil(MIN_NS) * MIN_NS
+        } else {
+            now / MIN_NS * MIN_NS
+        };
+        self.tally().from_ns = if self.arrivals { 0 } else { t0 };
         let mut seeded = Tally::default();
         // Quarter by quarter: minutes by severity and the quarter's rules; then the last two
         // hours minute by minute for the minutes' rules.

@@ -393,6 +393,11 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
         server.log()
     );
     assert_eq!(distinct_ids(&got), BURST, "each alert stored once");
+    // The console's overview counts what the server stores (the replayed alerts' times are
+    // years old, outside its window).
+    let total = || server.json("/api/v1/overview").map(|v| v["total"].clone());
+    let ok = poll(DEADLINE, || total() == Some(BURST.into()));
+    assert!(ok, "overview total {:?}, want {BURST}", total());
     nodes[0].restart().expect("node restarts");
     for host in REPLAY_HOSTS {
         let ok = poll(DEADLINE, || server.alerts(host).len() == REPLAY_ALERTS);
@@ -452,6 +457,10 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
     let got = server.alerts(LIVE_HOST);
     assert!(ok, "after the restart: {} alerts stored", got.len());
     assert_eq!(distinct_ids(&got), BURST + 50, "nothing stored twice");
+    // Restarted: the overview counted the store, then the backlog caught up, each once.
+    let total = || server.json("/api/v1/overview").map(|v| v["total"].clone());
+    let ok = poll(DEADLINE, || total() == Some((BURST + 50).into()));
+    assert!(ok, "overview total {:?}, want {}", total(), BURST + 50);
 
     // The live agent stops: coverage shows it missing within the window.
     let ok = poll(DEADLINE, || {
