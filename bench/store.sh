@@ -8,8 +8,9 @@
 #
 # DB: a SQLite file (default: in a temporary directory; deleted at the end unless KEEP=1),
 # `pg` (a private PostgreSQL cluster started and removed by the benchmark), or the
-# `postgres://` URL of an empty database. Needs about 3.3 KB of disk per alert (3.3 GB for a
-# million). Figures: README, "Alert store".
+# `postgres://` URL of an empty database. Needs about 1.8 KB of disk per alert in SQLite, 2.5 KB
+# in PostgreSQL (1.8 / 2.5 GB for a million). INSERT_ONLY=1 stops after the insert phases (for
+# perf or callgrind). Figures: README, "Alert store".
 #
 # `detect`: the store with detection running (bench/store_detect.py): the release agent, live,
 # a rule that fires on every open of a marker file that a load generator opens RATE times a
