@@ -108,6 +108,17 @@ const UNPACK_MAX: usize = 16 << 20;
 
 /// The `output` column's index in `COLUMNS`: the dictionary of the compressed columns.
 const OUTPUT_COLUMN: usize = 9;
+/// An output shorter than this is no dictionary (`lz4_flex` panics on one of under 4 bytes,
+/// and a short one gains nothing); [`pack`] and [`unpack`] decide alike.
+const DICT_MIN: usize = 16;
+
+fn dict(output: &[u8]) -> &[u8] {
+    if output.len() < DICT_MIN {
+        &[]
+    } else {
+        output
+    }
+}
 
 /// `text` as its column value: LZ4-compressed with the dictionary `dict` (the row's output)
 /// into `buf` (length prefix, then the block) when long enough, else the text itself.
@@ -121,7 +132,11 @@ fn pack<'a>(text: &'a [u8], dict: &[u8], buf: &'a mut Vec<u8>) -> ToSqlOutput<'a
     buf.clear();
     buf.extend_from_slice(&len.to_le_bytes());
     buf.resize(4 + lz4_flex::block::get_maximum_output_size(text.len()), 0);
-    match lz4_flex::block::compress_into_with_dict(text, &mut buf[4..], dict) {
+    let packed = match dict {
+        [] => lz4_flex::block::compress_into(text, &mut buf[4..]),
+        d => lz4_flex::block::compress_into_with_dict(text, &mut buf[4..], d),
+    };
+    match packed {
         Ok(n) => ToSqlOutput::Borrowed(ValueRef::Blob(&buf[..4 + n])),
         // Cannot happen with a buffer of the maximum size; the text is still a valid value.
         Err(_) => ToSqlOutput::Borrowed(ValueRef::Text(text)),
@@ -143,12 +158,15 @@ fn unpack(row: &Row<'_>, i: usize) -> rusqlite::Result<String> {
             if len > UNPACK_MAX {
                 return Err(bad(format!("compressed value claims {len} bytes").into()));
             }
-            let dict = match row.get_ref(OUTPUT_COLUMN)? {
+            let output = match row.get_ref(OUTPUT_COLUMN)? {
                 ValueRef::Text(t) => t,
                 _ => &[],
             };
-            let bytes = lz4_flex::block::decompress_with_dict(body, len, dict)
-                .map_err(|e| bad(e.into()))?;
+            let bytes = match dict(output) {
+                [] => lz4_flex::block::decompress(body, len),
+                d => lz4_flex::block::decompress_with_dict(body, len, d),
+            }
+            .map_err(|e| bad(e.into()))?;
             String::from_utf8(bytes).map_err(|e| bad(e.into()))
         }
         _ => row.get(i),
@@ -478,8 +496,8 @@ impl AlertStore for SqliteStore {
                     r.hostname,
                     r.tags.join(" "),
                     r.output,
-                    pack(r.json.as_bytes(), r.output.as_bytes(), &mut json_buf),
-                    pack(&context, r.output.as_bytes(), &mut context_buf),
+                    pack(r.json.as_bytes(), dict(r.output.as_bytes()), &mut json_buf),
+                    pack(&context, dict(r.output.as_bytes()), &mut context_buf),
                     c.map_or("", |c| c.id.as_str()),
                     c.map_or("", |c| c.name.as_str()),
                     c.and_then(|c| c.pod.as_ref())
@@ -847,6 +865,20 @@ mod tests {
             .expect("typeof");
         assert_eq!(kind, "blob");
         assert_eq!(store.get("a-1").expect("get").expect("stored").record, r);
+        // Outputs too short to be a dictionary (lz4_flex panicked on one of 1 byte).
+        for (i, output) in ["", "x", "abc", "fifteen bytes.."].into_iter().enumerate() {
+            let short = Record {
+                id: format!("s-{i}"),
+                output: output.into(),
+                ..one()
+            };
+            assert_eq!(
+                store.insert(std::slice::from_ref(&short)).expect("insert"),
+                1
+            );
+            let back = store.get(&short.id).expect("get").expect("stored").record;
+            assert_eq!(back, short);
+        }
 
         store
             .writer()
