@@ -1,7 +1,7 @@
 //! The alert store's benchmark (run by `bench/store.sh`): insert rate through the writer
 //! thread, then search and detail latency with every alert stored.
 //!
-//! `store_bench DB N`: DB is a SQLite file (deleted first), a `postgres://` URL of an empty
+//! `store_bench DB N [insert-only]`: DB is a SQLite file (deleted first), a `postgres://` URL of an empty
 //! database, or `pg` for a private PostgreSQL cluster started here (the test kit's:
 //! `fsync=off`). Fills the store with N synthetic alerts shaped like real ones
 //! (a Falco JSON line of ~500 bytes, a 5-process ancestry, 40 rules, 300 containers in 12
@@ -199,6 +199,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args.next().ok_or("usage: store_bench DB [N]")?;
     let n: u64 = args.next().map_or(Ok(1_000_000), |s| s.parse())?;
+    // `insert-only`: phases 1 and 1b, for profiling the insert (perf, callgrind).
+    let insert_only = args.next().as_deref() == Some("insert-only");
     // Kept until the end: dropping it stops the cluster.
     let mut cluster = None;
     let url = if path == "pg" {
@@ -258,22 +260,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.size_bytes()? as f64 / inserted.max(1) as f64
     );
 
-    // 1b. The store's own cost: batches of 1,024 inserted on this thread, timed by this
-    // thread's CPU clock (no producer, no channel, no other process's share of the CPU).
+    // 1b. The store's own cost: batches as large as the writer's (or STORE_BENCH_BATCH)
+    // inserted on this thread, timed by this thread's CPU clock (no producer, no channel, no
+    // other process's share of the CPU).
+    let batch: usize = match std::env::var("STORE_BENCH_BATCH") {
+        Ok(b) => b.parse()?,
+        Err(_) => peregrine_store::writer::BATCH,
+    };
     let direct: Vec<Record> = (0..DIRECT).map(|k| record(n + k, &mut rng)).collect();
     let cpu0 = thread_cpu_seconds();
     let t0 = Instant::now();
-    for chunk in direct.chunks(1_024) {
+    for chunk in direct.chunks(batch.max(1)) {
         store.insert(chunk)?;
     }
     let cpu = thread_cpu_seconds() - cpu0;
     println!(
-        "insert, store only: {DIRECT} alerts in batches of 1024: {:.1} s wall, {cpu:.2} CPU-s = \
+        "insert, store only: {DIRECT} alerts in batches of {batch}: {:.1} s wall, {cpu:.2} CPU-s = \
          {:.0} alerts per CPU-second",
         t0.elapsed().as_secs_f64(),
         DIRECT as f64 / cpu.max(1e-9)
     );
     drop(direct);
+    if insert_only {
+        return Ok(());
+    }
 
     // 2. A paced burst at 20,000/s for 5 s on top of the full store: drops are what the
     // agent would lose.
