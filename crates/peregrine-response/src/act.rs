@@ -3,10 +3,10 @@
 //! Every action returns an [`Outcome`]; nothing here panics or gives up on the worker: a
 //! missing process, an unreachable runtime or a failing script is an outcome like any other.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::guard::{Guard, Refusal};
 use crate::policy::{Action, ContainerOp, KillTarget};
@@ -401,9 +401,6 @@ fn container(cx: &Context<'_>, id: &str, op: ContainerOp) -> Outcome {
     }
 }
 
-/// The most of a script's stderr quoted in its outcome.
-const STDERR_QUOTE: u64 = 512;
-
 fn script(
     argv: &[String],
     timeout: Duration,
@@ -438,29 +435,12 @@ fn script(
             let _ = s.write_all(body.as_bytes());
         }
     });
-    let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        if let Some(s) = stderr {
-            let _ = s.take(STDERR_QUOTE).read_to_end(&mut text);
-        }
-        String::from_utf8_lossy(&text).trim().to_string()
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Outcome::new(Kind::Failed, format!("waiting for {prog}: {e}")),
-        }
-    };
+    let waited = crate::child::wait_quoting_stderr(&mut child, timeout);
     let _ = feeder.join();
-    let err = reader.join().unwrap_or_default();
+    let (status, err) = match waited {
+        Ok(w) => w,
+        Err(e) => return Outcome::new(Kind::Failed, format!("waiting for {prog}: {e}")),
+    };
     match status {
         None => Outcome::new(Kind::Failed, format!("{prog} timed out after {timeout:?}")),
         Some(st) if st.success() => Outcome::new(Kind::Done, format!("{prog} exited 0")),
@@ -504,6 +484,8 @@ fn webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+    use std::time::Instant;
 
     fn cx(guard: &Guard, dry_run: bool) -> Context<'_> {
         Context {

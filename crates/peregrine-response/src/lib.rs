@@ -31,6 +31,7 @@
 pub mod act;
 pub mod budget;
 pub mod capture;
+mod child;
 pub mod guard;
 pub mod isolate;
 pub mod kernel;

@@ -20,7 +20,6 @@
 //! outcome says which way acted.
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -50,8 +49,6 @@ pub struct Runtimes<'a> {
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a killed init is given to be gone before the outcome says it is not.
 const KILL_WAIT: Duration = Duration::from_secs(5);
-/// The most of a runtime's stderr quoted in an outcome.
-const STDERR_QUOTE: u64 = 512;
 /// Where the runtime binary is looked for when `PATH` does not have it (the agent's service
 /// environment may carry a short `PATH`).
 const BIN_DIRS: [&str; 6] = [
@@ -131,28 +128,9 @@ fn run_binary(bin: &Path, args: &[OsString]) -> Result<(), String> {
         Ok(c) => c,
         Err(e) => return Err(format!("cannot run {}: {e}", bin.display())),
     };
-    let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        if let Some(s) = stderr {
-            let _ = s.take(STDERR_QUOTE).read_to_end(&mut text);
-        }
-        String::from_utf8_lossy(&text).trim().to_string()
-    });
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("waiting for {}: {e}", bin.display())),
-        }
-    };
-    let err = terminal_safe(&reader.join().unwrap_or_default());
+    let (status, err) = crate::child::wait_quoting_stderr(&mut child, CALL_TIMEOUT)
+        .map_err(|e| format!("waiting for {}: {e}", bin.display()))?;
+    let err = terminal_safe(&err);
     match status {
         Some(st) if st.success() => Ok(()),
         Some(st) => Err(format!("{} {st}: {err}", bin.display())),
@@ -228,15 +206,11 @@ fn signal(
 ) -> Result<String, String> {
     let mut tried = Vec::new();
     if let (Some(ns), Some(sig)) = (&st.namespace, crate::policy::signal(name)) {
-        for sock in rt.containerd_sockets {
-            let num = sig.0.as_raw() as u32;
-            match peregrine_state::containerd::kill_task(sock, ns, id, num, CALL_TIMEOUT) {
-                Ok(true) => return Ok(format!("containerd at {}", sock.display())),
-                Ok(false) => tried.push(format!("containerd at {} refused", sock.display())),
-                Err(peregrine_state::containerd::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tried.push(format!("{}: {e}", sock.display())),
-            }
+        let num = sig.0.as_raw() as u32;
+        let kill =
+            |sock: &Path| peregrine_state::containerd::kill_task(sock, ns, id, num, CALL_TIMEOUT);
+        if let Some(done) = through_containerd(rt, &mut tried, kill) {
+            return Ok(done);
         }
     }
     if let Some(bin) = find_binary(rt.binary) {
@@ -260,17 +234,32 @@ fn signal(
     }
 }
 
+/// Asks each of containerd's sockets in turn with `call`; the way that acted when one did. A
+/// socket that does not exist is passed over; every other answer is added to `tried`.
+fn through_containerd(
+    rt: &Runtimes<'_>,
+    tried: &mut Vec<String>,
+    call: impl Fn(&Path) -> Result<bool, peregrine_state::containerd::Error>,
+) -> Option<String> {
+    for sock in rt.containerd_sockets {
+        match call(sock) {
+            Ok(true) => return Some(format!("containerd at {}", sock.display())),
+            Ok(false) => tried.push(format!("containerd at {} refused", sock.display())),
+            Err(peregrine_state::containerd::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tried.push(format!("{}: {e}", sock.display())),
+        }
+    }
+    None
+}
+
 fn pause(rt: &Runtimes<'_>, id: &str, st: &RuntimeState) -> Result<String, String> {
     let mut tried = Vec::new();
     if let Some(ns) = &st.namespace {
-        for sock in rt.containerd_sockets {
-            match peregrine_state::containerd::pause_task(sock, ns, id, CALL_TIMEOUT) {
-                Ok(true) => return Ok(format!("containerd at {}", sock.display())),
-                Ok(false) => tried.push(format!("containerd at {} refused", sock.display())),
-                Err(peregrine_state::containerd::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tried.push(format!("{}: {e}", sock.display())),
-            }
+        let pause =
+            |sock: &Path| peregrine_state::containerd::pause_task(sock, ns, id, CALL_TIMEOUT);
+        if let Some(done) = through_containerd(rt, &mut tried, pause) {
+            return Ok(done);
         }
     }
     if let Some(bin) = find_binary(rt.binary) {
