@@ -575,24 +575,12 @@ fn nats_output_over_mutual_tls() {
     use futures_util::StreamExt;
     const N: u64 = 50;
     let dir = temp_dir("native-nats-tls");
-    let server_cert =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("server cert");
-    let client_cert =
-        rcgen::generate_simple_self_signed(vec!["agent".into()]).expect("client cert");
-    let file = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("write");
-        p.display().to_string()
-    };
-    let server_crt = file("server.crt", server_cert.cert.pem());
-    let server_key = file("server.key", server_cert.key_pair.serialize_pem());
-    let client_crt = file("client.crt", client_cert.cert.pem());
-    let client_key = file("client.key", client_cert.key_pair.serialize_pem());
-    let server = services::nats_with(&format!(
-        "tls {{\n  cert_file: {server_crt:?}\n  key_file: {server_key:?}\n  \
-         ca_file: {client_crt:?}\n  verify: true\n}}"
-    ))
-    .expect("nats-server with TLS starts");
+    let (server, tls) = services::nats_mutual_tls(&dir).expect("nats-server with TLS starts");
+    let services::MutualTls {
+        server_crt,
+        client_crt,
+        client_key,
+    } = tls;
     let url = format!("nats://{}", server.addr());
     let settings = |client: bool| {
         let mut block = serde_json::json!({

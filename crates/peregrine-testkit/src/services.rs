@@ -440,6 +440,39 @@ pub fn nats_with(extra: &str) -> Result<Service, ServiceError> {
     nats_node(&bin, dir, port, &format!("{extra}\n"))
 }
 
+/// The PEM files of a mutual-TLS set-up (see [`nats_mutual_tls`]), as paths.
+pub struct MutualTls {
+    /// The server's self-signed certificate (for 127.0.0.1): the clients' CA.
+    pub server_crt: String,
+    /// The client's self-signed certificate (the server's CA) and its key.
+    pub client_crt: String,
+    pub client_key: String,
+}
+
+/// A nats-server on loopback that requires TLS and a client certificate it trusts; the
+/// certificates are made for the occasion and written to `dir`.
+pub fn nats_mutual_tls(dir: &Path) -> Result<(Service, MutualTls), ServiceError> {
+    let made =
+        |names: Vec<String>| rcgen::generate_simple_self_signed(names).map_err(|e| err(NATS, e));
+    let (server, client) = (made(vec!["127.0.0.1".into()])?, made(vec!["agent".into()])?);
+    let file = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| err(NATS, format!("{}: {e}", p.display())))?;
+        Ok::<_, ServiceError>(p.display().to_string())
+    };
+    let server_key = file("server.key", server.key_pair.serialize_pem())?;
+    let tls = MutualTls {
+        server_crt: file("server.crt", server.cert.pem())?,
+        client_crt: file("client.crt", client.cert.pem())?,
+        client_key: file("client.key", client.key_pair.serialize_pem())?,
+    };
+    let service = nats_with(&format!(
+        "tls {{\n  cert_file: {:?}\n  key_file: {server_key:?}\n  ca_file: {:?}\n  verify: true\n}}",
+        tls.server_crt, tls.client_crt
+    ))?;
+    Ok((service, tls))
+}
+
 /// A cluster of `nodes` nats-servers on loopback, each with JetStream (its store in its own
 /// directory) and routes to the others; with `users`, clients must log in as one of them
 /// (`authorization.users`). Each node answers as soon as it listens; JetStream's leader is
