@@ -1,6 +1,7 @@
 //! The k8s_audit source alone (`--enable-source k8s_audit`) serves Falco's web server as the
 //! capture mode does: `/healthz`, `/metrics` with the webhook's request counters and the
-//! alerts it raised, and the alert store. Everything on loopback, no root: the fast tier.
+//! alerts it raised, and the alert store; and it reloads its rules on SIGHUP. Everything on
+//! loopback, no root: the fast tier.
 
 use std::io::Read;
 use std::path::Path;
@@ -163,4 +164,100 @@ fn the_audit_only_agent_serves_health_metrics_and_the_alert_store() {
             && !stderr.contains("Alert store: 0 stored"),
         "{stderr}"
     );
+}
+
+/// A `k8s_audit` rule named `name` that matches every `create`.
+fn rule(name: &str) -> String {
+    format!(
+        "- rule: {name}\n  desc: every create\n  condition: ka.verb = create\n  \
+         output: created (user=%ka.user.name)\n  priority: WARNING\n  source: k8s_audit\n"
+    )
+}
+
+#[test]
+fn the_audit_only_agent_reloads_its_rules_on_sighup() {
+    let Some(up) = peregrine_testkit::upstream::require("the_audit_only_agent_reloads") else {
+        return;
+    };
+    let event =
+        std::fs::read_to_string(up.join("k8saudit/events/create_nginx_pod_privileged.json"))
+            .unwrap();
+    let tmp =
+        std::env::temp_dir().join(format!("peregrine-k8saudit-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (hook_port, web_port) = (free_port(), free_port());
+    let config = tmp.join("falco.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "load_plugins: [k8saudit, json]\n\
+             plugins:\n\
+             \x20 - name: k8saudit\n\
+             \x20   library_path: libk8saudit.so\n\
+             \x20   open_params: \"http://127.0.0.1:{hook_port}/k8s-audit\"\n\
+             \x20 - name: json\n\
+             \x20   library_path: libjson.so\n\
+             syslog_output: {{enabled: false}}\n\
+             dedup: {{enabled: false}}\n\
+             watch_config_files: false\n\
+             webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: {web_port}, \
+             prometheus_metrics_enabled: true}}\n\
+             metrics: {{enabled: true}}\n"
+        ),
+    )
+    .unwrap();
+    let rules = tmp.join("rules.yaml");
+    std::fs::write(&rules, rule("Before reload")).unwrap();
+    let child = start(&config, &rules);
+    wait_listening(hook_port);
+    let hook = format!("http://127.0.0.1:{hook_port}/k8s-audit");
+    let metrics = format!("http://127.0.0.1:{web_port}/metrics");
+    let count = |rule: &str| {
+        let (status, page) = get(&metrics);
+        assert_eq!(status, 200, "{page}");
+        series(
+            &page,
+            &format!("peregrine_alerts_by_rule_total{{rule=\"{rule}\"}}"),
+        )
+    };
+    assert_eq!(post(&hook, event.trim().as_bytes()).0, 200);
+    let start = Instant::now();
+    while count("Before reload") != Some(1.0) {
+        assert!(start.elapsed() < DEADLINE, "no alert before the reload");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    std::fs::write(&rules, rule("After reload")).unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) with our own child's pid and SIGHUP has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    // Events keep arriving; once the new rules are published they alert under the new name
+    // and the old rule no longer fires.
+    let start = Instant::now();
+    let before = loop {
+        assert_eq!(post(&hook, event.trim().as_bytes()).0, 200);
+        std::thread::sleep(Duration::from_millis(300));
+        if count("After reload").is_some_and(|n| n >= 1.0) {
+            break count("Before reload").unwrap_or(0.0);
+        }
+        assert!(start.elapsed() < DEADLINE, "the rules were never reloaded");
+    };
+    assert_eq!(post(&hook, event.trim().as_bytes()).0, 200);
+    let start = Instant::now();
+    while count("After reload").is_none_or(|n| n < 2.0) {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no second alert after the reload"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        count("Before reload"),
+        Some(before),
+        "the old rule still fires"
+    );
+    let stderr = stop(child);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(stderr.contains("   After reload: "), "{stderr}");
 }
