@@ -1,7 +1,7 @@
 //! The k8s_audit source alone (`--enable-source k8s_audit`) serves Falco's web server as the
 //! capture mode does: `/healthz`, `/metrics` with the webhook's request counters and the
 //! alerts it raised, and the alert store; and it reloads its rules on SIGHUP. Everything on
-//! loopback, no root: the fast tier.
+//! loopback, no root: the fast tier (the live test adds the capture beside the webhook).
 
 use std::io::Read;
 use std::path::Path;
@@ -70,13 +70,18 @@ fn stop(mut child: Child) -> String {
     stderr
 }
 
+/// The agent with the k8s_audit source alone.
 fn start(config: &Path, rules: &Path) -> Child {
+    start_with(config, rules, &["--enable-source", "k8s_audit"])
+}
+
+fn start_with(config: &Path, rules: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_peregrine"))
         .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
         .env_remove("PEREGRINE_LOG")
         .args(["-c", &config.display().to_string()])
         .args(["-r", &rules.display().to_string()])
-        .args(["--enable-source", "k8s_audit"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -187,26 +192,7 @@ fn the_audit_only_agent_reloads_its_rules_on_sighup() {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let (hook_port, web_port) = (free_port(), free_port());
-    let config = tmp.join("falco.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "load_plugins: [k8saudit, json]\n\
-             plugins:\n\
-             \x20 - name: k8saudit\n\
-             \x20   library_path: libk8saudit.so\n\
-             \x20   open_params: \"http://127.0.0.1:{hook_port}/k8s-audit\"\n\
-             \x20 - name: json\n\
-             \x20   library_path: libjson.so\n\
-             syslog_output: {{enabled: false}}\n\
-             dedup: {{enabled: false}}\n\
-             watch_config_files: false\n\
-             webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: {web_port}, \
-             prometheus_metrics_enabled: true}}\n\
-             metrics: {{enabled: true}}\n"
-        ),
-    )
-    .unwrap();
+    let config = webhook_config(&tmp, hook_port, web_port);
     let rules = tmp.join("rules.yaml");
     std::fs::write(&rules, rule("Before reload")).unwrap();
     let child = start(&config, &rules);
@@ -260,4 +246,91 @@ fn the_audit_only_agent_reloads_its_rules_on_sighup() {
     let stderr = stop(child);
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(stderr.contains("   After reload: "), "{stderr}");
+}
+
+/// An agent configuration with the k8saudit webhook on `hook_port` and the web server on
+/// `web_port`, both on loopback.
+fn webhook_config(dir: &Path, hook_port: u16, web_port: u16) -> std::path::PathBuf {
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "load_plugins: [k8saudit, json]\n\
+             plugins:\n\
+             \x20 - name: k8saudit\n\
+             \x20   library_path: libk8saudit.so\n\
+             \x20   open_params: \"http://127.0.0.1:{hook_port}/k8s-audit\"\n\
+             \x20 - name: json\n\
+             \x20   library_path: libjson.so\n\
+             syslog_output: {{enabled: false}}\n\
+             dedup: {{enabled: false}}\n\
+             watch_config_files: false\n\
+             webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: {web_port}, \
+             prometheus_metrics_enabled: true}}\n\
+             metrics: {{enabled: true}}\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Beside the live capture (both sources), `/metrics` carries the webhook's counters too.
+#[test]
+fn the_webhook_counters_beside_the_live_capture() {
+    if !peregrine_testkit::live("the_webhook_counters_beside_the_live_capture") {
+        return;
+    }
+    let Some(up) = peregrine_testkit::upstream::require("the_webhook_counters_beside_the_live")
+    else {
+        return;
+    };
+    let event =
+        std::fs::read_to_string(up.join("k8saudit/events/create_nginx_pod_privileged.json"))
+            .unwrap();
+    let tmp = std::env::temp_dir().join(format!(
+        "peregrine-k8saudit-live-web-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (hook_port, web_port) = (free_port(), free_port());
+    let config = webhook_config(&tmp, hook_port, web_port);
+    let rules = tmp.join("rules.yaml");
+    std::fs::write(&rules, rule("Created")).unwrap();
+    let child = start_with(&config, &rules, &[]);
+    wait_listening(hook_port);
+    let hook = format!("http://127.0.0.1:{hook_port}/k8s-audit");
+    assert_eq!(post(&hook, b"[1, 2]").0, 400);
+    assert_eq!(post(&hook, event.trim().as_bytes()).0, 200);
+    assert_eq!(post(&hook, b"{").0, 400);
+    let metrics = format!("http://127.0.0.1:{web_port}/metrics");
+    let start = Instant::now();
+    let page = loop {
+        let (status, page) = get(&metrics);
+        if status == 200
+            && series(&page, "peregrine_alerts_by_rule_total{rule=\"Created\"}") == Some(1.0)
+        {
+            break page;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{status}: no alert counted:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let requests = "peregrine_k8saudit_webhook_requests_total";
+    assert_eq!(
+        series(&page, &format!("{requests}{{result=\"accepted\"}}")),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(
+        series(&page, &format!("{requests}{{result=\"refused\"}}")),
+        Some(2.0),
+        "{page}"
+    );
+    // The capture's own series are there too.
+    assert!(page.contains("falcosecurity_scap_n_evts_total"), "{page}");
+    stop(child);
+    let _ = std::fs::remove_dir_all(&tmp);
 }
