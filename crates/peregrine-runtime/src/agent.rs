@@ -398,6 +398,7 @@ fn spawn_audit(
     mut sink: ToChannel,
     stop: Arc<AtomicBool>,
     deadline: Option<Instant>,
+    webhook: Arc<crate::audit::WebhookCounters>,
 ) -> Result<Option<std::thread::JoinHandle<AuditOutcome>>> {
     let Some(cfg) = config.k8saudit.clone().filter(|_| config.sources.k8s_audit) else {
         return Ok(None);
@@ -406,7 +407,7 @@ fn spawn_audit(
         .name("peregrine-k8saudit".into())
         .spawn(move || {
             let mut pipe = SourcePipeline::with_handle(handle, peregrine_k8saudit::SOURCE);
-            let stats = crate::audit::run(&cfg, &mut pipe, &mut sink, &stop, deadline)?;
+            let stats = crate::audit::run(&cfg, &mut pipe, &mut sink, &stop, deadline, webhook)?;
             Ok((pipe, stats))
         })
         .context("starting the k8s_audit source thread")?;
@@ -455,34 +456,153 @@ fn spawn_plugin_sources(
     Ok(out)
 }
 
+/// What the audit-only loop needs of [`AgentArgs`] beyond the configuration.
+struct AuditOnly<'a> {
+    duration: Option<Duration>,
+    reload: Option<Reloader>,
+    watched: Vec<PathBuf>,
+    rules_inputs: &'a [peregrine_rules::RulesInput],
+    config_files: &'a [PathBuf],
+}
+
 /// The `k8s_audit` source alone (`--enable-source k8s_audit`, or `syscall` disabled): its
-/// event loop on this thread until its input ends, a signal or `-M`.
+/// event loop on a thread until its input ends, a signal or `-M`, while this thread hands its
+/// alerts to triage, the outputs and the alert store and keeps `/metrics` fresh, with the web
+/// server and the reloads of the capture mode.
 fn run_audit_only(
     config: &Config,
-    duration: Option<Duration>,
+    args: AuditOnly<'_>,
     engine: Engine,
     outputs: Dispatcher,
     triage: Triage,
 ) -> Result<i32> {
-    let Some(cfg) = &config.k8saudit else {
+    if config.k8saudit.is_none() {
         return Err(RuntimeError::Invalid(
             "no event source enabled: k8s_audit needs the k8saudit plugin".into(),
         ));
-    };
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    let mut pipe = SourcePipeline::new(Arc::new(engine), peregrine_k8saudit::SOURCE);
+    let handle = EngineHandle::new(engine);
+    let webhook = Arc::new(crate::audit::WebhookCounters::default());
+    let (web, store) =
+        start_web_and_store(config, &handle, &triage.silences, None, None, &webhook)?;
+    let reloaded_ns = Arc::new(AtomicU64::new(epoch_ns()));
+    let reloader = match args.reload {
+        Some(r) => Some(reload_thread(
+            handle.clone(),
+            None,
+            r,
+            config.clone(),
+            args.watched,
+            stop.clone(),
+            reloaded_ns.clone(),
+        )?),
+        None => None,
+    };
+    let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, config, triage)?;
-    let deadline = duration.map(|d| Instant::now() + d);
-    let result = crate::audit::run(cfg, &mut pipe, &mut sink, &stop, deadline);
-    let (triaged, _store) = sink.finish();
+    sink.store = store;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Alert>(AUDIT_QUEUE);
+    let to_channel = ToChannel {
+        tx,
+        hostname: sink.hostname.clone(),
+        static_fields: sink.static_fields.clone(),
+    };
+    let Some(audit) = spawn_audit(config, handle, to_channel, stop.clone(), deadline, webhook)?
+    else {
+        return Err(RuntimeError::Invalid(
+            "no event source enabled: k8s_audit is disabled".into(),
+        ));
+    };
+    if let Some((server, _)) = &web {
+        server.set_ready();
+    }
+    let web_metrics = web.as_ref().and_then(|(_, m)| m.clone());
+    let mut run = RunInfo {
+        evt_source: peregrine_k8saudit::SOURCE.to_string(),
+        ..run_info(
+            args.rules_inputs,
+            args.config_files,
+            reloaded_ns.load(Ordering::Relaxed),
+        )
+    };
+    let mut next_snapshot = Instant::now();
+    // Until the source's thread ends (input over, signal, `-M`): once it has, the queue
+    // holds all it sent.
+    while !audit.is_finished() {
+        if let Ok(alert) = rx.recv_timeout(AUDIT_SLICE) {
+            sink.offer(alert, epoch_ns());
+        }
+        while let Ok(alert) = rx.try_recv() {
+            sink.offer(alert, epoch_ns());
+        }
+        sink.tick();
+        if let Some(metrics) = web_metrics
+            .as_ref()
+            .filter(|_| Instant::now() >= next_snapshot)
+        {
+            let reload_ns = reloaded_ns.load(Ordering::Relaxed);
+            if reload_ns != run.reload_ns {
+                run = RunInfo {
+                    evt_source: peregrine_k8saudit::SOURCE.to_string(),
+                    ..run_info(args.rules_inputs, args.config_files, reload_ns)
+                };
+            }
+            let snap = audit_snapshot(config, &outputs, &sink.triage, &run);
+            *metrics.lock().unwrap_or_else(|p| p.into_inner()) = snap;
+            next_snapshot = Instant::now() + METRICS_INTERVAL;
+        }
+    }
+    while let Ok(alert) = rx.try_recv() {
+        sink.offer(alert, epoch_ns());
+    }
+    let result = audit.join().unwrap_or_else(|_| {
+        Err(RuntimeError::Invalid(
+            "the k8s_audit source panicked".into(),
+        ))
+    });
+    let (triaged, store) = sink.finish();
+    finish_store(store);
+    if let Some((server, _)) = web {
+        server.shutdown();
+    }
     shutdown_outputs(outputs);
     print_triage(&triaged);
-    let stats = result?;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = reloader {
+        let _ = t.join();
+    }
+    let (pipe, stats) = result?;
     print_source_stats(&pipe, &stats);
     Ok(0)
+}
+
+/// The `/metrics` snapshot of the audit-only loop: what it has of the capture mode's (no
+/// capture, state or syscall engine counters; its alerts per rule are the outputs').
+fn audit_snapshot(
+    config: &Config,
+    outputs: &Dispatcher,
+    triage: &Triage,
+    run: &RunInfo,
+) -> MetricsSnapshot {
+    let mut snap = MetricsSnapshot {
+        build: Some(build_info()),
+        hostname: Some(peregrine_outputs::hostname()),
+        outputs: Some(outputs.snapshot()),
+        run: Some(RunInfo {
+            now_ns: epoch_ns(),
+            ..run.clone()
+        }),
+        options: metrics_options(config),
+        triage: Some(triage.snapshot(epoch_ns())),
+        host_root: Some(config.host_root.clone()),
+        ..MetricsSnapshot::default()
+    };
+    snap.refresh_system();
+    snap
 }
 
 /// A loaded plugin's source alone (`--enable-source NAME`, or `syscall` disabled): its event
@@ -568,6 +688,9 @@ fn forward_records(
 /// The shared snapshot `/metrics` serves, when metrics are enabled.
 type SharedMetrics = Arc<Mutex<MetricsSnapshot>>;
 
+/// A started web server and its `/metrics` snapshot.
+type Web = (WebServer, Option<SharedMetrics>);
+
 /// Starts Falco's web server when the configuration has an enabled `webserver` block, with
 /// the silences API over `silences` and, when response policies run, the isolated
 /// containers' API over `isolation`, when `silences_api.enabled`.
@@ -579,7 +702,7 @@ fn start_web(
     debug: Option<peregrine_web::debug_api::Api>,
     metrics_text: Option<peregrine_web::server::MetricsText>,
     live: Option<Arc<peregrine_web::console::Live>>,
-) -> Result<Option<(WebServer, Option<SharedMetrics>)>> {
+) -> Result<Option<Web>> {
     let Some(web) = config.webserver.as_ref().filter(|w| w.enabled) else {
         if config.triage.api_enabled {
             log::warn!(
@@ -618,6 +741,67 @@ fn start_web(
     };
     let server = WebServer::start_pending_with(web, &versions, collect, extras)?;
     Ok(Some((server, metrics)))
+}
+
+/// The alert store (with the console's live queue) and the web server over it, as the capture
+/// and the audit-only loops start them; `/metrics` adds the store's, the debug view's and the
+/// k8saudit webhook's counters to the snapshot's.
+fn start_web_and_store(
+    config: &Config,
+    handle: &Arc<EngineHandle>,
+    silences: &Arc<Silences>,
+    isolation: Option<Arc<peregrine_response::isolate::Registry>>,
+    debug: Option<&crate::debug::Debug>,
+    webhook: &Arc<crate::audit::WebhookCounters>,
+) -> Result<(Option<Web>, Option<crate::store::StoreFeed>)> {
+    // The console's live queue, fed by the store's writer once each batch is stored.
+    let live = config
+        .console
+        .enabled
+        .then(|| Arc::new(peregrine_web::console::Live::new()));
+    let store = crate::store::StoreFeed::open(
+        &config.alert_store,
+        peregrine_store::Hooks {
+            stored: live.as_ref().map(|l| l.on_stored()),
+            retained: live.as_ref().map(|l| l.on_retained()),
+        },
+    );
+    let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
+        store: crate::store::api_store(s),
+        rules: Arc::new(crate::store::rules_view(handle.clone())),
+    });
+    let store_metrics = store
+        .as_ref()
+        .map(|(f, s)| crate::store::metrics_text(f, s));
+    let debug_metrics = debug.map(crate::debug::Debug::metrics_text);
+    let webhook_on = config
+        .k8saudit
+        .as_ref()
+        .filter(|_| config.sources.k8s_audit)
+        .is_some_and(|c| {
+            matches!(
+                peregrine_k8saudit::OpenParams::parse(&c.open_params),
+                Ok(peregrine_k8saudit::OpenParams::Webhook { .. })
+            )
+        });
+    let webhook_metrics = webhook_on.then(|| {
+        let w = webhook.clone();
+        Arc::new(move || w.prometheus_text()) as peregrine_web::server::MetricsText
+    });
+    let extra_metrics = [store_metrics, debug_metrics, webhook_metrics]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| Arc::new(move || a() + &b()));
+    let web = start_web(
+        config,
+        silences,
+        isolation,
+        alerts_api,
+        debug.map(|d| d.api(handle.clone())),
+        extra_metrics,
+        live,
+    )?;
+    Ok((web, store.map(|(f, _)| f)))
 }
 
 /// Now, ns since the epoch.
@@ -681,6 +865,15 @@ fn metrics_options(config: &Config) -> MetricsOptions {
     }
 }
 
+/// The `falcosecurity_falco_version_info` facts.
+fn build_info() -> BuildInfo {
+    BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        engine_version: peregrine_rules::version::ENGINE_VERSION.to_string(),
+        falco_compat_version: crate::FALCO_COMPAT_VERSION.to_string(),
+    }
+}
+
 /// Copies every counter of the running agent into one metrics snapshot.
 fn snapshot(
     config: &Config,
@@ -693,11 +886,7 @@ fn snapshot(
 ) -> MetricsSnapshot {
     let stats = pipe.stats();
     let mut snap = MetricsSnapshot {
-        build: Some(BuildInfo {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            engine_version: peregrine_rules::version::ENGINE_VERSION.to_string(),
-            falco_compat_version: crate::FALCO_COMPAT_VERSION.to_string(),
-        }),
+        build: Some(build_info()),
         hostname: Some(peregrine_outputs::hostname()),
         capture: live.counters().ok(),
         state: Some(pipe.state().counters()),
@@ -820,7 +1009,14 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
                 );
             }
         }
-        return run_audit_only(args.config, args.duration, engine, outputs, triage);
+        let only = AuditOnly {
+            duration: args.duration,
+            reload: args.reload,
+            watched: args.watched,
+            rules_inputs: &args.rules_inputs,
+            config_files: &args.config_files,
+        };
+        return run_audit_only(args.config, only, engine, outputs, triage);
     }
     if let Some(file) = replay {
         if !args.policies.is_empty() {
@@ -919,23 +1115,6 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     if let Some(ext) = crate::plugins::syscall_extension() {
         pipe.set_extension(ext);
     }
-    // The console's live queue, fed by the store's writer once each batch is stored.
-    let live = args
-        .config
-        .console
-        .enabled
-        .then(|| Arc::new(peregrine_web::console::Live::new()));
-    let store = crate::store::StoreFeed::open(
-        &args.config.alert_store,
-        peregrine_store::Hooks {
-            stored: live.as_ref().map(|l| l.on_stored()),
-            retained: live.as_ref().map(|l| l.on_retained()),
-        },
-    );
-    let alerts_api = store.as_ref().map(|(_, s)| peregrine_web::alerts_api::Api {
-        store: crate::store::api_store(s),
-        rules: Arc::new(crate::store::rules_view(handle.clone())),
-    });
     // The console's debug view: the event tap on the pipeline and the loop's snapshot.
     let console_on =
         args.config.console.enabled && args.config.webserver.as_ref().is_some_and(|w| w.enabled);
@@ -944,23 +1123,14 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         pipe.set_tap(d.tap.clone());
     }
     // Up before the capture (see `start_web`), but not healthy until it is attached.
-    let store_metrics = store
-        .as_ref()
-        .map(|(f, s)| crate::store::metrics_text(f, s));
-    let debug_metrics = debug.as_ref().map(crate::debug::Debug::metrics_text);
-    let extra_metrics: Option<peregrine_web::server::MetricsText> =
-        match (store_metrics, debug_metrics) {
-            (Some(a), Some(b)) => Some(Arc::new(move || a() + &b())),
-            (a, b) => a.or(b),
-        };
-    let web = start_web(
+    let webhook = Arc::new(crate::audit::WebhookCounters::default());
+    let (web, store) = start_web_and_store(
         args.config,
+        &handle,
         &triage.silences,
         responder.as_ref().map(Responder::isolation),
-        alerts_api,
-        debug.as_ref().map(|d| d.api(handle.clone())),
-        extra_metrics,
-        live,
+        debug.as_ref(),
+        &webhook,
     )?;
     let opts = LiveOptions {
         base: args.config.base_syscalls.clone(),
@@ -1015,7 +1185,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut sink = Dispatch::new(&outputs, args.config, triage)?;
     sink.responder = responder.as_ref();
-    sink.store = store.map(|(f, _)| f);
+    sink.store = store;
     sink.measure_detect = true;
     let static_fields = sink.static_fields.clone();
     let (audit_tx, audit_rx) = std::sync::mpsc::sync_channel::<Alert>(AUDIT_QUEUE);
@@ -1041,6 +1211,7 @@ pub fn run(args: AgentArgs<'_>) -> Result<i32> {
         },
         audit_stop.clone(),
         deadline,
+        webhook,
     )?;
     let mut drops = DropMonitor::new(
         &args.config.syscall_event_drops,

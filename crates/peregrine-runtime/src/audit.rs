@@ -4,6 +4,7 @@
 //! `syscall` is disabled, as Falco runs one event loop per source.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peregrine_config::AuditSourceConfig;
@@ -13,7 +14,7 @@ use peregrine_k8saudit::{AuditFields, OpenParams, Parsed};
 
 use crate::error::{Result, RuntimeError};
 
-pub use webhook::{Webhook, WebhookStats};
+pub use webhook::{Webhook, WebhookCounters, WebhookStats};
 
 /// What the source read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,13 +49,14 @@ fn evaluate(
 }
 
 /// Runs the source until its input ends (a path, standard input), `stop` is set or
-/// `deadline` passes.
+/// `deadline` passes; a webhook counts its requests in `counters` (for `/metrics`).
 pub fn run(
     cfg: &AuditSourceConfig,
     pipe: &mut SourcePipeline,
     sink: &mut dyn AlertSink,
     stop: &AtomicBool,
     deadline: Option<Instant>,
+    counters: Arc<WebhookCounters>,
 ) -> Result<AuditStats> {
     let params = OpenParams::parse(&cfg.open_params)
         .map_err(|e| RuntimeError::Invalid(format!("k8saudit open_params: {e}")))?;
@@ -86,7 +88,7 @@ pub fn run(
             .map_err(|e| RuntimeError::Invalid(format!("k8saudit: {e}")))?;
         }
         OpenParams::Webhook { .. } => {
-            let server = Webhook::start(&params, &cfg.init)?;
+            let server = Webhook::start(&params, &cfg.init, counters)?;
             log::info!("k8saudit: webhook listening on {}", server.local_addr());
             loop {
                 if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -148,28 +150,55 @@ mod webhook {
         pub refused: u64,
     }
 
-    #[derive(Default)]
-    struct Counters {
+    /// The webhook's request counters; the agent holds them too, for `/metrics`.
+    #[derive(Debug, Default)]
+    pub struct WebhookCounters {
         accepted: AtomicU64,
         refused: AtomicU64,
+    }
+
+    impl WebhookCounters {
+        pub fn stats(&self) -> WebhookStats {
+            WebhookStats {
+                accepted: self.accepted.load(Ordering::Relaxed),
+                refused: self.refused.load(Ordering::Relaxed),
+            }
+        }
+
+        /// The counters in the Prometheus text format, for `/metrics`.
+        pub fn prometheus_text(&self) -> String {
+            let s = self.stats();
+            format!(
+                "# HELP peregrine_k8saudit_webhook_requests_total Requests to the k8saudit \
+                 webhook, by result (refused: answered 400).\n\
+                 # TYPE peregrine_k8saudit_webhook_requests_total counter\n\
+                 peregrine_k8saudit_webhook_requests_total{{result=\"accepted\"}} {}\n\
+                 peregrine_k8saudit_webhook_requests_total{{result=\"refused\"}} {}\n",
+                s.accepted, s.refused
+            )
+        }
     }
 
     struct Ctx {
         tx: SyncSender<Parsed>,
         max_body: usize,
         max_event: usize,
-        counters: Arc<Counters>,
+        counters: Arc<WebhookCounters>,
     }
 
     /// A running webhook; dropping it stops the server.
     pub struct Webhook {
         server: WebServer,
         rx: Receiver<Parsed>,
-        counters: Arc<Counters>,
+        counters: Arc<WebhookCounters>,
     }
 
     impl Webhook {
-        pub fn start(params: &OpenParams, init: &InitConfig) -> Result<Webhook> {
+        pub fn start(
+            params: &OpenParams,
+            init: &InitConfig,
+            counters: Arc<WebhookCounters>,
+        ) -> Result<Webhook> {
             let OpenParams::Webhook {
                 tls,
                 host,
@@ -182,7 +211,6 @@ mod webhook {
                 ));
             };
             let (tx, rx) = sync_channel(QUEUE);
-            let counters = Arc::new(Counters::default());
             let ctx = Arc::new(Ctx {
                 tx,
                 max_body: init.webhook_max_batch_size,
@@ -211,10 +239,7 @@ mod webhook {
         }
 
         pub fn stats(&self) -> WebhookStats {
-            WebhookStats {
-                accepted: self.counters.accepted.load(Ordering::Relaxed),
-                refused: self.counters.refused.load(Ordering::Relaxed),
-            }
+            self.counters.stats()
         }
     }
 
