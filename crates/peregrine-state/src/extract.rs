@@ -18,7 +18,7 @@ use crate::caps::write_caps;
 use crate::fd::{Fd, FdKind, L4};
 use crate::params::{self, K};
 use crate::state::State;
-use crate::thread::Process;
+use crate::thread::{Process, Thread};
 
 /// The current event plus the state, as rules and outputs see it. Build it with
 /// [`State::source`] right after [`State::update`] for the same event.
@@ -26,9 +26,9 @@ pub struct EventSource<'s, 'e> {
     state: &'s mut State,
     ev: &'s Event<'e>,
     scratch: Vec<u8>,
-    /// The pid of the event's thread, once looked up: most fields of a rule ask for the
-    /// process, and the thread table probe is then paid once per event, not once per field.
-    pid: std::cell::Cell<Option<i64>>,
+    /// The event's thread (its pid and vtid), once looked up: most fields of a rule ask for
+    /// the process, and the thread table probe is then paid once per event, not per field.
+    thread: std::cell::Cell<Option<Thread>>,
 }
 
 impl State {
@@ -39,7 +39,7 @@ impl State {
             state: self,
             ev,
             scratch,
-            pid: std::cell::Cell::new(None),
+            thread: std::cell::Cell::new(None),
         }
     }
 }
@@ -58,6 +58,25 @@ fn push_fmt(out: &mut Extracted, scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<
     scratch.clear();
     f(scratch);
     out.push_bytes(scratch);
+}
+
+/// The thread `tid` (from `cache` once looked up) and its process. A function of the fields
+/// it reads, so that a caller may hold the process while it writes its scratch buffer.
+fn thread_process<'a>(
+    state: &'a State,
+    cache: &std::cell::Cell<Option<Thread>>,
+    tid: u32,
+) -> Option<(Thread, &'a Process)> {
+    let table = state.table();
+    let thread = match cache.get() {
+        Some(t) => t,
+        None => {
+            let t = *table.threads.get(&i64::from(tid))?;
+            cache.set(Some(t));
+            t
+        }
+    };
+    Some((thread, table.procs.get(&thread.pid)?))
 }
 
 /// `fmt::Write` over a byte buffer, for renderers written against `fmt`.
@@ -100,16 +119,13 @@ impl EventSource<'_, '_> {
     }
 
     fn process(&self) -> Option<&Process> {
-        let table = self.state.table();
-        let pid = match self.pid.get() {
-            Some(pid) => pid,
-            None => {
-                let pid = table.threads.get(&i64::from(self.ev.tid()))?.pid;
-                self.pid.set(Some(pid));
-                pid
-            }
-        };
-        table.procs.get(&pid)
+        self.thread_process().map(|(_, p)| p)
+    }
+
+    /// The event's thread and its process: the thread probe once per event (cached), the
+    /// process probe per call.
+    fn thread_process(&self) -> Option<(Thread, &Process)> {
+        thread_process(self.state, &self.thread, self.ev.tid())
     }
 
     /// The fd the event acts on (its entry in the table, or the fd of a failed open).
@@ -208,12 +224,18 @@ impl EventSource<'_, '_> {
     }
 
     fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        // The fd borrows from the state for the whole match, so the scratch buffer is moved
+        // out (no allocation: it keeps its capacity) for the fields built by formatting.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let found = self.extract_fd_into(id, arg, out, &mut scratch);
+        self.scratch = scratch;
         // An event whose fd is not in the table (a failed accept, an open that returned an
         // error): libsinsp still answers fd.name from the event's own name or tuple argument
-        // and fd.typechar from the event type.
-        if matches!(id, F::FdName | F::FdTypechar)
+        // and fd.typechar from the event type. (Tested after the lookup above, so that
+        // fd.name pays the fd lookup once.)
+        if !found
+            && matches!(id, F::FdName | F::FdTypechar)
             && matches!(arg, FieldArg::None)
-            && self.fd().is_none()
             && self.ev.direction() == peregrine_event::Direction::Exit
         {
             let name = self.ev.name();
@@ -231,20 +253,23 @@ impl EventSource<'_, '_> {
                     self.push_arg(i, out);
                 }
             }
-            return;
         }
-        // The fd borrows from the state for the whole match, so the scratch buffer is moved
-        // out (no allocation: it keeps its capacity) for the fields built by formatting.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        self.extract_fd_into(id, arg, out, &mut scratch);
-        self.scratch = scratch;
     }
 
     /// The `fd.*` fields. Nothing here allocates per event: strings are borrowed from the
-    /// state, and composite values are formatted into `scratch`.
-    fn extract_fd_into(&self, id: F, arg: &FieldArg, out: &mut Extracted, scratch: &mut Vec<u8>) {
+    /// state, and composite values are formatted into `scratch`. False when the event has no
+    /// fd in the table (nothing pushed but `fd.num`'s number).
+    fn extract_fd_into(
+        &self,
+        id: F,
+        arg: &FieldArg,
+        out: &mut Extracted,
+        scratch: &mut Vec<u8>,
+    ) -> bool {
         if id == F::FdTypes {
-            let Some(p) = self.process() else { return };
+            let Some(p) = self.process() else {
+                return true;
+            };
             let mut kinds: Vec<&str> = match arg {
                 FieldArg::Index(n) => p.fds.get(n).map(|f| f.kind.name()).into_iter().collect(),
                 _ => p.fds.values().map(|f| f.kind.name()).collect(),
@@ -254,7 +279,7 @@ impl EventSource<'_, '_> {
             for k in kinds {
                 out.push_str(k);
             }
-            return;
+            return true;
         }
         // Only `fd.containername`/`fd.containerdirectory` read it (a process lookup: not paid
         // by the other fields, as the local/remote ends below).
@@ -270,7 +295,7 @@ impl EventSource<'_, '_> {
                     out.push(Slot::Int(n));
                 }
             }
-            return;
+            return false;
         };
         let sock = fd.sock;
         let ip = |o: &mut Extracted, v: Option<(IpAddr, u16)>| {
@@ -385,6 +410,7 @@ impl EventSource<'_, '_> {
             F::FdIsLowerLayer => out.push(bool_slot(fd.flags & (1 << 16) != 0)),
             _ => {}
         }
+        true
     }
 
     fn extract_evt(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
@@ -857,33 +883,33 @@ impl EventSource<'_, '_> {
     fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
         let ts = self.ev.ts;
         let tid = i64::from(self.ev.tid());
-        let Some((thread, p)) = self.state.table().thread(tid) else {
+        let Some((thread, p)) = thread_process(self.state, &self.thread, self.ev.tid()) else {
             return matches!(id, F::ThreadTid) && {
                 out.push(Slot::Int(tid));
                 true
             };
         };
-        let thread = *thread;
         let table = self.state.table();
-        let parent = table.parent(p);
+        // Only the `proc.p*` fields read the parent: the others do not pay its probe.
+        let parent = || table.parent(p);
         let s = &mut self.scratch;
         s.clear();
         match id {
             F::ProcExe => out.push_str(&p.exe),
             F::ProcPexe => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push_str(&pp.exe)
                 }
             }
             F::ProcExepath => out.push_str(&p.exepath),
             F::ProcPexepath => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push_str(&pp.exepath)
                 }
             }
             F::ProcName => out.push_str(&p.comm),
             F::ProcPname => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push_str(&pp.comm)
                 }
             }
@@ -896,7 +922,7 @@ impl EventSource<'_, '_> {
                 out.push_bytes(s);
             }
             F::ProcPcmdline => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     pp.write_cmdline(s);
                     out.push_bytes(s);
                 }
@@ -939,7 +965,7 @@ impl EventSource<'_, '_> {
             F::ProcPpid => out.push(Slot::Int(p.ppid)),
             F::ProcVpid => out.push(Slot::Int(p.vpid)),
             F::ProcPvpid => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push(Slot::Int(pp.vpid))
                 }
             }
@@ -951,13 +977,13 @@ impl EventSource<'_, '_> {
                 }
             }
             F::ProcPpidDuration => {
-                if let Some(pp) = parent.filter(|pp| pp.start_ts > 0) {
+                if let Some(pp) = parent().filter(|pp| pp.start_ts > 0) {
                     out.push(Slot::UInt(ts.saturating_sub(pp.start_ts)))
                 }
             }
             F::ProcPidTs => out.push(Slot::UInt(p.start_ts)),
             F::ProcPpidTs => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push(Slot::UInt(pp.start_ts))
                 }
             }
