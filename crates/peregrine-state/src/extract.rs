@@ -6,6 +6,7 @@
 //! `proc.cmdline` = comm + args, `fd.name` `cip:cport->sip:sport`, `container.id` `host`
 //! outside containers); a field that has no value for this event pushes nothing (`<NA>`).
 
+use std::cell::OnceCell;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -23,30 +24,36 @@ use crate::thread::{Process, Thread};
 /// The current event plus the state, as rules and outputs see it. Build it with
 /// [`State::source`] right after [`State::update`] for the same event.
 pub struct EventSource<'s, 'e> {
-    state: &'s mut State,
+    /// Shared: the process and fd below borrow from it for the whole event.
+    state: &'s State,
     ev: &'s Event<'e>,
     scratch: Vec<u8>,
-    /// The event's thread (its pid and vtid), once looked up: most fields of a rule ask for
-    /// the process, and the thread table probe is then paid once per event, not per field.
-    thread: std::cell::Cell<Option<Thread>>,
+    /// The event's thread and process, looked up on the first field that asks: most fields
+    /// of a rule do, and the table probes are then paid once per event, not per field.
+    thread: OnceCell<Option<(Thread, &'s Process)>>,
+    /// The fd the event acts on, likewise.
+    fd: OnceCell<Option<(i64, &'s Fd)>>,
 }
 
 impl State {
     /// The field source for `ev`, which must be the event last given to [`State::update`].
     pub fn source<'s, 'e>(&'s mut self, ev: &'s Event<'e>) -> EventSource<'s, 'e> {
-        let scratch = std::mem::take(&mut self.extract_scratch);
+        let scratch = self.extract_scratch.take();
         EventSource {
             state: self,
             ev,
             scratch,
-            thread: std::cell::Cell::new(None),
+            thread: OnceCell::new(),
+            fd: OnceCell::new(),
         }
     }
 }
 
 impl Drop for EventSource<'_, '_> {
     fn drop(&mut self) {
-        self.state.extract_scratch = std::mem::take(&mut self.scratch);
+        self.state
+            .extract_scratch
+            .replace(std::mem::take(&mut self.scratch));
     }
 }
 
@@ -58,25 +65,6 @@ fn push_fmt(out: &mut Extracted, scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<
     scratch.clear();
     f(scratch);
     out.push_bytes(scratch);
-}
-
-/// The thread `tid` (from `cache` once looked up) and its process. A function of the fields
-/// it reads, so that a caller may hold the process while it writes its scratch buffer.
-fn thread_process<'a>(
-    state: &'a State,
-    cache: &std::cell::Cell<Option<Thread>>,
-    tid: u32,
-) -> Option<(Thread, &'a Process)> {
-    let table = state.table();
-    let thread = match cache.get() {
-        Some(t) => t,
-        None => {
-            let t = *table.threads.get(&i64::from(tid))?;
-            cache.set(Some(t));
-            t
-        }
-    };
-    Some((thread, table.procs.get(&thread.pid)?))
 }
 
 /// `fmt::Write` over a byte buffer, for renderers written against `fmt`.
@@ -111,30 +99,36 @@ fn bool_slot(b: bool) -> Slot {
     Slot::Bool(b)
 }
 
-impl EventSource<'_, '_> {
+impl<'s> EventSource<'s, '_> {
     /// The process that made the event, as the state knows it (what acting on an alert
     /// needs: its pid, start time and container).
     pub fn event_process(&self) -> Option<&Process> {
         self.process()
     }
 
-    fn process(&self) -> Option<&Process> {
+    fn process(&self) -> Option<&'s Process> {
         self.thread_process().map(|(_, p)| p)
     }
 
-    /// The event's thread and its process: the thread probe once per event (cached), the
-    /// process probe per call.
-    fn thread_process(&self) -> Option<(Thread, &Process)> {
-        thread_process(self.state, &self.thread, self.ev.tid())
+    /// The event's thread and its process, looked up once per event.
+    fn thread_process(&self) -> Option<(Thread, &'s Process)> {
+        let state = self.state;
+        let tid = i64::from(self.ev.tid());
+        *self
+            .thread
+            .get_or_init(|| state.table().thread(tid).map(|(t, p)| (*t, p)))
     }
 
     /// The fd the event acts on (its entry in the table, or the fd of a failed open).
-    fn fd(&self) -> Option<(i64, &Fd)> {
-        let num = self.state.cur.fd?;
-        if let Some(f) = &self.state.cur.tmp_fd {
-            return Some((num, f));
-        }
-        self.process()?.fds.get(&num).map(|f| (num, f))
+    fn fd(&self) -> Option<(i64, &'s Fd)> {
+        *self.fd.get_or_init(|| {
+            let state = self.state;
+            let num = state.cur.fd?;
+            if let Some(f) = &state.cur.tmp_fd {
+                return Some((num, f));
+            }
+            self.process()?.fds.get(&num).map(|f| (num, f))
+        })
     }
 
     /// Parameter `k` of the event, by its position resolved once per schema.
@@ -751,7 +745,8 @@ impl EventSource<'_, '_> {
             return "<NA>".to_string();
         };
         let id = id as u32;
-        let name = self.state.users_for(pid).and_then(|db| {
+        let db = self.state.users_for(pid);
+        let name = db.as_deref().and_then(|db| {
             if user {
                 db.user(id).map(|u| u.name.clone())
             } else {
@@ -883,7 +878,7 @@ impl EventSource<'_, '_> {
     fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
         let ts = self.ev.ts;
         let tid = i64::from(self.ev.tid());
-        let Some((thread, p)) = thread_process(self.state, &self.thread, self.ev.tid()) else {
+        let Some((thread, p)) = self.thread_process() else {
             return matches!(id, F::ThreadTid) && {
                 out.push(Slot::Int(tid));
                 true
@@ -1124,6 +1119,7 @@ impl EventSource<'_, '_> {
             F::UserName | F::UserHomedir | F::UserShell | F::UserLoginname | F::GroupName => {
                 let (pid, uid, gid, luid) = (p.pid, p.uid, p.gid, p.loginuid);
                 let db = self.state.users_for(pid);
+                let db = db.as_deref();
                 let text = match id {
                     F::GroupName => db
                         .and_then(|db| db.group(gid))
