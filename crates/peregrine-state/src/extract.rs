@@ -6,6 +6,7 @@
 //! `proc.cmdline` = comm + args, `fd.name` `cip:cport->sip:sport`, `container.id` `host`
 //! outside containers); a field that has no value for this event pushes nothing (`<NA>`).
 
+use std::cell::OnceCell;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -18,35 +19,41 @@ use crate::caps::write_caps;
 use crate::fd::{Fd, FdKind, L4};
 use crate::params::{self, K};
 use crate::state::State;
-use crate::thread::Process;
+use crate::thread::{Process, Thread};
 
 /// The current event plus the state, as rules and outputs see it. Build it with
 /// [`State::source`] right after [`State::update`] for the same event.
 pub struct EventSource<'s, 'e> {
-    state: &'s mut State,
+    /// Shared: the process and fd below borrow from it for the whole event.
+    state: &'s State,
     ev: &'s Event<'e>,
     scratch: Vec<u8>,
-    /// The pid of the event's thread, once looked up: most fields of a rule ask for the
-    /// process, and the thread table probe is then paid once per event, not once per field.
-    pid: std::cell::Cell<Option<i64>>,
+    /// The event's thread and process, looked up on the first field that asks: most fields
+    /// of a rule do, and the table probes are then paid once per event, not per field.
+    thread: OnceCell<Option<(Thread, &'s Process)>>,
+    /// The fd the event acts on, likewise.
+    fd: OnceCell<Option<(i64, &'s Fd)>>,
 }
 
 impl State {
     /// The field source for `ev`, which must be the event last given to [`State::update`].
     pub fn source<'s, 'e>(&'s mut self, ev: &'s Event<'e>) -> EventSource<'s, 'e> {
-        let scratch = std::mem::take(&mut self.extract_scratch);
+        let scratch = self.extract_scratch.take();
         EventSource {
             state: self,
             ev,
             scratch,
-            pid: std::cell::Cell::new(None),
+            thread: OnceCell::new(),
+            fd: OnceCell::new(),
         }
     }
 }
 
 impl Drop for EventSource<'_, '_> {
     fn drop(&mut self) {
-        self.state.extract_scratch = std::mem::take(&mut self.scratch);
+        self.state
+            .extract_scratch
+            .replace(std::mem::take(&mut self.scratch));
     }
 }
 
@@ -92,33 +99,36 @@ fn bool_slot(b: bool) -> Slot {
     Slot::Bool(b)
 }
 
-impl EventSource<'_, '_> {
+impl<'s> EventSource<'s, '_> {
     /// The process that made the event, as the state knows it (what acting on an alert
     /// needs: its pid, start time and container).
     pub fn event_process(&self) -> Option<&Process> {
         self.process()
     }
 
-    fn process(&self) -> Option<&Process> {
-        let table = self.state.table();
-        let pid = match self.pid.get() {
-            Some(pid) => pid,
-            None => {
-                let pid = table.threads.get(&i64::from(self.ev.tid()))?.pid;
-                self.pid.set(Some(pid));
-                pid
-            }
-        };
-        table.procs.get(&pid)
+    fn process(&self) -> Option<&'s Process> {
+        self.thread_process().map(|(_, p)| p)
+    }
+
+    /// The event's thread and its process, looked up once per event.
+    fn thread_process(&self) -> Option<(Thread, &'s Process)> {
+        let state = self.state;
+        let tid = i64::from(self.ev.tid());
+        *self
+            .thread
+            .get_or_init(|| state.table().thread(tid).map(|(t, p)| (*t, p)))
     }
 
     /// The fd the event acts on (its entry in the table, or the fd of a failed open).
-    fn fd(&self) -> Option<(i64, &Fd)> {
-        let num = self.state.cur.fd?;
-        if let Some(f) = &self.state.cur.tmp_fd {
-            return Some((num, f));
-        }
-        self.process()?.fds.get(&num).map(|f| (num, f))
+    fn fd(&self) -> Option<(i64, &'s Fd)> {
+        *self.fd.get_or_init(|| {
+            let state = self.state;
+            let num = state.cur.fd?;
+            if let Some(f) = &state.cur.tmp_fd {
+                return Some((num, f));
+            }
+            self.process()?.fds.get(&num).map(|f| (num, f))
+        })
     }
 
     /// Parameter `k` of the event, by its position resolved once per schema.
@@ -208,12 +218,18 @@ impl EventSource<'_, '_> {
     }
 
     fn extract_fd(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
+        // The fd borrows from the state for the whole match, so the scratch buffer is moved
+        // out (no allocation: it keeps its capacity) for the fields built by formatting.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let found = self.extract_fd_into(id, arg, out, &mut scratch);
+        self.scratch = scratch;
         // An event whose fd is not in the table (a failed accept, an open that returned an
         // error): libsinsp still answers fd.name from the event's own name or tuple argument
-        // and fd.typechar from the event type.
-        if matches!(id, F::FdName | F::FdTypechar)
+        // and fd.typechar from the event type. (Tested after the lookup above, so that
+        // fd.name pays the fd lookup once.)
+        if !found
+            && matches!(id, F::FdName | F::FdTypechar)
             && matches!(arg, FieldArg::None)
-            && self.fd().is_none()
             && self.ev.direction() == peregrine_event::Direction::Exit
         {
             let name = self.ev.name();
@@ -231,20 +247,23 @@ impl EventSource<'_, '_> {
                     self.push_arg(i, out);
                 }
             }
-            return;
         }
-        // The fd borrows from the state for the whole match, so the scratch buffer is moved
-        // out (no allocation: it keeps its capacity) for the fields built by formatting.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        self.extract_fd_into(id, arg, out, &mut scratch);
-        self.scratch = scratch;
     }
 
     /// The `fd.*` fields. Nothing here allocates per event: strings are borrowed from the
-    /// state, and composite values are formatted into `scratch`.
-    fn extract_fd_into(&self, id: F, arg: &FieldArg, out: &mut Extracted, scratch: &mut Vec<u8>) {
+    /// state, and composite values are formatted into `scratch`. False when the event has no
+    /// fd in the table (nothing pushed but `fd.num`'s number).
+    fn extract_fd_into(
+        &self,
+        id: F,
+        arg: &FieldArg,
+        out: &mut Extracted,
+        scratch: &mut Vec<u8>,
+    ) -> bool {
         if id == F::FdTypes {
-            let Some(p) = self.process() else { return };
+            let Some(p) = self.process() else {
+                return true;
+            };
             let mut kinds: Vec<&str> = match arg {
                 FieldArg::Index(n) => p.fds.get(n).map(|f| f.kind.name()).into_iter().collect(),
                 _ => p.fds.values().map(|f| f.kind.name()).collect(),
@@ -254,7 +273,7 @@ impl EventSource<'_, '_> {
             for k in kinds {
                 out.push_str(k);
             }
-            return;
+            return true;
         }
         // Only `fd.containername`/`fd.containerdirectory` read it (a process lookup: not paid
         // by the other fields, as the local/remote ends below).
@@ -270,7 +289,7 @@ impl EventSource<'_, '_> {
                     out.push(Slot::Int(n));
                 }
             }
-            return;
+            return false;
         };
         let sock = fd.sock;
         let ip = |o: &mut Extracted, v: Option<(IpAddr, u16)>| {
@@ -385,6 +404,7 @@ impl EventSource<'_, '_> {
             F::FdIsLowerLayer => out.push(bool_slot(fd.flags & (1 << 16) != 0)),
             _ => {}
         }
+        true
     }
 
     fn extract_evt(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) {
@@ -725,7 +745,8 @@ impl EventSource<'_, '_> {
             return "<NA>".to_string();
         };
         let id = id as u32;
-        let name = self.state.users_for(pid).and_then(|db| {
+        let db = self.state.users_for(pid);
+        let name = db.as_deref().and_then(|db| {
             if user {
                 db.user(id).map(|u| u.name.clone())
             } else {
@@ -857,33 +878,33 @@ impl EventSource<'_, '_> {
     fn extract_proc(&mut self, id: F, arg: &FieldArg, out: &mut Extracted) -> bool {
         let ts = self.ev.ts;
         let tid = i64::from(self.ev.tid());
-        let Some((thread, p)) = self.state.table().thread(tid) else {
+        let Some((thread, p)) = self.thread_process() else {
             return matches!(id, F::ThreadTid) && {
                 out.push(Slot::Int(tid));
                 true
             };
         };
-        let thread = *thread;
         let table = self.state.table();
-        let parent = table.parent(p);
+        // Only the `proc.p*` fields read the parent: the others do not pay its probe.
+        let parent = || table.parent(p);
         let s = &mut self.scratch;
         s.clear();
         match id {
             F::ProcExe => out.push_str(&p.exe),
             F::ProcPexe => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push_str(&pp.exe)
                 }
             }
             F::ProcExepath => out.push_str(&p.exepath),
             F::ProcPexepath => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push_str(&pp.exepath)
                 }
             }
             F::ProcName => out.push_str(&p.comm),
             F::ProcPname => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push_str(&pp.comm)
                 }
             }
@@ -896,7 +917,7 @@ impl EventSource<'_, '_> {
                 out.push_bytes(s);
             }
             F::ProcPcmdline => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     pp.write_cmdline(s);
                     out.push_bytes(s);
                 }
@@ -939,7 +960,7 @@ impl EventSource<'_, '_> {
             F::ProcPpid => out.push(Slot::Int(p.ppid)),
             F::ProcVpid => out.push(Slot::Int(p.vpid)),
             F::ProcPvpid => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push(Slot::Int(pp.vpid))
                 }
             }
@@ -951,13 +972,13 @@ impl EventSource<'_, '_> {
                 }
             }
             F::ProcPpidDuration => {
-                if let Some(pp) = parent.filter(|pp| pp.start_ts > 0) {
+                if let Some(pp) = parent().filter(|pp| pp.start_ts > 0) {
                     out.push(Slot::UInt(ts.saturating_sub(pp.start_ts)))
                 }
             }
             F::ProcPidTs => out.push(Slot::UInt(p.start_ts)),
             F::ProcPpidTs => {
-                if let Some(pp) = parent {
+                if let Some(pp) = parent() {
                     out.push(Slot::UInt(pp.start_ts))
                 }
             }
@@ -1098,6 +1119,7 @@ impl EventSource<'_, '_> {
             F::UserName | F::UserHomedir | F::UserShell | F::UserLoginname | F::GroupName => {
                 let (pid, uid, gid, luid) = (p.pid, p.uid, p.gid, p.loginuid);
                 let db = self.state.users_for(pid);
+                let db = db.as_deref();
                 let text = match id {
                     F::GroupName => db
                         .and_then(|db| db.group(gid))

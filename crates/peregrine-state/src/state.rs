@@ -200,7 +200,10 @@ pub struct State {
     pub(crate) cur_ts: u64,
     /// The current event's thread and its pid, so handlers skip the tid → pid probe.
     cur_thread: Option<(i64, i64)>,
-    pub(crate) users: FxHashMap<Arc<str>, UserDb>,
+    /// Loaded on a field's first ask, from the field source's shared borrow of the state.
+    pub(crate) users: std::cell::RefCell<FxHashMap<Arc<str>, UserDb>>,
+    /// `Counters::user_cache_*`, counted under a shared borrow (see `users`).
+    pub(crate) user_cache: std::cell::Cell<(u64, u64)>,
     pub(crate) hostname: String,
     pub(crate) containers: FxHashMap<Arc<str>, Meta>,
     /// The machine's addresses, when known (see [`State::set_local_addrs`]).
@@ -214,7 +217,7 @@ pub struct State {
     last_cgroups: LastCgroups,
     /// The field source's text buffer, kept between events so that rendering a field
     /// (`evt.arg.flags`, `evt.args`, …) does not allocate once it has grown.
-    pub(crate) extract_scratch: Vec<u8>,
+    pub(crate) extract_scratch: std::cell::RefCell<Vec<u8>>,
 }
 
 const PPM_O_CREAT: u32 = 1 << 2;
@@ -555,13 +558,14 @@ impl State {
             prev_ts: 0,
             cur_ts: 0,
             cur_thread: None,
-            users: FxHashMap::default(),
+            users: Default::default(),
+            user_cache: Default::default(),
             hostname,
             containers: FxHashMap::default(),
             resolver: None,
             strings: Interner::default(),
             last_cgroups: LastCgroups::default(),
-            extract_scratch: Vec::new(),
+            extract_scratch: Default::default(),
             local_addrs: None,
         }
     }
@@ -603,6 +607,7 @@ impl State {
     /// The counters, with the gauges brought up to date.
     pub fn counters(&self) -> Counters {
         let mut c = self.counters;
+        (c.user_cache_hits, c.user_cache_misses) = self.user_cache.get();
         c.threads = self.table.threads.len() as u64;
         c.fds = self.table.procs.values().map(|p| p.fds.len() as u64).sum();
         c
@@ -826,7 +831,7 @@ impl State {
         }
         // Read the container's users while one of its processes is surely alive (a process
         // that has just been seen), not when a rule first asks, which may be after it exited.
-        if !self.users.contains_key(&p.container_id) && self.cfg.proc_root.is_some() {
+        if !self.users.borrow().contains_key(&p.container_id) && self.cfg.proc_root.is_some() {
             let pid = p.pid;
             let _ = self.users_for(pid);
         }
@@ -1864,13 +1869,14 @@ impl State {
 
     /// The user database for a process's root: the host's for host processes, the container's
     /// (through `/proc/<pid>/root`) otherwise. Loaded once per container.
-    pub(crate) fn users_for(&mut self, pid: i64) -> Option<&UserDb> {
+    pub(crate) fn users_for(&self, pid: i64) -> Option<std::cell::Ref<'_, UserDb>> {
         let cid = self.table.procs.get(&pid)?.container_id.clone();
-        if self.users.contains_key(&cid) {
-            self.counters.user_cache_hits += 1;
+        let (hits, misses) = self.user_cache.get();
+        if self.users.borrow().contains_key(&cid) {
+            self.user_cache.set((hits + 1, misses));
         } else {
             let root = self.cfg.proc_root.clone()?;
-            self.counters.user_cache_misses += 1;
+            self.user_cache.set((hits, misses + 1));
             let db = if cid.is_empty() {
                 UserDb::load(&self.cfg.host_root)
             } else {
@@ -1894,9 +1900,9 @@ impl State {
                     UserDb::load(&proc_root)
                 })
             }?;
-            self.users.insert(cid.clone(), db);
+            self.users.borrow_mut().insert(cid.clone(), db);
         }
-        self.users.get(&cid)
+        std::cell::Ref::filter_map(self.users.borrow(), |u| u.get(&cid)).ok()
     }
 
     /// `pid` and up to 8 of its ancestors, as long as they belong to container `cid`.
@@ -1915,7 +1921,7 @@ impl State {
 
     /// Installs the user database of a container (`""` = host), e.g. for tests or replay.
     pub fn set_users(&mut self, container_id: &str, db: UserDb) {
-        self.users.insert(container_id.into(), db);
+        self.users.get_mut().insert(container_id.into(), db);
     }
 
     /// The thread and process tables (read-only), e.g. to write them into a capture file.

@@ -1474,6 +1474,11 @@ fn container_users_from_a_live_ancestor_when_the_process_is_gone() {
     let mut sim = Sim::on(state);
     sim.ev("close", 701, 701, &[("res", i(0)), ("fd", i(3))])
         .check(&[("user.name", "web"), ("group.name", "www")]);
+    // Loaded once, then answered from the cache (counted under the field source's shared
+    // borrow of the state, and reported by `counters`).
+    let c = sim.state.counters();
+    assert_eq!(c.user_cache_misses, 1, "{c:?}");
+    assert!(c.user_cache_hits >= 1, "{c:?}");
     let _ = std::fs::remove_dir_all(&proc_root);
 }
 
