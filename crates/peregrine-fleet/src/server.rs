@@ -122,6 +122,16 @@ impl FleetServer {
             .build()
             .map_err(FleetError::Runtime)?;
         let registry = Arc::new(Registry::new(opts.expected.clone(), opts.coverage_window));
+        // The per-host volume counts what the store holds, so a restart does not reset it;
+        // nothing is consumed yet, so nothing is counted twice.
+        match opts.store.host_counts() {
+            Ok(hosts) => {
+                for (host, n) in hosts {
+                    registry.alerts(&host, n);
+                }
+            }
+            Err(e) => log::warn!("fleet: counting the stored alerts per host: {e}"),
+        }
         let fleet = opts.fleet.clone();
         let (alerts, heartbeats) = runtime.block_on(async {
             let client = connect(&fleet, "peregrine-server", None).await?;

@@ -127,6 +127,9 @@ pub trait AlertStore: Send + Sync {
     fn size_bytes(&self) -> Result<u64, StoreError>;
     /// Alerts stored.
     fn count(&self) -> Result<u64, StoreError>;
+    /// Records stored per host (response records included), for the fleet view's per-host
+    /// volume after a restart.
+    fn host_counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Writes every alert `q` matches (newest first, `q.limit` ignored) to `out`, a page at a
     /// time so memory stays bounded; returns how many were written.

@@ -754,6 +754,17 @@ impl AlertStore for PgStore {
             .try_get(0)?;
         Ok(from_i64(n))
     }
+
+    fn host_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.reader()
+            .query(
+                "SELECT hostname, count(*) FROM alerts GROUP BY hostname",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, from_i64(r.try_get(1)?))))
+            .collect()
+    }
 }
 
 #[cfg(test)]

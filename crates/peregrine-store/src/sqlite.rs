@@ -815,6 +815,15 @@ impl AlertStore for SqliteStore {
             .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
         Ok(from_i64(n))
     }
+
+    fn host_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.reader();
+        // `alerts_host` makes this a walk of the index, not of the rows.
+        let mut stmt = conn.prepare("SELECT hostname, count(*) FROM alerts GROUP BY hostname")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|r| r.map(|(h, n)| (h, from_i64(n))).map_err(StoreError::from))
+            .collect()
+    }
 }
 
 impl SqliteStore {

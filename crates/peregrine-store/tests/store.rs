@@ -110,6 +110,12 @@ fn ids(store: &Arc<dyn AlertStore>, q: Query) -> Vec<String> {
 fn every_filter_selects_what_it_names(open: Open) {
     let store = seeded(open);
     assert_eq!(store.count().expect("count"), 30);
+    let mut hosts = store.host_counts().expect("host counts");
+    hosts.sort();
+    assert_eq!(
+        hosts,
+        [("node-a".to_string(), 15), ("node-b".to_string(), 15)]
+    );
     let all = ids(&store, Query::default());
     assert_eq!(all.len(), 30);
     assert_eq!(all[0], "id-29", "newest first");

@@ -461,6 +461,12 @@ fn fleet_of_three_agents_over_a_nats_cluster() {
     let total = || server.json("/api/v1/overview").map(|v| v["total"].clone());
     let ok = poll(DEADLINE, || total() == Some((BURST + 50).into()));
     assert!(ok, "overview total {:?}, want {}", total(), BURST + 50);
+    // The per-host volume survives the restart: what the store holds, plus the catch-up.
+    let volume = |h: &str| server.host(h).map(|h| h["alerts"].clone());
+    assert_eq!(volume(LIVE_HOST), Some((BURST + 50).into()));
+    for host in REPLAY_HOSTS {
+        assert_eq!(volume(host), Some(REPLAY_ALERTS.into()), "{host}");
+    }
 
     // The live agent stops: coverage shows it missing within the window.
     let ok = poll(DEADLINE, || {
