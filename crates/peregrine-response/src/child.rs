@@ -4,6 +4,10 @@ use std::io::Read;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
+/// The `PATH` a helper program runs with (its environment is cleared), and where the OCI
+/// runtime binary is looked for when the agent's own `PATH` lacks it (a service's may be short).
+pub(crate) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Bytes of a program's stderr quoted in the outcome.
 pub(crate) const STDERR_QUOTE: u64 = 512;
 

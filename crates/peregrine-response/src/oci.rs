@@ -49,16 +49,6 @@ pub struct Runtimes<'a> {
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a killed init is given to be gone before the outcome says it is not.
 const KILL_WAIT: Duration = Duration::from_secs(5);
-/// Where the runtime binary is looked for when `PATH` does not have it (the agent's service
-/// environment may carry a short `PATH`).
-const BIN_DIRS: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
 
 /// Whether `id` may go into the runtime's argument vector: runc's id characters
 /// (`[A-Za-z0-9_+.-]`), not an option (`-…`), not a path step, at most 1024 bytes.
@@ -103,7 +93,7 @@ pub fn find_binary(configured: Option<&Path>) -> Option<PathBuf> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path)
-        .chain(BIN_DIRS.iter().map(PathBuf::from))
+        .chain(std::env::split_paths(crate::child::PATH))
         .filter(|d| d.is_absolute())
         .collect();
     ["runc", "crun"].iter().find_map(|name| {
@@ -119,7 +109,7 @@ fn run_binary(bin: &Path, args: &[OsString]) -> Result<(), String> {
     let spawned = Command::new(bin)
         .args(args)
         .env_clear()
-        .env("PATH", BIN_DIRS.join(":"))
+        .env("PATH", crate::child::PATH)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -421,7 +411,7 @@ mod tests {
         let p = Path::new("/opt/rt/runc");
         assert_eq!(find_binary(Some(p)), Some(p.to_path_buf()));
         let found = find_binary(None);
-        let has = |n: &str| BIN_DIRS.iter().any(|d| Path::new(d).join(n).is_file());
+        let has = |n: &str| std::env::split_paths(crate::child::PATH).any(|d| d.join(n).is_file());
         if has("runc") || has("crun") {
             let name = found.as_ref().and_then(|f| f.file_name()?.to_str());
             assert!(matches!(name, Some("runc" | "crun")), "{found:?}");
