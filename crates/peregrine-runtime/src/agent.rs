@@ -481,6 +481,12 @@ fn run_audit_only(
             "no event source enabled: k8s_audit needs the k8saudit plugin".into(),
         ));
     }
+    // Checked before anything starts (`spawn_audit` starts nothing then).
+    if !config.sources.k8s_audit {
+        return Err(RuntimeError::Invalid(
+            "no event source enabled: k8s_audit is disabled".into(),
+        ));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
@@ -514,21 +520,18 @@ fn run_audit_only(
     let Some(audit) = spawn_audit(config, handle, to_channel, stop.clone(), deadline, webhook)?
     else {
         return Err(RuntimeError::Invalid(
-            "no event source enabled: k8s_audit is disabled".into(),
+            "the k8s_audit source did not start".into(),
         ));
     };
     if let Some((server, _)) = &web {
         server.set_ready();
     }
     let web_metrics = web.as_ref().and_then(|(_, m)| m.clone());
-    let mut run = RunInfo {
+    let audit_run = |reload_ns| RunInfo {
         evt_source: peregrine_k8saudit::SOURCE.to_string(),
-        ..run_info(
-            args.rules_inputs,
-            args.config_files,
-            reloaded_ns.load(Ordering::Relaxed),
-        )
+        ..run_info(args.rules_inputs, args.config_files, reload_ns)
     };
+    let mut run = audit_run(reloaded_ns.load(Ordering::Relaxed));
     let mut next_snapshot = Instant::now();
     // Until the source's thread ends (input over, signal, `-M`): once it has, the queue
     // holds all it sent.
@@ -546,10 +549,7 @@ fn run_audit_only(
         {
             let reload_ns = reloaded_ns.load(Ordering::Relaxed);
             if reload_ns != run.reload_ns {
-                run = RunInfo {
-                    evt_source: peregrine_k8saudit::SOURCE.to_string(),
-                    ..run_info(args.rules_inputs, args.config_files, reload_ns)
-                };
+                run = audit_run(reload_ns);
             }
             let snap = audit_snapshot(config, &outputs, &sink.triage, &run);
             *metrics.lock().unwrap_or_else(|p| p.into_inner()) = snap;
