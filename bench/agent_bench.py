@@ -23,12 +23,9 @@ import threading
 import time
 import urllib.request
 
+from benchlib import loadavg
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cpu_ticks(pid):

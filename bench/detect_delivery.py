@@ -19,7 +19,6 @@
 # Usage: detect_delivery.py AGENT STORM_LOAD NATS_SERVER [RATE] [SECONDS]
 import calendar
 import json
-import os
 import re
 import shutil
 import socket
@@ -28,20 +27,8 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from benchlib import free_port, loadavg, metrics, pick, spawn_agent, wait_agent
 
 
 class Nats:
@@ -140,29 +127,6 @@ class Subscriber(threading.Thread):
                     self.sock.sendall(b"PONG\r\n")
 
 
-def metrics(addr):
-    page = urllib.request.urlopen(f"http://{addr}/metrics", timeout=10).read().decode()
-    out = {}
-    for line in page.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name, value = line.rsplit(" ", 1)
-        out[name] = float(value)
-    return out
-
-
-def pick(m, name, **labels):
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for k, v in m.items():
-        base, _, rest = k.partition("{")
-        if base != name:
-            continue
-        if all(f'{lk}="{lv}"' in rest for lk, lv in labels.items()):
-            total += v
-    return total
-
-
 def pct(sorted_ns, p):
     i = min(len(sorted_ns) - 1, max(0, round(p / 100 * len(sorted_ns)) - 1))
     return sorted_ns[i] / 1e6
@@ -236,28 +200,9 @@ nats_output:
   spool: {{dir: {tmp}/spool}}
 """
             )
-        env = dict(os.environ, PEREGRINE_LOG="info", PEREGRINE_DEFAULT_CONFIG="")
-        agent = subprocess.Popen(
-            [agent_bin, "-c", config, "-r", rules],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
+        agent = spawn_agent(agent_bin, config, rules)
         procs.append(agent)
-        addr = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = agent.stderr.readline()
-            if not line:
-                raise SystemExit("agent exited during start-up")
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr = m.group(1)
-            if "capturing" in line:
-                break
-        threading.Thread(target=lambda: [None for _ in agent.stderr], daemon=True).start()
-        time.sleep(1)
+        addr = wait_agent(agent)
 
         print(f"rate {rate:.0f} opens/s for {seconds:.0f} s; load average before: {loadavg()}")
         gen = subprocess.Popen(

@@ -14,21 +14,15 @@
 #
 # Usage: store_detect.py AGENT STORM_LOAD [RATE] [SECONDS]
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
+
+from benchlib import loadavg, metrics, pick, spawn_agent, wait_agent
 
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cpu_seconds(stat_path):
@@ -50,21 +44,6 @@ def writer_thread(pid):
         except OSError:
             pass
     return None
-
-
-def metrics(addr):
-    page = urllib.request.urlopen(f"http://{addr}/metrics", timeout=10).read().decode()
-    out = {}
-    for line in page.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name, value = line.rsplit(" ", 1)
-        out[name] = float(value)
-    return out
-
-
-def pick(m, name):
-    return sum(v for k, v in m.items() if k.partition("{")[0] == name)
 
 
 def main():
@@ -100,29 +79,8 @@ metrics: {{enabled: true}}
 alert_store: {{enabled: true, path: {tmp}/alerts.db}}
 """
             )
-        env = dict(os.environ, PEREGRINE_LOG="info", PEREGRINE_DEFAULT_CONFIG="")
-        agent = subprocess.Popen(
-            [agent_bin, "-c", config, "-r", rules],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        addr = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = agent.stderr.readline()
-            if not line:
-                raise SystemExit("agent exited during start-up")
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr = m.group(1)
-            if "capturing" in line:
-                break
-        if addr is None:
-            raise SystemExit("the agent's web server did not start")
-        threading.Thread(target=lambda: [None for _ in agent.stderr], daemon=True).start()
-        time.sleep(1)
+        agent = spawn_agent(agent_bin, config, rules)
+        addr = wait_agent(agent)
         wstat = writer_thread(agent.pid)
         if wstat is None:
             raise SystemExit("no alert-store thread in the agent")

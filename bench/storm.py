@@ -19,12 +19,9 @@ import sys
 import tempfile
 import time
 
+from benchlib import loadavg
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cpu_seconds(pid):
