@@ -80,6 +80,27 @@ fn alert(host: usize, n: u64, now: &str) -> String {
     )
 }
 
+/// The messages (subject, id, payload) of alerts `range`, spread over `hosts` hosts round-robin,
+/// each with the message id `{tag}-{n}`.
+fn alert_msgs(
+    prefix: &str,
+    hosts: usize,
+    tag: &str,
+    range: std::ops::Range<u64>,
+    now: &str,
+) -> Vec<(String, Option<String>, String)> {
+    range
+        .map(|n| {
+            let h = (n as usize) % hosts;
+            (
+                format!("{prefix}.alerts.node-{h}"),
+                Some(format!("{tag}-{n}")),
+                alert(h, n, now),
+            )
+        })
+        .collect()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -196,16 +217,7 @@ fn run(
     let now = peregrine_triage::timefmt::format_rfc3339(peregrine_store::writer::now_ns());
     let mut n = 0u64;
     while n < backlog {
-        let chunk: Vec<_> = (n..(n + 5_000).min(backlog))
-            .map(|i| {
-                let h = (i as usize) % hosts;
-                (
-                    format!("{prefix}.alerts.node-{h}"),
-                    Some(format!("backlog-{i}")),
-                    alert(h, i, &now),
-                )
-            })
-            .collect();
+        let chunk = alert_msgs(&prefix, hosts, "backlog", n..(n + 5_000).min(backlog), &now);
         n += chunk.len() as u64;
         rt.block_on(publish(&js, chunk));
     }
@@ -294,16 +306,7 @@ fn run(
             next_beat += Duration::from_secs(5);
         }
         let now = peregrine_triage::timefmt::format_rfc3339(peregrine_store::writer::now_ns());
-        let chunk: Vec<_> = (i..i + per_tick)
-            .map(|k| {
-                let h = (k as usize) % hosts;
-                (
-                    format!("{prefix}.alerts.node-{h}"),
-                    Some(format!("paced-{k}")),
-                    alert(h, k, &now),
-                )
-            })
-            .collect();
+        let chunk = alert_msgs(&prefix, hosts, "paced", i..i + per_tick, &now);
         let at = Instant::now();
         rt.block_on(publish(&js, chunk));
         sent.extend(std::iter::repeat_n(at, per_tick as usize));
