@@ -75,3 +75,54 @@ def wait_agent(agent):
     threading.Thread(target=lambda: [None for _ in agent.stderr], daemon=True).start()
     time.sleep(1)
     return addr
+
+
+def write_config(tmp, extra):
+    """`tmp`/falco.yaml for a bench agent: JSON alerts, stdout, syslog and dedup off, the web
+    server and /metrics on a free loopback port; then `extra` (YAML). Returns its path."""
+    config = f"{tmp}/falco.yaml"
+    with open(config, "w") as f:
+        f.write(
+            """json_output: true
+stdout_output: {enabled: false}
+syslog_output: {enabled: false}
+dedup: {enabled: false}
+base_syscalls: {repair: false}
+webserver: {enabled: true, listen_address: 127.0.0.1, listen_port: 0, prometheus_metrics_enabled: true}
+metrics: {enabled: true}
+"""
+            + extra
+        )
+    return config
+
+
+def paced_load(load_bin, marker, rate, seconds, addr, sample):
+    """Runs bench/storm_load.c `pace` (opening `marker` `rate` times a second for `seconds`)
+    while polling the agent's /metrics at `addr`. The agent refreshes /metrics once a second:
+    poll faster and keep the polls where the counters moved, each stamped with when it was
+    first seen, so a rate is taken between two refreshes rather than between two arbitrary
+    reads; `sample()` (a tuple) is read at the same moment. Returns the steady polls (from the
+    first refresh 1 s into the load to the last one before its end; else the last two), each
+    `(time, metrics, *sample())`; the generator's opens and seconds; when the load ended (as
+    time.monotonic())."""
+    print(f"rate {rate:.0f} opens/s for {seconds:.0f} s; load average before: {loadavg()}")
+    gen = subprocess.Popen(
+        [load_bin, "pace", marker, str(rate), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    t0 = time.monotonic()
+    polls = []
+    last = None
+    while gen.poll() is None:
+        m = metrics(addr)
+        now = time.monotonic()
+        key = pick(m, "falcosecurity_falco_rules_matches_total")
+        if key != last:
+            polls.append((now, m) + sample())
+            last = key
+        time.sleep(0.1)
+    t1 = time.monotonic()
+    out = gen.stdout.read().split()
+    steady = [p for p in polls if t0 + 1 <= p[0] <= t1]
+    if len(steady) < 2:
+        steady = polls[-2:]
+    return steady, int(out[1]), float(out[2]), t1

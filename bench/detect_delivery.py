@@ -28,7 +28,16 @@ import tempfile
 import threading
 import time
 
-from benchlib import free_port, loadavg, metrics, pick, spawn_agent, wait_agent
+from benchlib import (
+    free_port,
+    loadavg,
+    metrics,
+    paced_load,
+    pick,
+    spawn_agent,
+    wait_agent,
+    write_config,
+)
 
 
 class Nats:
@@ -182,53 +191,24 @@ def main():
   priority: WARNING
 """
             )
-        config = f"{tmp}/falco.yaml"
-        with open(config, "w") as f:
-            f.write(
-                f"""json_output: true
-stdout_output: {{enabled: false}}
-syslog_output: {{enabled: false}}
-dedup: {{enabled: false}}
-base_syscalls: {{repair: false}}
-webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, prometheus_metrics_enabled: true}}
-metrics: {{enabled: true}}
-nats_output:
+        config = write_config(
+            tmp,
+            f"""nats_output:
   enabled: true
   url: nats://127.0.0.1:{port}
   subject: peregrine.alerts
   jetstream: true
   spool: {{dir: {tmp}/spool}}
-"""
-            )
+""",
+        )
         agent = spawn_agent(agent_bin, config, rules)
         procs.append(agent)
         addr = wait_agent(agent)
 
-        print(f"rate {rate:.0f} opens/s for {seconds:.0f} s; load average before: {loadavg()}")
-        gen = subprocess.Popen(
-            [load_bin, "pace", marker, str(rate), str(seconds)], stdout=subprocess.PIPE, text=True
+        # The subscriber's count with each poll.
+        steady, opened, took, t1 = paced_load(
+            load_bin, marker, rate, seconds, addr, lambda: (sub.count,)
         )
-        t0 = time.monotonic()
-        # The agent refreshes /metrics once a second: poll faster and keep the polls where the
-        # counters moved, each stamped with when it was first seen, so a rate is taken between
-        # two refreshes rather than between two arbitrary reads.
-        polls = []
-        last = None
-        while gen.poll() is None:
-            m = metrics(addr)
-            now = time.monotonic()
-            key = pick(m, "falcosecurity_falco_rules_matches_total")
-            if key != last:
-                polls.append((now, m, sub.count))
-                last = key
-            time.sleep(0.1)
-        t1 = time.monotonic()
-        out = gen.stdout.read().split()
-        opened, took = int(out[1]), float(out[2])
-        # Steady state: from the first refresh 1 s into the load to the last one before its end.
-        steady = [p for p in polls if t0 + 1 <= p[0] <= t1]
-        if len(steady) < 2:
-            steady = polls[-2:] if len(polls) >= 2 else polls
         (ta, ma, ca), (tb, mb, cb) = steady[0], steady[-1]
         window = max(tb - ta, 1e-9)
         d = lambda name, **l: pick(mb, name, **l) - pick(ma, name, **l)

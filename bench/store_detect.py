@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import loadavg, metrics, pick, spawn_agent, wait_agent
+from benchlib import loadavg, metrics, paced_load, pick, spawn_agent, wait_agent, write_config
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -66,50 +66,22 @@ def main():
   tags: [bench, filesystem]
 """
             )
-        config = f"{tmp}/falco.yaml"
-        with open(config, "w") as f:
-            f.write(
-                f"""json_output: true
-stdout_output: {{enabled: false}}
-syslog_output: {{enabled: false}}
-dedup: {{enabled: false}}
-base_syscalls: {{repair: false}}
-webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, prometheus_metrics_enabled: true}}
-metrics: {{enabled: true}}
-alert_store: {{enabled: true, path: {tmp}/alerts.db}}
-"""
-            )
+        config = write_config(tmp, f"alert_store: {{enabled: true, path: {tmp}/alerts.db}}\n")
         agent = spawn_agent(agent_bin, config, rules)
         addr = wait_agent(agent)
         wstat = writer_thread(agent.pid)
         if wstat is None:
             raise SystemExit("no alert-store thread in the agent")
 
-        print(f"rate {rate:.0f} opens/s for {seconds:.0f} s; load average before: {loadavg()}")
-        gen = subprocess.Popen(
-            [load_bin, "pace", marker, str(rate), str(seconds)], stdout=subprocess.PIPE, text=True
+        # The agent's and the writer's CPU time with each poll.
+        steady, opened, took, t1 = paced_load(
+            load_bin,
+            marker,
+            rate,
+            seconds,
+            addr,
+            lambda: (cpu_seconds(f"/proc/{agent.pid}/stat"), cpu_seconds(wstat)),
         )
-        t0 = time.monotonic()
-        # /metrics is refreshed once a second: keep the polls where the counters moved, with
-        # the agent's and the writer's CPU time read at the same moment.
-        polls = []
-        last = None
-        while gen.poll() is None:
-            m = metrics(addr)
-            now = time.monotonic()
-            key = pick(m, "falcosecurity_falco_rules_matches_total")
-            if key != last:
-                polls.append(
-                    (now, m, cpu_seconds(f"/proc/{agent.pid}/stat"), cpu_seconds(wstat))
-                )
-                last = key
-            time.sleep(0.1)
-        t1 = time.monotonic()
-        out = gen.stdout.read().split()
-        opened, took = int(out[1]), float(out[2])
-        steady = [p for p in polls if t0 + 1 <= p[0] <= t1]
-        if len(steady) < 2:
-            steady = polls[-2:]
         (ta, ma, ca, wa), (tb, mb, cb, wb) = steady[0], steady[-1]
         window = max(tb - ta, 1e-9)
         d = lambda name: pick(mb, name) - pick(ma, name)
