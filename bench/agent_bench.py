@@ -15,7 +15,6 @@
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import threading
 import time
 import urllib.request
 
-from benchlib import loadavg
+from benchlib import loadavg, stop
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -95,12 +94,7 @@ class Agent:
         return None
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 def percentile(sorted_ns, p):

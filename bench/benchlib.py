@@ -126,3 +126,13 @@ def paced_load(load_bin, marker, rate, seconds, addr, sample):
     if len(steady) < 2:
         steady = polls[-2:]
     return steady, int(out[1]), float(out[2]), t1
+
+
+def stop(proc, timeout=30):
+    """SIGTERM, then SIGKILL if `proc` has not exited `timeout` seconds later."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

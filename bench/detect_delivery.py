@@ -35,6 +35,7 @@ from benchlib import (
     paced_load,
     pick,
     spawn_agent,
+    stop,
     wait_agent,
     write_config,
 )
@@ -263,11 +264,7 @@ def main():
                     break
     finally:
         for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -15,12 +15,11 @@
 # Usage: store_detect.py AGENT STORM_LOAD [RATE] [SECONDS]
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import loadavg, metrics, paced_load, pick, spawn_agent, wait_agent, write_config
+from benchlib import loadavg, metrics, paced_load, pick, spawn_agent, stop, wait_agent, write_config
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -121,11 +120,7 @@ def main():
         )
     finally:
         if agent is not None:
-            agent.terminate()
-            try:
-                agent.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                agent.kill()
+            stop(agent)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import loadavg
+from benchlib import loadavg, stop
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -102,12 +102,7 @@ def main():
     time.sleep(1)  # the agent catches up with what it already holds
     cpu = cpu_seconds(agent.pid) - cpu0
     print(f"load average after: {loadavg()}")
-    agent.terminate()
-    try:
-        agent.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        agent.kill()
-        agent.wait()
+    stop(agent, timeout=60)
     out.close()
     err.close()
     seen_open, seen_exec = set(), set()
