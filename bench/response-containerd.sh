@@ -78,13 +78,8 @@ stats() {
 # One phase: $1 label, $2 the containerd socket the agent is given, $3 how to resume.
 phase() {
 	audit="$dir/audit-$1.jsonl"
-	PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
-		-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$audit" \
-		-o "response.budget_per_minute=100000" -o stdout_output.enabled=false \
-		-o "response.containerd_sockets[]=$2" -o "state_dir=$dir/state-$1" \
-		2>"$dir/agent-$1.log" &
-	agent=$!
-	wait_capturing "$dir/agent-$1.log"
+	response_agent "$audit" "$dir/agent-$1.log" \
+		-o "response.containerd_sockets[]=$2" -o "state_dir=$dir/state-$1"
 	i=0
 	while [ "$i" -lt "$M" ]; do
 		# Detached: a pause can freeze `true` before it exits, and an attached ctr would wait.
