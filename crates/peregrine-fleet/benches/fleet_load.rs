@@ -101,6 +101,23 @@ fn alert_msgs(
         .collect()
 }
 
+/// With `stored` alerts stored now, of which `seen` were counted before: the latencies of the
+/// newly stored ones, from the publish times queued in `sent` (oldest first).
+fn stored_now(
+    stored: u64,
+    seen: &mut u64,
+    sent: &mut VecDeque<Instant>,
+    latencies: &mut Vec<Duration>,
+) {
+    let now = Instant::now();
+    while *seen < stored {
+        if let Some(t) = sent.pop_front() {
+            latencies.push(now - t);
+        }
+        *seen += 1;
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -312,14 +329,7 @@ fn run(
         sent.extend(std::iter::repeat_n(at, per_tick as usize));
         i += per_tick;
         // Everything stored so far has a latency now.
-        let s = stored();
-        let now = Instant::now();
-        while seen < s {
-            if let Some(t) = sent.pop_front() {
-                latencies.push(now - t);
-            }
-            seen += 1;
-        }
+        stored_now(stored(), &mut seen, &mut sent, &mut latencies);
         next += tick;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -329,14 +339,7 @@ fn run(
     let end = Instant::now() + Duration::from_secs(60);
     while seen < base + i && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(2));
-        let s = stored();
-        let now = Instant::now();
-        while seen < s {
-            if let Some(t) = sent.pop_front() {
-                latencies.push(now - t);
-            }
-            seen += 1;
-        }
+        stored_now(stored(), &mut seen, &mut sent, &mut latencies);
     }
     latencies.sort_unstable();
     println!(
