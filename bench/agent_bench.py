@@ -15,7 +15,6 @@
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,9 @@ import threading
 import time
 import urllib.request
 
+from benchlib import loadavg, stop
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cpu_ticks(pid):
@@ -98,12 +94,7 @@ class Agent:
         return None
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 def percentile(sorted_ns, p):

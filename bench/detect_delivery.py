@@ -19,7 +19,6 @@
 # Usage: detect_delivery.py AGENT STORM_LOAD NATS_SERVER [RATE] [SECONDS]
 import calendar
 import json
-import os
 import re
 import shutil
 import socket
@@ -28,20 +27,18 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from benchlib import (
+    free_port,
+    loadavg,
+    metrics,
+    paced_load,
+    pick,
+    spawn_agent,
+    stop,
+    wait_agent,
+    write_config,
+)
 
 
 class Nats:
@@ -140,29 +137,6 @@ class Subscriber(threading.Thread):
                     self.sock.sendall(b"PONG\r\n")
 
 
-def metrics(addr):
-    page = urllib.request.urlopen(f"http://{addr}/metrics", timeout=10).read().decode()
-    out = {}
-    for line in page.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name, value = line.rsplit(" ", 1)
-        out[name] = float(value)
-    return out
-
-
-def pick(m, name, **labels):
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for k, v in m.items():
-        base, _, rest = k.partition("{")
-        if base != name:
-            continue
-        if all(f'{lk}="{lv}"' in rest for lk, lv in labels.items()):
-            total += v
-    return total
-
-
 def pct(sorted_ns, p):
     i = min(len(sorted_ns) - 1, max(0, round(p / 100 * len(sorted_ns)) - 1))
     return sorted_ns[i] / 1e6
@@ -218,72 +192,24 @@ def main():
   priority: WARNING
 """
             )
-        config = f"{tmp}/falco.yaml"
-        with open(config, "w") as f:
-            f.write(
-                f"""json_output: true
-stdout_output: {{enabled: false}}
-syslog_output: {{enabled: false}}
-dedup: {{enabled: false}}
-base_syscalls: {{repair: false}}
-webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, prometheus_metrics_enabled: true}}
-metrics: {{enabled: true}}
-nats_output:
+        config = write_config(
+            tmp,
+            f"""nats_output:
   enabled: true
   url: nats://127.0.0.1:{port}
   subject: peregrine.alerts
   jetstream: true
   spool: {{dir: {tmp}/spool}}
-"""
-            )
-        env = dict(os.environ, PEREGRINE_LOG="info", PEREGRINE_DEFAULT_CONFIG="")
-        agent = subprocess.Popen(
-            [agent_bin, "-c", config, "-r", rules],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
+""",
         )
+        agent = spawn_agent(agent_bin, config, rules)
         procs.append(agent)
-        addr = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = agent.stderr.readline()
-            if not line:
-                raise SystemExit("agent exited during start-up")
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr = m.group(1)
-            if "capturing" in line:
-                break
-        threading.Thread(target=lambda: [None for _ in agent.stderr], daemon=True).start()
-        time.sleep(1)
+        addr = wait_agent(agent)
 
-        print(f"rate {rate:.0f} opens/s for {seconds:.0f} s; load average before: {loadavg()}")
-        gen = subprocess.Popen(
-            [load_bin, "pace", marker, str(rate), str(seconds)], stdout=subprocess.PIPE, text=True
+        # The subscriber's count with each poll.
+        steady, opened, took, t1 = paced_load(
+            load_bin, marker, rate, seconds, addr, lambda: (sub.count,)
         )
-        t0 = time.monotonic()
-        # The agent refreshes /metrics once a second: poll faster and keep the polls where the
-        # counters moved, each stamped with when it was first seen, so a rate is taken between
-        # two refreshes rather than between two arbitrary reads.
-        polls = []
-        last = None
-        while gen.poll() is None:
-            m = metrics(addr)
-            now = time.monotonic()
-            key = pick(m, "falcosecurity_falco_rules_matches_total")
-            if key != last:
-                polls.append((now, m, sub.count))
-                last = key
-            time.sleep(0.1)
-        t1 = time.monotonic()
-        out = gen.stdout.read().split()
-        opened, took = int(out[1]), float(out[2])
-        # Steady state: from the first refresh 1 s into the load to the last one before its end.
-        steady = [p for p in polls if t0 + 1 <= p[0] <= t1]
-        if len(steady) < 2:
-            steady = polls[-2:] if len(polls) >= 2 else polls
         (ta, ma, ca), (tb, mb, cb) = steady[0], steady[-1]
         window = max(tb - ta, 1e-9)
         d = lambda name, **l: pick(mb, name, **l) - pick(ma, name, **l)
@@ -338,11 +264,7 @@ nats_output:
                     break
     finally:
         for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port
+
 BINARY, K8S, N = sys.argv[1], sys.argv[2], int(sys.argv[3])
 RULES = os.path.join(K8S, "rules", "k8s_audit_rules.yaml")
 BATCH = 500
@@ -87,14 +89,6 @@ def file_run(d, lines, n):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     os.unlink(path)
     return dt, cpu, processed(err), alerts(err)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def webhook_run(d, lines, n):

@@ -54,14 +54,9 @@ cat >"$dir/policies.yaml" <<'EOF2'
   actions: [kill: {}]
 EOF2
 echo "load average: $(load_average); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
-PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
-	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
-	-o "response.budget_per_minute=100000" -o json_output=true -o dedup.enabled=false \
-	-o json_include_output_property=false -o stdout_output.enabled=false \
-	-o file_output.enabled=true -o "file_output.filename=$dir/alerts.jsonl" \
-	2>"$dir/agent.log" &
-agent=$!
-wait_capturing "$dir/agent.log"
+response_agent "$dir/audit.jsonl" "$dir/agent.log" \
+	-o json_output=true -o dedup.enabled=false -o json_include_output_property=false \
+	-o file_output.enabled=true -o "file_output.filename=$dir/alerts.jsonl"
 grep -o "policy '[^']*': kill [^(—]*" "$dir/agent.log" || true
 for m in pgbench-kk pgbench-us; do
 	i=0

@@ -67,3 +67,18 @@ wait_capturing() {
 		sleep 0.1
 	done
 }
+
+# Starts the agent ($PEREGRINE) in the background ($agent) with the response scripts' common
+# setup: $dir/rules.yaml, the policies of $dir/policies.yaml, its audit log in $1, no response
+# budget to speak of, stdout off, its log (stderr) in $2, and the options that follow (`-o
+# key=value`); then waits until it captures.
+response_agent() {
+	response_audit=$1
+	response_log=$2
+	shift 2
+	PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
+		-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$response_audit" \
+		-o "response.budget_per_minute=100000" -o stdout_output.enabled=false "$@" 2>"$response_log" &
+	agent=$!
+	wait_capturing "$response_log"
+}

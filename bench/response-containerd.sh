@@ -10,13 +10,9 @@
 #   bench/response-containerd.sh [M]   (default 20; PEREGRINE=path picks the binary, default
 #                                       release)
 set -eu
-cd "$(dirname "$0")/.."
-: "${CARGO_TARGET_DIR:=target}"
+. "$(dirname "$0")/lib.sh"
 M="${1:-20}"
-if [ -z "${PEREGRINE:-}" ]; then
-	cargo build --release -q -p peregrine
-	PEREGRINE="$CARGO_TARGET_DIR/release/peregrine"
-fi
+PEREGRINE=$(bench_agent "${PEREGRINE:-}")
 dir=$(mktemp -d)
 id=$(printf 'c0de%060x' $$)
 root=/run/containerd/runc/default
@@ -65,7 +61,7 @@ cat >"$dir/policies.yaml" <<'EOF'
   match: {rules: [Bench containerd pause]}
   actions: [pause: {}]
 EOF
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
+echo "load average: $(load_average); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
 audited() { grep -c '"action":"pause"' "$1" 2>/dev/null || true; }
 # p50/p90/max of the pause records' `latency_ns` in audit file $1, labelled $2.
 stats() {
@@ -82,18 +78,8 @@ stats() {
 # One phase: $1 label, $2 the containerd socket the agent is given, $3 how to resume.
 phase() {
 	audit="$dir/audit-$1.jsonl"
-	PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
-		-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$audit" \
-		-o "response.budget_per_minute=100000" -o stdout_output.enabled=false \
-		-o "response.containerd_sockets[]=$2" -o "state_dir=$dir/state-$1" \
-		2>"$dir/agent-$1.log" &
-	agent=$!
-	i=0
-	while ! grep -q capturing "$dir/agent-$1.log" 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -lt 300 ] || { echo "agent did not start" >&2; cat "$dir/agent-$1.log" >&2; exit 1; }
-		sleep 0.1
-	done
+	response_agent "$audit" "$dir/agent-$1.log" \
+		-o "response.containerd_sockets[]=$2" -o "state_dir=$dir/state-$1"
 	i=0
 	while [ "$i" -lt "$M" ]; do
 		# Detached: a pause can freeze `true` before it exits, and an attached ctr would wait.
@@ -127,4 +113,4 @@ while [ "$i" -lt 20 ]; do
 done
 t1=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
 echo "runc pause+resume: $(echo "$t0 $t1 $(getconf CLK_TCK)" | awk '{printf "%.1f", ($2 - $1) * 1000 / $3 / 20}') ms CPU (user+sys) per pair, 20 pairs"
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average after: $(load_average)"

@@ -78,13 +78,8 @@ EOF
 EOF
 fi
 echo "load average: $(load_average); kernel $(uname -r); $(nproc) CPUs; $PEREGRINE"
-PEREGRINE_LOG=info PEREGRINE_DEFAULT_CONFIG= "$PEREGRINE" -r "$dir/rules.yaml" \
-	-o "response_files[]=$dir/policies.yaml" -o "response.audit_file=$dir/audit.jsonl" \
-	-o "response.budget_per_minute=100000" -o stdout_output.enabled=false \
-	-o "response.runtime_sockets[]=$dir/podman.sock" -o "state_dir=$dir/state" \
-	2>"$dir/agent.log" &
-agent=$!
-wait_capturing "$dir/agent.log"
+response_agent "$dir/audit.jsonl" "$dir/agent.log" \
+	-o "response.runtime_sockets[]=$dir/podman.sock" -o "state_dir=$dir/state"
 i=0
 while [ "$i" -lt "$N" ]; do
 	"$dir/pgbench-mark" 30 2>/dev/null || true # killed: the shell waits for its death

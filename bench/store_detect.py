@@ -14,21 +14,14 @@
 #
 # Usage: store_detect.py AGENT STORM_LOAD [RATE] [SECONDS]
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
+
+from benchlib import loadavg, metrics, paced_load, pick, spawn_agent, stop, wait_agent, write_config
 
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cpu_seconds(stat_path):
@@ -52,21 +45,6 @@ def writer_thread(pid):
     return None
 
 
-def metrics(addr):
-    page = urllib.request.urlopen(f"http://{addr}/metrics", timeout=10).read().decode()
-    out = {}
-    for line in page.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name, value = line.rsplit(" ", 1)
-        out[name] = float(value)
-    return out
-
-
-def pick(m, name):
-    return sum(v for k, v in m.items() if k.partition("{")[0] == name)
-
-
 def main():
     agent_bin, load_bin = sys.argv[1:3]
     rate = float(sys.argv[3]) if len(sys.argv) > 3 else 25000
@@ -87,71 +65,22 @@ def main():
   tags: [bench, filesystem]
 """
             )
-        config = f"{tmp}/falco.yaml"
-        with open(config, "w") as f:
-            f.write(
-                f"""json_output: true
-stdout_output: {{enabled: false}}
-syslog_output: {{enabled: false}}
-dedup: {{enabled: false}}
-base_syscalls: {{repair: false}}
-webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, prometheus_metrics_enabled: true}}
-metrics: {{enabled: true}}
-alert_store: {{enabled: true, path: {tmp}/alerts.db}}
-"""
-            )
-        env = dict(os.environ, PEREGRINE_LOG="info", PEREGRINE_DEFAULT_CONFIG="")
-        agent = subprocess.Popen(
-            [agent_bin, "-c", config, "-r", rules],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        addr = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = agent.stderr.readline()
-            if not line:
-                raise SystemExit("agent exited during start-up")
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr = m.group(1)
-            if "capturing" in line:
-                break
-        if addr is None:
-            raise SystemExit("the agent's web server did not start")
-        threading.Thread(target=lambda: [None for _ in agent.stderr], daemon=True).start()
-        time.sleep(1)
+        config = write_config(tmp, f"alert_store: {{enabled: true, path: {tmp}/alerts.db}}\n")
+        agent = spawn_agent(agent_bin, config, rules)
+        addr = wait_agent(agent)
         wstat = writer_thread(agent.pid)
         if wstat is None:
             raise SystemExit("no alert-store thread in the agent")
 
-        print(f"rate {rate:.0f} opens/s for {seconds:.0f} s; load average before: {loadavg()}")
-        gen = subprocess.Popen(
-            [load_bin, "pace", marker, str(rate), str(seconds)], stdout=subprocess.PIPE, text=True
+        # The agent's and the writer's CPU time with each poll.
+        steady, opened, took, t1 = paced_load(
+            load_bin,
+            marker,
+            rate,
+            seconds,
+            addr,
+            lambda: (cpu_seconds(f"/proc/{agent.pid}/stat"), cpu_seconds(wstat)),
         )
-        t0 = time.monotonic()
-        # /metrics is refreshed once a second: keep the polls where the counters moved, with
-        # the agent's and the writer's CPU time read at the same moment.
-        polls = []
-        last = None
-        while gen.poll() is None:
-            m = metrics(addr)
-            now = time.monotonic()
-            key = pick(m, "falcosecurity_falco_rules_matches_total")
-            if key != last:
-                polls.append(
-                    (now, m, cpu_seconds(f"/proc/{agent.pid}/stat"), cpu_seconds(wstat))
-                )
-                last = key
-            time.sleep(0.1)
-        t1 = time.monotonic()
-        out = gen.stdout.read().split()
-        opened, took = int(out[1]), float(out[2])
-        steady = [p for p in polls if t0 + 1 <= p[0] <= t1]
-        if len(steady) < 2:
-            steady = polls[-2:]
         (ta, ma, ca, wa), (tb, mb, cb, wb) = steady[0], steady[-1]
         window = max(tb - ta, 1e-9)
         d = lambda name: pick(mb, name) - pick(ma, name)
@@ -191,11 +120,7 @@ alert_store: {{enabled: true, path: {tmp}/alerts.db}}
         )
     finally:
         if agent is not None:
-            agent.terminate()
-            try:
-                agent.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                agent.kill()
+            stop(agent)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

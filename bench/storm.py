@@ -19,12 +19,9 @@ import sys
 import tempfile
 import time
 
+from benchlib import loadavg, stop
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def cpu_seconds(pid):
@@ -105,12 +102,7 @@ def main():
     time.sleep(1)  # the agent catches up with what it already holds
     cpu = cpu_seconds(agent.pid) - cpu0
     print(f"load average after: {loadavg()}")
-    agent.terminate()
-    try:
-        agent.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        agent.kill()
-        agent.wait()
+    stop(agent, timeout=60)
     out.close()
     err.close()
     seen_open, seen_exec = set(), set()

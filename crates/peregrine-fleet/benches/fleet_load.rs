@@ -80,6 +80,44 @@ fn alert(host: usize, n: u64, now: &str) -> String {
     )
 }
 
+/// The messages (subject, id, payload) of alerts `range`, spread over `hosts` hosts round-robin,
+/// each with the message id `{tag}-{n}`.
+fn alert_msgs(
+    prefix: &str,
+    hosts: usize,
+    tag: &str,
+    range: std::ops::Range<u64>,
+    now: &str,
+) -> Vec<(String, Option<String>, String)> {
+    range
+        .map(|n| {
+            let h = (n as usize) % hosts;
+            (
+                format!("{prefix}.alerts.node-{h}"),
+                Some(format!("{tag}-{n}")),
+                alert(h, n, now),
+            )
+        })
+        .collect()
+}
+
+/// With `stored` alerts stored now, of which `seen` were counted before: the latencies of the
+/// newly stored ones, from the publish times queued in `sent` (oldest first).
+fn stored_now(
+    stored: u64,
+    seen: &mut u64,
+    sent: &mut VecDeque<Instant>,
+    latencies: &mut Vec<Duration>,
+) {
+    let now = Instant::now();
+    while *seen < stored {
+        if let Some(t) = sent.pop_front() {
+            latencies.push(now - t);
+        }
+        *seen += 1;
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -196,16 +234,7 @@ fn run(
     let now = peregrine_triage::timefmt::format_rfc3339(peregrine_store::writer::now_ns());
     let mut n = 0u64;
     while n < backlog {
-        let chunk: Vec<_> = (n..(n + 5_000).min(backlog))
-            .map(|i| {
-                let h = (i as usize) % hosts;
-                (
-                    format!("{prefix}.alerts.node-{h}"),
-                    Some(format!("backlog-{i}")),
-                    alert(h, i, &now),
-                )
-            })
-            .collect();
+        let chunk = alert_msgs(&prefix, hosts, "backlog", n..(n + 5_000).min(backlog), &now);
         n += chunk.len() as u64;
         rt.block_on(publish(&js, chunk));
     }
@@ -294,29 +323,13 @@ fn run(
             next_beat += Duration::from_secs(5);
         }
         let now = peregrine_triage::timefmt::format_rfc3339(peregrine_store::writer::now_ns());
-        let chunk: Vec<_> = (i..i + per_tick)
-            .map(|k| {
-                let h = (k as usize) % hosts;
-                (
-                    format!("{prefix}.alerts.node-{h}"),
-                    Some(format!("paced-{k}")),
-                    alert(h, k, &now),
-                )
-            })
-            .collect();
+        let chunk = alert_msgs(&prefix, hosts, "paced", i..i + per_tick, &now);
         let at = Instant::now();
         rt.block_on(publish(&js, chunk));
         sent.extend(std::iter::repeat_n(at, per_tick as usize));
         i += per_tick;
         // Everything stored so far has a latency now.
-        let s = stored();
-        let now = Instant::now();
-        while seen < s {
-            if let Some(t) = sent.pop_front() {
-                latencies.push(now - t);
-            }
-            seen += 1;
-        }
+        stored_now(stored(), &mut seen, &mut sent, &mut latencies);
         next += tick;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -326,14 +339,7 @@ fn run(
     let end = Instant::now() + Duration::from_secs(60);
     while seen < base + i && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(2));
-        let s = stored();
-        let now = Instant::now();
-        while seen < s {
-            if let Some(t) = sent.pop_front() {
-                latencies.push(now - t);
-            }
-            seen += 1;
-        }
+        stored_now(stored(), &mut seen, &mut sent, &mut latencies);
     }
     latencies.sort_unstable();
     println!(

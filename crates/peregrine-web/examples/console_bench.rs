@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peregrine_config::ConsoleConfig;
+use peregrine_filter::priority::Priority;
 use peregrine_store::{AlertStore, Ancestor, Container, Context, Pod, Record, SqliteStore};
 use peregrine_web::alerts_api::Api;
 use peregrine_web::{Extras, Versions, WebConfig, WebServer};
@@ -15,16 +16,6 @@ use peregrine_web::{Extras, Versions, WebConfig, WebServer};
 const TOKEN: &str = "console-bench-token-0123456789";
 const RUNS: usize = 30;
 const DAY_NS: u64 = 24 * 3600 * 1_000_000_000;
-const PRIORITIES: [&str; 8] = [
-    "Emergency",
-    "Alert",
-    "Critical",
-    "Error",
-    "Warning",
-    "Notice",
-    "Informational",
-    "Debug",
-];
 
 /// xorshift: deterministic, so runs compare.
 struct Rng(u64);
@@ -46,13 +37,14 @@ fn record(i: u64, time_ns: u64, rng: &mut Rng) -> Record {
     // A skewed rule distribution: a few rules make most alerts, as in real fleets.
     let rule = (rng.below(40) * rng.below(40)) / 40;
     let sev = 2 + rng.below(6) as u8;
+    let priority = Priority::ALL[usize::from(sev)].as_str();
     let c = rng.below(200);
     let ns = c % 20;
     Record {
         id: format!("00000000-0000-7000-8000-{i:012}"),
         time_ns,
         rule: format!("Rule number {rule}"),
-        priority: PRIORITIES[usize::from(sev)].into(),
+        priority: priority.into(),
         severity: sev,
         source: "syscall".into(),
         hostname: format!("node-{}", rng.below(8)),
@@ -66,7 +58,7 @@ fn record(i: u64, time_ns: u64, rng: &mut Rng) -> Record {
             "{{\"rule\":\"Rule number {rule}\",\"priority\":\"{}\",\"output_fields\":\
              {{\"proc.name\":\"cat\",\"fd.name\":\"/etc/shadow{i}\",\"proc.pname\":\"python3\",\
              \"container.id\":\"{c:012}\",\"k8s.ns.name\":\"ns-{ns}\"}}}}",
-            PRIORITIES[usize::from(sev)]
+            priority
         ),
         context: Context {
             ancestry: ["/usr/bin/cat", "/usr/bin/python3", "/usr/bin/bash"]
