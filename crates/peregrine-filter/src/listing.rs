@@ -2,7 +2,7 @@
 //! out, in Falco's text layout ([`crate::fields::write_list`]) or as Markdown. (The JSON form
 //! is built by the program from [`classes`], so this crate stays free of a JSON library.)
 
-use crate::fields::CLASSES;
+use crate::fields::{FieldInfo, CLASSES};
 use std::fmt::Write as _;
 
 /// One field of the catalogue, as `--list` prints it.
@@ -12,6 +12,17 @@ pub struct FieldEntry {
     pub ty: &'static str,
     pub desc: &'static str,
     pub filter_only: bool,
+}
+
+impl FieldEntry {
+    fn of(f: &'static FieldInfo) -> FieldEntry {
+        FieldEntry {
+            name: f.name,
+            ty: f.ty.name(),
+            desc: f.desc,
+            filter_only: f.flags.filter_only,
+        }
+    }
 }
 
 /// A field class (`evt`, `process`, `fd`, …) and its fields.
@@ -38,15 +49,7 @@ pub fn classes() -> Vec<FieldClass> {
                 name,
                 desc: "Fields of a loaded plugin.",
                 source,
-                fields: fields
-                    .iter()
-                    .map(|f| FieldEntry {
-                        name: f.name,
-                        ty: f.ty.name(),
-                        desc: f.desc,
-                        filter_only: f.flags.filter_only,
-                    })
-                    .collect(),
+                fields: fields.iter().copied().map(FieldEntry::of).collect(),
             }
         });
     CLASSES
@@ -59,12 +62,7 @@ pub fn classes() -> Vec<FieldClass> {
             fields: c
                 .fields()
                 .filter(|f| !f.flags.deprecated)
-                .map(|f| FieldEntry {
-                    name: f.name,
-                    ty: f.ty.name(),
-                    desc: f.desc,
-                    filter_only: f.flags.filter_only,
-                })
+                .map(FieldEntry::of)
                 .collect(),
         })
         .chain(plugins)

@@ -241,6 +241,14 @@ pub trait KernelKills: Send + Sync {
 pub(crate) type Slot = std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<dyn KernelKills>>>>;
 
 impl crate::Worker {
+    /// One more circuit-breaker trip in the counters.
+    fn count_breaker_trip(&self) {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .breaker_trips += 1;
+    }
+
     /// A kill the kernel already made for this policy, reported instead of running the
     /// action again: it spends the budget like any action, and when that opens a breaker the
     /// kernel's filters go off (until a later action finds the budget available again).
@@ -289,10 +297,7 @@ impl crate::Worker {
             // The kernel's own budget held this one: said once per spell, audited each time.
             if !self.kernel_budget_spent {
                 self.kernel_budget_spent = true;
-                self.counters
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .breaker_trips += 1;
+                self.count_breaker_trip();
                 log::warn!(
                     "response: the kernel's budget of {} kills per minute is spent (policy '{}'): circuit breaker open in the kernel, its kill filters only observe until the minute ends",
                     self.settings.budget_per_minute,
@@ -314,10 +319,7 @@ impl crate::Worker {
             // observes once it is spent, even when a flood outruns this report: one breaker,
             // said once (its observed matches then need no second line).
             self.kernel_budget_spent = true;
-            self.counters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .breaker_trips += 1;
+            self.count_breaker_trip();
             log::warn!(
                 "response: the global budget of {} actions per minute is spent by kernel kills (policy '{}'): circuit breaker open; the kernel holds the same budget and observes once it is spent",
                 self.settings.budget_per_minute,
@@ -336,10 +338,7 @@ impl crate::Worker {
             tripped = matches!(b.check(now), Take::Refused { tripped: true });
         }
         if tripped && !self.kernel_off {
-            self.counters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .breaker_trips += 1;
+            self.count_breaker_trip();
             self.kernel_off = k.set_active(false);
             log::warn!(
                 "response: the budget of policy '{}' is spent by kernel kills: circuit breaker open, kernel kill filters {}",

@@ -320,13 +320,8 @@ pub fn run(setup: &Setup<'_>, args: &RunCmdArgs) -> Result<i32> {
         }
         // The run's end is CMD's end, not a signal's.
         live.stop.store(false, Ordering::Relaxed);
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => {
-                stop_child(&mut child);
-                return Err(e).context("waiting for the command");
-            }
+        if let Some(status) = exited(&mut child)? {
+            break status;
         }
     };
     // What CMD's tree did just before the exit may still be in the ring or in per-CPU
@@ -412,13 +407,8 @@ pub fn observe(
             return Err(e);
         }
         live.stop.store(false, Ordering::Relaxed);
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => {
-                stop_child(&mut child);
-                return Err(e).context("waiting for the command");
-            }
+        if let Some(status) = exited(&mut child)? {
+            break status;
         }
     };
     live.run(&mut pipe, Some(Instant::now() + TAIL), &mut step)?;
@@ -458,6 +448,14 @@ pub fn observe_host(
 fn stop_child(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// CMD's status once it has exited (without waiting); a failure to ask ends CMD.
+fn exited(child: &mut Child) -> Result<Option<ExitStatus>> {
+    child.try_wait().or_else(|e| {
+        stop_child(child);
+        Err(e).context("waiting for the command")
+    })
 }
 
 fn signal_of(status: ExitStatus) -> Option<i32> {

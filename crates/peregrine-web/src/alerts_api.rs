@@ -71,13 +71,15 @@ pub struct Api {
     pub rules: Arc<dyn RulesView>,
 }
 
-fn reply(status: StatusCode, body: &Value) -> Response {
+/// A JSON body and a newline, as every JSON API of the console answers.
+pub(crate) fn reply(status: StatusCode, body: &Value) -> Response {
     let mut text = body.to_string();
     text.push('\n');
     (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+/// `{"error": message}` with `status`.
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     reply(status, &json!({ "error": message }))
 }
 

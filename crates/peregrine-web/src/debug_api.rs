@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -40,6 +40,8 @@ use peregrine_filter::escape::terminal_safe;
 use peregrine_filter::format::OutputValue;
 use peregrine_state::{ContainerMetadata, MetadataStatus};
 use serde_json::{json, Map, Value};
+
+use crate::alerts_api::{error, reply};
 
 /// Default and largest sample.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -84,16 +86,6 @@ pub struct Api {
     pub engine: Arc<EngineHandle>,
     pub tap: Arc<Tap>,
     pub snapshot: SharedSnapshot,
-}
-
-fn reply(status: StatusCode, body: &Value) -> Response {
-    let mut text = body.to_string();
-    text.push('\n');
-    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    reply(status, &json!({ "error": message }))
 }
 
 /// The events endpoints' parameters.

@@ -26,28 +26,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use peregrine_store::writer::now_ns;
 use peregrine_triage::silence::valid_id;
 use peregrine_triage::{ApiError, Silences};
-use serde_json::{json, Value};
+
+use crate::alerts_api::{error, reply};
 
 /// The collection's path.
 pub const PATH: &str = "/api/v1/silences";
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn reply(status: StatusCode, body: &Value) -> Response {
-    let mut text = body.to_string();
-    text.push('\n');
-    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    reply(status, &json!({ "error": message }))
-}
 
 fn api_error(e: &ApiError) -> Response {
     let status = match e {
