@@ -35,11 +35,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::alerts_api::reply;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use peregrine_config::{ConsoleConfig, Role};
@@ -267,12 +268,6 @@ impl Access {
             if self.tls { "; Secure" } else { "" }
         )
     }
-}
-
-fn reply(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut text = body.to_string();
-    text.push('\n');
-    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 fn unauthorized() -> Response {

@@ -39,9 +39,10 @@ use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use peregrine_store::{AlertStore, Record, Status, Stored, TimeCounts};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::alerts_api::reply;
 use crate::alerts_api::{row, Api};
 use crate::server::{Collect, Disconnect};
 
@@ -522,12 +523,6 @@ fn asset(ctype: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
-}
-
-fn reply(status: StatusCode, body: &Value) -> Response {
-    let mut text = body.to_string();
-    text.push('\n');
-    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 /// The window parameter: (name, length ns, bucket ns).

@@ -15,22 +15,17 @@
 
 use std::sync::Arc;
 
+use crate::alerts_api::reply;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use peregrine_response::isolate::{IsolateError, Registry};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The list's path.
 pub const LIST_PATH: &str = "/api/v1/isolated";
-
-fn reply(status: StatusCode, body: &Value) -> Response {
-    let mut text = body.to_string();
-    text.push('\n');
-    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
-}
 
 async fn list(State(r): State<Arc<Registry>>) -> Response {
     reply(StatusCode::OK, &r.list())
