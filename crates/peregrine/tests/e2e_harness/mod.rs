@@ -428,6 +428,24 @@ pub fn response_agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) ->
     (Agent::start(&rules_file, &args), audit)
 }
 
+/// `config` written as `falco.yaml` in `dir` and the agent started on it and `rules` with
+/// config watching off, the alert store on and `more` options: the console tests' agent.
+pub fn console_agent(dir: &Path, rules: &Path, config: &str, more: &[&str]) -> Agent {
+    let file = dir.join("falco.yaml");
+    std::fs::write(&file, config).expect("config");
+    let cfg = file.display().to_string();
+    let mut args = vec![
+        "-c",
+        cfg.as_str(),
+        "-o",
+        "watch_config_files=false",
+        "-o",
+        "alert_store.enabled=true",
+    ];
+    args.extend_from_slice(more);
+    Agent::start(rules, &args)
+}
+
 /// Options for a narrow kernel selection: exec events plus process creation (`repair` off,
 /// so no fd syscalls). A flood of opens or reads from other processes on the host then never
 /// reaches the agent's ring and cannot push a marker event out of it.
