@@ -462,6 +462,21 @@ pub const NARROW: &[&str] = &[
     "base_syscalls.custom_set[]=vfork",
 ];
 
+/// Options for the web server on a loopback port of the kernel's choosing, with the
+/// Prometheus `/metrics` page.
+pub const WEB_METRICS: &[&str] = &[
+    "-o",
+    "webserver.enabled=true",
+    "-o",
+    "webserver.listen_address=127.0.0.1",
+    "-o",
+    "webserver.listen_port=0",
+    "-o",
+    "webserver.prometheus_metrics_enabled=true",
+    "-o",
+    "metrics.enabled=true",
+];
+
 /// One request to the agent's web server over HTTP/1.1 (`Connection: close`), with a bearer
 /// `token` and a JSON `body` when given: its status and body (as sent, not de-chunked), None
 /// when nothing answers.
