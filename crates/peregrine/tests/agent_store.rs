@@ -5,7 +5,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{console_agent, poll, run, scratch};
+use e2e_harness::{console_agent, fresh_db, poll, run, scratch};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -51,10 +51,7 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
         return;
     }
     let dir = scratch("alert-store");
-    let db = dir.join("alerts.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    let db = fresh_db(&dir);
     let secret = dir.join("shadow");
     std::fs::write(&secret, "root:x:0:\n").expect("secret");
     let rules = dir.join("rules.yaml");

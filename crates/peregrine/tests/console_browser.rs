@@ -11,7 +11,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{console_agent, run, scratch};
+use e2e_harness::{console_agent, fresh_db, run, scratch};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -199,10 +199,7 @@ fn console_pages_in_chromium_against_a_live_agent() {
         return;
     }
     let dir = scratch("console-browser");
-    let db = dir.join("alerts.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    let db = fresh_db(&dir);
     let secret = dir.join("shadow");
     std::fs::write(&secret, "root:x:0:\n").expect("secret");
     let rules = dir.join("rules.yaml");

@@ -428,6 +428,16 @@ pub fn response_agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) ->
     (Agent::start(&rules_file, &args), audit)
 }
 
+/// The alert store's database in `dir` (`alerts.db`), with any an earlier run left there
+/// removed, its WAL and shared-memory files too.
+pub fn fresh_db(dir: &Path) -> PathBuf {
+    let db = dir.join("alerts.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    db
+}
+
 /// `config` written as `falco.yaml` in `dir` and the agent started on it and `rules` with
 /// config watching off, the alert store on and `more` options: the console tests' agent.
 pub fn console_agent(dir: &Path, rules: &Path, config: &str, more: &[&str]) -> Agent {
