@@ -18,6 +18,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh `peregrine-{name}-{pid}` directory under the system temp dir.
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("peregrine-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 fn wait_listening(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -95,9 +103,7 @@ fn the_audit_only_agent_serves_health_metrics_and_the_alert_store() {
         return;
     };
     let dir = up.join("k8saudit");
-    let tmp = std::env::temp_dir().join(format!("peregrine-k8saudit-web-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = tempdir("k8saudit-web");
     let (hook_port, web_port) = (free_port(), free_port());
     let config = webhook_config(
         &tmp,
@@ -175,10 +181,7 @@ fn the_audit_only_agent_reloads_its_rules_on_sighup() {
     let event =
         std::fs::read_to_string(up.join("k8saudit/events/create_nginx_pod_privileged.json"))
             .unwrap();
-    let tmp =
-        std::env::temp_dir().join(format!("peregrine-k8saudit-reload-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = tempdir("k8saudit-reload");
     let (hook_port, web_port) = (free_port(), free_port());
     let config = webhook_config(&tmp, hook_port, web_port, "watch_config_files: false\n");
     let rules = tmp.join("rules.yaml");
@@ -275,12 +278,7 @@ fn the_webhook_counters_beside_the_live_capture() {
     let event =
         std::fs::read_to_string(up.join("k8saudit/events/create_nginx_pod_privileged.json"))
             .unwrap();
-    let tmp = std::env::temp_dir().join(format!(
-        "peregrine-k8saudit-live-web-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = tempdir("k8saudit-live-web");
     let (hook_port, web_port) = (free_port(), free_port());
     let config = webhook_config(&tmp, hook_port, web_port, "watch_config_files: false\n");
     let rules = tmp.join("rules.yaml");
