@@ -9,7 +9,7 @@
 mod e2e_harness;
 
 use e2e_harness::podman::{self, Container};
-use e2e_harness::{http_get, kill_policy, response_agent, scratch};
+use e2e_harness::{http_get, kill_policy, response_agent, scratch, WEB_METRICS};
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -318,22 +318,16 @@ fn a_reload_re_arms_the_kernel_filters_and_a_flood_trips_the_kernel_budget() {
         &rules,
         &before,
         &[
-            "-o",
-            "response.budget_per_minute=4",
-            // One reload, the SIGHUP's (the watcher would reload on the write as well).
-            "-o",
-            "watch_config_files=false",
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "-o",
-            "webserver.prometheus_metrics_enabled=true",
-            "-o",
-            "metrics.enabled=true",
-        ],
+            &[
+                "-o",
+                "response.budget_per_minute=4",
+                // One reload, the SIGHUP's (the watcher would reload on the write as well).
+                "-o",
+                "watch_config_files=false",
+            ],
+            WEB_METRICS,
+        ]
+        .concat(),
     );
     let (old, new, flood) = (
         toucher(&dir, "pgk-rl-old"),

@@ -14,7 +14,7 @@
 mod e2e_harness;
 
 use e2e_harness::podman::{self, ApiService, Container, API_SOCKET};
-use e2e_harness::{http_get, kill_policy, response_agent, scratch, Agent};
+use e2e_harness::{http_get, kill_policy, response_agent, scratch, Agent, WEB_METRICS};
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -91,18 +91,7 @@ fn a_kill_policy_kills_the_marker_and_audits_it() {
         &dir,
         &exec_rule("Kill marker", name),
         &kill_policy("kill markers", "Kill marker", ""),
-        &[
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "-o",
-            "webserver.prometheus_metrics_enabled=true",
-            "-o",
-            "metrics.enabled=true",
-        ],
+        WEB_METRICS,
     );
     let mut child = spawn(&marker(&dir, name));
     let pid = i64::from(child.id());

@@ -5,7 +5,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{poll, run, scratch, Agent};
+use e2e_harness::{console_agent, fresh_db, poll, run, scratch};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -51,10 +51,7 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
         return;
     }
     let dir = scratch("alert-store");
-    let db = dir.join("alerts.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    let db = fresh_db(&dir);
     let secret = dir.join("shadow");
     std::fs::write(&secret, "root:x:0:\n").expect("secret");
     let rules = dir.join("rules.yaml");
@@ -73,29 +70,15 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
         ),
     )
     .expect("rules");
-    let config = dir.join("falco.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
+    let config = format!(
+        "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
              prometheus_metrics_enabled: true}}\nmetrics: {{enabled: true}}\n\
              json_output: true\n\
              console: {{enabled: true, token: {TOKEN}, read_only_token: {READER}}}\n\
              alert_store: {{enabled: true, path: {}, ancestry_depth: 8}}\n",
-            db.display()
-        ),
-    )
-    .expect("config");
-    let cfg = config.display().to_string();
-    let args = [
-        "-c",
-        cfg.as_str(),
-        "-o",
-        "watch_config_files=false",
-        "-o",
-        "alert_store.enabled=true",
-    ];
-    let mut agent = Agent::start(&rules, &args);
+        db.display()
+    );
+    let mut agent = console_agent(&dir, &rules, &config, &[]);
     let addr = agent.web_addr();
 
     let script = format!(
@@ -192,7 +175,7 @@ fn a_live_alert_is_stored_with_its_process_tree_guarded_and_kept_across_a_restar
     assert!(series(&page, "peregrine_alert_store_size_bytes").is_some_and(|n| n > 0.0));
     assert!(agent.stop().success());
 
-    let agent = Agent::start(&rules, &args);
+    let agent = console_agent(&dir, &rules, &config, &[]);
     let addr = agent.web_addr();
     let (status, d) = http(&addr, "GET", &detail, Some(TOKEN)).expect("answer");
     assert_eq!(status, 200, "kept across the restart: {d}");

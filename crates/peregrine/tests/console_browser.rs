@@ -11,7 +11,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{run, scratch, Agent};
+use e2e_harness::{console_agent, fresh_db, run, scratch};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -199,10 +199,7 @@ fn console_pages_in_chromium_against_a_live_agent() {
         return;
     }
     let dir = scratch("console-browser");
-    let db = dir.join("alerts.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    let db = fresh_db(&dir);
     let secret = dir.join("shadow");
     std::fs::write(&secret, "root:x:0:\n").expect("secret");
     let rules = dir.join("rules.yaml");
@@ -229,12 +226,9 @@ fn console_pages_in_chromium_against_a_live_agent() {
         ),
     )
     .expect("rules");
-    let config = dir.join("falco.yaml");
     let state_dir = dir.join("state");
-    std::fs::write(
-        &config,
-        format!(
-            "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0}}\n\
+    let config = format!(
+        "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0}}\n\
              json_output: true\n\
              rule_matching: all\n\
              silences_api: {{enabled: true}}\nstate_dir: {}\n\
@@ -242,21 +236,10 @@ fn console_pages_in_chromium_against_a_live_agent() {
                {{name: admin, password: {ADMIN_PASSWORD}, role: admin}}, \
                {{name: viewer, password: {VIEWER_PASSWORD}, role: read_only}}]}}\n\
              alert_store: {{enabled: true, path: {}, ancestry_depth: 8}}\n",
-            state_dir.display(),
-            db.display()
-        ),
-    )
-    .expect("config");
-    let cfg = config.display().to_string();
-    let args = [
-        "-c",
-        cfg.as_str(),
-        "-o",
-        "watch_config_files=false",
-        "-o",
-        "alert_store.enabled=true",
-    ];
-    let mut agent = Agent::start(&rules, &args);
+        state_dir.display(),
+        db.display()
+    );
+    let mut agent = console_agent(&dir, &rules, &config, &[]);
     let base = format!("http://{}", agent.web_addr());
     behaviour(&secret);
     assert!(

@@ -7,7 +7,7 @@
 
 mod e2e_harness;
 
-use e2e_harness::{scratch, Agent};
+use e2e_harness::{console_agent, scratch};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -102,31 +102,20 @@ fn a_client_that_does_not_read_is_dropped_while_others_and_detection_go_on() {
         ),
     )
     .expect("rules");
-    let config = dir.join("falco.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
+    let config = format!(
+        "webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0, \
              prometheus_metrics_enabled: true}}\nmetrics: {{enabled: true}}\n\
              console: {{enabled: true, token: {TOKEN}}}\n\
              alert_store: {{enabled: true, path: {}}}\n",
-            db.display()
-        ),
-    )
-    .expect("config");
-    let cfg = config.display().to_string();
-    let args = [
-        "-c",
-        cfg.as_str(),
-        "-o",
-        "watch_config_files=false",
-        "-o",
-        "alert_store.enabled=true",
-        // Thousands of 5 KB lines are not what this test reads.
-        "-o",
-        "stdout_output.enabled=false",
-    ];
-    let agent = Agent::start(&rules, &args);
+        db.display()
+    );
+    // Thousands of 5 KB lines are not what this test reads.
+    let agent = console_agent(
+        &dir,
+        &rules,
+        &config,
+        &["-o", "stdout_output.enabled=false"],
+    );
     let addr = agent.web_addr();
     const CLIENTS: &str = "peregrine_console_stream_clients";
     const DROPPED: &str = "peregrine_console_stream_dropped_total";

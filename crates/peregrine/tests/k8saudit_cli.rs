@@ -40,6 +40,23 @@ fn config(dir: &Path, open_params: &str, init_config: &str) -> std::path::PathBu
     path
 }
 
+/// The binary on `cfg` with the upstream k8s_audit rules under `dir` and only the k8s_audit
+/// source, its stdout and stderr piped.
+fn audit_command(cfg: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peregrine"));
+    cmd.env(peregrine_config::DEFAULT_CONFIG_ENV, "")
+        .env_remove("PEREGRINE_LOG")
+        .args(["-c", &cfg.display().to_string()])
+        .args([
+            "-r",
+            &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
+        ])
+        .args(["--enable-source", "k8s_audit"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 fn tempdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("peregrine-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -204,19 +221,7 @@ fn webhook_raises_the_alerts_of_posted_batches_and_refuses_garbage() {
         &format!("http://127.0.0.1:{port}/k8s-audit"),
         "{webhookMaxBatchSize: 200000}",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
-        .env_remove("PEREGRINE_LOG")
-        .args(["-c", &cfg.display().to_string()])
-        .args([
-            "-r",
-            &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
-        ])
-        .args(["--enable-source", "k8s_audit"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = audit_command(&cfg, &dir).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}/k8s-audit");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -441,18 +446,8 @@ fn audit_events_from_standard_input() {
     let dir = up.join("k8saudit");
     let tmp = tempdir("k8saudit-stdin");
     let cfg = config(&tmp, "-", "\"\"");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
-        .env_remove("PEREGRINE_LOG")
-        .args(["-c", &cfg.display().to_string()])
-        .args([
-            "-r",
-            &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
-        ])
-        .args(["--enable-source", "k8s_audit"])
+    let mut child = audit_command(&cfg, &dir)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -491,19 +486,7 @@ fn a_followed_audit_file_through_appends_and_a_rotation() {
     // Already there at the start: never evaluated.
     std::fs::write(&log, event("attach_pod.json")).unwrap();
     let cfg = config(&tmp, &format!("file://{}", log.display()), "\"\"");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peregrine"))
-        .env(peregrine_config::DEFAULT_CONFIG_ENV, "")
-        .env_remove("PEREGRINE_LOG")
-        .args(["-c", &cfg.display().to_string()])
-        .args([
-            "-r",
-            &dir.join("rules/k8s_audit_rules.yaml").display().to_string(),
-        ])
-        .args(["--enable-source", "k8s_audit"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = audit_command(&cfg, &dir).spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {

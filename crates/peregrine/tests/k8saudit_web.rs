@@ -18,6 +18,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh `peregrine-{name}-{pid}` directory under the system temp dir.
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("peregrine-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 fn wait_listening(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -95,32 +103,18 @@ fn the_audit_only_agent_serves_health_metrics_and_the_alert_store() {
         return;
     };
     let dir = up.join("k8saudit");
-    let tmp = std::env::temp_dir().join(format!("peregrine-k8saudit-web-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = tempdir("k8saudit-web");
     let (hook_port, web_port) = (free_port(), free_port());
-    let config = tmp.join("falco.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "load_plugins: [k8saudit, json]\n\
-             plugins:\n\
-             \x20 - name: k8saudit\n\
-             \x20   library_path: libk8saudit.so\n\
-             \x20   open_params: \"http://127.0.0.1:{hook_port}/k8s-audit\"\n\
-             \x20 - name: json\n\
-             \x20   library_path: libjson.so\n\
-             json_output: true\n\
-             syslog_output: {{enabled: false}}\n\
-             dedup: {{enabled: false}}\n\
-             webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: {web_port}, \
-             prometheus_metrics_enabled: true}}\n\
-             metrics: {{enabled: true}}\n\
+    let config = webhook_config(
+        &tmp,
+        hook_port,
+        web_port,
+        &format!(
+            "json_output: true\n\
              alert_store: {{enabled: true, path: {}}}\n",
             tmp.join("alerts.db").display()
         ),
-    )
-    .unwrap();
+    );
     let child = start(&config, &dir.join("rules/k8s_audit_rules.yaml"));
     wait_listening(web_port);
     wait_listening(hook_port);
@@ -187,12 +181,9 @@ fn the_audit_only_agent_reloads_its_rules_on_sighup() {
     let event =
         std::fs::read_to_string(up.join("k8saudit/events/create_nginx_pod_privileged.json"))
             .unwrap();
-    let tmp =
-        std::env::temp_dir().join(format!("peregrine-k8saudit-reload-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = tempdir("k8saudit-reload");
     let (hook_port, web_port) = (free_port(), free_port());
-    let config = webhook_config(&tmp, hook_port, web_port);
+    let config = webhook_config(&tmp, hook_port, web_port, "watch_config_files: false\n");
     let rules = tmp.join("rules.yaml");
     std::fs::write(&rules, rule("Before reload")).unwrap();
     let child = start(&config, &rules);
@@ -249,8 +240,8 @@ fn the_audit_only_agent_reloads_its_rules_on_sighup() {
 }
 
 /// An agent configuration with the k8saudit webhook on `hook_port` and the web server on
-/// `web_port`, both on loopback.
-fn webhook_config(dir: &Path, hook_port: u16, web_port: u16) -> std::path::PathBuf {
+/// `web_port`, both on loopback, and the YAML lines `extra` at its end.
+fn webhook_config(dir: &Path, hook_port: u16, web_port: u16, extra: &str) -> std::path::PathBuf {
     let config = dir.join("falco.yaml");
     std::fs::write(
         &config,
@@ -264,10 +255,10 @@ fn webhook_config(dir: &Path, hook_port: u16, web_port: u16) -> std::path::PathB
              \x20   library_path: libjson.so\n\
              syslog_output: {{enabled: false}}\n\
              dedup: {{enabled: false}}\n\
-             watch_config_files: false\n\
              webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: {web_port}, \
              prometheus_metrics_enabled: true}}\n\
-             metrics: {{enabled: true}}\n"
+             metrics: {{enabled: true}}\n\
+             {extra}"
         ),
     )
     .unwrap();
@@ -287,14 +278,9 @@ fn the_webhook_counters_beside_the_live_capture() {
     let event =
         std::fs::read_to_string(up.join("k8saudit/events/create_nginx_pod_privileged.json"))
             .unwrap();
-    let tmp = std::env::temp_dir().join(format!(
-        "peregrine-k8saudit-live-web-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = tempdir("k8saudit-live-web");
     let (hook_port, web_port) = (free_port(), free_port());
-    let config = webhook_config(&tmp, hook_port, web_port);
+    let config = webhook_config(&tmp, hook_port, web_port, "watch_config_files: false\n");
     let rules = tmp.join("rules.yaml");
     std::fs::write(&rules, rule("Created")).unwrap();
     let child = start_with(&config, &rules, &[]);

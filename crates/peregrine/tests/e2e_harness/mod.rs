@@ -428,6 +428,34 @@ pub fn response_agent(dir: &Path, rules: &str, policies: &str, more: &[&str]) ->
     (Agent::start(&rules_file, &args), audit)
 }
 
+/// The alert store's database in `dir` (`alerts.db`), with any an earlier run left there
+/// removed, its WAL and shared-memory files too.
+pub fn fresh_db(dir: &Path) -> PathBuf {
+    let db = dir.join("alerts.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    db
+}
+
+/// `config` written as `falco.yaml` in `dir` and the agent started on it and `rules` with
+/// config watching off, the alert store on and `more` options: the console tests' agent.
+pub fn console_agent(dir: &Path, rules: &Path, config: &str, more: &[&str]) -> Agent {
+    let file = dir.join("falco.yaml");
+    std::fs::write(&file, config).expect("config");
+    let cfg = file.display().to_string();
+    let mut args = vec![
+        "-c",
+        cfg.as_str(),
+        "-o",
+        "watch_config_files=false",
+        "-o",
+        "alert_store.enabled=true",
+    ];
+    args.extend_from_slice(more);
+    Agent::start(rules, &args)
+}
+
 /// Options for a narrow kernel selection: exec events plus process creation (`repair` off,
 /// so no fd syscalls). A flood of opens or reads from other processes on the host then never
 /// reaches the agent's ring and cannot push a marker event out of it.
@@ -442,6 +470,21 @@ pub const NARROW: &[&str] = &[
     "base_syscalls.custom_set[]=fork",
     "-o",
     "base_syscalls.custom_set[]=vfork",
+];
+
+/// Options for the web server on a loopback port of the kernel's choosing, with the
+/// Prometheus `/metrics` page.
+pub const WEB_METRICS: &[&str] = &[
+    "-o",
+    "webserver.enabled=true",
+    "-o",
+    "webserver.listen_address=127.0.0.1",
+    "-o",
+    "webserver.listen_port=0",
+    "-o",
+    "webserver.prometheus_metrics_enabled=true",
+    "-o",
+    "metrics.enabled=true",
 ];
 
 /// One request to the agent's web server over HTTP/1.1 (`Connection: close`), with a bearer
